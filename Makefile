@@ -1,0 +1,207 @@
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# nvlend build. Plain GNU Make, no generator: one tree of objects per
+# variant directory, discovered from the source layout, so a new component or
+# test needs no edit here.
+#
+#   make                 release build (-O2 -g, -Werror) into build/
+#   make SAN=asan        ASan+UBSan build into build-asan/
+#   make SAN=tsan        TSan build into build-tsan/
+#   make SAN=fuzz        clang libFuzzer build into build-fuzz/ (fuzz targets)
+#   make SAN=coverage    gcov build into build-coverage/
+#   make run             setup + build + the demo (scripts/run-demo.sh)
+#   make check           setup + every build + every test (scripts/check.sh)
+#   make install PREFIX=/usr/local [DESTDIR=...]
+#
+SAN      ?=
+ifeq ($(SAN),)
+BUILD    ?= build
+else
+BUILD    ?= build-$(SAN)
+endif
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+
+ifeq ($(SAN),fuzz)
+CC       := clang
+endif
+CC       ?= gcc
+AR       ?= ar
+
+PKGS     := liburing jansson fuse3
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wmissing-prototypes \
+            -Wstrict-prototypes -Wno-unused-parameter -Wpointer-arith -Wvla \
+            -Wno-missing-field-initializers
+CFLAGS_BASE := -std=gnu11 -g -fPIC -fvisibility=hidden -pthread -D_GNU_SOURCE \
+            -D_FILE_OFFSET_BITS=64 -Iinclude -Isrc $(PKG_CFLAGS) $(WARN)
+LDLIBS   := $(PKG_LIBS) -lpthread -lm
+
+ifeq ($(SAN),)
+OPT      := -O2 -D_FORTIFY_SOURCE=2
+else ifeq ($(SAN),asan)
+OPT      := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+            -fno-sanitize-recover=undefined
+LDSAN    := -fsanitize=address,undefined
+else ifeq ($(SAN),tsan)
+OPT      := -O1 -fsanitize=thread
+LDSAN    := -fsanitize=thread
+else ifeq ($(SAN),fuzz)
+OPT      := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+            -DNVL_FUZZING -Wno-unknown-warning-option
+LDSAN    := -fsanitize=address,undefined
+else ifeq ($(SAN),coverage)
+OPT      := -O0 --coverage
+LDSAN    := --coverage
+else
+$(error unknown SAN=$(SAN): use asan, tsan, fuzz or coverage)
+endif
+CFLAGS   ?=
+ALL_CFLAGS := $(CFLAGS_BASE) $(OPT) $(CFLAGS)
+LDFLAGS  ?=
+ALL_LDFLAGS := $(LDSAN) $(LDFLAGS)
+
+# ---- sources ---------------------------------------------------------------
+.SECONDEXPANSION:
+COMPONENTS := util reactor rpc bdev nvme target transport nbd brick function lend app host
+SRC_ALL    := $(sort $(wildcard $(addsuffix /*.c,$(addprefix src/,$(COMPONENTS)))))
+# what libnvlend (the client library) is made of
+LIB_SRCS   := $(sort $(wildcard src/host/*.c)) src/util/util.c src/util/log.c \
+              src/util/histogram.c $(wildcard src/brick/client*.c) \
+              $(wildcard src/brick/proto*.c) $(wildcard src/transport/shm_ring*.c)
+DAEMON_SRCS := $(SRC_ALL)
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIB_OBJS    := $(call obj,$(LIB_SRCS))
+DAEMON_OBJS := $(call obj,$(DAEMON_SRCS))
+COMP_LIBS   := $(foreach c,$(COMPONENTS),$(if $(wildcard src/$(c)/*.c),$(BUILD)/lib/libnvl_$(c).a))
+
+TOOLS_CLI_SRCS := $(sort $(wildcard tools/nvlend/*.c))
+TOOLS_PERF_SRCS := $(sort $(wildcard tools/nvlend-perf/*.c))
+EXTRA_TOOLS := $(patsubst tools/%.c,$(BUILD)/bin/%,$(filter-out tools/nvlendd.c,$(wildcard tools/*.c)))
+
+UT_SRCS    := $(sort $(wildcard tests/unit/*/*_ut.c))
+UT_BINS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UT_SRCS))
+FUZZ_SRCS  := $(sort $(wildcard tests/fuzz/*/fuzz_*.c))
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+HELPER_SRCS := $(sort $(wildcard tests/helpers/*.c))
+HELPER_BINS := $(patsubst tests/helpers/%.c,$(BUILD)/tests/helpers/%,$(HELPER_SRCS))
+
+BINS := $(BUILD)/bin/nvlendd $(BUILD)/bin/nvlend \
+        $(if $(TOOLS_PERF_SRCS),$(BUILD)/bin/nvlend-perf) $(EXTRA_TOOLS)
+LIBNVLEND_SO := $(BUILD)/lib/libnvlend.so.0
+LIBNVLEND_A  := $(BUILD)/lib/libnvlend.a
+
+.PHONY: all bins tests fuzz run check install clean distclean setup format-check
+ifeq ($(SAN),fuzz)
+all: $(FUZZ_BINS)
+else
+all: bins tests
+endif
+bins: $(BINS) $(LIBNVLEND_SO) $(LIBNVLEND_A)
+tests: $(UT_BINS) $(HELPER_BINS)
+fuzz: $(FUZZ_BINS)
+
+setup:
+	@scripts/setup.sh
+
+# make run / make check: install what is missing, then build and go.
+run:
+	@scripts/setup.sh
+	@$(MAKE) --no-print-directory all
+	@scripts/run-demo.sh $(BUILD)
+
+check:
+	@scripts/setup.sh
+	@scripts/check.sh
+
+format-check:
+	@scripts/check_format.sh
+
+# ---- rules -----------------------------------------------------------------
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	@$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/lib/libnvl_%.a: $$(call obj,$$(wildcard src/%/*.c))
+	@mkdir -p $(@D)
+	@rm -f $@
+	@$(AR) rcs $@ $^
+
+$(LIBNVLEND_A): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	@rm -f $@
+	@echo "  AR      $@"
+	@$(AR) rcs $@ $^
+
+$(LIBNVLEND_SO): $(LIB_OBJS) src/host/libnvlend.map
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) -shared -Wl,-soname,libnvlend.so.0 -Wl,--version-script=src/host/libnvlend.map \
+		$(ALL_LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
+	@ln -sf libnvlend.so.0 $(BUILD)/lib/libnvlend.so
+
+$(BUILD)/bin/nvlendd: $(call obj,tools/nvlendd.c) $(DAEMON_OBJS)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/nvlend: $(call obj,$(TOOLS_CLI_SRCS)) $(LIBNVLEND_A)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/nvlend-perf: $(call obj,$(TOOLS_PERF_SRCS)) $(LIBNVLEND_A)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBNVLEND_A)
+	@mkdir -p $(@D)
+	@echo "  LD      $@"
+	@$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests #include the .c under test and link every component archive
+# (only the members they still need get pulled in).
+$(BUILD)/tests/unit/%: tests/unit/%.c $(COMP_LIBS)
+	@mkdir -p $(@D)
+	@echo "  UT      $@"
+	@$(CC) $(ALL_CFLAGS) -Itests -Wno-missing-prototypes -MMD -MP -o $@ $< \
+		$(ALL_LDFLAGS) -Wl,--start-group $(COMP_LIBS) -Wl,--end-group $(CMOCKA_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/helpers/%: tests/helpers/%.c $(LIBNVLEND_A) $(COMP_LIBS)
+	@mkdir -p $(@D)
+	@echo "  CC      $@"
+	@$(CC) $(ALL_CFLAGS) -Itests -Wno-missing-prototypes -MMD -MP -o $@ $< \
+		$(ALL_LDFLAGS) $(LIBNVLEND_A) -Wl,--start-group $(COMP_LIBS) -Wl,--end-group $(LDLIBS)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(COMP_LIBS)
+	@mkdir -p $(@D)
+	@echo "  FUZZ    $@"
+	@$(CC) $(ALL_CFLAGS) -Itests -Wno-missing-prototypes -fsanitize=fuzzer -MMD -MP -o $@ $< \
+		$(ALL_LDFLAGS) -fsanitize=fuzzer -Wl,--start-group $(COMP_LIBS) -Wl,--end-group $(LDLIBS)
+
+# ---- install ---------------------------------------------------------------
+install: bins
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/include/nvlend/spec
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(LIBNVLEND_SO) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libnvlend.so.0 $(DESTDIR)$(PREFIX)/lib/libnvlend.so
+	install -m 644 $(LIBNVLEND_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/nvlend/*.h $(DESTDIR)$(PREFIX)/include/nvlend/
+	install -m 644 include/nvlend/spec/*.h $(DESTDIR)$(PREFIX)/include/nvlend/spec/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/nvlend.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nvlend.pc
+	@echo "installed under $(DESTDIR)$(PREFIX)"
+
+clean:
+	rm -rf $(BUILD)
+
+distclean:
+	rm -rf build build-asan build-tsan build-fuzz build-coverage
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,61 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# What `make check` runs: every build variant, then every test.
+#   release (-Werror)      unit + functional tests
+#   asan (ASan+UBSan)      unit + functional tests (those not marked "asan: no")
+#   fuzz (clang)           each libFuzzer target for FUZZ_SECONDS (default 10)
+#   valgrind               unit tests of the release build
+#   style                  scripts/check_format.sh, docs/rpc.md matches the daemon
+# Environment: CHECK_ONLY="unit functional fuzz valgrind style" to pick stages,
+# TESTS="name ..." to filter functional tests, JOBS (default: nproc).
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$TOP"
+JOBS=${JOBS:-$(nproc)}
+STAGES=${CHECK_ONLY:-"style unit functional fuzz valgrind"}
+has() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
+status=0
+summary=()
+t0=$(date +%s)
+step() { # name cmd...
+	local name=$1 s e rc
+	shift
+	s=$(date +%s)
+	echo "==== $name"
+	"$@"
+	rc=$?
+	e=$(date +%s)
+	if [ $rc = 0 ]; then summary+=("ok    $name ($((e - s))s)"); else summary+=("FAIL  $name ($((e - s))s)"); status=1; fi
+	return $rc
+}
+
+step "build release" make -j"$JOBS" --no-print-directory || { echo "release build failed"; exit 1; }
+step "build asan" make -j"$JOBS" --no-print-directory SAN=asan || { echo "asan build failed"; exit 1; }
+if command -v clang >/dev/null && has fuzz; then
+	step "build fuzz" make -j"$JOBS" --no-print-directory SAN=fuzz
+fi
+if has style; then
+	step "style" scripts/check_format.sh
+	step "rpc docs" scripts/gen-rpc-doc.sh --check build
+fi
+if has unit; then
+	step "unit (release)" tests/run_unit.sh build
+	step "unit (asan)" tests/run_unit.sh build-asan
+fi
+if has valgrind && command -v valgrind >/dev/null; then
+	step "unit (valgrind)" tests/run_unit.sh build --valgrind
+fi
+if has functional; then
+	# shellcheck disable=SC2086
+	step "functional (release)" tests/run_functional.sh build ${TESTS:-}
+	# shellcheck disable=SC2086
+	step "functional (asan)" tests/run_functional.sh build-asan ${TESTS:-}
+fi
+if has fuzz && [ -d build-fuzz/fuzz ]; then
+	step "fuzz" tests/run_fuzz.sh build-fuzz "${FUZZ_SECONDS:-10}"
+fi
+echo
+echo "==== make check summary ($(( $(date +%s) - t0 ))s)"
+printf '%s\n' "${summary[@]}"
+[ $status = 0 ] && echo "make check: PASSED" || echo "make check: FAILED"
+exit $status

@@ -1,0 +1,54 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Install the Debian packages nvlend needs to build, test and benchmark.
+# Idempotent and non-interactive; returns in well under a second when
+# everything is already installed (one dpkg-query, no apt call).
+#
+#   scripts/setup.sh            build + test dependencies (what make needs)
+#   scripts/setup.sh --check    only report what is missing (exit 1 if any)
+set -euo pipefail
+
+PKGS=(
+	# toolchain
+	gcc make pkg-config clang libclang-rt-14-dev llvm
+	# libraries the code links with
+	liburing-dev libjansson-dev libfuse3-dev fuse3 libnbd-dev
+	# unit tests
+	libcmocka-dev valgrind
+	# real peers and tools the functional tests and benchmarks drive
+	socat fio nvme-cli nbdkit nbd-client libnbd-bin python3-libnbd
+	qemu-utils qemu-system-x86 e2fsprogs util-linux iproute2 iperf3
+	procps psmisc kmod
+	# the QEMU guest image (tests/guest/build.sh)
+	busybox-static cpio xz-utils lz4 zstd
+)
+
+missing=()
+# One dpkg-query for all; a package dpkg has never heard of prints nothing.
+installed=" $(dpkg-query -W -f='${db:Status-Status}:${Package} ' "${PKGS[@]}" 2>/dev/null | tr ' ' '\n' | sed -n 's/^installed://p' | tr '\n' ' ') "
+for p in "${PKGS[@]}"; do
+	case "$installed" in *" $p "*) ;; *) missing+=("$p") ;; esac
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "${1-}" = "--check" ]; then
+	echo "missing packages: ${missing[*]}"
+	exit 1
+fi
+if [ "$(id -u)" != 0 ]; then
+	echo "setup.sh: missing packages (${missing[*]}); run as root to install them" >&2
+	exit 1
+fi
+echo "setup.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt_install() {
+	apt-get install -y -q --no-install-recommends \
+		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@"
+}
+# Package lists may be missing or stale on a fresh machine: update once on failure.
+if ! apt_install "${missing[@]}" </dev/null; then
+	apt-get update -q </dev/null
+	apt_install "${missing[@]}" </dev/null
+fi

@@ -1,0 +1,643 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Daemon frame: start-up order, config replay, signal handling, orderly
+ * shutdown, and the framework RPCs. Reactor 0 only.
+ */
+#include "app/app.h"
+#include "bdev/bdev.h"
+#include "rpc/rpc.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+NVL_LOG_REGISTER_COMPONENT(app)
+
+static struct nvl_subsystem *g_subsystems;
+
+static struct {
+	const struct nvl_app_opts *opts;
+	int exit_code;
+	bool stopping;
+	int sfd;
+	struct nvl_fdh *sfdh;
+	struct nvl_subsystem *fini_next; /* walking the list backwards */
+	json_t *replay_calls;
+	size_t replay_idx;
+	int start_rc;
+	bool started;
+} g_app = { .sfd = -1 };
+
+void
+nvl_subsystem_register(struct nvl_subsystem *s)
+{
+	struct nvl_subsystem **pp = &g_subsystems;
+
+	while (*pp && (*pp)->order <= s->order)
+		pp = &(*pp)->next;
+	s->next = *pp;
+	*pp = s;
+}
+
+const char *
+nvl_default_rpc_socket(char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (getuid() == 0)
+		snprintf(buf, len, "/run/nvlend/nvlend.sock");
+	else if (xdg && *xdg)
+		snprintf(buf, len, "%s/nvlend.sock", xdg);
+	else
+		snprintf(buf, len, "/tmp/nvlend-%u.sock", (unsigned)getuid());
+	return buf;
+}
+
+bool
+nvl_app_stopping(void)
+{
+	return g_app.stopping;
+}
+
+/* ---- shutdown ---------------------------------------------------------- */
+
+static struct nvl_subsystem *
+subsys_prev(struct nvl_subsystem *s)
+{
+	struct nvl_subsystem *p = NULL;
+
+	for (struct nvl_subsystem *it = g_subsystems; it && it != s; it = it->next)
+		p = it;
+	return p;
+}
+
+static void fini_step(void);
+
+static void
+fini_done(void)
+{
+	g_app.fini_next = subsys_prev(g_app.fini_next);
+	fini_step();
+}
+
+static void
+fini_step(void)
+{
+	while (g_app.fini_next && g_app.fini_next->fini == NULL)
+		g_app.fini_next = subsys_prev(g_app.fini_next);
+	if (g_app.fini_next) {
+		NVL_DEBUGLOG(app, "stopping %s", g_app.fini_next->name);
+		g_app.fini_next->fini(fini_done);
+		return;
+	}
+	nvl_bdev_fini();
+	NVL_NOTICELOG("shutdown complete");
+	nvl_reactors_stop();
+}
+
+void
+nvl_app_shutdown(int exit_code)
+{
+	struct nvl_subsystem *last = NULL;
+
+	if (g_app.stopping)
+		return;
+	g_app.stopping = true;
+	if (exit_code)
+		g_app.exit_code = exit_code;
+	NVL_NOTICELOG("shutting down: stopping RPC, draining I/O");
+	nvl_rpc_server_stop();
+	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next)
+		last = s;
+	g_app.fini_next = last;
+	fini_step();
+}
+
+static void
+signal_cb(void *arg, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	(void)arg;
+	(void)events;
+	while (read(g_app.sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
+			if (g_app.stopping) {
+				NVL_WARNLOG("second signal during shutdown: exiting now");
+				_exit(1);
+			}
+			NVL_NOTICELOG("received %s", strsignal((int)si.ssi_signo));
+			nvl_app_shutdown(0);
+		}
+	}
+}
+
+/* ---- config replay ----------------------------------------------------- */
+
+static void replay_next(void);
+
+static void
+replay_done(void *arg, json_t *result, json_t *error)
+{
+	json_t *call = arg;
+
+	(void)result;
+	if (error) {
+		char *e = json_dumps(error, JSON_COMPACT);
+
+		NVL_ERRLOG("config: %s failed: %s",
+			   json_string_value(json_object_get(call, "method")), e ? e : "?");
+		free(e);
+		g_app.start_rc = -EINVAL;
+		json_decref(g_app.replay_calls);
+		g_app.replay_calls = NULL;
+		nvl_app_shutdown(1);
+		return;
+	}
+	g_app.replay_idx++;
+	/* continue from the loop, not from inside the handler's stack */
+	nvl_reactor_msg(nvl_reactor_self(), (nvl_msg_fn)replay_next, NULL);
+}
+
+static int
+app_start_rpc(void)
+{
+	struct nvl_rpc_server_opts ro = {
+		.path = g_app.opts->rpc_socket,
+		.max_request = g_app.opts->rpc_max_request,
+		.max_clients = g_app.opts->rpc_max_clients,
+	};
+	char dir[512], *slash;
+	int rc;
+
+	nvl_strlcpy(dir, ro.path, sizeof(dir));
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		nvl_mkdir_p(dir);
+	}
+	rc = nvl_rpc_server_start(&ro);
+	if (rc < 0) {
+		if (rc == -EADDRINUSE)
+			NVL_ERRLOG("a live nvlendd already serves %s; not starting a second one",
+				   ro.path);
+		else
+			NVL_ERRLOG("cannot listen on %s: %s", ro.path, strerror(-rc));
+	}
+	return rc;
+}
+
+static void
+replay_next(void)
+{
+	json_t *call;
+	int rc;
+
+	if (g_app.replay_calls == NULL || g_app.stopping)
+		return;
+	call = json_array_get(g_app.replay_calls, g_app.replay_idx);
+	if (call == NULL) {
+		json_decref(g_app.replay_calls);
+		g_app.replay_calls = NULL;
+		NVL_NOTICELOG("configuration %s applied", g_app.opts->config_file);
+		g_app.started = true;
+		if (g_app.opts->started)
+			g_app.opts->started(g_app.opts->started_arg);
+		return;
+	}
+	{
+		json_t *m = json_object_get(call, "method");
+		json_t *p = json_object_get(call, "params");
+
+		if (!json_is_string(m)) {
+			NVL_ERRLOG("config: entry %zu has no \"method\"", g_app.replay_idx);
+			g_app.start_rc = -EINVAL;
+			nvl_app_shutdown(1);
+			return;
+		}
+		NVL_DEBUGLOG(app, "config: %s", json_string_value(m));
+		rc = nvl_rpc_call_local(json_string_value(m), p, replay_done, call);
+		if (rc == -ENOENT) {
+			NVL_ERRLOG("config: unknown method %s", json_string_value(m));
+			g_app.start_rc = -EINVAL;
+			nvl_app_shutdown(1);
+		}
+	}
+}
+
+/* Accept SPDK's {"subsystems":[{"subsystem":..,"config":[calls]}]} or a plain array. */
+static int
+config_flatten(json_t *doc, json_t **out)
+{
+	json_t *calls, *subs;
+	size_t i, j;
+	json_t *s, *c;
+
+	if (json_is_array(doc)) {
+		*out = json_incref(doc);
+		return 0;
+	}
+	subs = json_object_get(doc, "subsystems");
+	if (!json_is_array(subs))
+		return -EINVAL;
+	calls = json_array();
+	json_array_foreach(subs, i, s) {
+		json_t *cfg = json_object_get(s, "config");
+
+		if (cfg == NULL || json_is_null(cfg))
+			continue;
+		if (!json_is_array(cfg)) {
+			json_decref(calls);
+			return -EINVAL;
+		}
+		json_array_foreach(cfg, j, c)
+			json_array_append(calls, c);
+	}
+	*out = calls;
+	return 0;
+}
+
+static void
+app_begin(void *arg)
+{
+	int rc;
+
+	(void)arg;
+	/* Socket first: a second daemon must fail before it touches anything. */
+	rc = app_start_rpc();
+	if (rc < 0) {
+		g_app.start_rc = rc;
+		nvl_app_shutdown(1);
+		return;
+	}
+	if (g_app.opts->config_file) {
+		json_error_t err;
+		json_t *doc = json_load_file(g_app.opts->config_file, 0, &err);
+
+		if (doc == NULL) {
+			NVL_ERRLOG("cannot load config %s: %s (line %d)", g_app.opts->config_file,
+				   err.text, err.line);
+			g_app.start_rc = -EINVAL;
+			nvl_app_shutdown(1);
+			return;
+		}
+		rc = config_flatten(doc, &g_app.replay_calls);
+		json_decref(doc);
+		if (rc < 0) {
+			NVL_ERRLOG("config %s: expected a JSON array of {method, params} calls or "
+				   "{\"subsystems\": [...]}", g_app.opts->config_file);
+			g_app.start_rc = rc;
+			nvl_app_shutdown(1);
+			return;
+		}
+		g_app.replay_idx = 0;
+		replay_next();
+		return;
+	}
+	g_app.started = true;
+	if (g_app.opts->started)
+		g_app.opts->started(g_app.opts->started_arg);
+}
+
+int
+nvl_app_run(const struct nvl_app_opts *o)
+{
+	sigset_t mask;
+	int rc;
+
+	g_app.opts = o;
+	nvl_log_set_level(o->log_level);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	/* block before threads exist so every reactor inherits the mask */
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = nvl_reactors_init(&o->reactors);
+	if (rc < 0) {
+		NVL_ERRLOG("cannot create reactors: %s", strerror(-rc));
+		return rc;
+	}
+	g_app.sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (g_app.sfd < 0) {
+		rc = -errno;
+		goto out_reactors;
+	}
+	g_app.sfdh = nvl_fd_add(g_app.sfd, EPOLLIN, signal_cb, NULL);
+	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next) {
+		if (s->init) {
+			rc = s->init();
+			if (rc < 0) {
+				NVL_ERRLOG("cannot start %s: %s", s->name, strerror(-rc));
+				goto out_sig;
+			}
+		}
+	}
+	nvl_reactor_msg(nvl_reactor_get(0), app_begin, NULL);
+	NVL_NOTICELOG("nvlendd %s starting: %u reactor(s)", NVL_VERSION_STRING,
+		      nvl_reactor_count());
+	rc = nvl_reactors_run();
+	if (rc == 0 && g_app.start_rc)
+		rc = g_app.start_rc;
+	if (rc == 0 && g_app.exit_code)
+		rc = -ECANCELED;
+out_sig:
+	nvl_fd_del(g_app.sfdh);
+	close(g_app.sfd);
+out_reactors:
+	nvl_reactors_fini();
+	json_decref(g_app.replay_calls);
+	return rc;
+}
+
+json_t *
+nvl_app_save_config(void)
+{
+	json_t *subs = json_array();
+
+	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next) {
+		json_t *calls = json_array();
+
+		if (s->write_config)
+			s->write_config(calls);
+		json_array_append_new(subs, json_pack("{s:s, s:o}", "subsystem", s->name, "config",
+						      calls));
+	}
+	return json_pack("{s:o}", "subsystems", subs);
+}
+
+/* The bdev layer as a subsystem: save_config; fini waits for in-flight I/O. */
+static void
+bdev_subsys_write_config(json_t *calls)
+{
+	nvl_bdev_write_config(calls);
+}
+
+static struct nvl_subsystem g_bdev_subsys = {
+	.name = "bdev",
+	.order = 10,
+	.write_config = bdev_subsys_write_config,
+};
+NVL_SUBSYSTEM_REGISTER(g_bdev_subsys)
+
+/* ---- framework RPCs ---------------------------------------------------- */
+
+struct rpc_get_methods_args {
+	bool current;
+	bool include_aliases;
+	bool detailed;
+};
+
+static const struct nvl_rpc_param get_methods_params[] = {
+	NVL_RPC_PARAM(struct rpc_get_methods_args, current, NVL_RPC_T_BOOL, false,
+		      "SPDK compatibility: only methods callable now (all of ours are)"),
+	NVL_RPC_PARAM(struct rpc_get_methods_args, include_aliases, NVL_RPC_T_BOOL, false,
+		      "also list deprecated/compatibility aliases"),
+	NVL_RPC_PARAM(struct rpc_get_methods_args, detailed, NVL_RPC_T_BOOL, false,
+		      "return objects with help text and the parameter schema"),
+};
+
+static const char *
+ptype_schema(enum nvl_rpc_ptype t)
+{
+	switch (t) {
+	case NVL_RPC_T_STR: return "string";
+	case NVL_RPC_T_BOOL: return "boolean";
+	case NVL_RPC_T_U8: return "uint8";
+	case NVL_RPC_T_U16: return "uint16";
+	case NVL_RPC_T_U32: return "uint32";
+	case NVL_RPC_T_U64: return "uint64";
+	case NVL_RPC_T_I32: return "int32";
+	case NVL_RPC_T_I64: return "int64";
+	case NVL_RPC_T_OBJ: return "object";
+	case NVL_RPC_T_ARRAY: return "array";
+	case NVL_RPC_T_ANY: return "any";
+	}
+	return "?";
+}
+
+static void
+rpc_rpc_get_methods(struct nvl_rpc_request *req, struct rpc_get_methods_args *a)
+{
+	json_t *arr = json_array();
+
+	for (const struct nvl_rpc_method *m = nvl_rpc_methods(); m; m = m->next) {
+		json_t *params;
+
+		if (m->alias_of && !a->include_aliases && !a->detailed)
+			continue;
+		if (!a->detailed) {
+			json_array_append_new(arr, json_string(m->name));
+			continue;
+		}
+		params = json_array();
+		for (size_t i = 0; i < m->nparams; i++)
+			json_array_append_new(
+				params, json_pack("{s:s, s:s, s:b, s:s}", "name", m->params[i].name,
+						  "type", ptype_schema(m->params[i].type), "required",
+						  m->params[i].required, "help",
+						  m->params[i].help ? m->params[i].help : ""));
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:s?}", "name", m->name,
+						     "help", m->help ? m->help : "", "params",
+						     params, "alias_of", m->alias_of));
+	}
+	nvl_rpc_result(req, arr);
+}
+NVL_RPC_REGISTER("rpc_get_methods", rpc_rpc_get_methods, struct rpc_get_methods_args,
+		 get_methods_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "List RPC methods; with detailed=true, each with its help and parameter schema.")
+
+static void
+rpc_nvlend_get_version(struct nvl_rpc_request *req, void *unused)
+{
+	(void)unused;
+	nvl_rpc_result(req, json_pack("{s:s, s:{s:i, s:i, s:i, s:s}}", "version",
+				      "nvlend v" NVL_VERSION_STRING, "fields", "major",
+				      NVL_VERSION_MAJOR, "minor", NVL_VERSION_MINOR, "patch",
+				      NVL_VERSION_PATCH, "suffix", ""));
+}
+NVL_RPC_REGISTER_NOARGS("nvlend_get_version", rpc_nvlend_get_version,
+			NVL_RPC_RUNTIME | NVL_RPC_STARTUP, "Daemon version.")
+NVL_RPC_REGISTER_ALIAS("spdk_get_version", rpc_nvlend_get_version)
+
+struct rpc_log_level {
+	int32_t level;
+};
+static const struct nvl_rpc_param log_level_params[] = {
+	NVL_RPC_PARAM(struct rpc_log_level, level, NVL_RPC_T_I32, true,
+		      "0 info and warnings only, 1 debug, 2 verbose, 3 trace"),
+};
+
+static void
+rpc_log_set_level(struct nvl_rpc_request *req, struct rpc_log_level *a)
+{
+	if (nvl_log_set_level(a->level) < 0) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "level must be 0..3 (got %d)",
+			      a->level);
+		return;
+	}
+	NVL_NOTICELOG("log level set to %d", a->level);
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("log_set_level", rpc_log_set_level, struct rpc_log_level, log_level_params,
+		 NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Set the debug level: 0 info and warnings only, 1 debug, 2 verbose, 3 trace.")
+
+static void
+rpc_log_get_level(struct nvl_rpc_request *req, void *unused)
+{
+	(void)unused;
+	nvl_rpc_result(req, json_integer(nvl_log_get_level()));
+}
+NVL_RPC_REGISTER_NOARGS("log_get_level", rpc_log_get_level, NVL_RPC_RUNTIME,
+			"Current debug level (0..3).")
+
+struct rpc_log_flag {
+	const char *flag;
+};
+static const struct nvl_rpc_param log_flag_params[] = {
+	NVL_RPC_PARAM(struct rpc_log_flag, flag, NVL_RPC_T_STR, true,
+		      "component name (see log_get_flags) or \"all\""),
+};
+
+static void
+rpc_log_set_flag(struct nvl_rpc_request *req, struct rpc_log_flag *a)
+{
+	if (nvl_log_set_flag(a->flag, true) < 0) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "unknown log flag '%s'", a->flag);
+		return;
+	}
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("log_set_flag", rpc_log_set_flag, struct rpc_log_flag, log_flag_params,
+		 NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Enable debug output of one component (all are enabled by default).")
+
+static void
+rpc_log_clear_flag(struct nvl_rpc_request *req, struct rpc_log_flag *a)
+{
+	if (nvl_log_set_flag(a->flag, false) < 0) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "unknown log flag '%s'", a->flag);
+		return;
+	}
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("log_clear_flag", rpc_log_clear_flag, struct rpc_log_flag, log_flag_params,
+		 NVL_RPC_RUNTIME | NVL_RPC_STARTUP, "Silence debug output of one component.")
+
+static void
+rpc_log_get_flags(struct nvl_rpc_request *req, void *unused)
+{
+	json_t *o = json_object();
+
+	(void)unused;
+	for (const struct nvl_log_flag *f = nvl_log_flags(); f; f = f->next)
+		json_object_set_new(o, f->name, json_boolean(f->enabled));
+	nvl_rpc_result(req, o);
+}
+NVL_RPC_REGISTER_NOARGS("log_get_flags", rpc_log_get_flags, NVL_RPC_RUNTIME,
+			"Components and whether their debug output is enabled.")
+
+static void
+rpc_save_config(struct nvl_rpc_request *req, void *unused)
+{
+	(void)unused;
+	nvl_rpc_result(req, nvl_app_save_config());
+}
+NVL_RPC_REGISTER_NOARGS("save_config", rpc_save_config, NVL_RPC_RUNTIME,
+			"The whole configuration as RPC calls (SPDK's save_config shape); "
+			"nvlendd -c replays it.")
+
+static void
+shutdown_msg(void *arg)
+{
+	(void)arg;
+	nvl_app_shutdown(0);
+}
+
+static void
+rpc_nvlend_shutdown(struct nvl_rpc_request *req, void *unused)
+{
+	(void)unused;
+	nvl_rpc_result_bool(req, true);
+	/* after the answer is sent */
+	nvl_reactor_msg(nvl_reactor_self(), shutdown_msg, NULL);
+}
+NVL_RPC_REGISTER_NOARGS("nvlend_shutdown", rpc_nvlend_shutdown, NVL_RPC_RUNTIME,
+			"Stop the daemon cleanly (as SIGTERM does).")
+
+struct rpc_kill_args {
+	const char *sig_name;
+};
+static const struct nvl_rpc_param kill_params[] = {
+	NVL_RPC_PARAM(struct rpc_kill_args, sig_name, NVL_RPC_T_STR, true,
+		      "SIGTERM or SIGINT (SIGKILL is refused)"),
+};
+
+static void
+rpc_spdk_kill_instance(struct nvl_rpc_request *req, struct rpc_kill_args *a)
+{
+	if (strcmp(a->sig_name, "SIGTERM") && strcmp(a->sig_name, "SIGINT") &&
+	    strcmp(a->sig_name, "TERM") && strcmp(a->sig_name, "INT")) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "unsupported signal %s", a->sig_name);
+		return;
+	}
+	rpc_nvlend_shutdown(req, NULL);
+}
+NVL_RPC_REGISTER("spdk_kill_instance", rpc_spdk_kill_instance, struct rpc_kill_args,
+		 kill_params, NVL_RPC_RUNTIME, "SPDK's name for a clean shutdown.")
+
+static void
+rpc_framework_get_reactors(struct nvl_rpc_request *req, void *unused)
+{
+	json_t *arr = json_array();
+
+	(void)unused;
+	for (unsigned i = 0; i < nvl_reactor_count(); i++) {
+		struct nvl_reactor_stats s;
+
+		nvl_reactor_get_stats(nvl_reactor_get(i), &s);
+		json_array_append_new(
+			arr, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:i}", "id", (int)i,
+				       "cpu", s.cpu, "tid", s.tid, "loops", (json_int_t)s.loops,
+				       "busy_loops", (json_int_t)s.busy_loops, "sleeps",
+				       (json_int_t)s.sleeps, "msgs", (json_int_t)s.msgs,
+				       "pollers", (int)s.pollers, "fds", (int)s.fds));
+	}
+	nvl_rpc_result(req, json_pack("{s:I, s:o}", "spin_us",
+				      (json_int_t)nvl_reactor_get_spin_us(), "reactors", arr));
+}
+NVL_RPC_REGISTER_NOARGS("framework_get_reactors", rpc_framework_get_reactors,
+			NVL_RPC_RUNTIME, "Reactors: CPU, thread, loop counters, pollers.")
+
+struct rpc_spin_args {
+	uint64_t spin_us;
+};
+static const struct nvl_rpc_param spin_params[] = {
+	NVL_RPC_PARAM(struct rpc_spin_args, spin_us, NVL_RPC_T_U64, true,
+		      "busy-poll this many microseconds after the last work before sleeping "
+		      "(0 = sleep at once: lowest CPU use, highest latency)"),
+};
+
+static void
+rpc_framework_set_spin(struct nvl_rpc_request *req, struct rpc_spin_args *a)
+{
+	if (a->spin_us > 10000000) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "spin_us above 10 s");
+		return;
+	}
+	nvl_reactor_set_spin_us(a->spin_us);
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("framework_set_spin", rpc_framework_set_spin, struct rpc_spin_args,
+		 spin_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Adaptive polling threshold of all reactors (the \"delayed on\" knob).")

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The daemon's frame: subsystems (bdev, nvmf, nbd, brick, vhost, ...) with
+ * init, orderly asynchronous shutdown and save_config; config replay (-c);
+ * the framework RPCs (versions, methods, logging, save_config, shutdown).
+ * Everything here runs on reactor 0.
+ */
+#ifndef NVL_APP_H
+#define NVL_APP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "reactor/reactor.h"
+
+#define NVL_VERSION_STRING "0.1.0"
+#define NVL_VERSION_MAJOR 0
+#define NVL_VERSION_MINOR 1
+#define NVL_VERSION_PATCH 0
+
+typedef void (*nvl_app_done_fn)(void);
+
+struct nvl_subsystem {
+	const char *name;
+	int order;                         /**< init ascending, fini descending */
+	int (*init)(void);                 /**< optional; <0 aborts start-up */
+	/** optional: stop serving, let in-flight I/O finish, free; then call done(). */
+	void (*fini)(nvl_app_done_fn done);
+	/** optional: append the RPC calls ({method, params}) that rebuild this subsystem. */
+	void (*write_config)(json_t *calls);
+	struct nvl_subsystem *next;
+};
+
+void nvl_subsystem_register(struct nvl_subsystem *s);
+
+#define NVL_SUBSYSTEM_REGISTER(sym)                                                                \
+	static void __attribute__((constructor)) nvl_subsys_reg_##sym(void)                         \
+	{                                                                                          \
+		nvl_subsystem_register(&(sym));                                                    \
+	}
+
+struct nvl_app_opts {
+	const char *rpc_socket;
+	const char *config_file;
+	struct nvl_reactor_opts reactors;
+	size_t rpc_max_request;
+	unsigned rpc_max_clients;
+	int log_level;
+	/** Called on reactor 0 once config is replayed and RPC listens. */
+	void (*started)(void *arg);
+	void *started_arg;
+};
+
+/** Default RPC socket path: /run/nvlend/nvlend.sock for root, else
+ *  $XDG_RUNTIME_DIR/nvlend.sock, else /tmp/nvlend-UID.sock. */
+const char *nvl_default_rpc_socket(char *buf, size_t len);
+
+/** Run the daemon until shutdown. \return 0 or -errno (config, socket...). */
+int nvl_app_run(const struct nvl_app_opts *o);
+/** Begin an orderly shutdown (any reactor-0 context; signals route here). */
+void nvl_app_shutdown(int exit_code);
+/** True once shutdown began (long operations should stop early). */
+bool nvl_app_stopping(void);
+
+/** The whole configuration as SPDK's save_config shape:
+ *  {"subsystems":[{"subsystem":NAME,"config":[{method,params}...]}...]}. */
+json_t *nvl_app_save_config(void);
+
+#endif

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Block devices (bdevs) behind one ops table (DESIGN.md section 3).
+ *
+ * Threading: bdevs are created, opened, closed and deleted on reactor 0 (the
+ * RPC thread). I/O may be submitted from any reactor; a backend serves it on
+ * the submitting reactor (its io_uring, its memory) and completes it there.
+ * Nothing on the I/O path takes a lock: statistics are kept per reactor.
+ *
+ * I/O contract: offsets and lengths are in bytes and must be multiples of the
+ * block size and inside the device; the core checks that and fails the
+ * submission with -EINVAL before the backend sees it. nvl_bdev_submit()
+ * returning 0 means io->cb runs exactly once (possibly before submit
+ * returns, from inside it: backends such as ram complete inline); a negative
+ * return means it never runs.
+ */
+#ifndef NVL_BDEV_H
+#define NVL_BDEV_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/uio.h>
+
+#include "reactor/reactor.h"
+#include "util/histogram.h"
+
+#define NVL_BDEV_NAME_MAX 64
+
+enum nvl_bdev_io_type {
+	NVL_BDEV_IO_READ = 0,
+	NVL_BDEV_IO_WRITE,
+	NVL_BDEV_IO_FLUSH,
+	NVL_BDEV_IO_WRITE_ZEROES,
+	NVL_BDEV_IO_UNMAP,          /**< discard / deallocate (punch hole on files) */
+	NVL_BDEV_IO_NTYPES
+};
+
+/* io->flags */
+#define NVL_BDEV_IO_FUA      (1u << 0)  /**< write reaches stable storage before completion */
+#define NVL_BDEV_IO_NO_HOLE  (1u << 1)  /**< write-zeroes must keep the range allocated */
+
+struct nvl_bdev;
+struct nvl_bdev_io;
+
+typedef void (*nvl_bdev_io_cb)(struct nvl_bdev_io *io, int status);
+
+/** One I/O. Caller-owned storage (embed it in your request); zero it once. */
+struct nvl_bdev_io {
+	/* filled by the caller */
+	uint8_t type;             /**< enum nvl_bdev_io_type */
+	uint32_t flags;
+	uint64_t offset;          /**< bytes */
+	uint64_t length;          /**< bytes; for READ/WRITE the sum of iov lengths */
+	struct iovec *iov;
+	int iovcnt;
+	nvl_bdev_io_cb cb;
+	void *cb_arg;
+
+	/* private to the bdev layer and backend */
+	struct nvl_bdev *bdev;
+	uint64_t start_ns;
+	unsigned reactor;
+	struct nvl_uring_op uop;
+	void *bounce;
+	uint64_t priv[4];
+};
+
+/** Backend operations. */
+struct nvl_bdev_ops {
+	const char *name;   /**< backend type, shown in bdev_get_bdevs */
+	/** required: start the I/O; 0 => call nvl_bdev_io_complete() exactly once. */
+	int (*submit)(struct nvl_bdev *b, struct nvl_bdev_io *io);
+	/** required: free backend resources (no I/O in flight, no opener left). */
+	void (*destroy)(struct nvl_bdev *b);
+	/** optional: add backend details to the "driver_specific" object. */
+	void (*dump_info)(struct nvl_bdev *b, json_t *driver_specific);
+	/** optional: the RPC call that recreates this bdev, {"method":..,"params":..}. */
+	json_t *(*write_config)(struct nvl_bdev *b);
+};
+
+struct nvl_bdev_stats {
+	uint64_t ops[NVL_BDEV_IO_NTYPES];
+	uint64_t bytes[NVL_BDEV_IO_NTYPES];
+	uint64_t errors;
+	uint64_t inflight;
+	uint64_t lat_ns[NVL_BDEV_IO_NTYPES];
+	uint64_t lat_max_ns[NVL_BDEV_IO_NTYPES];
+	struct nvl_histogram hist_read;
+	struct nvl_histogram hist_write;
+} __attribute__((aligned(64)));
+
+struct nvl_bdev {
+	char name[NVL_BDEV_NAME_MAX];
+	const char *product_name;
+	const struct nvl_bdev_ops *ops;
+	uint32_t block_size;
+	uint64_t num_blocks;
+	uint8_t uuid[16];
+	uint32_t io_types;           /**< bitmask of 1u << enum nvl_bdev_io_type supported */
+	bool write_cache;            /**< volatile cache: flush needed for durability */
+	bool read_only;
+	uint32_t max_io_bytes;       /**< largest single I/O the backend takes (0 = no limit) */
+	int open_count;
+	int open_writers;
+	char claimed_by[64];         /**< who uses it, for error messages */
+	struct nvl_bdev_stats *stats; /**< one per reactor */
+	unsigned nstats;
+	TAILQ_ENTRY(nvl_bdev) link;
+};
+
+/** An open handle. */
+struct nvl_bdev_desc {
+	struct nvl_bdev *bdev;
+	bool writable;
+};
+
+/** Register a backend-created bdev (name must be unique). Fills uuid if all-zero,
+ *  allocates stats. \return 0, -EEXIST, -EINVAL (bad geometry), -ENOMEM. */
+int nvl_bdev_register(struct nvl_bdev *b);
+/** Unregister and destroy. \return 0 or -EBUSY if open (b->claimed_by names the user). */
+int nvl_bdev_unregister(struct nvl_bdev *b);
+
+struct nvl_bdev *nvl_bdev_get_by_name(const char *name);
+struct nvl_bdev *nvl_bdev_first(void);
+struct nvl_bdev *nvl_bdev_next(struct nvl_bdev *b);
+
+/** Open for I/O; `who` is recorded for "in use by" messages.
+ *  \return 0, -ENOENT (no such bdev), -EROFS (writable open of a read-only bdev). */
+int nvl_bdev_open(const char *name, bool writable, const char *who, struct nvl_bdev_desc **out);
+void nvl_bdev_close(struct nvl_bdev_desc *d);
+
+/** Submit. \return 0 (callback will run), -EINVAL (range/alignment/iov mismatch),
+ *  -EBADF (write on a read-only descriptor), -ENOTSUP (type not supported),
+ *  or a backend's -errno. */
+int nvl_bdev_submit(struct nvl_bdev_desc *d, struct nvl_bdev_io *io);
+
+/** For backends: finish an I/O (status 0 or -errno). */
+void nvl_bdev_io_complete(struct nvl_bdev_io *io, int status);
+
+/** Sum of I/Os in flight on all reactors (racy snapshot). */
+uint64_t nvl_bdev_inflight(const struct nvl_bdev *b);
+/** Merge all reactors' stats into out. */
+void nvl_bdev_get_stats(const struct nvl_bdev *b, struct nvl_bdev_stats *out);
+/** JSON description as in bdev_get_bdevs. */
+json_t *nvl_bdev_to_json(struct nvl_bdev *b);
+/** Format uuid as text (37 bytes). */
+void nvl_uuid_fmt(const uint8_t uuid[16], char *out);
+/** Parse uuid text. \return 0 or -EINVAL. */
+int nvl_uuid_parse(const char *s, uint8_t uuid[16]);
+/** Append each bdev's recreate-call to array (save_config). */
+void nvl_bdev_write_config(json_t *array);
+/** Destroy all bdevs (shutdown; in-use ones too, after their users stopped). */
+void nvl_bdev_fini(void);
+
+/* Backends' constructors (also used by tests). */
+struct nvl_bdev_ram_opts {
+	const char *name;
+	uint64_t num_blocks;
+	uint32_t block_size;
+	const uint8_t *uuid;     /**< NULL = random */
+};
+int nvl_bdev_ram_create(const struct nvl_bdev_ram_opts *o, struct nvl_bdev **out);
+
+struct nvl_bdev_file_opts {
+	const char *name;
+	const char *filename;
+	uint32_t block_size;     /**< 0 = the device's/file system's natural size, min 512 */
+	bool read_only;
+	const uint8_t *uuid;
+	const char *rpc_method;  /**< "bdev_uring_create" or "bdev_aio_create" (save_config) */
+	/** NVL_BDEV_FILE_AUTO: O_DIRECT where possible, inline on tmpfs;
+	 *  _URING: always through io_uring; _BUFFERED: no O_DIRECT, through io_uring. */
+	int io_mode;
+};
+#define NVL_BDEV_FILE_AUTO 0
+#define NVL_BDEV_FILE_URING 1
+#define NVL_BDEV_FILE_BUFFERED 2
+int nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out);
+
+#endif

@@ -1,0 +1,850 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Reactor implementation. Each reactor is a thread with an epoll set, an
+ * io_uring, a poller list, a timer list and an inbox of messages. All lists
+ * are touched only by the owning thread, except the inbox (mutex; it is on
+ * the control path only, never on the I/O path).
+ */
+#include "reactor/reactor.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/queue.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+NVL_LOG_REGISTER_COMPONENT(reactor)
+
+struct nvl_poller {
+	nvl_poller_fn fn;
+	nvl_sleep_fn sleep_fn;
+	void *arg;
+	const char *name;
+	bool dead;
+	TAILQ_ENTRY(nvl_poller) link;
+};
+
+struct nvl_timer {
+	nvl_timer_fn fn;
+	void *arg;
+	uint64_t deadline_ns;
+	uint64_t period_ns;
+	bool armed;
+	bool dead;
+	bool running;
+	TAILQ_ENTRY(nvl_timer) link;
+};
+
+struct nvl_fdh {
+	int fd;
+	nvl_fd_fn fn;
+	void *arg;
+	struct nvl_reactor *r;
+	bool dead;
+	TAILQ_ENTRY(nvl_fdh) link;
+};
+
+struct reactor_msg {
+	nvl_msg_fn fn;
+	void *arg;
+};
+
+struct nvl_reactor {
+	unsigned id;
+	int cpu;
+	int tid;
+	pthread_t thread;
+	bool thread_started;
+	int epfd;
+	int msg_efd;
+	struct io_uring ring;
+	bool ring_ok;
+	unsigned sqe_pending;
+	unsigned uring_inflight;
+	struct nvl_fdh *ring_fdh;
+	struct nvl_fdh *msg_fdh;
+
+	TAILQ_HEAD(, nvl_poller) pollers;
+	TAILQ_HEAD(, nvl_timer) timers;       /* armed, sorted by deadline */
+	TAILQ_HEAD(, nvl_timer) timers_idle;  /* fired one-shots not yet destroyed */
+	TAILQ_HEAD(, nvl_fdh) fdhs;
+	TAILQ_HEAD(, nvl_fdh) dead_fdhs;
+	unsigned npollers;
+	unsigned nfds;
+	bool pollers_dirty;
+
+	pthread_mutex_t inbox_lock;
+	struct reactor_msg *inbox;
+	size_t inbox_len, inbox_cap;
+	struct reactor_msg *work;
+	size_t work_cap;
+
+	volatile bool stop;
+	struct nvl_reactor_stats stats;
+} __attribute__((aligned(NVL_CACHE_LINE)));
+
+static struct nvl_reactor *g_reactors[NVL_REACTOR_MAX];
+static unsigned g_nreactors;
+static uint64_t g_spin_ns = 200000;
+static unsigned g_uring_entries = 256;
+static __thread struct nvl_reactor *t_self;
+
+void
+nvl_reactor_opts_default(struct nvl_reactor_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->count = 1;
+	for (unsigned i = 0; i < NVL_REACTOR_MAX; i++)
+		o->cpus[i] = -1;
+	o->spin_us = 200;
+	o->uring_entries = 256;
+}
+
+int
+nvl_reactor_parse_cpus(const char *list, struct nvl_reactor_opts *o)
+{
+	const char *p = list;
+	unsigned n = 0;
+
+	if (list == NULL || *list == '\0')
+		return -EINVAL;
+	while (*p) {
+		char *end;
+		long a, b;
+
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		a = strtol(p, &end, 10);
+		b = a;
+		if (*end == '-') {
+			p = end + 1;
+			if (*p < '0' || *p > '9')
+				return -EINVAL;
+			b = strtol(p, &end, 10);
+		}
+		if (a < 0 || b < a || b > 4095)
+			return -EINVAL;
+		for (long c = a; c <= b; c++) {
+			if (n >= NVL_REACTOR_MAX)
+				return -E2BIG;
+			o->cpus[n++] = (int)c;
+		}
+		p = end;
+		if (*p == ',')
+			p++;
+		else if (*p != '\0')
+			return -EINVAL;
+	}
+	o->count = n;
+	return 0;
+}
+
+unsigned
+nvl_reactor_count(void)
+{
+	return g_nreactors;
+}
+
+struct nvl_reactor *
+nvl_reactor_get(unsigned idx)
+{
+	return idx < g_nreactors ? g_reactors[idx] : NULL;
+}
+
+struct nvl_reactor *
+nvl_reactor_self(void)
+{
+	return t_self;
+}
+
+unsigned
+nvl_reactor_id(const struct nvl_reactor *r)
+{
+	return r->id;
+}
+
+void
+nvl_reactor_set_spin_us(uint64_t spin_us)
+{
+	__atomic_store_n(&g_spin_ns, spin_us * 1000, __ATOMIC_RELAXED);
+}
+
+uint64_t
+nvl_reactor_get_spin_us(void)
+{
+	return __atomic_load_n(&g_spin_ns, __ATOMIC_RELAXED) / 1000;
+}
+
+void
+nvl_reactor_get_stats(const struct nvl_reactor *r, struct nvl_reactor_stats *s)
+{
+	*s = r->stats;
+	s->pollers = r->npollers;
+	s->fds = r->nfds;
+	s->cpu = r->cpu;
+	s->tid = r->tid;
+}
+
+/* ---- messages ---------------------------------------------------------- */
+
+int
+nvl_reactor_msg(struct nvl_reactor *r, nvl_msg_fn fn, void *arg)
+{
+	bool was_empty;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&r->inbox_lock);
+	if (r->inbox_len == r->inbox_cap) {
+		size_t cap = r->inbox_cap ? r->inbox_cap * 2 : 64;
+		struct reactor_msg *n = realloc(r->inbox, cap * sizeof(*n));
+
+		if (n == NULL) {
+			pthread_mutex_unlock(&r->inbox_lock);
+			return -ENOMEM;
+		}
+		r->inbox = n;
+		r->inbox_cap = cap;
+	}
+	was_empty = r->inbox_len == 0;
+	r->inbox[r->inbox_len].fn = fn;
+	r->inbox[r->inbox_len].arg = arg;
+	r->inbox_len++;
+	pthread_mutex_unlock(&r->inbox_lock);
+	if (was_empty)
+		(void)!write(r->msg_efd, &one, sizeof(one));
+	return 0;
+}
+
+static int
+reactor_run_msgs(struct nvl_reactor *r)
+{
+	size_t n;
+
+	pthread_mutex_lock(&r->inbox_lock);
+	n = r->inbox_len;
+	if (n == 0) {
+		pthread_mutex_unlock(&r->inbox_lock);
+		return 0;
+	}
+	if (r->work_cap < n) {
+		struct reactor_msg *w = realloc(r->work, r->inbox_cap * sizeof(*w));
+
+		if (w == NULL) {
+			pthread_mutex_unlock(&r->inbox_lock);
+			return 0; /* retry next loop */
+		}
+		r->work = w;
+		r->work_cap = r->inbox_cap;
+	}
+	memcpy(r->work, r->inbox, n * sizeof(*r->work));
+	r->inbox_len = 0;
+	pthread_mutex_unlock(&r->inbox_lock);
+	for (size_t i = 0; i < n; i++)
+		r->work[i].fn(r->work[i].arg);
+	r->stats.msgs += n;
+	return (int)n;
+}
+
+static void
+reactor_msg_efd_cb(void *arg, uint32_t events)
+{
+	struct nvl_reactor *r = arg;
+	uint64_t v;
+
+	(void)events;
+	(void)!read(r->msg_efd, &v, sizeof(v));
+}
+
+/* ---- pollers ----------------------------------------------------------- */
+
+struct nvl_poller *
+nvl_poller_create(nvl_poller_fn fn, void *arg, const char *name)
+{
+	struct nvl_reactor *r = t_self;
+	struct nvl_poller *p;
+
+	if (r == NULL)
+		return NULL;
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->fn = fn;
+	p->arg = arg;
+	p->name = name;
+	TAILQ_INSERT_TAIL(&r->pollers, p, link);
+	r->npollers++;
+	return p;
+}
+
+void
+nvl_poller_set_sleep_hook(struct nvl_poller *p, nvl_sleep_fn fn)
+{
+	p->sleep_fn = fn;
+}
+
+void
+nvl_poller_destroy(struct nvl_poller *p)
+{
+	if (p == NULL)
+		return;
+	p->dead = true;
+	t_self->pollers_dirty = true;
+}
+
+static void
+reactor_reap_pollers(struct nvl_reactor *r)
+{
+	struct nvl_poller *p, *tmp;
+
+	TAILQ_FOREACH_SAFE(p, &r->pollers, link, tmp) {
+		if (p->dead) {
+			TAILQ_REMOVE(&r->pollers, p, link);
+			r->npollers--;
+			free(p);
+		}
+	}
+	r->pollers_dirty = false;
+}
+
+/* ---- timers ------------------------------------------------------------ */
+
+static void
+timer_insert(struct nvl_reactor *r, struct nvl_timer *t)
+{
+	struct nvl_timer *it;
+
+	TAILQ_FOREACH(it, &r->timers, link) {
+		if (it->deadline_ns > t->deadline_ns) {
+			TAILQ_INSERT_BEFORE(it, t, link);
+			t->armed = true;
+			return;
+		}
+	}
+	TAILQ_INSERT_TAIL(&r->timers, t, link);
+	t->armed = true;
+}
+
+struct nvl_timer *
+nvl_timer_create(nvl_timer_fn fn, void *arg, uint64_t first_us, uint64_t period_us)
+{
+	struct nvl_reactor *r = t_self;
+	struct nvl_timer *t;
+
+	if (r == NULL)
+		return NULL;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	t->fn = fn;
+	t->arg = arg;
+	t->period_ns = period_us * 1000;
+	t->deadline_ns = nvl_now_ns() + first_us * 1000;
+	timer_insert(r, t);
+	return t;
+}
+
+void
+nvl_timer_destroy(struct nvl_timer *t)
+{
+	struct nvl_reactor *r = t_self;
+
+	if (t == NULL)
+		return;
+	if (t->running) {
+		/* freed by the loop after the callback returns */
+		t->dead = true;
+		return;
+	}
+	if (t->armed)
+		TAILQ_REMOVE(&r->timers, t, link);
+	else
+		TAILQ_REMOVE(&r->timers_idle, t, link);
+	free(t);
+}
+
+static int
+reactor_run_timers(struct nvl_reactor *r, uint64_t now)
+{
+	struct nvl_timer *t;
+	int n = 0;
+
+	while ((t = TAILQ_FIRST(&r->timers)) != NULL && t->deadline_ns <= now) {
+		TAILQ_REMOVE(&r->timers, t, link);
+		t->armed = false;
+		t->running = true;
+		t->fn(t->arg);
+		t->running = false;
+		n++;
+		if (t->dead) {
+			free(t);
+			continue;
+		}
+		if (t->period_ns) {
+			t->deadline_ns += t->period_ns;
+			if (t->deadline_ns < now)
+				t->deadline_ns = now + t->period_ns;
+			timer_insert(r, t);
+		} else {
+			TAILQ_INSERT_TAIL(&r->timers_idle, t, link);
+		}
+	}
+	return n;
+}
+
+/* ---- fd handlers ------------------------------------------------------- */
+
+static struct nvl_fdh *
+reactor_fd_add(struct nvl_reactor *r, int fd, uint32_t events, nvl_fd_fn fn, void *arg)
+{
+	struct nvl_fdh *h = calloc(1, sizeof(*h));
+	struct epoll_event ev = { .events = events };
+
+	if (h == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	h->fd = fd;
+	h->fn = fn;
+	h->arg = arg;
+	h->r = r;
+	ev.data.ptr = h;
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		int e = errno;
+
+		free(h);
+		errno = e;
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&r->fdhs, h, link);
+	r->nfds++;
+	return h;
+}
+
+struct nvl_fdh *
+nvl_fd_add(int fd, uint32_t events, nvl_fd_fn fn, void *arg)
+{
+	if (t_self == NULL) {
+		errno = EPERM;
+		return NULL;
+	}
+	return reactor_fd_add(t_self, fd, events, fn, arg);
+}
+
+int
+nvl_fd_mod(struct nvl_fdh *h, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = h };
+
+	if (epoll_ctl(h->r->epfd, EPOLL_CTL_MOD, h->fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+void
+nvl_fd_del(struct nvl_fdh *h)
+{
+	struct nvl_reactor *r;
+
+	if (h == NULL)
+		return;
+	r = h->r;
+	epoll_ctl(r->epfd, EPOLL_CTL_DEL, h->fd, NULL);
+	h->dead = true;
+	TAILQ_REMOVE(&r->fdhs, h, link);
+	r->nfds--;
+	/* events already fetched in this iteration may still point at h */
+	TAILQ_INSERT_TAIL(&r->dead_fdhs, h, link);
+}
+
+static void
+reactor_reap_fdhs(struct nvl_reactor *r)
+{
+	struct nvl_fdh *h;
+
+	while ((h = TAILQ_FIRST(&r->dead_fdhs)) != NULL) {
+		TAILQ_REMOVE(&r->dead_fdhs, h, link);
+		free(h);
+	}
+}
+
+/* ---- io_uring ---------------------------------------------------------- */
+
+struct io_uring_sqe *
+nvl_uring_sqe(void)
+{
+	struct nvl_reactor *r = t_self;
+	struct io_uring_sqe *sqe;
+
+	if (r == NULL || !r->ring_ok)
+		return NULL;
+	sqe = io_uring_get_sqe(&r->ring);
+	if (sqe == NULL) {
+		io_uring_submit(&r->ring);
+		r->sqe_pending = 0;
+		sqe = io_uring_get_sqe(&r->ring);
+		if (sqe == NULL)
+			return NULL;
+	}
+	r->sqe_pending++;
+	r->uring_inflight++;
+	return sqe;
+}
+
+int
+nvl_uring_flush(void)
+{
+	struct nvl_reactor *r = t_self;
+	int rc;
+
+	if (r == NULL || !r->ring_ok || r->sqe_pending == 0)
+		return 0;
+	rc = io_uring_submit(&r->ring);
+	r->sqe_pending = 0;
+	return rc < 0 ? rc : 0;
+}
+
+static int
+reactor_reap_uring(struct nvl_reactor *r)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	if (r->uring_inflight == 0)
+		return 0;
+	io_uring_for_each_cqe(&r->ring, head, cqe) {
+		struct nvl_uring_op *op = io_uring_cqe_get_data(cqe);
+		int res = cqe->res;
+
+		io_uring_cqe_seen(&r->ring, cqe);
+		r->uring_inflight--;
+		n++;
+		if (op != NULL)
+			op->cb(op, res);
+	}
+	if (n == 0 && r->uring_inflight > 0) {
+		/* completions from io-wq need task work to run before they show up */
+		io_uring_get_events(&r->ring);
+	}
+	return (int)n;
+}
+
+static void
+reactor_ring_fd_cb(void *arg, uint32_t events)
+{
+	(void)arg;
+	(void)events;
+	/* only a wake-up; the loop reaps */
+}
+
+/* ---- loop -------------------------------------------------------------- */
+
+static int
+reactor_poll_once(struct nvl_reactor *r)
+{
+	struct nvl_poller *p;
+	int work = 0;
+
+	TAILQ_FOREACH(p, &r->pollers, link) {
+		if (!p->dead)
+			work += p->fn(p->arg) > 0;
+	}
+	if (r->pollers_dirty)
+		reactor_reap_pollers(r);
+	if (r->sqe_pending) {
+		io_uring_submit(&r->ring);
+		r->sqe_pending = 0;
+	}
+	work += reactor_reap_uring(r);
+	return work;
+}
+
+static bool
+reactor_prepare_sleep(struct nvl_reactor *r)
+{
+	struct nvl_poller *p;
+	int pending = 0;
+
+	TAILQ_FOREACH(p, &r->pollers, link) {
+		if (!p->dead && p->sleep_fn)
+			pending += p->sleep_fn(p->arg) > 0;
+	}
+	return pending == 0;
+}
+
+static void
+reactor_loop(struct nvl_reactor *r)
+{
+	struct epoll_event evs[64];
+	uint64_t last_work = nvl_now_ns();
+	unsigned iter = 0;
+
+	while (!r->stop) {
+		uint64_t now;
+		int work, timeout = 0, n;
+		bool poll_fds;
+
+		work = reactor_poll_once(r);
+		work += reactor_run_msgs(r);
+		now = nvl_now_ns();
+		if (!TAILQ_EMPTY(&r->timers) && TAILQ_FIRST(&r->timers)->deadline_ns <= now)
+			work += reactor_run_timers(r, now);
+		r->stats.loops++;
+		if (work) {
+			last_work = now;
+			r->stats.busy_loops++;
+		}
+		/* While busy, look at fds only every 32 iterations: epoll_wait is a syscall. */
+		poll_fds = (++iter & 31) == 0;
+		if (!work && now - last_work >= __atomic_load_n(&g_spin_ns, __ATOMIC_RELAXED)) {
+			if (r->uring_inflight == 0 && reactor_prepare_sleep(r) &&
+			    reactor_run_msgs(r) == 0) {
+				timeout = -1;
+				if (!TAILQ_EMPTY(&r->timers)) {
+					uint64_t d = TAILQ_FIRST(&r->timers)->deadline_ns;
+
+					now = nvl_now_ns();
+					timeout = d <= now ? 0 : (int)((d - now + 999999) / 1000000);
+				}
+			} else if (r->uring_inflight) {
+				/* I/O in flight: block on the ring fd briefly */
+				timeout = 1;
+			}
+			poll_fds = true;
+		}
+		if (!poll_fds)
+			continue;
+		if (timeout != 0)
+			r->stats.sleeps++;
+		n = epoll_wait(r->epfd, evs, NVL_ARRAY_SIZE(evs), timeout);
+		for (int i = 0; i < n; i++) {
+			struct nvl_fdh *h = evs[i].data.ptr;
+
+			if (!h->dead)
+				h->fn(h->arg, evs[i].events);
+		}
+		if (n > 0)
+			last_work = nvl_now_ns();
+		reactor_reap_fdhs(r);
+	}
+}
+
+static void *
+reactor_thread(void *arg)
+{
+	struct nvl_reactor *r = arg;
+
+	t_self = r;
+	r->tid = (int)syscall(SYS_gettid);
+	if (r->cpu >= 0) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(r->cpu, &set);
+		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
+			NVL_WARNLOG("reactor %u: cannot pin to CPU %d", r->id, r->cpu);
+	}
+	NVL_DEBUGLOG(reactor, "reactor %u running on tid %d cpu %d", r->id, r->tid, r->cpu);
+	reactor_loop(r);
+	return NULL;
+}
+
+static void
+reactor_destroy(struct nvl_reactor *r)
+{
+	struct nvl_poller *p;
+	struct nvl_timer *t;
+	struct nvl_fdh *h;
+
+	if (r == NULL)
+		return;
+	while ((p = TAILQ_FIRST(&r->pollers)) != NULL) {
+		if (!p->dead)
+			NVL_WARNLOG("reactor %u: poller '%s' still registered at exit", r->id,
+				    p->name ? p->name : "?");
+		TAILQ_REMOVE(&r->pollers, p, link);
+		free(p);
+	}
+	while ((t = TAILQ_FIRST(&r->timers)) != NULL) {
+		TAILQ_REMOVE(&r->timers, t, link);
+		free(t);
+	}
+	while ((t = TAILQ_FIRST(&r->timers_idle)) != NULL) {
+		TAILQ_REMOVE(&r->timers_idle, t, link);
+		free(t);
+	}
+	while ((h = TAILQ_FIRST(&r->fdhs)) != NULL) {
+		TAILQ_REMOVE(&r->fdhs, h, link);
+		free(h);
+	}
+	reactor_reap_fdhs(r);
+	if (r->ring_ok)
+		io_uring_queue_exit(&r->ring);
+	if (r->msg_efd >= 0)
+		close(r->msg_efd);
+	if (r->epfd >= 0)
+		close(r->epfd);
+	pthread_mutex_destroy(&r->inbox_lock);
+	free(r->inbox);
+	free(r->work);
+	free(r);
+}
+
+static int
+reactor_create(unsigned id, int cpu, struct nvl_reactor **out)
+{
+	struct nvl_reactor *r;
+	struct io_uring_params p;
+	int rc;
+
+	r = aligned_alloc(NVL_CACHE_LINE, NVL_ALIGN_UP(sizeof(*r), NVL_CACHE_LINE));
+	if (r == NULL)
+		return -ENOMEM;
+	memset(r, 0, sizeof(*r));
+	r->id = id;
+	r->cpu = cpu;
+	r->epfd = -1;
+	r->msg_efd = -1;
+	TAILQ_INIT(&r->pollers);
+	TAILQ_INIT(&r->timers);
+	TAILQ_INIT(&r->timers_idle);
+	TAILQ_INIT(&r->fdhs);
+	TAILQ_INIT(&r->dead_fdhs);
+	pthread_mutex_init(&r->inbox_lock, NULL);
+
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->epfd < 0) {
+		rc = -errno;
+		goto err;
+	}
+	r->msg_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (r->msg_efd < 0) {
+		rc = -errno;
+		goto err;
+	}
+	r->msg_fdh = reactor_fd_add(r, r->msg_efd, EPOLLIN, reactor_msg_efd_cb, r);
+	if (r->msg_fdh == NULL) {
+		rc = -errno;
+		goto err;
+	}
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_COOP_TASKRUN;
+	rc = io_uring_queue_init_params(g_uring_entries, &r->ring, &p);
+	if (rc < 0) {
+		memset(&p, 0, sizeof(p));
+		rc = io_uring_queue_init_params(g_uring_entries, &r->ring, &p);
+	}
+	if (rc < 0) {
+		NVL_WARNLOG("reactor %u: io_uring unavailable (%s); file bdevs will fail", id,
+			    strerror(-rc));
+	} else {
+		r->ring_ok = true;
+		r->ring_fdh = reactor_fd_add(r, r->ring.ring_fd, EPOLLIN, reactor_ring_fd_cb, r);
+		if (r->ring_fdh == NULL) {
+			rc = -errno;
+			goto err;
+		}
+	}
+	*out = r;
+	return 0;
+err:
+	reactor_destroy(r);
+	return rc;
+}
+
+int
+nvl_reactors_init(const struct nvl_reactor_opts *o)
+{
+	int rc;
+
+	if (o->count == 0 || o->count > NVL_REACTOR_MAX)
+		return -EINVAL;
+	g_spin_ns = o->spin_us * 1000;
+	if (o->uring_entries)
+		g_uring_entries = o->uring_entries;
+	for (unsigned i = 0; i < o->count; i++) {
+		rc = reactor_create(i, o->cpus[i], &g_reactors[i]);
+		if (rc < 0) {
+			g_nreactors = i;
+			nvl_reactors_fini();
+			return rc;
+		}
+	}
+	g_nreactors = o->count;
+	/* The caller's thread is reactor 0 from now on, so it can register things. */
+	t_self = g_reactors[0];
+	g_reactors[0]->tid = (int)syscall(SYS_gettid);
+	return 0;
+}
+
+int
+nvl_reactors_run(void)
+{
+	struct nvl_reactor *r0 = g_reactors[0];
+	int rc = 0;
+
+	for (unsigned i = 1; i < g_nreactors; i++) {
+		struct nvl_reactor *r = g_reactors[i];
+		int e = pthread_create(&r->thread, NULL, reactor_thread, r);
+
+		if (e != 0) {
+			NVL_ERRLOG("cannot start reactor %u: %s", i, strerror(e));
+			nvl_reactors_stop();
+			rc = -e;
+			break;
+		}
+		r->thread_started = true;
+	}
+	if (rc == 0)
+		reactor_thread(r0);
+	for (unsigned i = 1; i < g_nreactors; i++) {
+		if (g_reactors[i]->thread_started) {
+			pthread_join(g_reactors[i]->thread, NULL);
+			g_reactors[i]->thread_started = false;
+		}
+	}
+	t_self = r0;
+	return rc;
+}
+
+static void
+reactor_stop_msg(void *arg)
+{
+	((struct nvl_reactor *)arg)->stop = true;
+}
+
+void
+nvl_reactors_stop(void)
+{
+	for (unsigned i = 0; i < g_nreactors; i++) {
+		struct nvl_reactor *r = g_reactors[i];
+
+		__atomic_store_n(&r->stop, true, __ATOMIC_RELEASE);
+		/* wake it if it sleeps */
+		nvl_reactor_msg(r, reactor_stop_msg, r);
+	}
+}
+
+void
+nvl_reactors_fini(void)
+{
+	for (unsigned i = 0; i < g_nreactors; i++) {
+		struct nvl_reactor *r = g_reactors[i];
+
+		/* run what is left in the inbox so senders' resources are released */
+		if (r) {
+			t_self = r;
+			reactor_run_msgs(r);
+		}
+		reactor_destroy(r);
+		g_reactors[i] = NULL;
+	}
+	g_nreactors = 0;
+	t_self = NULL;
+}

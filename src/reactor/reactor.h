@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Reactors: one event-loop thread per configured core (DESIGN.md section 4).
+ *
+ * Each reactor owns, for life, whatever is registered on it: pollers (run
+ * every loop iteration while the reactor is busy), timers, file-descriptor
+ * handlers (epoll) and one io_uring. Nothing registered on a reactor may be
+ * touched from another thread; other threads talk to it with
+ * nvl_reactor_msg(). Reactor 0 runs in the thread that calls
+ * nvl_reactor_run() (the daemon's main thread, which also serves RPC).
+ *
+ * Adaptive polling ("delayed on", as in the source's interrupt polling):
+ * while any poller reports work the loop spins; after spin_us without work it
+ * calls every poller's sleep hook (which arms its wake-up: sets a
+ * need-wakeup flag in a shared ring, re-checks for a race) and blocks in
+ * epoll_wait until an fd, a timer or a message wakes it.
+ */
+#ifndef NVL_REACTOR_H
+#define NVL_REACTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <liburing.h>
+
+#define NVL_REACTOR_MAX 64
+
+struct nvl_reactor;
+struct nvl_poller;
+struct nvl_timer;
+struct nvl_fdh;
+
+struct nvl_reactor_opts {
+	unsigned count;             /**< number of reactors (>= 1) */
+	int cpus[NVL_REACTOR_MAX];  /**< CPU to pin each to, -1 = unpinned */
+	uint64_t spin_us;           /**< busy-poll this long after the last work before sleeping */
+	unsigned uring_entries;     /**< io_uring SQ size per reactor */
+};
+
+/** Fill opts with defaults: 1 reactor, unpinned, spin 200 us, 256 entries. */
+void nvl_reactor_opts_default(struct nvl_reactor_opts *o);
+/** Parse a CPU list "0", "0-3", "0,2,4-5" into opts (count and cpus).
+ *  \return 0, -EINVAL malformed, -E2BIG more than NVL_REACTOR_MAX. */
+int nvl_reactor_parse_cpus(const char *list, struct nvl_reactor_opts *o);
+
+/** Create the reactors (not yet running). \return 0, -ENOMEM, -errno from epoll/io_uring. */
+int nvl_reactors_init(const struct nvl_reactor_opts *o);
+/** Start threads for reactors 1..n-1 and run reactor 0 in the caller until
+ *  nvl_reactors_stop(); then join the others. \return 0 or -errno. */
+int nvl_reactors_run(void);
+/** Ask every reactor to leave its loop (any thread). */
+void nvl_reactors_stop(void);
+/** Destroy all reactors (after run returned). Frees leftover pollers/timers/handlers. */
+void nvl_reactors_fini(void);
+
+unsigned nvl_reactor_count(void);
+struct nvl_reactor *nvl_reactor_get(unsigned idx);
+/** The reactor of the calling thread, or NULL off-reactor. */
+struct nvl_reactor *nvl_reactor_self(void);
+unsigned nvl_reactor_id(const struct nvl_reactor *r);
+/** Change the spin threshold at run time (any thread). */
+void nvl_reactor_set_spin_us(uint64_t spin_us);
+uint64_t nvl_reactor_get_spin_us(void);
+
+/** Stats for the framework_get_reactors RPC. */
+struct nvl_reactor_stats {
+	uint64_t loops;
+	uint64_t busy_loops;
+	uint64_t sleeps;
+	uint64_t msgs;
+	unsigned pollers;
+	unsigned fds;
+	int cpu;
+	int tid;
+};
+void nvl_reactor_get_stats(const struct nvl_reactor *r, struct nvl_reactor_stats *s);
+
+typedef void (*nvl_msg_fn)(void *arg);
+/** Run fn(arg) on reactor r's thread, soon, in FIFO order per sender.
+ *  \return 0 (fn will run exactly once) or -ENOMEM / -ESHUTDOWN. */
+int nvl_reactor_msg(struct nvl_reactor *r, nvl_msg_fn fn, void *arg);
+
+/** Poller: returns > 0 if it did work (keeps the reactor spinning), 0 if idle. */
+typedef int (*nvl_poller_fn)(void *arg);
+/** Sleep hook: called before the reactor blocks. Arm wake-ups, then return > 0
+ *  if work arrived meanwhile (the reactor then does not sleep). */
+typedef int (*nvl_sleep_fn)(void *arg);
+
+/** Register a poller on the calling thread's reactor. \return NULL on ENOMEM or off-reactor. */
+struct nvl_poller *nvl_poller_create(nvl_poller_fn fn, void *arg, const char *name);
+void nvl_poller_set_sleep_hook(struct nvl_poller *p, nvl_sleep_fn fn);
+/** Unregister; safe from inside the poller's own callback. NULL is ignored. */
+void nvl_poller_destroy(struct nvl_poller *p);
+
+typedef void (*nvl_timer_fn)(void *arg);
+/** Timer on the calling thread's reactor: first fires after first_us, then
+ *  every period_us (0 = once). \return NULL on ENOMEM. */
+struct nvl_timer *nvl_timer_create(nvl_timer_fn fn, void *arg, uint64_t first_us,
+				   uint64_t period_us);
+/** Cancel; safe from inside the callback, also for a fired one-shot. NULL ignored. */
+void nvl_timer_destroy(struct nvl_timer *t);
+
+typedef void (*nvl_fd_fn)(void *arg, uint32_t events);
+/** Watch fd (EPOLLIN/EPOLLOUT...) on the calling thread's reactor. \return NULL and sets errno. */
+struct nvl_fdh *nvl_fd_add(int fd, uint32_t events, nvl_fd_fn fn, void *arg);
+int nvl_fd_mod(struct nvl_fdh *h, uint32_t events);
+/** Stop watching (does not close fd); safe from inside the callback. NULL ignored. */
+void nvl_fd_del(struct nvl_fdh *h);
+
+/*
+ * io_uring of the calling reactor. Fill an SQE from nvl_uring_sqe(), point it
+ * at an nvl_uring_op with nvl_uring_op_set(); the reactor submits once per
+ * loop iteration and calls op->cb(op, res) from its loop.
+ */
+struct nvl_uring_op {
+	void (*cb)(struct nvl_uring_op *op, int res);
+};
+/** An SQE of the current reactor's ring (flushes if full). NULL off-reactor or on error. */
+struct io_uring_sqe *nvl_uring_sqe(void);
+static inline void
+nvl_uring_op_set(struct io_uring_sqe *sqe, struct nvl_uring_op *op)
+{
+	io_uring_sqe_set_data(sqe, op);
+}
+/** Submit pending SQEs now (normally the loop does it once per iteration). */
+int nvl_uring_flush(void);
+
+#endif

@@ -1,0 +1,948 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * JSON-RPC 2.0 server: framing, validation, dispatch, batches, replies.
+ * Runs on reactor 0 only; no locking. Connections are reference counted:
+ * one reference for the socket, one per request not yet answered, so a
+ * client that hangs up mid-request never leaves a dangling pointer.
+ */
+#include "rpc/rpc.h"
+#include "reactor/reactor.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+NVL_LOG_REGISTER_COMPONENT(rpc)
+
+#define RPC_DEFAULT_MAX_REQUEST (1u << 20)
+#define RPC_DEFAULT_MAX_CLIENTS 128
+#define RPC_MAX_OUTBUF (64u << 20)
+#define RPC_MAX_BATCH 1024
+
+static struct nvl_rpc_method *g_methods;
+
+void
+nvl_rpc_register(struct nvl_rpc_method *m)
+{
+	struct nvl_rpc_method **pp = &g_methods;
+
+	/* keep sorted by name so rpc_get_methods is stable */
+	while (*pp && strcmp((*pp)->name, m->name) < 0)
+		pp = &(*pp)->next;
+	if (*pp && strcmp((*pp)->name, m->name) == 0) {
+		NVL_ERRLOG("RPC method %s registered twice", m->name);
+		abort();
+	}
+	m->next = *pp;
+	*pp = m;
+}
+
+const struct nvl_rpc_method *
+nvl_rpc_methods(void)
+{
+	return g_methods;
+}
+
+const struct nvl_rpc_method *
+nvl_rpc_find(const char *name)
+{
+	for (struct nvl_rpc_method *m = g_methods; m; m = m->next)
+		if (strcmp(m->name, name) == 0)
+			return m;
+	return NULL;
+}
+
+/* ---- parameter decoding ------------------------------------------------ */
+
+static const char *
+ptype_name(enum nvl_rpc_ptype t)
+{
+	switch (t) {
+	case NVL_RPC_T_STR: return "string";
+	case NVL_RPC_T_BOOL: return "boolean";
+	case NVL_RPC_T_U8: case NVL_RPC_T_U16: case NVL_RPC_T_U32: case NVL_RPC_T_U64:
+		return "unsigned integer";
+	case NVL_RPC_T_I32: case NVL_RPC_T_I64: return "integer";
+	case NVL_RPC_T_OBJ: return "object";
+	case NVL_RPC_T_ARRAY: return "array";
+	case NVL_RPC_T_ANY: return "any";
+	}
+	return "?";
+}
+
+static int
+decode_uint(const json_t *v, uint64_t max, uint64_t *out)
+{
+	json_int_t i;
+
+	if (!json_is_integer(v))
+		return -EINVAL;
+	i = json_integer_value(v);
+	if (i < 0 || (uint64_t)i > max)
+		return -ERANGE;
+	*out = (uint64_t)i;
+	return 0;
+}
+
+int
+nvl_rpc_decode(const json_t *params, const struct nvl_rpc_param *tab, size_t n, void *out,
+	       char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+
+	if (params == NULL || json_is_null(params)) {
+		for (size_t i = 0; i < n; i++) {
+			if (tab[i].required) {
+				snprintf(err, errlen, "missing required parameter '%s'", tab[i].name);
+				return -EINVAL;
+			}
+		}
+		return 0;
+	}
+	if (!json_is_object(params)) {
+		snprintf(err, errlen, "params must be an object");
+		return -EINVAL;
+	}
+	json_object_foreach((json_t *)params, key, v) {
+		size_t i;
+
+		for (i = 0; i < n; i++)
+			if (strcmp(tab[i].name, key) == 0)
+				break;
+		if (i == n) {
+			snprintf(err, errlen, "unknown parameter '%s'", key);
+			return -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct nvl_rpc_param *p = &tab[i];
+		char *dst = (char *)out + p->offset;
+		uint64_t u = 0;
+		int rc = 0;
+
+		v = json_object_get(params, p->name);
+		if (v == NULL) {
+			if (p->required) {
+				snprintf(err, errlen, "missing required parameter '%s'", p->name);
+				return -EINVAL;
+			}
+			continue;
+		}
+		switch (p->type) {
+		case NVL_RPC_T_STR:
+			if (!json_is_string(v))
+				rc = -EINVAL;
+			else
+				*(const char **)dst = json_string_value(v);
+			break;
+		case NVL_RPC_T_BOOL:
+			if (!json_is_boolean(v))
+				rc = -EINVAL;
+			else
+				*(bool *)dst = json_is_true(v);
+			break;
+		case NVL_RPC_T_U8:
+			rc = decode_uint(v, UINT8_MAX, &u);
+			if (rc == 0)
+				*(uint8_t *)dst = (uint8_t)u;
+			break;
+		case NVL_RPC_T_U16:
+			rc = decode_uint(v, UINT16_MAX, &u);
+			if (rc == 0)
+				*(uint16_t *)dst = (uint16_t)u;
+			break;
+		case NVL_RPC_T_U32:
+			rc = decode_uint(v, UINT32_MAX, &u);
+			if (rc == 0)
+				*(uint32_t *)dst = (uint32_t)u;
+			break;
+		case NVL_RPC_T_U64:
+			rc = decode_uint(v, INT64_MAX, &u);
+			if (rc == 0)
+				*(uint64_t *)dst = u;
+			break;
+		case NVL_RPC_T_I32:
+			if (!json_is_integer(v))
+				rc = -EINVAL;
+			else if (json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX)
+				rc = -ERANGE;
+			else
+				*(int32_t *)dst = (int32_t)json_integer_value(v);
+			break;
+		case NVL_RPC_T_I64:
+			if (!json_is_integer(v))
+				rc = -EINVAL;
+			else
+				*(int64_t *)dst = json_integer_value(v);
+			break;
+		case NVL_RPC_T_OBJ:
+			if (!json_is_object(v))
+				rc = -EINVAL;
+			else
+				*(json_t **)dst = v;
+			break;
+		case NVL_RPC_T_ARRAY:
+			if (!json_is_array(v))
+				rc = -EINVAL;
+			else
+				*(json_t **)dst = v;
+			break;
+		case NVL_RPC_T_ANY:
+			*(json_t **)dst = v;
+			break;
+		}
+		if (rc == -ERANGE) {
+			snprintf(err, errlen, "parameter '%s' is out of range", p->name);
+			return -EINVAL;
+		}
+		if (rc < 0) {
+			snprintf(err, errlen, "parameter '%s' must be a %s", p->name,
+				 ptype_name(p->type));
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* ---- connections and requests ----------------------------------------- */
+
+struct rpc_conn {
+	int fd;
+	struct nvl_fdh *fdh;
+	unsigned refs;
+	bool closed;
+	char *in;
+	size_t in_len, in_cap;
+	char *out;
+	size_t out_len, out_off, out_cap;
+	bool want_out;
+	bool eof;            /* peer shut its write side: close once answered */
+	bool discard;        /* refused (oversized): drain input until EOF, then close */
+	struct nvl_timer *linger;
+	struct rpc_conn *next;
+};
+
+struct rpc_batch {
+	struct rpc_conn *conn;
+	json_t *responses;   /* array, slots filled in order */
+	size_t outstanding;
+};
+
+struct nvl_rpc_request {
+	struct rpc_conn *conn;    /* NULL for local calls */
+	json_t *id;               /* NULL for a notification */
+	json_t *req;              /* whole request, keeps params alive */
+	struct rpc_batch *batch;
+	size_t batch_idx;
+	void *args;
+	const struct nvl_rpc_method *method;
+	nvl_rpc_local_done local_done;
+	void *local_arg;
+	bool done;
+};
+
+static struct {
+	int fd;
+	struct nvl_fdh *fdh;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	size_t max_request;
+	unsigned max_clients;
+	unsigned nclients;
+	struct rpc_conn *conns;
+	bool running;
+} g_srv = { .fd = -1 };
+
+static void conn_flush(struct rpc_conn *c);
+
+static void
+conn_put(struct rpc_conn *c)
+{
+	if (--c->refs > 0)
+		return;
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+static void
+conn_close(struct rpc_conn *c)
+{
+	struct rpc_conn **pp;
+
+	if (c->closed)
+		return;
+	c->closed = true;
+	nvl_timer_destroy(c->linger);
+	c->linger = NULL;
+	nvl_fd_del(c->fdh);
+	c->fdh = NULL;
+	close(c->fd);
+	c->fd = -1;
+	g_srv.nclients--;
+	for (pp = &g_srv.conns; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	conn_put(c);
+}
+
+static void
+conn_send_json(struct rpc_conn *c, json_t *obj)
+{
+	char *s;
+	size_t n;
+
+	if (c->closed)
+		return;
+	s = json_dumps(obj, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (s == NULL) {
+		NVL_ERRLOG("cannot encode RPC response");
+		return;
+	}
+	n = strlen(s);
+	if (c->out_len - c->out_off + n + 1 > RPC_MAX_OUTBUF) {
+		NVL_WARNLOG("RPC client does not read its responses; closing it");
+		free(s);
+		conn_close(c);
+		return;
+	}
+	if (c->out_len + n + 1 > c->out_cap) {
+		size_t cap;
+		char *nb;
+
+		/* compact first */
+		if (c->out_off) {
+			memmove(c->out, c->out + c->out_off, c->out_len - c->out_off);
+			c->out_len -= c->out_off;
+			c->out_off = 0;
+		}
+		cap = NVL_MAX(c->out_cap * 2, c->out_len + n + 1 + 4096);
+		nb = realloc(c->out, cap);
+		if (nb == NULL) {
+			free(s);
+			conn_close(c);
+			return;
+		}
+		c->out = nb;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, s, n);
+	c->out[c->out_len + n] = '\n';
+	c->out_len += n + 1;
+	free(s);
+	conn_flush(c);
+}
+
+static void
+conn_flush(struct rpc_conn *c)
+{
+	while (!c->closed && c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				if (!c->want_out) {
+					c->want_out = true;
+					nvl_fd_mod(c->fdh, EPOLLIN | EPOLLOUT);
+				}
+				return;
+			}
+			conn_close(c);
+			return;
+		}
+		c->out_off += (size_t)n;
+	}
+	if (c->closed)
+		return;
+	c->out_off = c->out_len = 0;
+	if (c->eof && c->refs == 1) {
+		conn_close(c);
+		return;
+	}
+	if (c->want_out) {
+		c->want_out = false;
+		nvl_fd_mod(c->fdh, c->eof ? 0 : EPOLLIN);
+	}
+}
+
+static json_t *
+make_error(json_t *id, int code, const char *msg)
+{
+	return json_pack("{s:s, s:{s:i, s:s}, s:O}", "jsonrpc", "2.0", "error", "code", code,
+			 "message", msg, "id", id ? id : json_null());
+}
+
+static void
+batch_slot_done(struct rpc_batch *b, size_t idx, json_t *resp)
+{
+	if (resp)
+		json_array_set_new(b->responses, idx, resp);
+	if (--b->outstanding > 0)
+		return;
+	/* drop the placeholders of notifications */
+	for (size_t i = json_array_size(b->responses); i-- > 0;)
+		if (json_is_null(json_array_get(b->responses, i)))
+			json_array_remove(b->responses, i);
+	if (json_array_size(b->responses) > 0)
+		conn_send_json(b->conn, b->responses);
+	json_decref(b->responses);
+	conn_put(b->conn);
+	free(b);
+}
+
+static void
+request_finish(struct nvl_rpc_request *r, json_t *result, json_t *error)
+{
+	json_t *resp = NULL;
+
+	if (r->done) {
+		NVL_ERRLOG("RPC method %s answered twice", r->method ? r->method->name : "?");
+		abort();
+	}
+	r->done = true;
+	if (r->local_done) {
+		r->local_done(r->local_arg, result, error);
+	} else if (r->id) {
+		if (error)
+			resp = json_pack("{s:s, s:O, s:O}", "jsonrpc", "2.0", "error", error, "id",
+					 r->id);
+		else
+			resp = json_pack("{s:s, s:O, s:O}", "jsonrpc", "2.0", "result",
+					 result ? result : json_null(), "id", r->id);
+	}
+	if (r->batch) {
+		batch_slot_done(r->batch, r->batch_idx, resp);
+	} else if (resp) {
+		conn_send_json(r->conn, resp);
+		json_decref(resp);
+	}
+	if (r->conn) {
+		struct rpc_conn *c = r->conn;
+
+		if (c->eof && !c->closed && c->refs == 2 && c->out_off == c->out_len)
+			conn_close(c);
+		conn_put(c);
+	}
+	json_decref(result);
+	json_decref(error);
+	json_decref(r->id);
+	json_decref(r->req);
+	free(r->args);
+	free(r);
+}
+
+void
+nvl_rpc_result(struct nvl_rpc_request *req, json_t *result)
+{
+	request_finish(req, result ? result : json_null(), NULL);
+}
+
+void
+nvl_rpc_result_bool(struct nvl_rpc_request *req, bool v)
+{
+	nvl_rpc_result(req, json_boolean(v));
+}
+
+void
+nvl_rpc_error(struct nvl_rpc_request *req, int code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	request_finish(req, NULL, json_pack("{s:i, s:s}", "code", code, "message", msg));
+}
+
+void
+nvl_rpc_error_errno(struct nvl_rpc_request *req, int rc, const char *what)
+{
+	int code = rc == -EINVAL || rc == -ERANGE ? NVL_RPC_INVALID_PARAMS : rc;
+
+	nvl_rpc_error(req, code, "%s: %s", what, strerror(-rc));
+}
+
+json_t *
+nvl_rpc_params(struct nvl_rpc_request *req)
+{
+	return req->req ? json_object_get(req->req, "params") : NULL;
+}
+
+/* Validate one request object and run it. Takes a reference on obj. */
+static void
+dispatch_one(struct rpc_conn *c, json_t *obj, struct rpc_batch *b, size_t idx,
+	     nvl_rpc_local_done ldone, void *larg)
+{
+	struct nvl_rpc_request *r;
+	json_t *id, *jver, *jmethod, *params;
+	const struct nvl_rpc_method *m;
+	char err[512];
+
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		if (b)
+			batch_slot_done(b, idx, NULL);
+		return;
+	}
+	r->conn = c;
+	if (c)
+		c->refs++;
+	r->batch = b;
+	r->batch_idx = idx;
+	r->local_done = ldone;
+	r->local_arg = larg;
+	r->req = json_incref(obj);
+
+	if (!json_is_object(obj)) {
+		r->id = json_null();
+		nvl_rpc_error(r, NVL_RPC_INVALID_REQUEST, "Invalid request: not an object");
+		return;
+	}
+	id = json_object_get(obj, "id");
+	if (id && !json_is_string(id) && !json_is_integer(id) && !json_is_real(id) &&
+	    !json_is_null(id)) {
+		r->id = json_null();
+		nvl_rpc_error(r, NVL_RPC_INVALID_REQUEST, "Invalid request: bad id");
+		return;
+	}
+	r->id = id ? json_incref(id) : NULL;
+	jver = json_object_get(obj, "jsonrpc");
+	jmethod = json_object_get(obj, "method");
+	params = json_object_get(obj, "params");
+	if (jver == NULL || !json_is_string(jver) || strcmp(json_string_value(jver), "2.0") != 0) {
+		if (r->id == NULL)
+			r->id = json_null();
+		nvl_rpc_error(r, NVL_RPC_INVALID_REQUEST,
+			      "Invalid request: \"jsonrpc\" must be \"2.0\"");
+		return;
+	}
+	if (jmethod == NULL || !json_is_string(jmethod)) {
+		if (r->id == NULL)
+			r->id = json_null();
+		nvl_rpc_error(r, NVL_RPC_INVALID_REQUEST, "Invalid request: no method name");
+		return;
+	}
+	{
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(obj, k, v) {
+			if (strcmp(k, "jsonrpc") && strcmp(k, "method") && strcmp(k, "params") &&
+			    strcmp(k, "id")) {
+				if (r->id == NULL)
+					r->id = json_null();
+				nvl_rpc_error(r, NVL_RPC_INVALID_REQUEST,
+					      "Invalid request: unexpected member '%s'", k);
+				return;
+			}
+		}
+	}
+	if (params && !json_is_object(params) && !json_is_array(params)) {
+		if (r->id == NULL)
+			r->id = json_null();
+		nvl_rpc_error(r, NVL_RPC_INVALID_REQUEST,
+			      "Invalid request: params must be an object or array");
+		return;
+	}
+	m = nvl_rpc_find(json_string_value(jmethod));
+	if (m == NULL) {
+		nvl_rpc_error(r, NVL_RPC_METHOD_NOT_FOUND, "Method not found: %s",
+			      json_string_value(jmethod));
+		return;
+	}
+	r->method = m;
+	if (params && json_is_array(params)) {
+		if (json_array_size(params) == 0) {
+			params = NULL;
+		} else {
+			nvl_rpc_error(r, NVL_RPC_INVALID_PARAMS,
+				      "%s takes named parameters (an object), not an array",
+				      m->name);
+			return;
+		}
+	}
+	if (m->args_size) {
+		r->args = calloc(1, m->args_size);
+		if (r->args == NULL) {
+			nvl_rpc_error(r, NVL_RPC_INTERNAL_ERROR, "out of memory");
+			return;
+		}
+	}
+	if (nvl_rpc_decode(params, m->params, m->nparams, r->args, err, sizeof(err)) < 0) {
+		nvl_rpc_error(r, NVL_RPC_INVALID_PARAMS, "Invalid parameters for %s: %s", m->name,
+			      err);
+		return;
+	}
+	NVL_DEBUGLOG(rpc, "call %s", m->name);
+	m->handler(r, r->args);
+}
+
+static void
+dispatch_text(struct rpc_conn *c, json_t *doc)
+{
+	if (json_is_array(doc)) {
+		size_t n = json_array_size(doc);
+		struct rpc_batch *b;
+
+		if (n == 0) {
+			json_t *e = make_error(NULL, NVL_RPC_INVALID_REQUEST,
+					       "Invalid request: empty batch");
+			conn_send_json(c, e);
+			json_decref(e);
+			return;
+		}
+		if (n > RPC_MAX_BATCH) {
+			json_t *e = make_error(NULL, NVL_RPC_INVALID_REQUEST,
+					       "Invalid request: batch larger than 1024 calls");
+			conn_send_json(c, e);
+			json_decref(e);
+			return;
+		}
+		b = calloc(1, sizeof(*b));
+		if (b == NULL)
+			return;
+		b->conn = c;
+		c->refs++;
+		b->responses = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(b->responses, json_null());
+		/* +1 so the batch cannot finish while we are still dispatching it */
+		b->outstanding = n + 1;
+		for (size_t i = 0; i < n; i++)
+			dispatch_one(c, json_array_get(doc, i), b, i, NULL, NULL);
+		batch_slot_done(b, 0, NULL);
+		return;
+	}
+	dispatch_one(c, doc, NULL, 0, NULL, NULL);
+}
+
+static void
+conn_send_parse_error(struct rpc_conn *c, const char *what)
+{
+	json_t *e = make_error(NULL, NVL_RPC_PARSE_ERROR, what);
+
+	conn_send_json(c, e);
+	json_decref(e);
+}
+
+static void
+conn_linger_expired(void *arg)
+{
+	struct rpc_conn *c = arg;
+
+	c->linger = NULL;
+	conn_close(c);
+}
+
+/*
+ * Refuse a connection without losing the answer: closing a socket with
+ * unread input makes the kernel send RST, which can destroy the reply in
+ * flight. So: answer, shut our write side, drain and drop the peer's input
+ * until it closes (or 5 s pass), then close.
+ */
+static void
+conn_refuse(struct rpc_conn *c, const char *why)
+{
+	conn_send_parse_error(c, why);
+	if (c->closed)
+		return;
+	c->discard = true;
+	c->in_len = 0;
+	shutdown(c->fd, SHUT_WR);
+	c->linger = nvl_timer_create(conn_linger_expired, c, 5000000, 0);
+}
+
+/* Parse and dispatch every complete JSON text in the input buffer. */
+static void
+conn_process(struct rpc_conn *c)
+{
+	size_t pos = 0;
+
+	c->refs++; /* a handler may close the connection */
+	while (!c->closed && pos < c->in_len) {
+		json_error_t jerr;
+		json_t *doc;
+		char msg[256];
+
+		while (pos < c->in_len && (c->in[pos] == ' ' || c->in[pos] == '\n' ||
+					   c->in[pos] == '\r' || c->in[pos] == '\t'))
+			pos++;
+		if (pos == c->in_len)
+			break;
+		doc = json_loadb(c->in + pos, c->in_len - pos,
+				 JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
+				 &jerr);
+		if (doc == NULL) {
+			char *nl;
+
+			if (json_error_code(&jerr) == json_error_premature_end_of_input)
+				break; /* wait for more bytes */
+			snprintf(msg, sizeof(msg), "Parse error: %s (at byte %d)", jerr.text,
+				 jerr.position);
+			conn_send_parse_error(c, msg);
+			/* resynchronise after the next newline, or drop everything */
+			nl = memchr(c->in + pos, '\n', c->in_len - pos);
+			pos = nl ? (size_t)(nl - c->in) + 1 : c->in_len;
+			continue;
+		}
+		pos += (size_t)jerr.position;
+		if (!json_is_object(doc) && !json_is_array(doc)) {
+			json_t *e = make_error(NULL, NVL_RPC_INVALID_REQUEST,
+					       "Invalid request: not an object or array");
+
+			conn_send_json(c, e);
+			json_decref(e);
+		} else {
+			dispatch_text(c, doc);
+		}
+		json_decref(doc);
+	}
+	if (!c->closed && !c->discard) {
+		if (pos)
+			memmove(c->in, c->in + pos, c->in_len - pos);
+		c->in_len -= pos;
+		if (c->in_len > g_srv.max_request) {
+			NVL_WARNLOG("RPC request over %zu bytes; closing connection",
+				    g_srv.max_request);
+			conn_refuse(c, "Parse error: request larger than the limit");
+		}
+	}
+	conn_put(c);
+}
+
+static void
+conn_event(void *arg, uint32_t events)
+{
+	struct rpc_conn *c = arg;
+
+	if (events & EPOLLOUT)
+		conn_flush(c);
+	if (c->closed)
+		return;
+	if (c->discard) {
+		char junk[65536];
+		ssize_t n;
+
+		do {
+			n = recv(c->fd, junk, sizeof(junk), 0);
+		} while (n > 0);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+			conn_close(c);
+		return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		for (;;) {
+			ssize_t n;
+
+			if (c->in_cap - c->in_len < 4096) {
+				size_t cap = c->in_cap ? c->in_cap * 2 : 8192;
+				char *nb;
+
+				if (cap > g_srv.max_request + 65536)
+					cap = g_srv.max_request + 65536;
+				if (cap <= c->in_len) {
+					conn_refuse(c, "Parse error: request larger than the limit");
+					return;
+				}
+				nb = realloc(c->in, cap);
+				if (nb == NULL) {
+					conn_close(c);
+					return;
+				}
+				c->in = nb;
+				c->in_cap = cap;
+			}
+			n = recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN)
+					break;
+				conn_close(c);
+				return;
+			}
+			if (n == 0) {
+				/* answer what is complete, then close once all is sent */
+				c->eof = true;
+				conn_process(c);
+				if (c->closed)
+					return;
+				if (c->refs <= 1 && c->out_off == c->out_len)
+					conn_close(c);
+				else
+					nvl_fd_mod(c->fdh, c->want_out ? EPOLLOUT : 0);
+				return;
+			}
+			c->in_len += (size_t)n;
+			if (c->in_len >= c->in_cap)
+				continue;
+			break;
+		}
+		conn_process(c);
+	}
+}
+
+static void
+srv_accept(void *arg, uint32_t events)
+{
+	(void)arg;
+	(void)events;
+	for (;;) {
+		struct rpc_conn *c;
+		int fd = accept4(g_srv.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				NVL_WARNLOG("RPC accept: %s", strerror(errno));
+			return;
+		}
+		if (g_srv.nclients >= g_srv.max_clients) {
+			static const char msg[] =
+				"{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32603,\"message\":"
+				"\"too many RPC clients\"},\"id\":null}\n";
+
+			(void)!send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(fd);
+			NVL_WARNLOG("RPC: refusing client beyond the limit of %u", g_srv.max_clients);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->refs = 1;
+		c->fdh = nvl_fd_add(fd, EPOLLIN, conn_event, c);
+		if (c->fdh == NULL) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = g_srv.conns;
+		g_srv.conns = c;
+		g_srv.nclients++;
+	}
+}
+
+static int
+socket_is_live(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, rc;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	nvl_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	rc = rc == 0 ? 1 : (errno == ECONNREFUSED || errno == ENOENT) ? 0 : -errno;
+	close(fd);
+	return rc;
+}
+
+int
+nvl_rpc_server_start(const struct nvl_rpc_server_opts *o)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, rc;
+
+	if (strlen(o->path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	nvl_strlcpy(g_srv.path, o->path, sizeof(g_srv.path));
+	g_srv.max_request = o->max_request ? o->max_request : RPC_DEFAULT_MAX_REQUEST;
+	g_srv.max_clients = o->max_clients ? o->max_clients : RPC_DEFAULT_MAX_CLIENTS;
+
+	if (lstat(o->path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			NVL_ERRLOG("%s exists and is not a socket; not touching it", o->path);
+			return -EEXIST;
+		}
+		rc = socket_is_live(o->path);
+		if (rc > 0) {
+			NVL_ERRLOG("another daemon is serving %s", o->path);
+			return -EADDRINUSE;
+		}
+		NVL_NOTICELOG("removing stale socket %s left by a dead daemon", o->path);
+		unlink(o->path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	nvl_strlcpy(sa.sun_path, o->path, sizeof(sa.sun_path));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	chmod(o->path, 0660);
+	if (listen(fd, 128) < 0) {
+		rc = -errno;
+		close(fd);
+		unlink(o->path);
+		return rc;
+	}
+	g_srv.fd = fd;
+	g_srv.fdh = nvl_fd_add(fd, EPOLLIN, srv_accept, NULL);
+	if (g_srv.fdh == NULL) {
+		rc = -errno;
+		close(fd);
+		unlink(o->path);
+		g_srv.fd = -1;
+		return rc;
+	}
+	g_srv.running = true;
+	NVL_NOTICELOG("RPC server listening on %s", o->path);
+	return 0;
+}
+
+void
+nvl_rpc_server_stop(void)
+{
+	if (!g_srv.running)
+		return;
+	g_srv.running = false;
+	nvl_fd_del(g_srv.fdh);
+	close(g_srv.fd);
+	g_srv.fd = -1;
+	unlink(g_srv.path);
+	while (g_srv.conns)
+		conn_close(g_srv.conns);
+}
+
+int
+nvl_rpc_call_local(const char *method, json_t *params, nvl_rpc_local_done done, void *arg)
+{
+	json_t *req;
+
+	if (nvl_rpc_find(method) == NULL)
+		return -ENOENT;
+	req = json_pack("{s:s, s:s, s:i}", "jsonrpc", "2.0", "method", method, "id", 0);
+	if (req == NULL)
+		return -ENOMEM;
+	if (params)
+		json_object_set(req, "params", params);
+	dispatch_one(NULL, req, NULL, 0, done, arg);
+	json_decref(req);
+	return 0;
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Log-linear histogram of 64-bit values (latencies in ns): each power of two
+ * is split into 8 linear sub-buckets, so any percentile is within 12.5% of
+ * the true value. Fixed size (4 KiB), no allocation, not thread-safe: keep
+ * one per thread and merge.
+ */
+#ifndef NVL_HISTOGRAM_H
+#define NVL_HISTOGRAM_H
+
+#include <stdint.h>
+
+#define NVL_HIST_SUB_BITS 3
+#define NVL_HIST_SUB (1u << NVL_HIST_SUB_BITS)
+#define NVL_HIST_BUCKETS (64u * NVL_HIST_SUB)
+
+struct nvl_histogram {
+	uint64_t count;
+	uint64_t sum;
+	uint64_t min;
+	uint64_t max;
+	uint64_t bucket[NVL_HIST_BUCKETS];
+};
+
+void nvl_histogram_init(struct nvl_histogram *h);
+void nvl_histogram_merge(struct nvl_histogram *dst, const struct nvl_histogram *src);
+/** Value at percentile p (0..100): the upper edge of its bucket, clamped to max. */
+uint64_t nvl_histogram_percentile(const struct nvl_histogram *h, double p);
+/** Lower edge of bucket i (for dumping). */
+uint64_t nvl_histogram_bucket_start(unsigned i);
+
+static inline unsigned
+nvl_histogram_index(uint64_t v)
+{
+	unsigned msb;
+
+	if (v < NVL_HIST_SUB)
+		return (unsigned)v;
+	msb = 63u - (unsigned)__builtin_clzll(v);
+	return (msb - NVL_HIST_SUB_BITS + 1) * NVL_HIST_SUB +
+	       (unsigned)((v >> (msb - NVL_HIST_SUB_BITS)) & (NVL_HIST_SUB - 1));
+}
+
+static inline void
+nvl_histogram_add(struct nvl_histogram *h, uint64_t v)
+{
+	unsigned i = nvl_histogram_index(v);
+
+	if (i >= NVL_HIST_BUCKETS)
+		i = NVL_HIST_BUCKETS - 1;
+	h->bucket[i]++;
+	h->count++;
+	h->sum += v;
+	if (v < h->min)
+		h->min = v;
+	if (v > h->max)
+		h->max = v;
+}
+
+#endif

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Small helpers every component uses: container_of, branch hints, alignment,
+ * byte-size parsing and formatting, monotonic time. No policy, no allocation
+ * beyond what a function documents. Thread-safe (no shared state).
+ */
+#ifndef NVL_UTIL_H
+#define NVL_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <time.h>
+#include <sys/queue.h>
+
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                                                 \
+	for ((var) = TAILQ_FIRST((head)); (var) && ((tvar) = TAILQ_NEXT((var), field), 1);          \
+	     (var) = (tvar))
+#endif
+
+#define NVL_EXPORT __attribute__((visibility("default")))
+
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#endif
+#define nvl_likely(x)   __builtin_expect(!!(x), 1)
+#define nvl_unlikely(x) __builtin_expect(!!(x), 0)
+#define NVL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define NVL_ALIGN_UP(x, a)   (((x) + ((a) - 1)) & ~((__typeof__(x))(a) - 1))
+#define NVL_ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a) - 1))
+#define NVL_IS_POW2(x) ((x) != 0 && (((x) & ((x) - 1)) == 0))
+#define NVL_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define NVL_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define NVL_CACHE_LINE 64
+#define NVL_UNUSED __attribute__((unused))
+
+#define NVL_KIB (1024ULL)
+#define NVL_MIB (1024ULL * 1024)
+#define NVL_GIB (1024ULL * 1024 * 1024)
+
+/** Monotonic time in nanoseconds. */
+static inline uint64_t
+nvl_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/** Monotonic time in microseconds. */
+static inline uint64_t
+nvl_now_us(void)
+{
+	return nvl_now_ns() / 1000;
+}
+
+/** CPU relax hint for spin loops. */
+static inline void
+nvl_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+/* Barriers for memory shared with another process (rings, doorbells). */
+#define nvl_smp_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define nvl_smp_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define nvl_smp_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define NVL_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
+#define NVL_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
+
+/**
+ * Parse a byte size: a decimal or 0x-hex number with an optional suffix
+ * k/K/KiB, m/M/MiB, g/G/GiB, t/T/TiB (binary multiples; "KB" etc. also
+ * binary, as dd and fio read them) or "b" for bytes.
+ * \return 0 on success; -EINVAL if malformed; -ERANGE on overflow.
+ */
+int nvl_parse_size(const char *s, uint64_t *out);
+
+/** Parse an unsigned decimal/hex integer with no suffix.
+ *  \return 0; -EINVAL malformed; -ERANGE larger than max. */
+int nvl_parse_u64(const char *s, uint64_t max, uint64_t *out);
+
+/** Format a byte count as "64.0 MiB" into buf. Returns buf. */
+const char *nvl_fmt_size(uint64_t bytes, char *buf, size_t len);
+
+/** Copy a string into a fixed buffer, always NUL-terminated.
+ *  \return 0, or -ENAMETOOLONG if it did not fit (buffer then holds a prefix). */
+int nvl_strlcpy(char *dst, const char *src, size_t size);
+
+/** Copy a C string into a fixed-width space-padded field (NVMe SN/MN/FR). */
+void nvl_strpad(void *dst, size_t width, const char *src);
+
+/** Write all bytes or fail; retries on EINTR. \return 0 or -errno. */
+int nvl_write_all(int fd, const void *buf, size_t len);
+
+/** Read exactly len bytes; \return 0, -EPIPE on EOF, or -errno. */
+int nvl_read_all(int fd, void *buf, size_t len);
+
+/** Fill buf with len random bytes from getrandom(). \return 0 or -errno. */
+int nvl_random_bytes(void *buf, size_t len);
+
+/** CRC32C (Castagnoli), as NVMe/TCP digests use: crc = nvl_crc32c(~0, ...) ^ ~0. */
+uint32_t nvl_crc32c_update(uint32_t crc, const void *buf, size_t len);
+static inline uint32_t
+nvl_crc32c(const void *buf, size_t len)
+{
+	return nvl_crc32c_update(0xffffffffu, buf, len) ^ 0xffffffffu;
+}
+
+/** Make a directory and its parents (mode 0755). \return 0 or -errno. */
+int nvl_mkdir_p(const char *path);
+
+#endif

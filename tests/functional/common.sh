@@ -1,0 +1,180 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Shared shell helpers for functional tests. Source it first:
+#
+#   source "$(dirname "$0")/common.sh"
+#   requires socat
+#   start_nvlendd            # sets NVLEND_SOCKET, DAEMON_PID, DAEMON_LOG
+#   nvlend bdev create ram r0 64M
+#   ...                      # fail "message" on a wrong result
+#   pass                     # (or just exit 0)
+#
+# Every test runs in its own scratch dir $T (removed at exit). Register
+# cleanups with `on_exit CMD`; they run in reverse order even when the test
+# fails or is killed. Exit 77 = skipped (print why first).
+set -u
+set -o pipefail
+
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TOP=$(cd "$TESTS_DIR/.." && pwd)
+BUILD=${NVLEND_BUILD:-$TOP/build}
+case "$BUILD" in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
+BIN=$BUILD/bin
+TEST_NAME=$(basename "$0" .sh)
+T=$(mktemp -d "${TMPDIR:-/tmp}/nvlend-${TEST_NAME}.XXXXXX")
+# a /dev/shm prefix unique to this test run, for everything shm-backed
+NVLEND_SHM_PREFIX="nvlt-$$-"
+export NVLEND_SHM_PREFIX
+export PATH="$BIN:$PATH"
+
+_cleanups=()
+on_exit() { _cleanups+=("$*"); }
+_run_cleanups() {
+	local rc=$? i
+	set +e
+	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
+		eval "${_cleanups[$i]}" >/dev/null 2>&1
+	done
+	rm -f /dev/shm/"${NVLEND_SHM_PREFIX}"* 2>/dev/null
+	if [ -n "$_daemon_bad" ] && { [ $rc -eq 0 ] || [ $rc -eq 77 ]; }; then
+		echo "[$TEST_NAME] FAIL: $_daemon_bad" >&2
+		rc=1
+	fi
+	if [ $rc -ne 0 ] && [ $rc -ne 77 ] && [ -n "${DAEMON_LOG:-}" ] && [ -f "$DAEMON_LOG" ]; then
+		echo "---- last lines of the daemon log ($DAEMON_LOG) ----" >&2
+		tail -n 40 "$DAEMON_LOG" >&2
+	fi
+	rm -rf "$T"
+	exit $rc
+}
+trap _run_cleanups EXIT
+trap 'exit 130' INT TERM
+
+log() { printf '[%s] %s\n' "$TEST_NAME" "$*" >&2; }
+fail() { printf '[%s] FAIL: %s\n' "$TEST_NAME" "$*" >&2; exit 1; }
+skip() { printf '[%s] SKIP: %s\n' "$TEST_NAME" "$*" >&2; exit 77; }
+pass() { printf '[%s] PASS\n' "$TEST_NAME" >&2; exit 0; }
+
+# requires CMD...: skip unless every command exists
+requires() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || skip "needs '$c' (not installed)"
+	done
+}
+requires_root() { [ "$(id -u)" = 0 ] || skip "needs root"; }
+
+# expect_fail CMD...: the command must fail (non-zero)
+expect_fail() {
+	if "$@" >"$T/expect_fail.out" 2>&1; then
+		cat "$T/expect_fail.out" >&2
+		fail "expected failure: $*"
+	fi
+}
+# assert_eq A B [what]
+assert_eq() { [ "$1" = "$2" ] || fail "${3:-value}: expected '$2', got '$1'"; }
+# assert_contains HAYSTACK NEEDLE [what]
+assert_contains() {
+	case "$1" in *"$2"*) ;; *) fail "${3:-output} does not contain '$2': $1" ;; esac
+}
+
+# wait_until SECS CMD...: poll every 0.05 s
+wait_until() {
+	local secs=$1 i=0
+	shift
+	while ! "$@" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -gt $((secs * 20)) ] && return 1
+		sleep 0.05
+	done
+	return 0
+}
+
+# free_port: a TCP port nobody listens on (from a per-test random range)
+free_port() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$((20000 + RANDOM % 30000))
+		if ! ss -ltnH "sport = :$p" 2>/dev/null | grep -q .; then
+			echo $p
+			return 0
+		fi
+	done
+	return 1
+}
+
+# start_nvlendd [ARGS...]: start a daemon on a private socket, wait until it answers.
+# Sets NVLEND_SOCKET (exported, so `nvlend` finds it), DAEMON_PID, DAEMON_LOG.
+_daemon_n=0
+start_nvlendd() {
+	_daemon_n=$((_daemon_n + 1))
+	NVLEND_SOCKET=${NVLEND_SOCKET_OVERRIDE:-$T/nvlendd$_daemon_n.sock}
+	export NVLEND_SOCKET
+	DAEMON_LOG=$T/nvlendd$_daemon_n.log
+	"$BIN/nvlendd" -s "$NVLEND_SOCKET" "$@" >>"$DAEMON_LOG" 2>&1 &
+	DAEMON_PID=$!
+	on_exit "stop_daemon_pid $DAEMON_PID"
+	if ! wait_until 10 nvlend -s "$NVLEND_SOCKET" -t 1 rpc nvlend_get_version; then
+		cat "$DAEMON_LOG" >&2
+		fail "nvlendd did not come up"
+	fi
+}
+
+# stop_daemon_pid PID: SIGTERM, wait up to 20 s, then SIGKILL. A daemon that
+# exits non-zero after SIGTERM (a sanitizer report, a crash, a hang) fails
+# the test even when the test body passed.
+_daemon_bad=""
+stop_daemon_pid() {
+	local pid=$1 i st
+	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+	kill -TERM "$pid" 2>/dev/null
+	for i in $(seq 1 400); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait "$pid" 2>/dev/null
+			st=$?
+			if [ "$st" != 0 ] && [ "$st" != 127 ]; then
+				_daemon_bad="daemon $pid exited with status $st after SIGTERM"
+				return 1
+			fi
+			return 0
+		fi
+		sleep 0.05
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	_daemon_bad="daemon $pid did not stop within 20 s of SIGTERM"
+	return 1
+}
+stop_nvlendd() { stop_daemon_pid "$DAEMON_PID" || fail "$_daemon_bad"; }
+kill9_nvlendd() { kill -KILL "$DAEMON_PID" 2>/dev/null; wait "$DAEMON_PID" 2>/dev/null; true; }
+
+# rpc METHOD [JSON]: call and print the result
+rpc() { nvlend -s "$NVLEND_SOCKET" rpc "$@"; }
+
+# raw_rpc TEXT: send raw bytes to the socket, print what comes back
+raw_rpc() { printf '%s' "$1" | socat -t 2 - "UNIX-CONNECT:$NVLEND_SOCKET"; }
+
+# json FILTER: extract with python (no jq dependency): json '["name"]' < file
+json_get() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print(eval('d'+sys.argv[1]))" "$1"; }
+
+# ---- QEMU guest (real Linux initiators: nvme-tcp, nbd, ublk, vhost-user) ----
+GUEST_TOOLS=$TESTS_DIR/guest
+GUEST_DIR=${NVLEND_GUEST_DIR:-/var/tmp/nvlend-test-guest}
+export NVLEND_GUEST_DIR=$GUEST_DIR
+# guest_prepare [6.1|bpo]: build the guest image if missing; skip if QEMU cannot run
+guest_prepare() {
+	local flavor=${1:-6.1}
+	command -v qemu-system-x86_64 >/dev/null 2>&1 || skip "qemu-system-x86_64 not installed"
+	local stamp
+	stamp=$(cat "$GUEST_TOOLS/build.sh" "$GUEST_TOOLS/guest-init.sh" | sha1sum | cut -c1-16)
+	mkdir -p "$GUEST_DIR"
+	# serialize concurrent builds; rebuild when the recipe changed
+	( flock 9
+	  if [ ! -f "$GUEST_DIR/img/$flavor/initramfs.img" ] ||
+	     [ "$(cat "$GUEST_DIR/img/$flavor/STAMP" 2>/dev/null)" != "$stamp" ]; then
+		echo "building the QEMU guest image ($flavor)" >&2
+		"$GUEST_TOOLS/build.sh" "$flavor" && echo "$stamp" > "$GUEST_DIR/img/$flavor/STAMP"
+	  fi ) 9>"$GUEST_DIR/.build.lock" >"$T/guest-build.log" 2>&1 ||
+		{ cat "$T/guest-build.log" >&2; skip "cannot build the guest image (see log above)"; }
+}
+# guest_run [run-in-guest options] -- 'CMD' : boot, run, print output, return status
+guest_run() { "$GUEST_TOOLS/run-in-guest.sh" "$@"; }

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* nvlendd: the nvlend daemon. Parses options and hands over to src/app. */
+#include "app/app.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void
+usage(FILE *f)
+{
+	char sock[256];
+
+	fprintf(f,
+"NAME\n"
+"    nvlendd - the nvlend daemon: serves bdevs to hosts over shared memory,\n"
+"    NVMe/TCP, NBD and vhost-user-blk, controlled by JSON-RPC\n"
+"\n"
+"SYNOPSIS\n"
+"    nvlendd [-c FILE] [-s PATH] [--cores LIST] [--log-level N] [options]\n"
+"\n"
+"DESCRIPTION\n"
+"    Runs in the foreground until SIGTERM or SIGINT, then stops accepting\n"
+"    work, lets in-flight I/O finish, and exits. Configure it at run time with\n"
+"    `nvlend` (or any JSON-RPC 2.0 client, e.g. SPDK's rpc.py -s PATH) on its\n"
+"    Unix socket. A socket left behind by a daemon that died is taken over; a\n"
+"    second daemon on the socket of a live one refuses to start.\n"
+"\n"
+"OPTIONS\n"
+"    -c, --config FILE      replay a saved configuration at start-up: the\n"
+"                           output of `nvlend save-config` (SPDK's\n"
+"                           {\"subsystems\": [...]} shape) or a plain JSON array\n"
+"                           of {\"method\", \"params\"} calls. Any failing call\n"
+"                           aborts start-up with an error.\n"
+"    -s, --rpc-socket PATH  JSON-RPC socket (default: %s)\n"
+"    -m, --cores LIST       run one reactor per listed CPU and pin it there,\n"
+"                           e.g. 0, 0-1, 0,2 (default: one unpinned reactor)\n"
+"        --reactors N       run N unpinned reactors (alternative to --cores)\n"
+"    -L, --log-level N      debug level: 0 info and warnings only (default),\n"
+"                           1 debug, 2 verbose, 3 trace; change at run time\n"
+"                           with `nvlend log level N`\n"
+"        --log-file FILE    append log lines to FILE instead of stderr\n"
+"        --spin-us N        adaptive polling: keep polling queues N us after\n"
+"                           the last work before sleeping (default 200;\n"
+"                           0 sleeps at once)\n"
+"        --rpc-max-request BYTES\n"
+"                           largest JSON-RPC request accepted (default 1M)\n"
+"        --rpc-max-clients N\n"
+"                           concurrent RPC connections (default 128)\n"
+"        --pid-file FILE    write the daemon's pid to FILE\n"
+"    -V, --version          print the version and exit\n"
+"    -h, --help             this text\n"
+"\n"
+"FILES\n"
+"    /run/nvlend/nvlend.sock   default RPC socket when run as root\n"
+"    /dev/shm/nvlend-*         queue and function state (survives a restart)\n"
+"\n"
+"EXAMPLES\n"
+"    nvlendd &\n"
+"    nvlend bdev create ram r0 64M\n"
+"    nvlend save-config > nvlend.json; kill %%1; nvlendd -c nvlend.json\n",
+		nvl_default_rpc_socket(sock, sizeof(sock)));
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "rpc-socket", required_argument, NULL, 's' },
+		{ "cores", required_argument, NULL, 'm' },
+		{ "reactors", required_argument, NULL, 'R' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "log-file", required_argument, NULL, 'F' },
+		{ "spin-us", required_argument, NULL, 'S' },
+		{ "rpc-max-request", required_argument, NULL, 'Q' },
+		{ "rpc-max-clients", required_argument, NULL, 'C' },
+		{ "pid-file", required_argument, NULL, 'P' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct nvl_app_opts o = { 0 };
+	char sock[256];
+	const char *pidfile = NULL;
+	uint64_t v;
+	int c, rc;
+
+	nvl_log_set_ident("nvlendd");
+	nvl_reactor_opts_default(&o.reactors);
+	o.rpc_socket = getenv("NVLEND_SOCKET");
+	while ((c = getopt_long(argc, argv, "c:s:m:L:Vh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o.config_file = optarg;
+			break;
+		case 's':
+			o.rpc_socket = optarg;
+			break;
+		case 'm':
+			rc = nvl_reactor_parse_cpus(optarg, &o.reactors);
+			if (rc < 0) {
+				fprintf(stderr, "nvlendd: --cores %s: expected a CPU list like 0-1 "
+						"or 0,2 (at most 64 CPUs)\n", optarg);
+				return 2;
+			}
+			break;
+		case 'R':
+			if (nvl_parse_u64(optarg, 64, &v) < 0 || v == 0) {
+				fprintf(stderr, "nvlendd: --reactors must be 1..64\n");
+				return 2;
+			}
+			o.reactors.count = (unsigned)v;
+			break;
+		case 'L':
+			if (nvl_parse_u64(optarg, 3, &v) < 0) {
+				fprintf(stderr, "nvlendd: --log-level must be 0, 1, 2 or 3\n");
+				return 2;
+			}
+			o.log_level = (int)v;
+			break;
+		case 'F': {
+			int fd = open(optarg, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+			if (fd < 0) {
+				fprintf(stderr, "nvlendd: cannot open log file %s: %s\n", optarg,
+					strerror(errno));
+				return 1;
+			}
+			nvl_log_set_fd(fd, true);
+			break;
+		}
+		case 'S':
+			if (nvl_parse_u64(optarg, 10000000, &v) < 0) {
+				fprintf(stderr, "nvlendd: --spin-us must be 0..10000000\n");
+				return 2;
+			}
+			o.reactors.spin_us = v;
+			break;
+		case 'Q':
+			if (nvl_parse_size(optarg, &v) < 0 || v < 4096 || v > (1u << 30)) {
+				fprintf(stderr, "nvlendd: --rpc-max-request must be 4K..1G\n");
+				return 2;
+			}
+			o.rpc_max_request = v;
+			break;
+		case 'C':
+			if (nvl_parse_u64(optarg, 65536, &v) < 0 || v == 0) {
+				fprintf(stderr, "nvlendd: --rpc-max-clients must be 1..65536\n");
+				return 2;
+			}
+			o.rpc_max_clients = (unsigned)v;
+			break;
+		case 'P':
+			pidfile = optarg;
+			break;
+		case 'V':
+			printf("nvlendd %s\n", NVL_VERSION_STRING);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "Try 'nvlendd --help'.\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "nvlendd: unexpected argument '%s'\nTry 'nvlendd --help'.\n",
+			argv[optind]);
+		return 2;
+	}
+	if (o.rpc_socket == NULL || *o.rpc_socket == '\0')
+		o.rpc_socket = nvl_default_rpc_socket(sock, sizeof(sock));
+	if (pidfile) {
+		FILE *f = fopen(pidfile, "w");
+
+		if (f == NULL) {
+			fprintf(stderr, "nvlendd: cannot write %s: %s\n", pidfile, strerror(errno));
+			return 1;
+		}
+		fprintf(f, "%d\n", (int)getpid());
+		fclose(f);
+	}
+	rc = nvl_app_run(&o);
+	if (pidfile)
+		unlink(pidfile);
+	return rc == 0 ? 0 : 1;
+}
