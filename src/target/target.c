@@ -1,0 +1,673 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Target core: transport registry, subsystems, namespaces, hosts, listeners,
+ * controllers, keep-alive, discovery log. Threading rules in target.h.
+ */
+#include "target/target_internal.h"
+#include "app/app.h"
+#include "util/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+NVL_LOG_REGISTER_COMPONENT(nvmf)
+
+struct nvl_target g_target = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.subsystems = TAILQ_HEAD_INITIALIZER(g_target.subsystems),
+	.listeners = TAILQ_HEAD_INITIALIZER(g_target.listeners),
+};
+
+/* ---- transports ---------------------------------------------------------- */
+
+static struct nvl_transport_ops *g_transports;
+
+void
+nvl_transport_register(struct nvl_transport_ops *ops)
+{
+	ops->next = g_transports;
+	g_transports = ops;
+}
+
+const struct nvl_transport_ops *
+nvl_transport_find(const char *name)
+{
+	for (struct nvl_transport_ops *t = g_transports; t; t = t->next)
+		if (strcasecmp(t->name, name) == 0)
+			return t;
+	return NULL;
+}
+
+const struct nvl_transport_ops *
+target_transports(void)
+{
+	return g_transports;
+}
+
+void
+nvl_trtype_normalize(char *trtype)
+{
+	for (char *p = trtype; *p; p++)
+		*p = (char)toupper((unsigned char)*p);
+}
+
+/* ---- NQN ----------------------------------------------------------------- */
+
+int
+nvl_nqn_validate(const char *nqn)
+{
+	size_t len = strnlen(nqn, NVL_NVME_NQN_LEN);
+	const char *p;
+
+	if (len == 0 || len >= NVL_NVME_NQN_LEN - 32 /* 223 bytes max (4.5) */ + 32 ||
+	    len > 223)
+		return -EINVAL;
+	if (strcmp(nqn, NVL_NVME_DISCOVERY_NQN) == 0)
+		return 0;
+	if (strncmp(nqn, "nqn.2014-08.org.nvmexpress:uuid:", 32) == 0)
+		return len == 32 + 36 ? 0 : -EINVAL;
+	/* nqn.yyyy-mm.reverse-domain[:anything] */
+	if (len < 12 || strncmp(nqn, "nqn.", 4) != 0)
+		return -EINVAL;
+	p = nqn + 4;
+	for (int i = 0; i < 4; i++)
+		if (!isdigit((unsigned char)p[i]))
+			return -EINVAL;
+	if (p[4] != '-' || !isdigit((unsigned char)p[5]) || !isdigit((unsigned char)p[6]) ||
+	    p[7] != '.' || p[8] == '\0' || p[8] == ':')
+		return -EINVAL;
+	for (p = nqn; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+			return -EINVAL;
+	return 0;
+}
+
+/* ---- subsystems ---------------------------------------------------------- */
+
+struct nvl_subsys *
+nvl_subsys_find(const char *nqn)
+{
+	struct nvl_subsys *s;
+
+	TAILQ_FOREACH(s, &g_target.subsystems, link)
+		if (strcmp(s->nqn, nqn) == 0)
+			return s;
+	return NULL;
+}
+
+bool
+nvl_subsys_is_discovery(const struct nvl_subsys *s)
+{
+	return s->discovery;
+}
+
+const char *
+nvl_subsys_nqn(const struct nvl_subsys *s)
+{
+	return s->nqn;
+}
+
+int
+nvl_subsys_create(const struct nvl_subsys_opts *o, struct nvl_subsys **out)
+{
+	struct nvl_subsys *s;
+	uint32_t maxns = o->max_namespaces ? o->max_namespaces : 32;
+
+	if (nvl_nqn_validate(o->nqn) < 0)
+		return -EINVAL;
+	if (nvl_subsys_find(o->nqn))
+		return -EEXIST;
+	if (maxns > NVL_TARGET_MAX_NS)
+		return -EINVAL;
+	if (o->serial_number && strlen(o->serial_number) > 20)
+		return -EINVAL;
+	if (o->model_number && strlen(o->model_number) > 40)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->ns = calloc(maxns, sizeof(*s->ns));
+	if (s->ns == NULL) {
+		free(s);
+		return -ENOMEM;
+	}
+	nvl_strlcpy(s->nqn, o->nqn, sizeof(s->nqn));
+	s->discovery = strcmp(o->nqn, NVL_NVME_DISCOVERY_NQN) == 0;
+	if (o->serial_number) {
+		nvl_strlcpy(s->sn, o->serial_number, sizeof(s->sn));
+	} else {
+		/* a stable serial derived from the NQN, so restarts keep it */
+		uint32_t h = nvl_crc32c(o->nqn, strlen(o->nqn));
+
+		snprintf(s->sn, sizeof(s->sn), "NVL%08X", h);
+	}
+	nvl_strlcpy(s->mn, o->model_number ? o->model_number : "nvlend shared namespace",
+		    sizeof(s->mn));
+	s->allow_any_host = o->allow_any_host || s->discovery;
+	s->max_ns = maxns;
+	s->min_cntlid = o->min_cntlid ? o->min_cntlid : 1;
+	s->max_cntlid = o->max_cntlid ? o->max_cntlid : 0xffef;
+	if (s->min_cntlid > s->max_cntlid || s->max_cntlid > 0xffef) {
+		free(s->ns);
+		free(s);
+		return -EINVAL;
+	}
+	s->next_cntlid = s->min_cntlid;
+	TAILQ_INIT(&s->ctrlrs);
+	TAILQ_INIT(&s->hosts);
+	TAILQ_INIT(&s->listeners);
+	pthread_mutex_lock(&g_target.lock);
+	TAILQ_INSERT_TAIL(&g_target.subsystems, s, link);
+	pthread_mutex_unlock(&g_target.lock);
+	NVL_NOTICELOG("subsystem %s created", s->nqn);
+	*out = s;
+	return 0;
+}
+
+bool
+target_host_allowed(const struct nvl_subsys *s, const char *hostnqn)
+{
+	struct target_host *h;
+
+	if (s->allow_any_host)
+		return true;
+	TAILQ_FOREACH(h, &s->hosts, link)
+		if (strcmp(h->nqn, hostnqn) == 0)
+			return true;
+	return false;
+}
+
+static bool
+addr_eq(const struct nvl_listen_addr *a, const struct nvl_listen_addr *b)
+{
+	return strcasecmp(a->trtype, b->trtype) == 0 && strcmp(a->traddr, b->traddr) == 0 &&
+	       strcmp(a->trsvcid, b->trsvcid) == 0;
+}
+
+bool
+nvl_target_listener_allowed(const struct nvl_subsys *s, const struct nvl_listen_addr *a)
+{
+	struct target_sub_listener *l;
+
+	if (s->discovery)
+		return true; /* discovery answers on every listener */
+	TAILQ_FOREACH(l, &s->listeners, link)
+		if (addr_eq(&l->addr, a))
+			return true;
+	return false;
+}
+
+/* Global listener registry: one transport listen() per address, refcounted. */
+int
+target_listener_get(const struct nvl_listen_addr *a)
+{
+	struct target_listener *l;
+	const struct nvl_transport_ops *t;
+	int rc;
+
+	TAILQ_FOREACH(l, &g_target.listeners, link) {
+		if (addr_eq(&l->addr, a)) {
+			l->refs++;
+			return 0;
+		}
+	}
+	t = nvl_transport_find(a->trtype);
+	if (t == NULL)
+		return -EPROTONOSUPPORT;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return -ENOMEM;
+	l->addr = *a;
+	l->transport = t;
+	rc = t->listen(a);
+	if (rc < 0) {
+		free(l);
+		return rc;
+	}
+	l->refs = 1;
+	TAILQ_INSERT_TAIL(&g_target.listeners, l, link);
+	return 0;
+}
+
+void
+target_listener_put(const struct nvl_listen_addr *a)
+{
+	struct target_listener *l;
+
+	TAILQ_FOREACH(l, &g_target.listeners, link) {
+		if (addr_eq(&l->addr, a)) {
+			if (--l->refs == 0) {
+				TAILQ_REMOVE(&g_target.listeners, l, link);
+				l->transport->stop_listen(&l->addr);
+				free(l);
+			}
+			return;
+		}
+	}
+}
+
+/* ---- namespaces ----------------------------------------------------------- */
+
+struct nvl_nvme_ns *
+nvl_target_get_ns(struct nvl_nvme_ctrlr *nc, uint32_t nsid)
+{
+	struct nvl_target_ctrlr *c = (struct nvl_target_ctrlr *)nc;
+	struct nvl_subsys *s = c->subsys;
+	struct nvl_target_ns *ns;
+
+	if (nsid == 0 || nsid > s->max_ns)
+		return NULL;
+	ns = __atomic_load_n(&s->ns[nsid - 1], __ATOMIC_ACQUIRE);
+	if (ns == NULL || ns->removing)
+		return NULL;
+	if (nvl_unlikely(!ns->auto_visible)) {
+		for (unsigned i = 0; i < ns->nhosts; i++)
+			if (strcmp(ns->hosts[i], nc->hostnqn) == 0)
+				return &ns->nvme;
+		return NULL;
+	}
+	return &ns->nvme;
+}
+
+uint32_t
+nvl_target_next_nsid(struct nvl_nvme_ctrlr *nc, uint32_t after)
+{
+	struct nvl_target_ctrlr *c = (struct nvl_target_ctrlr *)nc;
+
+	for (uint32_t id = after + 1; id <= c->subsys->max_ns; id++)
+		if (nvl_target_get_ns(nc, id))
+			return id;
+	return 0;
+}
+
+/* Reservation notifications go to every controller of the host, on its home. */
+struct resv_note {
+	struct nvl_target_ctrlr *c;
+	uint32_t nsid;
+	uint8_t type;
+};
+
+static void
+resv_note_on_home(void *arg)
+{
+	struct resv_note *n = arg;
+
+	if (n->c->state == NVL_TCTRLR_ACTIVE)
+		nvl_nvme_ctrlr_resv_notify(&n->c->nvme, n->nsid, n->type);
+	nvl_target_ctrlr_put(n->c);
+	free(n);
+}
+
+void
+target_ns_notify(struct nvl_nvme_ns *nns, const uint8_t hostid[16], uint8_t type)
+{
+	struct nvl_target_ns *ns = (struct nvl_target_ns *)nns;
+	struct nvl_target_ctrlr *c;
+
+	pthread_mutex_lock(&g_target.lock);
+	TAILQ_FOREACH(c, &ns->subsys->ctrlrs, link) {
+		struct resv_note *n;
+
+		if (memcmp(c->nvme.hostid, hostid, 16) != 0 || c->state != NVL_TCTRLR_ACTIVE)
+			continue;
+		n = calloc(1, sizeof(*n));
+		if (n == NULL)
+			continue;
+		nvl_target_ctrlr_get(c);
+		n->c = c;
+		n->nsid = nns->nsid;
+		n->type = type;
+		if (nvl_reactor_msg(c->nvme.home, resv_note_on_home, n) < 0) {
+			nvl_target_ctrlr_put(c);
+			free(n);
+		}
+	}
+	pthread_mutex_unlock(&g_target.lock);
+}
+
+/* Tell every controller of s that nsid changed (namespace attribute AEN). */
+struct ns_change {
+	struct nvl_target_ctrlr *c;
+	uint32_t nsid;
+};
+
+static void
+ns_change_on_home(void *arg)
+{
+	struct ns_change *m = arg;
+
+	if (m->c->state == NVL_TCTRLR_ACTIVE)
+		nvl_nvme_ctrlr_ns_changed(&m->c->nvme, m->nsid);
+	nvl_target_ctrlr_put(m->c);
+	free(m);
+}
+
+void
+target_subsys_ns_changed(struct nvl_subsys *s, uint32_t nsid)
+{
+	struct nvl_target_ctrlr *c;
+
+	pthread_mutex_lock(&g_target.lock);
+	TAILQ_FOREACH(c, &s->ctrlrs, link) {
+		struct ns_change *m = calloc(1, sizeof(*m));
+
+		if (m == NULL)
+			continue;
+		nvl_target_ctrlr_get(c);
+		m->c = c;
+		m->nsid = nsid;
+		if (nvl_reactor_msg(c->nvme.home, ns_change_on_home, m) < 0) {
+			nvl_target_ctrlr_put(c);
+			free(m);
+		}
+	}
+	pthread_mutex_unlock(&g_target.lock);
+}
+
+/* ---- controllers ---------------------------------------------------------- */
+
+void
+nvl_target_ctrlr_get(struct nvl_target_ctrlr *c)
+{
+	__atomic_fetch_add(&c->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void
+ctrlr_free(struct nvl_target_ctrlr *c)
+{
+	nvl_nvme_ctrlr_fini(&c->nvme);
+	free(c);
+}
+
+void
+nvl_target_ctrlr_put(struct nvl_target_ctrlr *c)
+{
+	if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		ctrlr_free(c);
+}
+
+static void
+kato_tick(void *arg)
+{
+	struct nvl_target_ctrlr *c = arg;
+	uint64_t kato = c->nvme.kato_ms;
+	uint64_t last = __atomic_load_n(&c->nvme.last_keep_alive_ns, __ATOMIC_RELAXED);
+
+	if (kato == 0 || c->state != NVL_TCTRLR_ACTIVE)
+		return;
+	if (nvl_now_ns() - last > kato * 1000000ULL) {
+		NVL_WARNLOG("%s: controller %u of host %s: keep-alive timeout (%llu ms); "
+			    "tearing it down", c->subsys->nqn, c->nvme.cntlid, c->nvme.hostnqn,
+			    (unsigned long long)kato);
+		nvl_target_ctrlr_disconnect(c, "keep-alive timeout");
+	}
+}
+
+static int
+alloc_cntlid(struct nvl_subsys *s, uint16_t *out)
+{
+	unsigned span = (unsigned)s->max_cntlid - s->min_cntlid + 1;
+
+	for (unsigned i = 0; i < span; i++) {
+		uint16_t id = s->next_cntlid;
+		struct nvl_target_ctrlr *c;
+		bool used = false;
+
+		s->next_cntlid = id == s->max_cntlid ? s->min_cntlid : id + 1;
+		TAILQ_FOREACH(c, &s->ctrlrs, link)
+			used |= c->nvme.cntlid == id;
+		if (!used) {
+			*out = id;
+			return 0;
+		}
+	}
+	return -EBUSY;
+}
+
+int
+nvl_target_connect(const struct nvl_connect_info *ci, struct nvl_target_ctrlr **out,
+		   uint16_t *status)
+{
+	struct nvl_target_ctrlr *c;
+	struct nvl_subsys *s;
+	int rc;
+
+	*status = NVL_NVME_SC_CONNECT_INVALID_PARAM;
+	if (ci->cntlid != 0xffff && ci->cntlid != 0xfffe)
+		return -EINVAL; /* static controllers are not offered */
+	pthread_mutex_lock(&g_target.lock);
+	s = nvl_subsys_find(ci->subnqn);
+	if (s == NULL || s->deleting) {
+		pthread_mutex_unlock(&g_target.lock);
+		NVL_WARNLOG("connect from %s to unknown subsystem %s", ci->hostnqn, ci->subnqn);
+		return -ENOENT;
+	}
+	if (!target_host_allowed(s, ci->hostnqn)) {
+		pthread_mutex_unlock(&g_target.lock);
+		*status = NVL_NVME_SC_CONNECT_INVALID_HOST;
+		NVL_WARNLOG("%s: host %s is not allowed", s->nqn, ci->hostnqn);
+		return -EACCES;
+	}
+	if (!nvl_target_listener_allowed(s, ci->listener)) {
+		pthread_mutex_unlock(&g_target.lock);
+		NVL_WARNLOG("%s: host %s came in on %s %s:%s, not a listener of this subsystem",
+			    s->nqn, ci->hostnqn, ci->listener->trtype, ci->listener->traddr,
+			    ci->listener->trsvcid);
+		return -EACCES;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		pthread_mutex_unlock(&g_target.lock);
+		*status = NVL_NVME_SC_INTERNAL;
+		return -ENOMEM;
+	}
+	rc = alloc_cntlid(s, &c->nvme.cntlid);
+	if (rc < 0) {
+		pthread_mutex_unlock(&g_target.lock);
+		free(c);
+		*status = NVL_NVME_SC_CONNECT_CTRL_BUSY;
+		return rc;
+	}
+	rc = nvl_nvme_ctrlr_init(&c->nvme);
+	if (rc < 0) {
+		pthread_mutex_unlock(&g_target.lock);
+		free(c);
+		*status = NVL_NVME_SC_INTERNAL;
+		return rc;
+	}
+	c->refs = 1; /* the connection's */
+	c->subsys = s;
+	c->transport = ci->transport;
+	c->tctx = ci->tctx;
+	c->listener = *ci->listener;
+	c->connect_ns = nvl_now_ns();
+	c->nvme.owner = c;
+	c->nvme.home = nvl_reactor_self();
+	c->nvme.type = s->discovery ? NVL_NVME_CNTRLTYPE_DISCOVERY : NVL_NVME_CNTRLTYPE_IO;
+	c->nvme.ops = ci->nvme_ops;
+	nvl_strlcpy(c->nvme.subnqn, s->nqn, sizeof(c->nvme.subnqn));
+	nvl_strlcpy(c->nvme.hostnqn, ci->hostnqn, sizeof(c->nvme.hostnqn));
+	if (ci->hostid)
+		memcpy(c->nvme.hostid, ci->hostid, 16);
+	nvl_strlcpy(c->nvme.sn, s->sn, sizeof(c->nvme.sn));
+	nvl_strlcpy(c->nvme.mn, s->mn, sizeof(c->nvme.mn));
+	nvl_strlcpy(c->nvme.fr, NVL_VERSION_STRING, sizeof(c->nvme.fr));
+	c->nvme.max_nsid = s->max_ns;
+	c->nvme.max_io_queues = ci->max_io_queues;
+	c->nvme.max_queue_entries = ci->max_queue_entries;
+	c->nvme.fabrics = ci->fabrics;
+	c->nvme.sgl_supported = ci->sgl;
+	c->nvme.ioccsz = ci->ioccsz;
+	c->nvme.iorcsz = ci->iorcsz;
+	c->nvme.msdbd = ci->msdbd;
+	c->nvme.kato_ms = ci->kato_ms ? (uint32_t)NVL_ALIGN_UP((uint64_t)ci->kato_ms, 100) : 0;
+	TAILQ_INSERT_TAIL(&s->ctrlrs, c, link);
+	pthread_mutex_unlock(&g_target.lock);
+	c->kato_timer = nvl_timer_create(kato_tick, c, 100000, 100000);
+	NVL_NOTICELOG("%s: controller %u for host %s (%s %s%s%s), keep-alive %u ms", s->nqn,
+		      c->nvme.cntlid, ci->hostnqn, ci->listener->trtype, ci->listener->traddr,
+		      ci->listener->trsvcid[0] ? ":" : "", ci->listener->trsvcid, c->nvme.kato_ms);
+	*status = NVL_NVME_SC_SUCCESS;
+	*out = c;
+	return 0;
+}
+
+void
+nvl_target_ctrlr_release(struct nvl_target_ctrlr *c)
+{
+	struct nvl_subsys *s = c->subsys;
+
+	c->state = NVL_TCTRLR_DISCONNECTING;
+	/* the admin queue is going: its held AERs complete now, not at free */
+	nvl_nvme_ctrlr_abort_aers(&c->nvme);
+	nvl_timer_destroy(c->kato_timer);
+	c->kato_timer = NULL;
+	pthread_mutex_lock(&g_target.lock);
+	TAILQ_REMOVE(&s->ctrlrs, c, link);
+	pthread_mutex_unlock(&g_target.lock);
+	NVL_NOTICELOG("%s: controller %u of host %s gone", s->nqn, c->nvme.cntlid,
+		      c->nvme.hostnqn);
+	nvl_target_ctrlr_put(c);
+}
+
+struct disc_msg {
+	struct nvl_target_ctrlr *c;
+};
+
+static void
+disconnect_on_home(void *arg)
+{
+	struct nvl_target_ctrlr *c = arg;
+
+	if (c->state == NVL_TCTRLR_ACTIVE) {
+		c->state = NVL_TCTRLR_DISCONNECTING;
+		c->transport->ctrlr_disconnect(c);
+	}
+	nvl_target_ctrlr_put(c);
+}
+
+void
+nvl_target_ctrlr_disconnect(struct nvl_target_ctrlr *c, const char *why)
+{
+	NVL_DEBUGLOG(nvmf, "%s: disconnect controller %u: %s", c->subsys->nqn, c->nvme.cntlid, why);
+	nvl_target_ctrlr_get(c);
+	if (nvl_reactor_self() == c->nvme.home)
+		disconnect_on_home(c);
+	else if (nvl_reactor_msg(c->nvme.home, disconnect_on_home, c) < 0)
+		nvl_target_ctrlr_put(c);
+}
+
+struct nvl_target_ctrlr *
+nvl_target_ctrlr_lookup(const char *subnqn, uint16_t cntlid)
+{
+	struct nvl_subsys *s;
+	struct nvl_target_ctrlr *c, *found = NULL;
+
+	pthread_mutex_lock(&g_target.lock);
+	s = nvl_subsys_find(subnqn);
+	if (s)
+		TAILQ_FOREACH(c, &s->ctrlrs, link)
+			if (c->nvme.cntlid == cntlid && c->state == NVL_TCTRLR_ACTIVE) {
+				nvl_target_ctrlr_get(c);
+				found = c;
+				break;
+			}
+	pthread_mutex_unlock(&g_target.lock);
+	return found;
+}
+
+/* ---- discovery ------------------------------------------------------------ */
+
+int
+nvl_target_discovery_log(const char *hostnqn, void **out, size_t *len)
+{
+	struct nvl_nvmf_discovery_log *h;
+	struct nvl_nvmf_discovery_entry *e;
+	struct nvl_subsys *s;
+	size_t n = 0, cap = 16;
+	uint8_t *buf;
+
+	buf = calloc(1, sizeof(*h) + cap * sizeof(*e));
+	if (buf == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&g_target.lock);
+	TAILQ_FOREACH(s, &g_target.subsystems, link) {
+		struct target_sub_listener *l;
+
+		if (!s->discovery && !target_host_allowed(s, hostnqn))
+			continue;
+		TAILQ_FOREACH(l, &s->listeners, link) {
+			const struct nvl_transport_ops *t = nvl_transport_find(l->addr.trtype);
+
+			if (t == NULL || t->nvmf_trtype == 0)
+				continue;
+			if (n == cap) {
+				uint8_t *nb = realloc(buf, sizeof(*h) + cap * 2 * sizeof(*e));
+
+				if (nb == NULL)
+					break;
+				buf = nb;
+				memset(buf + sizeof(*h) + cap * sizeof(*e), 0, cap * sizeof(*e));
+				cap *= 2;
+			}
+			e = (void *)(buf + sizeof(*h) + n * sizeof(*e));
+			e->trtype = t->nvmf_trtype;
+			e->adrfam = strcasecmp(l->addr.adrfam, "IPv6") == 0 ? NVL_NVMF_ADRFAM_IPV6
+									 : NVL_NVMF_ADRFAM_IPV4;
+			e->subtype = s->discovery ? NVL_NVMF_SUBTYPE_DISCOVERY_CURRENT
+						  : NVL_NVMF_SUBTYPE_NVME;
+			e->treq = NVL_NVMF_TREQ_SECURE_CHANNEL_NOT_REQUIRED;
+			e->portid = l->portid;
+			e->cntlid = 0xffff;
+			e->asqsz = 128;
+			e->eflags = 0;
+			nvl_strpad(e->trsvcid, sizeof(e->trsvcid), l->addr.trsvcid);
+			nvl_strlcpy(e->subnqn, s->nqn, sizeof(e->subnqn));
+			nvl_strpad(e->traddr, sizeof(e->traddr), l->addr.traddr);
+			/* TCP: TSAS security type none (sectype 0) */
+			n++;
+		}
+	}
+	h = (void *)buf;
+	h->genctr = g_target.discovery_genctr;
+	h->numrec = n;
+	h->recfmt = 0;
+	pthread_mutex_unlock(&g_target.lock);
+	*out = buf;
+	*len = sizeof(*h) + n * sizeof(*e);
+	return 0;
+}
+
+static void
+disc_changed_on_home(void *arg)
+{
+	struct nvl_target_ctrlr *c = arg;
+
+	if (c->state == NVL_TCTRLR_ACTIVE)
+		nvl_nvme_ctrlr_discovery_changed(&c->nvme);
+	nvl_target_ctrlr_put(c);
+}
+
+void
+nvl_target_discovery_changed(void)
+{
+	struct nvl_subsys *s;
+
+	pthread_mutex_lock(&g_target.lock);
+	g_target.discovery_genctr++;
+	s = nvl_subsys_find(NVL_NVME_DISCOVERY_NQN);
+	if (s) {
+		struct nvl_target_ctrlr *c;
+
+		TAILQ_FOREACH(c, &s->ctrlrs, link) {
+			nvl_target_ctrlr_get(c);
+			if (nvl_reactor_msg(c->nvme.home, disc_changed_on_home, c) < 0)
+				nvl_target_ctrlr_put(c);
+		}
+	}
+	pthread_mutex_unlock(&g_target.lock);
+}

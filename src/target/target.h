@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * NVMe target core (DESIGN.md sections 2 and 3: src/target): subsystems
+ * (NQN, serial, model), namespaces (nsid -> bdev), allowed hosts, listeners,
+ * and controllers (one per connected host association) with keep-alive.
+ * Transports (src/transport) register an ops table and call
+ * nvl_target_connect() when a host connects; the target answers NVMe
+ * questions through src/nvme.
+ *
+ * Threading: subsystems, hosts, listeners and namespaces are changed on
+ * reactor 0 (RPC). Controllers live on their home reactor (where their admin
+ * queue is served). Cross-thread membership (a subsystem's controller list)
+ * is under g_target.lock; the namespace table is read lock-free on the I/O
+ * path (atomic pointer loads) and emptied with a reactor barrier plus an
+ * in-flight drain before a namespace is freed. Controllers are reference
+ * counted: messages to a controller hold a reference.
+ */
+#ifndef NVL_TARGET_H
+#define NVL_TARGET_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "nvme/nvme.h"
+
+#define NVL_TARGET_MAX_NS 1024
+#define NVL_TARGET_TRADDR_MAX 256
+#define NVL_TARGET_TRSVCID_MAX 32
+#define NVL_TARGET_NS_MAX_HOSTS 64
+
+struct nvl_subsys;
+struct nvl_target_ctrlr;
+
+/* ---- transports ---------------------------------------------------------- */
+
+struct nvl_listen_addr {
+	char trtype[16];      /**< "SHM", "TCP" (case-insensitive on input) */
+	char adrfam[16];      /**< "IPv4", "IPv6", "" for SHM */
+	char traddr[NVL_TARGET_TRADDR_MAX];
+	char trsvcid[NVL_TARGET_TRSVCID_MAX];
+};
+
+struct nvl_transport_ops {
+	const char *name;                /**< "SHM", "TCP" */
+	uint8_t nvmf_trtype;             /**< discovery log code, 0 = not listed */
+	/** required: start listening (idempotent per address; refcounted by the core). */
+	int (*listen)(const struct nvl_listen_addr *a);
+	/** required: stop listening on a. */
+	void (*stop_listen)(const struct nvl_listen_addr *a);
+	/** required: tear down a controller's queues and connections (home reactor),
+	 *  ending with nvl_target_ctrlr_release(). Called at most once per ctrlr. */
+	void (*ctrlr_disconnect)(struct nvl_target_ctrlr *c);
+	/** optional: append one object per queue pair of c to arr. */
+	void (*ctrlr_qpairs)(struct nvl_target_ctrlr *c, json_t *arr);
+	/** optional: nvmf_create_transport options. */
+	int (*configure)(json_t *opts, char *err, size_t errlen);
+	/** optional: options as saved by save_config / shown by nvmf_get_transports. */
+	json_t *(*dump_opts)(void);
+	/** optional: stop everything (shutdown), then done(). */
+	void (*fini)(void (*done)(void));
+	struct nvl_transport_ops *next;
+};
+
+void nvl_transport_register(struct nvl_transport_ops *ops);
+#define NVL_TRANSPORT_REGISTER(sym, ops)                                                           \
+	static void __attribute__((constructor)) nvl_transport_reg_##sym(void)                     \
+	{                                                                                          \
+		nvl_transport_register(ops);                                                       \
+	}
+const struct nvl_transport_ops *nvl_transport_find(const char *name);
+
+/* ---- subsystems ---------------------------------------------------------- */
+
+struct nvl_target_ns {
+	struct nvl_nvme_ns nvme;        /* first */
+	struct nvl_subsys *subsys;
+	char bdev_name[NVL_BDEV_NAME_MAX];
+	bool auto_visible;
+	unsigned nhosts;
+	char (*hosts)[NVL_NVME_NQN_LEN]; /* visible to these when !auto_visible */
+	bool removing;
+};
+
+struct nvl_subsys_opts {
+	const char *nqn;
+	const char *serial_number;
+	const char *model_number;
+	bool allow_any_host;
+	uint32_t max_namespaces;
+	uint16_t min_cntlid;
+	uint16_t max_cntlid;
+};
+
+/** Reactor 0. \return 0, -EEXIST, -EINVAL (bad NQN or ranges), -ENOMEM. */
+int nvl_subsys_create(const struct nvl_subsys_opts *o, struct nvl_subsys **out);
+struct nvl_subsys *nvl_subsys_find(const char *nqn);
+bool nvl_subsys_is_discovery(const struct nvl_subsys *s);
+const char *nvl_subsys_nqn(const struct nvl_subsys *s);
+
+/* ---- controllers --------------------------------------------------------- */
+
+enum nvl_target_ctrlr_state {
+	NVL_TCTRLR_ACTIVE = 0,
+	NVL_TCTRLR_DISCONNECTING,
+};
+
+struct nvl_target_ctrlr {
+	struct nvl_nvme_ctrlr nvme;     /* first: the NVMe state */
+	struct nvl_subsys *subsys;
+	const struct nvl_transport_ops *transport;
+	void *tctx;                      /**< the transport's controller state */
+	struct nvl_listen_addr listener; /**< where the host came in */
+	enum nvl_target_ctrlr_state state;
+	unsigned refs;                   /**< atomic */
+	struct nvl_timer *kato_timer;
+	uint64_t connect_ns;
+	TAILQ_ENTRY(nvl_target_ctrlr) link;
+};
+
+struct nvl_connect_info {
+	const char *subnqn;
+	const char *hostnqn;
+	const uint8_t *hostid;           /**< 16 bytes */
+	uint32_t kato_ms;
+	uint16_t cntlid;                 /**< 0xffff (dynamic) or 0xfffe; others refused */
+	uint16_t max_queue_entries;      /**< what the transport's queues can hold */
+	uint16_t max_io_queues;
+	bool fabrics;
+	bool sgl;
+	uint32_t ioccsz, iorcsz;
+	uint8_t msdbd;
+	const struct nvl_transport_ops *transport;
+	const struct nvl_listen_addr *listener;
+	const struct nvl_nvme_ctrlr_ops *nvme_ops; /**< queue ops of the transport (or NULL) */
+	void *tctx;
+};
+
+/**
+ * A host connects (any reactor; that reactor becomes the controller's home).
+ * On refusal *status holds the NVMe status (Connect Invalid Host,
+ * Invalid Parameters, Controller Busy...) and \return is -errno.
+ */
+int nvl_target_connect(const struct nvl_connect_info *ci, struct nvl_target_ctrlr **out,
+		       uint16_t *status);
+
+/** The transport noticed the host is gone (or finished ctrlr_disconnect):
+ *  drop the controller from its subsystem, finish its AERs, free it when the
+ *  last reference goes. Home reactor. Idempotent. */
+void nvl_target_ctrlr_release(struct nvl_target_ctrlr *c);
+/** Ask for a controller's teardown (keep-alive expiry, subsystem deletion,
+ *  RPC). Home reactor or any thread (routes there). */
+void nvl_target_ctrlr_disconnect(struct nvl_target_ctrlr *c, const char *why);
+/** Find a live controller by subsystem and cntlid, with a reference (TCP
+ *  I/O queue Connect). NULL if none. Any thread. */
+struct nvl_target_ctrlr *nvl_target_ctrlr_lookup(const char *subnqn, uint16_t cntlid);
+void nvl_target_ctrlr_get(struct nvl_target_ctrlr *c);
+void nvl_target_ctrlr_put(struct nvl_target_ctrlr *c);
+
+/** The namespace ops every I/O controller uses (get_ns, next_nsid). */
+struct nvl_nvme_ns *nvl_target_get_ns(struct nvl_nvme_ctrlr *c, uint32_t nsid);
+uint32_t nvl_target_next_nsid(struct nvl_nvme_ctrlr *c, uint32_t after);
+
+/** Reactor 0: listeners registered for a trtype (for transports' bookkeeping). */
+bool nvl_target_listener_allowed(const struct nvl_subsys *s, const struct nvl_listen_addr *a);
+/** Discovery log page for a host (any thread): all subsystems it may see and
+ *  their listeners with a standard trtype. Malloc'ed. */
+int nvl_target_discovery_log(const char *hostnqn, void **out, size_t *len);
+/** Bump the discovery generation and raise discovery AENs (reactor 0). */
+void nvl_target_discovery_changed(void);
+
+/** Parse an NQN for validity (NVMe Base 4.5): "nqn.yyyy-mm.reverse.domain:..." or
+ *  "nqn.2014-08.org.nvmexpress:uuid:..." and the discovery NQN; \return 0/-EINVAL. */
+int nvl_nqn_validate(const char *nqn);
+
+/** Normalize "shm"/"tcp" to "SHM"/"TCP". */
+void nvl_trtype_normalize(char *trtype);
+
+#endif

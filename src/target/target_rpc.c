@@ -1,0 +1,1386 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * NVMe-oF target RPCs with SPDK's names and parameters, namespace add/remove
+ * (with a reactor barrier and in-flight drain before a namespace is freed),
+ * subsystem deletion, the "nvmf" subsystem's init/fini/save_config.
+ * Reactor 0 only.
+ */
+#include "target/target_internal.h"
+#include "app/app.h"
+#include "rpc/rpc.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- reactor barrier ------------------------------------------------------ */
+
+struct barrier {
+	unsigned pending;
+	void (*done)(void *arg);
+	void *arg;
+};
+
+static void
+barrier_ack(void *arg)
+{
+	struct barrier *b = arg;
+
+	if (--b->pending == 0) {
+		b->done(b->arg);
+		free(b);
+	}
+}
+
+static void
+barrier_visit(void *arg)
+{
+	nvl_reactor_msg(nvl_reactor_get(0), barrier_ack, arg);
+}
+
+/* Call done(arg) on reactor 0 once every reactor has finished what it was doing. */
+static int
+reactor_barrier(void (*done)(void *), void *arg)
+{
+	struct barrier *b = calloc(1, sizeof(*b));
+
+	if (b == NULL)
+		return -ENOMEM;
+	b->done = done;
+	b->arg = arg;
+	b->pending = nvl_reactor_count();
+	for (unsigned i = 0; i < nvl_reactor_count(); i++)
+		nvl_reactor_msg(nvl_reactor_get(i), barrier_visit, b);
+	return 0;
+}
+
+/* ---- namespace removal ---------------------------------------------------- */
+
+struct ns_remove {
+	struct nvl_subsys *s;
+	struct nvl_target_ns *ns;
+	struct nvl_timer *poll;
+	void (*done)(void *arg, int rc);
+	void *arg;
+};
+
+static void
+ns_free(struct nvl_target_ns *ns)
+{
+	nvl_bdev_close(ns->nvme.desc);
+	nvl_nvme_ns_fini(&ns->nvme);
+	free(ns->hosts);
+	free(ns);
+}
+
+static void
+ns_remove_poll(void *arg)
+{
+	struct ns_remove *r = arg;
+
+	if (__atomic_load_n(&r->ns->nvme.inflight, __ATOMIC_ACQUIRE) != 0)
+		return;
+	nvl_timer_destroy(r->poll);
+	NVL_NOTICELOG("%s: namespace %u (%s) removed", r->s->nqn, r->ns->nvme.nsid,
+		      r->ns->bdev_name);
+	ns_free(r->ns);
+	r->done(r->arg, 0);
+	free(r);
+}
+
+static void
+ns_remove_after_barrier(void *arg)
+{
+	struct ns_remove *r = arg;
+
+	/* nobody can find the namespace now; wait for what is in flight */
+	r->poll = nvl_timer_create(ns_remove_poll, r, 0, 1000);
+	if (r->poll == NULL) {
+		NVL_ERRLOG("cannot poll namespace drain; leaking namespace");
+		r->done(r->arg, -ENOMEM);
+		free(r);
+	}
+}
+
+static int
+ns_remove(struct nvl_subsys *s, uint32_t nsid, void (*done)(void *, int), void *arg)
+{
+	struct nvl_target_ns *ns;
+	struct ns_remove *r;
+
+	if (nsid == 0 || nsid > s->max_ns || s->ns[nsid - 1] == NULL)
+		return -ENOENT;
+	ns = s->ns[nsid - 1];
+	if (ns->removing)
+		return -EBUSY;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return -ENOMEM;
+	r->s = s;
+	r->ns = ns;
+	r->done = done;
+	r->arg = arg;
+	ns->removing = true;
+	__atomic_store_n(&s->ns[nsid - 1], NULL, __ATOMIC_RELEASE);
+	target_subsys_ns_changed(s, nsid);
+	if (reactor_barrier(ns_remove_after_barrier, r) < 0) {
+		ns_remove_after_barrier(r);
+	}
+	return 0;
+}
+
+/* ---- subsystem deletion --------------------------------------------------- */
+
+struct subsys_delete {
+	struct nvl_subsys *s;
+	struct nvl_timer *poll;
+	uint32_t next_nsid;
+	void (*done)(void *arg);
+	void *arg;
+};
+
+static void subsys_delete_next_ns(struct subsys_delete *d);
+
+static void
+subsys_delete_ns_done(void *arg, int rc)
+{
+	(void)rc;
+	subsys_delete_next_ns(arg);
+}
+
+static void
+subsys_free(struct nvl_subsys *s)
+{
+	struct target_host *h;
+	struct target_sub_listener *l;
+
+	while ((l = TAILQ_FIRST(&s->listeners)) != NULL) {
+		TAILQ_REMOVE(&s->listeners, l, link);
+		target_listener_put(&l->addr);
+		free(l);
+	}
+	while ((h = TAILQ_FIRST(&s->hosts)) != NULL) {
+		TAILQ_REMOVE(&s->hosts, h, link);
+		free(h);
+	}
+	pthread_mutex_lock(&g_target.lock);
+	TAILQ_REMOVE(&g_target.subsystems, s, link);
+	pthread_mutex_unlock(&g_target.lock);
+	free(s->ns);
+	free(s);
+}
+
+static void
+subsys_delete_next_ns(struct subsys_delete *d)
+{
+	struct nvl_subsys *s = d->s;
+
+	while (d->next_nsid <= s->max_ns) {
+		uint32_t nsid = d->next_nsid++;
+
+		if (s->ns[nsid - 1] && ns_remove(s, nsid, subsys_delete_ns_done, d) == 0)
+			return;
+	}
+	NVL_NOTICELOG("subsystem %s deleted", s->nqn);
+	subsys_free(s);
+	nvl_target_discovery_changed();
+	d->done(d->arg);
+	free(d);
+}
+
+static void
+subsys_delete_poll(void *arg)
+{
+	struct subsys_delete *d = arg;
+	bool empty;
+
+	pthread_mutex_lock(&g_target.lock);
+	empty = TAILQ_EMPTY(&d->s->ctrlrs);
+	pthread_mutex_unlock(&g_target.lock);
+	if (!empty)
+		return;
+	nvl_timer_destroy(d->poll);
+	d->poll = NULL;
+	d->next_nsid = 1;
+	subsys_delete_next_ns(d);
+}
+
+static int
+subsys_delete(struct nvl_subsys *s, void (*done)(void *), void *arg)
+{
+	struct subsys_delete *d;
+	struct nvl_target_ctrlr *c;
+
+	if (s->deleting)
+		return -EBUSY;
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return -ENOMEM;
+	d->s = s;
+	d->done = done;
+	d->arg = arg;
+	s->deleting = true;
+	pthread_mutex_lock(&g_target.lock);
+	TAILQ_FOREACH(c, &s->ctrlrs, link)
+		nvl_target_ctrlr_disconnect(c, "subsystem deleted");
+	pthread_mutex_unlock(&g_target.lock);
+	d->poll = nvl_timer_create(subsys_delete_poll, d, 0, 1000);
+	if (d->poll == NULL) {
+		s->deleting = false;
+		free(d);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static struct nvl_subsys *
+find_or_error(struct nvl_rpc_request *req, const char *nqn)
+{
+	struct nvl_subsys *s = nqn ? nvl_subsys_find(nqn) : NULL;
+
+	if (s == NULL)
+		nvl_rpc_error(req, -ENODEV, "no subsystem with NQN '%s'", nqn ? nqn : "");
+	else if (s->deleting) {
+		nvl_rpc_error(req, -EBUSY, "subsystem %s is being deleted", nqn);
+		s = NULL;
+	}
+	return s;
+}
+
+static json_t *
+addr_json(const struct nvl_listen_addr *a)
+{
+	json_t *o = json_pack("{s:s, s:s}", "trtype", a->trtype, "traddr", a->traddr);
+
+	if (a->adrfam[0])
+		json_object_set_new(o, "adrfam", json_string(a->adrfam));
+	if (a->trsvcid[0])
+		json_object_set_new(o, "trsvcid", json_string(a->trsvcid));
+	return o;
+}
+
+static void
+hex_fmt(const uint8_t *b, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02X", b[i]);
+}
+
+static int
+hex_parse(const char *s, uint8_t *out, size_t n)
+{
+	size_t j = 0;
+
+	for (const char *p = s; *p; p++) {
+		unsigned v;
+
+		if (*p == '-')
+			continue;
+		if (j >= n || !p[1] || sscanf(p, "%2x", &v) != 1)
+			return -EINVAL;
+		out[j++] = (uint8_t)v;
+		p++;
+	}
+	return j == n ? 0 : -EINVAL;
+}
+
+/* ---- nvmf_create_transport / nvmf_get_transports --------------------------- */
+
+struct rpc_create_transport {
+	const char *trtype;
+	uint32_t max_queue_depth, max_io_qpairs_per_ctrlr, in_capsule_data_size, max_io_size;
+	uint32_t io_unit_size, max_aq_depth, num_shared_buffers, buf_cache_size;
+	bool dif_insert_or_strip, c2h_success, zcopy;
+	uint32_t sock_priority, abort_timeout_sec, control_msg_num, ack_timeout;
+	uint32_t max_window_mib;
+	const char *tgt_name;
+};
+
+static const struct nvl_rpc_param create_transport_params[] = {
+	NVL_RPC_PARAM(struct rpc_create_transport, trtype, NVL_RPC_T_STR, true,
+		      "\"TCP\" or \"SHM\""),
+	NVL_RPC_PARAM(struct rpc_create_transport, max_queue_depth, NVL_RPC_T_U32, false,
+		      "entries per I/O queue (default 128)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, max_io_qpairs_per_ctrlr, NVL_RPC_T_U32, false,
+		      "I/O queue pairs per controller (default 127)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, in_capsule_data_size, NVL_RPC_T_U32, false,
+		      "TCP: in-capsule data bytes (default 8192)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, max_io_size, NVL_RPC_T_U32, false,
+		      "largest I/O in bytes (default 131072)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, io_unit_size, NVL_RPC_T_U32, false,
+		      "TCP: H2C data unit (MAXH2CDATA)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, max_aq_depth, NVL_RPC_T_U32, false,
+		      "admin queue entries (default 128)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, num_shared_buffers, NVL_RPC_T_U32, false,
+		      "SPDK compatibility; accepted"),
+	NVL_RPC_PARAM(struct rpc_create_transport, buf_cache_size, NVL_RPC_T_U32, false,
+		      "SPDK compatibility; accepted"),
+	NVL_RPC_PARAM(struct rpc_create_transport, dif_insert_or_strip, NVL_RPC_T_BOOL, false,
+		      "SPDK compatibility; must be false"),
+	NVL_RPC_PARAM(struct rpc_create_transport, c2h_success, NVL_RPC_T_BOOL, false,
+		      "TCP: skip the response capsule after C2HData with SUCCESS (default true)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, zcopy, NVL_RPC_T_BOOL, false,
+		      "SPDK compatibility; accepted"),
+	NVL_RPC_PARAM(struct rpc_create_transport, sock_priority, NVL_RPC_T_U32, false,
+		      "TCP: SO_PRIORITY of connections"),
+	NVL_RPC_PARAM(struct rpc_create_transport, abort_timeout_sec, NVL_RPC_T_U32, false,
+		      "SPDK compatibility; accepted"),
+	NVL_RPC_PARAM(struct rpc_create_transport, control_msg_num, NVL_RPC_T_U32, false,
+		      "SPDK compatibility; accepted"),
+	NVL_RPC_PARAM(struct rpc_create_transport, ack_timeout, NVL_RPC_T_U32, false,
+		      "SPDK compatibility; accepted"),
+	NVL_RPC_PARAM(struct rpc_create_transport, max_window_mib, NVL_RPC_T_U32, false,
+		      "SHM: largest data window a client may ask for, MiB (default 1024)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists"),
+};
+
+static void
+rpc_nvmf_create_transport(struct nvl_rpc_request *req, struct rpc_create_transport *a)
+{
+	const struct nvl_transport_ops *t = nvl_transport_find(a->trtype);
+	char err[256] = "";
+	int rc;
+
+	if (t == NULL) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "unknown trtype '%s' (have: SHM%s)",
+			      a->trtype, nvl_transport_find("TCP") ? ", TCP" : "");
+		return;
+	}
+	if (a->dif_insert_or_strip) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "DIF insert/strip is not supported");
+		return;
+	}
+	if (t->configure) {
+		rc = t->configure(nvl_rpc_params(req), err, sizeof(err));
+		if (rc < 0) {
+			nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "%s transport: %s", t->name,
+				      err[0] ? err : strerror(-rc));
+			return;
+		}
+	}
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("nvmf_create_transport", rpc_nvmf_create_transport,
+		 struct rpc_create_transport, create_transport_params,
+		 NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Configure a transport (TCP, SHM). Both exist by default; this sets options.")
+
+static void
+rpc_nvmf_get_transports(struct nvl_rpc_request *req, void *unused)
+{
+	json_t *arr = json_array();
+
+	(void)unused;
+	for (const struct nvl_transport_ops *t = target_transports(); t; t = t->next) {
+		json_t *o = t->dump_opts ? t->dump_opts() : json_object();
+
+		json_object_set_new(o, "trtype", json_string(t->name));
+		json_array_append_new(arr, o);
+	}
+	nvl_rpc_result(req, arr);
+}
+NVL_RPC_REGISTER_NOARGS("nvmf_get_transports", rpc_nvmf_get_transports, NVL_RPC_RUNTIME,
+			"Transports and their options.")
+
+/* ---- subsystems ------------------------------------------------------------ */
+
+struct rpc_create_subsys {
+	const char *nqn;
+	const char *serial_number;
+	const char *model_number;
+	bool allow_any_host;
+	uint32_t max_namespaces;
+	uint16_t min_cntlid;
+	uint16_t max_cntlid;
+	bool ana_reporting;
+	const char *tgt_name;
+};
+
+static const struct nvl_rpc_param create_subsys_params[] = {
+	NVL_RPC_PARAM(struct rpc_create_subsys, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
+	NVL_RPC_PARAM(struct rpc_create_subsys, serial_number, NVL_RPC_T_STR, false,
+		      "serial number, up to 20 characters (default: derived from the NQN)"),
+	NVL_RPC_PARAM(struct rpc_create_subsys, model_number, NVL_RPC_T_STR, false,
+		      "model number, up to 40 characters"),
+	NVL_RPC_PARAM(struct rpc_create_subsys, allow_any_host, NVL_RPC_T_BOOL, false,
+		      "let every host connect (default: only those added with "
+		      "nvmf_subsystem_add_host)"),
+	NVL_RPC_PARAM(struct rpc_create_subsys, max_namespaces, NVL_RPC_T_U32, false,
+		      "highest nsid (default 32, at most 1024)"),
+	NVL_RPC_PARAM(struct rpc_create_subsys, min_cntlid, NVL_RPC_T_U16, false,
+		      "lowest controller id (default 1)"),
+	NVL_RPC_PARAM(struct rpc_create_subsys, max_cntlid, NVL_RPC_T_U16, false,
+		      "highest controller id (default 65519)"),
+	NVL_RPC_PARAM(struct rpc_create_subsys, ana_reporting, NVL_RPC_T_BOOL, false,
+		      "SPDK compatibility; ANA is not reported"),
+	NVL_RPC_PARAM(struct rpc_create_subsys, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists"),
+};
+
+static void
+rpc_nvmf_create_subsystem(struct nvl_rpc_request *req, struct rpc_create_subsys *a)
+{
+	struct nvl_subsys_opts o = {
+		.nqn = a->nqn,
+		.serial_number = a->serial_number,
+		.model_number = a->model_number,
+		.allow_any_host = a->allow_any_host,
+		.max_namespaces = a->max_namespaces,
+		.min_cntlid = a->min_cntlid,
+		.max_cntlid = a->max_cntlid,
+	};
+	struct nvl_subsys *s;
+	int rc;
+
+	rc = nvl_subsys_create(&o, &s);
+	if (rc == -EEXIST) {
+		nvl_rpc_error(req, -EEXIST, "subsystem %s already exists", a->nqn);
+		return;
+	}
+	if (rc == -EINVAL) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "invalid subsystem: check the NQN (nqn.yyyy-mm.domain:name, at most "
+			      "223 bytes), serial (20), model (40), max_namespaces (1024) and the "
+			      "cntlid range");
+		return;
+	}
+	if (rc < 0) {
+		nvl_rpc_error_errno(req, rc, "cannot create subsystem");
+		return;
+	}
+	nvl_target_discovery_changed();
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("nvmf_create_subsystem", rpc_nvmf_create_subsystem, struct rpc_create_subsys,
+		 create_subsys_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Create an NVMe subsystem (a set of namespaces hosts connect to).")
+
+struct rpc_nqn {
+	const char *nqn;
+	const char *tgt_name;
+};
+
+static const struct nvl_rpc_param nqn_params[] = {
+	NVL_RPC_PARAM(struct rpc_nqn, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
+	NVL_RPC_PARAM(struct rpc_nqn, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists"),
+};
+
+static void
+delete_subsys_done(void *arg)
+{
+	nvl_rpc_result_bool(arg, true);
+}
+
+static void
+rpc_nvmf_delete_subsystem(struct nvl_rpc_request *req, struct rpc_nqn *a)
+{
+	struct nvl_subsys *s = find_or_error(req, a->nqn);
+	int rc;
+
+	if (s == NULL)
+		return;
+	if (s->discovery) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "the discovery subsystem stays");
+		return;
+	}
+	rc = subsys_delete(s, delete_subsys_done, req);
+	if (rc < 0)
+		nvl_rpc_error_errno(req, rc, "cannot delete subsystem");
+}
+NVL_RPC_REGISTER("nvmf_delete_subsystem", rpc_nvmf_delete_subsystem, struct rpc_nqn, nqn_params,
+		 NVL_RPC_RUNTIME,
+		 "Delete a subsystem: its controllers are disconnected, in-flight I/O finishes, "
+		 "then its namespaces are released.")
+
+/* ---- namespaces ------------------------------------------------------------ */
+
+struct rpc_ns_spec {
+	const char *bdev_name;
+	uint32_t nsid;
+	const char *nguid;
+	const char *eui64;
+	const char *uuid;
+	const char *ptpl_file;
+	bool no_auto_visible;
+	uint32_t anagrpid;
+};
+
+static const struct nvl_rpc_param ns_spec_params[] = {
+	NVL_RPC_PARAM(struct rpc_ns_spec, bdev_name, NVL_RPC_T_STR, true, "bdev to serve"),
+	NVL_RPC_PARAM(struct rpc_ns_spec, nsid, NVL_RPC_T_U32, false,
+		      "namespace id (default: lowest free)"),
+	NVL_RPC_PARAM(struct rpc_ns_spec, nguid, NVL_RPC_T_STR, false,
+		      "NGUID, 32 hex digits (default: the bdev's UUID)"),
+	NVL_RPC_PARAM(struct rpc_ns_spec, eui64, NVL_RPC_T_STR, false, "EUI-64, 16 hex digits"),
+	NVL_RPC_PARAM(struct rpc_ns_spec, uuid, NVL_RPC_T_STR, false,
+		      "namespace UUID (default: the bdev's)"),
+	NVL_RPC_PARAM(struct rpc_ns_spec, ptpl_file, NVL_RPC_T_STR, false,
+		      "file keeping reservations across restarts (Persist Through Power Loss); "
+		      "without it PTPL is not offered"),
+	NVL_RPC_PARAM(struct rpc_ns_spec, no_auto_visible, NVL_RPC_T_BOOL, false,
+		      "visible only to hosts added with nvmf_ns_add_host"),
+	NVL_RPC_PARAM(struct rpc_ns_spec, anagrpid, NVL_RPC_T_U32, false,
+		      "SPDK compatibility; ANA is not reported"),
+};
+
+struct rpc_add_ns {
+	const char *nqn;
+	json_t *namespace;
+	const char *tgt_name;
+};
+
+static const struct nvl_rpc_param add_ns_params[] = {
+	NVL_RPC_PARAM(struct rpc_add_ns, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
+	NVL_RPC_PARAM(struct rpc_add_ns, namespace, NVL_RPC_T_OBJ, true,
+		      "{bdev_name, nsid, nguid, eui64, uuid, ptpl_file, no_auto_visible}"),
+	NVL_RPC_PARAM(struct rpc_add_ns, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists"),
+};
+
+static void
+rpc_nvmf_subsystem_add_ns(struct nvl_rpc_request *req, struct rpc_add_ns *a)
+{
+	struct nvl_subsys *s = find_or_error(req, a->nqn);
+	struct rpc_ns_spec sp = { 0 };
+	struct nvl_target_ns *ns;
+	struct nvl_bdev_desc *desc;
+	char err[256], who[300];
+	uint32_t nsid;
+	int rc;
+
+	if (s == NULL)
+		return;
+	if (s->discovery) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "the discovery subsystem has no namespaces");
+		return;
+	}
+	if (nvl_rpc_decode(a->namespace, ns_spec_params, NVL_ARRAY_SIZE(ns_spec_params), &sp, err,
+			   sizeof(err)) < 0) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "namespace: %s", err);
+		return;
+	}
+	nsid = sp.nsid;
+	if (nsid == 0) {
+		for (nsid = 1; nsid <= s->max_ns && s->ns[nsid - 1]; nsid++)
+			;
+		if (nsid > s->max_ns) {
+			nvl_rpc_error(req, -ENOSPC, "subsystem %s is full (max_namespaces %u)", s->nqn,
+				      s->max_ns);
+			return;
+		}
+	} else if (nsid > s->max_ns) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "nsid %u above max_namespaces %u", nsid,
+			      s->max_ns);
+		return;
+	} else if (s->ns[nsid - 1]) {
+		nvl_rpc_error(req, -EEXIST, "nsid %u is in use in %s", nsid, s->nqn);
+		return;
+	}
+	snprintf(who, sizeof(who), "namespace %u of %s", nsid, s->nqn);
+	rc = nvl_bdev_open(sp.bdev_name, true, who, &desc);
+	if (rc == -EROFS)
+		rc = nvl_bdev_open(sp.bdev_name, false, who, &desc);
+	if (rc == -ENOENT) {
+		nvl_rpc_error(req, -ENODEV, "no bdev named '%s'", sp.bdev_name);
+		return;
+	}
+	if (rc < 0) {
+		nvl_rpc_error_errno(req, rc, "cannot open bdev");
+		return;
+	}
+	ns = calloc(1, sizeof(*ns));
+	if (ns == NULL) {
+		nvl_bdev_close(desc);
+		nvl_rpc_error(req, NVL_RPC_INTERNAL_ERROR, "out of memory");
+		return;
+	}
+	rc = nvl_nvme_ns_init(&ns->nvme, nsid, desc);
+	if (rc == 0 && sp.uuid && nvl_uuid_parse(sp.uuid, ns->nvme.uuid) < 0)
+		rc = -EINVAL;
+	if (rc == 0 && sp.nguid && hex_parse(sp.nguid, ns->nvme.nguid, 16) < 0)
+		rc = -EINVAL;
+	if (rc == 0 && sp.eui64 && hex_parse(sp.eui64, ns->nvme.eui64, 8) < 0)
+		rc = -EINVAL;
+	if (rc < 0) {
+		nvl_nvme_ns_fini(&ns->nvme);
+		free(ns);
+		nvl_bdev_close(desc);
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "invalid uuid, nguid or eui64");
+		return;
+	}
+	ns->subsys = s;
+	ns->auto_visible = !sp.no_auto_visible;
+	nvl_strlcpy(ns->bdev_name, sp.bdev_name, sizeof(ns->bdev_name));
+	ns->nvme.notify = target_ns_notify;
+	ns->nvme.owner = ns;
+	if (sp.ptpl_file) {
+		ns->nvme.ptpl_file = strdup(sp.ptpl_file);
+		rc = ns->nvme.ptpl_file ? nvl_nvme_ns_load_ptpl(&ns->nvme) : -ENOMEM;
+		if (rc < 0) {
+			nvl_nvme_ns_fini(&ns->nvme);
+			free(ns);
+			nvl_bdev_close(desc);
+			nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+				      "cannot load reservation state from %s", sp.ptpl_file);
+			return;
+		}
+	}
+	__atomic_store_n(&s->ns[nsid - 1], ns, __ATOMIC_RELEASE);
+	target_subsys_ns_changed(s, nsid);
+	NVL_NOTICELOG("%s: namespace %u -> bdev %s%s", s->nqn, nsid, sp.bdev_name,
+		      desc->writable ? "" : " (read-only)");
+	nvl_rpc_result(req, json_integer(nsid));
+}
+NVL_RPC_REGISTER("nvmf_subsystem_add_ns", rpc_nvmf_subsystem_add_ns, struct rpc_add_ns,
+		 add_ns_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Add a namespace backed by a bdev; connected hosts get a namespace-changed "
+		 "event. Returns the nsid.")
+
+struct rpc_remove_ns {
+	const char *nqn;
+	uint32_t nsid;
+	const char *tgt_name;
+};
+
+static const struct nvl_rpc_param remove_ns_params[] = {
+	NVL_RPC_PARAM(struct rpc_remove_ns, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
+	NVL_RPC_PARAM(struct rpc_remove_ns, nsid, NVL_RPC_T_U32, true, "namespace id"),
+	NVL_RPC_PARAM(struct rpc_remove_ns, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists"),
+};
+
+static void
+remove_ns_done(void *arg, int rc)
+{
+	if (rc < 0)
+		nvl_rpc_error_errno(arg, rc, "namespace removal");
+	else
+		nvl_rpc_result_bool(arg, true);
+}
+
+static void
+rpc_nvmf_subsystem_remove_ns(struct nvl_rpc_request *req, struct rpc_remove_ns *a)
+{
+	struct nvl_subsys *s = find_or_error(req, a->nqn);
+	int rc;
+
+	if (s == NULL)
+		return;
+	rc = ns_remove(s, a->nsid, remove_ns_done, req);
+	if (rc == -ENOENT)
+		nvl_rpc_error(req, -ENOENT, "%s has no namespace %u", s->nqn, a->nsid);
+	else if (rc < 0)
+		nvl_rpc_error_errno(req, rc, "cannot remove namespace");
+}
+NVL_RPC_REGISTER("nvmf_subsystem_remove_ns", rpc_nvmf_subsystem_remove_ns, struct rpc_remove_ns,
+		 remove_ns_params, NVL_RPC_RUNTIME,
+		 "Remove a namespace: hosts get a namespace-changed event; the call returns when "
+		 "in-flight commands on it finished and its bdev is released.")
+
+/* ---- hosts ----------------------------------------------------------------- */
+
+struct rpc_host {
+	const char *nqn;
+	const char *host;
+	const char *tgt_name;
+	const char *psk;
+};
+
+static const struct nvl_rpc_param host_params[] = {
+	NVL_RPC_PARAM(struct rpc_host, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
+	NVL_RPC_PARAM(struct rpc_host, host, NVL_RPC_T_STR, true, "host NQN"),
+	NVL_RPC_PARAM(struct rpc_host, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists"),
+	NVL_RPC_PARAM(struct rpc_host, psk, NVL_RPC_T_STR, false,
+		      "TLS pre-shared key: not supported (refused if given)"),
+};
+
+static void
+rpc_nvmf_subsystem_add_host(struct nvl_rpc_request *req, struct rpc_host *a)
+{
+	struct nvl_subsys *s = find_or_error(req, a->nqn);
+	struct target_host *h;
+
+	if (s == NULL)
+		return;
+	if (a->psk) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "TLS (psk) is not supported");
+		return;
+	}
+	if (nvl_nqn_validate(a->host) < 0) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "invalid host NQN '%s'", a->host);
+		return;
+	}
+	if (target_host_allowed(s, a->host) && !s->allow_any_host) {
+		nvl_rpc_error(req, -EEXIST, "host %s is already allowed on %s", a->host, s->nqn);
+		return;
+	}
+	h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		nvl_rpc_error(req, NVL_RPC_INTERNAL_ERROR, "out of memory");
+		return;
+	}
+	nvl_strlcpy(h->nqn, a->host, sizeof(h->nqn));
+	pthread_mutex_lock(&g_target.lock);
+	TAILQ_INSERT_TAIL(&s->hosts, h, link);
+	pthread_mutex_unlock(&g_target.lock);
+	nvl_target_discovery_changed();
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("nvmf_subsystem_add_host", rpc_nvmf_subsystem_add_host, struct rpc_host,
+		 host_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Allow a host NQN to connect to a subsystem.")
+
+static void
+rpc_nvmf_subsystem_remove_host(struct nvl_rpc_request *req, struct rpc_host *a)
+{
+	struct nvl_subsys *s = find_or_error(req, a->nqn);
+	struct target_host *h;
+	struct nvl_target_ctrlr *c;
+
+	if (s == NULL)
+		return;
+	pthread_mutex_lock(&g_target.lock);
+	TAILQ_FOREACH(h, &s->hosts, link)
+		if (strcmp(h->nqn, a->host) == 0)
+			break;
+	if (h)
+		TAILQ_REMOVE(&s->hosts, h, link);
+	/* a host no longer allowed loses its controllers */
+	if (h && !s->allow_any_host)
+		TAILQ_FOREACH(c, &s->ctrlrs, link)
+			if (strcmp(c->nvme.hostnqn, a->host) == 0)
+				nvl_target_ctrlr_disconnect(c, "host removed");
+	pthread_mutex_unlock(&g_target.lock);
+	if (h == NULL) {
+		nvl_rpc_error(req, -ENOENT, "host %s is not on %s's list", a->host, s->nqn);
+		return;
+	}
+	free(h);
+	nvl_target_discovery_changed();
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("nvmf_subsystem_remove_host", rpc_nvmf_subsystem_remove_host, struct rpc_host,
+		 host_params, NVL_RPC_RUNTIME,
+		 "Remove a host NQN from a subsystem's allowed list (its controllers are "
+		 "disconnected unless any host is allowed).")
+
+struct rpc_allow_any {
+	const char *nqn;
+	bool allow_any_host;
+	const char *tgt_name;
+};
+
+static const struct nvl_rpc_param allow_any_params[] = {
+	NVL_RPC_PARAM(struct rpc_allow_any, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
+	NVL_RPC_PARAM(struct rpc_allow_any, allow_any_host, NVL_RPC_T_BOOL, true,
+		      "true: every host may connect"),
+	NVL_RPC_PARAM(struct rpc_allow_any, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists"),
+};
+
+static void
+rpc_nvmf_subsystem_allow_any_host(struct nvl_rpc_request *req, struct rpc_allow_any *a)
+{
+	struct nvl_subsys *s = find_or_error(req, a->nqn);
+
+	if (s == NULL)
+		return;
+	if (s->discovery && !a->allow_any_host) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "discovery is open to every host");
+		return;
+	}
+	s->allow_any_host = a->allow_any_host;
+	nvl_target_discovery_changed();
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("nvmf_subsystem_allow_any_host", rpc_nvmf_subsystem_allow_any_host,
+		 struct rpc_allow_any, allow_any_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Let any host connect, or only listed ones.")
+
+struct rpc_ns_host {
+	const char *nqn;
+	uint32_t nsid;
+	const char *host;
+	const char *tgt_name;
+};
+
+static const struct nvl_rpc_param ns_host_params[] = {
+	NVL_RPC_PARAM(struct rpc_ns_host, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
+	NVL_RPC_PARAM(struct rpc_ns_host, nsid, NVL_RPC_T_U32, true, "namespace id"),
+	NVL_RPC_PARAM(struct rpc_ns_host, host, NVL_RPC_T_STR, true, "host NQN"),
+	NVL_RPC_PARAM(struct rpc_ns_host, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists"),
+};
+
+static struct nvl_target_ns *
+ns_or_error(struct nvl_rpc_request *req, struct nvl_subsys *s, uint32_t nsid)
+{
+	if (nsid == 0 || nsid > s->max_ns || s->ns[nsid - 1] == NULL) {
+		nvl_rpc_error(req, -ENOENT, "%s has no namespace %u", s->nqn, nsid);
+		return NULL;
+	}
+	return s->ns[nsid - 1];
+}
+
+static void
+rpc_nvmf_ns_add_host(struct nvl_rpc_request *req, struct rpc_ns_host *a)
+{
+	struct nvl_subsys *s = find_or_error(req, a->nqn);
+	struct nvl_target_ns *ns;
+	if (s == NULL || (ns = ns_or_error(req, s, a->nsid)) == NULL)
+		return;
+	if (ns->auto_visible) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "namespace %u is visible to every host (add it with "
+			      "no_auto_visible to restrict it)", a->nsid);
+		return;
+	}
+	/* the I/O path reads hosts[] without a lock: the array never moves
+	 * (fixed capacity), entries are written before the count grows */
+	if (ns->hosts == NULL) {
+		ns->hosts = calloc(NVL_TARGET_NS_MAX_HOSTS, sizeof(*ns->hosts));
+		if (ns->hosts == NULL) {
+			nvl_rpc_error(req, NVL_RPC_INTERNAL_ERROR, "out of memory");
+			return;
+		}
+	}
+	for (unsigned i = 0; i < ns->nhosts; i++) {
+		if (strcmp(ns->hosts[i], a->host) == 0) {
+			nvl_rpc_error(req, -EEXIST, "host %s already sees namespace %u", a->host,
+				      a->nsid);
+			return;
+		}
+	}
+	if (ns->nhosts == NVL_TARGET_NS_MAX_HOSTS) {
+		nvl_rpc_error(req, -ENOSPC, "namespace %u already has %d hosts", a->nsid,
+			      NVL_TARGET_NS_MAX_HOSTS);
+		return;
+	}
+	nvl_strlcpy(ns->hosts[ns->nhosts], a->host, sizeof(ns->hosts[0]));
+	__atomic_store_n(&ns->nhosts, ns->nhosts + 1, __ATOMIC_RELEASE);
+	target_subsys_ns_changed(s, a->nsid);
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("nvmf_ns_add_host", rpc_nvmf_ns_add_host, struct rpc_ns_host, ns_host_params,
+		 NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Make a no_auto_visible namespace visible to one host.")
+
+static void
+rpc_nvmf_ns_remove_host(struct nvl_rpc_request *req, struct rpc_ns_host *a)
+{
+	struct nvl_subsys *s = find_or_error(req, a->nqn);
+	struct nvl_target_ns *ns;
+	unsigned i;
+
+	if (s == NULL || (ns = ns_or_error(req, s, a->nsid)) == NULL)
+		return;
+	for (i = 0; i < ns->nhosts; i++)
+		if (strcmp(ns->hosts[i], a->host) == 0)
+			break;
+	if (i == ns->nhosts) {
+		nvl_rpc_error(req, -ENOENT, "host %s does not see namespace %u", a->host, a->nsid);
+		return;
+	}
+	/* shrink the count first: readers never look past it */
+	memmove(&ns->hosts[i], &ns->hosts[i + 1], (ns->nhosts - i - 1) * sizeof(ns->hosts[0]));
+	__atomic_store_n(&ns->nhosts, ns->nhosts - 1, __ATOMIC_RELEASE);
+	target_subsys_ns_changed(s, a->nsid);
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("nvmf_ns_remove_host", rpc_nvmf_ns_remove_host, struct rpc_ns_host,
+		 ns_host_params, NVL_RPC_RUNTIME, "Hide a no_auto_visible namespace from a host.")
+
+/* ---- listeners -------------------------------------------------------------- */
+
+struct rpc_listener {
+	const char *nqn;
+	json_t *listen_address;
+	const char *tgt_name;
+	bool secure_channel;
+	const char *ana_state;
+};
+
+static const struct nvl_rpc_param listener_params[] = {
+	NVL_RPC_PARAM(struct rpc_listener, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
+	NVL_RPC_PARAM(struct rpc_listener, listen_address, NVL_RPC_T_OBJ, true,
+		      "{trtype: \"TCP\"|\"SHM\", adrfam: \"IPv4\"|\"IPv6\", traddr: IP address "
+		      "or, for SHM, the Unix socket path, trsvcid: port}"),
+	NVL_RPC_PARAM(struct rpc_listener, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists"),
+	NVL_RPC_PARAM(struct rpc_listener, secure_channel, NVL_RPC_T_BOOL, false,
+		      "TLS: not supported (refused if true)"),
+	NVL_RPC_PARAM(struct rpc_listener, ana_state, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; ANA is not reported"),
+};
+
+struct rpc_addr_spec {
+	const char *trtype;
+	const char *adrfam;
+	const char *traddr;
+	const char *trsvcid;
+};
+
+static const struct nvl_rpc_param addr_params[] = {
+	NVL_RPC_PARAM(struct rpc_addr_spec, trtype, NVL_RPC_T_STR, true, "TCP or SHM"),
+	NVL_RPC_PARAM(struct rpc_addr_spec, adrfam, NVL_RPC_T_STR, false, "IPv4 or IPv6"),
+	NVL_RPC_PARAM(struct rpc_addr_spec, traddr, NVL_RPC_T_STR, true, "address"),
+	NVL_RPC_PARAM(struct rpc_addr_spec, trsvcid, NVL_RPC_T_STR, false, "port"),
+};
+
+static int
+decode_addr(struct nvl_rpc_request *req, json_t *j, struct nvl_listen_addr *out)
+{
+	struct rpc_addr_spec sp = { 0 };
+	char err[256];
+
+	memset(out, 0, sizeof(*out));
+	if (nvl_rpc_decode(j, addr_params, NVL_ARRAY_SIZE(addr_params), &sp, err, sizeof(err)) < 0) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "listen_address: %s", err);
+		return -EINVAL;
+	}
+	if (nvl_strlcpy(out->trtype, sp.trtype, sizeof(out->trtype)) < 0 ||
+	    nvl_strlcpy(out->traddr, sp.traddr, sizeof(out->traddr)) < 0 ||
+	    (sp.trsvcid && nvl_strlcpy(out->trsvcid, sp.trsvcid, sizeof(out->trsvcid)) < 0) ||
+	    (sp.adrfam && nvl_strlcpy(out->adrfam, sp.adrfam, sizeof(out->adrfam)) < 0)) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "listen_address: field too long");
+		return -EINVAL;
+	}
+	nvl_trtype_normalize(out->trtype);
+	if (nvl_transport_find(out->trtype) == NULL) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "unknown trtype '%s'", sp.trtype);
+		return -EINVAL;
+	}
+	if (strcmp(out->trtype, "SHM") != 0) {
+		if (!sp.trsvcid) {
+			nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "listen_address: trsvcid (port) "
+								   "is required");
+			return -EINVAL;
+		}
+		if (out->adrfam[0] == '\0')
+			nvl_strlcpy(out->adrfam, strchr(out->traddr, ':') ? "IPv6" : "IPv4",
+				    sizeof(out->adrfam));
+		if (strcasecmp(out->adrfam, "IPv4") == 0)
+			nvl_strlcpy(out->adrfam, "IPv4", sizeof(out->adrfam));
+		else if (strcasecmp(out->adrfam, "IPv6") == 0)
+			nvl_strlcpy(out->adrfam, "IPv6", sizeof(out->adrfam));
+		else {
+			nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "adrfam must be IPv4 or IPv6");
+			return -EINVAL;
+		}
+	} else if (out->traddr[0] != '/') {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "SHM traddr must be an absolute Unix socket path");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void
+rpc_nvmf_subsystem_add_listener(struct nvl_rpc_request *req, struct rpc_listener *a)
+{
+	struct nvl_subsys *s = find_or_error(req, a->nqn);
+	struct target_sub_listener *l;
+	struct nvl_listen_addr addr;
+	int rc;
+
+	if (s == NULL || decode_addr(req, a->listen_address, &addr) < 0)
+		return;
+	if (a->secure_channel) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "TLS secure channels are not supported");
+		return;
+	}
+	TAILQ_FOREACH(l, &s->listeners, link) {
+		if (strcmp(l->addr.trtype, addr.trtype) == 0 &&
+		    strcmp(l->addr.traddr, addr.traddr) == 0 &&
+		    strcmp(l->addr.trsvcid, addr.trsvcid) == 0) {
+			nvl_rpc_error(req, -EEXIST, "%s already listens on %s %s %s", s->nqn,
+				      addr.trtype, addr.traddr, addr.trsvcid);
+			return;
+		}
+	}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		nvl_rpc_error(req, NVL_RPC_INTERNAL_ERROR, "out of memory");
+		return;
+	}
+	rc = target_listener_get(&addr);
+	if (rc < 0) {
+		free(l);
+		nvl_rpc_error(req, rc == -EADDRINUSE ? -EADDRINUSE : rc,
+			      "cannot listen on %s %s%s%s: %s", addr.trtype, addr.traddr,
+			      addr.trsvcid[0] ? " port " : "", addr.trsvcid, strerror(-rc));
+		return;
+	}
+	l->addr = addr;
+	l->portid = ++g_target.next_portid;
+	pthread_mutex_lock(&g_target.lock);
+	TAILQ_INSERT_TAIL(&s->listeners, l, link);
+	pthread_mutex_unlock(&g_target.lock);
+	nvl_target_discovery_changed();
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("nvmf_subsystem_add_listener", rpc_nvmf_subsystem_add_listener,
+		 struct rpc_listener, listener_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Let hosts reach a subsystem at an address: TCP ip:port, or SHM Unix socket.")
+
+static void
+rpc_nvmf_subsystem_remove_listener(struct nvl_rpc_request *req, struct rpc_listener *a)
+{
+	struct nvl_subsys *s = find_or_error(req, a->nqn);
+	struct target_sub_listener *l;
+	struct nvl_listen_addr addr;
+	struct nvl_target_ctrlr *c;
+
+	if (s == NULL || decode_addr(req, a->listen_address, &addr) < 0)
+		return;
+	TAILQ_FOREACH(l, &s->listeners, link)
+		if (strcmp(l->addr.trtype, addr.trtype) == 0 &&
+		    strcmp(l->addr.traddr, addr.traddr) == 0 &&
+		    strcmp(l->addr.trsvcid, addr.trsvcid) == 0)
+			break;
+	if (l == NULL) {
+		nvl_rpc_error(req, -ENOENT, "%s does not listen on %s %s %s", s->nqn, addr.trtype,
+			      addr.traddr, addr.trsvcid);
+		return;
+	}
+	pthread_mutex_lock(&g_target.lock);
+	TAILQ_REMOVE(&s->listeners, l, link);
+	TAILQ_FOREACH(c, &s->ctrlrs, link)
+		if (strcmp(c->listener.traddr, addr.traddr) == 0 &&
+		    strcmp(c->listener.trsvcid, addr.trsvcid) == 0)
+			nvl_target_ctrlr_disconnect(c, "listener removed");
+	pthread_mutex_unlock(&g_target.lock);
+	target_listener_put(&l->addr);
+	free(l);
+	nvl_target_discovery_changed();
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("nvmf_subsystem_remove_listener", rpc_nvmf_subsystem_remove_listener,
+		 struct rpc_listener, listener_params, NVL_RPC_RUNTIME,
+		 "Stop offering a subsystem at an address (its controllers there disconnect).")
+
+/* ---- queries ----------------------------------------------------------------- */
+
+struct rpc_get_subsys {
+	const char *nqn;
+	const char *tgt_name;
+};
+
+static const struct nvl_rpc_param get_subsys_params[] = {
+	NVL_RPC_PARAM(struct rpc_get_subsys, nqn, NVL_RPC_T_STR, false, "only this subsystem"),
+	NVL_RPC_PARAM(struct rpc_get_subsys, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists"),
+};
+
+static json_t *
+subsys_json(struct nvl_subsys *s)
+{
+	json_t *o, *ls = json_array(), *hs = json_array(), *nss = json_array();
+	struct target_sub_listener *l;
+	struct target_host *h;
+	unsigned nctrlrs = 0;
+	struct nvl_target_ctrlr *c;
+
+	TAILQ_FOREACH(l, &s->listeners, link)
+		json_array_append_new(ls, addr_json(&l->addr));
+	TAILQ_FOREACH(h, &s->hosts, link)
+		json_array_append_new(hs, json_pack("{s:s}", "nqn", h->nqn));
+	for (uint32_t i = 0; i < s->max_ns; i++) {
+		struct nvl_target_ns *ns = s->ns[i];
+		char nguid[33], uuid[40], eui[17];
+
+		if (ns == NULL)
+			continue;
+		hex_fmt(ns->nvme.nguid, 16, nguid);
+		hex_fmt(ns->nvme.eui64, 8, eui);
+		nvl_uuid_fmt(ns->nvme.uuid, uuid);
+		json_array_append_new(nss, json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:b, s:I}",
+						     "nsid", (int)ns->nvme.nsid, "bdev_name",
+						     ns->bdev_name, "name", ns->bdev_name, "nguid",
+						     nguid, "eui64", eui, "uuid", uuid, "read_only",
+						     ns->nvme.read_only, "num_blocks",
+						     (json_int_t)ns->nvme.nlb));
+		if (ns->nvme.ptpl_file)
+			json_object_set_new(json_array_get(nss, json_array_size(nss) - 1),
+					    "ptpl_file", json_string(ns->nvme.ptpl_file));
+	}
+	pthread_mutex_lock(&g_target.lock);
+	TAILQ_FOREACH(c, &s->ctrlrs, link)
+		nctrlrs++;
+	pthread_mutex_unlock(&g_target.lock);
+	o = json_pack("{s:s, s:s, s:o, s:b, s:o, s:i}", "nqn", s->nqn, "subtype",
+		      s->discovery ? "Discovery" : "NVMe", "listen_addresses", ls,
+		      "allow_any_host", s->allow_any_host, "hosts", hs, "controllers",
+		      (int)nctrlrs);
+	if (!s->discovery) {
+		json_object_set_new(o, "serial_number", json_string(s->sn));
+		json_object_set_new(o, "model_number", json_string(s->mn));
+		json_object_set_new(o, "max_namespaces", json_integer(s->max_ns));
+		json_object_set_new(o, "min_cntlid", json_integer(s->min_cntlid));
+		json_object_set_new(o, "max_cntlid", json_integer(s->max_cntlid));
+		json_object_set_new(o, "namespaces", nss);
+	} else {
+		json_decref(nss);
+	}
+	return o;
+}
+
+static void
+rpc_nvmf_get_subsystems(struct nvl_rpc_request *req, struct rpc_get_subsys *a)
+{
+	json_t *arr = json_array();
+	struct nvl_subsys *s;
+
+	if (a->nqn) {
+		s = find_or_error(req, a->nqn);
+		if (s == NULL) {
+			json_decref(arr);
+			return;
+		}
+		json_array_append_new(arr, subsys_json(s));
+	} else {
+		TAILQ_FOREACH(s, &g_target.subsystems, link)
+			json_array_append_new(arr, subsys_json(s));
+	}
+	nvl_rpc_result(req, arr);
+}
+NVL_RPC_REGISTER("nvmf_get_subsystems", rpc_nvmf_get_subsystems, struct rpc_get_subsys,
+		 get_subsys_params, NVL_RPC_RUNTIME,
+		 "Subsystems with listeners, allowed hosts and namespaces.")
+
+static void
+rpc_nvmf_subsystem_get_controllers(struct nvl_rpc_request *req, struct rpc_nqn *a)
+{
+	struct nvl_subsys *s = find_or_error(req, a->nqn);
+	struct nvl_target_ctrlr *c;
+	json_t *arr;
+
+	if (s == NULL)
+		return;
+	arr = json_array();
+	pthread_mutex_lock(&g_target.lock);
+	TAILQ_FOREACH(c, &s->ctrlrs, link) {
+		char hostid[40];
+		json_t *qp = json_array();
+		struct nvl_nvme_ctrlr_stats st;
+
+		nvl_uuid_fmt(c->nvme.hostid, hostid);
+		if (c->transport->ctrlr_qpairs)
+			c->transport->ctrlr_qpairs(c, qp);
+		nvl_nvme_ctrlr_get_stats(&c->nvme, &st);
+		json_array_append_new(
+			arr, json_pack("{s:i, s:s, s:s, s:i, s:s, s:o, s:i, s:b, s:{s:I, s:I, s:I, "
+				       "s:I, s:I}}",
+				       "cntlid", (int)c->nvme.cntlid, "hostnqn", c->nvme.hostnqn,
+				       "hostid", hostid, "num_io_qpairs",
+				       (int)(json_array_size(qp) ? json_array_size(qp) - 1 : 0),
+				       "trtype", c->listener.trtype, "listen_address",
+				       addr_json(&c->listener), "kato_ms", (int)c->nvme.kato_ms,
+				       "active", c->state == NVL_TCTRLR_ACTIVE, "io", "read_cmds",
+				       (json_int_t)st.read_cmds, "write_cmds",
+				       (json_int_t)st.write_cmds, "read_bytes",
+				       (json_int_t)st.read_bytes, "write_bytes",
+				       (json_int_t)st.write_bytes, "errors", (json_int_t)st.errors));
+		json_decref(qp);
+	}
+	pthread_mutex_unlock(&g_target.lock);
+	nvl_rpc_result(req, arr);
+}
+NVL_RPC_REGISTER("nvmf_subsystem_get_controllers", rpc_nvmf_subsystem_get_controllers,
+		 struct rpc_nqn, nqn_params, NVL_RPC_RUNTIME,
+		 "Connected controllers of a subsystem: host, transport, queues, I/O counters.")
+
+static void
+rpc_nvmf_subsystem_get_qpairs(struct nvl_rpc_request *req, struct rpc_nqn *a)
+{
+	struct nvl_subsys *s = find_or_error(req, a->nqn);
+	struct nvl_target_ctrlr *c;
+	json_t *arr;
+
+	if (s == NULL)
+		return;
+	arr = json_array();
+	pthread_mutex_lock(&g_target.lock);
+	TAILQ_FOREACH(c, &s->ctrlrs, link) {
+		json_t *qp = json_array(), *q;
+		size_t i;
+
+		if (c->transport->ctrlr_qpairs)
+			c->transport->ctrlr_qpairs(c, qp);
+		json_array_foreach(qp, i, q) {
+			json_object_set_new(q, "cntlid", json_integer(c->nvme.cntlid));
+			json_object_set_new(q, "hostnqn", json_string(c->nvme.hostnqn));
+			json_object_set_new(q, "listen_address", addr_json(&c->listener));
+			json_array_append(arr, q);
+		}
+		json_decref(qp);
+	}
+	pthread_mutex_unlock(&g_target.lock);
+	nvl_rpc_result(req, arr);
+}
+NVL_RPC_REGISTER("nvmf_subsystem_get_qpairs", rpc_nvmf_subsystem_get_qpairs, struct rpc_nqn,
+		 nqn_params, NVL_RPC_RUNTIME,
+		 "Queue pairs of a subsystem's controllers: qid, state, reactor, counters.")
+
+static void
+rpc_nvmf_subsystem_get_listeners(struct nvl_rpc_request *req, struct rpc_nqn *a)
+{
+	struct nvl_subsys *s = find_or_error(req, a->nqn);
+	struct target_sub_listener *l;
+	json_t *arr;
+
+	if (s == NULL)
+		return;
+	arr = json_array();
+	TAILQ_FOREACH(l, &s->listeners, link)
+		json_array_append_new(arr, json_pack("{s:o, s:s}", "address", addr_json(&l->addr),
+						     "ana_state", "optimized"));
+	nvl_rpc_result(req, arr);
+}
+NVL_RPC_REGISTER("nvmf_subsystem_get_listeners", rpc_nvmf_subsystem_get_listeners,
+		 struct rpc_nqn, nqn_params, NVL_RPC_RUNTIME, "Listeners of a subsystem.")
+
+/* ---- subsystem: init / fini / save_config ------------------------------------- */
+
+static int
+nvmf_init(void)
+{
+	struct nvl_subsys_opts o = { .nqn = NVL_NVME_DISCOVERY_NQN, .allow_any_host = true,
+				     .max_namespaces = 1 };
+	struct nvl_subsys *s;
+
+	return nvl_subsys_create(&o, &s);
+}
+
+static void (*g_fini_done)(void);
+static const struct nvl_transport_ops *g_fini_transport;
+
+static void nvmf_fini_next(void *arg);
+
+static void
+nvmf_fini_transports(void)
+{
+	while (g_fini_transport && g_fini_transport->fini == NULL)
+		g_fini_transport = g_fini_transport->next;
+	if (g_fini_transport) {
+		const struct nvl_transport_ops *t = g_fini_transport;
+
+		g_fini_transport = t->next;
+		t->fini(nvmf_fini_transports);
+		return;
+	}
+	g_fini_done();
+}
+
+static void
+nvmf_fini_next(void *arg)
+{
+	struct nvl_subsys *s = TAILQ_FIRST(&g_target.subsystems);
+
+	(void)arg;
+	if (s && subsys_delete(s, nvmf_fini_next, NULL) == 0)
+		return;
+	if (s) {
+		/* deletion could not start: free what is left without waiting */
+		subsys_free(s);
+		nvmf_fini_next(NULL);
+		return;
+	}
+	g_fini_transport = target_transports();
+	nvmf_fini_transports();
+}
+
+static void
+nvmf_fini(nvl_app_done_fn done)
+{
+	g_fini_done = done;
+	nvmf_fini_next(NULL);
+}
+
+static void
+nvmf_write_config(json_t *calls)
+{
+	struct nvl_subsys *s;
+
+	for (const struct nvl_transport_ops *t = target_transports(); t; t = t->next) {
+		json_t *o;
+
+		if (t->dump_opts == NULL)
+			continue;
+		o = t->dump_opts();
+		json_object_set_new(o, "trtype", json_string(t->name));
+		json_array_append_new(calls, json_pack("{s:s, s:o}", "method",
+						       "nvmf_create_transport", "params", o));
+	}
+	TAILQ_FOREACH(s, &g_target.subsystems, link) {
+		struct target_sub_listener *l;
+		struct target_host *h;
+
+		if (!s->discovery) {
+			json_array_append_new(
+				calls,
+				json_pack("{s:s, s:{s:s, s:s, s:s, s:b, s:i, s:i, s:i}}", "method",
+					  "nvmf_create_subsystem", "params", "nqn", s->nqn,
+					  "serial_number", s->sn, "model_number", s->mn,
+					  "allow_any_host", s->allow_any_host, "max_namespaces",
+					  (int)s->max_ns, "min_cntlid", (int)s->min_cntlid,
+					  "max_cntlid", (int)s->max_cntlid));
+			for (uint32_t i = 0; i < s->max_ns; i++) {
+				struct nvl_target_ns *ns = s->ns[i];
+				char nguid[33], uuid[40], eui[17];
+				json_t *nsj;
+
+				if (ns == NULL)
+					continue;
+				hex_fmt(ns->nvme.nguid, 16, nguid);
+				hex_fmt(ns->nvme.eui64, 8, eui);
+				nvl_uuid_fmt(ns->nvme.uuid, uuid);
+				nsj = json_pack("{s:s, s:i, s:s, s:s, s:s}", "bdev_name",
+						ns->bdev_name, "nsid", (int)ns->nvme.nsid, "nguid",
+						nguid, "eui64", eui, "uuid", uuid);
+				if (ns->nvme.ptpl_file)
+					json_object_set_new(nsj, "ptpl_file",
+							    json_string(ns->nvme.ptpl_file));
+				if (!ns->auto_visible)
+					json_object_set_new(nsj, "no_auto_visible", json_true());
+				json_array_append_new(calls,
+						      json_pack("{s:s, s:{s:s, s:o}}", "method",
+								"nvmf_subsystem_add_ns", "params",
+								"nqn", s->nqn, "namespace", nsj));
+				for (unsigned k = 0; k < ns->nhosts; k++)
+					json_array_append_new(
+						calls, json_pack("{s:s, s:{s:s, s:i, s:s}}", "method",
+								 "nvmf_ns_add_host", "params", "nqn",
+								 s->nqn, "nsid", (int)ns->nvme.nsid,
+								 "host", ns->hosts[k]));
+			}
+			TAILQ_FOREACH(h, &s->hosts, link)
+				json_array_append_new(calls,
+						      json_pack("{s:s, s:{s:s, s:s}}", "method",
+								"nvmf_subsystem_add_host", "params",
+								"nqn", s->nqn, "host", h->nqn));
+		}
+		TAILQ_FOREACH(l, &s->listeners, link)
+			json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:o}}", "method",
+							       "nvmf_subsystem_add_listener",
+							       "params", "nqn", s->nqn,
+							       "listen_address", addr_json(&l->addr)));
+	}
+}
+
+static struct nvl_subsystem g_nvmf_subsys = {
+	.name = "nvmf",
+	.order = 30,
+	.init = nvmf_init,
+	.fini = nvmf_fini,
+	.write_config = nvmf_write_config,
+};
+NVL_SUBSYSTEM_REGISTER(g_nvmf_subsys)
