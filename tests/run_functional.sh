@@ -23,7 +23,8 @@ fi
 pass=0 failn=0 skipn=0 failed=()
 for t in "$TOP"/tests/functional/*.sh; do
 	name=$(basename "$t" .sh)
-	[ "$name" = common ] && continue
+	# sourced helpers (common.sh, *_common.sh) are not tests
+	case "$name" in common | *_common) continue ;; esac
 	if [ $# -gt 0 ]; then
 		match=0
 		for f in "$@"; do case "$name" in *$f*) match=1 ;; esac; done

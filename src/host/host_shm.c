@@ -19,26 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-struct shm_host {
-	int fd;
-};
-
-struct shm_hq {
-	uint8_t *sq_map;
-	size_t sq_size;
-	uint8_t *cq_map;
-	size_t cq_size;
-	struct nvl_shm_sq_page *sqp;
-	struct nvl_shm_cq_page *cqp;
-	struct nvl_nvme_cmd *sq;
-	struct nvl_nvme_cpl *cq;
-	uint32_t sq_tail;
-	uint32_t sq_head;          /* as reported by completions */
-	uint32_t cq_head;
-	uint16_t phase;
-	int irq_fd;
-	int kick_fd;
-};
+#include "host/host_shm.h"
 
 /* ---- control channel ------------------------------------------------------------- */
 

@@ -149,6 +149,7 @@ struct shm_ctrlr {
 	unsigned nsq_alive;              /* created and not yet freed on their reactor */
 	unsigned ncq_alive;
 	bool in_try_free;
+	bool free_scheduled;
 	TAILQ_ENTRY(shm_ctrlr) link;
 };
 
@@ -1100,9 +1101,25 @@ conn_connect_timeout(void *arg)
 {
 	struct shm_ctrlr *sc = arg;
 
-	sc->connect_timer = NULL;
+	/* the fired one-shot timer is freed with the connection */
 	if (sc->state == C_CONNECTING)
 		conn_teardown(sc, "no CONNECT within 10 s");
+}
+
+static void
+conn_free(void *arg)
+{
+	struct shm_ctrlr *sc = arg;
+
+	region_destroy(&sc->window);
+	for (unsigned v = 0; v < SHM_MAX_VECTORS; v++)
+		if (sc->vectors[v] >= 0)
+			close(sc->vectors[v]);
+	nvl_timer_destroy(sc->connect_timer);
+	close(sc->fd);
+	TAILQ_REMOVE(&g_conns, sc, link);
+	g_nconns--;
+	free(sc);
 }
 
 static void
@@ -1131,19 +1148,13 @@ conn_try_free(struct shm_ctrlr *sc)
 		sc->tc = NULL;
 		nvl_target_ctrlr_release(tc);
 	}
-	if (sc->admin_outstanding)
+	if (sc->admin_outstanding || sc->free_scheduled)
 		goto out;
-	/* 4. memory and descriptors */
-	region_destroy(&sc->window);
-	for (unsigned v = 0; v < SHM_MAX_VECTORS; v++)
-		if (sc->vectors[v] >= 0)
-			close(sc->vectors[v]);
-	nvl_timer_destroy(sc->connect_timer);
-	close(sc->fd);
-	TAILQ_REMOVE(&g_conns, sc, link);
-	g_nconns--;
-	free(sc);
-	return;
+	/* 4. memory and descriptors, from the loop: handlers up the stack may
+	 * still hold sc (a CONNECT refused inside the receive loop, ...) */
+	sc->free_scheduled = true;
+	if (nvl_reactor_msg(nvl_reactor_self(), conn_free, sc) < 0)
+		NVL_ERRLOG("shm: cannot schedule connection release; leaking it");
 out:
 	sc->in_try_free = false;
 }

@@ -63,6 +63,7 @@ struct opts {
 	unsigned ramp_time;
 	uint32_t spin_us;
 	uint64_t window;
+	uint32_t kato_ms;
 };
 
 struct job;
@@ -88,7 +89,10 @@ struct job {
 	uint32_t blocks_per_io;
 	uint64_t first_io;     /* range of bs-sized units this job uses */
 	uint64_t nios;
-	uint64_t next_seq;
+	uint64_t next_seq;     /* sequential position */
+	uint64_t next_gen;     /* verify: generation counter */
+	uint64_t submitted_bytes;
+	uint64_t elapsed_ns;
 	uint64_t rng;
 	uint64_t *gen;         /* verify: generation last written per unit (own range) */
 	uint8_t *busy;         /* verify: unit has an I/O in flight */
@@ -172,7 +176,7 @@ job_done(struct job *j)
 {
 	if (*j->stop || g_stop)
 		return true;
-	if (j->bytes_limit && j->bytes[0] + j->bytes[1] >= j->bytes_limit)
+	if (j->bytes_limit && j->submitted_bytes >= j->bytes_limit)
 		return true;
 	return false;
 }
@@ -269,11 +273,12 @@ io_submit(struct job *j, struct io *io)
 	io->write = write;
 	io->lba = unit * j->blocks_per_io;
 	if (write && o->verify) {
-		io->gen = ++j->next_seq + ((uint64_t)j->id << 48);
+		io->gen = ++j->next_gen + ((uint64_t)j->id << 48);
 		for (uint32_t b = 0; b < j->blocks_per_io; b++)
 			fill_block((uint8_t *)io->buf + b * j->lbs, j->lbs, io->lba + b, io->gen, j->id);
 	}
 	io->start_ns = nvl_now_ns();
+	j->submitted_bytes += o->bs;
 	do {
 		rc = write ? nvl_write(j->qp, j->nsid, io->buf, io->lba, j->blocks_per_io,
 				       o->fua ? NVL_IO_FUA : 0, io_complete, io)
@@ -330,8 +335,7 @@ job_run(void *arg)
 		}
 	}
 	j->rc = (j->errors || j->verify_errors) ? 1 : 0;
-	/* elapsed time of the measured phase, kept in hist[0].sum's neighbour */
-	j->next_seq = nvl_now_ns() - t_start;
+	j->elapsed_ns = nvl_now_ns() - t_start;
 	return NULL;
 }
 
@@ -413,6 +417,7 @@ usage(FILE *f)
 "    --use_prp          describe data with PRP lists instead of SGLs (shm)\n"
 "    --window=SIZE      shm data window to ask for (default: enough for the jobs)\n"
 "    --hostnqn=NQN      host NQN (default: derived from /etc/machine-id)\n"
+"    --kato=MS          keep-alive timeout asked of the target (default 10000)\n"
 "    --seed=N           random seed (default: from the clock)\n"
 "    --json             machine-readable result\n"
 "    -h, --help         this text\n"
@@ -503,6 +508,7 @@ main(int argc, char **argv)
 		{ "use_prp", no_argument, NULL, 'P' },
 		{ "window", required_argument, NULL, 'W' },
 		{ "hostnqn", required_argument, NULL, 'H' },
+		{ "kato", required_argument, NULL, 'K' },
 		{ "seed", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -609,6 +615,11 @@ main(int argc, char **argv)
 		case 'H':
 			o.hostnqn = optarg;
 			break;
+		case 'K':
+			if (nvl_parse_u64(optarg, 3600000, &v) < 0)
+				goto bad;
+			o.kato_ms = (uint32_t)v;
+			break;
 		case 'e':
 			if (nvl_parse_u64(optarg, UINT64_MAX, &o.seed) < 0)
 				goto bad;
@@ -644,6 +655,8 @@ main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	nvl_ctrlr_opts_default(&copts);
 	copts.hostnqn = o.hostnqn;
+	if (o.kato_ms)
+		copts.kato_ms = o.kato_ms;
 	/* window: every job's buffers plus bounce/PRP slack */
 	copts.window_bytes = o.window ? o.window
 				      : NVL_MAX(64ULL << 20,
@@ -736,9 +749,13 @@ main(int argc, char **argv)
 		       o.uri, o.nsid, ns.num_blocks, ns.block_size, o.rw_name, o.bs, o.iodepth,
 		       o.numjobs, o.interrupts ? "completion=adaptive" : "completion=poll",
 		       o.verify ? " verify" : "");
-		for (unsigned i = 0; i < o.numjobs; i++)
-			printf("  job %u: qid %u, %s%d\n", i, nvl_qpair_id(jobs[i].qp),
-			       jobs[i].cpu >= 0 ? "cpu " : "unpinned", jobs[i].cpu >= 0 ? jobs[i].cpu : 0);
+		for (unsigned i = 0; i < o.numjobs; i++) {
+			if (jobs[i].cpu >= 0)
+				printf("  job %u: qid %u, cpu %d\n", i, nvl_qpair_id(jobs[i].qp),
+				       jobs[i].cpu);
+			else
+				printf("  job %u: qid %u, unpinned\n", i, nvl_qpair_id(jobs[i].qp));
+		}
 		fflush(stdout);
 	}
 	for (unsigned i = 0; i < o.numjobs; i++)
@@ -746,7 +763,7 @@ main(int argc, char **argv)
 	rc = 0;
 	for (unsigned i = 0; i < o.numjobs; i++) {
 		pthread_join(jobs[i].thread, NULL);
-		secs = NVL_MAX(secs, (double)jobs[i].next_seq / 1e9);
+		secs = NVL_MAX(secs, (double)jobs[i].elapsed_ns / 1e9);
 	}
 	if (o.verify && (o.rw == RW_WRITE || o.rw == RW_RANDWRITE))
 		for (unsigned i = 0; i < o.numjobs; i++)
