@@ -490,6 +490,15 @@ shm_poll(struct nvl_qpair *qp, uint32_t max)
 	if (n) {
 		/* Free the slots; pairs with the acquire in the target's cq_post(). */
 		nvl_smp_store_release(&q->cqp->head, q->cq_head);
+		q->idle_polls = 0;
+	} else if (++q->idle_polls >= 65536) {
+		/* busy-polling hosts never sleep in shm_wait: look for a hang-up now and then */
+		struct shm_host *h = qp->c->tctx;
+		struct pollfd pfd = { .fd = h->fd, .events = POLLRDHUP };
+
+		q->idle_polls = 0;
+		if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR)))
+			qp->c->dead = true;
 	}
 	return (int)n;
 }
@@ -511,7 +520,11 @@ shm_wait(struct nvl_qpair *qp, int timeout_ms)
 	} while (nvl_now_ns() < spin_end && nvl_now_ns() < deadline);
 	for (;;) {
 		uint64_t now = nvl_now_ns();
-		struct pollfd pfd = { .fd = q->irq_fd, .events = POLLIN };
+		struct shm_host *h = qp->c->tctx;
+		/* sleep on the interrupt, and notice a controller that went away:
+		 * its control socket hangs up (a daemon killed with -9 included) */
+		struct pollfd pfd[2] = { { .fd = q->irq_fd, .events = POLLIN },
+					 { .fd = h->fd, .events = POLLRDHUP } };
 		int tmo;
 
 		if (now >= deadline)
@@ -520,14 +533,19 @@ shm_wait(struct nvl_qpair *qp, int timeout_ms)
 		if (q->irq_fd < 0) {
 			/* polled queue: yield briefly */
 			usleep(50);
+			if (poll(&pfd[1], 1, 0) > 0 && (pfd[1].revents & (POLLHUP | POLLRDHUP | POLLERR)))
+				qp->c->dead = true;
 		} else {
 			shm_arm_wakeup(&q->cqp->irq_armed);
 			if (shm_cqe_ready(&q->cq[q->cq_head], q->phase)) {
 				__atomic_store_n(&q->cqp->irq_armed, 0, __ATOMIC_RELAXED);
-			} else if (poll(&pfd, 1, tmo) > 0) {
+			} else if (poll(pfd, 2, tmo) > 0) {
 				uint64_t v;
 
-				(void)!read(q->irq_fd, &v, sizeof(v));
+				if (pfd[0].revents & POLLIN)
+					(void)!read(q->irq_fd, &v, sizeof(v));
+				if (pfd[1].revents & (POLLHUP | POLLRDHUP | POLLERR))
+					qp->c->dead = true;
 			}
 		}
 		n = shm_poll(qp, 0);

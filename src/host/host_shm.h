@@ -26,6 +26,7 @@ struct shm_hq {
 	uint16_t phase;
 	int irq_fd;
 	int kick_fd;
+	uint32_t idle_polls;      /* empty polls since the last liveness check */
 };
 
 #endif
