@@ -10,7 +10,7 @@
  *   brick_test tier URI N              fill N blocks, unmap, map again, verify
  *   brick_test churn URI BASE N SECS LOG   random alloc/write/flush/free, logging
  *                                      every acknowledged step (crash tests)
- *   brick_test verify-log URI LOG      after a crash: map == acknowledged state,
+ *   brick_test verify-log URI BASE N LOG  after a crash: map == acknowledged state,
  *                                      flushed data intact
  */
 #include "brick/proto.h"
@@ -628,7 +628,8 @@ cmd_tier(const char *uri, unsigned n)
  * Log lines (one write(2) each, O_APPEND, fsync'd — the log must survive us):
  *   P <addr> <op>          about to do op (a: alloc+write+flush, f: free)
  *   A <addr> <seed>        alloc acknowledged, block written and flushed
- *   F <addr>               free acknowledged
+ *   F <addr>               free acknowledged (or: absent when the run started)
+ *   E <addr>               present when the run started, content not tracked
  * verify-log: a block whose last line is A must exist with its data, F must not
  * exist; a block whose last line is P (in flight at the crash) may be either.
  */
@@ -659,6 +660,23 @@ cmd_churn(const char *uri, uint64_t base, unsigned n, unsigned secs, const char 
 
 	CHECK(lfd >= 0, "open log");
 	srand((unsigned)getpid());
+	{
+		/* mount time: learn which blocks exist (after a crash: the recovered map) */
+		struct nvl_brick_extent *ext;
+		size_t n_ext;
+
+		EXPECT_RC(nvl_brick_list(b, &ext, &n_ext), 0);
+		for (size_t e = 0; e < n_ext; e++)
+			for (uint64_t a = ext[e].addr; a < ext[e].addr + ext[e].length; a += BS)
+				if (a >= base && a < base + n * BS)
+					live[(a - base) / BS] = 1;
+		free(ext);
+		for (unsigned i = 0; i < n; i++)
+			if (live[i])
+				log_line(lfd, "E %" PRIx64 "\n", base + i * BS);
+			else
+				log_line(lfd, "F %" PRIx64 "\n", base + i * BS);
+	}
 	while (nvl_now_ns() < end) {
 		unsigned i = (unsigned)rand() % n;
 		uint64_t addr = base + i * BS;
@@ -716,7 +734,7 @@ struct blkstate {
 };
 
 static int
-cmd_verify_log(const char *uri, const char *logp)
+cmd_verify_log(const char *uri, uint64_t base, unsigned nblk, const char *logp)
 {
 	FILE *f = fopen(logp, "r");
 	struct blkstate *s = NULL;
@@ -760,6 +778,8 @@ cmd_verify_log(const char *uri, const char *logp)
 			s[k].seed = v;
 		} else if (t == 'F') {
 			s[k].last = 'F';
+		} else if (t == 'E') {
+			s[k].last = 'E';
 		}
 	}
 	fclose(f);
@@ -776,10 +796,10 @@ cmd_verify_log(const char *uri, const char *logp)
 			 * exists must read back as zeroes, its old data or its new data */
 			continue;
 		}
-		CHECK(present == (s[k].last == 'A'), "block 0x%" PRIx64 ": acknowledged %s, but %s",
-		      s[k].addr, s[k].last == 'A' ? "allocated" : "freed",
+		CHECK(present == (s[k].last != 'F'), "block 0x%" PRIx64 ": acknowledged %s, but %s",
+		      s[k].addr, s[k].last != 'F' ? "allocated" : "freed",
 		      present ? "listed" : "missing");
-		if (present) {
+		if (present && s[k].last == 'A') {
 			struct nvl_brick_handle h;
 
 			EXPECT_RC(nvl_brick_map(b, s[k].addr, NVL_BRICK_RO, &h), 0);
@@ -796,6 +816,8 @@ cmd_verify_log(const char *uri, const char *logp)
 		for (uint64_t a = ext[e].addr; a < ext[e].addr + ext[e].length; a += BS) {
 			size_t k;
 
+			if (a < base || a >= base + nblk * BS)
+				continue; /* another client's range */
 			for (k = 0; k < ns && s[k].addr != a; k++)
 				;
 			CHECK(k < ns, "block 0x%" PRIx64 " listed but never allocated", a);
@@ -825,9 +847,10 @@ main(int argc, char **argv)
 	if (argc == 7 && strcmp(argv[1], "churn") == 0 && nvl_parse_size(argv[3], &v1) == 0 &&
 	    nvl_parse_u64(argv[4], 4096, &v2) == 0 && nvl_parse_u64(argv[5], 3600, &v3) == 0)
 		return cmd_churn(argv[2], v1, (unsigned)v2, (unsigned)v3, argv[6]);
-	if (argc == 4 && strcmp(argv[1], "verify-log") == 0)
-		return cmd_verify_log(argv[2], argv[3]);
+	if (argc == 6 && strcmp(argv[1], "verify-log") == 0 && nvl_parse_size(argv[3], &v1) == 0 &&
+	    nvl_parse_u64(argv[4], 4096, &v2) == 0)
+		return cmd_verify_log(argv[2], v1, (unsigned)v2, argv[5]);
 	fprintf(stderr, "usage: brick_test api|hostile URI | tier URI N | churn URI BASE N SECS LOG"
-			" | verify-log URI LOG\n");
+			" | verify-log URI BASE N LOG\n");
 	return 2;
 }
