@@ -234,6 +234,10 @@ struct brick_conn *brick_conn_create(const struct brick_conn_io *io, struct bric
 int brick_conn_process(struct brick_conn *c);
 void brick_conn_destroy(struct brick_conn *c);
 
+#ifdef NVL_FUZZING
+extern uint64_t brick_fuzz_next_key; /* fuzz builds: keys are 1, 2, ... from here */
+#endif
+
 extern const struct brick_transport_ops brick_transport_shm;
 extern const struct brick_transport_ops brick_transport_tcp;
 

@@ -12,6 +12,7 @@ HELPER=$BUILD/tests/helpers/brick_test
 [ -x "$HELPER" ] || fail "missing $HELPER (make tests)"
 start_nvlendd
 fast=/dev/shm/${NVLEND_SHM_PREFIX}b0
+on_exit "rm -rf $fast"
 port=$(free_port) || fail "no free port"
 nvlend brick create b0 --fast "$fast" --slow "$T/slow0" --capacity 8 >/dev/null || fail "create b0"
 nvlend brick listen b0 shm "$T/b.sock" || fail "shm listener"
