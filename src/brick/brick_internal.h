@@ -50,7 +50,8 @@ struct brick_tier {
 	int dfd;                  /* O_DIRECTORY, -1 = no such tier */
 	int lock_fd;
 	enum nvl_brick_persistence kind;
-	const char *fs;           /* "tmpfs", "hugetlbfs", "dax", "file" */
+	const char *fs;           /* "tmpfs", "tmpfs-huge", "hugetlbfs", "dax", "file" */
+	bool huge;                /* 2 MiB pages: one page per block */
 };
 
 struct brick_mem {
@@ -103,10 +104,12 @@ struct brick_stats {
 };
 
 struct brick_listener;
+struct brick_pool;
 
 struct brick {
 	char name[NVL_BRICK_NAME_MAX + 1];
 	struct brick_tier fast, slow;
+	struct brick_pool *pool;  /* fast tier's free store (pool.c) */
 	uint64_t capacity;        /* blocks */
 	uint64_t fast_budget;     /* blocks resident in the fast tier at most */
 	struct brick_htab blocks; /* addr -> brick_block */
@@ -182,6 +185,18 @@ brick_mem_get(struct brick_mem *m)
 	m->refs++;
 }
 void brick_mem_put(struct brick_mem *m);
+
+/* ---- pool.c: pre-faulted spare block files of the fast tier ---- */
+#define BRICK_POOL_SPARES 4
+int brick_pool_start(int dfd, bool durable, unsigned target, struct brick_pool **out);
+void brick_pool_stop(struct brick_pool *p);
+/** A ready spare (zeroed, 2 MiB, named brick_pool_name(id)). \return 0 or -EAGAIN. */
+int brick_pool_take(struct brick_pool *p, int *fd, uint64_t *id);
+/** Hand back a freed block file already renamed to brick_pool_name(id); takes fd. */
+void brick_pool_give(struct brick_pool *p, int fd, uint64_t id);
+uint64_t brick_pool_new_id(struct brick_pool *p);
+void brick_pool_name(uint64_t id, char *buf, size_t len);
+void brick_pool_stats(struct brick_pool *p, unsigned *ready, uint64_t *made, uint64_t *recycled);
 
 /* ---- server.c ---- */
 struct brick_conn;

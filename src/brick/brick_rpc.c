@@ -193,6 +193,7 @@ brick_to_json(struct brick *b)
 		      (json_int_t)b->capacity, "fast_blocks", (json_int_t)b->fast_budget,
 		      "volatile", b->fast.kind == NVL_BRICK_PERSIST_VOLATILE, "persistence",
 		      persist_name(b->fast.kind));
+	json_object_set_new(o, "fast_huge_pages", json_boolean(b->fast.huge));
 	json_object_set_new(o, "allocated_blocks", json_integer((json_int_t)b->blocks.count));
 	json_object_set_new(o, "mapped_blocks", json_integer((json_int_t)b->nmapped));
 	json_object_set_new(o, "fast_tier_blocks", json_integer((json_int_t)b->nfast));
@@ -200,6 +201,15 @@ brick_to_json(struct brick *b)
 	json_object_set_new(o, "handles", json_integer((json_int_t)b->keys.count));
 	json_object_set_new(o, "connections", json_integer(brick_conn_count(b)));
 	json_object_set_new(o, "bdevs", json_integer(b->users));
+	{
+		unsigned ready;
+		uint64_t made, recycled;
+
+		brick_pool_stats(b->pool, &ready, &made, &recycled);
+		json_object_set_new(o, "free_store",
+				    json_pack("{s:i, s:I, s:I}", "ready", (int)ready, "created",
+					      (json_int_t)made, "recycled", (json_int_t)recycled));
+	}
 	json_object_set_new(
 		o, "stats",
 		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "allocs",

@@ -180,25 +180,32 @@ fallback:
 	return 0;
 }
 
-/* Create blk-ADDR in tier t (contents: a copy of src_fd, or zeroes), crash-safely.
- * Replaces an existing blk-ADDR atomically. Returns the new file's fd. */
+/* Create blk-ADDR in tier t (contents: a copy of src_fd, or zeroes), crash-safely,
+ * from a ready spare of the pool when there is one. Replaces an existing
+ * blk-ADDR atomically. Returns the new file's fd. */
 static int
-tier_make_block(struct brick_tier *t, uint64_t addr, int src_fd, int *out_fd)
+tier_make_block(struct brick_tier *t, struct brick_pool *pool, uint64_t addr, int src_fd,
+		int *out_fd)
 {
 	char tmp[40], name[40];
+	uint64_t id;
 	int fd, rc;
 
 	*out_fd = -1;
-	blk_name(tmp, sizeof(tmp), ".tmp-", addr);
 	blk_name(name, sizeof(name), "blk-", addr);
-	unlinkat(t->dfd, tmp, 0);
-	fd = openat(t->dfd, tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	if (fallocate(fd, 0, 0, BRICK_BLOCK_SIZE) < 0) {
-		if (errno != EOPNOTSUPP || ftruncate(fd, BRICK_BLOCK_SIZE) < 0) {
-			rc = -errno;
-			goto err;
+	if (brick_pool_take(pool, &fd, &id) == 0) {
+		brick_pool_name(id, tmp, sizeof(tmp)); /* zeroed, allocated, synced */
+	} else {
+		blk_name(tmp, sizeof(tmp), ".tmp-", addr);
+		unlinkat(t->dfd, tmp, 0);
+		fd = openat(t->dfd, tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return -errno;
+		if (fallocate(fd, 0, 0, BRICK_BLOCK_SIZE) < 0) {
+			if (errno != EOPNOTSUPP || ftruncate(fd, BRICK_BLOCK_SIZE) < 0) {
+				rc = -errno;
+				goto err;
+			}
 		}
 	}
 	if (src_fd >= 0) {
@@ -206,7 +213,10 @@ tier_make_block(struct brick_tier *t, uint64_t addr, int src_fd, int *out_fd)
 		if (rc < 0)
 			goto err;
 	}
-	if (tier_durable(t) && fdatasync(fd) < 0) {
+	/* a fresh file's size and extents, or copied data, must be durable before
+	 * its name; a spare from the pool was synced by the pool thread */
+	if (tier_durable(t) && (src_fd >= 0 || strncmp(tmp, ".spare-", 7) != 0) &&
+	    fdatasync(fd) < 0) {
 		rc = -errno;
 		goto err;
 	}
@@ -241,6 +251,41 @@ tier_remove_block(struct brick_tier *t, uint64_t addr, bool sync)
 	return 0;
 }
 
+/* Does the tmpfs holding path give 2 MiB pages (mounted huge=always/within_size)?
+ * Read from /proc/self/mountinfo: the longest mount point that prefixes path. */
+static bool
+tmpfs_huge(const char *path)
+{
+	char real[4096], line[4096], best_opts[512] = "";
+	size_t best = 0;
+	FILE *f;
+
+	if (realpath(path, real) == NULL)
+		return false;
+	f = fopen("/proc/self/mountinfo", "re");
+	if (f == NULL)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		char mnt[1024], *sep, fstype[64], src[512], opts[512];
+		size_t n;
+
+		if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1)
+			continue;
+		sep = strstr(line, " - ");
+		if (sep == NULL || sscanf(sep + 3, "%63s %511s %511s", fstype, src, opts) != 3)
+			continue;
+		n = strlen(mnt);
+		if (strncmp(real, mnt, n) != 0 || (real[n] != '/' && real[n] != '\0' && n != 1))
+			continue;
+		if (n >= best) {
+			best = n;
+			nvl_strlcpy(best_opts, strcmp(fstype, "tmpfs") == 0 ? opts : "", sizeof(best_opts));
+		}
+	}
+	fclose(f);
+	return strstr(best_opts, "huge=always") || strstr(best_opts, "huge=within_size");
+}
+
 static int
 tier_detect(struct brick_tier *t)
 {
@@ -253,11 +298,13 @@ tier_detect(struct brick_tier *t)
 		return -errno;
 	if (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC) {
 		t->kind = NVL_BRICK_PERSIST_VOLATILE;
-		t->fs = "tmpfs";
+		t->huge = sfs.f_type == TMPFS_MAGIC && tmpfs_huge(t->path);
+		t->fs = t->huge ? "tmpfs-huge" : "tmpfs";
 		return 0;
 	}
 	if (sfs.f_type == HUGETLBFS_MAGIC) {
 		t->kind = NVL_BRICK_PERSIST_VOLATILE;
+		t->huge = true;
 		t->fs = "hugetlbfs";
 		return 0;
 	}
@@ -375,7 +422,7 @@ blk_evict(struct brick *b, struct brick_block *blk)
 
 	if (blk->tier != BRICK_TIER_FAST || blk->nhandles || b->slow.dfd < 0)
 		return -EINVAL;
-	rc = tier_make_block(&b->slow, blk->addr, blk->mem->fd, &sfd);
+	rc = tier_make_block(&b->slow, NULL, blk->addr, blk->mem->fd, &sfd);
 	if (rc < 0 && sfd < 0)
 		return rc;
 	close(sfd);
@@ -435,7 +482,7 @@ blk_fetch(struct brick *b, struct brick_block *blk)
 	sfd = openat(b->slow.dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (sfd < 0)
 		return -EIO;
-	rc = tier_make_block(&b->fast, blk->addr, sfd, &fd);
+	rc = tier_make_block(&b->fast, b->pool, blk->addr, sfd, &fd);
 	close(sfd);
 	if (rc < 0) {
 		if (fd >= 0) {
@@ -467,7 +514,7 @@ blk_swap_inode(struct brick *b, struct brick_block *blk)
 	struct brick_mem *old = blk->mem, *m;
 	int fd = -1, rc;
 
-	rc = tier_make_block(&b->fast, blk->addr, old->fd, &fd);
+	rc = tier_make_block(&b->fast, b->pool, blk->addr, old->fd, &fd);
 	if (rc < 0 && fd < 0) {
 		NVL_ERRLOG("brick %s: revocation copy of 0x%" PRIx64 " failed (%s): a local "
 			   "client that kept its mapping still reaches the block",
@@ -530,7 +577,7 @@ brick_alloc(struct brick *b, uint64_t addr)
 	if (tier == BRICK_TIER_SLOW && b->slow.dfd < 0)
 		return -ENOMEM;
 	t = tier == BRICK_TIER_FAST ? &b->fast : &b->slow;
-	rc = tier_make_block(t, addr, -1, &fd);
+	rc = tier_make_block(t, tier == BRICK_TIER_FAST ? b->pool : NULL, addr, -1, &fd);
 	if (rc < 0)
 		goto err_file;
 	if (tier == BRICK_TIER_FAST) {
@@ -610,6 +657,25 @@ brick_free(struct brick *b, uint64_t addr)
 	} else if (blk->tier == BRICK_TIER_FAST) {
 		TAILQ_REMOVE(&b->lru, blk, lru);
 	}
+	if (blk->tier == BRICK_TIER_FAST && b->pool && !blk->mem->exported &&
+	    blk->mem->refs == 1) {
+		/* never left the daemon: back to the free store, zeroed by the pool */
+		uint64_t id = brick_pool_new_id(b->pool);
+		char name[40], spare[40];
+		int fd;
+
+		blk_name(name, sizeof(name), "blk-", addr);
+		brick_pool_name(id, spare, sizeof(spare));
+		fd = dup(blk->mem->fd);
+		if (fd >= 0 && renameat(b->fast.dfd, name, b->fast.dfd, spare) == 0) {
+			rc = tier_durable(&b->fast) && fsync(b->fast.dfd) < 0 ? -errno : 0;
+			brick_pool_give(b->pool, fd, id);
+			b->nfast--;
+			goto done;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
 	if (blk->tier == BRICK_TIER_FAST) {
 		/* cut off local mappings: they fault from now on */
 		if (blk->mem->exported && ftruncate(blk->mem->fd, 0) < 0)
@@ -621,6 +687,7 @@ brick_free(struct brick *b, uint64_t addr)
 		rc = tier_remove_block(&b->slow, addr, true);
 		b->nslow--;
 	}
+done:
 	brick_htab_del(&b->blocks, addr);
 	blk_destroy(blk);
 	b->st.frees++;
@@ -1066,7 +1133,7 @@ recover_tier(struct brick *b, enum brick_tier_id tid)
 		uint64_t addr;
 		int fd;
 
-		if (strncmp(de->d_name, ".tmp-", 5) == 0) {
+		if (strncmp(de->d_name, ".tmp-", 5) == 0 || strncmp(de->d_name, ".spare-", 7) == 0) {
 			/* a block that was never published: not part of the map */
 			unlinkat(t->dfd, de->d_name, 0);
 			continue;
@@ -1151,6 +1218,7 @@ brick_free_all(struct brick *b)
 	struct brick_handle *h;
 	size_t pos = 0;
 
+	brick_pool_stop(b->pool); /* deletes the spares */
 	while ((h = brick_htab_next(&b->keys, &pos)) != NULL)
 		free(h);
 	pos = 0;
@@ -1217,7 +1285,15 @@ brick_create(const struct brick_opts *o, struct brick **out)
 			goto err;
 		}
 	}
+	if (b->fast.kind == NVL_BRICK_PERSIST_VOLATILE && !b->fast.huge)
+		NVL_WARNLOG("brick %s: %s is tmpfs with 4 KiB pages: every block costs 512 page "
+			    "faults to allocate, map and revoke; mount it with huge=always (or use "
+			    "hugetlbfs) for one 2 MiB page per block", o->name, b->fast.path);
 	rc = brick_recover(b);
+	if (rc < 0)
+		goto err;
+	rc = brick_pool_start(b->fast.dfd, tier_durable(&b->fast),
+			      (unsigned)NVL_MIN(b->fast_budget, BRICK_POOL_SPARES), &b->pool);
 	if (rc < 0)
 		goto err;
 	TAILQ_INSERT_TAIL(&g_bricks, b, link);
@@ -1284,7 +1360,8 @@ brick_purge_files(const struct brick_opts *o)
 			uint64_t addr;
 
 			if (parse_blk_name(de->d_name, &addr) ||
-			    strncmp(de->d_name, ".tmp-", 5) == 0 || strcmp(de->d_name, MARKER) == 0)
+			    strncmp(de->d_name, ".tmp-", 5) == 0 ||
+			    strncmp(de->d_name, ".spare-", 7) == 0 || strcmp(de->d_name, MARKER) == 0)
 				if (unlinkat(dirfd(d), de->d_name, 0) < 0 && rc == 0)
 					rc = -errno;
 		}
