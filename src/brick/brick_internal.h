@@ -163,8 +163,8 @@ int brick_unmap(struct brick *b, struct brick_session *s, uint64_t addr);
 void brick_handle_revoke(struct brick *b, struct brick_handle *h);
 /** Look a key up; NULL if unknown/revoked. */
 struct brick_handle *brick_key_lookup(struct brick *b, uint64_t key);
-/** Extents from address `start` on. \return number filled; more/next for paging. */
-uint32_t brick_list(struct brick *b, uint64_t start, struct nvl_brick_extent *ext, uint32_t max,
+/** Extents from address `start` on. \return number filled (more/next for paging) or -ENOMEM. */
+int brick_list(struct brick *b, uint64_t start, struct nvl_brick_extent *ext, uint32_t max,
 		    bool *more, uint64_t *next);
 /** Make [off, off+len) of the handle's block durable; cb runs exactly once (maybe inline). */
 void brick_flush(struct brick *b, struct brick_handle *h, uint64_t off, uint64_t len,

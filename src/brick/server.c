@@ -370,8 +370,9 @@ exec_map(struct brick_conn *c, const struct nvl_brick_hdr *req)
 static void
 exec_list(struct brick_conn *c, const struct nvl_brick_hdr *req)
 {
-	uint32_t max = req->arg ? req->arg : NVL_BRICK_LIST_MAX, n;
+	uint32_t max = req->arg ? req->arg : NVL_BRICK_LIST_MAX;
 	struct nvl_brick_extent *ext;
+	int n;
 	struct brick_tx *tx;
 	uint64_t next;
 	bool more;
@@ -388,13 +389,20 @@ exec_list(struct brick_conn *c, const struct nvl_brick_hdr *req)
 		return;
 	}
 	n = brick_list(c->b, req->addr, ext, max, &more, &next);
-	for (uint32_t i = 0; i < n; i++)
+	if (n < 0) {
+		free(ext);
+		free(tx);
+		free(w);
+		respond(c, req, n);
+		return;
+	}
+	for (int i = 0; i < n; i++)
 		brick_proto_extent_encode(&ext[i], w + i * sizeof(*ext));
 	free(ext);
 	tx->owned = w;
 	tx->data = w;
-	tx->data_len = n * sizeof(*ext);
-	tx_set(tx, more ? NVL_BRICK_HF_MORE : 0, 0, more ? next : 0, 0, n,
+	tx->data_len = (size_t)n * sizeof(*ext);
+	tx_set(tx, more ? NVL_BRICK_HF_MORE : 0, 0, more ? next : 0, 0, (uint32_t)n,
 	       (uint32_t)tx->data_len);
 	tx_queue(c, tx);
 }

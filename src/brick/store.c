@@ -804,13 +804,13 @@ blk_state(const struct brick_block *blk)
 	return blk->tier == BRICK_TIER_FAST ? NVL_BRICK_EXT_FAST : NVL_BRICK_EXT_SLOW;
 }
 
-uint32_t
+int
 brick_list(struct brick *b, uint64_t start, struct nvl_brick_extent *ext, uint32_t max,
 	   bool *more, uint64_t *next)
 {
 	struct brick_block **v, *blk;
 	size_t n = 0, pos = 0, i;
-	uint32_t cnt = 0;
+	int cnt = 0;
 
 	*more = false;
 	*next = 0;
@@ -818,7 +818,7 @@ brick_list(struct brick *b, uint64_t start, struct nvl_brick_extent *ext, uint32
 		return 0;
 	v = malloc(b->blocks.count * sizeof(*v));
 	if (v == NULL)
-		return 0;
+		return -ENOMEM; /* never an empty list that is not empty */
 	while ((blk = brick_htab_next(&b->blocks, &pos)) != NULL)
 		if (blk->addr >= start)
 			v[n++] = blk;
@@ -831,7 +831,7 @@ brick_list(struct brick *b, uint64_t start, struct nvl_brick_extent *ext, uint32
 			ext[cnt - 1].length += BRICK_BLOCK_SIZE;
 			continue;
 		}
-		if (cnt == max) {
+		if ((uint32_t)cnt == max) {
 			*more = true;
 			*next = v[i]->addr;
 			break;

@@ -701,8 +701,8 @@ cmd_churn(const char *uri, uint64_t base, unsigned n, unsigned secs, const char 
 				pattern(buf, BS, seed);
 				rc = put_block(b, &h, buf);
 			}
-			if (rc == 0)
-				rc = nvl_brick_flush(b, h.key, addr, 0);
+			if (rc == 0) /* a range flush: only the first half is promised */
+				rc = nvl_brick_flush(b, h.key, addr, BS / 2);
 			if (rc == 0) {
 				/* scribble unflushed data into the second half: may be lost */
 				if (h.ptr)

@@ -116,7 +116,7 @@ test_list(void **state)
 	struct brick_handle *h;
 	uint64_t next;
 	bool more;
-	uint32_t n;
+	int n;
 
 	(void)state;
 	brick_session_init(&s, b);
