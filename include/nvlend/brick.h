@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * \file
+ * libnvlend memory-brick client (docs/brick.md).
+ *
+ * A brick is a dumb, low-latency store of 2 MiB blocks named by 64-bit
+ * logical addresses (any 2 MiB-aligned value). A client allocates a block,
+ * maps it to get a handle (an unguessable 64-bit key), reads and writes it,
+ * flushes ranges to make them durable, unmaps it (the handle is revoked, the
+ * brick may move the block to its slow tier) and frees it.
+ *
+ * Connections are named by URI (DESIGN.md section 7):
+ *   - `brick+shm:///ABSOLUTE/SOCKET/PATH?name=NAME`: local. nvl_brick_map()
+ *     also receives the block's file descriptor and mmaps it: handle.ptr is
+ *     the block, accessed with plain loads and stores (one-sided: no daemon
+ *     code on the data path).
+ *   - `brick+tcp://HOST:PORT/NAME` (IPv6 hosts in brackets): remote. Data
+ *     moves with nvl_brick_read()/nvl_brick_write(); handle.ptr is NULL.
+ *
+ * Durability: a write (a store through ptr, or nvl_brick_write()) is durable
+ * once nvl_brick_flush() of a range containing it returns 0 (on a brick that
+ * reports is_volatile, "durable" means: survives a daemon crash, not a power
+ * loss). Unflushed data may be lost in a crash, but never corrupts another
+ * block or the block map.
+ *
+ * Threading: a connection serialises its calls with a mutex; use one
+ * connection per thread for parallelism. Handles belong to the connection
+ * that mapped them and are revoked when it unmaps or disconnects; their keys
+ * may be used by any connection to the same brick.
+ * Errors are negative errno values.
+ */
+#ifndef NVLEND_BRICK_H
+#define NVLEND_BRICK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nvlend/spec/brick.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct nvl_brick;
+
+/** Map flags for nvl_brick_map() (one of RO/RW, optionally SHARED or EXCL). */
+#define NVL_BRICK_RO     NVL_BRICK_MAP_RO
+#define NVL_BRICK_RW     NVL_BRICK_MAP_RW
+#define NVL_BRICK_SHARED NVL_BRICK_MAP_SHARED  /**< default: others may map it too */
+#define NVL_BRICK_EXCL   NVL_BRICK_MAP_EXCL    /**< nobody else may map it meanwhile */
+
+/** What a brick reports about itself. */
+struct nvl_brick_info {
+	unsigned version;              /**< negotiated protocol version */
+	uint64_t block_size;           /**< always 2 MiB */
+	uint64_t capacity_blocks;
+	uint64_t fast_blocks;          /**< fast-tier budget */
+	uint64_t allocated_blocks;
+	uint64_t mapped_blocks;
+	uint64_t fast_tier_blocks;
+	uint64_t slow_tier_blocks;
+	unsigned persistence;          /**< enum nvl_brick_persistence of the fast tier */
+	bool is_volatile;              /**< flushed data does not survive a power loss */
+	bool local;                    /**< map() gives a pointer (shm connection) */
+};
+
+/** A mapped block. Filled by nvl_brick_map(); plain data, copy freely. */
+struct nvl_brick_handle {
+	uint64_t key;      /**< handle key: READ/WRITE/FLUSH need it */
+	uint64_t addr;     /**< the block's logical address */
+	uint64_t length;   /**< 2 MiB */
+	uint32_t flags;    /**< granted NVL_BRICK_MAP_* flags */
+	void *ptr;         /**< local connections: the block, mmap'ed; else NULL */
+};
+
+/** A parsed brick URI (nvl_brick_uri_parse). */
+struct nvl_brick_uri {
+	bool tcp;                       /**< brick+tcp (else brick+shm) */
+	char path[108];                 /**< shm: Unix socket path */
+	char host[256];                 /**< tcp: host name or address (no brackets) */
+	char port[16];                  /**< tcp: port */
+	char name[NVL_BRICK_NAME_MAX + 1];
+};
+
+/**
+ * Parse a brick URI.
+ * \return 0, or -EINVAL (unknown scheme, missing name/port/path, relative
+ *         shm path, bad characters), -ENAMETOOLONG (a part does not fit).
+ */
+int nvl_brick_uri_parse(const char *uri, struct nvl_brick_uri *out);
+
+/**
+ * Connect to a brick and negotiate the protocol version.
+ * \param uri  `brick+shm:///PATH?name=NAME` or `brick+tcp://HOST:PORT/NAME`
+ * \return 0, -EINVAL/-ENAMETOOLONG (URI), -ENOENT (no such brick there, or no
+ *         socket at the path), -ECONNREFUSED, -EHOSTUNREACH (name resolution),
+ *         -EPROTONOSUPPORT (no common version), -EPROTO (not a brick server),
+ *         -ETIMEDOUT, -ENOMEM, or another -errno from socket calls.
+ */
+int nvl_brick_connect(const char *uri, struct nvl_brick **out);
+
+/** Unmap every local mapping, close the connection (the daemon revokes its handles).
+ *  NULL is ignored. */
+void nvl_brick_disconnect(struct nvl_brick *b);
+
+/** Current brick information (counters are live).
+ *  \return 0, -EPIPE (connection lost), -ETIMEDOUT, -EPROTO. */
+int nvl_brick_info(struct nvl_brick *b, struct nvl_brick_info *out);
+
+/**
+ * Allocate the block at logical address addr (zero-filled).
+ * \return 0, -EINVAL (addr not 2 MiB aligned), -EEXIST (already allocated),
+ *         -ENOSPC (brick full), -ENOMEM, -EIO (medium), -EPIPE, -ETIMEDOUT.
+ */
+int nvl_brick_alloc(struct nvl_brick *b, uint64_t addr);
+
+/**
+ * Free a block: its space returns to the brick, every handle to it (of any
+ * client) is revoked, local mappings of it made by this connection are unmapped.
+ * \return 0, -EINVAL (alignment), -ENOENT (not allocated), -EIO, -EPIPE, -ETIMEDOUT.
+ */
+int nvl_brick_free(struct nvl_brick *b, uint64_t addr);
+
+/**
+ * Map a block: it becomes resident in the fast tier and a handle is returned.
+ * On local connections h->ptr points at the block (PROT_READ for RO handles).
+ * \param flags NVL_BRICK_RO or NVL_BRICK_RW, optionally | NVL_BRICK_SHARED
+ *              (default) or NVL_BRICK_EXCL
+ * \return 0, -EINVAL (alignment, flags), -ENOENT (not allocated), -EBUSY
+ *         (exclusive conflict), -ENOMEM (fast tier full of mapped blocks),
+ *         -EIO, -EPIPE, -ETIMEDOUT, -EPROTO, or -errno from mmap.
+ */
+int nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_brick_handle *h);
+
+/**
+ * Unmap: revoke this connection's handles to addr (their keys then fail with
+ * -EACCES) and unmap their local pointers. The brick may now move the block
+ * to the slow tier; the next map brings it back.
+ * \return 0, -EINVAL, -ENOENT (not allocated), -ENXIO (not mapped by this
+ *         connection), -EPIPE, -ETIMEDOUT.
+ */
+int nvl_brick_unmap(struct nvl_brick *b, uint64_t addr);
+
+/**
+ * Extent list of every allocated range with its state (mapped / fast / slow),
+ * sorted by address, adjacent blocks in one state merged.
+ * \param ext  set to a malloc'ed array (free() it); NULL when count is 0
+ * \return 0, -ENOMEM, -EPIPE, -ETIMEDOUT, -EPROTO.
+ */
+int nvl_brick_list(struct nvl_brick *b, struct nvl_brick_extent **ext, size_t *count);
+
+/**
+ * Read len bytes at logical address addr through a handle key; the range
+ * must lie inside the handle's block.
+ * \return 0, -EINVAL (range), -EACCES (unknown, forged or revoked key, or a key
+ *         of another block), -EPIPE, -ETIMEDOUT, -EPROTO.
+ */
+int nvl_brick_read(struct nvl_brick *b, uint64_t key, uint64_t addr, void *buf, size_t len);
+
+/**
+ * Write len bytes at logical address addr through a handle key (not durable
+ * until flushed).
+ * \return 0, -EINVAL (range), -EACCES (key), -EROFS (read-only handle),
+ *         -EPIPE, -ETIMEDOUT, -EPROTO.
+ */
+int nvl_brick_write(struct nvl_brick *b, uint64_t key, uint64_t addr, const void *buf,
+		    size_t len);
+
+/**
+ * Returns once every write to [addr, addr+len) that completed before the call
+ * is durable on the fast tier's medium (len 0: to the end of the block).
+ * \return 0, -EINVAL (range), -EACCES (key), -EIO (medium), -EPIPE, -ETIMEDOUT.
+ */
+int nvl_brick_flush(struct nvl_brick *b, uint64_t key, uint64_t addr, size_t len);
+
+/** Flush every block of the brick written since the last flush_all.
+ *  \return 0, -EIO, -EPIPE, -ETIMEDOUT. */
+int nvl_brick_flush_all(struct nvl_brick *b);
+
+/** Human-readable persistence name: "volatile", "fsync", "pmem". */
+const char *nvl_brick_persistence_name(unsigned persistence);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

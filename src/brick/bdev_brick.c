@@ -1,0 +1,825 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * "brick" bdev (RPCs bdev_brick_create / bdev_brick_delete): a thin-provisioned
+ * volume whose 2 MiB extents live in a memory brick, extent i at logical
+ * address base_addr + i * 2 MiB, allocated on first write. Unallocated extents
+ * read as zeroes; UNMAP of whole extents frees them again. So a brick can back
+ * an NVMe namespace or an NBD export.
+ *
+ * Two modes, picked by the "brick" parameter:
+ *  - a local brick name (the brick lives in this daemon): I/O runs on reactor 0
+ *    (the brick's owner; I/O submitted elsewhere hops there and back with
+ *    reactor messages) and copies straight to/from the block's memory through
+ *    handles of the bdev's own brick session. FLUSH = brick_flush_all.
+ *  - a brick URI (brick+tcp://... or brick+shm://..., any daemon, including
+ *    this one): a worker thread owns a libnvlend connection and serves the
+ *    I/O queue with blocking calls (READ/WRITE messages over TCP, memcpy into
+ *    the mapping over shm); completions go back to the submitting reactor.
+ * Both keep at most max_mapped extents mapped (LRU); the rest are unmapped so
+ * the brick may move them to its slow tier. A handle revoked by another
+ * client (free) is noticed at the next access: the extent is looked up again.
+ */
+#include "bdev/bdev.h"
+#include "brick/brick_internal.h"
+#include "nvlend/brick.h"
+#include "reactor/reactor.h"
+#include "rpc/rpc.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+NVL_LOG_DECLARE_COMPONENT(brick);
+
+#define BB_MAX_MAPPED 64
+
+struct bb_ext {
+	bool alloc;          /* remote mode: known to exist (local: asks the brick) */
+	uint64_t key;        /* 0: not mapped by us */
+	void *ptr;           /* remote shm: our mapping of it */
+	TAILQ_ENTRY(bb_ext) lru;
+};
+
+struct bdev_brick {
+	struct nvl_bdev bdev;
+	char *spec;          /* local brick name or URI */
+	uint64_t base;
+	uint64_t size;
+	uint64_t nexts;
+	struct bb_ext *ext;
+	TAILQ_HEAD(, bb_ext) lru;
+	unsigned nmapped, max_mapped;
+	bool remote;
+	/* local mode */
+	struct brick *b;
+	struct brick_session sess;
+	/* remote mode */
+	struct nvl_brick *conn;
+	pthread_t th;
+	bool th_started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct nvl_bdev_io *qhead, *qtail;
+	bool stop;
+	/* creation in progress (remote) */
+	struct nvl_rpc_request *req;
+	int init_rc;
+};
+
+static inline struct bdev_brick *
+to_bb(struct nvl_bdev *b)
+{
+	return container_of(b, struct bdev_brick, bdev);
+}
+
+/* io->priv use: [0] status, [1] next in the remote queue */
+
+static void
+bb_complete_msg(void *arg)
+{
+	struct nvl_bdev_io *io = arg;
+
+	nvl_bdev_io_complete(io, (int)(int64_t)io->priv[0]);
+}
+
+/* Complete on the submitting reactor. */
+static void
+bb_complete(struct nvl_bdev_io *io, int rc)
+{
+	struct nvl_reactor *self = nvl_reactor_self();
+
+	io->priv[0] = (uint64_t)(int64_t)rc;
+	if (self && nvl_reactor_id(self) == io->reactor) {
+		nvl_bdev_io_complete(io, rc);
+		return;
+	}
+	if (nvl_reactor_msg(nvl_reactor_get(io->reactor), bb_complete_msg, io) < 0)
+		NVL_ERRLOG("%s: cannot complete an I/O on reactor %u", io->bdev->name, io->reactor);
+}
+
+/* Walk the I/O's byte range extent by extent, with the iovec position. */
+struct bb_walk {
+	uint64_t off;        /* device offset of the current piece */
+	uint64_t left;
+	int iov_i;
+	size_t iov_off;
+};
+
+typedef int (*bb_piece_fn)(struct bdev_brick *bb, struct nvl_bdev_io *io, uint64_t idx,
+			   uint64_t ext_off, uint64_t len, struct bb_walk *w);
+
+static int
+bb_walk(struct bdev_brick *bb, struct nvl_bdev_io *io, bb_piece_fn fn)
+{
+	struct bb_walk w = { .off = io->offset, .left = io->length };
+
+	while (w.left > 0) {
+		uint64_t idx = w.off / BRICK_BLOCK_SIZE, eo = w.off % BRICK_BLOCK_SIZE;
+		uint64_t len = NVL_MIN(w.left, BRICK_BLOCK_SIZE - eo);
+		int rc = fn(bb, io, idx, eo, len, &w);
+
+		if (rc < 0)
+			return rc;
+		w.off += len;
+		w.left -= len;
+	}
+	return 0;
+}
+
+/* Copy len bytes between the iovec (at w's position) and mem (NULL = zeroes). */
+static void
+bb_copy(struct nvl_bdev_io *io, struct bb_walk *w, uint8_t *mem, uint64_t len, bool to_mem)
+{
+	while (len > 0) {
+		struct iovec *v = &io->iov[w->iov_i];
+		size_t n = NVL_MIN(len, v->iov_len - w->iov_off);
+		uint8_t *p = (uint8_t *)v->iov_base + w->iov_off;
+
+		if (to_mem)
+			memcpy(mem, p, n);
+		else if (mem)
+			memcpy(p, mem, n);
+		else
+			memset(p, 0, n);
+		if (mem)
+			mem += n;
+		len -= n;
+		w->iov_off += n;
+		if (w->iov_off == v->iov_len) {
+			w->iov_i++;
+			w->iov_off = 0;
+		}
+	}
+}
+
+static void
+bb_lru_touch(struct bdev_brick *bb, struct bb_ext *e)
+{
+	TAILQ_REMOVE(&bb->lru, e, lru);
+	TAILQ_INSERT_TAIL(&bb->lru, e, lru);
+}
+
+/* ---- local mode (reactor 0) -------------------------------------------- */
+
+static void
+bb_local_unmap_lru(struct bdev_brick *bb)
+{
+	struct bb_ext *e = TAILQ_FIRST(&bb->lru);
+	struct brick_handle *h;
+
+	if (e == NULL)
+		return;
+	h = brick_key_lookup(bb->b, e->key);
+	if (h && h->sess == &bb->sess)
+		brick_handle_revoke(bb->b, h);
+	TAILQ_REMOVE(&bb->lru, e, lru);
+	e->key = 0;
+	bb->nmapped--;
+}
+
+/* The block memory of extent idx, mapped; NULL (rc 0) if unallocated and !write. */
+static int
+bb_local_ext(struct bdev_brick *bb, uint64_t idx, bool write, uint8_t **va)
+{
+	uint64_t addr = bb->base + idx * BRICK_BLOCK_SIZE;
+	struct bb_ext *e = &bb->ext[idx];
+	struct brick_handle *h = NULL;
+	int rc;
+
+	*va = NULL;
+	if (e->key) {
+		h = brick_key_lookup(bb->b, e->key);
+		if (h && h->sess == &bb->sess) {
+			bb_lru_touch(bb, e);
+			*va = h->blk->mem->va;
+			return 0;
+		}
+		/* revoked under us (someone freed the block) */
+		TAILQ_REMOVE(&bb->lru, e, lru);
+		e->key = 0;
+		bb->nmapped--;
+	}
+	if (brick_htab_get(&bb->b->blocks, addr) == NULL) {
+		if (!write)
+			return 0;
+		rc = brick_alloc(bb->b, addr);
+		if (rc < 0 && rc != -EEXIST)
+			return rc;
+	}
+	while (bb->nmapped >= bb->max_mapped)
+		bb_local_unmap_lru(bb);
+	for (;;) {
+		rc = brick_map(bb->b, &bb->sess, addr, NVL_BRICK_MAP_RW | NVL_BRICK_MAP_SHARED, &h);
+		if (rc != -ENOMEM || bb->nmapped == 0)
+			break;
+		bb_local_unmap_lru(bb); /* the fast tier is full: give back our own */
+	}
+	if (rc < 0)
+		return rc;
+	e->key = h->key;
+	TAILQ_INSERT_TAIL(&bb->lru, e, lru);
+	bb->nmapped++;
+	*va = h->blk->mem->va;
+	return 0;
+}
+
+static int
+bb_local_piece(struct bdev_brick *bb, struct nvl_bdev_io *io, uint64_t idx, uint64_t eo,
+	       uint64_t len, struct bb_walk *w)
+{
+	bool write = io->type == NVL_BDEV_IO_WRITE;
+	uint8_t *va;
+	int rc;
+
+	switch (io->type) {
+	case NVL_BDEV_IO_READ:
+	case NVL_BDEV_IO_WRITE:
+		rc = bb_local_ext(bb, idx, write, &va);
+		if (rc < 0)
+			return rc;
+		bb_copy(io, w, va ? va + eo : NULL, len, write);
+		return 0;
+	case NVL_BDEV_IO_UNMAP:
+		if (eo == 0 && len == BRICK_BLOCK_SIZE) {
+			uint64_t addr = bb->base + idx * BRICK_BLOCK_SIZE;
+			struct bb_ext *e = &bb->ext[idx];
+
+			if (e->key) {
+				TAILQ_REMOVE(&bb->lru, e, lru);
+				e->key = 0;
+				bb->nmapped--;
+			}
+			rc = brick_free(bb->b, addr); /* revokes our handle too */
+			return rc == -ENOENT ? 0 : rc;
+		}
+		/* a partial extent is zeroed */
+		/* fall through */
+	case NVL_BDEV_IO_WRITE_ZEROES:
+		rc = bb_local_ext(bb, idx, false, &va);
+		if (rc == 0 && va)
+			memset(va + eo, 0, len);
+		return rc;
+	default:
+		return -ENOTSUP;
+	}
+}
+
+static void
+bb_local_flush_done(void *arg, int rc)
+{
+	bb_complete(arg, rc);
+}
+
+static void
+bb_local_run(void *arg)
+{
+	struct nvl_bdev_io *io = arg;
+	struct bdev_brick *bb = to_bb(io->bdev);
+	int rc;
+
+	if (bb->b->deleted) {
+		bb_complete(io, -ENODEV);
+		return;
+	}
+	if (io->type == NVL_BDEV_IO_FLUSH) {
+		brick_flush_all(bb->b, bb_local_flush_done, io);
+		return;
+	}
+	rc = bb_walk(bb, io, bb_local_piece);
+	if (rc == 0 && io->type == NVL_BDEV_IO_WRITE && (io->flags & NVL_BDEV_IO_FUA)) {
+		brick_flush_all(bb->b, bb_local_flush_done, io);
+		return;
+	}
+	bb_complete(io, rc);
+}
+
+/* ---- remote mode (worker thread) --------------------------------------- */
+
+static void
+bb_remote_drop(struct bdev_brick *bb, struct bb_ext *e)
+{
+	TAILQ_REMOVE(&bb->lru, e, lru);
+	e->key = 0;
+	e->ptr = NULL;
+	bb->nmapped--;
+}
+
+static void
+bb_remote_unmap_lru(struct bdev_brick *bb)
+{
+	struct bb_ext *e = TAILQ_FIRST(&bb->lru);
+
+	if (e == NULL)
+		return;
+	nvl_brick_unmap(bb->conn, bb->base + (uint64_t)(e - bb->ext) * BRICK_BLOCK_SIZE);
+	bb_remote_drop(bb, e);
+}
+
+static int
+bb_remote_ext(struct bdev_brick *bb, uint64_t idx, bool write, struct bb_ext **out)
+{
+	uint64_t addr = bb->base + idx * BRICK_BLOCK_SIZE;
+	struct bb_ext *e = &bb->ext[idx];
+	struct nvl_brick_handle h;
+	int rc, tries = 0;
+
+	*out = NULL;
+	if (e->key) {
+		bb_lru_touch(bb, e);
+		*out = e;
+		return 0;
+	}
+again:
+	if (!e->alloc) {
+		if (!write)
+			return 0;
+		rc = nvl_brick_alloc(bb->conn, addr);
+		if (rc < 0 && rc != -EEXIST)
+			return rc;
+		e->alloc = true;
+	}
+	while (bb->nmapped >= bb->max_mapped)
+		bb_remote_unmap_lru(bb);
+	for (;;) {
+		rc = nvl_brick_map(bb->conn, addr, NVL_BRICK_RW | NVL_BRICK_SHARED, &h);
+		if (rc != -ENOMEM || bb->nmapped == 0)
+			break;
+		bb_remote_unmap_lru(bb);
+	}
+	if (rc == -ENOENT && tries++ == 0) {
+		e->alloc = false; /* freed by someone else */
+		goto again;
+	}
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	e->key = h.key;
+	e->ptr = h.ptr;
+	TAILQ_INSERT_TAIL(&bb->lru, e, lru);
+	bb->nmapped++;
+	*out = e;
+	return 0;
+}
+
+/* Transfer one extent piece, segment by segment of the iovec. */
+static int
+bb_remote_xfer(struct bdev_brick *bb, struct nvl_bdev_io *io, struct bb_ext *e, uint64_t addr,
+	       uint64_t len, struct bb_walk *w, bool write)
+{
+	uint64_t done = 0;
+
+	if (e->ptr) {
+		bb_copy(io, w, (uint8_t *)e->ptr + (addr % BRICK_BLOCK_SIZE), len, write);
+		return 0;
+	}
+	while (done < len) {
+		struct iovec *v = &io->iov[w->iov_i];
+		size_t n = NVL_MIN(len - done, v->iov_len - w->iov_off);
+		uint8_t *p = (uint8_t *)v->iov_base + w->iov_off;
+		int rc = write ? nvl_brick_write(bb->conn, e->key, addr + done, p, n)
+			       : nvl_brick_read(bb->conn, e->key, addr + done, p, n);
+
+		if (rc < 0)
+			return rc;
+		done += n;
+		w->iov_off += n;
+		if (w->iov_off == v->iov_len) {
+			w->iov_i++;
+			w->iov_off = 0;
+		}
+	}
+	return 0;
+}
+
+static int
+bb_remote_piece(struct bdev_brick *bb, struct nvl_bdev_io *io, uint64_t idx, uint64_t eo,
+		uint64_t len, struct bb_walk *w)
+{
+	uint64_t addr = bb->base + idx * BRICK_BLOCK_SIZE + eo;
+	bool write = io->type == NVL_BDEV_IO_WRITE;
+	struct bb_walk save = *w;
+	struct bb_ext *e;
+	int rc;
+
+	switch (io->type) {
+	case NVL_BDEV_IO_READ:
+	case NVL_BDEV_IO_WRITE:
+		for (int tries = 0; tries < 2; tries++) {
+			rc = bb_remote_ext(bb, idx, write, &e);
+			if (rc < 0)
+				return rc;
+			if (e == NULL) {
+				bb_copy(io, w, NULL, len, false);
+				return 0;
+			}
+			*w = save;
+			rc = bb_remote_xfer(bb, io, e, addr, len, w, write);
+			if (rc != -EACCES)
+				break;
+			bb_remote_drop(bb, e); /* revoked under us: map again */
+		}
+		if (rc == 0 && write && (io->flags & NVL_BDEV_IO_FUA))
+			rc = nvl_brick_flush(bb->conn, e->key, addr, len);
+		return rc;
+	case NVL_BDEV_IO_UNMAP:
+		if (eo == 0 && len == BRICK_BLOCK_SIZE) {
+			e = &bb->ext[idx];
+			if (e->key)
+				bb_remote_drop(bb, e); /* our mapping goes with the free */
+			e->alloc = false;
+			rc = nvl_brick_free(bb->conn, addr);
+			return rc == -ENOENT ? 0 : rc;
+		}
+		/* fall through */
+	case NVL_BDEV_IO_WRITE_ZEROES: {
+		static const uint8_t zero[64 * 1024];
+
+		rc = bb_remote_ext(bb, idx, false, &e);
+		if (rc < 0 || e == NULL)
+			return rc;
+		if (e->ptr) {
+			memset((uint8_t *)e->ptr + eo, 0, len);
+			return 0;
+		}
+		for (uint64_t d = 0; d < len && rc == 0; d += sizeof(zero))
+			rc = nvl_brick_write(bb->conn, e->key, addr + d, zero,
+					     NVL_MIN(sizeof(zero), len - d));
+		return rc;
+	}
+	default:
+		return -ENOTSUP;
+	}
+}
+
+static int
+bb_remote_init(struct bdev_brick *bb)
+{
+	struct nvl_brick_extent *ext;
+	size_t n;
+	int rc;
+
+	rc = nvl_brick_connect(bb->spec, &bb->conn);
+	if (rc < 0)
+		return rc;
+	rc = nvl_brick_list(bb->conn, &ext, &n);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		for (uint64_t a = ext[i].addr; a - ext[i].addr < ext[i].length;
+		     a += BRICK_BLOCK_SIZE) {
+			if (a >= bb->base && a - bb->base < bb->size)
+				bb->ext[(a - bb->base) / BRICK_BLOCK_SIZE].alloc = true;
+		}
+	}
+	free(ext);
+	return 0;
+}
+
+static void bb_remote_created(void *arg);
+
+static void *
+bb_worker(void *arg)
+{
+	struct bdev_brick *bb = arg;
+
+	bb->init_rc = bb_remote_init(bb);
+	nvl_reactor_msg(nvl_reactor_get(0), bb_remote_created, bb);
+	if (bb->init_rc < 0)
+		return NULL;
+	pthread_mutex_lock(&bb->mu);
+	for (;;) {
+		struct nvl_bdev_io *io;
+		int rc;
+
+		while (bb->qhead == NULL && !bb->stop)
+			pthread_cond_wait(&bb->cv, &bb->mu);
+		if (bb->qhead == NULL && bb->stop)
+			break;
+		io = bb->qhead;
+		bb->qhead = (struct nvl_bdev_io *)(uintptr_t)io->priv[1];
+		if (bb->qhead == NULL)
+			bb->qtail = NULL;
+		pthread_mutex_unlock(&bb->mu);
+		if (io->type == NVL_BDEV_IO_FLUSH)
+			rc = nvl_brick_flush_all(bb->conn);
+		else
+			rc = bb_walk(bb, io, bb_remote_piece);
+		if (rc < 0)
+			NVL_ERRLOG_RL("%s: I/O at %" PRIu64 " (%" PRIu64 " bytes) failed: %s",
+				      bb->bdev.name, io->offset, io->length, strerror(-rc));
+		bb_complete(io, rc < 0 ? -EIO : 0);
+		pthread_mutex_lock(&bb->mu);
+	}
+	pthread_mutex_unlock(&bb->mu);
+	return NULL;
+}
+
+/* ---- bdev ops ---------------------------------------------------------- */
+
+static int
+bb_submit(struct nvl_bdev *b, struct nvl_bdev_io *io)
+{
+	struct bdev_brick *bb = to_bb(b);
+	struct nvl_reactor *self = nvl_reactor_self();
+
+	io->priv[1] = 0;
+	if (bb->remote) {
+		pthread_mutex_lock(&bb->mu);
+		if (bb->stop) {
+			pthread_mutex_unlock(&bb->mu);
+			return -ENODEV;
+		}
+		if (bb->qtail)
+			bb->qtail->priv[1] = (uint64_t)(uintptr_t)io;
+		else
+			bb->qhead = io;
+		bb->qtail = io;
+		pthread_cond_signal(&bb->cv);
+		pthread_mutex_unlock(&bb->mu);
+		return 0;
+	}
+	if (self == NULL || nvl_reactor_id(self) == 0) {
+		bb_local_run(io);
+		return 0;
+	}
+	/* the brick belongs to reactor 0 */
+	return nvl_reactor_msg(nvl_reactor_get(0), bb_local_run, io);
+}
+
+static void
+bb_free(struct bdev_brick *bb)
+{
+	free(bb->ext);
+	free(bb->spec);
+	free(bb);
+}
+
+static void
+bb_destroy(struct nvl_bdev *b)
+{
+	struct bdev_brick *bb = to_bb(b);
+
+	if (bb->remote) {
+		pthread_mutex_lock(&bb->mu);
+		bb->stop = true;
+		pthread_cond_signal(&bb->cv);
+		pthread_mutex_unlock(&bb->mu);
+		if (bb->th_started)
+			pthread_join(bb->th, NULL);
+		nvl_brick_disconnect(bb->conn); /* the daemon revokes our handles */
+		pthread_mutex_destroy(&bb->mu);
+		pthread_cond_destroy(&bb->cv);
+	} else {
+		brick_session_fini(&bb->sess);
+		bb->b->users--;
+		brick_put(bb->b);
+	}
+	bb_free(bb);
+}
+
+static void
+bb_dump_info(struct nvl_bdev *b, json_t *ds)
+{
+	struct bdev_brick *bb = to_bb(b);
+	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I}", "brick", bb->spec, "mode",
+			      bb->remote ? "remote" : "local", "base_addr", (json_int_t)bb->base,
+			      "size_mib", (json_int_t)(bb->size / NVL_MIB), "extents",
+			      (json_int_t)bb->nexts);
+
+	if (!bb->remote) {
+		uint64_t n = 0;
+
+		for (uint64_t i = 0; i < bb->nexts; i++)
+			n += brick_htab_get(&bb->b->blocks, bb->base + i * BRICK_BLOCK_SIZE) != NULL;
+		json_object_set_new(o, "allocated_extents", json_integer((json_int_t)n));
+		json_object_set_new(o, "mapped_extents", json_integer(bb->nmapped));
+	}
+	json_object_set_new(ds, "brick", o);
+}
+
+static json_t *
+bb_write_config(struct nvl_bdev *b)
+{
+	struct bdev_brick *bb = to_bb(b);
+	char uuid[40];
+
+	nvl_uuid_fmt(b->uuid, uuid);
+	return json_pack("{s:s, s:{s:s, s:s, s:I, s:I, s:i, s:s}}", "method", "bdev_brick_create",
+			 "params", "name", b->name, "brick", bb->spec, "base_addr",
+			 (json_int_t)bb->base, "size_mib", (json_int_t)(bb->size / NVL_MIB),
+			 "block_size", (int)b->block_size, "uuid", uuid);
+}
+
+static const struct nvl_bdev_ops bb_ops = {
+	.name = "brick",
+	.submit = bb_submit,
+	.destroy = bb_destroy,
+	.dump_info = bb_dump_info,
+	.write_config = bb_write_config,
+};
+
+/* ---- RPCs -------------------------------------------------------------- */
+
+struct rpc_bb_create {
+	const char *name;
+	const char *brick;
+	uint64_t base_addr;
+	uint64_t size_mib;
+	uint32_t block_size;
+	const char *uuid;
+};
+
+static const struct nvl_rpc_param bb_create_params[] = {
+	NVL_RPC_PARAM(struct rpc_bb_create, name, NVL_RPC_T_STR, true, "bdev name"),
+	NVL_RPC_PARAM(struct rpc_bb_create, brick, NVL_RPC_T_STR, true,
+		      "a brick of this daemon (its name) or a brick URI "
+		      "(brick+tcp://HOST:PORT/NAME, brick+shm:///SOCKET?name=NAME)"),
+	NVL_RPC_PARAM(struct rpc_bb_create, base_addr, NVL_RPC_T_U64, true,
+		      "logical address of the first extent (2 MiB aligned)"),
+	NVL_RPC_PARAM(struct rpc_bb_create, size_mib, NVL_RPC_T_U64, true,
+		      "volume size in MiB, a multiple of 2"),
+	NVL_RPC_PARAM(struct rpc_bb_create, block_size, NVL_RPC_T_U32, false,
+		      "block size: 512 or 4096 (default)"),
+	NVL_RPC_PARAM(struct rpc_bb_create, uuid, NVL_RPC_T_STR, false, "UUID (default: random)"),
+};
+
+static void
+bb_register_and_answer(struct bdev_brick *bb, struct nvl_rpc_request *req)
+{
+	int rc = nvl_bdev_register(&bb->bdev);
+
+	if (rc < 0) {
+		if (rc == -EEXIST)
+			nvl_rpc_error(req, -EEXIST, "bdev '%s' already exists", bb->bdev.name);
+		else
+			nvl_rpc_error_errno(req, rc, "cannot register the bdev");
+		bb_destroy(&bb->bdev);
+		return;
+	}
+	NVL_NOTICELOG("bdev %s: %" PRIu64 " MiB on brick %s from 0x%" PRIx64 " (%s)",
+		      bb->bdev.name, (uint64_t)(bb->size / NVL_MIB), bb->spec, bb->base,
+		      bb->remote ? "remote" : "local");
+	nvl_rpc_result(req, json_string(bb->bdev.name));
+}
+
+static void
+bb_remote_created(void *arg)
+{
+	struct bdev_brick *bb = arg;
+	struct nvl_rpc_request *req = bb->req;
+
+	bb->req = NULL;
+	if (bb->init_rc < 0) {
+		nvl_rpc_error(req, bb->init_rc, "cannot reach brick %s: %s", bb->spec,
+			      strerror(-bb->init_rc));
+		bb_destroy(&bb->bdev);
+		return;
+	}
+	bb_register_and_answer(bb, req);
+}
+
+static void
+rpc_bdev_brick_create(struct nvl_rpc_request *req, struct rpc_bb_create *a)
+{
+	uint32_t bs = a->block_size ? a->block_size : 4096;
+	struct bdev_brick *bb;
+	uint8_t uuid[16];
+	uint64_t end;
+
+	if (strlen(a->name) == 0 || strlen(a->name) >= NVL_BDEV_NAME_MAX) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "bad bdev name");
+		return;
+	}
+	if (bs != 512 && bs != 4096) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "block_size must be 512 or 4096");
+		return;
+	}
+	if (a->base_addr & (BRICK_BLOCK_SIZE - 1)) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "base_addr must be 2 MiB aligned");
+		return;
+	}
+	if (a->size_mib == 0 || a->size_mib % 2 || a->size_mib > (BRICK_MAX_BLOCKS * 2) ||
+	    __builtin_add_overflow(a->base_addr, a->size_mib * NVL_MIB - 1, &end)) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "size_mib must be a non-zero multiple of 2 that fits after base_addr");
+		return;
+	}
+	if (a->uuid && nvl_uuid_parse(a->uuid, uuid) < 0) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "invalid uuid '%s'", a->uuid);
+		return;
+	}
+	if (nvl_bdev_get_by_name(a->name)) {
+		nvl_rpc_error(req, -EEXIST, "bdev '%s' already exists", a->name);
+		return;
+	}
+	bb = calloc(1, sizeof(*bb));
+	if (bb == NULL) {
+		nvl_rpc_error_errno(req, -ENOMEM, "bdev_brick_create");
+		return;
+	}
+	bb->spec = strdup(a->brick);
+	bb->base = a->base_addr;
+	bb->size = a->size_mib * NVL_MIB;
+	bb->nexts = bb->size / BRICK_BLOCK_SIZE;
+	bb->ext = calloc(bb->nexts, sizeof(*bb->ext));
+	if (bb->spec == NULL || bb->ext == NULL) {
+		bb_free(bb);
+		nvl_rpc_error_errno(req, -ENOMEM, "bdev_brick_create");
+		return;
+	}
+	TAILQ_INIT(&bb->lru);
+	nvl_strlcpy(bb->bdev.name, a->name, sizeof(bb->bdev.name));
+	bb->bdev.product_name = "Brick volume";
+	bb->bdev.ops = &bb_ops;
+	bb->bdev.block_size = bs;
+	bb->bdev.num_blocks = bb->size / bs;
+	bb->bdev.write_cache = true;
+	bb->bdev.io_types = (1u << NVL_BDEV_IO_READ) | (1u << NVL_BDEV_IO_WRITE) |
+			    (1u << NVL_BDEV_IO_FLUSH) | (1u << NVL_BDEV_IO_WRITE_ZEROES) |
+			    (1u << NVL_BDEV_IO_UNMAP);
+	if (a->uuid)
+		memcpy(bb->bdev.uuid, uuid, 16);
+	bb->max_mapped = BB_MAX_MAPPED;
+	if (strstr(a->brick, "://") == NULL) {
+		struct brick *b = brick_find(a->brick);
+
+		if (b == NULL) {
+			bb_free(bb);
+			nvl_rpc_error(req, -ENOENT, "no brick '%s' in this daemon (or give a URI)",
+				      a->brick);
+			return;
+		}
+		if (bb->nexts > b->capacity)
+			NVL_WARNLOG("bdev %s: %" PRIu64 " extents on a brick of %" PRIu64
+				    " blocks: writes will fail with ENOSPC once it is full",
+				    a->name, bb->nexts, b->capacity);
+		bb->b = b;
+		brick_get(b);
+		b->users++;
+		brick_session_init(&bb->sess, b);
+		bb->max_mapped = (unsigned)NVL_MAX(1, NVL_MIN(BB_MAX_MAPPED, b->fast_budget / 2));
+		bb_register_and_answer(bb, req);
+		return;
+	}
+	{
+		struct nvl_brick_uri u;
+
+		if (nvl_brick_uri_parse(a->brick, &u) < 0) {
+			bb_free(bb);
+			nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "bad brick URI '%s'", a->brick);
+			return;
+		}
+	}
+	bb->remote = true;
+	bb->req = req;
+	pthread_mutex_init(&bb->mu, NULL);
+	pthread_cond_init(&bb->cv, NULL);
+	/* connect from the worker: the URI may point at this very daemon */
+	if (pthread_create(&bb->th, NULL, bb_worker, bb) != 0) {
+		pthread_mutex_destroy(&bb->mu);
+		pthread_cond_destroy(&bb->cv);
+		bb_free(bb);
+		nvl_rpc_error_errno(req, -EAGAIN, "cannot start the brick bdev thread");
+		return;
+	}
+	bb->th_started = true;
+}
+NVL_RPC_REGISTER("bdev_brick_create", rpc_bdev_brick_create, struct rpc_bb_create,
+		 bb_create_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Create a thin-provisioned bdev whose 2 MiB extents are allocated in a memory "
+		 "brick on first write (local brick name or brick URI). Returns its name.")
+
+struct rpc_bb_delete {
+	const char *name;
+};
+
+static const struct nvl_rpc_param bb_delete_params[] = {
+	NVL_RPC_PARAM(struct rpc_bb_delete, name, NVL_RPC_T_STR, true, "bdev name"),
+};
+
+static void
+rpc_bdev_brick_delete(struct nvl_rpc_request *req, struct rpc_bb_delete *a)
+{
+	struct nvl_bdev *b = nvl_bdev_get_by_name(a->name);
+	int rc;
+
+	if (b == NULL || b->ops != &bb_ops) {
+		nvl_rpc_error(req, -ENOENT, "no brick bdev '%s'", a->name);
+		return;
+	}
+	rc = nvl_bdev_unregister(b);
+	if (rc == -EBUSY) {
+		nvl_rpc_error(req, -EBUSY, "bdev '%s' is in use by %s", a->name, b->claimed_by);
+		return;
+	}
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("bdev_brick_delete", rpc_bdev_brick_delete, struct rpc_bb_delete,
+		 bb_delete_params, NVL_RPC_RUNTIME,
+		 "Delete a brick bdev (its extents stay allocated in the brick).")

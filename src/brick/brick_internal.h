@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Memory brick, daemon side (docs/brick.md). Visible only inside src/brick.
+ *
+ * Objects:
+ *   struct brick          a named store of 2 MiB blocks: fast-tier directory,
+ *                         optional slow-tier directory, block map, key table
+ *   struct brick_block    one allocated logical block (addr -> tier, storage)
+ *   struct brick_mem      one incarnation of a fast-tier block: its file and
+ *                         the daemon's mapping; reference-counted so TCP I/O in
+ *                         flight keeps it valid across a revocation
+ *   struct brick_handle   a map: unguessable key, flags, owner session
+ *   struct brick_session  who owns handles: a connection or a brick bdev
+ *
+ * Threading: every brick, its blocks, handles, sessions, listeners and
+ * connections live on reactor 0 (the RPC reactor). The local data path (the
+ * client's mmap of a block file) involves no daemon thread at all.
+ *
+ * On-disk layout of a tier directory (docs/brick.md, "Block map"):
+ *   .nvlend-brick       marker + flock(LOCK_EX) against a second daemon
+ *   blk-<16 hex digits> one 2 MiB file per allocated block, named by address
+ *   .tmp-<16 hex>       a block being created/copied (deleted by recovery)
+ * A block exists iff its blk- file exists in one tier; files appear only by
+ * rename() after their data (and, on durable tiers, an fsync) is complete,
+ * so the directory itself is the crash-consistent block map.
+ */
+#ifndef NVL_BRICK_INTERNAL_H
+#define NVL_BRICK_INTERNAL_H
+
+#include "brick/htab.h"
+#include "brick/proto.h"
+#include "nvlend/spec/brick.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/uio.h>
+
+#define BRICK_BLOCK_SIZE ((uint64_t)NVL_BRICK_BLOCK_SIZE)
+#define BRICK_MAX_BLOCKS (1ULL << 24)   /* 32 TiB per brick: bounds the tables */
+#define BRICK_MAX_LISTENERS 8
+
+enum brick_tier_id {
+	BRICK_TIER_FAST = 0,
+	BRICK_TIER_SLOW = 1,
+};
+
+struct brick_tier {
+	char *path;
+	int dfd;                  /* O_DIRECTORY, -1 = no such tier */
+	int lock_fd;
+	enum nvl_brick_persistence kind;
+	const char *fs;           /* "tmpfs", "tmpfs-huge", "hugetlbfs", "dax", "file" */
+	bool huge;                /* 2 MiB pages: one page per block */
+};
+
+struct brick_mem {
+	int fd;
+	uint8_t *va;              /* daemon's MAP_SHARED mapping, pre-faulted */
+	unsigned refs;
+	bool exported;            /* an fd of this inode went to a local client */
+};
+
+struct brick_handle;
+
+struct brick_block {
+	uint64_t addr;
+	enum brick_tier_id tier;
+	struct brick_mem *mem;    /* FAST only */
+	unsigned nhandles;
+	unsigned nrw;             /* read-write handles */
+	bool exclusive;
+	bool maybe_dirty;         /* written through some handle since flush_all */
+	TAILQ_ENTRY(brick_block) lru;     /* FAST and unmapped: eviction order */
+	TAILQ_HEAD(, brick_handle) handles;
+};
+
+struct brick_session;
+
+struct brick_handle {
+	uint64_t key;
+	uint32_t flags;           /* NVL_BRICK_MAP_* */
+	struct brick_block *blk;
+	struct brick_session *sess;
+	TAILQ_ENTRY(brick_handle) blk_link;
+	TAILQ_ENTRY(brick_handle) sess_link;
+};
+
+struct brick;
+
+struct brick_session {
+	struct brick *b;
+	TAILQ_HEAD(, brick_handle) handles;
+	TAILQ_ENTRY(brick_session) link;
+	/** Called when the brick is deleted under the session (connections close). */
+	void (*kill)(struct brick_session *s);
+};
+
+struct brick_stats {
+	uint64_t allocs, frees, maps, unmaps;
+	uint64_t flushes, bytes_flushed;
+	uint64_t evictions, fetches, revocations;
+	uint64_t bytes_read, bytes_written;   /* READ/WRITE messages */
+};
+
+struct brick_listener;
+struct brick_pool;
+
+struct brick {
+	char name[NVL_BRICK_NAME_MAX + 1];
+	struct brick_tier fast, slow;
+	struct brick_pool *pool;  /* fast tier's free store (pool.c) */
+	uint64_t capacity;        /* blocks */
+	uint64_t fast_budget;     /* blocks resident in the fast tier at most */
+	struct brick_htab blocks; /* addr -> brick_block */
+	struct brick_htab keys;   /* key -> brick_handle */
+	uint64_t nfast, nslow, nmapped;
+	TAILQ_HEAD(, brick_block) lru;
+	TAILQ_HEAD(, brick_session) sessions;
+	struct brick_stats st;
+	unsigned refs;            /* registry + brick bdevs + in-flight flushes */
+	unsigned users;           /* brick bdevs: brick_delete refuses while > 0 */
+	bool deleted;
+	struct brick_listener *listeners[BRICK_MAX_LISTENERS];
+	unsigned nlisteners;
+	TAILQ_ENTRY(brick) link;
+};
+
+struct brick_opts {
+	const char *name;
+	const char *fast_dir;
+	const char *slow_dir;     /* NULL: no slow tier (capacity <= fast budget) */
+	uint64_t capacity_blocks;
+	uint64_t fast_blocks;     /* 0 = capacity */
+};
+
+typedef void (*brick_done_fn)(void *arg, int rc);
+
+/* ---- store.c ---- */
+/** Open (and recover) a brick on its tier directories.
+ *  \return 0, -EINVAL (options), -ENOSPC (more blocks on disk than capacity),
+ *  -EBUSY (another daemon holds the directories), -errno (file system). */
+int brick_create(const struct brick_opts *o, struct brick **out);
+/** Revoke everything and drop the registry's reference (files stay on disk). */
+void brick_close(struct brick *b);
+void brick_get(struct brick *b);
+void brick_put(struct brick *b);
+struct brick *brick_find(const char *name);
+struct brick *brick_first(void);
+struct brick *brick_next(struct brick *b);
+/** Remove every block file (purge on brick_delete). \return 0 or -errno. */
+int brick_purge_files(const struct brick_opts *o);
+
+int brick_alloc(struct brick *b, uint64_t addr);
+int brick_free(struct brick *b, uint64_t addr);
+/** \return 0, -EINVAL (alignment/flags), -ENOENT, -EBUSY (exclusive conflict),
+ *  -ENOMEM (fast tier full of mapped blocks), -EIO. */
+int brick_map(struct brick *b, struct brick_session *s, uint64_t addr, uint32_t flags,
+	      struct brick_handle **out);
+/** Revoke the session's handles to addr. \return 0, -EINVAL, -ENOENT, -ENXIO. */
+int brick_unmap(struct brick *b, struct brick_session *s, uint64_t addr);
+/** Revoke one handle. */
+void brick_handle_revoke(struct brick *b, struct brick_handle *h);
+/** Look a key up; NULL if unknown/revoked. */
+struct brick_handle *brick_key_lookup(struct brick *b, uint64_t key);
+/** Extents from address `start` on. \return number filled (more/next for paging) or -ENOMEM. */
+int brick_list(struct brick *b, uint64_t start, struct nvl_brick_extent *ext, uint32_t max,
+		    bool *more, uint64_t *next);
+/** Make [off, off+len) of the handle's block durable; cb runs exactly once (maybe inline). */
+void brick_flush(struct brick *b, struct brick_handle *h, uint64_t off, uint64_t len,
+		 brick_done_fn cb, void *arg);
+/** Make every block written since the last flush_all durable; cb exactly once. */
+void brick_flush_all(struct brick *b, brick_done_fn cb, void *arg);
+void brick_info(struct brick *b, struct nvl_brick_info_wire *info);
+/** Open an O_RDONLY fd of a fast block (read-only maps over SHM). \return fd or -errno. */
+int brick_block_open_ro(struct brick *b, struct brick_block *blk);
+
+void brick_session_init(struct brick_session *s, struct brick *b);
+/** Revoke all handles of the session and detach it. */
+void brick_session_fini(struct brick_session *s);
+
+static inline void
+brick_mem_get(struct brick_mem *m)
+{
+	m->refs++;
+}
+void brick_mem_put(struct brick_mem *m);
+
+/* ---- pool.c: pre-faulted spare block files of the fast tier ---- */
+#define BRICK_POOL_SPARES 4
+int brick_pool_start(int dfd, bool durable, unsigned target, struct brick_pool **out);
+void brick_pool_stop(struct brick_pool *p);
+/** A ready spare (zeroed, 2 MiB, named brick_pool_name(id)). \return 0 or -EAGAIN. */
+int brick_pool_take(struct brick_pool *p, int *fd, uint64_t *id);
+/** Hand back a freed block file already renamed to brick_pool_name(id); takes fd. */
+void brick_pool_give(struct brick_pool *p, int fd, uint64_t id);
+uint64_t brick_pool_new_id(struct brick_pool *p);
+void brick_pool_name(uint64_t id, char *buf, size_t len);
+void brick_pool_stats(struct brick_pool *p, unsigned *ready, uint64_t *made, uint64_t *recycled);
+
+/* ---- server.c ---- */
+struct brick_conn;
+
+/** Transport operations: one table per transport ("SHM", "TCP"; RDMA later). */
+struct brick_transport_ops {
+	const char *name;
+	bool passes_fds;          /**< map responses carry the block fd (one-sided mmap) */
+	/** required: bind + listen on l->traddr/l->trsvcid; set l->fd. \return 0/-errno */
+	int (*listen)(struct brick_listener *l);
+	/** required: unbind (close fd, unlink socket file). */
+	void (*stop)(struct brick_listener *l);
+	/** optional: tune an accepted socket (TCP_NODELAY...). */
+	void (*accepted)(int fd);
+};
+
+struct brick_listener {
+	const struct brick_transport_ops *ops;
+	char trtype[8];
+	char traddr[256];
+	char trsvcid[32];
+	int fd;
+	struct nvl_fdh *fdh;
+	unsigned refs;            /* bricks served */
+	unsigned nconns;
+	TAILQ_ENTRY(brick_listener) link;
+};
+
+#define BRICK_MAX_CONNS_PER_LISTENER 256
+
+int brick_listener_add(struct brick *b, const char *trtype, const char *traddr,
+		       const char *trsvcid);
+int brick_listener_remove(struct brick *b, const char *trtype, const char *traddr,
+			  const char *trsvcid);
+void brick_listeners_drop(struct brick *b);
+const struct brick_transport_ops *brick_transport_find(const char *trtype);
+unsigned brick_conn_count(struct brick *b);
+
+/* Connection core, also driven directly by the fuzz target. */
+struct brick_conn_io {
+	/** Receive up to len bytes: >0 bytes, 0 EOF, -EAGAIN, -errno. */
+	long (*recv)(void *ctx, void *buf, size_t len);
+	/** Send iov (+ fd if >= 0): bytes sent, -EAGAIN, -errno. */
+	long (*sendv)(void *ctx, const struct iovec *iov, int iovcnt, int fd);
+	void *ctx;
+	bool passes_fds;
+};
+struct brick_conn *brick_conn_create(const struct brick_conn_io *io, struct brick_listener *l);
+/** Run the connection until it would block. \return 0, or <0 when it must be closed. */
+int brick_conn_process(struct brick_conn *c);
+void brick_conn_destroy(struct brick_conn *c);
+
+#ifdef NVL_FUZZING
+extern uint64_t brick_fuzz_next_key; /* fuzz builds: keys are 1, 2, ... from here */
+#endif
+
+extern const struct brick_transport_ops brick_transport_shm;
+extern const struct brick_transport_ops brick_transport_tcp;
+
+#endif

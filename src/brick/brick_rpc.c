@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Brick RPCs (brick_create, brick_delete, brick_get_bricks,
+ * brick_add_listener, brick_remove_listener) and the "brick" subsystem
+ * (save_config, shutdown). Reactor 0, like everything of the brick.
+ */
+#include "app/app.h"
+#include "brick/brick_internal.h"
+#include "rpc/rpc.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* ---- brick_create ------------------------------------------------------ */
+
+struct rpc_brick_create {
+	const char *name;
+	const char *fast_dir;
+	const char *slow_dir;
+	uint64_t capacity_blocks;
+	uint64_t fast_blocks;
+};
+
+static const struct nvl_rpc_param brick_create_params[] = {
+	NVL_RPC_PARAM(struct rpc_brick_create, name, NVL_RPC_T_STR, true,
+		      "brick name: 1..63 printable characters, no '/' or spaces"),
+	NVL_RPC_PARAM(struct rpc_brick_create, fast_dir, NVL_RPC_T_STR, true,
+		      "absolute path of the fast-tier directory (tmpfs, hugetlbfs, a DAX file "
+		      "system or any file system); created if missing; blocks found there "
+		      "are recovered"),
+	NVL_RPC_PARAM(struct rpc_brick_create, slow_dir, NVL_RPC_T_STR, false,
+		      "absolute path of the slow-tier directory (unmapped blocks move there "
+		      "when the fast tier is full); required when fast_blocks < capacity_blocks"),
+	NVL_RPC_PARAM(struct rpc_brick_create, capacity_blocks, NVL_RPC_T_U64, true,
+		      "number of 2 MiB blocks the brick may hold (1..16777216)"),
+	NVL_RPC_PARAM(struct rpc_brick_create, fast_blocks, NVL_RPC_T_U64, false,
+		      "fast-tier budget in blocks (default: capacity_blocks)"),
+};
+
+static void
+rpc_brick_create(struct nvl_rpc_request *req, struct rpc_brick_create *a)
+{
+	struct brick_opts o = {
+		.name = a->name,
+		.fast_dir = a->fast_dir,
+		.slow_dir = a->slow_dir,
+		.capacity_blocks = a->capacity_blocks,
+		.fast_blocks = a->fast_blocks,
+	};
+	struct brick *b;
+	int rc;
+
+	if (a->fast_dir[0] != '/' || (a->slow_dir && a->slow_dir[0] != '/')) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "tier directories must be absolute");
+		return;
+	}
+	if (a->capacity_blocks == 0 || a->capacity_blocks > BRICK_MAX_BLOCKS) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "capacity_blocks must be 1..%llu", (unsigned long long)BRICK_MAX_BLOCKS);
+		return;
+	}
+	if (a->fast_blocks > a->capacity_blocks) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "fast_blocks cannot exceed capacity_blocks");
+		return;
+	}
+	if (a->slow_dir == NULL && a->fast_blocks && a->fast_blocks < a->capacity_blocks) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "fast_blocks < capacity_blocks needs a slow_dir");
+		return;
+	}
+	rc = brick_create(&o, &b);
+	switch (rc) {
+	case 0:
+		nvl_rpc_result(req, json_string(b->name));
+		return;
+	case -EEXIST:
+		nvl_rpc_error(req, -EEXIST, "brick '%s' already exists", a->name);
+		return;
+	case -EBUSY:
+		nvl_rpc_error(req, -EBUSY, "the tier directories are in use by another brick "
+				     "or daemon");
+		return;
+	case -ENOSPC:
+		nvl_rpc_error(req, -ENOSPC, "the directories hold more blocks than "
+				      "capacity_blocks (see the daemon log)");
+		return;
+	default:
+		nvl_rpc_error_errno(req, rc, "cannot create brick");
+		return;
+	}
+}
+NVL_RPC_REGISTER("brick_create", rpc_brick_create, struct rpc_brick_create, brick_create_params,
+		 NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Create a memory brick: a store of 2 MiB blocks on a fast-tier directory with "
+		 "an optional slow tier. Blocks already in the directories are recovered (crash "
+		 "recovery). Returns the name.")
+
+/* ---- brick_delete ------------------------------------------------------ */
+
+struct rpc_brick_name {
+	const char *name;
+	bool purge;
+};
+
+static const struct nvl_rpc_param brick_delete_params[] = {
+	NVL_RPC_PARAM(struct rpc_brick_name, name, NVL_RPC_T_STR, true, "brick name"),
+	NVL_RPC_PARAM(struct rpc_brick_name, purge, NVL_RPC_T_BOOL, false,
+		      "also delete every block file (default false: the blocks stay on disk "
+		      "and a later brick_create of the same directories recovers them)"),
+};
+
+static void
+rpc_brick_delete(struct nvl_rpc_request *req, struct rpc_brick_name *a)
+{
+	struct brick *b = brick_find(a->name);
+	struct brick_opts o = { 0 };
+	char *fast = NULL, *slow = NULL;
+	int rc = 0;
+
+	if (b == NULL) {
+		nvl_rpc_error(req, -ENOENT, "no brick '%s'", a->name);
+		return;
+	}
+	if (b->users) {
+		nvl_rpc_error(req, -EBUSY, "brick '%s' backs %u brick bdev(s): delete them first",
+			      a->name, b->users);
+		return;
+	}
+	if (a->purge) {
+		fast = strdup(b->fast.path);
+		slow = b->slow.path ? strdup(b->slow.path) : NULL;
+	}
+	brick_close(b); /* revokes every handle, closes its connections */
+	if (a->purge) {
+		o.fast_dir = fast;
+		o.slow_dir = slow;
+		rc = fast ? brick_purge_files(&o) : -ENOMEM;
+	}
+	free(fast);
+	free(slow);
+	if (rc < 0) {
+		nvl_rpc_error_errno(req, rc, "brick closed, but purging its files failed");
+		return;
+	}
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("brick_delete", rpc_brick_delete, struct rpc_brick_name, brick_delete_params,
+		 NVL_RPC_RUNTIME,
+		 "Delete a brick: revoke every handle, close its connections and listeners. "
+		 "Refused while brick bdevs use it.")
+
+/* ---- brick_get_bricks -------------------------------------------------- */
+
+struct rpc_brick_get {
+	const char *name;
+};
+
+static const struct nvl_rpc_param brick_get_params[] = {
+	NVL_RPC_PARAM(struct rpc_brick_get, name, NVL_RPC_T_STR, false,
+		      "only this brick (default: all)"),
+};
+
+static const char *
+persist_name(enum nvl_brick_persistence k)
+{
+	switch (k) {
+	case NVL_BRICK_PERSIST_VOLATILE: return "volatile";
+	case NVL_BRICK_PERSIST_FSYNC: return "fsync";
+	case NVL_BRICK_PERSIST_PMEM: return "pmem";
+	}
+	return "?";
+}
+
+static json_t *
+brick_to_json(struct brick *b)
+{
+	json_t *o, *ls = json_array();
+
+	for (unsigned i = 0; i < b->nlisteners; i++) {
+		struct brick_listener *l = b->listeners[i];
+		json_t *j = json_pack("{s:s, s:s}", "trtype", l->trtype, "traddr", l->traddr);
+
+		if (l->trsvcid[0])
+			json_object_set_new(j, "trsvcid", json_string(l->trsvcid));
+		json_array_append_new(ls, j);
+	}
+	o = json_pack("{s:s, s:s, s:s, s:s?, s:I, s:I, s:I, s:b, s:s}", "name", b->name,
+		      "fast_dir", b->fast.path, "fast_fs", b->fast.fs, "slow_dir", b->slow.path,
+		      "block_size", (json_int_t)BRICK_BLOCK_SIZE, "capacity_blocks",
+		      (json_int_t)b->capacity, "fast_blocks", (json_int_t)b->fast_budget,
+		      "volatile", b->fast.kind == NVL_BRICK_PERSIST_VOLATILE, "persistence",
+		      persist_name(b->fast.kind));
+	json_object_set_new(o, "fast_huge_pages", json_boolean(b->fast.huge));
+	json_object_set_new(o, "allocated_blocks", json_integer((json_int_t)b->blocks.count));
+	json_object_set_new(o, "mapped_blocks", json_integer((json_int_t)b->nmapped));
+	json_object_set_new(o, "fast_tier_blocks", json_integer((json_int_t)b->nfast));
+	json_object_set_new(o, "slow_tier_blocks", json_integer((json_int_t)b->nslow));
+	json_object_set_new(o, "handles", json_integer((json_int_t)b->keys.count));
+	json_object_set_new(o, "connections", json_integer(brick_conn_count(b)));
+	json_object_set_new(o, "bdevs", json_integer(b->users));
+	{
+		unsigned ready;
+		uint64_t made, recycled;
+
+		brick_pool_stats(b->pool, &ready, &made, &recycled);
+		json_object_set_new(o, "free_store",
+				    json_pack("{s:i, s:I, s:I}", "ready", (int)ready, "created",
+					      (json_int_t)made, "recycled", (json_int_t)recycled));
+	}
+	json_object_set_new(
+		o, "stats",
+		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "allocs",
+			  (json_int_t)b->st.allocs, "frees", (json_int_t)b->st.frees, "maps",
+			  (json_int_t)b->st.maps, "unmaps", (json_int_t)b->st.unmaps, "flushes",
+			  (json_int_t)b->st.flushes, "bytes_flushed",
+			  (json_int_t)b->st.bytes_flushed, "evictions",
+			  (json_int_t)b->st.evictions, "fetches", (json_int_t)b->st.fetches,
+			  "revocations", (json_int_t)b->st.revocations, "bytes_read",
+			  (json_int_t)b->st.bytes_read, "bytes_written",
+			  (json_int_t)b->st.bytes_written));
+	json_object_set_new(o, "listeners", ls);
+	return o;
+}
+
+static void
+rpc_brick_get_bricks(struct nvl_rpc_request *req, struct rpc_brick_get *a)
+{
+	json_t *arr = json_array();
+
+	if (a->name) {
+		struct brick *b = brick_find(a->name);
+
+		if (b == NULL) {
+			json_decref(arr);
+			nvl_rpc_error(req, -ENOENT, "no brick '%s'", a->name);
+			return;
+		}
+		json_array_append_new(arr, brick_to_json(b));
+	} else {
+		for (struct brick *b = brick_first(); b; b = brick_next(b))
+			json_array_append_new(arr, brick_to_json(b));
+	}
+	nvl_rpc_result(req, arr);
+}
+NVL_RPC_REGISTER("brick_get_bricks", rpc_brick_get_bricks, struct rpc_brick_get,
+		 brick_get_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "List bricks: tiers, persistence (volatile/fsync/pmem), blocks allocated, "
+		 "mapped, in the fast and slow tier, handles, connections, counters "
+		 "(flushes, bytes flushed, evictions, fetches, revocations), listeners.")
+
+/* ---- listeners --------------------------------------------------------- */
+
+struct rpc_brick_listener {
+	const char *name;
+	const char *trtype;
+	const char *traddr;
+	const char *trsvcid;
+};
+
+static const struct nvl_rpc_param brick_listener_params[] = {
+	NVL_RPC_PARAM(struct rpc_brick_listener, name, NVL_RPC_T_STR, true, "brick name"),
+	NVL_RPC_PARAM(struct rpc_brick_listener, trtype, NVL_RPC_T_STR, true,
+		      "\"SHM\" (local: Unix socket, block fds passed for one-sided mmap "
+		      "access) or \"TCP\""),
+	NVL_RPC_PARAM(struct rpc_brick_listener, traddr, NVL_RPC_T_STR, true,
+		      "SHM: absolute path of the Unix socket; TCP: numeric IPv4/IPv6 address"),
+	NVL_RPC_PARAM(struct rpc_brick_listener, trsvcid, NVL_RPC_T_STR, false,
+		      "TCP port (required for TCP)"),
+};
+
+static void
+rpc_brick_add_listener(struct nvl_rpc_request *req, struct rpc_brick_listener *a)
+{
+	struct brick *b = brick_find(a->name);
+	int rc;
+
+	if (b == NULL) {
+		nvl_rpc_error(req, -ENOENT, "no brick '%s'", a->name);
+		return;
+	}
+	if (brick_transport_find(a->trtype) == NULL) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "trtype must be SHM or TCP");
+		return;
+	}
+	rc = brick_listener_add(b, a->trtype, a->traddr, a->trsvcid);
+	if (rc == -EADDRINUSE)
+		nvl_rpc_error(req, rc, "%s is in use by a live server", a->traddr);
+	else if (rc == -EEXIST)
+		nvl_rpc_error(req, rc, "brick '%s' already listens there (or a non-socket file "
+				       "is in the way)", a->name);
+	else if (rc < 0)
+		nvl_rpc_error_errno(req, rc, "cannot add listener");
+	else
+		nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("brick_add_listener", rpc_brick_add_listener, struct rpc_brick_listener,
+		 brick_listener_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Serve a brick on a transport address. Several bricks may share one address; "
+		 "the client names the brick in its URI.")
+
+static void
+rpc_brick_remove_listener(struct nvl_rpc_request *req, struct rpc_brick_listener *a)
+{
+	struct brick *b = brick_find(a->name);
+	int rc;
+
+	if (b == NULL) {
+		nvl_rpc_error(req, -ENOENT, "no brick '%s'", a->name);
+		return;
+	}
+	rc = brick_listener_remove(b, a->trtype, a->traddr, a->trsvcid);
+	if (rc < 0)
+		nvl_rpc_error(req, rc, "brick '%s' does not listen on %s %s", a->name, a->trtype,
+			      a->traddr);
+	else
+		nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("brick_remove_listener", rpc_brick_remove_listener, struct rpc_brick_listener,
+		 brick_listener_params, NVL_RPC_RUNTIME,
+		 "Stop serving a brick on an address (open connections stay until they close).")
+
+/* ---- subsystem --------------------------------------------------------- */
+
+static void
+brick_write_config(json_t *calls)
+{
+	for (struct brick *b = brick_first(); b; b = brick_next(b)) {
+		json_t *p = json_pack("{s:s, s:s, s:I, s:I}", "name", b->name, "fast_dir",
+				      b->fast.path, "capacity_blocks", (json_int_t)b->capacity,
+				      "fast_blocks", (json_int_t)b->fast_budget);
+
+		if (b->slow.path)
+			json_object_set_new(p, "slow_dir", json_string(b->slow.path));
+		json_array_append_new(calls, json_pack("{s:s, s:o}", "method", "brick_create",
+						       "params", p));
+		for (unsigned i = 0; i < b->nlisteners; i++) {
+			struct brick_listener *l = b->listeners[i];
+
+			p = json_pack("{s:s, s:s, s:s}", "name", b->name, "trtype", l->trtype,
+				      "traddr", l->traddr);
+			if (l->trsvcid[0])
+				json_object_set_new(p, "trsvcid", json_string(l->trsvcid));
+			json_array_append_new(calls, json_pack("{s:s, s:o}", "method",
+							       "brick_add_listener", "params", p));
+		}
+	}
+}
+
+static void
+brick_subsys_fini(nvl_app_done_fn done)
+{
+	struct brick *b;
+
+	/* Handles are revoked, connections closed; data stays in the tiers.
+	 * Bricks still used by brick bdevs are freed when those go. */
+	while ((b = brick_first()) != NULL)
+		brick_close(b);
+	done();
+}
+
+static struct nvl_subsystem g_brick_subsys = {
+	.name = "brick",
+	.order = 5, /* before "bdev" (10): brick bdevs need their brick on replay */
+	.fini = brick_subsys_fini,
+	.write_config = brick_write_config,
+};
+NVL_SUBSYSTEM_REGISTER(g_brick_subsys)

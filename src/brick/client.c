@@ -1,0 +1,716 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * libnvlend brick client (include/nvlend/brick.h). Blocking sockets, one
+ * request in flight per connection, serialised by a mutex. Every response is
+ * validated (brick_proto_check_resp) before its payload is read, and payloads
+ * land directly in the caller's buffer. A transport failure marks the
+ * connection broken (-EPIPE from then on): the stream position is unknown.
+ *
+ * Local ("shm") connections receive a block's fd with each map response and
+ * mmap it; the mappings are tracked per connection so unmap/free/disconnect
+ * can take them down again.
+ */
+#include "brick/proto.h"
+#include "nvlend/brick.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+#ifndef MAP_SYNC
+#define MAP_SYNC 0x80000
+#endif
+
+#define CLIENT_TIMEOUT_S 60
+
+struct client_map {
+	uint64_t addr;
+	void *ptr;
+};
+
+/* Client transport operations (an RDMA transport adds a table here). */
+struct brick_client_transport {
+	const char *scheme;
+	bool passes_fds;
+	int (*connect)(const struct nvl_brick_uri *u, int *fd);
+};
+
+struct nvl_brick {
+	int fd;
+	const struct brick_client_transport *tr;
+	pthread_mutex_t lock;
+	uint64_t next_id;
+	uint8_t version;
+	bool broken;
+	struct nvl_brick_info info;
+	struct client_map *maps;
+	size_t nmaps, cap_maps;
+};
+
+/* ---- URI --------------------------------------------------------------- */
+
+static bool
+name_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > NVL_BRICK_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e || s[i] == '/' || s[i] == '?' || s[i] == '&')
+			return false;
+	return true;
+}
+
+static int
+copy_part(char *dst, size_t size, const char *src, size_t n)
+{
+	if (n >= size)
+		return -ENAMETOOLONG;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+NVL_EXPORT int
+nvl_brick_uri_parse(const char *uri, struct nvl_brick_uri *u)
+{
+	static const char shm[] = "brick+shm://", tcp[] = "brick+tcp://";
+	const char *p, *q;
+	int rc;
+
+	memset(u, 0, sizeof(*u));
+	if (uri == NULL)
+		return -EINVAL;
+	if (strncmp(uri, shm, sizeof(shm) - 1) == 0) {
+		p = uri + sizeof(shm) - 1;
+		if (*p != '/')
+			return -EINVAL; /* brick+shm:///ABSOLUTE/PATH */
+		q = strchr(p, '?');
+		if (q == NULL || strncmp(q, "?name=", 6) != 0)
+			return -EINVAL;
+		rc = copy_part(u->path, sizeof(u->path), p, (size_t)(q - p));
+		if (rc < 0)
+			return rc;
+		q += 6;
+		if (!name_ok(q, strlen(q)))
+			return -EINVAL;
+		return copy_part(u->name, sizeof(u->name), q, strlen(q));
+	}
+	if (strncmp(uri, tcp, sizeof(tcp) - 1) != 0)
+		return -EINVAL;
+	u->tcp = true;
+	p = uri + sizeof(tcp) - 1;
+	if (*p == '[') {
+		q = strchr(p, ']');
+		if (q == NULL || q[1] != ':')
+			return -EINVAL;
+		rc = copy_part(u->host, sizeof(u->host), p + 1, (size_t)(q - p - 1));
+		p = q + 2;
+	} else {
+		q = strchr(p, ':');
+		if (q == NULL || memchr(p, '/', (size_t)(q - p)))
+			return -EINVAL;
+		rc = copy_part(u->host, sizeof(u->host), p, (size_t)(q - p));
+		p = q + 1;
+	}
+	if (rc < 0)
+		return rc;
+	if (u->host[0] == '\0')
+		return -EINVAL;
+	q = strchr(p, '/');
+	if (q == NULL || q == p || (size_t)(q - p) > 5)
+		return -EINVAL;
+	for (const char *d = p; d < q; d++)
+		if (*d < '0' || *d > '9')
+			return -EINVAL;
+	rc = copy_part(u->port, sizeof(u->port), p, (size_t)(q - p));
+	if (rc < 0)
+		return rc;
+	q++;
+	if (!name_ok(q, strlen(q)))
+		return -EINVAL;
+	return copy_part(u->name, sizeof(u->name), q, strlen(q));
+}
+
+/* ---- transports -------------------------------------------------------- */
+
+static void
+set_timeouts(int fd)
+{
+	struct timeval tv = { .tv_sec = CLIENT_TIMEOUT_S };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static int
+shm_connect(const struct nvl_brick_uri *u, int *out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, rc;
+
+	if (nvl_strlcpy(sa.sun_path, u->path, sizeof(sa.sun_path)) < 0)
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	*out = fd;
+	return 0;
+}
+
+static int
+tcp_connect(const struct nvl_brick_uri *u, int *out)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
+	struct addrinfo *ai, *a;
+	int fd = -1, rc = -ECONNREFUSED, one = 1;
+
+	if (getaddrinfo(u->host, u->port, &hints, &ai) != 0)
+		return -EHOSTUNREACH;
+	for (a = ai; a; a = a->ai_next) {
+		fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			rc = -errno;
+			continue;
+		}
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			break;
+		rc = -errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	if (fd < 0)
+		return rc;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*out = fd;
+	return 0;
+}
+
+static const struct brick_client_transport g_client_shm = {
+	.scheme = "brick+shm",
+	.passes_fds = true,
+	.connect = shm_connect,
+};
+
+static const struct brick_client_transport g_client_tcp = {
+	.scheme = "brick+tcp",
+	.passes_fds = false,
+	.connect = tcp_connect,
+};
+
+/* ---- message exchange -------------------------------------------------- */
+
+static int
+io_err(int e)
+{
+	return e == EAGAIN || e == EWOULDBLOCK ? -ETIMEDOUT : -e;
+}
+
+static int
+send_all(struct nvl_brick *b, struct iovec *iov, int cnt)
+{
+	while (cnt > 0) {
+		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
+		ssize_t n = sendmsg(b->fd, &mh, MSG_NOSIGNAL);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return io_err(errno);
+		}
+		while (cnt > 0 && (size_t)n >= iov->iov_len) {
+			n -= (ssize_t)iov->iov_len;
+			iov++;
+			cnt--;
+		}
+		if (cnt > 0) {
+			iov->iov_base = (char *)iov->iov_base + n;
+			iov->iov_len -= (size_t)n;
+		}
+	}
+	return 0;
+}
+
+/* Receive exactly len bytes; file descriptors that arrive are collected in
+ * *fd (the first one; extra ones are closed). */
+static int
+recv_all(struct nvl_brick *b, void *buf, size_t len, int *fd)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int) * 4)];
+		} cm;
+		struct iovec iov = { .iov_base = p, .iov_len = len };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n;
+
+		if (fd) {
+			mh.msg_control = cm.buf;
+			mh.msg_controllen = sizeof(cm.buf);
+		}
+		n = recvmsg(b->fd, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return io_err(errno);
+		}
+		if (n == 0)
+			return -EPIPE;
+		if (fd) {
+			for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+				size_t nfd;
+
+				if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+					continue;
+				nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+				for (size_t i = 0; i < nfd; i++) {
+					int f;
+
+					memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+					if (*fd < 0)
+						*fd = f;
+					else
+						close(f);
+				}
+			}
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+struct xfer {
+	const void *out;      /* request payload */
+	size_t out_len;
+	void *in;             /* response payload destination */
+	size_t in_cap;
+	int fd;               /* received fd (-1) */
+	struct nvl_brick_hdr resp;
+};
+
+/* One request/response exchange. \return the response's errno (0 or <0), or a
+ * transport/protocol error (which breaks the connection). Caller holds the lock. */
+static int
+exchange(struct nvl_brick *b, struct nvl_brick_hdr *req, struct xfer *x)
+{
+	uint8_t wire[NVL_BRICK_HDR_SIZE];
+	struct iovec iov[2];
+	int rc;
+
+	x->fd = -1;
+	if (b->broken)
+		return -EPIPE;
+	req->magic = NVL_BRICK_MAGIC;
+	req->version = b->version;
+	req->req_id = ++b->next_id;
+	req->data_len = (uint32_t)x->out_len;
+	brick_proto_hdr_encode(req, wire);
+	iov[0].iov_base = wire;
+	iov[0].iov_len = sizeof(wire);
+	iov[1].iov_base = (void *)x->out;
+	iov[1].iov_len = x->out_len;
+	rc = send_all(b, iov, x->out_len ? 2 : 1);
+	if (rc < 0)
+		goto broken;
+	rc = recv_all(b, wire, sizeof(wire), b->tr->passes_fds ? &x->fd : NULL);
+	if (rc < 0)
+		goto broken;
+	brick_proto_hdr_decode(wire, &x->resp);
+	rc = brick_proto_check_resp(&x->resp, req);
+	if (rc == 0 && x->resp.data_len > x->in_cap)
+		rc = -EPROTO;
+	if (rc == 0 && (x->resp.flags & NVL_BRICK_HF_FD) && x->fd < 0)
+		rc = -EPROTO; /* announced an fd that did not come */
+	if (rc < 0)
+		goto broken;
+	if (x->resp.data_len) {
+		rc = recv_all(b, x->in, x->resp.data_len, NULL);
+		if (rc < 0)
+			goto broken;
+	}
+	if (x->fd >= 0 && !(x->resp.flags & NVL_BRICK_HF_FD)) {
+		close(x->fd);
+		x->fd = -1;
+	}
+	return brick_proto_errno_from_status(x->resp.status);
+broken:
+	if (x->fd >= 0)
+		close(x->fd);
+	x->fd = -1;
+	b->broken = true;
+	return rc == -EPIPE || rc == -ETIMEDOUT ? rc : rc == -EPROTO ? -EPROTO : rc;
+}
+
+static void
+info_from_wire(const struct nvl_brick_info_wire *w, struct nvl_brick_info *i)
+{
+	memset(i, 0, sizeof(*i));
+	i->version = w->version;
+	i->block_size = w->block_size;
+	i->capacity_blocks = w->capacity_blocks;
+	i->fast_blocks = w->fast_blocks;
+	i->allocated_blocks = w->allocated_blocks;
+	i->mapped_blocks = w->mapped_blocks;
+	i->fast_tier_blocks = w->fast_tier_blocks;
+	i->slow_tier_blocks = w->slow_tier_blocks;
+	i->persistence = w->persistence;
+	i->is_volatile = (w->flags & NVL_BRICK_INFO_VOLATILE) != 0;
+	i->local = (w->flags & NVL_BRICK_INFO_LOCAL) != 0;
+}
+
+/* ---- API --------------------------------------------------------------- */
+
+NVL_EXPORT int
+nvl_brick_connect(const char *uri, struct nvl_brick **out)
+{
+	uint8_t hello[sizeof(struct nvl_brick_hello) + NVL_BRICK_NAME_MAX];
+	uint8_t infow[sizeof(struct nvl_brick_info_wire)];
+	struct nvl_brick_info_wire iw;
+	struct nvl_brick_hdr req = { .opcode = NVL_BRICK_OP_HELLO };
+	struct xfer x = { .in = infow, .in_cap = sizeof(infow) };
+	struct nvl_brick_uri u;
+	struct nvl_brick *b;
+	int rc;
+
+	rc = nvl_brick_uri_parse(uri, &u);
+	if (rc < 0)
+		return rc;
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return -ENOMEM;
+	b->tr = u.tcp ? &g_client_tcp : &g_client_shm;
+	b->version = NVL_BRICK_VERSION_MAX;
+	pthread_mutex_init(&b->lock, NULL);
+	rc = b->tr->connect(&u, &b->fd);
+	if (rc < 0)
+		goto err_free;
+	set_timeouts(b->fd);
+	x.out = hello;
+	x.out_len = brick_proto_hello_encode(u.name, hello, sizeof(hello));
+	rc = exchange(b, &req, &x);
+	if (rc < 0)
+		goto err_close;
+	if (x.resp.version < NVL_BRICK_VERSION_MIN || x.resp.version > NVL_BRICK_VERSION_MAX) {
+		rc = -EPROTONOSUPPORT;
+		goto err_close;
+	}
+	b->version = x.resp.version;
+	brick_proto_info_decode(infow, &iw);
+	info_from_wire(&iw, &b->info);
+	b->info.version = b->version;
+	*out = b;
+	return 0;
+err_close:
+	close(b->fd);
+err_free:
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+	return rc;
+}
+
+static void
+drop_local_maps(struct nvl_brick *b, uint64_t addr, bool all)
+{
+	size_t i = 0;
+
+	while (i < b->nmaps) {
+		if (all || b->maps[i].addr == addr) {
+			munmap(b->maps[i].ptr, NVL_BRICK_BLOCK_SIZE);
+			b->maps[i] = b->maps[--b->nmaps];
+			continue;
+		}
+		i++;
+	}
+}
+
+NVL_EXPORT void
+nvl_brick_disconnect(struct nvl_brick *b)
+{
+	if (b == NULL)
+		return;
+	drop_local_maps(b, 0, true);
+	free(b->maps);
+	close(b->fd);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+static int
+simple_op(struct nvl_brick *b, uint8_t opc, uint64_t addr)
+{
+	struct nvl_brick_hdr req = { .opcode = opc, .addr = addr };
+	struct xfer x = { 0 };
+	int rc;
+
+	pthread_mutex_lock(&b->lock);
+	if (opc == NVL_BRICK_OP_UNMAP || opc == NVL_BRICK_OP_FREE)
+		drop_local_maps(b, addr, false); /* before the daemon cuts them off */
+	rc = exchange(b, &req, &x);
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+NVL_EXPORT int
+nvl_brick_info(struct nvl_brick *b, struct nvl_brick_info *out)
+{
+	uint8_t infow[sizeof(struct nvl_brick_info_wire)];
+	struct nvl_brick_hdr req = { .opcode = NVL_BRICK_OP_INFO };
+	struct xfer x = { .in = infow, .in_cap = sizeof(infow) };
+	struct nvl_brick_info_wire iw;
+	int rc;
+
+	pthread_mutex_lock(&b->lock);
+	rc = exchange(b, &req, &x);
+	pthread_mutex_unlock(&b->lock);
+	if (rc < 0)
+		return rc;
+	brick_proto_info_decode(infow, &iw);
+	info_from_wire(&iw, out);
+	out->version = b->version;
+	return 0;
+}
+
+NVL_EXPORT int
+nvl_brick_alloc(struct nvl_brick *b, uint64_t addr)
+{
+	if (addr & (NVL_BRICK_BLOCK_SIZE - 1))
+		return -EINVAL;
+	return simple_op(b, NVL_BRICK_OP_ALLOC, addr);
+}
+
+NVL_EXPORT int
+nvl_brick_free(struct nvl_brick *b, uint64_t addr)
+{
+	if (addr & (NVL_BRICK_BLOCK_SIZE - 1))
+		return -EINVAL;
+	return simple_op(b, NVL_BRICK_OP_FREE, addr);
+}
+
+NVL_EXPORT int
+nvl_brick_unmap(struct nvl_brick *b, uint64_t addr)
+{
+	if (addr & (NVL_BRICK_BLOCK_SIZE - 1))
+		return -EINVAL;
+	return simple_op(b, NVL_BRICK_OP_UNMAP, addr);
+}
+
+NVL_EXPORT int
+nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_brick_handle *h)
+{
+	struct nvl_brick_hdr req = { .opcode = NVL_BRICK_OP_MAP, .addr = addr, .arg = flags };
+	struct xfer x = { 0 };
+	void *p = NULL;
+	int rc;
+
+	if (addr & (NVL_BRICK_BLOCK_SIZE - 1))
+		return -EINVAL;
+	pthread_mutex_lock(&b->lock);
+	rc = exchange(b, &req, &x);
+	if (rc < 0)
+		goto out;
+	if (x.fd >= 0) {
+		int prot = PROT_READ | ((x.resp.arg & NVL_BRICK_MAP_RW) ? PROT_WRITE : 0);
+		struct client_map *nm;
+
+		if (b->nmaps == b->cap_maps) {
+			size_t ncap = b->cap_maps ? b->cap_maps * 2 : 16;
+
+			nm = realloc(b->maps, ncap * sizeof(*nm));
+			if (nm == NULL) {
+				rc = -ENOMEM;
+				goto undo;
+			}
+			b->maps = nm;
+			b->cap_maps = ncap;
+		}
+		p = MAP_FAILED;
+		if (b->info.persistence == NVL_BRICK_PERSIST_PMEM)
+			p = mmap(NULL, NVL_BRICK_BLOCK_SIZE, prot,
+				 MAP_SHARED_VALIDATE | MAP_SYNC | MAP_POPULATE, x.fd, 0);
+		if (p == MAP_FAILED)
+			p = mmap(NULL, NVL_BRICK_BLOCK_SIZE, prot, MAP_SHARED | MAP_POPULATE, x.fd,
+				 0);
+		if (p == MAP_FAILED) {
+			rc = -errno;
+			p = NULL;
+			goto undo;
+		}
+		close(x.fd);
+		x.fd = -1;
+		b->maps[b->nmaps].addr = addr;
+		b->maps[b->nmaps].ptr = p;
+		b->nmaps++;
+	}
+	h->key = x.resp.key;
+	h->addr = x.resp.addr;
+	h->length = x.resp.length;
+	h->flags = x.resp.arg;
+	h->ptr = p;
+	goto out;
+undo:
+	if (x.fd >= 0)
+		close(x.fd);
+	{
+		struct nvl_brick_hdr un = { .opcode = NVL_BRICK_OP_UNMAP, .addr = addr };
+		struct xfer ux = { 0 };
+
+		exchange(b, &un, &ux);
+	}
+out:
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+NVL_EXPORT int
+nvl_brick_list(struct nvl_brick *b, struct nvl_brick_extent **ext, size_t *count)
+{
+	uint8_t *w = malloc(NVL_BRICK_LIST_MAX * sizeof(struct nvl_brick_extent));
+	struct nvl_brick_extent *v = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t start = 0;
+	int rc = 0;
+
+	*ext = NULL;
+	*count = 0;
+	if (w == NULL)
+		return -ENOMEM;
+	pthread_mutex_lock(&b->lock);
+	for (;;) {
+		struct nvl_brick_hdr req = { .opcode = NVL_BRICK_OP_LIST, .addr = start };
+		struct xfer x = { .in = w, .in_cap = NVL_BRICK_LIST_MAX *
+						     sizeof(struct nvl_brick_extent) };
+		struct nvl_brick_extent *nv;
+
+		rc = exchange(b, &req, &x);
+		if (rc < 0)
+			break;
+		if (n + x.resp.arg > cap) {
+			cap = n + x.resp.arg + 64;
+			nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		for (uint32_t i = 0; i < x.resp.arg; i++)
+			brick_proto_extent_decode(w + i * sizeof(*v), &v[n++]);
+		if (!(x.resp.flags & NVL_BRICK_HF_MORE))
+			break;
+		if (x.resp.addr <= start) { /* must make progress */
+			rc = -EPROTO;
+			break;
+		}
+		start = x.resp.addr;
+	}
+	pthread_mutex_unlock(&b->lock);
+	free(w);
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	*ext = v;
+	*count = n;
+	return 0;
+}
+
+static int
+split_addr(uint64_t addr, size_t len, uint64_t *blk, uint64_t *off)
+{
+	*blk = addr & ~((uint64_t)NVL_BRICK_BLOCK_SIZE - 1);
+	*off = addr - *blk;
+	if (len > NVL_BRICK_BLOCK_SIZE - *off)
+		return -EINVAL;
+	return 0;
+}
+
+NVL_EXPORT int
+nvl_brick_read(struct nvl_brick *b, uint64_t key, uint64_t addr, void *buf, size_t len)
+{
+	struct nvl_brick_hdr req = { .opcode = NVL_BRICK_OP_READ, .key = key, .length = len };
+	struct xfer x = { .in = buf, .in_cap = len };
+	int rc;
+
+	if (len == 0 || split_addr(addr, len, &req.addr, &req.offset) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&b->lock);
+	rc = exchange(b, &req, &x);
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+NVL_EXPORT int
+nvl_brick_write(struct nvl_brick *b, uint64_t key, uint64_t addr, const void *buf, size_t len)
+{
+	struct nvl_brick_hdr req = { .opcode = NVL_BRICK_OP_WRITE, .key = key, .length = len };
+	struct xfer x = { .out = buf, .out_len = len };
+	int rc;
+
+	if (len == 0 || split_addr(addr, len, &req.addr, &req.offset) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&b->lock);
+	rc = exchange(b, &req, &x);
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+NVL_EXPORT int
+nvl_brick_flush(struct nvl_brick *b, uint64_t key, uint64_t addr, size_t len)
+{
+	struct nvl_brick_hdr req = { .opcode = NVL_BRICK_OP_FLUSH, .key = key, .length = len };
+	struct xfer x = { 0 };
+	int rc;
+
+	if (split_addr(addr, len, &req.addr, &req.offset) < 0)
+		return -EINVAL;
+	pthread_mutex_lock(&b->lock);
+	rc = exchange(b, &req, &x);
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+NVL_EXPORT int
+nvl_brick_flush_all(struct nvl_brick *b)
+{
+	struct nvl_brick_hdr req = { .opcode = NVL_BRICK_OP_FLUSH_ALL };
+	struct xfer x = { 0 };
+	int rc;
+
+	pthread_mutex_lock(&b->lock);
+	rc = exchange(b, &req, &x);
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+NVL_EXPORT const char *
+nvl_brick_persistence_name(unsigned p)
+{
+	switch (p) {
+	case NVL_BRICK_PERSIST_VOLATILE: return "volatile";
+	case NVL_BRICK_PERSIST_FSYNC: return "fsync";
+	case NVL_BRICK_PERSIST_PMEM: return "pmem";
+	default: return "unknown";
+	}
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Brick protocol helpers shared by the daemon (src/brick/server.c) and the
+ * client library (src/brick/client.c): header (de)serialisation, the
+ * stateless validation of requests and responses, and the one errno <->
+ * wire-status conversion. Pure functions, no state, any thread.
+ */
+#ifndef NVL_BRICK_PROTO_H
+#define NVL_BRICK_PROTO_H
+
+#include "nvlend/spec/brick.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Serialise a header (host order) into 64 wire bytes. */
+void brick_proto_hdr_encode(const struct nvl_brick_hdr *h, void *wire);
+/** Parse 64 wire bytes into a host-order header (no validation). */
+void brick_proto_hdr_decode(const void *wire, struct nvl_brick_hdr *h);
+
+/**
+ * Stateless checks of a request header: magic, version, flags, reserved
+ * fields, opcode, address alignment, offset/length inside one block, and the
+ * payload length each opcode allows.
+ * \return 0; -EPROTO (magic, version, flags, reserved), -EOPNOTSUPP (opcode),
+ *         -EINVAL (alignment, range, payload length, map flags).
+ */
+int brick_proto_check_req(const struct nvl_brick_hdr *h, uint8_t version);
+
+/** Payload bytes a request header announces that the server must consume
+ *  even when it refuses the request (0 if data_len is not acceptable at all). */
+bool brick_proto_payload_ok(const struct nvl_brick_hdr *h);
+
+/**
+ * Checks of a response header against the request it answers (client side):
+ * magic, response flag, req_id, opcode, payload length allowed for the op.
+ * \return 0 or -EPROTO.
+ */
+int brick_proto_check_resp(const struct nvl_brick_hdr *resp, const struct nvl_brick_hdr *req);
+
+/** errno (0 or negative) -> wire status. */
+uint32_t brick_proto_status_from_errno(int rc);
+/** wire status -> 0 or negative errno. */
+int brick_proto_errno_from_status(uint32_t status);
+
+/** HELLO payload. Serialise header fields + name into buf (>= 16 + name_len). */
+size_t brick_proto_hello_encode(const char *name, void *buf, size_t len);
+/** Parse a HELLO payload: fills name (NUL-terminated, buffer of NAME_MAX+1).
+ *  \return 0, -EINVAL (lengths, empty/odd name), -EPROTONOSUPPORT (versions). */
+int brick_proto_hello_decode(const void *buf, size_t len, uint8_t *version, char *name);
+
+void brick_proto_info_encode(const struct nvl_brick_info_wire *in, void *wire);
+void brick_proto_info_decode(const void *wire, struct nvl_brick_info_wire *out);
+
+void brick_proto_extent_encode(const struct nvl_brick_extent *in, void *wire);
+void brick_proto_extent_decode(const void *wire, struct nvl_brick_extent *out);
+
+const char *brick_proto_opc_name(uint8_t opc);
+
+#endif

@@ -1,0 +1,1115 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Brick protocol server: listeners (one per transport address, shared by the
+ * bricks added to it), connections and the per-connection state machine.
+ * Reactor 0 only, like the bricks it serves.
+ *
+ * A connection reads one 64-byte header at a time, validates it
+ * (brick_proto_check_req, then against the brick's state), and receives a
+ * WRITE payload straight into the block's memory (zero copy; the block's
+ * storage stays referenced until the write completes, and the key is checked
+ * again at the end so a write racing with an unmap is answered EACCES). READ
+ * answers are sent with the header and the block memory as one gather list.
+ * Payloads of refused requests are read and dropped so the stream stays in
+ * step; a header that cannot be trusted (bad magic, version, flags, or a
+ * payload above NVL_BRICK_MAX_DATA) is answered and the connection closed.
+ * Bounds: BRICK_CONN_QD responses queued or in flight per connection (then
+ * the socket is not read), BRICK_MAX_CONNS_PER_LISTENER connections.
+ */
+#include "brick/brick_internal.h"
+#include "reactor/reactor.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+NVL_LOG_DECLARE_COMPONENT(brick);
+
+#define BRICK_CONN_QD 128
+#define HELLO_MAX (sizeof(struct nvl_brick_hello) + NVL_BRICK_NAME_MAX)
+#define DISCARD_CHUNK (64 * 1024)
+
+enum brick_conn_state {
+	CONN_HELLO = 0,   /* waiting for HELLO */
+	CONN_READY,       /* serving a brick */
+	CONN_CLOSING,     /* answer what is queued, read nothing more, then close */
+	CONN_DEAD,        /* closed; freed when the last async op returns */
+};
+
+struct brick_tx {
+	uint8_t hdr[NVL_BRICK_HDR_SIZE];
+	const uint8_t *data;
+	size_t data_len;
+	void *owned;              /* freed when sent */
+	struct brick_mem *mem;    /* referenced while data points into it */
+	int fd;                   /* passed with the first byte (-1: none) */
+	bool fd_owned;
+	size_t sent;
+	TAILQ_ENTRY(brick_tx) link;
+};
+
+struct brick_conn {
+	struct brick_conn_io io;
+	struct brick_listener *l;
+	int sock;
+	struct nvl_fdh *fdh;
+	uint32_t events;
+	enum brick_conn_state state;
+	uint8_t version;
+	struct brick *b;
+	struct brick_session sess;
+	unsigned refs;            /* 1 while open + async ops in flight */
+	unsigned inflight;
+	bool in_process;
+	/* receive side */
+	uint8_t rxhdr[NVL_BRICK_HDR_SIZE];
+	size_t rx_have;
+	struct nvl_brick_hdr req;
+	bool in_payload;
+	uint8_t *pl_dst;
+	size_t pl_len, pl_got;
+	int pl_err;               /* refusal decided at the header, sent after the payload */
+	struct brick_mem *pl_mem;
+	uint8_t pl_small[HELLO_MAX];
+	/* send side */
+	TAILQ_HEAD(, brick_tx) txq;
+	unsigned ntx;
+	TAILQ_ENTRY(brick_conn) link;
+};
+
+static TAILQ_HEAD(, brick_listener) g_listeners = TAILQ_HEAD_INITIALIZER(g_listeners);
+static TAILQ_HEAD(, brick_conn) g_conns = TAILQ_HEAD_INITIALIZER(g_conns);
+static uint8_t g_discard[DISCARD_CHUNK];
+
+static void conn_close(struct brick_conn *c);
+
+/* ---- responses --------------------------------------------------------- */
+
+static struct brick_tx *
+tx_new(struct brick_conn *c, const struct nvl_brick_hdr *req, int rc)
+{
+	struct brick_tx *tx = calloc(1, sizeof(*tx));
+	struct nvl_brick_hdr h = { 0 };
+
+	if (tx == NULL)
+		return NULL;
+	tx->fd = -1;
+	h.magic = NVL_BRICK_MAGIC;
+	h.version = c->version ? c->version : NVL_BRICK_VERSION_MAX;
+	h.opcode = req->opcode;
+	h.flags = NVL_BRICK_HF_RESPONSE;
+	h.status = brick_proto_status_from_errno(rc);
+	h.req_id = req->req_id;
+	brick_proto_hdr_encode(&h, tx->hdr);
+	return tx;
+}
+
+static void
+tx_free(struct brick_tx *tx)
+{
+	if (tx->fd_owned && tx->fd >= 0)
+		close(tx->fd);
+	brick_mem_put(tx->mem);
+	free(tx->owned);
+	free(tx);
+}
+
+static void
+tx_queue(struct brick_conn *c, struct brick_tx *tx)
+{
+	TAILQ_INSERT_TAIL(&c->txq, tx, link);
+	c->ntx++;
+}
+
+/* Queue a response with no payload and the given header fields. */
+static void
+respond(struct brick_conn *c, const struct nvl_brick_hdr *req, int rc)
+{
+	struct brick_tx *tx = tx_new(c, req, rc);
+
+	if (tx == NULL) {
+		c->state = CONN_CLOSING; /* cannot answer: the peer would wait forever */
+		return;
+	}
+	tx_queue(c, tx);
+}
+
+/* Rewrite selected header fields of a queued response. */
+static void
+tx_set(struct brick_tx *tx, uint16_t flags, uint64_t key, uint64_t addr, uint64_t length,
+       uint32_t arg, uint32_t data_len)
+{
+	struct nvl_brick_hdr h;
+
+	brick_proto_hdr_decode(tx->hdr, &h);
+	h.flags |= flags;
+	h.key = key;
+	h.addr = addr;
+	h.length = length;
+	h.arg = arg;
+	h.data_len = data_len;
+	brick_proto_hdr_encode(&h, tx->hdr);
+}
+
+static int
+conn_send(struct brick_conn *c)
+{
+	struct brick_tx *tx;
+
+	while ((tx = TAILQ_FIRST(&c->txq)) != NULL) {
+		struct iovec iov[2];
+		int n = 0;
+		long sent;
+		size_t total = NVL_BRICK_HDR_SIZE + tx->data_len;
+
+		if (tx->sent < NVL_BRICK_HDR_SIZE) {
+			iov[n].iov_base = tx->hdr + tx->sent;
+			iov[n++].iov_len = NVL_BRICK_HDR_SIZE - tx->sent;
+			if (tx->data_len) {
+				iov[n].iov_base = (void *)tx->data;
+				iov[n++].iov_len = tx->data_len;
+			}
+		} else {
+			iov[n].iov_base = (void *)(tx->data + (tx->sent - NVL_BRICK_HDR_SIZE));
+			iov[n++].iov_len = total - tx->sent;
+		}
+		sent = c->io.sendv(c->io.ctx, iov, n, tx->sent == 0 ? tx->fd : -1);
+		if (sent == -EAGAIN)
+			return 0;
+		if (sent < 0)
+			return (int)sent;
+		tx->sent += (size_t)sent;
+		if (tx->sent < total)
+			return 0;
+		TAILQ_REMOVE(&c->txq, tx, link);
+		c->ntx--;
+		tx_free(tx);
+	}
+	return 0;
+}
+
+/* ---- request execution ------------------------------------------------- */
+
+struct conn_async {
+	struct brick_conn *c;
+	struct nvl_brick_hdr req;
+};
+
+static void conn_update_events(struct brick_conn *c);
+
+static void
+conn_put(struct brick_conn *c)
+{
+	if (--c->refs == 0)
+		free(c);
+}
+
+static void
+conn_async_done(void *arg, int rc)
+{
+	struct conn_async *a = arg;
+	struct brick_conn *c = a->c;
+
+	c->inflight--;
+	if (c->state != CONN_DEAD) {
+		respond(c, &a->req, rc);
+		if (!c->in_process) {
+			if (brick_conn_process(c) < 0 && c->sock >= 0)
+				conn_close(c);
+			else
+				conn_update_events(c);
+		}
+	}
+	free(a);
+	conn_put(c);
+}
+
+static bool
+listener_serves(const struct brick *b, const struct brick_listener *l)
+{
+	if (l == NULL)
+		return true; /* in-process connection (fuzzing, tests) */
+	for (unsigned i = 0; i < b->nlisteners; i++)
+		if (b->listeners[i] == l)
+			return true;
+	return false;
+}
+
+static void conn_kill(struct brick_session *s);
+
+static void
+exec_hello(struct brick_conn *c, const struct nvl_brick_hdr *req)
+{
+	char name[NVL_BRICK_NAME_MAX + 1];
+	struct nvl_brick_info_wire info;
+	struct brick_tx *tx;
+	struct brick *b = NULL;
+	uint8_t ver;
+	int rc;
+
+	if (c->state != CONN_HELLO) {
+		respond(c, req, -EPROTO);
+		return;
+	}
+	rc = brick_proto_hello_decode(c->pl_small, req->data_len, &ver, name);
+	if (rc == 0) {
+		b = brick_find(name);
+		if (b == NULL || !listener_serves(b, c->l))
+			rc = -ENOENT;
+	}
+	if (rc < 0) {
+		respond(c, req, rc);
+		c->state = CONN_CLOSING;
+		return;
+	}
+	c->version = ver;
+	tx = tx_new(c, req, 0);
+	if (tx)
+		tx->owned = malloc(sizeof(info));
+	if (tx == NULL || tx->owned == NULL) {
+		free(tx);
+		c->state = CONN_CLOSING;
+		return;
+	}
+	c->b = b;
+	brick_get(b);
+	brick_session_init(&c->sess, b);
+	c->sess.kill = conn_kill;
+	c->state = CONN_READY;
+	brick_info(b, &info);
+	if (c->io.passes_fds)
+		info.flags |= NVL_BRICK_INFO_LOCAL;
+	brick_proto_info_encode(&info, tx->owned);
+	tx->data = tx->owned;
+	tx->data_len = sizeof(info);
+	tx_set(tx, 0, 0, 0, 0, 0, (uint32_t)sizeof(info));
+	tx_queue(c, tx);
+	NVL_DEBUGLOG(brick, "%s: connection on %s, protocol v%u", b->name,
+		     c->l ? c->l->trtype : "(local)", ver);
+}
+
+static void
+exec_info(struct brick_conn *c, const struct nvl_brick_hdr *req)
+{
+	struct nvl_brick_info_wire info;
+	struct brick_tx *tx = tx_new(c, req, 0);
+
+	if (tx)
+		tx->owned = malloc(sizeof(info));
+	if (tx == NULL || tx->owned == NULL) {
+		free(tx);
+		respond(c, req, -ENOMEM);
+		return;
+	}
+	brick_info(c->b, &info);
+	if (c->io.passes_fds)
+		info.flags |= NVL_BRICK_INFO_LOCAL;
+	brick_proto_info_encode(&info, tx->owned);
+	tx->data = tx->owned;
+	tx->data_len = sizeof(info);
+	tx_set(tx, 0, 0, 0, 0, 0, (uint32_t)sizeof(info));
+	tx_queue(c, tx);
+}
+
+static void
+exec_map(struct brick_conn *c, const struct nvl_brick_hdr *req)
+{
+	struct brick_handle *h;
+	struct brick_tx *tx;
+	uint16_t fl = 0;
+	int rc;
+
+	rc = brick_map(c->b, &c->sess, req->addr, req->arg, &h);
+	if (rc < 0) {
+		respond(c, req, rc);
+		return;
+	}
+	tx = tx_new(c, req, 0);
+	if (tx == NULL) {
+		brick_handle_revoke(c->b, h);
+		respond(c, req, -ENOMEM);
+		return;
+	}
+	if (c->io.passes_fds) {
+		struct brick_mem *m = h->blk->mem;
+
+		if (h->flags & NVL_BRICK_MAP_RW) {
+			tx->fd = m->fd; /* duplicated into the peer by sendmsg */
+		} else {
+			/* read-only handle: an O_RDONLY fd, so PROT_WRITE mmap is refused */
+			tx->fd = brick_block_open_ro(c->b, h->blk);
+			tx->fd_owned = true;
+		}
+		if (tx->fd < 0) {
+			tx->fd = -1;
+			tx_free(tx);
+			brick_handle_revoke(c->b, h);
+			respond(c, req, -EIO);
+			return;
+		}
+		brick_mem_get(m);
+		tx->mem = m;
+		m->exported = true;
+		fl = NVL_BRICK_HF_FD;
+	}
+	tx_set(tx, fl, h->key, h->blk->addr, BRICK_BLOCK_SIZE, h->flags, 0);
+	tx_queue(c, tx);
+}
+
+static void
+exec_list(struct brick_conn *c, const struct nvl_brick_hdr *req)
+{
+	uint32_t max = req->arg ? req->arg : NVL_BRICK_LIST_MAX;
+	struct nvl_brick_extent *ext;
+	int n;
+	struct brick_tx *tx;
+	uint64_t next;
+	bool more;
+	uint8_t *w;
+
+	ext = malloc(max * sizeof(*ext));
+	tx = tx_new(c, req, 0);
+	w = malloc(max * sizeof(*ext));
+	if (ext == NULL || tx == NULL || w == NULL) {
+		free(ext);
+		free(tx);
+		free(w);
+		respond(c, req, -ENOMEM);
+		return;
+	}
+	n = brick_list(c->b, req->addr, ext, max, &more, &next);
+	if (n < 0) {
+		free(ext);
+		free(tx);
+		free(w);
+		respond(c, req, n);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		brick_proto_extent_encode(&ext[i], w + i * sizeof(*ext));
+	free(ext);
+	tx->owned = w;
+	tx->data = w;
+	tx->data_len = (size_t)n * sizeof(*ext);
+	tx_set(tx, more ? NVL_BRICK_HF_MORE : 0, 0, more ? next : 0, 0, (uint32_t)n,
+	       (uint32_t)tx->data_len);
+	tx_queue(c, tx);
+}
+
+/* Resolve a key for READ/WRITE/FLUSH: \return handle or NULL with *rc. */
+static struct brick_handle *
+conn_key(struct brick_conn *c, const struct nvl_brick_hdr *req, bool write, int *rc)
+{
+	struct brick_handle *h = brick_key_lookup(c->b, req->key);
+
+	if (h == NULL || h->blk->addr != req->addr) {
+		*rc = -EACCES;
+		return NULL;
+	}
+	if (write && !(h->flags & NVL_BRICK_MAP_RW)) {
+		*rc = -EROFS;
+		return NULL;
+	}
+	*rc = 0;
+	return h;
+}
+
+static void
+exec_read(struct brick_conn *c, const struct nvl_brick_hdr *req)
+{
+	struct brick_handle *h;
+	struct brick_tx *tx;
+	int rc;
+
+	h = conn_key(c, req, false, &rc);
+	if (h == NULL) {
+		respond(c, req, rc);
+		return;
+	}
+	tx = tx_new(c, req, 0);
+	if (tx == NULL) {
+		respond(c, req, -ENOMEM);
+		return;
+	}
+	tx->mem = h->blk->mem;
+	brick_mem_get(tx->mem);
+	tx->data = tx->mem->va + req->offset;
+	tx->data_len = req->length;
+	tx_set(tx, 0, 0, req->addr, req->length, 0, (uint32_t)req->length);
+	tx_queue(c, tx);
+	c->b->st.bytes_read += req->length;
+}
+
+static void
+exec_write_done(struct brick_conn *c, const struct nvl_brick_hdr *req)
+{
+	struct brick_handle *h;
+	int rc;
+
+	/* The key is checked again: an unmap/free during the transfer revokes it,
+	 * and the data then went to the revoked inode, not to the block. */
+	h = conn_key(c, req, true, &rc);
+	if (h != NULL && h->blk->mem != c->pl_mem)
+		rc = -EACCES;
+	if (rc == 0) {
+		h->blk->maybe_dirty = true;
+		c->b->st.bytes_written += req->length;
+	}
+	respond(c, req, rc);
+}
+
+static void
+exec_flush(struct brick_conn *c, const struct nvl_brick_hdr *req)
+{
+	struct conn_async *a;
+	struct brick_handle *h = NULL;
+	int rc = 0;
+
+	if (req->opcode == NVL_BRICK_OP_FLUSH) {
+		h = conn_key(c, req, false, &rc);
+		if (h == NULL) {
+			respond(c, req, rc);
+			return;
+		}
+	}
+	a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		respond(c, req, -ENOMEM);
+		return;
+	}
+	a->c = c;
+	a->req = *req;
+	c->refs++;
+	c->inflight++;
+	if (h)
+		brick_flush(c->b, h, req->offset, req->length, conn_async_done, a);
+	else
+		brick_flush_all(c->b, conn_async_done, a);
+}
+
+static void
+conn_exec(struct brick_conn *c, const struct nvl_brick_hdr *req)
+{
+	if (c->state == CONN_HELLO && req->opcode != NVL_BRICK_OP_HELLO) {
+		respond(c, req, -EPROTO);
+		c->state = CONN_CLOSING;
+		return;
+	}
+	switch (req->opcode) {
+	case NVL_BRICK_OP_HELLO:
+		exec_hello(c, req);
+		break;
+	case NVL_BRICK_OP_INFO:
+		exec_info(c, req);
+		break;
+	case NVL_BRICK_OP_ALLOC:
+		respond(c, req, brick_alloc(c->b, req->addr));
+		break;
+	case NVL_BRICK_OP_FREE:
+		respond(c, req, brick_free(c->b, req->addr));
+		break;
+	case NVL_BRICK_OP_MAP:
+		exec_map(c, req);
+		break;
+	case NVL_BRICK_OP_UNMAP:
+		respond(c, req, brick_unmap(c->b, &c->sess, req->addr));
+		break;
+	case NVL_BRICK_OP_LIST:
+		exec_list(c, req);
+		break;
+	case NVL_BRICK_OP_READ:
+		exec_read(c, req);
+		break;
+	case NVL_BRICK_OP_FLUSH:
+	case NVL_BRICK_OP_FLUSH_ALL:
+		exec_flush(c, req);
+		break;
+	default:
+		respond(c, req, -EOPNOTSUPP);
+		break;
+	}
+}
+
+/* ---- receive side ------------------------------------------------------ */
+
+/* A header is complete: decide what happens to its payload. */
+static void
+conn_header(struct brick_conn *c)
+{
+	struct nvl_brick_hdr *h = &c->req;
+	int rc;
+
+	brick_proto_hdr_decode(c->rxhdr, h);
+	c->rx_have = 0;
+	rc = brick_proto_check_req(h, c->version);
+	if (rc == -EPROTO || !brick_proto_payload_ok(h)) {
+		/* the stream cannot be trusted any more: answer and close */
+		NVL_ERRLOG_RL("brick connection: bad header (opcode %u, data_len %u): %s",
+			      h->opcode, h->data_len, rc ? strerror(-rc) : "payload too large");
+		respond(c, h, rc ? rc : -EINVAL);
+		c->state = CONN_CLOSING;
+		return;
+	}
+	c->pl_err = rc;
+	c->pl_dst = NULL;
+	c->pl_mem = NULL;
+	c->pl_len = h->data_len;
+	c->pl_got = 0;
+	if (rc == 0 && c->state == CONN_HELLO && h->opcode != NVL_BRICK_OP_HELLO)
+		c->pl_err = rc = -EPROTO;
+	if (rc == 0 && h->opcode == NVL_BRICK_OP_HELLO) {
+		c->pl_dst = c->pl_small;
+	} else if (rc == 0 && h->opcode == NVL_BRICK_OP_WRITE) {
+		struct brick_handle *hd = conn_key(c, h, true, &c->pl_err);
+
+		if (hd != NULL) {
+			c->pl_mem = hd->blk->mem;
+			brick_mem_get(c->pl_mem);
+			c->pl_dst = c->pl_mem->va + h->offset;
+		}
+	}
+	if (c->pl_len == 0) {
+		if (c->pl_err)
+			respond(c, h, c->pl_err);
+		else
+			conn_exec(c, h);
+		if (c->pl_err == -EPROTO && c->state == CONN_HELLO)
+			c->state = CONN_CLOSING;
+		return;
+	}
+	c->in_payload = true;
+}
+
+static void
+conn_payload_done(struct brick_conn *c)
+{
+	struct nvl_brick_hdr *h = &c->req;
+
+	c->in_payload = false;
+	if (c->pl_err) {
+		respond(c, h, c->pl_err);
+		if (c->state == CONN_HELLO)
+			c->state = CONN_CLOSING;
+	} else if (h->opcode == NVL_BRICK_OP_WRITE) {
+		exec_write_done(c, h);
+	} else {
+		conn_exec(c, h);
+	}
+	brick_mem_put(c->pl_mem);
+	c->pl_mem = NULL;
+}
+
+/* One receive step. \return >0 progress, -EAGAIN nothing to read, <0 close. */
+static long
+conn_recv_step(struct brick_conn *c)
+{
+	long n;
+
+	if (!c->in_payload) {
+		n = c->io.recv(c->io.ctx, c->rxhdr + c->rx_have, NVL_BRICK_HDR_SIZE - c->rx_have);
+		if (n <= 0)
+			return n == 0 ? -ECONNRESET : n;
+		c->rx_have += (size_t)n;
+		if (c->rx_have == NVL_BRICK_HDR_SIZE)
+			conn_header(c);
+		return n;
+	}
+	if (c->pl_dst)
+		n = c->io.recv(c->io.ctx, c->pl_dst + c->pl_got, c->pl_len - c->pl_got);
+	else
+		n = c->io.recv(c->io.ctx, g_discard,
+			       NVL_MIN(c->pl_len - c->pl_got, sizeof(g_discard)));
+	if (n <= 0)
+		return n == 0 ? -ECONNRESET : n;
+	c->pl_got += (size_t)n;
+	if (c->pl_got == c->pl_len)
+		conn_payload_done(c);
+	return n;
+}
+
+int
+brick_conn_process(struct brick_conn *c)
+{
+	int rc = 0;
+
+	if (c->state == CONN_DEAD)
+		return -ECONNRESET;
+	c->in_process = true;
+	for (;;) {
+		long n;
+
+		rc = conn_send(c);
+		if (rc < 0)
+			break;
+		if (c->state == CONN_CLOSING) {
+			rc = TAILQ_EMPTY(&c->txq) && c->inflight == 0 ? -ECONNRESET : 0;
+			break;
+		}
+		/* backpressure: stop reading while this many answers are pending */
+		if (c->ntx + c->inflight >= BRICK_CONN_QD)
+			break;
+		n = conn_recv_step(c);
+		if (n == -EAGAIN)
+			break;
+		if (n < 0) {
+			rc = (int)n;
+			break;
+		}
+	}
+	c->in_process = false;
+	return rc;
+}
+
+struct brick_conn *
+brick_conn_create(const struct brick_conn_io *io, struct brick_listener *l)
+{
+	struct brick_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->io = *io;
+	c->l = l;
+	c->sock = -1;
+	c->refs = 1;
+	c->state = CONN_HELLO;
+	TAILQ_INIT(&c->txq);
+	TAILQ_INSERT_TAIL(&g_conns, c, link);
+	if (l)
+		l->nconns++;
+	return c;
+}
+
+static void listener_maybe_free(struct brick_listener *l);
+
+void
+brick_conn_destroy(struct brick_conn *c)
+{
+	struct brick_tx *tx;
+
+	if (c->state == CONN_DEAD)
+		return;
+	c->state = CONN_DEAD;
+	TAILQ_REMOVE(&g_conns, c, link);
+	nvl_fd_del(c->fdh);
+	c->fdh = NULL;
+	if (c->sock >= 0)
+		close(c->sock);
+	c->sock = -1;
+	while ((tx = TAILQ_FIRST(&c->txq)) != NULL) {
+		TAILQ_REMOVE(&c->txq, tx, link);
+		tx_free(tx);
+	}
+	c->ntx = 0;
+	brick_mem_put(c->pl_mem);
+	c->pl_mem = NULL;
+	if (c->b) {
+		/* handles die with their connection */
+		brick_session_fini(&c->sess);
+		brick_put(c->b);
+		c->b = NULL;
+	}
+	if (c->l) {
+		c->l->nconns--;
+		listener_maybe_free(c->l);
+		c->l = NULL;
+	}
+	conn_put(c);
+}
+
+static void
+conn_close(struct brick_conn *c)
+{
+	brick_conn_destroy(c);
+}
+
+static void
+conn_kill(struct brick_session *s)
+{
+	conn_close(container_of(s, struct brick_conn, sess));
+}
+
+unsigned
+brick_conn_count(struct brick *b)
+{
+	struct brick_conn *c;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(c, &g_conns, link)
+		n += c->b == b;
+	return n;
+}
+
+/* ---- sockets ----------------------------------------------------------- */
+
+static long
+sock_recv(void *ctx, void *buf, size_t len)
+{
+	int fd = (int)(intptr_t)ctx;
+
+	for (;;) {
+		ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+}
+
+static long
+sock_sendv(void *ctx, const struct iovec *iov, int iovcnt, int pass_fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	int fd = (int)(intptr_t)ctx;
+
+	if (pass_fd >= 0) {
+		struct cmsghdr *ch;
+
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		ch = CMSG_FIRSTHDR(&mh);
+		ch->cmsg_level = SOL_SOCKET;
+		ch->cmsg_type = SCM_RIGHTS;
+		ch->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(ch), &pass_fd, sizeof(int));
+	}
+	for (;;) {
+		ssize_t n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+}
+
+static void
+conn_update_events(struct brick_conn *c)
+{
+	uint32_t ev = 0;
+
+	if (c->fdh == NULL || c->state == CONN_DEAD)
+		return;
+	if (c->state != CONN_CLOSING && c->ntx + c->inflight < BRICK_CONN_QD)
+		ev |= EPOLLIN;
+	if (!TAILQ_EMPTY(&c->txq))
+		ev |= EPOLLOUT;
+	if (ev != c->events && nvl_fd_mod(c->fdh, ev) == 0)
+		c->events = ev;
+}
+
+static void
+conn_sock_cb(void *arg, uint32_t events)
+{
+	struct brick_conn *c = arg;
+
+	if (brick_conn_process(c) < 0) {
+		conn_close(c);
+		return;
+	}
+	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) {
+		conn_close(c);
+		return;
+	}
+	conn_update_events(c);
+}
+
+static void
+listener_accept_cb(void *arg, uint32_t events)
+{
+	struct brick_listener *l = arg;
+	struct brick_conn_io io = { .recv = sock_recv, .sendv = sock_sendv };
+	struct brick_conn *c;
+	int fd;
+
+	(void)events;
+	for (;;) {
+		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				NVL_ERRLOG_RL("brick listener %s %s: accept: %s", l->trtype,
+					      l->traddr, strerror(errno));
+			return;
+		}
+		if (l->nconns >= BRICK_MAX_CONNS_PER_LISTENER) {
+			NVL_ERRLOG_RL("brick listener %s %s: %u connections, refusing more",
+				      l->trtype, l->traddr, l->nconns);
+			close(fd);
+			continue;
+		}
+		if (l->ops->accepted)
+			l->ops->accepted(fd);
+		io.ctx = (void *)(intptr_t)fd;
+		io.passes_fds = l->ops->passes_fds;
+		c = brick_conn_create(&io, l);
+		if (c == NULL) {
+			close(fd);
+			continue;
+		}
+		c->sock = fd;
+		c->events = EPOLLIN;
+		c->fdh = nvl_fd_add(fd, EPOLLIN, conn_sock_cb, c);
+		if (c->fdh == NULL)
+			conn_close(c);
+	}
+}
+
+/* ---- transports -------------------------------------------------------- */
+
+static int
+shm_listen(struct brick_listener *l)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, rc;
+
+	if (l->traddr[0] != '/' || l->trsvcid[0])
+		return -EINVAL;
+	if (nvl_strlcpy(sa.sun_path, l->traddr, sizeof(sa.sun_path)) < 0)
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (lstat(l->traddr, &st) == 0) {
+		int probe;
+
+		if (!S_ISSOCK(st.st_mode)) {
+			close(fd);
+			return -EEXIST;
+		}
+		/* a live server answers; a dead one's socket is taken over */
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(probe);
+			close(fd);
+			return -EADDRINUSE;
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(l->traddr);
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	chmod(l->traddr, 0600);
+	l->fd = fd;
+	return 0;
+}
+
+static void
+shm_stop(struct brick_listener *l)
+{
+	close(l->fd);
+	unlink(l->traddr);
+}
+
+static int
+tcp_listen(struct brick_listener *l)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
+	struct addrinfo *ai;
+	int fd, one = 1, rc;
+
+	if (l->trsvcid[0] == '\0')
+		return -EINVAL;
+	if (getaddrinfo(l->traddr, l->trsvcid, &hints, &ai) != 0)
+		return -EINVAL;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		rc = -errno;
+		freeaddrinfo(ai);
+		return rc;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+		rc = -errno;
+		close(fd);
+		freeaddrinfo(ai);
+		return rc;
+	}
+	freeaddrinfo(ai);
+	l->fd = fd;
+	return 0;
+}
+
+static void
+tcp_stop(struct brick_listener *l)
+{
+	close(l->fd);
+}
+
+static void
+tcp_accepted(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+const struct brick_transport_ops brick_transport_shm = {
+	.name = "SHM",
+	.passes_fds = true,
+	.listen = shm_listen,
+	.stop = shm_stop,
+	.accepted = NULL,
+};
+
+const struct brick_transport_ops brick_transport_tcp = {
+	.name = "TCP",
+	.passes_fds = false,
+	.listen = tcp_listen,
+	.stop = tcp_stop,
+	.accepted = tcp_accepted,
+};
+
+static const struct brick_transport_ops *const g_transports[] = {
+	&brick_transport_shm,
+	&brick_transport_tcp,
+};
+
+const struct brick_transport_ops *
+brick_transport_find(const char *trtype)
+{
+	for (size_t i = 0; i < NVL_ARRAY_SIZE(g_transports); i++)
+		if (strcasecmp(trtype, g_transports[i]->name) == 0)
+			return g_transports[i];
+	return NULL;
+}
+
+/* ---- listeners --------------------------------------------------------- */
+
+static struct brick_listener *
+listener_find(const struct brick_transport_ops *ops, const char *traddr, const char *trsvcid)
+{
+	struct brick_listener *l;
+
+	TAILQ_FOREACH(l, &g_listeners, link)
+		if (l->ops == ops && strcmp(l->traddr, traddr) == 0 &&
+		    strcmp(l->trsvcid, trsvcid) == 0)
+			return l;
+	return NULL;
+}
+
+static void
+listener_maybe_free(struct brick_listener *l)
+{
+	if (l->refs == 0 && l->nconns == 0)
+		free(l);
+}
+
+static void
+listener_unref(struct brick_listener *l)
+{
+	if (--l->refs > 0)
+		return;
+	nvl_fd_del(l->fdh);
+	l->fdh = NULL;
+	l->ops->stop(l);
+	TAILQ_REMOVE(&g_listeners, l, link);
+	NVL_NOTICELOG("brick listener %s %s%s%s stopped", l->trtype, l->traddr,
+		      l->trsvcid[0] ? ":" : "", l->trsvcid);
+	listener_maybe_free(l);
+}
+
+int
+brick_listener_add(struct brick *b, const char *trtype, const char *traddr,
+		   const char *trsvcid)
+{
+	const struct brick_transport_ops *ops = brick_transport_find(trtype);
+	struct brick_listener *l;
+	int rc;
+
+	if (ops == NULL || traddr == NULL || traddr[0] == '\0')
+		return -EINVAL;
+	if (trsvcid == NULL)
+		trsvcid = "";
+	if (strlen(traddr) >= sizeof(l->traddr) || strlen(trsvcid) >= sizeof(l->trsvcid))
+		return -ENAMETOOLONG;
+	if (b->nlisteners >= BRICK_MAX_LISTENERS)
+		return -E2BIG;
+	l = listener_find(ops, traddr, trsvcid);
+	if (l != NULL) {
+		if (listener_serves(b, l))
+			return -EEXIST;
+		l->refs++;
+		b->listeners[b->nlisteners++] = l;
+		return 0;
+	}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return -ENOMEM;
+	l->ops = ops;
+	nvl_strlcpy(l->trtype, ops->name, sizeof(l->trtype));
+	nvl_strlcpy(l->traddr, traddr, sizeof(l->traddr));
+	nvl_strlcpy(l->trsvcid, trsvcid, sizeof(l->trsvcid));
+	rc = ops->listen(l);
+	if (rc < 0) {
+		free(l);
+		return rc;
+	}
+	l->fdh = nvl_fd_add(l->fd, EPOLLIN, listener_accept_cb, l);
+	if (l->fdh == NULL) {
+		rc = -errno;
+		ops->stop(l);
+		free(l);
+		return rc;
+	}
+	l->refs = 1;
+	TAILQ_INSERT_TAIL(&g_listeners, l, link);
+	b->listeners[b->nlisteners++] = l;
+	NVL_NOTICELOG("brick %s: listening on %s %s%s%s", b->name, l->trtype, traddr,
+		      trsvcid[0] ? ":" : "", trsvcid);
+	return 0;
+}
+
+int
+brick_listener_remove(struct brick *b, const char *trtype, const char *traddr,
+		      const char *trsvcid)
+{
+	const struct brick_transport_ops *ops = brick_transport_find(trtype);
+	struct brick_listener *l;
+
+	if (ops == NULL || traddr == NULL)
+		return -EINVAL;
+	l = listener_find(ops, traddr, trsvcid ? trsvcid : "");
+	if (l == NULL)
+		return -ENOENT;
+	for (unsigned i = 0; i < b->nlisteners; i++) {
+		if (b->listeners[i] == l) {
+			b->listeners[i] = b->listeners[--b->nlisteners];
+			listener_unref(l);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void
+brick_listeners_drop(struct brick *b)
+{
+	while (b->nlisteners > 0)
+		listener_unref(b->listeners[--b->nlisteners]);
+}
