@@ -48,6 +48,9 @@ PC=$!
 on_exit "kill -9 $PA $PB $PC"
 wait_until 10 bash -c "[ \"\$(nvlend rpc nvmf_subsystem_get_controllers '{\"nqn\":\"$NQN\"}' | grep -c hostnqn)\" = 3 ]" ||
 	fail "expected 3 controllers: $(rpc nvmf_subsystem_get_controllers "{\"nqn\":\"$NQN\"}")"
+# hosts create their queue pairs right after connecting: wait for all 7
+wait_until 10 bash -c "[ \"\$(nvlend rpc nvmf_subsystem_get_qpairs '{\"nqn\":\"$NQN\"}' | grep -c '\"qid\"')\" = 7 ]" ||
+	fail "expected 7 queue pairs (3 admin + 4 I/O): $(rpc nvmf_subsystem_get_qpairs "{\"nqn\":\"$NQN\"}")"
 rpc nvmf_subsystem_get_controllers "{\"nqn\":\"$NQN\"}" >"$T/ctrlrs.json"
 /usr/bin/python3 - "$T/ctrlrs.json" "$HA" "$HB" "$HC" <<'PY' || fail "controller table wrong"
 import json, sys
@@ -58,8 +61,6 @@ assert len({x["cntlid"] for x in c}) == 3, "cntlids not distinct"
 assert hosts[sys.argv[2]]["num_io_qpairs"] == 2, hosts[sys.argv[2]]
 assert hosts[sys.argv[3]]["num_io_qpairs"] == 1
 PY
-qp=$(rpc nvmf_subsystem_get_qpairs "{\"nqn\":\"$NQN\"}" | json_get '.__len__()')
-[ "$qp" = 7 ] || fail "expected 7 queue pairs (3 admin + 4 I/O), got $qp"
 
 # 4. kill -9 host C in the middle: its controller goes, A and B carry on
 sleep 1
