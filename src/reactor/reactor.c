@@ -137,10 +137,10 @@ nvl_reactor_parse_cpus(const char *list, struct nvl_reactor_opts *o)
 			o->cpus[n++] = (int)c;
 		}
 		p = end;
-		if (*p == ',')
+		if (*p == ',' && p[1] != '\0')
 			p++;
 		else if (*p != '\0')
-			return -EINVAL;
+			return -EINVAL; /* junk, or a trailing comma */
 	}
 	o->count = n;
 	return 0;
