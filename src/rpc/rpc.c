@@ -799,13 +799,36 @@ conn_event(void *arg, uint32_t events)
 	}
 }
 
+/* Serve a connected, non-blocking socket on the calling reactor. Closes fd on failure. */
+static struct rpc_conn *
+conn_create(int fd)
+{
+	struct rpc_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		close(fd);
+		return NULL;
+	}
+	c->fd = fd;
+	c->refs = 1;
+	c->fdh = nvl_fd_add(fd, EPOLLIN, conn_event, c);
+	if (c->fdh == NULL) {
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	c->next = g_srv.conns;
+	g_srv.conns = c;
+	g_srv.nclients++;
+	return c;
+}
+
 static void
 srv_accept(void *arg, uint32_t events)
 {
 	(void)arg;
 	(void)events;
 	for (;;) {
-		struct rpc_conn *c;
 		int fd = accept4(g_srv.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -825,22 +848,7 @@ srv_accept(void *arg, uint32_t events)
 			NVL_WARNLOG("RPC: refusing client beyond the limit of %u", g_srv.max_clients);
 			continue;
 		}
-		c = calloc(1, sizeof(*c));
-		if (c == NULL) {
-			close(fd);
-			continue;
-		}
-		c->fd = fd;
-		c->refs = 1;
-		c->fdh = nvl_fd_add(fd, EPOLLIN, conn_event, c);
-		if (c->fdh == NULL) {
-			close(fd);
-			free(c);
-			continue;
-		}
-		c->next = g_srv.conns;
-		g_srv.conns = c;
-		g_srv.nclients++;
+		conn_create(fd);
 	}
 }
 
