@@ -381,11 +381,16 @@ conn_flush(struct rpc_conn *c)
 	}
 }
 
+static json_t *make_error_obj(int code, char *msg);
+
 static json_t *
 make_error(json_t *id, int code, const char *msg)
 {
-	return json_pack("{s:s, s:{s:i, s:s}, s:O}", "jsonrpc", "2.0", "error", "code", code,
-			 "message", msg, "id", id ? id : json_null());
+	char m[512];
+
+	nvl_strlcpy(m, msg, sizeof(m));
+	return json_pack("{s:s, s:o, s:O}", "jsonrpc", "2.0", "error", make_error_obj(code, m),
+			 "id", id ? id : json_null());
 }
 
 static void
@@ -459,6 +464,45 @@ nvl_rpc_result_bool(struct nvl_rpc_request *req, bool v)
 	nvl_rpc_result(req, json_boolean(v));
 }
 
+/*
+ * Cut s so it does not end inside a UTF-8 sequence. Messages quote names from
+ * the (valid UTF-8) request and are cut at their buffer size; a cut inside a
+ * character makes the string unencodable and the whole answer would be lost.
+ */
+static void
+utf8_trim_tail(char *s)
+{
+	size_t i = strlen(s), cont = 0;
+	unsigned char lead;
+	size_t need;
+
+	while (i > 0 && cont < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80) {
+		i--;
+		cont++;
+	}
+	if (i == 0)
+		return;
+	lead = (unsigned char)s[i - 1];
+	if (lead < 0xc0)
+		return;
+	need = lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : 1;
+	if (cont < need)
+		s[i - 1] = '\0';
+}
+
+/* {code, message}; never NULL for a valid message, so an error never turns into a result */
+static json_t *
+make_error_obj(int code, char *msg)
+{
+	json_t *e;
+
+	utf8_trim_tail(msg);
+	e = json_pack("{s:i, s:s}", "code", code, "message", msg);
+	if (e == NULL)
+		e = json_pack("{s:i, s:s}", "code", code, "message", "(message not valid UTF-8)");
+	return e;
+}
+
 void
 nvl_rpc_error(struct nvl_rpc_request *req, int code, const char *fmt, ...)
 {
@@ -468,7 +512,7 @@ nvl_rpc_error(struct nvl_rpc_request *req, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	request_finish(req, NULL, json_pack("{s:i, s:s}", "code", code, "message", msg));
+	request_finish(req, NULL, make_error_obj(code, msg));
 }
 
 void
