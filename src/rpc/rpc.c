@@ -713,6 +713,48 @@ conn_refuse(struct rpc_conn *c, const char *why)
 	c->linger = nvl_timer_create(conn_linger_expired, c, 5000000, 0);
 }
 
+/*
+ * Where the last lexical token of p[0..n) starts if it may be unfinished: an
+ * unterminated string (also one ending in a backslash, a partial \uXXXX or a
+ * partial UTF-8 character) or a literal/number run touching the end; n if the
+ * text ends on a complete token. A read can end anywhere, and jansson reports
+ * such cuts as invalid escapes, tokens or UTF-8 rather than a premature end;
+ * an error past this point may be a cut, one before it is real.
+ */
+static size_t
+text_open_token(const char *p, size_t n)
+{
+	size_t tok = n;
+	bool in_str = false, esc = false, in_run = false;
+
+	for (size_t i = 0; i < n; i++) {
+		char ch = p[i];
+
+		if (in_str) {
+			if (esc)
+				esc = false;
+			else if (ch == '\\')
+				esc = true;
+			else if (ch == '"')
+				in_str = false;
+			continue;
+		}
+		if (ch == '"') {
+			in_str = true;
+			in_run = false;
+			tok = i;
+		} else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			   (ch >= '0' && ch <= '9') || ch == '-' || ch == '+' || ch == '.') {
+			if (!in_run)
+				tok = i;
+			in_run = true;
+		} else {
+			in_run = false;
+		}
+	}
+	return in_str || in_run ? tok : n;
+}
+
 /* Parse and dispatch every complete JSON text in the input buffer. */
 static void
 conn_process(struct rpc_conn *c)
@@ -738,6 +780,9 @@ conn_process(struct rpc_conn *c)
 
 			if (json_error_code(&jerr) == json_error_premature_end_of_input)
 				break; /* wait for more bytes */
+			if (!c->eof && (size_t)jerr.position >
+					       text_open_token(c->in + pos, c->in_len - pos))
+				break; /* maybe only cut short by the read: wait for more */
 			snprintf(msg, sizeof(msg), "Parse error: %s (at byte %d)", jerr.text,
 				 jerr.position);
 			conn_send_parse_error(c, msg);
