@@ -230,6 +230,7 @@ struct rpc_conn {
 	bool want_out;
 	bool eof;            /* peer shut its write side: close once answered */
 	bool discard;        /* refused (oversized): drain input until EOF, then close */
+	bool resync;         /* after a parse error: drop input up to the next newline */
 	struct nvl_timer *linger;
 	struct rpc_conn *next;
 };
@@ -767,6 +768,13 @@ conn_process(struct rpc_conn *c)
 		json_t *doc;
 		char msg[256];
 
+		if (c->resync) {
+			char *nl = memchr(c->in + pos, '\n', c->in_len - pos);
+
+			pos = nl ? (size_t)(nl - c->in) + 1 : c->in_len;
+			c->resync = nl == NULL;
+			continue;
+		}
 		while (pos < c->in_len && (c->in[pos] == ' ' || c->in[pos] == '\n' ||
 					   c->in[pos] == '\r' || c->in[pos] == '\t'))
 			pos++;
@@ -776,8 +784,6 @@ conn_process(struct rpc_conn *c)
 				 JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
 				 &jerr);
 		if (doc == NULL) {
-			char *nl;
-
 			if (json_error_code(&jerr) == json_error_premature_end_of_input)
 				break; /* wait for more bytes */
 			if (!c->eof && (size_t)jerr.position >
@@ -786,9 +792,8 @@ conn_process(struct rpc_conn *c)
 			snprintf(msg, sizeof(msg), "Parse error: %s (at byte %d)", jerr.text,
 				 jerr.position);
 			conn_send_parse_error(c, msg);
-			/* resynchronise after the next newline, or drop everything */
-			nl = memchr(c->in + pos, '\n', c->in_len - pos);
-			pos = nl ? (size_t)(nl - c->in) + 1 : c->in_len;
+			/* resynchronise after the next newline, which may come in a later read */
+			c->resync = true;
 			continue;
 		}
 		pos += (size_t)jerr.position;
@@ -880,9 +885,15 @@ conn_event(void *arg, uint32_t events)
 				return;
 			}
 			c->in_len += (size_t)n;
-			if (c->in_len >= c->in_cap)
-				continue;
-			break;
+			if (c->in_len < c->in_cap)
+				break; /* the socket is drained */
+			/*
+			 * Buffer full: serve the complete requests in it before reading on,
+			 * so many small pipelined requests are not mistaken for one too big.
+			 */
+			conn_process(c);
+			if (c->closed || c->discard)
+				return;
 		}
 		conn_process(c);
 	}
