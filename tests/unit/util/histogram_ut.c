@@ -167,5 +167,5 @@ main(void)
 		cmocka_unit_test(test_empty_and_merge),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return UT_RUN(tests);
 }
