@@ -498,6 +498,23 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 			NVL_NOTICELOG("%s: %s does not take O_DIRECT; using buffered I/O", o->name,
 				      o->filename);
 	}
+	if (f->direct && o->io_mode == NVL_BDEV_FILE_AUTO && fstatfs(f->fd, &sfs) == 0 &&
+	    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC)) {
+		/*
+		 * tmpfs accepts O_DIRECT since Linux 6.6 but still copies through the
+		 * page cache, and io_uring would hand its I/O to worker threads: in
+		 * auto mode a memory file system is served inline, buffered.
+		 */
+		int fd2 = open(o->filename, flags);
+
+		if (fd2 < 0) {
+			rc = -errno;
+			goto err_close;
+		}
+		close(f->fd);
+		f->fd = fd2;
+		f->direct = false;
+	}
 	if (fstat(f->fd, &st) < 0) {
 		rc = -errno;
 		goto err_close;
