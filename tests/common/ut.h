@@ -115,6 +115,16 @@ ut_tmpfile(const char *dir, uint64_t size, char *path)
 	return fd;
 }
 
+/* A 4 KiB-aligned buffer (O_DIRECT-ready) of at least len bytes; free() it. */
+static inline void *
+ut_aligned(size_t len)
+{
+	void *p = aligned_alloc(4096, NVL_ALIGN_UP(len, (size_t)4096));
+
+	assert_non_null(p);
+	return p;
+}
+
 /* Deterministic pattern: byte i of a buffer tagged `seed`. */
 static inline void
 ut_fill(void *buf, size_t len, uint64_t seed)
