@@ -557,6 +557,53 @@ NVL_RPC_REGISTER_NOARGS("save_config", rpc_save_config, NVL_RPC_RUNTIME,
 			"The whole configuration as RPC calls (SPDK's save_config shape); "
 			"nvlendd -c replays it.")
 
+/* SPDK's rpc.py builds its save_config from these two (python/spdk/rpc/__init__.py). */
+static void
+rpc_framework_get_subsystems(struct nvl_rpc_request *req, void *unused)
+{
+	json_t *arr = json_array();
+
+	(void)unused;
+	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next)
+		json_array_append_new(arr, json_pack("{s:s, s:[]}", "subsystem", s->name,
+						     "depends_on"));
+	nvl_rpc_result(req, arr);
+}
+NVL_RPC_REGISTER_NOARGS("framework_get_subsystems", rpc_framework_get_subsystems,
+			NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+			"Subsystems in initialization order (SPDK's shape; rpc.py save_config "
+			"uses it).")
+
+struct rpc_subsys_name {
+	const char *name;
+};
+static const struct nvl_rpc_param subsys_name_params[] = {
+	NVL_RPC_PARAM(struct rpc_subsys_name, name, NVL_RPC_T_STR, true, "subsystem name"),
+};
+
+static void
+rpc_framework_get_config(struct nvl_rpc_request *req, struct rpc_subsys_name *a)
+{
+	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next) {
+		json_t *calls;
+
+		if (strcmp(s->name, a->name) != 0)
+			continue;
+		if (s->write_config == NULL) {
+			nvl_rpc_result(req, json_null());
+			return;
+		}
+		calls = json_array();
+		s->write_config(calls);
+		nvl_rpc_result(req, calls);
+		return;
+	}
+	nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "no subsystem named '%s'", a->name);
+}
+NVL_RPC_REGISTER("framework_get_config", rpc_framework_get_config, struct rpc_subsys_name,
+		 subsys_name_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "The RPC calls that rebuild one subsystem (null if it has no configuration).")
+
 static void
 shutdown_msg(void *arg)
 {
