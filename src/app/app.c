@@ -467,7 +467,15 @@ rpc_nvlend_get_version(struct nvl_rpc_request *req, void *unused)
 }
 NVL_RPC_REGISTER_NOARGS("nvlend_get_version", rpc_nvlend_get_version,
 			NVL_RPC_RUNTIME | NVL_RPC_STARTUP, "Daemon version.")
-NVL_RPC_REGISTER_ALIAS("spdk_get_version", rpc_nvlend_get_version)
+
+/* SPDK's canonical name (rpc.py spdk_get_version), so a method, not a hidden alias */
+static void
+rpc_spdk_get_version(struct nvl_rpc_request *req, void *unused)
+{
+	rpc_nvlend_get_version(req, unused);
+}
+NVL_RPC_REGISTER_NOARGS("spdk_get_version", rpc_spdk_get_version,
+			NVL_RPC_RUNTIME | NVL_RPC_STARTUP, "SPDK's name for nvlend_get_version.")
 
 struct rpc_log_level {
 	int32_t level;

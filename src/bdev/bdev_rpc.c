@@ -282,7 +282,15 @@ rpc_bdev_uring_delete(struct nvl_rpc_request *req, struct rpc_bdev_name *a)
 }
 NVL_RPC_REGISTER("bdev_uring_delete", rpc_bdev_uring_delete, struct rpc_bdev_name,
 		 bdev_name_params, NVL_RPC_RUNTIME, "Delete a file bdev (refused while in use).")
-NVL_RPC_REGISTER_ALIAS("bdev_aio_delete", rpc_bdev_uring_delete)
+
+/* SPDK's own name, not a deprecated alias: listed by rpc_get_methods */
+static void
+rpc_bdev_aio_delete(struct nvl_rpc_request *req, struct rpc_bdev_name *a)
+{
+	bdev_delete_typed(req, a->name, "file");
+}
+NVL_RPC_REGISTER("bdev_aio_delete", rpc_bdev_aio_delete, struct rpc_bdev_name, bdev_name_params,
+		 NVL_RPC_RUNTIME, "SPDK's name for deleting a file bdev (same as bdev_uring_delete).")
 
 /* ---- queries ----------------------------------------------------------- */
 
