@@ -171,7 +171,7 @@ test_file_create_delete(void **state)
 			    "bdev_uring_create");
 	json_decref(cfg);
 
-	/* deletes: the type must match; bdev_aio_delete is an alias */
+	/* deletes: the type must match; bdev_aio_delete is SPDK's name for the same */
 	assert_int_equal(call("bdev_malloc_delete", "{\"name\": \"Aio0\"}"), NVL_RPC_INVALID_PARAMS);
 	assert_int_equal(call("bdev_aio_delete", "{\"name\": \"Aio0\"}"), 0);
 	assert_int_equal(call("bdev_uring_delete", "{\"name\": \"u0\"}"), 0);
