@@ -462,6 +462,7 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 	struct statfs sfs;
 	uint64_t size;
 	uint32_t natural = 512;
+	bool on_memfs = false;
 	int flags, rc;
 
 	if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) >= NVL_BDEV_NAME_MAX ||
@@ -498,8 +499,15 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 			NVL_NOTICELOG("%s: %s does not take O_DIRECT; using buffered I/O", o->name,
 				      o->filename);
 	}
-	if (f->direct && o->io_mode == NVL_BDEV_FILE_AUTO && fstatfs(f->fd, &sfs) == 0 &&
-	    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC)) {
+	if (fstat(f->fd, &st) < 0) {
+		rc = -errno;
+		goto err_close;
+	}
+	/* (only for regular files: a device node's fstatfs is /dev's, devtmpfs) */
+	if (S_ISREG(st.st_mode) && fstatfs(f->fd, &sfs) == 0 &&
+	    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC))
+		on_memfs = true;
+	if (f->direct && on_memfs && o->io_mode == NVL_BDEV_FILE_AUTO) {
 		/*
 		 * tmpfs accepts O_DIRECT since Linux 6.6 but still copies through the
 		 * page cache, and io_uring would hand its I/O to worker threads: in
@@ -514,10 +522,6 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 		close(f->fd);
 		f->fd = fd2;
 		f->direct = false;
-	}
-	if (fstat(f->fd, &st) < 0) {
-		rc = -errno;
-		goto err_close;
 	}
 	if (S_ISBLK(st.st_mode)) {
 		int lbs = 512;
@@ -567,8 +571,7 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 	if (size % f->bdev.block_size)
 		NVL_WARNLOG("%s: ignoring the last %llu bytes of %s (not a whole block)", o->name,
 			    (unsigned long long)(size % f->bdev.block_size), o->filename);
-	if (!f->direct && o->io_mode == NVL_BDEV_FILE_AUTO && fstatfs(f->fd, &sfs) == 0 &&
-	    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC))
+	if (!f->direct && on_memfs && o->io_mode == NVL_BDEV_FILE_AUTO)
 		f->sync_inline = true;
 	if (!f->direct) {
 		f->mem_align = 1;
