@@ -130,7 +130,8 @@ nvl_bdev_ram_create(const struct nvl_bdev_ram_opts *o, struct nvl_bdev **out)
 	avail = ram_mem_available();
 	if (avail && size > avail) {
 		NVL_ERRLOG("%s: %llu MiB requested but only %llu MiB of memory are available",
-			   o->name, (unsigned long long)(size >> 20), (unsigned long long)(avail >> 20));
+			   o->name, (unsigned long long)(size >> 20),
+			   (unsigned long long)(avail >> 20));
 		return -ENOMEM;
 	}
 	r = calloc(1, sizeof(*r));

@@ -290,7 +290,8 @@ rpc_bdev_aio_delete(struct nvl_rpc_request *req, struct rpc_bdev_name *a)
 	bdev_delete_typed(req, a->name, "file");
 }
 NVL_RPC_REGISTER("bdev_aio_delete", rpc_bdev_aio_delete, struct rpc_bdev_name, bdev_name_params,
-		 NVL_RPC_RUNTIME, "SPDK's name for deleting a file bdev (same as bdev_uring_delete).")
+		 NVL_RPC_RUNTIME,
+		 "SPDK's name for deleting a file bdev (same as bdev_uring_delete).")
 
 /* ---- queries ----------------------------------------------------------- */
 
