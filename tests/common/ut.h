@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -99,9 +101,42 @@ ut_poll_for(unsigned ms)
 }
 
 /*
+ * Temp files and directories are tracked and removed when the test program
+ * exits, also when a failed assertion skipped the test's own cleanup.
+ */
+#define UT_MAX_TMP 64
+static char ut_tmp_paths[UT_MAX_TMP][PATH_MAX];
+static int ut_ntmp;
+
+static int
+ut_rm_entry(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return (flag == FTW_DP ? rmdir(p) : unlink(p)) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static void
+ut_tmp_cleanup(void)
+{
+	for (int i = ut_ntmp - 1; i >= 0; i--)
+		nftw(ut_tmp_paths[i], ut_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	ut_ntmp = 0;
+}
+
+static inline void
+ut_tmp_track(const char *path)
+{
+	if (ut_ntmp == 0)
+		atexit(ut_tmp_cleanup);
+	if (ut_ntmp < UT_MAX_TMP)
+		nvl_strlcpy(ut_tmp_paths[ut_ntmp++], path, PATH_MAX);
+}
+
+/*
  * Make a temp file of `size` bytes in `dir` (created with mkstemp, left
  * sparse) and return its fd; the path goes to `path` (PATH_MAX bytes).
- * The caller unlinks it. Fails the test on error.
+ * Removed at exit at the latest. Fails the test on error.
  */
 static inline int
 ut_tmpfile(const char *dir, uint64_t size, char *path)
@@ -111,8 +146,18 @@ ut_tmpfile(const char *dir, uint64_t size, char *path)
 	snprintf(path, PATH_MAX, "%s/nvl-ut-XXXXXX", dir);
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
+	ut_tmp_track(path);
 	assert_int_equal(ftruncate(fd, (off_t)size), 0);
 	return fd;
+}
+
+/* mkdtemp(templ) (templ ends in XXXXXX), removed with its contents at exit at the latest. */
+static inline char *
+ut_tmpdir(char *templ)
+{
+	assert_non_null(mkdtemp(templ));
+	ut_tmp_track(templ);
+	return templ;
 }
 
 /* A 4 KiB-aligned buffer (O_DIRECT-ready) of at least len bytes; free() it. */

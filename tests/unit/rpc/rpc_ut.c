@@ -880,7 +880,7 @@ test_server_socket(void **state)
 	json_t *arr;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
+	ut_tmpdir(dir);
 	snprintf(path, sizeof(path), "%s/s.sock", dir);
 	o.path = path;
 	o.max_clients = 2;

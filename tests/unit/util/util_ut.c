@@ -302,7 +302,7 @@ test_mkdir_p(void **state)
 	int fd;
 
 	(void)state;
-	assert_non_null(mkdtemp(base));
+	ut_tmpdir(base);
 	snprintf(path, sizeof(path), "%s/a/b/c", base);
 	assert_int_equal(nvl_mkdir_p(path), 0);
 	assert_int_equal(stat(path, &st), 0);
