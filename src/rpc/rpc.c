@@ -878,6 +878,16 @@ conn_event(void *arg, uint32_t events)
 				conn_process(c);
 				if (c->closed)
 					return;
+				if (events & EPOLLHUP) {
+					/*
+					 * Gone both ways, not just half-closed: nothing can be
+					 * sent any more, and epoll would report the hang-up on
+					 * every iteration (a busy loop) until the requests still
+					 * running finish. They finish into the closed connection.
+					 */
+					conn_close(c);
+					return;
+				}
 				if (c->refs <= 1 && c->out_off == c->out_len)
 					conn_close(c);
 				else
