@@ -698,6 +698,40 @@ test_hangup_mid_request(void **state)
 	close(fd);
 }
 
+static void
+stop_reactors(void *arg)
+{
+	(void)arg;
+	nvl_reactors_stop();
+}
+
+/* A client that is gone (EPOLLHUP) must not keep the reactor spinning while its
+ * requests finish: the real loop has to be able to sleep meanwhile. */
+static void
+test_hangup_lets_reactor_sleep(void **state)
+{
+	const char *t = "{\"jsonrpc\":\"2.0\",\"method\":\"ut_async\",\"params\":{\"ms\":100,"
+			"\"value\":1},\"id\":1}";
+	struct nvl_reactor_stats st;
+	struct nvl_timer *stop;
+	int fd = open_conn(NULL);
+
+	(void)state;
+	g_async_done = 0;
+	send_all(fd, t, strlen(t));
+	settle();
+	close(fd);
+	stop = nvl_timer_create(stop_reactors, NULL, 200000, 0);
+	assert_int_equal(nvl_reactors_run(), 0); /* spin_us is 0: idle means asleep */
+	nvl_timer_destroy(stop);
+	nvl_reactor_get_stats(nvl_reactor_self(), &st);
+	assert_int_equal(g_async_done, 1);
+	assert_null(g_srv.conns);
+	if (st.loops > 2000)
+		fail_msg("the reactor spun %llu times in 200 ms for a closed client",
+			 (unsigned long long)st.loops);
+}
+
 static json_t *
 answers_of(const char *text, size_t split)
 {
@@ -1008,6 +1042,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_answers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hangup_mid_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hangup_lets_reactor_sleep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_every_byte, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_small_requests, setup, teardown),
