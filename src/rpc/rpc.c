@@ -962,18 +962,26 @@ srv_accept(void *arg, uint32_t events)
 	}
 }
 
+/*
+ * 1 if a server listens on path, 0 if the socket is stale (nobody listens),
+ * -errno if that cannot be told. Non-blocking: a live server whose backlog
+ * is full answers EAGAIN instead of blocking the caller.
+ */
 static int
 socket_is_live(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, rc;
 
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	nvl_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
 	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	rc = rc == 0 ? 1 : (errno == ECONNREFUSED || errno == ENOENT) ? 0 : -errno;
+	if (rc == 0 || errno == EAGAIN || errno == EINPROGRESS)
+		rc = 1;
+	else
+		rc = errno == ECONNREFUSED || errno == ENOENT ? 0 : -errno;
 	close(fd);
 	return rc;
 }
@@ -1000,6 +1008,11 @@ nvl_rpc_server_start(const struct nvl_rpc_server_opts *o)
 		if (rc > 0) {
 			NVL_ERRLOG("another daemon is serving %s", o->path);
 			return -EADDRINUSE;
+		}
+		if (rc < 0) {
+			/* cannot tell (e.g. no permission): never remove a live daemon's socket */
+			NVL_ERRLOG("cannot check whether %s is in use: %s", o->path, strerror(-rc));
+			return rc;
 		}
 		NVL_NOTICELOG("removing stale socket %s left by a dead daemon", o->path);
 		unlink(o->path);
