@@ -949,6 +949,31 @@ test_server_socket(void **state)
 	nvl_rpc_server_stop();
 	assert_int_equal(access(path, F_OK), -1); /* unlinked */
 
+	/* a live server with a full backlog is live, not stale, and checking it does not block */
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(s, 0), 0);
+	{
+		int c[8], nc = 0;
+
+		for (; nc < 8; nc++) {
+			c[nc] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+			if (connect(c[nc], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+				assert_int_equal(errno, EAGAIN);
+				close(c[nc]);
+				break;
+			}
+		}
+		assert_true(nc < 8); /* the backlog is full */
+		assert_int_equal(socket_is_live(path), 1);
+		assert_int_equal(nvl_rpc_server_start(&o), -EADDRINUSE);
+		assert_int_equal(access(path, F_OK), 0);
+		while (nc-- > 0)
+			close(c[nc]);
+	}
+	close(s);
+	unlink(path);
+
 	/* not a socket: left alone */
 	s = open(path, O_CREAT | O_WRONLY, 0600);
 	close(s);
