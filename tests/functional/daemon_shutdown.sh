@@ -56,6 +56,23 @@ stop_with INT
 stop_with cli
 stop_with spdk
 
+# a second daemon refused beside a live one leaves the live one's pid file alone
+start_nvlendd --pid-file "$T/live.pid"
+assert_eq "$(cat "$T/live.pid")" "$DAEMON_PID" "pid file"
+timeout 10 "$BIN/nvlendd" -s "$NVLEND_SOCKET" --pid-file "$T/live.pid" >"$T/second.log" 2>&1
+rc=$?
+assert_eq "$rc" 1 "exit status of a second daemon on a live socket"
+grep -q "already serves" "$T/second.log" || fail "second daemon message: $(cat "$T/second.log")"
+assert_eq "$(cat "$T/live.pid" 2>/dev/null)" "$DAEMON_PID" "the live daemon's pid file"
+stop_nvlendd
+[ ! -e "$T/live.pid" ] || fail "pid file left after shutdown"
+# a pid file that cannot be written stops start-up
+timeout 10 "$BIN/nvlendd" -s "$T/p.sock" --pid-file /nonexistent/dir/pid >"$T/pid.log" 2>&1
+rc=$?
+assert_eq "$rc" 1 "exit status with an unwritable pid file"
+grep -q "cannot write pid file" "$T/pid.log" || fail "pid file message"
+[ ! -e "$T/p.sock" ] || fail "socket left after a pid file failure"
+
 # a refused signal name changes nothing
 start_nvlendd
 expect_fail nvlend rpc spdk_kill_instance '{"sig_name": "SIGKILL"}'
@@ -63,17 +80,13 @@ nvlend status >/dev/null || fail "daemon gone after a refused spdk_kill_instance
 stop_nvlendd
 
 # start-up failures: exit 1 promptly, nothing left behind
-set +e
 timeout 10 "$BIN/nvlendd" -s /proc/nvlend-cannot/s.sock >"$T/fail1.log" 2>&1
 rc=$?
-set -e
 assert_eq "$rc" 1 "exit status when the socket cannot be created"
 grep -q "cannot listen on /proc/nvlend-cannot/s.sock" "$T/fail1.log" || fail "socket error message"
 mkdir "$T/notasock.sock"
-set +e
 timeout 10 "$BIN/nvlendd" -s "$T/notasock.sock" >"$T/fail2.log" 2>&1
 rc=$?
-set -e
 assert_eq "$rc" 1 "exit status when the socket path is a directory"
 [ -d "$T/notasock.sock" ] || fail "the daemon removed what was not its socket"
 pass
