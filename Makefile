@@ -193,8 +193,9 @@ install: bins
 	install -m 755 $(LIBNVLEND_SO) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libnvlend.so.0 $(DESTDIR)$(PREFIX)/lib/libnvlend.so
 	install -m 644 $(LIBNVLEND_A) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 include/nvlend/*.h $(DESTDIR)$(PREFIX)/include/nvlend/
-	install -m 644 include/nvlend/spec/*.h $(DESTDIR)$(PREFIX)/include/nvlend/spec/
+	install -m 644 $(wildcard include/nvlend/*.h) $(DESTDIR)$(PREFIX)/include/nvlend/
+	$(if $(wildcard include/nvlend/spec/*.h),install -m 644 $(wildcard include/nvlend/spec/*.h) \
+		$(DESTDIR)$(PREFIX)/include/nvlend/spec/)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/nvlend.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nvlend.pc
 	@echo "installed under $(DESTDIR)$(PREFIX)"
 

@@ -53,7 +53,8 @@ usage(FILE *f)
 "                           largest JSON-RPC request accepted (default 1M)\n"
 "        --rpc-max-clients N\n"
 "                           concurrent RPC connections (default 128)\n"
-"        --pid-file FILE    write the daemon's pid to FILE\n"
+"        --pid-file FILE    write the daemon's pid to FILE once it serves its\n"
+"                           socket and the -c configuration is applied\n"
 "    -V, --version          print the version and exit\n"
 "    -h, --help             this text\n"
 "\n"
@@ -66,6 +67,35 @@ usage(FILE *f)
 "    nvlend bdev create ram r0 64M\n"
 "    nvlend save-config > nvlend.json; kill %%1; nvlendd -c nvlend.json\n",
 		nvl_default_rpc_socket(sock, sizeof(sock)));
+}
+
+static const char *g_pidfile;
+static bool g_pid_written;
+
+/* Written once the daemon serves its socket (a refused second daemon must not
+ * overwrite, then delete, the running one's pid file). */
+static void
+write_pidfile(void *arg)
+{
+	FILE *f;
+
+	(void)arg;
+	if (g_pidfile == NULL)
+		return;
+	f = fopen(g_pidfile, "w");
+	if (f == NULL) {
+		NVL_ERRLOG("cannot write pid file %s: %s", g_pidfile, strerror(errno));
+		nvl_app_shutdown(1);
+		return;
+	}
+	fprintf(f, "%d\n", (int)getpid());
+	if (fclose(f) != 0) {
+		NVL_ERRLOG("cannot write pid file %s: %s", g_pidfile, strerror(errno));
+		unlink(g_pidfile);
+		nvl_app_shutdown(1);
+		return;
+	}
+	g_pid_written = true;
 }
 
 int
@@ -178,18 +208,10 @@ main(int argc, char **argv)
 	}
 	if (o.rpc_socket == NULL || *o.rpc_socket == '\0')
 		o.rpc_socket = nvl_default_rpc_socket(sock, sizeof(sock));
-	if (pidfile) {
-		FILE *f = fopen(pidfile, "w");
-
-		if (f == NULL) {
-			fprintf(stderr, "nvlendd: cannot write %s: %s\n", pidfile, strerror(errno));
-			return 1;
-		}
-		fprintf(f, "%d\n", (int)getpid());
-		fclose(f);
-	}
+	g_pidfile = pidfile;
+	o.started = write_pidfile;
 	rc = nvl_app_run(&o);
-	if (pidfile)
+	if (g_pid_written)
 		unlink(pidfile);
 	return rc == 0 ? 0 : 1;
 }

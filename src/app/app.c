@@ -467,7 +467,15 @@ rpc_nvlend_get_version(struct nvl_rpc_request *req, void *unused)
 }
 NVL_RPC_REGISTER_NOARGS("nvlend_get_version", rpc_nvlend_get_version,
 			NVL_RPC_RUNTIME | NVL_RPC_STARTUP, "Daemon version.")
-NVL_RPC_REGISTER_ALIAS("spdk_get_version", rpc_nvlend_get_version)
+
+/* SPDK's canonical name (rpc.py spdk_get_version), so a method, not a hidden alias */
+static void
+rpc_spdk_get_version(struct nvl_rpc_request *req, void *unused)
+{
+	rpc_nvlend_get_version(req, unused);
+}
+NVL_RPC_REGISTER_NOARGS("spdk_get_version", rpc_spdk_get_version,
+			NVL_RPC_RUNTIME | NVL_RPC_STARTUP, "SPDK's name for nvlend_get_version.")
 
 struct rpc_log_level {
 	int32_t level;
@@ -556,6 +564,53 @@ rpc_save_config(struct nvl_rpc_request *req, void *unused)
 NVL_RPC_REGISTER_NOARGS("save_config", rpc_save_config, NVL_RPC_RUNTIME,
 			"The whole configuration as RPC calls (SPDK's save_config shape); "
 			"nvlendd -c replays it.")
+
+/* SPDK's rpc.py builds its save_config from these two (python/spdk/rpc/__init__.py). */
+static void
+rpc_framework_get_subsystems(struct nvl_rpc_request *req, void *unused)
+{
+	json_t *arr = json_array();
+
+	(void)unused;
+	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next)
+		json_array_append_new(arr, json_pack("{s:s, s:[]}", "subsystem", s->name,
+						     "depends_on"));
+	nvl_rpc_result(req, arr);
+}
+NVL_RPC_REGISTER_NOARGS("framework_get_subsystems", rpc_framework_get_subsystems,
+			NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+			"Subsystems in initialization order (SPDK's shape; rpc.py save_config "
+			"uses it).")
+
+struct rpc_subsys_name {
+	const char *name;
+};
+static const struct nvl_rpc_param subsys_name_params[] = {
+	NVL_RPC_PARAM(struct rpc_subsys_name, name, NVL_RPC_T_STR, true, "subsystem name"),
+};
+
+static void
+rpc_framework_get_config(struct nvl_rpc_request *req, struct rpc_subsys_name *a)
+{
+	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next) {
+		json_t *calls;
+
+		if (strcmp(s->name, a->name) != 0)
+			continue;
+		if (s->write_config == NULL) {
+			nvl_rpc_result(req, json_null());
+			return;
+		}
+		calls = json_array();
+		s->write_config(calls);
+		nvl_rpc_result(req, calls);
+		return;
+	}
+	nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "no subsystem named '%s'", a->name);
+}
+NVL_RPC_REGISTER("framework_get_config", rpc_framework_get_config, struct rpc_subsys_name,
+		 subsys_name_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "The RPC calls that rebuild one subsystem (null if it has no configuration).")
 
 static void
 shutdown_msg(void *arg)

@@ -321,6 +321,12 @@ nvl_bdev_to_json(struct nvl_bdev *b)
 		return NULL;
 	if (b->open_count > 0)
 		json_object_set_new(o, "claimed_by", json_string(b->claimed_by));
+	/* fields SPDK's bdev_get_bdevs always has: no QoS limits (0), not zoned */
+	json_object_set_new(o, "assigned_rate_limits",
+			    json_pack("{s:i, s:i, s:i, s:i}", "rw_ios_per_sec", 0,
+				      "rw_mbytes_per_sec", 0, "r_mbytes_per_sec", 0,
+				      "w_mbytes_per_sec", 0));
+	json_object_set_new(o, "zoned", json_false());
 	ds = json_object();
 	if (b->ops->dump_info)
 		b->ops->dump_info(b, ds);

@@ -462,6 +462,7 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 	struct statfs sfs;
 	uint64_t size;
 	uint32_t natural = 512;
+	bool on_memfs = false;
 	int flags, rc;
 
 	if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) >= NVL_BDEV_NAME_MAX ||
@@ -501,6 +502,26 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 	if (fstat(f->fd, &st) < 0) {
 		rc = -errno;
 		goto err_close;
+	}
+	/* (only for regular files: a device node's fstatfs is /dev's, devtmpfs) */
+	if (S_ISREG(st.st_mode) && fstatfs(f->fd, &sfs) == 0 &&
+	    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC))
+		on_memfs = true;
+	if (f->direct && on_memfs && o->io_mode == NVL_BDEV_FILE_AUTO) {
+		/*
+		 * tmpfs accepts O_DIRECT since Linux 6.6 but still copies through the
+		 * page cache, and io_uring would hand its I/O to worker threads: in
+		 * auto mode a memory file system is served inline, buffered.
+		 */
+		int fd2 = open(o->filename, flags);
+
+		if (fd2 < 0) {
+			rc = -errno;
+			goto err_close;
+		}
+		close(f->fd);
+		f->fd = fd2;
+		f->direct = false;
 	}
 	if (S_ISBLK(st.st_mode)) {
 		int lbs = 512;
@@ -550,8 +571,7 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 	if (size % f->bdev.block_size)
 		NVL_WARNLOG("%s: ignoring the last %llu bytes of %s (not a whole block)", o->name,
 			    (unsigned long long)(size % f->bdev.block_size), o->filename);
-	if (!f->direct && o->io_mode == NVL_BDEV_FILE_AUTO && fstatfs(f->fd, &sfs) == 0 &&
-	    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC))
+	if (!f->direct && on_memfs && o->io_mode == NVL_BDEV_FILE_AUTO)
 		f->sync_inline = true;
 	if (!f->direct) {
 		f->mem_align = 1;

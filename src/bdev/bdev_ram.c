@@ -11,6 +11,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -82,6 +83,27 @@ ram_write_config(struct nvl_bdev *b)
 			 "block_size", (int)b->block_size, "uuid", uuid);
 }
 
+/* What the kernel can give without swapping (MemAvailable), in bytes; 0 if unknown. */
+static uint64_t
+ram_mem_available(void)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	char line[128];
+	unsigned long long kb;
+	uint64_t v = 0;
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) {
+			v = (uint64_t)kb * 1024;
+			break;
+		}
+	}
+	fclose(f);
+	return v;
+}
+
 static const struct nvl_bdev_ops ram_ops = {
 	.name = "ram",
 	.submit = ram_submit,
@@ -94,7 +116,7 @@ int
 nvl_bdev_ram_create(const struct nvl_bdev_ram_opts *o, struct nvl_bdev **out)
 {
 	struct bdev_ram *r;
-	uint64_t size;
+	uint64_t size, avail;
 	int rc;
 
 	if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) >= NVL_BDEV_NAME_MAX)
@@ -104,12 +126,20 @@ nvl_bdev_ram_create(const struct nvl_bdev_ram_opts *o, struct nvl_bdev **out)
 	if (o->num_blocks == 0 || o->num_blocks > (1ULL << 40) / o->block_size)
 		return -EINVAL;
 	size = o->num_blocks * o->block_size;
+	/* The mapping is pre-faulted: more than the free memory would invoke the OOM killer. */
+	avail = ram_mem_available();
+	if (avail && size > avail) {
+		NVL_ERRLOG("%s: %llu MiB requested but only %llu MiB of memory are available",
+			   o->name, (unsigned long long)(size >> 20),
+			   (unsigned long long)(avail >> 20));
+		return -ENOMEM;
+	}
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return -ENOMEM;
 	r->size = size;
 	r->mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE, -1, 0);
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (r->mem == MAP_FAILED) {
 		rc = -ENOMEM;
 		goto err_free;

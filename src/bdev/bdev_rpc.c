@@ -282,7 +282,16 @@ rpc_bdev_uring_delete(struct nvl_rpc_request *req, struct rpc_bdev_name *a)
 }
 NVL_RPC_REGISTER("bdev_uring_delete", rpc_bdev_uring_delete, struct rpc_bdev_name,
 		 bdev_name_params, NVL_RPC_RUNTIME, "Delete a file bdev (refused while in use).")
-NVL_RPC_REGISTER_ALIAS("bdev_aio_delete", rpc_bdev_uring_delete)
+
+/* SPDK's own name, not a deprecated alias: listed by rpc_get_methods */
+static void
+rpc_bdev_aio_delete(struct nvl_rpc_request *req, struct rpc_bdev_name *a)
+{
+	bdev_delete_typed(req, a->name, "file");
+}
+NVL_RPC_REGISTER("bdev_aio_delete", rpc_bdev_aio_delete, struct rpc_bdev_name, bdev_name_params,
+		 NVL_RPC_RUNTIME,
+		 "SPDK's name for deleting a file bdev (same as bdev_uring_delete).")
 
 /* ---- queries ----------------------------------------------------------- */
 
@@ -345,28 +354,43 @@ static json_t *
 iostat_json(struct nvl_bdev *b)
 {
 	struct nvl_bdev_stats s;
+	json_t *o;
 
 	nvl_bdev_get_stats(b, &s);
-	return json_pack(
-		"{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-		"s:I, s:I, s:I, s:{s:o, s:o}}",
-		"name", b->name, "bytes_read", (json_int_t)s.bytes[NVL_BDEV_IO_READ],
-		"num_read_ops", (json_int_t)s.ops[NVL_BDEV_IO_READ], "bytes_written",
-		(json_int_t)s.bytes[NVL_BDEV_IO_WRITE], "num_write_ops",
-		(json_int_t)s.ops[NVL_BDEV_IO_WRITE], "bytes_unmapped",
-		(json_int_t)s.bytes[NVL_BDEV_IO_UNMAP], "num_unmap_ops",
-		(json_int_t)s.ops[NVL_BDEV_IO_UNMAP], "bytes_zeroed",
-		(json_int_t)s.bytes[NVL_BDEV_IO_WRITE_ZEROES], "num_write_zeroes_ops",
-		(json_int_t)s.ops[NVL_BDEV_IO_WRITE_ZEROES], "num_flush_ops",
-		(json_int_t)s.ops[NVL_BDEV_IO_FLUSH], "read_latency_ticks",
-		(json_int_t)s.lat_ns[NVL_BDEV_IO_READ], "max_read_latency_ticks",
-		(json_int_t)s.lat_max_ns[NVL_BDEV_IO_READ], "write_latency_ticks",
-		(json_int_t)s.lat_ns[NVL_BDEV_IO_WRITE], "max_write_latency_ticks",
-		(json_int_t)s.lat_max_ns[NVL_BDEV_IO_WRITE], "unmap_latency_ticks",
-		(json_int_t)s.lat_ns[NVL_BDEV_IO_UNMAP], "flush_latency_ticks",
-		(json_int_t)s.lat_ns[NVL_BDEV_IO_FLUSH], "io_errors", (json_int_t)s.errors,
-		"queue_depth", (json_int_t)s.inflight, "latency_histogram", "read",
-		hist_json(&s.hist_read), "write", hist_json(&s.hist_write));
+	/* SPDK's bdev_get_iostat names; one table so keys and values cannot drift apart */
+	const struct {
+		const char *key;
+		uint64_t v;
+	} f[] = {
+		{ "bytes_read", s.bytes[NVL_BDEV_IO_READ] },
+		{ "num_read_ops", s.ops[NVL_BDEV_IO_READ] },
+		{ "bytes_written", s.bytes[NVL_BDEV_IO_WRITE] },
+		{ "num_write_ops", s.ops[NVL_BDEV_IO_WRITE] },
+		{ "bytes_unmapped", s.bytes[NVL_BDEV_IO_UNMAP] },
+		{ "num_unmap_ops", s.ops[NVL_BDEV_IO_UNMAP] },
+		{ "bytes_zeroed", s.bytes[NVL_BDEV_IO_WRITE_ZEROES] },
+		{ "num_write_zeroes_ops", s.ops[NVL_BDEV_IO_WRITE_ZEROES] },
+		{ "num_flush_ops", s.ops[NVL_BDEV_IO_FLUSH] },
+		{ "read_latency_ticks", s.lat_ns[NVL_BDEV_IO_READ] },
+		{ "max_read_latency_ticks", s.lat_max_ns[NVL_BDEV_IO_READ] },
+		{ "write_latency_ticks", s.lat_ns[NVL_BDEV_IO_WRITE] },
+		{ "max_write_latency_ticks", s.lat_max_ns[NVL_BDEV_IO_WRITE] },
+		{ "unmap_latency_ticks", s.lat_ns[NVL_BDEV_IO_UNMAP] },
+		{ "write_zeroes_latency_ticks", s.lat_ns[NVL_BDEV_IO_WRITE_ZEROES] },
+		{ "flush_latency_ticks", s.lat_ns[NVL_BDEV_IO_FLUSH] },
+		{ "io_errors", s.errors },
+		{ "queue_depth", s.inflight },
+	};
+
+	o = json_pack("{s:s}", "name", b->name);
+	if (o == NULL)
+		return NULL;
+	for (size_t i = 0; i < NVL_ARRAY_SIZE(f); i++)
+		json_object_set_new(o, f[i].key, json_integer((json_int_t)f[i].v));
+	json_object_set_new(o, "latency_histogram",
+			    json_pack("{s:o, s:o}", "read", hist_json(&s.hist_read), "write",
+				      hist_json(&s.hist_write)));
+	return o;
 }
 
 static void

@@ -137,10 +137,10 @@ nvl_reactor_parse_cpus(const char *list, struct nvl_reactor_opts *o)
 			o->cpus[n++] = (int)c;
 		}
 		p = end;
-		if (*p == ',')
+		if (*p == ',' && p[1] != '\0')
 			p++;
 		else if (*p != '\0')
-			return -EINVAL;
+			return -EINVAL; /* junk, or a trailing comma */
 	}
 	o->count = n;
 	return 0;
@@ -578,16 +578,52 @@ reactor_prepare_sleep(struct nvl_reactor *r)
 	return pending == 0;
 }
 
+/* Wait up to timeout ms (0 = just look) for fd events and dispatch them. \return events seen. */
+static int
+reactor_poll_fds(struct nvl_reactor *r, int timeout)
+{
+	struct epoll_event evs[64];
+	int n;
+
+	n = epoll_wait(r->epfd, evs, NVL_ARRAY_SIZE(evs), timeout);
+	for (int i = 0; i < n; i++) {
+		struct nvl_fdh *h = evs[i].data.ptr;
+
+		if (!h->dead)
+			h->fn(h->arg, evs[i].events);
+	}
+	reactor_reap_fdhs(r);
+	return n > 0 ? n : 0;
+}
+
+int
+nvl_reactor_poll_once(void)
+{
+	struct nvl_reactor *r = t_self;
+	uint64_t now;
+	int work;
+
+	if (r == NULL)
+		return -EPERM;
+	work = reactor_poll_once(r);
+	work += reactor_run_msgs(r);
+	now = nvl_now_ns();
+	if (!TAILQ_EMPTY(&r->timers) && TAILQ_FIRST(&r->timers)->deadline_ns <= now)
+		work += reactor_run_timers(r, now);
+	work += reactor_poll_fds(r, 0);
+	r->stats.loops++;
+	return work;
+}
+
 static void
 reactor_loop(struct nvl_reactor *r)
 {
-	struct epoll_event evs[64];
 	uint64_t last_work = nvl_now_ns();
 	unsigned iter = 0;
 
 	while (!r->stop) {
 		uint64_t now;
-		int work, timeout = 0, n;
+		int work, timeout = 0;
 		bool poll_fds;
 
 		work = reactor_poll_once(r);
@@ -622,16 +658,8 @@ reactor_loop(struct nvl_reactor *r)
 			continue;
 		if (timeout != 0)
 			r->stats.sleeps++;
-		n = epoll_wait(r->epfd, evs, NVL_ARRAY_SIZE(evs), timeout);
-		for (int i = 0; i < n; i++) {
-			struct nvl_fdh *h = evs[i].data.ptr;
-
-			if (!h->dead)
-				h->fn(h->arg, evs[i].events);
-		}
-		if (n > 0)
+		if (reactor_poll_fds(r, timeout) > 0)
 			last_work = nvl_now_ns();
-		reactor_reap_fdhs(r);
 	}
 }
 

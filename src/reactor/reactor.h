@@ -57,6 +57,13 @@ struct nvl_reactor *nvl_reactor_get(unsigned idx);
 /** The reactor of the calling thread, or NULL off-reactor. */
 struct nvl_reactor *nvl_reactor_self(void);
 unsigned nvl_reactor_id(const struct nvl_reactor *r);
+/**
+ * Run one non-blocking iteration of the calling thread's reactor: pollers,
+ * io_uring submission and completions, messages, due timers, ready fds. For
+ * tests and tools that drive a reactor by hand instead of nvl_reactors_run().
+ * \return how much work was done (>= 0), or -EPERM off-reactor.
+ */
+int nvl_reactor_poll_once(void);
 /** Change the spin threshold at run time (any thread). */
 void nvl_reactor_set_spin_us(uint64_t spin_us);
 uint64_t nvl_reactor_get_spin_us(void);

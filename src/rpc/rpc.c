@@ -230,6 +230,7 @@ struct rpc_conn {
 	bool want_out;
 	bool eof;            /* peer shut its write side: close once answered */
 	bool discard;        /* refused (oversized): drain input until EOF, then close */
+	bool resync;         /* after a parse error: drop input up to the next newline */
 	struct nvl_timer *linger;
 	struct rpc_conn *next;
 };
@@ -381,11 +382,16 @@ conn_flush(struct rpc_conn *c)
 	}
 }
 
+static json_t *make_error_obj(int code, char *msg);
+
 static json_t *
 make_error(json_t *id, int code, const char *msg)
 {
-	return json_pack("{s:s, s:{s:i, s:s}, s:O}", "jsonrpc", "2.0", "error", "code", code,
-			 "message", msg, "id", id ? id : json_null());
+	char m[512];
+
+	nvl_strlcpy(m, msg, sizeof(m));
+	return json_pack("{s:s, s:o, s:O}", "jsonrpc", "2.0", "error", make_error_obj(code, m),
+			 "id", id ? id : json_null());
 }
 
 static void
@@ -459,6 +465,45 @@ nvl_rpc_result_bool(struct nvl_rpc_request *req, bool v)
 	nvl_rpc_result(req, json_boolean(v));
 }
 
+/*
+ * Cut s so it does not end inside a UTF-8 sequence. Messages quote names from
+ * the (valid UTF-8) request and are cut at their buffer size; a cut inside a
+ * character makes the string unencodable and the whole answer would be lost.
+ */
+static void
+utf8_trim_tail(char *s)
+{
+	size_t i = strlen(s), cont = 0;
+	unsigned char lead;
+	size_t need;
+
+	while (i > 0 && cont < 3 && ((unsigned char)s[i - 1] & 0xc0) == 0x80) {
+		i--;
+		cont++;
+	}
+	if (i == 0)
+		return;
+	lead = (unsigned char)s[i - 1];
+	if (lead < 0xc0)
+		return;
+	need = lead >= 0xf0 ? 3 : lead >= 0xe0 ? 2 : 1;
+	if (cont < need)
+		s[i - 1] = '\0';
+}
+
+/* {code, message}; never NULL for a valid message, so an error never turns into a result */
+static json_t *
+make_error_obj(int code, char *msg)
+{
+	json_t *e;
+
+	utf8_trim_tail(msg);
+	e = json_pack("{s:i, s:s}", "code", code, "message", msg);
+	if (e == NULL)
+		e = json_pack("{s:i, s:s}", "code", code, "message", "(message not valid UTF-8)");
+	return e;
+}
+
 void
 nvl_rpc_error(struct nvl_rpc_request *req, int code, const char *fmt, ...)
 {
@@ -468,7 +513,7 @@ nvl_rpc_error(struct nvl_rpc_request *req, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	request_finish(req, NULL, json_pack("{s:i, s:s}", "code", code, "message", msg));
+	request_finish(req, NULL, make_error_obj(code, msg));
 }
 
 void
@@ -669,6 +714,48 @@ conn_refuse(struct rpc_conn *c, const char *why)
 	c->linger = nvl_timer_create(conn_linger_expired, c, 5000000, 0);
 }
 
+/*
+ * Where the last lexical token of p[0..n) starts if it may be unfinished: an
+ * unterminated string (also one ending in a backslash, a partial \uXXXX or a
+ * partial UTF-8 character) or a literal/number run touching the end; n if the
+ * text ends on a complete token. A read can end anywhere, and jansson reports
+ * such cuts as invalid escapes, tokens or UTF-8 rather than a premature end;
+ * an error past this point may be a cut, one before it is real.
+ */
+static size_t
+text_open_token(const char *p, size_t n)
+{
+	size_t tok = n;
+	bool in_str = false, esc = false, in_run = false;
+
+	for (size_t i = 0; i < n; i++) {
+		char ch = p[i];
+
+		if (in_str) {
+			if (esc)
+				esc = false;
+			else if (ch == '\\')
+				esc = true;
+			else if (ch == '"')
+				in_str = false;
+			continue;
+		}
+		if (ch == '"') {
+			in_str = true;
+			in_run = false;
+			tok = i;
+		} else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+			   (ch >= '0' && ch <= '9') || ch == '-' || ch == '+' || ch == '.') {
+			if (!in_run)
+				tok = i;
+			in_run = true;
+		} else {
+			in_run = false;
+		}
+	}
+	return in_str || in_run ? tok : n;
+}
+
 /* Parse and dispatch every complete JSON text in the input buffer. */
 static void
 conn_process(struct rpc_conn *c)
@@ -681,6 +768,13 @@ conn_process(struct rpc_conn *c)
 		json_t *doc;
 		char msg[256];
 
+		if (c->resync) {
+			char *nl = memchr(c->in + pos, '\n', c->in_len - pos);
+
+			pos = nl ? (size_t)(nl - c->in) + 1 : c->in_len;
+			c->resync = nl == NULL;
+			continue;
+		}
 		while (pos < c->in_len && (c->in[pos] == ' ' || c->in[pos] == '\n' ||
 					   c->in[pos] == '\r' || c->in[pos] == '\t'))
 			pos++;
@@ -690,16 +784,16 @@ conn_process(struct rpc_conn *c)
 				 JSON_DISABLE_EOF_CHECK | JSON_DECODE_ANY | JSON_REJECT_DUPLICATES,
 				 &jerr);
 		if (doc == NULL) {
-			char *nl;
-
 			if (json_error_code(&jerr) == json_error_premature_end_of_input)
 				break; /* wait for more bytes */
+			if (!c->eof && (size_t)jerr.position >
+					       text_open_token(c->in + pos, c->in_len - pos))
+				break; /* maybe only cut short by the read: wait for more */
 			snprintf(msg, sizeof(msg), "Parse error: %s (at byte %d)", jerr.text,
 				 jerr.position);
 			conn_send_parse_error(c, msg);
-			/* resynchronise after the next newline, or drop everything */
-			nl = memchr(c->in + pos, '\n', c->in_len - pos);
-			pos = nl ? (size_t)(nl - c->in) + 1 : c->in_len;
+			/* resynchronise after the next newline, which may come in a later read */
+			c->resync = true;
 			continue;
 		}
 		pos += (size_t)jerr.position;
@@ -784,6 +878,16 @@ conn_event(void *arg, uint32_t events)
 				conn_process(c);
 				if (c->closed)
 					return;
+				if (events & EPOLLHUP) {
+					/*
+					 * Gone both ways, not just half-closed: nothing can be
+					 * sent any more, and epoll would report the hang-up on
+					 * every iteration (a busy loop) until the requests still
+					 * running finish. They finish into the closed connection.
+					 */
+					conn_close(c);
+					return;
+				}
 				if (c->refs <= 1 && c->out_off == c->out_len)
 					conn_close(c);
 				else
@@ -791,12 +895,42 @@ conn_event(void *arg, uint32_t events)
 				return;
 			}
 			c->in_len += (size_t)n;
-			if (c->in_len >= c->in_cap)
-				continue;
-			break;
+			if (c->in_len < c->in_cap)
+				break; /* the socket is drained */
+			/*
+			 * Buffer full: serve the complete requests in it before reading on,
+			 * so many small pipelined requests are not mistaken for one too big.
+			 */
+			conn_process(c);
+			if (c->closed || c->discard)
+				return;
 		}
 		conn_process(c);
 	}
+}
+
+/* Serve a connected, non-blocking socket on the calling reactor. Closes fd on failure. */
+static struct rpc_conn *
+conn_create(int fd)
+{
+	struct rpc_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		close(fd);
+		return NULL;
+	}
+	c->fd = fd;
+	c->refs = 1;
+	c->fdh = nvl_fd_add(fd, EPOLLIN, conn_event, c);
+	if (c->fdh == NULL) {
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	c->next = g_srv.conns;
+	g_srv.conns = c;
+	g_srv.nclients++;
+	return c;
 }
 
 static void
@@ -805,7 +939,6 @@ srv_accept(void *arg, uint32_t events)
 	(void)arg;
 	(void)events;
 	for (;;) {
-		struct rpc_conn *c;
 		int fd = accept4(g_srv.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -825,37 +958,30 @@ srv_accept(void *arg, uint32_t events)
 			NVL_WARNLOG("RPC: refusing client beyond the limit of %u", g_srv.max_clients);
 			continue;
 		}
-		c = calloc(1, sizeof(*c));
-		if (c == NULL) {
-			close(fd);
-			continue;
-		}
-		c->fd = fd;
-		c->refs = 1;
-		c->fdh = nvl_fd_add(fd, EPOLLIN, conn_event, c);
-		if (c->fdh == NULL) {
-			close(fd);
-			free(c);
-			continue;
-		}
-		c->next = g_srv.conns;
-		g_srv.conns = c;
-		g_srv.nclients++;
+		conn_create(fd);
 	}
 }
 
+/*
+ * 1 if a server listens on path, 0 if the socket is stale (nobody listens),
+ * -errno if that cannot be told. Non-blocking: a live server whose backlog
+ * is full answers EAGAIN instead of blocking the caller.
+ */
 static int
 socket_is_live(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, rc;
 
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	nvl_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
 	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	rc = rc == 0 ? 1 : (errno == ECONNREFUSED || errno == ENOENT) ? 0 : -errno;
+	if (rc == 0 || errno == EAGAIN || errno == EINPROGRESS)
+		rc = 1;
+	else
+		rc = errno == ECONNREFUSED || errno == ENOENT ? 0 : -errno;
 	close(fd);
 	return rc;
 }
@@ -882,6 +1008,11 @@ nvl_rpc_server_start(const struct nvl_rpc_server_opts *o)
 		if (rc > 0) {
 			NVL_ERRLOG("another daemon is serving %s", o->path);
 			return -EADDRINUSE;
+		}
+		if (rc < 0) {
+			/* cannot tell (e.g. no permission): never remove a live daemon's socket */
+			NVL_ERRLOG("cannot check whether %s is in use: %s", o->path, strerror(-rc));
+			return rc;
 		}
 		NVL_NOTICELOG("removing stale socket %s left by a dead daemon", o->path);
 		unlink(o->path);

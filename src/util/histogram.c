@@ -2,6 +2,7 @@
 /* Log-linear histogram; see histogram.h. */
 #include "util/histogram.h"
 
+#include <math.h>
 #include <string.h>
 
 void
@@ -47,9 +48,13 @@ nvl_histogram_percentile(const struct nvl_histogram *h, double p)
 		return h->min;
 	if (p >= 100)
 		return h->max;
-	target = (uint64_t)((double)h->count * p / 100.0);
+	/* nearest rank: the ceil(p% * count)-th smallest value; the epsilon keeps
+	 * 99.9% of 1000 at rank 999 although 99.9 is not exact in binary */
+	target = (uint64_t)ceil((double)h->count * p / 100.0 - 1e-9);
 	if (target == 0)
 		target = 1;
+	if (target > h->count)
+		target = h->count;
 	for (unsigned i = 0; i < NVL_HIST_BUCKETS; i++) {
 		seen += h->bucket[i];
 		if (seen >= target) {

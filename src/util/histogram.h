@@ -24,7 +24,9 @@ struct nvl_histogram {
 
 void nvl_histogram_init(struct nvl_histogram *h);
 void nvl_histogram_merge(struct nvl_histogram *dst, const struct nvl_histogram *src);
-/** Value at percentile p (0..100): the upper edge of its bucket, clamped to max. */
+/** Value at percentile p (0..100), nearest-rank: the midpoint of the bucket holding
+ *  the ceil(p/100 * count)-th smallest value, clamped to [min, max]; p <= 0 gives
+ *  min, p >= 100 max, an empty histogram 0. */
 uint64_t nvl_histogram_percentile(const struct nvl_histogram *h, double p);
 /** Lower edge of bucket i (for dumping). */
 uint64_t nvl_histogram_bucket_start(unsigned i);

@@ -12,19 +12,40 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/*
+ * Leading number of s: decimal, or hexadecimal after "0x"/"0X". Not strtoull's
+ * base 0, which reads "010" as octal 8 and rejects "08"; and no sign or
+ * leading space, which strtoull would silently accept.
+ */
+static int
+parse_number(const char *s, char **end, unsigned long long *v)
+{
+	int base = 10;
+
+	if (s == NULL || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && isxdigit((unsigned char)s[2])) {
+		base = 16;
+		s += 2;
+	}
+	errno = 0;
+	*v = strtoull(s, end, base);
+	if (errno == ERANGE)
+		return -ERANGE;
+	return 0;
+}
+
 int
 nvl_parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
+	int rc;
 
-	if (s == NULL || *s == '\0' || *s == '-' || isspace((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (end == s || *end != '\0')
+	rc = parse_number(s, &end, &v);
+	if (rc < 0)
+		return rc;
+	if (*end != '\0')
 		return -EINVAL;
 	if (v > max)
 		return -ERANGE;
@@ -38,15 +59,11 @@ nvl_parse_size(const char *s, uint64_t *out)
 	char *end;
 	unsigned long long v;
 	uint64_t mult = 1;
+	int rc;
 
-	if (s == NULL || *s == '\0' || *s == '-' || isspace((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (end == s)
-		return -EINVAL;
+	rc = parse_number(s, &end, &v);
+	if (rc < 0)
+		return rc;
 	if (*end != '\0') {
 		char c = (char)tolower((unsigned char)*end);
 		const char *rest = end + 1;

@@ -75,14 +75,15 @@ nvl_cpu_relax(void)
 #define NVL_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
 
 /**
- * Parse a byte size: a decimal or 0x-hex number with an optional suffix
+ * Parse a byte size: a decimal (leading zeros allowed, never octal) or
+ * 0x-hex number, no sign or spaces, with an optional suffix
  * k/K/KiB, m/M/MiB, g/G/GiB, t/T/TiB (binary multiples; "KB" etc. also
  * binary, as dd and fio read them) or "b" for bytes.
  * \return 0 on success; -EINVAL if malformed; -ERANGE on overflow.
  */
 int nvl_parse_size(const char *s, uint64_t *out);
 
-/** Parse an unsigned decimal/hex integer with no suffix.
+/** Parse an unsigned decimal (never octal) or 0x-hex integer: no sign, spaces or suffix.
  *  \return 0; -EINVAL malformed; -ERANGE larger than max. */
 int nvl_parse_u64(const char *s, uint64_t max, uint64_t *out);
 

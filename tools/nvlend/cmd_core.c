@@ -214,7 +214,7 @@ cmd_save_config(struct nvl_cli *cli, int argc, char **argv)
 	json_t *result;
 	int c, rc;
 
-	optind = 0; /* glibc: full re-initialisation (main already parsed) */
+	optind = 0; /* not 1: glibc re-reads the ordering, options may follow args */
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		if (c == 'o')
 			out = optarg;
