@@ -129,7 +129,12 @@ client_recv_json(struct nvl_rpc_client *c, json_t **doc)
 				c->len -= pos;
 				return 0;
 			}
-			if (json_error_code(&err) != json_error_premature_end_of_input)
+			/* A read can end inside a UTF-8 sequence, an escape or a
+			 * literal, which jansson reports as something other than
+			 * "premature end". The daemon ends every answer with a
+			 * newline: the text is malformed only once that has come. */
+			if (json_error_code(&err) != json_error_premature_end_of_input &&
+			    memchr(c->buf + pos, '\n', c->len - pos) != NULL)
 				return -EPROTO;
 		}
 		if (c->cap - c->len < 65536) {
