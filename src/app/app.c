@@ -365,7 +365,8 @@ nvl_app_save_config(void)
 	json_t *subs = json_array();
 
 	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next) {
-		json_t *calls = json_array();
+		/* SPDK writes "config": null for a subsystem with nothing to save */
+		json_t *calls = s->write_config ? json_array() : json_null();
 
 		if (s->write_config)
 			s->write_config(calls);
