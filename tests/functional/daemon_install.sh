@@ -85,8 +85,10 @@ cc -Wall -Werror -o "$T/client-static" "$T/client.c" "$P/lib/libnvlend.a" \
 # the installed daemon, driven by the installed CLI and the program
 BIN=$P/bin
 start_nvlendd
-LD_LIBRARY_PATH=$P/lib ldd "$T/client" | grep -q "libnvlend.so.0 => $P/lib/libnvlend.so.0" ||
-	fail "client does not resolve the installed libnvlend: $(LD_LIBRARY_PATH=$P/lib ldd "$T/client")"
+# (capture first: grep -q closing the pipe early would SIGPIPE ldd under pipefail)
+ldd_out=$(LD_LIBRARY_PATH=$P/lib ldd "$T/client")
+grep -q "libnvlend.so.0 => $P/lib/libnvlend.so.0" <<<"$ldd_out" ||
+	fail "client does not resolve the installed libnvlend: $ldd_out"
 out=$(LD_LIBRARY_PATH=$P/lib "$T/client" "$NVLEND_SOCKET") || fail "client run: $out"
 assert_contains "$out" "version nvlend v" "client output"
 assert_contains "$out" "created lib0" "client output"
