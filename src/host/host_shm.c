@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,6 +461,8 @@ shm_submit(struct nvl_qpair *qp, struct nvl_nvme_cmd *cmd, struct host_req *r, v
 			set_sgl(c, cmd, buf, len);
 	}
 	memcpy(&q->sq[q->sq_tail], cmd, sizeof(*cmd));
+	if (nvl_unlikely((++q->submits & 255) == 1))
+		__atomic_store_n(&q->sqp->host_cpu, (uint32_t)sched_getcpu(), __ATOMIC_RELAXED);
 	q->sq_tail = shm_ring_next(q->sq_tail, qp->entries);
 	/* Publish the SQE before the tail; pairs with the acquire in the target's sq_poll(). */
 	nvl_smp_store_release(&q->sqp->tail, q->sq_tail);
@@ -516,7 +519,11 @@ shm_wait(struct nvl_qpair *qp, int timeout_ms)
 		n = shm_poll(qp, 0);
 		if (n)
 			return n;
-		nvl_cpu_relax();
+		/* a daemon reactor sharing this CPU gets to run at once */
+		if ((int)__atomic_load_n(&q->sqp->ctrl_cpu, __ATOMIC_RELAXED) == sched_getcpu())
+			sched_yield();
+		else
+			nvl_cpu_relax();
 	} while (nvl_now_ns() < spin_end && nvl_now_ns() < deadline);
 	for (;;) {
 		uint64_t now = nvl_now_ns();

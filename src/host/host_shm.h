@@ -27,6 +27,7 @@ struct shm_hq {
 	int irq_fd;
 	int kick_fd;
 	uint32_t idle_polls;      /* empty polls since the last liveness check */
+	uint32_t submits;
 };
 
 #endif

@@ -87,6 +87,8 @@ struct nvl_reactor {
 	size_t work_cap;
 
 	volatile bool stop;
+	bool yield_hint;
+	int cpu_now;
 	struct nvl_reactor_stats stats;
 } __attribute__((aligned(NVL_CACHE_LINE)));
 
@@ -615,12 +617,26 @@ nvl_reactor_poll_once(void)
 	return work;
 }
 
+void
+nvl_reactor_yield_hint(void)
+{
+	if (t_self)
+		t_self->yield_hint = true;
+}
+
+int
+nvl_reactor_cpu_now(void)
+{
+	return t_self ? t_self->cpu_now : sched_getcpu();
+}
+
 static void
 reactor_loop(struct nvl_reactor *r)
 {
 	uint64_t last_work = nvl_now_ns();
 	unsigned iter = 0;
 
+	r->cpu_now = sched_getcpu();
 	while (!r->stop) {
 		uint64_t now;
 		int work, timeout = 0;
@@ -639,8 +655,10 @@ reactor_loop(struct nvl_reactor *r)
 		/* While busy, look at fds only every 32 iterations: epoll_wait is a syscall. */
 		poll_fds = (++iter & 31) == 0;
 		if (!work && now - last_work >= __atomic_load_n(&g_spin_ns, __ATOMIC_RELAXED)) {
-			if (r->uring_inflight == 0 && reactor_prepare_sleep(r) &&
-			    reactor_run_msgs(r) == 0) {
+			/* Sleep: pollers arm their wake-ups first. io_uring completions
+			 * wake us through the ring fd (task work is signalled, not
+			 * deferred: the ring is not set up with COOP/DEFER_TASKRUN). */
+			if (reactor_prepare_sleep(r) && reactor_run_msgs(r) == 0) {
 				timeout = -1;
 				if (!TAILQ_EMPTY(&r->timers)) {
 					uint64_t d = TAILQ_FIRST(&r->timers)->deadline_ns;
@@ -648,12 +666,16 @@ reactor_loop(struct nvl_reactor *r)
 					now = nvl_now_ns();
 					timeout = d <= now ? 0 : (int)((d - now + 999999) / 1000000);
 				}
-			} else if (r->uring_inflight) {
-				/* I/O in flight: block on the ring fd briefly */
-				timeout = 1;
 			}
 			poll_fds = true;
+		} else if (!work && r->yield_hint) {
+			/* Spinning without work while a peer we poll for runs on this
+			 * CPU: let it run now rather than at the end of our slice. */
+			sched_yield();
 		}
+		r->yield_hint = false;
+		if ((iter & 1023) == 0)
+			r->cpu_now = sched_getcpu();
 		if (!poll_fds)
 			continue;
 		if (timeout != 0)
@@ -761,13 +783,11 @@ reactor_create(unsigned id, int cpu, struct nvl_reactor **out)
 		rc = -errno;
 		goto err;
 	}
+	/* Default task-work mode on purpose: completions must wake a reactor that
+	 * sleeps in epoll_wait (COOP_TASKRUN would leave them pending until the
+	 * next syscall, i.e. until a timeout). */
 	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_COOP_TASKRUN;
 	rc = io_uring_queue_init_params(g_uring_entries, &r->ring, &p);
-	if (rc < 0) {
-		memset(&p, 0, sizeof(p));
-		rc = io_uring_queue_init_params(g_uring_entries, &r->ring, &p);
-	}
 	if (rc < 0) {
 		NVL_WARNLOG("reactor %u: io_uring unavailable (%s); file bdevs will fail", id,
 			    strerror(-rc));

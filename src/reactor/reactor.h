@@ -68,6 +68,12 @@ int nvl_reactor_poll_once(void);
 void nvl_reactor_set_spin_us(uint64_t spin_us);
 uint64_t nvl_reactor_get_spin_us(void);
 
+/** A poller saw that a peer it waits for runs on this reactor's CPU: the
+ *  reactor yields the CPU in idle iterations of this loop turn. */
+void nvl_reactor_yield_hint(void);
+/** The CPU the calling reactor thread runs on now (cached per loop turn). */
+int nvl_reactor_cpu_now(void);
+
 /** Stats for the framework_get_reactors RPC. */
 struct nvl_reactor_stats {
 	uint64_t loops;

@@ -444,8 +444,14 @@ sq_poll(void *arg)
 		if (sq->state != Q_ACTIVE || sq->fatal)
 			break;
 	}
-	if (n)
+	if (n) {
 		__atomic_store_n(&sq->page->head, sq->head, __ATOMIC_RELEASE);
+		__atomic_store_n(&sq->page->ctrl_cpu, (uint32_t)nvl_reactor_cpu_now(),
+				 __ATOMIC_RELAXED);
+	} else if ((int)__atomic_load_n(&sq->page->host_cpu, __ATOMIC_RELAXED) ==
+		   nvl_reactor_cpu_now()) {
+		nvl_reactor_yield_hint();
+	}
 	return n;
 }
 

@@ -37,6 +37,9 @@
  *    The host sets irq_armed (then barrier, then re-checks the phase at its
  *    head) before it sleeps on the eventfd.
  *  - host consumes CQEs and store-releases cq.head (the CQ head doorbell).
+ *  - each side publishes the CPU it runs on (sq.host_cpu, sq.ctrl_cpu, on
+ *    cache lines it writes anyway): a spinner yields its CPU only when the
+ *    other side runs on the same one, and spins with pause otherwise.
  * A tail or head doorbell value outside the ring is an invalid doorbell
  * write: the controller raises the error event and tears the controller
  * down.
@@ -123,11 +126,13 @@ struct nvl_shm_sq_page {
 	uint32_t rsvd0;
 	uint8_t pad0[48];
 	uint32_t tail;                   /**< host writes: the SQ tail doorbell */
-	uint8_t pad1[60];
+	uint32_t host_cpu;               /**< host writes: CPU it last submitted from */
+	uint8_t pad1[56];
 	uint32_t need_kick;              /**< controller sets before sleeping */
 	uint8_t pad2[60];
 	uint32_t head;                   /**< controller publishes its SQ head */
-	uint8_t pad3[60];
+	uint32_t ctrl_cpu;               /**< controller writes: CPU polling this SQ */
+	uint8_t pad3[56];
 } __attribute__((packed, aligned(64)));
 _Static_assert(sizeof(struct nvl_shm_sq_page) == 256, "sq page");
 
