@@ -190,6 +190,9 @@ file_queue_zero_stage(struct bdev_file *f, struct nvl_bdev_io *io)
 	if (stage == ZSTAGE_PUNCH && f->no_punch)
 		stage = ZSTAGE_WRITE;
 	io->priv[1] = stage;
+	/* no fallocate here: writing zeroes is not faster than a write */
+	if (stage == ZSTAGE_WRITE && (io->flags & NVL_BDEV_IO_FAST_ZERO))
+		return -ENOTSUP;
 	sqe = nvl_uring_sqe();
 	if (sqe == NULL)
 		return -EAGAIN;
@@ -567,6 +570,7 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 	if (!o->read_only)
 		f->bdev.io_types |= (1u << NVL_BDEV_IO_WRITE) | (1u << NVL_BDEV_IO_WRITE_ZEROES) |
 				    (1u << NVL_BDEV_IO_UNMAP);
+	f->bdev.fast_zero = true; /* fallocate; FAST_ZERO fails -ENOTSUP where only writes work */
 	f->rpc_method = o->rpc_method ? o->rpc_method : "bdev_uring_create";
 	if (o->uuid)
 		memcpy(f->bdev.uuid, o->uuid, 16);
