@@ -19,7 +19,7 @@ cmd_bdev_create_ram(struct nvl_cli *cli, int argc, char **argv)
 	json_t *params, *result;
 	int c, rc;
 
-	optind = 1;
+	optind = 0; /* full re-initialisation: main() ran getopt on another argv */
 	while ((c = getopt_long(argc, argv, "b:u:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
@@ -92,7 +92,7 @@ cmd_bdev_create_file(struct nvl_cli *cli, int argc, char **argv)
 	char path[4096];
 	int c, rc;
 
-	optind = 1;
+	optind = 0; /* full re-initialisation: main() ran getopt on another argv */
 	while ((c = getopt_long(argc, argv, "b:u:rm:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':

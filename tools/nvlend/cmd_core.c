@@ -214,7 +214,7 @@ cmd_save_config(struct nvl_cli *cli, int argc, char **argv)
 	json_t *result;
 	int c, rc;
 
-	optind = 1;
+	optind = 0; /* full re-initialisation: main() ran getopt on another argv */
 	while ((c = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
 		if (c == 'o')
 			out = optarg;
