@@ -667,16 +667,16 @@ hs_go(struct nbd_conn *c)
 	c->desc = e->desc;
 	c->can_flush = e->desc->bdev->io_types & (1u << NVL_BDEV_IO_FLUSH);
 	c->flush_needed = c->can_flush && e->desc->bdev->write_cache;
-	NVL_NOTICELOG("nbd: %s: export '%s' (%s replies%s) on reactor %u", c->peer, e->name,
-		      hs->structured ? "structured" : "simple",
-		      hs->block_size_asked ? ", block size agreed" : "", c->reactor);
-	nbd_hs_fini(hs);
-	free(hs);
-	c->hs = NULL;
 	c->rx = NBD_RX_HDR;
 	c->state = NBD_CONN_XMIT;
 	c->reactor = pick_reactor();
 	g_srv.load[c->reactor]++;
+	NVL_NOTICELOG("nbd: %s: export '%s' (%s replies%s) on reactor %u", c->peer, e->name,
+		      c->xp.structured ? "structured" : "simple",
+		      hs->block_size_asked ? ", block size agreed" : "", c->reactor);
+	nbd_hs_fini(hs);
+	free(hs);
+	c->hs = NULL;
 	if (nvl_reactor_msg(nvl_reactor_get(c->reactor), conn_adopt_msg, c) < 0) {
 		g_srv.load[c->reactor]--;
 		c->reactor = 0;
