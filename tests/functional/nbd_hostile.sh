@@ -228,4 +228,25 @@ wait_until 15 sh -c "[ \"\$(nvlend --json nbd status | /usr/bin/python3 -c 'impo
 import nbd; h = nbd.NBD(); h.connect_uri('nbd://127.0.0.1:$port/disk0')
 h.pwrite(b'ok' * 2048, 0); assert h.pread(4096, 0) == b'ok' * 2048; h.shutdown()" || fail "server unusable afterwards"
 nvlend status >/dev/null || fail "daemon died"
+
+# daemon shutdown (SIGTERM) while clients on both reactors keep I/O going:
+# they are drained and disconnected, and the daemon exits cleanly (status 0,
+# no sanitizer report; stop_nvlendd checks)
+cat > "$T/busy.py" <<'PYEOF'
+import sys, nbd
+h = nbd.NBD(); h.connect_uri(sys.argv[1]); open(sys.argv[2], "w").close()
+try:
+    while True:
+        h.pwrite(b"x" * 65536, 0); h.pread(65536, 65536)
+except nbd.Error:
+    sys.exit(0)
+PYEOF
+/usr/bin/python3 "$T/busy.py" "nbd://127.0.0.1:$port/disk0" "$T/b1" & b1=$!
+/usr/bin/python3 "$T/busy.py" "nbd://127.0.0.1:$port/disk0" "$T/b2" & b2=$!
+on_exit "kill $b1 $b2"
+wait_until 10 test -f "$T/b1" -a -f "$T/b2" || fail "busy clients did not start"
+sleep 0.5
+stop_nvlendd
+wait $b1 || fail "busy client 1 did not see a clean disconnect"
+wait $b2 || fail "busy client 2 did not see a clean disconnect"
 pass
