@@ -211,6 +211,8 @@ nvl_bdev_submit(struct nvl_bdev_desc *d, struct nvl_bdev_io *io)
 	if (nvl_unlikely(io->type != NVL_BDEV_IO_READ && io->type != NVL_BDEV_IO_FLUSH &&
 			 !d->writable))
 		return -EBADF;
+	if (nvl_unlikely((io->flags & NVL_BDEV_IO_FAST_ZERO) && !b->fast_zero))
+		return -ENOTSUP;
 	if (io->type != NVL_BDEV_IO_FLUSH || io->length != 0) {
 		if (nvl_unlikely((io->offset | io->length) & (b->block_size - 1)))
 			return -EINVAL;

@@ -40,6 +40,9 @@ enum nvl_bdev_io_type {
 /* io->flags */
 #define NVL_BDEV_IO_FUA      (1u << 0)  /**< write reaches stable storage before completion */
 #define NVL_BDEV_IO_NO_HOLE  (1u << 1)  /**< write-zeroes must keep the range allocated */
+/** write-zeroes: fail with -ENOTSUP at once rather than fall back to writing zero
+ *  buffers (NBD's FAST_ZERO). The core refuses it for backends without fast_zero. */
+#define NVL_BDEV_IO_FAST_ZERO (1u << 2)
 
 struct nvl_bdev;
 struct nvl_bdev_io;
@@ -101,6 +104,7 @@ struct nvl_bdev {
 	uint32_t io_types;           /**< bitmask of 1u << enum nvl_bdev_io_type supported */
 	bool write_cache;            /**< volatile cache: flush needed for durability */
 	bool read_only;
+	bool fast_zero;              /**< honours NVL_BDEV_IO_FAST_ZERO (cheap write-zeroes) */
 	uint32_t max_io_bytes;       /**< largest single I/O the backend takes (0 = no limit) */
 	int open_count;
 	int open_writers;

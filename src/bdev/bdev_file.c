@@ -190,6 +190,9 @@ file_queue_zero_stage(struct bdev_file *f, struct nvl_bdev_io *io)
 	if (stage == ZSTAGE_PUNCH && f->no_punch)
 		stage = ZSTAGE_WRITE;
 	io->priv[1] = stage;
+	/* no fallocate here: writing zeroes is not faster than a write */
+	if (stage == ZSTAGE_WRITE && (io->flags & NVL_BDEV_IO_FAST_ZERO))
+		return -ENOTSUP;
 	sqe = nvl_uring_sqe();
 	if (sqe == NULL)
 		return -EAGAIN;
@@ -487,6 +490,13 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 	}
 	flags = (o->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	f->fd = o->io_mode == NVL_BDEV_FILE_BUFFERED ? -1 : open(o->filename, flags | O_DIRECT);
+	if (f->fd >= 0 && o->io_mode == NVL_BDEV_FILE_AUTO && fstatfs(f->fd, &sfs) == 0 &&
+	    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC)) {
+		/* tmpfs takes O_DIRECT (Linux >= 6.6) but it is buffered I/O there, and
+		 * io_uring would punt it to workers: serve it inline (see the top) */
+		close(f->fd);
+		f->fd = -1;
+	}
 	if (f->fd >= 0) {
 		f->direct = true;
 	} else {
@@ -495,7 +505,8 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 			rc = -errno;
 			goto err_free;
 		}
-		if (o->io_mode != NVL_BDEV_FILE_BUFFERED)
+		if (o->io_mode != NVL_BDEV_FILE_BUFFERED && fstatfs(f->fd, &sfs) == 0 &&
+		    sfs.f_type != TMPFS_MAGIC && sfs.f_type != RAMFS_MAGIC)
 			NVL_NOTICELOG("%s: %s does not take O_DIRECT; using buffered I/O", o->name,
 				      o->filename);
 	}
@@ -587,6 +598,7 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 	if (!o->read_only)
 		f->bdev.io_types |= (1u << NVL_BDEV_IO_WRITE) | (1u << NVL_BDEV_IO_WRITE_ZEROES) |
 				    (1u << NVL_BDEV_IO_UNMAP);
+	f->bdev.fast_zero = true; /* fallocate; FAST_ZERO fails -ENOTSUP where only writes work */
 	f->rpc_method = o->rpc_method ? o->rpc_method : "bdev_uring_create";
 	if (o->uuid)
 		memcpy(f->bdev.uuid, o->uuid, 16);
