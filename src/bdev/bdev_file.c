@@ -490,13 +490,6 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 	}
 	flags = (o->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	f->fd = o->io_mode == NVL_BDEV_FILE_BUFFERED ? -1 : open(o->filename, flags | O_DIRECT);
-	if (f->fd >= 0 && o->io_mode == NVL_BDEV_FILE_AUTO && fstatfs(f->fd, &sfs) == 0 &&
-	    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC)) {
-		/* tmpfs takes O_DIRECT (Linux >= 6.6) but it is buffered I/O there, and
-		 * io_uring would punt it to workers: serve it inline (see the top) */
-		close(f->fd);
-		f->fd = -1;
-	}
 	if (f->fd >= 0) {
 		f->direct = true;
 	} else {
