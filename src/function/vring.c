@@ -43,7 +43,9 @@ vring_used_event(const struct vring *vr)
 static inline uint16_t *
 vring_avail_event(const struct vring *vr)
 {
-	return (uint16_t *)&vr->used->ring[vr->size];
+	/* the le16 after the last used element (2.7.8) */
+	return (uint16_t *)((uint8_t *)vr->used + sizeof(struct nvl_vring_used) +
+			    (size_t)vr->size * sizeof(struct nvl_vring_used_elem));
 }
 
 /* VIRTIO 2.7.7.2: notify if new_idx moved past event_idx since old_idx. */
