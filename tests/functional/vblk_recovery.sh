@@ -3,8 +3,8 @@
 # timeout: 300
 # asan: no
 # Crash recovery of vhost-user-blk with the real peer (QEMU + Linux guest),
-# one boot. The bdev is a file on slowfs (a FUSE helper adding 3 ms per I/O)
-# so that requests are really in flight inside nvlendd when it dies.
+# one boot. The bdev is a file on slowfs (a FUSE helper that delays each I/O)
+# (15 ms per I/O) so that requests are really in flight inside nvlendd when it dies.
 #   - fio randwrite with crc32c verify runs in the guest while nvlendd is
 #     killed with -9 three times and restarted from its saved config
 #     (the third time with force_in_order), then once more stopped with
@@ -23,7 +23,7 @@ guest_prepare
 back=/dev/shm/${NVLEND_SHM_PREFIX}rec.img
 truncate -s 256M "$back"
 mkdir -p "$T/mnt" "$T/share"
-"$BUILD/tests/helpers/slowfs" "$back" "$T/mnt" 3000 >"$T/slowfs.log" 2>&1 &
+"$BUILD/tests/helpers/slowfs" "$back" "$T/mnt" 15000 >"$T/slowfs.log" 2>&1 &
 sf_pid=$!
 on_exit "fusermount3 -u $T/mnt; kill $sf_pid"
 wait_until 5 test -f "$T/mnt/disk" || fail "slowfs did not come up: $(cat "$T/slowfs.log")"

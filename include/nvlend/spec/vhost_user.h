@@ -190,7 +190,7 @@ struct nvl_vhost_inflight_split {
 	uint16_t used_idx;
 	struct nvl_vhost_inflight_desc desc[];
 };
-_Static_assert(sizeof(struct nvl_vhost_inflight_split) == 16, "QueueRegionSplit header is 16 bytes");
+_Static_assert(sizeof(struct nvl_vhost_inflight_split) == 16, "QueueRegionSplit header: 16 bytes");
 
 #define NVL_VHOST_INFLIGHT_ALIGN 64
 #define NVL_VHOST_INFLIGHT_VERSION 1
