@@ -128,6 +128,9 @@ NVL_RPC_REGISTER("virtio_blk_controller_create", rpc_virtio_blk_controller_creat
 
 /* ---- SPDK: vhost_create_blk_controller ------------------------------------- */
 
+/* SPDK's call has no queue count: the front-end picks up to what GET_QUEUE_NUM says */
+#define SPDK_BLK_QUEUES 8
+
 struct rpc_spdk_create {
 	const char *ctrlr;
 	const char *dev_name;
@@ -161,7 +164,7 @@ rpc_vhost_create_blk_controller(struct nvl_rpc_request *req, struct rpc_spdk_cre
 		.name = a->ctrlr,
 		.bdev = a->dev_name,
 		.socket = a->ctrlr,
-		.num_queues = 1,
+		.num_queues = SPDK_BLK_QUEUES,
 		.read_only = a->readonly,
 	};
 	struct nvl_vblk *c;
@@ -180,8 +183,6 @@ rpc_vhost_create_blk_controller(struct nvl_rpc_request *req, struct rpc_spdk_cre
 		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "ctrlr must be a plain name");
 		return;
 	}
-	/* SPDK serves up to a fixed number of queues per controller; so do we */
-	o.num_queues = NVL_VBLK_MAX_QUEUES > 8 ? 8 : NVL_VBLK_MAX_QUEUES;
 	rc = nvl_vblk_create(&o, &c);
 	if (rc < 0) {
 		rpc_vblk_create_errno(req, rc, a->ctrlr, a->dev_name, a->ctrlr);
