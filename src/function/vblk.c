@@ -1,0 +1,1126 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * virtio-blk device behind vhost-user (VIRTIO 1.2 section 5.2): controllers,
+ * their queues, request parsing and bdev submission, crash recovery.
+ *
+ * Request path (queue reactor): take a head from the avail ring, flag it in
+ * the inflight region, walk its chain into iovecs that point into guest
+ * memory, split header / data / status byte, check directions and ranges,
+ * submit one bdev I/O straight on those iovecs, and on completion write the
+ * status byte and put the head in the used ring. Completions of one poll are
+ * published together (one used->idx store, one interrupt when the driver
+ * wants one). With force_in_order, completions are published in the order
+ * the requests were taken.
+ *
+ * A request the guest got wrong (bad chain, address outside its memory,
+ * wrong direction, short buffers, range past the end) completes with
+ * VIRTIO_BLK_S_IOERR, or VIRTIO_BLK_S_UNSUPP for an unknown type; a chain
+ * without a device-writable byte cannot carry a status and is returned with
+ * used length 0. A ring the guest broke (an avail index more than the ring
+ * size ahead, a head out of range or already in flight) stops that queue
+ * until the front-end restarts it.
+ *
+ * Threading: controllers on reactor 0; a running queue on its reactor, which
+ * alone touches its requests, ring and counters (counters are read racily by
+ * reactor 0 for the list RPC). Start, stop and call-fd changes reach the
+ * queue through reactor messages; the queue reports back the same way.
+ */
+#include "function/vblk.h"
+#include "function/vhost_internal.h"
+#include "bdev/bdev.h"
+#include "nvlend/spec/virtio_blk.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+NVL_LOG_DECLARE_COMPONENT(vhost);
+
+#define VBLK_MAX_IOV 256
+#define VBLK_SEG_MAX 126            /* data segments; region splits fit in VBLK_MAX_IOV */
+#define VBLK_MAX_DWZ_SECTORS (1u << 21)   /* 1 GiB per discard / write-zeroes */
+#define VBLK_POLL_BUDGET 64
+
+#define STAT_ADD(x, v) __atomic_store_n(&(x), (x) + (v), __ATOMIC_RELAXED)
+#define STAT_INC(x) STAT_ADD(x, 1)
+#define STAT_GET(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+struct vblk_qstats {
+	uint64_t requests;
+	uint64_t reads;
+	uint64_t writes;
+	uint64_t flushes;
+	uint64_t discards;
+	uint64_t write_zeroes;
+	uint64_t get_id;
+	uint64_t bytes_read;
+	uint64_t bytes_written;
+	uint64_t ioerr;
+	uint64_t unsupp;
+	uint64_t no_status;
+	uint64_t kicks;
+	uint64_t interrupts;
+	uint64_t resubmitted;
+	uint64_t inflight;      /* gauge */
+	uint64_t last_avail;    /* gauge */
+	uint64_t used_idx;      /* gauge */
+	uint64_t broken;        /* times the guest broke the ring */
+} __attribute__((aligned(64)));
+
+enum vblk_qstate {
+	VQ_STARTING = 0,
+	VQ_RUNNING,
+	VQ_DRAINING,
+	VQ_STOPPED,
+};
+
+struct vblk_queue;
+
+struct vblk_req {
+	struct nvl_bdev_io io;
+	struct vblk_queue *q;
+	uint16_t head;
+	bool busy;            /* taken from the ring, not yet in the used ring */
+	bool done;            /* finished, waiting for its turn (force_in_order) */
+	uint8_t type;
+	uint8_t *status;      /* in guest memory; NULL: the chain has no writable byte */
+	uint32_t used_len;
+	struct iovec iov[VBLK_MAX_IOV];
+};
+
+struct vblk_queue {
+	struct nvl_vblk *c;
+	unsigned idx;
+	struct nvl_reactor *reactor;
+	enum vblk_qstate state;
+	struct vring vr;
+	int kickfd;
+	int callfd;
+	struct nvl_fdh *kick_h;
+	struct nvl_poller *poller;
+	bool broken;
+	bool in_poll;
+	bool kick_armed;
+	unsigned inflight;
+	uint16_t *batch;
+	uint16_t *order;          /* force_in_order: heads in the order taken */
+	uint16_t order_head;
+	uint16_t order_len;
+	uint16_t *recover;
+	int nrecover;
+	struct vblk_qstats *st;
+	struct vblk_req *reqs;
+};
+
+struct nvl_vblk {
+	char name[NVL_VBLK_NAME_MAX];
+	char bdev_name[NVL_BDEV_NAME_MAX];
+	char socket[108];
+	uint16_t num_queues;
+	uint16_t queue_size;
+	bool read_only;
+	bool force_in_order;
+	bool destroying;
+	struct nvl_bdev_desc *desc;
+	struct nvl_bdev *bdev;
+	struct vhost_dev vdev;
+	unsigned reactor_base;
+	struct vblk_queue *queues[NVL_VBLK_MAX_QUEUES];
+	struct vblk_qstats qstats[NVL_VBLK_MAX_QUEUES];
+	/* recovery figures */
+	uint64_t created_ns;
+	uint64_t first_io_ns;          /* first completion since the last connection */
+	uint64_t last_resubmitted;
+	uint64_t total_resubmitted;
+	uint64_t recoveries;           /* connections that found requests in flight */
+	nvl_vblk_done_fn done;
+	void *done_arg;
+	TAILQ_ENTRY(nvl_vblk) link;
+};
+
+static TAILQ_HEAD(, nvl_vblk) g_vblks = TAILQ_HEAD_INITIALIZER(g_vblks);
+static unsigned g_reactor_rr;
+
+static void q_flush(struct vblk_queue *q);
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+/* The one errno -> virtio-blk status conversion. */
+static uint8_t
+vblk_status_from_errno(int rc)
+{
+	switch (rc) {
+	case 0:
+		return NVL_VIRTIO_BLK_S_OK;
+	case -ENOTSUP:
+		return NVL_VIRTIO_BLK_S_UNSUPP;
+	default:
+		return NVL_VIRTIO_BLK_S_IOERR;
+	}
+}
+
+/* Copy len bytes out of guest iovecs (after skipping skip bytes). \return bytes copied. */
+static size_t
+iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *dst, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t l = iov[i].iov_len;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		l = NVL_MIN(l - skip, len - done);
+		memcpy((uint8_t *)dst + done, (uint8_t *)iov[i].iov_base + skip, l);
+		done += l;
+		skip = 0;
+	}
+	return done;
+}
+
+static size_t
+buf_to_iov(const struct iovec *iov, unsigned n, const void *src, size_t len)
+{
+	size_t done = 0;
+
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t l = NVL_MIN(iov[i].iov_len, len - done);
+
+		memcpy(iov[i].iov_base, (const uint8_t *)src + done, l);
+		done += l;
+	}
+	return done;
+}
+
+/* Drop the first skip bytes of an iovec array in place. \return new start index. */
+static unsigned
+iov_advance(struct iovec *iov, unsigned n, size_t skip)
+{
+	unsigned i = 0;
+
+	while (i < n && skip >= iov[i].iov_len) {
+		skip -= iov[i].iov_len;
+		i++;
+	}
+	if (i < n && skip) {
+		iov[i].iov_base = (uint8_t *)iov[i].iov_base + skip;
+		iov[i].iov_len -= skip;
+	}
+	return i;
+}
+
+static uint64_t
+vblk_features(const struct nvl_vblk *c)
+{
+	uint64_t f = (1ULL << NVL_VIRTIO_BLK_F_SEG_MAX) | (1ULL << NVL_VIRTIO_BLK_F_BLK_SIZE) |
+		     (1ULL << NVL_VIRTIO_BLK_F_FLUSH) | (1ULL << NVL_VIRTIO_BLK_F_MQ);
+
+	if (c->read_only) {
+		f |= 1ULL << NVL_VIRTIO_BLK_F_RO;
+	} else {
+		if (c->bdev->io_types & (1u << NVL_BDEV_IO_UNMAP))
+			f |= 1ULL << NVL_VIRTIO_BLK_F_DISCARD;
+		if (c->bdev->io_types & (1u << NVL_BDEV_IO_WRITE_ZEROES))
+			f |= 1ULL << NVL_VIRTIO_BLK_F_WRITE_ZEROES;
+	}
+	return f;
+}
+
+static void
+vblk_fill_config(const struct nvl_vblk *c, struct nvl_virtio_blk_config *cfg)
+{
+	const struct nvl_bdev *b = c->bdev;
+	uint64_t f = vblk_features(c);
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->capacity = b->num_blocks * b->block_size / NVL_VIRTIO_BLK_SECTOR_SIZE;
+	cfg->seg_max = VBLK_SEG_MAX;
+	cfg->blk_size = b->block_size;
+	cfg->num_queues = c->num_queues;
+	if (f & (1ULL << NVL_VIRTIO_BLK_F_DISCARD)) {
+		cfg->max_discard_sectors = VBLK_MAX_DWZ_SECTORS;
+		cfg->max_discard_seg = 1;
+		cfg->discard_sector_alignment = b->block_size / NVL_VIRTIO_BLK_SECTOR_SIZE;
+	}
+	if (f & (1ULL << NVL_VIRTIO_BLK_F_WRITE_ZEROES)) {
+		cfg->max_write_zeroes_sectors = VBLK_MAX_DWZ_SECTORS;
+		cfg->max_write_zeroes_seg = 1;
+		cfg->write_zeroes_may_unmap =
+			(b->io_types & (1u << NVL_BDEV_IO_UNMAP)) ? 1 : 0;
+	}
+}
+
+/* ---- completion ------------------------------------------------------------- */
+
+static void
+q_notify(struct vblk_queue *q)
+{
+	uint64_t one = 1;
+
+	if (q->callfd < 0)
+		return;
+	if (write(q->callfd, &one, sizeof(one)) == sizeof(one))
+		STAT_INC(q->st->interrupts);
+}
+
+static void
+q_put_used(struct vblk_queue *q, struct vblk_req *r)
+{
+	vring_used_add(&q->vr, r->head, r->used_len);
+	r->busy = false;
+	r->done = false;
+	q->inflight--;
+	if (nvl_unlikely(q->c->first_io_ns == 0))
+		__atomic_store_n(&q->c->first_io_ns, nvl_now_ns(), __ATOMIC_RELAXED);
+}
+
+static void
+q_drained(struct vblk_queue *q);
+
+static void
+vblk_req_finish(struct vblk_req *r, uint8_t status)
+{
+	struct vblk_queue *q = r->q;
+
+	if (r->status) {
+		NVL_WRITE_ONCE(*r->status, status);
+	} else {
+		r->used_len = 0;
+		STAT_INC(q->st->no_status);
+	}
+	if (status == NVL_VIRTIO_BLK_S_IOERR)
+		STAT_INC(q->st->ioerr);
+	else if (status == NVL_VIRTIO_BLK_S_UNSUPP)
+		STAT_INC(q->st->unsupp);
+	if (q->order) {
+		r->done = true;
+		while (q->order_len > 0) {
+			struct vblk_req *o = &q->reqs[q->order[q->order_head]];
+
+			if (!o->done)
+				break;
+			q->order_head = (uint16_t)((q->order_head + 1) & q->vr.mask);
+			q->order_len--;
+			q_put_used(q, o);
+		}
+	} else {
+		q_put_used(q, r);
+	}
+	if (!q->in_poll)
+		q_flush(q);
+	if (q->state == VQ_DRAINING && q->inflight == 0)
+		q_drained(q);
+}
+
+static void
+vblk_bdev_done(struct nvl_bdev_io *io, int status)
+{
+	struct vblk_req *r = container_of(io, struct vblk_req, io);
+
+	if (status < 0) {
+		NVL_ERRLOG_RL("vblk %s: queue %u: %s at offset %" PRIu64 " length %" PRIu64
+			      " failed: %s", r->q->c->name, r->q->idx,
+			      io->type == NVL_BDEV_IO_READ ? "read" : "write", io->offset,
+			      io->length, strerror(-status));
+		if (r->type == NVL_VIRTIO_BLK_T_IN)
+			r->used_len = 1;
+	}
+	vblk_req_finish(r, vblk_status_from_errno(status < 0 ? -EIO : 0));
+}
+
+/* ---- request parsing -------------------------------------------------------- */
+
+static int
+vblk_submit(struct vblk_req *r, uint8_t type, uint32_t flags, uint64_t offset, uint64_t length,
+	    struct iovec *iov, unsigned niov)
+{
+	struct vblk_queue *q = r->q;
+	int rc;
+
+	memset(&r->io, 0, sizeof(r->io));
+	r->io.type = type;
+	r->io.flags = flags;
+	r->io.offset = offset;
+	r->io.length = length;
+	r->io.iov = iov;
+	r->io.iovcnt = (int)niov;
+	r->io.cb = vblk_bdev_done;
+	r->io.cb_arg = r;
+	if (q->c->bdev->max_io_bytes && length > q->c->bdev->max_io_bytes &&
+	    (type == NVL_BDEV_IO_READ || type == NVL_BDEV_IO_WRITE))
+		return -EINVAL;
+	rc = nvl_bdev_submit(q->c->desc, &r->io);
+	if (rc < 0)
+		NVL_ERRLOG_RL("vblk %s: queue %u: head %u: bdev refused type %u offset %" PRIu64
+			      " length %" PRIu64 ": %s", q->c->name, q->idx, r->head, type,
+			      offset, length, strerror(-rc));
+	return rc;
+}
+
+/* Byte offset of a sector range, checked for overflow and block alignment. */
+static int
+vblk_range(const struct nvl_vblk *c, uint64_t sector, uint64_t bytes, uint64_t *off)
+{
+	uint64_t end, cap = c->bdev->num_blocks * c->bdev->block_size;
+
+	if (sector > UINT64_MAX / NVL_VIRTIO_BLK_SECTOR_SIZE)
+		return -EINVAL;
+	*off = sector * NVL_VIRTIO_BLK_SECTOR_SIZE;
+	if (__builtin_add_overflow(*off, bytes, &end) || end > cap)
+		return -EINVAL;
+	if ((*off | bytes) & (c->bdev->block_size - 1))
+		return -EINVAL;
+	return 0;
+}
+
+static int
+vblk_dwz(struct vblk_req *r, uint32_t type, struct iovec *data, unsigned ndata, uint64_t dlen)
+{
+	struct nvl_vblk *c = r->q->c;
+	struct nvl_virtio_blk_discard_write_zeroes seg;
+	uint64_t feat = vblk_features(c), off, len;
+	bool discard = type == NVL_VIRTIO_BLK_T_DISCARD;
+	int rc;
+
+	if (!(feat & (1ULL << (discard ? NVL_VIRTIO_BLK_F_DISCARD :
+					 NVL_VIRTIO_BLK_F_WRITE_ZEROES))))
+		return -ENOTSUP;
+	if (dlen == 0 || dlen % sizeof(seg))
+		return -EINVAL;
+	if (dlen > sizeof(seg))
+		return -ENOTSUP;   /* max_discard_seg / max_write_zeroes_seg is 1 */
+	iov_to_buf(data, ndata, 0, &seg, sizeof(seg));
+	/* 5.2.6.2: unknown flags, or unmap on a discard, are UNSUPP */
+	if (seg.flags & ~NVL_VIRTIO_BLK_WZ_FLAG_UNMAP || (discard && seg.flags))
+		return -ENOTSUP;
+	if (seg.num_sectors == 0 || seg.num_sectors > VBLK_MAX_DWZ_SECTORS)
+		return -EINVAL;
+	len = (uint64_t)seg.num_sectors * NVL_VIRTIO_BLK_SECTOR_SIZE;
+	rc = vblk_range(c, seg.sector, len, &off);
+	if (rc < 0)
+		return rc;
+	if (discard) {
+		STAT_INC(r->q->st->discards);
+		return vblk_submit(r, NVL_BDEV_IO_UNMAP, 0, off, len, NULL, 0);
+	}
+	STAT_INC(r->q->st->write_zeroes);
+	return vblk_submit(r, NVL_BDEV_IO_WRITE_ZEROES,
+			   (seg.flags & NVL_VIRTIO_BLK_WZ_FLAG_UNMAP) ? 0 : NVL_BDEV_IO_NO_HOLE, off,
+			   len, NULL, 0);
+}
+
+/* Parse and submit request r (its chain starts at r->head). On a negative
+ * return the caller completes r with the status that errno maps to. */
+static int
+vblk_parse(struct vblk_req *r)
+{
+	struct vblk_queue *q = r->q;
+	struct nvl_vblk *c = q->c;
+	struct vring_chain ch = { .iov = r->iov, .max_iov = VBLK_MAX_IOV };
+	struct nvl_virtio_blk_outhdr hdr;
+	struct iovec *last;
+	unsigned rstart, nrd, nwr;
+	uint64_t off, dlen;
+	int rc;
+
+	r->status = NULL;
+	r->used_len = 0;
+	r->type = 0xff;
+	rc = vring_walk(&q->vr, r->head, &ch);
+	if (rc < 0) {
+		NVL_ERRLOG_RL("vblk %s: queue %u: head %u: bad descriptor chain: %s", c->name,
+			      q->idx, r->head, strerror(-rc));
+		return -EIO;   /* no trustworthy status byte: returned with length 0 */
+	}
+	/* the status byte is the last device-writable byte */
+	if (ch.wlen == 0)
+		return -EIO;
+	last = &r->iov[ch.niov - 1];
+	r->status = (uint8_t *)last->iov_base + last->iov_len - 1;
+	r->used_len = 1;
+	if (--last->iov_len == 0)
+		ch.niov--;
+	ch.wlen--;
+	if (ch.rlen < sizeof(hdr)) {
+		NVL_ERRLOG_RL("vblk %s: queue %u: head %u: %" PRIu64 "-byte request header",
+			      c->name, q->idx, r->head, ch.rlen);
+		return -EINVAL;
+	}
+	iov_to_buf(r->iov, ch.nread, 0, &hdr, sizeof(hdr));
+	r->type = (uint8_t)NVL_MIN(hdr.type, 0xffu);
+	rstart = iov_advance(r->iov, ch.nread, sizeof(hdr));
+	nrd = ch.nread - rstart;
+	nwr = ch.niov - ch.nread;
+	dlen = ch.rlen - sizeof(hdr);
+	STAT_INC(q->st->requests);
+
+	switch (hdr.type) {
+	case NVL_VIRTIO_BLK_T_IN:
+		if (dlen != 0 || ch.wlen == 0)
+			return -EINVAL;   /* data must be device-writable */
+		rc = vblk_range(c, hdr.sector, ch.wlen, &off);
+		if (rc < 0)
+			return rc;
+		STAT_INC(q->st->reads);
+		STAT_ADD(q->st->bytes_read, ch.wlen);
+		r->used_len = (uint32_t)NVL_MIN(ch.wlen + 1, UINT32_MAX);
+		return vblk_submit(r, NVL_BDEV_IO_READ, 0, off, ch.wlen, &r->iov[ch.nread], nwr);
+	case NVL_VIRTIO_BLK_T_OUT:
+		if (ch.wlen != 0 || dlen == 0)
+			return -EINVAL;   /* data must be device-readable */
+		if (c->read_only)
+			return -EROFS;
+		rc = vblk_range(c, hdr.sector, dlen, &off);
+		if (rc < 0)
+			return rc;
+		STAT_INC(q->st->writes);
+		STAT_ADD(q->st->bytes_written, dlen);
+		return vblk_submit(r, NVL_BDEV_IO_WRITE, 0, off, dlen, &r->iov[rstart], nrd);
+	case NVL_VIRTIO_BLK_T_FLUSH:
+		STAT_INC(q->st->flushes);
+		if (!(c->bdev->io_types & (1u << NVL_BDEV_IO_FLUSH)))
+			return 1;   /* nothing volatile to flush: done */
+		return vblk_submit(r, NVL_BDEV_IO_FLUSH, 0, 0, 0, NULL, 0);
+	case NVL_VIRTIO_BLK_T_GET_ID: {
+		char id[NVL_VIRTIO_BLK_ID_BYTES];
+		size_t n;
+
+		if (ch.wlen == 0)
+			return -EINVAL;
+		memset(id, 0, sizeof(id));
+		memcpy(id, c->name, NVL_MIN(strlen(c->name), sizeof(id)));
+		n = buf_to_iov(&r->iov[ch.nread], nwr, id, sizeof(id));
+		STAT_INC(q->st->get_id);
+		r->used_len = (uint32_t)n + 1;
+		return 1;
+	}
+	case NVL_VIRTIO_BLK_T_DISCARD:
+	case NVL_VIRTIO_BLK_T_WRITE_ZEROES:
+		if (ch.wlen != 0)
+			return -EINVAL;
+		if (c->read_only)
+			return -EROFS;
+		return vblk_dwz(r, hdr.type, &r->iov[rstart], nrd, dlen);
+	default:
+		return -ENOTSUP;
+	}
+}
+
+/* Serve head (taken from the ring now, or recovered after a restart). */
+static void
+q_process(struct vblk_queue *q, uint16_t head)
+{
+	struct vblk_req *r = &q->reqs[head];
+	int rc;
+
+	r->busy = true;
+	r->done = false;
+	q->inflight++;
+	if (q->order) {
+		q->order[(q->order_head + q->order_len) & q->vr.mask] = head;
+		q->order_len++;
+	}
+	rc = vblk_parse(r);
+	if (rc == 0)
+		return;   /* the bdev completes it */
+	if (rc > 0) {
+		vblk_req_finish(r, NVL_VIRTIO_BLK_S_OK);
+		return;
+	}
+	if (r->type == NVL_VIRTIO_BLK_T_IN)
+		r->used_len = 1;   /* nothing but the status was written */
+	vblk_req_finish(r, vblk_status_from_errno(rc));
+}
+
+static void
+q_broken(struct vblk_queue *q, const char *what, unsigned v)
+{
+	if (!q->broken)
+		NVL_ERRLOG("vblk %s: queue %u: the guest broke the ring (%s %u): queue stopped "
+			   "until the device is reset", q->c->name, q->idx, what, v);
+	q->broken = true;
+	STAT_INC(q->st->broken);
+}
+
+static void
+q_flush(struct vblk_queue *q)
+{
+	if (vring_used_flush(&q->vr))
+		q_notify(q);
+	__atomic_store_n(&q->st->inflight, q->inflight, __ATOMIC_RELAXED);
+	__atomic_store_n(&q->st->used_idx, q->vr.used_published, __ATOMIC_RELAXED);
+	__atomic_store_n(&q->st->last_avail, q->vr.last_avail_idx, __ATOMIC_RELAXED);
+}
+
+static int
+q_poll(void *arg)
+{
+	struct vblk_queue *q = arg;
+	unsigned n = 0;
+	uint16_t head;
+	int rc = 0;
+
+	if (q->state != VQ_RUNNING || q->broken)
+		return 0;
+	if (q->kick_armed) {
+		vring_kick_disable(&q->vr);
+		q->kick_armed = false;
+	}
+	q->in_poll = true;
+	while (n < VBLK_POLL_BUDGET) {
+		rc = vring_pop(&q->vr, &head);
+		if (rc <= 0)
+			break;
+		if (nvl_unlikely(q->reqs[head].busy)) {
+			q_broken(q, "head already in flight", head);
+			rc = 0;
+			break;
+		}
+		vring_inflight_start(&q->vr, head);
+		q_process(q, head);
+		n++;
+	}
+	if (rc < 0)
+		q_broken(q, "avail index/head", q->vr.last_avail_idx);
+	q->in_poll = false;
+	q_flush(q);
+	return (int)n;
+}
+
+/* Before the reactor sleeps: ask for kicks, and do not sleep if work came. */
+static int
+q_sleep(void *arg)
+{
+	struct vblk_queue *q = arg;
+
+	if (q->state != VQ_RUNNING || q->broken)
+		return 0;
+	if (q->kickfd < 0)
+		return 1;   /* polling mode: nothing would wake us */
+	q->kick_armed = true;
+	return vring_kick_enable(&q->vr) ? 1 : 0;
+}
+
+static void
+q_kick_cb(void *arg, uint32_t events)
+{
+	struct vblk_queue *q = arg;
+	uint64_t v;
+
+	/* one reader, and epoll said readable: this read does not block */
+	if ((events & EPOLLIN) && read(q->kickfd, &v, sizeof(v)) == sizeof(v))
+		STAT_INC(q->st->kicks);
+	/* the poller runs next in the loop */
+}
+
+/* ---- queue life cycle ------------------------------------------------------- */
+
+static void
+q_free(struct vblk_queue *q)
+{
+	if (q->kickfd >= 0)
+		close(q->kickfd);
+	if (q->callfd >= 0)
+		close(q->callfd);
+	free(q->reqs);
+	free(q->batch);
+	free(q->order);
+	free(q->recover);
+	free(q);
+}
+
+/* Resubmit what was in flight when the previous daemon died, in submission order. */
+static void
+q_resubmit(struct vblk_queue *q)
+{
+	q->state = VQ_RUNNING;
+	q->in_poll = true;
+	for (int i = 0; i < q->nrecover; i++) {
+		STAT_INC(q->st->resubmitted);
+		q_process(q, q->recover[i]);
+	}
+	q->nrecover = 0;
+	q->in_poll = false;
+	q_flush(q);
+	/* an interrupt may have been lost with the previous connection */
+	q_notify(q);
+}
+
+static void
+q_start_msg(void *arg)
+{
+	struct vblk_queue *q = arg;
+
+	q->poller = nvl_poller_create(q_poll, q, "vblk");
+	if (q->poller)
+		nvl_poller_set_sleep_hook(q->poller, q_sleep);
+	if (q->kickfd >= 0)
+		q->kick_h = nvl_fd_add(q->kickfd, EPOLLIN, q_kick_cb, q);
+	if (q->poller == NULL || (q->kickfd >= 0 && q->kick_h == NULL)) {
+		NVL_ERRLOG("vblk %s: queue %u: cannot register its poller on reactor %u",
+			   q->c->name, q->idx, nvl_reactor_id(q->reactor));
+		q->broken = true;
+	}
+	q_resubmit(q);
+}
+
+static void
+q_stopped_msg(void *arg)
+{
+	struct vblk_queue *q = arg;
+	struct nvl_vblk *c = q->c;
+	unsigned idx = q->idx;
+	uint16_t last = q->vr.last_avail_idx;
+
+	c->queues[idx] = NULL;
+	q_free(q);
+	vhost_dev_queue_stopped(&c->vdev, idx, last);
+}
+
+static void
+q_drained(struct vblk_queue *q)
+{
+	q_flush(q);
+	q->state = VQ_STOPPED;
+	if (nvl_reactor_msg(nvl_reactor_get(0), q_stopped_msg, q) < 0)
+		NVL_ERRLOG("vblk %s: queue %u: cannot report the stop", q->c->name, q->idx);
+}
+
+static void
+q_stop_msg(void *arg)
+{
+	struct vblk_queue *q = arg;
+
+	q->state = VQ_DRAINING;
+	nvl_poller_destroy(q->poller);
+	q->poller = NULL;
+	nvl_fd_del(q->kick_h);
+	q->kick_h = NULL;
+	if (q->inflight == 0)
+		q_drained(q);
+}
+
+struct q_call_msg {
+	struct vblk_queue *q;
+	int fd;
+};
+
+static void
+q_set_call_msg(void *arg)
+{
+	struct q_call_msg *m = arg;
+
+	if (m->q->callfd >= 0)
+		close(m->q->callfd);
+	m->q->callfd = m->fd;
+	free(m);
+}
+
+/* Allocate queue qi of c over the ring in p and rebuild its state from the
+ * inflight region (no reactor involved: unit tests and fuzzers use it too). */
+static int
+vblk_queue_alloc(struct nvl_vblk *c, unsigned qi, const struct vhost_queue_params *p,
+		 struct vblk_queue **out)
+{
+	struct vblk_queue *q;
+	uint16_t size = p->ring.size;
+	int rc, n;
+
+	if (qi >= c->num_queues || c->queues[qi])
+		return -EINVAL;
+	if (size > c->queue_size) {
+		NVL_ERRLOG("vblk %s: queue %u: ring of %u entries, the controller takes up to %u",
+			   c->name, qi, size, c->queue_size);
+		return -EINVAL;
+	}
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return -ENOMEM;
+	q->c = c;
+	q->idx = qi;
+	q->kickfd = -1;
+	q->callfd = -1;
+	q->st = &c->qstats[qi];
+	q->reqs = calloc(size, sizeof(*q->reqs));
+	q->batch = calloc(size, sizeof(*q->batch));
+	q->recover = calloc(size, sizeof(*q->recover));
+	if (c->force_in_order)
+		q->order = calloc(size, sizeof(*q->order));
+	if (!q->reqs || !q->batch || !q->recover || (c->force_in_order && !q->order)) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	for (unsigned i = 0; i < size; i++) {
+		q->reqs[i].q = q;
+		q->reqs[i].head = (uint16_t)i;
+	}
+	rc = vring_init(&q->vr, &p->ring, q->batch);
+	if (rc < 0) {
+		NVL_ERRLOG("vblk %s: queue %u: misaligned ring", c->name, qi);
+		goto err;
+	}
+	n = vring_recover(&q->vr, q->recover, c->force_in_order, p->ring.base);
+	if (n < 0) {
+		NVL_ERRLOG("vblk %s: queue %u: inflight region unusable: serving without "
+			   "crash recovery", c->name, qi);
+		q->vr.inflight = NULL;
+		n = vring_recover(&q->vr, q->recover, c->force_in_order, p->ring.base);
+		if (n < 0) {
+			rc = n;
+			goto err;
+		}
+	}
+	q->nrecover = n;
+	if (n > 0) {
+		NVL_NOTICELOG("vblk %s: queue %u: resubmitting %d request(s) that were in flight "
+			      "(used index %u, resuming at avail index %u)", c->name, qi, n,
+			      q->vr.used_idx, q->vr.last_avail_idx);
+		c->last_resubmitted += (uint64_t)n;
+		c->total_resubmitted += (uint64_t)n;
+	}
+	*out = q;
+	return 0;
+err:
+	q_free(q);
+	return rc;
+}
+
+static int
+vblk_queue_start(struct vhost_dev *d, unsigned qi, const struct vhost_queue_params *p)
+{
+	struct nvl_vblk *c = d->ctx;
+	struct vblk_queue *q;
+	int rc;
+
+	rc = vblk_queue_alloc(c, qi, p, &q);
+	if (rc < 0)
+		return rc;
+	q->reactor = nvl_reactor_get((c->reactor_base + qi) % nvl_reactor_count());
+	q->kickfd = p->kickfd;
+	q->callfd = p->callfd;
+	c->queues[qi] = q;
+	rc = nvl_reactor_msg(q->reactor, q_start_msg, q);
+	if (rc < 0) {
+		c->queues[qi] = NULL;
+		q->kickfd = q->callfd = -1;   /* the caller closes the fds it gave */
+		q_free(q);
+		return rc;
+	}
+	return 0;
+}
+
+static void
+vblk_queue_stop(struct vhost_dev *d, unsigned qi)
+{
+	struct nvl_vblk *c = d->ctx;
+	struct vblk_queue *q = qi < NVL_VBLK_MAX_QUEUES ? c->queues[qi] : NULL;
+
+	if (q == NULL || nvl_reactor_msg(q->reactor, q_stop_msg, q) < 0) {
+		NVL_ERRLOG("vblk %s: queue %u: cannot stop", c->name, qi);
+		vhost_dev_queue_stopped(d, qi, q ? q->vr.last_avail_idx : 0);
+	}
+}
+
+static void
+vblk_queue_set_call(struct vhost_dev *d, unsigned qi, int fd)
+{
+	struct nvl_vblk *c = d->ctx;
+	struct vblk_queue *q = qi < NVL_VBLK_MAX_QUEUES ? c->queues[qi] : NULL;
+	struct q_call_msg *m;
+
+	if (q == NULL || (m = malloc(sizeof(*m))) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	m->q = q;
+	m->fd = fd;
+	if (nvl_reactor_msg(q->reactor, q_set_call_msg, m) < 0) {
+		if (fd >= 0)
+			close(fd);
+		free(m);
+	}
+}
+
+static void
+vblk_get_config(struct vhost_dev *d, uint8_t *buf, uint32_t off, uint32_t len)
+{
+	struct nvl_virtio_blk_config cfg;
+
+	vblk_fill_config(d->ctx, &cfg);
+	if (off < sizeof(cfg))
+		memcpy(buf, (uint8_t *)&cfg + off, NVL_MIN(len, sizeof(cfg) - off));
+}
+
+static void
+vblk_connected(struct vhost_dev *d)
+{
+	struct nvl_vblk *c = d->ctx;
+
+	c->first_io_ns = 0;
+	c->last_resubmitted = 0;
+}
+
+static void
+vblk_disconnected(struct vhost_dev *d)
+{
+	struct nvl_vblk *c = d->ctx;
+
+	if (c->last_resubmitted)
+		c->recoveries++;
+	NVL_NOTICELOG("vblk %s: front-end gone; waiting for it on %s", c->name, c->socket);
+}
+
+static const struct vhost_dev_ops vblk_vhost_ops = {
+	.queue_start = vblk_queue_start,
+	.queue_stop = vblk_queue_stop,
+	.queue_set_call = vblk_queue_set_call,
+	.get_config = vblk_get_config,
+	.connected = vblk_connected,
+	.disconnected = vblk_disconnected,
+};
+
+/* ---- controllers ------------------------------------------------------------ */
+
+struct nvl_vblk *
+nvl_vblk_find(const char *name)
+{
+	struct nvl_vblk *c;
+
+	TAILQ_FOREACH(c, &g_vblks, link) {
+		if (strcmp(c->name, name) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+struct nvl_vblk *
+nvl_vblk_first(void)
+{
+	return TAILQ_FIRST(&g_vblks);
+}
+
+struct nvl_vblk *
+nvl_vblk_next(struct nvl_vblk *c)
+{
+	return TAILQ_NEXT(c, link);
+}
+
+bool
+nvl_vblk_destroying(const struct nvl_vblk *c)
+{
+	return c->destroying;
+}
+
+int
+nvl_vblk_create(const struct nvl_vblk_opts *o, struct nvl_vblk **out)
+{
+	struct nvl_vblk *c;
+	char who[96];
+	int rc;
+
+	if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) >= NVL_VBLK_NAME_MAX ||
+	    o->bdev == NULL || o->socket == NULL || o->socket[0] == '\0')
+		return -EINVAL;
+	if (strlen(o->socket) >= sizeof(((struct nvl_vblk *)0)->socket))
+		return -ENAMETOOLONG;
+	if (o->num_queues > NVL_VBLK_MAX_QUEUES)
+		return -EINVAL;
+	if (o->queue_size && (o->queue_size > VHOST_MAX_RING || !NVL_IS_POW2(o->queue_size)))
+		return -EINVAL;
+	if (nvl_vblk_find(o->name))
+		return -EEXIST;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	nvl_strlcpy(c->name, o->name, sizeof(c->name));
+	nvl_strlcpy(c->bdev_name, o->bdev, sizeof(c->bdev_name));
+	nvl_strlcpy(c->socket, o->socket, sizeof(c->socket));
+	c->num_queues = o->num_queues ? o->num_queues : 1;
+	c->queue_size = o->queue_size ? o->queue_size : NVL_VBLK_DEFAULT_QUEUE_SIZE;
+	c->read_only = o->read_only;
+	c->force_in_order = o->force_in_order;
+	c->created_ns = nvl_now_ns();
+	snprintf(who, sizeof(who), "virtio-blk controller %s", c->name);
+	rc = nvl_bdev_open(o->bdev, !o->read_only, who, &c->desc);
+	if (rc < 0)
+		goto err_free;
+	c->bdev = c->desc->bdev;
+	if ((uint64_t)c->bdev->num_blocks * c->bdev->block_size < NVL_VIRTIO_BLK_SECTOR_SIZE ||
+	    c->bdev->block_size < NVL_VIRTIO_BLK_SECTOR_SIZE) {
+		rc = -EINVAL;
+		goto err_close;
+	}
+	vhost_dev_init(&c->vdev);
+	c->vdev.ops = &vblk_vhost_ops;
+	c->vdev.ctx = c;
+	c->vdev.name = c->name;
+	c->vdev.max_queues = c->num_queues;
+	c->vdev.dev_features = vblk_features(c);
+	c->vdev.config_size = sizeof(struct nvl_virtio_blk_config);
+	c->vdev.force_in_order = c->force_in_order;
+	c->reactor_base = g_reactor_rr++;
+	rc = vhost_dev_listen(&c->vdev, c->socket);
+	if (rc < 0)
+		goto err_close;
+	TAILQ_INSERT_TAIL(&g_vblks, c, link);
+	NVL_NOTICELOG("vblk %s: serving bdev %s on %s (%u queue(s) of up to %u, %s%s)", c->name,
+		      c->bdev_name, c->socket, c->num_queues, c->queue_size,
+		      c->read_only ? "read-only" : "read-write",
+		      c->force_in_order ? ", in order" : "");
+	*out = c;
+	return 0;
+err_close:
+	nvl_bdev_close(c->desc);
+err_free:
+	free(c);
+	return rc;
+}
+
+static void
+vblk_stopped(struct vhost_dev *d, void *arg)
+{
+	struct nvl_vblk *c = arg;
+	nvl_vblk_done_fn done = c->done;
+	void *done_arg = c->done_arg;
+
+	(void)d;
+	TAILQ_REMOVE(&g_vblks, c, link);
+	nvl_bdev_close(c->desc);
+	NVL_NOTICELOG("vblk %s: destroyed", c->name);
+	free(c);
+	if (done)
+		done(done_arg);
+}
+
+void
+nvl_vblk_destroy(struct nvl_vblk *c, nvl_vblk_done_fn done, void *arg)
+{
+	c->destroying = true;
+	c->done = done;
+	c->done_arg = arg;
+	vhost_dev_stop(&c->vdev, vblk_stopped, c);
+}
+
+/* ---- JSON ------------------------------------------------------------------- */
+
+static const char *
+vblk_state_name(const struct nvl_vblk *c)
+{
+	if (c->destroying)
+		return "stopping";
+	switch (c->vdev.state) {
+	case VHOST_DEV_LISTENING:
+		return "listening";
+	case VHOST_DEV_CONNECTED:
+		for (unsigned i = 0; i < c->num_queues; i++) {
+			if (c->vdev.vq[i].running)
+				return "running";
+		}
+		return "connected";
+	case VHOST_DEV_CLOSING:
+		return "disconnecting";
+	default:
+		return "stopped";
+	}
+}
+
+json_t *
+nvl_vblk_to_json(struct nvl_vblk *c)
+{
+	json_t *o, *qs = json_array();
+	uint64_t inflight = 0;
+
+	for (unsigned i = 0; i < c->num_queues; i++) {
+		struct vblk_qstats *s = &c->qstats[i];
+		const struct vhost_vq_cfg *vq = &c->vdev.vq[i];
+		struct vblk_queue *q = c->queues[i];
+		const char *st = !vq->running ? "stopped" : vq->stopping ? "stopping" : "running";
+
+		if (q && STAT_GET(s->broken) && vq->running)
+			st = "broken";
+		if (vq->running)
+			inflight += STAT_GET(s->inflight);
+		json_array_append_new(
+			qs, json_pack("{s:i, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+				      "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				      "index", (int)i, "state", st, "reactor",
+				      q ? (int)nvl_reactor_id(q->reactor) : -1, "size",
+				      (int)vq->num, "inflight",
+				      (json_int_t)(vq->running ? STAT_GET(s->inflight) : 0),
+				      "requests", (json_int_t)STAT_GET(s->requests), "read_ops",
+				      (json_int_t)STAT_GET(s->reads), "write_ops",
+				      (json_int_t)STAT_GET(s->writes), "flush_ops",
+				      (json_int_t)STAT_GET(s->flushes), "discard_ops",
+				      (json_int_t)STAT_GET(s->discards), "write_zeroes_ops",
+				      (json_int_t)STAT_GET(s->write_zeroes), "get_id_ops",
+				      (json_int_t)STAT_GET(s->get_id), "bytes_read",
+				      (json_int_t)STAT_GET(s->bytes_read), "bytes_written",
+				      (json_int_t)STAT_GET(s->bytes_written), "ioerr",
+				      (json_int_t)STAT_GET(s->ioerr), "unsupp",
+				      (json_int_t)STAT_GET(s->unsupp), "no_status",
+				      (json_int_t)STAT_GET(s->no_status), "kicks",
+				      (json_int_t)STAT_GET(s->kicks), "interrupts",
+				      (json_int_t)STAT_GET(s->interrupts), "resubmitted",
+				      (json_int_t)STAT_GET(s->resubmitted), "last_avail_idx",
+				      (json_int_t)STAT_GET(s->last_avail), "used_idx",
+				      (json_int_t)STAT_GET(s->used_idx)));
+	}
+	o = json_pack("{s:s, s:s, s:s, s:i, s:i, s:b, s:b, s:s, s:o}", "name", c->name, "bdev",
+		      c->bdev_name, "socket", c->socket, "num_queues", (int)c->num_queues,
+		      "queue_size", (int)c->queue_size, "read_only", c->read_only,
+		      "force_in_order", c->force_in_order, "state", vblk_state_name(c), "queues",
+		      qs);
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "inflight", json_integer((json_int_t)inflight));
+	if (c->vdev.state == VHOST_DEV_CONNECTED) {
+		json_object_set_new(o, "frontend",
+				    json_pack("{s:i, s:s, s:I, s:I, s:I, s:b}", "pid",
+					      (int)c->vdev.peer_pid, "comm", c->vdev.peer_comm,
+					      "features", (json_int_t)c->vdev.features,
+					      "protocol_features",
+					      (json_int_t)c->vdev.protocol_features, "messages",
+					      (json_int_t)c->vdev.msgs, "inflight_tracking",
+					      vhost_dev_inflight_active(&c->vdev)));
+	} else {
+		json_object_set_new(o, "frontend", json_null());
+	}
+	{
+		uint64_t first = __atomic_load_n(&c->first_io_ns, __ATOMIC_RELAXED);
+		json_t *rec = json_pack("{s:I, s:I, s:I, s:I}", "connections",
+					(json_int_t)c->vdev.connections, "last_resubmitted",
+					(json_int_t)c->last_resubmitted, "total_resubmitted",
+					(json_int_t)c->total_resubmitted, "recoveries",
+					(json_int_t)c->recoveries);
+
+		if (first && c->vdev.connect_ns) {
+			json_object_set_new(rec, "create_to_first_io_us",
+					    json_integer((json_int_t)((first - c->created_ns) /
+								      1000)));
+			json_object_set_new(rec, "connect_to_first_io_us",
+					    json_integer((json_int_t)(first > c->vdev.connect_ns
+						    ? (first - c->vdev.connect_ns) / 1000 : 0)));
+		}
+		json_object_set_new(o, "recovery", rec);
+	}
+	return o;
+}
+
+json_t *
+nvl_vblk_config_call(struct nvl_vblk *c)
+{
+	return json_pack("{s:s, s:{s:s, s:s, s:s, s:i, s:i, s:b, s:b}}", "method",
+			 "virtio_blk_controller_create", "params", "name", c->name, "bdev",
+			 c->bdev_name, "socket", c->socket, "num_queues", (int)c->num_queues,
+			 "queue_size", (int)c->queue_size, "read_only", c->read_only,
+			 "force_in_order", c->force_in_order);
+}
