@@ -505,7 +505,8 @@ nvl_target_connect(const struct nvl_connect_info *ci, struct nvl_target_ctrlr **
 	c->nvme.iorcsz = ci->iorcsz;
 	c->nvme.msdbd = ci->msdbd;
 	/* round up to the 100 ms KAS granularity (NVL_ALIGN_UP needs a power of two) */
-	c->nvme.kato_ms = (uint32_t)NVL_MIN(((uint64_t)ci->kato_ms + 99) / 100 * 100, 4294967200ULL);
+	c->nvme.kato_ms =
+		(uint32_t)NVL_MIN(((uint64_t)ci->kato_ms + 99) / 100 * 100, 4294967200ULL);
 	TAILQ_INSERT_TAIL(&s->ctrlrs, c, link);
 	pthread_mutex_unlock(&g_target.lock);
 	c->kato_timer = nvl_timer_create(kato_tick, c, 100000, 100000);
