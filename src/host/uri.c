@@ -2,6 +2,7 @@
 /* URI parsing for libnvlend (DESIGN.md section 7). */
 #include "host/host_internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,10 @@ pct_decode(char *s)
 		if (*r == '%') {
 			unsigned v;
 
-			if (!r[1] || !r[2] || sscanf(r + 1, "%2x", &v) != 1 || v == 0)
+			/* exactly two hex digits: sscanf("%2x") alone would take "%-1",
+			 * "% 1" or "%1g" (eating the 'g') */
+			if (!isxdigit((unsigned char)r[1]) || !isxdigit((unsigned char)r[2]) ||
+			    sscanf(r + 1, "%2x", &v) != 1 || v == 0)
 				return -EINVAL;
 			*w++ = (char)v;
 			r += 2;
