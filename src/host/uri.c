@@ -89,12 +89,15 @@ parse_hostport(struct nvl_uri *u, const char *hp, size_t len)
 		if (plen == 0 || copy_field(u->port, sizeof(u->port), colon + 1, plen) < 0)
 			return -EINVAL;
 		{
-			uint64_t port;
+			unsigned long port;
 
 			for (const char *p = u->port; *p; p++)
 				if (*p < '0' || *p > '9')
 					return -EINVAL;
-			if (nvl_parse_u64(u->port, 65535, &port) < 0 || port == 0)
+			/* decimal, as getaddrinfo() reads it (nvl_parse_u64 takes a
+			 * leading 0 as octal); at most 15 digits, no overflow */
+			port = strtoul(u->port, NULL, 10);
+			if (port == 0 || port > 65535)
 				return -EINVAL;
 		}
 	}
