@@ -68,8 +68,19 @@ nvl_nqn_validate(const char *nqn)
 		return -EINVAL;
 	if (strcmp(nqn, NVL_NVME_DISCOVERY_NQN) == 0)
 		return 0;
-	if (strncmp(nqn, "nqn.2014-08.org.nvmexpress:uuid:", 32) == 0)
-		return len == 32 + 36 ? 0 : -EINVAL;
+	if (strncmp(nqn, "nqn.2014-08.org.nvmexpress:uuid:", 32) == 0) {
+		/* 8-4-4-4-12 hex digits (4.5, RFC 4122 text form) */
+		if (len != 32 + 36)
+			return -EINVAL;
+		for (int i = 0; i < 36; i++) {
+			char ch = nqn[32 + i];
+
+			if ((i == 8 || i == 13 || i == 18 || i == 23) ? ch != '-'
+								      : !isxdigit((unsigned char)ch))
+				return -EINVAL;
+		}
+		return 0;
+	}
 	/* nqn.yyyy-mm.reverse-domain[:anything] */
 	if (len < 12 || strncmp(nqn, "nqn.", 4) != 0)
 		return -EINVAL;
