@@ -289,9 +289,10 @@ nvl_target_next_nsid(struct nvl_nvme_ctrlr *nc, uint32_t after)
 {
 	struct nvl_target_ctrlr *c = (struct nvl_target_ctrlr *)nc;
 
-	for (uint32_t id = after + 1; id <= c->subsys->max_ns; id++)
-		if (nvl_target_get_ns(nc, id))
-			return id;
+	/* 64-bit: after = FFFFFFFFh must not wrap around to nsid 1 */
+	for (uint64_t id = (uint64_t)after + 1; id <= c->subsys->max_ns; id++)
+		if (nvl_target_get_ns(nc, (uint32_t)id))
+			return (uint32_t)id;
 	return 0;
 }
 
