@@ -149,6 +149,7 @@ struct shm_ctrlr {
 	unsigned nsq_alive;              /* created and not yet freed on their reactor */
 	unsigned ncq_alive;
 	bool in_try_free;
+	bool in_event;                   /* conn_event() runs: freeing is deferred to it */
 	TAILQ_ENTRY(shm_ctrlr) link;
 };
 
@@ -1020,9 +1021,8 @@ do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 /* ---- connection ----------------------------------------------------------------- */
 
 static void
-conn_event(void *arg, uint32_t events)
+conn_event_dispatch(struct shm_ctrlr *sc)
 {
-	struct shm_ctrlr *sc = arg;
 	union {
 		struct nvl_shm_msg_hdr hdr;
 		struct nvl_shm_connect connect;
@@ -1034,7 +1034,6 @@ conn_event(void *arg, uint32_t events)
 		struct cmsghdr align;
 	} u;
 
-	(void)events;
 	for (int budget = 32; budget > 0 && sc->state != C_CLOSING; budget--) {
 		struct iovec iov = { .iov_base = &msg, .iov_len = sizeof(msg) };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
@@ -1096,6 +1095,21 @@ conn_event(void *arg, uint32_t events)
 }
 
 static void
+conn_event(void *arg, uint32_t events)
+{
+	struct shm_ctrlr *sc = arg;
+
+	(void)events;
+	/* A teardown in there (refused CONNECT, failed reply, ...) must not free
+	 * sc while the receive loop still looks at it: free it here instead. */
+	sc->in_event = true;
+	conn_event_dispatch(sc);
+	sc->in_event = false;
+	if (sc->state == C_CLOSING)
+		conn_try_free(sc);
+}
+
+static void
 conn_connect_timeout(void *arg)
 {
 	struct shm_ctrlr *sc = arg;
@@ -1109,7 +1123,7 @@ static void
 conn_try_free(struct shm_ctrlr *sc)
 {
 	/* completions below can call back in here: only the outermost call acts */
-	if (sc->state != C_CLOSING || sc->in_try_free)
+	if (sc->state != C_CLOSING || sc->in_try_free || sc->in_event)
 		return;
 	sc->in_try_free = true;
 	/* 1. submission queues (they drain their in-flight commands first) */
