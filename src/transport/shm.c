@@ -335,6 +335,14 @@ cq_post(struct shm_cq *cq, struct shm_sq *sq, const struct nvl_nvme_cpl *in)
 
 static void sq_maybe_gone(struct shm_sq *sq);
 
+/* Any reactor: the connection is closing, so nobody will consume CQ entries
+ * any more (state is written on reactor 0; a racy read only delays this). */
+static bool
+host_gone(const struct shm_ctrlr *sc)
+{
+	return __atomic_load_n(&sc->state, __ATOMIC_RELAXED) == C_CLOSING;
+}
+
 static void
 req_release(struct shm_req *r)
 {
@@ -355,7 +363,7 @@ io_done(struct nvl_nvme_req *nreq)
 	struct shm_sq *sq = r->sq;
 	struct shm_cq *cq = sq->cq;
 
-	if (nvl_unlikely(sq->fatal)) {
+	if (nvl_unlikely(sq->fatal || host_gone(sq->sc))) {
 		req_release(r);
 		return;
 	}
@@ -376,7 +384,8 @@ cq_poll(void *arg)
 	int n = 0;
 
 	while ((r = TAILQ_FIRST(&cq->waiting)) != NULL) {
-		if (!r->sq->fatal && !cq_post(cq, r->sq, &r->nvme.cpl))
+		/* fatal queue or host gone: drop, nobody reads this CQ any more */
+		if (!r->sq->fatal && !host_gone(r->sq->sc) && !cq_post(cq, r->sq, &r->nvme.cpl))
 			break;
 		TAILQ_REMOVE(&cq->waiting, r, link);
 		req_release(r);
@@ -563,7 +572,19 @@ sq_stop_on_reactor(void *arg)
 	sq->poller = NULL;
 	nvl_fd_del(sq->kick_fdh);
 	sq->kick_fdh = NULL;
-	if (!sq->fatal && sq->cq->page) {
+	if (host_gone(sq->sc)) {
+		struct shm_req *r, *tmp;
+
+		/* Completions waiting for space in a CQ nobody consumes any more
+		 * would hold the SQ, and so the connection, forever. Released
+		 * while the SQ is still active, so none of them frees it. */
+		TAILQ_FOREACH_SAFE(r, &sq->cq->waiting, link, tmp) {
+			if (r->sq == sq) {
+				TAILQ_REMOVE(&sq->cq->waiting, r, link);
+				req_release(r);
+			}
+		}
+	} else if (!sq->fatal && sq->cq->page) {
 		uint32_t tail = nvl_smp_load_acquire(&sq->page->tail);
 
 		while (tail < sq->entries && sq->head != tail) {
@@ -1162,6 +1183,14 @@ out:
 	sc->in_try_free = false;
 }
 
+/* CQ's reactor, after the connection closed: drop what waits for CQ space
+ * (also for SQs whose Delete SQ was still waiting for it). */
+static void
+cq_host_gone(void *arg)
+{
+	cq_poll(arg);
+}
+
 static void
 conn_teardown(struct shm_ctrlr *sc, const char *why)
 {
@@ -1175,6 +1204,11 @@ conn_teardown(struct shm_ctrlr *sc, const char *why)
 	sc->state = C_CLOSING;
 	if (sc->tc)
 		sc->tc->state = NVL_TCTRLR_DISCONNECTING;
+	/* wake each CQ's reactor to drop completions that wait for CQ space
+	 * (a cq is freed by a later message from here, so it outlives this one) */
+	for (unsigned q = 1; q <= SHM_MAX_QUEUES; q++)
+		if (sc->cqs[q])
+			nvl_reactor_msg(sc->cqs[q]->reactor, cq_host_gone, sc->cqs[q]);
 	nvl_fd_del(sc->fdh);
 	sc->fdh = NULL;
 	shutdown(sc->fd, SHUT_RDWR);
