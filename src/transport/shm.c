@@ -1069,11 +1069,8 @@ conn_event_dispatch(struct shm_ctrlr *sc)
 			conn_teardown(sc, "control socket error");
 			return;
 		}
-		if (n == 0) {
-			conn_teardown(sc, "host closed its control socket");
-			return;
-		}
-		/* hosts send no descriptors: close any, then refuse the message */
+		/* hosts send no descriptors: close any, then refuse the message
+		 * (before the EOF check: a 0-byte message can carry some too) */
 		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
 				int *fds = (int *)CMSG_DATA(cm);
@@ -1083,6 +1080,10 @@ conn_event_dispatch(struct shm_ctrlr *sc)
 					close(fds[i]);
 				had_fds = true;
 			}
+		}
+		if (n == 0) {
+			conn_teardown(sc, "host closed its control socket");
+			return;
 		}
 		if (had_fds || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
 		    (size_t)n < sizeof(msg.hdr) || msg.hdr.magic != NVL_SHM_MAGIC ||
