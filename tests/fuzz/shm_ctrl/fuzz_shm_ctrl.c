@@ -96,6 +96,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (getenv("NVL_FUZZ_VERBOSE") == NULL)
 		nvl_log_set_fd(-1, false);
 	setenv("NVLEND_SHM_PREFIX", FZ_PREFIX, 1);
+	cleanup_stale_regions(); /* left by fuzzer processes that crashed */
 	nvl_reactor_opts_default(&ro);
 	ro.spin_us = 0;
 	ro.uring_entries = 8;
@@ -357,7 +358,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		__builtin_trap();
 	if (count_regions() != 0)
 		__builtin_trap(); /* a /dev/shm region left behind */
-	if (count_fds() != g_base_fds)
+	if (count_fds() != g_base_fds) {
+		if (getenv("NVL_FUZZ_VERBOSE"))
+			system("ls -l /proc/$PPID/fd >&2"); /* the shell's parent: us */
 		__builtin_trap(); /* a descriptor left open */
+	}
 	return 0;
 }
