@@ -46,6 +46,15 @@ static struct fz_map g_window;
 static int g_devnull = -1;
 static unsigned g_base_fds;
 
+static void __attribute__((noreturn))
+fz_fail(const char *why)
+{
+	fprintf(stderr, "fuzz_shm_ctrl: %s\n", why);
+	if (getenv("NVL_FUZZ_VERBOSE"))
+		(void)!system("ls -l /proc/$PPID/fd; ls /dev/shm >&2"); /* $PPID: us */
+	__builtin_trap();
+}
+
 static unsigned
 count_fds(void)
 {
@@ -119,7 +128,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	g_opts.max_queue_depth = 64;
 	g_opts.max_io_queues = 4;
 	g_devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	g_base_fds = count_fds();
 	return 0;
 }
 
@@ -294,6 +302,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t off = 0;
 	int rounds;
 
+	/* per input: libFuzzer's symbolizer opens pipes between inputs */
+	g_base_fds = count_fds();
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
 	/* what listener_accept() does for a new client */
@@ -344,7 +354,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (rounds = 0; conn_alive(sc) && rounds < 64; rounds++)
 		run_rounds(1);
 	if (conn_alive(sc))
-		__builtin_trap(); /* a connection that never finishes closing */
+		fz_fail("a connection that never finishes closing");
 	run_rounds(2);
 	drain(sv[1]);
 	close(sv[1]);
@@ -355,13 +365,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		munmap(g_window.p, g_window.size);
 	g_window.p = NULL;
 	if (!TAILQ_EMPTY(&g_conns) || g_nconns != 0)
-		__builtin_trap();
+		fz_fail("connection list not empty");
 	if (count_regions() != 0)
-		__builtin_trap(); /* a /dev/shm region left behind */
-	if (count_fds() != g_base_fds) {
-		if (getenv("NVL_FUZZ_VERBOSE"))
-			system("ls -l /proc/$PPID/fd >&2"); /* the shell's parent: us */
-		__builtin_trap(); /* a descriptor left open */
-	}
+		fz_fail("a /dev/shm region left behind");
+	if (count_fds() != g_base_fds)
+		fz_fail("a descriptor left open");
 	return 0;
 }
