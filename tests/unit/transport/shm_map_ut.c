@@ -68,9 +68,12 @@ sgl(struct fx *f, uint64_t addr, uint32_t len, uint8_t type)
 	f->req.cmd.dptr.sgl1.type = type;
 }
 
+/* Map again: what an earlier successful map allocated is released first,
+ * as the transport does (nvl_shm_map_data() does not free it). */
 static uint16_t
 map(struct fx *f, uint32_t len)
 {
+	nvl_shm_unmap_data(&f->req);
 	return nvl_shm_map_data(&f->req, f->win, WIN, len);
 }
 
