@@ -365,20 +365,20 @@ test_discovery_log(void **state)
 	free(v.h);
 
 	/* past the initial capacity of 16 entries */
-	for (int i = 0; i < 40; i++) {
-		char port[8];
+	for (unsigned i = 0; i < 40; i++) {
+		char port[16];
 
-		snprintf(port, sizeof(port), "%d", 5000 + i);
+		snprintf(port, sizeof(port), "%u", 5000 + i);
 		add_listener(s1, "TCP", "IPv4", "10.0.0.9", port);
 	}
 	disc_get(HOST_C, &v);
 	assert_int_equal(v.h->numrec, 43);
-	for (int i = 0; i < 40; i++) {
+	for (unsigned i = 0; i < 40; i++) {
 		char port[33];
 		bool found = false;
 
 		nvl_strpad(port, 32, "");
-		snprintf(port, sizeof(port), "%d", 5000 + i);
+		snprintf(port, sizeof(port), "%u", 5000 + i);
 		port[4] = ' ';
 		for (uint64_t k = 0; k < v.h->numrec; k++)
 			found |= memcmp(v.e[k].trsvcid, port, 32) == 0;
