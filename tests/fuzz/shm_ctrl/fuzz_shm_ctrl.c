@@ -92,7 +92,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct nvl_reactor_opts ro;
 	struct nvl_subsys_opts so = { .nqn = "nqn.2024-01.io.nvlend:fuzz", .allow_any_host = true };
-	struct nvl_bdev_ram_opts bo = { .name = "fz_shm_ns", .num_blocks = 2048, .block_size = 512 };
+	struct nvl_bdev_ram_opts bo = { .name = "fz_shm_ns", .num_blocks = 2048,
+					.block_size = 512 };
 	struct target_sub_listener *l;
 	struct nvl_subsys *s;
 	struct nvl_bdev *b;

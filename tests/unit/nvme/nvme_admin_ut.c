@@ -573,8 +573,9 @@ static void
 test_aer_ns_changed(void **state)
 {
 	struct fx *f = *state;
-	struct nvl_nvme_cmd aec = ut_cmd_feat(NVL_NVME_ADM_SET_FEATURES,
-					      NVL_NVME_FEAT_ASYNC_EVENT_CONFIG, NVL_NVME_AEC_NS_ATTR);
+	struct nvl_nvme_cmd aec =
+		ut_cmd_feat(NVL_NVME_ADM_SET_FEATURES, NVL_NVME_FEAT_ASYNC_EVENT_CONFIG,
+			    NVL_NVME_AEC_NS_ATTR);
 	struct nvl_nvme_cmd aer = ut_cmd(NVL_NVME_ADM_ASYNC_EVENT, 0);
 	struct nvl_nvme_cmd rae = ut_cmd_get_log(NVL_NVME_LOG_CHANGED_NS, 0, 4096, 0, true);
 	struct nvl_nvme_cmd clr = ut_cmd_get_log(NVL_NVME_LOG_CHANGED_NS, 0, 4096, 0, false);
@@ -653,9 +654,9 @@ test_aer_resv_and_error(void **state)
 	ut_nvme_start(&b, &f->u.c, 0, &aer, NULL, 0);
 	nvl_nvme_ctrlr_doorbell_error(&f->u.c, true);
 	assert_int_equal(b.ndone, 1);
-	assert_int_equal(b.req.cpl.cdw0,
-			 NVL_NVME_AER_CDW0(NVL_NVME_AER_TYPE_ERROR,
-					   NVL_NVME_AER_ERROR_INVALID_DB_VALUE, NVL_NVME_LOG_ERROR));
+	assert_int_equal(b.req.cpl.cdw0, NVL_NVME_AER_CDW0(NVL_NVME_AER_TYPE_ERROR,
+							  NVL_NVME_AER_ERROR_INVALID_DB_VALUE,
+							  NVL_NVME_LOG_ERROR));
 	/* the failed AER completions themselves never enter the error log */
 	struct nvl_nvme_cmd cmd = ut_cmd_get_log(NVL_NVME_LOG_ERROR, 0, 64, 0, false);
 

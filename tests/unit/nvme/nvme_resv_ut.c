@@ -19,6 +19,22 @@
 
 #include <unistd.h>
 
+/* short names for the table-like calls below */
+#define WE NVL_NVME_RESV_WRITE_EXCLUSIVE
+#define EA NVL_NVME_RESV_EXCLUSIVE_ACCESS
+#define WE_RO NVL_NVME_RESV_WRITE_EXCLUSIVE_REG_ONLY
+#define EA_RO NVL_NVME_RESV_EXCLUSIVE_ACCESS_REG_ONLY
+#define WE_AR NVL_NVME_RESV_WRITE_EXCLUSIVE_ALL_REGS
+#define EA_AR NVL_NVME_RESV_EXCLUSIVE_ACCESS_ALL_REGS
+#define REGISTER NVL_NVME_RESV_REGISTER_REGISTER
+#define UNREGISTER NVL_NVME_RESV_REGISTER_UNREGISTER
+#define REPLACE NVL_NVME_RESV_REGISTER_REPLACE
+#define ACQUIRE NVL_NVME_RESV_ACQUIRE_ACQUIRE
+#define PREEMPT NVL_NVME_RESV_ACQUIRE_PREEMPT
+#define PREEMPT_ABORT NVL_NVME_RESV_ACQUIRE_PREEMPT_ABORT
+#define RELEASE NVL_NVME_RESV_RELEASE_RELEASE
+#define CLEAR NVL_NVME_RESV_RELEASE_CLEAR
+
 enum { A, A2, B, C, NCTRL };
 
 #define KA 0xa1a1a1a1a1a1a1a1ull
@@ -182,40 +198,40 @@ test_register_unregister_replace(void **state)
 {
 	struct fx *f = *state;
 
-	OK(reg(f, A, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KA));
+	OK(reg(f, A, REGISTER, false, 0, 0, KA));
 	assert_int_equal(gen(f), 1);
 	/* the same key again: success, nothing changes */
-	OK(reg(f, A, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KA));
-	OK(reg(f, A2, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KA)); /* same host */
+	OK(reg(f, A, REGISTER, false, 0, 0, KA));
+	OK(reg(f, A2, REGISTER, false, 0, 0, KA)); /* same host */
 	assert_int_equal(gen(f), 1);
 	assert_int_equal(f->ns1.ns.resv.nreg, 1);
 	/* another key for a registered host: conflict (IEKEY does not apply) */
-	CONFLICT(reg(f, A, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KB));
-	CONFLICT(reg(f, A, NVL_NVME_RESV_REGISTER_REGISTER, true, 0, 0, KB));
-	OK(reg(f, B, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KB));
+	CONFLICT(reg(f, A, REGISTER, false, 0, 0, KB));
+	CONFLICT(reg(f, A, REGISTER, true, 0, 0, KB));
+	OK(reg(f, B, REGISTER, false, 0, 0, KB));
 	assert_int_equal(gen(f), 2);
 	/* unregister: key must match unless IEKEY */
-	CONFLICT(reg(f, B, NVL_NVME_RESV_REGISTER_UNREGISTER, false, 0, KA, 0));
-	OK(reg(f, B, NVL_NVME_RESV_REGISTER_UNREGISTER, true, 0, 12345, 0));
+	CONFLICT(reg(f, B, UNREGISTER, false, 0, KA, 0));
+	OK(reg(f, B, UNREGISTER, true, 0, 12345, 0));
 	assert_int_equal(gen(f), 3);
-	CONFLICT(reg(f, B, NVL_NVME_RESV_REGISTER_UNREGISTER, true, 0, KB, 0)); /* not registered */
+	CONFLICT(reg(f, B, UNREGISTER, true, 0, KB, 0)); /* not registered */
 	/* replace */
-	CONFLICT(reg(f, A, NVL_NVME_RESV_REGISTER_REPLACE, false, 0, KB, KC));
-	OK(reg(f, A2, NVL_NVME_RESV_REGISTER_REPLACE, false, 0, KA, KC));
+	CONFLICT(reg(f, A, REPLACE, false, 0, KB, KC));
+	OK(reg(f, A2, REPLACE, false, 0, KA, KC));
 	assert_int_equal(f->ns1.ns.resv.reg[0].rkey, KC);
 	assert_int_equal(gen(f), 4);
-	OK(reg(f, A, NVL_NVME_RESV_REGISTER_REPLACE, true, 0, 999, KA));
+	OK(reg(f, A, REPLACE, true, 0, 999, KA));
 	assert_int_equal(f->ns1.ns.resv.reg[0].rkey, KA);
 	/* replace by a non-registrant: conflict, or a registration with IEKEY */
-	CONFLICT(reg(f, C, NVL_NVME_RESV_REGISTER_REPLACE, false, 0, 0, KC));
-	OK(reg(f, C, NVL_NVME_RESV_REGISTER_REPLACE, true, 0, 0, KC));
+	CONFLICT(reg(f, C, REPLACE, false, 0, 0, KC));
+	OK(reg(f, C, REPLACE, true, 0, 0, KC));
 	assert_int_equal(f->ns1.ns.resv.nreg, 2);
 	assert_int_equal(gen(f), 6);
 	/* reserved RREGA values, CPTPL = 01b, PTPL without a PTPL file */
 	for (uint8_t r = 3; r < 8; r++)
 		INVALID(reg(f, B, r, false, 0, 0, KB));
-	INVALID(reg(f, B, NVL_NVME_RESV_REGISTER_REGISTER, false, 1, 0, KB));
-	INVALID(reg(f, B, NVL_NVME_RESV_REGISTER_REGISTER, false, 3, 0, KB));
+	INVALID(reg(f, B, REGISTER, false, 1, 0, KB));
+	INVALID(reg(f, B, REGISTER, false, 3, 0, KB));
 	assert_int_equal(f->ns1.ns.resv.nreg, 2);
 	/* data shorter than the 16-byte structure */
 	uint16_t st = resv_cmd(f, B, NVL_NVME_IO_RESV_REGISTER, 0, 0, KB, 8);
@@ -223,7 +239,7 @@ test_register_unregister_replace(void **state)
 	assert_int_equal(ut_sc(st), NVL_NVME_SC_DATA_SGL_LENGTH_INVALID);
 	/* a controller without a host identifier cannot register */
 	memset(f->u[B].c.hostid, 0, 16);
-	st = reg(f, B, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KB);
+	st = reg(f, B, REGISTER, false, 0, 0, KB);
 	assert_int_equal(ut_sc(st), NVL_NVME_SC_COMMAND_SEQUENCE_ERROR);
 	assert_int_equal(f->ns1.ns.resv.nreg, 2);
 	/* no reservation was ever acquired: nobody got a notification */
@@ -239,16 +255,16 @@ test_register_capacity(void **state)
 	for (int i = 0; i < NVL_NVME_MAX_REGISTRANTS; i++) {
 		x->c.hostid[15] = (uint8_t)i;
 		x->c.hostid[14] = 1;
-		OK(reg(f, C, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, (uint64_t)i));
+		OK(reg(f, C, REGISTER, false, 0, 0, (uint64_t)i));
 	}
-	assert_int_equal(ut_sc(reg(f, A, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KA)),
+	assert_int_equal(ut_sc(reg(f, A, REGISTER, false, 0, 0, KA)),
 			 NVL_NVME_SC_CAPACITY_EXCEEDED);
-	assert_int_equal(ut_sc(reg(f, A, NVL_NVME_RESV_REGISTER_REPLACE, true, 0, 0, KA)),
+	assert_int_equal(ut_sc(reg(f, A, REPLACE, true, 0, 0, KA)),
 			 NVL_NVME_SC_CAPACITY_EXCEEDED);
 	/* one leaves, one more fits */
 	x->c.hostid[15] = 7;
-	OK(reg(f, C, NVL_NVME_RESV_REGISTER_UNREGISTER, false, 0, 7, 0));
-	OK(reg(f, A, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KA));
+	OK(reg(f, C, UNREGISTER, false, 0, 7, 0));
+	OK(reg(f, A, REGISTER, false, 0, 0, KA));
 	assert_int_equal(f->ns1.ns.resv.nreg, NVL_NVME_MAX_REGISTRANTS);
 }
 
@@ -263,24 +279,24 @@ test_access_by_type(void **state)
 		uint8_t type;
 		uint8_t holder, registrant, other;
 	} t[] = {
-		{ NVL_NVME_RESV_WRITE_EXCLUSIVE, 3, 1, 1 },
-		{ NVL_NVME_RESV_EXCLUSIVE_ACCESS, 3, 0, 0 },
-		{ NVL_NVME_RESV_WRITE_EXCLUSIVE_REG_ONLY, 3, 3, 1 },
-		{ NVL_NVME_RESV_EXCLUSIVE_ACCESS_REG_ONLY, 3, 3, 0 },
-		{ NVL_NVME_RESV_WRITE_EXCLUSIVE_ALL_REGS, 3, 3, 1 },
-		{ NVL_NVME_RESV_EXCLUSIVE_ACCESS_ALL_REGS, 3, 3, 0 },
+		{ WE, 3, 1, 1 },
+		{ EA, 3, 0, 0 },
+		{ WE_RO, 3, 3, 1 },
+		{ EA_RO, 3, 3, 0 },
+		{ WE_AR, 3, 3, 1 },
+		{ EA_AR, 3, 3, 0 },
 	};
 	static const uint8_t reads[] = { NVL_NVME_IO_READ, NVL_NVME_IO_COMPARE };
 	static const uint8_t writes[] = { NVL_NVME_IO_WRITE, NVL_NVME_IO_WRITE_ZEROES,
 					  NVL_NVME_IO_DSM, NVL_NVME_IO_FLUSH };
 
-	OK(reg(f, A, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KA));
-	OK(reg(f, B, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KB));
+	OK(reg(f, A, REGISTER, false, 0, 0, KA));
+	OK(reg(f, B, REGISTER, false, 0, 0, KB));
 	for (size_t i = 0; i < NVL_ARRAY_SIZE(t); i++) {
 		const int who[] = { A, A2, B, C };
 		const uint8_t allow[] = { t[i].holder, t[i].holder, t[i].registrant, t[i].other };
 
-		OK(acq(f, A, NVL_NVME_RESV_ACQUIRE_ACQUIRE, t[i].type, KA, 0));
+		OK(acq(f, A, ACQUIRE, t[i].type, KA, 0));
 		assert_int_equal(f->ns1.ns.resv.rtype, t[i].type);
 		for (size_t w = 0; w < NVL_ARRAY_SIZE(who); w++) {
 			for (size_t r = 0; r < NVL_ARRAY_SIZE(reads); r++) {
@@ -308,7 +324,7 @@ test_access_by_type(void **state)
 		rep.cdw11 = 1;
 		OK(ut_nvme_exec(&f->u[C].c, 1, &rep, f->buf, 64));
 		/* release: everyone may access again */
-		OK(rel(f, A, NVL_NVME_RESV_RELEASE_RELEASE, t[i].type, KA));
+		OK(rel(f, A, RELEASE, t[i].type, KA));
 		assert_int_equal(f->ns1.ns.resv.rtype, 0);
 		assert_int_equal(f->ns1.ns.resv.active, 0);
 		OK(rw1(f, C, NVL_NVME_IO_WRITE));
@@ -323,29 +339,29 @@ test_acquire(void **state)
 {
 	struct fx *f = *state;
 
-	OK(reg(f, A, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KA));
-	OK(reg(f, B, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KB));
+	OK(reg(f, A, REGISTER, false, 0, 0, KA));
+	OK(reg(f, B, REGISTER, false, 0, 0, KB));
 	/* bad fields */
-	INVALID(acq(f, A, NVL_NVME_RESV_ACQUIRE_ACQUIRE, 0, KA, 0));
-	INVALID(acq(f, A, NVL_NVME_RESV_ACQUIRE_ACQUIRE, 7, KA, 0));
-	INVALID(acq(f, A, 3, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA, 0));
+	INVALID(acq(f, A, ACQUIRE, 0, KA, 0));
+	INVALID(acq(f, A, ACQUIRE, 7, KA, 0));
+	INVALID(acq(f, A, 3, WE, KA, 0));
 	/* non-registrant, wrong key */
-	CONFLICT(acq(f, C, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_WRITE_EXCLUSIVE, 0, 0));
-	CONFLICT(acq(f, A, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_WRITE_EXCLUSIVE, KB, 0));
-	OK(acq(f, A, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA, 0));
+	CONFLICT(acq(f, C, ACQUIRE, WE, 0, 0));
+	CONFLICT(acq(f, A, ACQUIRE, WE, KB, 0));
+	OK(acq(f, A, ACQUIRE, WE, KA, 0));
 	/* the holder again with the same type: success; another type: conflict */
-	OK(acq(f, A2, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA, 0));
-	CONFLICT(acq(f, A, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_EXCLUSIVE_ACCESS, KA, 0));
+	OK(acq(f, A2, ACQUIRE, WE, KA, 0));
+	CONFLICT(acq(f, A, ACQUIRE, EA, KA, 0));
 	/* another registrant: conflict */
-	CONFLICT(acq(f, B, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_WRITE_EXCLUSIVE, KB, 0));
+	CONFLICT(acq(f, B, ACQUIRE, WE, KB, 0));
 	assert_int_equal(f->ns1.ns.resv.holder, 0);
 	/* acquire does not change the generation */
 	assert_int_equal(gen(f), 2);
-	OK(rel(f, A, NVL_NVME_RESV_RELEASE_RELEASE, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA));
+	OK(rel(f, A, RELEASE, WE, KA));
 	/* all-registrants: any registrant is a holder, acquiring again is fine */
-	OK(acq(f, B, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_EXCLUSIVE_ACCESS_ALL_REGS, KB, 0));
-	OK(acq(f, A, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_EXCLUSIVE_ACCESS_ALL_REGS, KA, 0));
-	CONFLICT(acq(f, A, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_WRITE_EXCLUSIVE_ALL_REGS,
+	OK(acq(f, B, ACQUIRE, EA_AR, KB, 0));
+	OK(acq(f, A, ACQUIRE, EA_AR, KA, 0));
+	CONFLICT(acq(f, A, ACQUIRE, WE_AR,
 		     KA, 0));
 	assert_int_equal(f->ns1.ns.resv.holder, -1);
 	assert_int_equal(f->nnotes, 0);
@@ -356,9 +372,9 @@ test_acquire(void **state)
 static void
 three_registered(struct fx *f)
 {
-	OK(reg(f, A, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KA));
-	OK(reg(f, B, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KB));
-	OK(reg(f, C, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KC));
+	OK(reg(f, A, REGISTER, false, 0, 0, KA));
+	OK(reg(f, B, REGISTER, false, 0, 0, KB));
+	OK(reg(f, C, REGISTER, false, 0, 0, KC));
 }
 
 static void
@@ -367,15 +383,15 @@ test_preempt_holder(void **state)
 	struct fx *f = *state;
 	uint32_t g;
 
-	for (uint8_t racqa = NVL_NVME_RESV_ACQUIRE_PREEMPT;
-	     racqa <= NVL_NVME_RESV_ACQUIRE_PREEMPT_ABORT; racqa++) {
+	for (uint8_t racqa = PREEMPT;
+	     racqa <= PREEMPT_ABORT; racqa++) {
 		three_registered(f);
-		OK(acq(f, A, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_EXCLUSIVE_ACCESS, KA, 0));
+		OK(acq(f, A, ACQUIRE, EA, KA, 0));
 		g = gen(f);
 		/* B fences dead host A: A is unregistered, B holds the new type */
-		OK(acq(f, B, racqa, NVL_NVME_RESV_WRITE_EXCLUSIVE, KB, KA));
+		OK(acq(f, B, racqa, WE, KB, KA));
 		assert_int_equal(gen(f), g + 1);
-		assert_int_equal(f->ns1.ns.resv.rtype, NVL_NVME_RESV_WRITE_EXCLUSIVE);
+		assert_int_equal(f->ns1.ns.resv.rtype, WE);
 		assert_int_equal(f->ns1.ns.resv.nreg, 2);
 		assert_int_equal(notes_for(f, 0xaa, NVL_NVME_RESV_NOTIF_REGISTRATION_PREEMPTED), 1);
 		/* both controllers of host A got it in their log */
@@ -392,14 +408,14 @@ test_preempt_holder(void **state)
 		CONFLICT(rw1(f, A, NVL_NVME_IO_WRITE));
 		OK(rw1(f, A, NVL_NVME_IO_READ));
 		/* A cannot do anything with its old key */
-		CONFLICT(rel(f, A, NVL_NVME_RESV_RELEASE_RELEASE, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA));
-		CONFLICT(acq(f, A, NVL_NVME_RESV_ACQUIRE_PREEMPT, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA,
+		CONFLICT(rel(f, A, RELEASE, WE, KA));
+		CONFLICT(acq(f, A, PREEMPT, WE, KA,
 			     KB));
 		/* C is still registered, B is the holder */
 		OK(rw1(f, B, NVL_NVME_IO_WRITE));
 		CONFLICT(rw1(f, C, NVL_NVME_IO_WRITE));
 		/* clean slate for the next action */
-		OK(rel(f, B, NVL_NVME_RESV_RELEASE_CLEAR, 0, KB));
+		OK(rel(f, B, CLEAR, 0, KB));
 		assert_int_equal(f->ns1.ns.resv.nreg, 0);
 		f->nnotes = 0;
 	}
@@ -412,34 +428,34 @@ test_preempt_registrants(void **state)
 	uint32_t g;
 
 	three_registered(f);
-	OK(acq(f, B, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_WRITE_EXCLUSIVE_REG_ONLY, KB, 0));
+	OK(acq(f, B, ACQUIRE, WE_RO, KB, 0));
 	g = gen(f);
 	/* a non-holder registrant is removed; the reservation stays */
-	OK(acq(f, B, NVL_NVME_RESV_ACQUIRE_PREEMPT, NVL_NVME_RESV_WRITE_EXCLUSIVE_REG_ONLY, KB, KC));
+	OK(acq(f, B, PREEMPT, WE_RO, KB, KC));
 	assert_int_equal(gen(f), g + 1);
-	assert_int_equal(f->ns1.ns.resv.rtype, NVL_NVME_RESV_WRITE_EXCLUSIVE_REG_ONLY);
+	assert_int_equal(f->ns1.ns.resv.rtype, WE_RO);
 	assert_int_equal(f->ns1.ns.resv.nreg, 2);
 	assert_int_equal(notes_for(f, 0xcc, NVL_NVME_RESV_NOTIF_REGISTRATION_PREEMPTED), 1);
 	CONFLICT(rw1(f, C, NVL_NVME_IO_WRITE));
 	OK(rw1(f, A, NVL_NVME_IO_WRITE));
 	/* a key nobody has: conflict; PRKEY 0 with a holder: invalid field */
-	CONFLICT(acq(f, A, NVL_NVME_RESV_ACQUIRE_PREEMPT, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA, KC));
-	INVALID(acq(f, A, NVL_NVME_RESV_ACQUIRE_PREEMPT, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA, 0));
+	CONFLICT(acq(f, A, PREEMPT, WE, KA, KC));
+	INVALID(acq(f, A, PREEMPT, WE, KA, 0));
 	/* a non-registrant cannot preempt */
-	CONFLICT(acq(f, C, NVL_NVME_RESV_ACQUIRE_PREEMPT, NVL_NVME_RESV_WRITE_EXCLUSIVE, KC, KB));
+	CONFLICT(acq(f, C, PREEMPT, WE, KC, KB));
 	/* two registrants share the holder's key: both go */
-	OK(reg(f, C, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KB));
+	OK(reg(f, C, REGISTER, false, 0, 0, KB));
 	f->nnotes = 0;
-	OK(acq(f, A, NVL_NVME_RESV_ACQUIRE_PREEMPT, NVL_NVME_RESV_EXCLUSIVE_ACCESS, KA, KB));
+	OK(acq(f, A, PREEMPT, EA, KA, KB));
 	assert_int_equal(f->ns1.ns.resv.nreg, 1);
-	assert_int_equal(f->ns1.ns.resv.rtype, NVL_NVME_RESV_EXCLUSIVE_ACCESS);
+	assert_int_equal(f->ns1.ns.resv.rtype, EA);
 	assert_int_equal(f->ns1.ns.resv.holder, 0);
 	assert_memory_equal(f->ns1.ns.resv.reg[0].hostid, f->u[A].c.hostid, 16);
 	assert_int_equal(notes_for(f, 0xbb, NVL_NVME_RESV_NOTIF_REGISTRATION_PREEMPTED), 1);
 	assert_int_equal(notes_for(f, 0xcc, NVL_NVME_RESV_NOTIF_REGISTRATION_PREEMPTED), 1);
 	/* the holder preempts itself to change the type */
-	OK(acq(f, A, NVL_NVME_RESV_ACQUIRE_PREEMPT, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA, KA));
-	assert_int_equal(f->ns1.ns.resv.rtype, NVL_NVME_RESV_WRITE_EXCLUSIVE);
+	OK(acq(f, A, PREEMPT, WE, KA, KA));
+	assert_int_equal(f->ns1.ns.resv.rtype, WE);
 	assert_int_equal(f->ns1.ns.resv.nreg, 1);
 	assert_int_equal(f->ns1.ns.resv.holder, 0);
 }
@@ -450,8 +466,8 @@ test_preempt_no_reservation(void **state)
 	struct fx *f = *state;
 
 	three_registered(f);
-	CONFLICT(acq(f, A, NVL_NVME_RESV_ACQUIRE_PREEMPT, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA, 42));
-	OK(acq(f, A, NVL_NVME_RESV_ACQUIRE_PREEMPT, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA, KB));
+	CONFLICT(acq(f, A, PREEMPT, WE, KA, 42));
+	OK(acq(f, A, PREEMPT, WE, KA, KB));
 	assert_int_equal(f->ns1.ns.resv.rtype, 0); /* no reservation is created */
 	assert_int_equal(f->ns1.ns.resv.nreg, 2);
 	assert_int_equal(notes_for(f, 0xbb, NVL_NVME_RESV_NOTIF_REGISTRATION_PREEMPTED), 1);
@@ -461,23 +477,23 @@ static void
 test_preempt_all_regs(void **state)
 {
 	struct fx *f = *state;
-	static const uint8_t all[] = { NVL_NVME_RESV_WRITE_EXCLUSIVE_ALL_REGS,
-				       NVL_NVME_RESV_EXCLUSIVE_ACCESS_ALL_REGS };
+	static const uint8_t all[] = { WE_AR,
+				       EA_AR };
 
 	for (size_t i = 0; i < NVL_ARRAY_SIZE(all); i++) {
 		three_registered(f);
-		OK(acq(f, A, NVL_NVME_RESV_ACQUIRE_ACQUIRE, all[i], KA, 0));
+		OK(acq(f, A, ACQUIRE, all[i], KA, 0));
 		/* PRKEY != 0: those registrants go, the reservation stays */
-		OK(acq(f, B, NVL_NVME_RESV_ACQUIRE_PREEMPT, all[i], KB, KC));
+		OK(acq(f, B, PREEMPT, all[i], KB, KC));
 		assert_int_equal(f->ns1.ns.resv.rtype, all[i]);
 		assert_int_equal(f->ns1.ns.resv.nreg, 2);
-		CONFLICT(acq(f, B, NVL_NVME_RESV_ACQUIRE_PREEMPT, all[i], KB, 77));
+		CONFLICT(acq(f, B, PREEMPT, all[i], KB, 77));
 		/* PRKEY 0: every other registrant goes, new reservation for B */
-		OK(reg(f, C, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KC));
+		OK(reg(f, C, REGISTER, false, 0, 0, KC));
 		f->nnotes = 0;
-		OK(acq(f, B, NVL_NVME_RESV_ACQUIRE_PREEMPT_ABORT, NVL_NVME_RESV_EXCLUSIVE_ACCESS,
+		OK(acq(f, B, PREEMPT_ABORT, EA,
 		       KB, 0));
-		assert_int_equal(f->ns1.ns.resv.rtype, NVL_NVME_RESV_EXCLUSIVE_ACCESS);
+		assert_int_equal(f->ns1.ns.resv.rtype, EA);
 		assert_int_equal(f->ns1.ns.resv.nreg, 1);
 		assert_int_equal(f->ns1.ns.resv.holder, 0);
 		assert_memory_equal(f->ns1.ns.resv.reg[0].hostid, f->u[B].c.hostid, 16);
@@ -486,7 +502,7 @@ test_preempt_all_regs(void **state)
 		assert_int_equal(notes_for(f, 0xbb, NVL_NVME_RESV_NOTIF_REGISTRATION_PREEMPTED), 0);
 		CONFLICT(rw1(f, A, NVL_NVME_IO_READ));
 		OK(rw1(f, B, NVL_NVME_IO_WRITE));
-		OK(rel(f, B, NVL_NVME_RESV_RELEASE_CLEAR, 0, KB));
+		OK(rel(f, B, CLEAR, 0, KB));
 		f->nnotes = 0;
 	}
 }
@@ -500,38 +516,38 @@ test_release_and_clear(void **state)
 	uint32_t g;
 
 	three_registered(f);
-	OK(acq(f, A, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_EXCLUSIVE_ACCESS_REG_ONLY, KA, 0));
+	OK(acq(f, A, ACQUIRE, EA_RO, KA, 0));
 	g = gen(f);
 	/* not the holder: success without effect */
-	OK(rel(f, B, NVL_NVME_RESV_RELEASE_RELEASE, NVL_NVME_RESV_EXCLUSIVE_ACCESS_REG_ONLY, KB));
-	assert_int_equal(f->ns1.ns.resv.rtype, NVL_NVME_RESV_EXCLUSIVE_ACCESS_REG_ONLY);
+	OK(rel(f, B, RELEASE, EA_RO, KB));
+	assert_int_equal(f->ns1.ns.resv.rtype, EA_RO);
 	/* wrong key, non-registrant, type mismatch, reserved action */
-	CONFLICT(rel(f, A, NVL_NVME_RESV_RELEASE_RELEASE, NVL_NVME_RESV_EXCLUSIVE_ACCESS_REG_ONLY,
+	CONFLICT(rel(f, A, RELEASE, EA_RO,
 		     KB));
-	OK(reg(f, C, NVL_NVME_RESV_REGISTER_UNREGISTER, false, 0, KC, 0));
-	CONFLICT(rel(f, C, NVL_NVME_RESV_RELEASE_RELEASE, NVL_NVME_RESV_EXCLUSIVE_ACCESS_REG_ONLY,
+	OK(reg(f, C, UNREGISTER, false, 0, KC, 0));
+	CONFLICT(rel(f, C, RELEASE, EA_RO,
 		     KC));
-	INVALID(rel(f, A, NVL_NVME_RESV_RELEASE_RELEASE, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA));
-	INVALID(rel(f, A, 2, NVL_NVME_RESV_EXCLUSIVE_ACCESS_REG_ONLY, KA));
-	assert_int_equal(f->ns1.ns.resv.rtype, NVL_NVME_RESV_EXCLUSIVE_ACCESS_REG_ONLY);
+	INVALID(rel(f, A, RELEASE, WE, KA));
+	INVALID(rel(f, A, 2, EA_RO, KA));
+	assert_int_equal(f->ns1.ns.resv.rtype, EA_RO);
 	/* release of a registrants-only type tells the other registrants */
 	f->nnotes = 0;
-	OK(rel(f, A, NVL_NVME_RESV_RELEASE_RELEASE, NVL_NVME_RESV_EXCLUSIVE_ACCESS_REG_ONLY, KA));
+	OK(rel(f, A, RELEASE, EA_RO, KA));
 	assert_int_equal(f->ns1.ns.resv.rtype, 0);
 	assert_int_equal(gen(f), g + 1); /* only C's unregistration counted */
 	assert_int_equal(f->nnotes, 1);
 	assert_int_equal(notes_for(f, 0xbb, NVL_NVME_RESV_NOTIF_RESERVATION_RELEASED), 1);
 	/* Write Exclusive / Exclusive Access releases tell nobody */
-	OK(acq(f, A, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA, 0));
+	OK(acq(f, A, ACQUIRE, WE, KA, 0));
 	f->nnotes = 0;
-	OK(rel(f, A, NVL_NVME_RESV_RELEASE_RELEASE, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA));
+	OK(rel(f, A, RELEASE, WE, KA));
 	assert_int_equal(f->nnotes, 0);
 	/* Clear: by any registrant with its key; everyone else is told */
-	OK(reg(f, C, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KC));
-	OK(acq(f, A, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA, 0));
-	CONFLICT(rel(f, B, NVL_NVME_RESV_RELEASE_CLEAR, 0, KC));
+	OK(reg(f, C, REGISTER, false, 0, 0, KC));
+	OK(acq(f, A, ACQUIRE, WE, KA, 0));
+	CONFLICT(rel(f, B, CLEAR, 0, KC));
 	g = gen(f);
-	OK(rel(f, B, NVL_NVME_RESV_RELEASE_CLEAR, 0, KB));
+	OK(rel(f, B, CLEAR, 0, KB));
 	assert_int_equal(gen(f), g + 1);
 	assert_int_equal(f->ns1.ns.resv.rtype, 0);
 	assert_int_equal(f->ns1.ns.resv.nreg, 0);
@@ -548,34 +564,34 @@ test_unregister_holder(void **state)
 
 	/* Write Exclusive: released silently */
 	three_registered(f);
-	OK(acq(f, A, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_WRITE_EXCLUSIVE, KA, 0));
-	OK(reg(f, A, NVL_NVME_RESV_REGISTER_UNREGISTER, false, 0, KA, 0));
+	OK(acq(f, A, ACQUIRE, WE, KA, 0));
+	OK(reg(f, A, UNREGISTER, false, 0, KA, 0));
 	assert_int_equal(f->ns1.ns.resv.rtype, 0);
 	assert_int_equal(f->nnotes, 0);
 	/* holder index follows removals of registrants before it */
-	OK(acq(f, C, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_WRITE_EXCLUSIVE, KC, 0));
-	OK(reg(f, B, NVL_NVME_RESV_REGISTER_UNREGISTER, false, 0, KB, 0));
+	OK(acq(f, C, ACQUIRE, WE, KC, 0));
+	OK(reg(f, B, UNREGISTER, false, 0, KB, 0));
 	OK(rw1(f, C, NVL_NVME_IO_WRITE));
 	CONFLICT(rw1(f, A, NVL_NVME_IO_WRITE));
-	OK(reg(f, C, NVL_NVME_RESV_REGISTER_UNREGISTER, false, 0, KC, 0));
+	OK(reg(f, C, UNREGISTER, false, 0, KC, 0));
 	assert_int_equal(f->ns1.ns.resv.rtype, 0);
 	/* registrants only: released, the others are told */
 	three_registered(f);
-	OK(acq(f, B, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_WRITE_EXCLUSIVE_REG_ONLY, KB, 0));
-	OK(reg(f, B, NVL_NVME_RESV_REGISTER_UNREGISTER, false, 0, KB, 0));
+	OK(acq(f, B, ACQUIRE, WE_RO, KB, 0));
+	OK(reg(f, B, UNREGISTER, false, 0, KB, 0));
 	assert_int_equal(f->ns1.ns.resv.rtype, 0);
 	assert_int_equal(notes_for(f, 0xaa, NVL_NVME_RESV_NOTIF_RESERVATION_RELEASED), 1);
 	assert_int_equal(notes_for(f, 0xcc, NVL_NVME_RESV_NOTIF_RESERVATION_RELEASED), 1);
 	assert_int_equal(f->nnotes, 2);
 	/* all registrants: held until the last one goes */
-	OK(reg(f, B, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KB));
-	OK(acq(f, B, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_WRITE_EXCLUSIVE_ALL_REGS, KB, 0));
-	OK(reg(f, B, NVL_NVME_RESV_REGISTER_UNREGISTER, false, 0, KB, 0));
-	OK(reg(f, A, NVL_NVME_RESV_REGISTER_UNREGISTER, false, 0, KA, 0));
-	assert_int_equal(f->ns1.ns.resv.rtype, NVL_NVME_RESV_WRITE_EXCLUSIVE_ALL_REGS);
+	OK(reg(f, B, REGISTER, false, 0, 0, KB));
+	OK(acq(f, B, ACQUIRE, WE_AR, KB, 0));
+	OK(reg(f, B, UNREGISTER, false, 0, KB, 0));
+	OK(reg(f, A, UNREGISTER, false, 0, KA, 0));
+	assert_int_equal(f->ns1.ns.resv.rtype, WE_AR);
 	CONFLICT(rw1(f, A, NVL_NVME_IO_WRITE));
 	OK(rw1(f, C, NVL_NVME_IO_WRITE));
-	OK(reg(f, C, NVL_NVME_RESV_REGISTER_UNREGISTER, false, 0, KC, 0));
+	OK(reg(f, C, UNREGISTER, false, 0, KC, 0));
 	assert_int_equal(f->ns1.ns.resv.rtype, 0);
 	OK(rw1(f, A, NVL_NVME_IO_WRITE));
 }
@@ -605,13 +621,13 @@ test_report(void **state)
 	assert_int_equal(h->regctl, 0);
 	assert_int_equal(f->buf[64], 0xee); /* nothing past the header */
 
-	OK(reg(f, A, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KA));
-	OK(reg(f, B, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KB));
-	OK(acq(f, B, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_EXCLUSIVE_ACCESS, KB, 0));
+	OK(reg(f, A, REGISTER, false, 0, 0, KA));
+	OK(reg(f, B, REGISTER, false, 0, 0, KB));
+	OK(acq(f, B, ACQUIRE, EA, KB, 0));
 	/* extended: 64-byte header and 64-byte entries with 128-bit host ids */
 	OK(report(f, C, true, 4096));
 	assert_int_equal(h->gen, 2);
-	assert_int_equal(h->rtype, NVL_NVME_RESV_EXCLUSIVE_ACCESS);
+	assert_int_equal(h->rtype, EA);
 	assert_int_equal(h->regctl, 2);
 	assert_int_equal(h->ptpls, 0);
 	for (int i = 24; i < 64; i++)
@@ -642,15 +658,15 @@ test_report(void **state)
 	assert_int_equal(e[0].rkey, KA);
 	assert_int_equal(f->buf[96], 0xee);
 	/* all registrants: everyone is a holder */
-	OK(rel(f, B, NVL_NVME_RESV_RELEASE_RELEASE, NVL_NVME_RESV_EXCLUSIVE_ACCESS, KB));
-	OK(acq(f, A, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_WRITE_EXCLUSIVE_ALL_REGS, KA, 0));
+	OK(rel(f, B, RELEASE, EA, KB));
+	OK(acq(f, A, ACQUIRE, WE_AR, KA, 0));
 	OK(report(f, B, true, 4096));
-	assert_int_equal(h->rtype, NVL_NVME_RESV_WRITE_EXCLUSIVE_ALL_REGS);
+	assert_int_equal(h->rtype, WE_AR);
 	assert_int_equal(e[0].rcsts, 1);
 	assert_int_equal(e[1].rcsts, 1);
 	/* the generation counts registration changes, not acquire/release */
 	assert_int_equal(h->gen, 2);
-	OK(reg(f, A, NVL_NVME_RESV_REGISTER_REPLACE, false, 0, KA, KC));
+	OK(reg(f, A, REPLACE, false, 0, KA, KC));
 	OK(report(f, B, true, 4096));
 	assert_int_equal(h->gen, 3);
 }
@@ -677,11 +693,11 @@ test_ptpl_roundtrip(void **state)
 
 	f->ns1.ns.ptpl_file = strdup(f->ptpl);
 	/* CPTPL = 11b on register turns persistence on and writes the file */
-	OK(reg(f, A, NVL_NVME_RESV_REGISTER_REGISTER, false, 3, 0, bigkey));
+	OK(reg(f, A, REGISTER, false, 3, 0, bigkey));
 	assert_int_equal(access(f->ptpl, F_OK), 0);
-	OK(reg(f, B, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KB));
-	OK(reg(f, C, NVL_NVME_RESV_REGISTER_REGISTER, false, 0, 0, KC));
-	OK(acq(f, B, NVL_NVME_RESV_ACQUIRE_ACQUIRE, NVL_NVME_RESV_EXCLUSIVE_ACCESS_REG_ONLY, KB, 0));
+	OK(reg(f, B, REGISTER, false, 0, 0, KB));
+	OK(reg(f, C, REGISTER, false, 0, 0, KC));
+	OK(acq(f, B, ACQUIRE, EA_RO, KB, 0));
 	OK(report(f, A, true, 4096));
 	assert_int_equal(((struct nvl_nvme_resv_status *)f->buf)->ptpls, 1);
 	memcpy(before, f->buf, sizeof(before));
@@ -690,7 +706,7 @@ test_ptpl_roundtrip(void **state)
 	reinit_ns(f, &again);
 	assert_int_equal(nvl_nvme_ns_load_ptpl(&again), 0);
 	assert_int_equal(again.resv.nreg, 3);
-	assert_int_equal(again.resv.rtype, NVL_NVME_RESV_EXCLUSIVE_ACCESS_REG_ONLY);
+	assert_int_equal(again.resv.rtype, EA_RO);
 	assert_int_equal(again.resv.holder, 1);
 	assert_int_equal(again.resv.gen, gen(f));
 	assert_true(again.resv.ptpl);
@@ -709,14 +725,14 @@ test_ptpl_roundtrip(void **state)
 	CONFLICT(rw1(f, C, NVL_NVME_IO_READ));
 	f->u[C].c.hostid[0] = 0xcc;
 	/* changes keep persisting; CPTPL = 10b switches it off and removes the file */
-	OK(reg(f, C, NVL_NVME_RESV_REGISTER_UNREGISTER, false, 0, KC, 0));
+	OK(reg(f, C, UNREGISTER, false, 0, KC, 0));
 	struct nvl_nvme_ns third;
 
 	reinit_ns(f, &third);
 	assert_int_equal(nvl_nvme_ns_load_ptpl(&third), 0);
 	assert_int_equal(third.resv.nreg, 2);
 	nvl_nvme_ns_fini(&third);
-	OK(reg(f, A, NVL_NVME_RESV_REGISTER_REGISTER, false, 2, 0, bigkey));
+	OK(reg(f, A, REGISTER, false, 2, 0, bigkey));
 	assert_int_not_equal(access(f->ptpl, F_OK), 0);
 	reinit_ns(f, &third);
 	assert_int_equal(nvl_nvme_ns_load_ptpl(&third), 0); /* no file: nothing to load */
@@ -763,7 +779,8 @@ test_ptpl_malformed(void **state)
 		/* a holder without a reservation */
 		"{\"rtype\": 0, \"holder\": 0, \"registrants\": "
 		"[{\"hostid\": \"" HID_A "\", \"rkey\": 1}]}",
-		"{\"rtype\": 0, \"holder\": -1, \"registrants\": [{\"hostid\": \"aa\", \"rkey\": 1}]}",
+		"{\"rtype\": 0, \"holder\": -1, \"registrants\": "
+		"[{\"hostid\": \"aa\", \"rkey\": 1}]}",
 		"{\"rtype\": 0, \"holder\": -1, \"registrants\": [{\"rkey\": 1}]}",
 		"{\"rtype\": 0, \"holder\": -1, \"registrants\": [5]}",
 		"{\"rtype\": 0, \"holder\": -1, \"registrants\": "
@@ -774,7 +791,8 @@ test_ptpl_malformed(void **state)
 		"[{\"hostid\": \" aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\", \"rkey\": 1}]}",
 		/* the same host twice */
 		"{\"rtype\": 0, \"holder\": -1, \"registrants\": "
-		"[{\"hostid\": \"" HID_A "\", \"rkey\": 1}, {\"hostid\": \"" HID_A "\", \"rkey\": 2}]}",
+		"[{\"hostid\": \"" HID_A "\", \"rkey\": 1}, "
+		"{\"hostid\": \"" HID_A "\", \"rkey\": 2}]}",
 		/* keys and counters must be integers */
 		"{\"rtype\": 0, \"holder\": -1, \"registrants\": "
 		"[{\"hostid\": \"" HID_A "\", \"rkey\": \"1\"}]}",

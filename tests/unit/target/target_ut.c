@@ -2,7 +2,7 @@
 /*
  * Unit tests of the target core (src/target/target.c) without RPC or
  * reactors: NQN validation, subsystem creation rules, the discovery log a
- * host gets (the subsystems it may and may not see, listeners of transports
+ * host receives (the subsystems it may and may not see, listeners of transports
  * without a standard trtype omitted, growth past the initial capacity), and
  * namespace visibility through nvl_target_get_ns / next_nsid.
  */
