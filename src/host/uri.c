@@ -2,6 +2,7 @@
 /* URI parsing for libnvlend (DESIGN.md section 7). */
 #include "host/host_internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,10 @@ pct_decode(char *s)
 		if (*r == '%') {
 			unsigned v;
 
-			if (!r[1] || !r[2] || sscanf(r + 1, "%2x", &v) != 1 || v == 0)
+			/* exactly two hex digits: sscanf("%2x") alone would take "%-1",
+			 * "% 1" or "%1g" (eating the 'g') */
+			if (!isxdigit((unsigned char)r[1]) || !isxdigit((unsigned char)r[2]) ||
+			    sscanf(r + 1, "%2x", &v) != 1 || v == 0)
 				return -EINVAL;
 			*w++ = (char)v;
 			r += 2;
@@ -85,12 +89,15 @@ parse_hostport(struct nvl_uri *u, const char *hp, size_t len)
 		if (plen == 0 || copy_field(u->port, sizeof(u->port), colon + 1, plen) < 0)
 			return -EINVAL;
 		{
-			uint64_t port;
+			unsigned long port;
 
 			for (const char *p = u->port; *p; p++)
 				if (*p < '0' || *p > '9')
 					return -EINVAL;
-			if (nvl_parse_u64(u->port, 65535, &port) < 0 || port == 0)
+			/* decimal, as getaddrinfo() reads it (nvl_parse_u64 takes a
+			 * leading 0 as octal); at most 15 digits, no overflow */
+			port = strtoul(u->port, NULL, 10);
+			if (port == 0 || port > 65535)
 				return -EINVAL;
 		}
 	}

@@ -340,7 +340,7 @@ uint16_t
 nvl_nvme_req_xfer(struct nvl_nvme_req *req, uint32_t *len, uint8_t *dir)
 {
 	const struct nvl_nvme_cmd *cmd = &req->cmd;
-	uint32_t numd;
+	uint64_t numd;
 
 	*len = 0;
 	*dir = NVL_NVME_XFER_NONE;
@@ -360,10 +360,11 @@ nvl_nvme_req_xfer(struct nvl_nvme_req *req, uint32_t *len, uint8_t *dir)
 			*dir = NVL_NVME_XFER_C2H;
 			return 0;
 		case NVL_NVME_ADM_GET_LOG_PAGE:
-			numd = ((cmd->cdw11 & 0xffffu) << 16 | (cmd->cdw10 >> 16)) + 1;
+			/* NUMDU:NUMDL is 0's based: 0xffffffff means 2^32 dwords */
+			numd = ((uint64_t)(cmd->cdw11 & 0xffffu) << 16 | (cmd->cdw10 >> 16)) + 1;
 			if (numd > (1u << 20)) /* 4 MiB: far beyond any log we have */
 				return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
-			*len = numd * 4;
+			*len = (uint32_t)numd * 4;
 			*dir = NVL_NVME_XFER_C2H;
 			return 0;
 		case NVL_NVME_ADM_GET_FEATURES:
@@ -412,10 +413,10 @@ nvl_nvme_req_xfer(struct nvl_nvme_req *req, uint32_t *len, uint8_t *dir)
 		*dir = NVL_NVME_XFER_H2C;
 		return 0;
 	case NVL_NVME_IO_RESV_REPORT:
-		numd = cmd->cdw10 + 1;
-		if (numd == 0 || numd > (1u << 18))
+		numd = (uint64_t)cmd->cdw10 + 1;
+		if (numd > (1u << 18))
 			return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
-		*len = numd * 4;
+		*len = (uint32_t)numd * 4;
 		*dir = NVL_NVME_XFER_C2H;
 		return 0;
 	default:

@@ -485,8 +485,10 @@ set_features(struct nvl_nvme_req *req)
 		c->feat_aec = v;
 		break;
 	case NVL_NVME_FEAT_KEEP_ALIVE_TIMER:
-		/* KATO in ms; rounded up to the 100 ms granularity (KAS) */
-		c->kato_ms = v ? (uint32_t)NVL_ALIGN_UP((uint64_t)v, 100) : 0;
+		/* KATO in ms; rounded up to the 100 ms granularity (KAS). Not
+		 * NVL_ALIGN_UP: it masks, so it only works for powers of two. The
+		 * largest multiple of 100 that fits 32 bits caps the result. */
+		c->kato_ms = (uint32_t)NVL_MIN(((uint64_t)v + 99) / 100 * 100, 4294967200ULL);
 		__atomic_store_n(&c->last_keep_alive_ns, nvl_now_ns(), __ATOMIC_RELAXED);
 		break;
 	case NVL_NVME_FEAT_HOST_IDENTIFIER: {

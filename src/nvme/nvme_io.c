@@ -357,9 +357,17 @@ nvme_io_execute(struct nvl_nvme_req *req)
 	case NVL_NVME_IO_WRITE:
 		cmd_rw(req);
 		return;
-	case NVL_NVME_IO_FLUSH:
+	case NVL_NVME_IO_FLUSH: {
+		/* Flush is in the reservation write command group (Base 8.19) */
+		uint16_t st = nvme_resv_check(ns, c, true);
+
+		if (st) {
+			nvl_nvme_req_complete(req, st);
+			return;
+		}
 		submit(req, NVL_BDEV_IO_FLUSH, 0, 0, 0, NULL, 0, io_done);
 		return;
+	}
 	case NVL_NVME_IO_WRITE_ZEROES:
 		cmd_write_zeroes(req);
 		return;

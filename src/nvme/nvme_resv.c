@@ -16,6 +16,7 @@
 #include "nvme/nvme_internal.h"
 #include "util/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -138,6 +139,10 @@ unhex16(const char *s, uint8_t out[16])
 {
 	if (s == NULL || strlen(s) != 32)
 		return -EINVAL;
+	/* exactly 32 hex digits (sscanf("%2x") would take signs and blanks) */
+	for (int i = 0; i < 32; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return -EINVAL;
 	for (int i = 0; i < 16; i++) {
 		unsigned v;
 
@@ -146,6 +151,18 @@ unhex16(const char *s, uint8_t out[16])
 		out[i] = (uint8_t)v;
 	}
 	return 0;
+}
+
+/* An integer member of o within [min, max] into *out; false if absent or not. */
+static bool
+json_int_in(const json_t *o, const char *key, json_int_t min, json_int_t max, json_int_t *out)
+{
+	const json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+		return false;
+	*out = json_integer_value(v);
+	return true;
 }
 
 /* Called with resv.lock held. */
@@ -202,8 +219,8 @@ nvl_nvme_ns_load_ptpl(struct nvl_nvme_ns *ns)
 	struct nvl_nvme_resv *r = &ns->resv;
 	json_error_t err;
 	json_t *o, *regs, *e;
+	json_int_t rtype, holder, gen;
 	size_t i;
-	int rtype, holder;
 
 	if (ns->ptpl_file == NULL || access(ns->ptpl_file, F_OK) != 0)
 		return 0;
@@ -213,10 +230,13 @@ nvl_nvme_ns_load_ptpl(struct nvl_nvme_ns *ns)
 		return -EINVAL;
 	}
 	regs = json_object_get(o, "registrants");
-	rtype = (int)json_integer_value(json_object_get(o, "rtype"));
-	holder = (int)json_integer_value(json_object_get(o, "holder"));
+	/* integers in range (no silent truncation), and a holder exactly when the
+	 * type has a single holder (1..4): anything else would fence wrongly */
 	if (!json_is_array(regs) || json_array_size(regs) > NVL_NVME_MAX_REGISTRANTS ||
-	    rtype < 0 || rtype > 6 || holder < -1 || holder >= (int)json_array_size(regs)) {
+	    !json_int_in(o, "rtype", 0, 6, &rtype) ||
+	    !json_int_in(o, "holder", -1, (json_int_t)json_array_size(regs) - 1, &holder) ||
+	    !json_int_in(o, "gen", 0, UINT32_MAX, &gen) ||
+	    (holder >= 0) != (rtype != 0 && !type_all_regs((uint8_t)rtype))) {
 		json_decref(o);
 		NVL_ERRLOG("reservation state %s is malformed", ns->ptpl_file);
 		return -EINVAL;
@@ -224,25 +244,33 @@ nvl_nvme_ns_load_ptpl(struct nvl_nvme_ns *ns)
 	pthread_mutex_lock(&r->lock);
 	r->nreg = 0;
 	json_array_foreach(regs, i, e) {
-		if (unhex16(json_string_value(json_object_get(e, "hostid")), r->reg[i].hostid) < 0) {
+		json_t *k = json_object_get(e, "rkey");
+		uint8_t hid[16];
+
+		/* each host once, with an integer key */
+		if (unhex16(json_string_value(json_object_get(e, "hostid")), hid) < 0 ||
+		    !json_is_integer(k) || find_reg(r, hid) >= 0) {
 			r->nreg = 0;
 			pthread_mutex_unlock(&r->lock);
 			json_decref(o);
+			NVL_ERRLOG("reservation state %s: registrant %zu is malformed", ns->ptpl_file,
+				   i);
 			return -EINVAL;
 		}
-		r->reg[i].rkey = (uint64_t)json_integer_value(json_object_get(e, "rkey"));
+		memcpy(r->reg[i].hostid, hid, 16);
+		r->reg[i].rkey = (uint64_t)json_integer_value(k);
 		r->nreg++;
 	}
-	r->gen = (uint32_t)json_integer_value(json_object_get(o, "gen"));
+	r->gen = (uint32_t)gen;
 	r->ptpl = true;
 	if (rtype)
-		resv_set(r, (uint8_t)rtype, holder);
+		resv_set(r, (uint8_t)rtype, (int)holder);
 	else
 		resv_release(r);
 	pthread_mutex_unlock(&r->lock);
 	json_decref(o);
 	NVL_NOTICELOG("nsid %u: restored %u registration(s), reservation type %d from %s", ns->nsid,
-		      r->nreg, rtype, ns->ptpl_file);
+		      r->nreg, (int)rtype, ns->ptpl_file);
 	return 0;
 }
 

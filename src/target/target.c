@@ -68,8 +68,19 @@ nvl_nqn_validate(const char *nqn)
 		return -EINVAL;
 	if (strcmp(nqn, NVL_NVME_DISCOVERY_NQN) == 0)
 		return 0;
-	if (strncmp(nqn, "nqn.2014-08.org.nvmexpress:uuid:", 32) == 0)
-		return len == 32 + 36 ? 0 : -EINVAL;
+	if (strncmp(nqn, "nqn.2014-08.org.nvmexpress:uuid:", 32) == 0) {
+		/* 8-4-4-4-12 hex digits (4.5, RFC 4122 text form) */
+		if (len != 32 + 36)
+			return -EINVAL;
+		for (int i = 0; i < 36; i++) {
+			char ch = nqn[32 + i];
+
+			if ((i == 8 || i == 13 || i == 18 || i == 23) ? ch != '-'
+								      : !isxdigit((unsigned char)ch))
+				return -EINVAL;
+		}
+		return 0;
+	}
 	/* nqn.yyyy-mm.reverse-domain[:anything] */
 	if (len < 12 || strncmp(nqn, "nqn.", 4) != 0)
 		return -EINVAL;
@@ -278,9 +289,10 @@ nvl_target_next_nsid(struct nvl_nvme_ctrlr *nc, uint32_t after)
 {
 	struct nvl_target_ctrlr *c = (struct nvl_target_ctrlr *)nc;
 
-	for (uint32_t id = after + 1; id <= c->subsys->max_ns; id++)
-		if (nvl_target_get_ns(nc, id))
-			return id;
+	/* 64-bit: after = FFFFFFFFh must not wrap around to nsid 1 */
+	for (uint64_t id = (uint64_t)after + 1; id <= c->subsys->max_ns; id++)
+		if (nvl_target_get_ns(nc, (uint32_t)id))
+			return (uint32_t)id;
 	return 0;
 }
 
@@ -504,7 +516,9 @@ nvl_target_connect(const struct nvl_connect_info *ci, struct nvl_target_ctrlr **
 	c->nvme.ioccsz = ci->ioccsz;
 	c->nvme.iorcsz = ci->iorcsz;
 	c->nvme.msdbd = ci->msdbd;
-	c->nvme.kato_ms = ci->kato_ms ? (uint32_t)NVL_ALIGN_UP((uint64_t)ci->kato_ms, 100) : 0;
+	/* round up to the 100 ms KAS granularity (NVL_ALIGN_UP needs a power of two) */
+	c->nvme.kato_ms =
+		(uint32_t)NVL_MIN(((uint64_t)ci->kato_ms + 99) / 100 * 100, 4294967200ULL);
 	TAILQ_INSERT_TAIL(&s->ctrlrs, c, link);
 	pthread_mutex_unlock(&g_target.lock);
 	c->kato_timer = nvl_timer_create(kato_tick, c, 100000, 100000);

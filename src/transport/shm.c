@@ -150,6 +150,7 @@ struct shm_ctrlr {
 	unsigned ncq_alive;
 	bool in_try_free;
 	bool free_scheduled;
+	bool in_event;                   /* conn_event() runs: freeing is deferred to it */
 	TAILQ_ENTRY(shm_ctrlr) link;
 };
 
@@ -335,6 +336,14 @@ cq_post(struct shm_cq *cq, struct shm_sq *sq, const struct nvl_nvme_cpl *in)
 
 static void sq_maybe_gone(struct shm_sq *sq);
 
+/* Any reactor: the connection is closing, so nobody will consume CQ entries
+ * any more (state is written on reactor 0; a racy read only delays this). */
+static bool
+host_gone(const struct shm_ctrlr *sc)
+{
+	return __atomic_load_n(&sc->state, __ATOMIC_RELAXED) == C_CLOSING;
+}
+
 static void
 req_release(struct shm_req *r)
 {
@@ -355,7 +364,7 @@ io_done(struct nvl_nvme_req *nreq)
 	struct shm_sq *sq = r->sq;
 	struct shm_cq *cq = sq->cq;
 
-	if (nvl_unlikely(sq->fatal)) {
+	if (nvl_unlikely(sq->fatal || host_gone(sq->sc))) {
 		req_release(r);
 		return;
 	}
@@ -376,7 +385,8 @@ cq_poll(void *arg)
 	int n = 0;
 
 	while ((r = TAILQ_FIRST(&cq->waiting)) != NULL) {
-		if (!r->sq->fatal && !cq_post(cq, r->sq, &r->nvme.cpl))
+		/* fatal queue or host gone: drop, nobody reads this CQ any more */
+		if (!r->sq->fatal && !host_gone(r->sq->sc) && !cq_post(cq, r->sq, &r->nvme.cpl))
 			break;
 		TAILQ_REMOVE(&cq->waiting, r, link);
 		req_release(r);
@@ -569,7 +579,19 @@ sq_stop_on_reactor(void *arg)
 	sq->poller = NULL;
 	nvl_fd_del(sq->kick_fdh);
 	sq->kick_fdh = NULL;
-	if (!sq->fatal && sq->cq->page) {
+	if (host_gone(sq->sc)) {
+		struct shm_req *r, *tmp;
+
+		/* Completions waiting for space in a CQ nobody consumes any more
+		 * would hold the SQ, and so the connection, forever. Released
+		 * while the SQ is still active, so none of them frees it. */
+		TAILQ_FOREACH_SAFE(r, &sq->cq->waiting, link, tmp) {
+			if (r->sq == sq) {
+				TAILQ_REMOVE(&sq->cq->waiting, r, link);
+				req_release(r);
+			}
+		}
+	} else if (!sq->fatal && sq->cq->page) {
 		uint32_t tail = nvl_smp_load_acquire(&sq->page->tail);
 
 		while (tail < sq->entries && sq->head != tail) {
@@ -1027,9 +1049,8 @@ do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 /* ---- connection ----------------------------------------------------------------- */
 
 static void
-conn_event(void *arg, uint32_t events)
+conn_event_dispatch(struct shm_ctrlr *sc)
 {
-	struct shm_ctrlr *sc = arg;
 	union {
 		struct nvl_shm_msg_hdr hdr;
 		struct nvl_shm_connect connect;
@@ -1041,7 +1062,6 @@ conn_event(void *arg, uint32_t events)
 		struct cmsghdr align;
 	} u;
 
-	(void)events;
 	for (int budget = 32; budget > 0 && sc->state != C_CLOSING; budget--) {
 		struct iovec iov = { .iov_base = &msg, .iov_len = sizeof(msg) };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
@@ -1056,11 +1076,8 @@ conn_event(void *arg, uint32_t events)
 			conn_teardown(sc, "control socket error");
 			return;
 		}
-		if (n == 0) {
-			conn_teardown(sc, "host closed its control socket");
-			return;
-		}
-		/* hosts send no descriptors: close any, then refuse the message */
+		/* hosts send no descriptors: close any, then refuse the message
+		 * (before the EOF check: a 0-byte message can carry some too) */
 		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
 				int *fds = (int *)CMSG_DATA(cm);
@@ -1070,6 +1087,10 @@ conn_event(void *arg, uint32_t events)
 					close(fds[i]);
 				had_fds = true;
 			}
+		}
+		if (n == 0) {
+			conn_teardown(sc, "host closed its control socket");
+			return;
 		}
 		if (had_fds || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
 		    (size_t)n < sizeof(msg.hdr) || msg.hdr.magic != NVL_SHM_MAGIC ||
@@ -1103,6 +1124,21 @@ conn_event(void *arg, uint32_t events)
 }
 
 static void
+conn_event(void *arg, uint32_t events)
+{
+	struct shm_ctrlr *sc = arg;
+
+	(void)events;
+	/* A teardown in there (refused CONNECT, failed reply, ...) must not free
+	 * sc while the receive loop still looks at it: free it here instead. */
+	sc->in_event = true;
+	conn_event_dispatch(sc);
+	sc->in_event = false;
+	if (sc->state == C_CLOSING)
+		conn_try_free(sc);
+}
+
+static void
 conn_connect_timeout(void *arg)
 {
 	struct shm_ctrlr *sc = arg;
@@ -1132,7 +1168,7 @@ static void
 conn_try_free(struct shm_ctrlr *sc)
 {
 	/* completions below can call back in here: only the outermost call acts */
-	if (sc->state != C_CLOSING || sc->in_try_free)
+	if (sc->state != C_CLOSING || sc->in_try_free || sc->in_event)
 		return;
 	sc->in_try_free = true;
 	/* 1. submission queues (they drain their in-flight commands first) */
@@ -1165,6 +1201,14 @@ out:
 	sc->in_try_free = false;
 }
 
+/* CQ's reactor, after the connection closed: drop what waits for CQ space
+ * (also for SQs whose Delete SQ was still waiting for it). */
+static void
+cq_host_gone(void *arg)
+{
+	cq_poll(arg);
+}
+
 static void
 conn_teardown(struct shm_ctrlr *sc, const char *why)
 {
@@ -1178,6 +1222,11 @@ conn_teardown(struct shm_ctrlr *sc, const char *why)
 	sc->state = C_CLOSING;
 	if (sc->tc)
 		sc->tc->state = NVL_TCTRLR_DISCONNECTING;
+	/* wake each CQ's reactor to drop completions that wait for CQ space
+	 * (a cq is freed by a later message from here, so it outlives this one) */
+	for (unsigned q = 1; q <= SHM_MAX_QUEUES; q++)
+		if (sc->cqs[q])
+			nvl_reactor_msg(sc->cqs[q]->reactor, cq_host_gone, sc->cqs[q]);
 	nvl_fd_del(sc->fdh);
 	sc->fdh = NULL;
 	shutdown(sc->fd, SHUT_RDWR);

@@ -93,7 +93,13 @@ map_prp(struct iov_builder *b, uint8_t *base, uint64_t size, uint32_t len)
 			uint64_t n;
 
 			if (i == take - 1 && need > nent) {
-				prp2 = list[i]; /* chain to the next list page */
+				/* chain to the next list page: an entry of a PRP list, so
+				 * page aligned; a full page of entries also guarantees
+				 * progress (a self-pointing entry at a page's last 8 bytes
+				 * would otherwise loop forever) */
+				if (list[i] & (PAGE - 1))
+					return DNR(NVL_NVME_SC_INVALID_PRP_OFFSET);
+				prp2 = list[i];
 				break;
 			}
 			if (list[i] & (PAGE - 1))

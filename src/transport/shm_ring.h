@@ -35,6 +35,17 @@ shm_ring_full(uint32_t head, uint32_t tail, uint32_t entries)
 	return shm_ring_next(tail, entries) == head;
 }
 
+/*
+ * The status word of a CQE, for atomic access. The CQE struct is packed, so
+ * &slot->status is rejected by clang (-Waddress-of-packed-member); ring slots
+ * are 16-byte aligned, so the word at offset 14 is naturally aligned.
+ */
+static inline uint16_t *
+shm_cqe_status_word(const struct nvl_nvme_cpl *slot)
+{
+	return (uint16_t *)((uintptr_t)slot + __builtin_offsetof(struct nvl_nvme_cpl, status));
+}
+
 /**
  * Post a completion: fields first, then the status word with the phase tag,
  * with release semantics, so a host that sees the new phase sees the rest.
@@ -48,7 +59,8 @@ shm_cqe_post(struct nvl_nvme_cpl *slot, const struct nvl_nvme_cpl *cpl, uint16_t
 	slot->sqid = cpl->sqid;
 	slot->cid = cpl->cid;
 	/* Publish the CQE; pairs with the acquire in shm_cqe_ready(). */
-	nvl_smp_store_release(&slot->status, (uint16_t)((cpl->status & ~1u) | (phase & 1u)));
+	nvl_smp_store_release(shm_cqe_status_word(slot),
+			      (uint16_t)((cpl->status & ~1u) | (phase & 1u)));
 }
 
 /** Host: does the CQE at slot carry the expected phase (i.e. is it new)? */
@@ -56,7 +68,7 @@ static inline bool
 shm_cqe_ready(const struct nvl_nvme_cpl *slot, uint16_t phase)
 {
 	/* Pairs with the release in shm_cqe_post(). */
-	return (nvl_smp_load_acquire(&slot->status) & 1u) == phase;
+	return (nvl_smp_load_acquire(shm_cqe_status_word(slot)) & 1u) == phase;
 }
 
 /**

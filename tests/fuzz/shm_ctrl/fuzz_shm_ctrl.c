@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * libFuzzer target for the shm transport's control channel and queues
+ * (src/transport/shm.c), driven the way a hostile local client can:
+ *
+ * Input: a sequence of records [type][len lo][len hi][payload]:
+ *   type % 5 == 0  send payload as one SOCK_SEQPACKET message
+ *               1  the same with a file descriptor attached (must be refused)
+ *               2  SQ doorbell: [sq#][tail u32][SQEs...] written into the ring
+ *                  of an SQ the target handed out, then the tail published
+ *               3  CQ head doorbell: [cq#][head u32]
+ *               4  window write: [offset u32][bytes] into the data window
+ * After each record conn_event() runs on the connection, then a few rounds
+ * of the single reactor (messages, pollers, timers), then the client end is
+ * drained (descriptors received are mapped when they are queue regions or
+ * the window, and closed). At the end the connection is torn down and must
+ * be freed within a bounded number of rounds, leaving no /dev/shm region and
+ * no descriptor behind; LeakSanitizer checks memory per input.
+ *
+ * Setup (once): one reactor owned by this thread, a subsystem allowing any
+ * host with an SHM listener address and one RAM namespace.
+ */
+#include "reactor/reactor.c"
+#include "transport/shm.c"
+#include "target/target_internal.h"
+
+#include <dirent.h>
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FZ_LISTENER "/nonexistent/nvlend-fuzz.sock"
+#define FZ_PREFIX "nvlfz-"
+#define FZ_MAX_MAPS 16
+
+struct fz_map {
+	void *p;
+	size_t size;
+	uint32_t magic;
+};
+
+static struct nvl_target_ns g_tns;
+static struct fz_map g_maps[FZ_MAX_MAPS];
+static unsigned g_nmaps;
+static struct fz_map g_window;
+static int g_devnull = -1;
+static unsigned g_base_fds;
+
+static void __attribute__((noreturn))
+fz_fail(const char *why)
+{
+	fprintf(stderr, "fuzz_shm_ctrl: %s\n", why);
+	if (getenv("NVL_FUZZ_VERBOSE"))
+		(void)!system("ls -l /proc/$PPID/fd; ls /dev/shm >&2"); /* $PPID: us */
+	__builtin_trap();
+}
+
+static unsigned
+count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	unsigned n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static unsigned
+count_regions(void)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *de;
+	char pfx[32];
+	unsigned n = 0;
+
+	if (d == NULL)
+		return 0;
+	snprintf(pfx, sizeof(pfx), FZ_PREFIX "%d-", (int)getpid());
+	while ((de = readdir(d)) != NULL)
+		n += strncmp(de->d_name, pfx, strlen(pfx)) == 0;
+	closedir(d);
+	return n;
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	struct nvl_reactor_opts ro;
+	struct nvl_subsys_opts so = { .nqn = "nqn.2024-01.io.nvlend:fuzz", .allow_any_host = true };
+	struct nvl_bdev_ram_opts bo = { .name = "fz_shm_ns", .num_blocks = 2048,
+					.block_size = 512 };
+	struct target_sub_listener *l;
+	struct nvl_subsys *s;
+	struct nvl_bdev *b;
+	struct nvl_bdev_desc *desc;
+
+	(void)argc;
+	(void)argv;
+	/* NVL_FUZZ_VERBOSE=1 shows the target's log while replaying an input */
+	nvl_log_set_level(getenv("NVL_FUZZ_VERBOSE") ? 1 : 0);
+	if (getenv("NVL_FUZZ_VERBOSE") == NULL)
+		nvl_log_set_fd(-1, false);
+	setenv("NVLEND_SHM_PREFIX", FZ_PREFIX, 1);
+	cleanup_stale_regions(); /* left by fuzzer processes that crashed */
+	nvl_reactor_opts_default(&ro);
+	ro.spin_us = 0;
+	ro.uring_entries = 8;
+	if (nvl_reactors_init(&ro) < 0 || nvl_subsys_create(&so, &s) < 0)
+		abort();
+	l = calloc(1, sizeof(*l));
+	nvl_strlcpy(l->addr.trtype, "SHM", sizeof(l->addr.trtype));
+	nvl_strlcpy(l->addr.traddr, FZ_LISTENER, sizeof(l->addr.traddr));
+	TAILQ_INSERT_TAIL(&s->listeners, l, link);
+	if (nvl_bdev_ram_create(&bo, &b) < 0 || nvl_bdev_open(bo.name, true, "fuzz", &desc) < 0 ||
+	    nvl_nvme_ns_init(&g_tns.nvme, 1, desc) < 0)
+		abort();
+	g_tns.subsys = s;
+	g_tns.auto_visible = true;
+	g_tns.nvme.notify = target_ns_notify;
+	g_tns.nvme.owner = &g_tns;
+	s->ns[0] = &g_tns;
+	/* small bounds keep each input cheap: a 2 MiB window, short queues */
+	g_opts.max_window = 2ULL << 20;
+	g_opts.max_queue_depth = 64;
+	g_opts.max_io_queues = 4;
+	g_devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return 0;
+}
+
+/* One iteration of the reactor loop, without sleeping. */
+static void
+run_rounds(int n)
+{
+	struct nvl_reactor *r = g_reactors[0];
+
+	for (int i = 0; i < n; i++) {
+		reactor_poll_once(r);
+		reactor_run_msgs(r);
+		reactor_run_timers(r, nvl_now_ns());
+		reactor_reap_fdhs(r);
+	}
+}
+
+static bool
+conn_alive(const struct shm_ctrlr *sc)
+{
+	struct shm_ctrlr *it;
+
+	TAILQ_FOREACH(it, &g_conns, link)
+		if (it == sc)
+			return true;
+	return false;
+}
+
+static void
+keep_mapping(int fd, bool window)
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(fd, &st) < 0 || st.st_size < 4096 || st.st_size > (8 << 20))
+		return;
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return;
+	if (window && g_window.p == NULL) {
+		g_window = (struct fz_map){ .p = p, .size = (size_t)st.st_size };
+		return;
+	}
+	if (g_nmaps == FZ_MAX_MAPS) {
+		munmap(p, (size_t)st.st_size);
+		return;
+	}
+	g_maps[g_nmaps++] = (struct fz_map){ .p = p, .size = (size_t)st.st_size,
+					     .magic = *(uint32_t *)p };
+}
+
+/* Read everything the target sent; map queue regions and the window. */
+static void
+drain(int fd)
+{
+	for (;;) {
+		uint8_t buf[NVL_SHM_MAX_MSG];
+		union {
+			char b[CMSG_SPACE(sizeof(int) * 8)];
+			struct cmsghdr align;
+		} u;
+		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+				     .msg_controllen = sizeof(u.b) };
+		struct cmsghdr *cm;
+		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n <= 0)
+			return;
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			int *fds = (int *)CMSG_DATA(cm);
+			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			for (size_t i = 0; i < nfd; i++) {
+				keep_mapping(fds[i], ((struct nvl_shm_msg_hdr *)buf)->type ==
+							     NVL_SHM_MSG_CONNECT_RESP);
+				close(fds[i]);
+			}
+		}
+	}
+}
+
+static struct fz_map *
+nth_map(uint32_t magic, uint8_t idx)
+{
+	unsigned k = 0, want;
+
+	for (unsigned i = 0; i < g_nmaps; i++)
+		k += g_maps[i].magic == magic;
+	if (k == 0)
+		return NULL;
+	want = idx % k;
+	for (unsigned i = 0; i < g_nmaps; i++)
+		if (g_maps[i].magic == magic && want-- == 0)
+			return &g_maps[i];
+	return NULL;
+}
+
+static void
+send_msg(int fd, const uint8_t *p, size_t len, bool with_fd)
+{
+	struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
+	union {
+		char b[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (with_fd) {
+		struct cmsghdr *cm;
+
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.b;
+		mh.msg_controllen = sizeof(u.b);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &g_devnull, sizeof(int));
+	}
+	(void)sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static void
+sq_doorbell(const uint8_t *p, size_t len)
+{
+	struct fz_map *m;
+	struct nvl_shm_sq_page *pg;
+	uint32_t tail;
+	size_t room;
+
+	if (len < 5 || (m = nth_map(NVL_SHM_SQ_MAGIC, p[0])) == NULL)
+		return;
+	pg = m->p;
+	memcpy(&tail, p + 1, 4);
+	room = m->size - NVL_SHM_RING_OFFSET;
+	memcpy((uint8_t *)m->p + NVL_SHM_RING_OFFSET, p + 5, NVL_MIN(len - 5, room));
+	nvl_smp_store_release(&pg->tail, tail);
+}
+
+static void
+cq_doorbell(const uint8_t *p, size_t len)
+{
+	struct fz_map *m;
+	uint32_t head;
+
+	if (len < 5 || (m = nth_map(NVL_SHM_CQ_MAGIC, p[0])) == NULL)
+		return;
+	memcpy(&head, p + 1, 4);
+	nvl_smp_store_release(&((struct nvl_shm_cq_page *)m->p)->head, head);
+}
+
+static void
+window_write(const uint8_t *p, size_t len)
+{
+	uint32_t off;
+
+	if (len < 4 || g_window.p == NULL)
+		return;
+	memcpy(&off, p, 4);
+	off %= (uint32_t)g_window.size;
+	memcpy((uint8_t *)g_window.p + off, p + 4, NVL_MIN(len - 4, g_window.size - off));
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct shm_ctrlr *sc;
+	int sv[2];
+	size_t off = 0;
+	int rounds;
+
+	/* per input: libFuzzer's symbolizer opens pipes between inputs */
+	g_base_fds = count_fds();
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+		abort();
+	/* what listener_accept() does for a new client */
+	sc = calloc(1, sizeof(*sc));
+	sc->fd = sv[0];
+	nvl_strlcpy(sc->listener.trtype, "SHM", sizeof(sc->listener.trtype));
+	nvl_strlcpy(sc->listener.traddr, FZ_LISTENER, sizeof(sc->listener.traddr));
+	sc->window.fd = -1;
+	for (unsigned v = 0; v < SHM_MAX_VECTORS; v++)
+		sc->vectors[v] = -1;
+	sc->fdh = nvl_fd_add(sc->fd, EPOLLIN, conn_event, sc);
+	sc->connect_timer = nvl_timer_create(conn_connect_timeout, sc, SHM_CONNECT_TIMEOUT_US, 0);
+	if (sc->fdh == NULL || sc->connect_timer == NULL)
+		abort();
+	TAILQ_INSERT_TAIL(&g_conns, sc, link);
+	g_nconns++;
+
+	while (off + 3 <= size && conn_alive(sc) && sc->state != C_CLOSING) {
+		uint8_t type = data[off] % 5;
+		size_t len = (size_t)data[off + 1] | (size_t)data[off + 2] << 8;
+		const uint8_t *p = data + off + 3;
+
+		off += 3;
+		len = NVL_MIN(len, size - off);
+		off += len;
+		switch (type) {
+		case 0:
+		case 1:
+			send_msg(sv[1], p, len, type == 1);
+			break;
+		case 2:
+			sq_doorbell(p, len);
+			break;
+		case 3:
+			cq_doorbell(p, len);
+			break;
+		default:
+			window_write(p, len);
+			break;
+		}
+		conn_event(sc, EPOLLIN);
+		run_rounds(4);
+		drain(sv[1]);
+	}
+	/* the client goes away; everything must be released */
+	if (conn_alive(sc))
+		conn_teardown(sc, "fuzz input done");
+	for (rounds = 0; conn_alive(sc) && rounds < 64; rounds++)
+		run_rounds(1);
+	if (conn_alive(sc))
+		fz_fail("a connection that never finishes closing");
+	run_rounds(2);
+	drain(sv[1]);
+	close(sv[1]);
+	for (unsigned i = 0; i < g_nmaps; i++)
+		munmap(g_maps[i].p, g_maps[i].size);
+	g_nmaps = 0;
+	if (g_window.p)
+		munmap(g_window.p, g_window.size);
+	g_window.p = NULL;
+	if (!TAILQ_EMPTY(&g_conns) || g_nconns != 0)
+		fz_fail("connection list not empty");
+	if (count_regions() != 0)
+		fz_fail("a /dev/shm region left behind");
+	if (count_fds() != g_base_fds)
+		fz_fail("a descriptor left open");
+	return 0;
+}
