@@ -71,7 +71,7 @@ ctl_recv(struct shm_host *h, void *msg, size_t len, uint16_t type, int *fds, int
 		n = recvmsg(h->fd, &mh, MSG_CMSG_CLOEXEC);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n < 0)
 			return -ENOTCONN;
 		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
@@ -85,6 +85,12 @@ ctl_recv(struct shm_host *h, void *msg, size_t len, uint16_t type, int *fds, int
 						close(f[i]);
 				}
 			}
+		}
+		if (n == 0) {
+			/* EOF (descriptors sent with an empty message were collected above) */
+			for (int i = 0; i < got; i++)
+				close(fds[i]);
+			return -ENOTCONN;
 		}
 		if ((size_t)n != len || hd->magic != NVL_SHM_MAGIC || hd->type != type ||
 		    hd->len != len) {

@@ -493,7 +493,15 @@ resv_report(struct nvl_nvme_req *req)
 	struct nvl_nvme_ns *ns = req->ns;
 	struct nvl_nvme_resv *r = &ns->resv;
 	bool eds = req->cmd.cdw11 & 1;
-	size_t hdr = eds ? 64 : sizeof(struct nvl_nvme_resv_status);
+	size_t hdr;
+
+	if (!eds) {
+		/* our host identifiers are 128-bit (CTRATT bit 0): the 64-bit data
+		 * structure cannot carry them (NVM cmd set 3.2.5, as SPDK answers) */
+		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_HOSTID_INCONSISTENT));
+		return;
+	}
+	hdr = eds ? 64 : sizeof(struct nvl_nvme_resv_status);
 	size_t esz = eds ? sizeof(struct nvl_nvme_registered_ctrlr_ext)
 			 : sizeof(struct nvl_nvme_registered_ctrlr);
 	size_t size = hdr + esz * NVL_NVME_MAX_REGISTRANTS;

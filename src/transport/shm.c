@@ -867,7 +867,14 @@ shm_reset(struct nvl_nvme_ctrlr *nc)
 			sq_delete(sc, sc->sqs[q], NULL);
 }
 
+static int
+shm_discovery_log(struct nvl_nvme_ctrlr *nc, void **out, size_t *len)
+{
+	return nvl_target_discovery_log(nc->hostnqn, out, len);
+}
+
 static const struct nvl_nvme_ctrlr_ops g_shm_nvme_ops = {
+	.discovery_log = shm_discovery_log,
 	.get_ns = nvl_target_get_ns,
 	.next_nsid = nvl_target_next_nsid,
 	.create_io_cq = shm_create_io_cq,
