@@ -237,7 +237,7 @@ rec_cmp(const void *a, const void *b)
 int
 attach_record_list(struct attach_record **out)
 {
-	char dir[PATH_MAX - 64], path[PATH_MAX];
+	char dir[PATH_MAX - 64], path[PATH_MAX + 256];
 	struct attach_record *v = NULL;
 	struct dirent *de;
 	int n = 0, cap = 0, rc;
