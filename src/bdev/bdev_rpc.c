@@ -349,7 +349,7 @@ iostat_json(struct nvl_bdev *b)
 	nvl_bdev_get_stats(b, &s);
 	return json_pack(
 		"{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-		"s:I, s:I, s:I, s:{s:o, s:o}}",
+		"s:I, s:I, s:{s:o, s:o}}",
 		"name", b->name, "bytes_read", (json_int_t)s.bytes[NVL_BDEV_IO_READ],
 		"num_read_ops", (json_int_t)s.ops[NVL_BDEV_IO_READ], "bytes_written",
 		(json_int_t)s.bytes[NVL_BDEV_IO_WRITE], "num_write_ops",
