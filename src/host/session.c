@@ -75,6 +75,7 @@ struct host_session_queue {
 	uint32_t completed;
 	bool broken;                   /* the queue pair is unusable: repair before use */
 	bool detaching;                /* ignore completions: everything will be resubmitted */
+	uint64_t epoch;                /* queue pairs created so far */
 };
 
 /* ---- helpers ---------------------------------------------------------------------- */
@@ -706,6 +707,7 @@ queue_repair(struct host_session_queue *q)
 		if (rc == 0) {
 			q->conn = conn;
 			q->qp = qp;
+			q->epoch++;
 			return;
 		}
 		dead_gen = conn->gen;
@@ -875,6 +877,12 @@ host_session_queue_poll(struct host_session_queue *q, int timeout_ms)
 			break;
 	}
 	return (int)(q->completed - start);
+}
+
+uint64_t
+host_session_queue_epoch(const struct host_session_queue *q)
+{
+	return q->epoch;
 }
 
 uint32_t

@@ -168,6 +168,10 @@ uint32_t host_session_queue_outstanding(const struct host_session_queue *q);
  */
 int host_session_queue_pollfds(struct host_session_queue *q, struct pollfd *pfds, int max);
 
+/** Changes whenever the queue got a new queue pair (after a reconnect):
+ *  fds from host_session_queue_pollfds() of an older epoch are stale. */
+uint64_t host_session_queue_epoch(const struct host_session_queue *q);
+
 /** Submit one request and wait for it. \return its status. */
 int host_session_queue_run(struct host_session_queue *q, struct host_session_io *io);
 

@@ -40,6 +40,7 @@
 #define UB_BUF_BYTES (512u << 10)      /* per-tag buffer = largest request */
 #define UB_POLL_MARK (1ULL << 63)       /* user_data of our POLL_ADDs */
 #define UB_STOP_MARK (1ULL << 62)
+#define UB_POLL_REMOVE 0xffULL          /* user_data slot of a POLL_REMOVE */
 
 /* ioctl-encoded command numbers (ublk.rst; UBLK_U_* in newer headers) */
 #define UB_CTRL_OP(nr, legacy) ((legacy) ? (uint32_t)(nr) \
@@ -74,6 +75,7 @@ struct ub_queue {
 	struct ub_tag *tags;
 	uint32_t naborted;
 	bool poll_armed[2];
+	uint64_t poll_epoch[2];    /* session queue epoch the armed poll belongs to */
 	bool stop_armed;
 	volatile bool fetched;     /* every tag has its FETCH_REQ in */
 	volatile bool done;
@@ -230,19 +232,32 @@ ub_request(struct ub_queue *uq, struct ub_tag *t)
 	}
 }
 
+/* Poll fd (a session queue fd) through the ring. A poll armed on an older
+ * queue pair's fd (before a reconnect; the number may even be reused) is
+ * removed and armed again. */
 static void
 ub_arm_poll(struct ub_queue *uq, int slot, int fd, short events)
 {
+	uint64_t epoch = host_session_queue_epoch(uq->q);
 	struct io_uring_sqe *sqe;
 
-	if (uq->poll_armed[slot])
+	if (uq->poll_armed[slot] && uq->poll_epoch[slot] == epoch)
 		return;
+	if (uq->poll_armed[slot]) {
+		sqe = io_uring_get_sqe(&uq->ring);
+		if (sqe == NULL)
+			return;
+		io_uring_prep_poll_remove(sqe, UB_POLL_MARK | (uq->poll_epoch[slot] << 8) |
+						       (uint64_t)slot);
+		sqe->user_data = UB_POLL_MARK | UB_POLL_REMOVE;
+	}
 	sqe = io_uring_get_sqe(&uq->ring);
 	if (sqe == NULL)
 		return;
 	io_uring_prep_poll_add(sqe, fd, (unsigned)events);
-	sqe->user_data = UB_POLL_MARK | (uint64_t)slot;
+	sqe->user_data = UB_POLL_MARK | (epoch << 8) | (uint64_t)slot;
 	uq->poll_armed[slot] = true;
+	uq->poll_epoch[slot] = epoch;
 }
 
 static void *
@@ -274,7 +289,11 @@ ub_queue_thread(void *arg)
 			if (ud == UB_STOP_MARK) {
 				stopping = true;
 			} else if (ud & UB_POLL_MARK) {
-				uq->poll_armed[ud & 1] = false;
+				unsigned slot = (unsigned)(ud & 0xff);
+
+				/* a poll fired (or was removed): only the current one counts */
+				if (slot < 2 && ((ud & ~UB_POLL_MARK) >> 8) == uq->poll_epoch[slot])
+					uq->poll_armed[slot] = false;
 			} else if (ud < ua->depth) {
 				struct ub_tag *t = &uq->tags[ud];
 
@@ -383,7 +402,8 @@ ub_set_params(struct ublk_attach *ua)
 
 	memset(&p, 0, sizeof(p));
 	p.len = sizeof(p);
-	p.types = UBLK_PARAM_TYPE_BASIC | UBLK_PARAM_TYPE_DISCARD;
+	/* no discard parameters on a read-only device: the driver wants them valid or absent */
+	p.types = UBLK_PARAM_TYPE_BASIC | (ua->ro ? 0 : UBLK_PARAM_TYPE_DISCARD);
 	/* a volatile cache (flush -> NVMe Flush) and FUA, as the namespace has */
 	p.basic.attrs = UBLK_ATTR_VOLATILE_CACHE | UBLK_ATTR_FUA |
 			(ua->ro ? UBLK_ATTR_READ_ONLY : 0);
