@@ -131,12 +131,13 @@ session_errno_from_status(uint16_t st)
 static bool
 session_status_is_path_error(uint16_t st)
 {
-	return st == NVL_NVME_SC_ABORTED_SQ_DELETION || st == NVL_NVME_SC_TRANSIENT_TRANSPORT_ERROR ||
+	return st == NVL_NVME_SC_ABORTED_SQ_DELETION ||
+	       st == NVL_NVME_SC_TRANSIENT_TRANSPORT_ERROR ||
 	       st == NVL_NVME_SC_ABORTED_POWER_LOSS || st == NVL_NVME_SC_NS_NOT_READY;
 }
 
-static void
-session_set_error(struct host_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void session_set_error(struct host_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void
 session_set_error(struct host_session *s, const char *fmt, ...)
@@ -176,7 +177,8 @@ ns_same(const struct nvl_ns_info *a, const struct nvl_ns_info *b)
 
 	if (a->block_size != b->block_size || a->num_blocks != b->num_blocks)
 		return false;
-	if (memcmp(a->nguid, zero, 16) && memcmp(b->nguid, zero, 16) && memcmp(a->nguid, b->nguid, 16))
+	if (memcmp(a->nguid, zero, 16) && memcmp(b->nguid, zero, 16) &&
+	    memcmp(a->nguid, b->nguid, 16))
 		return false;
 	if (memcmp(a->uuid, zero, 16) && memcmp(b->uuid, zero, 16) && memcmp(a->uuid, b->uuid, 16))
 		return false;
@@ -325,7 +327,8 @@ session_get_conn(struct host_session *s, uint64_t dead_gen)
 			continue;
 		}
 		once = s->state == HOST_SESSION_FAILED;
-		if (once && nvl_now_ns() - s->last_attempt_ns < SESSION_FAILED_RETRY_MS * 1000000ULL)
+		if (once &&
+		    nvl_now_ns() - s->last_attempt_ns < SESSION_FAILED_RETRY_MS * 1000000ULL)
 			break;
 		deadline = s->down_since_ns + (uint64_t)s->opts.reconnect_timeout_ms * 1000000ULL;
 		s->reconnecting = true;
@@ -812,7 +815,8 @@ host_session_queue_submit(struct host_session_queue *q, struct host_session_io *
 		if (io->len == 0 || io->offset % bs || io->len % bs || io->offset > size ||
 		    io->len > size - io->offset)
 			return -EINVAL;
-		if ((io->op == HOST_SESSION_READ || io->op == HOST_SESSION_WRITE) && io->buf == NULL)
+		if ((io->op == HOST_SESSION_READ || io->op == HOST_SESSION_WRITE) &&
+		    io->buf == NULL)
 			return -EINVAL;
 		break;
 	case HOST_SESSION_FLUSH:
@@ -857,7 +861,8 @@ host_session_queue_poll(struct host_session_queue *q, int timeout_ms)
 				if (timeout_ms > 0) {
 					uint64_t el = (nvl_now_ns() - t0) / 1000000;
 
-					left = el >= (uint64_t)timeout_ms ? 0 : timeout_ms - (int)el;
+					left = el >= (uint64_t)timeout_ms ? 0
+									  : timeout_ms - (int)el;
 				}
 				rc = nvl_qpair_wait(q->qp, left);
 			}

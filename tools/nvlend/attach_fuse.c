@@ -455,7 +455,8 @@ loop_attach(struct fuse_attach *fa, bool *dio_used)
 		cfg.fd = (uint32_t)fd;
 		cfg.block_size = fa->bs;
 		cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR | LO_FLAGS_PARTSCAN |
-				    (dio ? LO_FLAGS_DIRECT_IO : 0) | (fa->ro ? LO_FLAGS_READ_ONLY : 0);
+				    (dio ? LO_FLAGS_DIRECT_IO : 0) |
+				    (fa->ro ? LO_FLAGS_READ_ONLY : 0);
 		snprintf((char *)cfg.info.lo_file_name, sizeof(cfg.info.lo_file_name), "nvlend:%s",
 			 fa->a->rec.name);
 		if (ioctl(lfd, LOOP_CONFIGURE, &cfg) == 0) {
@@ -556,7 +557,8 @@ fa_available(const struct attach_opts *o, char *why, size_t len)
 		return false;
 	}
 	if (access("/dev/loop-control", R_OK | W_OK) < 0) {
-		snprintf(why, len, "/dev/loop-control: %s (loop devices need root)", strerror(errno));
+		snprintf(why, len, "/dev/loop-control: %s (loop devices need root)",
+			 strerror(errno));
 		return false;
 	}
 	return true;

@@ -120,7 +120,8 @@ find_ns_disk(int n, uint32_t nsid, char *name, size_t len)
 				continue;
 			snprintf(p, sizeof(p), "/sys/class/nvme-subsystem/%s/%s", de->d_name, ctrl);
 			if (access(p, F_OK) == 0)
-				snprintf(dir, sizeof(dir), "/sys/class/nvme-subsystem/%s", de->d_name);
+				snprintf(dir, sizeof(dir), "/sys/class/nvme-subsystem/%s",
+					 de->d_name);
 		}
 		closedir(d);
 	}

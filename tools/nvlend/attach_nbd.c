@@ -200,9 +200,11 @@ request_start(struct nbd_conn *c, struct nbd_slot *s)
 		break;
 	case ATTACH_NBD_CMD_WRITE_ZEROES:
 		io->op = HOST_SESSION_WRITE_ZEROES;
-		io->flags = ((s->req.flags & ATTACH_NBD_CMD_FLAG_NO_HOLE) ? 0
-									  : HOST_SESSION_F_DEALLOC) |
-			    ((s->req.flags & ATTACH_NBD_CMD_FLAG_FUA) ? HOST_SESSION_F_FUA : 0);
+		/* NO_HOLE: the zeroes must be allocated; else deallocating is fine */
+		io->flags = (s->req.flags & ATTACH_NBD_CMD_FLAG_NO_HOLE) ? 0
+									 : HOST_SESSION_F_DEALLOC;
+		if (s->req.flags & ATTACH_NBD_CMD_FLAG_FUA)
+			io->flags |= HOST_SESSION_F_FUA;
 		break;
 	case ATTACH_NBD_CMD_CACHE:
 		reply(c, s, 0); /* a hint: nothing cached here */

@@ -83,8 +83,9 @@ attach_record_json(const struct attach_record *r)
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:s, "
 			      "s:s, s:I, s:I}",
 			      "name", r->name, "device", r->device, "uri", r->uri, "mechanism",
-			      r->mechanism, "pid", (json_int_t)r->pid, "state", r->state, "readonly",
-			      r->readonly, "queues", (json_int_t)r->queues, "qd", (json_int_t)r->qd,
+			      r->mechanism, "pid", (json_int_t)r->pid, "state", r->state,
+			      "readonly", r->readonly, "queues", (json_int_t)r->queues, "qd",
+			      (json_int_t)r->qd,
 			      "reconnect_timeout", (json_int_t)r->reconnect_timeout_s, "size",
 			      (json_int_t)r->size, "block_size", (json_int_t)r->block_size,
 			      "backing", r->backing, "hostnqn", r->hostnqn, "started",
@@ -231,7 +232,9 @@ attach_record_remove(const char *name)
 static int
 rec_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct attach_record *)a)->name, ((const struct attach_record *)b)->name);
+	const struct attach_record *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
 }
 
 int
@@ -375,7 +378,8 @@ device_and_partitions(dev_t dev, dev_t *out, int max)
 		if (access(sub, F_OK) < 0)
 			continue;
 		snprintf(sub, sizeof(sub), "%s/%s/dev", path, de->d_name);
-		if (attach_read_file(sub, buf, sizeof(buf)) > 0 && sscanf(buf, "%u:%u", &ma, &mi) == 2)
+		if (attach_read_file(sub, buf, sizeof(buf)) > 0 &&
+		    sscanf(buf, "%u:%u", &ma, &mi) == 2)
 			out[n++] = makedev(ma, mi);
 	}
 	closedir(d);

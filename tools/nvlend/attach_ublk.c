@@ -167,9 +167,10 @@ ub_io_done(struct host_session_io *io, int status)
 	struct ub_tag *t = io->ctx;
 	int32_t res = status;
 
+	/* a read or write reports its bytes; the others 0 */
 	if (status == 0)
-		res = (io->op == HOST_SESSION_READ || io->op == HOST_SESSION_WRITE) ? (int32_t)io->len
-										      : 0;
+		res = io->op == HOST_SESSION_READ || io->op == HOST_SESSION_WRITE ? (int32_t)io->len
+										  : 0;
 	else if (status == -ESHUTDOWN)
 		res = -EIO;
 	t->busy = false;
@@ -220,7 +221,8 @@ ub_request(struct ub_queue *uq, struct ub_tag *t)
 	}
 	if (io->op != HOST_SESSION_FLUSH &&
 	    (len == 0 || off > ua->size || len > ua->size - off ||
-	     ((io->op == HOST_SESSION_READ || io->op == HOST_SESSION_WRITE) && len > UB_BUF_BYTES))) {
+	     ((io->op == HOST_SESSION_READ || io->op == HOST_SESSION_WRITE) &&
+	      len > UB_BUF_BYTES))) {
 		ub_queue_cmd(uq, UBLK_IO_COMMIT_AND_FETCH_REQ, t->tag, -EINVAL);
 		return;
 	}
@@ -338,8 +340,8 @@ ub_queue_thread(void *arg)
 				rc = io_uring_submit_and_wait(&uq->ring, 1);
 			}
 			if (rc < 0 && rc != -EINTR && rc != -ETIME && rc != -EAGAIN) {
-				attach_log("%s: ublk queue %u: io_uring: %s", ua->a->rec.name, uq->qid,
-					   strerror(-rc));
+				attach_log("%s: ublk queue %u: io_uring: %s", ua->a->rec.name,
+					   uq->qid, strerror(-rc));
 				break;
 			}
 		}

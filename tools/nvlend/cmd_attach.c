@@ -363,7 +363,8 @@ cmd_attach(struct nvl_cli *cli, int argc, char **argv)
 			break;
 		case 'q':
 			if (cli_parse_u64(optarg, "--queues", ATTACH_MAX_QUEUES, &v) || v == 0)
-				return cli_usage_error(cli, "--queues must be 1..%d", ATTACH_MAX_QUEUES);
+				return cli_usage_error(cli, "--queues must be 1..%d",
+						       ATTACH_MAX_QUEUES);
 			a.o.queues = (uint32_t)v;
 			break;
 		case 'd':
@@ -376,7 +377,8 @@ cmd_attach(struct nvl_cli *cli, int argc, char **argv)
 			break;
 		case 'T':
 			if (cli_parse_u64(optarg, "--reconnect-timeout", 86400, &v) || v == 0)
-				return cli_usage_error(cli, "--reconnect-timeout must be 1..86400 s");
+				return cli_usage_error(cli,
+						       "--reconnect-timeout must be 1..86400 s");
 			a.o.reconnect_timeout_s = (uint32_t)v;
 			break;
 		case 'H':
@@ -407,8 +409,8 @@ cmd_attach(struct nvl_cli *cli, int argc, char **argv)
 			if (g_mechs[i]->available(&a.o, w, sizeof(w)))
 				m = g_mechs[i];
 			else if (off < sizeof(why))
-				off += (size_t)snprintf(why + off, sizeof(why) - off, "\n    %s: %s",
-							g_mechs[i]->name, w);
+				off += (size_t)snprintf(why + off, sizeof(why) - off,
+							"\n    %s: %s", g_mechs[i]->name, w);
 		}
 		if (m == NULL) {
 			fprintf(stderr, "nvlend attach: no mechanism can give this host a block "
@@ -418,7 +420,8 @@ cmd_attach(struct nvl_cli *cli, int argc, char **argv)
 	} else {
 		m = attach_mech_by_name(a.o.via);
 		if (m == NULL)
-			return cli_usage_error(cli, "--via must be auto, kernel, ublk, nbd or fuse");
+			return cli_usage_error(cli,
+					       "--via must be auto, kernel, ublk, nbd or fuse");
 		if (!m->available(&a.o, why, sizeof(why))) {
 			fprintf(stderr, "nvlend attach: --via %s is not usable here: %s\n", m->name,
 				why);

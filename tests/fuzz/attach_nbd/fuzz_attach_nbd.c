@@ -31,11 +31,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data += 10;
 	size -= 10;
 	for (size_t off = 0; off < size; off += ATTACH_NBD_REQUEST_SIZE) {
-		size_t n = size - off < ATTACH_NBD_REQUEST_SIZE ? size - off : ATTACH_NBD_REQUEST_SIZE;
+		size_t n = size - off;
 		struct attach_nbd_req r;
 		uint8_t reply[ATTACH_NBD_REPLY_SIZE];
 		uint32_t err;
 
+		if (n > ATTACH_NBD_REQUEST_SIZE)
+			n = ATTACH_NBD_REQUEST_SIZE;
 		if (attach_nbd_req_parse(data + off, n, &r) < 0)
 			continue;
 		err = attach_nbd_req_check(&r, export_size, bs, ro);
@@ -46,7 +48,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (r.type == ATTACH_NBD_CMD_READ || r.type == ATTACH_NBD_CMD_WRITE)
 				assert(r.length <= ATTACH_NBD_MAX_LEN);
 			if (ro)
-				assert(r.type == ATTACH_NBD_CMD_READ || r.type == ATTACH_NBD_CMD_CACHE);
+				assert(r.type == ATTACH_NBD_CMD_READ ||
+				       r.type == ATTACH_NBD_CMD_CACHE);
 		}
 		attach_nbd_reply_build(reply, err, r.handle);
 		assert(memcmp(reply + 8, data + off + 8, 8) == 0); /* the handle goes back as is */
