@@ -166,7 +166,7 @@ delete_ctrl(const char *ctrl)
 static int
 kn_start(struct attach_ctx *a)
 {
-	char hostnqn[256], hostid[64], opts[1024], resp[256], name[64];
+	char hostnqn[256], hostid[64], opts[1024], resp[256], name[48];
 	struct nvl_uri u;
 	int fd, n = -1, cntlid = -1, rc;
 	ssize_t r;
