@@ -183,8 +183,10 @@ attach_process(const struct attach_mech *m, struct attach_ctx *a, int notify_fd,
 	so.nsid = a->o.nsid;
 	so.readonly = a->o.readonly;
 	so.reconnect_timeout_ms = a->o.reconnect_timeout_s * 1000;
-	/* room for every queue's bounce buffers: queues x qd x 128 KiB, 16..256 MiB */
-	so.window_bytes = NVL_MIN(NVL_MAX((uint64_t)a->o.queues * a->o.qd * (128 << 10),
+	/* room for the data of every queue's commands (libnvlend copies buffers
+	 * outside the window into it): queues x qd x 256 KiB, 16..256 MiB; when
+	 * full, requests wait for completions */
+	so.window_bytes = NVL_MIN(NVL_MAX((uint64_t)a->o.queues * a->o.qd * (256 << 10),
 					  16ULL << 20),
 				  256ULL << 20);
 	rc = host_session_create(a->o.uri, &so, &a->s);
