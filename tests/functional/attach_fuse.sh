@@ -76,7 +76,10 @@ assert_eq "$(cat "$M/dir/n17")" "file 17" "small file on host2"
 umount "$M"
 
 log "discard (FALLOCATE punch hole -> Write Zeroes with deallocate) reads back zeroes"
-blkdiscard -o 1M -l 2M "$dev2" || fail "blkdiscard"
+dd if=/dev/urandom of="$dev2" bs=1M seek=1 count=2 oflag=direct status=none || fail "fill"
+cmp -s -n $((2 << 20)) <(dd if="$dev2" bs=1M skip=1 count=2 iflag=direct status=none) /dev/zero &&
+	fail "random data reads as zero"
+blkdiscard -f -o 1M -l 2M "$dev2" || fail "blkdiscard"
 cmp -n $((2 << 20)) <(dd if="$dev2" bs=1M skip=1 count=2 iflag=direct status=none) /dev/zero ||
 	fail "discarded range does not read zero"
 nvlend detach host2 || fail "detach host2"
