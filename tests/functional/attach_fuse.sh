@@ -88,6 +88,25 @@ st=$?
 cat "$T/host2.err" >&2
 assert_eq "$st" 0 "exit status of the foreground attach process (sanitizer reports fail it)"
 
+log "detach --force unmounts lazily"
+dev4=$(nvlend attach "$URI" --name a4) || fail "attach a4"
+pid4=$(attach_field a4 pid)
+mount "$dev4" "$M" || fail "mount a4"
+nvlend detach --force a4 || fail "detach --force"
+grep -q " $M " /proc/self/mountinfo && fail "still mounted after --force"
+attach_pid_gone "$pid4" || fail "attach process $pid4 still running"
+
+log "a 4 KiB-block namespace gives a 4 KiB-sector loop device"
+nvlend bdev create ram big4k 32M --block-size 4096 >/dev/null || fail "4k bdev"
+rpc nvmf_subsystem_add_ns "{\"nqn\":\"$NQN\",\"namespace\":{\"bdev_name\":\"big4k\",\"nsid\":2}}" \
+	>/dev/null || fail "add ns 2"
+dev5=$(nvlend attach "$URI" --name a5 --nsid 2) || fail "attach nsid 2"
+assert_eq "$(cat /sys/block/$(basename "$dev5")/queue/logical_block_size)" 4096 "4k logical block size"
+assert_eq "$(lsblk -bdno SIZE "$dev5")" $((32 << 20)) "4k device size"
+mkfs.ext4 -q -F "$dev5" || fail "mkfs on 4k"
+fsck.ext4 -fn "$dev5" >/dev/null 2>&1 || fail "fsck on 4k"
+nvlend detach a5 || fail "detach a5"
+
 log "a killed attach process is reported dead and cleaned up"
 dev3=$(nvlend attach "$URI" --name a3) || fail "attach a3"
 pid3=$(attach_field a3 pid)
