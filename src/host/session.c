@@ -491,18 +491,56 @@ host_session_last_error(struct host_session *s, char *buf, size_t len)
 enum host_session_state
 host_session_check(struct host_session *s)
 {
-	struct sess_conn *conn;
-	bool need;
+	struct sess_conn *retire = NULL, *conn = NULL;
+	uint64_t now = nvl_now_ns();
+	int rc;
 
+	/* at most one connect attempt here: the caller (a monitor thread) must
+	 * stay responsive; I/O threads run the backoff loop when they need to */
 	pthread_mutex_lock(&s->lock);
-	need = !s->shutdown && s->state != HOST_SESSION_GONE && !s->reconnecting &&
-	       (s->conn == NULL || s->conn->c->dead);
-	pthread_mutex_unlock(&s->lock);
-	if (need) {
-		conn = session_get_conn(s, 0);
-		if (conn)
-			session_put_conn(s, conn);
+	if (s->shutdown || s->state == HOST_SESSION_GONE || s->reconnecting ||
+	    (s->conn && !s->conn->c->dead)) {
+		pthread_mutex_unlock(&s->lock);
+		return host_session_state(s);
 	}
+	if (s->conn) {
+		retire = conn_put_locked(s->conn);
+		s->conn = NULL;
+		s->state = HOST_SESSION_RECONNECTING;
+		s->down_since_ns = now;
+	}
+	if (now - s->last_attempt_ns < SESSION_BACKOFF_MAX_MS * 1000000ULL) {
+		pthread_mutex_unlock(&s->lock);
+		conn_free(retire);
+		return host_session_state(s);
+	}
+	s->reconnecting = true;
+	s->last_attempt_ns = now;
+	pthread_mutex_unlock(&s->lock);
+	conn_free(retire);
+	rc = session_connect_once(s, false, &conn);
+	pthread_mutex_lock(&s->lock);
+	s->reconnecting = false;
+	if (rc == 0) {
+		conn->gen = ++s->gen;
+		s->conn = conn;
+		s->state = HOST_SESSION_CONNECTED;
+		s->reconnects++;
+		s->down_since_ns = 0;
+		s->last_error[0] = '\0';
+	} else if (rc == -ESTALE) {
+		session_set_error(s, "the namespace changed identity (size, block size or "
+				     "NGUID/UUID) while disconnected: not resuming");
+		s->state = HOST_SESSION_GONE;
+	} else {
+		session_set_error(s, "reconnect: %s", strerror(-rc));
+		if (s->state == HOST_SESSION_RECONNECTING &&
+		    nvl_now_ns() > s->down_since_ns +
+					   (uint64_t)s->opts.reconnect_timeout_ms * 1000000ULL)
+			s->state = HOST_SESSION_FAILED;
+	}
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
 	return host_session_state(s);
 }
 

@@ -71,5 +71,10 @@ start_nvlendd -c "$T/config.json"
 wait_until 15 dd if="$dev" of="$T/blk2" bs=4k count=1 iflag=direct status=none ||
 	fail "I/O did not resume"
 cmp "$T/blk" "$T/blk2" || fail "data differs after resume"
-nvlend detach t || fail "detach t"
+
+log "detach while the target is away"
+kill9_nvlendd
+t0=$(date +%s)
+nvlend detach --timeout 30 t || fail "detach with the target away"
+[ $(($(date +%s) - t0)) -le 15 ] || fail "detach took $(($(date +%s) - t0)) s"
 pass
