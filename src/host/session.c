@@ -14,6 +14,11 @@
  * reference counts; s->cond wakes threads waiting for a reconnect. Queue
  * state is touched only by the queue's thread. No lock is held across
  * connect, disconnect or I/O.
+ *
+ * Transport knowledge: host_session_queue_pollfds() and the hang-up check
+ * know the shm transport's interrupt eventfd and control socket (shm_hq,
+ * shm_host); other transports get -EOPNOTSUPP there and callers wait with
+ * a timeout instead.
  */
 #include "host/session.h"
 #include "host/host_internal.h"

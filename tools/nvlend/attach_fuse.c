@@ -91,9 +91,8 @@ static void
 worker_release(void *arg)
 {
 	struct fa_worker *w = arg;
-	struct fuse_attach *fa;
 
-	(void)fa;
+	/* a FUSE thread ended: its queue goes back to the pool */
 	__atomic_store_n(&w->claimed, false, __ATOMIC_RELEASE);
 }
 
