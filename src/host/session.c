@@ -154,6 +154,22 @@ session_set_error(struct host_session *s, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* State, generation and reconnect count are written under s->lock and read
+ * without it (from any thread): relaxed atomics both ways. */
+static void
+session_set_state(struct host_session *s, enum host_session_state st)
+{
+	__atomic_store_n(&s->state, st, __ATOMIC_RELAXED);
+}
+
+/* libnvlend marks a controller dead from whichever thread notices (its
+ * keep-alive thread, a queue's wait). */
+static bool
+ctrlr_dead(struct nvl_ctrlr *c)
+{
+	return __atomic_load_n(&c->dead, __ATOMIC_RELAXED);
+}
+
 /* ---- connections ------------------------------------------------------------------ */
 
 /* Drop a reference (s->lock held); returns the connection to disconnect
@@ -259,10 +275,10 @@ session_reconnect_loop(struct host_session *s, uint64_t deadline_ns, bool once)
 		rc = session_connect_once(s, false, &conn);
 		pthread_mutex_lock(&s->lock);
 		if (rc == 0) {
-			conn->gen = ++s->gen;
+			conn->gen = __atomic_add_fetch(&s->gen, 1, __ATOMIC_RELAXED);
 			s->conn = conn;
-			s->state = HOST_SESSION_CONNECTED;
-			s->reconnects++;
+			session_set_state(s, HOST_SESSION_CONNECTED);
+			__atomic_add_fetch(&s->reconnects, 1, __ATOMIC_RELAXED);
 			s->down_since_ns = 0;
 			s->last_error[0] = '\0';
 			pthread_mutex_unlock(&s->lock);
@@ -271,14 +287,14 @@ session_reconnect_loop(struct host_session *s, uint64_t deadline_ns, bool once)
 		if (rc == -ESTALE) {
 			session_set_error(s, "the namespace changed identity (size, block size or "
 					     "NGUID/UUID) while disconnected: not resuming");
-			s->state = HOST_SESSION_GONE;
+			session_set_state(s, HOST_SESSION_GONE);
 			pthread_mutex_unlock(&s->lock);
 			return rc;
 		}
 		if (rc != -ENOENT || s->last_error[0] == '\0')
 			session_set_error(s, "reconnect: %s", strerror(-rc));
 		if (once || nvl_now_ns() + (uint64_t)backoff * 1000000ULL > deadline_ns) {
-			s->state = HOST_SESSION_FAILED;
+			session_set_state(s, HOST_SESSION_FAILED);
 			pthread_mutex_unlock(&s->lock);
 			return -EIO;
 		}
@@ -306,7 +322,7 @@ session_get_conn(struct host_session *s, uint64_t dead_gen)
 
 		if (s->shutdown || s->state == HOST_SESSION_GONE)
 			break;
-		if (s->conn && s->conn->gen != dead_gen && !s->conn->c->dead) {
+		if (s->conn && s->conn->gen != dead_gen && !ctrlr_dead(s->conn->c)) {
 			s->conn->refs++;
 			got = s->conn;
 			break;
@@ -315,7 +331,7 @@ session_get_conn(struct host_session *s, uint64_t dead_gen)
 			/* retire the dead connection: the session's reference goes */
 			retire = conn_put_locked(s->conn);
 			s->conn = NULL;
-			s->state = HOST_SESSION_RECONNECTING;
+			session_set_state(s, HOST_SESSION_RECONNECTING);
 			s->down_since_ns = nvl_now_ns();
 			if (retire) {
 				pthread_mutex_unlock(&s->lock);
@@ -399,7 +415,7 @@ host_session_create(const char *uri, const struct host_session_opts *opts,
 	rc = session_connect_once(s, true, &s->conn);
 	if (rc < 0)
 		goto err_locks;
-	s->conn->gen = ++s->gen;
+	s->conn->gen = __atomic_add_fetch(&s->gen, 1, __ATOMIC_RELAXED);
 	if (s->ns.read_only)
 		s->opts.readonly = true;
 	*out = s;
@@ -504,14 +520,14 @@ host_session_check(struct host_session *s)
 	 * stay responsive; I/O threads run the backoff loop when they need to */
 	pthread_mutex_lock(&s->lock);
 	if (s->shutdown || s->state == HOST_SESSION_GONE || s->reconnecting ||
-	    (s->conn && !s->conn->c->dead)) {
+	    (s->conn && !ctrlr_dead(s->conn->c))) {
 		pthread_mutex_unlock(&s->lock);
 		return host_session_state(s);
 	}
 	if (s->conn) {
 		retire = conn_put_locked(s->conn);
 		s->conn = NULL;
-		s->state = HOST_SESSION_RECONNECTING;
+		session_set_state(s, HOST_SESSION_RECONNECTING);
 		s->down_since_ns = now;
 	}
 	if (now - s->last_attempt_ns < SESSION_BACKOFF_MAX_MS * 1000000ULL) {
@@ -527,22 +543,22 @@ host_session_check(struct host_session *s)
 	pthread_mutex_lock(&s->lock);
 	s->reconnecting = false;
 	if (rc == 0) {
-		conn->gen = ++s->gen;
+		conn->gen = __atomic_add_fetch(&s->gen, 1, __ATOMIC_RELAXED);
 		s->conn = conn;
-		s->state = HOST_SESSION_CONNECTED;
-		s->reconnects++;
+		session_set_state(s, HOST_SESSION_CONNECTED);
+		__atomic_add_fetch(&s->reconnects, 1, __ATOMIC_RELAXED);
 		s->down_since_ns = 0;
 		s->last_error[0] = '\0';
 	} else if (rc == -ESTALE) {
 		session_set_error(s, "the namespace changed identity (size, block size or "
 				     "NGUID/UUID) while disconnected: not resuming");
-		s->state = HOST_SESSION_GONE;
+		session_set_state(s, HOST_SESSION_GONE);
 	} else {
 		session_set_error(s, "reconnect: %s", strerror(-rc));
 		if (s->state == HOST_SESSION_RECONNECTING &&
 		    nvl_now_ns() > s->down_since_ns +
 					   (uint64_t)s->opts.reconnect_timeout_ms * 1000000ULL)
-			s->state = HOST_SESSION_FAILED;
+			session_set_state(s, HOST_SESSION_FAILED);
 	}
 	pthread_cond_broadcast(&s->cond);
 	pthread_mutex_unlock(&s->lock);
@@ -696,7 +712,7 @@ queue_fail_all(struct host_session_queue *q, int status)
 static bool
 queue_needs_repair(struct host_session_queue *q)
 {
-	return q->broken || q->qp == NULL || q->conn->c->dead ||
+	return q->broken || q->qp == NULL || ctrlr_dead(q->conn->c) ||
 	       q->conn->gen != __atomic_load_n(&q->s->gen, __ATOMIC_RELAXED);
 }
 
@@ -721,7 +737,7 @@ queue_repair(struct host_session_queue *q)
 		q->qp = NULL;
 	}
 	if (q->conn) {
-		if (q->conn->c->dead || q->conn->gen != __atomic_load_n(&s->gen, __ATOMIC_RELAXED))
+		if (ctrlr_dead(q->conn->c) || q->conn->gen != __atomic_load_n(&s->gen, __ATOMIC_RELAXED))
 			dead_gen = q->conn->gen;
 		session_put_conn(s, q->conn);
 		q->conn = NULL;
@@ -783,7 +799,7 @@ queue_check_hangup(struct host_session_queue *q)
 	p.events = POLLRDHUP;
 	p.revents = 0;
 	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)))
-		c->dead = true;
+		__atomic_store_n(&c->dead, true, __ATOMIC_RELAXED);
 }
 
 int

@@ -95,7 +95,7 @@ struct attach_ctx {
 	struct attach_record rec;
 	struct host_session *s;
 	void *priv;                   /* the mechanism's */
-	volatile int force;           /* detach: do not wait for I/O to drain */
+	int force;                    /* atomic; detach: do not wait for I/O to drain */
 };
 
 struct attach_mech {

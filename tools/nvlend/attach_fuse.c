@@ -54,7 +54,7 @@ struct fuse_attach {
 	struct fuse_session *se;
 	pthread_t thread;
 	bool thread_started;
-	volatile bool loop_done;
+	bool loop_done;               /* atomic: set by the loop thread */
 	pthread_mutex_t lock;
 	struct fa_worker w[FA_MAX_WORKERS];
 	uint32_t nw;                  /* workers created */
@@ -391,7 +391,7 @@ fa_loop_thread(void *arg)
 	int rc;
 
 	if (cfg == NULL) {
-		fa->loop_done = true;
+		__atomic_store_n(&fa->loop_done, true, __ATOMIC_RELEASE);
 		return NULL;
 	}
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
@@ -401,7 +401,7 @@ fa_loop_thread(void *arg)
 	if (rc != 0)
 		attach_log("%s: FUSE loop ended: %d", fa->a->rec.name, rc);
 	fuse_loop_cfg_destroy(cfg);
-	fa->loop_done = true;
+	__atomic_store_n(&fa->loop_done, true, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -664,7 +664,7 @@ fa_stop(struct attach_ctx *a)
 		fa->loop_fd = -1;
 		snprintf(sys, sizeof(sys), "/sys/block/loop%d/loop/backing_file", fa->loop_nr);
 		for (bool said = false; !attach_wait_path(sys, false, 1000); said = true) {
-			if (a->force) {
+			if (__atomic_load_n(&a->force, __ATOMIC_RELAXED)) {
 				if (!attach_wait_path(sys, false, 5000))
 					attach_log("%s: loop%d still busy; aborting the FUSE "
 						   "file under it", a->rec.name, fa->loop_nr);
@@ -679,9 +679,9 @@ fa_stop(struct attach_ctx *a)
 		fuse_session_exit(fa->se);
 		fuse_session_unmount(fa->se);
 		if (fa->thread_started) {
-			for (int i = 0; i < 100 && !fa->loop_done; i++)
+			for (int i = 0; i < 100 && !__atomic_load_n(&fa->loop_done, __ATOMIC_ACQUIRE); i++)
 				usleep(20000);
-			if (!fa->loop_done && fa->fuse_conn)
+			if (!__atomic_load_n(&fa->loop_done, __ATOMIC_ACQUIRE) && fa->fuse_conn)
 				fuse_abort(fa->fuse_conn);
 			pthread_join(fa->thread, NULL);
 		}
@@ -704,7 +704,7 @@ fa_alive(struct attach_ctx *a)
 {
 	struct fuse_attach *fa = a->priv;
 
-	return fa && !fa->loop_done;
+	return fa && !__atomic_load_n(&fa->loop_done, __ATOMIC_ACQUIRE);
 }
 
 /* Leftovers of a dead attach process: its loop device, its FUSE mount. */

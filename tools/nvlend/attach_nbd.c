@@ -75,7 +75,7 @@ struct nbd_attach {
 	struct nbd_conn conn[ATTACH_MAX_QUEUES];
 	pthread_t doit;
 	bool doit_started;
-	volatile bool doit_done;
+	bool doit_done;           /* atomic: set by the NBD_DO_IT thread */
 	int stop_efd;
 	uint64_t size;
 	uint32_t bs;
@@ -365,7 +365,7 @@ doit_thread(void *arg)
 	/* serves until NBD_DISCONNECT (or all sockets closed) */
 	if (ioctl(na->fd, NBD_DO_IT) < 0 && errno != EPIPE && errno != ENOTCONN)
 		attach_log("%s: NBD_DO_IT: %s", na->a->rec.name, strerror(errno));
-	na->doit_done = true;
+	__atomic_store_n(&na->doit_done, true, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -518,7 +518,7 @@ nbd_start(struct attach_ctx *a)
 		ks[i] = -1;
 	}
 	/* live when the kernel published the serving pid */
-	for (int i = 0; i < 250 && !nbd_in_use(na->nr) && !na->doit_done; i++)
+	for (int i = 0; i < 250 && !nbd_in_use(na->nr) && !__atomic_load_n(&na->doit_done, __ATOMIC_ACQUIRE); i++)
 		usleep(20000);
 	if (!nbd_in_use(na->nr)) {
 		fprintf(stderr, "nvlend attach: /dev/nbd%d did not come up\n", na->nr);
@@ -556,9 +556,9 @@ nbd_stop(struct attach_ctx *a)
 		ioctl(na->fd, NBD_DISCONNECT);
 	}
 	if (na->doit_started) {
-		for (int i = 0; i < 500 && !na->doit_done; i++)
+		for (int i = 0; i < 500 && !__atomic_load_n(&na->doit_done, __ATOMIC_ACQUIRE); i++)
 			usleep(20000);
-		if (!na->doit_done) {
+		if (!__atomic_load_n(&na->doit_done, __ATOMIC_ACQUIRE)) {
 			/* requests stuck on a lost target: fail them so the kernel lets go */
 			host_session_shutdown(a->s);
 			for (unsigned i = 0; i < na->nconn; i++)
@@ -598,7 +598,7 @@ nbd_alive(struct attach_ctx *a)
 {
 	struct nbd_attach *na = a->priv;
 
-	return na && !na->doit_done;
+	return na && !__atomic_load_n(&na->doit_done, __ATOMIC_ACQUIRE);
 }
 
 /* Leftovers of a dead attach process: the kernel already failed its

@@ -77,8 +77,8 @@ struct ub_queue {
 	bool poll_armed[2];
 	uint64_t poll_epoch[2];    /* session queue epoch the armed poll belongs to */
 	bool stop_armed;
-	volatile bool fetched;     /* every tag has its FETCH_REQ in */
-	volatile bool done;
+	bool fetched;              /* atomic: every tag has its FETCH_REQ in */
+	bool done;                 /* atomic: the thread ended */
 };
 
 struct ublk_attach {
@@ -278,7 +278,7 @@ ub_queue_thread(void *arg)
 		sqe->user_data = UB_STOP_MARK;
 	}
 	io_uring_submit(&uq->ring);
-	uq->fetched = true;
+	__atomic_store_n(&uq->fetched, true, __ATOMIC_RELEASE);
 	for (;;) {
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;
@@ -346,7 +346,7 @@ ub_queue_thread(void *arg)
 			}
 		}
 	}
-	uq->done = true;
+	__atomic_store_n(&uq->done, true, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -540,7 +540,8 @@ ub_start(struct attach_ctx *a)
 		ua->uq[qi].started = true;
 	}
 	for (uint16_t qi = 0; qi < ua->nq; qi++)
-		while (!ua->uq[qi].fetched && !ua->uq[qi].done)
+		while (!__atomic_load_n(&ua->uq[qi].fetched, __ATOMIC_ACQUIRE) &&
+		       !__atomic_load_n(&ua->uq[qi].done, __ATOMIC_ACQUIRE))
 			usleep(1000);
 	/* returns once every queue's FETCH_REQs are in: the device appears */
 	rc = ub_ctrl(ua, UBLK_CMD_START_DEV, 0, 0, (uint64_t)getpid());
@@ -613,7 +614,7 @@ ub_alive(struct attach_ctx *a)
 	struct ublk_attach *ua = a->priv;
 
 	for (uint16_t qi = 0; ua && qi < ua->nq; qi++)
-		if (ua->uq[qi].done)
+		if (__atomic_load_n(&ua->uq[qi].done, __ATOMIC_ACQUIRE))
 			return false;
 	return ua != NULL;
 }

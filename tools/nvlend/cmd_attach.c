@@ -143,7 +143,7 @@ force_watch_thread(void *arg)
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
-		a->force = 1;
+		__atomic_store_n(&a->force, 1, __ATOMIC_RELAXED);
 		host_session_shutdown(a->s);
 		attach_log("%s: forced detach (signal %d)", a->rec.name, sig);
 	}
@@ -245,7 +245,7 @@ attach_process(const struct attach_mech *m, struct attach_ctx *a, int notify_fd,
 
 		sig = sigtimedwait(&set, NULL, &tmo);
 		if (sig == SIGUSR1) {
-			a->force = 1;
+			__atomic_store_n(&a->force, 1, __ATOMIC_RELAXED);
 			host_session_shutdown(a->s);
 			break;
 		}
@@ -266,7 +266,7 @@ attach_process(const struct attach_mech *m, struct attach_ctx *a, int notify_fd,
 	attach_log("%s: detached%s%s", a->rec.name, err[0] ? "; last error: " : "", err);
 	host_session_destroy(a->s);
 	attach_record_remove(a->rec.name);
-	if (notify_fd >= 0 && !a->force)
+	if (notify_fd >= 0 && !__atomic_load_n(&a->force, __ATOMIC_RELAXED))
 		unlink(logpath); /* a clean detach leaves nothing behind */
 	return CLI_OK;
 err_session:
