@@ -33,7 +33,9 @@ APTO=()
 if [ "$FLAVOR" = bpo ]; then
   mkdir -p "$G/apt/lists/partial" "$G/apt/cache/archives/partial"
   # the backports suite from the same Debian mirror this machine's apt already uses
-  MIRROR=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null | grep -v security | head -1)
+  # (comment lines skipped: deb822 files often carry a commented snapshot URL
+  # first; `|| true`: a missing sources.list must not end the script under pipefail)
+  MIRROR=$({ grep -rhvE '^[[:space:]]*#' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null || true; } | grep -oE 'https?://[^ ]+/debian/?' | grep -v security | head -1 || true)
   [ -n "$MIRROR" ] || { echo "[build] no Debian mirror found in apt sources" >&2; exit 1; }
   echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $MIRROR bookworm-backports main" > "$G/apt/sources.list"
   APTO=(-o Dir::Etc::SourceList="$G/apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
