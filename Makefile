@@ -47,7 +47,7 @@ OPT      := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
             -fno-sanitize-recover=undefined
 LDSAN    := -fsanitize=address,undefined
 else ifeq ($(SAN),tsan)
-OPT      := -O1 -fsanitize=thread
+OPT      := -O1 -fsanitize=thread -Wno-tsan
 LDSAN    := -fsanitize=thread
 else ifeq ($(SAN),fuzz)
 OPT      := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \

@@ -3,6 +3,7 @@
 # What `make check` runs: every build variant, then every test.
 #   release (-Werror)      unit + functional tests
 #   asan (ASan+UBSan)      unit + functional tests (those not marked "asan: no")
+#   tsan                   unit tests (suppressions: tests/tsan.supp, benign stats races)
 #   fuzz (clang)           each libFuzzer target for FUZZ_SECONDS (default 10)
 #   valgrind               unit tests of the release build
 #   style                  scripts/check_format.sh, docs/rpc.md matches the daemon
@@ -31,6 +32,9 @@ step() { # name cmd...
 
 step "build release" make -j"$JOBS" --no-print-directory || { echo "release build failed"; exit 1; }
 step "build asan" make -j"$JOBS" --no-print-directory SAN=asan || { echo "asan build failed"; exit 1; }
+# TSan: built, and the reactor/RPC/bdev unit tests run under it (functional
+# tests stay with ASan: TSan's cost and shadow memory make them too slow here)
+step "build tsan" make -j"$JOBS" --no-print-directory SAN=tsan
 if command -v clang >/dev/null && has fuzz; then
 	step "build fuzz" make -j"$JOBS" --no-print-directory SAN=fuzz
 fi
@@ -41,6 +45,10 @@ fi
 if has unit; then
 	step "unit (release)" tests/run_unit.sh build
 	step "unit (asan)" tests/run_unit.sh build-asan
+fi
+if has unit; then
+	TSAN_OPTIONS="halt_on_error=1 suppressions=$TOP/tests/tsan.supp" \
+		step "unit (tsan)" tests/run_unit.sh build-tsan
 fi
 if has valgrind && command -v valgrind >/dev/null; then
 	step "unit (valgrind)" tests/run_unit.sh build --valgrind

@@ -6,6 +6,9 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
 VALGRIND=${2:-}
 case "$BUILD" in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
+case "$BUILD" in *tsan*)
+	export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 suppressions=$TOP/tests/tsan.supp} ;;
+esac
 case "$BUILD" in *asan*)
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} ;;

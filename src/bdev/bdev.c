@@ -235,11 +235,11 @@ nvl_bdev_submit(struct nvl_bdev_desc *d, struct nvl_bdev_io *io)
 	io->start_ns = nvl_now_ns();
 	io->bounce = NULL;
 	st = &b->stats[io->reactor];
-	st->inflight++;
+	NVL_STAT_INC(st->inflight);
 	rc = b->ops->submit(b, io);
 	if (rc < 0) {
-		st->inflight--;
-		st->errors++;
+		NVL_STAT_DEC(st->inflight);
+		NVL_STAT_INC(st->errors);
 	}
 	return rc;
 }
@@ -251,19 +251,19 @@ nvl_bdev_io_complete(struct nvl_bdev_io *io, int status)
 	struct nvl_bdev_stats *st = &b->stats[io->reactor];
 	uint64_t lat = nvl_now_ns() - io->start_ns;
 
-	st->inflight--;
+	NVL_STAT_DEC(st->inflight);
 	if (status == 0) {
-		st->ops[io->type]++;
-		st->bytes[io->type] += io->length;
-		st->lat_ns[io->type] += lat;
+		NVL_STAT_INC(st->ops[io->type]);
+		NVL_STAT_ADD(st->bytes[io->type], io->length);
+		NVL_STAT_ADD(st->lat_ns[io->type], lat);
 		if (lat > st->lat_max_ns[io->type])
-			st->lat_max_ns[io->type] = lat;
+			NVL_STAT_SET(st->lat_max_ns[io->type], lat);
 		if (io->type == NVL_BDEV_IO_READ)
 			nvl_histogram_add(&st->hist_read, lat);
 		else if (io->type == NVL_BDEV_IO_WRITE)
 			nvl_histogram_add(&st->hist_write, lat);
 	} else {
-		st->errors++;
+		NVL_STAT_INC(st->errors);
 	}
 	io->cb(io, status);
 }
@@ -288,14 +288,14 @@ nvl_bdev_get_stats(const struct nvl_bdev *b, struct nvl_bdev_stats *out)
 		const struct nvl_bdev_stats *s = &b->stats[i];
 
 		for (int t = 0; t < NVL_BDEV_IO_NTYPES; t++) {
-			out->ops[t] += s->ops[t];
-			out->bytes[t] += s->bytes[t];
-			out->lat_ns[t] += s->lat_ns[t];
-			if (s->lat_max_ns[t] > out->lat_max_ns[t])
-				out->lat_max_ns[t] = s->lat_max_ns[t];
+			out->ops[t] += NVL_STAT_GET(s->ops[t]);
+			out->bytes[t] += NVL_STAT_GET(s->bytes[t]);
+			out->lat_ns[t] += NVL_STAT_GET(s->lat_ns[t]);
+			if (NVL_STAT_GET(s->lat_max_ns[t]) > out->lat_max_ns[t])
+				out->lat_max_ns[t] = NVL_STAT_GET(s->lat_max_ns[t]);
 		}
-		out->errors += s->errors;
-		out->inflight += s->inflight;
+		out->errors += NVL_STAT_GET(s->errors);
+		out->inflight += NVL_STAT_GET(s->inflight);
 		nvl_histogram_merge(&out->hist_read, &s->hist_read);
 		nvl_histogram_merge(&out->hist_write, &s->hist_write);
 	}

@@ -184,7 +184,7 @@ nvl_ctrlr_admin(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32
 	if (cpl == NULL)
 		cpl = &local;
 	memset(cpl, 0, sizeof(*cpl));
-	if (c->dead)
+	if (host_is_dead(c))
 		return -ENOTCONN;
 	if (len && !host_buf_reachable(c, buf, len)) {
 		b = nvl_buf_alloc(c, len);
@@ -309,12 +309,12 @@ keepalive_thread(void *arg)
 			ts.tv_nsec -= 1000000000L;
 		}
 		pthread_cond_timedwait(&c->ka_cond, &c->ka_lock, &ts);
-		if (c->ka_stop || c->dead)
+		if (c->ka_stop || host_is_dead(c))
 			break;
 		pthread_mutex_unlock(&c->ka_lock);
 		cmd.opc = NVL_NVME_ADM_KEEP_ALIVE;
 		if (nvl_ctrlr_admin(c, &cmd, NULL, 0, NVL_XFER_NONE, NULL) == -ENOTCONN)
-			c->dead = true;
+			host_set_dead(c);
 		pthread_mutex_lock(&c->ka_lock);
 	}
 	pthread_mutex_unlock(&c->ka_lock);
@@ -552,7 +552,7 @@ nvl_qpair_create(struct nvl_ctrlr *c, const struct nvl_qpair_opts *opts, struct 
 	uint16_t qid = 0;
 	int rc;
 
-	if (c->dead)
+	if (host_is_dead(c))
 		return -ENOTCONN;
 	qp = calloc(1, sizeof(*qp));
 	if (qp == NULL)
@@ -620,7 +620,7 @@ nvl_qpair_destroy(struct nvl_qpair *qp)
 		return;
 	c = qp->c;
 	deadline = nvl_now_ns() + 10000000000ULL;
-	while (qp->outstanding && !c->dead && nvl_now_ns() < deadline)
+	while (qp->outstanding && !host_is_dead(c) && nvl_now_ns() < deadline)
 		nvl_qpair_wait(qp, 100);
 	c->t->qpair_destroy(qp);
 	for (uint32_t i = 0; i < qp->entries; i++) {
@@ -684,7 +684,7 @@ nvl_submit_raw(struct nvl_qpair *qp, struct nvl_nvme_cmd *cmd, void *buf, uint32
 	void *b = buf;
 	int rc;
 
-	if (c->dead)
+	if (host_is_dead(c))
 		return -ENOTCONN;
 	if (len > c->max_xfer && dir != NVL_XFER_NONE)
 		return -EINVAL;
@@ -904,7 +904,7 @@ nvl_qpair_process_completions(struct nvl_qpair *qp, uint32_t max)
 {
 	int n = qp->c->t->poll(qp, max);
 
-	if (n == 0 && qp->c->dead)
+	if (n == 0 && host_is_dead(qp->c))
 		return -ENOTCONN;
 	return n;
 }
@@ -916,7 +916,7 @@ nvl_qpair_wait(struct nvl_qpair *qp, int timeout_ms)
 
 	if (n)
 		return n;
-	if (qp->c->dead)
+	if (host_is_dead(qp->c))
 		return -ENOTCONN;
 	return qp->c->t->wait(qp, timeout_ms);
 }

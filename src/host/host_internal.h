@@ -64,7 +64,7 @@ struct nvl_ctrlr {
 	pthread_mutex_t admin_lock;
 	uint16_t next_admin_cid;
 	char last_error[256];
-	volatile bool dead;
+	bool dead;              /* atomic: host_is_dead() / host_set_dead() */
 
 	/* data window (shm), or NULL: buffers from the heap (tcp) */
 	uint8_t *win;
@@ -100,6 +100,18 @@ struct nvl_qpair {
 /** Transport registry */
 extern const struct host_transport g_host_shm;
 extern const struct host_transport *g_host_tcp;  /* set by the tcp transport if built */
+
+static inline bool
+host_is_dead(const struct nvl_ctrlr *c)
+{
+	return __atomic_load_n(&c->dead, __ATOMIC_ACQUIRE);
+}
+
+static inline void
+host_set_dead(struct nvl_ctrlr *c)
+{
+	__atomic_store_n(&c->dead, true, __ATOMIC_RELEASE);
+}
 
 /** Called by transports for every completion they reap. */
 void host_complete(struct nvl_qpair *qp, const struct nvl_nvme_cpl *cpl);

@@ -244,7 +244,7 @@ shm_admin_fds(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32_t
 		return 0;
 	}
 	if (rc == -ENOTCONN || rc == -EPROTO) {
-		c->dead = true;
+		host_set_dead(c);
 		host_set_error(c, "the target closed the controller's connection");
 		return -ENOTCONN;
 	}
@@ -407,7 +407,7 @@ shm_qpair_destroy(struct nvl_qpair *qp)
 
 	if (q == NULL)
 		return;
-	if (!qp->c->dead) {
+	if (!host_is_dead(qp->c)) {
 		delete_queue(qp->c, NVL_NVME_ADM_DELETE_SQ, qp->qid);
 		delete_queue(qp->c, NVL_NVME_ADM_DELETE_CQ, qp->qid);
 	}
@@ -507,7 +507,7 @@ shm_poll(struct nvl_qpair *qp, uint32_t max)
 
 		q->idle_polls = 0;
 		if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR)))
-			qp->c->dead = true;
+			host_set_dead(qp->c);
 	}
 	return (int)n;
 }
@@ -547,7 +547,7 @@ shm_wait(struct nvl_qpair *qp, int timeout_ms)
 			/* polled queue: yield briefly */
 			usleep(50);
 			if (poll(&pfd[1], 1, 0) > 0 && (pfd[1].revents & (POLLHUP | POLLRDHUP | POLLERR)))
-				qp->c->dead = true;
+				host_set_dead(qp->c);
 		} else {
 			shm_arm_wakeup(&q->cqp->irq_armed);
 			if (shm_cqe_ready(&q->cq[q->cq_head], q->phase)) {
@@ -558,13 +558,13 @@ shm_wait(struct nvl_qpair *qp, int timeout_ms)
 				if (pfd[0].revents & POLLIN)
 					(void)!read(q->irq_fd, &v, sizeof(v));
 				if (pfd[1].revents & (POLLHUP | POLLRDHUP | POLLERR))
-					qp->c->dead = true;
+					host_set_dead(qp->c);
 			}
 		}
 		n = shm_poll(qp, 0);
 		if (n)
 			return n;
-		if (qp->c->dead)
+		if (host_is_dead(qp->c))
 			return -ENOTCONN;
 	}
 }

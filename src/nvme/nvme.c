@@ -104,11 +104,11 @@ nvl_nvme_ctrlr_get_stats(const struct nvl_nvme_ctrlr *c, struct nvl_nvme_ctrlr_s
 {
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < c->nstats; i++) {
-		out->read_cmds += c->stats[i].read_cmds;
-		out->write_cmds += c->stats[i].write_cmds;
-		out->read_bytes += c->stats[i].read_bytes;
-		out->write_bytes += c->stats[i].write_bytes;
-		out->errors += c->stats[i].errors;
+		out->read_cmds += NVL_STAT_GET(c->stats[i].read_cmds);
+		out->write_cmds += NVL_STAT_GET(c->stats[i].write_cmds);
+		out->read_bytes += NVL_STAT_GET(c->stats[i].read_bytes);
+		out->write_bytes += NVL_STAT_GET(c->stats[i].write_bytes);
+		out->errors += NVL_STAT_GET(c->stats[i].errors);
 	}
 }
 
@@ -281,7 +281,7 @@ nvl_nvme_req_complete(struct nvl_nvme_req *req, uint16_t sct_sc)
 					  (sct_sc & 0x7ff) != NVL_NVME_SC_TRANSIENT_TRANSPORT_ERROR))
 			st |= NVL_NVME_STATUS_DNR;
 		if (req->ctrlr) {
-			nvme_ctrlr_stats(req->ctrlr)->errors++;
+			NVL_STAT_INC(nvme_ctrlr_stats(req->ctrlr)->errors);
 			if ((sct_sc & 0x7ff) != NVL_NVME_SC_ABORTED_SQ_DELETION &&
 			    !(req->qid == 0 && req->cmd.opc == NVL_NVME_ADM_ASYNC_EVENT))
 				nvme_ctrlr_add_error(req->ctrlr, req, st,

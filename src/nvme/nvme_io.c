@@ -20,12 +20,12 @@ io_done(struct nvl_bdev_io *bio, int status)
 
 	if (status == 0) {
 		if (req->cmd.opc == NVL_NVME_IO_READ) {
-			st->read_cmds++;
-			st->read_bytes += bio->length;
+			NVL_STAT_INC(st->read_cmds);
+			NVL_STAT_ADD(st->read_bytes, bio->length);
 			req->xfer_len = (uint32_t)bio->length;
 		} else if (req->cmd.opc == NVL_NVME_IO_WRITE) {
-			st->write_cmds++;
-			st->write_bytes += bio->length;
+			NVL_STAT_INC(st->write_cmds);
+			NVL_STAT_ADD(st->write_bytes, bio->length);
 		}
 		nvl_nvme_req_complete(req, NVL_NVME_SC_SUCCESS);
 		return;

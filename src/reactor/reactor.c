@@ -637,7 +637,7 @@ reactor_loop(struct nvl_reactor *r)
 	unsigned iter = 0;
 
 	r->cpu_now = sched_getcpu();
-	while (!r->stop) {
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		uint64_t now;
 		int work, timeout = 0;
 		bool poll_fds;

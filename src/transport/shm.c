@@ -299,7 +299,7 @@ cq_interrupt(struct shm_cq *cq)
 	uint64_t one = 1;
 
 	if (cq->ien && shm_take_wakeup(&cq->page->irq_armed)) {
-		cq->interrupts++;
+		NVL_STAT_INC(cq->interrupts);
 		(void)!write(cq->irq_fd, &one, sizeof(one));
 	}
 }
@@ -330,7 +330,7 @@ cq_post(struct shm_cq *cq, struct shm_sq *sq, const struct nvl_nvme_cpl *in)
 	cq->tail = shm_ring_next(cq->tail, cq->entries);
 	if (cq->tail == 0)
 		cq->phase ^= 1;
-	sq->completed++;
+	NVL_STAT_INC(sq->completed);
 	return true;
 }
 
@@ -352,7 +352,7 @@ req_release(struct shm_req *r)
 	nvl_shm_unmap_data(&r->nvme);
 	r->next_free = sq->free_reqs;
 	sq->free_reqs = r;
-	sq->outstanding--;
+	NVL_STAT_DEC(sq->outstanding);
 	if (nvl_unlikely(sq->state != Q_ACTIVE))
 		sq_maybe_gone(sq);
 }
@@ -444,11 +444,11 @@ sq_poll(void *arg)
 		struct shm_req *r = sq->free_reqs;
 
 		sq->free_reqs = r->next_free;
-		sq->outstanding++;
+		NVL_STAT_INC(sq->outstanding);
 		/* private copy: the host may rewrite the slot at any time */
 		memcpy(&r->nvme.cmd, &sq->ring[sq->head], sizeof(r->nvme.cmd));
 		sq->head = shm_ring_next(sq->head, sq->entries);
-		sq->submitted++;
+		NVL_STAT_INC(sq->submitted);
 		n++;
 		sq_exec(sq, r);
 		if (sq->state != Q_ACTIVE || sq->fatal)
@@ -604,7 +604,7 @@ sq_stop_on_reactor(void *arg)
 			sq->head = shm_ring_next(sq->head, sq->entries);
 			if (!TAILQ_EMPTY(&sq->cq->waiting) || !cq_post(sq->cq, sq, &cpl))
 				break; /* no room: the host loses those, as on a real drive */
-			sq->aborted++;
+			NVL_STAT_INC(sq->aborted);
 		}
 		cq_interrupt(sq->cq);
 	}
@@ -1385,14 +1385,14 @@ shm_ctrlr_qpairs(struct nvl_target_ctrlr *tc, json_t *arr)
 			continue;
 		json_array_append_new(
 			arr, json_pack("{s:i, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:i, s:I}", "qid",
-				       (int)q, "state", sq->fatal ? "fatal" : "active", "trtype",
+				       (int)q, "state", NVL_STAT_GET(sq->fatal) ? "fatal" : "active", "trtype",
 				       "SHM", "cqid", (int)sq->cq->qid, "entries",
 				       (int)sq->entries, "reactor",
 				       (int)nvl_reactor_id(sq->cq->reactor), "submitted",
-				       (json_int_t)sq->submitted, "completed",
-				       (json_int_t)sq->completed, "outstanding",
-				       (int)sq->outstanding, "interrupts",
-				       (json_int_t)sq->cq->interrupts));
+				       (json_int_t)NVL_STAT_GET(sq->submitted), "completed",
+				       (json_int_t)NVL_STAT_GET(sq->completed), "outstanding",
+				       (int)NVL_STAT_GET(sq->outstanding), "interrupts",
+				       (json_int_t)NVL_STAT_GET(sq->cq->interrupts)));
 	}
 }
 

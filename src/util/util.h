@@ -71,6 +71,14 @@ nvl_cpu_relax(void)
 #define nvl_smp_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define nvl_smp_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define nvl_smp_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+/* Per-thread statistics read by another thread (RPC snapshots): the owner
+ * updates with relaxed atomic stores (a plain mov on x86), readers load
+ * relaxed. Single writer per counter, so no read-modify-write atomics. */
+#define NVL_STAT_ADD(x, v) __atomic_store_n(&(x), (x) + (v), __ATOMIC_RELAXED)
+#define NVL_STAT_INC(x) NVL_STAT_ADD(x, 1)
+#define NVL_STAT_DEC(x) __atomic_store_n(&(x), (x) - 1, __ATOMIC_RELAXED)
+#define NVL_STAT_SET(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define NVL_STAT_GET(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define NVL_READ_ONCE(x) (*(const volatile __typeof__(x) *)&(x))
 #define NVL_WRITE_ONCE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
 

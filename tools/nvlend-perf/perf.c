@@ -100,19 +100,19 @@ struct job {
 	uint64_t ops[2], bytes[2], errors, verify_checked, verify_errors, verify_foreign;
 	struct nvl_histogram hist[2];
 	bool measuring;
-	volatile bool *stop;
+	bool *stop;             /* atomic */
 	uint64_t bytes_limit;
 	int rc;
 	char err[256];
 };
 
-static volatile bool g_stop;
+static bool g_stop;          /* atomic */
 
 static void
 on_signal(int s)
 {
 	(void)s;
-	g_stop = true;
+	__atomic_store_n(&g_stop, true, __ATOMIC_RELAXED);
 }
 
 static uint64_t
@@ -174,7 +174,7 @@ static void io_submit(struct job *j, struct io *io);
 static bool
 job_done(struct job *j)
 {
-	if (*j->stop || g_stop)
+	if (__atomic_load_n(j->stop, __ATOMIC_RELAXED) || __atomic_load_n(&g_stop, __ATOMIC_RELAXED))
 		return true;
 	if (j->bytes_limit && j->submitted_bytes >= j->bytes_limit)
 		return true;
@@ -293,7 +293,7 @@ io_submit(struct job *j, struct io *io)
 			j->busy[unit - j->first_io] = 0;
 		if (j->err[0] == '\0')
 			snprintf(j->err, sizeof(j->err), "submit failed: %s", strerror(-rc));
-		*j->stop = true;
+		__atomic_store_n(j->stop, true, __ATOMIC_RELAXED);
 	}
 }
 
@@ -326,7 +326,7 @@ job_run(void *arg)
 			t_start = now;
 		}
 		if (now >= t_end)
-			*j->stop = true;
+			__atomic_store_n(j->stop, true, __ATOMIC_RELAXED);
 		n = o->interrupts ? nvl_qpair_wait(j->qp, 100) : nvl_qpair_process_completions(j->qp, 0);
 		if (n < 0) {
 			snprintf(j->err, sizeof(j->err), "queue pair lost: %s", strerror(-n));
@@ -519,7 +519,7 @@ main(int argc, char **argv)
 	struct nvl_ctrlr *c = NULL;
 	struct nvl_ns_info ns;
 	struct job *jobs;
-	volatile bool stop = false;
+	bool stop = false;
 	uint64_t v, total_units, per_job;
 	int ch, rc, ncpus = 0, cpus[64];
 	double secs = 0;
