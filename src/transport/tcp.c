@@ -110,26 +110,11 @@ conn_reading(const struct tcp_conn *c)
 /* ---- transmit --------------------------------------------------------------- */
 
 static void
-tx_queue(struct tcp_conn *c, struct tcp_tx *tx)
+tx_queue(struct tcp_conn *c, struct nvl_tcp_tx *tx)
 {
-	tx->len = 0;
-	for (int i = 0; i < tx->iovcnt; i++)
-		tx->len += tx->iov[i].iov_len;
-	tx->sent = 0;
-	if (TAILQ_EMPTY(&c->txq))
+	if (nvl_tcp_txq_empty(&c->txq))
 		c->last_tx_ns = nvl_now_ns();
-	TAILQ_INSERT_TAIL(&c->txq, tx, link);
-}
-
-static bool
-tx_queued(const struct tcp_conn *c, const struct tcp_tx *tx)
-{
-	const struct tcp_tx *t;
-
-	TAILQ_FOREACH(t, &c->txq, link)
-		if (t == tx)
-			return true;
-	return false;
+	nvl_tcp_txq_push(&c->txq, tx);
 }
 
 /* Send as much of the queue as the socket takes. \return bytes sent, or -1
@@ -137,74 +122,13 @@ tx_queued(const struct tcp_conn *c, const struct tcp_tx *tx)
 static ssize_t
 conn_flush(struct tcp_conn *c)
 {
-	ssize_t total = 0;
+	ssize_t n = nvl_tcp_txq_flush(&c->txq, c->fd, c);
 
-	while (!TAILQ_EMPTY(&c->txq)) {
-		struct iovec iov[64];
-		struct msghdr mh = { .msg_iov = iov };
-		struct tcp_tx *tx;
-		size_t want = 0;
-		ssize_t n;
-		int k = 0;
-
-		TAILQ_FOREACH(tx, &c->txq, link) {
-			size_t skip = tx->sent;
-
-			for (int i = 0; i < tx->iovcnt && k < (int)NVL_ARRAY_SIZE(iov); i++) {
-				size_t l = tx->iov[i].iov_len;
-
-				if (skip >= l) {
-					skip -= l;
-					continue;
-				}
-				iov[k].iov_base = (uint8_t *)tx->iov[i].iov_base + skip;
-				iov[k].iov_len = l - skip;
-				want += l - skip;
-				skip = 0;
-				k++;
-			}
-			if (k == (int)NVL_ARRAY_SIZE(iov))
-				break;
-		}
-		mh.msg_iovlen = (size_t)k;
-		n = sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			return -1;
-		}
-		total += n;
+	if (n > 0) {
 		c->bytes_out += (uint64_t)n;
 		c->last_tx_ns = nvl_now_ns();
-		while (n > 0 && (tx = TAILQ_FIRST(&c->txq)) != NULL) {
-			size_t k2 = NVL_MIN((size_t)n, tx->len - tx->sent);
-
-			tx->sent += k2;
-			n -= (ssize_t)k2;
-			if (tx->sent < tx->len)
-				break;
-			TAILQ_REMOVE(&c->txq, tx, link);
-			if (tx->done)
-				tx->done(c, tx);
-		}
-		if ((size_t)total < want)
-			break; /* the socket is full */
 	}
-	return total;
-}
-
-static void
-tx_drop_all(struct tcp_conn *c)
-{
-	struct tcp_tx *tx;
-
-	while ((tx = TAILQ_FIRST(&c->txq)) != NULL) {
-		TAILQ_REMOVE(&c->txq, tx, link);
-		if (tx->done)
-			tx->done(c, tx);
-	}
+	return n;
 }
 
 /* ---- requests ------------------------------------------------------------------ */
@@ -221,11 +145,11 @@ req_release(struct tcp_req *r)
 }
 
 static void
-req_tx_done(struct tcp_conn *c, struct tcp_tx *tx)
+req_tx_done(void *owner, struct nvl_tcp_tx *tx)
 {
 	struct tcp_req *r = container_of(tx, struct tcp_req, tx);
 
-	(void)c;
+	(void)owner;
 	req_release(r);
 }
 
@@ -268,7 +192,7 @@ static void
 req_build_response(struct tcp_conn *c, struct tcp_req *r)
 {
 	struct nvl_nvme_cpl *cpl = &r->nvme.cpl;
-	struct tcp_tx *tx = &r->tx;
+	struct nvl_tcp_tx *tx = &r->tx;
 	bool ok = (cpl->status >> 1) == 0;
 	bool send_resp = true;
 	struct nvl_tcp_resp *rp;
@@ -346,7 +270,7 @@ req_send_r2t(struct tcp_conn *c, struct tcp_req *r)
 {
 	struct nvl_tcp_r2t *t = (void *)r->hdr;
 	uint32_t l = NVL_MIN(r->len - r->h2c_off, g_opts.maxh2cdata);
-	struct tcp_tx *tx = &r->tx;
+	struct nvl_tcp_tx *tx = &r->tx;
 
 	memset(t, 0, sizeof(*t));
 	nvl_tcp_ch_init(&t->ch, NVL_TCP_PDU_R2T, c->hdgst, false, 0, 0);
@@ -756,7 +680,7 @@ rx_h2c_header(struct tcp_conn *c, struct nvl_tcp_rx *rx, struct nvl_tcp_err *err
 	if (h->cccid != r->nvme.cmd.cid)
 		return rx_fatal(err, NVL_TCP_FES_INVALID_HEADER_FIELD,
 				offsetof(struct nvl_tcp_data, cccid), "H2CData for another command");
-	if (tx_queued(c, &r->tx))
+	if (r->tx.queued)
 		return rx_fatal(err, NVL_TCP_FES_PDU_SEQUENCE_ERROR, 0, "H2CData before its R2T");
 	if (h->datal != rx->data_len)
 		return rx_fatal(err, NVL_TCP_FES_INVALID_HEADER_FIELD,
@@ -797,13 +721,6 @@ rx_on_header(void *ctx, struct nvl_tcp_rx *rx, struct nvl_tcp_err *err)
 	}
 }
 
-static void
-icresp_sent(struct tcp_conn *c, struct tcp_tx *tx)
-{
-	(void)c;
-	(void)tx;
-}
-
 static int
 rx_icreq(struct tcp_conn *c, struct nvl_tcp_rx *rx, struct nvl_tcp_err *err)
 {
@@ -829,7 +746,7 @@ rx_icreq(struct tcp_conn *c, struct nvl_tcp_rx *rx, struct nvl_tcp_err *err)
 	p->maxh2cdata = g_opts.maxh2cdata;
 	c->aux_tx.iovcnt = 1;
 	c->aux_tx.iov[0] = (struct iovec){ p, sizeof(*p) };
-	c->aux_tx.done = icresp_sent;
+	c->aux_tx.done = NULL;
 	tx_queue(c, &c->aux_tx);
 	/* digests apply from the next PDU on, in both directions */
 	rx->hdgst = c->hdgst;
@@ -897,13 +814,6 @@ static const struct nvl_tcp_rx_ops g_rx_ops = {
 	.on_pdu = rx_on_pdu,
 };
 
-static void
-term_sent(struct tcp_conn *c, struct tcp_tx *tx)
-{
-	(void)c;
-	(void)tx;
-}
-
 /* A fatal transport error: report it with a C2HTermReq, then close. */
 static void
 conn_fatal(struct tcp_conn *c, const struct nvl_tcp_err *err)
@@ -915,12 +825,11 @@ conn_fatal(struct tcp_conn *c, const struct nvl_tcp_err *err)
 	NVL_WARNLOG("tcp: %s qid %u: %s (%s, FES 0x%x FEI %u): terminating the connection",
 		    c->peer, c->qid, err->why ? err->why : "protocol error",
 		    nvl_tcp_fes_str(err->fes), err->fes, err->fei);
-	if (tx_queued(c, &c->aux_tx))
-		TAILQ_REMOVE(&c->txq, &c->aux_tx, link);
+	nvl_tcp_txq_remove(&c->txq, &c->aux_tx);
 	n = nvl_tcp_term_build(c->aux_buf, true, err->fes, err->fei, c->rx.hdr.raw, bad);
 	c->aux_tx.iovcnt = 1;
 	c->aux_tx.iov[0] = (struct iovec){ c->aux_buf, n };
-	c->aux_tx.done = term_sent;
+	c->aux_tx.done = NULL;
 	tx_queue(c, &c->aux_tx);
 	c->terminated = true;
 	conn_error(c, "fatal transport error");
@@ -1148,7 +1057,7 @@ conn_close(struct tcp_conn *c, const char *why)
 	conn_detach(c);
 	if (c->terminated || c->close_after_flush)
 		(void)conn_flush(c); /* best effort: the termination request, last responses */
-	tx_drop_all(c);
+	nvl_tcp_txq_drop(&c->txq, c);
 	for (uint32_t i = 0; i < c->nreqs; i++) {
 		struct tcp_req *r = &c->reqs[i];
 
@@ -1190,7 +1099,7 @@ ioq_close_on_reactor(void *arg)
 static void
 conn_update_events(struct tcp_conn *c)
 {
-	uint32_t want = EPOLLIN | (TAILQ_EMPTY(&c->txq) ? 0 : EPOLLOUT);
+	uint32_t want = EPOLLIN | (nvl_tcp_txq_empty(&c->txq) ? 0 : EPOLLOUT);
 
 	if (c->fdh && want != c->fd_events && nvl_fd_mod(c->fdh, want) == 0)
 		c->fd_events = want;
@@ -1219,7 +1128,7 @@ conn_service(struct tcp_conn *c, bool force_rx)
 
 	if (c->state == TC_CLOSING || c->state == TC_MIGRATING)
 		return 0;
-	if (!TAILQ_EMPTY(&c->txq)) {
+	if (!nvl_tcp_txq_empty(&c->txq)) {
 		ssize_t n = conn_flush(c);
 
 		if (n < 0) {
@@ -1239,12 +1148,12 @@ conn_service(struct tcp_conn *c, bool force_rx)
 			conn_migrate(c);
 			return 1;
 		}
-		if (!TAILQ_EMPTY(&c->txq) && conn_flush(c) < 0) {
+		if (!nvl_tcp_txq_empty(&c->txq) && conn_flush(c) < 0) {
 			conn_error(c, "send error");
 			return 1;
 		}
 	}
-	if (c->close_after_flush && TAILQ_EMPTY(&c->txq) && c->state != TC_CLOSING) {
+	if (c->close_after_flush && nvl_tcp_txq_empty(&c->txq) && c->state != TC_CLOSING) {
 		conn_error(c, c->qid ? "Disconnect" : "Connect refused");
 		return 1;
 	}
@@ -1277,7 +1186,7 @@ conn_tick(void *arg)
 		conn_close(c, "no ICReq/Connect within 10 s");
 		return;
 	}
-	if (!TAILQ_EMPTY(&c->txq) && now - c->last_tx_ns > (uint64_t)g_opts.stall_ms * 1000000ULL) {
+	if (!nvl_tcp_txq_empty(&c->txq) && now - c->last_tx_ns > (uint64_t)g_opts.stall_ms * 1000000ULL) {
 		NVL_WARNLOG("tcp: %s qid %u: the host has not read for %u ms; dropping the connection",
 			    c->peer, c->qid, g_opts.stall_ms);
 		conn_error(c, "the host stopped reading");
@@ -1352,7 +1261,7 @@ conn_new(int fd, const struct nvl_listen_addr *la)
 	c->last_rx_ns = c->accepted_ns;
 	c->hpda_align = 4;
 	c->icd_max = NVL_MAX((uint32_t)TCP_ADMIN_ICD, g_opts.icd); /* queue type not known yet */
-	TAILQ_INIT(&c->txq);
+	nvl_tcp_txq_init(&c->txq);
 	peer_name(fd, c->peer, sizeof(c->peer));
 	nvl_tcp_rx_init(&c->rx, false, parser_max_data());
 	__atomic_fetch_add(&g_nconns, 1, __ATOMIC_RELAXED);

@@ -23,22 +23,11 @@
 #define TCP_ADMIN_ICD 8192              /* hosts assume 8 KiB in-capsule data on admin queues */
 #define TCP_ADMIN_MAX_XFER (1u << 20)   /* largest admin data transfer */
 #define TCP_CONNECT_TIMEOUT_NS (10ULL * 1000000000ULL)
-#define TCP_TX_IOV 6                    /* iovecs per queued transmission */
 #define TCP_HDR_BUF 160                 /* data PDU header + digest + padding to 128-byte PDA */
 #define TCP_DIRECT_MIN 512              /* receive data straight into buffers from this size */
 
 struct tcp_conn;
 struct tcp_req;
-
-/** One transmission: iovecs sent in order, then done() (may be NULL). */
-struct tcp_tx {
-	struct iovec iov[TCP_TX_IOV];
-	int iovcnt;
-	size_t len;
-	size_t sent;
-	void (*done)(struct tcp_conn *c, struct tcp_tx *tx);
-	TAILQ_ENTRY(tcp_tx) link;
-};
 
 enum tcp_req_state {
 	TR_FREE = 0,
@@ -62,7 +51,7 @@ struct tcp_req {
 	bool data_error;             /* a data digest failed: transient transport error */
 	uint8_t *buf;
 	uint32_t buf_cap;
-	struct tcp_tx tx;
+	struct nvl_tcp_tx tx;
 	uint8_t hdr[TCP_HDR_BUF];    /* C2HData or R2T header (+digest, padding) */
 	uint8_t resp[sizeof(struct nvl_tcp_resp) + NVL_TCP_DIGEST_LEN];
 	uint8_t ddgst[NVL_TCP_DIGEST_LEN];
@@ -119,13 +108,13 @@ struct tcp_conn {
 	uint64_t last_rx_ns;
 
 	/* transmit */
-	TAILQ_HEAD(, tcp_tx) txq;
+	struct nvl_tcp_txq txq;
 	uint64_t last_tx_ns;         /* last send progress, or when the queue became non-empty */
 	bool close_after_flush;
 	bool terminated;             /* a termination request was sent or received */
 	bool free_scheduled;
 	const char *fail_why;        /* TC_FAILED: what happened (static string) */
-	struct tcp_tx aux_tx;        /* ICResp or termination request */
+	struct nvl_tcp_tx aux_tx;        /* ICResp or termination request */
 	uint8_t aux_buf[sizeof(struct nvl_tcp_term_req) + NVL_TCP_TERM_MAX_DATA];
 
 	/* statistics */

@@ -18,7 +18,9 @@
 #include "transport/tcp_pdu.h"
 #include "util/util.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 uint8_t
 nvl_tcp_pdu_hlen(uint8_t type)
@@ -496,4 +498,112 @@ nvl_tcp_term_build(uint8_t *out, bool c2h, uint16_t fes, uint32_t fei, const voi
 	if (bad_len)
 		memcpy(out + sizeof(t), bad_hdr, bad_len);
 	return sizeof(t) + bad_len;
+}
+
+/* ---- transmit queue ----------------------------------------------------------- */
+
+void
+nvl_tcp_txq_init(struct nvl_tcp_txq *q)
+{
+	TAILQ_INIT(&q->q);
+	q->bytes = 0;
+}
+
+void
+nvl_tcp_txq_push(struct nvl_tcp_txq *q, struct nvl_tcp_tx *tx)
+{
+	tx->len = 0;
+	for (int i = 0; i < tx->iovcnt; i++)
+		tx->len += tx->iov[i].iov_len;
+	tx->sent = 0;
+	tx->queued = true;
+	q->bytes += tx->len;
+	TAILQ_INSERT_TAIL(&q->q, tx, link);
+}
+
+void
+nvl_tcp_txq_remove(struct nvl_tcp_txq *q, struct nvl_tcp_tx *tx)
+{
+	if (!tx->queued)
+		return;
+	TAILQ_REMOVE(&q->q, tx, link);
+	tx->queued = false;
+	q->bytes -= tx->len - tx->sent;
+}
+
+ssize_t
+nvl_tcp_txq_flush(struct nvl_tcp_txq *q, int fd, void *owner)
+{
+	ssize_t total = 0;
+
+	while (!TAILQ_EMPTY(&q->q)) {
+		struct iovec iov[64];
+		struct msghdr mh = { .msg_iov = iov };
+		struct nvl_tcp_tx *tx;
+		size_t want = 0;
+		ssize_t n;
+		int k = 0;
+
+		TAILQ_FOREACH(tx, &q->q, link) {
+			size_t skip = tx->sent;
+
+			for (int i = 0; i < tx->iovcnt && k < (int)NVL_ARRAY_SIZE(iov); i++) {
+				size_t l = tx->iov[i].iov_len;
+
+				if (skip >= l) {
+					skip -= l;
+					continue;
+				}
+				iov[k].iov_base = (uint8_t *)tx->iov[i].iov_base + skip;
+				iov[k].iov_len = l - skip;
+				want += l - skip;
+				skip = 0;
+				k++;
+			}
+			if (k == (int)NVL_ARRAY_SIZE(iov))
+				break;
+		}
+		mh.msg_iovlen = (size_t)k;
+		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			return -1;
+		}
+		total += n;
+		q->bytes -= (size_t)n;
+		if ((size_t)n < want)
+			want = 0; /* a short send: the socket is full; stop after accounting */
+		while (n > 0 && (tx = TAILQ_FIRST(&q->q)) != NULL) {
+			size_t k2 = NVL_MIN((size_t)n, tx->len - tx->sent);
+
+			tx->sent += k2;
+			n -= (ssize_t)k2;
+			if (tx->sent < tx->len)
+				break;
+			TAILQ_REMOVE(&q->q, tx, link);
+			tx->queued = false;
+			if (tx->done)
+				tx->done(owner, tx);
+		}
+		if (want == 0)
+			break;
+	}
+	return total;
+}
+
+void
+nvl_tcp_txq_drop(struct nvl_tcp_txq *q, void *owner)
+{
+	struct nvl_tcp_tx *tx;
+
+	while ((tx = TAILQ_FIRST(&q->q)) != NULL) {
+		TAILQ_REMOVE(&q->q, tx, link);
+		tx->queued = false;
+		q->bytes -= tx->len - tx->sent;
+		if (tx->done)
+			tx->done(owner, tx);
+	}
 }

@@ -7,8 +7,9 @@
  * payload either from a staging buffer or straight into the caller's I/O
  * buffers; and encoders for headers, digests and termination requests.
  *
- * No I/O, no allocation, no threads: a struct nvl_tcp_rx belongs to one
- * connection and is driven by that connection's owner only.
+ * No allocation, no threads: a struct nvl_tcp_rx / nvl_tcp_txq belongs to
+ * one connection and is driven by that connection's owner only. The only
+ * system call is nvl_tcp_txq_flush()'s non-blocking sendmsg().
  */
 #ifndef NVL_TCP_PDU_H
 #define NVL_TCP_PDU_H
@@ -16,11 +17,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include "nvlend/spec/nvme_tcp.h"
 
-#define NVL_TCP_RX_SINK_IOV 4
+#define NVL_TCP_RX_SINK_IOV 16
+#define NVL_TCP_TX_IOV 20
 
 /** A fatal protocol error: what a termination request reports. */
 struct nvl_tcp_err {
@@ -79,6 +83,38 @@ struct nvl_tcp_rx {
 	uint32_t ddgot;
 	uint64_t pdus;          /**< PDUs completed (statistics) */
 };
+
+/** One queued transmission: its iovecs go out in order, then done(owner, tx). */
+struct nvl_tcp_tx {
+	struct iovec iov[NVL_TCP_TX_IOV];
+	int iovcnt;
+	size_t len, sent;
+	bool queued;
+	void (*done)(void *owner, struct nvl_tcp_tx *tx);
+	TAILQ_ENTRY(nvl_tcp_tx) link;
+};
+
+struct nvl_tcp_txq {
+	TAILQ_HEAD(, nvl_tcp_tx) q;
+	size_t bytes;           /**< queued and not yet sent */
+};
+
+void nvl_tcp_txq_init(struct nvl_tcp_txq *q);
+/** Queue tx (iov/iovcnt/done filled; tx not queued already). */
+void nvl_tcp_txq_push(struct nvl_tcp_txq *q, struct nvl_tcp_tx *tx);
+static inline bool
+nvl_tcp_txq_empty(const struct nvl_tcp_txq *q)
+{
+	return TAILQ_EMPTY(&q->q);
+}
+/** Send what the socket takes (sendmsg scatter-gather, MSG_DONTWAIT), calling
+ *  done() of each fully sent tx. eturn bytes sent, or -1 (errno set) on a
+ *  socket error. */
+ssize_t nvl_tcp_txq_flush(struct nvl_tcp_txq *q, int fd, void *owner);
+/** Unqueue everything, calling done() of each. */
+void nvl_tcp_txq_drop(struct nvl_tcp_txq *q, void *owner);
+/** Remove one tx without calling done(). */
+void nvl_tcp_txq_remove(struct nvl_tcp_txq *q, struct nvl_tcp_tx *tx);
 
 /** Reset rx for a new connection (role, alignment and limits). */
 void nvl_tcp_rx_init(struct nvl_tcp_rx *rx, bool host, uint32_t max_data);

@@ -117,7 +117,7 @@ nvme resv-acquire /dev/$CA -n 1 --crkey=0xa --rtype=1 --racqa=0 2>/dev/null || f
 if nvme io-passthru /dev/$CB -n 1 -o 0x01 -l 512 -w -i /tmp/bblk --cdw10=8 > /tmp/wb 2>&1; then
   fail two-hosts "B wrote through A's write-exclusive reservation"
 fi
-grep -qi "reservation\|conflict\|0x83\|83" /tmp/wb || { cat /tmp/wb; fail two-hosts "B's write failed for another reason"; }
+cat /tmp/wb; grep -qi "reservation\|conflict\|0x83\|83" /tmp/wb || { cat /tmp/wb; fail two-hosts "B's write failed for another reason"; }
 nvme io-passthru /dev/$CB -n 1 -o 0x02 -l 512 -r --cdw10=8 > /dev/null 2>&1 || fail two-hosts "B read"
 nvme resv-release /dev/$CA -n 1 --crkey=0xa --rtype=1 --rrela=0 2>/dev/null || fail two-hosts "A release"
 nvme io-passthru /dev/$CB -n 1 -o 0x01 -l 512 -w -i /tmp/bblk --cdw10=8 > /dev/null 2>&1 ||
