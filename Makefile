@@ -51,7 +51,7 @@ OPT      := -O1 -fsanitize=thread
 LDSAN    := -fsanitize=thread
 else ifeq ($(SAN),fuzz)
 OPT      := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
-            -DNVL_FUZZING -Wno-unknown-warning-option
+            -DNVL_FUZZING -Wno-unknown-warning-option -Wno-address-of-packed-member -Wno-atomic-alignment
 LDSAN    := -fsanitize=address,undefined
 else ifeq ($(SAN),coverage)
 OPT      := -O0 --coverage
