@@ -1675,10 +1675,11 @@ rpc_bdev_nvme_get_controllers(struct nvl_rpc_request *req, struct rpc_get *a)
 	struct nvme_ctrlr *c;
 
 	TAILQ_FOREACH(c, &g_ctrlrs, link) {
-		json_t *bd = json_array(), *o;
+		json_t *bd, *o;
 
 		if (a->name && strcmp(a->name, c->name) != 0)
 			continue;
+		bd = json_array();
 		for (unsigned i = 0; i < c->nbdevs; i++)
 			if (c->bdevs[i])
 				json_array_append_new(bd, json_string(c->bdevs[i]->bdev.name));
