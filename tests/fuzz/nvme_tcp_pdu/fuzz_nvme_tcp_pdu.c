@@ -146,7 +146,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		c->icd_max = 4096;
 		c->entries = 32;
 		c->hpda_align = 4;
-		strcpy(c->peer, "fuzz");
+		nvl_strlcpy(c->peer, "fuzz", sizeof(c->peer));
 		cc->opc = NVL_NVME_ADM_FABRICS;
 		cc->fctype = NVL_NVMF_FCTYPE_CONNECT;
 		cc->qid = 1;
