@@ -71,7 +71,8 @@ SRC_ALL    := $(sort $(wildcard $(addsuffix /*.c,$(addprefix src/,$(COMPONENTS))
 # what libnvlend (the client library) is made of
 LIB_SRCS   := $(sort $(wildcard src/host/*.c)) src/util/util.c src/util/log.c \
               src/util/histogram.c $(wildcard src/brick/client*.c) \
-              $(wildcard src/brick/proto*.c) $(wildcard src/transport/shm_ring*.c)
+              $(wildcard src/brick/proto*.c) $(wildcard src/transport/shm_ring*.c) \
+              $(wildcard src/transport/tcp_pdu*.c) $(wildcard src/transport/tcp_hostq*.c)
 DAEMON_SRCS := $(SRC_ALL)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 

@@ -16,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-const struct host_transport *g_host_tcp;
 
 void
 host_set_error(struct nvl_ctrlr *c, const char *fmt, ...)

@@ -1,0 +1,408 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * nvlend subsystem ...: friendly wrappers over the nvmf_* RPCs (create,
+ * add-ns, add-listener, add-host, list, controllers, delete). Tables by
+ * default, the RPC's JSON with --json.
+ */
+#include "cli.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --json: the RPC's result; else the line given (if any). */
+static int
+print_result(struct nvl_cli *cli, json_t *result, const char *line)
+{
+	if (cli->json)
+		cli_print_json(result);
+	else if (line)
+		printf("%s\n", line);
+	json_decref(result);
+	return CLI_OK;
+}
+
+static int
+cmd_subsys_create(struct nvl_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "allow-any-host", no_argument, NULL, 'a' },
+		{ "serial", required_argument, NULL, 's' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "max-namespaces", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *serial = NULL, *model = NULL;
+	uint64_t maxns = 0;
+	bool any = false;
+	json_t *params, *result;
+	int c, rc;
+
+	optind = 0; /* 0: glibc re-initializes (main() parsed with "+") */
+	while ((c = getopt_long(argc, argv, "as:m:n:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a':
+			any = true;
+			break;
+		case 's':
+			serial = optarg;
+			break;
+		case 'm':
+			model = optarg;
+			break;
+		case 'n':
+			if (cli_parse_u64(optarg, "--max-namespaces", 1024, &maxns) != CLI_OK)
+				return CLI_USAGE;
+			break;
+		default:
+			return cli_usage_error(cli, "unknown option");
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage_error(cli, "expected NQN");
+	params = json_pack("{s:s, s:b}", "nqn", argv[optind], "allow_any_host", any);
+	if (serial)
+		json_object_set_new(params, "serial_number", json_string(serial));
+	if (model)
+		json_object_set_new(params, "model_number", json_string(model));
+	if (maxns)
+		json_object_set_new(params, "max_namespaces", json_integer((json_int_t)maxns));
+	rc = cli_call(cli, "nvmf_create_subsystem", params, &result);
+	if (rc != CLI_OK)
+		return rc;
+	return print_result(cli, result, argv[optind]);
+}
+NVL_CLI_COMMAND(g_cmd_subsys_create, "subsystem create", "create an NVMe subsystem (NQN)",
+"NAME\n"
+"    nvlend subsystem create - create an NVMe-oF subsystem\n"
+"\n"
+"SYNOPSIS\n"
+"    nvlend subsystem create NQN [--allow-any-host] [--serial S] [--model M]\n"
+"                                [--max-namespaces N]\n"
+"\n"
+"DESCRIPTION\n"
+"    A subsystem groups namespaces (bdevs) that hosts reach through its\n"
+"    listeners. Only the host NQNs added with 'subsystem add-host' may connect,\n"
+"    unless --allow-any-host. NQN looks like nqn.2024-01.com.example:name.\n"
+"    RPC: nvmf_create_subsystem.\n"
+"\n"
+"OPTIONS\n"
+"    -a, --allow-any-host     every host may connect\n"
+"    -s, --serial S           serial number (20 characters; default: from the NQN)\n"
+"    -m, --model M            model number (40 characters)\n"
+"    -n, --max-namespaces N   namespace slots (default 32, at most 1024)\n"
+"\n"
+"EXAMPLE\n"
+"    nvlend subsystem create nqn.2024-01.io.nvlend:ns0 --allow-any-host\n",
+		cmd_subsys_create)
+
+static int
+cmd_subsys_add_ns(struct nvl_cli *cli, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "nsid", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *ns, *result;
+	uint64_t nsid = 0;
+	char buf[32];
+	int c, rc;
+
+	optind = 0; /* 0: glibc re-initializes (main() parsed with "+") */
+	while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
+		if (c != 'n')
+			return cli_usage_error(cli, "unknown option");
+		if (cli_parse_u64(optarg, "--nsid", 0xfffffffe, &nsid) != CLI_OK || nsid == 0)
+			return cli_usage_error(cli, "--nsid must be 1..4294967294");
+	}
+	if (argc - optind != 2)
+		return cli_usage_error(cli, "expected NQN BDEV");
+	ns = json_pack("{s:s}", "bdev_name", argv[optind + 1]);
+	if (nsid)
+		json_object_set_new(ns, "nsid", json_integer((json_int_t)nsid));
+	rc = cli_call(cli, "nvmf_subsystem_add_ns",
+		      json_pack("{s:s, s:o}", "nqn", argv[optind], "namespace", ns), &result);
+	if (rc != CLI_OK)
+		return rc;
+	snprintf(buf, sizeof(buf), "namespace %lld", (long long)json_integer_value(result));
+	return print_result(cli, result, buf);
+}
+NVL_CLI_COMMAND(g_cmd_subsys_add_ns, "subsystem add-ns", "share a bdev as a namespace",
+"NAME\n"
+"    nvlend subsystem add-ns - add a namespace backed by a bdev\n"
+"\n"
+"SYNOPSIS\n"
+"    nvlend subsystem add-ns NQN BDEV [--nsid N]\n"
+"\n"
+"DESCRIPTION\n"
+"    Every connected host sees the new namespace (and gets a namespace-changed\n"
+"    event). Prints the namespace id. RPC: nvmf_subsystem_add_ns.\n"
+"\n"
+"OPTIONS\n"
+"    -n, --nsid N   namespace id (default: the first free one)\n"
+"\n"
+"EXAMPLE\n"
+"    nvlend subsystem add-ns nqn.2024-01.io.nvlend:ns0 r0\n",
+		cmd_subsys_add_ns)
+
+static int
+cmd_subsys_add_listener(struct nvl_cli *cli, int argc, char **argv)
+{
+	json_t *addr, *result;
+	int rc;
+
+	if (argc < 3)
+		return cli_usage_error(cli, "expected NQN tcp IP PORT, or NQN shm PATH");
+	if (strcasecmp(argv[2], "tcp") == 0) {
+		if (argc != 5)
+			return cli_usage_error(cli, "expected NQN tcp IP PORT");
+		addr = json_pack("{s:s, s:s, s:s, s:s}", "trtype", "TCP", "adrfam",
+				 strchr(argv[3], ':') ? "IPv6" : "IPv4", "traddr", argv[3], "trsvcid",
+				 argv[4]);
+	} else if (strcasecmp(argv[2], "shm") == 0) {
+		if (argc != 4)
+			return cli_usage_error(cli, "expected NQN shm PATH");
+		addr = json_pack("{s:s, s:s}", "trtype", "SHM", "traddr", argv[3]);
+	} else {
+		return cli_usage_error(cli, "transport must be tcp or shm");
+	}
+	rc = cli_call(cli, "nvmf_subsystem_add_listener",
+		      json_pack("{s:s, s:o}", "nqn", argv[1], "listen_address", addr), &result);
+	if (rc != CLI_OK)
+		return rc;
+	return print_result(cli, result, NULL);
+}
+NVL_CLI_COMMAND(g_cmd_subsys_add_listener, "subsystem add-listener",
+		"let hosts reach a subsystem at an address",
+"NAME\n"
+"    nvlend subsystem add-listener - offer a subsystem on NVMe/TCP or shm\n"
+"\n"
+"SYNOPSIS\n"
+"    nvlend subsystem add-listener NQN tcp IP PORT\n"
+"    nvlend subsystem add-listener NQN shm PATH\n"
+"\n"
+"DESCRIPTION\n"
+"    tcp: standard NVMe/TCP on IP (IPv4, or IPv6 without brackets) and PORT\n"
+"    (4420 by convention); any NVMe/TCP host (Linux 'nvme connect', SPDK,\n"
+"    nvlend) can connect. The discovery subsystem\n"
+"    (nqn.2014-08.org.nvmexpress.discovery) listens for 'nvme discover' the\n"
+"    same way, conventionally on port 8009. shm: a Unix socket PATH for local\n"
+"    hosts using libnvlend's shared-memory queues. RPC:\n"
+"    nvmf_subsystem_add_listener.\n"
+"\n"
+"EXAMPLES\n"
+"    nvlend subsystem add-listener nqn.2024-01.io.nvlend:ns0 tcp 192.0.2.10 4420\n"
+"    nvlend subsystem add-listener nqn.2014-08.org.nvmexpress.discovery tcp 192.0.2.10 8009\n"
+"    nvlend subsystem add-listener nqn.2024-01.io.nvlend:ns0 shm /run/nvlend/ns0.sock\n",
+		cmd_subsys_add_listener)
+
+static int
+cmd_subsys_add_host(struct nvl_cli *cli, int argc, char **argv)
+{
+	json_t *result;
+	int rc;
+
+	if (argc != 3)
+		return cli_usage_error(cli, "expected NQN HOSTNQN");
+	rc = cli_call(cli, "nvmf_subsystem_add_host",
+		      json_pack("{s:s, s:s}", "nqn", argv[1], "host", argv[2]), &result);
+	if (rc != CLI_OK)
+		return rc;
+	return print_result(cli, result, NULL);
+}
+NVL_CLI_COMMAND(g_cmd_subsys_add_host, "subsystem add-host", "allow a host NQN to connect",
+"NAME\n"
+"    nvlend subsystem add-host - allow one more host\n"
+"\n"
+"SYNOPSIS\n"
+"    nvlend subsystem add-host NQN HOSTNQN\n"
+"\n"
+"DESCRIPTION\n"
+"    HOSTNQN may then connect (a Linux host's is in /etc/nvme/hostnqn). Other\n"
+"    hosts are refused with 'Connect Invalid Host' and do not see the\n"
+"    subsystem in their discovery log. RPC: nvmf_subsystem_add_host.\n"
+"\n"
+"EXAMPLE\n"
+"    nvlend subsystem add-host nqn.2024-01.io.nvlend:ns0 \\\n"
+"        nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555\n",
+		cmd_subsys_add_host)
+
+static void
+join_listeners(json_t *ls, char *out, size_t len)
+{
+	json_t *l;
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	json_array_foreach(ls, i, l) {
+		const char *tr = json_string_value(json_object_get(l, "trtype"));
+		const char *a = json_string_value(json_object_get(l, "traddr"));
+		const char *p = json_string_value(json_object_get(l, "trsvcid"));
+		int w;
+
+		if (p && *p)
+			w = snprintf(out + n, len - n, "%s%s %s%s%s%s", i ? ", " : "", tr ? tr : "?",
+				     strchr(a ? a : "", ':') ? "[" : "", a ? a : "?",
+				     strchr(a ? a : "", ':') ? "]:" : ":", p);
+		else
+			w = snprintf(out + n, len - n, "%s%s %s", i ? ", " : "", tr ? tr : "?",
+				     a ? a : "?");
+		if (w < 0 || (size_t)w >= len - n)
+			break;
+		n += (size_t)w;
+	}
+	if (n == 0)
+		snprintf(out, len, "-");
+}
+
+static int
+cmd_subsys_list(struct nvl_cli *cli, int argc, char **argv)
+{
+	static const char *const hdr[] = { "NQN", "NAMESPACES", "HOSTS", "CONTROLLERS",
+					   "LISTENERS" };
+	json_t *result, *s;
+	struct cli_table *t;
+	size_t i;
+	int rc;
+
+	(void)argv;
+	if (argc != 1)
+		return cli_usage_error(cli, "no arguments expected");
+	rc = cli_call(cli, "nvmf_get_subsystems", NULL, &result);
+	if (rc != CLI_OK)
+		return rc;
+	if (cli->json) {
+		cli_print_json(result);
+		json_decref(result);
+		return CLI_OK;
+	}
+	t = cli_table_new(5, hdr);
+	json_array_foreach(result, i, s) {
+		char nss[256] = "", hosts[64], ctrls[16], ls[512];
+		json_t *ns, *hs = json_object_get(s, "hosts");
+		size_t k, n = 0;
+
+		json_array_foreach(json_object_get(s, "namespaces"), k, ns) {
+			int w = snprintf(nss + n, sizeof(nss) - n, "%s%lld:%s", k ? " " : "",
+					 (long long)json_integer_value(json_object_get(ns, "nsid")),
+					 json_string_value(json_object_get(ns, "bdev_name")));
+
+			if (w < 0 || (size_t)w >= sizeof(nss) - n)
+				break;
+			n += (size_t)w;
+		}
+		if (n == 0)
+			snprintf(nss, sizeof(nss), "-");
+		if (json_is_true(json_object_get(s, "allow_any_host")))
+			snprintf(hosts, sizeof(hosts), "any");
+		else
+			snprintf(hosts, sizeof(hosts), "%zu allowed", json_array_size(hs));
+		snprintf(ctrls, sizeof(ctrls), "%lld",
+			 (long long)json_integer_value(json_object_get(s, "controllers")));
+		join_listeners(json_object_get(s, "listen_addresses"), ls, sizeof(ls));
+		cli_table_add(t, json_string_value(json_object_get(s, "nqn")), nss, hosts, ctrls, ls);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	json_decref(result);
+	return CLI_OK;
+}
+NVL_CLI_COMMAND(g_cmd_subsys_list, "subsystem list", "list subsystems",
+"NAME\n"
+"    nvlend subsystem list - subsystems: namespaces (nsid:bdev), hosts,\n"
+"    connected controllers, listeners\n"
+"\n"
+"SYNOPSIS\n"
+"    nvlend [--json] subsystem list\n",
+		cmd_subsys_list)
+
+static int
+cmd_subsys_controllers(struct nvl_cli *cli, int argc, char **argv)
+{
+	static const char *const hdr[] = { "CNTLID", "HOST NQN", "TRANSPORT", "ADDRESS",
+					   "I/O QUEUES", "READS", "WRITES", "KATO" };
+	json_t *result, *c;
+	struct cli_table *t;
+	size_t i;
+	int rc;
+
+	if (argc != 2)
+		return cli_usage_error(cli, "expected NQN");
+	rc = cli_call(cli, "nvmf_subsystem_get_controllers", json_pack("{s:s}", "nqn", argv[1]),
+		      &result);
+	if (rc != CLI_OK)
+		return rc;
+	if (cli->json) {
+		cli_print_json(result);
+		json_decref(result);
+		return CLI_OK;
+	}
+	t = cli_table_new(8, hdr);
+	json_array_foreach(result, i, c) {
+		char id[16], q[16], rd[32], wr[32], ka[24], addr[320];
+		json_t *la = json_object_get(c, "listen_address"), *io = json_object_get(c, "io");
+		json_t *one = json_array();
+
+		json_array_append(one, la);
+		join_listeners(one, addr, sizeof(addr));
+		json_decref(one);
+		snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(json_object_get(c, "cntlid")));
+		snprintf(q, sizeof(q), "%lld",
+			 (long long)json_integer_value(json_object_get(c, "num_io_qpairs")));
+		snprintf(rd, sizeof(rd), "%lld",
+			 (long long)json_integer_value(json_object_get(io, "read_cmds")));
+		snprintf(wr, sizeof(wr), "%lld",
+			 (long long)json_integer_value(json_object_get(io, "write_cmds")));
+		snprintf(ka, sizeof(ka), "%lld ms",
+			 (long long)json_integer_value(json_object_get(c, "kato_ms")));
+		cli_table_add(t, id, json_string_value(json_object_get(c, "hostnqn")),
+			      json_string_value(json_object_get(c, "trtype")), addr, q, rd, wr, ka);
+	}
+	if (json_array_size(result) == 0)
+		printf("no host is connected to %s\n", argv[1]);
+	else
+		cli_table_print(t, stdout);
+	cli_table_free(t);
+	json_decref(result);
+	return CLI_OK;
+}
+NVL_CLI_COMMAND(g_cmd_subsys_controllers, "subsystem controllers",
+		"controllers (connected hosts) of a subsystem",
+"NAME\n"
+"    nvlend subsystem controllers - who is connected, how, and their I/O\n"
+"\n"
+"SYNOPSIS\n"
+"    nvlend [--json] subsystem controllers NQN\n"
+"\n"
+"DESCRIPTION\n"
+"    One line per controller: its id, the host NQN, the transport and the\n"
+"    listener the host came in on, its I/O queues, commands and keep-alive\n"
+"    timeout. --json adds every queue (nvmf_subsystem_get_qpairs has more).\n"
+"    RPC: nvmf_subsystem_get_controllers.\n",
+		cmd_subsys_controllers)
+
+static int
+cmd_subsys_delete(struct nvl_cli *cli, int argc, char **argv)
+{
+	json_t *result;
+	int rc;
+
+	if (argc != 2)
+		return cli_usage_error(cli, "expected NQN");
+	rc = cli_call(cli, "nvmf_delete_subsystem", json_pack("{s:s}", "nqn", argv[1]), &result);
+	if (rc != CLI_OK)
+		return rc;
+	return print_result(cli, result, NULL);
+}
+NVL_CLI_COMMAND(g_cmd_subsys_delete, "subsystem delete", "delete a subsystem",
+"NAME\n"
+"    nvlend subsystem delete - delete a subsystem\n"
+"\n"
+"SYNOPSIS\n"
+"    nvlend subsystem delete NQN\n"
+"\n"
+"DESCRIPTION\n"
+"    Its controllers are disconnected (hosts see the connection end), its\n"
+"    listeners stop when no other subsystem uses them, its namespaces release\n"
+"    their bdevs once in-flight I/O finished. RPC: nvmf_delete_subsystem.\n",
+		cmd_subsys_delete)
