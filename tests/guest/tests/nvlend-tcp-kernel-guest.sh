@@ -74,7 +74,9 @@ ok filesystem
 # 6. reservations through nvme-cli
 nvme resv-register $DEV -n 1 --nrkey=0x1111 --rrega=0 || fail resv "register"
 nvme resv-acquire $DEV -n 1 --crkey=0x1111 --rtype=1 --racqa=0 || fail resv "acquire"
-nvme resv-report $DEV -n 1 > /tmp/rr 2>&1; cat /tmp/rr
+# --eds: fabrics host identifiers are 128-bit; the 64-bit report is refused (as SPDK)
+nvme resv-report $DEV -n 1 --eds > /tmp/rr 2>&1; cat /tmp/rr
+nvme resv-report $DEV -n 1 > /tmp/rr64 2>&1 && fail resv "the 64-bit report was accepted"
 grep -qi "rtype *: *1" /tmp/rr || fail resv "report does not show the write-exclusive reservation"
 grep -qiE "rkey *: *(0x)?1111" /tmp/rr || fail resv "report does not show our key"
 nvme resv-release $DEV -n 1 --crkey=0x1111 --rtype=1 --rrela=0 || fail resv "release"
