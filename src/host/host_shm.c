@@ -497,9 +497,19 @@ shm_poll(struct nvl_qpair *qp, uint32_t max)
 		host_complete(qp, &cpl);
 	}
 	if (n) {
+		uint64_t now = nvl_now_ns();
+
 		/* Free the slots; pairs with the acquire in the target's cq_post(). */
 		nvl_smp_store_release(&q->cqp->head, q->cq_head);
 		q->idle_polls = 0;
+		/* how far apart batches of completions arrive (devices complete in
+		 * bursts), for the adaptive spin in shm_wait */
+		if (q->last_cpl_ns) {
+			uint64_t gap = now - q->last_cpl_ns;
+
+			q->gap_ewma_ns = q->gap_ewma_ns ? q->gap_ewma_ns - q->gap_ewma_ns / 8 + gap / 8 : gap;
+		}
+		q->last_cpl_ns = now;
 	} else if (++q->idle_polls >= 65536) {
 		/* busy-polling hosts never sleep in shm_wait: look for a hang-up now and then */
 		struct shm_host *h = qp->c->tctx;
@@ -516,11 +526,21 @@ static int
 shm_wait(struct nvl_qpair *qp, int timeout_ms)
 {
 	struct shm_hq *q = qp->tq;
-	uint64_t start = nvl_now_ns(), spin_end = start + (uint64_t)qp->opts.spin_us * 1000;
+	uint64_t start = nvl_now_ns(), spin_ns = (uint64_t)qp->opts.spin_us * 1000, spin_end;
 	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * 1000000;
 	int n;
 
-	/* delayed on: spin while completions are likely, then sleep */
+	/*
+	 * Delayed on: spin while completions are likely, then sleep. With
+	 * commands outstanding, the next batch of completions is likely within
+	 * twice the usual gap between batches: a device that answers every
+	 * 100 us keeps us polling (a sleep and a cross-CPU wake-up cost ~35 us
+	 * each here), a quiet queue sleeps after spin_us. Bounded to 2 ms so a
+	 * stalled device does not burn a CPU.
+	 */
+	if (qp->outstanding && q->gap_ewma_ns && qp->opts.spin_us)
+		spin_ns = NVL_MAX(spin_ns, NVL_MIN(2 * q->gap_ewma_ns, 2000000ULL));
+	spin_end = start + spin_ns;
 	do {
 		n = shm_poll(qp, 0);
 		if (n)

@@ -28,6 +28,8 @@ struct shm_hq {
 	int kick_fd;
 	uint32_t idle_polls;      /* empty polls since the last liveness check */
 	uint32_t submits;
+	uint64_t last_cpl_ns;       /* when the last completion was reaped */
+	uint64_t gap_ewma_ns;       /* average time between completion batches (EWMA 1/8) */
 };
 
 #endif
