@@ -25,7 +25,10 @@ PKGS=(
 
 missing=()
 # One dpkg-query for all; a package dpkg has never heard of prints nothing.
-installed=" $(dpkg-query -W -f='${db:Status-Status}:${Package} ' "${PKGS[@]}" 2>/dev/null | tr ' ' '\n' | sed -n 's/^installed://p' | tr '\n' ' ') "
+# dpkg-query exits 1 when any package is unknown to it (a fresh machine):
+# that is an answer here, not a failure, so pipefail must not end the script.
+installed=" $({ dpkg-query -W -f='${db:Status-Status}:${Package} ' "${PKGS[@]}" 2>/dev/null || true; } |
+	tr ' ' '\n' | sed -n 's/^installed://p' | tr '\n' ' ') "
 for p in "${PKGS[@]}"; do
 	case "$installed" in *" $p "*) ;; *) missing+=("$p") ;; esac
 done

@@ -30,7 +30,7 @@ dev=$(nvlend attach "$URI" --name r --reconnect-timeout 30) || fail "attach"
 
 log "writer with verify across kill -9 + restart"
 fio --name=w --filename="$dev" --rw=write --bs=64k --size=40M --direct=1 --ioengine=libaio \
-	--iodepth=8 --verify=crc32c --do_verify=1 --verify_fatal=1 --rate=20m \
+	--iodepth=8 --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 --rate=20m \
 	>"$T/fio.log" 2>&1 &
 fio_pid=$!
 on_exit "kill $fio_pid"
