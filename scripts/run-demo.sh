@@ -32,7 +32,7 @@ for t in "$BIN/nvlendd" "$NVLEND" mkfs.ext4 lsblk mount; do
 	command -v "$t" >/dev/null 2>&1 || { echo "run-demo: '$t' is missing" >&2; exit 1; }
 done
 
-W=$(mktemp -d /tmp/nvlend-demo.XXXXXX)
+W=$(mktemp -d "${TMPDIR:-/tmp}/nvlend-demo.XXXXXX")
 export NVLEND_SOCKET=$W/nvlend.sock
 export NVLEND_ATTACH_DIR=$W/attach
 MNT=$W/mnt

@@ -160,7 +160,9 @@ json_get() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print
 GUEST_TOOLS=$TESTS_DIR/guest
 GUEST_DIR=${NVLEND_GUEST_DIR:-/var/tmp/nvlend-test-guest}
 export NVLEND_GUEST_DIR=$GUEST_DIR
-# guest_prepare [6.1|bpo]: build the guest image if missing; skip if QEMU cannot run
+# guest_prepare [6.1|bpo]: build the guest image if missing. Skips only where
+# QEMU cannot run at all (not installed); an image that fails to build is a
+# test failure, not a skip, so a broken recipe cannot hide behind SKIP lines.
 guest_prepare() {
 	local flavor=${1:-6.1}
 	command -v qemu-system-x86_64 >/dev/null 2>&1 || skip "qemu-system-x86_64 not installed"
@@ -174,7 +176,7 @@ guest_prepare() {
 		echo "building the QEMU guest image ($flavor)" >&2
 		"$GUEST_TOOLS/build.sh" "$flavor" && echo "$stamp" > "$GUEST_DIR/img/$flavor/STAMP"
 	  fi ) 9>"$GUEST_DIR/.build.lock" >"$T/guest-build.log" 2>&1 ||
-		{ cat "$T/guest-build.log" >&2; skip "cannot build the guest image (see log above)"; }
+		{ cat "$T/guest-build.log" >&2; fail "cannot build the guest image (see log above)"; }
 }
 # guest_run [run-in-guest options] -- 'CMD' : boot, run, print output, return status
 guest_run() { "$GUEST_TOOLS/run-in-guest.sh" "$@"; }
