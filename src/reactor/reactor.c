@@ -698,8 +698,8 @@ reactor_loop(struct nvl_reactor *r)
 		poll_fds = (++iter & 31) == 0;
 		if (!work && now - last_work >= __atomic_load_n(&g_spin_ns, __ATOMIC_RELAXED)) {
 			/* Sleep: pollers arm their wake-ups first. io_uring completions
-			 * wake us through the ring fd (task work is signalled, not
-			 * deferred: the ring is not set up with COOP/DEFER_TASKRUN). */
+			 * wake us through the eventfd registered on a DEFER_TASKRUN
+			 * ring, or through the ring fd in the fallback mode. */
 			if (reactor_prepare_sleep(r) && reactor_run_msgs(r) == 0 &&
 			    !reactor_uring_pending(r)) {
 				timeout = -1;
