@@ -175,6 +175,8 @@ app_start_rpc(void)
 		.path = g_app.opts->rpc_socket,
 		.max_request = g_app.opts->rpc_max_request,
 		.max_clients = g_app.opts->rpc_max_clients,
+		.request_timeout_ms = g_app.opts->rpc_request_timeout_ms,
+		.idle_timeout_ms = g_app.opts->rpc_idle_timeout_ms,
 	};
 	char dir[512], *slash;
 	int rc;
