@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* nvlendd: the nvlend daemon. Parses options and hands over to src/app. */
 #include "app/app.h"
+#include "rpc/rpc.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -53,6 +54,17 @@ usage(FILE *f)
 "                           largest JSON-RPC request accepted (default 1M)\n"
 "        --rpc-max-clients N\n"
 "                           concurrent RPC connections (default 128)\n"
+"        --rpc-request-timeout SEC\n"
+"                           close an RPC connection whose request stays\n"
+"                           incomplete (or whose answer stays unread) for SEC\n"
+"                           seconds without progress; a request the daemon is\n"
+"                           still working on never times out (default 30,\n"
+"                           0 never)\n"
+"        --rpc-idle-timeout SEC\n"
+"                           close an RPC connection silent for SEC seconds\n"
+"                           with nothing outstanding, so idle clients cannot\n"
+"                           hold every --rpc-max-clients slot (default 600,\n"
+"                           0 never)\n"
 "        --pid-file FILE    write the daemon's pid to FILE once it serves its\n"
 "                           socket and the -c configuration is applied\n"
 "    -V, --version          print the version and exit\n"
@@ -111,6 +123,8 @@ main(int argc, char **argv)
 		{ "spin-us", required_argument, NULL, 'S' },
 		{ "rpc-max-request", required_argument, NULL, 'Q' },
 		{ "rpc-max-clients", required_argument, NULL, 'C' },
+		{ "rpc-request-timeout", required_argument, NULL, 'T' },
+		{ "rpc-idle-timeout", required_argument, NULL, 'I' },
 		{ "pid-file", required_argument, NULL, 'P' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -186,6 +200,19 @@ main(int argc, char **argv)
 				return 2;
 			}
 			o.rpc_max_clients = (unsigned)v;
+			break;
+		case 'T':
+		case 'I':
+			if (nvl_parse_u64(optarg, 86400 * 365, &v) < 0) {
+				fprintf(stderr, "nvlendd: --rpc-%s-timeout must be 0..31536000 "
+						"seconds\n", c == 'T' ? "request" : "idle");
+				return 2;
+			}
+			v = v ? v * 1000 : NVL_RPC_TIMEOUT_NONE;
+			if (c == 'T')
+				o.rpc_request_timeout_ms = v;
+			else
+				o.rpc_idle_timeout_ms = v;
 			break;
 		case 'P':
 			pidfile = optarg;

@@ -3,7 +3,9 @@
  * \file
  * Minimal JSON-RPC 2.0 client for nvlendd's Unix socket (part of libnvlend).
  * Blocking, one call at a time per handle; not thread-safe per handle.
- * Values are jansson json_t objects.
+ * Values are jansson json_t objects. The daemon closes a connection left
+ * idle longer than its --rpc-idle-timeout (default 10 min): a later call on
+ * it returns -EPIPE, and the caller reconnects.
  */
 #ifndef NVLEND_RPC_CLIENT_H
 #define NVLEND_RPC_CLIENT_H

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -174,6 +175,8 @@ app_start_rpc(void)
 		.path = g_app.opts->rpc_socket,
 		.max_request = g_app.opts->rpc_max_request,
 		.max_clients = g_app.opts->rpc_max_clients,
+		.request_timeout_ms = g_app.opts->rpc_request_timeout_ms,
+		.idle_timeout_ms = g_app.opts->rpc_idle_timeout_ms,
 	};
 	char dir[512], *slash;
 	int rc;
@@ -479,27 +482,64 @@ NVL_RPC_REGISTER_NOARGS("spdk_get_version", rpc_spdk_get_version,
 			NVL_RPC_RUNTIME | NVL_RPC_STARTUP, "SPDK's name for nvlend_get_version.")
 
 struct rpc_log_level {
-	int32_t level;
+	json_t *level;
 };
 static const struct nvl_rpc_param log_level_params[] = {
-	NVL_RPC_PARAM(struct rpc_log_level, level, NVL_RPC_T_I32, true,
-		      "0 info and warnings only, 1 debug, 2 verbose, 3 trace"),
+	NVL_RPC_PARAM(struct rpc_log_level, level, NVL_RPC_T_ANY, true,
+		      "0 info and warnings only, 1 debug, 2 verbose, 3 trace; or a level name "
+		      "(case-insensitive): SPDK's ERROR, WARNING, NOTICE and INFO mean 0, DEBUG "
+		      "means 1, VERBOSE 2, TRACE 3"),
 };
+
+/* SPDK's level names (rpc.py log_set_level) mapped onto ours: we always print errors,
+ * warnings and notices, so everything below DEBUG is level 0. */
+static const struct {
+	const char *name;
+	int level;
+} log_level_names[] = {
+	{ "ERROR", 0 }, { "WARNING", 0 }, { "NOTICE", 0 }, { "INFO", 0 },
+	{ "DEBUG", 1 }, { "VERBOSE", 2 }, { "TRACE", 3 },
+};
+
+/* \return the level 0..3 that v names, or -EINVAL */
+static int
+log_level_from_json(const json_t *v)
+{
+	if (json_is_integer(v)) {
+		json_int_t i = json_integer_value(v);
+
+		return i >= 0 && i <= 3 ? (int)i : -EINVAL;
+	}
+	if (json_is_string(v)) {
+		for (size_t i = 0; i < NVL_ARRAY_SIZE(log_level_names); i++)
+			if (strcasecmp(json_string_value(v), log_level_names[i].name) == 0)
+				return log_level_names[i].level;
+	}
+	return -EINVAL;
+}
 
 static void
 rpc_log_set_level(struct nvl_rpc_request *req, struct rpc_log_level *a)
 {
-	if (nvl_log_set_level(a->level) < 0) {
-		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "level must be 0..3 (got %d)",
-			      a->level);
+	int level = log_level_from_json(a->level);
+	char *shown;
+
+	if (level < 0 || nvl_log_set_level(level) < 0) {
+		shown = json_dumps(a->level, JSON_ENCODE_ANY | JSON_COMPACT);
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "level must be 0..3 or ERROR, WARNING, NOTICE, INFO, DEBUG, VERBOSE, "
+			      "TRACE (got %.64s)",
+			      shown ? shown : "?");
+		free(shown);
 		return;
 	}
-	NVL_NOTICELOG("log level set to %d", a->level);
+	NVL_NOTICELOG("log level set to %d", level);
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("log_set_level", rpc_log_set_level, struct rpc_log_level, log_level_params,
 		 NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
-		 "Set the debug level: 0 info and warnings only, 1 debug, 2 verbose, 3 trace.")
+		 "Set the debug level: 0 info and warnings only, 1 debug, 2 verbose, 3 trace. "
+		 "SPDK's level names are accepted too (ERROR..INFO mean 0, DEBUG 1).")
 
 static void
 rpc_log_get_level(struct nvl_rpc_request *req, void *unused)

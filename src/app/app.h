@@ -46,6 +46,8 @@ struct nvl_app_opts {
 	struct nvl_reactor_opts reactors;
 	size_t rpc_max_request;
 	unsigned rpc_max_clients;
+	uint64_t rpc_request_timeout_ms; /**< see struct nvl_rpc_server_opts */
+	uint64_t rpc_idle_timeout_ms;
 	int log_level;
 	/** Called on reactor 0 once config is replayed and RPC listens. */
 	void (*started)(void *arg);

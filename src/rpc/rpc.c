@@ -4,6 +4,12 @@
  * Runs on reactor 0 only; no locking. Connections are reference counted:
  * one reference for the socket, one per request not yet answered, so a
  * client that hangs up mid-request never leaves a dangling pointer.
+ *
+ * A client holds one of max_clients slots, so connections that do nothing are
+ * not kept forever: a sweep timer closes one whose incomplete request (or
+ * unread answer) saw no progress for request_timeout, and one idle with
+ * nothing outstanding for idle_timeout. A request the daemon is still working
+ * on never times out; any byte received or sent restarts the clock.
  */
 #include "rpc/rpc.h"
 #include "reactor/reactor.h"
@@ -29,6 +35,8 @@ NVL_LOG_REGISTER_COMPONENT(rpc)
 #define RPC_DEFAULT_MAX_CLIENTS 128
 #define RPC_MAX_OUTBUF (64u << 20)
 #define RPC_MAX_BATCH 1024
+#define RPC_DEFAULT_REQUEST_TIMEOUT_US (30ull * 1000000)
+#define RPC_DEFAULT_IDLE_TIMEOUT_US (600ull * 1000000)
 
 static struct nvl_rpc_method *g_methods;
 
@@ -232,6 +240,7 @@ struct rpc_conn {
 	bool discard;        /* refused (oversized): drain input until EOF, then close */
 	bool resync;         /* after a parse error: drop input up to the next newline */
 	struct nvl_timer *linger;
+	uint64_t last_us;    /* last byte received or sent, or last answer queued */
 	struct rpc_conn *next;
 };
 
@@ -260,6 +269,9 @@ static struct {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	size_t max_request;
 	unsigned max_clients;
+	uint64_t request_timeout_us; /* 0: none */
+	uint64_t idle_timeout_us;    /* 0: none */
+	struct nvl_timer *sweep;
 	unsigned nclients;
 	struct rpc_conn *conns;
 	bool running;
@@ -344,6 +356,7 @@ conn_send_json(struct rpc_conn *c, json_t *obj)
 	memcpy(c->out + c->out_len, s, n);
 	c->out[c->out_len + n] = '\n';
 	c->out_len += n + 1;
+	c->last_us = nvl_now_us();
 	free(s);
 	conn_flush(c);
 }
@@ -368,6 +381,7 @@ conn_flush(struct rpc_conn *c)
 			return;
 		}
 		c->out_off += (size_t)n;
+		c->last_us = nvl_now_us();
 	}
 	if (c->closed)
 		return;
@@ -895,6 +909,7 @@ conn_event(void *arg, uint32_t events)
 				return;
 			}
 			c->in_len += (size_t)n;
+			c->last_us = nvl_now_us();
 			if (c->in_len < c->in_cap)
 				break; /* the socket is drained */
 			/*
@@ -921,6 +936,7 @@ conn_create(int fd)
 	}
 	c->fd = fd;
 	c->refs = 1;
+	c->last_us = nvl_now_us();
 	c->fdh = nvl_fd_add(fd, EPOLLIN, conn_event, c);
 	if (c->fdh == NULL) {
 		close(fd);
@@ -931,6 +947,44 @@ conn_create(int fd)
 	g_srv.conns = c;
 	g_srv.nclients++;
 	return c;
+}
+
+/*
+ * Close connections that hold a slot without doing anything (see the top of
+ * the file). One with requests in progress (refs > 1) is left alone however
+ * long they take; being refused (discard) it has its own linger timer.
+ */
+static void
+srv_sweep(void *arg)
+{
+	uint64_t now = nvl_now_us();
+	struct rpc_conn *c, *next;
+
+	(void)arg;
+	for (c = g_srv.conns; c; c = next) {
+		bool stuck_out = c->out_off < c->out_len;
+		bool partial = c->in_len > 0 || stuck_out;
+		uint64_t limit = partial ? g_srv.request_timeout_us : g_srv.idle_timeout_us;
+		uint64_t quiet = now - c->last_us;
+
+		next = c->next;
+		if (c->closed || c->discard || c->refs > 1 || limit == 0 || quiet < limit)
+			continue;
+		if (!partial) {
+			NVL_NOTICELOG("RPC: closing a client idle for %" PRIu64 " s",
+				      quiet / 1000000);
+			conn_close(c);
+		} else if (stuck_out) {
+			NVL_WARNLOG("RPC: closing a client that read no answer for %" PRIu64 " s",
+				    quiet / 1000000);
+			conn_close(c);
+		} else {
+			NVL_WARNLOG("RPC: closing a client whose request (%zu bytes so far) stayed "
+				    "incomplete for %" PRIu64 " s",
+				    c->in_len, quiet / 1000000);
+			conn_refuse(c, "Parse error: incomplete request timed out");
+		}
+	}
 }
 
 static void
@@ -986,6 +1040,28 @@ socket_is_live(const char *path)
 	return rc;
 }
 
+/* ms from the options (0: default, NVL_RPC_TIMEOUT_NONE: none) in us (0: none) */
+static uint64_t
+rpc_timeout_us(uint64_t ms, uint64_t def_us)
+{
+	if (ms == 0)
+		return def_us;
+	if (ms == NVL_RPC_TIMEOUT_NONE)
+		return 0;
+	return ms * 1000;
+}
+
+/* Sweep often enough to close a connection within a quarter of its timeout. */
+static uint64_t
+rpc_sweep_period_us(void)
+{
+	uint64_t t = g_srv.request_timeout_us;
+
+	if (t == 0 || (g_srv.idle_timeout_us && g_srv.idle_timeout_us < t))
+		t = g_srv.idle_timeout_us;
+	return NVL_MIN(NVL_MAX(t / 4, (uint64_t)50000), (uint64_t)1000000);
+}
+
 int
 nvl_rpc_server_start(const struct nvl_rpc_server_opts *o)
 {
@@ -998,6 +1074,9 @@ nvl_rpc_server_start(const struct nvl_rpc_server_opts *o)
 	nvl_strlcpy(g_srv.path, o->path, sizeof(g_srv.path));
 	g_srv.max_request = o->max_request ? o->max_request : RPC_DEFAULT_MAX_REQUEST;
 	g_srv.max_clients = o->max_clients ? o->max_clients : RPC_DEFAULT_MAX_CLIENTS;
+	g_srv.request_timeout_us = rpc_timeout_us(o->request_timeout_ms,
+						  RPC_DEFAULT_REQUEST_TIMEOUT_US);
+	g_srv.idle_timeout_us = rpc_timeout_us(o->idle_timeout_ms, RPC_DEFAULT_IDLE_TIMEOUT_US);
 
 	if (lstat(o->path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
@@ -1042,6 +1121,19 @@ nvl_rpc_server_start(const struct nvl_rpc_server_opts *o)
 		g_srv.fd = -1;
 		return rc;
 	}
+	if (g_srv.request_timeout_us || g_srv.idle_timeout_us) {
+		uint64_t period = rpc_sweep_period_us();
+
+		g_srv.sweep = nvl_timer_create(srv_sweep, NULL, period, period);
+		if (g_srv.sweep == NULL) {
+			nvl_fd_del(g_srv.fdh);
+			g_srv.fdh = NULL;
+			close(fd);
+			unlink(o->path);
+			g_srv.fd = -1;
+			return -ENOMEM;
+		}
+	}
 	g_srv.running = true;
 	NVL_NOTICELOG("RPC server listening on %s", o->path);
 	return 0;
@@ -1053,6 +1145,8 @@ nvl_rpc_server_stop(void)
 	if (!g_srv.running)
 		return;
 	g_srv.running = false;
+	nvl_timer_destroy(g_srv.sweep);
+	g_srv.sweep = NULL;
 	nvl_fd_del(g_srv.fdh);
 	close(g_srv.fd);
 	g_srv.fd = -1;

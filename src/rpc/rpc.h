@@ -145,10 +145,18 @@ json_t *nvl_rpc_params(struct nvl_rpc_request *req);
 /*
  * Server and in-process execution.
  */
+/** A timeout value meaning "never". */
+#define NVL_RPC_TIMEOUT_NONE UINT64_MAX
+
 struct nvl_rpc_server_opts {
 	const char *path;          /**< socket path */
 	size_t max_request;        /**< bytes per JSON text (default 1 MiB) */
 	unsigned max_clients;      /**< concurrent connections (default 128) */
+	/** ms a connection may sit on an incomplete request or an unread answer
+	 *  without progress before it is closed (0: default 30 s) */
+	uint64_t request_timeout_ms;
+	/** ms a connection with nothing outstanding may stay silent (0: default 10 min) */
+	uint64_t idle_timeout_ms;
 };
 
 /** Bind and listen (on the calling reactor). Takes over a stale socket left by a

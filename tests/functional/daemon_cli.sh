@@ -3,7 +3,8 @@
 # The command-line surface: --help/--version of nvlendd and of nvlend at
 # every level (each command and each command group), exit codes for bad
 # command lines (2) and for a daemon that is not running (3, with a clear
-# message), size arguments with suffixes, bad daemon options.
+# message), size arguments with suffixes, bad daemon options, --cores/-m
+# pinning each reactor thread to its CPU (seen in /proc, not only in the RPC).
 # timeout: 120
 source "$(dirname "$0")/common.sh"
 
@@ -141,5 +142,40 @@ echo '{"name": "b"}' | nvlend rpc bdev_get_bdevs - | grep -q '"num_blocks": 2621
 	fail "params from stdin"
 for n in a b c d e f; do nvlend bdev delete $n || fail "delete $n"; done
 [ "$(nvlend --json bdev list)" = "[]" ] || fail "bdevs left"
+# check_pinning CPU...: one reactor per argument, reactor 0 on the main thread; a
+# reactor given a CPU may run only there (its thread's Cpus_allowed_list), one
+# given "-" is unpinned (allowed wherever this shell is)
+check_pinning() {
+	nvlend rpc framework_get_reactors | /usr/bin/python3 -c '
+import json, sys
+pid, want = sys.argv[1], sys.argv[2:]
+mine = [l.split()[1] for l in open("/proc/self/status") if l.startswith("Cpus_allowed_list:")][0]
+rs = json.load(sys.stdin)["reactors"]
+assert len(rs) == len(want), ("reactors", rs, want)
+assert rs[0]["tid"] == int(pid), ("reactor 0 is not the main thread", rs[0])
+for r, cpu in zip(rs, want):
+    status = open("/proc/%s/task/%d/status" % (pid, r["tid"])).read()
+    comm = open("/proc/%s/task/%d/comm" % (pid, r["tid"])).read().strip()
+    allowed = [l.split()[1] for l in status.splitlines() if l.startswith("Cpus_allowed_list:")][0]
+    print("reactor %d: thread %d (%s), cpu %d, Cpus_allowed_list %s" %
+          (r["id"], r["tid"], comm, r["cpu"], allowed))
+    assert r["cpu"] == (-1 if cpu == "-" else int(cpu)), r
+    assert allowed == (mine if cpu == "-" else cpu), ("reactor %d allowed on %s" % (r["id"], allowed))
+' "$DAEMON_PID" "$@" >&2
+}
+check_pinning - || fail "reactor pinned without --cores"
 stop_nvlendd
+
+# --cores / -m: one reactor per listed CPU, pinned there (the first CPUs we may use)
+mapfile -t cpus < <(/usr/bin/python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)), sep="\n")')
+start_nvlendd --cores "${cpus[0]}"
+check_pinning "${cpus[0]}" || fail "--cores ${cpus[0]}: reactor not pinned"
+stop_nvlendd
+if [ ${#cpus[@]} -ge 2 ]; then
+	start_nvlendd -m "${cpus[0]},${cpus[1]}"
+	check_pinning "${cpus[0]}" "${cpus[1]}" || fail "-m ${cpus[0]},${cpus[1]}: reactors not pinned"
+	stop_nvlendd
+else
+	log "SKIP two-core pinning: only CPU ${cpus[0]} is available"
+fi
 pass

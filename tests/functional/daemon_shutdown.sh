@@ -18,7 +18,8 @@ stop_with() {
 	assert_eq "$(cat "$pidf")" "$DAEMON_PID" "pid file"
 	nvlend bdev create ram r0 64M >/dev/null || fail "create ram"
 	nvlend bdev create file f0 "$T/disk.img" >/dev/null || fail "create file"
-	# an idle client and one that sent half a request, both kept open
+	# an idle client and one that sent half a request, both kept open (within the
+	# default RPC timeouts; daemon_rpc_timeout.sh shows them closed at expiry)
 	/usr/bin/python3 -c '
 import socket, sys, time
 a = socket.socket(socket.AF_UNIX); a.connect(sys.argv[1])

@@ -165,6 +165,25 @@ for k in ("name", "bytes_read", "num_read_ops", "bytes_written", "num_write_ops"
           "num_unmap_ops", "read_latency_ticks", "write_latency_ticks", "unmap_latency_ticks"):
     assert k in b, k' || fail "bdev_get_iostat shape"
 
+# log_set_level with SPDK's level names (rpc.py log_set_level DEBUG sends {"level": "DEBUG"})
+out=$(spdk log_set_level '{"level": "DEBUG"}') || fail "log_set_level DEBUG: $out"
+assert_eq "$out" "true" "log_set_level DEBUG result"
+assert_eq "$(nvlend log level)" 1 "level after log_set_level DEBUG"
+assert_eq "$(spdk log_get_level)" 1 "log_get_level after DEBUG"
+spdk bdev_get_bdevs >/dev/null
+grep -q 'DEBUG/rpc .*call bdev_get_bdevs' "$DAEMON_LOG" || fail "no debug line after DEBUG"
+out=$(spdk log_set_level '{"level": "notice"}') || fail "log_set_level notice: $out"
+assert_eq "$(nvlend log level)" 0 "level after log_set_level notice"
+spdk log_set_level '{"level": "trace"}' >/dev/null || fail "log_set_level trace"
+assert_eq "$(nvlend log level)" 3 "level after log_set_level trace"
+err=$(spdk log_set_level '{"level": "LOUD"}') && fail "unknown level name accepted"
+assert_contains "$err" '"code": -32602' "unknown level name code"
+err=$(spdk log_set_level '{"level": 4}') && fail "level 4 accepted"
+assert_contains "$err" '"code": -32602' "level 4 code"
+assert_eq "$(nvlend log level)" 3 "level after refused calls"
+spdk log_set_level '{"level": "ERROR"}' >/dev/null || fail "log_set_level ERROR"
+assert_eq "$(nvlend log level)" 0 "level after log_set_level ERROR"
+
 # errors rpc.py users see: SPDK's codes
 err=$(spdk bdev_get_bdevs '{"name": "nosuch"}') && fail "unknown bdev accepted"
 assert_contains "$err" '"code": -19' "unknown bdev code (-ENODEV)"

@@ -10,9 +10,43 @@
  *  - /dev/shm (tmpfs): served inline in auto mode, through the ring in uring mode;
  *  - errors: out of range / misaligned (-EINVAL before the backend), read-only
  *    descriptor (-EBADF), read-only bdev, delete while open, bad files.
+ * FUA is checked where it takes effect: every write's flags are recorded on
+ * both paths (pwritev2 inline, the SQE on the ring), as data read back from
+ * the page cache looks the same with or without RWF_DSYNC.
  */
 #include "bdev/bdev.c"
+
+#include <sys/uio.h>
+
+struct ut_writes {
+	unsigned n;
+	int flags; /* of the last one */
+};
+static struct ut_writes g_sync_writes, g_ring_writes;
+
+static ssize_t
+ut_pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	g_sync_writes.n++;
+	g_sync_writes.flags = flags;
+	return pwritev2(fd, iov, cnt, off, flags);
+}
+
+static void
+ut_uring_op_set(struct io_uring_sqe *sqe, struct nvl_uring_op *op)
+{
+	if (sqe->opcode == IORING_OP_WRITEV || sqe->opcode == IORING_OP_WRITE) {
+		g_ring_writes.n++;
+		g_ring_writes.flags = (int)sqe->rw_flags;
+	}
+	nvl_uring_op_set(sqe, op);
+}
+
+#define pwritev2 ut_pwritev2
+#define nvl_uring_op_set ut_uring_op_set
 #include "bdev/bdev_file.c"
+#undef pwritev2
+#undef nvl_uring_op_set
 #include "common/ut.h"
 
 #include <sys/stat.h>
@@ -145,7 +179,11 @@ test_direct_io_roundtrip(void **state)
 	assert_int_equal(nvl_bdev_open("f0", true, "ut", &d), 0);
 
 	ut_fill(w, 65536, 3);
+	g_ring_writes = (struct ut_writes){ 0 };
+	g_sync_writes = (struct ut_writes){ 0 };
 	assert_int_equal(rw1(d, NVL_BDEV_IO_WRITE, 0, 1 << 20, w, 65536), 0);
+	assert_int_equal(g_ring_writes.n, 1);
+	assert_int_equal(g_ring_writes.flags & RWF_DSYNC, 0); /* no FUA: no sync */
 	memset(r, 0, 65536);
 	assert_int_equal(rw1(d, NVL_BDEV_IO_READ, 0, 1 << 20, r, 65536), 0);
 	assert_memory_equal(r, w, 65536);
@@ -156,21 +194,31 @@ test_direct_io_roundtrip(void **state)
 	/* FUA write and flush */
 	ut_fill(w, 4096, 4);
 	assert_int_equal(rw1(d, NVL_BDEV_IO_WRITE, NVL_BDEV_IO_FUA, 0, w, 4096), 0);
+	assert_int_equal(g_ring_writes.n, 2);
+	assert_int_equal(g_ring_writes.flags & RWF_DSYNC, RWF_DSYNC); /* FUA: durable write */
+	/* FUA through the bounce buffer (misaligned) too */
+	memcpy(r + 1, w, 4096);
+	assert_int_equal(rw1(d, NVL_BDEV_IO_WRITE, NVL_BDEV_IO_FUA, 0, r + 1, 4096), 0);
+	assert_int_equal(f->bounced, 1);
+	assert_int_equal(g_ring_writes.n, 3);
+	assert_int_equal(g_ring_writes.flags & RWF_DSYNC, RWF_DSYNC);
+	assert_int_equal(g_sync_writes.n, 0); /* all through the ring */
 	assert_int_equal(do_io(d, NVL_BDEV_IO_FLUSH, 0, 0, 0, NULL, 0), 0);
 	assert_int_equal(pread(g_fd, chk, 4096, 0), 4096);
 	assert_memory_equal(chk, w, 4096);
 	/* the last block */
 	assert_int_equal(rw1(d, NVL_BDEV_IO_WRITE, 0, DISK_SIZE - 4096, w, 4096), 0);
+	assert_int_equal(g_ring_writes.flags & RWF_DSYNC, 0); /* FUA does not stick */
 	assert_int_equal(rw1(d, NVL_BDEV_IO_READ, 0, DISK_SIZE - 4096, r, 4096), 0);
 	assert_memory_equal(r, w, 4096);
 
 	nvl_bdev_get_stats(b, &st);
-	assert_int_equal(st.ops[NVL_BDEV_IO_WRITE], 3);
-	assert_int_equal(st.bytes[NVL_BDEV_IO_WRITE], 65536 + 8192);
+	assert_int_equal(st.ops[NVL_BDEV_IO_WRITE], 4);
+	assert_int_equal(st.bytes[NVL_BDEV_IO_WRITE], 65536 + 12288);
 	assert_int_equal(st.ops[NVL_BDEV_IO_READ], 2);
 	assert_int_equal(st.ops[NVL_BDEV_IO_FLUSH], 1);
 	assert_int_equal(st.hist_read.count, 2);
-	assert_int_equal(st.hist_write.count, 3);
+	assert_int_equal(st.hist_write.count, 4);
 	assert_int_equal(st.errors, 0);
 	assert_int_equal(st.inflight, 0);
 
@@ -476,7 +524,15 @@ test_tmpfs_and_modes(void **state)
 				    j, "driver_specific"), "file"), "io_mode")), "sync");
 	json_decref(j);
 	assert_int_equal(nvl_bdev_open("shm0", true, "ut", &d), 0);
+	g_ring_writes = (struct ut_writes){ 0 };
+	g_sync_writes = (struct ut_writes){ 0 };
+	assert_int_equal(rw1(d, NVL_BDEV_IO_WRITE, 0, 0, w, 4096), 0);
+	assert_int_equal(g_sync_writes.n, 1);
+	assert_int_equal(g_sync_writes.flags & RWF_DSYNC, 0);
 	assert_int_equal(rw1(d, NVL_BDEV_IO_WRITE, NVL_BDEV_IO_FUA, 4096, w + 1, 8192), 0);
+	assert_int_equal(g_sync_writes.n, 2);
+	assert_int_equal(g_sync_writes.flags & RWF_DSYNC, RWF_DSYNC);
+	assert_int_equal(g_ring_writes.n, 0); /* inline, not through the ring */
 	assert_int_equal(rw1(d, NVL_BDEV_IO_READ, 0, 4096, r + 1, 8192), 0);
 	assert_memory_equal(r + 1, w + 1, 8192);
 	assert_int_equal(do_io(d, NVL_BDEV_IO_WRITE_ZEROES, 0, 4096, 4096, NULL, 0), 0);

@@ -6,7 +6,8 @@
  * errors, invalid requests, method errors, notifications, batches,
  * concatenated texts, input split at every byte, oversize and pipelined
  * input, asynchronous answers, clients that hang up, the listening socket
- * (stale takeover, live refusal, client limit), local calls.
+ * (stale takeover, live refusal, client limit), idle and incomplete-request
+ * timeouts, local calls.
  */
 #include "rpc/rpc.c"
 #include "common/ut.h"
@@ -253,6 +254,8 @@ setup(void **state)
 		return -1;
 	g_srv.max_request = 1 << 20;
 	g_srv.max_clients = 128;
+	g_srv.request_timeout_us = 0;
+	g_srv.idle_timeout_us = 0;
 	return 0;
 }
 
@@ -988,6 +991,151 @@ test_server_socket(void **state)
 	rmdir(dir);
 }
 
+/* 1 if the server closed (or shut its write side of) the connection fd: EOF after any answers */
+static bool
+peer_closed(int fd, json_t **answers)
+{
+	char x;
+	json_t *arr = recv_all(fd);
+
+	if (answers)
+		*answers = arr;
+	else
+		json_decref(arr);
+	return recv(fd, &x, 1, 0) == 0;
+}
+
+/* The sweep closes connections that only hold a slot; ones with work in progress stay. */
+static void
+test_timeouts(void **state)
+{
+	const char *half = "{\"jsonrpc\":\"2.0\",\"method\":\"ut_pi";
+	const char *slow = "{\"jsonrpc\":\"2.0\",\"method\":\"ut_async\",\"params\":{\"ms\":300,"
+			   "\"value\":5},\"id\":1}";
+	const uint64_t req_to = 1000000, idle_to = 5000000;
+	struct rpc_conn *ci, *cp, *cb;
+	int fi, fp, fb;
+	json_t *arr;
+
+	(void)state;
+	g_srv.request_timeout_us = req_to;
+	g_srv.idle_timeout_us = idle_to;
+	fi = open_conn(&ci); /* idle */
+	fp = open_conn(&cp); /* half a request */
+	fb = open_conn(&cb); /* a request still running */
+	send_all(fp, half, strlen(half));
+	g_async_done = 0;
+	send_all(fb, slow, strlen(slow));
+	settle();
+	assert_int_equal(cp->in_len, strlen(half));
+	assert_int_equal(cb->refs, 2);
+
+	/* quiet for longer than the request timeout, shorter than the idle one */
+	ci->last_us -= req_to + 1000;
+	cp->last_us -= req_to + 1000;
+	cb->last_us -= idle_to + 1000;
+	srv_sweep(NULL);
+	assert_false(ci->closed);
+	assert_false(cb->closed);
+	assert_true(cp->discard); /* refused with an answer, then closed */
+	assert_true(peer_closed(fp, &arr));
+	assert_int_equal(json_array_size(arr), 1);
+	assert_int_equal(err_code(json_array_get(arr, 0)), NVL_RPC_PARSE_ERROR);
+	assert_non_null(strstr(err_msg(json_array_get(arr, 0)), "timed out"));
+	json_decref(arr);
+	close(fp);
+	settle();
+	assert_int_equal(g_srv.nclients, 2);
+
+	/* a partial request that keeps arriving is not timed out */
+	fp = open_conn(&cp);
+	send_all(fp, half, strlen(half));
+	settle();
+	cp->last_us -= req_to + 1000; /* its first bytes came long ago, more come now */
+	send_all(fp, "ng\",", 4);
+	settle();
+	srv_sweep(NULL);
+	assert_false(cp->closed);
+	assert_false(cp->discard);
+	assert_int_equal(one_code(fp, "\"id\":3}", NULL), 0); /* and then completes */
+
+	/* idle past the idle timeout: closed without a word */
+	ci->last_us -= idle_to;
+	srv_sweep(NULL);
+	assert_true(peer_closed(fi, &arr));
+	assert_int_equal(json_array_size(arr), 0);
+	json_decref(arr);
+	close(fi);
+	/* the running request was not cut off, and answering restarts its clock */
+	assert_true(UT_POLL_UNTIL(g_async_done == 1, 2000));
+	arr = recv_all(fb);
+	assert_int_equal(json_array_size(arr), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "result")), 5);
+	json_decref(arr);
+	srv_sweep(NULL);
+	assert_false(cb->closed);
+	assert_int_equal(g_srv.nclients, 2);
+	/* with both timeouts off nothing is ever closed */
+	g_srv.request_timeout_us = 0;
+	g_srv.idle_timeout_us = 0;
+	cb->last_us -= 1000 * idle_to;
+	srv_sweep(NULL);
+	assert_false(cb->closed);
+	close(fb);
+	close(fp);
+	settle();
+	assert_int_equal(g_srv.nclients, 0);
+}
+
+/* The server's own sweep timer, configured through the options. */
+static void
+test_timeout_timer(void **state)
+{
+	char dir[] = "/tmp/nvl-ut-rpc-XXXXXX";
+	char path[256];
+	struct nvl_rpc_server_opts o = { 0 };
+	int fd;
+
+	(void)state;
+	ut_tmpdir(dir);
+	snprintf(path, sizeof(path), "%s/s.sock", dir);
+	o.path = path;
+	o.request_timeout_ms = 100;
+	o.idle_timeout_ms = NVL_RPC_TIMEOUT_NONE;
+	assert_int_equal(nvl_rpc_server_start(&o), 0);
+	assert_int_equal(g_srv.request_timeout_us, 100000);
+	assert_int_equal(g_srv.idle_timeout_us, 0);
+	assert_non_null(g_srv.sweep);
+	fd = connect_to(path);
+	send_all(fd, "{\"jsonrpc\"", 11);
+	assert_true(UT_POLL_UNTIL(g_srv.nclients == 1, 2000));
+	assert_true(UT_POLL_UNTIL(g_srv.conns && g_srv.conns->discard, 2000));
+	close(fd);
+	assert_true(UT_POLL_UNTIL(g_srv.nclients == 0, 2000));
+	/* idle with no idle timeout: kept */
+	fd = connect_to(path);
+	assert_true(UT_POLL_UNTIL(g_srv.nclients == 1, 2000));
+	ut_poll_for(300);
+	assert_int_equal(g_srv.nclients, 1);
+	close(fd);
+	nvl_rpc_server_stop();
+	assert_null(g_srv.sweep);
+
+	/* defaults; and no timer at all when both are off */
+	o.request_timeout_ms = 0;
+	o.idle_timeout_ms = 0;
+	assert_int_equal(nvl_rpc_server_start(&o), 0);
+	assert_int_equal(g_srv.request_timeout_us, 30000000);
+	assert_int_equal(g_srv.idle_timeout_us, 600000000);
+	nvl_rpc_server_stop();
+	o.request_timeout_ms = NVL_RPC_TIMEOUT_NONE;
+	o.idle_timeout_ms = NVL_RPC_TIMEOUT_NONE;
+	assert_int_equal(nvl_rpc_server_start(&o), 0);
+	assert_null(g_srv.sweep);
+	nvl_rpc_server_stop();
+	rmdir(dir);
+}
+
 /* ---- local calls (config replay) --------------------------------------------- */
 
 static int g_local_calls;
@@ -1074,6 +1222,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_large_answers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deep_nesting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_socket, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_timer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_calls, setup, teardown),
 	};
 
