@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -732,9 +733,16 @@ static void *
 reactor_thread(void *arg)
 {
 	struct nvl_reactor *r = arg;
+	char name[16];
 
 	t_self = r;
 	r->tid = (int)syscall(SYS_gettid);
+	/* top -H, ps -L and /proc/PID/task/TID/comm show which thread is which;
+	 * the main thread keeps the program's name (pgrep, killall, ps) */
+	if (r->tid != getpid()) {
+		snprintf(name, sizeof(name), "reactor_%u", r->id % 1000u);
+		pthread_setname_np(pthread_self(), name);
+	}
 	reactor_ring_enable(r);
 	if (r->cpu >= 0) {
 		cpu_set_t set;

@@ -160,6 +160,7 @@ for r, cpu in zip(rs, want):
     print("reactor %d: thread %d (%s), cpu %d, Cpus_allowed_list %s" %
           (r["id"], r["tid"], comm, r["cpu"], allowed))
     assert r["cpu"] == (-1 if cpu == "-" else int(cpu)), r
+    assert comm == ("nvlendd" if r["id"] == 0 else "reactor_%d" % r["id"]), ("thread name", comm)
     assert allowed == (mine if cpu == "-" else cpu), ("reactor %d allowed on %s" % (r["id"], allowed))
 ' "$DAEMON_PID" "$@" >&2
 }
