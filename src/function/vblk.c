@@ -34,10 +34,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 NVL_LOG_DECLARE_COMPONENT(vhost);
@@ -146,6 +149,7 @@ struct nvl_vblk {
 
 static TAILQ_HEAD(, nvl_vblk) g_vblks = TAILQ_HEAD_INITIALIZER(g_vblks);
 static unsigned g_reactor_rr;
+static char g_socket_dir[108];   /* absolute; empty: the working directory */
 
 static void q_flush(struct vblk_queue *q);
 
@@ -921,17 +925,59 @@ nvl_vblk_destroying(const struct nvl_vblk *c)
 }
 
 int
+nvl_vblk_set_socket_dir(const char *dir)
+{
+	struct stat st;
+	char *abs;
+	int rc = 0;
+
+	abs = realpath(dir, NULL);
+	if (abs == NULL)
+		return errno == ENAMETOOLONG || errno == ENOTDIR ? -errno : -ENOENT;
+	if (stat(abs, &st) < 0 || !S_ISDIR(st.st_mode))
+		rc = -ENOTDIR;
+	else if (strlen(abs) + 2 > sizeof(g_socket_dir))   /* room for "/x" */
+		rc = -ENAMETOOLONG;
+	else
+		nvl_strlcpy(g_socket_dir, abs, sizeof(g_socket_dir));
+	free(abs);
+	return rc;
+}
+
+/* The absolute path of socket: relative ones go in the socket directory. */
+static int
+vblk_socket_path(const char *socket, char *out, size_t len)
+{
+	char cwd[PATH_MAX];
+	const char *dir = g_socket_dir;
+	int n;
+
+	if (socket[0] == '/') {
+		n = snprintf(out, len, "%s", socket);
+	} else {
+		if (dir[0] == '\0') {
+			if (getcwd(cwd, sizeof(cwd)) == NULL)
+				return errno == ERANGE ? -ENAMETOOLONG : -errno;
+			dir = cwd;
+		}
+		n = snprintf(out, len, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", socket);
+	}
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int
 nvl_vblk_create(const struct nvl_vblk_opts *o, struct nvl_vblk **out)
 {
 	struct nvl_vblk *c;
-	char who[96];
+	char who[96], sock[sizeof(((struct nvl_vblk *)0)->socket)];
 	int rc;
 
 	if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) >= NVL_VBLK_NAME_MAX ||
 	    o->bdev == NULL || o->socket == NULL || o->socket[0] == '\0')
 		return -EINVAL;
-	if (strlen(o->socket) >= sizeof(((struct nvl_vblk *)0)->socket))
-		return -ENAMETOOLONG;
+	rc = vblk_socket_path(o->socket, sock, sizeof(sock));
+	if (rc < 0)
+		return rc;
 	if (o->num_queues > NVL_VBLK_MAX_QUEUES)
 		return -EINVAL;
 	if (o->queue_size && (o->queue_size > VHOST_MAX_RING || !NVL_IS_POW2(o->queue_size)))
@@ -943,7 +989,7 @@ nvl_vblk_create(const struct nvl_vblk_opts *o, struct nvl_vblk **out)
 		return -ENOMEM;
 	nvl_strlcpy(c->name, o->name, sizeof(c->name));
 	nvl_strlcpy(c->bdev_name, o->bdev, sizeof(c->bdev_name));
-	nvl_strlcpy(c->socket, o->socket, sizeof(c->socket));
+	nvl_strlcpy(c->socket, sock, sizeof(c->socket));
 	c->num_queues = o->num_queues ? o->num_queues : 1;
 	c->queue_size = o->queue_size ? o->queue_size : NVL_VBLK_DEFAULT_QUEUE_SIZE;
 	c->read_only = o->read_only;
