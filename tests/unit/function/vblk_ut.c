@@ -25,11 +25,15 @@
 /* ---- a bdev that holds I/Os until the test completes them ---- */
 static struct nvl_bdev_io *g_held[64];
 static unsigned g_nheld;
+static int g_hold_refuse = -1;   /* refuse the I/O that would be held at this index */
 
 static int
 hold_submit(struct nvl_bdev *b, struct nvl_bdev_io *io)
 {
 	(void)b;
+	if ((int)g_nheld == g_hold_refuse)
+		return -ENOSPC;
+	assert_true(g_nheld < 64);
 	g_held[g_nheld++] = io;
 	return 0;
 }
@@ -490,6 +494,142 @@ test_crash_recovery(void **state)
 	run_crash_recovery(true);
 }
 
+static uint64_t
+iov_total(const struct nvl_bdev_io *io)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < io->iovcnt; i++)
+		n += io->iov[i].iov_len;
+	return n;
+}
+
+/* Requests longer than the bdev's max_io_bytes are split, not failed. */
+static void
+test_split_large(void **state)
+{
+	struct nvl_bdev *ram = nvl_bdev_get_by_name("ram0");
+	struct nvl_vring_used_elem e;
+	uint64_t off = FG_SIZE0 - 6000;   /* data crosses into region 1 mid-part */
+	uint8_t *pat;
+	struct t t;
+	uint16_t h;
+
+	(void)state;
+	/* data round trip through parts that straddle iovec boundaries */
+	t_init(&t, "ram0", false, false);
+	ram->max_io_bytes = 4096 + 100;   /* parts of 4096: rounded down to blocks */
+	pat = malloc(20480);
+	for (unsigned i = 0; i < 20480; i++)
+		pat[i] = (uint8_t)(i * 31 + 7);
+	memcpy(t.g.r0 + off, pat, 6000);
+	memcpy(t.g.r1, pat + 6000, 20480 - 6000);
+	h = req3(&t, 0, NVL_VIRTIO_BLK_T_OUT, 40, 20480, R);
+	fg_desc(&t.g, h + 1, fg_gpa(off), 20480, R | N, h + 2);
+	run(&t, h);
+	assert_int_equal(status(&t, 0), NVL_VIRTIO_BLK_S_OK);
+	ram->max_io_bytes = 0;
+	e = run(&t, req3(&t, 1, NVL_VIRTIO_BLK_T_IN, 40, 20480, W));
+	assert_int_equal(status(&t, 1), NVL_VIRTIO_BLK_S_OK);
+	assert_int_equal(e.len, 20481);
+	assert_memory_equal(gptr(&t, DATA(1)), pat, 20480);
+	/* and a split read of what an unsplit write stored */
+	ram->max_io_bytes = 8192;
+	memset(gptr(&t, DATA(2)), 0, 20480);
+	e = run(&t, req3(&t, 2, NVL_VIRTIO_BLK_T_IN, 40, 20480, W));
+	assert_int_equal(status(&t, 2), NVL_VIRTIO_BLK_S_OK);
+	assert_int_equal(e.len, 20481);
+	assert_memory_equal(gptr(&t, DATA(2)), pat, 20480);
+	/* a limit below one block cannot be met */
+	ram->max_io_bytes = 256;
+	run(&t, req3(&t, 3, NVL_VIRTIO_BLK_T_IN, 40, 4096, W));
+	assert_int_equal(status(&t, 3), NVL_VIRTIO_BLK_S_IOERR);
+	ram->max_io_bytes = 0;
+	free(pat);
+	assert_int_equal(t.q->inflight, 0);
+	t_fini(&t);
+
+	/* parts: sizes, offsets, guest addresses; done only when the last one is */
+	t_init(&t, "hold0", false, false);
+	g_hold_bdev.max_io_bytes = 4096;
+	h = req3(&t, 0, NVL_VIRTIO_BLK_T_OUT, 8, 10240, R);
+	fg_push(&t.g, h);
+	q_poll(t.q);
+	assert_int_equal(g_nheld, 3);
+	for (unsigned k = 0; k < 3; k++) {
+		assert_int_equal(g_held[k]->type, NVL_BDEV_IO_WRITE);
+		assert_int_equal(g_held[k]->offset, 8 * 512 + k * 4096);
+		assert_int_equal(g_held[k]->length, k < 2 ? 4096 : 2048);
+		assert_true(g_held[k]->length <= g_hold_bdev.max_io_bytes);
+		assert_int_equal(iov_total(g_held[k]), g_held[k]->length);
+		assert_ptr_equal(g_held[k]->iov[0].iov_base, (uint8_t *)gptr(&t, DATA(0)) + k * 4096);
+	}
+	nvl_bdev_io_complete(g_held[2], 0);
+	nvl_bdev_io_complete(g_held[0], 0);
+	assert_int_equal(fg_used(&t.g)->idx, 0);
+	assert_int_equal(t.q->inflight, 1);
+	nvl_bdev_io_complete(g_held[1], 0);
+	assert_int_equal(fg_used(&t.g)->idx, 1);
+	assert_int_equal(status(&t, 0), NVL_VIRTIO_BLK_S_OK);
+	assert_null(t.q->reqs[h].split);
+	t.seen_used = 1;
+
+	/* one failing part fails the request, after all parts finished */
+	g_nheld = 0;
+	h = req3(&t, 1, NVL_VIRTIO_BLK_T_IN, 64, 12288, W);
+	fg_push(&t.g, h);
+	q_poll(t.q);
+	assert_int_equal(g_nheld, 3);
+	nvl_bdev_io_complete(g_held[1], -EIO);
+	nvl_bdev_io_complete(g_held[0], 0);
+	assert_int_equal(fg_used(&t.g)->idx, 1);
+	nvl_bdev_io_complete(g_held[2], 0);
+	assert_int_equal(fg_used(&t.g)->idx, 2);
+	assert_int_equal(status(&t, 1), NVL_VIRTIO_BLK_S_IOERR);
+	assert_int_equal(fg_used(&t.g)->ring[1].len, 1);
+	t.seen_used = 2;
+
+	/* the bdev refuses a later part: the submitted ones still finish the request */
+	g_nheld = 0;
+	g_hold_refuse = 1;
+	h = req3(&t, 2, NVL_VIRTIO_BLK_T_OUT, 64, 12288, R);
+	fg_push(&t.g, h);
+	q_poll(t.q);
+	assert_int_equal(g_nheld, 1);
+	assert_int_equal(fg_used(&t.g)->idx, 2);
+	nvl_bdev_io_complete(g_held[0], 0);
+	assert_int_equal(fg_used(&t.g)->idx, 3);
+	assert_int_equal(status(&t, 2), NVL_VIRTIO_BLK_S_IOERR);
+	/* ... or the first one: nothing in flight, IOERR at once */
+	g_nheld = 0;
+	g_hold_refuse = 0;
+	h = req3(&t, 3, NVL_VIRTIO_BLK_T_OUT, 64, 12288, R);
+	fg_push(&t.g, h);
+	q_poll(t.q);
+	assert_int_equal(fg_used(&t.g)->idx, 4);
+	assert_int_equal(status(&t, 3), NVL_VIRTIO_BLK_S_IOERR);
+	g_hold_refuse = -1;
+	assert_int_equal(t.q->inflight, 0);
+
+	/* a crash with parts in flight: the request is resubmitted, split again */
+	g_nheld = 0;
+	h = req3(&t, 4, NVL_VIRTIO_BLK_T_OUT, 128, 8192 + 512, R);
+	fg_push(&t.g, h);
+	q_poll(t.q);
+	assert_int_equal(g_nheld, 3);
+	nvl_bdev_io_complete(g_held[0], 0);
+	t_crash(&t);
+	t_queue(&t, fg_used(&t.g)->idx);
+	assert_int_equal(g_nheld, 3);
+	assert_int_equal(g_held[2]->length, 512);
+	for (unsigned k = 0; k < 3; k++)
+		nvl_bdev_io_complete(g_held[k], 0);
+	assert_int_equal(fg_used(&t.g)->idx, 5);
+	assert_int_equal(status(&t, 4), NVL_VIRTIO_BLK_S_OK);
+	g_hold_bdev.max_io_bytes = 0;
+	t_fini(&t);
+}
+
 int
 main(void)
 {
@@ -501,6 +641,7 @@ main(void)
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_in_order),
 		cmocka_unit_test(test_crash_recovery),
+		cmocka_unit_test(test_split_large),
 	};
 
 	return cmocka_run_group_tests(tests, setup_bdevs, teardown_bdevs);
