@@ -13,6 +13,9 @@
 
 #include "function/vblk.c"
 #include "unit/function/fake_guest.h"
+#include "common/ut.h"
+
+#include <sys/eventfd.h>
 
 #define R 0
 #define W NVL_VRING_DESC_F_WRITE
@@ -630,6 +633,171 @@ test_split_large(void **state)
 	t_fini(&t);
 }
 
+/* ---- SET_VRING_ENABLE through the vhost-user layer, with a reactor ---- */
+
+static unsigned g_acks;
+static uint64_t g_last_ack;
+
+static int
+xmit_ack(struct vhost_dev *d, const void *buf, size_t len, int fd)
+{
+	(void)d;
+	(void)fd;
+	assert_int_equal(len, sizeof(struct nvl_vhost_user_hdr) + 8);
+	memcpy(&g_last_ack, (const uint8_t *)buf + sizeof(struct nvl_vhost_user_hdr), 8);
+	g_acks++;
+	return 0;
+}
+
+static void
+vu_send(struct nvl_vblk *c, uint32_t req, const void *p, uint32_t size, int fd)
+{
+	struct nvl_vhost_user_hdr h = {
+		.request = req,
+		.flags = NVL_VHOST_USER_VERSION | NVL_VHOST_USER_FLAG_NEED_REPLY,
+		.size = size,
+	};
+	int fds[1] = { fd };
+
+	assert_int_equal(vhost_dev_handle_msg(&c->vdev, &h, p, fds, fd >= 0 ? 1 : 0), 0);
+	if (fds[0] >= 0)
+		close(fds[0]);
+}
+
+static void
+vu_enable(struct nvl_vblk *c, unsigned on)
+{
+	struct nvl_vhost_vring_state st = { 0, on };
+
+	vu_send(c, NVL_VHOST_USER_SET_VRING_ENABLE, &st, sizeof(st), -1);
+}
+
+static void
+kick(int fd)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
+}
+
+/* A disabled ring is not served, kicked or not; the disable is acknowledged
+ * only once the request in flight completed; re-enabling resumes where the
+ * queue stopped, so nothing is lost or served twice. */
+static void
+test_vring_disable(void **state)
+{
+	struct nvl_vhost_vring_addr a = { 0 };
+	struct nvl_vhost_vring_state st;
+	struct t t;
+	uint64_t v;
+	uint16_t ha, hb;
+	unsigned acks;
+	int kfd;
+
+	(void)state;
+	assert_int_equal(ut_reactors_init(1), 0);
+	memset(&t, 0, sizeof(t));
+	fg_init(&t.g, 64);
+	t.c = calloc(1, sizeof(*t.c));
+	nvl_strlcpy(t.c->name, "ut-ctrl", sizeof(t.c->name));
+	t.c->num_queues = 1;
+	t.c->queue_size = 256;
+	assert_int_equal(nvl_bdev_open("hold0", true, "ut", &t.c->desc), 0);
+	t.c->bdev = t.c->desc->bdev;
+	vhost_dev_init(&t.c->vdev);
+	t.c->vdev.ops = &vblk_vhost_ops;
+	t.c->vdev.ctx = t.c;
+	t.c->vdev.name = t.c->name;
+	t.c->vdev.max_queues = 1;
+	t.c->vdev.dev_features = vblk_features(t.c);
+	t.c->vdev.state = VHOST_DEV_CONNECTED;
+	t.c->vdev.xmit = xmit_ack;
+	t.c->vdev.mem = malloc(sizeof(*t.c->vdev.mem));
+	*t.c->vdev.mem = t.g.mem;   /* no map: vhost_mem_free leaves the test's buffers */
+	g_acks = 0;
+
+	v = (1ULL << NVL_VIRTIO_F_VERSION_1) | (1ULL << NVL_VHOST_USER_F_PROTOCOL_FEATURES);
+	vu_send(t.c, NVL_VHOST_USER_SET_FEATURES, &v, 8, -1);
+	v = 1ULL << NVL_VHOST_USER_PROTOCOL_F_REPLY_ACK;
+	vu_send(t.c, NVL_VHOST_USER_SET_PROTOCOL_FEATURES, &v, 8, -1);
+	st = (struct nvl_vhost_vring_state){ 0, 64 };
+	vu_send(t.c, NVL_VHOST_USER_SET_VRING_NUM, &st, sizeof(st), -1);
+	st = (struct nvl_vhost_vring_state){ 0, 0 };
+	vu_send(t.c, NVL_VHOST_USER_SET_VRING_BASE, &st, sizeof(st), -1);
+	a.desc_user_addr = t.g.mem.r[0].uva + FG_DESC_OFF;
+	a.avail_user_addr = t.g.mem.r[0].uva + FG_AVAIL_OFF;
+	a.used_user_addr = t.g.mem.r[0].uva + FG_USED_OFF;
+	vu_send(t.c, NVL_VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), -1);
+	kfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	v = 0;
+	vu_send(t.c, NVL_VHOST_USER_SET_VRING_KICK, &v, 8, dup(kfd));
+	/* rings start disabled once protocol features are negotiated */
+	assert_false(t.c->vdev.vq[0].running);
+	vu_enable(t.c, 1);
+	assert_true(t.c->vdev.vq[0].running);
+	assert_true(UT_POLL_UNTIL(t.c->queues[0] && t.c->queues[0]->poller, 1000));
+	assert_int_not_equal(g_acks, 0);
+	assert_int_equal(g_last_ack, 0);
+	acks = g_acks;
+
+	/* A is taken on a kick and held by the bdev */
+	ha = req3(&t, 0, NVL_VIRTIO_BLK_T_OUT, 0, 512, R);
+	fg_push(&t.g, ha);
+	kick(kfd);
+	assert_true(UT_POLL_UNTIL(g_nheld == 1, 1000));
+
+	/* disable: the queue drains A before the front-end hears back */
+	vu_enable(t.c, 0);
+	ut_poll_for(20);
+	assert_int_equal(g_acks, acks);
+	assert_true(t.c->vdev.vq[0].stopping);
+	/* B arrives and is kicked while the ring is disabled: not taken */
+	hb = req3(&t, 1, NVL_VIRTIO_BLK_T_OUT, 8, 512, R);
+	fg_push(&t.g, hb);
+	kick(kfd);
+	ut_poll_for(20);
+	assert_int_equal(g_nheld, 1);
+	nvl_bdev_io_complete(g_held[0], 0);
+	assert_true(UT_POLL_UNTIL(g_acks == acks + 1, 1000));
+	assert_int_equal(g_last_ack, 0);
+	assert_false(t.c->vdev.vq[0].running);
+	assert_null(t.c->queues[0]);
+	assert_int_equal(t.c->vdev.vq[0].base, 1);
+	assert_int_equal(fg_used(&t.g)->idx, 1);
+	assert_int_equal(fg_used(&t.g)->ring[0].id, ha);
+	assert_int_equal(status(&t, 0), NVL_VIRTIO_BLK_S_OK);
+	/* still disabled: more kicks change nothing */
+	kick(kfd);
+	ut_poll_for(20);
+	assert_int_equal(g_nheld, 1);
+	assert_int_equal(fg_used(&t.g)->idx, 1);
+
+	/* re-enable: resumes at avail index 1, so B and only B is served */
+	vu_enable(t.c, 1);
+	assert_int_equal(g_acks, acks + 2);
+	assert_true(UT_POLL_UNTIL(g_nheld == 2, 1000));
+	assert_int_equal(g_held[1]->offset, 8 * 512);
+	nvl_bdev_io_complete(g_held[1], 0);
+	assert_true(UT_POLL_UNTIL(fg_used(&t.g)->idx == 2, 1000));
+	assert_int_equal(fg_used(&t.g)->ring[1].id, hb);
+	assert_int_equal(status(&t, 1), NVL_VIRTIO_BLK_S_OK);
+	ut_poll_for(20);
+	assert_int_equal(g_nheld, 2);
+
+	/* disabling an idle ring answers at once; the front-end goes away */
+	vu_enable(t.c, 0);
+	assert_true(UT_POLL_UNTIL(g_acks == acks + 3, 1000));
+	assert_null(t.c->queues[0]);
+	close(t.c->vdev.vq[0].kickfd);
+	vhost_mem_free(t.c->vdev.mem);
+	close(kfd);
+	nvl_bdev_close(t.c->desc);
+	free(t.c);
+	fg_fini(&t.g);
+	g_nheld = 0;
+	nvl_reactors_fini();
+}
+
 int
 main(void)
 {
@@ -642,6 +810,7 @@ main(void)
 		cmocka_unit_test(test_in_order),
 		cmocka_unit_test(test_crash_recovery),
 		cmocka_unit_test(test_split_large),
+		cmocka_unit_test(test_vring_disable),
 	};
 
 	return cmocka_run_group_tests(tests, setup_bdevs, teardown_bdevs);
