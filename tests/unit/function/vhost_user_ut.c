@@ -4,8 +4,9 @@
  * vhost-user-blk does, replies and REPLY_ACKs, payload-size and index
  * validation, memory-table and inflight-fd messages with real memfds,
  * queue start/stop sequencing (GET_VRING_BASE and SET_VRING_ENABLE 0 wait
- * for the queue to stop, a disabled ring resumes where it stopped), and
- * resets. The device side is a stub that records what it is asked.
+ * for the queue to stop, a disabled ring resumes where it stopped), resets,
+ * and the framing of received bytes and fds (vu_rx_want / vu_rx_feed). The
+ * device side is a stub that records what it is asked.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -423,6 +424,84 @@ test_vring_enable(void **state)
 	g_reply_fd = -1;
 }
 
+/* Store bytes where vu_rx_want() says and account them, as vu_recv() does. */
+static int
+rx_put(struct vhost_dev *d, const void *bytes, size_t n, const int *fds, size_t nfds)
+{
+	void *buf;
+
+	assert_true(n <= vu_rx_want(d, &buf));
+	memcpy(buf, bytes, n);
+	return vu_rx_feed(d, n, fds, nfds, false);
+}
+
+static bool
+fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0;
+}
+
+static void
+test_rx_framing(void **state)
+{
+	struct nvl_vhost_user_hdr h = { NVL_VHOST_USER_SET_PROTOCOL_FEATURES,
+					NVL_VHOST_USER_VERSION, 8 };
+	uint64_t v = 0x1234;
+	struct vhost_dev d;
+	void *buf;
+	int fds[10];
+
+	(void)state;
+	dev_init(&d);
+	/* a header in two reads, the payload in two, an fd with the payload */
+	assert_int_equal(vu_rx_want(&d, &buf), 12);
+	assert_int_equal(rx_put(&d, &h, 5, NULL, 0), 0);
+	assert_int_equal(vu_rx_want(&d, &buf), 7);
+	assert_int_equal(rx_put(&d, (uint8_t *)&h + 5, 7, NULL, 0), 0);
+	assert_int_equal(vu_rx_want(&d, &buf), 8);
+	fds[0] = eventfd(0, EFD_CLOEXEC);
+	assert_int_equal(rx_put(&d, &v, 3, fds, 1), 0);
+	assert_int_equal(rx_put(&d, (uint8_t *)&v + 3, 5, NULL, 0), 1);
+	assert_int_equal(vu_rx_want(&d, &buf), 0);
+	assert_int_equal(d.rx_hdr.request, NVL_VHOST_USER_SET_PROTOCOL_FEATURES);
+	assert_memory_equal(d.rx_payload, &v, 8);
+	assert_int_equal(d.rx_nfds, 1);
+	assert_int_equal(d.rx_fds[0], fds[0]);
+	rx_reset(&d);
+	assert_false(fd_open(fds[0]));
+	/* a message without payload is complete with its header */
+	h.size = 0;
+	assert_int_equal(rx_put(&d, &h, 12, NULL, 0), 1);
+	rx_reset(&d);
+	/* an oversized payload is refused before any of it is read */
+	h.size = VHOST_MSG_MAX_PAYLOAD + 1;
+	assert_int_equal(rx_put(&d, &h, 12, NULL, 0), -EPROTO);
+	rx_reset(&d);
+	/* more fds than a message may carry: the extra ones are closed */
+	for (unsigned i = 0; i < 10; i++)
+		fds[i] = eventfd(0, EFD_CLOEXEC);
+	h.size = 8;
+	assert_int_equal(rx_put(&d, &h, 12, fds, 6), 0);
+	assert_int_equal(rx_put(&d, &v, 8, fds + 6, 4), 1);
+	assert_int_equal(d.rx_nfds, VHOST_MAX_FDS);
+	assert_true(fd_open(fds[7]));
+	assert_false(fd_open(fds[8]));
+	assert_false(fd_open(fds[9]));
+	rx_reset(&d);
+	for (unsigned i = 0; i < 10; i++)
+		assert_false(fd_open(fds[i]));
+	/* control data cut by the kernel; the peer closing; a read past the message */
+	fds[0] = eventfd(0, EFD_CLOEXEC);
+	assert_int_equal(vu_rx_feed(&d, 4, fds, 1, true), -EPROTO);
+	rx_reset(&d);
+	assert_false(fd_open(fds[0]));
+	assert_int_equal(rx_put(&d, &h, 4, NULL, 0), 0);
+	assert_int_equal(vu_rx_feed(&d, 0, NULL, 0, false), -ECONNRESET);
+	rx_reset(&d);
+	assert_int_equal(vu_rx_feed(&d, 13, NULL, 0, false), -EPROTO);
+	rx_reset(&d);
+}
+
 static void
 test_listen_stale(void **state)
 {
@@ -468,6 +547,7 @@ main(void)
 		cmocka_unit_test(test_handshake),
 		cmocka_unit_test(test_rings),
 		cmocka_unit_test(test_vring_enable),
+		cmocka_unit_test(test_rx_framing),
 		cmocka_unit_test(test_listen_stale),
 	};
 
