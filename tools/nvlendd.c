@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* nvlendd: the nvlend daemon. Parses options and hands over to src/app. */
 #include "app/app.h"
+#include "function/vblk.h"
 #include "rpc/rpc.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -67,6 +68,12 @@ usage(FILE *f)
 "                           0 never)\n"
 "        --pid-file FILE    write the daemon's pid to FILE once it serves its\n"
 "                           socket and the -c configuration is applied\n"
+"    -S, --vhost-socket-dir DIR\n"
+"                           where vhost-user sockets given without a\n"
+"                           directory go (SPDK's vhost_create_blk_controller\n"
+"                           CTRLR, relative virtio_blk_controller_create paths);\n"
+"                           default: the working directory at start-up.\n"
+"                           save-config records the absolute path\n"
 "    -V, --version          print the version and exit\n"
 "    -h, --help             this text\n"
 "\n"
@@ -120,12 +127,13 @@ main(int argc, char **argv)
 		{ "reactors", required_argument, NULL, 'R' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "log-file", required_argument, NULL, 'F' },
-		{ "spin-us", required_argument, NULL, 'S' },
+		{ "spin-us", required_argument, NULL, 'U' },
 		{ "rpc-max-request", required_argument, NULL, 'Q' },
 		{ "rpc-max-clients", required_argument, NULL, 'C' },
 		{ "rpc-request-timeout", required_argument, NULL, 'T' },
 		{ "rpc-idle-timeout", required_argument, NULL, 'I' },
 		{ "pid-file", required_argument, NULL, 'P' },
+		{ "vhost-socket-dir", required_argument, NULL, 'S' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -139,7 +147,7 @@ main(int argc, char **argv)
 	nvl_log_set_ident("nvlendd");
 	nvl_reactor_opts_default(&o.reactors);
 	o.rpc_socket = getenv("NVLEND_SOCKET");
-	while ((c = getopt_long(argc, argv, "c:s:m:L:Vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:m:L:S:Vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o.config_file = optarg;
@@ -180,7 +188,7 @@ main(int argc, char **argv)
 			nvl_log_set_fd(fd, true);
 			break;
 		}
-		case 'S':
+		case 'U':
 			if (nvl_parse_u64(optarg, 10000000, &v) < 0) {
 				fprintf(stderr, "nvlendd: --spin-us must be 0..10000000\n");
 				return 2;
@@ -216,6 +224,14 @@ main(int argc, char **argv)
 			break;
 		case 'P':
 			pidfile = optarg;
+			break;
+		case 'S':
+			rc = nvl_vblk_set_socket_dir(optarg);
+			if (rc < 0) {
+				fprintf(stderr, "nvlendd: --vhost-socket-dir %s: %s\n", optarg,
+					strerror(-rc));
+				return 2;
+			}
 			break;
 		case 'V':
 			printf("nvlendd %s\n", NVL_VERSION_STRING);

@@ -6,8 +6,9 @@
  * Request path (queue reactor): take a head from the avail ring, flag it in
  * the inflight region, walk its chain into iovecs that point into guest
  * memory, split header / data / status byte, check directions and ranges,
- * submit one bdev I/O straight on those iovecs, and on completion write the
- * status byte and put the head in the used ring. Completions of one poll are
+ * submit one bdev I/O straight on those iovecs (several, on slices of them,
+ * when the request is longer than the bdev's max_io_bytes), and on completion
+ * write the status byte and put the head in the used ring. Completions of one poll are
  * published together (one used->idx store, one interrupt when the driver
  * wants one). With force_in_order, completions are published in the order
  * the requests were taken.
@@ -34,10 +35,13 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 NVL_LOG_DECLARE_COMPONENT(vhost);
@@ -81,6 +85,7 @@ enum vblk_qstate {
 };
 
 struct vblk_queue;
+struct vblk_split;
 
 struct vblk_req {
 	struct nvl_bdev_io io;
@@ -91,7 +96,23 @@ struct vblk_req {
 	uint8_t type;
 	uint8_t *status;      /* in guest memory; NULL: the chain has no writable byte */
 	uint32_t used_len;
+	struct vblk_split *split;   /* larger than the bdev takes: several bdev I/Os */
 	struct iovec iov[VBLK_MAX_IOV];
+};
+
+/* One bdev I/O of a split request. */
+struct vblk_part {
+	struct nvl_bdev_io io;
+	struct vblk_req *r;
+};
+
+/* A read or write longer than the bdev's max_io_bytes, submitted as parts of
+ * at most that size (allocated per request: only such requests pay for it). */
+struct vblk_split {
+	unsigned pending;          /* parts not completed, +1 while submitting */
+	int status;                /* first failure */
+	struct iovec *iov;         /* the parts' slices of the request's iovecs */
+	struct vblk_part parts[];
 };
 
 struct vblk_queue {
@@ -146,6 +167,7 @@ struct nvl_vblk {
 
 static TAILQ_HEAD(, nvl_vblk) g_vblks = TAILQ_HEAD_INITIALIZER(g_vblks);
 static unsigned g_reactor_rr;
+static char g_socket_dir[108];   /* absolute; empty: the working directory */
 
 static void q_flush(struct vblk_queue *q);
 
@@ -321,30 +343,152 @@ vblk_req_finish(struct vblk_req *r, uint8_t status)
 }
 
 static void
+vblk_log_io_error(const struct vblk_req *r, const struct nvl_bdev_io *io, int status)
+{
+	NVL_ERRLOG_RL("vblk %s: queue %u: %s at offset %" PRIu64 " length %" PRIu64 " failed: %s",
+		      r->q->c->name, r->q->idx, io->type == NVL_BDEV_IO_READ ? "read" : "write",
+		      io->offset, io->length, strerror(-status));
+}
+
+/* The bdev side of r is over (status 0 or -errno). */
+static void
+vblk_req_io_done(struct vblk_req *r, int status)
+{
+	if (status < 0 && r->type == NVL_VIRTIO_BLK_T_IN)
+		r->used_len = 1;
+	vblk_req_finish(r, vblk_status_from_errno(status < 0 ? -EIO : 0));
+}
+
+static void
 vblk_bdev_done(struct nvl_bdev_io *io, int status)
 {
 	struct vblk_req *r = container_of(io, struct vblk_req, io);
 
+	if (status < 0)
+		vblk_log_io_error(r, io, status);
+	vblk_req_io_done(r, status);
+}
+
+static void
+vblk_split_finish(struct vblk_req *r)
+{
+	int status = r->split->status;
+
+	free(r->split);
+	r->split = NULL;
+	vblk_req_io_done(r, status);
+}
+
+static void
+vblk_split_done(struct nvl_bdev_io *io, int status)
+{
+	struct vblk_part *p = container_of(io, struct vblk_part, io);
+	struct vblk_req *r = p->r;
+	struct vblk_split *s = r->split;
+
 	if (status < 0) {
-		NVL_ERRLOG_RL("vblk %s: queue %u: %s at offset %" PRIu64 " length %" PRIu64
-			      " failed: %s", r->q->c->name, r->q->idx,
-			      io->type == NVL_BDEV_IO_READ ? "read" : "write", io->offset,
-			      io->length, strerror(-status));
-		if (r->type == NVL_VIRTIO_BLK_T_IN)
-			r->used_len = 1;
+		vblk_log_io_error(r, io, status);
+		if (s->status == 0)
+			s->status = status;
 	}
-	vblk_req_finish(r, vblk_status_from_errno(status < 0 ? -EIO : 0));
+	if (--s->pending == 0)
+		vblk_split_finish(r);
 }
 
 /* ---- request parsing -------------------------------------------------------- */
+
+/* Point out[] at bytes [off, off + len) of iov[0..n). \return iovecs used. */
+static unsigned
+iov_slice(const struct iovec *iov, unsigned n, uint64_t off, uint64_t len, struct iovec *out)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n && len > 0; i++) {
+		uint64_t l = iov[i].iov_len;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		l = NVL_MIN(l - off, len);
+		out[k].iov_base = (uint8_t *)iov[i].iov_base + off;
+		out[k].iov_len = (size_t)l;
+		k++;
+		len -= l;
+		off = 0;
+	}
+	return k;
+}
+
+/* Submit a read or write of length bytes as parts of at most chunk bytes.
+ * \return 0 (r completes when its last part does) or -errno (nothing submitted). */
+static int
+vblk_submit_split(struct vblk_req *r, uint8_t type, uint64_t offset, uint64_t length,
+		  struct iovec *iov, unsigned niov, uint64_t chunk)
+{
+	struct vblk_queue *q = r->q;
+	unsigned nparts = (unsigned)((length + chunk - 1) / chunk), k, used = 0;
+	struct vblk_split *s;
+	int rc = 0;
+
+	/* each part adds at most one iovec: the one it shares with the previous part */
+	s = calloc(1, sizeof(*s) + nparts * sizeof(s->parts[0]) +
+			      (niov + nparts) * sizeof(struct iovec));
+	if (s == NULL)
+		return -ENOMEM;
+	s->iov = (struct iovec *)&s->parts[nparts];
+	s->pending = 1;
+	r->split = s;
+	for (k = 0; k < nparts; k++) {
+		struct vblk_part *p = &s->parts[k];
+		uint64_t off = (uint64_t)k * chunk, len = NVL_MIN(chunk, length - off);
+
+		p->r = r;
+		p->io.type = type;
+		p->io.offset = offset + off;
+		p->io.length = len;
+		p->io.iov = &s->iov[used];
+		p->io.iovcnt = (int)iov_slice(iov, niov, off, len, &s->iov[used]);
+		p->io.cb = vblk_split_done;
+		p->io.cb_arg = r;
+		used += (unsigned)p->io.iovcnt;
+		s->pending++;
+		rc = nvl_bdev_submit(q->c->desc, &p->io);
+		if (rc < 0) {
+			s->pending--;
+			NVL_ERRLOG_RL("vblk %s: queue %u: head %u: bdev refused part %u/%u (offset "
+				      "%" PRIu64 " length %" PRIu64 "): %s", q->c->name, q->idx,
+				      r->head, k + 1, nparts, p->io.offset, len, strerror(-rc));
+			if (s->status == 0)
+				s->status = rc;
+			break;
+		}
+	}
+	if (k == 0) {
+		r->split = NULL;
+		free(s);
+		return rc;
+	}
+	/* parts already submitted finish the request; the ones not submitted failed it */
+	if (--s->pending == 0)
+		vblk_split_finish(r);
+	return 0;
+}
 
 static int
 vblk_submit(struct vblk_req *r, uint8_t type, uint32_t flags, uint64_t offset, uint64_t length,
 	    struct iovec *iov, unsigned niov)
 {
 	struct vblk_queue *q = r->q;
+	uint64_t max = q->c->bdev->max_io_bytes;
 	int rc;
 
+	if (max && length > max && (type == NVL_BDEV_IO_READ || type == NVL_BDEV_IO_WRITE)) {
+		max &= ~(uint64_t)(q->c->bdev->block_size - 1);
+		if (max == 0)
+			return -EINVAL;
+		return vblk_submit_split(r, type, offset, length, iov, niov, max);
+	}
 	memset(&r->io, 0, sizeof(r->io));
 	r->io.type = type;
 	r->io.flags = flags;
@@ -354,9 +498,6 @@ vblk_submit(struct vblk_req *r, uint8_t type, uint32_t flags, uint64_t offset, u
 	r->io.iovcnt = (int)niov;
 	r->io.cb = vblk_bdev_done;
 	r->io.cb_arg = r;
-	if (q->c->bdev->max_io_bytes && length > q->c->bdev->max_io_bytes &&
-	    (type == NVL_BDEV_IO_READ || type == NVL_BDEV_IO_WRITE))
-		return -EINVAL;
 	rc = nvl_bdev_submit(q->c->desc, &r->io);
 	if (rc < 0)
 		NVL_ERRLOG_RL("vblk %s: queue %u: head %u: bdev refused type %u offset %" PRIu64
@@ -626,6 +767,9 @@ q_kick_cb(void *arg, uint32_t events)
 static void
 q_free(struct vblk_queue *q)
 {
+	/* a running queue is freed only when drained; tests simulating a crash are not */
+	for (unsigned i = 0; q->reqs && i < q->vr.size; i++)
+		free(q->reqs[i].split);
 	if (q->kickfd >= 0)
 		close(q->kickfd);
 	if (q->callfd >= 0)
@@ -921,17 +1065,59 @@ nvl_vblk_destroying(const struct nvl_vblk *c)
 }
 
 int
+nvl_vblk_set_socket_dir(const char *dir)
+{
+	struct stat st;
+	char *abs;
+	int rc = 0;
+
+	abs = realpath(dir, NULL);
+	if (abs == NULL)
+		return errno == ENAMETOOLONG || errno == ENOTDIR ? -errno : -ENOENT;
+	if (stat(abs, &st) < 0 || !S_ISDIR(st.st_mode))
+		rc = -ENOTDIR;
+	else if (strlen(abs) + 2 > sizeof(g_socket_dir))   /* room for "/x" */
+		rc = -ENAMETOOLONG;
+	else
+		nvl_strlcpy(g_socket_dir, abs, sizeof(g_socket_dir));
+	free(abs);
+	return rc;
+}
+
+/* The absolute path of socket: relative ones go in the socket directory. */
+static int
+vblk_socket_path(const char *socket, char *out, size_t len)
+{
+	char cwd[PATH_MAX];
+	const char *dir = g_socket_dir;
+	int n;
+
+	if (socket[0] == '/') {
+		n = snprintf(out, len, "%s", socket);
+	} else {
+		if (dir[0] == '\0') {
+			if (getcwd(cwd, sizeof(cwd)) == NULL)
+				return errno == ERANGE ? -ENAMETOOLONG : -errno;
+			dir = cwd;
+		}
+		n = snprintf(out, len, "%s%s%s", dir, strcmp(dir, "/") ? "/" : "", socket);
+	}
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int
 nvl_vblk_create(const struct nvl_vblk_opts *o, struct nvl_vblk **out)
 {
 	struct nvl_vblk *c;
-	char who[96];
+	char who[96], sock[sizeof(((struct nvl_vblk *)0)->socket)];
 	int rc;
 
 	if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) >= NVL_VBLK_NAME_MAX ||
 	    o->bdev == NULL || o->socket == NULL || o->socket[0] == '\0')
 		return -EINVAL;
-	if (strlen(o->socket) >= sizeof(((struct nvl_vblk *)0)->socket))
-		return -ENAMETOOLONG;
+	rc = vblk_socket_path(o->socket, sock, sizeof(sock));
+	if (rc < 0)
+		return rc;
 	if (o->num_queues > NVL_VBLK_MAX_QUEUES)
 		return -EINVAL;
 	if (o->queue_size && (o->queue_size > VHOST_MAX_RING || !NVL_IS_POW2(o->queue_size)))
@@ -943,7 +1129,7 @@ nvl_vblk_create(const struct nvl_vblk_opts *o, struct nvl_vblk **out)
 		return -ENOMEM;
 	nvl_strlcpy(c->name, o->name, sizeof(c->name));
 	nvl_strlcpy(c->bdev_name, o->bdev, sizeof(c->bdev_name));
-	nvl_strlcpy(c->socket, o->socket, sizeof(c->socket));
+	nvl_strlcpy(c->socket, sock, sizeof(c->socket));
 	c->num_queues = o->num_queues ? o->num_queues : 1;
 	c->queue_size = o->queue_size ? o->queue_size : NVL_VBLK_DEFAULT_QUEUE_SIZE;
 	c->read_only = o->read_only;

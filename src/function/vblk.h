@@ -30,12 +30,21 @@ struct nvl_vblk;
 struct nvl_vblk_opts {
 	const char *name;         /**< controller name, unique */
 	const char *bdev;         /**< bdev to serve */
-	const char *socket;       /**< vhost-user socket path (created; a stale one is replaced) */
+	const char *socket;       /**< vhost-user socket path (created; a stale one is replaced);
+				   *   a relative one is taken inside the socket directory */
 	uint16_t num_queues;      /**< 1..NVL_VBLK_MAX_QUEUES (0 = 1) */
 	uint16_t queue_size;      /**< largest ring accepted, power of two 1..1024 (0 = 256) */
 	bool read_only;
 	bool force_in_order;      /**< complete requests in submission order */
 };
+
+/**
+ * Directory where relative socket paths are created (SPDK's vhost -S); default:
+ * the daemon's working directory. dir is made absolute here, so a controller's
+ * socket (and the save_config call that recreates it) never depends on the cwd.
+ * \return 0; -ENOENT (no such directory); -ENOTDIR; -ENAMETOOLONG.
+ */
+int nvl_vblk_set_socket_dir(const char *dir);
 
 /** Create and start listening.
  *  \return 0; -EINVAL (bad option); -EEXIST (name taken or socket path is not a socket);

@@ -5,8 +5,10 @@
  * SNAP's names: virtio_blk_controller_create / _destroy / _list.
  * SPDK's names where they exist: vhost_create_blk_controller (SPDK's
  * parameters: ctrlr, dev_name, readonly, cpumask, packed_ring; the socket is
- * ctrlr in the daemon's working directory, as with SPDK's default -S),
- * vhost_delete_controller, vhost_get_controllers.
+ * ctrlr in the daemon's vhost socket directory, nvlendd -S, by default its
+ * working directory, as with SPDK), vhost_delete_controller,
+ * vhost_get_controllers. Socket paths are stored absolute, so the saved
+ * configuration recreates them in the same place from any directory.
  * save_config emits one virtio_blk_controller_create per controller, after
  * the bdevs (subsystem order), so `nvlendd -c` recreates the sockets before a
  * reconnecting QEMU looks for them. Shutdown lets every queue finish its
@@ -42,7 +44,9 @@ static const struct nvl_rpc_param vblk_create_params[] = {
 	NVL_RPC_PARAM(struct rpc_vblk_create, bdev, NVL_RPC_T_STR, true, "bdev to serve"),
 	NVL_RPC_PARAM(struct rpc_vblk_create, socket, NVL_RPC_T_STR, true,
 		      "vhost-user socket path for the front-end (QEMU -chardev socket,path=...); "
-		      "a stale socket left by a dead daemon is replaced"),
+		      "a relative path is taken inside the daemon's vhost socket directory "
+		      "(nvlendd -S, default its working directory); a stale socket left by a "
+		      "dead daemon is replaced"),
 	NVL_RPC_PARAM(struct rpc_vblk_create, num_queues, NVL_RPC_T_U16, false,
 		      "virtqueues, 1..32 (default 1); queue i runs on reactor (base + i) mod reactors"),
 	NVL_RPC_PARAM(struct rpc_vblk_create, queue_size, NVL_RPC_T_U16, false,
@@ -143,7 +147,8 @@ struct rpc_spdk_create {
 
 static const struct nvl_rpc_param spdk_create_params[] = {
 	NVL_RPC_PARAM(struct rpc_spdk_create, ctrlr, NVL_RPC_T_STR, true,
-		      "controller name; the socket is this name in the daemon's working directory"),
+		      "controller name; the socket is this name in the daemon's vhost socket "
+		      "directory (nvlendd -S, default its working directory)"),
 	NVL_RPC_PARAM(struct rpc_spdk_create, dev_name, NVL_RPC_T_STR, true, "bdev to serve"),
 	NVL_RPC_PARAM(struct rpc_spdk_create, cpumask, NVL_RPC_T_STR, false,
 		      "accepted for SPDK compatibility; queues are spread over all reactors"),
@@ -192,7 +197,8 @@ rpc_vhost_create_blk_controller(struct nvl_rpc_request *req, struct rpc_spdk_cre
 }
 NVL_RPC_REGISTER("vhost_create_blk_controller", rpc_vhost_create_blk_controller,
 		 struct rpc_spdk_create, spdk_create_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
-		 "SPDK's name for virtio_blk_controller_create: socket ./CTRLR, up to 8 queues.")
+		 "SPDK's name for virtio_blk_controller_create: socket CTRLR in the vhost socket "
+		 "directory (nvlendd -S), up to 8 queues.")
 
 /* ---- destroy ---------------------------------------------------------------- */
 

@@ -3,9 +3,11 @@
  * vhost-user back-end protocol (QEMU docs/interop/vhost-user.rst) on one
  * listening Unix socket, one front-end at a time.
  *
- * Messages are received header first (the fds of SCM_RIGHTS arrive with it),
- * then the payload; the size is checked against VHOST_MSG_MAX_PAYLOAD before
- * anything is read, every payload against the exact size its request needs.
+ * Messages are received header first, then the payload (vu_rx_want /
+ * vu_rx_feed, socket-free so that the fuzzer drives them; SCM_RIGHTS fds may
+ * come with any read of a message); the size is checked against
+ * VHOST_MSG_MAX_PAYLOAD before anything is read, every payload against the
+ * exact size its request needs.
  * Requests that change what a running queue uses (SET_MEM_TABLE,
  * GET_VRING_BASE, SET_VRING_ENABLE 0, SET_FEATURES, resets, disconnect) stop
  * the affected queues first: the device finishes their in-flight I/O and
@@ -972,12 +974,71 @@ rx_reset(struct vhost_dev *d)
 	d->rx_got = 0;
 }
 
+/*
+ * Framing of the received byte stream, without the socket (the fuzzer drives
+ * it with any split of the bytes and any fds): the header first, then exactly
+ * the payload size it announces, checked against VHOST_MSG_MAX_PAYLOAD before
+ * a payload byte is read. fds may come with any read of the message.
+ */
+
+/* Where the next bytes of the current message go. \return bytes wanted; 0: complete. */
+static size_t
+vu_rx_want(struct vhost_dev *d, void **buf)
+{
+	const size_t hs = sizeof(struct nvl_vhost_user_hdr);
+
+	if (d->rx_got < hs) {
+		*buf = (uint8_t *)&d->rx_hdr + d->rx_got;
+		return hs - d->rx_got;
+	}
+	*buf = d->rx_payload + (d->rx_got - hs);
+	return hs + d->rx_hdr.size - d->rx_got;
+}
+
+/*
+ * Account one read: n bytes stored where vu_rx_want() said (n == 0: the peer
+ * closed), with fds[0..nfds) that came with it (taken over: kept for the
+ * message, or closed beyond VHOST_MAX_FDS), truncated when the kernel had to
+ * cut the control data (more fds than we have room for).
+ * \return 1 message complete, 0 need more, -ECONNRESET, -EPROTO.
+ */
+static int
+vu_rx_feed(struct vhost_dev *d, size_t n, const int *fds, size_t nfds, bool truncated)
+{
+	const size_t hs = sizeof(struct nvl_vhost_user_hdr);
+	void *unused;
+
+	for (size_t i = 0; i < nfds; i++) {
+		if (d->rx_nfds < VHOST_MAX_FDS)
+			d->rx_fds[d->rx_nfds++] = fds[i];
+		else
+			close(fds[i]);
+	}
+	if (truncated) {
+		NVL_ERRLOG("vhost %s: too many file descriptors in one message", d->name);
+		return -EPROTO;
+	}
+	if (n == 0)
+		return -ECONNRESET;
+	if (n > vu_rx_want(d, &unused)) {
+		/* our own invariant: reads never ask for more than that */
+		NVL_ERRLOG("vhost %s: read of %zu bytes past the message", d->name, n);
+		return -EPROTO;
+	}
+	d->rx_got += n;
+	if (d->rx_got == hs && d->rx_hdr.size > VHOST_MSG_MAX_PAYLOAD) {
+		NVL_ERRLOG("vhost %s: %s with a %u-byte payload (max %u)", d->name,
+			   vhost_req_name(d->rx_hdr.request), d->rx_hdr.size,
+			   VHOST_MSG_MAX_PAYLOAD);
+		return -EPROTO;
+	}
+	return d->rx_got >= hs && vu_rx_want(d, &unused) == 0 ? 1 : 0;
+}
+
 /* Read what is there of the current message. \return 1 complete, 0 need more, <0 drop. */
 static int
 vu_recv(struct vhost_dev *d)
 {
-	const size_t hs = sizeof(struct nvl_vhost_user_hdr);
-
 	for (;;) {
 		union {
 			char buf[CMSG_SPACE(sizeof(int) * VHOST_MAX_FDS)];
@@ -987,19 +1048,14 @@ vu_recv(struct vhost_dev *d)
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
 				     .msg_controllen = sizeof(u.buf) };
 		struct cmsghdr *cm;
-		size_t want;
+		int fds[VHOST_MAX_FDS];
+		size_t nfds = 0;
 		ssize_t n;
+		int rc;
 
-		if (d->rx_got < hs) {
-			iov.iov_base = (uint8_t *)&d->rx_hdr + d->rx_got;
-			iov.iov_len = hs - d->rx_got;
-		} else {
-			want = hs + d->rx_hdr.size;
-			if (d->rx_got == want)
-				return 1;
-			iov.iov_base = d->rx_payload + (d->rx_got - hs);
-			iov.iov_len = want - d->rx_got;
-		}
+		iov.iov_len = vu_rx_want(d, &iov.iov_base);
+		if (iov.iov_len == 0)
+			return 1;
 		n = recvmsg(d->conn_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -1008,34 +1064,27 @@ vu_recv(struct vhost_dev *d)
 				return 0;
 			return -errno;
 		}
+		/* the kernel wrote the control data: at most what fits in u.buf */
 		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 			size_t cnt;
-			int fdv;
 
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+			    cm->cmsg_len < CMSG_LEN(0))
 				continue;
 			cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 			for (size_t i = 0; i < cnt; i++) {
-				memcpy(&fdv, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-				if (d->rx_nfds < VHOST_MAX_FDS)
-					d->rx_fds[d->rx_nfds++] = fdv;
+				int fd;
+
+				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				if (nfds < VHOST_MAX_FDS)
+					fds[nfds++] = fd;
 				else
-					close(fdv);
+					close(fd);
 			}
 		}
-		if (mh.msg_flags & MSG_CTRUNC) {
-			NVL_ERRLOG("vhost %s: too many file descriptors in one message", d->name);
-			return -EPROTO;
-		}
-		if (n == 0)
-			return -ECONNRESET;
-		d->rx_got += (size_t)n;
-		if (d->rx_got == hs && d->rx_hdr.size > VHOST_MSG_MAX_PAYLOAD) {
-			NVL_ERRLOG("vhost %s: %s with a %u-byte payload (max %u)", d->name,
-				   vhost_req_name(d->rx_hdr.request), d->rx_hdr.size,
-				   VHOST_MSG_MAX_PAYLOAD);
-			return -EPROTO;
-		}
+		rc = vu_rx_feed(d, (size_t)n, fds, nfds, mh.msg_flags & MSG_CTRUNC);
+		if (rc != 0)
+			return rc;
 	}
 }
 

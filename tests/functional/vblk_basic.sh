@@ -5,7 +5,10 @@
 #     socket path taken by a file or by a live server), SPDK's names
 #     (vhost_create_blk_controller, vhost_get_controllers,
 #     vhost_delete_controller), save_config + `nvlendd -c`, stale socket
-#     taken over after kill -9.
+#     taken over after kill -9; the SPDK-style socket (relative to the vhost
+#     socket directory) is saved absolute, so a daemon restarted from another
+#     directory listens at the same path; nvlendd -S DIR puts such sockets in
+#     DIR.
 #   - a minimal vhost-user front-end in Python (memfd guest memory, eventfds,
 #     SCM_RIGHTS) doing the handshake QEMU does, GET_CONFIG, a write and a
 #     read that must round-trip, GET_ID, then hostile requests (descriptor
@@ -209,17 +212,45 @@ socat -t 1 - "UNIX-CONNECT:$T/c0.sock" < "$T/junk" >/dev/null 2>&1
 nvlend status >/dev/null || fail "daemon died after hostile front-ends"
 
 # ---- save_config, kill -9, restart with -c over the stale socket ----
+rpc vhost_create_blk_controller '{"ctrlr":"spdk0","dev_name":"r1","readonly":true}' >/dev/null ||
+	fail "vhost_create_blk_controller again"
 nvlend save-config -o "$T/cfg.json" || fail "save-config"
 grep -q '"virtio_blk_controller_create"' "$T/cfg.json" || fail "controller missing from config"
+grep -q "\"socket\": \"$T/spdk0\"" "$T/cfg.json" ||
+	fail "SPDK-style socket not saved as $T/spdk0: $(grep socket "$T/cfg.json")"
 kill9_nvlendd
 [ -S "$T/c0.sock" ] || fail "expected a stale vhost socket"
+# the restarted daemon runs in another directory: the sockets stay where they were
+mkdir -p "$T/elsewhere"
+cd "$T/elsewhere" || fail "cd elsewhere"
 start_nvlendd -c "$T/cfg.json"
+cd "$T" || fail "cd back"
 nvlend vblk list c0 | grep listening >/dev/null || fail "c0 not recreated"
+assert_eq "$(nvlend --json vblk list spdk0 | json_get '[0]["socket"]')" "$T/spdk0" "spdk0 socket"
+[ -e "$T/elsewhere/spdk0" ] && fail "restart from another directory moved the socket"
+/usr/bin/python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' \
+	"$T/spdk0" || fail "nobody listens on $T/spdk0 after the restart"
+rpc vhost_delete_controller '{"ctrlr":"spdk0"}' >/dev/null || fail "delete spdk0"
 grep -q "stale socket $T/c0.sock" "$DAEMON_LOG" || fail "no stale-socket notice"
 nvlend --json vblk list c0 | grep '"queue_size": 64' >/dev/null || fail "queue_size not kept"
 nvlend vblk destroy c0 || fail "destroy"
 [ -e "$T/c0.sock" ] && fail "socket left after destroy"
 expect_fail nvlend vblk destroy c0
 nvlend bdev delete r0 || fail "bdev still claimed after destroy"
+stop_nvlendd
+
+# ---- nvlendd -S: the vhost socket directory ----
+expect_fail "$BIN/nvlendd" -s "$T/never.sock" -S "$T/no-such-dir"
+mkdir -p "$T/sockdir"
+start_nvlendd -S sockdir      # relative to the start-up directory, made absolute
+nvlend bdev create ram r2 8M >/dev/null || fail "ram bdev r2"
+rpc vhost_create_blk_controller '{"ctrlr":"spdk2","dev_name":"r2"}' >/dev/null ||
+	fail "vhost_create_blk_controller with -S"
+rpc virtio_blk_controller_create '{"name":"rel","bdev":"r2","socket":"rel.sock","read_only":true}' \
+	>/dev/null || fail "relative socket"
+[ -S "$T/sockdir/spdk2" ] || fail "SPDK-style socket not in the -S directory"
+[ -S "$T/sockdir/rel.sock" ] || fail "relative socket not in the -S directory"
+assert_eq "$(nvlend --json vblk list rel | json_get '[0]["socket"]')" "$T/sockdir/rel.sock" \
+	"relative socket path"
 stop_nvlendd
 pass

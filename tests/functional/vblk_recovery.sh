@@ -5,11 +5,16 @@
 # Crash recovery of vhost-user-blk with the real peer (QEMU + Linux guest),
 # one boot. The bdev is a file on slowfs (a FUSE helper that delays each I/O)
 # (15 ms per I/O) so that requests are really in flight inside nvlendd when it dies.
-#   - fio randwrite with crc32c verify runs in the guest while nvlendd is
-#     killed with -9 three times and restarted from its saved config
-#     (the third time with force_in_order), then once more stopped with
-#     SIGTERM (drain) and restarted: fio must end with err=0 and no verify
-#     error, the guest kernel must log no I/O error.
+#   - fio randwrite with crc32c verify, 2 jobs pinned to the guest's 2 vCPUs
+#     (so both virtqueues carry I/O; the guest must see 2 hardware queues),
+#     runs in the guest while nvlendd is killed with -9 three times and
+#     restarted from its saved config (the third time with force_in_order),
+#     then once more stopped with SIGTERM (drain) and restarted: fio must end
+#     with err=0 and no verify error in both jobs, the guest kernel must log
+#     no I/O error. Each kill -9 happens with requests in flight (per-queue
+#     counters read just before it), while fio runs, and the new daemon
+#     serves a request before fio ends; every queue is seen with requests in
+#     flight at some kill, and some kill leaves requests to resubmit.
 #   - idle restart: the guest writes a pattern, nvlendd is killed while the
 #     disk is idle, restarted, and the guest reads the pattern back.
 # Prints the recovery figures (requests resubmitted, creation/connection to
@@ -40,11 +45,16 @@ cat > "$T/guest.sh" <<'EOF'
 set -u
 modprobe virtio_blk
 dd if=/dev/zero of=/dev/vda bs=1M count=1 oflag=direct 2>/dev/null
+echo "mq_queues=$(ls /sys/block/vda/mq | wc -l)"
 touch /host/fio-start
-fio --name=crash --filename=/dev/vda --direct=1 --ioengine=libaio --iodepth=16 --numjobs=1 \
-    --rw=randwrite --bs=4k --size=96M --time_based --runtime=34 --verify=crc32c \
+# one job per vCPU, each on its own 96 MiB: job i submits on virtqueue i
+fio --name=crash --filename=/dev/vda --direct=1 --ioengine=libaio --iodepth=16 --numjobs=2 \
+    --cpus_allowed=0-1 --cpus_allowed_policy=split --offset_increment=96M \
+    --rw=randwrite --bs=4k --size=96M --time_based --runtime=40 --verify=crc32c \
     --verify_backlog=128 --verify_fatal=1 --do_verify=1 > /tmp/fio.txt 2>&1
 echo "fio_rc=$?"
+touch /host/fio-done
+echo "fio_jobs_ok=$(grep -c 'err= 0' /tmp/fio.txt)"
 grep -E 'err=|verify|bad magic|crc' /tmp/fio.txt | head -5
 # idle restart
 dd if=/dev/urandom of=/tmp/pat bs=1M count=8 2>/dev/null
@@ -72,24 +82,51 @@ record() { # label: wait for the new daemon's queues to serve, then keep its fig
 	figures+=("$what $(nvlend --json vblk list vm0 | /usr/bin/python3 -c '
 import json, sys
 c = json.load(sys.stdin)[0]; r = c["recovery"]
-print("resubmitted=%d create_to_first_io_us=%d connect_to_first_io_us=%d in_order=%s" % (
+print("resubmitted=%d create_to_first_io_us=%d connect_to_first_io_us=%d in_order=%s "
+      "per_queue_resubmitted=%s" % (
     r["last_resubmitted"], r["create_to_first_io_us"], r["connect_to_first_io_us"],
-    c["force_in_order"]))')")
+    c["force_in_order"], ",".join(str(q["resubmitted"]) for q in c["queues"])))')")
+}
+# per-queue counters now: "INFLIGHT_Q0 INFLIGHT_Q1 REQUESTS_Q0 REQUESTS_Q1"
+queue_counters() {
+	nvlend --json vblk list vm0 | /usr/bin/python3 -c '
+import json, sys
+q = json.load(sys.stdin)[0]["queues"]
+print(" ".join(str(x[k]) for k in ("inflight", "requests") for x in q[:2]))'
 }
 
 wait_until 150 test -e "$T/share/fio-start" || { cat "$T/guest.err" >&2; fail "guest did not start fio"; }
 sleep 4
+seen_q0=0 seen_q1=0 kill_resub=0
 for i in 1 2 3; do
 	cfg=$T/cfg.json
 	[ $i = 3 ] && cfg=$T/cfg-inorder.json
-	infl=$(nvlend --json vblk list vm0 | json_get '[0]["inflight"]')
-	log "kill -9 #$i with $infl request(s) in flight"
+	# a snapshot with requests in flight, then the kill at once
+	for _ in $(seq 1 50); do
+		read -r i0 i1 r0 r1 <<<"$(queue_counters)"
+		[ $((i0 + i1)) -gt 0 ] && break
+		sleep 0.1
+	done
+	[ $((i0 + i1)) -gt 0 ] || fail "kill -9 #$i: no request in flight (queues: $i0 $i1)"
+	[ "$r0" -gt 0 ] && [ "$r1" -gt 0 ] || fail "kill -9 #$i: a queue carried no request ($r0 $r1)"
+	[ -e "$T/share/fio-done" ] && fail "kill -9 #$i: fio had already ended"
+	log "kill -9 #$i with $i0+$i1 request(s) in flight on queues 0+1 ($r0+$r1 requests so far)"
 	kill9_nvlendd
+	[ "$i0" -gt 0 ] && seen_q0=1
+	[ "$i1" -gt 0 ] && seen_q1=1
 	start_nvlendd -c "$cfg"
-	record "kill-9#$i(inflight=$infl)"
+	record "kill-9#$i(inflight=$i0+$i1)"
+	[ -e "$T/share/fio-done" ] &&
+		fail "kill -9 #$i: fio ended before the restarted daemon served a request"
+	n=${figures[-1]#*resubmitted=}
+	kill_resub=$((kill_resub + ${n%% *}))
 	sleep 4
 done
+[ $seen_q0 = 1 ] && [ $seen_q1 = 1 ] ||
+	fail "a queue never had requests in flight at a kill (q0 $seen_q0, q1 $seen_q1)"
+[ $kill_resub -gt 0 ] || fail "no kill -9 left a request to resubmit"
 log "SIGTERM restart during fio"
+[ -e "$T/share/fio-done" ] && fail "fio ended before the SIGTERM restart"
 stop_nvlendd
 start_nvlendd -c "$T/cfg.json"
 record "sigterm"
@@ -110,8 +147,9 @@ cat "$T/guest.out" >&2
 [ $grc = 0 ] || { tail -40 "$T/guest.err" >&2; fail "guest exited with $grc"; }
 out=$(cat "$T/guest.out")
 assert_contains "$out" "GUEST_DONE"
+assert_contains "$out" "mq_queues=2"
 assert_contains "$out" "fio_rc=0"
-assert_contains "$out" "err= 0"
+assert_contains "$out" "fio_jobs_ok=2"
 assert_contains "$out" "IDLE_READBACK_OK"
 assert_contains "$out" "WRITE_AFTER_IDLE_OK"
 assert_contains "$out" "io_errors=0"

@@ -13,6 +13,9 @@
 
 #include "function/vblk.c"
 #include "unit/function/fake_guest.h"
+#include "common/ut.h"
+
+#include <sys/eventfd.h>
 
 #define R 0
 #define W NVL_VRING_DESC_F_WRITE
@@ -25,11 +28,15 @@
 /* ---- a bdev that holds I/Os until the test completes them ---- */
 static struct nvl_bdev_io *g_held[64];
 static unsigned g_nheld;
+static int g_hold_refuse = -1;   /* refuse the I/O that would be held at this index */
 
 static int
 hold_submit(struct nvl_bdev *b, struct nvl_bdev_io *io)
 {
 	(void)b;
+	if ((int)g_nheld == g_hold_refuse)
+		return -ENOSPC;
+	assert_true(g_nheld < 64);
 	g_held[g_nheld++] = io;
 	return 0;
 }
@@ -490,6 +497,307 @@ test_crash_recovery(void **state)
 	run_crash_recovery(true);
 }
 
+static uint64_t
+iov_total(const struct nvl_bdev_io *io)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < io->iovcnt; i++)
+		n += io->iov[i].iov_len;
+	return n;
+}
+
+/* Requests longer than the bdev's max_io_bytes are split, not failed. */
+static void
+test_split_large(void **state)
+{
+	struct nvl_bdev *ram = nvl_bdev_get_by_name("ram0");
+	struct nvl_vring_used_elem e;
+	uint64_t off = FG_SIZE0 - 6000;   /* data crosses into region 1 mid-part */
+	uint8_t *pat;
+	struct t t;
+	uint16_t h;
+
+	(void)state;
+	/* data round trip through parts that straddle iovec boundaries */
+	t_init(&t, "ram0", false, false);
+	ram->max_io_bytes = 4096 + 100;   /* parts of 4096: rounded down to blocks */
+	pat = malloc(20480);
+	for (unsigned i = 0; i < 20480; i++)
+		pat[i] = (uint8_t)(i * 31 + 7);
+	memcpy(t.g.r0 + off, pat, 6000);
+	memcpy(t.g.r1, pat + 6000, 20480 - 6000);
+	h = req3(&t, 0, NVL_VIRTIO_BLK_T_OUT, 40, 20480, R);
+	fg_desc(&t.g, h + 1, fg_gpa(off), 20480, R | N, h + 2);
+	run(&t, h);
+	assert_int_equal(status(&t, 0), NVL_VIRTIO_BLK_S_OK);
+	ram->max_io_bytes = 0;
+	e = run(&t, req3(&t, 1, NVL_VIRTIO_BLK_T_IN, 40, 20480, W));
+	assert_int_equal(status(&t, 1), NVL_VIRTIO_BLK_S_OK);
+	assert_int_equal(e.len, 20481);
+	assert_memory_equal(gptr(&t, DATA(1)), pat, 20480);
+	/* and a split read of what an unsplit write stored */
+	ram->max_io_bytes = 8192;
+	memset(gptr(&t, DATA(2)), 0, 20480);
+	e = run(&t, req3(&t, 2, NVL_VIRTIO_BLK_T_IN, 40, 20480, W));
+	assert_int_equal(status(&t, 2), NVL_VIRTIO_BLK_S_OK);
+	assert_int_equal(e.len, 20481);
+	assert_memory_equal(gptr(&t, DATA(2)), pat, 20480);
+	/* a limit below one block cannot be met */
+	ram->max_io_bytes = 256;
+	run(&t, req3(&t, 3, NVL_VIRTIO_BLK_T_IN, 40, 4096, W));
+	assert_int_equal(status(&t, 3), NVL_VIRTIO_BLK_S_IOERR);
+	ram->max_io_bytes = 0;
+	free(pat);
+	assert_int_equal(t.q->inflight, 0);
+	t_fini(&t);
+
+	/* parts: sizes, offsets, guest addresses; done only when the last one is */
+	t_init(&t, "hold0", false, false);
+	g_hold_bdev.max_io_bytes = 4096;
+	h = req3(&t, 0, NVL_VIRTIO_BLK_T_OUT, 8, 10240, R);
+	fg_push(&t.g, h);
+	q_poll(t.q);
+	assert_int_equal(g_nheld, 3);
+	for (unsigned k = 0; k < 3; k++) {
+		assert_int_equal(g_held[k]->type, NVL_BDEV_IO_WRITE);
+		assert_int_equal(g_held[k]->offset, 8 * 512 + k * 4096);
+		assert_int_equal(g_held[k]->length, k < 2 ? 4096 : 2048);
+		assert_true(g_held[k]->length <= g_hold_bdev.max_io_bytes);
+		assert_int_equal(iov_total(g_held[k]), g_held[k]->length);
+		assert_ptr_equal(g_held[k]->iov[0].iov_base, (uint8_t *)gptr(&t, DATA(0)) + k * 4096);
+	}
+	nvl_bdev_io_complete(g_held[2], 0);
+	nvl_bdev_io_complete(g_held[0], 0);
+	assert_int_equal(fg_used(&t.g)->idx, 0);
+	assert_int_equal(t.q->inflight, 1);
+	nvl_bdev_io_complete(g_held[1], 0);
+	assert_int_equal(fg_used(&t.g)->idx, 1);
+	assert_int_equal(status(&t, 0), NVL_VIRTIO_BLK_S_OK);
+	assert_null(t.q->reqs[h].split);
+	t.seen_used = 1;
+
+	/* one failing part fails the request, after all parts finished */
+	g_nheld = 0;
+	h = req3(&t, 1, NVL_VIRTIO_BLK_T_IN, 64, 12288, W);
+	fg_push(&t.g, h);
+	q_poll(t.q);
+	assert_int_equal(g_nheld, 3);
+	nvl_bdev_io_complete(g_held[1], -EIO);
+	nvl_bdev_io_complete(g_held[0], 0);
+	assert_int_equal(fg_used(&t.g)->idx, 1);
+	nvl_bdev_io_complete(g_held[2], 0);
+	assert_int_equal(fg_used(&t.g)->idx, 2);
+	assert_int_equal(status(&t, 1), NVL_VIRTIO_BLK_S_IOERR);
+	assert_int_equal(fg_used(&t.g)->ring[1].len, 1);
+	t.seen_used = 2;
+
+	/* the bdev refuses a later part: the submitted ones still finish the request */
+	g_nheld = 0;
+	g_hold_refuse = 1;
+	h = req3(&t, 2, NVL_VIRTIO_BLK_T_OUT, 64, 12288, R);
+	fg_push(&t.g, h);
+	q_poll(t.q);
+	assert_int_equal(g_nheld, 1);
+	assert_int_equal(fg_used(&t.g)->idx, 2);
+	nvl_bdev_io_complete(g_held[0], 0);
+	assert_int_equal(fg_used(&t.g)->idx, 3);
+	assert_int_equal(status(&t, 2), NVL_VIRTIO_BLK_S_IOERR);
+	/* ... or the first one: nothing in flight, IOERR at once */
+	g_nheld = 0;
+	g_hold_refuse = 0;
+	h = req3(&t, 3, NVL_VIRTIO_BLK_T_OUT, 64, 12288, R);
+	fg_push(&t.g, h);
+	q_poll(t.q);
+	assert_int_equal(fg_used(&t.g)->idx, 4);
+	assert_int_equal(status(&t, 3), NVL_VIRTIO_BLK_S_IOERR);
+	g_hold_refuse = -1;
+	assert_int_equal(t.q->inflight, 0);
+
+	/* a crash with parts in flight: the request is resubmitted, split again */
+	g_nheld = 0;
+	h = req3(&t, 4, NVL_VIRTIO_BLK_T_OUT, 128, 8192 + 512, R);
+	fg_push(&t.g, h);
+	q_poll(t.q);
+	assert_int_equal(g_nheld, 3);
+	nvl_bdev_io_complete(g_held[0], 0);
+	t_crash(&t);
+	t_queue(&t, fg_used(&t.g)->idx);
+	assert_int_equal(g_nheld, 3);
+	assert_int_equal(g_held[2]->length, 512);
+	for (unsigned k = 0; k < 3; k++)
+		nvl_bdev_io_complete(g_held[k], 0);
+	assert_int_equal(fg_used(&t.g)->idx, 5);
+	assert_int_equal(status(&t, 4), NVL_VIRTIO_BLK_S_OK);
+	g_hold_bdev.max_io_bytes = 0;
+	t_fini(&t);
+}
+
+/* ---- SET_VRING_ENABLE through the vhost-user layer, with a reactor ---- */
+
+static unsigned g_acks;
+static uint64_t g_last_ack;
+
+static int
+xmit_ack(struct vhost_dev *d, const void *buf, size_t len, int fd)
+{
+	(void)d;
+	(void)fd;
+	assert_int_equal(len, sizeof(struct nvl_vhost_user_hdr) + 8);
+	memcpy(&g_last_ack, (const uint8_t *)buf + sizeof(struct nvl_vhost_user_hdr), 8);
+	g_acks++;
+	return 0;
+}
+
+static void
+vu_send(struct nvl_vblk *c, uint32_t req, const void *p, uint32_t size, int fd)
+{
+	struct nvl_vhost_user_hdr h = {
+		.request = req,
+		.flags = NVL_VHOST_USER_VERSION | NVL_VHOST_USER_FLAG_NEED_REPLY,
+		.size = size,
+	};
+	int fds[1] = { fd };
+
+	assert_int_equal(vhost_dev_handle_msg(&c->vdev, &h, p, fds, fd >= 0 ? 1 : 0), 0);
+	if (fds[0] >= 0)
+		close(fds[0]);
+}
+
+static void
+vu_enable(struct nvl_vblk *c, unsigned on)
+{
+	struct nvl_vhost_vring_state st = { 0, on };
+
+	vu_send(c, NVL_VHOST_USER_SET_VRING_ENABLE, &st, sizeof(st), -1);
+}
+
+static void
+kick(int fd)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
+}
+
+/* A disabled ring is not served, kicked or not; the disable is acknowledged
+ * only once the request in flight completed; re-enabling resumes where the
+ * queue stopped, so nothing is lost or served twice. */
+static void
+test_vring_disable(void **state)
+{
+	struct nvl_vhost_vring_addr a = { 0 };
+	struct nvl_vhost_vring_state st;
+	struct t t;
+	uint64_t v;
+	uint16_t ha, hb;
+	unsigned acks;
+	int kfd;
+
+	(void)state;
+	assert_int_equal(ut_reactors_init(1), 0);
+	memset(&t, 0, sizeof(t));
+	fg_init(&t.g, 64);
+	t.c = calloc(1, sizeof(*t.c));
+	nvl_strlcpy(t.c->name, "ut-ctrl", sizeof(t.c->name));
+	t.c->num_queues = 1;
+	t.c->queue_size = 256;
+	assert_int_equal(nvl_bdev_open("hold0", true, "ut", &t.c->desc), 0);
+	t.c->bdev = t.c->desc->bdev;
+	vhost_dev_init(&t.c->vdev);
+	t.c->vdev.ops = &vblk_vhost_ops;
+	t.c->vdev.ctx = t.c;
+	t.c->vdev.name = t.c->name;
+	t.c->vdev.max_queues = 1;
+	t.c->vdev.dev_features = vblk_features(t.c);
+	t.c->vdev.state = VHOST_DEV_CONNECTED;
+	t.c->vdev.xmit = xmit_ack;
+	t.c->vdev.mem = malloc(sizeof(*t.c->vdev.mem));
+	*t.c->vdev.mem = t.g.mem;   /* no map: vhost_mem_free leaves the test's buffers */
+	g_acks = 0;
+
+	v = (1ULL << NVL_VIRTIO_F_VERSION_1) | (1ULL << NVL_VHOST_USER_F_PROTOCOL_FEATURES);
+	vu_send(t.c, NVL_VHOST_USER_SET_FEATURES, &v, 8, -1);
+	v = 1ULL << NVL_VHOST_USER_PROTOCOL_F_REPLY_ACK;
+	vu_send(t.c, NVL_VHOST_USER_SET_PROTOCOL_FEATURES, &v, 8, -1);
+	st = (struct nvl_vhost_vring_state){ 0, 64 };
+	vu_send(t.c, NVL_VHOST_USER_SET_VRING_NUM, &st, sizeof(st), -1);
+	st = (struct nvl_vhost_vring_state){ 0, 0 };
+	vu_send(t.c, NVL_VHOST_USER_SET_VRING_BASE, &st, sizeof(st), -1);
+	a.desc_user_addr = t.g.mem.r[0].uva + FG_DESC_OFF;
+	a.avail_user_addr = t.g.mem.r[0].uva + FG_AVAIL_OFF;
+	a.used_user_addr = t.g.mem.r[0].uva + FG_USED_OFF;
+	vu_send(t.c, NVL_VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), -1);
+	kfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	v = 0;
+	vu_send(t.c, NVL_VHOST_USER_SET_VRING_KICK, &v, 8, dup(kfd));
+	/* rings start disabled once protocol features are negotiated */
+	assert_false(t.c->vdev.vq[0].running);
+	vu_enable(t.c, 1);
+	assert_true(t.c->vdev.vq[0].running);
+	assert_true(UT_POLL_UNTIL(t.c->queues[0] && t.c->queues[0]->poller, 1000));
+	assert_int_not_equal(g_acks, 0);
+	assert_int_equal(g_last_ack, 0);
+	acks = g_acks;
+
+	/* A is taken on a kick and held by the bdev */
+	ha = req3(&t, 0, NVL_VIRTIO_BLK_T_OUT, 0, 512, R);
+	fg_push(&t.g, ha);
+	kick(kfd);
+	assert_true(UT_POLL_UNTIL(g_nheld == 1, 1000));
+
+	/* disable: the queue drains A before the front-end hears back */
+	vu_enable(t.c, 0);
+	ut_poll_for(20);
+	assert_int_equal(g_acks, acks);
+	assert_true(t.c->vdev.vq[0].stopping);
+	/* B arrives and is kicked while the ring is disabled: not taken */
+	hb = req3(&t, 1, NVL_VIRTIO_BLK_T_OUT, 8, 512, R);
+	fg_push(&t.g, hb);
+	kick(kfd);
+	ut_poll_for(20);
+	assert_int_equal(g_nheld, 1);
+	nvl_bdev_io_complete(g_held[0], 0);
+	assert_true(UT_POLL_UNTIL(g_acks == acks + 1, 1000));
+	assert_int_equal(g_last_ack, 0);
+	assert_false(t.c->vdev.vq[0].running);
+	assert_null(t.c->queues[0]);
+	assert_int_equal(t.c->vdev.vq[0].base, 1);
+	assert_int_equal(fg_used(&t.g)->idx, 1);
+	assert_int_equal(fg_used(&t.g)->ring[0].id, ha);
+	assert_int_equal(status(&t, 0), NVL_VIRTIO_BLK_S_OK);
+	/* still disabled: more kicks change nothing */
+	kick(kfd);
+	ut_poll_for(20);
+	assert_int_equal(g_nheld, 1);
+	assert_int_equal(fg_used(&t.g)->idx, 1);
+
+	/* re-enable: resumes at avail index 1, so B and only B is served */
+	vu_enable(t.c, 1);
+	assert_int_equal(g_acks, acks + 2);
+	assert_true(UT_POLL_UNTIL(g_nheld == 2, 1000));
+	assert_int_equal(g_held[1]->offset, 8 * 512);
+	nvl_bdev_io_complete(g_held[1], 0);
+	assert_true(UT_POLL_UNTIL(fg_used(&t.g)->idx == 2, 1000));
+	assert_int_equal(fg_used(&t.g)->ring[1].id, hb);
+	assert_int_equal(status(&t, 1), NVL_VIRTIO_BLK_S_OK);
+	ut_poll_for(20);
+	assert_int_equal(g_nheld, 2);
+
+	/* disabling an idle ring answers at once; the front-end goes away */
+	vu_enable(t.c, 0);
+	assert_true(UT_POLL_UNTIL(g_acks == acks + 3, 1000));
+	assert_null(t.c->queues[0]);
+	close(t.c->vdev.vq[0].kickfd);
+	vhost_mem_free(t.c->vdev.mem);
+	close(kfd);
+	nvl_bdev_close(t.c->desc);
+	free(t.c);
+	fg_fini(&t.g);
+	g_nheld = 0;
+	nvl_reactors_fini();
+}
+
 int
 main(void)
 {
@@ -501,6 +809,8 @@ main(void)
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_in_order),
 		cmocka_unit_test(test_crash_recovery),
+		cmocka_unit_test(test_split_large),
+		cmocka_unit_test(test_vring_disable),
 	};
 
 	return cmocka_run_group_tests(tests, setup_bdevs, teardown_bdevs);

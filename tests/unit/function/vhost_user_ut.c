@@ -3,8 +3,10 @@
  * Unit tests of the vhost-user message handling: the handshake QEMU's
  * vhost-user-blk does, replies and REPLY_ACKs, payload-size and index
  * validation, memory-table and inflight-fd messages with real memfds,
- * queue start/stop sequencing (GET_VRING_BASE waits for the queue to stop),
- * and resets. The device side is a stub that records what it is asked.
+ * queue start/stop sequencing (GET_VRING_BASE and SET_VRING_ENABLE 0 wait
+ * for the queue to stop, a disabled ring resumes where it stopped), resets,
+ * and the framing of received bytes and fds (vu_rx_want / vu_rx_feed). The
+ * device side is a stub that records what it is asked.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -333,6 +335,173 @@ test_rings(void **state)
 	g_reply_fd = -1;
 }
 
+/* SET_VRING_ENABLE 0 stops a running ring before it answers; a disabled ring
+ * is not started by anything but SET_VRING_ENABLE 1, which resumes it at the
+ * index where it stopped. */
+static void
+test_vring_enable(void **state)
+{
+	struct vhost_dev d;
+	struct nvl_vhost_memory tbl = { .nregions = 1 };
+	struct nvl_vhost_vring_state s;
+	struct nvl_vhost_vring_addr a = { .index = 0, .desc_user_addr = 0x500000,
+					  .avail_user_addr = 0x501000,
+					  .used_user_addr = 0x502000 };
+	uint64_t v;
+	int fds[1];
+
+	(void)state;
+	dev_init(&d);
+	v = (1ULL << NVL_VIRTIO_F_VERSION_1) | (1ULL << NVL_VHOST_USER_F_PROTOCOL_FEATURES);
+	assert_int_equal(send_msg(&d, NVL_VHOST_USER_SET_FEATURES, 0, &v, 8, NULL, 0), 0);
+	v = VU_PROTOCOL_FEATURES;
+	assert_int_equal(send_msg(&d, NVL_VHOST_USER_SET_PROTOCOL_FEATURES, 0, &v, 8, NULL, 0), 0);
+	fds[0] = mk_memfd(1 << 20);
+	tbl.regions[0] = (struct nvl_vhost_memory_region){ 0, 1 << 20, 0x500000, 0 };
+	assert_int_equal(send_msg(&d, NVL_VHOST_USER_SET_MEM_TABLE, 0, &tbl, 8 + 32, fds, 1), 0);
+	s = (struct nvl_vhost_vring_state){ 0, 64 };
+	assert_int_equal(send_msg(&d, NVL_VHOST_USER_SET_VRING_NUM, 0, &s, 8, NULL, 0), 0);
+	assert_int_equal(send_msg(&d, NVL_VHOST_USER_SET_VRING_ADDR, 0, &a, 40, NULL, 0), 0);
+	v = 0;
+	fds[0] = eventfd(0, EFD_CLOEXEC);
+	assert_int_equal(send_msg(&d, NVL_VHOST_USER_SET_VRING_KICK, 0, &v, 8, fds, 1), 0);
+	assert_int_equal(g_started, 0);
+	/* disabling a ring that does not run answers at once */
+	g_replies = 0;
+	s = (struct nvl_vhost_vring_state){ 0, 0 };
+	assert_int_equal(send_msg(&d, NVL_VHOST_USER_SET_VRING_ENABLE,
+				  NVL_VHOST_USER_FLAG_NEED_REPLY, &s, 8, NULL, 0), 0);
+	assert_int_equal(g_replies, 1);
+	assert_int_equal(reply_u64(), 0);
+	assert_int_equal(g_stop_asked, 0);
+	/* only 0 and 1 are valid */
+	s = (struct nvl_vhost_vring_state){ 0, 2 };
+	send_msg(&d, NVL_VHOST_USER_SET_VRING_ENABLE, NVL_VHOST_USER_FLAG_NEED_REPLY, &s, 8, NULL,
+		 0);
+	assert_int_not_equal(reply_u64(), 0);
+	assert_int_equal(g_started, 0);
+	s = (struct nvl_vhost_vring_state){ 0, 1 };
+	assert_int_equal(send_msg(&d, NVL_VHOST_USER_SET_VRING_ENABLE, 0, &s, 8, NULL, 0), 0);
+	assert_int_equal(g_started, 1);
+	assert_int_equal(g_params.ring.base, 0);
+
+	/* disable a running ring: the ack waits for the queue to stop (requests in flight) */
+	g_stop_sync = false;
+	g_replies = 0;
+	s = (struct nvl_vhost_vring_state){ 0, 0 };
+	assert_int_equal(send_msg(&d, NVL_VHOST_USER_SET_VRING_ENABLE,
+				  NVL_VHOST_USER_FLAG_NEED_REPLY, &s, 8, NULL, 0), 0);
+	assert_int_equal(g_stop_asked, 1);
+	assert_int_equal(g_replies, 0);
+	assert_true(d.op_active);
+	assert_true(d.vq[0].stopping);
+	vhost_dev_queue_stopped(&d, 0, 5);
+	assert_int_equal(g_replies, 1);
+	assert_int_equal(reply_u64(), 0);
+	assert_false(d.op_active);
+	assert_false(d.vq[0].running);
+	assert_false(d.vq[0].enabled);
+	/* a new kick fd, or a second disable, does not start a disabled ring */
+	v = 0;
+	fds[0] = eventfd(0, EFD_CLOEXEC);
+	assert_int_equal(send_msg(&d, NVL_VHOST_USER_SET_VRING_KICK, 0, &v, 8, fds, 1), 0);
+	assert_int_equal(send_msg(&d, NVL_VHOST_USER_SET_VRING_ENABLE, 0, &s, 8, NULL, 0), 0);
+	assert_int_equal(g_started, 1);
+	assert_int_equal(g_stop_asked, 1);
+	/* enable again: resumes at the index where it stopped, nothing skipped or redone */
+	s = (struct nvl_vhost_vring_state){ 0, 1 };
+	assert_int_equal(send_msg(&d, NVL_VHOST_USER_SET_VRING_ENABLE, 0, &s, 8, NULL, 0), 0);
+	assert_int_equal(g_started, 2);
+	assert_int_equal(g_params.ring.base, 5);
+	assert_true(d.vq[0].running);
+	/* enabling a running ring again does not start it twice */
+	assert_int_equal(send_msg(&d, NVL_VHOST_USER_SET_VRING_ENABLE, 0, &s, 8, NULL, 0), 0);
+	assert_int_equal(g_started, 2);
+	g_stop_sync = true;
+	vu_reset_state(&d);
+	if (g_reply_fd >= 0)
+		close(g_reply_fd);
+	g_reply_fd = -1;
+}
+
+/* Store bytes where vu_rx_want() says and account them, as vu_recv() does. */
+static int
+rx_put(struct vhost_dev *d, const void *bytes, size_t n, const int *fds, size_t nfds)
+{
+	void *buf;
+
+	assert_true(n <= vu_rx_want(d, &buf));
+	memcpy(buf, bytes, n);
+	return vu_rx_feed(d, n, fds, nfds, false);
+}
+
+static bool
+fd_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0;
+}
+
+static void
+test_rx_framing(void **state)
+{
+	struct nvl_vhost_user_hdr h = { NVL_VHOST_USER_SET_PROTOCOL_FEATURES,
+					NVL_VHOST_USER_VERSION, 8 };
+	uint64_t v = 0x1234;
+	struct vhost_dev d;
+	void *buf;
+	int fds[10];
+
+	(void)state;
+	dev_init(&d);
+	/* a header in two reads, the payload in two, an fd with the payload */
+	assert_int_equal(vu_rx_want(&d, &buf), 12);
+	assert_int_equal(rx_put(&d, &h, 5, NULL, 0), 0);
+	assert_int_equal(vu_rx_want(&d, &buf), 7);
+	assert_int_equal(rx_put(&d, (uint8_t *)&h + 5, 7, NULL, 0), 0);
+	assert_int_equal(vu_rx_want(&d, &buf), 8);
+	fds[0] = eventfd(0, EFD_CLOEXEC);
+	assert_int_equal(rx_put(&d, &v, 3, fds, 1), 0);
+	assert_int_equal(rx_put(&d, (uint8_t *)&v + 3, 5, NULL, 0), 1);
+	assert_int_equal(vu_rx_want(&d, &buf), 0);
+	assert_int_equal(d.rx_hdr.request, NVL_VHOST_USER_SET_PROTOCOL_FEATURES);
+	assert_memory_equal(d.rx_payload, &v, 8);
+	assert_int_equal(d.rx_nfds, 1);
+	assert_int_equal(d.rx_fds[0], fds[0]);
+	rx_reset(&d);
+	assert_false(fd_open(fds[0]));
+	/* a message without payload is complete with its header */
+	h.size = 0;
+	assert_int_equal(rx_put(&d, &h, 12, NULL, 0), 1);
+	rx_reset(&d);
+	/* an oversized payload is refused before any of it is read */
+	h.size = VHOST_MSG_MAX_PAYLOAD + 1;
+	assert_int_equal(rx_put(&d, &h, 12, NULL, 0), -EPROTO);
+	rx_reset(&d);
+	/* more fds than a message may carry: the extra ones are closed */
+	for (unsigned i = 0; i < 10; i++)
+		fds[i] = eventfd(0, EFD_CLOEXEC);
+	h.size = 8;
+	assert_int_equal(rx_put(&d, &h, 12, fds, 6), 0);
+	assert_int_equal(rx_put(&d, &v, 8, fds + 6, 4), 1);
+	assert_int_equal(d.rx_nfds, VHOST_MAX_FDS);
+	assert_true(fd_open(fds[7]));
+	assert_false(fd_open(fds[8]));
+	assert_false(fd_open(fds[9]));
+	rx_reset(&d);
+	for (unsigned i = 0; i < 10; i++)
+		assert_false(fd_open(fds[i]));
+	/* control data cut by the kernel; the peer closing; a read past the message */
+	fds[0] = eventfd(0, EFD_CLOEXEC);
+	assert_int_equal(vu_rx_feed(&d, 4, fds, 1, true), -EPROTO);
+	rx_reset(&d);
+	assert_false(fd_open(fds[0]));
+	assert_int_equal(rx_put(&d, &h, 4, NULL, 0), 0);
+	assert_int_equal(vu_rx_feed(&d, 0, NULL, 0, false), -ECONNRESET);
+	rx_reset(&d);
+	assert_int_equal(vu_rx_feed(&d, 13, NULL, 0, false), -EPROTO);
+	rx_reset(&d);
+}
+
 static void
 test_listen_stale(void **state)
 {
@@ -377,6 +546,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_handshake),
 		cmocka_unit_test(test_rings),
+		cmocka_unit_test(test_vring_enable),
+		cmocka_unit_test(test_rx_framing),
 		cmocka_unit_test(test_listen_stale),
 	};
 
