@@ -333,7 +333,8 @@ static const struct nvl_rpc_param create_transport_params[] = {
 	NVL_RPC_PARAM(struct rpc_create_transport, control_msg_num, NVL_RPC_T_U32, false,
 		      "SPDK compatibility; accepted"),
 	NVL_RPC_PARAM(struct rpc_create_transport, ack_timeout, NVL_RPC_T_U32, false,
-		      "SPDK compatibility; accepted"),
+		      "TCP: ms without send progress before a connection whose host stopped "
+		      "reading is dropped (100..3600000, default 30000)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_window_mib, NVL_RPC_T_U32, false,
 		      "SHM: largest data window a client may ask for, MiB (default 1024)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, tgt_name, NVL_RPC_T_STR, false,
