@@ -254,6 +254,14 @@ def rw_cmd(opc, cid, slba, nlb, icd=False, bs=512):
     return sqe(opc, cid, nsid=1, cdw10=slba & 0xFFFFFFFF, cdw11=slba >> 32, cdw12=nlb - 1, sgl=sgl)
 
 
+def identify_mdts(a):
+    a.send(a.capsule(sqe(0x06, 30, cdw10=1, sgl=(0, 4096, 0x5A))))
+    st, _, idc = a.response()
+    if st or len(idc) != 4096:
+        fail("Identify Controller: status 0x%x, %d bytes" % (st, len(idc)))
+    return idc[77]
+
+
 def shell_out(cmd, *argv):
     """Run a shell command from the test script (argv as $1...), return its stdout."""
     r = subprocess.run(["sh", "-c", cmd, "sh"] + list(argv), capture_output=True, text=True)
@@ -439,6 +447,33 @@ def main():
         else:
             fail("queue id 1 not free again after its connection ended")
         ok("H2CTermReq closes that connection only: queue 2 and admin work, qid 1 reconnects")
+    elif scen == "mdts":
+        # args: the max_io_size in force (bytes); 512-byte blocks
+        mx = int(args[0])
+        a, cntlid = admin(host, port, nqn)
+        mdts = identify_mdts(a)
+        if 4096 << mdts != mx:
+            fail("Identify MDTS %d (%d bytes), expected %d bytes" % (mdts, 4096 << mdts, mx))
+        ok("Identify Controller MDTS %d = %d bytes" % (mdts, mx))
+        q = ioq(host, port, nqn, cntlid)
+        n = mx // 512
+        q.send(q.capsule(rw_cmd(0x02, 1, 0, n)))
+        st, _, back = q.response()
+        if st or len(back) != mx:
+            fail("read of MDTS bytes: status 0x%x, %d bytes" % (st, len(back)))
+        for opc, what in ((0x02, "read"), (0x01, "write")):
+            q.send(q.capsule(rw_cmd(opc, 2, 0, n + 1)))
+            r = q.response()
+            if r[0] == "r2t":
+                fail("%s above MDTS: the target asked for its data" % what)
+            if r[0] != 0x002 or not q.last_status & 0x4000 or r[2]:
+                fail("%s of MDTS + 512 bytes: status 0x%x (DNR %d), expected Invalid Field "
+                     "in Command, DNR" % (what, r[0], bool(q.last_status & 0x4000)))
+        q.send(q.capsule(rw_cmd(0x02, 3, 0, 1)))
+        st, _, _ = q.response()
+        if st:
+            fail("read after the refusals: status 0x%x" % st)
+        ok("read and write of MDTS + 512 bytes refused (Invalid Field, DNR); queue still works")
     elif scen == "before-icreq":
         p = Peer(host, port)
         p.send(p.capsule(sqe(0x06, 7, cdw10=1)))
