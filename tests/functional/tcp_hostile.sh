@@ -35,9 +35,10 @@ rpc nvmf_subsystem_add_listener "{\"nqn\":\"$NQN\",\"listen_address\":{\"trtype\
 rpc nvmf_subsystem_add_listener "{\"nqn\":\"nqn.2014-08.org.nvmexpress.discovery\",\"listen_address\":{\"trtype\":\"TCP\",\"traddr\":\"127.0.0.1\",\"trsvcid\":\"$DPORT\"}}" >/dev/null
 
 # a well-behaved host doing verified I/O all along (away from the first MiB,
-# which the raw peer writes, and from the normal client's blocks at 30 MiB)
+# which the raw peer writes, and from the normal client's blocks at 30 MiB),
+# stopped with SIGINT once every scenario ran
 nvlend-perf "nvme+tcp://127.0.0.1:$PORT/$NQN" --rw=randrw --bs=4k --iodepth=4 --verify \
-	--offset=8M --size=16M --runtime=40 > "$T/good.log" 2>&1 &
+	--offset=8M --size=16M --runtime=600 > "$T/good.log" 2>&1 &
 GOOD=$!
 on_exit "kill $GOOD"
 URI="nvme+tcp://127.0.0.1:$PORT/$NQN"
@@ -75,7 +76,7 @@ for s in hdgst-error ddgst-error truncated before-icreq h2c-without-r2t oversize
 	after "$s"
 done
 
-# a host that goes silent: its controller goes after KATO (500 ms), visible in the RPC
+# a host that goes silent: its controller goes after KATO (1.5 s), visible in the RPC
 $PEER 127.0.0.1 "$PORT" "$NQN" keep-alive \
 	"nvlend -s $NVLEND_SOCKET rpc nvmf_subsystem_get_controllers '{\"nqn\":\"$NQN\"}' | grep -c \"\$1\" || true" \
 	> "$T/kato.log" 2>&1 || { cat "$T/kato.log"; fail "keep-alive"; }
@@ -98,6 +99,7 @@ grep -q "NUMREC 3" "$T/aen.log" || fail "discovery log should list 3 entries (di
 BASE_SOCKETS=$((BASE_SOCKETS + 1)) # the new subsystem's listener on $PORT2
 after discovery-aen
 
+kill -INT $GOOD
 wait $GOOD || { cat "$T/good.log"; fail "the well-behaved host saw errors"; }
 grep -q "verify: .* 0 errors" "$T/good.log" || { cat "$T/good.log"; fail "verify"; }
 grep -q "errors: 0" "$T/good.log" || { cat "$T/good.log"; fail "I/O errors"; }
