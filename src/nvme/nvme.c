@@ -62,6 +62,7 @@ nvl_nvme_ctrlr_init(struct nvl_nvme_ctrlr *c)
 		return -ENOMEM;
 	memset(c->stats, 0, sizeof(*c->stats) * n);
 	c->nstats = n;
+	c->mdts = NVL_NVME_MDTS;
 	c->feat_vwc = NVL_NVME_VWC_PRESENT; /* WCE on when a volatile cache exists */
 	c->feat_err_recovery = 0;
 	c->feat_temp_thresh = 0x157; /* 343 K, a common default */
@@ -393,7 +394,8 @@ nvl_nvme_req_xfer(struct nvl_nvme_req *req, uint32_t *len, uint8_t *dir)
 		if (ns == NULL)
 			return 0; /* Invalid Namespace at execution */
 		bytes = (uint64_t)nvme_cmd_nlb(cmd) << ns->lbads;
-		if (bytes > NVL_NVME_MAX_XFER)
+		/* Base spec 1.4 5.15.2.1 (MDTS): above it is Invalid Field in Command */
+		if (bytes > nvl_nvme_ctrlr_max_xfer(req->ctrlr))
 			return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
 		*len = (uint32_t)bytes;
 		*dir = cmd->opc == NVL_NVME_IO_READ ? NVL_NVME_XFER_C2H : NVL_NVME_XFER_H2C;

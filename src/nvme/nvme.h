@@ -39,7 +39,7 @@
 #define NVL_NVME_CHANGED_NS_MAX 1024
 #define NVL_NVME_RESV_NOTIF_MAX 255
 #define NVL_NVME_REQ_INLINE_IOV 8
-#define NVL_NVME_MDTS 7                 /* 2^7 pages = 512 KiB per command */
+#define NVL_NVME_MDTS 7                 /* largest MDTS: 2^7 pages = 512 KiB per command */
 #define NVL_NVME_MAX_XFER (NVL_NVME_PAGE_SIZE << NVL_NVME_MDTS)
 
 struct nvl_nvme_ctrlr;
@@ -152,6 +152,7 @@ struct nvl_nvme_ctrlr {
 	uint16_t max_queue_entries;     /**< CAP.MQES + 1 */
 	uint32_t ioccsz, iorcsz;        /**< fabrics: capsule sizes in 16-byte units, 0 = n/a */
 	uint8_t msdbd;
+	uint8_t mdts;                   /**< MDTS, 1..NVL_NVME_MDTS (init: NVL_NVME_MDTS) */
 	bool fabrics;
 	bool sgl_supported;
 
@@ -198,6 +199,29 @@ struct nvl_nvme_ctrlr {
 };
 
 int nvl_nvme_ctrlr_init(struct nvl_nvme_ctrlr *c);
+
+/** Largest data transfer of one command on c, in bytes (MDTS in CAP.MPSMIN pages). */
+static inline uint32_t
+nvl_nvme_ctrlr_max_xfer(const struct nvl_nvme_ctrlr *c)
+{
+	return (uint32_t)NVL_NVME_PAGE_SIZE << c->mdts;
+}
+
+/**
+ * The MDTS allowing at most bytes per command: the largest power of two of
+ * CAP.MPSMIN (4 KiB) pages not above bytes (Identify Controller MDTS, Base
+ * spec 1.4 section 5.15.2.1), clamped to 1..NVL_NVME_MDTS (0 means no limit).
+ */
+static inline uint8_t
+nvl_nvme_mdts_for(uint32_t bytes)
+{
+	uint8_t m = 1;
+
+	while (m < NVL_NVME_MDTS && ((uint64_t)NVL_NVME_PAGE_SIZE << (m + 1)) <= bytes)
+		m++;
+	return m;
+}
+
 /** Complete outstanding AERs with "aborted SQ deletion" and free resources. */
 void nvl_nvme_ctrlr_fini(struct nvl_nvme_ctrlr *c);
 /** Home reactor: complete outstanding AERs now (the admin queue is going). */

@@ -33,7 +33,7 @@ identify_ctrlr(struct nvl_nvme_req *req)
 	id->ieee[1] = 0x54;
 	id->ieee[2] = 0x52;
 	id->cmic = NVL_NVME_CMIC_MULTI_PORT | NVL_NVME_CMIC_MULTI_CTRL;
-	id->mdts = NVL_NVME_MDTS;
+	id->mdts = c->mdts;
 	id->cntlid = c->cntlid;
 	id->ver = NVL_NVME_VS_1_3;
 	id->oaes = c->type == NVL_NVME_CNTRLTYPE_DISCOVERY ? NVL_NVME_OAES_DISC_LOG

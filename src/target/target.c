@@ -516,6 +516,8 @@ nvl_target_connect(const struct nvl_connect_info *ci, struct nvl_target_ctrlr **
 	c->nvme.ioccsz = ci->ioccsz;
 	c->nvme.iorcsz = ci->iorcsz;
 	c->nvme.msdbd = ci->msdbd;
+	if (ci->mdts)
+		c->nvme.mdts = (uint8_t)NVL_MIN(ci->mdts, (uint8_t)NVL_NVME_MDTS);
 	/* round up to the 100 ms KAS granularity (NVL_ALIGN_UP needs a power of two) */
 	c->nvme.kato_ms =
 		(uint32_t)NVL_MIN(((uint64_t)ci->kato_ms + 99) / 100 * 100, 4294967200ULL);

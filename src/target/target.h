@@ -131,6 +131,7 @@ struct nvl_connect_info {
 	bool sgl;
 	uint32_t ioccsz, iorcsz;
 	uint8_t msdbd;
+	uint8_t mdts;                    /**< MDTS for the controller, 0 = NVL_NVME_MDTS */
 	const struct nvl_transport_ops *transport;
 	const struct nvl_listen_addr *listener;
 	const struct nvl_nvme_ctrlr_ops *nvme_ops; /**< queue ops of the transport (or NULL) */

@@ -311,7 +311,8 @@ static const struct nvl_rpc_param create_transport_params[] = {
 	NVL_RPC_PARAM(struct rpc_create_transport, in_capsule_data_size, NVL_RPC_T_U32, false,
 		      "TCP: in-capsule data bytes (default 8192)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_io_size, NVL_RPC_T_U32, false,
-		      "largest I/O in bytes (default 131072)"),
+		      "TCP: largest data transfer of a command, bytes (default 131072); rounded "
+		      "down to a power of two of 4 KiB, at least 8192: Identify MDTS"),
 	NVL_RPC_PARAM(struct rpc_create_transport, io_unit_size, NVL_RPC_T_U32, false,
 		      "TCP: H2C data unit (MAXH2CDATA)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_aq_depth, NVL_RPC_T_U32, false,
@@ -333,7 +334,8 @@ static const struct nvl_rpc_param create_transport_params[] = {
 	NVL_RPC_PARAM(struct rpc_create_transport, control_msg_num, NVL_RPC_T_U32, false,
 		      "SPDK compatibility; accepted"),
 	NVL_RPC_PARAM(struct rpc_create_transport, ack_timeout, NVL_RPC_T_U32, false,
-		      "SPDK compatibility; accepted"),
+		      "TCP: ms without send progress before a connection whose host stopped "
+		      "reading is dropped (100..3600000, default 30000)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_window_mib, NVL_RPC_T_U32, false,
 		      "SHM: largest data window a client may ask for, MiB (default 1024)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, tgt_name, NVL_RPC_T_STR, false,

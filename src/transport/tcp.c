@@ -56,7 +56,7 @@ static struct {
 	uint32_t max_aq_depth;
 	uint32_t max_io_qpairs;
 	uint32_t icd;                /* in-capsule data bytes on I/O queues */
-	uint32_t max_io_size;
+	uint32_t max_io_size;        /* a power of two of 4 KiB pages: MDTS of new controllers */
 	uint32_t maxh2cdata;         /* io_unit_size */
 	bool c2h_success;
 	uint32_t sock_priority;
@@ -401,6 +401,7 @@ connect_admin(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_conne
 	ci.ioccsz = (uint32_t)(sizeof(struct nvl_nvme_cmd) + g_opts.icd) / 16;
 	ci.iorcsz = sizeof(struct nvl_nvme_cpl) / 16;
 	ci.msdbd = 1;
+	ci.mdts = nvl_nvme_mdts_for(g_opts.max_io_size);
 	ci.transport = &g_tcp_ops;
 	ci.listener = &c->listener;
 	ci.nvme_ops = &g_tcp_nvme_ops;
@@ -627,7 +628,10 @@ rx_capsule_header(struct tcp_conn *c, struct nvl_tcp_rx *rx, struct nvl_tcp_err 
 	}
 	if (st == 0)
 		st = nvl_nvme_req_xfer(&r->nvme, &len, &dir);
-	if (st == 0 && len > (c->qid == 0 ? TCP_ADMIN_MAX_XFER : (uint32_t)NVL_NVME_MAX_XFER))
+	/* I/O queues: the controller's MDTS (reads and writes were checked against it already) */
+	if (st == 0 && len > (c->qid == 0 ? TCP_ADMIN_MAX_XFER
+			      : c->tc ? nvl_nvme_ctrlr_max_xfer(&c->tc->nvme)
+				      : (uint32_t)NVL_NVME_MAX_XFER))
 		st = NVL_NVME_SC_INVALID_FIELD | NVL_NVME_STATUS_DNR;
 	if (r->icd_len > c->icd_max)
 		return rx_fatal(err, NVL_TCP_FES_DATA_LIMIT_EXCEEDED,
@@ -1500,7 +1504,8 @@ tcp_configure(json_t *opts, char *err, size_t errlen)
 	    opt_u32(opts, "max_io_qpairs_per_ctrlr", 1, TCP_MAX_IO_QUEUES, &o.max_io_qpairs, err,
 		    errlen) < 0 ||
 	    opt_u32(opts, "in_capsule_data_size", 0, 65536, &o.icd, err, errlen) < 0 ||
-	    opt_u32(opts, "max_io_size", 4096, NVL_NVME_MAX_XFER, &o.max_io_size, err, errlen) < 0 ||
+	    opt_u32(opts, "max_io_size", 2 * NVL_NVME_PAGE_SIZE, NVL_NVME_MAX_XFER, &o.max_io_size,
+		    err, errlen) < 0 ||
 	    opt_u32(opts, "io_unit_size", NVL_TCP_MIN_MAXH2CDATA, NVL_NVME_MAX_XFER, &o.maxh2cdata,
 		    err, errlen) < 0 ||
 	    opt_u32(opts, "sock_priority", 0, 6, &o.sock_priority, err, errlen) < 0 ||
@@ -1516,6 +1521,14 @@ tcp_configure(json_t *opts, char *err, size_t errlen)
 	}
 	if ((v = json_object_get(opts, "c2h_success")) != NULL)
 		o.c2h_success = json_is_true(v);
+	/* MDTS counts a power of two of pages: what is in force is the value rounded down */
+	if (o.max_io_size != (uint32_t)NVL_NVME_PAGE_SIZE << nvl_nvme_mdts_for(o.max_io_size)) {
+		uint32_t was = o.max_io_size;
+
+		o.max_io_size = (uint32_t)NVL_NVME_PAGE_SIZE << nvl_nvme_mdts_for(was);
+		NVL_NOTICELOG("tcp: max_io_size %u rounded down to %u (MDTS %u)", was,
+			      o.max_io_size, nvl_nvme_mdts_for(was));
+	}
 	g_opts = o;
 	return 0;
 }

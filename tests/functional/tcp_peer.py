@@ -66,6 +66,9 @@ class Peer:
         self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.hdgst, self.ddgst = hdgst, ddgst
         self.buf = b""
+        self.c2h = []
+        self.last_status = 0
+        self.last_cdw0 = 0
 
     # -- framing --
     def pdu(self, ptype, psh, data=b"", flags=0, hdgst=None, ddgst=None, bad_hdgst=False,
@@ -126,10 +129,15 @@ class Peer:
             return False
 
     # -- protocol --
-    def icreq(self, hpda=0, pfv=0):
+    def send_icreq(self, hpda=0, pfv=0):
         dg = (1 if self.hdgst else 0) | (2 if self.ddgst else 0)
         psh = struct.pack("<HBBI", pfv, hpda, dg, 0) + b"\0" * 112
         self.send(self.pdu(ICREQ, psh, hdgst=False, ddgst=False))
+        return dg
+
+    def icreq(self, hpda=0, pfv=0):
+        dg = self.send_icreq(hpda, pfv)
+        self.hpda = hpda
         t, f, hl, pdo, p = self.recv_pdu()
         if t != ICRESP or hl != 128 or len(p) != 128:
             fail("bad ICResp")
@@ -143,12 +151,15 @@ class Peer:
         return self.pdu(CMD, cmd, data, **kw)
 
     def response(self):
-        """Next CapsuleResp (C2HData before it collected): (status, cdw0, data)."""
+        """Next CapsuleResp (C2HData before it collected): (status, cdw0, data).
+        Each C2HData's (hlen, pdo, datao, datal) is appended to self.c2h; the
+        last status word (phase bit dropped) is in self.last_status."""
         data = b""
         while True:
             t, f, hl, pdo, p = self.recv_pdu()
             if t == C2H_DATA:
-                dl = struct.unpack("<I", p[16:20])[0]
+                datao, dl = struct.unpack("<II", p[12:20])
+                self.c2h.append((hl, pdo, datao, dl))
                 data += p[pdo:pdo + dl]
                 if f & F_SUCCESS:
                     return 0, 0, data
@@ -156,6 +167,7 @@ class Peer:
             if t == RESP:
                 off = 8
                 cdw0, cdw1, sqhd, sqid, cid, status = struct.unpack("<IIHHHH", p[off:off + 16])
+                self.last_status = status >> 1
                 return (status >> 1) & 0x7FF, cdw0, data
             if t == C2H_TERM:
                 fes, fei = struct.unpack("<HI", p[8:14])
@@ -173,6 +185,7 @@ class Peer:
         data += subnqn.encode().ljust(256, b"\0") + hostnqn.encode().ljust(256, b"\0") + b"\0" * 256
         self.send(self.capsule(cmd, data))
         st, cdw0, _ = self.response()
+        self.last_cdw0 = cdw0
         return st, cdw0 & 0xFFFF
 
     def prop(self, cid, set_, ofst, value=0, eight=False):
@@ -198,39 +211,79 @@ class Peer:
         fail("CSTS.RDY never set")
 
 
-def admin(host, port, subnqn, **kw):
+def admin(host, port, subnqn, kato=0, hostnqn=HOSTNQN, **kw):
     p = Peer(host, port, **kw)
     p.icreq()
-    st, cntlid = p.connect(subnqn)
+    st, cntlid = p.connect(subnqn, kato=kato, hostnqn=hostnqn)
     if st:
         fail("admin Connect: status 0x%x" % st)
     p.enable()
     return p, cntlid
 
 
-def ioq(host, port, subnqn, cntlid, qid=1, sqsize=31, **kw):
+def ioq(host, port, subnqn, cntlid, qid=1, sqsize=31, hpda=0, **kw):
     q = Peer(host, port, **kw)
-    q.icreq()
+    q.icreq(hpda=hpda)
     st, _ = q.connect(subnqn, qid=qid, cntlid=cntlid, sqsize=sqsize)
     if st:
         fail("I/O Connect: status 0x%x" % st)
     return q
 
 
-def expect_term(p, fes, what):
+def expect_term(p, fes, what, fei=None):
     try:
         while True:
             t, f, hl, pdo, b = p.recv_pdu()
             if t == C2H_TERM:
-                got = struct.unpack("<H", b[8:10])[0]
+                got, gfei = struct.unpack("<HI", b[8:14])
                 if got != fes:
                     fail("%s: FES %d, expected %d" % (what, got, fes))
+                if fei is not None and gfei != fei:
+                    fail("%s: FEI %d, expected %d" % (what, gfei, fei))
                 if not p.closed():
                     fail("%s: connection left open after the termination request" % what)
                 ok(what)
                 return
     except EOFError:
         fail("%s: closed without a termination request" % what)
+
+
+def rw_cmd(opc, cid, slba, nlb, icd=False, bs=512):
+    """Read (0x02) or Write (0x01) of nlb blocks: Transport SGL, or in-capsule data."""
+    sgl = (0, nlb * bs, 0x01 if icd else 0x5A)
+    return sqe(opc, cid, nsid=1, cdw10=slba & 0xFFFFFFFF, cdw11=slba >> 32, cdw12=nlb - 1, sgl=sgl)
+
+
+def identify_mdts(a):
+    a.send(a.capsule(sqe(0x06, 30, cdw10=1, sgl=(0, 4096, 0x5A))))
+    st, _, idc = a.response()
+    if st or len(idc) != 4096:
+        fail("Identify Controller: status 0x%x, %d bytes" % (st, len(idc)))
+    return idc[77]
+
+
+def shell_out(cmd, *argv):
+    """Run a shell command from the test script (argv as $1...), return its stdout."""
+    r = subprocess.run(["sh", "-c", cmd, "sh"] + list(argv), capture_output=True, text=True)
+    return r.stdout.strip()
+
+
+# Connect refusals: Invalid Parameters (SCT 1, SC 0x82) with IPO = SQSIZE's offset
+# in the Connect command (NVMe-oF 1.1 Figure 21: byte 44), IATTR 0.
+CONNECT_INVALID_PARAM = 0x182
+IPO_SQSIZE = 44 << 16
+
+
+def expect_connect_refused(p, st, what):
+    if st != CONNECT_INVALID_PARAM:
+        fail("%s: status 0x%x, expected 0x%x" % (what, st, CONNECT_INVALID_PARAM))
+    if not p.last_status & 0x4000:
+        fail("%s: DNR not set" % what)
+    if p.last_cdw0 != IPO_SQSIZE:
+        fail("%s: cdw0 0x%x, expected IPO 44 (SQSIZE), IATTR 0" % (what, p.last_cdw0))
+    if not p.closed():
+        fail("%s: connection left open after the refusal" % what)
+    ok(what)
 
 
 def main():
@@ -261,7 +314,175 @@ def main():
         whole = p.capsule(sqe(0x06, 7, cdw10=1))
         p.send(whole[:30])
         p.s.close()
-        ok("truncated PDU sent and the connection dropped")
+        ok("truncated PDU sent and the connection dropped (before Connect)")
+        # an I/O queue dropped in the middle of a capsule's in-capsule data
+        a, cntlid = admin(host, port, nqn)
+        q = ioq(host, port, nqn, cntlid)
+        whole = q.capsule(rw_cmd(0x01, 9, 300, 8, icd=True), b"z" * 4096)
+        q.send(whole[:1000])
+        time.sleep(0.2)
+        q.s.close()
+        time.sleep(0.2)
+        st, v = a.prop(21, False, 0x1C)
+        if st or not v & 1:
+            fail("admin queue disturbed by its truncated I/O queue")
+        a.s.close()
+        ok("I/O queue dropped in the middle of in-capsule data; admin queue unaffected")
+    elif scen == "icreq-pfv":
+        p = Peer(host, port)
+        p.send_icreq(pfv=1)
+        expect_term(p, 6, "ICReq PFV 1 -> FES 6 (unsupported parameter), FEI 8, closed", fei=8)
+    elif scen == "icreq-hpda":
+        p = Peer(host, port)
+        p.send_icreq(hpda=32)
+        expect_term(p, 6, "ICReq HPDA 32 -> FES 6 (unsupported parameter), FEI 10, closed", fei=10)
+    elif scen == "hpda":
+        # args: HPDA [hdgst]. C2HData must start its data at a multiple of
+        # (HPDA + 1) * 4 bytes (NVMe/TCP 1.0 3.6.2.2), padded after the header.
+        hp = int(args[0])
+        hd = len(args) > 1 and args[1] == "hdgst"
+        align = (hp + 1) * 4
+        a, cntlid = admin(host, port, nqn)
+        q = ioq(host, port, nqn, cntlid, hpda=hp, hdgst=hd)
+        lba = 200 + 16 * hp
+        blk = bytes((i * 13 + hp) & 0xFF for i in range(8192))
+        q.send(q.capsule(rw_cmd(0x01, 3, lba, 8, icd=True), blk[:4096]))
+        st, _, _ = q.response()
+        if st:
+            fail("HPDA %d: in-capsule write: status 0x%x" % (hp, st))
+        q.send(q.capsule(rw_cmd(0x01, 4, lba + 8, 8, icd=True), blk[4096:]))
+        st, _, _ = q.response()
+        if st:
+            fail("HPDA %d: second write: status 0x%x" % (hp, st))
+        for cid, nlb in ((5, 1), (6, 16)):
+            q.c2h = []
+            q.send(q.capsule(rw_cmd(0x02, cid, lba, nlb)))
+            st, _, back = q.response()
+            if st or back != blk[:nlb * 512]:
+                fail("HPDA %d: read of %d blocks: status 0x%x, data %s" %
+                     (hp, nlb, st, "equal" if back == blk[:nlb * 512] else "differs"))
+            if not q.c2h:
+                fail("HPDA %d: no C2HData PDU" % hp)
+            for hl, pdo, datao, dl in q.c2h:
+                hneed = hl + (4 if hd else 0)
+                if pdo % align or pdo < hneed or pdo - hneed >= align:
+                    fail("HPDA %d: C2HData PDO %d (header %d), want the next multiple of %d" %
+                         (hp, pdo, hneed, align))
+                if datao != 0 or dl != nlb * 512:
+                    fail("HPDA %d: C2HData DATAO %d DATAL %d" % (hp, datao, dl))
+        ok("HPDA %d%s: C2HData PDO %d (a multiple of %d), data equal" %
+           (hp, " with header digest" if hd else "", q.c2h[0][1], align))
+    elif scen == "connect-sqsize":
+        p = Peer(host, port)
+        p.icreq()
+        st, _ = p.connect(nqn, sqsize=0)
+        expect_connect_refused(p, st, "admin Connect with SQSIZE 0 refused (IPO 44, DNR), closed")
+        p = Peer(host, port)
+        p.icreq()
+        st, _ = p.connect(nqn, sqsize=4095)
+        expect_connect_refused(p, st, "admin Connect with SQSIZE 4095 refused, closed")
+        a, cntlid = admin(host, port, nqn)
+        for sq in (0, 4095):
+            q = Peer(host, port)
+            q.icreq()
+            st, _ = q.connect(nqn, qid=1, cntlid=cntlid, sqsize=sq)
+            expect_connect_refused(q, st, "I/O Connect with SQSIZE %d refused, closed" % sq)
+        q = ioq(host, port, nqn, cntlid, sqsize=31)
+        q.send(q.capsule(rw_cmd(0x02, 8, 0, 1)))
+        st, _, _ = q.response()
+        if st:
+            fail("read on the I/O queue connected after the refusals: 0x%x" % st)
+        ok("queue 1 connects with SQSIZE 31 after the refusals")
+    elif scen == "keep-alive":
+        # args: a shell command printing how many controllers host NQN $1 has
+        hn = HOSTNQN[:-1] + "7"
+        kato = 1.5
+        a, cntlid = admin(host, port, nqn, kato=int(kato * 1000), hostnqn=hn)
+
+        def keep_alive(cid):
+            a.send(a.capsule(sqe(0x18, cid)))
+            st, _, _ = a.response()
+            if st:
+                fail("Keep Alive: status 0x%x" % st)
+            return time.monotonic()
+
+        t_ka = keep_alive(40)
+        if shell_out(args[0], hn) != "1":
+            fail("the controller is not listed: %s" % shell_out(args[0], hn))
+        t0 = time.monotonic()
+        cid = 41
+        while time.monotonic() - t0 < 2 * kato:
+            time.sleep(0.3)
+            t_ka = keep_alive(cid)
+            cid += 1
+        if shell_out(args[0], hn) != "1":
+            fail("controller gone although Keep Alive came every 300 ms (KATO 1500 ms)")
+        ok("3 s of Keep Alive every 300 ms with KATO 1500 ms: controller kept")
+        if not a.closed(10):
+            fail("no Keep Alive for 10 s with KATO 1500 ms: the admin connection stayed open")
+        dt = time.monotonic() - t_ka
+        if dt < kato - 0.05:
+            fail("admin connection closed %.2f s after the last Keep Alive, before KATO (%.1f s)"
+                 % (dt, kato))
+        for _ in range(100):
+            if shell_out(args[0], hn) == "0":
+                break
+            time.sleep(0.05)
+        else:
+            fail("controller still listed after its keep-alive timeout")
+        ok("silent host: controller %d torn down %.2f s after its last Keep Alive (KATO 1500 ms)"
+           % (cntlid, dt))
+    elif scen == "h2c-term":
+        a, cntlid = admin(host, port, nqn)
+        q1 = ioq(host, port, nqn, cntlid, qid=1)
+        q2 = ioq(host, port, nqn, cntlid, qid=2)
+        q1.send(q1.pdu(H2C_TERM, struct.pack("<HI", 1, 0) + b"\0" * 10))
+        if not q1.closed():
+            fail("H2CTermReq: the target kept the connection open")
+        q2.send(q2.capsule(rw_cmd(0x02, 11, 0, 8)))
+        st, _, back = q2.response()
+        if st or len(back) != 4096:
+            fail("I/O queue 2 after queue 1's H2CTermReq: status 0x%x" % st)
+        st, v = a.prop(22, False, 0x1C)
+        if st or not v & 1:
+            fail("admin queue disturbed by the H2CTermReq of queue 1")
+        for _ in range(40):
+            q3 = Peer(host, port)
+            q3.icreq()
+            st, _ = q3.connect(nqn, qid=1, cntlid=cntlid)
+            if st == 0:
+                break
+            time.sleep(0.05)
+        else:
+            fail("queue id 1 not free again after its connection ended")
+        ok("H2CTermReq closes that connection only: queue 2 and admin work, qid 1 reconnects")
+    elif scen == "mdts":
+        # args: the max_io_size in force (bytes); 512-byte blocks
+        mx = int(args[0])
+        a, cntlid = admin(host, port, nqn)
+        mdts = identify_mdts(a)
+        if 4096 << mdts != mx:
+            fail("Identify MDTS %d (%d bytes), expected %d bytes" % (mdts, 4096 << mdts, mx))
+        ok("Identify Controller MDTS %d = %d bytes" % (mdts, mx))
+        q = ioq(host, port, nqn, cntlid)
+        n = mx // 512
+        q.send(q.capsule(rw_cmd(0x02, 1, 0, n)))
+        st, _, back = q.response()
+        if st or len(back) != mx:
+            fail("read of MDTS bytes: status 0x%x, %d bytes" % (st, len(back)))
+        for opc, what in ((0x02, "read"), (0x01, "write")):
+            q.send(q.capsule(rw_cmd(opc, 2, 0, n + 1)))
+            r = q.response()
+            if r[0] == "r2t":
+                fail("%s above MDTS: the target asked for its data" % what)
+            if r[0] != 0x002 or not q.last_status & 0x4000 or r[2]:
+                fail("%s of MDTS + 512 bytes: status 0x%x (DNR %d), expected Invalid Field "
+                     "in Command, DNR" % (what, r[0], bool(q.last_status & 0x4000)))
+        q.send(q.capsule(rw_cmd(0x02, 3, 0, 1)))
+        st, _, _ = q.response()
+        if st:
+            fail("read after the refusals: status 0x%x" % st)
+        ok("read and write of MDTS + 512 bytes refused (Invalid Field, DNR); queue still works")
     elif scen == "before-icreq":
         p = Peer(host, port)
         p.send(p.capsule(sqe(0x06, 7, cdw10=1)))

@@ -395,7 +395,8 @@ usage(FILE *f)
 "OPTIONS\n"
 "    --rw=MODE          read, write, randread, randwrite, randrw, rw (default randread)\n"
 "    --rwmixread=N      percentage of reads for randrw/rw (default 50)\n"
-"    --bs=SIZE          I/O size, a multiple of the block size (default 4k)\n"
+"    --bs=SIZE          I/O size, a multiple of the block size, at most the\n"
+"                       controller's MDTS (default 4k)\n"
 "    --iodepth=N        commands in flight per job (default 1)\n"
 "    --numjobs=N        jobs = threads = queue pairs (default 1)\n"
 "    --runtime=SECS     run this long (default 10 unless --io_limit)\n"
@@ -681,6 +682,13 @@ main(int argc, char **argv)
 	if (o.bs % ns.block_size) {
 		fprintf(stderr, "nvlend-perf: --bs=%u is not a multiple of the %u-byte block size\n",
 			o.bs, ns.block_size);
+		nvl_ctrlr_disconnect(c);
+		return 2;
+	}
+	if (o.bs > nvl_ctrlr_max_xfer(c)) {
+		fprintf(stderr, "nvlend-perf: --bs=%u is above the controller's largest transfer "
+			"(MDTS: %u bytes); nvlend-perf sends one command per I/O\n", o.bs,
+			nvl_ctrlr_max_xfer(c));
 		nvl_ctrlr_disconnect(c);
 		return 2;
 	}

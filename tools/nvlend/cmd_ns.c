@@ -258,9 +258,11 @@ cmd_ns_read(struct nvl_cli *cli, int argc, char **argv)
 	if (rc != CLI_OK)
 		return rc;
 	if (co.count * x.info.block_size > nvl_ctrlr_max_xfer(x.c)) {
-		ns_close(&x);
+		uint32_t most = nvl_ctrlr_max_xfer(x.c) / x.info.block_size;
+
+		ns_close(&x); /* frees x.c */
 		return cli_usage_error(cli, "--count too large (at most %u blocks per command)",
-				       nvl_ctrlr_max_xfer(x.c) / x.info.block_size);
+				       most);
 	}
 	buf = nvl_buf_alloc(x.c, co.count * x.info.block_size);
 	rc = nvl_read_sync(x.qp, x.nsid, buf, co.lba, (uint32_t)co.count, &cpl);

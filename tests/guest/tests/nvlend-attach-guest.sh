@@ -7,8 +7,10 @@
 #   ublk  a second host (own host NQN) finds the files (e2fsck clean), and the
 #         attachment survives kill -9 + restart of nvlendd under a verifying fio
 #   auto  picks ublk for an shm URI
+#   tcp   nvlend's NVMe/TCP target, read by the kernel initiator and by ublk
+#         over libnvlend's TCP initiator
 #   kernel  the kernel NVMe/TCP initiator against the kernel's own nvmet-tcp
-#         target on this guest's loopback (nvlend's TCP target is not merged yet)
+#         target on this guest's loopback
 set -u
 B=/host/bin
 export PATH=$B:$PATH
@@ -113,31 +115,30 @@ if dev=$(nvlend attach "$URI" --name a1 --readonly); then
 else
 	bad "auto attach"
 fi
-# ---- nvlend's own NVMe/TCP target, once it exists (another branch builds it) ------------
-if nvlend rpc nvmf_get_transports 2>/dev/null | grep -q '"TCP"'; then
-	nvlend rpc nvmf_create_transport '{"trtype":"TCP"}' >/dev/null 2>&1
-	if nvlend rpc nvmf_subsystem_add_listener "{\"nqn\":\"$NQN\",\"listen_address\":{\"trtype\":\"TCP\",\"adrfam\":\"IPv4\",\"traddr\":\"127.0.0.1\",\"trsvcid\":\"4421\"}}" >/dev/null; then
-		TURI="nvme+tcp://127.0.0.1:4421/$NQN"
-		if dev=$(nvlend attach "$TURI" --name t1 --via kernel); then
-			dd if="$dev" bs=1M count=4 2>/dev/null | md5sum >/tmp/t1.sum &&
-				[ "$(cat /tmp/t1.sum)" = "$(dd if=/dev/shm/ns.img bs=1M count=4 2>/dev/null | md5sum)" ] &&
-				ok "kernel initiator on nvlend's TCP target" || bad "read over nvlend TCP (kernel)"
-			nvlend detach t1 || bad "detach t1"
-		else
-			bad "kernel attach to nvlend's TCP target"
-		fi
-		if dev=$(nvlend attach "$TURI" --name t2 --via ublk); then
-			[ "$(dd if="$dev" bs=1M count=4 2>/dev/null | md5sum)" = "$(cat /tmp/t1.sum 2>/dev/null)" ] &&
-				ok "ublk over libnvlend TCP" || bad "read over libnvlend TCP"
-			nvlend detach t2 || bad "detach t2"
-		else
-			bad "ublk attach over libnvlend TCP"
-		fi
-	else
-		bad "TCP listener"
-	fi
+# ---- nvlend's own NVMe/TCP target ---------------------------------------------------------
+TURI="nvme+tcp://127.0.0.1:4421/$NQN"
+if ! nvlend rpc nvmf_get_transports 2>/dev/null | grep -q '"TCP"'; then
+	bad "nvmf_get_transports lists no TCP transport"
+elif ! nvlend rpc nvmf_create_transport '{"trtype":"TCP"}' >/dev/null; then
+	bad "nvmf_create_transport TCP"
+elif ! nvlend rpc nvmf_subsystem_add_listener "{\"nqn\":\"$NQN\",\"listen_address\":{\"trtype\":\"TCP\",\"adrfam\":\"IPv4\",\"traddr\":\"127.0.0.1\",\"trsvcid\":\"4421\"}}" >/dev/null; then
+	bad "TCP listener"
 else
-	echo "SKIP nvlend TCP target: nvmf_get_transports lists no TCP transport in this build"
+	if dev=$(nvlend attach "$TURI" --name t1 --via kernel); then
+		dd if="$dev" bs=1M count=4 2>/dev/null | md5sum >/tmp/t1.sum &&
+			[ "$(cat /tmp/t1.sum)" = "$(dd if=/dev/shm/ns.img bs=1M count=4 2>/dev/null | md5sum)" ] &&
+			ok "kernel initiator on nvlend's TCP target" || bad "read over nvlend TCP (kernel)"
+		nvlend detach t1 || bad "detach t1"
+	else
+		bad "kernel attach to nvlend's TCP target"
+	fi
+	if dev=$(nvlend attach "$TURI" --name t2 --via ublk); then
+		[ "$(dd if="$dev" bs=1M count=4 2>/dev/null | md5sum)" = "$(cat /tmp/t1.sum 2>/dev/null)" ] &&
+			ok "ublk over libnvlend TCP" || bad "read over libnvlend TCP"
+		nvlend detach t2 || bad "detach t2"
+	else
+		bad "ublk attach over libnvlend TCP"
+	fi
 fi
 kill $DPID; wait $DPID
 

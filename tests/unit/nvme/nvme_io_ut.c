@@ -4,7 +4,8 @@
  * Write (FUA), Flush (one namespace and broadcast), Write Zeroes (DEAC),
  * Dataset Management, Compare, range checks, read-only namespaces, buffers
  * shorter or longer than the transfer, bdev errors through an
- * error-injecting backend, and the namespace in-flight accounting. RAM
+ * error-injecting backend, MDTS (derivation and the transfer check), and the
+ * namespace in-flight accounting. RAM
  * bdevs complete inline; single-threaded.
  */
 #include "nvme/nvme.c"
@@ -548,6 +549,55 @@ test_invalid_opcode_and_ns(void **state)
 	assert_int_equal(ut_sc(st), NVL_NVME_SC_INVALID_NAMESPACE);
 }
 
+/* MDTS: what a byte limit becomes, and the transfer check the transports rely on */
+static void
+test_mdts(void **state)
+{
+	struct fx *f = *state;
+	static const struct {
+		uint32_t bytes;
+		uint8_t mdts;
+	} tab[] = {
+		{ 0, 1 },        { 4096, 1 },     { 8192, 1 },    { 16383, 1 },
+		{ 16384, 2 },    { 65535, 3 },    { 65536, 4 },   { 100000, 4 },
+		{ 131072, 5 },   { 524287, 6 },   { 524288, 7 },  { 1u << 20, 7 },
+		{ UINT32_MAX, 7 },
+	};
+	struct nvl_nvme_req r;
+	uint32_t len;
+	uint8_t dir;
+
+	for (size_t i = 0; i < NVL_ARRAY_SIZE(tab); i++)
+		assert_int_equal(nvl_nvme_mdts_for(tab[i].bytes), tab[i].mdts);
+	assert_int_equal(f->u.c.mdts, NVL_NVME_MDTS);
+	assert_int_equal(nvl_nvme_ctrlr_max_xfer(&f->u.c), NVL_NVME_MAX_XFER);
+
+	f->u.c.mdts = 4; /* 64 KiB */
+	memset(&r, 0, sizeof(r));
+	r.ctrlr = &f->u.c;
+	r.qid = 1;
+	r.cmd = ut_cmd_rw(NVL_NVME_IO_READ, 1, 0, 128);
+	assert_int_equal(nvl_nvme_req_xfer(&r, &len, &dir), 0);
+	assert_int_equal(len, 65536);
+	assert_int_equal(dir, NVL_NVME_XFER_C2H);
+	r.cmd = ut_cmd_rw(NVL_NVME_IO_WRITE, 1, 0, 129);
+	len = 0;
+	/* req_xfer's status is sct<<8|sc with the do-not-retry marker in bit 15 */
+	assert_int_equal(nvl_nvme_req_xfer(&r, &len, &dir), NVL_NVME_SC_INVALID_FIELD | 0x8000);
+	/* 4 KiB blocks: 16 fit, 17 do not */
+	r.cmd = ut_cmd_rw(NVL_NVME_IO_READ, 2, 0, 16);
+	assert_int_equal(nvl_nvme_req_xfer(&r, &len, &dir), 0);
+	assert_int_equal(len, 65536);
+	r.cmd = ut_cmd_rw(NVL_NVME_IO_READ, 2, 0, 17);
+	assert_int_equal(nvl_nvme_req_xfer(&r, &len, &dir), NVL_NVME_SC_INVALID_FIELD | 0x8000);
+	f->u.c.mdts = NVL_NVME_MDTS;
+	r.cmd = ut_cmd_rw(NVL_NVME_IO_READ, 2, 0, 128);
+	assert_int_equal(nvl_nvme_req_xfer(&r, &len, &dir), 0);
+	assert_int_equal(len, NVL_NVME_MAX_XFER);
+	r.cmd = ut_cmd_rw(NVL_NVME_IO_READ, 2, 0, 129);
+	assert_int_equal(nvl_nvme_req_xfer(&r, &len, &dir), NVL_NVME_SC_INVALID_FIELD | 0x8000);
+}
+
 static void
 test_copy_helpers(void **state)
 {
@@ -590,6 +640,7 @@ main(void)
 		T(test_compare),
 		T(test_backend_errors),
 		T(test_invalid_opcode_and_ns),
+		T(test_mdts),
 		T(test_copy_helpers),
 #undef T
 	};
