@@ -383,10 +383,11 @@ nvl_ctrlr_aen_poll(struct nvl_ctrlr *c, struct nvl_aen *ev, int timeout_ms)
 			if (rc == 0) {
 				uint64_t now = nvl_now_ns();
 				uint64_t left = now >= deadline ? 0 : deadline - now;
+				int slice_ms = left >= 100000000ULL ? 100
+								    : (int)((left + 999999) / 1000000);
 
 				c->aen_arrived = false;
-				rc = c->t->admin_poll(
-					c, (int)NVL_MIN((left + 999999) / 1000000, (uint64_t)100));
+				rc = c->t->admin_poll(c, slice_ms);
 			}
 		}
 		if (c->naen > 0) {

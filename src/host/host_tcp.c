@@ -323,11 +323,12 @@ static int
 tcp_aer_submit(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd)
 {
 	struct tcp_host *h = c->tctx;
+	struct iovec none = { NULL, 0 };  /* no data; the queue copies iovcnt = 0 of these */
 	int rc;
 
 	if (h == NULL)
 		return -ENOTCONN;
-	rc = nvl_tcp_hq_submit(h->admin, cmd, NULL, 0, 0, NVL_XFER_NONE, aer_cb, c);
+	rc = nvl_tcp_hq_submit(h->admin, cmd, &none, 0, 0, NVL_XFER_NONE, aer_cb, c);
 	if (rc == -ENOTCONN)
 		host_set_dead(c);
 	return rc;
