@@ -140,6 +140,47 @@ enum nvl_xfer_dir { NVL_XFER_NONE = 0, NVL_XFER_TO_CTRLR = 1, NVL_XFER_FROM_CTRL
 int nvl_ctrlr_admin(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32_t len,
 		    enum nvl_xfer_dir dir, struct nvl_nvme_cpl *cpl);
 
+/* ---- asynchronous events ---------------------------------------------------------- */
+
+/** One Asynchronous Event Request completion (Base spec 5.2). */
+struct nvl_aen {
+	uint8_t type;          /**< NVL_NVME_AER_TYPE_* (notice, error, I/O specific...) */
+	uint8_t info;          /**< event information, e.g. NVL_NVME_AER_NOTICE_NS_CHANGED */
+	uint8_t log_page;      /**< the log page whose reading re-arms this event type */
+	uint32_t cdw0;         /**< completion dword 0 as received */
+};
+
+/**
+ * Ask for asynchronous events: set the Asynchronous Event Configuration
+ * feature to aec (NVL_NVME_AEC_* bits, e.g. NVL_NVME_AEC_NS_ATTR; 0 leaves
+ * the feature as it is) and from now on keep one Asynchronous Event Request
+ * outstanding. Events that complete while other admin commands run are kept
+ * (up to 8) for nvl_ctrlr_aen_poll(). The controller reports an event type
+ * once until its log page is read: nvl_ctrlr_changed_ns() for namespace
+ * changes.
+ * \return 0, -EOPNOTSUPP (transport without events), -EREMOTEIO (refused,
+ *         see nvl_ctrlr_last_error()), -ENOTCONN, -ENOMEM.
+ */
+int nvl_ctrlr_aen_enable(struct nvl_ctrlr *c, uint32_t aec);
+
+/**
+ * Wait for the next asynchronous event, up to timeout_ms (-1 = forever,
+ * 0 = only what already arrived). Re-arms the request as needed. Other
+ * threads' admin commands (Keep Alive) proceed while it waits.
+ * \return 1 (event in *ev), 0 (timeout), -EINVAL (events not enabled),
+ *         -EREMOTEIO (the controller ended the request with an error
+ *         status; enable again to retry), -ENOTCONN (controller gone).
+ */
+int nvl_ctrlr_aen_poll(struct nvl_ctrlr *c, struct nvl_aen *ev, int timeout_ms);
+
+/**
+ * Read the Changed Namespace List log page (Base 5.16.1.5), which clears it
+ * and re-arms namespace-change events. Stores up to max nsids in ids.
+ * \return how many were stored, -E2BIG (more than 1024 namespaces changed:
+ *         rescan them all), -EREMOTEIO, -ENOTCONN, -ENOMEM.
+ */
+int nvl_ctrlr_changed_ns(struct nvl_ctrlr *c, uint32_t *ids, int max);
+
 /* ---- buffers ------------------------------------------------------------------ */
 
 /** Memory the controller reaches without copies (page aligned), or NULL if

@@ -195,7 +195,7 @@ nvl_ctrlr_admin(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32
 			memset(b, 0, len);
 	}
 	pthread_mutex_lock(&c->admin_lock);
-	cmd->cid = c->next_admin_cid++;
+	cmd->cid = host_admin_cid(c);
 	rc = c->t->admin(c, cmd, b, len, dir, cpl);
 	pthread_mutex_unlock(&c->admin_lock);
 	if (b != buf) {
@@ -283,6 +283,162 @@ nvl_ns_get_info(struct nvl_ctrlr *c, uint32_t nsid, struct nvl_ns_info *out)
 		free(d);
 	}
 	return rc;
+}
+
+/* ---- asynchronous events ------------------------------------------------------------ */
+
+uint16_t
+host_admin_cid(struct nvl_ctrlr *c)
+{
+	uint16_t cid = c->next_admin_cid++;
+
+	if (c->aer_outstanding && cid == c->aer_cid)
+		cid = c->next_admin_cid++;
+	return cid;
+}
+
+void
+host_aen_complete(struct nvl_ctrlr *c, const struct nvl_nvme_cpl *cpl)
+{
+	uint16_t st = nvl_cpl_status(cpl);
+
+	c->aer_outstanding = false;
+	c->aen_arrived = true;
+	if (st != 0) {
+		/* AER limit, or aborted because the admin queue is going: stop asking */
+		c->aen_enabled = false;
+		c->aer_status = st;
+		return;
+	}
+	if (c->naen < HOST_AEN_QUEUE)
+		c->aen[(c->aen_head + c->naen++) % HOST_AEN_QUEUE] = cpl->cdw0;
+}
+
+/* admin_lock held: keep one AER outstanding while events are enabled. */
+static int
+aer_arm(struct nvl_ctrlr *c)
+{
+	struct nvl_nvme_cmd cmd = { 0 };
+	int rc;
+
+	if (!c->aen_enabled || c->aer_outstanding)
+		return 0;
+	cmd.opc = NVL_NVME_ADM_ASYNC_EVENT;
+	cmd.cid = host_admin_cid(c);
+	rc = c->t->aer_submit(c, &cmd);
+	if (rc < 0) {
+		host_set_error(c, "asynchronous event request: %s", strerror(-rc));
+		return rc;
+	}
+	c->aer_cid = cmd.cid;
+	c->aer_outstanding = true;
+	return 0;
+}
+
+NVL_EXPORT int
+nvl_ctrlr_aen_enable(struct nvl_ctrlr *c, uint32_t aec)
+{
+	int rc;
+
+	if (c->t->aer_submit == NULL || c->t->admin_poll == NULL)
+		return -EOPNOTSUPP;
+	if (aec) {
+		struct nvl_nvme_cmd cmd = { 0 };
+
+		cmd.opc = NVL_NVME_ADM_SET_FEATURES;
+		cmd.cdw10 = NVL_NVME_FEAT_ASYNC_EVENT_CONFIG;
+		cmd.cdw11 = aec;
+		rc = nvl_ctrlr_admin(c, &cmd, NULL, 0, NVL_XFER_NONE, NULL);
+		if (rc < 0)
+			return rc;
+	}
+	pthread_mutex_lock(&c->admin_lock);
+	if (host_is_dead(c)) {
+		rc = -ENOTCONN;
+	} else {
+		c->aen_enabled = true;
+		c->aer_status = 0;
+		rc = aer_arm(c);
+	}
+	pthread_mutex_unlock(&c->admin_lock);
+	return rc;
+}
+
+NVL_EXPORT int
+nvl_ctrlr_aen_poll(struct nvl_ctrlr *c, struct nvl_aen *ev, int timeout_ms)
+{
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
+					   : nvl_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+
+	for (;;) {
+		uint32_t cdw0 = 0;
+		bool got = false;
+		int rc = 0;
+
+		/* the lock is dropped between slices of at most 100 ms, so other
+		 * admin commands (Keep Alive) go on while we wait */
+		pthread_mutex_lock(&c->admin_lock);
+		if (c->naen == 0 && c->aen_enabled && !host_is_dead(c)) {
+			rc = aer_arm(c);
+			if (rc == 0) {
+				uint64_t now = nvl_now_ns();
+				uint64_t left = now >= deadline ? 0 : deadline - now;
+				int slice_ms = left >= 100000000ULL ? 100
+								    : (int)((left + 999999) / 1000000);
+
+				c->aen_arrived = false;
+				rc = c->t->admin_poll(c, slice_ms);
+			}
+		}
+		if (c->naen > 0) {
+			cdw0 = c->aen[c->aen_head];
+			c->aen_head = (c->aen_head + 1) % HOST_AEN_QUEUE;
+			c->naen--;
+			got = true;
+		} else if (rc == 0 && host_is_dead(c)) {
+			rc = -ENOTCONN;
+		} else if (rc == 0 && !c->aen_enabled) {
+			if (c->aer_status)
+				host_set_error(c, "asynchronous event request: %s",
+					       nvl_status_str(c->aer_status));
+			rc = c->aer_status ? -EREMOTEIO : -EINVAL;
+		}
+		pthread_mutex_unlock(&c->admin_lock);
+		if (got) {
+			ev->cdw0 = cdw0;
+			ev->type = cdw0 & 0x7;
+			ev->info = (uint8_t)(cdw0 >> 8);
+			ev->log_page = (uint8_t)(cdw0 >> 16);
+			return 1;
+		}
+		if (rc < 0)
+			return rc;
+		if (nvl_now_ns() >= deadline)
+			return 0;
+	}
+}
+
+NVL_EXPORT int
+nvl_ctrlr_changed_ns(struct nvl_ctrlr *c, uint32_t *ids, int max)
+{
+	struct nvl_nvme_cmd cmd = { 0 };
+	uint32_t *list = malloc(4096);
+	int rc, n = 0;
+
+	if (list == NULL)
+		return -ENOMEM;
+	/* Get Log Page 04h, whole page, RAE clear: clears it and re-arms the event */
+	cmd.opc = NVL_NVME_ADM_GET_LOG_PAGE;
+	cmd.nsid = NVL_NVME_NSID_ALL;
+	cmd.cdw10 = NVL_NVME_LOG_CHANGED_NS | ((4096u / 4 - 1) << 16);
+	rc = nvl_ctrlr_admin(c, &cmd, list, 4096, NVL_XFER_FROM_CTRLR, NULL);
+	if (rc == 0 && list[0] == 0xffffffffu)
+		rc = -E2BIG;
+	if (rc == 0)
+		for (int i = 0; i < 1024 && list[i] && n < max; i++)
+			ids[n++] = list[i];
+	free(list);
+	return rc < 0 ? rc : n;
 }
 
 /* ---- keep-alive ---------------------------------------------------------------------- */

@@ -14,6 +14,7 @@
 #include "util/util.h"
 
 #define HOST_MAX_QUEUES 64
+#define HOST_AEN_QUEUE 8     /* events kept for nvl_ctrlr_aen_poll() */
 
 struct host_req {
 	uint16_t cid;
@@ -45,6 +46,13 @@ struct host_transport {
 	int (*poll)(struct nvl_qpair *qp, uint32_t max);
 	/** block until a completion may be there (spin, then sleep); 0 on timeout */
 	int (*wait)(struct nvl_qpair *qp, int timeout_ms);
+	/** admin_lock held: send an Asynchronous Event Request (cid set) without
+	 *  waiting; its completion goes to host_aen_complete() from whichever
+	 *  later admin call or admin_poll reaps it. */
+	int (*aer_submit)(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd);
+	/** admin_lock held: reap admin completions for up to timeout_ms, returning
+	 *  early once c->aen_arrived is set. \return 0, -ENOTCONN. */
+	int (*admin_poll)(struct nvl_ctrlr *c, int timeout_ms);
 };
 
 struct nvl_ctrlr {
@@ -83,6 +91,15 @@ struct nvl_ctrlr {
 	bool ka_stop;
 
 	struct nvl_qpair *qpairs[HOST_MAX_QUEUES + 1];
+
+	/* asynchronous events (all under admin_lock) */
+	bool aen_enabled;
+	bool aer_outstanding;
+	bool aen_arrived;       /* set by host_aen_complete(), for admin_poll */
+	uint16_t aer_cid;
+	uint16_t aer_status;    /* error status that ended event reporting, 0 = none */
+	uint32_t aen[HOST_AEN_QUEUE];   /* cdw0 of events not yet polled */
+	unsigned aen_head, naen;
 };
 
 struct nvl_qpair {
@@ -113,6 +130,16 @@ host_set_dead(struct nvl_ctrlr *c)
 	__atomic_store_n(&c->dead, true, __ATOMIC_RELEASE);
 }
 
+/** admin_lock held: the cid for the next admin command (never the outstanding AER's). */
+uint16_t host_admin_cid(struct nvl_ctrlr *c);
+/** admin_lock held: is cpl the completion of the outstanding AER (by cid)? */
+static inline bool
+host_is_aer_cpl(const struct nvl_ctrlr *c, const struct nvl_nvme_cpl *cpl)
+{
+	return c->aer_outstanding && cpl->cid == c->aer_cid;
+}
+/** admin_lock held: the outstanding AER completed with cpl. */
+void host_aen_complete(struct nvl_ctrlr *c, const struct nvl_nvme_cpl *cpl);
 /** Called by transports for every completion they reap. */
 void host_complete(struct nvl_qpair *qp, const struct nvl_nvme_cpl *cpl);
 void host_set_error(struct nvl_ctrlr *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

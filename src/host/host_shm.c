@@ -230,7 +230,10 @@ shm_admin_fds(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32_t
 		if (rc < 0)
 			break;
 		if (r.cqe.cid != cmd->cid) {
-			/* a late answer to a command we gave up on: drop it */
+			/* the outstanding AER completing, or a late answer to a
+			 * command we gave up on (dropped) */
+			if (host_is_aer_cpl(c, &r.cqe))
+				host_aen_complete(c, &r.cqe);
 			for (int i = 0; i < got; i++)
 				close((fds ? fds : tmp)[i]);
 			continue;
@@ -259,6 +262,48 @@ shm_admin(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32_t len
 	return shm_admin_fds(c, cmd, buf, len, dir, cpl, NULL, NULL);
 }
 
+static int
+shm_aer_submit(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd)
+{
+	struct shm_host *h = c->tctx;
+	struct nvl_shm_admin_cmd m = { 0 };
+	int rc;
+
+	m.sqe = *cmd;
+	rc = ctl_send(h, &m, sizeof(m), NVL_SHM_MSG_ADMIN_CMD);
+	if (rc == -ENOTCONN)
+		host_set_dead(c);
+	return rc;
+}
+
+static int
+shm_admin_poll(struct nvl_ctrlr *c, int timeout_ms)
+{
+	struct shm_host *h = c->tctx;
+	uint64_t deadline = nvl_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+
+	while (!c->aen_arrived) {
+		struct nvl_shm_admin_cpl r;
+		uint64_t now = nvl_now_ns();
+		int fds[4], got = 0, rc;
+
+		rc = ctl_recv(h, &r, sizeof(r), NVL_SHM_MSG_ADMIN_CPL, fds, &got,
+			      now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000));
+		if (rc == -ETIMEDOUT)
+			return 0;
+		if (rc < 0) {
+			host_set_dead(c);
+			host_set_error(c, "the target closed the controller's connection");
+			return -ENOTCONN;
+		}
+		for (int i = 0; i < got; i++)
+			close(fds[i]);
+		if (host_is_aer_cpl(c, &r.cqe))
+			host_aen_complete(c, &r.cqe);
+	}
+	return 0;
+}
+
 /* Admin with descriptors returned, under the admin lock. */
 static int
 admin_locked(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, struct nvl_nvme_cpl *cpl, int *fds,
@@ -267,7 +312,7 @@ admin_locked(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, struct nvl_nvme_cpl 
 	int rc;
 
 	pthread_mutex_lock(&c->admin_lock);
-	cmd->cid = c->next_admin_cid++;
+	cmd->cid = host_admin_cid(c);
 	rc = shm_admin_fds(c, cmd, NULL, 0, NVL_XFER_NONE, cpl, fds, nfds);
 	pthread_mutex_unlock(&c->admin_lock);
 	if (rc == 0 && nvl_cpl_status(cpl)) {
@@ -594,6 +639,8 @@ const struct host_transport g_host_shm = {
 	.connect = shm_connect,
 	.disconnect = shm_disconnect,
 	.admin = shm_admin,
+	.aer_submit = shm_aer_submit,
+	.admin_poll = shm_admin_poll,
 	.qpair_create = shm_qpair_create,
 	.qpair_destroy = shm_qpair_destroy,
 	.submit = shm_submit,

@@ -311,6 +311,46 @@ tcp_admin(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32_t len
 	return tcp_admin_raw(c, cmd, buf, len, dir, cpl);
 }
 
+/* The AER's completion, reaped by whichever admin wait drives the queue
+ * (all of them run under the admin lock). */
+static void
+aer_cb(void *arg, const struct nvl_nvme_cpl *cpl)
+{
+	host_aen_complete(arg, cpl);
+}
+
+static int
+tcp_aer_submit(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd)
+{
+	struct tcp_host *h = c->tctx;
+	struct iovec none = { NULL, 0 };  /* no data; the queue copies iovcnt = 0 of these */
+	int rc;
+
+	if (h == NULL)
+		return -ENOTCONN;
+	rc = nvl_tcp_hq_submit(h->admin, cmd, &none, 0, 0, NVL_XFER_NONE, aer_cb, c);
+	if (rc == -ENOTCONN)
+		host_set_dead(c);
+	return rc;
+}
+
+static int
+tcp_admin_poll(struct nvl_ctrlr *c, int timeout_ms)
+{
+	struct tcp_host *h = c->tctx;
+	int rc;
+
+	if (h == NULL)
+		return -ENOTCONN;
+	rc = hq_wait(h->admin, &c->aen_arrived, timeout_ms, 0);
+	if (rc == -ENOTCONN) {
+		host_set_dead(c);
+		host_set_error(c, "admin queue: %s", nvl_tcp_hq_error(h->admin));
+		return -ENOTCONN;
+	}
+	return 0;
+}
+
 static int
 tcp_qpair_create(struct nvl_qpair *qp)
 {
@@ -432,6 +472,8 @@ static const struct host_transport g_host_tcp_transport = {
 	.connect = tcp_connect,
 	.disconnect = tcp_disconnect,
 	.admin = tcp_admin,
+	.aer_submit = tcp_aer_submit,
+	.admin_poll = tcp_admin_poll,
 	.qpair_create = tcp_qpair_create,
 	.qpair_destroy = tcp_qpair_destroy,
 	.submit = tcp_submit,

@@ -63,7 +63,7 @@ nvl_nvme_ctrlr_init(struct nvl_nvme_ctrlr *c)
 	memset(c->stats, 0, sizeof(*c->stats) * n);
 	c->nstats = n;
 	c->mdts = NVL_NVME_MDTS;
-	c->feat_vwc = NVL_NVME_VWC_PRESENT; /* WCE on when a volatile cache exists */
+	c->feat_vwc = NVL_NVME_FEAT_VWC_WCE; /* cache enabled until the host turns it off */
 	c->feat_err_recovery = 0;
 	c->feat_temp_thresh = 0x157; /* 343 K, a common default */
 	c->created_ns = nvl_now_ns();

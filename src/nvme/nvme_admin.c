@@ -11,6 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * I/O controllers report a volatile write cache (the bdevs below may cache:
+ * page cache, drive caches) and honour Write Cache Enable; discovery
+ * controllers have no media and no cache, so the feature does not exist there
+ * (Base 5.27.1.4: Invalid Field when VWC.present is 0).
+ */
+static bool
+ctrlr_has_vwc(const struct nvl_nvme_ctrlr *c)
+{
+	return c->type == NVL_NVME_CNTRLTYPE_IO;
+}
+
 /* ---- Identify ------------------------------------------------------------ */
 
 static void
@@ -57,8 +69,9 @@ identify_ctrlr(struct nvl_nvme_req *req)
 	if (c->type == NVL_NVME_CNTRLTYPE_IO) {
 		id->oncs = NVL_NVME_ONCS_COMPARE | NVL_NVME_ONCS_DSM | NVL_NVME_ONCS_WRITE_ZEROES |
 			   NVL_NVME_ONCS_RESERVATIONS;
-		id->vwc = NVL_NVME_VWC_PRESENT | NVL_NVME_VWC_NSID_FFFF_FLUSH;
 	}
+	if (ctrlr_has_vwc(c))
+		id->vwc = NVL_NVME_VWC_PRESENT | NVL_NVME_VWC_NSID_FFFF_FLUSH;
 	id->awun = 0;
 	id->awupf = 0;
 	if (c->sgl_supported)
@@ -456,7 +469,12 @@ set_features(struct nvl_nvme_req *req)
 		c->feat_err_recovery = v;
 		break;
 	case NVL_NVME_FEAT_VOLATILE_WRITE_CACHE:
-		c->feat_vwc = v & 1;
+		if (!ctrlr_has_vwc(c)) {
+			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+			return;
+		}
+		/* read by the I/O path on other reactors (nvme_io.c fua_flag) */
+		__atomic_store_n(&c->feat_vwc, v & NVL_NVME_FEAT_VWC_WCE, __ATOMIC_RELAXED);
 		break;
 	case NVL_NVME_FEAT_NUMBER_OF_QUEUES: {
 		uint32_t nsqr = v & 0xffff, ncqr = v >> 16;
@@ -554,7 +572,7 @@ get_features(struct nvl_nvme_req *req)
 	uint8_t sel = (cmd->cdw10 >> 8) & 7;
 	uint32_t outv = 0, *out = &outv;
 
-	if (sel > 3) {
+	if (sel > 3 || (fid == NVL_NVME_FEAT_VOLATILE_WRITE_CACHE && !ctrlr_has_vwc(c))) {
 		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
 		return;
 	}
@@ -586,7 +604,12 @@ get_features(struct nvl_nvme_req *req)
 	case NVL_NVME_FEAT_POWER_MGMT: *out = c->feat_power_mgmt; break;
 	case NVL_NVME_FEAT_TEMP_THRESHOLD: *out = c->feat_temp_thresh; break;
 	case NVL_NVME_FEAT_ERROR_RECOVERY: *out = c->feat_err_recovery; break;
-	case NVL_NVME_FEAT_VOLATILE_WRITE_CACHE: *out = c->feat_vwc; break;
+	case NVL_NVME_FEAT_VOLATILE_WRITE_CACHE:
+		/* SEL 1 (default): the cache starts enabled; 0 and 2 (nothing is
+		 * saveable) report what the I/O path uses now */
+		*out = sel == 1 ? NVL_NVME_FEAT_VWC_WCE
+				: __atomic_load_n(&c->feat_vwc, __ATOMIC_RELAXED);
+		break;
 	case NVL_NVME_FEAT_NUMBER_OF_QUEUES: {
 		uint32_t max = c->max_io_queues ? c->max_io_queues : 1;
 

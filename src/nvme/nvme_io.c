@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * NVM command set I/O commands: Read, Write (FUA), Flush (one namespace or
+ * NVM command set I/O commands: Read, Write (FUA, forced while the host has
+ * the volatile write cache disabled), Flush (one namespace or
  * all), Write Zeroes (DEAC), Dataset Management (deallocate), Compare, and
  * the reservation commands (nvme_resv.c). Runs on the queue's reactor; data
  * moves between the bdev and req->iov (host memory) without copies.
@@ -61,6 +62,24 @@ submit(struct nvl_nvme_req *req, uint8_t type, uint64_t off, uint64_t len, uint3
 		nvl_nvme_req_complete(req, nvl_nvme_status_from_errno(rc));
 }
 
+/*
+ * Write Cache Enable off (Set Features 06h, WCE = 0, Base 5.27.1.4): nothing
+ * may sit in a volatile cache at completion, so every write is FUA. The
+ * feature is written on the home reactor; a relaxed load is enough because
+ * the host only relies on it for writes submitted after Set Features
+ * completed, and that completion orders them.
+ */
+static uint32_t
+fua_flag(const struct nvl_nvme_req *req, bool write)
+{
+	if (req->cmd.cdw12 & NVL_NVME_RW_FUA)
+		return NVL_BDEV_IO_FUA;
+	if (write && !(__atomic_load_n(&req->ctrlr->feat_vwc, __ATOMIC_RELAXED) &
+		       NVL_NVME_FEAT_VWC_WCE))
+		return NVL_BDEV_IO_FUA;
+	return 0;
+}
+
 /* Range check; returns 0 or a status. */
 static uint16_t
 check_range(const struct nvl_nvme_ns *ns, uint64_t slba, uint64_t nlb)
@@ -113,8 +132,7 @@ cmd_rw(struct nvl_nvme_req *req)
 		req->iovcnt = n;
 	}
 	submit(req, write ? NVL_BDEV_IO_WRITE : NVL_BDEV_IO_READ, slba << ns->lbads, len,
-	       (cmd->cdw12 & NVL_NVME_RW_FUA) ? NVL_BDEV_IO_FUA : 0, req->iov, req->iovcnt,
-	       io_done);
+	       fua_flag(req, write), req->iov, req->iovcnt, io_done);
 }
 
 static void
@@ -187,8 +205,7 @@ cmd_write_zeroes(struct nvl_nvme_req *req)
 	}
 	if (!(cmd->cdw12 & NVL_NVME_WZ_DEAC))
 		flags |= NVL_BDEV_IO_NO_HOLE;
-	if (cmd->cdw12 & NVL_NVME_RW_FUA)
-		flags |= NVL_BDEV_IO_FUA;
+	flags |= fua_flag(req, true);
 	submit(req, NVL_BDEV_IO_WRITE_ZEROES, slba << ns->lbads, (uint64_t)nlb << ns->lbads, flags,
 	       NULL, 0, io_done);
 }

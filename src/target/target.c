@@ -571,8 +571,11 @@ nvl_target_ctrlr_disconnect(struct nvl_target_ctrlr *c, const char *why)
 {
 	NVL_DEBUGLOG(nvmf, "%s: disconnect controller %u: %s", c->subsys->nqn, c->nvme.cntlid, why);
 	nvl_target_ctrlr_get(c);
-	if (nvl_reactor_self() == c->nvme.home)
-		disconnect_on_home(c);
+	/* Through the home reactor's inbox even when called there: callers hold
+	 * g_target.lock while walking s->ctrlrs, and a teardown run inline may
+	 * release the controller at once (taking that lock, unlinking c). */
+	if (c->nvme.home == NULL)
+		disconnect_on_home(c); /* no reactors (unit tests) */
 	else if (nvl_reactor_msg(c->nvme.home, disconnect_on_home, c) < 0)
 		nvl_target_ctrlr_put(c);
 }

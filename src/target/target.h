@@ -151,7 +151,8 @@ int nvl_target_connect(const struct nvl_connect_info *ci, struct nvl_target_ctrl
  *  last reference goes. Home reactor. Idempotent. */
 void nvl_target_ctrlr_release(struct nvl_target_ctrlr *c);
 /** Ask for a controller's teardown (keep-alive expiry, subsystem deletion,
- *  RPC). Home reactor or any thread (routes there). */
+ *  RPC). Any thread, g_target.lock may be held: the teardown runs later on
+ *  the home reactor, never inside this call. */
 void nvl_target_ctrlr_disconnect(struct nvl_target_ctrlr *c, const char *why);
 /** Find a live controller by subsystem and cntlid, with a reference (TCP
  *  I/O queue Connect). NULL if none. Any thread. */

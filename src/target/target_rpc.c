@@ -755,8 +755,9 @@ rpc_nvmf_subsystem_remove_host(struct nvl_rpc_request *req, struct rpc_host *a)
 			break;
 	if (h)
 		TAILQ_REMOVE(&s->hosts, h, link);
-	/* a host no longer allowed loses its controllers */
-	if (h && !s->allow_any_host)
+	/* the host loses its controllers, as with SPDK: removing it ends its
+	 * associations even while any host is allowed (it may then reconnect) */
+	if (h)
 		TAILQ_FOREACH(c, &s->ctrlrs, link)
 			if (strcmp(c->nvme.hostnqn, a->host) == 0)
 				nvl_target_ctrlr_disconnect(c, "host removed");
@@ -771,8 +772,8 @@ rpc_nvmf_subsystem_remove_host(struct nvl_rpc_request *req, struct rpc_host *a)
 }
 NVL_RPC_REGISTER("nvmf_subsystem_remove_host", rpc_nvmf_subsystem_remove_host, struct rpc_host,
 		 host_params, NVL_RPC_RUNTIME,
-		 "Remove a host NQN from a subsystem's allowed list (its controllers are "
-		 "disconnected unless any host is allowed).")
+		 "Remove a host NQN from a subsystem's allowed list and disconnect its "
+		 "controllers (as SPDK does); it may reconnect only if any host is allowed.")
 
 struct rpc_allow_any {
 	const char *nqn;

@@ -519,6 +519,8 @@ enum nvl_nvme_fid {
 	NVL_NVME_FEAT_RESV_NOTIFICATION_MASK = 0x82,
 	NVL_NVME_FEAT_RESV_PERSISTENCE = 0x83,
 };
+/* Volatile Write Cache feature, cdw11/cdw0 bit 0: Write Cache Enable (5.27.1.4) */
+#define NVL_NVME_FEAT_VWC_WCE (1u << 0)
 
 /* ---- Asynchronous events (5.2) ------------------------------------------ */
 

@@ -744,6 +744,15 @@ test_features_values(void **state)
 	assert_int_equal(feat(f, NVL_NVME_ADM_GET_FEATURES, NVL_NVME_FEAT_VOLATILE_WRITE_CACHE, 0,
 			      0, &v), 0);
 	assert_int_equal(v, 0);
+	/* SEL 1: the default stays "enabled"; Identify still reports the cache */
+	assert_int_equal(feat(f, NVL_NVME_ADM_GET_FEATURES,
+			      NVL_NVME_FEAT_VOLATILE_WRITE_CACHE | (1u << 8), 0, 0, &v), 0);
+	assert_int_equal(v, NVL_NVME_FEAT_VWC_WCE);
+	assert_int_equal(feat(f, NVL_NVME_ADM_SET_FEATURES, NVL_NVME_FEAT_VOLATILE_WRITE_CACHE,
+			      0xfffffffe | NVL_NVME_FEAT_VWC_WCE, 0, NULL), 0);
+	assert_int_equal(feat(f, NVL_NVME_ADM_GET_FEATURES, NVL_NVME_FEAT_VOLATILE_WRITE_CACHE, 0,
+			      0, &v), 0);
+	assert_int_equal(v, NVL_NVME_FEAT_VWC_WCE); /* reserved bits are not kept */
 	/* power management: only power state 0 */
 	assert_int_equal(ut_sc(feat(f, NVL_NVME_ADM_SET_FEATURES, NVL_NVME_FEAT_POWER_MGMT, 1, 0,
 				    NULL)), NVL_NVME_SC_INVALID_FIELD);
@@ -1143,6 +1152,12 @@ test_discovery_controller(void **state)
 			 NVL_NVME_CNTRLTYPE_DISCOVERY);
 	assert_int_equal(((struct nvl_nvme_id_ctrl *)f->buf)->oaes, NVL_NVME_OAES_DISC_LOG);
 	assert_int_equal(((struct nvl_nvme_id_ctrl *)f->buf)->oncs, 0);
+	/* no volatile write cache, so no feature to get or set (Base 5.27.1.4) */
+	assert_int_equal(((struct nvl_nvme_id_ctrl *)f->buf)->vwc, 0);
+	cmd = ut_cmd_feat(NVL_NVME_ADM_GET_FEATURES, NVL_NVME_FEAT_VOLATILE_WRITE_CACHE, 0);
+	assert_int_equal(ut_sc(adm(f, &cmd, 0)), NVL_NVME_SC_INVALID_FIELD);
+	cmd = ut_cmd_feat(NVL_NVME_ADM_SET_FEATURES, NVL_NVME_FEAT_VOLATILE_WRITE_CACHE, 0);
+	assert_int_equal(ut_sc(adm(f, &cmd, 0)), NVL_NVME_SC_INVALID_FIELD);
 	cmd = ut_cmd_identify(NVL_NVME_CNS_ACTIVE_NS_LIST, 0);
 	assert_int_equal(adm(f, &cmd, 4096), 0);
 	assert_true(all_zero(f->buf, 4096));

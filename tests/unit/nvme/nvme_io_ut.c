@@ -322,6 +322,57 @@ test_fua_and_flags(void **state)
 	assert_int_equal(x.req.bio.flags, NVL_BDEV_IO_FUA);
 }
 
+/* Set Features Volatile Write Cache (WCE) on the admin queue; returns the status. */
+static uint16_t
+set_wce(struct fx *f, bool on)
+{
+	struct nvl_nvme_cmd cmd = ut_cmd_feat(NVL_NVME_ADM_SET_FEATURES,
+					      NVL_NVME_FEAT_VOLATILE_WRITE_CACHE,
+					      on ? NVL_NVME_FEAT_VWC_WCE : 0);
+
+	return ut_nvme_exec(&f->u.c, 0, &cmd, NULL, 0);
+}
+
+static void
+test_write_cache_disabled(void **state)
+{
+	struct fx *f = *state;
+	struct nvl_nvme_cmd cmd;
+	struct ut_io x;
+
+	/* with the cache disabled every write must be durable at completion */
+	assert_int_equal(set_wce(f, false), 0);
+	cmd = ut_cmd_rw(NVL_NVME_IO_WRITE, 1, 0, 1);
+	assert_int_equal(ut_nvme_exec_io(&x, &f->u.c, 1, &cmd, f->pat, 512), 0);
+	assert_int_equal(x.req.bio.type, NVL_BDEV_IO_WRITE);
+	assert_true(x.req.bio.flags & NVL_BDEV_IO_FUA);
+	/* Write Zeroes too, with or without DEAC, and FUA given explicitly stays FUA */
+	cmd = ut_cmd_rw(NVL_NVME_IO_WRITE_ZEROES, 1, 0, 4);
+	assert_int_equal(ut_nvme_exec_io(&x, &f->u.c, 1, &cmd, NULL, 0), 0);
+	assert_int_equal(x.req.bio.flags, NVL_BDEV_IO_NO_HOLE | NVL_BDEV_IO_FUA);
+	cmd.cdw12 |= NVL_NVME_WZ_DEAC;
+	assert_int_equal(ut_nvme_exec_io(&x, &f->u.c, 1, &cmd, NULL, 0), 0);
+	assert_int_equal(x.req.bio.flags, NVL_BDEV_IO_FUA);
+	cmd = ut_cmd_rw(NVL_NVME_IO_WRITE, 1, 0, 1);
+	cmd.cdw12 |= NVL_NVME_RW_FUA;
+	assert_int_equal(ut_nvme_exec_io(&x, &f->u.c, 1, &cmd, f->pat, 512), 0);
+	assert_true(x.req.bio.flags & NVL_BDEV_IO_FUA);
+	/* reads are not writes: no FUA forced on them */
+	cmd = ut_cmd_rw(NVL_NVME_IO_READ, 1, 0, 1);
+	assert_int_equal(ut_nvme_exec_io(&x, &f->u.c, 1, &cmd, f->buf, 512), 0);
+	assert_int_equal(x.req.bio.type, NVL_BDEV_IO_READ);
+	assert_false(x.req.bio.flags & NVL_BDEV_IO_FUA);
+	assert_memory_equal(f->buf, f->pat, 512);
+	/* cache enabled again: writes go back to the host's choice */
+	assert_int_equal(set_wce(f, true), 0);
+	cmd = ut_cmd_rw(NVL_NVME_IO_WRITE, 1, 0, 1);
+	assert_int_equal(ut_nvme_exec_io(&x, &f->u.c, 1, &cmd, f->pat, 512), 0);
+	assert_false(x.req.bio.flags & NVL_BDEV_IO_FUA);
+	cmd = ut_cmd_rw(NVL_NVME_IO_WRITE_ZEROES, 1, 0, 4);
+	assert_int_equal(ut_nvme_exec_io(&x, &f->u.c, 1, &cmd, NULL, 0), 0);
+	assert_int_equal(x.req.bio.flags, NVL_BDEV_IO_NO_HOLE);
+}
+
 static void
 test_flush(void **state)
 {
@@ -634,6 +685,7 @@ main(void)
 		T(test_buffer_lengths),
 		T(test_read_only_namespace),
 		T(test_fua_and_flags),
+		T(test_write_cache_disabled),
 		T(test_flush),
 		T(test_write_zeroes),
 		T(test_dsm),
