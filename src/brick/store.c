@@ -775,6 +775,21 @@ brick_key_lookup(struct brick *b, uint64_t key)
 }
 
 int
+brick_block_restore(struct brick *b, struct brick_block *blk)
+{
+	struct stat st;
+
+	if (blk->tier != BRICK_TIER_FAST || fstat(blk->mem->fd, &st) < 0)
+		return blk->tier != BRICK_TIER_FAST ? 0 : -errno;
+	(void)b;
+	if ((uint64_t)st.st_size >= BRICK_BLOCK_SIZE)
+		return 0;
+	if (ftruncate(blk->mem->fd, BRICK_BLOCK_SIZE) < 0)
+		return -errno;
+	return 1;
+}
+
+int
 brick_block_open_ro(struct brick *b, struct brick_block *blk)
 {
 	char name[40];

@@ -12,6 +12,9 @@
  *                                      every acknowledged step (crash tests)
  *   brick_test verify-log URI BASE N LOG  after a crash: map == acknowledged state,
  *                                      flushed data intact
+ *   brick_test truncate URI ADDR LEN LOOPS  hostile local client: map ADDR read-write,
+ *                                      keep the fd, ftruncate it to LEN (LOOPS > 1:
+ *                                      truncate and grow back LOOPS times)
  */
 #include "brick/proto.h"
 #include "nvlend/brick.h"
@@ -567,6 +570,78 @@ cmd_hostile(const char *uri)
 	return 0;
 }
 
+/* ---- truncate: a hostile local client ---------------------------------- */
+
+/* MAP over a raw local connection, keeping the block fd that comes with the
+ * response (libnvlend maps it and closes it; a hostile client keeps it). */
+static int
+raw_map_fd(int fd, uint64_t addr, uint32_t flags, struct nvl_brick_hdr *r)
+{
+	struct nvl_brick_hdr h = { .magic = NVL_BRICK_MAGIC, .version = 1,
+				   .opcode = NVL_BRICK_OP_MAP, .req_id = 2, .addr = addr,
+				   .arg = flags };
+	union {
+		struct cmsghdr c;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	uint8_t w[NVL_BRICK_HDR_SIZE];
+	struct iovec iov = { .iov_base = w, .iov_len = sizeof(w) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *c;
+	int bfd = -1;
+
+	raw_send(fd, &h, NULL, 0);
+	/* the fd rides on the first byte of the response: one recvmsg for the header */
+	CHECK(recvmsg(fd, &mh, MSG_WAITALL | MSG_CMSG_CLOEXEC) == (ssize_t)sizeof(w),
+	      "map response");
+	brick_proto_hdr_decode(w, r);
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(&bfd, CMSG_DATA(c), sizeof(bfd));
+	return bfd;
+}
+
+/*
+ * Map the block at addr read-write over a raw local connection, store into
+ * it through its own mapping, then truncate the block's file to len bytes
+ * (loops > 1: truncate and grow back, loops times, as fast as possible, while
+ * something else does I/O on the block). The connection then closes (its
+ * handle dies with it). Prints how many truncations were done.
+ */
+static int
+cmd_truncate(const char *uri, uint64_t addr, uint64_t len, unsigned loops)
+{
+	struct nvl_brick_hdr r;
+	uint8_t *p;
+	int fd, bfd;
+
+	g_step = "truncate";
+	fd = raw_connect(uri);
+	CHECK(raw_hello(fd, uri) == 0, "hello");
+	bfd = raw_map_fd(fd, addr, NVL_BRICK_MAP_RW | NVL_BRICK_MAP_SHARED, &r);
+	CHECK(r.status == 0, "map 0x%" PRIx64 ": status %u", addr, r.status);
+	CHECK(bfd >= 0, "no fd with the map response (not a local connection?)");
+	p = mmap(NULL, BS, PROT_READ | PROT_WRITE, MAP_SHARED, bfd, 0);
+	CHECK(p != MAP_FAILED, "a read-write handle's fd must map read-write: %s",
+	      strerror(errno));
+	p[BS - 1] ^= 0; /* one-sided access works */
+	munmap(p, BS);
+	for (unsigned i = 0; i < loops; i++) {
+		CHECK(ftruncate(bfd, (off_t)len) == 0, "ftruncate: %s", strerror(errno));
+		if (loops > 1) {
+			usleep(200);
+			CHECK(ftruncate(bfd, (off_t)BS) == 0, "ftruncate back: %s", strerror(errno));
+			usleep(200);
+		}
+	}
+	close(bfd);
+	close(fd);
+	printf("truncate: 0x%" PRIx64 " truncated to %" PRIu64 " bytes %u time(s)\n", addr, len,
+	       loops);
+	return 0;
+}
+
 /* ---- tier -------------------------------------------------------------- */
 
 static int
@@ -850,7 +925,11 @@ main(int argc, char **argv)
 	if (argc == 6 && strcmp(argv[1], "verify-log") == 0 && nvl_parse_size(argv[3], &v1) == 0 &&
 	    nvl_parse_u64(argv[4], 4096, &v2) == 0)
 		return cmd_verify_log(argv[2], v1, (unsigned)v2, argv[5]);
+	if (argc == 6 && strcmp(argv[1], "truncate") == 0 && nvl_parse_size(argv[3], &v1) == 0 &&
+	    nvl_parse_u64(argv[4], BS, &v2) == 0 && nvl_parse_u64(argv[5], 1000000, &v3) == 0 &&
+	    v3 > 0)
+		return cmd_truncate(argv[2], v1, v2, (unsigned)v3);
 	fprintf(stderr, "usage: brick_test api|hostile URI | tier URI N | churn URI BASE N SECS LOG"
-			" | verify-log URI BASE N LOG\n");
+			" | verify-log URI BASE N LOG | truncate URI ADDR LEN LOOPS\n");
 	return 2;
 }
