@@ -677,11 +677,13 @@ brick_free(struct brick *b, uint64_t addr)
 			close(fd);
 	}
 	if (blk->tier == BRICK_TIER_FAST) {
+		/* the name goes first: a crash before the unlink is durable must leave
+		 * the block intact, never a zeroed block in the map */
+		rc = tier_remove_block(&b->fast, addr, true);
 		/* cut off local mappings: they fault from now on */
 		if (blk->mem->exported && ftruncate(blk->mem->fd, 0) < 0)
 			NVL_WARNLOG("brick %s: truncating freed 0x%" PRIx64 ": %s", b->name, addr,
 				    strerror(errno));
-		rc = tier_remove_block(&b->fast, addr, true);
 		b->nfast--;
 	} else {
 		rc = tier_remove_block(&b->slow, addr, true);

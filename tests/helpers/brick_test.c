@@ -700,14 +700,25 @@ cmd_tier(const char *uri, unsigned n)
 /* ---- churn / verify-log ------------------------------------------------ */
 
 /*
- * Log lines (one write(2) each, O_APPEND, fsync'd — the log must survive us):
- *   P <addr> <op>          about to do op (a: alloc+write+flush, f: free)
+ * Log lines (one write(2) each, O_APPEND, fsync'd — the log must survive us;
+ * every round of a test appends to the same log):
+ *   P <addr> a <seed>      about to alloc, write pattern(seed), flush the first half
+ *   P <addr> f             about to free
  *   A <addr> <seed>        alloc acknowledged, block written and flushed
  *   F <addr>               free acknowledged (or: absent when the run started)
- *   E <addr>               present when the run started, content not tracked
- * verify-log: a block whose last line is A must exist with its data, F must not
- * exist; a block whose last line is P (in flight at the crash) may be either.
+ *   E <addr>               present when the run started (content: that of its
+ *                          last A, if nothing since could have changed it)
+ * verify-log: a block whose last line is A (or E with known content) must exist
+ * with its flushed data, F must not exist. A block whose last line is P was in
+ * flight at the crash and may exist or not; if it exists, a pending free must
+ * have left its flushed data intact, and a pending alloc may hold only bytes of
+ * its own pattern or zeroes (plus the unflushed scribble): never a byte of
+ * another block or of an earlier incarnation.
  */
+/* The scribble cmd_churn leaves unflushed in the second half of a block. */
+#define SCRIBBLE_OFF (BS / 2)
+#define SCRIBBLE_LEN 4096
+
 static void
 log_line(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void
@@ -768,7 +779,7 @@ cmd_churn(const char *uri, uint64_t base, unsigned n, unsigned secs, const char 
 			live[i] = 0;
 		} else {
 			seed++;
-			log_line(lfd, "P %" PRIx64 " a\n", addr);
+			log_line(lfd, "P %" PRIx64 " a %" PRIu64 "\n", addr, seed);
 			rc = nvl_brick_alloc(b, addr);
 			if (rc == 0)
 				rc = nvl_brick_map(b, addr, NVL_BRICK_RW, &h);
@@ -781,7 +792,7 @@ cmd_churn(const char *uri, uint64_t base, unsigned n, unsigned secs, const char 
 			if (rc == 0) {
 				/* scribble unflushed data into the second half: may be lost */
 				if (h.ptr)
-					memset((uint8_t *)h.ptr + BS / 2, 0xee, 4096);
+					memset((uint8_t *)h.ptr + SCRIBBLE_OFF, 0xee, SCRIBBLE_LEN);
 				rc = nvl_brick_unmap(b, addr);
 			}
 			if (rc == -EPIPE || rc == -ECONNRESET)
@@ -802,11 +813,32 @@ cmd_churn(const char *uri, uint64_t base, unsigned n, unsigned secs, const char 
 
 struct blkstate {
 	uint64_t addr;
-	char last;      /* 'A', 'F' or 'P' */
-	char pend_op;   /* for 'P' */
-	uint64_t seed;  /* of the last 'A' */
-	char prev;      /* state before the pending op */
+	char last;          /* 'A', 'F', 'E' or 'P' */
+	char pend_op;       /* for 'P' */
+	uint64_t pend_seed; /* for a pending alloc */
+	uint64_t seed;      /* of the last 'A' */
+	bool known;         /* the block's flushed content is pattern(seed) */
 };
+
+/* A block that a crash interrupted while it was being allocated and written:
+ * each byte is zero (not written yet) or the byte of its own pattern (or, in
+ * the scribble range, the scribble). \return the first offending offset or -1. */
+static int64_t
+pending_alloc_bad(const uint8_t *buf, uint64_t seed)
+{
+	uint8_t *want = malloc(BS);
+	int64_t bad = -1;
+
+	pattern(want, BS, seed);
+	for (uint64_t i = 0; i < BS && bad < 0; i++) {
+		bool scribble = i >= SCRIBBLE_OFF && i < SCRIBBLE_OFF + SCRIBBLE_LEN;
+
+		if (buf[i] != 0 && buf[i] != want[i] && !(scribble && buf[i] == 0xee))
+			bad = (int64_t)i;
+	}
+	free(want);
+	return bad;
+}
 
 static int
 cmd_verify_log(const char *uri, uint64_t base, unsigned nblk, const char *logp)
@@ -826,12 +858,16 @@ cmd_verify_log(const char *uri, uint64_t base, unsigned nblk, const char *logp)
 		uint64_t addr, v = 0;
 		size_t k;
 
-		if (sscanf(line, "%c %" SCNx64 " %" SCNu64, &t, &addr, &v) < 2) {
-			if (sscanf(line, "%c %" SCNx64 " %c", &t, &addr, &op) < 2)
-				continue; /* torn last line */
+		if (line[0] == '\0' || line[strlen(line) - 1] != '\n')
+			continue; /* torn last line */
+		if (line[0] == 'P') {
+			int got = sscanf(line, "%c %" SCNx64 " %c %" SCNu64, &t, &addr, &op, &v);
+
+			if (got < 3 || (op == 'a' && got < 4))
+				continue;
+		} else if (sscanf(line, "%c %" SCNx64 " %" SCNu64, &t, &addr, &v) < 2) {
+			continue;
 		}
-		if (t == 'P')
-			sscanf(line, "%c %" SCNx64 " %c", &t, &addr, &op);
 		for (k = 0; k < ns && s[k].addr != addr; k++)
 			;
 		if (k == ns) {
@@ -845,15 +881,21 @@ cmd_verify_log(const char *uri, uint64_t base, unsigned nblk, const char *logp)
 			ns++;
 		}
 		if (t == 'P') {
-			s[k].prev = s[k].last;
 			s[k].pend_op = op;
+			s[k].pend_seed = v;
 			s[k].last = 'P';
 		} else if (t == 'A') {
 			s[k].last = 'A';
 			s[k].seed = v;
+			s[k].known = true;
 		} else if (t == 'F') {
 			s[k].last = 'F';
+			s[k].known = false;
 		} else if (t == 'E') {
+			/* still there after a crash: content known if it was acknowledged
+			 * (A) or a free of it was cut short (it must be intact) */
+			if (!(s[k].last == 'A' || (s[k].last == 'P' && s[k].pend_op == 'f')))
+				s[k].known = false;
 			s[k].last = 'E';
 		}
 	}
@@ -866,22 +908,39 @@ cmd_verify_log(const char *uri, uint64_t base, unsigned nblk, const char *logp)
 			if (s[k].addr >= ext[e].addr && s[k].addr < ext[e].addr + ext[e].length)
 				present = true;
 		in_map += present;
-		if (s[k].last == 'P') {
-			/* in flight at the crash: either outcome, but a block that
-			 * exists must read back as zeroes, its old data or its new data */
+		if (s[k].last != 'P')
+			CHECK(present == (s[k].last != 'F'),
+			      "block 0x%" PRIx64 ": acknowledged %s, but %s", s[k].addr,
+			      s[k].last != 'F' ? "allocated" : "freed", present ? "listed" : "missing");
+		/* a pending op may have happened or not: only existing blocks are read */
+		if (!present)
 			continue;
-		}
-		CHECK(present == (s[k].last != 'F'), "block 0x%" PRIx64 ": acknowledged %s, but %s",
-		      s[k].addr, s[k].last != 'F' ? "allocated" : "freed",
-		      present ? "listed" : "missing");
-		if (present && s[k].last == 'A') {
+		if (s[k].last == 'P' && s[k].pend_op == 'a') {
+			struct nvl_brick_handle h;
+			int64_t bad;
+
+			EXPECT_RC(nvl_brick_map(b, s[k].addr, NVL_BRICK_RO, &h), 0);
+			EXPECT_RC(get_block(b, &h, buf), 0);
+			bad = pending_alloc_bad(buf, s[k].pend_seed);
+			CHECK(bad < 0, "block 0x%" PRIx64 " (alloc cut by the crash) holds byte 0x%02x "
+			      "at %" PRId64 ": neither zero nor its own data", s[k].addr,
+			      bad < 0 ? 0 : buf[bad], bad);
+			EXPECT_RC(nvl_brick_unmap(b, s[k].addr), 0);
+			checked++;
+		} else if (s[k].known) {
+			/* acknowledged (A), still there (E), or a free cut by the crash:
+			 * the flushed first half is intact; the second half may have lost
+			 * its unflushed scribble */
 			struct nvl_brick_handle h;
 
 			EXPECT_RC(nvl_brick_map(b, s[k].addr, NVL_BRICK_RO, &h), 0);
 			EXPECT_RC(get_block(b, &h, buf), 0);
-			/* the first half was flushed; the second half may have lost a scribble */
 			CHECK(pattern_ok(buf, BS / 2, s[k].seed),
-			      "flushed data of 0x%" PRIx64 " lost or corrupted", s[k].addr);
+			      "flushed data of 0x%" PRIx64 " (last logged: %c) lost or corrupted",
+			      s[k].addr, s[k].last);
+			CHECK(pending_alloc_bad(buf, s[k].seed) < 0,
+			      "unflushed half of 0x%" PRIx64 " holds bytes it was never given",
+			      s[k].addr);
 			EXPECT_RC(nvl_brick_unmap(b, s[k].addr), 0);
 			checked++;
 		}
