@@ -128,6 +128,10 @@ check_stale_mapping_faults(void *stale)
 	CHECK(n < 0 && errno == EFAULT, "a kept mapping of a revoked handle still reaches memory");
 	n = write(p[1], (uint8_t *)stale + BS - 64, 64);
 	CHECK(n < 0 && errno == EFAULT, "the end of a revoked mapping still reaches memory");
+	/* and stores: the kernel copying pipe data into it must fail too */
+	CHECK(write(p[1], "0123456789abcdef", 16) == 16, "pipe write");
+	n = read(p[0], (uint8_t *)stale + 4096, 16);
+	CHECK(n < 0 && errno == EFAULT, "a revoked mapping still accepts stores");
 	close(p[0]);
 	close(p[1]);
 }
@@ -272,15 +276,43 @@ cmd_api(const char *uri)
 
 	g_step = "revocation by free";
 	EXPECT_RC(nvl_brick_map(c, A(4), NVL_BRICK_RW, &h2), 0);
-	EXPECT_RC(nvl_brick_free(b, A(4)), 0); /* another client frees it */
-	EXPECT_RC(nvl_brick_read(c, h2.key, A(4), buf2, 16), -EACCES);
-	EXPECT_RC(nvl_brick_unmap(c, A(4)), -ENOENT);
-	EXPECT_RC(nvl_brick_alloc(c, A(4)), 0); /* the id can be allocated again */
-	EXPECT_RC(nvl_brick_read(c, h2.key, A(4), buf2, 16), -EACCES); /* old key stays dead */
+	{
+		struct nvl_brick_handle hn;
+		void *stale = NULL;
+
+		pattern(buf, BS, 5);
+		EXPECT_RC(put_block(c, &h2, buf), 0);
+		if (h2.ptr) {
+			/* c keeps its mapping: only b frees, c's library does not unmap */
+			stale = mremap(h2.ptr, 0, BS, MREMAP_MAYMOVE);
+			CHECK(stale != MAP_FAILED, "mremap dup: %s", strerror(errno));
+		}
+		EXPECT_RC(nvl_brick_free(b, A(4)), 0); /* another client frees it */
+		EXPECT_RC(nvl_brick_read(c, h2.key, A(4), buf2, 16), -EACCES);
+		EXPECT_RC(nvl_brick_unmap(c, A(4)), -ENOENT);
+		if (stale)
+			check_stale_mapping_faults(stale); /* the freed data is out of reach */
+		EXPECT_RC(nvl_brick_alloc(b, A(4)), 0); /* the id can be allocated again */
+		EXPECT_RC(nvl_brick_read(c, h2.key, A(4), buf2, 16), -EACCES); /* old key dead */
+		/* the reused address (and any reused memory) is out of the old mapping's
+		 * reach: new data written there is not visible through it, and stores
+		 * through it do not land in the new block */
+		EXPECT_RC(nvl_brick_map(b, A(4), NVL_BRICK_RW, &hn), 0);
+		EXPECT_RC(get_block(b, &hn, buf2), 0);
+		for (size_t i = 0; i < BS; i++)
+			CHECK(buf2[i] == 0, "re-allocated block not zero");
+		pattern(buf, BS, 6);
+		EXPECT_RC(put_block(b, &hn, buf), 0);
+		EXPECT_RC(nvl_brick_flush(b, hn.key, A(4), 0), 0);
+		if (stale) {
+			check_stale_mapping_faults(stale);
+			munmap(stale, BS);
+		}
+		EXPECT_RC(get_block(b, &hn, buf2), 0);
+		CHECK(memcmp(buf, buf2, BS) == 0, "the reused block changed under its owner");
+		EXPECT_RC(nvl_brick_unmap(b, A(4)), 0);
+	}
 	EXPECT_RC(nvl_brick_map(c, A(4), NVL_BRICK_RO, &h2), 0);
-	EXPECT_RC(get_block(c, &h2, buf2), 0);
-	for (size_t i = 0; i < BS; i++)
-		CHECK(buf2[i] == 0, "re-allocated block not zero");
 
 	g_step = "disconnect revokes";
 	{
