@@ -9,12 +9,15 @@
  * Two modes, picked by the "brick" parameter:
  *  - a local brick name (the brick lives in this daemon): I/O runs on reactor 0
  *    (the brick's owner; I/O submitted elsewhere hops there and back with
- *    reactor messages) and copies straight to/from the block's memory through
- *    handles of the bdev's own brick session. FLUSH = brick_flush_all.
+ *    reactor messages) and copies to/from the block's memory through handles of
+ *    the bdev's own brick session. FLUSH = brick_flush_all.
  *  - a brick URI (brick+tcp://... or brick+shm://..., any daemon, including
  *    this one): a worker thread owns a libnvlend connection and serves the
- *    I/O queue with blocking calls (READ/WRITE messages over TCP, memcpy into
+ *    I/O queue with blocking calls (READ/WRITE messages over TCP, copies into
  *    the mapping over shm); completions go back to the submitting reactor.
+ * Copies to and from block memory are done by the kernel (bb_vm_copy), never by
+ * loads and stores that a client truncating the block's file could turn into
+ * a SIGBUS of the daemon; such a block fails the I/O with -EIO instead.
  * Both keep at most max_mapped extents mapped (LRU); the rest are unmapped so
  * the brick may move them to its slow tier. A handle revoked by another
  * client (free) is noticed at the next access: the extent is looked up again.
@@ -33,6 +36,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 NVL_LOG_DECLARE_COMPONENT(brick);
 
@@ -131,23 +136,34 @@ bb_walk(struct bdev_brick *bb, struct nvl_bdev_io *io, bb_piece_fn fn)
 	return 0;
 }
 
-/* Copy len bytes between the iovec (at w's position) and mem (NULL = zeroes). */
+static const uint8_t bb_zero[64 * 1024];
+
+/* Advance w's iovec position by n bytes. */
 static void
-bb_copy(struct nvl_bdev_io *io, struct bb_walk *w, uint8_t *mem, uint64_t len, bool to_mem)
+bb_iov_advance(struct nvl_bdev_io *io, struct bb_walk *w, size_t n)
+{
+	while (n > 0) {
+		struct iovec *v = &io->iov[w->iov_i];
+		size_t k = NVL_MIN(n, v->iov_len - w->iov_off);
+
+		n -= k;
+		w->iov_off += k;
+		if (w->iov_off == v->iov_len) {
+			w->iov_i++;
+			w->iov_off = 0;
+		}
+	}
+}
+
+/* Zero len bytes of the I/O's buffers (private memory) at w's position. */
+static void
+bb_iov_zero(struct nvl_bdev_io *io, struct bb_walk *w, uint64_t len)
 {
 	while (len > 0) {
 		struct iovec *v = &io->iov[w->iov_i];
 		size_t n = NVL_MIN(len, v->iov_len - w->iov_off);
-		uint8_t *p = (uint8_t *)v->iov_base + w->iov_off;
 
-		if (to_mem)
-			memcpy(mem, p, n);
-		else if (mem)
-			memcpy(p, mem, n);
-		else
-			memset(p, 0, n);
-		if (mem)
-			mem += n;
+		memset((uint8_t *)v->iov_base + w->iov_off, 0, n);
 		len -= n;
 		w->iov_off += n;
 		if (w->iov_off == v->iov_len) {
@@ -155,6 +171,88 @@ bb_copy(struct nvl_bdev_io *io, struct bb_walk *w, uint8_t *mem, uint64_t len, b
 			w->iov_off = 0;
 		}
 	}
+}
+
+/*
+ * Block memory is never loaded from or stored to by the daemon's CPU here.
+ * A local client with a read-write handle holds a writable fd of the block's
+ * file and may ftruncate it; a load or store on the daemon's mapping of a
+ * truncated page raises SIGBUS and would kill the daemon. So the kernel does
+ * the copies: process_vm_readv/writev on our own pid (always permitted for the
+ * caller itself) copy between the I/O's buffers and the block mapping, and a
+ * page that cannot be faulted in ends the copy with a short count or EFAULT,
+ * never a signal. (pread/pwrite on the block's fd would not do: hugetlbfs has
+ * no write(), and a pwrite past a truncation silently grows the file again.)
+ */
+#define BB_IOV_BATCH 64
+
+static ssize_t
+bb_vm_copy(const struct iovec *local, int nlocal, uint8_t *mem, size_t len, bool to_mem)
+{
+	struct iovec remote = { .iov_base = mem, .iov_len = len };
+	ssize_t n;
+
+	do {
+		n = to_mem ? process_vm_writev(getpid(), local, (unsigned long)nlocal, &remote, 1, 0)
+			   : process_vm_readv(getpid(), local, (unsigned long)nlocal, &remote, 1, 0);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+/* Copy len bytes between the I/O's buffers (at w's position) and block memory
+ * at mem. \return 0, -EIO (the block's memory is gone: its file was truncated),
+ * -errno from process_vm_readv/writev. */
+static int
+bb_mem_copy(struct nvl_bdev_io *io, struct bb_walk *w, uint8_t *mem, uint64_t len, bool to_mem)
+{
+	while (len > 0) {
+		struct iovec local[BB_IOV_BATCH];
+		size_t want = 0, off = w->iov_off;
+		int n = 0;
+		ssize_t got;
+
+		for (int i = w->iov_i; i < io->iovcnt && n < BB_IOV_BATCH && want < len; i++) {
+			size_t k = NVL_MIN(len - want, io->iov[i].iov_len - off);
+
+			if (k > 0) {
+				local[n].iov_base = (uint8_t *)io->iov[i].iov_base + off;
+				local[n].iov_len = k;
+				n++;
+				want += k;
+			}
+			off = 0;
+		}
+		if (want == 0)
+			return -EINVAL; /* iovec shorter than the I/O: the bdev layer checks that */
+		got = bb_vm_copy(local, n, mem, want, to_mem);
+		if (got < 0)
+			return got == -EFAULT ? -EIO : (int)got;
+		bb_iov_advance(io, w, (size_t)got);
+		if ((size_t)got < want)
+			return -EIO;
+		mem += want;
+		len -= want;
+	}
+	return 0;
+}
+
+/* Zero len bytes of block memory, with the same kernel copy. */
+static int
+bb_mem_zero(uint8_t *mem, uint64_t len)
+{
+	struct iovec local[BRICK_BLOCK_SIZE / sizeof(bb_zero)] = { 0 };
+	int n = 0;
+	ssize_t got;
+
+	for (uint64_t d = 0; d < len; d += sizeof(bb_zero)) {
+		local[n].iov_base = (void *)bb_zero;
+		local[n].iov_len = NVL_MIN(sizeof(bb_zero), len - d);
+		n++;
+	}
+	got = bb_vm_copy(local, n, mem, len, true);
+	if (got < 0)
+		return got == -EFAULT ? -EIO : (int)got;
+	return (uint64_t)got < len ? -EIO : 0;
 }
 
 static void
@@ -182,21 +280,21 @@ bb_local_unmap_lru(struct bdev_brick *bb)
 	bb->nmapped--;
 }
 
-/* The block memory of extent idx, mapped; NULL (rc 0) if unallocated and !write. */
+/* The block of extent idx, mapped by us; NULL (rc 0) if unallocated and !write. */
 static int
-bb_local_ext(struct bdev_brick *bb, uint64_t idx, bool write, uint8_t **va)
+bb_local_ext(struct bdev_brick *bb, uint64_t idx, bool write, struct brick_block **out)
 {
 	uint64_t addr = bb->base + idx * BRICK_BLOCK_SIZE;
 	struct bb_ext *e = &bb->ext[idx];
 	struct brick_handle *h = NULL;
 	int rc;
 
-	*va = NULL;
+	*out = NULL;
 	if (e->key) {
 		h = brick_key_lookup(bb->b, e->key);
 		if (h && h->sess == &bb->sess) {
 			bb_lru_touch(bb, e);
-			*va = h->blk->mem->va;
+			*out = h->blk;
 			return 0;
 		}
 		/* revoked under us (someone freed the block) */
@@ -224,8 +322,27 @@ bb_local_ext(struct bdev_brick *bb, uint64_t idx, bool write, uint8_t **va)
 	e->key = h->key;
 	TAILQ_INSERT_TAIL(&bb->lru, e, lru);
 	bb->nmapped++;
-	*va = h->blk->mem->va;
+	*out = h->blk;
 	return 0;
+}
+
+/* A copy into or out of the block failed with -EIO: its file was truncated by a
+ * local client. This I/O fails; the file is grown back to 2 MiB (the lost part
+ * reads as zeroes) so later I/O to the extent works again. */
+static int
+bb_local_damaged(struct bdev_brick *bb, struct brick_block *blk, int rc)
+{
+	int r;
+
+	if (rc != -EIO)
+		return rc;
+	r = brick_block_restore(bb->b, blk);
+	NVL_ERRLOG_RL("%s: block 0x%" PRIx64 " of brick %s lost its memory (its file was "
+		      "truncated through a local client's read-write fd): I/O failed, %s",
+		      bb->bdev.name, blk->addr, bb->b->name,
+		      r == 1 ? "file grown back to 2 MiB" : r == 0 ? "file size intact"
+							     : strerror(-r));
+	return rc;
 }
 
 static int
@@ -233,17 +350,21 @@ bb_local_piece(struct bdev_brick *bb, struct nvl_bdev_io *io, uint64_t idx, uint
 	       uint64_t len, struct bb_walk *w)
 {
 	bool write = io->type == NVL_BDEV_IO_WRITE;
-	uint8_t *va;
+	struct brick_block *blk;
 	int rc;
 
 	switch (io->type) {
 	case NVL_BDEV_IO_READ:
 	case NVL_BDEV_IO_WRITE:
-		rc = bb_local_ext(bb, idx, write, &va);
+		rc = bb_local_ext(bb, idx, write, &blk);
 		if (rc < 0)
 			return rc;
-		bb_copy(io, w, va ? va + eo : NULL, len, write);
-		return 0;
+		if (blk == NULL) {
+			bb_iov_zero(io, w, len);
+			return 0;
+		}
+		rc = bb_mem_copy(io, w, blk->mem->va + eo, len, write);
+		return bb_local_damaged(bb, blk, rc);
 	case NVL_BDEV_IO_UNMAP:
 		if (eo == 0 && len == BRICK_BLOCK_SIZE) {
 			uint64_t addr = bb->base + idx * BRICK_BLOCK_SIZE;
@@ -260,10 +381,10 @@ bb_local_piece(struct bdev_brick *bb, struct nvl_bdev_io *io, uint64_t idx, uint
 		/* a partial extent is zeroed */
 		/* fall through */
 	case NVL_BDEV_IO_WRITE_ZEROES:
-		rc = bb_local_ext(bb, idx, false, &va);
-		if (rc == 0 && va)
-			memset(va + eo, 0, len);
-		return rc;
+		rc = bb_local_ext(bb, idx, false, &blk);
+		if (rc < 0 || blk == NULL)
+			return rc;
+		return bb_local_damaged(bb, blk, bb_mem_zero(blk->mem->va + eo, len));
 	default:
 		return -ENOTSUP;
 	}
@@ -309,15 +430,21 @@ bb_remote_drop(struct bdev_brick *bb, struct bb_ext *e)
 	bb->nmapped--;
 }
 
+/* Give our handle (and the library's mapping) of an extent back. */
+static void
+bb_remote_unmap(struct bdev_brick *bb, struct bb_ext *e)
+{
+	nvl_brick_unmap(bb->conn, bb->base + (uint64_t)(e - bb->ext) * BRICK_BLOCK_SIZE);
+	bb_remote_drop(bb, e);
+}
+
 static void
 bb_remote_unmap_lru(struct bdev_brick *bb)
 {
 	struct bb_ext *e = TAILQ_FIRST(&bb->lru);
 
-	if (e == NULL)
-		return;
-	nvl_brick_unmap(bb->conn, bb->base + (uint64_t)(e - bb->ext) * BRICK_BLOCK_SIZE);
-	bb_remote_drop(bb, e);
+	if (e != NULL)
+		bb_remote_unmap(bb, e);
 }
 
 static int
@@ -374,10 +501,8 @@ bb_remote_xfer(struct bdev_brick *bb, struct nvl_bdev_io *io, struct bb_ext *e, 
 {
 	uint64_t done = 0;
 
-	if (e->ptr) {
-		bb_copy(io, w, (uint8_t *)e->ptr + (addr % BRICK_BLOCK_SIZE), len, write);
-		return 0;
-	}
+	if (e->ptr)
+		return bb_mem_copy(io, w, (uint8_t *)e->ptr + (addr % BRICK_BLOCK_SIZE), len, write);
 	while (done < len) {
 		struct iovec *v = &io->iov[w->iov_i];
 		size_t n = NVL_MIN(len - done, v->iov_len - w->iov_off);
@@ -415,11 +540,19 @@ bb_remote_piece(struct bdev_brick *bb, struct nvl_bdev_io *io, uint64_t idx, uin
 			if (rc < 0)
 				return rc;
 			if (e == NULL) {
-				bb_copy(io, w, NULL, len, false);
+				bb_iov_zero(io, w, len);
 				return 0;
 			}
 			*w = save;
 			rc = bb_remote_xfer(bb, io, e, addr, len, w, write);
+			if (rc == -EIO && e->ptr) {
+				/* our mapping lost its memory: the block's file was
+				 * truncated (freed by another client, or cut by a local
+				 * client holding a read-write fd). This I/O fails; the
+				 * next one maps the extent again. */
+				bb_remote_unmap(bb, e);
+				return rc;
+			}
 			if (rc != -EACCES)
 				break;
 			bb_remote_drop(bb, e); /* revoked under us: map again */
@@ -437,21 +570,20 @@ bb_remote_piece(struct bdev_brick *bb, struct nvl_bdev_io *io, uint64_t idx, uin
 			return rc == -ENOENT ? 0 : rc;
 		}
 		/* fall through */
-	case NVL_BDEV_IO_WRITE_ZEROES: {
-		static const uint8_t zero[64 * 1024];
-
+	case NVL_BDEV_IO_WRITE_ZEROES:
 		rc = bb_remote_ext(bb, idx, false, &e);
 		if (rc < 0 || e == NULL)
 			return rc;
 		if (e->ptr) {
-			memset((uint8_t *)e->ptr + eo, 0, len);
-			return 0;
+			rc = bb_mem_zero((uint8_t *)e->ptr + eo, len);
+			if (rc == -EIO)
+				bb_remote_unmap(bb, e); /* lost its memory, as above */
+			return rc;
 		}
-		for (uint64_t d = 0; d < len && rc == 0; d += sizeof(zero))
-			rc = nvl_brick_write(bb->conn, e->key, addr + d, zero,
-					     NVL_MIN(sizeof(zero), len - d));
+		for (uint64_t d = 0; d < len && rc == 0; d += sizeof(bb_zero))
+			rc = nvl_brick_write(bb->conn, e->key, addr + d, bb_zero,
+					     NVL_MIN(sizeof(bb_zero), len - d));
 		return rc;
-	}
 	default:
 		return -ENOTSUP;
 	}

@@ -172,6 +172,11 @@ void brick_flush(struct brick *b, struct brick_handle *h, uint64_t off, uint64_t
 /** Make every block written since the last flush_all durable; cb exactly once. */
 void brick_flush_all(struct brick *b, brick_done_fn cb, void *arg);
 void brick_info(struct brick *b, struct nvl_brick_info_wire *info);
+/** A fast block whose file a local client truncated (it holds a read-write fd):
+ *  grow the file back to 2 MiB, the lost part reads as zeroes.
+ *  The caller logs (rate-limited: it is found on the I/O path).
+ *  \return 1 restored, 0 it had its size, -errno from fstat/ftruncate. */
+int brick_block_restore(struct brick *b, struct brick_block *blk);
 /** Open an O_RDONLY fd of a fast block (read-only maps over SHM). \return fd or -errno. */
 int brick_block_open_ro(struct brick *b, struct brick_block *blk);
 

@@ -677,11 +677,13 @@ brick_free(struct brick *b, uint64_t addr)
 			close(fd);
 	}
 	if (blk->tier == BRICK_TIER_FAST) {
+		/* the name goes first: a crash before the unlink is durable must leave
+		 * the block intact, never a zeroed block in the map */
+		rc = tier_remove_block(&b->fast, addr, true);
 		/* cut off local mappings: they fault from now on */
 		if (blk->mem->exported && ftruncate(blk->mem->fd, 0) < 0)
 			NVL_WARNLOG("brick %s: truncating freed 0x%" PRIx64 ": %s", b->name, addr,
 				    strerror(errno));
-		rc = tier_remove_block(&b->fast, addr, true);
 		b->nfast--;
 	} else {
 		rc = tier_remove_block(&b->slow, addr, true);
@@ -772,6 +774,21 @@ struct brick_handle *
 brick_key_lookup(struct brick *b, uint64_t key)
 {
 	return key ? brick_htab_get(&b->keys, key) : NULL;
+}
+
+int
+brick_block_restore(struct brick *b, struct brick_block *blk)
+{
+	struct stat st;
+
+	if (blk->tier != BRICK_TIER_FAST || fstat(blk->mem->fd, &st) < 0)
+		return blk->tier != BRICK_TIER_FAST ? 0 : -errno;
+	(void)b;
+	if ((uint64_t)st.st_size >= BRICK_BLOCK_SIZE)
+		return 0;
+	if (ftruncate(blk->mem->fd, BRICK_BLOCK_SIZE) < 0)
+		return -errno;
+	return 1;
 }
 
 int

@@ -12,6 +12,9 @@
  *                                      every acknowledged step (crash tests)
  *   brick_test verify-log URI BASE N LOG  after a crash: map == acknowledged state,
  *                                      flushed data intact
+ *   brick_test truncate URI ADDR LEN LOOPS  hostile local client: map ADDR read-write,
+ *                                      keep the fd, ftruncate it to LEN (LOOPS > 1:
+ *                                      truncate and grow back LOOPS times)
  */
 #include "brick/proto.h"
 #include "nvlend/brick.h"
@@ -125,6 +128,10 @@ check_stale_mapping_faults(void *stale)
 	CHECK(n < 0 && errno == EFAULT, "a kept mapping of a revoked handle still reaches memory");
 	n = write(p[1], (uint8_t *)stale + BS - 64, 64);
 	CHECK(n < 0 && errno == EFAULT, "the end of a revoked mapping still reaches memory");
+	/* and stores: the kernel copying pipe data into it must fail too */
+	CHECK(write(p[1], "0123456789abcdef", 16) == 16, "pipe write");
+	n = read(p[0], (uint8_t *)stale + 4096, 16);
+	CHECK(n < 0 && errno == EFAULT, "a revoked mapping still accepts stores");
 	close(p[0]);
 	close(p[1]);
 }
@@ -269,15 +276,43 @@ cmd_api(const char *uri)
 
 	g_step = "revocation by free";
 	EXPECT_RC(nvl_brick_map(c, A(4), NVL_BRICK_RW, &h2), 0);
-	EXPECT_RC(nvl_brick_free(b, A(4)), 0); /* another client frees it */
-	EXPECT_RC(nvl_brick_read(c, h2.key, A(4), buf2, 16), -EACCES);
-	EXPECT_RC(nvl_brick_unmap(c, A(4)), -ENOENT);
-	EXPECT_RC(nvl_brick_alloc(c, A(4)), 0); /* the id can be allocated again */
-	EXPECT_RC(nvl_brick_read(c, h2.key, A(4), buf2, 16), -EACCES); /* old key stays dead */
+	{
+		struct nvl_brick_handle hn;
+		void *stale = NULL;
+
+		pattern(buf, BS, 5);
+		EXPECT_RC(put_block(c, &h2, buf), 0);
+		if (h2.ptr) {
+			/* c keeps its mapping: only b frees, c's library does not unmap */
+			stale = mremap(h2.ptr, 0, BS, MREMAP_MAYMOVE);
+			CHECK(stale != MAP_FAILED, "mremap dup: %s", strerror(errno));
+		}
+		EXPECT_RC(nvl_brick_free(b, A(4)), 0); /* another client frees it */
+		EXPECT_RC(nvl_brick_read(c, h2.key, A(4), buf2, 16), -EACCES);
+		EXPECT_RC(nvl_brick_unmap(c, A(4)), -ENOENT);
+		if (stale)
+			check_stale_mapping_faults(stale); /* the freed data is out of reach */
+		EXPECT_RC(nvl_brick_alloc(b, A(4)), 0); /* the id can be allocated again */
+		EXPECT_RC(nvl_brick_read(c, h2.key, A(4), buf2, 16), -EACCES); /* old key dead */
+		/* the reused address (and any reused memory) is out of the old mapping's
+		 * reach: new data written there is not visible through it, and stores
+		 * through it do not land in the new block */
+		EXPECT_RC(nvl_brick_map(b, A(4), NVL_BRICK_RW, &hn), 0);
+		EXPECT_RC(get_block(b, &hn, buf2), 0);
+		for (size_t i = 0; i < BS; i++)
+			CHECK(buf2[i] == 0, "re-allocated block not zero");
+		pattern(buf, BS, 6);
+		EXPECT_RC(put_block(b, &hn, buf), 0);
+		EXPECT_RC(nvl_brick_flush(b, hn.key, A(4), 0), 0);
+		if (stale) {
+			check_stale_mapping_faults(stale);
+			munmap(stale, BS);
+		}
+		EXPECT_RC(get_block(b, &hn, buf2), 0);
+		CHECK(memcmp(buf, buf2, BS) == 0, "the reused block changed under its owner");
+		EXPECT_RC(nvl_brick_unmap(b, A(4)), 0);
+	}
 	EXPECT_RC(nvl_brick_map(c, A(4), NVL_BRICK_RO, &h2), 0);
-	EXPECT_RC(get_block(c, &h2, buf2), 0);
-	for (size_t i = 0; i < BS; i++)
-		CHECK(buf2[i] == 0, "re-allocated block not zero");
 
 	g_step = "disconnect revokes";
 	{
@@ -567,6 +602,78 @@ cmd_hostile(const char *uri)
 	return 0;
 }
 
+/* ---- truncate: a hostile local client ---------------------------------- */
+
+/* MAP over a raw local connection, keeping the block fd that comes with the
+ * response (libnvlend maps it and closes it; a hostile client keeps it). */
+static int
+raw_map_fd(int fd, uint64_t addr, uint32_t flags, struct nvl_brick_hdr *r)
+{
+	struct nvl_brick_hdr h = { .magic = NVL_BRICK_MAGIC, .version = 1,
+				   .opcode = NVL_BRICK_OP_MAP, .req_id = 2, .addr = addr,
+				   .arg = flags };
+	union {
+		struct cmsghdr c;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	uint8_t w[NVL_BRICK_HDR_SIZE];
+	struct iovec iov = { .iov_base = w, .iov_len = sizeof(w) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+			     .msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *c;
+	int bfd = -1;
+
+	raw_send(fd, &h, NULL, 0);
+	/* the fd rides on the first byte of the response: one recvmsg for the header */
+	CHECK(recvmsg(fd, &mh, MSG_WAITALL | MSG_CMSG_CLOEXEC) == (ssize_t)sizeof(w),
+	      "map response");
+	brick_proto_hdr_decode(w, r);
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(&bfd, CMSG_DATA(c), sizeof(bfd));
+	return bfd;
+}
+
+/*
+ * Map the block at addr read-write over a raw local connection, store into
+ * it through its own mapping, then truncate the block's file to len bytes
+ * (loops > 1: truncate and grow back, loops times, as fast as possible, while
+ * something else does I/O on the block). The connection then closes (its
+ * handle dies with it). Prints how many truncations were done.
+ */
+static int
+cmd_truncate(const char *uri, uint64_t addr, uint64_t len, unsigned loops)
+{
+	struct nvl_brick_hdr r;
+	uint8_t *p;
+	int fd, bfd;
+
+	g_step = "truncate";
+	fd = raw_connect(uri);
+	CHECK(raw_hello(fd, uri) == 0, "hello");
+	bfd = raw_map_fd(fd, addr, NVL_BRICK_MAP_RW | NVL_BRICK_MAP_SHARED, &r);
+	CHECK(r.status == 0, "map 0x%" PRIx64 ": status %u", addr, r.status);
+	CHECK(bfd >= 0, "no fd with the map response (not a local connection?)");
+	p = mmap(NULL, BS, PROT_READ | PROT_WRITE, MAP_SHARED, bfd, 0);
+	CHECK(p != MAP_FAILED, "a read-write handle's fd must map read-write: %s",
+	      strerror(errno));
+	p[BS - 1] ^= 0; /* one-sided access works */
+	munmap(p, BS);
+	for (unsigned i = 0; i < loops; i++) {
+		CHECK(ftruncate(bfd, (off_t)len) == 0, "ftruncate: %s", strerror(errno));
+		if (loops > 1) {
+			usleep(200);
+			CHECK(ftruncate(bfd, (off_t)BS) == 0, "ftruncate back: %s", strerror(errno));
+			usleep(200);
+		}
+	}
+	close(bfd);
+	close(fd);
+	printf("truncate: 0x%" PRIx64 " truncated to %" PRIu64 " bytes %u time(s)\n", addr, len,
+	       loops);
+	return 0;
+}
+
 /* ---- tier -------------------------------------------------------------- */
 
 static int
@@ -625,14 +732,25 @@ cmd_tier(const char *uri, unsigned n)
 /* ---- churn / verify-log ------------------------------------------------ */
 
 /*
- * Log lines (one write(2) each, O_APPEND, fsync'd — the log must survive us):
- *   P <addr> <op>          about to do op (a: alloc+write+flush, f: free)
+ * Log lines (one write(2) each, O_APPEND, fsync'd — the log must survive us;
+ * every round of a test appends to the same log):
+ *   P <addr> a <seed>      about to alloc, write pattern(seed), flush the first half
+ *   P <addr> f             about to free
  *   A <addr> <seed>        alloc acknowledged, block written and flushed
  *   F <addr>               free acknowledged (or: absent when the run started)
- *   E <addr>               present when the run started, content not tracked
- * verify-log: a block whose last line is A must exist with its data, F must not
- * exist; a block whose last line is P (in flight at the crash) may be either.
+ *   E <addr>               present when the run started (content: that of its
+ *                          last A, if nothing since could have changed it)
+ * verify-log: a block whose last line is A (or E with known content) must exist
+ * with its flushed data, F must not exist. A block whose last line is P was in
+ * flight at the crash and may exist or not; if it exists, a pending free must
+ * have left its flushed data intact, and a pending alloc may hold only bytes of
+ * its own pattern or zeroes (plus the unflushed scribble): never a byte of
+ * another block or of an earlier incarnation.
  */
+/* The scribble cmd_churn leaves unflushed in the second half of a block. */
+#define SCRIBBLE_OFF (BS / 2)
+#define SCRIBBLE_LEN 4096
+
 static void
 log_line(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void
@@ -693,7 +811,7 @@ cmd_churn(const char *uri, uint64_t base, unsigned n, unsigned secs, const char 
 			live[i] = 0;
 		} else {
 			seed++;
-			log_line(lfd, "P %" PRIx64 " a\n", addr);
+			log_line(lfd, "P %" PRIx64 " a %" PRIu64 "\n", addr, seed);
 			rc = nvl_brick_alloc(b, addr);
 			if (rc == 0)
 				rc = nvl_brick_map(b, addr, NVL_BRICK_RW, &h);
@@ -706,7 +824,7 @@ cmd_churn(const char *uri, uint64_t base, unsigned n, unsigned secs, const char 
 			if (rc == 0) {
 				/* scribble unflushed data into the second half: may be lost */
 				if (h.ptr)
-					memset((uint8_t *)h.ptr + BS / 2, 0xee, 4096);
+					memset((uint8_t *)h.ptr + SCRIBBLE_OFF, 0xee, SCRIBBLE_LEN);
 				rc = nvl_brick_unmap(b, addr);
 			}
 			if (rc == -EPIPE || rc == -ECONNRESET)
@@ -727,11 +845,32 @@ cmd_churn(const char *uri, uint64_t base, unsigned n, unsigned secs, const char 
 
 struct blkstate {
 	uint64_t addr;
-	char last;      /* 'A', 'F' or 'P' */
-	char pend_op;   /* for 'P' */
-	uint64_t seed;  /* of the last 'A' */
-	char prev;      /* state before the pending op */
+	char last;          /* 'A', 'F', 'E' or 'P' */
+	char pend_op;       /* for 'P' */
+	uint64_t pend_seed; /* for a pending alloc */
+	uint64_t seed;      /* of the last 'A' */
+	bool known;         /* the block's flushed content is pattern(seed) */
 };
+
+/* A block that a crash interrupted while it was being allocated and written:
+ * each byte is zero (not written yet) or the byte of its own pattern (or, in
+ * the scribble range, the scribble). \return the first offending offset or -1. */
+static int64_t
+pending_alloc_bad(const uint8_t *buf, uint64_t seed)
+{
+	uint8_t *want = malloc(BS);
+	int64_t bad = -1;
+
+	pattern(want, BS, seed);
+	for (uint64_t i = 0; i < BS && bad < 0; i++) {
+		bool scribble = i >= SCRIBBLE_OFF && i < SCRIBBLE_OFF + SCRIBBLE_LEN;
+
+		if (buf[i] != 0 && buf[i] != want[i] && !(scribble && buf[i] == 0xee))
+			bad = (int64_t)i;
+	}
+	free(want);
+	return bad;
+}
 
 static int
 cmd_verify_log(const char *uri, uint64_t base, unsigned nblk, const char *logp)
@@ -751,12 +890,16 @@ cmd_verify_log(const char *uri, uint64_t base, unsigned nblk, const char *logp)
 		uint64_t addr, v = 0;
 		size_t k;
 
-		if (sscanf(line, "%c %" SCNx64 " %" SCNu64, &t, &addr, &v) < 2) {
-			if (sscanf(line, "%c %" SCNx64 " %c", &t, &addr, &op) < 2)
-				continue; /* torn last line */
+		if (line[0] == '\0' || line[strlen(line) - 1] != '\n')
+			continue; /* torn last line */
+		if (line[0] == 'P') {
+			int got = sscanf(line, "%c %" SCNx64 " %c %" SCNu64, &t, &addr, &op, &v);
+
+			if (got < 3 || (op == 'a' && got < 4))
+				continue;
+		} else if (sscanf(line, "%c %" SCNx64 " %" SCNu64, &t, &addr, &v) < 2) {
+			continue;
 		}
-		if (t == 'P')
-			sscanf(line, "%c %" SCNx64 " %c", &t, &addr, &op);
 		for (k = 0; k < ns && s[k].addr != addr; k++)
 			;
 		if (k == ns) {
@@ -770,15 +913,21 @@ cmd_verify_log(const char *uri, uint64_t base, unsigned nblk, const char *logp)
 			ns++;
 		}
 		if (t == 'P') {
-			s[k].prev = s[k].last;
 			s[k].pend_op = op;
+			s[k].pend_seed = v;
 			s[k].last = 'P';
 		} else if (t == 'A') {
 			s[k].last = 'A';
 			s[k].seed = v;
+			s[k].known = true;
 		} else if (t == 'F') {
 			s[k].last = 'F';
+			s[k].known = false;
 		} else if (t == 'E') {
+			/* still there after a crash: content known if it was acknowledged
+			 * (A) or a free of it was cut short (it must be intact) */
+			if (!(s[k].last == 'A' || (s[k].last == 'P' && s[k].pend_op == 'f')))
+				s[k].known = false;
 			s[k].last = 'E';
 		}
 	}
@@ -791,22 +940,39 @@ cmd_verify_log(const char *uri, uint64_t base, unsigned nblk, const char *logp)
 			if (s[k].addr >= ext[e].addr && s[k].addr < ext[e].addr + ext[e].length)
 				present = true;
 		in_map += present;
-		if (s[k].last == 'P') {
-			/* in flight at the crash: either outcome, but a block that
-			 * exists must read back as zeroes, its old data or its new data */
+		if (s[k].last != 'P')
+			CHECK(present == (s[k].last != 'F'),
+			      "block 0x%" PRIx64 ": acknowledged %s, but %s", s[k].addr,
+			      s[k].last != 'F' ? "allocated" : "freed", present ? "listed" : "missing");
+		/* a pending op may have happened or not: only existing blocks are read */
+		if (!present)
 			continue;
-		}
-		CHECK(present == (s[k].last != 'F'), "block 0x%" PRIx64 ": acknowledged %s, but %s",
-		      s[k].addr, s[k].last != 'F' ? "allocated" : "freed",
-		      present ? "listed" : "missing");
-		if (present && s[k].last == 'A') {
+		if (s[k].last == 'P' && s[k].pend_op == 'a') {
+			struct nvl_brick_handle h;
+			int64_t bad;
+
+			EXPECT_RC(nvl_brick_map(b, s[k].addr, NVL_BRICK_RO, &h), 0);
+			EXPECT_RC(get_block(b, &h, buf), 0);
+			bad = pending_alloc_bad(buf, s[k].pend_seed);
+			CHECK(bad < 0, "block 0x%" PRIx64 " (alloc cut by the crash) holds byte 0x%02x "
+			      "at %" PRId64 ": neither zero nor its own data", s[k].addr,
+			      bad < 0 ? 0 : buf[bad], bad);
+			EXPECT_RC(nvl_brick_unmap(b, s[k].addr), 0);
+			checked++;
+		} else if (s[k].known) {
+			/* acknowledged (A), still there (E), or a free cut by the crash:
+			 * the flushed first half is intact; the second half may have lost
+			 * its unflushed scribble */
 			struct nvl_brick_handle h;
 
 			EXPECT_RC(nvl_brick_map(b, s[k].addr, NVL_BRICK_RO, &h), 0);
 			EXPECT_RC(get_block(b, &h, buf), 0);
-			/* the first half was flushed; the second half may have lost a scribble */
 			CHECK(pattern_ok(buf, BS / 2, s[k].seed),
-			      "flushed data of 0x%" PRIx64 " lost or corrupted", s[k].addr);
+			      "flushed data of 0x%" PRIx64 " (last logged: %c) lost or corrupted",
+			      s[k].addr, s[k].last);
+			CHECK(pending_alloc_bad(buf, s[k].seed) < 0,
+			      "unflushed half of 0x%" PRIx64 " holds bytes it was never given",
+			      s[k].addr);
 			EXPECT_RC(nvl_brick_unmap(b, s[k].addr), 0);
 			checked++;
 		}
@@ -850,7 +1016,11 @@ main(int argc, char **argv)
 	if (argc == 6 && strcmp(argv[1], "verify-log") == 0 && nvl_parse_size(argv[3], &v1) == 0 &&
 	    nvl_parse_u64(argv[4], 4096, &v2) == 0)
 		return cmd_verify_log(argv[2], v1, (unsigned)v2, argv[5]);
+	if (argc == 6 && strcmp(argv[1], "truncate") == 0 && nvl_parse_size(argv[3], &v1) == 0 &&
+	    nvl_parse_u64(argv[4], BS, &v2) == 0 && nvl_parse_u64(argv[5], 1000000, &v3) == 0 &&
+	    v3 > 0)
+		return cmd_truncate(argv[2], v1, v2, (unsigned)v3);
 	fprintf(stderr, "usage: brick_test api|hostile URI | tier URI N | churn URI BASE N SECS LOG"
-			" | verify-log URI BASE N LOG\n");
+			" | verify-log URI BASE N LOG | truncate URI ADDR LEN LOOPS\n");
 	return 2;
 }

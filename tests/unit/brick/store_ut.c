@@ -8,6 +8,112 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+/*
+ * Durability calls are counted: store.c's headers come first, then fdatasync,
+ * fsync, sync_file_range, renameat, unlinkat and nvl_uring_sqe are redirected
+ * to recording wrappers for store.c only (the pool thread in pool.c is not
+ * counted; tests that count stop it). A flush that skipped its sync, or an
+ * alloc/free that acknowledged before its directory sync, fails
+ * test_durable_syncs.
+ */
+#include "brick/brick_internal.h"
+#include "reactor/reactor.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum ut_ev_kind { UT_FDATASYNC, UT_FSYNC, UT_SYNC_RANGE, UT_RENAME, UT_UNLINK };
+
+struct ut_ev {
+	enum ut_ev_kind kind;
+	dev_t dev;          /* syncs: the synced inode */
+	ino_t ino;
+	off64_t off, len;   /* sync_file_range */
+	char name[64];      /* rename (new name), unlink */
+};
+
+static struct ut_ev g_ev[64];
+static unsigned g_nev;
+static bool g_fake_ring;               /* nvl_uring_sqe() hands out g_sqe */
+static struct io_uring_sqe g_sqe;
+static unsigned g_sqes;
+
+static void
+ut_record(enum ut_ev_kind kind, int fd, const char *name)
+{
+	struct ut_ev *e;
+	struct stat st;
+
+	if (g_nev == sizeof(g_ev) / sizeof(g_ev[0]))
+		return;
+	e = &g_ev[g_nev++];
+	memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	if (fd >= 0 && fstat(fd, &st) == 0) {
+		e->dev = st.st_dev;
+		e->ino = st.st_ino;
+	}
+	if (name)
+		snprintf(e->name, sizeof(e->name), "%s", name);
+}
+
+static int
+ut_fdatasync(int fd)
+{
+	ut_record(UT_FDATASYNC, fd, NULL);
+	return fdatasync(fd);
+}
+
+static int
+ut_fsync(int fd)
+{
+	ut_record(UT_FSYNC, fd, NULL);
+	return fsync(fd);
+}
+
+static int
+ut_sync_file_range(int fd, off64_t off, off64_t len, unsigned int flags)
+{
+	ut_record(UT_SYNC_RANGE, fd, NULL);
+	g_ev[g_nev - 1].off = off;
+	g_ev[g_nev - 1].len = len;
+	return sync_file_range(fd, off, len, flags);
+}
+
+static int
+ut_renameat(int ofd, const char *old, int nfd, const char *new)
+{
+	ut_record(UT_RENAME, -1, new);
+	return renameat(ofd, old, nfd, new);
+}
+
+static int
+ut_unlinkat(int dfd, const char *name, int flags)
+{
+	ut_record(UT_UNLINK, -1, name);
+	return unlinkat(dfd, name, flags);
+}
+
+static struct io_uring_sqe *
+ut_uring_sqe(void)
+{
+	if (!g_fake_ring)
+		return NULL; /* no reactor: store.c syncs synchronously */
+	memset(&g_sqe, 0, sizeof(g_sqe));
+	g_sqes++;
+	return &g_sqe;
+}
+
+#define fdatasync ut_fdatasync
+#define fsync ut_fsync
+#define sync_file_range ut_sync_file_range
+#define renameat ut_renameat
+#define unlinkat ut_unlinkat
+#define nvl_uring_sqe ut_uring_sqe
+
 #include "brick/htab.c"
 #include "brick/store.c"
 
@@ -335,6 +441,182 @@ test_disk_tier(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* First recorded event of kind at or after index from, on the inode of st (if
+ * given) or with that name (if given). \return its index or -1. */
+static int
+ev_find(enum ut_ev_kind kind, const struct stat *st, const char *name, int from)
+{
+	for (unsigned i = (unsigned)from; i < g_nev; i++) {
+		if (g_ev[i].kind != kind)
+			continue;
+		if (st && (g_ev[i].dev != st->st_dev || g_ev[i].ino != st->st_ino))
+			continue;
+		if (name && strcmp(g_ev[i].name, name) != 0)
+			continue;
+		return (int)i;
+	}
+	return -1;
+}
+
+static unsigned
+ev_count_syncs(void)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < g_nev; i++)
+		n += g_ev[i].kind == UT_FDATASYNC || g_ev[i].kind == UT_FSYNC ||
+		     g_ev[i].kind == UT_SYNC_RANGE;
+	return n;
+}
+
+/* Complete the flush sitting in the fake ring's SQE with result res. */
+static void
+ring_complete(int res)
+{
+	struct nvl_uring_op *op = (struct nvl_uring_op *)(uintptr_t)g_sqe.user_data;
+
+	assert_non_null(op);
+	op->cb(op, res);
+}
+
+/* docs/brick.md section 5 on a durable ("fsync") tier: flush writes the range
+ * back (fdatasync semantics) before it is acknowledged; alloc publishes the
+ * block only after its data is synced and acknowledges after the directory is;
+ * free acknowledges after the name's removal is synced. */
+static void
+test_durable_syncs(void **state)
+{
+	char dir[] = "/tmp/nvl-ut-brickd-XXXXXX", f[64], cmd[128];
+	struct brick_opts o = { .name = "y", .capacity_blocks = 4 };
+	struct nvl_brick_info_wire info;
+	struct brick_session s;
+	struct brick_handle *h;
+	struct brick_block *blk;
+	struct stat dst, fst, st;
+	struct brick *b;
+	int frc, i, j;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(f, sizeof(f), "%s/fast", dir);
+	o.fast_dir = f;
+	assert_int_equal(brick_create(&o, &b), 0);
+	assert_int_equal(b->fast.kind, NVL_BRICK_PERSIST_FSYNC);
+	brick_info(b, &info);
+	assert_int_equal(info.persistence, NVL_BRICK_PERSIST_FSYNC);
+	assert_false(info.flags & NVL_BRICK_INFO_VOLATILE);
+	/* without the free store every block is made here, where syncs are counted */
+	brick_pool_stop(b->pool);
+	b->pool = NULL;
+	assert_int_equal(fstat(b->fast.dfd, &dst), 0);
+	brick_session_init(&s, b);
+
+	/* alloc: data synced, then named, then the name synced */
+	g_nev = 0;
+	assert_int_equal(brick_alloc(b, 0), 0);
+	blk = brick_htab_get(&b->blocks, 0);
+	assert_int_equal(fstat(blk->mem->fd, &fst), 0);
+	i = ev_find(UT_FDATASYNC, &fst, NULL, 0);
+	assert_true(i >= 0);
+	j = ev_find(UT_RENAME, NULL, "blk-0000000000000000", i);
+	assert_true(j > i);
+	assert_true(ev_find(UT_FSYNC, &dst, NULL, j) > j);
+
+	/* flush without a reactor: the range written back and the file's data synced,
+	 * both before the callback */
+	assert_int_equal(brick_map(b, &s, 0, NVL_BRICK_MAP_RW, &h), 0);
+	memset(h->blk->mem->va + 4096, 0x5a, 8192);
+	g_nev = 0;
+	frc = 1;
+	brick_flush(b, h, 4096, 8192, flush_cb, &frc);
+	assert_int_equal(frc, 0);
+	i = ev_find(UT_SYNC_RANGE, &fst, NULL, 0);
+	assert_true(i >= 0);
+	assert_true(g_ev[i].off == 4096 && g_ev[i].len == 8192);
+	assert_true(ev_find(UT_FDATASYNC, &fst, NULL, 0) >= 0);
+
+	/* flush on a reactor: one IORING_OP_FSYNC (datasync, the range) of the block's
+	 * file, acknowledged only when it completes, failures reported as EIO */
+	g_fake_ring = true;
+	g_sqes = 0;
+	frc = 1;
+	brick_flush(b, h, 0, 0, flush_cb, &frc);
+	assert_int_equal(g_sqes, 1);
+	assert_int_equal(g_sqe.opcode, IORING_OP_FSYNC);
+	assert_true(g_sqe.fsync_flags & IORING_FSYNC_DATASYNC);
+	assert_true(g_sqe.off == 0 && g_sqe.len == BS);
+	assert_int_equal(fstat(g_sqe.fd, &st), 0);
+	assert_true(st.st_dev == fst.st_dev && st.st_ino == fst.st_ino);
+	assert_int_equal(frc, 1); /* not before the medium is done */
+	ring_complete(0);
+	assert_int_equal(frc, 0);
+	frc = 1;
+	brick_flush(b, h, 0, 4096, flush_cb, &frc);
+	ring_complete(-EIO);
+	assert_int_equal(frc, -EIO);
+	g_fake_ring = false;
+
+	/* flush_all syncs the block written since the last one */
+	g_nev = 0;
+	frc = 1;
+	brick_flush_all(b, flush_cb, &frc);
+	assert_int_equal(frc, 0);
+	assert_true(ev_find(UT_FDATASYNC, &fst, NULL, 0) >= 0);
+
+	/* free: the name removed, then the directory synced */
+	assert_int_equal(brick_unmap(b, &s, 0), 0);
+	g_nev = 0;
+	assert_int_equal(brick_free(b, 0), 0);
+	i = ev_find(UT_UNLINK, NULL, "blk-0000000000000000", 0);
+	assert_true(i >= 0);
+	assert_true(ev_find(UT_FSYNC, &dst, NULL, i) > i);
+
+	brick_session_fini(&s);
+	brick_close(b);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A tmpfs tier is volatile (reported so) and nothing is synced: the page cache
+ * is the medium (docs/brick.md section 5); flush still succeeds at once. */
+static void
+test_volatile_no_syncs(void **state)
+{
+	struct brick *b = mk("v", "vf", NULL, 2, 0, 0);
+	struct nvl_brick_info_wire info;
+	struct brick_session s;
+	struct brick_handle *h;
+	int frc = 1;
+
+	(void)state;
+	assert_int_equal(b->fast.kind, NVL_BRICK_PERSIST_VOLATILE);
+	brick_info(b, &info);
+	assert_int_equal(info.persistence, NVL_BRICK_PERSIST_VOLATILE);
+	assert_true(info.flags & NVL_BRICK_INFO_VOLATILE);
+	brick_pool_stop(b->pool);
+	b->pool = NULL;
+	brick_session_init(&s, b);
+	g_nev = 0;
+	g_fake_ring = true;
+	g_sqes = 0;
+	assert_int_equal(brick_alloc(b, 0), 0);
+	assert_int_equal(brick_map(b, &s, 0, NVL_BRICK_MAP_RW, &h), 0);
+	memset(h->blk->mem->va, 1, 4096);
+	brick_flush(b, h, 0, 0, flush_cb, &frc);
+	assert_int_equal(frc, 0);
+	frc = 1;
+	brick_flush_all(b, flush_cb, &frc);
+	assert_int_equal(frc, 0);
+	assert_int_equal(brick_unmap(b, &s, 0), 0);
+	assert_int_equal(brick_free(b, 0), 0);
+	g_fake_ring = false;
+	assert_int_equal(g_sqes, 0);
+	assert_int_equal(ev_count_syncs(), 0);
+	assert_true(ev_find(UT_RENAME, NULL, "blk-0000000000000000", 0) >= 0); /* it did run */
+	brick_session_fini(&s);
+	brick_close(b);
+}
+
 static void
 test_htab(void **state)
 {
@@ -387,7 +669,8 @@ main(void)
 		cmocka_unit_test(test_errors),   cmocka_unit_test(test_list),
 		cmocka_unit_test(test_tiering),  cmocka_unit_test(test_revocation_swap),
 		cmocka_unit_test(test_recovery), cmocka_unit_test(test_locking),
-		cmocka_unit_test(test_disk_tier), cmocka_unit_test(test_htab),
+		cmocka_unit_test(test_disk_tier), cmocka_unit_test(test_durable_syncs),
+		cmocka_unit_test(test_volatile_no_syncs), cmocka_unit_test(test_htab),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
