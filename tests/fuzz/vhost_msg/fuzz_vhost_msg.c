@@ -4,7 +4,7 @@
  * records [fd byte][12-byte header][payload of header.size bytes]; the low
  * two bits of the fd byte attach that many memfds (1 MiB each) or eventfds
  * (bit 2), as SCM_RIGHTS would. Every record goes through
- * vhost_dev_handle_msg() against a stub device whose queues stop at once, so
+ * vhost_dev_handle_msg() against a fake device whose queues stop at once, so
  * the whole protocol state machine (memory tables, rings, inflight regions,
  * resets) is reachable. The handler must never crash, leak or touch memory
  * outside what the messages mapped. The framing of the byte stream in front
@@ -14,7 +14,7 @@
 
 #include <sys/eventfd.h>
 
-#include "fuzz/vhost_msg/stub_dev.h"
+#include "fuzz/vhost_msg/fake_dev.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

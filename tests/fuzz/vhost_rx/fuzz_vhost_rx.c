@@ -5,7 +5,7 @@
  * byte stream is cut into header and payload, the payload bound, fds arriving
  * with any read of a message (too many, control data cut), the peer closing
  * mid-message. Each complete message goes to vhost_dev_handle_msg() against
- * the stub device, as vu_conn_cb() does.
+ * the fake device, as vu_conn_cb() does.
  *
  * The input is a list of reads: [ctl][n - 1][n bytes], n capped at what the
  * message still wants (a socket read never returns more). ctl bits 0-1: that
@@ -18,7 +18,7 @@
 
 #include <sys/eventfd.h>
 
-#include "fuzz/vhost_msg/stub_dev.h"
+#include "fuzz/vhost_msg/fake_dev.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

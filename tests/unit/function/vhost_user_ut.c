@@ -6,7 +6,7 @@
  * queue start/stop sequencing (GET_VRING_BASE and SET_VRING_ENABLE 0 wait
  * for the queue to stop, a disabled ring resumes where it stopped), resets,
  * and the framing of received bytes and fds (vu_rx_want / vu_rx_feed). The
- * device side is a stub that records what it is asked.
+ * device side is a fake that records what it is asked.
  */
 #include <stdarg.h>
 #include <stddef.h>

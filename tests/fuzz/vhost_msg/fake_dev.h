@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Stub vhost-user device for the vhost fuzz targets (include after
+ * Fake vhost-user device for the vhost fuzz targets (include after
  * function/vhost_user.c): queues touch their translated rings like a real
  * queue would, stop at once, and close the fds they are given; replies go
  * nowhere. g_memfd is a 1 MiB memfd the harness dups for "guest memory" fds.
  */
-#ifndef NVL_FUZZ_VHOST_STUB_DEV_H
-#define NVL_FUZZ_VHOST_STUB_DEV_H
+#ifndef NVL_FUZZ_VHOST_FAKE_DEV_H
+#define NVL_FUZZ_VHOST_FAKE_DEV_H
 
 static int g_memfd = -1;
 
@@ -71,7 +71,7 @@ static const struct vhost_dev_ops fz_ops = {
 	.get_config = fz_get_config,
 };
 
-/* d ready for messages from a connected front-end, with the stub device. */
+/* d ready for messages from a connected front-end, with the fake device. */
 static void
 fz_dev_init(struct vhost_dev *d)
 {
