@@ -23,6 +23,18 @@
  * A block exists iff its blk- file exists in one tier; files appear only by
  * rename() after their data (and, on durable tiers, an fsync) is complete,
  * so the directory itself is the crash-consistent block map.
+ *
+ * On-disk layout of a slow-tier file or block device (slow_file; slotfile.c,
+ * docs/brick.md "Slow file"), little endian:
+ *   [0, 4096)           header: magic "NVLBSLF1", version 1, header size,
+ *                       block size, slot count, record size, table offset,
+ *                       data offset, format id (random), crc32c of bytes 0..63
+ *   [4096, +512*slots)  one 512-byte record per slot, each written by one
+ *                       aligned pwrite: magic, flags (valid), slot index, addr,
+ *                       generation, format id, crc32c of bytes 0..39
+ *   [data_off, ...)     2 MiB slots; data_off = the table's end rounded up to 2 MiB
+ * A slow block exists iff its slot's record is valid (checksum, slot index
+ * and format id match, valid flag set); data is synced before its record.
  */
 #ifndef NVL_BRICK_INTERNAL_H
 #define NVL_BRICK_INTERNAL_H
@@ -54,6 +66,38 @@ struct brick_tier {
 	bool huge;                /* 2 MiB pages: one page per block */
 };
 
+#define BRICK_SF_MAGIC 0x31464c53424c564eULL /* "NVLBSLF1" stored little endian */
+#define BRICK_SF_VERSION 1
+#define BRICK_SF_HDR_SIZE 4096u
+#define BRICK_SF_REC_SIZE 512u
+#define BRICK_SF_REC_MAGIC 0x52534c4eu /* "NLSR" */
+#define BRICK_SF_REC_VALID 1u
+
+struct brick_block;
+
+struct brick_sf_hdr {
+	uint64_t nslots;
+	uint64_t data_off;
+	uint64_t id;              /* format id: records of an older format are garbage */
+};
+
+struct brick_sf_rec {
+	uint64_t addr;
+	uint64_t gen;             /* higher = written later (duplicates: it wins) */
+	bool valid;
+};
+
+struct brick_slotfile {
+	char *path;
+	int fd;                   /* -1 = no slow file */
+	uint64_t id, nslots, data_off;
+	uint64_t next_gen;
+	struct brick_block **slot_blk; /* slot -> its slow block, NULL = free */
+	uint32_t *free;           /* stack of free slots (lowest on top) */
+	uint64_t nfree;
+	uint8_t *buf;             /* 2 MiB bounce buffer for tier moves */
+};
+
 struct brick_mem {
 	int fd;
 	uint8_t *va;              /* daemon's MAP_SHARED mapping, pre-faulted */
@@ -67,6 +111,7 @@ struct brick_block {
 	uint64_t addr;
 	enum brick_tier_id tier;
 	struct brick_mem *mem;    /* FAST only */
+	uint64_t slot;            /* SLOW in a slow file: its slot */
 	unsigned nhandles;
 	unsigned nrw;             /* read-write handles */
 	bool exclusive;
@@ -109,6 +154,7 @@ struct brick_pool;
 struct brick {
 	char name[NVL_BRICK_NAME_MAX + 1];
 	struct brick_tier fast, slow;
+	struct brick_slotfile sf; /* slow tier in a file (then slow.dfd = -1) */
 	struct brick_pool *pool;  /* fast tier's free store (pool.c) */
 	uint64_t capacity;        /* blocks */
 	uint64_t fast_budget;     /* blocks resident in the fast tier at most */
@@ -130,6 +176,7 @@ struct brick_opts {
 	const char *name;
 	const char *fast_dir;
 	const char *slow_dir;     /* NULL: no slow tier (capacity <= fast budget) */
+	const char *slow_file;    /* instead of slow_dir: a file or block device of slots */
 	uint64_t capacity_blocks;
 	uint64_t fast_blocks;     /* 0 = capacity */
 };
@@ -137,9 +184,11 @@ struct brick_opts {
 typedef void (*brick_done_fn)(void *arg, int rc);
 
 /* ---- store.c ---- */
-/** Open (and recover) a brick on its tier directories.
- *  \return 0, -EINVAL (options), -ENOSPC (more blocks on disk than capacity),
- *  -EBUSY (another daemon holds the directories), -errno (file system). */
+/** Open (and recover) a brick on its tier directories (or slow file).
+ *  \return 0, -EINVAL (options, a slow_file of another format), -ENOSPC (more
+ *  blocks on disk than capacity), -ERANGE (slow_file has fewer slots than
+ *  capacity - fast budget + 1), -EBUSY (another daemon holds the directories
+ *  or the file), -errno (file system). */
 int brick_create(const struct brick_opts *o, struct brick **out);
 /** Revoke everything and drop the registry's reference (files stay on disk). */
 void brick_close(struct brick *b);
@@ -190,6 +239,28 @@ brick_mem_get(struct brick_mem *m)
 	m->refs++;
 }
 void brick_mem_put(struct brick_mem *m);
+
+/* ---- slotfile.c: the slow file's format and raw I/O ---- */
+uint64_t brick_sf_data_off(uint64_t nslots);
+/** Slots a file of `size` bytes holds (0: too small), at most BRICK_MAX_BLOCKS. */
+uint64_t brick_sf_slots_for_size(uint64_t size);
+void brick_sf_hdr_encode(const struct brick_sf_hdr *h, uint8_t *buf);
+/** \return 0, -ENOENT (all zero: unformatted), -EINVAL (another format or damaged). */
+int brick_sf_hdr_decode(const uint8_t *buf, struct brick_sf_hdr *h);
+void brick_sf_rec_encode(const struct brick_sf_rec *r, uint64_t id, uint64_t slot, uint8_t *buf);
+/** false: garbage (bad magic/checksum, other slot or format); r->valid: a live block. */
+bool brick_sf_rec_decode(const uint8_t *buf, uint64_t id, uint64_t slot, struct brick_sf_rec *r);
+/** Open, lock, read or format. \return 0, -EBUSY, -EINVAL, -ERANGE (too small), -errno. */
+int brick_sf_open(struct brick_slotfile *sf, const char *path);
+void brick_sf_close(struct brick_slotfile *sf);
+/** Write slot's record (next generation); no sync. */
+int brick_sf_rec_write(struct brick_slotfile *sf, uint64_t slot, uint64_t addr, bool valid);
+int brick_sf_rec_read(struct brick_slotfile *sf, uint64_t slot, struct brick_sf_rec *r);
+/** Read or write a slot's 2 MiB. */
+int brick_sf_data_io(struct brick_slotfile *sf, uint64_t slot, void *buf, bool wr);
+int brick_sf_sync(struct brick_slotfile *sf);
+/** Forget every block of the file (zero its header). \return 0 or -errno. */
+int brick_sf_purge(const char *path);
 
 /* ---- pool.c: pre-faulted spare block files of the fast tier ---- */
 #define BRICK_POOL_SPARES 4

@@ -19,6 +19,7 @@ struct rpc_brick_create {
 	const char *name;
 	const char *fast_dir;
 	const char *slow_dir;
+	const char *slow_file;
 	uint64_t capacity_blocks;
 	uint64_t fast_blocks;
 };
@@ -32,7 +33,14 @@ static const struct nvl_rpc_param brick_create_params[] = {
 		      "are recovered"),
 	NVL_RPC_PARAM(struct rpc_brick_create, slow_dir, NVL_RPC_T_STR, false,
 		      "absolute path of the slow-tier directory (unmapped blocks move there "
-		      "when the fast tier is full); required when fast_blocks < capacity_blocks"),
+		      "when the fast tier is full); fast_blocks < capacity_blocks needs it or "
+		      "slow_file"),
+	NVL_RPC_PARAM(struct rpc_brick_create, slow_file, NVL_RPC_T_STR, false,
+		      "instead of slow_dir: absolute path of an existing file or block device "
+		      "holding the slow tier as 2 MiB slots after a slot table; formatted when "
+		      "its first 4 KiB are zero (e.g. a new sparse file), refused if it holds "
+		      "another format; needs capacity_blocks - fast_blocks + 1 slots "
+		      "(about 2 MiB + 512 B each, plus 4 KiB)"),
 	NVL_RPC_PARAM(struct rpc_brick_create, capacity_blocks, NVL_RPC_T_U64, true,
 		      "number of 2 MiB blocks the brick may hold (1..16777216)"),
 	NVL_RPC_PARAM(struct rpc_brick_create, fast_blocks, NVL_RPC_T_U64, false,
@@ -46,14 +54,21 @@ rpc_brick_create(struct nvl_rpc_request *req, struct rpc_brick_create *a)
 		.name = a->name,
 		.fast_dir = a->fast_dir,
 		.slow_dir = a->slow_dir,
+		.slow_file = a->slow_file,
 		.capacity_blocks = a->capacity_blocks,
 		.fast_blocks = a->fast_blocks,
 	};
 	struct brick *b;
 	int rc;
 
-	if (a->fast_dir[0] != '/' || (a->slow_dir && a->slow_dir[0] != '/')) {
-		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "tier directories must be absolute");
+	if (a->fast_dir[0] != '/' || (a->slow_dir && a->slow_dir[0] != '/') ||
+	    (a->slow_file && a->slow_file[0] != '/')) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "tier paths must be absolute");
+		return;
+	}
+	if (a->slow_dir && a->slow_file) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "slow_dir and slow_file are mutually exclusive");
 		return;
 	}
 	if (a->capacity_blocks == 0 || a->capacity_blocks > BRICK_MAX_BLOCKS) {
@@ -66,9 +81,10 @@ rpc_brick_create(struct nvl_rpc_request *req, struct rpc_brick_create *a)
 			      "fast_blocks cannot exceed capacity_blocks");
 		return;
 	}
-	if (a->slow_dir == NULL && a->fast_blocks && a->fast_blocks < a->capacity_blocks) {
+	if (a->slow_dir == NULL && a->slow_file == NULL && a->fast_blocks &&
+	    a->fast_blocks < a->capacity_blocks) {
 		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
-			      "fast_blocks < capacity_blocks needs a slow_dir");
+			      "fast_blocks < capacity_blocks needs a slow_dir or slow_file");
 		return;
 	}
 	rc = brick_create(&o, &b);
@@ -80,8 +96,18 @@ rpc_brick_create(struct nvl_rpc_request *req, struct rpc_brick_create *a)
 		nvl_rpc_error(req, -EEXIST, "brick '%s' already exists", a->name);
 		return;
 	case -EBUSY:
-		nvl_rpc_error(req, -EBUSY, "the tier directories are in use by another brick "
-				     "or daemon");
+		nvl_rpc_error(req, -EBUSY, "the tier directories or slow file are in use by "
+				     "another brick or daemon");
+		return;
+	case -ERANGE:
+		nvl_rpc_error(req, -ERANGE, "slow_file is too small: it needs capacity_blocks - "
+				      "fast_blocks + 1 slots of 2 MiB (see the daemon log)");
+		return;
+	case -EINVAL:
+		nvl_rpc_error(req, -EINVAL, "invalid brick: a bad name, a tier directory made "
+				      "as the other tier or given twice, or a slow_file that is not "
+				      "a regular file or block device or holds another format (see "
+				      "the daemon log)");
 		return;
 	case -ENOSPC:
 		nvl_rpc_error(req, -ENOSPC, "the directories hold more blocks than "
@@ -95,8 +121,8 @@ rpc_brick_create(struct nvl_rpc_request *req, struct rpc_brick_create *a)
 NVL_RPC_REGISTER("brick_create", rpc_brick_create, struct rpc_brick_create, brick_create_params,
 		 NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
 		 "Create a memory brick: a store of 2 MiB blocks on a fast-tier directory with "
-		 "an optional slow tier. Blocks already in the directories are recovered (crash "
-		 "recovery). Returns the name.")
+		 "an optional slow tier (a directory, or slots in one file or block device). "
+		 "Blocks already in the tiers are recovered (crash recovery). Returns the name.")
 
 /* ---- brick_delete ------------------------------------------------------ */
 
@@ -108,8 +134,9 @@ struct rpc_brick_name {
 static const struct nvl_rpc_param brick_delete_params[] = {
 	NVL_RPC_PARAM(struct rpc_brick_name, name, NVL_RPC_T_STR, true, "brick name"),
 	NVL_RPC_PARAM(struct rpc_brick_name, purge, NVL_RPC_T_BOOL, false,
-		      "also delete every block file (default false: the blocks stay on disk "
-		      "and a later brick_create of the same directories recovers them)"),
+		      "also delete every block file and forget the slow_file's blocks (its "
+		      "header is zeroed) (default false: the blocks stay on disk "
+		      "and a later brick_create of the same tiers recovers them)"),
 };
 
 static void
@@ -117,7 +144,7 @@ rpc_brick_delete(struct nvl_rpc_request *req, struct rpc_brick_name *a)
 {
 	struct brick *b = brick_find(a->name);
 	struct brick_opts o = { 0 };
-	char *fast = NULL, *slow = NULL;
+	char *fast = NULL, *slow = NULL, *slow_file = NULL;
 	int rc = 0;
 
 	if (b == NULL) {
@@ -132,15 +159,22 @@ rpc_brick_delete(struct nvl_rpc_request *req, struct rpc_brick_name *a)
 	if (a->purge) {
 		fast = strdup(b->fast.path);
 		slow = b->slow.path ? strdup(b->slow.path) : NULL;
+		slow_file = b->sf.path ? strdup(b->sf.path) : NULL;
+		if (fast == NULL || (b->slow.path && slow == NULL) ||
+		    (b->sf.path && slow_file == NULL))
+			rc = -ENOMEM;
 	}
 	brick_close(b); /* revokes every handle, closes its connections */
 	if (a->purge) {
 		o.fast_dir = fast;
 		o.slow_dir = slow;
-		rc = fast ? brick_purge_files(&o) : -ENOMEM;
+		o.slow_file = slow_file;
+		if (rc == 0)
+			rc = brick_purge_files(&o);
 	}
 	free(fast);
 	free(slow);
+	free(slow_file);
 	if (rc < 0) {
 		nvl_rpc_error_errno(req, rc, "brick closed, but purging its files failed");
 		return;
@@ -194,6 +228,12 @@ brick_to_json(struct brick *b)
 		      "volatile", b->fast.kind == NVL_BRICK_PERSIST_VOLATILE, "persistence",
 		      persist_name(b->fast.kind));
 	json_object_set_new(o, "fast_huge_pages", json_boolean(b->fast.huge));
+	if (b->sf.path) {
+		json_object_set_new(o, "slow_file", json_string(b->sf.path));
+		json_object_set_new(o, "slow_file_slots", json_integer((json_int_t)b->sf.nslots));
+		json_object_set_new(o, "slow_file_free_slots",
+				    json_integer((json_int_t)b->sf.nfree));
+	}
 	json_object_set_new(o, "allocated_blocks", json_integer((json_int_t)b->blocks.count));
 	json_object_set_new(o, "mapped_blocks", json_integer((json_int_t)b->nmapped));
 	json_object_set_new(o, "fast_tier_blocks", json_integer((json_int_t)b->nfast));
@@ -247,9 +287,10 @@ rpc_brick_get_bricks(struct nvl_rpc_request *req, struct rpc_brick_get *a)
 }
 NVL_RPC_REGISTER("brick_get_bricks", rpc_brick_get_bricks, struct rpc_brick_get,
 		 brick_get_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
-		 "List bricks: tiers, persistence (volatile/fsync/pmem), blocks allocated, "
-		 "mapped, in the fast and slow tier, handles, connections, counters "
-		 "(flushes, bytes flushed, evictions, fetches, revocations), listeners.")
+		 "List bricks: tiers (slow_file: its slots, free slots), persistence "
+		 "(volatile/fsync/pmem), blocks allocated, mapped, in the fast and slow tier, "
+		 "handles, connections, counters (flushes, bytes flushed, evictions, fetches, "
+		 "revocations), listeners.")
 
 /* ---- listeners --------------------------------------------------------- */
 
@@ -334,6 +375,8 @@ brick_write_config(json_t *calls)
 
 		if (b->slow.path)
 			json_object_set_new(p, "slow_dir", json_string(b->slow.path));
+		if (b->sf.path)
+			json_object_set_new(p, "slow_file", json_string(b->sf.path));
 		json_array_append_new(calls, json_pack("{s:s, s:o}", "method", "brick_create",
 						       "params", p));
 		for (unsigned i = 0; i < b->nlisteners; i++) {

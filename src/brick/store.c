@@ -11,6 +11,17 @@
  *    the source name is removed; recovery resolves a block found in both
  *    tiers by keeping the fast copy, which is never older than the slow one.
  *  - free: unlink, fsync the directory, then acknowledge.
+ * A slow tier in one file (slow_file, slotfile.c) follows the same rules with
+ * a slot's record in place of a name:
+ *  - demote: copy the data into a free slot, fdatasync, write the record
+ *    valid, fdatasync; only then remove the fast copy.
+ *  - promote: create the fast block completely (create rule), then write the
+ *    slot's record invalid and fdatasync before the slot can be reused.
+ *  - alloc in the slot file: zero the slot, fdatasync, record valid, fdatasync.
+ *  - free: record invalid, fdatasync, then acknowledge.
+ *  Recovery: a record counts only with a good checksum; a block both in the
+ *  fast directory and in a slot keeps the fast copy (the slot is freed); two
+ *  valid records of one address keep the higher generation.
  * Revocation of local mmaps (handles that gave a client the block's fd): when
  * the last handle of such a block goes away, the block moves to a fresh inode
  * (copy + rename over the name) and the old inode is truncated to zero, so a
@@ -180,12 +191,51 @@ fallback:
 	return 0;
 }
 
-/* Create blk-ADDR in tier t (contents: a copy of src_fd, or zeroes), crash-safely,
+/* Whole-block pread/pwrite of a block file. A source cut short by a client
+ * reads as zeroes past its end. */
+static int
+read_block(int fd, uint8_t *buf)
+{
+	size_t done = 0;
+
+	while (done < BRICK_BLOCK_SIZE) {
+		ssize_t n = pread(fd, buf + done, BRICK_BLOCK_SIZE - done, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	memset(buf + done, 0, BRICK_BLOCK_SIZE - done);
+	return 0;
+}
+
+static int
+write_block(int fd, const uint8_t *buf)
+{
+	size_t done = 0;
+
+	while (done < BRICK_BLOCK_SIZE) {
+		ssize_t n = pwrite(fd, buf + done, BRICK_BLOCK_SIZE - done, (off_t)done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/* Create blk-ADDR in tier t (contents: a copy of src_fd, of src_buf, or zeroes), crash-safely,
  * from a ready spare of the pool when there is one. Replaces an existing
  * blk-ADDR atomically. Returns the new file's fd. */
 static int
 tier_make_block(struct brick_tier *t, struct brick_pool *pool, uint64_t addr, int src_fd,
-		int *out_fd)
+		const uint8_t *src_buf, int *out_fd)
 {
 	char tmp[40], name[40];
 	uint64_t id;
@@ -213,9 +263,14 @@ tier_make_block(struct brick_tier *t, struct brick_pool *pool, uint64_t addr, in
 		if (rc < 0)
 			goto err;
 	}
+	if (src_buf) {
+		rc = write_block(fd, src_buf);
+		if (rc < 0)
+			goto err;
+	}
 	/* a fresh file's size and extents, or copied data, must be durable before
 	 * its name; a spare from the pool was synced by the pool thread */
-	if (tier_durable(t) && (src_fd >= 0 || strncmp(tmp, ".spare-", 7) != 0) &&
+	if (tier_durable(t) && (src_fd >= 0 || src_buf || strncmp(tmp, ".spare-", 7) != 0) &&
 	    fdatasync(fd) < 0) {
 		rc = -errno;
 		goto err;
@@ -414,29 +469,105 @@ blk_new(struct brick *b, uint64_t addr, enum brick_tier_id tier, struct brick_me
 	return blk;
 }
 
+static bool
+has_slow(const struct brick *b)
+{
+	return b->slow.dfd >= 0 || b->sf.fd >= 0;
+}
+
+/* Give up a slot whose record may say valid: invalidate it durably first. */
+static void
+sf_release(struct brick *b, uint64_t slot)
+{
+	struct brick_slotfile *sf = &b->sf;
+	int rc;
+
+	rc = brick_sf_rec_write(sf, slot, 0, false);
+	if (rc == 0)
+		rc = brick_sf_sync(sf);
+	sf->slot_blk[slot] = NULL;
+	if (rc < 0) {
+		/* its record may stay valid: reusing it could resurrect a block */
+		NVL_ERRLOG("brick %s: %s: cannot invalidate slot %" PRIu64 " (%s): slot retired",
+			   b->name, sf->path, slot, strerror(-rc));
+		return;
+	}
+	sf->free[sf->nfree++] = (uint32_t)slot;
+}
+
+/* Publish buf as addr's block in a free slot (data, sync, record, sync). */
+static int
+sf_put_block(struct brick *b, uint64_t addr, const uint8_t *buf, uint64_t *slot_out)
+{
+	struct brick_slotfile *sf = &b->sf;
+	uint64_t slot;
+	int rc;
+
+	if (sf->nfree == 0)
+		return -ENOSPC;
+	slot = sf->free[--sf->nfree];
+	rc = brick_sf_data_io(sf, slot, (void *)buf, true);
+	if (rc == 0)
+		rc = brick_sf_sync(sf);
+	if (rc < 0) {
+		sf->free[sf->nfree++] = (uint32_t)slot; /* its record is still invalid */
+		return rc;
+	}
+	rc = brick_sf_rec_write(sf, slot, addr, true);
+	if (rc == 0)
+		rc = brick_sf_sync(sf);
+	if (rc < 0) {
+		sf_release(b, slot);
+		return rc;
+	}
+	*slot_out = slot;
+	return 0;
+}
+
+/* Copy an unmapped fast block into the slow tier (directory or file). */
+static int
+evict_copy(struct brick *b, struct brick_block *blk)
+{
+	int sfd = -1, rc;
+
+	if (b->sf.fd >= 0) {
+		rc = read_block(blk->mem->fd, b->sf.buf);
+		if (rc == 0)
+			rc = sf_put_block(b, blk->addr, b->sf.buf, &blk->slot);
+		if (rc == 0)
+			b->sf.slot_blk[blk->slot] = blk;
+		return rc;
+	}
+	rc = tier_make_block(&b->slow, NULL, blk->addr, blk->mem->fd, NULL, &sfd);
+	if (rc < 0 && sfd < 0)
+		return rc;
+	close(sfd);
+	if (rc < 0)
+		tier_remove_block(&b->slow, blk->addr, false);
+	return rc;
+}
+
 /* Move an unmapped fast block to the slow tier. */
 static int
 blk_evict(struct brick *b, struct brick_block *blk)
 {
-	int sfd = -1, rc;
+	int rc;
 
-	if (blk->tier != BRICK_TIER_FAST || blk->nhandles || b->slow.dfd < 0)
+	if (blk->tier != BRICK_TIER_FAST || blk->nhandles || !has_slow(b))
 		return -EINVAL;
-	rc = tier_make_block(&b->slow, NULL, blk->addr, blk->mem->fd, &sfd);
-	if (rc < 0 && sfd < 0)
+	rc = evict_copy(b, blk);
+	if (rc < 0)
 		return rc;
-	close(sfd);
-	if (rc < 0) {
-		tier_remove_block(&b->slow, blk->addr, false);
-		return rc;
-	}
 	/* No fsync needed here: if the unlink is lost, recovery finds the block
 	 * in both tiers and keeps the (identical) fast copy. */
 	rc = tier_remove_block(&b->fast, blk->addr, false);
 	if (rc < 0) {
 		NVL_ERRLOG("brick %s: cannot remove fast copy of 0x%" PRIx64 ": %s", b->name,
 			   blk->addr, strerror(-rc));
-		tier_remove_block(&b->slow, blk->addr, true);
+		if (b->sf.fd >= 0)
+			sf_release(b, blk->slot);
+		else
+			tier_remove_block(&b->slow, blk->addr, true);
 		return rc;
 	}
 	TAILQ_REMOVE(&b->lru, blk, lru);
@@ -458,7 +589,7 @@ fast_make_room(struct brick *b)
 		struct brick_block *victim = TAILQ_FIRST(&b->lru);
 		int rc;
 
-		if (victim == NULL || b->slow.dfd < 0)
+		if (victim == NULL || !has_slow(b))
 			return -ENOMEM;
 		rc = blk_evict(b, victim);
 		if (rc < 0)
@@ -478,12 +609,19 @@ blk_fetch(struct brick *b, struct brick_block *blk)
 	rc = fast_make_room(b);
 	if (rc < 0)
 		return rc;
-	blk_name(name, sizeof(name), "blk-", blk->addr);
-	sfd = openat(b->slow.dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (sfd < 0)
-		return -EIO;
-	rc = tier_make_block(&b->fast, b->pool, blk->addr, sfd, &fd);
-	close(sfd);
+	if (b->sf.fd >= 0) {
+		/* after fast_make_room: an eviction reuses the bounce buffer */
+		if (brick_sf_data_io(&b->sf, blk->slot, b->sf.buf, false) < 0)
+			return -EIO;
+		rc = tier_make_block(&b->fast, b->pool, blk->addr, -1, b->sf.buf, &fd);
+	} else {
+		blk_name(name, sizeof(name), "blk-", blk->addr);
+		sfd = openat(b->slow.dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (sfd < 0)
+			return -EIO;
+		rc = tier_make_block(&b->fast, b->pool, blk->addr, sfd, NULL, &fd);
+		close(sfd);
+	}
 	if (rc < 0) {
 		if (fd >= 0) {
 			close(fd);
@@ -497,7 +635,24 @@ blk_fetch(struct brick *b, struct brick_block *blk)
 		tier_remove_block(&b->fast, blk->addr, false);
 		return rc;
 	}
-	tier_remove_block(&b->slow, blk->addr, false);
+	if (b->sf.fd >= 0) {
+		/* the slot is reused only once its record is durably invalid: a stale
+		 * valid record could otherwise name another block's data */
+		rc = brick_sf_rec_write(&b->sf, blk->slot, 0, false);
+		if (rc == 0)
+			rc = brick_sf_sync(&b->sf);
+		if (rc < 0) {
+			NVL_ERRLOG("brick %s: %s: invalidating slot %" PRIu64 ": %s", b->name,
+				   b->sf.path, blk->slot, strerror(-rc));
+			brick_mem_put(m);
+			tier_remove_block(&b->fast, blk->addr, true);
+			return -EIO;
+		}
+		b->sf.slot_blk[blk->slot] = NULL;
+		b->sf.free[b->sf.nfree++] = (uint32_t)blk->slot;
+	} else {
+		tier_remove_block(&b->slow, blk->addr, false);
+	}
 	blk->mem = m;
 	blk->tier = BRICK_TIER_FAST;
 	b->nslow--;
@@ -514,7 +669,7 @@ blk_swap_inode(struct brick *b, struct brick_block *blk)
 	struct brick_mem *old = blk->mem, *m;
 	int fd = -1, rc;
 
-	rc = tier_make_block(&b->fast, b->pool, blk->addr, old->fd, &fd);
+	rc = tier_make_block(&b->fast, b->pool, blk->addr, old->fd, NULL, &fd);
 	if (rc < 0 && fd < 0) {
 		NVL_ERRLOG("brick %s: revocation copy of 0x%" PRIx64 " failed (%s): a local "
 			   "client that kept its mapping still reaches the block",
@@ -559,6 +714,31 @@ new_key(struct brick *b, uint64_t *key)
 	return -EAGAIN;
 }
 
+/* A new zeroed block straight into the slow file (fast tier full of mapped blocks). */
+static int
+sf_alloc(struct brick *b, uint64_t addr)
+{
+	struct brick_block *blk;
+	uint64_t slot;
+	int rc;
+
+	memset(b->sf.buf, 0, BRICK_BLOCK_SIZE); /* the slot holds an old block's bytes */
+	rc = sf_put_block(b, addr, b->sf.buf, &slot);
+	if (rc < 0)
+		return rc == -ENOSPC || rc == -EDQUOT ? -ENOSPC : rc;
+	blk = blk_new(b, addr, BRICK_TIER_SLOW, NULL);
+	if (blk == NULL) {
+		sf_release(b, slot);
+		return -ENOMEM;
+	}
+	blk->slot = slot;
+	b->sf.slot_blk[slot] = blk;
+	b->st.allocs++;
+	NVL_DEBUGLOG(brick, "%s: alloc 0x%" PRIx64 " (slow file, slot %" PRIu64 ")", b->name,
+		     addr, slot);
+	return 0;
+}
+
 int
 brick_alloc(struct brick *b, uint64_t addr)
 {
@@ -574,10 +754,12 @@ brick_alloc(struct brick *b, uint64_t addr)
 	if (b->blocks.count >= b->capacity)
 		return -ENOSPC;
 	tier = fast_make_room(b) == 0 ? BRICK_TIER_FAST : BRICK_TIER_SLOW;
-	if (tier == BRICK_TIER_SLOW && b->slow.dfd < 0)
+	if (tier == BRICK_TIER_SLOW && !has_slow(b))
 		return -ENOMEM;
+	if (tier == BRICK_TIER_SLOW && b->sf.fd >= 0)
+		return sf_alloc(b, addr);
 	t = tier == BRICK_TIER_FAST ? &b->fast : &b->slow;
-	rc = tier_make_block(t, tier == BRICK_TIER_FAST ? b->pool : NULL, addr, -1, &fd);
+	rc = tier_make_block(t, tier == BRICK_TIER_FAST ? b->pool : NULL, addr, -1, NULL, &fd);
 	if (rc < 0)
 		goto err_file;
 	if (tier == BRICK_TIER_FAST) {
@@ -685,6 +867,20 @@ brick_free(struct brick *b, uint64_t addr)
 			NVL_WARNLOG("brick %s: truncating freed 0x%" PRIx64 ": %s", b->name, addr,
 				    strerror(errno));
 		b->nfast--;
+	} else if (b->sf.fd >= 0) {
+		rc = brick_sf_rec_write(&b->sf, blk->slot, addr, false);
+		if (rc == 0)
+			rc = brick_sf_sync(&b->sf);
+		if (rc == 0) {
+			b->sf.slot_blk[blk->slot] = NULL;
+			b->sf.free[b->sf.nfree++] = (uint32_t)blk->slot;
+		} else {
+			/* leave the block in place: its record may still be valid */
+			NVL_ERRLOG("brick %s: free of 0x%" PRIx64 " in slot %" PRIu64 ": %s",
+				   b->name, addr, blk->slot, strerror(-rc));
+			return -EIO;
+		}
+		b->nslow--;
 	} else {
 		rc = tier_remove_block(&b->slow, addr, true);
 		b->nslow--;
@@ -1202,6 +1398,88 @@ recover_tier(struct brick *b, enum brick_tier_id tid)
 	return rc;
 }
 
+/* What recovery does with one valid slot record (after the fast tier is known). */
+enum sf_decision {
+	SF_TAKE,          /* a slow block lives here */
+	SF_DROP,          /* stale: invalidate and free this slot */
+	SF_REPLACE,       /* newer duplicate: this slot wins, free the other one */
+};
+
+static enum sf_decision
+sf_decide(const struct brick_block *have, uint64_t have_gen, uint64_t gen)
+{
+	if (have == NULL)
+		return SF_TAKE;
+	if (have->tier == BRICK_TIER_FAST)
+		return SF_DROP; /* interrupted move: the fast copy is never older */
+	return gen > have_gen ? SF_REPLACE : SF_DROP;
+}
+
+static int
+recover_slot_file(struct brick *b)
+{
+	struct brick_slotfile *sf = &b->sf;
+	uint64_t *gen, dropped = 0;
+	int rc = 0;
+
+	gen = calloc(sf->nslots, sizeof(*gen));
+	if (gen == NULL)
+		return -ENOMEM;
+	for (uint64_t slot = 0; slot < sf->nslots; slot++) {
+		struct brick_block *blk;
+		struct brick_sf_rec r;
+		uint64_t drop;
+
+		rc = brick_sf_rec_read(sf, slot, &r);
+		if (rc < 0)
+			break;
+		if (r.gen >= sf->next_gen)
+			sf->next_gen = r.gen + 1;
+		if (!r.valid)
+			continue; /* free, torn, or of an earlier format */
+		gen[slot] = r.gen;
+		blk = brick_htab_get(&b->blocks, r.addr);
+		switch (sf_decide(blk, blk ? gen[blk->slot] : 0, r.gen)) {
+		case SF_TAKE:
+			blk = blk_new(b, r.addr, BRICK_TIER_SLOW, NULL);
+			if (blk == NULL) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			blk->slot = slot;
+			sf->slot_blk[slot] = blk;
+			continue;
+		case SF_REPLACE:
+			drop = blk->slot;
+			sf->slot_blk[drop] = NULL;
+			blk->slot = slot;
+			sf->slot_blk[slot] = blk;
+			break;
+		case SF_DROP:
+		default:
+			drop = slot;
+			break;
+		}
+		NVL_NOTICELOG("brick %s: 0x%" PRIx64 " also in slot %" PRIu64 " of %s: %s", b->name,
+			      r.addr, drop, sf->path,
+			      blk->tier == BRICK_TIER_FAST ? "keeping the fast copy"
+							   : "keeping the newer slot");
+		rc = brick_sf_rec_write(sf, drop, 0, false);
+		if (rc < 0)
+			goto out;
+		dropped++;
+	}
+	if (rc == 0 && dropped)
+		rc = brick_sf_sync(sf);
+	/* free slots, lowest on top of the stack */
+	for (uint64_t slot = sf->nslots; rc == 0 && slot-- > 0;)
+		if (sf->slot_blk[slot] == NULL)
+			sf->free[sf->nfree++] = (uint32_t)slot;
+out:
+	free(gen);
+	return rc;
+}
+
 static int
 brick_recover(struct brick *b)
 {
@@ -1210,6 +1488,8 @@ brick_recover(struct brick *b)
 	rc = recover_tier(b, BRICK_TIER_FAST);
 	if (rc == 0 && b->slow.dfd >= 0)
 		rc = recover_tier(b, BRICK_TIER_SLOW);
+	if (rc == 0 && b->sf.fd >= 0)
+		rc = recover_slot_file(b);
 	if (rc < 0)
 		return rc;
 	if (b->blocks.count > b->capacity) {
@@ -1245,6 +1525,7 @@ brick_free_all(struct brick *b)
 	brick_htab_fini(&b->blocks);
 	tier_close(&b->fast);
 	tier_close(&b->slow);
+	brick_sf_close(&b->sf);
 	free(b);
 }
 
@@ -1273,7 +1554,10 @@ brick_create(const struct brick_opts *o, struct brick **out)
 		return -EINVAL;
 	if (o->fast_blocks > o->capacity_blocks)
 		return -EINVAL;
-	if (o->slow_dir == NULL && o->fast_blocks && o->fast_blocks < o->capacity_blocks)
+	if (o->slow_dir && o->slow_file)
+		return -EINVAL;
+	if (o->slow_dir == NULL && o->slow_file == NULL && o->fast_blocks &&
+	    o->fast_blocks < o->capacity_blocks)
 		return -EINVAL; /* nowhere to put the rest */
 	if (brick_find(o->name))
 		return -EEXIST;
@@ -1284,6 +1568,7 @@ brick_create(const struct brick_opts *o, struct brick **out)
 	b->capacity = o->capacity_blocks;
 	b->fast_budget = o->fast_blocks ? o->fast_blocks : o->capacity_blocks;
 	b->fast.dfd = b->fast.lock_fd = b->slow.dfd = b->slow.lock_fd = -1;
+	b->sf.fd = -1;
 	brick_htab_init(&b->blocks);
 	brick_htab_init(&b->keys);
 	TAILQ_INIT(&b->lru);
@@ -1299,6 +1584,21 @@ brick_create(const struct brick_opts *o, struct brick **out)
 		if (fstat(b->fast.dfd, &s1) == 0 && fstat(b->slow.dfd, &s2) == 0 &&
 		    s1.st_dev == s2.st_dev && s1.st_ino == s2.st_ino) {
 			rc = -EINVAL;
+			goto err;
+		}
+	}
+	if (o->slow_file) {
+		rc = brick_sf_open(&b->sf, o->slow_file);
+		if (rc < 0)
+			goto err;
+		/* every block beyond the budget needs a slot, plus one for a swap
+		 * (a fetch evicts before its own slot is free) */
+		if (b->sf.nslots < b->capacity - b->fast_budget + 1) {
+			NVL_ERRLOG("brick %s: %s has %" PRIu64 " slots, capacity_blocks - fast_blocks "
+				   "+ 1 = %" PRIu64 " needed",
+				   o->name, o->slow_file, b->sf.nslots,
+				   b->capacity - b->fast_budget + 1);
+			rc = -ERANGE;
 			goto err;
 		}
 	}
@@ -1318,7 +1618,8 @@ brick_create(const struct brick_opts *o, struct brick **out)
 		      "%" PRIu64 " in the fast tier at most",
 		      b->name, b->fast.path, b->fast.fs,
 		      b->fast.kind == NVL_BRICK_PERSIST_VOLATILE ? "volatile" : "durable",
-		      b->slow.path ? b->slow.path : "none", b->capacity, b->fast_budget);
+		      b->slow.path ? b->slow.path : b->sf.path ? b->sf.path : "none", b->capacity,
+		      b->fast_budget);
 	*out = b;
 	return 0;
 err:
@@ -1363,6 +1664,9 @@ brick_purge_files(const struct brick_opts *o)
 {
 	const char *dirs[2] = { o->fast_dir, o->slow_dir };
 	int rc = 0;
+
+	if (o->slow_file)
+		rc = brick_sf_purge(o->slow_file);
 
 	for (int i = 0; i < 2; i++) {
 		struct dirent *de;

@@ -522,24 +522,28 @@ cmd_brick_create(struct nvl_cli *cli, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "fast", required_argument, NULL, 'f' },
 		{ "slow", required_argument, NULL, 's' },
+		{ "slow-file", required_argument, NULL, 'S' },
 		{ "capacity", required_argument, NULL, 'c' },
 		{ "fast-blocks", required_argument, NULL, 'b' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char fast[4096], slow[4096];
-	const char *fast_arg = NULL, *slow_arg = NULL;
+	const char *fast_arg = NULL, *slow_arg = NULL, *slow_file_arg = NULL;
 	uint64_t cap = 0, fb = 0;
 	json_t *params, *result;
 	int c, rc;
 
 	optind = 0; /* 0: glibc re-initialises (main.c parsed with "+") */
-	while ((c = getopt_long(argc, argv, "f:s:c:b:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:s:S:c:b:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			fast_arg = optarg;
 			break;
 		case 's':
 			slow_arg = optarg;
+			break;
+		case 'S':
+			slow_file_arg = optarg;
 			break;
 		case 'c':
 			if (parse_blocks(cli, optarg, "--capacity", &cap) != CLI_OK)
@@ -555,6 +559,10 @@ cmd_brick_create(struct nvl_cli *cli, int argc, char **argv)
 	}
 	if (argc - optind != 1 || fast_arg == NULL || cap == 0)
 		return cli_usage_error(cli, "expected NAME --fast DIR --capacity N");
+	if (slow_arg && slow_file_arg)
+		return cli_usage_error(cli, "--slow and --slow-file are mutually exclusive");
+	if (slow_file_arg)
+		slow_arg = slow_file_arg;
 	/* the daemon resolves paths from its own cwd: send absolute ones */
 	if (abs_path(fast_arg, fast, sizeof(fast)) < 0 ||
 	    (slow_arg && abs_path(slow_arg, slow, sizeof(slow)) < 0)) {
@@ -564,7 +572,8 @@ cmd_brick_create(struct nvl_cli *cli, int argc, char **argv)
 	params = json_pack("{s:s, s:s, s:I}", "name", argv[optind], "fast_dir", fast,
 			   "capacity_blocks", (json_int_t)cap);
 	if (slow_arg)
-		json_object_set_new(params, "slow_dir", json_string(slow));
+		json_object_set_new(params, slow_file_arg ? "slow_file" : "slow_dir",
+				    json_string(slow));
 	if (fb)
 		json_object_set_new(params, "fast_blocks", json_integer((json_int_t)fb));
 	rc = cli_call(cli, "brick_create", params, &result);
@@ -579,7 +588,8 @@ NVL_CLI_COMMAND(g_cmd_brick_create, "brick create", "create (or recover) a memor
 "    nvlend brick create - create a brick of 2 MiB blocks in the daemon\n"
 "\n"
 "SYNOPSIS\n"
-"    nvlend brick create NAME --fast DIR [--slow DIR] --capacity N [--fast-blocks N]\n"
+"    nvlend brick create NAME --fast DIR [--slow DIR | --slow-file PATH] --capacity N\n"
+"        [--fast-blocks N]\n"
 "\n"
 "DESCRIPTION\n"
 "    The fast tier is a directory on tmpfs or hugetlbfs (volatile), a DAX file\n"
@@ -587,11 +597,15 @@ NVL_CLI_COMMAND(g_cmd_brick_create, "brick create", "create (or recover) a memor
 "    fdatasync). Unmapped blocks move to the slow-tier directory when more\n"
 "    than --fast-blocks blocks would be resident. Blocks already present in\n"
 "    the directories are recovered. N is a block count or a size (8G).\n"
+"    --slow-file puts the slow tier in 2 MiB slots of one existing file or\n"
+"    block device (formatted when its first 4 KiB are zero, e.g. a file made\n"
+"    with truncate -s; it needs capacity - fast-blocks + 1 slots).\n"
 "    Serve it with 'nvlend brick listen'. RPC: brick_create.\n"
 "\n"
 "OPTIONS\n"
 "    -f, --fast DIR          fast-tier directory (created if missing)\n"
 "    -s, --slow DIR          slow-tier directory\n"
+"    -S, --slow-file PATH    slow tier in a file or block device\n"
 "    -c, --capacity N        blocks the brick may hold\n"
 "    -b, --fast-blocks N     fast-tier budget (default: capacity)\n"
 "\n"
