@@ -25,13 +25,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum ut_ev_kind { UT_FDATASYNC, UT_FSYNC, UT_SYNC_RANGE, UT_RENAME, UT_UNLINK };
+enum ut_ev_kind { UT_FDATASYNC, UT_FSYNC, UT_SYNC_RANGE, UT_RENAME, UT_UNLINK, UT_PWRITE };
 
 struct ut_ev {
 	enum ut_ev_kind kind;
 	dev_t dev;          /* syncs: the synced inode */
 	ino_t ino;
-	off64_t off, len;   /* sync_file_range */
+	off64_t off, len;   /* sync_file_range, pwrite */
 	char name[64];      /* rename (new name), unlink */
 };
 
@@ -97,6 +97,15 @@ ut_unlinkat(int dfd, const char *name, int flags)
 	return unlinkat(dfd, name, flags);
 }
 
+static ssize_t
+ut_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	ut_record(UT_PWRITE, fd, NULL);
+	g_ev[g_nev - 1].off = off;
+	g_ev[g_nev - 1].len = (off64_t)len;
+	return pwrite(fd, buf, len, off);
+}
+
 static struct io_uring_sqe *
 ut_uring_sqe(void)
 {
@@ -113,8 +122,10 @@ ut_uring_sqe(void)
 #define renameat ut_renameat
 #define unlinkat ut_unlinkat
 #define nvl_uring_sqe ut_uring_sqe
+#define pwrite ut_pwrite
 
 #include "brick/htab.c"
+#include "brick/slotfile.c"
 #include "brick/store.c"
 
 #define BS BRICK_BLOCK_SIZE
@@ -662,6 +673,388 @@ test_htab(void **state)
 	brick_htab_fini(&t);
 }
 
+/* ---- slow tier in a file (slotfile.c) ---- */
+
+static void
+sf_path(char *buf, size_t len, const char *leaf)
+{
+	path(buf, len, leaf);
+}
+
+/* A sparse file of `size` bytes, optionally starting with `head`. */
+static void
+sf_make(const char *leaf, uint64_t size, const char *head)
+{
+	char p[256];
+	int fd;
+
+	sf_path(p, sizeof(p), leaf);
+	fd = open(p, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	if (head)
+		assert_int_equal(pwrite(fd, head, strlen(head), 0), (ssize_t)strlen(head));
+	close(fd);
+}
+
+static struct brick *
+mk_sf(const char *name, const char *fast, const char *file, uint64_t cap, uint64_t fb, int want)
+{
+	char f[256], s[256];
+	struct brick_opts o = { .name = name, .capacity_blocks = cap, .fast_blocks = fb };
+	struct brick *b = NULL;
+
+	path(f, sizeof(f), fast);
+	sf_path(s, sizeof(s), file);
+	o.fast_dir = f;
+	o.slow_file = s;
+	assert_int_equal(brick_create(&o, &b), want);
+	return b;
+}
+
+static void
+test_sf_format(void **state)
+{
+	struct brick_sf_hdr h = { .nslots = 3, .data_off = brick_sf_data_off(3), .id = 0xabcdef },
+			    h2;
+	struct brick_sf_rec r = { .addr = 7 * BS, .gen = 42, .valid = true }, r2;
+	uint8_t hdr[BRICK_SF_HDR_SIZE], rec[BRICK_SF_REC_SIZE];
+
+	(void)state;
+	/* sizes: the table rounds up to 2 MiB, then whole slots */
+	assert_int_equal(brick_sf_data_off(1), BS);
+	assert_int_equal(brick_sf_data_off(4089), 2 * BS); /* 4096 + 4089 * 512 > 2 MiB */
+	assert_int_equal(brick_sf_slots_for_size(0), 0);
+	assert_int_equal(brick_sf_slots_for_size(2 * BS - 1), 0);
+	assert_int_equal(brick_sf_slots_for_size(2 * BS), 1);
+	assert_int_equal(brick_sf_slots_for_size(64 * BS), 63);
+	/* header round trip; zero = unformatted; any other content = refused */
+	brick_sf_hdr_encode(&h, hdr);
+	assert_int_equal(memcmp(hdr, "NVLBSLF1", 8), 0);
+	assert_int_equal(brick_sf_hdr_decode(hdr, &h2), 0);
+	assert_true(h2.nslots == 3 && h2.data_off == BS && h2.id == 0xabcdef);
+	hdr[30] ^= 1; /* inside the checksummed part */
+	assert_int_equal(brick_sf_hdr_decode(hdr, &h2), -EINVAL);
+	memset(hdr, 0, sizeof(hdr));
+	assert_int_equal(brick_sf_hdr_decode(hdr, &h2), -ENOENT);
+	memcpy(hdr, "\x7f" "ELF", 4);
+	assert_int_equal(brick_sf_hdr_decode(hdr, &h2), -EINVAL);
+	/* record round trip */
+	brick_sf_rec_encode(&r, 99, 5, rec);
+	assert_true(brick_sf_rec_decode(rec, 99, 5, &r2));
+	assert_true(r2.valid && r2.addr == 7 * BS && r2.gen == 42);
+	assert_false(brick_sf_rec_decode(rec, 98, 5, &r2));  /* earlier format of the file */
+	assert_false(brick_sf_rec_decode(rec, 99, 6, &r2));  /* another slot's record */
+	rec[20] ^= 0x80;                                    /* a torn or rotten record */
+	assert_false(brick_sf_rec_decode(rec, 99, 5, &r2));
+	assert_false(r2.valid);
+	r.valid = false;
+	brick_sf_rec_encode(&r, 99, 5, rec);
+	assert_true(brick_sf_rec_decode(rec, 99, 5, &r2));
+	assert_false(r2.valid);
+	memset(rec, 0, sizeof(rec));
+	assert_false(brick_sf_rec_decode(rec, 99, 5, &r2));
+	/* the decisions of recovery */
+	{
+		struct brick_block fast = { .tier = BRICK_TIER_FAST };
+		struct brick_block slow = { .tier = BRICK_TIER_SLOW };
+
+		assert_int_equal(sf_decide(NULL, 0, 3), SF_TAKE);
+		assert_int_equal(sf_decide(&fast, 0, 3), SF_DROP);
+		assert_int_equal(sf_decide(&slow, 2, 3), SF_REPLACE);
+		assert_int_equal(sf_decide(&slow, 4, 3), SF_DROP);
+	}
+}
+
+static void
+fill_blocks(struct brick *b, uint64_t n, int base)
+{
+	static struct brick_session s; /* static: outlives any inlining analysis */
+	struct brick_handle *h;
+
+	brick_session_init(&s, b);
+	for (uint64_t i = 0; i < n; i++) {
+		assert_int_equal(brick_alloc(b, i * BS), 0);
+		assert_int_equal(brick_map(b, &s, i * BS, NVL_BRICK_MAP_RW, &h), 0);
+		memset(h->blk->mem->va, base + (int)i, BS);
+		assert_int_equal(brick_unmap(b, &s, i * BS), 0);
+	}
+	brick_session_fini(&s);
+}
+
+/* content of block addr: its fill byte (first and last byte agree) or -1 */
+static int
+blk_byte(struct brick *b, uint64_t addr)
+{
+	static struct brick_session s;
+	struct brick_handle *h;
+	int v;
+
+	brick_session_init(&s, b);
+	if (brick_map(b, &s, addr, NVL_BRICK_MAP_RO, &h) < 0) {
+		brick_session_fini(&s);
+		return -1;
+	}
+	v = h->blk->mem->va[0] == h->blk->mem->va[BS - 1] ? h->blk->mem->va[0] : -1;
+	brick_session_fini(&s);
+	return v;
+}
+
+static void
+test_sf_tiering(void **state)
+{
+	struct brick *b;
+	struct brick_session s;
+	struct brick_handle *h[2];
+
+	(void)state;
+	sf_make("sf1", 8 * BS, NULL); /* 7 slots */
+	b = mk_sf("sf", "sff", "sf1", 8, 2, 0);
+	assert_int_equal(b->sf.nslots, 7);
+	fill_blocks(b, 8, 0x20);
+	assert_int_equal(b->nfast, 2);
+	assert_int_equal(b->nslow, 6);
+	assert_int_equal(b->sf.nfree, 1);
+	for (int pass = 0; pass < 2; pass++)
+		for (uint64_t i = 0; i < 8; i++) {
+			uint64_t j = pass ? 7 - i : i;
+
+			assert_int_equal(blk_byte(b, j * BS), 0x20 + (int)j);
+		}
+	assert_true(b->st.evictions >= 16 && b->st.fetches >= 14);
+	/* pinned fast tier: a new block goes straight into a slot, zeroed */
+	brick_session_init(&s, b);
+	assert_int_equal(brick_map(b, &s, 0, NVL_BRICK_MAP_RO, &h[0]), 0);
+	assert_int_equal(brick_map(b, &s, BS, NVL_BRICK_MAP_RO, &h[1]), 0);
+	assert_int_equal(brick_free(b, 5 * BS), 0);
+	assert_int_equal(b->sf.nfree, 2);
+	assert_int_equal(brick_alloc(b, 5 * BS), 0);
+	assert_int_equal(((struct brick_block *)brick_htab_get(&b->blocks, 5 * BS))->tier,
+			 BRICK_TIER_SLOW);
+	brick_session_fini(&s);
+	assert_int_equal(blk_byte(b, 5 * BS), 0);
+	brick_close(b);
+	/* everything comes back from the file after a restart */
+	b = mk_sf("sf", "sff", "sf1", 8, 2, 0);
+	assert_int_equal(b->blocks.count, 8);
+	assert_int_equal(b->nfast + b->nslow, 8);
+	for (uint64_t i = 0; i < 8; i++)
+		assert_int_equal(blk_byte(b, i * BS), i == 5 ? 0 : 0x20 + (int)i);
+	brick_close(b);
+}
+
+/* write a valid record for addr with a given generation into slot, and its data */
+static void
+sf_plant(const char *leaf, uint64_t slot, uint64_t addr, uint64_t gen, int fill, bool valid)
+{
+	struct brick_slotfile sf = { .fd = -1 };
+	char p[256];
+
+	sf_path(p, sizeof(p), leaf);
+	assert_int_equal(brick_sf_open(&sf, p), 0);
+	memset(sf.buf, fill, BS);
+	assert_int_equal(brick_sf_data_io(&sf, slot, sf.buf, true), 0);
+	sf.next_gen = gen;
+	assert_int_equal(brick_sf_rec_write(&sf, slot, addr, valid), 0);
+	brick_sf_close(&sf);
+}
+
+static struct brick_sf_rec
+sf_rec(const char *leaf, uint64_t slot)
+{
+	struct brick_slotfile sf = { .fd = -1 };
+	struct brick_sf_rec r;
+	char p[256];
+
+	sf_path(p, sizeof(p), leaf);
+	assert_int_equal(brick_sf_open(&sf, p), 0);
+	assert_int_equal(brick_sf_rec_read(&sf, slot, &r), 0);
+	brick_sf_close(&sf);
+	return r;
+}
+
+static void
+test_sf_recovery(void **state)
+{
+	char p[256];
+	struct brick *b;
+	int fd;
+
+	(void)state;
+	sf_make("sr1", 16 * BS, NULL); /* 15 slots */
+	b = mk_sf("sr", "srf", "sr1", 12, 4, 0);
+	brick_close(b);
+	/* what a crash (or rot) can leave in the slot file:
+	 * 0x10: two valid records, the newer in the later slot -> slot 1 wins
+	 * 0x11: two valid records, the newer in the earlier slot -> slot 2 wins
+	 * 0x12: also in the fast directory (interrupted move) -> the fast copy wins
+	 * 0x13: a record with a bad checksum -> no block
+	 * 0x14: a record written invalid (freed or promoted) -> no block
+	 * 0x15: a plain slow block */
+	sf_plant("sr1", 0, 0x10 * BS, 5, 0xa0, true);
+	sf_plant("sr1", 1, 0x10 * BS, 9, 0xa1, true);
+	sf_plant("sr1", 2, 0x11 * BS, 8, 0xb2, true);
+	sf_plant("sr1", 3, 0x11 * BS, 7, 0xb3, true);
+	sf_plant("sr1", 4, 0x12 * BS, 3, 0xc4, true);
+	touch_file("srf", "blk-0000000002400000", BS, 0xcf);
+	sf_plant("sr1", 5, 0x13 * BS, 4, 0xd5, true);
+	sf_path(p, sizeof(p), "sr1");
+	fd = open(p, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "\xff", 1, BRICK_SF_HDR_SIZE + 5 * BRICK_SF_REC_SIZE + 16), 1);
+	close(fd);
+	sf_plant("sr1", 6, 0x14 * BS, 4, 0xe6, false);
+	sf_plant("sr1", 7, 0x15 * BS, 2, 0xf7, true);
+
+	b = mk_sf("sr", "srf", "sr1", 12, 4, 0);
+	assert_int_equal(b->blocks.count, 4); /* 0x10, 0x11, 0x12, 0x15 */
+	assert_int_equal(b->nfast, 1);
+	assert_int_equal(b->nslow, 3);
+	assert_int_equal(b->sf.nfree, 15 - 3);
+	assert_true(b->sf.next_gen > 9);
+	assert_null(brick_htab_get(&b->blocks, 0x13 * BS));
+	assert_null(brick_htab_get(&b->blocks, 0x14 * BS));
+	assert_int_equal(((struct brick_block *)brick_htab_get(&b->blocks, 0x10 * BS))->slot, 1);
+	assert_int_equal(((struct brick_block *)brick_htab_get(&b->blocks, 0x11 * BS))->slot, 2);
+	assert_int_equal(blk_byte(b, 0x10 * BS), 0xa1);
+	assert_int_equal(blk_byte(b, 0x11 * BS), 0xb2);
+	assert_int_equal(blk_byte(b, 0x12 * BS), 0xcf);
+	assert_int_equal(blk_byte(b, 0x15 * BS), 0xf7);
+	brick_close(b);
+	/* the losers were invalidated on disk: the next recovery agrees */
+	assert_false(sf_rec("sr1", 0).valid);
+	assert_false(sf_rec("sr1", 3).valid);
+	assert_false(sf_rec("sr1", 4).valid);
+	b = mk_sf("sr", "srf", "sr1", 12, 4, 0);
+	assert_int_equal(b->blocks.count, 4);
+	assert_int_equal(blk_byte(b, 0x12 * BS), 0xcf);
+	brick_close(b);
+	/* more valid slots than the new capacity: refused */
+	mk_sf("sr", "srf", "sr1", 3, 1, -ENOSPC);
+}
+
+static void
+test_sf_errors(void **state)
+{
+	struct brick_opts o = { .name = "se", .capacity_blocks = 4, .fast_blocks = 2 };
+	char f[256], s[256], d[256];
+	struct brick *b;
+
+	(void)state;
+	sf_make("tiny", 2 * BS - 1, NULL);
+	mk_sf("se", "sef", "tiny", 4, 3, -ERANGE);      /* too small for one slot */
+	sf_make("small", 3 * BS, NULL);                 /* 2 slots */
+	mk_sf("se", "sef", "small", 4, 2, -ERANGE);     /* 4 - 2 + 1 slots needed */
+	b = mk_sf("se", "sef", "small", 4, 3, 0);
+	brick_close(b);
+	sf_make("other", 8 * BS, "#!/bin/sh\n");
+	mk_sf("se", "sef", "other", 4, 2, -EINVAL);     /* another format: untouched */
+	{
+		char buf[10];
+
+		sf_path(s, sizeof(s), "other");
+		int fd = open(s, O_RDONLY);
+		assert_int_equal(read(fd, buf, 10), 10);
+		assert_int_equal(memcmp(buf, "#!/bin/sh\n", 10), 0);
+		close(fd);
+	}
+	sf_make("lk", 8 * BS, NULL);
+	b = mk_sf("se", "sef", "lk", 4, 2, 0);
+	mk_sf("se2", "sef2", "lk", 4, 2, -EBUSY);       /* in use by another brick */
+	brick_close(b);
+	mk_sf("se", "sef", "missing", 4, 2, -ENOENT);
+	/* slow_dir and slow_file together */
+	path(f, sizeof(f), "sef");
+	path(d, sizeof(d), "sed");
+	sf_path(s, sizeof(s), "lk");
+	o.fast_dir = f;
+	o.slow_dir = d;
+	o.slow_file = s;
+	assert_int_equal(brick_create(&o, &b), -EINVAL);
+	/* purge forgets every block (the header is zeroed, the next open reformats) */
+	b = mk_sf("se", "sef", "lk", 4, 1, 0);
+	fill_blocks(b, 3, 1);
+	assert_int_equal(b->nslow, 2);
+	brick_close(b);
+	o.slow_dir = NULL;
+	assert_int_equal(brick_purge_files(&o), 0);
+	b = mk_sf("se", "sef", "lk", 4, 1, 0);
+	assert_int_equal(b->blocks.count, 0);
+	brick_close(b);
+}
+
+/* Ordering on the slot file: demote = data, sync, record, sync, then the fast
+ * name goes; promote = fast file published, then record invalid, sync; free =
+ * record invalid, sync before the acknowledgement. */
+static void
+test_sf_syncs(void **state)
+{
+	struct brick_session s;
+	struct brick_handle *h;
+	struct brick_block *blk;
+	struct stat fst;
+	struct brick *b;
+	struct brick_sf_rec r;
+	uint64_t rec0, slot;
+	int i, j, k;
+
+	(void)state;
+	sf_make("sy", 8 * BS, NULL);
+	b = mk_sf("sy", "syf", "sy", 4, 1, 0);
+	brick_pool_stop(b->pool);
+	b->pool = NULL;
+	assert_int_equal(fstat(b->sf.fd, &fst), 0);
+	assert_int_equal(brick_alloc(b, 0), 0);
+	g_nev = 0;
+	assert_int_equal(brick_alloc(b, BS), 0); /* evicts block 0 */
+	blk = brick_htab_get(&b->blocks, 0);
+	assert_int_equal(blk->tier, BRICK_TIER_SLOW);
+	slot = blk->slot;
+	rec0 = BRICK_SF_HDR_SIZE + slot * BRICK_SF_REC_SIZE;
+	i = ev_find(UT_PWRITE, &fst, NULL, 0);
+	assert_true(i >= 0);
+	assert_true(g_ev[i].off == (off64_t)(b->sf.data_off + slot * BS));
+	j = ev_find(UT_FDATASYNC, &fst, NULL, i);
+	assert_true(j > i);
+	k = ev_find(UT_PWRITE, &fst, NULL, j);
+	assert_true(k > j);
+	assert_true(g_ev[k].off == (off64_t)rec0 && g_ev[k].len == BRICK_SF_REC_SIZE);
+	j = ev_find(UT_FDATASYNC, &fst, NULL, k);
+	assert_true(j > k);
+	assert_true(ev_find(UT_UNLINK, NULL, "blk-0000000000000000", j) > j);
+	assert_true(ev_find(UT_UNLINK, NULL, "blk-0000000000000000", 0) > j);
+
+	/* promote: named in the fast directory before the record goes invalid */
+	brick_session_init(&s, b);
+	g_nev = 0;
+	assert_int_equal(brick_map(b, &s, 0, NVL_BRICK_MAP_RO, &h), 0);
+	i = ev_find(UT_RENAME, NULL, "blk-0000000000000000", 0);
+	assert_true(i >= 0);
+	k = -1;
+	for (int x = i; (x = ev_find(UT_PWRITE, &fst, NULL, x)) >= 0; x++)
+		if (g_ev[x].off == (off64_t)rec0)
+			k = x;
+	assert_true(k > i);
+	assert_true(ev_find(UT_FDATASYNC, &fst, NULL, k) > k);
+	assert_int_equal(brick_sf_rec_read(&b->sf, slot, &r), 0);
+	assert_false(r.valid);
+	brick_session_fini(&s);
+
+	/* free of a slow block: invalid record synced before it returns */
+	blk = brick_htab_get(&b->blocks, BS);
+	assert_int_equal(blk->tier, BRICK_TIER_SLOW);
+	slot = blk->slot;
+	g_nev = 0;
+	assert_int_equal(brick_free(b, BS), 0);
+	k = ev_find(UT_PWRITE, &fst, NULL, 0);
+	assert_true(k >= 0);
+	assert_true(g_ev[k].off == (off64_t)(BRICK_SF_HDR_SIZE + slot * BRICK_SF_REC_SIZE));
+	assert_true(ev_find(UT_FDATASYNC, &fst, NULL, k) > k);
+	assert_int_equal(brick_sf_rec_read(&b->sf, slot, &r), 0);
+	assert_false(r.valid);
+	brick_close(b);
+}
+
 int
 main(void)
 {
@@ -671,6 +1064,9 @@ main(void)
 		cmocka_unit_test(test_recovery), cmocka_unit_test(test_locking),
 		cmocka_unit_test(test_disk_tier), cmocka_unit_test(test_durable_syncs),
 		cmocka_unit_test(test_volatile_no_syncs), cmocka_unit_test(test_htab),
+		cmocka_unit_test(test_sf_format), cmocka_unit_test(test_sf_tiering),
+		cmocka_unit_test(test_sf_recovery), cmocka_unit_test(test_sf_errors),
+		cmocka_unit_test(test_sf_syncs),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
