@@ -729,6 +729,48 @@ cmd_tier(const char *uri, unsigned n)
 	return 0;
 }
 
+/* After a restart of what `tier` left: list() holds exactly A(0)..A(n-1), in
+ * the fast or the slow tier and unmapped, and every block its pattern. */
+static int
+cmd_tier_verify(const char *uri, unsigned n)
+{
+	struct nvl_brick *b = conn(uri);
+	struct nvl_brick_extent *ext;
+	struct nvl_brick_handle h;
+	struct nvl_brick_info info;
+	uint8_t *got = malloc(BS);
+	uint64_t next = A(0);
+	size_t n_ext;
+
+	g_step = "list";
+	EXPECT_RC(nvl_brick_info(b, &info), 0);
+	CHECK(info.allocated_blocks == n, "allocated %" PRIu64 ", want %u", info.allocated_blocks,
+	      n);
+	EXPECT_RC(nvl_brick_list(b, &ext, &n_ext), 0);
+	for (size_t i = 0; i < n_ext; i++) {
+		CHECK(ext[i].addr == next, "extent %zu at 0x%" PRIx64 ", want 0x%" PRIx64, i,
+		      ext[i].addr, next);
+		CHECK(ext[i].state == NVL_BRICK_EXT_FAST || ext[i].state == NVL_BRICK_EXT_SLOW,
+		      "extent %zu state %u", i, ext[i].state);
+		next += ext[i].length;
+	}
+	CHECK(next == A(n), "list ends at 0x%" PRIx64 ", want 0x%" PRIx64, next, (uint64_t)A(n));
+	free(ext);
+	g_step = "verify";
+	for (unsigned i = 0; i < n; i++) {
+		EXPECT_RC(nvl_brick_map(b, A(i), NVL_BRICK_RO, &h), 0);
+		EXPECT_RC(get_block(b, &h, got), 0);
+		CHECK(pattern_ok(got, BS, 1000 + i), "block %u content after restart", i);
+		EXPECT_RC(nvl_brick_unmap(b, A(i)), 0);
+	}
+	EXPECT_RC(nvl_brick_info(b, &info), 0);
+	printf("tier-verify: ok (%u blocks, %" PRIu64 " fast, %" PRIu64 " slow)\n", n,
+	       info.fast_tier_blocks, info.slow_tier_blocks);
+	nvl_brick_disconnect(b);
+	free(got);
+	return 0;
+}
+
 /* ---- churn / verify-log ------------------------------------------------ */
 
 /*
@@ -1010,6 +1052,9 @@ main(int argc, char **argv)
 		return cmd_hostile(argv[2]);
 	if (argc == 4 && strcmp(argv[1], "tier") == 0 && nvl_parse_u64(argv[3], 4096, &v1) == 0)
 		return cmd_tier(argv[2], (unsigned)v1);
+	if (argc == 4 && strcmp(argv[1], "tier-verify") == 0 &&
+	    nvl_parse_u64(argv[3], 4096, &v1) == 0)
+		return cmd_tier_verify(argv[2], (unsigned)v1);
 	if (argc == 7 && strcmp(argv[1], "churn") == 0 && nvl_parse_size(argv[3], &v1) == 0 &&
 	    nvl_parse_u64(argv[4], 4096, &v2) == 0 && nvl_parse_u64(argv[5], 3600, &v3) == 0)
 		return cmd_churn(argv[2], v1, (unsigned)v2, (unsigned)v3, argv[6]);
@@ -1020,7 +1065,8 @@ main(int argc, char **argv)
 	    nvl_parse_u64(argv[4], BS, &v2) == 0 && nvl_parse_u64(argv[5], 1000000, &v3) == 0 &&
 	    v3 > 0)
 		return cmd_truncate(argv[2], v1, v2, (unsigned)v3);
-	fprintf(stderr, "usage: brick_test api|hostile URI | tier URI N | churn URI BASE N SECS LOG"
+	fprintf(stderr, "usage: brick_test api|hostile URI | tier[-verify] URI N"
+			" | churn URI BASE N SECS LOG"
 			" | verify-log URI BASE N LOG | truncate URI ADDR LEN LOOPS\n");
 	return 2;
 }
