@@ -11,72 +11,24 @@
 #include <errno.h>
 #include <string.h>
 
-static inline uint16_t
-ld16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return le16toh(v);
-}
-
-static inline uint32_t
-ld32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return le32toh(v);
-}
-
-static inline uint64_t
-ld64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return le64toh(v);
-}
-
-static inline void
-st16(uint8_t *p, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(p, &v, 2);
-}
-
-static inline void
-st32(uint8_t *p, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(p, &v, 4);
-}
-
-static inline void
-st64(uint8_t *p, uint64_t v)
-{
-	v = htole64(v);
-	memcpy(p, &v, 8);
-}
-
 void
 brick_proto_hdr_encode(const struct nvl_brick_hdr *h, void *wire)
 {
 	uint8_t *p = wire;
 
-	st32(p + 0, h->magic);
+	brick_st32(p + 0, h->magic);
 	p[4] = h->version;
 	p[5] = h->opcode;
-	st16(p + 6, h->flags);
-	st32(p + 8, h->status);
-	st32(p + 12, h->data_len);
-	st64(p + 16, h->req_id);
-	st64(p + 24, h->key);
-	st64(p + 32, h->addr);
-	st64(p + 40, h->offset);
-	st64(p + 48, h->length);
-	st32(p + 56, h->arg);
-	st32(p + 60, h->rsvd);
+	brick_st16(p + 6, h->flags);
+	brick_st32(p + 8, h->status);
+	brick_st32(p + 12, h->data_len);
+	brick_st64(p + 16, h->req_id);
+	brick_st64(p + 24, h->key);
+	brick_st64(p + 32, h->addr);
+	brick_st64(p + 40, h->offset);
+	brick_st64(p + 48, h->length);
+	brick_st32(p + 56, h->arg);
+	brick_st32(p + 60, h->rsvd);
 }
 
 void
@@ -84,19 +36,19 @@ brick_proto_hdr_decode(const void *wire, struct nvl_brick_hdr *h)
 {
 	const uint8_t *p = wire;
 
-	h->magic = ld32(p + 0);
+	h->magic = brick_ld32(p + 0);
 	h->version = p[4];
 	h->opcode = p[5];
-	h->flags = ld16(p + 6);
-	h->status = ld32(p + 8);
-	h->data_len = ld32(p + 12);
-	h->req_id = ld64(p + 16);
-	h->key = ld64(p + 24);
-	h->addr = ld64(p + 32);
-	h->offset = ld64(p + 40);
-	h->length = ld64(p + 48);
-	h->arg = ld32(p + 56);
-	h->rsvd = ld32(p + 60);
+	h->flags = brick_ld16(p + 6);
+	h->status = brick_ld32(p + 8);
+	h->data_len = brick_ld32(p + 12);
+	h->req_id = brick_ld64(p + 16);
+	h->key = brick_ld64(p + 24);
+	h->addr = brick_ld64(p + 32);
+	h->offset = brick_ld64(p + 40);
+	h->length = brick_ld64(p + 48);
+	h->arg = brick_ld32(p + 56);
+	h->rsvd = brick_ld32(p + 60);
 }
 
 #define BLK_MASK ((uint64_t)NVL_BRICK_BLOCK_SIZE - 1)
@@ -285,8 +237,8 @@ brick_proto_hello_encode(const char *name, void *buf, size_t len)
 	memset(p, 0, sizeof(struct nvl_brick_hello));
 	p[0] = NVL_BRICK_VERSION_MIN;
 	p[1] = NVL_BRICK_VERSION_MAX;
-	st32(p + 4, 0);
-	st32(p + 8, (uint32_t)n);
+	brick_st32(p + 4, 0);
+	brick_st32(p + 8, (uint32_t)n);
 	memcpy(p + sizeof(struct nvl_brick_hello), name, n);
 	return sizeof(struct nvl_brick_hello) + n;
 }
@@ -302,8 +254,8 @@ brick_proto_hello_decode(const void *buf, size_t len, uint8_t *version, char *na
 		return -EINVAL;
 	vmin = p[0];
 	vmax = p[1];
-	n = ld32(p + 8);
-	if (ld16(p + 2) || ld32(p + 12) || n != len - sizeof(struct nvl_brick_hello))
+	n = brick_ld32(p + 8);
+	if (brick_ld16(p + 2) || brick_ld32(p + 12) || n != len - sizeof(struct nvl_brick_hello))
 		return -EINVAL;
 	for (uint32_t i = 0; i < n; i++) {
 		uint8_t c = p[sizeof(struct nvl_brick_hello) + i];
@@ -325,17 +277,17 @@ brick_proto_info_encode(const struct nvl_brick_info_wire *in, void *wire)
 	uint8_t *p = wire;
 
 	memset(p, 0, sizeof(*in));
-	st32(p + 0, in->version);
-	st32(p + 4, in->features);
-	st64(p + 8, in->block_size);
-	st64(p + 16, in->capacity_blocks);
-	st64(p + 24, in->fast_blocks);
-	st64(p + 32, in->allocated_blocks);
-	st64(p + 40, in->mapped_blocks);
-	st64(p + 48, in->fast_tier_blocks);
-	st64(p + 56, in->slow_tier_blocks);
-	st32(p + 64, in->persistence);
-	st32(p + 68, in->flags);
+	brick_st32(p + 0, in->version);
+	brick_st32(p + 4, in->features);
+	brick_st64(p + 8, in->block_size);
+	brick_st64(p + 16, in->capacity_blocks);
+	brick_st64(p + 24, in->fast_blocks);
+	brick_st64(p + 32, in->allocated_blocks);
+	brick_st64(p + 40, in->mapped_blocks);
+	brick_st64(p + 48, in->fast_tier_blocks);
+	brick_st64(p + 56, in->slow_tier_blocks);
+	brick_st32(p + 64, in->persistence);
+	brick_st32(p + 68, in->flags);
 }
 
 void
@@ -344,17 +296,17 @@ brick_proto_info_decode(const void *wire, struct nvl_brick_info_wire *out)
 	const uint8_t *p = wire;
 
 	memset(out, 0, sizeof(*out));
-	out->version = ld32(p + 0);
-	out->features = ld32(p + 4);
-	out->block_size = ld64(p + 8);
-	out->capacity_blocks = ld64(p + 16);
-	out->fast_blocks = ld64(p + 24);
-	out->allocated_blocks = ld64(p + 32);
-	out->mapped_blocks = ld64(p + 40);
-	out->fast_tier_blocks = ld64(p + 48);
-	out->slow_tier_blocks = ld64(p + 56);
-	out->persistence = ld32(p + 64);
-	out->flags = ld32(p + 68);
+	out->version = brick_ld32(p + 0);
+	out->features = brick_ld32(p + 4);
+	out->block_size = brick_ld64(p + 8);
+	out->capacity_blocks = brick_ld64(p + 16);
+	out->fast_blocks = brick_ld64(p + 24);
+	out->allocated_blocks = brick_ld64(p + 32);
+	out->mapped_blocks = brick_ld64(p + 40);
+	out->fast_tier_blocks = brick_ld64(p + 48);
+	out->slow_tier_blocks = brick_ld64(p + 56);
+	out->persistence = brick_ld32(p + 64);
+	out->flags = brick_ld32(p + 68);
 }
 
 void
@@ -362,10 +314,10 @@ brick_proto_extent_encode(const struct nvl_brick_extent *in, void *wire)
 {
 	uint8_t *p = wire;
 
-	st64(p + 0, in->addr);
-	st64(p + 8, in->length);
-	st32(p + 16, in->state);
-	st32(p + 20, 0);
+	brick_st64(p + 0, in->addr);
+	brick_st64(p + 8, in->length);
+	brick_st32(p + 16, in->state);
+	brick_st32(p + 20, 0);
 }
 
 void
@@ -373,10 +325,10 @@ brick_proto_extent_decode(const void *wire, struct nvl_brick_extent *out)
 {
 	const uint8_t *p = wire;
 
-	out->addr = ld64(p + 0);
-	out->length = ld64(p + 8);
-	out->state = ld32(p + 16);
-	out->rsvd = ld32(p + 20);
+	out->addr = brick_ld64(p + 0);
+	out->length = brick_ld64(p + 8);
+	out->state = brick_ld32(p + 16);
+	out->rsvd = brick_ld32(p + 20);
 }
 
 const char *

@@ -22,40 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void
-st32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void
-st64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t
-ld32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t
-ld64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 uint64_t
 brick_sf_data_off(uint64_t nslots)
 {
@@ -79,16 +45,16 @@ void
 brick_sf_hdr_encode(const struct brick_sf_hdr *h, uint8_t *buf)
 {
 	memset(buf, 0, BRICK_SF_HDR_SIZE);
-	st64(buf + 0, BRICK_SF_MAGIC);
-	st32(buf + 8, BRICK_SF_VERSION);
-	st32(buf + 12, BRICK_SF_HDR_SIZE);
-	st64(buf + 16, BRICK_BLOCK_SIZE);
-	st64(buf + 24, h->nslots);
-	st32(buf + 32, BRICK_SF_REC_SIZE);
-	st64(buf + 40, BRICK_SF_HDR_SIZE);
-	st64(buf + 48, h->data_off);
-	st64(buf + 56, h->id);
-	st32(buf + 64, nvl_crc32c(buf, 64));
+	brick_st64(buf + 0, BRICK_SF_MAGIC);
+	brick_st32(buf + 8, BRICK_SF_VERSION);
+	brick_st32(buf + 12, BRICK_SF_HDR_SIZE);
+	brick_st64(buf + 16, BRICK_BLOCK_SIZE);
+	brick_st64(buf + 24, h->nslots);
+	brick_st32(buf + 32, BRICK_SF_REC_SIZE);
+	brick_st64(buf + 40, BRICK_SF_HDR_SIZE);
+	brick_st64(buf + 48, h->data_off);
+	brick_st64(buf + 56, h->id);
+	brick_st32(buf + 64, nvl_crc32c(buf, 64));
 }
 
 int
@@ -100,15 +66,15 @@ brick_sf_hdr_decode(const uint8_t *buf, struct brick_sf_hdr *h)
 		;
 	if (i == BRICK_SF_HDR_SIZE)
 		return -ENOENT; /* never formatted */
-	if (ld64(buf) != BRICK_SF_MAGIC || ld32(buf + 64) != nvl_crc32c(buf, 64))
+	if (brick_ld64(buf) != BRICK_SF_MAGIC || brick_ld32(buf + 64) != nvl_crc32c(buf, 64))
 		return -EINVAL; /* another format, or a damaged header */
-	if (ld32(buf + 8) != BRICK_SF_VERSION || ld32(buf + 12) != BRICK_SF_HDR_SIZE ||
-	    ld64(buf + 16) != BRICK_BLOCK_SIZE || ld32(buf + 32) != BRICK_SF_REC_SIZE ||
-	    ld64(buf + 40) != BRICK_SF_HDR_SIZE)
+	if (brick_ld32(buf + 8) != BRICK_SF_VERSION || brick_ld32(buf + 12) != BRICK_SF_HDR_SIZE ||
+	    brick_ld64(buf + 16) != BRICK_BLOCK_SIZE || brick_ld32(buf + 32) != BRICK_SF_REC_SIZE ||
+	    brick_ld64(buf + 40) != BRICK_SF_HDR_SIZE)
 		return -EINVAL;
-	h->nslots = ld64(buf + 24);
-	h->data_off = ld64(buf + 48);
-	h->id = ld64(buf + 56);
+	h->nslots = brick_ld64(buf + 24);
+	h->data_off = brick_ld64(buf + 48);
+	h->id = brick_ld64(buf + 56);
 	if (h->nslots == 0 || h->nslots > BRICK_MAX_BLOCKS ||
 	    h->data_off != brick_sf_data_off(h->nslots))
 		return -EINVAL;
@@ -119,13 +85,13 @@ void
 brick_sf_rec_encode(const struct brick_sf_rec *r, uint64_t id, uint64_t slot, uint8_t *buf)
 {
 	memset(buf, 0, BRICK_SF_REC_SIZE);
-	st32(buf + 0, BRICK_SF_REC_MAGIC);
-	st32(buf + 4, r->valid ? BRICK_SF_REC_VALID : 0);
-	st64(buf + 8, slot);
-	st64(buf + 16, r->addr);
-	st64(buf + 24, r->gen);
-	st64(buf + 32, id);
-	st32(buf + 40, nvl_crc32c(buf, 40));
+	brick_st32(buf + 0, BRICK_SF_REC_MAGIC);
+	brick_st32(buf + 4, r->valid ? BRICK_SF_REC_VALID : 0);
+	brick_st64(buf + 8, slot);
+	brick_st64(buf + 16, r->addr);
+	brick_st64(buf + 24, r->gen);
+	brick_st64(buf + 32, id);
+	brick_st32(buf + 40, nvl_crc32c(buf, 40));
 }
 
 bool
@@ -133,12 +99,12 @@ brick_sf_rec_decode(const uint8_t *buf, uint64_t id, uint64_t slot, struct brick
 {
 	memset(r, 0, sizeof(*r));
 	/* a record of another slot or of an earlier format of this file is garbage */
-	if (ld32(buf) != BRICK_SF_REC_MAGIC || ld32(buf + 40) != nvl_crc32c(buf, 40) ||
-	    ld64(buf + 8) != slot || ld64(buf + 32) != id)
+	if (brick_ld32(buf) != BRICK_SF_REC_MAGIC || brick_ld32(buf + 40) != nvl_crc32c(buf, 40) ||
+	    brick_ld64(buf + 8) != slot || brick_ld64(buf + 32) != id)
 		return false;
-	r->addr = ld64(buf + 16);
-	r->gen = ld64(buf + 24);
-	r->valid = ld32(buf + 4) == BRICK_SF_REC_VALID && !(r->addr & (BRICK_BLOCK_SIZE - 1));
+	r->addr = brick_ld64(buf + 16);
+	r->gen = brick_ld64(buf + 24);
+	r->valid = brick_ld32(buf + 4) == BRICK_SF_REC_VALID && !(r->addr & (BRICK_BLOCK_SIZE - 1));
 	return true;
 }
 
