@@ -539,13 +539,19 @@ shm_poll(struct nvl_qpair *qp, uint32_t max)
 		if (cpl.sqhd < qp->entries)
 			q->sq_head = cpl.sqhd;
 		n++;
+		/*
+		 * Free the slot before the callback (pairs with the acquire in the
+		 * target's cq_post()): the callback may submit, and a target on
+		 * this CPU then runs before we return. Publishing only after the
+		 * loop let a QD1 ping-pong go a whole lap on a stale head until
+		 * the target saw its CQ as full.
+		 */
+		nvl_smp_store_release(&q->cqp->head, q->cq_head);
 		host_complete(qp, &cpl);
 	}
 	if (n) {
 		uint64_t now = nvl_now_ns();
 
-		/* Free the slots; pairs with the acquire in the target's cq_post(). */
-		nvl_smp_store_release(&q->cqp->head, q->cq_head);
 		q->idle_polls = 0;
 		/* how far apart batches of completions arrive (devices complete in
 		 * bursts), for the adaptive spin in shm_wait */

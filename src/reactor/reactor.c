@@ -92,6 +92,7 @@ struct nvl_reactor {
 
 	volatile bool stop;
 	bool yield_hint;
+	int nap_ms;                     /* -1, or the longest sleep a sleep hook allows */
 	int cpu_now;
 	struct nvl_reactor_stats stats;
 } __attribute__((aligned(NVL_CACHE_LINE)));
@@ -616,6 +617,7 @@ reactor_prepare_sleep(struct nvl_reactor *r)
 	struct nvl_poller *p;
 	int pending = 0;
 
+	r->nap_ms = -1;
 	TAILQ_FOREACH(p, &r->pollers, link) {
 		if (!p->dead && p->sleep_fn)
 			pending += p->sleep_fn(p->arg) > 0;
@@ -658,6 +660,15 @@ nvl_reactor_poll_once(void)
 	work += reactor_poll_fds(r, 0);
 	r->stats.loops++;
 	return work;
+}
+
+void
+nvl_reactor_sleep_at_most(unsigned ms)
+{
+	struct nvl_reactor *r = t_self;
+
+	if (r && (r->nap_ms < 0 || ms < (unsigned)r->nap_ms))
+		r->nap_ms = (int)NVL_MIN(ms, (unsigned)INT32_MAX);
 }
 
 void
@@ -710,6 +721,8 @@ reactor_loop(struct nvl_reactor *r)
 					now = nvl_now_ns();
 					timeout = d <= now ? 0 : (int)((d - now + 999999) / 1000000);
 				}
+				if (r->nap_ms >= 0 && (timeout < 0 || r->nap_ms < timeout))
+					timeout = r->nap_ms;
 			}
 			poll_fds = true;
 		} else if (!work && r->yield_hint) {

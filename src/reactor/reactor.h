@@ -101,6 +101,9 @@ typedef int (*nvl_sleep_fn)(void *arg);
 /** Register a poller on the calling thread's reactor. \return NULL on ENOMEM or off-reactor. */
 struct nvl_poller *nvl_poller_create(nvl_poller_fn fn, void *arg, const char *name);
 void nvl_poller_set_sleep_hook(struct nvl_poller *p, nvl_sleep_fn fn);
+/** From a sleep hook: the reactor may sleep, but for at most ms milliseconds
+ *  (for waits that nothing will signal, such as a peer freeing ring space). */
+void nvl_reactor_sleep_at_most(unsigned ms);
 /** Unregister; safe from inside the poller's own callback. NULL is ignored. */
 void nvl_poller_destroy(struct nvl_poller *p);
 

@@ -123,6 +123,7 @@ struct shm_cq {
 	TAILQ_HEAD(, shm_req) waiting;   /* completions waiting for CQ space */
 	struct nvl_poller *poller;
 	uint64_t interrupts;
+	uint64_t full_waits;             /* completions that found the CQ full */
 };
 
 enum shm_conn_state { C_CONNECTING, C_ACTIVE, C_CLOSING };
@@ -369,6 +370,7 @@ io_done(struct nvl_nvme_req *nreq)
 		return;
 	}
 	if (nvl_unlikely(!TAILQ_EMPTY(&cq->waiting)) || !cq_post(cq, sq, &r->nvme.cpl)) {
+		NVL_STAT_INC(cq->full_waits);
 		TAILQ_INSERT_TAIL(&cq->waiting, r, link);
 		return;
 	}
@@ -395,6 +397,26 @@ cq_poll(void *arg)
 	if (n)
 		cq_interrupt(cq);
 	return n;
+}
+
+/*
+ * Sleep hook of the CQ poller. Completions waiting for CQ space wait on the
+ * host's CQ head doorbell, a plain store that wakes nobody: post what fits
+ * now, and while any still wait, sleep at most 1 ms so they are not left
+ * until some unrelated event (a host that frees slots but stays asleep on
+ * its interrupt would otherwise wait for the next keep-alive tick).
+ */
+static int
+cq_sleep(void *arg)
+{
+	struct shm_cq *cq = arg;
+
+	if (TAILQ_EMPTY(&cq->waiting))
+		return 0;
+	if (cq_poll(cq) > 0)
+		return 1;
+	nvl_reactor_sleep_at_most(1);
+	return 0;
 }
 
 static void
@@ -642,6 +664,8 @@ cq_start_on_reactor(void *arg)
 	cq->poller = nvl_poller_create(cq_poll, cq, "shm-cq");
 	if (cq->poller == NULL)
 		NVL_ERRLOG("CQ %u: cannot start its poller", cq->qid);
+	else
+		nvl_poller_set_sleep_hook(cq->poller, cq_sleep);
 }
 
 static void
@@ -1384,7 +1408,7 @@ shm_ctrlr_qpairs(struct nvl_target_ctrlr *tc, json_t *arr)
 		if (sq == NULL)
 			continue;
 		json_array_append_new(
-			arr, json_pack("{s:i, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:i, s:I}", "qid",
+			arr, json_pack("{s:i, s:s, s:s, s:i, s:i, s:i, s:I, s:I, s:i, s:I, s:I}", "qid",
 				       (int)q, "state", NVL_STAT_GET(sq->fatal) ? "fatal" : "active", "trtype",
 				       "SHM", "cqid", (int)sq->cq->qid, "entries",
 				       (int)sq->entries, "reactor",
@@ -1392,7 +1416,8 @@ shm_ctrlr_qpairs(struct nvl_target_ctrlr *tc, json_t *arr)
 				       (json_int_t)NVL_STAT_GET(sq->submitted), "completed",
 				       (json_int_t)NVL_STAT_GET(sq->completed), "outstanding",
 				       (int)NVL_STAT_GET(sq->outstanding), "interrupts",
-				       (json_int_t)NVL_STAT_GET(sq->cq->interrupts)));
+				       (json_int_t)NVL_STAT_GET(sq->cq->interrupts), "cq_full_waits",
+				       (json_int_t)NVL_STAT_GET(sq->cq->full_waits)));
 	}
 }
 

@@ -483,6 +483,16 @@ sleep_hook(void *arg)
 	return s->hook_rc;
 }
 
+static int
+nap_hook(void *arg)
+{
+	struct sleeper *s = arg;
+
+	s->hooks++;
+	nvl_reactor_sleep_at_most(1);
+	return 0;
+}
+
 static void
 stop_cb(void *arg)
 {
@@ -491,14 +501,14 @@ stop_cb(void *arg)
 }
 
 static void
-run_loop_with_hook(struct sleeper *s, struct nvl_reactor_stats *st)
+run_loop_with_hook(struct sleeper *s, struct nvl_reactor_stats *st, nvl_sleep_fn hook)
 {
 	struct nvl_poller *p;
 	struct nvl_timer *t;
 
 	assert_int_equal(ut_reactors_init(1), 0);
 	p = nvl_poller_create(idle_poller, s, "idle");
-	nvl_poller_set_sleep_hook(p, sleep_hook);
+	nvl_poller_set_sleep_hook(p, hook);
 	t = nvl_timer_create(stop_cb, NULL, 30000, 0);
 	assert_int_equal(nvl_reactors_run(), 0);
 	nvl_reactor_get_stats(nvl_reactor_get(0), st);
@@ -515,7 +525,7 @@ test_sleep_hooks(void **state)
 
 	(void)state;
 	/* idle with spin 0: the hook runs before each sleep, the reactor sleeps */
-	run_loop_with_hook(&s, &st);
+	run_loop_with_hook(&s, &st, sleep_hook);
 	assert_true(s.hooks >= 1);
 	assert_true(st.sleeps >= 1);
 	/* sleeping means few iterations in 30 ms, not a spin */
@@ -524,10 +534,19 @@ test_sleep_hooks(void **state)
 	/* a hook that reports pending work keeps the reactor awake */
 	memset(&s, 0, sizeof(s));
 	s.hook_rc = 1;
-	run_loop_with_hook(&s, &st);
+	run_loop_with_hook(&s, &st, sleep_hook);
 	assert_true(s.hooks > 100);
 	assert_int_equal(st.sleeps, 0);
 	assert_true(st.loops > 100);
+
+	/* a hook that allows only short sleeps (nvl_reactor_sleep_at_most): the
+	 * reactor sleeps, but wakes by itself and asks again; without the bound it
+	 * would sleep once, until the 30 ms stop timer */
+	memset(&s, 0, sizeof(s));
+	run_loop_with_hook(&s, &st, nap_hook);
+	assert_true(s.hooks >= 5);
+	assert_true(st.sleeps >= 5);
+	assert_true(st.loops < 10000);
 }
 
 struct waker {
