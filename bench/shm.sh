@@ -15,8 +15,9 @@
 # Placement (printed): nvlendd's single reactor on BENCH_CPU_B (default 1),
 # fio and nvlend-perf on BENCH_CPU_A (default 0): "split", the placement a
 # polling transport is designed for (MACHINE-NOTES: a cross-CPU wake-up costs
-# ~34 us; both sides spin while busy). One QD1 row repeats with everything on
-# one CPU to show what that costs.
+# ~34 us; both sides spin while busy). The last QD1 rows repeat with
+# everything on one CPU, spinning as usual and then with both sides sleeping
+# at once (fio's own placement), to show what those cost.
 #
 #   bench/shm.sh [BUILD_DIR]     BENCH_RUNTIME=10 BENCH_RAMP=2 by default
 source "$(dirname "$0")/common.sh"
@@ -64,7 +65,7 @@ run_fio_json WT32 pin "$A" fio "${common[@]}" --filename="$TMPFS_FILE" --rw=rand
 
 # 2. the daemon, one reactor pinned to CPU B
 start_daemon() {
-	"$BIN/nvlendd" -s "$SOCK" --cores "$1" >>"$W/nvlendd.log" 2>&1 &
+	"$BIN/nvlendd" -s "$SOCK" --cores "$1" ${2:+--spin-us "$2"} >>"$W/nvlendd.log" 2>&1 &
 	DPID=$!
 	for _ in $(seq 1 100); do "$BIN/nvlend" -s "$SOCK" -t 1 status >/dev/null 2>&1 && break; sleep 0.05; done
 	nv bdev create file disk0 "$DISK_FILE" >/dev/null
@@ -77,6 +78,7 @@ start_daemon() {
 	done
 }
 stop_daemon() { kill "$DPID"; wait "$DPID" 2>/dev/null; DPID=; }
+PERF_EXTRA=
 nv() { "$BIN/nvlend" -s "$SOCK" "$@"; }
 uri() { echo "nvme+shm://$W/$1.sock?nqn=nqn.2026-01.io.nvlend.bench:$1"; }
 
@@ -84,7 +86,7 @@ uri() { echo "nvme+shm://$W/$1.sock?nqn=nqn.2026-01.io.nvlend.bench:$1"; }
 perf() {
 	local prefix=$1 cpu=$2 b=$3 rw=$4 qd=$5 procs=${6:-1} i pids=() vars
 	for ((i = 0; i < procs; i++)); do
-		pin "$cpu" "$BIN/nvlend-perf" "$(uri "$b")" --rw="$rw" --bs=4k --iodepth="$qd" \
+		pin "$cpu" "$BIN/nvlend-perf" "$(uri "$b")" --rw="$rw" --bs=4k --iodepth="$qd" $PERF_EXTRA \
 			--runtime="$BENCH_RUNTIME" --ramp_time="$BENCH_RAMP" --size=1G --json \
 			--hostnqn="nqn.2026-01.io.nvlend.bench:client$i" >"$W/perf$i.json" 2>"$W/perf$i.err" &
 		pids+=($!)
@@ -145,11 +147,21 @@ start_daemon "$A"
 perf S1 "$A" tmpfs0 randread 1
 row "tmpfs, same CPU" randread 1 1 "$BASE_SHM_QD1_IOPS" "$BASE_SHM_QD1_P50_US" "$BASE_SHM_QD1_P99_US" S1
 stop_daemon
+# same CPU, both sides sleeping at once (nvlendd --spin-us 0, nvlend-perf
+# --spin_us=0): the placement of fio's own baseline, one CPU, no spinning
+start_daemon "$A" 0
+PERF_EXTRA=--spin_us=0
+perf Z1 "$A" disk0 randread 1
+row "disk, same CPU, sleeping" randread 1 1 "$BASE_DISK_QD1_IOPS" "$BASE_DISK_QD1_P50_US" "$BASE_DISK_QD1_P99_US" Z1
+perf Y1 "$A" ram0 randread 1
+row "RAM bdev, same CPU, sleeping" randread 1 1 "$BASE_SHM_QD1_IOPS" "$BASE_SHM_QD1_P50_US" "$BASE_SHM_QD1_P99_US" Y1
+PERF_EXTRA=
+stop_daemon
 echo
 table_print
 echo
 bench_print_placement
-echo "  (last row: nvlendd and nvlend-perf both on CPU $A)"
+echo "  (rows \"same CPU\": nvlendd and nvlend-perf both on CPU $A; \"sleeping\": nvlendd --spin-us 0, nvlend-perf --spin_us=0)"
 echo "baselines: fio io_uring on the same backing in this run (tmpfs: buffered; disk: O_DIRECT)."
 echo "           plain pread on tmpfs QD1 p50: ${BASE_SHM_PSYNC_QD1_P50_US} us (what the inline file bdev does)"
 bench_write_results "$BENCH_RESULTS/shm.env"
