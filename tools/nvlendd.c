@@ -51,6 +51,11 @@ usage(FILE *f)
 "        --spin-us N        adaptive polling: keep polling queues N us after\n"
 "                           the last work before sleeping (default 200;\n"
 "                           0 sleeps at once)\n"
+"        --io-sleep-us N    while file I/O is in flight and its completions\n"
+"                           come at least N us apart on average (a slow disk\n"
+"                           at low depth), sleep at once and let the\n"
+"                           completion wake the reactor instead of spinning\n"
+"                           (default 20; 0 always spins for --spin-us)\n"
 "        --rpc-max-request BYTES\n"
 "                           largest JSON-RPC request accepted (default 1M)\n"
 "        --rpc-max-clients N\n"
@@ -128,6 +133,7 @@ main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "log-file", required_argument, NULL, 'F' },
 		{ "spin-us", required_argument, NULL, 'U' },
+		{ "io-sleep-us", required_argument, NULL, 'W' },
 		{ "rpc-max-request", required_argument, NULL, 'Q' },
 		{ "rpc-max-clients", required_argument, NULL, 'C' },
 		{ "rpc-request-timeout", required_argument, NULL, 'T' },
@@ -194,6 +200,13 @@ main(int argc, char **argv)
 				return 2;
 			}
 			o.reactors.spin_us = v;
+			break;
+		case 'W':
+			if (nvl_parse_u64(optarg, 10000000, &v) < 0) {
+				fprintf(stderr, "nvlendd: --io-sleep-us must be 0..10000000\n");
+				return 2;
+			}
+			o.reactors.io_sleep_us = v;
 			break;
 		case 'Q':
 			if (nvl_parse_size(optarg, &v) < 0 || v < 4096 || v > (1u << 30)) {

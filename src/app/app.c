@@ -709,8 +709,9 @@ rpc_framework_get_reactors(struct nvl_rpc_request *req, void *unused)
 				       (json_int_t)s.sleeps, "msgs", (json_int_t)s.msgs,
 				       "pollers", (int)s.pollers, "fds", (int)s.fds));
 	}
-	nvl_rpc_result(req, json_pack("{s:I, s:o}", "spin_us",
-				      (json_int_t)nvl_reactor_get_spin_us(), "reactors", arr));
+	nvl_rpc_result(req, json_pack("{s:I, s:I, s:o}", "spin_us",
+				      (json_int_t)nvl_reactor_get_spin_us(), "io_sleep_us",
+				      (json_int_t)nvl_reactor_get_io_sleep_us(), "reactors", arr));
 }
 NVL_RPC_REGISTER_NOARGS("framework_get_reactors", rpc_framework_get_reactors,
 			NVL_RPC_RUNTIME, "Reactors: CPU, thread, loop counters, pollers.")
@@ -737,3 +738,27 @@ rpc_framework_set_spin(struct nvl_rpc_request *req, struct rpc_spin_args *a)
 NVL_RPC_REGISTER("framework_set_spin", rpc_framework_set_spin, struct rpc_spin_args,
 		 spin_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
 		 "Adaptive polling threshold of all reactors (the \"delayed on\" knob).")
+
+struct rpc_io_sleep_args {
+	uint64_t io_sleep_us;
+};
+static const struct nvl_rpc_param io_sleep_params[] = {
+	NVL_RPC_PARAM(struct rpc_io_sleep_args, io_sleep_us, NVL_RPC_T_U64, true,
+		      "while file I/O is in flight and its completions come at least this many "
+		      "microseconds apart on average, sleep until the completion instead of "
+		      "spinning (0 = always spin for spin_us)"),
+};
+
+static void
+rpc_framework_set_io_sleep(struct nvl_rpc_request *req, struct rpc_io_sleep_args *a)
+{
+	if (a->io_sleep_us > 10000000) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "io_sleep_us above 10 s");
+		return;
+	}
+	nvl_reactor_set_io_sleep_us(a->io_sleep_us);
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("framework_set_io_sleep", rpc_framework_set_io_sleep, struct rpc_io_sleep_args,
+		 io_sleep_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Sleep instead of spinning while slow file I/O is in flight (all reactors).")

@@ -596,6 +596,8 @@ shm_wait(struct nvl_qpair *qp, int timeout_ms)
 		n = shm_poll(qp, 0);
 		if (n)
 			return n;
+		if (spin_ns == 0)
+			break; /* no spinning asked for: sleep at once, no yield first */
 		/* a daemon reactor sharing this CPU gets to run at once */
 		if ((int)__atomic_load_n(&q->sqp->ctrl_cpu, __ATOMIC_RELAXED) == sched_getcpu())
 			sched_yield();

@@ -33,10 +33,13 @@ struct nvl_reactor_opts {
 	unsigned count;             /**< number of reactors (>= 1) */
 	int cpus[NVL_REACTOR_MAX];  /**< CPU to pin each to, -1 = unpinned */
 	uint64_t spin_us;           /**< busy-poll this long after the last work before sleeping */
+	/** While io_uring I/O is in flight and its completions come at least this
+	 *  far apart on average, sleep at once instead of spinning (0 = always spin) */
+	uint64_t io_sleep_us;
 	unsigned uring_entries;     /**< io_uring SQ size per reactor */
 };
 
-/** Fill opts with defaults: 1 reactor, unpinned, spin 200 us, 256 entries. */
+/** Fill opts with defaults: 1 reactor, unpinned, spin 200 us, io sleep 20 us, 256 entries. */
 void nvl_reactor_opts_default(struct nvl_reactor_opts *o);
 /** Parse a CPU list "0", "0-3", "0,2,4-5" into opts (count and cpus).
  *  \return 0, -EINVAL malformed, -E2BIG more than NVL_REACTOR_MAX. */
@@ -67,6 +70,8 @@ int nvl_reactor_poll_once(void);
 /** Change the spin threshold at run time (any thread). */
 void nvl_reactor_set_spin_us(uint64_t spin_us);
 uint64_t nvl_reactor_get_spin_us(void);
+void nvl_reactor_set_io_sleep_us(uint64_t us);
+uint64_t nvl_reactor_get_io_sleep_us(void);
 
 /** A poller saw that a peer it waits for runs on this reactor's CPU: the
  *  reactor yields the CPU in idle iterations of this loop turn. */

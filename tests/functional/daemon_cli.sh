@@ -21,7 +21,7 @@ assert_eq "${cli_ver#nvlend }" "${ver#nvlendd }" "nvlend and nvlendd versions"
 
 # bad daemon command lines: exit 2 with a hint, no socket created
 for args in "--bogus" "--log-level 4" "--log-level x" "--cores 0," "--cores 3-1" \
-	"--reactors 0" "--spin-us -1" "--rpc-max-request 1k" "--rpc-max-clients 0" "extra-arg"; do
+	"--reactors 0" "--spin-us -1" "--io-sleep-us x" "--rpc-max-request 1k" "--rpc-max-clients 0" "extra-arg"; do
 	# shellcheck disable=SC2086
 	msg=$("$BIN/nvlendd" -s "$T/bad.sock" $args 2>&1)
 	rc=$?

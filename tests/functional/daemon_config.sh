@@ -49,13 +49,17 @@ cat >"$T/plain.json" <<EOF
   {"method": "bdev_malloc_create", "params": {"name": "m0", "num_blocks": 2048, "block_size": 512}},
   {"method": "bdev_aio_create", "params": {"name": "f0", "filename": "$T/disk.img", "block_size": 4096}},
   {"method": "log_set_level", "params": {"level": 1}},
-  {"method": "framework_set_spin", "params": {"spin_us": 50}}
+  {"method": "framework_set_spin", "params": {"spin_us": 50}},
+  {"method": "framework_set_io_sleep", "params": {"io_sleep_us": 7}}
 ]
 EOF
 start_nvlendd -c "$T/plain.json"
 names=$(nvlend --json bdev list | /usr/bin/python3 -c 'import json, sys; print(*(b["name"] for b in json.load(sys.stdin)))')
 assert_eq "$names" "m0 f0" "bdevs from the config"
 assert_eq "$(nvlend log level)" 1 "log level from the config"
+assert_eq "$(nvlend rpc framework_get_reactors | json_get '["spin_us"]')" 50 "spin_us from the config"
+assert_eq "$(nvlend rpc framework_get_reactors | json_get '["io_sleep_us"]')" 7 \
+	"io_sleep_us from the config"
 grep -q "configuration $T/plain.json applied" "$DAEMON_LOG" || fail "no 'applied' notice"
 # save_config -> restart -> the same configuration (SPDK's shape)
 nvlend save-config -o "$T/saved.json" || fail "save-config"

@@ -549,6 +549,70 @@ test_sleep_hooks(void **state)
 	assert_true(st.loops < 10000);
 }
 
+/* A chain of 300 us io_uring timeouts: file I/O that completes slowly. */
+struct slow_io {
+	struct nvl_uring_op op;
+	struct __kernel_timespec ts;
+	int left;
+};
+
+static void
+slow_io_submit(struct slow_io *io)
+{
+	struct io_uring_sqe *sqe = nvl_uring_sqe();
+
+	assert_non_null(sqe);
+	io_uring_prep_timeout(sqe, &io->ts, 0, 0);
+	nvl_uring_op_set(sqe, &io->op);
+}
+
+static void
+slow_io_cb(struct nvl_uring_op *op, int res)
+{
+	struct slow_io *io = container_of(op, struct slow_io, op);
+
+	assert_int_equal(res, -ETIME);
+	if (--io->left > 0)
+		slow_io_submit(io);
+	else
+		nvl_reactors_stop();
+}
+
+static void
+run_slow_io(uint64_t io_sleep_us, struct nvl_reactor_stats *st)
+{
+	struct slow_io io = { .op.cb = slow_io_cb, .ts.tv_nsec = 300000, .left = 40 };
+
+	assert_int_equal(ut_reactors_init(1), 0);
+	nvl_reactor_set_spin_us(10000000); /* only the io sleep rule can put it to sleep */
+	nvl_reactor_set_io_sleep_us(io_sleep_us);
+	slow_io_submit(&io);
+	assert_int_equal(nvl_reactors_run(), 0);
+	assert_int_equal(io.left, 0);
+	nvl_reactor_get_stats(nvl_reactor_get(0), st);
+	nvl_reactors_fini();
+	nvl_reactor_set_spin_us(0);
+	nvl_reactor_set_io_sleep_us(20);
+}
+
+static void
+test_io_sleep(void **state)
+{
+	struct nvl_reactor_stats st;
+
+	(void)state;
+	/* completions 300 us apart, rule at 20 us: after the first few (the
+	 * average starts from the first gap) it sleeps while each one is in flight */
+	run_slow_io(20, &st);
+	assert_true(st.sleeps >= 30);
+	/* rule off: with a 10 s spin the reactor never sleeps */
+	run_slow_io(0, &st);
+	assert_int_equal(st.sleeps, 0);
+	/* rule above the device's pace: spins too */
+	run_slow_io(5000, &st);
+	assert_int_equal(st.sleeps, 0);
+}
+
 struct waker {
 	struct nvl_reactor *r;
 	uint64_t sent_ns;
@@ -734,6 +798,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_fd_handlers, setup_one, teardown_all),
 		cmocka_unit_test_setup_teardown(test_uring_ops, setup_one, teardown_all),
 		cmocka_unit_test(test_sleep_hooks),
+		cmocka_unit_test(test_io_sleep),
 		cmocka_unit_test(test_message_wakes_sleeper),
 		cmocka_unit_test(test_two_reactors_messages),
 		cmocka_unit_test(test_fini_runs_leftover_messages),
