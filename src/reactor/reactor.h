@@ -13,7 +13,10 @@
  * while any poller reports work the loop spins; after spin_us without work it
  * calls every poller's sleep hook (which arms its wake-up: sets a
  * need-wakeup flag in a shared ring, re-checks for a race) and blocks in
- * epoll_wait until an fd, a timer or a message wakes it.
+ * epoll_wait until an fd, a timer or a message wakes it. While io_uring I/O
+ * is in flight and completes slowly (completions io_sleep_us or more apart
+ * on average), it sleeps without spinning first: the completion wakes it.
+ * A sleep hook may bound the sleep (nvl_reactor_sleep_at_most()).
  */
 #ifndef NVL_REACTOR_H
 #define NVL_REACTOR_H
