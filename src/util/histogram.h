@@ -1,18 +1,21 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Log-linear histogram of 64-bit values (latencies in ns): each power of two
- * is split into 8 linear sub-buckets, so any percentile is within 12.5% of
- * the true value. Fixed size (4 KiB), no allocation, not thread-safe: keep
- * one per thread and merge.
+ * is split into 32 linear sub-buckets, so a bucket is at most 1/32 (3.1%) of
+ * its values wide and a percentile, reported as its bucket's midpoint, is
+ * within 1.6% of the true value (fio's latency histogram splits into 64).
+ * Values below 32 are exact. Fixed size (16 KiB), no allocation, not
+ * thread-safe: keep one per thread and merge.
  */
 #ifndef NVL_HISTOGRAM_H
 #define NVL_HISTOGRAM_H
 
 #include <stdint.h>
 
-#define NVL_HIST_SUB_BITS 3
+#define NVL_HIST_SUB_BITS 5
 #define NVL_HIST_SUB (1u << NVL_HIST_SUB_BITS)
-#define NVL_HIST_BUCKETS (64u * NVL_HIST_SUB)
+/* groups 0..(64 - SUB_BITS): UINT64_MAX lands in the last bucket */
+#define NVL_HIST_BUCKETS ((65u - NVL_HIST_SUB_BITS) * NVL_HIST_SUB)
 
 struct nvl_histogram {
 	uint64_t count;

@@ -33,7 +33,7 @@ test_bucket_geometry(void **state)
 {
 	(void)state;
 	/* small values are exact */
-	for (uint64_t v = 0; v < 16; v++) {
+	for (uint64_t v = 0; v < NVL_HIST_SUB; v++) {
 		assert_int_equal(nvl_histogram_index(v), v);
 		assert_int_equal(nvl_histogram_bucket_start((unsigned)v), v);
 	}
@@ -52,11 +52,18 @@ test_bucket_geometry(void **state)
 				assert_true(v < nvl_histogram_bucket_start(i + 1));
 		}
 	}
-	for (unsigned i = 1; i < 496; i++)
+	for (unsigned i = 1; i < NVL_HIST_BUCKETS; i++)
 		assert_true(nvl_histogram_bucket_start(i) > nvl_histogram_bucket_start(i - 1));
-	/* the largest value fits without clamping */
-	assert_int_equal(nvl_histogram_index(UINT64_MAX), 495);
-	assert_true(nvl_histogram_bucket_start(495) <= UINT64_MAX);
+	/* the largest value fits without clamping, in the last bucket */
+	assert_int_equal(nvl_histogram_index(UINT64_MAX), NVL_HIST_BUCKETS - 1);
+	assert_int_equal(nvl_histogram_bucket_start(NVL_HIST_BUCKETS - 1),
+			 (uint64_t)(2 * NVL_HIST_SUB - 1) << (64 - NVL_HIST_SUB_BITS - 1));
+	/* a bucket is at most 1/SUB of its smallest value wide */
+	for (unsigned i = NVL_HIST_SUB; i + 1 < NVL_HIST_BUCKETS; i++) {
+		uint64_t lo = nvl_histogram_bucket_start(i), w = nvl_histogram_bucket_start(i + 1) - lo;
+
+		assert_true(w * NVL_HIST_SUB <= lo);
+	}
 }
 
 static void
@@ -81,10 +88,12 @@ check_data(uint64_t *v, size_t n)
 	for (size_t k = 0; k < UT_N(ps); k++) {
 		uint64_t ex = exact_pct(v, n, ps[k]);
 		uint64_t got = nvl_histogram_percentile(&h, ps[k]);
-		/* same bucket as the exact value: within 1/8 of it (header: 12.5%) */
+		/* same bucket as the exact value: the midpoint is within half a bucket,
+		 * 1/(2 SUB) of it (header: 1.6%) */
 		double err = ex ? fabs((double)got - (double)ex) / (double)ex : (double)got;
 
-		if (nvl_histogram_index(got) != nvl_histogram_index(ex) || err > 0.125)
+		if (nvl_histogram_index(got) != nvl_histogram_index(ex) ||
+		    err > 0.5 / NVL_HIST_SUB + 1e-9)
 			fail_msg("p%.1f of %zu values: got %llu, exact %llu", ps[k], n,
 				 (unsigned long long)got, (unsigned long long)ex);
 	}
