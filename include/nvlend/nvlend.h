@@ -193,7 +193,8 @@ void nvl_buf_free(struct nvl_ctrlr *c, void *buf);
 struct nvl_qpair_opts {
 	uint32_t entries;      /**< SQ/CQ entries (default 128; outstanding <= entries - 1) */
 	bool interrupts;       /**< sleep on an interrupt eventfd in nvl_qpair_wait (default true) */
-	uint32_t spin_us;      /**< nvl_qpair_wait spins this long before sleeping (default 50) */
+	uint32_t spin_us;      /**< nvl_qpair_wait spins this long before sleeping (default 50);
+				 *  over shm the spin offers the CPU to other tasks now and then */
 	bool use_prp;          /**< describe data with PRPs instead of one SGL descriptor */
 };
 

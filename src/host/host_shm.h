@@ -30,6 +30,7 @@ struct shm_hq {
 	uint32_t submits;
 	uint64_t last_cpl_ns;       /* when the last completion was reaped */
 	uint64_t gap_ewma_ns;       /* average time between completion batches (EWMA 1/8) */
+	uint64_t yield_gap_ns;      /* spin this long between sched_yield()s (shm_wait) */
 };
 
 #endif
