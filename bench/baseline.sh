@@ -4,7 +4,9 @@
 # the same run: fio with io_uring, 4 KiB random reads,
 #   - on the backing file later benchmarks use (root disk, O_DIRECT),
 #   - on a file in /dev/shm (tmpfs: the memory path, buffered),
-# at QD1 (completion latency p50/p99) and QD32 (IOPS), fio pinned to one CPU;
+# at QD1 (total latency p50/p99: fio's lat, issue to completion, which is
+# what nvlend-perf measures too; clat printed alongside) and QD32 (IOPS), fio
+# pinned to one CPU;
 # plus plain pread on tmpfs at QD1 (what an inline file bdev does there).
 #
 #   bench/baseline.sh                      table on stdout, numbers in
@@ -59,16 +61,18 @@ common=(--name=baseline --rw=randread --bs=4k --time_based --runtime="$BENCH_RUN
 	--ramp_time="$BENCH_RAMP" --norandommap --randrepeat=0 --numjobs=1 --thread)
 
 # run KEY LABEL FILE SIZE ENGINE QD DIRECT
-table_start "target" "engine" "QD" "IOPS" "p50 us" "p99 us" "p99.9 us" "MiB/s"
+table_start "target" "engine" "QD" "IOPS" "p50 us" "p99 us" "p99.9 us" "clat p50/p99 us" "MiB/s"
 run() {
 	local key=$1 label=$2 file=$3 size=$4 engine=$5 qd=$6 direct=$7
 	run_fio_json R pin "$CPU" fio "${common[@]}" --filename="$file" --size="$size" \
 		--ioengine="$engine" --iodepth="$qd" --direct="$direct"
-	table_row "$label" "$engine" "$qd" "$R_IOPS" "$R_P50_US" "$R_P99_US" "$R_P999_US" "$R_MIBS"
+	table_row "$label" "$engine" "$qd" "$R_IOPS" "$R_P50_US" "$R_P99_US" "$R_P999_US" \
+		"$R_CLAT_P50_US/$R_CLAT_P99_US" "$R_MIBS"
 	bench_result "BASE_${key}_IOPS" "$R_IOPS"
 	bench_result "BASE_${key}_P50_US" "$R_P50_US"
 	bench_result "BASE_${key}_P99_US" "$R_P99_US"
 	bench_result "BASE_${key}_MEAN_US" "$R_MEAN_US"
+	bench_result "BASE_${key}_CLAT_P50_US" "$R_CLAT_P50_US"
 }
 bench_placement "fio" "$CPU"
 echo "running: 5 fio jobs x $((BENCH_RUNTIME + BENCH_RAMP)) s, fio on CPU $CPU"

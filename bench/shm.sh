@@ -10,7 +10,9 @@
 # QD1 latency p50/p99 and QD32 IOPS with one queue pair, then 2 and 4
 # concurrent clients (separate processes, each its own controller and queue,
 # total depth 32). Targets from the issue: QD32 IOPS >= 85% of direct
-# io_uring on the same file; QD1 added latency < 3 us p50.
+# io_uring on the same file; QD1 added latency < 3 us p50. Both sides' latency
+# is end to end: fio's total latency (lat) and nvlend-perf's, from before the
+# submit call to the completion (see run_fio_json in common.sh for why not clat).
 #
 # Placement (printed): nvlendd's single reactor on BENCH_CPU_B (default 1),
 # fio and nvlend-perf on BENCH_CPU_A (default 0): "split", the placement a
@@ -112,13 +114,13 @@ bench_placement "fio (baselines)" "$A"
 bench_placement "nvlend-perf (all clients)" "$A"
 bench_placement "nvlendd (one reactor)" "$B"
 
-table_start "backing" "I/O" "QD" "clients" "io_uring IOPS" "p50/p99 us" "shm IOPS" "p50/p99 us" "IOPS ratio" "added p50 us"
-row() { # label io qd clients base_iops base_p50 base_p99 our_prefix
+table_start "backing" "I/O" "QD" "clients" "io_uring IOPS" "p50/p99 us" "(clat p50)" "shm IOPS" "p50/p99 us" "IOPS ratio" "added p50 us"
+row() { # label io qd clients base_iops base_p50 base_p99 our_prefix base_clat_p50
 	local o=$8
 	eval "local oi=\$${o}_IOPS op50=\$${o}_P50_US op99=\$${o}_P99_US"
 	local added=-
 	[ "$4" = 1 ] && [ "$3" = 1 ] && added=$($PY -c "print('%.1f' % ($op50 - $6))")
-	table_row "$1" "$2" "$3" "$4" "$5" "$6/$7" "$oi" "$op50/$op99" "$(ratio "$oi" "$5")" "$added"
+	table_row "$1" "$2" "$3" "$4" "$5" "$6/$7" "(${9:--})" "$oi" "$op50/$op99" "$(ratio "$oi" "$5")" "$added"
 	bench_result "SHM_${o}_IOPS" "$oi"
 	bench_result "SHM_${o}_P50_US" "$op50"
 }
@@ -130,9 +132,9 @@ for spec in "disk0 disk DISK WD" "tmpfs0 tmpfs SHM WT" "ram0 ram-bdev SHM WT"; d
 	perf R32 "$A" "$b" randread 32
 	perf W1 "$A" "$b" randwrite 1
 	perf W32 "$A" "$b" randwrite 32
-	eval "row '$label' randread 1 1 \$BASE_${base}_QD1_IOPS \$BASE_${base}_QD1_P50_US \$BASE_${base}_QD1_P99_US R1"
+	eval "row '$label' randread 1 1 \$BASE_${base}_QD1_IOPS \$BASE_${base}_QD1_P50_US \$BASE_${base}_QD1_P99_US R1 \$BASE_${base}_QD1_CLAT_P50_US"
 	eval "row '$label' randread 32 1 \$BASE_${base}_QD32_IOPS \$BASE_${base}_QD32_P50_US \$BASE_${base}_QD32_P99_US R32"
-	eval "row '$label' randwrite 1 1 \$${wbase}1_IOPS \$${wbase}1_P50_US \$${wbase}1_P99_US W1"
+	eval "row '$label' randwrite 1 1 \$${wbase}1_IOPS \$${wbase}1_P50_US \$${wbase}1_P99_US W1 \$${wbase}1_CLAT_P50_US"
 	eval "row '$label' randwrite 32 1 \$${wbase}32_IOPS \$${wbase}32_P50_US \$${wbase}32_P99_US W32"
 done
 for n in 2 4; do
@@ -145,16 +147,16 @@ stop_daemon
 # same CPU: the daemon and the client share CPU A
 start_daemon "$A"
 perf S1 "$A" tmpfs0 randread 1
-row "tmpfs, same CPU" randread 1 1 "$BASE_SHM_QD1_IOPS" "$BASE_SHM_QD1_P50_US" "$BASE_SHM_QD1_P99_US" S1
+row "tmpfs, same CPU" randread 1 1 "$BASE_SHM_QD1_IOPS" "$BASE_SHM_QD1_P50_US" "$BASE_SHM_QD1_P99_US" S1 "$BASE_SHM_QD1_CLAT_P50_US"
 stop_daemon
 # same CPU, both sides sleeping at once (nvlendd --spin-us 0, nvlend-perf
 # --spin_us=0): the placement of fio's own baseline, one CPU, no spinning
 start_daemon "$A" 0
 PERF_EXTRA=--spin_us=0
 perf Z1 "$A" disk0 randread 1
-row "disk, same CPU, sleeping" randread 1 1 "$BASE_DISK_QD1_IOPS" "$BASE_DISK_QD1_P50_US" "$BASE_DISK_QD1_P99_US" Z1
+row "disk, same CPU, sleeping" randread 1 1 "$BASE_DISK_QD1_IOPS" "$BASE_DISK_QD1_P50_US" "$BASE_DISK_QD1_P99_US" Z1 "$BASE_DISK_QD1_CLAT_P50_US"
 perf Y1 "$A" ram0 randread 1
-row "RAM bdev, same CPU, sleeping" randread 1 1 "$BASE_SHM_QD1_IOPS" "$BASE_SHM_QD1_P50_US" "$BASE_SHM_QD1_P99_US" Y1
+row "RAM bdev, same CPU, sleeping" randread 1 1 "$BASE_SHM_QD1_IOPS" "$BASE_SHM_QD1_P50_US" "$BASE_SHM_QD1_P99_US" Y1 "$BASE_SHM_QD1_CLAT_P50_US"
 PERF_EXTRA=
 stop_daemon
 echo
@@ -163,5 +165,9 @@ echo
 bench_print_placement
 echo "  (rows \"same CPU\": nvlendd and nvlend-perf both on CPU $A; \"sleeping\": nvlendd --spin-us 0, nvlend-perf --spin_us=0)"
 echo "baselines: fio io_uring on the same backing in this run (tmpfs: buffered; disk: O_DIRECT)."
+echo "           latencies are end to end on both sides: fio's total latency (lat, issue to"
+echo "           completion) and nvlend-perf's (before nvl_read/nvl_write to the callback);"
+echo "           \"added p50\" = shm p50 - fio lat p50. fio's clat, printed in brackets, starts"
+echo "           after io_uring_enter has returned, so it leaves out the submission."
 echo "           plain pread on tmpfs QD1 p50: ${BASE_SHM_PSYNC_QD1_P50_US} us (what the inline file bdev does)"
 bench_write_results "$BENCH_RESULTS/shm.env"
