@@ -183,6 +183,7 @@ struct nbd_stats {
 	uint64_t ops[NBD_ST_NTYPES];
 	uint64_t bytes[NBD_ST_NTYPES];
 	uint64_t errors;            /**< requests answered with an error */
+	uint64_t held_reads;        /**< reads held to gather requests (read hold) */
 };
 
 struct nbd_conn;
@@ -222,6 +223,7 @@ struct nbd_listen_opts {
 	uint16_t port;             /**< 0 = no TCP listener */
 	const char *unix_path;     /**< NULL/"" = no Unix socket */
 	uint32_t max_conns;
+	bool read_hold;            /**< adaptive read holding (server.c, conn_hold_rx) */
 };
 
 struct nbd_server_info {
@@ -231,6 +233,7 @@ struct nbd_server_info {
 	uint16_t port;
 	const char *unix_path;
 	uint32_t max_conns;
+	bool read_hold;
 	unsigned conns;
 	uint64_t refused_total;
 };

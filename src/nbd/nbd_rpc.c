@@ -27,6 +27,7 @@ struct rpc_server_start {
 	uint32_t port;
 	const char *unix_socket;
 	uint32_t max_connections;
+	bool read_hold;
 };
 
 static const struct nvl_rpc_param server_start_params[] = {
@@ -39,6 +40,10 @@ static const struct nvl_rpc_param server_start_params[] = {
 	NVL_RPC_PARAM(struct rpc_server_start, max_connections, NVL_RPC_T_U32, false,
 		      "concurrent client connections (default 64); more are refused with "
 		      "NBD_REP_ERR_POLICY"),
+	NVL_RPC_PARAM(struct rpc_server_start, read_hold, NVL_RPC_T_BOOL, false,
+		      "hold a connection's reads a few microseconds when that raises its "
+		      "request rate (a deep-queue client gets its replies in batches; chosen "
+		      "per connection by measurement, only on reactors that spin); default true"),
 };
 
 static void
@@ -60,6 +65,7 @@ rpc_nbd_server_start(struct nvl_rpc_request *req, struct rpc_server_start *a)
 		o.port = (uint16_t)a->port;
 	}
 	o.unix_path = a->unix_socket;
+	o.read_hold = p && json_object_get(p, "read_hold") ? a->read_hold : true;
 	o.max_conns = a->max_connections ? a->max_connections : NBD_DEFAULT_MAX_CONNS;
 	if (p && json_object_get(p, "max_connections") && a->max_connections == 0) {
 		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "max_connections must be at least 1");
@@ -203,7 +209,7 @@ export_json(const struct nbd_export *e)
 
 	nbd_export_stats(e, &s);
 	return json_pack("{s:s, s:s, s:b, s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:I, s:b, "
-			 "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+			 "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 			 "name", e->name, "bdev_name", e->bdev_name, "read_only", e->read_only,
 			 "description", e->description, "size_bytes", (json_int_t)e->size,
 			 "block_size", (int)e->block_size, "preferred_block_size",
@@ -219,7 +225,8 @@ export_json(const struct nbd_export *e)
 			 (json_int_t)s.ops[NBD_ST_WRITE_ZEROES], "write_zeroes_bytes",
 			 (json_int_t)s.bytes[NBD_ST_WRITE_ZEROES], "cache_ops",
 			 (json_int_t)s.ops[NBD_ST_CACHE], "cache_bytes",
-			 (json_int_t)s.bytes[NBD_ST_CACHE], "errors", (json_int_t)s.errors);
+			 (json_int_t)s.bytes[NBD_ST_CACHE], "errors", (json_int_t)s.errors,
+			 "held_reads", (json_int_t)s.held_reads);
 }
 
 static void
@@ -268,6 +275,7 @@ rpc_nbd_get_server(struct nvl_rpc_request *req, void *args)
 		if (i.unix_path[0])
 			json_object_set_new(o, "unix_socket", json_string(i.unix_path));
 		json_object_set_new(o, "max_connections", json_integer(i.max_conns));
+		json_object_set_new(o, "read_hold", json_boolean(i.read_hold));
 	}
 	nvl_rpc_result(req, o);
 }
@@ -285,7 +293,8 @@ nbd_subsys_write_config(json_t *calls)
 
 	nbd_server_get_info(&i);
 	if (i.listening) {
-		json_t *p = json_pack("{s:i}", "max_connections", (int)i.max_conns);
+		json_t *p = json_pack("{s:i, s:b}", "max_connections", (int)i.max_conns,
+				      "read_hold", i.read_hold);
 
 		if (i.port) {
 			json_object_set_new(p, "address", json_string(i.address));

@@ -35,6 +35,7 @@
 #include "nbd/nbd_internal.h"
 #include "bdev/bdev.h"
 #include "reactor/reactor.h"
+#include "util/dim.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -68,6 +69,13 @@ NVL_LOG_REGISTER_COMPONENT(nbd)
 #define NBD_REFUSE_MAX       8                 /* over-limit connections told why at once */
 #define NBD_EXPORTS_MAX      1024
 #define NBD_ACCEPT_BATCH     64
+/* Read holding (conn_hold_rx): see the comment there. */
+#define NBD_HOLD_MIN_SPIN_US 50                /* hold only on a reactor that spins anyway */
+#define NBD_PROBE_GAP_MIN    16                /* reads between trial holds, after a miss */
+#define NBD_PROBE_GAP_MAX    1024
+#define NBD_DIM_EPOCH        1024              /* requests per hold-time measurement */
+#define NBD_HOLD_LEVELS_NS   { 0, 8000, 16000, 32000 } /* hold times tried (conn_hold_rx) */
+#define NBD_DIM_EPOCH_MAX_NS (200ull * 1000000) /* longer: the client idled, no verdict */
 
 enum nbd_conn_state {
 	NBD_CONN_HANDSHAKE = 0, /* on reactor 0 */
@@ -140,8 +148,20 @@ struct nbd_conn {
 	bool paused;                    /* out of request slots or budget */
 	bool want_out;
 	bool in_dirty;
+	bool read_hold;                 /* the server's read_hold, when this one connected */
+	bool holding;                   /* holding reads: the last held one paid */
 	const char *close_reason;
 	TAILQ_ENTRY(nbd_conn) dlink;
+	uint64_t hold_until;            /* a held read is due then (0: none held) */
+	uint32_t hdrs;                  /* request headers parsed */
+	uint32_t hold_hdrs;             /* hdrs when the held read was taken */
+	uint32_t probe_in;              /* unheld reads left before a trial hold */
+	uint32_t probe_gap;
+	uint32_t dim_hdrs;              /* hdrs at the epoch's start */
+	uint64_t dim_start;             /* epoch start, ns */
+	struct nvl_dim dim;             /* chooses hold_level */
+	uint8_t hold_level;             /* index in g_hold_ns */
+	TAILQ_ENTRY(nbd_conn) hlink;    /* rctx->held */
 	struct nbd_stats st;
 };
 
@@ -149,6 +169,7 @@ struct nbd_conn {
 struct nbd_rctx {
 	struct nvl_poller *poller;
 	TAILQ_HEAD(, nbd_conn) dirty;   /* replies to send, parsing to resume, closes to check */
+	TAILQ_HEAD(nbd_held, nbd_conn) held; /* held reads, in due order */
 	unsigned nconns;
 };
 
@@ -164,6 +185,7 @@ static struct {
 	uint16_t port;
 	char unix_path[108];
 	uint32_t max_conns;
+	bool read_hold;
 	int tcp_fd, unix_fd;
 	struct nvl_fdh *tcp_h, *unix_h;
 	TAILQ_HEAD(, nbd_export) exports;
@@ -186,11 +208,15 @@ static struct {
 };
 
 static struct nbd_rctx *g_rctx[NVL_REACTOR_MAX];
+static const uint32_t g_hold_ns[] = NBD_HOLD_LEVELS_NS;
 
 #define ST_ADD(c, field, v)                                                                        \
 	__atomic_store_n(&(c)->st.field, (c)->st.field + (v), __ATOMIC_RELAXED)
 
 static void conn_service(struct nbd_conn *c);
+static void conn_held_rx(struct nbd_conn *c);
+static void conn_flush(struct nbd_conn *c);
+static void conn_maybe_close(struct nbd_conn *c);
 static void conn_fd_cb(void *arg, uint32_t events);
 static void conn_closed_msg(void *arg);
 static void srv_check_idle(void);
@@ -435,6 +461,7 @@ nbd_export_stats(const struct nbd_export *e, struct nbd_stats *out)
 			out->bytes[i] += __atomic_load_n(&c->st.bytes[i], __ATOMIC_RELAXED);
 		}
 		out->errors += __atomic_load_n(&c->st.errors, __ATOMIC_RELAXED);
+		out->held_reads += __atomic_load_n(&c->st.held_reads, __ATOMIC_RELAXED);
 	}
 }
 
@@ -448,8 +475,18 @@ rctx_poll(void *arg)
 	struct nbd_conn *c;
 	int n = 0;
 
+	if (!TAILQ_EMPTY(&x->held)) {
+		uint64_t now = nvl_now_ns();
+
+		while ((c = TAILQ_FIRST(&x->held)) != NULL && c->hold_until <= now) {
+			TAILQ_REMOVE(&x->held, c, hlink);
+			c->hold_until = 0;
+			conn_held_rx(c);
+		}
+		n++; /* a held read counts as work: the reactor must not sleep past it */
+	}
 	if (TAILQ_EMPTY(&x->dirty))
-		return 0;
+		return n;
 	/* take the list: connections marked again while serviced wait for the next round */
 	TAILQ_CONCAT(&work, &x->dirty, dlink);
 	while ((c = TAILQ_FIRST(&work)) != NULL) {
@@ -474,6 +511,7 @@ rctx_get(void)
 	if (x == NULL)
 		return NULL;
 	TAILQ_INIT(&x->dirty);
+	TAILQ_INIT(&x->held);
 	x->poller = nvl_poller_create(rctx_poll, x, "nbd");
 	if (x->poller == NULL) {
 		free(x);
@@ -557,6 +595,7 @@ conn_unlink(struct nbd_conn *c)
 			e->done_stats.bytes[i] += c->st.bytes[i];
 		}
 		e->done_stats.errors += c->st.errors;
+		e->done_stats.held_reads += c->st.held_reads;
 		TAILQ_REMOVE(&e->conns, c, elink);
 		e->nconns--;
 		c->exp = NULL;
@@ -669,6 +708,9 @@ hs_go(struct nbd_conn *c)
 	c->flush_needed = c->can_flush && e->desc->bdev->write_cache;
 	c->rx = NBD_RX_HDR;
 	c->state = NBD_CONN_XMIT;
+	c->read_hold = g_srv.read_hold;
+	nvl_dim_init(&c->dim, NVL_ARRAY_SIZE(g_hold_ns));
+	c->dim_start = nvl_now_ns();
 	c->reactor = pick_reactor();
 	g_srv.load[c->reactor]++;
 	NVL_NOTICELOG("nbd: %s: export '%s' (%s replies%s) on reactor %u", c->peer, e->name,
@@ -1131,6 +1173,7 @@ conn_handle_hdr(struct nbd_conn *c)
 		return;
 	}
 	c->rpos += NBD_REQ_HDR_SIZE;
+	c->hdrs++;
 	if (h.type == NVL_NBD_CMD_DISC) {
 		NVL_DEBUGLOG(nbd, "%s: NBD_CMD_DISC", c->peer);
 		conn_stop_rx(c, "client disconnected");
@@ -1290,6 +1333,99 @@ conn_rx(struct nbd_conn *c)
 	conn_mark_dirty(c); /* fairness: continue on the next loop iteration */
 }
 
+/* Every NBD_DIM_EPOCH requests: report the epoch's request rate. */
+static void
+conn_dim_epoch(struct nbd_conn *c, uint64_t now)
+{
+	uint64_t elapsed = now - c->dim_start;
+	uint32_t n = c->hdrs - c->dim_hdrs;
+
+	c->dim_start = now;
+	c->dim_hdrs = c->hdrs;
+	/* an idle stretch says nothing about the hold: rate 0 */
+	c->hold_level = (uint8_t)nvl_dim_epoch(
+		&c->dim, elapsed == 0 || elapsed > NBD_DIM_EPOCH_MAX_NS
+				 ? 0 : (uint64_t)n * 1000000000ull / elapsed);
+}
+
+/*
+ * Read holding. A client that keeps many requests in flight (fio or qemu at
+ * a high queue depth) is often the bottleneck: its CPU pays per wake-up and
+ * per segment, while a spinning reactor answers each request the moment it
+ * lands, so the client takes its replies one wake-up at a time. Holding a
+ * connection's read for a few microseconds lets several requests gather in
+ * the socket; one readv() takes them and their replies leave in one
+ * sendmsg(), which the client takes in one wake-up.
+ *
+ * Whether that pays depends on the client, which we cannot see: at queue
+ * depth 8-32 it saves the client's CPU (+2-14% IOPS measured, most for
+ * writes); at depth 2-4 the client waits for us and loses more than it saves
+ * (-9% at depth 2 with an 8 us hold). So the hold time is chosen by measurement, per connection, the
+ * way the kernel's dynamic interrupt moderation (lib/dim) chooses its
+ * moderation: the requests per second of an epoch (NBD_DIM_EPOCH requests)
+ * are compared with the previous epoch's; a step that helped is followed by
+ * another in the same direction, one that hurt is taken back, and after
+ * NVL_DIM_TIRED epochs with no clear change the controller tries a step
+ * (util/dim.h).
+ * Two guards keep a client that cannot benefit out of the search's cost:
+ * - a held read that brings fewer than two requests (a queue-depth-1
+ *   client) stops holding; the next trial comes after a gap that doubles
+ *   with each miss, up to one per NBD_PROBE_GAP_MAX reads;
+ * - reads are held only on a reactor that spins (--spin-us >=
+ *   NBD_HOLD_MIN_SPIN_US): a hold keeps the reactor awake, and a reactor
+ *   that shares its CPU with the client must not burn it.
+ */
+static bool
+conn_hold_rx(struct nbd_conn *c)
+{
+	struct nbd_conn *prev;
+	uint64_t now;
+
+	if (!c->read_hold || c->rx != NBD_RX_HDR || c->rctx == NULL ||
+	    nvl_reactor_get_spin_us() < NBD_HOLD_MIN_SPIN_US)
+		return false;
+	now = nvl_now_ns();
+	if (c->hdrs - c->dim_hdrs >= NBD_DIM_EPOCH)
+		conn_dim_epoch(c, now);
+	if (c->hold_level == 0)
+		return false;
+	if (!c->holding && c->probe_in) {
+		c->probe_in--;
+		return false;
+	}
+	c->hold_until = now + g_hold_ns[c->hold_level];
+	c->hold_hdrs = c->hdrs;
+	ST_ADD(c, held_reads, 1);
+	/* keep the list in due order (connections may hold for different times) */
+	prev = TAILQ_LAST(&c->rctx->held, nbd_held);
+	while (prev && prev->hold_until > c->hold_until)
+		prev = TAILQ_PREV(prev, nbd_held, hlink);
+	if (prev)
+		TAILQ_INSERT_AFTER(&c->rctx->held, prev, c, hlink);
+	else
+		TAILQ_INSERT_HEAD(&c->rctx->held, c, hlink);
+	return true;
+}
+
+static void
+conn_held_rx(struct nbd_conn *c)
+{
+	if (c->state != NBD_CONN_XMIT)
+		return;
+	conn_rx(c);
+	if (c->hdrs - c->hold_hdrs >= 2) {
+		c->holding = true;
+		c->probe_gap = NBD_PROBE_GAP_MIN;
+	} else {
+		c->holding = false;
+		c->probe_gap = c->probe_gap ? NVL_MIN(c->probe_gap * 2, NBD_PROBE_GAP_MAX)
+					    : NBD_PROBE_GAP_MIN;
+		c->probe_in = c->probe_gap;
+	}
+	conn_flush(c);
+	conn_maybe_close(c);
+}
+
 static void
 conn_want_out(struct nbd_conn *c, bool on)
 {
@@ -1406,6 +1542,10 @@ conn_maybe_close(struct nbd_conn *c)
 		TAILQ_REMOVE(&c->rctx->dirty, c, dlink);
 		c->in_dirty = false;
 	}
+	if (c->hold_until) {
+		TAILQ_REMOVE(&c->rctx->held, c, hlink);
+		c->hold_until = 0;
+	}
 	if (c->rctx)
 		c->rctx->nconns--;
 	if (nvl_reactor_msg(nvl_reactor_get(0), conn_closed_msg, c) < 0)
@@ -1432,7 +1572,8 @@ conn_fd_cb(void *arg, uint32_t events)
 		return;
 	if (events & EPOLLOUT)
 		conn_flush(c);
-	if (events & EPOLLIN)
+	/* a held read is done by rctx_poll() when due; until then EPOLLIN repeats */
+	if ((events & EPOLLIN) && c->hold_until == 0 && !conn_hold_rx(c))
 		conn_rx(c);
 	if (events & (EPOLLERR | EPOLLHUP)) {
 		/* level-triggered and always reported: stop watching the socket */
@@ -1653,6 +1794,7 @@ nbd_server_listen(const struct nbd_listen_opts *o, char *err, size_t errlen)
 	nvl_strlcpy(g_srv.address, o->address, sizeof(g_srv.address));
 	g_srv.port = o->port;
 	g_srv.max_conns = o->max_conns;
+	g_srv.read_hold = o->read_hold;
 	snprintf(g_srv.refuse_msg, sizeof(g_srv.refuse_msg),
 		 "server at its connection limit (max_connections %u)", o->max_conns);
 	g_srv.listening = true;
@@ -1691,6 +1833,7 @@ nbd_server_get_info(struct nbd_server_info *i)
 	i->port = g_srv.port;
 	i->unix_path = g_srv.unix_path;
 	i->max_conns = g_srv.max_conns;
+	i->read_hold = g_srv.read_hold;
 	i->conns = g_srv.nconns;
 	i->refused_total = g_srv.refused_total;
 }

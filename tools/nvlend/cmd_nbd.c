@@ -39,6 +39,7 @@ cmd_nbd_start(struct nvl_cli *cli, int argc, char **argv)
 		{ "port", required_argument, NULL, 'p' },
 		{ "socket", required_argument, NULL, 'S' },
 		{ "max-connections", required_argument, NULL, 'm' },
+		{ "no-read-hold", no_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 },
 	};
 	json_t *params = json_object(), *result;
@@ -47,7 +48,7 @@ cmd_nbd_start(struct nvl_cli *cli, int argc, char **argv)
 	int c, rc;
 
 	optind = 0; /* full re-initialisation: main() ran getopt on another argv */
-	while ((c = getopt_long(argc, argv, "a:p:S:m:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "a:p:S:m:H", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			json_object_set_new(params, "address", json_string(optarg));
@@ -73,6 +74,9 @@ cmd_nbd_start(struct nvl_cli *cli, int argc, char **argv)
 			}
 			json_object_set_new(params, "max_connections", json_integer((json_int_t)v));
 			break;
+		case 'H':
+			json_object_set_new(params, "read_hold", json_false());
+			break;
 		default:
 			json_decref(params);
 			return cli_usage_error(cli, "unknown option");
@@ -94,7 +98,7 @@ NVL_CLI_COMMAND(g_cmd_nbd_start, "nbd start", "start the NBD server",
 "\n"
 "SYNOPSIS\n"
 "    nvlend nbd start [--address ADDR] [--port PORT] [--socket PATH]\n"
-"                     [--max-connections N]\n"
+"                     [--max-connections N] [--no-read-hold]\n"
 "\n"
 "DESCRIPTION\n"
 "    Listens on TCP ADDR:PORT and, with --socket, also on a Unix socket.\n"
@@ -103,11 +107,21 @@ NVL_CLI_COMMAND(g_cmd_nbd_start, "nbd start", "start the NBD server",
 "    disconnected. Exports can be added before or after starting.\n"
 "    RPC: nbd_server_start.\n"
 "\n"
+"    Read hold: on a reactor that spins (nvlendd --spin-us 50 or more), a\n"
+"    connection's reads may be held 8-32 us so that several requests are\n"
+"    read at once and their replies leave together; a client with many\n"
+"    requests in flight then takes its replies in fewer wake-ups. Each\n"
+"    connection measures its request rate and keeps the hold time that\n"
+"    serves it best (none, for a client at queue depth 1 or 2). The\n"
+"    'held_reads' counter of 'nvlend --json nbd export list' counts holds.\n"
+"\n"
 "OPTIONS\n"
 "    -a, --address ADDR        127.0.0.1 (default), ::1, 0.0.0.0, ::, a host name\n"
 "    -p, --port PORT           10809 (default); 0 = Unix socket only\n"
 "    -S, --socket PATH         also listen on this Unix socket\n"
 "    -m, --max-connections N   concurrent clients (default 64)\n"
+"    -H, --no-read-hold        never hold reads (answer each request as soon\n"
+"                              as it lands)\n"
 "\n"
 "EXAMPLES\n"
 "    nvlend nbd start\n"
@@ -174,6 +188,8 @@ cmd_nbd_status(struct nvl_cli *cli, int argc, char **argv)
 		       (long long)json_integer_value(json_object_get(r, "connections")),
 		       (long long)json_integer_value(json_object_get(r, "max_connections")),
 		       (long long)json_integer_value(json_object_get(r, "refused_connections")));
+		printf("  read hold:   %s\n",
+		       json_is_true(json_object_get(r, "read_hold")) ? "adaptive" : "off");
 	}
 	json_decref(r);
 	return CLI_OK;
@@ -344,6 +360,7 @@ NVL_CLI_COMMAND(g_cmd_nbd_export_list, "nbd export list", "list NBD exports and 
 "DESCRIPTION\n"
 "    READS/WRITES count answered requests (and bytes) over all connections,\n"
 "    past and present; ERRORS counts requests answered with an NBD error.\n"
-"    --json adds flush, trim, zero and cache counters, block size limits and\n"
-"    the transmission flags. RPC: nbd_get_exports.\n",
+"    --json adds flush, trim, zero and cache counters, held_reads (reads the\n"
+"    server held to gather requests: see 'nvlend nbd start --help'), block size\n"
+"    limits and the transmission flags. RPC: nbd_get_exports.\n",
 		cmd_nbd_export_list)
