@@ -14,6 +14,8 @@
 #   PLACEMENT=same|split  same: server and fio on CPU $CPU_A (default);
 #                         split: server on $CPU_B, fio on $CPU_A
 #   RUNTIME=5 RAMP=1 SIZE=256M CPU_A=0 CPU_B=1 SPIN_US=<nvlendd --spin-us>
+#   HOLD_AB=1             also measure nvlend with --no-read-hold ("nohold" rows;
+#                         0 skips them): the read hold's effect in the same run
 # Numbers on a shared machine are provisional: compare ratios, not absolutes.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +25,7 @@ PLACEMENT=${PLACEMENT:-same}
 RUNTIME=${RUNTIME:-5}
 RAMP=${RAMP:-1}
 SIZE=${SIZE:-256M}
+HOLD_AB=${HOLD_AB:-1}
 CPU_A=${CPU_A:-0}
 CPU_B=${CPU_B:-1}
 PY=/usr/bin/python3
@@ -121,6 +124,17 @@ N bdev create ram r0 "$SIZE" && N bdev create file f0 "$SHM" && N nbd start --po
 wait_port "$port" || exit 1
 measure "nvlend ram" "nbd://127.0.0.1:$port/ram"
 measure "nvlend file" "nbd://127.0.0.1:$port/file"
+HELD=$("$BUILD/bin/nvlend" -s "$W/nvl.sock" --json nbd export list | $PY -c '
+import json, sys
+print(", ".join("%s %d of %d requests" % (e["name"], e["stats"]["held_reads"],
+      e["stats"]["read_ops"] + e["stats"]["write_ops"]) for e in json.load(sys.stdin)))')
+if [ "$HOLD_AB" = 1 ]; then
+	# the same daemon and exports with the read hold off (docs/nbd.md, "Read hold")
+	N nbd stop && N nbd start --port "$port" --no-read-hold || { cat "$W/nvlendd.log"; exit 1; }
+	wait_port "$port" || exit 1
+	measure "nvlend ram nohold" "nbd://127.0.0.1:$port/ram"
+	measure "nvlend file nohold" "nbd://127.0.0.1:$port/file"
+fi
 stop_server "$pid"
 
 # ---- nbdkit memory / file ----------------------------------------------------------------
@@ -145,12 +159,13 @@ stop_server "$pid"
 # ---- report ------------------------------------------------------------------------------------
 peer_of() {
 	case "$1" in
-	"nvlend ram") echo "nbdkit memory" ;;
-	"nvlend file") echo "nbdkit file" ;;
+	"nvlend ram"*) echo "nbdkit memory" ;;
+	"nvlend file"*) echo "nbdkit file" ;;
 	*) echo "" ;;
 	esac
 }
-printf '\n%-15s %-10s %4s %10s %10s   %s\n' server workload QD IOPS "lat(us)" "vs peer"
+echo "reads held by the read hold (nvlend rows): $HELD"
+printf '\n%-18s %-10s %4s %10s %10s   %s\n' server workload QD IOPS "lat(us)" "vs peer"
 for name in "${ROWS[@]}"; do
 	for rw in randread randwrite; do
 		for qd in 1 32; do
@@ -163,7 +178,7 @@ for name in "${ROWS[@]}"; do
 			if [ "$name" = "qemu-nbd" ] && [ "${IOPS[$k]}" != 0 ]; then
 				ratio=$(awk "BEGIN{printf \"nvlend file is %.2fx\", ${IOPS[nvlend file/$rw/$qd]} / ${IOPS[$k]}}")
 			fi
-			printf '%-15s %-10s %4s %10s %10s   %s\n' "$name" "$rw" "$qd" "${IOPS[$k]}" \
+			printf '%-18s %-10s %4s %10s %10s   %s\n' "$name" "$rw" "$qd" "${IOPS[$k]}" \
 				"${LAT[$k]}" "$ratio"
 		done
 	done
