@@ -163,6 +163,13 @@ held() { nvlend --json nbd export list hold0 | json_get '[0]["stats"]["held_read
 fio_verify 8
 [ "$(held)" -gt 0 ] || fail "no read held for a queue-depth-32 client: $(nvlend --json nbd export list hold0)"
 assert_contains "$(nvlend nbd status)" "read hold:   adaptive" "status shows the read hold"
+# a reactor that sleeps at once (--spin-us 0, sharing a CPU with its client)
+# holds by yielding the CPU instead (the mode is looked up at every hold)
+nvlend rpc framework_set_spin '{"spin_us": 0}' >/dev/null || fail "set spin 0"
+before=$(held)
+fio_verify 8
+[ "$(held)" -gt "$before" ] || fail "no read held (yield) for a queue-depth-32 client with --spin-us 0"
+nvlend rpc framework_set_spin '{"spin_us": 200}' >/dev/null || fail "set spin 200"
 
 # ---- the bdev is held open while exported ------------------------------------------
 msg=$(nvlend bdev delete f0 2>&1) && fail "bdev delete succeeded while exported"
