@@ -7,13 +7,17 @@
 #   nvlend file      nvlendd's export of a file on /dev/shm
 #   nbdkit file      nbdkit's file plugin on the same file
 #   qemu-nbd         qemu-nbd on the same file
+#   nvlend * nohold  a second nvlendd with the read hold off (HOLD_AB=1)
 # all in one run, every process pinned with taskset; prints the placement,
-# IOPS, mean latency, and each nvlend row's ratio to its nbdkit peer.
+# the reads the read hold held, median IOPS and mean latency, and each nvlend
+# row's ratio to its nbdkit peer.
 #
 #   bench/nbd.sh [BUILD_DIR]
 #   PLACEMENT=same|split  same: server and fio on CPU $CPU_A (default);
 #                         split: server on $CPU_B, fio on $CPU_A
-#   RUNTIME=5 RAMP=1 SIZE=256M CPU_A=0 CPU_B=1 SPIN_US=<nvlendd --spin-us>
+#   RUNTIME=4 RAMP=1 ROUNDS=3 SIZE=256M CPU_A=0 CPU_B=1 SPIN_US=<nvlendd --spin-us>
+#                         every point is run on every server in turn, ROUNDS
+#                         times; the table shows medians
 #   HOLD_AB=1             also measure nvlend with --no-read-hold ("nohold" rows;
 #                         0 skips them): the read hold's effect in the same run
 # Numbers on a shared machine are provisional: compare ratios, not absolutes.
@@ -22,7 +26,8 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$TOP/build}
 case "$BUILD" in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 PLACEMENT=${PLACEMENT:-same}
-RUNTIME=${RUNTIME:-5}
+RUNTIME=${RUNTIME:-4}
+ROUNDS=${ROUNDS:-3}
 RAMP=${RAMP:-1}
 SIZE=${SIZE:-256M}
 HOLD_AB=${HOLD_AB:-1}
@@ -73,7 +78,6 @@ wait_port() {
 	echo "bench/nbd.sh: nothing listens on port $1" >&2
 	return 1
 }
-stop_server() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 
 truncate -s "$SIZE" "$SHM"
 # first touch is slow here (MACHINE-NOTES.md): populate the file once
@@ -95,66 +99,74 @@ print(f'{d["iops"]:.0f} {d["lat_ns"]["mean"] / 1000:.1f}')
 EOF
 }
 
-declare -A IOPS LAT
+declare -A URI IOPS LAT
 ROWS=()
-measure() { # NAME URI
-	local name=$1 uri=$2 rw qd r
-	for rw in randread randwrite; do
-		for qd in 1 32; do
-			r=$(run_fio "$uri" "$rw" "$qd")
-			IOPS["$name/$rw/$qd"]=${r% *}
-			LAT["$name/$rw/$qd"]=${r#* }
-		done
-	done
-	ROWS+=("$name")
+add_row() { ROWS+=("$1"); URI["$1"]=$2; }
+start_nvlendd() { # SOCKET PORT [nbd start options]
+	local sock=$1 port=$2
+	shift 2
+	taskset -c "$SRV_CPU" "$BUILD/bin/nvlendd" -s "$sock" --cores "$SRV_CPU" \
+		--spin-us "$SPIN_US" >>"$W/nvlendd.log" 2>&1 &
+	PIDS+=($!)
+	for _ in $(seq 1 100); do "$BUILD/bin/nvlend" -s "$sock" status >/dev/null 2>&1 && break; sleep 0.05; done
+	N() { "$BUILD/bin/nvlend" -s "$sock" "$@" >/dev/null; }
+	N bdev create ram r0 "$SIZE" && N bdev create file f0 "$SHM" &&
+		N nbd start --port "$port" "$@" && N nbd export add ram r0 &&
+		N nbd export add file f0 || { cat "$W/nvlendd.log"; exit 1; }
+	wait_port "$port" || exit 1
 }
 
 echo "placement: servers pinned to CPU $SRV_CPU, fio (nbd engine) pinned to CPU $CLI_CPU" \
-     "($PLACEMENT); nvlendd --spin-us $SPIN_US; ${RUNTIME}s per point after ${RAMP}s ramp"
+     "($PLACEMENT); nvlendd --spin-us $SPIN_US; ${RUNTIME}s per point after ${RAMP}s ramp;" \
+     "median of $ROUNDS rounds, servers taking turns at each point"
 
-# ---- nvlendd: ram and file exports ------------------------------------------------
+# ---- every server up at once (idle ones sleep), so each point is measured
+# back to back on all of them: this VM's speed drifts by tens of percent
+# over minutes, and ratios of points taken minutes apart mislead -----------------
 port=$(free_port)
-taskset -c "$SRV_CPU" "$BUILD/bin/nvlendd" -s "$W/nvl.sock" --cores "$SRV_CPU" \
-	--spin-us "$SPIN_US" >"$W/nvlendd.log" 2>&1 &
-pid=$!; PIDS+=($pid)
-for _ in $(seq 1 100); do "$BUILD/bin/nvlend" -s "$W/nvl.sock" status >/dev/null 2>&1 && break; sleep 0.05; done
-N() { "$BUILD/bin/nvlend" -s "$W/nvl.sock" "$@" >/dev/null; }
-N bdev create ram r0 "$SIZE" && N bdev create file f0 "$SHM" && N nbd start --port "$port" &&
-	N nbd export add ram r0 && N nbd export add file f0 || { cat "$W/nvlendd.log"; exit 1; }
-wait_port "$port" || exit 1
-measure "nvlend ram" "nbd://127.0.0.1:$port/ram"
-measure "nvlend file" "nbd://127.0.0.1:$port/file"
+start_nvlendd "$W/nvl.sock" "$port"
+add_row "nvlend ram" "nbd://127.0.0.1:$port/ram"
+add_row "nvlend file" "nbd://127.0.0.1:$port/file"
+if [ "$HOLD_AB" = 1 ]; then
+	# a second daemon with the read hold off (docs/nbd.md, "Read hold")
+	port=$(free_port)
+	start_nvlendd "$W/nvl2.sock" "$port" --no-read-hold
+	add_row "nvlend ram nohold" "nbd://127.0.0.1:$port/ram"
+	add_row "nvlend file nohold" "nbd://127.0.0.1:$port/file"
+fi
+port=$(free_port)
+taskset -c "$SRV_CPU" nbdkit -f -i 127.0.0.1 -p "$port" memory "$SIZE" >"$W/nbdkit-m.log" 2>&1 &
+PIDS+=($!); wait_port "$port" || exit 1
+add_row "nbdkit memory" "nbd://127.0.0.1:$port/"
+port=$(free_port)
+taskset -c "$SRV_CPU" nbdkit -f -i 127.0.0.1 -p "$port" file "$SHM" >"$W/nbdkit-f.log" 2>&1 &
+PIDS+=($!); wait_port "$port" || exit 1
+add_row "nbdkit file" "nbd://127.0.0.1:$port/"
+port=$(free_port)
+taskset -c "$SRV_CPU" qemu-nbd -f raw -t -b 127.0.0.1 -p "$port" "$SHM" >"$W/qemu-nbd.log" 2>&1 &
+PIDS+=($!); wait_port "$port" || exit 1
+add_row "qemu-nbd" "nbd://127.0.0.1:$port/"
+
+for round in $(seq 1 "$ROUNDS"); do
+	for rw in randread randwrite; do
+		for qd in 1 32; do
+			for name in "${ROWS[@]}"; do
+				r=$(run_fio "${URI[$name]}" "$rw" "$qd")
+				IOPS["$name/$rw/$qd"]+="${r% *} "
+				LAT["$name/$rw/$qd"]+="${r#* } "
+			done
+		done
+	done
+done
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END {print NR ? v[int((NR+1)/2)] : 0}'; }
+for k in "${!IOPS[@]}"; do
+	IOPS[$k]=$(printf '%s' "${IOPS[$k]}" | median)
+	LAT[$k]=$(printf '%s' "${LAT[$k]}" | median)
+done
 HELD=$("$BUILD/bin/nvlend" -s "$W/nvl.sock" --json nbd export list | $PY -c '
 import json, sys
 print(", ".join("%s %d of %d requests" % (e["name"], e["stats"]["held_reads"],
       e["stats"]["read_ops"] + e["stats"]["write_ops"]) for e in json.load(sys.stdin)))')
-if [ "$HOLD_AB" = 1 ]; then
-	# the same daemon and exports with the read hold off (docs/nbd.md, "Read hold")
-	N nbd stop && N nbd start --port "$port" --no-read-hold || { cat "$W/nvlendd.log"; exit 1; }
-	wait_port "$port" || exit 1
-	measure "nvlend ram nohold" "nbd://127.0.0.1:$port/ram"
-	measure "nvlend file nohold" "nbd://127.0.0.1:$port/file"
-fi
-stop_server "$pid"
-
-# ---- nbdkit memory / file ----------------------------------------------------------------
-port=$(free_port)
-taskset -c "$SRV_CPU" nbdkit -f -i 127.0.0.1 -p "$port" memory "$SIZE" >"$W/nbdkit.log" 2>&1 &
-pid=$!; PIDS+=($pid); wait_port "$port" || exit 1
-measure "nbdkit memory" "nbd://127.0.0.1:$port/"
-stop_server "$pid"
-port=$(free_port)
-taskset -c "$SRV_CPU" nbdkit -f -i 127.0.0.1 -p "$port" file "$SHM" >"$W/nbdkit.log" 2>&1 &
-pid=$!; PIDS+=($pid); wait_port "$port" || exit 1
-measure "nbdkit file" "nbd://127.0.0.1:$port/"
-stop_server "$pid"
-
-# ---- qemu-nbd ------------------------------------------------------------------------------
-port=$(free_port)
-taskset -c "$SRV_CPU" qemu-nbd -f raw -t -b 127.0.0.1 -p "$port" "$SHM" >"$W/qemu-nbd.log" 2>&1 &
-pid=$!; PIDS+=($pid); wait_port "$port" || exit 1
-measure "qemu-nbd" "nbd://127.0.0.1:$port/"
-stop_server "$pid"
 
 # ---- report ------------------------------------------------------------------------------------
 peer_of() {
