@@ -150,7 +150,7 @@ struct nbd_conn {
 	bool want_out;
 	bool in_dirty;
 	bool read_hold;                 /* the server's read_hold, when this one connected */
-	bool holding;                   /* holding reads: the last held one paid */
+	bool holding;                   /* timed holds bring 2+ requests on average */
 	const char *close_reason;
 	TAILQ_ENTRY(nbd_conn) dlink;
 	uint64_t hold_until;            /* a held read is due then (0: none held) */
@@ -1362,13 +1362,14 @@ conn_dim_epoch(struct nbd_conn *c, uint64_t now)
  * Whether that pays depends on the client, which we cannot see: at queue
  * depth 8-32 it saves the client's CPU (+2-14% IOPS measured, most for
  * writes); at depth 2-4 the client waits for us and loses more than it saves
- * (-9% at depth 2 with an 8 us hold). So the hold time is chosen by measurement, per connection, the
- * way the kernel's dynamic interrupt moderation (lib/dim) chooses its
- * moderation: the requests per second of an epoch (NBD_DIM_EPOCH requests)
- * are compared with the previous epoch's; a step that helped is followed by
- * another in the same direction, one that hurt is taken back, and after
- * NVL_DIM_TIRED epochs with no clear change the controller tries a step
- * (util/dim.h).
+ * (-9% at depth 2 with an 8 us hold). So the hold time is chosen by
+ * measurement, per connection, the way the kernel's dynamic interrupt
+ * moderation (lib/dim) chooses its moderation: the requests per second of
+ * an epoch (NBD_DIM_EPOCH requests) are compared with the previous epoch's;
+ * a step that helped is followed by another in the same direction, one that
+ * hurt is taken back, and after NVL_DIM_TIRED epochs with no clear change
+ * the controller tries a step (util/dim.h).
+ *
  * A hold is a wait only on a reactor that spins anyway (--spin-us >=
  * NBD_HOLD_MIN_SPIN_US): the held read is done by rctx_poll() when due, and
  * the reactor stays awake until then. While the holds do not bring at least
@@ -1380,39 +1381,40 @@ conn_dim_epoch(struct nbd_conn *c, uint64_t now)
  * before the read, so the client runs on and sends more first (+15-18% at
  * queue depth 32 on one CPU, measured); a yield that finds nobody to run
  * costs a syscall, and the rate alone judges it.
+ *
+ * conn_hold_rx() is called on EPOLLIN before the read. \return true if the
+ * read is held for rctx_poll() to do when due; false: read now (after a
+ * yield, maybe).
  */
-enum nbd_hold { NBD_HOLD_NONE, NBD_HOLD_YIELDED, NBD_HOLD_TIMED };
-
-/* Called on EPOLLIN: hold this read? */
-static enum nbd_hold
+static bool
 conn_hold_rx(struct nbd_conn *c)
 {
 	struct nbd_conn *prev;
 	uint64_t now;
 
 	if (!c->read_hold || c->rx != NBD_RX_HDR || c->rctx == NULL)
-		return NBD_HOLD_NONE;
-	now = nvl_now_ns();
+		return false;
 	if (c->hdrs - c->dim_hdrs >= NBD_DIM_EPOCH)
-		conn_dim_epoch(c, now);
+		conn_dim_epoch(c, nvl_now_ns());
 	if (c->hold_level == 0)
-		return NBD_HOLD_NONE;
+		return false;
 	if (nvl_reactor_get_spin_us() < NBD_HOLD_MIN_SPIN_US) {
 		/* a reactor that sleeps at once likely shares its CPU with the
 		 * client: let the client run on and send more before we read.
 		 * A yield costs a syscall, not a wait: the rate alone judges it. */
 		ST_ADD(c, held_reads, 1);
 		sched_yield();
-		return NBD_HOLD_YIELDED;
+		return false;
 	}
 	if (!c->holding && c->probe_in) {
 		c->probe_in--;
-		return NBD_HOLD_NONE;
+		return false;
 	}
 	c->hold_hdrs = c->hdrs;
 	if (!c->holding)
 		c->hold_avg16 = 2 * 16; /* a trial: its own result decides */
 	ST_ADD(c, held_reads, 1);
+	now = nvl_now_ns();
 	c->hold_until = now + g_hold_ns[c->hold_level];
 	/* keep the list in due order (connections may hold for different times) */
 	prev = TAILQ_LAST(&c->rctx->held, nbd_held);
@@ -1422,17 +1424,17 @@ conn_hold_rx(struct nbd_conn *c)
 		TAILQ_INSERT_AFTER(&c->rctx->held, prev, c, hlink);
 	else
 		TAILQ_INSERT_HEAD(&c->rctx->held, c, hlink);
-	return NBD_HOLD_TIMED;
+	return true;
 }
 
-/* After the read a hold delayed: did it bring a batch? */
+/* After a timed hold's read: did holds bring batches? */
 static void
 conn_hold_judge(struct nbd_conn *c)
 {
 	uint32_t n = NVL_MIN(c->hdrs - c->hold_hdrs, 16u);
 
-	/* average requests per held read (x16, weight 1/8): a yield may find
-	 * the client idle now and then; holding goes on while the mean is 2+ */
+	/* requests per held read, moving mean (x16, weight 1/8): one hold that
+	 * catches a lull does not stop holding; going on needs a mean of 2+ */
 	c->hold_avg16 = c->hold_avg16 - c->hold_avg16 / 8 + n * 16 / 8;
 	if (c->hold_avg16 >= 2 * 16) {
 		c->holding = true;
@@ -1604,18 +1606,8 @@ conn_fd_cb(void *arg, uint32_t events)
 	if (events & EPOLLOUT)
 		conn_flush(c);
 	/* a timed hold's read is done by rctx_poll() when due; until then EPOLLIN repeats */
-	if ((events & EPOLLIN) && c->hold_until == 0) {
-		switch (conn_hold_rx(c)) {
-		case NBD_HOLD_NONE:
-			conn_rx(c);
-			break;
-		case NBD_HOLD_YIELDED:
-			conn_rx(c);
-			break;
-		case NBD_HOLD_TIMED:
-			break;
-		}
-	}
+	if ((events & EPOLLIN) && c->hold_until == 0 && !conn_hold_rx(c))
+		conn_rx(c);
 	if (events & (EPOLLERR | EPOLLHUP)) {
 		/* level-triggered and always reported: stop watching the socket */
 		c->tx_dead = true;
