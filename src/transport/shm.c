@@ -23,10 +23,8 @@
 #include "util/log.h"
 #include "util/util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,10 +69,9 @@ struct shm_req {
 enum shm_q_state { Q_ACTIVE, Q_DELETING, Q_GONE };
 
 struct shm_region {
-	int fd;
+	int fd;                          /* sealed memfd (see region_create) */
 	void *map;
 	size_t size;
-	char name[128];
 };
 
 struct shm_admin_req {
@@ -159,40 +156,51 @@ static TAILQ_HEAD(, shm_listener) g_listeners = TAILQ_HEAD_INITIALIZER(g_listene
 static TAILQ_HEAD(, shm_ctrlr) g_conns = TAILQ_HEAD_INITIALIZER(g_conns);
 static unsigned g_nconns;
 static unsigned g_next_reactor;
-static uint32_t g_region_seq;
 static struct nvl_transport_ops g_shm_ops;
 static const struct nvl_nvme_ctrlr_ops g_shm_nvme_ops;
 
 static void conn_teardown(struct shm_ctrlr *sc, const char *why);
 static void conn_try_free(struct shm_ctrlr *sc);
 
-/* ---- regions under /dev/shm ----------------------------------------------- */
+/* ---- regions: anonymous sealed memfds ------------------------------------ */
 
-static const char *
-shm_prefix(void)
-{
-	const char *p = getenv("NVLEND_SHM_PREFIX");
-
-	return p && *p && !strchr(p, '/') && strlen(p) < 64 ? p : "nvlend-";
-}
+/*
+ * Every region a host maps (data window, SQ, CQ) is an anonymous memfd,
+ * sized, pre-faulted and sealed against shrinking and growing *before* its
+ * fd leaves the daemon (DESIGN.md section 5). The host gets a read-write fd,
+ * so without the seals one ftruncate() would make the daemon's next access
+ * raise SIGBUS; with them ftruncate() fails with EPERM. No name exists in
+ * /dev/shm for anyone to pre-create (O_EXCL denial of service) or open; the
+ * label only shows in /proc/PID/fd ("/memfd:nvlend-c1-window").
+ * A host may still punch holes (FALLOC_FL_PUNCH_HOLE needs no seal against
+ * shrinking): the pages read back as zeroes, nothing faults, and only that
+ * host's own data suffers.
+ */
+#define SHM_REGION_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 static int
 region_create(struct shm_region *r, const char *what, size_t size)
 {
+	char label[64];
 	int rc;
 
 	r->map = NULL;
-	snprintf(r->name, sizeof(r->name), "/%s%d-%u-%s", shm_prefix(), (int)getpid(),
-		 __atomic_fetch_add(&g_region_seq, 1, __ATOMIC_RELAXED), what);
-	r->fd = shm_open(r->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (r->fd < 0) {
-		r->name[0] = '\0';
+	snprintf(label, sizeof(label), "nvlend-%s", what);
+	r->fd = memfd_create(label, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (r->fd < 0)
 		return -errno;
+	/* reserve the memory now: a full tmpfs must fail here, not SIGBUS later */
+	if (ftruncate(r->fd, (off_t)size) < 0) {
+		rc = -errno;
+		goto err;
 	}
-	/* reserve the memory now: tmpfs that is full must fail here, not SIGBUS later */
 	rc = posix_fallocate(r->fd, 0, (off_t)size);
 	if (rc != 0) {
 		rc = -rc;
+		goto err;
+	}
+	if (fcntl(r->fd, F_ADD_SEALS, SHM_REGION_SEALS) < 0) {
+		rc = -errno;
 		goto err;
 	}
 	/* pre-fault: first touch costs milliseconds per 2 MiB on these VMs */
@@ -206,9 +214,7 @@ region_create(struct shm_region *r, const char *what, size_t size)
 	return 0;
 err:
 	close(r->fd);
-	shm_unlink(r->name);
 	r->fd = -1;
-	r->name[0] = '\0';
 	return rc;
 }
 
@@ -219,40 +225,8 @@ region_destroy(struct shm_region *r)
 		munmap(r->map, r->size);
 	if (r->fd >= 0)
 		close(r->fd);
-	if (r->name[0])
-		shm_unlink(r->name);
 	r->map = NULL;
 	r->fd = -1;
-	r->name[0] = '\0';
-}
-
-/* Remove region files of daemons that died without cleaning up. */
-static void
-cleanup_stale_regions(void)
-{
-	const char *pfx = shm_prefix();
-	size_t plen = strlen(pfx);
-	struct dirent *de;
-	DIR *d = opendir("/dev/shm");
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		char name[300], *end;
-		long pid;
-
-		if (strncmp(de->d_name, pfx, plen) != 0)
-			continue;
-		pid = strtol(de->d_name + plen, &end, 10);
-		if (end == de->d_name + plen || *end != '-' || pid <= 0 || pid == getpid())
-			continue;
-		if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
-			continue;
-		snprintf(name, sizeof(name), "/%s", de->d_name);
-		if (shm_unlink(name) == 0)
-			NVL_NOTICELOG("removed /dev/shm%s left by dead daemon %ld", name, pid);
-	}
-	closedir(d);
 }
 
 /* ---- control messages ------------------------------------------------------ */
@@ -1510,17 +1484,3 @@ static struct nvl_transport_ops g_shm_ops = {
 	.fini = shm_fini,
 };
 NVL_TRANSPORT_REGISTER(shm, &g_shm_ops)
-
-static int
-shm_subsys_init(void)
-{
-	cleanup_stale_regions();
-	return 0;
-}
-
-static struct nvl_subsystem g_shm_subsys = {
-	.name = "shm",
-	.order = 29,
-	.init = shm_subsys_init,
-};
-NVL_SUBSYSTEM_REGISTER(g_shm_subsys)

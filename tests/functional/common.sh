@@ -21,7 +21,7 @@ case "$BUILD" in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 BIN=$BUILD/bin
 TEST_NAME=$(basename "$0" .sh)
 T=$(mktemp -d "${TMPDIR:-/tmp}/nvlend-${TEST_NAME}.XXXXXX")
-# a /dev/shm prefix unique to this test run, for everything shm-backed
+# a prefix for files a test puts in /dev/shm (backing files, ...), removed at exit
 NVLEND_SHM_PREFIX="nvlt-$$-"
 export NVLEND_SHM_PREFIX
 export PATH="$BIN:$PATH"

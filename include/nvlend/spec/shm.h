@@ -22,9 +22,11 @@
  * allocates) answers with two descriptors: the CQ region and, if IEN, the
  * eventfd of interrupt vector IV (one eventfd per vector, the MSI-X
  * analogue). Create I/O Submission Queue answers with the SQ region and the
- * SQ's doorbell eventfd. Regions are files under /dev/shm owned by the
- * daemon; their page 0 holds the doorbells, each on its own cache line, the
- * ring follows at offset 4096.
+ * SQ's doorbell eventfd. Regions (and the window) are anonymous memfds of
+ * the daemon, sealed against shrinking and growing (F_SEAL_SHRINK |
+ * F_SEAL_GROW) before they are sent, so a host cannot make the controller's
+ * accesses fault. A queue region's page 0 holds the doorbells, each on its
+ * own cache line; the ring follows at offset 4096.
  *
  * Doorbells and sleeping ("delayed on" adaptive polling on both sides):
  *  - host submits: write SQEs, store-release sq.tail; full barrier; if

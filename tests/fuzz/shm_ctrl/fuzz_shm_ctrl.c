@@ -4,18 +4,25 @@
  * (src/transport/shm.c), driven the way a hostile local client can:
  *
  * Input: a sequence of records [type][len lo][len hi][payload]:
- *   type % 5 == 0  send payload as one SOCK_SEQPACKET message
+ *   type % 6 == 0  send payload as one SOCK_SEQPACKET message
  *               1  the same with a file descriptor attached (must be refused)
  *               2  SQ doorbell: [sq#][tail u32][SQEs...] written into the ring
  *                  of an SQ the target handed out, then the tail published
  *               3  CQ head doorbell: [cq#][head u32]
  *               4  window write: [offset u32][bytes] into the data window
+ *               5  region attack: [region#][op][arg u32] on the descriptor of
+ *                  a region the target handed out (window, SQ or CQ):
+ *                  op % 4 == 0 ftruncate to arg, 1 punch a hole at arg,
+ *                  2 close our descriptor (the mapping stays), 3 rewrite the
+ *                  region's page 0 with arg's bytes
  * After each record conn_event() runs on the connection, then a few rounds
  * of the single reactor (messages, pollers, timers), then the client end is
  * drained (descriptors received are mapped when they are queue regions or
- * the window, and closed). At the end the connection is torn down and must
- * be freed within a bounded number of rounds, leaving no /dev/shm region and
- * no descriptor behind; LeakSanitizer checks memory per input.
+ * the window, and kept for type 5). At the end the connection is torn down
+ * and must be freed within a bounded number of rounds, leaving no region
+ * (memfd) and no descriptor behind; LeakSanitizer checks memory per input.
+ * A region that could be shrunk would make the target fault here (SIGBUS):
+ * the seals are what type 5 checks.
  *
  * Setup (once): one reactor owned by this thread, a subsystem allowing any
  * host with an SHM listener address and one RAM namespace.
@@ -30,13 +37,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FZ_LISTENER "/nonexistent/nvlend-fuzz.sock"
-#define FZ_PREFIX "nvlfz-"
 #define FZ_MAX_MAPS 16
 
 struct fz_map {
 	void *p;
 	size_t size;
 	uint32_t magic;
+	int fd;                 /* our descriptor of the region, -1 once closed */
 };
 
 static struct nvl_target_ns g_tns;
@@ -51,7 +58,7 @@ fz_fail(const char *why)
 {
 	fprintf(stderr, "fuzz_shm_ctrl: %s\n", why);
 	if (getenv("NVL_FUZZ_VERBOSE"))
-		(void)!system("ls -l /proc/$PPID/fd; ls /dev/shm >&2"); /* $PPID: us */
+		(void)!system("ls -l /proc/$PPID/fd >&2"); /* $PPID: us */
 	__builtin_trap();
 }
 
@@ -70,19 +77,27 @@ count_fds(void)
 	return n;
 }
 
+/* Region memfds still open in this process (ours are closed by then). */
 static unsigned
 count_regions(void)
 {
-	DIR *d = opendir("/dev/shm");
+	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
-	char pfx[32];
 	unsigned n = 0;
 
 	if (d == NULL)
 		return 0;
-	snprintf(pfx, sizeof(pfx), FZ_PREFIX "%d-", (int)getpid());
-	while ((de = readdir(d)) != NULL)
-		n += strncmp(de->d_name, pfx, strlen(pfx)) == 0;
+	while ((de = readdir(d)) != NULL) {
+		char path[64], link[128];
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		len = readlink(path, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		n += strncmp(link, "/memfd:nvlend-", 14) == 0;
+	}
 	closedir(d);
 	return n;
 }
@@ -105,8 +120,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	nvl_log_set_level(getenv("NVL_FUZZ_VERBOSE") ? 1 : 0);
 	if (getenv("NVL_FUZZ_VERBOSE") == NULL)
 		nvl_log_set_fd(-1, false);
-	setenv("NVLEND_SHM_PREFIX", FZ_PREFIX, 1);
-	cleanup_stale_regions(); /* left by fuzzer processes that crashed */
 	nvl_reactor_opts_default(&ro);
 	ro.spin_us = 0;
 	ro.uring_entries = 8;
@@ -157,6 +170,7 @@ conn_alive(const struct shm_ctrlr *sc)
 	return false;
 }
 
+/* Map a region the target sent; keep its descriptor (ownership taken). */
 static void
 keep_mapping(int fd, bool window)
 {
@@ -164,20 +178,41 @@ keep_mapping(int fd, bool window)
 	void *p;
 
 	if (fstat(fd, &st) < 0 || st.st_size < 4096 || st.st_size > (8 << 20))
-		return;
+		goto out_close;
 	p = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
-		return;
+		goto out_close;
 	if (window && g_window.p == NULL) {
-		g_window = (struct fz_map){ .p = p, .size = (size_t)st.st_size };
+		g_window = (struct fz_map){ .p = p, .size = (size_t)st.st_size, .fd = fd };
 		return;
 	}
 	if (g_nmaps == FZ_MAX_MAPS) {
 		munmap(p, (size_t)st.st_size);
-		return;
+		goto out_close;
 	}
 	g_maps[g_nmaps++] = (struct fz_map){ .p = p, .size = (size_t)st.st_size,
-					     .magic = *(uint32_t *)p };
+					     .magic = *(uint32_t *)p, .fd = fd };
+	return;
+out_close:
+	close(fd);
+}
+
+static void
+unmap_all(void)
+{
+	for (unsigned i = 0; i < g_nmaps; i++) {
+		munmap(g_maps[i].p, g_maps[i].size);
+		if (g_maps[i].fd >= 0)
+			close(g_maps[i].fd);
+	}
+	g_nmaps = 0;
+	if (g_window.p) {
+		munmap(g_window.p, g_window.size);
+		if (g_window.fd >= 0)
+			close(g_window.fd);
+	}
+	g_window.p = NULL;
+	g_window.fd = -1;
 }
 
 /* Read everything the target sent; map queue regions and the window. */
@@ -204,11 +239,9 @@ drain(int fd)
 
 			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 				continue;
-			for (size_t i = 0; i < nfd; i++) {
+			for (size_t i = 0; i < nfd; i++)
 				keep_mapping(fds[i], ((struct nvl_shm_msg_hdr *)buf)->type ==
 							     NVL_SHM_MSG_CONNECT_RESP);
-				close(fds[i]);
-			}
 		}
 	}
 }
@@ -295,6 +328,44 @@ window_write(const uint8_t *p, size_t len)
 	memcpy((uint8_t *)g_window.p + off, p + 4, NVL_MIN(len - 4, g_window.size - off));
 }
 
+/*
+ * What a hostile host can do to a region it was given. ftruncate must fail
+ * (sealed); if it did not, the target's next access would fault and crash
+ * this process, which is the finding. We only touch our own mapping within
+ * its original size, so our accesses stay valid either way.
+ */
+static void
+region_attack(const uint8_t *p, size_t len)
+{
+	struct fz_map *m;
+	uint32_t arg;
+	unsigned n = g_nmaps + (g_window.p != NULL);
+
+	if (len < 6 || n == 0)
+		return;
+	m = p[0] % n == g_nmaps ? &g_window : &g_maps[p[0] % n];
+	memcpy(&arg, p + 2, 4);
+	switch (p[1] % 4) {
+	case 0:
+		if (m->fd >= 0 && ftruncate(m->fd, (off_t)(arg % (m->size * 2))) == 0)
+			fz_fail("a region could be resized by its host (no seals)");
+		break;
+	case 1:
+		if (m->fd >= 0)
+			(void)fallocate(m->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					(off_t)(arg % m->size) & ~4095, 4096);
+		break;
+	case 2:
+		if (m->fd >= 0)
+			close(m->fd);
+		m->fd = -1;
+		break;
+	default:
+		memset(m->p, (int)(arg & 0xff), NVL_MIN((size_t)(arg >> 8) % 4096 + 1, m->size));
+		break;
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -323,7 +394,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g_nconns++;
 
 	while (off + 3 <= size && conn_alive(sc) && sc->state != C_CLOSING) {
-		uint8_t type = data[off] % 5;
+		uint8_t type = data[off] % 6;
 		size_t len = (size_t)data[off + 1] | (size_t)data[off + 2] << 8;
 		const uint8_t *p = data + off + 3;
 
@@ -340,6 +411,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 3:
 			cq_doorbell(p, len);
+			break;
+		case 5:
+			region_attack(p, len);
 			break;
 		default:
 			window_write(p, len);
@@ -359,16 +433,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run_rounds(2);
 	drain(sv[1]);
 	close(sv[1]);
-	for (unsigned i = 0; i < g_nmaps; i++)
-		munmap(g_maps[i].p, g_maps[i].size);
-	g_nmaps = 0;
-	if (g_window.p)
-		munmap(g_window.p, g_window.size);
-	g_window.p = NULL;
+	unmap_all();
 	if (!TAILQ_EMPTY(&g_conns) || g_nconns != 0)
 		fz_fail("connection list not empty");
 	if (count_regions() != 0)
-		fz_fail("a /dev/shm region left behind");
+		fz_fail("a region memfd left open");
 	if (count_fds() != g_base_fds)
 		fz_fail("a descriptor left open");
 	return 0;
