@@ -20,8 +20,11 @@ while IFS= read -r -d '' ut; do
 	name=${ut#$BUILD/tests/unit/}
 	log=$LOGS/unit-${name//\//_}${VALGRIND:+-valgrind}.log
 	if [ -n "$VALGRIND" ]; then
+		# a test may ask for more in its source: "valgrind-options: ..."
+		vopts=$(sed -n 's/.*valgrind-options: *\([^*]*\).*/\1/p' "$TOP/tests/unit/$name.c" 2>/dev/null | head -1)
+		# shellcheck disable=SC2086
 		timeout 600 valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-			"$ut" >"$log" 2>&1
+			$vopts "$ut" >"$log" 2>&1
 	else
 		(cd "$BUILD" && timeout 300 "$ut") >"$log" 2>&1
 	fi

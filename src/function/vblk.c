@@ -681,10 +681,22 @@ q_process(struct vblk_queue *q, uint16_t head)
 	vblk_req_finish(r, vblk_status_from_errno(rc));
 }
 
+static bool
+q_mem_tripped(const struct vblk_queue *q)
+{
+	return vhost_mem_tripped(q->vr.mem) || q->c->vdev.inflight_tripped;
+}
+
 static void
 q_broken(struct vblk_queue *q, const char *what, unsigned v)
 {
-	if (!q->broken)
+	if (!q->broken && q_mem_tripped(q))
+		/* the fault guard replaced the mapping with zeroes: whatever the ring
+		 * looked like afterwards, this is the cause */
+		NVL_ERRLOG("vblk %s: queue %u: guest memory or the inflight region was truncated "
+			   "by the front-end: queue stopped until the device is reset",
+			   q->c->name, q->idx);
+	else if (!q->broken)
 		NVL_ERRLOG("vblk %s: queue %u: the guest broke the ring (%s %u): queue stopped "
 			   "until the device is reset", q->c->name, q->idx, what, v);
 	q->broken = true;
@@ -711,6 +723,10 @@ q_poll(void *arg)
 
 	if (q->state != VQ_RUNNING || q->broken)
 		return 0;
+	if (nvl_unlikely(q_mem_tripped(q))) {
+		q_broken(q, "truncated memory", 0);
+		return 0;
+	}
 	if (q->kick_armed) {
 		vring_kick_disable(&q->vr);
 		q->kick_armed = false;

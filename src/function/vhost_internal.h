@@ -25,6 +25,7 @@
 
 #include "nvlend/spec/vhost_user.h"
 #include "reactor/reactor.h"
+#include "util/util.h"
 
 #define VHOST_MAX_QUEUES 32          /* per device; QEMU's vhost-user-blk allows up to 1024 */
 #define VHOST_MAX_FDS 8              /* per message: SET_MEM_TABLE carries the most */
@@ -41,12 +42,26 @@ struct vhost_mem_region {
 	uint8_t *hva;      /* our mapping of gpa */
 	void *map;         /* what to munmap (NULL: not ours, e.g. a test buffer) */
 	size_t map_len;
+	int guard;         /* fault-guard slot + 1 (file not sealed against shrinking), or 0 */
 };
 
 struct vhost_mem {
 	unsigned nregions;
+	/* set (from the SIGBUS handler) when the front-end shrank a region's file
+	 * under us: the region now reads as zeroes and the device must stop */
+	volatile bool tripped;
 	struct vhost_mem_region r[NVL_VHOST_MEMORY_BASELINE_NREGIONS];
 };
+
+/** True once the front-end truncated one of the memory table's files. */
+static inline bool
+vhost_mem_tripped(const struct vhost_mem *m)
+{
+	return m != NULL && nvl_unlikely(m->tripped);
+}
+
+/** True when fd is sealed against shrinking (F_SEAL_SHRINK): mapping it cannot fault. */
+bool vhost_fd_sealed(int fd);
 
 /** Map a SET_MEM_TABLE payload; fds[i] belongs to region i (not consumed).
  *  \return 0; -EINVAL (bad table, sizes, overflow, fd count); -errno of mmap/fstat. */
@@ -263,6 +278,8 @@ struct vhost_dev {
 	uint8_t *inflight_base;
 	uint16_t inflight_nq;
 	uint16_t inflight_qs;
+	int inflight_guard;          /* fault-guard slot + 1 (unsealed region), or 0 */
+	volatile bool inflight_tripped; /* the front-end shrank the inflight file */
 	struct vhost_vq_cfg vq[VHOST_MAX_QUEUES];
 
 	/* one asynchronous operation at a time (queues stopping) */

@@ -5,15 +5,23 @@
  * writes guest buffers in place (zero copy). Every translation checks the
  * whole range against one region with arithmetic that cannot overflow.
  *
+ * A front-end keeps a writable descriptor of each file and may truncate it.
+ * A memfd sealed against shrinking (QEMU's memory-backend-memfd seals by
+ * default) cannot fault; any other file (memory-backend-file on /dev/shm or
+ * hugetlbfs) is mapped under the fault guard (util/fault_guard.h): a
+ * truncation then sets m->tripped instead of killing the daemon.
+ *
  * Threading: built and freed on reactor 0; read-only afterwards, so queue
  * reactors translate through it without locks (see vhost_internal.h for the
  * rule that keeps it alive while they do).
  */
 #include "function/vhost_internal.h"
+#include "util/fault_guard.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +35,19 @@ vhost_mem_free(struct vhost_mem *m)
 	if (m == NULL)
 		return;
 	for (unsigned i = 0; i < m->nregions; i++) {
+		nvl_fault_guard_del(m->r[i].guard - 1);
 		if (m->r[i].map)
 			munmap(m->r[i].map, m->r[i].map_len);
 	}
 	free(m);
+}
+
+bool
+vhost_fd_sealed(int fd)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	return seals >= 0 && (seals & F_SEAL_SHRINK);
 }
 
 static int
@@ -112,11 +129,20 @@ vhost_mem_map(const struct nvl_vhost_memory *tbl, const int *fds, unsigned nfds,
 		madvise(p, (size_t)len, MADV_DONTDUMP);
 		r->map = p;
 		r->map_len = (size_t)len;
+		m->nregions = i + 1;
+		if (!vhost_fd_sealed(fds[i])) {
+			rc = nvl_fault_guard_add(p, (size_t)len, &m->tripped);
+			if (rc < 0) {
+				NVL_ERRLOG("memory region %u: cannot guard an unsealed mapping: %s",
+					   i, strerror(-rc));
+				goto err;
+			}
+			r->guard = rc + 1;
+		}
 		r->hva = (uint8_t *)p + mr->mmap_offset;
 		r->gpa = mr->guest_phys_addr;
 		r->size = mr->memory_size;
 		r->uva = mr->userspace_addr;
-		m->nregions = i + 1;
 	}
 	*out = m;
 	return 0;

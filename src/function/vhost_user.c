@@ -25,6 +25,7 @@
  * Threading: reactor 0 only.
  */
 #include "function/vhost_internal.h"
+#include "util/fault_guard.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -737,10 +738,13 @@ h_get_inflight_fd(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const
 		return -EINVAL;
 	}
 	size = vring_inflight_queue_bytes(m.queue_size) * m.num_queues;
-	fd = memfd_create("nvlend-vblk-inflight", MFD_CLOEXEC);
+	fd = memfd_create("nvlend-vblk-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)size) < 0) {
+	/* sealed before it leaves: the front-end maps it and hands it back on
+	 * SET_INFLIGHT_FD, and must never be able to shrink what we then map */
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
 		rc = -errno;
 		close(fd);
 		return rc;
@@ -758,6 +762,9 @@ h_get_inflight_fd(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const
 static void
 vu_unmap_inflight(struct vhost_dev *d)
 {
+	nvl_fault_guard_del(d->inflight_guard - 1);
+	d->inflight_guard = 0;
+	d->inflight_tripped = false;
 	if (d->inflight_map)
 		munmap(d->inflight_map, d->inflight_map_len);
 	d->inflight_map = NULL;
@@ -802,6 +809,16 @@ h_set_inflight_fd(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const
 	if (map == MAP_FAILED)
 		return -errno;
 	vu_unmap_inflight(d);
+	if (!vhost_fd_sealed(fds[0])) {
+		/* not the sealed memfd we made: a truncation must not fault us */
+		int g = nvl_fault_guard_add(map, (size_t)m.mmap_size, &d->inflight_tripped);
+
+		if (g < 0) {
+			munmap(map, (size_t)m.mmap_size);
+			return g;
+		}
+		d->inflight_guard = g + 1;
+	}
 	d->inflight_map = map;
 	d->inflight_map_len = (size_t)m.mmap_size;
 	d->inflight_base = map;
