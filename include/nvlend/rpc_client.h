@@ -24,7 +24,9 @@ struct nvl_rpc_client;
  * \param path socket path; NULL = $NVLEND_SOCKET or the default path.
  * \param timeout_ms per-call timeout (0 = 30 s).
  * \return 0, -ENOENT (no socket there: daemon not running), -ECONNREFUSED
- *         (stale socket), -ENAMETOOLONG, -ENOMEM, or another -errno.
+ *         (stale socket), -EPERM (the default path holds a socket of another
+ *         user, or something that is not a socket: not trusted),
+ *         -ENAMETOOLONG, -ENOMEM, or another -errno.
  */
 int nvl_rpc_client_connect(const char *path, int timeout_ms, struct nvl_rpc_client **out);
 
@@ -45,7 +47,9 @@ int nvl_rpc_client_call(struct nvl_rpc_client *c, const char *method, json_t *pa
 /** The path actually used (after defaults). */
 const char *nvl_rpc_client_path(const struct nvl_rpc_client *c);
 
-/** Default socket path ($NVLEND_SOCKET, else as nvlendd's default). */
+/** Default socket path: $NVLEND_SOCKET, else nvlendd's default
+ *  (/run/nvlend/nvlend.sock for root, else $XDG_RUNTIME_DIR/nvlend.sock, else
+ *  /tmp/nvlend-UID/nvlend.sock). */
 const char *nvl_rpc_default_socket(char *buf, size_t len);
 
 #ifdef __cplusplus

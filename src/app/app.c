@@ -48,20 +48,6 @@ nvl_subsystem_register(struct nvl_subsystem *s)
 	*pp = s;
 }
 
-const char *
-nvl_default_rpc_socket(char *buf, size_t len)
-{
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-
-	if (getuid() == 0)
-		snprintf(buf, len, "/run/nvlend/nvlend.sock");
-	else if (xdg && *xdg)
-		snprintf(buf, len, "%s/nvlend.sock", xdg);
-	else
-		snprintf(buf, len, "/tmp/nvlend-%u.sock", (unsigned)getuid());
-	return buf;
-}
-
 bool
 nvl_app_stopping(void)
 {
@@ -178,14 +164,27 @@ app_start_rpc(void)
 		.request_timeout_ms = g_app.opts->rpc_request_timeout_ms,
 		.idle_timeout_ms = g_app.opts->rpc_idle_timeout_ms,
 	};
-	char dir[512], *slash;
+	char dir[512], def[256], *slash;
 	int rc;
 
 	nvl_strlcpy(dir, ro.path, sizeof(dir));
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
-		nvl_mkdir_p(dir);
+		if (getuid() != 0 &&
+		    strcmp(ro.path, nvl_default_rpc_socket(def, sizeof(def))) == 0) {
+			/* a user's default socket lives in a directory only that user
+			 * may enter (/tmp/nvlend-UID is otherwise squattable) */
+			rc = nvl_mkdir_private(dir);
+			if (rc < 0) {
+				NVL_ERRLOG("refusing %s as the socket directory: %s", dir,
+					   rc == -EPERM ? "not a directory of this user"
+							: strerror(-rc));
+				return rc;
+			}
+		} else {
+			nvl_mkdir_p(dir);
+		}
 	}
 	rc = nvl_rpc_server_start(&ro);
 	if (rc < 0) {

@@ -54,10 +54,6 @@ struct nvl_app_opts {
 	void *started_arg;
 };
 
-/** Default RPC socket path: /run/nvlend/nvlend.sock for root, else
- *  $XDG_RUNTIME_DIR/nvlend.sock, else /tmp/nvlend-UID.sock. */
-const char *nvl_default_rpc_socket(char *buf, size_t len);
-
 /** Run the daemon until shutdown. \return 0 or -errno (config, socket...). */
 int nvl_app_run(const struct nvl_app_opts *o);
 /** Begin an orderly shutdown (any reactor-0 context; signals route here). */

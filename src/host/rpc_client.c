@@ -25,17 +25,12 @@ NVL_EXPORT const char *
 nvl_rpc_default_socket(char *buf, size_t len)
 {
 	const char *env = getenv("NVLEND_SOCKET");
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
 
-	if (env && *env)
+	if (env && *env) {
 		snprintf(buf, len, "%s", env);
-	else if (getuid() == 0)
-		snprintf(buf, len, "/run/nvlend/nvlend.sock");
-	else if (xdg && *xdg)
-		snprintf(buf, len, "%s/nvlend.sock", xdg);
-	else
-		snprintf(buf, len, "/tmp/nvlend-%u.sock", (unsigned)getuid());
-	return buf;
+		return buf;
+	}
+	return nvl_default_rpc_socket(buf, len);
 }
 
 NVL_EXPORT int
@@ -50,6 +45,13 @@ nvl_rpc_client_connect(const char *path, int timeout_ms, struct nvl_rpc_client *
 		path = nvl_rpc_default_socket(def, sizeof(def));
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
+	/* The built-in default may sit in a shared directory (/tmp): talk only to
+	 * a socket of root or of this user, never to one a neighbour planted. */
+	if (strcmp(path, nvl_default_rpc_socket(def, sizeof(def))) == 0) {
+		rc = nvl_socket_owner_ok(path);
+		if (rc == -EPERM || rc == -ENOTSOCK)
+			return -EPERM;
+	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;

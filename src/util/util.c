@@ -215,6 +215,62 @@ nvl_mkdir_p(const char *path)
 	return 0;
 }
 
+int
+nvl_mkdir_private(const char *path)
+{
+	char parent[PATH_MAX];
+	char *slash;
+	struct stat st;
+	int rc;
+
+	if (nvl_strlcpy(parent, path, sizeof(parent)) < 0)
+		return -ENAMETOOLONG;
+	slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		rc = nvl_mkdir_p(parent);
+		if (rc < 0)
+			return rc;
+	}
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		return -EPERM;
+	if ((st.st_mode & 077) && chmod(path, 0700) < 0)
+		return -errno;
+	return 0;
+}
+
+const char *
+nvl_default_rpc_socket(char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (getuid() == 0)
+		snprintf(buf, len, "/run/nvlend/nvlend.sock");
+	else if (xdg && *xdg)
+		snprintf(buf, len, "%s/nvlend.sock", xdg);
+	else
+		snprintf(buf, len, "/tmp/nvlend-%u/nvlend.sock", (unsigned)getuid());
+	return buf;
+}
+
+int
+nvl_socket_owner_ok(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+	if (st.st_uid != 0 && st.st_uid != geteuid())
+		return -EPERM;
+	return 0;
+}
+
 /*
  * CRC32C, slicing-by-8 in software; uses the SSE4.2 crc32 instruction when
  * the CPU has it (decided once). Polynomial 0x1EDC6F41 (reflected 0x82F63B78)

@@ -125,4 +125,31 @@ nvl_crc32c(const void *buf, size_t len)
 /** Make a directory and its parents (mode 0755). \return 0 or -errno. */
 int nvl_mkdir_p(const char *path);
 
+/**
+ * Make `path` (and its parents, 0755) a private directory of this user:
+ * created 0700 when missing; when it exists it must be a real directory
+ * (not a symbolic link) owned by the effective uid, and any group/other
+ * bits are cleared. A directory someone else made first (e.g. a squatter
+ * in /tmp) is refused, never used.
+ * \return 0; -EPERM (owned by another user, or not a directory); -errno.
+ */
+int nvl_mkdir_private(const char *path);
+
+/**
+ * The default RPC socket path, the same for the daemon and every client:
+ * /run/nvlend/nvlend.sock for root, else $XDG_RUNTIME_DIR/nvlend.sock,
+ * else /tmp/nvlend-UID/nvlend.sock (in a private directory: see
+ * nvl_mkdir_private). Ignores NVLEND_SOCKET (the clients' override).
+ * \return buf.
+ */
+const char *nvl_default_rpc_socket(char *buf, size_t len);
+
+/**
+ * May a client trust the Unix socket at `path`? Only when it is a socket
+ * owned by root or by this user (a socket another user planted in a shared
+ * directory would receive our requests and answer them).
+ * \return 0; -EPERM (owned by someone else); -ENOTSOCK; -errno of lstat.
+ */
+int nvl_socket_owner_ok(const char *path);
+
 #endif

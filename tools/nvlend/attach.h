@@ -62,8 +62,13 @@ struct attach_record {
 /* ---- records (attach_record.c) ---- */
 
 /** The state dir ($NVLEND_ATTACH_DIR, /run/nvlend/attach as root, else
- *  $XDG_RUNTIME_DIR/nvlend/attach), created if missing. \return 0, -errno. */
+ *  $XDG_RUNTIME_DIR/nvlend/attach, else /tmp/nvlend-UID/attach), created
+ *  0700 if missing, made 0700 if not. It holds the FUSE files and the records
+ *  detach trusts, so it must be this user's own (nvl_mkdir_private).
+ *  \return 0; -EPERM (it, or /tmp/nvlend-UID, belongs to someone else); -errno. */
 int attach_state_dir(char *buf, size_t len);
+/** Print why the state dir cannot be used (after attach_state_dir failed with rc). */
+void attach_state_dir_complain(const char *who, const char *dir, int rc);
 /** Write atomically (temp file + rename). \return 0, -errno. */
 int attach_record_write(const struct attach_record *r);
 /** \return 0, -ENOENT, -EINVAL (unparsable), -errno. */

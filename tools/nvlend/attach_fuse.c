@@ -151,6 +151,8 @@ fa_stat(struct fuse_attach *fa, struct stat *st)
 	memset(st, 0, sizeof(*st));
 	st->st_ino = FUSE_ROOT_ID;
 	st->st_mode = S_IFREG | (fa->ro ? 0400 : 0600);
+	st->st_uid = geteuid();
+	st->st_gid = getegid();
 	st->st_nlink = 1;
 	st->st_size = (off_t)fa->size;
 	st->st_blksize = fa->bs;
@@ -198,9 +200,16 @@ static void
 fa_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fuse_attach *fa = fuse_req_userdata(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 
 	if (ino != FUSE_ROOT_ID) {
 		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	/* the namespace is this user's (root's): nobody else opens it, whatever
+	 * the mount options say */
+	if (ctx->uid != 0 && ctx->uid != geteuid()) {
+		fuse_reply_err(req, EACCES);
 		return;
 	}
 	if (fa->ro && (fi->flags & O_ACCMODE) != O_RDONLY) {
@@ -614,7 +623,14 @@ fa_start(struct attach_ctx *a)
 		goto err;
 	}
 	close(fd);
-	snprintf(opts, sizeof(opts), "allow_other,fsname=nvlend:%s,subtype=nvlend", a->rec.name);
+	/*
+	 * No allow_other: only the mounting user (root) reaches the file; the
+	 * kernel refuses everyone else before a request reaches us. The file
+	 * lives in a 0700 directory too, and fa_open checks the caller again.
+	 * default_permissions makes the kernel apply the 0600 mode as well.
+	 */
+	snprintf(opts, sizeof(opts), "default_permissions,fsname=nvlend:%s,subtype=nvlend",
+		 a->rec.name);
 	fa->se = fuse_session_new(&args, &fa_ops, sizeof(fa_ops), fa);
 	fuse_opt_free_args(&args);
 	if (fa->se == NULL) {

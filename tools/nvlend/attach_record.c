@@ -37,15 +37,40 @@ attach_state_dir(char *buf, size_t len)
 	} else {
 		const char *xdg = getenv("XDG_RUNTIME_DIR");
 
-		if (xdg && *xdg)
+		if (xdg && *xdg) {
 			n = snprintf(buf, len, "%s/nvlend/attach", xdg);
-		else
+		} else {
+			/* /tmp is shared: the per-user directory itself must be ours */
+			n = snprintf(buf, len, "/tmp/nvlend-%u", (unsigned)geteuid());
+			if (n < 0 || (size_t)n >= len)
+				return -ENAMETOOLONG;
+			rc = nvl_mkdir_private(buf);
+			if (rc < 0)
+				return rc;
 			n = snprintf(buf, len, "/tmp/nvlend-%u/attach", (unsigned)geteuid());
+		}
 	}
 	if (n < 0 || (size_t)n >= len)
 		return -ENAMETOOLONG;
-	rc = nvl_mkdir_p(buf);
+	/*
+	 * 0700 and ours: it holds the FUSE files that loop devices of attached
+	 * namespaces are backed by, and the records that detach trusts (pids).
+	 */
+	rc = nvl_mkdir_private(buf);
 	return rc < 0 ? rc : 0;
+}
+
+void
+attach_state_dir_complain(const char *who, const char *dir, int rc)
+{
+	if (rc == -EPERM)
+		fprintf(stderr,
+			"%s: the state directory %s (or /tmp/nvlend-UID above it) is not a "
+			"directory of this user; refusing to use it. Remove it, or set "
+			"XDG_RUNTIME_DIR or NVLEND_ATTACH_DIR.\n",
+			who, dir);
+	else
+		fprintf(stderr, "%s: state directory %s: %s\n", who, dir, strerror(-rc));
 }
 
 static bool
@@ -109,7 +134,7 @@ record_write_to(const char *path, const struct attach_record *r, bool excl)
 	if (text == NULL)
 		return -ENOMEM;
 	if (excl) {
-		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd < 0) {
 			rc = -errno;
 			goto out;
@@ -121,7 +146,7 @@ record_write_to(const char *path, const struct attach_record *r, bool excl)
 		goto out;
 	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		rc = -errno;
 		goto out;

@@ -430,8 +430,9 @@ cmd_attach(struct nvl_cli *cli, int argc, char **argv)
 			return CLI_ERR;
 		}
 	}
-	if (attach_state_dir(dir, sizeof(dir)) < 0) {
-		fprintf(stderr, "nvlend attach: cannot create the state dir %s\n", dir);
+	rc = attach_state_dir(dir, sizeof(dir));
+	if (rc < 0) {
+		attach_state_dir_complain("nvlend attach", dir, rc);
 		return CLI_ERR;
 	}
 	if (a.o.name[0] == '\0' && pick_name(a.o.name, sizeof(a.o.name)) < 0) {
@@ -591,7 +592,10 @@ cmd_attachments(struct nvl_cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "no operands expected");
 	n = attach_record_list(&v);
 	if (n < 0) {
-		fprintf(stderr, "nvlend attachments: %s\n", strerror(-n));
+		char dir[PATH_MAX - 64] = "";
+
+		attach_state_dir(dir, sizeof(dir));
+		attach_state_dir_complain("nvlend attachments", dir, n);
 		return CLI_ERR;
 	}
 	t = cli_table_new(7, hdr);

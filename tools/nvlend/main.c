@@ -79,6 +79,11 @@ cli_call(struct nvl_cli *cli, const char *method, json_t *params, json_t **resul
 				"Start it with 'nvlendd', or pick another one with -s SOCKET "
 				"or NVLEND_SOCKET.\n",
 				cli->prog, path);
+		else if (rc == -EPERM)
+			fprintf(stderr,
+				"%s: not talking to %s: it is not a socket of root or of this "
+				"user (another user may have planted it).\n",
+				cli->prog, path);
 		else
 			fprintf(stderr, "%s: cannot reach nvlendd on %s: %s\n", cli->prog, path,
 				strerror(-rc));

@@ -166,7 +166,7 @@ test_default_socket(void **state)
 	setenv("XDG_RUNTIME_DIR", "/run/user/1234", 1);
 	assert_string_equal(nvl_default_rpc_socket(buf, sizeof(buf)), "/run/user/1234/nvlend.sock");
 	unsetenv("XDG_RUNTIME_DIR");
-	snprintf(buf, sizeof(buf), "/tmp/nvlend-%u.sock", (unsigned)getuid());
+	snprintf(buf, sizeof(buf), "/tmp/nvlend-%u/nvlend.sock", (unsigned)getuid());
 	{
 		char got[256];
 
