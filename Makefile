@@ -66,7 +66,7 @@ ALL_LDFLAGS := $(LDSAN) $(LDFLAGS)
 
 # ---- sources ---------------------------------------------------------------
 .SECONDEXPANSION:
-COMPONENTS := util reactor rpc bdev nvme target transport nbd brick function lend app host
+COMPONENTS := util reactor rpc bdev nvme nvmf transport nbd brick function lend app host
 SRC_ALL    := $(sort $(wildcard $(addsuffix /*.c,$(addprefix src/,$(COMPONENTS)))))
 # what libnvlend (the client library) is made of
 LIB_SRCS   := $(sort $(wildcard src/host/*.c)) src/util/util.c src/util/log.c \

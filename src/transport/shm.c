@@ -16,7 +16,7 @@
  * Data never passes through the daemon: bdev I/O reads and writes the host's
  * data window directly (zero copy).
  */
-#include "target/target.h"
+#include "nvmf/nvmf.h"
 #include "transport/shm_map.h"
 #include "transport/shm_ring.h"
 #include "app/app.h"
@@ -137,7 +137,7 @@ struct shm_ctrlr {
 	struct nvl_fdh *fdh;
 	enum shm_conn_state state;
 	struct nvl_listen_addr listener;
-	struct nvl_target_ctrlr *tc;
+	struct nvl_nvmf_ctrlr *tc;
 	struct nvl_timer *connect_timer;
 	struct shm_region window;
 	struct shm_cq *cqs[SHM_MAX_QUEUES + 1];
@@ -857,7 +857,7 @@ shm_delete_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req)
 static void
 shm_reset(struct nvl_nvme_ctrlr *nc)
 {
-	struct shm_ctrlr *sc = ((struct nvl_target_ctrlr *)nc->owner)->tctx;
+	struct shm_ctrlr *sc = ((struct nvl_nvmf_ctrlr *)nc->owner)->tctx;
 
 	/* CC.EN cleared: the queues go (the host re-creates them after re-enabling) */
 	for (unsigned q = 1; q <= SHM_MAX_QUEUES; q++)
@@ -868,13 +868,13 @@ shm_reset(struct nvl_nvme_ctrlr *nc)
 static int
 shm_discovery_log(struct nvl_nvme_ctrlr *nc, void **out, size_t *len)
 {
-	return nvl_target_discovery_log(nc->hostnqn, out, len);
+	return nvl_nvmf_discovery_log(nc->hostnqn, out, len);
 }
 
 static const struct nvl_nvme_ctrlr_ops g_shm_nvme_ops = {
 	.discovery_log = shm_discovery_log,
-	.get_ns = nvl_target_get_ns,
-	.next_nsid = nvl_target_next_nsid,
+	.get_ns = nvl_nvmf_get_ns,
+	.next_nsid = nvl_nvmf_next_nsid,
 	.create_io_cq = shm_create_io_cq,
 	.create_io_sq = shm_create_io_sq,
 	.delete_io_sq = shm_delete_io_sq,
@@ -978,7 +978,7 @@ do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 {
 	struct nvl_shm_connect_resp r = { 0 };
 	struct nvl_connect_info ci = { 0 };
-	struct nvl_target_ctrlr *tc;
+	struct nvl_nvmf_ctrlr *tc;
 	uint64_t win;
 	uint16_t status;
 	char what[32], why[200];
@@ -1012,7 +1012,7 @@ do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 	ci.listener = &sc->listener;
 	ci.nvme_ops = &g_shm_nvme_ops;
 	ci.tctx = sc;
-	rc = nvl_target_connect(&ci, &tc, &status);
+	rc = nvl_nvmf_connect(&ci, &tc, &status);
 	if (rc < 0) {
 		snprintf(why, sizeof(why), "%s",
 			 rc == -ENOENT	? "no such subsystem"
@@ -1190,10 +1190,10 @@ conn_try_free(struct shm_ctrlr *sc)
 		goto out;
 	/* 3. the controller (finishes held AERs, which come back through admin_done) */
 	if (sc->tc) {
-		struct nvl_target_ctrlr *tc = sc->tc;
+		struct nvl_nvmf_ctrlr *tc = sc->tc;
 
 		sc->tc = NULL;
-		nvl_target_ctrlr_release(tc);
+		nvl_nvmf_ctrlr_release(tc);
 	}
 	if (sc->admin_outstanding || sc->free_scheduled)
 		goto out;
@@ -1362,13 +1362,13 @@ shm_stop_listen(const struct nvl_listen_addr *a)
 }
 
 static void
-shm_ctrlr_disconnect(struct nvl_target_ctrlr *tc)
+shm_ctrlr_disconnect(struct nvl_nvmf_ctrlr *tc)
 {
 	conn_teardown(tc->tctx, "disconnected by the target");
 }
 
 static void
-shm_ctrlr_qpairs(struct nvl_target_ctrlr *tc, json_t *arr)
+shm_ctrlr_qpairs(struct nvl_nvmf_ctrlr *tc, json_t *arr)
 {
 	struct shm_ctrlr *sc = tc->tctx;
 

@@ -16,7 +16,7 @@
  *    fatal error the queue reports with a message), clears the table slot
  *    and sends the queue one close message; the queue drains its commands
  *    in flight, frees itself on its reactor and sends "gone" back. The
- *    controller is released (nvl_target_ctrlr_release) only after every
+ *    controller is released (nvl_nvmf_ctrlr_release) only after every
  *    I/O queue is gone, and freed after its admin connection drained.
  *  - nothing is freed from inside the call chain that noticed the end:
  *    connection memory goes in a message to its own reactor.
@@ -372,7 +372,7 @@ connect_admin(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_conne
 	      const struct nvl_nvmf_connect_data *d)
 {
 	struct nvl_connect_info ci = { 0 };
-	struct nvl_target_ctrlr *tc;
+	struct nvl_nvmf_ctrlr *tc;
 	struct tcp_ctrlr *ctl;
 	uint32_t entries = (uint32_t)cc->sqsize + 1;
 	uint16_t status;
@@ -406,7 +406,7 @@ connect_admin(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_conne
 	ci.listener = &c->listener;
 	ci.nvme_ops = &g_tcp_nvme_ops;
 	ci.tctx = ctl;
-	rc = nvl_target_connect(&ci, &tc, &status);
+	rc = nvl_nvmf_connect(&ci, &tc, &status);
 	if (rc < 0) {
 		free(ctl);
 		if (rc == -ENOENT)
@@ -443,7 +443,7 @@ connect_io(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_connect_
 	   const struct nvl_nvmf_connect_data *d)
 {
 	uint32_t entries = (uint32_t)cc->sqsize + 1;
-	struct nvl_target_ctrlr *tc;
+	struct nvl_nvmf_ctrlr *tc;
 	struct tcp_ctrlr *ctl;
 	uint16_t qid = cc->qid;
 	uint32_t granted;
@@ -454,10 +454,10 @@ connect_io(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_connect_
 			       "I/O SQSIZE out of range");
 		return;
 	}
-	tc = nvl_target_ctrlr_lookup(d->subnqn, d->cntlid);
+	tc = nvl_nvmf_ctrlr_lookup(d->subnqn, d->cntlid);
 	if (tc == NULL || tc->transport != &g_tcp_ops) {
 		if (tc)
-			nvl_target_ctrlr_put(tc);
+			nvl_nvmf_ctrlr_put(tc);
 		connect_refuse(c, r, NVL_NVME_SC_CONNECT_INVALID_PARAM,
 			       CONNECT_IPO(offsetof(struct nvl_nvmf_connect_data, cntlid), true),
 			       "no such controller for an I/O queue");
@@ -465,7 +465,7 @@ connect_io(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_connect_
 	}
 	ctl = tc->tctx;
 	if (strcmp(tc->nvme.hostnqn, d->hostnqn) != 0 || memcmp(tc->nvme.hostid, d->hostid, 16)) {
-		nvl_target_ctrlr_put(tc);
+		nvl_nvmf_ctrlr_put(tc);
 		connect_refuse(c, r, NVL_NVME_SC_CONNECT_INVALID_HOST, 0,
 			       "I/O queue from another host than the controller's");
 		return;
@@ -474,14 +474,14 @@ connect_io(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_connect_
 					  : tc->nvme.max_io_queues;
 	if (tc->nvme.type != NVL_NVME_CNTRLTYPE_IO || qid > tc->nvme.max_io_queues ||
 	    qid > TCP_MAX_IO_QUEUES || qid > granted || ctl->closing || ctl->ioq[qid]) {
-		nvl_target_ctrlr_put(tc);
+		nvl_nvmf_ctrlr_put(tc);
 		connect_refuse(c, r, NVL_NVME_SC_CONNECT_INVALID_PARAM,
 			       CONNECT_IPO(offsetof(struct nvl_nvmf_connect_cmd, qid), false),
 			       "queue id not available");
 		return;
 	}
 	if (!(tc->nvme.csts & NVL_NVME_CSTS_RDY)) {
-		nvl_target_ctrlr_put(tc);
+		nvl_nvmf_ctrlr_put(tc);
 		connect_refuse(c, r, NVL_NVME_SC_COMMAND_SEQUENCE_ERROR, 0,
 			       "I/O queue before the controller is enabled");
 		return;
@@ -959,7 +959,7 @@ conn_detach(struct tcp_conn *c)
 struct ioq_msg {
 	struct tcp_ctrlr *ctl;
 	struct tcp_conn *conn;       /* compared, never dereferenced on reactor 0 */
-	struct nvl_target_ctrlr *tc;
+	struct nvl_nvmf_ctrlr *tc;
 	uint16_t qid;
 	bool gone;
 };
@@ -987,7 +987,7 @@ ioq_msg_home(void *arg)
 
 	if (m->gone) {
 		ctl->nio_alive--;
-		nvl_target_ctrlr_put(m->tc);
+		nvl_nvmf_ctrlr_put(m->tc);
 		tctrlr_try_free(ctl);
 	} else if (ctl->ioq[m->qid] == m->conn) {
 		ioq_close(ctl, m->qid);
@@ -1288,11 +1288,11 @@ tctrlr_try_free(struct tcp_ctrlr *ctl)
 	if (ctl->nio_alive)
 		goto out;
 	if (ctl->tc) {
-		struct nvl_target_ctrlr *tc = ctl->tc;
+		struct nvl_nvmf_ctrlr *tc = ctl->tc;
 
 		/* finishes held AERs, which come back through req_done */
 		ctl->tc = NULL;
-		nvl_target_ctrlr_release(tc);
+		nvl_nvmf_ctrlr_release(tc);
 	}
 	if (ctl->admin)
 		goto out;
@@ -1323,7 +1323,7 @@ tctrlr_teardown(struct tcp_ctrlr *ctl, const char *why)
 static void
 tcp_nvme_reset(struct nvl_nvme_ctrlr *nc)
 {
-	struct nvl_target_ctrlr *tc = nc->owner;
+	struct nvl_nvmf_ctrlr *tc = nc->owner;
 	struct tcp_ctrlr *ctl = tc->tctx;
 
 	/* CC.EN cleared or shutdown: the I/O queues go; the host reconnects them */
@@ -1334,12 +1334,12 @@ tcp_nvme_reset(struct nvl_nvme_ctrlr *nc)
 static int
 tcp_discovery_log(struct nvl_nvme_ctrlr *nc, void **out, size_t *len)
 {
-	return nvl_target_discovery_log(nc->hostnqn, out, len);
+	return nvl_nvmf_discovery_log(nc->hostnqn, out, len);
 }
 
 static const struct nvl_nvme_ctrlr_ops g_tcp_nvme_ops = {
-	.get_ns = nvl_target_get_ns,
-	.next_nsid = nvl_target_next_nsid,
+	.get_ns = nvl_nvmf_get_ns,
+	.next_nsid = nvl_nvmf_next_nsid,
 	.reset = tcp_nvme_reset,
 	.discovery_log = tcp_discovery_log,
 };
@@ -1440,7 +1440,7 @@ tcp_stop_listen(const struct nvl_listen_addr *a)
 /* ---- transport ops --------------------------------------------------------------------- */
 
 static void
-tcp_ctrlr_disconnect(struct nvl_target_ctrlr *tc)
+tcp_ctrlr_disconnect(struct nvl_nvmf_ctrlr *tc)
 {
 	tctrlr_teardown(tc->tctx, "disconnected by the target");
 }
@@ -1462,7 +1462,7 @@ conn_json(const struct tcp_conn *c)
 }
 
 static void
-tcp_ctrlr_qpairs(struct nvl_target_ctrlr *tc, json_t *arr)
+tcp_ctrlr_qpairs(struct nvl_nvmf_ctrlr *tc, json_t *arr)
 {
 	struct tcp_ctrlr *ctl = tc->tctx;
 

@@ -12,7 +12,7 @@
 #ifndef NVL_TRANSPORT_TCP_INTERNAL_H
 #define NVL_TRANSPORT_TCP_INTERNAL_H
 
-#include "target/target.h"
+#include "nvmf/nvmf.h"
 #include "transport/tcp_pdu.h"
 
 #include <sys/queue.h>
@@ -91,7 +91,7 @@ struct tcp_conn {
 	uint16_t sqhd;
 
 	struct tcp_ctrlr *ctl;
-	struct nvl_target_ctrlr *tc;
+	struct nvl_nvmf_ctrlr *tc;
 
 	/* command slots */
 	struct tcp_req *reqs;
@@ -124,7 +124,7 @@ struct tcp_conn {
 };
 
 struct tcp_ctrlr {
-	struct nvl_target_ctrlr *tc;
+	struct nvl_nvmf_ctrlr *tc;
 	struct tcp_conn *admin;
 	struct tcp_conn *ioq[TCP_MAX_IO_QUEUES + 1];
 	struct nvl_reactor *ioq_reactor[TCP_MAX_IO_QUEUES + 1];

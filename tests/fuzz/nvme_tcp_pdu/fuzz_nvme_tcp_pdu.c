@@ -113,7 +113,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static struct nvl_target_ctrlr tc;
+	static struct nvl_nvmf_ctrlr tc;
 	struct nvl_tcp_err err;
 	struct tcp_conn *c = NULL;
 	struct hctx *h = NULL;

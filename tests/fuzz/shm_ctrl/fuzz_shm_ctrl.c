@@ -29,7 +29,7 @@
  */
 #include "reactor/reactor.c"
 #include "transport/shm.c"
-#include "target/target_internal.h"
+#include "nvmf/nvmf_internal.h"
 
 #include <dirent.h>
 
@@ -46,7 +46,7 @@ struct fz_map {
 	int fd;                 /* our descriptor of the region, -1 once closed */
 };
 
-static struct nvl_target_ns g_tns;
+static struct nvl_nvmf_ns g_tns;
 static struct fz_map g_maps[FZ_MAX_MAPS];
 static unsigned g_nmaps;
 static struct fz_map g_window;
@@ -109,7 +109,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	struct nvl_subsys_opts so = { .nqn = "nqn.2024-01.io.nvlend:fuzz", .allow_any_host = true };
 	struct nvl_bdev_ram_opts bo = { .name = "fz_shm_ns", .num_blocks = 2048,
 					.block_size = 512 };
-	struct target_sub_listener *l;
+	struct nvmf_sub_listener *l;
 	struct nvl_subsys *s;
 	struct nvl_bdev *b;
 	struct nvl_bdev_desc *desc;
@@ -134,7 +134,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	g_tns.subsys = s;
 	g_tns.auto_visible = true;
-	g_tns.nvme.notify = target_ns_notify;
+	g_tns.nvme.notify = nvmf_ns_notify;
 	g_tns.nvme.owner = &g_tns;
 	s->ns[0] = &g_tns;
 	/* small bounds keep each input cheap: a 2 MiB window, short queues */

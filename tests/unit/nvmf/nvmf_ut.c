@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of the target core (src/target/target.c) without RPC or
+ * Unit tests of the target core (src/nvmf/nvmf.c) without RPC or
  * reactors: NQN validation, subsystem creation rules, the discovery log a
  * host receives (the subsystems it may and may not see, listeners of transports
  * without a standard trtype omitted, growth past the initial capacity), and
- * namespace visibility through nvl_target_get_ns / next_nsid.
+ * namespace visibility through nvl_nvmf_get_ns / next_nsid.
  */
-#include "target/target.c"
+#include "nvmf/nvmf.c"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,7 +33,7 @@ fake_stop_listen(const struct nvl_listen_addr *a)
 }
 
 static void
-fake_disconnect(struct nvl_target_ctrlr *c)
+fake_disconnect(struct nvl_nvmf_ctrlr *c)
 {
 	(void)c;
 }
@@ -155,7 +155,7 @@ mk_subsys(const char *nqn, bool any, uint32_t maxns)
 static void
 add_host(struct nvl_subsys *s, const char *nqn)
 {
-	struct target_host *h = calloc(1, sizeof(*h));
+	struct nvmf_host *h = calloc(1, sizeof(*h));
 
 	nvl_strlcpy(h->nqn, nqn, sizeof(h->nqn));
 	TAILQ_INSERT_TAIL(&s->hosts, h, link);
@@ -166,14 +166,14 @@ static uint16_t
 add_listener(struct nvl_subsys *s, const char *trtype, const char *adrfam, const char *traddr,
 	     const char *trsvcid)
 {
-	struct target_sub_listener *l = calloc(1, sizeof(*l));
+	struct nvmf_sub_listener *l = calloc(1, sizeof(*l));
 
 	nvl_strlcpy(l->addr.trtype, trtype, sizeof(l->addr.trtype));
 	nvl_strlcpy(l->addr.adrfam, adrfam, sizeof(l->addr.adrfam));
 	nvl_strlcpy(l->addr.traddr, traddr, sizeof(l->addr.traddr));
 	nvl_strlcpy(l->addr.trsvcid, trsvcid, sizeof(l->addr.trsvcid));
-	assert_int_equal(target_listener_get(&l->addr), 0);
-	l->portid = ++g_target.next_portid;
+	assert_int_equal(nvmf_listener_get(&l->addr), 0);
+	l->portid = ++g_nvmf.next_portid;
 	TAILQ_INSERT_TAIL(&s->listeners, l, link);
 	return l->portid;
 }
@@ -183,24 +183,24 @@ free_all_subsystems(void)
 {
 	struct nvl_subsys *s;
 
-	while ((s = TAILQ_FIRST(&g_target.subsystems)) != NULL) {
-		struct target_host *h;
-		struct target_sub_listener *l;
+	while ((s = TAILQ_FIRST(&g_nvmf.subsystems)) != NULL) {
+		struct nvmf_host *h;
+		struct nvmf_sub_listener *l;
 
 		while ((l = TAILQ_FIRST(&s->listeners)) != NULL) {
 			TAILQ_REMOVE(&s->listeners, l, link);
-			target_listener_put(&l->addr);
+			nvmf_listener_put(&l->addr);
 			free(l);
 		}
 		while ((h = TAILQ_FIRST(&s->hosts)) != NULL) {
 			TAILQ_REMOVE(&s->hosts, h, link);
 			free(h);
 		}
-		TAILQ_REMOVE(&g_target.subsystems, s, link);
+		TAILQ_REMOVE(&g_nvmf.subsystems, s, link);
 		free(s->ns);
 		free(s);
 	}
-	assert_true(TAILQ_EMPTY(&g_target.listeners));
+	assert_true(TAILQ_EMPTY(&g_nvmf.listeners));
 }
 
 static int
@@ -230,7 +230,7 @@ test_subsys_create(void **state)
 	o.nqn = "not an nqn";
 	assert_int_equal(nvl_subsys_create(&o, &d), -EINVAL);
 	o.nqn = "nqn.2024-01.io.nvlend:s2";
-	o.max_namespaces = NVL_TARGET_MAX_NS + 1;
+	o.max_namespaces = NVL_NVMF_MAX_NS + 1;
 	assert_int_equal(nvl_subsys_create(&o, &d), -EINVAL);
 	o.max_namespaces = 0;
 	o.serial_number = "123456789012345678901";
@@ -249,12 +249,12 @@ test_subsys_create(void **state)
 	o = (struct nvl_subsys_opts){ .nqn = NVL_NVME_DISCOVERY_NQN };
 	assert_int_equal(nvl_subsys_create(&o, &d), 0);
 	assert_true(nvl_subsys_is_discovery(d));
-	assert_true(target_host_allowed(d, HOST_C));
+	assert_true(nvmf_host_allowed(d, HOST_C));
 	/* hosts */
-	assert_false(target_host_allowed(s, HOST_A));
+	assert_false(nvmf_host_allowed(s, HOST_A));
 	add_host(s, HOST_A);
-	assert_true(target_host_allowed(s, HOST_A));
-	assert_false(target_host_allowed(s, HOST_B));
+	assert_true(nvmf_host_allowed(s, HOST_A));
+	assert_false(nvmf_host_allowed(s, HOST_B));
 }
 
 struct disc_view {
@@ -268,7 +268,7 @@ disc_get(const char *host, struct disc_view *v)
 {
 	void *p = NULL;
 
-	assert_int_equal(nvl_target_discovery_log(host, &p, &v->len), 0);
+	assert_int_equal(nvl_nvmf_discovery_log(host, &p, &v->len), 0);
 	v->h = p;
 	v->e = (void *)((uint8_t *)p + sizeof(*v->h));
 	assert_int_equal(v->len, sizeof(*v->h) + v->h->numrec * sizeof(*v->e));
@@ -359,7 +359,7 @@ test_discovery_log(void **state)
 	free(v.h);
 
 	/* a change bumps the generation counter */
-	nvl_target_discovery_changed();
+	nvl_nvmf_discovery_changed();
 	disc_get(HOST_C, &v);
 	assert_int_equal(v.h->genctr, gen + 1);
 	free(v.h);
@@ -400,8 +400,8 @@ static void
 test_ns_visibility(void **state)
 {
 	struct nvl_subsys *s = mk_subsys("nqn.2024-01.io.nvlend:vis", true, 8);
-	struct nvl_target_ns ns[3];
-	struct nvl_target_ctrlr ca, cb;
+	struct nvl_nvmf_ns ns[3];
+	struct nvl_nvmf_ctrlr ca, cb;
 	char hosts[1][NVL_NVME_NQN_LEN];
 
 	(void)state;
@@ -427,23 +427,23 @@ test_ns_visibility(void **state)
 	s->ns[4] = &ns[1];
 	s->ns[7] = &ns[2];
 
-	assert_ptr_equal(nvl_target_get_ns(&ca.nvme, 2), &ns[0].nvme);
-	assert_ptr_equal(nvl_target_get_ns(&ca.nvme, 5), &ns[1].nvme);
-	assert_null(nvl_target_get_ns(&cb.nvme, 5));
-	assert_null(nvl_target_get_ns(&ca.nvme, 0));
-	assert_null(nvl_target_get_ns(&ca.nvme, 1));
-	assert_null(nvl_target_get_ns(&ca.nvme, 9));
-	assert_null(nvl_target_get_ns(&ca.nvme, NVL_NVME_NSID_ALL));
-	assert_int_equal(nvl_target_next_nsid(&ca.nvme, 0), 2);
-	assert_int_equal(nvl_target_next_nsid(&ca.nvme, 2), 5);
-	assert_int_equal(nvl_target_next_nsid(&cb.nvme, 2), 8);
-	assert_int_equal(nvl_target_next_nsid(&ca.nvme, 8), 0);
-	assert_int_equal(nvl_target_next_nsid(&ca.nvme, 0xfffffffd), 0);
-	assert_int_equal(nvl_target_next_nsid(&ca.nvme, NVL_NVME_NSID_ALL), 0);
+	assert_ptr_equal(nvl_nvmf_get_ns(&ca.nvme, 2), &ns[0].nvme);
+	assert_ptr_equal(nvl_nvmf_get_ns(&ca.nvme, 5), &ns[1].nvme);
+	assert_null(nvl_nvmf_get_ns(&cb.nvme, 5));
+	assert_null(nvl_nvmf_get_ns(&ca.nvme, 0));
+	assert_null(nvl_nvmf_get_ns(&ca.nvme, 1));
+	assert_null(nvl_nvmf_get_ns(&ca.nvme, 9));
+	assert_null(nvl_nvmf_get_ns(&ca.nvme, NVL_NVME_NSID_ALL));
+	assert_int_equal(nvl_nvmf_next_nsid(&ca.nvme, 0), 2);
+	assert_int_equal(nvl_nvmf_next_nsid(&ca.nvme, 2), 5);
+	assert_int_equal(nvl_nvmf_next_nsid(&cb.nvme, 2), 8);
+	assert_int_equal(nvl_nvmf_next_nsid(&ca.nvme, 8), 0);
+	assert_int_equal(nvl_nvmf_next_nsid(&ca.nvme, 0xfffffffd), 0);
+	assert_int_equal(nvl_nvmf_next_nsid(&ca.nvme, NVL_NVME_NSID_ALL), 0);
 	/* a namespace being removed is gone for everyone */
 	ns[0].removing = true;
-	assert_null(nvl_target_get_ns(&ca.nvme, 2));
-	assert_int_equal(nvl_target_next_nsid(&ca.nvme, 0), 5);
+	assert_null(nvl_nvmf_get_ns(&ca.nvme, 2));
+	assert_int_equal(nvl_nvmf_next_nsid(&ca.nvme, 0), 5);
 	memset(s->ns, 0, sizeof(*s->ns) * s->max_ns);
 }
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Target core: transport registry, subsystems, namespaces, hosts, listeners,
- * controllers, keep-alive, discovery log. Threading rules in target.h.
+ * controllers, keep-alive, discovery log. Threading rules in nvmf.h.
  */
-#include "target/target_internal.h"
+#include "nvmf/nvmf_internal.h"
 #include "app/app.h"
 #include "util/util.h"
 
@@ -16,10 +16,10 @@
 
 NVL_LOG_REGISTER_COMPONENT(nvmf)
 
-struct nvl_target g_target = {
+struct nvl_target g_nvmf = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.subsystems = TAILQ_HEAD_INITIALIZER(g_target.subsystems),
-	.listeners = TAILQ_HEAD_INITIALIZER(g_target.listeners),
+	.subsystems = TAILQ_HEAD_INITIALIZER(g_nvmf.subsystems),
+	.listeners = TAILQ_HEAD_INITIALIZER(g_nvmf.listeners),
 };
 
 /* ---- transports ---------------------------------------------------------- */
@@ -43,7 +43,7 @@ nvl_transport_find(const char *name)
 }
 
 const struct nvl_transport_ops *
-target_transports(void)
+nvmf_transports(void)
 {
 	return g_transports;
 }
@@ -104,7 +104,7 @@ nvl_subsys_find(const char *nqn)
 {
 	struct nvl_subsys *s;
 
-	TAILQ_FOREACH(s, &g_target.subsystems, link)
+	TAILQ_FOREACH(s, &g_nvmf.subsystems, link)
 		if (strcmp(s->nqn, nqn) == 0)
 			return s;
 	return NULL;
@@ -132,7 +132,7 @@ nvl_subsys_create(const struct nvl_subsys_opts *o, struct nvl_subsys **out)
 		return -EINVAL;
 	if (nvl_subsys_find(o->nqn))
 		return -EEXIST;
-	if (maxns > NVL_TARGET_MAX_NS)
+	if (maxns > NVL_NVMF_MAX_NS)
 		return -EINVAL;
 	if (o->serial_number && strlen(o->serial_number) > 20)
 		return -EINVAL;
@@ -171,18 +171,18 @@ nvl_subsys_create(const struct nvl_subsys_opts *o, struct nvl_subsys **out)
 	TAILQ_INIT(&s->ctrlrs);
 	TAILQ_INIT(&s->hosts);
 	TAILQ_INIT(&s->listeners);
-	pthread_mutex_lock(&g_target.lock);
-	TAILQ_INSERT_TAIL(&g_target.subsystems, s, link);
-	pthread_mutex_unlock(&g_target.lock);
+	pthread_mutex_lock(&g_nvmf.lock);
+	TAILQ_INSERT_TAIL(&g_nvmf.subsystems, s, link);
+	pthread_mutex_unlock(&g_nvmf.lock);
 	NVL_NOTICELOG("subsystem %s created", s->nqn);
 	*out = s;
 	return 0;
 }
 
 bool
-target_host_allowed(const struct nvl_subsys *s, const char *hostnqn)
+nvmf_host_allowed(const struct nvl_subsys *s, const char *hostnqn)
 {
-	struct target_host *h;
+	struct nvmf_host *h;
 
 	if (s->allow_any_host)
 		return true;
@@ -200,9 +200,9 @@ addr_eq(const struct nvl_listen_addr *a, const struct nvl_listen_addr *b)
 }
 
 bool
-nvl_target_listener_allowed(const struct nvl_subsys *s, const struct nvl_listen_addr *a)
+nvl_nvmf_listener_allowed(const struct nvl_subsys *s, const struct nvl_listen_addr *a)
 {
-	struct target_sub_listener *l;
+	struct nvmf_sub_listener *l;
 
 	if (s->discovery)
 		return true; /* discovery answers on every listener */
@@ -214,13 +214,13 @@ nvl_target_listener_allowed(const struct nvl_subsys *s, const struct nvl_listen_
 
 /* Global listener registry: one transport listen() per address, refcounted. */
 int
-target_listener_get(const struct nvl_listen_addr *a)
+nvmf_listener_get(const struct nvl_listen_addr *a)
 {
-	struct target_listener *l;
+	struct nvmf_listener *l;
 	const struct nvl_transport_ops *t;
 	int rc;
 
-	TAILQ_FOREACH(l, &g_target.listeners, link) {
+	TAILQ_FOREACH(l, &g_nvmf.listeners, link) {
 		if (addr_eq(&l->addr, a)) {
 			l->refs++;
 			return 0;
@@ -240,19 +240,19 @@ target_listener_get(const struct nvl_listen_addr *a)
 		return rc;
 	}
 	l->refs = 1;
-	TAILQ_INSERT_TAIL(&g_target.listeners, l, link);
+	TAILQ_INSERT_TAIL(&g_nvmf.listeners, l, link);
 	return 0;
 }
 
 void
-target_listener_put(const struct nvl_listen_addr *a)
+nvmf_listener_put(const struct nvl_listen_addr *a)
 {
-	struct target_listener *l;
+	struct nvmf_listener *l;
 
-	TAILQ_FOREACH(l, &g_target.listeners, link) {
+	TAILQ_FOREACH(l, &g_nvmf.listeners, link) {
 		if (addr_eq(&l->addr, a)) {
 			if (--l->refs == 0) {
-				TAILQ_REMOVE(&g_target.listeners, l, link);
+				TAILQ_REMOVE(&g_nvmf.listeners, l, link);
 				l->transport->stop_listen(&l->addr);
 				free(l);
 			}
@@ -264,11 +264,11 @@ target_listener_put(const struct nvl_listen_addr *a)
 /* ---- namespaces ----------------------------------------------------------- */
 
 struct nvl_nvme_ns *
-nvl_target_get_ns(struct nvl_nvme_ctrlr *nc, uint32_t nsid)
+nvl_nvmf_get_ns(struct nvl_nvme_ctrlr *nc, uint32_t nsid)
 {
-	struct nvl_target_ctrlr *c = (struct nvl_target_ctrlr *)nc;
+	struct nvl_nvmf_ctrlr *c = (struct nvl_nvmf_ctrlr *)nc;
 	struct nvl_subsys *s = c->subsys;
-	struct nvl_target_ns *ns;
+	struct nvl_nvmf_ns *ns;
 
 	if (nsid == 0 || nsid > s->max_ns)
 		return NULL;
@@ -285,20 +285,20 @@ nvl_target_get_ns(struct nvl_nvme_ctrlr *nc, uint32_t nsid)
 }
 
 uint32_t
-nvl_target_next_nsid(struct nvl_nvme_ctrlr *nc, uint32_t after)
+nvl_nvmf_next_nsid(struct nvl_nvme_ctrlr *nc, uint32_t after)
 {
-	struct nvl_target_ctrlr *c = (struct nvl_target_ctrlr *)nc;
+	struct nvl_nvmf_ctrlr *c = (struct nvl_nvmf_ctrlr *)nc;
 
 	/* 64-bit: after = FFFFFFFFh must not wrap around to nsid 1 */
 	for (uint64_t id = (uint64_t)after + 1; id <= c->subsys->max_ns; id++)
-		if (nvl_target_get_ns(nc, (uint32_t)id))
+		if (nvl_nvmf_get_ns(nc, (uint32_t)id))
 			return (uint32_t)id;
 	return 0;
 }
 
 /* Reservation notifications go to every controller of the host, on its home. */
 struct resv_note {
-	struct nvl_target_ctrlr *c;
+	struct nvl_nvmf_ctrlr *c;
 	uint32_t nsid;
 	uint8_t type;
 };
@@ -310,17 +310,17 @@ resv_note_on_home(void *arg)
 
 	if (n->c->state == NVL_TCTRLR_ACTIVE)
 		nvl_nvme_ctrlr_resv_notify(&n->c->nvme, n->nsid, n->type);
-	nvl_target_ctrlr_put(n->c);
+	nvl_nvmf_ctrlr_put(n->c);
 	free(n);
 }
 
 void
-target_ns_notify(struct nvl_nvme_ns *nns, const uint8_t hostid[16], uint8_t type)
+nvmf_ns_notify(struct nvl_nvme_ns *nns, const uint8_t hostid[16], uint8_t type)
 {
-	struct nvl_target_ns *ns = (struct nvl_target_ns *)nns;
-	struct nvl_target_ctrlr *c;
+	struct nvl_nvmf_ns *ns = (struct nvl_nvmf_ns *)nns;
+	struct nvl_nvmf_ctrlr *c;
 
-	pthread_mutex_lock(&g_target.lock);
+	pthread_mutex_lock(&g_nvmf.lock);
 	TAILQ_FOREACH(c, &ns->subsys->ctrlrs, link) {
 		struct resv_note *n;
 
@@ -329,21 +329,21 @@ target_ns_notify(struct nvl_nvme_ns *nns, const uint8_t hostid[16], uint8_t type
 		n = calloc(1, sizeof(*n));
 		if (n == NULL)
 			continue;
-		nvl_target_ctrlr_get(c);
+		nvl_nvmf_ctrlr_get(c);
 		n->c = c;
 		n->nsid = nns->nsid;
 		n->type = type;
 		if (nvl_reactor_msg(c->nvme.home, resv_note_on_home, n) < 0) {
-			nvl_target_ctrlr_put(c);
+			nvl_nvmf_ctrlr_put(c);
 			free(n);
 		}
 	}
-	pthread_mutex_unlock(&g_target.lock);
+	pthread_mutex_unlock(&g_nvmf.lock);
 }
 
 /* Tell every controller of s that nsid changed (namespace attribute AEN). */
 struct ns_change {
-	struct nvl_target_ctrlr *c;
+	struct nvl_nvmf_ctrlr *c;
 	uint32_t nsid;
 };
 
@@ -354,49 +354,49 @@ ns_change_on_home(void *arg)
 
 	if (m->c->state == NVL_TCTRLR_ACTIVE)
 		nvl_nvme_ctrlr_ns_changed(&m->c->nvme, m->nsid);
-	nvl_target_ctrlr_put(m->c);
+	nvl_nvmf_ctrlr_put(m->c);
 	free(m);
 }
 
 void
-target_subsys_ns_changed(struct nvl_subsys *s, uint32_t nsid)
+nvmf_subsys_ns_changed(struct nvl_subsys *s, uint32_t nsid)
 {
-	struct nvl_target_ctrlr *c;
+	struct nvl_nvmf_ctrlr *c;
 
-	pthread_mutex_lock(&g_target.lock);
+	pthread_mutex_lock(&g_nvmf.lock);
 	TAILQ_FOREACH(c, &s->ctrlrs, link) {
 		struct ns_change *m = calloc(1, sizeof(*m));
 
 		if (m == NULL)
 			continue;
-		nvl_target_ctrlr_get(c);
+		nvl_nvmf_ctrlr_get(c);
 		m->c = c;
 		m->nsid = nsid;
 		if (nvl_reactor_msg(c->nvme.home, ns_change_on_home, m) < 0) {
-			nvl_target_ctrlr_put(c);
+			nvl_nvmf_ctrlr_put(c);
 			free(m);
 		}
 	}
-	pthread_mutex_unlock(&g_target.lock);
+	pthread_mutex_unlock(&g_nvmf.lock);
 }
 
 /* ---- controllers ---------------------------------------------------------- */
 
 void
-nvl_target_ctrlr_get(struct nvl_target_ctrlr *c)
+nvl_nvmf_ctrlr_get(struct nvl_nvmf_ctrlr *c)
 {
 	__atomic_fetch_add(&c->refs, 1, __ATOMIC_RELAXED);
 }
 
 static void
-ctrlr_free(struct nvl_target_ctrlr *c)
+ctrlr_free(struct nvl_nvmf_ctrlr *c)
 {
 	nvl_nvme_ctrlr_fini(&c->nvme);
 	free(c);
 }
 
 void
-nvl_target_ctrlr_put(struct nvl_target_ctrlr *c)
+nvl_nvmf_ctrlr_put(struct nvl_nvmf_ctrlr *c)
 {
 	if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		ctrlr_free(c);
@@ -405,7 +405,7 @@ nvl_target_ctrlr_put(struct nvl_target_ctrlr *c)
 static void
 kato_tick(void *arg)
 {
-	struct nvl_target_ctrlr *c = arg;
+	struct nvl_nvmf_ctrlr *c = arg;
 	uint64_t kato = c->nvme.kato_ms;
 	uint64_t last = __atomic_load_n(&c->nvme.last_keep_alive_ns, __ATOMIC_RELAXED);
 
@@ -415,7 +415,7 @@ kato_tick(void *arg)
 		NVL_WARNLOG("%s: controller %u of host %s: keep-alive timeout (%llu ms); "
 			    "tearing it down", c->subsys->nqn, c->nvme.cntlid, c->nvme.hostnqn,
 			    (unsigned long long)kato);
-		nvl_target_ctrlr_disconnect(c, "keep-alive timeout");
+		nvl_nvmf_ctrlr_disconnect(c, "keep-alive timeout");
 	}
 }
 
@@ -426,7 +426,7 @@ alloc_cntlid(struct nvl_subsys *s, uint16_t *out)
 
 	for (unsigned i = 0; i < span; i++) {
 		uint16_t id = s->next_cntlid;
-		struct nvl_target_ctrlr *c;
+		struct nvl_nvmf_ctrlr *c;
 		bool used = false;
 
 		s->next_cntlid = id == s->max_cntlid ? s->min_cntlid : id + 1;
@@ -441,31 +441,31 @@ alloc_cntlid(struct nvl_subsys *s, uint16_t *out)
 }
 
 int
-nvl_target_connect(const struct nvl_connect_info *ci, struct nvl_target_ctrlr **out,
+nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 		   uint16_t *status)
 {
-	struct nvl_target_ctrlr *c;
+	struct nvl_nvmf_ctrlr *c;
 	struct nvl_subsys *s;
 	int rc;
 
 	*status = NVL_NVME_SC_CONNECT_INVALID_PARAM;
 	if (ci->cntlid != 0xffff && ci->cntlid != 0xfffe)
 		return -EINVAL; /* static controllers are not offered */
-	pthread_mutex_lock(&g_target.lock);
+	pthread_mutex_lock(&g_nvmf.lock);
 	s = nvl_subsys_find(ci->subnqn);
 	if (s == NULL || s->deleting) {
-		pthread_mutex_unlock(&g_target.lock);
+		pthread_mutex_unlock(&g_nvmf.lock);
 		NVL_WARNLOG("connect from %s to unknown subsystem %s", ci->hostnqn, ci->subnqn);
 		return -ENOENT;
 	}
-	if (!target_host_allowed(s, ci->hostnqn)) {
-		pthread_mutex_unlock(&g_target.lock);
+	if (!nvmf_host_allowed(s, ci->hostnqn)) {
+		pthread_mutex_unlock(&g_nvmf.lock);
 		*status = NVL_NVME_SC_CONNECT_INVALID_HOST;
 		NVL_WARNLOG("%s: host %s is not allowed", s->nqn, ci->hostnqn);
 		return -EACCES;
 	}
-	if (!nvl_target_listener_allowed(s, ci->listener)) {
-		pthread_mutex_unlock(&g_target.lock);
+	if (!nvl_nvmf_listener_allowed(s, ci->listener)) {
+		pthread_mutex_unlock(&g_nvmf.lock);
 		NVL_WARNLOG("%s: host %s came in on %s %s:%s, not a listener of this subsystem",
 			    s->nqn, ci->hostnqn, ci->listener->trtype, ci->listener->traddr,
 			    ci->listener->trsvcid);
@@ -473,20 +473,20 @@ nvl_target_connect(const struct nvl_connect_info *ci, struct nvl_target_ctrlr **
 	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
-		pthread_mutex_unlock(&g_target.lock);
+		pthread_mutex_unlock(&g_nvmf.lock);
 		*status = NVL_NVME_SC_INTERNAL;
 		return -ENOMEM;
 	}
 	rc = alloc_cntlid(s, &c->nvme.cntlid);
 	if (rc < 0) {
-		pthread_mutex_unlock(&g_target.lock);
+		pthread_mutex_unlock(&g_nvmf.lock);
 		free(c);
 		*status = NVL_NVME_SC_CONNECT_CTRL_BUSY;
 		return rc;
 	}
 	rc = nvl_nvme_ctrlr_init(&c->nvme);
 	if (rc < 0) {
-		pthread_mutex_unlock(&g_target.lock);
+		pthread_mutex_unlock(&g_nvmf.lock);
 		free(c);
 		*status = NVL_NVME_SC_INTERNAL;
 		return rc;
@@ -522,7 +522,7 @@ nvl_target_connect(const struct nvl_connect_info *ci, struct nvl_target_ctrlr **
 	c->nvme.kato_ms =
 		(uint32_t)NVL_MIN(((uint64_t)ci->kato_ms + 99) / 100 * 100, 4294967200ULL);
 	TAILQ_INSERT_TAIL(&s->ctrlrs, c, link);
-	pthread_mutex_unlock(&g_target.lock);
+	pthread_mutex_unlock(&g_nvmf.lock);
 	c->kato_timer = nvl_timer_create(kato_tick, c, 100000, 100000);
 	NVL_NOTICELOG("%s: controller %u for host %s (%s %s%s%s), keep-alive %u ms", s->nqn,
 		      c->nvme.cntlid, ci->hostnqn, ci->listener->trtype, ci->listener->traddr,
@@ -533,7 +533,7 @@ nvl_target_connect(const struct nvl_connect_info *ci, struct nvl_target_ctrlr **
 }
 
 void
-nvl_target_ctrlr_release(struct nvl_target_ctrlr *c)
+nvl_nvmf_ctrlr_release(struct nvl_nvmf_ctrlr *c)
 {
 	struct nvl_subsys *s = c->subsys;
 
@@ -542,67 +542,67 @@ nvl_target_ctrlr_release(struct nvl_target_ctrlr *c)
 	nvl_nvme_ctrlr_abort_aers(&c->nvme);
 	nvl_timer_destroy(c->kato_timer);
 	c->kato_timer = NULL;
-	pthread_mutex_lock(&g_target.lock);
+	pthread_mutex_lock(&g_nvmf.lock);
 	TAILQ_REMOVE(&s->ctrlrs, c, link);
-	pthread_mutex_unlock(&g_target.lock);
+	pthread_mutex_unlock(&g_nvmf.lock);
 	NVL_NOTICELOG("%s: controller %u of host %s gone", s->nqn, c->nvme.cntlid,
 		      c->nvme.hostnqn);
-	nvl_target_ctrlr_put(c);
+	nvl_nvmf_ctrlr_put(c);
 }
 
 struct disc_msg {
-	struct nvl_target_ctrlr *c;
+	struct nvl_nvmf_ctrlr *c;
 };
 
 static void
 disconnect_on_home(void *arg)
 {
-	struct nvl_target_ctrlr *c = arg;
+	struct nvl_nvmf_ctrlr *c = arg;
 
 	if (c->state == NVL_TCTRLR_ACTIVE) {
 		c->state = NVL_TCTRLR_DISCONNECTING;
 		c->transport->ctrlr_disconnect(c);
 	}
-	nvl_target_ctrlr_put(c);
+	nvl_nvmf_ctrlr_put(c);
 }
 
 void
-nvl_target_ctrlr_disconnect(struct nvl_target_ctrlr *c, const char *why)
+nvl_nvmf_ctrlr_disconnect(struct nvl_nvmf_ctrlr *c, const char *why)
 {
 	NVL_DEBUGLOG(nvmf, "%s: disconnect controller %u: %s", c->subsys->nqn, c->nvme.cntlid, why);
-	nvl_target_ctrlr_get(c);
+	nvl_nvmf_ctrlr_get(c);
 	/* Through the home reactor's inbox even when called there: callers hold
-	 * g_target.lock while walking s->ctrlrs, and a teardown run inline may
+	 * g_nvmf.lock while walking s->ctrlrs, and a teardown run inline may
 	 * release the controller at once (taking that lock, unlinking c). */
 	if (c->nvme.home == NULL)
 		disconnect_on_home(c); /* no reactors (unit tests) */
 	else if (nvl_reactor_msg(c->nvme.home, disconnect_on_home, c) < 0)
-		nvl_target_ctrlr_put(c);
+		nvl_nvmf_ctrlr_put(c);
 }
 
-struct nvl_target_ctrlr *
-nvl_target_ctrlr_lookup(const char *subnqn, uint16_t cntlid)
+struct nvl_nvmf_ctrlr *
+nvl_nvmf_ctrlr_lookup(const char *subnqn, uint16_t cntlid)
 {
 	struct nvl_subsys *s;
-	struct nvl_target_ctrlr *c, *found = NULL;
+	struct nvl_nvmf_ctrlr *c, *found = NULL;
 
-	pthread_mutex_lock(&g_target.lock);
+	pthread_mutex_lock(&g_nvmf.lock);
 	s = nvl_subsys_find(subnqn);
 	if (s)
 		TAILQ_FOREACH(c, &s->ctrlrs, link)
 			if (c->nvme.cntlid == cntlid && c->state == NVL_TCTRLR_ACTIVE) {
-				nvl_target_ctrlr_get(c);
+				nvl_nvmf_ctrlr_get(c);
 				found = c;
 				break;
 			}
-	pthread_mutex_unlock(&g_target.lock);
+	pthread_mutex_unlock(&g_nvmf.lock);
 	return found;
 }
 
 /* ---- discovery ------------------------------------------------------------ */
 
 int
-nvl_target_discovery_log(const char *hostnqn, void **out, size_t *len)
+nvl_nvmf_discovery_log(const char *hostnqn, void **out, size_t *len)
 {
 	struct nvl_nvmf_discovery_log *h;
 	struct nvl_nvmf_discovery_entry *e;
@@ -613,11 +613,11 @@ nvl_target_discovery_log(const char *hostnqn, void **out, size_t *len)
 	buf = calloc(1, sizeof(*h) + cap * sizeof(*e));
 	if (buf == NULL)
 		return -ENOMEM;
-	pthread_mutex_lock(&g_target.lock);
-	TAILQ_FOREACH(s, &g_target.subsystems, link) {
-		struct target_sub_listener *l;
+	pthread_mutex_lock(&g_nvmf.lock);
+	TAILQ_FOREACH(s, &g_nvmf.subsystems, link) {
+		struct nvmf_sub_listener *l;
 
-		if (!s->discovery && !target_host_allowed(s, hostnqn))
+		if (!s->discovery && !nvmf_host_allowed(s, hostnqn))
 			continue;
 		TAILQ_FOREACH(l, &s->listeners, link) {
 			const struct nvl_transport_ops *t = nvl_transport_find(l->addr.trtype);
@@ -652,10 +652,10 @@ nvl_target_discovery_log(const char *hostnqn, void **out, size_t *len)
 		}
 	}
 	h = (void *)buf;
-	h->genctr = g_target.discovery_genctr;
+	h->genctr = g_nvmf.discovery_genctr;
 	h->numrec = n;
 	h->recfmt = 0;
-	pthread_mutex_unlock(&g_target.lock);
+	pthread_mutex_unlock(&g_nvmf.lock);
 	*out = buf;
 	*len = sizeof(*h) + n * sizeof(*e);
 	return 0;
@@ -664,29 +664,29 @@ nvl_target_discovery_log(const char *hostnqn, void **out, size_t *len)
 static void
 disc_changed_on_home(void *arg)
 {
-	struct nvl_target_ctrlr *c = arg;
+	struct nvl_nvmf_ctrlr *c = arg;
 
 	if (c->state == NVL_TCTRLR_ACTIVE)
 		nvl_nvme_ctrlr_discovery_changed(&c->nvme);
-	nvl_target_ctrlr_put(c);
+	nvl_nvmf_ctrlr_put(c);
 }
 
 void
-nvl_target_discovery_changed(void)
+nvl_nvmf_discovery_changed(void)
 {
 	struct nvl_subsys *s;
 
-	pthread_mutex_lock(&g_target.lock);
-	g_target.discovery_genctr++;
+	pthread_mutex_lock(&g_nvmf.lock);
+	g_nvmf.discovery_genctr++;
 	s = nvl_subsys_find(NVL_NVME_DISCOVERY_NQN);
 	if (s) {
-		struct nvl_target_ctrlr *c;
+		struct nvl_nvmf_ctrlr *c;
 
 		TAILQ_FOREACH(c, &s->ctrlrs, link) {
-			nvl_target_ctrlr_get(c);
+			nvl_nvmf_ctrlr_get(c);
 			if (nvl_reactor_msg(c->nvme.home, disc_changed_on_home, c) < 0)
-				nvl_target_ctrlr_put(c);
+				nvl_nvmf_ctrlr_put(c);
 		}
 	}
-	pthread_mutex_unlock(&g_target.lock);
+	pthread_mutex_unlock(&g_nvmf.lock);
 }

@@ -1,22 +1,22 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * NVMe target core (DESIGN.md sections 2 and 3: src/target): subsystems
+ * NVMe target core (DESIGN.md sections 2 and 3: src/nvmf, SPDK's lib/nvmf): subsystems
  * (NQN, serial, model), namespaces (nsid -> bdev), allowed hosts, listeners,
  * and controllers (one per connected host association) with keep-alive.
  * Transports (src/transport) register an ops table and call
- * nvl_target_connect() when a host connects; the target answers NVMe
+ * nvl_nvmf_connect() when a host connects; the target answers NVMe
  * questions through src/nvme.
  *
  * Threading: subsystems, hosts, listeners and namespaces are changed on
  * reactor 0 (RPC). Controllers live on their home reactor (where their admin
  * queue is served). Cross-thread membership (a subsystem's controller list)
- * is under g_target.lock; the namespace table is read lock-free on the I/O
+ * is under g_nvmf.lock; the namespace table is read lock-free on the I/O
  * path (atomic pointer loads) and emptied with a reactor barrier plus an
  * in-flight drain before a namespace is freed. Controllers are reference
  * counted: messages to a controller hold a reference.
  */
-#ifndef NVL_TARGET_H
-#define NVL_TARGET_H
+#ifndef NVL_NVMF_H
+#define NVL_NVMF_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -25,21 +25,21 @@
 
 #include "nvme/nvme.h"
 
-#define NVL_TARGET_MAX_NS 1024
-#define NVL_TARGET_TRADDR_MAX 256
-#define NVL_TARGET_TRSVCID_MAX 32
-#define NVL_TARGET_NS_MAX_HOSTS 64
+#define NVL_NVMF_MAX_NS 1024
+#define NVL_NVMF_TRADDR_MAX 256
+#define NVL_NVMF_TRSVCID_MAX 32
+#define NVL_NVMF_NS_MAX_HOSTS 64
 
 struct nvl_subsys;
-struct nvl_target_ctrlr;
+struct nvl_nvmf_ctrlr;
 
 /* ---- transports ---------------------------------------------------------- */
 
 struct nvl_listen_addr {
 	char trtype[16];      /**< "SHM", "TCP" (case-insensitive on input) */
 	char adrfam[16];      /**< "IPv4", "IPv6", "" for SHM */
-	char traddr[NVL_TARGET_TRADDR_MAX];
-	char trsvcid[NVL_TARGET_TRSVCID_MAX];
+	char traddr[NVL_NVMF_TRADDR_MAX];
+	char trsvcid[NVL_NVMF_TRSVCID_MAX];
 };
 
 struct nvl_transport_ops {
@@ -50,10 +50,10 @@ struct nvl_transport_ops {
 	/** required: stop listening on a. */
 	void (*stop_listen)(const struct nvl_listen_addr *a);
 	/** required: tear down a controller's queues and connections (home reactor),
-	 *  ending with nvl_target_ctrlr_release(). Called at most once per ctrlr. */
-	void (*ctrlr_disconnect)(struct nvl_target_ctrlr *c);
+	 *  ending with nvl_nvmf_ctrlr_release(). Called at most once per ctrlr. */
+	void (*ctrlr_disconnect)(struct nvl_nvmf_ctrlr *c);
 	/** optional: append one object per queue pair of c to arr. */
-	void (*ctrlr_qpairs)(struct nvl_target_ctrlr *c, json_t *arr);
+	void (*ctrlr_qpairs)(struct nvl_nvmf_ctrlr *c, json_t *arr);
 	/** optional: nvmf_create_transport options. */
 	int (*configure)(json_t *opts, char *err, size_t errlen);
 	/** optional: options as saved by save_config / shown by nvmf_get_transports. */
@@ -73,7 +73,7 @@ const struct nvl_transport_ops *nvl_transport_find(const char *name);
 
 /* ---- subsystems ---------------------------------------------------------- */
 
-struct nvl_target_ns {
+struct nvl_nvmf_ns {
 	struct nvl_nvme_ns nvme;        /* first */
 	struct nvl_subsys *subsys;
 	char bdev_name[NVL_BDEV_NAME_MAX];
@@ -101,22 +101,22 @@ const char *nvl_subsys_nqn(const struct nvl_subsys *s);
 
 /* ---- controllers --------------------------------------------------------- */
 
-enum nvl_target_ctrlr_state {
+enum nvl_nvmf_ctrlr_state {
 	NVL_TCTRLR_ACTIVE = 0,
 	NVL_TCTRLR_DISCONNECTING,
 };
 
-struct nvl_target_ctrlr {
+struct nvl_nvmf_ctrlr {
 	struct nvl_nvme_ctrlr nvme;     /* first: the NVMe state */
 	struct nvl_subsys *subsys;
 	const struct nvl_transport_ops *transport;
 	void *tctx;                      /**< the transport's controller state */
 	struct nvl_listen_addr listener; /**< where the host came in */
-	enum nvl_target_ctrlr_state state;
+	enum nvl_nvmf_ctrlr_state state;
 	unsigned refs;                   /**< atomic */
 	struct nvl_timer *kato_timer;
 	uint64_t connect_ns;
-	TAILQ_ENTRY(nvl_target_ctrlr) link;
+	TAILQ_ENTRY(nvl_nvmf_ctrlr) link;
 };
 
 struct nvl_connect_info {
@@ -143,34 +143,34 @@ struct nvl_connect_info {
  * On refusal *status holds the NVMe status (Connect Invalid Host,
  * Invalid Parameters, Controller Busy...) and \return is -errno.
  */
-int nvl_target_connect(const struct nvl_connect_info *ci, struct nvl_target_ctrlr **out,
+int nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 		       uint16_t *status);
 
 /** The transport noticed the host is gone (or finished ctrlr_disconnect):
  *  drop the controller from its subsystem, finish its AERs, free it when the
  *  last reference goes. Home reactor. Idempotent. */
-void nvl_target_ctrlr_release(struct nvl_target_ctrlr *c);
+void nvl_nvmf_ctrlr_release(struct nvl_nvmf_ctrlr *c);
 /** Ask for a controller's teardown (keep-alive expiry, subsystem deletion,
- *  RPC). Any thread, g_target.lock may be held: the teardown runs later on
+ *  RPC). Any thread, g_nvmf.lock may be held: the teardown runs later on
  *  the home reactor, never inside this call. */
-void nvl_target_ctrlr_disconnect(struct nvl_target_ctrlr *c, const char *why);
+void nvl_nvmf_ctrlr_disconnect(struct nvl_nvmf_ctrlr *c, const char *why);
 /** Find a live controller by subsystem and cntlid, with a reference (TCP
  *  I/O queue Connect). NULL if none. Any thread. */
-struct nvl_target_ctrlr *nvl_target_ctrlr_lookup(const char *subnqn, uint16_t cntlid);
-void nvl_target_ctrlr_get(struct nvl_target_ctrlr *c);
-void nvl_target_ctrlr_put(struct nvl_target_ctrlr *c);
+struct nvl_nvmf_ctrlr *nvl_nvmf_ctrlr_lookup(const char *subnqn, uint16_t cntlid);
+void nvl_nvmf_ctrlr_get(struct nvl_nvmf_ctrlr *c);
+void nvl_nvmf_ctrlr_put(struct nvl_nvmf_ctrlr *c);
 
 /** The namespace ops every I/O controller uses (get_ns, next_nsid). */
-struct nvl_nvme_ns *nvl_target_get_ns(struct nvl_nvme_ctrlr *c, uint32_t nsid);
-uint32_t nvl_target_next_nsid(struct nvl_nvme_ctrlr *c, uint32_t after);
+struct nvl_nvme_ns *nvl_nvmf_get_ns(struct nvl_nvme_ctrlr *c, uint32_t nsid);
+uint32_t nvl_nvmf_next_nsid(struct nvl_nvme_ctrlr *c, uint32_t after);
 
 /** Reactor 0: listeners registered for a trtype (for transports' bookkeeping). */
-bool nvl_target_listener_allowed(const struct nvl_subsys *s, const struct nvl_listen_addr *a);
+bool nvl_nvmf_listener_allowed(const struct nvl_subsys *s, const struct nvl_listen_addr *a);
 /** Discovery log page for a host (any thread): all subsystems it may see and
  *  their listeners with a standard trtype. Malloc'ed. */
-int nvl_target_discovery_log(const char *hostnqn, void **out, size_t *len);
+int nvl_nvmf_discovery_log(const char *hostnqn, void **out, size_t *len);
 /** Bump the discovery generation and raise discovery AENs (reactor 0). */
-void nvl_target_discovery_changed(void);
+void nvl_nvmf_discovery_changed(void);
 
 /** Parse an NQN for validity (NVMe Base 4.5): "nqn.yyyy-mm.reverse.domain:..." or
  *  "nqn.2014-08.org.nvmexpress:uuid:..." and the discovery NQN; \return 0/-EINVAL. */

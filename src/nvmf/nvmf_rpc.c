@@ -5,7 +5,7 @@
  * subsystem deletion, the "nvmf" subsystem's init/fini/save_config.
  * Reactor 0 only.
  */
-#include "target/target_internal.h"
+#include "nvmf/nvmf_internal.h"
 #include "app/app.h"
 #include "rpc/rpc.h"
 #include "util/util.h"
@@ -61,14 +61,14 @@ reactor_barrier(void (*done)(void *), void *arg)
 
 struct ns_remove {
 	struct nvl_subsys *s;
-	struct nvl_target_ns *ns;
+	struct nvl_nvmf_ns *ns;
 	struct nvl_timer *poll;
 	void (*done)(void *arg, int rc);
 	void *arg;
 };
 
 static void
-ns_free(struct nvl_target_ns *ns)
+ns_free(struct nvl_nvmf_ns *ns)
 {
 	nvl_bdev_close(ns->nvme.desc);
 	nvl_nvme_ns_fini(&ns->nvme);
@@ -108,7 +108,7 @@ ns_remove_after_barrier(void *arg)
 static int
 ns_remove(struct nvl_subsys *s, uint32_t nsid, void (*done)(void *, int), void *arg)
 {
-	struct nvl_target_ns *ns;
+	struct nvl_nvmf_ns *ns;
 	struct ns_remove *r;
 
 	if (nsid == 0 || nsid > s->max_ns || s->ns[nsid - 1] == NULL)
@@ -125,7 +125,7 @@ ns_remove(struct nvl_subsys *s, uint32_t nsid, void (*done)(void *, int), void *
 	r->arg = arg;
 	ns->removing = true;
 	__atomic_store_n(&s->ns[nsid - 1], NULL, __ATOMIC_RELEASE);
-	target_subsys_ns_changed(s, nsid);
+	nvmf_subsys_ns_changed(s, nsid);
 	if (reactor_barrier(ns_remove_after_barrier, r) < 0) {
 		ns_remove_after_barrier(r);
 	}
@@ -154,21 +154,21 @@ subsys_delete_ns_done(void *arg, int rc)
 static void
 subsys_free(struct nvl_subsys *s)
 {
-	struct target_host *h;
-	struct target_sub_listener *l;
+	struct nvmf_host *h;
+	struct nvmf_sub_listener *l;
 
 	while ((l = TAILQ_FIRST(&s->listeners)) != NULL) {
 		TAILQ_REMOVE(&s->listeners, l, link);
-		target_listener_put(&l->addr);
+		nvmf_listener_put(&l->addr);
 		free(l);
 	}
 	while ((h = TAILQ_FIRST(&s->hosts)) != NULL) {
 		TAILQ_REMOVE(&s->hosts, h, link);
 		free(h);
 	}
-	pthread_mutex_lock(&g_target.lock);
-	TAILQ_REMOVE(&g_target.subsystems, s, link);
-	pthread_mutex_unlock(&g_target.lock);
+	pthread_mutex_lock(&g_nvmf.lock);
+	TAILQ_REMOVE(&g_nvmf.subsystems, s, link);
+	pthread_mutex_unlock(&g_nvmf.lock);
 	free(s->ns);
 	free(s);
 }
@@ -186,7 +186,7 @@ subsys_delete_next_ns(struct subsys_delete *d)
 	}
 	NVL_NOTICELOG("subsystem %s deleted", s->nqn);
 	subsys_free(s);
-	nvl_target_discovery_changed();
+	nvl_nvmf_discovery_changed();
 	d->done(d->arg);
 	free(d);
 }
@@ -197,9 +197,9 @@ subsys_delete_poll(void *arg)
 	struct subsys_delete *d = arg;
 	bool empty;
 
-	pthread_mutex_lock(&g_target.lock);
+	pthread_mutex_lock(&g_nvmf.lock);
 	empty = TAILQ_EMPTY(&d->s->ctrlrs);
-	pthread_mutex_unlock(&g_target.lock);
+	pthread_mutex_unlock(&g_nvmf.lock);
 	if (!empty)
 		return;
 	nvl_timer_destroy(d->poll);
@@ -212,7 +212,7 @@ static int
 subsys_delete(struct nvl_subsys *s, void (*done)(void *), void *arg)
 {
 	struct subsys_delete *d;
-	struct nvl_target_ctrlr *c;
+	struct nvl_nvmf_ctrlr *c;
 
 	if (s->deleting)
 		return -EBUSY;
@@ -223,10 +223,10 @@ subsys_delete(struct nvl_subsys *s, void (*done)(void *), void *arg)
 	d->done = done;
 	d->arg = arg;
 	s->deleting = true;
-	pthread_mutex_lock(&g_target.lock);
+	pthread_mutex_lock(&g_nvmf.lock);
 	TAILQ_FOREACH(c, &s->ctrlrs, link)
-		nvl_target_ctrlr_disconnect(c, "subsystem deleted");
-	pthread_mutex_unlock(&g_target.lock);
+		nvl_nvmf_ctrlr_disconnect(c, "subsystem deleted");
+	pthread_mutex_unlock(&g_nvmf.lock);
 	d->poll = nvl_timer_create(subsys_delete_poll, d, 0, 1000);
 	if (d->poll == NULL) {
 		s->deleting = false;
@@ -379,7 +379,7 @@ rpc_nvmf_get_transports(struct nvl_rpc_request *req, void *unused)
 	json_t *arr = json_array();
 
 	(void)unused;
-	for (const struct nvl_transport_ops *t = target_transports(); t; t = t->next) {
+	for (const struct nvl_transport_ops *t = nvmf_transports(); t; t = t->next) {
 		json_t *o = t->dump_opts ? t->dump_opts() : json_object();
 
 		json_object_set_new(o, "trtype", json_string(t->name));
@@ -456,7 +456,7 @@ rpc_nvmf_create_subsystem(struct nvl_rpc_request *req, struct rpc_create_subsys 
 		nvl_rpc_error_errno(req, rc, "cannot create subsystem");
 		return;
 	}
-	nvl_target_discovery_changed();
+	nvl_nvmf_discovery_changed();
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("nvmf_create_subsystem", rpc_nvmf_create_subsystem, struct rpc_create_subsys,
@@ -551,7 +551,7 @@ rpc_nvmf_subsystem_add_ns(struct nvl_rpc_request *req, struct rpc_add_ns *a)
 {
 	struct nvl_subsys *s = find_or_error(req, a->nqn);
 	struct rpc_ns_spec sp = { 0 };
-	struct nvl_target_ns *ns;
+	struct nvl_nvmf_ns *ns;
 	struct nvl_bdev_desc *desc;
 	char err[256], who[300];
 	uint32_t nsid;
@@ -620,7 +620,7 @@ rpc_nvmf_subsystem_add_ns(struct nvl_rpc_request *req, struct rpc_add_ns *a)
 	ns->subsys = s;
 	ns->auto_visible = !sp.no_auto_visible;
 	nvl_strlcpy(ns->bdev_name, sp.bdev_name, sizeof(ns->bdev_name));
-	ns->nvme.notify = target_ns_notify;
+	ns->nvme.notify = nvmf_ns_notify;
 	ns->nvme.owner = ns;
 	if (sp.ptpl_file) {
 		ns->nvme.ptpl_file = strdup(sp.ptpl_file);
@@ -635,7 +635,7 @@ rpc_nvmf_subsystem_add_ns(struct nvl_rpc_request *req, struct rpc_add_ns *a)
 		}
 	}
 	__atomic_store_n(&s->ns[nsid - 1], ns, __ATOMIC_RELEASE);
-	target_subsys_ns_changed(s, nsid);
+	nvmf_subsys_ns_changed(s, nsid);
 	NVL_NOTICELOG("%s: namespace %u -> bdev %s%s", s->nqn, nsid, sp.bdev_name,
 		      desc->writable ? "" : " (read-only)");
 	nvl_rpc_result(req, json_integer(nsid));
@@ -708,7 +708,7 @@ static void
 rpc_nvmf_subsystem_add_host(struct nvl_rpc_request *req, struct rpc_host *a)
 {
 	struct nvl_subsys *s = find_or_error(req, a->nqn);
-	struct target_host *h;
+	struct nvmf_host *h;
 
 	if (s == NULL)
 		return;
@@ -720,7 +720,7 @@ rpc_nvmf_subsystem_add_host(struct nvl_rpc_request *req, struct rpc_host *a)
 		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "invalid host NQN '%s'", a->host);
 		return;
 	}
-	if (target_host_allowed(s, a->host) && !s->allow_any_host) {
+	if (nvmf_host_allowed(s, a->host) && !s->allow_any_host) {
 		nvl_rpc_error(req, -EEXIST, "host %s is already allowed on %s", a->host, s->nqn);
 		return;
 	}
@@ -730,10 +730,10 @@ rpc_nvmf_subsystem_add_host(struct nvl_rpc_request *req, struct rpc_host *a)
 		return;
 	}
 	nvl_strlcpy(h->nqn, a->host, sizeof(h->nqn));
-	pthread_mutex_lock(&g_target.lock);
+	pthread_mutex_lock(&g_nvmf.lock);
 	TAILQ_INSERT_TAIL(&s->hosts, h, link);
-	pthread_mutex_unlock(&g_target.lock);
-	nvl_target_discovery_changed();
+	pthread_mutex_unlock(&g_nvmf.lock);
+	nvl_nvmf_discovery_changed();
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("nvmf_subsystem_add_host", rpc_nvmf_subsystem_add_host, struct rpc_host,
@@ -744,12 +744,12 @@ static void
 rpc_nvmf_subsystem_remove_host(struct nvl_rpc_request *req, struct rpc_host *a)
 {
 	struct nvl_subsys *s = find_or_error(req, a->nqn);
-	struct target_host *h;
-	struct nvl_target_ctrlr *c;
+	struct nvmf_host *h;
+	struct nvl_nvmf_ctrlr *c;
 
 	if (s == NULL)
 		return;
-	pthread_mutex_lock(&g_target.lock);
+	pthread_mutex_lock(&g_nvmf.lock);
 	TAILQ_FOREACH(h, &s->hosts, link)
 		if (strcmp(h->nqn, a->host) == 0)
 			break;
@@ -760,14 +760,14 @@ rpc_nvmf_subsystem_remove_host(struct nvl_rpc_request *req, struct rpc_host *a)
 	if (h)
 		TAILQ_FOREACH(c, &s->ctrlrs, link)
 			if (strcmp(c->nvme.hostnqn, a->host) == 0)
-				nvl_target_ctrlr_disconnect(c, "host removed");
-	pthread_mutex_unlock(&g_target.lock);
+				nvl_nvmf_ctrlr_disconnect(c, "host removed");
+	pthread_mutex_unlock(&g_nvmf.lock);
 	if (h == NULL) {
 		nvl_rpc_error(req, -ENOENT, "host %s is not on %s's list", a->host, s->nqn);
 		return;
 	}
 	free(h);
-	nvl_target_discovery_changed();
+	nvl_nvmf_discovery_changed();
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("nvmf_subsystem_remove_host", rpc_nvmf_subsystem_remove_host, struct rpc_host,
@@ -801,7 +801,7 @@ rpc_nvmf_subsystem_allow_any_host(struct nvl_rpc_request *req, struct rpc_allow_
 		return;
 	}
 	s->allow_any_host = a->allow_any_host;
-	nvl_target_discovery_changed();
+	nvl_nvmf_discovery_changed();
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("nvmf_subsystem_allow_any_host", rpc_nvmf_subsystem_allow_any_host,
@@ -823,7 +823,7 @@ static const struct nvl_rpc_param ns_host_params[] = {
 		      "SPDK compatibility; only the default target exists"),
 };
 
-static struct nvl_target_ns *
+static struct nvl_nvmf_ns *
 ns_or_error(struct nvl_rpc_request *req, struct nvl_subsys *s, uint32_t nsid)
 {
 	if (nsid == 0 || nsid > s->max_ns || s->ns[nsid - 1] == NULL) {
@@ -837,7 +837,7 @@ static void
 rpc_nvmf_ns_add_host(struct nvl_rpc_request *req, struct rpc_ns_host *a)
 {
 	struct nvl_subsys *s = find_or_error(req, a->nqn);
-	struct nvl_target_ns *ns;
+	struct nvl_nvmf_ns *ns;
 	if (s == NULL || (ns = ns_or_error(req, s, a->nsid)) == NULL)
 		return;
 	if (ns->auto_visible) {
@@ -849,7 +849,7 @@ rpc_nvmf_ns_add_host(struct nvl_rpc_request *req, struct rpc_ns_host *a)
 	/* the I/O path reads hosts[] without a lock: the array never moves
 	 * (fixed capacity), entries are written before the count grows */
 	if (ns->hosts == NULL) {
-		ns->hosts = calloc(NVL_TARGET_NS_MAX_HOSTS, sizeof(*ns->hosts));
+		ns->hosts = calloc(NVL_NVMF_NS_MAX_HOSTS, sizeof(*ns->hosts));
 		if (ns->hosts == NULL) {
 			nvl_rpc_error(req, NVL_RPC_INTERNAL_ERROR, "out of memory");
 			return;
@@ -862,14 +862,14 @@ rpc_nvmf_ns_add_host(struct nvl_rpc_request *req, struct rpc_ns_host *a)
 			return;
 		}
 	}
-	if (ns->nhosts == NVL_TARGET_NS_MAX_HOSTS) {
+	if (ns->nhosts == NVL_NVMF_NS_MAX_HOSTS) {
 		nvl_rpc_error(req, -ENOSPC, "namespace %u already has %d hosts", a->nsid,
-			      NVL_TARGET_NS_MAX_HOSTS);
+			      NVL_NVMF_NS_MAX_HOSTS);
 		return;
 	}
 	nvl_strlcpy(ns->hosts[ns->nhosts], a->host, sizeof(ns->hosts[0]));
 	__atomic_store_n(&ns->nhosts, ns->nhosts + 1, __ATOMIC_RELEASE);
-	target_subsys_ns_changed(s, a->nsid);
+	nvmf_subsys_ns_changed(s, a->nsid);
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("nvmf_ns_add_host", rpc_nvmf_ns_add_host, struct rpc_ns_host, ns_host_params,
@@ -880,7 +880,7 @@ static void
 rpc_nvmf_ns_remove_host(struct nvl_rpc_request *req, struct rpc_ns_host *a)
 {
 	struct nvl_subsys *s = find_or_error(req, a->nqn);
-	struct nvl_target_ns *ns;
+	struct nvl_nvmf_ns *ns;
 	unsigned i;
 
 	if (s == NULL || (ns = ns_or_error(req, s, a->nsid)) == NULL)
@@ -895,7 +895,7 @@ rpc_nvmf_ns_remove_host(struct nvl_rpc_request *req, struct rpc_ns_host *a)
 	/* shrink the count first: readers never look past it */
 	memmove(&ns->hosts[i], &ns->hosts[i + 1], (ns->nhosts - i - 1) * sizeof(ns->hosts[0]));
 	__atomic_store_n(&ns->nhosts, ns->nhosts - 1, __ATOMIC_RELEASE);
-	target_subsys_ns_changed(s, a->nsid);
+	nvmf_subsys_ns_changed(s, a->nsid);
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("nvmf_ns_remove_host", rpc_nvmf_ns_remove_host, struct rpc_ns_host,
@@ -990,7 +990,7 @@ static void
 rpc_nvmf_subsystem_add_listener(struct nvl_rpc_request *req, struct rpc_listener *a)
 {
 	struct nvl_subsys *s = find_or_error(req, a->nqn);
-	struct target_sub_listener *l;
+	struct nvmf_sub_listener *l;
 	struct nvl_listen_addr addr;
 	int rc;
 
@@ -1014,7 +1014,7 @@ rpc_nvmf_subsystem_add_listener(struct nvl_rpc_request *req, struct rpc_listener
 		nvl_rpc_error(req, NVL_RPC_INTERNAL_ERROR, "out of memory");
 		return;
 	}
-	rc = target_listener_get(&addr);
+	rc = nvmf_listener_get(&addr);
 	if (rc < 0) {
 		free(l);
 		nvl_rpc_error(req, rc == -EADDRINUSE ? -EADDRINUSE : rc,
@@ -1023,11 +1023,11 @@ rpc_nvmf_subsystem_add_listener(struct nvl_rpc_request *req, struct rpc_listener
 		return;
 	}
 	l->addr = addr;
-	l->portid = ++g_target.next_portid;
-	pthread_mutex_lock(&g_target.lock);
+	l->portid = ++g_nvmf.next_portid;
+	pthread_mutex_lock(&g_nvmf.lock);
 	TAILQ_INSERT_TAIL(&s->listeners, l, link);
-	pthread_mutex_unlock(&g_target.lock);
-	nvl_target_discovery_changed();
+	pthread_mutex_unlock(&g_nvmf.lock);
+	nvl_nvmf_discovery_changed();
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("nvmf_subsystem_add_listener", rpc_nvmf_subsystem_add_listener,
@@ -1038,9 +1038,9 @@ static void
 rpc_nvmf_subsystem_remove_listener(struct nvl_rpc_request *req, struct rpc_listener *a)
 {
 	struct nvl_subsys *s = find_or_error(req, a->nqn);
-	struct target_sub_listener *l;
+	struct nvmf_sub_listener *l;
 	struct nvl_listen_addr addr;
-	struct nvl_target_ctrlr *c;
+	struct nvl_nvmf_ctrlr *c;
 
 	if (s == NULL || decode_addr(req, a->listen_address, &addr) < 0)
 		return;
@@ -1054,16 +1054,16 @@ rpc_nvmf_subsystem_remove_listener(struct nvl_rpc_request *req, struct rpc_liste
 			      addr.traddr, addr.trsvcid);
 		return;
 	}
-	pthread_mutex_lock(&g_target.lock);
+	pthread_mutex_lock(&g_nvmf.lock);
 	TAILQ_REMOVE(&s->listeners, l, link);
 	TAILQ_FOREACH(c, &s->ctrlrs, link)
 		if (strcmp(c->listener.traddr, addr.traddr) == 0 &&
 		    strcmp(c->listener.trsvcid, addr.trsvcid) == 0)
-			nvl_target_ctrlr_disconnect(c, "listener removed");
-	pthread_mutex_unlock(&g_target.lock);
-	target_listener_put(&l->addr);
+			nvl_nvmf_ctrlr_disconnect(c, "listener removed");
+	pthread_mutex_unlock(&g_nvmf.lock);
+	nvmf_listener_put(&l->addr);
 	free(l);
-	nvl_target_discovery_changed();
+	nvl_nvmf_discovery_changed();
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("nvmf_subsystem_remove_listener", rpc_nvmf_subsystem_remove_listener,
@@ -1087,17 +1087,17 @@ static json_t *
 subsys_json(struct nvl_subsys *s)
 {
 	json_t *o, *ls = json_array(), *hs = json_array(), *nss = json_array();
-	struct target_sub_listener *l;
-	struct target_host *h;
+	struct nvmf_sub_listener *l;
+	struct nvmf_host *h;
 	unsigned nctrlrs = 0;
-	struct nvl_target_ctrlr *c;
+	struct nvl_nvmf_ctrlr *c;
 
 	TAILQ_FOREACH(l, &s->listeners, link)
 		json_array_append_new(ls, addr_json(&l->addr));
 	TAILQ_FOREACH(h, &s->hosts, link)
 		json_array_append_new(hs, json_pack("{s:s}", "nqn", h->nqn));
 	for (uint32_t i = 0; i < s->max_ns; i++) {
-		struct nvl_target_ns *ns = s->ns[i];
+		struct nvl_nvmf_ns *ns = s->ns[i];
 		char nguid[33], uuid[40], eui[17];
 
 		if (ns == NULL)
@@ -1115,10 +1115,10 @@ subsys_json(struct nvl_subsys *s)
 			json_object_set_new(json_array_get(nss, json_array_size(nss) - 1),
 					    "ptpl_file", json_string(ns->nvme.ptpl_file));
 	}
-	pthread_mutex_lock(&g_target.lock);
+	pthread_mutex_lock(&g_nvmf.lock);
 	TAILQ_FOREACH(c, &s->ctrlrs, link)
 		nctrlrs++;
-	pthread_mutex_unlock(&g_target.lock);
+	pthread_mutex_unlock(&g_nvmf.lock);
 	o = json_pack("{s:s, s:s, s:o, s:b, s:o, s:i}", "nqn", s->nqn, "subtype",
 		      s->discovery ? "Discovery" : "NVMe", "listen_addresses", ls,
 		      "allow_any_host", s->allow_any_host, "hosts", hs, "controllers",
@@ -1150,7 +1150,7 @@ rpc_nvmf_get_subsystems(struct nvl_rpc_request *req, struct rpc_get_subsys *a)
 		}
 		json_array_append_new(arr, subsys_json(s));
 	} else {
-		TAILQ_FOREACH(s, &g_target.subsystems, link)
+		TAILQ_FOREACH(s, &g_nvmf.subsystems, link)
 			json_array_append_new(arr, subsys_json(s));
 	}
 	nvl_rpc_result(req, arr);
@@ -1163,13 +1163,13 @@ static void
 rpc_nvmf_subsystem_get_controllers(struct nvl_rpc_request *req, struct rpc_nqn *a)
 {
 	struct nvl_subsys *s = find_or_error(req, a->nqn);
-	struct nvl_target_ctrlr *c;
+	struct nvl_nvmf_ctrlr *c;
 	json_t *arr;
 
 	if (s == NULL)
 		return;
 	arr = json_array();
-	pthread_mutex_lock(&g_target.lock);
+	pthread_mutex_lock(&g_nvmf.lock);
 	TAILQ_FOREACH(c, &s->ctrlrs, link) {
 		char hostid[40];
 		json_t *qp = json_array();
@@ -1194,7 +1194,7 @@ rpc_nvmf_subsystem_get_controllers(struct nvl_rpc_request *req, struct rpc_nqn *
 				       (json_int_t)st.write_bytes, "errors", (json_int_t)st.errors));
 		json_decref(qp);
 	}
-	pthread_mutex_unlock(&g_target.lock);
+	pthread_mutex_unlock(&g_nvmf.lock);
 	nvl_rpc_result(req, arr);
 }
 NVL_RPC_REGISTER("nvmf_subsystem_get_controllers", rpc_nvmf_subsystem_get_controllers,
@@ -1205,13 +1205,13 @@ static void
 rpc_nvmf_subsystem_get_qpairs(struct nvl_rpc_request *req, struct rpc_nqn *a)
 {
 	struct nvl_subsys *s = find_or_error(req, a->nqn);
-	struct nvl_target_ctrlr *c;
+	struct nvl_nvmf_ctrlr *c;
 	json_t *arr;
 
 	if (s == NULL)
 		return;
 	arr = json_array();
-	pthread_mutex_lock(&g_target.lock);
+	pthread_mutex_lock(&g_nvmf.lock);
 	TAILQ_FOREACH(c, &s->ctrlrs, link) {
 		json_t *qp = json_array(), *q;
 		size_t i;
@@ -1226,7 +1226,7 @@ rpc_nvmf_subsystem_get_qpairs(struct nvl_rpc_request *req, struct rpc_nqn *a)
 		}
 		json_decref(qp);
 	}
-	pthread_mutex_unlock(&g_target.lock);
+	pthread_mutex_unlock(&g_nvmf.lock);
 	nvl_rpc_result(req, arr);
 }
 NVL_RPC_REGISTER("nvmf_subsystem_get_qpairs", rpc_nvmf_subsystem_get_qpairs, struct rpc_nqn,
@@ -1237,7 +1237,7 @@ static void
 rpc_nvmf_subsystem_get_listeners(struct nvl_rpc_request *req, struct rpc_nqn *a)
 {
 	struct nvl_subsys *s = find_or_error(req, a->nqn);
-	struct target_sub_listener *l;
+	struct nvmf_sub_listener *l;
 	json_t *arr;
 
 	if (s == NULL)
@@ -1286,7 +1286,7 @@ nvmf_fini_transports(void)
 static void
 nvmf_fini_next(void *arg)
 {
-	struct nvl_subsys *s = TAILQ_FIRST(&g_target.subsystems);
+	struct nvl_subsys *s = TAILQ_FIRST(&g_nvmf.subsystems);
 
 	(void)arg;
 	if (s && subsys_delete(s, nvmf_fini_next, NULL) == 0)
@@ -1297,7 +1297,7 @@ nvmf_fini_next(void *arg)
 		nvmf_fini_next(NULL);
 		return;
 	}
-	g_fini_transport = target_transports();
+	g_fini_transport = nvmf_transports();
 	nvmf_fini_transports();
 }
 
@@ -1313,7 +1313,7 @@ nvmf_write_config(json_t *calls)
 {
 	struct nvl_subsys *s;
 
-	for (const struct nvl_transport_ops *t = target_transports(); t; t = t->next) {
+	for (const struct nvl_transport_ops *t = nvmf_transports(); t; t = t->next) {
 		json_t *o;
 
 		if (t->dump_opts == NULL)
@@ -1323,9 +1323,9 @@ nvmf_write_config(json_t *calls)
 		json_array_append_new(calls, json_pack("{s:s, s:o}", "method",
 						       "nvmf_create_transport", "params", o));
 	}
-	TAILQ_FOREACH(s, &g_target.subsystems, link) {
-		struct target_sub_listener *l;
-		struct target_host *h;
+	TAILQ_FOREACH(s, &g_nvmf.subsystems, link) {
+		struct nvmf_sub_listener *l;
+		struct nvmf_host *h;
 
 		if (!s->discovery) {
 			json_array_append_new(
@@ -1337,7 +1337,7 @@ nvmf_write_config(json_t *calls)
 					  (int)s->max_ns, "min_cntlid", (int)s->min_cntlid,
 					  "max_cntlid", (int)s->max_cntlid));
 			for (uint32_t i = 0; i < s->max_ns; i++) {
-				struct nvl_target_ns *ns = s->ns[i];
+				struct nvl_nvmf_ns *ns = s->ns[i];
 				char nguid[33], uuid[40], eui[17];
 				json_t *nsj;
 
