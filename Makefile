@@ -66,13 +66,14 @@ ALL_LDFLAGS := $(LDSAN) $(LDFLAGS)
 
 # ---- sources ---------------------------------------------------------------
 .SECONDEXPANSION:
-COMPONENTS := util reactor rpc bdev nvme nvmf transport nbd brick function lend app host
+COMPONENTS := util proto reactor rpc bdev nvme nvmf transport nbd brick function lend app host \
+              module
 SRC_ALL    := $(sort $(wildcard $(addsuffix /*.c,$(addprefix src/,$(COMPONENTS)))))
-# what libnvlend (the client library) is made of
-LIB_SRCS   := $(sort $(wildcard src/host/*.c)) src/util/util.c src/util/log.c \
-              src/util/histogram.c $(wildcard src/brick/client*.c) \
-              $(wildcard src/brick/proto*.c) $(wildcard src/transport/shm_ring*.c) \
-              $(wildcard src/transport/tcp_pdu*.c) $(wildcard src/transport/tcp_hostq*.c)
+# What libnvlend (the client library) is made of: the host side (src/host),
+# the wire formats both sides share (src/proto) and the brick client, over
+# util's leaf helpers. Nothing of the target, the reactor or the daemon.
+LIB_SRCS   := $(sort $(wildcard src/host/*.c)) $(sort $(wildcard src/proto/*.c)) \
+              src/brick/client.c src/util/util.c src/util/log.c src/util/histogram.c
 DAEMON_SRCS := $(SRC_ALL)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 

@@ -40,7 +40,7 @@
 #define NVL_BRICK_INTERNAL_H
 
 #include "brick/htab.h"
-#include "brick/proto.h"
+#include "proto/brick.h"
 #include "nvlend/spec/brick.h"
 
 #include <stdbool.h>

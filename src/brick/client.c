@@ -10,7 +10,7 @@
  * mmap it; the mappings are tracked per connection so unmap/free/disconnect
  * can take them down again.
  */
-#include "brick/proto.h"
+#include "proto/brick.h"
 #include "nvlend/brick.h"
 #include "util/util.h"
 

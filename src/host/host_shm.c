@@ -7,7 +7,7 @@
  * we sleep.
  */
 #include "host/host_internal.h"
-#include "transport/shm_ring.h"
+#include "proto/shm_ring.h"
 
 #include <errno.h>
 #include <poll.h>

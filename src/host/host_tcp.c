@@ -2,7 +2,7 @@
 /*
  * libnvlend NVMe/TCP transport: nvme+tcp://HOST:PORT/SUBNQN[/NSID] URIs.
  * Each queue pair (admin included) is one NVMe/TCP connection driven by the
- * shared initiator queue (src/transport/tcp_hostq.c). Admin commands run
+ * shared initiator queue (src/host/tcp_hostq.c). Admin commands run
  * under the caller's admin lock and wait for their completion; I/O queue
  * pairs belong to one thread at a time and poll their socket: waiting
  * spins for spin_us (completions on a busy queue come back within
@@ -14,7 +14,7 @@
  * names "header" and/or "data".
  */
 #include "host/host_internal.h"
-#include "transport/tcp_hostq.h"
+#include "host/tcp_hostq.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -23,7 +23,7 @@
 #include "host/session.h"
 #include "host/host_internal.h"
 #include "host/host_shm.h"
-#include "transport/shm_ring.h"
+#include "proto/shm_ring.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -18,7 +18,7 @@
  */
 #include "nvmf/nvmf.h"
 #include "transport/shm_map.h"
-#include "transport/shm_ring.h"
+#include "proto/shm_ring.h"
 #include "app/app.h"
 #include "util/log.h"
 #include "util/util.h"

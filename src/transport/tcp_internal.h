@@ -13,7 +13,7 @@
 #define NVL_TRANSPORT_TCP_INTERNAL_H
 
 #include "nvmf/nvmf.h"
-#include "transport/tcp_pdu.h"
+#include "proto/nvme_tcp.h"
 
 #include <sys/queue.h>
 

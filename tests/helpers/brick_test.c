@@ -16,7 +16,7 @@
  *                                      keep the fd, ftruncate it to LEN (LOOPS > 1:
  *                                      truncate and grow back LOOPS times)
  */
-#include "brick/proto.h"
+#include "proto/brick.h"
 #include "nvlend/brick.h"
 #include "util/util.h"
 

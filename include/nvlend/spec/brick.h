@@ -62,7 +62,7 @@ enum nvl_brick_opc {
 #define NVL_BRICK_MAP_EXCL   (1u << 3)
 #define NVL_BRICK_MAP_VALID  0xfu
 
-/** Response status (hdr.status). Converted from/to errno in src/brick/proto.c only. */
+/** Response status (hdr.status). Converted from/to errno in src/proto/brick.c only. */
 enum nvl_brick_status {
 	NVL_BRICK_S_OK = 0,
 	NVL_BRICK_S_INVAL = 1,      /**< malformed field: alignment, range, flags (EINVAL) */

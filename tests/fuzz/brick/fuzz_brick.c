@@ -11,7 +11,7 @@
  * name a live handle.
  */
 #include "brick/brick_internal.h"
-#include "brick/proto.h"
+#include "proto/brick.h"
 #include "util/util.h"
 
 #include <stdio.h>

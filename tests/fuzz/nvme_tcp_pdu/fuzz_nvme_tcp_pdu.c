@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * libFuzzer target for the NVMe/TCP PDU parser (src/transport/tcp_pdu.c)
+ * libFuzzer target for the NVMe/TCP PDU parser (src/proto/nvme_tcp.c)
  * and the target transport's PDU-specific validation (ICReq, CapsuleCmd
  * data descriptors and slots, H2CData against R2T windows; tcp.c).
  *

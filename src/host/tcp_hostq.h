@@ -9,7 +9,7 @@
  * completions through callbacks.
  *
  * Users: libnvlend's TCP transport (src/host/host_tcp.c, which wraps it in
- * blocking calls) and the nvme_tcp bdev (src/bdev/bdev_nvme.c, which drives
+ * blocking calls) and the nvme_tcp bdev (src/module/bdev_nvme.c, which drives
  * it from a reactor poller). No threads, no locks, no timers: one owner
  * thread calls everything; timeouts are the owner's.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * NVMe/TCP PDU receive parser and encoders (see tcp_pdu.h). Pure functions
+ * NVMe/TCP PDU receive parser and encoders (see nvme_tcp.h). Pure functions
  * over caller-owned state; no locking (one connection, one thread).
  *
  * Validation order for each received PDU (NVMe/TCP 1.0, 3.6 and 3.7):
@@ -15,7 +15,7 @@
  * Any violation stops the parser for good with the FES/FEI the
  * termination request must carry.
  */
-#include "transport/tcp_pdu.h"
+#include "proto/nvme_tcp.h"
 #include "util/util.h"
 
 #include <errno.h>

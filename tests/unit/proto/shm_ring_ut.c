@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of the shm ring helpers (src/transport/shm_ring.h): index
+ * Unit tests of the shm ring helpers (src/proto/shm_ring.h): index
  * arithmetic at the wrap, fullness, the phase tag of posted completions as
  * a host sees it around several wraps, and the wake-up flag handshake.
  */
-#include "transport/shm_ring.h"
+#include "proto/shm_ring.h"
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -4,8 +4,8 @@
  * locks. Request slots are indexed by CID; a slot is reused only after its
  * completion was delivered and none of its PDUs is still queued.
  */
-#include "transport/tcp_hostq.h"
-#include "transport/tcp_pdu.h"
+#include "host/tcp_hostq.h"
+#include "proto/nvme_tcp.h"
 #include "util/util.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Unit tests of the brick wire helpers (src/brick/proto.c) and URI parsing
+/* Unit tests of the brick wire helpers (src/proto/brick.c) and URI parsing
  * (src/brick/client.c): table-driven boundary cases. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "brick/client.c"
-#include "brick/proto.c"
+#include "proto/brick.c"
 
 #define BS ((uint64_t)NVL_BRICK_BLOCK_SIZE)
 

@@ -5,7 +5,7 @@
  * single errno <-> status mapping. Linked into both nvlendd and libnvlend.
  * Pure functions; thread-safe.
  */
-#include "brick/proto.h"
+#include "proto/brick.h"
 
 #include <endian.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * NVMe/TCP PDU framing shared by the target transport (tcp.c), the
- * initiator queue pair (tcp_hostq.c, used by libnvlend and the nvme_tcp
+ * initiator queue pair (src/host/tcp_hostq.c, used by libnvlend and the nvme_tcp
  * bdev): an incremental receive parser that validates every common-header
  * field before trusting it, checks header and data digests, and lands
  * payload either from a staging buffer or straight into the caller's I/O
@@ -11,8 +11,8 @@
  * one connection and is driven by that connection's owner only. The only
  * system call is nvl_tcp_txq_flush()'s non-blocking sendmsg().
  */
-#ifndef NVL_TCP_PDU_H
-#define NVL_TCP_PDU_H
+#ifndef NVL_PROTO_NVME_TCP_H
+#define NVL_PROTO_NVME_TCP_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -5,8 +5,8 @@
  * stateless validation of requests and responses, and the one errno <->
  * wire-status conversion. Pure functions, no state, any thread.
  */
-#ifndef NVL_BRICK_PROTO_H
-#define NVL_BRICK_PROTO_H
+#ifndef NVL_PROTO_BRICK_H
+#define NVL_PROTO_BRICK_H
 
 #include "nvlend/spec/brick.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of the NVMe/TCP PDU parser and encoders (src/transport/tcp_pdu.c):
+ * Unit tests of the NVMe/TCP PDU parser and encoders (src/proto/nvme_tcp.c):
  * every common-header rule with its FES/FEI, digests, byte-by-byte and
  * direct (zero-copy) reception, the encoders, and the transmit queue over a
  * socketpair with a tiny send buffer.
@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "transport/tcp_pdu.c"
+#include "proto/nvme_tcp.c"
 
 #include <sys/socket.h>
 #include <unistd.h>

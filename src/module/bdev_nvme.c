@@ -29,7 +29,7 @@
 #include "bdev/bdev.h"
 #include "app/app.h"
 #include "rpc/rpc.h"
-#include "transport/tcp_hostq.h"
+#include "host/tcp_hostq.h"
 #include "util/log.h"
 #include "util/util.h"
 
