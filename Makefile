@@ -97,7 +97,7 @@ BINS := $(BUILD)/bin/nvlendd $(BUILD)/bin/nvlend \
 LIBNVLEND_SO := $(BUILD)/lib/libnvlend.so.0
 LIBNVLEND_A  := $(BUILD)/lib/libnvlend.a
 
-.PHONY: all bins tests fuzz run check install clean distclean setup format-check
+.PHONY: all bins tests fuzz run check install clean distclean setup format-check man
 ifeq ($(SAN),fuzz)
 all: $(FUZZ_BINS)
 else
@@ -187,8 +187,17 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(COMP_LIBS)
 	@$(CC) $(ALL_CFLAGS) -Itests -Wno-missing-prototypes -fsanitize=fuzzer -MMD -MP -o $@ $< \
 		$(ALL_LDFLAGS) -fsanitize=fuzzer -Wl,--start-group $(COMP_LIBS) -Wl,--end-group $(LDLIBS)
 
+# ---- manual pages ------------------------------------------------------------
+# Generated from the programs' --help texts and the public headers
+# (scripts/gen-man.py); docs/man/ holds pages with no other source.
+MAN_DIR := $(BUILD)/man
+man: bins
+	@rm -rf $(MAN_DIR)
+	@/usr/bin/python3 scripts/gen-man.py $(BUILD) $(MAN_DIR) >/dev/null
+	@echo "  MAN     $(MAN_DIR)"
+
 # ---- install ---------------------------------------------------------------
-install: bins
+install: bins man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 		$(DESTDIR)$(PREFIX)/include/nvlend/spec
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
@@ -199,6 +208,11 @@ install: bins
 	$(if $(wildcard include/nvlend/spec/*.h),install -m 644 $(wildcard include/nvlend/spec/*.h) \
 		$(DESTDIR)$(PREFIX)/include/nvlend/spec/)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/nvlend.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nvlend.pc
+	for s in 1 3 5 8; do \
+		ls $(MAN_DIR)/*.$$s >/dev/null 2>&1 || continue; \
+		install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
+		install -m 644 $(MAN_DIR)/*.$$s $(DESTDIR)$(PREFIX)/share/man/man$$s/; \
+	done
 	@echo "installed under $(DESTDIR)$(PREFIX)"
 
 clean:

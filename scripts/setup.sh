@@ -9,8 +9,8 @@
 set -euo pipefail
 
 PKGS=(
-	# toolchain
-	gcc make pkg-config clang libclang-rt-14-dev llvm
+	# toolchain (python3: the man page generator and test scripts)
+	gcc make pkg-config clang libclang-rt-14-dev llvm python3
 	# libraries the code links with
 	liburing-dev libjansson-dev libfuse3-dev fuse3 libnbd-dev
 	# unit tests
@@ -19,6 +19,8 @@ PKGS=(
 	socat fio nvme-cli nbdkit nbd-client libnbd-bin python3-libnbd
 	qemu-utils qemu-system-x86 e2fsprogs util-linux iproute2 iperf3
 	procps psmisc kmod
+	# manual pages: lint and render (tests/functional/docs_man.sh)
+	mandoc man-db
 	# the QEMU guest image (tests/guest/build.sh)
 	busybox-static cpio xz-utils lz4 zstd
 )
