@@ -208,6 +208,11 @@ install: bins man
 	$(if $(wildcard include/nvlend/spec/*.h),install -m 644 $(wildcard include/nvlend/spec/*.h) \
 		$(DESTDIR)$(PREFIX)/include/nvlend/spec/)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/nvlend.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nvlend.pc
+	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 644 contrib/completion/nvlend.bash \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/nvlend
+	ln -sf nvlend $(DESTDIR)$(PREFIX)/share/bash-completion/completions/nvlendd
+	ln -sf nvlend $(DESTDIR)$(PREFIX)/share/bash-completion/completions/nvlend-perf
 	for s in 1 3 5 8; do \
 		ls $(MAN_DIR)/*.$$s >/dev/null 2>&1 || continue; \
 		install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
