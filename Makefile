@@ -20,6 +20,7 @@ else
 BUILD    ?= build-$(SAN)
 endif
 PREFIX   ?= /usr/local
+LIBDIR   ?= $(PREFIX)/lib
 DESTDIR  ?=
 
 ifeq ($(SAN),fuzz)
@@ -97,7 +98,7 @@ BINS := $(BUILD)/bin/nvlendd $(BUILD)/bin/nvlend \
 LIBNVLEND_SO := $(BUILD)/lib/libnvlend.so.0
 LIBNVLEND_A  := $(BUILD)/lib/libnvlend.a
 
-.PHONY: all bins tests fuzz run check install clean distclean setup format-check man
+.PHONY: all bins tests fuzz run check install clean distclean setup format-check man deb
 ifeq ($(SAN),fuzz)
 all: $(FUZZ_BINS)
 else
@@ -198,16 +199,17 @@ man: bins
 
 # ---- install ---------------------------------------------------------------
 install: bins man
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig \
 		$(DESTDIR)$(PREFIX)/include/nvlend/spec
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 755 $(LIBNVLEND_SO) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libnvlend.so.0 $(DESTDIR)$(PREFIX)/lib/libnvlend.so
-	install -m 644 $(LIBNVLEND_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(LIBNVLEND_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf libnvlend.so.0 $(DESTDIR)$(LIBDIR)/libnvlend.so
+	install -m 644 $(LIBNVLEND_A) $(DESTDIR)$(LIBDIR)/
 	install -m 644 $(wildcard include/nvlend/*.h) $(DESTDIR)$(PREFIX)/include/nvlend/
 	$(if $(wildcard include/nvlend/spec/*.h),install -m 644 $(wildcard include/nvlend/spec/*.h) \
 		$(DESTDIR)$(PREFIX)/include/nvlend/spec/)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' scripts/nvlend.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nvlend.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' scripts/nvlend.pc.in \
+		> $(DESTDIR)$(LIBDIR)/pkgconfig/nvlend.pc
 	install -d $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 644 contrib/completion/nvlend.bash \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/nvlend
@@ -219,6 +221,23 @@ install: bins man
 		install -m 644 $(MAN_DIR)/*.$$s $(DESTDIR)$(PREFIX)/share/man/man$$s/; \
 	done
 	@echo "installed under $(DESTDIR)$(PREFIX)"
+
+# ---- Debian packages -----------------------------------------------------------
+# nvlend (daemon, CLI, perf tool, systemd unit, man pages, completion),
+# libnvlend0 and libnvlend-dev, built by dpkg-buildpackage from a copy of the
+# source (the tracked and untracked-but-not-ignored files) in $(BUILD)/deb.
+DEB_DIR := $(BUILD)/deb
+deb:
+	@rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+		git ls-files -co --exclude-standard -z | xargs -0 cp -a --parents -t $(DEB_DIR)/src; \
+	else \
+		tar -c --exclude='./build' --exclude='./build-*' . | tar -x -C $(DEB_DIR)/src; \
+	fi
+	@echo "  DEB     $(DEB_DIR)"
+	@cd $(DEB_DIR)/src && dpkg-buildpackage -us -uc -b -j2 >../build.log 2>&1 || \
+		{ tail -n 40 ../build.log; exit 1; }
+	@ls $(DEB_DIR)/*.deb
 
 clean:
 	rm -rf $(BUILD)

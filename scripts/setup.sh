@@ -21,6 +21,8 @@ PKGS=(
 	procps psmisc kmod
 	# manual pages: lint and render (tests/functional/docs_man.sh)
 	mandoc man-db
+	# Debian packages: make deb, lintian (tests/functional/packaging_deb.sh)
+	dpkg-dev debhelper lintian
 	# the QEMU guest image (tests/guest/build.sh)
 	busybox-static cpio xz-utils lz4 zstd
 )
