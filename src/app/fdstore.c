@@ -1,0 +1,196 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Worker side of the fd store (see fdstore.h): libsystemd's sd_notify and
+ * sd_listen_fds, which speak to systemd or to nvlendd's keeper alike.
+ *
+ * The inherited descriptors are kept in a small table until their owners
+ * take them at start-up; a mutex guards it (taking happens from reactor 0,
+ * but nothing forbids another thread).
+ */
+#include "app/fdstore.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+struct fdstore_entry {
+	char *name;
+	int fd;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct fdstore_entry *v;
+	unsigned n;
+	bool available;
+} g_fds = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+bool
+nvl_fdstore_name_ok(const char *name)
+{
+	size_t n;
+
+	if (name == NULL)
+		return false;
+	n = strlen(name);
+	if (n == 0 || n > NVL_FDSTORE_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (name[i] < 0x21 || name[i] > 0x7e || name[i] == ':')
+			return false;
+	return true;
+}
+
+int
+nvl_fdstore_init(void)
+{
+	char **names = NULL;
+	const char *ns = getenv("NOTIFY_SOCKET");
+	int n;
+
+	g_fds.available = ns != NULL && *ns != '\0';
+	n = sd_listen_fds_with_names(1, &names);
+	if (n < 0) {
+		NVL_ERRLOG("fd store: cannot read the descriptors passed at start: %s",
+			   strerror(-n));
+		return n;
+	}
+	if (n == 0) {
+		free(names);
+		return 0;
+	}
+	pthread_mutex_lock(&g_fds.lock);
+	g_fds.v = calloc((size_t)n, sizeof(*g_fds.v));
+	for (int i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+
+		/* ours now: not to leak into anything we start */
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+		if (g_fds.v == NULL) {
+			close(fd);
+			free(names[i]);
+			continue;
+		}
+		g_fds.v[g_fds.n].fd = fd;
+		g_fds.v[g_fds.n].name = names[i];
+		g_fds.n++;
+	}
+	pthread_mutex_unlock(&g_fds.lock);
+	free(names);
+	if (g_fds.v == NULL)
+		return -ENOMEM;
+	NVL_NOTICELOG("fd store: %d descriptor(s) passed back at start", n);
+	return n;
+}
+
+bool
+nvl_fdstore_available(void)
+{
+	return g_fds.available;
+}
+
+int
+nvl_fdstore_take(const char *name)
+{
+	int fd = -ENOENT;
+
+	pthread_mutex_lock(&g_fds.lock);
+	for (unsigned i = 0; i < g_fds.n; i++) {
+		if (g_fds.v[i].fd >= 0 && strcmp(g_fds.v[i].name, name) == 0) {
+			fd = g_fds.v[i].fd;
+			g_fds.v[i].fd = -1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g_fds.lock);
+	return fd;
+}
+
+void
+nvl_fdstore_for_each_untaken(void (*fn)(void *arg, const char *name, int fd), void *arg)
+{
+	pthread_mutex_lock(&g_fds.lock);
+	for (unsigned i = 0; i < g_fds.n; i++)
+		if (g_fds.v[i].fd >= 0)
+			fn(arg, g_fds.v[i].name, g_fds.v[i].fd);
+	pthread_mutex_unlock(&g_fds.lock);
+}
+
+void
+nvl_fdstore_release_untaken(void)
+{
+	pthread_mutex_lock(&g_fds.lock);
+	for (unsigned i = 0; i < g_fds.n; i++) {
+		if (g_fds.v[i].fd >= 0) {
+			NVL_NOTICELOG("fd store: '%s' was not taken back: dropped",
+				      g_fds.v[i].name);
+			close(g_fds.v[i].fd);
+			g_fds.v[i].fd = -1;
+			if (g_fds.available)
+				nvl_fdstore_remove(g_fds.v[i].name);
+		}
+		free(g_fds.v[i].name);
+	}
+	free(g_fds.v);
+	g_fds.v = NULL;
+	g_fds.n = 0;
+	pthread_mutex_unlock(&g_fds.lock);
+}
+
+static int
+fdstore_notify(const char *state, const int *fds, unsigned nfds)
+{
+	int rc;
+
+	if (!g_fds.available)
+		return -ENOTCONN;
+	rc = sd_pid_notify_with_fds(0, 0, state, fds, nfds);
+	if (rc == 0)
+		return -ENOTCONN;
+	return rc < 0 ? rc : 0;
+}
+
+int
+nvl_fdstore_remove(const char *name)
+{
+	char msg[NVL_FDSTORE_NAME_MAX + 40];
+
+	if (!nvl_fdstore_name_ok(name))
+		return -EINVAL;
+	snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=%s", name);
+	return fdstore_notify(msg, NULL, 0);
+}
+
+int
+nvl_fdstore_put(const char *name, int fd)
+{
+	char msg[NVL_FDSTORE_NAME_MAX + 40];
+
+	if (!nvl_fdstore_name_ok(name) || fd < 0)
+		return -EINVAL;
+	/* one message: a crash between a remove and a store must not lose it */
+	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
+	return fdstore_notify(msg, &fd, 1);
+}
+
+int
+nvl_fdstore_ready(const char *status)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status ? status : "serving");
+	return fdstore_notify(msg, NULL, 0);
+}
+
+int
+nvl_fdstore_stopping(void)
+{
+	return fdstore_notify("STOPPING=1", NULL, 0);
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The fd store, worker side (DESIGN.md section 10): descriptors that must
+ * outlive this process (listening sockets, host connections, the memory of
+ * RAM bdevs and shm regions, state regions) are handed to whoever supervises
+ * the daemon, and handed back when it starts again.
+ *
+ * One protocol for both supervisors: systemd's notification protocol
+ * (sd_notify(3): "FDSTORE=1" + "FDNAME=" with the descriptor attached,
+ * "FDSTOREREMOVE=1", "READY=1") and its socket-activation hand-back
+ * (sd_listen_fds_with_names(3): LISTEN_FDS, LISTEN_FDNAMES, fds from 3). Under
+ * systemd (Type=notify, FileDescriptorStoreMax=) systemd keeps them; without
+ * it nvlendd's keeper (keeper.h) speaks the same protocol. Code that stores a
+ * descriptor does not know which one it talks to.
+ *
+ * Names: 1..255 printable ASCII characters except ':' (LISTEN_FDNAMES is
+ * colon-separated). Each object stores under its own name, once, when it is
+ * made, and removes it when it goes: systemd keeps two descriptors stored
+ * under one name (the keeper replaces the older and warns), so a name is
+ * never stored twice without a remove in between.
+ *
+ * Threads: any thread; a mutex guards the table of inherited descriptors.
+ */
+#ifndef NVL_APP_FDSTORE_H
+#define NVL_APP_FDSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define NVL_FDSTORE_NAME_MAX 255
+
+/**
+ * Take over the descriptors the supervisor passed (LISTEN_FDS/LISTEN_PID/
+ * LISTEN_FDNAMES, which are then removed from the environment) and note
+ * whether a store is reachable (NOTIFY_SOCKET). Call once, first thing.
+ * \return the number of inherited descriptors (>= 0); -EINVAL (the
+ *         variables are malformed: the descriptors are left alone).
+ */
+int nvl_fdstore_init(void);
+
+/** True when NOTIFY_SOCKET names a supervisor that can hold descriptors. */
+bool nvl_fdstore_available(void);
+
+/**
+ * Take the inherited descriptor called `name` (once: it is then the
+ * caller's, and the store still holds its own copy).
+ * \return the fd (>= 0, CLOEXEC set); -ENOENT when none was passed.
+ */
+int nvl_fdstore_take(const char *name);
+
+/** Names of inherited descriptors nobody took yet, for the start-up log:
+ *  calls fn for each. */
+void nvl_fdstore_for_each_untaken(void (*fn)(void *arg, const char *name, int fd), void *arg);
+
+/** Close every inherited descriptor nobody took, and drop it from the store
+ *  too (what the new process did not claim is not coming back). */
+void nvl_fdstore_release_untaken(void);
+
+/**
+ * Hand `fd` to the store as `name` (the store gets its own copy; fd stays
+ * the caller's), in one notification.
+ * \return 0; -EINVAL (bad name or fd); -ENOTCONN (no store: not supervised);
+ *         -errno of the notification (e.g. -EAGAIN, -EMSGSIZE).
+ */
+int nvl_fdstore_put(const char *name, int fd);
+
+/** Drop the descriptor stored as `name`. \return 0; -EINVAL; -ENOTCONN; -errno. */
+int nvl_fdstore_remove(const char *name);
+
+/** Tell the supervisor the daemon serves ("READY=1"), with a STATUS line.
+ *  \return 0, -ENOTCONN (not supervised), -errno. */
+int nvl_fdstore_ready(const char *status);
+
+/** Tell the supervisor the daemon is stopping on purpose ("STOPPING=1"). */
+int nvl_fdstore_stopping(void);
+
+/** Is `name` a valid store name? */
+bool nvl_fdstore_name_ok(const char *name);
+
+#endif

@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The keeper (see keeper.h): a supervisor that stores the worker's
+ * descriptors and restarts it. Kept small on purpose: a table of named
+ * descriptors, one datagram socket, one signalfd, fork+exec.
+ */
+#include "app/keeper.h"
+#include "app/fdstore.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define KEEPER_MAX_FDS_PER_MSG 16
+#define KEEPER_MSG_MAX 4096
+#define KEEPER_BACKOFF_MIN_MS 100
+#define KEEPER_BACKOFF_MAX_MS 5000
+
+struct keeper_fd {
+	char name[NVL_FDSTORE_NAME_MAX + 1];
+	int fd;
+};
+
+struct keeper {
+	const struct nvl_keeper_opts *o;
+	struct keeper_fd *kept;
+	unsigned nkept, max_fds;
+	int notify_fd, sig_fd;
+	struct sockaddr_un notify_addr;
+	pid_t worker;
+	bool ready, stopping;
+	int last_status;              /* exit status for main() */
+	uint64_t *deaths;             /* ring of death times (ms), max_restarts + 1 */
+	unsigned ndeaths, death_next;
+	unsigned backoff_ms;
+};
+
+static uint64_t
+keeper_now_ms(void)
+{
+	return nvl_now_ns() / 1000000;
+}
+
+/* ---- the store ------------------------------------------------------------ */
+
+static void
+keeper_drop(struct keeper *k, unsigned i)
+{
+	close(k->kept[i].fd);
+	k->kept[i] = k->kept[--k->nkept];
+}
+
+static void
+keeper_store(struct keeper *k, const char *name, int fd)
+{
+	for (unsigned i = 0; i < k->nkept; i++) {
+		if (strcmp(k->kept[i].name, name) == 0) {
+			NVL_WARNLOG("keeper: '%s' stored again: the older descriptor is dropped", name);
+			keeper_drop(k, i);
+			break;
+		}
+	}
+	if (k->nkept == k->max_fds) {
+		NVL_ERRLOG("keeper: store full (%u descriptors): '%s' not kept", k->max_fds, name);
+		close(fd);
+		return;
+	}
+	nvl_strlcpy(k->kept[k->nkept].name, name, sizeof(k->kept[k->nkept].name));
+	k->kept[k->nkept].fd = fd;
+	k->nkept++;
+}
+
+static void
+keeper_remove(struct keeper *k, const char *name)
+{
+	for (unsigned i = 0; i < k->nkept; i++) {
+		if (strcmp(k->kept[i].name, name) == 0) {
+			keeper_drop(k, i);
+			return;
+		}
+	}
+}
+
+/* ---- messages from the worker ------------------------------------------------ */
+
+/* Value of KEY=VALUE in a newline-separated message, or NULL. */
+static const char *
+keeper_field(const char *msg, const char *key, char *buf, size_t len)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = msg; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+		if (strncmp(p, key, klen) == 0 && p[klen] == '=') {
+			const char *v = p + klen + 1, *e = strchr(v, '\n');
+			size_t n = e ? (size_t)(e - v) : strlen(v);
+
+			if (n >= len)
+				return NULL;
+			memcpy(buf, v, n);
+			buf[n] = '\0';
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+static void
+keeper_handle(struct keeper *k, const char *msg, int *fds, unsigned nfds)
+{
+	char name[NVL_FDSTORE_NAME_MAX + 2], v[256];
+	bool named = keeper_field(msg, "FDNAME", name, sizeof(name)) && nvl_fdstore_name_ok(name);
+
+	if (keeper_field(msg, "FDSTORE", v, sizeof(v)) && strcmp(v, "1") == 0) {
+		if (!named || nfds != 1) {
+			NVL_WARNLOG("keeper: FDSTORE needs one descriptor and a valid FDNAME");
+		} else {
+			keeper_store(k, name, fds[0]);
+			nfds = 0;   /* kept */
+		}
+	}
+	if (keeper_field(msg, "FDSTOREREMOVE", v, sizeof(v)) && strcmp(v, "1") == 0 && named)
+		keeper_remove(k, name);
+	if (keeper_field(msg, "READY", v, sizeof(v)) && strcmp(v, "1") == 0) {
+		k->ready = true;
+		k->backoff_ms = 0;
+	}
+	if (keeper_field(msg, "STATUS", v, sizeof(v)))
+		NVL_NOTICELOG("keeper: worker %d: %s", (int)k->worker, v);
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+static void
+keeper_recv(struct keeper *k)
+{
+	for (;;) {
+		char buf[KEEPER_MSG_MAX + 1];
+		union {
+			char b[CMSG_SPACE(sizeof(int) * KEEPER_MAX_FDS_PER_MSG) +
+			       CMSG_SPACE(sizeof(struct ucred))];
+			struct cmsghdr align;
+		} u;
+		struct iovec iov = { .iov_base = buf, .iov_len = KEEPER_MSG_MAX };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+				     .msg_controllen = sizeof(u.b) };
+		int fds[KEEPER_MAX_FDS_PER_MSG];
+		unsigned nfds = 0;
+		struct ucred cred = { .pid = 0 };
+		ssize_t n = recvmsg(k->notify_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+		if (n < 0)
+			return;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET)
+				continue;
+			if (c->cmsg_type == SCM_RIGHTS) {
+				unsigned m = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+
+				memcpy(fds + nfds, CMSG_DATA(c),
+				       sizeof(int) * NVL_MIN(m, KEEPER_MAX_FDS_PER_MSG - nfds));
+				nfds += NVL_MIN(m, KEEPER_MAX_FDS_PER_MSG - nfds);
+			} else if (c->cmsg_type == SCM_CREDENTIALS) {
+				memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+			}
+		}
+		buf[n] = '\0';
+		/* only our worker speaks to us; a truncated message is not trusted */
+		if (cred.pid != k->worker || k->worker <= 0 || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+			NVL_WARNLOG("keeper: ignored a notification from pid %d", (int)cred.pid);
+			for (unsigned i = 0; i < nfds; i++)
+				close(fds[i]);
+			continue;
+		}
+		keeper_handle(k, buf, fds, nfds);
+	}
+}
+
+/* ---- the worker ----------------------------------------------------------------- */
+
+/* In the child: stored descriptors at 3.., the protocol's environment, exec. */
+static void __attribute__((noreturn))
+keeper_exec_worker(struct keeper *k, int errpipe)
+{
+	char num[32], *names;
+	size_t len = 1;
+	sigset_t none;
+	int err;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	/* park every descriptor above the target range, then move it in place */
+	for (unsigned i = 0; i < k->nkept; i++) {
+		int fd = fcntl(k->kept[i].fd, F_DUPFD, (int)(3 + k->nkept + 3));
+
+		if (fd < 0)
+			goto fail;
+		k->kept[i].fd = fd;
+		len += strlen(k->kept[i].name) + 1;
+	}
+	names = malloc(len);
+	if (names == NULL)
+		goto fail;
+	len = 0;
+	for (unsigned i = 0; i < k->nkept; i++) {
+		size_t n = strlen(k->kept[i].name);
+
+		if (dup2(k->kept[i].fd, (int)(3 + i)) < 0)
+			goto fail;   /* dup2's result has FD_CLOEXEC clear */
+		if (i > 0)
+			names[len++] = ':';
+		memcpy(names + len, k->kept[i].name, n);
+		len += n;
+	}
+	names[len] = '\0';
+	snprintf(num, sizeof(num), "%u", k->nkept);
+	setenv("LISTEN_FDS", num, 1);
+	setenv("LISTEN_FDNAMES", names, 1);
+	snprintf(num, sizeof(num), "%d", (int)getpid());
+	setenv("LISTEN_PID", num, 1);
+	setenv("NOTIFY_SOCKET", k->notify_addr.sun_path, 1);
+	snprintf(num, sizeof(num), "%d", (int)getppid());
+	setenv(NVL_KEEPER_ENV, num, 1);
+	if (k->nkept == 0) {
+		unsetenv("LISTEN_FDS");
+		unsetenv("LISTEN_FDNAMES");
+		unsetenv("LISTEN_PID");
+	}
+	execv(k->o->worker_argv[0], k->o->worker_argv);
+fail:
+	err = errno;
+	(void)!write(errpipe, &err, sizeof(err));
+	_exit(127);
+}
+
+static int
+keeper_spawn(struct keeper *k)
+{
+	int p[2], err = 0;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		err = errno;
+		close(p[0]);
+		close(p[1]);
+		return -err;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		keeper_exec_worker(k, p[1]);
+	}
+	close(p[1]);
+	k->worker = pid;
+	k->ready = false;
+	/* the pipe closes on a successful exec; an errno arrives otherwise */
+	do {
+		n = read(p[0], &err, sizeof(err));
+	} while (n < 0 && errno == EINTR);
+	close(p[0]);
+	if (n == (ssize_t)sizeof(err)) {
+		waitpid(pid, NULL, 0);
+		k->worker = 0;
+		NVL_ERRLOG("keeper: cannot start %s: %s", k->o->worker_argv[0], strerror(err));
+		return -err;
+	}
+	NVL_NOTICELOG("keeper: worker %d started with %u stored descriptor(s)", (int)pid,
+		      k->nkept);
+	return 0;
+}
+
+/* A death: may we restart? Records it, false when there were too many. */
+static bool
+keeper_may_restart(struct keeper *k)
+{
+	unsigned slots = k->o->max_restarts ? k->o->max_restarts : 10;
+	uint64_t window = k->o->restart_window_ms ? k->o->restart_window_ms : 60000;
+	uint64_t now = keeper_now_ms();
+
+	k->deaths[k->death_next] = now;
+	k->death_next = (k->death_next + 1) % (slots + 1);
+	if (k->ndeaths < slots + 1)
+		k->ndeaths++;
+	/* the oldest of the last slots+1 deaths within the window: too many */
+	return !(k->ndeaths == slots + 1 && now - k->deaths[k->death_next] < window);
+}
+
+static void
+keeper_reaped(struct keeper *k, int st)
+{
+	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+
+	if (WIFEXITED(st))
+		k->last_status = WEXITSTATUS(st);
+	else
+		k->last_status = 128 + WTERMSIG(st);
+	if (k->stopping || clean) {
+		NVL_NOTICELOG("keeper: worker %d ended (status %d)", (int)k->worker,
+			      k->last_status);
+		k->worker = 0;
+		k->stopping = true;
+		return;
+	}
+	NVL_ERRLOG("keeper: worker %d %s %d%s", (int)k->worker,
+		   WIFEXITED(st) ? "exited with status" : "died of signal",
+		   WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
+		   k->ready ? "" : " before it was ready");
+	k->worker = 0;
+	if (!keeper_may_restart(k)) {
+		NVL_ERRLOG("keeper: the worker keeps dying; giving up");
+		k->last_status = 1;
+		k->stopping = true;
+		return;
+	}
+	/* a worker that served comes back at once; one that never did, slower */
+	if (k->ready)
+		k->backoff_ms = 0;
+	else
+		k->backoff_ms = k->backoff_ms ? NVL_MIN(k->backoff_ms * 2, KEEPER_BACKOFF_MAX_MS)
+					      : KEEPER_BACKOFF_MIN_MS;
+}
+
+/* ---- set-up and the loop ------------------------------------------------------- */
+
+static int
+keeper_open_notify(struct keeper *k)
+{
+	int one = 1, rc, n;
+
+	rc = nvl_mkdir_private(k->o->state_dir);
+	if (rc < 0) {
+		NVL_ERRLOG("keeper: state directory %s: %s", k->o->state_dir, strerror(-rc));
+		return rc;
+	}
+	k->notify_addr.sun_family = AF_UNIX;
+	n = snprintf(k->notify_addr.sun_path, sizeof(k->notify_addr.sun_path), "%s/keeper.%d.sock",
+		     k->o->state_dir, (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(k->notify_addr.sun_path))
+		return -ENAMETOOLONG;
+	unlink(k->notify_addr.sun_path);
+	k->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (k->notify_fd < 0)
+		return -errno;
+	if (bind(k->notify_fd, (struct sockaddr *)&k->notify_addr, sizeof(k->notify_addr)) < 0 ||
+	    setsockopt(k->notify_fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
+		return -errno;
+	return 0;
+}
+
+int
+nvl_keeper_run(const struct nvl_keeper_opts *o)
+{
+	struct keeper k = { .o = o, .notify_fd = -1, .sig_fd = -1 };
+	unsigned slots = o->max_restarts ? o->max_restarts : 10;
+	sigset_t set;
+	int rc;
+
+	k.max_fds = o->max_fds ? o->max_fds : 4096;
+	k.kept = calloc(k.max_fds, sizeof(*k.kept));
+	k.deaths = calloc(slots + 1, sizeof(*k.deaths));
+	if (k.kept == NULL || k.deaths == NULL) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	k.sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	rc = k.sig_fd < 0 ? -errno : keeper_open_notify(&k);
+	if (rc == 0)
+		rc = keeper_spawn(&k);
+	if (rc < 0) {
+		k.last_status = 1;
+		goto out;
+	}
+	while (k.worker > 0 || !k.stopping) {
+		struct pollfd p[2] = { { .fd = k.sig_fd, .events = POLLIN },
+				       { .fd = k.notify_fd, .events = POLLIN } };
+		int timeout = k.worker > 0 ? -1 : (int)k.backoff_ms;
+
+		if (poll(p, 2, timeout) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents & POLLIN)
+			keeper_recv(&k);
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (read(k.sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				if (si.ssi_signo == SIGCHLD)
+					continue;
+				if (si.ssi_signo != SIGHUP)
+					k.stopping = true;
+				if (k.worker > 0)
+					kill(k.worker, (int)si.ssi_signo);
+			}
+			for (;;) {
+				int st;
+				pid_t pid = waitpid(-1, &st, WNOHANG);
+
+				if (pid <= 0)
+					break;
+				if (pid == k.worker) {
+					/* what the dying worker sent last is still queued */
+					keeper_recv(&k);
+					keeper_reaped(&k, st);
+				}
+			}
+		}
+		if (k.worker <= 0 && !k.stopping && (timeout == 0 || !(p[0].revents & POLLIN))) {
+			if (keeper_spawn(&k) < 0) {
+				/* as a death before ready: slower each time, then give up */
+				k.backoff_ms = k.backoff_ms ? NVL_MIN(k.backoff_ms * 2,
+								      KEEPER_BACKOFF_MAX_MS)
+							    : KEEPER_BACKOFF_MIN_MS;
+				if (!keeper_may_restart(&k)) {
+					k.last_status = 1;
+					k.stopping = true;
+				}
+			}
+		}
+	}
+out:
+	if (k.notify_fd >= 0) {
+		close(k.notify_fd);
+		unlink(k.notify_addr.sun_path);
+	}
+	if (k.sig_fd >= 0)
+		close(k.sig_fd);
+	while (k.kept && k.nkept)
+		keeper_drop(&k, k.nkept - 1);
+	free(k.kept);
+	free(k.deaths);
+	return rc < 0 && k.last_status == 0 ? 1 : k.last_status;
+}

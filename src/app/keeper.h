@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The keeper (DESIGN.md section 10): without systemd, `nvlendd` runs as a
+ * tiny supervisor that holds the daemon's long-lived descriptors and
+ * (re)starts the worker process that serves from them, so a worker that
+ * crashes comes back with every listener, connection and memory region it
+ * had.
+ *
+ * It plays systemd's part of the fd-store protocol and nothing more: the
+ * worker is started with NOTIFY_SOCKET naming the keeper's datagram socket
+ * (in a 0700 directory), sends "FDSTORE=1"/"FDNAME=" with descriptors,
+ * "FDSTOREREMOVE=1", "READY=1", "STOPPING=1", "STATUS=", and gets the stored
+ * descriptors back at every start through LISTEN_FDS/LISTEN_FDNAMES/
+ * LISTEN_PID (fds from 3), exactly as under systemd. The keeper reads only
+ * what its current worker sends (the sender's pid is checked with
+ * SCM_CREDENTIALS); it parses nothing a host sends and touches no storage.
+ *
+ * Lifetime: SIGTERM/SIGINT are passed to the worker and the keeper exits
+ * with the worker's status once it is gone; SIGHUP is passed on. A worker
+ * that exits with status 0 ends the keeper (a clean `nvlend shutdown`). A
+ * worker that dies any other way is restarted at once, then with a backoff
+ * (100 ms doubling to 5 s) while it keeps dying; more than `max_restarts`
+ * deaths within `restart_window_ms` end the keeper with status 1 (as
+ * systemd's StartLimitBurst would).
+ *
+ * Threads: one. Everything is in nvl_keeper_run's loop.
+ */
+#ifndef NVL_APP_KEEPER_H
+#define NVL_APP_KEEPER_H
+
+#include <stdbool.h>
+
+struct nvl_keeper_opts {
+	char *const *worker_argv;    /**< argv of the worker; argv[0] is a path */
+	const char *state_dir;       /**< private dir for the notify socket */
+	unsigned max_fds;            /**< store budget (0: 4096) */
+	unsigned max_restarts;       /**< deaths tolerated within the window (0: 10) */
+	unsigned restart_window_ms;  /**< (0: 60000) */
+};
+
+/**
+ * Run the keeper until the worker stops for good.
+ * \return the exit status for main(): the worker's last exit status, 1 when
+ *         it kept crashing or could not be started, 128+N when it died of
+ *         signal N after a stop request.
+ */
+int nvl_keeper_run(const struct nvl_keeper_opts *o);
+
+/** Environment variable set for a worker started by the keeper (value: the
+ *  keeper's pid), so the worker knows who stores its descriptors. */
+#define NVL_KEEPER_ENV "NVLEND_KEEPER_PID"
+
+#endif

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * A stand-in worker for the keeper's tests (tests/unit/app/keeper_ut.c),
+ * using the daemon's own fd-store calls (src/app/fdstore.c).
+ *
+ *   fdstore_worker MODE SOCKET STATEFILE
+ *
+ * Every start: take back (or make, the first time) "counter", a memfd
+ * holding a start count, and "listener", a Unix socket listening at
+ * SOCKET; add one to the count; append "start N pid=P ino=I names=..." to
+ * STATEFILE (I: the listener's inode, the same object across restarts);
+ * then by MODE:
+ *   crash3     READY, then abort() while N < 3; at N == 3 accept one
+ *              connection (made while the workers were dying), append
+ *              "accepted", exit 0
+ *   crashloop  abort() before READY, every time
+ *   serve      READY, then wait; SIGTERM: append "sigterm", exit 0;
+ *              SIGUSR1: abort() (a crash after READY)
+ */
+#include "app/fdstore.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static FILE *g_state;
+static volatile sig_atomic_t g_term;
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	g_term = 1;
+}
+
+static void
+note_name(void *arg, const char *name, int fd)
+{
+	(void)fd;
+	fprintf(arg, "%s,", name);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	uint32_t n = 0;
+	int counter, lfd;
+
+	if (argc != 4)
+		return 2;
+	g_state = fopen(argv[3], "a");
+	if (g_state == NULL || nvl_fdstore_init() < 0)
+		return 3;
+	setvbuf(g_state, NULL, _IOLBF, 0);
+	fprintf(g_state, "names=");
+	nvl_fdstore_for_each_untaken(note_name, g_state);
+	fprintf(g_state, "\n");
+	counter = nvl_fdstore_take("counter");
+	if (counter < 0) {
+		counter = memfd_create("counter", MFD_CLOEXEC);
+		if (counter < 0 || ftruncate(counter, 4) < 0 || nvl_fdstore_put("counter", counter) < 0)
+			return 4;
+	}
+	lfd = nvl_fdstore_take("listener");
+	if (lfd < 0) {
+		lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", argv[2]);
+		if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    listen(lfd, 8) < 0 || nvl_fdstore_put("listener", lfd) < 0)
+			return 5;
+	}
+	nvl_fdstore_release_untaken();
+	if (pread(counter, &n, 4, 0) != 4)
+		return 6;
+	n++;
+	if (pwrite(counter, &n, 4, 0) != 4 || fstat(lfd, &st) < 0)
+		return 7;
+	fprintf(g_state, "start %u pid=%d ino=%lu\n", n, (int)getpid(), (unsigned long)st.st_ino);
+	if (strcmp(argv[1], "crashloop") == 0)
+		abort();
+	signal(SIGTERM, on_term);
+	signal(SIGUSR1, SIG_DFL);
+	nvl_fdstore_ready("test worker");
+	if (strcmp(argv[1], "crash3") == 0) {
+		int c;
+
+		if (n < 3)
+			abort();
+		c = accept(lfd, NULL, NULL);
+		fprintf(g_state, "%s\n", c >= 0 ? "accepted" : strerror(errno));
+		return c >= 0 ? 0 : 8;
+	}
+	while (!g_term) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigsuspend(&none);
+		if (!g_term)
+			continue;
+	}
+	fprintf(g_state, "sigterm\n");
+	nvl_fdstore_stopping();
+	return 0;
+}
