@@ -52,7 +52,7 @@ for round in 1 2; do
 		"$HELPER" verify-log "brick+tcp://127.0.0.1:$port/$b" 0x200000000 10 "$T/$b-tcp.log" ||
 			fail "$b brick (tcp client) after SIGKILL"
 	done
-	show=$(nvlend --json brick show disk)
+	show=$(nvlend --json brick list disk)
 	[ "$(echo "$show" | json_get '[0]["persistence"]')" = fsync ] || fail "disk brick persistence"
 	log "after recovery: disk brick $(echo "$show" | json_get '[0]["fast_tier_blocks"]') fast, $(echo "$show" | json_get '[0]["slow_tier_blocks"]') slow, $(echo "$show" | json_get '[0]["stats"]["evictions"]') evictions"
 done

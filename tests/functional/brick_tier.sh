@@ -22,7 +22,7 @@ nvlend brick listen t1 tcp 127.0.0.1 "$port" || fail "listen"
 
 "$HELPER" tier "brick+shm://$T/t0.sock?name=t0" 32 || fail "tiering over shm (tmpfs fast tier)"
 "$HELPER" tier "brick+tcp://127.0.0.1:$port/t1" 16 || fail "tiering over tcp (disk fast tier)"
-show=$(nvlend --json brick show t0)
+show=$(nvlend --json brick list t0)
 [ "$(echo "$show" | json_get '[0]["fast_tier_blocks"]')" -le 8 ] || fail "over budget: $show"
 [ "$(echo "$show" | json_get '[0]["slow_tier_blocks"]')" -ge 24 ] || fail "slow tier: $show"
 [ "$(echo "$show" | json_get '[0]["stats"]["fetches"]')" -ge 48 ] || fail "fetches: $show"

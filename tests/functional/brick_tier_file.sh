@@ -22,7 +22,7 @@ grep -q '"slow_file"' "$T/cfg.json" || fail "save_config lacks slow_file: $(cat 
 if grep -q '"slow_dir"' "$T/cfg.json"; then fail "save_config has a slow_dir"; fi
 
 "$HELPER" tier "$uri" 32 || fail "tiering over a slow file"
-show=$(nvlend --json brick show tf)
+show=$(nvlend --json brick list tf)
 assert_eq "$(echo "$show" | json_get '[0]["slow_file"]')" "$T/slow.img" "slow_file"
 assert_eq "$(echo "$show" | json_get '[0]["slow_file_slots"]')" 31 "slots of a 64 MiB file"
 nslow=$(echo "$show" | json_get '[0]["slow_tier_blocks"]')
@@ -56,7 +56,7 @@ assert_contains "$out" "mutually exclusive"
 # crash: every acknowledged block is in list() with its content
 kill9_nvlendd
 NVLEND_SOCKET_OVERRIDE=$NVLEND_SOCKET start_nvlendd -c "$T/cfg.json"
-show=$(nvlend --json brick show tf) || fail "no brick after restart"
+show=$(nvlend --json brick list tf) || fail "no brick after restart"
 assert_eq "$(echo "$show" | json_get '[0]["slow_file"]')" "$T/slow.img" "slow_file after restart"
 "$HELPER" tier-verify "$uri" 32 || fail "blocks after SIGKILL and restart"
 # and once more, after the verification moved blocks between the tiers again
@@ -67,5 +67,5 @@ NVLEND_SOCKET_OVERRIDE=$NVLEND_SOCKET start_nvlendd -c "$T/cfg.json"
 nvlend brick delete tf --purge || fail "delete --purge"
 nvlend brick create tf --fast "$T/fast" --slow-file "$T/slow.img" --capacity 32 \
 	--fast-blocks 8 >/dev/null || fail "re-create after purge"
-assert_eq "$(nvlend --json brick show tf | json_get '[0]["allocated_blocks"]')" 0 "blocks after purge"
+assert_eq "$(nvlend --json brick list tf | json_get '[0]["allocated_blocks"]')" 0 "blocks after purge"
 pass

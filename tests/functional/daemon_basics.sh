@@ -11,7 +11,9 @@ requires socat
 start_nvlendd
 
 out=$(nvlend bdev create ram r0 64M) || fail "bdev create ram"
-assert_eq "$out" "r0" "created name"
+assert_eq "$out" "created bdev r0: 64.0 MiB (131072 x 512-byte blocks) in RAM" "create says what it did"
+assert_eq "$(nvlend --json bdev create ram r9 1M | json_get '["num_blocks"]')" 2048 "create --json: the bdev"
+nvlend bdev delete r9 | grep -qx "deleted ram bdev r9" || fail "delete says what it did"
 nvlend bdev list | grep -q '^r0 *ram *64.0 MiB *512 *131072' || fail "bdev list does not show r0: $(nvlend bdev list)"
 [ "$(nvlend --json bdev list | json_get '[0]["num_blocks"]')" = 131072 ] || fail "json num_blocks"
 

@@ -49,12 +49,16 @@ nvlend bdev create ram a1 8M --block-size 4096 >/dev/null || fail "bdev a1"
 # ---- 1. the CLI builds the subsystem ----------------------------------------
 out=$(nvlend subsystem create "$NQN" --serial SN-ADMIN-1 --model "nvlend admin test" \
 	--max-namespaces 16) || fail "subsystem create"
-assert_eq "$out" "$NQN" "subsystem create output"
+assert_eq "$out" "created subsystem $NQN (no host may connect yet: add-host)" "subsystem create output"
 expect_fail nvlend subsystem create "$NQN"
 out=$(nvlend subsystem add-ns "$NQN" a0) || fail "add-ns a0"
-assert_eq "$out" "namespace 1" "add-ns output"
+assert_eq "$out" "added namespace 1 (bdev a0) to $NQN" "add-ns output"
 out=$(nvlend subsystem add-ns "$NQN" a1 --nsid 5) || fail "add-ns a1"
-assert_eq "$out" "namespace 5" "add-ns --nsid output"
+assert_eq "$out" "added namespace 5 (bdev a1) to $NQN" "add-ns --nsid output"
+assert_eq "$(nvlend --json subsystem add-host "$NQN" nqn.2026-01.io.nvlend.test:tmp | json_get '["nqn"]')" \
+	"$NQN" "add-host --json: the subsystem"
+out=$(nvlend subsystem remove-host "$NQN" nqn.2026-01.io.nvlend.test:tmp) || fail "remove-host"
+assert_eq "$out" "host nqn.2026-01.io.nvlend.test:tmp may no longer connect to $NQN" "remove-host output"
 expect_fail nvlend subsystem add-ns "$NQN" no-such-bdev
 expect_fail nvlend subsystem add-ns "$NQN" a0 --nsid 0
 nvlend subsystem add-host "$NQN" "$HA" || fail "add-host"

@@ -25,7 +25,8 @@ nvlend bdev create ram r0 32M >/dev/null || fail "ram bdev"
 nvlend bdev create ram r1 8M >/dev/null || fail "ram bdev r1"
 
 # ---- control plane ----
-assert_eq "$(nvlend vblk create c0 r0 "$T/c0.sock" --queues 2 --queue-size 64)" "c0" "create"
+assert_eq "$(nvlend vblk create c0 r0 "$T/c0.sock" --queues 2 --queue-size 64)" \
+	"virtio-blk controller c0 serves bdev r0 on $T/c0.sock (2 queues)" "create"
 [ -S "$T/c0.sock" ] || fail "no socket"
 nvlend vblk list | grep '^c0  *r0  *listening  *2 ' >/dev/null || fail "list: $(nvlend vblk list)"
 expect_fail nvlend vblk create c0 r1 "$T/other.sock"

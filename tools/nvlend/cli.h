@@ -48,6 +48,36 @@ void nvl_cli_register(struct nvl_cli_cmd *c);
  *  params is stolen. \return CLI_OK with *result set (new ref), else code. */
 int cli_call(struct nvl_cli *cli, const char *method, json_t *params, json_t **result);
 
+/** cli_call without any message on failure (for follow-up look-ups). */
+int cli_call_quiet(struct nvl_cli *cli, const char *method, json_t *params, json_t **result);
+
+/**
+ * What a state-changing command prints on success: with --json the object
+ * (never empty: {} when obj is NULL), else one line from fmt. obj is stolen.
+ * \return CLI_OK.
+ */
+int cli_done(struct nvl_cli *cli, json_t *obj, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/** The element of a list method's result whose `key` equals `value` (e.g.
+ *  bdev_get_bdevs, "name", "r0"), sent as {key: value}; NULL when absent.
+ *  Quiet. \return a new reference or NULL. */
+json_t *cli_get_object(struct nvl_cli *cli, const char *method, const char *key,
+		       const char *value);
+
+/** The candidate closest to `word` if close enough to be a likely typo. */
+const char *cli_nearest(const char *word, const char *const *cands, size_t n);
+
+struct option;
+/** The `default:` of a getopt_long loop (opterr is 0): names the bad option,
+ *  suggests the nearest valid one, or says a value is missing. \return CLI_USAGE. */
+int cli_bad_option(struct nvl_cli *cli, char **argv, const struct option *opts);
+
+/** The absolute form of a path that may not exist yet (the daemon resolves
+ *  relative paths from its own directory, so the CLI sends absolute ones).
+ *  \return 0, -ENAMETOOLONG, -errno of getcwd. */
+int cli_abs_path(const char *p, char *out, size_t len);
+
 /** Print a JSON value (pretty) to stdout. */
 void cli_print_json(const json_t *v);
 

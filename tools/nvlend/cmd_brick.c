@@ -93,7 +93,11 @@ cmd_brick_alloc_free(struct nvl_cli *cli, int argc, char **argv, bool alloc)
 		return rc;
 	rc = alloc ? nvl_brick_alloc(b, addr) : nvl_brick_free(b, addr);
 	nvl_brick_disconnect(b);
-	return rc < 0 ? op_error(cli, alloc ? "alloc" : "free", addr, rc) : CLI_OK;
+	if (rc < 0)
+		return op_error(cli, alloc ? "alloc" : "free", addr, rc);
+	return cli_done(cli, json_pack("{s:I, s:s}", "addr", (json_int_t)addr, "state",
+				       alloc ? "allocated" : "freed"),
+			"%s the 2 MiB block at 0x%" PRIx64, alloc ? "allocated" : "freed", addr);
 }
 
 static int
@@ -136,7 +140,7 @@ NVL_CLI_COMMAND(g_cmd_brick_free, "brick free", "free a block of a brick",
 		cmd_brick_free)
 
 static int
-cmd_brick_list(struct nvl_cli *cli, int argc, char **argv)
+cmd_brick_extents(struct nvl_cli *cli, int argc, char **argv)
 {
 	static const char *const hdr[] = { "ADDRESS", "LENGTH", "BLOCKS", "STATE" };
 	struct nvl_brick_extent *ext;
@@ -178,24 +182,30 @@ cmd_brick_list(struct nvl_cli *cli, int argc, char **argv)
 		snprintf(c, sizeof(c), "%" PRIu64, ext[i].length / NVL_BRICK_BLOCK_SIZE);
 		cli_table_add(t, a, l, c, state_name(ext[i].state));
 	}
-	cli_table_print(t, stdout);
+	if (n == 0)
+		printf("no block is allocated\n");
+	else
+		cli_table_print(t, stdout);
 	cli_table_free(t);
 	free(ext);
 	return CLI_OK;
 }
-NVL_CLI_COMMAND(g_cmd_brick_list, "brick list", "extent list of a brick's allocated blocks",
+NVL_CLI_COMMAND(g_cmd_brick_extents, "brick extents",
+		"a client's view: extents of a brick's allocated blocks",
 "NAME\n"
-"    nvlend brick list - list the allocated ranges of a brick\n"
+"    nvlend brick extents - list the allocated ranges of a brick, as a client\n"
 "\n"
 "SYNOPSIS\n"
-"    nvlend [--json] brick list URI\n"
+"    nvlend [--json] brick extents URI\n"
 "\n"
 "DESCRIPTION\n"
 "    One line per extent of consecutive allocated blocks in one state:\n"
 "    mapped (resident and mapped), fast (resident in the fast tier) or slow\n"
 "    (moved to the slow tier). This is what a client reads at mount time or\n"
-"    after a crash to learn which blocks exist.\n",
-		cmd_brick_list)
+"    after a crash to learn which blocks exist. Asked over the brick's own\n"
+"    protocol (URI), like alloc, read and write; 'nvlend brick list' lists the\n"
+"    daemon's bricks.\n",
+		cmd_brick_extents)
 
 static int
 read_stdin(uint8_t *buf, size_t cap, size_t *got)
@@ -255,7 +265,7 @@ parse_off_len(struct nvl_cli *cli, int argc, char **argv, bool want_len, uint64_
 				return CLI_USAGE;
 			break;
 		default:
-			return cli_usage_error(cli, "unknown option");
+			return cli_bad_option(cli, argv, opts);
 		}
 	}
 	if (*off >= NVL_BRICK_BLOCK_SIZE)
@@ -321,9 +331,11 @@ cmd_brick_write(struct nvl_cli *cli, int argc, char **argv)
 	}
 	rc = nvl_brick_unmap(b, addr);
 	rc = rc < 0 ? op_error(cli, "unmap", addr, rc) : CLI_OK;
-	if (rc == CLI_OK && cli->json)
-		printf("{\"addr\": %" PRIu64 ", \"offset\": %" PRIu64 ", \"bytes\": %zu}\n", addr,
-		       off, n);
+	if (rc == CLI_OK)
+		rc = cli_done(cli, json_pack("{s:I, s:I, s:I}", "addr", (json_int_t)addr, "offset",
+					     (json_int_t)off, "bytes", (json_int_t)n),
+			      "wrote %zu bytes at 0x%" PRIx64 " + %" PRIu64 ", flushed (durable)", n,
+			      addr, off);
 out:
 	nvl_brick_disconnect(b);
 	free(buf);
@@ -483,20 +495,6 @@ NVL_CLI_COMMAND(g_cmd_brick_info, "brick info", "what a brick reports about itse
 
 /* ---- management (RPC) -------------------------------------------------- */
 
-/* Absolute form of a path that may not exist yet (the daemon creates tiers). */
-static int
-abs_path(const char *p, char *out, size_t len)
-{
-	char cwd[4096];
-
-	if (realpath(p, out) != NULL)
-		return 0;
-	if (p[0] == '/')
-		return nvl_strlcpy(out, p, len);
-	if (getcwd(cwd, sizeof(cwd)) == NULL)
-		return -errno;
-	return snprintf(out, len, "%s/%s", cwd, p) < (int)len ? 0 : -ENAMETOOLONG;
-}
 
 /* BLOCKS, or a size with a unit (8G) that is a multiple of 2 MiB */
 static int
@@ -554,7 +552,7 @@ cmd_brick_create(struct nvl_cli *cli, int argc, char **argv)
 				return CLI_USAGE;
 			break;
 		default:
-			return cli_usage_error(cli, "unknown option");
+			return cli_bad_option(cli, argv, opts);
 		}
 	}
 	if (argc - optind != 1 || fast_arg == NULL || cap == 0)
@@ -564,8 +562,8 @@ cmd_brick_create(struct nvl_cli *cli, int argc, char **argv)
 	if (slow_file_arg)
 		slow_arg = slow_file_arg;
 	/* the daemon resolves paths from its own cwd: send absolute ones */
-	if (abs_path(fast_arg, fast, sizeof(fast)) < 0 ||
-	    (slow_arg && abs_path(slow_arg, slow, sizeof(slow)) < 0)) {
+	if (cli_abs_path(fast_arg, fast, sizeof(fast)) < 0 ||
+	    (slow_arg && cli_abs_path(slow_arg, slow, sizeof(slow)) < 0)) {
 		fprintf(stderr, "%s: path too long\n", cli->prog);
 		return CLI_USAGE;
 	}
@@ -579,9 +577,20 @@ cmd_brick_create(struct nvl_cli *cli, int argc, char **argv)
 	rc = cli_call(cli, "brick_create", params, &result);
 	if (rc != CLI_OK)
 		return rc;
-	printf("%s\n", json_string_value(result));
 	json_decref(result);
-	return CLI_OK;
+	{
+		json_t *o = cli_get_object(cli, "brick_get_bricks", "name", argv[optind]);
+		long long alloc = json_integer_value(json_object_get(o, "allocated_blocks"));
+		char recovered[64] = "";
+
+		if (alloc > 0)
+			snprintf(recovered, sizeof(recovered), "; recovered %lld block%s", alloc,
+				 alloc == 1 ? "" : "s");
+		return cli_done(cli, o, "created brick %s: %llu blocks of 2 MiB, fast tier %s (%s)%s%s%s",
+				argv[optind], (unsigned long long)cap, fast,
+				o ? json_string_value(json_object_get(o, "persistence")) : "?",
+				slow_arg ? ", slow tier " : "", slow_arg ? slow : "", recovered);
+	}
 }
 NVL_CLI_COMMAND(g_cmd_brick_create, "brick create", "create (or recover) a memory brick",
 "NAME\n"
@@ -634,9 +643,14 @@ cmd_brick_delete(struct nvl_cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "expected NAME");
 	rc = cli_call(cli, "brick_delete", json_pack("{s:s, s:b}", "name", name, "purge", purge),
 		      &result);
-	if (rc == CLI_OK)
-		json_decref(result);
-	return rc;
+	if (rc != CLI_OK)
+		return rc;
+	json_decref(result);
+	return cli_done(cli, json_pack("{s:s, s:b, s:b}", "name", name, "deleted", true, "purged",
+				       purge),
+			"deleted brick %s (%s)", name,
+			purge ? "its block files are gone" : "its block files stay: brick create "
+							     "recovers them");
 }
 NVL_CLI_COMMAND(g_cmd_brick_delete, "brick delete", "delete a brick",
 "NAME\n"
@@ -652,7 +666,7 @@ NVL_CLI_COMMAND(g_cmd_brick_delete, "brick delete", "delete a brick",
 		cmd_brick_delete)
 
 static int
-cmd_brick_show(struct nvl_cli *cli, int argc, char **argv)
+cmd_brick_list(struct nvl_cli *cli, int argc, char **argv)
 {
 	static const char *const hdr[] = { "NAME", "FAST TIER", "PERSISTENCE", "CAPACITY",
 					   "ALLOCATED", "MAPPED", "FAST", "SLOW" };
@@ -663,6 +677,11 @@ cmd_brick_show(struct nvl_cli *cli, int argc, char **argv)
 
 	if (argc > 2)
 		return cli_usage_error(cli, "expected [NAME]");
+	if (argc == 2 && strstr(argv[1], "://")) {
+		fprintf(stderr, "nvlend brick list: lists the daemon's bricks (by NAME); a "
+				"client's extent list is 'nvlend brick extents %s'\n", argv[1]);
+		return CLI_USAGE;
+	}
 	if (argc == 2)
 		params = json_pack("{s:s}", "name", argv[1]);
 	rc = cli_call(cli, "brick_get_bricks", params, &result);
@@ -687,23 +706,26 @@ cmd_brick_show(struct nvl_cli *cli, int argc, char **argv)
 			      json_string_value(json_object_get(o, "persistence")), v[0], v[1],
 			      v[2], v[3], v[4]);
 	}
-	cli_table_print(t, stdout);
+	if (json_array_size(result) == 0)
+		printf("no bricks (create one with 'nvlend brick create')\n");
+	else
+		cli_table_print(t, stdout);
 	cli_table_free(t);
 	json_decref(result);
 	return CLI_OK;
 }
-NVL_CLI_COMMAND(g_cmd_brick_show, "brick show", "list the daemon's bricks",
+NVL_CLI_COMMAND(g_cmd_brick_list, "brick list", "list the daemon's bricks",
 "NAME\n"
-"    nvlend brick show - list bricks with their occupancy\n"
+"    nvlend brick list - list the daemon's bricks with their occupancy\n"
 "\n"
 "SYNOPSIS\n"
-"    nvlend [--json] brick show [NAME]\n"
+"    nvlend [--json] brick list [NAME]\n"
 "\n"
 "DESCRIPTION\n"
 "    Counts are in 2 MiB blocks. --json adds listeners, connections and\n"
 "    counters (flushes, bytes flushed, evictions, fetches, revocations).\n"
-"    RPC: brick_get_bricks.\n",
-		cmd_brick_show)
+"    RPC: brick_get_bricks. (A client's extent list: 'nvlend brick extents'.)\n",
+		cmd_brick_list)
 
 static int
 cmd_brick_listen(struct nvl_cli *cli, int argc, char **argv)
@@ -717,7 +739,7 @@ cmd_brick_listen(struct nvl_cli *cli, int argc, char **argv)
 	if (strcasecmp(argv[2], "shm") == 0 && argc == 4) {
 		const char *p = path;
 
-		if (abs_path(argv[3], path, sizeof(path)) < 0)
+		if (cli_abs_path(argv[3], path, sizeof(path)) < 0)
 			return cli_usage_error(cli, "socket path too long");
 		params = json_pack("{s:s, s:s, s:s}", "name", argv[1], "trtype", "SHM", "traddr",
 				   p);
@@ -728,9 +750,17 @@ cmd_brick_listen(struct nvl_cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "expected NAME shm PATH | NAME tcp ADDR PORT");
 	}
 	rc = cli_call(cli, "brick_add_listener", params, &result);
-	if (rc == CLI_OK)
-		json_decref(result);
-	return rc;
+	if (rc != CLI_OK)
+		return rc;
+	json_decref(result);
+	if (strcasecmp(argv[2], "shm") == 0)
+		return cli_done(cli, cli_get_object(cli, "brick_get_bricks", "name", argv[1]),
+				"brick %s listens on shm %s (URI brick+shm://%s?name=%s)", argv[1],
+				path, path, argv[1]);
+	return cli_done(cli, cli_get_object(cli, "brick_get_bricks", "name", argv[1]),
+			"brick %s listens on tcp %s port %s (URI brick+tcp://%s%s%s:%s/%s)", argv[1],
+			argv[3], argv[4], strchr(argv[3], ':') ? "[" : "", argv[3],
+			strchr(argv[3], ':') ? "]" : "", argv[4], argv[1]);
 }
 NVL_CLI_COMMAND(g_cmd_brick_listen, "brick listen", "serve a brick on shm or tcp",
 "NAME\n"

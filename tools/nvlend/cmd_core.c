@@ -219,7 +219,7 @@ cmd_save_config(struct nvl_cli *cli, int argc, char **argv)
 		if (c == 'o')
 			out = optarg;
 		else
-			return cli_usage_error(cli, "unknown option");
+			return cli_bad_option(cli, argv, opts);
 	}
 	if (optind != argc)
 		return cli_usage_error(cli, "unexpected argument '%s'", argv[optind]);
@@ -230,15 +230,23 @@ cmd_save_config(struct nvl_cli *cli, int argc, char **argv)
 		char tmp[4096];
 
 		snprintf(tmp, sizeof(tmp), "%s.tmp", out);
+		json_t *sub;
+		size_t i, calls = 0;
+
 		if (json_dump_file(result, tmp, JSON_INDENT(2)) < 0 || rename(tmp, out) < 0) {
 			fprintf(stderr, "nvlend: cannot write %s\n", out);
 			unlink(tmp);
 			json_decref(result);
 			return CLI_ERR;
 		}
-	} else {
-		cli_print_json(result);
+		json_array_foreach(json_object_get(result, "subsystems"), i, sub)
+			calls += json_array_size(json_object_get(sub, "config"));
+		json_decref(result);
+		return cli_done(cli, json_pack("{s:s, s:I}", "file", out, "calls", (json_int_t)calls),
+				"configuration written to %s (%zu calls; 'nvlendd -c %s' replays "
+				"it)", out, calls, out);
 	}
+	cli_print_json(result);
 	json_decref(result);
 	return CLI_OK;
 }
@@ -265,9 +273,11 @@ cmd_shutdown(struct nvl_cli *cli, int argc, char **argv)
 	if (argc > 1)
 		return cli_usage_error(cli, "no arguments expected");
 	rc = cli_call(cli, "nvlend_shutdown", NULL, &result);
-	if (rc == CLI_OK)
-		json_decref(result);
-	return rc;
+	if (rc != CLI_OK)
+		return rc;
+	json_decref(result);
+	return cli_done(cli, json_pack("{s:b}", "stopping", true),
+			"nvlendd is stopping (in-flight I/O finishes first)");
 }
 NVL_CLI_COMMAND(g_cmd_shutdown, "shutdown", "stop the daemon cleanly (drains in-flight I/O)",
 "NAME\n"
@@ -298,9 +308,16 @@ cmd_log_level(struct nvl_cli *cli, int argc, char **argv)
 	if (cli_parse_u64(argv[1], "level", 3, &lvl) != CLI_OK)
 		return CLI_USAGE;
 	rc = cli_call(cli, "log_set_level", json_pack("{s:i}", "level", (int)lvl), &result);
-	if (rc == CLI_OK)
-		json_decref(result);
-	return rc;
+	if (rc != CLI_OK)
+		return rc;
+	json_decref(result);
+	{
+		static const char *const what[] = { "info and warnings only", "debug", "verbose",
+						    "trace" };
+
+		return cli_done(cli, json_pack("{s:I}", "level", (json_int_t)lvl),
+				"debug level %llu (%s)", (unsigned long long)lvl, what[lvl]);
+	}
 }
 NVL_CLI_COMMAND(g_cmd_log_level, "log level", "show or set the debug level (0-3)",
 "NAME\n"
@@ -338,9 +355,13 @@ cmd_log_flag(struct nvl_cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "expected: log flag [COMPONENT on|off]");
 	rc = cli_call(cli, strcmp(argv[2], "on") == 0 ? "log_set_flag" : "log_clear_flag",
 		      json_pack("{s:s}", "flag", argv[1]), &result);
-	if (rc == CLI_OK)
-		json_decref(result);
-	return rc;
+	if (rc != CLI_OK)
+		return rc;
+	json_decref(result);
+	return cli_done(cli, json_pack("{s:s, s:b}", "flag", argv[1], "enabled",
+				       strcmp(argv[2], "on") == 0),
+			"debug output of %s %s", strcmp(argv[1], "all") ? argv[1] : "every component",
+			argv[2]);
 }
 NVL_CLI_COMMAND(g_cmd_log_flag, "log flag", "list components, or turn one's debug output on/off",
 "NAME\n"

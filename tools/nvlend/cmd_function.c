@@ -48,7 +48,7 @@ cmd_vblk_create(struct nvl_cli *cli, int argc, char **argv)
 			in_order = true;
 			break;
 		default:
-			return cli_usage_error(cli, "unknown option");
+			return cli_bad_option(cli, argv, opts);
 		}
 	}
 	if (argc - optind != 3)
@@ -56,13 +56,10 @@ cmd_vblk_create(struct nvl_cli *cli, int argc, char **argv)
 	/* the daemon resolves relative paths from its own cwd: send an absolute one */
 	sock = argv[optind + 2];
 	if (sock[0] != '/') {
-		if (getcwd(path, sizeof(path)) == NULL ||
-		    strlen(path) + 1 + strlen(sock) + 1 > sizeof(path)) {
+		if (cli_abs_path(sock, path, sizeof(path)) < 0) {
 			fprintf(stderr, "nvlend: cannot make %s absolute\n", sock);
 			return CLI_ERR;
 		}
-		strncat(path, "/", sizeof(path) - strlen(path) - 1);
-		strncat(path, sock, sizeof(path) - strlen(path) - 1);
 		sock = path;
 	}
 	params = json_pack("{s:s, s:s, s:s, s:I, s:b, s:b}", "name", argv[optind], "bdev",
@@ -73,12 +70,11 @@ cmd_vblk_create(struct nvl_cli *cli, int argc, char **argv)
 	rc = cli_call(cli, "virtio_blk_controller_create", params, &result);
 	if (rc != CLI_OK)
 		return rc;
-	if (cli->json)
-		cli_print_json(result);
-	else
-		printf("%s\n", json_string_value(result));
 	json_decref(result);
-	return CLI_OK;
+	return cli_done(cli, cli_get_object(cli, "virtio_blk_controller_list", "name", argv[optind]),
+			"virtio-blk controller %s serves bdev %s on %s (%llu queue%s%s)",
+			argv[optind], argv[optind + 1], sock, (unsigned long long)nq,
+			nq == 1 ? "" : "s", ro ? ", read-only" : "");
 }
 NVL_CLI_COMMAND(g_cmd_vblk_create, "vblk create", "serve a bdev to a VM as a virtio-blk disk",
 "NAME\n"
@@ -128,9 +124,11 @@ cmd_vblk_destroy(struct nvl_cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "expected NAME");
 	rc = cli_call(cli, "virtio_blk_controller_destroy", json_pack("{s:s}", "name", argv[1]),
 		      &result);
-	if (rc == CLI_OK)
-		json_decref(result);
-	return rc;
+	if (rc != CLI_OK)
+		return rc;
+	json_decref(result);
+	return cli_done(cli, json_pack("{s:s, s:b}", "name", argv[1], "destroyed", true),
+			"destroyed virtio-blk controller %s", argv[1]);
 }
 NVL_CLI_COMMAND(g_cmd_vblk_destroy, "vblk destroy", "destroy a virtio-blk controller",
 "NAME\n"

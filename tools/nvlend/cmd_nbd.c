@@ -10,25 +10,31 @@
 #include <unistd.h>
 
 /* The daemon resolves paths from its own cwd: send an absolute one. */
+/* After start/stop: one line naming where it listens; --json: nbd_get_server. */
 static int
-abs_path(const char *in, char *out, size_t len)
+server_done(struct nvl_cli *cli, const char *verb)
 {
-	char cwd[PATH_MAX];
+	json_t *r = cli_get_object(cli, "nbd_get_server", NULL, NULL);
+	char where[512] = "";
 
-	if (in[0] == '/')
-		return snprintf(out, len, "%s", in) < (int)len ? 0 : -1;
-	if (getcwd(cwd, sizeof(cwd)) == NULL)
-		return -1;
-	return snprintf(out, len, "%s/%s", cwd, in) < (int)len ? 0 : -1;
+	if (r && json_object_get(r, "port"))
+		snprintf(where, sizeof(where), " on %s port %lld",
+			 json_string_value(json_object_get(r, "address")),
+			 (long long)json_integer_value(json_object_get(r, "port")));
+	if (r && json_object_get(r, "unix_socket"))
+		snprintf(where + strlen(where), sizeof(where) - strlen(where), "%s unix %s",
+			 where[0] ? " and" : " on",
+			 json_string_value(json_object_get(r, "unix_socket")));
+	return cli_done(cli, r, "NBD server %s%s", verb, strcmp(verb, "stopped") ? where : "");
 }
 
-static int
-print_true_or_json(struct nvl_cli *cli, json_t *result)
+/* After an export change: one line; --json: the export (or {name, removed}). */
+static json_t *
+export_obj(struct nvl_cli *cli, const char *name)
 {
-	if (cli->json)
-		cli_print_json(result);
-	json_decref(result);
-	return CLI_OK;
+	json_t *e = cli_get_object(cli, "nbd_get_exports", "name", name);
+
+	return e ? e : json_pack("{s:s, s:b}", "name", name, "removed", true);
 }
 
 static int
@@ -61,7 +67,7 @@ cmd_nbd_start(struct nvl_cli *cli, int argc, char **argv)
 			json_object_set_new(params, "port", json_integer((json_int_t)v));
 			break;
 		case 'S':
-			if (abs_path(optarg, path, sizeof(path)) < 0) {
+			if (cli_abs_path(optarg, path, sizeof(path)) < 0) {
 				json_decref(params);
 				return cli_usage_error(cli, "--socket: path too long");
 			}
@@ -79,7 +85,7 @@ cmd_nbd_start(struct nvl_cli *cli, int argc, char **argv)
 			break;
 		default:
 			json_decref(params);
-			return cli_usage_error(cli, "unknown option");
+			return cli_bad_option(cli, argv, opts);
 		}
 	}
 	if (optind != argc) {
@@ -89,7 +95,8 @@ cmd_nbd_start(struct nvl_cli *cli, int argc, char **argv)
 	rc = cli_call(cli, "nbd_server_start", params, &result);
 	if (rc != CLI_OK)
 		return rc;
-	return print_true_or_json(cli, result);
+	json_decref(result);
+	return server_done(cli, "listening");
 }
 NVL_CLI_COMMAND(g_cmd_nbd_start, "nbd start", "start the NBD server",
 "NAME\n"
@@ -145,7 +152,8 @@ cmd_nbd_stop(struct nvl_cli *cli, int argc, char **argv)
 	rc = cli_call(cli, "nbd_server_stop", NULL, &result);
 	if (rc != CLI_OK)
 		return rc;
-	return print_true_or_json(cli, result);
+	json_decref(result);
+	return server_done(cli, "stopped");
 }
 NVL_CLI_COMMAND(g_cmd_nbd_stop, "nbd stop", "stop the NBD server (exports stay)",
 "NAME\n"
@@ -229,7 +237,7 @@ cmd_nbd_export_add(struct nvl_cli *cli, int argc, char **argv)
 			desc = optarg;
 			break;
 		default:
-			return cli_usage_error(cli, "unknown option");
+			return cli_bad_option(cli, argv, opts);
 		}
 	}
 	if (argc - optind != 2)
@@ -241,7 +249,9 @@ cmd_nbd_export_add(struct nvl_cli *cli, int argc, char **argv)
 	rc = cli_call(cli, "nbd_server_add_export", params, &result);
 	if (rc != CLI_OK)
 		return rc;
-	return print_true_or_json(cli, result);
+	json_decref(result);
+	return cli_done(cli, export_obj(cli, argv[optind]), "exporting '%s' over NBD: bdev %s%s",
+			argv[optind], argv[optind + 1], ro ? ", read-only" : "");
 }
 NVL_CLI_COMMAND(g_cmd_nbd_export_add, "nbd export add", "export a bdev over NBD",
 "NAME\n"
@@ -278,7 +288,8 @@ cmd_nbd_export_remove(struct nvl_cli *cli, int argc, char **argv)
 		      &result);
 	if (rc != CLI_OK)
 		return rc;
-	return print_true_or_json(cli, result);
+	json_decref(result);
+	return cli_done(cli, export_obj(cli, argv[1]), "removed NBD export '%s'", argv[1]);
 }
 NVL_CLI_COMMAND(g_cmd_nbd_export_remove, "nbd export remove", "remove an NBD export",
 "NAME\n"

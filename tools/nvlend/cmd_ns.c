@@ -165,7 +165,7 @@ parse_common(struct nvl_cli *cli, int argc, char **argv, struct common_opts *co)
 		case 'I': co->iekey = true; break;
 		case 'E': co->eds = true; break;
 		default:
-			cli_usage_error(cli, "unknown option");
+			cli_bad_option(cli, argv, lo);
 			return -1;
 		}
 	}
@@ -331,7 +331,23 @@ cmd_ns_write(struct nvl_cli *cli, int argc, char **argv)
 	rc = report_cpl(cli, "write", rc, &cpl);
 	nvl_buf_free(x.c, buf);
 	ns_close(&x);
-	return rc;
+	if (rc != CLI_OK)
+		return rc;
+	{
+		size_t padded = (size_t)nlb * x.info.block_size - len;
+		char pad[96] = "";
+
+		if (padded)
+			snprintf(pad, sizeof(pad), "; the last block was padded with %zu zero byte%s",
+				 padded, padded == 1 ? "" : "s");
+		return cli_done(cli,
+				json_pack("{s:I, s:I, s:I, s:I, s:I}", "nsid", (json_int_t)x.nsid,
+					  "lba", (json_int_t)co.lba, "blocks", (json_int_t)nlb,
+					  "bytes", (json_int_t)len, "padding", (json_int_t)padded),
+				"wrote %zu bytes to namespace %u: %u block%s at LBA %llu%s%s", len,
+				x.nsid, nlb, nlb == 1 ? "" : "s", (unsigned long long)co.lba,
+				co.fua ? " (FUA)" : "", pad);
+	}
 }
 NVL_CLI_COMMAND(g_cmd_ns_write, "ns write", "write stdin to blocks",
 "NAME\n"
@@ -424,18 +440,36 @@ cmd_ns_resv(struct nvl_cli *cli, int argc, char **argv)
 						     co.iekey, cptpl, nvl_sync_cb, &st),
 				   &cpl);
 		rc = report_cpl(cli, "reservation register", rc, &cpl);
+		if (rc == CLI_OK)
+			rc = cli_done(cli, json_pack("{s:s, s:I}", "action",
+						     co.action ? co.action : "register", "key",
+						     (json_int_t)co.nrkey),
+				      action == 1 ? "unregistered from namespace %u"
+				      : action == 2 ? "replaced the key on namespace %u"
+						    : "registered on namespace %u",
+				      x.nsid);
 	} else if (strcmp(sub, "acquire") == 0) {
 		rc = nvl_sync_wait(x.qp, &st,
 				   nvl_resv_acquire(x.qp, x.nsid, (uint8_t)action, (uint8_t)type,
 						    co.crkey, co.prkey, nvl_sync_cb, &st),
 				   &cpl);
 		rc = report_cpl(cli, "reservation acquire", rc, &cpl);
+		if (rc == CLI_OK)
+			rc = cli_done(cli, json_pack("{s:s, s:i}", "action",
+						     co.action ? co.action : "acquire", "type", type),
+				      "%s a reservation of type %d on namespace %u",
+				      action == 0 ? "acquired" : "preempted and took", type, x.nsid);
 	} else if (strcmp(sub, "release") == 0) {
 		rc = nvl_sync_wait(x.qp, &st,
 				   nvl_resv_release(x.qp, x.nsid, (uint8_t)action, (uint8_t)type,
 						    co.crkey, nvl_sync_cb, &st),
 				   &cpl);
 		rc = report_cpl(cli, "reservation release", rc, &cpl);
+		if (rc == CLI_OK)
+			rc = cli_done(cli, json_pack("{s:s}", "action",
+						     co.action ? co.action : "release"),
+				      "%s the reservation on namespace %u",
+				      action == 1 ? "cleared" : "released", x.nsid);
 	} else {
 		uint8_t *buf = nvl_buf_alloc(x.c, 4096);
 		const struct nvl_nvme_resv_status *h = (void *)buf;

@@ -1,25 +1,85 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * nvlend subsystem ...: friendly wrappers over the nvmf_* RPCs (create,
- * add-ns, add-listener, add-host, list, controllers, delete). Tables by
- * default, the RPC's JSON with --json.
+ * delete, add-ns, remove-ns, add-listener, remove-listener, add-host,
+ * remove-host, list, controllers). Tables by default, the RPC's JSON with
+ * --json; a command that changes something says what in one line (--json:
+ * the subsystem as it is afterwards).
  */
 #include "cli.h"
 
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* --json: the RPC's result; else the line given (if any). */
+/* After a change: one line, or with --json the subsystem as it is now. */
 static int
-print_result(struct nvl_cli *cli, json_t *result, const char *line)
+subsys_done(struct nvl_cli *cli, json_t *result, const char *nqn, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int
+subsys_done(struct nvl_cli *cli, json_t *result, const char *nqn, const char *fmt, ...)
 {
-	if (cli->json)
-		cli_print_json(result);
-	else if (line)
-		printf("%s\n", line);
+	json_t *o = NULL;
+	char line[1024];
+	va_list ap;
+
 	json_decref(result);
-	return CLI_OK;
+	if (cli->json) {
+		o = cli_get_object(cli, "nvmf_get_subsystems", "nqn", nqn);
+		if (o == NULL)
+			o = json_pack("{s:s, s:b}", "nqn", nqn, "deleted", true);
+	}
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	return cli_done(cli, o, "%s", line);
+}
+
+/* "TCP 192.0.2.1:4420", "SHM /run/x.sock" for messages */
+static void
+addr_text(json_t *addr, char *out, size_t len)
+{
+	const char *tr = json_string_value(json_object_get(addr, "trtype"));
+	const char *a = json_string_value(json_object_get(addr, "traddr"));
+	const char *p = json_string_value(json_object_get(addr, "trsvcid"));
+
+	if (p)
+		snprintf(out, len, "%s %s%s%s:%s", tr, strchr(a, ':') ? "[" : "", a,
+			 strchr(a, ':') ? "]" : "", p);
+	else
+		snprintf(out, len, "%s %s", tr, a);
+}
+
+/* listen_address from "tcp IP PORT" or "shm PATH" (argv[0] is the transport) */
+static json_t *
+parse_addr(struct nvl_cli *cli, int argc, char **argv)
+{
+	if (argc >= 1 && strcasecmp(argv[0], "tcp") == 0) {
+		if (argc != 3) {
+			cli_usage_error(cli, "expected NQN tcp IP PORT");
+			return NULL;
+		}
+		return json_pack("{s:s, s:s, s:s, s:s}", "trtype", "TCP", "adrfam",
+				 strchr(argv[1], ':') ? "IPv6" : "IPv4", "traddr", argv[1],
+				 "trsvcid", argv[2]);
+	}
+	if (argc >= 1 && strcasecmp(argv[0], "shm") == 0) {
+		char path[4096];
+
+		if (argc != 2) {
+			cli_usage_error(cli, "expected NQN shm PATH");
+			return NULL;
+		}
+		if (cli_abs_path(argv[1], path, sizeof(path)) < 0) {
+			cli_usage_error(cli, "PATH too long");
+			return NULL;
+		}
+		return json_pack("{s:s, s:s}", "trtype", "SHM", "traddr", path);
+	}
+	cli_usage_error(cli, "expected NQN tcp IP PORT, or NQN shm PATH");
+	return NULL;
 }
 
 static int
@@ -55,7 +115,7 @@ cmd_subsys_create(struct nvl_cli *cli, int argc, char **argv)
 				return CLI_USAGE;
 			break;
 		default:
-			return cli_usage_error(cli, "unknown option");
+			return cli_bad_option(cli, argv, opts);
 		}
 	}
 	if (argc - optind != 1)
@@ -70,7 +130,8 @@ cmd_subsys_create(struct nvl_cli *cli, int argc, char **argv)
 	rc = cli_call(cli, "nvmf_create_subsystem", params, &result);
 	if (rc != CLI_OK)
 		return rc;
-	return print_result(cli, result, argv[optind]);
+	return subsys_done(cli, result, argv[optind], "created subsystem %s (%s)", argv[optind],
+			   any ? "any host may connect" : "no host may connect yet: add-host");
 }
 NVL_CLI_COMMAND(g_cmd_subsys_create, "subsystem create", "create an NVMe subsystem (NQN)",
 "NAME\n"
@@ -101,17 +162,23 @@ cmd_subsys_add_ns(struct nvl_cli *cli, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "nsid", required_argument, NULL, 'n' },
+		{ "ptpl-file", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	json_t *ns, *result;
 	uint64_t nsid = 0;
-	char buf[32];
+	const char *ptpl = NULL;
+	char path[4096];
 	int c, rc;
 
 	optind = 0; /* 0: glibc re-initializes (main() parsed with "+") */
-	while ((c = getopt_long(argc, argv, "n:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:p:", opts, NULL)) != -1) {
+		if (c == 'p') {
+			ptpl = optarg;
+			continue;
+		}
 		if (c != 'n')
-			return cli_usage_error(cli, "unknown option");
+			return cli_bad_option(cli, argv, opts);
 		if (cli_parse_u64(optarg, "--nsid", 0xfffffffe, &nsid) != CLI_OK || nsid == 0)
 			return cli_usage_error(cli, "--nsid must be 1..4294967294");
 	}
@@ -120,26 +187,39 @@ cmd_subsys_add_ns(struct nvl_cli *cli, int argc, char **argv)
 	ns = json_pack("{s:s}", "bdev_name", argv[optind + 1]);
 	if (nsid)
 		json_object_set_new(ns, "nsid", json_integer((json_int_t)nsid));
+	if (ptpl) {
+		if (cli_abs_path(ptpl, path, sizeof(path)) < 0) {
+			json_decref(ns);
+			return cli_usage_error(cli, "--ptpl-file: path too long");
+		}
+		ptpl = path;
+		json_object_set_new(ns, "ptpl_file", json_string(ptpl));
+	}
 	rc = cli_call(cli, "nvmf_subsystem_add_ns",
 		      json_pack("{s:s, s:o}", "nqn", argv[optind], "namespace", ns), &result);
 	if (rc != CLI_OK)
 		return rc;
-	snprintf(buf, sizeof(buf), "namespace %lld", (long long)json_integer_value(result));
-	return print_result(cli, result, buf);
+	nsid = (uint64_t)json_integer_value(result);
+	return subsys_done(cli, result, argv[optind], "added namespace %llu (bdev %s) to %s%s%s",
+			   (unsigned long long)nsid, argv[optind + 1], argv[optind],
+			   ptpl ? "; reservations persist in " : "", ptpl ? ptpl : "");
 }
 NVL_CLI_COMMAND(g_cmd_subsys_add_ns, "subsystem add-ns", "share a bdev as a namespace",
 "NAME\n"
 "    nvlend subsystem add-ns - add a namespace backed by a bdev\n"
 "\n"
 "SYNOPSIS\n"
-"    nvlend subsystem add-ns NQN BDEV [--nsid N]\n"
+"    nvlend subsystem add-ns NQN BDEV [--nsid N] [--ptpl-file PATH]\n"
 "\n"
 "DESCRIPTION\n"
 "    Every connected host sees the new namespace (and gets a namespace-changed\n"
-"    event). Prints the namespace id. RPC: nvmf_subsystem_add_ns.\n"
+"    event). Says which namespace id it got (--json: the subsystem).\n"
+"    RPC: nvmf_subsystem_add_ns.\n"
 "\n"
 "OPTIONS\n"
-"    -n, --nsid N   namespace id (default: the first free one)\n"
+"    -n, --nsid N           namespace id (default: the first free one)\n"
+"    -p, --ptpl-file PATH   keep reservations that ask for Persist Through\n"
+"                           Power Loss in PATH (JSON), restored at start\n"
 "\n"
 "EXAMPLE\n"
 "    nvlend subsystem add-ns nqn.2024-01.io.nvlend:ns0 r0\n",
@@ -149,28 +229,20 @@ static int
 cmd_subsys_add_listener(struct nvl_cli *cli, int argc, char **argv)
 {
 	json_t *addr, *result;
+	char text[4200];
 	int rc;
 
 	if (argc < 3)
 		return cli_usage_error(cli, "expected NQN tcp IP PORT, or NQN shm PATH");
-	if (strcasecmp(argv[2], "tcp") == 0) {
-		if (argc != 5)
-			return cli_usage_error(cli, "expected NQN tcp IP PORT");
-		addr = json_pack("{s:s, s:s, s:s, s:s}", "trtype", "TCP", "adrfam",
-				 strchr(argv[3], ':') ? "IPv6" : "IPv4", "traddr", argv[3], "trsvcid",
-				 argv[4]);
-	} else if (strcasecmp(argv[2], "shm") == 0) {
-		if (argc != 4)
-			return cli_usage_error(cli, "expected NQN shm PATH");
-		addr = json_pack("{s:s, s:s}", "trtype", "SHM", "traddr", argv[3]);
-	} else {
-		return cli_usage_error(cli, "transport must be tcp or shm");
-	}
+	addr = parse_addr(cli, argc - 2, argv + 2);
+	if (addr == NULL)
+		return CLI_USAGE;
+	addr_text(addr, text, sizeof(text));
 	rc = cli_call(cli, "nvmf_subsystem_add_listener",
 		      json_pack("{s:s, s:o}", "nqn", argv[1], "listen_address", addr), &result);
 	if (rc != CLI_OK)
 		return rc;
-	return print_result(cli, result, NULL);
+	return subsys_done(cli, result, argv[1], "%s listens on %s", argv[1], text);
 }
 NVL_CLI_COMMAND(g_cmd_subsys_add_listener, "subsystem add-listener",
 		"let hosts reach a subsystem at an address",
@@ -208,7 +280,7 @@ cmd_subsys_add_host(struct nvl_cli *cli, int argc, char **argv)
 		      json_pack("{s:s, s:s}", "nqn", argv[1], "host", argv[2]), &result);
 	if (rc != CLI_OK)
 		return rc;
-	return print_result(cli, result, NULL);
+	return subsys_done(cli, result, argv[1], "host %s may connect to %s", argv[2], argv[1]);
 }
 NVL_CLI_COMMAND(g_cmd_subsys_add_host, "subsystem add-host", "allow a host NQN to connect",
 "NAME\n"
@@ -392,7 +464,7 @@ cmd_subsys_delete(struct nvl_cli *cli, int argc, char **argv)
 	rc = cli_call(cli, "nvmf_delete_subsystem", json_pack("{s:s}", "nqn", argv[1]), &result);
 	if (rc != CLI_OK)
 		return rc;
-	return print_result(cli, result, NULL);
+	return subsys_done(cli, result, argv[1], "deleted subsystem %s", argv[1]);
 }
 NVL_CLI_COMMAND(g_cmd_subsys_delete, "subsystem delete", "delete a subsystem",
 "NAME\n"
@@ -406,3 +478,107 @@ NVL_CLI_COMMAND(g_cmd_subsys_delete, "subsystem delete", "delete a subsystem",
 "    listeners stop when no other subsystem uses them, its namespaces release\n"
 "    their bdevs once in-flight I/O finished. RPC: nvmf_delete_subsystem.\n",
 		cmd_subsys_delete)
+
+static int
+cmd_subsys_remove_ns(struct nvl_cli *cli, int argc, char **argv)
+{
+	json_t *result;
+	uint64_t nsid;
+	int rc;
+
+	if (argc != 3)
+		return cli_usage_error(cli, "expected NQN NSID");
+	if (cli_parse_u64(argv[2], "NSID", 0xfffffffe, &nsid) != CLI_OK || nsid == 0)
+		return cli_usage_error(cli, "NSID must be 1..4294967294");
+	rc = cli_call(cli, "nvmf_subsystem_remove_ns",
+		      json_pack("{s:s, s:I}", "nqn", argv[1], "nsid", (json_int_t)nsid), &result);
+	if (rc != CLI_OK)
+		return rc;
+	return subsys_done(cli, result, argv[1], "removed namespace %llu from %s (its bdev is free)",
+			   (unsigned long long)nsid, argv[1]);
+}
+NVL_CLI_COMMAND(g_cmd_subsys_remove_ns, "subsystem remove-ns", "stop sharing a namespace",
+"NAME\n"
+"    nvlend subsystem remove-ns - remove a namespace from a subsystem\n"
+"\n"
+"SYNOPSIS\n"
+"    nvlend subsystem remove-ns NQN NSID\n"
+"\n"
+"DESCRIPTION\n"
+"    Connected hosts get a namespace-changed event; the command returns once\n"
+"    the commands in flight on the namespace finished and its bdev is released\n"
+"    (then 'nvlend bdev delete' may delete it). RPC: nvmf_subsystem_remove_ns.\n"
+"\n"
+"EXAMPLE\n"
+"    nvlend subsystem remove-ns nqn.2026-01.io.nvlend:ns0 1\n",
+		cmd_subsys_remove_ns)
+
+static int
+cmd_subsys_remove_listener(struct nvl_cli *cli, int argc, char **argv)
+{
+	json_t *addr, *result;
+	char text[4200];
+	int rc;
+
+	if (argc < 3)
+		return cli_usage_error(cli, "expected NQN tcp IP PORT, or NQN shm PATH");
+	addr = parse_addr(cli, argc - 2, argv + 2);
+	if (addr == NULL)
+		return CLI_USAGE;
+	addr_text(addr, text, sizeof(text));
+	rc = cli_call(cli, "nvmf_subsystem_remove_listener",
+		      json_pack("{s:s, s:o}", "nqn", argv[1], "listen_address", addr), &result);
+	if (rc != CLI_OK)
+		return rc;
+	return subsys_done(cli, result, argv[1], "%s no longer listens on %s", argv[1], text);
+}
+NVL_CLI_COMMAND(g_cmd_subsys_remove_listener, "subsystem remove-listener",
+		"stop offering a subsystem at an address",
+"NAME\n"
+"    nvlend subsystem remove-listener - stop offering a subsystem at an address\n"
+"\n"
+"SYNOPSIS\n"
+"    nvlend subsystem remove-listener NQN tcp IP PORT\n"
+"    nvlend subsystem remove-listener NQN shm PATH\n"
+"\n"
+"DESCRIPTION\n"
+"    Controllers of hosts that came in on that address are disconnected; the\n"
+"    address stops listening when no other subsystem uses it.\n"
+"    RPC: nvmf_subsystem_remove_listener.\n"
+"\n"
+"EXAMPLE\n"
+"    nvlend subsystem remove-listener nqn.2026-01.io.nvlend:ns0 tcp 192.0.2.10 4420\n",
+		cmd_subsys_remove_listener)
+
+static int
+cmd_subsys_remove_host(struct nvl_cli *cli, int argc, char **argv)
+{
+	json_t *result;
+	int rc;
+
+	if (argc != 3)
+		return cli_usage_error(cli, "expected NQN HOSTNQN");
+	rc = cli_call(cli, "nvmf_subsystem_remove_host",
+		      json_pack("{s:s, s:s}", "nqn", argv[1], "host", argv[2]), &result);
+	if (rc != CLI_OK)
+		return rc;
+	return subsys_done(cli, result, argv[1], "host %s may no longer connect to %s", argv[2],
+			   argv[1]);
+}
+NVL_CLI_COMMAND(g_cmd_subsys_remove_host, "subsystem remove-host",
+		"stop allowing a host NQN",
+"NAME\n"
+"    nvlend subsystem remove-host - take a host off a subsystem's allowed list\n"
+"\n"
+"SYNOPSIS\n"
+"    nvlend subsystem remove-host NQN HOSTNQN\n"
+"\n"
+"DESCRIPTION\n"
+"    The host's controllers are disconnected (as SPDK does); it may connect\n"
+"    again only while the subsystem allows any host.\n"
+"    RPC: nvmf_subsystem_remove_host.\n"
+"\n"
+"EXAMPLE\n"
+"    nvlend subsystem remove-host nqn.2026-01.io.nvlend:ns0 \\\n"
+"        nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555\n",
+		cmd_subsys_remove_host)

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct nvl_cli_cmd *g_cmds;
 
@@ -48,6 +49,147 @@ cli_usage_error(struct nvl_cli *cli, const char *fmt, ...)
 	return CLI_USAGE;
 }
 
+/* ---- "did you mean" ------------------------------------------------------ */
+
+/* Edit distance (insert, delete, substitute, swap adjacent), capped. */
+static size_t
+cli_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), d[64][64];
+
+	if (la >= 64 || lb >= 64)
+		return SIZE_MAX;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			size_t c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			c = NVL_MIN(c, d[i - 1][j] + 1);
+			c = NVL_MIN(c, d[i][j - 1] + 1);
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+				c = NVL_MIN(c, d[i - 2][j - 2] + 1);
+			d[i][j] = c;
+		}
+	}
+	return d[la][lb];
+}
+
+const char *
+cli_nearest(const char *word, const char *const *cands, size_t n)
+{
+	size_t best = SIZE_MAX, limit = NVL_MAX((size_t)2, strlen(word) / 3);
+	const char *pick = NULL;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t d = cli_distance(word, cands[i]);
+
+		/* a prefix of a candidate also counts ("--block" for "--block-size") */
+		if (strlen(word) >= 3 && strncmp(cands[i], word, strlen(word)) == 0)
+			d = 1;
+		if (d < best) {
+			best = d;
+			pick = cands[i];
+		}
+	}
+	return best <= limit ? pick : NULL;
+}
+
+int
+cli_bad_option(struct nvl_cli *cli, char **argv, const struct option *opts)
+{
+	const char *bad = argv[optind - 1], *names[64], *near;
+	char dashed[64][40], given[128];
+	size_t n = 0;
+	bool missing = false;
+
+	/* getopt_long: optopt is the option when its value is missing (or the
+	 * unknown short option); argv[optind - 1] is the word that failed */
+	for (const struct option *o = opts; o && o->name && n < 64; o++) {
+		snprintf(dashed[n], sizeof(dashed[n]), "--%s", o->name);
+		names[n] = dashed[n];
+		if (optopt && optopt == o->val && o->has_arg == required_argument)
+			missing = true;
+		n++;
+	}
+	if (missing || (bad && strncmp(bad, "--", 2) == 0 && strchr(bad, '=') == NULL &&
+			cli_nearest(bad, names, n) && strcmp(cli_nearest(bad, names, n), bad) == 0))
+		return cli_usage_error(cli, "option '%s' needs a value", bad ? bad : "?");
+	if (optopt && !(bad && bad[0] == '-' && bad[1] == '-')) {
+		snprintf(given, sizeof(given), "-%c", optopt);
+		bad = given;
+	}
+	nvl_strlcpy(given, bad ? bad : "?", sizeof(given));
+	if (strchr(given, '='))
+		*strchr(given, '=') = '\0';
+	near = cli_nearest(given, names, n);
+	if (near)
+		return cli_usage_error(cli, "unknown option '%s' (did you mean '%s'?)", given, near);
+	return cli_usage_error(cli, "unknown option '%s'", given);
+}
+
+int
+cli_abs_path(const char *p, char *out, size_t len)
+{
+	char cwd[4096];
+
+	if (realpath(p, out) != NULL)
+		return 0;
+	if (p[0] == '/')
+		return nvl_strlcpy(out, p, len) < 0 ? -ENAMETOOLONG : 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		return -errno;
+	return snprintf(out, len, "%s/%s", cwd, p) < (int)len ? 0 : -ENAMETOOLONG;
+}
+
+/* ---- output -------------------------------------------------------------- */
+
+int
+cli_done(struct nvl_cli *cli, json_t *obj, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cli->json) {
+		/* never empty: at least {} */
+		if (obj == NULL)
+			obj = json_object();
+		cli_print_json(obj);
+	} else {
+		va_start(ap, fmt);
+		vprintf(fmt, ap);
+		va_end(ap);
+		putchar('\n');
+	}
+	json_decref(obj);
+	return CLI_OK;
+}
+
+json_t *
+cli_get_object(struct nvl_cli *cli, const char *method, const char *key, const char *value)
+{
+	json_t *res = NULL, *o = NULL, *it;
+	size_t i;
+
+	if (cli_call_quiet(cli, method, NULL, &res) == CLI_OK) {
+		if (json_is_array(res)) {
+			json_array_foreach(res, i, it) {
+				const char *v = json_string_value(json_object_get(it, key ? key : "name"));
+
+				if (!value || (v && strcmp(v, value) == 0)) {
+					o = json_incref(it);
+					break;
+				}
+			}
+		} else if (json_is_object(res)) {
+			o = json_incref(res);
+		}
+	}
+	json_decref(res);
+	return o;
+}
+
 void
 cli_print_json(const json_t *v)
 {
@@ -59,8 +201,30 @@ cli_print_json(const json_t *v)
 	}
 }
 
-int
-cli_call(struct nvl_cli *cli, const char *method, json_t *params, json_t **result)
+/* The daemon's methods close to `method`, for "did you mean". */
+static const char *
+cli_nearest_method(struct nvl_cli *cli, const char *method, char *buf, size_t len)
+{
+	json_t *res = NULL, *it;
+	const char *names[512], *near;
+	size_t i, n = 0;
+
+	if (cli_call_quiet(cli, "rpc_get_methods", NULL, &res) != CLI_OK)
+		return NULL;
+	json_array_foreach(res, i, it) {
+		if (json_is_string(it) && n < NVL_ARRAY_SIZE(names))
+			names[n++] = json_string_value(it);
+	}
+	near = cli_nearest(method, names, n);
+	if (near)
+		nvl_strlcpy(buf, near, len);
+	json_decref(res);
+	return near ? buf : NULL;
+}
+
+static int
+cli_call_impl(struct nvl_cli *cli, const char *method, json_t *params, json_t **result,
+	      bool quiet)
 {
 	struct nvl_rpc_client *c;
 	json_t *err = NULL;
@@ -73,6 +237,8 @@ cli_call(struct nvl_cli *cli, const char *method, json_t *params, json_t **resul
 					       : nvl_rpc_default_socket(def, sizeof(def));
 
 		json_decref(params);
+		if (quiet)
+			return CLI_NODAEMON;
 		if (rc == -ENOENT || rc == -ECONNREFUSED)
 			fprintf(stderr,
 				"%s: nvlendd is not running (no daemon answers on %s).\n"
@@ -95,20 +261,38 @@ cli_call(struct nvl_cli *cli, const char *method, json_t *params, json_t **resul
 	if (rc == -EREMOTEIO) {
 		const char *msg = json_string_value(json_object_get(err, "message"));
 		json_int_t code = json_integer_value(json_object_get(err, "code"));
+		char near[128];
 
-		fprintf(stderr, "%s: %s: %s (error %lld)\n", cli->prog, method, msg ? msg : "failed",
-			(long long)code);
+		if (!quiet) {
+			fprintf(stderr, "%s: %s: %s (error %lld)\n", cli->prog, method,
+				msg ? msg : "failed", (long long)code);
+			if (code == -32601 && cli_nearest_method(cli, method, near, sizeof(near)))
+				fprintf(stderr, "Did you mean '%s'?\n", near);
+		}
 		json_decref(err);
 		return code == -32602 || code == -32601 ? CLI_USAGE : CLI_ERR;
 	}
 	if (rc < 0) {
-		fprintf(stderr, "%s: %s: %s\n", cli->prog, method,
-			rc == -ETIMEDOUT ? "the daemon did not answer in time"
-			: rc == -EPIPE	 ? "the daemon closed the connection"
-					 : strerror(-rc));
+		if (!quiet)
+			fprintf(stderr, "%s: %s: %s\n", cli->prog, method,
+				rc == -ETIMEDOUT ? "the daemon did not answer in time"
+				: rc == -EPIPE	 ? "the daemon closed the connection"
+						 : strerror(-rc));
 		return CLI_ERR;
 	}
 	return CLI_OK;
+}
+
+int
+cli_call(struct nvl_cli *cli, const char *method, json_t *params, json_t **result)
+{
+	return cli_call_impl(cli, method, params, result, false);
+}
+
+int
+cli_call_quiet(struct nvl_cli *cli, const char *method, json_t *params, json_t **result)
+{
+	return cli_call_impl(cli, method, params, result, true);
 }
 
 int
@@ -256,6 +440,32 @@ count_words(const char *path)
 	for (const char *p = path; *p; p++)
 		n += *p == ' ';
 	return n;
+}
+
+/* The registered word that may follow words[0..n) closest to `word`. */
+static const char *
+nearest_next_word(char **words, int n, const char *word)
+{
+	static char next[64][32];
+	const char *cands[64];
+	size_t k = 0;
+
+	for (struct nvl_cli_cmd *c = g_cmds; c && k < 64; c = c->next) {
+		const char *p = c->path;
+
+		if (!path_has_prefix(c->path, words, n))
+			continue;
+		for (int i = 0; i < n && p; i++) {
+			p = strchr(p, ' ');
+			p = p ? p + 1 : NULL;
+		}
+		if (p == NULL)
+			continue;
+		snprintf(next[k], sizeof(next[k]), "%.*s", (int)strcspn(p, " "), p);
+		cands[k] = next[k];
+		k++;
+	}
+	return cli_nearest(word, cands, k);
 }
 
 static void
@@ -407,15 +617,29 @@ main(int argc, char **argv)
 		if (any) {
 			bool help = cli_wants_help(argc, argv);
 
-			if (!help && n < argc && argv[n][0] != '-')
-				fprintf(stderr, "nvlend: unknown command '%s'\n\n", argv[n]);
+			if (!help && n < argc && argv[n][0] != '-') {
+				const char *near = nearest_next_word(argv, n, argv[n]);
+
+				fprintf(stderr, "nvlend: unknown command '%s'", argv[n]);
+				if (near)
+					fprintf(stderr, " (did you mean '%s'?)", near);
+				fprintf(stderr, "\n\n");
+			}
 			print_group_help(help ? stdout : stderr, argv, n);
 			return help ? CLI_OK : CLI_USAGE;
 		}
-		fprintf(stderr, "nvlend: unknown command '%s'\nTry 'nvlend --help'.\n", argv[0]);
+		{
+			const char *near = nearest_next_word(argv, 0, argv[0]);
+
+			fprintf(stderr, "nvlend: unknown command '%s'", argv[0]);
+			if (near)
+				fprintf(stderr, " (did you mean '%s'?)", near);
+			fprintf(stderr, "\nTry 'nvlend --help'.\n");
+		}
 		return CLI_USAGE;
 	}
 	cli.cmd_path = best->path;
+	opterr = 0; /* commands report bad options themselves (cli_bad_option) */
 	argc -= best_words - 1;
 	argv += best_words - 1;
 	if (cli_wants_help(argc, argv)) {
