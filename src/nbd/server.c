@@ -4,8 +4,9 @@
  *
  * Ownership and threads
  * - Reactor 0 owns the listeners, the export table, the list of all
- *   connections and every connection's handshake (proto.c does the protocol;
- *   this file moves the bytes, non-blocking, with a handshake timeout).
+ *   connections and every connection's handshake (src/proto/nbd.c does the
+ *   protocol; this file moves the bytes, non-blocking, with a handshake
+ *   timeout).
  * - After NBD_OPT_GO / NBD_OPT_EXPORT_NAME a connection moves, for life, to
  *   the least-loaded reactor. There it is served run-to-completion: one
  *   readv() pulls request headers and write payloads (a payload that has not
