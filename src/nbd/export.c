@@ -176,7 +176,7 @@ nbd_export_add(const struct nbd_export_opts *o, char *err, size_t errlen)
 	rc = nvl_bdev_open(o->bdev, !o->read_only, who, &e->desc);
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot open bdev '%s': %s", o->bdev, strerror(-rc));
-		goto err_desc;
+		goto err_free_description;
 	}
 	nvl_strlcpy(e->bdev_name, b->name, sizeof(e->bdev_name));
 	e->read_only = o->read_only;
@@ -206,7 +206,7 @@ nbd_export_add(const struct nbd_export_opts *o, char *err, size_t errlen)
 		      e->bdev_name, (unsigned long long)e->size, e->block_size,
 		      e->read_only ? "read-only" : "read-write");
 	return 0;
-err_desc:
+err_free_description:
 	free(e->description);
 err_free:
 	free(e);

@@ -196,7 +196,7 @@ nbd_listen_tcp(const char *address, uint16_t port, char *err, size_t errlen)
 	if (fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "socket: %s", strerror(errno));
-		goto out;
+		goto out_free_res;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (res->ai_family == AF_INET6)
@@ -206,10 +206,10 @@ nbd_listen_tcp(const char *address, uint16_t port, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot listen on %s port %u: %s", address, port,
 			 strerror(errno));
 		close(fd);
-		goto out;
+		goto out_free_res;
 	}
 	rc = fd;
-out:
+out_free_res:
 	freeaddrinfo(res);
 	return rc;
 }
@@ -293,19 +293,19 @@ nbd_server_listen(const struct nbd_listen_opts *o, char *err, size_t errlen)
 		if (g_nbd_listen.tcp_h == NULL) {
 			rc = -errno;
 			snprintf(err, errlen, "cannot watch the listener: %s", strerror(-rc));
-			goto err_tcp;
+			goto err_close_tcp;
 		}
 	}
 	if (o->unix_path && o->unix_path[0]) {
 		rc = nbd_listen_unix(o->unix_path, err, errlen);
 		if (rc < 0)
-			goto err_tcp;
+			goto err_close_tcp;
 		g_nbd_listen.unix_fd = rc;
 		g_nbd_listen.unix_h = nvl_fd_add(g_nbd_listen.unix_fd, EPOLLIN, nbd_srv_unix_cb, NULL);
 		if (g_nbd_listen.unix_h == NULL) {
 			rc = -errno;
 			snprintf(err, errlen, "cannot watch the listener: %s", strerror(-rc));
-			goto err_unix;
+			goto err_close_unix;
 		}
 		nvl_strlcpy(g_nbd_listen.unix_path, o->unix_path, sizeof(g_nbd_listen.unix_path));
 	} else {
@@ -325,11 +325,11 @@ nbd_server_listen(const struct nbd_listen_opts *o, char *err, size_t errlen)
 		NVL_NOTICELOG("nbd: listening on %s (max %u connections)", g_nbd_listen.unix_path,
 			      o->max_conns);
 	return 0;
-err_unix:
+err_close_unix:
 	close(g_nbd_listen.unix_fd);
 	unlink(o->unix_path);
 	g_nbd_listen.unix_fd = -1;
-err_tcp:
+err_close_tcp:
 	nvl_fd_del(g_nbd_listen.tcp_h);
 	g_nbd_listen.tcp_h = NULL;
 	if (g_nbd_listen.tcp_fd >= 0)
