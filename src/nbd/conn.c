@@ -600,7 +600,8 @@ nbd_conn_rx(struct nbd_conn *c)
 			return;
 		}
 		if ((size_t)n < asked) {
-			nbd_conn_parse(c); /* the socket is drained: no second readv() to learn it */
+			/* the socket is drained: no second readv() to learn it */
+			nbd_conn_parse(c);
 			return;
 		}
 	}

@@ -301,7 +301,8 @@ nbd_server_listen(const struct nbd_listen_opts *o, char *err, size_t errlen)
 		if (rc < 0)
 			goto err_close_tcp;
 		g_nbd_listen.unix_fd = rc;
-		g_nbd_listen.unix_h = nvl_fd_add(g_nbd_listen.unix_fd, EPOLLIN, nbd_srv_unix_cb, NULL);
+		g_nbd_listen.unix_h =
+			nvl_fd_add(g_nbd_listen.unix_fd, EPOLLIN, nbd_srv_unix_cb, NULL);
 		if (g_nbd_listen.unix_h == NULL) {
 			rc = -errno;
 			snprintf(err, errlen, "cannot watch the listener: %s", strerror(-rc));
@@ -447,7 +448,8 @@ nbd_fini_conns_gone(void *arg)
 	g_nbd_fini.pending = 1;
 	for (unsigned i = 0; i < nvl_reactor_count(); i++) {
 		g_nbd_fini.pending++;
-		if (nvl_reactor_msg(nvl_reactor_get(i), nbd_rctx_free_msg, (void *)(uintptr_t)i) < 0)
+		if (nvl_reactor_msg(nvl_reactor_get(i), nbd_rctx_free_msg,
+				    (void *)(uintptr_t)i) < 0)
 			g_nbd_fini.pending--;
 	}
 	nbd_rctx_freed_msg(NULL);
