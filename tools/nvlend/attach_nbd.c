@@ -396,39 +396,14 @@ na_in_use(int nr)
 	return stat(p, &st) == 0;
 }
 
+/* One NVMe queue, its request slots and a socket pair per connection; ks[i]
+ * gets the kernel's end of connection i. \return 0 or -errno (said why). */
 static int
-na_start(struct attach_ctx *a)
+na_conns_create(struct nbd_attach *na, int ks[])
 {
-	struct nbd_attach *na;
-	char path[64];
-	int rc = -EBUSY, ks[ATTACH_MAX_QUEUES];
+	struct attach_ctx *a = na->a;
+	int rc;
 
-	na = calloc(1, sizeof(*na));
-	if (na == NULL)
-		return -ENOMEM;
-	a->priv = na;
-	na->a = a;
-	na->fd = -1;
-	na->nr = -1;
-	attach_nbd_xparams(host_session_size(a->s), host_session_ns(a->s)->block_size,
-			   host_session_readonly(a->s), &na->xp);
-	na->nconn = a->o.queues;
-	na->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	for (unsigned i = 0; i < ATTACH_MAX_QUEUES; i++) {
-		ks[i] = -1;
-		na->conn[i].sock = -1;
-	}
-	if (na->stop_efd < 0) {
-		rc = -errno;
-		goto err;
-	}
-	if (na->xp.min_block < 512 || na->xp.min_block > 4096 ||
-	    (na->xp.min_block & (na->xp.min_block - 1))) {
-		fprintf(stderr, "nvlend attach: block size %u: NBD takes 512..4096\n",
-			na->xp.min_block);
-		rc = -EINVAL;
-		goto err;
-	}
 	for (unsigned i = 0; i < na->nconn; i++) {
 		struct na_conn *c = &na->conn[i];
 		int sv[2];
@@ -438,27 +413,34 @@ na_start(struct attach_ctx *a)
 		rc = host_session_queue_create(a->s, a->o.qd, &c->q);
 		if (rc < 0) {
 			fprintf(stderr, "nvlend attach: I/O queue %u: %s\n", i + 1, strerror(-rc));
-			goto err;
+			return rc;
 		}
 		c->slots = calloc(a->o.qd, sizeof(*c->slots));
-		if (c->slots == NULL) {
-			rc = -ENOMEM;
-			goto err;
-		}
+		if (c->slots == NULL)
+			return -ENOMEM;
 		for (uint32_t k = 0; k < a->o.qd; k++) {
 			c->slots[k].c = c;
 			c->slots[k].next_free = c->free;
 			c->free = &c->slots[k];
 		}
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-			rc = -errno;
-			goto err;
-		}
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			return -errno;
 		c->sock = sv[0];
 		ks[i] = sv[1];
 		fcntl(c->sock, F_SETFL, fcntl(c->sock, F_GETFL) | O_NONBLOCK);
 	}
-	/* first free device; NBD_SET_SOCK refuses one that someone else set up */
+	return 0;
+}
+
+/* Configure the first free /dev/nbdN with na->xp and the kernel's ends of
+ * the sockets. \return 0 (na->fd, na->nr set) or -errno (said why). */
+static int
+na_device_claim(struct nbd_attach *na, const int ks[])
+{
+	char path[64];
+	int rc;
+
+	/* NBD_SET_SOCK refuses a device that someone else set up: try the next */
 	for (int nr = 0; nr < 1024; nr++) {
 		snprintf(path, sizeof(path), "/sys/block/nbd%d", nr);
 		if (access(path, F_OK) < 0)
@@ -480,7 +462,7 @@ na_start(struct attach_ctx *a)
 				rc = -errno;
 		if (rc == 0) {
 			na->nr = nr;
-			break;
+			return 0;
 		}
 		ioctl(na->fd, NBD_CLEAR_SOCK);
 		close(na->fd);
@@ -488,50 +470,101 @@ na_start(struct attach_ctx *a)
 		if (rc != -EBUSY) {
 			fprintf(stderr, "nvlend attach: configuring /dev/nbd%d: %s\n", nr,
 				strerror(-rc));
-			goto err;
+			return rc;
 		}
 	}
-	if (na->nr < 0) {
-		fprintf(stderr, "nvlend attach: no free NBD device\n");
-		rc = -EBUSY;
-		goto err;
-	}
+	fprintf(stderr, "nvlend attach: no free NBD device\n");
+	return -EBUSY;
+}
+
+/* A thread per connection, and the one in NBD_DO_IT. \return 0 or -EAGAIN. */
+static int
+na_threads_start(struct nbd_attach *na)
+{
 	for (unsigned i = 0; i < na->nconn; i++) {
-		if (pthread_create(&na->conn[i].thread, NULL, na_conn_thread, &na->conn[i]) != 0) {
-			rc = -EAGAIN;
-			goto err;
-		}
+		if (pthread_create(&na->conn[i].thread, NULL, na_conn_thread, &na->conn[i]) != 0)
+			return -EAGAIN;
 		na->conn[i].started = true;
 	}
-	if (pthread_create(&na->doit, NULL, na_doit_thread, na) != 0) {
-		rc = -EAGAIN;
-		goto err;
-	}
+	if (pthread_create(&na->doit, NULL, na_doit_thread, na) != 0)
+		return -EAGAIN;
 	na->doit_started = true;
+	return 0;
+}
+
+/* Live when the kernel published the serving pid (5 s at most). \return 0 or -EIO. */
+static int
+na_wait_live(struct nbd_attach *na)
+{
+	for (int i = 0; i < 250 && !na_in_use(na->nr) &&
+			!__atomic_load_n(&na->doit_done, __ATOMIC_ACQUIRE);
+	     i++)
+		usleep(20000);
+	if (!na_in_use(na->nr)) {
+		fprintf(stderr, "nvlend attach: /dev/nbd%d did not come up\n", na->nr);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int
+na_start(struct attach_ctx *a)
+{
+	struct nbd_attach *na;
+	char path[64], v[16];
+	int rc, ks[ATTACH_MAX_QUEUES]; /* the kernel's ends of the socket pairs */
+
+	na = calloc(1, sizeof(*na));
+	if (na == NULL)
+		return -ENOMEM;
+	a->priv = na;
+	na->a = a;
+	na->fd = -1;
+	na->nr = -1;
+	attach_nbd_xparams(host_session_size(a->s), host_session_ns(a->s)->block_size,
+			   host_session_readonly(a->s), &na->xp);
+	na->nconn = a->o.queues;
+	na->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	for (unsigned i = 0; i < ATTACH_MAX_QUEUES; i++) {
+		ks[i] = -1;
+		na->conn[i].sock = -1;
+	}
+	if (na->stop_efd < 0) {
+		rc = -errno;
+		goto err_stop;
+	}
+	if (na->xp.min_block < 512 || na->xp.min_block > 4096 ||
+	    (na->xp.min_block & (na->xp.min_block - 1))) {
+		fprintf(stderr, "nvlend attach: block size %u: NBD takes 512..4096\n",
+			na->xp.min_block);
+		rc = -EINVAL;
+		goto err_stop;
+	}
+	rc = na_conns_create(na, ks);
+	if (rc < 0)
+		goto err_stop;
+	rc = na_device_claim(na, ks);
+	if (rc < 0)
+		goto err_stop;
+	rc = na_threads_start(na);
+	if (rc < 0)
+		goto err_stop;
 	/* the kernel holds its ends now */
 	for (unsigned i = 0; i < na->nconn; i++) {
 		close(ks[i]);
 		ks[i] = -1;
 	}
-	/* live when the kernel published the serving pid */
-	for (int i = 0; i < 250 && !na_in_use(na->nr) && !__atomic_load_n(&na->doit_done, __ATOMIC_ACQUIRE); i++)
-		usleep(20000);
-	if (!na_in_use(na->nr)) {
-		fprintf(stderr, "nvlend attach: /dev/nbd%d did not come up\n", na->nr);
-		rc = -EIO;
-		goto err;
-	}
+	rc = na_wait_live(na);
+	if (rc < 0)
+		goto err_stop;
 	snprintf(a->rec.device, sizeof(a->rec.device), "/dev/nbd%d", na->nr);
 	/* keep requests within one NVMe transfer where the kernel lets us */
 	snprintf(path, sizeof(path), "/sys/block/nbd%d/queue/max_sectors_kb", na->nr);
-	{
-		char v[16];
-
-		snprintf(v, sizeof(v), "%u", NVL_MAX(host_session_max_xfer(a->s) / 1024, 4u));
-		attach_write_file(path, v);
-	}
+	snprintf(v, sizeof(v), "%u", NVL_MAX(host_session_max_xfer(a->s) / 1024, 4u));
+	attach_write_file(path, v);
 	return 0;
-err:
+err_stop:
+	/* the kernel's ends not handed over yet, then everything na_stop() undoes */
 	for (unsigned i = 0; i < ATTACH_MAX_QUEUES; i++)
 		if (ks[i] >= 0)
 			close(ks[i]);
