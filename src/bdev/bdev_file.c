@@ -457,130 +457,132 @@ file_learn_dio_align(struct bdev_file *f, int dirfd_path_fd, uint32_t *mem, uint
 	(void)f;
 }
 
-int
-nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
+/* The zero-filled buffer of the last-resort write-zeroes, made on first use. */
+static int
+file_zero_buf_init(void)
 {
-	struct bdev_file *f;
-	struct stat st;
-	struct statfs sfs;
-	uint64_t size;
-	uint32_t natural = 512;
-	bool on_memfs = false;
-	int flags, rc;
-
-	if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) >= NVL_BDEV_NAME_MAX ||
-	    o->filename == NULL)
-		return -EINVAL;
-	if (o->block_size && (o->block_size < 512 || o->block_size > 65536 ||
-			      !NVL_IS_POW2(o->block_size)))
-		return -EINVAL;
 	if (g_zero_buf == NULL) {
 		g_zero_buf = aligned_alloc(4096, ZERO_CHUNK);
 		if (g_zero_buf == NULL)
 			return -ENOMEM;
 		memset(g_zero_buf, 0, ZERO_CHUNK);
 	}
-	f = calloc(1, sizeof(*f));
-	if (f == NULL)
-		return -ENOMEM;
-	f->filename = strdup(o->filename);
-	if (f->filename == NULL) {
-		rc = -ENOMEM;
-		goto err_free;
-	}
-	flags = (o->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	return 0;
+}
+
+/* Open O_DIRECT unless buffered is asked or refused. \return 0, or -errno (f->fd < 0). */
+static int
+file_open(struct bdev_file *f, const struct nvl_bdev_file_opts *o, int flags)
+{
+	struct statfs sfs;
+
 	f->fd = o->io_mode == NVL_BDEV_FILE_BUFFERED ? -1 : open(o->filename, flags | O_DIRECT);
 	if (f->fd >= 0) {
 		f->direct = true;
-	} else {
-		f->fd = open(o->filename, flags);
-		if (f->fd < 0) {
-			rc = -errno;
-			goto err_free;
-		}
-		if (o->io_mode != NVL_BDEV_FILE_BUFFERED && fstatfs(f->fd, &sfs) == 0 &&
-		    sfs.f_type != TMPFS_MAGIC && sfs.f_type != RAMFS_MAGIC)
-			NVL_NOTICELOG("%s: %s does not take O_DIRECT; using buffered I/O", o->name,
-				      o->filename);
+		return 0;
 	}
-	if (fstat(f->fd, &st) < 0) {
-		rc = -errno;
-		goto err_close;
-	}
-	/* (only for regular files: a device node's fstatfs is /dev's, devtmpfs) */
-	if (S_ISREG(st.st_mode) && fstatfs(f->fd, &sfs) == 0 &&
-	    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC))
-		on_memfs = true;
-	if (f->direct && on_memfs && o->io_mode == NVL_BDEV_FILE_AUTO) {
-		/*
-		 * tmpfs accepts O_DIRECT since Linux 6.6 but still copies through the
-		 * page cache, and io_uring would hand its I/O to worker threads: in
-		 * auto mode a memory file system is served inline, buffered.
-		 */
-		int fd2 = open(o->filename, flags);
+	f->fd = open(o->filename, flags);
+	if (f->fd < 0)
+		return -errno;
+	if (o->io_mode != NVL_BDEV_FILE_BUFFERED && fstatfs(f->fd, &sfs) == 0 &&
+	    sfs.f_type != TMPFS_MAGIC && sfs.f_type != RAMFS_MAGIC)
+		NVL_NOTICELOG("%s: %s does not take O_DIRECT; using buffered I/O", o->name,
+			      o->filename);
+	return 0;
+}
 
-		if (fd2 < 0) {
-			rc = -errno;
-			goto err_close;
-		}
-		close(f->fd);
-		f->fd = fd2;
-		f->direct = false;
-	}
-	if (S_ISBLK(st.st_mode)) {
+/* Replace the O_DIRECT fd by a buffered one. \return 0, or -errno (the old fd stays). */
+static int
+file_reopen_buffered(struct bdev_file *f, int flags)
+{
+	int fd2 = open(f->filename, flags);
+
+	if (fd2 < 0)
+		return -errno;
+	close(f->fd);
+	f->fd = fd2;
+	f->direct = false;
+	return 0;
+}
+
+/* A regular file on tmpfs/ramfs (a device node's fstatfs is /dev's, devtmpfs: not asked). */
+static bool
+file_on_memfs(int fd, const struct stat *st)
+{
+	struct statfs sfs;
+
+	return S_ISREG(st->st_mode) && fstatfs(fd, &sfs) == 0 &&
+	       (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
+}
+
+/*
+ * Size, DIO alignment and natural block size of a block device or regular
+ * file. \return 0, or -errno (BLKGETSIZE64), -EINVAL (anything else).
+ */
+static int
+file_probe(struct bdev_file *f, const struct nvl_bdev_file_opts *o, const struct stat *st,
+	   uint64_t *size, uint32_t *natural)
+{
+	*natural = 512;
+	if (S_ISBLK(st->st_mode)) {
 		int lbs = 512;
 
 		f->is_blockdev = true;
-		if (ioctl(f->fd, BLKGETSIZE64, &size) < 0) {
-			rc = -errno;
-			goto err_close;
-		}
+		if (ioctl(f->fd, BLKGETSIZE64, size) < 0)
+			return -errno;
 		if (ioctl(f->fd, BLKSSZGET, &lbs) == 0 && lbs > 0)
-			natural = (uint32_t)lbs;
-		f->mem_align = natural;
-		f->off_align = natural;
-	} else if (S_ISREG(st.st_mode)) {
-		size = (uint64_t)st.st_size;
-		file_learn_dio_align(f, f->fd, &f->mem_align, &f->off_align);
-		if (f->direct && f->off_align > natural)
-			natural = f->off_align;
-	} else {
-		NVL_ERRLOG("%s: %s is neither a regular file nor a block device", o->name,
-			   o->filename);
-		rc = -EINVAL;
-		goto err_close;
+			*natural = (uint32_t)lbs;
+		f->mem_align = *natural;
+		f->off_align = *natural;
+		return 0;
 	}
+	if (S_ISREG(st->st_mode)) {
+		*size = (uint64_t)st->st_size;
+		file_learn_dio_align(f, f->fd, &f->mem_align, &f->off_align);
+		if (f->direct && f->off_align > *natural)
+			*natural = f->off_align;
+		return 0;
+	}
+	NVL_ERRLOG("%s: %s is neither a regular file nor a block device", o->name, o->filename);
+	return -EINVAL;
+}
+
+/*
+ * The block size (asked, or the natural one), buffered I/O if direct I/O
+ * cannot do it, and at least one whole block.
+ * \return 0, or -errno (reopening), -EINVAL (smaller than one block).
+ */
+static int
+file_set_block_size(struct bdev_file *f, const struct nvl_bdev_file_opts *o, int flags,
+		    uint32_t natural, uint64_t size)
+{
+	int rc;
+
 	f->bdev.block_size = o->block_size ? o->block_size : natural;
 	if (f->direct && f->bdev.block_size < f->off_align) {
 		/* DIO cannot do this block size here: reopen buffered */
-		int fd2 = open(o->filename, flags);
-
-		if (fd2 < 0) {
-			rc = -errno;
-			goto err_close;
-		}
+		rc = file_reopen_buffered(f, flags);
+		if (rc < 0)
+			return rc;
 		NVL_NOTICELOG("%s: block size %u is below the direct-I/O alignment %u of %s; "
 			      "using buffered I/O", o->name, f->bdev.block_size, f->off_align,
 			      o->filename);
-		close(f->fd);
-		f->fd = fd2;
-		f->direct = false;
 	}
 	if (size < f->bdev.block_size) {
 		NVL_ERRLOG("%s: %s is smaller than one %u-byte block", o->name, o->filename,
 			   f->bdev.block_size);
-		rc = -EINVAL;
-		goto err_close;
+		return -EINVAL;
 	}
 	if (size % f->bdev.block_size)
 		NVL_WARNLOG("%s: ignoring the last %llu bytes of %s (not a whole block)", o->name,
 			    (unsigned long long)(size % f->bdev.block_size), o->filename);
-	if (!f->direct && on_memfs && o->io_mode == NVL_BDEV_FILE_AUTO)
-		f->sync_inline = true;
-	if (!f->direct) {
-		f->mem_align = 1;
-		f->off_align = 1;
-	}
+	return 0;
+}
+
+/* What the bdev layer sees. */
+static void
+file_fill_bdev(struct bdev_file *f, const struct nvl_bdev_file_opts *o, uint64_t size)
+{
 	nvl_strlcpy(f->bdev.name, o->name, sizeof(f->bdev.name));
 	f->bdev.product_name = f->is_blockdev ? "Block device" : "File";
 	f->bdev.ops = &file_ops;
@@ -595,6 +597,67 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 	f->rpc_method = o->rpc_method ? o->rpc_method : "bdev_uring_create";
 	if (o->uuid)
 		memcpy(f->bdev.uuid, o->uuid, 16);
+}
+
+int
+nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
+{
+	struct bdev_file *f;
+	struct stat st;
+	uint64_t size;
+	uint32_t natural;
+	bool on_memfs;
+	int flags, rc;
+
+	if (o->name == NULL || o->name[0] == '\0' || strlen(o->name) >= NVL_BDEV_NAME_MAX ||
+	    o->filename == NULL)
+		return -EINVAL;
+	if (o->block_size && (o->block_size < 512 || o->block_size > 65536 ||
+			      !NVL_IS_POW2(o->block_size)))
+		return -EINVAL;
+	rc = file_zero_buf_init();
+	if (rc < 0)
+		return rc;
+	f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return -ENOMEM;
+	f->filename = strdup(o->filename);
+	if (f->filename == NULL) {
+		rc = -ENOMEM;
+		goto err_free;
+	}
+	flags = (o->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	rc = file_open(f, o, flags);
+	if (rc < 0)
+		goto err_free;
+	if (fstat(f->fd, &st) < 0) {
+		rc = -errno;
+		goto err_close;
+	}
+	on_memfs = file_on_memfs(f->fd, &st);
+	if (f->direct && on_memfs && o->io_mode == NVL_BDEV_FILE_AUTO) {
+		/*
+		 * tmpfs accepts O_DIRECT since Linux 6.6 but still copies through the
+		 * page cache, and io_uring would hand its I/O to worker threads: in
+		 * auto mode a memory file system is served inline, buffered.
+		 */
+		rc = file_reopen_buffered(f, flags);
+		if (rc < 0)
+			goto err_close;
+	}
+	rc = file_probe(f, o, &st, &size, &natural);
+	if (rc < 0)
+		goto err_close;
+	rc = file_set_block_size(f, o, flags, natural, size);
+	if (rc < 0)
+		goto err_close;
+	if (!f->direct && on_memfs && o->io_mode == NVL_BDEV_FILE_AUTO)
+		f->sync_inline = true;
+	if (!f->direct) {
+		f->mem_align = 1;
+		f->off_align = 1;
+	}
+	file_fill_bdev(f, o, size);
 	rc = nvl_bdev_register(&f->bdev);
 	if (rc < 0)
 		goto err_close;

@@ -1,16 +1,21 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * NBD server internals (visible only inside src/nbd).
+ * NBD server internals (visible only inside src/nbd). The protocol itself,
+ * without sockets, is src/proto/nbd.c; the server is cut by job:
  *
- * proto.c   the protocol, without sockets: the fixed-newstyle handshake as a
- *           byte-stream state machine (bytes in, option replies out, outcome),
- *           request decoding/validation and reply encoding. Pure functions of
- *           their arguments; used by the server, the unit tests and the fuzzer.
- * server.c  listeners, connections, reactors, I/O against the bdev.
- * nbd_rpc.c the RPCs and the subsystem (save_config, shutdown).
+ * export.c     the export table and what the handshake sees of it
+ * handshake.c  a connection on reactor 0: its handshake, its move to a
+ *              serving reactor, and the end of its life (drain, unlink)
+ * conn.c       a connection in transmission on its reactor: requests in,
+ *              bdev I/O, replies out, close; the per-reactor context
+ * conn_hold.c  the adaptive read hold of a connection in transmission
+ * listen.c     listeners, accept, and the server's life (stop, shutdown)
+ * nbd_rpc.c    the RPCs and the subsystem (save_config, shutdown)
  *
- * Threading: the handshake and the export table live on reactor 0; a
- * connection in transmission phase lives on one reactor for life.
+ * Threading: the export table, the list of connections and every handshake
+ * live on reactor 0; a connection in transmission lives on one reactor for
+ * life, and reactor 0 reaches it only through messages (handshake.c says
+ * how its end is ordered). Each function below names the thread it runs on.
  */
 #ifndef NVL_NBD_INTERNAL_H
 #define NVL_NBD_INTERNAL_H
@@ -19,155 +24,33 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/uio.h>
 
-#include "nvlend/spec/nbd.h"
+#include "bdev/bdev.h"
+#include "proto/nbd.h"
+#include "util/dim.h"
+#include "util/log.h"
+
+NVL_LOG_DECLARE_COMPONENT(nbd);
 
 /* Limits of this server (documented in docs/nbd.md). */
 #define NBD_NAME_MAX          255        /* export name bytes (proto: SHOULD <= 256) */
 #define NBD_DESC_MAX          1024       /* description bytes */
-#define NBD_OPT_DATA_MAX      16384      /* option payload we buffer; larger are skipped */
-#define NBD_HS_OUT_MAX        (1u << 20) /* handshake output we queue before stopping */
-#define NBD_MAX_PAYLOAD       (32u << 20) /* advertised maximum block size (2^25) */
 #define NBD_PREF_BLOCK        4096u
-#define NBD_ERRMSG_MAX        160        /* error message bytes in an ERROR chunk */
+#define NBD_EXPORTS_MAX       1024
+#define NBD_CONN_REQS        256               /* requests in flight per connection */
+#define NBD_CONN_BUDGET      (64ull << 20)     /* payload bytes in flight per connection */
+#define NBD_CONN_CACHE       (32ull << 20)     /* payload buffers kept for reuse per connection */
+#define NBD_BUF_KEEP_MAX     (2u << 20)        /* larger buffers are freed after use */
+#define NBD_RBUF_SIZE        (64u << 10)       /* receive staging buffer */
+#define NBD_SEND_IOV         64
+#define NBD_RX_ROUNDS        16                /* readv()s per wake-up before yielding */
+#define NBD_HS_TIMEOUT_US    (30ull * 1000000)
+#define NBD_DRAIN_TIMEOUT_US (10ull * 1000000)
+#define NBD_REFUSE_MAX       8                 /* over-limit connections told why at once */
+#define NBD_ACCEPT_BATCH     64
 
-/* ---- handshake ---------------------------------------------------------- */
-
-/** An export as the handshake sees it (filled by the server's lookup). */
-struct nbd_hs_export {
-	const char *name;
-	const char *description;   /**< "" if none */
-	uint64_t size;
-	uint32_t min_block;
-	uint32_t pref_block;
-	uint32_t max_block;
-	uint16_t tflags;           /**< transmission flags, SEND_DF excluded */
-	void *handle;              /**< the server's export object */
-};
-
-struct nbd_hs_ops {
-	/**
-	 * Find an export by name (len bytes, not NUL-terminated; len 0 = the
-	 * default export). \return 0 and *e filled, or an NBD_REP_ERR_* code with
-	 * a human-readable reason in msg.
-	 */
-	uint32_t (*lookup)(void *ctx, const char *name, size_t len, struct nbd_hs_export *e,
-			   char *msg, size_t msglen);
-	/** Call emit() once per export, for NBD_OPT_LIST. */
-	void (*list)(void *ctx, void (*emit)(void *arg, const struct nbd_hs_export *e),
-		     void *arg);
-};
-
-enum nbd_hs_state {
-	NBD_HS_CFLAGS = 0,   /**< waiting for the 32-bit client flags */
-	NBD_HS_OPT_HDR,      /**< waiting for a 16-byte option header */
-	NBD_HS_OPT_DATA,     /**< collecting option data */
-	NBD_HS_OPT_SKIP,     /**< discarding the data of an oversized option */
-	NBD_HS_GO,           /**< done: enter transmission with `chosen` */
-	NBD_HS_ABORT,        /**< done: send what is queued, then close (soft disconnect) */
-	NBD_HS_FAIL,         /**< protocol violation: hard disconnect, `fail_reason` says why */
-};
-
-struct nbd_hs {
-	enum nbd_hs_state state;
-	const struct nbd_hs_ops *ops;
-	void *ctx;
-	const char *refuse;        /**< non-NULL: error every option with this (connection limit) */
-	bool shutting_down;        /**< error options with NBD_REP_ERR_SHUTDOWN */
-	bool no_zeroes;            /**< client set NBD_FLAG_C_NO_ZEROES */
-	bool structured;           /**< NBD_OPT_STRUCTURED_REPLY acknowledged */
-	bool block_size_asked;     /**< the final GO asked for NBD_INFO_BLOCK_SIZE */
-	bool via_export_name;      /**< ended with NBD_OPT_EXPORT_NAME */
-	uint32_t opt;
-	uint32_t opt_len;
-	uint32_t opt_got;
-	uint8_t hdr[16];
-	uint32_t hdr_got;
-	unsigned nopts;
-	const char *fail_reason;
-	struct nbd_hs_export chosen;
-	uint8_t *out;              /**< queued output (greeting, option replies) */
-	size_t out_len;
-	size_t out_cap;
-	uint8_t data[NBD_OPT_DATA_MAX];
-};
-
-/** Start a handshake: queues the greeting. \return 0 or -ENOMEM. */
-int nbd_hs_init(struct nbd_hs *hs, const struct nbd_hs_ops *ops, void *ctx, const char *refuse);
-void nbd_hs_fini(struct nbd_hs *hs);
-/**
- * Feed received bytes. Consumes up to len bytes and returns how many; stops
- * after each option that produced a reply (the caller sends hs->out before
- * feeding more, which bounds the output) and at a terminal state (bytes after
- * a successful GO/EXPORT_NAME belong to the transmission phase).
- */
-size_t nbd_hs_feed(struct nbd_hs *hs, const uint8_t *buf, size_t len);
-/** Drop the first n bytes of hs->out (they were sent). */
-void nbd_hs_out_consume(struct nbd_hs *hs, size_t n);
-static inline bool
-nbd_hs_done(const struct nbd_hs *hs)
-{
-	return hs->state >= NBD_HS_GO;
-}
-
-/* ---- transmission -------------------------------------------------------- */
-
-/** What was negotiated for one connection. */
-struct nbd_xparams {
-	uint64_t size;
-	uint32_t min_block;
-	uint32_t max_block;
-	uint16_t tflags;           /**< as sent to the client (SEND_DF included if structured) */
-	bool structured;
-};
-
-/** A decoded request header. */
-struct nbd_req_hdr {
-	uint16_t flags;
-	uint16_t type;
-	uint64_t handle;
-	uint64_t offset;
-	uint32_t length;
-};
-
-#define NBD_REQ_HDR_SIZE 28u
-
-/** Decode 28 bytes. \return false if the magic is wrong (the stream cannot be resynced). */
-bool nbd_req_decode(const uint8_t *p, struct nbd_req_hdr *r);
-/**
- * Validate a request against the negotiated parameters.
- * \return 0 (execute it) or the NBD_E* error to reply with; *why gets a short
- *         human-readable reason (static string).
- */
-uint32_t nbd_req_check(const struct nbd_xparams *x, const struct nbd_req_hdr *r,
-		       const char **why);
-/** True if the request carries `length` bytes of payload after its header. */
-static inline bool
-nbd_req_has_payload(const struct nbd_req_hdr *r)
-{
-	return r->type == NVL_NBD_CMD_WRITE;
-}
-/** The one errno -> NBD error mapping ("Error values"). */
-uint32_t nbd_errno_to_nbd(int rc);
-/** A client-supplied string made safe to print (printable ASCII, <= 64 bytes + "..."). */
-void nbd_sanitize(char *dst, size_t dstlen, const uint8_t *src, size_t len);
-/** Printable name of a command, for logs. */
-const char *nbd_cmd_name(uint16_t type);
-
-/* Reply encoders: write into buf, return the byte count. */
-#define NBD_SIMPLE_HDR_SIZE 16u
-#define NBD_SR_HDR_SIZE     20u
-#define NBD_SR_DATA_HDR_SIZE (NBD_SR_HDR_SIZE + 8u)
-#define NBD_SR_ERR_MAX      (NBD_SR_HDR_SIZE + 6u + NBD_ERRMSG_MAX)
-size_t nbd_enc_simple(uint8_t *buf, uint64_t handle, uint32_t error);
-/** Structured OFFSET_DATA chunk header for `len` data bytes at `offset`. */
-size_t nbd_enc_sr_data(uint8_t *buf, uint64_t handle, uint64_t offset, uint32_t len, bool done);
-/** Structured NONE chunk (DONE). */
-size_t nbd_enc_sr_none(uint8_t *buf, uint64_t handle);
-/** Structured ERROR chunk (DONE) with msg truncated to NBD_ERRMSG_MAX; buf >= NBD_SR_ERR_MAX. */
-size_t nbd_enc_sr_error(uint8_t *buf, uint64_t handle, uint32_t error, const char *msg);
-
-/* ---- server (server.c; reactor 0 unless noted) -------------------------- */
+/* ---- statistics ------------------------------------------------------------ */
 
 enum nbd_stat_type {
 	NBD_ST_READ = 0,
@@ -186,9 +69,15 @@ struct nbd_stats {
 	uint64_t held_reads;        /**< reads held to gather requests (read hold) */
 };
 
-struct nbd_conn;
-struct nvl_bdev_desc;
+/* Written by the connection's owner only; reactor 0 reads with relaxed loads. */
+#define NBD_ST_ADD(c, field, v)                                                                    \
+	__atomic_store_n(&(c)->st.field, (c)->st.field + (v), __ATOMIC_RELAXED)
 
+/* ---- objects --------------------------------------------------------------- */
+
+struct nbd_conn;
+
+/* Reactor 0. */
 struct nbd_export {
 	char name[NBD_NAME_MAX + 1];
 	char *description;
@@ -211,6 +100,126 @@ struct nbd_export {
 	TAILQ_ENTRY(nbd_export) link;
 };
 
+enum nbd_conn_state {
+	NBD_CONN_HANDSHAKE = 0, /**< on reactor 0 */
+	NBD_CONN_XMIT,          /**< handed to its reactor */
+	NBD_CONN_CLOSED,        /**< socket closed, waiting for reactor 0 to unlink it */
+};
+
+enum nbd_rx_state {
+	NBD_RX_HDR = 0,     /**< next bytes are a request header */
+	NBD_RX_PAYLOAD,     /**< receiving rx_req's WRITE payload */
+	NBD_RX_DISCARD,     /**< skipping the payload of a refused WRITE */
+};
+
+/* One request slot of a connection in transmission (owner reactor). */
+struct nbd_req {
+	struct nvl_bdev_io io;
+	struct nbd_conn *conn;
+	struct nbd_req_hdr h;
+	uint8_t *buf;              /**< payload, 4 KiB aligned (O_DIRECT-friendly) */
+	uint32_t buf_cap;
+	uint32_t data_len;         /**< payload bytes sent after hdr */
+	uint16_t hdr_len;
+	bool flush_after;          /**< FUA on TRIM/WRITE_ZEROES: a flush follows */
+	uint32_t budget;           /**< payload bytes charged to conn->busy_bytes */
+	struct iovec iov;
+	TAILQ_ENTRY(nbd_req) link; /**< free list or send queue */
+	uint8_t hdr[NBD_SR_ERR_MAX];
+};
+
+/* A connection's read hold (conn_hold.c; owner reactor). */
+struct nbd_hold {
+	bool on;                        /**< the server's read_hold, when this one connected */
+	bool holding;                   /**< timed holds bring 2+ requests on average */
+	uint8_t level;                  /**< index in the hold times */
+	uint64_t until;                 /**< a held read is due then (0: none held) */
+	uint32_t hdrs;                  /**< conn->hdrs when the held read was taken */
+	uint32_t probe_in;              /**< unheld reads left before a trial hold */
+	uint32_t probe_gap;
+	uint32_t avg16;                 /**< requests per held read, x16, moving average */
+	uint32_t dim_hdrs;              /**< conn->hdrs at the epoch's start */
+	uint64_t dim_start;             /**< epoch start, ns */
+	struct nvl_dim dim;             /**< chooses level */
+	TAILQ_ENTRY(nbd_conn) link;     /**< rctx->held */
+};
+
+struct nbd_rctx;
+
+struct nbd_conn {
+	/* reactor 0 */
+	TAILQ_ENTRY(nbd_conn) link;     /**< g_nbd_srv.conns */
+	TAILQ_ENTRY(nbd_conn) elink;    /**< exp->conns */
+	struct nbd_export *exp;
+	uint64_t id;
+	char peer[96];
+	unsigned reactor;
+	bool refused;
+	const char *drain_why;          /**< set by reactor 0 before it sends the drain message */
+	struct nbd_hs *hs;
+
+	/* owner reactor */
+	enum nbd_conn_state state;
+	int fd;
+	struct nvl_fdh *fdh;
+	uint32_t events;
+	struct nvl_timer *timer;        /**< handshake or drain timeout */
+	struct nbd_rctx *rctx;
+	struct nbd_xparams xp;
+	struct nvl_bdev_desc *desc;
+	bool flush_needed;              /**< FUA on trim/zero needs a flush */
+	bool can_flush;
+	uint8_t *rbuf;
+	uint32_t rpos, rlen;
+	enum nbd_rx_state rx;
+	struct nbd_req *rx_req;
+	uint32_t rx_got;
+	uint64_t rx_left;
+	struct nbd_req *reqs;
+	TAILQ_HEAD(, nbd_req) free_reqs;
+	TAILQ_HEAD(, nbd_req) sendq;
+	size_t send_off;
+	unsigned nbusy;
+	unsigned bdev_inflight;
+	uint64_t busy_bytes;
+	uint64_t cached_bytes;
+	bool rx_stopped;                /**< no more requests: DISC, EOF, drain, error */
+	bool tx_dead;                   /**< cannot send: drop replies */
+	bool paused;                    /**< out of request slots or budget */
+	bool want_out;
+	bool in_dirty;
+	const char *close_reason;
+	TAILQ_ENTRY(nbd_conn) dlink;    /**< rctx->dirty */
+	uint32_t hdrs;                  /**< request headers parsed */
+	struct nbd_hold hold;
+	struct nbd_stats st;
+};
+
+/* Per-reactor state, touched only by its reactor (conn.c). */
+struct nbd_rctx {
+	struct nvl_poller *poller;
+	TAILQ_HEAD(, nbd_conn) dirty;   /**< replies to send, parsing to resume, closes to check */
+	TAILQ_HEAD(nbd_held, nbd_conn) held; /**< held reads, in due order (conn_hold.c) */
+	unsigned nconns;
+};
+
+/* What the server files share; reactor 0 only (listen.c defines it). */
+struct nbd_srv {
+	bool stopping;
+	uint32_t max_conns;
+	bool read_hold;
+	TAILQ_HEAD(, nbd_conn) conns;    /**< every connection, handshake or transmission */
+	unsigned nconns;                 /**< counted against max_conns */
+	unsigned nrefused;
+	uint64_t next_id;
+	uint64_t refused_total;
+	char refuse_msg[96];
+};
+
+extern struct nbd_srv g_nbd_srv;
+
+/* ---- export.c (reactor 0) -------------------------------------------------- */
+
 struct nbd_export_opts {
 	const char *name;
 	const char *bdev;
@@ -218,12 +227,79 @@ struct nbd_export_opts {
 	const char *description;
 };
 
+/** The export table as the handshake sees it (lookup, NBD_OPT_LIST). */
+extern const struct nbd_hs_ops nbd_export_hs_ops;
+
+/** \return 0, or -EINVAL/-EEXIST/-ENOENT/-EROFS/-ENOSPC/-ENOMEM with a message in err. */
+int nbd_export_add(const struct nbd_export_opts *o, char *err, size_t errlen);
+/** Remove: new clients are refused, connected ones finish in-flight requests and
+ *  are disconnected, then the bdev is closed and done(arg) runs (maybe at once).
+ *  \return 0, -ENOENT, -EALREADY (already being removed). */
+int nbd_export_remove(const char *name, void (*done)(void *arg), void *arg);
+struct nbd_export *nbd_export_get(const char *name);
+struct nbd_export *nbd_export_first(void);
+struct nbd_export *nbd_export_next(struct nbd_export *e);
+/** Counters of closed and live connections (live ones read with relaxed loads). */
+void nbd_export_stats(const struct nbd_export *e, struct nbd_stats *out);
+/** Close every export at once (shutdown: no connection is left). */
+void nbd_export_free_all(void);
+/** A connection chose e (its GO/EXPORT_NAME succeeded). */
+void nbd_export_conn_add(struct nbd_export *e, struct nbd_conn *c);
+/** A connection of c->exp is gone: keep its counters, finish a pending removal. */
+void nbd_export_conn_del(struct nbd_conn *c);
+
+/* ---- handshake.c (reactor 0) ----------------------------------------------- */
+
+/** Move the handshake's bytes until it blocks or ends (the connection may be freed). */
+void nbd_conn_hs_pump(struct nbd_conn *c);
+/** Socket events of a connection in handshake (nvl_fd_fn). */
+void nbd_conn_hs_fd_cb(void *arg, uint32_t events);
+/** The handshake took longer than NBD_HS_TIMEOUT_US (nvl_timer_fn). */
+void nbd_conn_hs_timeout(void *arg);
+/** Finish in-flight requests, send their replies, then close (a handshake closes now). */
+void nbd_conn_drain(struct nbd_conn *c, const char *why);
+/** The owner closed the connection (message to reactor 0): unlink, then free on the owner. */
+void nbd_conn_closed_msg(void *arg);
+
+/* ---- conn.c (the connection's reactor unless noted) ------------------------ */
+
+/** Reactor 0, before the move: the request slots. \return 0 or -ENOMEM. */
+int nbd_conn_alloc_reqs(struct nbd_conn *c);
+/** Free a connection's memory (its socket is closed, it is linked nowhere). */
+void nbd_conn_free(struct nbd_conn *c);
+/** Message: nbd_conn_free() on the owner, after what reactor 0 queued before. */
+void nbd_conn_free_msg(void *arg);
+/** Message from reactor 0: take the connection over (after its handshake). */
+void nbd_conn_adopt_msg(void *arg);
+/** Message from reactor 0: stop reading, answer what is in flight, close. */
+void nbd_conn_drain_msg(void *arg);
+/** A timed hold is due (nbd_hold_poll): read, judge the hold, send, maybe close. */
+void nbd_conn_held_rx(struct nbd_conn *c);
+/** Free this reactor's context (shutdown; no connection is left). Reactor i. */
+void nbd_rctx_free(unsigned i);
+
+/* ---- conn_hold.c (the connection's reactor) -------------------------------- */
+
+/** Start the read hold of a connection entering transmission (reactor 0, before the move). */
+void nbd_hold_init(struct nbd_conn *c, bool on);
+/** EPOLLIN, before the read. \return true if the read is held (nbd_hold_poll does it). */
+bool nbd_hold_rx(struct nbd_conn *c);
+/** After a timed hold's read: did holds bring batches? */
+void nbd_hold_judge(struct nbd_conn *c);
+/** Forget a held read (the connection closes). */
+void nbd_hold_cancel(struct nbd_conn *c);
+/** Do the held reads that are due. \return nonzero while any is held (the reactor
+ *  must not sleep past it). */
+int nbd_hold_poll(struct nbd_rctx *x);
+
+/* ---- listen.c (reactor 0) -------------------------------------------------- */
+
 struct nbd_listen_opts {
 	const char *address;       /**< TCP address (numeric or a name) */
 	uint16_t port;             /**< 0 = no TCP listener */
 	const char *unix_path;     /**< NULL/"" = no Unix socket */
 	uint32_t max_conns;
-	bool read_hold;            /**< adaptive read holding (server.c, conn_hold_rx) */
+	bool read_hold;            /**< adaptive read holding (conn_hold.c) */
 };
 
 struct nbd_server_info {
@@ -248,16 +324,7 @@ void nbd_server_get_info(struct nbd_server_info *i);
 int nbd_server_stop(void (*done)(void *arg), void *arg);
 /** Shutdown: stop, drain, close every export, free per-reactor state; then done(). */
 void nbd_server_fini(void (*done)(void));
-/** \return 0, or -EINVAL/-EEXIST/-ENOENT/-EROFS/-ENOSPC/-ENOMEM with a message in err. */
-int nbd_export_add(const struct nbd_export_opts *o, char *err, size_t errlen);
-/** Remove: new clients are refused, connected ones finish in-flight requests and
- *  are disconnected, then the bdev is closed and done(arg) runs (maybe at once).
- *  \return 0, -ENOENT, -EALREADY (already being removed). */
-int nbd_export_remove(const char *name, void (*done)(void *arg), void *arg);
-struct nbd_export *nbd_export_get(const char *name);
-struct nbd_export *nbd_export_first(void);
-struct nbd_export *nbd_export_next(struct nbd_export *e);
-/** Counters of closed and live connections (live ones read with relaxed loads). */
-void nbd_export_stats(const struct nbd_export *e, struct nbd_stats *out);
+/** A connection left g_nbd_srv.conns: run the waiters if it was the last. */
+void nbd_server_check_idle(void);
 
 #endif

@@ -273,168 +273,212 @@ identify(struct nvl_nvme_req *req)
 /* 128-bit little-endian counters: low half, high half zero (calloc'ed) */
 #define u128_set(field, v) ((field)[0] = (v))
 
+/*
+ * One function per log page, as the Linux nvmet target has: each builds the
+ * whole page in a buffer it allocates (*buf, *size) and returns
+ * NVL_NVME_SC_SUCCESS, or the status to complete the command with
+ * (NVL_NVME_SC_INTERNAL when out of memory). A page that clears state when
+ * read does so here unless rae (Retain Asynchronous Event) is set;
+ * get_log_page() then copies out the requested window.
+ */
+
+/* Error Information (Base 5.16.1.2): the newest NVL_NVME_ERRLOG_ENTRIES, newest first. */
+static uint16_t
+nvme_log_error(struct nvl_nvme_req *req, bool rae, uint8_t **buf, size_t *size)
+{
+	struct nvl_nvme_ctrlr *c = req->ctrlr;
+	struct nvl_nvme_error_log *e;
+	uint64_t n;
+
+	*size = sizeof(*e) * NVL_NVME_ERRLOG_ENTRIES;
+	e = calloc(1, *size);
+	if (e == NULL)
+		return NVL_NVME_SC_INTERNAL;
+	pthread_mutex_lock(&c->lock);
+	n = NVL_MIN(c->err_count, (uint64_t)NVL_NVME_ERRLOG_ENTRIES);
+	for (uint64_t i = 0; i < n; i++)
+		e[i] = c->errlog[(c->err_count - 1 - i) % NVL_NVME_ERRLOG_ENTRIES];
+	pthread_mutex_unlock(&c->lock);
+	*buf = (uint8_t *)e;
+	return NVL_NVME_SC_SUCCESS;
+}
+
+/* SMART / Health Information (Base 5.16.1.3), controller-wide only. */
+static uint16_t
+nvme_log_smart(struct nvl_nvme_req *req, bool rae, uint8_t **buf, size_t *size)
+{
+	struct nvl_nvme_ctrlr *c = req->ctrlr;
+	struct nvl_nvme_smart_log *s;
+	struct nvl_nvme_ctrlr_stats st;
+
+	if (req->cmd.nsid != 0 && req->cmd.nsid != NVL_NVME_NSID_ALL)
+		return SC_DNR(NVL_NVME_SC_INVALID_FIELD); /* LPA bit 0 clear: no per-ns SMART */
+	*size = sizeof(*s);
+	s = calloc(1, *size);
+	if (s == NULL)
+		return NVL_NVME_SC_INTERNAL;
+	nvl_nvme_ctrlr_get_stats(c, &st);
+	s->temperature = 0x13e; /* 318 K */
+	s->avail_spare = 100;
+	s->spare_thresh = 10;
+	/* data units: thousands of 512-byte units, rounded up (5.16.1.3) */
+	u128_set(s->data_units_read, (st.read_bytes / 512 + 999) / 1000);
+	u128_set(s->data_units_written, (st.write_bytes / 512 + 999) / 1000);
+	u128_set(s->host_reads, st.read_cmds);
+	u128_set(s->host_writes, st.write_cmds);
+	u128_set(s->power_cycles, 1);
+	u128_set(s->power_on_hours, (nvl_now_ns() - c->created_ns) / 3600000000000ULL);
+	u128_set(s->num_err_log_entries, c->err_count);
+	*buf = (uint8_t *)s;
+	return NVL_NVME_SC_SUCCESS;
+}
+
+/* Firmware Slot Information (Base 5.16.1.4): one read-only slot, active. */
+static uint16_t
+nvme_log_fw_slot(struct nvl_nvme_req *req, bool rae, uint8_t **buf, size_t *size)
+{
+	uint8_t *b;
+
+	*size = 512;
+	b = calloc(1, *size);
+	if (b == NULL)
+		return NVL_NVME_SC_INTERNAL;
+	b[0] = 1; /* active slot 1 */
+	nvl_strpad(b + 8, 8, req->ctrlr->fr);
+	*buf = b;
+	return NVL_NVME_SC_SUCCESS;
+}
+
+/* Changed Namespace List (Base 5.16.1.5): cleared when read without rae. */
+static uint16_t
+nvme_log_changed_ns(struct nvl_nvme_req *req, bool rae, uint8_t **buf, size_t *size)
+{
+	struct nvl_nvme_ctrlr *c = req->ctrlr;
+	uint32_t *l;
+
+	*size = 4096;
+	l = calloc(1, *size);
+	if (l == NULL)
+		return NVL_NVME_SC_INTERNAL;
+	pthread_mutex_lock(&c->lock);
+	if (c->changed_ns_overflow)
+		l[0] = 0xffffffffu;
+	else
+		memcpy(l, c->changed_ns, c->nchanged_ns * sizeof(uint32_t));
+	if (!rae) {
+		c->nchanged_ns = 0;
+		c->changed_ns_overflow = false;
+	}
+	pthread_mutex_unlock(&c->lock);
+	*buf = (uint8_t *)l;
+	return NVL_NVME_SC_SUCCESS;
+}
+
+/* Discovery (Fabrics 5.3): discovery controllers only; the target builds it. */
+static uint16_t
+nvme_log_discovery(struct nvl_nvme_req *req, bool rae, uint8_t **buf, size_t *size)
+{
+	struct nvl_nvme_ctrlr *c = req->ctrlr;
+	void *d = NULL;
+	size_t dl = 0;
+
+	if (c->type != NVL_NVME_CNTRLTYPE_DISCOVERY || c->ops->discovery_log == NULL)
+		return SC_DNR(NVL_NVME_SC_INVALID_LOG_PAGE);
+	if (c->ops->discovery_log(c, &d, &dl) < 0 || d == NULL)
+		return NVL_NVME_SC_INTERNAL;
+	*buf = d;
+	*size = dl;
+	return NVL_NVME_SC_SUCCESS;
+}
+
+/* Reservation Notification (Base 5.16.1.14): I/O controllers; each read takes one entry. */
+static uint16_t
+nvme_log_resv_notification(struct nvl_nvme_req *req, bool rae, uint8_t **buf, size_t *size)
+{
+	struct nvl_nvme_ctrlr *c = req->ctrlr;
+	struct nvl_nvme_resv_notification_log *n;
+
+	if (c->type != NVL_NVME_CNTRLTYPE_IO)
+		return SC_DNR(NVL_NVME_SC_INVALID_LOG_PAGE);
+	*size = sizeof(*n);
+	n = calloc(1, *size);
+	if (n == NULL)
+		return NVL_NVME_SC_INTERNAL;
+	pthread_mutex_lock(&c->lock);
+	if (c->nnotif > 0) {
+		*n = c->notif[0];
+		memmove(&c->notif[0], &c->notif[1], sizeof(c->notif[0]) * (c->nnotif - 1));
+		c->nnotif--;
+		n->num_avail = (uint8_t)NVL_MIN(c->nnotif, 255u);
+	}
+	pthread_mutex_unlock(&c->lock);
+	*buf = (uint8_t *)n;
+	return NVL_NVME_SC_SUCCESS;
+}
+
+/* The log pages we have, and the asynchronous event type reading each one re-arms. */
+static const struct {
+	uint8_t lid;
+	int aer_type;              /* -1: none */
+	uint16_t (*build)(struct nvl_nvme_req *req, bool rae, uint8_t **buf, size_t *size);
+} g_nvme_log_pages[] = {
+	{ NVL_NVME_LOG_ERROR, NVL_NVME_AER_TYPE_ERROR, nvme_log_error },
+	{ NVL_NVME_LOG_SMART, NVL_NVME_AER_TYPE_SMART, nvme_log_smart },
+	{ NVL_NVME_LOG_FW_SLOT, -1, nvme_log_fw_slot },
+	{ NVL_NVME_LOG_CHANGED_NS, NVL_NVME_AER_TYPE_NOTICE, nvme_log_changed_ns },
+	{ NVL_NVME_LOG_DISCOVERY, NVL_NVME_AER_TYPE_NOTICE, nvme_log_discovery },
+	{ NVL_NVME_LOG_RESV_NOTIFICATION, NVL_NVME_AER_TYPE_IO_SPECIFIC,
+	  nvme_log_resv_notification },
+};
+
+/* Copy bytes [off, off + len) of the page out; bytes past its end read as zero. */
+static uint16_t
+nvme_log_copy_out(struct nvl_nvme_req *req, const uint8_t *buf, size_t size, uint64_t off)
+{
+	uint32_t len = req->data_len;
+	uint8_t *out;
+
+	if (off > size)
+		return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
+	out = calloc(1, len);
+	if (out == NULL)
+		return NVL_NVME_SC_INTERNAL;
+	memcpy(out, buf + off, NVL_MIN((size_t)len, size - (size_t)off));
+	nvl_nvme_req_copy_to(req, out, len);
+	free(out);
+	return NVL_NVME_SC_SUCCESS;
+}
+
 static void
 get_log_page(struct nvl_nvme_req *req)
 {
-	struct nvl_nvme_ctrlr *c = req->ctrlr;
 	const struct nvl_nvme_cmd *cmd = &req->cmd;
 	uint8_t lid = cmd->cdw10 & 0xff;
 	bool rae = (cmd->cdw10 >> 15) & 1;
 	uint64_t off = (uint64_t)cmd->cdw12 | ((uint64_t)cmd->cdw13 << 32);
-	uint32_t len = req->data_len;
 	uint8_t *buf = NULL;
-	size_t size = 0;
-	int aer_type = -1;
+	size_t size = 0, i;
+	uint16_t sc;
 
 	if (off & 3) {
 		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
 		return;
 	}
-	switch (lid) {
-	case NVL_NVME_LOG_ERROR: {
-		struct nvl_nvme_error_log *e;
-		uint64_t n;
-
-		size = sizeof(*e) * NVL_NVME_ERRLOG_ENTRIES;
-		buf = calloc(1, size);
-		if (buf == NULL)
+	for (i = 0; i < NVL_ARRAY_SIZE(g_nvme_log_pages); i++)
+		if (g_nvme_log_pages[i].lid == lid)
 			break;
-		e = (void *)buf;
-		pthread_mutex_lock(&c->lock);
-		n = NVL_MIN(c->err_count, (uint64_t)NVL_NVME_ERRLOG_ENTRIES);
-		/* newest first */
-		for (uint64_t i = 0; i < n; i++)
-			e[i] = c->errlog[(c->err_count - 1 - i) % NVL_NVME_ERRLOG_ENTRIES];
-		pthread_mutex_unlock(&c->lock);
-		aer_type = NVL_NVME_AER_TYPE_ERROR;
-		break;
-	}
-	case NVL_NVME_LOG_SMART: {
-		struct nvl_nvme_smart_log *s;
-		struct nvl_nvme_ctrlr_stats st;
-
-		if (cmd->nsid != 0 && cmd->nsid != NVL_NVME_NSID_ALL) {
-			/* LPA bit 0 clear: no per-namespace SMART */
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
-			return;
-		}
-		size = sizeof(*s);
-		buf = calloc(1, size);
-		if (buf == NULL)
-			break;
-		s = (void *)buf;
-		nvl_nvme_ctrlr_get_stats(c, &st);
-		s->temperature = 0x13e; /* 318 K */
-		s->avail_spare = 100;
-		s->spare_thresh = 10;
-		/* data units: thousands of 512-byte units, rounded up (5.16.1.3) */
-		u128_set(s->data_units_read, (st.read_bytes / 512 + 999) / 1000);
-		u128_set(s->data_units_written, (st.write_bytes / 512 + 999) / 1000);
-		u128_set(s->host_reads, st.read_cmds);
-		u128_set(s->host_writes, st.write_cmds);
-		u128_set(s->power_cycles, 1);
-		u128_set(s->power_on_hours, (nvl_now_ns() - c->created_ns) / 3600000000000ULL);
-		u128_set(s->num_err_log_entries, c->err_count);
-		aer_type = NVL_NVME_AER_TYPE_SMART;
-		break;
-	}
-	case NVL_NVME_LOG_FW_SLOT:
-		size = 512;
-		buf = calloc(1, size);
-		if (buf == NULL)
-			break;
-		buf[0] = 1; /* active slot 1 */
-		nvl_strpad(buf + 8, 8, c->fr);
-		break;
-	case NVL_NVME_LOG_CHANGED_NS: {
-		uint32_t *l;
-
-		size = 4096;
-		buf = calloc(1, size);
-		if (buf == NULL)
-			break;
-		l = (void *)buf;
-		pthread_mutex_lock(&c->lock);
-		if (c->changed_ns_overflow)
-			l[0] = 0xffffffffu;
-		else
-			memcpy(l, c->changed_ns, c->nchanged_ns * sizeof(uint32_t));
-		if (!rae) {
-			c->nchanged_ns = 0;
-			c->changed_ns_overflow = false;
-		}
-		pthread_mutex_unlock(&c->lock);
-		aer_type = NVL_NVME_AER_TYPE_NOTICE;
-		break;
-	}
-	case NVL_NVME_LOG_DISCOVERY: {
-		void *d = NULL;
-		size_t dl = 0;
-
-		if (c->type != NVL_NVME_CNTRLTYPE_DISCOVERY || c->ops->discovery_log == NULL) {
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_LOG_PAGE));
-			return;
-		}
-		if (c->ops->discovery_log(c, &d, &dl) < 0)
-			break;
-		buf = d;
-		size = dl;
-		aer_type = NVL_NVME_AER_TYPE_NOTICE;
-		break;
-	}
-	case NVL_NVME_LOG_RESV_NOTIFICATION: {
-		struct nvl_nvme_resv_notification_log *n;
-
-		if (c->type != NVL_NVME_CNTRLTYPE_IO) {
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_LOG_PAGE));
-			return;
-		}
-		size = sizeof(*n);
-		buf = calloc(1, size);
-		if (buf == NULL)
-			break;
-		n = (void *)buf;
-		pthread_mutex_lock(&c->lock);
-		if (c->nnotif > 0) {
-			*n = c->notif[0];
-			memmove(&c->notif[0], &c->notif[1], sizeof(c->notif[0]) * (c->nnotif - 1));
-			c->nnotif--;
-			n->num_avail = (uint8_t)NVL_MIN(c->nnotif, 255u);
-		}
-		pthread_mutex_unlock(&c->lock);
-		aer_type = NVL_NVME_AER_TYPE_IO_SPECIFIC;
-		break;
-	}
-	default:
+	if (i == NVL_ARRAY_SIZE(g_nvme_log_pages)) {
 		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_LOG_PAGE));
 		return;
 	}
-	if (buf == NULL) {
-		nvl_nvme_req_complete(req, NVL_NVME_SC_INTERNAL);
-		return;
-	}
-	if (off > size) {
+	sc = g_nvme_log_pages[i].build(req, rae, &buf, &size);
+	if (sc == NVL_NVME_SC_SUCCESS) {
+		sc = nvme_log_copy_out(req, buf, size, off);
 		free(buf);
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
-		return;
 	}
-	{
-		/* bytes past the end of the log read as zero */
-		uint8_t *out = calloc(1, len);
-
-		if (out == NULL) {
-			free(buf);
-			nvl_nvme_req_complete(req, NVL_NVME_SC_INTERNAL);
-			return;
-		}
-		memcpy(out, buf + off, NVL_MIN((size_t)len, size - (size_t)off));
-		nvl_nvme_req_copy_to(req, out, len);
-		free(out);
-	}
-	free(buf);
-	if (!rae && aer_type >= 0)
-		nvme_aer_unmask(c, (uint8_t)aer_type);
-	nvl_nvme_req_complete(req, NVL_NVME_SC_SUCCESS);
+	if (sc == NVL_NVME_SC_SUCCESS && !rae && g_nvme_log_pages[i].aer_type >= 0)
+		nvme_aer_unmask(req->ctrlr, (uint8_t)g_nvme_log_pages[i].aer_type);
+	nvl_nvme_req_complete(req, sc);
 }
 
 /* ---- Features ------------------------------------------------------------ */

@@ -64,6 +64,8 @@ struct opts {
 	uint32_t spin_us;
 	uint64_t window;
 	uint32_t kato_ms;
+	int cpu_list[64];      /* --cpus, parsed */
+	unsigned ncpus;
 };
 
 struct job;
@@ -483,8 +485,131 @@ print_dir(const char *name, const struct job *jobs, unsigned n, int dir, double 
 	       nvl_histogram_percentile(&h, 99.9) / 1000.0, h.max / 1000.0);
 }
 
-int
-main(int argc, char **argv)
+#define PERF_RUN (-1) /* perf_parse_args, perf_open: go on (else: the exit status) */
+
+/* One option's value into o. \return 0, or -EINVAL (a bad value). */
+static int
+perf_set_option(int ch, const char *arg, struct opts *o)
+{
+	uint64_t v;
+
+	switch (ch) {
+	case 'm':
+		if (nvl_parse_u64(arg, 100, &v) < 0)
+			return -EINVAL;
+		o->rwmixread = (unsigned)v;
+		return 0;
+	case 'b':
+		if (nvl_parse_size(arg, &v) < 0 || v == 0 || v > (1u << 20))
+			return -EINVAL;
+		o->bs = (uint32_t)v;
+		return 0;
+	case 'q':
+		if (nvl_parse_u64(arg, 4096, &v) < 0 || v == 0)
+			return -EINVAL;
+		o->iodepth = (unsigned)v;
+		return 0;
+	case 'n':
+		if (nvl_parse_u64(arg, 64, &v) < 0 || v == 0)
+			return -EINVAL;
+		o->numjobs = (unsigned)v;
+		return 0;
+	case 't':
+		if (nvl_parse_u64(arg, 86400, &v) < 0)
+			return -EINVAL;
+		o->runtime = (unsigned)v;
+		return 0;
+	case 'R':
+		if (nvl_parse_u64(arg, 3600, &v) < 0)
+			return -EINVAL;
+		o->ramp_time = (unsigned)v;
+		return 0;
+	case 'l':
+		return nvl_parse_size(arg, &o->io_limit) < 0 ? -EINVAL : 0;
+	case 's':
+		return nvl_parse_size(arg, &o->size) < 0 ? -EINVAL : 0;
+	case 'o':
+		return nvl_parse_size(arg, &o->offset) < 0 ? -EINVAL : 0;
+	case 'v':
+		o->verify = arg == NULL || strcmp(arg, "0") != 0;
+		return 0;
+	case 'j':
+		o->json = true;
+		return 0;
+	case 'J':
+		o->json = strcmp(arg, "json") == 0;
+		return 0;
+	case 'F':
+		o->fua = true;
+		return 0;
+	case 'N':
+		if (nvl_parse_u64(arg, 0xfffffffe, &v) < 0 || v == 0)
+			return -EINVAL;
+		o->nsid = (uint32_t)v;
+		return 0;
+	case 'c':
+		o->cpus = arg;
+		return 0;
+	case 'p':
+		o->interrupts = false;
+		return 0;
+	case 'S':
+		if (nvl_parse_u64(arg, 10000000, &v) < 0)
+			return -EINVAL;
+		o->spin_us = (uint32_t)v;
+		return 0;
+	case 'P':
+		o->use_prp = true;
+		return 0;
+	case 'W':
+		return nvl_parse_size(arg, &o->window) < 0 ? -EINVAL : 0;
+	case 'H':
+		o->hostnqn = arg;
+		return 0;
+	case 'K':
+		if (nvl_parse_u64(arg, 3600000, &v) < 0)
+			return -EINVAL;
+		o->kato_ms = (uint32_t)v;
+		return 0;
+	case 'e':
+		return nvl_parse_u64(arg, UINT64_MAX, &o->seed) < 0 ? -EINVAL : 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* --cpus=LIST into o->cpu_list (at most 64). \return 0, or -EINVAL. */
+static int
+perf_parse_cpus(struct opts *o)
+{
+	char *dup = strdup(o->cpus), *save = NULL;
+	uint64_t v;
+	int rc = 0;
+
+	if (dup == NULL)
+		return -ENOMEM;
+	for (char *t = strtok_r(dup, ",", &save); t && o->ncpus < 64;
+	     t = strtok_r(NULL, ",", &save)) {
+		if (nvl_parse_u64(t, 4095, &v) < 0) {
+			rc = -EINVAL;
+			break;
+		}
+		o->cpu_list[o->ncpus++] = (int)v;
+	}
+	free(dup);
+	return rc;
+}
+
+static void
+perf_bad_value(const char *arg)
+{
+	fprintf(stderr,
+		"nvlend-perf: invalid value '%s' for an option\nTry 'nvlend-perf --help'.\n", arg);
+}
+
+/* The command line into o. \return PERF_RUN, or the exit status (said why). */
+static int
+perf_parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
 		{ "rw", required_argument, NULL, 'r' },
@@ -514,325 +639,335 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { .rw = RW_RANDREAD, .rw_name = "randread", .rwmixread = 50, .bs = 4096,
-			  .iodepth = 1, .numjobs = 1, .interrupts = true, .spin_us = 50 };
-	struct nvl_ctrlr_opts copts;
-	struct nvl_ctrlr *c = NULL;
-	struct nvl_ns_info ns;
-	struct job *jobs;
-	bool stop = false;
-	uint64_t v, total_units, per_job;
-	int ch, rc, ncpus = 0, cpus[64];
-	double secs = 0;
-	json_t *jout = NULL;
+	int ch;
 
 	while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'r':
-			if (parse_rw(optarg, &o.rw) < 0) {
+			if (parse_rw(optarg, &o->rw) < 0) {
 				fprintf(stderr, "nvlend-perf: --rw=%s: use read, write, randread, "
 						"randwrite, randrw or rw\n", optarg);
 				return 2;
 			}
-			o.rw_name = optarg;
-			break;
-		case 'm':
-			if (nvl_parse_u64(optarg, 100, &v) < 0)
-				goto bad;
-			o.rwmixread = (unsigned)v;
-			break;
-		case 'b':
-			if (nvl_parse_size(optarg, &v) < 0 || v == 0 || v > (1u << 20))
-				goto bad;
-			o.bs = (uint32_t)v;
-			break;
-		case 'q':
-			if (nvl_parse_u64(optarg, 4096, &v) < 0 || v == 0)
-				goto bad;
-			o.iodepth = (unsigned)v;
-			break;
-		case 'n':
-			if (nvl_parse_u64(optarg, 64, &v) < 0 || v == 0)
-				goto bad;
-			o.numjobs = (unsigned)v;
-			break;
-		case 't':
-			if (nvl_parse_u64(optarg, 86400, &v) < 0)
-				goto bad;
-			o.runtime = (unsigned)v;
-			break;
-		case 'R':
-			if (nvl_parse_u64(optarg, 3600, &v) < 0)
-				goto bad;
-			o.ramp_time = (unsigned)v;
-			break;
-		case 'l':
-			if (nvl_parse_size(optarg, &o.io_limit) < 0)
-				goto bad;
-			break;
-		case 's':
-			if (nvl_parse_size(optarg, &o.size) < 0)
-				goto bad;
-			break;
-		case 'o':
-			if (nvl_parse_size(optarg, &o.offset) < 0)
-				goto bad;
-			break;
-		case 'v':
-			o.verify = optarg == NULL || strcmp(optarg, "0") != 0;
-			break;
-		case 'j':
-			o.json = true;
-			break;
-		case 'J':
-			o.json = strcmp(optarg, "json") == 0;
-			break;
-		case 'F':
-			o.fua = true;
-			break;
-		case 'N':
-			if (nvl_parse_u64(optarg, 0xfffffffe, &v) < 0 || v == 0)
-				goto bad;
-			o.nsid = (uint32_t)v;
-			break;
-		case 'c':
-			o.cpus = optarg;
-			break;
-		case 'p':
-			o.interrupts = false;
-			break;
-		case 'S':
-			if (nvl_parse_u64(optarg, 10000000, &v) < 0)
-				goto bad;
-			o.spin_us = (uint32_t)v;
-			break;
-		case 'P':
-			o.use_prp = true;
-			break;
-		case 'W':
-			if (nvl_parse_size(optarg, &o.window) < 0)
-				goto bad;
-			break;
-		case 'H':
-			o.hostnqn = optarg;
-			break;
-		case 'K':
-			if (nvl_parse_u64(optarg, 3600000, &v) < 0)
-				goto bad;
-			o.kato_ms = (uint32_t)v;
-			break;
-		case 'e':
-			if (nvl_parse_u64(optarg, UINT64_MAX, &o.seed) < 0)
-				goto bad;
+			o->rw_name = optarg;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
-		default:
+		case '?':
 			fprintf(stderr, "Try 'nvlend-perf --help'.\n");
 			return 2;
+		default:
+			if (perf_set_option(ch, optarg, o) < 0) {
+				perf_bad_value(optarg);
+				return 2;
+			}
+			break;
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "nvlend-perf: expected exactly one URI\nTry 'nvlend-perf --help'.\n");
+		fprintf(stderr,
+			"nvlend-perf: expected exactly one URI\nTry 'nvlend-perf --help'.\n");
 		return 2;
 	}
-	o.uri = argv[optind];
-	if (o.runtime == 0 && o.io_limit == 0)
-		o.runtime = 10;
-	if (o.cpus) {
-		char *dup = strdup(o.cpus), *save = NULL;
-
-		for (char *t = strtok_r(dup, ",", &save); t && ncpus < 64; t = strtok_r(NULL, ",", &save)) {
-			if (nvl_parse_u64(t, 4095, &v) < 0) {
-				free(dup);
-				goto bad;
-			}
-			cpus[ncpus++] = (int)v;
-		}
-		free(dup);
+	o->uri = argv[optind];
+	if (o->runtime == 0 && o->io_limit == 0)
+		o->runtime = 10;
+	if (o->cpus && perf_parse_cpus(o) < 0) {
+		perf_bad_value(o->cpus);
+		return 2;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
+	return PERF_RUN;
+}
+
+/*
+ * Connect, find the namespace, check --bs against it and fit the region
+ * (--offset, --size) into it. \return PERF_RUN with *cp connected, or the
+ * exit status (said why; nothing left connected).
+ */
+static int
+perf_open(struct opts *o, struct nvl_ctrlr **cp, struct nvl_ns_info *ns)
+{
+	struct nvl_ctrlr_opts copts;
+	struct nvl_ctrlr *c = NULL;
+	uint64_t ns_bytes;
+	int rc;
+
 	nvl_ctrlr_opts_default(&copts);
-	copts.hostnqn = o.hostnqn;
-	if (o.kato_ms)
-		copts.kato_ms = o.kato_ms;
+	copts.hostnqn = o->hostnqn;
+	if (o->kato_ms)
+		copts.kato_ms = o->kato_ms;
 	/* window: every job's buffers plus bounce/PRP slack */
-	copts.window_bytes = o.window ? o.window
-				      : NVL_MAX(64ULL << 20,
-						NVL_ALIGN_UP((uint64_t)o.numjobs * o.iodepth * o.bs * 2 +
-								     (32ULL << 20),
-							     2ULL << 20));
-	rc = nvl_ctrlr_connect(o.uri, &copts, &c);
+	copts.window_bytes = o->window;
+	if (copts.window_bytes == 0)
+		copts.window_bytes = NVL_MAX(
+			64ULL << 20, NVL_ALIGN_UP((uint64_t)o->numjobs * o->iodepth * o->bs * 2 +
+						  (32ULL << 20), 2ULL << 20));
+	rc = nvl_ctrlr_connect(o->uri, &copts, &c);
 	if (rc < 0) {
-		fprintf(stderr, "nvlend-perf: cannot connect to %s: %s%s%s\n", o.uri, strerror(-rc),
-			c ? ": " : "", "");
+		fprintf(stderr, "nvlend-perf: cannot connect to %s: %s\n", o->uri, strerror(-rc));
 		return 1;
 	}
-	if (o.nsid == 0)
-		o.nsid = nvl_ctrlr_default_nsid(c);
-	rc = nvl_ns_get_info(c, o.nsid, &ns);
+	if (o->nsid == 0)
+		o->nsid = nvl_ctrlr_default_nsid(c);
+	rc = nvl_ns_get_info(c, o->nsid, ns);
 	if (rc < 0) {
-		fprintf(stderr, "nvlend-perf: namespace %u: %s\n", o.nsid,
+		fprintf(stderr, "nvlend-perf: namespace %u: %s\n", o->nsid,
 			rc == -ENOENT ? "not active on this controller" : strerror(-rc));
-		nvl_ctrlr_disconnect(c);
-		return 1;
+		rc = 1;
+		goto err_disconnect;
 	}
-	if (o.bs % ns.block_size) {
-		fprintf(stderr, "nvlend-perf: --bs=%u is not a multiple of the %u-byte block size\n",
-			o.bs, ns.block_size);
-		nvl_ctrlr_disconnect(c);
-		return 2;
+	rc = 2;
+	if (o->bs % ns->block_size) {
+		fprintf(stderr,
+			"nvlend-perf: --bs=%u is not a multiple of the %u-byte block size\n",
+			o->bs, ns->block_size);
+		goto err_disconnect;
 	}
-	if (o.bs > nvl_ctrlr_max_xfer(c)) {
+	if (o->bs > nvl_ctrlr_max_xfer(c)) {
 		fprintf(stderr, "nvlend-perf: --bs=%u is above the controller's largest transfer "
-			"(MDTS: %u bytes); nvlend-perf sends one command per I/O\n", o.bs,
+			"(MDTS: %u bytes); nvlend-perf sends one command per I/O\n", o->bs,
 			nvl_ctrlr_max_xfer(c));
-		nvl_ctrlr_disconnect(c);
-		return 2;
+		goto err_disconnect;
 	}
-	if (o.size == 0 || o.size > ns.num_blocks * ns.block_size - NVL_MIN(o.offset, ns.num_blocks * ns.block_size))
-		o.size = ns.num_blocks * ns.block_size - NVL_MIN(o.offset, ns.num_blocks * ns.block_size);
-	total_units = o.size / o.bs;
-	if (total_units < o.numjobs || o.offset % o.bs) {
+	ns_bytes = ns->num_blocks * ns->block_size;
+	if (o->size == 0 || o->size > ns_bytes - NVL_MIN(o->offset, ns_bytes))
+		o->size = ns_bytes - NVL_MIN(o->offset, ns_bytes);
+	if (o->size / o->bs < o->numjobs || o->offset % o->bs) {
 		fprintf(stderr, "nvlend-perf: region too small for %u jobs of %u-byte I/O\n",
-			o.numjobs, o.bs);
-		nvl_ctrlr_disconnect(c);
-		return 2;
+			o->numjobs, o->bs);
+		goto err_disconnect;
 	}
-	per_job = o.verify ? total_units / o.numjobs : total_units;
-	jobs = calloc(o.numjobs, sizeof(*jobs));
-	if (o.seed == 0)
-		o.seed = nvl_now_ns();
-	for (unsigned i = 0; i < o.numjobs; i++) {
-		struct job *j = &jobs[i];
-		struct nvl_qpair_opts qo;
+	*cp = c;
+	return PERF_RUN;
+err_disconnect:
+	nvl_ctrlr_disconnect(c);
+	return rc;
+}
 
-		j->id = i;
-		j->o = &o;
-		j->c = c;
-		j->nsid = o.nsid;
-		j->lbs = ns.block_size;
-		j->blocks_per_io = o.bs / ns.block_size;
-		j->first_io = o.offset / o.bs + (o.verify ? i * per_job : 0);
-		j->nios = per_job;
-		j->cpu = ncpus ? cpus[i % ncpus] : -1;
-		j->rng = o.seed + i * 0x9e3779b97f4a7c15ULL + 1;
-		j->stop = &stop;
-		j->bytes_limit = o.io_limit;
-		nvl_histogram_init(&j->hist[0]);
-		nvl_histogram_init(&j->hist[1]);
-		if (o.verify) {
-			j->gen = calloc(per_job, sizeof(uint64_t));
-			j->busy = calloc(per_job, 1);
-		}
-		nvl_qpair_opts_default(&qo);
-		qo.entries = NVL_MAX(o.iodepth + 1, 16u);
-		qo.interrupts = o.interrupts;
-		qo.spin_us = o.spin_us;
-		qo.use_prp = o.use_prp;
-		rc = nvl_qpair_create(c, &qo, &j->qp);
-		if (rc < 0) {
-			fprintf(stderr, "nvlend-perf: cannot create queue pair %u: %s (%s)\n", i,
-				strerror(-rc), nvl_ctrlr_last_error(c));
-			nvl_ctrlr_disconnect(c);
+/* Job i: its share of the region, queue pair and buffers. \return 0 or 1 (said why). */
+static int
+perf_job_init(struct job *j, unsigned i, const struct opts *o, struct nvl_ctrlr *c,
+	      const struct nvl_ns_info *ns, uint64_t per_job, bool *stop)
+{
+	struct nvl_qpair_opts qo;
+	int rc;
+
+	j->id = i;
+	j->o = o;
+	j->c = c;
+	j->nsid = o->nsid;
+	j->lbs = ns->block_size;
+	j->blocks_per_io = o->bs / ns->block_size;
+	j->first_io = o->offset / o->bs + (o->verify ? i * per_job : 0);
+	j->nios = per_job;
+	j->cpu = o->ncpus ? o->cpu_list[i % o->ncpus] : -1;
+	j->rng = o->seed + i * 0x9e3779b97f4a7c15ULL + 1;
+	j->stop = stop;
+	j->bytes_limit = o->io_limit;
+	nvl_histogram_init(&j->hist[0]);
+	nvl_histogram_init(&j->hist[1]);
+	if (o->verify) {
+		j->gen = calloc(per_job, sizeof(uint64_t));
+		j->busy = calloc(per_job, 1);
+		if (j->gen == NULL || j->busy == NULL) {
+			fprintf(stderr, "nvlend-perf: out of memory\n");
 			return 1;
 		}
-		j->ios = calloc(o.iodepth, sizeof(*j->ios));
-		for (unsigned k = 0; k < o.iodepth; k++) {
-			j->ios[k].j = j;
-			j->ios[k].buf = nvl_buf_alloc(c, o.bs);
-			if (j->ios[k].buf == NULL) {
-				fprintf(stderr, "nvlend-perf: data window too small (use --window)\n");
-				nvl_ctrlr_disconnect(c);
-				return 1;
-			}
-			memset(j->ios[k].buf, 0, o.bs); /* touch it now, not while measuring */
+	}
+	nvl_qpair_opts_default(&qo);
+	qo.entries = NVL_MAX(o->iodepth + 1, 16u);
+	qo.interrupts = o->interrupts;
+	qo.spin_us = o->spin_us;
+	qo.use_prp = o->use_prp;
+	rc = nvl_qpair_create(c, &qo, &j->qp);
+	if (rc < 0) {
+		fprintf(stderr, "nvlend-perf: cannot create queue pair %u: %s (%s)\n", i,
+			strerror(-rc), nvl_ctrlr_last_error(c));
+		return 1;
+	}
+	j->ios = calloc(o->iodepth, sizeof(*j->ios));
+	if (j->ios == NULL) {
+		fprintf(stderr, "nvlend-perf: out of memory\n");
+		return 1;
+	}
+	for (unsigned k = 0; k < o->iodepth; k++) {
+		j->ios[k].j = j;
+		j->ios[k].buf = nvl_buf_alloc(c, o->bs);
+		if (j->ios[k].buf == NULL) {
+			fprintf(stderr, "nvlend-perf: data window too small (use --window)\n");
+			return 1;
 		}
+		memset(j->ios[k].buf, 0, o->bs); /* touch it now, not while measuring */
 	}
-	if (!o.json) {
-		printf("nvlend-perf: %s nsid %u (%" PRIu64 " x %u B), rw=%s bs=%u iodepth=%u "
-		       "numjobs=%u %s%s\n",
-		       o.uri, o.nsid, ns.num_blocks, ns.block_size, o.rw_name, o.bs, o.iodepth,
-		       o.numjobs, o.interrupts ? "completion=adaptive" : "completion=poll",
-		       o.verify ? " verify" : "");
-		for (unsigned i = 0; i < o.numjobs; i++) {
-			if (jobs[i].cpu >= 0)
-				printf("  job %u: qid %u, cpu %d\n", i, nvl_qpair_id(jobs[i].qp),
-				       jobs[i].cpu);
-			else
-				printf("  job %u: qid %u, unpinned\n", i, nvl_qpair_id(jobs[i].qp));
-		}
-		fflush(stdout);
-	}
-	for (unsigned i = 0; i < o.numjobs; i++)
-		pthread_create(&jobs[i].thread, NULL, job_run, &jobs[i]);
-	rc = 0;
-	for (unsigned i = 0; i < o.numjobs; i++) {
-		pthread_join(jobs[i].thread, NULL);
-		secs = NVL_MAX(secs, (double)jobs[i].elapsed_ns / 1e9);
-	}
-	if (o.verify && (o.rw == RW_WRITE || o.rw == RW_RANDWRITE))
-		for (unsigned i = 0; i < o.numjobs; i++)
-			verify_readback(&jobs[i]);
-	if (secs <= 0)
-		secs = 1e-9;
-	if (o.json)
-		jout = json_pack("{s:s, s:i, s:s, s:i, s:i, s:i, s:f}", "uri", o.uri, "nsid",
-				 (int)o.nsid, "rw", o.rw_name, "bs", (int)o.bs, "iodepth",
-				 (int)o.iodepth, "numjobs", (int)o.numjobs, "elapsed_s", secs);
-	print_dir("read", jobs, o.numjobs, 0, secs, jout);
-	print_dir("write", jobs, o.numjobs, 1, secs, jout);
-	{
-		uint64_t errs = 0, vchk = 0, verr = 0, vforeign = 0;
+	return 0;
+}
 
-		for (unsigned i = 0; i < o.numjobs; i++) {
-			errs += jobs[i].errors;
-			vchk += jobs[i].verify_checked;
-			verr += jobs[i].verify_errors;
-			vforeign += jobs[i].verify_foreign;
-			if (jobs[i].err[0])
-				fprintf(stderr, "nvlend-perf: job %u: %s\n", i, jobs[i].err);
-			if (jobs[i].rc)
-				rc = 1;
-		}
-		if (jout) {
-			json_object_set_new(jout, "errors", json_integer((json_int_t)errs));
-			if (o.verify)
-				json_object_set_new(jout, "verify",
-						    json_pack("{s:I, s:I, s:I}", "checked",
-							      (json_int_t)vchk, "errors",
-							      (json_int_t)verr, "foreign",
-							      (json_int_t)vforeign));
-			{
-				char *s = json_dumps(jout, JSON_INDENT(2));
-
-				puts(s);
-				free(s);
-			}
-			json_decref(jout);
-		} else {
-			printf("  errors: %" PRIu64 "\n", errs);
-			if (o.verify)
-				printf("  verify: %" PRIu64 " blocks checked (%" PRIu64
-				       " written by others), %" PRIu64 " errors\n",
-				       vchk, vforeign, verr);
-		}
-	}
-	for (unsigned i = 0; i < o.numjobs; i++) {
-		for (unsigned k = 0; k < o.iodepth; k++)
-			nvl_buf_free(c, jobs[i].ios[k].buf);
+/* Free what perf_job_init made of the first n jobs, and the array. */
+static void
+perf_jobs_destroy(const struct opts *o, struct nvl_ctrlr *c, struct job *jobs, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (jobs[i].ios)
+			for (unsigned k = 0; k < o->iodepth; k++)
+				nvl_buf_free(c, jobs[i].ios[k].buf);
 		nvl_qpair_destroy(jobs[i].qp);
 		free(jobs[i].ios);
 		free(jobs[i].gen);
 		free(jobs[i].busy);
 	}
 	free(jobs);
+}
+
+/* Every job, ready to run. \return 0 with *out, or 1 (said why; nothing left). */
+static int
+perf_jobs_create(struct opts *o, struct nvl_ctrlr *c, const struct nvl_ns_info *ns, bool *stop,
+		 struct job **out)
+{
+	uint64_t total_units = o->size / o->bs;
+	uint64_t per_job = o->verify ? total_units / o->numjobs : total_units;
+	struct job *jobs;
+
+	jobs = calloc(o->numjobs, sizeof(*jobs));
+	if (jobs == NULL) {
+		fprintf(stderr, "nvlend-perf: out of memory\n");
+		return 1;
+	}
+	if (o->seed == 0)
+		o->seed = nvl_now_ns();
+	for (unsigned i = 0; i < o->numjobs; i++) {
+		if (perf_job_init(&jobs[i], i, o, c, ns, per_job, stop) != 0) {
+			perf_jobs_destroy(o, c, jobs, i + 1);
+			return 1;
+		}
+	}
+	*out = jobs;
+	return 0;
+}
+
+static void
+perf_print_header(const struct opts *o, const struct nvl_ns_info *ns, const struct job *jobs)
+{
+	printf("nvlend-perf: %s nsid %u (%" PRIu64 " x %u B), rw=%s bs=%u iodepth=%u "
+	       "numjobs=%u %s%s\n",
+	       o->uri, o->nsid, ns->num_blocks, ns->block_size, o->rw_name, o->bs, o->iodepth,
+	       o->numjobs, o->interrupts ? "completion=adaptive" : "completion=poll",
+	       o->verify ? " verify" : "");
+	for (unsigned i = 0; i < o->numjobs; i++) {
+		if (jobs[i].cpu >= 0)
+			printf("  job %u: qid %u, cpu %d\n", i, nvl_qpair_id(jobs[i].qp),
+			       jobs[i].cpu);
+		else
+			printf("  job %u: qid %u, unpinned\n", i, nvl_qpair_id(jobs[i].qp));
+	}
+	fflush(stdout);
+}
+
+/* Run every job to its end (and the verify read-back). \return the seconds measured. */
+static double
+perf_run(const struct opts *o, struct job *jobs)
+{
+	double secs = 0;
+
+	for (unsigned i = 0; i < o->numjobs; i++)
+		pthread_create(&jobs[i].thread, NULL, job_run, &jobs[i]);
+	for (unsigned i = 0; i < o->numjobs; i++) {
+		pthread_join(jobs[i].thread, NULL);
+		secs = NVL_MAX(secs, (double)jobs[i].elapsed_ns / 1e9);
+	}
+	if (o->verify && (o->rw == RW_WRITE || o->rw == RW_RANDWRITE))
+		for (unsigned i = 0; i < o->numjobs; i++)
+			verify_readback(&jobs[i]);
+	return secs <= 0 ? 1e-9 : secs;
+}
+
+/* Errors and verify counts of every job (text or into jout). \return 0, or 1 if any job failed. */
+static int
+perf_print_totals(const struct opts *o, const struct job *jobs, json_t *jout)
+{
+	uint64_t errs = 0, vchk = 0, verr = 0, vforeign = 0;
+	int rc = 0;
+
+	for (unsigned i = 0; i < o->numjobs; i++) {
+		errs += jobs[i].errors;
+		vchk += jobs[i].verify_checked;
+		verr += jobs[i].verify_errors;
+		vforeign += jobs[i].verify_foreign;
+		if (jobs[i].err[0])
+			fprintf(stderr, "nvlend-perf: job %u: %s\n", i, jobs[i].err);
+		if (jobs[i].rc)
+			rc = 1;
+	}
+	if (jout) {
+		json_object_set_new(jout, "errors", json_integer((json_int_t)errs));
+		if (o->verify)
+			json_object_set_new(jout, "verify",
+					    json_pack("{s:I, s:I, s:I}", "checked",
+						      (json_int_t)vchk, "errors", (json_int_t)verr,
+						      "foreign", (json_int_t)vforeign));
+		return rc;
+	}
+	printf("  errors: %" PRIu64 "\n", errs);
+	if (o->verify)
+		printf("  verify: %" PRIu64 " blocks checked (%" PRIu64
+		       " written by others), %" PRIu64 " errors\n",
+		       vchk, vforeign, verr);
+	return rc;
+}
+
+/* The result, as text or (--json) one JSON object. \return 0, or 1 if any job failed. */
+static int
+perf_report(const struct opts *o, const struct job *jobs, double secs)
+{
+	json_t *jout = NULL;
+	int rc;
+
+	if (o->json)
+		jout = json_pack("{s:s, s:i, s:s, s:i, s:i, s:i, s:f}", "uri", o->uri, "nsid",
+				 (int)o->nsid, "rw", o->rw_name, "bs", (int)o->bs, "iodepth",
+				 (int)o->iodepth, "numjobs", (int)o->numjobs, "elapsed_s", secs);
+	print_dir("read", jobs, o->numjobs, 0, secs, jout);
+	print_dir("write", jobs, o->numjobs, 1, secs, jout);
+	rc = perf_print_totals(o, jobs, jout);
+	if (jout) {
+		char *s = json_dumps(jout, JSON_INDENT(2));
+
+		puts(s);
+		free(s);
+		json_decref(jout);
+	}
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o = { .rw = RW_RANDREAD, .rw_name = "randread", .rwmixread = 50, .bs = 4096,
+			  .iodepth = 1, .numjobs = 1, .interrupts = true, .spin_us = 50 };
+	struct nvl_ctrlr *c = NULL;
+	struct nvl_ns_info ns;
+	struct job *jobs;
+	bool stop = false;
+	double secs;
+	int rc;
+
+	rc = perf_parse_args(argc, argv, &o);
+	if (rc != PERF_RUN)
+		return rc;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	rc = perf_open(&o, &c, &ns);
+	if (rc != PERF_RUN)
+		return rc;
+	if (perf_jobs_create(&o, c, &ns, &stop, &jobs) != 0) {
+		nvl_ctrlr_disconnect(c);
+		return 1;
+	}
+	if (!o.json)
+		perf_print_header(&o, &ns, jobs);
+	secs = perf_run(&o, jobs);
+	rc = perf_report(&o, jobs, secs);
+	perf_jobs_destroy(&o, c, jobs, o.numjobs);
 	nvl_ctrlr_disconnect(c);
 	return rc;
-bad:
-	fprintf(stderr, "nvlend-perf: invalid value '%s' for an option\nTry 'nvlend-perf --help'.\n",
-		optarg);
-	return 2;
 }

@@ -5,10 +5,10 @@
  * ioctls (NBD_SET_BLKSIZE, NBD_SET_SIZE_BLOCKS, NBD_SET_FLAGS, one
  * NBD_SET_SOCK per queue: the kernel makes one hardware queue per socket,
  * which needs NBD_FLAG_CAN_MULTI_CONN), runs NBD_DO_IT in a thread, and
- * serves the transmission phase (attach_nbd_proto.c) on its end of each
- * pair. No NBD timeout is set: while the target is away requests wait
- * (the kernel only reports them as stuck), bounded by the session's
- * reconnect timeout.
+ * serves the transmission phase on its end of each pair, with the one NBD
+ * codec (src/proto/nbd.c) and the parameters of attach_nbd.h. No NBD
+ * timeout is set: while the target is away requests wait (the kernel only
+ * reports them as stuck), bounded by the session's reconnect timeout.
  *
  * Threads: one per connection, owning its socket and its session queue (one
  * NVMe queue pair) with up to --qd requests in flight; it waits on the
@@ -16,7 +16,7 @@
  * sits in NBD_DO_IT. All signals are blocked in them.
  */
 #include "attach.h"
-#include "attach_nbd_proto.h"
+#include "attach_nbd.h"
 #include "util/util.h"
 
 #include <dirent.h>
@@ -35,32 +35,32 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-struct nbd_conn;
+struct na_conn;
 
-struct nbd_slot {
+struct na_slot {
 	struct host_session_io io;
-	struct attach_nbd_req req;
-	struct nbd_conn *c;
+	struct nbd_req_hdr req;
+	struct na_conn *c;
 	uint8_t *buf;
 	size_t cap;
 	uint32_t err;             /* answer without I/O (validation failed) */
-	struct nbd_slot *next_free;
+	struct na_slot *next_free;
 };
 
-struct nbd_conn {
+struct na_conn {
 	struct nbd_attach *na;
 	unsigned idx;
 	int sock;
 	pthread_t thread;
 	bool started;
 	struct host_session_queue *q;
-	struct nbd_slot *slots;
-	struct nbd_slot *free;
+	struct na_slot *slots;
+	struct na_slot *free;
 	uint32_t busy;
 	/* receive state */
-	uint8_t hdr[ATTACH_NBD_REQUEST_SIZE];
+	uint8_t hdr[NBD_REQ_HDR_SIZE];
 	size_t hdr_got;
-	struct nbd_slot *rx;      /* a write whose payload is arriving */
+	struct na_slot *rx;      /* a write whose payload is arriving */
 	size_t rx_got;
 	size_t rx_discard;        /* payload bytes of a refused write still to skip */
 	bool eof;                 /* the kernel closed its end or sent DISC */
@@ -72,20 +72,18 @@ struct nbd_attach {
 	int fd;                   /* /dev/nbdN */
 	int nr;
 	uint32_t nconn;
-	struct nbd_conn conn[ATTACH_MAX_QUEUES];
+	struct na_conn conn[ATTACH_MAX_QUEUES];
 	pthread_t doit;
 	bool doit_started;
 	bool doit_done;           /* atomic: set by the NBD_DO_IT thread */
 	int stop_efd;
-	uint64_t size;
-	uint32_t bs;
-	bool ro;
+	struct nbd_xparams xp;    /* what the kernel was told (attach_nbd_xparams) */
 };
 
 /* ---- sending --------------------------------------------------------------------- */
 
 static int
-send_all(struct nbd_conn *c, struct iovec *iov, int n)
+na_send_all(struct na_conn *c, struct iovec *iov, int n)
 {
 	while (n > 0) {
 		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
@@ -115,7 +113,7 @@ send_all(struct nbd_conn *c, struct iovec *iov, int n)
 }
 
 static void
-slot_put(struct nbd_conn *c, struct nbd_slot *s)
+na_slot_put(struct na_conn *c, struct na_slot *s)
 {
 	s->next_free = c->free;
 	c->free = s;
@@ -123,34 +121,34 @@ slot_put(struct nbd_conn *c, struct nbd_slot *s)
 }
 
 static void
-reply(struct nbd_conn *c, struct nbd_slot *s, uint32_t err)
+na_reply(struct na_conn *c, struct na_slot *s, uint32_t err)
 {
-	uint8_t hdr[ATTACH_NBD_REPLY_SIZE];
+	uint8_t hdr[NBD_SIMPLE_HDR_SIZE];
 	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { s->buf, 0 } };
 	int n = 1;
 
-	attach_nbd_reply_build(hdr, err, s->req.handle);
-	if (err == 0 && s->req.type == ATTACH_NBD_CMD_READ) {
+	nbd_enc_simple(hdr, s->req.handle, err);
+	if (err == 0 && s->req.type == NVL_NBD_CMD_READ) {
 		iov[1].iov_len = s->req.length;
 		n = 2;
 	}
-	if (!c->broken && send_all(c, iov, n) < 0)
+	if (!c->broken && na_send_all(c, iov, n) < 0)
 		c->broken = true; /* the kernel side is gone: stop serving */
-	slot_put(c, s);
+	na_slot_put(c, s);
 }
 
 static void
-io_done(struct host_session_io *io, int status)
+na_io_done(struct host_session_io *io, int status)
 {
-	struct nbd_slot *s = io->ctx;
+	struct na_slot *s = io->ctx;
 
-	reply(s->c, s, attach_nbd_err_from_errno(status));
+	na_reply(s->c, s, nbd_errno_to_nbd(status));
 }
 
 /* ---- receiving ---------------------------------------------------------------------- */
 
 static int
-slot_reserve(struct nbd_slot *s, size_t len)
+na_slot_reserve(struct na_slot *s, size_t len)
 {
 	void *p;
 
@@ -168,72 +166,73 @@ slot_reserve(struct nbd_slot *s, size_t len)
 
 /* A request is complete (header, and payload for writes): run it. */
 static void
-request_start(struct nbd_conn *c, struct nbd_slot *s)
+na_request_start(struct na_conn *c, struct na_slot *s)
 {
 	struct host_session_io *io = &s->io;
 	int rc;
 
 	if (s->err) {
-		reply(c, s, s->err);
+		na_reply(c, s, s->err);
 		return;
 	}
 	memset(io, 0, sizeof(*io));
 	io->offset = s->req.offset;
 	io->len = s->req.length;
 	io->buf = s->buf;
-	io->cb = io_done;
+	io->cb = na_io_done;
 	io->ctx = s;
 	switch (s->req.type) {
-	case ATTACH_NBD_CMD_READ:
+	case NVL_NBD_CMD_READ:
 		io->op = HOST_SESSION_READ;
 		break;
-	case ATTACH_NBD_CMD_WRITE:
+	case NVL_NBD_CMD_WRITE:
 		io->op = HOST_SESSION_WRITE;
-		io->flags = (s->req.flags & ATTACH_NBD_CMD_FLAG_FUA) ? HOST_SESSION_F_FUA : 0;
+		io->flags = (s->req.flags & NVL_NBD_CMD_FLAG_FUA) ? HOST_SESSION_F_FUA : 0;
 		break;
-	case ATTACH_NBD_CMD_FLUSH:
+	case NVL_NBD_CMD_FLUSH:
 		io->op = HOST_SESSION_FLUSH;
 		break;
-	case ATTACH_NBD_CMD_TRIM:
+	case NVL_NBD_CMD_TRIM:
 		/* TRIM may leave any content: Deallocate is exactly that */
 		io->op = HOST_SESSION_DISCARD;
 		break;
-	case ATTACH_NBD_CMD_WRITE_ZEROES:
+	case NVL_NBD_CMD_WRITE_ZEROES:
 		io->op = HOST_SESSION_WRITE_ZEROES;
 		/* NO_HOLE: the zeroes must be allocated; else deallocating is fine */
-		io->flags = (s->req.flags & ATTACH_NBD_CMD_FLAG_NO_HOLE) ? 0
+		io->flags = (s->req.flags & NVL_NBD_CMD_FLAG_NO_HOLE) ? 0
 									 : HOST_SESSION_F_DEALLOC;
-		if (s->req.flags & ATTACH_NBD_CMD_FLAG_FUA)
+		if (s->req.flags & NVL_NBD_CMD_FLAG_FUA)
 			io->flags |= HOST_SESSION_F_FUA;
 		break;
-	case ATTACH_NBD_CMD_CACHE:
-		reply(c, s, 0); /* a hint: nothing cached here */
+	case NVL_NBD_CMD_CACHE:
+		na_reply(c, s, 0); /* a hint: nothing cached here */
 		return;
 	default:
-		reply(c, s, ATTACH_NBD_EINVAL);
+		na_reply(c, s, NVL_NBD_EINVAL);
 		return;
 	}
 	rc = host_session_queue_submit(c->q, io);
 	if (rc < 0)
-		reply(c, s, attach_nbd_err_from_errno(rc));
+		na_reply(c, s, nbd_errno_to_nbd(rc));
 }
 
 /* A full header arrived. */
 static void
-header_done(struct nbd_conn *c)
+na_header_done(struct na_conn *c)
 {
 	struct nbd_attach *na = c->na;
-	struct attach_nbd_req req;
-	struct nbd_slot *s;
+	struct nbd_req_hdr req;
+	struct na_slot *s;
+	const char *why;
 
 	c->hdr_got = 0;
-	if (attach_nbd_req_parse(c->hdr, sizeof(c->hdr), &req) < 0) {
+	if (!nbd_req_decode(c->hdr, &req)) {
 		attach_log("%s: nbd%d: bad request magic: dropping the connection",
 			   na->a->rec.name, na->nr);
 		c->broken = true;
 		return;
 	}
-	if (req.type == ATTACH_NBD_CMD_DISC) {
+	if (req.type == NVL_NBD_CMD_DISC) {
 		c->eof = true;
 		return;
 	}
@@ -241,21 +240,21 @@ header_done(struct nbd_conn *c)
 	c->free = s->next_free;
 	c->busy++;
 	s->req = req;
-	s->err = attach_nbd_req_check(&req, na->size, na->bs, na->ro);
-	if (s->err == 0 && (req.type == ATTACH_NBD_CMD_READ || req.type == ATTACH_NBD_CMD_WRITE) &&
-	    slot_reserve(s, req.length) < 0)
-		s->err = ATTACH_NBD_ENOMEM;
-	if (req.type == ATTACH_NBD_CMD_WRITE) {
+	s->err = nbd_req_check(&na->xp, &req, &why);
+	if (s->err == 0 && (req.type == NVL_NBD_CMD_READ || req.type == NVL_NBD_CMD_WRITE) &&
+	    na_slot_reserve(s, req.length) < 0)
+		s->err = NVL_NBD_ENOMEM;
+	if (req.type == NVL_NBD_CMD_WRITE) {
 		if (s->err) {
 			/* the payload follows anyway: skip it, then answer */
-			if (req.length > ATTACH_NBD_MAX_LEN) {
+			if (req.length > NBD_MAX_PAYLOAD) {
 				c->broken = true; /* cannot resynchronize safely */
-				slot_put(c, s);
+				na_slot_put(c, s);
 				return;
 			}
 			c->rx_discard = req.length;
 			if (req.length == 0) {
-				request_start(c, s); /* nothing follows: answer now */
+				na_request_start(c, s); /* nothing follows: answer now */
 				return;
 			}
 		}
@@ -263,12 +262,12 @@ header_done(struct nbd_conn *c)
 		c->rx_got = 0;
 		return;
 	}
-	request_start(c, s);
+	na_request_start(c, s);
 }
 
 /* Read what the socket has, as long as a slot is free. \return bytes consumed. */
 static size_t
-rx_pump(struct nbd_conn *c)
+na_rx_pump(struct na_conn *c)
 {
 	size_t total = 0;
 
@@ -276,7 +275,7 @@ rx_pump(struct nbd_conn *c)
 		ssize_t n;
 
 		if (c->rx) {
-			struct nbd_slot *s = c->rx;
+			struct na_slot *s = c->rx;
 
 			if (c->rx_discard) {
 				uint8_t junk[4096];
@@ -293,7 +292,7 @@ rx_pump(struct nbd_conn *c)
 			}
 			if (n > 0 && c->rx_discard == 0 && (s->err || c->rx_got == s->req.length)) {
 				c->rx = NULL;
-				request_start(c, s);
+				na_request_start(c, s);
 			}
 		} else {
 			if (c->free == NULL)
@@ -303,7 +302,7 @@ rx_pump(struct nbd_conn *c)
 			if (n > 0) {
 				c->hdr_got += (size_t)n;
 				if (c->hdr_got == sizeof(c->hdr))
-					header_done(c);
+					na_header_done(c);
 			}
 		}
 		if (n == 0) {
@@ -323,15 +322,15 @@ rx_pump(struct nbd_conn *c)
 }
 
 static void *
-conn_thread(void *arg)
+na_conn_thread(void *arg)
 {
-	struct nbd_conn *c = arg;
+	struct na_conn *c = arg;
 	struct nbd_attach *na = c->na;
 
 	while (!c->broken && !(c->eof && host_session_queue_outstanding(c->q) == 0)) {
 		struct pollfd pfd[4];
 		int nq, n = 0, tmo = -1;
-		size_t got = rx_pump(c);
+		size_t got = na_rx_pump(c);
 		int done = host_session_queue_poll(c->q, 0);
 
 		if (got || done)
@@ -358,7 +357,7 @@ conn_thread(void *arg)
 }
 
 static void *
-doit_thread(void *arg)
+na_doit_thread(void *arg)
 {
 	struct nbd_attach *na = arg;
 
@@ -372,7 +371,7 @@ doit_thread(void *arg)
 /* ---- mechanism ops ------------------------------------------------------------------ */
 
 static bool
-nbd_available(const struct attach_opts *o, char *why, size_t len)
+na_available(const struct attach_opts *o, char *why, size_t len)
 {
 	if (access("/sys/block/nbd0", F_OK) < 0 || access("/dev/nbd0", F_OK) < 0) {
 		snprintf(why, len, "no /dev/nbd* (modprobe nbd)");
@@ -385,10 +384,10 @@ nbd_available(const struct attach_opts *o, char *why, size_t len)
 	return true;
 }
 
-static void nbd_stop(struct attach_ctx *a);
+static void na_stop(struct attach_ctx *a);
 
 static bool
-nbd_in_use(int nr)
+na_in_use(int nr)
 {
 	char p[64];
 	struct stat st;
@@ -397,13 +396,123 @@ nbd_in_use(int nr)
 	return stat(p, &st) == 0;
 }
 
+/* One NVMe queue, its request slots and a socket pair per connection; ks[i]
+ * gets the kernel's end of connection i. \return 0 or -errno (said why). */
 static int
-nbd_start(struct attach_ctx *a)
+na_conns_create(struct nbd_attach *na, int ks[])
+{
+	struct attach_ctx *a = na->a;
+	int rc;
+
+	for (unsigned i = 0; i < na->nconn; i++) {
+		struct na_conn *c = &na->conn[i];
+		int sv[2];
+
+		c->na = na;
+		c->idx = i;
+		rc = host_session_queue_create(a->s, a->o.qd, &c->q);
+		if (rc < 0) {
+			fprintf(stderr, "nvlend attach: I/O queue %u: %s\n", i + 1, strerror(-rc));
+			return rc;
+		}
+		c->slots = calloc(a->o.qd, sizeof(*c->slots));
+		if (c->slots == NULL)
+			return -ENOMEM;
+		for (uint32_t k = 0; k < a->o.qd; k++) {
+			c->slots[k].c = c;
+			c->slots[k].next_free = c->free;
+			c->free = &c->slots[k];
+		}
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			return -errno;
+		c->sock = sv[0];
+		ks[i] = sv[1];
+		fcntl(c->sock, F_SETFL, fcntl(c->sock, F_GETFL) | O_NONBLOCK);
+	}
+	return 0;
+}
+
+/* Configure the first free /dev/nbdN with na->xp and the kernel's ends of
+ * the sockets. \return 0 (na->fd, na->nr set) or -errno (said why). */
+static int
+na_device_claim(struct nbd_attach *na, const int ks[])
+{
+	char path[64];
+	int rc;
+
+	/* NBD_SET_SOCK refuses a device that someone else set up: try the next */
+	for (int nr = 0; nr < 1024; nr++) {
+		snprintf(path, sizeof(path), "/sys/block/nbd%d", nr);
+		if (access(path, F_OK) < 0)
+			break;
+		if (na_in_use(nr))
+			continue;
+		snprintf(path, sizeof(path), "/dev/nbd%d", nr);
+		na->fd = open(path, O_RDWR | O_CLOEXEC);
+		if (na->fd < 0)
+			continue;
+		rc = 0;
+		if (ioctl(na->fd, NBD_SET_BLKSIZE, (unsigned long)na->xp.min_block) < 0 ||
+		    ioctl(na->fd, NBD_SET_SIZE_BLOCKS,
+			  (unsigned long)(na->xp.size / na->xp.min_block)) < 0 ||
+		    ioctl(na->fd, NBD_SET_FLAGS, (unsigned long)na->xp.tflags) < 0)
+			rc = -errno;
+		for (unsigned i = 0; rc == 0 && i < na->nconn; i++)
+			if (ioctl(na->fd, NBD_SET_SOCK, (unsigned long)ks[i]) < 0)
+				rc = -errno;
+		if (rc == 0) {
+			na->nr = nr;
+			return 0;
+		}
+		ioctl(na->fd, NBD_CLEAR_SOCK);
+		close(na->fd);
+		na->fd = -1;
+		if (rc != -EBUSY) {
+			fprintf(stderr, "nvlend attach: configuring /dev/nbd%d: %s\n", nr,
+				strerror(-rc));
+			return rc;
+		}
+	}
+	fprintf(stderr, "nvlend attach: no free NBD device\n");
+	return -EBUSY;
+}
+
+/* A thread per connection, and the one in NBD_DO_IT. \return 0 or -EAGAIN. */
+static int
+na_threads_start(struct nbd_attach *na)
+{
+	for (unsigned i = 0; i < na->nconn; i++) {
+		if (pthread_create(&na->conn[i].thread, NULL, na_conn_thread, &na->conn[i]) != 0)
+			return -EAGAIN;
+		na->conn[i].started = true;
+	}
+	if (pthread_create(&na->doit, NULL, na_doit_thread, na) != 0)
+		return -EAGAIN;
+	na->doit_started = true;
+	return 0;
+}
+
+/* Live when the kernel published the serving pid (5 s at most). \return 0 or -EIO. */
+static int
+na_wait_live(struct nbd_attach *na)
+{
+	for (int i = 0; i < 250 && !na_in_use(na->nr) &&
+			!__atomic_load_n(&na->doit_done, __ATOMIC_ACQUIRE);
+	     i++)
+		usleep(20000);
+	if (!na_in_use(na->nr)) {
+		fprintf(stderr, "nvlend attach: /dev/nbd%d did not come up\n", na->nr);
+		return -EIO;
+	}
+	return 0;
+}
+
+static int
+na_start(struct attach_ctx *a)
 {
 	struct nbd_attach *na;
-	uint32_t flags;
-	char path[64];
-	int rc = -EBUSY, ks[ATTACH_MAX_QUEUES];
+	char path[64], v[16];
+	int rc, ks[ATTACH_MAX_QUEUES]; /* the kernel's ends of the socket pairs */
 
 	na = calloc(1, sizeof(*na));
 	if (na == NULL)
@@ -412,9 +521,8 @@ nbd_start(struct attach_ctx *a)
 	na->a = a;
 	na->fd = -1;
 	na->nr = -1;
-	na->size = host_session_size(a->s);
-	na->bs = host_session_ns(a->s)->block_size;
-	na->ro = host_session_readonly(a->s);
+	attach_nbd_xparams(host_session_size(a->s), host_session_ns(a->s)->block_size,
+			   host_session_readonly(a->s), &na->xp);
 	na->nconn = a->o.queues;
 	na->stop_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	for (unsigned i = 0; i < ATTACH_MAX_QUEUES; i++) {
@@ -423,128 +531,49 @@ nbd_start(struct attach_ctx *a)
 	}
 	if (na->stop_efd < 0) {
 		rc = -errno;
-		goto err;
+		goto err_stop;
 	}
-	if (na->bs < 512 || na->bs > 4096) {
-		fprintf(stderr, "nvlend attach: block size %u: NBD takes 512..4096\n", na->bs);
+	if (na->xp.min_block < 512 || na->xp.min_block > 4096 ||
+	    (na->xp.min_block & (na->xp.min_block - 1))) {
+		fprintf(stderr, "nvlend attach: block size %u: NBD takes 512..4096\n",
+			na->xp.min_block);
 		rc = -EINVAL;
-		goto err;
+		goto err_stop;
 	}
-	for (unsigned i = 0; i < na->nconn; i++) {
-		struct nbd_conn *c = &na->conn[i];
-		int sv[2];
-
-		c->na = na;
-		c->idx = i;
-		rc = host_session_queue_create(a->s, a->o.qd, &c->q);
-		if (rc < 0) {
-			fprintf(stderr, "nvlend attach: I/O queue %u: %s\n", i + 1, strerror(-rc));
-			goto err;
-		}
-		c->slots = calloc(a->o.qd, sizeof(*c->slots));
-		if (c->slots == NULL) {
-			rc = -ENOMEM;
-			goto err;
-		}
-		for (uint32_t k = 0; k < a->o.qd; k++) {
-			c->slots[k].c = c;
-			c->slots[k].next_free = c->free;
-			c->free = &c->slots[k];
-		}
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-			rc = -errno;
-			goto err;
-		}
-		c->sock = sv[0];
-		ks[i] = sv[1];
-		fcntl(c->sock, F_SETFL, fcntl(c->sock, F_GETFL) | O_NONBLOCK);
-	}
-	/* first free device; NBD_SET_SOCK refuses one that someone else set up */
-	for (int nr = 0; nr < 1024; nr++) {
-		snprintf(path, sizeof(path), "/sys/block/nbd%d", nr);
-		if (access(path, F_OK) < 0)
-			break;
-		if (nbd_in_use(nr))
-			continue;
-		snprintf(path, sizeof(path), "/dev/nbd%d", nr);
-		na->fd = open(path, O_RDWR | O_CLOEXEC);
-		if (na->fd < 0)
-			continue;
-		flags = ATTACH_NBD_FLAG_HAS_FLAGS | ATTACH_NBD_FLAG_SEND_FLUSH |
-			ATTACH_NBD_FLAG_SEND_FUA | ATTACH_NBD_FLAG_SEND_TRIM |
-			ATTACH_NBD_FLAG_SEND_WRITE_ZEROES | ATTACH_NBD_FLAG_CAN_MULTI_CONN |
-			(na->ro ? ATTACH_NBD_FLAG_READ_ONLY : 0);
-		rc = 0;
-		if (ioctl(na->fd, NBD_SET_BLKSIZE, (unsigned long)na->bs) < 0 ||
-		    ioctl(na->fd, NBD_SET_SIZE_BLOCKS, (unsigned long)(na->size / na->bs)) < 0 ||
-		    ioctl(na->fd, NBD_SET_FLAGS, (unsigned long)flags) < 0)
-			rc = -errno;
-		for (unsigned i = 0; rc == 0 && i < na->nconn; i++)
-			if (ioctl(na->fd, NBD_SET_SOCK, (unsigned long)ks[i]) < 0)
-				rc = -errno;
-		if (rc == 0) {
-			na->nr = nr;
-			break;
-		}
-		ioctl(na->fd, NBD_CLEAR_SOCK);
-		close(na->fd);
-		na->fd = -1;
-		if (rc != -EBUSY) {
-			fprintf(stderr, "nvlend attach: configuring /dev/nbd%d: %s\n", nr,
-				strerror(-rc));
-			goto err;
-		}
-	}
-	if (na->nr < 0) {
-		fprintf(stderr, "nvlend attach: no free NBD device\n");
-		rc = -EBUSY;
-		goto err;
-	}
-	for (unsigned i = 0; i < na->nconn; i++) {
-		if (pthread_create(&na->conn[i].thread, NULL, conn_thread, &na->conn[i]) != 0) {
-			rc = -EAGAIN;
-			goto err;
-		}
-		na->conn[i].started = true;
-	}
-	if (pthread_create(&na->doit, NULL, doit_thread, na) != 0) {
-		rc = -EAGAIN;
-		goto err;
-	}
-	na->doit_started = true;
+	rc = na_conns_create(na, ks);
+	if (rc < 0)
+		goto err_stop;
+	rc = na_device_claim(na, ks);
+	if (rc < 0)
+		goto err_stop;
+	rc = na_threads_start(na);
+	if (rc < 0)
+		goto err_stop;
 	/* the kernel holds its ends now */
 	for (unsigned i = 0; i < na->nconn; i++) {
 		close(ks[i]);
 		ks[i] = -1;
 	}
-	/* live when the kernel published the serving pid */
-	for (int i = 0; i < 250 && !nbd_in_use(na->nr) && !__atomic_load_n(&na->doit_done, __ATOMIC_ACQUIRE); i++)
-		usleep(20000);
-	if (!nbd_in_use(na->nr)) {
-		fprintf(stderr, "nvlend attach: /dev/nbd%d did not come up\n", na->nr);
-		rc = -EIO;
-		goto err;
-	}
+	rc = na_wait_live(na);
+	if (rc < 0)
+		goto err_stop;
 	snprintf(a->rec.device, sizeof(a->rec.device), "/dev/nbd%d", na->nr);
 	/* keep requests within one NVMe transfer where the kernel lets us */
 	snprintf(path, sizeof(path), "/sys/block/nbd%d/queue/max_sectors_kb", na->nr);
-	{
-		char v[16];
-
-		snprintf(v, sizeof(v), "%u", NVL_MAX(host_session_max_xfer(a->s) / 1024, 4u));
-		attach_write_file(path, v);
-	}
+	snprintf(v, sizeof(v), "%u", NVL_MAX(host_session_max_xfer(a->s) / 1024, 4u));
+	attach_write_file(path, v);
 	return 0;
-err:
+err_stop:
+	/* the kernel's ends not handed over yet, then everything na_stop() undoes */
 	for (unsigned i = 0; i < ATTACH_MAX_QUEUES; i++)
 		if (ks[i] >= 0)
 			close(ks[i]);
-	nbd_stop(a);
+	na_stop(a);
 	return rc;
 }
 
 static void
-nbd_stop(struct attach_ctx *a)
+na_stop(struct attach_ctx *a)
 {
 	struct nbd_attach *na = a->priv;
 	uint64_t one = 1;
@@ -570,7 +599,7 @@ nbd_stop(struct attach_ctx *a)
 	if (na->stop_efd >= 0)
 		(void)!write(na->stop_efd, &one, sizeof(one));
 	for (unsigned i = 0; i < na->nconn; i++) {
-		struct nbd_conn *c = &na->conn[i];
+		struct na_conn *c = &na->conn[i];
 
 		if (c->started)
 			pthread_join(c->thread, NULL);
@@ -594,7 +623,7 @@ nbd_stop(struct attach_ctx *a)
 }
 
 static bool
-nbd_alive(struct attach_ctx *a)
+na_alive(struct attach_ctx *a)
 {
 	struct nbd_attach *na = a->priv;
 
@@ -604,7 +633,7 @@ nbd_alive(struct attach_ctx *a)
 /* Leftovers of a dead attach process: the kernel already failed its
  * sockets; make sure the device is disconnected and cleared. */
 static int
-nbd_detach_record(const struct attach_record *r)
+na_detach_record(const struct attach_record *r)
 {
 	int fd;
 
@@ -621,9 +650,9 @@ nbd_detach_record(const struct attach_record *r)
 
 const struct attach_mech g_attach_nbd = {
 	.name = "nbd",
-	.available = nbd_available,
-	.start = nbd_start,
-	.stop = nbd_stop,
-	.alive = nbd_alive,
-	.detach_record = nbd_detach_record,
+	.available = na_available,
+	.start = na_start,
+	.stop = na_stop,
+	.alive = na_alive,
+	.detach_record = na_detach_record,
 };

@@ -164,6 +164,20 @@ update_state(struct attach_ctx *a, const char *state)
 	attach_record_write(&a->rec);
 }
 
+/* The new device: its path, or (--json) the whole record. */
+static void
+attach_print_record(const struct attach_record *r, bool json)
+{
+	if (json) {
+		char *j = attach_record_json(r);
+
+		printf("%s\n", j ? j : "{}");
+		free(j);
+	} else {
+		printf("%s\n", r->device);
+	}
+}
+
 /*
  * Run an attachment to its end. notify_fd >= 0: tell the waiting CLI "OK
  * DEVICE" there and move stdio to the log once the device exists.
@@ -207,14 +221,7 @@ attach_process(const struct attach_mech *m, struct attach_ctx *a, int notify_fd,
 		goto err_session;
 	nvl_strlcpy(a->rec.state, "attached", sizeof(a->rec.state));
 	attach_record_write(&a->rec);
-	if (json) {
-		char *j = attach_record_json(&a->rec);
-
-		printf("%s\n", j ? j : "{}");
-		free(j);
-	} else {
-		printf("%s\n", a->rec.device);
-	}
+	attach_print_record(&a->rec, json);
 	fflush(stdout);
 	if (notify_fd >= 0) {
 		int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -322,8 +329,9 @@ record_live(const struct attach_record *r, char *state, size_t len)
 	return true;
 }
 
+/* The options of `nvlend attach` into o. \return CLI_OK or CLI_USAGE (said why). */
 static int
-cmd_attach(struct nvl_cli *cli, int argc, char **argv)
+attach_parse_args(struct nvl_cli *cli, int argc, char **argv, struct attach_opts *o)
 {
 	static const struct option lo[] = {
 		{ "via", required_argument, NULL, 'v' },
@@ -337,59 +345,54 @@ cmd_attach(struct nvl_cli *cli, int argc, char **argv)
 		{ "nsid", required_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct attach_ctx a = { 0 };
-	const struct attach_mech *m = NULL;
-	char why[ATTACH_NAME_MAX * 8] = "", dir[PATH_MAX - 64], logpath[PATH_MAX];
-	struct attach_record old;
 	struct nvl_uri u;
 	uint64_t v;
-	int c, rc, pfd[2];
-	pid_t pid;
+	int c;
 
-	a.o.via = "auto";
-	a.o.queues = 2;
-	a.o.qd = 32;
-	a.o.reconnect_timeout_s = 60;
+	o->via = "auto";
+	o->queues = 2;
+	o->qd = 32;
+	o->reconnect_timeout_s = 60;
 	optind = 0; /* 0: glibc re-initializes (permuting: options may follow the operand) */
 	while ((c = getopt_long(argc, argv, "v:N:rq:d:fT:H:n:", lo, NULL)) != -1) {
 		switch (c) {
 		case 'v':
-			a.o.via = optarg;
+			o->via = optarg;
 			break;
 		case 'N':
-			if (nvl_strlcpy(a.o.name, optarg, sizeof(a.o.name)) < 0)
+			if (nvl_strlcpy(o->name, optarg, sizeof(o->name)) < 0)
 				return cli_usage_error(cli, "--name is too long");
 			break;
 		case 'r':
-			a.o.readonly = true;
+			o->readonly = true;
 			break;
 		case 'q':
 			if (cli_parse_u64(optarg, "--queues", ATTACH_MAX_QUEUES, &v) || v == 0)
 				return cli_usage_error(cli, "--queues must be 1..%d",
 						       ATTACH_MAX_QUEUES);
-			a.o.queues = (uint32_t)v;
+			o->queues = (uint32_t)v;
 			break;
 		case 'd':
 			if (cli_parse_u64(optarg, "--qd", ATTACH_MAX_QD, &v) || v == 0)
 				return cli_usage_error(cli, "--qd must be 1..%d", ATTACH_MAX_QD);
-			a.o.qd = (uint32_t)v;
+			o->qd = (uint32_t)v;
 			break;
 		case 'f':
-			a.o.foreground = true;
+			o->foreground = true;
 			break;
 		case 'T':
 			if (cli_parse_u64(optarg, "--reconnect-timeout", 86400, &v) || v == 0)
 				return cli_usage_error(cli,
 						       "--reconnect-timeout must be 1..86400 s");
-			a.o.reconnect_timeout_s = (uint32_t)v;
+			o->reconnect_timeout_s = (uint32_t)v;
 			break;
 		case 'H':
-			a.o.hostnqn = optarg;
+			o->hostnqn = optarg;
 			break;
 		case 'n':
 			if (cli_parse_u64(optarg, "--nsid", 0xfffffffe, &v) || v == 0)
 				return cli_usage_error(cli, "--nsid must be 1..4294967294");
-			a.o.nsid = (uint32_t)v;
+			o->nsid = (uint32_t)v;
 			break;
 		default:
 			return cli_usage_error(cli, "unknown option");
@@ -397,49 +400,69 @@ cmd_attach(struct nvl_cli *cli, int argc, char **argv)
 	}
 	if (optind != argc - 1)
 		return cli_usage_error(cli, "expected one URI");
-	a.o.uri = argv[optind];
-	if (nvl_uri_parse(a.o.uri, &u) < 0 ||
+	o->uri = argv[optind];
+	if (nvl_uri_parse(o->uri, &u) < 0 ||
 	    (u.kind != NVL_URI_NVME_SHM && u.kind != NVL_URI_NVME_TCP))
 		return cli_usage_error(cli, "'%s' is not a namespace URI (nvme+shm:///SOCK?nqn=NQN "
-				       "or nvme+tcp://HOST:PORT/NQN[/NSID])", a.o.uri);
-	if (strcmp(a.o.via, "auto") == 0) {
-		size_t off = 0;
+				       "or nvme+tcp://HOST:PORT/NQN[/NSID])", o->uri);
+	return CLI_OK;
+}
 
-		for (size_t i = 0; i < NVL_ARRAY_SIZE(g_mechs) && m == NULL; i++) {
-			char w[128] = "";
+/* --via: the one asked for, or the best this host offers. \return CLI_OK, CLI_ERR, CLI_USAGE. */
+static int
+attach_pick_mech(struct nvl_cli *cli, const struct attach_opts *o, const struct attach_mech **out)
+{
+	const struct attach_mech *m = NULL;
+	char why[ATTACH_NAME_MAX * 8] = "";
+	size_t off = 0;
 
-			if (g_mechs[i]->available(&a.o, w, sizeof(w)))
-				m = g_mechs[i];
-			else if (off < sizeof(why))
-				off += (size_t)snprintf(why + off, sizeof(why) - off,
-							"\n    %s: %s", g_mechs[i]->name, w);
-		}
-		if (m == NULL) {
-			fprintf(stderr, "nvlend attach: no mechanism can give this host a block "
-					"device:%s\n", why);
-			return CLI_ERR;
-		}
-	} else {
-		m = attach_mech_by_name(a.o.via);
+	if (strcmp(o->via, "auto") != 0) {
+		m = attach_mech_by_name(o->via);
 		if (m == NULL)
 			return cli_usage_error(cli,
 					       "--via must be auto, kernel, ublk, nbd or fuse");
-		if (!m->available(&a.o, why, sizeof(why))) {
+		if (!m->available(o, why, sizeof(why))) {
 			fprintf(stderr, "nvlend attach: --via %s is not usable here: %s\n", m->name,
 				why);
 			return CLI_ERR;
 		}
+		*out = m;
+		return CLI_OK;
 	}
-	rc = attach_state_dir(dir, sizeof(dir));
-	if (rc < 0) {
-		attach_state_dir_complain("nvlend attach", dir, rc);
+	for (size_t i = 0; i < NVL_ARRAY_SIZE(g_mechs) && m == NULL; i++) {
+		char w[128] = "";
+
+		if (g_mechs[i]->available(o, w, sizeof(w)))
+			m = g_mechs[i];
+		else if (off < sizeof(why))
+			off += (size_t)snprintf(why + off, sizeof(why) - off, "\n    %s: %s",
+						g_mechs[i]->name, w);
+	}
+	if (m == NULL) {
+		fprintf(stderr, "nvlend attach: no mechanism can give this host a block "
+				"device:%s\n", why);
 		return CLI_ERR;
 	}
-	if (a.o.name[0] == '\0' && pick_name(a.o.name, sizeof(a.o.name)) < 0) {
+	*out = m;
+	return CLI_OK;
+}
+
+/*
+ * Name the attachment (--name or the first free nvlN), clear a dead record
+ * of that name, and claim it with a fresh record in a->rec.
+ * \return CLI_OK or CLI_ERR (said why).
+ */
+static int
+attach_claim(struct attach_ctx *a, const struct attach_mech *m)
+{
+	struct attach_record old;
+	int rc;
+
+	if (a->o.name[0] == '\0' && pick_name(a->o.name, sizeof(a->o.name)) < 0) {
 		fprintf(stderr, "nvlend attach: no free attachment name\n");
 		return CLI_ERR;
 	}
-	if (attach_record_read(a.o.name, &old) == 0) {
+	if (attach_record_read(a->o.name, &old) == 0) {
 		char st[32];
 
 		if (record_live(&old, st, sizeof(st))) {
@@ -449,46 +472,55 @@ cmd_attach(struct nvl_cli *cli, int argc, char **argv)
 		}
 		cleanup_dead(&old);
 	}
-	nvl_strlcpy(a.rec.name, a.o.name, sizeof(a.rec.name));
-	nvl_strlcpy(a.rec.uri, a.o.uri, sizeof(a.rec.uri));
-	nvl_strlcpy(a.rec.mechanism, m->name, sizeof(a.rec.mechanism));
-	nvl_strlcpy(a.rec.state, "attaching", sizeof(a.rec.state));
-	nvl_strlcpy(a.rec.hostnqn, a.o.hostnqn ? a.o.hostnqn : "", sizeof(a.rec.hostnqn));
-	a.rec.pid = m->in_kernel ? 0 : getpid();
-	a.rec.readonly = a.o.readonly;
-	a.rec.queues = a.o.queues;
-	a.rec.qd = a.o.qd;
-	a.rec.reconnect_timeout_s = a.o.reconnect_timeout_s;
-	a.rec.started = (int64_t)time(NULL);
-	rc = attach_record_claim(&a.rec);
+	nvl_strlcpy(a->rec.name, a->o.name, sizeof(a->rec.name));
+	nvl_strlcpy(a->rec.uri, a->o.uri, sizeof(a->rec.uri));
+	nvl_strlcpy(a->rec.mechanism, m->name, sizeof(a->rec.mechanism));
+	nvl_strlcpy(a->rec.state, "attaching", sizeof(a->rec.state));
+	nvl_strlcpy(a->rec.hostnqn, a->o.hostnqn ? a->o.hostnqn : "", sizeof(a->rec.hostnqn));
+	a->rec.pid = m->in_kernel ? 0 : getpid();
+	a->rec.readonly = a->o.readonly;
+	a->rec.queues = a->o.queues;
+	a->rec.qd = a->o.qd;
+	a->rec.reconnect_timeout_s = a->o.reconnect_timeout_s;
+	a->rec.started = (int64_t)time(NULL);
+	rc = attach_record_claim(&a->rec);
 	if (rc < 0) {
-		fprintf(stderr, "nvlend attach: cannot claim the name '%s': %s\n", a.o.name,
+		fprintf(stderr, "nvlend attach: cannot claim the name '%s': %s\n", a->o.name,
 			rc == -EEXIST ? "being attached right now" : strerror(-rc));
 		return CLI_ERR;
 	}
-	if (m->in_kernel) {
-		rc = m->start(&a);
-		if (rc < 0) {
-			attach_record_remove(a.rec.name);
-			return CLI_ERR;
-		}
-		nvl_strlcpy(a.rec.state, "attached", sizeof(a.rec.state));
-		attach_record_write(&a.rec);
-		if (cli->json) {
-			char *j = attach_record_json(&a.rec);
+	return CLI_OK;
+}
 
-			printf("%s\n", j ? j : "{}");
-			free(j);
-		} else {
-			printf("%s\n", a.rec.device);
-		}
-		return CLI_OK;
+/* A kernel mechanism: the kernel serves the device, no attach process. */
+static int
+attach_in_kernel(const struct attach_mech *m, struct attach_ctx *a, bool json)
+{
+	if (m->start(a) < 0) {
+		attach_record_remove(a->rec.name);
+		return CLI_ERR;
 	}
-	snprintf(logpath, sizeof(logpath), "%s/%s.log", dir, a.o.name);
-	if (a.o.foreground)
-		return attach_process(m, &a, -1, logpath, cli->json);
+	nvl_strlcpy(a->rec.state, "attached", sizeof(a->rec.state));
+	attach_record_write(&a->rec);
+	attach_print_record(&a->rec, json);
+	return CLI_OK;
+}
+
+/*
+ * Fork the attach process and wait until it says the device is there ("OK"
+ * on the pipe) or exits (it printed why on our stderr and removed its
+ * record). \return CLI_OK or CLI_ERR.
+ */
+static int
+attach_spawn(const struct attach_mech *m, struct attach_ctx *a, const char *logpath, bool json)
+{
+	char buf[8] = "";
+	int pfd[2];
+	ssize_t n;
+	pid_t pid;
+
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		attach_record_remove(a.rec.name);
+		attach_record_remove(a->rec.name);
 		return CLI_ERR;
 	}
 	fflush(stdout);
@@ -496,7 +528,7 @@ cmd_attach(struct nvl_cli *cli, int argc, char **argv)
 	pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, "nvlend attach: fork: %s\n", strerror(errno));
-		attach_record_remove(a.rec.name);
+		attach_record_remove(a->rec.name);
 		return CLI_ERR;
 	}
 	if (pid == 0) {
@@ -505,22 +537,44 @@ cmd_attach(struct nvl_cli *cli, int argc, char **argv)
 		if (chdir("/") < 0) {
 			/* keep going: only relative paths would care */
 		}
-		_exit(attach_process(m, &a, pfd[1], logpath, cli->json));
+		_exit(attach_process(m, a, pfd[1], logpath, json));
 	}
 	close(pfd[1]);
-	{
-		char buf[8] = "";
-		ssize_t n;
+	do {
+		n = read(pfd[0], buf, sizeof(buf) - 1);
+	} while (n < 0 && errno == EINTR);
+	close(pfd[0]);
+	return n >= 2 && strncmp(buf, "OK", 2) == 0 ? CLI_OK : CLI_ERR;
+}
 
-		do {
-			n = read(pfd[0], buf, sizeof(buf) - 1);
-		} while (n < 0 && errno == EINTR);
-		close(pfd[0]);
-		if (n >= 2 && strncmp(buf, "OK", 2) == 0)
-			return CLI_OK;
+static int
+cmd_attach(struct nvl_cli *cli, int argc, char **argv)
+{
+	struct attach_ctx a = { 0 };
+	const struct attach_mech *m = NULL;
+	char dir[PATH_MAX - 64], logpath[PATH_MAX];
+	int rc;
+
+	rc = attach_parse_args(cli, argc, argv, &a.o);
+	if (rc != CLI_OK)
+		return rc;
+	rc = attach_pick_mech(cli, &a.o, &m);
+	if (rc != CLI_OK)
+		return rc;
+	rc = attach_state_dir(dir, sizeof(dir));
+	if (rc < 0) {
+		attach_state_dir_complain("nvlend attach", dir, rc);
+		return CLI_ERR;
 	}
-	/* the attach process printed why on our stderr, and removed its record */
-	return CLI_ERR;
+	rc = attach_claim(&a, m);
+	if (rc != CLI_OK)
+		return rc;
+	if (m->in_kernel)
+		return attach_in_kernel(m, &a, cli->json);
+	snprintf(logpath, sizeof(logpath), "%s/%s.log", dir, a.o.name);
+	if (a.o.foreground)
+		return attach_process(m, &a, -1, logpath, cli->json);
+	return attach_spawn(m, &a, logpath, cli->json);
 }
 NVL_CLI_COMMAND(g_cmd_attach, "attach", "give this host a block device for a namespace",
 "NAME\n"

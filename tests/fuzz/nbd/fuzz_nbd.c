@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * libFuzzer target for the NBD parsers in src/nbd/proto.c: the input is a
- * client byte stream. Byte 0 picks how the stream is cut into reads (the
- * handshake must not care) and whether the server refuses or is shutting
- * down; the rest goes through the fixed-newstyle handshake with two fake
- * exports, and whatever follows a successful GO / EXPORT_NAME is parsed as
- * transmission-phase requests (header decode, validation, WRITE payload
- * skipping, reply encoding), as server.c does. Invariants are checked with
- * __builtin_trap(): replies are well framed, output stays bounded, accepted
- * requests are aligned and inside the export.
+ * libFuzzer target for the NBD parsers in src/proto/nbd.c as the daemon's
+ * NBD server (src/nbd) uses them: the input is a client byte stream. Byte 0
+ * picks how the stream is cut into reads (the handshake must not care) and
+ * whether the server refuses or is shutting down; the rest goes through the
+ * fixed-newstyle handshake with two fake exports, and whatever follows a
+ * successful GO / EXPORT_NAME is parsed as transmission-phase requests
+ * (header decode, validation, WRITE payload skipping, reply encoding), as
+ * the server does. Invariants are checked with __builtin_trap(): replies
+ * are well framed, output stays bounded, accepted requests are aligned and
+ * inside the export. tests/fuzz/attach_nbd fuzzes the attach side's use.
  */
-#include "nbd/nbd_internal.h"
+#include "proto/nbd.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -6,10 +6,13 @@
  *
  * Everything here is a pure function of its arguments and the handshake
  * object; nothing blocks, allocates beyond the handshake's output buffer, or
- * trusts a length it has not checked. Callers: server.c (reactor 0 for the
- * handshake, any reactor for the rest), tests/unit/nbd, tests/fuzz/nbd.
+ * trusts a length it has not checked. Callers: the daemon's NBD server
+ * (src/nbd: reactor 0 for the handshake, the connection's reactor for the
+ * rest), the attach process's transmission phase (tools/nvlend/attach_nbd.c,
+ * one thread per connection), tests/unit/proto/nbd_ut.c, tests/fuzz/nbd and
+ * tests/fuzz/attach_nbd.
  */
-#include "nbd/nbd_internal.h"
+#include "proto/nbd.h"
 #include "util/util.h"
 
 #include <endian.h>

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of src/nbd/proto.c: the fixed-newstyle handshake state machine
- * (every option, malformed and hostile input, byte-by-byte feeding), request
- * validation (table-driven boundaries), errno mapping and reply encoding.
- * Single-threaded; a fake export table stands in for the server.
+ * Unit tests of src/proto/nbd.c, the one NBD codec: the fixed-newstyle
+ * handshake state machine (every option, malformed and hostile input,
+ * byte-by-byte feeding), request validation (table-driven boundaries) with
+ * the daemon server's parameters and with the attach process's
+ * (tools/nvlend/attach_nbd.h: size, block size, read-only), errno mapping
+ * and reply encoding. Single-threaded; a fake export table stands in for the
+ * server.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +14,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "nbd/proto.c"
+#include "proto/nbd.c"
+#include "../../../tools/nvlend/attach_nbd.h"
 
 #include <errno.h>
 
@@ -606,6 +610,114 @@ test_req_check(void **state)
 	}
 }
 
+/* The attach process's parameters: what the kernel was told by ioctl. */
+struct attach_case {
+	const char *what;
+	uint64_t size;
+	uint32_t bs;
+	bool ro;
+	uint16_t type, flags;
+	uint64_t offset;
+	uint32_t length;
+	uint32_t expect;
+};
+
+static void
+test_attach_check(void **state)
+{
+	const uint64_t mib = 1 << 20, gib = 1ull << 30;
+	static const struct attach_case cases[] = {
+		{ "read", mib, 4096, false, NVL_NBD_CMD_READ, 0, 0, 4096, 0 },
+		{ "read last block", mib, 4096, false, NVL_NBD_CMD_READ, 0, mib - 4096, 4096, 0 },
+		{ "read past end", mib, 4096, false, NVL_NBD_CMD_READ, 0, mib - 4096, 8192,
+		  NVL_NBD_EINVAL },
+		{ "read offset past end", mib, 4096, false, NVL_NBD_CMD_READ, 0, mib, 4096,
+		  NVL_NBD_EINVAL },
+		{ "read offset overflow", mib, 512, false, NVL_NBD_CMD_READ, 0, UINT64_MAX - 511,
+		  512, NVL_NBD_EINVAL },
+		{ "read 512 on a 4096 ns", mib, 4096, false, NVL_NBD_CMD_READ, 0, 0, 512,
+		  NVL_NBD_EINVAL },
+		{ "read offset 512 on a 4096 ns", mib, 4096, false, NVL_NBD_CMD_READ, 0, 512, 4096,
+		  NVL_NBD_EINVAL },
+		{ "read 512 on a 512 ns", mib, 512, false, NVL_NBD_CMD_READ, 0, 512, 512, 0 },
+		{ "read zero length", mib, 512, false, NVL_NBD_CMD_READ, 0, 0, 0, NVL_NBD_EINVAL },
+		{ "read 32 MiB", gib, 4096, false, NVL_NBD_CMD_READ, 0, 0, 32u << 20, 0 },
+		{ "read over 32 MiB", gib, 4096, false, NVL_NBD_CMD_READ, 0, 0, (32u << 20) + 4096,
+		  NVL_NBD_EINVAL },
+		{ "read DF (no structured replies)", mib, 512, false, NVL_NBD_CMD_READ,
+		  NVL_NBD_CMD_FLAG_DF, 0, 512, NVL_NBD_EINVAL },
+		{ "read read-only", mib, 512, true, NVL_NBD_CMD_READ, 0, 0, 512, 0 },
+		{ "write FUA", mib, 512, false, NVL_NBD_CMD_WRITE, NVL_NBD_CMD_FLAG_FUA, 0, 512,
+		  0 },
+		{ "write past end", mib, 512, false, NVL_NBD_CMD_WRITE, 0, mib, 512,
+		  NVL_NBD_ENOSPC },
+		{ "write over 32 MiB", gib, 4096, false, NVL_NBD_CMD_WRITE, 0, 0,
+		  (32u << 20) + 4096, NVL_NBD_EINVAL },
+		{ "write unaligned", mib, 4096, false, NVL_NBD_CMD_WRITE, 0, 0, 1024,
+		  NVL_NBD_EINVAL },
+		{ "write read-only", mib, 512, true, NVL_NBD_CMD_WRITE, 0, 0, 512, NVL_NBD_EPERM },
+		{ "trim 64 MiB", gib, 4096, false, NVL_NBD_CMD_TRIM, 0, 0, 64u << 20, 0 },
+		{ "trim FUA", mib, 4096, false, NVL_NBD_CMD_TRIM, NVL_NBD_CMD_FLAG_FUA, 0, 4096,
+		  0 },
+		{ "trim read-only", mib, 4096, true, NVL_NBD_CMD_TRIM, 0, 0, 4096, NVL_NBD_EPERM },
+		{ "zeroes NO_HOLE", mib, 4096, false, NVL_NBD_CMD_WRITE_ZEROES,
+		  NVL_NBD_CMD_FLAG_NO_HOLE | NVL_NBD_CMD_FLAG_FUA, 0, mib, 0 },
+		{ "zeroes FAST_ZERO (not offered)", mib, 4096, false, NVL_NBD_CMD_WRITE_ZEROES,
+		  NVL_NBD_CMD_FLAG_FAST_ZERO, 0, 4096, NVL_NBD_EINVAL },
+		{ "zeroes past end", mib, 4096, false, NVL_NBD_CMD_WRITE_ZEROES, 0, 4096, mib,
+		  NVL_NBD_ENOSPC },
+		{ "zeroes read-only", mib, 4096, true, NVL_NBD_CMD_WRITE_ZEROES, 0, 0, 4096,
+		  NVL_NBD_EPERM },
+		{ "flush", mib, 4096, false, NVL_NBD_CMD_FLUSH, 0, 0, 0, 0 },
+		{ "flush read-only", mib, 4096, true, NVL_NBD_CMD_FLUSH, 0, 0, 0, 0 },
+		{ "flush with a range", mib, 4096, false, NVL_NBD_CMD_FLUSH, 0, 0, 4096,
+		  NVL_NBD_EINVAL },
+		{ "cache", mib, 4096, true, NVL_NBD_CMD_CACHE, 0, 0, 4096, 0 },
+		{ "block status", mib, 4096, false, NVL_NBD_CMD_BLOCK_STATUS, 0, 0, 4096,
+		  NVL_NBD_EINVAL },
+		{ "resize", mib, 4096, false, NVL_NBD_CMD_RESIZE, 0, 0, 0, NVL_NBD_EINVAL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < NVL_ARRAY_SIZE(cases); i++) {
+		const struct attach_case *k = &cases[i];
+		struct nbd_xparams x;
+		struct nbd_req_hdr h = { .flags = k->flags, .type = k->type, .handle = i,
+					 .offset = k->offset, .length = k->length };
+		const char *why = NULL;
+		uint32_t got;
+
+		attach_nbd_xparams(k->size, k->bs, k->ro, &x);
+		got = nbd_req_check(&x, &h, &why);
+		if (got != k->expect)
+			fail_msg("%s: expected %u, got %u (%s)", k->what, k->expect, got,
+				 why ? why : "");
+		if (got)
+			assert_non_null(why);
+	}
+}
+
+/* What the attach process tells the kernel with NBD_SET_FLAGS. */
+static void
+test_attach_xparams(void **state)
+{
+	struct nbd_xparams x;
+
+	(void)state;
+	attach_nbd_xparams(1 << 20, 4096, false, &x);
+	assert_int_equal(x.size, 1 << 20);
+	assert_int_equal(x.min_block, 4096);
+	assert_int_equal(x.max_block, NBD_MAX_PAYLOAD);
+	assert_false(x.structured);
+	assert_int_equal(x.tflags, NVL_NBD_FLAG_HAS_FLAGS | NVL_NBD_FLAG_SEND_FLUSH |
+					   NVL_NBD_FLAG_SEND_FUA | NVL_NBD_FLAG_SEND_TRIM |
+					   NVL_NBD_FLAG_SEND_WRITE_ZEROES |
+					   NVL_NBD_FLAG_CAN_MULTI_CONN);
+	attach_nbd_xparams(1 << 20, 512, true, &x);
+	assert_int_equal(x.min_block, 512);
+	assert_true(x.tflags & NVL_NBD_FLAG_READ_ONLY);
+}
+
 static void
 test_req_decode(void **state)
 {
@@ -641,6 +753,10 @@ test_errno_map(void **state)
 	assert_int_equal(nbd_errno_to_nbd(-EFBIG), NVL_NBD_ENOSPC);
 	assert_int_equal(nbd_errno_to_nbd(-EINVAL), NVL_NBD_EINVAL);
 	assert_int_equal(nbd_errno_to_nbd(-ENOTSUP), NVL_NBD_ENOTSUP);
+	assert_int_equal(nbd_errno_to_nbd(-EOPNOTSUPP), NVL_NBD_ENOTSUP);
+	assert_int_equal(nbd_errno_to_nbd(-EACCES), NVL_NBD_EPERM);
+	assert_int_equal(nbd_errno_to_nbd(-ENOMEM), NVL_NBD_ENOMEM);
+	assert_int_equal(nbd_errno_to_nbd(-EOVERFLOW), NVL_NBD_EOVERFLOW);
 	assert_int_equal(nbd_errno_to_nbd(-ESHUTDOWN), NVL_NBD_ESHUTDOWN);
 	assert_int_equal(nbd_errno_to_nbd(-EIO), NVL_NBD_EIO);
 	assert_int_equal(nbd_errno_to_nbd(-ETIMEDOUT), NVL_NBD_EIO);
@@ -716,6 +832,8 @@ main(void)
 		cmocka_unit_test(test_refuse),
 		cmocka_unit_test(test_shutdown),
 		cmocka_unit_test(test_req_check),
+		cmocka_unit_test(test_attach_check),
+		cmocka_unit_test(test_attach_xparams),
 		cmocka_unit_test(test_req_decode),
 		cmocka_unit_test(test_errno_map),
 		cmocka_unit_test(test_encoders),
