@@ -23,6 +23,9 @@ PKGS=(
 	mandoc man-db
 	# Debian packages: make deb, lintian (tests/functional/packaging_deb.sh)
 	dpkg-dev debhelper lintian
+	# metrics: a real scraper and linter, a strict OpenMetrics parser
+	# (tests/functional/metrics_prometheus.sh)
+	curl prometheus python3-prometheus-client
 	# the QEMU guest image (tests/guest/build.sh)
 	busybox-static cpio xz-utils lz4 zstd
 )
@@ -59,3 +62,11 @@ if ! apt_install "${missing[@]}" </dev/null; then
 	apt-get update -q </dev/null
 	apt_install "${missing[@]}" </dev/null
 fi
+# The prometheus package is here for its tools (promtool, a scraper the
+# metrics test starts on a private port); its own service has no place on a
+# test machine: stop it if installing it started one.
+case " ${missing[*]} " in *" prometheus "*)
+	if [ -x /etc/init.d/prometheus ] && pgrep -x prometheus >/dev/null; then
+		/etc/init.d/prometheus stop >/dev/null 2>&1 || true
+	fi ;;
+esac

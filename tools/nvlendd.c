@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* nvlendd: the nvlend daemon. Parses options and hands over to src/app. */
 #include "app/app.h"
+#include "app/metrics.h"
 #include "function/vblk.h"
 #include "rpc/rpc.h"
 #include "util/log.h"
@@ -73,6 +74,11 @@ usage(FILE *f)
 "                           0 never)\n"
 "        --pid-file FILE    write the daemon's pid to FILE once it serves its\n"
 "                           socket and the -c configuration is applied\n"
+"        --metrics [ADDR:]PORT\n"
+"                           serve Prometheus/OpenMetrics metrics over HTTP at\n"
+"                           http://ADDR:PORT/metrics (ADDR default 127.0.0.1;\n"
+"                           [::1]:PORT for IPv6); the metrics_start_exporter\n"
+"                           RPC does the same at run time\n"
 "    -S, --vhost-socket-dir DIR\n"
 "                           where vhost-user sockets given without a\n"
 "                           directory go (SPDK's vhost_create_blk_controller\n"
@@ -97,6 +103,30 @@ usage(FILE *f)
 
 static const char *g_pidfile;
 static bool g_pid_written;
+static char g_metrics_addr[256], g_metrics_port[8];
+
+/* --metrics [ADDR:]PORT, [V6ADDR]:PORT */
+static int
+parse_metrics(const char *arg)
+{
+	const char *colon = strrchr(arg, ':');
+	const char *port = colon ? colon + 1 : arg;
+	uint64_t v;
+	int n;
+
+	if (nvl_parse_u64(port, 65535, &v) < 0 || v == 0)
+		return -EINVAL;
+	snprintf(g_metrics_port, sizeof(g_metrics_port), "%u", (unsigned)v);
+	if (colon == NULL)
+		n = snprintf(g_metrics_addr, sizeof(g_metrics_addr), "127.0.0.1");
+	else if (arg[0] == '[' && colon > arg && colon[-1] == ']')
+		n = snprintf(g_metrics_addr, sizeof(g_metrics_addr), "%.*s", (int)(colon - arg - 2),
+			     arg + 1);
+	else
+		n = snprintf(g_metrics_addr, sizeof(g_metrics_addr), "%.*s", (int)(colon - arg),
+			     arg);
+	return n <= 0 || (size_t)n >= sizeof(g_metrics_addr) ? -EINVAL : 0;
+}
 
 /* Written once the daemon serves its socket (a refused second daemon must not
  * overwrite, then delete, the running one's pid file). */
@@ -106,6 +136,17 @@ write_pidfile(void *arg)
 	FILE *f;
 
 	(void)arg;
+	if (g_metrics_port[0]) {
+		int rc = nvl_metrics_start(g_metrics_addr, g_metrics_port);
+
+		/* a replayed configuration may have started it already */
+		if (rc < 0 && rc != -EALREADY) {
+			NVL_ERRLOG("--metrics %s:%s: %s", g_metrics_addr, g_metrics_port,
+				   strerror(-rc));
+			nvl_app_shutdown(1);
+			return;
+		}
+	}
 	if (g_pidfile == NULL)
 		return;
 	f = fopen(g_pidfile, "w");
@@ -141,6 +182,7 @@ main(int argc, char **argv)
 		{ "rpc-request-timeout", required_argument, NULL, 'T' },
 		{ "rpc-idle-timeout", required_argument, NULL, 'I' },
 		{ "pid-file", required_argument, NULL, 'P' },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ "vhost-socket-dir", required_argument, NULL, 'S' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
@@ -239,6 +281,13 @@ main(int argc, char **argv)
 			break;
 		case 'P':
 			pidfile = optarg;
+			break;
+		case 'M':
+			if (parse_metrics(optarg) < 0) {
+				fprintf(stderr, "nvlendd: --metrics takes [ADDR:]PORT, e.g. "
+						"127.0.0.1:9455 or [::1]:9455\n");
+				return 2;
+			}
 			break;
 		case 'S':
 			rc = nvl_vblk_set_socket_dir(optarg);
