@@ -100,6 +100,7 @@ struct job {
 	uint8_t *busy;         /* verify: unit has an I/O in flight */
 	struct io *ios;
 	uint64_t ops[2], bytes[2], errors, verify_checked, verify_errors, verify_foreign;
+	uint64_t verify_unknown;   /* blocks this run did not write and nvlend-perf never did */
 	struct nvl_histogram hist[2];
 	bool measuring;
 	bool *stop;             /* atomic */
@@ -146,7 +147,8 @@ fill_block(uint8_t *b, uint32_t lbs, uint64_t lba, uint64_t gen, uint32_t job)
 	h->crc = nvl_crc32c(b, lbs);
 }
 
-/* 0 ok; 1 never written (all zero); -1 corrupt */
+/* 0 ok; 1 never written (all zero); 2 not written by nvlend-perf (unknown
+ * content); -1 written by nvlend-perf but corrupt or at the wrong LBA */
 static int
 check_block(const uint8_t *b, uint32_t lbs, uint64_t lba, uint64_t *gen_out)
 {
@@ -158,7 +160,7 @@ check_block(const uint8_t *b, uint32_t lbs, uint64_t lba, uint64_t *gen_out)
 	if (h.magic != VERIFY_MAGIC) {
 		for (uint32_t i = 0; i < lbs; i++)
 			if (b[i])
-				return -1;
+				return 2;
 		return 1;
 	}
 	memcpy(tmp, b, sizeof(h));
@@ -202,8 +204,9 @@ io_complete(void *arg, const struct nvl_nvme_cpl *cpl)
 				 nvl_status_str(nvl_cpl_status(cpl)));
 	} else {
 		if (j->measuring) {
-			j->ops[dir]++;
-			j->bytes[dir] += j->o->bs;
+			/* single writer; relaxed stores so the status line may read them */
+			__atomic_store_n(&j->ops[dir], j->ops[dir] + 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&j->bytes[dir], j->bytes[dir] + j->o->bs, __ATOMIC_RELAXED);
 			nvl_histogram_add(&j->hist[dir], lat);
 		}
 		if (j->o->verify && io->write) {
@@ -214,21 +217,36 @@ io_complete(void *arg, const struct nvl_nvme_cpl *cpl)
 				int r = check_block((uint8_t *)io->buf + b * j->lbs, j->lbs,
 						    io->lba + b, &g);
 				uint64_t want = j->gen[unit - j->first_io];
+				const char *why = NULL;
 
 				j->verify_checked++;
-				if (r < 0 || (want && r == 0 && g != want) || (want && r == 1)) {
+				if (want) {
+					/* this run wrote it: it must read back exactly */
+					if (r == -1)
+						why = "block corrupt or at the wrong LBA";
+					else if (r == 1)
+						why = "reads back as zeroes";
+					else if (r == 2)
+						why = "overwritten by data not from nvlend-perf";
+					else if (g != want)
+						why = "stale data";
+				} else if (r == -1) {
+					/* nvlend-perf's format, from another run or host: its
+					 * integrity and position are checked all the same */
+					why = "block corrupt or at the wrong LBA";
+				} else if (r == 0) {
+					j->verify_foreign++;
+				} else if (r == 2) {
+					j->verify_unknown++;   /* not ours to judge (fio's rule) */
+				}
+				if (why) {
 					j->verify_errors++;
 					if (j->err[0] == '\0')
 						snprintf(j->err, sizeof(j->err),
 							 "verify failed at LBA %" PRIu64
 							 ": %s (expected generation %" PRIu64
 							 ", found %" PRIu64 ")",
-							 io->lba + b,
-							 r < 0 ? "block corrupt or at the wrong LBA"
-							       : "stale data",
-							 want, g);
-				} else if (!want && r == 0) {
-					j->verify_foreign++;
+							 io->lba + b, why, want, g);
 				}
 			}
 		}
@@ -410,7 +428,11 @@ usage(FILE *f)
 "                       check every read; with rw=write the data is read back and\n"
 "                       checked at the end; with rw=read, blocks written by another\n"
 "                       host are checked for integrity and position. Jobs split\n"
-"                       the region so their data never overlaps.\n"
+"                       the region so their data never overlaps. As fio does, a\n"
+"                       block is judged only if this run wrote it or it carries\n"
+"                       nvlend-perf's format (another run or host wrote it);\n"
+"                       other content (a disk that already held data) is counted\n"
+"                       as 'unknown content' and is not an error.\n"
 "    --fua              writes with Force Unit Access\n"
 "    --nsid=N           namespace (default: the URI's, else the first)\n"
 "    --cpus=LIST        pin job i to the i-th CPU of LIST (e.g. 1 or 0,1)\n"
@@ -423,6 +445,9 @@ usage(FILE *f)
 "    --kato=MS          keep-alive timeout asked of the target (default 10000)\n"
 "    --seed=N           random seed (default: from the clock)\n"
 "    --json             machine-readable result\n"
+"                       On a terminal, a status line (IOPS, MiB/s and p99 latency\n"
+"                       of the last second) is updated on stderr once a second,\n"
+"                       as fio does; NVLEND_PERF_STATUS=0 turns it off.\n"
 "    -h, --help         this text\n"
 "\n"
 "EXAMPLES\n"
@@ -863,14 +888,89 @@ perf_print_header(const struct opts *o, const struct nvl_ns_info *ns, const stru
 	fflush(stdout);
 }
 
+/* One line on stderr: the last interval's IOPS, MiB/s and p99 (from the
+ * difference of the jobs' histograms, read while they run: display only). */
+static void
+perf_status(const struct opts *o, const struct job *jobs, struct nvl_histogram *prev,
+	    uint64_t *prev_ops, uint64_t *prev_bytes, double dt, unsigned secs)
+{
+	struct nvl_histogram *cur = calloc(1, sizeof(*cur)), *d = calloc(1, sizeof(*d));
+	uint64_t ops = 0, bytes = 0;
+
+	if (cur == NULL || d == NULL)
+		goto out;
+	nvl_histogram_init(cur);
+	for (unsigned i = 0; i < o->numjobs; i++) {
+		for (int dir = 0; dir < 2; dir++) {
+			const struct nvl_histogram *h = &jobs[i].hist[dir];
+
+			ops += __atomic_load_n(&jobs[i].ops[dir], __ATOMIC_RELAXED);
+			bytes += __atomic_load_n(&jobs[i].bytes[dir], __ATOMIC_RELAXED);
+			for (unsigned k = 0; k < NVL_HIST_BUCKETS; k++)
+				cur->bucket[k] += __atomic_load_n(&h->bucket[k], __ATOMIC_RELAXED);
+		}
+	}
+	nvl_histogram_init(d);
+	for (unsigned k = 0; k < NVL_HIST_BUCKETS; k++) {
+		d->bucket[k] = cur->bucket[k] >= prev->bucket[k] ? cur->bucket[k] - prev->bucket[k]
+								 : 0;
+		d->count += d->bucket[k];
+	}
+	d->min = 0;
+	d->max = UINT64_MAX;
+	fprintf(stderr, "\r[%4us] %9.1f K IOPS, %8.1f MiB/s, p99 %8.1f us \033[K", secs,
+		(double)(ops - *prev_ops) / dt / 1000.0,
+		(double)(bytes - *prev_bytes) / dt / 1048576.0,
+		d->count ? (double)nvl_histogram_percentile(d, 99) / 1000.0 : 0.0);
+	*prev = *cur;
+	*prev_ops = ops;
+	*prev_bytes = bytes;
+out:
+	free(cur);
+	free(d);
+}
+
+static unsigned g_jobs_running;   /* atomic */
+
+static void *
+job_thread(void *arg)
+{
+	void *r = job_run(arg);
+
+	__atomic_sub_fetch(&g_jobs_running, 1, __ATOMIC_RELEASE);
+	return r;
+}
+
 /* Run every job to its end (and the verify read-back). \return the seconds measured. */
 static double
 perf_run(const struct opts *o, struct job *jobs)
 {
+	const char *st = getenv("NVLEND_PERF_STATUS");
+	bool status = !o->json && isatty(STDERR_FILENO) && !(st && strcmp(st, "0") == 0);
 	double secs = 0;
 
+	__atomic_store_n(&g_jobs_running, o->numjobs, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < o->numjobs; i++)
-		pthread_create(&jobs[i].thread, NULL, job_run, &jobs[i]);
+		pthread_create(&jobs[i].thread, NULL, job_thread, &jobs[i]);
+	if (status) {
+		struct nvl_histogram *prev = calloc(1, sizeof(*prev));
+		uint64_t pops = 0, pbytes = 0, t0 = nvl_now_ns(), last = t0;
+		unsigned tick = 0;
+
+		if (prev)
+			nvl_histogram_init(prev);
+		while (prev && __atomic_load_n(&g_jobs_running, __ATOMIC_ACQUIRE) > 0) {
+			usleep(50000);
+			if (nvl_now_ns() - last < 1000000000ULL)
+				continue;
+			perf_status(o, jobs, prev, &pops, &pbytes,
+				    (double)(nvl_now_ns() - last) / 1e9, ++tick);
+			last = nvl_now_ns();
+		}
+		if (tick)
+			fprintf(stderr, "\r\033[K");
+		free(prev);
+	}
 	for (unsigned i = 0; i < o->numjobs; i++) {
 		pthread_join(jobs[i].thread, NULL);
 		secs = NVL_MAX(secs, (double)jobs[i].elapsed_ns / 1e9);
@@ -885,7 +985,7 @@ perf_run(const struct opts *o, struct job *jobs)
 static int
 perf_print_totals(const struct opts *o, const struct job *jobs, json_t *jout)
 {
-	uint64_t errs = 0, vchk = 0, verr = 0, vforeign = 0;
+	uint64_t errs = 0, vchk = 0, verr = 0, vforeign = 0, vunknown = 0;
 	int rc = 0;
 
 	for (unsigned i = 0; i < o->numjobs; i++) {
@@ -893,6 +993,7 @@ perf_print_totals(const struct opts *o, const struct job *jobs, json_t *jout)
 		vchk += jobs[i].verify_checked;
 		verr += jobs[i].verify_errors;
 		vforeign += jobs[i].verify_foreign;
+		vunknown += jobs[i].verify_unknown;
 		if (jobs[i].err[0])
 			fprintf(stderr, "nvlend-perf: job %u: %s\n", i, jobs[i].err);
 		if (jobs[i].rc)
@@ -902,16 +1003,18 @@ perf_print_totals(const struct opts *o, const struct job *jobs, json_t *jout)
 		json_object_set_new(jout, "errors", json_integer((json_int_t)errs));
 		if (o->verify)
 			json_object_set_new(jout, "verify",
-					    json_pack("{s:I, s:I, s:I}", "checked",
+					    json_pack("{s:I, s:I, s:I, s:I}", "checked",
 						      (json_int_t)vchk, "errors", (json_int_t)verr,
-						      "foreign", (json_int_t)vforeign));
+						      "foreign", (json_int_t)vforeign, "unknown",
+						      (json_int_t)vunknown));
 		return rc;
 	}
 	printf("  errors: %" PRIu64 "\n", errs);
 	if (o->verify)
 		printf("  verify: %" PRIu64 " blocks checked (%" PRIu64
-		       " written by others), %" PRIu64 " errors\n",
-		       vchk, vforeign, verr);
+		       " written by others, %" PRIu64 " of unknown content, not judged), %" PRIu64
+		       " errors\n",
+		       vchk, vforeign, vunknown, verr);
 	return rc;
 }
 
