@@ -173,3 +173,39 @@ table_print() {
 		done
 	} | column -t -s $'\t' -o '  '
 }
+
+# ---- charts (--plot) -------------------------------------------------------------------------
+# A benchmark given --plot also sweeps queue depths (BENCH_QDS) and writes PNG
+# charts with bench/plot.py (gnuplot) into BENCH_PLOT_DIR (default
+# bench/results/plots): IOPS vs queue depth and latency percentiles, every
+# series measured in the same run.
+#   bench_plot_args "$@"         sets BENCH_PLOT=1 if --plot is among the
+#                                arguments and leaves the others in BENCH_ARGS
+#   bench_plot_point KIND TITLE SERIES X Y   (KIND qd: X = queue depth, Y = IOPS;
+#                                lat: X = p50|p99|p99.9|mean, Y = microseconds)
+#   bench_plot_render PREFIX     write the charts, print their paths
+BENCH_PLOT=0
+BENCH_PLOT_DIR=${BENCH_PLOT_DIR:-$BENCH_RESULTS/plots}
+BENCH_ARGS=()
+bench_plot_args() {
+	local a
+	BENCH_ARGS=()
+	for a in "$@"; do
+		if [ "$a" = --plot ]; then BENCH_PLOT=1; else BENCH_ARGS+=("$a"); fi
+	done
+	if [ $BENCH_PLOT = 1 ]; then
+		bench_requires gnuplot
+		BENCH_QDS=${BENCH_QDS:-1 2 4 8 16 32}
+		_bench_points=$(mktemp /tmp/nvlend-bench-points.XXXXXX)
+	fi
+}
+bench_plot_point() {
+	[ $BENCH_PLOT = 1 ] || return 0
+	printf '%s\t%s\t%s\t%s\t%s\n' "$@" >>"$_bench_points"
+}
+bench_plot_render() {
+	[ $BENCH_PLOT = 1 ] || return 0
+	echo "charts:"
+	$PY "$BENCH_DIR/plot.py" "$_bench_points" "$BENCH_PLOT_DIR" "$1" | sed 's/^/  /'
+	rm -f "$_bench_points"
+}

@@ -20,8 +20,15 @@
 #                         times; the table shows medians
 #   HOLD_AB=1             also measure nvlend with --no-read-hold ("nohold" rows;
 #                         0 skips them): the read hold's effect in the same run
+#   QDS="1 32"            queue depths measured
+#   --plot                also measure QDS="1 2 4 8 16 32" (unless QDS is set) and
+#                         write PNG charts (IOPS vs queue depth per workload, QD1
+#                         latency per server) to bench/results/plots/
 # Numbers on a shared machine are provisional: compare ratios, not absolutes.
 set -u
+source "$(dirname "$0")/common.sh"
+bench_plot_args "$@"
+set -- "${BENCH_ARGS[@]}"
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$TOP/build}
 case "$BUILD" in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
@@ -31,6 +38,7 @@ ROUNDS=${ROUNDS:-3}
 RAMP=${RAMP:-1}
 SIZE=${SIZE:-256M}
 HOLD_AB=${HOLD_AB:-1}
+QDS=${QDS:-${BENCH_QDS:-1 32}}
 CPU_A=${CPU_A:-0}
 CPU_B=${CPU_B:-1}
 PY=/usr/bin/python3
@@ -149,7 +157,7 @@ add_row "qemu-nbd" "nbd://127.0.0.1:$port/"
 
 for round in $(seq 1 "$ROUNDS"); do
 	for rw in randread randwrite; do
-		for qd in 1 32; do
+		for qd in $QDS; do
 			for name in "${ROWS[@]}"; do
 				r=$(run_fio "${URI[$name]}" "$rw" "$qd")
 				IOPS["$name/$rw/$qd"]+="${r% *} "
@@ -180,7 +188,7 @@ echo "reads held by the read hold (nvlend rows): $HELD"
 printf '\n%-18s %-10s %4s %10s %10s   %s\n' server workload QD IOPS "lat(us)" "vs peer"
 for name in "${ROWS[@]}"; do
 	for rw in randread randwrite; do
-		for qd in 1 32; do
+		for qd in $QDS; do
 			k="$name/$rw/$qd"
 			peer=$(peer_of "$name")
 			ratio=""
@@ -195,3 +203,14 @@ for name in "${ROWS[@]}"; do
 		done
 	done
 done
+for name in "${ROWS[@]}"; do
+	for rw in randread randwrite; do
+		for qd in $QDS; do
+			bench_plot_point qd "NBD 4 KiB $rw, fio nbd engine ($PLACEMENT)" "$name" "$qd" \
+				"${IOPS[$name/$rw/$qd]}"
+		done
+		bench_plot_point lat "NBD 4 KiB QD1 mean latency ($PLACEMENT)" "$name" "$rw" \
+			"${LAT[$name/$rw/1]:--}"
+	done
+done
+bench_plot_render "nbd-$PLACEMENT"

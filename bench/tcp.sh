@@ -11,7 +11,13 @@
 # Placement (2 vCPUs): servers (target daemon, ping-pong server, iperf3 -s) on
 # CPU 1, clients (nvlend-perf, fio, ping-pong client, iperf3 -c) on CPU 0.
 # Not a test: numbers move with the machine's load. RUNTIME=secs per point.
+# --plot also sweeps 4 KiB random read over queue depths (BENCH_QDS, default
+# 1 2 4 8 16 32) on NVMe/TCP, shm and direct io_uring, and writes PNG charts
+# (IOPS vs queue depth, QD1 latency percentiles) to bench/results/plots/.
 set -u
+source "$(dirname "$0")/common.sh"
+bench_plot_args "$@"
+set -- "${BENCH_ARGS[@]}"
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$TOP/build}
 case "$BUILD" in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
@@ -173,3 +179,32 @@ print("QD1 read p50: %.1f us = %.2fx (ping-pong + direct read = %.1f us); target
 print("128 KiB read: %.2f GB/s = %.0f%% of iperf3 %.2f GB/s; target >= 70%%: %s"
       % (bw, 100 * bw / ip, ip, "met" if bw >= 0.7 * ip else "NOT met"))
 EOF
+
+# ---- charts (--plot): the same three paths over queue depths ---------------------------------
+if [ $BENCH_PLOT = 1 ]; then
+	for qd in $BENCH_QDS; do
+		fiorun "sw$qd" randread 4k "$qd"
+		perf "$TCP_URI" "tcp-sw$qd" randread 4k "$qd" 1
+		perf "$SHM_URI" "shm-sw$qd" randread 4k "$qd" 1
+		bench_plot_point qd "4 KiB random read, one queue" "io_uring direct (fio)" "$qd" \
+			"$(fio_iops "sw$qd" read)"
+		bench_plot_point qd "4 KiB random read, one queue" "nvlend NVMe/TCP" "$qd" \
+			"$(p_iops "tcp-sw$qd" read)"
+		bench_plot_point qd "4 KiB random read, one queue" "nvlend shm" "$qd" \
+			"$(p_iops "shm-sw$qd" read)"
+	done
+	for rw in read write; do
+		t="4 KiB random $rw QD1 latency (us)"
+		f=$([ $rw = read ] && echo "$U_RR1" || echo "$U_RW1")
+		k=$([ $rw = read ] && echo rr1 || echo rw1)
+		for tr in tcp shm; do
+			l=$(p_lat "$tr-$k" $rw)
+			name=$([ $tr = tcp ] && echo "nvlend NVMe/TCP" || echo "nvlend shm")
+			bench_plot_point lat "$t" "$name" p50 "${l%/*}"
+			bench_plot_point lat "$t" "$name" p99 "${l#*/}"
+		done
+		bench_plot_point lat "$t" "io_uring direct (fio)" p50 "${f%/*}"
+		bench_plot_point lat "$t" "io_uring direct (fio)" p99 "${f#*/}"
+	done
+	bench_plot_render tcp
+fi

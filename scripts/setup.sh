@@ -26,6 +26,8 @@ PKGS=(
 	# metrics: a real scraper and linter, a strict OpenMetrics parser
 	# (tests/functional/metrics_prometheus.sh)
 	curl prometheus python3-prometheus-client
+	# bench --plot: charts (bench/plot.py, tests/functional/bench_plot.sh)
+	gnuplot-nox
 	# the QEMU guest image (tests/guest/build.sh)
 	busybox-static cpio xz-utils lz4 zstd
 )

@@ -1,0 +1,114 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Charts for bench/*.sh --plot (gnuplot, PNG).
+
+    bench/plot.py POINTS OUTDIR [PREFIX]
+
+POINTS is a tab-separated file the benchmark appended to, one point a line:
+
+    qd    TITLE  SERIES  QD       IOPS      -> "IOPS vs queue depth" lines,
+                                               one chart per TITLE
+    lat   TITLE  SERIES  LABEL    MICROSECS -> latency bars (LABEL: p50, p99,
+                                               p99.9, mean...), grouped by
+                                               SERIES, one chart per TITLE
+
+Every series of a chart was measured in the same run (that is what the
+benchmarks guarantee), so the charts compare like with like. Prints the PNG
+paths it wrote. Needs gnuplot (gnuplot-nox).
+"""
+import collections
+import os
+import re
+import subprocess
+import sys
+
+
+def slug(s):
+    return re.sub(r"[^a-z0-9]+", "-", s.lower()).strip("-")
+
+
+def esc(s):
+    return s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def read_points(path):
+    charts = collections.OrderedDict()
+    for n, line in enumerate(open(path), 1):
+        line = line.rstrip("\n")
+        if not line or line.startswith("#"):
+            continue
+        f = line.split("\t")
+        if len(f) != 5 or f[0] not in ("qd", "lat"):
+            raise SystemExit("%s:%d: expected KIND TITLE SERIES X Y, tab-separated" % (path, n))
+        try:
+            y = float(f[4])
+        except ValueError:
+            continue    # a point the benchmark could not measure ("-")
+        charts.setdefault((f[0], f[1]), collections.OrderedDict()).setdefault(f[2], []).append((f[3], y))
+    return charts
+
+
+def qd_chart(title, series, out):
+    data, plots = [], []
+    for i, (name, pts) in enumerate(series.items()):
+        pts = sorted((int(float(x)), y) for x, y in pts)
+        data.append("\n".join("%d %g" % p for p in pts))
+        plots.append('"-" using 1:2 with linespoints lw 2 pt %d title "%s"' % (5 + i, esc(name)))
+    script = "\n".join([
+        'set terminal pngcairo size 900,560 font "sans,10"',
+        'set output "%s"' % esc(out),
+        'set title "%s"' % esc(title),
+        'set xlabel "queue depth"', 'set ylabel "IOPS"',
+        "set logscale x 2", "set grid", "set key outside right top", "set yrange [0:*]",
+        "set offsets 0, 0, graph 0.08, 0",
+        "set format y '%.0s%c'",
+        "plot " + ", ".join(plots),
+    ]) + "\n" + "\ne\n".join(data) + "\ne\n"
+    return script
+
+
+def lat_chart(title, series, out):
+    labels = []
+    for pts in series.values():
+        for x, _ in pts:
+            if x not in labels:
+                labels.append(x)
+    rows = []
+    for name, pts in series.items():
+        vals = dict(pts)
+        rows.append('"%s" %s' % (esc(name), " ".join("%g" % vals.get(l, float("nan")) for l in labels)))
+    plots = ['"-" using %d:xtic(1) title "%s"' % (i + 2, esc(l)) for i, l in enumerate(labels)]
+    script = "\n".join([
+        'set terminal pngcairo size 900,560 font "sans,10"',
+        'set output "%s"' % esc(out),
+        'set title "%s"' % esc(title),
+        'set ylabel "latency (us)"', "set grid ytics",
+        "set style data histograms", "set style histogram clustered gap 1",
+        "set style fill solid 0.8 border -1", "set boxwidth 0.9", "set yrange [0:*]",
+        "set offsets 0, 0, graph 0.08, 0",
+        "set xtics rotate by -20", "set key outside right top",
+        "plot " + ", ".join(plots),
+    ]) + "\n" + "".join("\n".join(rows) + "\ne\n" for _ in labels)
+    return script
+
+
+def main():
+    if len(sys.argv) not in (3, 4):
+        raise SystemExit(__doc__)
+    points, outdir = sys.argv[1], sys.argv[2]
+    prefix = sys.argv[3] if len(sys.argv) == 4 else "bench"
+    os.makedirs(outdir, exist_ok=True)
+    charts = read_points(points)
+    if not charts:
+        raise SystemExit("no points in %s" % points)
+    for (kind, title), series in charts.items():
+        out = os.path.join(outdir, "%s-%s-%s.png" % (prefix, kind, slug(title)))
+        script = (qd_chart if kind == "qd" else lat_chart)(title, series, out)
+        p = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
+        if p.returncode != 0 or not os.path.exists(out):
+            raise SystemExit("gnuplot failed for %s: %s" % (title, p.stderr.strip()))
+        print(out)
+
+
+if __name__ == "__main__":
+    main()
