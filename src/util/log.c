@@ -4,6 +4,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -63,6 +64,51 @@ nvl_log_set_fd(int fd, bool timestamps)
 {
 	g_log_fd = fd;
 	g_timestamps = timestamps;
+}
+
+static char g_log_path[4096];
+
+int
+nvl_log_set_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+
+	if (fd < 0)
+		return -errno;
+	if (nvl_strlcpy(g_log_path, path, sizeof(g_log_path)) < 0) {
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	nvl_log_set_fd(fd, true);
+	return 0;
+}
+
+int
+nvl_log_reopen(void)
+{
+	int fd;
+
+	if (g_log_path[0] == '\0')
+		return 0;   /* logging to stderr: nothing to reopen */
+	fd = open(g_log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	/* dup2 replaces the descriptor in one step: a thread logging right now
+	 * writes to the old file or the new one, never to a closed fd */
+	if (dup2(fd, g_log_fd) < 0) {
+		int rc = -errno;
+
+		close(fd);
+		return rc;
+	}
+	close(fd);
+	return 0;
+}
+
+const char *
+nvl_log_file(void)
+{
+	return g_log_path[0] ? g_log_path : NULL;
 }
 
 void

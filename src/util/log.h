@@ -46,6 +46,19 @@ const struct nvl_log_flag *nvl_log_flags(void);
 void nvl_log_register_flag(struct nvl_log_flag *f);
 /** Send log output to fd (default 2). Also whether to prefix timestamps. */
 void nvl_log_set_fd(int fd, bool timestamps);
+
+/** Log to the file at path (appended, created 0640), remembering the path so
+ *  that nvl_log_reopen() can start a new file after logrotate moved it.
+ *  \return 0, -ENAMETOOLONG, -errno of open. */
+int nvl_log_set_file(const char *path);
+
+/** Reopen the log file by its path (SIGHUP after logrotate); nothing to do
+ *  when logging to stderr. The descriptor number stays the same.
+ *  \return 0, -errno of open or dup2 (the old file stays in use). */
+int nvl_log_reopen(void);
+
+/** The log file's path, or NULL when logging to stderr. */
+const char *nvl_log_file(void);
 /** Program name printed in each line. */
 void nvl_log_set_ident(const char *ident);
 

@@ -196,6 +196,56 @@ test_timestamps(void **state)
 	nvl_log_set_fd(g_pipe[1], false);
 }
 
+static char *
+slurp_file(const char *path)
+{
+	static char buf[4096];
+	FILE *f = fopen(path, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	if (f)
+		fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* logrotate: the file is moved away, SIGHUP reopens the path; lines before
+ * the reopen stay in the moved file, lines after go to the new one */
+static void
+test_reopen(void **state)
+{
+	char dir[] = "/tmp/nvl-log-ut.XXXXXX", path[64], moved[64];
+	int saved = g_log_fd;
+	bool ts = g_timestamps;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/nvlendd.log", dir);
+	snprintf(moved, sizeof(moved), "%s/nvlendd.log.1", dir);
+	assert_null(nvl_log_file());
+	assert_int_equal(nvl_log_reopen(), 0);    /* stderr: nothing to do */
+	assert_int_equal(nvl_log_set_file(path), 0);
+	assert_string_equal(nvl_log_file(), path);
+	NVL_NOTICELOG("before rotation");
+	assert_int_equal(rename(path, moved), 0);
+	NVL_NOTICELOG("still the old file");
+	assert_int_equal(nvl_log_reopen(), 0);
+	NVL_NOTICELOG("after rotation");
+	assert_non_null(strstr(slurp_file(moved), "before rotation"));
+	assert_non_null(strstr(slurp_file(moved), "still the old file"));
+	assert_null(strstr(slurp_file(moved), "after rotation"));
+	assert_non_null(strstr(slurp_file(path), "after rotation"));
+	assert_null(strstr(slurp_file(path), "before rotation"));
+	assert_int_equal(nvl_log_set_file("/nonexistent/dir/x.log"), -ENOENT);
+	close(g_log_fd);
+	g_log_fd = saved;
+	g_timestamps = ts;
+	g_log_path[0] = '\0';
+	unlink(path);
+	unlink(moved);
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -205,6 +255,7 @@ main(void)
 		cmocka_unit_test(test_long_message),
 		cmocka_unit_test(test_ratelimit),
 		cmocka_unit_test(test_timestamps),
+		cmocka_unit_test(test_reopen),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
