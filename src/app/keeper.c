@@ -5,7 +5,7 @@
  * descriptors, one datagram socket, one signalfd, fork+exec.
  */
 #include "app/keeper.h"
-#include "app/fdstore.h"
+#include "util/fdstore.h"
 #include "util/log.h"
 #include "util/util.h"
 

@@ -1,26 +1,92 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * "ram" backend (RPC bdev_malloc_create): an anonymous mapping, pre-faulted at
- * creation because first touch costs milliseconds per 2 MiB on these VMs
+ * "ram" backend (RPC bdev_malloc_create): memory pre-faulted at creation
+ * because first touch costs milliseconds per 2 MiB on these VMs
  * (MACHINE-NOTES.md). I/O is a memcpy on the submitting reactor and completes
  * inline. Any reactor may read/write concurrently; overlapping writes from
  * two hosts race exactly as they would on a real disk.
+ *
+ * Under a supervisor that keeps descriptors (the keeper, or systemd's fd
+ * store: util/fdstore.h) the memory is a memfd stored as "bdev.ram.NAME", so
+ * a worker that crashed and was restarted takes the same memory back when
+ * its configuration creates the bdev again: the contents survive the crash.
+ * Deleting the bdev (or a clean stop) drops it from the store. Without a
+ * supervisor it is an anonymous mapping (transparent huge pages apply; for
+ * memfds they do only when /sys/kernel/mm/transparent_hugepage/shmem_enabled
+ * allows them).
  */
 #include "bdev/bdev.h"
+#include "util/fdstore.h"
 #include "util/log.h"
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct bdev_ram {
 	struct nvl_bdev bdev;
 	uint8_t *mem;
 	size_t size;
+	bool stored;          /* the memory is a memfd in the fd store */
 };
+
+static void
+ram_store_name(const char *bdev, char *buf, size_t len)
+{
+	snprintf(buf, len, "bdev.ram.%s", bdev);
+}
+
+/*
+ * The bdev's memory: taken back from the fd store when a previous worker left
+ * it there with the same size (contents kept), else a new memfd stored there,
+ * else (no supervisor) an anonymous mapping. \return the mapping or MAP_FAILED.
+ */
+static void *
+ram_map(const char *name, size_t size, bool *stored, bool *taken_back)
+{
+	char sname[NVL_FDSTORE_NAME_MAX + 1];
+	struct stat st;
+	void *p;
+	int fd;
+
+	*stored = *taken_back = false;
+	if (!nvl_fdstore_available())
+		return mmap(NULL, size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	ram_store_name(name, sname, sizeof(sname));
+	fd = nvl_fdstore_take(sname);
+	if (fd >= 0 && (fstat(fd, &st) < 0 || (uint64_t)st.st_size != size)) {
+		NVL_WARNLOG("%s: stored memory of another size: not reused", name);
+		close(fd);
+		nvl_fdstore_remove(sname);
+		fd = -1;
+	}
+	if (fd >= 0) {
+		*taken_back = true;
+	} else {
+		fd = memfd_create(sname, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (fd < 0)
+			return MAP_FAILED;
+		if (ftruncate(fd, (off_t)size) < 0 ||
+		    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
+			close(fd);
+			return MAP_FAILED;
+		}
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (p != MAP_FAILED && !*taken_back && nvl_fdstore_put(sname, fd) == 0)
+		*stored = true;
+	else if (p != MAP_FAILED && *taken_back)
+		*stored = true;
+	close(fd);
+	return p;
+}
 
 static int
 ram_submit(struct nvl_bdev *b, struct nvl_bdev_io *io)
@@ -58,8 +124,14 @@ static void
 ram_destroy(struct nvl_bdev *b)
 {
 	struct bdev_ram *r = container_of(b, struct bdev_ram, bdev);
+	char sname[NVL_FDSTORE_NAME_MAX + 1];
 
 	munmap(r->mem, r->size);
+	if (r->stored) {
+		/* deleted (or a clean stop): the memory is not coming back */
+		ram_store_name(r->bdev.name, sname, sizeof(sname));
+		nvl_fdstore_remove(sname);
+	}
 	free(r);
 }
 
@@ -138,8 +210,14 @@ nvl_bdev_ram_create(const struct nvl_bdev_ram_opts *o, struct nvl_bdev **out)
 	if (r == NULL)
 		return -ENOMEM;
 	r->size = size;
-	r->mem = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	{
+		bool taken_back;
+
+		r->mem = ram_map(o->name, size, &r->stored, &taken_back);
+		if (r->mem != MAP_FAILED && taken_back)
+			NVL_NOTICELOG("%s: memory taken back from the fd store (contents kept)",
+				      o->name);
+	}
 	if (r->mem == MAP_FAILED) {
 		rc = -ENOMEM;
 		goto err_free;
@@ -163,6 +241,12 @@ nvl_bdev_ram_create(const struct nvl_bdev_ram_opts *o, struct nvl_bdev **out)
 	return 0;
 err_unmap:
 	munmap(r->mem, size);
+	if (r->stored) {
+		char sname[NVL_FDSTORE_NAME_MAX + 1];
+
+		ram_store_name(o->name, sname, sizeof(sname));
+		nvl_fdstore_remove(sname);
+	}
 err_free:
 	free(r);
 	return rc;

@@ -17,7 +17,7 @@
  *   serve      READY, then wait; SIGTERM: append "sigterm", exit 0;
  *              SIGUSR1: abort() (a crash after READY)
  */
-#include "app/fdstore.h"
+#include "util/fdstore.h"
 
 #include <errno.h>
 #include <signal.h>

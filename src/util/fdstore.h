@@ -19,10 +19,14 @@
  * under one name (the keeper replaces the older and warns), so a name is
  * never stored twice without a remove in between.
  *
+ * A mechanism without policy, in util so that every component keeps its own
+ * descriptors (a RAM bdev its memory, a transport its listeners) under names
+ * it chooses; the daemon frame (app/) decides when a store is used.
+ *
  * Threads: any thread; a mutex guards the table of inherited descriptors.
  */
-#ifndef NVL_APP_FDSTORE_H
-#define NVL_APP_FDSTORE_H
+#ifndef NVL_UTIL_FDSTORE_H
+#define NVL_UTIL_FDSTORE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -7,7 +7,7 @@
  * take them at start-up; a mutex guards it (taking happens from reactor 0,
  * but nothing forbids another thread).
  */
-#include "app/fdstore.h"
+#include "util/fdstore.h"
 #include "util/log.h"
 #include "util/util.h"
 
