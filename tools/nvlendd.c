@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* nvlendd: the nvlend daemon. Parses options and hands over to src/app. */
 #include "app/app.h"
+#include "app/keeper.h"
 #include "app/metrics.h"
 #include "function/vblk.h"
 #include "rpc/rpc.h"
+#include "util/fdstore.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 static void
@@ -34,6 +37,15 @@ usage(FILE *f)
 "    `nvlend` (or any JSON-RPC 2.0 client, e.g. SPDK's rpc.py -s PATH) on its\n"
 "    Unix socket. A socket left behind by a daemon that died is taken over; a\n"
 "    second daemon on the socket of a live one refuses to start.\n"
+"\n"
+"    Two processes: nvlendd is a small keeper that starts the worker (the\n"
+"    daemon proper) and holds the descriptors it serves from (listening\n"
+"    sockets, the memory of RAM bdevs, the configuration). A worker that\n"
+"    crashes is started again at once with all of them: clients that connect\n"
+"    meanwhile wait, and RAM bdevs keep their contents. Signals to the keeper\n"
+"    go to the worker; the keeper ends with it on a clean stop. Under systemd\n"
+"    (Type=notify, FileDescriptorStoreMax=) there is no keeper: systemd keeps\n"
+"    the descriptors. --no-keeper runs a single process that keeps nothing.\n"
 "\n"
 "OPTIONS\n"
 "    -c, --config FILE      replay a saved configuration at start-up: the\n"
@@ -74,6 +86,7 @@ usage(FILE *f)
 "                           0 never)\n"
 "        --pid-file FILE    write the daemon's pid to FILE once it serves its\n"
 "                           socket and the -c configuration is applied\n"
+"        --no-keeper        one process: no keeper, nothing survives a crash\n"
 "        --metrics [ADDR:]PORT\n"
 "                           serve Prometheus/OpenMetrics metrics over HTTP at\n"
 "                           http://ADDR:PORT/metrics (ADDR default 127.0.0.1;\n"
@@ -155,7 +168,8 @@ write_pidfile(void *arg)
 		nvl_app_shutdown(1);
 		return;
 	}
-	fprintf(f, "%d\n", (int)getpid());
+	/* the process to signal: the keeper when there is one */
+	fprintf(f, "%d\n", getenv(NVL_KEEPER_ENV) ? (int)getppid() : (int)getpid());
 	if (fclose(f) != 0) {
 		NVL_ERRLOG("cannot write pid file %s: %s", g_pidfile, strerror(errno));
 		unlink(g_pidfile);
@@ -163,6 +177,86 @@ write_pidfile(void *arg)
 		return;
 	}
 	g_pid_written = true;
+}
+
+/* /tmp/nvlend-UID, the parent of a non-root keeper's directory: this user's own */
+static int
+keeper_tmp_parent(void)
+{
+	char p[64];
+
+	snprintf(p, sizeof(p), "/tmp/nvlend-%u", (unsigned)getuid());
+	return nvl_mkdir_private(p);
+}
+
+/*
+ * Which process this is: the keeper (starts the worker and keeps its
+ * descriptors), the worker under a keeper or under systemd (takes its
+ * descriptors back), or a lone process (--no-keeper).
+ * \return -1 to go on as the daemon, else an exit status.
+ */
+static int
+nvlendd_role(int argc, char **argv, const char *rpc_socket, bool no_keeper)
+{
+	const char *keeper = getenv(NVL_KEEPER_ENV);
+	char exe[4096], dir[4096];
+	ssize_t n;
+
+	if (keeper && *keeper) {
+		/* die with the keeper: a kill -9 of nvlendd ends the whole daemon */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != (pid_t)strtol(keeper, NULL, 10))
+			return 1;   /* the keeper died before we could follow it */
+		return nvl_fdstore_init() < 0 ? 1 : -1;
+	}
+	if (getenv("NOTIFY_SOCKET"))
+		return nvl_fdstore_init() < 0 ? 1 : -1;   /* systemd keeps our descriptors */
+	if (no_keeper)
+		return -1;
+	/* the keeper: the same binary as the worker, with the same arguments */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0) {
+		fprintf(stderr, "nvlendd: cannot find my own binary: %s\n", strerror(errno));
+		return 1;
+	}
+	exe[n] = '\0';
+	/* its notification socket: in a directory of its own that only this user
+	 * may enter (the RPC socket's directory may be anywhere, even read-only) */
+	{
+		const char *xdg = getenv("XDG_RUNTIME_DIR");
+		int rc;
+
+		if (getuid() == 0)
+			rc = snprintf(dir, sizeof(dir), "/run/nvlend/keeper.%d", (int)getpid());
+		else if (xdg && *xdg)
+			rc = snprintf(dir, sizeof(dir), "%s/nvlend-keeper.%d", xdg, (int)getpid());
+		else
+			rc = snprintf(dir, sizeof(dir), "/tmp/nvlend-%u/keeper.%d",
+				      (unsigned)getuid(), (int)getpid());
+		if (rc < 0 || (size_t)rc >= sizeof(dir) ||
+		    (getuid() != 0 && !xdg && (rc = keeper_tmp_parent()) < 0) ||
+		    nvl_mkdir_private(dir) < 0) {
+			fprintf(stderr, "nvlendd: cannot make the keeper's directory %s: running "
+					"without a keeper (nothing survives a crash)\n", dir);
+			return -1;
+		}
+	}
+	(void)rpc_socket;
+	{
+		char **wargv = calloc((size_t)argc + 1, sizeof(char *));
+		struct nvl_keeper_opts ko = { .worker_argv = wargv, .state_dir = dir };
+		int rc;
+
+		if (wargv == NULL)
+			return 1;
+		wargv[0] = exe;
+		for (int i = 1; i < argc; i++)
+			wargv[i] = argv[i];
+		rc = nvl_keeper_run(&ko);
+		free(wargv);
+		rmdir(dir);
+		return rc;
+	}
 }
 
 int
@@ -175,6 +269,7 @@ main(int argc, char **argv)
 		{ "reactors", required_argument, NULL, 'R' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "log-file", required_argument, NULL, 'F' },
+		{ "no-keeper", no_argument, NULL, 'K' },
 		{ "spin-us", required_argument, NULL, 'U' },
 		{ "io-sleep-us", required_argument, NULL, 'W' },
 		{ "rpc-max-request", required_argument, NULL, 'Q' },
@@ -191,6 +286,7 @@ main(int argc, char **argv)
 	struct nvl_app_opts o = { 0 };
 	char sock[256];
 	const char *pidfile = NULL;
+	bool no_keeper = false;
 	uint64_t v;
 	int c, rc;
 
@@ -227,17 +323,17 @@ main(int argc, char **argv)
 			}
 			o.log_level = (int)v;
 			break;
-		case 'F': {
-			int fd = open(optarg, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-			if (fd < 0) {
+		case 'F':
+			rc = nvl_log_set_file(optarg);
+			if (rc < 0) {
 				fprintf(stderr, "nvlendd: cannot open log file %s: %s\n", optarg,
-					strerror(errno));
+					strerror(-rc));
 				return 1;
 			}
-			nvl_log_set_fd(fd, true);
 			break;
-		}
+		case 'K':
+			no_keeper = true;
+			break;
 		case 'U':
 			if (nvl_parse_u64(optarg, 10000000, &v) < 0) {
 				fprintf(stderr, "nvlendd: --spin-us must be 0..10000000\n");
@@ -315,6 +411,9 @@ main(int argc, char **argv)
 	}
 	if (o.rpc_socket == NULL || *o.rpc_socket == '\0')
 		o.rpc_socket = nvl_default_rpc_socket(sock, sizeof(sock));
+	rc = nvlendd_role(argc, argv, o.rpc_socket, no_keeper);
+	if (rc >= 0)
+		return rc;   /* the keeper's life is over, or the worker cannot run */
 	g_pidfile = pidfile;
 	o.started = write_pidfile;
 	rc = nvl_app_run(&o);

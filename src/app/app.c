@@ -2,11 +2,23 @@
 /*
  * Daemon frame: start-up order, config replay, signal handling, orderly
  * shutdown, and the framework RPCs. Reactor 0 only.
+ *
+ * Under a supervisor that keeps descriptors (the keeper or systemd:
+ * util/fdstore.h, DESIGN.md section 10) the frame also keeps what a worker
+ * restarted after a crash needs to carry on: the RPC listening socket
+ * ("rpc.listen": clients that connect meanwhile wait in its backlog) and the
+ * configuration ("app.config", a util/stateblob rewritten after every
+ * client call that changed it). A worker that finds a configuration there
+ * replays it instead of -c, and components take their own descriptors back
+ * as the replay recreates them (a RAM bdev its memory, ...).
  */
 #include "app/app.h"
+#include "app/keeper.h"
 #include "bdev/bdev.h"
 #include "rpc/rpc.h"
+#include "util/fdstore.h"
 #include "util/log.h"
+#include "util/stateblob.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -35,7 +47,13 @@ static struct {
 	size_t replay_idx;
 	int start_rc;
 	bool started;
+	struct nvl_stateblob *cfg;   /* the configuration, kept for a restart */
+	char *cfg_saved;             /* what cfg holds (compact JSON) */
+	bool replaying_kept;         /* replaying what a previous worker kept */
 } g_app = { .sfd = -1 };
+
+#define APP_CONFIG_BLOB "app.config"
+#define APP_CONFIG_CAP (16u << 20)
 
 void
 nvl_subsystem_register(struct nvl_subsystem *s)
@@ -101,6 +119,14 @@ nvl_app_shutdown(int exit_code)
 	if (exit_code)
 		g_app.exit_code = exit_code;
 	NVL_NOTICELOG("shutting down: stopping RPC, draining I/O");
+	nvl_rpc_set_call_hook(NULL);
+	if (nvl_fdstore_available()) {
+		/* on purpose: what this worker kept is not to be replayed */
+		nvl_fdstore_stopping();
+		nvl_stateblob_close(g_app.cfg, true);
+		g_app.cfg = NULL;
+		nvl_fdstore_remove("rpc.listen");
+	}
 	nvl_rpc_server_stop();
 	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next)
 		last = s;
@@ -116,7 +142,24 @@ signal_cb(void *arg, uint32_t events)
 	(void)arg;
 	(void)events;
 	while (read(g_app.sfd, &si, sizeof(si)) == sizeof(si)) {
-		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
+		if (si.ssi_signo == SIGHUP) {
+			/* logrotate moved the log file: start a new one at its path */
+			int rc = nvl_log_reopen();
+
+			if (rc < 0)
+				NVL_ERRLOG("SIGHUP: cannot reopen the log file %s: %s",
+					   nvl_log_file(), strerror(-rc));
+			else
+				NVL_NOTICELOG("SIGHUP: log file %s reopened",
+					      nvl_log_file() ? nvl_log_file() : "(stderr, nothing to do)");
+			continue;
+		}
+		if (si.ssi_signo == SIGUSR1 || si.ssi_signo == SIGUSR2) {
+			NVL_NOTICELOG("received %s: ignored", strsignal((int)si.ssi_signo));
+			continue;
+		}
+		/* TERM, INT, QUIT: an orderly stop, logged */
+		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM || si.ssi_signo == SIGQUIT) {
 			if (g_app.stopping) {
 				NVL_WARNLOG("second signal during shutdown: exiting now");
 				_exit(1);
@@ -130,6 +173,8 @@ signal_cb(void *arg, uint32_t events)
 /* ---- config replay ----------------------------------------------------- */
 
 static void replay_next(void);
+static void app_started(void);
+static int config_flatten(json_t *doc, json_t **out);
 
 static void
 replay_done(void *arg, json_t *result, json_t *error)
@@ -186,7 +231,19 @@ app_start_rpc(void)
 			nvl_mkdir_p(dir);
 		}
 	}
+	if (nvl_fdstore_available()) {
+		int fd = nvl_fdstore_take("rpc.listen");
+
+		if (fd > 0) {
+			ro.inherited_fd = fd;
+			/* systemd's socket unit made it (no keeper): it stays its own */
+			ro.keep_path = getenv(NVL_KEEPER_ENV) == NULL;
+			NVL_NOTICELOG("RPC socket %s taken back from the fd store", ro.path);
+		}
+	}
 	rc = nvl_rpc_server_start(&ro);
+	if (rc == 0 && ro.inherited_fd <= 0 && nvl_fdstore_available())
+		nvl_fdstore_put("rpc.listen", nvl_rpc_server_fd());
 	if (rc < 0) {
 		if (rc == -EADDRINUSE)
 			NVL_ERRLOG("a live nvlendd already serves %s; not starting a second one",
@@ -209,10 +266,11 @@ replay_next(void)
 	if (call == NULL) {
 		json_decref(g_app.replay_calls);
 		g_app.replay_calls = NULL;
-		NVL_NOTICELOG("configuration %s applied", g_app.opts->config_file);
-		g_app.started = true;
-		if (g_app.opts->started)
-			g_app.opts->started(g_app.opts->started_arg);
+		if (g_app.replaying_kept)
+			NVL_NOTICELOG("the kept configuration is applied again");
+		else
+			NVL_NOTICELOG("configuration %s applied", g_app.opts->config_file);
+		app_started();
 		return;
 	}
 	{
@@ -267,6 +325,93 @@ config_flatten(json_t *doc, json_t **out)
 	return 0;
 }
 
+/* After a client's call: keep the configuration if it changed (the RPCs that
+ * only read leave it as it was, and nothing is written then). */
+static void
+app_save_state(const char *method, bool ok)
+{
+	json_t *cfg;
+	char *text;
+	int rc;
+
+	(void)method;
+	if (!ok || g_app.cfg == NULL || g_app.stopping)
+		return;
+	cfg = nvl_app_save_config();
+	text = cfg ? json_dumps(cfg, JSON_COMPACT) : NULL;
+	json_decref(cfg);
+	if (text == NULL)
+		return;
+	if (g_app.cfg_saved && strcmp(text, g_app.cfg_saved) == 0) {
+		free(text);
+		return;
+	}
+	rc = nvl_stateblob_write(g_app.cfg, text, strlen(text));
+	if (rc < 0) {
+		NVL_ERRLOG("cannot keep the configuration for a restart: %s", strerror(-rc));
+		free(text);
+		return;
+	}
+	free(g_app.cfg_saved);
+	g_app.cfg_saved = text;
+}
+
+static void
+app_started(void)
+{
+	g_app.started = true;
+	if (g_app.cfg) {
+		app_save_state(NULL, true);
+		nvl_rpc_set_call_hook(app_save_state);
+		nvl_fdstore_release_untaken();
+		nvl_fdstore_ready(g_app.replaying_kept ? "serving again after a restart" : "serving");
+	}
+	if (g_app.opts->started)
+		g_app.opts->started(g_app.opts->started_arg);
+}
+
+/* The configuration a previous worker kept, as calls to replay; NULL if none. */
+static json_t *
+app_kept_config(void)
+{
+	const void *data;
+	size_t len;
+	uint64_t seq;
+	json_error_t err;
+	json_t *doc, *calls = NULL;
+	bool existed;
+	int rc;
+
+	if (!nvl_fdstore_available())
+		return NULL;
+	rc = nvl_stateblob_open(APP_CONFIG_BLOB, APP_CONFIG_CAP, &g_app.cfg, &existed);
+	if (rc < 0) {
+		NVL_ERRLOG("cannot keep the configuration for a restart: %s", strerror(-rc));
+		return NULL;
+	}
+	if (!existed)
+		return NULL;
+	rc = nvl_stateblob_read(g_app.cfg, &data, &len, &seq);
+	if (rc < 0 || len == 0) {
+		if (rc < 0)
+			NVL_ERRLOG("the configuration kept by the previous worker is damaged: "
+				   "starting from -c");
+		return NULL;
+	}
+	doc = json_loadb(data, len, 0, &err);
+	if (doc == NULL || config_flatten(doc, &calls) < 0) {
+		NVL_ERRLOG("the configuration kept by the previous worker does not parse: %s",
+			   err.text);
+		json_decref(doc);
+		return NULL;
+	}
+	json_decref(doc);
+	NVL_NOTICELOG("restarted: replaying the configuration the previous worker kept "
+		      "(%zu calls, version %llu)", json_array_size(calls),
+		      (unsigned long long)seq);
+	return calls;
+}
+
 static void
 app_begin(void *arg)
 {
@@ -278,6 +423,13 @@ app_begin(void *arg)
 	if (rc < 0) {
 		g_app.start_rc = rc;
 		nvl_app_shutdown(1);
+		return;
+	}
+	g_app.replay_calls = app_kept_config();
+	if (g_app.replay_calls) {
+		g_app.replaying_kept = true;
+		g_app.replay_idx = 0;
+		replay_next();
 		return;
 	}
 	if (g_app.opts->config_file) {
@@ -304,9 +456,7 @@ app_begin(void *arg)
 		replay_next();
 		return;
 	}
-	g_app.started = true;
-	if (g_app.opts->started)
-		g_app.opts->started(g_app.opts->started_arg);
+	app_started();
 }
 
 int
@@ -320,6 +470,10 @@ nvl_app_run(const struct nvl_app_opts *o)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
 	/* block before threads exist so every reactor inherits the mask */
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);

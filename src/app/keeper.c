@@ -303,23 +303,21 @@ keeper_may_restart(struct keeper *k)
 static void
 keeper_reaped(struct keeper *k, int st)
 {
-	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-
 	if (WIFEXITED(st))
 		k->last_status = WEXITSTATUS(st);
 	else
 		k->last_status = 128 + WTERMSIG(st);
-	if (k->stopping || clean) {
+	/* an exit, whatever its status, is the worker's own decision (stopped,
+	 * refused its configuration or socket): only a death by signal is a crash */
+	if (k->stopping || WIFEXITED(st)) {
 		NVL_NOTICELOG("keeper: worker %d ended (status %d)", (int)k->worker,
 			      k->last_status);
 		k->worker = 0;
 		k->stopping = true;
 		return;
 	}
-	NVL_ERRLOG("keeper: worker %d %s %d%s", (int)k->worker,
-		   WIFEXITED(st) ? "exited with status" : "died of signal",
-		   WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
-		   k->ready ? "" : " before it was ready");
+	NVL_ERRLOG("keeper: worker %d died of signal %d (%s)%s", (int)k->worker, WTERMSIG(st),
+		   strsignal(WTERMSIG(st)), k->ready ? "" : " before it was ready");
 	k->worker = 0;
 	if (!keeper_may_restart(k)) {
 		NVL_ERRLOG("keeper: the worker keeps dying; giving up");
@@ -382,6 +380,9 @@ nvl_keeper_run(const struct nvl_keeper_opts *o)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	k.sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -407,7 +408,9 @@ nvl_keeper_run(const struct nvl_keeper_opts *o)
 			while (read(k.sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 				if (si.ssi_signo == SIGCHLD)
 					continue;
-				if (si.ssi_signo != SIGHUP)
+				/* TERM, INT, QUIT stop; HUP, USR1, USR2 are only passed on */
+				if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT ||
+				    si.ssi_signo == SIGQUIT)
 					k.stopping = true;
 				if (k.worker > 0)
 					kill(k.worker, (int)si.ssi_signo);

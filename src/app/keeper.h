@@ -17,11 +17,12 @@
  *
  * Lifetime: SIGTERM/SIGINT are passed to the worker and the keeper exits
  * with the worker's status once it is gone; SIGHUP is passed on. A worker
- * that exits with status 0 ends the keeper (a clean `nvlend shutdown`). A
- * worker that dies any other way is restarted at once, then with a backoff
- * (100 ms doubling to 5 s) while it keeps dying; more than `max_restarts`
- * deaths within `restart_window_ms` end the keeper with status 1 (as
- * systemd's StartLimitBurst would).
+ * that exits, whatever its status, ends the keeper with that status (a clean
+ * `nvlend shutdown`, or a configuration or socket it refused: its own
+ * decision). A worker killed by a signal (a crash, kill -9) is restarted at
+ * once if it had been ready, else after a backoff (100 ms doubling to 5 s);
+ * more than `max_restarts` deaths within `restart_window_ms` end the keeper
+ * with status 1 (as systemd's StartLimitBurst would).
  *
  * Threads: one. Everything is in nvl_keeper_run's loop.
  */

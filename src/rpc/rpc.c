@@ -275,9 +275,18 @@ static struct {
 	unsigned nclients;
 	struct rpc_conn *conns;
 	bool running;
+	bool keep_path;
 } g_srv = { .fd = -1 };
 
 static void conn_flush(struct rpc_conn *c);
+
+static nvl_rpc_call_hook g_call_hook;
+
+void
+nvl_rpc_set_call_hook(nvl_rpc_call_hook fn)
+{
+	g_call_hook = fn;
+}
 
 static void
 conn_put(struct rpc_conn *c)
@@ -436,6 +445,9 @@ request_finish(struct nvl_rpc_request *r, json_t *result, json_t *error)
 		abort();
 	}
 	r->done = true;
+	/* after a client's call (not a local one): the app may save its state */
+	if (g_call_hook && !r->local_done && r->method)
+		g_call_hook(r->method->name, error == NULL);
 	if (r->local_done) {
 		r->local_done(r->local_arg, result, error);
 	} else if (r->id) {
@@ -1072,12 +1084,25 @@ nvl_rpc_server_start(const struct nvl_rpc_server_opts *o)
 	if (strlen(o->path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	nvl_strlcpy(g_srv.path, o->path, sizeof(g_srv.path));
+	g_srv.keep_path = o->keep_path;
 	g_srv.max_request = o->max_request ? o->max_request : RPC_DEFAULT_MAX_REQUEST;
 	g_srv.max_clients = o->max_clients ? o->max_clients : RPC_DEFAULT_MAX_CLIENTS;
 	g_srv.request_timeout_us = rpc_timeout_us(o->request_timeout_ms,
 						  RPC_DEFAULT_REQUEST_TIMEOUT_US);
 	g_srv.idle_timeout_us = rpc_timeout_us(o->idle_timeout_ms, RPC_DEFAULT_IDLE_TIMEOUT_US);
 
+	if (o->inherited_fd > 0) {
+		/* a listening socket a previous worker left in the fd store: clients
+		 * that connected meanwhile are waiting in its backlog */
+		int on = 0;
+		socklen_t len = sizeof(on);
+
+		if (getsockopt(o->inherited_fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0 || !on)
+			return -ENOTSOCK;
+		fd = o->inherited_fd;
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		goto listening;
+	}
 	if (lstat(o->path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {
 			NVL_ERRLOG("%s exists and is not a socket; not touching it", o->path);
@@ -1112,6 +1137,7 @@ nvl_rpc_server_start(const struct nvl_rpc_server_opts *o)
 		unlink(o->path);
 		return rc;
 	}
+listening:
 	g_srv.fd = fd;
 	g_srv.fdh = nvl_fd_add(fd, EPOLLIN, srv_accept, NULL);
 	if (g_srv.fdh == NULL) {
@@ -1139,6 +1165,12 @@ nvl_rpc_server_start(const struct nvl_rpc_server_opts *o)
 	return 0;
 }
 
+int
+nvl_rpc_server_fd(void)
+{
+	return g_srv.fd;
+}
+
 void
 nvl_rpc_server_stop(void)
 {
@@ -1150,7 +1182,8 @@ nvl_rpc_server_stop(void)
 	nvl_fd_del(g_srv.fdh);
 	close(g_srv.fd);
 	g_srv.fd = -1;
-	unlink(g_srv.path);
+	if (!g_srv.keep_path)
+		unlink(g_srv.path);
 	while (g_srv.conns)
 		conn_close(g_srv.conns);
 }

@@ -157,6 +157,11 @@ struct nvl_rpc_server_opts {
 	uint64_t request_timeout_ms;
 	/** ms a connection with nothing outstanding may stay silent (0: default 10 min) */
 	uint64_t idle_timeout_ms;
+	/** > 0: an already listening socket at path (from the fd store) to serve
+	 *  instead of binding a new one */
+	int inherited_fd;
+	/** leave the socket file when stopping (systemd's socket unit owns it) */
+	bool keep_path;
 };
 
 /** Bind and listen (on the calling reactor). Takes over a stale socket left by a
@@ -164,6 +169,14 @@ struct nvl_rpc_server_opts {
 int nvl_rpc_server_start(const struct nvl_rpc_server_opts *o);
 /** Stop listening, close connections, unlink the socket. */
 void nvl_rpc_server_stop(void);
+
+/** The listening socket (to keep in the fd store), or -1. */
+int nvl_rpc_server_fd(void);
+
+/** Called on reactor 0 after each client's call is answered (method name,
+ *  whether it succeeded); local calls (config replay) do not call it. */
+typedef void (*nvl_rpc_call_hook)(const char *method, bool ok);
+void nvl_rpc_set_call_hook(nvl_rpc_call_hook fn);
 
 /**
  * Execute one call in-process (config replay). Calls done(arg, err) when the

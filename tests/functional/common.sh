@@ -35,6 +35,10 @@ _run_cleanups() {
 		eval "${_cleanups[$i]}" >/dev/null 2>&1
 	done
 	rm -f /dev/shm/"${NVLEND_SHM_PREFIX}"* 2>/dev/null
+	if [ "${ALLOW_WORKER_RESTARTS:-0}" != 1 ] && [ -z "$_daemon_bad" ] &&
+		grep -h "keeper: worker [0-9]* died" "$T"/nvlendd*.log 2>/dev/null >"$T/.restarts"; then
+		_daemon_bad="a worker crashed and was restarted by the keeper: $(head -1 "$T/.restarts")"
+	fi
 	if [ -n "$_daemon_bad" ] && { [ $rc -eq 0 ] || [ $rc -eq 77 ]; }; then
 		echo "[$TEST_NAME] FAIL: $_daemon_bad" >&2
 		rc=1
@@ -103,7 +107,11 @@ free_port() {
 }
 
 # start_nvlendd [ARGS...]: start a daemon on a private socket, wait until it answers.
-# Sets NVLEND_SOCKET (exported, so `nvlend` finds it), DAEMON_PID, DAEMON_LOG.
+# Sets NVLEND_SOCKET (exported, so `nvlend` finds it), DAEMON_PID (the process
+# started: nvlendd's keeper, or the daemon itself with --no-keeper),
+# WORKER_PID (the process serving: the keeper's worker), DAEMON_LOG.
+# A worker that dies during a test is restarted by the keeper; the test then
+# fails at exit (the keeper logged it) unless it sets ALLOW_WORKER_RESTARTS=1.
 _daemon_n=0
 start_nvlendd() {
 	_daemon_n=$((_daemon_n + 1))
@@ -117,7 +125,18 @@ start_nvlendd() {
 		cat "$DAEMON_LOG" >&2
 		fail "nvlendd did not come up"
 	fi
+	WORKER_PID=$(worker_of "$DAEMON_PID")
 }
+
+# worker_of PID: the worker of keeper PID (PID itself if it has none)
+worker_of() {
+	local w
+	w=$(pgrep -P "$1" -x nvlendd 2>/dev/null | head -1)
+	echo "${w:-$1}"
+}
+
+# worker_alive: the worker that start_nvlendd saw is still the one serving
+worker_alive() { kill -0 "$WORKER_PID" 2>/dev/null && [ "$(worker_of "$DAEMON_PID")" = "$WORKER_PID" ]; }
 
 # stop_daemon_pid PID: SIGTERM, wait up to 20 s, then SIGKILL. A daemon that
 # exits non-zero after SIGTERM (a sanitizer report, a crash, a hang) fails
@@ -145,7 +164,16 @@ stop_daemon_pid() {
 	return 1
 }
 stop_nvlendd() { stop_daemon_pid "$DAEMON_PID" || fail "$_daemon_bad"; }
-kill9_nvlendd() { kill -KILL "$DAEMON_PID" 2>/dev/null; wait "$DAEMON_PID" 2>/dev/null; true; }
+# kill9_nvlendd: SIGKILL the daemon (its worker dies with the keeper) and wait
+# until no process of it is left
+kill9_nvlendd() {
+	local w
+	w=$(worker_of "$DAEMON_PID")
+	kill -KILL "$DAEMON_PID" 2>/dev/null
+	wait "$DAEMON_PID" 2>/dev/null
+	wait_until 10 sh -c "! kill -0 $w" || kill -KILL "$w" 2>/dev/null
+	true
+}
 
 # rpc METHOD [JSON]: call and print the result
 rpc() { nvlend -s "$NVLEND_SOCKET" rpc "$@"; }

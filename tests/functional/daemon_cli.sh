@@ -162,7 +162,7 @@ for r, cpu in zip(rs, want):
     assert r["cpu"] == (-1 if cpu == "-" else int(cpu)), r
     assert comm == ("nvlendd" if r["id"] == 0 else "reactor_%d" % r["id"]), ("thread name", comm)
     assert allowed == (mine if cpu == "-" else cpu), ("reactor %d allowed on %s" % (r["id"], allowed))
-' "$DAEMON_PID" "$@" >&2
+' "$WORKER_PID" "$@" >&2
 }
 check_pinning - || fail "reactor pinned without --cores"
 stop_nvlendd

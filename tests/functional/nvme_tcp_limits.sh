@@ -97,5 +97,5 @@ log "the import sent $1 reads ($2 bytes), $3 writes ($4 bytes)"
 [ "$2" = $(($1 * 65536)) ] && [ "$4" = $(($3 * 65536)) ] ||
 	fail "commands from the import are not all 64 KiB: $sizes"
 
-kill -0 "$DAEMON_PID" || fail "daemon died"
+worker_alive || fail "daemon died"
 pass

@@ -61,7 +61,9 @@ int main(void) { struct nvl_uri u; return nvl_uri_parse("nvme+tcp://127.0.0.1:44
 C
 # shellcheck disable=SC2046
 cc -o "$T/c" "$T/c.c" $(pkg-config --cflags --libs nvlend) 2>"$T/cc.log" || { cat "$T/cc.log" >&2; fail "cc with pkg-config nvlend"; }
-ldd "$T/c" | grep -qE "libnvlend.so.0 => (/usr)?/lib/" || fail "not linked with the installed libnvlend0"
+# (capture first: grep -q closing the pipe early would SIGPIPE ldd under pipefail)
+ldd_out=$(ldd "$T/c")
+grep -qE "libnvlend.so.0 => (/usr)?/lib/" <<<"$ldd_out" || fail "not linked with the installed libnvlend0: $ldd_out"
 "$T/c" || fail "program against libnvlend0"
 
 dpkg --purge $pkgs >"$T/purge.log" 2>&1 || { cat "$T/purge.log" >&2; fail "dpkg --purge"; }

@@ -15,7 +15,7 @@ requires setpriv
 
 start_nvlendd
 shm_target sq 16M
-pid=$DAEMON_PID
+pid=$WORKER_PID
 before=$(ls /dev/shm | sort)
 # what a squatter would create (the pre-memfd naming: PREFIX PID-SEQ-WHAT)
 /usr/bin/python3 - "$pid" "${NVLEND_SHM_PREFIX}" "nvlend-" <<'PY' >"$T/squat.list"

@@ -100,7 +100,7 @@ check(read_block(1) == 0, "the queue pair still works after the attempts")
 sys.exit(fails)
 PY
 sleep 0.3
-kill -0 "$DAEMON_PID" 2>/dev/null || fail "the daemon died (SIGBUS?) after the shm host's ftruncate attempts"
+worker_alive || fail "the daemon died (SIGBUS?) after the shm host's ftruncate attempts"
 wait $PG || { cat "$T/good.out"; fail "the well-behaved host failed"; }
 grep -q ', 0 errors' "$T/good.out" || { cat "$T/good.out"; fail "verify errors on the good host"; }
 
@@ -112,7 +112,7 @@ on_exit "rm -f $GUEST_FILE"
 /usr/bin/python3 "$TESTS_DIR/functional/vhost_frontend.py" truncate "$T/v0.sock" "$GUEST_FILE" \
 	"$BIN/nvlend" "$NVLEND_SOCKET" v0 || fail "vhost-user front-end (truncate)"
 sleep 0.3
-kill -0 "$DAEMON_PID" 2>/dev/null || fail "the daemon died (SIGBUS) after the front-end truncated guest memory"
+worker_alive || fail "the daemon died (SIGBUS) after the front-end truncated guest memory"
 grep -q "truncated by the front-end" "$DAEMON_LOG" || fail "no log line naming the truncation"
 wait_until 5 sh -c "nvlend vblk list v0 | grep -q listening" || fail "v0 not listening again"
 /usr/bin/python3 "$TESTS_DIR/functional/vhost_frontend.py" rw "$T/v0.sock" memfd ||

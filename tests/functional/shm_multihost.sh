@@ -92,7 +92,7 @@ grep -q "keep-alive timeout" "$DAEMON_LOG" || fail "no keep-alive timeout logged
 kill -9 $PC; wait $PC 2>/dev/null
 # everything the dead hosts held is gone: no queue region left behind
 sleep 0.3
-left=$(ls -l /proc/$DAEMON_PID/fd | grep -c "memfd:nvlend-c.*-[sc]q" || true)
+left=$(ls -l /proc/$WORKER_PID/fd | grep -c "memfd:nvlend-c.*-[sc]q" || true)
 [ "$left" = 0 ] || fail "$left queue regions (memfds) still held by the daemon after the hosts died"
 nvlend status >/dev/null || fail "daemon not serving"
 stop_nvlendd

@@ -46,7 +46,7 @@ wait_until 10 sh -c "nvlend -s $NVLEND_SOCKET rpc nvmf_subsystem_get_qpairs '{\"
 	{ cat "$T/good.log"; fail "the well-behaved host did not connect"; }
 
 # sockets the daemon holds: listeners, RPC, the well-behaved host's two queues
-sockets() { find /proc/"$DAEMON_PID"/fd -lname 'socket:*' 2>/dev/null | wc -l; }
+sockets() { find /proc/"$WORKER_PID"/fd -lname 'socket:*' 2>/dev/null | wc -l; }
 qpairs() { rpc nvmf_subsystem_get_qpairs "{\"nqn\":\"$NQN\"}" | grep -c '"qid"'; }
 BASE_QPAIRS=$(qpairs)
 sleep 0.5 # the RPC connection just made is closed on the daemon's side too
@@ -103,5 +103,5 @@ kill -INT $GOOD
 wait $GOOD || { cat "$T/good.log"; fail "the well-behaved host saw errors"; }
 grep -q "verify: .* 0 errors" "$T/good.log" || { cat "$T/good.log"; fail "verify"; }
 grep -q "errors: 0" "$T/good.log" || { cat "$T/good.log"; fail "I/O errors"; }
-kill -0 "$DAEMON_PID" || fail "daemon died"
+worker_alive || fail "daemon died"
 pass
