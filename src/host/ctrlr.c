@@ -1114,23 +1114,12 @@ host_ctrlr_lost_ns(const struct host_ctrlr *c)
 
 /* ---- buffers ----------------------------------------------------------------------------------- */
 
-bool
-host_ctrlr_has_window(const struct host_ctrlr *c)
-{
-	return c->win != NULL;
-}
-
-void *
-host_ctrlr_buf_alloc(struct host_ctrlr *c, size_t size)
-{
-	return c->win ? host_window_alloc(c->win, size) : NULL;
-}
-
-void
-host_ctrlr_buf_free(struct host_ctrlr *c, void *buf)
+struct host_window *
+host_ctrlr_window_get(struct host_ctrlr *c)
 {
 	if (c->win)
-		host_window_free(c->win, buf);
+		host_window_get(c->win);
+	return c->win;
 }
 
 bool

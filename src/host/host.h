@@ -189,13 +189,9 @@ unsigned host_ctrlr_attempts(const struct host_ctrlr *c);
 /** When the current outage began (0: none). */
 uint64_t host_ctrlr_lost_ns(const struct host_ctrlr *c);
 
-/* Buffers the controller reaches without copies: the shm data window (any
- * thread; the window of the current association). */
-void *host_ctrlr_buf_alloc(struct host_ctrlr *c, size_t size);
-void host_ctrlr_buf_free(struct host_ctrlr *c, void *buf);
-/** Is [p, p + len) inside the data window, or has the transport none? */
+/** Is [p, p + len) inside the data window of the current association, or
+ *  has the transport none? (Admin command buffers must be.) */
 bool host_ctrlr_buf_reachable(const struct host_ctrlr *c, const void *p, size_t len);
-bool host_ctrlr_has_window(const struct host_ctrlr *c);
 
 /* ---- identity ------------------------------------------------------------------- */
 

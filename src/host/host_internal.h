@@ -49,6 +49,8 @@ int host_window_create(int fd, uint64_t size, struct host_window **out);
 void host_window_get(struct host_window *w);
 void host_window_put(struct host_window *w);
 void *host_window_alloc(struct host_window *w, size_t size);
+/** The window of c's current association with a reference (NULL: none). */
+struct host_window *host_ctrlr_window_get(struct host_ctrlr *c);
 void host_window_free(struct host_window *w, void *p);
 static inline bool
 host_window_contains(const struct host_window *w, const void *p, size_t len)

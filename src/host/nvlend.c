@@ -72,8 +72,8 @@ nvl_buf_alloc(struct nvl_ctrlr *c, size_t size)
 
 	if (size == 0)
 		size = 1;
-	if (host_ctrlr_has_window(c->hc))
-		return host_ctrlr_buf_alloc(c->hc, size);
+	if (c->win)
+		return host_window_alloc(c->win, size);
 	if (posix_memalign(&p, NVL_NVME_PAGE_SIZE, NVL_ALIGN_UP(size, NVL_NVME_PAGE_SIZE)))
 		return NULL;
 	return p;
@@ -84,8 +84,8 @@ nvl_buf_free(struct nvl_ctrlr *c, void *buf)
 {
 	if (buf == NULL)
 		return;
-	if (host_ctrlr_has_window(c->hc))
-		host_ctrlr_buf_free(c->hc, buf);
+	if (c->win)
+		host_window_free(c->win, buf);
 	else
 		free(buf);
 }
@@ -128,8 +128,8 @@ nvl_ctrlr_admin(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32
 	memset(cpl, 0, sizeof(*cpl));
 	if (lib_dead(c))
 		return -ENOTCONN;
-	if (len && !host_ctrlr_buf_reachable(c->hc, buf, len)) {
-		b = host_ctrlr_buf_alloc(c->hc, len);
+	if (len && c->win && !host_window_contains(c->win, buf, len)) {
+		b = host_window_alloc(c->win, len);
 		if (b == NULL)
 			return -ENOMEM;
 		if (dir == NVL_XFER_TO_CTRLR)
@@ -150,7 +150,7 @@ nvl_ctrlr_admin(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32
 	if (b != buf) {
 		if (rc == 0 && dir == NVL_XFER_FROM_CTRLR)
 			memcpy(buf, b, len);
-		host_ctrlr_buf_free(c->hc, b);
+		host_window_free(c->win, b);
 	}
 	if (rc < 0)
 		return rc;
@@ -510,6 +510,7 @@ nvl_ctrlr_connect(const char *uri, const struct nvl_ctrlr_opts *opts, struct nvl
 		goto err_locks;
 	}
 	c->max_xfer = host_ctrlr_max_xfer(c->hc);
+	c->win = host_ctrlr_window_get(c->hc);
 	c->default_nsid = c->uri.nsid ? c->uri.nsid : host_ctrlr_first_nsid(c->hc);
 	if (c->opts.keepalive_thread && c->opts.kato_ms) {
 		if (pthread_create(&c->ka_thread, NULL, lib_keepalive_thread, c) == 0)
@@ -552,6 +553,7 @@ nvl_ctrlr_disconnect(struct nvl_ctrlr *c)
 	(void)lib_drive(c, nvl_now_ns() + LIB_CLOSE_MS * 1000000ULL, lib_closed, c);
 	pthread_mutex_unlock(&c->admin_lock);
 	host_ctrlr_destroy(c->hc);
+	host_window_put(c->win);
 	lib_locks_fini(c);
 	free(c);
 }

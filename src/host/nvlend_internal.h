@@ -14,7 +14,7 @@
 
 #include <pthread.h>
 
-#include "host/host.h"
+#include "host/host_internal.h"
 #include "util/util.h"
 #include "nvlend/nvlend.h"
 
@@ -28,6 +28,9 @@ struct nvl_ctrlr {
 	uint8_t hostid[16];
 	uint32_t default_nsid;
 	uint32_t max_xfer;
+	/* shm: the data window, held until disconnect (buffers from
+	 * nvl_buf_alloc stay mapped after the controller is lost) */
+	struct host_window *win;
 	pthread_mutex_t admin_lock;
 
 	/* keep-alive thread */
