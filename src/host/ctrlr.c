@@ -59,7 +59,7 @@ set_fail_mode(struct host_ctrlr *c, enum host_fail_mode m)
 }
 
 static int
-ctrlr_event(struct host_ctrlr *c, enum host_event ev)
+ctrlr_emit(struct host_ctrlr *c, enum host_event ev)
 {
 	return c->opts.event ? c->opts.event(c->opts.arg, c, ev) : 0;
 }
@@ -264,7 +264,7 @@ step_admin(struct host_ctrlr *c, struct nvl_nvme_cmd *cmd, uint32_t len, uint8_t
 }
 
 static int
-property(struct host_ctrlr *c, bool set, uint32_t ofst, bool eight, uint64_t value,
+ctrlr_property(struct host_ctrlr *c, bool set, uint32_t ofst, bool eight, uint64_t value,
 	 host_admin_cb cb)
 {
 	struct nvl_nvmf_property_cmd p = { 0 };
@@ -281,7 +281,7 @@ property(struct host_ctrlr *c, bool set, uint32_t ofst, bool eight, uint64_t val
 }
 
 static int
-identify(struct host_ctrlr *c, uint8_t cns, uint32_t nsid)
+ctrlr_identify(struct host_ctrlr *c, uint8_t cns, uint32_t nsid)
 {
 	struct nvl_nvme_cmd cmd = { 0 };
 
@@ -337,18 +337,18 @@ ctrlr_step(struct host_ctrlr *c, uint64_t now)
 	case HOST_STEP_TRANSPORT:
 		return;
 	case HOST_STEP_CAP:
-		rc = property(c, false, NVL_NVME_REG_CAP, true, 0, step_done);
+		rc = ctrlr_property(c, false, NVL_NVME_REG_CAP, true, 0, step_done);
 		break;
 	case HOST_STEP_CC:
-		rc = property(c, true, NVL_NVME_REG_CC, false, NVL_NVME_CC_EN | HOST_CC_QES,
+		rc = ctrlr_property(c, true, NVL_NVME_REG_CC, false, NVL_NVME_CC_EN | HOST_CC_QES,
 			      step_done);
 		break;
 	case HOST_STEP_CSTS:
 		c->step_at_ns = UINT64_MAX; /* busy until the answer */
-		rc = property(c, false, NVL_NVME_REG_CSTS, false, 0, step_done);
+		rc = ctrlr_property(c, false, NVL_NVME_REG_CSTS, false, 0, step_done);
 		break;
 	case HOST_STEP_ID_CTRL:
-		rc = identify(c, NVL_NVME_CNS_CTRLR, 0);
+		rc = ctrlr_identify(c, NVL_NVME_CNS_CTRLR, 0);
 		break;
 	case HOST_STEP_NOQ: {
 		uint32_t n = NVL_MAX(NVL_MIN(c->opts.io_queues, (uint16_t)HOST_MAX_QUEUES), 1) - 1;
@@ -360,17 +360,17 @@ ctrlr_step(struct host_ctrlr *c, uint64_t now)
 		break;
 	}
 	case HOST_STEP_NS_LIST:
-		rc = identify(c, NVL_NVME_CNS_ACTIVE_NS_LIST, 0);
+		rc = ctrlr_identify(c, NVL_NVME_CNS_ACTIVE_NS_LIST, 0);
 		break;
 	case HOST_STEP_ID_NS:
-		rc = identify(c, NVL_NVME_CNS_NS, c->ns_list[c->ns_idx]);
+		rc = ctrlr_identify(c, NVL_NVME_CNS_NS, c->ns_list[c->ns_idx]);
 		break;
 	case HOST_STEP_NS_DESC:
-		rc = identify(c, NVL_NVME_CNS_NS_ID_DESCRIPTORS, c->ns_list[c->ns_idx]);
+		rc = ctrlr_identify(c, NVL_NVME_CNS_NS_ID_DESCRIPTORS, c->ns_list[c->ns_idx]);
 		break;
 	case HOST_STEP_VERIFY:
 		if (c->connected_once) {
-			rc = ctrlr_event(c, HOST_EV_RECONNECTED);
+			rc = ctrlr_emit(c, HOST_EV_RECONNECTED);
 			if (c->dropping || !c->assoc_live)
 				return;
 			if (rc == -EAGAIN) {
@@ -403,11 +403,11 @@ ctrlr_step(struct host_ctrlr *c, uint64_t now)
 		set_fail_mode(c, HOST_FAIL_NONE);
 		c->err = 0;
 		if (first) {
-			ctrlr_event(c, HOST_EV_CONNECTED);
+			ctrlr_emit(c, HOST_EV_CONNECTED);
 		} else {
 			/* the owner sees how long the outage lasted, then it is over */
 			c->reconnects++;
-			ctrlr_event(c, HOST_EV_READY);
+			ctrlr_emit(c, HOST_EV_READY);
 			c->lost_ns = 0;
 			c->attempts = 0;
 			c->last_error[0] = '\0';
@@ -586,9 +586,9 @@ host_ctrlr_give_up(struct host_ctrlr *c, const char *why)
 	set_state(c, HOST_CTRLR_FAILED);
 	host_qpairs_kick(c);
 	if (st == HOST_CTRLR_CONNECTING)
-		ctrlr_event(c, HOST_EV_CONNECT_FAILED);
+		ctrlr_emit(c, HOST_EV_CONNECT_FAILED);
 	else
-		ctrlr_event(c, HOST_EV_GIVEN_UP);
+		ctrlr_emit(c, HOST_EV_GIVEN_UP);
 }
 
 static void
@@ -625,7 +625,7 @@ host_assoc_fail(struct host_ctrlr *c, int rc, const char *fmt, ...)
 		c->attempts = 0;
 		assoc_drop(c);
 		set_state(c, HOST_CTRLR_WAIT_RECONNECT); /* what the owner sees during LOST */
-		ctrlr_event(c, HOST_EV_LOST);
+		ctrlr_emit(c, HOST_EV_LOST);
 		if (host_ctrlr_state(c) == HOST_CTRLR_WAIT_RECONNECT)
 			schedule_attempt(c, now);
 		return;
@@ -672,7 +672,7 @@ close_finish(struct host_ctrlr *c)
 	c->close_step = HOST_CLOSE_DONE;
 	set_fail_mode(c, HOST_FAIL_GONE);
 	set_state(c, HOST_CTRLR_CLOSED);
-	ctrlr_event(c, HOST_EV_CLOSED);
+	ctrlr_emit(c, HOST_EV_CLOSED);
 }
 
 static void
@@ -682,11 +682,11 @@ close_step(struct host_ctrlr *c)
 
 	if (c->close_step == HOST_CLOSE_SHN)
 		/* normal shutdown notification (CC.SHN = 01b) */
-		rc = property(c, true, NVL_NVME_REG_CC, false,
+		rc = ctrlr_property(c, true, NVL_NVME_REG_CC, false,
 			      NVL_NVME_CC_EN | (1u << NVL_NVME_CC_SHN_SHIFT) | HOST_CC_QES,
 			      close_done);
 	else
-		rc = property(c, false, NVL_NVME_REG_CSTS, false, 0, close_done);
+		rc = ctrlr_property(c, false, NVL_NVME_REG_CSTS, false, 0, close_done);
 	if (rc < 0)
 		close_finish(c);
 }
@@ -867,7 +867,7 @@ check_outage(struct host_ctrlr *c, uint64_t now)
 	    now - c->lost_ns >= MS(c->opts.fast_io_fail_ms)) {
 		set_fail_mode(c, HOST_FAIL_FAST);
 		host_qpairs_kick(c);
-		ctrlr_event(c, HOST_EV_FAST_FAIL);
+		ctrlr_emit(c, HOST_EV_FAST_FAIL);
 	}
 	if (c->opts.ctrlr_loss_ms > 0 && now - c->lost_ns >= MS(c->opts.ctrlr_loss_ms))
 		host_ctrlr_give_up(c, c->last_error);

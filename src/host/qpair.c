@@ -62,7 +62,7 @@ static const struct nvl_nvme_cpl g_aborted_cpl = {
 /* ---- slots ------------------------------------------------------------------------------ */
 
 static void
-iov_to_buf(uint8_t *dst, const struct iovec *iov, int iovcnt, uint32_t len)
+qp_gather(uint8_t *dst, const struct iovec *iov, int iovcnt, uint32_t len)
 {
 	for (int i = 0; i < iovcnt && len > 0; i++) {
 		size_t l = NVL_MIN(iov[i].iov_len, (size_t)len);
@@ -74,7 +74,7 @@ iov_to_buf(uint8_t *dst, const struct iovec *iov, int iovcnt, uint32_t len)
 }
 
 static void
-buf_to_iov(const struct iovec *iov, int iovcnt, const uint8_t *src, uint32_t len)
+qp_scatter(const struct iovec *iov, int iovcnt, const uint8_t *src, uint32_t len)
 {
 	for (int i = 0; i < iovcnt && len > 0; i++) {
 		size_t l = NVL_MIN(iov[i].iov_len, (size_t)len);
@@ -102,7 +102,7 @@ req_unbounce(struct host_qpair *qp, struct host_req *r, bool copy_back)
 	if (r->bounce == NULL)
 		return;
 	if (copy_back)
-		buf_to_iov(r->iov, r->iovcnt, r->bounce, r->len);
+		qp_scatter(r->iov, r->iovcnt, r->bounce, r->len);
 	host_window_free(qp->tq->win, r->bounce);
 	r->bounce = NULL;
 }
@@ -125,7 +125,7 @@ req_send(struct host_qpair *qp, struct host_req *r, struct nvl_nvme_cmd *cmd,
 			return -ENOMEM;
 		req_save(r, cmd, iov, iovcnt);
 		if (r->dir == NVL_XFER_TO_CTRLR)
-			iov_to_buf(b, iov, iovcnt, r->len);
+			qp_gather(b, iov, iovcnt, r->len);
 		r->bounce = b;
 		one.iov_base = b;
 		one.iov_len = r->len;

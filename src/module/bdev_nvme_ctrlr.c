@@ -97,7 +97,7 @@ ctrlr_report(struct nvme_ctrlr *c, int rc, const char *why)
 }
 
 static void
-ctrlr_free(struct nvme_ctrlr *c)
+nvme_ctrlr_free(struct nvme_ctrlr *c)
 {
 	nvl_timer_destroy(c->timer);
 	nvl_poller_destroy(c->poller);
@@ -142,7 +142,7 @@ ctrlr_poll_now(struct nvme_ctrlr *c)
 	int work;
 
 	if (c->closed) {
-		ctrlr_free(c);
+		nvme_ctrlr_free(c);
 		return 1;
 	}
 	work = host_ctrlr_poll(c->hc, nvl_now_ns());
@@ -372,7 +372,7 @@ bdev_nvme_ctrlr_ioq_started(void *arg)
 }
 
 static int
-ctrlr_event(void *arg, struct host_ctrlr *hc, enum host_event ev)
+nvme_ctrlr_event(void *arg, struct host_ctrlr *hc, enum host_event ev)
 {
 	struct nvme_ctrlr *c = arg;
 	double out;
@@ -482,7 +482,7 @@ bdev_nvme_attach(const struct nvme_ctrlr_opts *o, nvme_done_fn done, void *arg)
 	ho.reconnect_delay_ms = NVL_MAX(c->o.reconnect_delay_sec, 1u) * 1000;
 	ho.reconnect_delay_max_ms = ho.reconnect_delay_ms * NVME_MAX_BACKOFF;
 	ho.fast_io_fail_ms = c->o.fast_io_fail_timeout_sec * 1000;
-	ho.event = ctrlr_event;
+	ho.event = nvme_ctrlr_event;
 	ho.kick = ctrlr_kick;
 	ho.qpair_kick = ctrlr_qpair_kick;
 	ho.arg = c;
