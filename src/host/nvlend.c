@@ -24,7 +24,7 @@
 #define LIB_CLOSE_MS 2000           /* orderly disconnect, at most */
 
 int
-lib_drive(struct nvl_ctrlr *c, uint64_t deadline, bool (*done)(void *arg), void *arg)
+host_lib_drive(struct nvl_ctrlr *c, uint64_t deadline, bool (*done)(void *arg), void *arg)
 {
 	struct pollfd pfds[LIB_MAX_FDS];
 
@@ -141,7 +141,7 @@ nvl_ctrlr_admin(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32
 	rc = host_ctrlr_admin(c->hc, cmd, b, len, dir, 0, lib_admin_cb, &w);
 	if (rc == 0) {
 		/* the core enforces the command's deadline; this one only guards it */
-		rc = lib_drive(c, nvl_now_ns() + (uint64_t)(c->opts.timeout_ms + 1000) * 1000000ULL,
+		rc = host_lib_drive(c, nvl_now_ns() + (uint64_t)(c->opts.timeout_ms + 1000) * 1000000ULL,
 			       lib_admin_done, &w);
 		if (rc == 0)
 			rc = w.rc;
@@ -310,7 +310,7 @@ nvl_ctrlr_aen_poll(struct nvl_ctrlr *c, struct nvl_aen *ev, int timeout_ms)
 				uint64_t now = nvl_now_ns();
 
 				c->aen_arrived = false;
-				(void)lib_drive(c, NVL_MIN(deadline, now + 100000000ULL),
+				(void)host_lib_drive(c, NVL_MIN(deadline, now + 100000000ULL),
 						lib_aen_arrived, c);
 			}
 		}
@@ -406,7 +406,7 @@ lib_keepalive_thread(void *arg)
 		}
 		pthread_mutex_unlock(&c->ka_lock);
 		pthread_mutex_lock(&c->admin_lock);
-		(void)lib_drive(c, nvl_now_ns() + (uint64_t)c->opts.timeout_ms * 1000000ULL,
+		(void)host_lib_drive(c, nvl_now_ns() + (uint64_t)c->opts.timeout_ms * 1000000ULL,
 				lib_admin_idle, c);
 		next = host_ctrlr_next_ns(c->hc);
 		pthread_mutex_unlock(&c->admin_lock);
@@ -503,7 +503,7 @@ nvl_ctrlr_connect(const char *uri, const struct nvl_ctrlr_opts *opts, struct nvl
 	rc = host_ctrlr_create(&ho, &c->hc);
 	if (rc < 0)
 		goto err_locks;
-	(void)lib_drive(c, UINT64_MAX, lib_connected, c); /* the core's connect timeout ends it */
+	(void)host_lib_drive(c, UINT64_MAX, lib_connected, c); /* the core's connect timeout ends it */
 	if (host_ctrlr_state(c->hc) != HOST_CTRLR_READY) {
 		rc = host_ctrlr_errno(c->hc) ? host_ctrlr_errno(c->hc) : -EIO;
 		host_ctrlr_destroy(c->hc);
@@ -550,7 +550,7 @@ nvl_ctrlr_disconnect(struct nvl_ctrlr *c)
 			nvl_qpair_destroy(c->qpairs[q]);
 	pthread_mutex_lock(&c->admin_lock);
 	host_ctrlr_close(c->hc);
-	(void)lib_drive(c, nvl_now_ns() + LIB_CLOSE_MS * 1000000ULL, lib_closed, c);
+	(void)host_lib_drive(c, nvl_now_ns() + LIB_CLOSE_MS * 1000000ULL, lib_closed, c);
 	pthread_mutex_unlock(&c->admin_lock);
 	host_ctrlr_destroy(c->hc);
 	host_window_put(c->win);

@@ -70,6 +70,6 @@ lib_dead(const struct nvl_ctrlr *c)
 
 /** admin_lock held: drive the core until done(arg) or the deadline.
  *  \return 0, -ETIMEDOUT. */
-int lib_drive(struct nvl_ctrlr *c, uint64_t deadline_ns, bool (*done)(void *arg), void *arg);
+int host_lib_drive(struct nvl_ctrlr *c, uint64_t deadline_ns, bool (*done)(void *arg), void *arg);
 
 #endif

@@ -67,7 +67,7 @@ lib_qpair_release(struct nvl_ctrlr *c, struct host_qpair *hq)
 	host_qpair_stop(hq, false);
 	host_qpair_destroy(hq, lib_flag_done, &freed);
 	/* deleting the queues takes two admin commands; a dead controller none */
-	(void)lib_drive(c, nvl_now_ns() + (uint64_t)c->opts.timeout_ms * 1000000ULL,
+	(void)host_lib_drive(c, nvl_now_ns() + (uint64_t)c->opts.timeout_ms * 1000000ULL,
 			lib_flag_set, &freed);
 }
 
@@ -97,7 +97,7 @@ nvl_qpair_create(struct nvl_ctrlr *c, const struct nvl_qpair_opts *opts, struct 
 	pthread_mutex_lock(&c->admin_lock);
 	rc = host_qpair_create(c->hc, &ho, &qp->hq);
 	if (rc == 0) {
-		rc = lib_drive(c, nvl_now_ns() + (uint64_t)c->opts.timeout_ms * 1000000ULL,
+		rc = host_lib_drive(c, nvl_now_ns() + (uint64_t)c->opts.timeout_ms * 1000000ULL,
 			       lib_qpair_connected, qp);
 		if (rc == 0)
 			rc = lib_dead(c) ? -ENOTCONN : host_qpair_connect_rc(qp->hq);
