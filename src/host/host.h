@@ -30,6 +30,12 @@
  * resubmits what it kept. fast_io_fail_ms after the loss, kept and new I/O
  * fail until the association is back; ctrlr_loss_ms after it (0: at once,
  * i.e. no reconnect) the controller is given up for good.
+ *
+ * Files: ctrlr.c (controller), qpair.c (queue pairs), host_shm.c and
+ * host_tcp.c (+ tcp_hostq.c) (transports), window.c (the shm data window),
+ * identity.c (host identity, namespace info, status names); the faces
+ * nvlend.c, nvlend_io.c (libnvlend) and session.c. libnvlend is built from
+ * src/host and src/proto, plus the brick client (Makefile: LIB_SRCS).
  */
 #ifndef NVL_HOST_H
 #define NVL_HOST_H
