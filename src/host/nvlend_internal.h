@@ -62,10 +62,12 @@ struct nvl_qpair {
 	uint64_t yield_gap_ns;        /* spin this long between sched_yield()s */
 };
 
+/* Any thread: is the controller gone for good (no reconnect here)? */
 static inline bool
 lib_dead(const struct nvl_ctrlr *c)
 {
-	return host_ctrlr_fail_mode(c->hc) != HOST_FAIL_NONE;
+	/* pairs with the release stores of the core (ctrlr.c, qpair.c) */
+	return __atomic_load_n(&c->hc->fail_mode, __ATOMIC_ACQUIRE) != HOST_FAIL_NONE;
 }
 
 /** admin_lock held: drive the core until done(arg) or the deadline.

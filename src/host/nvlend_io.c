@@ -145,7 +145,7 @@ nvl_qpair_id(const struct nvl_qpair *qp)
 NVL_EXPORT uint32_t
 nvl_qpair_outstanding(const struct nvl_qpair *qp)
 {
-	return host_qpair_outstanding(qp->hq);
+	return qp->hq->outstanding; /* called in callers' loops: no call into the core */
 }
 
 /* ---- submission ----------------------------------------------------------------------------- */

@@ -107,55 +107,69 @@ req_unbounce(struct host_qpair *qp, struct host_req *r, bool copy_back)
 	r->bounce = NULL;
 }
 
-/* Hand r to the transport queue: bounce into the window first if the data
- * is not there. \return 0 or the transport's -errno (r unchanged). */
-static int
-req_send(struct host_qpair *qp, struct host_req *r, struct nvl_nvme_cmd *cmd,
-	 const struct iovec *iov, int iovcnt)
+/* Send r through a copy in the window (the data is elsewhere, or in pieces). */
+static __attribute__((noinline)) int
+req_send_bounced(struct host_qpair *qp, struct host_req *r, struct nvl_nvme_cmd *cmd,
+		 const struct iovec *iov, int iovcnt)
 {
 	struct host_tq *tq = qp->tq;
 	struct iovec one;
+	void *b = host_window_alloc(tq->win, r->len);
 	int rc;
 
-	if (r->len && tq->win &&
-	    (iovcnt != 1 || !host_window_contains(tq->win, iov[0].iov_base, r->len))) {
-		void *b = host_window_alloc(tq->win, r->len);
-
-		if (b == NULL)
-			return -ENOMEM;
-		req_save(r, cmd, iov, iovcnt);
-		if (r->dir == NVL_XFER_TO_CTRLR)
-			qp_gather(b, iov, iovcnt, r->len);
-		r->bounce = b;
-		one.iov_base = b;
-		one.iov_len = r->len;
-		iov = &one;
-		iovcnt = 1;
-	}
-	rc = qp->ops->submit(qp, tq, r, cmd, iov, iovcnt);
-	if (nvl_unlikely(rc < 0))
+	if (b == NULL)
+		return -ENOMEM;
+	req_save(r, cmd, iov, iovcnt);
+	if (r->dir == NVL_XFER_TO_CTRLR)
+		qp_gather(b, iov, iovcnt, r->len);
+	r->bounce = b;
+	one.iov_base = b;
+	one.iov_len = r->len;
+	rc = qp->ops->submit(qp, tq, r, cmd, &one, 1);
+	if (rc < 0)
 		req_unbounce(qp, r, false);
 	return rc;
 }
 
-static void
+/* Hand r to the transport queue (through the window if its data is not
+ * there). \return 0 or the transport's -errno (r unchanged). */
+static inline int
+req_send(struct host_qpair *qp, struct host_req *r, struct nvl_nvme_cmd *cmd,
+	 const struct iovec *iov, int iovcnt)
+{
+	struct host_tq *tq = qp->tq;
+
+	if (nvl_unlikely(r->len && tq->win &&
+			 (iovcnt != 1 || !host_window_contains(tq->win, iov[0].iov_base, r->len))))
+		return req_send_bounced(qp, r, cmd, iov, iovcnt);
+	return qp->ops->submit(qp, tq, r, cmd, iov, iovcnt);
+}
+
+/* Free r's slot, then run its callback with cpl (whose cid is r's). */
+static inline void
 req_finish(struct host_qpair *qp, struct host_req *r, const struct nvl_nvme_cpl *cpl)
 {
 	nvl_io_cb cb = r->cb;
 	void *arg = r->arg;
 
-	if (r->state == HOST_REQ_KEPT)
+	if (nvl_unlikely(r->state == HOST_REQ_KEPT))
 		qp->nkept--;
 	r->state = HOST_REQ_FREE;
 	r->saved = false;
 	qp->free_cids[qp->nfree++] = r->cid;
 	qp->outstanding--;
-	if (cb) {
-		struct nvl_nvme_cpl c = *cpl;
+	if (cb)
+		cb(arg, cpl);
+}
 
-		c.cid = r->cid;
-		cb(arg, &c);
-	}
+/* The core gives r up: "aborted: SQ deleted". */
+static void
+req_abort(struct host_qpair *qp, struct host_req *r)
+{
+	struct nvl_nvme_cpl cpl = g_aborted_cpl;
+
+	cpl.cid = r->cid;
+	req_finish(qp, r, &cpl);
 }
 
 /* ---- losing and adopting a transport queue (qp owner) ------------------------------------------ */
@@ -227,7 +241,7 @@ qp_drop(struct host_qpair *qp)
 	/* callbacks last: they may submit again (then to no queue) */
 	for (uint32_t i = 0; i < qp->entries - 1; i++) {
 		if (qp->reqs[i].state == HOST_REQ_DYING) {
-			req_finish(qp, &qp->reqs[i], &g_aborted_cpl);
+			req_abort(qp, &qp->reqs[i]);
 			n++;
 		}
 	}
@@ -253,7 +267,7 @@ qp_resubmit(struct host_qpair *qp)
 		} else if (rc == -ENOTCONN) {
 			qp->tq_broken = true;
 		} else if (rc != -EAGAIN && rc != -ENOMEM) {
-			req_finish(qp, r, &g_aborted_cpl); /* refused outright */
+			req_abort(qp, r); /* refused outright */
 			n++;
 		}
 	}
@@ -267,7 +281,7 @@ qp_fail_kept(struct host_qpair *qp)
 
 	for (uint32_t i = 0; i < qp->entries - 1 && qp->nkept; i++) {
 		if (qp->reqs[i].state == HOST_REQ_KEPT) {
-			req_finish(qp, &qp->reqs[i], &g_aborted_cpl);
+			req_abort(qp, &qp->reqs[i]);
 			n++;
 		}
 	}
@@ -324,22 +338,22 @@ host_qpair_submit(struct host_qpair *qp, struct nvl_nvme_cmd *cmd, const struct 
 	struct iovec small;
 	int rc;
 
-	if (nvl_unlikely(iovcnt < 0 || iovcnt > HOST_MAX_IOV || (len && iovcnt == 0)))
+	if (nvl_unlikely((unsigned)iovcnt > HOST_MAX_IOV || (len && iovcnt == 0)))
 		return -EINVAL;
-	if (nvl_unlikely(!qp_current(qp) || qp->nkept))
+	if (nvl_unlikely(!qp_current(qp) || qp->nkept)) {
 		qp_resync(qp);
-	if (nvl_unlikely(qp->stopped))
-		return -ENOTCONN;
-	if (qp->nfree == 0)
+		if (qp->stopped)
+			return -ENOTCONN;
+	}
+	if (nvl_unlikely(qp->nfree == 0))
 		return -EAGAIN;
+	/* a free slot has no bounce and nothing saved (req_finish) */
 	r = &qp->reqs[qp->free_cids[qp->nfree - 1]];
 	cmd->cid = r->cid;
 	r->len = len;
 	r->dir = (uint8_t)dir;
 	r->cb = cb;
 	r->arg = arg;
-	r->bounce = NULL;
-	r->saved = false;
 	if (nvl_unlikely(dir == NVL_XFER_TO_CTRLR && len <= HOST_REQ_INLINE && iovcnt == 1 &&
 			 (qp->keep || qp->tq == NULL || qp->tq->win == NULL))) {
 		/* parameter blocks built on a caller's stack: sent later (tcp) or
@@ -359,14 +373,18 @@ host_qpair_submit(struct host_qpair *qp, struct nvl_nvme_cmd *cmd, const struct 
 			qp->outstanding++;
 			return 0;
 		}
-		if (rc != -ENOTCONN)
+		if (rc != -ENOTCONN) {
+			r->saved = false;
 			return rc;
+		}
 		qp->tq_broken = true; /* the transport says its queue is gone */
 	}
 	/* no usable transport queue: keep it for the next one, if one will come */
 	if (!qp->keep || !cmd_idempotent(cmd->opc) ||
-	    host_ctrlr_fail_mode(qp->c) != HOST_FAIL_NONE)
+	    host_ctrlr_fail_mode(qp->c) != HOST_FAIL_NONE) {
+		r->saved = false;
 		return -ENOTCONN;
+	}
 	req_save(r, cmd, iov, iovcnt);
 	qp->nfree--;
 	r->state = HOST_REQ_KEPT;
@@ -417,28 +435,32 @@ host_qpair_path_lost(struct host_qpair *qp, uint16_t cid)
 		qp->nkept++;
 		return;
 	}
-	req_finish(qp, r, &g_aborted_cpl);
+	req_abort(qp, r);
+}
+
+static int
+qp_poll_slow(struct host_qpair *qp, uint32_t max)
+{
+	int n = qp_resync(qp);
+
+	if (qp->tq == NULL) {
+		if (n > 0)
+			return n;
+		return !qp->keep || host_ctrlr_fail_mode(qp->c) == HOST_FAIL_GONE || qp->stopped
+			       ? -ENOTCONN
+			       : 0;
+	}
+	/* a queue that fails here is dropped by the next call (its owner may
+	 * want to stop watching its fds first: host_qpair_connected()) */
+	return n + qp->ops->poll(qp, qp->tq, max);
 }
 
 int
 host_qpair_poll(struct host_qpair *qp, uint32_t max)
 {
-	int n = 0;
-
-	if (nvl_unlikely(!qp_current(qp) || qp->nkept)) {
-		n = qp_resync(qp);
-		if (qp->tq == NULL) {
-			if (n > 0)
-				return n;
-			return !qp->keep || host_ctrlr_fail_mode(qp->c) == HOST_FAIL_GONE ||
-					       qp->stopped
-				       ? -ENOTCONN
-				       : 0;
-		}
-	}
-	/* a queue that fails here is dropped by the next call (its owner may
-	 * want to stop watching its fds first: host_qpair_connected()) */
-	return n + qp->ops->poll(qp, qp->tq, max);
+	if (nvl_likely(qp_current(qp) && !qp->nkept))
+		return qp->ops->poll(qp, qp->tq, max);
+	return qp_poll_slow(qp, max);
 }
 
 uint32_t
@@ -528,7 +550,7 @@ host_qpair_stop(struct host_qpair *qp, bool complete)
 			continue;
 		if (!complete)
 			r->cb = NULL;
-		req_finish(qp, r, &g_aborted_cpl);
+		req_abort(qp, r);
 	}
 }
 
