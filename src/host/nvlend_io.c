@@ -263,12 +263,35 @@ nvl_write_zeroes(struct nvl_qpair *qp, uint32_t nsid, uint64_t slba, uint32_t nl
 	return nvl_submit_raw(qp, &cmd, NULL, 0, NVL_XFER_NONE, cb, arg);
 }
 
+/* Ranges that outlive the call: a transport without a data window sends
+ * them later, from this copy (freed when the command completes). */
+struct lib_dsm_copy {
+	nvl_io_cb cb;
+	void *arg;
+	struct nvl_nvme_dsm_range r[];
+};
+
+static void
+lib_dsm_done(void *arg, const struct nvl_nvme_cpl *cpl)
+{
+	struct lib_dsm_copy *d = arg;
+	nvl_io_cb cb = d->cb;
+	void *cb_arg = d->arg;
+
+	free(d);
+	if (cb)
+		cb(cb_arg, cpl);
+}
+
 NVL_EXPORT int
 nvl_deallocate(struct nvl_qpair *qp, uint32_t nsid, const struct nvl_range *ranges,
 	       unsigned nranges, nvl_io_cb cb, void *arg)
 {
 	struct nvl_nvme_cmd cmd = { 0 };
 	struct nvl_nvme_dsm_range r[256];
+	uint32_t len = nranges * (uint32_t)sizeof(r[0]);
+	struct lib_dsm_copy *d;
+	int rc;
 
 	if (nranges == 0 || nranges > 256)
 		return -EINVAL;
@@ -281,9 +304,20 @@ nvl_deallocate(struct nvl_qpair *qp, uint32_t nsid, const struct nvl_range *rang
 	cmd.nsid = nsid;
 	cmd.cdw10 = nranges - 1;
 	cmd.cdw11 = NVL_NVME_DSM_AD;
-	/* r is on our stack: the core bounces it into the window (or sends it at once) */
-	return nvl_submit_raw(qp, &cmd, r, nranges * (uint32_t)sizeof(r[0]), NVL_XFER_TO_CTRLR, cb,
-			      arg);
+	/* r is on our stack: the core copies it into the window (shm) or, when
+	 * small, into the command's slot; larger lists over tcp need a copy */
+	if (qp->c->win || len <= HOST_REQ_INLINE)
+		return nvl_submit_raw(qp, &cmd, r, len, NVL_XFER_TO_CTRLR, cb, arg);
+	d = malloc(sizeof(*d) + len);
+	if (d == NULL)
+		return -ENOMEM;
+	d->cb = cb;
+	d->arg = arg;
+	memcpy(d->r, r, len);
+	rc = nvl_submit_raw(qp, &cmd, d->r, len, NVL_XFER_TO_CTRLR, lib_dsm_done, d);
+	if (rc < 0)
+		free(d);
+	return rc;
 }
 
 NVL_EXPORT int
