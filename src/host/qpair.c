@@ -311,7 +311,7 @@ qp_resync(struct host_qpair *qp)
 			qp->tq = tq;
 			__atomic_store_n(&qp->gen, tq->gen, __ATOMIC_RELAXED);
 			qp->epoch++;
-			qp->lost_reported = false;
+			__atomic_store_n(&qp->lost_reported, false, __ATOMIC_RELAXED);
 		}
 	}
 	if (qp->tq && qp->nkept)
