@@ -1,24 +1,71 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * libnvlend core: controller connect/identify/disconnect, admin commands,
- * keep-alive thread, data-window buffer allocator, queue-pair slots and
- * command builders, synchronous helpers. Transport specifics live in
- * host_shm.c (and host_tcp.c).
+ * The host core's controller (host.h): one association at a time with an
+ * NVMe controller over a transport of host_internal.h's ops table.
+ *
+ *  - set-up, one admin command at a time (enum host_step): the transport
+ *    connects; fabrics transports enable the controller through properties
+ *    (CAP, CC.EN, CSTS.RDY) and ask for queues; Identify Controller; the
+ *    active namespace list; with scan_ns each namespace and its identifiers;
+ *    after a reconnect the owner verifies what it found; every registered
+ *    queue pair gets a transport queue; then READY.
+ *  - admin slots: commands with deadlines and callbacks (cid = slot); a
+ *    deadline that passes ends the association.
+ *  - keep-alive every kato / 3 (at least 100 ms) while ready.
+ *  - loss: the generation is bumped (queue pairs drop their transport
+ *    queues and keep their idempotent commands), everything outstanding on
+ *    the admin side completes with -ENOTCONN, and the next attempt is
+ *    scheduled: delay << attempts, capped; fast_io_fail_ms and ctrlr_loss_ms
+ *    count from the loss.
+ *  - close: CC.SHN and CSTS.SHST (fabrics) or a DISCONNECT message (shm).
+ *
+ * Threads: everything here runs on the controller's owner, except the
+ * atomics of host_internal.h (gen, fail_mode, lost_gen, state) that queue
+ * pairs read, and lost_gen that they write. No sleeping: waits are
+ * deadlines checked by host_ctrlr_poll().
  */
 #include "host/host_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#define HOST_KA_MIN_MS 100
+#define HOST_CSTS_POLL_NS 1000000ULL      /* re-read CSTS every 1 ms while enabling */
+#define HOST_SHUTDOWN_MS 1000             /* CC.SHN: wait this long for SHST complete */
+#define HOST_DEFAULT_TIMEOUT_MS 10000
+#define HOST_CC_QES ((6u << 16) | (4u << 20)) /* CC.IOSQES 64 B, CC.IOCQES 16 B */
+#define MS(x) ((uint64_t)(x) * 1000000ULL)
+
+static void ctrlr_step(struct host_ctrlr *c, uint64_t now);
+static void assoc_drop(struct host_ctrlr *c);
+static void close_finish(struct host_ctrlr *c);
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static void
+set_state(struct host_ctrlr *c, enum host_ctrlr_state st)
+{
+	__atomic_store_n(&c->state, (uint32_t)st, __ATOMIC_RELAXED);
+}
+
+static void
+set_fail_mode(struct host_ctrlr *c, enum host_fail_mode m)
+{
+	__atomic_store_n(&c->fail_mode, (uint32_t)m, __ATOMIC_RELEASE);
+}
+
+static int
+ctrlr_emit(struct host_ctrlr *c, enum host_event ev)
+{
+	return c->opts.event ? c->opts.event(c->opts.arg, c, ev) : 0;
+}
 
 void
-host_set_error(struct nvl_ctrlr *c, const char *fmt, ...)
+host_ctrlr_set_error(struct host_ctrlr *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -27,1110 +74,1056 @@ host_set_error(struct nvl_ctrlr *c, const char *fmt, ...)
 	va_end(ap);
 }
 
-NVL_EXPORT const char *
-nvl_ctrlr_last_error(const struct nvl_ctrlr *c)
+static const char *
+step_name(enum host_step s)
 {
-	return c->last_error;
+	static const char *const n[] = {
+		"connect", "Property Get CAP", "Property Set CC", "Property Get CSTS",
+		"Identify Controller", "Set Features (Number of Queues)",
+		"Identify (namespace list)", "Identify Namespace",
+		"Identify (namespace identification descriptors)", "verify", "I/O queue connect",
+		"done",
+	};
+
+	return n[s];
 }
 
-NVL_EXPORT void
-nvl_ctrlr_opts_default(struct nvl_ctrlr_opts *o)
+const char *
+host_ctrlr_state_str(enum host_ctrlr_state st)
+{
+	switch (st) {
+	case HOST_CTRLR_CONNECTING: return "connecting";
+	case HOST_CTRLR_READY: return "ready";
+	case HOST_CTRLR_WAIT_RECONNECT: return "waiting to reconnect";
+	case HOST_CTRLR_RECONNECTING: return "reconnecting";
+	case HOST_CTRLR_FAILED: return "failed";
+	case HOST_CTRLR_CLOSING: return "closing";
+	case HOST_CTRLR_CLOSED: return "closed";
+	}
+	return "?";
+}
+
+/* Where the association goes, for messages: the socket path or host:port. */
+static const char *
+target_str(const struct host_ctrlr *c, char *buf, size_t len)
+{
+	if (c->uri.kind == NVL_URI_NVME_SHM)
+		snprintf(buf, len, "%s", c->uri.path);
+	else
+		snprintf(buf, len, "%s:%s", c->uri.host, c->uri.port);
+	return buf;
+}
+
+void
+host_ctrlr_opts_default(struct host_ctrlr_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->kato_ms = 10000;
-	o->keepalive_thread = true;
+	o->send_keepalive = true;
+	o->connect_timeout_ms = HOST_DEFAULT_TIMEOUT_MS;
+	o->admin_timeout_ms = HOST_DEFAULT_TIMEOUT_MS;
 	o->window_bytes = 64ULL << 20;
-	o->timeout_ms = 10000;
+	o->io_queues = HOST_MAX_QUEUES;
+	o->reconnect_delay_ms = 1000;
 }
 
-NVL_EXPORT void
-nvl_qpair_opts_default(struct nvl_qpair_opts *o)
+/* ---- admin slots --------------------------------------------------------------------- */
+
+int
+host_admin_submit(struct host_ctrlr *c, const struct nvl_nvme_cmd *cmd, void *buf, uint32_t len,
+		  uint8_t dir, uint32_t flags, host_admin_cb cb, void *arg, int *fds_out,
+		  int *nfds_out)
 {
-	memset(o, 0, sizeof(*o));
-	o->entries = 128;
-	o->interrupts = true;
-	o->spin_us = 50;
-}
+	struct host_admin_req *a = NULL;
+	int rc;
 
-NVL_EXPORT const char *
-nvl_status_str(uint16_t sc)
-{
-	switch (sc & 0x7ff) {
-	case 0x000: return "success";
-	case 0x001: return "invalid opcode";
-	case 0x002: return "invalid field in command";
-	case 0x004: return "data transfer error";
-	case 0x006: return "internal error";
-	case 0x007: return "abort requested";
-	case 0x008: return "aborted: SQ deleted";
-	case 0x00b: return "invalid namespace or format";
-	case 0x00c: return "command sequence error";
-	case 0x00d: return "invalid SGL segment descriptor";
-	case 0x00f: return "data SGL length invalid";
-	case 0x011: return "SGL descriptor type invalid";
-	case 0x013: return "PRP offset invalid";
-	case 0x020: return "namespace write protected";
-	case 0x080: return "LBA out of range";
-	case 0x081: return "capacity exceeded";
-	case 0x083: return "reservation conflict";
-	case 0x100: return "completion queue invalid";
-	case 0x101: return "invalid queue identifier";
-	case 0x102: return "invalid queue size";
-	case 0x108: return "invalid interrupt vector";
-	case 0x10c: return "invalid queue deletion";
-	case 0x182: return "connect: invalid parameters";
-	case 0x184: return "connect: host not allowed";
-	case 0x285: return "compare failure";
-	default: return "error";
-	}
-}
-
-/* ---- buffers ---------------------------------------------------------------- */
-
-bool
-host_buf_reachable(const struct nvl_ctrlr *c, const void *p, size_t len)
-{
-	const uint8_t *b = p;
-
-	if (c->win == NULL)
-		return true;
-	return b >= c->win && len <= c->win_size && (size_t)(b - c->win) <= c->win_size - len;
-}
-
-static int
-window_init(struct nvl_ctrlr *c)
-{
-	c->npages = (uint32_t)(c->win_size / NVL_NVME_PAGE_SIZE);
-	c->alloc_len = calloc(c->npages, sizeof(uint32_t));
-	c->used = calloc(c->npages, 1);
-	return c->alloc_len && c->used ? 0 : -ENOMEM;
-}
-
-NVL_EXPORT void *
-nvl_buf_alloc(struct nvl_ctrlr *c, size_t size)
-{
-	uint32_t need, run = 0, start = 0;
-	void *p = NULL;
-
-	if (size == 0)
-		size = 1;
-	if (c->win == NULL) {
-		if (posix_memalign(&p, NVL_NVME_PAGE_SIZE, NVL_ALIGN_UP(size, NVL_NVME_PAGE_SIZE)))
-			return NULL;
-		return p;
-	}
-	need = (uint32_t)((size + NVL_NVME_PAGE_SIZE - 1) / NVL_NVME_PAGE_SIZE);
-	if (need > c->npages)
-		return NULL;
-	pthread_mutex_lock(&c->buf_lock);
-	/* first fit, starting at the hint, wrapping once */
-	for (uint32_t n = 0, i = c->hint; n < c->npages + need; n++, i++) {
-		if (i >= c->npages) {
-			i = 0;
-			run = 0;
-		}
-		if (c->used[i]) {
-			run = 0;
-			continue;
-		}
-		if (run == 0)
-			start = i;
-		if (++run == need) {
-			memset(c->used + start, 1, need);
-			c->alloc_len[start] = need;
-			c->hint = start + need;
-			p = c->win + (uint64_t)start * NVL_NVME_PAGE_SIZE;
+	if (!c->assoc_live || c->dropping)
+		return -ENOTCONN;
+	for (unsigned i = 0; i < HOST_ADMIN_SLOTS; i++) {
+		if (!c->admin[i].busy) {
+			a = &c->admin[i];
 			break;
 		}
 	}
-	pthread_mutex_unlock(&c->buf_lock);
-	return p;
+	if (a == NULL)
+		return -EAGAIN;
+	memset(a, 0, sizeof(*a));
+	a->c = c;
+	a->slot = (uint16_t)(a - c->admin);
+	a->cmd = *cmd;
+	a->cmd.cid = a->slot;
+	a->buf = buf;
+	a->len = len;
+	a->dir = dir;
+	a->flags = flags;
+	a->cb = cb;
+	a->arg = arg;
+	a->fds_out = fds_out;
+	a->nfds_out = nfds_out;
+	a->deadline_ns = (flags & HOST_ADMIN_NO_TIMEOUT)
+				 ? UINT64_MAX
+				 : nvl_now_ns() + MS(c->opts.admin_timeout_ms);
+	a->busy = true;
+	c->admin_busy++;
+	rc = c->ops->admin_send(c, a);
+	if (rc < 0) {
+		a->busy = false;
+		c->admin_busy--;
+		return rc;
+	}
+	return a->slot;
 }
 
-NVL_EXPORT void
-nvl_buf_free(struct nvl_ctrlr *c, void *buf)
+int
+host_ctrlr_admin(struct host_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32_t len,
+		 enum nvl_xfer_dir dir, uint32_t flags, host_admin_cb cb, void *arg)
 {
-	uint32_t page, n;
-
-	if (buf == NULL)
-		return;
-	if (c->win == NULL) {
-		free(buf);
-		return;
-	}
-	if (!host_buf_reachable(c, buf, 1))
-		return;
-	page = (uint32_t)(((uint8_t *)buf - c->win) / NVL_NVME_PAGE_SIZE);
-	pthread_mutex_lock(&c->buf_lock);
-	n = c->alloc_len[page];
-	if (n) {
-		memset(c->used + page, 0, n);
-		c->alloc_len[page] = 0;
-	}
-	pthread_mutex_unlock(&c->buf_lock);
-}
-
-/* ---- admin --------------------------------------------------------------------- */
-
-NVL_EXPORT int
-nvl_ctrlr_admin(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32_t len,
-		enum nvl_xfer_dir dir, struct nvl_nvme_cpl *cpl)
-{
-	struct nvl_nvme_cpl local;
-	void *b = buf;
 	int rc;
 
-	if (cpl == NULL)
-		cpl = &local;
-	memset(cpl, 0, sizeof(*cpl));
-	if (host_is_dead(c))
+	if (host_ctrlr_state(c) != HOST_CTRLR_READY)
 		return -ENOTCONN;
-	if (len && !host_buf_reachable(c, buf, len)) {
-		b = nvl_buf_alloc(c, len);
-		if (b == NULL)
-			return -ENOMEM;
-		if (dir == NVL_XFER_TO_CTRLR)
-			memcpy(b, buf, len);
-		else
-			memset(b, 0, len);
+	if (len && !host_ctrlr_buf_reachable(c, buf, len))
+		return -EINVAL;
+	rc = host_admin_submit(c, cmd, buf, len, (uint8_t)dir, flags, cb, arg, NULL, NULL);
+	if (rc < 0)
+		return rc;
+	cmd->cid = (uint16_t)rc;
+	return 0;
+}
+
+struct host_admin_req *
+host_admin_by_cid(struct host_ctrlr *c, uint16_t cid)
+{
+	if (cid >= HOST_ADMIN_SLOTS || !c->admin[cid].busy)
+		return NULL;
+	return &c->admin[cid];
+}
+
+static void
+close_fds(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+void
+host_admin_complete(struct host_ctrlr *c, struct host_admin_req *a, const struct nvl_nvme_cpl *cpl,
+		    int *fds, int nfds)
+{
+	if (!a->busy) {
+		close_fds(fds, nfds);
+		return;
 	}
-	pthread_mutex_lock(&c->admin_lock);
-	cmd->cid = host_admin_cid(c);
-	rc = c->t->admin(c, cmd, b, len, dir, cpl);
-	pthread_mutex_unlock(&c->admin_lock);
-	if (b != buf) {
-		if (rc == 0 && dir == NVL_XFER_FROM_CTRLR)
-			memcpy(buf, b, len);
-		nvl_buf_free(c, b);
+	if (a->fds_out) {
+		int n = NVL_MIN(nfds, HOST_ADMIN_MAX_FDS);
+
+		memcpy(a->fds_out, fds, sizeof(int) * (size_t)n);
+		*a->nfds_out = n;
+		close_fds(fds + n, nfds - n);
+	} else {
+		close_fds(fds, nfds);
 	}
-	if (rc == 0 && nvl_cpl_status(cpl) != 0) {
-		host_set_error(c, "admin opcode 0x%02x: %s (status 0x%03x)", cmd->opc,
-			       nvl_status_str(nvl_cpl_status(cpl)), nvl_cpl_status(cpl));
-		return -EREMOTEIO;
+	a->busy = false;
+	c->admin_busy--;
+	a->cb(a->arg, cpl, 0);
+}
+
+/* Every outstanding admin command ends: rc -ETIMEDOUT for the one whose
+ * deadline passed, -ENOTCONN for the rest. */
+static void
+admin_abort_all(struct host_ctrlr *c, const struct host_admin_req *expired)
+{
+	struct nvl_nvme_cpl cpl = { 0 };
+
+	cpl.status = NVL_NVME_SC_TO_STATUS(NVL_NVME_SC_ABORTED_SQ_DELETION) | NVL_NVME_STATUS_DNR;
+	for (unsigned i = 0; i < HOST_ADMIN_SLOTS; i++) {
+		struct host_admin_req *a = &c->admin[i];
+
+		if (!a->busy)
+			continue;
+		a->busy = false;
+		c->admin_busy--;
+		if (a->nfds_out)
+			*a->nfds_out = 0;
+		cpl.cid = a->cmd.cid;
+		a->cb(a->arg, &cpl, a == expired ? -ETIMEDOUT : -ENOTCONN);
 	}
-	return rc;
+}
+
+/* ---- association set-up ------------------------------------------------------------------ */
+
+static void step_done(void *arg, const struct nvl_nvme_cpl *cpl, int rc);
+
+static int
+step_admin(struct host_ctrlr *c, struct nvl_nvme_cmd *cmd, uint32_t len, uint8_t dir)
+{
+	int rc = host_admin_submit(c, cmd, len ? c->idbuf : NULL, len, dir, 0, step_done, c, NULL,
+				   NULL);
+
+	return rc < 0 ? rc : 0;
 }
 
 static int
-identify(struct nvl_ctrlr *c, uint8_t cns, uint32_t nsid, void *buf)
+ctrlr_property(struct host_ctrlr *c, bool set, uint32_t ofst, bool eight, uint64_t value,
+	 host_admin_cb cb)
+{
+	struct nvl_nvmf_property_cmd p = { 0 };
+	int rc;
+
+	p.opc = NVL_NVME_ADM_FABRICS;
+	p.fctype = set ? NVL_NVMF_FCTYPE_PROPERTY_SET : NVL_NVMF_FCTYPE_PROPERTY_GET;
+	p.attrib = eight ? 1 : 0;
+	p.ofst = ofst;
+	p.value = value;
+	rc = host_admin_submit(c, (struct nvl_nvme_cmd *)&p, NULL, 0, NVL_XFER_NONE, 0, cb, c, NULL,
+			       NULL);
+	return rc < 0 ? rc : 0;
+}
+
+static int
+ctrlr_identify(struct host_ctrlr *c, uint8_t cns, uint32_t nsid)
 {
 	struct nvl_nvme_cmd cmd = { 0 };
 
 	cmd.opc = NVL_NVME_ADM_IDENTIFY;
 	cmd.nsid = nsid;
 	cmd.cdw10 = cns;
-	return nvl_ctrlr_admin(c, &cmd, buf, NVL_NVME_IDENTIFY_SIZE, NVL_XFER_FROM_CTRLR, NULL);
+	memset(c->idbuf, 0, NVL_NVME_IDENTIFY_SIZE);
+	return step_admin(c, &cmd, NVL_NVME_IDENTIFY_SIZE, NVL_XFER_FROM_CTRLR);
 }
 
-NVL_EXPORT int
-nvl_ctrlr_list_ns(struct nvl_ctrlr *c, uint32_t *ids, int max)
+static int
+assoc_begin(struct host_ctrlr *c, uint64_t now)
 {
-	uint32_t *list = malloc(4096);
-	int rc, n = 0;
-
-	if (list == NULL)
-		return -ENOMEM;
-	rc = identify(c, NVL_NVME_CNS_ACTIVE_NS_LIST, 0, list);
-	if (rc == 0)
-		for (int i = 0; i < 1024 && list[i] && n < max; i++)
-			ids[n++] = list[i];
-	free(list);
-	return rc < 0 ? rc : n;
-}
-
-NVL_EXPORT int
-nvl_ns_get_info(struct nvl_ctrlr *c, uint32_t nsid, struct nvl_ns_info *out)
-{
-	struct nvl_nvme_id_ns *id = malloc(sizeof(*id));
-	int rc;
-
-	if (id == NULL)
-		return -ENOMEM;
-	rc = identify(c, NVL_NVME_CNS_NS, nsid, id);
-	if (rc == 0) {
-		uint8_t lbaf = id->flbas & 0xf;
-
-		if (id->nsze == 0) {
-			rc = -ENOENT;
-		} else {
-			memset(out, 0, sizeof(*out));
-			out->nsid = nsid;
-			out->block_size = 1u << id->lbaf[lbaf].lbads;
-			out->num_blocks = id->nsze;
-			memcpy(out->nguid, id->nguid, 16);
-			memcpy(out->eui64, id->eui64, 8);
-			out->read_only = id->nsattr & 1;
-			out->shared = id->nmic & 1;
-			out->rescap = id->rescap;
-		}
-	}
-	free(id);
-	if (rc == 0) {
-		/* the UUID comes from the namespace identification descriptors */
-		uint8_t *d = malloc(4096);
-
-		if (d && identify(c, NVL_NVME_CNS_NS_ID_DESCRIPTORS, nsid, d) == 0) {
-			for (size_t off = 0; off + 4 <= 4096 && d[off];) {
-				uint8_t type = d[off], l = d[off + 1];
-
-				if (off + 4 + l > 4096)
-					break;
-				if (type == NVL_NVME_NIDT_UUID && l == 16)
-					memcpy(out->uuid, d + off + 4, 16);
-				off += 4 + l;
-			}
-		}
-		free(d);
-	}
-	return rc;
-}
-
-/* ---- asynchronous events ------------------------------------------------------------ */
-
-uint16_t
-host_admin_cid(struct nvl_ctrlr *c)
-{
-	uint16_t cid = c->next_admin_cid++;
-
-	if (c->aer_outstanding && cid == c->aer_cid)
-		cid = c->next_admin_cid++;
-	return cid;
+	c->step = HOST_STEP_TRANSPORT;
+	c->step_at_ns = UINT64_MAX;
+	c->assoc_deadline_ns = now + MS(c->opts.connect_timeout_ms);
+	c->nns = 0;
+	c->nns_list = 0;
+	return c->ops->assoc_start(c, now);
 }
 
 void
-host_aen_complete(struct nvl_ctrlr *c, const struct nvl_nvme_cpl *cpl)
+host_assoc_transport_ready(struct host_ctrlr *c)
 {
-	uint16_t st = nvl_cpl_status(cpl);
-
-	c->aer_outstanding = false;
-	c->aen_arrived = true;
-	if (st != 0) {
-		/* AER limit, or aborted because the admin queue is going: stop asking */
-		c->aen_enabled = false;
-		c->aer_status = st;
+	c->assoc_live = true;
+	if (c->win)
+		c->idbuf = host_window_alloc(c->win, NVL_NVME_IDENTIFY_SIZE);
+	else
+		c->idbuf = aligned_alloc(NVL_NVME_PAGE_SIZE, NVL_NVME_IDENTIFY_SIZE);
+	if (c->idbuf == NULL) {
+		host_assoc_fail(c, -ENOMEM, "no memory for identify data");
 		return;
 	}
-	if (c->naen < HOST_AEN_QUEUE)
-		c->aen[(c->aen_head + c->naen++) % HOST_AEN_QUEUE] = cpl->cdw0;
+	c->step = c->ops->fabrics ? HOST_STEP_CAP : HOST_STEP_ID_CTRL;
+	ctrlr_step(c, nvl_now_ns());
 }
 
-/* admin_lock held: keep one AER outstanding while events are enabled. */
-static int
-aer_arm(struct nvl_ctrlr *c)
+void
+host_assoc_qpairs_done(struct host_ctrlr *c)
+{
+	c->step = HOST_STEP_DONE;
+	ctrlr_step(c, nvl_now_ns());
+}
+
+/* Issue the command of the current step (or move on when it has none). */
+static void
+ctrlr_step(struct host_ctrlr *c, uint64_t now)
 {
 	struct nvl_nvme_cmd cmd = { 0 };
-	int rc;
+	int rc = 0;
 
-	if (!c->aen_enabled || c->aer_outstanding)
-		return 0;
-	cmd.opc = NVL_NVME_ADM_ASYNC_EVENT;
-	cmd.cid = host_admin_cid(c);
-	rc = c->t->aer_submit(c, &cmd);
-	if (rc < 0) {
-		host_set_error(c, "asynchronous event request: %s", strerror(-rc));
-		return rc;
-	}
-	c->aer_cid = cmd.cid;
-	c->aer_outstanding = true;
-	return 0;
-}
-
-NVL_EXPORT int
-nvl_ctrlr_aen_enable(struct nvl_ctrlr *c, uint32_t aec)
-{
-	int rc;
-
-	if (c->t->aer_submit == NULL || c->t->admin_poll == NULL)
-		return -EOPNOTSUPP;
-	if (aec) {
-		struct nvl_nvme_cmd cmd = { 0 };
+	switch (c->step) {
+	case HOST_STEP_TRANSPORT:
+		return;
+	case HOST_STEP_CAP:
+		rc = ctrlr_property(c, false, NVL_NVME_REG_CAP, true, 0, step_done);
+		break;
+	case HOST_STEP_CC:
+		rc = ctrlr_property(c, true, NVL_NVME_REG_CC, false, NVL_NVME_CC_EN | HOST_CC_QES,
+			      step_done);
+		break;
+	case HOST_STEP_CSTS:
+		c->step_at_ns = UINT64_MAX; /* busy until the answer */
+		rc = ctrlr_property(c, false, NVL_NVME_REG_CSTS, false, 0, step_done);
+		break;
+	case HOST_STEP_ID_CTRL:
+		rc = ctrlr_identify(c, NVL_NVME_CNS_CTRLR, 0);
+		break;
+	case HOST_STEP_NOQ: {
+		uint32_t n = NVL_MAX(NVL_MIN(c->opts.io_queues, (uint16_t)HOST_MAX_QUEUES), 1) - 1;
 
 		cmd.opc = NVL_NVME_ADM_SET_FEATURES;
-		cmd.cdw10 = NVL_NVME_FEAT_ASYNC_EVENT_CONFIG;
-		cmd.cdw11 = aec;
-		rc = nvl_ctrlr_admin(c, &cmd, NULL, 0, NVL_XFER_NONE, NULL);
-		if (rc < 0)
-			return rc;
+		cmd.cdw10 = NVL_NVME_FEAT_NUMBER_OF_QUEUES;
+		cmd.cdw11 = n | (n << 16);
+		rc = step_admin(c, &cmd, 0, NVL_XFER_NONE);
+		break;
 	}
-	pthread_mutex_lock(&c->admin_lock);
-	if (host_is_dead(c)) {
-		rc = -ENOTCONN;
-	} else {
-		c->aen_enabled = true;
-		c->aer_status = 0;
-		rc = aer_arm(c);
-	}
-	pthread_mutex_unlock(&c->admin_lock);
-	return rc;
-}
-
-NVL_EXPORT int
-nvl_ctrlr_aen_poll(struct nvl_ctrlr *c, struct nvl_aen *ev, int timeout_ms)
-{
-	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
-					   : nvl_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
-
-	for (;;) {
-		uint32_t cdw0 = 0;
-		bool got = false;
-		int rc = 0;
-
-		/* the lock is dropped between slices of at most 100 ms, so other
-		 * admin commands (Keep Alive) go on while we wait */
-		pthread_mutex_lock(&c->admin_lock);
-		if (c->naen == 0 && c->aen_enabled && !host_is_dead(c)) {
-			rc = aer_arm(c);
-			if (rc == 0) {
-				uint64_t now = nvl_now_ns();
-				uint64_t left = now >= deadline ? 0 : deadline - now;
-				int slice_ms = left >= 100000000ULL ? 100
-								    : (int)((left + 999999) / 1000000);
-
-				c->aen_arrived = false;
-				rc = c->t->admin_poll(c, slice_ms);
+	case HOST_STEP_NS_LIST:
+		rc = ctrlr_identify(c, NVL_NVME_CNS_ACTIVE_NS_LIST, 0);
+		break;
+	case HOST_STEP_ID_NS:
+		rc = ctrlr_identify(c, NVL_NVME_CNS_NS, c->ns_list[c->ns_idx]);
+		break;
+	case HOST_STEP_NS_DESC:
+		rc = ctrlr_identify(c, NVL_NVME_CNS_NS_ID_DESCRIPTORS, c->ns_list[c->ns_idx]);
+		break;
+	case HOST_STEP_VERIFY:
+		if (c->connected_once) {
+			rc = ctrlr_emit(c, HOST_EV_RECONNECTED);
+			if (c->dropping || !c->assoc_live)
+				return;
+			if (rc == -EAGAIN) {
+				host_assoc_fail(c, -EAGAIN, "the owner refused this association: %s",
+						c->last_error);
+				return;
+			}
+			if (rc < 0) {
+				host_ctrlr_give_up(c, c->last_error);
+				return;
 			}
 		}
-		if (c->naen > 0) {
-			cdw0 = c->aen[c->aen_head];
-			c->aen_head = (c->aen_head + 1) % HOST_AEN_QUEUE;
-			c->naen--;
-			got = true;
-		} else if (rc == 0 && host_is_dead(c)) {
-			rc = -ENOTCONN;
-		} else if (rc == 0 && !c->aen_enabled) {
-			if (c->aer_status)
-				host_set_error(c, "asynchronous event request: %s",
-					       nvl_status_str(c->aer_status));
-			rc = c->aer_status ? -EREMOTEIO : -EINVAL;
-		}
-		pthread_mutex_unlock(&c->admin_lock);
-		if (got) {
-			ev->cdw0 = cdw0;
-			ev->type = cdw0 & 0x7;
-			ev->info = (uint8_t)(cdw0 >> 8);
-			ev->log_page = (uint8_t)(cdw0 >> 16);
-			return 1;
-		}
+		c->step = HOST_STEP_QPAIRS;
+		/* fallthrough */
+	case HOST_STEP_QPAIRS:
+		rc = host_qpairs_connect_all(c);
 		if (rc < 0)
-			return rc;
-		if (nvl_now_ns() >= deadline)
-			return 0;
-	}
-}
-
-NVL_EXPORT int
-nvl_ctrlr_changed_ns(struct nvl_ctrlr *c, uint32_t *ids, int max)
-{
-	struct nvl_nvme_cmd cmd = { 0 };
-	uint32_t *list = malloc(4096);
-	int rc, n = 0;
-
-	if (list == NULL)
-		return -ENOMEM;
-	/* Get Log Page 04h, whole page, RAE clear: clears it and re-arms the event */
-	cmd.opc = NVL_NVME_ADM_GET_LOG_PAGE;
-	cmd.nsid = NVL_NVME_NSID_ALL;
-	cmd.cdw10 = NVL_NVME_LOG_CHANGED_NS | ((4096u / 4 - 1) << 16);
-	rc = nvl_ctrlr_admin(c, &cmd, list, 4096, NVL_XFER_FROM_CTRLR, NULL);
-	if (rc == 0 && list[0] == 0xffffffffu)
-		rc = -E2BIG;
-	if (rc == 0)
-		for (int i = 0; i < 1024 && list[i] && n < max; i++)
-			ids[n++] = list[i];
-	free(list);
-	return rc < 0 ? rc : n;
-}
-
-/* ---- keep-alive ---------------------------------------------------------------------- */
-
-static void *
-keepalive_thread(void *arg)
-{
-	struct nvl_ctrlr *c = arg;
-	uint32_t period = c->opts.kato_ms / 3;
-
-	if (period < 100)
-		period = 100;
-	pthread_mutex_lock(&c->ka_lock);
-	while (!c->ka_stop) {
-		struct timespec ts;
-		struct nvl_nvme_cmd cmd = { 0 };
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += period / 1000;
-		ts.tv_nsec += (long)(period % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&c->ka_cond, &c->ka_lock, &ts);
-		if (c->ka_stop || host_is_dead(c))
-			break;
-		pthread_mutex_unlock(&c->ka_lock);
-		cmd.opc = NVL_NVME_ADM_KEEP_ALIVE;
-		if (nvl_ctrlr_admin(c, &cmd, NULL, 0, NVL_XFER_NONE, NULL) == -ENOTCONN)
-			host_set_dead(c);
-		pthread_mutex_lock(&c->ka_lock);
-	}
-	pthread_mutex_unlock(&c->ka_lock);
-	return NULL;
-}
-
-/* ---- connect ---------------------------------------------------------------------- */
-
-static void
-default_hostid(uint8_t id[16])
-{
-	char mid[64] = "";
-	int fd = open("/etc/machine-id", O_RDONLY | O_CLOEXEC);
-	uint32_t h1, h2, h3, h4;
-
-	if (fd >= 0) {
-		ssize_t n = read(fd, mid, sizeof(mid) - 1);
-
-		mid[n > 0 ? n : 0] = '\0';
-		close(fd);
-	}
-	/* one identity per machine: hosts are machines, not processes */
-	h1 = nvl_crc32c(mid, strlen(mid));
-	h2 = nvl_crc32c_update(h1, "nvlend-host", 11);
-	h3 = nvl_crc32c_update(h2, mid, strlen(mid));
-	h4 = nvl_crc32c_update(h3, "id", 2);
-	memcpy(id, &h1, 4);
-	memcpy(id + 4, &h2, 4);
-	memcpy(id + 8, &h3, 4);
-	memcpy(id + 12, &h4, 4);
-	id[6] = (uint8_t)((id[6] & 0x0f) | 0x40);
-	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
-}
-
-/* A host named by its NQN keeps one identity: the NQN's UUID if it has one,
- * else a hash of the NQN. */
-static void
-hostid_from_nqn(const char *nqn, uint8_t id[16])
-{
-	static const char pfx[] = "nqn.2014-08.org.nvmexpress:uuid:";
-	uint32_t h[4];
-
-	if (strncmp(nqn, pfx, sizeof(pfx) - 1) == 0) {
-		const char *u = nqn + sizeof(pfx) - 1;
-		unsigned n = 0;
-
-		for (; *u && n < 16; u++) {
-			unsigned v;
-
-			if (*u == '-')
-				continue;
-			if (sscanf(u, "%2x", &v) != 1)
-				break;
-			id[n++] = (uint8_t)v;
-			u++;
-		}
-		if (n == 16)
+			return; /* the association failed */
+		c->qp_waiting = (unsigned)rc;
+		if (c->qp_waiting > 0)
 			return;
+		c->step = HOST_STEP_DONE;
+		/* fallthrough */
+	case HOST_STEP_DONE: {
+		bool first = !c->connected_once;
+
+		c->connected_once = true;
+		c->next_ka_ns = now + MS(NVL_MAX(c->opts.kato_ms / 3, (uint32_t)HOST_KA_MIN_MS));
+		set_state(c, HOST_CTRLR_READY);
+		set_fail_mode(c, HOST_FAIL_NONE);
+		c->err = 0;
+		if (first) {
+			ctrlr_emit(c, HOST_EV_CONNECTED);
+		} else {
+			/* the owner sees how long the outage lasted, then it is over */
+			c->reconnects++;
+			ctrlr_emit(c, HOST_EV_READY);
+			c->lost_ns = 0;
+			c->attempts = 0;
+			c->last_error[0] = '\0';
+		}
+		return;
 	}
-	h[0] = nvl_crc32c(nqn, strlen(nqn));
-	for (int i = 1; i < 4; i++)
-		h[i] = nvl_crc32c_update(h[i - 1], nqn, strlen(nqn));
-	memcpy(id, h, 16);
-	id[6] = (uint8_t)((id[6] & 0x0f) | 0x40);
-	id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+	}
+	if (rc < 0)
+		host_assoc_fail(c, rc, "%s: cannot submit: %s", step_name(c->step), strerror(-rc));
 }
 
-NVL_EXPORT int
-nvl_ctrlr_connect(const char *uri, const struct nvl_ctrlr_opts *opts, struct nvl_ctrlr **out)
+static void
+step_done(void *arg, const struct nvl_nvme_cpl *cpl, int rc)
 {
-	static const uint8_t zero[16];
-	struct nvl_ctrlr *c;
+	struct host_ctrlr *c = arg;
+	uint16_t st = nvl_cpl_status(cpl);
+	uint64_t now;
+
+	if (c->dropping || rc < 0)
+		return; /* the association ends (and says why) */
+	if (st != 0 && c->step != HOST_STEP_NOQ && c->step != HOST_STEP_NS_DESC) {
+		host_assoc_fail(c, -EREMOTEIO, "%s: %s (status 0x%03x)", step_name(c->step),
+				nvl_status_str(st), st);
+		return;
+	}
+	now = nvl_now_ns();
+	switch (c->step) {
+	case HOST_STEP_CAP:
+		c->cap = (uint64_t)cpl->cdw0 | ((uint64_t)cpl->cdw1 << 32);
+		c->max_queue_entries = (uint16_t)NVL_MIN((c->cap & 0xffff) + 1, 4096u);
+		c->step = HOST_STEP_CC;
+		break;
+	case HOST_STEP_CC: {
+		/* CAP.TO: worst case for CSTS.RDY, in 500 ms units */
+		unsigned to_ms = (unsigned)((c->cap >> 24) & 0xff) * 500;
+
+		c->csts_deadline_ns = now + MS(NVL_MAX(to_ms, 1000u));
+		c->step = HOST_STEP_CSTS;
+		break;
+	}
+	case HOST_STEP_CSTS:
+		if (cpl->cdw0 & NVL_NVME_CSTS_CFS) {
+			host_assoc_fail(c, -EIO, "controller fatal status while enabling");
+			return;
+		}
+		if (!(cpl->cdw0 & NVL_NVME_CSTS_RDY)) {
+			if (now > c->csts_deadline_ns) {
+				host_assoc_fail(c, -ETIMEDOUT, "controller not ready after %llu ms",
+						(unsigned long long)((c->cap >> 24) & 0xff) * 500);
+				return;
+			}
+			c->step_at_ns = now + HOST_CSTS_POLL_NS; /* asked again from poll */
+			return;
+		}
+		c->step = HOST_STEP_ID_CTRL;
+		break;
+	case HOST_STEP_ID_CTRL:
+		memcpy(&c->id, c->idbuf, sizeof(c->id));
+		c->max_xfer = c->id.mdts ? (uint32_t)NVL_MIN((uint64_t)NVL_NVME_PAGE_SIZE
+								     << c->id.mdts,
+							     (uint64_t)(1u << 20))
+					 : 1u << 20;
+		if (c->ops->fabrics)
+			c->step = HOST_STEP_NOQ;
+		else if (c->id.cntrltype == NVL_NVME_CNTRLTYPE_DISCOVERY)
+			c->step = HOST_STEP_VERIFY;
+		else
+			c->step = HOST_STEP_NS_LIST;
+		break;
+	case HOST_STEP_NOQ:
+		/* discovery controllers refuse it: then no I/O queues */
+		c->max_io_queues =
+			st ? 0
+			   : (uint16_t)NVL_MIN(NVL_MIN((cpl->cdw0 & 0xffff) + 1, (cpl->cdw0 >> 16) + 1),
+					       (uint32_t)HOST_MAX_QUEUES);
+		c->step = c->id.cntrltype == NVL_NVME_CNTRLTYPE_DISCOVERY ? HOST_STEP_VERIFY
+									 : HOST_STEP_NS_LIST;
+		break;
+	case HOST_STEP_NS_LIST: {
+		const uint32_t *l = (const uint32_t *)c->idbuf;
+
+		c->nns_list = 0;
+		for (unsigned i = 0; i < 1024 && l[i] && c->nns_list < HOST_MAX_NS; i++)
+			c->ns_list[c->nns_list++] = l[i];
+		c->first_nsid = c->nns_list ? c->ns_list[0] : 0;
+		c->ns_idx = 0;
+		c->nns = 0;
+		c->step = c->opts.scan_ns && c->nns_list ? HOST_STEP_ID_NS : HOST_STEP_VERIFY;
+		break;
+	}
+	case HOST_STEP_ID_NS: {
+		const struct nvl_nvme_id_ns *id = (const void *)c->idbuf;
+
+		if (id->nsze) {
+			host_ns_info_from_id(id, c->ns_list[c->ns_idx], &c->ns[c->nns]);
+			c->step = HOST_STEP_NS_DESC;
+		} else if (++c->ns_idx == c->nns_list) {
+			c->step = HOST_STEP_VERIFY;
+		}
+		break;
+	}
+	case HOST_STEP_NS_DESC:
+		/* optional: a controller without descriptors has no UUID to compare */
+		if (st == 0)
+			host_ns_uuid_from_desc(c->idbuf, c->ns[c->nns].uuid);
+		c->nns++;
+		c->step = ++c->ns_idx == c->nns_list ? HOST_STEP_VERIFY : HOST_STEP_ID_NS;
+		break;
+	default:
+		return;
+	}
+	ctrlr_step(c, now);
+}
+
+/* ---- loss, reconnect, giving up ------------------------------------------------------------- */
+
+static uint64_t
+backoff_ms(const struct host_ctrlr *c)
+{
+	unsigned n = c->attempts;
+	uint64_t d;
+
+	if (c->opts.reconnect_at_once) {
+		if (n == 0)
+			return 0;
+		n--;
+	}
+	d = (uint64_t)c->opts.reconnect_delay_ms << NVL_MIN(n, 20u);
+	return NVL_MIN(d, (uint64_t)c->opts.reconnect_delay_max_ms);
+}
+
+/* End the current association (no events): queue pairs are told through
+ * the generation, everything outstanding on the admin side completes. */
+static void
+assoc_drop(struct host_ctrlr *c)
+{
+	const struct host_admin_req *expired = NULL;
+
+	for (unsigned i = 0; i < HOST_ADMIN_SLOTS; i++)
+		if (c->admin[i].busy && c->admin[i].deadline_ns == 0)
+			expired = &c->admin[i]; /* marked by admin_check_deadlines() */
+	c->dropping = true;
+	/* Publish the new generation; pairs with the acquire in qpair.c. */
+	__atomic_store_n(&c->gen, c->gen + 1, __ATOMIC_RELEASE);
+	if (c->tctx)
+		c->ops->assoc_stop(c);
+	c->assoc_live = false;
+	admin_abort_all(c, expired);
+	host_qpairs_assoc_dropped(c);
+	if (c->idbuf) {
+		if (c->win)
+			host_window_free(c->win, c->idbuf);
+		else
+			free(c->idbuf);
+		c->idbuf = NULL;
+	}
+	host_window_put(c->win);
+	c->win = NULL;
+	c->ka_busy = false;
+	c->dropping = false;
+	host_qpairs_kick(c);
+}
+
+void
+host_ctrlr_give_up(struct host_ctrlr *c, const char *why)
+{
+	enum host_ctrlr_state st = host_ctrlr_state(c);
+
+	if (st == HOST_CTRLR_FAILED || st == HOST_CTRLR_CLOSED)
+		return;
+	if (why != c->last_error)
+		host_ctrlr_set_error(c, "%s", why);
+	set_fail_mode(c, HOST_FAIL_GONE);
+	if (c->assoc_live || c->tctx)
+		assoc_drop(c);
+	set_state(c, HOST_CTRLR_FAILED);
+	host_qpairs_kick(c);
+	if (st == HOST_CTRLR_CONNECTING)
+		ctrlr_emit(c, HOST_EV_CONNECT_FAILED);
+	else
+		ctrlr_emit(c, HOST_EV_GIVEN_UP);
+}
+
+static void
+schedule_attempt(struct host_ctrlr *c, uint64_t now)
+{
+	if (c->opts.ctrlr_loss_ms == 0) {
+		host_ctrlr_give_up(c, c->last_error);
+		return;
+	}
+	c->next_attempt_ns = now + MS(backoff_ms(c));
+	set_state(c, HOST_CTRLR_WAIT_RECONNECT);
+}
+
+void
+host_assoc_fail(struct host_ctrlr *c, int rc, const char *fmt, ...)
+{
+	enum host_ctrlr_state st = host_ctrlr_state(c);
+	uint64_t now = nvl_now_ns();
+	va_list ap;
+
+	if (c->dropping)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
+	va_end(ap);
+	c->err = rc;
+	switch (st) {
+	case HOST_CTRLR_CONNECTING:
+		host_ctrlr_give_up(c, c->last_error);
+		return;
+	case HOST_CTRLR_READY:
+		c->losses++;
+		c->lost_ns = now;
+		c->attempts = 0;
+		assoc_drop(c);
+		set_state(c, HOST_CTRLR_WAIT_RECONNECT); /* what the owner sees during LOST */
+		ctrlr_emit(c, HOST_EV_LOST);
+		if (host_ctrlr_state(c) == HOST_CTRLR_WAIT_RECONNECT)
+			schedule_attempt(c, now);
+		return;
+	case HOST_CTRLR_RECONNECTING:
+		assoc_drop(c);
+		schedule_attempt(c, now);
+		return;
+	case HOST_CTRLR_CLOSING:
+		assoc_drop(c);
+		close_finish(c);
+		return;
+	default:
+		if (c->assoc_live || c->tctx)
+			assoc_drop(c);
+		return;
+	}
+}
+
+static void
+ka_done(void *arg, const struct nvl_nvme_cpl *cpl, int rc)
+{
+	struct host_ctrlr *c = arg;
+
+	c->ka_busy = false;
+	if (c->dropping || rc < 0 || host_ctrlr_state(c) != HOST_CTRLR_READY)
+		return;
+	if (nvl_cpl_status(cpl) != 0)
+		host_assoc_fail(c, -EREMOTEIO, "Keep Alive failed: %s",
+				nvl_status_str(nvl_cpl_status(cpl)));
+}
+
+/* ---- close ------------------------------------------------------------------------------------ */
+
+static void close_done(void *arg, const struct nvl_nvme_cpl *cpl, int rc);
+
+static void
+close_finish(struct host_ctrlr *c)
+{
+	if (c->assoc_live || c->tctx) {
+		if (c->assoc_live && c->ops->assoc_bye)
+			c->ops->assoc_bye(c);
+		assoc_drop(c);
+	}
+	c->close_step = HOST_CLOSE_DONE;
+	set_fail_mode(c, HOST_FAIL_GONE);
+	set_state(c, HOST_CTRLR_CLOSED);
+	ctrlr_emit(c, HOST_EV_CLOSED);
+}
+
+static void
+close_step(struct host_ctrlr *c)
+{
 	int rc;
 
+	if (c->close_step == HOST_CLOSE_SHN)
+		/* normal shutdown notification (CC.SHN = 01b) */
+		rc = ctrlr_property(c, true, NVL_NVME_REG_CC, false,
+			      NVL_NVME_CC_EN | (1u << NVL_NVME_CC_SHN_SHIFT) | HOST_CC_QES,
+			      close_done);
+	else
+		rc = ctrlr_property(c, false, NVL_NVME_REG_CSTS, false, 0, close_done);
+	if (rc < 0)
+		close_finish(c);
+}
+
+static void
+close_done(void *arg, const struct nvl_nvme_cpl *cpl, int rc)
+{
+	struct host_ctrlr *c = arg;
+
+	if (c->dropping || c->close_step == HOST_CLOSE_DONE)
+		return;
+	if (rc < 0 || nvl_cpl_status(cpl) != 0 || c->close_step == HOST_CLOSE_SHST) {
+		if (rc == 0 && nvl_cpl_status(cpl) == 0 &&
+		    (cpl->cdw0 & NVL_NVME_CSTS_SHST_MASK) != NVL_NVME_CSTS_SHST_COMPLETE &&
+		    nvl_now_ns() < c->close_deadline_ns) {
+			c->step_at_ns = nvl_now_ns() + HOST_CSTS_POLL_NS;
+			return; /* asked again from poll */
+		}
+		close_finish(c);
+		return;
+	}
+	c->close_step = HOST_CLOSE_SHST;
+	close_step(c);
+}
+
+void
+host_ctrlr_close(struct host_ctrlr *c)
+{
+	enum host_ctrlr_state st = host_ctrlr_state(c);
+
+	if (st == HOST_CTRLR_CLOSING || st == HOST_CTRLR_CLOSED)
+		return;
+	set_fail_mode(c, HOST_FAIL_GONE);
+	host_qpairs_kick(c);
+	if (st != HOST_CTRLR_READY || !c->ops->fabrics) {
+		close_finish(c);
+		return;
+	}
+	set_state(c, HOST_CTRLR_CLOSING);
+	c->close_step = HOST_CLOSE_SHN;
+	c->close_deadline_ns = nvl_now_ns() + MS(HOST_SHUTDOWN_MS);
+	c->step_at_ns = UINT64_MAX;
+	close_step(c);
+}
+
+/* ---- create, poll, destroy ----------------------------------------------------------------------- */
+
+int
+host_ctrlr_create(const struct host_ctrlr_opts *o, struct host_ctrlr **out)
+{
+	struct host_ctrlr *c;
+	int rc;
+
+	if (o->uri == NULL || o->hostnqn == NULL || strlen(o->hostnqn) >= NVL_NVME_NQN_LEN)
+		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return -ENOMEM;
-	rc = nvl_uri_parse(uri, &c->uri);
-	if (rc < 0)
-		goto err_free;
+	c->opts = *o;
+	c->uri = *o->uri;
+	nvl_strlcpy(c->hostnqn, o->hostnqn, sizeof(c->hostnqn));
+	c->opts.uri = &c->uri;
+	c->opts.hostnqn = c->hostnqn;
+	if (c->opts.connect_timeout_ms == 0)
+		c->opts.connect_timeout_ms = HOST_DEFAULT_TIMEOUT_MS;
+	if (c->opts.admin_timeout_ms == 0)
+		c->opts.admin_timeout_ms = HOST_DEFAULT_TIMEOUT_MS;
+	if (c->opts.window_bytes == 0)
+		c->opts.window_bytes = 64ULL << 20;
+	if (c->opts.io_queues == 0)
+		c->opts.io_queues = HOST_MAX_QUEUES;
+	if (c->opts.reconnect_delay_max_ms == 0)
+		c->opts.reconnect_delay_max_ms = c->opts.reconnect_delay_ms * 8;
 	if (c->uri.kind == NVL_URI_NVME_SHM) {
-		c->t = &g_host_shm;
-	} else if (c->uri.kind == NVL_URI_NVME_TCP && g_host_tcp) {
-		c->t = g_host_tcp;
+		c->ops = &g_host_shm_ops;
+	} else if (c->uri.kind == NVL_URI_NVME_TCP) {
+		c->ops = &g_host_tcp_ops;
 	} else {
-		rc = -EPROTONOSUPPORT;
+		free(c);
+		return -EPROTONOSUPPORT;
+	}
+	TAILQ_INIT(&c->qpairs);
+	c->gen = 1;
+	c->ns_list = calloc(HOST_MAX_NS, sizeof(*c->ns_list));
+	c->ns = c->opts.scan_ns ? calloc(HOST_MAX_NS, sizeof(*c->ns)) : NULL;
+	if (c->ns_list == NULL || (c->opts.scan_ns && c->ns == NULL)) {
+		rc = -ENOMEM;
 		goto err_free;
 	}
-	if (opts)
-		c->opts = *opts;
-	else
-		nvl_ctrlr_opts_default(&c->opts);
-	if (c->opts.timeout_ms == 0)
-		c->opts.timeout_ms = 10000;
-	if (memcmp(c->opts.hostid, zero, 16) != 0)
-		memcpy(c->hostid, c->opts.hostid, 16);
-	else if (c->opts.hostnqn)
-		hostid_from_nqn(c->opts.hostnqn, c->hostid);
-	else
-		default_hostid(c->hostid);
-	if (c->opts.hostnqn) {
-		rc = nvl_strlcpy(c->hostnqn, c->opts.hostnqn, sizeof(c->hostnqn));
+	if (c->ops->ctrlr_init) {
+		rc = c->ops->ctrlr_init(c);
 		if (rc < 0)
 			goto err_free;
-	} else {
-		char u[40];
-
-		snprintf(u, sizeof(u),
-			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-			 c->hostid[0], c->hostid[1], c->hostid[2], c->hostid[3], c->hostid[4],
-			 c->hostid[5], c->hostid[6], c->hostid[7], c->hostid[8], c->hostid[9],
-			 c->hostid[10], c->hostid[11], c->hostid[12], c->hostid[13], c->hostid[14],
-			 c->hostid[15]);
-		snprintf(c->hostnqn, sizeof(c->hostnqn), "nqn.2014-08.org.nvmexpress:uuid:%s", u);
 	}
-	pthread_mutex_init(&c->admin_lock, NULL);
-	pthread_mutex_init(&c->buf_lock, NULL);
-	pthread_mutex_init(&c->ka_lock, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&c->ka_cond, &ca);
-		pthread_condattr_destroy(&ca);
-	}
-	rc = c->t->connect(c);
+	set_state(c, HOST_CTRLR_CONNECTING);
+	rc = assoc_begin(c, nvl_now_ns());
 	if (rc < 0)
-		goto err_locks;
-	if (c->win) {
-		rc = window_init(c);
-		if (rc < 0)
-			goto err_disconnect;
-	}
-	rc = identify(c, NVL_NVME_CNS_CTRLR, 0, &c->id);
-	if (rc < 0)
-		goto err_disconnect;
-	c->max_xfer = c->id.mdts ? (uint32_t)NVL_NVME_PAGE_SIZE << c->id.mdts : 1u << 20;
-	if (c->max_xfer > (1u << 20))
-		c->max_xfer = 1u << 20;
-	c->default_nsid = c->uri.nsid;
-	if (c->default_nsid == 0 && c->id.cntrltype != NVL_NVME_CNTRLTYPE_DISCOVERY) {
-		uint32_t first;
-
-		if (nvl_ctrlr_list_ns(c, &first, 1) == 1)
-			c->default_nsid = first;
-	}
-	if (c->opts.keepalive_thread && c->opts.kato_ms) {
-		if (pthread_create(&c->ka_thread, NULL, keepalive_thread, c) == 0)
-			c->ka_running = true;
-	}
+		goto err_fini;
 	*out = c;
 	return 0;
-err_disconnect:
-	c->t->disconnect(c);
-err_locks:
-	pthread_mutex_destroy(&c->admin_lock);
-	pthread_mutex_destroy(&c->buf_lock);
-	pthread_mutex_destroy(&c->ka_lock);
-	pthread_cond_destroy(&c->ka_cond);
+err_fini:
+	if (c->ops->ctrlr_fini)
+		c->ops->ctrlr_fini(c);
 err_free:
-	free(c->alloc_len);
-	free(c->used);
+	free(c->ns_list);
+	free(c->ns);
 	free(c);
 	return rc;
 }
 
-NVL_EXPORT void
-nvl_ctrlr_disconnect(struct nvl_ctrlr *c)
+void
+host_ctrlr_destroy(struct host_ctrlr *c)
 {
 	if (c == NULL)
 		return;
-	if (c->ka_running) {
-		pthread_mutex_lock(&c->ka_lock);
-		c->ka_stop = true;
-		pthread_cond_signal(&c->ka_cond);
-		pthread_mutex_unlock(&c->ka_lock);
-		pthread_join(c->ka_thread, NULL);
+	if (c->assoc_live || c->tctx) {
+		c->opts.event = NULL;
+		assoc_drop(c);
 	}
-	for (unsigned q = 1; q <= HOST_MAX_QUEUES; q++)
-		if (c->qpairs[q])
-			nvl_qpair_destroy(c->qpairs[q]);
-	c->t->disconnect(c);
-	pthread_mutex_destroy(&c->admin_lock);
-	pthread_mutex_destroy(&c->buf_lock);
-	pthread_mutex_destroy(&c->ka_lock);
-	pthread_cond_destroy(&c->ka_cond);
-	free(c->alloc_len);
-	free(c->used);
+	if (c->ops->ctrlr_fini)
+		c->ops->ctrlr_fini(c);
+	free(c->ns_list);
+	free(c->ns);
 	free(c);
 }
 
-NVL_EXPORT const struct nvl_nvme_id_ctrl *
-nvl_ctrlr_identify(const struct nvl_ctrlr *c)
+/* An admin command past its deadline ends the association (the command's
+ * callback gets -ETIMEDOUT). \return true if one did. */
+static bool
+admin_check_deadlines(struct host_ctrlr *c, uint64_t now)
 {
-	return &c->id;
+	for (unsigned i = 0; i < HOST_ADMIN_SLOTS; i++) {
+		struct host_admin_req *a = &c->admin[i];
+
+		if (!a->busy || now <= a->deadline_ns)
+			continue;
+		a->deadline_ns = 0; /* the expired one, for assoc_drop() */
+		if (a->cb == ka_done)
+			host_assoc_fail(c, -ETIMEDOUT, "Keep Alive timed out");
+		else
+			host_assoc_fail(c, -ETIMEDOUT, "admin opcode 0x%02x timed out after %u ms",
+					a->cmd.opc, c->opts.admin_timeout_ms);
+		return true;
+	}
+	return false;
 }
 
-NVL_EXPORT uint16_t
-nvl_ctrlr_cntlid(const struct nvl_ctrlr *c)
+/* A queue pair reported that its connection of the current association failed. */
+static bool
+check_qpair_loss(struct host_ctrlr *c)
 {
-	return c->cntlid;
+	uint32_t lost = __atomic_load_n(&c->lost_gen, __ATOMIC_ACQUIRE);
+	struct host_qpair *qp;
+
+	if (lost != c->gen || !c->assoc_live)
+		return false;
+	TAILQ_FOREACH(qp, &c->qpairs, link) {
+		if (__atomic_load_n(&qp->lost_reported, __ATOMIC_ACQUIRE) &&
+		    __atomic_load_n(&qp->gen, __ATOMIC_RELAXED) == lost) {
+			host_assoc_fail(c, -ENOTCONN, "%s", qp->lost_why);
+			return true;
+		}
+	}
+	host_assoc_fail(c, -ENOTCONN, "an I/O queue lost its connection");
+	return true;
 }
 
-NVL_EXPORT uint32_t
-nvl_ctrlr_default_nsid(const struct nvl_ctrlr *c)
+static void
+check_outage(struct host_ctrlr *c, uint64_t now)
 {
-	return c->default_nsid;
+	enum host_ctrlr_state st = host_ctrlr_state(c);
+
+	/* (now may predate a loss this very poll noticed) */
+	if (c->lost_ns == 0 || now < c->lost_ns ||
+	    (st != HOST_CTRLR_WAIT_RECONNECT && st != HOST_CTRLR_RECONNECTING))
+		return;
+	if (c->opts.fast_io_fail_ms && host_ctrlr_fail_mode(c) == HOST_FAIL_NONE &&
+	    now - c->lost_ns >= MS(c->opts.fast_io_fail_ms)) {
+		set_fail_mode(c, HOST_FAIL_FAST);
+		host_qpairs_kick(c);
+		ctrlr_emit(c, HOST_EV_FAST_FAIL);
+	}
+	if (c->opts.ctrlr_loss_ms > 0 && now - c->lost_ns >= MS(c->opts.ctrlr_loss_ms))
+		host_ctrlr_give_up(c, c->last_error);
 }
 
-NVL_EXPORT const char *
-nvl_ctrlr_hostnqn(const struct nvl_ctrlr *c)
+int
+host_ctrlr_poll(struct host_ctrlr *c, uint64_t now)
+{
+	enum host_ctrlr_state st;
+	int work = 0;
+
+	if (c->tctx)
+		work += c->ops->process(c, now);
+	if (check_qpair_loss(c) || admin_check_deadlines(c, now))
+		work++;
+	st = host_ctrlr_state(c);
+	if ((st == HOST_CTRLR_CONNECTING || st == HOST_CTRLR_RECONNECTING) &&
+	    c->step < HOST_STEP_DONE && now > c->assoc_deadline_ns) {
+		char t[300];
+
+		if (c->step == HOST_STEP_TRANSPORT)
+			host_assoc_fail(c, -ETIMEDOUT, "%s: no answer within %u ms",
+					target_str(c, t, sizeof(t)), c->opts.connect_timeout_ms);
+		else
+			host_assoc_fail(c, -ETIMEDOUT, "%s timed out", step_name(c->step));
+		work++;
+		st = host_ctrlr_state(c);
+	}
+	if (now >= c->step_at_ns) {
+		/* a CSTS read that waits its turn (enabling, or shutting down) */
+		c->step_at_ns = UINT64_MAX;
+		if (c->assoc_live && st == HOST_CTRLR_CLOSING)
+			close_step(c);
+		else if (c->assoc_live && c->step == HOST_STEP_CSTS)
+			ctrlr_step(c, now);
+		work++;
+		st = host_ctrlr_state(c);
+	}
+	switch (st) {
+	case HOST_CTRLR_READY:
+		if (c->opts.send_keepalive && c->opts.kato_ms && !c->ka_busy && now >= c->next_ka_ns) {
+			struct nvl_nvme_cmd cmd = { 0 };
+
+			cmd.opc = NVL_NVME_ADM_KEEP_ALIVE;
+			if (host_admin_submit(c, &cmd, NULL, 0, NVL_XFER_NONE, 0, ka_done, c, NULL,
+					      NULL) >= 0)
+				c->ka_busy = true;
+			c->next_ka_ns =
+				now + MS(NVL_MAX(c->opts.kato_ms / 3, (uint32_t)HOST_KA_MIN_MS));
+			work++;
+		}
+		work += host_qpairs_connect_new(c);
+		break;
+	case HOST_CTRLR_WAIT_RECONNECT:
+		if (now >= c->next_attempt_ns) {
+			int rc;
+
+			c->attempts++;
+			set_state(c, HOST_CTRLR_RECONNECTING);
+			rc = assoc_begin(c, now);
+			if (rc < 0)
+				host_assoc_fail(c, rc, "reconnect: %s", strerror(-rc));
+			work++;
+		}
+		break;
+	default:
+		break;
+	}
+	check_outage(c, now);
+	return work;
+}
+
+int
+host_ctrlr_fds(struct host_ctrlr *c, struct pollfd *pfds, int max)
+{
+	if (c->tctx == NULL || max <= 0)
+		return 0;
+	return c->ops->fds(c, pfds, max);
+}
+
+uint64_t
+host_ctrlr_next_ns(const struct host_ctrlr *c)
+{
+	enum host_ctrlr_state st = host_ctrlr_state(c);
+	uint64_t t = c->step_at_ns;
+
+	for (unsigned i = 0; i < HOST_ADMIN_SLOTS; i++)
+		if (c->admin[i].busy)
+			t = NVL_MIN(t, c->admin[i].deadline_ns);
+	if ((st == HOST_CTRLR_CONNECTING || st == HOST_CTRLR_RECONNECTING) &&
+	    c->step < HOST_STEP_DONE)
+		t = NVL_MIN(t, c->assoc_deadline_ns);
+	if (st == HOST_CTRLR_READY && c->opts.send_keepalive && c->opts.kato_ms && !c->ka_busy)
+		t = NVL_MIN(t, c->next_ka_ns);
+	if (st == HOST_CTRLR_WAIT_RECONNECT)
+		t = NVL_MIN(t, c->next_attempt_ns);
+	if (c->lost_ns && (st == HOST_CTRLR_WAIT_RECONNECT || st == HOST_CTRLR_RECONNECTING)) {
+		if (c->opts.fast_io_fail_ms && host_ctrlr_fail_mode(c) == HOST_FAIL_NONE)
+			t = NVL_MIN(t, c->lost_ns + MS(c->opts.fast_io_fail_ms));
+		if (c->opts.ctrlr_loss_ms > 0)
+			t = NVL_MIN(t, c->lost_ns + MS(c->opts.ctrlr_loss_ms));
+	}
+	return t;
+}
+
+bool
+host_ctrlr_busy(const struct host_ctrlr *c)
+{
+	enum host_ctrlr_state st = host_ctrlr_state(c);
+
+	if (st == HOST_CTRLR_CONNECTING || st == HOST_CTRLR_RECONNECTING ||
+	    st == HOST_CTRLR_CLOSING)
+		return true;
+	for (unsigned i = 0; i < HOST_ADMIN_SLOTS; i++)
+		if (c->admin[i].busy && !(c->admin[i].flags & HOST_ADMIN_NO_TIMEOUT))
+			return true;
+	return host_qpairs_connecting(c);
+}
+
+/* ---- getters --------------------------------------------------------------------------------- */
+
+enum host_ctrlr_state
+host_ctrlr_state(const struct host_ctrlr *c)
+{
+	return (enum host_ctrlr_state)__atomic_load_n(&c->state, __ATOMIC_RELAXED);
+}
+
+enum host_fail_mode
+host_ctrlr_fail_mode(const struct host_ctrlr *c)
+{
+	return (enum host_fail_mode)__atomic_load_n(&c->fail_mode, __ATOMIC_ACQUIRE);
+}
+
+int
+host_ctrlr_errno(const struct host_ctrlr *c)
+{
+	return c->err;
+}
+
+const char *
+host_ctrlr_last_error(const struct host_ctrlr *c)
+{
+	return c->last_error;
+}
+
+const struct nvl_uri *
+host_ctrlr_uri(const struct host_ctrlr *c)
+{
+	return &c->uri;
+}
+
+const char *
+host_ctrlr_hostnqn(const struct host_ctrlr *c)
 {
 	return c->hostnqn;
 }
 
-NVL_EXPORT const uint8_t *
-nvl_ctrlr_hostid(const struct nvl_ctrlr *c)
+const uint8_t *
+host_ctrlr_hostid(const struct host_ctrlr *c)
 {
-	return c->hostid;
+	return c->opts.hostid;
 }
 
-NVL_EXPORT uint32_t
-nvl_ctrlr_max_xfer(const struct nvl_ctrlr *c)
+uint16_t
+host_ctrlr_cntlid(const struct host_ctrlr *c)
+{
+	return c->cntlid;
+}
+
+const struct nvl_nvme_id_ctrl *
+host_ctrlr_id(const struct host_ctrlr *c)
+{
+	return &c->id;
+}
+
+uint32_t
+host_ctrlr_max_xfer(const struct host_ctrlr *c)
 {
 	return c->max_xfer;
 }
 
-/* ---- queue pairs ------------------------------------------------------------------ */
-
-NVL_EXPORT int
-nvl_qpair_create(struct nvl_ctrlr *c, const struct nvl_qpair_opts *opts, struct nvl_qpair **out)
+uint16_t
+host_ctrlr_max_io_queues(const struct host_ctrlr *c)
 {
-	struct nvl_qpair *qp;
-	uint16_t qid = 0;
-	int rc;
-
-	if (host_is_dead(c))
-		return -ENOTCONN;
-	qp = calloc(1, sizeof(*qp));
-	if (qp == NULL)
-		return -ENOMEM;
-	if (opts)
-		qp->opts = *opts;
-	else
-		nvl_qpair_opts_default(&qp->opts);
-	if (qp->opts.entries == 0)
-		qp->opts.entries = 128;
-	if (qp->opts.entries < 2 || (c->max_queue_entries && qp->opts.entries > c->max_queue_entries)) {
-		free(qp);
-		return -EINVAL;
-	}
-	pthread_mutex_lock(&c->admin_lock);
-	for (uint16_t q = 1; q <= c->max_io_queues && q <= HOST_MAX_QUEUES; q++) {
-		if (!c->qid_used[q]) {
-			qid = q;
-			c->qid_used[q] = true;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&c->admin_lock);
-	if (qid == 0) {
-		free(qp);
-		return -ENOSPC;
-	}
-	qp->c = c;
-	qp->qid = qid;
-	qp->entries = qp->opts.entries;
-	qp->reqs = calloc(qp->entries, sizeof(*qp->reqs));
-	qp->free_cids = calloc(qp->entries, sizeof(uint16_t));
-	if (qp->reqs == NULL || qp->free_cids == NULL) {
-		rc = -ENOMEM;
-		goto err;
-	}
-	/* at most entries - 1 commands in flight (a full ring keeps one slot empty) */
-	for (uint32_t i = 0; i < qp->entries - 1; i++) {
-		qp->reqs[i].cid = (uint16_t)i;
-		qp->free_cids[qp->nfree++] = (uint16_t)(qp->entries - 2 - i);
-	}
-	rc = c->t->qpair_create(qp);
-	if (rc < 0)
-		goto err;
-	c->qpairs[qid] = qp;
-	*out = qp;
-	return 0;
-err:
-	pthread_mutex_lock(&c->admin_lock);
-	c->qid_used[qid] = false;
-	pthread_mutex_unlock(&c->admin_lock);
-	free(qp->reqs);
-	free(qp->free_cids);
-	free(qp);
-	return rc;
+	return c->max_io_queues;
 }
 
-NVL_EXPORT void
-nvl_qpair_destroy(struct nvl_qpair *qp)
+uint16_t
+host_ctrlr_max_queue_entries(const struct host_ctrlr *c)
 {
-	struct nvl_ctrlr *c;
-	uint64_t deadline;
-
-	if (qp == NULL)
-		return;
-	c = qp->c;
-	deadline = nvl_now_ns() + 10000000000ULL;
-	while (qp->outstanding && !host_is_dead(c) && nvl_now_ns() < deadline)
-		nvl_qpair_wait(qp, 100);
-	c->t->qpair_destroy(qp);
-	for (uint32_t i = 0; i < qp->entries; i++) {
-		if (qp->reqs[i].bounce)
-			nvl_buf_free(c, qp->reqs[i].bounce);
-		if (qp->reqs[i].prp_list)
-			nvl_buf_free(c, qp->reqs[i].prp_list);
-	}
-	c->qpairs[qp->qid] = NULL;
-	pthread_mutex_lock(&c->admin_lock);
-	c->qid_used[qp->qid] = false;
-	pthread_mutex_unlock(&c->admin_lock);
-	free(qp->reqs);
-	free(qp->free_cids);
-	free(qp);
+	return c->max_queue_entries;
 }
 
-NVL_EXPORT uint16_t
-nvl_qpair_id(const struct nvl_qpair *qp)
+uint32_t
+host_ctrlr_first_nsid(const struct host_ctrlr *c)
 {
-	return qp->qid;
+	return c->first_nsid;
 }
 
-NVL_EXPORT uint32_t
-nvl_qpair_outstanding(const struct nvl_qpair *qp)
+unsigned
+host_ctrlr_ns_count(const struct host_ctrlr *c)
 {
-	return qp->outstanding;
+	return c->nns;
 }
 
-void
-host_complete(struct nvl_qpair *qp, const struct nvl_nvme_cpl *cpl)
+const struct nvl_ns_info *
+host_ctrlr_ns(const struct host_ctrlr *c, unsigned idx)
 {
-	struct host_req *r;
-	nvl_io_cb cb;
-	void *arg;
-
-	if (cpl->cid >= qp->entries - 1 || !qp->reqs[cpl->cid].busy)
-		return; /* not ours (or a duplicate): a misbehaving target; ignore */
-	r = &qp->reqs[cpl->cid];
-	if (r->bounce) {
-		if (r->dir == NVL_XFER_FROM_CTRLR && nvl_cpl_status(cpl) == 0)
-			memcpy(r->user, r->bounce, r->len);
-		nvl_buf_free(qp->c, r->bounce);
-		r->bounce = NULL;
-	}
-	cb = r->cb;
-	arg = r->arg;
-	r->busy = false;
-	qp->free_cids[qp->nfree++] = r->cid;
-	qp->outstanding--;
-	if (cb)
-		cb(arg, cpl);
+	return idx < c->nns ? &c->ns[idx] : NULL;
 }
 
-NVL_EXPORT int
-nvl_submit_raw(struct nvl_qpair *qp, struct nvl_nvme_cmd *cmd, void *buf, uint32_t len,
-	       enum nvl_xfer_dir dir, nvl_io_cb cb, void *arg)
+const struct nvl_ns_info *
+host_ctrlr_ns_find(const struct host_ctrlr *c, uint32_t nsid)
 {
-	struct nvl_ctrlr *c = qp->c;
-	struct host_req *r;
-	void *b = buf;
-	int rc;
-
-	if (host_is_dead(c))
-		return -ENOTCONN;
-	if (len > c->max_xfer && dir != NVL_XFER_NONE)
-		return -EINVAL;
-	if (qp->nfree == 0)
-		return -EAGAIN;
-	r = &qp->reqs[qp->free_cids[qp->nfree - 1]];
-	r->bounce = NULL;
-	if (len && !host_buf_reachable(c, buf, len)) {
-		b = nvl_buf_alloc(c, len);
-		if (b == NULL)
-			return -ENOMEM;
-		if (dir == NVL_XFER_TO_CTRLR)
-			memcpy(b, buf, len);
-		r->bounce = b;
-	}
-	qp->nfree--;
-	r->busy = true;
-	r->dir = (uint8_t)dir;
-	r->cb = cb;
-	r->arg = arg;
-	r->user = buf;
-	r->len = len;
-	cmd->cid = r->cid;
-	qp->outstanding++;
-	rc = c->t->submit(qp, cmd, r, b, len, dir);
-	if (rc < 0) {
-		qp->outstanding--;
-		r->busy = false;
-		if (r->bounce) {
-			nvl_buf_free(c, r->bounce);
-			r->bounce = NULL;
-		}
-		qp->free_cids[qp->nfree++] = r->cid;
-	}
-	return rc;
+	for (unsigned i = 0; i < c->nns; i++)
+		if (c->ns[i].nsid == nsid)
+			return &c->ns[i];
+	return NULL;
 }
 
-static int
-rw(struct nvl_qpair *qp, uint8_t opc, uint32_t nsid, void *buf, uint64_t slba, uint32_t nlb,
-   uint32_t flags, nvl_io_cb cb, void *arg, uint32_t bs_hint)
+uint64_t
+host_ctrlr_losses(const struct host_ctrlr *c)
 {
-	struct nvl_nvme_cmd cmd = { 0 };
-	uint64_t bytes = (uint64_t)nlb * bs_hint;
-
-	if (nlb == 0 || nlb > 65536 || bytes > qp->c->max_xfer)
-		return -EINVAL;
-	cmd.opc = opc;
-	cmd.nsid = nsid;
-	cmd.cdw10 = (uint32_t)slba;
-	cmd.cdw11 = (uint32_t)(slba >> 32);
-	cmd.cdw12 = (nlb - 1) | ((flags & NVL_IO_FUA) ? NVL_NVME_RW_FUA : 0);
-	return nvl_submit_raw(qp, &cmd, buf, (uint32_t)bytes,
-			      opc == NVL_NVME_IO_READ ? NVL_XFER_FROM_CTRLR : NVL_XFER_TO_CTRLR, cb,
-			      arg);
+	return c->losses;
 }
 
-/* Block size per namespace, learnt once (I/O builders need byte lengths). */
-static uint32_t
-ns_block_size(struct nvl_qpair *qp, uint32_t nsid)
+uint64_t
+host_ctrlr_reconnects(const struct host_ctrlr *c)
 {
-	static __thread struct {
-		struct nvl_ctrlr *c;
-		uint32_t nsid, bs;
-	} cache[8];
-	struct nvl_ns_info info;
-	unsigned slot = nsid % 8;
-
-	if (cache[slot].c == qp->c && cache[slot].nsid == nsid)
-		return cache[slot].bs;
-	if (nvl_ns_get_info(qp->c, nsid, &info) < 0)
-		return 0;
-	cache[slot].c = qp->c;
-	cache[slot].nsid = nsid;
-	cache[slot].bs = info.block_size;
-	return info.block_size;
+	return c->reconnects;
 }
 
-NVL_EXPORT int
-nvl_read(struct nvl_qpair *qp, uint32_t nsid, void *buf, uint64_t slba, uint32_t nlb,
-	 uint32_t flags, nvl_io_cb cb, void *arg)
+unsigned
+host_ctrlr_attempts(const struct host_ctrlr *c)
 {
-	uint32_t bs = ns_block_size(qp, nsid);
-
-	if (bs == 0)
-		return -ENOENT;
-	return rw(qp, NVL_NVME_IO_READ, nsid, buf, slba, nlb, flags, cb, arg, bs);
+	return c->attempts;
 }
 
-NVL_EXPORT int
-nvl_write(struct nvl_qpair *qp, uint32_t nsid, const void *buf, uint64_t slba, uint32_t nlb,
-	  uint32_t flags, nvl_io_cb cb, void *arg)
+uint64_t
+host_ctrlr_lost_ns(const struct host_ctrlr *c)
 {
-	uint32_t bs = ns_block_size(qp, nsid);
-
-	if (bs == 0)
-		return -ENOENT;
-	return rw(qp, NVL_NVME_IO_WRITE, nsid, (void *)buf, slba, nlb, flags, cb, arg, bs);
+	return c->lost_ns;
 }
 
-NVL_EXPORT int
-nvl_compare(struct nvl_qpair *qp, uint32_t nsid, const void *buf, uint64_t slba, uint32_t nlb,
-	    nvl_io_cb cb, void *arg)
-{
-	uint32_t bs = ns_block_size(qp, nsid);
+/* ---- buffers ----------------------------------------------------------------------------------- */
 
-	if (bs == 0)
-		return -ENOENT;
-	return rw(qp, NVL_NVME_IO_COMPARE, nsid, (void *)buf, slba, nlb, 0, cb, arg, bs);
+struct host_window *
+host_ctrlr_window_get(struct host_ctrlr *c)
+{
+	if (c->win)
+		host_window_get(c->win);
+	return c->win;
 }
 
-NVL_EXPORT int
-nvl_flush(struct nvl_qpair *qp, uint32_t nsid, nvl_io_cb cb, void *arg)
+bool
+host_ctrlr_buf_reachable(const struct host_ctrlr *c, const void *p, size_t len)
 {
-	struct nvl_nvme_cmd cmd = { 0 };
-
-	cmd.opc = NVL_NVME_IO_FLUSH;
-	cmd.nsid = nsid;
-	return nvl_submit_raw(qp, &cmd, NULL, 0, NVL_XFER_NONE, cb, arg);
-}
-
-NVL_EXPORT int
-nvl_write_zeroes(struct nvl_qpair *qp, uint32_t nsid, uint64_t slba, uint32_t nlb,
-		 uint32_t flags, nvl_io_cb cb, void *arg)
-{
-	struct nvl_nvme_cmd cmd = { 0 };
-
-	if (nlb == 0 || nlb > 65536)
-		return -EINVAL;
-	cmd.opc = NVL_NVME_IO_WRITE_ZEROES;
-	cmd.nsid = nsid;
-	cmd.cdw10 = (uint32_t)slba;
-	cmd.cdw11 = (uint32_t)(slba >> 32);
-	cmd.cdw12 = (nlb - 1) | ((flags & NVL_IO_DEALLOC) ? NVL_NVME_WZ_DEAC : 0) |
-		    ((flags & NVL_IO_FUA) ? NVL_NVME_RW_FUA : 0);
-	return nvl_submit_raw(qp, &cmd, NULL, 0, NVL_XFER_NONE, cb, arg);
-}
-
-NVL_EXPORT int
-nvl_deallocate(struct nvl_qpair *qp, uint32_t nsid, const struct nvl_range *ranges,
-	       unsigned nranges, nvl_io_cb cb, void *arg)
-{
-	struct nvl_nvme_cmd cmd = { 0 };
-	struct nvl_nvme_dsm_range r[256];
-
-	if (nranges == 0 || nranges > 256)
-		return -EINVAL;
-	for (unsigned i = 0; i < nranges; i++) {
-		r[i].attributes = 0;
-		r[i].nlb = ranges[i].nlb;
-		r[i].slba = ranges[i].slba;
-	}
-	cmd.opc = NVL_NVME_IO_DSM;
-	cmd.nsid = nsid;
-	cmd.cdw10 = nranges - 1;
-	cmd.cdw11 = NVL_NVME_DSM_AD;
-	/* r is on our stack: submit_raw bounces it into the window */
-	return nvl_submit_raw(qp, &cmd, r, nranges * (uint32_t)sizeof(r[0]), NVL_XFER_TO_CTRLR, cb,
-			      arg);
-}
-
-NVL_EXPORT int
-nvl_resv_register(struct nvl_qpair *qp, uint32_t nsid, uint8_t action, uint64_t crkey,
-		  uint64_t nrkey, bool iekey, uint8_t cptpl, nvl_io_cb cb, void *arg)
-{
-	struct nvl_nvme_cmd cmd = { 0 };
-	struct nvl_nvme_resv_register_data d = { .crkey = crkey, .nrkey = nrkey };
-
-	cmd.opc = NVL_NVME_IO_RESV_REGISTER;
-	cmd.nsid = nsid;
-	cmd.cdw10 = (action & 7u) | (iekey ? 1u << 3 : 0) | ((uint32_t)(cptpl & 3) << 30);
-	return nvl_submit_raw(qp, &cmd, &d, sizeof(d), NVL_XFER_TO_CTRLR, cb, arg);
-}
-
-NVL_EXPORT int
-nvl_resv_acquire(struct nvl_qpair *qp, uint32_t nsid, uint8_t action, uint8_t rtype,
-		 uint64_t crkey, uint64_t prkey, nvl_io_cb cb, void *arg)
-{
-	struct nvl_nvme_cmd cmd = { 0 };
-	struct nvl_nvme_resv_acquire_data d = { .crkey = crkey, .prkey = prkey };
-
-	cmd.opc = NVL_NVME_IO_RESV_ACQUIRE;
-	cmd.nsid = nsid;
-	cmd.cdw10 = (action & 7u) | ((uint32_t)rtype << 8);
-	return nvl_submit_raw(qp, &cmd, &d, sizeof(d), NVL_XFER_TO_CTRLR, cb, arg);
-}
-
-NVL_EXPORT int
-nvl_resv_release(struct nvl_qpair *qp, uint32_t nsid, uint8_t action, uint8_t rtype,
-		 uint64_t crkey, nvl_io_cb cb, void *arg)
-{
-	struct nvl_nvme_cmd cmd = { 0 };
-	uint64_t d = crkey;
-
-	cmd.opc = NVL_NVME_IO_RESV_RELEASE;
-	cmd.nsid = nsid;
-	cmd.cdw10 = (action & 7u) | ((uint32_t)rtype << 8);
-	return nvl_submit_raw(qp, &cmd, &d, sizeof(d), NVL_XFER_TO_CTRLR, cb, arg);
-}
-
-NVL_EXPORT int
-nvl_resv_report(struct nvl_qpair *qp, uint32_t nsid, void *buf, uint32_t len, bool eds,
-		nvl_io_cb cb, void *arg)
-{
-	struct nvl_nvme_cmd cmd = { 0 };
-
-	if (len < 4 || len % 4)
-		return -EINVAL;
-	cmd.opc = NVL_NVME_IO_RESV_REPORT;
-	cmd.nsid = nsid;
-	cmd.cdw10 = len / 4 - 1;
-	cmd.cdw11 = eds ? 1 : 0;
-	return nvl_submit_raw(qp, &cmd, buf, len, NVL_XFER_FROM_CTRLR, cb, arg);
-}
-
-NVL_EXPORT int
-nvl_qpair_process_completions(struct nvl_qpair *qp, uint32_t max)
-{
-	int n = qp->c->t->poll(qp, max);
-
-	if (n == 0 && host_is_dead(qp->c))
-		return -ENOTCONN;
-	return n;
-}
-
-NVL_EXPORT int
-nvl_qpair_wait(struct nvl_qpair *qp, int timeout_ms)
-{
-	int n = qp->c->t->poll(qp, 0);
-
-	if (n)
-		return n;
-	if (host_is_dead(qp->c))
-		return -ENOTCONN;
-	return qp->c->t->wait(qp, timeout_ms);
-}
-
-/* ---- synchronous helpers ------------------------------------------------------------ */
-
-NVL_EXPORT void
-nvl_sync_cb(void *arg, const struct nvl_nvme_cpl *cpl)
-{
-	struct nvl_sync_state *st = arg;
-
-	st->cpl = *cpl;
-	st->done = true;
-}
-
-NVL_EXPORT int
-nvl_sync_wait(struct nvl_qpair *qp, struct nvl_sync_state *st, int submit_rc,
-	      struct nvl_nvme_cpl *cpl)
-{
-	uint64_t deadline = nvl_now_ns() + (uint64_t)qp->c->opts.timeout_ms * 1000000ULL * 3;
-
-	if (submit_rc < 0)
-		return submit_rc;
-	while (!st->done) {
-		int n = nvl_qpair_wait(qp, 100);
-
-		if (n < 0)
-			return n;
-		if (!st->done && nvl_now_ns() > deadline)
-			return -ETIMEDOUT;
-	}
-	if (cpl)
-		*cpl = st->cpl;
-	return nvl_cpl_status(&st->cpl) ? -EREMOTEIO : 0;
-}
-
-NVL_EXPORT int
-nvl_read_sync(struct nvl_qpair *qp, uint32_t nsid, void *buf, uint64_t slba, uint32_t nlb,
-	      struct nvl_nvme_cpl *cpl)
-{
-	struct nvl_sync_state st = { 0 };
-
-	return nvl_sync_wait(qp, &st, nvl_read(qp, nsid, buf, slba, nlb, 0, nvl_sync_cb, &st), cpl);
-}
-
-NVL_EXPORT int
-nvl_write_sync(struct nvl_qpair *qp, uint32_t nsid, const void *buf, uint64_t slba, uint32_t nlb,
-	       uint32_t flags, struct nvl_nvme_cpl *cpl)
-{
-	struct nvl_sync_state st = { 0 };
-
-	return nvl_sync_wait(qp, &st, nvl_write(qp, nsid, buf, slba, nlb, flags, nvl_sync_cb, &st),
-			     cpl);
-}
-
-NVL_EXPORT int
-nvl_flush_sync(struct nvl_qpair *qp, uint32_t nsid, struct nvl_nvme_cpl *cpl)
-{
-	struct nvl_sync_state st = { 0 };
-
-	return nvl_sync_wait(qp, &st, nvl_flush(qp, nsid, nvl_sync_cb, &st), cpl);
+	return c->win == NULL || host_window_contains(c->win, p, len);
 }

@@ -1,15 +1,25 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * libnvlend shm transport: the host side of include/nvlend/spec/shm.h.
- * Admin commands go over the control socket (serialized by the caller's
- * admin lock); I/O goes straight into the shared rings, with doorbell
- * eventfds only when the controller sleeps and interrupt eventfds only when
- * we sleep.
+ * The host side of the shm transport (include/nvlend/spec/shm.h) behind the
+ * host core's ops table. The control channel is a non-blocking
+ * SOCK_SEQPACKET socket: CONNECT / CONNECT_RESP (with the data window's
+ * memfd), then ADMIN_CMD / ADMIN_CPL messages matched by cid (the core's
+ * admin slot), descriptors attached to the completions of Create I/O CQ/SQ.
+ * I/O goes straight into the shared rings, with doorbell eventfds only when
+ * the controller sleeps and interrupt eventfds only when we sleep.
+ *
+ * Threads: the control channel and queue set-up run on the controller's
+ * owner; a transport queue (struct shm_hq) on its queue pair's owner. Each
+ * queue holds its own duplicate of the control socket, so it can notice the
+ * controller hanging up (a daemon killed with -9) without touching the
+ * controller's state; the controller shuts the socket down (all duplicates
+ * see it) when the association ends.
  */
-#include "host/host_internal.h"
+#include "host/host_shm.h"
 #include "proto/shm_ring.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdio.h>
@@ -20,17 +30,38 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "host/host_shm.h"
+#define SHM_RECV_BUDGET 64       /* control messages handled per process call */
+#define SHM_HANGUP_CHECK 65536   /* idle polls between hang-up checks of a busy poller */
 
-/* shm_wait's offers of the CPU while spinning; see shm_spin_yield() */
-#define SHM_YIELD_MIN_NS  4000ull
-#define SHM_YIELD_MAX_NS  256000ull
-#define SHM_YIELD_RAN_NS  5000ull /* a yield this long: another task ran */
+enum shm_phase {
+	SHM_SOCK_CONNECT = 0,       /* the listener's backlog was full: try again */
+	SHM_SEND_CONNECT,           /* the CONNECT message waits for socket space */
+	SHM_WAIT_RESP,
+	SHM_UP,
+};
 
-/* ---- control channel ------------------------------------------------------------- */
+/* The control channel of one association (c->tctx). */
+struct shm_assoc {
+	int fd;
+	enum shm_phase phase;
+	bool unsent;                /* an admin command waits for socket space */
+	struct nvl_shm_connect msg;
+};
+
+/* A queue pair being made (qp->tconn): Create I/O CQ, then SQ. */
+struct shm_qconn {
+	struct host_ctrlr *c;
+	struct host_qpair *qp;
+	struct shm_hq *q;
+	int fds[HOST_ADMIN_MAX_FDS];
+	int nfds;
+	bool cq_made;
+};
+
+/* ---- control channel ------------------------------------------------------------------ */
 
 static int
-ctl_send(struct shm_host *h, void *msg, size_t len, uint16_t type)
+ctl_send(int fd, void *msg, size_t len, uint16_t type)
 {
 	struct nvl_shm_msg_hdr *hd = msg;
 	ssize_t n;
@@ -41,292 +72,310 @@ ctl_send(struct shm_host *h, void *msg, size_t len, uint16_t type)
 	hd->len = (uint32_t)len;
 	hd->rsvd = 0;
 	do {
-		n = send(h->fd, msg, len, MSG_NOSIGNAL);
+		n = send(fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	} while (n < 0 && errno == EINTR);
-	if (n < 0)
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return -EAGAIN;
 		return errno == EPIPE || errno == ECONNRESET ? -ENOTCONN : -errno;
+	}
 	return 0;
-}
-
-/* Receive one message of `type` (exact size len), collecting up to 4 fds. */
-static int
-ctl_recv(struct shm_host *h, void *msg, size_t len, uint16_t type, int *fds, int *nfds,
-	 int timeout_ms)
-{
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
-		struct cmsghdr align;
-	} u;
-	struct nvl_shm_msg_hdr *hd = msg;
-	int got = 0;
-
-	for (;;) {
-		struct pollfd pfd = { .fd = h->fd, .events = POLLIN };
-		struct iovec iov = { .iov_base = msg, .iov_len = len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-				     .msg_controllen = sizeof(u.buf) };
-		struct cmsghdr *cm;
-		ssize_t n;
-		int prc = poll(&pfd, 1, timeout_ms);
-
-		if (prc < 0 && errno == EINTR)
-			continue;
-		if (prc == 0)
-			return -ETIMEDOUT;
-		n = recvmsg(h->fd, &mh, MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -ENOTCONN;
-		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-				int *f = (int *)CMSG_DATA(cm);
-				size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-				for (size_t i = 0; i < k; i++) {
-					if (fds && got < 4)
-						fds[got++] = f[i];
-					else
-						close(f[i]);
-				}
-			}
-		}
-		if (n == 0) {
-			/* EOF (descriptors sent with an empty message were collected above) */
-			for (int i = 0; i < got; i++)
-				close(fds[i]);
-			return -ENOTCONN;
-		}
-		if ((size_t)n != len || hd->magic != NVL_SHM_MAGIC || hd->type != type ||
-		    hd->len != len) {
-			for (int i = 0; i < got; i++)
-				close(fds[i]);
-			return -EPROTO;
-		}
-		if (nfds)
-			*nfds = got;
-		return 0;
-	}
-}
-
-static int
-shm_connect(struct nvl_ctrlr *c)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct nvl_shm_connect m = { 0 };
-	struct nvl_shm_connect_resp r = { 0 };
-	struct shm_host *h;
-	int fds[4], nfds = 0, rc;
-
-	h = calloc(1, sizeof(*h));
-	if (h == NULL)
-		return -ENOMEM;
-	h->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (h->fd < 0) {
-		rc = -errno;
-		free(h);
-		return rc;
-	}
-	nvl_strlcpy(sa.sun_path, c->uri.path, sizeof(sa.sun_path));
-	if (connect(h->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
-		host_set_error(c, "cannot reach %s: %s", c->uri.path, strerror(errno));
-		goto err;
-	}
-	nvl_strlcpy(m.subnqn, c->uri.nqn, sizeof(m.subnqn));
-	nvl_strlcpy(m.hostnqn, c->hostnqn, sizeof(m.hostnqn));
-	memcpy(m.hostid, c->hostid, 16);
-	m.kato_ms = c->opts.kato_ms;
-	m.window_bytes = c->opts.window_bytes;
-	rc = ctl_send(h, &m, sizeof(m), NVL_SHM_MSG_CONNECT);
-	if (rc == 0)
-		rc = ctl_recv(h, &r, sizeof(r), NVL_SHM_MSG_CONNECT_RESP, fds, &nfds,
-			      (int)c->opts.timeout_ms);
-	if (rc < 0) {
-		host_set_error(c, "connect to %s: %s", c->uri.path,
-			       rc == -ENOTCONN ? "the target closed the connection" : strerror(-rc));
-		goto err;
-	}
-	if (r.status != 0) {
-		r.message[sizeof(r.message) - 1] = '\0';
-		host_set_error(c, "%s refused the connection: %s", c->uri.path, r.message);
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
-		rc = r.reason == NVL_SHM_REFUSED_NO_SUBSYSTEM ? -ENODEV
-		     : r.reason == NVL_SHM_REFUSED_HOST	  ? -EACCES
-		     : r.reason == NVL_SHM_REFUSED_RESOURCES ? -ENOMEM
-		     : r.reason == NVL_SHM_REFUSED_INVALID	  ? -EINVAL
-							  : -EREMOTEIO;
-		goto err;
-	}
-	if (nfds != 1 || r.window_bytes == 0 || r.window_bytes % NVL_NVME_PAGE_SIZE) {
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
-		rc = -EPROTO;
-		goto err;
-	}
-	c->win = mmap(NULL, r.window_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-		      fds[0], 0);
-	close(fds[0]);
-	if (c->win == MAP_FAILED) {
-		c->win = NULL;
-		rc = -ENOMEM;
-		goto err;
-	}
-	c->win_size = r.window_bytes;
-	c->cntlid = r.cntlid;
-	c->max_io_queues = r.max_io_queues;
-	c->max_queue_entries = r.max_queue_entries;
-	c->tctx = h;
-	return 0;
-err:
-	close(h->fd);
-	free(h);
-	return rc;
-}
-
-static void
-shm_disconnect(struct nvl_ctrlr *c)
-{
-	struct shm_host *h = c->tctx;
-	struct nvl_shm_msg_hdr m = { 0 };
-
-	if (h == NULL)
-		return;
-	ctl_send(h, &m, sizeof(m), NVL_SHM_MSG_DISCONNECT);
-	close(h->fd);
-	free(h);
-	c->tctx = NULL;
-	if (c->win)
-		munmap(c->win, c->win_size);
-	c->win = NULL;
 }
 
 /* SGL data block: one descriptor, an offset into the window. */
 static void
-set_sgl(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32_t len)
+set_sgl(const struct host_window *w, struct nvl_nvme_cmd *cmd, const void *buf, uint32_t len)
 {
 	cmd->flags = (uint8_t)((cmd->flags & ~0xc0u) | (NVL_NVME_PSDT_SGL_MPTR_CONTIG << 6));
-	cmd->dptr.sgl1.addr = (uint64_t)((uint8_t *)buf - c->win);
+	cmd->dptr.sgl1.addr = host_window_offset(w, buf);
 	cmd->dptr.sgl1.length = len;
 	memset(cmd->dptr.sgl1.rsvd, 0, sizeof(cmd->dptr.sgl1.rsvd));
 	cmd->dptr.sgl1.type = NVL_NVME_SGL_TYPE_DATA_BLOCK << 4;
 }
 
 static int
-shm_admin_fds(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32_t len,
-	      enum nvl_xfer_dir dir, struct nvl_nvme_cpl *cpl, int *fds, int *nfds)
+admin_put(struct host_ctrlr *c, struct shm_assoc *a, struct host_admin_req *r)
 {
-	struct shm_host *h = c->tctx;
 	struct nvl_shm_admin_cmd m = { 0 };
-	struct nvl_shm_admin_cpl r;
 	int rc;
 
-	(void)dir;
-	if (len)
-		set_sgl(c, cmd, buf, len);
-	m.sqe = *cmd;
-	rc = ctl_send(h, &m, sizeof(m), NVL_SHM_MSG_ADMIN_CMD);
-	for (; rc == 0;) {
-		int got = 0, tmp[4];
-
-		rc = ctl_recv(h, &r, sizeof(r), NVL_SHM_MSG_ADMIN_CPL, fds ? fds : tmp, &got,
-			      (int)c->opts.timeout_ms);
-		if (rc < 0)
-			break;
-		if (r.cqe.cid != cmd->cid) {
-			/* the outstanding AER completing, or a late answer to a
-			 * command we gave up on (dropped) */
-			if (host_is_aer_cpl(c, &r.cqe))
-				host_aen_complete(c, &r.cqe);
-			for (int i = 0; i < got; i++)
-				close((fds ? fds : tmp)[i]);
-			continue;
-		}
-		if (fds)
-			*nfds = got;
-		else
-			for (int i = 0; i < got; i++)
-				close(tmp[i]);
-		*cpl = r.cqe;
+	m.sqe = r->cmd;
+	if (r->len)
+		set_sgl(c->win, &m.sqe, r->buf, r->len);
+	rc = ctl_send(a->fd, &m, sizeof(m), NVL_SHM_MSG_ADMIN_CMD);
+	if (rc == -EAGAIN) {
+		r->sent = false;
+		a->unsent = true;
 		return 0;
 	}
-	if (rc == -ENOTCONN || rc == -EPROTO) {
-		host_set_dead(c);
-		host_set_error(c, "the target closed the controller's connection");
-		return -ENOTCONN;
-	}
-	host_set_error(c, "admin opcode 0x%02x: %s", cmd->opc, strerror(-rc));
+	r->sent = rc == 0;
 	return rc;
 }
 
 static int
-shm_admin(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32_t len,
-	  enum nvl_xfer_dir dir, struct nvl_nvme_cpl *cpl)
+shm_admin_send(struct host_ctrlr *c, struct host_admin_req *r)
 {
-	return shm_admin_fds(c, cmd, buf, len, dir, cpl, NULL, NULL);
+	return admin_put(c, c->tctx, r);
 }
 
 static int
-shm_aer_submit(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd)
+connect_refusal_errno(uint32_t reason)
 {
-	struct shm_host *h = c->tctx;
-	struct nvl_shm_admin_cmd m = { 0 };
+	switch (reason) {
+	case NVL_SHM_REFUSED_NO_SUBSYSTEM: return -ENODEV;
+	case NVL_SHM_REFUSED_HOST: return -EACCES;
+	case NVL_SHM_REFUSED_RESOURCES: return -ENOMEM;
+	case NVL_SHM_REFUSED_INVALID: return -EINVAL;
+	default: return -EREMOTEIO;
+	}
+}
+
+static void
+close_all(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+static void
+connect_resp(struct host_ctrlr *c, struct shm_assoc *a, struct nvl_shm_connect_resp *r, int *fds,
+	     int nfds)
+{
 	int rc;
 
-	m.sqe = *cmd;
-	rc = ctl_send(h, &m, sizeof(m), NVL_SHM_MSG_ADMIN_CMD);
-	if (rc == -ENOTCONN)
-		host_set_dead(c);
-	return rc;
+	if (r->status != 0) {
+		r->message[sizeof(r->message) - 1] = '\0';
+		close_all(fds, nfds);
+		host_assoc_fail(c, connect_refusal_errno(r->reason),
+				"%s refused the connection: %s", c->uri.path, r->message);
+		return;
+	}
+	if (nfds != 1 || r->window_bytes == 0 || r->window_bytes % NVL_NVME_PAGE_SIZE) {
+		close_all(fds, nfds);
+		host_assoc_fail(c, -EPROTO, "connect to %s: malformed answer", c->uri.path);
+		return;
+	}
+	rc = host_window_create(fds[0], r->window_bytes, &c->win);
+	close(fds[0]);
+	if (rc < 0) {
+		host_assoc_fail(c, rc, "connect to %s: cannot map the data window", c->uri.path);
+		return;
+	}
+	c->cntlid = r->cntlid;
+	c->max_io_queues = r->max_io_queues;
+	c->max_queue_entries = r->max_queue_entries;
+	a->phase = SHM_UP;
+	host_assoc_transport_ready(c);
+}
+
+/* Receive and dispatch one message. \return 1 handled, 0 nothing there, -errno. */
+static int
+ctl_recv_one(struct host_ctrlr *c, struct shm_assoc *a)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * HOST_ADMIN_MAX_FDS)];
+		struct cmsghdr align;
+	} u;
+	union {
+		struct nvl_shm_msg_hdr hdr;
+		struct nvl_shm_connect_resp resp;
+		struct nvl_shm_admin_cpl cpl;
+	} m;
+	struct iovec iov = { .iov_base = &m, .iov_len = sizeof(m) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	int fds[HOST_ADMIN_MAX_FDS], nfds = 0;
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	do {
+		n = recvmsg(a->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -ENOTCONN;
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			int *f = (int *)CMSG_DATA(cm);
+			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+			for (size_t i = 0; i < k; i++) {
+				if (nfds < HOST_ADMIN_MAX_FDS)
+					fds[nfds++] = f[i];
+				else
+					close(f[i]);
+			}
+		}
+	}
+	if (n == 0) {
+		/* EOF (descriptors sent with an empty message were collected above) */
+		close_all(fds, nfds);
+		return -ENOTCONN;
+	}
+	if ((size_t)n < sizeof(m.hdr) || m.hdr.magic != NVL_SHM_MAGIC || m.hdr.len != (size_t)n) {
+		close_all(fds, nfds);
+		return -EPROTO;
+	}
+	if (m.hdr.type == NVL_SHM_MSG_CONNECT_RESP && a->phase == SHM_WAIT_RESP &&
+	    n == sizeof(m.resp)) {
+		connect_resp(c, a, &m.resp, fds, nfds);
+		return 1;
+	}
+	if (m.hdr.type == NVL_SHM_MSG_ADMIN_CPL && a->phase == SHM_UP && n == sizeof(m.cpl)) {
+		struct host_admin_req *r = host_admin_by_cid(c, m.cpl.cqe.cid);
+
+		/* an unknown cid: a late answer to a command we gave up on */
+		if (r && r->sent)
+			host_admin_complete(c, r, &m.cpl.cqe, fds, nfds);
+		else
+			close_all(fds, nfds);
+		return 1;
+	}
+	close_all(fds, nfds);
+	return -EPROTO;
+}
+
+/* ---- association ------------------------------------------------------------------------ */
+
+static int
+sock_connect(struct host_ctrlr *c, struct shm_assoc *a)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	nvl_strlcpy(sa.sun_path, c->uri.path, sizeof(sa.sun_path));
+	if (connect(a->fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return 0;
+	/* a full backlog: EAGAIN on a non-blocking Unix socket, tried again from process */
+	return errno == EAGAIN || errno == EINPROGRESS ? -EAGAIN : -errno;
 }
 
 static int
-shm_admin_poll(struct nvl_ctrlr *c, int timeout_ms)
+shm_assoc_start(struct host_ctrlr *c, uint64_t now)
 {
-	struct shm_host *h = c->tctx;
-	uint64_t deadline = nvl_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+	struct shm_assoc *a;
+	int rc;
 
-	while (!c->aen_arrived) {
-		struct nvl_shm_admin_cpl r;
-		uint64_t now = nvl_now_ns();
-		int fds[4], got = 0, rc;
-
-		rc = ctl_recv(h, &r, sizeof(r), NVL_SHM_MSG_ADMIN_CPL, fds, &got,
-			      now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000));
-		if (rc == -ETIMEDOUT)
-			return 0;
-		if (rc < 0) {
-			host_set_dead(c);
-			host_set_error(c, "the target closed the controller's connection");
-			return -ENOTCONN;
-		}
-		for (int i = 0; i < got; i++)
-			close(fds[i]);
-		if (host_is_aer_cpl(c, &r.cqe))
-			host_aen_complete(c, &r.cqe);
+	(void)now;
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return -ENOMEM;
+	a->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (a->fd < 0) {
+		rc = -errno;
+		free(a);
+		return rc;
 	}
+	nvl_strlcpy(a->msg.subnqn, c->uri.nqn, sizeof(a->msg.subnqn));
+	nvl_strlcpy(a->msg.hostnqn, c->hostnqn, sizeof(a->msg.hostnqn));
+	memcpy(a->msg.hostid, c->opts.hostid, 16);
+	a->msg.kato_ms = c->opts.kato_ms;
+	a->msg.window_bytes = c->opts.window_bytes;
+	rc = sock_connect(c, a);
+	if (rc < 0 && rc != -EAGAIN) {
+		host_ctrlr_set_error(c, "cannot reach %s: %s", c->uri.path, strerror(-rc));
+		close(a->fd);
+		free(a);
+		return rc;
+	}
+	a->phase = rc == 0 ? SHM_SEND_CONNECT : SHM_SOCK_CONNECT;
+	c->tctx = a;
 	return 0;
 }
 
-/* Admin with descriptors returned, under the admin lock. */
-static int
-admin_locked(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, struct nvl_nvme_cpl *cpl, int *fds,
-	     int *nfds)
+static void
+shm_assoc_stop(struct host_ctrlr *c)
 {
-	int rc;
+	struct shm_assoc *a = c->tctx;
 
-	pthread_mutex_lock(&c->admin_lock);
-	cmd->cid = host_admin_cid(c);
-	rc = shm_admin_fds(c, cmd, NULL, 0, NVL_XFER_NONE, cpl, fds, nfds);
-	pthread_mutex_unlock(&c->admin_lock);
-	if (rc == 0 && nvl_cpl_status(cpl)) {
-		host_set_error(c, "admin opcode 0x%02x: %s", cmd->opc,
-			       nvl_status_str(nvl_cpl_status(cpl)));
-		return -EREMOTEIO;
-	}
-	return rc;
+	if (a == NULL)
+		return;
+	/* every queue's duplicate of the socket sees the hang-up */
+	shutdown(a->fd, SHUT_RDWR);
+	close(a->fd);
+	free(a);
+	c->tctx = NULL;
 }
+
+static void
+shm_assoc_bye(struct host_ctrlr *c)
+{
+	struct shm_assoc *a = c->tctx;
+	struct nvl_shm_msg_hdr m = { 0 };
+
+	if (a && a->phase == SHM_UP)
+		ctl_send(a->fd, &m, sizeof(m), NVL_SHM_MSG_DISCONNECT);
+}
+
+static int
+shm_process(struct host_ctrlr *c, uint64_t now)
+{
+	struct shm_assoc *a = c->tctx;
+	int work = 0, rc = 0;
+
+	(void)now;
+	if (a->phase == SHM_SOCK_CONNECT) {
+		rc = sock_connect(c, a);
+		if (rc == -EAGAIN)
+			return 0;
+		if (rc < 0) {
+			host_assoc_fail(c, rc, "cannot reach %s: %s", c->uri.path, strerror(-rc));
+			return 1;
+		}
+		a->phase = SHM_SEND_CONNECT;
+	}
+	if (a->phase == SHM_SEND_CONNECT) {
+		rc = ctl_send(a->fd, &a->msg, sizeof(a->msg), NVL_SHM_MSG_CONNECT);
+		if (rc == -EAGAIN)
+			return work;
+		if (rc < 0) {
+			host_assoc_fail(c, rc == -ENOTCONN ? -ECONNRESET : rc, "connect to %s: %s",
+					c->uri.path, strerror(-rc));
+			return 1;
+		}
+		a->phase = SHM_WAIT_RESP;
+		work++;
+	}
+	if (a->unsent) {
+		a->unsent = false;
+		for (unsigned i = 0; i < HOST_ADMIN_SLOTS && rc == 0; i++)
+			if (c->admin[i].busy && !c->admin[i].sent)
+				rc = admin_put(c, a, &c->admin[i]);
+	}
+	for (int i = 0; rc == 0 && i < SHM_RECV_BUDGET && c->tctx == a; i++) {
+		rc = ctl_recv_one(c, a);
+		if (rc <= 0)
+			break;
+		work++;
+		rc = 0;
+	}
+	if (rc < 0 && c->tctx == a) {
+		if (a->phase != SHM_UP)
+			host_assoc_fail(c, rc == -ENOTCONN ? -ECONNRESET : rc, "connect to %s: %s",
+					c->uri.path,
+					rc == -ENOTCONN ? "the target closed the connection"
+							: strerror(-rc));
+		else
+			host_assoc_fail(c, -ENOTCONN,
+					"the target closed the controller's connection");
+		work++;
+	}
+	return work;
+}
+
+static int
+shm_fds(struct host_ctrlr *c, struct pollfd *p, int max)
+{
+	struct shm_assoc *a = c->tctx;
+
+	(void)max;
+	p[0].fd = a->fd;
+	p[0].events = POLLIN;
+	if (a->phase == SHM_SOCK_CONNECT || a->phase == SHM_SEND_CONNECT || a->unsent)
+		p[0].events |= POLLOUT;
+	p[0].revents = 0;
+	return 1;
+}
+
+/* ---- making queues ------------------------------------------------------------------------ */
 
 static void *
 map_region(int fd, size_t *size)
@@ -344,101 +393,10 @@ map_region(int fd, size_t *size)
 }
 
 static void
-delete_queue(struct nvl_ctrlr *c, uint8_t opc, uint16_t qid)
+hq_free(struct shm_hq *q)
 {
-	struct nvl_nvme_cmd cmd = { 0 };
-	struct nvl_nvme_cpl cpl;
-
-	cmd.opc = opc;
-	cmd.cdw10 = qid;
-	admin_locked(c, &cmd, &cpl, NULL, NULL);
-}
-
-static int
-shm_qpair_create(struct nvl_qpair *qp)
-{
-	struct nvl_ctrlr *c = qp->c;
-	struct shm_hq *q;
-	struct nvl_nvme_cmd cmd = { 0 };
-	struct nvl_nvme_cpl cpl;
-	int fds[4], nfds = 0, rc;
-
-	q = calloc(1, sizeof(*q));
 	if (q == NULL)
-		return -ENOMEM;
-	q->irq_fd = -1;
-	q->yield_gap_ns = SHM_YIELD_MIN_NS;
-	q->kick_fd = -1;
-	/* completion queue, interrupt vector = qid */
-	cmd.opc = NVL_NVME_ADM_CREATE_CQ;
-	cmd.cdw10 = qp->qid | ((qp->entries - 1) << 16);
-	cmd.cdw11 = 1u | (qp->opts.interrupts ? 2u : 0) | ((uint32_t)qp->qid << 16);
-	rc = admin_locked(c, &cmd, &cpl, fds, &nfds);
-	if (rc < 0)
-		goto err;
-	if (nfds != (qp->opts.interrupts ? 2 : 1)) {
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
-		rc = -EPROTO;
-		goto err_cq;
-	}
-	q->cq_map = map_region(fds[0], &q->cq_size);
-	close(fds[0]);
-	if (qp->opts.interrupts)
-		q->irq_fd = fds[1];
-	if (q->cq_map == NULL) {
-		rc = -ENOMEM;
-		goto err_cq;
-	}
-	/* submission queue */
-	memset(&cmd, 0, sizeof(cmd));
-	cmd.opc = NVL_NVME_ADM_CREATE_SQ;
-	cmd.cdw10 = qp->qid | ((qp->entries - 1) << 16);
-	cmd.cdw11 = 1u | ((uint32_t)qp->qid << 16);
-	rc = admin_locked(c, &cmd, &cpl, fds, &nfds);
-	if (rc < 0)
-		goto err_cq;
-	if (nfds != 2) {
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
-		rc = -EPROTO;
-		goto err_sq;
-	}
-	q->sq_map = map_region(fds[0], &q->sq_size);
-	close(fds[0]);
-	q->kick_fd = fds[1];
-	if (q->sq_map == NULL) {
-		rc = -ENOMEM;
-		goto err_sq;
-	}
-	q->sqp = (void *)q->sq_map;
-	q->cqp = (void *)q->cq_map;
-	q->sq = (void *)(q->sq_map + NVL_SHM_RING_OFFSET);
-	q->cq = (void *)(q->cq_map + NVL_SHM_RING_OFFSET);
-	if (q->sqp->magic != NVL_SHM_SQ_MAGIC || q->sqp->entries != qp->entries ||
-	    q->cqp->magic != NVL_SHM_CQ_MAGIC || q->cqp->entries != qp->entries ||
-	    q->sq_size < NVL_SHM_RING_OFFSET + qp->entries * sizeof(struct nvl_nvme_cmd) ||
-	    q->cq_size < NVL_SHM_RING_OFFSET + qp->entries * sizeof(struct nvl_nvme_cpl)) {
-		rc = -EPROTO;
-		goto err_sq;
-	}
-	q->phase = 1;
-	if (qp->opts.use_prp) {
-		for (uint32_t i = 0; i < qp->entries; i++) {
-			qp->reqs[i].prp_list = nvl_buf_alloc(c, NVL_NVME_PAGE_SIZE);
-			if (qp->reqs[i].prp_list == NULL) {
-				rc = -ENOMEM;
-				goto err_sq;
-			}
-		}
-	}
-	qp->tq = q;
-	return 0;
-err_sq:
-	delete_queue(c, NVL_NVME_ADM_DELETE_SQ, qp->qid);
-err_cq:
-	delete_queue(c, NVL_NVME_ADM_DELETE_CQ, qp->qid);
-err:
+		return;
 	if (q->sq_map)
 		munmap(q->sq_map, q->sq_size);
 	if (q->cq_map)
@@ -447,35 +405,229 @@ err:
 		close(q->irq_fd);
 	if (q->kick_fd >= 0)
 		close(q->kick_fd);
+	if (q->ctl_fd >= 0)
+		close(q->ctl_fd);
+	for (uint32_t i = 0; i < q->nprp; i++)
+		host_window_free(q->base.win, q->prp[i]);
+	free(q->prp);
+	host_window_put(q->base.win);
 	free(q);
-	return rc;
 }
 
 static void
-shm_qpair_destroy(struct nvl_qpair *qp)
+shm_tq_destroy(struct host_tq *tq)
 {
-	struct shm_hq *q = qp->tq;
+	hq_free((struct shm_hq *)tq);
+}
 
-	if (q == NULL)
-		return;
-	if (!host_is_dead(qp->c)) {
-		delete_queue(qp->c, NVL_NVME_ADM_DELETE_SQ, qp->qid);
-		delete_queue(qp->c, NVL_NVME_ADM_DELETE_CQ, qp->qid);
+static void
+ignore_cpl(void *arg, const struct nvl_nvme_cpl *cpl, int rc)
+{
+	(void)arg;
+	(void)cpl;
+	(void)rc;
+}
+
+static void
+delete_queue(struct host_ctrlr *c, uint8_t opc, uint16_t qid)
+{
+	struct nvl_nvme_cmd cmd = { 0 };
+
+	cmd.opc = opc;
+	cmd.cdw10 = qid;
+	(void)host_admin_submit(c, &cmd, NULL, 0, NVL_XFER_NONE, 0, ignore_cpl, NULL, NULL, NULL);
+}
+
+/* The queue could not be made: undo what the controller has, report. */
+static void
+qconn_fail(struct shm_qconn *qc, bool del_sq, int rc, const char *what)
+{
+	struct host_ctrlr *c = qc->c;
+	struct host_qpair *qp = qc->qp;
+
+	close_all(qc->fds, qc->nfds);
+	if (c->assoc_live && !c->dropping) {
+		if (del_sq)
+			delete_queue(c, NVL_NVME_ADM_DELETE_SQ, qp->qid);
+		if (qc->cq_made)
+			delete_queue(c, NVL_NVME_ADM_DELETE_CQ, qp->qid);
 	}
-	munmap(q->sq_map, q->sq_size);
-	munmap(q->cq_map, q->cq_size);
-	if (q->irq_fd >= 0)
-		close(q->irq_fd);
-	close(q->kick_fd);
-	free(q);
-	qp->tq = NULL;
+	hq_free(qc->q);
+	free(qc);
+	host_tq_failed(c, qp, rc, "I/O queue %u: %s", qp->qid, what);
+}
+
+static bool
+qconn_status_ok(struct shm_qconn *qc, const struct nvl_nvme_cpl *cpl, int rc, const char *what)
+{
+	char why[160];
+
+	if (rc < 0) {
+		qconn_fail(qc, false, rc, rc == -ETIMEDOUT ? "timed out" : "connection lost");
+		return false;
+	}
+	if (nvl_cpl_status(cpl) != 0) {
+		snprintf(why, sizeof(why), "%s: %s (status 0x%03x)", what,
+			 nvl_status_str(nvl_cpl_status(cpl)), nvl_cpl_status(cpl));
+		qconn_fail(qc, false, -EREMOTEIO, why);
+		return false;
+	}
+	return true;
 }
 
 static void
-set_prp(struct nvl_ctrlr *c, struct host_req *r, struct nvl_nvme_cmd *cmd, void *buf, uint32_t len)
+sq_done(void *arg, const struct nvl_nvme_cpl *cpl, int rc)
 {
-	uint64_t off = (uint64_t)((uint8_t *)buf - c->win);
+	struct shm_qconn *qc = arg;
+	struct host_qpair *qp = qc->qp;
+	struct host_ctrlr *c = qc->c;
+	struct shm_hq *q = qc->q;
+
+	if (!qconn_status_ok(qc, cpl, rc, "Create I/O SQ"))
+		return;
+	if (qc->nfds != 2) {
+		qconn_fail(qc, true, -EPROTO, "Create I/O SQ: no descriptors");
+		return;
+	}
+	q->sq_map = map_region(qc->fds[0], &q->sq_size);
+	close(qc->fds[0]);
+	q->kick_fd = qc->fds[1];
+	qc->nfds = 0;
+	if (q->sq_map == NULL) {
+		qconn_fail(qc, true, -ENOMEM, "cannot map the SQ");
+		return;
+	}
+	q->sqp = (void *)q->sq_map;
+	q->cqp = (void *)q->cq_map;
+	q->sq = (void *)(q->sq_map + NVL_SHM_RING_OFFSET);
+	q->cq = (void *)(q->cq_map + NVL_SHM_RING_OFFSET);
+	if (q->sqp->magic != NVL_SHM_SQ_MAGIC || q->sqp->entries != q->entries ||
+	    q->cqp->magic != NVL_SHM_CQ_MAGIC || q->cqp->entries != q->entries ||
+	    q->sq_size < NVL_SHM_RING_OFFSET + q->entries * sizeof(struct nvl_nvme_cmd) ||
+	    q->cq_size < NVL_SHM_RING_OFFSET + q->entries * sizeof(struct nvl_nvme_cpl)) {
+		qconn_fail(qc, true, -EPROTO, "rings do not match the queue");
+		return;
+	}
+	q->phase = 1;
+	host_window_get(c->win);
+	q->base.win = c->win;
+	if (qp->opts.use_prp) {
+		q->prp = calloc(qp->entries, sizeof(*q->prp));
+		for (uint32_t i = 0; q->prp && i < qp->entries; i++) {
+			q->prp[i] = host_window_alloc(c->win, NVL_NVME_PAGE_SIZE);
+			if (q->prp[i] == NULL)
+				break;
+			q->nprp++;
+		}
+		if (q->nprp != qp->entries) {
+			qconn_fail(qc, true, -ENOMEM, "no window space for PRP lists");
+			return;
+		}
+	}
+	q->ctl_fd = fcntl(((struct shm_assoc *)c->tctx)->fd, F_DUPFD_CLOEXEC, 0);
+	if (q->ctl_fd < 0) {
+		qconn_fail(qc, true, -errno, "cannot duplicate the control socket");
+		return;
+	}
+	qc->q = NULL;
+	free(qc);
+	host_tq_connected(c, qp, &q->base);
+}
+
+static void
+cq_done(void *arg, const struct nvl_nvme_cpl *cpl, int rc)
+{
+	struct shm_qconn *qc = arg;
+	struct host_qpair *qp = qc->qp;
+	struct shm_hq *q = qc->q;
+	struct nvl_nvme_cmd cmd = { 0 };
+	int want = qp->opts.interrupts ? 2 : 1;
+
+	if (!qconn_status_ok(qc, cpl, rc, "Create I/O CQ"))
+		return;
+	qc->cq_made = true;
+	if (qc->nfds != want) {
+		qconn_fail(qc, false, -EPROTO, "Create I/O CQ: no descriptors");
+		return;
+	}
+	q->cq_map = map_region(qc->fds[0], &q->cq_size);
+	close(qc->fds[0]);
+	if (qp->opts.interrupts)
+		q->irq_fd = qc->fds[1];
+	qc->nfds = 0;
+	if (q->cq_map == NULL) {
+		qconn_fail(qc, false, -ENOMEM, "cannot map the CQ");
+		return;
+	}
+	cmd.opc = NVL_NVME_ADM_CREATE_SQ;
+	cmd.cdw10 = qp->qid | ((qp->entries - 1) << 16);
+	cmd.cdw11 = 1u | ((uint32_t)qp->qid << 16);
+	rc = host_admin_submit(qc->c, &cmd, NULL, 0, NVL_XFER_NONE, 0, sq_done, qc, qc->fds,
+			       &qc->nfds);
+	if (rc < 0)
+		qconn_fail(qc, false, rc, "cannot send Create I/O SQ");
+}
+
+static int
+shm_tq_connect(struct host_ctrlr *c, struct host_qpair *qp)
+{
+	struct nvl_nvme_cmd cmd = { 0 };
+	struct shm_qconn *qc;
+	int rc;
+
+	qc = calloc(1, sizeof(*qc));
+	if (qc == NULL)
+		return -ENOMEM;
+	qc->q = calloc(1, sizeof(*qc->q));
+	if (qc->q == NULL) {
+		free(qc);
+		return -ENOMEM;
+	}
+	qc->c = c;
+	qc->qp = qp;
+	qc->q->base.ops = &g_host_shm_ops;
+	qc->q->entries = qp->entries;
+	qc->q->irq_fd = -1;
+	qc->q->kick_fd = -1;
+	qc->q->ctl_fd = -1;
+	/* completion queue, interrupt vector = qid */
+	cmd.opc = NVL_NVME_ADM_CREATE_CQ;
+	cmd.cdw10 = qp->qid | ((qp->entries - 1) << 16);
+	cmd.cdw11 = 1u | (qp->opts.interrupts ? 2u : 0) | ((uint32_t)qp->qid << 16);
+	rc = host_admin_submit(c, &cmd, NULL, 0, NVL_XFER_NONE, 0, cq_done, qc, qc->fds, &qc->nfds);
+	if (rc < 0) {
+		free(qc->q);
+		free(qc);
+		return rc;
+	}
+	qp->tconn = qc;
+	return 0;
+}
+
+struct shm_hq *
+host_shm_hq(struct host_qpair *qp)
+{
+	return qp->tq && qp->ops == &g_host_shm_ops ? (struct shm_hq *)qp->tq : NULL;
+}
+
+uint8_t *
+host_shm_window(struct host_ctrlr *c, uint64_t *size)
+{
+	*size = c->win ? c->win->size : 0;
+	return c->win ? c->win->base : NULL;
+}
+
+/* ---- I/O (the queue pair's thread) --------------------------------------------------------- */
+
+static void
+set_prp(const struct host_window *w, void *list_page, struct nvl_nvme_cmd *cmd, const void *buf,
+	uint32_t len)
+{
+	uint64_t off = host_window_offset(w, buf);
 	uint64_t first = NVL_NVME_PAGE_SIZE - (off & (NVL_NVME_PAGE_SIZE - 1));
+	uint64_t *list = list_page;
+	uint64_t page, left;
+	unsigned n = 0;
 
 	cmd->flags &= ~0xc0u;
 	cmd->dptr.prp.prp1 = off;
@@ -486,63 +638,65 @@ set_prp(struct nvl_ctrlr *c, struct host_req *r, struct nvl_nvme_cmd *cmd, void 
 		cmd->dptr.prp.prp2 = off + first;
 		return;
 	}
-	{
-		uint64_t *list = r->prp_list;
-		uint64_t page = off + first, left = len - first;
-		unsigned n = 0;
-
-		while (left > 0) {
-			list[n++] = page;
-			page += NVL_NVME_PAGE_SIZE;
-			left = left > NVL_NVME_PAGE_SIZE ? left - NVL_NVME_PAGE_SIZE : 0;
-		}
-		cmd->dptr.prp.prp2 = (uint64_t)((uint8_t *)list - c->win);
+	page = off + first;
+	left = len - first;
+	while (left > 0) {
+		list[n++] = page;
+		page += NVL_NVME_PAGE_SIZE;
+		left = left > NVL_NVME_PAGE_SIZE ? left - NVL_NVME_PAGE_SIZE : 0;
 	}
+	cmd->dptr.prp.prp2 = host_window_offset(w, list);
 }
 
 static int
-shm_submit(struct nvl_qpair *qp, struct nvl_nvme_cmd *cmd, struct host_req *r, void *buf,
-	   uint32_t len, enum nvl_xfer_dir dir)
+shm_submit(struct host_qpair *qp, struct host_tq *tq, struct host_req *r, struct nvl_nvme_cmd *cmd,
+	   const struct iovec *iov, int iovcnt)
 {
-	struct shm_hq *q = qp->tq;
-	struct nvl_ctrlr *c = qp->c;
+	struct shm_hq *q = (struct shm_hq *)tq;
 	uint64_t one = 1;
 
-	(void)dir;
-	if (shm_ring_full(q->sq_head, q->sq_tail, qp->entries))
+	(void)iovcnt;
+	if (shm_ring_full(q->sq_head, q->sq_tail, q->entries))
 		return -EAGAIN;
-	if (len) {
-		if (qp->opts.use_prp && r->prp_list)
-			set_prp(c, r, cmd, buf, len);
+	if (r->len) {
+		if (q->prp)
+			set_prp(tq->win, q->prp[r->cid], cmd, iov[0].iov_base, r->len);
 		else
-			set_sgl(c, cmd, buf, len);
+			set_sgl(tq->win, cmd, iov[0].iov_base, r->len);
 	}
 	memcpy(&q->sq[q->sq_tail], cmd, sizeof(*cmd));
 	if (nvl_unlikely((++q->submits & 255) == 1))
 		__atomic_store_n(&q->sqp->host_cpu, (uint32_t)sched_getcpu(), __ATOMIC_RELAXED);
-	q->sq_tail = shm_ring_next(q->sq_tail, qp->entries);
+	q->sq_tail = shm_ring_next(q->sq_tail, q->entries);
 	/* Publish the SQE before the tail; pairs with the acquire in the target's sq_poll(). */
 	nvl_smp_store_release(&q->sqp->tail, q->sq_tail);
 	if (shm_take_wakeup(&q->sqp->need_kick))
 		(void)!write(q->kick_fd, &one, sizeof(one));
+	(void)qp;
 	return 0;
 }
 
-static int
-shm_poll(struct nvl_qpair *qp, uint32_t max)
+static bool
+hung_up(int fd)
 {
-	struct shm_hq *q = qp->tq;
+	struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR));
+}
+
+static int
+shm_poll(struct host_qpair *qp, struct host_tq *tq, uint32_t max)
+{
+	struct shm_hq *q = (struct shm_hq *)tq;
 	uint32_t n = 0;
 
-	if (q == NULL)
-		return 0;
 	while ((max == 0 || n < max) && shm_cqe_ready(&q->cq[q->cq_head], q->phase)) {
 		struct nvl_nvme_cpl cpl = q->cq[q->cq_head];
 
-		q->cq_head = shm_ring_next(q->cq_head, qp->entries);
+		q->cq_head = shm_ring_next(q->cq_head, q->entries);
 		if (q->cq_head == 0)
 			q->phase ^= 1;
-		if (cpl.sqhd < qp->entries)
+		if (cpl.sqhd < q->entries)
 			q->sq_head = cpl.sqhd;
 		n++;
 		/*
@@ -553,138 +707,99 @@ shm_poll(struct nvl_qpair *qp, uint32_t max)
 		 * the target saw its CQ as full.
 		 */
 		nvl_smp_store_release(&q->cqp->head, q->cq_head);
-		host_complete(qp, &cpl);
+		host_qpair_complete(qp, &cpl);
 	}
 	if (n) {
-		uint64_t now = nvl_now_ns();
-
 		q->idle_polls = 0;
-		/* how far apart batches of completions arrive (devices complete in
-		 * bursts), for the adaptive spin in shm_wait */
-		if (q->last_cpl_ns) {
-			uint64_t gap = now - q->last_cpl_ns;
-
-			q->gap_ewma_ns = q->gap_ewma_ns ? q->gap_ewma_ns - q->gap_ewma_ns / 8 + gap / 8 : gap;
-		}
-		q->last_cpl_ns = now;
-	} else if (++q->idle_polls >= 65536) {
-		/* busy-polling hosts never sleep in shm_wait: look for a hang-up now and then */
-		struct shm_host *h = qp->c->tctx;
-		struct pollfd pfd = { .fd = h->fd, .events = POLLRDHUP };
-
+	} else if (++q->idle_polls >= SHM_HANGUP_CHECK) {
+		/* busy-polling hosts never sleep: look for a hang-up now and then */
 		q->idle_polls = 0;
-		if (poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLRDHUP | POLLERR)))
-			host_set_dead(qp->c);
+		if (hung_up(q->ctl_fd))
+			host_qpair_lost(qp, "the target closed the controller's connection");
 	}
 	return (int)n;
 }
 
-/*
- * Spinning must not starve other work on this CPU: other hosts' processes
- * (several nvlend-perf or application processes pinned to one CPU) or the
- * application's own threads. While spinning, offer the CPU now and then; a
- * sched_yield() that comes back at once (~1.3 us here) says nobody else wanted
- * it, so offer it half as often next time, up to SHM_YIELD_MAX_NS apart, which
- * a lone spinner hardly pays for; one that took longer says another task ran,
- * so offer it every SHM_YIELD_MIN_NS. Measured on 2 vCPUs: 4 clients at QD8
- * on one CPU against a disk file went from ~75 K to ~140 K IOPS.
- */
-static void
-shm_spin_yield(struct shm_hq *q, uint64_t now)
+static int
+shm_tq_fds(const struct host_tq *tq, struct pollfd *p, int max)
 {
-	sched_yield();
-	if (nvl_now_ns() - now >= SHM_YIELD_RAN_NS)
-		q->yield_gap_ns = SHM_YIELD_MIN_NS;
-	else
-		q->yield_gap_ns = NVL_MIN(2 * q->yield_gap_ns, SHM_YIELD_MAX_NS);
+	const struct shm_hq *q = (const struct shm_hq *)tq;
+	int n = 0;
+
+	if (q->irq_fd >= 0 && n < max) {
+		p[n].fd = q->irq_fd;
+		p[n].events = POLLIN;
+		p[n++].revents = 0;
+	}
+	if (n < max) {
+		/* notice a controller that went away: its socket hangs up */
+		p[n].fd = q->ctl_fd;
+		p[n].events = POLLRDHUP;
+		p[n++].revents = 0;
+	}
+	return n;
 }
 
 static int
-shm_wait(struct nvl_qpair *qp, int timeout_ms)
+shm_arm(struct host_tq *tq)
 {
-	struct shm_hq *q = qp->tq;
-	uint64_t start = nvl_now_ns(), spin_ns = (uint64_t)qp->opts.spin_us * 1000, spin_end;
-	uint64_t now = start, last_yield;
-	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX : start + (uint64_t)timeout_ms * 1000000;
-	int n;
+	struct shm_hq *q = (struct shm_hq *)tq;
 
-	/*
-	 * Delayed on: spin while completions are likely, then sleep. With
-	 * commands outstanding, the next batch of completions is likely within
-	 * twice the usual gap between batches: a device that answers every
-	 * 100 us keeps us polling (a sleep and a cross-CPU wake-up cost ~35 us
-	 * each here), a quiet queue sleeps after spin_us. Bounded to 2 ms so a
-	 * stalled device does not burn a CPU.
-	 */
-	if (qp->outstanding && q->gap_ewma_ns && qp->opts.spin_us)
-		spin_ns = NVL_MAX(spin_ns, NVL_MIN(2 * q->gap_ewma_ns, 2000000ULL));
-	spin_end = start + spin_ns;
-	last_yield = start;
-	do {
-		n = shm_poll(qp, 0);
-		if (n)
-			return n;
-		if (spin_ns == 0)
-			break; /* no spinning asked for: sleep at once, no yield first */
-		now = nvl_now_ns();
-		if ((int)__atomic_load_n(&q->sqp->ctrl_cpu, __ATOMIC_RELAXED) == sched_getcpu()) {
-			/* a daemon reactor sharing this CPU gets to run at once */
-			sched_yield();
-		} else if (now - last_yield >= q->yield_gap_ns) {
-			shm_spin_yield(q, now);
-			now = last_yield = nvl_now_ns();
-		} else {
-			nvl_cpu_relax();
-		}
-	} while (now < spin_end && now < deadline);
-	for (;;) {
-		struct shm_host *h = qp->c->tctx;
-		/* sleep on the interrupt, and notice a controller that went away:
-		 * its control socket hangs up (a daemon killed with -9 included) */
-		struct pollfd pfd[2] = { { .fd = q->irq_fd, .events = POLLIN },
-					 { .fd = h->fd, .events = POLLRDHUP } };
-		int tmo;
-
-		now = nvl_now_ns();
-		if (now >= deadline)
-			return 0;
-		tmo = deadline == UINT64_MAX ? 1000 : (int)NVL_MIN((deadline - now) / 1000000 + 1, 1000u);
-		if (q->irq_fd < 0) {
-			/* polled queue: yield briefly */
-			usleep(50);
-			if (poll(&pfd[1], 1, 0) > 0 && (pfd[1].revents & (POLLHUP | POLLRDHUP | POLLERR)))
-				host_set_dead(qp->c);
-		} else {
-			shm_arm_wakeup(&q->cqp->irq_armed);
-			if (shm_cqe_ready(&q->cq[q->cq_head], q->phase)) {
-				__atomic_store_n(&q->cqp->irq_armed, 0, __ATOMIC_RELAXED);
-			} else if (poll(pfd, 2, tmo) > 0) {
-				uint64_t v;
-
-				if (pfd[0].revents & POLLIN)
-					(void)!read(q->irq_fd, &v, sizeof(v));
-				if (pfd[1].revents & (POLLHUP | POLLRDHUP | POLLERR))
-					host_set_dead(qp->c);
-			}
-		}
-		n = shm_poll(qp, 0);
-		if (n)
-			return n;
-		if (host_is_dead(qp->c))
-			return -ENOTCONN;
+	if (q->irq_fd < 0)
+		return 0; /* polled queue: nothing to arm */
+	shm_arm_wakeup(&q->cqp->irq_armed);
+	if (shm_cqe_ready(&q->cq[q->cq_head], q->phase)) {
+		__atomic_store_n(&q->cqp->irq_armed, 0, __ATOMIC_RELAXED);
+		return -EAGAIN;
 	}
+	return 0;
 }
 
-const struct host_transport g_host_shm = {
+static int
+shm_ack(struct host_qpair *qp, struct host_tq *tq, const struct pollfd *pfds, int n)
+{
+	struct shm_hq *q = (struct shm_hq *)tq;
+
+	for (int i = 0; i < n; i++) {
+		if (pfds[i].fd == q->irq_fd && (pfds[i].revents & POLLIN)) {
+			uint64_t v;
+
+			(void)!read(q->irq_fd, &v, sizeof(v)); /* non-blocking eventfd */
+		} else if (pfds[i].fd == q->ctl_fd &&
+			   (pfds[i].revents & (POLLHUP | POLLRDHUP | POLLERR))) {
+			host_qpair_lost(qp, "the target closed the controller's connection");
+			return -ENOTCONN;
+		}
+	}
+	return 0;
+}
+
+static int
+shm_peer_cpu(const struct host_tq *tq)
+{
+	const struct shm_hq *q = (const struct shm_hq *)tq;
+
+	return (int)__atomic_load_n(&q->sqp->ctrl_cpu, __ATOMIC_RELAXED);
+}
+
+const struct host_transport_ops g_host_shm_ops = {
+	.name = "shm",
 	.kind = NVL_URI_NVME_SHM,
-	.connect = shm_connect,
-	.disconnect = shm_disconnect,
-	.admin = shm_admin,
-	.aer_submit = shm_aer_submit,
-	.admin_poll = shm_admin_poll,
-	.qpair_create = shm_qpair_create,
-	.qpair_destroy = shm_qpair_destroy,
+	.fabrics = false,
+	.delete_queues = true,
+	.spin_yields = true,
+	.assoc_start = shm_assoc_start,
+	.assoc_stop = shm_assoc_stop,
+	.assoc_bye = shm_assoc_bye,
+	.process = shm_process,
+	.fds = shm_fds,
+	.admin_send = shm_admin_send,
+	.tq_connect = shm_tq_connect,
+	.tq_destroy = shm_tq_destroy,
 	.submit = shm_submit,
 	.poll = shm_poll,
-	.wait = shm_wait,
+	.tq_fds = shm_tq_fds,
+	.arm = shm_arm,
+	.ack = shm_ack,
+	.peer_cpu = shm_peer_cpu,
 };

@@ -1,17 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Host-side shm transport state (host_shm.c); visible to tests that need to
- * misbehave on purpose (tests/helpers/shm_hostile.c). */
+/* The host side of the shm transport (host_shm.c): its transport queue,
+ * visible to tests that must misbehave on purpose (tests/helpers/shm_hostile.c). */
 #ifndef NVL_HOST_SHM_H
 #define NVL_HOST_SHM_H
 
 #include "host/host_internal.h"
 #include "nvlend/spec/shm.h"
 
-struct shm_host {
-	int fd;
-};
-
+/** One I/O queue pair's rings, doorbells and descriptors (qp owner). */
 struct shm_hq {
+	struct host_tq base;
+	uint32_t entries;
 	uint8_t *sq_map;
 	size_t sq_size;
 	uint8_t *cq_map;
@@ -21,16 +20,21 @@ struct shm_hq {
 	struct nvl_nvme_cmd *sq;
 	struct nvl_nvme_cpl *cq;
 	uint32_t sq_tail;
-	uint32_t sq_head;          /* as reported by completions */
+	uint32_t sq_head;           /* as reported by completions */
 	uint32_t cq_head;
 	uint16_t phase;
-	int irq_fd;
-	int kick_fd;
-	uint32_t idle_polls;      /* empty polls since the last liveness check */
+	int irq_fd;                 /* completion interrupt (eventfd), -1: polled queue */
+	int kick_fd;                /* SQ doorbell (eventfd) */
+	int ctl_fd;                 /* a duplicate of the controller's socket: its hang-up */
+	uint32_t idle_polls;        /* empty polls since the last hang-up check */
 	uint32_t submits;
-	uint64_t last_cpl_ns;       /* when the last completion was reaped */
-	uint64_t gap_ewma_ns;       /* average time between completion batches (EWMA 1/8) */
-	uint64_t yield_gap_ns;      /* spin this long between sched_yield()s (shm_wait) */
+	void **prp;                 /* use_prp: one window page per slot for PRP lists */
+	uint32_t nprp;
 };
+
+/** The shm queue of a queue pair (NULL if it has none, or it is not shm). */
+struct shm_hq *host_shm_hq(struct host_qpair *qp);
+/** The data window of the current association (NULL if none) and its size. */
+uint8_t *host_shm_window(struct host_ctrlr *c, uint64_t *size);
 
 #endif

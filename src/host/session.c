@@ -1,113 +1,78 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Reconnecting session on one namespace (see session.h for the contract).
+ * Reconnecting session on one namespace (see session.h for the contract),
+ * the host core's face for `nvlend attach`.
  *
- * Ownership: the session owns the current connection (a controller plus a
- * reference count); every session queue holds a reference on the connection
- * its queue pair belongs to, so a dead controller is disconnected only when
- * the last queue moved off it (nobody touches a queue pair of another
- * thread). Requests live in the caller's memory and sit on exactly one of
- * their queue's two lists until they complete: `pending` (not every command
- * submitted yet) or `inflight` (all submitted, waiting for completions).
+ * The core does the reconnecting: one controller with a policy of
+ * immediate first attempt, then 100 ms doubling to 1 s between attempts,
+ * fast_io_fail at the reconnect timeout (the session's "failed" state:
+ * I/O fails, attempts go on once a second) and no loss timeout; its queue
+ * pairs keep and resubmit the idempotent commands in flight. This file
+ * adds byte-addressed requests split into commands, the namespace identity
+ * check after a reconnect (a changed namespace ends the session: "gone"),
+ * and the waiting of threads that have nothing else to do.
  *
- * Locking: s->lock guards the connection pointer, generation, state and
- * reference counts; s->cond wakes threads waiting for a reconnect. Queue
- * state is touched only by the queue's thread. No lock is held across
- * connect, disconnect or I/O.
- *
- * Transport knowledge: host_session_queue_pollfds() and the hang-up check
- * know the shm transport's interrupt eventfd and control socket (shm_hq,
- * shm_host); other transports get -EOPNOTSUPP there and callers wait with
- * a timeout instead.
+ * Threads and locks: s->lock serializes every call into the core's
+ * controller side; whichever thread needs progress (the monitor's
+ * host_session_check, a queue thread whose requests wait for the
+ * controller) takes it, polls the core and waits on its fds with the lock
+ * released (at most 100 ms at a time). A queue (and its core queue pair)
+ * belongs to one thread and takes no lock on its I/O path. The core wakes
+ * a queue's thread through the queue's eventfd (qpair kick) when its
+ * connection went away or a new one is offered.
  */
 #include "host/session.h"
-#include "host/host_internal.h"
-#include "host/host_shm.h"
-#include "proto/shm_ring.h"
+#include "host/host.h"
+#include "util/util.h"
 
 #include <errno.h>
-#include <stdarg.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #define SESSION_BACKOFF_MIN_MS 100
 #define SESSION_BACKOFF_MAX_MS 1000
-#define SESSION_FAILED_RETRY_MS 1000
 #define SESSION_DEFAULT_TIMEOUT_MS 60000
+#define SESSION_KATO_MS 6000               /* notice a dead target within seconds, idle too */
+#define SESSION_ADMIN_TIMEOUT_MS 5000
+#define SESSION_SLICE_MS 100               /* longest wait before re-checking */
+#define SESSION_CLOSE_MS 2000
 #define SESSION_WZ_MAX_BLOCKS 65536u       /* NLB is 16 bits, 0's based */
 #define SESSION_DSM_MAX_BLOCKS 0x40000000u /* one range per command, bounded */
-
-struct sess_conn {
-	struct nvl_ctrlr *c;
-	uint64_t gen;
-	int refs;                      /* under s->lock */
-};
+#define SESSION_MAX_FDS (HOST_MAX_QUEUES + 2)
 
 struct host_session {
-	char *uri;
-	char *hostnqn;
+	struct nvl_uri uri;
+	char hostnqn[NVL_NVME_NQN_LEN];
 	struct host_session_opts opts;
-	struct nvl_ctrlr_opts copts;
 	uint32_t nsid;
 	struct nvl_ns_info ns;
 	uint32_t max_xfer;
 
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct sess_conn *conn;        /* NULL while disconnected */
-	uint64_t gen;
-	enum host_session_state state;
-	bool reconnecting;             /* a thread is in reconnect_loop() */
-	bool shutdown;
-	uint64_t down_since_ns;
-	uint64_t last_attempt_ns;
-	uint64_t reconnects;
-	char last_error[256];
+	pthread_mutex_t lock;          /* the core's controller side */
+	struct host_ctrlr *c;
+	bool shutdown;                 /* atomic: host_session_shutdown() was called */
+	bool shutdown_done;            /* the controller was given up for it */
+	bool gone;                     /* atomic: the namespace changed, or shut down */
+	uint64_t reconnects;           /* atomic */
 };
 
 struct host_session_queue {
 	struct host_session *s;
-	struct sess_conn *conn;        /* reference held while qp exists */
-	struct nvl_qpair *qp;
+	struct host_qpair *qp;
 	uint32_t depth;
+	int wake_fd;                   /* eventfd the core kicks */
 	struct host_session_io_list pending;
 	struct host_session_io_list inflight;
 	uint32_t outstanding;
 	uint32_t completed;
-	bool broken;                   /* the queue pair is unusable: repair before use */
-	bool detaching;                /* ignore completions: everything will be resubmitted */
-	uint64_t epoch;                /* queue pairs created so far */
 };
 
-/* ---- helpers ---------------------------------------------------------------------- */
-
-static void
-sleep_ms(uint32_t ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
-static void
-cond_wait_ms(struct host_session *s, uint32_t ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(&s->cond, &s->lock, &ts);
-}
+/* ---- helpers ---------------------------------------------------------------------------- */
 
 /* The one NVMe status -> errno mapping of the session. */
 static int
@@ -131,64 +96,17 @@ session_errno_from_status(uint16_t st)
 	}
 }
 
-/* Statuses that say "this path failed", not "this command failed": the
- * command is resubmitted on a repaired queue (NVMe Base 2.0, 4.2.3.1: no DNR). */
 static bool
-session_status_is_path_error(uint16_t st)
+session_shut(const struct host_session *s)
 {
-	return st == NVL_NVME_SC_ABORTED_SQ_DELETION ||
-	       st == NVL_NVME_SC_TRANSIENT_TRANSPORT_ERROR ||
-	       st == NVL_NVME_SC_ABORTED_POWER_LOSS || st == NVL_NVME_SC_NS_NOT_READY;
+	return __atomic_load_n(&s->shutdown, __ATOMIC_ACQUIRE);
 }
 
-static void session_set_error(struct host_session *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-session_set_error(struct host_session *s, const char *fmt, ...)
+/* What a request that cannot reach the controller fails with. */
+static int
+session_fail_errno(const struct host_session *s)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(s->last_error, sizeof(s->last_error), fmt, ap);
-	va_end(ap);
-}
-
-/* State, generation and reconnect count are written under s->lock and read
- * without it (from any thread): relaxed atomics both ways. */
-static void
-session_set_state(struct host_session *s, enum host_session_state st)
-{
-	__atomic_store_n(&s->state, st, __ATOMIC_RELAXED);
-}
-
-/* libnvlend marks a controller dead from whichever thread notices (its
- * keep-alive thread, a queue's wait). */
-static bool
-ctrlr_dead(struct nvl_ctrlr *c)
-{
-	return __atomic_load_n(&c->dead, __ATOMIC_RELAXED);
-}
-
-/* ---- connections ------------------------------------------------------------------ */
-
-/* Drop a reference (s->lock held); returns the connection to disconnect
- * after unlocking, or NULL. */
-static struct sess_conn *
-conn_put_locked(struct sess_conn *conn)
-{
-	if (--conn->refs > 0)
-		return NULL;
-	return conn;
-}
-
-static void
-conn_free(struct sess_conn *conn)
-{
-	if (conn == NULL)
-		return;
-	nvl_ctrlr_disconnect(conn->c);
-	free(conn);
+	return session_shut(s) ? -ESHUTDOWN : -EIO;
 }
 
 static bool
@@ -206,184 +124,126 @@ ns_same(const struct nvl_ns_info *a, const struct nvl_ns_info *b)
 	return true;
 }
 
-/* One connect + identify. On success *out is a new connection (refs 1). */
+/* ---- the core's owner ------------------------------------------------------------------- */
+
+/* s->lock held (the core calls it from host_ctrlr_poll). */
 static int
-session_connect_once(struct host_session *s, bool first, struct sess_conn **out)
+session_event(void *arg, struct host_ctrlr *c, enum host_event ev)
 {
-	struct nvl_ctrlr *c;
-	struct nvl_ns_info info;
-	struct sess_conn *conn;
-	uint32_t nsid;
-	int rc;
+	struct host_session *s = arg;
+	const struct nvl_ns_info *info;
 
-	rc = nvl_ctrlr_connect(s->uri, &s->copts, &c);
-	if (rc < 0)
-		return rc;
-	nsid = first ? (s->opts.nsid ? s->opts.nsid : nvl_ctrlr_default_nsid(c)) : s->nsid;
-	rc = nsid ? nvl_ns_get_info(c, nsid, &info) : -ENOENT;
-	if (rc < 0) {
-		pthread_mutex_lock(&s->lock);
-		session_set_error(s, "namespace %u: %s", nsid,
-				  rc == -ENOENT ? "not active" : nvl_ctrlr_last_error(c));
-		pthread_mutex_unlock(&s->lock);
-		nvl_ctrlr_disconnect(c);
-		return rc;
-	}
-	if (first) {
-		s->nsid = nsid;
-		s->ns = info;
-		s->max_xfer = NVL_ALIGN_DOWN(nvl_ctrlr_max_xfer(c), info.block_size);
-		if (s->max_xfer == 0) {
-			nvl_ctrlr_disconnect(c);
-			return -EINVAL;
+	switch (ev) {
+	case HOST_EV_RECONNECTED:
+		/* the same namespace, or nothing: a restarted target keeps its identity */
+		info = host_ctrlr_ns_find(c, s->nsid);
+		if (info == NULL) {
+			host_ctrlr_set_error(c, "namespace %u: not active", s->nsid);
+			return -EAGAIN;
 		}
-	} else if (!ns_same(&s->ns, &info)) {
-		nvl_ctrlr_disconnect(c);
-		return -ESTALE;
-	}
-	conn = calloc(1, sizeof(*conn));
-	if (conn == NULL) {
-		nvl_ctrlr_disconnect(c);
-		return -ENOMEM;
-	}
-	conn->c = c;
-	conn->refs = 1;
-	*out = conn;
-	return 0;
-}
-
-/*
- * Reconnect until it works, the deadline passes or the session shuts down
- * (one attempt only when `once`). Called with s->reconnecting set and the
- * lock NOT held. Installs the new connection on success.
- */
-static int
-session_reconnect_loop(struct host_session *s, uint64_t deadline_ns, bool once)
-{
-	uint32_t backoff = SESSION_BACKOFF_MIN_MS;
-	struct sess_conn *conn = NULL;
-	int rc;
-
-	for (;;) {
-		pthread_mutex_lock(&s->lock);
-		if (s->shutdown) {
-			pthread_mutex_unlock(&s->lock);
-			return -ESHUTDOWN;
+		if (!ns_same(&s->ns, info)) {
+			host_ctrlr_set_error(c, "the namespace changed identity (size, block size or "
+						"NGUID/UUID) while disconnected: not resuming");
+			__atomic_store_n(&s->gone, true, __ATOMIC_RELAXED);
+			return -ESTALE;
 		}
-		s->last_attempt_ns = nvl_now_ns();
-		pthread_mutex_unlock(&s->lock);
-		rc = session_connect_once(s, false, &conn);
-		pthread_mutex_lock(&s->lock);
-		if (rc == 0) {
-			conn->gen = __atomic_add_fetch(&s->gen, 1, __ATOMIC_RELAXED);
-			s->conn = conn;
-			session_set_state(s, HOST_SESSION_CONNECTED);
-			__atomic_add_fetch(&s->reconnects, 1, __ATOMIC_RELAXED);
-			s->down_since_ns = 0;
-			s->last_error[0] = '\0';
-			pthread_mutex_unlock(&s->lock);
-			return 0;
-		}
-		if (rc == -ESTALE) {
-			session_set_error(s, "the namespace changed identity (size, block size or "
-					     "NGUID/UUID) while disconnected: not resuming");
-			session_set_state(s, HOST_SESSION_GONE);
-			pthread_mutex_unlock(&s->lock);
-			return rc;
-		}
-		if (rc != -ENOENT || s->last_error[0] == '\0')
-			session_set_error(s, "reconnect: %s", strerror(-rc));
-		if (once || nvl_now_ns() + (uint64_t)backoff * 1000000ULL > deadline_ns) {
-			session_set_state(s, HOST_SESSION_FAILED);
-			pthread_mutex_unlock(&s->lock);
-			return -EIO;
-		}
-		pthread_mutex_unlock(&s->lock);
-		sleep_ms(backoff);
-		backoff = NVL_MIN(backoff * 2, SESSION_BACKOFF_MAX_MS);
+		return 0;
+	case HOST_EV_READY:
+		__atomic_add_fetch(&s->reconnects, 1, __ATOMIC_RELAXED);
+		return 0;
+	case HOST_EV_GIVEN_UP:
+		__atomic_store_n(&s->gone, true, __ATOMIC_RELAXED);
+		return 0;
+	default:
+		return 0;
 	}
 }
 
-/*
- * A live connection with a reference for the caller, reconnecting if the
- * current one has generation dead_gen (or its controller is gone). NULL when the session
- * failed or shut down (I/O must fail).
- */
-static struct sess_conn *
-session_get_conn(struct host_session *s, uint64_t dead_gen)
-{
-	struct sess_conn *retire = NULL, *got = NULL;
-
-	pthread_mutex_lock(&s->lock);
-	for (;;) {
-		uint64_t deadline;
-		bool once;
-		int rc;
-
-		if (s->shutdown || s->state == HOST_SESSION_GONE)
-			break;
-		if (s->conn && s->conn->gen != dead_gen && !ctrlr_dead(s->conn->c)) {
-			s->conn->refs++;
-			got = s->conn;
-			break;
-		}
-		if (s->conn) {
-			/* retire the dead connection: the session's reference goes */
-			retire = conn_put_locked(s->conn);
-			s->conn = NULL;
-			session_set_state(s, HOST_SESSION_RECONNECTING);
-			s->down_since_ns = nvl_now_ns();
-			if (retire) {
-				pthread_mutex_unlock(&s->lock);
-				conn_free(retire);
-				retire = NULL;
-				pthread_mutex_lock(&s->lock);
-			}
-			continue;
-		}
-		if (s->reconnecting) {
-			if (s->state == HOST_SESSION_FAILED)
-				break; /* someone retries; fail this I/O now */
-			cond_wait_ms(s, 100);
-			continue;
-		}
-		once = s->state == HOST_SESSION_FAILED;
-		if (once &&
-		    nvl_now_ns() - s->last_attempt_ns < SESSION_FAILED_RETRY_MS * 1000000ULL)
-			break;
-		deadline = s->down_since_ns + (uint64_t)s->opts.reconnect_timeout_ms * 1000000ULL;
-		s->reconnecting = true;
-		pthread_mutex_unlock(&s->lock);
-		rc = session_reconnect_loop(s, deadline, once);
-		pthread_mutex_lock(&s->lock);
-		s->reconnecting = false;
-		pthread_cond_broadcast(&s->cond);
-		if (rc < 0)
-			break;
-	}
-	pthread_mutex_unlock(&s->lock);
-	return got;
-}
-
+/* Any thread: a queue's connection changed; wake its thread. */
 static void
-session_put_conn(struct host_session *s, struct sess_conn *conn)
+session_qpair_kick(void *arg, struct host_qpair *qp)
 {
-	struct sess_conn *f;
+	struct host_session_queue *q = host_qpair_ctx(qp);
+	uint64_t one = 1;
 
-	pthread_mutex_lock(&s->lock);
-	f = conn_put_locked(conn);
-	pthread_mutex_unlock(&s->lock);
-	conn_free(f);
+	(void)arg;
+	if (q)
+		(void)!write(q->wake_fd, &one, sizeof(one));
 }
 
-/* ---- session ---------------------------------------------------------------------- */
+/* s->lock held: one round of the controller (and the shutdown request). */
+static void
+session_poll_locked(struct host_session *s)
+{
+	if (session_shut(s) && !s->shutdown_done) {
+		s->shutdown_done = true;
+		host_ctrlr_give_up(s->c, "shut down");
+	}
+	host_ctrlr_poll(s->c, nvl_now_ns());
+}
+
+/*
+ * Drive the controller until stop(s, arg) or until_ns: poll under the lock,
+ * wait on its fds without it (several threads may; each wake-up is
+ * harmless).
+ */
+static void
+session_drive(struct host_session *s, uint64_t until_ns,
+	      bool (*stop)(struct host_session *s, void *arg), void *arg)
+{
+	struct pollfd pfds[SESSION_MAX_FDS];
+
+	for (;;) {
+		uint64_t now, next;
+		int n;
+
+		pthread_mutex_lock(&s->lock);
+		session_poll_locked(s);
+		if (stop(s, arg) || (now = nvl_now_ns()) >= until_ns) {
+			pthread_mutex_unlock(&s->lock);
+			return;
+		}
+		next = NVL_MIN(until_ns, host_ctrlr_next_ns(s->c));
+		n = host_ctrlr_fds(s->c, pfds, SESSION_MAX_FDS);
+		pthread_mutex_unlock(&s->lock);
+		(void)poll(pfds, (nfds_t)n,
+			   next <= now ? 0
+				       : (int)NVL_MIN((next - now + 999999) / 1000000,
+						      (uint64_t)SESSION_SLICE_MS));
+	}
+}
+
+static bool
+stop_connected(struct host_session *s, void *arg)
+{
+	(void)arg;
+	return host_ctrlr_state(s->c) != HOST_CTRLR_CONNECTING;
+}
+
+static bool
+stop_closed(struct host_session *s, void *arg)
+{
+	(void)arg;
+	return host_ctrlr_state(s->c) == HOST_CTRLR_CLOSED;
+}
+
+static bool
+stop_attempt_over(struct host_session *s, void *arg)
+{
+	(void)arg;
+	return host_ctrlr_state(s->c) != HOST_CTRLR_RECONNECTING;
+}
+
+/* ---- session ---------------------------------------------------------------------------- */
 
 int
 host_session_create(const char *uri, const struct host_session_opts *opts,
 		    struct host_session **out)
 {
+	struct host_ctrlr_opts co;
+	const struct nvl_ns_info *info;
 	struct host_session *s;
-	pthread_condattr_t ca;
+	uint8_t hostid[16];
 	int rc;
 
 	s = calloc(1, sizeof(*s));
@@ -393,39 +253,72 @@ host_session_create(const char *uri, const struct host_session_opts *opts,
 		s->opts = *opts;
 	if (s->opts.reconnect_timeout_ms == 0)
 		s->opts.reconnect_timeout_ms = SESSION_DEFAULT_TIMEOUT_MS;
-	s->uri = strdup(uri);
-	s->hostnqn = s->opts.hostnqn ? strdup(s->opts.hostnqn) : NULL;
-	if (s->uri == NULL || (s->opts.hostnqn && s->hostnqn == NULL)) {
-		rc = -ENOMEM;
-		goto err_free;
-	}
-	s->opts.hostnqn = s->hostnqn;
-	nvl_ctrlr_opts_default(&s->copts);
-	s->copts.hostnqn = s->hostnqn;
-	if (s->opts.window_bytes)
-		s->copts.window_bytes = s->opts.window_bytes;
-	/* notice a dead target within a few seconds even when idle */
-	s->copts.kato_ms = 6000;
-	s->copts.timeout_ms = 5000;
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	rc = session_connect_once(s, true, &s->conn);
+	rc = nvl_uri_parse(uri, &s->uri);
 	if (rc < 0)
-		goto err_locks;
-	s->conn->gen = __atomic_add_fetch(&s->gen, 1, __ATOMIC_RELAXED);
+		goto err_free;
+	if (s->opts.hostnqn) {
+		rc = nvl_strlcpy(s->hostnqn, s->opts.hostnqn, sizeof(s->hostnqn));
+		if (rc < 0)
+			goto err_free;
+		host_hostid_from_nqn(s->hostnqn, hostid);
+	} else {
+		host_default_hostid(hostid);
+		host_hostnqn_from_id(hostid, s->hostnqn, sizeof(s->hostnqn));
+	}
+	s->opts.hostnqn = NULL; /* the caller's string need not outlive the call */
+
+	host_ctrlr_opts_default(&co);
+	co.uri = &s->uri;
+	co.hostnqn = s->hostnqn;
+	memcpy(co.hostid, hostid, 16);
+	co.kato_ms = SESSION_KATO_MS;
+	co.send_keepalive = true;
+	co.connect_timeout_ms = SESSION_ADMIN_TIMEOUT_MS;
+	co.admin_timeout_ms = SESSION_ADMIN_TIMEOUT_MS;
+	if (s->opts.window_bytes)
+		co.window_bytes = s->opts.window_bytes;
+	host_digests_from_env(&co);
+	co.scan_ns = true;
+	co.ctrlr_loss_ms = -1;
+	co.reconnect_at_once = true;
+	co.reconnect_delay_ms = SESSION_BACKOFF_MIN_MS;
+	co.reconnect_delay_max_ms = SESSION_BACKOFF_MAX_MS;
+	co.fast_io_fail_ms = s->opts.reconnect_timeout_ms;
+	co.event = session_event;
+	co.qpair_kick = session_qpair_kick;
+	co.arg = s;
+	pthread_mutex_init(&s->lock, NULL);
+	rc = host_ctrlr_create(&co, &s->c);
+	if (rc < 0)
+		goto err_lock;
+	session_drive(s, UINT64_MAX, stop_connected, NULL); /* the core's timeout ends it */
+	if (host_ctrlr_state(s->c) != HOST_CTRLR_READY) {
+		rc = host_ctrlr_errno(s->c) ? host_ctrlr_errno(s->c) : -EIO;
+		goto err_ctrlr;
+	}
+	s->nsid = s->opts.nsid ? s->opts.nsid
+			       : (s->uri.nsid ? s->uri.nsid : host_ctrlr_first_nsid(s->c));
+	info = s->nsid ? host_ctrlr_ns_find(s->c, s->nsid) : NULL;
+	if (info == NULL) {
+		host_ctrlr_set_error(s->c, "namespace %u: not active", s->nsid);
+		rc = -ENOENT;
+		goto err_ctrlr;
+	}
+	s->ns = *info;
+	s->max_xfer = NVL_ALIGN_DOWN(host_ctrlr_max_xfer(s->c), info->block_size);
+	if (info->block_size == 0 || s->max_xfer == 0) {
+		rc = -EINVAL;
+		goto err_ctrlr;
+	}
 	if (s->ns.read_only)
 		s->opts.readonly = true;
 	*out = s;
 	return 0;
-err_locks:
+err_ctrlr:
+	host_ctrlr_destroy(s->c);
+err_lock:
 	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->cond);
 err_free:
-	free(s->uri);
-	free(s->hostnqn);
 	free(s);
 	return rc;
 }
@@ -435,22 +328,21 @@ host_session_destroy(struct host_session *s)
 {
 	if (s == NULL)
 		return;
-	if (s->conn)
-		conn_free(conn_put_locked(s->conn));
+	pthread_mutex_lock(&s->lock);
+	host_ctrlr_close(s->c);
+	pthread_mutex_unlock(&s->lock);
+	session_drive(s, nvl_now_ns() + SESSION_CLOSE_MS * 1000000ULL, stop_closed, NULL);
+	host_ctrlr_destroy(s->c);
 	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->cond);
-	free(s->uri);
-	free(s->hostnqn);
 	free(s);
 }
 
 void
 host_session_shutdown(struct host_session *s)
 {
-	pthread_mutex_lock(&s->lock);
-	s->shutdown = true;
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+	/* applied by the next thread that polls the controller */
+	__atomic_store_n(&s->shutdown, true, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->gone, true, __ATOMIC_RELAXED);
 }
 
 const struct nvl_ns_info *
@@ -480,7 +372,19 @@ host_session_readonly(const struct host_session *s)
 enum host_session_state
 host_session_state(const struct host_session *s)
 {
-	return __atomic_load_n(&s->state, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&s->gone, __ATOMIC_RELAXED))
+		return HOST_SESSION_GONE;
+	switch (host_ctrlr_state(s->c)) {
+	case HOST_CTRLR_CONNECTING:
+	case HOST_CTRLR_READY:
+		return HOST_SESSION_CONNECTED;
+	case HOST_CTRLR_WAIT_RECONNECT:
+	case HOST_CTRLR_RECONNECTING:
+		return host_ctrlr_fail_mode(s->c) == HOST_FAIL_NONE ? HOST_SESSION_RECONNECTING
+								    : HOST_SESSION_FAILED;
+	default:
+		return HOST_SESSION_GONE;
+	}
 }
 
 const char *
@@ -505,67 +409,24 @@ void
 host_session_last_error(struct host_session *s, char *buf, size_t len)
 {
 	pthread_mutex_lock(&s->lock);
-	nvl_strlcpy(buf, s->last_error, len);
+	nvl_strlcpy(buf, host_ctrlr_last_error(s->c), len);
 	pthread_mutex_unlock(&s->lock);
 }
 
 enum host_session_state
 host_session_check(struct host_session *s)
 {
-	struct sess_conn *retire = NULL, *conn = NULL;
-	uint64_t now = nvl_now_ns();
-	int rc;
-
-	/* at most one connect attempt here: the caller (a monitor thread) must
-	 * stay responsive; I/O threads run the backoff loop when they need to */
-	pthread_mutex_lock(&s->lock);
-	if (s->shutdown || s->state == HOST_SESSION_GONE || s->reconnecting ||
-	    (s->conn && !ctrlr_dead(s->conn->c))) {
-		pthread_mutex_unlock(&s->lock);
-		return host_session_state(s);
-	}
-	if (s->conn) {
-		retire = conn_put_locked(s->conn);
-		s->conn = NULL;
-		session_set_state(s, HOST_SESSION_RECONNECTING);
-		s->down_since_ns = now;
-	}
-	if (now - s->last_attempt_ns < SESSION_BACKOFF_MAX_MS * 1000000ULL) {
-		pthread_mutex_unlock(&s->lock);
-		conn_free(retire);
-		return host_session_state(s);
-	}
-	s->reconnecting = true;
-	s->last_attempt_ns = now;
-	pthread_mutex_unlock(&s->lock);
-	conn_free(retire);
-	rc = session_connect_once(s, false, &conn);
-	pthread_mutex_lock(&s->lock);
-	s->reconnecting = false;
-	if (rc == 0) {
-		conn->gen = __atomic_add_fetch(&s->gen, 1, __ATOMIC_RELAXED);
-		s->conn = conn;
-		session_set_state(s, HOST_SESSION_CONNECTED);
-		__atomic_add_fetch(&s->reconnects, 1, __ATOMIC_RELAXED);
-		s->down_since_ns = 0;
-		s->last_error[0] = '\0';
-	} else if (rc == -ESTALE) {
-		session_set_error(s, "the namespace changed identity (size, block size or "
-				     "NGUID/UUID) while disconnected: not resuming");
-		session_set_state(s, HOST_SESSION_GONE);
-	} else {
-		session_set_error(s, "reconnect: %s", strerror(-rc));
-		if (s->state == HOST_SESSION_RECONNECTING &&
-		    nvl_now_ns() > s->down_since_ns +
-					   (uint64_t)s->opts.reconnect_timeout_ms * 1000000ULL)
-			session_set_state(s, HOST_SESSION_FAILED);
-	}
-	pthread_cond_broadcast(&s->cond);
-	pthread_mutex_unlock(&s->lock);
+	/* keep-alive, loss detection and the reconnect schedule live in the core:
+	 * one round, and if an attempt is under way, its end (bounded by the
+	 * core's connect timeout) so an idle session comes back promptly */
+	session_drive(s, nvl_now_ns(), stop_attempt_over, NULL);
+	if (host_ctrlr_state(s->c) == HOST_CTRLR_RECONNECTING)
+		session_drive(s, nvl_now_ns() + SESSION_ADMIN_TIMEOUT_MS * 1000000ULL,
+			      stop_attempt_over, NULL);
 	return host_session_state(s);
 }
 
-/* ---- queues ----------------------------------------------------------------------- */
+/* ---- queues ------------------------------------------------------------------------------ */
 
 enum { IO_NOWHERE = 0, IO_PENDING, IO_INFLIGHT };
 
@@ -602,16 +463,11 @@ chunk_done(void *arg, const struct nvl_nvme_cpl *cpl)
 	uint16_t st = nvl_cpl_status(cpl);
 
 	io->chunks--;
-	if (q->detaching)
-		return; /* the queue pair is being replaced: everything is resubmitted */
-	if (st && session_status_is_path_error(st)) {
-		/* resubmitted whole once the queue is repaired */
-		q->broken = true;
-		return;
-	}
 	if (st && io->status == 0)
-		io->status = session_errno_from_status(st);
-	if (io->chunks == 0 && io->next == io_end(io) && !q->broken)
+		/* a path error reaching us means the core gave the command up */
+		io->status = host_status_is_path_error(st) ? session_fail_errno(q->s)
+							   : session_errno_from_status(st);
+	if (io->chunks == 0 && io->next == io_end(io) && io->where == IO_INFLIGHT)
 		io_finish(q, io, io->status);
 }
 
@@ -623,44 +479,58 @@ submit_chunk(struct host_session_queue *q, struct host_session_io *io)
 	uint64_t left = io->len - io->next, n = 0;
 	uint64_t slba = (io->offset + io->next) / bs;
 	struct nvl_nvme_cmd cmd = { 0 };
-	struct nvl_range r;
-	uint32_t fl;
+	struct nvl_nvme_dsm_range r;
+	struct iovec iov = { 0 };
+	enum nvl_xfer_dir dir = NVL_XFER_NONE;
+	uint32_t len = 0;
 	int rc;
 
+	cmd.nsid = s->nsid;
 	switch (io->op) {
 	case HOST_SESSION_READ:
 	case HOST_SESSION_WRITE:
 		n = NVL_MIN(left, (uint64_t)s->max_xfer);
 		cmd.opc = io->op == HOST_SESSION_READ ? NVL_NVME_IO_READ : NVL_NVME_IO_WRITE;
-		cmd.nsid = s->nsid;
 		cmd.cdw10 = (uint32_t)slba;
 		cmd.cdw11 = (uint32_t)(slba >> 32);
 		cmd.cdw12 = (uint32_t)(n / bs - 1) |
 			    ((io->flags & HOST_SESSION_F_FUA) ? NVL_NVME_RW_FUA : 0);
-		rc = nvl_submit_raw(q->qp, &cmd, (uint8_t *)io->buf + io->next, (uint32_t)n,
-				    io->op == HOST_SESSION_READ ? NVL_XFER_FROM_CTRLR
-								: NVL_XFER_TO_CTRLR,
-				    chunk_done, io);
+		iov.iov_base = (uint8_t *)io->buf + io->next;
+		iov.iov_len = (size_t)n;
+		len = (uint32_t)n;
+		dir = io->op == HOST_SESSION_READ ? NVL_XFER_FROM_CTRLR : NVL_XFER_TO_CTRLR;
 		break;
 	case HOST_SESSION_WRITE_ZEROES:
 		n = NVL_MIN(left, (uint64_t)SESSION_WZ_MAX_BLOCKS * bs);
-		fl = ((io->flags & HOST_SESSION_F_DEALLOC) ? NVL_IO_DEALLOC : 0) |
-		     ((io->flags & HOST_SESSION_F_FUA) ? NVL_IO_FUA : 0);
-		rc = nvl_write_zeroes(q->qp, s->nsid, slba, (uint32_t)(n / bs), fl, chunk_done, io);
+		cmd.opc = NVL_NVME_IO_WRITE_ZEROES;
+		cmd.cdw10 = (uint32_t)slba;
+		cmd.cdw11 = (uint32_t)(slba >> 32);
+		cmd.cdw12 = (uint32_t)(n / bs - 1) |
+			    ((io->flags & HOST_SESSION_F_DEALLOC) ? NVL_NVME_WZ_DEAC : 0) |
+			    ((io->flags & HOST_SESSION_F_FUA) ? NVL_NVME_RW_FUA : 0);
 		break;
 	case HOST_SESSION_DISCARD:
+		/* the range is copied (bounced into the window, or kept) by the core */
 		n = NVL_MIN(left, (uint64_t)SESSION_DSM_MAX_BLOCKS * bs);
+		r.attributes = 0;
 		r.slba = slba;
 		r.nlb = (uint32_t)(n / bs);
-		rc = nvl_deallocate(q->qp, s->nsid, &r, 1, chunk_done, io);
+		cmd.opc = NVL_NVME_IO_DSM;
+		cmd.cdw10 = 0;
+		cmd.cdw11 = NVL_NVME_DSM_AD;
+		iov.iov_base = &r;
+		iov.iov_len = sizeof(r);
+		len = sizeof(r);
+		dir = NVL_XFER_TO_CTRLR;
 		break;
 	case HOST_SESSION_FLUSH:
 		n = 1;
-		rc = nvl_flush(q->qp, s->nsid, chunk_done, io);
+		cmd.opc = NVL_NVME_IO_FLUSH;
 		break;
 	default:
 		return -EINVAL;
 	}
+	rc = host_qpair_submit(q->qp, &cmd, &iov, len ? 1 : 0, len, dir, chunk_done, io);
 	if (rc < 0)
 		return rc;
 	io->chunks++;
@@ -674,19 +544,16 @@ queue_kick(struct host_session_queue *q)
 {
 	struct host_session_io *io;
 
-	while (q->qp && !q->broken && (io = TAILQ_FIRST(&q->pending)) != NULL) {
+	while (q->qp && (io = TAILQ_FIRST(&q->pending)) != NULL) {
 		int rc = submit_chunk(q, io);
 
 		if (rc == -EAGAIN || rc == -ENOMEM)
 			return; /* queue or data window full: after completions */
-		if (rc == -ENOTCONN) {
-			q->broken = true;
-			return;
-		}
 		if (rc < 0) {
-			/* refused outright: send no more of it, finish when its commands drain */
+			/* refused outright (-ENOTCONN: failing): send no more of it,
+			 * finish when its commands drain */
 			if (io->status == 0)
-				io->status = rc;
+				io->status = rc == -ENOTCONN ? session_fail_errno(q->s) : rc;
 			io->next = io_end(io);
 		}
 		if (io->next == io_end(io)) {
@@ -710,102 +577,38 @@ queue_fail_all(struct host_session_queue *q, int status)
 }
 
 static bool
-queue_needs_repair(struct host_session_queue *q)
+stop_queue_made(struct host_session *s, void *arg)
 {
-	return q->broken || q->qp == NULL || ctrlr_dead(q->conn->c) ||
-	       q->conn->gen != __atomic_load_n(&q->s->gen, __ATOMIC_RELAXED);
+	struct host_session_queue *q = arg;
+
+	return host_qpair_connect_rc(q->qp) != -EINPROGRESS ||
+	       host_session_state(s) == HOST_SESSION_GONE ||
+	       host_session_state(s) == HOST_SESSION_FAILED;
 }
 
-/*
- * Put the queue on a live controller: drop the old queue pair, wait for (or
- * do) the reconnect, create a new queue pair and line every unfinished
- * request up for resubmission from its start. Without a controller (the
- * reconnect timed out, or shutdown), fail them all.
- */
-static void
-queue_repair(struct host_session_queue *q)
+/* A queue with requests but no connection waits here for the controller to
+ * come back (or to give its requests up), driving it itself. */
+static bool
+stop_queue_usable(struct host_session *s, void *arg)
 {
-	struct host_session *s = q->s;
-	struct host_session_io *io;
-	struct nvl_qpair_opts qo;
-	uint64_t dead_gen = 0;
-
-	if (q->qp) {
-		q->detaching = true;
-		nvl_qpair_destroy(q->qp);
-		q->detaching = false;
-		q->qp = NULL;
-	}
-	if (q->conn) {
-		if (ctrlr_dead(q->conn->c) || q->conn->gen != __atomic_load_n(&s->gen, __ATOMIC_RELAXED))
-			dead_gen = q->conn->gen;
-		session_put_conn(s, q->conn);
-		q->conn = NULL;
-	}
-	/* in-flight requests are older than pending ones: keep the order */
-	while ((io = TAILQ_LAST(&q->inflight, host_session_io_list)) != NULL) {
-		io_unlink(q, io);
-		TAILQ_INSERT_HEAD(&q->pending, io, link);
-		io->where = IO_PENDING;
-	}
-	TAILQ_FOREACH(io, &q->pending, link) {
-		io->next = 0;
-		io->chunks = 0;
-		io->status = 0;
-	}
-	q->broken = false;
-	nvl_qpair_opts_default(&qo);
-	qo.entries = q->depth + 1;
-	for (;;) {
-		struct sess_conn *conn = session_get_conn(s, dead_gen);
-		struct nvl_qpair *qp;
-		int rc;
-
-		if (conn == NULL) {
-			queue_fail_all(q, s->shutdown ? -ESHUTDOWN : -EIO);
-			return;
-		}
-		rc = nvl_qpair_create(conn->c, &qo, &qp);
-		if (rc == 0) {
-			q->conn = conn;
-			q->qp = qp;
-			q->epoch++;
-			return;
-		}
-		dead_gen = conn->gen;
-		session_put_conn(s, conn);
-		if (rc != -ENOTCONN) {
-			pthread_mutex_lock(&s->lock);
-			session_set_error(s, "cannot create an I/O queue: %s", strerror(-rc));
-			pthread_mutex_unlock(&s->lock);
-			queue_fail_all(q, -EIO);
-			return;
-		}
-	}
+	(void)arg;
+	/* ready: every queue pair has been offered its connection */
+	return host_ctrlr_state(s->c) == HOST_CTRLR_READY ||
+	       host_ctrlr_fail_mode(s->c) != HOST_FAIL_NONE || session_shut(s);
 }
 
-/* shm: notice a controller whose connection hung up (a killed daemon). */
 static void
-queue_check_hangup(struct host_session_queue *q)
+queue_wait_reconnect(struct host_session_queue *q, uint64_t until_ns)
 {
-	struct nvl_ctrlr *c = q->conn ? q->conn->c : NULL;
-	struct shm_host *h;
-	struct pollfd p;
-
-	if (c == NULL || c->t != &g_host_shm || c->tctx == NULL)
-		return;
-	h = c->tctx;
-	p.fd = h->fd;
-	p.events = POLLRDHUP;
-	p.revents = 0;
-	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)))
-		__atomic_store_n(&c->dead, true, __ATOMIC_RELAXED);
+	session_drive(q->s, until_ns, stop_queue_usable, q);
 }
 
 int
 host_session_queue_create(struct host_session *s, uint32_t depth, struct host_session_queue **out)
 {
+	struct host_qpair_opts qo = { 0 };
 	struct host_session_queue *q;
+	int rc;
 
 	if (depth == 0 || depth > 4095)
 		return -EINVAL;
@@ -816,44 +619,84 @@ host_session_queue_create(struct host_session *s, uint32_t depth, struct host_se
 	q->depth = depth;
 	TAILQ_INIT(&q->pending);
 	TAILQ_INIT(&q->inflight);
-	for (;;) {
-		struct nvl_qpair_opts qo;
-		struct sess_conn *conn = session_get_conn(s, 0);
-		int rc;
-
-		if (conn == NULL) {
-			free(q);
-			return -EIO;
-		}
-		nvl_qpair_opts_default(&qo);
-		qo.entries = depth + 1;
-		rc = nvl_qpair_create(conn->c, &qo, &q->qp);
-		if (rc == 0) {
-			q->conn = conn;
-			break;
-		}
-		session_put_conn(s, conn);
-		if (rc != -ENOTCONN) {
-			free(q);
-			return rc;
-		}
+	q->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (q->wake_fd < 0) {
+		rc = -errno;
+		free(q);
+		return rc;
 	}
+	qo.entries = depth + 1;
+	qo.interrupts = true;
+	pthread_mutex_lock(&s->lock);
+	rc = host_session_state(s) == HOST_SESSION_GONE ? -EIO
+							: host_qpair_create(s->c, &qo, &q->qp);
+	if (rc == 0)
+		host_qpair_set_ctx(q->qp, q);
+	pthread_mutex_unlock(&s->lock);
+	if (rc == 0) {
+		/* made now if the controller is ready, else once it is back */
+		session_drive(s, UINT64_MAX, stop_queue_made, q);
+		rc = host_qpair_connect_rc(q->qp);
+		if (rc == -EINPROGRESS)
+			rc = -EIO;
+	}
+	if (rc < 0) {
+		if (q->qp) {
+			host_qpair_stop(q->qp, false);
+			pthread_mutex_lock(&s->lock);
+			host_qpair_destroy(q->qp, NULL, NULL);
+			pthread_mutex_unlock(&s->lock);
+		}
+		close(q->wake_fd);
+		free(q);
+		return rc;
+	}
+	(void)host_qpair_poll(q->qp, 0); /* this thread owns it: take its connection */
 	*out = q;
 	return 0;
+}
+
+static void
+queue_freed(void *arg)
+{
+	*(bool *)arg = true;
+}
+
+static bool
+stop_flag(struct host_session *s, void *arg)
+{
+	(void)s;
+	return *(bool *)arg;
 }
 
 void
 host_session_queue_destroy(struct host_session_queue *q)
 {
+	struct host_session *s;
+	bool freed = false;
+
 	if (q == NULL)
 		return;
+	s = q->s;
 	queue_fail_all(q, -ESHUTDOWN);
 	if (q->qp) {
-		q->detaching = true;
-		nvl_qpair_destroy(q->qp);
+		host_qpair_stop(q->qp, false);
+		pthread_mutex_lock(&s->lock);
+		host_qpair_destroy(q->qp, queue_freed, &freed);
+		pthread_mutex_unlock(&s->lock);
+		/* deleting its queues on the controller: two admin commands at most */
+		session_drive(s, nvl_now_ns() + SESSION_ADMIN_TIMEOUT_MS * 1000000ULL, stop_flag,
+			      &freed);
+		if (!freed) {
+			/* the controller did not answer: forget the deletion */
+			pthread_mutex_lock(&s->lock);
+			host_ctrlr_give_up(s->c, "queue deletion timed out");
+			session_poll_locked(s);
+			pthread_mutex_unlock(&s->lock);
+		}
 	}
-	if (q->conn)
-		session_put_conn(q->s, q->conn);
+	if (q->wake_fd >= 0)
+		close(q->wake_fd);
 	free(q);
 }
 
@@ -892,8 +735,35 @@ host_session_queue_submit(struct host_session_queue *q, struct host_session_io *
 	TAILQ_INSERT_TAIL(&q->pending, io, link);
 	io->where = IO_PENDING;
 	q->outstanding++;
-	if (!queue_needs_repair(q))
-		queue_kick(q);
+	queue_kick(q);
+	return 0;
+}
+
+/* Consume the wake-ups and the interrupt, then arm it. \return 0 (sleep on
+ * the fds), -EAGAIN (something to do). */
+static int
+queue_prepare_sleep(struct host_session_queue *q, struct pollfd *pfds, int *n, int max)
+{
+	uint64_t v;
+	int k;
+
+	(void)!read(q->wake_fd, &v, sizeof(v));
+	if (!host_qpair_connected(q->qp) || !TAILQ_EMPTY(&q->pending) ||
+	    host_qpair_outstanding(q->qp) == 0)
+		return -EAGAIN;
+	k = host_qpair_fds(q->qp, pfds, max);
+	if (k > 0 && poll(pfds, (nfds_t)k, 0) > 0)
+		host_qpair_ack(q->qp, pfds, k);
+	if (host_qpair_arm(q->qp) != 0)
+		return -EAGAIN;
+	k = host_qpair_fds(q->qp, pfds, max);
+	if (k < max) {
+		/* the core's kick: the connection went away without a hang-up */
+		pfds[k].fd = q->wake_fd;
+		pfds[k].events = POLLIN;
+		pfds[k++].revents = 0;
+	}
+	*n = k;
 	return 0;
 }
 
@@ -902,43 +772,43 @@ host_session_queue_poll(struct host_session_queue *q, int timeout_ms)
 {
 	uint32_t start = q->completed;
 	uint64_t t0 = nvl_now_ns();
+	uint64_t until = timeout_ms < 0 ? UINT64_MAX : t0 + (uint64_t)timeout_ms * 1000000ULL;
 
 	while (q->outstanding) {
-		int rc = 0;
+		struct pollfd pfds[4];
+		int n = 0;
 
-		if (queue_needs_repair(q))
-			queue_repair(q);
 		queue_kick(q);
-		if (q->qp && nvl_qpair_outstanding(q->qp)) {
-			if (timeout_ms == 0 || q->completed != start) {
-				rc = nvl_qpair_process_completions(q->qp, 0);
-				if (rc == 0 && timeout_ms == 0)
-					queue_check_hangup(q);
-			} else {
-				int left = -1;
-
-				if (timeout_ms > 0) {
-					uint64_t el = (nvl_now_ns() - t0) / 1000000;
-
-					left = el >= (uint64_t)timeout_ms ? 0
-									  : timeout_ms - (int)el;
-				}
-				rc = nvl_qpair_wait(q->qp, left);
-			}
-			if (rc == -ENOTCONN) {
-				q->broken = true;
-				continue;
-			}
-			queue_kick(q);
-		} else if (q->outstanding && q->qp && !q->broken && timeout_ms != 0) {
-			/* nothing of ours in flight yet still pending: the shared data
-			 * window is full of other queues' I/O */
-			sleep_ms(1);
+		(void)host_qpair_poll(q->qp, 0);
+		queue_kick(q);
+		if (q->completed != start || q->outstanding == 0)
+			break;
+		if (!host_qpair_connected(q->qp) && host_qpair_outstanding(q->qp)) {
+			/* the controller is away: help it back (bounded by timeout_ms
+			 * only when one was given: a non-blocking poll waits for the
+			 * reconnect, as requests cannot move without it) */
+			queue_wait_reconnect(q, timeout_ms > 0 ? until : UINT64_MAX);
+			continue;
 		}
-		if (q->completed != start || timeout_ms == 0)
+		if (timeout_ms == 0 || nvl_now_ns() >= until)
 			break;
-		if (timeout_ms > 0 && nvl_now_ns() - t0 >= (uint64_t)timeout_ms * 1000000ULL)
-			break;
+		if (queue_prepare_sleep(q, pfds, &n, 4) < 0) {
+			if (host_qpair_outstanding(q->qp) == 0 && !TAILQ_EMPTY(&q->pending)) {
+				/* nothing of ours in flight yet still pending: the shared
+				 * data window is full of other queues' I/O */
+				usleep(1000);
+			}
+			continue;
+		}
+		{
+			uint64_t now = nvl_now_ns();
+			int tmo = until == UINT64_MAX ? 1000
+						      : (int)NVL_MIN((until - now) / 1000000 + 1,
+								     (uint64_t)1000);
+
+			if (poll(pfds, (nfds_t)n, tmo) > 0)
+				host_qpair_ack(q->qp, pfds, n);
+		}
 	}
 	return (int)(q->completed - start);
 }
@@ -946,7 +816,7 @@ host_session_queue_poll(struct host_session_queue *q, int timeout_ms)
 uint64_t
 host_session_queue_epoch(const struct host_session_queue *q)
 {
-	return q->epoch;
+	return host_qpair_epoch(q->qp);
 }
 
 uint32_t
@@ -958,38 +828,15 @@ host_session_queue_outstanding(const struct host_session_queue *q)
 int
 host_session_queue_pollfds(struct host_session_queue *q, struct pollfd *pfds, int max)
 {
-	struct nvl_ctrlr *c;
-	struct shm_host *h;
-	struct shm_hq *hq;
-	struct pollfd p;
-	uint64_t v;
+	int n = 0;
 
 	if (q->outstanding == 0)
 		return 0;
-	if (queue_needs_repair(q) || !TAILQ_EMPTY(&q->pending) || nvl_qpair_outstanding(q->qp) == 0)
-		return -EAGAIN;
-	c = q->conn->c;
-	if (c->t != &g_host_shm || max < 2)
+	if (max < 2)
 		return -EOPNOTSUPP;
-	hq = q->qp->tq;
-	h = c->tctx;
-	if (hq == NULL || hq->irq_fd < 0 || h == NULL)
-		return -EOPNOTSUPP;
-	/* consume an interrupt that already fired, then ask for the next one */
-	p.fd = hq->irq_fd;
-	p.events = POLLIN;
-	if (poll(&p, 1, 0) > 0 && (p.revents & POLLIN))
-		(void)!read(hq->irq_fd, &v, sizeof(v));
-	shm_arm_wakeup(&hq->cqp->irq_armed);
-	if (shm_cqe_ready(&hq->cq[hq->cq_head], hq->phase))
+	if (queue_prepare_sleep(q, pfds, &n, max) < 0)
 		return -EAGAIN;
-	pfds[0].fd = hq->irq_fd;
-	pfds[0].events = POLLIN;
-	pfds[0].revents = 0;
-	pfds[1].fd = h->fd;
-	pfds[1].events = POLLRDHUP;
-	pfds[1].revents = 0;
-	return 2;
+	return n;
 }
 
 struct run_state {

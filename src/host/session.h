@@ -5,26 +5,28 @@
  * builds on. Internal to libnvlend (not exported from the shared library);
  * tools that link libnvlend.a statically may use it.
  *
- * A session holds one controller association at a time. I/O goes through
- * session queues, each owning one I/O queue pair of the current controller
- * and belonging to one thread. Callers submit byte-addressed requests of any
- * length (split into commands of at most the controller's transfer size);
- * every request completes exactly once, through its callback, from
- * host_session_queue_poll() on the queue's thread.
+ * A session holds one controller of the host core (host.h), which keeps
+ * one association at a time. I/O goes through session queues, each owning
+ * one I/O queue pair of that controller and belonging to one thread.
+ * Callers submit byte-addressed requests of any length (split into commands
+ * of at most the controller's transfer size); every request completes
+ * exactly once, through its callback, from host_session_queue_poll() on the
+ * queue's thread.
  *
  * When the controller goes away (the target died or restarted), requests in
- * flight and new ones wait while the session reconnects with backoff
- * (100 ms doubling to 1 s) until the reconnect timeout; after reconnecting,
- * each queue creates a new queue pair and resubmits what was in flight
- * (reads, writes, write zeroes, deallocate and flush are idempotent). When
- * the timeout passes, waiting requests fail with -EIO and new ones fail at
- * once, while the session keeps trying once a second; I/O resumes when it
- * is back. A session refuses to resume on a different namespace (changed
- * size, block size or identifiers): that fails I/O with -EIO for good.
+ * flight and new ones wait while the core reconnects: at once, then with
+ * backoff (100 ms doubling to 1 s), until the reconnect timeout; after
+ * reconnecting, each queue pair gets a new connection and the core
+ * resubmits the commands that were in flight (reads, writes, write zeroes,
+ * deallocate and flush are idempotent). When the timeout passes, waiting
+ * requests fail with -EIO and new ones fail at once, while the core keeps
+ * trying once a second; I/O resumes when it is back. A session refuses to
+ * resume on a different namespace (changed size, block size or
+ * identifiers): that fails I/O with -EIO for good.
  *
  * Threads: host_session_* functions on the session may be called from any
- * thread; a queue belongs to one thread at a time. Reconnecting is done by
- * whichever thread notices first; the others wait for its outcome.
+ * thread; a queue belongs to one thread at a time. Whichever thread needs
+ * the controller to make progress drives it (under the session's lock).
  */
 #ifndef NVL_HOST_SESSION_H
 #define NVL_HOST_SESSION_H
@@ -148,8 +150,9 @@ int host_session_queue_submit(struct host_session_queue *q, struct host_session_
 /**
  * Submit what is queued and reap completions, running callbacks; waits up
  * to timeout_ms (-1 forever, 0 not at all) for at least one completion when
- * commands are in flight. Reconnects (blocking, up to the reconnect
- * timeout) when the controller went away.
+ * commands are in flight. When the controller went away and requests wait
+ * for it, helps it reconnect and waits for the outcome (blocking, up to the
+ * reconnect timeout, also with timeout_ms 0).
  * \return requests completed (>= 0).
  */
 int host_session_queue_poll(struct host_session_queue *q, int timeout_ms);
@@ -159,12 +162,14 @@ uint32_t host_session_queue_outstanding(const struct host_session_queue *q);
 
 /**
  * For event loops that also wait on other fds: arm the queue's completion
- * interrupt and give the fds to poll (up to 2: the interrupt eventfd with
- * POLLIN, the controller's connection with POLLRDHUP). After poll returns,
- * call host_session_queue_poll(q, 0).
+ * interrupt and give the fds to poll (shm: the interrupt eventfd with POLLIN
+ * and the controller's connection with POLLRDHUP; tcp: the queue's socket
+ * and the queue's wake-up eventfd, which the core signals when the
+ * connection is replaced). After poll returns, call
+ * host_session_queue_poll(q, 0).
  * \return the number of pollfds filled (0 if nothing is in flight: nothing
- *         to wait for), -EAGAIN completions are ready (do not sleep),
- *         -EOPNOTSUPP this transport has no such fd (wait with a timeout).
+ *         to wait for), -EAGAIN completions are ready or the queue needs
+ *         polling (do not sleep), -EOPNOTSUPP max < 2 (wait with a timeout).
  */
 int host_session_queue_pollfds(struct host_session_queue *q, struct pollfd *pfds, int max);
 

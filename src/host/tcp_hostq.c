@@ -263,7 +263,7 @@ req_subiov(const struct hq_req *r, uint32_t off, uint32_t len, struct iovec *out
 }
 
 static void
-req_complete(struct nvl_tcp_hq *q, struct hq_req *r, const struct nvl_nvme_cpl *in)
+hq_req_complete(struct nvl_tcp_hq *q, struct hq_req *r, const struct nvl_nvme_cpl *in)
 {
 	struct nvl_nvme_cpl cpl = *in;
 	nvl_tcp_hq_cb cb = r->cb;
@@ -306,7 +306,7 @@ hq_fail(struct nvl_tcp_hq *q, int err_no, uint16_t sc, const char *fmt, ...)
 		if (!r->busy)
 			continue;
 		r->err_sc = 0;
-		req_complete(q, r, &cpl);
+		hq_req_complete(q, r, &cpl);
 	}
 }
 
@@ -369,7 +369,7 @@ h2c_send_next(struct nvl_tcp_hq *q, struct hq_req *r)
 }
 
 static int
-submit(struct nvl_tcp_hq *q, struct nvl_nvme_cmd *cmd, const struct iovec *iov, int iovcnt,
+hq_submit(struct nvl_tcp_hq *q, struct nvl_nvme_cmd *cmd, const struct iovec *iov, int iovcnt,
        uint32_t len, uint8_t dir, nvl_tcp_hq_cb cb, void *arg)
 {
 	struct nvl_tcp_cmd *pdu;
@@ -443,7 +443,7 @@ nvl_tcp_hq_submit(struct nvl_tcp_hq *q, struct nvl_nvme_cmd *cmd, const struct i
 {
 	if (q->phase != HQ_READY)
 		return -ENOTCONN;
-	return submit(q, cmd, iov, iovcnt, len, dir, cb, arg);
+	return hq_submit(q, cmd, iov, iovcnt, len, dir, cb, arg);
 }
 
 /* ---- connect ----------------------------------------------------------------------- */
@@ -496,7 +496,7 @@ send_connect(struct nvl_tcp_hq *q)
 	nvl_strlcpy(q->cdata.subnqn, q->subnqn, sizeof(q->cdata.subnqn));
 	nvl_strlcpy(q->cdata.hostnqn, q->hostnqn, sizeof(q->cdata.hostnqn));
 	q->phase = HQ_CONNECT_WAIT;
-	if (submit(q, (struct nvl_nvme_cmd *)&cc, &iov, 1, sizeof(q->cdata), 1, connect_done, q) < 0)
+	if (hq_submit(q, (struct nvl_nvme_cmd *)&cc, &iov, 1, sizeof(q->cdata), 1, connect_done, q) < 0)
 		hq_fail(q, -ENOMEM, NVL_NVME_SC_INTERNAL, "cannot queue the Connect command");
 }
 
@@ -540,7 +540,7 @@ req_by_cid(struct nvl_tcp_hq *q, uint16_t cid)
 }
 
 static int
-rx_on_header(void *ctx, struct nvl_tcp_rx *rx, struct nvl_tcp_err *err)
+hq_rx_on_header(void *ctx, struct nvl_tcp_rx *rx, struct nvl_tcp_err *err)
 {
 	struct nvl_tcp_hq *q = ctx;
 	uint8_t type = rx->hdr.ch.pdu_type;
@@ -633,7 +633,7 @@ rx_icresp(struct nvl_tcp_hq *q, const struct nvl_tcp_icresp *p, struct nvl_tcp_e
 }
 
 static int
-rx_on_pdu(void *ctx, struct nvl_tcp_rx *rx, bool ddgst_ok, struct nvl_tcp_err *err)
+hq_rx_on_pdu(void *ctx, struct nvl_tcp_rx *rx, bool ddgst_ok, struct nvl_tcp_err *err)
 {
 	struct nvl_tcp_hq *q = ctx;
 
@@ -643,7 +643,7 @@ rx_on_pdu(void *ctx, struct nvl_tcp_rx *rx, bool ddgst_ok, struct nvl_tcp_err *e
 	case NVL_TCP_PDU_CAPSULE_RESP: {
 		const struct nvl_tcp_resp *p = (const void *)rx->hdr.raw;
 
-		req_complete(q, &q->reqs[p->rccqe.cid], &p->rccqe);
+		hq_req_complete(q, &q->reqs[p->rccqe.cid], &p->rccqe);
 		break;
 	}
 	case NVL_TCP_PDU_C2H_DATA: {
@@ -661,7 +661,7 @@ rx_on_pdu(void *ctx, struct nvl_tcp_rx *rx, bool ddgst_ok, struct nvl_tcp_err *e
 				return fatal(err, NVL_TCP_FES_DATA_OUT_OF_RANGE,
 					     offsetof(struct nvl_tcp_data, datal),
 					     "SUCCESS before all the data");
-			req_complete(q, r, &cpl);
+			hq_req_complete(q, r, &cpl);
 		}
 		break;
 	}
@@ -690,8 +690,8 @@ rx_on_pdu(void *ctx, struct nvl_tcp_rx *rx, bool ddgst_ok, struct nvl_tcp_err *e
 }
 
 static const struct nvl_tcp_rx_ops g_hq_rx_ops = {
-	.on_header = rx_on_header,
-	.on_pdu = rx_on_pdu,
+	.on_header = hq_rx_on_header,
+	.on_pdu = hq_rx_on_pdu,
 };
 
 static void

@@ -8,6 +8,7 @@
  * controller). Prints one line per check; exit status = number of failures.
  */
 #include "host/host_shm.h"
+#include "host/nvlend_internal.h"
 #include "nvlend/nvlend.h"
 
 #include <errno.h>
@@ -73,6 +74,7 @@ main(int argc, char **argv)
 	struct nvl_nvme_cmd cmd;
 	uint32_t nsid;
 	uint64_t win;
+	uint8_t *wbase;
 	uint8_t *buf;
 	uint16_t st;
 	int rc;
@@ -95,7 +97,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "setup failed\n");
 		return 100;
 	}
-	win = c->win_size;
+	wbase = host_shm_window(c->hc, &win);
 	buf = nvl_buf_alloc(c, 8192);
 
 	/* ---- data pointers ---- */
@@ -117,12 +119,12 @@ main(int argc, char **argv)
 	check(st == NVL_NVME_SC_DATA_TRANSFER_ERROR, "PRP1 near 2^64 (overflow)", st);
 
 	read_cmd(&cmd, nsid, 0, 1);
-	cmd.dptr.prp.prp1 = (uint64_t)(buf - c->win) + 2; /* not dword aligned */
+	cmd.dptr.prp.prp1 = (uint64_t)(buf - wbase) + 2; /* not dword aligned */
 	st = raw_io(qp, &cmd);
 	check(st == NVL_NVME_SC_INVALID_PRP_OFFSET, "misaligned PRP1", st);
 
 	read_cmd(&cmd, nsid, 0, 4096 / info.block_size * 2); /* 8 KiB: needs PRP2 */
-	cmd.dptr.prp.prp1 = (uint64_t)(buf - c->win);
+	cmd.dptr.prp.prp1 = (uint64_t)(buf - wbase);
 	cmd.dptr.prp.prp2 = win + 4096;
 	st = raw_io(qp, &cmd);
 	check(st == NVL_NVME_SC_DATA_TRANSFER_ERROR, "PRP2 outside the window", st);
@@ -132,9 +134,9 @@ main(int argc, char **argv)
 		uint64_t *list = (uint64_t *)(buf + 4096);
 
 		read_cmd(&cmd, nsid, 0, 12288 / info.block_size);
-		cmd.dptr.prp.prp1 = (uint64_t)(buf - c->win);
-		cmd.dptr.prp.prp2 = (uint64_t)((uint8_t *)list - c->win);
-		list[0] = (uint64_t)(buf - c->win);
+		cmd.dptr.prp.prp1 = (uint64_t)(buf - wbase);
+		cmd.dptr.prp.prp2 = (uint64_t)((uint8_t *)list - wbase);
+		list[0] = (uint64_t)(buf - wbase);
 		list[1] = win * 2;
 		st = raw_io(qp, &cmd);
 		check(st == NVL_NVME_SC_DATA_TRANSFER_ERROR, "PRP list entry outside the window", st);
@@ -157,24 +159,24 @@ main(int argc, char **argv)
 
 	read_cmd(&cmd, nsid, 0, 2);
 	cmd.flags = NVL_NVME_PSDT_SGL_MPTR_CONTIG << 6;
-	cmd.dptr.sgl1.addr = (uint64_t)(buf - c->win);
+	cmd.dptr.sgl1.addr = (uint64_t)(buf - wbase);
 	cmd.dptr.sgl1.length = info.block_size; /* half of what the command moves */
 	st = raw_io(qp, &cmd);
 	check(st == NVL_NVME_SC_DATA_SGL_LENGTH_INVALID, "SGL shorter than the transfer", st);
 
 	/* ---- commands ---- */
 	read_cmd(&cmd, 99, 0, 1);
-	cmd.dptr.prp.prp1 = (uint64_t)(buf - c->win);
+	cmd.dptr.prp.prp1 = (uint64_t)(buf - wbase);
 	st = raw_io(qp, &cmd);
 	check(st == NVL_NVME_SC_INVALID_NAMESPACE, "unknown nsid 99", st);
 
 	read_cmd(&cmd, nsid, info.num_blocks, 1);
-	cmd.dptr.prp.prp1 = (uint64_t)(buf - c->win);
+	cmd.dptr.prp.prp1 = (uint64_t)(buf - wbase);
 	st = raw_io(qp, &cmd);
 	check(st == NVL_NVME_SC_LBA_OUT_OF_RANGE, "LBA beyond the namespace", st);
 
 	read_cmd(&cmd, nsid, UINT64_MAX - 1, 4);
-	cmd.dptr.prp.prp1 = (uint64_t)(buf - c->win);
+	cmd.dptr.prp.prp1 = (uint64_t)(buf - wbase);
 	st = raw_io(qp, &cmd);
 	check(st == NVL_NVME_SC_LBA_OUT_OF_RANGE, "slba + nlb overflowing 64 bits", st);
 
@@ -247,8 +249,8 @@ main(int argc, char **argv)
 			/* keep the data pointer inside the window half the time */
 			if (i & 1) {
 				cmd.flags &= 0x3f;
-				cmd.dptr.prp.prp1 = (uint64_t)(buf - c->win);
-				cmd.dptr.prp.prp2 = (uint64_t)(buf - c->win) + 4096;
+				cmd.dptr.prp.prp1 = (uint64_t)(buf - wbase);
+				cmd.dptr.prp.prp2 = (uint64_t)(buf - wbase) + 4096;
 			}
 			if (cmd.opc == NVL_NVME_IO_WRITE || cmd.opc == NVL_NVME_IO_WRITE_ZEROES ||
 			    cmd.opc == NVL_NVME_IO_DSM || cmd.opc == NVL_NVME_IO_RESV_REGISTER ||
@@ -262,11 +264,11 @@ main(int argc, char **argv)
 
 	/* ---- the doorbell beyond the ring: the controller must go ---- */
 	{
-		struct shm_hq *q = qp->tq;
+		struct shm_hq *q = host_shm_hq(qp->hq);
 		struct nvl_nvme_cmd kad = { 0 };
 		int i;
 
-		nvl_smp_store_release(&q->sqp->tail, qp->entries + 7);
+		nvl_smp_store_release(&q->sqp->tail, q->entries + 7);
 		/* wake the controller if it sleeps */
 		{
 			uint64_t one = 1;

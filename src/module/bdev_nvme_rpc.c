@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * RPC glue of the nvme bdev module: bdev_nvme_attach_controller,
+ * bdev_nvme_detach_controller, bdev_nvme_get_controllers (SPDK's names and
+ * parameters), and the daemon subsystem that detaches everything at
+ * shutdown. Parameters are checked and defaulted here; the pending request
+ * waits in the completion's argument, not in the controller
+ * (bdev_nvme_ctrlr.c). The only file of the module that includes app/.
+ * Reactor 0 (the RPC thread).
+ */
+#include "app/app.h"
+#include "module/bdev_nvme_internal.h"
+#include "rpc/rpc.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define NVME_DEFAULT_CONNECT_MS 10000
+
+/* Shape check only: the controller judges the NQN itself. */
+static bool
+nqn_ok(const char *nqn)
+{
+	size_t n = strlen(nqn);
+
+	if (n < 5 || n > 223 || strncmp(nqn, "nqn.", 4) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)nqn[i] < 0x20 || nqn[i] == 0x7f)
+			return false;
+	return true;
+}
+
+struct rpc_attach {
+	const char *name, *trtype, *adrfam, *traddr, *trsvcid, *subnqn, *hostnqn, *hostid;
+	const char *hostaddr, *hostsvcid, *multipath, *psk;
+	bool hdgst, ddgst, prchk_reftag, prchk_guard;
+	uint32_t num_io_queues, io_queue_size, reconnect_delay_sec, fast_io_fail_timeout_sec;
+	uint32_t keep_alive_timeout_ms;
+	int64_t ctrlr_loss_timeout_sec;
+	uint64_t fabrics_connect_timeout_us;
+};
+
+static const struct nvl_rpc_param attach_params[] = {
+	NVL_RPC_PARAM(struct rpc_attach, name, NVL_RPC_T_STR, true,
+		      "controller name; its bdevs are NAMEn<nsid>"),
+	NVL_RPC_PARAM(struct rpc_attach, trtype, NVL_RPC_T_STR, true,
+		      "\"tcp\", or \"shm\" (an nvlendd shm listener)"),
+	NVL_RPC_PARAM(struct rpc_attach, traddr, NVL_RPC_T_STR, true,
+		      "target IP address (shm: the listener's socket path)"),
+	NVL_RPC_PARAM(struct rpc_attach, adrfam, NVL_RPC_T_STR, false,
+		      "\"IPv4\" or \"IPv6\" (default: from traddr)"),
+	NVL_RPC_PARAM(struct rpc_attach, trsvcid, NVL_RPC_T_STR, false, "port (default 4420)"),
+	NVL_RPC_PARAM(struct rpc_attach, subnqn, NVL_RPC_T_STR, true, "subsystem NQN"),
+	NVL_RPC_PARAM(struct rpc_attach, hostnqn, NVL_RPC_T_STR, false,
+		      "host NQN (default: nqn.2014-08.org.nvmexpress:uuid:<machine uuid>)"),
+	NVL_RPC_PARAM(struct rpc_attach, hostid, NVL_RPC_T_STR, false,
+		      "host identifier UUID (default: from the host NQN or the machine)"),
+	NVL_RPC_PARAM(struct rpc_attach, hostaddr, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; not supported (refused if set)"),
+	NVL_RPC_PARAM(struct rpc_attach, hostsvcid, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; not supported (refused if set)"),
+	NVL_RPC_PARAM(struct rpc_attach, multipath, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only \"disable\" (one path)"),
+	NVL_RPC_PARAM(struct rpc_attach, psk, NVL_RPC_T_STR, false,
+		      "TLS: not supported (refused if set)"),
+	NVL_RPC_PARAM(struct rpc_attach, hdgst, NVL_RPC_T_BOOL, false, "header digests"),
+	NVL_RPC_PARAM(struct rpc_attach, ddgst, NVL_RPC_T_BOOL, false, "data digests"),
+	NVL_RPC_PARAM(struct rpc_attach, prchk_reftag, NVL_RPC_T_BOOL, false,
+		      "SPDK compatibility; must be false"),
+	NVL_RPC_PARAM(struct rpc_attach, prchk_guard, NVL_RPC_T_BOOL, false,
+		      "SPDK compatibility; must be false"),
+	NVL_RPC_PARAM(struct rpc_attach, num_io_queues, NVL_RPC_T_U32, false,
+		      "I/O queue pairs (default and minimum: one per reactor; max 64)"),
+	NVL_RPC_PARAM(struct rpc_attach, io_queue_size, NVL_RPC_T_U32, false,
+		      "entries per I/O queue (default 128, capped by the controller's MQES)"),
+	NVL_RPC_PARAM(struct rpc_attach, ctrlr_loss_timeout_sec, NVL_RPC_T_I64, false,
+		      "give the controller up this long after losing it (-1: never, default; "
+		      "0: at once)"),
+	NVL_RPC_PARAM(struct rpc_attach, reconnect_delay_sec, NVL_RPC_T_U32, false,
+		      "first delay between reconnect attempts, doubled after each failure up to "
+		      "8x (default 1)"),
+	NVL_RPC_PARAM(struct rpc_attach, fast_io_fail_timeout_sec, NVL_RPC_T_U32, false,
+		      "fail I/O this long after losing the controller instead of queueing it "
+		      "(0: queue until the controller is back or given up; default 0)"),
+	NVL_RPC_PARAM(struct rpc_attach, keep_alive_timeout_ms, NVL_RPC_T_U32, false,
+		      "keep-alive timeout asked of the controller (default 10000)"),
+	NVL_RPC_PARAM(struct rpc_attach, fabrics_connect_timeout_us, NVL_RPC_T_U64, false,
+		      "time allowed to connect and initialize (default 10 s)"),
+};
+
+/* The caller's host identity, or this machine's (as libnvlend's). */
+static int
+attach_host(const struct rpc_attach *a, struct nvme_ctrlr_opts *o)
+{
+	if (a->hostnqn) {
+		nvl_strlcpy(o->hostnqn, a->hostnqn, sizeof(o->hostnqn));
+		host_hostid_from_nqn(a->hostnqn, o->hostid);
+	} else {
+		host_default_hostid(o->hostid);
+		host_hostnqn_from_id(o->hostid, o->hostnqn, sizeof(o->hostnqn));
+	}
+	return a->hostid ? nvl_uuid_parse(a->hostid, o->hostid) : 0;
+}
+
+static void
+rpc_attach_done(void *arg, struct nvme_ctrlr *c, int rc, const char *why)
+{
+	struct nvl_rpc_request *req = arg;
+	json_t *names;
+
+	if (rc < 0) {
+		nvl_rpc_error(req, rc, "%s: %s", c->o.name, why ? why : strerror(-rc));
+		return;
+	}
+	names = json_array();
+	for (unsigned i = 0; i < c->nbdevs; i++)
+		if (c->bdevs[i])
+			json_array_append_new(names, json_string(c->bdevs[i]->bdev.name));
+	nvl_rpc_result(req, names);
+}
+
+static void
+rpc_bdev_nvme_attach_controller(struct nvl_rpc_request *req, struct rpc_attach *a)
+{
+	json_t *params = nvl_rpc_params(req);
+	struct nvme_ctrlr_opts *o;
+	bool shm = strcasecmp(a->trtype, "shm") == 0;
+	int rc;
+
+	if (!shm && strcasecmp(a->trtype, "tcp") != 0) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "trtype %s: tcp or shm", a->trtype);
+		return;
+	}
+	if (a->hostaddr || a->hostsvcid || a->psk || a->prchk_guard || a->prchk_reftag ||
+	    (a->multipath && strcmp(a->multipath, "disable") != 0)) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "hostaddr, hostsvcid, psk, protection checks and multipath are not "
+			      "supported");
+		return;
+	}
+	if (a->name[0] == '\0' || strlen(a->name) >= NVME_NAME_MAX || strchr(a->name, '/')) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "name: 1..%d characters, no '/'",
+			      NVME_NAME_MAX - 1);
+		return;
+	}
+	if (bdev_nvme_ctrlr_find(a->name)) {
+		nvl_rpc_error(req, -EEXIST, "controller %s already exists", a->name);
+		return;
+	}
+	if (!nqn_ok(a->subnqn) || (a->hostnqn && !nqn_ok(a->hostnqn))) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "malformed NQN");
+		return;
+	}
+	o = calloc(1, sizeof(*o));
+	if (o == NULL) {
+		nvl_rpc_error(req, NVL_RPC_INTERNAL_ERROR, "out of memory");
+		return;
+	}
+	nvl_strlcpy(o->name, a->name, sizeof(o->name));
+	nvl_strlcpy(o->trtype, shm ? "SHM" : "TCP", sizeof(o->trtype));
+	nvl_strlcpy(o->traddr, a->traddr, sizeof(o->traddr));
+	nvl_strlcpy(o->trsvcid, shm ? "" : a->trsvcid ? a->trsvcid : "4420", sizeof(o->trsvcid));
+	nvl_strlcpy(o->adrfam,
+		    shm ? "" : a->adrfam ? a->adrfam : strchr(a->traddr, ':') ? "IPv6" : "IPv4",
+		    sizeof(o->adrfam));
+	nvl_strlcpy(o->subnqn, a->subnqn, sizeof(o->subnqn));
+	if (attach_host(a, o) < 0) {
+		free(o);
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "hostid: not a UUID");
+		return;
+	}
+	o->hdgst = a->hdgst;
+	o->ddgst = a->ddgst;
+	o->num_io_queues = a->num_io_queues ? a->num_io_queues
+					    : (nvl_reactor_count() ? nvl_reactor_count() : 1);
+	o->io_queue_size = a->io_queue_size ? a->io_queue_size : 128;
+	o->kato_ms = json_object_get(params, "keep_alive_timeout_ms") ? a->keep_alive_timeout_ms
+								      : 10000;
+	o->ctrlr_loss_timeout_sec = json_object_get(params, "ctrlr_loss_timeout_sec")
+					    ? a->ctrlr_loss_timeout_sec
+					    : -1;
+	o->reconnect_delay_sec = json_object_get(params, "reconnect_delay_sec")
+					 ? a->reconnect_delay_sec
+					 : 1;
+	o->fast_io_fail_timeout_sec = a->fast_io_fail_timeout_sec;
+	o->connect_timeout_ms = a->fabrics_connect_timeout_us
+					? (uint32_t)NVL_MAX(a->fabrics_connect_timeout_us / 1000, 1)
+					: NVME_DEFAULT_CONNECT_MS;
+	if (o->io_queue_size < 2 || o->io_queue_size > 4096 || o->ctrlr_loss_timeout_sec < -1 ||
+	    (o->ctrlr_loss_timeout_sec >= 0 && o->fast_io_fail_timeout_sec &&
+	     o->fast_io_fail_timeout_sec > o->ctrlr_loss_timeout_sec)) {
+		free(o);
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "io_queue_size 2..4096; ctrlr_loss_timeout_sec >= -1; "
+			      "fast_io_fail_timeout_sec <= ctrlr_loss_timeout_sec");
+		return;
+	}
+	rc = bdev_nvme_attach(o, rpc_attach_done, req);
+	if (rc == -EINVAL || rc == -EHOSTUNREACH)
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      shm ? "traddr: not an absolute socket path"
+				  : "traddr/trsvcid: not a numeric address and port");
+	else if (rc == -EEXIST)
+		nvl_rpc_error(req, rc, "controller %s already exists", a->name);
+	else if (rc < 0)
+		nvl_rpc_error(req, -ECONNREFUSED, "%s: cannot open a socket: %s", a->name,
+			      strerror(-rc));
+	free(o);
+}
+NVL_RPC_REGISTER("bdev_nvme_attach_controller", rpc_bdev_nvme_attach_controller,
+		 struct rpc_attach, attach_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Attach a remote NVMe controller (NVMe/TCP, or nvlendd's shm): one bdev "
+		 "NAMEn<nsid> per active namespace, several I/O queues, reconnect with backoff. "
+		 "Returns the bdev names.")
+
+struct rpc_name {
+	const char *name;
+};
+
+static const struct nvl_rpc_param detach_params[] = {
+	NVL_RPC_PARAM(struct rpc_name, name, NVL_RPC_T_STR, true, "controller name"),
+};
+
+static void
+rpc_detach_done(void *arg, struct nvme_ctrlr *c, int rc, const char *why)
+{
+	(void)c;
+	(void)why;
+	if (rc < 0)
+		nvl_rpc_error(arg, rc, "detach: %s", why ? why : strerror(-rc));
+	else
+		nvl_rpc_result_bool(arg, true);
+}
+
+static void
+rpc_bdev_nvme_detach_controller(struct nvl_rpc_request *req, struct rpc_name *a)
+{
+	struct nvme_ctrlr *c = bdev_nvme_ctrlr_find(a->name);
+	char why[256];
+	int rc;
+
+	if (c == NULL) {
+		nvl_rpc_error(req, -ENOENT, "no controller %s", a->name);
+		return;
+	}
+	rc = bdev_nvme_detach(c, rpc_detach_done, req, why, sizeof(why));
+	if (rc < 0)
+		nvl_rpc_error(req, rc, "%s", why);
+}
+NVL_RPC_REGISTER("bdev_nvme_detach_controller", rpc_bdev_nvme_detach_controller,
+		 struct rpc_name, detach_params, NVL_RPC_RUNTIME,
+		 "Detach an NVMe controller and delete its bdevs (refused while one is open).")
+
+struct rpc_get {
+	const char *name;
+};
+
+static const struct nvl_rpc_param get_params[] = {
+	NVL_RPC_PARAM(struct rpc_get, name, NVL_RPC_T_STR, false, "only this controller"),
+};
+
+static void
+rpc_bdev_nvme_get_controllers(struct nvl_rpc_request *req, struct rpc_get *a)
+{
+	json_t *arr = json_array();
+
+	for (struct nvme_ctrlr *c = bdev_nvme_ctrlr_first(); c; c = bdev_nvme_ctrlr_next(c))
+		if (a->name == NULL || strcmp(a->name, c->o.name) == 0)
+			json_array_append_new(arr, bdev_nvme_ctrlr_info(c));
+	if (a->name && json_array_size(arr) == 0) {
+		json_decref(arr);
+		nvl_rpc_error(req, -ENOENT, "no controller %s", a->name);
+		return;
+	}
+	nvl_rpc_result(req, arr);
+}
+NVL_RPC_REGISTER("bdev_nvme_get_controllers", rpc_bdev_nvme_get_controllers, struct rpc_get,
+		 get_params, NVL_RPC_RUNTIME,
+		 "Attached NVMe controllers: address, state, bdevs, reconnect counters.")
+
+/* ---- daemon subsystem ------------------------------------------------------------------------ */
+
+static void
+bdev_nvme_fini(nvl_app_done_fn done)
+{
+	bdev_nvme_detach_all(done);
+}
+
+static struct nvl_subsystem g_bdev_nvme_subsys = {
+	.name = "bdev_nvme",
+	.order = 20,
+	.fini = bdev_nvme_fini,
+};
+NVL_SUBSYSTEM_REGISTER(g_bdev_nvme_subsys)
