@@ -7,9 +7,11 @@
 #include "bdev/bdev.h"
 #include "rpc/rpc.h"
 #include "util/log.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +23,8 @@
 #include <unistd.h>
 
 NVL_LOG_REGISTER_COMPONENT(app)
+
+#define APP_RESERVE_FDS 4 /* for shedding and for RPC clients when the table is full */
 
 static struct nvl_subsystem *g_subsystems;
 
@@ -309,6 +313,27 @@ app_begin(void *arg)
 		g_app.opts->started(g_app.opts->started_arg);
 }
 
+/*
+ * Descriptors: as many as the hard limit allows (hosts, queues and their
+ * regions all hold some), and a few in reserve so that a full table sheds
+ * new connections instead of spinning, and RPC still answers (util/sock.h).
+ */
+static void
+app_fd_budget(void)
+{
+	uint64_t limit = 0;
+	int rc;
+
+	rc = nvl_fd_limit_raise(&limit);
+	if (rc < 0)
+		NVL_WARNLOG("cannot raise the file descriptor limit: %s", strerror(-rc));
+	else
+		NVL_NOTICELOG("file descriptor limit: %" PRIu64, limit);
+	rc = nvl_sock_reserve_init(APP_RESERVE_FDS);
+	if (rc < 0)
+		NVL_WARNLOG("cannot reserve descriptors: %s", strerror(-rc));
+}
+
 int
 nvl_app_run(const struct nvl_app_opts *o)
 {
@@ -317,6 +342,7 @@ nvl_app_run(const struct nvl_app_opts *o)
 
 	g_app.opts = o;
 	nvl_log_set_level(o->log_level);
+	app_fd_budget();
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -357,6 +383,7 @@ out_sig:
 	close(g_app.sfd);
 out_reactors:
 	nvl_reactors_fini();
+	nvl_sock_reserve_fini();
 	json_decref(g_app.replay_calls);
 	return rc;
 }

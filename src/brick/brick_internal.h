@@ -295,7 +295,7 @@ struct brick_listener {
 	char traddr[256];
 	char trsvcid[32];
 	int fd;
-	struct nvl_fdh *fdh;
+	struct nvl_acceptor *acceptor;
 	unsigned refs;            /* bricks served */
 	unsigned nconns;
 	TAILQ_ENTRY(brick_listener) link;

@@ -19,6 +19,7 @@
 #include "brick/brick_internal.h"
 #include "reactor/reactor.h"
 #include "util/log.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -26,6 +27,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -833,43 +835,32 @@ conn_sock_cb(void *arg, uint32_t events)
 }
 
 static void
-listener_accept_cb(void *arg, uint32_t events)
+listener_accept_cb(void *arg, int fd)
 {
 	struct brick_listener *l = arg;
 	struct brick_conn_io io = { .recv = sock_recv, .sendv = sock_sendv };
 	struct brick_conn *c;
-	int fd;
 
-	(void)events;
-	for (;;) {
-		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				NVL_ERRLOG_RL("brick listener %s %s: accept: %s", l->trtype,
-					      l->traddr, strerror(errno));
-			return;
-		}
-		if (l->nconns >= BRICK_MAX_CONNS_PER_LISTENER) {
-			NVL_ERRLOG_RL("brick listener %s %s: %u connections, refusing more",
-				      l->trtype, l->traddr, l->nconns);
-			close(fd);
-			continue;
-		}
-		if (l->ops->accepted)
-			l->ops->accepted(fd);
-		io.ctx = (void *)(intptr_t)fd;
-		io.passes_fds = l->ops->passes_fds;
-		c = brick_conn_create(&io, l);
-		if (c == NULL) {
-			close(fd);
-			continue;
-		}
-		c->sock = fd;
-		c->events = EPOLLIN;
-		c->fdh = nvl_fd_add(fd, EPOLLIN, conn_sock_cb, c);
-		if (c->fdh == NULL)
-			conn_close(c);
+	if (l->nconns >= BRICK_MAX_CONNS_PER_LISTENER) {
+		NVL_ERRLOG_RL("brick listener %s %s: %u connections, refusing more", l->trtype,
+			      l->traddr, l->nconns);
+		close(fd);
+		return;
 	}
+	if (l->ops->accepted)
+		l->ops->accepted(fd);
+	io.ctx = (void *)(intptr_t)fd;
+	io.passes_fds = l->ops->passes_fds;
+	c = brick_conn_create(&io, l);
+	if (c == NULL) {
+		close(fd);
+		return;
+	}
+	c->sock = fd;
+	c->events = EPOLLIN;
+	c->fdh = nvl_fd_add(fd, EPOLLIN, conn_sock_cb, c);
+	if (c->fdh == NULL)
+		conn_close(c);
 }
 
 /* ---- transports -------------------------------------------------------- */
@@ -877,43 +868,10 @@ listener_accept_cb(void *arg, uint32_t events)
 static int
 shm_listen(struct brick_listener *l)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, rc;
-
 	if (l->traddr[0] != '/' || l->trsvcid[0])
 		return -EINVAL;
-	if (nvl_strlcpy(sa.sun_path, l->traddr, sizeof(sa.sun_path)) < 0)
-		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (lstat(l->traddr, &st) == 0) {
-		int probe;
-
-		if (!S_ISSOCK(st.st_mode)) {
-			close(fd);
-			return -EEXIST;
-		}
-		/* a live server answers; a dead one's socket is taken over */
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			close(probe);
-			close(fd);
-			return -EADDRINUSE;
-		}
-		if (probe >= 0)
-			close(probe);
-		unlink(l->traddr);
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	chmod(l->traddr, 0600);
-	l->fd = fd;
-	return 0;
+	/* only the daemon's user: blocks are handed out by descriptor */
+	return nvl_sock_listen_unix(l->traddr, SOCK_STREAM, 0600, 128, &l->fd);
 }
 
 static void
@@ -926,33 +884,9 @@ shm_stop(struct brick_listener *l)
 static int
 tcp_listen(struct brick_listener *l)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
-	struct addrinfo *ai;
-	int fd, one = 1, rc;
-
 	if (l->trsvcid[0] == '\0')
 		return -EINVAL;
-	if (getaddrinfo(l->traddr, l->trsvcid, &hints, &ai) != 0)
-		return -EINVAL;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		rc = -errno;
-		freeaddrinfo(ai);
-		return rc;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ai->ai_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-		rc = -errno;
-		close(fd);
-		freeaddrinfo(ai);
-		return rc;
-	}
-	freeaddrinfo(ai);
-	l->fd = fd;
-	return 0;
+	return nvl_sock_listen_tcp(l->traddr, l->trsvcid, AF_UNSPEC, 128, &l->fd);
 }
 
 static void
@@ -1025,8 +959,8 @@ listener_unref(struct brick_listener *l)
 {
 	if (--l->refs > 0)
 		return;
-	nvl_fd_del(l->fdh);
-	l->fdh = NULL;
+	nvl_acceptor_destroy(l->acceptor);
+	l->acceptor = NULL;
 	l->ops->stop(l);
 	TAILQ_REMOVE(&g_listeners, l, link);
 	NVL_NOTICELOG("brick listener %s %s%s%s stopped", l->trtype, l->traddr,
@@ -1040,6 +974,7 @@ brick_listener_add(struct brick *b, const char *trtype, const char *traddr,
 {
 	const struct brick_transport_ops *ops = brick_transport_find(trtype);
 	struct brick_listener *l;
+	char name[320];
 	int rc;
 
 	if (ops == NULL || traddr == NULL || traddr[0] == '\0')
@@ -1070,8 +1005,10 @@ brick_listener_add(struct brick *b, const char *trtype, const char *traddr,
 		free(l);
 		return rc;
 	}
-	l->fdh = nvl_fd_add(l->fd, EPOLLIN, listener_accept_cb, l);
-	if (l->fdh == NULL) {
+	snprintf(name, sizeof(name), "brick %s %s%s%s", l->trtype, l->traddr,
+		 l->trsvcid[0] ? ":" : "", l->trsvcid);
+	l->acceptor = nvl_acceptor_create(l->fd, name, 0, listener_accept_cb, l);
+	if (l->acceptor == NULL) {
 		rc = -errno;
 		ops->stop(l);
 		free(l);

@@ -254,7 +254,7 @@ struct vhost_dev {
 
 	char path[108];
 	int listen_fd;
-	struct nvl_fdh *listen_h;
+	struct nvl_acceptor *listen_h;
 	int conn_fd;
 	struct nvl_fdh *conn_h;
 	/* reply transport; default sends on conn_fd (tests and fuzzers replace it) */

@@ -27,6 +27,7 @@
 #include "function/vhost_internal.h"
 #include "util/fault_guard.h"
 #include "util/log.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -1217,31 +1218,18 @@ vhost_dev_attach(struct vhost_dev *d, int fd)
 }
 
 static void
-vu_accept_cb(void *arg, uint32_t events)
+vu_accept_cb(void *arg, int fd)
 {
 	struct vhost_dev *d = arg;
-	int fd;
 
-	(void)events;
-	for (;;) {
-		fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				NVL_ERRLOG("vhost %s: accept: %s", d->name, strerror(errno));
-			return;
-		}
-		if (d->state != VHOST_DEV_LISTENING || d->stop_requested) {
-			/* one front-end at a time; QEMU retries (reconnect=N) */
-			NVL_WARNLOG("vhost %s: refusing a second front-end while one is attached",
-				    d->name);
-			close(fd);
-			continue;
-		}
-		NVL_NOTICELOG("vhost %s: front-end connected on %s", d->name, d->path);
-		vhost_dev_attach(d, fd);
+	if (d->state != VHOST_DEV_LISTENING || d->stop_requested) {
+		/* one front-end at a time; QEMU retries (reconnect=N) */
+		NVL_WARNLOG("vhost %s: refusing a second front-end while one is attached", d->name);
+		close(fd);
+		return;
 	}
+	NVL_NOTICELOG("vhost %s: front-end connected on %s", d->name, d->path);
+	vhost_dev_attach(d, fd);
 }
 
 void
@@ -1263,42 +1251,21 @@ vhost_dev_init(struct vhost_dev *d)
 int
 vhost_dev_listen(struct vhost_dev *d, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
+	char name[96];
 	int fd, rc;
 
-	if (nvl_strlcpy(sa.sun_path, path, sizeof(sa.sun_path)) < 0 || path[0] == '\0')
+	if (strlen(path) >= sizeof(d->path))
 		return -ENAMETOOLONG;
-	if (lstat(path, &st) == 0) {
-		int probe;
-
-		if (!S_ISSOCK(st.st_mode))
-			return -EEXIST;
-		/* a live back-end answers; a dead one's socket refuses */
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe < 0)
-			return -errno;
-		rc = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
-		close(probe);
-		if (rc == 0)
-			return -EADDRINUSE;
-		NVL_NOTICELOG("vhost %s: taking over the stale socket %s", d->name, path);
-		unlink(path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	d->listen_h = nvl_fd_add(fd, EPOLLIN, vu_accept_cb, d);
+	rc = nvl_sock_listen_unix(path, SOCK_STREAM, 0, 4, &fd);
+	if (rc < 0)
+		return rc == -EINVAL ? -ENAMETOOLONG : rc;
+	snprintf(name, sizeof(name), "vhost %s", d->name);
+	d->listen_h = nvl_acceptor_create(fd, name, 0, vu_accept_cb, d);
 	if (d->listen_h == NULL) {
-		rc = -errno;
+		rc = errno ? -errno : -EIO;
 		close(fd);
 		unlink(path);
-		return rc ? rc : -EIO;
+		return rc;
 	}
 	d->listen_fd = fd;
 	nvl_strlcpy(d->path, path, sizeof(d->path));
@@ -1341,7 +1308,7 @@ vhost_dev_stop(struct vhost_dev *d, vhost_dev_done_fn done, void *arg)
 	d->stop_done = done;
 	d->stop_arg = arg;
 	if (d->listen_h) {
-		nvl_fd_del(d->listen_h);
+		nvl_acceptor_destroy(d->listen_h);
 		d->listen_h = NULL;
 	}
 	if (d->listen_fd >= 0) {

@@ -131,6 +131,29 @@ int nvl_fd_mod(struct nvl_fdh *h, uint32_t events);
 void nvl_fd_del(struct nvl_fdh *h);
 
 /*
+ * Acceptors (acceptor.c): the one accept loop. A listening socket is watched
+ * on the calling reactor and each connection (non-blocking, close-on-exec)
+ * goes to fn, which owns it. Out of file descriptors, pending connections
+ * are shed and the listener pauses instead of spinning (nvl_sock_accept()).
+ */
+struct nvl_acceptor;
+typedef void (*nvl_accept_fn)(void *arg, int fd);
+/** nvl_acceptor_create() flag: the control plane (RPC), which may take a
+ *  reserve descriptor when the table is full (NVL_SOCK_ACCEPT_CONTROL). */
+#define NVL_ACCEPTOR_CONTROL 1u
+/**
+ * Watch listening socket fd on the calling reactor.
+ * \param name names the listener in log lines (copied)
+ * \return the acceptor, or NULL with errno set: EPERM (off-reactor), ENOMEM,
+ *         or the epoll_ctl error.
+ */
+struct nvl_acceptor *nvl_acceptor_create(int fd, const char *name, unsigned flags,
+					 nvl_accept_fn fn, void *arg);
+/** Stop watching; the socket stays open (its owner closes it). Safe from
+ *  inside fn. NULL is ignored. */
+void nvl_acceptor_destroy(struct nvl_acceptor *a);
+
+/*
  * io_uring of the calling reactor. Fill an SQE from nvl_uring_sqe(), point it
  * at an nvl_uring_op with nvl_uring_op_set(); the reactor submits once per
  * loop iteration and calls op->cb(op, res) from its loop.

@@ -14,6 +14,7 @@
 #include "rpc/rpc.h"
 #include "reactor/reactor.h"
 #include "util/log.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -265,7 +266,7 @@ struct nvl_rpc_request {
 
 static struct {
 	int fd;
-	struct nvl_fdh *fdh;
+	struct nvl_acceptor *acceptor;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	size_t max_request;
 	unsigned max_clients;
@@ -988,56 +989,20 @@ srv_sweep(void *arg)
 }
 
 static void
-srv_accept(void *arg, uint32_t events)
+srv_accept(void *arg, int fd)
 {
 	(void)arg;
-	(void)events;
-	for (;;) {
-		int fd = accept4(g_srv.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (g_srv.nclients >= g_srv.max_clients) {
+		static const char msg[] =
+			"{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32603,\"message\":"
+			"\"too many RPC clients\"},\"id\":null}\n";
 
-		if (fd < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				NVL_WARNLOG("RPC accept: %s", strerror(errno));
-			return;
-		}
-		if (g_srv.nclients >= g_srv.max_clients) {
-			static const char msg[] =
-				"{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32603,\"message\":"
-				"\"too many RPC clients\"},\"id\":null}\n";
-
-			(void)!send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(fd);
-			NVL_WARNLOG("RPC: refusing client beyond the limit of %u", g_srv.max_clients);
-			continue;
-		}
-		conn_create(fd);
+		(void)!send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		close(fd);
+		NVL_WARNLOG("RPC: refusing client beyond the limit of %u", g_srv.max_clients);
+		return;
 	}
-}
-
-/*
- * 1 if a server listens on path, 0 if the socket is stale (nobody listens),
- * -errno if that cannot be told. Non-blocking: a live server whose backlog
- * is full answers EAGAIN instead of blocking the caller.
- */
-static int
-socket_is_live(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, rc;
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	nvl_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	if (rc == 0 || errno == EAGAIN || errno == EINPROGRESS)
-		rc = 1;
-	else
-		rc = errno == ECONNREFUSED || errno == ENOENT ? 0 : -errno;
-	close(fd);
-	return rc;
+	conn_create(fd);
 }
 
 /* ms from the options (0: default, NVL_RPC_TIMEOUT_NONE: none) in us (0: none) */
@@ -1065,11 +1030,9 @@ rpc_sweep_period_us(void)
 int
 nvl_rpc_server_start(const struct nvl_rpc_server_opts *o)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
 	int fd, rc;
 
-	if (strlen(o->path) >= sizeof(sa.sun_path))
+	if (strlen(o->path) >= sizeof(g_srv.path))
 		return -ENAMETOOLONG;
 	nvl_strlcpy(g_srv.path, o->path, sizeof(g_srv.path));
 	g_srv.max_request = o->max_request ? o->max_request : RPC_DEFAULT_MAX_REQUEST;
@@ -1078,65 +1041,42 @@ nvl_rpc_server_start(const struct nvl_rpc_server_opts *o)
 						  RPC_DEFAULT_REQUEST_TIMEOUT_US);
 	g_srv.idle_timeout_us = rpc_timeout_us(o->idle_timeout_ms, RPC_DEFAULT_IDLE_TIMEOUT_US);
 
-	if (lstat(o->path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
+	rc = nvl_sock_listen_unix(o->path, SOCK_STREAM, 0660, 128, &fd);
+	if (rc < 0) {
+		if (rc == -EEXIST)
 			NVL_ERRLOG("%s exists and is not a socket; not touching it", o->path);
-			return -EEXIST;
-		}
-		rc = socket_is_live(o->path);
-		if (rc > 0) {
+		else if (rc == -EADDRINUSE)
 			NVL_ERRLOG("another daemon is serving %s", o->path);
-			return -EADDRINUSE;
-		}
-		if (rc < 0) {
-			/* cannot tell (e.g. no permission): never remove a live daemon's socket */
-			NVL_ERRLOG("cannot check whether %s is in use: %s", o->path, strerror(-rc));
-			return rc;
-		}
-		NVL_NOTICELOG("removing stale socket %s left by a dead daemon", o->path);
-		unlink(o->path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	nvl_strlcpy(sa.sun_path, o->path, sizeof(sa.sun_path));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	chmod(o->path, 0660);
-	if (listen(fd, 128) < 0) {
-		rc = -errno;
-		close(fd);
-		unlink(o->path);
+		else
+			NVL_ERRLOG("cannot listen on %s: %s", o->path, strerror(-rc));
 		return rc;
 	}
 	g_srv.fd = fd;
-	g_srv.fdh = nvl_fd_add(fd, EPOLLIN, srv_accept, NULL);
-	if (g_srv.fdh == NULL) {
+	g_srv.acceptor = nvl_acceptor_create(fd, "RPC", NVL_ACCEPTOR_CONTROL, srv_accept, NULL);
+	if (g_srv.acceptor == NULL) {
 		rc = -errno;
-		close(fd);
-		unlink(o->path);
-		g_srv.fd = -1;
-		return rc;
+		goto err_close;
 	}
 	if (g_srv.request_timeout_us || g_srv.idle_timeout_us) {
 		uint64_t period = rpc_sweep_period_us();
 
 		g_srv.sweep = nvl_timer_create(srv_sweep, NULL, period, period);
 		if (g_srv.sweep == NULL) {
-			nvl_fd_del(g_srv.fdh);
-			g_srv.fdh = NULL;
-			close(fd);
-			unlink(o->path);
-			g_srv.fd = -1;
-			return -ENOMEM;
+			rc = -ENOMEM;
+			goto err_acceptor;
 		}
 	}
 	g_srv.running = true;
 	NVL_NOTICELOG("RPC server listening on %s", o->path);
 	return 0;
+err_acceptor:
+	nvl_acceptor_destroy(g_srv.acceptor);
+	g_srv.acceptor = NULL;
+err_close:
+	close(fd);
+	unlink(o->path);
+	g_srv.fd = -1;
+	return rc;
 }
 
 void
@@ -1147,7 +1087,8 @@ nvl_rpc_server_stop(void)
 	g_srv.running = false;
 	nvl_timer_destroy(g_srv.sweep);
 	g_srv.sweep = NULL;
-	nvl_fd_del(g_srv.fdh);
+	nvl_acceptor_destroy(g_srv.acceptor);
+	g_srv.acceptor = NULL;
 	close(g_srv.fd);
 	g_srv.fd = -1;
 	unlink(g_srv.path);

@@ -21,6 +21,7 @@
 #include "proto/shm_ring.h"
 #include "app/app.h"
 #include "util/log.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -128,7 +129,7 @@ enum shm_conn_state { C_CONNECTING, C_ACTIVE, C_CLOSING };
 struct shm_listener {
 	struct nvl_listen_addr addr;
 	int fd;
-	struct nvl_fdh *fdh;
+	struct nvl_acceptor *acceptor;
 	TAILQ_ENTRY(shm_listener) link;
 };
 
@@ -1239,50 +1240,37 @@ conn_teardown(struct shm_ctrlr *sc, const char *why)
 }
 
 static void
-listener_accept(void *arg, uint32_t events)
+shm_listener_accept(void *arg, int fd)
 {
 	struct shm_listener *l = arg;
+	struct shm_ctrlr *sc;
 
-	(void)events;
-	for (;;) {
-		struct shm_ctrlr *sc;
-		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				NVL_WARNLOG("shm accept on %s: %s", l->addr.traddr, strerror(errno));
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		if (g_nconns >= SHM_MAX_CONNECTIONS) {
-			NVL_WARNLOG("shm: refusing a host beyond %d connections", SHM_MAX_CONNECTIONS);
-			close(fd);
-			continue;
-		}
-		sc = calloc(1, sizeof(*sc));
-		if (sc == NULL) {
-			close(fd);
-			continue;
-		}
-		sc->fd = fd;
-		sc->listener = l->addr;
-		sc->window.fd = -1;
-		for (unsigned v = 0; v < SHM_MAX_VECTORS; v++)
-			sc->vectors[v] = -1;
-		sc->fdh = nvl_fd_add(fd, EPOLLIN, conn_event, sc);
-		sc->connect_timer = nvl_timer_create(conn_connect_timeout, sc,
-						     SHM_CONNECT_TIMEOUT_US, 0);
-		if (sc->fdh == NULL || sc->connect_timer == NULL) {
-			nvl_fd_del(sc->fdh);
-			nvl_timer_destroy(sc->connect_timer);
-			close(fd);
-			free(sc);
-			continue;
-		}
-		TAILQ_INSERT_TAIL(&g_conns, sc, link);
-		g_nconns++;
+	if (g_nconns >= SHM_MAX_CONNECTIONS) {
+		NVL_WARNLOG("shm: refusing a host beyond %d connections", SHM_MAX_CONNECTIONS);
+		close(fd);
+		return;
 	}
+	sc = calloc(1, sizeof(*sc));
+	if (sc == NULL) {
+		close(fd);
+		return;
+	}
+	sc->fd = fd;
+	sc->listener = l->addr;
+	sc->window.fd = -1;
+	for (unsigned v = 0; v < SHM_MAX_VECTORS; v++)
+		sc->vectors[v] = -1;
+	sc->fdh = nvl_fd_add(fd, EPOLLIN, conn_event, sc);
+	sc->connect_timer = nvl_timer_create(conn_connect_timeout, sc, SHM_CONNECT_TIMEOUT_US, 0);
+	if (sc->fdh == NULL || sc->connect_timer == NULL) {
+		nvl_fd_del(sc->fdh);
+		nvl_timer_destroy(sc->connect_timer);
+		close(fd);
+		free(sc);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&g_conns, sc, link);
+	g_nconns++;
 }
 
 /* ---- transport ops ---------------------------------------------------------------- */
@@ -1290,58 +1278,36 @@ listener_accept(void *arg, uint32_t events)
 static int
 shm_listen(const struct nvl_listen_addr *a)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char name[sizeof(a->traddr) + 16];
 	struct shm_listener *l;
-	struct stat st;
 	int fd, rc;
 
-	if (strlen(a->traddr) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	if (lstat(a->traddr, &st) == 0) {
-		int probe;
-
-		if (!S_ISSOCK(st.st_mode))
-			return -EEXIST;
-		/* a socket left by a dead daemon is taken over; a live one is not */
-		probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-		nvl_strlcpy(sa.sun_path, a->traddr, sizeof(sa.sun_path));
-		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			close(probe);
-			return -EADDRINUSE;
-		}
-		if (probe >= 0)
-			close(probe);
-		unlink(a->traddr);
-	}
-	l = calloc(1, sizeof(*l));
-	if (l == NULL)
-		return -ENOMEM;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		free(l);
-		return -errno;
-	}
-	nvl_strlcpy(sa.sun_path, a->traddr, sizeof(sa.sun_path));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
-		rc = -errno;
-		close(fd);
-		free(l);
+	/* group members may connect: access is decided per host NQN at Connect */
+	rc = nvl_sock_listen_unix(a->traddr, SOCK_SEQPACKET, 0660, 64, &fd);
+	if (rc < 0)
 		return rc;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		rc = -ENOMEM;
+		goto err_close;
 	}
-	chmod(a->traddr, 0660);
 	l->fd = fd;
 	l->addr = *a;
-	l->fdh = nvl_fd_add(fd, EPOLLIN, listener_accept, l);
-	if (l->fdh == NULL) {
+	snprintf(name, sizeof(name), "nvmf shm %s", a->traddr);
+	l->acceptor = nvl_acceptor_create(fd, name, 0, shm_listener_accept, l);
+	if (l->acceptor == NULL) {
 		rc = -errno;
-		close(fd);
-		unlink(a->traddr);
-		free(l);
-		return rc;
+		goto err_free;
 	}
 	TAILQ_INSERT_TAIL(&g_listeners, l, link);
 	NVL_NOTICELOG("shm: listening on %s", a->traddr);
 	return 0;
+err_free:
+	free(l);
+err_close:
+	close(fd);
+	unlink(a->traddr);
+	return rc;
 }
 
 static void
@@ -1352,7 +1318,7 @@ shm_stop_listen(const struct nvl_listen_addr *a)
 	TAILQ_FOREACH(l, &g_listeners, link) {
 		if (strcmp(l->addr.traddr, a->traddr) == 0) {
 			TAILQ_REMOVE(&g_listeners, l, link);
-			nvl_fd_del(l->fdh);
+			nvl_acceptor_destroy(l->acceptor);
 			close(l->fd);
 			unlink(l->addr.traddr);
 			free(l);

@@ -34,6 +34,7 @@
 #include "transport/tcp_internal.h"
 #include "app/app.h"
 #include "util/log.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #include <arpa/inet.h>
@@ -76,7 +77,7 @@ static struct {
 struct tcp_listener {
 	struct nvl_listen_addr addr;
 	int fd;
-	struct nvl_fdh *fdh;
+	struct nvl_acceptor *acceptor;
 	TAILQ_ENTRY(tcp_listener) link;
 };
 
@@ -1238,7 +1239,7 @@ peer_name(int fd, char *out, size_t len)
 }
 
 static void
-conn_new(int fd, const struct nvl_listen_addr *la)
+tcp_conn_new(int fd, const struct nvl_listen_addr *la)
 {
 	struct tcp_conn *c;
 	int one = 1;
@@ -1347,75 +1348,47 @@ static const struct nvl_nvme_ctrlr_ops g_tcp_nvme_ops = {
 /* ---- listeners ----------------------------------------------------------------------- */
 
 static void
-listener_accept(void *arg, uint32_t events)
+tcp_listener_accept(void *arg, int fd)
 {
 	struct tcp_listener *l = arg;
 
-	(void)events;
-	for (int i = 0; i < 64; i++) {
-		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				NVL_WARNLOG("tcp accept on %s:%s: %s", l->addr.traddr, l->addr.trsvcid,
-					    strerror(errno));
-			return;
-		}
-		conn_new(fd, &l->addr);
-	}
+	tcp_conn_new(fd, &l->addr);
 }
 
 static int
 tcp_listen(const struct nvl_listen_addr *a)
 {
-	struct addrinfo hints = { 0 }, *ai = NULL;
 	struct tcp_listener *l;
-	int fd, rc, one = 1;
+	char name[sizeof(a->traddr) + sizeof(a->trsvcid) + 16];
+	int fd, rc;
 
-	hints.ai_family = strcasecmp(a->adrfam, "IPv6") == 0 ? AF_INET6 : AF_INET;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	rc = getaddrinfo(a->traddr, a->trsvcid, &hints, &ai);
-	if (rc != 0) {
+	rc = nvl_sock_listen_tcp(a->traddr, a->trsvcid,
+				 strcasecmp(a->adrfam, "IPv6") == 0 ? AF_INET6 : AF_INET, 128, &fd);
+	if (rc < 0) {
 		NVL_ERRLOG("tcp: cannot listen on %s port %s: %s", a->traddr, a->trsvcid,
-			   gai_strerror(rc));
-		return -EINVAL;
+			   rc == -EINVAL ? "not a numeric address and port" : strerror(-rc));
+		return rc;
 	}
 	l = calloc(1, sizeof(*l));
 	if (l == NULL) {
-		freeaddrinfo(ai);
-		return -ENOMEM;
-	}
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		rc = -errno;
-		goto err;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ai->ai_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-		rc = -errno;
-		close(fd);
-		goto err;
+		rc = -ENOMEM;
+		goto err_close;
 	}
 	l->fd = fd;
 	l->addr = *a;
-	l->fdh = nvl_fd_add(fd, EPOLLIN, listener_accept, l);
-	if (l->fdh == NULL) {
-		rc = -ENOMEM;
-		close(fd);
-		goto err;
+	snprintf(name, sizeof(name), "nvmf tcp %s:%s", a->traddr, a->trsvcid);
+	l->acceptor = nvl_acceptor_create(fd, name, 0, tcp_listener_accept, l);
+	if (l->acceptor == NULL) {
+		rc = -errno;
+		goto err_free;
 	}
-	freeaddrinfo(ai);
 	TAILQ_INSERT_TAIL(&g_listeners, l, link);
 	NVL_NOTICELOG("tcp: listening on %s port %s", a->traddr, a->trsvcid);
 	return 0;
-err:
-	freeaddrinfo(ai);
+err_free:
 	free(l);
+err_close:
+	close(fd);
 	return rc;
 }
 
@@ -1428,7 +1401,7 @@ tcp_stop_listen(const struct nvl_listen_addr *a)
 		if (strcmp(l->addr.traddr, a->traddr) == 0 &&
 		    strcmp(l->addr.trsvcid, a->trsvcid) == 0) {
 			TAILQ_REMOVE(&g_listeners, l, link);
-			nvl_fd_del(l->fdh);
+			nvl_acceptor_destroy(l->acceptor);
 			close(l->fd);
 			NVL_NOTICELOG("tcp: stopped listening on %s port %s", a->traddr, a->trsvcid);
 			free(l);

@@ -929,7 +929,7 @@ test_server_socket(void **state)
 	close(s);
 	assert_int_equal(nvl_rpc_server_start(&o), 0);
 	/* a live one is not (the probe is an ordinary client that hangs up) */
-	assert_int_equal(socket_is_live(path), 1);
+	assert_int_equal(nvl_sock_unix_live(path, SOCK_STREAM), 1);
 	settle();
 	assert_int_equal(g_srv.nclients, 0);
 
@@ -968,7 +968,7 @@ test_server_socket(void **state)
 			}
 		}
 		assert_true(nc < 8); /* the backlog is full */
-		assert_int_equal(socket_is_live(path), 1);
+		assert_int_equal(nvl_sock_unix_live(path, SOCK_STREAM), 1);
 		assert_int_equal(nvl_rpc_server_start(&o), -EADDRINUSE);
 		assert_int_equal(access(path, F_OK), 0);
 		while (nc-- > 0)
