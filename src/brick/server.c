@@ -773,34 +773,8 @@ sock_recv(void *ctx, void *buf, size_t len)
 static long
 sock_sendv(void *ctx, const struct iovec *iov, int iovcnt, int pass_fd)
 {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
-	int fd = (int)(intptr_t)ctx;
-
-	if (pass_fd >= 0) {
-		struct cmsghdr *ch;
-
-		memset(&cm, 0, sizeof(cm));
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
-		ch = CMSG_FIRSTHDR(&mh);
-		ch->cmsg_level = SOL_SOCKET;
-		ch->cmsg_type = SCM_RIGHTS;
-		ch->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(ch), &pass_fd, sizeof(int));
-	}
-	for (;;) {
-		ssize_t n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	}
+	return nvl_sock_send_fds((int)(intptr_t)ctx, iov, iovcnt, &pass_fd, pass_fd >= 0 ? 1 : 0,
+				 MSG_DONTWAIT);
 }
 
 static void

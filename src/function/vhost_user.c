@@ -131,32 +131,13 @@ static int
 vu_xmit_socket(struct vhost_dev *d, const void *buf, size_t len, int fd)
 {
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
 	if (d->conn_fd < 0)
 		return -ENOTCONN;
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	do {
-		n = sendmsg(d->conn_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-	} while (n < 0 && errno == EINTR);
+	n = nvl_sock_send_fds(d->conn_fd, &iov, 1, &fd, fd >= 0 ? 1 : 0, MSG_DONTWAIT);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	/* replies are a few hundred bytes; a socket buffer that cannot take one
 	 * means the front-end stopped reading */
 	if ((size_t)n != len)
@@ -1058,49 +1039,24 @@ static int
 vu_recv(struct vhost_dev *d)
 {
 	for (;;) {
-		union {
-			char buf[CMSG_SPACE(sizeof(int) * VHOST_MAX_FDS)];
-			struct cmsghdr align;
-		} u;
 		struct iovec iov;
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-				     .msg_controllen = sizeof(u.buf) };
-		struct cmsghdr *cm;
 		int fds[VHOST_MAX_FDS];
-		size_t nfds = 0;
+		unsigned nfds;
+		int mflags = 0;
 		ssize_t n;
 		int rc;
 
 		iov.iov_len = vu_rx_want(d, &iov.iov_base);
 		if (iov.iov_len == 0)
 			return 1;
-		n = recvmsg(d->conn_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			return -errno;
-		}
-		/* the kernel wrote the control data: at most what fits in u.buf */
-		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			size_t cnt;
-
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
-			    cm->cmsg_len < CMSG_LEN(0))
-				continue;
-			cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < cnt; i++) {
-				int fd;
-
-				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-				if (nfds < VHOST_MAX_FDS)
-					fds[nfds++] = fd;
-				else
-					close(fd);
-			}
-		}
-		rc = vu_rx_feed(d, (size_t)n, fds, nfds, mh.msg_flags & MSG_CTRUNC);
+		/* more than VHOST_MAX_FDS descriptors: the rest are closed, MSG_CTRUNC */
+		n = nvl_sock_recv_fds(d->conn_fd, &iov, 1, fds, VHOST_MAX_FDS, &nfds, MSG_DONTWAIT,
+				      &mflags);
+		if (n == -EAGAIN)
+			return 0;
+		if (n < 0)
+			return (int)n;
+		rc = vu_rx_feed(d, (size_t)n, fds, nfds, mflags & MSG_CTRUNC);
 		if (rc != 0)
 			return rc;
 	}

@@ -237,11 +237,6 @@ conn_send(struct shm_ctrlr *sc, void *msg, size_t len, uint16_t type, const int 
 {
 	struct nvl_shm_msg_hdr *h = msg;
 	struct iovec iov = { .iov_base = msg, .iov_len = len };
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 
 	h->magic = NVL_SHM_MAGIC;
@@ -249,22 +244,9 @@ conn_send(struct shm_ctrlr *sc, void *msg, size_t len, uint16_t type, const int 
 	h->type = type;
 	h->len = (uint32_t)len;
 	h->rsvd = 0;
-	if (nfds > 0) {
-		struct cmsghdr *cm;
-
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-	}
-	do {
-		n = sendmsg(sc->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-	} while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : 0;
+	/* SOCK_SEQPACKET: the message goes whole or not at all */
+	n = nvl_sock_send_fds(sc->fd, &iov, 1, fds, nfds > 0 ? (unsigned)nfds : 0, MSG_DONTWAIT);
+	return n < 0 ? (int)n : 0;
 }
 
 /* ---- I/O path (the CQ's reactor) ------------------------------------------- */
@@ -1063,44 +1045,28 @@ conn_event_dispatch(struct shm_ctrlr *sc)
 		struct nvl_shm_admin_cmd admin;
 		uint8_t raw[NVL_SHM_MAX_MSG];
 	} msg;
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 8)];
-		struct cmsghdr align;
-	} u;
 
 	for (int budget = 32; budget > 0 && sc->state != C_CLOSING; budget--) {
 		struct iovec iov = { .iov_base = &msg, .iov_len = sizeof(msg) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-				     .msg_controllen = sizeof(u.buf) };
-		struct cmsghdr *cm;
-		bool had_fds = false;
-		ssize_t n = recvmsg(sc->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		unsigned nfds;
+		int mflags = 0;
+		/* hosts send no descriptors: any that come along (also with a
+		 * 0-byte message) are closed and reported as MSG_CTRUNC */
+		ssize_t n = nvl_sock_recv_fds(sc->fd, &iov, 1, NULL, 0, &nfds, MSG_DONTWAIT, &mflags);
 
 		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
+			if (n == -EAGAIN)
 				return;
 			conn_teardown(sc, "control socket error");
 			return;
-		}
-		/* hosts send no descriptors: close any, then refuse the message
-		 * (before the EOF check: a 0-byte message can carry some too) */
-		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-				int *fds = (int *)CMSG_DATA(cm);
-				size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-				for (size_t i = 0; i < nfd; i++)
-					close(fds[i]);
-				had_fds = true;
-			}
 		}
 		if (n == 0) {
 			conn_teardown(sc, "host closed its control socket");
 			return;
 		}
-		if (had_fds || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
-		    (size_t)n < sizeof(msg.hdr) || msg.hdr.magic != NVL_SHM_MAGIC ||
-		    msg.hdr.version != NVL_SHM_VERSION || msg.hdr.len != (uint32_t)n) {
+		if ((mflags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)n < sizeof(msg.hdr) ||
+		    msg.hdr.magic != NVL_SHM_MAGIC || msg.hdr.version != NVL_SHM_VERSION ||
+		    msg.hdr.len != (uint32_t)n) {
 			conn_teardown(sc, "malformed control message");
 			return;
 		}

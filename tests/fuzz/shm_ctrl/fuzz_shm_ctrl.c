@@ -221,28 +221,16 @@ drain(int fd)
 {
 	for (;;) {
 		uint8_t buf[NVL_SHM_MAX_MSG];
-		union {
-			char b[CMSG_SPACE(sizeof(int) * 8)];
-			struct cmsghdr align;
-		} u;
 		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
-				     .msg_controllen = sizeof(u.b) };
-		struct cmsghdr *cm;
-		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		int fds[8];
+		unsigned nfds;
+		ssize_t n = nvl_sock_recv_fds(fd, &iov, 1, fds, 8, &nfds, MSG_DONTWAIT, NULL);
 
 		if (n <= 0)
 			return;
-		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			int *fds = (int *)CMSG_DATA(cm);
-			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			for (size_t i = 0; i < nfd; i++)
-				keep_mapping(fds[i], ((struct nvl_shm_msg_hdr *)buf)->type ==
-							     NVL_SHM_MSG_CONNECT_RESP);
-		}
+		for (unsigned i = 0; i < nfds; i++)
+			keep_mapping(fds[i],
+				     ((struct nvl_shm_msg_hdr *)buf)->type == NVL_SHM_MSG_CONNECT_RESP);
 	}
 }
 
@@ -266,25 +254,8 @@ static void
 send_msg(int fd, const uint8_t *p, size_t len, bool with_fd)
 {
 	struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (with_fd) {
-		struct cmsghdr *cm;
-
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.b;
-		mh.msg_controllen = sizeof(u.b);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &g_devnull, sizeof(int));
-	}
-	(void)sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)nvl_sock_send_fds(fd, &iov, 1, &g_devnull, with_fd ? 1 : 0, MSG_DONTWAIT);
 }
 
 static void
