@@ -21,7 +21,8 @@
  * size ahead, a head out of range or already in flight) stops that queue
  * until the front-end restarts it.
  *
- * Threading: controllers on reactor 0; a running queue on its reactor, which
+ * Threading: controllers on reactor 0; a running queue on the reactor
+ * nvl_reactor_pick() chose when it started (given back in q_free()), which
  * alone touches its requests, ring and counters (counters are read racily by
  * reactor 0 for the list RPC). Start, stop and call-fd changes reach the
  * queue through reactor messages; the queue reports back the same way.
@@ -151,7 +152,6 @@ struct nvl_vblk {
 	struct nvl_bdev_desc *desc;
 	struct nvl_bdev *bdev;
 	struct vhost_dev vdev;
-	unsigned reactor_base;
 	struct vblk_queue *queues[NVL_VBLK_MAX_QUEUES];
 	struct vblk_qstats qstats[NVL_VBLK_MAX_QUEUES];
 	/* recovery figures */
@@ -166,7 +166,6 @@ struct nvl_vblk {
 };
 
 static TAILQ_HEAD(, nvl_vblk) g_vblks = TAILQ_HEAD_INITIALIZER(g_vblks);
-static unsigned g_reactor_rr;
 static char g_socket_dir[108];   /* absolute; empty: the working directory */
 
 static void q_flush(struct vblk_queue *q);
@@ -794,6 +793,7 @@ q_free(struct vblk_queue *q)
 	free(q->batch);
 	free(q->order);
 	free(q->recover);
+	nvl_reactor_unpick(q->reactor);
 	free(q);
 }
 
@@ -963,7 +963,7 @@ vblk_queue_start(struct vhost_dev *d, unsigned qi, const struct vhost_queue_para
 	rc = vblk_queue_alloc(c, qi, p, &q);
 	if (rc < 0)
 		return rc;
-	q->reactor = nvl_reactor_get((c->reactor_base + qi) % nvl_reactor_count());
+	q->reactor = nvl_reactor_pick();
 	q->kickfd = p->kickfd;
 	q->callfd = p->callfd;
 	c->queues[qi] = q;
@@ -1169,7 +1169,6 @@ nvl_vblk_create(const struct nvl_vblk_opts *o, struct nvl_vblk **out)
 	c->vdev.dev_features = vblk_features(c);
 	c->vdev.config_size = sizeof(struct nvl_virtio_blk_config);
 	c->vdev.force_in_order = c->force_in_order;
-	c->reactor_base = g_reactor_rr++;
 	rc = vhost_dev_listen(&c->vdev, c->socket);
 	if (rc < 0)
 		goto err_close;

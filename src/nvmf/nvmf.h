@@ -176,6 +176,11 @@ void nvl_nvmf_discovery_changed(void);
  *  "nqn.2014-08.org.nvmexpress:uuid:..." and the discovery NQN; \return 0/-EINVAL. */
 int nvl_nqn_validate(const char *nqn);
 
+/** Shutdown (reactor 0): delete every subsystem (controllers disconnected,
+ *  in-flight commands drained, namespaces released), then stop every
+ *  transport, then done(). */
+void nvl_nvmf_fini(void (*done)(void));
+
 /** Normalize "shm"/"tcp" to "SHM"/"TCP". */
 void nvl_trtype_normalize(char *trtype);
 

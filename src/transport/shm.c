@@ -7,9 +7,10 @@
  *  - listeners and control connections live on reactor 0; every admin
  *    command runs there (the controller's home reactor), and the queue
  *    tables sc->cqs[] / sc->sqs[] are only touched there;
- *  - each I/O completion queue is bound for life to one reactor (round robin
- *    over the reactors); its submission queues are polled on that same
- *    reactor, so posting completions needs no lock;
+ *  - each I/O completion queue is bound for life to the reactor
+ *    nvl_reactor_pick() chose (given back when the CQ is freed); its
+ *    submission queues are polled on that same reactor, so posting
+ *    completions needs no lock;
  *  - queue start/stop cross reactors with messages (FIFO per sender, so a
  *    queue's start always precedes its stop); a connection is freed on
  *    reactor 0 only after every queue drained and went.
@@ -156,7 +157,6 @@ struct shm_ctrlr {
 static TAILQ_HEAD(, shm_listener) g_listeners = TAILQ_HEAD_INITIALIZER(g_listeners);
 static TAILQ_HEAD(, shm_ctrlr) g_conns = TAILQ_HEAD_INITIALIZER(g_conns);
 static unsigned g_nconns;
-static unsigned g_next_reactor;
 static struct nvl_transport_ops g_shm_ops;
 static const struct nvl_nvme_ctrlr_ops g_shm_nvme_ops;
 
@@ -643,6 +643,7 @@ cq_free_on_reactor(void *arg)
 
 	nvl_poller_destroy(cq->poller);
 	region_destroy(&cq->region);
+	nvl_reactor_unpick(cq->reactor);
 	free(cq);
 	nvl_reactor_msg(nvl_reactor_get(0), cq_gone_home, sc);
 }
@@ -652,17 +653,6 @@ cq_delete(struct shm_ctrlr *sc, struct shm_cq *cq)
 {
 	sc->cqs[cq->qid] = NULL;
 	nvl_reactor_msg(cq->reactor, cq_free_on_reactor, cq);
-}
-
-static struct nvl_reactor *
-pick_reactor(void)
-{
-	unsigned n = nvl_reactor_count();
-
-	if (n <= 1)
-		return nvl_reactor_get(0);
-	/* reactor 0 also serves RPC and admin: give I/O queues to the others first */
-	return nvl_reactor_get(1 + (g_next_reactor++ % (n - 1)));
 }
 
 /* ---- admin queue operations (reactor 0) ------------------------------------- */
@@ -718,7 +708,7 @@ shm_create_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req)
 	cq->page = cq->region.map;
 	cq->ring = (void *)((uint8_t *)cq->region.map + NVL_SHM_RING_OFFSET);
 	cq->irq_fd = ien ? sc->vectors[iv] : -1;
-	cq->reactor = pick_reactor();
+	cq->reactor = nvl_reactor_pick();
 	TAILQ_INIT(&cq->waiting);
 	cq->page->magic = NVL_SHM_CQ_MAGIC;
 	cq->page->qid = qid;
@@ -1371,16 +1361,18 @@ shm_dump_opts(void)
 }
 
 static void (*g_fini_done)(void);
-static struct nvl_timer *g_fini_timer;
 
-static void
-shm_fini_poll(void *arg)
+static bool
+shm_drained(void *arg)
 {
 	(void)arg;
-	if (!TAILQ_EMPTY(&g_conns))
-		return;
-	nvl_timer_destroy(g_fini_timer);
-	g_fini_timer = NULL;
+	return TAILQ_EMPTY(&g_conns);
+}
+
+static void
+shm_fini_done(void *arg)
+{
+	(void)arg;
 	g_fini_done();
 }
 
@@ -1395,12 +1387,7 @@ shm_fini(void (*done)(void))
 	TAILQ_FOREACH_SAFE(sc, &g_conns, link, tmp)
 		conn_teardown(sc, "daemon shutting down");
 	g_fini_done = done;
-	if (TAILQ_EMPTY(&g_conns)) {
-		done();
-		return;
-	}
-	g_fini_timer = nvl_timer_create(shm_fini_poll, NULL, 1000, 1000);
-	if (g_fini_timer == NULL)
+	if (nvl_reactor_drain(shm_drained, shm_fini_done, NULL, 1000) < 0)
 		done();
 }
 

@@ -8,9 +8,9 @@
  *    connections and every struct tcp_ctrlr live on reactor 0, which is
  *    also every controller's home reactor (admin commands run there);
  *  - an I/O queue's connection moves, once its Connect succeeded, to the
- *    reactor picked for it (round robin over reactors 1..n-1, or 0 when
- *    alone) and stays there for life: its socket, its requests, its
- *    buffers are only touched there;
+ *    reactor nvl_reactor_pick() chose for it (given back when it is freed)
+ *    and stays there for life: its socket, its requests, its buffers are
+ *    only touched there;
  *  - reactor 0 owns the I/O queue table of a controller: it alone decides
  *    that a queue closes (controller teardown, reset, Disconnect, or a
  *    fatal error the queue reports with a message), clears the table slot
@@ -85,7 +85,6 @@ static TAILQ_HEAD(, tcp_listener) g_listeners = TAILQ_HEAD_INITIALIZER(g_listene
 static TAILQ_HEAD(, tcp_conn) g_pending = TAILQ_HEAD_INITIALIZER(g_pending);
 static TAILQ_HEAD(, tcp_ctrlr) g_ctrlrs = TAILQ_HEAD_INITIALIZER(g_ctrlrs);
 static unsigned g_nconns;            /* atomic: connections not yet freed */
-static unsigned g_next_reactor;
 static struct nvl_transport_ops g_tcp_ops;
 static const struct nvl_nvme_ctrlr_ops g_tcp_nvme_ops;
 static const struct nvl_tcp_rx_ops g_rx_ops;
@@ -348,17 +347,6 @@ req_start(struct tcp_conn *c, struct tcp_req *r)
  * (1 = the offset is in the Connect data, 0 = in the command). */
 #define CONNECT_IPO(off, in_data) (((uint32_t)(off) << 16) | ((in_data) ? 1u : 0u))
 
-static struct nvl_reactor *
-pick_reactor(void)
-{
-	unsigned n = nvl_reactor_count();
-
-	if (n <= 1)
-		return nvl_reactor_get(0);
-	/* reactor 0 also serves RPC and admin queues: I/O queues go to the others */
-	return nvl_reactor_get(1 + (g_next_reactor++ % (n - 1)));
-}
-
 static void
 connect_refuse(struct tcp_conn *c, struct tcp_req *r, uint16_t status, uint32_t cdw0,
 	       const char *why)
@@ -488,7 +476,8 @@ connect_io(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_connect_
 		return;
 	}
 	ctl->ioq[qid] = c;
-	ctl->ioq_reactor[qid] = pick_reactor();
+	ctl->ioq_reactor[qid] = nvl_reactor_pick();
+	c->placed = ctl->ioq_reactor[qid]; /* given back when the connection is freed */
 	ctl->nio_alive++;
 	TAILQ_REMOVE(&g_pending, c, link);
 	c->ctl = ctl;
@@ -1025,6 +1014,7 @@ conn_free(void *arg)
 		free(c->reqs[i].buf);
 	free(c->reqs);
 	free(c->stage);
+	nvl_reactor_unpick(c->placed);
 	if (c->ctl == NULL) {
 		TAILQ_REMOVE(&g_pending, c, link);
 	} else if (c->qid == 0) {
@@ -1519,17 +1509,19 @@ tcp_dump_opts(void)
 }
 
 static void (*g_fini_done)(void);
-static struct nvl_timer *g_fini_timer;
 
-static void
-tcp_fini_poll(void *arg)
+static bool
+tcp_drained(void *arg)
 {
 	(void)arg;
-	if (!TAILQ_EMPTY(&g_ctrlrs) || !TAILQ_EMPTY(&g_pending) ||
-	    __atomic_load_n(&g_nconns, __ATOMIC_RELAXED) != 0)
-		return;
-	nvl_timer_destroy(g_fini_timer);
-	g_fini_timer = NULL;
+	return TAILQ_EMPTY(&g_ctrlrs) && TAILQ_EMPTY(&g_pending) &&
+	       __atomic_load_n(&g_nconns, __ATOMIC_RELAXED) == 0;
+}
+
+static void
+tcp_fini_done(void *arg)
+{
+	(void)arg;
 	g_fini_done();
 }
 
@@ -1547,8 +1539,7 @@ tcp_fini(void (*done)(void))
 	TAILQ_FOREACH_SAFE(ctl, &g_ctrlrs, link, tctl)
 		tctrlr_teardown(ctl, "daemon shutting down");
 	g_fini_done = done;
-	g_fini_timer = nvl_timer_create(tcp_fini_poll, NULL, 1000, 1000);
-	if (g_fini_timer == NULL)
+	if (nvl_reactor_drain(tcp_drained, tcp_fini_done, NULL, 1000) < 0)
 		done();
 }
 

@@ -92,6 +92,7 @@ struct tcp_conn {
 
 	struct tcp_ctrlr *ctl;
 	struct nvl_nvmf_ctrlr *tc;
+	struct nvl_reactor *placed;  /* I/O queue: its nvl_reactor_pick() */
 
 	/* command slots */
 	struct tcp_req *reqs;
