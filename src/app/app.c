@@ -4,7 +4,6 @@
  * shutdown, and the framework RPCs. Reactor 0 only.
  */
 #include "app/app.h"
-#include "bdev/bdev.h"
 #include "rpc/rpc.h"
 #include "util/log.h"
 #include "util/sock.h"
@@ -89,7 +88,6 @@ fini_step(void)
 		g_app.fini_next->fini(fini_done);
 		return;
 	}
-	nvl_bdev_fini();
 	NVL_NOTICELOG("shutdown complete");
 	nvl_reactors_stop();
 }
@@ -404,20 +402,6 @@ nvl_app_save_config(void)
 	}
 	return json_pack("{s:o}", "subsystems", subs);
 }
-
-/* The bdev layer as a subsystem: save_config; fini waits for in-flight I/O. */
-static void
-bdev_subsys_write_config(json_t *calls)
-{
-	nvl_bdev_write_config(calls);
-}
-
-static struct nvl_subsystem g_bdev_subsys = {
-	.name = "bdev",
-	.order = 10,
-	.write_config = bdev_subsys_write_config,
-};
-NVL_SUBSYSTEM_REGISTER(g_bdev_subsys)
 
 /* ---- framework RPCs ---------------------------------------------------- */
 

@@ -6,8 +6,8 @@
  * Threading rules in nvmf.h.
  */
 #include "nvmf/nvmf_internal.h"
-#include "app/app.h"
 #include "util/util.h"
+#include "util/version.h"
 
 #include <ctype.h>
 #include <errno.h>

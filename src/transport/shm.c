@@ -20,7 +20,6 @@
 #include "nvmf/nvmf.h"
 #include "transport/shm_map.h"
 #include "proto/shm_ring.h"
-#include "app/app.h"
 #include "util/log.h"
 #include "util/sock.h"
 #include "util/util.h"

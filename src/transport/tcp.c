@@ -32,7 +32,6 @@
  * transfer seen).
  */
 #include "transport/tcp_internal.h"
-#include "app/app.h"
 #include "util/log.h"
 #include "util/sock.h"
 #include "util/util.h"
