@@ -298,6 +298,19 @@ nvl_nvmf_next_nsid(struct nvl_nvme_ctrlr *nc, uint32_t after)
 	return 0;
 }
 
+static int
+nvmf_discovery_log_op(struct nvl_nvme_ctrlr *nc, void **out, size_t *len)
+{
+	return nvl_nvmf_discovery_log(nc->hostnqn, out, len);
+}
+
+/* What the NVMe layer asks of the target, installed on every controller. */
+static const struct nvl_nvme_ctrlr_ops g_nvmf_ctrlr_ops = {
+	.get_ns = nvl_nvmf_get_ns,
+	.next_nsid = nvl_nvmf_next_nsid,
+	.discovery_log = nvmf_discovery_log_op,
+};
+
 /* Reservation notifications go to every controller of the host, on its home. */
 struct resv_note {
 	struct nvl_nvmf_ctrlr *c;
@@ -502,7 +515,8 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 	c->nvme.owner = c;
 	c->nvme.home = nvl_reactor_self();
 	c->nvme.type = s->discovery ? NVL_NVME_CNTRLTYPE_DISCOVERY : NVL_NVME_CNTRLTYPE_IO;
-	c->nvme.ops = ci->nvme_ops;
+	c->nvme.ops = &g_nvmf_ctrlr_ops;
+	c->nvme.queue_ops = ci->queue_ops;
 	nvl_strlcpy(c->nvme.subnqn, s->nqn, sizeof(c->nvme.subnqn));
 	nvl_strlcpy(c->nvme.hostnqn, ci->hostnqn, sizeof(c->nvme.hostnqn));
 	if (ci->hostid)

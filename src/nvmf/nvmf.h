@@ -134,7 +134,9 @@ struct nvl_connect_info {
 	uint8_t mdts;                    /**< MDTS for the controller, 0 = NVL_NVME_MDTS */
 	const struct nvl_transport_ops *transport;
 	const struct nvl_listen_addr *listener;
-	const struct nvl_nvme_ctrlr_ops *nvme_ops; /**< queue ops of the transport (or NULL) */
+	/** the transport's queue commands and reset (or NULL); the target
+	 *  installs its own namespace lookups (nvl_nvme_ctrlr.ops) */
+	const struct nvl_nvme_queue_ops *queue_ops;
 	void *tctx;
 };
 
@@ -160,7 +162,8 @@ struct nvl_nvmf_ctrlr *nvl_nvmf_ctrlr_lookup(const char *subnqn, uint16_t cntlid
 void nvl_nvmf_ctrlr_get(struct nvl_nvmf_ctrlr *c);
 void nvl_nvmf_ctrlr_put(struct nvl_nvmf_ctrlr *c);
 
-/** The namespace ops every I/O controller uses (get_ns, next_nsid). */
+/** The target's namespace lookups, which it installs on every controller
+ *  (nvl_nvme_ctrlr_ops get_ns, next_nsid). Any thread. */
 struct nvl_nvme_ns *nvl_nvmf_get_ns(struct nvl_nvme_ctrlr *c, uint32_t nsid);
 uint32_t nvl_nvmf_next_nsid(struct nvl_nvme_ctrlr *c, uint32_t after);
 

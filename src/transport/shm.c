@@ -157,7 +157,7 @@ static TAILQ_HEAD(, shm_listener) g_listeners = TAILQ_HEAD_INITIALIZER(g_listene
 static TAILQ_HEAD(, shm_ctrlr) g_conns = TAILQ_HEAD_INITIALIZER(g_conns);
 static unsigned g_nconns;
 static struct nvl_transport_ops g_shm_ops;
-static const struct nvl_nvme_ctrlr_ops g_shm_nvme_ops;
+static const struct nvl_nvme_queue_ops g_shm_queue_ops;
 
 static void conn_teardown(struct shm_ctrlr *sc, const char *why);
 static void conn_try_free(struct shm_ctrlr *sc);
@@ -375,24 +375,26 @@ cq_sleep(void *arg)
 	return 0;
 }
 
+/* nvl_nvme_map_fn: PRPs/SGLs are offsets into the host's data window. */
+static uint16_t
+shm_map_window(struct nvl_nvme_req *req, uint32_t len, uint8_t dir, void *ctx)
+{
+	struct shm_ctrlr *sc = ctx;
+
+	(void)dir;
+	return len ? nvl_shm_map_data(req, sc->window.map, sc->window.size, len) : 0;
+}
+
 static void
 sq_exec(struct shm_sq *sq, struct shm_req *r)
 {
 	struct shm_ctrlr *sc = sq->sc;
-	uint32_t len;
-	uint8_t dir;
 	uint16_t st;
 
 	r->nvme.ctrlr = &sc->tc->nvme;
 	r->nvme.qid = sq->qid;
 	r->nvme.done = io_done;
-	r->nvme.iov = r->nvme.iov_inline;
-	r->nvme.iovcnt = 0;
-	r->nvme.data_len = 0;
-	st = nvl_nvme_req_xfer(&r->nvme, &len, &dir);
-	if (st == 0 && len)
-		st = nvl_shm_map_data(&r->nvme, sc->window.map, sc->window.size, len);
-	r->nvme.xfer = dir;
+	st = nvl_nvme_req_prepare(&r->nvme, shm_map_window, sc);
 	if (nvl_unlikely(st)) {
 		NVL_DEBUGLOG(shm, "cntlid %u qid %u cid %u opc 0x%02x: refused, status 0x%03x",
 			     sc->tc->nvme.cntlid, sq->qid, r->nvme.cmd.cid, r->nvme.cmd.opc,
@@ -656,8 +658,16 @@ cq_delete(struct shm_ctrlr *sc, struct shm_cq *cq)
 
 /* ---- admin queue operations (reactor 0) ------------------------------------- */
 
-static uint16_t
-shm_create_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req)
+/* A queue command ends now with status st. */
+static enum nvl_nvme_qop
+shm_qop_done(uint16_t *status, uint16_t st)
+{
+	*status = st;
+	return NVL_NVME_QOP_DONE;
+}
+
+static enum nvl_nvme_qop
+shm_create_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *status)
 {
 	struct shm_admin_req *a = container_of(req, struct shm_admin_req, nvme);
 	struct shm_ctrlr *sc = a->sc;
@@ -671,16 +681,16 @@ shm_create_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req)
 
 	(void)nc;
 	if (qid == 0 || qid > g_opts.max_io_queues || sc->cqs[qid])
-		return NVL_NVME_SC_INVALID_QID | 0x8000;
+		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_QID));
 	if (entries < 2 || entries > g_opts.max_queue_depth)
-		return NVL_NVME_SC_INVALID_QUEUE_SIZE | 0x8000;
-	if (!pc)
-		return NVL_NVME_SC_INVALID_FIELD | 0x8000; /* CAP.CQR: contiguous only */
+		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_QUEUE_SIZE));
+	if (!pc) /* CAP.CQR: contiguous only */
+		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 	if (ien && iv >= SHM_MAX_VECTORS)
-		return NVL_NVME_SC_INVALID_VECTOR | 0x8000;
+		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_VECTOR));
 	cq = calloc(1, sizeof(*cq));
 	if (cq == NULL)
-		return NVL_NVME_SC_INTERNAL;
+		return shm_qop_done(status, NVL_NVME_SC_INTERNAL);
 	snprintf(what, sizeof(what), "c%u-cq%u", sc->tc->nvme.cntlid, qid);
 	rc = region_create(&cq->region, what,
 			   NVL_ALIGN_UP(NVL_SHM_RING_OFFSET + entries * sizeof(struct nvl_nvme_cpl),
@@ -688,14 +698,14 @@ shm_create_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req)
 	if (rc < 0) {
 		free(cq);
 		NVL_ERRLOG("cannot create CQ region: %s", strerror(-rc));
-		return NVL_NVME_SC_INTERNAL;
+		return shm_qop_done(status, NVL_NVME_SC_INTERNAL);
 	}
 	if (ien && sc->vectors[iv] < 0) {
 		sc->vectors[iv] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (sc->vectors[iv] < 0) {
 			region_destroy(&cq->region);
 			free(cq);
-			return NVL_NVME_SC_INTERNAL;
+			return shm_qop_done(status, NVL_NVME_SC_INTERNAL);
 		}
 	}
 	cq->sc = sc;
@@ -724,11 +734,11 @@ shm_create_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req)
 	NVL_DEBUGLOG(shm, "cntlid %u: CQ %u (%u entries, %s vector %u) on reactor %u",
 		     sc->tc->nvme.cntlid, qid, entries, ien ? "interrupts on" : "polled", iv,
 		     nvl_reactor_id(cq->reactor));
-	return NVL_NVME_SC_SUCCESS;
+	return shm_qop_done(status, NVL_NVME_SC_SUCCESS);
 }
 
-static uint16_t
-shm_create_io_sq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req)
+static enum nvl_nvme_qop
+shm_create_io_sq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *status)
 {
 	struct shm_admin_req *a = container_of(req, struct shm_admin_req, nvme);
 	struct shm_ctrlr *sc = a->sc;
@@ -743,16 +753,16 @@ shm_create_io_sq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req)
 
 	(void)nc;
 	if (qid == 0 || qid > g_opts.max_io_queues || sc->sqs[qid])
-		return NVL_NVME_SC_INVALID_QID | 0x8000;
+		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_QID));
 	if (entries < 2 || entries > g_opts.max_queue_depth)
-		return NVL_NVME_SC_INVALID_QUEUE_SIZE | 0x8000;
+		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_QUEUE_SIZE));
 	if (!pc)
-		return NVL_NVME_SC_INVALID_FIELD | 0x8000;
+		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 	if (cqid == 0 || cqid > g_opts.max_io_queues || (cq = sc->cqs[cqid]) == NULL)
-		return NVL_NVME_SC_CQ_INVALID | 0x8000;
+		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_CQ_INVALID));
 	sq = calloc(1, sizeof(*sq));
 	if (sq == NULL)
-		return NVL_NVME_SC_INTERNAL;
+		return shm_qop_done(status, NVL_NVME_SC_INTERNAL);
 	sq->reqs = calloc(entries, sizeof(*sq->reqs));
 	sq->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	snprintf(what, sizeof(what), "c%u-sq%u", sc->tc->nvme.cntlid, qid);
@@ -767,7 +777,7 @@ shm_create_io_sq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req)
 			close(sq->kick_fd);
 		free(sq->reqs);
 		free(sq);
-		return NVL_NVME_SC_INTERNAL;
+		return shm_qop_done(status, NVL_NVME_SC_INTERNAL);
 	}
 	sq->sc = sc;
 	sq->cq = cq;
@@ -793,11 +803,11 @@ shm_create_io_sq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req)
 	a->nfds = 2;
 	NVL_DEBUGLOG(shm, "cntlid %u: SQ %u (%u entries) -> CQ %u on reactor %u",
 		     sc->tc->nvme.cntlid, qid, entries, cqid, nvl_reactor_id(cq->reactor));
-	return NVL_NVME_SC_SUCCESS;
+	return shm_qop_done(status, NVL_NVME_SC_SUCCESS);
 }
 
-static uint16_t
-shm_delete_io_sq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req)
+static enum nvl_nvme_qop
+shm_delete_io_sq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *status)
 {
 	struct shm_admin_req *a = container_of(req, struct shm_admin_req, nvme);
 	struct shm_ctrlr *sc = a->sc;
@@ -805,13 +815,13 @@ shm_delete_io_sq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req)
 
 	(void)nc;
 	if (qid == 0 || qid > g_opts.max_io_queues || sc->sqs[qid] == NULL)
-		return NVL_NVME_SC_INVALID_QID | 0x8000;
+		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_QID));
 	sq_delete(sc, sc->sqs[qid], a);
-	return NVL_NVME_ASYNC;
+	return NVL_NVME_QOP_PENDING;
 }
 
-static uint16_t
-shm_delete_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req)
+static enum nvl_nvme_qop
+shm_delete_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *status)
 {
 	struct shm_admin_req *a = container_of(req, struct shm_admin_req, nvme);
 	struct shm_ctrlr *sc = a->sc;
@@ -819,11 +829,11 @@ shm_delete_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req)
 
 	(void)nc;
 	if (qid == 0 || qid > g_opts.max_io_queues || sc->cqs[qid] == NULL)
-		return NVL_NVME_SC_INVALID_QID | 0x8000;
+		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_QID));
 	if (sc->cqs[qid]->nsqs > 0)
-		return NVL_NVME_SC_INVALID_QUEUE_DELETION | 0x8000;
+		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_QUEUE_DELETION));
 	cq_delete(sc, sc->cqs[qid]);
-	return NVL_NVME_SC_SUCCESS;
+	return shm_qop_done(status, NVL_NVME_SC_SUCCESS);
 }
 
 static void
@@ -837,16 +847,7 @@ shm_reset(struct nvl_nvme_ctrlr *nc)
 			sq_delete(sc, sc->sqs[q], NULL);
 }
 
-static int
-shm_discovery_log(struct nvl_nvme_ctrlr *nc, void **out, size_t *len)
-{
-	return nvl_nvmf_discovery_log(nc->hostnqn, out, len);
-}
-
-static const struct nvl_nvme_ctrlr_ops g_shm_nvme_ops = {
-	.discovery_log = shm_discovery_log,
-	.get_ns = nvl_nvmf_get_ns,
-	.next_nsid = nvl_nvmf_next_nsid,
+static const struct nvl_nvme_queue_ops g_shm_queue_ops = {
 	.create_io_cq = shm_create_io_cq,
 	.create_io_sq = shm_create_io_sq,
 	.delete_io_sq = shm_delete_io_sq,
@@ -888,8 +889,6 @@ static void
 admin_submit(struct shm_ctrlr *sc, const struct nvl_shm_admin_cmd *m)
 {
 	struct shm_admin_req *a;
-	uint32_t len;
-	uint8_t dir;
 	uint16_t st;
 
 	if (sc->admin_outstanding >= SHM_MAX_ADMIN_OUTSTANDING) {
@@ -911,13 +910,10 @@ admin_submit(struct shm_ctrlr *sc, const struct nvl_shm_admin_cmd *m)
 	if (a->nvme.cmd.opc == NVL_NVME_ADM_FABRICS) {
 		/* no Connect/Property commands on the shm admin queue: the socket is
 		 * the association and the controller is already enabled */
-		nvl_nvme_req_complete(&a->nvme, NVL_NVME_SC_INVALID_OPCODE | 0x8000);
+		nvl_nvme_req_complete(&a->nvme, NVL_NVME_DNR(NVL_NVME_SC_INVALID_OPCODE));
 		return;
 	}
-	st = nvl_nvme_req_xfer(&a->nvme, &len, &dir);
-	if (st == 0 && len)
-		st = nvl_shm_map_data(&a->nvme, sc->window.map, sc->window.size, len);
-	a->nvme.xfer = dir;
+	st = nvl_nvme_req_prepare(&a->nvme, shm_map_window, sc);
 	if (st) {
 		nvl_nvme_req_complete(&a->nvme, st);
 		return;
@@ -982,7 +978,7 @@ do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 	ci.sgl = true;
 	ci.transport = &g_shm_ops;
 	ci.listener = &sc->listener;
-	ci.nvme_ops = &g_shm_nvme_ops;
+	ci.queue_ops = &g_shm_queue_ops;
 	ci.tctx = sc;
 	rc = nvl_nvmf_connect(&ci, &tc, &status);
 	if (rc < 0) {

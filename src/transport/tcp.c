@@ -85,7 +85,7 @@ static TAILQ_HEAD(, tcp_conn) g_pending = TAILQ_HEAD_INITIALIZER(g_pending);
 static TAILQ_HEAD(, tcp_ctrlr) g_ctrlrs = TAILQ_HEAD_INITIALIZER(g_ctrlrs);
 static unsigned g_nconns;            /* atomic: connections not yet freed */
 static struct nvl_transport_ops g_tcp_ops;
-static const struct nvl_nvme_ctrlr_ops g_tcp_nvme_ops;
+static const struct nvl_nvme_queue_ops g_tcp_queue_ops;
 static const struct nvl_tcp_rx_ops g_rx_ops;
 
 static void conn_close(struct tcp_conn *c, const char *why);
@@ -309,16 +309,11 @@ req_execute(struct tcp_conn *c, struct tcp_req *r)
 				req_fail(r, NVL_NVME_SC_SUCCESS);
 				return;
 			}
-			req_fail(r, NVL_NVME_SC_INVALID_OPCODE | NVL_NVME_STATUS_DNR);
+			req_fail(r, NVL_NVME_DNR(NVL_NVME_SC_INVALID_OPCODE));
 			return;
 		}
 	}
-	n->iov = n->iov_inline;
-	n->iovcnt = r->len ? 1 : 0;
-	n->iov_inline[0].iov_base = r->buf;
-	n->iov_inline[0].iov_len = r->len;
-	n->data_len = r->len;
-	n->xfer = r->dir;
+	/* data: req->iov points at r->buf since tcp_map_capsule() */
 	r->state = TR_EXEC;
 	c->executing++;
 	nvl_nvme_execute(n);
@@ -352,7 +347,7 @@ connect_refuse(struct tcp_conn *c, struct tcp_req *r, uint16_t status, uint32_t 
 {
 	NVL_NOTICELOG("tcp: %s: Connect refused: %s", c->peer, why);
 	c->close_after_flush = true;
-	req_fail_cdw0(r, status | NVL_NVME_STATUS_DNR, cdw0);
+	req_fail_cdw0(r, NVL_NVME_DNR(status), cdw0);
 }
 
 static void
@@ -392,7 +387,7 @@ connect_admin(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_conne
 	ci.mdts = nvl_nvme_mdts_for(g_opts.max_io_size);
 	ci.transport = &g_tcp_ops;
 	ci.listener = &c->listener;
-	ci.nvme_ops = &g_tcp_nvme_ops;
+	ci.queue_ops = &g_tcp_queue_ops;
 	ci.tctx = ctl;
 	rc = nvl_nvmf_connect(&ci, &tc, &status);
 	if (rc < 0) {
@@ -500,7 +495,7 @@ handle_connect(struct tcp_conn *c, struct tcp_req *r)
 	struct nvl_nvmf_connect_data *d = (void *)r->buf;
 
 	if (c->state != TC_CONNECT_WAIT) {
-		req_fail(r, NVL_NVME_SC_COMMAND_SEQUENCE_ERROR | NVL_NVME_STATUS_DNR);
+		req_fail(r, NVL_NVME_DNR(NVL_NVME_SC_COMMAND_SEQUENCE_ERROR));
 		return;
 	}
 	if (r->len < sizeof(*d) || d == NULL) {
@@ -569,15 +564,53 @@ conn_alloc_reqs(struct tcp_conn *c, const struct nvl_nvme_cmd *first)
 	return 0;
 }
 
+/* nvl_nvme_map_fn of a capsule: check its data descriptor against the
+ * transfer the command needs, give it a buffer of that size. */
+static uint16_t
+tcp_map_capsule(struct nvl_nvme_req *req, uint32_t len, uint8_t dir, void *ctx)
+{
+	struct tcp_req *r = ctx;
+	struct tcp_conn *c = r->conn;
+	const struct nvl_nvme_sgl *sgl = &req->cmd.dptr.sgl1;
+	uint32_t max = c->qid == 0 ? TCP_ADMIN_MAX_XFER
+		       : c->tc	    ? nvl_nvme_ctrlr_max_xfer(&c->tc->nvme)
+				    : (uint32_t)NVL_NVME_MAX_XFER;
+
+	/* I/O queues: the controller's MDTS (reads and writes were checked against it already) */
+	if (len > max)
+		return NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD);
+	if (r->icd_len) {
+		if (sgl->type != NVL_TCP_SGL_ICD)
+			return NVL_NVME_DNR(NVL_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID);
+		if (sgl->addr != 0)
+			return NVL_NVME_DNR(NVL_NVME_SC_SGL_OFFSET_INVALID);
+		if (sgl->length != r->icd_len || dir != NVL_NVME_XFER_H2C || len > r->icd_len)
+			return NVL_NVME_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID);
+	} else if (len) {
+		if (sgl->type != NVL_TCP_SGL_TRANSPORT)
+			return NVL_NVME_DNR(sgl->type == NVL_TCP_SGL_ICD
+						    ? NVL_NVME_SC_DATA_SGL_LENGTH_INVALID
+						    : NVL_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID);
+		if (sgl->length < len)
+			return NVL_NVME_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID);
+	}
+	if (req_buf_reserve(r, NVL_MAX(len, r->icd_len)) < 0)
+		return NVL_NVME_SC_INTERNAL;
+	r->len = len;
+	r->dir = dir;
+	req->iov[0].iov_base = r->buf;
+	req->iov[0].iov_len = len;
+	req->iovcnt = len ? 1 : 0;
+	req->data_len = len;
+	return 0;
+}
+
 /* CapsuleCmd header: take a slot, validate the data descriptor. */
 static int
 rx_capsule_header(struct tcp_conn *c, struct nvl_tcp_rx *rx, struct nvl_tcp_err *err)
 {
 	const struct nvl_tcp_cmd *pdu = (const void *)rx->hdr.raw;
-	const struct nvl_nvme_sgl *sgl = &pdu->ccsqe.dptr.sgl1;
 	struct tcp_req *r;
-	uint32_t len = 0;
-	uint8_t dir = NVL_NVME_XFER_NONE;
 	uint16_t st = 0;
 
 	if (c->state != TC_CONNECT_WAIT && c->state != TC_ACTIVE)
@@ -609,45 +642,23 @@ rx_capsule_header(struct tcp_conn *c, struct nvl_tcp_rx *rx, struct nvl_tcp_err 
 		const struct nvl_nvmf_cmd *f = (const void *)&r->nvme.cmd;
 
 		if (f->fctype == NVL_NVMF_FCTYPE_CONNECT && c->state != TC_CONNECT_WAIT)
-			st = NVL_NVME_SC_COMMAND_SEQUENCE_ERROR | NVL_NVME_STATUS_DNR;
+			st = NVL_NVME_DNR(NVL_NVME_SC_COMMAND_SEQUENCE_ERROR);
 		else if (f->fctype != NVL_NVMF_FCTYPE_CONNECT && c->state == TC_CONNECT_WAIT)
-			st = NVL_NVME_SC_COMMAND_SEQUENCE_ERROR | NVL_NVME_STATUS_DNR;
+			st = NVL_NVME_DNR(NVL_NVME_SC_COMMAND_SEQUENCE_ERROR);
 	} else if (c->state == TC_CONNECT_WAIT) {
-		st = NVL_NVME_SC_COMMAND_SEQUENCE_ERROR | NVL_NVME_STATUS_DNR;
+		st = NVL_NVME_DNR(NVL_NVME_SC_COMMAND_SEQUENCE_ERROR);
 	}
-	if (st == 0)
-		st = nvl_nvme_req_xfer(&r->nvme, &len, &dir);
-	/* I/O queues: the controller's MDTS (reads and writes were checked against it already) */
-	if (st == 0 && len > (c->qid == 0 ? TCP_ADMIN_MAX_XFER
-			      : c->tc ? nvl_nvme_ctrlr_max_xfer(&c->tc->nvme)
-				      : (uint32_t)NVL_NVME_MAX_XFER))
-		st = NVL_NVME_SC_INVALID_FIELD | NVL_NVME_STATUS_DNR;
 	if (r->icd_len > c->icd_max)
 		return rx_fatal(err, NVL_TCP_FES_DATA_LIMIT_EXCEEDED,
 				offsetof(struct nvl_tcp_common_hdr, plen),
 				"in-capsule data beyond the capsule size");
-	if (st == 0 && r->icd_len) {
-		if (sgl->type != NVL_TCP_SGL_ICD)
-			st = NVL_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID;
-		else if (sgl->addr != 0)
-			st = NVL_NVME_SC_SGL_OFFSET_INVALID;
-		else if (sgl->length != r->icd_len || dir != NVL_NVME_XFER_H2C || len > r->icd_len)
-			st = NVL_NVME_SC_DATA_SGL_LENGTH_INVALID;
-	} else if (st == 0 && len) {
-		if (sgl->type != NVL_TCP_SGL_TRANSPORT)
-			st = sgl->type == NVL_TCP_SGL_ICD ? NVL_NVME_SC_DATA_SGL_LENGTH_INVALID
-							  : NVL_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID;
-		else if (sgl->length < len)
-			st = NVL_NVME_SC_DATA_SGL_LENGTH_INVALID;
-	}
-	if (st == 0 && req_buf_reserve(r, NVL_MAX(len, r->icd_len)) < 0)
-		st = NVL_NVME_SC_INTERNAL;
+	if (st == 0)
+		st = nvl_nvme_req_prepare(&r->nvme, tcp_map_capsule, r);
 	if (st) {
-		r->early_status = st | ((st & 0x7ff) == NVL_NVME_SC_INTERNAL ? 0 : NVL_NVME_STATUS_DNR);
+		/* only an internal error may be retried */
+		r->early_status = (st & 0x7ff) == NVL_NVME_SC_INTERNAL ? st : NVL_NVME_DNR(st);
 		return 0; /* the in-capsule data, if any, is read and dropped */
 	}
-	r->len = len;
-	r->dir = dir;
 	if (r->icd_len) {
 		struct iovec iov = { r->buf, r->icd_len };
 
@@ -1321,17 +1332,8 @@ tcp_nvme_reset(struct nvl_nvme_ctrlr *nc)
 		ioq_close(ctl, (uint16_t)q);
 }
 
-static int
-tcp_discovery_log(struct nvl_nvme_ctrlr *nc, void **out, size_t *len)
-{
-	return nvl_nvmf_discovery_log(nc->hostnqn, out, len);
-}
-
-static const struct nvl_nvme_ctrlr_ops g_tcp_nvme_ops = {
-	.get_ns = nvl_nvmf_get_ns,
-	.next_nsid = nvl_nvmf_next_nsid,
+static const struct nvl_nvme_queue_ops g_tcp_queue_ops = {
 	.reset = tcp_nvme_reset,
-	.discovery_log = tcp_discovery_log,
 };
 
 /* ---- listeners ----------------------------------------------------------------------- */
