@@ -233,6 +233,19 @@ void brick_session_init(struct brick_session *s, struct brick *b);
 /** Revoke all handles of the session and detach it. */
 void brick_session_fini(struct brick_session *s);
 
+/** What the store tells those above it (the network server) about a brick's
+ *  life, so that it never calls up into them. Reactor 0. */
+struct brick_events {
+	/** the brick is being closed (brick_delete, or the daemon stops): its
+	 *  sessions are gone already; drop whatever else refers to it */
+	void (*closing)(struct brick *b, void *arg);
+	void *arg;
+	TAILQ_ENTRY(brick_events) link;
+};
+/** Hear about every brick from now on (ev stays the caller's; subscribed once). */
+void brick_events_subscribe(struct brick_events *ev);
+void brick_events_unsubscribe(struct brick_events *ev);
+
 static inline void
 brick_mem_get(struct brick_mem *m)
 {
@@ -307,7 +320,6 @@ int brick_listener_add(struct brick *b, const char *trtype, const char *traddr,
 		       const char *trsvcid);
 int brick_listener_remove(struct brick *b, const char *trtype, const char *traddr,
 			  const char *trsvcid);
-void brick_listeners_drop(struct brick *b);
 const struct brick_transport_ops *brick_transport_find(const char *trtype);
 unsigned brick_conn_count(struct brick *b);
 

@@ -2,7 +2,10 @@
 /*
  * Brick protocol server: listeners (one per transport address, shared by the
  * bricks added to it), connections and the per-connection state machine.
- * Reactor 0 only, like the bricks it serves.
+ * Reactor 0 only, like the bricks it serves. The store never calls up into
+ * the server: the server subscribes to its events (brick_events) and drops a
+ * closed brick from its listeners; a brick's connections end through their
+ * sessions' kill hook.
  *
  * A connection reads one 64-byte header at a time, validates it
  * (brick_proto_check_req, then against the brick's state), and receives a
@@ -909,6 +912,10 @@ brick_transport_find(const char *trtype)
 
 /* ---- listeners --------------------------------------------------------- */
 
+static void server_brick_closing(struct brick *b, void *arg);
+static struct brick_events g_store_events = { .closing = server_brick_closing };
+static bool g_subscribed;
+
 static struct brick_listener *
 listener_find(const struct brick_transport_ops *ops, const char *traddr, const char *trsvcid)
 {
@@ -953,6 +960,10 @@ brick_listener_add(struct brick *b, const char *trtype, const char *traddr,
 
 	if (ops == NULL || traddr == NULL || traddr[0] == '\0')
 		return -EINVAL;
+	if (!g_subscribed) {
+		brick_events_subscribe(&g_store_events);
+		g_subscribed = true;
+	}
 	if (trsvcid == NULL)
 		trsvcid = "";
 	if (strlen(traddr) >= sizeof(l->traddr) || strlen(trsvcid) >= sizeof(l->trsvcid))
@@ -1018,9 +1029,11 @@ brick_listener_remove(struct brick *b, const char *trtype, const char *traddr,
 	return -ENOENT;
 }
 
-void
-brick_listeners_drop(struct brick *b)
+/* The store closes a brick: the listeners serving it drop it. */
+static void
+server_brick_closing(struct brick *b, void *arg)
 {
+	(void)arg;
 	while (b->nlisteners > 0)
 		listener_unref(b->listeners[--b->nlisteners]);
 }

@@ -67,6 +67,7 @@ NVL_LOG_REGISTER_COMPONENT(brick)
 #define MARKER ".nvlend-brick"
 
 static TAILQ_HEAD(, brick) g_bricks = TAILQ_HEAD_INITIALIZER(g_bricks);
+static TAILQ_HEAD(, brick_events) g_subscribers = TAILQ_HEAD_INITIALIZER(g_subscribers);
 #ifdef NVL_FUZZING
 uint64_t brick_fuzz_next_key;
 #endif
@@ -1641,8 +1642,21 @@ brick_put(struct brick *b)
 }
 
 void
+brick_events_subscribe(struct brick_events *ev)
+{
+	TAILQ_INSERT_TAIL(&g_subscribers, ev, link);
+}
+
+void
+brick_events_unsubscribe(struct brick_events *ev)
+{
+	TAILQ_REMOVE(&g_subscribers, ev, link);
+}
+
+void
 brick_close(struct brick *b)
 {
+	struct brick_events *ev, *tmp;
 	struct brick_session *s;
 
 	if (b->deleted)
@@ -1655,7 +1669,8 @@ brick_close(struct brick *b)
 		if (TAILQ_FIRST(&b->sessions) == s)
 			brick_session_fini(s);
 	}
-	brick_listeners_drop(b);
+	TAILQ_FOREACH_SAFE(ev, &g_subscribers, link, tmp)
+		ev->closing(b, ev->arg);
 	brick_put(b);
 }
 
