@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * libFuzzer target for the shm transport's control channel and queues
- * (src/transport/shm.c), driven the way a hostile local client can:
+ * (src/transport/shm.c, shm_queue.c), driven the way a hostile local client can:
  *
  * Input: a sequence of records [type][len lo][len hi][payload]:
  *   type % 6 == 0  send payload as one SOCK_SEQPACKET message
@@ -15,8 +15,8 @@
  *                  op % 4 == 0 ftruncate to arg, 1 punch a hole at arg,
  *                  2 close our descriptor (the mapping stays), 3 rewrite the
  *                  region's page 0 with arg's bytes
- * After each record conn_event() runs on the connection, then a few rounds
- * of the single reactor (messages, pollers, timers), then the client end is
+ * After each record shm_conn_event() runs on the connection, then a few
+ * rounds of the single reactor (messages, pollers, timers), then the client end is
  * drained (descriptors received are mapped when they are queue regions or
  * the window, and kept for type 5). At the end the connection is torn down
  * and must be freed within a bounded number of rounds, leaving no region
@@ -29,6 +29,7 @@
  */
 #include "reactor/reactor.c"
 #include "transport/shm.c"
+#include "transport/shm_queue.c"
 #include "nvmf/nvmf_internal.h"
 
 #include <dirent.h>
@@ -138,9 +139,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	g_tns.nvme.owner = &g_tns;
 	s->ns[0] = &g_tns;
 	/* small bounds keep each input cheap: a 2 MiB window, short queues */
-	g_opts.max_window = 2ULL << 20;
-	g_opts.max_queue_depth = 64;
-	g_opts.max_io_queues = 4;
+	g_shm_opts.max_window = 2ULL << 20;
+	g_shm_opts.max_queue_depth = 64;
+	g_shm_opts.max_io_queues = 4;
 	g_devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return 0;
 }
@@ -164,7 +165,7 @@ conn_alive(const struct shm_ctrlr *sc)
 {
 	struct shm_ctrlr *it;
 
-	TAILQ_FOREACH(it, &g_conns, link)
+	TAILQ_FOREACH(it, &g_shm_conns, link)
 		if (it == sc)
 			return true;
 	return false;
@@ -357,12 +358,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sc->window.fd = -1;
 	for (unsigned v = 0; v < SHM_MAX_VECTORS; v++)
 		sc->vectors[v] = -1;
-	sc->fdh = nvl_fd_add(sc->fd, EPOLLIN, conn_event, sc);
-	sc->connect_timer = nvl_timer_create(conn_connect_timeout, sc, SHM_CONNECT_TIMEOUT_US, 0);
+	sc->fdh = nvl_fd_add(sc->fd, EPOLLIN, shm_conn_event, sc);
+	sc->connect_timer =
+		nvl_timer_create(shm_conn_connect_timeout, sc, SHM_CONNECT_TIMEOUT_US, 0);
 	if (sc->fdh == NULL || sc->connect_timer == NULL)
 		abort();
-	TAILQ_INSERT_TAIL(&g_conns, sc, link);
-	g_nconns++;
+	TAILQ_INSERT_TAIL(&g_shm_conns, sc, link);
+	g_shm_nconns++;
 
 	while (off + 3 <= size && conn_alive(sc) && sc->state != C_CLOSING) {
 		uint8_t type = data[off] % 6;
@@ -390,13 +392,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			window_write(p, len);
 			break;
 		}
-		conn_event(sc, EPOLLIN);
+		shm_conn_event(sc, EPOLLIN);
 		run_rounds(4);
 		drain(sv[1]);
 	}
 	/* the client goes away; everything must be released */
 	if (conn_alive(sc))
-		conn_teardown(sc, "fuzz input done");
+		shm_conn_teardown(sc, "fuzz input done");
 	for (rounds = 0; conn_alive(sc) && rounds < 64; rounds++)
 		run_rounds(1);
 	if (conn_alive(sc))
@@ -405,7 +407,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drain(sv[1]);
 	close(sv[1]);
 	unmap_all();
-	if (!TAILQ_EMPTY(&g_conns) || g_nconns != 0)
+	if (!TAILQ_EMPTY(&g_shm_conns) || g_shm_nconns != 0)
 		fz_fail("connection list not empty");
 	if (count_regions() != 0)
 		fz_fail("a region memfd left open");
