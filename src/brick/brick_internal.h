@@ -43,8 +43,10 @@
 #include "proto/brick.h"
 #include "nvlend/spec/brick.h"
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/queue.h>
 #include <sys/uio.h>
 
@@ -252,6 +254,46 @@ brick_mem_get(struct brick_mem *m)
 	m->refs++;
 }
 void brick_mem_put(struct brick_mem *m);
+
+/* ---- inside the store (store.c, store_tier.c, store_recover.c) ---- */
+#define BRICK_MARKER ".nvlend-brick"
+
+static inline void
+brick_blk_name(char *buf, size_t len, const char *prefix, uint64_t addr)
+{
+	snprintf(buf, len, "%s%016" PRIx64, prefix, addr);
+}
+
+static inline bool
+brick_tier_durable(const struct brick_tier *t)
+{
+	return t->kind != NVL_BRICK_PERSIST_VOLATILE;
+}
+
+static inline bool
+brick_has_slow(const struct brick *b)
+{
+	return b->slow.dfd >= 0 || b->sf.fd >= 0;
+}
+
+/* store.c */
+struct brick_block *brick_blk_new(struct brick *b, uint64_t addr, enum brick_tier_id tier, struct brick_mem *mem);
+int brick_mem_create(struct brick *b, int fd, struct brick_mem **out);
+
+/* store_tier.c */
+int brick_blk_evict(struct brick *b, struct brick_block *blk);
+int brick_blk_fetch(struct brick *b, struct brick_block *blk);
+void brick_blk_swap_inode(struct brick *b, struct brick_block *blk);
+int brick_fast_make_room(struct brick *b);
+int brick_sf_alloc_block(struct brick *b, uint64_t addr);
+void brick_tier_close(struct brick_tier *t);
+int brick_tier_make_block(struct brick_tier *t, struct brick_pool *pool, uint64_t addr, int src_fd,
+		const uint8_t *src_buf, int *out_fd);
+int brick_tier_open(struct brick_tier *t, const char *path, const char *role);
+int brick_tier_remove_block(struct brick_tier *t, uint64_t addr, bool sync);
+
+/* store_recover.c */
+int brick_recover(struct brick *b);
 
 /* ---- slotfile.c: the slow file's format and raw I/O ---- */
 uint64_t brick_sf_data_off(uint64_t nslots);

@@ -155,13 +155,13 @@ set_timeouts(int fd)
 }
 
 static int
-shm_connect(const struct nvl_brick_uri *u, int *out)
+brick_shm_connect(const struct nvl_brick_uri *u, int *out)
 {
 	return nvl_sock_connect_unix(u->path, SOCK_STREAM, 0, out);
 }
 
 static int
-tcp_connect(const struct nvl_brick_uri *u, int *out)
+brick_tcp_connect(const struct nvl_brick_uri *u, int *out)
 {
 	int one = 1, rc;
 
@@ -174,13 +174,13 @@ tcp_connect(const struct nvl_brick_uri *u, int *out)
 static const struct brick_client_transport g_client_shm = {
 	.scheme = "brick+shm",
 	.passes_fds = true,
-	.connect = shm_connect,
+	.connect = brick_shm_connect,
 };
 
 static const struct brick_client_transport g_client_tcp = {
 	.scheme = "brick+tcp",
 	.passes_fds = false,
-	.connect = tcp_connect,
+	.connect = brick_tcp_connect,
 };
 
 /* ---- message exchange -------------------------------------------------- */
@@ -479,7 +479,7 @@ nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_bri
 			nm = realloc(b->maps, ncap * sizeof(*nm));
 			if (nm == NULL) {
 				rc = -ENOMEM;
-				goto undo;
+				goto err_unmap;
 			}
 			b->maps = nm;
 			b->cap_maps = ncap;
@@ -494,7 +494,7 @@ nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_bri
 		if (p == MAP_FAILED) {
 			rc = -errno;
 			p = NULL;
-			goto undo;
+			goto err_unmap;
 		}
 		close(x.fd);
 		x.fd = -1;
@@ -508,7 +508,7 @@ nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_bri
 	h->flags = x.resp.arg;
 	h->ptr = p;
 	goto out;
-undo:
+err_unmap:
 	if (x.fd >= 0)
 		close(x.fd);
 	{
