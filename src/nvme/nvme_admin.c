@@ -219,7 +219,7 @@ identify_zeroes(struct nvl_nvme_req *req)
 }
 
 static void
-identify(struct nvl_nvme_req *req)
+nvme_identify(struct nvl_nvme_req *req)
 {
 	uint8_t cns = req->cmd.cdw10 & 0xff;
 	uint8_t csi = (uint8_t)(req->cmd.cdw11 >> 24);
@@ -701,7 +701,7 @@ nvme_admin_execute(struct nvl_nvme_req *req)
 	}
 	switch (req->cmd.opc) {
 	case NVL_NVME_ADM_IDENTIFY:
-		identify(req);
+		nvme_identify(req);
 		return;
 	case NVL_NVME_ADM_GET_LOG_PAGE:
 		get_log_page(req);

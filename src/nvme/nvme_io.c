@@ -42,7 +42,7 @@ io_done(struct nvl_bdev_io *bio, int status)
 }
 
 static void
-submit(struct nvl_nvme_req *req, uint8_t type, uint64_t off, uint64_t len, uint32_t flags,
+nvme_io_submit(struct nvl_nvme_req *req, uint8_t type, uint64_t off, uint64_t len, uint32_t flags,
        struct iovec *iov, int iovcnt, nvl_bdev_io_cb cb)
 {
 	struct nvl_bdev_io *bio = &req->bio;
@@ -131,7 +131,7 @@ cmd_rw(struct nvl_nvme_req *req)
 		}
 		req->iovcnt = n;
 	}
-	submit(req, write ? NVL_BDEV_IO_WRITE : NVL_BDEV_IO_READ, slba << ns->lbads, len,
+	nvme_io_submit(req, write ? NVL_BDEV_IO_WRITE : NVL_BDEV_IO_READ, slba << ns->lbads, len,
 	       fua_flag(req, write), req->iov, req->iovcnt, io_done);
 }
 
@@ -182,7 +182,7 @@ cmd_compare(struct nvl_nvme_req *req)
 	}
 	req->bio_iov.iov_base = req->scratch;
 	req->bio_iov.iov_len = len;
-	submit(req, NVL_BDEV_IO_READ, slba << ns->lbads, len, 0, &req->bio_iov, 1, compare_done);
+	nvme_io_submit(req, NVL_BDEV_IO_READ, slba << ns->lbads, len, 0, &req->bio_iov, 1, compare_done);
 }
 
 static void
@@ -206,7 +206,7 @@ cmd_write_zeroes(struct nvl_nvme_req *req)
 	if (!(cmd->cdw12 & NVL_NVME_WZ_DEAC))
 		flags |= NVL_BDEV_IO_NO_HOLE;
 	flags |= fua_flag(req, true);
-	submit(req, NVL_BDEV_IO_WRITE_ZEROES, slba << ns->lbads, (uint64_t)nlb << ns->lbads, flags,
+	nvme_io_submit(req, NVL_BDEV_IO_WRITE_ZEROES, slba << ns->lbads, (uint64_t)nlb << ns->lbads, flags,
 	       NULL, 0, io_done);
 }
 
@@ -382,7 +382,7 @@ nvme_io_execute(struct nvl_nvme_req *req)
 			nvl_nvme_req_complete(req, st);
 			return;
 		}
-		submit(req, NVL_BDEV_IO_FLUSH, 0, 0, 0, NULL, 0, io_done);
+		nvme_io_submit(req, NVL_BDEV_IO_FLUSH, 0, 0, 0, NULL, 0, io_done);
 		return;
 	}
 	case NVL_NVME_IO_WRITE_ZEROES:

@@ -404,7 +404,7 @@ nvl_nvmf_ctrlr_get(struct nvl_nvmf_ctrlr *c)
 }
 
 static void
-ctrlr_free(struct nvl_nvmf_ctrlr *c)
+nvmf_ctrlr_free(struct nvl_nvmf_ctrlr *c)
 {
 	nvl_nvme_ctrlr_fini(&c->nvme);
 	free(c);
@@ -414,7 +414,7 @@ void
 nvl_nvmf_ctrlr_put(struct nvl_nvmf_ctrlr *c)
 {
 	if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
-		ctrlr_free(c);
+		nvmf_ctrlr_free(c);
 }
 
 static void

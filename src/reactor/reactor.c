@@ -926,17 +926,17 @@ reactor_create(unsigned id, int cpu, struct nvl_reactor **out)
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r->epfd < 0) {
 		rc = -errno;
-		goto err;
+		goto err_destroy;
 	}
 	r->msg_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (r->msg_efd < 0) {
 		rc = -errno;
-		goto err;
+		goto err_destroy;
 	}
 	r->msg_fdh = reactor_fd_add(r, r->msg_efd, EPOLLIN, reactor_msg_efd_cb, r);
 	if (r->msg_fdh == NULL) {
 		rc = -errno;
-		goto err;
+		goto err_destroy;
 	}
 	/*
 	 * Preferred: DEFER_TASKRUN (+ SINGLE_ISSUER, TASKRUN_FLAG). Completions
@@ -978,12 +978,12 @@ reactor_create(unsigned id, int cpu, struct nvl_reactor **out)
 					     reactor_ring_fd_cb, r);
 		if (r->ring_fdh == NULL) {
 			rc = -errno;
-			goto err;
+			goto err_destroy;
 		}
 	}
 	*out = r;
 	return 0;
-err:
+err_destroy:
 	reactor_destroy(r);
 	return rc;
 }
