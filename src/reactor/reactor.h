@@ -140,6 +140,11 @@ int nvl_reactor_for_each(nvl_msg_fn fn, void *arg, nvl_reactor_done_fn done, voi
  */
 int nvl_reactor_drain(bool (*drained)(void *arg), void (*done)(void *arg), void *arg,
 		      uint64_t period_us);
+/** nvl_reactor_drain() for a completion without argument: the shutdown step
+ *  of a daemon subsystem or transport (nvl_app_done_fn, transport fini).
+ *  \return as nvl_reactor_drain(). */
+int nvl_reactor_drain_fini(bool (*drained)(void *arg), void *arg, void (*done)(void),
+			   uint64_t period_us);
 
 /** Poller: returns > 0 if it did work (keeps the reactor spinning), 0 if idle. */
 typedef int (*nvl_poller_fn)(void *arg);

@@ -98,7 +98,8 @@ nvl_reactor_for_each(nvl_msg_fn fn, void *arg, nvl_reactor_done_fn done, void *d
 
 struct reactor_drain {
 	bool (*drained)(void *arg);
-	void (*done)(void *arg);
+	void (*done)(void *arg);     /* one of these two */
+	void (*done_fini)(void);
 	void *arg;
 	struct nvl_timer *timer;
 };
@@ -108,18 +109,22 @@ drain_tick(void *arg)
 {
 	struct reactor_drain *d = arg;
 	void (*done)(void *) = d->done;
+	void (*done_fini)(void) = d->done_fini;
 	void *done_arg = d->arg;
 
 	if (!d->drained(d->arg))
 		return;
 	nvl_timer_destroy(d->timer);
 	free(d);
-	done(done_arg);
+	if (done)
+		done(done_arg);
+	else
+		done_fini();
 }
 
-int
-nvl_reactor_drain(bool (*drained)(void *arg), void (*done)(void *arg), void *arg,
-		  uint64_t period_us)
+static int
+drain_start(bool (*drained)(void *arg), void (*done)(void *arg), void (*done_fini)(void),
+	    void *arg, uint64_t period_us)
 {
 	struct reactor_drain *d;
 
@@ -130,6 +135,7 @@ nvl_reactor_drain(bool (*drained)(void *arg), void (*done)(void *arg), void *arg
 		return -ENOMEM;
 	d->drained = drained;
 	d->done = done;
+	d->done_fini = done_fini;
 	d->arg = arg;
 	/* the first look comes from the loop: done never runs inside this call */
 	d->timer = nvl_timer_create(drain_tick, d, 0, period_us ? period_us : 1000);
@@ -138,4 +144,18 @@ nvl_reactor_drain(bool (*drained)(void *arg), void (*done)(void *arg), void *arg
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+int
+nvl_reactor_drain(bool (*drained)(void *arg), void (*done)(void *arg), void *arg,
+		  uint64_t period_us)
+{
+	return drain_start(drained, done, NULL, arg, period_us);
+}
+
+int
+nvl_reactor_drain_fini(bool (*drained)(void *arg), void *arg, void (*done)(void),
+		       uint64_t period_us)
+{
+	return drain_start(drained, NULL, done, arg, period_us);
 }

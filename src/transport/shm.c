@@ -637,20 +637,11 @@ shm_dump_opts(void)
 			 (int)g_shm_opts.max_io_queues);
 }
 
-static void (*g_shm_fini_done)(void);
-
 static bool
 shm_drained(void *arg)
 {
 	(void)arg;
 	return TAILQ_EMPTY(&g_shm_conns);
-}
-
-static void
-shm_fini_done(void *arg)
-{
-	(void)arg;
-	g_shm_fini_done();
 }
 
 static void
@@ -663,8 +654,7 @@ shm_fini(void (*done)(void))
 		shm_stop_listen(&l->addr);
 	TAILQ_FOREACH_SAFE(sc, &g_shm_conns, link, tmp)
 		shm_conn_teardown(sc, "daemon shutting down");
-	g_shm_fini_done = done;
-	if (nvl_reactor_drain(shm_drained, shm_fini_done, NULL, 1000) < 0)
+	if (nvl_reactor_drain_fini(shm_drained, NULL, done, 1000) < 0)
 		done();
 }
 

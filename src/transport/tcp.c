@@ -306,21 +306,12 @@ tcp_dump_opts(void)
 			 (int)g_tcp_opts.sock_priority, "ack_timeout", (int)g_tcp_opts.stall_ms);
 }
 
-static void (*g_tcp_fini_done)(void);
-
 static bool
 tcp_drained(void *arg)
 {
 	(void)arg;
 	return TAILQ_EMPTY(&g_tcp_ctrlrs) && TAILQ_EMPTY(&g_tcp_pending) &&
 	       __atomic_load_n(&g_tcp_nconns, __ATOMIC_RELAXED) == 0;
-}
-
-static void
-tcp_fini_done(void *arg)
-{
-	(void)arg;
-	g_tcp_fini_done();
 }
 
 static void
@@ -336,8 +327,7 @@ tcp_fini(void (*done)(void))
 		tcp_conn_close(c, "daemon shutting down");
 	TAILQ_FOREACH_SAFE(ctl, &g_tcp_ctrlrs, link, tctl)
 		tcp_ctrlr_teardown(ctl, "daemon shutting down");
-	g_tcp_fini_done = done;
-	if (nvl_reactor_drain(tcp_drained, tcp_fini_done, NULL, 1000) < 0)
+	if (nvl_reactor_drain_fini(tcp_drained, NULL, done, 1000) < 0)
 		done();
 }
 

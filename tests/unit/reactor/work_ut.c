@@ -207,6 +207,30 @@ test_drain(void **state)
 	assert_int_equal(d.done, 1);
 }
 
+static unsigned g_fini_calls;
+
+static void
+fini_done(void)
+{
+	g_fini_calls++;
+}
+
+static void
+test_drain_fini(void **state)
+{
+	struct drainer d = { .left = 1 };
+
+	(void)state;
+	assert_int_equal(ut_reactors_init(1), 0);
+	assert_int_equal(nvl_reactor_drain_fini(drainer_empty, &d, fini_done, 1000), 0);
+	ut_poll_for(5);
+	assert_int_equal(g_fini_calls, 0);
+	d.left = 0;
+	assert_true(UT_POLL_UNTIL(g_fini_calls == 1, 1000));
+	ut_poll_for(5);
+	assert_int_equal(g_fini_calls, 1);
+}
+
 int
 main(void)
 {
@@ -216,6 +240,7 @@ main(void)
 		cmocka_unit_test_teardown(test_for_each, teardown),
 		cmocka_unit_test_teardown(test_for_each_barrier_only, teardown),
 		cmocka_unit_test_teardown(test_drain, teardown),
+		cmocka_unit_test_teardown(test_drain_fini, teardown),
 	};
 
 	return UT_RUN(tests);
