@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 NVL_LOG_REGISTER_COMPONENT(nvmf)
 
@@ -214,12 +215,27 @@ nvl_nvmf_listener_allowed(const struct nvl_subsys *s, const struct nvl_listen_ad
 	return false;
 }
 
-/* Global listener registry: one transport listen() per address, refcounted. */
+/* A host connected to a listener: the transport takes the connection. */
+static void
+nvmf_listener_accept(void *arg, int fd)
+{
+	struct nvmf_listener *l = arg;
+
+	l->transport->accept(&l->addr, fd);
+}
+
+/*
+ * Global listener registry: one listening socket per address, refcounted
+ * by the subsystems offered there. The transport opens the socket; the
+ * target watches it with an acceptor (the one accept loop, which survives a
+ * full descriptor table) and closes it when the last subsystem goes.
+ */
 int
 nvmf_listener_get(const struct nvl_listen_addr *a)
 {
 	struct nvmf_listener *l;
 	const struct nvl_transport_ops *t;
+	char name[sizeof(a->trtype) + sizeof(a->traddr) + sizeof(a->trsvcid) + 8];
 	int rc;
 
 	TAILQ_FOREACH(l, &g_nvmf.listeners, link) {
@@ -236,14 +252,26 @@ nvmf_listener_get(const struct nvl_listen_addr *a)
 		return -ENOMEM;
 	l->addr = *a;
 	l->transport = t;
-	rc = t->listen(a);
-	if (rc < 0) {
-		free(l);
-		return rc;
+	rc = t->listen(a, &l->fd);
+	if (rc < 0)
+		goto err_free;
+	snprintf(name, sizeof(name), "nvmf %s %s%s%s", a->trtype, a->traddr, a->trsvcid[0] ? ":" : "",
+		 a->trsvcid);
+	l->acceptor = nvl_acceptor_create(l->fd, name, 0, nvmf_listener_accept, l);
+	if (l->acceptor == NULL) {
+		rc = -errno;
+		goto err_close;
 	}
 	l->refs = 1;
 	TAILQ_INSERT_TAIL(&g_nvmf.listeners, l, link);
 	return 0;
+err_close:
+	close(l->fd);
+	if (t->stop_listen)
+		t->stop_listen(a);
+err_free:
+	free(l);
+	return rc;
 }
 
 void
@@ -255,7 +283,10 @@ nvmf_listener_put(const struct nvl_listen_addr *a)
 		if (addr_eq(&l->addr, a)) {
 			if (--l->refs == 0) {
 				TAILQ_REMOVE(&g_nvmf.listeners, l, link);
-				l->transport->stop_listen(&l->addr);
+				nvl_acceptor_destroy(l->acceptor);
+				close(l->fd);
+				if (l->transport->stop_listen)
+					l->transport->stop_listen(&l->addr);
 				free(l);
 			}
 			return;

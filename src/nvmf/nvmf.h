@@ -45,9 +45,15 @@ struct nvl_listen_addr {
 struct nvl_transport_ops {
 	const char *name;                /**< "SHM", "TCP" */
 	uint8_t nvmf_trtype;             /**< discovery log code, 0 = not listed */
-	/** required: start listening (idempotent per address; refcounted by the core). */
-	int (*listen)(const struct nvl_listen_addr *a);
-	/** required: stop listening on a. */
+	/** required: open a listening socket for a (non-blocking, close-on-exec:
+	 *  util/sock.h). The target watches it and hands each connection to
+	 *  accept(); it closes the socket when no subsystem is offered at a any
+	 *  more (called once per address: the core refcounts them).
+	 *  \return 0 with the socket in *fd, or -errno. */
+	int (*listen)(const struct nvl_listen_addr *a, int *fd);
+	/** required: a host connected to the listener of a (reactor 0; takes fd). */
+	void (*accept)(const struct nvl_listen_addr *a, int fd);
+	/** optional: the listener of a was closed (remove what it left, a socket file...). */
 	void (*stop_listen)(const struct nvl_listen_addr *a);
 	/** required: tear down a controller's queues and connections (home reactor),
 	 *  ending with nvl_nvmf_ctrlr_release(). Called at most once per ctrlr. */

@@ -25,6 +25,8 @@ struct nvmf_listener {
 	struct nvl_listen_addr addr;
 	const struct nvl_transport_ops *transport;
 	unsigned refs;
+	int fd;                              /* the transport's listening socket */
+	struct nvl_acceptor *acceptor;       /* reactor 0 */
 	TAILQ_ENTRY(nvmf_listener) link;
 };
 

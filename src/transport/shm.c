@@ -47,14 +47,6 @@ struct shm_opts g_shm_opts = {
 	.max_io_queues = SHM_MAX_QUEUES,
 };
 
-struct shm_listener {
-	struct nvl_listen_addr addr;
-	int fd;
-	struct nvl_acceptor *acceptor;
-	TAILQ_ENTRY(shm_listener) link;
-};
-
-static TAILQ_HEAD(, shm_listener) g_shm_listeners = TAILQ_HEAD_INITIALIZER(g_shm_listeners);
 static TAILQ_HEAD(, shm_ctrlr) g_shm_conns = TAILQ_HEAD_INITIALIZER(g_shm_conns);
 static unsigned g_shm_nconns;
 static struct nvl_transport_ops g_shm_ops;
@@ -472,10 +464,10 @@ shm_conn_teardown(struct shm_ctrlr *sc, const char *why)
 	shm_conn_try_free(sc);
 }
 
+/* A host connected to the listener of a (reactor 0). */
 static void
-shm_listener_accept(void *arg, int fd)
+shm_accept(const struct nvl_listen_addr *a, int fd)
 {
-	struct shm_listener *l = arg;
 	struct shm_ctrlr *sc;
 
 	if (g_shm_nconns >= SHM_MAX_CONNECTIONS) {
@@ -489,7 +481,7 @@ shm_listener_accept(void *arg, int fd)
 		return;
 	}
 	sc->fd = fd;
-	sc->listener = l->addr;
+	sc->listener = *a;
 	sc->window.fd = -1;
 	for (unsigned v = 0; v < SHM_MAX_VECTORS; v++)
 		sc->vectors[v] = -1;
@@ -509,55 +501,22 @@ shm_listener_accept(void *arg, int fd)
 /* ---- transport ops ---------------------------------------------------------------- */
 
 static int
-shm_listen(const struct nvl_listen_addr *a)
+shm_listen(const struct nvl_listen_addr *a, int *fd)
 {
-	char name[sizeof(a->traddr) + 16];
-	struct shm_listener *l;
-	int fd, rc;
+	int rc;
 
 	/* group members may connect: access is decided per host NQN at Connect */
-	rc = nvl_sock_listen_unix(a->traddr, SOCK_SEQPACKET, 0660, 64, &fd);
+	rc = nvl_sock_listen_unix(a->traddr, SOCK_SEQPACKET, 0660, 64, fd);
 	if (rc < 0)
 		return rc;
-	l = calloc(1, sizeof(*l));
-	if (l == NULL) {
-		rc = -ENOMEM;
-		goto err_close;
-	}
-	l->fd = fd;
-	l->addr = *a;
-	snprintf(name, sizeof(name), "nvmf shm %s", a->traddr);
-	l->acceptor = nvl_acceptor_create(fd, name, 0, shm_listener_accept, l);
-	if (l->acceptor == NULL) {
-		rc = -errno;
-		goto err_free;
-	}
-	TAILQ_INSERT_TAIL(&g_shm_listeners, l, link);
 	NVL_NOTICELOG("shm: listening on %s", a->traddr);
 	return 0;
-err_free:
-	free(l);
-err_close:
-	close(fd);
-	unlink(a->traddr);
-	return rc;
 }
 
 static void
 shm_stop_listen(const struct nvl_listen_addr *a)
 {
-	struct shm_listener *l;
-
-	TAILQ_FOREACH(l, &g_shm_listeners, link) {
-		if (strcmp(l->addr.traddr, a->traddr) == 0) {
-			TAILQ_REMOVE(&g_shm_listeners, l, link);
-			nvl_acceptor_destroy(l->acceptor);
-			close(l->fd);
-			unlink(l->addr.traddr);
-			free(l);
-			return;
-		}
-	}
+	unlink(a->traddr);
 }
 
 static void
@@ -648,10 +607,8 @@ static void
 shm_fini(void (*done)(void))
 {
 	struct shm_ctrlr *sc, *tmp;
-	struct shm_listener *l;
 
-	while ((l = TAILQ_FIRST(&g_shm_listeners)) != NULL)
-		shm_stop_listen(&l->addr);
+	/* the listeners went with the subsystems (nvl_nvmf_fini) */
 	TAILQ_FOREACH_SAFE(sc, &g_shm_conns, link, tmp)
 		shm_conn_teardown(sc, "daemon shutting down");
 	if (nvl_reactor_drain_fini(shm_drained, NULL, done, 1000) < 0)
@@ -662,6 +619,7 @@ static struct nvl_transport_ops g_shm_ops = {
 	.name = "SHM",
 	.nvmf_trtype = 0,  /* not a standard NVMe-oF transport: not in discovery logs */
 	.listen = shm_listen,
+	.accept = shm_accept,
 	.stop_listen = shm_stop_listen,
 	.ctrlr_disconnect = shm_ctrlr_disconnect,
 	.ctrlr_qpairs = shm_ctrlr_qpairs,

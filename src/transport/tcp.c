@@ -63,14 +63,6 @@ struct tcp_opts g_tcp_opts = {
 	.stall_ms = 30000,
 };
 
-struct tcp_listener {
-	struct nvl_listen_addr addr;
-	int fd;
-	struct nvl_acceptor *acceptor;
-	TAILQ_ENTRY(tcp_listener) link;
-};
-
-static TAILQ_HEAD(, tcp_listener) g_tcp_listeners = TAILQ_HEAD_INITIALIZER(g_tcp_listeners);
 struct tcp_conn_list g_tcp_pending = TAILQ_HEAD_INITIALIZER(g_tcp_pending);
 struct tcp_ctrlr_list g_tcp_ctrlrs = TAILQ_HEAD_INITIALIZER(g_tcp_ctrlrs);
 unsigned g_tcp_nconns;
@@ -135,67 +127,26 @@ const struct nvl_nvme_queue_ops g_tcp_queue_ops = {
 
 /* ---- listeners ----------------------------------------------------------------------- */
 
-static void
-tcp_listener_accept(void *arg, int fd)
-{
-	struct tcp_listener *l = arg;
-
-	tcp_conn_new(fd, &l->addr);
-}
-
 static int
-tcp_listen(const struct nvl_listen_addr *a)
+tcp_listen(const struct nvl_listen_addr *a, int *fd)
 {
-	struct tcp_listener *l;
-	char name[sizeof(a->traddr) + sizeof(a->trsvcid) + 16];
-	int fd, rc;
+	int rc;
 
 	rc = nvl_sock_listen_tcp(a->traddr, a->trsvcid,
-				 strcasecmp(a->adrfam, "IPv6") == 0 ? AF_INET6 : AF_INET, 128, &fd);
+				 strcasecmp(a->adrfam, "IPv6") == 0 ? AF_INET6 : AF_INET, 128, fd);
 	if (rc < 0) {
 		NVL_ERRLOG("tcp: cannot listen on %s port %s: %s", a->traddr, a->trsvcid,
 			   rc == -EINVAL ? "not a numeric address and port" : strerror(-rc));
 		return rc;
 	}
-	l = calloc(1, sizeof(*l));
-	if (l == NULL) {
-		rc = -ENOMEM;
-		goto err_close;
-	}
-	l->fd = fd;
-	l->addr = *a;
-	snprintf(name, sizeof(name), "nvmf tcp %s:%s", a->traddr, a->trsvcid);
-	l->acceptor = nvl_acceptor_create(fd, name, 0, tcp_listener_accept, l);
-	if (l->acceptor == NULL) {
-		rc = -errno;
-		goto err_free;
-	}
-	TAILQ_INSERT_TAIL(&g_tcp_listeners, l, link);
 	NVL_NOTICELOG("tcp: listening on %s port %s", a->traddr, a->trsvcid);
 	return 0;
-err_free:
-	free(l);
-err_close:
-	close(fd);
-	return rc;
 }
 
 static void
 tcp_stop_listen(const struct nvl_listen_addr *a)
 {
-	struct tcp_listener *l;
-
-	TAILQ_FOREACH(l, &g_tcp_listeners, link) {
-		if (strcmp(l->addr.traddr, a->traddr) == 0 &&
-		    strcmp(l->addr.trsvcid, a->trsvcid) == 0) {
-			TAILQ_REMOVE(&g_tcp_listeners, l, link);
-			nvl_acceptor_destroy(l->acceptor);
-			close(l->fd);
-			NVL_NOTICELOG("tcp: stopped listening on %s port %s", a->traddr, a->trsvcid);
-			free(l);
-			return;
-		}
-	}
+	NVL_NOTICELOG("tcp: stopped listening on %s port %s", a->traddr, a->trsvcid);
 }
 
 /* ---- transport ops --------------------------------------------------------------------- */
@@ -319,10 +270,8 @@ tcp_fini(void (*done)(void))
 {
 	struct tcp_ctrlr *ctl, *tctl;
 	struct tcp_conn *c, *tc;
-	struct tcp_listener *l;
 
-	while ((l = TAILQ_FIRST(&g_tcp_listeners)) != NULL)
-		tcp_stop_listen(&l->addr);
+	/* the listeners went with the subsystems (nvl_nvmf_fini) */
 	TAILQ_FOREACH_SAFE(c, &g_tcp_pending, link, tc)
 		tcp_conn_close(c, "daemon shutting down");
 	TAILQ_FOREACH_SAFE(ctl, &g_tcp_ctrlrs, link, tctl)
@@ -335,6 +284,7 @@ struct nvl_transport_ops g_tcp_ops = {
 	.name = "TCP",
 	.nvmf_trtype = NVL_NVMF_TRTYPE_TCP,
 	.listen = tcp_listen,
+	.accept = tcp_conn_new,
 	.stop_listen = tcp_stop_listen,
 	.ctrlr_disconnect = tcp_ctrlr_disconnect,
 	.ctrlr_qpairs = tcp_ctrlr_qpairs,

@@ -469,7 +469,7 @@ tcp_peer_name(int fd, char *out, size_t len)
 }
 
 void
-tcp_conn_new(int fd, const struct nvl_listen_addr *la)
+tcp_conn_new(const struct nvl_listen_addr *la, int fd)
 {
 	struct tcp_conn *c;
 	int one = 1;

@@ -167,8 +167,8 @@ void tcp_ctrlr_try_free(struct tcp_ctrlr *ctl);
 void tcp_ctrlr_teardown(struct tcp_ctrlr *ctl, const char *why);
 
 /* tcp_conn.c */
-/** reactor 0: a connection was accepted (takes fd) */
-void tcp_conn_new(int fd, const struct nvl_listen_addr *la);
+/** reactor 0: a host connected to the listener of la (takes fd; the transport's accept op) */
+void tcp_conn_new(const struct nvl_listen_addr *la, int fd);
 /** queue a PDU to send (the poller sends it) */
 void tcp_tx_queue(struct tcp_conn *c, struct nvl_tcp_tx *tx);
 /** end the connection now (its commands in flight drain, then it is freed) */

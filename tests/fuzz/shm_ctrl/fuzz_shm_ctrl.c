@@ -350,7 +350,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g_base_fds = count_fds();
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
-	/* what listener_accept() does for a new client */
+	/* what shm_accept() does for a new client */
 	sc = calloc(1, sizeof(*sc));
 	sc->fd = sv[0];
 	nvl_strlcpy(sc->listener.trtype, "SHM", sizeof(sc->listener.trtype));
