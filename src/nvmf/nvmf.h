@@ -158,6 +158,19 @@ int nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **
  *  drop the controller from its subsystem, finish its AERs, free it when the
  *  last reference goes. Home reactor. Idempotent. */
 void nvl_nvmf_ctrlr_release(struct nvl_nvmf_ctrlr *c);
+/** A transport's teardown releases its controller once: *cp is cleared
+ *  first, since releasing finishes held AERs, whose completions come back
+ *  into the transport. NULL *cp: nothing to do. Home reactor. */
+static inline void
+nvl_nvmf_ctrlr_release_once(struct nvl_nvmf_ctrlr **cp)
+{
+	struct nvl_nvmf_ctrlr *c = *cp;
+
+	if (c) {
+		*cp = NULL;
+		nvl_nvmf_ctrlr_release(c);
+	}
+}
 /** Ask for a controller's teardown (keep-alive expiry, subsystem deletion,
  *  RPC). Any thread, g_nvmf.lock may be held: the teardown runs later on
  *  the home reactor, never inside this call. */

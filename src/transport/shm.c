@@ -423,12 +423,7 @@ shm_conn_try_free(struct shm_ctrlr *sc)
 	if (sc->ncq_alive)
 		goto out;
 	/* 3. the controller (finishes held AERs, which come back through shm_admin_done) */
-	if (sc->tc) {
-		struct nvl_nvmf_ctrlr *tc = sc->tc;
-
-		sc->tc = NULL;
-		nvl_nvmf_ctrlr_release(tc);
-	}
+	nvl_nvmf_ctrlr_release_once(&sc->tc);
 	if (sc->admin_outstanding || sc->free_scheduled)
 		goto out;
 	/* 4. memory and descriptors, from the loop: handlers up the stack may

@@ -77,13 +77,8 @@ tcp_ctrlr_try_free(struct tcp_ctrlr *ctl)
 	ctl->in_try_free = true;
 	if (ctl->nio_alive)
 		goto out;
-	if (ctl->tc) {
-		struct nvl_nvmf_ctrlr *tc = ctl->tc;
-
-		/* finishes held AERs, which come back through tcp_req_done */
-		ctl->tc = NULL;
-		nvl_nvmf_ctrlr_release(tc);
-	}
+	/* finishes held AERs, which come back through tcp_req_done */
+	nvl_nvmf_ctrlr_release_once(&ctl->tc);
 	if (ctl->admin)
 		goto out;
 	TAILQ_REMOVE(&g_tcp_ctrlrs, ctl, link);
