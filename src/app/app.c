@@ -14,14 +14,15 @@
  */
 #include "app/app.h"
 #include "app/keeper.h"
-#include "bdev/bdev.h"
 #include "rpc/rpc.h"
 #include "util/fdstore.h"
 #include "util/log.h"
+#include "util/sock.h"
 #include "util/stateblob.h"
 #include "util/util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +34,8 @@
 #include <unistd.h>
 
 NVL_LOG_REGISTER_COMPONENT(app)
+
+#define APP_RESERVE_FDS 4 /* for shedding and for RPC clients when the table is full */
 
 static struct nvl_subsystem *g_subsystems;
 
@@ -103,7 +106,6 @@ fini_step(void)
 		g_app.fini_next->fini(fini_done);
 		return;
 	}
-	nvl_bdev_fini();
 	NVL_NOTICELOG("shutdown complete");
 	nvl_reactors_stop();
 }
@@ -459,6 +461,27 @@ app_begin(void *arg)
 	app_started();
 }
 
+/*
+ * Descriptors: as many as the hard limit allows (hosts, queues and their
+ * regions all hold some), and a few in reserve so that a full table sheds
+ * new connections instead of spinning, and RPC still answers (util/sock.h).
+ */
+static void
+app_fd_budget(void)
+{
+	uint64_t limit = 0;
+	int rc;
+
+	rc = nvl_fd_limit_raise(&limit);
+	if (rc < 0)
+		NVL_WARNLOG("cannot raise the file descriptor limit: %s", strerror(-rc));
+	else
+		NVL_NOTICELOG("file descriptor limit: %" PRIu64, limit);
+	rc = nvl_sock_reserve_init(APP_RESERVE_FDS);
+	if (rc < 0)
+		NVL_WARNLOG("cannot reserve descriptors: %s", strerror(-rc));
+}
+
 int
 nvl_app_run(const struct nvl_app_opts *o)
 {
@@ -467,6 +490,7 @@ nvl_app_run(const struct nvl_app_opts *o)
 
 	g_app.opts = o;
 	nvl_log_set_level(o->log_level);
+	app_fd_budget();
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -511,6 +535,7 @@ out_sig:
 	close(g_app.sfd);
 out_reactors:
 	nvl_reactors_fini();
+	nvl_sock_reserve_fini();
 	json_decref(g_app.replay_calls);
 	return rc;
 }
@@ -531,20 +556,6 @@ nvl_app_save_config(void)
 	}
 	return json_pack("{s:o}", "subsystems", subs);
 }
-
-/* The bdev layer as a subsystem: save_config; fini waits for in-flight I/O. */
-static void
-bdev_subsys_write_config(json_t *calls)
-{
-	nvl_bdev_write_config(calls);
-}
-
-static struct nvl_subsystem g_bdev_subsys = {
-	.name = "bdev",
-	.order = 10,
-	.write_config = bdev_subsys_write_config,
-};
-NVL_SUBSYSTEM_REGISTER(g_bdev_subsys)
 
 /* ---- framework RPCs ---------------------------------------------------- */
 
@@ -856,18 +867,21 @@ rpc_framework_get_reactors(struct nvl_rpc_request *req, void *unused)
 
 		nvl_reactor_get_stats(nvl_reactor_get(i), &s);
 		json_array_append_new(
-			arr, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:i}", "id", (int)i,
-				       "cpu", s.cpu, "tid", s.tid, "loops", (json_int_t)s.loops,
+			arr, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:i, s:i}", "id",
+				       (int)i, "cpu", s.cpu, "tid", s.tid, "loops", (json_int_t)s.loops,
 				       "busy_loops", (json_int_t)s.busy_loops, "sleeps",
 				       (json_int_t)s.sleeps, "msgs", (json_int_t)s.msgs,
-				       "pollers", (int)s.pollers, "fds", (int)s.fds));
+				       "pollers", (int)s.pollers, "fds", (int)s.fds, "queues",
+				       (int)s.placed));
 	}
 	nvl_rpc_result(req, json_pack("{s:I, s:I, s:o}", "spin_us",
 				      (json_int_t)nvl_reactor_get_spin_us(), "io_sleep_us",
 				      (json_int_t)nvl_reactor_get_io_sleep_us(), "reactors", arr));
 }
 NVL_RPC_REGISTER_NOARGS("framework_get_reactors", rpc_framework_get_reactors,
-			NVL_RPC_RUNTIME, "Reactors: CPU, thread, loop counters, pollers.")
+			NVL_RPC_RUNTIME,
+			"Reactors: CPU, thread, loop counters, pollers, and the queues placed on "
+			"each (\"queues\": shm CQs, NVMe/TCP I/O queues, vhost-user-blk queues).")
 
 struct rpc_spin_args {
 	uint64_t spin_us;

@@ -13,11 +13,7 @@
 #include <stddef.h>
 
 #include "reactor/reactor.h"
-
-#define NVL_VERSION_STRING "0.1.0"
-#define NVL_VERSION_MAJOR 0
-#define NVL_VERSION_MINOR 1
-#define NVL_VERSION_PATCH 0
+#include "util/version.h"
 
 typedef void (*nvl_app_done_fn)(void);
 

@@ -2,9 +2,12 @@
 /*
  * bdev RPCs, with SPDK's names and parameters:
  * bdev_malloc_create/delete, bdev_uring_create/delete, bdev_aio_create/delete,
- * bdev_get_bdevs, bdev_get_iostat.
+ * bdev_get_bdevs, bdev_get_iostat; and the daemon's "bdev" subsystem
+ * (save_config, and at shutdown the bdevs left once the services above
+ * them stopped). Reactor 0.
  */
 #include "bdev/bdev.h"
+#include "app/app.h"
 #include "rpc/rpc.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -418,3 +421,27 @@ NVL_RPC_REGISTER("bdev_get_iostat", rpc_bdev_get_iostat, struct rpc_get_bdevs,
 		 get_bdevs_params, NVL_RPC_RUNTIME,
 		 "I/O statistics per bdev: operations, bytes, errors, latency (ticks are "
 		 "nanoseconds; tick_rate 1e9) and a read/write latency histogram.")
+
+/* ---- the "bdev" subsystem ------------------------------------------------- */
+
+static void
+bdev_subsys_write_config(json_t *calls)
+{
+	nvl_bdev_write_config(calls);
+}
+
+/* Higher orders stop first: by now nothing above (nvmf, nbd, vhost) holds a bdev. */
+static void
+bdev_subsys_fini(nvl_app_done_fn done)
+{
+	nvl_bdev_fini();
+	done();
+}
+
+static struct nvl_subsystem g_bdev_subsys = {
+	.name = "bdev",
+	.order = 10,
+	.fini = bdev_subsys_fini,
+	.write_config = bdev_subsys_write_config,
+};
+NVL_SUBSYSTEM_REGISTER(g_bdev_subsys)

@@ -43,8 +43,10 @@
 #include "proto/brick.h"
 #include "nvlend/spec/brick.h"
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/queue.h>
 #include <sys/uio.h>
 
@@ -233,12 +235,65 @@ void brick_session_init(struct brick_session *s, struct brick *b);
 /** Revoke all handles of the session and detach it. */
 void brick_session_fini(struct brick_session *s);
 
+/** What the store tells those above it (the network server) about a brick's
+ *  life, so that it never calls up into them. Reactor 0. */
+struct brick_events {
+	/** the brick is being closed (brick_delete, or the daemon stops): its
+	 *  sessions are gone already; drop whatever else refers to it */
+	void (*closing)(struct brick *b, void *arg);
+	void *arg;
+	TAILQ_ENTRY(brick_events) link;
+};
+/** Hear about every brick from now on (ev stays the caller's; subscribed once). */
+void brick_events_subscribe(struct brick_events *ev);
+void brick_events_unsubscribe(struct brick_events *ev);
+
 static inline void
 brick_mem_get(struct brick_mem *m)
 {
 	m->refs++;
 }
 void brick_mem_put(struct brick_mem *m);
+
+/* ---- inside the store (store.c, store_tier.c, store_recover.c) ---- */
+#define BRICK_MARKER ".nvlend-brick"
+
+static inline void
+brick_blk_name(char *buf, size_t len, const char *prefix, uint64_t addr)
+{
+	snprintf(buf, len, "%s%016" PRIx64, prefix, addr);
+}
+
+static inline bool
+brick_tier_durable(const struct brick_tier *t)
+{
+	return t->kind != NVL_BRICK_PERSIST_VOLATILE;
+}
+
+static inline bool
+brick_has_slow(const struct brick *b)
+{
+	return b->slow.dfd >= 0 || b->sf.fd >= 0;
+}
+
+/* store.c */
+struct brick_block *brick_blk_new(struct brick *b, uint64_t addr, enum brick_tier_id tier, struct brick_mem *mem);
+int brick_mem_create(struct brick *b, int fd, struct brick_mem **out);
+
+/* store_tier.c */
+int brick_blk_evict(struct brick *b, struct brick_block *blk);
+int brick_blk_fetch(struct brick *b, struct brick_block *blk);
+void brick_blk_swap_inode(struct brick *b, struct brick_block *blk);
+int brick_fast_make_room(struct brick *b);
+int brick_sf_alloc_block(struct brick *b, uint64_t addr);
+void brick_tier_close(struct brick_tier *t);
+int brick_tier_make_block(struct brick_tier *t, struct brick_pool *pool, uint64_t addr, int src_fd,
+		const uint8_t *src_buf, int *out_fd);
+int brick_tier_open(struct brick_tier *t, const char *path, const char *role);
+int brick_tier_remove_block(struct brick_tier *t, uint64_t addr, bool sync);
+
+/* store_recover.c */
+int brick_recover(struct brick *b);
 
 /* ---- slotfile.c: the slow file's format and raw I/O ---- */
 uint64_t brick_sf_data_off(uint64_t nslots);
@@ -295,7 +350,7 @@ struct brick_listener {
 	char traddr[256];
 	char trsvcid[32];
 	int fd;
-	struct nvl_fdh *fdh;
+	struct nvl_acceptor *acceptor;
 	unsigned refs;            /* bricks served */
 	unsigned nconns;
 	TAILQ_ENTRY(brick_listener) link;
@@ -307,7 +362,6 @@ int brick_listener_add(struct brick *b, const char *trtype, const char *traddr,
 		       const char *trsvcid);
 int brick_listener_remove(struct brick *b, const char *trtype, const char *traddr,
 			  const char *trsvcid);
-void brick_listeners_drop(struct brick *b);
 const struct brick_transport_ops *brick_transport_find(const char *trtype);
 unsigned brick_conn_count(struct brick *b);
 

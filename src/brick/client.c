@@ -12,10 +12,10 @@
  */
 #include "proto/brick.h"
 #include "nvlend/brick.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -24,7 +24,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #ifndef MAP_SHARED_VALIDATE
@@ -156,64 +155,32 @@ set_timeouts(int fd)
 }
 
 static int
-shm_connect(const struct nvl_brick_uri *u, int *out)
+brick_shm_connect(const struct nvl_brick_uri *u, int *out)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, rc;
-
-	if (nvl_strlcpy(sa.sun_path, u->path, sizeof(sa.sun_path)) < 0)
-		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	*out = fd;
-	return 0;
+	return nvl_sock_connect_unix(u->path, SOCK_STREAM, 0, out);
 }
 
 static int
-tcp_connect(const struct nvl_brick_uri *u, int *out)
+brick_tcp_connect(const struct nvl_brick_uri *u, int *out)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-	struct addrinfo *ai, *a;
-	int fd = -1, rc = -ECONNREFUSED, one = 1;
+	int one = 1, rc;
 
-	if (getaddrinfo(u->host, u->port, &hints, &ai) != 0)
-		return -EHOSTUNREACH;
-	for (a = ai; a; a = a->ai_next) {
-		fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			rc = -errno;
-			continue;
-		}
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
-			break;
-		rc = -errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(ai);
-	if (fd < 0)
-		return rc;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	*out = fd;
-	return 0;
+	rc = nvl_sock_connect_tcp(u->host, u->port, 0, out);
+	if (rc == 0)
+		setsockopt(*out, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return rc;
 }
 
 static const struct brick_client_transport g_client_shm = {
 	.scheme = "brick+shm",
 	.passes_fds = true,
-	.connect = shm_connect,
+	.connect = brick_shm_connect,
 };
 
 static const struct brick_client_transport g_client_tcp = {
 	.scheme = "brick+tcp",
 	.passes_fds = false,
-	.connect = tcp_connect,
+	.connect = brick_tcp_connect,
 };
 
 /* ---- message exchange -------------------------------------------------- */
@@ -228,14 +195,10 @@ static int
 send_all(struct nvl_brick *b, struct iovec *iov, int cnt)
 {
 	while (cnt > 0) {
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
-		ssize_t n = sendmsg(b->fd, &mh, MSG_NOSIGNAL);
+		ssize_t n = nvl_sock_send_fds(b->fd, iov, cnt, NULL, 0, 0);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return io_err(errno);
-		}
+		if (n < 0)
+			return io_err((int)-n);
 		while (cnt > 0 && (size_t)n >= iov->iov_len) {
 			n -= (ssize_t)iov->iov_len;
 			iov++;
@@ -257,44 +220,20 @@ recv_all(struct nvl_brick *b, void *buf, size_t len, int *fd)
 	uint8_t *p = buf;
 
 	while (len > 0) {
-		union {
-			struct cmsghdr h;
-			char buf[CMSG_SPACE(sizeof(int) * 4)];
-		} cm;
 		struct iovec iov = { .iov_base = p, .iov_len = len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		int got[1];
+		unsigned nfds;
 		ssize_t n;
 
-		if (fd) {
-			mh.msg_control = cm.buf;
-			mh.msg_controllen = sizeof(cm.buf);
-		}
-		n = recvmsg(b->fd, &mh, MSG_CMSG_CLOEXEC);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return io_err(errno);
-		}
+		n = nvl_sock_recv_fds(b->fd, &iov, 1, got, fd ? 1 : 0, &nfds, 0, NULL);
+		if (n < 0)
+			return io_err((int)-n);
+		if (nfds && *fd < 0)
+			*fd = got[0];
+		else if (nfds)
+			close(got[0]);
 		if (n == 0)
 			return -EPIPE;
-		if (fd) {
-			for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-				size_t nfd;
-
-				if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-					continue;
-				nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-				for (size_t i = 0; i < nfd; i++) {
-					int f;
-
-					memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-					if (*fd < 0)
-						*fd = f;
-					else
-						close(f);
-				}
-			}
-		}
 		p += n;
 		len -= (size_t)n;
 	}
@@ -540,7 +479,7 @@ nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_bri
 			nm = realloc(b->maps, ncap * sizeof(*nm));
 			if (nm == NULL) {
 				rc = -ENOMEM;
-				goto undo;
+				goto err_unmap;
 			}
 			b->maps = nm;
 			b->cap_maps = ncap;
@@ -555,7 +494,7 @@ nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_bri
 		if (p == MAP_FAILED) {
 			rc = -errno;
 			p = NULL;
-			goto undo;
+			goto err_unmap;
 		}
 		close(x.fd);
 		x.fd = -1;
@@ -569,7 +508,7 @@ nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_bri
 	h->flags = x.resp.arg;
 	h->ptr = p;
 	goto out;
-undo:
+err_unmap:
 	if (x.fd >= 0)
 		close(x.fd);
 	{

@@ -2,7 +2,10 @@
 /*
  * Brick protocol server: listeners (one per transport address, shared by the
  * bricks added to it), connections and the per-connection state machine.
- * Reactor 0 only, like the bricks it serves.
+ * Reactor 0 only, like the bricks it serves. The store never calls up into
+ * the server: the server subscribes to its events (brick_events) and drops a
+ * closed brick from its listeners; a brick's connections end through their
+ * sessions' kill hook.
  *
  * A connection reads one 64-byte header at a time, validates it
  * (brick_proto_check_req, then against the brick's state), and receives a
@@ -19,6 +22,7 @@
 #include "brick/brick_internal.h"
 #include "reactor/reactor.h"
 #include "util/log.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -26,6 +30,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -92,12 +97,12 @@ static TAILQ_HEAD(, brick_listener) g_listeners = TAILQ_HEAD_INITIALIZER(g_liste
 static TAILQ_HEAD(, brick_conn) g_conns = TAILQ_HEAD_INITIALIZER(g_conns);
 static uint8_t g_discard[DISCARD_CHUNK];
 
-static void conn_close(struct brick_conn *c);
+static void brick_conn_close(struct brick_conn *c);
 
 /* ---- responses --------------------------------------------------------- */
 
 static struct brick_tx *
-tx_new(struct brick_conn *c, const struct nvl_brick_hdr *req, int rc)
+brick_tx_new(struct brick_conn *c, const struct nvl_brick_hdr *req, int rc)
 {
 	struct brick_tx *tx = calloc(1, sizeof(*tx));
 	struct nvl_brick_hdr h = { 0 };
@@ -116,7 +121,7 @@ tx_new(struct brick_conn *c, const struct nvl_brick_hdr *req, int rc)
 }
 
 static void
-tx_free(struct brick_tx *tx)
+brick_tx_free(struct brick_tx *tx)
 {
 	if (tx->fd_owned && tx->fd >= 0)
 		close(tx->fd);
@@ -126,7 +131,7 @@ tx_free(struct brick_tx *tx)
 }
 
 static void
-tx_queue(struct brick_conn *c, struct brick_tx *tx)
+brick_tx_queue(struct brick_conn *c, struct brick_tx *tx)
 {
 	TAILQ_INSERT_TAIL(&c->txq, tx, link);
 	c->ntx++;
@@ -134,20 +139,20 @@ tx_queue(struct brick_conn *c, struct brick_tx *tx)
 
 /* Queue a response with no payload and the given header fields. */
 static void
-respond(struct brick_conn *c, const struct nvl_brick_hdr *req, int rc)
+brick_respond(struct brick_conn *c, const struct nvl_brick_hdr *req, int rc)
 {
-	struct brick_tx *tx = tx_new(c, req, rc);
+	struct brick_tx *tx = brick_tx_new(c, req, rc);
 
 	if (tx == NULL) {
 		c->state = CONN_CLOSING; /* cannot answer: the peer would wait forever */
 		return;
 	}
-	tx_queue(c, tx);
+	brick_tx_queue(c, tx);
 }
 
 /* Rewrite selected header fields of a queued response. */
 static void
-tx_set(struct brick_tx *tx, uint16_t flags, uint64_t key, uint64_t addr, uint64_t length,
+brick_tx_set(struct brick_tx *tx, uint16_t flags, uint64_t key, uint64_t addr, uint64_t length,
        uint32_t arg, uint32_t data_len)
 {
 	struct nvl_brick_hdr h;
@@ -163,7 +168,7 @@ tx_set(struct brick_tx *tx, uint16_t flags, uint64_t key, uint64_t addr, uint64_
 }
 
 static int
-conn_send(struct brick_conn *c)
+brick_conn_send(struct brick_conn *c)
 {
 	struct brick_tx *tx;
 
@@ -194,7 +199,7 @@ conn_send(struct brick_conn *c)
 			return 0;
 		TAILQ_REMOVE(&c->txq, tx, link);
 		c->ntx--;
-		tx_free(tx);
+		brick_tx_free(tx);
 	}
 	return 0;
 }
@@ -206,37 +211,37 @@ struct conn_async {
 	struct nvl_brick_hdr req;
 };
 
-static void conn_update_events(struct brick_conn *c);
+static void brick_conn_update_events(struct brick_conn *c);
 
 static void
-conn_put(struct brick_conn *c)
+brick_conn_put(struct brick_conn *c)
 {
 	if (--c->refs == 0)
 		free(c);
 }
 
 static void
-conn_async_done(void *arg, int rc)
+brick_conn_async_done(void *arg, int rc)
 {
 	struct conn_async *a = arg;
 	struct brick_conn *c = a->c;
 
 	c->inflight--;
 	if (c->state != CONN_DEAD) {
-		respond(c, &a->req, rc);
+		brick_respond(c, &a->req, rc);
 		if (!c->in_process) {
 			if (brick_conn_process(c) < 0 && c->sock >= 0)
-				conn_close(c);
+				brick_conn_close(c);
 			else
-				conn_update_events(c);
+				brick_conn_update_events(c);
 		}
 	}
 	free(a);
-	conn_put(c);
+	brick_conn_put(c);
 }
 
 static bool
-listener_serves(const struct brick *b, const struct brick_listener *l)
+brick_listener_serves(const struct brick *b, const struct brick_listener *l)
 {
 	if (l == NULL)
 		return true; /* in-process connection (fuzzing, tests) */
@@ -246,10 +251,10 @@ listener_serves(const struct brick *b, const struct brick_listener *l)
 	return false;
 }
 
-static void conn_kill(struct brick_session *s);
+static void brick_conn_kill(struct brick_session *s);
 
 static void
-exec_hello(struct brick_conn *c, const struct nvl_brick_hdr *req)
+brick_exec_hello(struct brick_conn *c, const struct nvl_brick_hdr *req)
 {
 	char name[NVL_BRICK_NAME_MAX + 1];
 	struct nvl_brick_info_wire info;
@@ -259,22 +264,22 @@ exec_hello(struct brick_conn *c, const struct nvl_brick_hdr *req)
 	int rc;
 
 	if (c->state != CONN_HELLO) {
-		respond(c, req, -EPROTO);
+		brick_respond(c, req, -EPROTO);
 		return;
 	}
 	rc = brick_proto_hello_decode(c->pl_small, req->data_len, &ver, name);
 	if (rc == 0) {
 		b = brick_find(name);
-		if (b == NULL || !listener_serves(b, c->l))
+		if (b == NULL || !brick_listener_serves(b, c->l))
 			rc = -ENOENT;
 	}
 	if (rc < 0) {
-		respond(c, req, rc);
+		brick_respond(c, req, rc);
 		c->state = CONN_CLOSING;
 		return;
 	}
 	c->version = ver;
-	tx = tx_new(c, req, 0);
+	tx = brick_tx_new(c, req, 0);
 	if (tx)
 		tx->owned = malloc(sizeof(info));
 	if (tx == NULL || tx->owned == NULL) {
@@ -285,7 +290,7 @@ exec_hello(struct brick_conn *c, const struct nvl_brick_hdr *req)
 	c->b = b;
 	brick_get(b);
 	brick_session_init(&c->sess, b);
-	c->sess.kill = conn_kill;
+	c->sess.kill = brick_conn_kill;
 	c->state = CONN_READY;
 	brick_info(b, &info);
 	if (c->io.passes_fds)
@@ -293,23 +298,23 @@ exec_hello(struct brick_conn *c, const struct nvl_brick_hdr *req)
 	brick_proto_info_encode(&info, tx->owned);
 	tx->data = tx->owned;
 	tx->data_len = sizeof(info);
-	tx_set(tx, 0, 0, 0, 0, 0, (uint32_t)sizeof(info));
-	tx_queue(c, tx);
+	brick_tx_set(tx, 0, 0, 0, 0, 0, (uint32_t)sizeof(info));
+	brick_tx_queue(c, tx);
 	NVL_DEBUGLOG(brick, "%s: connection on %s, protocol v%u", b->name,
 		     c->l ? c->l->trtype : "(local)", ver);
 }
 
 static void
-exec_info(struct brick_conn *c, const struct nvl_brick_hdr *req)
+brick_exec_info(struct brick_conn *c, const struct nvl_brick_hdr *req)
 {
 	struct nvl_brick_info_wire info;
-	struct brick_tx *tx = tx_new(c, req, 0);
+	struct brick_tx *tx = brick_tx_new(c, req, 0);
 
 	if (tx)
 		tx->owned = malloc(sizeof(info));
 	if (tx == NULL || tx->owned == NULL) {
 		free(tx);
-		respond(c, req, -ENOMEM);
+		brick_respond(c, req, -ENOMEM);
 		return;
 	}
 	brick_info(c->b, &info);
@@ -318,12 +323,12 @@ exec_info(struct brick_conn *c, const struct nvl_brick_hdr *req)
 	brick_proto_info_encode(&info, tx->owned);
 	tx->data = tx->owned;
 	tx->data_len = sizeof(info);
-	tx_set(tx, 0, 0, 0, 0, 0, (uint32_t)sizeof(info));
-	tx_queue(c, tx);
+	brick_tx_set(tx, 0, 0, 0, 0, 0, (uint32_t)sizeof(info));
+	brick_tx_queue(c, tx);
 }
 
 static void
-exec_map(struct brick_conn *c, const struct nvl_brick_hdr *req)
+brick_exec_map(struct brick_conn *c, const struct nvl_brick_hdr *req)
 {
 	struct brick_handle *h;
 	struct brick_tx *tx;
@@ -332,13 +337,13 @@ exec_map(struct brick_conn *c, const struct nvl_brick_hdr *req)
 
 	rc = brick_map(c->b, &c->sess, req->addr, req->arg, &h);
 	if (rc < 0) {
-		respond(c, req, rc);
+		brick_respond(c, req, rc);
 		return;
 	}
-	tx = tx_new(c, req, 0);
+	tx = brick_tx_new(c, req, 0);
 	if (tx == NULL) {
 		brick_handle_revoke(c->b, h);
-		respond(c, req, -ENOMEM);
+		brick_respond(c, req, -ENOMEM);
 		return;
 	}
 	if (c->io.passes_fds) {
@@ -353,9 +358,9 @@ exec_map(struct brick_conn *c, const struct nvl_brick_hdr *req)
 		}
 		if (tx->fd < 0) {
 			tx->fd = -1;
-			tx_free(tx);
+			brick_tx_free(tx);
 			brick_handle_revoke(c->b, h);
-			respond(c, req, -EIO);
+			brick_respond(c, req, -EIO);
 			return;
 		}
 		brick_mem_get(m);
@@ -363,12 +368,12 @@ exec_map(struct brick_conn *c, const struct nvl_brick_hdr *req)
 		m->exported = true;
 		fl = NVL_BRICK_HF_FD;
 	}
-	tx_set(tx, fl, h->key, h->blk->addr, BRICK_BLOCK_SIZE, h->flags, 0);
-	tx_queue(c, tx);
+	brick_tx_set(tx, fl, h->key, h->blk->addr, BRICK_BLOCK_SIZE, h->flags, 0);
+	brick_tx_queue(c, tx);
 }
 
 static void
-exec_list(struct brick_conn *c, const struct nvl_brick_hdr *req)
+brick_exec_list(struct brick_conn *c, const struct nvl_brick_hdr *req)
 {
 	uint32_t max = req->arg ? req->arg : NVL_BRICK_LIST_MAX;
 	struct nvl_brick_extent *ext;
@@ -379,13 +384,13 @@ exec_list(struct brick_conn *c, const struct nvl_brick_hdr *req)
 	uint8_t *w;
 
 	ext = malloc(max * sizeof(*ext));
-	tx = tx_new(c, req, 0);
+	tx = brick_tx_new(c, req, 0);
 	w = malloc(max * sizeof(*ext));
 	if (ext == NULL || tx == NULL || w == NULL) {
 		free(ext);
 		free(tx);
 		free(w);
-		respond(c, req, -ENOMEM);
+		brick_respond(c, req, -ENOMEM);
 		return;
 	}
 	n = brick_list(c->b, req->addr, ext, max, &more, &next);
@@ -393,7 +398,7 @@ exec_list(struct brick_conn *c, const struct nvl_brick_hdr *req)
 		free(ext);
 		free(tx);
 		free(w);
-		respond(c, req, n);
+		brick_respond(c, req, n);
 		return;
 	}
 	for (int i = 0; i < n; i++)
@@ -402,14 +407,14 @@ exec_list(struct brick_conn *c, const struct nvl_brick_hdr *req)
 	tx->owned = w;
 	tx->data = w;
 	tx->data_len = (size_t)n * sizeof(*ext);
-	tx_set(tx, more ? NVL_BRICK_HF_MORE : 0, 0, more ? next : 0, 0, (uint32_t)n,
+	brick_tx_set(tx, more ? NVL_BRICK_HF_MORE : 0, 0, more ? next : 0, 0, (uint32_t)n,
 	       (uint32_t)tx->data_len);
-	tx_queue(c, tx);
+	brick_tx_queue(c, tx);
 }
 
 /* Resolve a key for READ/WRITE/FLUSH: \return handle or NULL with *rc. */
 static struct brick_handle *
-conn_key(struct brick_conn *c, const struct nvl_brick_hdr *req, bool write, int *rc)
+brick_conn_key(struct brick_conn *c, const struct nvl_brick_hdr *req, bool write, int *rc)
 {
 	struct brick_handle *h = brick_key_lookup(c->b, req->key);
 
@@ -426,66 +431,66 @@ conn_key(struct brick_conn *c, const struct nvl_brick_hdr *req, bool write, int 
 }
 
 static void
-exec_read(struct brick_conn *c, const struct nvl_brick_hdr *req)
+brick_exec_read(struct brick_conn *c, const struct nvl_brick_hdr *req)
 {
 	struct brick_handle *h;
 	struct brick_tx *tx;
 	int rc;
 
-	h = conn_key(c, req, false, &rc);
+	h = brick_conn_key(c, req, false, &rc);
 	if (h == NULL) {
-		respond(c, req, rc);
+		brick_respond(c, req, rc);
 		return;
 	}
-	tx = tx_new(c, req, 0);
+	tx = brick_tx_new(c, req, 0);
 	if (tx == NULL) {
-		respond(c, req, -ENOMEM);
+		brick_respond(c, req, -ENOMEM);
 		return;
 	}
 	tx->mem = h->blk->mem;
 	brick_mem_get(tx->mem);
 	tx->data = tx->mem->va + req->offset;
 	tx->data_len = req->length;
-	tx_set(tx, 0, 0, req->addr, req->length, 0, (uint32_t)req->length);
-	tx_queue(c, tx);
+	brick_tx_set(tx, 0, 0, req->addr, req->length, 0, (uint32_t)req->length);
+	brick_tx_queue(c, tx);
 	c->b->st.bytes_read += req->length;
 }
 
 static void
-exec_write_done(struct brick_conn *c, const struct nvl_brick_hdr *req)
+brick_exec_write_done(struct brick_conn *c, const struct nvl_brick_hdr *req)
 {
 	struct brick_handle *h;
 	int rc;
 
 	/* The key is checked again: an unmap/free during the transfer revokes it,
 	 * and the data then went to the revoked inode, not to the block. */
-	h = conn_key(c, req, true, &rc);
+	h = brick_conn_key(c, req, true, &rc);
 	if (h != NULL && h->blk->mem != c->pl_mem)
 		rc = -EACCES;
 	if (rc == 0) {
 		h->blk->maybe_dirty = true;
 		c->b->st.bytes_written += req->length;
 	}
-	respond(c, req, rc);
+	brick_respond(c, req, rc);
 }
 
 static void
-exec_flush(struct brick_conn *c, const struct nvl_brick_hdr *req)
+brick_exec_flush(struct brick_conn *c, const struct nvl_brick_hdr *req)
 {
 	struct conn_async *a;
 	struct brick_handle *h = NULL;
 	int rc = 0;
 
 	if (req->opcode == NVL_BRICK_OP_FLUSH) {
-		h = conn_key(c, req, false, &rc);
+		h = brick_conn_key(c, req, false, &rc);
 		if (h == NULL) {
-			respond(c, req, rc);
+			brick_respond(c, req, rc);
 			return;
 		}
 	}
 	a = calloc(1, sizeof(*a));
 	if (a == NULL) {
-		respond(c, req, -ENOMEM);
+		brick_respond(c, req, -ENOMEM);
 		return;
 	}
 	a->c = c;
@@ -493,50 +498,50 @@ exec_flush(struct brick_conn *c, const struct nvl_brick_hdr *req)
 	c->refs++;
 	c->inflight++;
 	if (h)
-		brick_flush(c->b, h, req->offset, req->length, conn_async_done, a);
+		brick_flush(c->b, h, req->offset, req->length, brick_conn_async_done, a);
 	else
-		brick_flush_all(c->b, conn_async_done, a);
+		brick_flush_all(c->b, brick_conn_async_done, a);
 }
 
 static void
-conn_exec(struct brick_conn *c, const struct nvl_brick_hdr *req)
+brick_conn_exec(struct brick_conn *c, const struct nvl_brick_hdr *req)
 {
 	if (c->state == CONN_HELLO && req->opcode != NVL_BRICK_OP_HELLO) {
-		respond(c, req, -EPROTO);
+		brick_respond(c, req, -EPROTO);
 		c->state = CONN_CLOSING;
 		return;
 	}
 	switch (req->opcode) {
 	case NVL_BRICK_OP_HELLO:
-		exec_hello(c, req);
+		brick_exec_hello(c, req);
 		break;
 	case NVL_BRICK_OP_INFO:
-		exec_info(c, req);
+		brick_exec_info(c, req);
 		break;
 	case NVL_BRICK_OP_ALLOC:
-		respond(c, req, brick_alloc(c->b, req->addr));
+		brick_respond(c, req, brick_alloc(c->b, req->addr));
 		break;
 	case NVL_BRICK_OP_FREE:
-		respond(c, req, brick_free(c->b, req->addr));
+		brick_respond(c, req, brick_free(c->b, req->addr));
 		break;
 	case NVL_BRICK_OP_MAP:
-		exec_map(c, req);
+		brick_exec_map(c, req);
 		break;
 	case NVL_BRICK_OP_UNMAP:
-		respond(c, req, brick_unmap(c->b, &c->sess, req->addr));
+		brick_respond(c, req, brick_unmap(c->b, &c->sess, req->addr));
 		break;
 	case NVL_BRICK_OP_LIST:
-		exec_list(c, req);
+		brick_exec_list(c, req);
 		break;
 	case NVL_BRICK_OP_READ:
-		exec_read(c, req);
+		brick_exec_read(c, req);
 		break;
 	case NVL_BRICK_OP_FLUSH:
 	case NVL_BRICK_OP_FLUSH_ALL:
-		exec_flush(c, req);
+		brick_exec_flush(c, req);
 		break;
 	default:
-		respond(c, req, -EOPNOTSUPP);
+		brick_respond(c, req, -EOPNOTSUPP);
 		break;
 	}
 }
@@ -545,7 +550,7 @@ conn_exec(struct brick_conn *c, const struct nvl_brick_hdr *req)
 
 /* A header is complete: decide what happens to its payload. */
 static void
-conn_header(struct brick_conn *c)
+brick_conn_header(struct brick_conn *c)
 {
 	struct nvl_brick_hdr *h = &c->req;
 	int rc;
@@ -557,7 +562,7 @@ conn_header(struct brick_conn *c)
 		/* the stream cannot be trusted any more: answer and close */
 		NVL_ERRLOG_RL("brick connection: bad header (opcode %u, data_len %u): %s",
 			      h->opcode, h->data_len, rc ? strerror(-rc) : "payload too large");
-		respond(c, h, rc ? rc : -EINVAL);
+		brick_respond(c, h, rc ? rc : -EINVAL);
 		c->state = CONN_CLOSING;
 		return;
 	}
@@ -571,7 +576,7 @@ conn_header(struct brick_conn *c)
 	if (rc == 0 && h->opcode == NVL_BRICK_OP_HELLO) {
 		c->pl_dst = c->pl_small;
 	} else if (rc == 0 && h->opcode == NVL_BRICK_OP_WRITE) {
-		struct brick_handle *hd = conn_key(c, h, true, &c->pl_err);
+		struct brick_handle *hd = brick_conn_key(c, h, true, &c->pl_err);
 
 		if (hd != NULL) {
 			c->pl_mem = hd->blk->mem;
@@ -581,9 +586,9 @@ conn_header(struct brick_conn *c)
 	}
 	if (c->pl_len == 0) {
 		if (c->pl_err)
-			respond(c, h, c->pl_err);
+			brick_respond(c, h, c->pl_err);
 		else
-			conn_exec(c, h);
+			brick_conn_exec(c, h);
 		if (c->pl_err == -EPROTO && c->state == CONN_HELLO)
 			c->state = CONN_CLOSING;
 		return;
@@ -592,19 +597,19 @@ conn_header(struct brick_conn *c)
 }
 
 static void
-conn_payload_done(struct brick_conn *c)
+brick_conn_payload_done(struct brick_conn *c)
 {
 	struct nvl_brick_hdr *h = &c->req;
 
 	c->in_payload = false;
 	if (c->pl_err) {
-		respond(c, h, c->pl_err);
+		brick_respond(c, h, c->pl_err);
 		if (c->state == CONN_HELLO)
 			c->state = CONN_CLOSING;
 	} else if (h->opcode == NVL_BRICK_OP_WRITE) {
-		exec_write_done(c, h);
+		brick_exec_write_done(c, h);
 	} else {
-		conn_exec(c, h);
+		brick_conn_exec(c, h);
 	}
 	brick_mem_put(c->pl_mem);
 	c->pl_mem = NULL;
@@ -612,7 +617,7 @@ conn_payload_done(struct brick_conn *c)
 
 /* One receive step. \return >0 progress, -EAGAIN nothing to read, <0 close. */
 static long
-conn_recv_step(struct brick_conn *c)
+brick_conn_recv_step(struct brick_conn *c)
 {
 	long n;
 
@@ -622,7 +627,7 @@ conn_recv_step(struct brick_conn *c)
 			return n == 0 ? -ECONNRESET : n;
 		c->rx_have += (size_t)n;
 		if (c->rx_have == NVL_BRICK_HDR_SIZE)
-			conn_header(c);
+			brick_conn_header(c);
 		return n;
 	}
 	if (c->pl_dst)
@@ -634,7 +639,7 @@ conn_recv_step(struct brick_conn *c)
 		return n == 0 ? -ECONNRESET : n;
 	c->pl_got += (size_t)n;
 	if (c->pl_got == c->pl_len)
-		conn_payload_done(c);
+		brick_conn_payload_done(c);
 	return n;
 }
 
@@ -649,7 +654,7 @@ brick_conn_process(struct brick_conn *c)
 	for (;;) {
 		long n;
 
-		rc = conn_send(c);
+		rc = brick_conn_send(c);
 		if (rc < 0)
 			break;
 		if (c->state == CONN_CLOSING) {
@@ -659,7 +664,7 @@ brick_conn_process(struct brick_conn *c)
 		/* backpressure: stop reading while this many answers are pending */
 		if (c->ntx + c->inflight >= BRICK_CONN_QD)
 			break;
-		n = conn_recv_step(c);
+		n = brick_conn_recv_step(c);
 		if (n == -EAGAIN)
 			break;
 		if (n < 0) {
@@ -690,7 +695,7 @@ brick_conn_create(const struct brick_conn_io *io, struct brick_listener *l)
 	return c;
 }
 
-static void listener_maybe_free(struct brick_listener *l);
+static void brick_listener_maybe_free(struct brick_listener *l);
 
 void
 brick_conn_destroy(struct brick_conn *c)
@@ -708,7 +713,7 @@ brick_conn_destroy(struct brick_conn *c)
 	c->sock = -1;
 	while ((tx = TAILQ_FIRST(&c->txq)) != NULL) {
 		TAILQ_REMOVE(&c->txq, tx, link);
-		tx_free(tx);
+		brick_tx_free(tx);
 	}
 	c->ntx = 0;
 	brick_mem_put(c->pl_mem);
@@ -721,22 +726,22 @@ brick_conn_destroy(struct brick_conn *c)
 	}
 	if (c->l) {
 		c->l->nconns--;
-		listener_maybe_free(c->l);
+		brick_listener_maybe_free(c->l);
 		c->l = NULL;
 	}
-	conn_put(c);
+	brick_conn_put(c);
 }
 
 static void
-conn_close(struct brick_conn *c)
+brick_conn_close(struct brick_conn *c)
 {
 	brick_conn_destroy(c);
 }
 
 static void
-conn_kill(struct brick_session *s)
+brick_conn_kill(struct brick_session *s)
 {
-	conn_close(container_of(s, struct brick_conn, sess));
+	brick_conn_close(container_of(s, struct brick_conn, sess));
 }
 
 unsigned
@@ -753,7 +758,7 @@ brick_conn_count(struct brick *b)
 /* ---- sockets ----------------------------------------------------------- */
 
 static long
-sock_recv(void *ctx, void *buf, size_t len)
+brick_sock_recv(void *ctx, void *buf, size_t len)
 {
 	int fd = (int)(intptr_t)ctx;
 
@@ -769,40 +774,14 @@ sock_recv(void *ctx, void *buf, size_t len)
 }
 
 static long
-sock_sendv(void *ctx, const struct iovec *iov, int iovcnt, int pass_fd)
+brick_sock_sendv(void *ctx, const struct iovec *iov, int iovcnt, int pass_fd)
 {
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
-	int fd = (int)(intptr_t)ctx;
-
-	if (pass_fd >= 0) {
-		struct cmsghdr *ch;
-
-		memset(&cm, 0, sizeof(cm));
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = sizeof(cm.buf);
-		ch = CMSG_FIRSTHDR(&mh);
-		ch->cmsg_level = SOL_SOCKET;
-		ch->cmsg_type = SCM_RIGHTS;
-		ch->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(ch), &pass_fd, sizeof(int));
-	}
-	for (;;) {
-		ssize_t n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (n >= 0)
-			return n;
-		if (errno == EINTR)
-			continue;
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	}
+	return nvl_sock_send_fds((int)(intptr_t)ctx, iov, iovcnt, &pass_fd, pass_fd >= 0 ? 1 : 0,
+				 MSG_DONTWAIT);
 }
 
 static void
-conn_update_events(struct brick_conn *c)
+brick_conn_update_events(struct brick_conn *c)
 {
 	uint32_t ev = 0;
 
@@ -817,152 +796,84 @@ conn_update_events(struct brick_conn *c)
 }
 
 static void
-conn_sock_cb(void *arg, uint32_t events)
+brick_conn_sock_cb(void *arg, uint32_t events)
 {
 	struct brick_conn *c = arg;
 
 	if (brick_conn_process(c) < 0) {
-		conn_close(c);
+		brick_conn_close(c);
 		return;
 	}
 	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN)) {
-		conn_close(c);
+		brick_conn_close(c);
 		return;
 	}
-	conn_update_events(c);
+	brick_conn_update_events(c);
 }
 
 static void
-listener_accept_cb(void *arg, uint32_t events)
+brick_listener_accept_cb(void *arg, int fd)
 {
 	struct brick_listener *l = arg;
-	struct brick_conn_io io = { .recv = sock_recv, .sendv = sock_sendv };
+	struct brick_conn_io io = { .recv = brick_sock_recv, .sendv = brick_sock_sendv };
 	struct brick_conn *c;
-	int fd;
 
-	(void)events;
-	for (;;) {
-		fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				NVL_ERRLOG_RL("brick listener %s %s: accept: %s", l->trtype,
-					      l->traddr, strerror(errno));
-			return;
-		}
-		if (l->nconns >= BRICK_MAX_CONNS_PER_LISTENER) {
-			NVL_ERRLOG_RL("brick listener %s %s: %u connections, refusing more",
-				      l->trtype, l->traddr, l->nconns);
-			close(fd);
-			continue;
-		}
-		if (l->ops->accepted)
-			l->ops->accepted(fd);
-		io.ctx = (void *)(intptr_t)fd;
-		io.passes_fds = l->ops->passes_fds;
-		c = brick_conn_create(&io, l);
-		if (c == NULL) {
-			close(fd);
-			continue;
-		}
-		c->sock = fd;
-		c->events = EPOLLIN;
-		c->fdh = nvl_fd_add(fd, EPOLLIN, conn_sock_cb, c);
-		if (c->fdh == NULL)
-			conn_close(c);
+	if (l->nconns >= BRICK_MAX_CONNS_PER_LISTENER) {
+		NVL_ERRLOG_RL("brick listener %s %s: %u connections, refusing more", l->trtype,
+			      l->traddr, l->nconns);
+		close(fd);
+		return;
 	}
+	if (l->ops->accepted)
+		l->ops->accepted(fd);
+	io.ctx = (void *)(intptr_t)fd;
+	io.passes_fds = l->ops->passes_fds;
+	c = brick_conn_create(&io, l);
+	if (c == NULL) {
+		close(fd);
+		return;
+	}
+	c->sock = fd;
+	c->events = EPOLLIN;
+	c->fdh = nvl_fd_add(fd, EPOLLIN, brick_conn_sock_cb, c);
+	if (c->fdh == NULL)
+		brick_conn_close(c);
 }
 
 /* ---- transports -------------------------------------------------------- */
 
 static int
-shm_listen(struct brick_listener *l)
+brick_shm_listen(struct brick_listener *l)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, rc;
-
 	if (l->traddr[0] != '/' || l->trsvcid[0])
 		return -EINVAL;
-	if (nvl_strlcpy(sa.sun_path, l->traddr, sizeof(sa.sun_path)) < 0)
-		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (lstat(l->traddr, &st) == 0) {
-		int probe;
-
-		if (!S_ISSOCK(st.st_mode)) {
-			close(fd);
-			return -EEXIST;
-		}
-		/* a live server answers; a dead one's socket is taken over */
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			close(probe);
-			close(fd);
-			return -EADDRINUSE;
-		}
-		if (probe >= 0)
-			close(probe);
-		unlink(l->traddr);
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 128) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	chmod(l->traddr, 0600);
-	l->fd = fd;
-	return 0;
+	/* only the daemon's user: blocks are handed out by descriptor */
+	return nvl_sock_listen_unix(l->traddr, SOCK_STREAM, 0600, 128, &l->fd);
 }
 
 static void
-shm_stop(struct brick_listener *l)
+brick_shm_stop(struct brick_listener *l)
 {
 	close(l->fd);
 	unlink(l->traddr);
 }
 
 static int
-tcp_listen(struct brick_listener *l)
+brick_tcp_listen(struct brick_listener *l)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV };
-	struct addrinfo *ai;
-	int fd, one = 1, rc;
-
 	if (l->trsvcid[0] == '\0')
 		return -EINVAL;
-	if (getaddrinfo(l->traddr, l->trsvcid, &hints, &ai) != 0)
-		return -EINVAL;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		rc = -errno;
-		freeaddrinfo(ai);
-		return rc;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ai->ai_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-		rc = -errno;
-		close(fd);
-		freeaddrinfo(ai);
-		return rc;
-	}
-	freeaddrinfo(ai);
-	l->fd = fd;
-	return 0;
+	return nvl_sock_listen_tcp(l->traddr, l->trsvcid, AF_UNSPEC, 128, &l->fd);
 }
 
 static void
-tcp_stop(struct brick_listener *l)
+brick_tcp_stop(struct brick_listener *l)
 {
 	close(l->fd);
 }
 
 static void
-tcp_accepted(int fd)
+brick_tcp_accepted(int fd)
 {
 	int one = 1;
 
@@ -972,17 +883,17 @@ tcp_accepted(int fd)
 const struct brick_transport_ops brick_transport_shm = {
 	.name = "SHM",
 	.passes_fds = true,
-	.listen = shm_listen,
-	.stop = shm_stop,
+	.listen = brick_shm_listen,
+	.stop = brick_shm_stop,
 	.accepted = NULL,
 };
 
 const struct brick_transport_ops brick_transport_tcp = {
 	.name = "TCP",
 	.passes_fds = false,
-	.listen = tcp_listen,
-	.stop = tcp_stop,
-	.accepted = tcp_accepted,
+	.listen = brick_tcp_listen,
+	.stop = brick_tcp_stop,
+	.accepted = brick_tcp_accepted,
 };
 
 static const struct brick_transport_ops *const g_transports[] = {
@@ -1001,8 +912,12 @@ brick_transport_find(const char *trtype)
 
 /* ---- listeners --------------------------------------------------------- */
 
+static void server_brick_closing(struct brick *b, void *arg);
+static struct brick_events g_store_events = { .closing = server_brick_closing };
+static bool g_subscribed;
+
 static struct brick_listener *
-listener_find(const struct brick_transport_ops *ops, const char *traddr, const char *trsvcid)
+brick_listener_find(const struct brick_transport_ops *ops, const char *traddr, const char *trsvcid)
 {
 	struct brick_listener *l;
 
@@ -1014,24 +929,24 @@ listener_find(const struct brick_transport_ops *ops, const char *traddr, const c
 }
 
 static void
-listener_maybe_free(struct brick_listener *l)
+brick_listener_maybe_free(struct brick_listener *l)
 {
 	if (l->refs == 0 && l->nconns == 0)
 		free(l);
 }
 
 static void
-listener_unref(struct brick_listener *l)
+brick_listener_unref(struct brick_listener *l)
 {
 	if (--l->refs > 0)
 		return;
-	nvl_fd_del(l->fdh);
-	l->fdh = NULL;
+	nvl_acceptor_destroy(l->acceptor);
+	l->acceptor = NULL;
 	l->ops->stop(l);
 	TAILQ_REMOVE(&g_listeners, l, link);
 	NVL_NOTICELOG("brick listener %s %s%s%s stopped", l->trtype, l->traddr,
 		      l->trsvcid[0] ? ":" : "", l->trsvcid);
-	listener_maybe_free(l);
+	brick_listener_maybe_free(l);
 }
 
 int
@@ -1040,19 +955,24 @@ brick_listener_add(struct brick *b, const char *trtype, const char *traddr,
 {
 	const struct brick_transport_ops *ops = brick_transport_find(trtype);
 	struct brick_listener *l;
+	char name[320];
 	int rc;
 
 	if (ops == NULL || traddr == NULL || traddr[0] == '\0')
 		return -EINVAL;
+	if (!g_subscribed) {
+		brick_events_subscribe(&g_store_events);
+		g_subscribed = true;
+	}
 	if (trsvcid == NULL)
 		trsvcid = "";
 	if (strlen(traddr) >= sizeof(l->traddr) || strlen(trsvcid) >= sizeof(l->trsvcid))
 		return -ENAMETOOLONG;
 	if (b->nlisteners >= BRICK_MAX_LISTENERS)
 		return -E2BIG;
-	l = listener_find(ops, traddr, trsvcid);
+	l = brick_listener_find(ops, traddr, trsvcid);
 	if (l != NULL) {
-		if (listener_serves(b, l))
+		if (brick_listener_serves(b, l))
 			return -EEXIST;
 		l->refs++;
 		b->listeners[b->nlisteners++] = l;
@@ -1070,8 +990,10 @@ brick_listener_add(struct brick *b, const char *trtype, const char *traddr,
 		free(l);
 		return rc;
 	}
-	l->fdh = nvl_fd_add(l->fd, EPOLLIN, listener_accept_cb, l);
-	if (l->fdh == NULL) {
+	snprintf(name, sizeof(name), "brick %s %s%s%s", l->trtype, l->traddr,
+		 l->trsvcid[0] ? ":" : "", l->trsvcid);
+	l->acceptor = nvl_acceptor_create(l->fd, name, 0, brick_listener_accept_cb, l);
+	if (l->acceptor == NULL) {
 		rc = -errno;
 		ops->stop(l);
 		free(l);
@@ -1094,22 +1016,24 @@ brick_listener_remove(struct brick *b, const char *trtype, const char *traddr,
 
 	if (ops == NULL || traddr == NULL)
 		return -EINVAL;
-	l = listener_find(ops, traddr, trsvcid ? trsvcid : "");
+	l = brick_listener_find(ops, traddr, trsvcid ? trsvcid : "");
 	if (l == NULL)
 		return -ENOENT;
 	for (unsigned i = 0; i < b->nlisteners; i++) {
 		if (b->listeners[i] == l) {
 			b->listeners[i] = b->listeners[--b->nlisteners];
-			listener_unref(l);
+			brick_listener_unref(l);
 			return 0;
 		}
 	}
 	return -ENOENT;
 }
 
-void
-brick_listeners_drop(struct brick *b)
+/* The store closes a brick: the listeners serving it drop it. */
+static void
+server_brick_closing(struct brick *b, void *arg)
 {
+	(void)arg;
 	while (b->nlisteners > 0)
-		listener_unref(b->listeners[--b->nlisteners]);
+		brick_listener_unref(b->listeners[--b->nlisteners]);
 }

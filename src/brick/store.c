@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The brick store: block map, tiers, handles, flush, crash recovery
- * (brick_internal.h describes the objects and the on-disk layout;
- * docs/brick.md the contracts). Reactor 0 only, no locks.
+ * The brick store: the block map, allocation, handles and their keys,
+ * sessions, listing, and a brick's life (create, get/put, close, the events
+ * those above hear about). The tiers, moves between them and flush are in
+ * store_tier.c; recovery of the block map from the tiers, and purge, in
+ * store_recover.c (brick_internal.h describes the objects and the on-disk
+ * layout; docs/brick.md the contracts). Reactor 0 only, no locks.
  *
  * Ordering rules that make the directory a crash-consistent block map:
  *  - create: write .tmp-ADDR (fallocate, copy, fdatasync on durable tiers),
@@ -32,41 +35,27 @@
 #include "util/log.h"
 #include "util/util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <unistd.h>
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
 
 NVL_LOG_REGISTER_COMPONENT(brick)
 
-#ifndef STATX_ATTR_DAX
-#define STATX_ATTR_DAX 0x00200000
-#endif
 #ifndef MAP_SHARED_VALIDATE
 #define MAP_SHARED_VALIDATE 0x03
 #endif
 #ifndef MAP_SYNC
 #define MAP_SYNC 0x80000
 #endif
-#ifndef HUGETLBFS_MAGIC
-#define HUGETLBFS_MAGIC 0x958458f6
-#endif
-
-#define MARKER ".nvlend-brick"
 
 static TAILQ_HEAD(, brick) g_bricks = TAILQ_HEAD_INITIALIZER(g_bricks);
+static TAILQ_HEAD(, brick_events) g_subscribers = TAILQ_HEAD_INITIALIZER(g_subscribers);
 #ifdef NVL_FUZZING
 uint64_t brick_fuzz_next_key;
 #endif
@@ -94,22 +83,10 @@ brick_next(struct brick *b)
 	return TAILQ_NEXT(b, link);
 }
 
-static void
-blk_name(char *buf, size_t len, const char *prefix, uint64_t addr)
-{
-	snprintf(buf, len, "%s%016" PRIx64, prefix, addr);
-}
-
-static bool
-tier_durable(const struct brick_tier *t)
-{
-	return t->kind != NVL_BRICK_PERSIST_VOLATILE;
-}
-
 /* ---- block memory ------------------------------------------------------ */
 
-static int
-mem_create(struct brick *b, int fd, struct brick_mem **out)
+int
+brick_mem_create(struct brick *b, int fd, struct brick_mem **out)
 {
 	struct brick_mem *m = calloc(1, sizeof(*m));
 	int flags = MAP_SHARED | MAP_POPULATE;
@@ -142,300 +119,6 @@ brick_mem_put(struct brick_mem *m)
 	free(m);
 }
 
-/* ---- tier files -------------------------------------------------------- */
-
-/* Copy a block file with the kernel doing the reads (a source truncated by a
- * misbehaving client gives a short read, never a SIGBUS in the daemon). */
-static int
-copy_block(int src, int dst)
-{
-	loff_t in = 0, out = 0;
-	size_t left = BRICK_BLOCK_SIZE;
-	uint8_t *d;
-
-	while (left > 0) {
-		ssize_t n = copy_file_range(src, &in, dst, &out, left, 0);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP ||
-			    errno == ENOSYS)
-				goto fallback;
-			return -errno;
-		}
-		if (n == 0)
-			return 0; /* short source: the rest stays zero (fallocated) */
-		left -= (size_t)n;
-	}
-	return 0;
-fallback:
-	/* hugetlbfs and cross-file-system pairs: pread into a mapping of dst */
-	d = mmap(NULL, BRICK_BLOCK_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, dst, 0);
-	if (d == MAP_FAILED)
-		return -errno;
-	for (size_t done = BRICK_BLOCK_SIZE - left; done < BRICK_BLOCK_SIZE;) {
-		ssize_t n = pread(src, d + done, BRICK_BLOCK_SIZE - done, (off_t)done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			int rc = n < 0 ? -errno : 0;
-
-			munmap(d, BRICK_BLOCK_SIZE);
-			return rc;
-		}
-		done += (size_t)n;
-	}
-	munmap(d, BRICK_BLOCK_SIZE);
-	return 0;
-}
-
-/* Whole-block pread/pwrite of a block file. A source cut short by a client
- * reads as zeroes past its end. */
-static int
-read_block(int fd, uint8_t *buf)
-{
-	size_t done = 0;
-
-	while (done < BRICK_BLOCK_SIZE) {
-		ssize_t n = pread(fd, buf + done, BRICK_BLOCK_SIZE - done, (off_t)done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	memset(buf + done, 0, BRICK_BLOCK_SIZE - done);
-	return 0;
-}
-
-static int
-write_block(int fd, const uint8_t *buf)
-{
-	size_t done = 0;
-
-	while (done < BRICK_BLOCK_SIZE) {
-		ssize_t n = pwrite(fd, buf + done, BRICK_BLOCK_SIZE - done, (off_t)done);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
-/* Create blk-ADDR in tier t (contents: a copy of src_fd, of src_buf, or zeroes), crash-safely,
- * from a ready spare of the pool when there is one. Replaces an existing
- * blk-ADDR atomically. Returns the new file's fd. */
-static int
-tier_make_block(struct brick_tier *t, struct brick_pool *pool, uint64_t addr, int src_fd,
-		const uint8_t *src_buf, int *out_fd)
-{
-	char tmp[40], name[40];
-	uint64_t id;
-	int fd, rc;
-
-	*out_fd = -1;
-	blk_name(name, sizeof(name), "blk-", addr);
-	if (brick_pool_take(pool, &fd, &id) == 0) {
-		brick_pool_name(id, tmp, sizeof(tmp)); /* zeroed, allocated, synced */
-	} else {
-		blk_name(tmp, sizeof(tmp), ".tmp-", addr);
-		unlinkat(t->dfd, tmp, 0);
-		fd = openat(t->dfd, tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0)
-			return -errno;
-		if (fallocate(fd, 0, 0, BRICK_BLOCK_SIZE) < 0) {
-			if (errno != EOPNOTSUPP || ftruncate(fd, BRICK_BLOCK_SIZE) < 0) {
-				rc = -errno;
-				goto err;
-			}
-		}
-	}
-	if (src_fd >= 0) {
-		rc = copy_block(src_fd, fd);
-		if (rc < 0)
-			goto err;
-	}
-	if (src_buf) {
-		rc = write_block(fd, src_buf);
-		if (rc < 0)
-			goto err;
-	}
-	/* a fresh file's size and extents, or copied data, must be durable before
-	 * its name; a spare from the pool was synced by the pool thread */
-	if (tier_durable(t) && (src_fd >= 0 || src_buf || strncmp(tmp, ".spare-", 7) != 0) &&
-	    fdatasync(fd) < 0) {
-		rc = -errno;
-		goto err;
-	}
-	if (renameat(t->dfd, tmp, t->dfd, name) < 0) {
-		rc = -errno;
-		goto err;
-	}
-	if (tier_durable(t) && fsync(t->dfd) < 0) {
-		rc = -errno;
-		NVL_ERRLOG("%s: fsync of the directory failed: %s", t->path, strerror(-rc));
-		*out_fd = fd;
-		return rc; /* the file exists under its name: caller must account for it */
-	}
-	*out_fd = fd;
-	return 0;
-err:
-	close(fd);
-	unlinkat(t->dfd, tmp, 0);
-	return rc;
-}
-
-static int
-tier_remove_block(struct brick_tier *t, uint64_t addr, bool sync)
-{
-	char name[40];
-
-	blk_name(name, sizeof(name), "blk-", addr);
-	if (unlinkat(t->dfd, name, 0) < 0 && errno != ENOENT)
-		return -errno;
-	if (sync && tier_durable(t) && fsync(t->dfd) < 0)
-		return -errno;
-	return 0;
-}
-
-/* Does the tmpfs holding path give 2 MiB pages (mounted huge=always/within_size)?
- * Read from /proc/self/mountinfo: the longest mount point that prefixes path. */
-static bool
-tmpfs_huge(const char *path)
-{
-	char real[4096], line[4096], best_opts[512] = "";
-	size_t best = 0;
-	FILE *f;
-
-	if (realpath(path, real) == NULL)
-		return false;
-	f = fopen("/proc/self/mountinfo", "re");
-	if (f == NULL)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		char mnt[1024], *sep, fstype[64], src[512], opts[512];
-		size_t n;
-
-		if (sscanf(line, "%*s %*s %*s %*s %1023s", mnt) != 1)
-			continue;
-		sep = strstr(line, " - ");
-		if (sep == NULL || sscanf(sep + 3, "%63s %511s %511s", fstype, src, opts) != 3)
-			continue;
-		n = strlen(mnt);
-		if (strncmp(real, mnt, n) != 0 || (real[n] != '/' && real[n] != '\0' && n != 1))
-			continue;
-		if (n >= best) {
-			best = n;
-			nvl_strlcpy(best_opts, strcmp(fstype, "tmpfs") == 0 ? opts : "", sizeof(best_opts));
-		}
-	}
-	fclose(f);
-	return strstr(best_opts, "huge=always") || strstr(best_opts, "huge=within_size");
-}
-
-static int
-tier_detect(struct brick_tier *t)
-{
-	struct statfs sfs;
-	struct statx stx;
-	void *p;
-	int fd;
-
-	if (fstatfs(t->dfd, &sfs) < 0)
-		return -errno;
-	if (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC) {
-		t->kind = NVL_BRICK_PERSIST_VOLATILE;
-		t->huge = sfs.f_type == TMPFS_MAGIC && tmpfs_huge(t->path);
-		t->fs = t->huge ? "tmpfs-huge" : "tmpfs";
-		return 0;
-	}
-	if (sfs.f_type == HUGETLBFS_MAGIC) {
-		t->kind = NVL_BRICK_PERSIST_VOLATILE;
-		t->huge = true;
-		t->fs = "hugetlbfs";
-		return 0;
-	}
-	t->kind = NVL_BRICK_PERSIST_FSYNC;
-	t->fs = "file";
-	/* DAX: the probe file's statx attribute, and MAP_SYNC must work */
-	fd = openat(t->dfd, ".probe", O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, 4096) == 0 &&
-	    statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) == 0 &&
-	    (stx.stx_attributes & STATX_ATTR_DAX)) {
-		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED_VALIDATE | MAP_SYNC, fd, 0);
-		if (p != MAP_FAILED) {
-			munmap(p, 4096);
-			t->kind = NVL_BRICK_PERSIST_PMEM;
-			t->fs = "dax";
-		}
-	}
-	close(fd);
-	unlinkat(t->dfd, ".probe", 0);
-	return 0;
-}
-
-static int
-tier_open(struct brick_tier *t, const char *path, const char *role)
-{
-	char want[64], have[64] = "";
-	ssize_t n;
-	int rc;
-
-	t->dfd = -1;
-	t->lock_fd = -1;
-	rc = nvl_mkdir_p(path);
-	if (rc < 0 && rc != -EEXIST)
-		return rc;
-	t->path = strdup(path);
-	if (t->path == NULL)
-		return -ENOMEM;
-	t->dfd = open(path, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-	if (t->dfd < 0)
-		return -errno;
-	t->lock_fd = openat(t->dfd, MARKER, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (t->lock_fd < 0)
-		return -errno;
-	if (flock(t->lock_fd, LOCK_EX | LOCK_NB) < 0)
-		return errno == EWOULDBLOCK ? -EBUSY : -errno;
-	snprintf(want, sizeof(want), "nvlend-brick 1 %s\n", role);
-	n = pread(t->lock_fd, have, sizeof(have) - 1, 0);
-	if (n > 0) {
-		have[n] = '\0';
-		if (strcmp(have, want) != 0) {
-			NVL_ERRLOG("%s was made as another tier (%.*s), not as the %s tier", path,
-				   (int)strcspn(have, "\n"), have, role);
-			return -EINVAL;
-		}
-	} else {
-		if (ftruncate(t->lock_fd, 0) < 0 ||
-		    pwrite(t->lock_fd, want, strlen(want), 0) != (ssize_t)strlen(want))
-			return -errno;
-	}
-	return tier_detect(t);
-}
-
-static void
-tier_close(struct brick_tier *t)
-{
-	if (t->lock_fd >= 0)
-		close(t->lock_fd);
-	if (t->dfd >= 0)
-		close(t->dfd);
-	free(t->path);
-	t->path = NULL;
-	t->dfd = t->lock_fd = -1;
-}
-
 /* ---- blocks ------------------------------------------------------------ */
 
 static void
@@ -445,8 +128,8 @@ blk_destroy(struct brick_block *blk)
 	free(blk);
 }
 
-static struct brick_block *
-blk_new(struct brick *b, uint64_t addr, enum brick_tier_id tier, struct brick_mem *mem)
+struct brick_block *
+brick_blk_new(struct brick *b, uint64_t addr, enum brick_tier_id tier, struct brick_mem *mem)
 {
 	struct brick_block *blk = calloc(1, sizeof(*blk));
 
@@ -467,230 +150,6 @@ blk_new(struct brick *b, uint64_t addr, enum brick_tier_id tier, struct brick_me
 		b->nslow++;
 	}
 	return blk;
-}
-
-static bool
-has_slow(const struct brick *b)
-{
-	return b->slow.dfd >= 0 || b->sf.fd >= 0;
-}
-
-/* Give up a slot whose record may say valid: invalidate it durably first. */
-static void
-sf_release(struct brick *b, uint64_t slot)
-{
-	struct brick_slotfile *sf = &b->sf;
-	int rc;
-
-	rc = brick_sf_rec_write(sf, slot, 0, false);
-	if (rc == 0)
-		rc = brick_sf_sync(sf);
-	sf->slot_blk[slot] = NULL;
-	if (rc < 0) {
-		/* its record may stay valid: reusing it could resurrect a block */
-		NVL_ERRLOG("brick %s: %s: cannot invalidate slot %" PRIu64 " (%s): slot retired",
-			   b->name, sf->path, slot, strerror(-rc));
-		return;
-	}
-	sf->free[sf->nfree++] = (uint32_t)slot;
-}
-
-/* Publish buf as addr's block in a free slot (data, sync, record, sync). */
-static int
-sf_put_block(struct brick *b, uint64_t addr, const uint8_t *buf, uint64_t *slot_out)
-{
-	struct brick_slotfile *sf = &b->sf;
-	uint64_t slot;
-	int rc;
-
-	if (sf->nfree == 0)
-		return -ENOSPC;
-	slot = sf->free[--sf->nfree];
-	rc = brick_sf_data_io(sf, slot, (void *)buf, true);
-	if (rc == 0)
-		rc = brick_sf_sync(sf);
-	if (rc < 0) {
-		sf->free[sf->nfree++] = (uint32_t)slot; /* its record is still invalid */
-		return rc;
-	}
-	rc = brick_sf_rec_write(sf, slot, addr, true);
-	if (rc == 0)
-		rc = brick_sf_sync(sf);
-	if (rc < 0) {
-		sf_release(b, slot);
-		return rc;
-	}
-	*slot_out = slot;
-	return 0;
-}
-
-/* Copy an unmapped fast block into the slow tier (directory or file). */
-static int
-evict_copy(struct brick *b, struct brick_block *blk)
-{
-	int sfd = -1, rc;
-
-	if (b->sf.fd >= 0) {
-		rc = read_block(blk->mem->fd, b->sf.buf);
-		if (rc == 0)
-			rc = sf_put_block(b, blk->addr, b->sf.buf, &blk->slot);
-		if (rc == 0)
-			b->sf.slot_blk[blk->slot] = blk;
-		return rc;
-	}
-	rc = tier_make_block(&b->slow, NULL, blk->addr, blk->mem->fd, NULL, &sfd);
-	if (rc < 0 && sfd < 0)
-		return rc;
-	close(sfd);
-	if (rc < 0)
-		tier_remove_block(&b->slow, blk->addr, false);
-	return rc;
-}
-
-/* Move an unmapped fast block to the slow tier. */
-static int
-blk_evict(struct brick *b, struct brick_block *blk)
-{
-	int rc;
-
-	if (blk->tier != BRICK_TIER_FAST || blk->nhandles || !has_slow(b))
-		return -EINVAL;
-	rc = evict_copy(b, blk);
-	if (rc < 0)
-		return rc;
-	/* No fsync needed here: if the unlink is lost, recovery finds the block
-	 * in both tiers and keeps the (identical) fast copy. */
-	rc = tier_remove_block(&b->fast, blk->addr, false);
-	if (rc < 0) {
-		NVL_ERRLOG("brick %s: cannot remove fast copy of 0x%" PRIx64 ": %s", b->name,
-			   blk->addr, strerror(-rc));
-		if (b->sf.fd >= 0)
-			sf_release(b, blk->slot);
-		else
-			tier_remove_block(&b->slow, blk->addr, true);
-		return rc;
-	}
-	TAILQ_REMOVE(&b->lru, blk, lru);
-	brick_mem_put(blk->mem);
-	blk->mem = NULL;
-	blk->tier = BRICK_TIER_SLOW;
-	b->nfast--;
-	b->nslow++;
-	b->st.evictions++;
-	NVL_DEBUGLOG(brick, "%s: 0x%" PRIx64 " -> slow tier", b->name, blk->addr);
-	return 0;
-}
-
-/* Make room for one more block in the fast tier. */
-static int
-fast_make_room(struct brick *b)
-{
-	while (b->nfast >= b->fast_budget) {
-		struct brick_block *victim = TAILQ_FIRST(&b->lru);
-		int rc;
-
-		if (victim == NULL || !has_slow(b))
-			return -ENOMEM;
-		rc = blk_evict(b, victim);
-		if (rc < 0)
-			return rc == -EINVAL ? -ENOMEM : -EIO;
-	}
-	return 0;
-}
-
-/* Bring a slow block back to the fast tier. */
-static int
-blk_fetch(struct brick *b, struct brick_block *blk)
-{
-	struct brick_mem *m;
-	char name[40];
-	int sfd, fd = -1, rc;
-
-	rc = fast_make_room(b);
-	if (rc < 0)
-		return rc;
-	if (b->sf.fd >= 0) {
-		/* after fast_make_room: an eviction reuses the bounce buffer */
-		if (brick_sf_data_io(&b->sf, blk->slot, b->sf.buf, false) < 0)
-			return -EIO;
-		rc = tier_make_block(&b->fast, b->pool, blk->addr, -1, b->sf.buf, &fd);
-	} else {
-		blk_name(name, sizeof(name), "blk-", blk->addr);
-		sfd = openat(b->slow.dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (sfd < 0)
-			return -EIO;
-		rc = tier_make_block(&b->fast, b->pool, blk->addr, sfd, NULL, &fd);
-		close(sfd);
-	}
-	if (rc < 0) {
-		if (fd >= 0) {
-			close(fd);
-			tier_remove_block(&b->fast, blk->addr, false);
-		}
-		return -EIO;
-	}
-	rc = mem_create(b, fd, &m);
-	if (rc < 0) {
-		close(fd);
-		tier_remove_block(&b->fast, blk->addr, false);
-		return rc;
-	}
-	if (b->sf.fd >= 0) {
-		/* the slot is reused only once its record is durably invalid: a stale
-		 * valid record could otherwise name another block's data */
-		rc = brick_sf_rec_write(&b->sf, blk->slot, 0, false);
-		if (rc == 0)
-			rc = brick_sf_sync(&b->sf);
-		if (rc < 0) {
-			NVL_ERRLOG("brick %s: %s: invalidating slot %" PRIu64 ": %s", b->name,
-				   b->sf.path, blk->slot, strerror(-rc));
-			brick_mem_put(m);
-			tier_remove_block(&b->fast, blk->addr, true);
-			return -EIO;
-		}
-		b->sf.slot_blk[blk->slot] = NULL;
-		b->sf.free[b->sf.nfree++] = (uint32_t)blk->slot;
-	} else {
-		tier_remove_block(&b->slow, blk->addr, false);
-	}
-	blk->mem = m;
-	blk->tier = BRICK_TIER_FAST;
-	b->nslow--;
-	b->nfast++;
-	b->st.fetches++;
-	NVL_DEBUGLOG(brick, "%s: 0x%" PRIx64 " -> fast tier", b->name, blk->addr);
-	return 0;
-}
-
-/* Revocation: move the block to a fresh inode; cut off stale local mappings. */
-static void
-blk_swap_inode(struct brick *b, struct brick_block *blk)
-{
-	struct brick_mem *old = blk->mem, *m;
-	int fd = -1, rc;
-
-	rc = tier_make_block(&b->fast, b->pool, blk->addr, old->fd, NULL, &fd);
-	if (rc < 0 && fd < 0) {
-		NVL_ERRLOG("brick %s: revocation copy of 0x%" PRIx64 " failed (%s): a local "
-			   "client that kept its mapping still reaches the block",
-			   b->name, blk->addr, strerror(-rc));
-		return;
-	}
-	rc = mem_create(b, fd, &m);
-	if (rc < 0) {
-		/* the name now points at the new inode: keep using the old mapping
-		 * would lose writes, so take the new one the slow way */
-		NVL_ERRLOG("brick %s: cannot map the new inode of 0x%" PRIx64 ": %s", b->name,
-			   blk->addr, strerror(-rc));
-		close(fd);
-		return;
-	}
-	if (old->exported && ftruncate(old->fd, 0) < 0)
-		NVL_WARNLOG("brick %s: truncating the revoked inode of 0x%" PRIx64 ": %s",
-			    b->name, blk->addr, strerror(errno));
-	brick_mem_put(old);
-	blk->mem = m;
-	b->st.revocations++;
 }
 
 static int
@@ -714,31 +173,6 @@ new_key(struct brick *b, uint64_t *key)
 	return -EAGAIN;
 }
 
-/* A new zeroed block straight into the slow file (fast tier full of mapped blocks). */
-static int
-sf_alloc(struct brick *b, uint64_t addr)
-{
-	struct brick_block *blk;
-	uint64_t slot;
-	int rc;
-
-	memset(b->sf.buf, 0, BRICK_BLOCK_SIZE); /* the slot holds an old block's bytes */
-	rc = sf_put_block(b, addr, b->sf.buf, &slot);
-	if (rc < 0)
-		return rc == -ENOSPC || rc == -EDQUOT ? -ENOSPC : rc;
-	blk = blk_new(b, addr, BRICK_TIER_SLOW, NULL);
-	if (blk == NULL) {
-		sf_release(b, slot);
-		return -ENOMEM;
-	}
-	blk->slot = slot;
-	b->sf.slot_blk[slot] = blk;
-	b->st.allocs++;
-	NVL_DEBUGLOG(brick, "%s: alloc 0x%" PRIx64 " (slow file, slot %" PRIu64 ")", b->name,
-		     addr, slot);
-	return 0;
-}
-
 int
 brick_alloc(struct brick *b, uint64_t addr)
 {
@@ -753,23 +187,23 @@ brick_alloc(struct brick *b, uint64_t addr)
 		return -EEXIST;
 	if (b->blocks.count >= b->capacity)
 		return -ENOSPC;
-	tier = fast_make_room(b) == 0 ? BRICK_TIER_FAST : BRICK_TIER_SLOW;
-	if (tier == BRICK_TIER_SLOW && !has_slow(b))
+	tier = brick_fast_make_room(b) == 0 ? BRICK_TIER_FAST : BRICK_TIER_SLOW;
+	if (tier == BRICK_TIER_SLOW && !brick_has_slow(b))
 		return -ENOMEM;
 	if (tier == BRICK_TIER_SLOW && b->sf.fd >= 0)
-		return sf_alloc(b, addr);
+		return brick_sf_alloc_block(b, addr);
 	t = tier == BRICK_TIER_FAST ? &b->fast : &b->slow;
-	rc = tier_make_block(t, tier == BRICK_TIER_FAST ? b->pool : NULL, addr, -1, NULL, &fd);
+	rc = brick_tier_make_block(t, tier == BRICK_TIER_FAST ? b->pool : NULL, addr, -1, NULL, &fd);
 	if (rc < 0)
 		goto err_file;
 	if (tier == BRICK_TIER_FAST) {
-		rc = mem_create(b, fd, &m);
+		rc = brick_mem_create(b, fd, &m);
 		if (rc < 0)
 			goto err_file;
 	} else {
 		close(fd);
 	}
-	if (blk_new(b, addr, tier, m) == NULL) {
+	if (brick_blk_new(b, addr, tier, m) == NULL) {
 		rc = -ENOMEM;
 		fd = -1;
 		brick_mem_put(m);
@@ -782,7 +216,7 @@ brick_alloc(struct brick *b, uint64_t addr)
 err_file:
 	if (fd >= 0 && m == NULL)
 		close(fd);
-	tier_remove_block(t, addr, true);
+	brick_tier_remove_block(t, addr, true);
 	return rc == -ENOSPC || rc == -EDQUOT ? -ENOSPC : rc;
 }
 
@@ -814,7 +248,7 @@ brick_handle_revoke(struct brick *b, struct brick_handle *h)
 	/* Stale local mappings or TCP transfers still aimed at this inode must
 	 * not reach the block from now on. */
 	if (blk->mem->exported || blk->mem->refs > 1)
-		blk_swap_inode(b, blk);
+		brick_blk_swap_inode(b, blk);
 	TAILQ_INSERT_TAIL(&b->lru, blk, lru);
 }
 
@@ -846,11 +280,11 @@ brick_free(struct brick *b, uint64_t addr)
 		char name[40], spare[40];
 		int fd;
 
-		blk_name(name, sizeof(name), "blk-", addr);
+		brick_blk_name(name, sizeof(name), "blk-", addr);
 		brick_pool_name(id, spare, sizeof(spare));
 		fd = dup(blk->mem->fd);
 		if (fd >= 0 && renameat(b->fast.dfd, name, b->fast.dfd, spare) == 0) {
-			rc = tier_durable(&b->fast) && fsync(b->fast.dfd) < 0 ? -errno : 0;
+			rc = brick_tier_durable(&b->fast) && fsync(b->fast.dfd) < 0 ? -errno : 0;
 			brick_pool_give(b->pool, fd, id);
 			b->nfast--;
 			goto done;
@@ -861,7 +295,7 @@ brick_free(struct brick *b, uint64_t addr)
 	if (blk->tier == BRICK_TIER_FAST) {
 		/* the name goes first: a crash before the unlink is durable must leave
 		 * the block intact, never a zeroed block in the map */
-		rc = tier_remove_block(&b->fast, addr, true);
+		rc = brick_tier_remove_block(&b->fast, addr, true);
 		/* cut off local mappings: they fault from now on */
 		if (blk->mem->exported && ftruncate(blk->mem->fd, 0) < 0)
 			NVL_WARNLOG("brick %s: truncating freed 0x%" PRIx64 ": %s", b->name, addr,
@@ -882,7 +316,7 @@ brick_free(struct brick *b, uint64_t addr)
 		}
 		b->nslow--;
 	} else {
-		rc = tier_remove_block(&b->slow, addr, true);
+		rc = brick_tier_remove_block(&b->slow, addr, true);
 		b->nslow--;
 	}
 done:
@@ -915,7 +349,7 @@ brick_map(struct brick *b, struct brick_session *s, uint64_t addr, uint32_t flag
 	if (blk->exclusive || ((flags & NVL_BRICK_MAP_EXCL) && blk->nhandles))
 		return -EBUSY;
 	if (blk->tier == BRICK_TIER_SLOW) {
-		rc = blk_fetch(b, blk);
+		rc = brick_blk_fetch(b, blk);
 		if (rc < 0)
 			return rc;
 	} else if (blk->nhandles == 0) {
@@ -993,7 +427,7 @@ brick_block_open_ro(struct brick *b, struct brick_block *blk)
 	char name[40];
 	int fd;
 
-	blk_name(name, sizeof(name), "blk-", blk->addr);
+	brick_blk_name(name, sizeof(name), "blk-", blk->addr);
 	fd = openat(b->fast.dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	return fd < 0 ? -errno : fd;
 }
@@ -1059,208 +493,6 @@ brick_list(struct brick *b, uint64_t start, struct nvl_brick_extent *ext, uint32
 	return cnt;
 }
 
-/* ---- flush ------------------------------------------------------------- */
-
-struct flush_all;
-
-struct flush_op {
-	struct nvl_uring_op uop;
-	struct brick *b;
-	int fd;
-	uint64_t len;
-	brick_done_fn cb;
-	void *arg;
-	struct flush_all *parent;
-};
-
-struct flush_all {
-	struct brick *b;
-	unsigned pending;
-	int rc;
-	brick_done_fn cb;
-	void *arg;
-};
-
-static void
-flush_all_put(struct flush_all *fa, int rc)
-{
-	if (rc < 0 && fa->rc == 0)
-		fa->rc = rc;
-	if (--fa->pending > 0)
-		return;
-	fa->cb(fa->arg, fa->rc);
-	brick_put(fa->b);
-	free(fa);
-}
-
-static void
-flush_op_done(struct flush_op *op, int rc)
-{
-	struct brick *b = op->b;
-
-	close(op->fd);
-	if (rc == 0) {
-		b->st.flushes++;
-		b->st.bytes_flushed += op->len;
-	} else {
-		NVL_ERRLOG_RL("brick %s: flush failed: %s", b->name, strerror(-rc));
-		rc = -EIO;
-	}
-	if (op->parent)
-		flush_all_put(op->parent, rc);
-	else
-		op->cb(op->arg, rc);
-	free(op);
-	brick_put(b);
-}
-
-static void
-flush_uring_done(struct nvl_uring_op *uop, int res)
-{
-	flush_op_done(container_of(uop, struct flush_op, uop), res < 0 ? res : 0);
-}
-
-#if defined(__x86_64__)
-static int g_clflush_kind = -1; /* 0 clflush, 1 clflushopt, 2 clwb */
-
-static void
-pmem_writeback(const void *p, size_t len)
-{
-	uintptr_t a = (uintptr_t)p & ~(uintptr_t)(NVL_CACHE_LINE - 1);
-	uintptr_t end = (uintptr_t)p + len;
-
-	if (g_clflush_kind < 0) {
-		unsigned eax, ebx = 0, ecx, edx;
-
-		g_clflush_kind = 0;
-		if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx))
-			g_clflush_kind = (ebx & (1u << 24)) ? 2 : (ebx & (1u << 23)) ? 1 : 0;
-	}
-	for (; a < end; a += NVL_CACHE_LINE) {
-		if (g_clflush_kind == 2)
-			__asm__ volatile("clwb %0" : "+m"(*(volatile char *)a));
-		else if (g_clflush_kind == 1)
-			__asm__ volatile("clflushopt %0" : "+m"(*(volatile char *)a));
-		else
-			__asm__ volatile("clflush %0" : "+m"(*(volatile char *)a));
-	}
-	__asm__ volatile("sfence" ::: "memory");
-}
-#endif
-
-/* Start the durability work for [off, off+len) of a block's storage. */
-static void
-flush_start(struct brick *b, struct brick_mem *m, uint64_t off, uint64_t len,
-	    struct flush_op *op)
-{
-	struct io_uring_sqe *sqe;
-	int rc = 0;
-
-	op->b = b;
-	op->len = len;
-	brick_get(b);
-	op->fd = dup(m->fd); /* the block may be unmapped/moved before the ring completes */
-	if (op->fd < 0) {
-		flush_op_done(op, -errno);
-		return;
-	}
-	switch (b->fast.kind) {
-	case NVL_BRICK_PERSIST_VOLATILE:
-		/* tmpfs/hugetlbfs: the page cache is the medium; nothing to write back */
-		break;
-	case NVL_BRICK_PERSIST_PMEM:
-#if defined(__x86_64__)
-		{
-			struct stat st;
-
-			/* a client could have truncated the file: never fault here */
-			if (fstat(m->fd, &st) < 0 || (uint64_t)st.st_size < off + len)
-				rc = -EIO;
-			else
-				pmem_writeback(m->va + off, len);
-		}
-#else
-		if (msync(m->va + NVL_ALIGN_DOWN(off, 4096),
-			  NVL_ALIGN_UP(off + len, 4096) - NVL_ALIGN_DOWN(off, 4096), MS_SYNC) < 0)
-			rc = -errno;
-#endif
-		break;
-	case NVL_BRICK_PERSIST_FSYNC:
-		sqe = nvl_uring_sqe();
-		if (sqe != NULL) {
-			/* fsync through the reactor's ring: vfs_fsync_range(off, len, datasync) */
-			io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
-			sqe->off = off;
-			sqe->len = (uint32_t)len;
-			op->uop.cb = flush_uring_done;
-			nvl_uring_op_set(sqe, &op->uop);
-			return;
-		}
-		/* no reactor (tests, tools): synchronously */
-		if (sync_file_range(op->fd, (off64_t)off, (off64_t)len,
-				    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-					    SYNC_FILE_RANGE_WAIT_AFTER) < 0 ||
-		    fdatasync(op->fd) < 0)
-			rc = -errno;
-		break;
-	}
-	flush_op_done(op, rc);
-}
-
-void
-brick_flush(struct brick *b, struct brick_handle *h, uint64_t off, uint64_t len,
-	    brick_done_fn cb, void *arg)
-{
-	struct flush_op *op;
-
-	if (len == 0)
-		len = BRICK_BLOCK_SIZE - off;
-	op = calloc(1, sizeof(*op));
-	if (op == NULL) {
-		cb(arg, -ENOMEM);
-		return;
-	}
-	op->cb = cb;
-	op->arg = arg;
-	flush_start(b, h->blk->mem, off, len, op);
-}
-
-void
-brick_flush_all(struct brick *b, brick_done_fn cb, void *arg)
-{
-	struct flush_all *fa = calloc(1, sizeof(*fa));
-	struct brick_block *blk;
-	size_t pos = 0;
-
-	if (fa == NULL) {
-		cb(arg, -ENOMEM);
-		return;
-	}
-	fa->b = b;
-	fa->cb = cb;
-	fa->arg = arg;
-	fa->pending = 1; /* ours, dropped at the end */
-	brick_get(b);
-	while ((blk = brick_htab_next(&b->blocks, &pos)) != NULL) {
-		struct flush_op *op;
-
-		if (blk->tier != BRICK_TIER_FAST || !blk->maybe_dirty)
-			continue;
-		if (blk->nrw == 0)
-			blk->maybe_dirty = false;
-		op = calloc(1, sizeof(*op));
-		if (op == NULL) {
-			if (fa->rc == 0)
-				fa->rc = -ENOMEM;
-			continue;
-		}
-		op->parent = fa;
-		fa->pending++;
-		flush_start(b, blk->mem, 0, BRICK_BLOCK_SIZE, op);
-	}
-	flush_all_put(fa, 0);
-}
-
 void
 brick_info(struct brick *b, struct nvl_brick_info_wire *info)
 {
@@ -1301,213 +533,6 @@ brick_session_fini(struct brick_session *s)
 	s->b = NULL;
 }
 
-/* ---- create / recover / close ------------------------------------------ */
-
-static bool
-parse_blk_name(const char *n, uint64_t *addr)
-{
-	uint64_t v = 0;
-
-	if (strncmp(n, "blk-", 4) != 0 || strlen(n) != 20)
-		return false;
-	for (n += 4; *n; n++) {
-		int d = (*n >= '0' && *n <= '9') ? *n - '0' : (*n >= 'a' && *n <= 'f') ? *n - 'a' + 10
-											  : -1;
-		if (d < 0)
-			return false;
-		v = v << 4 | (uint64_t)d;
-	}
-	if (v & (BRICK_BLOCK_SIZE - 1))
-		return false;
-	*addr = v;
-	return true;
-}
-
-static int
-recover_tier(struct brick *b, enum brick_tier_id tid)
-{
-	struct brick_tier *t = tid == BRICK_TIER_FAST ? &b->fast : &b->slow;
-	struct dirent *de;
-	DIR *d;
-	int dfd, rc = 0;
-
-	dfd = dup(t->dfd);
-	if (dfd < 0)
-		return -errno;
-	d = fdopendir(dfd);
-	if (d == NULL) {
-		close(dfd);
-		return -errno;
-	}
-	rewinddir(d);
-	while ((de = readdir(d)) != NULL) {
-		struct brick_mem *m = NULL;
-		struct stat st;
-		uint64_t addr;
-		int fd;
-
-		if (strncmp(de->d_name, ".tmp-", 5) == 0 || strncmp(de->d_name, ".spare-", 7) == 0) {
-			/* a block that was never published: not part of the map */
-			unlinkat(t->dfd, de->d_name, 0);
-			continue;
-		}
-		if (!parse_blk_name(de->d_name, &addr))
-			continue;
-		if (brick_htab_get(&b->blocks, addr)) {
-			/* in both tiers: an interrupted move; the fast copy is never older */
-			NVL_NOTICELOG("brick %s: 0x%" PRIx64 " found in both tiers, keeping the fast copy",
-				      b->name, addr);
-			unlinkat(t->dfd, de->d_name, 0);
-			continue;
-		}
-		fd = openat(t->dfd, de->d_name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-			rc = fd < 0 ? -errno : -EINVAL;
-			NVL_ERRLOG("brick %s: %s/%s: %s", b->name, t->path, de->d_name,
-				   strerror(-rc));
-			if (fd >= 0)
-				close(fd);
-			break;
-		}
-		if (st.st_size != (off_t)BRICK_BLOCK_SIZE) {
-			/* only a local client holding a read-write fd can do this */
-			NVL_WARNLOG("brick %s: %s has %lld bytes, restoring 2 MiB", b->name,
-				    de->d_name, (long long)st.st_size);
-			if (ftruncate(fd, BRICK_BLOCK_SIZE) < 0) {
-				rc = -errno;
-				close(fd);
-				break;
-			}
-		}
-		if (tid == BRICK_TIER_FAST) {
-			rc = mem_create(b, fd, &m);
-			if (rc < 0) {
-				close(fd);
-				break;
-			}
-		} else {
-			close(fd);
-		}
-		if (blk_new(b, addr, tid, m) == NULL) {
-			brick_mem_put(m);
-			rc = -ENOMEM;
-			break;
-		}
-	}
-	closedir(d);
-	return rc;
-}
-
-/* What recovery does with one valid slot record (after the fast tier is known). */
-enum sf_decision {
-	SF_TAKE,          /* a slow block lives here */
-	SF_DROP,          /* stale: invalidate and free this slot */
-	SF_REPLACE,       /* newer duplicate: this slot wins, free the other one */
-};
-
-static enum sf_decision
-sf_decide(const struct brick_block *have, uint64_t have_gen, uint64_t gen)
-{
-	if (have == NULL)
-		return SF_TAKE;
-	if (have->tier == BRICK_TIER_FAST)
-		return SF_DROP; /* interrupted move: the fast copy is never older */
-	return gen > have_gen ? SF_REPLACE : SF_DROP;
-}
-
-static int
-recover_slot_file(struct brick *b)
-{
-	struct brick_slotfile *sf = &b->sf;
-	uint64_t *gen, dropped = 0;
-	int rc = 0;
-
-	gen = calloc(sf->nslots, sizeof(*gen));
-	if (gen == NULL)
-		return -ENOMEM;
-	for (uint64_t slot = 0; slot < sf->nslots; slot++) {
-		struct brick_block *blk;
-		struct brick_sf_rec r;
-		uint64_t drop;
-
-		rc = brick_sf_rec_read(sf, slot, &r);
-		if (rc < 0)
-			break;
-		if (r.gen >= sf->next_gen)
-			sf->next_gen = r.gen + 1;
-		if (!r.valid)
-			continue; /* free, torn, or of an earlier format */
-		gen[slot] = r.gen;
-		blk = brick_htab_get(&b->blocks, r.addr);
-		switch (sf_decide(blk, blk ? gen[blk->slot] : 0, r.gen)) {
-		case SF_TAKE:
-			blk = blk_new(b, r.addr, BRICK_TIER_SLOW, NULL);
-			if (blk == NULL) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			blk->slot = slot;
-			sf->slot_blk[slot] = blk;
-			continue;
-		case SF_REPLACE:
-			drop = blk->slot;
-			sf->slot_blk[drop] = NULL;
-			blk->slot = slot;
-			sf->slot_blk[slot] = blk;
-			break;
-		case SF_DROP:
-		default:
-			drop = slot;
-			break;
-		}
-		NVL_NOTICELOG("brick %s: 0x%" PRIx64 " also in slot %" PRIu64 " of %s: %s", b->name,
-			      r.addr, drop, sf->path,
-			      blk->tier == BRICK_TIER_FAST ? "keeping the fast copy"
-							   : "keeping the newer slot");
-		rc = brick_sf_rec_write(sf, drop, 0, false);
-		if (rc < 0)
-			goto out;
-		dropped++;
-	}
-	if (rc == 0 && dropped)
-		rc = brick_sf_sync(sf);
-	/* free slots, lowest on top of the stack */
-	for (uint64_t slot = sf->nslots; rc == 0 && slot-- > 0;)
-		if (sf->slot_blk[slot] == NULL)
-			sf->free[sf->nfree++] = (uint32_t)slot;
-out:
-	free(gen);
-	return rc;
-}
-
-static int
-brick_recover(struct brick *b)
-{
-	int rc;
-
-	rc = recover_tier(b, BRICK_TIER_FAST);
-	if (rc == 0 && b->slow.dfd >= 0)
-		rc = recover_tier(b, BRICK_TIER_SLOW);
-	if (rc == 0 && b->sf.fd >= 0)
-		rc = recover_slot_file(b);
-	if (rc < 0)
-		return rc;
-	if (b->blocks.count > b->capacity) {
-		NVL_ERRLOG("brick %s: the directories hold %zu blocks, more than capacity %" PRIu64,
-			   b->name, b->blocks.count, b->capacity);
-		return -ENOSPC;
-	}
-	while (b->nfast > b->fast_budget) {
-		rc = blk_evict(b, TAILQ_FIRST(&b->lru));
-		if (rc < 0)
-			return rc;
-	}
-	if (b->blocks.count)
-		NVL_NOTICELOG("brick %s: recovered %zu blocks (%" PRIu64 " fast, %" PRIu64 " slow)",
-			      b->name, b->blocks.count, b->nfast, b->nslow);
-	return 0;
-}
-
 static void
 brick_free_all(struct brick *b)
 {
@@ -1523,8 +548,8 @@ brick_free_all(struct brick *b)
 		blk_destroy(blk);
 	brick_htab_fini(&b->keys);
 	brick_htab_fini(&b->blocks);
-	tier_close(&b->fast);
-	tier_close(&b->slow);
+	brick_tier_close(&b->fast);
+	brick_tier_close(&b->slow);
 	brick_sf_close(&b->sf);
 	free(b);
 }
@@ -1574,23 +599,23 @@ brick_create(const struct brick_opts *o, struct brick **out)
 	TAILQ_INIT(&b->lru);
 	TAILQ_INIT(&b->sessions);
 	b->refs = 1;
-	rc = tier_open(&b->fast, o->fast_dir, "fast");
+	rc = brick_tier_open(&b->fast, o->fast_dir, "fast");
 	if (rc < 0)
-		goto err;
+		goto err_free_all;
 	if (o->slow_dir) {
-		rc = tier_open(&b->slow, o->slow_dir, "slow");
+		rc = brick_tier_open(&b->slow, o->slow_dir, "slow");
 		if (rc < 0)
-			goto err;
+			goto err_free_all;
 		if (fstat(b->fast.dfd, &s1) == 0 && fstat(b->slow.dfd, &s2) == 0 &&
 		    s1.st_dev == s2.st_dev && s1.st_ino == s2.st_ino) {
 			rc = -EINVAL;
-			goto err;
+			goto err_free_all;
 		}
 	}
 	if (o->slow_file) {
 		rc = brick_sf_open(&b->sf, o->slow_file);
 		if (rc < 0)
-			goto err;
+			goto err_free_all;
 		/* every block beyond the budget needs a slot, plus one for a swap
 		 * (a fetch evicts before its own slot is free) */
 		if (b->sf.nslots < b->capacity - b->fast_budget + 1) {
@@ -1599,7 +624,7 @@ brick_create(const struct brick_opts *o, struct brick **out)
 				   o->name, o->slow_file, b->sf.nslots,
 				   b->capacity - b->fast_budget + 1);
 			rc = -ERANGE;
-			goto err;
+			goto err_free_all;
 		}
 	}
 	if (b->fast.kind == NVL_BRICK_PERSIST_VOLATILE && !b->fast.huge)
@@ -1608,11 +633,11 @@ brick_create(const struct brick_opts *o, struct brick **out)
 			    "hugetlbfs) for one 2 MiB page per block", o->name, b->fast.path);
 	rc = brick_recover(b);
 	if (rc < 0)
-		goto err;
-	rc = brick_pool_start(b->fast.dfd, tier_durable(&b->fast),
+		goto err_free_all;
+	rc = brick_pool_start(b->fast.dfd, brick_tier_durable(&b->fast),
 			      (unsigned)NVL_MIN(b->fast_budget, BRICK_POOL_SPARES), &b->pool);
 	if (rc < 0)
-		goto err;
+		goto err_free_all;
 	TAILQ_INSERT_TAIL(&g_bricks, b, link);
 	NVL_NOTICELOG("brick %s: fast tier %s (%s, %s), slow tier %s, %" PRIu64 " blocks, "
 		      "%" PRIu64 " in the fast tier at most",
@@ -1622,7 +647,7 @@ brick_create(const struct brick_opts *o, struct brick **out)
 		      b->fast_budget);
 	*out = b;
 	return 0;
-err:
+err_free_all:
 	brick_free_all(b);
 	return rc;
 }
@@ -1641,8 +666,21 @@ brick_put(struct brick *b)
 }
 
 void
+brick_events_subscribe(struct brick_events *ev)
+{
+	TAILQ_INSERT_TAIL(&g_subscribers, ev, link);
+}
+
+void
+brick_events_unsubscribe(struct brick_events *ev)
+{
+	TAILQ_REMOVE(&g_subscribers, ev, link);
+}
+
+void
 brick_close(struct brick *b)
 {
+	struct brick_events *ev, *tmp;
 	struct brick_session *s;
 
 	if (b->deleted)
@@ -1655,38 +693,7 @@ brick_close(struct brick *b)
 		if (TAILQ_FIRST(&b->sessions) == s)
 			brick_session_fini(s);
 	}
-	brick_listeners_drop(b);
+	TAILQ_FOREACH_SAFE(ev, &g_subscribers, link, tmp)
+		ev->closing(b, ev->arg);
 	brick_put(b);
-}
-
-int
-brick_purge_files(const struct brick_opts *o)
-{
-	const char *dirs[2] = { o->fast_dir, o->slow_dir };
-	int rc = 0;
-
-	if (o->slow_file)
-		rc = brick_sf_purge(o->slow_file);
-
-	for (int i = 0; i < 2; i++) {
-		struct dirent *de;
-		DIR *d;
-
-		if (dirs[i] == NULL)
-			continue;
-		d = opendir(dirs[i]);
-		if (d == NULL)
-			continue;
-		while ((de = readdir(d)) != NULL) {
-			uint64_t addr;
-
-			if (parse_blk_name(de->d_name, &addr) ||
-			    strncmp(de->d_name, ".tmp-", 5) == 0 ||
-			    strncmp(de->d_name, ".spare-", 7) == 0 || strcmp(de->d_name, MARKER) == 0)
-				if (unlinkat(dirfd(d), de->d_name, 0) < 0 && rc == 0)
-					rc = -errno;
-		}
-		closedir(d);
-	}
-	return rc;
 }

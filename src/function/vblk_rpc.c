@@ -340,8 +340,26 @@ NVL_RPC_REGISTER("vhost_get_controllers", rpc_vhost_get_controllers, struct rpc_
 
 static nvl_app_done_fn g_fini_done;
 
-static void vblk_fini_timer(void *arg);
+static bool
+vblk_all_gone(void *arg)
+{
+	(void)arg;
+	return nvl_vblk_first() == NULL;
+}
 
+static void
+vblk_fini_finish(void *arg)
+{
+	nvl_app_done_fn done = g_fini_done;
+
+	(void)arg;
+	g_fini_done = NULL;
+	if (done)
+		done();
+}
+
+/* Destroy the controllers one at a time; then wait for those an RPC was
+ * destroying already. */
 static void
 vblk_fini_next(void *arg)
 {
@@ -354,24 +372,8 @@ vblk_fini_next(void *arg)
 			return;
 		}
 	}
-	if (nvl_vblk_first() != NULL) {
-		/* only controllers an RPC is destroying are left: look again soon */
-		if (nvl_timer_create(vblk_fini_timer, NULL, 1000, 0) == NULL)
-			nvl_reactor_msg(nvl_reactor_self(), vblk_fini_next, NULL);
-		return;
-	}
-	if (g_fini_done) {
-		nvl_app_done_fn done = g_fini_done;
-
-		g_fini_done = NULL;
-		done();
-	}
-}
-
-static void
-vblk_fini_timer(void *arg)
-{
-	vblk_fini_next(arg);
+	if (nvl_reactor_drain(vblk_all_gone, vblk_fini_finish, NULL, 1000) < 0)
+		nvl_reactor_msg(nvl_reactor_self(), vblk_fini_next, NULL); /* try again */
 }
 
 static void

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <unistd.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -254,7 +255,7 @@ struct vhost_dev {
 
 	char path[108];
 	int listen_fd;
-	struct nvl_fdh *listen_h;
+	struct nvl_acceptor *listen_h;
 	int conn_fd;
 	struct nvl_fdh *conn_h;
 	/* reply transport; default sends on conn_fd (tests and fuzzers replace it) */
@@ -323,5 +324,32 @@ int vhost_dev_attach(struct vhost_dev *d, int fd);
 const char *vhost_req_name(uint32_t req);
 /** Inflight tracking negotiated and a region installed. */
 bool vhost_dev_inflight_active(const struct vhost_dev *d);
+
+/* ---- shared by vhost_user.c (handlers) and vhost_dev.c (device) ---- */
+
+static inline void
+vhost_close_fd(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+/* vhost_user.c */
+void vhost_reset_state(struct vhost_dev *d);
+
+/* vhost_dev.c */
+void vhost_vq_cfg_reset(struct vhost_vq_cfg *vq);
+uint64_t vhost_all_queues(const struct vhost_dev *d);
+void vhost_close_conn(struct vhost_dev *d);
+void vhost_op_begin(struct vhost_dev *d, uint64_t mask, vhost_dev_cont_fn cont);
+void vhost_op_finish(struct vhost_dev *d);
+void vhost_resume_conn(struct vhost_dev *d);
+int vhost_rx_feed(struct vhost_dev *d, size_t n, const int *fds, size_t nfds, bool truncated);
+size_t vhost_rx_want(struct vhost_dev *d, void **buf);
+void vhost_start_all(struct vhost_dev *d);
+int vhost_start_queue(struct vhost_dev *d, unsigned q);
+void vhost_stop_step(struct vhost_dev *d);
 
 #endif

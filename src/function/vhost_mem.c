@@ -93,11 +93,11 @@ vhost_mem_map(const struct nvl_vhost_memory *tbl, const int *fds, unsigned nfds,
 				   " uva 0x%" PRIx64 " offset 0x%" PRIx64,
 				   i, mr->guest_phys_addr, mr->memory_size, mr->userspace_addr,
 				   mr->mmap_offset);
-			goto err;
+			goto err_free;
 		}
 		if (fds[i] < 0 || fstat(fds[i], &st) < 0) {
 			rc = -EBADF;
-			goto err;
+			goto err_free;
 		}
 		len = mr->mmap_offset + mr->memory_size;
 		/* A region past the end of its file would SIGBUS on first touch. */
@@ -106,7 +106,7 @@ vhost_mem_map(const struct nvl_vhost_memory *tbl, const int *fds, unsigned nfds,
 				   " beyond its file (0x%" PRIx64 " bytes)",
 				   i, len, (uint64_t)st.st_size);
 			rc = -EINVAL;
-			goto err;
+			goto err_free;
 		}
 		/* hugetlbfs wants whole huge pages; st_blksize is the page size there */
 		page = st.st_blksize > 0 ? (uint64_t)st.st_blksize : 4096;
@@ -115,7 +115,7 @@ vhost_mem_map(const struct nvl_vhost_memory *tbl, const int *fds, unsigned nfds,
 		len = NVL_ALIGN_UP(len, page);
 		if (len > (uint64_t)SIZE_MAX / 2) {
 			rc = -EINVAL;
-			goto err;
+			goto err_free;
 		}
 		p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
 			 fds[i], 0);
@@ -123,7 +123,7 @@ vhost_mem_map(const struct nvl_vhost_memory *tbl, const int *fds, unsigned nfds,
 			rc = -errno;
 			NVL_ERRLOG("memory region %u: mmap of 0x%" PRIx64 " bytes: %s", i, len,
 				   strerror(errno));
-			goto err;
+			goto err_free;
 		}
 		/* no core dumps of guest memory */
 		madvise(p, (size_t)len, MADV_DONTDUMP);
@@ -135,7 +135,7 @@ vhost_mem_map(const struct nvl_vhost_memory *tbl, const int *fds, unsigned nfds,
 			if (rc < 0) {
 				NVL_ERRLOG("memory region %u: cannot guard an unsealed mapping: %s",
 					   i, strerror(-rc));
-				goto err;
+				goto err_free;
 			}
 			r->guard = rc + 1;
 		}
@@ -146,7 +146,7 @@ vhost_mem_map(const struct nvl_vhost_memory *tbl, const int *fds, unsigned nfds,
 	}
 	*out = m;
 	return 0;
-err:
+err_free:
 	vhost_mem_free(m);
 	return rc;
 }

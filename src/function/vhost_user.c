@@ -3,8 +3,8 @@
  * vhost-user back-end protocol (QEMU docs/interop/vhost-user.rst) on one
  * listening Unix socket, one front-end at a time.
  *
- * Messages are received header first, then the payload (vu_rx_want /
- * vu_rx_feed, socket-free so that the fuzzer drives them; SCM_RIGHTS fds may
+ * Messages are received header first, then the payload (vhost_rx_want /
+ * vhost_rx_feed, socket-free so that the fuzzer drives them; SCM_RIGHTS fds may
  * come with any read of a message); the size is checked against
  * VHOST_MSG_MAX_PAYLOAD before anything is read, every payload against the
  * exact size its request needs.
@@ -22,11 +22,16 @@
  * we refuse gets a REPLY_ACK failure when the front-end asked for one and a
  * log line otherwise.
  *
+ * This file has the message handlers and their dispatch; vhost_dev.c the
+ * device's socket, connection and queue operations (vhost_op_begin/finish)
+ * the handlers wait on.
+ *
  * Threading: reactor 0 only.
  */
 #include "function/vhost_internal.h"
 #include "util/fault_guard.h"
 #include "util/log.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -100,69 +105,6 @@ vhost_req_name(uint32_t req)
 	return "UNKNOWN";
 }
 
-static void vu_resume_conn(struct vhost_dev *d);
-static void vu_close_conn(struct vhost_dev *d);
-static void vu_op_finish(struct vhost_dev *d);
-static void vu_stop_step(struct vhost_dev *d);
-
-static void
-close_fd(int *fd)
-{
-	if (*fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
-}
-
-static void
-vq_cfg_reset(struct vhost_vq_cfg *vq)
-{
-	close_fd(&vq->kickfd);
-	close_fd(&vq->callfd);
-	close_fd(&vq->errfd);
-	memset(vq, 0, sizeof(*vq));
-	vq->kickfd = -1;
-	vq->callfd = -1;
-	vq->errfd = -1;
-}
-
-static int
-vu_xmit_socket(struct vhost_dev *d, const void *buf, size_t len, int fd)
-{
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	ssize_t n;
-
-	if (d->conn_fd < 0)
-		return -ENOTCONN;
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	do {
-		n = sendmsg(d->conn_fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	/* replies are a few hundred bytes; a socket buffer that cannot take one
-	 * means the front-end stopped reading */
-	if ((size_t)n != len)
-		return -EPIPE;
-	return 0;
-}
-
 static int
 vu_reply(struct vhost_dev *d, const struct nvl_vhost_user_hdr *req, const void *payload,
 	 uint32_t size, int fd)
@@ -203,171 +145,6 @@ vu_ack(struct vhost_dev *d, const struct nvl_vhost_user_hdr *req, int rc)
 	return vu_reply_u64(d, req, rc < 0 ? 1 : 0);
 }
 
-bool
-vhost_dev_inflight_active(const struct vhost_dev *d)
-{
-	return d->inflight_base != NULL;
-}
-
-/* ---- queue start/stop ------------------------------------------------------ */
-
-static bool
-vq_ready(const struct vhost_dev *d, const struct vhost_vq_cfg *vq)
-{
-	return d->mem && vq->num_set && vq->addr_set && vq->kick_set && vq->enabled &&
-	       !vq->running && !vq->stopping;
-}
-
-static struct nvl_vhost_inflight_split *
-vq_inflight(struct vhost_dev *d, unsigned q)
-{
-	const struct vhost_vq_cfg *vq = &d->vq[q];
-
-	if (d->inflight_base == NULL || q >= d->inflight_nq)
-		return NULL;
-	if (d->inflight_qs != vq->num) {
-		NVL_WARNLOG("vhost %s: queue %u: ring size %u but inflight region for %u: "
-			    "no crash recovery for this queue", d->name, q, vq->num,
-			    d->inflight_qs);
-		return NULL;
-	}
-	return (struct nvl_vhost_inflight_split *)(d->inflight_base +
-						   q * vring_inflight_queue_bytes(vq->num));
-}
-
-static int
-vu_start_queue(struct vhost_dev *d, unsigned q)
-{
-	struct vhost_vq_cfg *vq = &d->vq[q];
-	struct vhost_queue_params p = { .kickfd = -1, .callfd = -1 };
-	uint64_t dsz, asz, usz;
-	int rc;
-
-	if (!vq_ready(d, vq))
-		return 0;
-	dsz = (uint64_t)vq->num * sizeof(struct nvl_vring_desc);
-	asz = sizeof(struct nvl_vring_avail) + (uint64_t)vq->num * 2 + 2;
-	usz = sizeof(struct nvl_vring_used) + (uint64_t)vq->num * 8 + 2;
-	p.ring.size = vq->num;
-	p.ring.mem = d->mem;
-	p.ring.features = d->features;
-	p.ring.base = vq->base;
-	p.ring.force_in_order = d->force_in_order;
-	p.ring.desc = vhost_mem_uva(d->mem, vq->addr.desc_user_addr, dsz);
-	p.ring.avail = vhost_mem_uva(d->mem, vq->addr.avail_user_addr, asz);
-	p.ring.used = vhost_mem_uva(d->mem, vq->addr.used_user_addr, usz);
-	if (!p.ring.desc || !p.ring.avail || !p.ring.used) {
-		NVL_ERRLOG("vhost %s: queue %u: ring addresses outside guest memory "
-			   "(desc 0x%" PRIx64 " avail 0x%" PRIx64 " used 0x%" PRIx64 ")",
-			   d->name, q, vq->addr.desc_user_addr, vq->addr.avail_user_addr,
-			   vq->addr.used_user_addr);
-		return -EFAULT;
-	}
-	p.ring.inflight = vq_inflight(d, q);
-	if (vq->kickfd >= 0) {
-		p.kickfd = fcntl(vq->kickfd, F_DUPFD_CLOEXEC, 0);
-		if (p.kickfd < 0)
-			return -errno;
-	}
-	if (vq->callfd >= 0) {
-		p.callfd = fcntl(vq->callfd, F_DUPFD_CLOEXEC, 0);
-		if (p.callfd < 0) {
-			rc = -errno;
-			close_fd(&p.kickfd);
-			return rc;
-		}
-	}
-	rc = d->ops->queue_start(d, q, &p);
-	if (rc < 0) {
-		NVL_ERRLOG("vhost %s: queue %u: cannot start: %s", d->name, q, strerror(-rc));
-		close_fd(&p.kickfd);
-		close_fd(&p.callfd);
-		return rc;
-	}
-	vq->running = true;
-	NVL_DEBUGLOG(vhost, "%s: queue %u running (size %u base %u inflight %s)", d->name, q,
-		     vq->num, vq->base, p.ring.inflight ? "yes" : "no");
-	return 0;
-}
-
-static void
-vu_start_all(struct vhost_dev *d)
-{
-	for (unsigned q = 0; q < d->max_queues; q++)
-		vu_start_queue(d, q);
-}
-
-/* Begin an asynchronous operation: stop the queues in mask, then run cont. */
-static void
-vu_op_begin(struct vhost_dev *d, uint64_t mask, vhost_dev_cont_fn cont)
-{
-	if (d->op_active) {
-		/* cannot happen: the socket is not read while an operation runs */
-		NVL_ERRLOG("vhost %s: operation already active", d->name);
-		abort();
-	}
-	d->op_active = true;
-	d->op_cont = cont;
-	d->op_pending = 1;  /* guard: completions inside queue_stop must not finish early */
-	if (d->conn_h) {
-		nvl_fd_del(d->conn_h);
-		d->conn_h = NULL;
-	}
-	for (unsigned q = 0; q < d->max_queues; q++) {
-		struct vhost_vq_cfg *vq = &d->vq[q];
-
-		if (!(mask & (1ULL << q)) || !vq->running || vq->stopping)
-			continue;
-		vq->stopping = true;
-		d->op_pending++;
-		d->ops->queue_stop(d, q);
-	}
-	if (--d->op_pending == 0)
-		vu_op_finish(d);
-}
-
-static void
-vu_op_finish(struct vhost_dev *d)
-{
-	vhost_dev_cont_fn cont = d->op_cont;
-
-	d->op_cont = NULL;
-	cont(d);
-	d->op_active = false;
-	if (d->stop_requested) {
-		vu_stop_step(d);
-		return;
-	}
-	if (d->close_requested && d->state == VHOST_DEV_CONNECTED) {
-		vu_close_conn(d);
-		return;
-	}
-	vu_resume_conn(d);
-}
-
-void
-vhost_dev_queue_stopped(struct vhost_dev *d, unsigned q, uint16_t last_avail_idx)
-{
-	struct vhost_vq_cfg *vq;
-
-	if (q >= d->max_queues)
-		return;
-	vq = &d->vq[q];
-	vq->base = last_avail_idx;
-	vq->running = false;
-	vq->stopping = false;
-	NVL_DEBUGLOG(vhost, "%s: queue %u stopped at avail index %u", d->name, q,
-		     last_avail_idx);
-	if (d->op_active && d->op_pending > 0 && --d->op_pending == 0)
-		vu_op_finish(d);
-}
-
-static uint64_t
-vu_all_queues(const struct vhost_dev *d)
-{
-	return d->max_queues >= 64 ? ~0ULL : (1ULL << d->max_queues) - 1;
-}
-
 /* ---- message handlers ------------------------------------------------------- */
 
 static int
@@ -403,7 +180,7 @@ vu_offered_features(const struct vhost_dev *d)
 static void
 cont_set_features(struct vhost_dev *d)
 {
-	vu_start_all(d);
+	vhost_start_all(d);
 	vu_ack(d, &d->op_hdr, 0);
 }
 
@@ -434,7 +211,7 @@ h_set_features(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const ui
 		/* ring behaviour (event idx) changes: restart the queues with it */
 		d->op_hdr = *h;
 		d->op_mem = NULL;
-		vu_op_begin(d, vu_all_queues(d), cont_set_features);
+		vhost_op_begin(d, vhost_all_queues(d), cont_set_features);
 		return VU_ASYNC;
 	}
 	return VU_OK;
@@ -446,7 +223,7 @@ cont_set_mem_table(struct vhost_dev *d)
 	vhost_mem_free(d->mem);
 	d->mem = d->op_mem;
 	d->op_mem = NULL;
-	vu_start_all(d);
+	vhost_start_all(d);
 	vu_ack(d, &d->op_hdr, 0);
 }
 
@@ -480,7 +257,7 @@ h_set_mem_table(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const u
 	d->op_hdr = *h;
 	d->op_mem = m;
 	/* queues translate through the old table until they stopped */
-	vu_op_begin(d, vu_all_queues(d), cont_set_mem_table);
+	vhost_op_begin(d, vhost_all_queues(d), cont_set_mem_table);
 	return VU_ASYNC;
 }
 
@@ -559,7 +336,7 @@ cont_get_vring_base(struct vhost_dev *d)
 
 	/* the ring is stopped now; it restarts with a new SET_VRING_KICK */
 	vq->kick_set = false;
-	close_fd(&vq->kickfd);
+	vhost_close_fd(&vq->kickfd);
 	if (vu_reply(d, &d->op_hdr, &s, sizeof(s), -1) < 0)
 		d->close_requested = true;
 }
@@ -578,7 +355,7 @@ h_get_vring_base(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const 
 		return q;
 	d->op_hdr = *h;
 	d->op_index = (uint32_t)q;
-	vu_op_begin(d, 1ULL << q, cont_get_vring_base);
+	vhost_op_begin(d, 1ULL << q, cont_get_vring_base);
 	return VU_ASYNC;
 }
 
@@ -621,15 +398,15 @@ h_set_vring_kick(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const 
 		return q;
 	if (d->vq[q].running) {
 		/* a new kick fd for a running ring: not something QEMU does */
-		close_fd(&fd);
+		vhost_close_fd(&fd);
 		return -EBUSY;
 	}
-	close_fd(&d->vq[q].kickfd);
+	vhost_close_fd(&d->vq[q].kickfd);
 	d->vq[q].kickfd = fd;
 	d->vq[q].kick_set = true;
 	if (!(d->features & (1ULL << NVL_VHOST_USER_F_PROTOCOL_FEATURES)))
 		d->vq[q].enabled = true;
-	return vu_start_queue(d, (unsigned)q) < 0 ? -EIO : VU_OK;
+	return vhost_start_queue(d, (unsigned)q) < 0 ? -EIO : VU_OK;
 }
 
 static int
@@ -640,7 +417,7 @@ h_set_vring_call(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const 
 
 	if (q < 0)
 		return q;
-	close_fd(&d->vq[q].callfd);
+	vhost_close_fd(&d->vq[q].callfd);
 	d->vq[q].callfd = fd;
 	if (d->vq[q].running) {
 		/* QEMU swaps call fds on the fly (interrupt masking) */
@@ -661,7 +438,7 @@ h_set_vring_err(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const u
 
 	if (q < 0)
 		return q;
-	close_fd(&d->vq[q].errfd);
+	vhost_close_fd(&d->vq[q].errfd);
 	d->vq[q].errfd = fd;
 	return VU_OK;
 }
@@ -688,10 +465,10 @@ h_set_vring_enable(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, cons
 		return -EINVAL;
 	d->vq[q].enabled = s.num == 1;
 	if (s.num == 1)
-		return vu_start_queue(d, (unsigned)q) < 0 ? -EIO : VU_OK;
+		return vhost_start_queue(d, (unsigned)q) < 0 ? -EIO : VU_OK;
 	if (d->vq[q].running) {
 		d->op_hdr = *h;
-		vu_op_begin(d, 1ULL << q, cont_vring_disable);
+		vhost_op_begin(d, 1ULL << q, cont_vring_disable);
 		return VU_ASYNC;
 	}
 	return VU_OK;
@@ -829,11 +606,11 @@ h_set_inflight_fd(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const
 	return VU_OK;
 }
 
-static void
-vu_reset_state(struct vhost_dev *d)
+void
+vhost_reset_state(struct vhost_dev *d)
 {
 	for (unsigned q = 0; q < VHOST_MAX_QUEUES; q++)
-		vq_cfg_reset(&d->vq[q]);
+		vhost_vq_cfg_reset(&d->vq[q]);
 	vhost_mem_free(d->mem);
 	d->mem = NULL;
 	vu_unmap_inflight(d);
@@ -850,7 +627,7 @@ cont_reset(struct vhost_dev *d)
 
 	/* rings, memory and inflight region go; the session's protocol
 	 * negotiation stays (the front-end keeps ownership through a reset) */
-	vu_reset_state(d);
+	vhost_reset_state(d);
 	d->protocol_features = pf;
 	d->owner = true;
 	vu_ack(d, &d->op_hdr, 0);
@@ -873,7 +650,7 @@ vu_dispatch(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const uint8
 	case NVL_VHOST_USER_RESET_OWNER:
 	case NVL_VHOST_USER_RESET_DEVICE:
 		d->op_hdr = *h;
-		vu_op_begin(d, vu_all_queues(d), cont_reset);
+		vhost_op_begin(d, vhost_all_queues(d), cont_reset);
 		return VU_ASYNC;
 	case NVL_VHOST_USER_GET_PROTOCOL_FEATURES:
 		return vu_reply_u64(d, h, VU_PROTOCOL_FEATURES) < 0 ? -EPIPE : VU_REPLIED;
@@ -978,375 +755,4 @@ vhost_dev_handle_msg(struct vhost_dev *d, const struct nvl_vhost_user_hdr *hdr,
 				    vhost_req_name(hdr->request), strerror(-rc));
 	}
 	return vu_ack(d, hdr, rc) < 0 ? -EPIPE : 0;
-}
-
-/* ---- connection ------------------------------------------------------------- */
-
-static void
-rx_reset(struct vhost_dev *d)
-{
-	for (unsigned i = 0; i < d->rx_nfds; i++)
-		close_fd(&d->rx_fds[i]);
-	d->rx_nfds = 0;
-	d->rx_got = 0;
-}
-
-/*
- * Framing of the received byte stream, without the socket (the fuzzer drives
- * it with any split of the bytes and any fds): the header first, then exactly
- * the payload size it announces, checked against VHOST_MSG_MAX_PAYLOAD before
- * a payload byte is read. fds may come with any read of the message.
- */
-
-/* Where the next bytes of the current message go. \return bytes wanted; 0: complete. */
-static size_t
-vu_rx_want(struct vhost_dev *d, void **buf)
-{
-	const size_t hs = sizeof(struct nvl_vhost_user_hdr);
-
-	if (d->rx_got < hs) {
-		*buf = (uint8_t *)&d->rx_hdr + d->rx_got;
-		return hs - d->rx_got;
-	}
-	*buf = d->rx_payload + (d->rx_got - hs);
-	return hs + d->rx_hdr.size - d->rx_got;
-}
-
-/*
- * Account one read: n bytes stored where vu_rx_want() said (n == 0: the peer
- * closed), with fds[0..nfds) that came with it (taken over: kept for the
- * message, or closed beyond VHOST_MAX_FDS), truncated when the kernel had to
- * cut the control data (more fds than we have room for).
- * \return 1 message complete, 0 need more, -ECONNRESET, -EPROTO.
- */
-static int
-vu_rx_feed(struct vhost_dev *d, size_t n, const int *fds, size_t nfds, bool truncated)
-{
-	const size_t hs = sizeof(struct nvl_vhost_user_hdr);
-	void *unused;
-
-	for (size_t i = 0; i < nfds; i++) {
-		if (d->rx_nfds < VHOST_MAX_FDS)
-			d->rx_fds[d->rx_nfds++] = fds[i];
-		else
-			close(fds[i]);
-	}
-	if (truncated) {
-		NVL_ERRLOG("vhost %s: too many file descriptors in one message", d->name);
-		return -EPROTO;
-	}
-	if (n == 0)
-		return -ECONNRESET;
-	if (n > vu_rx_want(d, &unused)) {
-		/* our own invariant: reads never ask for more than that */
-		NVL_ERRLOG("vhost %s: read of %zu bytes past the message", d->name, n);
-		return -EPROTO;
-	}
-	d->rx_got += n;
-	if (d->rx_got == hs && d->rx_hdr.size > VHOST_MSG_MAX_PAYLOAD) {
-		NVL_ERRLOG("vhost %s: %s with a %u-byte payload (max %u)", d->name,
-			   vhost_req_name(d->rx_hdr.request), d->rx_hdr.size,
-			   VHOST_MSG_MAX_PAYLOAD);
-		return -EPROTO;
-	}
-	return d->rx_got >= hs && vu_rx_want(d, &unused) == 0 ? 1 : 0;
-}
-
-/* Read what is there of the current message. \return 1 complete, 0 need more, <0 drop. */
-static int
-vu_recv(struct vhost_dev *d)
-{
-	for (;;) {
-		union {
-			char buf[CMSG_SPACE(sizeof(int) * VHOST_MAX_FDS)];
-			struct cmsghdr align;
-		} u;
-		struct iovec iov;
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-				     .msg_controllen = sizeof(u.buf) };
-		struct cmsghdr *cm;
-		int fds[VHOST_MAX_FDS];
-		size_t nfds = 0;
-		ssize_t n;
-		int rc;
-
-		iov.iov_len = vu_rx_want(d, &iov.iov_base);
-		if (iov.iov_len == 0)
-			return 1;
-		n = recvmsg(d->conn_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			return -errno;
-		}
-		/* the kernel wrote the control data: at most what fits in u.buf */
-		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			size_t cnt;
-
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
-			    cm->cmsg_len < CMSG_LEN(0))
-				continue;
-			cnt = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < cnt; i++) {
-				int fd;
-
-				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-				if (nfds < VHOST_MAX_FDS)
-					fds[nfds++] = fd;
-				else
-					close(fd);
-			}
-		}
-		rc = vu_rx_feed(d, (size_t)n, fds, nfds, mh.msg_flags & MSG_CTRUNC);
-		if (rc != 0)
-			return rc;
-	}
-}
-
-static void
-vu_conn_cb(void *arg, uint32_t events)
-{
-	struct vhost_dev *d = arg;
-	int rc;
-
-	(void)events;
-	while (d->conn_fd >= 0 && !d->op_active) {
-		rc = vu_recv(d);
-		if (rc == 0)
-			return;
-		if (rc < 0) {
-			if (rc == -ECONNRESET)
-				NVL_NOTICELOG("vhost %s: front-end disconnected", d->name);
-			else
-				NVL_ERRLOG("vhost %s: connection error: %s", d->name,
-					   strerror(-rc));
-			rx_reset(d);
-			vu_close_conn(d);
-			return;
-		}
-		rc = vhost_dev_handle_msg(d, &d->rx_hdr, d->rx_payload, d->rx_fds, d->rx_nfds);
-		rx_reset(d);
-		if (rc < 0) {
-			vu_close_conn(d);
-			return;
-		}
-	}
-}
-
-static void
-vu_resume_conn(struct vhost_dev *d)
-{
-	if (d->conn_fd < 0 || d->conn_h != NULL || d->op_active || d->xmit != vu_xmit_socket)
-		return;
-	d->conn_h = nvl_fd_add(d->conn_fd, EPOLLIN, vu_conn_cb, d);
-	if (d->conn_h == NULL) {
-		NVL_ERRLOG("vhost %s: cannot watch the connection: %s", d->name, strerror(errno));
-		vu_close_conn(d);
-	}
-}
-
-static void
-cont_close(struct vhost_dev *d)
-{
-	if (d->conn_h) {
-		nvl_fd_del(d->conn_h);
-		d->conn_h = NULL;
-	}
-	close_fd(&d->conn_fd);
-	rx_reset(d);
-	vu_reset_state(d);
-	vhost_mem_free(d->op_mem);
-	d->op_mem = NULL;
-	d->close_requested = false;
-	d->peer_pid = 0;
-	d->peer_comm[0] = '\0';
-	d->state = d->listen_fd >= 0 ? VHOST_DEV_LISTENING : VHOST_DEV_IDLE;
-	if (d->ops->disconnected)
-		d->ops->disconnected(d);
-}
-
-static void
-vu_close_conn(struct vhost_dev *d)
-{
-	if (d->state != VHOST_DEV_CONNECTED)
-		return;
-	if (d->op_active) {
-		d->close_requested = true;
-		return;
-	}
-	d->state = VHOST_DEV_CLOSING;
-	vu_op_begin(d, vu_all_queues(d), cont_close);
-}
-
-static void
-vu_peer_info(struct vhost_dev *d)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	char path[64];
-	FILE *f;
-
-	d->peer_pid = 0;
-	d->peer_comm[0] = '\0';
-	if (getsockopt(d->conn_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-		return;
-	d->peer_pid = cred.pid;
-	snprintf(path, sizeof(path), "/proc/%d/comm", (int)cred.pid);
-	f = fopen(path, "re");
-	if (f) {
-		if (fgets(d->peer_comm, sizeof(d->peer_comm), f))
-			d->peer_comm[strcspn(d->peer_comm, "\n")] = '\0';
-		fclose(f);
-	}
-}
-
-int
-vhost_dev_attach(struct vhost_dev *d, int fd)
-{
-	d->conn_fd = fd;
-	d->state = VHOST_DEV_CONNECTED;
-	d->connect_ns = nvl_now_ns();
-	d->connections++;
-	vu_peer_info(d);
-	if (d->ops->connected)
-		d->ops->connected(d);
-	vu_resume_conn(d);
-	return d->conn_fd >= 0 ? 0 : -EIO;
-}
-
-static void
-vu_accept_cb(void *arg, uint32_t events)
-{
-	struct vhost_dev *d = arg;
-	int fd;
-
-	(void)events;
-	for (;;) {
-		fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				NVL_ERRLOG("vhost %s: accept: %s", d->name, strerror(errno));
-			return;
-		}
-		if (d->state != VHOST_DEV_LISTENING || d->stop_requested) {
-			/* one front-end at a time; QEMU retries (reconnect=N) */
-			NVL_WARNLOG("vhost %s: refusing a second front-end while one is attached",
-				    d->name);
-			close(fd);
-			continue;
-		}
-		NVL_NOTICELOG("vhost %s: front-end connected on %s", d->name, d->path);
-		vhost_dev_attach(d, fd);
-	}
-}
-
-void
-vhost_dev_init(struct vhost_dev *d)
-{
-	memset(d, 0, sizeof(*d));
-	d->listen_fd = -1;
-	d->conn_fd = -1;
-	d->xmit = vu_xmit_socket;
-	for (unsigned i = 0; i < VHOST_MAX_FDS; i++)
-		d->rx_fds[i] = -1;
-	for (unsigned q = 0; q < VHOST_MAX_QUEUES; q++) {
-		d->vq[q].kickfd = -1;
-		d->vq[q].callfd = -1;
-		d->vq[q].errfd = -1;
-	}
-}
-
-int
-vhost_dev_listen(struct vhost_dev *d, const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, rc;
-
-	if (nvl_strlcpy(sa.sun_path, path, sizeof(sa.sun_path)) < 0 || path[0] == '\0')
-		return -ENAMETOOLONG;
-	if (lstat(path, &st) == 0) {
-		int probe;
-
-		if (!S_ISSOCK(st.st_mode))
-			return -EEXIST;
-		/* a live back-end answers; a dead one's socket refuses */
-		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe < 0)
-			return -errno;
-		rc = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
-		close(probe);
-		if (rc == 0)
-			return -EADDRINUSE;
-		NVL_NOTICELOG("vhost %s: taking over the stale socket %s", d->name, path);
-		unlink(path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	d->listen_h = nvl_fd_add(fd, EPOLLIN, vu_accept_cb, d);
-	if (d->listen_h == NULL) {
-		rc = -errno;
-		close(fd);
-		unlink(path);
-		return rc ? rc : -EIO;
-	}
-	d->listen_fd = fd;
-	nvl_strlcpy(d->path, path, sizeof(d->path));
-	d->state = VHOST_DEV_LISTENING;
-	return 0;
-}
-
-static void
-vu_stop_done_msg(void *arg)
-{
-	struct vhost_dev *d = arg;
-	vhost_dev_done_fn done = d->stop_done;
-
-	d->stop_done = NULL;
-	/* from the reactor loop: the callback may free d */
-	if (done)
-		done(d, d->stop_arg);
-}
-
-static void
-vu_stop_step(struct vhost_dev *d)
-{
-	if (d->op_active)
-		return;   /* vu_op_finish() calls again */
-	if (d->state == VHOST_DEV_CONNECTED || d->state == VHOST_DEV_CLOSING) {
-		d->state = VHOST_DEV_CLOSING;
-		vu_op_begin(d, vu_all_queues(d), cont_close);
-		return;   /* ends in vu_op_finish() -> here, with the connection gone */
-	}
-	d->state = VHOST_DEV_IDLE;
-	d->stop_requested = false;
-	if (d->stop_done && nvl_reactor_msg(nvl_reactor_self(), vu_stop_done_msg, d) < 0)
-		vu_stop_done_msg(d);
-}
-
-void
-vhost_dev_stop(struct vhost_dev *d, vhost_dev_done_fn done, void *arg)
-{
-	d->stop_requested = true;
-	d->stop_done = done;
-	d->stop_arg = arg;
-	if (d->listen_h) {
-		nvl_fd_del(d->listen_h);
-		d->listen_h = NULL;
-	}
-	if (d->listen_fd >= 0) {
-		close_fd(&d->listen_fd);
-		unlink(d->path);
-	}
-	vu_stop_step(d);
 }

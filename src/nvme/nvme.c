@@ -254,13 +254,13 @@ nvl_nvme_status_from_errno(int rc)
 {
 	switch (rc) {
 	case 0: return NVL_NVME_SC_SUCCESS;
-	case -EINVAL: return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
-	case -ERANGE: return SC_DNR(NVL_NVME_SC_LBA_OUT_OF_RANGE);
-	case -ENOSPC: return SC_DNR(NVL_NVME_SC_CAPACITY_EXCEEDED);
-	case -EROFS: case -EBADF: return SC_DNR(NVL_NVME_SC_NS_WRITE_PROTECTED);
-	case -EOPNOTSUPP: return SC_DNR(NVL_NVME_SC_INVALID_OPCODE);
+	case -EINVAL: return NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD);
+	case -ERANGE: return NVL_NVME_DNR(NVL_NVME_SC_LBA_OUT_OF_RANGE);
+	case -ENOSPC: return NVL_NVME_DNR(NVL_NVME_SC_CAPACITY_EXCEEDED);
+	case -EROFS: case -EBADF: return NVL_NVME_DNR(NVL_NVME_SC_NS_WRITE_PROTECTED);
+	case -EOPNOTSUPP: return NVL_NVME_DNR(NVL_NVME_SC_INVALID_OPCODE);
 	case -EAGAIN: case -ENOMEM: case -EBUSY: return NVL_NVME_SC_INTERNAL; /* retryable */
-	case -EACCES: return SC_DNR(NVL_NVME_SC_ACCESS_DENIED);
+	case -EACCES: return NVL_NVME_DNR(NVL_NVME_SC_ACCESS_DENIED);
 	case -EIO: return NVL_NVME_SC_DATA_TRANSFER_ERROR;
 	case -ECANCELED: return NVL_NVME_SC_ABORT_REQUESTED;
 	default: return NVL_NVME_SC_INTERNAL;
@@ -274,7 +274,7 @@ nvl_nvme_req_complete(struct nvl_nvme_req *req, uint16_t sct_sc)
 
 	if ((sct_sc & 0x7ff) != NVL_NVME_SC_SUCCESS) {
 		/* DNR unless the error is one a retry may cure */
-		if ((sct_sc & 0x8000) || ((sct_sc & 0x7ff) != NVL_NVME_SC_INTERNAL &&
+		if ((sct_sc & NVL_NVME_DNR_FLAG) || ((sct_sc & 0x7ff) != NVL_NVME_SC_INTERNAL &&
 					  (sct_sc & 0x7ff) != NVL_NVME_SC_NS_NOT_READY &&
 					  (sct_sc & 0x7ff) != NVL_NVME_SC_ABORT_REQUESTED &&
 					  (sct_sc & 0x7ff) != NVL_NVME_SC_DATA_TRANSFER_ERROR &&
@@ -364,7 +364,7 @@ nvl_nvme_req_xfer(struct nvl_nvme_req *req, uint32_t *len, uint8_t *dir)
 			/* NUMDU:NUMDL is 0's based: 0xffffffff means 2^32 dwords */
 			numd = ((uint64_t)(cmd->cdw11 & 0xffffu) << 16 | (cmd->cdw10 >> 16)) + 1;
 			if (numd > (1u << 20)) /* 4 MiB: far beyond any log we have */
-				return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
+				return NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD);
 			*len = (uint32_t)numd * 4;
 			*dir = NVL_NVME_XFER_C2H;
 			return 0;
@@ -396,7 +396,7 @@ nvl_nvme_req_xfer(struct nvl_nvme_req *req, uint32_t *len, uint8_t *dir)
 		bytes = (uint64_t)nvme_cmd_nlb(cmd) << ns->lbads;
 		/* Base spec 1.4 5.15.2.1 (MDTS): above it is Invalid Field in Command */
 		if (bytes > nvl_nvme_ctrlr_max_xfer(req->ctrlr))
-			return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
+			return NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD);
 		*len = (uint32_t)bytes;
 		*dir = cmd->opc == NVL_NVME_IO_READ ? NVL_NVME_XFER_C2H : NVL_NVME_XFER_H2C;
 		return 0;
@@ -417,13 +417,30 @@ nvl_nvme_req_xfer(struct nvl_nvme_req *req, uint32_t *len, uint8_t *dir)
 	case NVL_NVME_IO_RESV_REPORT:
 		numd = (uint64_t)cmd->cdw10 + 1;
 		if (numd > (1u << 18))
-			return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
+			return NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD);
 		*len = (uint32_t)numd * 4;
 		*dir = NVL_NVME_XFER_C2H;
 		return 0;
 	default:
 		return 0;
 	}
+}
+
+uint16_t
+nvl_nvme_req_prepare(struct nvl_nvme_req *req, nvl_nvme_map_fn map, void *ctx)
+{
+	uint32_t len;
+	uint8_t dir;
+	uint16_t st;
+
+	req->iov = req->iov_inline;
+	req->iovcnt = 0;
+	req->data_len = 0;
+	st = nvl_nvme_req_xfer(req, &len, &dir);
+	req->xfer = st ? NVL_NVME_XFER_NONE : dir;
+	if (st)
+		return st;
+	return map ? map(req, len, dir, ctx) : 0;
 }
 
 void
@@ -438,7 +455,7 @@ nvl_nvme_execute(struct nvl_nvme_req *req)
 	req->scratch = NULL;
 	if ((req->cmd.flags & NVL_NVME_CMD_FUSE_MASK) != 0) {
 		/* fused operations (compare and write) are not supported (FUSES = 0) */
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 		return;
 	}
 	if (req->cmd.opc == NVL_NVME_ADM_FABRICS && req->qid == 0) {
@@ -447,7 +464,7 @@ nvl_nvme_execute(struct nvl_nvme_req *req)
 	}
 	if (!(c->csts & NVL_NVME_CSTS_RDY)) {
 		/* only fabrics commands before the controller is enabled */
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_COMMAND_SEQUENCE_ERROR));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_COMMAND_SEQUENCE_ERROR));
 		return;
 	}
 	if (req->qid == 0)
@@ -479,13 +496,13 @@ nvme_fabrics_property(struct nvl_nvme_req *req)
 	if (p->fctype != NVL_NVMF_FCTYPE_PROPERTY_GET && p->fctype != NVL_NVMF_FCTYPE_PROPERTY_SET) {
 		/* Connect twice, Disconnect or Authentication on an admin queue we
 		 * already own: the transport handles Connect before we see it */
-		nvl_nvme_req_complete(req, SC_DNR(p->fctype == NVL_NVMF_FCTYPE_CONNECT
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(p->fctype == NVL_NVMF_FCTYPE_CONNECT
 						 ? NVL_NVME_SC_COMMAND_SEQUENCE_ERROR
 						 : NVL_NVME_SC_INVALID_OPCODE));
 		return;
 	}
 	if ((p->attrib & 7) > 1) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 		return;
 	}
 	if (p->fctype == NVL_NVMF_FCTYPE_PROPERTY_GET) {
@@ -503,7 +520,7 @@ nvme_fabrics_property(struct nvl_nvme_req *req)
 			v = c->csts;
 			break;
 		default:
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 			return;
 		}
 		if (!eight && p->ofst == NVL_NVME_REG_CAP) {
@@ -517,7 +534,7 @@ nvme_fabrics_property(struct nvl_nvme_req *req)
 	}
 	/* Property Set: only CC is writable */
 	if (p->ofst != NVL_NVME_REG_CC || eight) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 		return;
 	}
 	{
@@ -532,20 +549,20 @@ nvme_fabrics_property(struct nvl_nvme_req *req)
 			if ((iosqes && iosqes != 6) || (iocqes && iocqes != 4) || mps != 0 ||
 			    (css != 0 && css != 6)) {
 				c->csts |= NVL_NVME_CSTS_CFS;
-				nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+				nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 				return;
 			}
 			c->csts |= NVL_NVME_CSTS_RDY;
 		} else if (!(newcc & NVL_NVME_CC_EN) && (oldcc & NVL_NVME_CC_EN)) {
 			/* reset: I/O queues go away, features back to defaults */
-			if (c->ops->reset)
-				c->ops->reset(c);
+			if (c->queue_ops && c->queue_ops->reset)
+				c->queue_ops->reset(c);
 			c->csts &= ~(NVL_NVME_CSTS_RDY | NVL_NVME_CSTS_SHST_MASK);
 			c->num_queues_set = false;
 		}
 		if ((newcc & NVL_NVME_CC_SHN_MASK) && !(oldcc & NVL_NVME_CC_SHN_MASK)) {
-			if (c->ops->reset)
-				c->ops->reset(c);
+			if (c->queue_ops && c->queue_ops->reset)
+				c->queue_ops->reset(c);
 			c->csts = (c->csts & ~NVL_NVME_CSTS_SHST_MASK) | NVL_NVME_CSTS_SHST_COMPLETE;
 		}
 		c->cc = newcc;

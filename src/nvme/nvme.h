@@ -8,13 +8,20 @@
  *
  * Request flow (every transport):
  *   1. copy the SQE into req->cmd (never use peer-writable memory after that)
- *   2. nvl_nvme_req_xfer() tells how many bytes move and in which direction,
- *      so the transport can map PRPs/SGLs or receive in-capsule/H2C data into
- *      req->iov (at most req->data_len bytes)
- *   3. nvl_nvme_execute(req): the command runs; req->done(req) is called
- *      exactly once, possibly before execute returns. req->cpl is filled
- *      (cid, status without phase; sqhd/sqid are the transport's to set),
- *      and for C2H transfers req->xfer_len says how many bytes were produced.
+ *   2. nvl_nvme_req_prepare(req, map, ctx) sizes the data transfer from the
+ *      command's fields and has the transport's map() make it reachable in
+ *      req->iov (PRPs/SGLs onto shared memory, a buffer for in-capsule or
+ *      H2C data); a status from either step completes the command instead
+ *   3. nvl_nvme_execute(req) (once any H2C data arrived): the command runs;
+ *      req->done(req) is called exactly once, possibly before execute
+ *      returns. req->cpl is filled (cid, status without phase; sqhd/sqid are
+ *      the transport's to set), and for C2H transfers req->xfer_len says how
+ *      many bytes were produced.
+ *
+ * Statuses are (SCT << 8) | SC, with NVL_NVME_DNR() the one way to mark one
+ * Do Not Retry. A controller's namespace lookups go to the target's ops
+ * (struct nvl_nvme_ctrlr_ops, installed by the target); queue commands and
+ * resets to the transport's (struct nvl_nvme_queue_ops).
  *
  * Threading: I/O commands run on the queue's reactor. Admin commands run on
  * the controller's home reactor (ctrlr->home). Controller-wide state touched
@@ -100,32 +107,59 @@ int nvl_nvme_ns_load_ptpl(struct nvl_nvme_ns *ns);
 /** Drop reservation state of nobody in particular: host lost (nothing to do:
  *  registrations belong to hosts and survive controllers, per the spec). */
 
+/* ---- statuses ------------------------------------------------------------ */
+
+/** The Do Not Retry mark in a status (SCT << 8) | SC: outside the 11 bits of
+ *  SCT and SC, where nvl_nvme_req_complete() finds it. */
+#define NVL_NVME_DNR_FLAG 0x8000u
+/**
+ * The one spelling of Do Not Retry: nvl_nvme_req_complete() sets DNR in the
+ * completion of a status so marked. (Errors a retry may cure, internal error,
+ * namespace not ready, aborts, transient transport error, are completed
+ * without DNR unless marked; every other error gets it anyway.)
+ */
+#define NVL_NVME_DNR(sct_sc) ((uint16_t)((sct_sc) | NVL_NVME_DNR_FLAG))
+
 /* ---- controllers -------------------------------------------------------- */
 
-/** What the NVMe layer asks of the target. All called on the home reactor
- *  unless marked "any thread". */
+/** What the NVMe layer asks of the target: the target installs it on every
+ *  controller it creates (nvl_nvme_ctrlr.ops). Home reactor unless marked
+ *  "any thread". */
 struct nvl_nvme_ctrlr_ops {
 	/** any thread: active namespace nsid visible to this controller, or NULL. */
 	struct nvl_nvme_ns *(*get_ns)(struct nvl_nvme_ctrlr *c, uint32_t nsid);
-	/** the first active nsid greater than `after`, 0 when none is left. */
+	/** any thread: the first active nsid greater than `after`, 0 when none is left. */
 	uint32_t (*next_nsid)(struct nvl_nvme_ctrlr *c, uint32_t after);
-	/** Create/Delete I/O queue commands (PCIe-style queues, shm). NULL = not
-	 *  supported on this transport (Invalid Opcode). Return an NVMe status,
-	 *  or NVL_NVME_ASYNC if the op will complete the request itself later. */
-	uint16_t (*create_io_cq)(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req);
-	uint16_t (*create_io_sq)(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req);
-	uint16_t (*delete_io_sq)(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req);
-	uint16_t (*delete_io_cq)(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req);
-	/** controller disabled (CC.EN 1->0) or shut down: drop I/O queues. */
-	void (*reset)(struct nvl_nvme_ctrlr *c);
 	/** discovery controllers: fill the discovery log (whole page) into *out
 	 *  (malloc'ed) and its size. \return 0 or -ENOMEM. */
 	int (*discovery_log)(struct nvl_nvme_ctrlr *c, void **out, size_t *len);
-	/** Fabrics Connect/Disconnect on this controller's admin queue are
-	 *  transport-level; Property Get/Set are handled here. */
 };
 
-#define NVL_NVME_ASYNC 0xffffu
+/** What a queue op did with its request (never a status value: a status
+ *  could be a real one). */
+enum nvl_nvme_qop {
+	NVL_NVME_QOP_DONE = 0,   /**< *status says how it ended: the NVMe layer completes req */
+	NVL_NVME_QOP_PENDING,    /**< the op completes req itself later (nvl_nvme_req_complete) */
+};
+
+/** What the NVMe layer asks of the transport (nvl_nvme_ctrlr.queue_ops; NULL
+ *  for transports whose queues come from Fabrics Connect). Home reactor.
+ *  Fabrics Connect/Disconnect on the admin queue are transport-level too;
+ *  Property Get/Set are handled here. */
+struct nvl_nvme_queue_ops {
+	/** Create/Delete I/O queue commands (PCIe-style queues, shm). NULL = not
+	 *  supported on this transport (Invalid Opcode). */
+	enum nvl_nvme_qop (*create_io_cq)(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req,
+					  uint16_t *status);
+	enum nvl_nvme_qop (*create_io_sq)(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req,
+					  uint16_t *status);
+	enum nvl_nvme_qop (*delete_io_sq)(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req,
+					  uint16_t *status);
+	enum nvl_nvme_qop (*delete_io_cq)(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req,
+					  uint16_t *status);
+	/** optional: controller disabled (CC.EN 1->0) or shut down: drop I/O queues. */
+	void (*reset)(struct nvl_nvme_ctrlr *c);
+};
 
 struct nvl_nvme_ctrlr_stats {
 	uint64_t read_cmds, write_cmds;
@@ -136,7 +170,8 @@ struct nvl_nvme_ctrlr_stats {
 struct nvl_nvme_ctrlr {
 	uint16_t cntlid;
 	uint8_t type;                   /**< NVL_NVME_CNTRLTYPE_IO / _DISCOVERY */
-	const struct nvl_nvme_ctrlr_ops *ops;
+	const struct nvl_nvme_ctrlr_ops *ops;         /**< the target's */
+	const struct nvl_nvme_queue_ops *queue_ops;   /**< the transport's, or NULL */
 	struct nvl_reactor *home;
 	void *owner;                    /**< the target's controller */
 
@@ -276,6 +311,25 @@ struct nvl_nvme_req {
  *         (e.g. a transfer larger than MDTS).
  */
 uint16_t nvl_nvme_req_xfer(struct nvl_nvme_req *req, uint32_t *len, uint8_t *dir);
+
+/**
+ * How a transport makes a command's data reachable (nvl_nvme_req_prepare()):
+ * for `len` bytes moving in direction `dir` (enum nvl_nvme_xfer; len 0: no
+ * data, but the transport may still check its descriptor), fill req->iov,
+ * req->iovcnt and req->data_len (req->iov starts as req->iov_inline, empty).
+ * \return 0, or the NVMe status to complete the command with.
+ */
+typedef uint16_t (*nvl_nvme_map_fn)(struct nvl_nvme_req *req, uint32_t len, uint8_t dir,
+				    void *ctx);
+
+/**
+ * Step 2 of the request flow in one call: size the transfer
+ * (nvl_nvme_req_xfer()), set req->xfer, then map(req, len, dir, ctx).
+ * \return 0: the command may be executed (at once, or once its H2C data
+ *         arrived); else the NVMe status the transport completes it with
+ *         (nvl_nvme_req_complete()).
+ */
+uint16_t nvl_nvme_req_prepare(struct nvl_nvme_req *req, nvl_nvme_map_fn map, void *ctx);
 
 /** Execute. Calls req->done(req) exactly once. */
 void nvl_nvme_execute(struct nvl_nvme_req *req);

@@ -125,7 +125,7 @@ identify_ns(struct nvl_nvme_req *req)
 
 	if (nsid == 0 || (nsid > c->max_nsid && nsid != NVL_NVME_NSID_ALL) ||
 	    nsid == NVL_NVME_NSID_ALL) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_NAMESPACE));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_NAMESPACE));
 		return;
 	}
 	id = calloc(1, sizeof(*id));
@@ -150,7 +150,7 @@ identify_active_list(struct nvl_nvme_req *req)
 	uint32_t nsid = req->cmd.nsid, n = 0;
 
 	if (nsid >= 0xfffffffeu) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_NAMESPACE));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_NAMESPACE));
 		return;
 	}
 	list = calloc(1024, sizeof(uint32_t));
@@ -175,7 +175,7 @@ identify_ns_descs(struct nvl_nvme_req *req)
 	uint8_t *buf, *p;
 
 	if (ns == NULL) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_NAMESPACE));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_NAMESPACE));
 		return;
 	}
 	buf = calloc(1, 4096);
@@ -219,13 +219,13 @@ identify_zeroes(struct nvl_nvme_req *req)
 }
 
 static void
-identify(struct nvl_nvme_req *req)
+nvme_identify(struct nvl_nvme_req *req)
 {
 	uint8_t cns = req->cmd.cdw10 & 0xff;
 	uint8_t csi = (uint8_t)(req->cmd.cdw11 >> 24);
 
 	if (req->data_len < NVL_NVME_IDENTIFY_SIZE) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID));
 		return;
 	}
 	switch (cns) {
@@ -245,25 +245,25 @@ identify(struct nvl_nvme_req *req)
 	case NVL_NVME_CNS_IO_CMD_SET_CTRLR:
 		/* the NVM command set has no command-set specific structures */
 		if (csi != 0) {
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 			return;
 		}
 		if (cns == NVL_NVME_CNS_IO_CMD_SET_NS &&
 		    req->ctrlr->ops->get_ns(req->ctrlr, req->cmd.nsid) == NULL) {
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_NAMESPACE));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_NAMESPACE));
 			return;
 		}
 		identify_zeroes(req);
 		return;
 	case NVL_NVME_CNS_IO_CMD_SET_ACTIVE_NS_LIST:
 		if (csi != 0) {
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 			return;
 		}
 		identify_active_list(req);
 		return;
 	default:
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 		return;
 	}
 }
@@ -492,7 +492,7 @@ set_features(struct nvl_nvme_req *req)
 	uint32_t v = cmd->cdw11;
 
 	if (cmd->cdw10 & (1u << 31)) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_FEATURE_NOT_SAVEABLE));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_FEATURE_NOT_SAVEABLE));
 		return;
 	}
 	switch (fid) {
@@ -501,7 +501,7 @@ set_features(struct nvl_nvme_req *req)
 		break;
 	case NVL_NVME_FEAT_POWER_MGMT:
 		if ((v & 0x1f) != 0) { /* only power state 0 exists */
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 			return;
 		}
 		c->feat_power_mgmt = v;
@@ -514,7 +514,7 @@ set_features(struct nvl_nvme_req *req)
 		break;
 	case NVL_NVME_FEAT_VOLATILE_WRITE_CACHE:
 		if (!ctrlr_has_vwc(c)) {
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 			return;
 		}
 		/* read by the I/O path on other reactors (nvme_io.c fua_flag) */
@@ -525,7 +525,7 @@ set_features(struct nvl_nvme_req *req)
 		uint32_t max = c->max_io_queues ? c->max_io_queues : 1;
 
 		if (nsqr == 0xffff || ncqr == 0xffff) {
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 			return;
 		}
 		nsqr = NVL_MIN(nsqr + 1, max);
@@ -559,17 +559,17 @@ set_features(struct nvl_nvme_req *req)
 
 		if (!(v & 1)) {
 			/* only 128-bit host identifiers (CTRATT bit 0) */
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 			return;
 		}
 		if (c->fabrics || memcmp(c->hostid, zero, 16) != 0) {
 			/* set by Connect (or already set): changing it would move the
 			 * host's reservations out from under it */
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_COMMAND_SEQUENCE_ERROR));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_COMMAND_SEQUENCE_ERROR));
 			return;
 		}
 		if (nvl_nvme_req_copy_from(req, id, 16) != 16) {
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID));
 			return;
 		}
 		memcpy(c->hostid, id, 16);
@@ -583,11 +583,11 @@ set_features(struct nvl_nvme_req *req)
 		int rc;
 
 		if (ns == NULL) {
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_NAMESPACE));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_NAMESPACE));
 			return;
 		}
 		if ((v & 1) && ns->ptpl_file == NULL) {
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_FEATURE_NOT_CHANGEABLE));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_FEATURE_NOT_CHANGEABLE));
 			return;
 		}
 		pthread_mutex_lock(&ns->resv.lock);
@@ -601,7 +601,7 @@ set_features(struct nvl_nvme_req *req)
 		break;
 	}
 	default:
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 		return;
 	}
 	nvl_nvme_req_complete(req, NVL_NVME_SC_SUCCESS);
@@ -617,7 +617,7 @@ get_features(struct nvl_nvme_req *req)
 	uint32_t outv = 0, *out = &outv;
 
 	if (sel > 3 || (fid == NVL_NVME_FEAT_VOLATILE_WRITE_CACHE && !ctrlr_has_vwc(c))) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 		return;
 	}
 	if (sel == 3) {
@@ -636,7 +636,7 @@ get_features(struct nvl_nvme_req *req)
 			*out = (1u << 2) | (1u << 1);
 			break;
 		default:
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 			return;
 		}
 		req->cpl.cdw0 = outv;
@@ -667,7 +667,7 @@ get_features(struct nvl_nvme_req *req)
 	case NVL_NVME_FEAT_KEEP_ALIVE_TIMER: *out = c->kato_ms; break;
 	case NVL_NVME_FEAT_HOST_IDENTIFIER:
 		if (!(cmd->cdw11 & 1)) {
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 			return;
 		}
 		nvl_nvme_req_copy_to(req, c->hostid, 16);
@@ -677,14 +677,14 @@ get_features(struct nvl_nvme_req *req)
 		struct nvl_nvme_ns *ns = c->ops->get_ns(c, cmd->nsid);
 
 		if (ns == NULL) {
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_NAMESPACE));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_NAMESPACE));
 			return;
 		}
 		*out = ns->resv.ptpl ? 1 : 0;
 		break;
 	}
 	default:
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 		return;
 	}
 	req->cpl.cdw0 = outv;
@@ -699,7 +699,7 @@ async_event_request(struct nvl_nvme_req *req)
 	struct nvl_nvme_ctrlr *c = req->ctrlr;
 
 	if (c->naer >= NVL_NVME_AERL) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_AER_LIMIT));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_AER_LIMIT));
 		return;
 	}
 	c->aer[c->naer++] = req;
@@ -707,17 +707,17 @@ async_event_request(struct nvl_nvme_req *req)
 }
 
 static void
-queue_op(struct nvl_nvme_req *req, uint16_t (*op)(struct nvl_nvme_ctrlr *, struct nvl_nvme_req *))
+queue_op(struct nvl_nvme_req *req,
+	 enum nvl_nvme_qop (*op)(struct nvl_nvme_ctrlr *, struct nvl_nvme_req *, uint16_t *))
 {
-	uint16_t st;
+	uint16_t st = NVL_NVME_SC_INTERNAL;
 
 	if (op == NULL) {
 		/* fabrics controllers create queues with Connect, not these */
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_OPCODE));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_OPCODE));
 		return;
 	}
-	st = op(req->ctrlr, req);
-	if (st != NVL_NVME_ASYNC)
+	if (op(req->ctrlr, req, &st) == NVL_NVME_QOP_DONE)
 		nvl_nvme_req_complete(req, st);
 }
 
@@ -725,7 +725,7 @@ void
 nvme_admin_execute(struct nvl_nvme_req *req)
 {
 	struct nvl_nvme_ctrlr *c = req->ctrlr;
-	const struct nvl_nvme_ctrlr_ops *ops = c->ops;
+	const struct nvl_nvme_queue_ops *qops = c->queue_ops;
 
 	__atomic_store_n(&c->last_keep_alive_ns, nvl_now_ns(), __ATOMIC_RELAXED);
 	if (c->type == NVL_NVME_CNTRLTYPE_DISCOVERY) {
@@ -739,13 +739,13 @@ nvme_admin_execute(struct nvl_nvme_req *req)
 		case NVL_NVME_ADM_KEEP_ALIVE:
 			break;
 		default:
-			nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_OPCODE));
+			nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_OPCODE));
 			return;
 		}
 	}
 	switch (req->cmd.opc) {
 	case NVL_NVME_ADM_IDENTIFY:
-		identify(req);
+		nvme_identify(req);
 		return;
 	case NVL_NVME_ADM_GET_LOG_PAGE:
 		get_log_page(req);
@@ -768,19 +768,19 @@ nvme_admin_execute(struct nvl_nvme_req *req)
 		nvl_nvme_req_complete(req, NVL_NVME_SC_SUCCESS);
 		return;
 	case NVL_NVME_ADM_CREATE_CQ:
-		queue_op(req, ops->create_io_cq);
+		queue_op(req, qops ? qops->create_io_cq : NULL);
 		return;
 	case NVL_NVME_ADM_CREATE_SQ:
-		queue_op(req, ops->create_io_sq);
+		queue_op(req, qops ? qops->create_io_sq : NULL);
 		return;
 	case NVL_NVME_ADM_DELETE_SQ:
-		queue_op(req, ops->delete_io_sq);
+		queue_op(req, qops ? qops->delete_io_sq : NULL);
 		return;
 	case NVL_NVME_ADM_DELETE_CQ:
-		queue_op(req, ops->delete_io_cq);
+		queue_op(req, qops ? qops->delete_io_cq : NULL);
 		return;
 	default:
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_OPCODE));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_OPCODE));
 		return;
 	}
 }

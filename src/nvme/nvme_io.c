@@ -42,7 +42,7 @@ io_done(struct nvl_bdev_io *bio, int status)
 }
 
 static void
-submit(struct nvl_nvme_req *req, uint8_t type, uint64_t off, uint64_t len, uint32_t flags,
+nvme_io_submit(struct nvl_nvme_req *req, uint8_t type, uint64_t off, uint64_t len, uint32_t flags,
        struct iovec *iov, int iovcnt, nvl_bdev_io_cb cb)
 {
 	struct nvl_bdev_io *bio = &req->bio;
@@ -85,7 +85,7 @@ static uint16_t
 check_range(const struct nvl_nvme_ns *ns, uint64_t slba, uint64_t nlb)
 {
 	if (slba >= ns->nlb || nlb > ns->nlb - slba)
-		return SC_DNR(NVL_NVME_SC_LBA_OUT_OF_RANGE);
+		return NVL_NVME_DNR(NVL_NVME_SC_LBA_OUT_OF_RANGE);
 	return 0;
 }
 
@@ -106,11 +106,11 @@ cmd_rw(struct nvl_nvme_req *req)
 		return;
 	}
 	if (len > req->data_len) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID));
 		return;
 	}
 	if (write && ns->read_only) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_NS_WRITE_PROTECTED));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_NS_WRITE_PROTECTED));
 		return;
 	}
 	st = nvme_resv_check(ns, req->ctrlr, write);
@@ -131,7 +131,7 @@ cmd_rw(struct nvl_nvme_req *req)
 		}
 		req->iovcnt = n;
 	}
-	submit(req, write ? NVL_BDEV_IO_WRITE : NVL_BDEV_IO_READ, slba << ns->lbads, len,
+	nvme_io_submit(req, write ? NVL_BDEV_IO_WRITE : NVL_BDEV_IO_READ, slba << ns->lbads, len,
 	       fua_flag(req, write), req->iov, req->iovcnt, io_done);
 }
 
@@ -154,7 +154,7 @@ compare_done(struct nvl_bdev_io *bio, int status)
 	n = nvl_nvme_req_copy_from(req, host, (uint32_t)bio->length);
 	status = (n == bio->length && memcmp(host, req->scratch, n) == 0) ? 0 : 1;
 	free(host);
-	nvl_nvme_req_complete(req, status ? SC_DNR(NVL_NVME_SC_COMPARE_FAILURE)
+	nvl_nvme_req_complete(req, status ? NVL_NVME_DNR(NVL_NVME_SC_COMPARE_FAILURE)
 					  : NVL_NVME_SC_SUCCESS);
 }
 
@@ -168,7 +168,7 @@ cmd_compare(struct nvl_nvme_req *req)
 	uint16_t st = check_range(ns, slba, nlb);
 
 	if (st == 0 && len > req->data_len)
-		st = SC_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID);
+		st = NVL_NVME_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID);
 	if (st == 0)
 		st = nvme_resv_check(ns, req->ctrlr, false);
 	if (st) {
@@ -182,7 +182,7 @@ cmd_compare(struct nvl_nvme_req *req)
 	}
 	req->bio_iov.iov_base = req->scratch;
 	req->bio_iov.iov_len = len;
-	submit(req, NVL_BDEV_IO_READ, slba << ns->lbads, len, 0, &req->bio_iov, 1, compare_done);
+	nvme_io_submit(req, NVL_BDEV_IO_READ, slba << ns->lbads, len, 0, &req->bio_iov, 1, compare_done);
 }
 
 static void
@@ -196,7 +196,7 @@ cmd_write_zeroes(struct nvl_nvme_req *req)
 	uint16_t st = check_range(ns, slba, nlb);
 
 	if (st == 0 && ns->read_only)
-		st = SC_DNR(NVL_NVME_SC_NS_WRITE_PROTECTED);
+		st = NVL_NVME_DNR(NVL_NVME_SC_NS_WRITE_PROTECTED);
 	if (st == 0)
 		st = nvme_resv_check(ns, req->ctrlr, true);
 	if (st) {
@@ -206,7 +206,7 @@ cmd_write_zeroes(struct nvl_nvme_req *req)
 	if (!(cmd->cdw12 & NVL_NVME_WZ_DEAC))
 		flags |= NVL_BDEV_IO_NO_HOLE;
 	flags |= fua_flag(req, true);
-	submit(req, NVL_BDEV_IO_WRITE_ZEROES, slba << ns->lbads, (uint64_t)nlb << ns->lbads, flags,
+	nvme_io_submit(req, NVL_BDEV_IO_WRITE_ZEROES, slba << ns->lbads, (uint64_t)nlb << ns->lbads, flags,
 	       NULL, 0, io_done);
 }
 
@@ -237,7 +237,7 @@ cmd_dsm(struct nvl_nvme_req *req)
 		return;
 	}
 	if (ns->read_only) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_NS_WRITE_PROTECTED));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_NS_WRITE_PROTECTED));
 		return;
 	}
 	st = nvme_resv_check(ns, req->ctrlr, true);
@@ -252,7 +252,7 @@ cmd_dsm(struct nvl_nvme_req *req)
 	}
 	if (nvl_nvme_req_copy_from(req, r, nr * (uint32_t)sizeof(*r)) != nr * sizeof(*r)) {
 		free(r);
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID));
 		return;
 	}
 	for (uint32_t i = 0; i < nr && st == 0; i++)
@@ -354,7 +354,7 @@ nvme_io_execute(struct nvl_nvme_req *req)
 	struct nvl_nvme_ns *ns;
 
 	if (c->type != NVL_NVME_CNTRLTYPE_IO) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_OPCODE));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_OPCODE));
 		return;
 	}
 	if (req->cmd.opc == NVL_NVME_IO_FLUSH && req->cmd.nsid == NVL_NVME_NSID_ALL) {
@@ -363,7 +363,7 @@ nvme_io_execute(struct nvl_nvme_req *req)
 	}
 	ns = c->ops->get_ns(c, req->cmd.nsid);
 	if (ns == NULL) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_NAMESPACE));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_NAMESPACE));
 		return;
 	}
 	/* hold the namespace for the command's life (removal waits for zero) */
@@ -382,7 +382,7 @@ nvme_io_execute(struct nvl_nvme_req *req)
 			nvl_nvme_req_complete(req, st);
 			return;
 		}
-		submit(req, NVL_BDEV_IO_FLUSH, 0, 0, 0, NULL, 0, io_done);
+		nvme_io_submit(req, NVL_BDEV_IO_FLUSH, 0, 0, 0, NULL, 0, io_done);
 		return;
 	}
 	case NVL_NVME_IO_WRITE_ZEROES:
@@ -401,7 +401,7 @@ nvme_io_execute(struct nvl_nvme_req *req)
 		nvme_resv_execute(req);
 		return;
 	default:
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_OPCODE));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_OPCODE));
 		return;
 	}
 }

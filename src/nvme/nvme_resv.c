@@ -122,7 +122,7 @@ nvme_resv_check(struct nvl_nvme_ns *ns, struct nvl_nvme_ctrlr *c, bool write)
 		break;
 	}
 	pthread_mutex_unlock(&r->lock);
-	return st ? SC_DNR(st) : 0;
+	return st ? NVL_NVME_DNR(st) : 0;
 }
 
 /* ---- persistence ---------------------------------------------------------- */
@@ -299,16 +299,16 @@ resv_register(struct nvl_nvme_ns *ns, struct nvl_nvme_ctrlr *c, uint32_t cdw10,
 	int me = find_reg(r, c->hostid);
 
 	if (cptpl == 1 || (cptpl == NVL_NVME_RESV_CPTPL_PERSIST && ns->ptpl_file == NULL))
-		return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
+		return NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD);
 	switch (rrega) {
 	case NVL_NVME_RESV_REGISTER_REGISTER:
 		if (me >= 0) {
 			if (r->reg[me].rkey != d->nrkey)
-				return SC_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
+				return NVL_NVME_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
 			break; /* same key again: success, nothing changes */
 		}
 		if (r->nreg == NVL_NVME_MAX_REGISTRANTS)
-			return SC_DNR(NVL_NVME_SC_CAPACITY_EXCEEDED);
+			return NVL_NVME_DNR(NVL_NVME_SC_CAPACITY_EXCEEDED);
 		memcpy(r->reg[r->nreg].hostid, c->hostid, 16);
 		r->reg[r->nreg].rkey = d->nrkey;
 		r->nreg++;
@@ -318,7 +318,7 @@ resv_register(struct nvl_nvme_ns *ns, struct nvl_nvme_ctrlr *c, uint32_t cdw10,
 		bool held;
 
 		if (me < 0 || (!iekey && r->reg[me].rkey != d->crkey))
-			return SC_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
+			return NVL_NVME_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
 		held = is_holder(r, me);
 		reg_remove(r, me);
 		r->gen++;
@@ -337,21 +337,21 @@ resv_register(struct nvl_nvme_ns *ns, struct nvl_nvme_ctrlr *c, uint32_t cdw10,
 	case NVL_NVME_RESV_REGISTER_REPLACE:
 		if (me < 0) {
 			if (!iekey)
-				return SC_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
+				return NVL_NVME_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
 			if (r->nreg == NVL_NVME_MAX_REGISTRANTS)
-				return SC_DNR(NVL_NVME_SC_CAPACITY_EXCEEDED);
+				return NVL_NVME_DNR(NVL_NVME_SC_CAPACITY_EXCEEDED);
 			memcpy(r->reg[r->nreg].hostid, c->hostid, 16);
 			r->reg[r->nreg].rkey = d->nrkey;
 			r->nreg++;
 		} else {
 			if (!iekey && r->reg[me].rkey != d->crkey)
-				return SC_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
+				return NVL_NVME_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
 			r->reg[me].rkey = d->nrkey;
 		}
 		r->gen++;
 		break;
 	default:
-		return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
+		return NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD);
 	}
 	if (cptpl == NVL_NVME_RESV_CPTPL_PERSIST)
 		r->ptpl = true;
@@ -393,9 +393,9 @@ resv_acquire(struct nvl_nvme_ns *ns, struct nvl_nvme_ctrlr *c, uint32_t cdw10,
 	int me = find_reg(r, c->hostid);
 
 	if (rtype < 1 || rtype > 6)
-		return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
+		return NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD);
 	if (me < 0 || (!iekey && r->reg[me].rkey != d->crkey))
-		return SC_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
+		return NVL_NVME_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
 	switch (racqa) {
 	case NVL_NVME_RESV_ACQUIRE_ACQUIRE:
 		if (r->rtype == 0) {
@@ -404,13 +404,13 @@ resv_acquire(struct nvl_nvme_ns *ns, struct nvl_nvme_ctrlr *c, uint32_t cdw10,
 		}
 		if (is_holder(r, me) && r->rtype == rtype)
 			return 0;
-		return SC_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
+		return NVL_NVME_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
 	case NVL_NVME_RESV_ACQUIRE_PREEMPT:
 	case NVL_NVME_RESV_ACQUIRE_PREEMPT_ABORT:
 		if (r->rtype == 0) {
 			/* no reservation: preempt removes the registrations with PRKEY */
 			if (preempt_regs(r, &me, d->prkey, false, nt, nnt) == 0)
-				return SC_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
+				return NVL_NVME_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
 			r->gen++;
 			return 0;
 		}
@@ -419,7 +419,7 @@ resv_acquire(struct nvl_nvme_ns *ns, struct nvl_nvme_ctrlr *c, uint32_t cdw10,
 				preempt_regs(r, &me, 0, true, nt, nnt);
 				resv_set(r, rtype, me);
 			} else if (preempt_regs(r, &me, d->prkey, false, nt, nnt) == 0) {
-				return SC_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
+				return NVL_NVME_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
 			}
 			r->gen++;
 			return 0;
@@ -432,13 +432,13 @@ resv_acquire(struct nvl_nvme_ns *ns, struct nvl_nvme_ctrlr *c, uint32_t cdw10,
 			return 0;
 		}
 		if (d->prkey == 0)
-			return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
+			return NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD);
 		if (preempt_regs(r, &me, d->prkey, false, nt, nnt) == 0)
-			return SC_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
+			return NVL_NVME_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
 		r->gen++;
 		return 0;
 	default:
-		return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
+		return NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD);
 	}
 }
 
@@ -452,7 +452,7 @@ resv_release_cmd(struct nvl_nvme_ns *ns, struct nvl_nvme_ctrlr *c, uint32_t cdw1
 	int me = find_reg(r, c->hostid);
 
 	if (me < 0 || (!iekey && r->reg[me].rkey != crkey))
-		return SC_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
+		return NVL_NVME_DNR(NVL_NVME_SC_RESERVATION_CONFLICT);
 	switch (rrela) {
 	case NVL_NVME_RESV_RELEASE_RELEASE: {
 		uint8_t old = r->rtype;
@@ -460,7 +460,7 @@ resv_release_cmd(struct nvl_nvme_ns *ns, struct nvl_nvme_ctrlr *c, uint32_t cdw1
 		if (old == 0 || !is_holder(r, me))
 			return 0;
 		if (rtype != old)
-			return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
+			return NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD);
 		resv_release(r);
 		if (old != NVL_NVME_RESV_WRITE_EXCLUSIVE && old != NVL_NVME_RESV_EXCLUSIVE_ACCESS)
 			for (unsigned i = 0; i < r->nreg && *nnt < NVL_NVME_MAX_REGISTRANTS; i++) {
@@ -483,7 +483,7 @@ resv_release_cmd(struct nvl_nvme_ns *ns, struct nvl_nvme_ctrlr *c, uint32_t cdw1
 		r->gen++;
 		return 0;
 	default:
-		return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
+		return NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD);
 	}
 }
 
@@ -498,7 +498,7 @@ resv_report(struct nvl_nvme_req *req)
 	if (!eds) {
 		/* our host identifiers are 128-bit (CTRATT bit 0): the 64-bit data
 		 * structure cannot carry them (NVM cmd set 3.2.5, as SPDK answers) */
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_HOSTID_INCONSISTENT));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_HOSTID_INCONSISTENT));
 		return;
 	}
 	hdr = eds ? 64 : sizeof(struct nvl_nvme_resv_status);
@@ -561,11 +561,11 @@ nvme_resv_execute(struct nvl_nvme_req *req)
 	}
 	if (memcmp(c->hostid, zero_hostid, 16) == 0) {
 		/* a host must identify itself before it can hold anything */
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_COMMAND_SEQUENCE_ERROR));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_COMMAND_SEQUENCE_ERROR));
 		return;
 	}
 	if (nvl_nvme_req_copy_from(req, data, need) != need) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID));
 		return;
 	}
 	nt = calloc(NVL_NVME_MAX_REGISTRANTS, sizeof(*nt));

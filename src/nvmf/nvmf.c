@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Target core: transport registry, subsystems, namespaces, hosts, listeners,
- * controllers, keep-alive, discovery log. Threading rules in nvmf.h.
+ * controllers, keep-alive, discovery log, and the removal of namespaces and
+ * subsystems and the target's shutdown (barrier, drain, then free).
+ * Threading rules in nvmf.h.
  */
 #include "nvmf/nvmf_internal.h"
-#include "app/app.h"
 #include "util/util.h"
+#include "util/version.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 NVL_LOG_REGISTER_COMPONENT(nvmf)
 
@@ -212,12 +215,27 @@ nvl_nvmf_listener_allowed(const struct nvl_subsys *s, const struct nvl_listen_ad
 	return false;
 }
 
-/* Global listener registry: one transport listen() per address, refcounted. */
+/* A host connected to a listener: the transport takes the connection. */
+static void
+nvmf_listener_accept(void *arg, int fd)
+{
+	struct nvmf_listener *l = arg;
+
+	l->transport->accept(&l->addr, fd);
+}
+
+/*
+ * Global listener registry: one listening socket per address, refcounted
+ * by the subsystems offered there. The transport opens the socket; the
+ * target watches it with an acceptor (the one accept loop, which survives a
+ * full descriptor table) and closes it when the last subsystem goes.
+ */
 int
 nvmf_listener_get(const struct nvl_listen_addr *a)
 {
 	struct nvmf_listener *l;
 	const struct nvl_transport_ops *t;
+	char name[sizeof(a->trtype) + sizeof(a->traddr) + sizeof(a->trsvcid) + 8];
 	int rc;
 
 	TAILQ_FOREACH(l, &g_nvmf.listeners, link) {
@@ -234,14 +252,26 @@ nvmf_listener_get(const struct nvl_listen_addr *a)
 		return -ENOMEM;
 	l->addr = *a;
 	l->transport = t;
-	rc = t->listen(a);
-	if (rc < 0) {
-		free(l);
-		return rc;
+	rc = t->listen(a, &l->fd);
+	if (rc < 0)
+		goto err_free;
+	snprintf(name, sizeof(name), "nvmf %s %s%s%s", a->trtype, a->traddr, a->trsvcid[0] ? ":" : "",
+		 a->trsvcid);
+	l->acceptor = nvl_acceptor_create(l->fd, name, 0, nvmf_listener_accept, l);
+	if (l->acceptor == NULL) {
+		rc = -errno;
+		goto err_close;
 	}
 	l->refs = 1;
 	TAILQ_INSERT_TAIL(&g_nvmf.listeners, l, link);
 	return 0;
+err_close:
+	close(l->fd);
+	if (t->stop_listen)
+		t->stop_listen(a);
+err_free:
+	free(l);
+	return rc;
 }
 
 void
@@ -253,7 +283,10 @@ nvmf_listener_put(const struct nvl_listen_addr *a)
 		if (addr_eq(&l->addr, a)) {
 			if (--l->refs == 0) {
 				TAILQ_REMOVE(&g_nvmf.listeners, l, link);
-				l->transport->stop_listen(&l->addr);
+				nvl_acceptor_destroy(l->acceptor);
+				close(l->fd);
+				if (l->transport->stop_listen)
+					l->transport->stop_listen(&l->addr);
 				free(l);
 			}
 			return;
@@ -295,6 +328,19 @@ nvl_nvmf_next_nsid(struct nvl_nvme_ctrlr *nc, uint32_t after)
 			return (uint32_t)id;
 	return 0;
 }
+
+static int
+nvmf_discovery_log_op(struct nvl_nvme_ctrlr *nc, void **out, size_t *len)
+{
+	return nvl_nvmf_discovery_log(nc->hostnqn, out, len);
+}
+
+/* What the NVMe layer asks of the target, installed on every controller. */
+static const struct nvl_nvme_ctrlr_ops g_nvmf_ctrlr_ops = {
+	.get_ns = nvl_nvmf_get_ns,
+	.next_nsid = nvl_nvmf_next_nsid,
+	.discovery_log = nvmf_discovery_log_op,
+};
 
 /* Reservation notifications go to every controller of the host, on its home. */
 struct resv_note {
@@ -389,7 +435,7 @@ nvl_nvmf_ctrlr_get(struct nvl_nvmf_ctrlr *c)
 }
 
 static void
-ctrlr_free(struct nvl_nvmf_ctrlr *c)
+nvmf_ctrlr_free(struct nvl_nvmf_ctrlr *c)
 {
 	nvl_nvme_ctrlr_fini(&c->nvme);
 	free(c);
@@ -399,7 +445,7 @@ void
 nvl_nvmf_ctrlr_put(struct nvl_nvmf_ctrlr *c)
 {
 	if (__atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
-		ctrlr_free(c);
+		nvmf_ctrlr_free(c);
 }
 
 static void
@@ -500,7 +546,8 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 	c->nvme.owner = c;
 	c->nvme.home = nvl_reactor_self();
 	c->nvme.type = s->discovery ? NVL_NVME_CNTRLTYPE_DISCOVERY : NVL_NVME_CNTRLTYPE_IO;
-	c->nvme.ops = ci->nvme_ops;
+	c->nvme.ops = &g_nvmf_ctrlr_ops;
+	c->nvme.queue_ops = ci->queue_ops;
 	nvl_strlcpy(c->nvme.subnqn, s->nqn, sizeof(c->nvme.subnqn));
 	nvl_strlcpy(c->nvme.hostnqn, ci->hostnqn, sizeof(c->nvme.hostnqn));
 	if (ci->hostid)
@@ -689,4 +736,250 @@ nvl_nvmf_discovery_changed(void)
 		}
 	}
 	pthread_mutex_unlock(&g_nvmf.lock);
+}
+
+/* ---- removal and teardown (reactor 0) -------------------------------------- */
+
+/*
+ * A namespace goes in three steps: it leaves the table (nobody finds it any
+ * more), every reactor passes a barrier (nobody still holds the pointer it
+ * found before), then what is in flight on it drains; only then are its
+ * bdev descriptor and memory released.
+ */
+struct nvmf_ns_removal {
+	struct nvl_subsys *s;
+	struct nvl_nvmf_ns *ns;
+	void (*done)(void *arg, int rc);
+	void *arg;
+};
+
+static void
+nvmf_ns_free(struct nvl_nvmf_ns *ns)
+{
+	nvl_bdev_close(ns->nvme.desc);
+	nvl_nvme_ns_fini(&ns->nvme);
+	free(ns->hosts);
+	free(ns);
+}
+
+static bool
+nvmf_ns_idle(void *arg)
+{
+	struct nvmf_ns_removal *r = arg;
+
+	return __atomic_load_n(&r->ns->nvme.inflight, __ATOMIC_ACQUIRE) == 0;
+}
+
+static void
+nvmf_ns_drained(void *arg)
+{
+	struct nvmf_ns_removal *r = arg;
+
+	NVL_NOTICELOG("%s: namespace %u (%s) removed", r->s->nqn, r->ns->nvme.nsid,
+		      r->ns->bdev_name);
+	nvmf_ns_free(r->ns);
+	r->done(r->arg, 0);
+	free(r);
+}
+
+static void
+nvmf_ns_after_barrier(void *arg, int rc)
+{
+	struct nvmf_ns_removal *r = arg;
+
+	if (rc < 0)
+		NVL_WARNLOG("%s: namespace %u: not every reactor passed the barrier",
+			    r->s->nqn, r->ns->nvme.nsid);
+	/* nobody can find the namespace now; wait for what is in flight */
+	rc = nvl_reactor_drain(nvmf_ns_idle, nvmf_ns_drained, r, 1000);
+	if (rc < 0) {
+		NVL_ERRLOG("cannot wait for namespace %u to drain; leaking it", r->ns->nvme.nsid);
+		r->done(r->arg, rc);
+		free(r);
+	}
+}
+
+int
+nvmf_ns_remove(struct nvl_subsys *s, uint32_t nsid, void (*done)(void *arg, int rc), void *arg)
+{
+	struct nvl_nvmf_ns *ns;
+	struct nvmf_ns_removal *r;
+
+	if (nsid == 0 || nsid > s->max_ns || s->ns[nsid - 1] == NULL)
+		return -ENOENT;
+	ns = s->ns[nsid - 1];
+	if (ns->removing)
+		return -EBUSY;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return -ENOMEM;
+	r->s = s;
+	r->ns = ns;
+	r->done = done;
+	r->arg = arg;
+	ns->removing = true;
+	__atomic_store_n(&s->ns[nsid - 1], NULL, __ATOMIC_RELEASE);
+	nvmf_subsys_ns_changed(s, nsid);
+	if (nvl_reactor_for_each(NULL, NULL, nvmf_ns_after_barrier, r) < 0)
+		nvmf_ns_after_barrier(r, -ENOMEM);
+	return 0;
+}
+
+/*
+ * A subsystem goes once its controllers are gone (each was asked to
+ * disconnect) and then its namespaces, one after the other.
+ */
+struct nvmf_subsys_deletion {
+	struct nvl_subsys *s;
+	uint32_t next_nsid;
+	void (*done)(void *arg);
+	void *arg;
+};
+
+void
+nvmf_subsys_free(struct nvl_subsys *s)
+{
+	struct nvmf_host *h;
+	struct nvmf_sub_listener *l;
+
+	while ((l = TAILQ_FIRST(&s->listeners)) != NULL) {
+		TAILQ_REMOVE(&s->listeners, l, link);
+		nvmf_listener_put(&l->addr);
+		free(l);
+	}
+	while ((h = TAILQ_FIRST(&s->hosts)) != NULL) {
+		TAILQ_REMOVE(&s->hosts, h, link);
+		free(h);
+	}
+	pthread_mutex_lock(&g_nvmf.lock);
+	TAILQ_REMOVE(&g_nvmf.subsystems, s, link);
+	pthread_mutex_unlock(&g_nvmf.lock);
+	free(s->ns);
+	free(s);
+}
+
+static void nvmf_subsys_delete_next_ns(struct nvmf_subsys_deletion *d);
+
+static void
+nvmf_subsys_delete_ns_done(void *arg, int rc)
+{
+	(void)rc;
+	nvmf_subsys_delete_next_ns(arg);
+}
+
+static void
+nvmf_subsys_delete_next_ns(struct nvmf_subsys_deletion *d)
+{
+	struct nvl_subsys *s = d->s;
+
+	while (d->next_nsid <= s->max_ns) {
+		uint32_t nsid = d->next_nsid++;
+
+		if (s->ns[nsid - 1] && nvmf_ns_remove(s, nsid, nvmf_subsys_delete_ns_done, d) == 0)
+			return;
+	}
+	NVL_NOTICELOG("subsystem %s deleted", s->nqn);
+	nvmf_subsys_free(s);
+	nvl_nvmf_discovery_changed();
+	d->done(d->arg);
+	free(d);
+}
+
+static bool
+nvmf_subsys_no_ctrlrs(void *arg)
+{
+	struct nvmf_subsys_deletion *d = arg;
+	bool empty;
+
+	pthread_mutex_lock(&g_nvmf.lock);
+	empty = TAILQ_EMPTY(&d->s->ctrlrs);
+	pthread_mutex_unlock(&g_nvmf.lock);
+	return empty;
+}
+
+static void
+nvmf_subsys_ctrlrs_gone(void *arg)
+{
+	struct nvmf_subsys_deletion *d = arg;
+
+	d->next_nsid = 1;
+	nvmf_subsys_delete_next_ns(d);
+}
+
+int
+nvmf_subsys_delete(struct nvl_subsys *s, void (*done)(void *arg), void *arg)
+{
+	struct nvmf_subsys_deletion *d;
+	struct nvl_nvmf_ctrlr *c;
+	int rc;
+
+	if (s->deleting)
+		return -EBUSY;
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return -ENOMEM;
+	d->s = s;
+	d->done = done;
+	d->arg = arg;
+	rc = nvl_reactor_drain(nvmf_subsys_no_ctrlrs, nvmf_subsys_ctrlrs_gone, d, 1000);
+	if (rc < 0) {
+		free(d);
+		return rc;
+	}
+	s->deleting = true;
+	pthread_mutex_lock(&g_nvmf.lock);
+	TAILQ_FOREACH(c, &s->ctrlrs, link)
+		nvl_nvmf_ctrlr_disconnect(c, "subsystem deleted");
+	pthread_mutex_unlock(&g_nvmf.lock);
+	return 0;
+}
+
+/*
+ * Shutdown: every subsystem is deleted (controllers disconnected, in-flight
+ * commands drained, namespaces released), then every transport stops.
+ */
+static struct {
+	void (*done)(void);
+	const struct nvl_transport_ops *transport;
+} g_nvmf_fini;
+
+static void
+nvmf_fini_transports(void)
+{
+	const struct nvl_transport_ops *t;
+
+	while (g_nvmf_fini.transport && g_nvmf_fini.transport->fini == NULL)
+		g_nvmf_fini.transport = g_nvmf_fini.transport->next;
+	t = g_nvmf_fini.transport;
+	if (t) {
+		g_nvmf_fini.transport = t->next;
+		t->fini(nvmf_fini_transports);
+		return;
+	}
+	g_nvmf_fini.done();
+}
+
+static void
+nvmf_fini_next_subsys(void *arg)
+{
+	struct nvl_subsys *s = TAILQ_FIRST(&g_nvmf.subsystems);
+
+	(void)arg;
+	if (s && nvmf_subsys_delete(s, nvmf_fini_next_subsys, NULL) == 0)
+		return;
+	if (s) {
+		/* deletion could not start: free what is left without waiting */
+		nvmf_subsys_free(s);
+		nvmf_fini_next_subsys(NULL);
+		return;
+	}
+	g_nvmf_fini.transport = g_transports;
+	nvmf_fini_transports();
+}
+
+void
+nvl_nvmf_fini(void (*done)(void))
+{
+	g_nvmf_fini.done = done;
+	nvmf_fini_next_subsys(NULL);
 }

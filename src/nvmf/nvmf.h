@@ -45,9 +45,15 @@ struct nvl_listen_addr {
 struct nvl_transport_ops {
 	const char *name;                /**< "SHM", "TCP" */
 	uint8_t nvmf_trtype;             /**< discovery log code, 0 = not listed */
-	/** required: start listening (idempotent per address; refcounted by the core). */
-	int (*listen)(const struct nvl_listen_addr *a);
-	/** required: stop listening on a. */
+	/** required: open a listening socket for a (non-blocking, close-on-exec:
+	 *  util/sock.h). The target watches it and hands each connection to
+	 *  accept(); it closes the socket when no subsystem is offered at a any
+	 *  more (called once per address: the core refcounts them).
+	 *  \return 0 with the socket in *fd, or -errno. */
+	int (*listen)(const struct nvl_listen_addr *a, int *fd);
+	/** required: a host connected to the listener of a (reactor 0; takes fd). */
+	void (*accept)(const struct nvl_listen_addr *a, int fd);
+	/** optional: the listener of a was closed (remove what it left, a socket file...). */
 	void (*stop_listen)(const struct nvl_listen_addr *a);
 	/** required: tear down a controller's queues and connections (home reactor),
 	 *  ending with nvl_nvmf_ctrlr_release(). Called at most once per ctrlr. */
@@ -134,7 +140,9 @@ struct nvl_connect_info {
 	uint8_t mdts;                    /**< MDTS for the controller, 0 = NVL_NVME_MDTS */
 	const struct nvl_transport_ops *transport;
 	const struct nvl_listen_addr *listener;
-	const struct nvl_nvme_ctrlr_ops *nvme_ops; /**< queue ops of the transport (or NULL) */
+	/** the transport's queue commands and reset (or NULL); the target
+	 *  installs its own namespace lookups (nvl_nvme_ctrlr.ops) */
+	const struct nvl_nvme_queue_ops *queue_ops;
 	void *tctx;
 };
 
@@ -150,6 +158,19 @@ int nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **
  *  drop the controller from its subsystem, finish its AERs, free it when the
  *  last reference goes. Home reactor. Idempotent. */
 void nvl_nvmf_ctrlr_release(struct nvl_nvmf_ctrlr *c);
+/** A transport's teardown releases its controller once: *cp is cleared
+ *  first, since releasing finishes held AERs, whose completions come back
+ *  into the transport. NULL *cp: nothing to do. Home reactor. */
+static inline void
+nvl_nvmf_ctrlr_release_once(struct nvl_nvmf_ctrlr **cp)
+{
+	struct nvl_nvmf_ctrlr *c = *cp;
+
+	if (c) {
+		*cp = NULL;
+		nvl_nvmf_ctrlr_release(c);
+	}
+}
 /** Ask for a controller's teardown (keep-alive expiry, subsystem deletion,
  *  RPC). Any thread, g_nvmf.lock may be held: the teardown runs later on
  *  the home reactor, never inside this call. */
@@ -160,7 +181,8 @@ struct nvl_nvmf_ctrlr *nvl_nvmf_ctrlr_lookup(const char *subnqn, uint16_t cntlid
 void nvl_nvmf_ctrlr_get(struct nvl_nvmf_ctrlr *c);
 void nvl_nvmf_ctrlr_put(struct nvl_nvmf_ctrlr *c);
 
-/** The namespace ops every I/O controller uses (get_ns, next_nsid). */
+/** The target's namespace lookups, which it installs on every controller
+ *  (nvl_nvme_ctrlr_ops get_ns, next_nsid). Any thread. */
 struct nvl_nvme_ns *nvl_nvmf_get_ns(struct nvl_nvme_ctrlr *c, uint32_t nsid);
 uint32_t nvl_nvmf_next_nsid(struct nvl_nvme_ctrlr *c, uint32_t after);
 
@@ -175,6 +197,11 @@ void nvl_nvmf_discovery_changed(void);
 /** Parse an NQN for validity (NVMe Base 4.5): "nqn.yyyy-mm.reverse.domain:..." or
  *  "nqn.2014-08.org.nvmexpress:uuid:..." and the discovery NQN; \return 0/-EINVAL. */
 int nvl_nqn_validate(const char *nqn);
+
+/** Shutdown (reactor 0): delete every subsystem (controllers disconnected,
+ *  in-flight commands drained, namespaces released), then stop every
+ *  transport, then done(). */
+void nvl_nvmf_fini(void (*done)(void));
 
 /** Normalize "shm"/"tcp" to "SHM"/"TCP". */
 void nvl_trtype_normalize(char *trtype);

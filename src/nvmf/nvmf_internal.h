@@ -25,6 +25,8 @@ struct nvmf_listener {
 	struct nvl_listen_addr addr;
 	const struct nvl_transport_ops *transport;
 	unsigned refs;
+	int fd;                              /* the transport's listening socket */
+	struct nvl_acceptor *acceptor;       /* reactor 0 */
 	TAILQ_ENTRY(nvmf_listener) link;
 };
 
@@ -60,5 +62,19 @@ void nvmf_listener_put(const struct nvl_listen_addr *a);
 void nvmf_ns_notify(struct nvl_nvme_ns *ns, const uint8_t hostid[16], uint8_t type);
 void nvmf_subsys_ns_changed(struct nvl_subsys *s, uint32_t nsid);
 const struct nvl_transport_ops *nvmf_transports(void);
+
+/** Remove namespace nsid: it leaves the table, every reactor passes a barrier,
+ *  what is in flight drains, then it is released and done(arg, 0) runs (or
+ *  done(arg, -ENOMEM) if the drain could not be waited for). Reactor 0.
+ *  \return 0 (done runs exactly once, later); -ENOENT; -EBUSY (being
+ *  removed); -ENOMEM. */
+int nvmf_ns_remove(struct nvl_subsys *s, uint32_t nsid, void (*done)(void *arg, int rc),
+		   void *arg);
+/** Delete a subsystem: disconnect its controllers, wait until they are gone,
+ *  remove its namespaces, free it, then done(arg). Reactor 0.
+ *  \return 0 (done runs exactly once, later); -EBUSY (being deleted); -ENOMEM. */
+int nvmf_subsys_delete(struct nvl_subsys *s, void (*done)(void *arg), void *arg);
+/** Free a subsystem at once (its listeners are released); no controller may be left. */
+void nvmf_subsys_free(struct nvl_subsys *s);
 
 #endif

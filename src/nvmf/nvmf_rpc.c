@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * NVMe-oF target RPCs with SPDK's names and parameters, namespace add/remove
- * (with a reactor barrier and in-flight drain before a namespace is freed),
- * subsystem deletion, the "nvmf" subsystem's init/fini/save_config.
+ * NVMe-oF target RPCs with SPDK's names and parameters, and the "nvmf"
+ * subsystem's init/fini/save_config: the glue between the RPC server, the
+ * daemon frame and the target (nvmf.c, which owns removal and teardown).
  * Reactor 0 only.
  */
 #include "nvmf/nvmf_internal.h"
@@ -15,226 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* ---- reactor barrier ------------------------------------------------------ */
-
-struct barrier {
-	unsigned pending;
-	void (*done)(void *arg);
-	void *arg;
-};
-
-static void
-barrier_ack(void *arg)
-{
-	struct barrier *b = arg;
-
-	if (--b->pending == 0) {
-		b->done(b->arg);
-		free(b);
-	}
-}
-
-static void
-barrier_visit(void *arg)
-{
-	nvl_reactor_msg(nvl_reactor_get(0), barrier_ack, arg);
-}
-
-/* Call done(arg) on reactor 0 once every reactor has finished what it was doing. */
-static int
-reactor_barrier(void (*done)(void *), void *arg)
-{
-	struct barrier *b = calloc(1, sizeof(*b));
-
-	if (b == NULL)
-		return -ENOMEM;
-	b->done = done;
-	b->arg = arg;
-	b->pending = nvl_reactor_count();
-	for (unsigned i = 0; i < nvl_reactor_count(); i++)
-		nvl_reactor_msg(nvl_reactor_get(i), barrier_visit, b);
-	return 0;
-}
-
-/* ---- namespace removal ---------------------------------------------------- */
-
-struct ns_remove {
-	struct nvl_subsys *s;
-	struct nvl_nvmf_ns *ns;
-	struct nvl_timer *poll;
-	void (*done)(void *arg, int rc);
-	void *arg;
-};
-
-static void
-ns_free(struct nvl_nvmf_ns *ns)
-{
-	nvl_bdev_close(ns->nvme.desc);
-	nvl_nvme_ns_fini(&ns->nvme);
-	free(ns->hosts);
-	free(ns);
-}
-
-static void
-ns_remove_poll(void *arg)
-{
-	struct ns_remove *r = arg;
-
-	if (__atomic_load_n(&r->ns->nvme.inflight, __ATOMIC_ACQUIRE) != 0)
-		return;
-	nvl_timer_destroy(r->poll);
-	NVL_NOTICELOG("%s: namespace %u (%s) removed", r->s->nqn, r->ns->nvme.nsid,
-		      r->ns->bdev_name);
-	ns_free(r->ns);
-	r->done(r->arg, 0);
-	free(r);
-}
-
-static void
-ns_remove_after_barrier(void *arg)
-{
-	struct ns_remove *r = arg;
-
-	/* nobody can find the namespace now; wait for what is in flight */
-	r->poll = nvl_timer_create(ns_remove_poll, r, 0, 1000);
-	if (r->poll == NULL) {
-		NVL_ERRLOG("cannot poll namespace drain; leaking namespace");
-		r->done(r->arg, -ENOMEM);
-		free(r);
-	}
-}
-
-static int
-ns_remove(struct nvl_subsys *s, uint32_t nsid, void (*done)(void *, int), void *arg)
-{
-	struct nvl_nvmf_ns *ns;
-	struct ns_remove *r;
-
-	if (nsid == 0 || nsid > s->max_ns || s->ns[nsid - 1] == NULL)
-		return -ENOENT;
-	ns = s->ns[nsid - 1];
-	if (ns->removing)
-		return -EBUSY;
-	r = calloc(1, sizeof(*r));
-	if (r == NULL)
-		return -ENOMEM;
-	r->s = s;
-	r->ns = ns;
-	r->done = done;
-	r->arg = arg;
-	ns->removing = true;
-	__atomic_store_n(&s->ns[nsid - 1], NULL, __ATOMIC_RELEASE);
-	nvmf_subsys_ns_changed(s, nsid);
-	if (reactor_barrier(ns_remove_after_barrier, r) < 0) {
-		ns_remove_after_barrier(r);
-	}
-	return 0;
-}
-
-/* ---- subsystem deletion --------------------------------------------------- */
-
-struct subsys_delete {
-	struct nvl_subsys *s;
-	struct nvl_timer *poll;
-	uint32_t next_nsid;
-	void (*done)(void *arg);
-	void *arg;
-};
-
-static void subsys_delete_next_ns(struct subsys_delete *d);
-
-static void
-subsys_delete_ns_done(void *arg, int rc)
-{
-	(void)rc;
-	subsys_delete_next_ns(arg);
-}
-
-static void
-subsys_free(struct nvl_subsys *s)
-{
-	struct nvmf_host *h;
-	struct nvmf_sub_listener *l;
-
-	while ((l = TAILQ_FIRST(&s->listeners)) != NULL) {
-		TAILQ_REMOVE(&s->listeners, l, link);
-		nvmf_listener_put(&l->addr);
-		free(l);
-	}
-	while ((h = TAILQ_FIRST(&s->hosts)) != NULL) {
-		TAILQ_REMOVE(&s->hosts, h, link);
-		free(h);
-	}
-	pthread_mutex_lock(&g_nvmf.lock);
-	TAILQ_REMOVE(&g_nvmf.subsystems, s, link);
-	pthread_mutex_unlock(&g_nvmf.lock);
-	free(s->ns);
-	free(s);
-}
-
-static void
-subsys_delete_next_ns(struct subsys_delete *d)
-{
-	struct nvl_subsys *s = d->s;
-
-	while (d->next_nsid <= s->max_ns) {
-		uint32_t nsid = d->next_nsid++;
-
-		if (s->ns[nsid - 1] && ns_remove(s, nsid, subsys_delete_ns_done, d) == 0)
-			return;
-	}
-	NVL_NOTICELOG("subsystem %s deleted", s->nqn);
-	subsys_free(s);
-	nvl_nvmf_discovery_changed();
-	d->done(d->arg);
-	free(d);
-}
-
-static void
-subsys_delete_poll(void *arg)
-{
-	struct subsys_delete *d = arg;
-	bool empty;
-
-	pthread_mutex_lock(&g_nvmf.lock);
-	empty = TAILQ_EMPTY(&d->s->ctrlrs);
-	pthread_mutex_unlock(&g_nvmf.lock);
-	if (!empty)
-		return;
-	nvl_timer_destroy(d->poll);
-	d->poll = NULL;
-	d->next_nsid = 1;
-	subsys_delete_next_ns(d);
-}
-
-static int
-subsys_delete(struct nvl_subsys *s, void (*done)(void *), void *arg)
-{
-	struct subsys_delete *d;
-	struct nvl_nvmf_ctrlr *c;
-
-	if (s->deleting)
-		return -EBUSY;
-	d = calloc(1, sizeof(*d));
-	if (d == NULL)
-		return -ENOMEM;
-	d->s = s;
-	d->done = done;
-	d->arg = arg;
-	s->deleting = true;
-	pthread_mutex_lock(&g_nvmf.lock);
-	TAILQ_FOREACH(c, &s->ctrlrs, link)
-		nvl_nvmf_ctrlr_disconnect(c, "subsystem deleted");
-	pthread_mutex_unlock(&g_nvmf.lock);
-	d->poll = nvl_timer_create(subsys_delete_poll, d, 0, 1000);
-	if (d->poll == NULL) {
-		s->deleting = false;
-		free(d);
-		return -ENOMEM;
-	}
-	return 0;
-}
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -492,7 +272,7 @@ rpc_nvmf_delete_subsystem(struct nvl_rpc_request *req, struct rpc_nqn *a)
 		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "the discovery subsystem stays");
 		return;
 	}
-	rc = subsys_delete(s, delete_subsys_done, req);
+	rc = nvmf_subsys_delete(s, delete_subsys_done, req);
 	if (rc < 0)
 		nvl_rpc_error_errno(req, rc, "cannot delete subsystem");
 }
@@ -675,7 +455,7 @@ rpc_nvmf_subsystem_remove_ns(struct nvl_rpc_request *req, struct rpc_remove_ns *
 
 	if (s == NULL)
 		return;
-	rc = ns_remove(s, a->nsid, remove_ns_done, req);
+	rc = nvmf_ns_remove(s, a->nsid, remove_ns_done, req);
 	if (rc == -ENOENT)
 		nvl_rpc_error(req, -ENOENT, "%s has no namespace %u", s->nqn, a->nsid);
 	else if (rc < 0)
@@ -1263,49 +1043,10 @@ nvmf_init(void)
 	return nvl_subsys_create(&o, &s);
 }
 
-static void (*g_fini_done)(void);
-static const struct nvl_transport_ops *g_fini_transport;
-
-static void nvmf_fini_next(void *arg);
-
-static void
-nvmf_fini_transports(void)
-{
-	while (g_fini_transport && g_fini_transport->fini == NULL)
-		g_fini_transport = g_fini_transport->next;
-	if (g_fini_transport) {
-		const struct nvl_transport_ops *t = g_fini_transport;
-
-		g_fini_transport = t->next;
-		t->fini(nvmf_fini_transports);
-		return;
-	}
-	g_fini_done();
-}
-
-static void
-nvmf_fini_next(void *arg)
-{
-	struct nvl_subsys *s = TAILQ_FIRST(&g_nvmf.subsystems);
-
-	(void)arg;
-	if (s && subsys_delete(s, nvmf_fini_next, NULL) == 0)
-		return;
-	if (s) {
-		/* deletion could not start: free what is left without waiting */
-		subsys_free(s);
-		nvmf_fini_next(NULL);
-		return;
-	}
-	g_fini_transport = nvmf_transports();
-	nvmf_fini_transports();
-}
-
 static void
 nvmf_fini(nvl_app_done_fn done)
 {
-	g_fini_done = done;
-	nvmf_fini_next(NULL);
+	nvl_nvmf_fini(done);
 }
 
 static void

@@ -206,12 +206,53 @@ nvl_reactor_get_spin_us(void)
 	return __atomic_load_n(&g_spin_ns, __ATOMIC_RELAXED) / 1000;
 }
 
+/* ---- placement ---------------------------------------------------------- */
+
+static unsigned g_placed[NVL_REACTOR_MAX];   /* atomic: picks not given back */
+static unsigned g_pick_rr;                   /* atomic: where ties start */
+
+struct nvl_reactor *
+nvl_reactor_pick(void)
+{
+	unsigned n = g_nreactors, best = 0, bestload = UINT32_MAX, start;
+
+	if (n == 0)
+		return NULL;
+	if (n > 1) {
+		/* reactor 0 serves RPC and admin queues: I/O queues go to the others */
+		start = __atomic_fetch_add(&g_pick_rr, 1, __ATOMIC_RELAXED);
+		for (unsigned k = 0; k < n - 1; k++) {
+			unsigned i = 1 + (start + k) % (n - 1);
+			unsigned load = __atomic_load_n(&g_placed[i], __ATOMIC_RELAXED);
+
+			if (load < bestload) {
+				best = i;
+				bestload = load;
+			}
+		}
+	}
+	__atomic_fetch_add(&g_placed[best], 1, __ATOMIC_RELAXED);
+	return g_reactors[best];
+}
+
+void
+nvl_reactor_unpick(struct nvl_reactor *r)
+{
+	if (r == NULL)
+		return;
+	if (__atomic_sub_fetch(&g_placed[r->id], 1, __ATOMIC_RELAXED) == UINT32_MAX) {
+		NVL_ERRLOG("reactor %u: a queue given back that was never placed there", r->id);
+		__atomic_store_n(&g_placed[r->id], 0, __ATOMIC_RELAXED);
+	}
+}
+
 void
 nvl_reactor_get_stats(const struct nvl_reactor *r, struct nvl_reactor_stats *s)
 {
 	*s = r->stats;
 	s->pollers = r->npollers;
 	s->fds = r->nfds;
+	s->placed = __atomic_load_n(&g_placed[r->id], __ATOMIC_RELAXED);
 	s->cpu = r->cpu;
 	s->tid = r->tid;
 }
@@ -885,17 +926,17 @@ reactor_create(unsigned id, int cpu, struct nvl_reactor **out)
 	r->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (r->epfd < 0) {
 		rc = -errno;
-		goto err;
+		goto err_destroy;
 	}
 	r->msg_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (r->msg_efd < 0) {
 		rc = -errno;
-		goto err;
+		goto err_destroy;
 	}
 	r->msg_fdh = reactor_fd_add(r, r->msg_efd, EPOLLIN, reactor_msg_efd_cb, r);
 	if (r->msg_fdh == NULL) {
 		rc = -errno;
-		goto err;
+		goto err_destroy;
 	}
 	/*
 	 * Preferred: DEFER_TASKRUN (+ SINGLE_ISSUER, TASKRUN_FLAG). Completions
@@ -937,12 +978,12 @@ reactor_create(unsigned id, int cpu, struct nvl_reactor **out)
 					     reactor_ring_fd_cb, r);
 		if (r->ring_fdh == NULL) {
 			rc = -errno;
-			goto err;
+			goto err_destroy;
 		}
 	}
 	*out = r;
 	return 0;
-err:
+err_destroy:
 	reactor_destroy(r);
 	return rc;
 }
@@ -967,6 +1008,7 @@ nvl_reactors_init(const struct nvl_reactor_opts *o)
 		}
 	}
 	g_nreactors = o->count;
+	memset(g_placed, 0, sizeof(g_placed));
 	/* The caller's thread is reactor 0 from now on, so it can register things. */
 	t_self = g_reactors[0];
 	reactor_ring_enable(g_reactors[0]);

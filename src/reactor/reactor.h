@@ -90,6 +90,7 @@ struct nvl_reactor_stats {
 	uint64_t msgs;
 	unsigned pollers;
 	unsigned fds;
+	unsigned placed;       /**< queues placed here by nvl_reactor_pick() and not gone */
 	int cpu;
 	int tid;
 };
@@ -99,6 +100,51 @@ typedef void (*nvl_msg_fn)(void *arg);
 /** Run fn(arg) on reactor r's thread, soon, in FIFO order per sender.
  *  \return 0 (fn will run exactly once) or -ENOMEM / -ESHUTDOWN. */
 int nvl_reactor_msg(struct nvl_reactor *r, nvl_msg_fn fn, void *arg);
+
+/*
+ * Placement of new queues and connections: the one policy of the daemon.
+ * nvl_reactor_pick() returns the least loaded of reactors 1..n-1 (reactor 0
+ * serves RPC and every admin queue, so it gets I/O queues only when it is
+ * the only reactor); among equally loaded ones it goes round robin, so
+ * queues placed one after another spread out. Load is the number of picks
+ * not yet given back with nvl_reactor_unpick() (shm CQs, NVMe/TCP I/O
+ * queues, vhost-user-blk queues, whatever their owner): a reactor whose
+ * queues went gets the next ones. Any thread (atomic counters).
+ */
+/** Choose a reactor for a new queue; it counts as load there. NULL without reactors. */
+struct nvl_reactor *nvl_reactor_pick(void);
+/** The queue placed with nvl_reactor_pick() on r is gone. NULL is ignored. */
+void nvl_reactor_unpick(struct nvl_reactor *r);
+
+/*
+ * Waiting across reactors (work.c).
+ */
+typedef void (*nvl_reactor_done_fn)(void *arg, int rc);
+/**
+ * Run fn(arg) on every reactor, each in its own thread (fn may be NULL: a
+ * pure barrier, "every reactor finished what it was doing"), then
+ * done(done_arg, rc) on the calling reactor, from its loop, once every
+ * reactor ran it. rc is 0, or -ENOMEM when a reactor could not be sent the
+ * message (fn did not run there).
+ * \return 0 (done runs exactly once, never inside this call); -EPERM (not
+ *         on a reactor) or -ENOMEM: done never runs.
+ */
+int nvl_reactor_for_each(nvl_msg_fn fn, void *arg, nvl_reactor_done_fn done, void *done_arg);
+/**
+ * Wait until drained(arg) is true, then call done(arg) on the calling
+ * reactor: drained() is asked from the loop now and then every period_us
+ * (0: 1 ms) on that reactor. For "stop taking new work, let what is in
+ * flight finish, then free" (shutdown, namespace and subsystem removal).
+ * \return 0 (done runs exactly once, never inside this call); -EPERM (not
+ *         on a reactor) or -ENOMEM: done never runs.
+ */
+int nvl_reactor_drain(bool (*drained)(void *arg), void (*done)(void *arg), void *arg,
+		      uint64_t period_us);
+/** nvl_reactor_drain() for a completion without argument: the shutdown step
+ *  of a daemon subsystem or transport (nvl_app_done_fn, transport fini).
+ *  \return as nvl_reactor_drain(). */
+int nvl_reactor_drain_fini(bool (*drained)(void *arg), void *arg, void (*done)(void),
+			   uint64_t period_us);
 
 /** Poller: returns > 0 if it did work (keeps the reactor spinning), 0 if idle. */
 typedef int (*nvl_poller_fn)(void *arg);
@@ -129,6 +175,29 @@ struct nvl_fdh *nvl_fd_add(int fd, uint32_t events, nvl_fd_fn fn, void *arg);
 int nvl_fd_mod(struct nvl_fdh *h, uint32_t events);
 /** Stop watching (does not close fd); safe from inside the callback. NULL ignored. */
 void nvl_fd_del(struct nvl_fdh *h);
+
+/*
+ * Acceptors (acceptor.c): the one accept loop. A listening socket is watched
+ * on the calling reactor and each connection (non-blocking, close-on-exec)
+ * goes to fn, which owns it. Out of file descriptors, pending connections
+ * are shed and the listener pauses instead of spinning (nvl_sock_accept()).
+ */
+struct nvl_acceptor;
+typedef void (*nvl_accept_fn)(void *arg, int fd);
+/** nvl_acceptor_create() flag: the control plane (RPC), which may take a
+ *  reserve descriptor when the table is full (NVL_SOCK_ACCEPT_CONTROL). */
+#define NVL_ACCEPTOR_CONTROL 1u
+/**
+ * Watch listening socket fd on the calling reactor.
+ * \param name names the listener in log lines (copied)
+ * \return the acceptor, or NULL with errno set: EPERM (off-reactor), ENOMEM,
+ *         or the epoll_ctl error.
+ */
+struct nvl_acceptor *nvl_acceptor_create(int fd, const char *name, unsigned flags,
+					 nvl_accept_fn fn, void *arg);
+/** Stop watching; the socket stays open (its owner closes it). Safe from
+ *  inside fn. NULL is ignored. */
+void nvl_acceptor_destroy(struct nvl_acceptor *a);
 
 /*
  * io_uring of the calling reactor. Fill an SQE from nvl_uring_sqe(), point it

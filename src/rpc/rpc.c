@@ -14,6 +14,7 @@
 #include "rpc/rpc.h"
 #include "reactor/reactor.h"
 #include "util/log.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -265,7 +266,7 @@ struct nvl_rpc_request {
 
 static struct {
 	int fd;
-	struct nvl_fdh *fdh;
+	struct nvl_acceptor *acceptor;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	size_t max_request;
 	unsigned max_clients;
@@ -278,7 +279,7 @@ static struct {
 	bool keep_path;
 } g_srv = { .fd = -1 };
 
-static void conn_flush(struct rpc_conn *c);
+static void rpc_conn_flush(struct rpc_conn *c);
 
 static nvl_rpc_call_hook g_call_hook;
 
@@ -289,7 +290,7 @@ nvl_rpc_set_call_hook(nvl_rpc_call_hook fn)
 }
 
 static void
-conn_put(struct rpc_conn *c)
+rpc_conn_put(struct rpc_conn *c)
 {
 	if (--c->refs > 0)
 		return;
@@ -299,7 +300,7 @@ conn_put(struct rpc_conn *c)
 }
 
 static void
-conn_close(struct rpc_conn *c)
+rpc_conn_close(struct rpc_conn *c)
 {
 	struct rpc_conn **pp;
 
@@ -319,11 +320,11 @@ conn_close(struct rpc_conn *c)
 			break;
 		}
 	}
-	conn_put(c);
+	rpc_conn_put(c);
 }
 
 static void
-conn_send_json(struct rpc_conn *c, json_t *obj)
+rpc_conn_send_json(struct rpc_conn *c, json_t *obj)
 {
 	char *s;
 	size_t n;
@@ -339,7 +340,7 @@ conn_send_json(struct rpc_conn *c, json_t *obj)
 	if (c->out_len - c->out_off + n + 1 > RPC_MAX_OUTBUF) {
 		NVL_WARNLOG("RPC client does not read its responses; closing it");
 		free(s);
-		conn_close(c);
+		rpc_conn_close(c);
 		return;
 	}
 	if (c->out_len + n + 1 > c->out_cap) {
@@ -356,7 +357,7 @@ conn_send_json(struct rpc_conn *c, json_t *obj)
 		nb = realloc(c->out, cap);
 		if (nb == NULL) {
 			free(s);
-			conn_close(c);
+			rpc_conn_close(c);
 			return;
 		}
 		c->out = nb;
@@ -367,11 +368,11 @@ conn_send_json(struct rpc_conn *c, json_t *obj)
 	c->out_len += n + 1;
 	c->last_us = nvl_now_us();
 	free(s);
-	conn_flush(c);
+	rpc_conn_flush(c);
 }
 
 static void
-conn_flush(struct rpc_conn *c)
+rpc_conn_flush(struct rpc_conn *c)
 {
 	while (!c->closed && c->out_off < c->out_len) {
 		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
@@ -386,7 +387,7 @@ conn_flush(struct rpc_conn *c)
 				}
 				return;
 			}
-			conn_close(c);
+			rpc_conn_close(c);
 			return;
 		}
 		c->out_off += (size_t)n;
@@ -396,7 +397,7 @@ conn_flush(struct rpc_conn *c)
 		return;
 	c->out_off = c->out_len = 0;
 	if (c->eof && c->refs == 1) {
-		conn_close(c);
+		rpc_conn_close(c);
 		return;
 	}
 	if (c->want_out) {
@@ -429,9 +430,9 @@ batch_slot_done(struct rpc_batch *b, size_t idx, json_t *resp)
 		if (json_is_null(json_array_get(b->responses, i)))
 			json_array_remove(b->responses, i);
 	if (json_array_size(b->responses) > 0)
-		conn_send_json(b->conn, b->responses);
+		rpc_conn_send_json(b->conn, b->responses);
 	json_decref(b->responses);
-	conn_put(b->conn);
+	rpc_conn_put(b->conn);
 	free(b);
 }
 
@@ -461,15 +462,15 @@ request_finish(struct nvl_rpc_request *r, json_t *result, json_t *error)
 	if (r->batch) {
 		batch_slot_done(r->batch, r->batch_idx, resp);
 	} else if (resp) {
-		conn_send_json(r->conn, resp);
+		rpc_conn_send_json(r->conn, resp);
 		json_decref(resp);
 	}
 	if (r->conn) {
 		struct rpc_conn *c = r->conn;
 
 		if (c->eof && !c->closed && c->refs == 2 && c->out_off == c->out_len)
-			conn_close(c);
-		conn_put(c);
+			rpc_conn_close(c);
+		rpc_conn_put(c);
 	}
 	json_decref(result);
 	json_decref(error);
@@ -675,14 +676,14 @@ dispatch_text(struct rpc_conn *c, json_t *doc)
 		if (n == 0) {
 			json_t *e = make_error(NULL, NVL_RPC_INVALID_REQUEST,
 					       "Invalid request: empty batch");
-			conn_send_json(c, e);
+			rpc_conn_send_json(c, e);
 			json_decref(e);
 			return;
 		}
 		if (n > RPC_MAX_BATCH) {
 			json_t *e = make_error(NULL, NVL_RPC_INVALID_REQUEST,
 					       "Invalid request: batch larger than 1024 calls");
-			conn_send_json(c, e);
+			rpc_conn_send_json(c, e);
 			json_decref(e);
 			return;
 		}
@@ -705,21 +706,21 @@ dispatch_text(struct rpc_conn *c, json_t *doc)
 }
 
 static void
-conn_send_parse_error(struct rpc_conn *c, const char *what)
+rpc_conn_send_parse_error(struct rpc_conn *c, const char *what)
 {
 	json_t *e = make_error(NULL, NVL_RPC_PARSE_ERROR, what);
 
-	conn_send_json(c, e);
+	rpc_conn_send_json(c, e);
 	json_decref(e);
 }
 
 static void
-conn_linger_expired(void *arg)
+rpc_conn_linger_expired(void *arg)
 {
 	struct rpc_conn *c = arg;
 
 	c->linger = NULL;
-	conn_close(c);
+	rpc_conn_close(c);
 }
 
 /*
@@ -729,15 +730,15 @@ conn_linger_expired(void *arg)
  * until it closes (or 5 s pass), then close.
  */
 static void
-conn_refuse(struct rpc_conn *c, const char *why)
+rpc_conn_refuse(struct rpc_conn *c, const char *why)
 {
-	conn_send_parse_error(c, why);
+	rpc_conn_send_parse_error(c, why);
 	if (c->closed)
 		return;
 	c->discard = true;
 	c->in_len = 0;
 	shutdown(c->fd, SHUT_WR);
-	c->linger = nvl_timer_create(conn_linger_expired, c, 5000000, 0);
+	c->linger = nvl_timer_create(rpc_conn_linger_expired, c, 5000000, 0);
 }
 
 /*
@@ -784,7 +785,7 @@ text_open_token(const char *p, size_t n)
 
 /* Parse and dispatch every complete JSON text in the input buffer. */
 static void
-conn_process(struct rpc_conn *c)
+rpc_conn_process(struct rpc_conn *c)
 {
 	size_t pos = 0;
 
@@ -817,7 +818,7 @@ conn_process(struct rpc_conn *c)
 				break; /* maybe only cut short by the read: wait for more */
 			snprintf(msg, sizeof(msg), "Parse error: %s (at byte %d)", jerr.text,
 				 jerr.position);
-			conn_send_parse_error(c, msg);
+			rpc_conn_send_parse_error(c, msg);
 			/* resynchronise after the next newline, which may come in a later read */
 			c->resync = true;
 			continue;
@@ -827,7 +828,7 @@ conn_process(struct rpc_conn *c)
 			json_t *e = make_error(NULL, NVL_RPC_INVALID_REQUEST,
 					       "Invalid request: not an object or array");
 
-			conn_send_json(c, e);
+			rpc_conn_send_json(c, e);
 			json_decref(e);
 		} else {
 			dispatch_text(c, doc);
@@ -841,19 +842,19 @@ conn_process(struct rpc_conn *c)
 		if (c->in_len > g_srv.max_request) {
 			NVL_WARNLOG("RPC request over %zu bytes; closing connection",
 				    g_srv.max_request);
-			conn_refuse(c, "Parse error: request larger than the limit");
+			rpc_conn_refuse(c, "Parse error: request larger than the limit");
 		}
 	}
-	conn_put(c);
+	rpc_conn_put(c);
 }
 
 static void
-conn_event(void *arg, uint32_t events)
+rpc_conn_event(void *arg, uint32_t events)
 {
 	struct rpc_conn *c = arg;
 
 	if (events & EPOLLOUT)
-		conn_flush(c);
+		rpc_conn_flush(c);
 	if (c->closed)
 		return;
 	if (c->discard) {
@@ -864,7 +865,7 @@ conn_event(void *arg, uint32_t events)
 			n = recv(c->fd, junk, sizeof(junk), 0);
 		} while (n > 0);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			conn_close(c);
+			rpc_conn_close(c);
 		return;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
@@ -878,12 +879,12 @@ conn_event(void *arg, uint32_t events)
 				if (cap > g_srv.max_request + 65536)
 					cap = g_srv.max_request + 65536;
 				if (cap <= c->in_len) {
-					conn_refuse(c, "Parse error: request larger than the limit");
+					rpc_conn_refuse(c, "Parse error: request larger than the limit");
 					return;
 				}
 				nb = realloc(c->in, cap);
 				if (nb == NULL) {
-					conn_close(c);
+					rpc_conn_close(c);
 					return;
 				}
 				c->in = nb;
@@ -895,13 +896,13 @@ conn_event(void *arg, uint32_t events)
 					continue;
 				if (errno == EAGAIN)
 					break;
-				conn_close(c);
+				rpc_conn_close(c);
 				return;
 			}
 			if (n == 0) {
 				/* answer what is complete, then close once all is sent */
 				c->eof = true;
-				conn_process(c);
+				rpc_conn_process(c);
 				if (c->closed)
 					return;
 				if (events & EPOLLHUP) {
@@ -911,11 +912,11 @@ conn_event(void *arg, uint32_t events)
 					 * every iteration (a busy loop) until the requests still
 					 * running finish. They finish into the closed connection.
 					 */
-					conn_close(c);
+					rpc_conn_close(c);
 					return;
 				}
 				if (c->refs <= 1 && c->out_off == c->out_len)
-					conn_close(c);
+					rpc_conn_close(c);
 				else
 					nvl_fd_mod(c->fdh, c->want_out ? EPOLLOUT : 0);
 				return;
@@ -928,17 +929,17 @@ conn_event(void *arg, uint32_t events)
 			 * Buffer full: serve the complete requests in it before reading on,
 			 * so many small pipelined requests are not mistaken for one too big.
 			 */
-			conn_process(c);
+			rpc_conn_process(c);
 			if (c->closed || c->discard)
 				return;
 		}
-		conn_process(c);
+		rpc_conn_process(c);
 	}
 }
 
 /* Serve a connected, non-blocking socket on the calling reactor. Closes fd on failure. */
 static struct rpc_conn *
-conn_create(int fd)
+rpc_conn_create(int fd)
 {
 	struct rpc_conn *c = calloc(1, sizeof(*c));
 
@@ -949,7 +950,7 @@ conn_create(int fd)
 	c->fd = fd;
 	c->refs = 1;
 	c->last_us = nvl_now_us();
-	c->fdh = nvl_fd_add(fd, EPOLLIN, conn_event, c);
+	c->fdh = nvl_fd_add(fd, EPOLLIN, rpc_conn_event, c);
 	if (c->fdh == NULL) {
 		close(fd);
 		free(c);
@@ -967,7 +968,7 @@ conn_create(int fd)
  * long they take; being refused (discard) it has its own linger timer.
  */
 static void
-srv_sweep(void *arg)
+rpc_srv_sweep(void *arg)
 {
 	uint64_t now = nvl_now_us();
 	struct rpc_conn *c, *next;
@@ -985,71 +986,35 @@ srv_sweep(void *arg)
 		if (!partial) {
 			NVL_NOTICELOG("RPC: closing a client idle for %" PRIu64 " s",
 				      quiet / 1000000);
-			conn_close(c);
+			rpc_conn_close(c);
 		} else if (stuck_out) {
 			NVL_WARNLOG("RPC: closing a client that read no answer for %" PRIu64 " s",
 				    quiet / 1000000);
-			conn_close(c);
+			rpc_conn_close(c);
 		} else {
 			NVL_WARNLOG("RPC: closing a client whose request (%zu bytes so far) stayed "
 				    "incomplete for %" PRIu64 " s",
 				    c->in_len, quiet / 1000000);
-			conn_refuse(c, "Parse error: incomplete request timed out");
+			rpc_conn_refuse(c, "Parse error: incomplete request timed out");
 		}
 	}
 }
 
 static void
-srv_accept(void *arg, uint32_t events)
+rpc_srv_accept(void *arg, int fd)
 {
 	(void)arg;
-	(void)events;
-	for (;;) {
-		int fd = accept4(g_srv.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (g_srv.nclients >= g_srv.max_clients) {
+		static const char msg[] =
+			"{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32603,\"message\":"
+			"\"too many RPC clients\"},\"id\":null}\n";
 
-		if (fd < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				NVL_WARNLOG("RPC accept: %s", strerror(errno));
-			return;
-		}
-		if (g_srv.nclients >= g_srv.max_clients) {
-			static const char msg[] =
-				"{\"jsonrpc\":\"2.0\",\"error\":{\"code\":-32603,\"message\":"
-				"\"too many RPC clients\"},\"id\":null}\n";
-
-			(void)!send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(fd);
-			NVL_WARNLOG("RPC: refusing client beyond the limit of %u", g_srv.max_clients);
-			continue;
-		}
-		conn_create(fd);
+		(void)!send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		close(fd);
+		NVL_WARNLOG("RPC: refusing client beyond the limit of %u", g_srv.max_clients);
+		return;
 	}
-}
-
-/*
- * 1 if a server listens on path, 0 if the socket is stale (nobody listens),
- * -errno if that cannot be told. Non-blocking: a live server whose backlog
- * is full answers EAGAIN instead of blocking the caller.
- */
-static int
-socket_is_live(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, rc;
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	nvl_strlcpy(sa.sun_path, path, sizeof(sa.sun_path));
-	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	if (rc == 0 || errno == EAGAIN || errno == EINPROGRESS)
-		rc = 1;
-	else
-		rc = errno == ECONNREFUSED || errno == ENOENT ? 0 : -errno;
-	close(fd);
-	return rc;
+	rpc_conn_create(fd);
 }
 
 /* ms from the options (0: default, NVL_RPC_TIMEOUT_NONE: none) in us (0: none) */
@@ -1077,11 +1042,9 @@ rpc_sweep_period_us(void)
 int
 nvl_rpc_server_start(const struct nvl_rpc_server_opts *o)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
 	int fd, rc;
 
-	if (strlen(o->path) >= sizeof(sa.sun_path))
+	if (strlen(o->path) >= sizeof(g_srv.path))
 		return -ENAMETOOLONG;
 	nvl_strlcpy(g_srv.path, o->path, sizeof(g_srv.path));
 	g_srv.keep_path = o->keep_path;
@@ -1103,66 +1066,43 @@ nvl_rpc_server_start(const struct nvl_rpc_server_opts *o)
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		goto listening;
 	}
-	if (lstat(o->path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
+	rc = nvl_sock_listen_unix(o->path, SOCK_STREAM, 0660, 128, &fd);
+	if (rc < 0) {
+		if (rc == -EEXIST)
 			NVL_ERRLOG("%s exists and is not a socket; not touching it", o->path);
-			return -EEXIST;
-		}
-		rc = socket_is_live(o->path);
-		if (rc > 0) {
+		else if (rc == -EADDRINUSE)
 			NVL_ERRLOG("another daemon is serving %s", o->path);
-			return -EADDRINUSE;
-		}
-		if (rc < 0) {
-			/* cannot tell (e.g. no permission): never remove a live daemon's socket */
-			NVL_ERRLOG("cannot check whether %s is in use: %s", o->path, strerror(-rc));
-			return rc;
-		}
-		NVL_NOTICELOG("removing stale socket %s left by a dead daemon", o->path);
-		unlink(o->path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	nvl_strlcpy(sa.sun_path, o->path, sizeof(sa.sun_path));
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	chmod(o->path, 0660);
-	if (listen(fd, 128) < 0) {
-		rc = -errno;
-		close(fd);
-		unlink(o->path);
+		else
+			NVL_ERRLOG("cannot listen on %s: %s", o->path, strerror(-rc));
 		return rc;
 	}
 listening:
 	g_srv.fd = fd;
-	g_srv.fdh = nvl_fd_add(fd, EPOLLIN, srv_accept, NULL);
-	if (g_srv.fdh == NULL) {
+	g_srv.acceptor = nvl_acceptor_create(fd, "RPC", NVL_ACCEPTOR_CONTROL, rpc_srv_accept, NULL);
+	if (g_srv.acceptor == NULL) {
 		rc = -errno;
-		close(fd);
-		unlink(o->path);
-		g_srv.fd = -1;
-		return rc;
+		goto err_close;
 	}
 	if (g_srv.request_timeout_us || g_srv.idle_timeout_us) {
 		uint64_t period = rpc_sweep_period_us();
 
-		g_srv.sweep = nvl_timer_create(srv_sweep, NULL, period, period);
+		g_srv.sweep = nvl_timer_create(rpc_srv_sweep, NULL, period, period);
 		if (g_srv.sweep == NULL) {
-			nvl_fd_del(g_srv.fdh);
-			g_srv.fdh = NULL;
-			close(fd);
-			unlink(o->path);
-			g_srv.fd = -1;
-			return -ENOMEM;
+			rc = -ENOMEM;
+			goto err_acceptor;
 		}
 	}
 	g_srv.running = true;
 	NVL_NOTICELOG("RPC server listening on %s", o->path);
 	return 0;
+err_acceptor:
+	nvl_acceptor_destroy(g_srv.acceptor);
+	g_srv.acceptor = NULL;
+err_close:
+	close(fd);
+	unlink(o->path);
+	g_srv.fd = -1;
+	return rc;
 }
 
 int
@@ -1179,13 +1119,14 @@ nvl_rpc_server_stop(void)
 	g_srv.running = false;
 	nvl_timer_destroy(g_srv.sweep);
 	g_srv.sweep = NULL;
-	nvl_fd_del(g_srv.fdh);
+	nvl_acceptor_destroy(g_srv.acceptor);
+	g_srv.acceptor = NULL;
 	close(g_srv.fd);
 	g_srv.fd = -1;
 	if (!g_srv.keep_path)
 		unlink(g_srv.path);
 	while (g_srv.conns)
-		conn_close(g_srv.conns);
+		rpc_conn_close(g_srv.conns);
 }
 
 int

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #define PAGE NVL_NVME_PAGE_SIZE
-#define DNR(sc) ((uint16_t)((sc) | 0x8000u))
 
 struct iov_builder {
 	struct nvl_nvme_req *req;
@@ -59,10 +58,10 @@ map_prp(struct iov_builder *b, uint8_t *base, uint64_t size, uint32_t len)
 	uint64_t list[PAGE / 8];
 
 	if (prp1 & 3)
-		return DNR(NVL_NVME_SC_INVALID_PRP_OFFSET);
+		return NVL_NVME_DNR(NVL_NVME_SC_INVALID_PRP_OFFSET);
 	first = NVL_MIN((uint64_t)len, PAGE - (prp1 & (PAGE - 1)));
 	if (!in_window(prp1, first, size))
-		return DNR(NVL_NVME_SC_DATA_TRANSFER_ERROR);
+		return NVL_NVME_DNR(NVL_NVME_SC_DATA_TRANSFER_ERROR);
 	if (iov_add(b, base + prp1, first) < 0)
 		return NVL_NVME_SC_INTERNAL;
 	remaining = len - first;
@@ -71,9 +70,9 @@ map_prp(struct iov_builder *b, uint8_t *base, uint64_t size, uint32_t len)
 	if (remaining <= PAGE) {
 		/* PRP2 is the second (and last) data page */
 		if (prp2 & (PAGE - 1))
-			return DNR(NVL_NVME_SC_INVALID_PRP_OFFSET);
+			return NVL_NVME_DNR(NVL_NVME_SC_INVALID_PRP_OFFSET);
 		if (!in_window(prp2, remaining, size))
-			return DNR(NVL_NVME_SC_DATA_TRANSFER_ERROR);
+			return NVL_NVME_DNR(NVL_NVME_SC_DATA_TRANSFER_ERROR);
 		return iov_add(b, base + prp2, remaining) < 0 ? NVL_NVME_SC_INTERNAL : 0;
 	}
 	/* PRP2 points to a PRP list; its last entry chains when more remain */
@@ -81,12 +80,12 @@ map_prp(struct iov_builder *b, uint8_t *base, uint64_t size, uint32_t len)
 		uint64_t nent, need, take;
 
 		if (prp2 & 7)
-			return DNR(NVL_NVME_SC_INVALID_PRP_OFFSET);
+			return NVL_NVME_DNR(NVL_NVME_SC_INVALID_PRP_OFFSET);
 		nent = (PAGE - (prp2 & (PAGE - 1))) / 8;
 		need = (remaining + PAGE - 1) / PAGE;
 		take = need <= nent ? need : nent;
 		if (!in_window(prp2, take * 8, size))
-			return DNR(NVL_NVME_SC_DATA_TRANSFER_ERROR);
+			return NVL_NVME_DNR(NVL_NVME_SC_DATA_TRANSFER_ERROR);
 		/* copy before looking: the host can rewrite the window at any time */
 		memcpy(list, base + prp2, take * 8);
 		for (uint64_t i = 0; i < take; i++) {
@@ -98,15 +97,15 @@ map_prp(struct iov_builder *b, uint8_t *base, uint64_t size, uint32_t len)
 				 * progress (a self-pointing entry at a page's last 8 bytes
 				 * would otherwise loop forever) */
 				if (list[i] & (PAGE - 1))
-					return DNR(NVL_NVME_SC_INVALID_PRP_OFFSET);
+					return NVL_NVME_DNR(NVL_NVME_SC_INVALID_PRP_OFFSET);
 				prp2 = list[i];
 				break;
 			}
 			if (list[i] & (PAGE - 1))
-				return DNR(NVL_NVME_SC_INVALID_PRP_OFFSET);
+				return NVL_NVME_DNR(NVL_NVME_SC_INVALID_PRP_OFFSET);
 			n = NVL_MIN(remaining, (uint64_t)PAGE);
 			if (!in_window(list[i], n, size))
-				return DNR(NVL_NVME_SC_DATA_TRANSFER_ERROR);
+				return NVL_NVME_DNR(NVL_NVME_SC_DATA_TRANSFER_ERROR);
 			if (iov_add(b, base + list[i], n) < 0)
 				return NVL_NVME_SC_INTERNAL;
 			remaining -= n;
@@ -131,25 +130,25 @@ map_sgl(struct iov_builder *b, uint8_t *base, uint64_t size, uint32_t len)
 			uint64_t take;
 
 			if (sub != NVL_NVME_SGL_SUBTYPE_ADDRESS)
-				return DNR(NVL_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID);
+				return NVL_NVME_DNR(NVL_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID);
 			if (!in_window(cur.addr, cur.length, size))
-				return DNR(NVL_NVME_SC_DATA_TRANSFER_ERROR);
+				return NVL_NVME_DNR(NVL_NVME_SC_DATA_TRANSFER_ERROR);
 			take = NVL_MIN((uint64_t)cur.length, remaining);
 			if (iov_add(b, base + cur.addr, take) < 0)
 				return NVL_NVME_SC_INTERNAL;
 			remaining -= take;
-			return remaining ? DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID) : 0;
+			return remaining ? NVL_NVME_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID) : 0;
 		}
 		if (type != NVL_NVME_SGL_TYPE_SEGMENT && type != NVL_NVME_SGL_TYPE_LAST_SEGMENT)
-			return DNR(NVL_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID);
+			return NVL_NVME_DNR(NVL_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID);
 		if (sub != NVL_NVME_SGL_SUBTYPE_ADDRESS || cur.length == 0 || cur.length % 16)
-			return DNR(NVL_NVME_SC_INVALID_SGL_SEG_DESCRIPTOR);
+			return NVL_NVME_DNR(NVL_NVME_SC_INVALID_SGL_SEG_DESCRIPTOR);
 		n = cur.length / 16;
 		total += n;
 		if (n > NVL_SHM_MAX_SGL_DESC || total > 4 * NVL_SHM_MAX_SGL_DESC || ++segments > 16)
-			return DNR(NVL_NVME_SC_INVALID_NUM_SGL_DESCIRPTORS);
+			return NVL_NVME_DNR(NVL_NVME_SC_INVALID_NUM_SGL_DESCIRPTORS);
 		if (!in_window(cur.addr, cur.length, size))
-			return DNR(NVL_NVME_SC_DATA_TRANSFER_ERROR);
+			return NVL_NVME_DNR(NVL_NVME_SC_DATA_TRANSFER_ERROR);
 		memcpy(desc, base + cur.addr, cur.length); /* private copy first */
 		for (unsigned i = 0; i < n; i++) {
 			uint8_t t = desc[i].type >> 4;
@@ -157,17 +156,17 @@ map_sgl(struct iov_builder *b, uint8_t *base, uint64_t size, uint32_t len)
 			if (t == NVL_NVME_SGL_TYPE_SEGMENT || t == NVL_NVME_SGL_TYPE_LAST_SEGMENT) {
 				/* only the last descriptor of a (non-last) segment may chain */
 				if (i != n - 1 || type == NVL_NVME_SGL_TYPE_LAST_SEGMENT)
-					return DNR(NVL_NVME_SC_INVALID_SGL_SEG_DESCRIPTOR);
+					return NVL_NVME_DNR(NVL_NVME_SC_INVALID_SGL_SEG_DESCRIPTOR);
 				cur = desc[i];
 				goto next_segment;
 			}
 			if (t == NVL_NVME_SGL_TYPE_BIT_BUCKET)
-				return DNR(NVL_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID);
+				return NVL_NVME_DNR(NVL_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID);
 			if (t != NVL_NVME_SGL_TYPE_DATA_BLOCK ||
 			    (desc[i].type & 0xf) != NVL_NVME_SGL_SUBTYPE_ADDRESS)
-				return DNR(NVL_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID);
+				return NVL_NVME_DNR(NVL_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID);
 			if (!in_window(desc[i].addr, desc[i].length, size))
-				return DNR(NVL_NVME_SC_DATA_TRANSFER_ERROR);
+				return NVL_NVME_DNR(NVL_NVME_SC_DATA_TRANSFER_ERROR);
 			if (remaining) {
 				uint64_t take = NVL_MIN((uint64_t)desc[i].length, remaining);
 
@@ -177,7 +176,7 @@ map_sgl(struct iov_builder *b, uint8_t *base, uint64_t size, uint32_t len)
 			}
 		}
 		/* a segment without a chain at its end is the last one */
-		return remaining ? DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID) : 0;
+		return remaining ? NVL_NVME_DNR(NVL_NVME_SC_DATA_SGL_LENGTH_INVALID) : 0;
 next_segment:;
 	}
 }
@@ -203,7 +202,7 @@ nvl_shm_map_data(struct nvl_nvme_req *req, uint8_t *base, uint64_t size, uint32_
 	else if (psdt == NVL_NVME_PSDT_SGL_MPTR_CONTIG || psdt == NVL_NVME_PSDT_SGL_MPTR_SGL)
 		st = map_sgl(&b, base, size, len);
 	else
-		st = DNR(NVL_NVME_SC_INVALID_FIELD);
+		st = NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD);
 	if (st) {
 		if (b.heap)
 			free(b.iov);

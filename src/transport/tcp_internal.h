@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * NVMe/TCP target transport internals (tcp.c only; the unit test and the
- * fuzz harness include tcp.c and reach these). Ownership:
+ * NVMe/TCP target transport internals, shared by tcp.c (the transport's
+ * face), tcp_conn.c (connections) and tcp_capsule.c (commands); the fuzz
+ * harness includes all three. Ownership:
  *  - struct tcp_conn: one TCP connection = one queue pair. It lives on one
  *    reactor: reactor 0 until its Fabrics Connect (and for life for admin
  *    queues), then the reactor chosen for its I/O queue. Only that reactor
@@ -14,6 +15,7 @@
 
 #include "nvmf/nvmf.h"
 #include "proto/nvme_tcp.h"
+#include "util/util.h"
 
 #include <sys/queue.h>
 
@@ -92,6 +94,7 @@ struct tcp_conn {
 
 	struct tcp_ctrlr *ctl;
 	struct nvl_nvmf_ctrlr *tc;
+	struct nvl_reactor *placed;  /* I/O queue: its nvl_reactor_pick() */
 
 	/* command slots */
 	struct tcp_req *reqs;
@@ -133,5 +136,67 @@ struct tcp_ctrlr {
 	bool in_try_free;
 	TAILQ_ENTRY(tcp_ctrlr) link;
 };
+
+/* ---- shared by the transport's files ------------------------------------------------ */
+
+struct tcp_opts {
+	uint32_t max_queue_depth;
+	uint32_t max_aq_depth;
+	uint32_t max_io_qpairs;
+	uint32_t icd;                /* in-capsule data bytes on I/O queues */
+	uint32_t max_io_size;        /* a power of two of 4 KiB pages: MDTS of new controllers */
+	uint32_t maxh2cdata;         /* io_unit_size */
+	bool c2h_success;
+	uint32_t sock_priority;
+	uint32_t stall_ms;           /* ack_timeout: a peer that stops reading */
+};
+
+TAILQ_HEAD(tcp_conn_list, tcp_conn);
+TAILQ_HEAD(tcp_ctrlr_list, tcp_ctrlr);
+
+/* tcp.c */
+extern struct tcp_opts g_tcp_opts;          /* nvmf_create_transport; reactor 0 writes */
+extern struct tcp_conn_list g_tcp_pending;  /* reactor 0: not yet bound to a controller */
+extern struct tcp_ctrlr_list g_tcp_ctrlrs;  /* reactor 0 */
+extern unsigned g_tcp_nconns;               /* atomic: connections not yet freed */
+extern struct nvl_transport_ops g_tcp_ops;
+extern const struct nvl_nvme_queue_ops g_tcp_queue_ops;
+/** reactor 0: free the controller once its queues and admin connection are gone */
+void tcp_ctrlr_try_free(struct tcp_ctrlr *ctl);
+/** reactor 0: close every queue of the controller, then free it */
+void tcp_ctrlr_teardown(struct tcp_ctrlr *ctl, const char *why);
+
+/* tcp_conn.c */
+/** reactor 0: a host connected to the listener of la (takes fd; the transport's accept op) */
+void tcp_conn_new(const struct nvl_listen_addr *la, int fd);
+/** queue a PDU to send (the poller sends it) */
+void tcp_tx_queue(struct tcp_conn *c, struct nvl_tcp_tx *tx);
+/** end the connection now (its commands in flight drain, then it is freed) */
+void tcp_conn_close(struct tcp_conn *c, const char *why);
+/** the connection failed: admin and unbound ones close, an I/O queue asks reactor 0 */
+void tcp_conn_error(struct tcp_conn *c, const char *why);
+/** free a closing connection once nothing is in flight (from a message) */
+void tcp_conn_try_free(struct tcp_conn *c);
+/** reactor 0: close I/O queue qid of ctl */
+void tcp_ioq_close(struct tcp_ctrlr *ctl, uint16_t qid);
+
+/* tcp_capsule.c */
+extern const struct nvl_tcp_rx_ops g_tcp_rx_ops;
+/** give a command slot back */
+void tcp_req_release(struct tcp_req *r);
+
+/** largest PDU data the parser accepts on a connection whose queue type is not known yet */
+static inline uint32_t
+tcp_parser_max_data(void)
+{
+	return NVL_MAX(NVL_MAX(g_tcp_opts.icd, (uint32_t)TCP_ADMIN_ICD), g_tcp_opts.maxh2cdata);
+}
+
+/** the connection still takes input */
+static inline bool
+tcp_conn_reading(const struct tcp_conn *c)
+{
+	return c->state == TC_IC_WAIT || c->state == TC_CONNECT_WAIT || c->state == TC_ACTIVE;
+}
 
 #endif

@@ -90,6 +90,7 @@ struct ut_ctrlr {
 	unsigned create_cq_calls, create_sq_calls, delete_sq_calls, delete_cq_calls;
 	unsigned reset_calls, disc_calls;
 	uint16_t queue_op_status;
+	bool queue_op_pending;          /* the op completes the request itself later */
 	struct nvl_nvme_req *last_queue_req;
 };
 
@@ -120,36 +121,40 @@ ut_next_nsid(struct nvl_nvme_ctrlr *c, uint32_t after)
 	return 0;
 }
 
-static uint16_t
-ut_create_io_cq(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req)
+static enum nvl_nvme_qop
+ut_create_io_cq(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req, uint16_t *status)
 {
 	ut_ctrlr_of(c)->create_cq_calls++;
 	ut_ctrlr_of(c)->last_queue_req = req;
-	return ut_ctrlr_of(c)->queue_op_status;
+	*status = ut_ctrlr_of(c)->queue_op_status;
+	return ut_ctrlr_of(c)->queue_op_pending ? NVL_NVME_QOP_PENDING : NVL_NVME_QOP_DONE;
 }
 
-static uint16_t
-ut_create_io_sq(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req)
+static enum nvl_nvme_qop
+ut_create_io_sq(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req, uint16_t *status)
 {
 	ut_ctrlr_of(c)->create_sq_calls++;
 	ut_ctrlr_of(c)->last_queue_req = req;
-	return ut_ctrlr_of(c)->queue_op_status;
+	*status = ut_ctrlr_of(c)->queue_op_status;
+	return ut_ctrlr_of(c)->queue_op_pending ? NVL_NVME_QOP_PENDING : NVL_NVME_QOP_DONE;
 }
 
-static uint16_t
-ut_delete_io_sq(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req)
+static enum nvl_nvme_qop
+ut_delete_io_sq(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req, uint16_t *status)
 {
 	ut_ctrlr_of(c)->delete_sq_calls++;
 	ut_ctrlr_of(c)->last_queue_req = req;
-	return ut_ctrlr_of(c)->queue_op_status;
+	*status = ut_ctrlr_of(c)->queue_op_status;
+	return ut_ctrlr_of(c)->queue_op_pending ? NVL_NVME_QOP_PENDING : NVL_NVME_QOP_DONE;
 }
 
-static uint16_t
-ut_delete_io_cq(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req)
+static enum nvl_nvme_qop
+ut_delete_io_cq(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req, uint16_t *status)
 {
 	ut_ctrlr_of(c)->delete_cq_calls++;
 	ut_ctrlr_of(c)->last_queue_req = req;
-	return ut_ctrlr_of(c)->queue_op_status;
+	*status = ut_ctrlr_of(c)->queue_op_status;
+	return ut_ctrlr_of(c)->queue_op_pending ? NVL_NVME_QOP_PENDING : NVL_NVME_QOP_DONE;
 }
 
 static void
@@ -158,20 +163,19 @@ ut_reset(struct nvl_nvme_ctrlr *c)
 	ut_ctrlr_of(c)->reset_calls++;
 }
 
+/** The target's side: namespace lookups. */
 static NVL_UNUSED const struct nvl_nvme_ctrlr_ops ut_ctrlr_ops = {
 	.get_ns = ut_get_ns,
 	.next_nsid = ut_next_nsid,
+};
+
+/** The transport's side: queue commands (PCIe-style, as shm) and reset. */
+static NVL_UNUSED const struct nvl_nvme_queue_ops ut_queue_ops = {
 	.create_io_cq = ut_create_io_cq,
 	.create_io_sq = ut_create_io_sq,
 	.delete_io_sq = ut_delete_io_sq,
 	.delete_io_cq = ut_delete_io_cq,
 	.reset = ut_reset,
-};
-
-/** Fabrics-style ops: no queue management commands (they are Invalid Opcode). */
-static NVL_UNUSED const struct nvl_nvme_ctrlr_ops ut_ctrlr_ops_noqueues = {
-	.get_ns = ut_get_ns,
-	.next_nsid = ut_next_nsid,
 };
 
 /** An enabled I/O controller with host identifier byte `hostbyte` repeated
@@ -185,6 +189,7 @@ ut_ctrlr_init(struct ut_ctrlr *u, struct nvl_nvme_ns **nstab, uint8_t hostbyte, 
 	u->c.cntlid = cntlid;
 	u->c.type = NVL_NVME_CNTRLTYPE_IO;
 	u->c.ops = &ut_ctrlr_ops;
+	u->c.queue_ops = &ut_queue_ops;
 	u->c.home = NULL; /* == nvl_reactor_self() here: notifications run inline */
 	u->c.max_nsid = UT_NVME_MAX_NS;
 	u->c.max_io_queues = 8;

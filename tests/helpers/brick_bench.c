@@ -11,11 +11,12 @@
  *   pp-client HOST PORT N    4 KiB ping-pong: write-shaped and read-shaped
  */
 #include "nvlend/brick.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <netdb.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -285,16 +286,13 @@ xfer(int fd, void *p, size_t len, bool snd)
 static int
 cmd_pp_server(const char *port)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
-	int ls, one = 1;
+	int ls, one = 1, rc;
 	uint8_t hdr[64], data[4096 + 64];
 
-	if (getaddrinfo("127.0.0.1", port, &hints, &ai) != 0)
-		die("getaddrinfo", EINVAL);
-	ls = socket(ai->ai_family, SOCK_STREAM, 0);
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(ls, ai->ai_addr, ai->ai_addrlen) < 0 || listen(ls, 4) < 0)
-		die("bind", errno);
+	rc = nvl_sock_listen_tcp("127.0.0.1", port, AF_INET, 4, &ls);
+	if (rc < 0)
+		die("listen", -rc);
+	fcntl(ls, F_SETFL, fcntl(ls, F_GETFL) & ~O_NONBLOCK); /* this server blocks */
 	printf("listening\n");
 	fflush(stdout);
 	for (;;) {
@@ -323,16 +321,13 @@ cmd_pp_server(const char *port)
 static int
 cmd_pp_client(const char *host, const char *port, unsigned n)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
 	uint64_t *rd = calloc(n, sizeof(uint64_t)), *wr = calloc(n, sizeof(uint64_t));
 	uint8_t hdr[64] = { 0 }, data[4096 + 64] = { 0 };
-	int fd, one = 1;
+	int fd, one = 1, rc;
 
-	if (getaddrinfo(host, port, &hints, &ai) != 0)
-		die("getaddrinfo", EINVAL);
-	fd = socket(ai->ai_family, SOCK_STREAM, 0);
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0)
-		die("connect", errno);
+	rc = nvl_sock_connect_tcp(host, port, 0, &fd);
+	if (rc < 0)
+		die("connect", -rc);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	for (unsigned i = 0; i < n + 100; i++) {
 		struct iovec iov[2] = { { hdr, 64 }, { data, 4096 } };

@@ -18,12 +18,12 @@
  */
 #include "proto/brick.h"
 #include "nvlend/brick.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,7 +31,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #define BS ((uint64_t)NVL_BRICK_BLOCK_SIZE)
@@ -360,20 +359,10 @@ raw_connect(const char *uri)
 	int fd;
 
 	CHECK(nvl_brick_uri_parse(uri, &u) == 0, "uri");
-	if (u.tcp) {
-		struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
-
-		CHECK(getaddrinfo(u.host, u.port, &hints, &ai) == 0, "resolve");
-		fd = socket(ai->ai_family, SOCK_STREAM, 0);
-		CHECK(connect(fd, ai->ai_addr, ai->ai_addrlen) == 0, "connect");
-		freeaddrinfo(ai);
-	} else {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
-		nvl_strlcpy(sa.sun_path, u.path, sizeof(sa.sun_path));
-		fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		CHECK(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "connect");
-	}
+	if (u.tcp)
+		CHECK(nvl_sock_connect_tcp(u.host, u.port, 0, &fd) == 0, "connect");
+	else
+		CHECK(nvl_sock_connect_unix(u.path, SOCK_STREAM, 0, &fd) == 0, "connect");
 	{
 		struct timeval tv = { .tv_sec = 5 };
 
@@ -612,26 +601,18 @@ raw_map_fd(int fd, uint64_t addr, uint32_t flags, struct nvl_brick_hdr *r)
 	struct nvl_brick_hdr h = { .magic = NVL_BRICK_MAGIC, .version = 1,
 				   .opcode = NVL_BRICK_OP_MAP, .req_id = 2, .addr = addr,
 				   .arg = flags };
-	union {
-		struct cmsghdr c;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
 	uint8_t w[NVL_BRICK_HDR_SIZE];
 	struct iovec iov = { .iov_base = w, .iov_len = sizeof(w) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			     .msg_controllen = sizeof(ctl.buf) };
-	struct cmsghdr *c;
+	unsigned nfds;
 	int bfd = -1;
 
 	raw_send(fd, &h, NULL, 0);
-	/* the fd rides on the first byte of the response: one recvmsg for the header */
-	CHECK(recvmsg(fd, &mh, MSG_WAITALL | MSG_CMSG_CLOEXEC) == (ssize_t)sizeof(w),
+	/* the fd rides on the first byte of the response: one receive for the header */
+	CHECK(nvl_sock_recv_fds(fd, &iov, 1, &bfd, 1, &nfds, MSG_WAITALL, NULL) ==
+		      (ssize_t)sizeof(w),
 	      "map response");
 	brick_proto_hdr_decode(w, r);
-	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-			memcpy(&bfd, CMSG_DATA(c), sizeof(bfd));
-	return bfd;
+	return nfds ? bfd : -1;
 }
 
 /*

@@ -2,7 +2,7 @@
 /*
  * libFuzzer target for the JSON-RPC server: arbitrary bytes go into one end
  * of a socketpair whose other end is served by the daemon's own connection
- * code (src/rpc/rpc.c included: conn_create, conn_event, framing, batches,
+ * code (src/rpc/rpc.c included: rpc_conn_create, rpc_conn_event, framing, batches,
  * dispatch, parameter decoding, answers), on one reactor driven by hand.
  * Three fake methods with parameter tables exercise decoding, synchronous
  * errors and answers that complete later on the reactor.
@@ -249,7 +249,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
-	if (conn_create(sv[0]) == NULL)
+	if (rpc_conn_create(sv[0]) == NULL)
 		abort();
 	g_out_len = 0;
 	/* last byte: odd = feed in chunks of 1..64 bytes, even = all at once */

@@ -5,7 +5,7 @@
  * Input: [n] then n records of [64-byte SQE][queue byte], then bytes copied
  * into a 64 KiB fake data window (n = 1 + input[0] % 4; the rest of the
  * window is zero). Each command goes the way the shm transport sends it:
- * nvl_nvme_req_xfer(), nvl_shm_map_data() against the window, then
+ * nvl_nvme_req_prepare() with nvl_shm_map_data() against the window, then
  * nvl_nvme_execute() on a fake controller with two RAM-bdev namespaces (one
  * read-only). The queue byte picks the queue (bits 0..2: 0 = admin) and the
  * controller (bits 4..5: three hosts, one without a host identifier), so a
@@ -62,14 +62,15 @@ fz_next_nsid(struct nvl_nvme_ctrlr *c, uint32_t after)
 	return 0;
 }
 
-static uint16_t
-fz_queue_op(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req)
+static enum nvl_nvme_qop
+fz_queue_op(struct nvl_nvme_ctrlr *c, struct nvl_nvme_req *req, uint16_t *status)
 {
 	(void)c;
 	/* qid 1..4 exist, others do not */
 	uint16_t qid = req->cmd.cdw10 & 0xffff;
 
-	return (qid >= 1 && qid <= 4) ? 0 : (NVL_NVME_SC_INVALID_QID | 0x8000);
+	*status = (qid >= 1 && qid <= 4) ? 0 : NVL_NVME_DNR(NVL_NVME_SC_INVALID_QID);
+	return NVL_NVME_QOP_DONE;
 }
 
 static void
@@ -92,12 +93,15 @@ fz_disc_log(struct nvl_nvme_ctrlr *c, void **out, size_t *len)
 static const struct nvl_nvme_ctrlr_ops fz_ops = {
 	.get_ns = fz_get_ns,
 	.next_nsid = fz_next_nsid,
+	.discovery_log = fz_disc_log,
+};
+
+static const struct nvl_nvme_queue_ops fz_queue_ops = {
 	.create_io_cq = fz_queue_op,
 	.create_io_sq = fz_queue_op,
 	.delete_io_sq = fz_queue_op,
 	.delete_io_cq = fz_queue_op,
 	.reset = fz_reset,
-	.discovery_log = fz_disc_log,
 };
 
 static void
@@ -165,6 +169,7 @@ setup_state(void)
 		c->cntlid = (uint16_t)(i + 1);
 		c->type = NVL_NVME_CNTRLTYPE_IO;
 		c->ops = &fz_ops;
+		c->queue_ops = &fz_queue_ops;
 		c->max_nsid = 8;
 		c->max_io_queues = 4;
 		c->max_queue_entries = 256;
@@ -219,6 +224,17 @@ check_iov(const struct nvl_nvme_req *r)
 		__builtin_trap();
 }
 
+/* nvl_nvme_map_fn: as the shm transport maps, remembering what was asked */
+static uint16_t
+fz_map(struct nvl_nvme_req *r, uint32_t len, uint8_t dir, void *ctx)
+{
+	uint32_t *want = ctx;
+
+	(void)dir;
+	*want = len;
+	return len ? nvl_shm_map_data(r, g_win, WIN_SIZE, len) : 0;
+}
+
 static void
 run_one(const struct nvl_nvme_cmd *sqe, uint8_t qbyte)
 {
@@ -227,20 +243,15 @@ run_one(const struct nvl_nvme_cmd *sqe, uint8_t qbyte)
 	struct fz_req *fr = calloc(1, sizeof(*fr));
 	struct nvl_nvme_req *r = &fr->req;
 	uint32_t len = 0;
-	uint8_t dir = 0;
 	uint16_t st;
 
 	memcpy(&r->cmd, sqe, sizeof(r->cmd));
 	r->ctrlr = c;
 	r->qid = qbyte & 7;
 	r->done = fz_done;
-	r->iov = r->iov_inline;
 	/* bit 3: this controller plays a discovery controller for the command */
 	c->type = (qbyte & 8) ? NVL_NVME_CNTRLTYPE_DISCOVERY : NVL_NVME_CNTRLTYPE_IO;
-	st = nvl_nvme_req_xfer(r, &len, &dir);
-	if (st == 0 && len)
-		st = nvl_shm_map_data(r, g_win, WIN_SIZE, len);
-	r->xfer = dir;
+	st = nvl_nvme_req_prepare(r, fz_map, &len);
 	if (st == 0) {
 		if (len && r->data_len != len)
 			__builtin_trap();

@@ -2,15 +2,17 @@
 /*
  * libFuzzer target for the NVMe/TCP PDU parser (src/proto/nvme_tcp.c)
  * and the target transport's PDU-specific validation (ICReq, CapsuleCmd
- * data descriptors and slots, H2CData against R2T windows; tcp.c).
+ * data descriptors and slots, H2CData against R2T windows; tcp_capsule.c).
  *
  * Input: byte 0 picks the role (host / controller), digests and how the
  * stream is cut into reads; the rest is the byte stream from the peer.
- * Controller role runs tcp.c's on_header against a fake, connected I/O
+ * Controller role runs tcp_capsule.c's on_header against a fake, connected I/O
  * queue (a namespace of 512-byte blocks); what would execute is released
  * instead, and writes beyond the in-capsule size get an R2T window.
  */
 #include "transport/tcp.c"
+#include "transport/tcp_conn.c"
+#include "transport/tcp_capsule.c"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -79,14 +81,14 @@ c_on_pdu(void *ctx, struct nvl_tcp_rx *rx, bool ok, struct nvl_tcp_err *err)
 	c->rx_req = NULL;
 	switch (rx->hdr.ch.pdu_type) {
 	case NVL_TCP_PDU_ICREQ:
-		return rx_icreq(c, rx, err);
+		return tcp_rx_icreq(c, rx, err);
 	case NVL_TCP_PDU_CAPSULE_CMD:
 		if (r->early_status == 0 && r->dir == NVL_NVME_XFER_H2C && r->len > r->icd_len) {
 			r->h2c_off = 0;
-			r->r2t_end = NVL_MIN(r->len, g_opts.maxh2cdata);
+			r->r2t_end = NVL_MIN(r->len, g_tcp_opts.maxh2cdata);
 			r->state = TR_WAIT_H2C; /* as if the R2T went out */
 		} else {
-			req_release(r);
+			tcp_req_release(r);
 		}
 		return 0;
 	case NVL_TCP_PDU_H2C_DATA: {
@@ -95,9 +97,9 @@ c_on_pdu(void *ctx, struct nvl_tcp_rx *rx, bool ok, struct nvl_tcp_err *err)
 		r->h2c_off += h->datal;
 		if (r->h2c_off >= r->r2t_end) {
 			if (r->r2t_end < r->len)
-				r->r2t_end = NVL_MIN(r->len, r->r2t_end + g_opts.maxh2cdata);
+				r->r2t_end = NVL_MIN(r->len, r->r2t_end + g_tcp_opts.maxh2cdata);
 			else
-				req_release(r);
+				tcp_req_release(r);
 		}
 		return 0;
 	}
@@ -106,7 +108,8 @@ c_on_pdu(void *ctx, struct nvl_tcp_rx *rx, bool ok, struct nvl_tcp_err *err)
 	}
 }
 
-static const struct nvl_tcp_rx_ops g_c_ops = { .on_header = rx_on_header, .on_pdu = c_on_pdu };
+static const struct nvl_tcp_rx_ops g_c_ops = { .on_header = tcp_rx_on_header,
+						 .on_pdu = c_on_pdu };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -136,7 +139,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (c == NULL)
 			return 0;
 		nvl_tcp_txq_init(&c->txq);
-		nvl_tcp_rx_init(&c->rx, false, parser_max_data());
+		nvl_tcp_rx_init(&c->rx, false, tcp_parser_max_data());
 		c->state = (mode & 2) ? TC_ACTIVE : TC_IC_WAIT;
 		c->rx.ic_done = (mode & 2) != 0;
 		c->rx.hdgst = c->hdgst = (mode & 2) && (mode & 4);
@@ -151,7 +154,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cc->fctype = NVL_NVMF_FCTYPE_CONNECT;
 		cc->qid = 1;
 		cc->sqsize = 31;
-		if (conn_alloc_reqs(c, &connect) < 0) {
+		if (tcp_conn_alloc_reqs(c, &connect) < 0) {
 			free(c);
 			return 0;
 		}

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * libFuzzer target for the shm transport's control channel and queues
- * (src/transport/shm.c), driven the way a hostile local client can:
+ * (src/transport/shm.c, shm_queue.c), driven the way a hostile local client can:
  *
  * Input: a sequence of records [type][len lo][len hi][payload]:
  *   type % 6 == 0  send payload as one SOCK_SEQPACKET message
@@ -15,8 +15,8 @@
  *                  op % 4 == 0 ftruncate to arg, 1 punch a hole at arg,
  *                  2 close our descriptor (the mapping stays), 3 rewrite the
  *                  region's page 0 with arg's bytes
- * After each record conn_event() runs on the connection, then a few rounds
- * of the single reactor (messages, pollers, timers), then the client end is
+ * After each record shm_conn_event() runs on the connection, then a few
+ * rounds of the single reactor (messages, pollers, timers), then the client end is
  * drained (descriptors received are mapped when they are queue regions or
  * the window, and kept for type 5). At the end the connection is torn down
  * and must be freed within a bounded number of rounds, leaving no region
@@ -29,6 +29,7 @@
  */
 #include "reactor/reactor.c"
 #include "transport/shm.c"
+#include "transport/shm_queue.c"
 #include "nvmf/nvmf_internal.h"
 
 #include <dirent.h>
@@ -138,9 +139,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	g_tns.nvme.owner = &g_tns;
 	s->ns[0] = &g_tns;
 	/* small bounds keep each input cheap: a 2 MiB window, short queues */
-	g_opts.max_window = 2ULL << 20;
-	g_opts.max_queue_depth = 64;
-	g_opts.max_io_queues = 4;
+	g_shm_opts.max_window = 2ULL << 20;
+	g_shm_opts.max_queue_depth = 64;
+	g_shm_opts.max_io_queues = 4;
 	g_devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return 0;
 }
@@ -164,7 +165,7 @@ conn_alive(const struct shm_ctrlr *sc)
 {
 	struct shm_ctrlr *it;
 
-	TAILQ_FOREACH(it, &g_conns, link)
+	TAILQ_FOREACH(it, &g_shm_conns, link)
 		if (it == sc)
 			return true;
 	return false;
@@ -221,28 +222,16 @@ drain(int fd)
 {
 	for (;;) {
 		uint8_t buf[NVL_SHM_MAX_MSG];
-		union {
-			char b[CMSG_SPACE(sizeof(int) * 8)];
-			struct cmsghdr align;
-		} u;
 		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
-				     .msg_controllen = sizeof(u.b) };
-		struct cmsghdr *cm;
-		ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		int fds[8];
+		unsigned nfds;
+		ssize_t n = nvl_sock_recv_fds(fd, &iov, 1, fds, 8, &nfds, MSG_DONTWAIT, NULL);
 
 		if (n <= 0)
 			return;
-		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			int *fds = (int *)CMSG_DATA(cm);
-			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			for (size_t i = 0; i < nfd; i++)
-				keep_mapping(fds[i], ((struct nvl_shm_msg_hdr *)buf)->type ==
-							     NVL_SHM_MSG_CONNECT_RESP);
-		}
+		for (unsigned i = 0; i < nfds; i++)
+			keep_mapping(fds[i],
+				     ((struct nvl_shm_msg_hdr *)buf)->type == NVL_SHM_MSG_CONNECT_RESP);
 	}
 }
 
@@ -266,25 +255,8 @@ static void
 send_msg(int fd, const uint8_t *p, size_t len, bool with_fd)
 {
 	struct iovec iov = { .iov_base = (void *)p, .iov_len = len };
-	union {
-		char b[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (with_fd) {
-		struct cmsghdr *cm;
-
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.b;
-		mh.msg_controllen = sizeof(u.b);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &g_devnull, sizeof(int));
-	}
-	(void)sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)nvl_sock_send_fds(fd, &iov, 1, &g_devnull, with_fd ? 1 : 0, MSG_DONTWAIT);
 }
 
 static void
@@ -378,7 +350,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g_base_fds = count_fds();
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
-	/* what listener_accept() does for a new client */
+	/* what shm_accept() does for a new client */
 	sc = calloc(1, sizeof(*sc));
 	sc->fd = sv[0];
 	nvl_strlcpy(sc->listener.trtype, "SHM", sizeof(sc->listener.trtype));
@@ -386,12 +358,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sc->window.fd = -1;
 	for (unsigned v = 0; v < SHM_MAX_VECTORS; v++)
 		sc->vectors[v] = -1;
-	sc->fdh = nvl_fd_add(sc->fd, EPOLLIN, conn_event, sc);
-	sc->connect_timer = nvl_timer_create(conn_connect_timeout, sc, SHM_CONNECT_TIMEOUT_US, 0);
+	sc->fdh = nvl_fd_add(sc->fd, EPOLLIN, shm_conn_event, sc);
+	sc->connect_timer =
+		nvl_timer_create(shm_conn_connect_timeout, sc, SHM_CONNECT_TIMEOUT_US, 0);
 	if (sc->fdh == NULL || sc->connect_timer == NULL)
 		abort();
-	TAILQ_INSERT_TAIL(&g_conns, sc, link);
-	g_nconns++;
+	TAILQ_INSERT_TAIL(&g_shm_conns, sc, link);
+	g_shm_nconns++;
 
 	while (off + 3 <= size && conn_alive(sc) && sc->state != C_CLOSING) {
 		uint8_t type = data[off] % 6;
@@ -419,13 +392,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			window_write(p, len);
 			break;
 		}
-		conn_event(sc, EPOLLIN);
+		shm_conn_event(sc, EPOLLIN);
 		run_rounds(4);
 		drain(sv[1]);
 	}
 	/* the client goes away; everything must be released */
 	if (conn_alive(sc))
-		conn_teardown(sc, "fuzz input done");
+		shm_conn_teardown(sc, "fuzz input done");
 	for (rounds = 0; conn_alive(sc) && rounds < 64; rounds++)
 		run_rounds(1);
 	if (conn_alive(sc))
@@ -434,7 +407,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drain(sv[1]);
 	close(sv[1]);
 	unmap_all();
-	if (!TAILQ_EMPTY(&g_conns) || g_nconns != 0)
+	if (!TAILQ_EMPTY(&g_shm_conns) || g_shm_nconns != 0)
 		fz_fail("connection list not empty");
 	if (count_regions() != 0)
 		fz_fail("a region memfd left open");

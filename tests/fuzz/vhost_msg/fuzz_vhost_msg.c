@@ -11,6 +11,7 @@
  * of it has its own target, tests/fuzz/vhost_rx.
  */
 #include "function/vhost_user.c"
+#include "function/vhost_dev.c"
 
 #include <sys/eventfd.h>
 
@@ -56,7 +57,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (fds[i] >= 0)
 				close(fds[i]);
 	}
-	vu_reset_state(&d);
+	vhost_reset_state(&d);
 	vhost_mem_free(d.op_mem);
 	return 0;
 }

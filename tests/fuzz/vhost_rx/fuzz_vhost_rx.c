@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * libFuzzer target: the receive side of a vhost-user connection, the part of
- * vu_recv() that does not need a socket (vu_rx_want / vu_rx_feed): how the
+ * vu_recv() that does not need a socket (vhost_rx_want / vhost_rx_feed): how the
  * byte stream is cut into header and payload, the payload bound, fds arriving
  * with any read of a message (too many, control data cut), the peer closing
  * mid-message. Each complete message goes to vhost_dev_handle_msg() against
@@ -15,6 +15,7 @@
  * crash, leak an fd or read past its buffers.
  */
 #include "function/vhost_user.c"
+#include "function/vhost_dev.c"
 
 #include <sys/eventfd.h>
 
@@ -38,7 +39,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		data += 2;
 		size -= 2;
-		n = NVL_MIN(n, NVL_MIN(size, vu_rx_want(&d, &buf)));
+		n = NVL_MIN(n, NVL_MIN(size, vhost_rx_want(&d, &buf)));
 		if (ctl & 32)
 			n = 0;
 		memcpy(buf, data, n);
@@ -46,7 +47,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size -= n;
 		for (size_t i = 0; i < nfds; i++)
 			fds[i] = (ctl & 4) ? eventfd(0, EFD_CLOEXEC) : dup(g_memfd);
-		rc = vu_rx_feed(&d, n, fds, nfds, ctl & 16);
+		rc = vhost_rx_feed(&d, n, fds, nfds, ctl & 16);
 		if (rc == 1)
 			rc = vhost_dev_handle_msg(&d, &d.rx_hdr, d.rx_payload, d.rx_fds, d.rx_nfds);
 		else if (rc == 0)
@@ -56,7 +57,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 	}
 	rx_reset(&d);
-	vu_reset_state(&d);
+	vhost_reset_state(&d);
 	vhost_mem_free(d.op_mem);
 	d.op_mem = NULL;
 	return 0;

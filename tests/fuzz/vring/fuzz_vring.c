@@ -12,6 +12,7 @@
  * inflight region, then "crashed" and recovered.
  */
 #include "function/vblk.c"
+#include "function/vblk_queue.c"
 #include "unit/function/fake_guest.h"
 
 static struct fake_guest g_g;
@@ -105,14 +106,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vblk_queue_alloc(g_c, 0, &p, &q) < 0)
 		return 0;
 	g_c->queues[0] = q;
-	q_resubmit(q);
-	q_poll(q);
-	q_free(q);
+	vblk_q_resubmit(q);
+	vblk_q_poll(q);
+	vblk_q_free(q);
 	g_c->queues[0] = NULL;
 	if (vblk_queue_alloc(g_c, 0, &p, &q) == 0) {
-		q_resubmit(q);
-		q_poll(q);
-		q_free(q);
+		vblk_q_resubmit(q);
+		vblk_q_poll(q);
+		vblk_q_free(q);
 	}
 	g_c->queues[0] = NULL;
 	return 0;

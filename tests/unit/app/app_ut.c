@@ -7,6 +7,8 @@
  * shutdown run last (it is a one-way state).
  */
 #include "app/app.c"
+/* the "bdev" subsystem (registered by the bdev glue, as in the daemon) */
+#include "bdev/bdev_rpc.c"
 #include "common/ut.h"
 
 /* ---- fake subsystems -------------------------------------------------------- */
@@ -86,7 +88,7 @@ call(const char *method, const char *params)
 	return g_error ? (int)json_integer_value(json_object_get(g_error, "code")) : 0;
 }
 
-/* (bdev_rpc.c is not linked into this test: create bdevs through the API) */
+/* bdevs are made through the API (the RPCs of bdev_rpc.c are not what is tested) */
 static void
 make_ram(const char *name)
 {
@@ -384,7 +386,7 @@ test_shutdown_order(void **state)
 	/* returns once the last fini called done() and the reactors were stopped */
 	assert_int_equal(nvl_reactors_run(), 0);
 	assert_true(nvl_app_stopping());
-	/* reverse order, waiting for the asynchronous one; bdevs freed at the end */
+	/* reverse order, waiting for the asynchronous one; bdevs freed by the "bdev" subsystem */
 	assert_string_equal(g_trace, "fini-c,fini-a");
 	assert_null(nvl_bdev_first());
 	nvl_app_shutdown(1); /* a second request is ignored */

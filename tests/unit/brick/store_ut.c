@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Unit tests of the brick store (src/brick/store.c) and its hash table:
+/* Unit tests of the brick store (src/brick/store*.c) and its hash table:
  * error codes, extent lists, tiering, revocation, recovery of a directory
  * left in every intermediate state a crash can leave, locking. Runs on real
  * temporary directories (tmpfs and the disk); no reactor (flush is synchronous). */
@@ -127,6 +127,8 @@ ut_uring_sqe(void)
 #include "brick/htab.c"
 #include "brick/slotfile.c"
 #include "brick/store.c"
+#include "brick/store_tier.c"
+#include "brick/store_recover.c"
 
 #define BS BRICK_BLOCK_SIZE
 

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "function/vblk.c"
+#include "function/vblk_queue.c"
 #include "unit/function/fake_guest.h"
 #include "common/ut.h"
 
@@ -92,7 +93,7 @@ t_queue(struct t *t, uint16_t base)
 	fg_setup(&t->g, &p.ring, (1ULL << NVL_VIRTIO_RING_F_INDIRECT_DESC), true, base);
 	assert_int_equal(vblk_queue_alloc(t->c, 0, &p, &t->q), 0);
 	t->c->queues[0] = t->q;
-	q_resubmit(t->q);
+	vblk_q_resubmit(t->q);
 }
 
 static void
@@ -116,7 +117,7 @@ t_crash(struct t *t)
 {
 	/* the daemon dies: its queue vanishes with whatever was in flight */
 	t->c->queues[0] = NULL;
-	q_free(t->q);
+	vblk_q_free(t->q);
 	t->q = NULL;
 	g_nheld = 0;
 }
@@ -125,7 +126,7 @@ static void
 t_fini(struct t *t)
 {
 	if (t->q)
-		q_free(t->q);
+		vblk_q_free(t->q);
 	nvl_bdev_close(t->c->desc);
 	free(t->c);
 	fg_fini(&t->g);
@@ -172,7 +173,7 @@ run(struct t *t, uint16_t head)
 	struct nvl_vring_used_elem e;
 
 	fg_push(&t->g, head);
-	q_poll(t->q);
+	vblk_q_poll(t->q);
 	assert_int_equal(fg_used(&t->g)->idx, (uint16_t)(t->seen_used + 1));
 	e = fg_used(&t->g)->ring[t->seen_used % t->g.size];
 	t->seen_used++;
@@ -352,12 +353,12 @@ test_malicious(void **state)
 	h = req3(&t, 0, NVL_VIRTIO_BLK_T_IN, 0, 512, W);
 	fg_push(&t.g, h);
 	fg_push(&t.g, h);
-	q_poll(t.q);
+	vblk_q_poll(t.q);
 	assert_true(t.q->broken);
 	assert_int_equal(g_nheld, 1);
 	nvl_bdev_io_complete(g_held[0], 0);
 	assert_int_equal(fg_used(&t.g)->idx, 1);
-	assert_int_equal(q_poll(t.q), 0);
+	assert_int_equal(vblk_q_poll(t.q), 0);
 	t_fini(&t);
 }
 
@@ -419,7 +420,7 @@ test_in_order(void **state)
 		heads[k] = req3(&t, k, NVL_VIRTIO_BLK_T_OUT, k * 8, 512, R);
 		fg_push(&t.g, heads[k]);
 	}
-	q_poll(t.q);
+	vblk_q_poll(t.q);
 	assert_int_equal(g_nheld, 4);
 	/* the bdev finishes them backwards; nothing may be used before the first */
 	nvl_bdev_io_complete(g_held[3], 0);
@@ -447,7 +448,7 @@ run_crash_recovery(bool in_order)
 		heads[k] = req3(&t, k, NVL_VIRTIO_BLK_T_OUT, k * 8, 512, R);
 		fg_push(&t.g, heads[k]);
 	}
-	q_poll(t.q);
+	vblk_q_poll(t.q);
 	assert_int_equal(g_nheld, 5);
 	/* 1 and 3 finish (published unless in order), then the daemon is killed */
 	nvl_bdev_io_complete(g_held[1], 0);
@@ -482,7 +483,7 @@ run_crash_recovery(bool in_order)
 	/* new requests continue after the recovered ones */
 	g_nheld = 0;
 	fg_push(&t.g, req3(&t, 5, NVL_VIRTIO_BLK_T_OUT, 80, 512, R));
-	q_poll(t.q);
+	vblk_q_poll(t.q);
 	assert_int_equal(g_nheld, 1);
 	nvl_bdev_io_complete(g_held[0], 0);
 	assert_int_equal(fg_used(&t.g)->idx, 6);
@@ -557,7 +558,7 @@ test_split_large(void **state)
 	g_hold_bdev.max_io_bytes = 4096;
 	h = req3(&t, 0, NVL_VIRTIO_BLK_T_OUT, 8, 10240, R);
 	fg_push(&t.g, h);
-	q_poll(t.q);
+	vblk_q_poll(t.q);
 	assert_int_equal(g_nheld, 3);
 	for (unsigned k = 0; k < 3; k++) {
 		assert_int_equal(g_held[k]->type, NVL_BDEV_IO_WRITE);
@@ -581,7 +582,7 @@ test_split_large(void **state)
 	g_nheld = 0;
 	h = req3(&t, 1, NVL_VIRTIO_BLK_T_IN, 64, 12288, W);
 	fg_push(&t.g, h);
-	q_poll(t.q);
+	vblk_q_poll(t.q);
 	assert_int_equal(g_nheld, 3);
 	nvl_bdev_io_complete(g_held[1], -EIO);
 	nvl_bdev_io_complete(g_held[0], 0);
@@ -597,7 +598,7 @@ test_split_large(void **state)
 	g_hold_refuse = 1;
 	h = req3(&t, 2, NVL_VIRTIO_BLK_T_OUT, 64, 12288, R);
 	fg_push(&t.g, h);
-	q_poll(t.q);
+	vblk_q_poll(t.q);
 	assert_int_equal(g_nheld, 1);
 	assert_int_equal(fg_used(&t.g)->idx, 2);
 	nvl_bdev_io_complete(g_held[0], 0);
@@ -608,7 +609,7 @@ test_split_large(void **state)
 	g_hold_refuse = 0;
 	h = req3(&t, 3, NVL_VIRTIO_BLK_T_OUT, 64, 12288, R);
 	fg_push(&t.g, h);
-	q_poll(t.q);
+	vblk_q_poll(t.q);
 	assert_int_equal(fg_used(&t.g)->idx, 4);
 	assert_int_equal(status(&t, 3), NVL_VIRTIO_BLK_S_IOERR);
 	g_hold_refuse = -1;
@@ -618,7 +619,7 @@ test_split_large(void **state)
 	g_nheld = 0;
 	h = req3(&t, 4, NVL_VIRTIO_BLK_T_OUT, 128, 8192 + 512, R);
 	fg_push(&t.g, h);
-	q_poll(t.q);
+	vblk_q_poll(t.q);
 	assert_int_equal(g_nheld, 3);
 	nvl_bdev_io_complete(g_held[0], 0);
 	t_crash(&t);

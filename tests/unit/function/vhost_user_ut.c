@@ -5,7 +5,7 @@
  * validation, memory-table and inflight-fd messages with real memfds,
  * queue start/stop sequencing (GET_VRING_BASE and SET_VRING_ENABLE 0 wait
  * for the queue to stop, a disabled ring resumes where it stopped), resets,
- * and the framing of received bytes and fds (vu_rx_want / vu_rx_feed). The
+ * and the framing of received bytes and fds (vhost_rx_want / vhost_rx_feed). The
  * device side is a fake that records what it is asked.
  */
 #include <stdarg.h>
@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "function/vhost_user.c"
+#include "function/vhost_dev.c"
 
 #include <sys/eventfd.h>
 
@@ -186,7 +187,7 @@ test_handshake(void **state)
 	}
 	/* a GET_* with a wrong payload size drops the connection */
 	assert_true(send_msg(&d, NVL_VHOST_USER_GET_VRING_BASE, 0, &v, 4, NULL, 0) < 0);
-	vu_reset_state(&d);
+	vhost_reset_state(&d);
 }
 
 static int
@@ -329,7 +330,7 @@ test_rings(void **state)
 	/* unknown requests are refused, not fatal */
 	send_msg(&d, 999, NVL_VHOST_USER_FLAG_NEED_REPLY, NULL, 0, NULL, 0);
 	assert_int_not_equal(reply_u64(), 0);
-	vu_reset_state(&d);
+	vhost_reset_state(&d);
 	if (g_reply_fd >= 0)
 		close(g_reply_fd);
 	g_reply_fd = -1;
@@ -418,21 +419,21 @@ test_vring_enable(void **state)
 	assert_int_equal(send_msg(&d, NVL_VHOST_USER_SET_VRING_ENABLE, 0, &s, 8, NULL, 0), 0);
 	assert_int_equal(g_started, 2);
 	g_stop_sync = true;
-	vu_reset_state(&d);
+	vhost_reset_state(&d);
 	if (g_reply_fd >= 0)
 		close(g_reply_fd);
 	g_reply_fd = -1;
 }
 
-/* Store bytes where vu_rx_want() says and account them, as vu_recv() does. */
+/* Store bytes where vhost_rx_want() says and account them, as vu_recv() does. */
 static int
 rx_put(struct vhost_dev *d, const void *bytes, size_t n, const int *fds, size_t nfds)
 {
 	void *buf;
 
-	assert_true(n <= vu_rx_want(d, &buf));
+	assert_true(n <= vhost_rx_want(d, &buf));
 	memcpy(buf, bytes, n);
-	return vu_rx_feed(d, n, fds, nfds, false);
+	return vhost_rx_feed(d, n, fds, nfds, false);
 }
 
 static bool
@@ -454,15 +455,15 @@ test_rx_framing(void **state)
 	(void)state;
 	dev_init(&d);
 	/* a header in two reads, the payload in two, an fd with the payload */
-	assert_int_equal(vu_rx_want(&d, &buf), 12);
+	assert_int_equal(vhost_rx_want(&d, &buf), 12);
 	assert_int_equal(rx_put(&d, &h, 5, NULL, 0), 0);
-	assert_int_equal(vu_rx_want(&d, &buf), 7);
+	assert_int_equal(vhost_rx_want(&d, &buf), 7);
 	assert_int_equal(rx_put(&d, (uint8_t *)&h + 5, 7, NULL, 0), 0);
-	assert_int_equal(vu_rx_want(&d, &buf), 8);
+	assert_int_equal(vhost_rx_want(&d, &buf), 8);
 	fds[0] = eventfd(0, EFD_CLOEXEC);
 	assert_int_equal(rx_put(&d, &v, 3, fds, 1), 0);
 	assert_int_equal(rx_put(&d, (uint8_t *)&v + 3, 5, NULL, 0), 1);
-	assert_int_equal(vu_rx_want(&d, &buf), 0);
+	assert_int_equal(vhost_rx_want(&d, &buf), 0);
 	assert_int_equal(d.rx_hdr.request, NVL_VHOST_USER_SET_PROTOCOL_FEATURES);
 	assert_memory_equal(d.rx_payload, &v, 8);
 	assert_int_equal(d.rx_nfds, 1);
@@ -492,13 +493,13 @@ test_rx_framing(void **state)
 		assert_false(fd_open(fds[i]));
 	/* control data cut by the kernel; the peer closing; a read past the message */
 	fds[0] = eventfd(0, EFD_CLOEXEC);
-	assert_int_equal(vu_rx_feed(&d, 4, fds, 1, true), -EPROTO);
+	assert_int_equal(vhost_rx_feed(&d, 4, fds, 1, true), -EPROTO);
 	rx_reset(&d);
 	assert_false(fd_open(fds[0]));
 	assert_int_equal(rx_put(&d, &h, 4, NULL, 0), 0);
-	assert_int_equal(vu_rx_feed(&d, 0, NULL, 0, false), -ECONNRESET);
+	assert_int_equal(vhost_rx_feed(&d, 0, NULL, 0, false), -ECONNRESET);
 	rx_reset(&d);
-	assert_int_equal(vu_rx_feed(&d, 13, NULL, 0, false), -EPROTO);
+	assert_int_equal(vhost_rx_feed(&d, 13, NULL, 0, false), -EPROTO);
 	rx_reset(&d);
 }
 

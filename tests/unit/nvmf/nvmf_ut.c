@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of the target core (src/nvmf/nvmf.c) without RPC or
- * reactors: NQN validation, subsystem creation rules, the discovery log a
+ * Unit tests of the target core (src/nvmf/nvmf.c) without RPC, on one
+ * reactor driven by nobody (the listeners' acceptors are registered on it):
+ * NQN validation, subsystem creation rules, the discovery log a
  * host receives (the subsystems it may and may not see, listeners of transports
  * without a standard trtype omitted, growth past the initial capacity), and
  * namespace visibility through nvl_nvmf_get_ns / next_nsid.
@@ -11,18 +12,30 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <sys/eventfd.h>
 #include <cmocka.h>
 
 /* ---- fake transports -------------------------------------------------------- */
 
 static unsigned g_listens, g_stops;
 
+/* the target watches what listen() opens: an eventfd does (nothing connects) */
 static int
-fake_listen(const struct nvl_listen_addr *a)
+fake_listen(const struct nvl_listen_addr *a, int *fd)
 {
 	(void)a;
+	*fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (*fd < 0)
+		return -errno;
 	g_listens++;
 	return 0;
+}
+
+static void
+fake_accept(const struct nvl_listen_addr *a, int fd)
+{
+	(void)a;
+	close(fd);
 }
 
 static void
@@ -42,6 +55,7 @@ static struct nvl_transport_ops fake_tcp = {
 	.name = "TCP",
 	.nvmf_trtype = NVL_NVMF_TRTYPE_TCP,
 	.listen = fake_listen,
+	.accept = fake_accept,
 	.stop_listen = fake_stop_listen,
 	.ctrlr_disconnect = fake_disconnect,
 };
@@ -50,6 +64,7 @@ static struct nvl_transport_ops fake_shm = {
 	.name = "SHM",
 	.nvmf_trtype = 0,
 	.listen = fake_listen,
+	.accept = fake_accept,
 	.stop_listen = fake_stop_listen,
 	.ctrlr_disconnect = fake_disconnect,
 };
@@ -447,6 +462,24 @@ test_ns_visibility(void **state)
 	memset(s->ns, 0, sizeof(*s->ns) * s->max_ns);
 }
 
+static int
+group_setup(void **state)
+{
+	struct nvl_reactor_opts o;
+
+	(void)state;
+	nvl_reactor_opts_default(&o);
+	return nvl_reactors_init(&o);
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	nvl_reactors_fini();
+	return 0;
+}
+
 int
 main(void)
 {
@@ -460,5 +493,5 @@ main(void)
 	nvl_transport_register(&fake_tcp);
 	nvl_transport_register(&fake_shm);
 	nvl_log_set_level(0);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -2,7 +2,7 @@
 /*
  * Unit tests of src/rpc/rpc.c: nvl_rpc_decode table-driven over every type,
  * range, unknown and missing keys; the dispatcher fed through a socketpair
- * with the daemon's own connection code (conn_create/conn_event): parse
+ * with the daemon's own connection code (rpc_conn_create/rpc_conn_event): parse
  * errors, invalid requests, method errors, notifications, batches,
  * concatenated texts, input split at every byte, oversize and pipelined
  * input, asynchronous answers, clients that hang up, the listening socket
@@ -264,7 +264,7 @@ teardown(void **state)
 {
 	(void)state;
 	while (g_srv.conns)
-		conn_close(g_srv.conns);
+		rpc_conn_close(g_srv.conns);
 	/* let timers of async fakes complete into closed connections */
 	ut_poll_for(5);
 	nvl_rpc_server_stop();
@@ -280,7 +280,7 @@ open_conn(struct rpc_conn **out)
 	struct rpc_conn *c;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-	c = conn_create(sv[0]);
+	c = rpc_conn_create(sv[0]);
 	assert_non_null(c);
 	if (out)
 		*out = c;
@@ -929,7 +929,7 @@ test_server_socket(void **state)
 	close(s);
 	assert_int_equal(nvl_rpc_server_start(&o), 0);
 	/* a live one is not (the probe is an ordinary client that hangs up) */
-	assert_int_equal(socket_is_live(path), 1);
+	assert_int_equal(nvl_sock_unix_live(path, SOCK_STREAM), 1);
 	settle();
 	assert_int_equal(g_srv.nclients, 0);
 
@@ -968,7 +968,7 @@ test_server_socket(void **state)
 			}
 		}
 		assert_true(nc < 8); /* the backlog is full */
-		assert_int_equal(socket_is_live(path), 1);
+		assert_int_equal(nvl_sock_unix_live(path, SOCK_STREAM), 1);
 		assert_int_equal(nvl_rpc_server_start(&o), -EADDRINUSE);
 		assert_int_equal(access(path, F_OK), 0);
 		while (nc-- > 0)
@@ -1034,7 +1034,7 @@ test_timeouts(void **state)
 	ci->last_us -= req_to + 1000;
 	cp->last_us -= req_to + 1000;
 	cb->last_us -= idle_to + 1000;
-	srv_sweep(NULL);
+	rpc_srv_sweep(NULL);
 	assert_false(ci->closed);
 	assert_false(cb->closed);
 	assert_true(cp->discard); /* refused with an answer, then closed */
@@ -1054,14 +1054,14 @@ test_timeouts(void **state)
 	cp->last_us -= req_to + 1000; /* its first bytes came long ago, more come now */
 	send_all(fp, "ng\",", 4);
 	settle();
-	srv_sweep(NULL);
+	rpc_srv_sweep(NULL);
 	assert_false(cp->closed);
 	assert_false(cp->discard);
 	assert_int_equal(one_code(fp, "\"id\":3}", NULL), 0); /* and then completes */
 
 	/* idle past the idle timeout: closed without a word */
 	ci->last_us -= idle_to;
-	srv_sweep(NULL);
+	rpc_srv_sweep(NULL);
 	assert_true(peer_closed(fi, &arr));
 	assert_int_equal(json_array_size(arr), 0);
 	json_decref(arr);
@@ -1072,14 +1072,14 @@ test_timeouts(void **state)
 	assert_int_equal(json_array_size(arr), 1);
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "result")), 5);
 	json_decref(arr);
-	srv_sweep(NULL);
+	rpc_srv_sweep(NULL);
 	assert_false(cb->closed);
 	assert_int_equal(g_srv.nclients, 2);
 	/* with both timeouts off nothing is ever closed */
 	g_srv.request_timeout_us = 0;
 	g_srv.idle_timeout_us = 0;
 	cb->last_us -= 1000 * idle_to;
-	srv_sweep(NULL);
+	rpc_srv_sweep(NULL);
 	assert_false(cb->closed);
 	close(fb);
 	close(fp);
