@@ -471,6 +471,13 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 			    ci->listener->trsvcid);
 		return -EACCES;
 	}
+	/* credential binding and host identifier (auth_identity.c) */
+	rc = nvmf_host_identity_check(s, ci);
+	if (rc < 0) {
+		pthread_mutex_unlock(&g_nvmf.lock);
+		*status = NVL_NVME_SC_CONNECT_INVALID_HOST;
+		return rc;
+	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		pthread_mutex_unlock(&g_nvmf.lock);
@@ -497,6 +504,10 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 	c->tctx = ci->tctx;
 	c->listener = *ci->listener;
 	c->connect_ns = nvl_now_ns();
+	c->has_cred = ci->has_cred;
+	c->uid = ci->uid;
+	c->gid = ci->gid;
+	c->pid = ci->pid;
 	c->nvme.owner = c;
 	c->nvme.home = nvl_reactor_self();
 	c->nvme.type = s->discovery ? NVL_NVME_CNTRLTYPE_DISCOVERY : NVL_NVME_CNTRLTYPE_IO;

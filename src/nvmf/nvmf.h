@@ -117,6 +117,9 @@ struct nvl_nvmf_ctrlr {
 	struct nvl_timer *kato_timer;
 	uint64_t connect_ns;
 	TAILQ_ENTRY(nvl_nvmf_ctrlr) link;
+	/* host identity (src/nvmf/auth_identity.c, auth.c) */
+	bool has_cred;                   /**< uid/gid/pid of the peer are known (shm) */
+	uint32_t uid, gid, pid;
 };
 
 struct nvl_connect_info {
@@ -136,6 +139,16 @@ struct nvl_connect_info {
 	const struct nvl_listen_addr *listener;
 	const struct nvl_nvme_ctrlr_ops *nvme_ops; /**< queue ops of the transport (or NULL) */
 	void *tctx;
+	/** The peer's credentials, for transports that have them (shm: SO_PEERCRED
+	 *  and SO_PEERGROUPS at accept); checked against host entries bound to a
+	 *  uid/gid (src/nvmf/auth_identity.c). */
+	bool has_cred;
+	uint32_t uid, gid, pid;
+	const uint32_t *groups;          /**< supplementary groups (ngroups of them) */
+	unsigned ngroups;
+	/** out, optional: why a Connect was refused, for the transport's reply/log */
+	char *why;
+	size_t why_len;
 };
 
 /**

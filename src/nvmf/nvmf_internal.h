@@ -13,6 +13,10 @@ NVL_LOG_DECLARE_COMPONENT(nvmf);
 struct nvmf_host {
 	char nqn[NVL_NVME_NQN_LEN];
 	TAILQ_ENTRY(nvmf_host) link;
+	/* credential binding (nvlend extension, src/nvmf/auth_identity.c): only a
+	 * local peer with this uid, or in this group, may claim the NQN */
+	bool has_uid, has_gid;
+	uint32_t uid, gid;
 };
 
 struct nvmf_sub_listener {
@@ -60,5 +64,12 @@ void nvmf_listener_put(const struct nvl_listen_addr *a);
 void nvmf_ns_notify(struct nvl_nvme_ns *ns, const uint8_t hostid[16], uint8_t type);
 void nvmf_subsys_ns_changed(struct nvl_subsys *s, uint32_t nsid);
 const struct nvl_transport_ops *nvmf_transports(void);
+
+/* host identity (auth_identity.c); g_nvmf.lock held */
+struct nvmf_host *nvmf_host_find(const struct nvl_subsys *s, const char *hostnqn);
+int nvmf_host_identity_check(const struct nvl_subsys *s, const struct nvl_connect_info *ci);
+/** {"nqn": host NQN, "uid"?, "gid"?, ...}: nvmf_get_subsystems' host entries and,
+ *  with nqn/host renamed, the params of the nvmf_subsystem_add_host that rebuilds it. */
+json_t *nvmf_host_json(const struct nvmf_host *h);
 
 #endif

@@ -693,6 +693,8 @@ struct rpc_host {
 	const char *host;
 	const char *tgt_name;
 	const char *psk;
+	/* nvmf_subsystem_add_host only: identity (src/nvmf/auth_identity.c) */
+	uint32_t uid, gid;
 };
 
 static const struct nvl_rpc_param host_params[] = {
@@ -702,6 +704,22 @@ static const struct nvl_rpc_param host_params[] = {
 		      "SPDK compatibility; only the default target exists"),
 	NVL_RPC_PARAM(struct rpc_host, psk, NVL_RPC_T_STR, false,
 		      "TLS pre-shared key: not supported (refused if given)"),
+};
+
+static const struct nvl_rpc_param add_host_params[] = {
+	NVL_RPC_PARAM(struct rpc_host, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
+	NVL_RPC_PARAM(struct rpc_host, host, NVL_RPC_T_STR, true, "host NQN"),
+	NVL_RPC_PARAM(struct rpc_host, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists"),
+	NVL_RPC_PARAM(struct rpc_host, psk, NVL_RPC_T_STR, false,
+		      "TLS pre-shared key: not supported (refused if given)"),
+	NVL_RPC_PARAM(struct rpc_host, uid, NVL_RPC_T_U32, false,
+		      "nvlend extension: only a local (shm) peer with this uid, a member of gid, "
+		      "or root may connect under this host NQN (SO_PEERCRED); over TCP, which "
+		      "carries no credentials, a bound NQN is refused"),
+	NVL_RPC_PARAM(struct rpc_host, gid, NVL_RPC_T_U32, false,
+		      "nvlend extension: a local (shm) peer in this group (primary or "
+		      "supplementary) may claim the host NQN; with uid, either suffices"),
 };
 
 static void
@@ -720,7 +738,7 @@ rpc_nvmf_subsystem_add_host(struct nvl_rpc_request *req, struct rpc_host *a)
 		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "invalid host NQN '%s'", a->host);
 		return;
 	}
-	if (nvmf_host_allowed(s, a->host) && !s->allow_any_host) {
+	if (nvmf_host_find(s, a->host)) {
 		nvl_rpc_error(req, -EEXIST, "host %s is already allowed on %s", a->host, s->nqn);
 		return;
 	}
@@ -730,6 +748,10 @@ rpc_nvmf_subsystem_add_host(struct nvl_rpc_request *req, struct rpc_host *a)
 		return;
 	}
 	nvl_strlcpy(h->nqn, a->host, sizeof(h->nqn));
+	h->has_uid = json_object_get(nvl_rpc_params(req), "uid") != NULL;
+	h->uid = a->uid;
+	h->has_gid = json_object_get(nvl_rpc_params(req), "gid") != NULL;
+	h->gid = a->gid;
 	pthread_mutex_lock(&g_nvmf.lock);
 	TAILQ_INSERT_TAIL(&s->hosts, h, link);
 	pthread_mutex_unlock(&g_nvmf.lock);
@@ -737,8 +759,9 @@ rpc_nvmf_subsystem_add_host(struct nvl_rpc_request *req, struct rpc_host *a)
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("nvmf_subsystem_add_host", rpc_nvmf_subsystem_add_host, struct rpc_host,
-		 host_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
-		 "Allow a host NQN to connect to a subsystem.")
+		 add_host_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Allow a host NQN to connect to a subsystem, optionally bound to a local "
+		 "uid/gid (shm).")
 
 static void
 rpc_nvmf_subsystem_remove_host(struct nvl_rpc_request *req, struct rpc_host *a)
@@ -1095,7 +1118,7 @@ subsys_json(struct nvl_subsys *s)
 	TAILQ_FOREACH(l, &s->listeners, link)
 		json_array_append_new(ls, addr_json(&l->addr));
 	TAILQ_FOREACH(h, &s->hosts, link)
-		json_array_append_new(hs, json_pack("{s:s}", "nqn", h->nqn));
+		json_array_append_new(hs, nvmf_host_json(h));
 	for (uint32_t i = 0; i < s->max_ns; i++) {
 		struct nvl_nvmf_ns *ns = s->ns[i];
 		char nguid[33], uuid[40], eui[17];
@@ -1192,6 +1215,11 @@ rpc_nvmf_subsystem_get_controllers(struct nvl_rpc_request *req, struct rpc_nqn *
 				       (json_int_t)st.write_cmds, "read_bytes",
 				       (json_int_t)st.read_bytes, "write_bytes",
 				       (json_int_t)st.write_bytes, "errors", (json_int_t)st.errors));
+		if (c->has_cred) /* shm: who the kernel says connected (SO_PEERCRED) */
+			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "peer",
+					    json_pack("{s:I, s:I, s:I}", "uid", (json_int_t)c->uid,
+						      "gid", (json_int_t)c->gid, "pid",
+						      (json_int_t)c->pid));
 		json_decref(qp);
 	}
 	pthread_mutex_unlock(&g_nvmf.lock);
@@ -1365,11 +1393,16 @@ nvmf_write_config(json_t *calls)
 								 s->nqn, "nsid", (int)ns->nvme.nsid,
 								 "host", ns->hosts[k]));
 			}
-			TAILQ_FOREACH(h, &s->hosts, link)
-				json_array_append_new(calls,
-						      json_pack("{s:s, s:{s:s, s:s}}", "method",
-								"nvmf_subsystem_add_host", "params",
-								"nqn", s->nqn, "host", h->nqn));
+			TAILQ_FOREACH(h, &s->hosts, link) {
+				json_t *p = nvmf_host_json(h);
+
+				json_object_del(p, "nqn");
+				json_object_set_new(p, "nqn", json_string(s->nqn));
+				json_object_set_new(p, "host", json_string(h->nqn));
+				json_array_append_new(calls, json_pack("{s:s, s:o}", "method",
+								       "nvmf_subsystem_add_host",
+								       "params", p));
+			}
 		}
 		TAILQ_FOREACH(l, &s->listeners, link)
 			json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:o}}", "method",

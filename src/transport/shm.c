@@ -150,6 +150,11 @@ struct shm_ctrlr {
 	bool free_scheduled;
 	bool in_event;                   /* conn_event() runs: freeing is deferred to it */
 	TAILQ_ENTRY(shm_ctrlr) link;
+	/* the peer's credentials, from the kernel at accept (host identity binding) */
+	bool has_cred;
+	struct ucred cred;
+	uint32_t *groups;                /* supplementary groups (SO_PEERGROUPS) */
+	unsigned ngroups;
 };
 
 static TAILQ_HEAD(, shm_listener) g_listeners = TAILQ_HEAD_INITIALIZER(g_listeners);
@@ -1012,16 +1017,27 @@ do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 	ci.listener = &sc->listener;
 	ci.nvme_ops = &g_shm_nvme_ops;
 	ci.tctx = sc;
+	ci.has_cred = sc->has_cred;
+	ci.uid = sc->cred.uid;
+	ci.gid = sc->cred.gid;
+	ci.pid = (uint32_t)sc->cred.pid;
+	ci.groups = sc->groups;
+	ci.ngroups = sc->ngroups;
+	why[0] = '\0';
+	ci.why = why;
+	ci.why_len = sizeof(why);
 	rc = nvl_nvmf_connect(&ci, &tc, &status);
 	if (rc < 0) {
-		snprintf(why, sizeof(why), "%s",
-			 rc == -ENOENT	? "no such subsystem"
-			 : rc == -EACCES ? "host not allowed on this subsystem/listener"
-					 : strerror(-rc));
+		if (why[0] == '\0')
+			snprintf(why, sizeof(why), "%s",
+				 rc == -ENOENT	 ? "no such subsystem"
+				 : rc == -EACCES ? "host not allowed on this subsystem/listener"
+						 : strerror(-rc));
 		connect_refuse(sc, status,
-			       rc == -ENOENT   ? NVL_SHM_REFUSED_NO_SUBSYSTEM
-			       : rc == -EACCES ? NVL_SHM_REFUSED_HOST
-					       : NVL_SHM_REFUSED_OTHER,
+			       rc == -ENOENT			      ? NVL_SHM_REFUSED_NO_SUBSYSTEM
+			       : rc == -EACCES || rc == -EADDRINUSE ? NVL_SHM_REFUSED_HOST
+			       : rc == -EPERM			      ? NVL_SHM_REFUSED_CREDENTIALS
+								      : NVL_SHM_REFUSED_OTHER,
 			       why);
 		return;
 	}
@@ -1164,6 +1180,7 @@ conn_free(void *arg)
 			close(sc->vectors[v]);
 	nvl_timer_destroy(sc->connect_timer);
 	close(sc->fd);
+	free(sc->groups);
 	TAILQ_REMOVE(&g_conns, sc, link);
 	g_nconns--;
 	free(sc);
@@ -1238,6 +1255,37 @@ conn_teardown(struct shm_ctrlr *sc, const char *why)
 	conn_try_free(sc);
 }
 
+/* Who is on the other end: the kernel's record from the peer's connect(2)
+ * (SO_PEERCRED), which the peer cannot forge, and its supplementary groups
+ * (SO_PEERGROUPS). Without them the connection has no credentials and host
+ * NQNs bound to a uid/gid are refused to it. */
+static void
+conn_peer_cred(struct shm_ctrlr *sc)
+{
+	socklen_t len = sizeof(sc->cred);
+	gid_t gbuf[64], *g = gbuf;
+
+	sc->has_cred = getsockopt(sc->fd, SOL_SOCKET, SO_PEERCRED, &sc->cred, &len) == 0 &&
+		       len == sizeof(sc->cred);
+	if (!sc->has_cred)
+		return;
+	len = sizeof(gbuf);
+	if (getsockopt(sc->fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) < 0) {
+		if (errno != ERANGE || (g = malloc(len)) == NULL)
+			return; /* primary group only */
+		if (getsockopt(sc->fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) < 0)
+			len = 0;
+	}
+	sc->groups = calloc(len / sizeof(gid_t) + 1, sizeof(*sc->groups));
+	if (sc->groups) {
+		sc->ngroups = len / sizeof(gid_t);
+		for (unsigned i = 0; i < sc->ngroups; i++)
+			sc->groups[i] = g[i];
+	}
+	if (g != gbuf)
+		free(g);
+}
+
 static void
 listener_accept(void *arg, uint32_t events)
 {
@@ -1267,6 +1315,7 @@ listener_accept(void *arg, uint32_t events)
 		}
 		sc->fd = fd;
 		sc->listener = l->addr;
+		conn_peer_cred(sc);
 		sc->window.fd = -1;
 		for (unsigned v = 0; v < SHM_MAX_VECTORS; v++)
 			sc->vectors[v] = -1;

@@ -376,6 +376,7 @@ connect_admin(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_conne
 	struct tcp_ctrlr *ctl;
 	uint32_t entries = (uint32_t)cc->sqsize + 1;
 	uint16_t status;
+	char why[200] = "";
 	int rc;
 
 	if (entries < 2 || entries > g_opts.max_aq_depth || entries > c->nreqs) {
@@ -406,6 +407,8 @@ connect_admin(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_conne
 	ci.listener = &c->listener;
 	ci.nvme_ops = &g_tcp_nvme_ops;
 	ci.tctx = ctl;
+	ci.why = why;
+	ci.why_len = sizeof(why);
 	rc = nvl_nvmf_connect(&ci, &tc, &status);
 	if (rc < 0) {
 		free(ctl);
@@ -419,7 +422,8 @@ connect_admin(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_conne
 				       "static controller ids are not offered");
 		else
 			connect_refuse(c, r, status, 0,
-				       status == NVL_NVME_SC_CONNECT_INVALID_HOST
+				       why[0] ? why
+				       : status == NVL_NVME_SC_CONNECT_INVALID_HOST
 					       ? "host not allowed"
 					       : "refused by the subsystem");
 		return;

@@ -6,7 +6,10 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -196,35 +199,109 @@ NVL_CLI_COMMAND(g_cmd_subsys_add_listener, "subsystem add-listener",
 "    nvlend subsystem add-listener nqn.2024-01.io.nvlend:ns0 shm /run/nvlend/ns0.sock\n",
 		cmd_subsys_add_listener)
 
+/* A user or group given by name or number. */
+static int
+parse_id(struct nvl_cli *cli, const char *s, bool group, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s && *end == '\0' && errno == 0 && v <= UINT32_MAX - 1) {
+		*out = (uint32_t)v;
+		return CLI_OK;
+	}
+	if (group) {
+		struct group *g = getgrnam(s);
+
+		if (g) {
+			*out = g->gr_gid;
+			return CLI_OK;
+		}
+	} else {
+		struct passwd *p = getpwnam(s);
+
+		if (p) {
+			*out = p->pw_uid;
+			return CLI_OK;
+		}
+	}
+	return cli_usage_error(cli, "no such %s '%s'", group ? "group" : "user", s);
+}
+
 static int
 cmd_subsys_add_host(struct nvl_cli *cli, int argc, char **argv)
 {
-	json_t *result;
-	int rc;
+	static const struct option opts[] = {
+		{ "uid", required_argument, NULL, 'u' },
+		{ "gid", required_argument, NULL, 'g' },
+		{ NULL, 0, NULL, 0 },
+	};
+	json_t *params, *result;
+	uint32_t uid = 0, gid = 0;
+	bool has_uid = false, has_gid = false;
+	int c, rc;
 
-	if (argc != 3)
+	optind = 0; /* 0: glibc re-initializes (main() parsed with "+") */
+	while ((c = getopt_long(argc, argv, "u:g:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'u':
+			if (parse_id(cli, optarg, false, &uid) != CLI_OK)
+				return CLI_USAGE;
+			has_uid = true;
+			break;
+		case 'g':
+			if (parse_id(cli, optarg, true, &gid) != CLI_OK)
+				return CLI_USAGE;
+			has_gid = true;
+			break;
+		default:
+			return cli_usage_error(cli, "unknown option");
+		}
+	}
+	if (argc - optind != 2)
 		return cli_usage_error(cli, "expected NQN HOSTNQN");
-	rc = cli_call(cli, "nvmf_subsystem_add_host",
-		      json_pack("{s:s, s:s}", "nqn", argv[1], "host", argv[2]), &result);
+	params = json_pack("{s:s, s:s}", "nqn", argv[optind], "host", argv[optind + 1]);
+	if (has_uid)
+		json_object_set_new(params, "uid", json_integer(uid));
+	if (has_gid)
+		json_object_set_new(params, "gid", json_integer(gid));
+	rc = cli_call(cli, "nvmf_subsystem_add_host", params, &result);
 	if (rc != CLI_OK)
 		return rc;
 	return print_result(cli, result, NULL);
 }
 NVL_CLI_COMMAND(g_cmd_subsys_add_host, "subsystem add-host", "allow a host NQN to connect",
 "NAME\n"
-"    nvlend subsystem add-host - allow one more host\n"
+"    nvlend subsystem add-host - allow one more host, optionally bound to a local user\n"
 "\n"
 "SYNOPSIS\n"
-"    nvlend subsystem add-host NQN HOSTNQN\n"
+"    nvlend subsystem add-host NQN HOSTNQN [--uid USER] [--gid GROUP]\n"
 "\n"
 "DESCRIPTION\n"
 "    HOSTNQN may then connect (a Linux host's is in /etc/nvme/hostnqn). Other\n"
 "    hosts are refused with 'Connect Invalid Host' and do not see the\n"
 "    subsystem in their discovery log. RPC: nvmf_subsystem_add_host.\n"
 "\n"
-"EXAMPLE\n"
+"    A host NQN is only a name: any peer can send it. --uid and --gid bind it\n"
+"    to local credentials (nvlend extension): over shm, where the kernel tells\n"
+"    the daemon who connected (SO_PEERCRED), only a process of that user, of a\n"
+"    member of that group (primary or supplementary), or root may connect\n"
+"    under HOSTNQN; others are refused with the reason. Both given: either\n"
+"    suffices. Over NVMe/TCP, which carries no credentials, a bound HOSTNQN is\n"
+"    refused. An NQN without --uid/--gid (and, with --allow-any-host, any NQN\n"
+"    not listed) may be claimed by any local user who can reach the socket.\n"
+"    See docs/security-auth.md.\n"
+"\n"
+"OPTIONS\n"
+"    -u, --uid USER     user name or number whose processes may claim HOSTNQN\n"
+"    -g, --gid GROUP    group name or number whose members may claim HOSTNQN\n"
+"\n"
+"EXAMPLES\n"
 "    nvlend subsystem add-host nqn.2024-01.io.nvlend:ns0 \\\n"
-"        nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555\n",
+"        nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555\n"
+"    nvlend subsystem add-host nqn.2024-01.io.nvlend:ns0 nqn.2024-01.io.nvlend:db --uid postgres\n",
 		cmd_subsys_add_host)
 
 static void

@@ -107,6 +107,7 @@ enum nvl_shm_refusal {
 	NVL_SHM_REFUSED_HOST = 2,           /**< host (or listener) not allowed */
 	NVL_SHM_REFUSED_RESOURCES = 3,
 	NVL_SHM_REFUSED_INVALID = 4,
+	NVL_SHM_REFUSED_CREDENTIALS = 5,    /**< host NQN bound to another uid/gid (SO_PEERCRED) */
 };
 
 struct nvl_shm_admin_cmd {
