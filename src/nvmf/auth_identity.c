@@ -10,8 +10,9 @@
  *    SO_PEERGROUPS, taken by the kernel at connect(2), not sent by the peer),
  *    only root, that uid, or a member of that group may connect under the
  *    NQN. Over a transport without credentials (TCP) a bound NQN can only be
- *    claimed through DH-HMAC-CHAP (the entry has a dhchap_key): without a key
- *    anyone who reaches the port could claim it, so it is refused.
+ *    claimed through DH-HMAC-CHAP (the entry has a dhchap_key, auth.c):
+ *    without a key anyone who reaches the port could claim it, so it is
+ *    refused.
  *  - An NQN without an entry (reachable through allow_any_host) or with an
  *    entry that names no uid/gid is bound to nobody: any peer may use it.
  *  - A host identifier names one host (Base 2.0 5.27.1.25; reservations key
@@ -100,7 +101,9 @@ cred_check(const struct nvl_subsys *s, const struct nvmf_host *h,
 		return 0;
 	binding_str(h, bound, sizeof(bound));
 	if (!ci->has_cred) {
-		/* no credentials on this transport: nothing proves who the peer is */
+		/* no credentials on this transport: only a DH-HMAC-CHAP key proves it */
+		if (nvmf_auth_host_has_key(h))
+			return 0;
 		set_why(ci, "host NQN %s is bound to local %s and has no DH-HMAC-CHAP key: "
 			    "it cannot connect over %s", ci->hostnqn, bound, ci->listener->trtype);
 		NVL_WARNLOG("%s: refusing host %s over %s: the NQN is bound to local %s and has "
@@ -275,5 +278,10 @@ nvmf_host_json(const struct nvmf_host *h)
 		json_object_set_new(o, "uid", json_integer(h->uid));
 	if (h->has_gid)
 		json_object_set_new(o, "gid", json_integer(h->gid));
+	/* key names only: the secrets stay in their files */
+	if (h->dhchap_key[0])
+		json_object_set_new(o, "dhchap_key", json_string(h->dhchap_key));
+	if (h->dhchap_ctrlr_key[0])
+		json_object_set_new(o, "dhchap_ctrlr_key", json_string(h->dhchap_ctrlr_key));
 	return o;
 }

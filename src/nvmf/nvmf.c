@@ -4,6 +4,7 @@
  * controllers, keep-alive, discovery log. Threading rules in nvmf.h.
  */
 #include "nvmf/nvmf_internal.h"
+#include "nvmf/auth.h"
 #include "app/app.h"
 #include "util/util.h"
 
@@ -391,6 +392,7 @@ nvl_nvmf_ctrlr_get(struct nvl_nvmf_ctrlr *c)
 static void
 ctrlr_free(struct nvl_nvmf_ctrlr *c)
 {
+	nvmf_auth_ctrlr_fini(c);
 	nvl_nvme_ctrlr_fini(&c->nvme);
 	free(c);
 }
@@ -408,8 +410,18 @@ kato_tick(void *arg)
 	struct nvl_nvmf_ctrlr *c = arg;
 	uint64_t kato = c->nvme.kato_ms;
 	uint64_t last = __atomic_load_n(&c->nvme.last_keep_alive_ns, __ATOMIC_RELAXED);
+	const char *why;
 
-	if (kato == 0 || c->state != NVL_TCTRLR_ACTIVE)
+	/* the admin queue's DH-HMAC-CHAP failed or stalled (auth.c) */
+	if (c->auth && c->state == NVL_TCTRLR_ACTIVE &&
+	    nvl_nvmf_auth_expired(c->auth, nvl_now_ns(), &why)) {
+		nvl_nvmf_ctrlr_disconnect(c, why);
+		return;
+	}
+	/* The host cannot send Keep Alive before its admin queue authenticated
+	 * (Authentication Required): until then the authentication's own step
+	 * timeout is in charge, and the keep-alive period starts at its success. */
+	if (kato == 0 || c->state != NVL_TCTRLR_ACTIVE || (c->auth && !c->auth->ops->ready(c->auth)))
 		return;
 	if (nvl_now_ns() - last > kato * 1000000ULL) {
 		NVL_WARNLOG("%s: controller %u of host %s: keep-alive timeout (%llu ms); "
@@ -532,6 +544,15 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 	/* round up to the 100 ms KAS granularity (NVL_ALIGN_UP needs a power of two) */
 	c->nvme.kato_ms =
 		(uint32_t)NVL_MIN(((uint64_t)ci->kato_ms + 99) / 100 * 100, 4294967200ULL);
+	/* DH-HMAC-CHAP: the host entry's keys, the admin queue's transaction */
+	rc = nvmf_auth_ctrlr_init(c, nvmf_host_find(s, ci->hostnqn), ci);
+	if (rc < 0) {
+		pthread_mutex_unlock(&g_nvmf.lock);
+		nvl_nvme_ctrlr_fini(&c->nvme);
+		free(c);
+		*status = NVL_NVME_SC_CONNECT_INVALID_HOST;
+		return rc;
+	}
 	TAILQ_INSERT_TAIL(&s->ctrlrs, c, link);
 	pthread_mutex_unlock(&g_nvmf.lock);
 	c->kato_timer = nvl_timer_create(kato_tick, c, 100000, 100000);

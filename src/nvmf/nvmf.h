@@ -32,6 +32,7 @@
 
 struct nvl_subsys;
 struct nvl_nvmf_ctrlr;
+struct nvmf_auth_keys;
 
 /* ---- transports ---------------------------------------------------------- */
 
@@ -120,6 +121,11 @@ struct nvl_nvmf_ctrlr {
 	/* host identity (src/nvmf/auth_identity.c, auth.c) */
 	bool has_cred;                   /**< uid/gid/pid of the peer are known (shm) */
 	uint32_t uid, gid, pid;
+	/** DH-HMAC-CHAP (auth.h): the admin queue's transaction (NULL when the
+	 *  host needs none; transports point their admin requests at it) and the
+	 *  keys every queue authenticates with (g_nvmf.lock) */
+	struct nvl_nvme_auth *auth;
+	struct nvmf_auth_keys *auth_keys;
 };
 
 struct nvl_connect_info {

@@ -164,6 +164,7 @@ subsys_free(struct nvl_subsys *s)
 	}
 	while ((h = TAILQ_FIRST(&s->hosts)) != NULL) {
 		TAILQ_REMOVE(&s->hosts, h, link);
+		nvmf_auth_host_clear(h);
 		free(h);
 	}
 	pthread_mutex_lock(&g_nvmf.lock);
@@ -693,8 +694,10 @@ struct rpc_host {
 	const char *host;
 	const char *tgt_name;
 	const char *psk;
-	/* nvmf_subsystem_add_host only: identity (src/nvmf/auth_identity.c) */
+	/* nvmf_subsystem_add_host only: identity (src/nvmf/auth_identity.c, auth.c) */
 	uint32_t uid, gid;
+	const char *dhchap_key;
+	const char *dhchap_ctrlr_key;
 };
 
 static const struct nvl_rpc_param host_params[] = {
@@ -716,10 +719,16 @@ static const struct nvl_rpc_param add_host_params[] = {
 	NVL_RPC_PARAM(struct rpc_host, uid, NVL_RPC_T_U32, false,
 		      "nvlend extension: only a local (shm) peer with this uid, a member of gid, "
 		      "or root may connect under this host NQN (SO_PEERCRED); over TCP, which "
-		      "carries no credentials, a bound NQN is refused"),
+		      "carries no credentials, a bound NQN is refused unless it has a dhchap_key"),
 	NVL_RPC_PARAM(struct rpc_host, gid, NVL_RPC_T_U32, false,
 		      "nvlend extension: a local (shm) peer in this group (primary or "
 		      "supplementary) may claim the host NQN; with uid, either suffices"),
+	NVL_RPC_PARAM(struct rpc_host, dhchap_key, NVL_RPC_T_STR, false,
+		      "keyring key (keyring_file_add_key) the host proves itself with: its "
+		      "controllers then require DH-HMAC-CHAP on every queue"),
+	NVL_RPC_PARAM(struct rpc_host, dhchap_ctrlr_key, NVL_RPC_T_STR, false,
+		      "keyring key the controller proves itself with when the host asks "
+		      "(bidirectional authentication); needs dhchap_key"),
 };
 
 static void
@@ -752,6 +761,18 @@ rpc_nvmf_subsystem_add_host(struct nvl_rpc_request *req, struct rpc_host *a)
 	h->uid = a->uid;
 	h->has_gid = json_object_get(nvl_rpc_params(req), "gid") != NULL;
 	h->gid = a->gid;
+	if (a->dhchap_key || a->dhchap_ctrlr_key) {
+		char err[256];
+		int rc = nvmf_auth_host_set_keys(h, a->dhchap_key, a->dhchap_ctrlr_key, err,
+						 sizeof(err));
+
+		if (rc < 0) {
+			free(h);
+			nvl_rpc_error(req, rc == -ENOENT ? -ENOENT : NVL_RPC_INVALID_PARAMS, "%s",
+				      err);
+			return;
+		}
+	}
 	pthread_mutex_lock(&g_nvmf.lock);
 	TAILQ_INSERT_TAIL(&s->hosts, h, link);
 	pthread_mutex_unlock(&g_nvmf.lock);
@@ -761,7 +782,7 @@ rpc_nvmf_subsystem_add_host(struct nvl_rpc_request *req, struct rpc_host *a)
 NVL_RPC_REGISTER("nvmf_subsystem_add_host", rpc_nvmf_subsystem_add_host, struct rpc_host,
 		 add_host_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
 		 "Allow a host NQN to connect to a subsystem, optionally bound to a local "
-		 "uid/gid (shm).")
+		 "uid/gid (shm) and authenticated with DH-HMAC-CHAP keys.")
 
 static void
 rpc_nvmf_subsystem_remove_host(struct nvl_rpc_request *req, struct rpc_host *a)
@@ -789,6 +810,7 @@ rpc_nvmf_subsystem_remove_host(struct nvl_rpc_request *req, struct rpc_host *a)
 		nvl_rpc_error(req, -ENOENT, "host %s is not on %s's list", a->host, s->nqn);
 		return;
 	}
+	nvmf_auth_host_clear(h);
 	free(h);
 	nvl_nvmf_discovery_changed();
 	nvl_rpc_result_bool(req, true);
@@ -1341,6 +1363,7 @@ nvmf_write_config(json_t *calls)
 {
 	struct nvl_subsys *s;
 
+	nvmf_auth_write_config(calls);
 	for (const struct nvl_transport_ops *t = nvmf_transports(); t; t = t->next) {
 		json_t *o;
 

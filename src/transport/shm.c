@@ -16,6 +16,7 @@
  * Data never passes through the daemon: bdev I/O reads and writes the host's
  * data window directly (zero copy).
  */
+#include "nvmf/auth.h"
 #include "nvmf/nvmf.h"
 #include "transport/shm_map.h"
 #include "proto/shm_ring.h"
@@ -408,6 +409,7 @@ sq_exec(struct shm_sq *sq, struct shm_req *r)
 
 	r->nvme.ctrlr = &sc->tc->nvme;
 	r->nvme.qid = sq->qid;
+	r->nvme.auth = sc->tc->auth; /* made by an authenticated admin queue: its state */
 	r->nvme.done = io_done;
 	r->nvme.iov = r->nvme.iov_inline;
 	r->nvme.iovcnt = 0;
@@ -941,7 +943,10 @@ admin_submit(struct shm_ctrlr *sc, const struct nvl_shm_admin_cmd *m)
 	a->nvme.done = admin_done;
 	a->nvme.iov = a->nvme.iov_inline;
 	sc->admin_outstanding++;
-	if (a->nvme.cmd.opc == NVL_NVME_ADM_FABRICS) {
+	a->nvme.auth = sc->tc->auth; /* DH-HMAC-CHAP of the association (nvmf/auth.h) */
+	if (a->nvme.cmd.opc == NVL_NVME_ADM_FABRICS &&
+	    ((const struct nvl_nvmf_cmd *)&a->nvme.cmd)->fctype != NVL_NVMF_FCTYPE_AUTH_SEND &&
+	    ((const struct nvl_nvmf_cmd *)&a->nvme.cmd)->fctype != NVL_NVMF_FCTYPE_AUTH_RECV) {
 		/* no Connect/Property commands on the shm admin queue: the socket is
 		 * the association and the controller is already enabled */
 		nvl_nvme_req_complete(&a->nvme, NVL_NVME_SC_INVALID_OPCODE | 0x8000);
@@ -1063,6 +1068,7 @@ do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 	r.max_queue_entries = (uint16_t)g_opts.max_queue_depth;
 	r.window_bytes = win;
 	r.max_vectors = SHM_MAX_VECTORS;
+	r.authreq = nvl_nvmf_auth_connect_flags(tc);
 	if (conn_send(sc, &r, sizeof(r), NVL_SHM_MSG_CONNECT_RESP, &sc->window.fd, 1) < 0)
 		conn_teardown(sc, "control socket write failed");
 }

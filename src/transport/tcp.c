@@ -32,6 +32,7 @@
  * transfer seen).
  */
 #include "transport/tcp_internal.h"
+#include "nvmf/auth.h"
 #include "app/app.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -303,7 +304,9 @@ req_execute(struct tcp_conn *c, struct tcp_req *r)
 			handle_connect(c, r);
 			return;
 		}
-		if (c->qid != 0) {
+		if (c->qid != 0 && f->fctype != NVL_NVMF_FCTYPE_AUTH_SEND &&
+		    f->fctype != NVL_NVMF_FCTYPE_AUTH_RECV) {
+			/* (each I/O queue runs its own DH-HMAC-CHAP transaction: nvme) */
 			if (f->fctype == NVL_NVMF_FCTYPE_DISCONNECT) {
 				/* NVMe-oF 3.4: the I/O queue goes away after the response */
 				c->close_after_flush = true;
@@ -438,8 +441,9 @@ connect_admin(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_conne
 	c->entries = entries;
 	c->icd_max = TCP_ADMIN_ICD;
 	c->state = TC_ACTIVE;
+	c->auth = tc->auth;
 	r->nvme.ctrlr = &tc->nvme;
-	req_fail_cdw0(r, NVL_NVME_SC_SUCCESS, tc->nvme.cntlid);
+	req_fail_cdw0(r, NVL_NVME_SC_SUCCESS, tc->nvme.cntlid | nvl_nvmf_auth_connect_flags(tc));
 }
 
 static void
@@ -490,6 +494,12 @@ connect_io(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_connect_
 			       "I/O queue before the controller is enabled");
 		return;
 	}
+	/* a connection of its own: it authenticates itself (nvmf/auth.h) */
+	if (tc->nvme.auth_required && nvl_nvmf_auth_queue_create(tc, qid, &c->auth) < 0) {
+		nvl_nvmf_ctrlr_put(tc);
+		connect_refuse(c, r, NVL_NVME_SC_INTERNAL, 0, "out of memory");
+		return;
+	}
 	ctl->ioq[qid] = c;
 	ctl->ioq_reactor[qid] = pick_reactor();
 	ctl->nio_alive++;
@@ -501,7 +511,7 @@ connect_io(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_connect_
 	c->icd_max = g_opts.icd;
 	c->rx.max_data = NVL_MAX(g_opts.icd, g_opts.maxh2cdata);
 	r->nvme.ctrlr = &tc->nvme;
-	req_fail_cdw0(r, NVL_NVME_SC_SUCCESS, tc->nvme.cntlid);
+	req_fail_cdw0(r, NVL_NVME_SC_SUCCESS, tc->nvme.cntlid | nvl_nvmf_auth_connect_flags(tc));
 	/* conn_service() hands the connection to its reactor once this call chain unwinds */
 	c->state = TC_MIGRATING;
 	NVL_DEBUGLOG(nvmf_tcp, "%s: cntlid %u I/O queue %u (%u entries) -> reactor %u", c->peer,
@@ -611,6 +621,7 @@ rx_capsule_header(struct tcp_conn *c, struct nvl_tcp_rx *rx, struct nvl_tcp_err 
 	r->nvme.qid = c->qid;
 	r->nvme.done = req_done;
 	r->nvme.transport_ctx = r;
+	r->nvme.auth = c->auth;
 	r->state = TR_RX_ICD;
 	r->icd_len = rx->data_len;
 	r->early_status = 0;
@@ -1028,6 +1039,8 @@ conn_free(void *arg)
 		free(c->reqs[i].buf);
 	free(c->reqs);
 	free(c->stage);
+	if (c->qid != 0)
+		nvl_nvmf_auth_queue_destroy(c->auth); /* the admin queue's is the controller's */
 	if (c->ctl == NULL) {
 		TAILQ_REMOVE(&g_pending, c, link);
 	} else if (c->qid == 0) {
@@ -1193,6 +1206,17 @@ conn_tick(void *arg)
 	    now - c->accepted_ns > TCP_CONNECT_TIMEOUT_NS) {
 		conn_close(c, "no ICReq/Connect within 10 s");
 		return;
+	}
+	/* an I/O queue's DH-HMAC-CHAP failed or stalled: the whole controller goes
+	 * (the admin queue's is checked by the target's keep-alive timer) */
+	if (c->qid != 0 && c->auth && c->state == TC_ACTIVE) {
+		const char *why;
+
+		if (nvl_nvmf_auth_expired(c->auth, now, &why)) {
+			nvl_nvmf_ctrlr_disconnect(c->tc, why);
+			conn_error(c, why);
+			return;
+		}
 	}
 	if (!nvl_tcp_txq_empty(&c->txq) && now - c->last_tx_ns > (uint64_t)g_opts.stall_ms * 1000000ULL) {
 		NVL_WARNLOG("tcp: %s qid %u: the host has not read for %u ms; dropping the connection",

@@ -92,6 +92,9 @@ struct tcp_conn {
 
 	struct tcp_ctrlr *ctl;
 	struct nvl_nvmf_ctrlr *tc;
+	/* DH-HMAC-CHAP state of this queue (src/nvmf/auth.h): the controller's for
+	 * the admin queue, the queue's own (freed with it) for an I/O queue */
+	struct nvl_nvme_auth *auth;
 
 	/* command slots */
 	struct tcp_req *reqs;
