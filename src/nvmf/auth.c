@@ -196,6 +196,7 @@ struct nvmf_auth {
 	uint32_t s1;
 	uint8_t c1[NVL_DHCHAP_MAX_HASH];
 	bool cvalid;                    /* the host asked for R2 */
+	bool bidir;                     /* ... in the last transaction that succeeded */
 	uint8_t r2[NVL_DHCHAP_MAX_HASH];
 	struct nvl_dhchap_dh *dh;
 	struct nvmf_auth_keys *keys;    /* this transaction's */
@@ -522,6 +523,7 @@ succeeded(struct nvmf_auth *a)
 	else
 		NVL_DEBUGLOG(nvmf_auth, "%s: controller %u qid %u authenticated", a->ctrlr->nvme.subnqn,
 			     a->ctrlr->nvme.cntlid, a->qid);
+	a->bidir = a->cvalid;
 	txn_clear(a);
 	a->authenticated = true;
 	a->state = AUTH_DONE;
@@ -711,6 +713,21 @@ static const struct nvl_nvme_auth_ops g_auth_ops = {
 	.execute = auth_execute,
 	.ready = auth_ready,
 };
+
+json_t *
+nvl_nvmf_auth_json(const struct nvl_nvme_auth *base)
+{
+	const struct nvmf_auth *a = (const struct nvmf_auth *)base; /* base is first */
+	json_t *o = json_pack("{s:s, s:b}", "state", g_state_names[a->state], "authenticated",
+			      auth_ready(base));
+
+	if (a->authenticated) {
+		json_object_set_new(o, "digest", json_string(nvl_dhchap_hash_name(a->hashid)));
+		json_object_set_new(o, "dhgroup", json_string(nvl_dhchap_dhgroup_name(a->dhgid)));
+		json_object_set_new(o, "bidirectional", json_boolean(a->bidir));
+	}
+	return o;
+}
 
 /* ---- controllers ------------------------------------------------------------ */
 

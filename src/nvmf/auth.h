@@ -41,6 +41,7 @@
 #ifndef NVL_NVMF_AUTH_H
 #define NVL_NVMF_AUTH_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -65,6 +66,11 @@ void nvl_nvmf_auth_queue_destroy(struct nvl_nvme_auth *a);
  * is then a static string for the log.
  */
 bool nvl_nvmf_auth_expired(struct nvl_nvme_auth *a, uint64_t now_ns, const char **why);
+
+/** {"state", "authenticated", and after a success "digest", "dhgroup",
+ *  "bidirectional"} of a queue, as nvmf_subsystem_get_controllers shows it
+ *  (a racy snapshot when read from another reactor). */
+json_t *nvl_nvmf_auth_json(const struct nvl_nvme_auth *a);
 
 /** The AUTHREQ bits of a Connect response for a queue of c (ATR or 0). */
 uint32_t nvl_nvmf_auth_connect_flags(const struct nvl_nvmf_ctrlr *c);

@@ -6,6 +6,7 @@
  * Reactor 0 only.
  */
 #include "nvmf/nvmf_internal.h"
+#include "nvmf/auth.h"
 #include "app/app.h"
 #include "rpc/rpc.h"
 #include "util/util.h"
@@ -1237,6 +1238,9 @@ rpc_nvmf_subsystem_get_controllers(struct nvl_rpc_request *req, struct rpc_nqn *
 				       (json_int_t)st.write_cmds, "read_bytes",
 				       (json_int_t)st.read_bytes, "write_bytes",
 				       (json_int_t)st.write_bytes, "errors", (json_int_t)st.errors));
+		if (c->auth) /* DH-HMAC-CHAP of the admin queue */
+			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "auth",
+					    nvl_nvmf_auth_json(c->auth));
 		if (c->has_cred) /* shm: who the kernel says connected (SO_PEERCRED) */
 			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "peer",
 					    json_pack("{s:I, s:I, s:I}", "uid", (json_int_t)c->uid,

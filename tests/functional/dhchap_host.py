@@ -368,6 +368,10 @@ def main():
             if res[0] != "ok" or q.identify():
                 fail("re-authentication: %r" % (res,))
             ok("re-authentication of the admin queue")
+        if os.environ.get("DHCHAP_HOLD"):
+            # stay connected a while (the test looks at the controller meanwhile)
+            print("HELD", flush=True)
+            time.sleep(float(os.environ["DHCHAP_HOLD"]))
     elif scen == "wrongkey":
         # HOSTKEY is not the key the target has for this host
         q = newq()

@@ -99,6 +99,20 @@ run shm-h1 shm $H1 "$K/host.key" - ok 3 5
 run shm-h2-bidir shm $H2 "$K/host.key" "$K/ctrl.key" ok 3 5
 grep -q "controller .: host $H2 authenticated (DH-HMAC-CHAP sha512, ffdhe8192, controller authenticated to the host)" \
 	"$DAEMON_LOG" || fail "no log line for the bidirectional authentication"
+# a connected controller shows its authentication
+DHCHAP_HOLD=10 shm $H2 "$K/host.key" "$K/ctrl.key" ok >"$T/held.out" 2>&1 &
+HP=$!
+on_exit "kill $HP"
+wait_until 10 grep -q HELD "$T/held.out" || fail "held host: $(cat "$T/held.out")"
+rpc nvmf_subsystem_get_controllers "{\"nqn\":\"$NQN\"}" >"$T/ctrls.json"
+/usr/bin/python3 - "$T/ctrls.json" "$H2" <<'PY' || fail "controller's auth: $(cat "$T/ctrls.json")"
+import json, sys
+c = [c for c in json.load(open(sys.argv[1])) if c["hostnqn"] == sys.argv[2]][0]
+assert c["auth"] == {"state": "done", "authenticated": True, "digest": "sha512",
+                     "dhgroup": "ffdhe8192", "bidirectional": True}, c
+PY
+kill $HP
+wait $HP 2>/dev/null
 log "every hash and DH group, the strongest offered is picked"
 for h in 1 2 3; do
 	for g in 0 1 2 3 4 5; do
