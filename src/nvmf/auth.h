@@ -23,9 +23,13 @@
  * out-of-order message, or a transaction that stalls longer than the step
  * timeout (the keep-alive timeout clamped to 30..120 s) fails the queue: the
  * next Authentication Receive returns AUTH_Failure1 with the reason, every
- * other command is refused from then on, and the controller is torn down
- * (nvl_nvmf_auth_expired() tells the periodic checks). The host's
- * AUTH_Failure2 (it did not accept the controller's response) does the same.
+ * other command is refused from then on, and the queue is closed
+ * (nvl_nvmf_auth_expired() tells the periodic checks): for the admin queue
+ * that is the controller's teardown; a TCP I/O queue closes alone, since a
+ * peer that knows a controller's ID, host NQN and host ID may connect one to
+ * someone else's controller and must not be able to tear that down. The
+ * host's AUTH_Failure2 (it did not accept the controller's response) does
+ * the same.
  * Re-authentication (a new AUTH_Negotiate on an authenticated queue) is
  * allowed; the queue stays usable while it runs, and its failure tears the
  * controller down too. The keep-alive timeout does not run while the admin

@@ -1207,13 +1207,13 @@ conn_tick(void *arg)
 		conn_close(c, "no ICReq/Connect within 10 s");
 		return;
 	}
-	/* an I/O queue's DH-HMAC-CHAP failed or stalled: the whole controller goes
-	 * (the admin queue's is checked by the target's keep-alive timer) */
+	/* an I/O queue's DH-HMAC-CHAP failed or stalled: that queue goes, not the
+	 * controller, which someone else may own (the admin queue's is checked by
+	 * the target's keep-alive timer, and takes the controller with it) */
 	if (c->qid != 0 && c->auth && c->state == TC_ACTIVE) {
 		const char *why;
 
 		if (nvl_nvmf_auth_expired(c->auth, now, &why)) {
-			nvl_nvmf_ctrlr_disconnect(c->tc, why);
 			conn_error(c, why);
 			return;
 		}

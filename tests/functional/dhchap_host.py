@@ -372,6 +372,26 @@ def main():
             # stay connected a while (the test looks at the controller meanwhile)
             print("HELD", flush=True)
             time.sleep(float(os.environ["DHCHAP_HOLD"]))
+    elif scen == "ioq-wrongkey":
+        # tcp: CTRLKEY is a wrong host key used on an I/O queue of a controller
+        # whose admin queue authenticated with HOSTKEY: that queue is closed,
+        # the controller stays
+        q = newq()
+        if Dhchap(q, host, sub, hkey).run()[0] != "ok":
+            fail("admin queue authentication")
+        q.enable()
+        io = TcpQ(addr, port, sub, host, qid=1, cntlid=q.cntlid)
+        res = Dhchap(io, host, sub, ckey).run()
+        expect_failure1(res, 1, "wrong host key on an I/O queue")
+        if not io.closed(5):
+            fail("the failed I/O queue stayed open")
+        ok("the failed I/O queue was closed")
+        if q.identify():
+            fail("the controller did not survive its I/O queue's failure")
+        io = TcpQ(addr, port, sub, host, qid=1, cntlid=q.cntlid)
+        if Dhchap(io, host, sub, hkey).run()[0] != "ok" or io.read():
+            fail("a new I/O queue with the right key")
+        ok("the controller lives on; a new I/O queue with the right key works")
     elif scen == "wrongkey":
         # HOSTKEY is not the key the target has for this host
         q = newq()

@@ -11,7 +11,8 @@
 #    bidirectionally with a controller key; nothing runs before it
 #    (Authentication Required), and over TCP each I/O queue authenticates
 #    on its own; re-authentication works;
-#  - a wrong host key gets AUTH_Failure1 and the controller is torn down; a
+#  - a wrong host key gets AUTH_Failure1 and the controller is torn down (a
+#    TCP I/O queue that fails closes alone: the controller lives on); a
 #    host that does not accept the controller's response (wrong controller
 #    key) sends AUTH_Failure2 and the controller is torn down; protocol
 #    violations get AUTH_Failure1 with the right explanation; a host that
@@ -142,6 +143,7 @@ log "tcp: admin queue and each I/O queue authenticate"
 run tcp-h1 tcp $H1 "$K/host.key" - ok 2 2
 run tcp-h2-bidir tcp $H2 "$K/host.key" "$K/ctrl.key" ok 1 1 1 1
 run tcp-wrongkey tcp $H1 "$K/wrong.key" - wrongkey
+run tcp-ioq-wrongkey tcp $H1 "$K/host.key" "$K/wrong.key" ioq-wrongkey
 run tcp-badctrl tcp $H2 "$K/host.key" "$K/wrong.key" badctrl
 run tcp-violations tcp $H1 "$K/host.key" - violations 5
 log "tcp: a uid-bound NQN needs a key over TCP"
