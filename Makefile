@@ -29,7 +29,9 @@ endif
 CC       ?= gcc
 AR       ?= ar
 
-PKGS     := liburing jansson fuse3 libsystemd
+# libsystemd: the fd store (util/fdstore.c); libcrypto: OpenSSL for
+# DH-HMAC-CHAP (src/proto/nvme_auth.c)
+PKGS     := liburing jansson fuse3 libsystemd libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)

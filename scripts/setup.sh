@@ -13,6 +13,7 @@ PKGS=(
 	gcc make pkg-config clang libclang-rt-14-dev llvm python3
 	# libraries the code links with
 	liburing-dev libjansson-dev libfuse3-dev fuse3 libnbd-dev libsystemd-dev
+	libssl-dev     # OpenSSL: DH-HMAC-CHAP (src/proto/nvme_auth.c)
 	# unit tests
 	libcmocka-dev valgrind
 	# real peers and tools the functional tests and benchmarks drive

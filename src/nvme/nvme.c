@@ -351,6 +351,16 @@ nvl_nvme_req_xfer(struct nvl_nvme_req *req, uint32_t *len, uint8_t *dir)
 		if (f->fctype == NVL_NVMF_FCTYPE_CONNECT) {
 			*len = sizeof(struct nvl_nvmf_connect_data);
 			*dir = NVL_NVME_XFER_H2C;
+		} else if (f->fctype == NVL_NVMF_FCTYPE_AUTH_SEND ||
+			   f->fctype == NVL_NVMF_FCTYPE_AUTH_RECV) {
+			/* TL / AL (Base 2.0 6.2, 6.3): bytes of the message */
+			bool send = f->fctype == NVL_NVMF_FCTYPE_AUTH_SEND;
+			uint32_t l = ((const struct nvl_nvmf_auth_cmd *)cmd)->al_tl;
+
+			if (l == 0 || l > (send ? NVL_NVME_AUTH_MAX_SEND : NVL_NVME_AUTH_MAX_RECV))
+				return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
+			*len = l;
+			*dir = send ? NVL_NVME_XFER_H2C : NVL_NVME_XFER_C2H;
 		}
 		return 0;
 	}
@@ -456,6 +466,25 @@ nvl_nvme_execute(struct nvl_nvme_req *req)
 	if ((req->cmd.flags & NVL_NVME_CMD_FUSE_MASK) != 0) {
 		/* fused operations (compare and write) are not supported (FUSES = 0) */
 		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
+		return;
+	}
+	if (req->cmd.opc == NVL_NVME_ADM_FABRICS) {
+		uint8_t fctype = ((const struct nvl_nvmf_cmd *)&req->cmd)->fctype;
+
+		/* Authentication Send/Receive, on any queue: the queue's transaction */
+		if (fctype == NVL_NVMF_FCTYPE_AUTH_SEND || fctype == NVL_NVMF_FCTYPE_AUTH_RECV) {
+			if (req->auth)
+				req->auth->ops->execute(req->auth, req);
+			else
+				nvl_nvme_req_complete(req, SC_DNR(c->auth_required
+								  ? NVL_NVME_SC_AUTH_REQUIRED
+								  : NVL_NVME_SC_INVALID_OPCODE));
+			return;
+		}
+	}
+	if (nvl_unlikely(c->auth_required) && (req->auth == NULL || !req->auth->ops->ready(req->auth))) {
+		/* nothing but the authentication transaction before it succeeded */
+		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_AUTH_REQUIRED));
 		return;
 	}
 	if (req->cmd.opc == NVL_NVME_ADM_FABRICS && req->qid == 0) {
@@ -605,6 +634,7 @@ nvl_nvme_status_str(uint16_t sct_sc)
 	case NVL_NVME_SC_CONNECT_INVALID_PARAM: return "connect: invalid parameters";
 	case NVL_NVME_SC_CONNECT_INVALID_HOST: return "connect: host not allowed";
 	case NVL_NVME_SC_CONNECT_CTRL_BUSY: return "connect: controller busy";
+	case NVL_NVME_SC_AUTH_REQUIRED: return "authentication required";
 	case NVL_NVME_SC_COMPARE_FAILURE: return "compare failure";
 	case NVL_NVME_SC_ACCESS_DENIED: return "access denied";
 	case NVL_NVME_SC_WRITE_FAULT: return "write fault";

@@ -52,6 +52,27 @@
 struct nvl_nvme_ctrlr;
 struct nvl_nvme_ns;
 struct nvl_nvme_req;
+struct nvl_nvme_auth;
+
+/* ---- in-band authentication (Base 2.0 8.13) ------------------------------ */
+
+/** Largest Authentication Send (TL) and Receive (AL) transfers accepted. */
+#define NVL_NVME_AUTH_MAX_SEND 4096u
+#define NVL_NVME_AUTH_MAX_RECV 65536u
+
+/** One queue's authentication state. The target (src/nvmf/auth.c) embeds it
+ *  first in its own object; src/nvme only calls through the ops. */
+struct nvl_nvme_auth_ops {
+	/** required: run a Fabrics Authentication Send/Receive (fctype 05h/06h)
+	 *  on the queue's transaction and complete req. */
+	void (*execute)(struct nvl_nvme_auth *a, struct nvl_nvme_req *req);
+	/** required: may other commands run on the queue (authenticated, not failed)? */
+	bool (*ready)(const struct nvl_nvme_auth *a);
+};
+
+struct nvl_nvme_auth {
+	const struct nvl_nvme_auth_ops *ops;
+};
 
 enum nvl_nvme_xfer {
 	NVL_NVME_XFER_NONE = 0,
@@ -190,6 +211,9 @@ struct nvl_nvme_ctrlr {
 	uint8_t mdts;                   /**< MDTS, 1..NVL_NVME_MDTS (init: NVL_NVME_MDTS) */
 	bool fabrics;
 	bool sgl_supported;
+	/** every queue must authenticate (DH-HMAC-CHAP) before other commands run;
+	 *  set by the target at Connect, never cleared */
+	bool auth_required;
 
 	/* registers */
 	uint32_t cc;
@@ -300,6 +324,10 @@ struct nvl_nvme_req {
 	/** completion: called exactly once per nvl_nvme_execute() */
 	void (*done)(struct nvl_nvme_req *req);
 	void *transport_ctx;
+	/** the authentication state of the queue the command came in on (set by
+	 *  the transport for every command; NULL: the queue has none). When
+	 *  ctrlr->auth_required, a command runs only if this says ready. */
+	struct nvl_nvme_auth *auth;
 };
 
 /**

@@ -6,6 +6,7 @@
  * Threading rules in nvmf.h.
  */
 #include "nvmf/nvmf_internal.h"
+#include "nvmf/auth.h"
 #include "util/util.h"
 #include "util/version.h"
 
@@ -437,6 +438,7 @@ nvl_nvmf_ctrlr_get(struct nvl_nvmf_ctrlr *c)
 static void
 nvmf_ctrlr_free(struct nvl_nvmf_ctrlr *c)
 {
+	nvmf_auth_ctrlr_fini(c);
 	nvl_nvme_ctrlr_fini(&c->nvme);
 	free(c);
 }
@@ -454,8 +456,18 @@ kato_tick(void *arg)
 	struct nvl_nvmf_ctrlr *c = arg;
 	uint64_t kato = c->nvme.kato_ms;
 	uint64_t last = __atomic_load_n(&c->nvme.last_keep_alive_ns, __ATOMIC_RELAXED);
+	const char *why;
 
-	if (kato == 0 || c->state != NVL_TCTRLR_ACTIVE)
+	/* the admin queue's DH-HMAC-CHAP failed or stalled (auth.c) */
+	if (c->auth && c->state == NVL_TCTRLR_ACTIVE &&
+	    nvl_nvmf_auth_expired(c->auth, nvl_now_ns(), &why)) {
+		nvl_nvmf_ctrlr_disconnect(c, why);
+		return;
+	}
+	/* The host cannot send Keep Alive before its admin queue authenticated
+	 * (Authentication Required): until then the authentication's own step
+	 * timeout is in charge, and the keep-alive period starts at its success. */
+	if (kato == 0 || c->state != NVL_TCTRLR_ACTIVE || (c->auth && !c->auth->ops->ready(c->auth)))
 		return;
 	if (nvl_now_ns() - last > kato * 1000000ULL) {
 		NVL_WARNLOG("%s: controller %u of host %s: keep-alive timeout (%llu ms); "
@@ -517,6 +529,13 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 			    ci->listener->trsvcid);
 		return -EACCES;
 	}
+	/* credential binding and host identifier (auth_identity.c) */
+	rc = nvmf_host_identity_check(s, ci);
+	if (rc < 0) {
+		pthread_mutex_unlock(&g_nvmf.lock);
+		*status = NVL_NVME_SC_CONNECT_INVALID_HOST;
+		return rc;
+	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		pthread_mutex_unlock(&g_nvmf.lock);
@@ -543,6 +562,10 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 	c->tctx = ci->tctx;
 	c->listener = *ci->listener;
 	c->connect_ns = nvl_now_ns();
+	c->has_cred = ci->has_cred;
+	c->uid = ci->uid;
+	c->gid = ci->gid;
+	c->pid = ci->pid;
 	c->nvme.owner = c;
 	c->nvme.home = nvl_reactor_self();
 	c->nvme.type = s->discovery ? NVL_NVME_CNTRLTYPE_DISCOVERY : NVL_NVME_CNTRLTYPE_IO;
@@ -568,6 +591,15 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 	/* round up to the 100 ms KAS granularity (NVL_ALIGN_UP needs a power of two) */
 	c->nvme.kato_ms =
 		(uint32_t)NVL_MIN(((uint64_t)ci->kato_ms + 99) / 100 * 100, 4294967200ULL);
+	/* DH-HMAC-CHAP: the host entry's keys, the admin queue's transaction */
+	rc = nvmf_auth_ctrlr_init(c, nvmf_host_find(s, ci->hostnqn), ci);
+	if (rc < 0) {
+		pthread_mutex_unlock(&g_nvmf.lock);
+		nvl_nvme_ctrlr_fini(&c->nvme);
+		free(c);
+		*status = NVL_NVME_SC_CONNECT_INVALID_HOST;
+		return rc;
+	}
 	TAILQ_INSERT_TAIL(&s->ctrlrs, c, link);
 	pthread_mutex_unlock(&g_nvmf.lock);
 	c->kato_timer = nvl_timer_create(kato_tick, c, 100000, 100000);
@@ -849,6 +881,7 @@ nvmf_subsys_free(struct nvl_subsys *s)
 	}
 	while ((h = TAILQ_FIRST(&s->hosts)) != NULL) {
 		TAILQ_REMOVE(&s->hosts, h, link);
+		nvmf_auth_host_clear(h);
 		free(h);
 	}
 	pthread_mutex_lock(&g_nvmf.lock);

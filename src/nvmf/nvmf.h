@@ -32,6 +32,7 @@
 
 struct nvl_subsys;
 struct nvl_nvmf_ctrlr;
+struct nvmf_auth_keys;
 
 /* ---- transports ---------------------------------------------------------- */
 
@@ -123,6 +124,14 @@ struct nvl_nvmf_ctrlr {
 	struct nvl_timer *kato_timer;
 	uint64_t connect_ns;
 	TAILQ_ENTRY(nvl_nvmf_ctrlr) link;
+	/* host identity (src/nvmf/auth_identity.c, auth.c) */
+	bool has_cred;                   /**< uid/gid/pid of the peer are known (shm) */
+	uint32_t uid, gid, pid;
+	/** DH-HMAC-CHAP (auth.h): the admin queue's transaction (NULL when the
+	 *  host needs none; transports point their admin requests at it) and the
+	 *  keys every queue authenticates with (g_nvmf.lock) */
+	struct nvl_nvme_auth *auth;
+	struct nvmf_auth_keys *auth_keys;
 };
 
 struct nvl_connect_info {
@@ -144,6 +153,16 @@ struct nvl_connect_info {
 	 *  installs its own namespace lookups (nvl_nvme_ctrlr.ops) */
 	const struct nvl_nvme_queue_ops *queue_ops;
 	void *tctx;
+	/** The peer's credentials, for transports that have them (shm: SO_PEERCRED
+	 *  and SO_PEERGROUPS at accept); checked against host entries bound to a
+	 *  uid/gid (src/nvmf/auth_identity.c). */
+	bool has_cred;
+	uint32_t uid, gid, pid;
+	const uint32_t *groups;          /**< supplementary groups (ngroups of them) */
+	unsigned ngroups;
+	/** out, optional: why a Connect was refused, for the transport's reply/log */
+	char *why;
+	size_t why_len;
 };
 
 /**

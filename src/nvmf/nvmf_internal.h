@@ -3,6 +3,7 @@
 #ifndef NVL_NVMF_INTERNAL_H
 #define NVL_NVMF_INTERNAL_H
 
+#include "nvmf/keyring.h"
 #include "nvmf/nvmf.h"
 #include "util/log.h"
 
@@ -13,6 +14,13 @@ NVL_LOG_DECLARE_COMPONENT(nvmf);
 struct nvmf_host {
 	char nqn[NVL_NVME_NQN_LEN];
 	TAILQ_ENTRY(nvmf_host) link;
+	/* credential binding (nvlend extension, src/nvmf/auth_identity.c): only a
+	 * local peer with this uid, or in this group, may claim the NQN */
+	bool has_uid, has_gid;
+	uint32_t uid, gid;
+	/* DH-HMAC-CHAP keys, keyring names ("" = none; auth.c) */
+	char dhchap_key[NVL_KEYRING_NAME_MAX];
+	char dhchap_ctrlr_key[NVL_KEYRING_NAME_MAX];
 };
 
 struct nvmf_sub_listener {
@@ -76,5 +84,44 @@ int nvmf_ns_remove(struct nvl_subsys *s, uint32_t nsid, void (*done)(void *arg, 
 int nvmf_subsys_delete(struct nvl_subsys *s, void (*done)(void *arg), void *arg);
 /** Free a subsystem at once (its listeners are released); no controller may be left. */
 void nvmf_subsys_free(struct nvl_subsys *s);
+
+/* host identity (auth_identity.c); g_nvmf.lock held */
+struct nvmf_host *nvmf_host_find(const struct nvl_subsys *s, const char *hostnqn);
+int nvmf_host_identity_check(const struct nvl_subsys *s, const struct nvl_connect_info *ci);
+/** {"nqn": host NQN, "uid"?, "gid"?, ...}: nvmf_get_subsystems' host entries and,
+ *  with nqn/host renamed, the params of the nvmf_subsystem_add_host that rebuilds it. */
+json_t *nvmf_host_json(const struct nvmf_host *h);
+
+/* DH-HMAC-CHAP (auth.c) */
+struct nvmf_auth_keys;
+/** Does the host entry carry a DH-HMAC-CHAP key? (h may be NULL) */
+bool nvmf_auth_host_has_key(const struct nvmf_host *h);
+/** Set (or clear, with NULL/"") a host entry's keys, taking keyring references.
+ *  \return 0, -ENOENT (no such key: err says which), -EINVAL (a controller key
+ *  without a host key). */
+int nvmf_auth_host_set_keys(struct nvmf_host *h, const char *key, const char *ckey, char *err,
+			    size_t errlen);
+/** Drop a host entry's keyring references (before freeing it). */
+void nvmf_auth_host_clear(struct nvmf_host *h);
+/** Connect, g_nvmf.lock held: load the keys of host entry h (NULL: none) into
+ *  c and create its admin queue's transaction; sets c->nvme.auth_required.
+ *  \return 0, -EACCES (a key file cannot be read or parsed: why says so), -ENOMEM. */
+int nvmf_auth_ctrlr_init(struct nvl_nvmf_ctrlr *c, const struct nvmf_host *h,
+			 const struct nvl_connect_info *ci);
+/** Free c's authentication state (the controller is being freed). */
+void nvmf_auth_ctrlr_fini(struct nvl_nvmf_ctrlr *c);
+/** nvmf_subsystem_set_keys: reload host entry h's keys into its live
+ *  controllers (g_nvmf.lock held). \return 0, -EACCES (err says why), -ENOMEM. */
+int nvmf_auth_host_keys_changed(struct nvl_subsys *s, const struct nvmf_host *h, char *err,
+				size_t errlen);
+/** nvmf_set_config: allowed digests and DH groups by name (NULL: unchanged).
+ *  \return 0, -EINVAL (unknown or empty list; err says why). */
+int nvmf_auth_set_algorithms(const char *const *digests, unsigned ndigests,
+			     const char *const *dhgroups, unsigned ndhgroups, char *err,
+			     size_t errlen);
+/** {"dhchap_digests": [...], "dhchap_dhgroups": [...]} now in force. */
+json_t *nvmf_auth_config_json(void);
+/** Append nvmf_set_config with the above (save_config). */
+void nvmf_auth_write_config(json_t *calls);
 
 #endif

@@ -6,6 +6,7 @@
  * Reactor 0 only.
  */
 #include "nvmf/nvmf_internal.h"
+#include "nvmf/auth.h"
 #include "app/app.h"
 #include "rpc/rpc.h"
 #include "util/util.h"
@@ -473,6 +474,10 @@ struct rpc_host {
 	const char *host;
 	const char *tgt_name;
 	const char *psk;
+	/* nvmf_subsystem_add_host only: identity (src/nvmf/auth_identity.c, auth.c) */
+	uint32_t uid, gid;
+	const char *dhchap_key;
+	const char *dhchap_ctrlr_key;
 };
 
 static const struct nvl_rpc_param host_params[] = {
@@ -482,6 +487,28 @@ static const struct nvl_rpc_param host_params[] = {
 		      "SPDK compatibility; only the default target exists"),
 	NVL_RPC_PARAM(struct rpc_host, psk, NVL_RPC_T_STR, false,
 		      "TLS pre-shared key: not supported (refused if given)"),
+};
+
+static const struct nvl_rpc_param add_host_params[] = {
+	NVL_RPC_PARAM(struct rpc_host, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
+	NVL_RPC_PARAM(struct rpc_host, host, NVL_RPC_T_STR, true, "host NQN"),
+	NVL_RPC_PARAM(struct rpc_host, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists"),
+	NVL_RPC_PARAM(struct rpc_host, psk, NVL_RPC_T_STR, false,
+		      "TLS pre-shared key: not supported (refused if given)"),
+	NVL_RPC_PARAM(struct rpc_host, uid, NVL_RPC_T_U32, false,
+		      "nvlend extension: only a local (shm) peer with this uid, a member of gid, "
+		      "or root may connect under this host NQN (SO_PEERCRED); over TCP, which "
+		      "carries no credentials, a bound NQN is refused unless it has a dhchap_key"),
+	NVL_RPC_PARAM(struct rpc_host, gid, NVL_RPC_T_U32, false,
+		      "nvlend extension: a local (shm) peer in this group (primary or "
+		      "supplementary) may claim the host NQN; with uid, either suffices"),
+	NVL_RPC_PARAM(struct rpc_host, dhchap_key, NVL_RPC_T_STR, false,
+		      "keyring key (keyring_file_add_key) the host proves itself with: its "
+		      "controllers then require DH-HMAC-CHAP on every queue"),
+	NVL_RPC_PARAM(struct rpc_host, dhchap_ctrlr_key, NVL_RPC_T_STR, false,
+		      "keyring key the controller proves itself with when the host asks "
+		      "(bidirectional authentication); needs dhchap_key"),
 };
 
 static void
@@ -500,7 +527,7 @@ rpc_nvmf_subsystem_add_host(struct nvl_rpc_request *req, struct rpc_host *a)
 		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "invalid host NQN '%s'", a->host);
 		return;
 	}
-	if (nvmf_host_allowed(s, a->host) && !s->allow_any_host) {
+	if (nvmf_host_find(s, a->host)) {
 		nvl_rpc_error(req, -EEXIST, "host %s is already allowed on %s", a->host, s->nqn);
 		return;
 	}
@@ -510,6 +537,22 @@ rpc_nvmf_subsystem_add_host(struct nvl_rpc_request *req, struct rpc_host *a)
 		return;
 	}
 	nvl_strlcpy(h->nqn, a->host, sizeof(h->nqn));
+	h->has_uid = json_object_get(nvl_rpc_params(req), "uid") != NULL;
+	h->uid = a->uid;
+	h->has_gid = json_object_get(nvl_rpc_params(req), "gid") != NULL;
+	h->gid = a->gid;
+	if (a->dhchap_key || a->dhchap_ctrlr_key) {
+		char err[256];
+		int rc = nvmf_auth_host_set_keys(h, a->dhchap_key, a->dhchap_ctrlr_key, err,
+						 sizeof(err));
+
+		if (rc < 0) {
+			free(h);
+			nvl_rpc_error(req, rc == -ENOENT ? -ENOENT : NVL_RPC_INVALID_PARAMS, "%s",
+				      err);
+			return;
+		}
+	}
 	pthread_mutex_lock(&g_nvmf.lock);
 	TAILQ_INSERT_TAIL(&s->hosts, h, link);
 	pthread_mutex_unlock(&g_nvmf.lock);
@@ -517,8 +560,9 @@ rpc_nvmf_subsystem_add_host(struct nvl_rpc_request *req, struct rpc_host *a)
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("nvmf_subsystem_add_host", rpc_nvmf_subsystem_add_host, struct rpc_host,
-		 host_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
-		 "Allow a host NQN to connect to a subsystem.")
+		 add_host_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
+		 "Allow a host NQN to connect to a subsystem, optionally bound to a local "
+		 "uid/gid (shm) and authenticated with DH-HMAC-CHAP keys.")
 
 static void
 rpc_nvmf_subsystem_remove_host(struct nvl_rpc_request *req, struct rpc_host *a)
@@ -546,6 +590,7 @@ rpc_nvmf_subsystem_remove_host(struct nvl_rpc_request *req, struct rpc_host *a)
 		nvl_rpc_error(req, -ENOENT, "host %s is not on %s's list", a->host, s->nqn);
 		return;
 	}
+	nvmf_auth_host_clear(h);
 	free(h);
 	nvl_nvmf_discovery_changed();
 	nvl_rpc_result_bool(req, true);
@@ -875,7 +920,7 @@ subsys_json(struct nvl_subsys *s)
 	TAILQ_FOREACH(l, &s->listeners, link)
 		json_array_append_new(ls, addr_json(&l->addr));
 	TAILQ_FOREACH(h, &s->hosts, link)
-		json_array_append_new(hs, json_pack("{s:s}", "nqn", h->nqn));
+		json_array_append_new(hs, nvmf_host_json(h));
 	for (uint32_t i = 0; i < s->max_ns; i++) {
 		struct nvl_nvmf_ns *ns = s->ns[i];
 		char nguid[33], uuid[40], eui[17];
@@ -972,6 +1017,14 @@ rpc_nvmf_subsystem_get_controllers(struct nvl_rpc_request *req, struct rpc_nqn *
 				       (json_int_t)st.write_cmds, "read_bytes",
 				       (json_int_t)st.read_bytes, "write_bytes",
 				       (json_int_t)st.write_bytes, "errors", (json_int_t)st.errors));
+		if (c->auth) /* DH-HMAC-CHAP of the admin queue */
+			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "auth",
+					    nvl_nvmf_auth_json(c->auth));
+		if (c->has_cred) /* shm: who the kernel says connected (SO_PEERCRED) */
+			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "peer",
+					    json_pack("{s:I, s:I, s:I}", "uid", (json_int_t)c->uid,
+						      "gid", (json_int_t)c->gid, "pid",
+						      (json_int_t)c->pid));
 		json_decref(qp);
 	}
 	pthread_mutex_unlock(&g_nvmf.lock);
@@ -1054,6 +1107,7 @@ nvmf_write_config(json_t *calls)
 {
 	struct nvl_subsys *s;
 
+	nvmf_auth_write_config(calls);
 	for (const struct nvl_transport_ops *t = nvmf_transports(); t; t = t->next) {
 		json_t *o;
 
@@ -1106,11 +1160,16 @@ nvmf_write_config(json_t *calls)
 								 s->nqn, "nsid", (int)ns->nvme.nsid,
 								 "host", ns->hosts[k]));
 			}
-			TAILQ_FOREACH(h, &s->hosts, link)
-				json_array_append_new(calls,
-						      json_pack("{s:s, s:{s:s, s:s}}", "method",
-								"nvmf_subsystem_add_host", "params",
-								"nqn", s->nqn, "host", h->nqn));
+			TAILQ_FOREACH(h, &s->hosts, link) {
+				json_t *p = nvmf_host_json(h);
+
+				json_object_del(p, "nqn");
+				json_object_set_new(p, "nqn", json_string(s->nqn));
+				json_object_set_new(p, "host", json_string(h->nqn));
+				json_array_append_new(calls, json_pack("{s:s, s:o}", "method",
+								       "nvmf_subsystem_add_host",
+								       "params", p));
+			}
 		}
 		TAILQ_FOREACH(l, &s->listeners, link)
 			json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:o}}", "method",

@@ -22,6 +22,7 @@
  * Data never passes through the daemon: bdev I/O reads and writes the host's
  * data window directly (zero copy).
  */
+#include "nvmf/auth.h"
 #include "transport/shm_internal.h"
 #include "transport/shm_map.h"
 #include "util/log.h"
@@ -189,7 +190,10 @@ shm_admin_submit(struct shm_ctrlr *sc, const struct nvl_shm_admin_cmd *m)
 	a->nvme.done = shm_admin_done;
 	a->nvme.iov = a->nvme.iov_inline;
 	sc->admin_outstanding++;
-	if (a->nvme.cmd.opc == NVL_NVME_ADM_FABRICS) {
+	a->nvme.auth = sc->tc->auth; /* DH-HMAC-CHAP of the association (nvmf/auth.h) */
+	if (a->nvme.cmd.opc == NVL_NVME_ADM_FABRICS &&
+	    ((const struct nvl_nvmf_cmd *)&a->nvme.cmd)->fctype != NVL_NVMF_FCTYPE_AUTH_SEND &&
+	    ((const struct nvl_nvmf_cmd *)&a->nvme.cmd)->fctype != NVL_NVMF_FCTYPE_AUTH_RECV) {
 		/* no Connect/Property commands on the shm admin queue: the socket is
 		 * the association and the controller is already enabled */
 		nvl_nvme_req_complete(&a->nvme, NVL_NVME_DNR(NVL_NVME_SC_INVALID_OPCODE));
@@ -262,17 +266,28 @@ shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 	ci.listener = &sc->listener;
 	ci.queue_ops = &g_shm_queue_ops;
 	ci.tctx = sc;
+	ci.has_cred = sc->has_cred;
+	ci.uid = sc->cred.uid;
+	ci.gid = sc->cred.gid;
+	ci.pid = (uint32_t)sc->cred.pid;
+	ci.groups = sc->groups;
+	ci.ngroups = sc->ngroups;
+	why[0] = '\0';
+	ci.why = why;
+	ci.why_len = sizeof(why);
 	rc = nvl_nvmf_connect(&ci, &tc, &status);
 	if (rc < 0) {
-		snprintf(why, sizeof(why), "%s",
-			 rc == -ENOENT	? "no such subsystem"
-			 : rc == -EACCES ? "host not allowed on this subsystem/listener"
-					 : strerror(-rc));
+		if (why[0] == '\0')
+			snprintf(why, sizeof(why), "%s",
+				 rc == -ENOENT	 ? "no such subsystem"
+				 : rc == -EACCES ? "host not allowed on this subsystem/listener"
+						 : strerror(-rc));
 		shm_connect_refuse(sc, status,
-			       rc == -ENOENT   ? NVL_SHM_REFUSED_NO_SUBSYSTEM
-			       : rc == -EACCES ? NVL_SHM_REFUSED_HOST
-					       : NVL_SHM_REFUSED_OTHER,
-			       why);
+				   rc == -ENOENT			  ? NVL_SHM_REFUSED_NO_SUBSYSTEM
+				   : rc == -EACCES || rc == -EADDRINUSE ? NVL_SHM_REFUSED_HOST
+				   : rc == -EPERM			  ? NVL_SHM_REFUSED_CREDENTIALS
+									  : NVL_SHM_REFUSED_OTHER,
+				   why);
 		return;
 	}
 	sc->tc = tc;
@@ -297,6 +312,7 @@ shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 	r.max_queue_entries = (uint16_t)g_shm_opts.max_queue_depth;
 	r.window_bytes = win;
 	r.max_vectors = SHM_MAX_VECTORS;
+	r.authreq = nvl_nvmf_auth_connect_flags(tc);
 	if (shm_conn_send(sc, &r, sizeof(r), NVL_SHM_MSG_CONNECT_RESP, &sc->window.fd, 1) < 0)
 		shm_conn_teardown(sc, "control socket write failed");
 }
@@ -398,6 +414,7 @@ shm_conn_free(void *arg)
 			close(sc->vectors[v]);
 	nvl_timer_destroy(sc->connect_timer);
 	close(sc->fd);
+	free(sc->groups);
 	TAILQ_REMOVE(&g_shm_conns, sc, link);
 	g_shm_nconns--;
 	free(sc);
@@ -459,6 +476,37 @@ shm_conn_teardown(struct shm_ctrlr *sc, const char *why)
 	shm_conn_try_free(sc);
 }
 
+/* Who is on the other end: the kernel's record from the peer's connect(2)
+ * (SO_PEERCRED), which the peer cannot forge, and its supplementary groups
+ * (SO_PEERGROUPS). Without them the connection has no credentials and host
+ * NQNs bound to a uid/gid are refused to it. */
+static void
+shm_conn_peer_cred(struct shm_ctrlr *sc)
+{
+	socklen_t len = sizeof(sc->cred);
+	gid_t gbuf[64], *g = gbuf;
+
+	sc->has_cred = getsockopt(sc->fd, SOL_SOCKET, SO_PEERCRED, &sc->cred, &len) == 0 &&
+		       len == sizeof(sc->cred);
+	if (!sc->has_cred)
+		return;
+	len = sizeof(gbuf);
+	if (getsockopt(sc->fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) < 0) {
+		if (errno != ERANGE || (g = malloc(len)) == NULL)
+			return; /* primary group only */
+		if (getsockopt(sc->fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) < 0)
+			len = 0;
+	}
+	sc->groups = calloc(len / sizeof(gid_t) + 1, sizeof(*sc->groups));
+	if (sc->groups) {
+		sc->ngroups = len / sizeof(gid_t);
+		for (unsigned i = 0; i < sc->ngroups; i++)
+			sc->groups[i] = g[i];
+	}
+	if (g != gbuf)
+		free(g);
+}
+
 /* A host connected to the listener of a (reactor 0). */
 static void
 shm_accept(const struct nvl_listen_addr *a, int fd)
@@ -477,6 +525,7 @@ shm_accept(const struct nvl_listen_addr *a, int fd)
 	}
 	sc->fd = fd;
 	sc->listener = *a;
+	shm_conn_peer_cred(sc);
 	sc->window.fd = -1;
 	for (unsigned v = 0; v < SHM_MAX_VECTORS; v++)
 		sc->vectors[v] = -1;

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/socket.h> /* struct ucred */
 
 #define SHM_MAX_QUEUES 64               /* I/O queues per controller, each direction */
 #define SHM_MAX_VECTORS (SHM_MAX_QUEUES + 1)
@@ -117,6 +118,11 @@ struct shm_ctrlr {
 	bool free_scheduled;
 	bool in_event;                   /* shm_conn_event() runs: freeing is deferred to it */
 	TAILQ_ENTRY(shm_ctrlr) link;
+	/* the peer's credentials, from the kernel at accept (host identity binding) */
+	bool has_cred;
+	struct ucred cred;
+	uint32_t *groups;                /* supplementary groups (SO_PEERGROUPS) */
+	unsigned ngroups;
 };
 
 /* shm.c */

@@ -168,6 +168,7 @@ shm_sq_exec(struct shm_sq *sq, struct shm_req *r)
 
 	r->nvme.ctrlr = &sc->tc->nvme;
 	r->nvme.qid = sq->qid;
+	r->nvme.auth = sc->tc->auth; /* made by an authenticated admin queue: its state */
 	r->nvme.done = shm_io_done;
 	st = nvl_nvme_req_prepare(&r->nvme, shm_map_window, sc);
 	if (nvl_unlikely(st)) {

@@ -8,6 +8,7 @@
  * capsule). Runs on the connection's reactor; Connect on reactor 0.
  */
 #include "transport/tcp_internal.h"
+#include "nvmf/auth.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -187,7 +188,9 @@ tcp_req_execute(struct tcp_conn *c, struct tcp_req *r)
 			tcp_handle_connect(c, r);
 			return;
 		}
-		if (c->qid != 0) {
+		if (c->qid != 0 && f->fctype != NVL_NVMF_FCTYPE_AUTH_SEND &&
+		    f->fctype != NVL_NVMF_FCTYPE_AUTH_RECV) {
+			/* (each I/O queue runs its own DH-HMAC-CHAP transaction: nvme) */
 			if (f->fctype == NVL_NVMF_FCTYPE_DISCONNECT) {
 				/* NVMe-oF 3.4: the I/O queue goes away after the response */
 				c->close_after_flush = true;
@@ -244,6 +247,7 @@ tcp_connect_admin(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_c
 	struct tcp_ctrlr *ctl;
 	uint32_t entries = (uint32_t)cc->sqsize + 1;
 	uint16_t status;
+	char why[200] = "";
 	int rc;
 
 	if (entries < 2 || entries > g_tcp_opts.max_aq_depth || entries > c->nreqs) {
@@ -274,6 +278,8 @@ tcp_connect_admin(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_c
 	ci.listener = &c->listener;
 	ci.queue_ops = &g_tcp_queue_ops;
 	ci.tctx = ctl;
+	ci.why = why;
+	ci.why_len = sizeof(why);
 	rc = nvl_nvmf_connect(&ci, &tc, &status);
 	if (rc < 0) {
 		free(ctl);
@@ -287,7 +293,8 @@ tcp_connect_admin(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_c
 				       "static controller ids are not offered");
 		else
 			tcp_connect_refuse(c, r, status, 0,
-				       status == NVL_NVME_SC_CONNECT_INVALID_HOST
+				       why[0] ? why
+				       : status == NVL_NVME_SC_CONNECT_INVALID_HOST
 					       ? "host not allowed"
 					       : "refused by the subsystem");
 		return;
@@ -302,8 +309,9 @@ tcp_connect_admin(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_c
 	c->entries = entries;
 	c->icd_max = TCP_ADMIN_ICD;
 	c->state = TC_ACTIVE;
+	c->auth = tc->auth;
 	r->nvme.ctrlr = &tc->nvme;
-	tcp_req_fail_cdw0(r, NVL_NVME_SC_SUCCESS, tc->nvme.cntlid);
+	tcp_req_fail_cdw0(r, NVL_NVME_SC_SUCCESS, tc->nvme.cntlid | nvl_nvmf_auth_connect_flags(tc));
 }
 
 static void
@@ -354,6 +362,12 @@ tcp_connect_io(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_conn
 			       "I/O queue before the controller is enabled");
 		return;
 	}
+	/* a connection of its own: it authenticates itself (nvmf/auth.h) */
+	if (tc->nvme.auth_required && nvl_nvmf_auth_queue_create(tc, qid, &c->auth) < 0) {
+		nvl_nvmf_ctrlr_put(tc);
+		tcp_connect_refuse(c, r, NVL_NVME_SC_INTERNAL, 0, "out of memory");
+		return;
+	}
 	ctl->ioq[qid] = c;
 	ctl->ioq_reactor[qid] = nvl_reactor_pick();
 	c->placed = ctl->ioq_reactor[qid]; /* given back when the connection is freed */
@@ -366,7 +380,7 @@ tcp_connect_io(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_conn
 	c->icd_max = g_tcp_opts.icd;
 	c->rx.max_data = NVL_MAX(g_tcp_opts.icd, g_tcp_opts.maxh2cdata);
 	r->nvme.ctrlr = &tc->nvme;
-	tcp_req_fail_cdw0(r, NVL_NVME_SC_SUCCESS, tc->nvme.cntlid);
+	tcp_req_fail_cdw0(r, NVL_NVME_SC_SUCCESS, tc->nvme.cntlid | nvl_nvmf_auth_connect_flags(tc));
 	/* tcp_conn_service() hands the connection to its reactor once this call chain unwinds */
 	c->state = TC_MIGRATING;
 	NVL_DEBUGLOG(nvmf_tcp, "%s: cntlid %u I/O queue %u (%u entries) -> reactor %u", c->peer,
@@ -514,6 +528,7 @@ tcp_rx_capsule_header(struct tcp_conn *c, struct nvl_tcp_rx *rx, struct nvl_tcp_
 	r->nvme.qid = c->qid;
 	r->nvme.done = tcp_req_done;
 	r->nvme.transport_ctx = r;
+	r->nvme.auth = c->auth;
 	r->state = TR_RX_ICD;
 	r->icd_len = rx->data_len;
 	r->early_status = 0;

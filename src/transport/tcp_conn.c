@@ -10,6 +10,7 @@
  * its reactor (reactor 0 before Connect and for admin queues).
  */
 #include "transport/tcp_internal.h"
+#include "nvmf/auth.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -256,6 +257,8 @@ tcp_conn_free(void *arg)
 		free(c->reqs[i].buf);
 	free(c->reqs);
 	free(c->stage);
+	if (c->qid != 0)
+		nvl_nvmf_auth_queue_destroy(c->auth); /* the admin queue's is the controller's */
 	nvl_reactor_unpick(c->placed);
 	if (c->ctl == NULL) {
 		TAILQ_REMOVE(&g_tcp_pending, c, link);
@@ -420,6 +423,17 @@ tcp_conn_tick(void *arg)
 	    now - c->accepted_ns > TCP_CONNECT_TIMEOUT_NS) {
 		tcp_conn_close(c, "no ICReq/Connect within 10 s");
 		return;
+	}
+	/* an I/O queue's DH-HMAC-CHAP failed or stalled: that queue goes, not the
+	 * controller, which someone else may own (the admin queue's is checked by
+	 * the target's keep-alive timer, and takes the controller with it) */
+	if (c->qid != 0 && c->auth && c->state == TC_ACTIVE) {
+		const char *why;
+
+		if (nvl_nvmf_auth_expired(c->auth, now, &why)) {
+			tcp_conn_error(c, why);
+			return;
+		}
 	}
 	if (!nvl_tcp_txq_empty(&c->txq) && now - c->last_tx_ns > (uint64_t)g_tcp_opts.stall_ms * 1000000ULL) {
 		NVL_WARNLOG("tcp: %s qid %u: the host has not read for %u ms; dropping the connection",

@@ -96,6 +96,10 @@ struct tcp_conn {
 	struct nvl_nvmf_ctrlr *tc;
 	struct nvl_reactor *placed;  /* I/O queue: its nvl_reactor_pick() */
 
+	/* DH-HMAC-CHAP state of this queue (src/nvmf/auth.h): the controller's for
+	 * the admin queue, the queue's own (freed with it) for an I/O queue */
+	struct nvl_nvme_auth *auth;
+
 	/* command slots */
 	struct tcp_req *reqs;
 	uint32_t nreqs;

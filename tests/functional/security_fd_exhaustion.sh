@@ -9,7 +9,8 @@
 # While the fd table is full the daemon must not spin (its CPU time over 2 s
 # stays low: level-triggered listeners that fail accept() with EMFILE would
 # run at 100 %), must log only a few lines about it (not one per loop turn),
-# and its RPC must keep answering. When the client goes, service resumes: a
+# and its RPC must keep answering. (The worker is measured: the keeper
+# holds no peer sockets.) When the client goes, service resumes: a
 # new host writes and reads back.
 source "$(dirname "$0")/common.sh"
 requires prlimit
@@ -34,15 +35,15 @@ roundtrip() {
 }
 roundtrip 0 || { cat "$T/client.log"; fail "no I/O before the test"; }
 
-nfds() { ls /proc/"$DAEMON_PID"/fd | wc -l; }
-cputicks() { awk '{print $14 + $15}' /proc/"$DAEMON_PID"/stat; }
+nfds() { ls /proc/"$WORKER_PID"/fd | wc -l; }
+cputicks() { awk '{print $14 + $15}' /proc/"$WORKER_PID"/stat; }
 fdlines() { grep -ci 'open files\|file descriptors' "$DAEMON_LOG" || true; }
 HZ=$(getconf CLK_TCK)
 
 sleep 0.5 # the RPC and I/O connections above are closed on the daemon's side too
 BASE=$(nfds)
 LIMIT=$((BASE + 40))
-prlimit --pid "$DAEMON_PID" --nofile=$LIMIT:$LIMIT || fail "prlimit"
+prlimit --pid "$WORKER_PID" --nofile=$LIMIT:$LIMIT || fail "prlimit"
 log "daemon holds $BASE descriptors; RLIMIT_NOFILE lowered to $LIMIT"
 
 # the hog: 4x the limit in NVMe/TCP connections (non-blocking connects: the
@@ -75,7 +76,7 @@ on_exit "kill $HOG"
 wait_until 10 grep -q holding "$T/hog.log" || { cat "$T/hog.log"; fail "the hog did not start"; }
 
 # the daemon reaches the wall: its table is (nearly) full
-wait_until 10 sh -c "[ \$(ls /proc/$DAEMON_PID/fd | wc -l) -ge $((LIMIT - 8)) ]" ||
+wait_until 10 sh -c "[ \$(ls /proc/$WORKER_PID/fd | wc -l) -ge $((LIMIT - 8)) ]" ||
 	fail "the daemon never ran out of descriptors: holds $(nfds) of $LIMIT"
 sleep 1
 log "daemon holds $(nfds) descriptors of $LIMIT"
@@ -106,7 +107,7 @@ log "log lines about descriptors so far: $n"
 kill $HOG
 wait $HOG 2>/dev/null
 wait_until 20 roundtrip 512 || { cat "$T/client.log"; fail "no service after the hog left"; }
-wait_until 15 sh -c "[ \$(ls /proc/$DAEMON_PID/fd | wc -l) -le $((BASE + 4)) ]" ||
+wait_until 15 sh -c "[ \$(ls /proc/$WORKER_PID/fd | wc -l) -le $((BASE + 4)) ]" ||
 	fail "descriptors not released: holds $(nfds), baseline $BASE"
 c0=$(cputicks)
 sleep 1

@@ -90,6 +90,11 @@ done
 MODS="virtio_pci virtio_net virtio_blk virtio_console nvme-tcp nvme-fabrics nvme-core nbd ext4
       crc32c_intel crc32c_generic libcrc32c loop 9p 9pnet_virtio null_blk ublk_drv
       nvmet nvmet-tcp"
+# NVMe in-band authentication (DH-HMAC-CHAP) on the host side: bpo's 6.12 has
+# CONFIG_NVME_HOST_AUTH with these two as modules (nvme-core/-fabrics depend
+# on them; hmac, sha2 and the ffdhe groups are built in). 6.1 has neither:
+# they land in modules.missing there.
+[ "$FLAVOR" = bpo ] && MODS="$MODS nvme-auth nvme-keyring"
 : > "$OUTD/modules.missing"
 for m in $MODS; do
   if ! deps=$(modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" 2>/dev/null); then

@@ -395,7 +395,7 @@ attach_parse_args(struct nvl_cli *cli, int argc, char **argv, struct attach_opts
 			o->nsid = (uint32_t)v;
 			break;
 		default:
-			return cli_usage_error(cli, "unknown option");
+			return cli_bad_option(cli, argv, lo);
 		}
 	}
 	if (optind != argc - 1)
@@ -726,7 +726,7 @@ cmd_detach(struct nvl_cli *cli, int argc, char **argv)
 			tmo = v;
 			break;
 		default:
-			return cli_usage_error(cli, "unknown option");
+			return cli_bad_option(cli, argv, lo);
 		}
 	}
 	if (optind != argc - 1)

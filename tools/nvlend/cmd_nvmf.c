@@ -8,7 +8,10 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,35 +271,147 @@ NVL_CLI_COMMAND(g_cmd_subsys_add_listener, "subsystem add-listener",
 "    nvlend subsystem add-listener nqn.2024-01.io.nvlend:ns0 shm /run/nvlend/ns0.sock\n",
 		cmd_subsys_add_listener)
 
+/* A user or group given by name or number. */
+static int
+parse_id(struct nvl_cli *cli, const char *s, bool group, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s && *end == '\0' && errno == 0 && v <= UINT32_MAX - 1) {
+		*out = (uint32_t)v;
+		return CLI_OK;
+	}
+	if (group) {
+		struct group *g = getgrnam(s);
+
+		if (g) {
+			*out = g->gr_gid;
+			return CLI_OK;
+		}
+	} else {
+		struct passwd *p = getpwnam(s);
+
+		if (p) {
+			*out = p->pw_uid;
+			return CLI_OK;
+		}
+	}
+	return cli_usage_error(cli, "no such %s '%s'", group ? "group" : "user", s);
+}
+
 static int
 cmd_subsys_add_host(struct nvl_cli *cli, int argc, char **argv)
 {
-	json_t *result;
-	int rc;
+	static const struct option opts[] = {
+		{ "uid", required_argument, NULL, 'u' },
+		{ "gid", required_argument, NULL, 'g' },
+		{ "dhchap-key", required_argument, NULL, 'k' },
+		{ "dhchap-ctrlr-key", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *key = NULL, *ckey = NULL;
+	json_t *params, *result;
+	uint32_t uid = 0, gid = 0;
+	bool has_uid = false, has_gid = false;
+	int c, rc;
 
-	if (argc != 3)
+	optind = 0; /* 0: glibc re-initializes (main() parsed with "+") */
+	while ((c = getopt_long(argc, argv, "u:g:k:c:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			key = optarg;
+			break;
+		case 'c':
+			ckey = optarg;
+			break;
+		case 'u':
+			if (parse_id(cli, optarg, false, &uid) != CLI_OK)
+				return CLI_USAGE;
+			has_uid = true;
+			break;
+		case 'g':
+			if (parse_id(cli, optarg, true, &gid) != CLI_OK)
+				return CLI_USAGE;
+			has_gid = true;
+			break;
+		default:
+			return cli_bad_option(cli, argv, opts);
+		}
+	}
+	if (argc - optind != 2)
 		return cli_usage_error(cli, "expected NQN HOSTNQN");
-	rc = cli_call(cli, "nvmf_subsystem_add_host",
-		      json_pack("{s:s, s:s}", "nqn", argv[1], "host", argv[2]), &result);
+	params = json_pack("{s:s, s:s}", "nqn", argv[optind], "host", argv[optind + 1]);
+	if (has_uid)
+		json_object_set_new(params, "uid", json_integer(uid));
+	if (has_gid)
+		json_object_set_new(params, "gid", json_integer(gid));
+	if (key)
+		json_object_set_new(params, "dhchap_key", json_string(key));
+	if (ckey)
+		json_object_set_new(params, "dhchap_ctrlr_key", json_string(ckey));
+	rc = cli_call(cli, "nvmf_subsystem_add_host", params, &result);
 	if (rc != CLI_OK)
 		return rc;
-	return subsys_done(cli, result, argv[1], "host %s may connect to %s", argv[2], argv[1]);
+	return subsys_done(cli, result, argv[optind], "host %s may connect to %s%s%s",
+			   argv[optind + 1], argv[optind],
+			   key ? (ckey ? " (DH-HMAC-CHAP, both ways)" : " (DH-HMAC-CHAP)") : "",
+			   has_uid || has_gid ? " (bound to local credentials over shm)" : "");
 }
 NVL_CLI_COMMAND(g_cmd_subsys_add_host, "subsystem add-host", "allow a host NQN to connect",
 "NAME\n"
-"    nvlend subsystem add-host - allow one more host\n"
+"    nvlend subsystem add-host - allow one more host; bind it to a local user\n"
+"    or make it authenticate\n"
 "\n"
 "SYNOPSIS\n"
-"    nvlend subsystem add-host NQN HOSTNQN\n"
+"    nvlend subsystem add-host NQN HOSTNQN [--uid USER] [--gid GROUP]\n"
+"                              [--dhchap-key KEY [--dhchap-ctrlr-key KEY]]\n"
 "\n"
 "DESCRIPTION\n"
 "    HOSTNQN may then connect (a Linux host's is in /etc/nvme/hostnqn). Other\n"
 "    hosts are refused with 'Connect Invalid Host' and do not see the\n"
 "    subsystem in their discovery log. RPC: nvmf_subsystem_add_host.\n"
 "\n"
-"EXAMPLE\n"
+"    A host NQN is only a name: any peer can send it. Two ways to tie it to\n"
+"    who is really there (docs/security.md):\n"
+"\n"
+"    --uid, --gid (nvlend extension) bind HOSTNQN to local credentials: over\n"
+"    shm, where the kernel tells the daemon who connected (SO_PEERCRED), only a\n"
+"    process of that user, of a member of that group (primary or\n"
+"    supplementary), or root may connect under HOSTNQN; others are refused\n"
+"    with the reason. Both given: either suffices. Over NVMe/TCP, which carries\n"
+"    no credentials, a bound HOSTNQN is refused unless it also has a key.\n"
+"\n"
+"    --dhchap-key makes every controller of HOSTNQN run NVMe in-band\n"
+"    authentication (DH-HMAC-CHAP, NVMe Base 2.0 8.13) on each queue before\n"
+"    anything else, over TCP and shm: the host proves it knows the secret of\n"
+"    KEY (a keyring name: 'nvlend keyring add'). With --dhchap-ctrlr-key the\n"
+"    controller proves itself with that key's secret when the host asks\n"
+"    (bidirectional; the Linux host asks when given --dhchap-ctrl-secret).\n"
+"    Hashes and DH groups: nvmf_set_config dhchap_digests / dhchap_dhgroups\n"
+"    (default: all; the strongest the host offers is used).\n"
+"\n"
+"    An NQN without --uid/--gid/--dhchap-key (and, with --allow-any-host, any\n"
+"    NQN not listed) may be claimed by any peer that reaches a listener.\n"
+"\n"
+"OPTIONS\n"
+"    -u, --uid USER              user name or number that may claim HOSTNQN (shm)\n"
+"    -g, --gid GROUP             group name or number whose members may claim it\n"
+"    -k, --dhchap-key KEY        keyring key the host authenticates with\n"
+"    -c, --dhchap-ctrlr-key KEY  keyring key the controller authenticates with\n"
+"\n"
+"EXAMPLES\n"
 "    nvlend subsystem add-host nqn.2024-01.io.nvlend:ns0 \\\n"
-"        nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555\n",
+"        nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555\n"
+"    nvlend subsystem add-host nqn.2024-01.io.nvlend:ns0 nqn.2024-01.io.nvlend:db --uid postgres\n"
+"    nvlend keyring gen --hmac sha256 /etc/nvlend/keys/h1.key\n"
+"    nvlend keyring gen --hmac sha256 /etc/nvlend/keys/c1.key\n"
+"    nvlend keyring add h1 /etc/nvlend/keys/h1.key\n"
+"    nvlend keyring add c1 /etc/nvlend/keys/c1.key\n"
+"    nvlend subsystem add-host nqn.2024-01.io.nvlend:ns0 $(cat /etc/nvme/hostnqn) \\\n"
+"        --dhchap-key h1 --dhchap-ctrlr-key c1\n",
 		cmd_subsys_add_host)
 
 static void

@@ -693,6 +693,153 @@ struct nvl_nvmf_property_cmd {
 } __attribute__((packed));
 _Static_assert(sizeof(struct nvl_nvmf_property_cmd) == 64, "property cmd");
 
+/* Connect response DW0 (NVMe-oF 1.1 Figure 21 / Base 2.0 6.3): 15:0 CNTLID,
+ * AUTHREQ: ATR = authentication transaction required, ASCR = authentication
+ * and secure channel required (not offered by nvlend). */
+#define NVL_NVMF_CONNECT_AUTHREQ_ATR (1u << 17)
+#define NVL_NVMF_CONNECT_AUTHREQ_ASCR (1u << 18)
+
+/* ---- In-band authentication (Base 2.0 8.13, DH-HMAC-CHAP: TP 8006) ------ */
+
+/** Fabrics Authentication Send (fctype 05h: TL = bytes to the controller) and
+ *  Authentication Receive (fctype 06h: AL = bytes the host accepts). */
+struct nvl_nvmf_auth_cmd {
+	uint8_t opc;            /**< 0x7f */
+	uint8_t rsvd1;
+	uint16_t cid;
+	uint8_t fctype;
+	uint8_t rsvd5[19];
+	struct nvl_nvme_sgl sgl1;
+	uint8_t rsvd40;
+	uint8_t spsp0;          /**< 01h for DH-HMAC-CHAP */
+	uint8_t spsp1;          /**< 01h */
+	uint8_t secp;           /**< E9h: NVMe in-band authentication */
+	uint32_t al_tl;         /**< TL (Send) or AL (Receive) */
+	uint8_t rsvd48[16];
+} __attribute__((packed));
+_Static_assert(sizeof(struct nvl_nvmf_auth_cmd) == 64, "auth cmd");
+_Static_assert(__builtin_offsetof(struct nvl_nvmf_auth_cmd, secp) == 43, "auth secp");
+
+#define NVL_NVMF_AUTH_SECP 0xe9
+#define NVL_NVMF_AUTH_SPSP 0x01
+
+/* Message header AUTH-Type and AUTH-Id (Base 2.0 8.13.5) */
+#define NVL_NVMF_AUTH_TYPE_COMMON 0x00      /**< AUTH_Negotiate, AUTH_Failure1/2 */
+#define NVL_NVMF_AUTH_TYPE_DHCHAP 0x01      /**< DH-HMAC-CHAP_* messages */
+#define NVL_NVMF_AUTH_ID_NEGOTIATE 0x00
+#define NVL_NVMF_AUTH_ID_CHALLENGE 0x01
+#define NVL_NVMF_AUTH_ID_REPLY 0x02
+#define NVL_NVMF_AUTH_ID_SUCCESS1 0x03
+#define NVL_NVMF_AUTH_ID_SUCCESS2 0x04
+#define NVL_NVMF_AUTH_ID_FAILURE2 0xf0
+#define NVL_NVMF_AUTH_ID_FAILURE1 0xf1
+
+#define NVL_NVMF_AUTH_PROTO_DHCHAP 0x01     /**< AUTHID in a protocol descriptor */
+#define NVL_NVMF_AUTH_SCC_NONE 0x00         /**< SC_C: no secure channel concatenation */
+
+/* Hash function identifiers (HashID) and DH group identifiers (DHgID) */
+#define NVL_NVMF_AUTH_HASH_SHA256 0x01
+#define NVL_NVMF_AUTH_HASH_SHA384 0x02
+#define NVL_NVMF_AUTH_HASH_SHA512 0x03
+#define NVL_NVMF_AUTH_DHGROUP_NULL 0x00
+#define NVL_NVMF_AUTH_DHGROUP_2048 0x01     /* ffdhe2048 .. ffdhe8192: RFC 7919 */
+#define NVL_NVMF_AUTH_DHGROUP_3072 0x02
+#define NVL_NVMF_AUTH_DHGROUP_4096 0x03
+#define NVL_NVMF_AUTH_DHGROUP_6144 0x04
+#define NVL_NVMF_AUTH_DHGROUP_8192 0x05
+
+/* AUTH_Failure reason code and explanations */
+#define NVL_NVMF_AUTH_RC_FAILURE 0x01
+#define NVL_NVMF_AUTH_RCE_FAILED 0x01               /**< authentication failed */
+#define NVL_NVMF_AUTH_RCE_PROTOCOL_UNUSABLE 0x02
+#define NVL_NVMF_AUTH_RCE_SCC_MISMATCH 0x03
+#define NVL_NVMF_AUTH_RCE_HASH_UNUSABLE 0x04
+#define NVL_NVMF_AUTH_RCE_DHGROUP_UNUSABLE 0x05
+#define NVL_NVMF_AUTH_RCE_INCORRECT_PAYLOAD 0x06
+#define NVL_NVMF_AUTH_RCE_INCORRECT_MESSAGE 0x07
+
+/** Common header of every authentication message. */
+struct nvl_nvmf_auth_hdr {
+	uint8_t auth_type;
+	uint8_t auth_id;
+	uint8_t rsvd2[2];
+	uint16_t t_id;          /**< transaction identifier, chosen by the host */
+} __attribute__((packed));
+
+/** Protocol descriptor of AUTH_Negotiate: 64 bytes. */
+struct nvl_nvmf_auth_desc {
+	uint8_t authid;         /**< 01h DH-HMAC-CHAP */
+	uint8_t rsvd1;
+	uint8_t halen;          /**< HashIDs in idlist[0..29] */
+	uint8_t dhlen;          /**< DHgIDs in idlist[30..59] */
+	uint8_t idlist[60];
+} __attribute__((packed));
+_Static_assert(sizeof(struct nvl_nvmf_auth_desc) == 64, "auth descriptor");
+#define NVL_NVMF_AUTH_MAX_IDS 30
+
+/** AUTH_Negotiate (host -> controller, Authentication Send). */
+struct nvl_nvmf_auth_negotiate {
+	struct nvl_nvmf_auth_hdr hdr;
+	uint8_t sc_c;
+	uint8_t napd;           /**< number of protocol descriptors that follow */
+	struct nvl_nvmf_auth_desc desc[];
+} __attribute__((packed));
+_Static_assert(sizeof(struct nvl_nvmf_auth_negotiate) == 8, "auth negotiate");
+
+/** DH-HMAC-CHAP_Challenge (controller -> host): hl bytes of C1, then dhvlen
+ *  bytes of the controller's DH public value. */
+struct nvl_nvmf_auth_challenge {
+	struct nvl_nvmf_auth_hdr hdr;
+	uint8_t hl;
+	uint8_t rsvd7;
+	uint8_t hashid;
+	uint8_t dhgid;
+	uint16_t dhvlen;
+	uint32_t seqnum;        /**< S1 */
+	uint8_t cval[];
+} __attribute__((packed));
+_Static_assert(sizeof(struct nvl_nvmf_auth_challenge) == 16, "auth challenge");
+
+/** DH-HMAC-CHAP_Reply (host -> controller): hl bytes of R1, hl bytes of C2
+ *  (meaningful if cvalid), dhvlen bytes of the host's DH public value. */
+struct nvl_nvmf_auth_reply {
+	struct nvl_nvmf_auth_hdr hdr;
+	uint8_t hl;
+	uint8_t rsvd7;
+	uint8_t cvalid;         /**< 1: the host asks the controller to authenticate */
+	uint8_t rsvd9;
+	uint16_t dhvlen;
+	uint32_t seqnum;        /**< S2 (0 when cvalid is 0) */
+	uint8_t rval[];
+} __attribute__((packed));
+_Static_assert(sizeof(struct nvl_nvmf_auth_reply) == 16, "auth reply");
+
+/** DH-HMAC-CHAP_Success1 (controller -> host): hl bytes of R2 if rvalid. */
+struct nvl_nvmf_auth_success1 {
+	struct nvl_nvmf_auth_hdr hdr;
+	uint8_t hl;
+	uint8_t rsvd7;
+	uint8_t rvalid;
+	uint8_t rsvd9[7];
+	uint8_t rval[];
+} __attribute__((packed));
+_Static_assert(sizeof(struct nvl_nvmf_auth_success1) == 16, "auth success1");
+
+/** DH-HMAC-CHAP_Success2 (host -> controller). */
+struct nvl_nvmf_auth_success2 {
+	struct nvl_nvmf_auth_hdr hdr;
+	uint8_t rsvd6[10];
+} __attribute__((packed));
+_Static_assert(sizeof(struct nvl_nvmf_auth_success2) == 16, "auth success2");
+
+/** AUTH_Failure1 (controller -> host) and AUTH_Failure2 (host -> controller). */
+struct nvl_nvmf_auth_failure {
+	struct nvl_nvmf_auth_hdr hdr;
+	uint8_t rc;             /**< reason code: 01h */
+	uint8_t rce;            /**< reason code explanation: NVL_NVMF_AUTH_RCE_* */
+} __attribute__((packed));
+_Static_assert(sizeof(struct nvl_nvmf_auth_failure) == 8, "auth failure");
+
 /** Discovery log page header (NVMe-oF 5.3): 1024 bytes, then entries. */
 struct nvl_nvmf_discovery_log {
 	uint64_t genctr;

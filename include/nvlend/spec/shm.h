@@ -16,7 +16,11 @@
  * ADMIN_CMD/ADMIN_CPL messages carrying the 64-byte SQE / 16-byte CQE; the
  * controller executes them on the host's behalf (the dis_nvme "manager").
  * The controller is enabled when CONNECT succeeds (the manager did the reset
- * and enable), so the host may create I/O queues at once.
+ * and enable), so the host may create I/O queues at once — unless
+ * CONNECT_RESP carries AUTHREQ.ATR: then the host authenticates first
+ * (DH-HMAC-CHAP with Fabrics Authentication Send/Receive sent as ADMIN_CMD;
+ * their data, like any admin command's, lives in the data window) and every
+ * other admin command is refused with Authentication Required until it did.
  *
  * Queues: Create I/O Completion Queue (PC=1; PRP1 ignored: the controller
  * allocates) answers with two descriptors: the CQ region and, if IEN, the
@@ -97,7 +101,11 @@ struct nvl_shm_connect_resp {
 	uint64_t window_bytes;           /**< granted window (1 fd attached) */
 	uint32_t max_vectors;            /**< interrupt vectors 0 .. max_vectors-1 */
 	uint32_t reason;                 /**< enum nvl_shm_refusal when status != 0 */
-	char message[216];               /**< reason when refused */
+	char message[212];               /**< reason when refused */
+	/** when connected: NVL_NVMF_CONNECT_AUTHREQ_ATR if the host must run
+	 *  DH-HMAC-CHAP (Authentication Send/Receive as ADMIN_CMDs, Base 2.0
+	 *  8.13) before any other admin command is accepted */
+	uint32_t authreq;
 } __attribute__((packed));
 _Static_assert(sizeof(struct nvl_shm_connect_resp) == 256, "shm connect resp");
 
@@ -107,6 +115,7 @@ enum nvl_shm_refusal {
 	NVL_SHM_REFUSED_HOST = 2,           /**< host (or listener) not allowed */
 	NVL_SHM_REFUSED_RESOURCES = 3,
 	NVL_SHM_REFUSED_INVALID = 4,
+	NVL_SHM_REFUSED_CREDENTIALS = 5,    /**< host NQN bound to another uid/gid (SO_PEERCRED) */
 };
 
 struct nvl_shm_admin_cmd {
