@@ -29,7 +29,7 @@ endif
 CC       ?= gcc
 AR       ?= ar
 
-PKGS     := liburing jansson fuse3 libsystemd
+PKGS     := liburing jansson fuse3 libsystemd openssl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)

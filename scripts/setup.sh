@@ -12,7 +12,7 @@ PKGS=(
 	# toolchain (python3: the man page generator and test scripts)
 	gcc make pkg-config clang libclang-rt-14-dev llvm python3
 	# libraries the code links with
-	liburing-dev libjansson-dev libfuse3-dev fuse3 libnbd-dev libsystemd-dev
+	liburing-dev libjansson-dev libfuse3-dev fuse3 libnbd-dev libsystemd-dev libssl-dev
 	# unit tests
 	libcmocka-dev valgrind
 	# real peers and tools the functional tests and benchmarks drive

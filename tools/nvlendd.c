@@ -2,6 +2,7 @@
 /* nvlendd: the nvlend daemon. Parses options and hands over to src/app. */
 #include "app/app.h"
 #include "function/vblk.h"
+#include "lend/lend.h"
 #include "rpc/rpc.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -79,6 +80,18 @@ usage(FILE *f)
 "                           CTRLR, relative virtio_blk_controller_create paths);\n"
 "                           default: the working directory at start-up.\n"
 "                           save-config records the absolute path\n"
+"        --node-name NAME   this node's name for device lending (peers list its\n"
+"                           offers under it); saved in the state dir, so later\n"
+"                           starts keep it (default: the saved one, else the\n"
+"                           host name)\n"
+"        --state-dir DIR    where the node identity and the lend records live\n"
+"                           (default /var/lib/nvlend as root, else\n"
+"                           $XDG_STATE_HOME/nvlend); lend records are replayed\n"
+"                           from there at start, after -c\n"
+"        --cluster-key FILE the key every lending peer proves it holds (HMAC-\n"
+"                           SHA256); mode 0600, refused otherwise (default\n"
+"                           /etc/nvlend/cluster.key; make one with\n"
+"                           `nvlend lend keygen FILE`)\n"
 "    -V, --version          print the version and exit\n"
 "    -h, --help             this text\n"
 "\n"
@@ -142,11 +155,15 @@ main(int argc, char **argv)
 		{ "rpc-idle-timeout", required_argument, NULL, 'I' },
 		{ "pid-file", required_argument, NULL, 'P' },
 		{ "vhost-socket-dir", required_argument, NULL, 'S' },
+		{ "node-name", required_argument, NULL, 'n' },
+		{ "state-dir", required_argument, NULL, 'D' },
+		{ "cluster-key", required_argument, NULL, 'K' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct nvl_app_opts o = { 0 };
+	struct nvl_lend_opts lo = { 0 };
 	char sock[256];
 	const char *pidfile = NULL;
 	uint64_t v;
@@ -248,6 +265,15 @@ main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'n':
+			lo.node_name = optarg;
+			break;
+		case 'D':
+			lo.state_dir = optarg;
+			break;
+		case 'K':
+			lo.key_file = optarg;
+			break;
 		case 'V':
 			printf("nvlendd %s\n", NVL_VERSION_STRING);
 			return 0;
@@ -262,6 +288,14 @@ main(int argc, char **argv)
 	if (optind < argc) {
 		fprintf(stderr, "nvlendd: unexpected argument '%s'\nTry 'nvlendd --help'.\n",
 			argv[optind]);
+		return 2;
+	}
+	rc = nvl_lend_configure(&lo);
+	if (rc < 0) {
+		fprintf(stderr, "nvlendd: %s\n",
+			rc == -EINVAL ? "--node-name must be 1..63 of A-Z a-z 0-9 . _ - (not "
+					"starting with . or -), paths shorter than 4096"
+				      : strerror(-rc));
 		return 2;
 	}
 	if (o.rpc_socket == NULL || *o.rpc_socket == '\0')

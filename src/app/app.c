@@ -131,6 +131,18 @@ signal_cb(void *arg, uint32_t events)
 
 static void replay_next(void);
 
+/* Every subsystem's start hook, in init order, once the configuration is in. */
+static void
+app_started(void)
+{
+	g_app.started = true;
+	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next)
+		if (s->start && !g_app.stopping)
+			s->start();
+	if (g_app.opts->started)
+		g_app.opts->started(g_app.opts->started_arg);
+}
+
 static void
 replay_done(void *arg, json_t *result, json_t *error)
 {
@@ -210,9 +222,7 @@ replay_next(void)
 		json_decref(g_app.replay_calls);
 		g_app.replay_calls = NULL;
 		NVL_NOTICELOG("configuration %s applied", g_app.opts->config_file);
-		g_app.started = true;
-		if (g_app.opts->started)
-			g_app.opts->started(g_app.opts->started_arg);
+		app_started();
 		return;
 	}
 	{
@@ -304,9 +314,7 @@ app_begin(void *arg)
 		replay_next();
 		return;
 	}
-	g_app.started = true;
-	if (g_app.opts->started)
-		g_app.opts->started(g_app.opts->started_arg);
+	app_started();
 }
 
 int
