@@ -774,7 +774,12 @@ queue_repair(struct host_session_queue *q)
 		}
 		dead_gen = conn->gen;
 		session_put_conn(s, conn);
-		if (rc != -ENOTCONN) {
+		/* over TCP a target that died is noticed here first: a new queue's
+		 * connection is refused or reset while the admin queue has not seen
+		 * the hang-up yet; that controller is gone, reconnect */
+		if (rc != -ENOTCONN && rc != -ECONNREFUSED && rc != -ECONNRESET && rc != -EPIPE &&
+		    rc != -ETIMEDOUT && rc != -ECONNABORTED && rc != -EHOSTUNREACH &&
+		    rc != -ENETUNREACH) {
 			pthread_mutex_lock(&s->lock);
 			session_set_error(s, "cannot create an I/O queue: %s", strerror(-rc));
 			pthread_mutex_unlock(&s->lock);
