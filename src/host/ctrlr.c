@@ -196,8 +196,17 @@ nvl_ctrlr_admin(struct nvl_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint32
 	}
 	pthread_mutex_lock(&c->admin_lock);
 	cmd->cid = host_admin_cid(c);
+	NVL_TRACELOG(host, "admin submit: opc 0x%02x cid %u nsid %u cdw10 0x%08x cdw11 0x%08x "
+			   "cdw12 0x%08x cdw13 0x%08x cdw14 0x%08x cdw15 0x%08x, %u bytes %s",
+		     cmd->opc, cmd->cid, cmd->nsid, cmd->cdw10, cmd->cdw11, cmd->cdw12, cmd->cdw13,
+		     cmd->cdw14, cmd->cdw15, len,
+		     dir == NVL_XFER_TO_CTRLR ? "out" : dir == NVL_XFER_FROM_CTRLR ? "in" : "");
 	rc = c->t->admin(c, cmd, b, len, dir, cpl);
 	pthread_mutex_unlock(&c->admin_lock);
+	NVL_VERBOSELOG(host, "admin opc 0x%02x cid %u nsid %u: %s (status 0x%03x, cdw0 0x%x)",
+		       cmd->opc, cmd->cid, cmd->nsid,
+		       rc < 0 ? strerror(-rc) : nvl_status_str(nvl_cpl_status(cpl)),
+		       nvl_cpl_status(cpl), cpl->cdw0);
 	if (b != buf) {
 		if (rc == 0 && dir == NVL_XFER_FROM_CTRLR)
 			memcpy(buf, b, len);
@@ -621,6 +630,11 @@ nvl_ctrlr_connect(const char *uri, const struct nvl_ctrlr_opts *opts, struct nvl
 		if (pthread_create(&c->ka_thread, NULL, keepalive_thread, c) == 0)
 			c->ka_running = true;
 	}
+	NVL_VERBOSELOG(host, "connected to %s as %s: controller %u (%s), MDTS %u bytes, %u I/O "
+			     "queues of up to %u entries, keep-alive %u ms",
+		       uri, c->hostnqn, c->cntlid,
+		       c->id.cntrltype == NVL_NVME_CNTRLTYPE_DISCOVERY ? "discovery" : "I/O",
+		       c->max_xfer, c->max_io_queues, c->max_queue_entries, c->opts.kato_ms);
 	*out = c;
 	return 0;
 err_disconnect:
@@ -750,9 +764,15 @@ nvl_qpair_create(struct nvl_ctrlr *c, const struct nvl_qpair_opts *opts, struct 
 		qp->free_cids[qp->nfree++] = (uint16_t)(qp->entries - 2 - i);
 	}
 	rc = c->t->qpair_create(qp);
-	if (rc < 0)
+	if (rc < 0) {
+		NVL_VERBOSELOG(host, "controller %u: I/O queue %u not created: %s", c->cntlid,
+			       qid, strerror(-rc));
 		goto err;
+	}
 	c->qpairs[qid] = qp;
+	NVL_VERBOSELOG(host, "controller %u: I/O queue %u created: %u entries, %s, spin %u us",
+		       c->cntlid, qid, qp->entries, qp->opts.interrupts ? "interrupts" : "polled",
+		       qp->opts.spin_us);
 	*out = qp;
 	return 0;
 err:

@@ -11,7 +11,10 @@
 #include <stdint.h>
 
 #include "nvlend/nvlend.h"
+#include "util/log.h"
 #include "util/util.h"
+
+NVL_LOG_DECLARE_COMPONENT(host);
 
 #define HOST_MAX_QUEUES 64
 #define HOST_AEN_QUEUE 8     /* events kept for nvl_ctrlr_aen_poll() */

@@ -272,9 +272,12 @@ session_reconnect_loop(struct host_session *s, uint64_t deadline_ns, bool once)
 		}
 		s->last_attempt_ns = nvl_now_ns();
 		pthread_mutex_unlock(&s->lock);
+		NVL_VERBOSELOG(host, "session %s: reconnecting", s->uri);
 		rc = session_connect_once(s, false, &conn);
 		pthread_mutex_lock(&s->lock);
 		if (rc == 0) {
+			NVL_VERBOSELOG(host, "session %s: reconnected (reconnect %llu)", s->uri,
+				       (unsigned long long)s->reconnects + 1);
 			conn->gen = __atomic_add_fetch(&s->gen, 1, __ATOMIC_RELAXED);
 			s->conn = conn;
 			session_set_state(s, HOST_SESSION_CONNECTED);
@@ -293,6 +296,8 @@ session_reconnect_loop(struct host_session *s, uint64_t deadline_ns, bool once)
 		}
 		if (rc != -ENOENT || s->last_error[0] == '\0')
 			session_set_error(s, "reconnect: %s", strerror(-rc));
+		NVL_VERBOSELOG(host, "session %s: reconnect failed: %s; next try in %u ms", s->uri,
+			       strerror(-rc), backoff);
 		if (once || nvl_now_ns() + (uint64_t)backoff * 1000000ULL > deadline_ns) {
 			session_set_state(s, HOST_SESSION_FAILED);
 			pthread_mutex_unlock(&s->lock);
@@ -418,6 +423,9 @@ host_session_create(const char *uri, const struct host_session_opts *opts,
 	s->conn->gen = __atomic_add_fetch(&s->gen, 1, __ATOMIC_RELAXED);
 	if (s->ns.read_only)
 		s->opts.readonly = true;
+	NVL_VERBOSELOG(host, "session %s: namespace %u, %llu blocks of %u, reconnect timeout %u ms",
+		       s->uri, s->nsid, (unsigned long long)s->ns.num_blocks, s->ns.block_size,
+		       s->opts.reconnect_timeout_ms);
 	*out = s;
 	return 0;
 err_locks:
@@ -752,10 +760,14 @@ queue_repair(struct host_session_queue *q)
 		io->next = 0;
 		io->chunks = 0;
 		io->status = 0;
+		NVL_TRACELOG(host, "session %s: resubmitting op %u offset %llu len %llu", s->uri,
+			     io->op, (unsigned long long)io->offset, (unsigned long long)io->len);
 	}
 	q->broken = false;
 	nvl_qpair_opts_default(&qo);
 	qo.entries = q->depth + 1;
+	if (s->opts.spin_us)
+		qo.spin_us = s->opts.spin_us;
 	for (;;) {
 		struct sess_conn *conn = session_get_conn(s, dead_gen);
 		struct nvl_qpair *qp;
@@ -832,6 +844,8 @@ host_session_queue_create(struct host_session *s, uint32_t depth, struct host_se
 		}
 		nvl_qpair_opts_default(&qo);
 		qo.entries = depth + 1;
+		if (s->opts.spin_us)
+			qo.spin_us = s->opts.spin_us;
 		rc = nvl_qpair_create(conn->c, &qo, &q->qp);
 		if (rc == 0) {
 			q->conn = conn;
@@ -894,6 +908,8 @@ host_session_queue_submit(struct host_session_queue *q, struct host_session_io *
 	io->next = 0;
 	io->chunks = 0;
 	io->status = 0;
+	NVL_TRACELOG(host, "session request: op %u offset %llu len %llu flags 0x%x", io->op,
+		     (unsigned long long)io->offset, (unsigned long long)io->len, io->flags);
 	TAILQ_INSERT_TAIL(&q->pending, io, link);
 	io->where = IO_PENDING;
 	q->outstanding++;
