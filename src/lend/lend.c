@@ -547,10 +547,10 @@ local_users(const char *path, const struct stat *st, char *who, size_t len)
 			if (read(fd, back, sizeof(back) - 1) > 0) {
 				back[strcspn(back, "\n")] = '\0';
 				if (strcmp(back, real) == 0) {
-					close(fd);
-					closedir(d);
 					snprintf(who, len, "loop device /dev/%.32s is attached to it",
 						 e->d_name);
+					close(fd);
+					closedir(d);
 					return -EBUSY;
 				}
 			}

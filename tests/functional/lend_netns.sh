@@ -65,6 +65,9 @@ start_node() {
 	on_exit "stop_daemon_pid ${PID[$name]}"
 	wait_until 10 nvlend -s "$T/$name.sock" -t 1 rpc nvlend_get_version ||
 		{ cat "${LOG[$name]}" >&2; fail "nvlendd $name did not come up"; }
+	# a failing test shows the lender's log
+	[ "$name" = lender ] && DAEMON_LOG=${LOG[$name]}
+	true
 }
 # on NODE nvlend ARGS...: the CLI against NODE's daemon, inside NODE's namespace
 # each node is a host of its own: its own attachment state dir
