@@ -92,6 +92,10 @@ usage(FILE *f)
 "                           SHA256); mode 0600, refused otherwise (default\n"
 "                           /etc/nvlend/cluster.key; make one with\n"
 "                           `nvlend lend keygen FILE`)\n"
+"        --avahi-services-dir DIR\n"
+"                           where `nvlend lend listen --mdns` puts the avahi\n"
+"                           static service advertising the discovery port\n"
+"                           (default /etc/avahi/services)\n"
 "    -V, --version          print the version and exit\n"
 "    -h, --help             this text\n"
 "\n"
@@ -158,6 +162,7 @@ main(int argc, char **argv)
 		{ "node-name", required_argument, NULL, 'n' },
 		{ "state-dir", required_argument, NULL, 'D' },
 		{ "cluster-key", required_argument, NULL, 'K' },
+		{ "avahi-services-dir", required_argument, NULL, 'M' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -273,6 +278,9 @@ main(int argc, char **argv)
 			break;
 		case 'K':
 			lo.key_file = optarg;
+			break;
+		case 'M':
+			lo.avahi_dir = optarg;
 			break;
 		case 'V':
 			printf("nvlendd %s\n", NVL_VERSION_STRING);

@@ -81,6 +81,8 @@ nvl_lend_configure(const struct nvl_lend_opts *o)
 		return -EINVAL;
 	if (o->key_file && nvl_strlcpy(g_lend.key_file, o->key_file, sizeof(g_lend.key_file)) < 0)
 		return -EINVAL;
+	if (o->avahi_dir && nvl_strlcpy(g_lend.avahi_dir, o->avahi_dir, sizeof(g_lend.avahi_dir)) < 0)
+		return -EINVAL;
 	return 0;
 }
 
@@ -329,12 +331,13 @@ state_json(void)
 			borrows);
 	if (doc && g_lend.listener.on)
 		json_object_set_new(doc, "listener",
-				    json_pack("{s:s, s:s, s:s, s:s, s:i}", "traddr",
+				    json_pack("{s:s, s:s, s:s, s:s, s:i, s:b}", "traddr",
 					      g_lend.listener.traddr, "trsvcid",
 					      g_lend.listener.trsvcid, "nvme_trsvcid",
 					      g_lend.listener.nvme_trsvcid, "discovery_trsvcid",
 					      g_lend.listener.disc_trsvcid, "lease_ms",
-					      (int)g_lend.listener.lease_ms));
+					      (int)g_lend.listener.lease_ms, "mdns",
+					      g_lend.listener.mdns));
 	return doc;
 }
 
@@ -1814,12 +1817,13 @@ lend_node_json(void)
 
 	if (g_lend.listener.on)
 		json_object_set_new(j, "listener",
-				    json_pack("{s:s, s:s, s:s, s:s, s:i}", "traddr",
+				    json_pack("{s:s, s:s, s:s, s:s, s:i, s:b}", "traddr",
 					      g_lend.listener.traddr, "trsvcid",
 					      g_lend.listener.trsvcid, "nvme_trsvcid",
 					      g_lend.listener.nvme_trsvcid, "discovery_trsvcid",
 					      g_lend.listener.disc_trsvcid, "lease_ms",
-					      (int)g_lend.listener.lease_ms));
+					      (int)g_lend.listener.lease_ms, "mdns",
+					      g_lend.listener.mdns));
 	TAILQ_FOREACH(p, &g_lend.peers, link)
 		json_array_append_new(peers, json_pack("{s:s, s:s, s:s, s:i}", "name", p->name,
 						       "node_id", p->node_id, "addr", p->addr,
@@ -1948,6 +1952,19 @@ lend_listen(const struct lend_listener *l, char *err, size_t errlen)
 	}
 	g_lend.listener = *l;
 	g_lend.listener.on = true;
+	if (l->mdns) {
+		char merr[300];
+
+		rc = lend_mdns_publish(merr, sizeof(merr));
+		if (rc < 0) {
+			snprintf(err, errlen, "mDNS: %s", merr);
+			g_lend.listener.mdns = false;
+			lend_save();
+			return rc;
+		}
+	} else {
+		lend_mdns_withdraw();
+	}
 	if (l->disc_trsvcid[0]) {
 		json_t *calls = json_array();
 
@@ -1996,6 +2013,7 @@ load_state(void)
 		l->lease_ms = (uint32_t)jint(it, "lease_ms");
 		if (l->lease_ms == 0)
 			l->lease_ms = LEND_DEFAULT_LEASE_MS;
+		l->mdns = json_is_true(json_object_get(it, "mdns"));
 		l->on = true; /* started in lend_start */
 	}
 	json_array_foreach(json_object_get(doc, "offers"), i, it) {
@@ -2197,6 +2215,7 @@ static void
 lend_fini(nvl_app_done_fn done)
 {
 	g_lend.stopping = true;
+	lend_mdns_withdraw();
 	nvl_timer_destroy(g_lend.tick);
 	g_lend.tick = NULL;
 	lend_peer_stop();

@@ -23,6 +23,7 @@ struct nvl_lend_opts {
 	const char *node_name;   /**< --node-name: persisted; NULL keeps the saved one */
 	const char *state_dir;   /**< --state-dir: node identity and lend records */
 	const char *key_file;    /**< --cluster-key: the peer authentication key */
+	const char *avahi_dir;   /**< --avahi-services-dir: where mDNS adverts go */
 };
 
 /**

@@ -102,6 +102,7 @@ struct lend_listener {
 	char nvme_trsvcid[8];
 	char disc_trsvcid[8];
 	uint32_t lease_ms;
+	bool mdns;               /**< advertise the discovery port over mDNS (avahi) */
 };
 
 struct lend_global {
@@ -110,6 +111,7 @@ struct lend_global {
 	char hostnqn[LEND_NQN_MAX];
 	char state_dir[PATH_MAX - 32];
 	char key_file[PATH_MAX];
+	char avahi_dir[PATH_MAX];
 	char *opt_name;
 	struct nvl_lend_key key;
 	bool have_key;
@@ -157,6 +159,11 @@ int lend_borrow(const char *id, lend_done_fn done, void *arg, char *err, size_t 
 int lend_return(const char *id, lend_done_fn done, void *arg, char *err, size_t errlen);
 json_t *lend_borrows_json(void);
 json_t *lend_node_json(void);
+
+/* lend_mdns.c */
+/** Write the avahi static service of the discovery listener. \return 0 or -errno (err says why). */
+int lend_mdns_publish(char *err, size_t errlen);
+void lend_mdns_withdraw(void);
 
 /* lend_peer.c */
 int lend_peer_listen(const char *traddr, const char *port);

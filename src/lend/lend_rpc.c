@@ -70,6 +70,7 @@ struct rpc_listen {
 	const char *nvme_trsvcid;
 	const char *discovery_trsvcid;
 	uint32_t lease_ms;
+	bool mdns;
 };
 
 static const struct nvl_rpc_param listen_params[] = {
@@ -85,6 +86,9 @@ static const struct nvl_rpc_param listen_params[] = {
 	NVL_RPC_PARAM(struct rpc_listen, lease_ms, NVL_RPC_T_U32, false,
 		      "lease of a borrow: a borrower silent this long loses the device "
 		      "(default 10000, 1000..3600000)"),
+	NVL_RPC_PARAM(struct rpc_listen, mdns, NVL_RPC_T_BOOL, false,
+		      "advertise the discovery port over mDNS as _nvme-disc._tcp (TP 8009) "
+		      "through avahi's static services (default false)"),
 };
 
 static bool
@@ -126,6 +130,7 @@ rpc_lend_listen(struct nvl_rpc_request *req, struct rpc_listen *a)
 							 : LEND_DEFAULT_DISC_PORT,
 		    sizeof(l.disc_trsvcid));
 	l.lease_ms = a->lease_ms ? a->lease_ms : LEND_DEFAULT_LEASE_MS;
+	l.mdns = a->mdns;
 	rc = lend_listen(&l, err, sizeof(err));
 	if (rc < 0) {
 		rpc_fail(req, rc, err);

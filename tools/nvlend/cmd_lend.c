@@ -86,6 +86,7 @@ cmd_listen(struct nvl_cli *cli, int argc, char **argv)
 		{ "nvme-port", required_argument, NULL, 'n' },
 		{ "discovery-port", required_argument, NULL, 'd' },
 		{ "lease", required_argument, NULL, 'l' },
+		{ "mdns", no_argument, NULL, 'm' },
 		{ NULL, 0, NULL, 0 },
 	};
 	json_t *p = json_object(), *res = NULL;
@@ -94,8 +95,11 @@ cmd_listen(struct nvl_cli *cli, int argc, char **argv)
 	int c, rc;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "p:n:d:l:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:n:d:l:m", lo, NULL)) != -1) {
 		switch (c) {
+		case 'm':
+			json_object_set_new(p, "mdns", json_true());
+			break;
 		case 'p':
 			json_object_set_new(p, "trsvcid", json_string(optarg));
 			break;
@@ -145,7 +149,7 @@ NVL_CLI_COMMAND(g_cmd_lend_listen, "lend listen", "serve the lending peer protoc
 "\n"
 "SYNOPSIS\n"
 "    nvlend lend listen ADDRESS [--port N] [--nvme-port N] [--discovery-port N|none]\n"
-"                       [--lease SECS]\n"
+"                       [--lease SECS] [--mdns]\n"
 "\n"
 "DESCRIPTION\n"
 "    Serves the peer protocol (JSON lines over TCP, every message authenticated\n"
@@ -160,7 +164,10 @@ NVL_CLI_COMMAND(g_cmd_lend_listen, "lend listen", "serve the lending peer protoc
 "    --discovery-port N   NVMe discovery listener listing the offers (default\n"
 "                         8009; none: no extra listener)\n"
 "    --lease SECS         a borrower whose daemon is silent this long loses the\n"
-"                         device (default 10)\n",
+"                         device (default 10)\n"
+"    --mdns               advertise the discovery port over mDNS as\n"
+"                         _nvme-disc._tcp (TP 8009, as nvme-stas finds it)\n"
+"                         through avahi (nvlendd --avahi-services-dir)\n",
 		cmd_listen)
 
 static int
