@@ -586,6 +586,30 @@ local_users(const char *path, const struct stat *st, char *who, size_t len)
 	return 0;
 }
 
+/* A bdev of this daemon on the same file or block device (the /proc scan skips us). */
+static int
+daemon_users(const struct stat *st, char *who, size_t len)
+{
+	for (struct nvl_bdev *b = nvl_bdev_first(); b; b = nvl_bdev_next(b)) {
+		json_t *j = nvl_bdev_to_json(b);
+		const char *fn = json_string_value(
+			json_object_get(json_object_get(json_object_get(j, "driver_specific"), "file"),
+					"filename"));
+		struct stat bs;
+		bool same = false;
+
+		if (fn && stat(fn, &bs) == 0)
+			same = S_ISBLK(st->st_mode) ? S_ISBLK(bs.st_mode) && bs.st_rdev == st->st_rdev
+						    : bs.st_dev == st->st_dev && bs.st_ino == st->st_ino;
+		json_decref(j);
+		if (same) {
+			snprintf(who, len, "bdev %s of this daemon serves it", b->name);
+			return -EBUSY;
+		}
+	}
+	return 0;
+}
+
 /* ---- add, remove --------------------------------------------------------------------------- */
 
 int
@@ -765,6 +789,8 @@ offer_prepare_device(struct lend_offer *o, char *err, size_t errlen)
 			return -errno;
 		}
 		rc = local_users(o->device, &st, who, sizeof(who));
+		if (rc == 0)
+			rc = daemon_users(&st, who, sizeof(who));
 		if (rc < 0) {
 			snprintf(err, errlen, "%s is in use on this node: %s", o->device, who);
 			return rc;
