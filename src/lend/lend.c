@@ -1507,7 +1507,6 @@ list_finish(struct list_ctx *l)
 
 struct list_one {
 	struct list_ctx *l;
-	struct lend_peer *p; /* only compared, never dereferenced after a await */
 	char name[NVL_LEND_NAME_MAX];
 	char addr[64];
 	uint16_t port;
@@ -2187,6 +2186,15 @@ lend_start(void)
 			g_lend.listener = l;
 			g_lend.listener.on = false;
 		}
+	}
+	if (!TAILQ_EMPTY(&g_lend.borrows)) {
+		const char *why;
+
+		/* our borrows' leases need the key even if this node does not listen */
+		if (lend_key_ensure(&why) < 0)
+			NVL_ERRLOG("lend: cluster key %s: %s; the leases of this node's borrows "
+				   "cannot be renewed",
+				   g_lend.key_file, why);
 	}
 	TAILQ_FOREACH(o, &g_lend.offers, link) {
 		if (o->state != LEND_AVAILABLE)

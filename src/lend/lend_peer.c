@@ -328,14 +328,21 @@ lend_peer_listen(const char *traddr, const char *port)
 void
 lend_peer_stop(void)
 {
+	struct lend_conn *c, *next;
+
 	if (g_srv.fd >= 0) {
 		nvl_fd_del(g_srv.fdh);
 		close(g_srv.fd);
 		g_srv.fd = -1;
 		g_srv.fdh = NULL;
 	}
-	while (g_srv.conns)
-		conn_free(g_srv.conns);
+	/* a connection whose request is being served keeps going: its answer
+	 * (lend_serve's reply) sends and frees it */
+	for (c = g_srv.conns; c; c = next) {
+		next = c->next;
+		if (!c->serving)
+			conn_free(c);
+	}
 }
 
 /* ---- client ------------------------------------------------------------------------- */
