@@ -722,31 +722,6 @@ ptpl_path(const struct lend_offer *o, char *buf, size_t len)
 	snprintf(buf, len, "%s/lend-%u.ptpl", g_lend.state_dir, o->id);
 }
 
-/* Undo what prepare made: the lend bdev (file, block device, brick), the O_EXCL hold. */
-static void
-offer_release_device(struct lend_offer *o)
-{
-	struct nvl_bdev *b = nvl_bdev_get_by_name(o->bdev);
-
-	if (b)
-		nvl_bdev_clear_exclusive(b);
-	if (o->kind == LEND_KIND_FILE || o->kind == LEND_KIND_BLOCKDEV) {
-		if (b && nvl_bdev_unregister(b) < 0)
-			NVL_ERRLOG("lend %u: bdev %s is still open by %s", o->id, o->bdev,
-				   b->claimed_by);
-	} else if (o->kind == LEND_KIND_BRICK && b) {
-		json_t *p = json_pack("{s:s}", "name", o->bdev);
-
-		/* completes in-process; nothing to wait for */
-		nvl_rpc_call_local("bdev_brick_delete", p, NULL, NULL);
-		json_decref(p);
-	}
-	if (o->hold_fd >= 0) {
-		close(o->hold_fd);
-		o->hold_fd = -1;
-	}
-}
-
 struct capture {
 	bool done;
 	json_t *result;
@@ -764,6 +739,35 @@ capture_done(void *arg, json_t *result, json_t *error)
 			 jstr(error, "message")[0] ? jstr(error, "message") : "failed");
 	else
 		c->result = json_incref(result);
+}
+
+/* Undo what prepare made: the lend bdev (file, block device, brick), the O_EXCL hold. */
+static void
+offer_release_device(struct lend_offer *o)
+{
+	struct nvl_bdev *b = nvl_bdev_get_by_name(o->bdev);
+
+	if (b)
+		nvl_bdev_clear_exclusive(b);
+	if (o->kind == LEND_KIND_FILE || o->kind == LEND_KIND_BLOCKDEV) {
+		if (b && nvl_bdev_unregister(b) < 0)
+			NVL_ERRLOG("lend %u: bdev %s is still open by %s", o->id, o->bdev,
+				   b->claimed_by);
+	} else if (o->kind == LEND_KIND_BRICK && b) {
+		json_t *p = json_pack("{s:s}", "name", o->bdev);
+		struct capture c = { 0 };
+
+		/* completes in-process, before the call returns */
+		nvl_rpc_call_local("bdev_brick_delete", p, capture_done, &c);
+		json_decref(p);
+		json_decref(c.result);
+		if (c.msg[0])
+			NVL_ERRLOG("lend %u: %s", o->id, c.msg);
+	}
+	if (o->hold_fd >= 0) {
+		close(o->hold_fd);
+		o->hold_fd = -1;
+	}
 }
 
 /*

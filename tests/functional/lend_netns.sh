@@ -258,6 +258,24 @@ on lender lend add r1 >/dev/null
 out=$(on lender lend available $((SID + 1)) 2>&1) && fail "available on a bdev in use"
 assert_contains "$out" "in use"
 
+log "a brick lent whole: borrowed, written, read back by the other borrower"
+mkdir -p "$T/brick"
+on lender rpc brick_create "{\"name\":\"bk\",\"fast_dir\":\"$T/brick\",\"capacity_blocks\":8}" >/dev/null ||
+	fail "brick_create"
+on lender lend add brick:bk >/dev/null || fail "add brick"
+KID=$(on lender --json lend list | /usr/bin/python3 -c 'import json,sys; print([o["id"] for o in json.load(sys.stdin)["offers"] if o["kind"]=="brick"][0])')
+on lender lend available $KID >/dev/null || fail "brick available"
+assert_contains "$(on b1 lend list | grep "lender:$KID")" "16.0 MiB"
+d1=$(on b1 lend borrow lender:$KID) || fail "b1 borrows the brick"
+dd if="$T/pattern" of="$d1" bs=1M count=2 oflag=direct status=none || fail "write to the brick"
+on b1 lend return lender:$KID >/dev/null || fail "return the brick"
+d2=$(on b2 lend borrow lender:$KID) || fail "b2 borrows the brick"
+cmp <(dd if="$d2" bs=1M count=2 iflag=direct status=none) <(head -c 2M "$T/pattern") ||
+	fail "b2 does not read what b1 wrote to the brick"
+on b2 lend return lender:$KID >/dev/null || fail "b2 returns the brick"
+on lender lend unavailable $KID >/dev/null || fail "brick unavailable"
+on lender rpc bdev_get_bdevs | grep -q "lend-$KID" && fail "the brick bdev outlived unavailable"
+
 log "peer authentication: no key, another key, a readable key"
 nvlend lend keygen "$T/other.key" >/dev/null
 start_node intruder $N2 --cluster-key "$T/other.key"
