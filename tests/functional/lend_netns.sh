@@ -258,6 +258,30 @@ on lender lend add r1 >/dev/null
 out=$(on lender lend available $((SID + 1)) 2>&1) && fail "available on a bdev in use"
 assert_contains "$out" "in use"
 
+log "a block device: refused while mounted, held O_EXCL while lent, mountable again after"
+truncate -s 32M "$T/blk.img"
+bdev=$(losetup -f --show "$T/blk.img") || fail "losetup"
+on_exit "losetup -d $bdev"
+mkfs.ext4 -q -F "$bdev" >/dev/null 2>&1 || fail "mkfs on $bdev"
+bmnt=$(mkmnt bm)
+mount "$bdev" "$bmnt" || fail "mount $bdev"
+echo lent-fs > "$bmnt/hello" && sync
+on lender lend add "$bdev" >/dev/null || fail "add $bdev"
+BID=$(on lender --json lend list | /usr/bin/python3 -c 'import json,sys; print([o["id"] for o in json.load(sys.stdin)["offers"] if o["kind"]=="blockdev"][0])')
+out=$(on lender lend available $BID 2>&1) && fail "available while mounted"
+assert_contains "$out" "mounted or held exclusively"
+umount "$bmnt"
+on lender lend available $BID >/dev/null || fail "available $bdev"
+mount "$bdev" "$bmnt" 2>/dev/null && fail "mounted a lent block device locally"
+d1=$(on b1 lend borrow lender:$BID) || fail "b1 borrows the block device"
+mount -o ro,noload "$d1" "$bmnt" || fail "mount the borrowed block device"
+assert_eq "$(cat "$bmnt/hello")" "lent-fs" "file on the borrowed device"
+umount "$bmnt"
+on b1 lend return lender:$BID >/dev/null || fail "return the block device"
+on lender lend unavailable $BID >/dev/null || fail "unavailable $bdev"
+mount "$bdev" "$bmnt" || fail "the block device is not back for local use"
+umount "$bmnt"
+
 log "a brick lent whole: borrowed, written, read back by the other borrower"
 mkdir -p "$T/brick"
 on lender rpc brick_create "{\"name\":\"bk\",\"fast_dir\":\"$T/brick\",\"capacity_blocks\":8}" >/dev/null ||
