@@ -1332,7 +1332,7 @@ serve_borrow(const struct nvl_lend_request *r, const struct nvl_lend_body *b,
 
 void
 lend_serve(const struct nvl_lend_request *r, const struct nvl_lend_body *b, const char *local_addr,
-	   lend_reply_fn reply, void *conn)
+	   const char *remote_addr, lend_reply_fn reply, void *conn)
 {
 	struct lend_offer *o;
 	struct lend_borrow *bw;
@@ -1341,8 +1341,13 @@ lend_serve(const struct nvl_lend_request *r, const struct nvl_lend_body *b, cons
 	NVL_VERBOSELOG(lend, "peer %s (%s): %s", r->node, r->node_id, nvl_lend_op_name(b->op));
 	switch (b->op) {
 	case NVL_LEND_OP_HELLO:
+		/* a node listening on a wildcard is reached where it came from */
 		if (b->port)
-			peer_learn(r->node, r->node_id, b->addr, b->port);
+			peer_learn(r->node, r->node_id,
+				   b->addr[0] && strcmp(b->addr, "0.0.0.0") && strcmp(b->addr, "::")
+					   ? b->addr
+					   : remote_addr,
+				   b->port);
 		reply(conn, json_pack("{s:b, s:s, s:s}", "ok", 1, "node", g_lend.node, "node_id",
 				      g_lend.node_id));
 		return;

@@ -151,7 +151,7 @@ int lend_listen(const struct lend_listener *l, char *err, size_t errlen);
 /** Serve one authenticated peer request; reply(conn, body) exactly once. */
 typedef void (*lend_reply_fn)(void *conn, json_t *body);
 void lend_serve(const struct nvl_lend_request *r, const struct nvl_lend_body *b,
-		const char *local_addr, lend_reply_fn reply, void *conn);
+		const char *local_addr, const char *remote_addr, lend_reply_fn reply, void *conn);
 /* borrower side (async) */
 int lend_connect(const char *addr, uint16_t port, lend_done_fn done, void *arg);
 int lend_list(lend_done_fn done, void *arg);

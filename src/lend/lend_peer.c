@@ -155,7 +155,7 @@ conn_request(struct lend_conn *c, size_t len)
 	if (nvl_lend_body_decode(r.body, &b, err, sizeof(err)) < 0) {
 		conn_reply(c, json_pack("{s:b, s:i, s:s}", "ok", 0, "errno", EINVAL, "error", err));
 	} else {
-		lend_serve(&r, &b, c->local, conn_reply, c);
+		lend_serve(&r, &b, c->local, c->remote, conn_reply, c);
 	}
 	nvl_lend_request_fini(&r);
 }
