@@ -160,6 +160,38 @@ int lend_return(const char *id, lend_done_fn done, void *arg, char *err, size_t 
 json_t *lend_borrows_json(void);
 json_t *lend_node_json(void);
 
+/* lend.c: the daemon's "lend" subsystem (registered in lend_rpc.c) */
+/** Defaults; node identity and lend.json if they exist. \return 0 or -errno. */
+int lend_init(void);
+/** After the -c configuration: listen again, replay the available offers. */
+void lend_start(void);
+/** Stop serving, wait for peer calls in flight, free; then done(). */
+void lend_fini(void (*done)(void));
+
+/* lend.c: helpers shared by the service's files */
+const char *lend_jstr(const json_t *o, const char *k);
+uint64_t lend_jint(const json_t *o, const char *k);
+void lend_uuid_random(char *out);
+/* RPC sequences: calls run one after the other in-process (lend.c) */
+#define SEQ_OK_EXISTS 1 /**< an "already exists" answer counts as success */
+#define SEQ_OK_ANY 2    /**< any error does: best-effort teardown */
+void lend_seq_add(json_t *calls, const char *method, json_t *params, int ok);
+/** Run calls (stolen); done(arg, rc, msg) runs exactly once, later. */
+void lend_seq_run(json_t *calls, void (*done)(void *, int, const char *), void *arg);
+/** listen_address of the lend listener's address on port. */
+json_t *lend_listen_addr_json(const char *port);
+
+/* lend_offer.c */
+void lend_peer_learn(const char *name, const char *node_id, const char *addr, uint16_t port);
+int lend_offer_make_available(struct lend_offer *o, bool replay, lend_done_fn done, void *arg,
+			      char *err, size_t errlen);
+/** Expire the leases of borrowers silent past their deadline. */
+void lend_offers_expire(uint64_t now_us);
+
+/* lend_borrow.c */
+/** Send the renewals that are due. */
+void lend_borrows_renew(uint64_t now_us);
+
 /* lend_mdns.c */
 /** Write the avahi static service of the discovery listener. \return 0 or -errno (err says why). */
 int lend_mdns_publish(char *err, size_t errlen);

@@ -336,3 +336,14 @@ rpc_lend_get_borrows(struct nvl_rpc_request *req, void *unused)
 }
 NVL_RPC_REGISTER_NOARGS("lend_get_borrows", rpc_lend_get_borrows, NVL_RPC_RUNTIME,
 			"What this node borrowed: lender, id, URI, attachment name, lease age.")
+
+/* ---- the daemon's "lend" subsystem ------------------------------------------------------------ */
+
+static struct nvl_subsystem g_lend_subsys = {
+	.name = "lend",
+	.order = 40, /* after nvmf (30): stops before the target does */
+	.init = lend_init,
+	.start = lend_start,
+	.fini = lend_fini,
+};
+NVL_SUBSYSTEM_REGISTER(g_lend_subsys)

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of src/lend/lend.c without a running daemon: the node identity
+ * Unit tests of src/lend/lend.c (and the offer and borrow halves it
+ * records) without a running daemon: the node identity
  * (created once, kept across starts, renamed by --node-name), lend records
  * written by add and read back by the replay's loader with every field,
  * refusals of add and remove, and LENDER:ID references.
  */
 #include "lend/lend.c"
+#include "lend/lend_borrow.c"
+#include "lend/lend_offer.c"
 #include "common/ut.h"
 
 static char g_dir[64];
@@ -146,7 +149,7 @@ test_records_roundtrip(void **state)
 	nvl_strlcpy(b->uri, "nvme+tcp://10.0.0.9:4420/nqn.2014-08.io.nvlend:lend:l9:7/1",
 		    sizeof(b->uri));
 	TAILQ_INSERT_TAIL(&g_lend.borrows, b, link);
-	peer_learn("l9", "22345678-1234-4234-8234-123456789abc", "10.0.0.9", 4430);
+	lend_peer_learn("l9", "22345678-1234-4234-8234-123456789abc", "10.0.0.9", 4430);
 	g_lend.listener = (struct lend_listener){ .on = true, .traddr = "10.0.0.1", .trsvcid = "4430",
 						  .nvme_trsvcid = "4420", .disc_trsvcid = "8009",
 						  .lease_ms = 5000, .mdns = true };
@@ -191,11 +194,11 @@ test_refs(void **state)
 	(void)state;
 	assert_int_equal(lend_init(), 0);
 	assert_int_equal(parse_lend_ref("3", &p, &id, err, sizeof(err)), -EINVAL); /* nobody */
-	peer_learn("l1", "12345678-1234-4234-8234-123456789abc", "10.0.0.1", 4430);
+	lend_peer_learn("l1", "12345678-1234-4234-8234-123456789abc", "10.0.0.1", 4430);
 	assert_int_equal(parse_lend_ref("3", &p, &id, err, sizeof(err)), 0);
 	assert_string_equal(p->name, "l1");
 	assert_int_equal(id, 3);
-	peer_learn("l2", "22345678-1234-4234-8234-123456789abc", "10.0.0.2", 4430);
+	lend_peer_learn("l2", "22345678-1234-4234-8234-123456789abc", "10.0.0.2", 4430);
 	assert_int_equal(parse_lend_ref("3", &p, &id, err, sizeof(err)), -EINVAL); /* which? */
 	assert_int_equal(parse_lend_ref("l2:4", &p, &id, err, sizeof(err)), 0);
 	assert_string_equal(p->name, "l2");
