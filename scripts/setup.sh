@@ -20,6 +20,9 @@ PKGS=(
 	socat fio nvme-cli nbdkit nbd-client libnbd-bin python3-libnbd
 	qemu-utils qemu-system-x86 e2fsprogs util-linux iproute2 iperf3
 	procps psmisc kmod
+	# mDNS advertisement of lenders (tests/functional/lend_mdns.sh; not started:
+	# the test runs its own avahi-daemon in a network namespace)
+	avahi-daemon
 	# manual pages: lint and render (tests/functional/docs_man.sh)
 	mandoc man-db
 	# Debian packages: make deb, lintian (tests/functional/packaging_deb.sh)

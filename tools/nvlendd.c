@@ -4,6 +4,7 @@
 #include "app/keeper.h"
 #include "app/metrics.h"
 #include "function/vblk.h"
+#include "lend/lend.h"
 #include "rpc/rpc.h"
 #include "util/fdstore.h"
 #include "util/log.h"
@@ -98,6 +99,22 @@ usage(FILE *f)
 "                           CTRLR, relative virtio_blk_controller_create paths);\n"
 "                           default: the working directory at start-up.\n"
 "                           save-config records the absolute path\n"
+"        --node-name NAME   this node's name for device lending (peers list its\n"
+"                           offers under it); saved in the state dir, so later\n"
+"                           starts keep it (default: the saved one, else the\n"
+"                           host name)\n"
+"        --state-dir DIR    where the node identity and the lend records live\n"
+"                           (default /var/lib/nvlend as root, else\n"
+"                           $XDG_STATE_HOME/nvlend); lend records are replayed\n"
+"                           from there at start, after -c\n"
+"        --cluster-key FILE the key every lending peer proves it holds (HMAC-\n"
+"                           SHA256); mode 0600, refused otherwise (default\n"
+"                           /etc/nvlend/cluster.key; make one with\n"
+"                           `nvlend lend keygen FILE`)\n"
+"        --avahi-services-dir DIR\n"
+"                           where `nvlend lend listen --mdns` puts the avahi\n"
+"                           static service advertising the discovery port\n"
+"                           (default /etc/avahi/services)\n"
 "    -V, --version          print the version and exit\n"
 "    -h, --help             this text\n"
 "\n"
@@ -259,6 +276,9 @@ nvlendd_role(int argc, char **argv, const char *rpc_socket, bool no_keeper)
 	}
 }
 
+/* long options without a short letter */
+enum { OPT_NODE_NAME = 0x100, OPT_STATE_DIR, OPT_CLUSTER_KEY, OPT_AVAHI_DIR };
+
 int
 main(int argc, char **argv)
 {
@@ -279,11 +299,16 @@ main(int argc, char **argv)
 		{ "pid-file", required_argument, NULL, 'P' },
 		{ "metrics", required_argument, NULL, 'M' },
 		{ "vhost-socket-dir", required_argument, NULL, 'S' },
+		{ "node-name", required_argument, NULL, OPT_NODE_NAME },
+		{ "state-dir", required_argument, NULL, OPT_STATE_DIR },
+		{ "cluster-key", required_argument, NULL, OPT_CLUSTER_KEY },
+		{ "avahi-services-dir", required_argument, NULL, OPT_AVAHI_DIR },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct nvl_app_opts o = { 0 };
+	struct nvl_lend_opts lo = { 0 };
 	char sock[256];
 	const char *pidfile = NULL;
 	bool no_keeper = false;
@@ -393,6 +418,18 @@ main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_NODE_NAME:
+			lo.node_name = optarg;
+			break;
+		case OPT_STATE_DIR:
+			lo.state_dir = optarg;
+			break;
+		case OPT_CLUSTER_KEY:
+			lo.key_file = optarg;
+			break;
+		case OPT_AVAHI_DIR:
+			lo.avahi_dir = optarg;
+			break;
 		case 'V':
 			printf("nvlendd %s\n", NVL_VERSION_STRING);
 			return 0;
@@ -407,6 +444,14 @@ main(int argc, char **argv)
 	if (optind < argc) {
 		fprintf(stderr, "nvlendd: unexpected argument '%s'\nTry 'nvlendd --help'.\n",
 			argv[optind]);
+		return 2;
+	}
+	rc = nvl_lend_configure(&lo);
+	if (rc < 0) {
+		fprintf(stderr, "nvlendd: %s\n",
+			rc == -EINVAL ? "--node-name must be 1..63 of A-Z a-z 0-9 . _ - (not "
+					"starting with . or -), paths shorter than 4096"
+				      : strerror(-rc));
 		return 2;
 	}
 	if (o.rpc_socket == NULL || *o.rpc_socket == '\0')

@@ -358,10 +358,16 @@ app_save_state(const char *method, bool ok)
 	g_app.cfg_saved = text;
 }
 
+/* The configuration is in: every subsystem's start hook, in init order (what
+ * they make themselves is not part of the kept configuration), then the
+ * state is kept and the service manager told. */
 static void
 app_started(void)
 {
 	g_app.started = true;
+	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next)
+		if (s->start && !g_app.stopping)
+			s->start();
 	if (g_app.cfg) {
 		app_save_state(NULL, true);
 		nvl_rpc_set_call_hook(app_save_state);

@@ -26,6 +26,10 @@ struct nvl_subsystem {
 	/** optional: append the RPC calls ({method, params}) that rebuild this subsystem. */
 	void (*write_config)(json_t *calls);
 	struct nvl_subsystem *next;
+	/** optional: called once the -c configuration is replayed (or at once without -c),
+	 *  before the daemon reports it started: for state a subsystem keeps itself
+	 *  that builds on configured objects (lend records on bdevs and bricks) */
+	void (*start)(void);
 };
 
 void nvl_subsystem_register(struct nvl_subsystem *s);

@@ -155,6 +155,10 @@ nvl_bdev_open(const char *name, bool writable, const char *who, struct nvl_bdev_
 
 	if (b == NULL)
 		return -ENOENT;
+	if (b->exclusive_by[0]) {
+		NVL_ERRLOG("bdev %s is held exclusively by %s", b->name, b->exclusive_by);
+		return -EBUSY;
+	}
 	if (writable && b->read_only)
 		return -EROFS;
 	d = calloc(1, sizeof(*d));
@@ -185,6 +189,21 @@ nvl_bdev_close(struct nvl_bdev_desc *d)
 	if (b->open_count == 0)
 		b->claimed_by[0] = '\0';
 	free(d);
+}
+
+int
+nvl_bdev_set_exclusive(struct nvl_bdev *b, const char *who)
+{
+	if (b->exclusive_by[0])
+		return -EBUSY;
+	nvl_strlcpy(b->exclusive_by, who && who[0] ? who : "?", sizeof(b->exclusive_by));
+	return 0;
+}
+
+void
+nvl_bdev_clear_exclusive(struct nvl_bdev *b)
+{
+	b->exclusive_by[0] = '\0';
 }
 
 static inline unsigned
@@ -323,6 +342,8 @@ nvl_bdev_to_json(struct nvl_bdev *b)
 		return NULL;
 	if (b->open_count > 0)
 		json_object_set_new(o, "claimed_by", json_string(b->claimed_by));
+	if (b->exclusive_by[0])
+		json_object_set_new(o, "exclusive_by", json_string(b->exclusive_by));
 	/* fields SPDK's bdev_get_bdevs always has: no QoS limits (0), not zoned */
 	json_object_set_new(o, "assigned_rate_limits",
 			    json_pack("{s:i, s:i, s:i, s:i}", "rw_ios_per_sec", 0,
@@ -342,7 +363,7 @@ nvl_bdev_write_config(json_t *array)
 	struct nvl_bdev *b;
 
 	TAILQ_FOREACH(b, &g_bdevs, link) {
-		if (b->ops->write_config) {
+		if (b->ops->write_config && !b->no_config) {
 			json_t *c = b->ops->write_config(b);
 
 			if (c)

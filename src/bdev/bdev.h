@@ -112,6 +112,10 @@ struct nvl_bdev {
 	struct nvl_bdev_stats *stats; /**< one per reactor */
 	unsigned nstats;
 	TAILQ_ENTRY(nvl_bdev) link;
+	/** set by nvl_bdev_set_exclusive(): who holds it; every further open fails */
+	char exclusive_by[96];
+	/** made and rebuilt by a service (lend) from its own records: not in save_config */
+	bool no_config;
 };
 
 /** An open handle. */
@@ -134,6 +138,15 @@ struct nvl_bdev *nvl_bdev_next(struct nvl_bdev *b);
  *  \return 0, -ENOENT (no such bdev), -EROFS (writable open of a read-only bdev). */
 int nvl_bdev_open(const char *name, bool writable, const char *who, struct nvl_bdev_desc **out);
 void nvl_bdev_close(struct nvl_bdev_desc *d);
+
+/**
+ * Keep b for its current openers: from now on nvl_bdev_open() of b fails
+ * with -EBUSY (claimed_by names `who`) until nvl_bdev_clear_exclusive().
+ * Device lending uses it so nothing local takes a lent bdev.
+ * \return 0, -EBUSY (already held exclusively by someone).
+ */
+int nvl_bdev_set_exclusive(struct nvl_bdev *b, const char *who);
+void nvl_bdev_clear_exclusive(struct nvl_bdev *b);
 
 /** Submit. \return 0 (callback will run), -EINVAL (range/alignment/iov mismatch),
  *  -EBADF (write on a read-only descriptor), -ENOTSUP (type not supported),

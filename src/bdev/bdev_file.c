@@ -30,7 +30,10 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -63,9 +66,109 @@ struct bdev_file {
 	uint32_t mem_align;
 	uint32_t off_align;
 	uint64_t bounced;
+	struct backing_lock *lock;
 };
 
 static void *g_zero_buf;
+
+/*
+ * One daemon per backing device (dis_nvme's one manager per device): the
+ * first bdev of this process on a file or block device takes an exclusive
+ * flock(2) on it (its own descriptor, so the bdev's reopens do not drop it);
+ * further bdevs of this process on the same file share it (refcounted). A
+ * second daemon's bdev on it is refused with -EBUSY. The lock goes with the
+ * process (also on kill -9). Reactor 0 only.
+ */
+struct backing_lock {
+	dev_t dev;
+	ino_t ino;
+	int fd;
+	unsigned refs;
+	struct backing_lock *next;
+};
+static struct backing_lock *g_backing_locks;
+
+/* The pid holding a FLOCK on dev:ino according to /proc/locks, or 0. */
+static int
+backing_lock_owner(dev_t dev, ino_t ino)
+{
+	char line[256], want[64];
+	FILE *f = fopen("/proc/locks", "re");
+	int pid = 0;
+
+	if (f == NULL)
+		return 0;
+	snprintf(want, sizeof(want), "%02x:%02x:%lu ", major(dev), minor(dev), (unsigned long)ino);
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, "FLOCK");
+
+		if (p && strstr(p, want) && sscanf(p, "FLOCK %*s %*s %d", &pid) == 1)
+			break;
+		pid = 0;
+	}
+	fclose(f);
+	return pid;
+}
+
+static int
+backing_lock_get(const char *name, const char *path, const struct stat *st,
+		 struct backing_lock **out)
+{
+	struct backing_lock *l;
+	int pid;
+
+	for (l = g_backing_locks; l; l = l->next)
+		if (l->dev == st->st_dev && l->ino == st->st_ino) {
+			l->refs++;
+			*out = l;
+			return 0;
+		}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return -ENOMEM;
+	l->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (l->fd < 0) {
+		free(l);
+		return -errno;
+	}
+	if (flock(l->fd, LOCK_EX | LOCK_NB) < 0) {
+		int rc = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+		pid = backing_lock_owner(st->st_dev, st->st_ino);
+		if (rc == -EBUSY && pid)
+			NVL_ERRLOG("%s: %s is served by another process (pid %d): one daemon per "
+				   "backing device", name, path, pid);
+		else if (rc == -EBUSY)
+			NVL_ERRLOG("%s: %s is locked by another process: one daemon per backing "
+				   "device", name, path);
+		close(l->fd);
+		free(l);
+		return rc;
+	}
+	l->dev = st->st_dev;
+	l->ino = st->st_ino;
+	l->refs = 1;
+	l->next = g_backing_locks;
+	g_backing_locks = l;
+	*out = l;
+	return 0;
+}
+
+static void
+backing_lock_put(struct backing_lock *l)
+{
+	struct backing_lock **pp;
+
+	if (l == NULL || --l->refs)
+		return;
+	for (pp = &g_backing_locks; *pp; pp = &(*pp)->next)
+		if (*pp == l) {
+			*pp = l->next;
+			break;
+		}
+	close(l->fd); /* drops the flock */
+	free(l);
+}
 
 static struct bdev_file *
 to_file(struct nvl_bdev *b)
@@ -403,6 +506,7 @@ file_destroy(struct nvl_bdev *b)
 	struct bdev_file *f = to_file(b);
 
 	close(f->fd);
+	backing_lock_put(f->lock);
 	free(f->filename);
 	free(f);
 }
@@ -634,6 +738,9 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 		rc = -errno;
 		goto err_close;
 	}
+	rc = backing_lock_get(o->name, o->filename, &st, &f->lock);
+	if (rc < 0)
+		goto err_close;
 	on_memfs = file_on_memfs(f->fd, &st);
 	if (f->direct && on_memfs && o->io_mode == NVL_BDEV_FILE_AUTO) {
 		/*
@@ -667,6 +774,7 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 	*out = &f->bdev;
 	return 0;
 err_close:
+	backing_lock_put(f->lock);
 	close(f->fd);
 err_free:
 	free(f->filename);

@@ -114,6 +114,16 @@ target_str(const struct host_ctrlr *c, char *buf, size_t len)
 	return buf;
 }
 
+const char *
+host_ctrlr_uri_str(const struct host_ctrlr *c, char *buf, size_t len)
+{
+	char t[400];
+
+	snprintf(buf, len, "nvme+%s://%s/%s", c->uri.kind == NVL_URI_NVME_SHM ? "shm" : "tcp",
+		 target_str(c, t, sizeof(t)), c->uri.nqn);
+	return buf;
+}
+
 void
 host_ctrlr_opts_default(struct host_ctrlr_opts *o)
 {
@@ -165,6 +175,11 @@ host_admin_submit(struct host_ctrlr *c, const struct nvl_nvme_cmd *cmd, void *bu
 				 : nvl_now_ns() + MS(c->opts.admin_timeout_ms);
 	a->busy = true;
 	c->admin_busy++;
+	NVL_TRACELOG(host, "admin submit: opc 0x%02x cid %u nsid %u cdw10 0x%08x cdw11 0x%08x "
+			   "cdw12 0x%08x cdw13 0x%08x cdw14 0x%08x cdw15 0x%08x, %u bytes %s",
+		     a->cmd.opc, a->cmd.cid, a->cmd.nsid, a->cmd.cdw10, a->cmd.cdw11, a->cmd.cdw12,
+		     a->cmd.cdw13, a->cmd.cdw14, a->cmd.cdw15, len,
+		     dir == NVL_XFER_TO_CTRLR ? "out" : dir == NVL_XFER_FROM_CTRLR ? "in" : "");
 	rc = c->ops->admin_send(c, a);
 	if (rc < 0) {
 		a->busy = false;
@@ -225,6 +240,9 @@ host_admin_complete(struct host_ctrlr *c, struct host_admin_req *a, const struct
 	}
 	a->busy = false;
 	c->admin_busy--;
+	NVL_VERBOSELOG(host, "admin opc 0x%02x cid %u nsid %u: %s (status 0x%03x, cdw0 0x%x)",
+		       a->cmd.opc, a->cmd.cid, a->cmd.nsid, nvl_status_str(nvl_cpl_status(cpl)),
+		       nvl_cpl_status(cpl), cpl->cdw0);
 	a->cb(a->arg, cpl, 0);
 }
 
@@ -396,12 +414,20 @@ ctrlr_step(struct host_ctrlr *c, uint64_t now)
 		/* fallthrough */
 	case HOST_STEP_DONE: {
 		bool first = !c->connected_once;
+		char ustr[640];
 
 		c->connected_once = true;
 		c->next_ka_ns = now + MS(NVL_MAX(c->opts.kato_ms / 3, (uint32_t)HOST_KA_MIN_MS));
 		set_state(c, HOST_CTRLR_READY);
 		set_fail_mode(c, HOST_FAIL_NONE);
 		c->err = 0;
+		NVL_VERBOSELOG(host, "%s to %s as %s: controller %u, MDTS %u bytes, %u I/O queues "
+				     "of up to %u entries, keep-alive %u ms",
+			       first ? "connected" : "reconnected",
+			       host_ctrlr_uri_str(c, ustr, sizeof(ustr)),
+			       host_ctrlr_hostnqn(c), host_ctrlr_cntlid(c), host_ctrlr_max_xfer(c),
+			       host_ctrlr_max_io_queues(c), host_ctrlr_max_queue_entries(c),
+			       c->opts.kato_ms);
 		if (first) {
 			ctrlr_emit(c, HOST_EV_CONNECTED);
 		} else {

@@ -175,6 +175,8 @@ const char *host_ctrlr_last_error(const struct host_ctrlr *c);
 void host_ctrlr_set_error(struct host_ctrlr *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 const struct nvl_uri *host_ctrlr_uri(const struct host_ctrlr *c);
+/** "nvme+tcp://HOST:PORT/NQN" or "nvme+shm://PATH/NQN", for messages. */
+const char *host_ctrlr_uri_str(const struct host_ctrlr *c, char *buf, size_t len);
 const char *host_ctrlr_hostnqn(const struct host_ctrlr *c);
 const uint8_t *host_ctrlr_hostid(const struct host_ctrlr *c);
 uint16_t host_ctrlr_cntlid(const struct host_ctrlr *c);

@@ -18,7 +18,12 @@
 #include <sys/queue.h>
 
 #include "host/host.h"
+#include "util/log.h"
 #include "util/util.h"
+
+/* libnvlend's log component (host_log.c): verbose lines on the admin path,
+ * connects and queue creation, trace lines per command and request */
+NVL_LOG_DECLARE_COMPONENT(host);
 
 #define HOST_ADMIN_SLOTS 16         /* admin commands outstanding at once */
 #define HOST_ADMIN_MAX_FDS 4        /* shm: descriptors one admin completion carries */

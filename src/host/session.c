@@ -23,16 +23,20 @@
  */
 #include "host/session.h"
 #include "host/host.h"
+#include "util/log.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+NVL_LOG_DECLARE_COMPONENT(host);
 
 #define SESSION_BACKOFF_MIN_MS 100
 #define SESSION_BACKOFF_MAX_MS 1000
@@ -312,6 +316,11 @@ host_session_create(const char *uri, const struct host_session_opts *opts,
 	}
 	if (s->ns.read_only)
 		s->opts.readonly = true;
+	char ustr[640];
+
+	NVL_VERBOSELOG(host, "session %s: namespace %u, %llu blocks of %u, reconnect timeout %u ms",
+		       host_ctrlr_uri_str(s->c, ustr, sizeof(ustr)), s->nsid, (unsigned long long)s->ns.num_blocks,
+		       s->ns.block_size, s->opts.reconnect_timeout_ms);
 	*out = s;
 	return 0;
 err_ctrlr:
@@ -652,6 +661,9 @@ host_session_queue_create(struct host_session *s, uint32_t depth, struct host_se
 		return rc;
 	}
 	(void)host_qpair_poll(q->qp, 0); /* this thread owns it: take its connection */
+	NVL_VERBOSELOG(host, "controller %u: I/O queue %u created: %u entries, interrupts, spin %u us",
+		       host_ctrlr_cntlid(s->c), host_qpair_qid(q->qp), host_qpair_entries(q->qp),
+		       s->opts.spin_us);
 	*out = q;
 	return 0;
 }
@@ -732,6 +744,8 @@ host_session_queue_submit(struct host_session_queue *q, struct host_session_io *
 	io->next = 0;
 	io->chunks = 0;
 	io->status = 0;
+	NVL_TRACELOG(host, "session request: op %u offset %llu len %llu flags 0x%x", io->op,
+		     (unsigned long long)io->offset, (unsigned long long)io->len, io->flags);
 	TAILQ_INSERT_TAIL(&q->pending, io, link);
 	io->where = IO_PENDING;
 	q->outstanding++;
@@ -767,6 +781,28 @@ queue_prepare_sleep(struct host_session_queue *q, struct pollfd *pfds, int *n, i
 	return 0;
 }
 
+/* --spin-us (dis_nvme's polling): before a waiter sleeps, poll the queue pair
+ * for up to spin_us; true if something completed (the caller looks again). */
+static bool
+queue_spin(struct host_session_queue *q)
+{
+	uint64_t end;
+	uint32_t start = q->completed;
+
+	if (q->s->opts.spin_us == 0 || !host_qpair_connected(q->qp))
+		return false;
+	end = nvl_now_ns() + (uint64_t)q->s->opts.spin_us * 1000;
+	do {
+		(void)host_qpair_poll(q->qp, 0);
+		queue_kick(q);
+		if (q->completed != start || q->outstanding == 0)
+			return true;
+		if (host_qpair_spin_yields(q->qp))
+			sched_yield(); /* the peer is a local process: let it run */
+	} while (nvl_now_ns() < end);
+	return false;
+}
+
 int
 host_session_queue_poll(struct host_session_queue *q, int timeout_ms)
 {
@@ -792,6 +828,8 @@ host_session_queue_poll(struct host_session_queue *q, int timeout_ms)
 		}
 		if (timeout_ms == 0 || nvl_now_ns() >= until)
 			break;
+		if (queue_spin(q))
+			continue;
 		if (queue_prepare_sleep(q, pfds, &n, 4) < 0) {
 			if (host_qpair_outstanding(q->qp) == 0 && !TAILQ_EMPTY(&q->pending)) {
 				/* nothing of ours in flight yet still pending: the shared
@@ -834,6 +872,8 @@ host_session_queue_pollfds(struct host_session_queue *q, struct pollfd *pfds, in
 		return 0;
 	if (max < 2)
 		return -EOPNOTSUPP;
+	if (queue_spin(q))
+		return -EAGAIN;
 	if (queue_prepare_sleep(q, pfds, &n, max) < 0)
 		return -EAGAIN;
 	return n;

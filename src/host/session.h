@@ -47,6 +47,7 @@ struct host_session_opts {
 	uint32_t reconnect_timeout_ms; /**< 0: 60000 */
 	uint64_t window_bytes;         /**< shm data window; 0: libnvlend's default */
 	bool readonly;                 /**< refuse writes locally (-EROFS) */
+	uint32_t spin_us;              /**< queue pairs spin this long before sleeping; 0: default */
 };
 
 enum host_session_state {

@@ -728,6 +728,12 @@ nvme_admin_execute(struct nvl_nvme_req *req)
 	const struct nvl_nvme_queue_ops *qops = c->queue_ops;
 
 	__atomic_store_n(&c->last_keep_alive_ns, nvl_now_ns(), __ATOMIC_RELAXED);
+	NVL_VERBOSELOG(nvme, "controller %u (%s): admin opc 0x%02x cid %u nsid %u", c->cntlid,
+		       c->hostnqn, req->cmd.opc, req->cmd.cid, req->cmd.nsid);
+	NVL_TRACELOG(nvme, "controller %u: admin cdw10 0x%08x cdw11 0x%08x cdw12 0x%08x "
+			   "cdw13 0x%08x cdw14 0x%08x cdw15 0x%08x",
+		     c->cntlid, req->cmd.cdw10, req->cmd.cdw11, req->cmd.cdw12, req->cmd.cdw13,
+		     req->cmd.cdw14, req->cmd.cdw15);
 	if (c->type == NVL_NVME_CNTRLTYPE_DISCOVERY) {
 		/* discovery controllers implement a small subset (NVMe-oF 5.2) */
 		switch (req->cmd.opc) {

@@ -163,6 +163,9 @@ nvl_subsys_create(const struct nvl_subsys_opts *o, struct nvl_subsys **out)
 	nvl_strlcpy(s->mn, o->model_number ? o->model_number : "nvlend shared namespace",
 		    sizeof(s->mn));
 	s->allow_any_host = o->allow_any_host || s->discovery;
+	s->listed_to_any_host = o->listed_to_any_host;
+	if (o->owner)
+		nvl_strlcpy(s->owner, o->owner, sizeof(s->owner));
 	s->max_ns = maxns;
 	s->min_cntlid = o->min_cntlid ? o->min_cntlid : 1;
 	s->max_cntlid = o->max_cntlid ? o->max_cntlid : 0xffef;
@@ -696,7 +699,7 @@ nvl_nvmf_discovery_log(const char *hostnqn, void **out, size_t *len)
 	TAILQ_FOREACH(s, &g_nvmf.subsystems, link) {
 		struct nvmf_sub_listener *l;
 
-		if (!s->discovery && !nvmf_host_allowed(s, hostnqn))
+		if (!s->discovery && !s->listed_to_any_host && !nvmf_host_allowed(s, hostnqn))
 			continue;
 		TAILQ_FOREACH(l, &s->listeners, link) {
 			const struct nvl_transport_ops *t = nvl_transport_find(l->addr.trtype);

@@ -98,6 +98,12 @@ struct nvl_subsys_opts {
 	uint32_t max_namespaces;
 	uint16_t min_cntlid;
 	uint16_t max_cntlid;
+	/** component that manages it (e.g. "lend"): save_config leaves it out, its owner
+	 *  rebuilds it from its own records; NULL: the configuration's */
+	const char *owner;
+	/** listed in every host's discovery log, also hosts not (yet) allowed to connect
+	 *  (device lending's offers) */
+	bool listed_to_any_host;
 };
 
 /** Reactor 0. \return 0, -EEXIST, -EINVAL (bad NQN or ranges), -ENOMEM. */

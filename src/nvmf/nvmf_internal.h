@@ -45,6 +45,8 @@ struct nvl_subsys {
 	bool discovery;
 	bool allow_any_host;
 	bool deleting;
+	bool listed_to_any_host;  /* in every host's discovery log */
+	char owner[16];           /* "" or the managing component: not in save_config */
 	uint32_t max_ns;
 	uint16_t min_cntlid, max_cntlid, next_cntlid;
 	struct nvl_nvmf_ns **ns;          /* [max_ns], atomic pointer loads */

@@ -183,6 +183,8 @@ struct rpc_create_subsys {
 	uint16_t max_cntlid;
 	bool ana_reporting;
 	const char *tgt_name;
+	const char *owner;
+	bool listed_to_any_host;
 };
 
 static const struct nvl_rpc_param create_subsys_params[] = {
@@ -204,6 +206,12 @@ static const struct nvl_rpc_param create_subsys_params[] = {
 		      "SPDK compatibility; ANA is not reported"),
 	NVL_RPC_PARAM(struct rpc_create_subsys, tgt_name, NVL_RPC_T_STR, false,
 		      "SPDK compatibility; only the default target exists"),
+	NVL_RPC_PARAM(struct rpc_create_subsys, owner, NVL_RPC_T_STR, false,
+		      "component that manages the subsystem and rebuilds it from its own "
+		      "records (\"lend\"); save_config leaves such subsystems out"),
+	NVL_RPC_PARAM(struct rpc_create_subsys, listed_to_any_host, NVL_RPC_T_BOOL, false,
+		      "list it in every host's discovery log, also hosts not (yet) allowed to "
+		      "connect (device lending's offers; default false)"),
 };
 
 static void
@@ -217,10 +225,16 @@ rpc_nvmf_create_subsystem(struct nvl_rpc_request *req, struct rpc_create_subsys 
 		.max_namespaces = a->max_namespaces,
 		.min_cntlid = a->min_cntlid,
 		.max_cntlid = a->max_cntlid,
+		.owner = a->owner,
+		.listed_to_any_host = a->listed_to_any_host,
 	};
 	struct nvl_subsys *s;
 	int rc;
 
+	if (a->owner && (a->owner[0] == '\0' || strlen(a->owner) >= 16)) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "owner: 1..15 characters");
+		return;
+	}
 	rc = nvl_subsys_create(&o, &s);
 	if (rc == -EEXIST) {
 		nvl_rpc_error(req, -EEXIST, "subsystem %s already exists", a->nqn);
@@ -955,6 +969,10 @@ subsys_json(struct nvl_subsys *s)
 		json_object_set_new(o, "min_cntlid", json_integer(s->min_cntlid));
 		json_object_set_new(o, "max_cntlid", json_integer(s->max_cntlid));
 		json_object_set_new(o, "namespaces", nss);
+		if (s->owner[0])
+			json_object_set_new(o, "owner", json_string(s->owner));
+		if (s->listed_to_any_host)
+			json_object_set_new(o, "listed_to_any_host", json_true());
 	} else {
 		json_decref(nss);
 	}
@@ -1122,6 +1140,8 @@ nvmf_write_config(json_t *calls)
 		struct nvmf_sub_listener *l;
 		struct nvmf_host *h;
 
+		if (s->owner[0])
+			continue; /* its owner rebuilds it */
 		if (!s->discovery) {
 			json_array_append_new(
 				calls,

@@ -37,6 +37,8 @@ struct attach_opts {
 	uint32_t queues;
 	uint32_t qd;
 	uint32_t reconnect_timeout_s;
+	uint32_t spin_us;             /* queue pairs spin this long before sleeping (0: default) */
+	bool all;                     /* --all: every namespace the target offers this host */
 };
 
 /** One attachment as recorded in the state dir (NAME.json). */
@@ -128,6 +130,18 @@ extern const struct attach_mech g_attach_ublk;
 extern const struct attach_mech g_attach_kernel;
 
 const struct attach_mech *attach_mech_by_name(const char *name);
+
+/* ---- attach --all and stable names (attach_all.c) ---- */
+
+/** Attach every namespace the target at o->uri offers this host (its discovery
+ *  log, or one subsystem's namespaces), running `nvlend attach` per namespace
+ *  with the options of argv. \return a CLI exit code. */
+int attach_all(const struct attach_opts *o, int argc, char **argv, bool json);
+/** Make the stable link BYID/nvlend-NQN-nNSID -> r->device (BYID:
+ *  $NVLEND_BYID_DIR, else /dev/disk/by-id). Failures are only logged. */
+void attach_link_add(const struct attach_record *r, uint32_t nsid);
+/** Remove every stable link that points at r->device. */
+void attach_link_remove(const struct attach_record *r);
 
 /* helpers shared by mechanisms (cmd_attach.c) */
 /** Block every signal in the calling thread (before creating threads). */

@@ -18,6 +18,7 @@
  */
 #include "attach.h"
 #include "cli.h"
+#include "util/log.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -197,6 +198,7 @@ attach_process(const struct attach_mech *m, struct attach_ctx *a, int notify_fd,
 	so.nsid = a->o.nsid;
 	so.readonly = a->o.readonly;
 	so.reconnect_timeout_ms = a->o.reconnect_timeout_s * 1000;
+	so.spin_us = a->o.spin_us;
 	/* room for the data of every queue's commands (libnvlend copies buffers
 	 * outside the window into it): queues x qd x 256 KiB, 16..256 MiB; when
 	 * full, requests wait for completions */
@@ -221,6 +223,7 @@ attach_process(const struct attach_mech *m, struct attach_ctx *a, int notify_fd,
 		goto err_session;
 	nvl_strlcpy(a->rec.state, "attached", sizeof(a->rec.state));
 	attach_record_write(&a->rec);
+	attach_link_add(&a->rec, host_session_ns(a->s)->nsid);
 	attach_print_record(&a->rec, json);
 	fflush(stdout);
 	if (notify_fd >= 0) {
@@ -268,6 +271,7 @@ attach_process(const struct attach_mech *m, struct attach_ctx *a, int notify_fd,
 	update_state(a, "detaching");
 	if (pthread_create(&tid, NULL, force_watch_thread, a) == 0)
 		pthread_detach(tid);
+	attach_link_remove(&a->rec);
 	m->stop(a);
 	host_session_last_error(a->s, err, sizeof(err));
 	attach_log("%s: detached%s%s", a->rec.name, err[0] ? "; last error: " : "", err);
@@ -306,6 +310,7 @@ cleanup_dead(const struct attach_record *r)
 
 	if (m && m->detach_record)
 		m->detach_record(r);
+	attach_link_remove(r);
 	attach_record_remove(r->name);
 }
 
@@ -343,6 +348,9 @@ attach_parse_args(struct nvl_cli *cli, int argc, char **argv, struct attach_opts
 		{ "reconnect-timeout", required_argument, NULL, 'T' },
 		{ "hostnqn", required_argument, NULL, 'H' },
 		{ "nsid", required_argument, NULL, 'n' },
+		{ "spin-us", required_argument, NULL, 'S' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "all", no_argument, NULL, 'A' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct nvl_uri u;
@@ -354,7 +362,7 @@ attach_parse_args(struct nvl_cli *cli, int argc, char **argv, struct attach_opts
 	o->qd = 32;
 	o->reconnect_timeout_s = 60;
 	optind = 0; /* 0: glibc re-initializes (permuting: options may follow the operand) */
-	while ((c = getopt_long(argc, argv, "v:N:rq:d:fT:H:n:", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "v:N:rq:d:fT:H:n:S:L:A", lo, NULL)) != -1) {
 		switch (c) {
 		case 'v':
 			o->via = optarg;
@@ -394,6 +402,19 @@ attach_parse_args(struct nvl_cli *cli, int argc, char **argv, struct attach_opts
 				return cli_usage_error(cli, "--nsid must be 1..4294967294");
 			o->nsid = (uint32_t)v;
 			break;
+		case 'S':
+			if (cli_parse_u64(optarg, "--spin-us", 10000000, &v))
+				return cli_usage_error(cli, "--spin-us must be 0..10000000");
+			o->spin_us = (uint32_t)v;
+			break;
+		case 'L':
+			if (cli_parse_u64(optarg, "--log-level", 3, &v))
+				return cli_usage_error(cli, "--log-level must be 0..3");
+			nvl_log_set_level((int)v);
+			break;
+		case 'A':
+			o->all = true;
+			break;
 		default:
 			return cli_bad_option(cli, argv, lo);
 		}
@@ -401,6 +422,8 @@ attach_parse_args(struct nvl_cli *cli, int argc, char **argv, struct attach_opts
 	if (optind != argc - 1)
 		return cli_usage_error(cli, "expected one URI");
 	o->uri = argv[optind];
+	if (o->all)
+		return CLI_OK; /* a target address, maybe without a subsystem: attach_all() */
 	if (nvl_uri_parse(o->uri, &u) < 0 ||
 	    (u.kind != NVL_URI_NVME_SHM && u.kind != NVL_URI_NVME_TCP))
 		return cli_usage_error(cli, "'%s' is not a namespace URI (nvme+shm:///SOCK?nqn=NQN "
@@ -496,12 +519,16 @@ attach_claim(struct attach_ctx *a, const struct attach_mech *m)
 static int
 attach_in_kernel(const struct attach_mech *m, struct attach_ctx *a, bool json)
 {
+	struct nvl_uri u;
+
 	if (m->start(a) < 0) {
 		attach_record_remove(a->rec.name);
 		return CLI_ERR;
 	}
 	nvl_strlcpy(a->rec.state, "attached", sizeof(a->rec.state));
 	attach_record_write(&a->rec);
+	if (nvl_uri_parse(a->o.uri, &u) == 0)
+		attach_link_add(&a->rec, a->o.nsid ? a->o.nsid : u.nsid ? u.nsid : 1);
 	attach_print_record(&a->rec, json);
 	return CLI_OK;
 }
@@ -558,6 +585,8 @@ cmd_attach(struct nvl_cli *cli, int argc, char **argv)
 	rc = attach_parse_args(cli, argc, argv, &a.o);
 	if (rc != CLI_OK)
 		return rc;
+	if (a.o.all)
+		return attach_all(&a.o, argc, argv, cli->json);
 	rc = attach_pick_mech(cli, &a.o, &m);
 	if (rc != CLI_OK)
 		return rc;
@@ -583,7 +612,8 @@ NVL_CLI_COMMAND(g_cmd_attach, "attach", "give this host a block device for a nam
 "SYNOPSIS\n"
 "    nvlend attach URI [--via auto|kernel|ublk|nbd|fuse] [--name NAME] [--readonly]\n"
 "                  [--queues N] [--qd N] [--reconnect-timeout SECS] [--hostnqn NQN]\n"
-"                  [--nsid N] [--foreground]\n"
+"                  [--nsid N] [--spin-us N] [--log-level 0..3] [--foreground]\n"
+"    nvlend attach --all nvme+tcp://HOST:PORT[/NQN] [options]\n"
 "\n"
 "DESCRIPTION\n"
 "    Makes the namespace URI names (nvme+shm:///SOCKET?nqn=NQN[&nsid=N] or\n"
@@ -618,6 +648,23 @@ NVL_CLI_COMMAND(g_cmd_attach, "attach", "give this host a block device for a nam
 "                            give each attachment meant as a separate host its own\n"
 "    --nsid N                namespace (default: the URI's, else the first active)\n"
 "    --foreground            stay in the foreground; Ctrl-C detaches\n"
+"    --spin-us N             queue pairs poll this long for a completion before\n"
+"                            sleeping (dis_nvme's polling; default 50)\n"
+"    --log-level N           0 info, 1 debug, 2 verbose (admin commands, queue\n"
+"                            creation, connects), 3 trace (every command, every\n"
+"                            request); in STATE/NAME.log once detached. The\n"
+"                            environment's NVLEND_LOG_LEVEL does the same for any\n"
+"                            libnvlend program\n"
+"    --all                   attach every namespace the target offers this host:\n"
+"                            with HOST:PORT alone, every NVMe subsystem its\n"
+"                            discovery log lists (those this host may not use are\n"
+"                            skipped), with /NQN every namespace of that\n"
+"                            subsystem; one attachment each, named nvlN\n"
+"\n"
+"STABLE NAMES\n"
+"    Each attached device gets a link /dev/disk/by-id/nvlend-SUBNQN-nNSID (or in\n"
+"    $NVLEND_BYID_DIR), removed on detach: the same name whichever /dev/loopN,\n"
+"    /dev/nbdN or /dev/ublkbN it got.\n"
 "\n"
 "STATE\n"
 "    One JSON record per attachment in $NVLEND_ATTACH_DIR, else /run/nvlend/attach\n"
@@ -758,6 +805,7 @@ cmd_detach(struct nvl_cli *cli, int argc, char **argv)
 			fprintf(stderr, "nvlend detach: %s: %s\n", r.device, strerror(-rc));
 			return CLI_ERR;
 		}
+		attach_link_remove(&r);
 		attach_record_remove(r.name);
 		printf("detached %s (%s)\n", r.name, r.device);
 		return CLI_OK;
