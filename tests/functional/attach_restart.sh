@@ -37,7 +37,7 @@ on_exit "kill $fio_pid"
 sleep 0.6
 kill -0 $fio_pid 2>/dev/null || { cat "$T/fio.log" >&2; fail "fio ended too early"; }
 kill9_nvlendd
-wait_until 10 sh -c "nvlend attachments | grep -q reconnecting" ||
+wait_until 20 sh -c "nvlend attachments | grep -q reconnecting" ||
 	fail "state did not go to reconnecting"
 sleep 1
 start_nvlendd -c "$T/config.json"
@@ -46,7 +46,7 @@ rc=$?
 cat "$T/fio.log" >&2
 assert_eq "$rc" 0 "fio status"
 grep -q "err= 0" "$T/fio.log" || fail "fio reported an error"
-wait_until 5 sh -c "nvlend attachments | grep -q ' attached '" || fail "not attached again"
+wait_until 20 sh -c "nvlend attachments | grep -q ' attached '" || fail "not attached again"
 [ "$(attach_field r reconnects)" -ge 1 ] || fail "no reconnect recorded"
 # the data written before the crash is there too, read through a fresh host
 dd if="$dev" of="$T/a" bs=1M count=40 iflag=direct status=none || fail "read back"
@@ -66,7 +66,7 @@ el=$(($(date +%s) - t0))
 cat "$T/dd.err" >&2
 grep -qi "input/output error" "$T/dd.err" || fail "not EIO"
 [ $el -ge 1 ] && [ $el -le 20 ] || fail "the failure took ${el}s (timeout 2 s)"
-wait_until 5 sh -c "nvlend attachments | grep -q failed" || fail "state not failed"
+wait_until 20 sh -c "nvlend attachments | grep -q failed" || fail "state not failed"
 start_nvlendd -c "$T/config.json"
 wait_until 15 dd if="$dev" of="$T/blk2" bs=4k count=1 iflag=direct status=none ||
 	fail "I/O did not resume"

@@ -84,8 +84,8 @@ assert_contains "$msg" "already exists" "duplicate message"
 
 # list and iostat show every bdev
 for n in d0 d4k rel; do
-	nvlend bdev list | grep -q "^$n " || fail "bdev list lacks $n"
-	nvlend bdev iostat | grep -q "^$n " || fail "bdev iostat lacks $n"
+	nvlend bdev list | grep_q "^$n " || fail "bdev list lacks $n"
+	nvlend bdev iostat | grep_q "^$n " || fail "bdev iostat lacks $n"
 done
 [ "$(nvlend --json bdev iostat | json_get '["bdevs"][0]["num_read_ops"]')" = 0 ] ||
 	fail "iostat counters of an idle bdev"

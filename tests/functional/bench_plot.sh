@@ -15,7 +15,7 @@ printf 'qd\tA\ts1\t1\t100\nqd\tA\ts1\t4\t300\nqd\tA\ts2\t1\t90\nqd\tA\ts2\t4\t-\
 /usr/bin/python3 "$PLOT" "$T/pts" "$T/out" x >"$T/list" || fail "plot.py"
 assert_eq "$(wc -l <"$T/list")" 2 "charts written"
 for f in $(cat "$T/list"); do
-	file "$f" | grep -q 'PNG image data, 900 x 560' || fail "not a 900x560 PNG: $(file "$f")"
+	file "$f" | grep_q 'PNG image data, 900 x 560' || fail "not a 900x560 PNG: $(file "$f")"
 	[ "$(stat -c %s "$f")" -gt 5000 ] || fail "$f is suspiciously small"
 done
 printf 'qd\tonly three fields\n' >"$T/bad"
@@ -25,5 +25,5 @@ out=$(QDS="1 2" ROUNDS=1 RUNTIME=1 RAMP=0 HOLD_AB=0 SIZE=16M BENCH_PLOT_DIR="$T/
 	"$TOP/bench/nbd.sh" "$BUILD" --plot 2>&1) || { echo "$out" >&2; fail "bench/nbd.sh --plot"; }
 n=$(ls "$T/plots"/nbd-same-*.png 2>/dev/null | wc -l)
 assert_eq "$n" 3 "nbd charts (randread, randwrite, QD1 latency)"
-for f in "$T/plots"/*.png; do file "$f" | grep -q 'PNG image data' || fail "$f"; done
+for f in "$T/plots"/*.png; do file "$f" | grep_q 'PNG image data' || fail "$f"; done
 pass

@@ -54,7 +54,7 @@ nvlend brick read "$SHM" 4M --offset 1M --length 100000 >"$T/out" || fail "cli r
 cmp "$T/in" "$T/out" || fail "tcp write / shm read differ"
 nvlend brick read "$SHM" 4M --length 4096 | cmp -s - <(head -c 4096 /dev/zero) || fail "untouched range not zero"
 head -c 2097153 /dev/zero | expect_fail nvlend brick write "$SHM" 2M      # does not fit
-nvlend brick extents "$TCP" | grep -q '^0x200000 *4.0 MiB *2 *fast' || fail "list: $(nvlend brick extents "$TCP")"
+nvlend brick extents "$TCP" | grep_q '^0x200000 *4.0 MiB *2 *fast' || fail "list: $(nvlend brick extents "$TCP")"
 [ "$(nvlend --json brick info "$SHM" | json_get '["volatile"]')" = True ] || fail "tmpfs brick must report volatile"
 [ "$(nvlend --json brick info "$SHM" | json_get '["local"]')" = True ] || fail "shm must be local"
 [ "$(nvlend --json brick info "$TCP" | json_get '["local"]')" = False ] || fail "tcp is not local"
@@ -70,14 +70,14 @@ nvlend brick create d0 --fast "$T/dfast" --capacity 2 >/dev/null || fail "create
 [ "$(nvlend --json brick list d0 | json_get '[0]["persistence"]')" = fsync ] || fail "disk brick persistence"
 nvlend brick listen d0 tcp 127.0.0.1 "$port" || fail "second brick on the same port"
 nvlend brick alloc "brick+tcp://127.0.0.1:$port/d0" 0 || fail "alloc on d0"
-nvlend brick extents "$TCP" | grep -q '^0x0 ' && fail "bricks sharing a listener must not mix"
+nvlend brick extents "$TCP" | grep_q '^0x0 ' && fail "bricks sharing a listener must not mix"
 
 # delete closes connections and keeps the files unless --purge
 nvlend brick delete b0 || fail "delete b0"
 expect_fail nvlend brick extents "$SHM"
 nvlend brick create b0 --fast "$fast" --slow "$T/slow0" --capacity 8 >/dev/null || fail "re-create b0"
 nvlend brick listen b0 tcp 127.0.0.1 "$port" || fail "listen again"
-nvlend brick extents "$TCP" | grep -q '^0x200000 *4.0 MiB' || fail "blocks lost by delete + create"
+nvlend brick extents "$TCP" | grep_q '^0x200000 *4.0 MiB' || fail "blocks lost by delete + create"
 nvlend brick delete b0 --purge || fail "purge"
 [ -z "$(ls "$fast")" ] || fail "purge left files: $(ls -a "$fast")"
 rm -rf "$fast"

@@ -28,16 +28,16 @@ out=$(rpc bdev_brick_create '{"name": "bv0", "brick": "b0", "base_addr": 0, "siz
 assert_eq "$out" '"bv0"' "bdev name"
 rpc bdev_brick_create "{\"name\": \"bv1\", \"brick\": \"brick+tcp://127.0.0.1:$port/b0\", \"base_addr\": 1073741824, \"size_mib\": 32, \"block_size\": 512}" >/dev/null ||
 	fail "bdev_brick_create over tcp to ourselves"
-nvlend bdev list | grep -q '^bv0 *brick *64.0 MiB *4096' || fail "bdev list: $(nvlend bdev list)"
-nvlend bdev list | grep -q '^bv1 *brick *32.0 MiB *512' || fail "bdev list: $(nvlend bdev list)"
+nvlend bdev list | grep_q '^bv0 *brick *64.0 MiB *4096' || fail "bdev list: $(nvlend bdev list)"
+nvlend bdev list | grep_q '^bv1 *brick *32.0 MiB *512' || fail "bdev list: $(nvlend bdev list)"
 expect_fail rpc bdev_brick_create '{"name": "bad", "brick": "b0", "base_addr": 0, "size_mib": 3}'
 expect_fail nvlend brick delete b0
 nvlend save-config -o "$T/cfg.json" || fail "save-config"
 grep -q bdev_brick_create "$T/cfg.json" || fail "config lacks bdev_brick_create"
 stop_nvlendd
 start_nvlendd -c "$T/cfg.json"
-nvlend bdev list | grep -q '^bv0 *brick' || fail "bv0 not replayed"
-nvlend bdev list | grep -q '^bv1 *brick' || fail "bv1 not replayed"
+nvlend bdev list | grep_q '^bv0 *brick' || fail "bv0 not replayed"
+nvlend bdev list | grep_q '^bv1 *brick' || fail "bv1 not replayed"
 rpc bdev_brick_delete '{"name": "bv0"}' >/dev/null || fail "bdev_brick_delete"
 rpc bdev_brick_delete '{"name": "bv1"}' >/dev/null || fail "bdev_brick_delete"
 expect_fail rpc bdev_brick_delete '{"name": "bv0"}'

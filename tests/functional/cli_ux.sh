@@ -22,11 +22,11 @@ assert_eq "$(nvlend bdev create ram r0 8M)" "created bdev r0: 8.0 MiB (16384 x 5
 assert_eq "$(nvlend subsystem create $Q --allow-any-host)" "created subsystem $Q (any host may connect)" "subsystem create"
 assert_eq "$(nvlend subsystem add-ns $Q r0 --ptpl-file ptpl.json)" \
 	"added namespace 1 (bdev r0) to $Q; reservations persist in $PWD/ptpl.json" "add-ns --ptpl-file"
-rpc nvmf_get_subsystems | grep -q "\"ptpl_file\": \"$PWD/ptpl.json\"" ||
+rpc nvmf_get_subsystems | grep_q "\"ptpl_file\": \"$PWD/ptpl.json\"" ||
 	grep -q ptpl.json <(nvlend save-config) || fail "ptpl file not kept"
 assert_eq "$(nvlend subsystem add-listener $Q shm "$T/ux.sock")" "$Q listens on SHM $T/ux.sock" "add-listener"
 assert_eq "$(nvlend --json subsystem add-host $Q nqn.2026-01.io.nvlend.test:h1 | json_get '["nqn"]')" "$Q" "add-host --json"
-nvlend subsystem list | grep -q "nqn.2026-01.io.nvlend.test:ux .*1:r0" || fail "list"
+nvlend subsystem list | grep_q "nqn.2026-01.io.nvlend.test:ux .*1:r0" || fail "list"
 assert_eq "$(nvlend subsystem remove-listener $Q shm "$T/ux.sock")" "$Q no longer listens on SHM $T/ux.sock" "remove-listener"
 assert_eq "$(nvlend subsystem remove-host $Q nqn.2026-01.io.nvlend.test:h1)" \
 	"host nqn.2026-01.io.nvlend.test:h1 may no longer connect to $Q" "remove-host"
@@ -44,7 +44,7 @@ assert_eq "$(nvlend nbd stop)" "NBD server stopped" "nbd stop"
 assert_eq "$(nvlend log level 1)" "debug level 1 (debug)" "log level"
 assert_eq "$(nvlend log level 0)" "debug level 0 (info and warnings only)" "log level 0"
 assert_eq "$(nvlend --json log flag shm on | json_get '["enabled"]')" "True" "log flag --json"
-nvlend save-config -o "$T/cfg.json" | grep -q "^configuration written to $T/cfg.json ([0-9]* calls" ||
+nvlend save-config -o "$T/cfg.json" | grep_q "^configuration written to $T/cfg.json ([0-9]* calls" ||
 	fail "save-config -o says nothing"
 assert_eq "$(nvlend subsystem delete $Q)" "deleted subsystem $Q" "subsystem delete"
 assert_eq "$(nvlend bdev delete r0)" "deleted ram bdev r0" "bdev delete"
@@ -69,12 +69,12 @@ assert_contains "$out" "Did you mean 'bdev_get_bdevs'" "method suggestion"
 
 # brick: list = the daemon's bricks, extents = a client's view
 assert_contains "$(nvlend brick list)" "no bricks" "brick list when empty"
-nvlend brick create b0 --fast "$T/bf" --capacity 4 | grep -q "^created brick b0: 4 blocks of 2 MiB" || fail "brick create"
-nvlend brick list | grep -q "^b0 " || fail "brick list"
-nvlend brick listen b0 shm "$T/b.sock" | grep -qF "URI brick+shm://$T/b.sock?name=b0" || fail "brick listen"
+nvlend brick create b0 --fast "$T/bf" --capacity 4 | grep_q "^created brick b0: 4 blocks of 2 MiB" || fail "brick create"
+nvlend brick list | grep_q "^b0 " || fail "brick list"
+nvlend brick listen b0 shm "$T/b.sock" | grep_q -F "URI brick+shm://$T/b.sock?name=b0" || fail "brick listen"
 B="brick+shm://$T/b.sock?name=b0"
 assert_eq "$(nvlend brick alloc "$B" 2M)" "allocated the 2 MiB block at 0x200000" "brick alloc"
-nvlend brick extents "$B" | grep -q "^0x200000 " || fail "brick extents"
+nvlend brick extents "$B" | grep_q "^0x200000 " || fail "brick extents"
 out=$(nvlend brick list "$B" 2>&1) && fail "brick list URI accepted"
 assert_contains "$out" "nvlend brick extents" "brick list URI hint"
 assert_contains "$(echo hello | nvlend brick write "$B" 2M)" "wrote 6 bytes at 0x200000 + 0, flushed" "brick write"

@@ -81,6 +81,15 @@ assert_contains() {
 	case "$1" in *"$2"*) ;; *) fail "${3:-output} does not contain '$2': $1" ;; esac
 }
 
+# grep_q ARGS...: "grep -q" that reads all of its input, for "cmd | grep_q x"
+# under pipefail (grep -q exits at the first match and the writer can die of
+# SIGPIPE, failing the pipeline although the line was there)
+grep_q() {
+	local in
+	in=$(cat)
+	grep -q "$@" <<<"$in"
+}
+
 # wait_until SECS CMD...: poll every 0.05 s
 wait_until() {
 	local secs=$1 i=0
@@ -98,7 +107,7 @@ free_port() {
 	local p
 	for _ in $(seq 1 200); do
 		p=$((20000 + RANDOM % 30000))
-		if ! ss -ltnH "sport = :$p" 2>/dev/null | grep -q .; then
+		if ! ss -ltnH "sport = :$p" 2>/dev/null | grep_q .; then
 			echo $p
 			return 0
 		fi

@@ -13,8 +13,8 @@ start_nvlendd
 out=$(nvlend bdev create ram r0 64M) || fail "bdev create ram"
 assert_eq "$out" "created bdev r0: 64.0 MiB (131072 x 512-byte blocks) in RAM" "create says what it did"
 assert_eq "$(nvlend --json bdev create ram r9 1M | json_get '["num_blocks"]')" 2048 "create --json: the bdev"
-nvlend bdev delete r9 | grep -qx "deleted ram bdev r9" || fail "delete says what it did"
-nvlend bdev list | grep -q '^r0 *ram *64.0 MiB *512 *131072' || fail "bdev list does not show r0: $(nvlend bdev list)"
+nvlend bdev delete r9 | grep_q -x "deleted ram bdev r9" || fail "delete says what it did"
+nvlend bdev list | grep_q '^r0 *ram *64.0 MiB *512 *131072' || fail "bdev list does not show r0: $(nvlend bdev list)"
 [ "$(nvlend --json bdev list | json_get '[0]["num_blocks"]')" = 131072 ] || fail "json num_blocks"
 
 # SPDK-style params, name generated like SPDK's
@@ -58,7 +58,7 @@ nvlend bdev delete Malloc0 || fail "delete Malloc0"
 # file bdev on a real temp file
 truncate -s 16M "$T/disk.img"
 nvlend bdev create file f0 "$T/disk.img" >/dev/null || fail "file bdev"
-nvlend --json bdev list f0 | grep -q '"filename"' || fail "file bdev info"
+nvlend --json bdev list f0 | grep_q '"filename"' || fail "file bdev info"
 
 # save_config, replay into a fresh daemon
 nvlend save-config -o "$T/cfg.json" || fail "save-config"
@@ -77,7 +77,7 @@ nvlend status >/dev/null || fail "first daemon harmed by the second"
 kill9_nvlendd
 [ -S "$NVLEND_SOCKET" ] || fail "expected a stale socket after kill -9"
 NVLEND_SOCKET_OVERRIDE=$NVLEND_SOCKET start_nvlendd
-nvlend status | grep -q running || fail "restart after kill -9"
+nvlend status | grep_q running || fail "restart after kill -9"
 grep -q "stale socket" "$DAEMON_LOG" || fail "no stale-socket notice"
 
 # log level at run time

@@ -125,8 +125,8 @@ done
 out=$(nvlend bdev list)
 assert_contains "$out" "1.0 GiB" "bdev list size column"
 # --json works before and after the command words
-nvlend --json bdev list a | json_get '[0]["name"]' | grep -qx a || fail "--json before"
-nvlend bdev list a --json | json_get '[0]["name"]' | grep -qx a || fail "--json after"
+nvlend --json bdev list a | json_get '[0]["name"]' | grep_q -x a || fail "--json before"
+nvlend bdev list a --json | json_get '[0]["name"]' | grep_q -x a || fail "--json after"
 # errors from the daemon: exit 1 (operation failed) or 2 (invalid params/method)
 msg=$(nvlend bdev create ram a 1M 2>&1); rc=$?
 assert_eq "$rc" 1 "exit status of a duplicate name"
@@ -138,7 +138,7 @@ assert_eq "$rc" 2 "exit status of invalid params"
 assert_contains "$msg" "unknown parameter 'nope'" "invalid params message"
 msg=$(nvlend bdev delete nosuch 2>&1); rc=$?
 assert_eq "$rc" 1 "exit status of deleting an unknown bdev"
-echo '{"name": "b"}' | nvlend rpc bdev_get_bdevs - | grep -q '"num_blocks": 262144' ||
+echo '{"name": "b"}' | nvlend rpc bdev_get_bdevs - | grep_q '"num_blocks": 262144' ||
 	fail "params from stdin"
 for n in a b c d e f; do nvlend bdev delete $n || fail "delete $n"; done
 [ "$(nvlend --json bdev list)" = "[]" ] || fail "bdevs left"

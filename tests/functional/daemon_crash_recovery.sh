@@ -37,9 +37,9 @@ readback() { # through shm, then over NBD
 	local i
 	for i in $(seq 0 15); do
 		nvlend ns read "$URI" --lba $((i * 128 + 1000)) --count 128 || return 1
-	done | md5sum | grep -qF "${sum%% *}" || return 1
+	done | md5sum | grep_q -F "${sum%% *}" || return 1
 	nbdcopy "nbd://127.0.0.1:$port/rr" "$T/disk" || return 1
-	dd if="$T/disk" bs=512 skip=1000 count=2048 status=none | md5sum | grep -qF "${sum%% *}"
+	dd if="$T/disk" bs=512 skip=1000 count=2048 status=none | md5sum | grep_q -F "${sum%% *}"
 }
 readback || fail "read back before any crash"
 ino=$(stat -c %i "$NVLEND_SOCKET")
@@ -49,18 +49,18 @@ for round in 1 2 3 4 5; do
 	kill -KILL "$old"
 	# this client connects while no worker runs: it must be answered
 	out=$(nvlend -t 10 bdev list) || fail "round $round: a client during the restart got no answer"
-	echo "$out" | grep -q "^rr " || fail "round $round: the bdev is gone: $out"
+	echo "$out" | grep_q "^rr " || fail "round $round: the bdev is gone: $out"
 	wait_until 10 sh -c "[ \"\$(pgrep -P $DAEMON_PID -x nvlendd)\" != '' ] && [ \"\$(pgrep -P $DAEMON_PID -x nvlendd)\" != $old ]" ||
 		fail "round $round: no new worker"
 	WORKER_PID=$(worker_of "$DAEMON_PID")
 	assert_eq "$(stat -c %i "$NVLEND_SOCKET")" "$ino" "round $round: the RPC socket (inode)"
-	nvlend subsystem list | grep -q "nqn.2026-01.io.nvlend.test:rr .*1:rr .*SHM" ||
+	nvlend subsystem list | grep_q "nqn.2026-01.io.nvlend.test:rr .*1:rr .*SHM" ||
 		fail "round $round: subsystem not restored: $(nvlend subsystem list)"
-	nvlend nbd export list | grep -q "^rr " || fail "round $round: NBD export not restored"
+	nvlend nbd export list | grep_q "^rr " || fail "round $round: NBD export not restored"
 	readback || fail "round $round: the RAM bdev's contents changed"
 	# a change after this restart must be kept by the next one
 	nvlend bdev create ram extra$round 1M >/dev/null || fail "round $round: create"
-	[ $round = 1 ] || nvlend bdev list | grep -q "^extra$((round - 1)) " ||
+	[ $round = 1 ] || nvlend bdev list | grep_q "^extra$((round - 1)) " ||
 		fail "round $round: the change made after the last restart was lost"
 	log "round $round: worker $old killed, $WORKER_PID serves the same socket, config and data"
 done

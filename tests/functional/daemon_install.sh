@@ -16,17 +16,17 @@ for f in bin/nvlendd bin/nvlend lib/libnvlend.so.0 lib/libnvlend.so lib/libnvlen
 	[ -e "$P/$f" ] || fail "make install did not install $f"
 done
 [ -x "$P/bin/nvlendd" ] && [ -x "$P/bin/nvlend" ] || fail "installed binaries not executable"
-"$P/bin/nvlendd" --version | grep -q '^nvlendd ' || fail "installed nvlendd --version"
-"$P/bin/nvlend" --help | grep -q SYNOPSIS || fail "installed nvlend --help"
+"$P/bin/nvlendd" --version | grep_q '^nvlendd ' || fail "installed nvlendd --version"
+"$P/bin/nvlend" --help | grep_q SYNOPSIS || fail "installed nvlend --help"
 # the library exports the client API and hides internals
 nm -D --defined-only "$P/lib/libnvlend.so.0" | awk '{print $3}' | sed 's/@.*//' >"$T/syms"
 grep -qx nvl_rpc_client_connect "$T/syms" || fail "nvl_rpc_client_connect not exported"
 grep -qx nvl_rpc_client_call "$T/syms" || fail "nvl_rpc_client_call not exported"
-if grep -v -e '^nvl_' -e '^NVLEND_' -e '^_' "$T/syms" | grep -q .; then
+if grep -v -e '^nvl_' -e '^NVLEND_' -e '^_' "$T/syms" | grep_q .; then
 	fail "libnvlend exports non-nvl symbols: $(grep -v -e '^nvl_' -e '^NVLEND_' -e '^_' "$T/syms" | head -5)"
 fi
 grep -q -e '^nvl_parse_size$' -e '^nvl_log$' "$T/syms" && fail "libnvlend exports util internals"
-objdump -p "$P/lib/libnvlend.so.0" | grep -q 'SONAME *libnvlend.so.0' || fail "SONAME"
+objdump -p "$P/lib/libnvlend.so.0" | grep_q 'SONAME *libnvlend.so.0' || fail "SONAME"
 
 export PKG_CONFIG_PATH=$P/lib/pkgconfig
 assert_eq "$(pkg-config --modversion nvlend)" "$("$P/bin/nvlendd" --version | cut -d' ' -f2)" \
@@ -94,7 +94,7 @@ assert_contains "$out" "version nvlend v" "client output"
 assert_contains "$out" "created lib0" "client output"
 assert_contains "$out" "unknown method: rc EREMOTEIO code -32601" "client output"
 assert_contains "$out" "no daemon: ENOENT" "client output"
-"$P/bin/nvlend" bdev list | grep -q '^lib0 ' || fail "installed CLI does not see lib0"
+"$P/bin/nvlend" bdev list | grep_q '^lib0 ' || fail "installed CLI does not see lib0"
 "$P/bin/nvlend" bdev delete lib0 || fail "installed CLI: bdev delete"
 out=$("$T/client-static" "$NVLEND_SOCKET" 2>&1) || fail "static client run: $out"
 assert_contains "$out" "unknown method: rc EREMOTEIO" "static client"

@@ -27,7 +27,7 @@ nvlend log flag rpc off || fail "log flag rpc off"
 n=$(count 'DEBUG/rpc')
 nvlend bdev list >/dev/null
 assert_eq "$(count 'DEBUG/rpc')" "$n" "rpc debug lines after 'log flag rpc off'"
-nvlend log flag | grep -q '^rpc  *off' || fail "log flag listing"
+nvlend log flag | grep_q '^rpc  *off' || fail "log flag listing"
 expect_fail nvlend log flag nosuchcomponent on
 nvlend log flag all on || fail "log flag all on"
 # and back to 0
@@ -56,7 +56,7 @@ echo "previous content" >"$T/daemon.log"
 start_nvlendd --log-file "$T/daemon.log" --log-level 1
 nvlend bdev list >/dev/null
 stop_nvlendd
-head -1 "$T/daemon.log" | grep -q '^previous content$' || fail "--log-file truncated the file"
+head -1 "$T/daemon.log" | grep_q '^previous content$' || fail "--log-file truncated the file"
 grep -q 'call bdev_get_bdevs' "$T/daemon.log" || fail "--log-file lacks the debug line"
 grep -q 'NOTICE' "$DAEMON_LOG" && fail "lines still went to stderr with --log-file"
 expect_fail "$BIN/nvlendd" -s "$T/x.sock" --log-file /nonexistent/dir/log

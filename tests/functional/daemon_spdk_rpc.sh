@@ -113,7 +113,7 @@ for m in bdev_malloc_create bdev_malloc_delete bdev_aio_create bdev_aio_delete b
 	spdk_kill_instance spdk_get_version log_set_level log_get_level; do
 	assert_contains "$methods" "\"$m\"" "rpc_get_methods"
 done
-spdk rpc_get_methods '{"include_aliases": true, "current": true}' | grep -q '"bdev_aio_delete"' ||
+spdk rpc_get_methods '{"include_aliases": true, "current": true}' | grep_q '"bdev_aio_delete"' ||
 	fail "rpc_get_methods with include_aliases and current"
 ver=$(spdk spdk_get_version) || fail "spdk_get_version"
 echo "$ver" | /usr/bin/python3 -c '

@@ -100,7 +100,7 @@ out=$(on b1 lend connect $AL) || fail "b1 connect: $out"
 assert_contains "$out" "connected to node lender"
 on b2 lend connect $AL:4430 >/dev/null || fail "b2 connect"
 # connect is mutual: the lender knows both borrowers
-on lender --json lend node | grep -q '"name": "b1"' || fail "lender does not know b1"
+on lender --json lend node | grep_q '"name": "b1"' || fail "lender does not know b1"
 
 log "add: an offer, unavailable until 'available', listed on every node"
 truncate -s 64M "$T/disk.img"
@@ -298,7 +298,7 @@ cmp <(dd if="$d2" bs=1M count=2 iflag=direct status=none) <(head -c 2M "$T/patte
 	fail "b2 does not read what b1 wrote to the brick"
 on b2 lend return lender:$KID >/dev/null || fail "b2 returns the brick"
 on lender lend unavailable $KID >/dev/null || fail "brick unavailable"
-on lender rpc bdev_get_bdevs | grep -q "lend-$KID" && fail "the brick bdev outlived unavailable"
+on lender rpc bdev_get_bdevs | grep_q "lend-$KID" && fail "the brick bdev outlived unavailable"
 
 log "peer authentication: no key, another key, a readable key"
 nvlend lend keygen "$T/other.key" >/dev/null

@@ -103,8 +103,8 @@ assert_eq "$(q 'nvlend_bdev_written_bytes_total{bdev="m0"}')" "$written" "Promet
 kill "$PROM"; wait "$PROM" 2>/dev/null
 
 # RPCs and save_config
-rpc metrics_get_exporter | grep -q '"running": true' || fail "metrics_get_exporter"
-nvlend save-config | grep -q '"metrics_start_exporter"' || fail "save_config lacks the exporter"
+rpc metrics_get_exporter | grep_q '"running": true' || fail "metrics_get_exporter"
+nvlend save-config | grep_q '"metrics_start_exporter"' || fail "save_config lacks the exporter"
 rpc metrics_stop_exporter >/dev/null || fail "metrics_stop_exporter"
 curl -sf "$M" >/dev/null 2>&1 && fail "still serving after stop"
 rpc metrics_start_exporter "{\"port\": $MP}" >/dev/null || fail "metrics_start_exporter"

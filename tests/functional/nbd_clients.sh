@@ -46,7 +46,7 @@ assert_eq "$(info can_trim)" False "ro0 cannot trim"
 list=$(nbdinfo --list "$U") || fail "nbdinfo --list"
 for e in disk0 disk1 ro0; do assert_contains "$list" "export=\"$e\"" "list"; done
 # the Unix socket serves the same exports
-nbdinfo --size "nbd+unix:///disk0?socket=$sock" | grep -qx 67108864 || fail "unix socket"
+nbdinfo --size "nbd+unix:///disk0?socket=$sock" | grep_q -x 67108864 || fail "unix socket"
 # no default export while there are three
 expect_fail nbdinfo "$U"
 
@@ -148,7 +148,7 @@ st=$(nvlend --json nbd export list disk0) || fail "export list --json"
 [ "$(printf '%s' "$st" | json_get '[0]["stats"]["trim_ops"]')" -ge 1 ] || fail "trim counter"
 tbl=$(nvlend nbd export list) || fail "export list table"
 assert_contains "$tbl" "DESCRIPTION" "table header"
-printf '%s\n' "$tbl" | grep -q '^ro0 .* ro ' || fail "table shows ro0 read-only: $tbl"
+printf '%s\n' "$tbl" | grep_q '^ro0 .* ro ' || fail "table shows ro0 read-only: $tbl"
 
 # ---- read hold: a queue-depth-32 writer gets held reads, and its data verifies ----------
 # (the daemon spins: --spin-us defaults to 200; docs/nbd.md, "Read hold")
@@ -230,7 +230,7 @@ assert_contains "$(nvlend nbd status)" "read hold:   off" "status shows the read
 before=$(held)
 fio_verify 4
 assert_eq "$(held)" "$before" "reads held with --no-read-hold"
-nvlend save-config | grep -q '"read_hold": false' || fail "save-config lacks read_hold false"
+nvlend save-config | grep_q '"read_hold": false' || fail "save-config lacks read_hold false"
 
 # ---- replay the saved configuration in a second daemon -------------------------------------
 nvlend nbd stop >/dev/null
@@ -249,6 +249,6 @@ for s in d["subsystems"]:
 json.dump(d, open(sys.argv[1], "w"))
 EOF
 NVLEND_SOCKET_OVERRIDE=$T/second.sock start_nvlendd -c "$T/config2.json"
-nbdinfo --size "nbd://127.0.0.1:$port2/disk0" | grep -qx 67108864 || fail "replayed export"
-nbdinfo --json "nbd://127.0.0.1:$port2/ro0" | grep -q '"is_read_only": true' || fail "replayed ro export"
+nbdinfo --size "nbd://127.0.0.1:$port2/disk0" | grep_q -x 67108864 || fail "replayed export"
+nbdinfo --json "nbd://127.0.0.1:$port2/ro0" | grep_q '"is_read_only": true' || fail "replayed ro export"
 pass

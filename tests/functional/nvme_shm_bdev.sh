@@ -38,14 +38,14 @@ hrpc() { nvlend -s "$HSOCK" rpc "$@"; }
 hrpc bdev_nvme_attach_controller "{\"name\":\"Shm0\",\"trtype\":\"shm\",\"traddr\":\"$T/t.sock\",\"subnqn\":\"$NQN\",\"num_io_queues\":3,\"reconnect_delay_sec\":1}" \
 	>"$T/attach.json" || fail "bdev_nvme_attach_controller over shm"
 grep -q Shm0n1 "$T/attach.json" || fail "no bdev Shm0n1: $(cat "$T/attach.json")"
-hrpc bdev_get_bdevs '{"name":"Shm0n1"}' | grep -q '"num_blocks": 131072' || fail "Shm0n1 geometry"
+hrpc bdev_get_bdevs '{"name":"Shm0n1"}' | grep_q '"num_blocks": 131072' || fail "Shm0n1 geometry"
 hrpc bdev_nvme_get_controllers '{"name":"Shm0"}' >"$T/ctrlr.json"
 grep -q '"trtype": "SHM"' "$T/ctrlr.json" || fail "trtype: $(cat "$T/ctrlr.json")"
 grep -q '"num_io_queues": 3' "$T/ctrlr.json" || fail "queues: $(cat "$T/ctrlr.json")"
 # the target sees one controller with three I/O queues
 nvlend -s "$TSOCK" rpc nvmf_subsystem_get_qpairs "{\"nqn\":\"$NQN\"}" | grep -c '"qid"' |
 	grep -qx 4 || fail "target qpairs: $(nvlend -s "$TSOCK" rpc nvmf_subsystem_get_qpairs "{\"nqn\":\"$NQN\"}")"
-hrpc save_config | grep -q '"trtype": "shm"' || fail "save_config lacks the shm controller"
+hrpc save_config | grep_q '"trtype": "shm"' || fail "save_config lacks the shm controller"
 # a listener path that is not absolute is refused
 expect_fail nvlend -s "$HSOCK" rpc bdev_nvme_attach_controller \
 	"{\"name\":\"Bad\",\"trtype\":\"shm\",\"traddr\":\"rel.sock\",\"subnqn\":\"$NQN\"}"
@@ -81,7 +81,7 @@ grep -q '"state": "ready"' "$T/ctrlr.json" || fail "state: $(cat "$T/ctrlr.json"
 expect_fail nvlend -s "$HSOCK" rpc bdev_nvme_detach_controller '{"name":"Shm0"}'
 hrpc nvmf_delete_subsystem "{\"nqn\":\"$RNQN\"}" >/dev/null
 hrpc bdev_nvme_detach_controller '{"name":"Shm0"}' >/dev/null || fail "detach"
-hrpc bdev_get_bdevs | grep -q Shm0n1 && fail "Shm0n1 still there after detach"
+hrpc bdev_get_bdevs | grep_q Shm0n1 && fail "Shm0n1 still there after detach"
 wait_until 5 sh -c "[ \"\$(nvlend -s $TSOCK rpc nvmf_subsystem_get_controllers '{\"nqn\":\"$NQN\"}' | tr -d ' \n')\" = '[]' ]" ||
 	fail "the target still has the importer's controller"
 pass

@@ -97,7 +97,7 @@ for pair in "$NQNB Imp0n1" "$NQNF Fast0n1"; do
 	rpch nvmf_subsystem_add_ns "{\"nqn\":\"$1\",\"namespace\":{\"bdev_name\":\"$2\"}}" >/dev/null
 	rpch nvmf_subsystem_add_listener "{\"nqn\":\"$1\",\"listen_address\":{\"trtype\":\"TCP\",\"traddr\":\"127.0.0.1\",\"trsvcid\":\"$PORT\"}}" >/dev/null
 done
-rpch bdev_get_bdevs '{"name":"Imp0n1"}' | grep -q '"num_blocks": 131072' || fail "Imp0n1 geometry"
+rpch bdev_get_bdevs '{"name":"Imp0n1"}' | grep_q '"num_blocks": 131072' || fail "Imp0n1 geometry"
 
 # verified I/O through the importing node, with the target restarting in the middle
 ip netns exec $NH "$BIN/nvlend-perf" "nvme+tcp://127.0.0.1:$PORT/$NQNB" --rw=randrw --bs=4k \
@@ -114,7 +114,7 @@ ip netns exec $NH "$BIN/nvlend-perf" "nvme+tcp://127.0.0.1:$PORT/$NQNF" --rw=rea
 log "fast-io-fail: $(grep -m1 -iE "failed|errors" "$T/fast.log")"
 wait_until 5 sh -c "nvlend -s $T/host.sock rpc bdev_nvme_get_controllers '{\"name\":\"Fast0\"}' | grep -q '\"state\": \"failed\"'" ||
 	fail "Fast0 not given up after ctrlr_loss_timeout_sec"
-rpch bdev_nvme_get_controllers '{"name":"Imp0"}' | grep -qE '"state": "(waiting to reconnect|reconnecting|resetting)"' ||
+rpch bdev_nvme_get_controllers '{"name":"Imp0"}' | grep_q -E '"state": "(waiting to reconnect|reconnecting|resetting)"' ||
 	fail "Imp0 should still be trying: $(rpch bdev_nvme_get_controllers '{"name":"Imp0"}')"
 log "restarting the target node"
 target_up
@@ -123,11 +123,11 @@ cat "$T/through.log" >&2
 grep -q "verify: .* 0 errors" "$T/through.log" || fail "verify through the importing node"
 grep -q "errors: 0" "$T/through.log" || fail "I/O errors through the importing node"
 grep -q "Imp0: reconnected" "$HLOG" || fail "no reconnect logged"
-rpch bdev_nvme_get_controllers '{"name":"Imp0"}' | grep -q '"reconnects": 1' || fail "reconnect count"
+rpch bdev_nvme_get_controllers '{"name":"Imp0"}' | grep_q '"reconnects": 1' || fail "reconnect count"
 
 # detach: refused while exported, accepted once the subsystem is gone
 expect_fail nvlend -s "$T/host.sock" rpc bdev_nvme_detach_controller '{"name":"Imp0"}'
 rpch nvmf_delete_subsystem "{\"nqn\":\"$NQNB\"}" >/dev/null
 rpch bdev_nvme_detach_controller '{"name":"Imp0"}' >/dev/null || fail "detach"
-rpch bdev_get_bdevs | grep -q Imp0n1 && fail "Imp0n1 still there after detach"
+rpch bdev_get_bdevs | grep_q Imp0n1 && fail "Imp0n1 still there after detach"
 pass

@@ -42,7 +42,7 @@ LP=$(free_port)
 rpc bdev_nvme_attach_controller "{\"name\":\"Ref0\",\"trtype\":\"tcp\",\"traddr\":\"127.0.0.1\",\"trsvcid\":\"$P\",\"subnqn\":\"$NQN\",\"ddgst\":true,\"num_io_queues\":2}" > "$T/attach.json" ||
 	fail "bdev_nvme_attach_controller to nvmet"
 grep -q Ref0n1 "$T/attach.json" || fail "no bdev: $(cat "$T/attach.json")"
-rpc bdev_get_bdevs '{"name":"Ref0n1"}' | grep -q '"num_blocks": 524288' || fail "geometry of Ref0n1"
+rpc bdev_get_bdevs '{"name":"Ref0n1"}' | grep_q '"num_blocks": 524288' || fail "geometry of Ref0n1"
 rpc nvmf_create_subsystem '{"nqn":"nqn.2024-01.io.nvlend:reexport","allow_any_host":true}' >/dev/null
 rpc nvmf_subsystem_add_ns '{"nqn":"nqn.2024-01.io.nvlend:reexport","namespace":{"bdev_name":"Ref0n1"}}' >/dev/null
 rpc nvmf_subsystem_add_listener "{\"nqn\":\"nqn.2024-01.io.nvlend:reexport\",\"listen_address\":{\"trtype\":\"TCP\",\"traddr\":\"127.0.0.1\",\"trsvcid\":\"$LP\"}}" >/dev/null

@@ -13,7 +13,7 @@ source "$(dirname "$0")/common.sh"
 requires_root
 requires dpkg-buildpackage dh lintian mkfs.ext4 pkg-config cc
 pkgs="nvlend libnvlend-dev libnvlend0"
-if dpkg-query -W -f='${Status}\n' nvlend 2>/dev/null | grep -q installed; then
+if dpkg-query -W -f='${Status}\n' nvlend 2>/dev/null | grep_q installed; then
 	skip "nvlend is already installed on this machine: not touching it"
 fi
 

@@ -26,9 +26,9 @@ URI="nvme+shm://$T/pv.sock?nqn=$NQN"
 P="$BIN/nvlend-perf"
 
 out=$("$P" "$URI" --rw=randrw --verify --iodepth=4 --runtime=2) || { echo "$out" >&2; fail "randrw --verify on a full namespace"; }
-echo "$out" | grep -qE 'verify: [0-9]+ blocks checked \([0-9]+ written by others, [1-9][0-9]* of unknown content' ||
+echo "$out" | grep_q -E 'verify: [0-9]+ blocks checked \([0-9]+ written by others, [1-9][0-9]* of unknown content' ||
 	fail "unknown content not reported: $(echo "$out" | grep verify)"
-echo "$out" | grep -q ', 0 errors' || fail "errors reported"
+echo "$out" | grep_q ', 0 errors' || fail "errors reported"
 
 "$P" "$URI" --hostnqn=nqn.2026-01.io.nvlend.test:a --rw=randrw --verify --offset=0 --size=8M \
 	--iodepth=4 --runtime=2 >"$T/a.out" 2>&1 &
@@ -39,7 +39,7 @@ wait $A || { cat "$T/a.out" >&2; fail "host a"; }
 # each host reads the other's region: blocks in nvlend-perf's format are checked
 out=$("$P" "$URI" --rw=read --verify --offset=8M --size=8M --iodepth=4 --io_limit=8M) ||
 	{ echo "$out" >&2; fail "read-back of the other host's region"; }
-echo "$out" | grep -qE '\([1-9][0-9]* written by others' || fail "no foreign block checked: $out"
+echo "$out" | grep_q -E '\([1-9][0-9]* written by others' || fail "no foreign block checked: $out"
 
 # written by this run, then overwritten by someone else: still an error
 head -c 64K /dev/urandom >"$T/junk"

@@ -27,7 +27,7 @@ assert_eq "$(stat -c %a "$NVLEND_ATTACH_DIR")" 700 "state dir mode"
 assert_eq "$(stat -c %a "$NVLEND_ATTACH_DIR/p1.json")" 600 "record mode"
 disk=$NVLEND_ATTACH_DIR/p1.disk
 grep -q " $disk " /proc/self/mountinfo || fail "no FUSE mount on $disk"
-grep " $disk " /proc/self/mountinfo | grep -q allow_other && fail "mounted with allow_other"
+grep " $disk " /proc/self/mountinfo | grep_q allow_other && fail "mounted with allow_other"
 printf 'owner data' | dd of="$dev" bs=512 seek=0 conv=notrunc,fsync status=none || fail "root write"
 # the directory alone must not be the only guard
 chmod 0755 "$NVLEND_ATTACH_DIR"
@@ -38,8 +38,8 @@ log "nobody's write refused: $(cat "$T/w.err")"
 if nobody dd if="$disk" of=/dev/null bs=512 count=1 status=none 2>"$T/r.err"; then
 	fail "user nobody read the attached namespace through $disk"
 fi
-head -c 10 "$disk" | grep -q 'owner data' || fail "root cannot read its own attachment, or the data changed"
-nvlend attachments | grep -q p1 || fail "attachments lost p1"
+head -c 10 "$disk" | grep_q 'owner data' || fail "root cannot read its own attachment, or the data changed"
+nvlend attachments | grep_q p1 || fail "attachments lost p1"
 nvlend detach p1 || fail "detach"
 
 log "a squatted /tmp/nvlend-UID is refused"

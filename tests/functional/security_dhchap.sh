@@ -124,7 +124,7 @@ run shm-pick shm $H1 "$K/host.key" - ok 2 4 1,2 0,2,4
 rpc nvmf_set_config '{"dhchap_digests":["sha256","sha384"],"dhchap_dhgroups":["null","ffdhe2048","ffdhe3072"]}' \
 	>/dev/null || fail "nvmf_set_config"
 run shm-narrowed shm $H1 "$K/host.key" - ok 2 2
-rpc nvmf_get_config | grep -q '"ffdhe3072"' || fail "nvmf_get_config: $(rpc nvmf_get_config)"
+rpc nvmf_get_config | grep_q '"ffdhe3072"' || fail "nvmf_get_config: $(rpc nvmf_get_config)"
 expect_fail rpc nvmf_set_config '{"dhchap_digests":["md5"]}'
 expect_fail rpc nvmf_set_config '{"dhchap_dhgroups":[]}'
 
