@@ -10,11 +10,6 @@
 #include "common/ut.h"
 
 #include <sys/resource.h>
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#else
-#define RUNNING_ON_VALGRIND 0
-#endif
 
 struct acc {
 	struct nvl_acceptor *a;
@@ -126,13 +121,7 @@ test_pause_when_exhausted(void **state)
 	int l, c, fillers[128], nf = 0;
 
 	(void)state;
-	if (RUNNING_ON_VALGRIND) {
-		/* valgrind emulates RLIMIT_NOFILE: it closes a descriptor the
-		 * kernel handed out above its soft limit, so the pending
-		 * connection this test needs would be lost, not shed */
-		print_message("skipped under valgrind (emulated RLIMIT_NOFILE)\n");
-		skip();
-	}
+	UT_SKIP_UNDER_VALGRIND("it emulates RLIMIT_NOFILE");
 	assert_int_equal(nvl_sock_listen_unix(g_path, SOCK_STREAM, 0, 8, &l), 0);
 	s.a = nvl_acceptor_create(l, "ut", 0, acc_cb, &s);
 	assert_non_null(s.a);

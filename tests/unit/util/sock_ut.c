@@ -246,6 +246,7 @@ test_accept_exhausted(void **state)
 	char port[16], b;
 
 	(void)state;
+	UT_SKIP_UNDER_VALGRIND("it emulates RLIMIT_NOFILE");
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
 	assert_int_equal(nvl_sock_listen_tcp("127.0.0.1", "0", AF_INET, 8, &l), 0);
 	snprintf(port, sizeof(port), "%u", bound_port(l));
