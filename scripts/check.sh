@@ -4,8 +4,10 @@
 #   release (-Werror)      unit + functional tests
 #   asan (ASan+UBSan)      unit + functional tests (those not marked "asan: no")
 #   tsan                   unit tests (suppressions: tests/tsan.supp, benign stats races)
-#   fuzz (clang)           each libFuzzer target for FUZZ_SECONDS (default 10)
-#   valgrind               unit tests of the release build
+#   fuzz (clang)           each libFuzzer target for FUZZ_SECONDS (default 5;
+#                          longer: tests/run_fuzz.sh build-fuzz SECS)
+#   valgrind               unit tests of the release build (on one core, while
+#                          the fuzz targets run one at a time on the other)
 #   style                  scripts/check_format.sh, docs/rpc.md matches the daemon
 # Environment: CHECK_ONLY="unit functional fuzz valgrind style" to pick stages,
 # TESTS="name ..." to filter functional tests, JOBS (default: nproc).
@@ -50,17 +52,38 @@ if has unit; then
 	TSAN_OPTIONS="halt_on_error=1 suppressions=$TOP/tests/tsan.supp" \
 		step "unit (tsan)" tests/run_unit.sh build-tsan
 fi
-if has valgrind && command -v valgrind >/dev/null; then
-	step "unit (valgrind)" tests/run_unit.sh build --valgrind
-fi
 if has functional; then
 	# shellcheck disable=SC2086
 	step "functional (release)" tests/run_functional.sh build ${TESTS:-}
 	# shellcheck disable=SC2086
 	step "functional (asan)" tests/run_functional.sh build-asan ${TESTS:-}
 fi
+# valgrind and the fuzzers are each one CPU-bound process at a time and
+# neither times anything: run them side by side, report valgrind after
+vg_pid=
+if has valgrind && command -v valgrind >/dev/null; then
+	mkdir -p build/test-logs
+	(
+		s=$(date +%s)
+		tests/run_unit.sh build --valgrind >build/test-logs/check-valgrind.out 2>&1
+		echo "$? $(($(date +%s) - s))" >build/test-logs/check-valgrind.rc
+	) &
+	vg_pid=$!
+fi
 if has fuzz && [ -d build-fuzz/fuzz ]; then
-	step "fuzz" tests/run_fuzz.sh build-fuzz "${FUZZ_SECONDS:-10}"
+	step "fuzz" tests/run_fuzz.sh build-fuzz "${FUZZ_SECONDS:-5}"
+fi
+if [ -n "$vg_pid" ]; then
+	wait "$vg_pid"
+	echo "==== unit (valgrind)"
+	cat build/test-logs/check-valgrind.out
+	read -r vrc vsecs <build/test-logs/check-valgrind.rc || { vrc=1 vsecs=0; }
+	if [ "$vrc" = 0 ]; then
+		summary+=("ok    unit (valgrind) (${vsecs}s, beside the fuzzers)")
+	else
+		summary+=("FAIL  unit (valgrind) (${vsecs}s, beside the fuzzers)")
+		status=1
+	fi
 fi
 echo
 echo "==== make check summary ($(( $(date +%s) - t0 ))s)"
