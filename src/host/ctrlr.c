@@ -161,7 +161,7 @@ host_admin_submit(struct host_ctrlr *c, const struct nvl_nvme_cmd *cmd, void *bu
 	a->c = c;
 	a->slot = (uint16_t)(a - c->admin);
 	a->cmd = *cmd;
-	a->cmd.cid = a->slot;
+	a->cmd.cid = (uint16_t)(a->slot + HOST_ADMIN_SLOTS * c->admin_gen++);
 	a->buf = buf;
 	a->len = len;
 	a->dir = dir;
@@ -186,7 +186,7 @@ host_admin_submit(struct host_ctrlr *c, const struct nvl_nvme_cmd *cmd, void *bu
 		c->admin_busy--;
 		return rc;
 	}
-	return a->slot;
+	return a->cmd.cid;
 }
 
 int
@@ -209,9 +209,11 @@ host_ctrlr_admin(struct host_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint
 struct host_admin_req *
 host_admin_by_cid(struct host_ctrlr *c, uint16_t cid)
 {
-	if (cid >= HOST_ADMIN_SLOTS || !c->admin[cid].busy)
+	struct host_admin_req *a = &c->admin[cid % HOST_ADMIN_SLOTS];
+
+	if (!a->busy || a->cmd.cid != cid)
 		return NULL;
-	return &c->admin[cid];
+	return a;
 }
 
 static void

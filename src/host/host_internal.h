@@ -235,6 +235,11 @@ struct host_ctrlr {
 	/* admin (owner) */
 	struct host_admin_req admin[HOST_ADMIN_SLOTS];
 	unsigned admin_busy;
+	/* command ids are slot + HOST_ADMIN_SLOTS * admin_gen (a new generation
+	 * per command): a late or repeated completion (a shm target worker that
+	 * restarted answers what was in flight again) never matches a newer
+	 * command in the same slot */
+	uint16_t admin_gen;
 
 	/* keep-alive (owner) */
 	uint64_t next_ka_ns;
@@ -336,10 +341,10 @@ void host_assoc_fail(struct host_ctrlr *c, int rc, const char *fmt, ...)
 /** Admin completion for slot a (fds: descriptors that came with it, taken over). */
 void host_admin_complete(struct host_ctrlr *c, struct host_admin_req *a,
 			 const struct nvl_nvme_cpl *cpl, int *fds, int nfds);
-/** The busy slot with this cid (shm keeps the slot number as cid), or NULL. */
+/** The busy slot whose command has this cid, or NULL (late or repeated completions). */
 struct host_admin_req *host_admin_by_cid(struct host_ctrlr *c, uint16_t cid);
 /** An admin command of the core or a transport, also while setting up.
- *  \return the slot (= cid, >= 0), or -ENOTCONN, -EAGAIN, the transport's -errno. */
+ *  \return the command id (>= 0), or -ENOTCONN, -EAGAIN, the transport's -errno. */
 int host_admin_submit(struct host_ctrlr *c, const struct nvl_nvme_cmd *cmd, void *buf,
 		      uint32_t len, uint8_t dir, uint32_t flags, host_admin_cb cb, void *arg,
 		      int *fds_out, int *nfds_out);

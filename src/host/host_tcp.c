@@ -145,7 +145,7 @@ tcp_admin_done(void *arg, const struct nvl_nvme_cpl *cpl)
 
 	if (ta == NULL || nvl_tcp_hq_state(ta->admin) == NVL_TCP_HQ_FAILED)
 		return;
-	local.cid = a->slot;
+	local.cid = a->cmd.cid;
 	host_admin_complete(c, a, &local, NULL, 0);
 }
 
