@@ -42,6 +42,7 @@ struct keeper {
 	pid_t worker;
 	bool ready, stopping;
 	int last_status;              /* exit status for main() */
+	int last_signal;              /* the signal the last worker died of, 0 */
 	uint64_t *deaths;             /* ring of death times (ms), max_restarts + 1 */
 	unsigned ndeaths, death_next;
 	unsigned backoff_ms;
@@ -233,6 +234,12 @@ keeper_exec_worker(struct keeper *k, int errpipe)
 	setenv("NOTIFY_SOCKET", k->notify_addr.sun_path, 1);
 	snprintf(num, sizeof(num), "%d", (int)getppid());
 	setenv(NVL_KEEPER_ENV, num, 1);
+	if (k->last_signal) {
+		snprintf(num, sizeof(num), "%d", k->last_signal);
+		setenv(NVL_FDSTORE_DEATH_ENV, num, 1);
+	} else {
+		unsetenv(NVL_FDSTORE_DEATH_ENV);
+	}
 	if (k->nkept == 0) {
 		unsetenv("LISTEN_FDS");
 		unsetenv("LISTEN_FDNAMES");
@@ -316,6 +323,7 @@ keeper_reaped(struct keeper *k, int st)
 		k->stopping = true;
 		return;
 	}
+	k->last_signal = WTERMSIG(st);
 	NVL_ERRLOG("keeper: worker %d died of signal %d (%s)%s", (int)k->worker, WTERMSIG(st),
 		   strsignal(WTERMSIG(st)), k->ready ? "" : " before it was ready");
 	k->worker = 0;

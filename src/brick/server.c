@@ -21,6 +21,7 @@
  */
 #include "brick/brick_internal.h"
 #include "reactor/reactor.h"
+#include "util/fdstore.h"
 #include "util/log.h"
 #include "util/sock.h"
 #include "util/util.h"
@@ -935,13 +936,39 @@ brick_listener_maybe_free(struct brick_listener *l)
 		free(l);
 }
 
+/* Listeners live in the fd store: a worker that restarts listens on the same
+ * socket (clients that connect meanwhile wait in its backlog). */
+static void
+brick_store_name(const struct brick_listener *l, char buf[NVL_FDSTORE_NAME_MAX + 1])
+{
+	char key[sizeof(l->trtype) + sizeof(l->traddr) + sizeof(l->trsvcid) + 4];
+
+	snprintf(key, sizeof(key), "%s/%s/%s", l->trtype, l->traddr, l->trsvcid);
+	nvl_fdstore_name(buf, "brick.listen", key);
+}
+
+static int
+brick_open_listener(void *arg, int *fd)
+{
+	struct brick_listener *l = arg;
+	int rc = l->ops->listen(l);
+
+	if (rc == 0)
+		*fd = l->fd;
+	return rc;
+}
+
 static void
 brick_listener_unref(struct brick_listener *l)
 {
+	char sname[NVL_FDSTORE_NAME_MAX + 1];
+
 	if (--l->refs > 0)
 		return;
 	nvl_acceptor_destroy(l->acceptor);
 	l->acceptor = NULL;
+	brick_store_name(l, sname);
+	(void)nvl_fdstore_remove(sname);
 	l->ops->stop(l);
 	TAILQ_REMOVE(&g_listeners, l, link);
 	NVL_NOTICELOG("brick listener %s %s%s%s stopped", l->trtype, l->traddr,
@@ -955,7 +982,7 @@ brick_listener_add(struct brick *b, const char *trtype, const char *traddr,
 {
 	const struct brick_transport_ops *ops = brick_transport_find(trtype);
 	struct brick_listener *l;
-	char name[320];
+	char name[320], sname[NVL_FDSTORE_NAME_MAX + 1];
 	int rc;
 
 	if (ops == NULL || traddr == NULL || traddr[0] == '\0')
@@ -985,7 +1012,8 @@ brick_listener_add(struct brick *b, const char *trtype, const char *traddr,
 	nvl_strlcpy(l->trtype, ops->name, sizeof(l->trtype));
 	nvl_strlcpy(l->traddr, traddr, sizeof(l->traddr));
 	nvl_strlcpy(l->trsvcid, trsvcid, sizeof(l->trsvcid));
-	rc = ops->listen(l);
+	brick_store_name(l, sname);
+	rc = nvl_fdstore_listener(sname, brick_open_listener, l, &l->fd, NULL);
 	if (rc < 0) {
 		free(l);
 		return rc;
@@ -995,6 +1023,7 @@ brick_listener_add(struct brick *b, const char *trtype, const char *traddr,
 	l->acceptor = nvl_acceptor_create(l->fd, name, 0, brick_listener_accept_cb, l);
 	if (l->acceptor == NULL) {
 		rc = -errno;
+		(void)nvl_fdstore_remove(sname);
 		ops->stop(l);
 		free(l);
 		return rc;

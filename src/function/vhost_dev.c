@@ -13,6 +13,7 @@
  */
 #include "function/vhost_internal.h"
 #include "util/fault_guard.h"
+#include "util/fdstore.h"
 #include "util/log.h"
 #include "util/sock.h"
 #include "util/util.h"
@@ -465,21 +466,37 @@ vhost_dev_init(struct vhost_dev *d)
 	}
 }
 
+static int
+vu_open_listener(void *arg, int *fd)
+{
+	return nvl_sock_listen_unix(arg, SOCK_STREAM, 0, 4, fd);
+}
+
+/* Its fd-store name: a worker that restarts listens on the same socket (a
+ * front-end that reconnects meanwhile waits in the backlog). */
+static void
+vu_store_name(const char *path, char buf[NVL_FDSTORE_NAME_MAX + 1])
+{
+	nvl_fdstore_name(buf, "vhost.listen", path);
+}
+
 int
 vhost_dev_listen(struct vhost_dev *d, const char *path)
 {
-	char name[96];
+	char name[96], sname[NVL_FDSTORE_NAME_MAX + 1];
 	int fd, rc;
 
 	if (strlen(path) >= sizeof(d->path))
 		return -ENAMETOOLONG;
-	rc = nvl_sock_listen_unix(path, SOCK_STREAM, 0, 4, &fd);
+	vu_store_name(path, sname);
+	rc = nvl_fdstore_listener(sname, vu_open_listener, (void *)path, &fd, NULL);
 	if (rc < 0)
 		return rc == -EINVAL ? -ENAMETOOLONG : rc;
 	snprintf(name, sizeof(name), "vhost %s", d->name);
 	d->listen_h = nvl_acceptor_create(fd, name, 0, vu_accept_cb, d);
 	if (d->listen_h == NULL) {
 		rc = errno ? -errno : -EIO;
+		(void)nvl_fdstore_remove(sname);
 		close(fd);
 		unlink(path);
 		return rc;
@@ -529,6 +546,10 @@ vhost_dev_stop(struct vhost_dev *d, vhost_dev_done_fn done, void *arg)
 		d->listen_h = NULL;
 	}
 	if (d->listen_fd >= 0) {
+		char sname[NVL_FDSTORE_NAME_MAX + 1];
+
+		vu_store_name(d->path, sname);
+		(void)nvl_fdstore_remove(sname);
 		vhost_close_fd(&d->listen_fd);
 		unlink(d->path);
 	}

@@ -14,6 +14,7 @@
  */
 #include "nbd/nbd_internal.h"
 #include "reactor/reactor.h"
+#include "util/fdstore.h"
 #include "util/util.h"
 
 #include <arpa/inet.h>
@@ -177,7 +178,7 @@ nbd_server_check_idle(void)
 }
 
 static int
-nbd_listen_tcp(const char *address, uint16_t port, char *err, size_t errlen)
+nbd_open_tcp(const char *address, uint16_t port, char *err, size_t errlen)
 {
 	struct addrinfo hints = { 0 }, *res = NULL;
 	char portstr[8];
@@ -215,7 +216,7 @@ out_free_res:
 }
 
 static int
-nbd_listen_unix(const char *path, char *err, size_t errlen)
+nbd_open_unix(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
@@ -258,9 +259,76 @@ nbd_listen_unix(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
+/* The listeners live in the fd store (a worker that restarts listens on the
+ * same sockets: clients that connect meanwhile wait in the backlog). */
+struct nbd_open {
+	const char *address;
+	uint16_t port;
+	const char *path;
+	char *err;
+	size_t errlen;
+};
+
+static int
+nbd_open_cb(void *arg, int *fd)
+{
+	struct nbd_open *o = arg;
+	int rc = o->path ? nbd_open_unix(o->path, o->err, o->errlen)
+			 : nbd_open_tcp(o->address, o->port, o->err, o->errlen);
+
+	if (rc < 0)
+		return rc;
+	*fd = rc;
+	return 0;
+}
+
+static void
+nbd_store_name(const char *address, uint16_t port, const char *path,
+	       char buf[NVL_FDSTORE_NAME_MAX + 1])
+{
+	char key[256];
+
+	if (path)
+		snprintf(key, sizeof(key), "unix/%s", path);
+	else
+		snprintf(key, sizeof(key), "tcp/%s/%u", address, port);
+	nvl_fdstore_name(buf, "nbd.listen", key);
+}
+
+static int
+nbd_listen_kept(const char *address, uint16_t port, const char *path, char *err, size_t errlen)
+{
+	struct nbd_open o = { address, port, path, err, errlen };
+	char name[NVL_FDSTORE_NAME_MAX + 1];
+	bool kept;
+	int fd, rc;
+
+	nbd_store_name(address, port, path, name);
+	rc = nvl_fdstore_listener(name, nbd_open_cb, &o, &fd, &kept);
+	if (rc < 0)
+		return rc;
+	if (kept)
+		NVL_NOTICELOG("nbd: listening again on %s%s (kept across the restart)",
+			      path ? path : address, path ? "" : " (TCP)");
+	return fd;
+}
+
+static int
+nbd_listen_tcp(const char *address, uint16_t port, char *err, size_t errlen)
+{
+	return nbd_listen_kept(address, port, NULL, err, errlen);
+}
+
+static int
+nbd_listen_unix(const char *path, char *err, size_t errlen)
+{
+	return nbd_listen_kept(NULL, 0, path, err, errlen);
+}
+
 int
 nbd_server_listen(const struct nbd_listen_opts *o, char *err, size_t errlen)
 {
+	char name[NVL_FDSTORE_NAME_MAX + 1];
 	int rc;
 
 	if (g_nbd_listen.listening) {
@@ -327,14 +395,19 @@ nbd_server_listen(const struct nbd_listen_opts *o, char *err, size_t errlen)
 			      o->max_conns);
 	return 0;
 err_close_unix:
+	nbd_store_name(NULL, 0, o->unix_path, name);
+	(void)nvl_fdstore_remove(name);
 	close(g_nbd_listen.unix_fd);
 	unlink(o->unix_path);
 	g_nbd_listen.unix_fd = -1;
 err_close_tcp:
 	nvl_fd_del(g_nbd_listen.tcp_h);
 	g_nbd_listen.tcp_h = NULL;
-	if (g_nbd_listen.tcp_fd >= 0)
+	if (g_nbd_listen.tcp_fd >= 0) {
+		nbd_store_name(o->address, o->port, NULL, name);
+		(void)nvl_fdstore_remove(name);
 		close(g_nbd_listen.tcp_fd);
+	}
 	g_nbd_listen.tcp_fd = -1;
 	return rc;
 }
@@ -367,9 +440,18 @@ nbd_srv_stop_listening(void)
 	nvl_fd_del(g_nbd_listen.tcp_h);
 	nvl_fd_del(g_nbd_listen.unix_h);
 	g_nbd_listen.tcp_h = g_nbd_listen.unix_h = NULL;
-	if (g_nbd_listen.tcp_fd >= 0)
+	if (g_nbd_listen.tcp_fd >= 0) {
+		char name[NVL_FDSTORE_NAME_MAX + 1];
+
+		nbd_store_name(g_nbd_listen.address, g_nbd_listen.port, NULL, name);
+		(void)nvl_fdstore_remove(name);
 		close(g_nbd_listen.tcp_fd);
+	}
 	if (g_nbd_listen.unix_fd >= 0) {
+		char name[NVL_FDSTORE_NAME_MAX + 1];
+
+		nbd_store_name(NULL, 0, g_nbd_listen.unix_path, name);
+		(void)nvl_fdstore_remove(name);
 		close(g_nbd_listen.unix_fd);
 		unlink(g_nbd_listen.unix_path);
 	}

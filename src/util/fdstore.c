@@ -14,9 +14,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -31,6 +34,15 @@ static struct {
 	unsigned n;
 	bool available;
 } g_fds = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+bool
+nvl_fdstore_predecessor_crashed(void)
+{
+	const char *v = getenv(NVL_FDSTORE_DEATH_ENV);
+	int sig = v ? atoi(v) : 0;
+
+	return sig > 0 && sig != SIGKILL && sig != SIGTERM && sig != SIGINT;
+}
 
 bool
 nvl_fdstore_name_ok(const char *name)
@@ -178,6 +190,72 @@ nvl_fdstore_put(const char *name, int fd)
 	/* one message: a crash between a remove and a store must not lose it */
 	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", name);
 	return fdstore_notify(msg, &fd, 1);
+}
+
+void
+nvl_fdstore_name(char buf[NVL_FDSTORE_NAME_MAX + 1], const char *prefix, const char *key)
+{
+	size_t n = (size_t)snprintf(buf, NVL_FDSTORE_NAME_MAX + 1, "%s.", prefix);
+	size_t klen = strlen(key), room;
+	bool changed = false;
+	uint32_t h = 2166136261u; /* FNV-1a of the key */
+
+	for (size_t i = 0; i < klen; i++)
+		h = (h ^ (uint8_t)key[i]) * 16777619u;
+	room = NVL_FDSTORE_NAME_MAX - 9; /* "#XXXXXXXX" */
+	for (size_t i = 0; i < klen; i++) {
+		char c = key[i];
+
+		if (n >= room) {
+			changed = true;
+			break;
+		}
+		if (c < 0x21 || c > 0x7e || c == ':') {
+			c = '_';
+			changed = true;
+		}
+		buf[n++] = c;
+	}
+	buf[n] = '\0';
+	if (changed)
+		snprintf(buf + n, NVL_FDSTORE_NAME_MAX + 1 - n, "#%08x", h);
+}
+
+int
+nvl_fdstore_listener(const char *name, int (*open_fn)(void *arg, int *fd), void *arg, int *fd,
+		     bool *kept)
+{
+	int s = nvl_fdstore_take(name), yes = 0, rc;
+	socklen_t len = sizeof(yes);
+
+	if (kept)
+		*kept = false;
+	if (s >= 0) {
+		if (getsockopt(s, SOL_SOCKET, SO_ACCEPTCONN, &yes, &len) == 0 && yes) {
+			int fl = fcntl(s, F_GETFL);
+
+			if (fl >= 0 && !(fl & O_NONBLOCK))
+				fcntl(s, F_SETFL, fl | O_NONBLOCK);
+			if (kept)
+				*kept = true;
+			*fd = s;
+			return 0;
+		}
+		NVL_WARNLOG("fd store: '%s' is not a listening socket any more: opening anew", name);
+		close(s);
+		(void)nvl_fdstore_remove(name);
+	}
+	rc = open_fn(arg, fd);
+	if (rc < 0)
+		return rc;
+	if (g_fds.available) {
+		rc = nvl_fdstore_put(name, *fd);
+		if (rc < 0)
+			NVL_WARNLOG("fd store: cannot keep listener '%s': %s (clients that connect "
+				    "during a restart are refused)",
+				    name, strerror(-rc));
+	}
+	return 0;
 }
 
 int

@@ -32,6 +32,8 @@
 #include <stddef.h>
 
 #define NVL_FDSTORE_NAME_MAX 255
+/* set by the keeper for a worker that replaces one killed by a signal */
+#define NVL_FDSTORE_DEATH_ENV "NVLEND_PREDECESSOR_SIGNAL"
 
 /**
  * Take over the descriptors the supervisor passed (LISTEN_FDS/LISTEN_PID/
@@ -80,5 +82,31 @@ int nvl_fdstore_stopping(void);
 
 /** Is `name` a valid store name? */
 bool nvl_fdstore_name_ok(const char *name);
+
+/** Whether the worker this process replaces crashed (a fault or abort, not
+ *  SIGKILL/SIGTERM/SIGINT from outside, not a clean exit): what a component
+ *  restoring kept state counts against a crash loop. False in a first worker. */
+bool nvl_fdstore_predecessor_crashed(void);
+
+/**
+ * A store name "prefix.key": characters of key a name may not hold (':',
+ * spaces, non-printable ones) become '_', and a key that had to be changed
+ * or cut short gets "#XXXXXXXX" (a hash of the original) so that two keys
+ * never share a name. buf holds NVL_FDSTORE_NAME_MAX + 1 bytes.
+ */
+void nvl_fdstore_name(char buf[NVL_FDSTORE_NAME_MAX + 1], const char *prefix, const char *key);
+
+/**
+ * A listening socket that outlives the worker: the one a previous worker
+ * stored as `name`, if it is there and still a listening socket, else what
+ * open_fn makes, which is then stored as `name` (without a store: just
+ * open_fn). Clients that connect while no worker runs wait in its backlog.
+ * The caller removes `name` when it stops listening for good.
+ * \param kept set true when the socket was taken back (may be NULL)
+ * 
+eturn 0 with the socket in *fd; the -errno of open_fn.
+ */
+int nvl_fdstore_listener(const char *name, int (*open_fn)(void *arg, int *fd), void *arg,
+			 int *fd, bool *kept);
 
 #endif
