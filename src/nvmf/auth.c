@@ -299,6 +299,23 @@ auth_ready(const struct nvl_nvme_auth *base)
 	return a->authenticated && a->state != AUTH_FAILURE1 && a->state != AUTH_FAILED;
 }
 
+bool
+nvl_nvmf_auth_authenticated(const struct nvl_nvme_auth *a)
+{
+	return a && auth_ready(a);
+}
+
+void
+nvl_nvmf_auth_restore(struct nvl_nvme_auth *base)
+{
+	struct nvmf_auth *a = to_auth(base);
+
+	txn_clear(a);
+	a->authenticated = true;
+	a->state = AUTH_DONE;
+	a->deadline_ns = 0;
+}
+
 static void
 failed(struct nvmf_auth *a, const char *why)
 {

@@ -76,6 +76,15 @@ bool nvl_nvmf_auth_expired(struct nvl_nvme_auth *a, uint64_t now_ns, const char 
  *  (a racy snapshot when read from another reactor). */
 json_t *nvl_nvmf_auth_json(const struct nvl_nvme_auth *a);
 
+/** Has the queue authenticated (a transaction succeeded and none failed
+ *  since)? False for NULL. */
+bool nvl_nvmf_auth_authenticated(const struct nvl_nvme_auth *a);
+
+/** A queue whose host authenticated to a previous worker comes back (its
+ *  transport kept the fact): it is authenticated, with no transaction
+ *  running. Re-authentication works as usual. */
+void nvl_nvmf_auth_restore(struct nvl_nvme_auth *a);
+
 /** The AUTHREQ bits of a Connect response for a queue of c (ATR or 0). */
 uint32_t nvl_nvmf_auth_connect_flags(const struct nvl_nvmf_ctrlr *c);
 

@@ -7,6 +7,7 @@
  */
 #include "nvmf/nvmf_internal.h"
 #include "nvmf/auth.h"
+#include "util/fdstore.h"
 #include "util/util.h"
 #include "util/version.h"
 
@@ -35,6 +36,14 @@ nvl_transport_register(struct nvl_transport_ops *ops)
 {
 	ops->next = g_transports;
 	g_transports = ops;
+}
+
+void
+nvl_nvmf_restore(void)
+{
+	for (struct nvl_transport_ops *t = g_transports; t; t = t->next)
+		if (t->restore)
+			t->restore();
 }
 
 const struct nvl_transport_ops *
@@ -234,12 +243,38 @@ nvmf_listener_accept(void *arg, int fd)
  * target watches it with an acceptor (the one accept loop, which survives a
  * full descriptor table) and closes it when the last subsystem goes.
  */
+struct listen_open {
+	const struct nvl_transport_ops *t;
+	const struct nvl_listen_addr *a;
+};
+
+static int
+listener_open(void *arg, int *fd)
+{
+	struct listen_open *o = arg;
+
+	return o->t->listen(o->a, fd);
+}
+
+/* Its name in the fd store: a worker that restarts listens on the same socket. */
+static void
+listener_store_name(const struct nvl_listen_addr *a, char buf[NVL_FDSTORE_NAME_MAX + 1])
+{
+	char key[sizeof(a->trtype) + sizeof(a->traddr) + sizeof(a->trsvcid) + 4];
+
+	snprintf(key, sizeof(key), "%s/%s/%s", a->trtype, a->traddr, a->trsvcid);
+	nvl_fdstore_name(buf, "nvmf.listen", key);
+}
+
 int
 nvmf_listener_get(const struct nvl_listen_addr *a)
 {
 	struct nvmf_listener *l;
 	const struct nvl_transport_ops *t;
 	char name[sizeof(a->trtype) + sizeof(a->traddr) + sizeof(a->trsvcid) + 8];
+	char sname[NVL_FDSTORE_NAME_MAX + 1];
+	struct listen_open o = { .a = a };
+	bool kept;
 	int rc;
 
 	TAILQ_FOREACH(l, &g_nvmf.listeners, link) {
@@ -256,9 +291,14 @@ nvmf_listener_get(const struct nvl_listen_addr *a)
 		return -ENOMEM;
 	l->addr = *a;
 	l->transport = t;
-	rc = t->listen(a, &l->fd);
+	o.t = t;
+	listener_store_name(a, sname);
+	rc = nvl_fdstore_listener(sname, listener_open, &o, &l->fd, &kept);
 	if (rc < 0)
 		goto err_free;
+	if (kept)
+		NVL_NOTICELOG("%s: listening again on %s%s%s (kept across the restart)", a->trtype,
+			      a->traddr, a->trsvcid[0] ? " port " : "", a->trsvcid);
 	snprintf(name, sizeof(name), "nvmf %s %s%s%s", a->trtype, a->traddr, a->trsvcid[0] ? ":" : "",
 		 a->trsvcid);
 	l->acceptor = nvl_acceptor_create(l->fd, name, 0, nvmf_listener_accept, l);
@@ -271,6 +311,7 @@ nvmf_listener_get(const struct nvl_listen_addr *a)
 	return 0;
 err_close:
 	close(l->fd);
+	(void)nvl_fdstore_remove(sname);
 	if (t->stop_listen)
 		t->stop_listen(a);
 err_free:
@@ -286,8 +327,12 @@ nvmf_listener_put(const struct nvl_listen_addr *a)
 	TAILQ_FOREACH(l, &g_nvmf.listeners, link) {
 		if (addr_eq(&l->addr, a)) {
 			if (--l->refs == 0) {
+				char sname[NVL_FDSTORE_NAME_MAX + 1];
+
 				TAILQ_REMOVE(&g_nvmf.listeners, l, link);
 				nvl_acceptor_destroy(l->acceptor);
+				listener_store_name(&l->addr, sname);
+				(void)nvl_fdstore_remove(sname);
 				close(l->fd);
 				if (l->transport->stop_listen)
 					l->transport->stop_listen(&l->addr);
@@ -501,6 +546,19 @@ alloc_cntlid(struct nvl_subsys *s, uint16_t *out)
 	return -EBUSY;
 }
 
+/* A kept controller comes back with its own id, if nobody has it now. */
+static int
+restore_cntlid(struct nvl_subsys *s, uint16_t id, uint16_t *out)
+{
+	struct nvl_nvmf_ctrlr *c;
+
+	TAILQ_FOREACH(c, &s->ctrlrs, link)
+		if (c->nvme.cntlid == id)
+			return -EBUSY;
+	*out = id;
+	return 0;
+}
+
 int
 nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 		   uint16_t *status)
@@ -510,7 +568,8 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 	int rc;
 
 	*status = NVL_NVME_SC_CONNECT_INVALID_PARAM;
-	if (ci->cntlid != 0xffff && ci->cntlid != 0xfffe)
+	if (ci->restore ? ci->cntlid == 0 || ci->cntlid > 0xffef
+			: ci->cntlid != 0xffff && ci->cntlid != 0xfffe)
 		return -EINVAL; /* static controllers are not offered */
 	pthread_mutex_lock(&g_nvmf.lock);
 	s = nvl_subsys_find(ci->subnqn);
@@ -545,7 +604,8 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 		*status = NVL_NVME_SC_INTERNAL;
 		return -ENOMEM;
 	}
-	rc = alloc_cntlid(s, &c->nvme.cntlid);
+	rc = ci->restore ? restore_cntlid(s, ci->cntlid, &c->nvme.cntlid)
+			 : alloc_cntlid(s, &c->nvme.cntlid);
 	if (rc < 0) {
 		pthread_mutex_unlock(&g_nvmf.lock);
 		free(c);
@@ -603,11 +663,13 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 		*status = NVL_NVME_SC_CONNECT_INVALID_HOST;
 		return rc;
 	}
+	if (ci->restore && ci->restore_authenticated && c->auth)
+		nvl_nvmf_auth_restore(c->auth);
 	TAILQ_INSERT_TAIL(&s->ctrlrs, c, link);
 	pthread_mutex_unlock(&g_nvmf.lock);
 	c->kato_timer = nvl_timer_create(kato_tick, c, 100000, 100000);
-	NVL_NOTICELOG("%s: controller %u for host %s (%s %s%s%s), keep-alive %u ms", s->nqn,
-		      c->nvme.cntlid, ci->hostnqn, ci->listener->trtype, ci->listener->traddr,
+	NVL_NOTICELOG("%s: controller %u %sfor host %s (%s %s%s%s), keep-alive %u ms", s->nqn,
+		      c->nvme.cntlid, ci->restore ? "restored " : "", ci->hostnqn, ci->listener->trtype, ci->listener->traddr,
 		      ci->listener->trsvcid[0] ? ":" : "", ci->listener->trsvcid, c->nvme.kato_ms);
 	*status = NVL_NVME_SC_SUCCESS;
 	*out = c;

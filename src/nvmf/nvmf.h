@@ -67,6 +67,9 @@ struct nvl_transport_ops {
 	json_t *(*dump_opts)(void);
 	/** optional: stop everything (shutdown), then done(). */
 	void (*fini)(void (*done)(void));
+	/** optional: take back the controllers a previous worker kept in the fd
+	 *  store (crash recovery), once the configuration is replayed (reactor 0) */
+	void (*restore)(void);
 	struct nvl_transport_ops *next;
 };
 
@@ -145,7 +148,14 @@ struct nvl_connect_info {
 	const char *hostnqn;
 	const uint8_t *hostid;           /**< 16 bytes */
 	uint32_t kato_ms;
-	uint16_t cntlid;                 /**< 0xffff (dynamic) or 0xfffe; others refused */
+	uint16_t cntlid;                 /**< 0xffff (dynamic) or 0xfffe; others refused
+					  *   unless restore */
+	/** a controller a previous worker served comes back (crash recovery,
+	 *  upgrade: the transport kept its state): it gets exactly cntlid (which
+	 *  must be free), and with restore_authenticated its DH-HMAC-CHAP is
+	 *  taken as done (the host proved itself to the previous worker) */
+	bool restore;
+	bool restore_authenticated;
 	uint16_t max_queue_entries;      /**< what the transport's queues can hold */
 	uint16_t max_io_queues;
 	bool fabrics;
@@ -227,6 +237,9 @@ int nvl_nqn_validate(const char *nqn);
  *  in-flight commands drained, namespaces released), then stop every
  *  transport, then done(). */
 void nvl_nvmf_fini(void (*done)(void));
+/** Once the configuration is replayed: every transport takes back the
+ *  controllers a previous worker kept (transport restore ops; reactor 0). */
+void nvl_nvmf_restore(void);
 
 /** Normalize "shm"/"tcp" to "SHM"/"TCP". */
 void nvl_trtype_normalize(char *trtype);

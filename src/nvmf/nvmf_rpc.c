@@ -1205,5 +1205,6 @@ static struct nvl_subsystem g_nvmf_subsys = {
 	.init = nvmf_init,
 	.fini = nvmf_fini,
 	.write_config = nvmf_write_config,
+	.start = nvl_nvmf_restore,
 };
 NVL_SUBSYSTEM_REGISTER(g_nvmf_subsys)

@@ -48,9 +48,8 @@ struct shm_opts g_shm_opts = {
 	.max_io_queues = SHM_MAX_QUEUES,
 };
 
-static TAILQ_HEAD(, shm_ctrlr) g_shm_conns = TAILQ_HEAD_INITIALIZER(g_shm_conns);
-static unsigned g_shm_nconns;
-static struct nvl_transport_ops g_shm_ops;
+struct shm_conn_list g_shm_conns = TAILQ_HEAD_INITIALIZER(g_shm_conns);
+unsigned g_shm_nconns;
 
 /* ---- regions: anonymous sealed memfds ------------------------------------ */
 
@@ -121,7 +120,7 @@ shm_region_destroy(struct shm_region *r)
 
 /* ---- control messages ------------------------------------------------------ */
 
-static int
+int
 shm_conn_send(struct shm_ctrlr *sc, void *msg, size_t len, uint16_t type, const int *fds, int nfds)
 {
 	struct nvl_shm_msg_hdr *h = msg;
@@ -151,11 +150,16 @@ shm_admin_done(struct nvl_nvme_req *nreq)
 	if (sc->state == C_ACTIVE) {
 		m.cqe = nreq->cpl;
 		m.cqe.sqid = 0;
+		/* kept: what the command changed, then "being sent" (a restart
+		 * sends it again: the host drops a completion it already had) */
+		shm_keep_snapshot(sc);
+		shm_keep_admin_set(sc, a->kslot, SHM_KS_POSTING);
 		/* descriptors only travel with a successful create */
 		if (shm_conn_send(sc, &m, sizeof(m), NVL_SHM_MSG_ADMIN_CPL, a->fds,
 			      (nreq->cpl.status >> 1) == 0 ? a->nfds : 0) < 0)
 			shm_conn_teardown(sc, "control socket write failed");
 	}
+	shm_keep_admin_set(sc, a->kslot, SHM_KS_FREE);
 	nvl_shm_unmap_data(nreq);
 	free(a);
 	if (sc->state == C_CLOSING)
@@ -168,8 +172,8 @@ shm_admin_complete(struct shm_admin_req *a, uint16_t status)
 	nvl_nvme_req_complete(&a->nvme, status);
 }
 
-static void
-shm_admin_submit(struct shm_ctrlr *sc, const struct nvl_shm_admin_cmd *m)
+void
+shm_admin_start(struct shm_ctrlr *sc, const struct nvl_nvme_cmd *sqe, int kslot, bool redo)
 {
 	struct shm_admin_req *a;
 	uint16_t st;
@@ -184,7 +188,9 @@ shm_admin_submit(struct shm_ctrlr *sc, const struct nvl_shm_admin_cmd *m)
 		return;
 	}
 	a->sc = sc;
-	memcpy(&a->nvme.cmd, &m->sqe, sizeof(a->nvme.cmd));
+	a->kslot = kslot;
+	a->redo = redo;
+	memcpy(&a->nvme.cmd, sqe, sizeof(a->nvme.cmd));
 	a->nvme.ctrlr = &sc->tc->nvme;
 	a->nvme.qid = 0;
 	a->nvme.done = shm_admin_done;
@@ -304,6 +310,7 @@ shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 	tc->nvme.cc = NVL_NVME_CC_EN | (6u << 16) | (4u << 20);
 	tc->nvme.csts = NVL_NVME_CSTS_RDY;
 	sc->state = C_ACTIVE;
+	shm_keep_connect(sc);
 	nvl_timer_destroy(sc->connect_timer);
 	sc->connect_timer = NULL;
 	r.status = 0;
@@ -315,6 +322,8 @@ shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 	r.authreq = nvl_nvmf_auth_connect_flags(tc);
 	if (shm_conn_send(sc, &r, sizeof(r), NVL_SHM_MSG_CONNECT_RESP, &sc->window.fd, 1) < 0)
 		shm_conn_teardown(sc, "control socket write failed");
+	else
+		shm_keep_connected(sc);
 }
 
 /* ---- connection ----------------------------------------------------------------- */
@@ -332,10 +341,24 @@ shm_conn_event_dispatch(struct shm_ctrlr *sc)
 	for (int budget = 32; budget > 0 && sc->state != C_CLOSING; budget--) {
 		struct iovec iov = { .iov_base = &msg, .iov_len = sizeof(msg) };
 		unsigned nfds;
-		int mflags = 0;
+		int mflags = 0, kslot = -1;
 		/* hosts send no descriptors: any that come along (also with a
-		 * 0-byte message) are closed and reported as MSG_CTRUNC */
-		ssize_t n = nvl_sock_recv_fds(sc->fd, &iov, 1, NULL, 0, &nfds, MSG_DONTWAIT, &mflags);
+		 * 0-byte message) are closed and reported as MSG_CTRUNC.
+		 * Kept controllers look at an admin command before taking it off
+		 * the socket, and take it once its slot says "receiving": a worker
+		 * killed in between finds it either still queued or in the slot. */
+		ssize_t n = nvl_sock_recv_fds(sc->fd, &iov, 1, NULL, 0, &nfds,
+					      MSG_DONTWAIT | (sc->keep ? MSG_PEEK : 0), &mflags);
+
+		if (sc->keep && n > 0) {
+			if (sc->state == C_ACTIVE && n == sizeof(msg.admin) &&
+			    msg.hdr.type == NVL_SHM_MSG_ADMIN_CMD && !(mflags & (MSG_TRUNC | MSG_CTRUNC)))
+				kslot = shm_keep_admin_begin(sc, &msg.admin.sqe);
+			iov.iov_base = &msg;
+			iov.iov_len = sizeof(msg);
+			mflags = 0;
+			n = nvl_sock_recv_fds(sc->fd, &iov, 1, NULL, 0, &nfds, MSG_DONTWAIT, &mflags);
+		}
 
 		if (n < 0) {
 			if (n == -EAGAIN)
@@ -366,7 +389,8 @@ shm_conn_event_dispatch(struct shm_ctrlr *sc)
 				shm_conn_teardown(sc, "unexpected admin command");
 				return;
 			}
-			shm_admin_submit(sc, &msg.admin);
+			shm_keep_admin_set(sc, kslot, SHM_KS_ACTIVE);
+			shm_admin_start(sc, &msg.admin.sqe, kslot, false);
 			break;
 		case NVL_SHM_MSG_DISCONNECT:
 			shm_conn_teardown(sc, "host disconnected");
@@ -378,7 +402,7 @@ shm_conn_event_dispatch(struct shm_ctrlr *sc)
 	}
 }
 
-static void
+void
 shm_conn_event(void *arg, uint32_t events)
 {
 	struct shm_ctrlr *sc = arg;
@@ -413,6 +437,7 @@ shm_conn_free(void *arg)
 		if (sc->vectors[v] >= 0)
 			close(sc->vectors[v]);
 	nvl_timer_destroy(sc->connect_timer);
+	shm_keep_free(sc);
 	close(sc->fd);
 	free(sc->groups);
 	TAILQ_REMOVE(&g_shm_conns, sc, link);
@@ -463,6 +488,7 @@ shm_conn_teardown(struct shm_ctrlr *sc, const char *why)
 	else
 		NVL_DEBUGLOG(shm, "shm: connection closed before connect: %s", why);
 	sc->state = C_CLOSING;
+	shm_keep_teardown(sc);
 	if (sc->tc)
 		sc->tc->state = NVL_TCTRLR_DISCONNECTING;
 	/* wake each CQ's reactor to drop completions that wait for CQ space
@@ -480,7 +506,7 @@ shm_conn_teardown(struct shm_ctrlr *sc, const char *why)
  * (SO_PEERCRED), which the peer cannot forge, and its supplementary groups
  * (SO_PEERGROUPS). Without them the connection has no credentials and host
  * NQNs bound to a uid/gid are refused to it. */
-static void
+void
 shm_conn_peer_cred(struct shm_ctrlr *sc)
 {
 	socklen_t len = sizeof(sc->cred);
@@ -526,6 +552,7 @@ shm_accept(const struct nvl_listen_addr *a, int fd)
 	sc->fd = fd;
 	sc->listener = *a;
 	shm_conn_peer_cred(sc);
+	sc->keep_fd = -1;
 	sc->window.fd = -1;
 	for (unsigned v = 0; v < SHM_MAX_VECTORS; v++)
 		sc->vectors[v] = -1;
@@ -659,7 +686,7 @@ shm_fini(void (*done)(void))
 		done();
 }
 
-static struct nvl_transport_ops g_shm_ops = {
+struct nvl_transport_ops g_shm_ops = {
 	.name = "SHM",
 	.nvmf_trtype = 0,  /* not a standard NVMe-oF transport: not in discovery logs */
 	.listen = shm_listen,
@@ -670,5 +697,6 @@ static struct nvl_transport_ops g_shm_ops = {
 	.configure = shm_configure,
 	.dump_opts = shm_dump_opts,
 	.fini = shm_fini,
+	.restore = shm_keep_restore_all,
 };
 NVL_TRANSPORT_REGISTER(shm, &g_shm_ops)

@@ -33,6 +33,47 @@ struct shm_opts {
 struct shm_ctrlr;
 struct shm_cq;
 struct shm_sq;
+struct shm_keep;
+
+/*
+ * Kept state (shm_keep.c): with a supervisor holding descriptors (the keeper
+ * or systemd: util/fdstore.h), each controller's queue state lives in a
+ * memfd in the store, written so that a worker killed between any two stores
+ * leaves a state the next worker can resume from without the host noticing.
+ * A slot per command of an SQ (index = the request's), one per admin command.
+ */
+enum shm_keep_slot_state {
+	SHM_KS_FREE = 0,
+	SHM_KS_RECEIVING = 1,  /* admin: peeked, maybe not yet consumed from the socket */
+	SHM_KS_ACTIVE = 2,     /* fetched / received: executing (re-executed on restore) */
+	SHM_KS_POSTING = 3,    /* I/O: completion being posted at CQ post number seq;
+				* admin: completion being sent */
+};
+
+struct shm_keep_slot {
+	uint32_t state;                 /* enum shm_keep_slot_state, release-stored last */
+	uint32_t rsvd;
+	uint64_t seq;                   /* ACTIVE: fetch number + 1; POSTING: post number */
+	struct nvl_nvme_cmd sqe;
+	struct nvl_nvme_cpl cpl;        /* POSTING: the completion, sqhd and sqid set */
+};
+
+struct shm_keep_cq {
+	uint32_t valid;
+	uint32_t entries;
+	uint16_t iv;
+	uint8_t ien;
+	uint8_t rsvd[5];
+	uint64_t posted;                /* completions posted: tail and phase follow from it */
+};
+
+struct shm_keep_sq {
+	uint32_t valid;
+	uint32_t entries;
+	uint16_t cqid;
+	uint16_t rsvd[3];
+	uint64_t fetched;               /* commands fetched: the head follows from it */
+};
 
 struct shm_req {
 	struct nvl_nvme_req nvme;
@@ -54,6 +95,8 @@ struct shm_admin_req {
 	struct shm_ctrlr *sc;
 	int fds[2];
 	int nfds;
+	int kslot;                       /* its kept slot, -1: not kept */
+	bool redo;                       /* run again after a restart (shm_keep.c) */
 };
 
 struct shm_sq {
@@ -75,6 +118,9 @@ struct shm_sq {
 	struct shm_admin_req *delete_req;  /* Delete I/O SQ waiting for the drain */
 	bool fatal;
 	uint64_t submitted, completed, aborted;
+	uint64_t fetched;                /* head = fetched % entries */
+	struct shm_keep_sq *ksq;         /* kept state, NULL when not kept */
+	struct shm_keep_slot *kslots;    /* one per request */
 };
 
 struct shm_cq {
@@ -96,6 +142,8 @@ struct shm_cq {
 	struct nvl_poller *poller;
 	uint64_t interrupts;
 	uint64_t full_waits;             /* completions that found the CQ full */
+	uint64_t posted;                 /* tail and phase follow from it */
+	struct shm_keep_cq *kcq;         /* kept state, NULL when not kept */
 };
 
 enum shm_conn_state { C_CONNECTING, C_ACTIVE, C_CLOSING };
@@ -123,6 +171,11 @@ struct shm_ctrlr {
 	struct ucred cred;
 	uint32_t *groups;                /* supplementary groups (SO_PEERGROUPS) */
 	unsigned ngroups;
+	/* kept state (shm_keep.c), NULL when not kept */
+	struct shm_keep *keep;
+	int keep_fd;
+	uint32_t keep_id;                /* names in the fd store: shm.ID.* */
+	struct nvl_timer *restore_timer; /* a restored controller: its crash counter clears */
 };
 
 /* shm.c */
@@ -138,6 +191,19 @@ void shm_conn_try_free(struct shm_ctrlr *sc);
 /** reactor 0: complete an admin command (reply sent to the host). */
 void shm_admin_complete(struct shm_admin_req *a, uint16_t status);
 
+/** reactor 0: run an admin command (kslot: its kept slot, or -1; redo: it
+ *  ran before a restart already, so a queue it made or deleted is taken as
+ *  made or deleted). */
+void shm_admin_start(struct shm_ctrlr *sc, const struct nvl_nvme_cmd *sqe, int kslot, bool redo);
+/** Send an admin completion; \return 0 or -errno. */
+int shm_conn_send(struct shm_ctrlr *sc, void *msg, size_t len, uint16_t type, const int *fds,
+		  int nfds);
+void shm_conn_event(void *arg, uint32_t events);
+void shm_conn_peer_cred(struct shm_ctrlr *sc);
+extern struct nvl_transport_ops g_shm_ops;
+extern TAILQ_HEAD(shm_conn_list, shm_ctrlr) g_shm_conns;
+extern unsigned g_shm_nconns;
+
 /* shm_queue.c */
 extern const struct nvl_nvme_queue_ops g_shm_queue_ops;
 /** nvl_nvme_map_fn: PRPs/SGLs are offsets into the window of ctx (the shm_ctrlr). */
@@ -148,5 +214,60 @@ void shm_sq_delete(struct shm_ctrlr *sc, struct shm_sq *sq, struct shm_admin_req
 void shm_cq_delete(struct shm_ctrlr *sc, struct shm_cq *cq);
 /** the CQ's reactor, after the connection closed: drop what waits for CQ space. */
 void shm_cq_host_gone(void *arg);
+/** CQ's reactor: start a queue's poller (and kick watch). */
+void shm_sq_start_on_reactor(void *arg);
+void shm_cq_start_on_reactor(void *arg);
+/** CQ's reactor: run a command of sq (a restored one: r already taken). */
+void shm_sq_exec(struct shm_sq *sq, struct shm_req *r);
+/** CQ's reactor: raise the CQ's interrupt if the host asked for one. */
+void shm_cq_interrupt(struct shm_cq *cq);
+
+/* shm_keep.c: the kept state (crash recovery) */
+/** Keep a controller that just connected (before CONNECT_RESP goes): its
+ *  state memfd, socket and window go to the fd store. Not kept (no store,
+ *  or it failed: logged) leaves sc->keep NULL. reactor 0. */
+void shm_keep_connect(struct shm_ctrlr *sc);
+/** CONNECT_RESP went: a restart resumes this controller from now on. */
+void shm_keep_connected(struct shm_ctrlr *sc);
+/** The controller's features and authentication, after an admin command. */
+void shm_keep_snapshot(struct shm_ctrlr *sc);
+/** reactor 0: the connection closes: not to be restored any more. */
+void shm_keep_teardown(struct shm_ctrlr *sc);
+/** reactor 0: the connection is freed: drop the rest of what was kept. */
+void shm_keep_free(struct shm_ctrlr *sc);
+/** reactor 0: a peeked admin command; \return its slot, -1 when not kept. */
+int shm_keep_admin_begin(struct shm_ctrlr *sc, const struct nvl_nvme_cmd *sqe);
+void shm_keep_admin_set(struct shm_ctrlr *sc, int kslot, uint32_t state);
+/** reactor 0: queue made (regions and eventfds to the store, then valid). */
+void shm_keep_cq_created(struct shm_ctrlr *sc, struct shm_cq *cq, bool new_vector);
+void shm_keep_sq_created(struct shm_ctrlr *sc, struct shm_sq *sq);
+/** the queue's reactor: the queue is gone. */
+void shm_keep_sq_gone(struct shm_sq *sq);
+void shm_keep_cq_gone(struct shm_cq *cq);
+/** reactor 0, at start: take back every controller a previous worker kept. */
+void shm_keep_restore_all(void);
+
+/* hot path (the CQ's reactor) */
+static inline void
+shm_keep_fetched(struct shm_sq *sq, struct shm_req *r)
+{
+	sq->fetched++;
+	if (sq->kslots) {
+		struct shm_keep_slot *k = &sq->kslots[r - sq->reqs];
+
+		k->sqe = r->nvme.cmd;
+		k->seq = sq->fetched;
+		__atomic_store_n(&k->state, SHM_KS_ACTIVE, __ATOMIC_RELEASE);
+		__atomic_store_n(&sq->ksq->fetched, sq->fetched, __ATOMIC_RELEASE);
+	}
+}
+
+static inline void
+shm_keep_skipped(struct shm_sq *sq)
+{
+	sq->fetched++;
+	if (sq->ksq)
+		__atomic_store_n(&sq->ksq->fetched, sq->fetched, __ATOMIC_RELEASE);
+}
 
 #endif

@@ -26,7 +26,7 @@ NVL_LOG_DECLARE_COMPONENT(shm);
 
 /* ---- I/O path (the CQ's reactor) ------------------------------------------- */
 
-static void
+void
 shm_cq_interrupt(struct shm_cq *cq)
 {
 	uint64_t one = 1;
@@ -40,9 +40,12 @@ shm_cq_interrupt(struct shm_cq *cq)
 static void shm_sq_fatal(struct shm_sq *sq);
 static void shm_sq_maybe_gone(struct shm_sq *sq);
 
-/* Post one completion for sq; false if the CQ is full (the caller waits). */
+/* Post one completion for sq (of request r, NULL: a command never fetched);
+ * false if the CQ is full (the caller waits). When kept, r's slot records the
+ * completion and its post number first (a worker killed before the CQ's
+ * post count moved posts it again at the same place; after, finds it done). */
 static bool
-shm_cq_post(struct shm_cq *cq, struct shm_sq *sq, const struct nvl_nvme_cpl *in)
+shm_cq_post(struct shm_cq *cq, struct shm_sq *sq, struct shm_req *r, const struct nvl_nvme_cpl *in)
 {
 	struct nvl_nvme_cpl cpl = *in;
 
@@ -60,10 +63,20 @@ shm_cq_post(struct shm_cq *cq, struct shm_sq *sq, const struct nvl_nvme_cpl *in)
 	}
 	cpl.sqhd = (uint16_t)sq->head;
 	cpl.sqid = sq->qid;
+	if (r && sq->kslots) {
+		struct shm_keep_slot *k = &sq->kslots[r - sq->reqs];
+
+		k->cpl = cpl;
+		k->seq = cq->posted;
+		__atomic_store_n(&k->state, SHM_KS_POSTING, __ATOMIC_RELEASE);
+	}
 	shm_cqe_post(&cq->ring[cq->tail], &cpl, cq->phase);
 	cq->tail = shm_ring_next(cq->tail, cq->entries);
 	if (cq->tail == 0)
 		cq->phase ^= 1;
+	cq->posted++;
+	if (cq->kcq)
+		__atomic_store_n(&cq->kcq->posted, cq->posted, __ATOMIC_RELEASE);
 	NVL_STAT_INC(sq->completed);
 	return true;
 }
@@ -82,6 +95,8 @@ shm_req_release(struct shm_req *r)
 	struct shm_sq *sq = r->sq;
 
 	nvl_shm_unmap_data(&r->nvme);
+	if (sq->kslots)
+		__atomic_store_n(&sq->kslots[r - sq->reqs].state, SHM_KS_FREE, __ATOMIC_RELEASE);
 	r->next_free = sq->free_reqs;
 	sq->free_reqs = r;
 	NVL_STAT_DEC(sq->outstanding);
@@ -100,7 +115,7 @@ shm_io_done(struct nvl_nvme_req *nreq)
 		shm_req_release(r);
 		return;
 	}
-	if (nvl_unlikely(!TAILQ_EMPTY(&cq->waiting)) || !shm_cq_post(cq, sq, &r->nvme.cpl)) {
+	if (nvl_unlikely(!TAILQ_EMPTY(&cq->waiting)) || !shm_cq_post(cq, sq, r, &r->nvme.cpl)) {
 		NVL_STAT_INC(cq->full_waits);
 		TAILQ_INSERT_TAIL(&cq->waiting, r, link);
 		return;
@@ -119,7 +134,8 @@ shm_cq_poll(void *arg)
 
 	while ((r = TAILQ_FIRST(&cq->waiting)) != NULL) {
 		/* fatal queue or host gone: drop, nobody reads this CQ any more */
-		if (!r->sq->fatal && !shm_host_gone(r->sq->sc) && !shm_cq_post(cq, r->sq, &r->nvme.cpl))
+		if (!r->sq->fatal && !shm_host_gone(r->sq->sc) &&
+		    !shm_cq_post(cq, r->sq, r, &r->nvme.cpl))
 			break;
 		TAILQ_REMOVE(&cq->waiting, r, link);
 		shm_req_release(r);
@@ -160,7 +176,7 @@ shm_map_window(struct nvl_nvme_req *req, uint32_t len, uint8_t dir, void *ctx)
 	return len ? nvl_shm_map_data(req, sc->window.map, sc->window.size, len) : 0;
 }
 
-static void
+void
 shm_sq_exec(struct shm_sq *sq, struct shm_req *r)
 {
 	struct shm_ctrlr *sc = sq->sc;
@@ -204,6 +220,7 @@ shm_sq_poll(void *arg)
 		/* private copy: the host may rewrite the slot at any time */
 		memcpy(&r->nvme.cmd, &sq->ring[sq->head], sizeof(r->nvme.cmd));
 		sq->head = shm_ring_next(sq->head, sq->entries);
+		shm_keep_fetched(sq, r);
 		NVL_STAT_INC(sq->submitted);
 		n++;
 		shm_sq_exec(sq, r);
@@ -300,6 +317,7 @@ shm_sq_gone_home(void *arg)
 static void
 shm_sq_free(struct shm_sq *sq)
 {
+	shm_keep_sq_gone(sq);
 	nvl_fd_del(sq->kick_fdh);
 	nvl_poller_destroy(sq->poller);
 	shm_region_destroy(&sq->region);
@@ -364,7 +382,8 @@ shm_sq_stop_on_reactor(void *arg)
 			cpl.cid = cmd.cid;
 			cpl.status = NVL_NVME_SC_TO_STATUS(NVL_NVME_SC_ABORTED_SQ_DELETION);
 			sq->head = shm_ring_next(sq->head, sq->entries);
-			if (!TAILQ_EMPTY(&sq->cq->waiting) || !shm_cq_post(sq->cq, sq, &cpl))
+			shm_keep_skipped(sq);
+			if (!TAILQ_EMPTY(&sq->cq->waiting) || !shm_cq_post(sq->cq, sq, NULL, &cpl))
 				break; /* no room: the host loses those, as on a real drive */
 			NVL_STAT_INC(sq->aborted);
 		}
@@ -374,7 +393,7 @@ shm_sq_stop_on_reactor(void *arg)
 	shm_sq_maybe_gone(sq);
 }
 
-static void
+void
 shm_sq_start_on_reactor(void *arg)
 {
 	struct shm_sq *sq = arg;
@@ -396,7 +415,7 @@ shm_sq_delete(struct shm_ctrlr *sc, struct shm_sq *sq, struct shm_admin_req *are
 	nvl_reactor_msg(sq->cq->reactor, shm_sq_stop_on_reactor, sq);
 }
 
-static void
+void
 shm_cq_start_on_reactor(void *arg)
 {
 	struct shm_cq *cq = arg;
@@ -424,6 +443,7 @@ shm_cq_free_on_reactor(void *arg)
 	struct shm_cq *cq = arg;
 	struct shm_ctrlr *sc = cq->sc;
 
+	shm_keep_cq_gone(cq);
 	nvl_poller_destroy(cq->poller);
 	shm_region_destroy(&cq->region);
 	nvl_reactor_unpick(cq->reactor);
@@ -455,13 +475,22 @@ shm_create_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *
 	struct shm_ctrlr *sc = a->sc;
 	uint16_t qid = req->cmd.cdw10 & 0xffff;
 	uint32_t entries = (req->cmd.cdw10 >> 16) + 1;
-	bool pc = req->cmd.cdw11 & 1, ien = (req->cmd.cdw11 >> 1) & 1;
+	bool pc = req->cmd.cdw11 & 1, ien = (req->cmd.cdw11 >> 1) & 1, new_vector;
 	uint16_t iv = (uint16_t)(req->cmd.cdw11 >> 16);
 	struct shm_cq *cq;
 	char what[32];
 	int rc;
 
 	(void)nc;
+	if (a->redo && qid > 0 && qid <= SHM_MAX_QUEUES && (cq = sc->cqs[qid]) != NULL &&
+	    cq->entries == entries && cq->ien == ien && (!ien || cq->iv == iv)) {
+		/* made before the restart, answered maybe not: the same answer */
+		a->fds[0] = cq->region.fd;
+		a->nfds = 1;
+		if (ien)
+			a->fds[a->nfds++] = cq->irq_fd;
+		return shm_qop_done(status, NVL_NVME_SC_SUCCESS);
+	}
 	if (qid == 0 || qid > g_shm_opts.max_io_queues || sc->cqs[qid])
 		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_QID));
 	if (entries < 2 || entries > g_shm_opts.max_queue_depth)
@@ -482,7 +511,8 @@ shm_create_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *
 		NVL_ERRLOG("cannot create CQ region: %s", strerror(-rc));
 		return shm_qop_done(status, NVL_NVME_SC_INTERNAL);
 	}
-	if (ien && sc->vectors[iv] < 0) {
+	new_vector = ien && sc->vectors[iv] < 0;
+	if (new_vector) {
 		sc->vectors[iv] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (sc->vectors[iv] < 0) {
 			shm_region_destroy(&cq->region);
@@ -506,6 +536,7 @@ shm_create_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *
 	cq->page->iv = iv;
 	cq->page->entries = entries;
 	cq->page->flags = ien ? 1 : 0;
+	shm_keep_cq_created(sc, cq, new_vector);
 	sc->cqs[qid] = cq;
 	sc->ncq_alive++;
 	nvl_reactor_msg(cq->reactor, shm_cq_start_on_reactor, cq);
@@ -534,6 +565,13 @@ shm_create_io_sq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *
 	int rc;
 
 	(void)nc;
+	if (a->redo && qid > 0 && qid <= SHM_MAX_QUEUES && (sq = sc->sqs[qid]) != NULL &&
+	    sq->entries == entries && sq->cq->qid == cqid) {
+		a->fds[0] = sq->region.fd;
+		a->fds[1] = sq->kick_fd;
+		a->nfds = 2;
+		return shm_qop_done(status, NVL_NVME_SC_SUCCESS);
+	}
 	if (qid == 0 || qid > g_shm_opts.max_io_queues || sc->sqs[qid])
 		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_QID));
 	if (entries < 2 || entries > g_shm_opts.max_queue_depth)
@@ -576,6 +614,7 @@ shm_create_io_sq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *
 		sq->reqs[i].next_free = sq->free_reqs;
 		sq->free_reqs = &sq->reqs[i];
 	}
+	shm_keep_sq_created(sc, sq);
 	cq->nsqs++;
 	sc->nsq_alive++;
 	sc->sqs[qid] = sq;
@@ -596,6 +635,8 @@ shm_delete_io_sq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *
 	uint16_t qid = req->cmd.cdw10 & 0xffff;
 
 	(void)nc;
+	if (a->redo && qid > 0 && qid <= SHM_MAX_QUEUES && sc->sqs[qid] == NULL)
+		return shm_qop_done(status, NVL_NVME_SC_SUCCESS); /* went before the restart */
 	if (qid == 0 || qid > g_shm_opts.max_io_queues || sc->sqs[qid] == NULL)
 		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_QID));
 	shm_sq_delete(sc, sc->sqs[qid], a);
@@ -610,6 +651,8 @@ shm_delete_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *
 	uint16_t qid = req->cmd.cdw10 & 0xffff;
 
 	(void)nc;
+	if (a->redo && qid > 0 && qid <= SHM_MAX_QUEUES && sc->cqs[qid] == NULL)
+		return shm_qop_done(status, NVL_NVME_SC_SUCCESS); /* went before the restart */
 	if (qid == 0 || qid > g_shm_opts.max_io_queues || sc->cqs[qid] == NULL)
 		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_QID));
 	if (sc->cqs[qid]->nsqs > 0)

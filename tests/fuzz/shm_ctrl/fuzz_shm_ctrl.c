@@ -30,6 +30,7 @@
 #include "reactor/reactor.c"
 #include "transport/shm.c"
 #include "transport/shm_queue.c"
+#include "transport/shm_keep.c"
 #include "nvmf/nvmf_internal.h"
 
 #include <dirent.h>

@@ -1,0 +1,904 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * shm transport, kept state: what a worker that is killed (or replaced)
+ * leaves behind so that the next one resumes every shm controller without
+ * its host noticing (DESIGN.md section 10; docs/lifetime.md).
+ *
+ * With a supervisor that holds descriptors (the keeper or systemd:
+ * util/fdstore.h), each connected controller keeps in the fd store, under
+ * "shm.ID.NAME":
+ *   state      a private memfd: struct shm_keep (identity, features, admin
+ *              slots, queue table) and one slot per request of each SQ
+ *   sock       the control socket (the host never sees it close)
+ *   win        the data window
+ *   cqQ sqQ    each queue's region, kickQ each SQ's doorbell eventfd,
+ *   vV         each interrupt vector's eventfd
+ * The host holds the same regions and eventfds, so nothing changes on its
+ * side: its SQ entries wait in shared memory while no worker runs.
+ *
+ * Write order (a kill between any two stores leaves a state that restores):
+ *  - fetch: the slot gets the SQE and fetch number f+1, then ACTIVE, then the
+ *    SQ's fetch count becomes f+1 (restore: an ACTIVE slot numbered one past
+ *    the count was fetched, the count moves on);
+ *  - completion: the slot gets the CQE and the CQ's post number p, then
+ *    POSTING; the CQE goes into the ring; the CQ's post count becomes p+1;
+ *    the slot becomes FREE (restore: a POSTING slot whose number is still
+ *    the count is posted again at the same place with the same phase, which
+ *    the host cannot tell from the first time; one below is done);
+ *  - ACTIVE slots are executed again: a command the host has no completion
+ *    for runs twice at worst, which NVMe allows for every I/O command
+ *    nvlend serves (its data still sits in the window, unchanged);
+ *  - admin commands: peeked from the socket into a RECEIVING slot, then
+ *    taken off it (ACTIVE), answered (POSTING while the answer is sent),
+ *    then FREE. A RECEIVING slot whose command is still first in the socket
+ *    is dropped (it is read again), else it runs again like ACTIVE and
+ *    POSTING ones; the host drops an answer it already had (libnvlend gives
+ *    every admin command a new id). Creating a queue that came back, or
+ *    deleting one that is gone, succeeds when run again.
+ *  - queues: regions and eventfds go to the store first, then the table
+ *    entry turns valid; leaving, the entry turns invalid first.
+ *  - connect: the state region is stored first; a controller whose
+ *    CONNECT_RESP may not have gone is not restored (its host sees the
+ *    socket close and connects again).
+ * What is lost: pending asynchronous events not yet reported (the host's
+ * outstanding Asynchronous Event Requests are re-armed), the error log, and
+ * a DH-HMAC-CHAP transaction in progress (one completed is kept).
+ *
+ * A controller whose restore keeps killing the worker (3 restarts within 5 s
+ * of each other) is dropped instead: its host reconnects.
+ *
+ * Threads: reactor 0 for the controller's table and the admin slots; each
+ * SQ's slots and the CQ counters on the CQ's reactor (as the queues).
+ */
+#include "nvmf/auth.h"
+#include "transport/shm_internal.h"
+#include "util/fdstore.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+NVL_LOG_DECLARE_COMPONENT(shm);
+
+#define SHM_KEEP_MAGIC 0x504b4d53u      /* "SMKP" */
+#define SHM_KEEP_VERSION 1
+#define SHM_KEEP_MAX_DEPTH 4096u        /* slots per SQ: shm_configure's depth limit */
+#define SHM_KEEP_MAX_RESTORES 3
+#define SHM_KEEP_SETTLE_US 5000000      /* a restore that lasts this long clears the count */
+
+enum shm_keep_state { SHM_KEEP_GONE = 0, SHM_KEEP_CONNECTING = 1, SHM_KEEP_ACTIVE = 2 };
+
+struct shm_keep_features {
+	uint32_t cc, csts;
+	uint32_t arbitration, power_mgmt, temp_thresh, err_recovery, vwc;
+	uint32_t num_queues, num_queues_set;
+	uint32_t int_coalescing, write_atomicity, aec, resv_notif_mask;
+	uint32_t authenticated;
+};
+
+struct shm_keep {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t id;
+	uint32_t state;                 /* enum shm_keep_state */
+	uint32_t restores;              /* restores in a row that did not last */
+	uint16_t cntlid;
+	uint16_t rsvd0;
+	uint32_t kato_ms;
+	uint32_t rsvd1;
+	uint64_t window_bytes;
+	char subnqn[NVL_NVME_NQN_LEN];
+	char hostnqn[NVL_NVME_NQN_LEN];
+	uint8_t hostid[16];
+	struct nvl_listen_addr listener;
+	uint8_t vectors[SHM_MAX_VECTORS]; /* 1: vector V's eventfd is stored */
+	struct shm_keep_features feat;
+	struct shm_keep_slot admin[SHM_MAX_ADMIN_OUTSTANDING];
+	struct shm_keep_cq cq[SHM_MAX_QUEUES + 1];
+	struct shm_keep_sq sq[SHM_MAX_QUEUES + 1];
+};
+
+#define SHM_KEEP_SLOTS_OFF NVL_ALIGN_UP(sizeof(struct shm_keep), 4096)
+#define SHM_KEEP_SQ_BYTES ((size_t)SHM_KEEP_MAX_DEPTH * sizeof(struct shm_keep_slot))
+/* sparse: only the slots of queues that exist are ever touched */
+#define SHM_KEEP_SIZE (SHM_KEEP_SLOTS_OFF + (size_t)SHM_MAX_QUEUES * SHM_KEEP_SQ_BYTES)
+
+static uint32_t g_keep_next_id = 1;
+
+static struct shm_keep_slot *
+keep_sq_slots(struct shm_keep *k, uint16_t qid)
+{
+	return (struct shm_keep_slot *)((uint8_t *)k + SHM_KEEP_SLOTS_OFF +
+					(size_t)(qid - 1) * SHM_KEEP_SQ_BYTES);
+}
+
+static void
+keep_name(char *buf, size_t len, uint32_t id, const char *what, int n)
+{
+	if (n < 0)
+		snprintf(buf, len, "shm.%u.%s", id, what);
+	else
+		snprintf(buf, len, "shm.%u.%s%d", id, what, n);
+}
+
+static int
+keep_put(uint32_t id, const char *what, int n, int fd)
+{
+	char name[64];
+	int rc;
+
+	keep_name(name, sizeof(name), id, what, n);
+	rc = nvl_fdstore_put(name, fd);
+	if (rc < 0)
+		NVL_WARNLOG("shm: cannot keep %s in the fd store: %s", name, strerror(-rc));
+	return rc;
+}
+
+static void
+keep_remove(uint32_t id, const char *what, int n)
+{
+	char name[64];
+
+	keep_name(name, sizeof(name), id, what, n);
+	(void)nvl_fdstore_remove(name);
+}
+
+static int
+keep_take(uint32_t id, const char *what, int n)
+{
+	char name[64];
+
+	keep_name(name, sizeof(name), id, what, n);
+	return nvl_fdstore_take(name);
+}
+
+/* Forget everything stored for controller id (names that are not there are
+ * ignored by the store). */
+static void
+keep_remove_all(uint32_t id)
+{
+	keep_remove(id, "state", -1);
+	keep_remove(id, "sock", -1);
+	keep_remove(id, "win", -1);
+	for (int q = 1; q <= SHM_MAX_QUEUES; q++) {
+		keep_remove(id, "cq", q);
+		keep_remove(id, "sq", q);
+		keep_remove(id, "kick", q);
+	}
+	for (int v = 0; v < SHM_MAX_VECTORS; v++)
+		keep_remove(id, "v", v);
+}
+
+/* The controller will not survive a restart after all: its state goes from
+ * the store (the rest is dropped at the next start, or when it closes). */
+static void
+keep_abandon(struct shm_ctrlr *sc, const char *why)
+{
+	if (sc->keep->state == SHM_KEEP_GONE)
+		return;
+	NVL_WARNLOG("shm: controller %u of %s will not survive a restart of the daemon: %s",
+		    sc->tc ? sc->tc->nvme.cntlid : 0, sc->tc ? sc->tc->nvme.hostnqn : "?", why);
+	__atomic_store_n(&sc->keep->state, SHM_KEEP_GONE, __ATOMIC_RELEASE);
+	keep_remove(sc->keep_id, "state", -1);
+}
+
+/* ---- while serving ------------------------------------------------------------------------ */
+
+void
+shm_keep_snapshot(struct shm_ctrlr *sc)
+{
+	struct shm_keep_features *f;
+	const struct nvl_nvme_ctrlr *n;
+
+	if (sc->keep == NULL || sc->tc == NULL)
+		return;
+	f = &sc->keep->feat;
+	n = &sc->tc->nvme;
+	f->cc = n->cc;
+	f->csts = n->csts;
+	f->arbitration = n->feat_arbitration;
+	f->power_mgmt = n->feat_power_mgmt;
+	f->temp_thresh = n->feat_temp_thresh;
+	f->err_recovery = n->feat_err_recovery;
+	f->vwc = n->feat_vwc;
+	f->num_queues = n->feat_num_queues;
+	f->num_queues_set = n->num_queues_set;
+	f->int_coalescing = n->feat_int_coalescing;
+	f->write_atomicity = n->feat_write_atomicity;
+	f->aec = n->feat_aec;
+	f->resv_notif_mask = n->feat_resv_notif_mask;
+	f->authenticated = nvl_nvmf_auth_authenticated(sc->tc->auth);
+}
+
+static void
+keep_apply_features(struct shm_ctrlr *sc)
+{
+	const struct shm_keep_features *f = &sc->keep->feat;
+	struct nvl_nvme_ctrlr *n = &sc->tc->nvme;
+
+	n->cc = f->cc;
+	n->csts = f->csts;
+	n->feat_arbitration = f->arbitration;
+	n->feat_power_mgmt = f->power_mgmt;
+	n->feat_temp_thresh = f->temp_thresh;
+	n->feat_err_recovery = f->err_recovery;
+	n->feat_vwc = f->vwc;
+	n->feat_num_queues = f->num_queues;
+	n->num_queues_set = f->num_queues_set != 0;
+	n->feat_int_coalescing = f->int_coalescing;
+	n->feat_write_atomicity = f->write_atomicity;
+	n->feat_aec = f->aec;
+	n->feat_resv_notif_mask = f->resv_notif_mask;
+}
+
+void
+shm_keep_connect(struct shm_ctrlr *sc)
+{
+	struct shm_keep *k;
+	uint32_t id;
+	int fd;
+
+	if (!nvl_fdstore_available())
+		return;
+	fd = memfd_create("nvlend-shm-state", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)SHM_KEEP_SIZE) < 0) {
+		NVL_WARNLOG("shm: controller %u: no state region (%s): it will not survive a "
+			    "restart of the daemon", sc->tc->nvme.cntlid, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	k = mmap(NULL, SHM_KEEP_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (k == MAP_FAILED) {
+		NVL_WARNLOG("shm: controller %u: cannot map its state region: %s",
+			    sc->tc->nvme.cntlid, strerror(errno));
+		close(fd);
+		return;
+	}
+	id = g_keep_next_id++;
+	k->magic = SHM_KEEP_MAGIC;
+	k->version = SHM_KEEP_VERSION;
+	k->id = id;
+	k->state = SHM_KEEP_CONNECTING;
+	k->cntlid = sc->tc->nvme.cntlid;
+	k->kato_ms = sc->tc->nvme.kato_ms;
+	k->window_bytes = sc->window.size;
+	nvl_strlcpy(k->subnqn, sc->tc->nvme.subnqn, sizeof(k->subnqn));
+	nvl_strlcpy(k->hostnqn, sc->tc->nvme.hostnqn, sizeof(k->hostnqn));
+	memcpy(k->hostid, sc->tc->nvme.hostid, sizeof(k->hostid));
+	k->listener = sc->listener;
+	sc->keep = k;
+	sc->keep_fd = fd;
+	sc->keep_id = id;
+	shm_keep_snapshot(sc);
+	/* the state first: without it nothing else of id is taken back */
+	if (keep_put(id, "state", -1, fd) < 0 || keep_put(id, "sock", -1, sc->fd) < 0 ||
+	    keep_put(id, "win", -1, sc->window.fd) < 0)
+		keep_abandon(sc, "the fd store refused a descriptor");
+}
+
+void
+shm_keep_connected(struct shm_ctrlr *sc)
+{
+	if (sc->keep && sc->keep->state == SHM_KEEP_CONNECTING)
+		__atomic_store_n(&sc->keep->state, SHM_KEEP_ACTIVE, __ATOMIC_RELEASE);
+}
+
+void
+shm_keep_teardown(struct shm_ctrlr *sc)
+{
+	if (sc->keep == NULL)
+		return;
+	/* not to come back: a worker killed while this one drains restores nothing */
+	__atomic_store_n(&sc->keep->state, SHM_KEEP_GONE, __ATOMIC_RELEASE);
+	keep_remove(sc->keep_id, "state", -1);
+}
+
+void
+shm_keep_free(struct shm_ctrlr *sc)
+{
+	if (sc->keep == NULL)
+		return;
+	/* the queues removed their own names when they went */
+	keep_remove(sc->keep_id, "sock", -1);
+	keep_remove(sc->keep_id, "win", -1);
+	for (int v = 0; v < SHM_MAX_VECTORS; v++)
+		if (sc->keep->vectors[v])
+			keep_remove(sc->keep_id, "v", v);
+	munmap(sc->keep, SHM_KEEP_SIZE);
+	close(sc->keep_fd);
+	sc->keep = NULL;
+	sc->keep_fd = -1;
+	nvl_timer_destroy(sc->restore_timer);
+	sc->restore_timer = NULL;
+}
+
+int
+shm_keep_admin_begin(struct shm_ctrlr *sc, const struct nvl_nvme_cmd *sqe)
+{
+	struct shm_keep *k = sc->keep;
+
+	for (int i = 0; i < SHM_MAX_ADMIN_OUTSTANDING; i++) {
+		if (k->admin[i].state == SHM_KS_FREE) {
+			k->admin[i].sqe = *sqe;
+			__atomic_store_n(&k->admin[i].state, SHM_KS_RECEIVING, __ATOMIC_RELEASE);
+			return i;
+		}
+	}
+	return -1; /* more than the admin limit: the connection closes anyway */
+}
+
+void
+shm_keep_admin_set(struct shm_ctrlr *sc, int kslot, uint32_t state)
+{
+	if (sc->keep && kslot >= 0 && kslot < SHM_MAX_ADMIN_OUTSTANDING)
+		__atomic_store_n(&sc->keep->admin[kslot].state, state, __ATOMIC_RELEASE);
+}
+
+void
+shm_keep_cq_created(struct shm_ctrlr *sc, struct shm_cq *cq, bool new_vector)
+{
+	struct shm_keep *k = sc->keep;
+	struct shm_keep_cq *kc;
+
+	if (k == NULL || k->state == SHM_KEEP_GONE)
+		return;
+	if (keep_put(sc->keep_id, "cq", cq->qid, cq->region.fd) < 0) {
+		keep_abandon(sc, "the fd store refused a queue");
+		return;
+	}
+	if (new_vector) {
+		if (keep_put(sc->keep_id, "v", cq->iv, cq->irq_fd) < 0) {
+			keep_abandon(sc, "the fd store refused an interrupt vector");
+			return;
+		}
+		k->vectors[cq->iv] = 1;
+	}
+	kc = &k->cq[cq->qid];
+	kc->entries = cq->entries;
+	kc->iv = cq->iv;
+	kc->ien = cq->ien;
+	kc->posted = 0;
+	cq->kcq = kc;
+	__atomic_store_n(&kc->valid, 1, __ATOMIC_RELEASE);
+}
+
+void
+shm_keep_sq_created(struct shm_ctrlr *sc, struct shm_sq *sq)
+{
+	struct shm_keep *k = sc->keep;
+	struct shm_keep_sq *ks;
+
+	if (k == NULL || k->state == SHM_KEEP_GONE)
+		return;
+	if (sq->entries > SHM_KEEP_MAX_DEPTH) {
+		keep_abandon(sc, "a queue deeper than the kept state holds");
+		return;
+	}
+	if (keep_put(sc->keep_id, "sq", sq->qid, sq->region.fd) < 0 ||
+	    keep_put(sc->keep_id, "kick", sq->qid, sq->kick_fd) < 0) {
+		keep_abandon(sc, "the fd store refused a queue");
+		return;
+	}
+	ks = &k->sq[sq->qid];
+	sq->kslots = keep_sq_slots(k, sq->qid);
+	memset(sq->kslots, 0, sq->entries * sizeof(*sq->kslots));
+	ks->entries = sq->entries;
+	ks->cqid = sq->cq->qid;
+	ks->fetched = 0;
+	sq->ksq = ks;
+	__atomic_store_n(&ks->valid, 1, __ATOMIC_RELEASE);
+}
+
+void
+shm_keep_sq_gone(struct shm_sq *sq)
+{
+	if (sq->ksq == NULL)
+		return;
+	__atomic_store_n(&sq->ksq->valid, 0, __ATOMIC_RELEASE);
+	keep_remove(sq->sc->keep_id, "sq", sq->qid);
+	keep_remove(sq->sc->keep_id, "kick", sq->qid);
+	sq->ksq = NULL;
+	sq->kslots = NULL;
+}
+
+void
+shm_keep_cq_gone(struct shm_cq *cq)
+{
+	if (cq->kcq == NULL)
+		return;
+	__atomic_store_n(&cq->kcq->valid, 0, __ATOMIC_RELEASE);
+	keep_remove(cq->sc->keep_id, "cq", cq->qid);
+	cq->kcq = NULL;
+}
+
+/* ---- restore ------------------------------------------------------------------------------ */
+
+/* What one kept controller brings back, taken and checked before anything
+ * is built from it. */
+struct keep_restore {
+	uint32_t id;
+	struct shm_keep *k;
+	int state_fd, sock, win;
+	int vec[SHM_MAX_VECTORS];
+	struct shm_region cqr[SHM_MAX_QUEUES + 1], sqr[SHM_MAX_QUEUES + 1];
+	int kick[SHM_MAX_QUEUES + 1];
+	struct shm_region window;
+};
+
+static void
+restore_release(struct keep_restore *kr)
+{
+	if (kr->k)
+		munmap(kr->k, SHM_KEEP_SIZE);
+	if (kr->state_fd >= 0)
+		close(kr->state_fd);
+	if (kr->sock >= 0)
+		close(kr->sock);
+	shm_region_destroy(&kr->window);
+	for (int v = 0; v < SHM_MAX_VECTORS; v++)
+		if (kr->vec[v] >= 0)
+			close(kr->vec[v]);
+	for (int q = 0; q <= SHM_MAX_QUEUES; q++) {
+		shm_region_destroy(&kr->cqr[q]);
+		shm_region_destroy(&kr->sqr[q]);
+		if (kr->kick[q] >= 0)
+			close(kr->kick[q]);
+	}
+	/* the store's copies too: the host's socket closes (it connects again) */
+	keep_remove_all(kr->id);
+}
+
+/* Map a kept region fd of exactly size bytes (0: whatever it is, at least min). */
+static int
+restore_map(struct shm_region *r, int fd, size_t size, size_t min)
+{
+	struct stat st;
+
+	r->fd = fd;
+	r->map = NULL;
+	if (fd < 0)
+		return -ENOENT;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (size ? (size_t)st.st_size != size : (size_t)st.st_size < min)
+		return -EBADMSG;
+	r->size = (size_t)st.st_size;
+	r->map = mmap(NULL, r->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (r->map == MAP_FAILED) {
+		r->map = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+static size_t
+cq_region_size(uint32_t entries)
+{
+	return NVL_ALIGN_UP(NVL_SHM_RING_OFFSET + entries * sizeof(struct nvl_nvme_cpl), 4096);
+}
+
+static size_t
+sq_region_size(uint32_t entries)
+{
+	return NVL_ALIGN_UP(NVL_SHM_RING_OFFSET + entries * sizeof(struct nvl_nvme_cmd), 4096);
+}
+
+/* Take and check everything of kr->id; \return 0 or a reason. */
+static const char *
+restore_take(struct keep_restore *kr)
+{
+	struct shm_keep *k;
+	struct stat st;
+
+	kr->state_fd = keep_take(kr->id, "state", -1);
+	if (kr->state_fd < 0 || fstat(kr->state_fd, &st) < 0 || (size_t)st.st_size != SHM_KEEP_SIZE)
+		return "its state region is missing or of the wrong size";
+	k = mmap(NULL, SHM_KEEP_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, kr->state_fd, 0);
+	if (k == MAP_FAILED)
+		return "its state region cannot be mapped";
+	kr->k = k;
+	if (k->magic != SHM_KEEP_MAGIC || k->version != SHM_KEEP_VERSION || k->id != kr->id)
+		return "its state region is not one this version understands";
+	if (k->state != SHM_KEEP_ACTIVE)
+		return "it was still connecting";
+	/* a worker that crashes on what it restores must not do so forever; a
+	 * kill from outside (an operator, the OOM killer) is not such a crash */
+	if (nvl_fdstore_predecessor_crashed() && ++k->restores > SHM_KEEP_MAX_RESTORES)
+		return "the daemon crashed each time it came back";
+	if (memchr(k->subnqn, 0, sizeof(k->subnqn)) == NULL ||
+	    memchr(k->hostnqn, 0, sizeof(k->hostnqn)) == NULL ||
+	    memchr(k->listener.traddr, 0, sizeof(k->listener.traddr)) == NULL ||
+	    memchr(k->listener.trtype, 0, sizeof(k->listener.trtype)) == NULL)
+		return "its state region is damaged";
+	kr->sock = keep_take(kr->id, "sock", -1);
+	if (kr->sock < 0)
+		return "its control socket was not kept";
+	if (restore_map(&kr->window, keep_take(kr->id, "win", -1), k->window_bytes, 0) < 0)
+		return "its data window was not kept";
+	for (int v = 0; v < SHM_MAX_VECTORS; v++)
+		if (k->vectors[v] && (kr->vec[v] = keep_take(kr->id, "v", v)) < 0)
+			return "an interrupt vector was not kept";
+	for (int q = 1; q <= SHM_MAX_QUEUES; q++) {
+		const struct shm_keep_cq *kc = &k->cq[q];
+		const struct shm_keep_sq *ks = &k->sq[q];
+		const struct nvl_shm_cq_page *cp;
+		const struct nvl_shm_sq_page *sp;
+
+		if (kc->valid) {
+			if (kc->entries < 2 || kc->entries > SHM_KEEP_MAX_DEPTH ||
+			    kc->iv >= SHM_MAX_VECTORS || (kc->ien && kr->vec[kc->iv] < 0) ||
+			    restore_map(&kr->cqr[q], keep_take(kr->id, "cq", q),
+					cq_region_size(kc->entries), 0) < 0)
+				return "a completion queue was not kept whole";
+			cp = kr->cqr[q].map;
+			if (cp->magic != NVL_SHM_CQ_MAGIC || cp->qid != q || cp->entries != kc->entries)
+				return "a completion queue region is not the one kept";
+		}
+		if (ks->valid) {
+			if (ks->entries < 2 || ks->entries > SHM_KEEP_MAX_DEPTH || ks->cqid == 0 ||
+			    ks->cqid > SHM_MAX_QUEUES || !k->cq[ks->cqid].valid ||
+			    restore_map(&kr->sqr[q], keep_take(kr->id, "sq", q),
+					sq_region_size(ks->entries), 0) < 0 ||
+			    (kr->kick[q] = keep_take(kr->id, "kick", q)) < 0)
+				return "a submission queue was not kept whole";
+			sp = kr->sqr[q].map;
+			if (sp->magic != NVL_SHM_SQ_MAGIC || sp->qid != q || sp->entries != ks->entries)
+				return "a submission queue region is not the one kept";
+		}
+	}
+	return NULL;
+}
+
+/* The restored controller lived long enough: a later restart counts anew. */
+static void
+restore_settled(void *arg)
+{
+	struct shm_ctrlr *sc = arg;
+
+	if (sc->keep)
+		sc->keep->restores = 0;
+}
+
+struct keep_cq_restore {
+	struct shm_cq *cq;
+	unsigned nsq;
+	struct shm_sq *sqs[SHM_MAX_QUEUES];
+};
+
+static void
+cq_set_posted(struct shm_cq *cq, uint64_t posted)
+{
+	cq->posted = posted;
+	cq->tail = (uint32_t)(posted % cq->entries);
+	cq->phase = (uint16_t)(1u ^ ((posted / cq->entries) & 1u));
+}
+
+/* The CQ's reactor: the queues run again, in this order: the completion a
+ * kill interrupted, the fetch whose count did not move, then every command
+ * the host has no completion for (all of this CQ's SQs before any new post). */
+static void
+keep_cq_restore_on_reactor(void *arg)
+{
+	struct keep_cq_restore *m = arg;
+	struct shm_cq *cq = m->cq;
+	bool posted = false;
+
+	shm_cq_start_on_reactor(cq);
+	for (unsigned i = 0; i < m->nsq; i++)
+		shm_sq_start_on_reactor(m->sqs[i]);
+	for (unsigned i = 0; i < m->nsq; i++) {
+		struct shm_sq *sq = m->sqs[i];
+
+		for (uint32_t s = 0; s < sq->entries; s++) {
+			struct shm_keep_slot *k = &sq->kslots[s];
+
+			if (k->state != SHM_KS_POSTING)
+				continue;
+			if (k->seq == cq->posted) {
+				uint16_t phase = (uint16_t)(1u ^ ((k->seq / cq->entries) & 1u));
+
+				shm_cqe_post(&cq->ring[k->seq % cq->entries], &k->cpl, phase);
+				cq_set_posted(cq, cq->posted + 1);
+				__atomic_store_n(&cq->kcq->posted, cq->posted, __ATOMIC_RELEASE);
+				posted = true;
+			}
+			__atomic_store_n(&k->state, SHM_KS_FREE, __ATOMIC_RELEASE);
+		}
+	}
+	for (unsigned i = 0; i < m->nsq; i++) {
+		struct shm_sq *sq = m->sqs[i];
+
+		for (uint32_t s = 0; s < sq->entries; s++) {
+			if (sq->kslots[s].state == SHM_KS_ACTIVE && sq->kslots[s].seq == sq->fetched + 1) {
+				sq->fetched++;
+				__atomic_store_n(&sq->ksq->fetched, sq->fetched, __ATOMIC_RELEASE);
+				break;
+			}
+		}
+		sq->head = (uint32_t)(sq->fetched % sq->entries);
+		__atomic_store_n(&sq->page->head, sq->head, __ATOMIC_RELEASE);
+	}
+	for (unsigned i = 0; i < m->nsq; i++) {
+		struct shm_sq *sq = m->sqs[i];
+
+		for (uint32_t s = 0; s < sq->entries && sq->state == Q_ACTIVE; s++) {
+			struct shm_req *r = &sq->reqs[s];
+
+			if (sq->kslots[s].state != SHM_KS_ACTIVE)
+				continue;
+			r->nvme.cmd = sq->kslots[s].sqe;
+			NVL_STAT_INC(sq->outstanding);
+			NVL_STAT_INC(sq->submitted);
+			shm_sq_exec(sq, r);
+		}
+	}
+	if (posted)
+		shm_cq_interrupt(cq);
+	free(m);
+}
+
+/* Build the queues of a restored controller (reactor 0) and start them on
+ * their reactors; \return the commands that run again. */
+static unsigned
+restore_queues(struct shm_ctrlr *sc, struct keep_restore *kr)
+{
+	struct shm_keep *k = sc->keep;
+	unsigned again = 0;
+
+	for (int q = 1; q <= SHM_MAX_QUEUES; q++) {
+		struct shm_keep_cq *kc = &k->cq[q];
+		struct shm_cq *cq;
+
+		if (!kc->valid)
+			continue;
+		cq = calloc(1, sizeof(*cq));
+		if (cq == NULL)
+			abort(); /* small control-path allocation at start-up */
+		cq->sc = sc;
+		cq->qid = (uint16_t)q;
+		cq->iv = kc->iv;
+		cq->ien = kc->ien;
+		cq->entries = kc->entries;
+		cq->region = kr->cqr[q];
+		kr->cqr[q].fd = -1;
+		kr->cqr[q].map = NULL;
+		cq->page = cq->region.map;
+		cq->ring = (void *)((uint8_t *)cq->region.map + NVL_SHM_RING_OFFSET);
+		cq->irq_fd = cq->ien ? sc->vectors[cq->iv] : -1;
+		cq->head_cache = __atomic_load_n(&cq->page->head, __ATOMIC_ACQUIRE) % cq->entries;
+		cq_set_posted(cq, kc->posted);
+		cq->kcq = kc;
+		cq->reactor = nvl_reactor_pick();
+		TAILQ_INIT(&cq->waiting);
+		sc->cqs[q] = cq;
+		sc->ncq_alive++;
+	}
+	for (int q = 1; q <= SHM_MAX_QUEUES; q++) {
+		struct shm_keep_sq *ks = &k->sq[q];
+		struct shm_sq *sq;
+
+		if (!ks->valid)
+			continue;
+		sq = calloc(1, sizeof(*sq));
+		if (sq == NULL || (sq->reqs = calloc(ks->entries, sizeof(*sq->reqs))) == NULL)
+			abort();
+		sq->sc = sc;
+		sq->cq = sc->cqs[ks->cqid];
+		sq->qid = (uint16_t)q;
+		sq->entries = ks->entries;
+		sq->region = kr->sqr[q];
+		kr->sqr[q].fd = -1;
+		kr->sqr[q].map = NULL;
+		sq->kick_fd = kr->kick[q];
+		kr->kick[q] = -1;
+		sq->page = sq->region.map;
+		sq->ring = (void *)((uint8_t *)sq->region.map + NVL_SHM_RING_OFFSET);
+		sq->ksq = ks;
+		sq->kslots = keep_sq_slots(k, (uint16_t)q);
+		sq->fetched = ks->fetched;
+		sq->head = (uint32_t)(sq->fetched % sq->entries);
+		for (uint32_t i = sq->entries; i-- > 0;) {
+			sq->reqs[i].sq = sq;
+			if (sq->kslots[i].state == SHM_KS_ACTIVE) {
+				again++;
+				continue; /* runs again: not free */
+			}
+			sq->reqs[i].next_free = sq->free_reqs;
+			sq->free_reqs = &sq->reqs[i];
+		}
+		sq->cq->nsqs++;
+		sc->nsq_alive++;
+		sc->sqs[q] = sq;
+	}
+	for (int q = 1; q <= SHM_MAX_QUEUES; q++) {
+		struct keep_cq_restore *m;
+
+		if (sc->cqs[q] == NULL)
+			continue;
+		m = calloc(1, sizeof(*m));
+		if (m == NULL)
+			abort();
+		m->cq = sc->cqs[q];
+		for (int s = 1; s <= SHM_MAX_QUEUES; s++)
+			if (sc->sqs[s] && sc->sqs[s]->cq == m->cq)
+				m->sqs[m->nsq++] = sc->sqs[s];
+		nvl_reactor_msg(m->cq->reactor, keep_cq_restore_on_reactor, m);
+	}
+	return again;
+}
+
+/* Admin commands in flight when the worker died run again (reactor 0). */
+static unsigned
+restore_admin(struct shm_ctrlr *sc)
+{
+	struct shm_keep *k = sc->keep;
+	unsigned again = 0;
+
+	for (int i = 0; i < SHM_MAX_ADMIN_OUTSTANDING && sc->state == C_ACTIVE; i++) {
+		struct shm_keep_slot *s = &k->admin[i];
+
+		if (s->state == SHM_KS_FREE)
+			continue;
+		if (s->state == SHM_KS_RECEIVING) {
+			struct nvl_shm_admin_cmd m;
+			ssize_t n = recv(sc->fd, &m, sizeof(m), MSG_PEEK | MSG_DONTWAIT);
+
+			if (n == (ssize_t)sizeof(m) && m.hdr.type == NVL_SHM_MSG_ADMIN_CMD &&
+			    memcmp(&m.sqe, &s->sqe, sizeof(m.sqe)) == 0) {
+				/* still queued: it is read again */
+				__atomic_store_n(&s->state, SHM_KS_FREE, __ATOMIC_RELEASE);
+				continue;
+			}
+		}
+		__atomic_store_n(&s->state, SHM_KS_ACTIVE, __ATOMIC_RELEASE);
+		again++;
+		shm_admin_start(sc, &s->sqe, i, true);
+	}
+	return again;
+}
+
+static void
+restore_one(uint32_t id)
+{
+	struct keep_restore kr = { .id = id, .state_fd = -1, .sock = -1 };
+	struct nvl_connect_info ci = { 0 };
+	struct nvl_nvmf_ctrlr *tc;
+	struct shm_ctrlr *sc;
+	const char *why;
+	unsigned nq = 0, io_again, admin_again;
+	uint16_t status;
+	char cwhy[200] = "";
+	int rc;
+
+	kr.window.fd = -1;
+	for (int v = 0; v < SHM_MAX_VECTORS; v++)
+		kr.vec[v] = -1;
+	for (int q = 0; q <= SHM_MAX_QUEUES; q++) {
+		kr.cqr[q].fd = kr.sqr[q].fd = kr.kick[q] = -1;
+		kr.cqr[q].map = kr.sqr[q].map = NULL;
+	}
+	why = restore_take(&kr);
+	if (why) {
+		NVL_WARNLOG("shm: kept controller %u (%s, host %s) not restored: %s; its host "
+			    "connects again",
+			    kr.k ? kr.k->cntlid : 0, kr.k ? kr.k->subnqn : "?",
+			    kr.k ? kr.k->hostnqn : "?", why);
+		restore_release(&kr);
+		return;
+	}
+	sc = calloc(1, sizeof(*sc));
+	if (sc == NULL) {
+		restore_release(&kr);
+		return;
+	}
+	sc->fd = kr.sock;
+	sc->listener = kr.k->listener;
+	shm_conn_peer_cred(sc);
+	ci.subnqn = kr.k->subnqn;
+	ci.hostnqn = kr.k->hostnqn;
+	ci.hostid = kr.k->hostid;
+	ci.kato_ms = kr.k->kato_ms;
+	ci.cntlid = kr.k->cntlid;
+	ci.restore = true;
+	ci.restore_authenticated = kr.k->feat.authenticated != 0;
+	ci.max_queue_entries = (uint16_t)g_shm_opts.max_queue_depth;
+	ci.max_io_queues = (uint16_t)g_shm_opts.max_io_queues;
+	ci.sgl = true;
+	ci.transport = &g_shm_ops;
+	ci.listener = &sc->listener;
+	ci.queue_ops = &g_shm_queue_ops;
+	ci.tctx = sc;
+	ci.has_cred = sc->has_cred;
+	ci.uid = sc->cred.uid;
+	ci.gid = sc->cred.gid;
+	ci.pid = (uint32_t)sc->cred.pid;
+	ci.groups = sc->groups;
+	ci.ngroups = sc->ngroups;
+	ci.why = cwhy;
+	ci.why_len = sizeof(cwhy);
+	rc = nvl_nvmf_connect(&ci, &tc, &status);
+	if (rc < 0) {
+		NVL_WARNLOG("shm: kept controller %u (%s, host %s) not restored: %s; its host "
+			    "connects again",
+			    kr.k->cntlid, kr.k->subnqn, kr.k->hostnqn,
+			    cwhy[0] ? cwhy : rc == -ENOENT ? "the subsystem is gone" : strerror(-rc));
+		free(sc->groups);
+		free(sc);
+		restore_release(&kr);
+		return;
+	}
+	/* from here on the controller is sc's; the descriptors move over */
+	sc->tc = tc;
+	sc->keep = kr.k;
+	sc->keep_fd = kr.state_fd;
+	sc->keep_id = id;
+	sc->window = kr.window;
+	for (int v = 0; v < SHM_MAX_VECTORS; v++)
+		sc->vectors[v] = kr.vec[v];
+	keep_apply_features(sc);
+	sc->state = C_ACTIVE;
+	io_again = restore_queues(sc, &kr);
+	for (int q = 1; q <= SHM_MAX_QUEUES; q++)
+		nq += sc->sqs[q] != NULL;
+	sc->fdh = nvl_fd_add(sc->fd, EPOLLIN, shm_conn_event, sc);
+	sc->restore_timer = nvl_timer_create(restore_settled, sc, SHM_KEEP_SETTLE_US, 0);
+	TAILQ_INSERT_TAIL(&g_shm_conns, sc, link);
+	g_shm_nconns++;
+	if (sc->fdh == NULL) {
+		shm_conn_teardown(sc, "cannot watch the control socket");
+		return;
+	}
+	admin_again = restore_admin(sc);
+	shm_keep_snapshot(sc);
+	NVL_NOTICELOG("shm: controller %u of %s (%s) restored after a restart: %u I/O queue(s), "
+		      "%u I/O and %u admin command(s) run again",
+		      tc->nvme.cntlid, tc->nvme.hostnqn, tc->nvme.subnqn, nq, io_again, admin_again);
+}
+
+struct keep_ids {
+	uint32_t ids[SHM_MAX_CONNECTIONS * 2];
+	unsigned n;
+	uint32_t max;
+};
+
+static void
+collect_id(void *arg, const char *name, int fd)
+{
+	struct keep_ids *ids = arg;
+	unsigned id;
+	char word[16];
+	int end = 0;
+
+	(void)fd;
+	if (sscanf(name, "shm.%u.%15[a-z]%n", &id, word, &end) != 2 || end == 0)
+		return;
+	if (id > ids->max)
+		ids->max = id;
+	if (strcmp(word, "state") == 0 && name[end] == '\0' &&
+	    ids->n < sizeof(ids->ids) / sizeof(ids->ids[0]))
+		ids->ids[ids->n++] = id;
+}
+
+void
+shm_keep_restore_all(void)
+{
+	struct keep_ids *ids = calloc(1, sizeof(*ids));
+
+	if (ids == NULL)
+		return;
+	nvl_fdstore_for_each_untaken(collect_id, ids);
+	if (ids->max >= g_keep_next_id)
+		g_keep_next_id = ids->max + 1;
+	for (unsigned i = 0; i < ids->n; i++)
+		restore_one(ids->ids[i]);
+	free(ids);
+}
