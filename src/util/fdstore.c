@@ -39,7 +39,7 @@ bool
 nvl_fdstore_predecessor_crashed(void)
 {
 	const char *v = getenv(NVL_FDSTORE_DEATH_ENV);
-	int sig = v ? atoi(v) : 0;
+	long sig = v ? strtol(v, NULL, 10) : 0;
 
 	return sig > 0 && sig != SIGKILL && sig != SIGTERM && sig != SIGINT;
 }
