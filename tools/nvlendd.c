@@ -88,6 +88,10 @@ usage(FILE *f)
 "        --pid-file FILE    write the daemon's pid to FILE once it serves its\n"
 "                           socket and the -c configuration is applied\n"
 "        --no-keeper        one process: no keeper, nothing survives a crash\n"
+"        --max-restarts N[/SECS]\n"
+"                           the keeper gives up (and ends with status 1) when\n"
+"                           the worker dies more than N times within SECS\n"
+"                           seconds (default 10/60, as systemd's start limit)\n"
 "        --metrics [ADDR:]PORT\n"
 "                           serve Prometheus/OpenMetrics metrics over HTTP at\n"
 "                           http://ADDR:PORT/metrics (ADDR default 127.0.0.1;\n"
@@ -213,7 +217,8 @@ keeper_tmp_parent(void)
  * \return -1 to go on as the daemon, else an exit status.
  */
 static int
-nvlendd_role(int argc, char **argv, const char *rpc_socket, bool no_keeper)
+nvlendd_role(int argc, char **argv, const char *rpc_socket, bool no_keeper,
+	     unsigned max_restarts, unsigned restart_window_ms)
 {
 	const char *keeper = getenv(NVL_KEEPER_ENV);
 	char exe[4096], dir[4096];
@@ -261,7 +266,10 @@ nvlendd_role(int argc, char **argv, const char *rpc_socket, bool no_keeper)
 	(void)rpc_socket;
 	{
 		char **wargv = calloc((size_t)argc + 1, sizeof(char *));
-		struct nvl_keeper_opts ko = { .worker_argv = wargv, .state_dir = dir };
+		struct nvl_keeper_opts ko = { .worker_argv = wargv,
+					      .state_dir = dir,
+					      .max_restarts = max_restarts,
+					      .restart_window_ms = restart_window_ms };
 		int rc;
 
 		if (wargv == NULL)
@@ -277,7 +285,7 @@ nvlendd_role(int argc, char **argv, const char *rpc_socket, bool no_keeper)
 }
 
 /* long options without a short letter */
-enum { OPT_NODE_NAME = 0x100, OPT_STATE_DIR, OPT_CLUSTER_KEY, OPT_AVAHI_DIR };
+enum { OPT_NODE_NAME = 0x100, OPT_STATE_DIR, OPT_CLUSTER_KEY, OPT_AVAHI_DIR, OPT_MAX_RESTARTS };
 
 int
 main(int argc, char **argv)
@@ -290,6 +298,7 @@ main(int argc, char **argv)
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "log-file", required_argument, NULL, 'F' },
 		{ "no-keeper", no_argument, NULL, 'K' },
+		{ "max-restarts", required_argument, NULL, OPT_MAX_RESTARTS },
 		{ "spin-us", required_argument, NULL, 'U' },
 		{ "io-sleep-us", required_argument, NULL, 'W' },
 		{ "rpc-max-request", required_argument, NULL, 'Q' },
@@ -312,6 +321,7 @@ main(int argc, char **argv)
 	char sock[256];
 	const char *pidfile = NULL;
 	bool no_keeper = false;
+	unsigned max_restarts = 0, restart_window_ms = 0;
 	uint64_t v;
 	int c, rc;
 
@@ -418,6 +428,24 @@ main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_MAX_RESTARTS: {
+			char *slash = strchr(optarg, '/');
+			uint64_t n, secs = 60;
+
+			if (slash)
+				*slash = '\0';
+			if (nvl_parse_u64(optarg, 100000, &n) < 0 || n == 0 ||
+			    (slash && (nvl_parse_u64(slash + 1, 86400, &secs) < 0 || secs == 0))) {
+				fprintf(stderr, "nvlendd: --max-restarts wants N[/SECS], N 1..100000, "
+						"SECS 1..86400\n");
+				return 2;
+			}
+			if (slash)
+				*slash = '/';   /* the worker parses the same arguments */
+			max_restarts = (unsigned)n;
+			restart_window_ms = (unsigned)(secs * 1000);
+			break;
+		}
 		case OPT_NODE_NAME:
 			lo.node_name = optarg;
 			break;
@@ -456,7 +484,7 @@ main(int argc, char **argv)
 	}
 	if (o.rpc_socket == NULL || *o.rpc_socket == '\0')
 		o.rpc_socket = nvl_default_rpc_socket(sock, sizeof(sock));
-	rc = nvlendd_role(argc, argv, o.rpc_socket, no_keeper);
+	rc = nvlendd_role(argc, argv, o.rpc_socket, no_keeper, max_restarts, restart_window_ms);
 	if (rc >= 0)
 		return rc;   /* the keeper's life is over, or the worker cannot run */
 	g_pidfile = pidfile;
