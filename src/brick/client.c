@@ -26,13 +26,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#ifndef MAP_SHARED_VALIDATE
-#define MAP_SHARED_VALIDATE 0x03
-#endif
-#ifndef MAP_SYNC
-#define MAP_SYNC 0x80000
-#endif
-
 #define CLIENT_TIMEOUT_S 60
 
 struct client_map {

@@ -47,13 +47,6 @@
 
 NVL_LOG_REGISTER_COMPONENT(brick)
 
-#ifndef MAP_SHARED_VALIDATE
-#define MAP_SHARED_VALIDATE 0x03
-#endif
-#ifndef MAP_SYNC
-#define MAP_SYNC 0x80000
-#endif
-
 static TAILQ_HEAD(, brick) g_bricks = TAILQ_HEAD_INITIALIZER(g_bricks);
 static TAILQ_HEAD(, brick_events) g_subscribers = TAILQ_HEAD_INITIALIZER(g_subscribers);
 #ifdef NVL_FUZZING

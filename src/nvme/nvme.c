@@ -358,7 +358,7 @@ nvl_nvme_req_xfer(struct nvl_nvme_req *req, uint32_t *len, uint8_t *dir)
 			uint32_t l = ((const struct nvl_nvmf_auth_cmd *)cmd)->al_tl;
 
 			if (l == 0 || l > (send ? NVL_NVME_AUTH_MAX_SEND : NVL_NVME_AUTH_MAX_RECV))
-				return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
+				return NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD);
 			*len = l;
 			*dir = send ? NVL_NVME_XFER_H2C : NVL_NVME_XFER_C2H;
 		}
@@ -476,7 +476,7 @@ nvl_nvme_execute(struct nvl_nvme_req *req)
 			if (req->auth)
 				req->auth->ops->execute(req->auth, req);
 			else
-				nvl_nvme_req_complete(req, SC_DNR(c->auth_required
+				nvl_nvme_req_complete(req, NVL_NVME_DNR(c->auth_required
 								  ? NVL_NVME_SC_AUTH_REQUIRED
 								  : NVL_NVME_SC_INVALID_OPCODE));
 			return;
@@ -484,7 +484,7 @@ nvl_nvme_execute(struct nvl_nvme_req *req)
 	}
 	if (nvl_unlikely(c->auth_required) && (req->auth == NULL || !req->auth->ops->ready(req->auth))) {
 		/* nothing but the authentication transaction before it succeeded */
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_AUTH_REQUIRED));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_AUTH_REQUIRED));
 		return;
 	}
 	if (req->cmd.opc == NVL_NVME_ADM_FABRICS && req->qid == 0) {

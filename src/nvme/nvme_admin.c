@@ -312,7 +312,7 @@ nvme_log_smart(struct nvl_nvme_req *req, bool rae, uint8_t **buf, size_t *size)
 	struct nvl_nvme_ctrlr_stats st;
 
 	if (req->cmd.nsid != 0 && req->cmd.nsid != NVL_NVME_NSID_ALL)
-		return SC_DNR(NVL_NVME_SC_INVALID_FIELD); /* LPA bit 0 clear: no per-ns SMART */
+		return NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD); /* LPA bit 0 clear: no per-ns SMART */
 	*size = sizeof(*s);
 	s = calloc(1, *size);
 	if (s == NULL)
@@ -383,7 +383,7 @@ nvme_log_discovery(struct nvl_nvme_req *req, bool rae, uint8_t **buf, size_t *si
 	size_t dl = 0;
 
 	if (c->type != NVL_NVME_CNTRLTYPE_DISCOVERY || c->ops->discovery_log == NULL)
-		return SC_DNR(NVL_NVME_SC_INVALID_LOG_PAGE);
+		return NVL_NVME_DNR(NVL_NVME_SC_INVALID_LOG_PAGE);
 	if (c->ops->discovery_log(c, &d, &dl) < 0 || d == NULL)
 		return NVL_NVME_SC_INTERNAL;
 	*buf = d;
@@ -399,7 +399,7 @@ nvme_log_resv_notification(struct nvl_nvme_req *req, bool rae, uint8_t **buf, si
 	struct nvl_nvme_resv_notification_log *n;
 
 	if (c->type != NVL_NVME_CNTRLTYPE_IO)
-		return SC_DNR(NVL_NVME_SC_INVALID_LOG_PAGE);
+		return NVL_NVME_DNR(NVL_NVME_SC_INVALID_LOG_PAGE);
 	*size = sizeof(*n);
 	n = calloc(1, *size);
 	if (n == NULL)
@@ -439,7 +439,7 @@ nvme_log_copy_out(struct nvl_nvme_req *req, const uint8_t *buf, size_t size, uin
 	uint8_t *out;
 
 	if (off > size)
-		return SC_DNR(NVL_NVME_SC_INVALID_FIELD);
+		return NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD);
 	out = calloc(1, len);
 	if (out == NULL)
 		return NVL_NVME_SC_INTERNAL;
@@ -461,14 +461,14 @@ get_log_page(struct nvl_nvme_req *req)
 	uint16_t sc;
 
 	if (off & 3) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_FIELD));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 		return;
 	}
 	for (i = 0; i < NVL_ARRAY_SIZE(g_nvme_log_pages); i++)
 		if (g_nvme_log_pages[i].lid == lid)
 			break;
 	if (i == NVL_ARRAY_SIZE(g_nvme_log_pages)) {
-		nvl_nvme_req_complete(req, SC_DNR(NVL_NVME_SC_INVALID_LOG_PAGE));
+		nvl_nvme_req_complete(req, NVL_NVME_DNR(NVL_NVME_SC_INVALID_LOG_PAGE));
 		return;
 	}
 	sc = g_nvme_log_pages[i].build(req, rae, &buf, &size);

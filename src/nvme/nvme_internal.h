@@ -8,10 +8,6 @@
 
 NVL_LOG_DECLARE_COMPONENT(nvme);
 
-/* The old spelling of NVL_NVME_DNR(), kept only until get_log_page is split
- * into one function per log page (it uses it there); nothing else may. */
-#define SC_DNR(sc) NVL_NVME_DNR(sc)
-
 void nvme_admin_execute(struct nvl_nvme_req *req);
 void nvme_io_execute(struct nvl_nvme_req *req);
 void nvme_fabrics_property(struct nvl_nvme_req *req);

@@ -15,6 +15,17 @@
 #include <stdint.h>
 #include <endian.h>
 #include <string.h>
+#include <sys/mman.h>
+
+/* Both ends map a fast-tier block MAP_SHARED_VALIDATE | MAP_SYNC when the
+ * file is on DAX (the persistence contract, docs/brick.md); older C
+ * libraries lack the names, the kernel ABI values are fixed. */
+#ifndef MAP_SHARED_VALIDATE
+#define MAP_SHARED_VALIDATE 0x03
+#endif
+#ifndef MAP_SYNC
+#define MAP_SYNC 0x80000
+#endif
 
 /* Little-endian field access for the brick's wire and on-disk formats. */
 static inline uint16_t
