@@ -15,6 +15,9 @@ start_nvlendd
 shm_target disk 64M
 M=$(mkmnt m)
 
+assert_eq "$(nvlend attachments)" "NAME  DEVICE  MECHANISM  PID  STATE  SIZE  URI
+none" "attachments when nothing is attached"
+
 log "attach via fuse"
 dev=$(nvlend attach "$URI" --via fuse --name a1 --queues 2) || fail "attach"
 case "$dev" in /dev/loop*) ;; *) fail "not a loop device: $dev" ;; esac

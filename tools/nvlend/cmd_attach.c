@@ -723,8 +723,10 @@ cmd_attachments(struct nvl_cli *cli, int argc, char **argv)
 	if (arr) {
 		cli_print_json(arr);
 		json_decref(arr);
-	} else if (n) {
-		cli_table_print(t, stdout);
+	} else {
+		cli_table_print(t, stdout);   /* the header, also when nothing is attached */
+		if (n == 0)
+			printf("none\n");
 	}
 	cli_table_free(t);
 	free(v);
@@ -741,7 +743,8 @@ NVL_CLI_COMMAND(g_cmd_attachments, "attachments", "list the block devices attach
 "    One line per attachment: name, device, mechanism, attach process id, state\n"
 "    (attaching, attached, reconnecting, failed, detaching; dead when the attach\n"
 "    process is gone: it is then cleaned up - loop device and FUSE mount, NBD or\n"
-"    ublk device released - and its record removed), size and URI.\n",
+"    ublk device released - and its record removed), size and URI. The header is\n"
+"    printed in any case, and \"none\" under it when nothing is attached.\n",
 		cmd_attachments)
 
 /* ---- nvlend detach ------------------------------------------------------------------------- */
