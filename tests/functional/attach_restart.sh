@@ -26,7 +26,11 @@ rpc nvmf_subsystem_add_listener \
 URI="nvme+shm://$T/r.sock?nqn=$NQN"
 nvlend save-config > "$T/config.json" || fail "save-config"
 
-dev=$(nvlend attach "$URI" --name r --reconnect-timeout 30) || fail "attach"
+dev=$(nvlend attach "$URI" --name r --reconnect-timeout 30 2>"$T/attach.err") ||
+	{ cat "$T/attach.err" >&2; fail "attach"; }
+# it says which mechanism it took and why not the better ones (this host
+# has no nvme-tcp module: "via ... (not kernel: ...")
+assert_contains "$(cat "$T/attach.err")" "nvlend attach: via " "attach's choice"
 
 log "writer with verify across kill -9 + restart"
 fio --name=w --filename="$dev" --rw=write --bs=64k --size=40M --direct=1 --ioengine=libaio \

@@ -436,8 +436,8 @@ static int
 attach_pick_mech(struct nvl_cli *cli, const struct attach_opts *o, const struct attach_mech **out)
 {
 	const struct attach_mech *m = NULL;
-	char why[ATTACH_NAME_MAX * 8] = "";
-	size_t off = 0;
+	char why[ATTACH_NAME_MAX * 8] = "", skipped[ATTACH_NAME_MAX * 8] = "";
+	size_t off = 0, soff = 0;
 
 	if (strcmp(o->via, "auto") != 0) {
 		m = attach_mech_by_name(o->via);
@@ -455,17 +455,28 @@ attach_pick_mech(struct nvl_cli *cli, const struct attach_opts *o, const struct 
 	for (size_t i = 0; i < NVL_ARRAY_SIZE(g_mechs) && m == NULL; i++) {
 		char w[128] = "";
 
-		if (g_mechs[i]->available(o, w, sizeof(w)))
+		if (g_mechs[i]->available(o, w, sizeof(w))) {
 			m = g_mechs[i];
-		else if (off < sizeof(why))
+		} else if (off < sizeof(why)) {
 			off += (size_t)snprintf(why + off, sizeof(why) - off, "\n    %s: %s",
 						g_mechs[i]->name, w);
+			if (soff < sizeof(skipped))
+				soff += (size_t)snprintf(skipped + soff, sizeof(skipped) - soff,
+							 "%snot %s: %s", soff ? "; " : "",
+							 g_mechs[i]->name, w);
+		}
 	}
 	if (m == NULL) {
 		fprintf(stderr, "nvlend attach: no mechanism can give this host a block "
 				"device:%s\n", why);
 		return CLI_ERR;
 	}
+	/* say what was chosen and why the better ones were not (stderr: stdout
+	 * is the device path alone, for scripts) */
+	if (skipped[0])
+		fprintf(stderr, "nvlend attach: via %s (%s)\n", m->name, skipped);
+	else
+		fprintf(stderr, "nvlend attach: via %s (the first choice)\n", m->name);
 	*out = m;
 	return CLI_OK;
 }
