@@ -8,7 +8,8 @@
 #                          longer: tests/run_fuzz.sh build-fuzz SECS)
 #   valgrind               unit tests of the release build (on one core, while
 #                          the fuzz targets run one at a time on the other)
-#   style                  scripts/check_format.sh, docs/rpc.md matches the daemon
+#   style                  scripts/check_format.sh, scripts/check_layering.sh,
+#                          docs/rpc.md matches the daemon
 # Environment: CHECK_ONLY="unit functional fuzz valgrind style" to pick stages,
 # TESTS="name ..." to filter functional tests, JOBS (default: nproc).
 set -u
@@ -42,6 +43,7 @@ if command -v clang >/dev/null && has fuzz; then
 fi
 if has style; then
 	step "style" scripts/check_format.sh
+	step "layering" scripts/check_layering.sh
 	step "rpc docs" scripts/gen-rpc-doc.sh --check build
 fi
 if has unit; then

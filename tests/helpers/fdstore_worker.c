@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * A stand-in worker for the keeper's tests (tests/unit/app/keeper_ut.c),
- * using the daemon's own fd-store calls (src/app/fdstore.c).
+ * using the daemon's own fd-store calls (src/util/fdstore.c).
  *
  *   fdstore_worker MODE SOCKET STATEFILE
  *
