@@ -9,6 +9,7 @@
 #include "nvmf/auth.h"
 #include "util/util.h"
 #include "util/version.h"
+#include "nvlend/spec/nvme_rdma.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -259,6 +260,8 @@ nvmf_listener_get(const struct nvl_listen_addr *a)
 	rc = t->listen(a, &l->fd);
 	if (rc < 0)
 		goto err_free;
+	if (l->fd < 0)
+		goto done; /* the transport watches its own listener (RDMA: CM events) */
 	snprintf(name, sizeof(name), "nvmf %s %s%s%s", a->trtype, a->traddr, a->trsvcid[0] ? ":" : "",
 		 a->trsvcid);
 	l->acceptor = nvl_acceptor_create(l->fd, name, 0, nvmf_listener_accept, l);
@@ -266,6 +269,7 @@ nvmf_listener_get(const struct nvl_listen_addr *a)
 		rc = -errno;
 		goto err_close;
 	}
+done:
 	l->refs = 1;
 	TAILQ_INSERT_TAIL(&g_nvmf.listeners, l, link);
 	return 0;
@@ -287,8 +291,10 @@ nvmf_listener_put(const struct nvl_listen_addr *a)
 		if (addr_eq(&l->addr, a)) {
 			if (--l->refs == 0) {
 				TAILQ_REMOVE(&g_nvmf.listeners, l, link);
-				nvl_acceptor_destroy(l->acceptor);
-				close(l->fd);
+				if (l->fd >= 0) {
+					nvl_acceptor_destroy(l->acceptor);
+					close(l->fd);
+				}
 				if (l->transport->stop_listen)
 					l->transport->stop_listen(&l->addr);
 				free(l);
@@ -730,6 +736,11 @@ nvl_nvmf_discovery_log(const char *hostnqn, void **out, size_t *len)
 			nvl_strlcpy(e->subnqn, s->nqn, sizeof(e->subnqn));
 			nvl_strpad(e->traddr, sizeof(e->traddr), l->addr.traddr);
 			/* TCP: TSAS security type none (sectype 0) */
+			if (e->trtype == NVL_NVMF_TRTYPE_RDMA) {
+				e->tsas[0] = NVL_RDMA_TSAS_QPTYPE_CONNECTED;
+				e->tsas[1] = NVL_RDMA_TSAS_PRTYPE_NOT_SPECIFIED;
+				e->tsas[2] = NVL_RDMA_TSAS_CMS_RDMA_CM;
+			}
 			n++;
 		}
 	}
