@@ -216,8 +216,11 @@ rdma_capsule_read_done(struct rdma_conn *c, uint32_t idx)
 	c->reads--;
 	c->bytes_in += r->len;
 	rdma_reads_kick(c);
-	if (rdma_conn_reading(c))
-		rdma_req_execute(c, r);
+	if (!rdma_conn_reading(c)) {
+		rdma_req_release(r); /* failing: the command never runs */
+		return;
+	}
+	rdma_req_execute(c, r);
 }
 
 void
