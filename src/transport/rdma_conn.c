@@ -541,7 +541,7 @@ rdma_ioq_failed_home(void *arg)
 	struct rdma_conn *c = arg;
 
 	/* reactor 0 owns the table: close it unless it is going already */
-	rdma_conn_close(c, c->fail_why ? c->fail_why : "I/O queue failed");
+	rdma_conn_close(c, c->io_why ? c->io_why : "I/O queue failed");
 }
 
 void
@@ -553,7 +553,7 @@ rdma_conn_error(struct rdma_conn *c, const char *why)
 		/* an I/O queue on its reactor: reactor 0 decides */
 		NVL_DEBUGLOG(nvmf_rdma, "%s: I/O queue %u failed: %s", c->peer, c->qid, why);
 		c->state = RC_FAILED;
-		c->fail_why = why;
+		c->io_why = why;
 		if (nvl_reactor_msg(nvl_reactor_get(0), rdma_ioq_failed_home, c) < 0)
 			NVL_ERRLOG("rdma: cannot reach reactor 0 about I/O queue %u", c->qid);
 		return;

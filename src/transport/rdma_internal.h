@@ -152,7 +152,8 @@ struct rdma_conn {
 	uint32_t sends_out;          /* response sends not yet completed */
 	void *deferred;              /* commands that came while moving: (index, length) */
 	uint32_t ndeferred;
-	const char *fail_why;
+	const char *fail_why;        /* reactor 0: why it closes (read by the queue after the message) */
+	const char *io_why;          /* the polling reactor: why an I/O queue failed (read by reactor 0) */
 
 	/* statistics */
 	uint64_t cmds, bytes_in, bytes_out, rdma_reads, rdma_writes;
