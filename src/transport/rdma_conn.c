@@ -126,7 +126,6 @@ static int
 rdma_post_response(struct rdma_conn *c, struct rdma_req *r, uint32_t xfer, bool inv,
 		   uint32_t inv_key)
 {
-	struct rdma_dev *d = NULL;
 	struct ibv_sge dsge = { .addr = (uintptr_t)r->buf, .length = xfer, .lkey = r->lkey };
 	struct ibv_sge rsge = { .addr = (uintptr_t)r->rsp, .length = sizeof(*r->rsp),
 				.lkey = c->rsp_lkey };
@@ -137,15 +136,9 @@ rdma_post_response(struct rdma_conn *c, struct rdma_req *r, uint32_t xfer, bool 
 	rsp.num_sge = 1;
 	rsp.opcode = IBV_WR_SEND;
 	rsp.send_flags = IBV_SEND_SIGNALED;
-	if (inv) {
-		TAILQ_FOREACH(d, &g_rdma_devs, link)
-			if (d->pd == c->pd)
-				break;
-		/* racy read of reactor 0's list is harmless: devices go only at fini */
-		if (d && d->send_inv) {
-			rsp.opcode = IBV_WR_SEND_WITH_INV;
-			rsp.invalidate_rkey = inv_key;
-		}
+	if (inv && c->send_inv) {
+		rsp.opcode = IBV_WR_SEND_WITH_INV;
+		rsp.invalidate_rkey = inv_key;
 	}
 	if (xfer == 0)
 		return -ibv_post_send(c->qp, &rsp, &bad);
@@ -604,6 +597,7 @@ rdma_conn_setup(struct rdma_conn *c, struct rdma_cm_id *id, struct rdma_dev *d)
 	int cqe;
 
 	c->pd = d->pd;
+	c->send_inv = d->send_inv;
 	c->channel = ibv_create_comp_channel(id->verbs);
 	if (c->channel == NULL)
 		return NVL_RDMA_CM_NO_RSC;

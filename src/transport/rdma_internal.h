@@ -146,6 +146,7 @@ struct rdma_conn {
 	void *pd, *cq, *channel, *qp;
 	void *rbuf_mr, *rsp_mr;
 	uint32_t rbuf_lkey, rsp_lkey;
+	bool send_inv;               /* the device does Send with Invalidate */
 	unsigned cq_events_unacked;
 	bool free_scheduled;
 	bool close_after_send;       /* Connect refused / Disconnect: close once sent */
