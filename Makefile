@@ -30,8 +30,10 @@ CC       ?= gcc
 AR       ?= ar
 
 # libsystemd: the fd store (util/fdstore.c); libcrypto: OpenSSL for
-# DH-HMAC-CHAP (src/proto/nvme_auth.c)
-PKGS     := liburing jansson fuse3 libsystemd libcrypto
+# DH-HMAC-CHAP (src/proto/nvme_auth.c); libibverbs + librdmacm (rdma-core):
+# NVMe/RDMA and the brick over RDMA (src/transport/rdma*.c, src/host/*rdma*.c,
+# src/brick/*rdma*.c)
+PKGS     := liburing jansson fuse3 libsystemd libcrypto libibverbs librdmacm
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)

@@ -14,6 +14,7 @@ PKGS=(
 	# libraries the code links with
 	liburing-dev libjansson-dev libfuse3-dev fuse3 libnbd-dev libsystemd-dev
 	libssl-dev     # OpenSSL: DH-HMAC-CHAP (src/proto/nvme_auth.c)
+	libibverbs-dev librdmacm-dev   # rdma-core: NVMe/RDMA, the brick over RDMA
 	# unit tests
 	libcmocka-dev valgrind
 	# real peers and tools the functional tests and benchmarks drive
@@ -32,8 +33,9 @@ PKGS=(
 	curl prometheus python3-prometheus-client
 	# bench --plot: charts (bench/plot.py, tests/functional/bench_plot.sh)
 	gnuplot-nox
-	# the QEMU guest image (tests/guest/build.sh)
-	busybox-static cpio xz-utils lz4 zstd
+	# the QEMU guest image (tests/guest/build.sh); soft-RoCE in it: the rxe
+	# verbs provider, ibv_devinfo, perftest (ib_write_bw: bench/rdma.sh)
+	busybox-static cpio xz-utils lz4 zstd ibverbs-providers ibverbs-utils perftest
 )
 
 missing=()

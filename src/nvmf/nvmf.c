@@ -10,6 +10,7 @@
 #include "util/fdstore.h"
 #include "util/util.h"
 #include "util/version.h"
+#include "nvlend/spec/nvme_rdma.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -296,6 +297,8 @@ nvmf_listener_get(const struct nvl_listen_addr *a)
 	rc = nvl_fdstore_listener(sname, listener_open, &o, &l->fd, &kept);
 	if (rc < 0)
 		goto err_free;
+	if (l->fd < 0)
+		goto done; /* the transport watches its own listener (RDMA: CM events) */
 	if (kept)
 		NVL_NOTICELOG("%s: listening again on %s%s%s (kept across the restart)", a->trtype,
 			      a->traddr, a->trsvcid[0] ? " port " : "", a->trsvcid);
@@ -306,6 +309,7 @@ nvmf_listener_get(const struct nvl_listen_addr *a)
 		rc = -errno;
 		goto err_close;
 	}
+done:
 	l->refs = 1;
 	TAILQ_INSERT_TAIL(&g_nvmf.listeners, l, link);
 	return 0;
@@ -330,10 +334,12 @@ nvmf_listener_put(const struct nvl_listen_addr *a)
 				char sname[NVL_FDSTORE_NAME_MAX + 1];
 
 				TAILQ_REMOVE(&g_nvmf.listeners, l, link);
-				nvl_acceptor_destroy(l->acceptor);
-				listener_store_name(&l->addr, sname);
-				(void)nvl_fdstore_remove(sname);
-				close(l->fd);
+				if (l->fd >= 0) {
+					nvl_acceptor_destroy(l->acceptor);
+					listener_store_name(&l->addr, sname);
+					(void)nvl_fdstore_remove(sname);
+					close(l->fd);
+				}
 				if (l->transport->stop_listen)
 					l->transport->stop_listen(&l->addr);
 				free(l);
@@ -792,6 +798,11 @@ nvl_nvmf_discovery_log(const char *hostnqn, void **out, size_t *len)
 			nvl_strlcpy(e->subnqn, s->nqn, sizeof(e->subnqn));
 			nvl_strpad(e->traddr, sizeof(e->traddr), l->addr.traddr);
 			/* TCP: TSAS security type none (sectype 0) */
+			if (e->trtype == NVL_NVMF_TRTYPE_RDMA) {
+				e->tsas[0] = NVL_RDMA_TSAS_QPTYPE_CONNECTED;
+				e->tsas[1] = NVL_RDMA_TSAS_PRTYPE_NOT_SPECIFIED;
+				e->tsas[2] = NVL_RDMA_TSAS_CMS_RDMA_CM;
+			}
 			n++;
 		}
 	}

@@ -79,23 +79,25 @@ struct rpc_create_transport {
 	bool dif_insert_or_strip, c2h_success, zcopy;
 	uint32_t sock_priority, abort_timeout_sec, control_msg_num, ack_timeout;
 	uint32_t max_window_mib;
+	uint32_t max_srq_depth, num_cqe, acceptor_backlog;
+	bool no_srq, no_wr_batching;
 	const char *tgt_name;
 };
 
 static const struct nvl_rpc_param create_transport_params[] = {
 	NVL_RPC_PARAM(struct rpc_create_transport, trtype, NVL_RPC_T_STR, true,
-		      "\"TCP\" or \"SHM\""),
+		      "\"TCP\", \"RDMA\" or \"SHM\""),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_queue_depth, NVL_RPC_T_U32, false,
 		      "entries per I/O queue (default 128)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_io_qpairs_per_ctrlr, NVL_RPC_T_U32, false,
 		      "I/O queue pairs per controller (default 127)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, in_capsule_data_size, NVL_RPC_T_U32, false,
-		      "TCP: in-capsule data bytes (default 8192)"),
+		      "TCP, RDMA: in-capsule data bytes (default 8192 TCP, 4096 RDMA)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_io_size, NVL_RPC_T_U32, false,
-		      "TCP: largest data transfer of a command, bytes (default 131072); rounded "
+		      "TCP, RDMA: largest data transfer of a command, bytes (default 131072); rounded "
 		      "down to a power of two of 4 KiB, at least 8192: Identify MDTS"),
 	NVL_RPC_PARAM(struct rpc_create_transport, io_unit_size, NVL_RPC_T_U32, false,
-		      "TCP: H2C data unit (MAXH2CDATA)"),
+		      "TCP: H2C data unit (MAXH2CDATA); RDMA: accepted"),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_aq_depth, NVL_RPC_T_U32, false,
 		      "admin queue entries (default 128)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, num_shared_buffers, NVL_RPC_T_U32, false,
@@ -119,6 +121,16 @@ static const struct nvl_rpc_param create_transport_params[] = {
 		      "reading is dropped (100..3600000, default 30000)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_window_mib, NVL_RPC_T_U32, false,
 		      "SHM: largest data window a client may ask for, MiB (default 1024)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, max_srq_depth, NVL_RPC_T_U32, false,
+		      "RDMA: SPDK compatibility; accepted (no shared receive queue is used)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, no_srq, NVL_RPC_T_BOOL, false,
+		      "RDMA: SPDK compatibility; accepted"),
+	NVL_RPC_PARAM(struct rpc_create_transport, num_cqe, NVL_RPC_T_U32, false,
+		      "RDMA: SPDK compatibility; accepted (a CQ per queue pair)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, acceptor_backlog, NVL_RPC_T_U32, false,
+		      "RDMA: backlog of the RDMA CM listeners (default 100)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, no_wr_batching, NVL_RPC_T_BOOL, false,
+		      "RDMA: SPDK compatibility; accepted"),
 	NVL_RPC_PARAM(struct rpc_create_transport, tgt_name, NVL_RPC_T_STR, false,
 		      "SPDK compatibility; only the default target exists"),
 };
@@ -152,7 +164,7 @@ rpc_nvmf_create_transport(struct nvl_rpc_request *req, struct rpc_create_transpo
 NVL_RPC_REGISTER("nvmf_create_transport", rpc_nvmf_create_transport,
 		 struct rpc_create_transport, create_transport_params,
 		 NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
-		 "Configure a transport (TCP, SHM). Both exist by default; this sets options.")
+		 "Configure a transport (TCP, RDMA, SHM). All exist by default; this sets options.")
 
 static void
 rpc_nvmf_get_transports(struct nvl_rpc_request *req, void *unused)
@@ -753,7 +765,7 @@ struct rpc_listener {
 static const struct nvl_rpc_param listener_params[] = {
 	NVL_RPC_PARAM(struct rpc_listener, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
 	NVL_RPC_PARAM(struct rpc_listener, listen_address, NVL_RPC_T_OBJ, true,
-		      "{trtype: \"TCP\"|\"SHM\", adrfam: \"IPv4\"|\"IPv6\", traddr: IP address "
+		      "{trtype: \"TCP\"|\"RDMA\"|\"SHM\", adrfam: \"IPv4\"|\"IPv6\", traddr: IP address "
 		      "or, for SHM, the Unix socket path, trsvcid: port}"),
 	NVL_RPC_PARAM(struct rpc_listener, tgt_name, NVL_RPC_T_STR, false,
 		      "SPDK compatibility; only the default target exists"),
@@ -771,7 +783,7 @@ struct rpc_addr_spec {
 };
 
 static const struct nvl_rpc_param addr_params[] = {
-	NVL_RPC_PARAM(struct rpc_addr_spec, trtype, NVL_RPC_T_STR, true, "TCP or SHM"),
+	NVL_RPC_PARAM(struct rpc_addr_spec, trtype, NVL_RPC_T_STR, true, "TCP, RDMA or SHM"),
 	NVL_RPC_PARAM(struct rpc_addr_spec, adrfam, NVL_RPC_T_STR, false, "IPv4 or IPv6"),
 	NVL_RPC_PARAM(struct rpc_addr_spec, traddr, NVL_RPC_T_STR, true, "address"),
 	NVL_RPC_PARAM(struct rpc_addr_spec, trsvcid, NVL_RPC_T_STR, false, "port"),

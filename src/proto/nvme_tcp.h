@@ -108,7 +108,7 @@ nvl_tcp_txq_empty(const struct nvl_tcp_txq *q)
 	return TAILQ_EMPTY(&q->q);
 }
 /** Send what the socket takes (sendmsg scatter-gather, MSG_DONTWAIT), calling
- *  done() of each fully sent tx. eturn bytes sent, or -1 (errno set) on a
+ *  done() of each fully sent tx. \return bytes sent, or -1 (errno set) on a
  *  socket error. */
 ssize_t nvl_tcp_txq_flush(struct nvl_tcp_txq *q, int fd, void *owner);
 /** Unqueue everything, calling done() of each. */

@@ -248,7 +248,7 @@ nvl_fdstore_listener(const char *name, int (*open_fn)(void *arg, int *fd), void 
 	rc = open_fn(arg, fd);
 	if (rc < 0)
 		return rc;
-	if (g_fds.available) {
+	if (g_fds.available && *fd >= 0) {   /* < 0: no socket to keep (RDMA listens by CM) */
 		rc = nvl_fdstore_put(name, *fd);
 		if (rc < 0)
 			NVL_WARNLOG("fd store: cannot keep listener '%s': %s (clients that connect "

@@ -103,8 +103,8 @@ void nvl_fdstore_name(char buf[NVL_FDSTORE_NAME_MAX + 1], const char *prefix, co
  * open_fn). Clients that connect while no worker runs wait in its backlog.
  * The caller removes `name` when it stops listening for good.
  * \param kept set true when the socket was taken back (may be NULL)
- * 
-eturn 0 with the socket in *fd; the -errno of open_fn.
+ * \return 0 with the socket in *fd (-1 if open_fn made none: nothing is kept);
+ *         the -errno of open_fn.
  */
 int nvl_fdstore_listener(const char *name, int (*open_fn)(void *arg, int *fd), void *arg,
 			 int *fd, bool *kept);

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Build the nested-guest test image: Debian's own kernel + a busybox initramfs
-# carrying the block/fabric client modules and fio, nvme-cli, nbd-client, e2fsprogs.
+# carrying the block/fabric client modules and fio, nvme-cli, nbd-client, e2fsprogs,
+# and soft-RoCE (rdma_rxe, nvme-rdma, nvmet-rdma, the rxe verbs provider, perftest).
 #
 #   build.sh [6.1|bpo]   # idempotent, ~10 s once the .debs are cached
 #     6.1  (default) Debian 12 kernel, package linux-image-amd64 -> 6.1.0-NN-amd64
@@ -20,7 +21,8 @@ COMPRESS=${COMPRESS:-lz4}
 OUTD=$G/img/$FLAVOR
 mkdir -p "$OUTD"
 
-need_pkgs="qemu-system-x86 qemu-utils busybox-static nbdkit nbd-client fio nvme-cli cpio kmod xz-utils e2fsprogs"
+need_pkgs="qemu-system-x86 qemu-utils busybox-static nbdkit nbd-client fio nvme-cli cpio kmod xz-utils e2fsprogs
+           iproute2 ibverbs-providers ibverbs-utils perftest"
 missing=""
 for p in $need_pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
@@ -89,7 +91,10 @@ done
 
 MODS="virtio_pci virtio_net virtio_blk virtio_console nvme-tcp nvme-fabrics nvme-core nbd ext4
       crc32c_intel crc32c_generic libcrc32c loop 9p 9pnet_virtio null_blk ublk_drv
-      nvmet nvmet-tcp"
+      nvmet nvmet-tcp
+      crc32_generic crc32_pclmul rdma_rxe ib_uverbs rdma_ucm nvme-rdma nvmet-rdma"
+# soft-RoCE (RDMA tests): rdma_rxe fails to load without crc32_generic
+# ("failed to init crc32 algorithm err:-2"): modprobe that first
 # NVMe in-band authentication (DH-HMAC-CHAP) on the host side: bpo's 6.12 has
 # CONFIG_NVME_HOST_AUTH with these two as modules (nvme-core/-fabrics depend
 # on them; hmac, sha2 and the ffdhe groups are built in). 6.1 has neither:
@@ -114,7 +119,8 @@ cp "$KROOT/lib/modules/$KVER"/modules.{order,builtin,builtin.modinfo} "$R/lib/mo
 depmod -b "$R" "$KVER"
 [ ! -s "$OUTD/modules.missing" ] || echo "[build] modules not in $KPKG: $(tr '\n' ' ' < "$OUTD/modules.missing")"
 
-BINS="/usr/bin/fio /usr/sbin/nvme /usr/sbin/nbd-client /usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/blkdiscard"
+BINS="/usr/bin/rdma /usr/bin/ibv_devinfo /usr/bin/ib_write_bw /usr/bin/ib_read_lat
+      /usr/bin/fio /usr/sbin/nvme /usr/sbin/nbd-client /usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/blkdiscard"
 copy_with_libs() {
   local b=$1
   mkdir -p "$R/$(dirname "$b")"; cp -L "$b" "$R/$b"
@@ -124,7 +130,8 @@ copy_with_libs() {
 }
 for b in $BINS; do [ -x "$b" ] && copy_with_libs "$b"; done
 # libraries nvlend's own binaries need when run from the 9p share (/host)
-for l in liburing.so.2 libjansson.so.4 libfuse3.so.3 libnbd.so.0; do
+for l in liburing.so.2 libjansson.so.4 libfuse3.so.3 libnbd.so.0 libsystemd.so.0 libcrypto.so.3 \
+         libibverbs.so.1 librdmacm.so.1; do
   for d in /usr/lib/x86_64-linux-gnu /lib/x86_64-linux-gnu; do
     if [ -e "$d/$l" ]; then
       mkdir -p "$R$d"; cp -L "$d/$l" "$R$d/$l"
@@ -136,6 +143,11 @@ for l in liburing.so.2 libjansson.so.4 libfuse3.so.3 libnbd.so.0; do
   done
 done
 [ -x /usr/bin/fusermount3 ] && copy_with_libs /usr/bin/fusermount3
+# soft-RoCE: the rxe verbs provider and its driver file, so libibverbs in the
+# guest finds rxe0 (the RDMA tests run nvlendd, ib_write_bw... over it)
+mkdir -p "$R/usr/lib/x86_64-linux-gnu/libibverbs" "$R/etc/libibverbs.d"
+cp -L /usr/lib/x86_64-linux-gnu/libibverbs/librxe-rdmav*.so "$R/usr/lib/x86_64-linux-gnu/libibverbs/"
+cp /etc/libibverbs.d/rxe.driver "$R/etc/libibverbs.d/"
 ln -sf /usr/sbin/mke2fs "$R/usr/sbin/mkfs.ext4"
 ln -sf /usr/sbin/e2fsck "$R/usr/sbin/fsck.ext4"
 mkdir -p "$R/lib/x86_64-linux-gnu" "$R/usr/lib/x86_64-linux-gnu"
