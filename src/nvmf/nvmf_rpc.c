@@ -6,10 +6,10 @@
  * Reactor 0 only.
  *
  * About 1200 lines, kept whole on purpose: it is one flat list of RPCs, each
- * a parameter table + a handler in SPDK's order (transport, subsystem,
- * namespace, listener, host, controllers, config), read and diffed against
- * SPDK's lib/nvmf/nvmf_rpc.c as a unit. The next split, if it grows: the
- * host/keyring RPCs into nvmf_rpc_host.c.
+ * a parameter table + a handler (transport, subsystem, namespace, host,
+ * listener, then the queries), read side by side with SPDK's
+ * lib/nvmf/nvmf_rpc.c. The next split, if it grows: the host and namespace
+ * visibility RPCs into nvmf_rpc_host.c.
  */
 #include "nvmf/nvmf_internal.h"
 #include "nvmf/auth.h"
