@@ -17,6 +17,7 @@
 #include "util/util.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -24,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* The reservation state proper: everything after the lock. */
+#define RESV_STATE_OFF offsetof(struct nvl_nvme_resv, rtype)
 
 static const uint8_t zero_hostid[16];
 
@@ -191,8 +195,10 @@ nvme_ptpl_save(struct nvl_nvme_ns *ns)
 	o = json_pack("{s:b, s:i, s:i, s:I, s:o}", "ptpl", 1, "rtype", (int)r->rtype, "holder",
 		      r->holder, "gen", (json_int_t)r->gen, "registrants", regs);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", ns->ptpl_file);
+	errno = 0;
 	if (json_dump_file(o, tmp, JSON_INDENT(1)) < 0) {
-		rc = -EIO;
+		rc = errno ? -errno : -EIO;   /* the real cause: ENOENT, EACCES, ENOSPC */
+		unlink(tmp);
 		goto out;
 	}
 	/* durable before it replaces the old state */
@@ -553,6 +559,7 @@ nvme_resv_execute(struct nvl_nvme_req *req)
 	unsigned nnt = 0;
 	uint32_t need = req->cmd.opc == NVL_NVME_IO_RESV_RELEASE ? 8 : 16;
 	uint16_t st;
+	struct nvl_nvme_resv *saved = NULL;
 	bool was_ptpl;
 
 	if (req->cmd.opc == NVL_NVME_IO_RESV_REPORT) {
@@ -573,8 +580,19 @@ nvme_resv_execute(struct nvl_nvme_req *req)
 		nvl_nvme_req_complete(req, NVL_NVME_SC_INTERNAL);
 		return;
 	}
+	/* with a PTPL file the change and its persistence are one step: on a
+	 * failed save the state goes back to what it was, and no host is told
+	 * of a change that did not happen */
+	if (ns->ptpl_file && (saved = malloc(sizeof(*saved))) == NULL) {
+		free(nt);
+		nvl_nvme_req_complete(req, NVL_NVME_SC_INTERNAL);
+		return;
+	}
 	pthread_mutex_lock(&r->lock);
 	was_ptpl = r->ptpl;
+	if (saved)
+		memcpy((char *)saved + RESV_STATE_OFF, (char *)r + RESV_STATE_OFF,
+		       sizeof(*r) - RESV_STATE_OFF);
 	switch (req->cmd.opc) {
 	case NVL_NVME_IO_RESV_REGISTER:
 		st = resv_register(ns, c, req->cmd.cdw10, (const void *)data, nt, &nnt);
@@ -590,10 +608,15 @@ nvme_resv_execute(struct nvl_nvme_req *req)
 		break;
 	}
 	}
-	if (st == 0 && (r->ptpl || was_ptpl) && nvme_ptpl_save(ns) < 0)
+	if (st == 0 && saved && (r->ptpl || was_ptpl) && nvme_ptpl_save(ns) < 0) {
+		memcpy((char *)r + RESV_STATE_OFF, (char *)saved + RESV_STATE_OFF,
+		       sizeof(*r) - RESV_STATE_OFF);
+		nnt = 0;
 		st = NVL_NVME_SC_INTERNAL;
+	}
 	pthread_mutex_unlock(&r->lock);
 	send_notifs(ns, nt, nnt);
+	free(saved);
 	free(nt);
 	nvl_nvme_req_complete(req, st);
 }

@@ -359,6 +359,31 @@ static const struct nvl_rpc_param add_ns_params[] = {
 		      "SPDK compatibility; only the default target exists"),
 };
 
+/* The directory of a PTPL file must exist and take new files (the state is
+ * written to FILE.tmp and renamed): checked when the namespace is added, not
+ * at the first Reservation Register that asks for persistence. */
+static int
+ptpl_dir_check(const char *file)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(file, '/');
+	size_t n = slash ? (size_t)(slash - file) : 0;
+
+	if (slash == NULL)
+		nvl_strlcpy(dir, ".", sizeof(dir));
+	else if (n == 0)
+		nvl_strlcpy(dir, "/", sizeof(dir));
+	else if (n < sizeof(dir))
+		snprintf(dir, sizeof(dir), "%.*s", (int)n, file);
+	else
+		return -ENAMETOOLONG;
+	if (access(dir, F_OK) != 0)
+		return -ENOENT;
+	if (access(dir, W_OK | X_OK) != 0)
+		return -EACCES;
+	return 0;
+}
+
 static void
 rpc_nvmf_subsystem_add_ns(struct nvl_rpc_request *req, struct rpc_add_ns *a)
 {
@@ -435,6 +460,15 @@ rpc_nvmf_subsystem_add_ns(struct nvl_rpc_request *req, struct rpc_add_ns *a)
 	nvl_strlcpy(ns->bdev_name, sp.bdev_name, sizeof(ns->bdev_name));
 	ns->nvme.notify = nvmf_ns_notify;
 	ns->nvme.owner = ns;
+	if (sp.ptpl_file && (rc = ptpl_dir_check(sp.ptpl_file)) < 0) {
+		nvl_nvme_ns_fini(&ns->nvme);
+		free(ns);
+		nvl_bdev_close(desc);
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "ptpl_file %s: its directory %s (reservations could not be persisted)",
+			      sp.ptpl_file, rc == -ENOENT ? "does not exist" : "is not writable");
+		return;
+	}
 	if (sp.ptpl_file) {
 		ns->nvme.ptpl_file = strdup(sp.ptpl_file);
 		rc = ns->nvme.ptpl_file ? nvl_nvme_ns_load_ptpl(&ns->nvme) : -ENOMEM;

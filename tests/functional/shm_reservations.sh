@@ -10,6 +10,13 @@ source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/shm_common.sh"
 
 start_nvlendd
+# a PTPL file whose directory is missing is refused when the namespace is added
+nvlend bdev create ram nodir 1M >/dev/null || fail "bdev nodir"
+rpc nvmf_create_subsystem '{"nqn":"nqn.2026-01.io.nvlend.test:nodir","allow_any_host":true}' >/dev/null ||
+	fail "subsystem nodir"
+out=$(rpc nvmf_subsystem_add_ns "{\"nqn\":\"nqn.2026-01.io.nvlend.test:nodir\",\"namespace\":{\"bdev_name\":\"nodir\",\"ptpl_file\":\"$T/missing/x.ptpl\"}}" 2>&1) &&
+	fail "add_ns with a PTPL file in a missing directory accepted"
+assert_contains "$out" "does not exist" "the refusal"
 shm_target fence 32M ",\"ptpl_file\":\"$T/fence.ptpl\""
 A=nqn.2026-01.io.nvlend.test:node-a
 B=nqn.2026-01.io.nvlend.test:node-b

@@ -735,6 +735,35 @@ test_ptpl_roundtrip(void **state)
 	nvl_nvme_ns_fini(&again);
 }
 
+/* A failed save changes nothing: the state is the one before the command,
+ * and the status is Internal Error (issue 22: the change used to stick). */
+static void
+test_ptpl_save_fails(void **state)
+{
+	struct fx *f = *state;
+
+	f->ns1.ns.ptpl_file = strdup("/nonexistent-nvlend-dir/ptpl.json");
+	OK(reg(f, A, REGISTER, false, 0, 0, KA)); /* no persistence asked: no save */
+	/* CPTPL = 11b needs a save, which fails: not registered, PTPL still off */
+	assert_int_equal(reg(f, B, REGISTER, false, 3, 0, KB), NVL_NVME_SC_TO_STATUS(NVL_NVME_SC_INTERNAL));
+	assert_int_equal(f->ns1.ns.resv.nreg, 1);
+	assert_false(f->ns1.ns.resv.ptpl);
+	OK(report(f, A, true, 4096));
+	assert_int_equal(((struct nvl_nvme_resv_status *)f->buf)->ptpls, 0);
+	/* persistence on, then the directory goes: an acquire is undone whole */
+	free(f->ns1.ns.ptpl_file);
+	f->ns1.ns.ptpl_file = strdup(f->ptpl);
+	OK(reg(f, B, REGISTER, false, 3, 0, KB));
+	assert_true(f->ns1.ns.resv.ptpl);
+	free(f->ns1.ns.ptpl_file);
+	f->ns1.ns.ptpl_file = strdup("/nonexistent-nvlend-dir/ptpl.json");
+	assert_int_equal(acq(f, B, ACQUIRE, EA_RO, KB, 0), NVL_NVME_SC_TO_STATUS(NVL_NVME_SC_INTERNAL));
+	assert_int_equal(f->ns1.ns.resv.rtype, 0);
+	assert_int_equal(f->ns1.ns.resv.holder, -1);
+	assert_int_equal(f->ns1.ns.resv.nreg, 2);
+	OK(rw1(f, C, NVL_NVME_IO_WRITE)); /* nothing fences */
+}
+
 static void
 write_file(const char *path, const char *text)
 {
@@ -856,6 +885,7 @@ main(void)
 		T(test_report),
 		T(test_ptpl_roundtrip),
 		T(test_ptpl_malformed),
+		T(test_ptpl_save_fails),
 #undef T
 	};
 
