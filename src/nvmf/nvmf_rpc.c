@@ -81,6 +81,7 @@ struct rpc_create_transport {
 	uint32_t max_window_mib;
 	const char *tgt_name;
 	uint32_t max_conns_per_peer, reserved_conns, discovery_kato_ms;
+	uint32_t max_window_per_host_mib, max_window_total_mib;
 };
 
 static const struct nvl_rpc_param create_transport_params[] = {
@@ -132,6 +133,12 @@ static const struct nvl_rpc_param create_transport_params[] = {
 	NVL_RPC_PARAM(struct rpc_create_transport, discovery_kato_ms, NVL_RPC_T_U32, false,
 		      "any transport: keep-alive timeout, ms, of a discovery controller whose host "
 		      "asked for none (KATO 0) (1000..3600000, default 120000 as Linux nvmet)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, max_window_per_host_mib, NVL_RPC_T_U32, false,
+		      "SHM: data windows one host NQN may hold in all, MiB (default 4096); a "
+		      "Connect beyond it is refused"),
+	NVL_RPC_PARAM(struct rpc_create_transport, max_window_total_mib, NVL_RPC_T_U32, false,
+		      "SHM: data windows of every host in all, MiB (default 16384); a Connect "
+		      "beyond it is refused"),
 };
 
 static void
