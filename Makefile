@@ -11,6 +11,7 @@
 #   make SAN=coverage    gcov build into build-coverage/
 #   make run             setup + build + the demo (scripts/run-demo.sh)
 #   make check           setup + every build + every test (scripts/check.sh)
+#   make fuzz-long       every fuzz target for FUZZ_LONG_SECONDS (default 3600)
 #   make install PREFIX=/usr/local [DESTDIR=...]
 #
 SAN      ?=
@@ -103,7 +104,7 @@ BINS := $(BUILD)/bin/nvlendd $(BUILD)/bin/nvlend \
 LIBNVLEND_SO := $(BUILD)/lib/libnvlend.so.0
 LIBNVLEND_A  := $(BUILD)/lib/libnvlend.a
 
-.PHONY: all bins tests fuzz run check install clean distclean setup format-check man deb
+.PHONY: all bins tests fuzz fuzz-long run check install clean distclean setup format-check man deb
 ifeq ($(SAN),fuzz)
 all: $(FUZZ_BINS)
 else
@@ -112,6 +113,13 @@ endif
 bins: $(BINS) $(LIBNVLEND_SO) $(LIBNVLEND_A)
 tests: $(UT_BINS) $(HELPER_BINS)
 fuzz: $(FUZZ_BINS)
+
+# make fuzz-long (not in make check): every fuzz target for FUZZ_LONG_SECONDS
+# (default 3600) each, FUZZ_LONG_JOBS (default: the CPUs) at a time; corpus and
+# failing inputs kept in build-fuzz/fuzz-long/<target>/ (tests/run_fuzz_long.sh)
+fuzz-long:
+	@$(MAKE) --no-print-directory SAN=fuzz fuzz
+	@tests/run_fuzz_long.sh build-fuzz
 
 setup:
 	@scripts/setup.sh

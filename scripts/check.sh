@@ -5,18 +5,20 @@
 #   asan (ASan+UBSan)      unit + functional tests (those not marked "asan: no")
 #   tsan                   unit tests (suppressions: tests/tsan.supp, benign stats races)
 #   fuzz (clang)           each libFuzzer target for FUZZ_SECONDS (default 5;
-#                          longer: tests/run_fuzz.sh build-fuzz SECS)
+#                          longer: make fuzz-long)
 #   valgrind               unit tests of the release build (on one core, while
 #                          the fuzz targets run one at a time on the other)
 #   style                  scripts/check_format.sh, scripts/check_layering.sh,
 #                          docs/rpc.md matches the daemon
-# Environment: CHECK_ONLY="unit functional fuzz valgrind style" to pick stages,
+#   static                 cppcheck over src/ and tools/, zero unsuppressed findings
+#                          (scripts/static_analysis.sh, tests/static/cppcheck.supp)
+# Environment: CHECK_ONLY="unit functional fuzz valgrind style static" to pick stages,
 # TESTS="name ..." to filter functional tests, JOBS (default: nproc).
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP"
 JOBS=${JOBS:-$(nproc)}
-STAGES=${CHECK_ONLY:-"style unit functional fuzz valgrind"}
+STAGES=${CHECK_ONLY:-"style static unit functional fuzz valgrind"}
 has() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 status=0
 summary=()
@@ -45,6 +47,9 @@ if has style; then
 	step "style" scripts/check_format.sh
 	step "layering" scripts/check_layering.sh
 	step "rpc docs" scripts/gen-rpc-doc.sh --check build
+fi
+if has static; then
+	step "static analysis" env JOBS="$JOBS" scripts/static_analysis.sh
 fi
 if has unit; then
 	step "unit (release)" tests/run_unit.sh build

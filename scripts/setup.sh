@@ -17,6 +17,8 @@ PKGS=(
 	libibverbs-dev librdmacm-dev   # rdma-core: NVMe/RDMA, the brick over RDMA
 	# unit tests
 	libcmocka-dev valgrind
+	# static analysis stage of make check (scripts/static_analysis.sh)
+	cppcheck
 	# real peers and tools the functional tests and benchmarks drive
 	socat fio nvme-cli nbdkit nbd-client libnbd-bin python3-libnbd
 	qemu-utils qemu-system-x86 e2fsprogs util-linux iproute2 iperf3

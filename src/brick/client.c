@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CLIENT_TIMEOUT_S 60
@@ -462,9 +463,24 @@ nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_bri
 	rc = exchange(b, &req, &x);
 	if (rc < 0)
 		goto out;
+	/* the handle is for this block, all of it (a server that says otherwise
+	 * is not one to trust with the caller's memory) */
+	if (x.resp.addr != addr || x.resp.length != NVL_BRICK_BLOCK_SIZE) {
+		rc = -EPROTO;
+		goto err_unmap;
+	}
 	if (x.fd >= 0) {
 		int prot = PROT_READ | ((x.resp.arg & NVL_BRICK_MAP_RW) ? PROT_WRITE : 0);
 		struct client_map *nm;
+		struct stat st;
+
+		/* a file shorter than the block would fault (SIGBUS) in the caller
+		 * on the first touch beyond its end: refuse it here */
+		if (fstat(x.fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+		    st.st_size < (off_t)NVL_BRICK_BLOCK_SIZE) {
+			rc = -EPROTO;
+			goto err_unmap;
+		}
 
 		if (b->nmaps == b->cap_maps) {
 			size_t ncap = b->cap_maps ? b->cap_maps * 2 : 16;

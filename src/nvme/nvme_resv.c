@@ -236,13 +236,16 @@ nvl_nvme_ns_load_ptpl(struct nvl_nvme_ns *ns)
 		return -EINVAL;
 	}
 	regs = json_object_get(o, "registrants");
-	/* integers in range (no silent truncation), and a holder exactly when the
-	 * type has a single holder (1..4): anything else would fence wrongly */
+	/* integers in range (no silent truncation), a holder exactly when the
+	 * type has a single holder (1..4), and an all-registrants type (5, 6) only
+	 * with a registrant (the last one leaving releases it): anything else
+	 * would fence wrongly */
 	if (!json_is_array(regs) || json_array_size(regs) > NVL_NVME_MAX_REGISTRANTS ||
 	    !json_int_in(o, "rtype", 0, 6, &rtype) ||
 	    !json_int_in(o, "holder", -1, (json_int_t)json_array_size(regs) - 1, &holder) ||
 	    !json_int_in(o, "gen", 0, UINT32_MAX, &gen) ||
-	    (holder >= 0) != (rtype != 0 && !type_all_regs((uint8_t)rtype))) {
+	    (holder >= 0) != (rtype != 0 && !type_all_regs((uint8_t)rtype)) ||
+	    (type_all_regs((uint8_t)rtype) && json_array_size(regs) == 0)) {
 		json_decref(o);
 		NVL_ERRLOG("reservation state %s is malformed", ns->ptpl_file);
 		return -EINVAL;

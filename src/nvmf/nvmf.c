@@ -504,6 +504,15 @@ nvl_nvmf_ctrlr_put(struct nvl_nvmf_ctrlr *c)
 		nvmf_ctrlr_free(c);
 }
 
+/* keep-alive of a discovery controller whose host asked for none */
+static uint32_t g_disc_kato_ms = 120000;
+
+void
+nvl_nvmf_set_discovery_kato_ms(uint32_t ms)
+{
+	__atomic_store_n(&g_disc_kato_ms, ms, __ATOMIC_RELAXED);
+}
+
 static void
 kato_tick(void *arg)
 {
@@ -521,6 +530,8 @@ kato_tick(void *arg)
 	/* The host cannot send Keep Alive before its admin queue authenticated
 	 * (Authentication Required): until then the authentication's own step
 	 * timeout is in charge, and the keep-alive period starts at its success. */
+	if (kato == 0 && c->nvme.type == NVL_NVME_CNTRLTYPE_DISCOVERY)
+		kato = __atomic_load_n(&g_disc_kato_ms, __ATOMIC_RELAXED);
 	if (kato == 0 || c->state != NVL_TCTRLR_ACTIVE || (c->auth && !c->auth->ops->ready(c->auth)))
 		return;
 	if (nvl_now_ns() - last > kato * 1000000ULL) {
@@ -660,6 +671,9 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 	/* round up to the 100 ms KAS granularity (NVL_ALIGN_UP needs a power of two) */
 	c->nvme.kato_ms =
 		(uint32_t)NVL_MIN(((uint64_t)ci->kato_ms + 99) / 100 * 100, 4294967200ULL);
+	/* an idle discovery association must not hold its connection forever */
+	if (s->discovery && c->nvme.kato_ms == 0)
+		c->nvme.kato_ms = __atomic_load_n(&g_disc_kato_ms, __ATOMIC_RELAXED);
 	/* DH-HMAC-CHAP: the host entry's keys, the admin queue's transaction */
 	rc = nvmf_auth_ctrlr_init(c, nvmf_host_find(s, ci->hostnqn), ci);
 	if (rc < 0) {

@@ -193,6 +193,15 @@ int nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **
  *  drop the controller from its subsystem, finish its AERs, free it when the
  *  last reference goes. Home reactor. Idempotent. */
 void nvl_nvmf_ctrlr_release(struct nvl_nvmf_ctrlr *c);
+
+/**
+ * Keep-alive timeout given to a discovery controller whose host asked for none
+ * (Connect KATO 0, or Set Features KATO 0 later), so that an idle discovery
+ * association cannot hold a connection forever (default 120000 ms, Linux
+ * nvmet's NVMET_DISC_KATO_MS). Any thread; applies to new and existing
+ * controllers. No error returns.
+ */
+void nvl_nvmf_set_discovery_kato_ms(uint32_t ms);
 /** A transport's teardown releases its controller once: *cp is cleared
  *  first, since releasing finishes held AERs, whose completions come back
  *  into the transport. NULL *cp: nothing to do. Home reactor. */

@@ -88,6 +88,8 @@ struct rpc_create_transport {
 	uint32_t max_srq_depth, num_cqe, acceptor_backlog;
 	bool no_srq, no_wr_batching;
 	const char *tgt_name;
+	uint32_t max_conns_per_peer, reserved_conns, discovery_kato_ms;
+	uint32_t max_window_per_host_mib, max_window_total_mib;
 };
 
 static const struct nvl_rpc_param create_transport_params[] = {
@@ -139,6 +141,22 @@ static const struct nvl_rpc_param create_transport_params[] = {
 		      "RDMA: SPDK compatibility; accepted"),
 	NVL_RPC_PARAM(struct rpc_create_transport, tgt_name, NVL_RPC_T_STR, false,
 		      "SPDK compatibility; only the default target exists"),
+	NVL_RPC_PARAM(struct rpc_create_transport, max_conns_per_peer, NVL_RPC_T_U32, false,
+		      "TCP: connections one peer address may hold, every state (1..1024, "
+		      "default 256); beyond it a new connection is closed at accept"),
+	NVL_RPC_PARAM(struct rpc_create_transport, reserved_conns, NVL_RPC_T_U32, false,
+		      "TCP: of the 1024 connections, how many are kept for hosts of NVM "
+		      "subsystems: a connection accepted into them may not open a discovery "
+		      "controller (0..1023, default 64)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, discovery_kato_ms, NVL_RPC_T_U32, false,
+		      "any transport: keep-alive timeout, ms, of a discovery controller whose host "
+		      "asked for none (KATO 0) (1000..3600000, default 120000 as Linux nvmet)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, max_window_per_host_mib, NVL_RPC_T_U32, false,
+		      "SHM: data windows one host NQN may hold in all, MiB (default 4096); a "
+		      "Connect beyond it is refused"),
+	NVL_RPC_PARAM(struct rpc_create_transport, max_window_total_mib, NVL_RPC_T_U32, false,
+		      "SHM: data windows of every host in all, MiB (default 16384); a Connect "
+		      "beyond it is refused"),
 };
 
 static void
@@ -157,6 +175,11 @@ rpc_nvmf_create_transport(struct nvl_rpc_request *req, struct rpc_create_transpo
 		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "DIF insert/strip is not supported");
 		return;
 	}
+	if (json_object_get(nvl_rpc_params(req), "discovery_kato_ms") != NULL &&
+	    (a->discovery_kato_ms < 1000 || a->discovery_kato_ms > 3600000)) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "discovery_kato_ms must be 1000..3600000");
+		return;
+	}
 	if (t->configure) {
 		rc = t->configure(nvl_rpc_params(req), err, sizeof(err));
 		if (rc < 0) {
@@ -165,6 +188,8 @@ rpc_nvmf_create_transport(struct nvl_rpc_request *req, struct rpc_create_transpo
 			return;
 		}
 	}
+	if (json_object_get(nvl_rpc_params(req), "discovery_kato_ms") != NULL)
+		nvl_nvmf_set_discovery_kato_ms(a->discovery_kato_ms);
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("nvmf_create_transport", rpc_nvmf_create_transport,

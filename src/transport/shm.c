@@ -44,6 +44,8 @@ NVL_LOG_REGISTER_COMPONENT(shm)
 
 struct shm_opts g_shm_opts = {
 	.max_window = 1ULL << 30,
+	.max_window_per_host = 4ULL << 30,
+	.max_window_total = 16ULL << 30,
 	.max_queue_depth = 1024,
 	.max_io_queues = SHM_MAX_QUEUES,
 };
@@ -233,6 +235,46 @@ shm_str_terminated(const char *s, size_t n)
 	return memchr(s, '\0', n) != NULL;
 }
 
+/* Bytes of data windows held by hostnqn's connections (every host's when
+ * NULL). Reactor 0, which owns the connection list. */
+static uint64_t
+shm_windows_held(const char *hostnqn)
+{
+	const struct shm_ctrlr *sc;
+	uint64_t sum = 0;
+
+	TAILQ_FOREACH(sc, &g_shm_conns, link)
+		if (sc->window.map && (hostnqn == NULL || strcmp(sc->window_host, hostnqn) == 0))
+			sum += sc->window.size;
+	return sum;
+}
+
+/* The window budgets (max_window_per_host_mib, max_window_total_mib): 0 when
+ * win fits, else a refusal message in why. */
+static int
+shm_window_budget(const char *hostnqn, uint64_t win, char *why, size_t len)
+{
+	uint64_t host = shm_windows_held(hostnqn), all = shm_windows_held(NULL);
+
+	if (host + win > g_shm_opts.max_window_per_host) {
+		snprintf(why, len,
+			 "data window of %llu MiB refused: host %.64s holds %llu MiB of its %llu MiB "
+			 "budget (max_window_per_host_mib)",
+			 (unsigned long long)(win >> 20), hostnqn, (unsigned long long)(host >> 20),
+			 (unsigned long long)(g_shm_opts.max_window_per_host >> 20));
+		return -ENOSPC;
+	}
+	if (all + win > g_shm_opts.max_window_total) {
+		snprintf(why, len,
+			 "data window of %llu MiB refused: the daemon's windows hold %llu MiB of "
+			 "%llu MiB (max_window_total_mib)",
+			 (unsigned long long)(win >> 20), (unsigned long long)(all >> 20),
+			 (unsigned long long)(g_shm_opts.max_window_total >> 20));
+		return -ENOSPC;
+	}
+	return 0;
+}
+
 static void
 shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 {
@@ -256,6 +298,11 @@ shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 		snprintf(why, sizeof(why), "data window of %llu MiB above the limit of %llu MiB",
 			 (unsigned long long)(win >> 20),
 			 (unsigned long long)(g_shm_opts.max_window >> 20));
+		shm_connect_refuse(sc, NVL_NVME_SC_CONNECT_INVALID_PARAM, NVL_SHM_REFUSED_RESOURCES, why);
+		return;
+	}
+	if (shm_window_budget(m->hostnqn, win, why, sizeof(why)) < 0) {
+		NVL_WARNLOG("shm: %s", why);
 		shm_connect_refuse(sc, NVL_NVME_SC_CONNECT_INVALID_PARAM, NVL_SHM_REFUSED_RESOURCES, why);
 		return;
 	}
@@ -298,6 +345,7 @@ shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 	}
 	sc->tc = tc;
 	snprintf(what, sizeof(what), "c%u-window", tc->nvme.cntlid);
+	nvl_strlcpy(sc->window_host, m->hostnqn, sizeof(sc->window_host));
 	rc = shm_region_create(&sc->window, what, win);
 	if (rc < 0) {
 		snprintf(why, sizeof(why), "cannot allocate a %llu MiB data window: %s",
@@ -638,6 +686,24 @@ shm_configure(json_t *opts, char *err, size_t errlen)
 		}
 		g_shm_opts.max_window = (uint64_t)mib << 20;
 	}
+	if ((v = json_object_get(opts, "max_window_per_host_mib")) != NULL) {
+		json_int_t mib = json_integer_value(v);
+
+		if (mib < 2 || mib > 1048576) {
+			snprintf(err, errlen, "max_window_per_host_mib must be 2..1048576");
+			return -EINVAL;
+		}
+		g_shm_opts.max_window_per_host = (uint64_t)mib << 20;
+	}
+	if ((v = json_object_get(opts, "max_window_total_mib")) != NULL) {
+		json_int_t mib = json_integer_value(v);
+
+		if (mib < 2 || mib > 1048576) {
+			snprintf(err, errlen, "max_window_total_mib must be 2..1048576");
+			return -EINVAL;
+		}
+		g_shm_opts.max_window_total = (uint64_t)mib << 20;
+	}
 	if ((v = json_object_get(opts, "max_queue_depth")) != NULL) {
 		json_int_t d = json_integer_value(v);
 
@@ -662,9 +728,12 @@ shm_configure(json_t *opts, char *err, size_t errlen)
 static json_t *
 shm_dump_opts(void)
 {
-	return json_pack("{s:I, s:i, s:i}", "max_window_mib", (json_int_t)(g_shm_opts.max_window >> 20),
-			 "max_queue_depth", (int)g_shm_opts.max_queue_depth, "max_io_qpairs_per_ctrlr",
-			 (int)g_shm_opts.max_io_queues);
+	return json_pack("{s:I, s:i, s:i, s:I, s:I}", "max_window_mib",
+			 (json_int_t)(g_shm_opts.max_window >> 20), "max_queue_depth",
+			 (int)g_shm_opts.max_queue_depth, "max_io_qpairs_per_ctrlr",
+			 (int)g_shm_opts.max_io_queues, "max_window_per_host_mib",
+			 (json_int_t)(g_shm_opts.max_window_per_host >> 20), "max_window_total_mib",
+			 (json_int_t)(g_shm_opts.max_window_total >> 20));
 }
 
 static bool

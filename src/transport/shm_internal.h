@@ -26,6 +26,8 @@
 
 struct shm_opts {
 	uint64_t max_window;
+	uint64_t max_window_per_host;    /* bytes of windows one host NQN may hold */
+	uint64_t max_window_total;       /* bytes of windows of every host */
 	uint32_t max_queue_depth;
 	uint32_t max_io_queues;
 };
@@ -156,6 +158,7 @@ struct shm_ctrlr {
 	struct nvl_nvmf_ctrlr *tc;
 	struct nvl_timer *connect_timer;
 	struct shm_region window;
+	char window_host[256];           /* host NQN the window counts against (budgets) */
 	struct shm_cq *cqs[SHM_MAX_QUEUES + 1];
 	struct shm_sq *sqs[SHM_MAX_QUEUES + 1];
 	int vectors[SHM_MAX_VECTORS];

@@ -61,6 +61,8 @@ struct tcp_opts g_tcp_opts = {
 	.c2h_success = true,
 	.sock_priority = 0,
 	.stall_ms = 30000,
+	.max_conns_per_peer = 256,
+	.reserved_conns = 64,
 };
 
 struct tcp_conn_list g_tcp_pending = TAILQ_HEAD_INITIALIZER(g_tcp_pending);
@@ -216,7 +218,11 @@ tcp_configure(json_t *opts, char *err, size_t errlen)
 	    tcp_opt_u32(opts, "io_unit_size", NVL_TCP_MIN_MAXH2CDATA, NVL_NVME_MAX_XFER, &o.maxh2cdata,
 		    err, errlen) < 0 ||
 	    tcp_opt_u32(opts, "sock_priority", 0, 6, &o.sock_priority, err, errlen) < 0 ||
-	    tcp_opt_u32(opts, "ack_timeout", 100, 3600000, &o.stall_ms, err, errlen) < 0)
+	    tcp_opt_u32(opts, "ack_timeout", 100, 3600000, &o.stall_ms, err, errlen) < 0 ||
+	    tcp_opt_u32(opts, "max_conns_per_peer", 1, TCP_MAX_CONNS, &o.max_conns_per_peer, err,
+		    errlen) < 0 ||
+	    tcp_opt_u32(opts, "reserved_conns", 0, TCP_MAX_CONNS - 1, &o.reserved_conns, err,
+		    errlen) < 0)
 		return -EINVAL;
 	if (o.icd % 16) {
 		snprintf(err, errlen, "in_capsule_data_size must be a multiple of 16");
@@ -243,13 +249,15 @@ tcp_configure(json_t *opts, char *err, size_t errlen)
 static json_t *
 tcp_dump_opts(void)
 {
-	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:i, s:i}", "max_queue_depth",
+	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:i, s:i, s:i, s:i}", "max_queue_depth",
 			 (int)g_tcp_opts.max_queue_depth, "max_aq_depth", (int)g_tcp_opts.max_aq_depth,
 			 "max_io_qpairs_per_ctrlr", (int)g_tcp_opts.max_io_qpairs,
 			 "in_capsule_data_size", (int)g_tcp_opts.icd, "max_io_size",
 			 (int)g_tcp_opts.max_io_size, "io_unit_size", (int)g_tcp_opts.maxh2cdata,
 			 "c2h_success", g_tcp_opts.c2h_success, "sock_priority",
-			 (int)g_tcp_opts.sock_priority, "ack_timeout", (int)g_tcp_opts.stall_ms);
+			 (int)g_tcp_opts.sock_priority, "ack_timeout", (int)g_tcp_opts.stall_ms,
+			 "max_conns_per_peer", (int)g_tcp_opts.max_conns_per_peer, "reserved_conns",
+			 (int)g_tcp_opts.reserved_conns);
 }
 
 static bool

@@ -256,6 +256,14 @@ tcp_connect_admin(struct tcp_conn *c, struct tcp_req *r, const struct nvl_nvmf_c
 			       "admin SQSIZE out of range");
 		return;
 	}
+	/* accepted into the slots reserved for allowed hosts: a discovery
+	 * controller (which any host may open) may not take one */
+	if (c->reserve_only && strcmp(d->subnqn, NVL_NVME_DISCOVERY_NQN) == 0) {
+		tcp_connect_refuse(c, r, NVL_NVME_SC_CONNECT_CTRL_BUSY, 0,
+			       "only reserved connection slots left (reserved_conns), "
+			       "kept for hosts of NVM subsystems");
+		return;
+	}
 	ctl = calloc(1, sizeof(*ctl));
 	if (ctl == NULL) {
 		tcp_connect_refuse(c, r, NVL_NVME_SC_INTERNAL, 0, "out of memory");

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,8 @@ tcp_tx_queue(struct tcp_conn *c, struct nvl_tcp_tx *tx)
 		c->last_tx_ns = nvl_now_ns();
 	nvl_tcp_txq_push(&c->txq, tx);
 }
+
+static void tcp_peer_put(const uint8_t key[17]);
 
 /* Send as much of the queue as the socket takes. \return bytes sent, or -1
  * on a socket error (the caller closes). */
@@ -268,6 +271,8 @@ tcp_conn_free(void *arg)
 	} else {
 		tcp_ioq_tell_home(c, true);
 	}
+	if (c->peer_counted)
+		tcp_peer_put(c->peer_key);
 	__atomic_fetch_sub(&g_tcp_nconns, 1, __ATOMIC_RELAXED);
 	free(c);
 }
@@ -458,6 +463,105 @@ tcp_conn_attach_io(void *arg)
 	tcp_conn_service(c, true);
 }
 
+/* ---- connections per peer address ---------------------------------------------------- */
+
+/* a refused accept can repeat thousands of times a second: one line a second */
+#define TCP_WARNLOG_RL(...)                                                                        \
+	do {                                                                                       \
+		static uint64_t _rl_last;                                                          \
+		static uint64_t _rl_supp;                                                          \
+		if (nvl_log_ratelimit(&_rl_last, &_rl_supp))                                       \
+			NVL_WARNLOG(__VA_ARGS__);                                                  \
+	} while (0)
+
+/* One slot per distinct peer address with connections (at most TCP_MAX_CONNS);
+ * taken on reactor 0 at accept, given back on whichever reactor frees the
+ * connection, hence the lock. */
+static struct tcp_peer_count {
+	uint8_t key[17];
+	uint32_t n;
+} g_tcp_peers[TCP_MAX_CONNS];
+static pthread_mutex_t g_tcp_peers_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* family + address of the peer, IPv4-mapped IPv6 folded into IPv4 (the same
+ * host through a dual-stack listener counts once); -ENOTCONN when unknown */
+static int
+tcp_peer_key(int fd, uint8_t key[17])
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	memset(key, 0, 17);
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return -ENOTCONN;
+	if (ss.ss_family == AF_INET) {
+		key[0] = 4;
+		memcpy(key + 1, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+	} else if (ss.ss_family == AF_INET6) {
+		const uint8_t *a = ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+
+		if (memcmp(a, mapped, sizeof(mapped)) == 0) {
+			key[0] = 4;
+			memcpy(key + 1, a + 12, 4);
+		} else {
+			key[0] = 6;
+			memcpy(key + 1, a, 16);
+		}
+	} else {
+		return -ENOTCONN;
+	}
+	return 0;
+}
+
+/* Count one more connection from key: -EBUSY at max_conns_per_peer. */
+static int
+tcp_peer_get(const uint8_t key[17])
+{
+	struct tcp_peer_count *free_slot = NULL;
+	int rc = -EBUSY;
+
+	pthread_mutex_lock(&g_tcp_peers_lock);
+	for (unsigned i = 0; i < TCP_MAX_CONNS; i++) {
+		struct tcp_peer_count *p = &g_tcp_peers[i];
+
+		if (p->n == 0) {
+			if (free_slot == NULL)
+				free_slot = p;
+			continue;
+		}
+		if (memcmp(p->key, key, 17) != 0)
+			continue;
+		if (p->n < g_tcp_opts.max_conns_per_peer) {
+			p->n++;
+			rc = 0;
+		}
+		goto out;
+	}
+	/* fewer than TCP_MAX_CONNS connections exist, so a slot is free */
+	if (free_slot != NULL) {
+		memcpy(free_slot->key, key, 17);
+		free_slot->n = 1;
+		rc = 0;
+	}
+out:
+	pthread_mutex_unlock(&g_tcp_peers_lock);
+	return rc;
+}
+
+static void
+tcp_peer_put(const uint8_t key[17])
+{
+	pthread_mutex_lock(&g_tcp_peers_lock);
+	for (unsigned i = 0; i < TCP_MAX_CONNS; i++) {
+		if (g_tcp_peers[i].n && memcmp(g_tcp_peers[i].key, key, 17) == 0) {
+			g_tcp_peers[i].n--;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g_tcp_peers_lock);
+}
+
 static void
 tcp_peer_name(int fd, char *out, size_t len)
 {
@@ -488,17 +592,37 @@ tcp_conn_new(const struct nvl_listen_addr *la, int fd)
 	struct tcp_conn *c;
 	int one = 1;
 
-	if (__atomic_load_n(&g_tcp_nconns, __ATOMIC_RELAXED) >= TCP_MAX_CONNS) {
-		NVL_WARNLOG("tcp: refusing a connection beyond %d", TCP_MAX_CONNS);
+	uint8_t key[17];
+	unsigned n = __atomic_load_n(&g_tcp_nconns, __ATOMIC_RELAXED);
+	bool counted;
+
+	if (n >= TCP_MAX_CONNS) {
+		TCP_WARNLOG_RL("tcp: refusing a connection beyond %d", TCP_MAX_CONNS);
+		close(fd);
+		return;
+	}
+	counted = tcp_peer_key(fd, key) == 0;
+	if (counted && tcp_peer_get(key) < 0) {
+		char peer[64];
+
+		tcp_peer_name(fd, peer, sizeof(peer));
+		TCP_WARNLOG_RL("tcp: refusing a connection from %s: it has %u already "
+				      "(max_conns_per_peer)", peer, g_tcp_opts.max_conns_per_peer);
 		close(fd);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL || (c->stage = malloc(TCP_STAGE_SIZE)) == NULL) {
 		free(c);
+		if (counted)
+			tcp_peer_put(key);
 		close(fd);
 		return;
 	}
+	memcpy(c->peer_key, key, sizeof(key));
+	c->peer_counted = counted;
+	/* the last reserved_conns slots are for hosts an NVM subsystem allows */
+	c->reserve_only = n + g_tcp_opts.reserved_conns >= TCP_MAX_CONNS;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (g_tcp_opts.sock_priority)
 		setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &g_tcp_opts.sock_priority,

@@ -81,6 +81,9 @@ struct tcp_conn {
 	struct nvl_timer *timer;
 	struct nvl_listen_addr listener;
 	char peer[64];
+	uint8_t peer_key[17];        /* address family + address (no port): the per-peer count */
+	bool peer_counted;           /* holds one of that address's max_conns_per_peer */
+	bool reserve_only;           /* accepted into the reserved slots: no Discovery Connect */
 	uint64_t accepted_ns;
 
 	/* negotiated (ICReq/ICResp, Connect) */
@@ -153,6 +156,8 @@ struct tcp_opts {
 	bool c2h_success;
 	uint32_t sock_priority;
 	uint32_t stall_ms;           /* ack_timeout: a peer that stops reading */
+	uint32_t max_conns_per_peer; /* connections from one peer address, every state */
+	uint32_t reserved_conns;     /* of TCP_MAX_CONNS, kept for hosts an NVM subsystem allows */
 };
 
 TAILQ_HEAD(tcp_conn_list, tcp_conn);

@@ -819,6 +819,9 @@ test_ptpl_malformed(void **state)
 		"[{\"hostid\": \"" HID_A "\", \"rkey\": \"1\"}]}",
 		"{\"rtype\": \"1\", \"holder\": 0, \"registrants\": "
 		"[{\"hostid\": \"" HID_A "\", \"rkey\": 1}]}",
+		/* an all-registrants reservation without a registrant (fuzz_ptpl) */
+		"{\"rtype\": 5, \"holder\": -1, \"gen\": 0, \"registrants\": []}",
+		"{\"rtype\": 6, \"holder\": -1, \"gen\": 3, \"registrants\": []}",
 	};
 	struct nvl_nvme_ns ns;
 
