@@ -842,6 +842,8 @@ restore_one(uint32_t id)
 	sc->keep_fd = kr.state_fd;
 	sc->keep_id = id;
 	sc->window = kr.window;
+	/* the window budget counts it against its host again */
+	nvl_strlcpy(sc->window_host, kr.k->hostnqn, sizeof(sc->window_host));
 	for (int v = 0; v < SHM_MAX_VECTORS; v++)
 		sc->vectors[v] = kr.vec[v];
 	keep_apply_features(sc);
