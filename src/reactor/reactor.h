@@ -44,7 +44,8 @@ struct nvl_reactor_opts {
 
 /** Fill opts with defaults: 1 reactor, unpinned, spin 200 us, io sleep 20 us, 256 entries. */
 void nvl_reactor_opts_default(struct nvl_reactor_opts *o);
-/** Parse a CPU list "0", "0-3", "0,2,4-5" into opts (count and cpus).
+/** Parse a CPU list "0", "0-3", "0,2,4-5" into opts (count and cpus); SPDK's
+ *  forms too: a hexadecimal mask "0x3" (CPUs 0..63) and a bracketed list "[0,2]".
  *  \return 0, -EINVAL malformed, -E2BIG more than NVL_REACTOR_MAX. */
 int nvl_reactor_parse_cpus(const char *list, struct nvl_reactor_opts *o);
 

@@ -1,0 +1,72 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Switching from SPDK (issue 19): nvlendd --wait-for-rpc and SPDK's RPC states
+# (framework_start_init, framework_wait_init, rpc_get_methods current=true),
+# SPDK's core masks; then, with SPDK's own scripts/rpc.py (from SPDK_DIR, a
+# checkout of SPDK v24.01 or later; skipped when there is none): rpc.py
+# load_config into a daemon waiting for framework_start_init.
+# timeout: 60
+source "$(dirname "$0")/common.sh"
+
+cat >"$T/pre.json" <<'EOF'
+[{"method": "bdev_malloc_create", "params": {"name": "Pre0", "num_blocks": 256, "block_size": 512}}]
+EOF
+
+# ---- --wait-for-rpc: -c applied, then only start-up methods until framework_start_init
+start_nvlendd --wait-for-rpc -m 0x1 -c "$T/pre.json"
+err=$(rpc bdev_get_bdevs 2>&1) && fail "bdev_get_bdevs callable before framework_start_init"
+assert_contains "$err" "after framework is initialized using framework_start_init" "start-up refusal"
+assert_contains "$err" "(error -1)" "start-up refusal code"
+cur=$(rpc rpc_get_methods '{"current": true}')
+assert_contains "$cur" '"framework_start_init"' "start-up methods"
+assert_contains "$cur" '"framework_wait_init"' "start-up methods"
+case "$cur" in *'"bdev_get_bdevs"'*) fail "bdev_get_bdevs listed as current before the start" ;; esac
+grep -q "waiting for framework_start_init" "$DAEMON_LOG" || fail "no waiting notice"
+# framework_wait_init is answered only once started
+rpc framework_wait_init >"$T/waited" 2>&1 &
+waiter=$!
+sleep 0.3
+kill -0 $waiter 2>/dev/null || fail "framework_wait_init answered before the start: $(cat "$T/waited")"
+assert_eq "$(rpc framework_start_init)" true "framework_start_init"
+wait $waiter || fail "framework_wait_init: $(cat "$T/waited")"
+assert_eq "$(cat "$T/waited")" true "framework_wait_init result"
+assert_eq "$(rpc bdev_get_bdevs | json_get '[0]["name"]')" Pre0 "the -c bdev after the start"
+err=$(rpc framework_start_init 2>&1) && fail "framework_start_init accepted twice"
+assert_contains "$err" "only be called before framework is initialized" "second framework_start_init"
+cur=$(rpc rpc_get_methods '{"current": true}')
+case "$cur" in *'"framework_start_init"'*) fail "framework_start_init still current" ;; esac
+assert_contains "$cur" '"bdev_get_bdevs"' "running methods"
+assert_eq "$(rpc framework_wait_init)" true "framework_wait_init once started"
+stop_nvlendd
+
+# ---- without --wait-for-rpc: started at once; SPDK's bracketed core list
+start_nvlendd -m '[0]'
+assert_eq "$(rpc framework_wait_init)" true "framework_wait_init without --wait-for-rpc"
+rpc framework_start_init >/dev/null 2>&1 && fail "framework_start_init accepted without --wait-for-rpc"
+rpc bdev_get_bdevs >/dev/null || fail "bdev_get_bdevs"
+stop_nvlendd
+"$BIN/nvlendd" -s "$T/bad.sock" -m 0x0 >"$T/bad.log" 2>&1 && fail "empty core mask accepted"
+
+# ---- SPDK's own rpc.py
+SPDK_DIR=${SPDK_DIR:-/work/spdk-build/spdk}
+RPC_PY=$SPDK_DIR/scripts/rpc.py
+[ -f "$RPC_PY" ] || skip "SPDK's rpc.py not found (set SPDK_DIR to an SPDK v24.01+ checkout)"
+rpcpy() { /usr/bin/python3 "$RPC_PY" -s "$NVLEND_SOCKET" "$@"; }
+
+# rpc.py load_config into a daemon waiting for framework_start_init: it calls
+# the start-up methods, then framework_start_init, then the rest
+cat >"$T/spdk_cfg.json" <<'EOF'
+{"subsystems": [
+ {"subsystem": "bdev", "config": [
+  {"method": "bdev_malloc_create", "params": {"name": "Malloc0", "num_blocks": 2048, "block_size": 512}}]},
+ {"subsystem": "log", "config": [
+  {"method": "log_get_level"}]}
+]}
+EOF
+start_nvlendd --wait-for-rpc
+rpcpy load_config -j "$T/spdk_cfg.json" || fail "rpc.py load_config"
+assert_eq "$(rpc bdev_get_bdevs | json_get '[0]["name"]')" Malloc0 "bdev after rpc.py load_config"
+grep -q "framework_start_init: starting" "$DAEMON_LOG" || fail "rpc.py load_config did not start the framework"
+rpcpy framework_wait_init || fail "rpc.py framework_wait_init"
+stop_nvlendd
+pass
