@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Switching from SPDK (issue 19): nvlendd --wait-for-rpc and SPDK's RPC states
 # (framework_start_init, framework_wait_init, rpc_get_methods current=true),
-# SPDK's core masks; then, with SPDK's own scripts/rpc.py (from SPDK_DIR, a
+# SPDK's core masks; an empty HOSTNQN (SPDK's initiator's default); then, with SPDK's own scripts/rpc.py (from SPDK_DIR, a
 # checkout of SPDK v24.01 or later; skipped when there is none): rpc.py
 # load_config into a daemon waiting for framework_start_init.
 # timeout: 60
@@ -46,6 +46,27 @@ rpc framework_start_init >/dev/null 2>&1 && fail "framework_start_init accepted 
 rpc bdev_get_bdevs >/dev/null || fail "bdev_get_bdevs"
 stop_nvlendd
 "$BIN/nvlendd" -s "$T/bad.sock" -m 0x0 >"$T/bad.log" 2>&1 && fail "empty core mask accepted"
+
+# ---- an empty HOSTNQN (SPDK's initiator without -q): taken where any host is
+# allowed (logged at debug level), refused where an allow-list must match
+PEER="/usr/bin/python3 $(dirname "$0")/tcp_peer.py"
+ANY=nqn.2024-01.io.nvlend:any
+LISTED=nqn.2024-01.io.nvlend:listed
+PORT=$(free_port)
+start_nvlendd -L 1
+rpc nvmf_create_transport '{"trtype": "TCP"}' >/dev/null
+rpc bdev_malloc_create '{"name": "m0", "num_blocks": 2048, "block_size": 512}' >/dev/null
+rpc nvmf_create_subsystem "{\"nqn\": \"$ANY\", \"allow_any_host\": true}" >/dev/null
+rpc nvmf_create_subsystem "{\"nqn\": \"$LISTED\"}" >/dev/null
+rpc nvmf_subsystem_add_host "{\"nqn\": \"$LISTED\", \"host\": \"nqn.2024-01.io.nvlend:h1\"}" >/dev/null
+for n in $ANY $LISTED; do
+	rpc nvmf_subsystem_add_ns "{\"nqn\": \"$n\", \"namespace\": {\"bdev_name\": \"m0\"}}" >/dev/null
+	rpc nvmf_subsystem_add_listener "{\"nqn\": \"$n\", \"listen_address\": {\"trtype\": \"TCP\", \"traddr\": \"127.0.0.1\", \"trsvcid\": \"$PORT\"}}" >/dev/null
+done
+$PEER 127.0.0.1 "$PORT" "$ANY" empty-hostnqn accepted || fail "empty host NQN, any host"
+grep -q "Connect with an empty host NQN to $ANY" "$DAEMON_LOG" || fail "no debug line for the empty host NQN"
+$PEER 127.0.0.1 "$PORT" "$LISTED" empty-hostnqn refused || fail "empty host NQN, allow-list"
+stop_nvlendd
 
 # ---- SPDK's own rpc.py
 SPDK_DIR=${SPDK_DIR:-/work/spdk-build/spdk}
