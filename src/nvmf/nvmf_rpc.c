@@ -99,21 +99,21 @@ static const struct nvl_rpc_param create_transport_params[] = {
 	NVL_RPC_PARAM(struct rpc_create_transport, max_aq_depth, NVL_RPC_T_U32, false,
 		      "admin queue entries (default 128)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, num_shared_buffers, NVL_RPC_T_U32, false,
-		      "SPDK compatibility; accepted"),
+		      "SPDK compatibility", NVL_RPC_IGNORED),
 	NVL_RPC_PARAM(struct rpc_create_transport, buf_cache_size, NVL_RPC_T_U32, false,
-		      "SPDK compatibility; accepted"),
+		      "SPDK compatibility", NVL_RPC_IGNORED),
 	NVL_RPC_PARAM(struct rpc_create_transport, dif_insert_or_strip, NVL_RPC_T_BOOL, false,
 		      "SPDK compatibility; must be false"),
 	NVL_RPC_PARAM(struct rpc_create_transport, c2h_success, NVL_RPC_T_BOOL, false,
 		      "TCP: skip the response capsule after C2HData with SUCCESS (default true)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, zcopy, NVL_RPC_T_BOOL, false,
-		      "SPDK compatibility; accepted"),
+		      "SPDK compatibility", NVL_RPC_IGNORED),
 	NVL_RPC_PARAM(struct rpc_create_transport, sock_priority, NVL_RPC_T_U32, false,
 		      "TCP: SO_PRIORITY of connections"),
 	NVL_RPC_PARAM(struct rpc_create_transport, abort_timeout_sec, NVL_RPC_T_U32, false,
-		      "SPDK compatibility; accepted"),
+		      "SPDK compatibility", NVL_RPC_IGNORED),
 	NVL_RPC_PARAM(struct rpc_create_transport, control_msg_num, NVL_RPC_T_U32, false,
-		      "SPDK compatibility; accepted"),
+		      "SPDK compatibility", NVL_RPC_IGNORED),
 	NVL_RPC_PARAM(struct rpc_create_transport, ack_timeout, NVL_RPC_T_U32, false,
 		      "TCP: ms without send progress before a connection whose host stopped "
 		      "reading is dropped (100..3600000, default 30000)"),
@@ -121,6 +121,24 @@ static const struct nvl_rpc_param create_transport_params[] = {
 		      "SHM: largest data window a client may ask for, MiB (default 1024)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, tgt_name, NVL_RPC_T_STR, false,
 		      "SPDK compatibility; only the default target exists"),
+	/* the rest of what SPDK's rpc.py sends (issue 19): accepted, no effect here */
+	NVL_RPC_PARAM_IGNORED("iobuf_small_cache_size", NVL_RPC_T_I64, "SPDK iobuf cache per poll group"),
+	NVL_RPC_PARAM_IGNORED("iobuf_large_cache_size", NVL_RPC_T_I64, "SPDK iobuf cache per poll group"),
+	NVL_RPC_PARAM_IGNORED("num_cqe", NVL_RPC_T_I64, "RDMA only"),
+	NVL_RPC_PARAM_IGNORED("max_srq_depth", NVL_RPC_T_I64, "RDMA only"),
+	NVL_RPC_PARAM_IGNORED("no_srq", NVL_RPC_T_BOOL, "RDMA only"),
+	NVL_RPC_PARAM_IGNORED("acceptor_backlog", NVL_RPC_T_I64, "RDMA only"),
+	NVL_RPC_PARAM_IGNORED("no_wr_batching", NVL_RPC_T_BOOL, "RDMA only"),
+	NVL_RPC_PARAM_IGNORED("disable_mappable_bar0", NVL_RPC_T_BOOL, "vfio-user only"),
+	NVL_RPC_PARAM_IGNORED("disable_adaptive_irq", NVL_RPC_T_BOOL, "vfio-user only"),
+	NVL_RPC_PARAM_IGNORED("disable_shadow_doorbells", NVL_RPC_T_BOOL, "vfio-user only"),
+	NVL_RPC_PARAM_IGNORED("acceptor_poll_rate", NVL_RPC_T_I64, "SPDK polls its acceptor; nvlend is woken by epoll"),
+	NVL_RPC_PARAM_IGNORED("data_wr_pool_size", NVL_RPC_T_I64, "RDMA only"),
+	NVL_RPC_PARAM_IGNORED("disable_command_passthru", NVL_RPC_T_BOOL, "nvlend passes no unrecognised command through"),
+	NVL_RPC_PARAM_IGNORED("kas", NVL_RPC_T_I64, "Keep Alive granularity: nvlend reports KAS 1 (100 ms)"),
+	NVL_RPC_PARAM_IGNORED("min_kato", NVL_RPC_T_I64, "SPDK floor on the host KATO"),
+	NVL_RPC_PARAM_IGNORED("masked_oncs", NVL_RPC_T_ARRAY, "SPDK ONCS mask"),
+	NVL_RPC_PARAM_IGNORED("masked_fuses", NVL_RPC_T_ARRAY, "SPDK FUSES mask"),
 };
 
 static void
@@ -1104,6 +1122,12 @@ NVL_RPC_REGISTER("nvmf_subsystem_get_listeners", rpc_nvmf_subsystem_get_listener
 
 /* ---- subsystem: init / fini / save_config ------------------------------------- */
 
+/* Each transport's options as they were before any configuration: save_config
+ * writes a transport only when a listener uses it or its options differ from
+ * these, so a configuration that uses only what SPDK has loads into SPDK (no
+ * SHM entry unless SHM is used). Reactor 0. */
+static json_t *g_transport_defaults;
+
 static int
 nvmf_init(void)
 {
@@ -1111,12 +1135,46 @@ nvmf_init(void)
 				     .max_namespaces = 1 };
 	struct nvl_subsys *s;
 
+	g_transport_defaults = json_object();
+	for (const struct nvl_transport_ops *t = nvmf_transports(); t; t = t->next)
+		if (t->dump_opts)
+			json_object_set_new(g_transport_defaults, t->name, t->dump_opts());
 	return nvl_subsys_create(&o, &s);
+}
+
+static bool
+nvmf_transport_used(const char *trtype)
+{
+	struct nvl_subsys *s;
+	struct nvmf_sub_listener *l;
+
+	TAILQ_FOREACH(s, &g_nvmf.subsystems, link)
+		TAILQ_FOREACH(l, &s->listeners, link)
+			if (strcasecmp(l->addr.trtype, trtype) == 0)
+				return true;
+	return false;
+}
+
+/* SPDK's nvmf_set_config has no DH-HMAC-CHAP lists before v24.05: written only
+ * when they are not the default (every digest and group allowed) */
+static bool
+nvmf_auth_config_default(void)
+{
+	json_t *a = nvmf_auth_config_json();
+	bool def = json_array_size(json_object_get(a, "dhchap_digests")) ==
+			   NVL_NVMF_AUTH_HASH_SHA512 &&
+		   json_array_size(json_object_get(a, "dhchap_dhgroups")) ==
+			   NVL_NVMF_AUTH_DHGROUP_8192 + 1u;
+
+	json_decref(a);
+	return def;
 }
 
 static void
 nvmf_fini(nvl_app_done_fn done)
 {
+	json_decref(g_transport_defaults);
+	g_transport_defaults = NULL;
 	nvl_nvmf_fini(done);
 }
 
@@ -1125,13 +1183,19 @@ nvmf_write_config(json_t *calls)
 {
 	struct nvl_subsys *s;
 
-	nvmf_auth_write_config(calls);
+	if (!nvmf_auth_config_default())
+		nvmf_auth_write_config(calls);
 	for (const struct nvl_transport_ops *t = nvmf_transports(); t; t = t->next) {
 		json_t *o;
 
 		if (t->dump_opts == NULL)
 			continue;
 		o = t->dump_opts();
+		if (!nvmf_transport_used(t->name) &&
+		    json_equal(o, json_object_get(g_transport_defaults, t->name))) {
+			json_decref(o);
+			continue;
+		}
 		json_object_set_new(o, "trtype", json_string(t->name));
 		json_array_append_new(calls, json_pack("{s:s, s:o}", "method",
 						       "nvmf_create_transport", "params", o));
