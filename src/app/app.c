@@ -997,12 +997,13 @@ rpc_framework_get_reactors(struct nvl_rpc_request *req, void *unused)
 
 		nvl_reactor_get_stats(nvl_reactor_get(i), &s);
 		json_array_append_new(
-			arr, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:i, s:i}", "id",
-				       (int)i, "cpu", s.cpu, "tid", s.tid, "loops", (json_int_t)s.loops,
-				       "busy_loops", (json_int_t)s.busy_loops, "sleeps",
-				       (json_int_t)s.sleeps, "msgs", (json_int_t)s.msgs,
+			arr, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I}",
+				       "id", (int)i, "cpu", s.cpu, "tid", s.tid, "loops",
+				       (json_int_t)s.loops, "busy_loops", (json_int_t)s.busy_loops,
+				       "sleeps", (json_int_t)s.sleeps, "msgs", (json_int_t)s.msgs,
 				       "pollers", (int)s.pollers, "fds", (int)s.fds, "queues",
-				       (int)s.placed));
+				       (int)s.placed, "busy_ns", (json_int_t)s.busy_ns, "idle_ns",
+				       (json_int_t)s.idle_ns, "sleep_ns", (json_int_t)s.sleep_ns));
 	}
 	nvl_rpc_result(req, json_pack("{s:I, s:I, s:o}", "spin_us",
 				      (json_int_t)nvl_reactor_get_spin_us(), "io_sleep_us",
@@ -1010,8 +1011,9 @@ rpc_framework_get_reactors(struct nvl_rpc_request *req, void *unused)
 }
 NVL_RPC_REGISTER_NOARGS("framework_get_reactors", rpc_framework_get_reactors,
 			NVL_RPC_RUNTIME,
-			"Reactors: CPU, thread, loop counters, pollers, and the queues placed on "
-			"each (\"queues\": shm CQs, NVMe/TCP I/O queues, vhost-user-blk queues).")
+			"Reactors: CPU, thread, loop counters, time busy, spinning idle and asleep "
+			"(busy_ns, idle_ns, sleep_ns), pollers, and the queues placed on each "
+			"(\"queues\": shm CQs, NVMe/TCP I/O queues, vhost-user-blk queues).")
 
 struct rpc_spin_args {
 	uint64_t spin_us;

@@ -6,11 +6,19 @@
  * saved configuration loads into `nvlendd -c` unchanged. docs/rpc.md (from
  * rpc_get_methods detailed=true) marks every parameter ignored and each
  * method's help says why. bdev_wait_for_examine is answered at once (nvlend
- * examines nothing).
+ * examines nothing). thread_get_stats reports the reactors (nvlend's
+ * threads) with their busy and idle time; nbd_get_disks the kernel NBD
+ * devices nvlend serves: none (it serves NBD over the network, see
+ * nbd_get_exports).
  *
  * Glue only; no state. Threads: reactor 0 (the RPC reactor).
  */
+#include "reactor/reactor.h"
 #include "rpc/rpc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
 
 /* nothing to decode into: every parameter below is NVL_RPC_PARAM_IGNORED */
 struct spdk_rpc_none {
@@ -272,3 +280,63 @@ rpc_bdev_wait_for_examine(struct nvl_rpc_request *req, void *unused)
 NVL_RPC_REGISTER_NOARGS("bdev_wait_for_examine", rpc_bdev_wait_for_examine, NVL_RPC_RUNTIME,
 			"SPDK's wait for the bdev modules to examine new bdevs. Answered true at "
 			"once: nvlend's bdevs are complete when their create call returns.")
+
+/* SPDK's thread_get_stats: one "thread" per reactor, busy and idle in ns
+ * (tick_rate 1e9); idle is the time spent spinning without work plus asleep. */
+static void
+rpc_thread_get_stats(struct nvl_rpc_request *req, void *unused)
+{
+	json_t *arr = json_array();
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	(void)unused;
+	for (unsigned i = 0; i < nvl_reactor_count(); i++) {
+		struct nvl_reactor_stats s;
+		char name[32], mask[20];
+		uint64_t m;
+
+		nvl_reactor_get_stats(nvl_reactor_get(i), &s);
+		snprintf(name, sizeof(name), "reactor_%u", i);
+		if (s.cpu >= 0 && s.cpu < 64)
+			m = 1ULL << s.cpu;
+		else /* unpinned: any CPU */
+			m = ncpu >= 64 ? UINT64_MAX : (1ULL << (ncpu > 0 ? ncpu : 1)) - 1;
+		snprintf(mask, sizeof(mask), "%llx", (unsigned long long)m);
+		json_array_append_new(arr, json_pack("{s:s, s:i, s:s, s:I, s:I, s:i, s:i, s:i}", "name",
+						     name, "id", (int)i + 1, "cpumask", mask, "busy",
+						     (json_int_t)s.busy_ns, "idle",
+						     (json_int_t)(s.idle_ns + s.sleep_ns),
+						     "active_pollers_count", (int)s.pollers,
+						     "timed_pollers_count", 0, "paused_pollers_count", 0));
+	}
+	nvl_rpc_result(req, json_pack("{s:I, s:o}", "tick_rate", (json_int_t)1000000000, "threads",
+				      arr));
+}
+NVL_RPC_REGISTER_NOARGS("thread_get_stats", rpc_thread_get_stats, NVL_RPC_RUNTIME,
+			"SPDK's thread statistics, one entry per reactor (reactor_N): CPU mask, "
+			"busy and idle time in ns (tick_rate 1e9; idle includes the time asleep), "
+			"pollers. framework_get_reactors has the same counters and more.")
+
+struct rpc_nbd_get_disks {
+	const char *nbd_device;
+};
+
+static const struct nvl_rpc_param nbd_get_disks_params[] = {
+	NVL_RPC_PARAM(struct rpc_nbd_get_disks, nbd_device, NVL_RPC_T_STR, false,
+		      "only this device (/dev/nbdN): not found, as nvlend serves none"),
+};
+
+static void
+rpc_nbd_get_disks(struct nvl_rpc_request *req, struct rpc_nbd_get_disks *a)
+{
+	if (a->nbd_device) {
+		nvl_rpc_error(req, -ENODEV, "%s: not an NBD device served here", a->nbd_device);
+		return;
+	}
+	nvl_rpc_result(req, json_array());
+}
+NVL_RPC_REGISTER("nbd_get_disks", rpc_nbd_get_disks, struct rpc_nbd_get_disks,
+		 nbd_get_disks_params, NVL_RPC_RUNTIME,
+		 "SPDK's kernel NBD devices (nbd_start_disk): an empty list, since nvlend "
+		 "attaches no kernel NBD device; it serves NBD over the network instead "
+		 "(nbd_server_start, nbd_get_exports).")

@@ -8,6 +8,7 @@
 #include "nvmf/nvmf_internal.h"
 #include "nvmf/auth.h"
 #include "app/app.h"
+#include "reactor/reactor.h"
 #include "rpc/rpc.h"
 #include "util/util.h"
 
@@ -1101,6 +1102,86 @@ rpc_nvmf_subsystem_get_qpairs(struct nvl_rpc_request *req, struct rpc_nqn *a)
 NVL_RPC_REGISTER("nvmf_subsystem_get_qpairs", rpc_nvmf_subsystem_get_qpairs, struct rpc_nqn,
 		 nqn_params, NVL_RPC_RUNTIME,
 		 "Queue pairs of a subsystem's controllers: qid, state, reactor, counters.")
+
+/* SPDK's nvmf_get_stats: one poll group per reactor, with the queue pairs
+ * connected now. SPDK's cumulative admin_qpairs/io_qpairs (every queue pair a
+ * poll group ever had) are not kept here and not reported; completed_nvme_io
+ * counts the commands of the I/O queue pairs connected now. */
+struct rpc_get_stats {
+	const char *tgt_name;
+};
+
+static const struct nvl_rpc_param get_stats_params[] = {
+	NVL_RPC_PARAM(struct rpc_get_stats, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists", NVL_RPC_IGNORED),
+};
+
+static void
+rpc_nvmf_get_stats(struct nvl_rpc_request *req, struct rpc_get_stats *a)
+{
+	unsigned n = nvl_reactor_count();
+	json_t *groups = json_array(), *trs;
+	struct nvl_subsys *s;
+	struct nvl_nvmf_ctrlr *c;
+
+	(void)a;
+	for (unsigned i = 0; i < n; i++) {
+		char name[40];
+
+		snprintf(name, sizeof(name), "nvmf_tgt_poll_group_%03u", i);
+		trs = json_array();
+		for (const struct nvl_transport_ops *t = nvmf_transports(); t; t = t->next)
+			json_array_append_new(trs, json_pack("{s:s}", "trtype", t->name));
+		json_array_append_new(groups,
+				      json_pack("{s:s, s:i, s:i, s:I, s:I, s:o}", "name", name,
+						"current_admin_qpairs", 0, "current_io_qpairs", 0,
+						"pending_bdev_io", (json_int_t)0, "completed_nvme_io",
+						(json_int_t)0, "transports", trs));
+	}
+	pthread_mutex_lock(&g_nvmf.lock);
+	TAILQ_FOREACH(s, &g_nvmf.subsystems, link) {
+		TAILQ_FOREACH(c, &s->ctrlrs, link) {
+			json_t *qp = json_array(), *q;
+			size_t k;
+
+			if (c->transport->ctrlr_qpairs)
+				c->transport->ctrlr_qpairs(c, qp);
+			json_array_foreach(qp, k, q) {
+				json_int_t r = json_integer_value(json_object_get(q, "reactor"));
+				bool admin = json_integer_value(json_object_get(q, "qid")) == 0;
+				json_t *g = json_array_get(groups, (size_t)r);
+				const char *key = admin ? "current_admin_qpairs" : "current_io_qpairs";
+
+				if (g == NULL)
+					continue;
+				json_object_set_new(g, key, json_integer(json_integer_value(
+								   json_object_get(g, key)) + 1));
+				json_object_set_new(
+					g, "pending_bdev_io",
+					json_integer(json_integer_value(json_object_get(g, "pending_bdev_io")) +
+						     json_integer_value(json_object_get(q, "outstanding"))));
+				if (!admin)
+					json_object_set_new(
+						g, "completed_nvme_io",
+						json_integer(json_integer_value(json_object_get(
+								     g, "completed_nvme_io")) +
+							     json_integer_value(json_object_get(q, "commands")) -
+							     json_integer_value(
+								     json_object_get(q, "outstanding"))));
+			}
+			json_decref(qp);
+		}
+	}
+	pthread_mutex_unlock(&g_nvmf.lock);
+	nvl_rpc_result(req, json_pack("{s:I, s:o}", "tick_rate", (json_int_t)1000000000,
+				      "poll_groups", groups));
+}
+NVL_RPC_REGISTER("nvmf_get_stats", rpc_nvmf_get_stats, struct rpc_get_stats, get_stats_params,
+		 NVL_RPC_RUNTIME,
+		 "SPDK's target statistics: a poll group per reactor (nvmf_tgt_poll_group_N) with "
+		 "the admin and I/O queue pairs connected now, their outstanding commands "
+		 "(pending_bdev_io) and the commands their I/O queues completed "
+		 "(completed_nvme_io). SPDK's cumulative admin_qpairs/io_qpairs are not kept.")
 
 static void
 rpc_nvmf_subsystem_get_listeners(struct nvl_rpc_request *req, struct rpc_nqn *a)

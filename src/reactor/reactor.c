@@ -814,7 +814,7 @@ reactor_idle_spin_ns(const struct nvl_reactor *r)
 static void
 reactor_loop(struct nvl_reactor *r)
 {
-	uint64_t last_work = nvl_now_ns();
+	uint64_t last_work = nvl_now_ns(), prev = last_work;
 	unsigned iter = 0;
 
 	r->cpu_now = sched_getcpu();
@@ -832,7 +832,11 @@ reactor_loop(struct nvl_reactor *r)
 		if (work) {
 			last_work = now;
 			r->stats.busy_loops++;
+			r->stats.busy_ns += now - prev;
+		} else {
+			r->stats.idle_ns += now - prev;
 		}
+		prev = now;
 		/* While busy, look at fds only every 32 iterations: epoll_wait is a syscall. */
 		poll_fds = (++iter & 31) == 0;
 		if (!work && now - last_work >= reactor_idle_spin_ns(r)) {
@@ -862,8 +866,17 @@ reactor_loop(struct nvl_reactor *r)
 			r->cpu_now = sched_getcpu();
 		if (!poll_fds)
 			continue;
-		if (timeout != 0)
+		if (timeout != 0) {
 			r->stats.sleeps++;
+			work = reactor_poll_fds(r, timeout);
+			/* the time asleep is neither busy nor spinning */
+			now = nvl_now_ns();
+			r->stats.sleep_ns += now - prev;
+			prev = now;
+			if (work > 0)
+				last_work = now;
+			continue;
+		}
 		if (reactor_poll_fds(r, timeout) > 0)
 			last_work = nvl_now_ns();
 	}

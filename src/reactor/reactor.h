@@ -89,6 +89,12 @@ struct nvl_reactor_stats {
 	uint64_t busy_loops;
 	uint64_t sleeps;
 	uint64_t msgs;
+	/** time, ns, of the loop iterations that found work, of those that spun
+	 *  without any, and asleep in epoll_wait (SPDK's thread busy/idle ticks:
+	 *  busy_ns / (busy_ns + idle_ns + sleep_ns) is the reactor's CPU share) */
+	uint64_t busy_ns;
+	uint64_t idle_ns;
+	uint64_t sleep_ns;
 	unsigned pollers;
 	unsigned fds;
 	unsigned placed;       /**< queues placed here by nvl_reactor_pick() and not gone */

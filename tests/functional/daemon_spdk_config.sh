@@ -8,7 +8,8 @@
 # bdev_nvme_set_hotplug, bdev_wait_for_examine, nvmf_set_config,
 # nvmf_set_max_subsystems, nvmf_set_crdt, nvmf_create_transport with SPDK's
 # parameters. Checked: `nvlendd -c` loads it and serves the same namespaces
-# (UUIDs, NGUIDs, data through both); nvlend's save_config of it has no SHM
+# (UUIDs, NGUIDs, data through both); nvmf_get_stats, thread_get_stats and
+# nbd_get_disks answer in SPDK's shape; nvlend's save_config of it has no SHM
 # transport and no nvmf_set_config (neither used). With SPDK's rpc.py (from
 # SPDK_DIR; that part skipped when there is none): rpc.py load_config of the
 # same file into nvlendd --wait-for-rpc, and nvmf_create_transport with
@@ -50,6 +51,35 @@ PY
 start_nvlendd -c "$T/spdk.json"
 grep -q "configuration $T/spdk.json applied" "$DAEMON_LOG" || fail "the SPDK configuration was not applied"
 check_served "nvlendd -c"
+# what SPDK scripts read: nvmf_get_stats, thread_get_stats, nbd_get_disks
+nvlend-perf "nvme+tcp://127.0.0.1:$PORT/$NQN/1" --rw=randread --bs=4k --iodepth=8 --runtime=3 \
+	>"$T/bg.log" 2>&1 &
+bg=$!
+wait_until 10 sh -c "nvlend -s $NVLEND_SOCKET rpc nvmf_get_stats | grep -q '\"current_io_qpairs\": 1'" ||
+	fail "nvmf_get_stats: no I/O queue pair while one is connected"
+rpc thread_get_stats >"$T/t1.json"
+sleep 0.5
+rpc nvmf_get_stats >"$T/stats.json"
+rpc thread_get_stats >"$T/t2.json"
+/usr/bin/python3 - "$T/stats.json" "$T/t1.json" "$T/t2.json" <<'PY' || fail "nvmf_get_stats / thread_get_stats"
+import json, sys
+st, t1, t2 = (json.load(open(p)) for p in sys.argv[1:4])
+assert st["tick_rate"] == 10**9 and len(st["poll_groups"]) == 1, st
+g = st["poll_groups"][0]
+assert g["name"] == "nvmf_tgt_poll_group_000", g
+assert g["current_admin_qpairs"] == 1 and g["current_io_qpairs"] == 1, g
+assert g["completed_nvme_io"] > 0, g
+assert {t["trtype"] for t in g["transports"]} >= {"TCP"}, g
+assert t1["tick_rate"] == 10**9 and [t["name"] for t in t2["threads"]] == ["reactor_0"], t2
+a, b = t1["threads"][0], t2["threads"][0]
+assert b["id"] == 1 and int(b["cpumask"], 16) > 0, b
+assert b["busy"] > a["busy"], (a, b)   # serving I/O
+assert b["busy"] + b["idle"] - a["busy"] - a["idle"] >= 0.4e9, (a, b)   # 0.5 s went by
+PY
+wait $bg || { cat "$T/bg.log" >&2; fail "I/O during the statistics"; }
+assert_eq "$(rpc nbd_get_disks)" "[]" "nbd_get_disks"
+err=$(rpc nbd_get_disks '{"nbd_device": "/dev/nbd0"}' 2>&1) && fail "nbd_get_disks of a device served nowhere"
+assert_contains "$err" "(error -19)" "nbd_get_disks of a device served nowhere"
 # nvlend's own save_config of it: only what SPDK has (no SHM transport, no
 # DH-HMAC-CHAP lists SPDK v24.01's nvmf_set_config would refuse)
 nvlend save-config -o "$T/nvl.json" >/dev/null
