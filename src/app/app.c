@@ -922,6 +922,8 @@ struct rpc_subsys_name {
 };
 static const struct nvl_rpc_param subsys_name_params[] = {
 	NVL_RPC_PARAM(struct rpc_subsys_name, name, NVL_RPC_T_STR, true, "subsystem name"),
+	NVL_RPC_PARAM_IGNORED("with_batches", NVL_RPC_T_BOOL,
+			      "SPDK: group calls into batches; here every call is its own entry"),
 };
 
 static void

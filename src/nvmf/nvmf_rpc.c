@@ -173,22 +173,36 @@ NVL_RPC_REGISTER("nvmf_create_transport", rpc_nvmf_create_transport,
 		 NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
 		 "Configure a transport (TCP, SHM). Both exist by default; this sets options.")
 
+struct rpc_get_transports {
+	const char *trtype;
+};
+
+static const struct nvl_rpc_param get_transports_params[] = {
+	NVL_RPC_PARAM(struct rpc_get_transports, trtype, NVL_RPC_T_STR, false,
+		      "only this transport (default: all)"),
+	NVL_RPC_PARAM_IGNORED("tgt_name", NVL_RPC_T_STR,
+			      "SPDK compatibility; only the default target exists"),
+};
+
 static void
-rpc_nvmf_get_transports(struct nvl_rpc_request *req, void *unused)
+rpc_nvmf_get_transports(struct nvl_rpc_request *req, struct rpc_get_transports *a)
 {
 	json_t *arr = json_array();
 
-	(void)unused;
 	for (const struct nvl_transport_ops *t = nvmf_transports(); t; t = t->next) {
-		json_t *o = t->dump_opts ? t->dump_opts() : json_object();
+		json_t *o;
+
+		if (a->trtype && strcasecmp(a->trtype, t->name) != 0)
+			continue;
+		o = t->dump_opts ? t->dump_opts() : json_object();
 
 		json_object_set_new(o, "trtype", json_string(t->name));
 		json_array_append_new(arr, o);
 	}
 	nvl_rpc_result(req, arr);
 }
-NVL_RPC_REGISTER_NOARGS("nvmf_get_transports", rpc_nvmf_get_transports, NVL_RPC_RUNTIME,
-			"Transports and their options.")
+NVL_RPC_REGISTER("nvmf_get_transports", rpc_nvmf_get_transports, struct rpc_get_transports,
+		 get_transports_params, NVL_RPC_RUNTIME, "Transports and their options.")
 
 /* ---- subsystems ------------------------------------------------------------ */
 
@@ -231,6 +245,18 @@ static const struct nvl_rpc_param create_subsys_params[] = {
 	NVL_RPC_PARAM(struct rpc_create_subsys, listed_to_any_host, NVL_RPC_T_BOOL, false,
 		      "list it in every host's discovery log, also hosts not (yet) allowed to "
 		      "connect (device lending's offers; default false)"),
+	/* the rest of SPDK's parameters (issue 19): accepted, no effect here */
+	NVL_RPC_PARAM_IGNORED("max_discard_size_kib", NVL_RPC_T_I64,
+			      "SPDK: largest deallocate; here the bdev's own limit"),
+	NVL_RPC_PARAM_IGNORED("max_write_zeroes_size_kib", NVL_RPC_T_I64,
+			      "SPDK: largest write zeroes; here the bdev's own limit"),
+	NVL_RPC_PARAM_IGNORED("dmrsl", NVL_RPC_T_I64, "SPDK: Dataset Management Range Size Limit"),
+	NVL_RPC_PARAM_IGNORED("wzsl", NVL_RPC_T_I64, "SPDK: Write Zeroes Size Limit"),
+	NVL_RPC_PARAM_IGNORED("passthrough", NVL_RPC_T_BOOL,
+			      "SPDK: pass commands to an NVMe bdev; here every command is the "
+			      "target's own"),
+	NVL_RPC_PARAM_IGNORED("enable_nssr", NVL_RPC_T_BOOL,
+			      "SPDK: NVM Subsystem Reset; not offered here"),
 };
 
 static void
@@ -513,15 +539,6 @@ struct rpc_host {
 	const char *dhchap_ctrlr_key;
 };
 
-static const struct nvl_rpc_param host_params[] = {
-	NVL_RPC_PARAM(struct rpc_host, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
-	NVL_RPC_PARAM(struct rpc_host, host, NVL_RPC_T_STR, true, "host NQN"),
-	NVL_RPC_PARAM(struct rpc_host, tgt_name, NVL_RPC_T_STR, false,
-		      "SPDK compatibility; only the default target exists"),
-	NVL_RPC_PARAM(struct rpc_host, psk, NVL_RPC_T_STR, false,
-		      "TLS pre-shared key: not supported (refused if given)"),
-};
-
 static const struct nvl_rpc_param add_host_params[] = {
 	NVL_RPC_PARAM(struct rpc_host, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
 	NVL_RPC_PARAM(struct rpc_host, host, NVL_RPC_T_STR, true, "host NQN"),
@@ -597,6 +614,18 @@ NVL_RPC_REGISTER("nvmf_subsystem_add_host", rpc_nvmf_subsystem_add_host, struct 
 		 "Allow a host NQN to connect to a subsystem, optionally bound to a local "
 		 "uid/gid (shm) and authenticated with DH-HMAC-CHAP keys.")
 
+static const struct nvl_rpc_param remove_host_params[] = {
+	NVL_RPC_PARAM(struct rpc_host, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
+	NVL_RPC_PARAM(struct rpc_host, host, NVL_RPC_T_STR, true, "host NQN"),
+	NVL_RPC_PARAM(struct rpc_host, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists"),
+	NVL_RPC_PARAM(struct rpc_host, psk, NVL_RPC_T_STR, false,
+		      "TLS pre-shared key: not supported (refused if given)"),
+	NVL_RPC_PARAM_IGNORED("timeout_ms", NVL_RPC_T_I64,
+			      "SPDK: how long to wait for the host's controllers to go; here they "
+			      "are disconnected at once"),
+};
+
 static void
 rpc_nvmf_subsystem_remove_host(struct nvl_rpc_request *req, struct rpc_host *a)
 {
@@ -629,7 +658,7 @@ rpc_nvmf_subsystem_remove_host(struct nvl_rpc_request *req, struct rpc_host *a)
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("nvmf_subsystem_remove_host", rpc_nvmf_subsystem_remove_host, struct rpc_host,
-		 host_params, NVL_RPC_RUNTIME,
+		 remove_host_params, NVL_RPC_RUNTIME,
 		 "Remove a host NQN from a subsystem's allowed list and disconnect its "
 		 "controllers (as SPDK does); it may reconnect only if any host is allowed.")
 
@@ -780,6 +809,9 @@ static const struct nvl_rpc_param listener_params[] = {
 		      "TLS: not supported (refused if true)"),
 	NVL_RPC_PARAM(struct rpc_listener, ana_state, NVL_RPC_T_STR, false,
 		      "SPDK compatibility; ANA is not reported"),
+	NVL_RPC_PARAM_IGNORED("sock_impl", NVL_RPC_T_STR,
+			      "SPDK: socket implementation; nvlend has one"),
+	NVL_RPC_PARAM_IGNORED("numa_id", NVL_RPC_T_I64, "SPDK: NUMA node of the namespaces"),
 };
 
 struct rpc_addr_spec {
