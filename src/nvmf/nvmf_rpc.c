@@ -83,22 +83,49 @@ struct rpc_create_transport {
 	const char *tgt_name;
 };
 
+/* Each transport's defaults as its own dump_opts() gave them at start-up (the
+ * snapshot save_config compares with), so docs/rpc.md cannot drift from the
+ * code: rpc_get_methods detailed=true lists them per transport. */
+static json_t *g_transport_defaults;
+
+static json_t *
+transport_defaults_describe(const struct nvl_rpc_param *p)
+{
+	json_t *d = json_object(), *v;
+	const char *tr;
+
+	json_object_foreach(g_transport_defaults, tr, v) {
+		json_t *x = json_object_get(v, p->name);
+
+		if (x)
+			json_object_set(d, tr, x);
+	}
+	if (json_object_size(d) == 0) {
+		json_decref(d);
+		return NULL;
+	}
+	return json_pack("{s:o}", "defaults", d);
+}
+#define TR_DEFAULTS .describe = transport_defaults_describe
+
 static const struct nvl_rpc_param create_transport_params[] = {
 	NVL_RPC_PARAM(struct rpc_create_transport, trtype, NVL_RPC_T_STR, true,
 		      "\"TCP\" or \"SHM\""),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_queue_depth, NVL_RPC_T_U32, false,
-		      "entries per I/O queue (default 128)"),
+		      "entries per I/O queue", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_io_qpairs_per_ctrlr, NVL_RPC_T_U32, false,
-		      "I/O queue pairs per controller (default 127)"),
+		      "I/O queue pairs per controller", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, in_capsule_data_size, NVL_RPC_T_U32, false,
-		      "TCP: in-capsule data bytes (default 8192)"),
+		      "TCP: in-capsule data bytes, a multiple of 16", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_io_size, NVL_RPC_T_U32, false,
-		      "TCP: largest data transfer of a command, bytes (default 131072); rounded "
-		      "down to a power of two of 4 KiB, at least 8192: Identify MDTS"),
+		      "TCP: largest data transfer of a command, bytes; rounded down to a power of "
+		      "two of 4 KiB, at least 8192: Identify MDTS",
+		      TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, io_unit_size, NVL_RPC_T_U32, false,
-		      "TCP: H2C data unit (MAXH2CDATA)"),
+		      "TCP: H2C data unit (MAXH2CDATA)", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_aq_depth, NVL_RPC_T_U32, false,
-		      "admin queue entries (default 128)"),
+		      "TCP: admin queue entries (SHM: ignored, its admin queue is fixed)",
+		      TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, num_shared_buffers, NVL_RPC_T_U32, false,
 		      "SPDK compatibility", NVL_RPC_IGNORED),
 	NVL_RPC_PARAM(struct rpc_create_transport, buf_cache_size, NVL_RPC_T_U32, false,
@@ -106,20 +133,20 @@ static const struct nvl_rpc_param create_transport_params[] = {
 	NVL_RPC_PARAM(struct rpc_create_transport, dif_insert_or_strip, NVL_RPC_T_BOOL, false,
 		      "SPDK compatibility; must be false"),
 	NVL_RPC_PARAM(struct rpc_create_transport, c2h_success, NVL_RPC_T_BOOL, false,
-		      "TCP: skip the response capsule after C2HData with SUCCESS (default true)"),
+		      "TCP: skip the response capsule after C2HData with SUCCESS", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, zcopy, NVL_RPC_T_BOOL, false,
 		      "SPDK compatibility", NVL_RPC_IGNORED),
 	NVL_RPC_PARAM(struct rpc_create_transport, sock_priority, NVL_RPC_T_U32, false,
-		      "TCP: SO_PRIORITY of connections"),
+		      "TCP: SO_PRIORITY of connections", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, abort_timeout_sec, NVL_RPC_T_U32, false,
 		      "SPDK compatibility", NVL_RPC_IGNORED),
 	NVL_RPC_PARAM(struct rpc_create_transport, control_msg_num, NVL_RPC_T_U32, false,
 		      "SPDK compatibility", NVL_RPC_IGNORED),
 	NVL_RPC_PARAM(struct rpc_create_transport, ack_timeout, NVL_RPC_T_U32, false,
 		      "TCP: ms without send progress before a connection whose host stopped "
-		      "reading is dropped (100..3600000, default 30000)"),
+		      "reading is dropped (100..3600000, default 30000)", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_window_mib, NVL_RPC_T_U32, false,
-		      "SHM: largest data window a client may ask for, MiB (default 1024)"),
+		      "SHM: largest data window a client may ask for, MiB (default 1024)", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, tgt_name, NVL_RPC_T_STR, false,
 		      "SPDK compatibility; only the default target exists"),
 	/* the rest of what SPDK's rpc.py sends (issue 19): accepted, no effect here */
@@ -1235,12 +1262,10 @@ NVL_RPC_REGISTER("nvmf_subsystem_get_listeners", rpc_nvmf_subsystem_get_listener
 
 /* ---- subsystem: init / fini / save_config ------------------------------------- */
 
-/* Each transport's options as they were before any configuration: save_config
- * writes a transport only when a listener uses it or its options differ from
- * these, so a configuration that uses only what SPDK has loads into SPDK (no
- * SHM entry unless SHM is used). Reactor 0. */
-static json_t *g_transport_defaults;
-
+/* g_transport_defaults (above): each transport's options before any
+ * configuration. save_config writes a transport only when a listener uses it
+ * or its options differ from these, so a configuration that uses only what
+ * SPDK has loads into SPDK (no SHM entry unless SHM is used). Reactor 0. */
 static int
 nvmf_init(void)
 {

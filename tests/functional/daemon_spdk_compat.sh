@@ -90,6 +90,21 @@ for name, params in spdk.items():
         assert p["help"], "%s.%s has no help" % (name, p["name"])
 assert not bad, bad
 PY
+# the documented defaults are the transports' own (docs/rpc.md is generated from this)
+rpc nvmf_get_transports >"$T/tr.json"
+/usr/bin/python3 - "$T/methods.json" "$T/tr.json" <<'PY' || fail "nvmf_create_transport defaults differ from the transports'"
+import json, sys
+ms = {m["name"]: m for m in json.load(open(sys.argv[1]))}
+trs = {t["trtype"]: t for t in json.load(open(sys.argv[2]))}
+ps = {p["name"]: p for p in ms["nvmf_create_transport"]["params"]}
+n = 0
+for name, p in ps.items():
+    for tr, v in p.get("defaults", {}).items():
+        assert trs[tr][name] == v, (name, tr, v, trs[tr][name])
+        n += 1
+assert ps["max_queue_depth"]["defaults"]["SHM"] == trs["SHM"]["max_queue_depth"], ps
+assert n >= 10, n
+PY
 # a few with meaning: nvmf_get_transports trtype, bdev_get_iostat names
 rpc bdev_malloc_create '{"name": "a", "num_blocks": 64, "block_size": 512}' >/dev/null
 rpc bdev_malloc_create '{"name": "b", "num_blocks": 64, "block_size": 512}' >/dev/null
