@@ -36,6 +36,30 @@ print("without progress (default 30) gets -32700 \"Parse error: incomplete reque
 print("out\" and is closed; one silent for `--rpc-idle-timeout` seconds with nothing")
 print("outstanding (default 600) is closed. A call the daemon is still working on never")
 print("times out.\n")
+print("Defaults and limits below come from the same table the decoder applies: an")
+print("absent parameter gets its default, an integer outside its limits is refused with")
+print("-32602. A parameter marked **ignored** is accepted for compatibility with SPDK's")
+print("rpc.py (which sends it) and has no effect here; the daemon logs it at debug level.\n")
+print("States, as SPDK's: `nvlendd --wait-for-rpc` applies its `-c` configuration, then")
+print("serves only the methods `rpc_get_methods {\"current\": true}` lists (those marked")
+print("*start-up* below) until a client calls `framework_start_init`; methods marked")
+print("*start-up only* are refused (-1) after it. Without `--wait-for-rpc` the daemon")
+print("starts at once and every method not marked *start-up only* is callable.\n")
+def cell(p):
+    h = (p["help"] or "").replace("|", "\\|")
+    return ("**ignored** (SPDK compatibility, no effect here): " + h) if p.get("ignored") else h
+def rows(params, prefix):
+    for p in params:
+        d = json.dumps(p["default"]) if "default" in p else ""
+        if "defaults" in p:   # per-variant defaults (e.g. per transport type)
+            d = ", ".join("%s: %s" % (k, json.dumps(v)) for k, v in p["defaults"].items())
+        lim = "%d..%d" % (p["min"], p["max"]) if "min" in p else ""
+        if "limits" in p:
+            lim = ", ".join("%s: %s" % (k, v) for k, v in p["limits"].items())
+        print("| `%s%s` | %s | %s | %s | %s | %s |" % (prefix, p["name"], p["type"],
+              "yes" if p["required"] else "no", d.replace("|", "\\|"), lim, cell(p)))
+        if p.get("fields"):
+            rows(p["fields"], prefix + p["name"] + ".")
 print("| method | what it does |\n|---|---|")
 for m in ms:
     h = (m["help"] or "").replace("|", "\\|")
@@ -49,11 +73,14 @@ for m in ms:
         print("Alias of [`%s`](#%s), same parameters.\n" % (m["alias_of"], m["alias_of"]))
         continue
     print((m["help"] or "") + "\n")
+    st = m.get("states", [])
+    if st == ["startup"]:
+        print("Callable: *start-up only* (before `framework_start_init`).\n")
+    elif "startup" in st:
+        print("Callable: *start-up* and running.\n")
     if m["params"]:
-        print("| parameter | type | required | meaning |\n|---|---|---|---|")
-        for p in m["params"]:
-            print("| `%s` | %s | %s | %s |" % (p["name"], p["type"], "yes" if p["required"] else "no",
-                                               (p["help"] or "").replace("|", "\\|")))
+        print("| parameter | type | required | default | limits | meaning |\n|---|---|---|---|---|---|")
+        rows(m["params"], "")
         print()
     else:
         print("No parameters.\n")

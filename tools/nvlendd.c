@@ -50,13 +50,20 @@ usage(FILE *f)
 "\n"
 "OPTIONS\n"
 "    -c, --config FILE      replay a saved configuration at start-up: the\n"
-"                           output of `nvlend save-config` (SPDK's\n"
-"                           {\"subsystems\": [...]} shape) or a plain JSON array\n"
-"                           of {\"method\", \"params\"} calls. Any failing call\n"
-"                           aborts start-up with an error.\n"
-"    -s, --rpc-socket PATH  JSON-RPC socket (default: %s)\n"
+"                           output of `nvlend save-config` or of SPDK's\n"
+"                           save_config ({\"subsystems\": [...]}), or a plain\n"
+"                           JSON array of {\"method\", \"params\"} calls. Any\n"
+"                           failing call aborts start-up with an error.\n"
+"        --json FILE        the same as -c (SPDK's name)\n"
+"        --wait-for-rpc     as SPDK's: after -c, wait in the start-up state\n"
+"                           until a client calls framework_start_init (until\n"
+"                           then only the methods rpc_get_methods lists with\n"
+"                           current=true are callable)\n"
+"    -s, -r, --rpc-socket PATH\n"
+"                           JSON-RPC socket (default: %s)\n"
 "    -m, --cores LIST       run one reactor per listed CPU and pin it there,\n"
-"                           e.g. 0, 0-1, 0,2 (default: one unpinned reactor)\n"
+"                           e.g. 0, 0-1, 0,2, or SPDK's mask 0x3 or list [0,1]\n"
+"                           (default: one unpinned reactor)\n"
 "        --reactors N       run N unpinned reactors (alternative to --cores)\n"
 "    -L, --log-level N      debug level: 0 info and warnings only (default),\n"
 "                           1 debug, 2 verbose, 3 trace; change at run time\n"
@@ -285,13 +292,22 @@ nvlendd_role(int argc, char **argv, const char *rpc_socket, bool no_keeper,
 }
 
 /* long options without a short letter */
-enum { OPT_NODE_NAME = 0x100, OPT_STATE_DIR, OPT_CLUSTER_KEY, OPT_AVAHI_DIR, OPT_MAX_RESTARTS };
+enum {
+	OPT_NODE_NAME = 0x100,
+	OPT_STATE_DIR,
+	OPT_CLUSTER_KEY,
+	OPT_AVAHI_DIR,
+	OPT_MAX_RESTARTS,
+	OPT_WAIT_FOR_RPC,
+};
 
 int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "json", required_argument, NULL, 'c' },
+		{ "wait-for-rpc", no_argument, NULL, OPT_WAIT_FOR_RPC },
 		{ "rpc-socket", required_argument, NULL, 's' },
 		{ "cores", required_argument, NULL, 'm' },
 		{ "reactors", required_argument, NULL, 'R' },
@@ -328,13 +344,17 @@ main(int argc, char **argv)
 	nvl_log_set_ident("nvlendd");
 	nvl_reactor_opts_default(&o.reactors);
 	o.rpc_socket = getenv("NVLEND_SOCKET");
-	while ((c = getopt_long(argc, argv, "c:s:m:L:S:Vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:s:r:m:L:S:Vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o.config_file = optarg;
 			break;
 		case 's':
+		case 'r': /* SPDK's letter */
 			o.rpc_socket = optarg;
+			break;
+		case OPT_WAIT_FOR_RPC:
+			o.wait_for_rpc = true;
 			break;
 		case 'm':
 			rc = nvl_reactor_parse_cpus(optarg, &o.reactors);

@@ -53,6 +53,13 @@ static struct {
 	struct nvl_stateblob *cfg;   /* the configuration, kept for a restart */
 	char *cfg_saved;             /* what cfg holds (compact JSON) */
 	bool replaying_kept;         /* replaying what a previous worker kept */
+	/* --wait-for-rpc: the configuration is in, framework_start_init not yet */
+	bool replayed;
+	bool start_requested;        /* framework_start_init came during the replay */
+	bool started_cb_done;        /* opts->started ran while waiting for it */
+	/* framework_start_init and framework_wait_init calls answered once started */
+	struct nvl_rpc_request **waiters;
+	size_t nwaiters, waiters_cap;
 } g_app = { .sfd = -1 };
 
 #define APP_CONFIG_BLOB "app.config"
@@ -73,6 +80,47 @@ bool
 nvl_app_stopping(void)
 {
 	return g_app.stopping;
+}
+
+/* ---- framework_start_init / framework_wait_init ------------------------- */
+
+/* Answer every framework_start_init / framework_wait_init waiting for the start:
+ * true once started, an error when the daemon stops first. */
+static void
+app_answer_waiters(bool started)
+{
+	struct nvl_rpc_request **w = g_app.waiters;
+	size_t n = g_app.nwaiters;
+
+	g_app.waiters = NULL;
+	g_app.nwaiters = g_app.waiters_cap = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (started)
+			nvl_rpc_result_bool(w[i], true);
+		else
+			nvl_rpc_error(w[i], NVL_RPC_INVALID_STATE,
+				      "the daemon is stopping before it started");
+	}
+	free(w);
+}
+
+static int
+app_add_waiter(struct nvl_rpc_request *req)
+{
+	if (g_app.nwaiters == g_app.waiters_cap) {
+		size_t cap = g_app.waiters_cap ? 2 * g_app.waiters_cap : 8;
+		struct nvl_rpc_request **w;
+
+		if (cap > 4096)
+			return -ENOSPC; /* bounded: clients that only wait */
+		w = realloc(g_app.waiters, cap * sizeof(*w));
+		if (w == NULL)
+			return -ENOMEM;
+		g_app.waiters = w;
+		g_app.waiters_cap = cap;
+	}
+	g_app.waiters[g_app.nwaiters++] = req;
+	return 0;
 }
 
 /* ---- shutdown ---------------------------------------------------------- */
@@ -122,6 +170,7 @@ nvl_app_shutdown(int exit_code)
 		g_app.exit_code = exit_code;
 	NVL_NOTICELOG("shutting down: stopping RPC, draining I/O");
 	nvl_rpc_set_call_hook(NULL);
+	app_answer_waiters(false);
 	if (nvl_fdstore_available()) {
 		/* on purpose: what this worker kept is not to be replayed */
 		nvl_fdstore_stopping();
@@ -176,6 +225,7 @@ signal_cb(void *arg, uint32_t events)
 
 static void replay_next(void);
 static void app_started(void);
+static void app_replayed(void);
 static int config_flatten(json_t *doc, json_t **out);
 
 static void
@@ -272,7 +322,7 @@ replay_next(void)
 			NVL_NOTICELOG("the kept configuration is applied again");
 		else
 			NVL_NOTICELOG("configuration %s applied", g_app.opts->config_file);
-		app_started();
+		app_replayed();
 		return;
 	}
 	{
@@ -358,6 +408,26 @@ app_save_state(const char *method, bool ok)
 	g_app.cfg_saved = text;
 }
 
+/* The configuration is in (or there was none): start, unless --wait-for-rpc
+ * asks to wait for framework_start_init (a worker that replayed what its
+ * predecessor kept was started before: it carries on at once). */
+static void
+app_replayed(void)
+{
+	if (g_app.opts->wait_for_rpc && !g_app.replaying_kept && !g_app.start_requested) {
+		g_app.replayed = true;
+		NVL_NOTICELOG("waiting for framework_start_init (--wait-for-rpc)");
+		/* serving its socket with the configuration applied: the pid file,
+		 * which scripts wait for before they call framework_start_init */
+		if (g_app.opts->started) {
+			g_app.started_cb_done = true;
+			g_app.opts->started(g_app.opts->started_arg);
+		}
+		return;
+	}
+	app_started();
+}
+
 /* The configuration is in: every subsystem's start hook, in init order (what
  * they make themselves is not part of the kept configuration), then the
  * state is kept and the service manager told. */
@@ -365,6 +435,8 @@ static void
 app_started(void)
 {
 	g_app.started = true;
+	g_app.replayed = false;
+	nvl_rpc_set_state(NVL_RPC_RUNTIME);
 	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next)
 		if (s->start && !g_app.stopping)
 			s->start();
@@ -374,8 +446,10 @@ app_started(void)
 		nvl_fdstore_release_untaken();
 		nvl_fdstore_ready(g_app.replaying_kept ? "serving again after a restart" : "serving");
 	}
-	if (g_app.opts->started)
+	if (g_app.opts->started && !g_app.started_cb_done)
 		g_app.opts->started(g_app.opts->started_arg);
+	if (!g_app.stopping)
+		app_answer_waiters(true);
 }
 
 /* The configuration a previous worker kept, as calls to replay; NULL if none. */
@@ -426,6 +500,10 @@ app_begin(void *arg)
 	int rc;
 
 	(void)arg;
+	/* clients of a daemon that waits for framework_start_init are in SPDK's
+	 * STARTUP state (a restarted worker's were running: not again) */
+	if (g_app.opts->wait_for_rpc)
+		nvl_rpc_set_state(NVL_RPC_STARTUP);
 	/* Socket first: a second daemon must fail before it touches anything. */
 	rc = app_start_rpc();
 	if (rc < 0) {
@@ -436,6 +514,7 @@ app_begin(void *arg)
 	g_app.replay_calls = app_kept_config();
 	if (g_app.replay_calls) {
 		g_app.replaying_kept = true;
+		nvl_rpc_set_state(NVL_RPC_RUNTIME);
 		g_app.replay_idx = 0;
 		replay_next();
 		return;
@@ -464,7 +543,7 @@ app_begin(void *arg)
 		replay_next();
 		return;
 	}
-	app_started();
+	app_replayed();
 }
 
 /*
@@ -573,7 +652,7 @@ struct rpc_get_methods_args {
 
 static const struct nvl_rpc_param get_methods_params[] = {
 	NVL_RPC_PARAM(struct rpc_get_methods_args, current, NVL_RPC_T_BOOL, false,
-		      "SPDK compatibility: only methods callable now (all of ours are)"),
+		      "only the methods callable in the current state: before framework_start_init (nvlendd --wait-for-rpc) those of the start-up state, else those of the running daemon (SPDK's meaning)"),
 	NVL_RPC_PARAM(struct rpc_get_methods_args, include_aliases, NVL_RPC_T_BOOL, false,
 		      "also list deprecated/compatibility aliases"),
 	NVL_RPC_PARAM(struct rpc_get_methods_args, detailed, NVL_RPC_T_BOOL, false,
@@ -599,15 +678,58 @@ ptype_schema(enum nvl_rpc_ptype t)
 	return "?";
 }
 
+/* One parameter's schema: name, type, required, help, and when the table has
+ * them the default, the limits, "ignored", the fields of an object and what
+ * the parameter's describe hook adds (docs/rpc.md is generated from this). */
+static json_t *
+param_schema_json(const struct nvl_rpc_param *p)
+{
+	json_t *o = json_pack("{s:s, s:s, s:b, s:s}", "name", p->name, "type",
+			      ptype_schema(p->type), "required", p->required, "help",
+			      p->help ? p->help : "");
+
+	if (p->def) {
+		json_t *d = json_loads(p->def, JSON_DECODE_ANY, NULL);
+
+		if (d)
+			json_object_set_new(o, "default", d);
+	}
+	if (p->has_range) {
+		json_object_set_new(o, "min", json_integer(p->min));
+		json_object_set_new(o, "max", json_integer(p->max));
+	}
+	if (p->ignored)
+		json_object_set_new(o, "ignored", json_true());
+	if (p->fields) {
+		json_t *f = json_array();
+
+		for (size_t i = 0; i < p->nfields; i++)
+			json_array_append_new(f, param_schema_json(&p->fields[i]));
+		json_object_set_new(o, "fields", f);
+	}
+	if (p->describe) {
+		json_t *extra = p->describe(p);
+
+		if (extra)
+			json_object_update(o, extra);
+		json_decref(extra);
+	}
+	return o;
+}
+
 static void
 rpc_rpc_get_methods(struct nvl_rpc_request *req, struct rpc_get_methods_args *a)
 {
 	json_t *arr = json_array();
 
 	for (const struct nvl_rpc_method *m = nvl_rpc_methods(); m; m = m->next) {
-		json_t *params;
+		json_t *params, *states;
 
 		if (m->alias_of && !a->include_aliases && !a->detailed)
+			continue;
+		/* SPDK's "current": only what the daemon's state allows now
+		 * (framework_start_init before it ran, not after) */
+		if (a->current && !nvl_rpc_method_allowed(m))
 			continue;
 		if (!a->detailed) {
 			json_array_append_new(arr, json_string(m->name));
@@ -615,14 +737,16 @@ rpc_rpc_get_methods(struct nvl_rpc_request *req, struct rpc_get_methods_args *a)
 		}
 		params = json_array();
 		for (size_t i = 0; i < m->nparams; i++)
-			json_array_append_new(
-				params, json_pack("{s:s, s:s, s:b, s:s}", "name", m->params[i].name,
-						  "type", ptype_schema(m->params[i].type), "required",
-						  m->params[i].required, "help",
-						  m->params[i].help ? m->params[i].help : ""));
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:s?}", "name", m->name,
+			json_array_append_new(params, param_schema_json(&m->params[i]));
+		states = json_array();
+		if (m->flags & NVL_RPC_STARTUP)
+			json_array_append_new(states, json_string("startup"));
+		if (m->flags & NVL_RPC_RUNTIME)
+			json_array_append_new(states, json_string("runtime"));
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:o, s:o, s:s?}", "name", m->name,
 						     "help", m->help ? m->help : "", "params",
-						     params, "alias_of", m->alias_of));
+						     params, "states", states, "alias_of",
+						     m->alias_of));
 	}
 	nvl_rpc_result(req, arr);
 }
@@ -798,6 +922,8 @@ struct rpc_subsys_name {
 };
 static const struct nvl_rpc_param subsys_name_params[] = {
 	NVL_RPC_PARAM(struct rpc_subsys_name, name, NVL_RPC_T_STR, true, "subsystem name"),
+	NVL_RPC_PARAM_IGNORED("with_batches", NVL_RPC_T_BOOL,
+			      "SPDK: group calls into batches; here every call is its own entry"),
 };
 
 static void
@@ -873,12 +999,13 @@ rpc_framework_get_reactors(struct nvl_rpc_request *req, void *unused)
 
 		nvl_reactor_get_stats(nvl_reactor_get(i), &s);
 		json_array_append_new(
-			arr, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:i, s:i}", "id",
-				       (int)i, "cpu", s.cpu, "tid", s.tid, "loops", (json_int_t)s.loops,
-				       "busy_loops", (json_int_t)s.busy_loops, "sleeps",
-				       (json_int_t)s.sleeps, "msgs", (json_int_t)s.msgs,
+			arr, json_pack("{s:i, s:i, s:i, s:I, s:I, s:I, s:I, s:i, s:i, s:i, s:I, s:I, s:I}",
+				       "id", (int)i, "cpu", s.cpu, "tid", s.tid, "loops",
+				       (json_int_t)s.loops, "busy_loops", (json_int_t)s.busy_loops,
+				       "sleeps", (json_int_t)s.sleeps, "msgs", (json_int_t)s.msgs,
 				       "pollers", (int)s.pollers, "fds", (int)s.fds, "queues",
-				       (int)s.placed));
+				       (int)s.placed, "busy_ns", (json_int_t)s.busy_ns, "idle_ns",
+				       (json_int_t)s.idle_ns, "sleep_ns", (json_int_t)s.sleep_ns));
 	}
 	nvl_rpc_result(req, json_pack("{s:I, s:I, s:o}", "spin_us",
 				      (json_int_t)nvl_reactor_get_spin_us(), "io_sleep_us",
@@ -886,8 +1013,9 @@ rpc_framework_get_reactors(struct nvl_rpc_request *req, void *unused)
 }
 NVL_RPC_REGISTER_NOARGS("framework_get_reactors", rpc_framework_get_reactors,
 			NVL_RPC_RUNTIME,
-			"Reactors: CPU, thread, loop counters, pollers, and the queues placed on "
-			"each (\"queues\": shm CQs, NVMe/TCP I/O queues, vhost-user-blk queues).")
+			"Reactors: CPU, thread, loop counters, time busy, spinning idle and asleep "
+			"(busy_ns, idle_ns, sleep_ns), pollers, and the queues placed on each "
+			"(\"queues\": shm CQs, NVMe/TCP I/O queues, vhost-user-blk queues).")
 
 struct rpc_spin_args {
 	uint64_t spin_us;
@@ -935,3 +1063,53 @@ rpc_framework_set_io_sleep(struct nvl_rpc_request *req, struct rpc_io_sleep_args
 NVL_RPC_REGISTER("framework_set_io_sleep", rpc_framework_set_io_sleep, struct rpc_io_sleep_args,
 		 io_sleep_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
 		 "Sleep instead of spinning while slow file I/O is in flight (all reactors).")
+
+/* SPDK's start-up handshake (nvlendd --wait-for-rpc). Registered for the
+ * STARTUP state only, so rpc_get_methods {"current": true} stops listing it
+ * once the daemon started (rpc.py load_config relies on that). */
+static void
+rpc_framework_start_init(struct nvl_rpc_request *req, void *unused)
+{
+	int rc;
+
+	(void)unused;
+	if (g_app.started || g_app.stopping) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_STATE, "the framework is already started");
+		return;
+	}
+	rc = app_add_waiter(req);
+	if (rc < 0) {
+		nvl_rpc_error_errno(req, rc, "framework_start_init");
+		return;
+	}
+	if (!g_app.replayed) {
+		/* the -c configuration is still being replayed: start right after it */
+		g_app.start_requested = true;
+		return;
+	}
+	NVL_NOTICELOG("framework_start_init: starting");
+	app_started(); /* answers req */
+}
+NVL_RPC_REGISTER_NOARGS("framework_start_init", rpc_framework_start_init, NVL_RPC_STARTUP,
+			"SPDK's start-up handshake: a daemon started with --wait-for-rpc applies "
+			"its -c configuration, then waits in the start-up state until this call "
+			"(answered once started). Callable only then.")
+
+static void
+rpc_framework_wait_init(struct nvl_rpc_request *req, void *unused)
+{
+	int rc;
+
+	(void)unused;
+	if (g_app.started) {
+		nvl_rpc_result_bool(req, true);
+		return;
+	}
+	rc = app_add_waiter(req);
+	if (rc < 0)
+		nvl_rpc_error_errno(req, rc, "framework_wait_init");
+}
+NVL_RPC_REGISTER_NOARGS("framework_wait_init", rpc_framework_wait_init,
+			NVL_RPC_STARTUP | NVL_RPC_RUNTIME,
+			"Answer true once the daemon has started (its -c configuration applied "
+			"and, with --wait-for-rpc, framework_start_init called).")

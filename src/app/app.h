@@ -49,7 +49,11 @@ struct nvl_app_opts {
 	uint64_t rpc_request_timeout_ms; /**< see struct nvl_rpc_server_opts */
 	uint64_t rpc_idle_timeout_ms;
 	int log_level;
-	/** Called on reactor 0 once config is replayed and RPC listens. */
+	/** SPDK's --wait-for-rpc: after the -c replay, stay in the RPC STARTUP state
+	 *  (rpc.h) until a client calls framework_start_init */
+	bool wait_for_rpc;
+	/** Called on reactor 0 once config is replayed and RPC listens (with
+	 *  wait_for_rpc: when it starts waiting for framework_start_init). */
 	void (*started)(void *arg);
 	void *started_arg;
 };

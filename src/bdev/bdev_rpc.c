@@ -52,6 +52,10 @@ static const struct nvl_rpc_param malloc_create_params[] = {
 		      "protection information type: only 0 is supported"),
 	NVL_RPC_PARAM(struct rpc_malloc_create, dif_is_head_of_md, NVL_RPC_T_BOOL, false,
 		      "accepted for SPDK compatibility (no protection information)"),
+	NVL_RPC_PARAM_IGNORED("dif_pi_format", NVL_RPC_T_I64,
+			      "SPDK: protection information format (no protection information here)"),
+	NVL_RPC_PARAM_IGNORED("numa_id", NVL_RPC_T_I64,
+			      "SPDK: NUMA node of the memory; here the first touch places it"),
 };
 
 static void
@@ -160,6 +164,8 @@ static const struct nvl_rpc_param aio_create_params[] = {
 	NVL_RPC_PARAM(struct rpc_file_create, fallocate, NVL_RPC_T_BOOL, false,
 		      "accepted for SPDK compatibility (write-zeroes always uses fallocate "
 		      "where the file system has it)"),
+	NVL_RPC_PARAM_IGNORED("nowait", NVL_RPC_T_BOOL,
+			      "SPDK: RWF_NOWAIT on block devices; io_uring here decides itself"),
 };
 
 static void
@@ -301,6 +307,7 @@ NVL_RPC_REGISTER("bdev_aio_delete", rpc_bdev_aio_delete, struct rpc_bdev_name, b
 struct rpc_get_bdevs {
 	const char *name;
 	uint32_t timeout;
+	json_t *names; /* bdev_get_iostat only */
 };
 
 static const struct nvl_rpc_param get_bdevs_params[] = {
@@ -396,12 +403,49 @@ iostat_json(struct nvl_bdev *b)
 	return o;
 }
 
+/* bdev_get_iostat: bdev_get_bdevs' parameters and SPDK's own */
+static const struct nvl_rpc_param get_iostat_params[] = {
+	NVL_RPC_PARAM(struct rpc_get_bdevs, name, NVL_RPC_T_STR, false,
+		      "only this bdev (default: all)"),
+	NVL_RPC_PARAM(struct rpc_get_bdevs, timeout, NVL_RPC_T_U32, false,
+		      "accepted for SPDK compatibility (bdevs appear synchronously)", NVL_RPC_IGNORED),
+	NVL_RPC_PARAM(struct rpc_get_bdevs, names, NVL_RPC_T_ARRAY, false,
+		      "only these bdevs (SPDK v24.09+; with name: refused)"),
+	NVL_RPC_PARAM_IGNORED("per_channel", NVL_RPC_T_BOOL,
+			      "SPDK: statistics per I/O channel; here per bdev only"),
+	NVL_RPC_PARAM_IGNORED("reset_mode", NVL_RPC_T_STR,
+			      "SPDK: reset the counters after reading (all, maxmin); here they are "
+			      "never reset"),
+};
+
 static void
 rpc_bdev_get_iostat(struct nvl_rpc_request *req, struct rpc_get_bdevs *a)
 {
 	json_t *arr = json_array();
 
-	if (a->name) {
+	if (a->name && a->names) {
+		json_decref(arr);
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "name and names are exclusive");
+		return;
+	}
+	if (a->names) {
+		size_t i;
+		json_t *v;
+
+		json_array_foreach(a->names, i, v) {
+			struct nvl_bdev *b = json_is_string(v)
+						     ? nvl_bdev_get_by_name(json_string_value(v))
+						     : NULL;
+
+			if (b == NULL) {
+				json_decref(arr);
+				nvl_rpc_error(req, -ENODEV, "no bdev named %s",
+					      json_is_string(v) ? json_string_value(v) : "(not a string)");
+				return;
+			}
+			json_array_append_new(arr, iostat_json(b));
+		}
+	} else if (a->name) {
 		struct nvl_bdev *b = nvl_bdev_get_by_name(a->name);
 
 		if (b == NULL) {
@@ -418,7 +462,7 @@ rpc_bdev_get_iostat(struct nvl_rpc_request *req, struct rpc_get_bdevs *a)
 				      "ticks", (json_int_t)nvl_now_ns(), "bdevs", arr));
 }
 NVL_RPC_REGISTER("bdev_get_iostat", rpc_bdev_get_iostat, struct rpc_get_bdevs,
-		 get_bdevs_params, NVL_RPC_RUNTIME,
+		 get_iostat_params, NVL_RPC_RUNTIME,
 		 "I/O statistics per bdev: operations, bytes, errors, latency (ticks are "
 		 "nanoseconds; tick_rate 1e9) and a read/write latency histogram.")
 

@@ -44,6 +44,16 @@ static const struct nvl_rpc_param set_config_params[] = {
 		      "DH groups DH-HMAC-CHAP may use: any of \"null\", \"ffdhe2048\", "
 		      "\"ffdhe3072\", \"ffdhe4096\", \"ffdhe6144\", \"ffdhe8192\" (default all); the "
 		      "strongest the host offers is picked"),
+	/* SPDK's save_config emits these (issue 19): accepted, no effect here */
+	NVL_RPC_PARAM_IGNORED("admin_cmd_passthru", NVL_RPC_T_OBJ,
+			      "SPDK: admin commands passed to an NVMe bdev; nvlend passes none"),
+	NVL_RPC_PARAM_IGNORED("poll_groups_mask", NVL_RPC_T_STR,
+			      "SPDK: CPUs of the poll groups; nvlend: nvlendd -m"),
+	NVL_RPC_PARAM_IGNORED("discovery_filter", NVL_RPC_T_STR,
+			      "SPDK: which listeners the discovery log lists; nvlend lists the "
+			      "listeners of each subsystem the host may use"),
+	NVL_RPC_PARAM_IGNORED("dup_host_policy", NVL_RPC_T_STR,
+			      "SPDK: what a second host with the same host NQN gets"),
 };
 
 static void

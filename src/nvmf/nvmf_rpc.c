@@ -14,6 +14,7 @@
 #include "nvmf/nvmf_internal.h"
 #include "nvmf/auth.h"
 #include "app/app.h"
+#include "reactor/reactor.h"
 #include "rpc/rpc.h"
 #include "util/util.h"
 
@@ -92,43 +93,70 @@ struct rpc_create_transport {
 	uint32_t max_window_per_host_mib, max_window_total_mib;
 };
 
+/* Each transport's defaults as its own dump_opts() gave them at start-up (the
+ * snapshot save_config compares with), so docs/rpc.md cannot drift from the
+ * code: rpc_get_methods detailed=true lists them per transport. */
+static json_t *g_transport_defaults;
+
+static json_t *
+transport_defaults_describe(const struct nvl_rpc_param *p)
+{
+	json_t *d = json_object(), *v;
+	const char *tr;
+
+	json_object_foreach(g_transport_defaults, tr, v) {
+		json_t *x = json_object_get(v, p->name);
+
+		if (x)
+			json_object_set(d, tr, x);
+	}
+	if (json_object_size(d) == 0) {
+		json_decref(d);
+		return NULL;
+	}
+	return json_pack("{s:o}", "defaults", d);
+}
+#define TR_DEFAULTS .describe = transport_defaults_describe
+
 static const struct nvl_rpc_param create_transport_params[] = {
 	NVL_RPC_PARAM(struct rpc_create_transport, trtype, NVL_RPC_T_STR, true,
 		      "\"TCP\", \"RDMA\" or \"SHM\""),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_queue_depth, NVL_RPC_T_U32, false,
-		      "entries per I/O queue (default 128)"),
+		      "entries per I/O queue", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_io_qpairs_per_ctrlr, NVL_RPC_T_U32, false,
-		      "I/O queue pairs per controller (default 127)"),
+		      "I/O queue pairs per controller", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, in_capsule_data_size, NVL_RPC_T_U32, false,
-		      "TCP, RDMA: in-capsule data bytes (default 8192 TCP, 4096 RDMA)"),
+		      "TCP, RDMA: in-capsule data bytes (TCP: a multiple of 16)", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_io_size, NVL_RPC_T_U32, false,
-		      "TCP, RDMA: largest data transfer of a command, bytes (default 131072); rounded "
-		      "down to a power of two of 4 KiB, at least 8192: Identify MDTS"),
+		      "TCP, RDMA: largest data transfer of a command, bytes; rounded down to a "
+		      "power of two of 4 KiB, at least 8192: Identify MDTS",
+		      TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, io_unit_size, NVL_RPC_T_U32, false,
-		      "TCP: H2C data unit (MAXH2CDATA); RDMA: accepted"),
+		      "TCP: H2C data unit (MAXH2CDATA); RDMA: accepted", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_aq_depth, NVL_RPC_T_U32, false,
-		      "admin queue entries (default 128)"),
+		      "TCP: admin queue entries (SHM: ignored, its admin queue is fixed)",
+		      TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, num_shared_buffers, NVL_RPC_T_U32, false,
-		      "SPDK compatibility; accepted"),
+		      "SPDK compatibility", NVL_RPC_IGNORED),
 	NVL_RPC_PARAM(struct rpc_create_transport, buf_cache_size, NVL_RPC_T_U32, false,
-		      "SPDK compatibility; accepted"),
+		      "SPDK compatibility", NVL_RPC_IGNORED),
 	NVL_RPC_PARAM(struct rpc_create_transport, dif_insert_or_strip, NVL_RPC_T_BOOL, false,
 		      "SPDK compatibility; must be false"),
 	NVL_RPC_PARAM(struct rpc_create_transport, c2h_success, NVL_RPC_T_BOOL, false,
-		      "TCP: skip the response capsule after C2HData with SUCCESS (default true)"),
+		      "TCP: skip the response capsule after C2HData with SUCCESS", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, zcopy, NVL_RPC_T_BOOL, false,
-		      "SPDK compatibility; accepted"),
+		      "SPDK compatibility", NVL_RPC_IGNORED),
 	NVL_RPC_PARAM(struct rpc_create_transport, sock_priority, NVL_RPC_T_U32, false,
-		      "TCP: SO_PRIORITY of connections"),
+		      "TCP: SO_PRIORITY of connections", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, abort_timeout_sec, NVL_RPC_T_U32, false,
-		      "SPDK compatibility; accepted"),
+		      "SPDK compatibility", NVL_RPC_IGNORED),
 	NVL_RPC_PARAM(struct rpc_create_transport, control_msg_num, NVL_RPC_T_U32, false,
-		      "SPDK compatibility; accepted"),
+		      "SPDK compatibility", NVL_RPC_IGNORED),
 	NVL_RPC_PARAM(struct rpc_create_transport, ack_timeout, NVL_RPC_T_U32, false,
 		      "TCP: ms without send progress before a connection whose host stopped "
-		      "reading is dropped (100..3600000, default 30000)"),
+		      "reading is dropped (100..3600000, default 30000)", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_window_mib, NVL_RPC_T_U32, false,
-		      "SHM: largest data window a client may ask for, MiB (default 1024)"),
+		      "SHM: largest data window a client may ask for, MiB (default 1024)", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_srq_depth, NVL_RPC_T_U32, false,
 		      "RDMA: SPDK compatibility; accepted (no shared receive queue is used)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, no_srq, NVL_RPC_T_BOOL, false,
@@ -157,6 +185,19 @@ static const struct nvl_rpc_param create_transport_params[] = {
 	NVL_RPC_PARAM(struct rpc_create_transport, max_window_total_mib, NVL_RPC_T_U32, false,
 		      "SHM: data windows of every host in all, MiB (default 16384); a Connect "
 		      "beyond it is refused"),
+	/* the rest of what SPDK's rpc.py sends (issue 19): accepted, no effect here */
+	NVL_RPC_PARAM_IGNORED("iobuf_small_cache_size", NVL_RPC_T_I64, "SPDK iobuf cache per poll group"),
+	NVL_RPC_PARAM_IGNORED("iobuf_large_cache_size", NVL_RPC_T_I64, "SPDK iobuf cache per poll group"),
+	NVL_RPC_PARAM_IGNORED("disable_mappable_bar0", NVL_RPC_T_BOOL, "vfio-user only"),
+	NVL_RPC_PARAM_IGNORED("disable_adaptive_irq", NVL_RPC_T_BOOL, "vfio-user only"),
+	NVL_RPC_PARAM_IGNORED("disable_shadow_doorbells", NVL_RPC_T_BOOL, "vfio-user only"),
+	NVL_RPC_PARAM_IGNORED("acceptor_poll_rate", NVL_RPC_T_I64, "SPDK polls its acceptor; nvlend is woken by epoll"),
+	NVL_RPC_PARAM_IGNORED("data_wr_pool_size", NVL_RPC_T_I64, "RDMA: the pool is per queue pair here"),
+	NVL_RPC_PARAM_IGNORED("disable_command_passthru", NVL_RPC_T_BOOL, "nvlend passes no unrecognised command through"),
+	NVL_RPC_PARAM_IGNORED("kas", NVL_RPC_T_I64, "Keep Alive granularity: nvlend reports KAS 1 (100 ms)"),
+	NVL_RPC_PARAM_IGNORED("min_kato", NVL_RPC_T_I64, "SPDK floor on the host KATO"),
+	NVL_RPC_PARAM_IGNORED("masked_oncs", NVL_RPC_T_ARRAY, "SPDK ONCS mask"),
+	NVL_RPC_PARAM_IGNORED("masked_fuses", NVL_RPC_T_ARRAY, "SPDK FUSES mask"),
 };
 
 static void
@@ -197,22 +238,36 @@ NVL_RPC_REGISTER("nvmf_create_transport", rpc_nvmf_create_transport,
 		 NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
 		 "Configure a transport (TCP, RDMA, SHM). All exist by default; this sets options.")
 
+struct rpc_get_transports {
+	const char *trtype;
+};
+
+static const struct nvl_rpc_param get_transports_params[] = {
+	NVL_RPC_PARAM(struct rpc_get_transports, trtype, NVL_RPC_T_STR, false,
+		      "only this transport (default: all)"),
+	NVL_RPC_PARAM_IGNORED("tgt_name", NVL_RPC_T_STR,
+			      "SPDK compatibility; only the default target exists"),
+};
+
 static void
-rpc_nvmf_get_transports(struct nvl_rpc_request *req, void *unused)
+rpc_nvmf_get_transports(struct nvl_rpc_request *req, struct rpc_get_transports *a)
 {
 	json_t *arr = json_array();
 
-	(void)unused;
 	for (const struct nvl_transport_ops *t = nvmf_transports(); t; t = t->next) {
-		json_t *o = t->dump_opts ? t->dump_opts() : json_object();
+		json_t *o;
+
+		if (a->trtype && strcasecmp(a->trtype, t->name) != 0)
+			continue;
+		o = t->dump_opts ? t->dump_opts() : json_object();
 
 		json_object_set_new(o, "trtype", json_string(t->name));
 		json_array_append_new(arr, o);
 	}
 	nvl_rpc_result(req, arr);
 }
-NVL_RPC_REGISTER_NOARGS("nvmf_get_transports", rpc_nvmf_get_transports, NVL_RPC_RUNTIME,
-			"Transports and their options.")
+NVL_RPC_REGISTER("nvmf_get_transports", rpc_nvmf_get_transports, struct rpc_get_transports,
+		 get_transports_params, NVL_RPC_RUNTIME, "Transports and their options.")
 
 /* ---- subsystems ------------------------------------------------------------ */
 
@@ -255,6 +310,18 @@ static const struct nvl_rpc_param create_subsys_params[] = {
 	NVL_RPC_PARAM(struct rpc_create_subsys, listed_to_any_host, NVL_RPC_T_BOOL, false,
 		      "list it in every host's discovery log, also hosts not (yet) allowed to "
 		      "connect (device lending's offers; default false)"),
+	/* the rest of SPDK's parameters (issue 19): accepted, no effect here */
+	NVL_RPC_PARAM_IGNORED("max_discard_size_kib", NVL_RPC_T_I64,
+			      "SPDK: largest deallocate; here the bdev's own limit"),
+	NVL_RPC_PARAM_IGNORED("max_write_zeroes_size_kib", NVL_RPC_T_I64,
+			      "SPDK: largest write zeroes; here the bdev's own limit"),
+	NVL_RPC_PARAM_IGNORED("dmrsl", NVL_RPC_T_I64, "SPDK: Dataset Management Range Size Limit"),
+	NVL_RPC_PARAM_IGNORED("wzsl", NVL_RPC_T_I64, "SPDK: Write Zeroes Size Limit"),
+	NVL_RPC_PARAM_IGNORED("passthrough", NVL_RPC_T_BOOL,
+			      "SPDK: pass commands to an NVMe bdev; here every command is the "
+			      "target's own"),
+	NVL_RPC_PARAM_IGNORED("enable_nssr", NVL_RPC_T_BOOL,
+			      "SPDK: NVM Subsystem Reset; not offered here"),
 };
 
 static void
@@ -571,15 +638,6 @@ struct rpc_host {
 	const char *dhchap_ctrlr_key;
 };
 
-static const struct nvl_rpc_param host_params[] = {
-	NVL_RPC_PARAM(struct rpc_host, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
-	NVL_RPC_PARAM(struct rpc_host, host, NVL_RPC_T_STR, true, "host NQN"),
-	NVL_RPC_PARAM(struct rpc_host, tgt_name, NVL_RPC_T_STR, false,
-		      "SPDK compatibility; only the default target exists"),
-	NVL_RPC_PARAM(struct rpc_host, psk, NVL_RPC_T_STR, false,
-		      "TLS pre-shared key: not supported (refused if given)"),
-};
-
 static const struct nvl_rpc_param add_host_params[] = {
 	NVL_RPC_PARAM(struct rpc_host, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
 	NVL_RPC_PARAM(struct rpc_host, host, NVL_RPC_T_STR, true, "host NQN"),
@@ -655,6 +713,18 @@ NVL_RPC_REGISTER("nvmf_subsystem_add_host", rpc_nvmf_subsystem_add_host, struct 
 		 "Allow a host NQN to connect to a subsystem, optionally bound to a local "
 		 "uid/gid (shm) and authenticated with DH-HMAC-CHAP keys.")
 
+static const struct nvl_rpc_param remove_host_params[] = {
+	NVL_RPC_PARAM(struct rpc_host, nqn, NVL_RPC_T_STR, true, "subsystem NQN"),
+	NVL_RPC_PARAM(struct rpc_host, host, NVL_RPC_T_STR, true, "host NQN"),
+	NVL_RPC_PARAM(struct rpc_host, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists"),
+	NVL_RPC_PARAM(struct rpc_host, psk, NVL_RPC_T_STR, false,
+		      "TLS pre-shared key: not supported (refused if given)"),
+	NVL_RPC_PARAM_IGNORED("timeout_ms", NVL_RPC_T_I64,
+			      "SPDK: how long to wait for the host's controllers to go; here they "
+			      "are disconnected at once"),
+};
+
 static void
 rpc_nvmf_subsystem_remove_host(struct nvl_rpc_request *req, struct rpc_host *a)
 {
@@ -687,7 +757,7 @@ rpc_nvmf_subsystem_remove_host(struct nvl_rpc_request *req, struct rpc_host *a)
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("nvmf_subsystem_remove_host", rpc_nvmf_subsystem_remove_host, struct rpc_host,
-		 host_params, NVL_RPC_RUNTIME,
+		 remove_host_params, NVL_RPC_RUNTIME,
 		 "Remove a host NQN from a subsystem's allowed list and disconnect its "
 		 "controllers (as SPDK does); it may reconnect only if any host is allowed.")
 
@@ -838,6 +908,9 @@ static const struct nvl_rpc_param listener_params[] = {
 		      "TLS: not supported (refused if true)"),
 	NVL_RPC_PARAM(struct rpc_listener, ana_state, NVL_RPC_T_STR, false,
 		      "SPDK compatibility; ANA is not reported"),
+	NVL_RPC_PARAM_IGNORED("sock_impl", NVL_RPC_T_STR,
+			      "SPDK: socket implementation; nvlend has one"),
+	NVL_RPC_PARAM_IGNORED("numa_id", NVL_RPC_T_I64, "SPDK: NUMA node of the namespaces"),
 };
 
 struct rpc_addr_spec {
@@ -1161,6 +1234,86 @@ NVL_RPC_REGISTER("nvmf_subsystem_get_qpairs", rpc_nvmf_subsystem_get_qpairs, str
 		 nqn_params, NVL_RPC_RUNTIME,
 		 "Queue pairs of a subsystem's controllers: qid, state, reactor, counters.")
 
+/* SPDK's nvmf_get_stats: one poll group per reactor, with the queue pairs
+ * connected now. SPDK's cumulative admin_qpairs/io_qpairs (every queue pair a
+ * poll group ever had) are not kept here and not reported; completed_nvme_io
+ * counts the commands of the I/O queue pairs connected now. */
+struct rpc_get_stats {
+	const char *tgt_name;
+};
+
+static const struct nvl_rpc_param get_stats_params[] = {
+	NVL_RPC_PARAM(struct rpc_get_stats, tgt_name, NVL_RPC_T_STR, false,
+		      "SPDK compatibility; only the default target exists", NVL_RPC_IGNORED),
+};
+
+static void
+rpc_nvmf_get_stats(struct nvl_rpc_request *req, struct rpc_get_stats *a)
+{
+	unsigned n = nvl_reactor_count();
+	json_t *groups = json_array(), *trs;
+	struct nvl_subsys *s;
+	struct nvl_nvmf_ctrlr *c;
+
+	(void)a;
+	for (unsigned i = 0; i < n; i++) {
+		char name[40];
+
+		snprintf(name, sizeof(name), "nvmf_tgt_poll_group_%03u", i);
+		trs = json_array();
+		for (const struct nvl_transport_ops *t = nvmf_transports(); t; t = t->next)
+			json_array_append_new(trs, json_pack("{s:s}", "trtype", t->name));
+		json_array_append_new(groups,
+				      json_pack("{s:s, s:i, s:i, s:I, s:I, s:o}", "name", name,
+						"current_admin_qpairs", 0, "current_io_qpairs", 0,
+						"pending_bdev_io", (json_int_t)0, "completed_nvme_io",
+						(json_int_t)0, "transports", trs));
+	}
+	pthread_mutex_lock(&g_nvmf.lock);
+	TAILQ_FOREACH(s, &g_nvmf.subsystems, link) {
+		TAILQ_FOREACH(c, &s->ctrlrs, link) {
+			json_t *qp = json_array(), *q;
+			size_t k;
+
+			if (c->transport->ctrlr_qpairs)
+				c->transport->ctrlr_qpairs(c, qp);
+			json_array_foreach(qp, k, q) {
+				json_int_t r = json_integer_value(json_object_get(q, "reactor"));
+				bool admin = json_integer_value(json_object_get(q, "qid")) == 0;
+				json_t *g = json_array_get(groups, (size_t)r);
+				const char *key = admin ? "current_admin_qpairs" : "current_io_qpairs";
+
+				if (g == NULL)
+					continue;
+				json_object_set_new(g, key, json_integer(json_integer_value(
+								   json_object_get(g, key)) + 1));
+				json_object_set_new(
+					g, "pending_bdev_io",
+					json_integer(json_integer_value(json_object_get(g, "pending_bdev_io")) +
+						     json_integer_value(json_object_get(q, "outstanding"))));
+				if (!admin)
+					json_object_set_new(
+						g, "completed_nvme_io",
+						json_integer(json_integer_value(json_object_get(
+								     g, "completed_nvme_io")) +
+							     json_integer_value(json_object_get(q, "commands")) -
+							     json_integer_value(
+								     json_object_get(q, "outstanding"))));
+			}
+			json_decref(qp);
+		}
+	}
+	pthread_mutex_unlock(&g_nvmf.lock);
+	nvl_rpc_result(req, json_pack("{s:I, s:o}", "tick_rate", (json_int_t)1000000000,
+				      "poll_groups", groups));
+}
+NVL_RPC_REGISTER("nvmf_get_stats", rpc_nvmf_get_stats, struct rpc_get_stats, get_stats_params,
+		 NVL_RPC_RUNTIME,
+		 "SPDK's target statistics: a poll group per reactor (nvmf_tgt_poll_group_N) with "
+		 "the admin and I/O queue pairs connected now, their outstanding commands "
+		 "(pending_bdev_io) and the commands their I/O queues completed "
+		 "(completed_nvme_io). SPDK's cumulative admin_qpairs/io_qpairs are not kept.")
+
 static void
 rpc_nvmf_subsystem_get_listeners(struct nvl_rpc_request *req, struct rpc_nqn *a)
 {
@@ -1181,6 +1334,10 @@ NVL_RPC_REGISTER("nvmf_subsystem_get_listeners", rpc_nvmf_subsystem_get_listener
 
 /* ---- subsystem: init / fini / save_config ------------------------------------- */
 
+/* g_transport_defaults (above): each transport's options before any
+ * configuration. save_config writes a transport only when a listener uses it
+ * or its options differ from these, so a configuration that uses only what
+ * SPDK has loads into SPDK (no SHM entry unless SHM is used). Reactor 0. */
 static int
 nvmf_init(void)
 {
@@ -1188,12 +1345,46 @@ nvmf_init(void)
 				     .max_namespaces = 1 };
 	struct nvl_subsys *s;
 
+	g_transport_defaults = json_object();
+	for (const struct nvl_transport_ops *t = nvmf_transports(); t; t = t->next)
+		if (t->dump_opts)
+			json_object_set_new(g_transport_defaults, t->name, t->dump_opts());
 	return nvl_subsys_create(&o, &s);
+}
+
+static bool
+nvmf_transport_used(const char *trtype)
+{
+	struct nvl_subsys *s;
+	struct nvmf_sub_listener *l;
+
+	TAILQ_FOREACH(s, &g_nvmf.subsystems, link)
+		TAILQ_FOREACH(l, &s->listeners, link)
+			if (strcasecmp(l->addr.trtype, trtype) == 0)
+				return true;
+	return false;
+}
+
+/* SPDK's nvmf_set_config has no DH-HMAC-CHAP lists before v24.05: written only
+ * when they are not the default (every digest and group allowed) */
+static bool
+nvmf_auth_config_default(void)
+{
+	json_t *a = nvmf_auth_config_json();
+	bool def = json_array_size(json_object_get(a, "dhchap_digests")) ==
+			   NVL_NVMF_AUTH_HASH_SHA512 &&
+		   json_array_size(json_object_get(a, "dhchap_dhgroups")) ==
+			   NVL_NVMF_AUTH_DHGROUP_8192 + 1u;
+
+	json_decref(a);
+	return def;
 }
 
 static void
 nvmf_fini(nvl_app_done_fn done)
 {
+	json_decref(g_transport_defaults);
+	g_transport_defaults = NULL;
 	nvl_nvmf_fini(done);
 }
 
@@ -1202,13 +1393,19 @@ nvmf_write_config(json_t *calls)
 {
 	struct nvl_subsys *s;
 
-	nvmf_auth_write_config(calls);
+	if (!nvmf_auth_config_default())
+		nvmf_auth_write_config(calls);
 	for (const struct nvl_transport_ops *t = nvmf_transports(); t; t = t->next) {
 		json_t *o;
 
 		if (t->dump_opts == NULL)
 			continue;
 		o = t->dump_opts();
+		if (!nvmf_transport_used(t->name) &&
+		    json_equal(o, json_object_get(g_transport_defaults, t->name))) {
+			json_decref(o);
+			continue;
+		}
 		json_object_set_new(o, "trtype", json_string(t->name));
 		json_array_append_new(calls, json_pack("{s:s, s:o}", "method",
 						       "nvmf_create_transport", "params", o));

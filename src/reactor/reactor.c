@@ -121,10 +121,50 @@ int
 nvl_reactor_parse_cpus(const char *list, struct nvl_reactor_opts *o)
 {
 	const char *p = list;
+	char inner[256];
 	unsigned n = 0;
 
 	if (list == NULL || *list == '\0')
 		return -EINVAL;
+	/* SPDK's forms too: a hexadecimal mask (0x3) and a bracketed list ([0,2-3]) */
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		int bits = 0;
+
+		for (p += 2; *p; p++) {
+			int d = *p >= '0' && *p <= '9'	 ? *p - '0'
+				: *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+				: *p >= 'A' && *p <= 'F' ? *p - 'A' + 10
+							 : -1;
+
+			if (d < 0 || ++bits > 16) /* 16 digits: CPUs 0..63 */
+				return -EINVAL;
+		}
+		for (int cpu = 0, digit = 0; digit < bits; digit++) {
+			const char *dp = p - 1 - digit;
+			int d = *dp >= '0' && *dp <= '9' ? *dp - '0' : (*dp | 0x20) - 'a' + 10;
+
+			for (int bit = 0; bit < 4; bit++, cpu++) {
+				if (!(d & (1 << bit)))
+					continue;
+				if (n >= NVL_REACTOR_MAX)
+					return -E2BIG;
+				o->cpus[n++] = cpu;
+			}
+		}
+		if (n == 0)
+			return -EINVAL;
+		o->count = n;
+		return 0;
+	}
+	if (p[0] == '[') {
+		size_t len = strlen(p);
+
+		if (len < 3 || p[len - 1] != ']' || len - 2 >= sizeof(inner))
+			return -EINVAL;
+		memcpy(inner, p + 1, len - 2);
+		inner[len - 2] = '\0';
+		p = inner;
+	}
 	while (*p) {
 		char *end;
 		long a, b;
@@ -774,7 +814,7 @@ reactor_idle_spin_ns(const struct nvl_reactor *r)
 static void
 reactor_loop(struct nvl_reactor *r)
 {
-	uint64_t last_work = nvl_now_ns();
+	uint64_t last_work = nvl_now_ns(), prev = last_work;
 	unsigned iter = 0;
 
 	r->cpu_now = sched_getcpu();
@@ -792,7 +832,11 @@ reactor_loop(struct nvl_reactor *r)
 		if (work) {
 			last_work = now;
 			r->stats.busy_loops++;
+			r->stats.busy_ns += now - prev;
+		} else {
+			r->stats.idle_ns += now - prev;
 		}
+		prev = now;
 		/* While busy, look at fds only every 32 iterations: epoll_wait is a syscall. */
 		poll_fds = (++iter & 31) == 0;
 		if (!work && now - last_work >= reactor_idle_spin_ns(r)) {
@@ -822,8 +866,17 @@ reactor_loop(struct nvl_reactor *r)
 			r->cpu_now = sched_getcpu();
 		if (!poll_fds)
 			continue;
-		if (timeout != 0)
+		if (timeout != 0) {
 			r->stats.sleeps++;
+			work = reactor_poll_fds(r, timeout);
+			/* the time asleep is neither busy nor spinning */
+			now = nvl_now_ns();
+			r->stats.sleep_ns += now - prev;
+			prev = now;
+			if (work > 0)
+				last_work = now;
+			continue;
+		}
 		if (reactor_poll_fds(r, timeout) > 0)
 			last_work = nvl_now_ns();
 	}

@@ -44,7 +44,8 @@ struct nvl_reactor_opts {
 
 /** Fill opts with defaults: 1 reactor, unpinned, spin 200 us, io sleep 20 us, 256 entries. */
 void nvl_reactor_opts_default(struct nvl_reactor_opts *o);
-/** Parse a CPU list "0", "0-3", "0,2,4-5" into opts (count and cpus).
+/** Parse a CPU list "0", "0-3", "0,2,4-5" into opts (count and cpus); SPDK's
+ *  forms too: a hexadecimal mask "0x3" (CPUs 0..63) and a bracketed list "[0,2]".
  *  \return 0, -EINVAL malformed, -E2BIG more than NVL_REACTOR_MAX. */
 int nvl_reactor_parse_cpus(const char *list, struct nvl_reactor_opts *o);
 
@@ -88,6 +89,12 @@ struct nvl_reactor_stats {
 	uint64_t busy_loops;
 	uint64_t sleeps;
 	uint64_t msgs;
+	/** time, ns, of the loop iterations that found work, of those that spun
+	 *  without any, and asleep in epoll_wait (SPDK's thread busy/idle ticks:
+	 *  busy_ns / (busy_ns + idle_ns + sleep_ns) is the reactor's CPU share) */
+	uint64_t busy_ns;
+	uint64_t idle_ns;
+	uint64_t sleep_ns;
 	unsigned pollers;
 	unsigned fds;
 	unsigned placed;       /**< queues placed here by nvl_reactor_pick() and not gone */

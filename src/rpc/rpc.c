@@ -63,6 +63,28 @@ nvl_rpc_methods(void)
 	return g_methods;
 }
 
+/* NVL_RPC_STARTUP before framework_start_init (nvlendd --wait-for-rpc), else
+ * NVL_RPC_RUNTIME. Reactor 0. */
+static unsigned g_state_mask = NVL_RPC_RUNTIME;
+
+void
+nvl_rpc_set_state(unsigned state)
+{
+	g_state_mask = state;
+}
+
+unsigned
+nvl_rpc_get_state(void)
+{
+	return g_state_mask;
+}
+
+bool
+nvl_rpc_method_allowed(const struct nvl_rpc_method *m)
+{
+	return (m->flags & g_state_mask) != 0;
+}
+
 const struct nvl_rpc_method *
 nvl_rpc_find(const char *name)
 {
@@ -104,6 +126,143 @@ decode_uint(const json_t *v, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+/* Decode one present value v of parameter p into dst; -EINVAL wrong type, -ERANGE. */
+static int
+decode_value(const struct nvl_rpc_param *p, json_t *v, char *dst)
+{
+	uint64_t u = 0;
+	int rc = 0;
+
+	if (p->has_range && json_is_integer(v) &&
+	    (json_integer_value(v) < p->min || json_integer_value(v) > p->max))
+		return -ERANGE;
+	if (p->offset == NVL_RPC_NO_FIELD) {
+		static union {
+			const char *s;
+			bool b;
+			uint64_t u;
+			int64_t i;
+			json_t *j;
+		} sink;
+
+		dst = (char *)&sink; /* checked, stored nowhere */
+	}
+	switch (p->type) {
+	case NVL_RPC_T_STR:
+		if (!json_is_string(v))
+			rc = -EINVAL;
+		else
+			*(const char **)dst = json_string_value(v);
+		break;
+	case NVL_RPC_T_BOOL:
+		if (!json_is_boolean(v))
+			rc = -EINVAL;
+		else
+			*(bool *)dst = json_is_true(v);
+		break;
+	case NVL_RPC_T_U8:
+		rc = decode_uint(v, UINT8_MAX, &u);
+		if (rc == 0)
+			*(uint8_t *)dst = (uint8_t)u;
+		break;
+	case NVL_RPC_T_U16:
+		rc = decode_uint(v, UINT16_MAX, &u);
+		if (rc == 0)
+			*(uint16_t *)dst = (uint16_t)u;
+		break;
+	case NVL_RPC_T_U32:
+		rc = decode_uint(v, UINT32_MAX, &u);
+		if (rc == 0)
+			*(uint32_t *)dst = (uint32_t)u;
+		break;
+	case NVL_RPC_T_U64:
+		rc = decode_uint(v, INT64_MAX, &u);
+		if (rc == 0)
+			*(uint64_t *)dst = u;
+		break;
+	case NVL_RPC_T_I32:
+		if (!json_is_integer(v))
+			rc = -EINVAL;
+		else if (json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX)
+			rc = -ERANGE;
+		else
+			*(int32_t *)dst = (int32_t)json_integer_value(v);
+		break;
+	case NVL_RPC_T_I64:
+		if (!json_is_integer(v))
+			rc = -EINVAL;
+		else
+			*(int64_t *)dst = json_integer_value(v);
+		break;
+	case NVL_RPC_T_OBJ:
+		if (!json_is_object(v))
+			rc = -EINVAL;
+		else
+			*(json_t **)dst = v;
+		break;
+	case NVL_RPC_T_ARRAY:
+		if (!json_is_array(v))
+			rc = -EINVAL;
+		else
+			*(json_t **)dst = v;
+		break;
+	case NVL_RPC_T_ANY:
+		*(json_t **)dst = v;
+		break;
+	}
+	return rc;
+}
+
+/* Parsed defaults, one per parameter that has one, kept for the process' life
+ * (a string default is used by pointer after the call). Reactor 0 only. */
+struct rpc_default {
+	const struct nvl_rpc_param *p;
+	json_t *v;
+	struct rpc_default *next;
+};
+static struct rpc_default *g_defaults;
+
+/* The default of p (its JSON text) decoded into dst: a table's own default, so
+ * a text that does not decode is our bug. */
+static void
+decode_default(const struct nvl_rpc_param *p, char *dst)
+{
+	struct rpc_default *d;
+	json_error_t jerr;
+
+	for (d = g_defaults; d; d = d->next)
+		if (d->p == p)
+			break;
+	if (d == NULL) {
+		d = calloc(1, sizeof(*d));
+		if (d == NULL)
+			abort();
+		d->p = p;
+		d->v = json_loads(p->def, JSON_DECODE_ANY, &jerr);
+		if (d->v == NULL) {
+			NVL_ERRLOG("RPC parameter %s: default '%s' is not JSON", p->name, p->def);
+			abort();
+		}
+		d->next = g_defaults;
+		g_defaults = d;
+	}
+	if (p->offset != NVL_RPC_NO_FIELD && decode_value(p, d->v, dst) < 0) {
+		NVL_ERRLOG("RPC parameter %s: default '%s' does not fit its type or range", p->name,
+			   p->def);
+		abort();
+	}
+}
+
+static void
+range_msg(const struct nvl_rpc_param *p, char *err, size_t errlen)
+{
+	if (p->has_range)
+		snprintf(err, errlen, "parameter '%s' must be %lld..%lld", p->name,
+			 (long long)p->min, (long long)p->max);
+	else
+		snprintf(err, errlen, "parameter '%s' is out of range", p->name);
+}
+
 int
 nvl_rpc_decode(const json_t *params, const struct nvl_rpc_param *tab, size_t n, void *out,
 	       char *err, size_t errlen)
@@ -118,6 +277,11 @@ nvl_rpc_decode(const json_t *params, const struct nvl_rpc_param *tab, size_t n, 
 				return -EINVAL;
 			}
 		}
+		for (size_t i = 0; i < n; i++)
+			if (tab[i].def)
+				decode_default(&tab[i], (char *)out + (tab[i].offset == NVL_RPC_NO_FIELD
+									 ? 0
+									 : tab[i].offset));
 		return 0;
 	}
 	if (!json_is_object(params)) {
@@ -137,9 +301,8 @@ nvl_rpc_decode(const json_t *params, const struct nvl_rpc_param *tab, size_t n, 
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct nvl_rpc_param *p = &tab[i];
-		char *dst = (char *)out + p->offset;
-		uint64_t u = 0;
-		int rc = 0;
+		char *dst = (char *)out + (p->offset == NVL_RPC_NO_FIELD ? 0 : p->offset);
+		int rc;
 
 		v = json_object_get(params, p->name);
 		if (v == NULL) {
@@ -147,73 +310,13 @@ nvl_rpc_decode(const json_t *params, const struct nvl_rpc_param *tab, size_t n, 
 				snprintf(err, errlen, "missing required parameter '%s'", p->name);
 				return -EINVAL;
 			}
+			if (p->def)
+				decode_default(p, dst);
 			continue;
 		}
-		switch (p->type) {
-		case NVL_RPC_T_STR:
-			if (!json_is_string(v))
-				rc = -EINVAL;
-			else
-				*(const char **)dst = json_string_value(v);
-			break;
-		case NVL_RPC_T_BOOL:
-			if (!json_is_boolean(v))
-				rc = -EINVAL;
-			else
-				*(bool *)dst = json_is_true(v);
-			break;
-		case NVL_RPC_T_U8:
-			rc = decode_uint(v, UINT8_MAX, &u);
-			if (rc == 0)
-				*(uint8_t *)dst = (uint8_t)u;
-			break;
-		case NVL_RPC_T_U16:
-			rc = decode_uint(v, UINT16_MAX, &u);
-			if (rc == 0)
-				*(uint16_t *)dst = (uint16_t)u;
-			break;
-		case NVL_RPC_T_U32:
-			rc = decode_uint(v, UINT32_MAX, &u);
-			if (rc == 0)
-				*(uint32_t *)dst = (uint32_t)u;
-			break;
-		case NVL_RPC_T_U64:
-			rc = decode_uint(v, INT64_MAX, &u);
-			if (rc == 0)
-				*(uint64_t *)dst = u;
-			break;
-		case NVL_RPC_T_I32:
-			if (!json_is_integer(v))
-				rc = -EINVAL;
-			else if (json_integer_value(v) < INT32_MIN || json_integer_value(v) > INT32_MAX)
-				rc = -ERANGE;
-			else
-				*(int32_t *)dst = (int32_t)json_integer_value(v);
-			break;
-		case NVL_RPC_T_I64:
-			if (!json_is_integer(v))
-				rc = -EINVAL;
-			else
-				*(int64_t *)dst = json_integer_value(v);
-			break;
-		case NVL_RPC_T_OBJ:
-			if (!json_is_object(v))
-				rc = -EINVAL;
-			else
-				*(json_t **)dst = v;
-			break;
-		case NVL_RPC_T_ARRAY:
-			if (!json_is_array(v))
-				rc = -EINVAL;
-			else
-				*(json_t **)dst = v;
-			break;
-		case NVL_RPC_T_ANY:
-			*(json_t **)dst = v;
-			break;
-		}
+		rc = decode_value(p, v, dst);
 		if (rc == -ERANGE) {
-			snprintf(err, errlen, "parameter '%s' is out of range", p->name);
+			range_msg(p, err, errlen);
 			return -EINVAL;
 		}
 		if (rc < 0) {
@@ -221,6 +324,9 @@ nvl_rpc_decode(const json_t *params, const struct nvl_rpc_param *tab, size_t n, 
 				 ptype_name(p->type));
 			return -EINVAL;
 		}
+		if (p->ignored)
+			NVL_DEBUGLOG(rpc, "parameter '%s' accepted and ignored (no meaning here)",
+				     p->name);
 	}
 	return 0;
 }
@@ -640,6 +746,20 @@ dispatch_one(struct rpc_conn *c, json_t *obj, struct rpc_batch *b, size_t idx,
 		return;
 	}
 	r->method = m;
+	/* SPDK's RPC states: what a client may call before framework_start_init and
+	 * after it (a local call, the configuration's replay, may call anything) */
+	if (c && !nvl_rpc_method_allowed(m)) {
+		if (g_state_mask == NVL_RPC_STARTUP)
+			nvl_rpc_error(r, NVL_RPC_INVALID_STATE,
+				      "Method may only be called after framework is initialized "
+				      "using framework_start_init RPC.");
+		else
+			nvl_rpc_error(r, NVL_RPC_INVALID_STATE,
+				      "Method may only be called before framework is initialized. "
+				      "Use --wait-for-rpc command line parameter and then issue "
+				      "this RPC before the framework_start_init RPC.");
+		return;
+	}
 	if (params && json_is_array(params)) {
 		if (json_array_size(params) == 0) {
 			params = NULL;

@@ -52,23 +52,64 @@ struct nvl_rpc_param {
 	size_t offset;
 	bool required;
 	const char *help;
+	/* Optional schema beyond the type (grown at the end; all zero: none).
+	 * The decoder enforces them, rpc_get_methods {"detailed": true} prints
+	 * them and docs/rpc.md is generated from that: one table, no drift. */
+	/** default applied when the parameter is absent, as JSON text ("128",
+	 *  "true", "\"IPv4\""): decoded into the field as if it had been given */
+	const char *def;
+	/** integer limits, inclusive, checked when has_range (U* and I* types) */
+	bool has_range;
+	int64_t min, max;
+	/** accepted for SPDK compatibility and ignored: no meaning here (the
+	 *  dispatcher logs it at debug level when a call carries it) */
+	bool ignored;
+	/** NVL_RPC_T_OBJ: the fields of the object (decoded by the handler with
+	 *  nvl_rpc_decode(); listed by rpc_get_methods as "fields") */
+	const struct nvl_rpc_param *fields;
+	size_t nfields;
+	/** optional: more schema computed at run time (merged into the parameter's
+	 *  rpc_get_methods entry), e.g. per-transport defaults; returns a new object */
+	json_t *(*describe)(const struct nvl_rpc_param *p);
 };
 
-#define NVL_RPC_PARAM(st, field, ty, req, hlp)                                                     \
+/* Extras for the tables below, after the help text:
+ *   NVL_RPC_PARAM(st, depth, NVL_RPC_T_U32, false, "entries", NVL_RPC_DEFAULT(128),
+ *                 NVL_RPC_RANGE(2, 4096))                                              */
+#define NVL_RPC_DEFAULT(json_text) .def = (json_text)
+/** a default from a numeric macro (its expansion, as text) */
+#define NVL_RPC_DEFAULT_NUM(macro) .def = NVL_RPC_XSTR(macro)
+#define NVL_RPC_RANGE(lo, hi) .has_range = true, .min = (lo), .max = (hi)
+#define NVL_RPC_IGNORED .ignored = true
+#define NVL_RPC_FIELDS(tab) .fields = (tab), .nfields = sizeof(tab) / sizeof((tab)[0])
+#define NVL_RPC_STR_(x) #x
+#define NVL_RPC_XSTR(x) NVL_RPC_STR_(x)
+
+#define NVL_RPC_PARAM(st, field, ty, req, hlp, ...)                                                \
 	{ .name = #field, .type = (ty), .offset = offsetof(st, field), .required = (req),          \
-	  .help = (hlp) }
+	  .help = (hlp), ##__VA_ARGS__ }
 /* Same, with a JSON name that differs from the C field name. */
-#define NVL_RPC_PARAM_AS(jname, st, field, ty, req, hlp)                                           \
+#define NVL_RPC_PARAM_AS(jname, st, field, ty, req, hlp, ...)                                      \
 	{ .name = (jname), .type = (ty), .offset = offsetof(st, field), .required = (req),         \
-	  .help = (hlp) }
+	  .help = (hlp), ##__VA_ARGS__ }
+/* A parameter accepted for SPDK compatibility and ignored: nothing to decode into. */
+#define NVL_RPC_PARAM_IGNORED(jname, ty, hlp, ...)                                                 \
+	{ .name = (jname), .type = (ty), .offset = NVL_RPC_NO_FIELD, .required = false,           \
+	  .help = (hlp), .ignored = true, ##__VA_ARGS__ }
+/** offset of a parameter that is checked but stored nowhere */
+#define NVL_RPC_NO_FIELD SIZE_MAX
 
 struct nvl_rpc_request;
 
 typedef void (*nvl_rpc_handler)(struct nvl_rpc_request *req, void *args);
 
+/* SPDK's RPC states. A daemon started with --wait-for-rpc is in STARTUP until
+ * framework_start_init, and clients may call only methods with
+ * NVL_RPC_STARTUP then; otherwise (and afterwards) it is in RUNTIME. The
+ * configuration's replay (-c) may call any method. */
 enum nvl_rpc_flags {
-	NVL_RPC_RUNTIME = 1u << 0,  /**< callable while running (all of ours are) */
-	NVL_RPC_STARTUP = 1u << 1,  /**< callable during -c config replay */
+	NVL_RPC_RUNTIME = 1u << 0,  /**< callable once the framework is initialised */
+	NVL_RPC_STARTUP = 1u << 1,  /**< callable before framework_start_init */
 };
 
 struct nvl_rpc_method {
@@ -118,12 +159,19 @@ void nvl_rpc_register(struct nvl_rpc_method *m);
 		nvl_rpc_register(&nvl_rpc_alias_##fn);                                             \
 	}
 
+/** The state clients are in: NVL_RPC_STARTUP or NVL_RPC_RUNTIME (reactor 0). */
+void nvl_rpc_set_state(unsigned state);
+unsigned nvl_rpc_get_state(void);
+/** Whether a client may call m in the current state. */
+bool nvl_rpc_method_allowed(const struct nvl_rpc_method *m);
+
 /** First registered method (for rpc_get_methods). */
 const struct nvl_rpc_method *nvl_rpc_methods(void);
 const struct nvl_rpc_method *nvl_rpc_find(const char *name);
 
 /**
- * Decode a JSON object into a struct with a param table.
+ * Decode a JSON object into a struct with a param table. Absent parameters
+ * with a default get it; integers are checked against their range.
  * \return 0, or -EINVAL with a message in err (unknown key, wrong type,
  *         out-of-range integer, missing required key, not an object).
  */

@@ -421,8 +421,14 @@ tcp_handle_connect(struct tcp_conn *c, struct tcp_req *r)
 			       "malformed subsystem NQN");
 		return;
 	}
-	if (memchr(d->hostnqn, '\0', sizeof(d->hostnqn)) == NULL ||
-	    nvl_nqn_validate(d->hostnqn) < 0) {
+	/* An empty HOSTNQN is what SPDK's initiator sends when not given one, and
+	 * SPDK's target takes it: so do we, where the subsystem allows any host
+	 * (nvl_nvmf_connect() refuses it where an allow-list must match). */
+	if (d->hostnqn[0] == '\0') {
+		NVL_DEBUGLOG(nvmf_tcp, "%s: Connect with an empty host NQN to %s", c->peer,
+			     d->subnqn);
+	} else if (memchr(d->hostnqn, '\0', sizeof(d->hostnqn)) == NULL ||
+		   nvl_nqn_validate(d->hostnqn) < 0) {
 		tcp_connect_refuse(c, r, NVL_NVME_SC_CONNECT_INVALID_PARAM,
 			       CONNECT_IPO(offsetof(struct nvl_nvmf_connect_data, hostnqn), true),
 			       "malformed host NQN");

@@ -575,6 +575,31 @@ def main():
         numrec = struct.unpack("<Q", log[8:16])[0] if len(log) >= 16 else -1
         ok("discovery AEN after the log changed; log now has %d records" % numrec)
         print("NUMREC %d" % numrec)
+    elif scen == "empty-hostnqn":
+        # SPDK's initiator sends an empty HOSTNQN when not given one: taken where
+        # the subsystem allows any host (args[0] "accepted"), refused with Connect
+        # Invalid Host (SCT 1, SC 0x84) where an allow-list must match ("refused")
+        p = Peer(host, port)
+        p.icreq()
+        st, cntlid = p.connect(nqn, hostnqn="")
+        if args[0] == "refused":
+            if st != 0x184:
+                fail("empty host NQN on an allow-list: status 0x%x, expected 0x184" % st)
+            ok("empty host NQN refused where an allow-list must match")
+            return
+        if st:
+            fail("empty host NQN on an any-host subsystem: status 0x%x" % st)
+        p.enable()
+        q = Peer(host, port)
+        q.icreq()
+        st, _ = q.connect(nqn, qid=1, cntlid=cntlid, hostnqn="")
+        if st:
+            fail("I/O Connect with an empty host NQN: status 0x%x" % st)
+        q.send(q.capsule(rw_cmd(0x02, 3, 0, 8)))
+        st, _, data = q.response()
+        if st or len(data) != 4096:
+            fail("read with an empty host NQN: status 0x%x, %d bytes" % (st, len(data)))
+        ok("empty host NQN accepted where any host is allowed, I/O served")
     else:
         fail("unknown scenario " + scen)
 

@@ -55,6 +55,21 @@ test_parse_cpus(void **state)
 		{ "0 1", -EINVAL, 0, { 0 } },
 		{ "4096", -EINVAL, 0, { 0 } },
 		{ "99999999999999999999", -EINVAL, 0, { 0 } },
+		/* SPDK's forms: a mask and a bracketed list */
+		{ "0x1", 0, 1, { 0 } },
+		{ "0x3", 0, 2, { 0, 1 } },
+		{ "0XA", 0, 2, { 1, 3 } },
+		{ "0x110", 0, 2, { 4, 8 } },
+		{ "0xffffffffffffffff", 0, 64, { 0, 1, 2, 3 } },
+		{ "0x1ffffffffffffffff", -EINVAL, 0, { 0 } },
+		{ "0x0", -EINVAL, 0, { 0 } },
+		{ "0x", -EINVAL, 0, { 0 } },
+		{ "0xg", -EINVAL, 0, { 0 } },
+		{ "[0]", 0, 1, { 0 } },
+		{ "[0,2-3]", 0, 3, { 0, 2, 3 } },
+		{ "[]", -EINVAL, 0, { 0 } },
+		{ "[0", -EINVAL, 0, { 0 } },
+		{ "[0]]", -EINVAL, 0, { 0 } },
 	};
 
 	(void)state;

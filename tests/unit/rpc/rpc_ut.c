@@ -244,6 +244,88 @@ test_decode_values(void **state)
 	assert_non_null(strstr(err, "missing required parameter 'required-one'"));
 }
 
+/* defaults, ranges and accepted-but-ignored parameters from the table */
+struct ut_sch {
+	uint32_t depth;
+	const char *family;
+	bool flag;
+	int32_t neg;
+};
+
+static const struct nvl_rpc_param ut_sch_params[] = {
+	NVL_RPC_PARAM(struct ut_sch, depth, NVL_RPC_T_U32, false, "entries", NVL_RPC_DEFAULT("128"),
+		      NVL_RPC_RANGE(2, 4096)),
+	NVL_RPC_PARAM(struct ut_sch, family, NVL_RPC_T_STR, false, "family",
+		      NVL_RPC_DEFAULT("\"IPv4\"")),
+	NVL_RPC_PARAM(struct ut_sch, flag, NVL_RPC_T_BOOL, false, "flag", NVL_RPC_DEFAULT("true")),
+	NVL_RPC_PARAM(struct ut_sch, neg, NVL_RPC_T_I32, false, "signed", NVL_RPC_RANGE(-5, 5)),
+	NVL_RPC_PARAM_IGNORED("no_srq", NVL_RPC_T_BOOL, "RDMA only"),
+	NVL_RPC_PARAM_IGNORED("num_cqe", NVL_RPC_T_U32, "RDMA only", NVL_RPC_RANGE(0, 10)),
+};
+
+static void
+test_decode_schema(void **state)
+{
+	static const struct {
+		const char *json;
+		int rc;
+		const char *msg;
+		uint32_t depth;
+		const char *family;
+		bool flag;
+	} cases[] = {
+		{ "{}", 0, NULL, 128, "IPv4", true },
+		{ "{\"depth\": 2, \"family\": \"IPv6\", \"flag\": false}", 0, NULL, 2, "IPv6", false },
+		{ "{\"depth\": 4096}", 0, NULL, 4096, "IPv4", true },
+		{ "{\"depth\": 1}", -EINVAL, "'depth' must be 2..4096", 0, NULL, false },
+		{ "{\"depth\": 4097}", -EINVAL, "'depth' must be 2..4096", 0, NULL, false },
+		{ "{\"depth\": -1}", -EINVAL, "'depth' must be 2..4096", 0, NULL, false },
+		{ "{\"neg\": -5}", 0, NULL, 128, "IPv4", true },
+		{ "{\"neg\": -6}", -EINVAL, "'neg' must be -5..5", 0, NULL, false },
+		{ "{\"no_srq\": true, \"num_cqe\": 10}", 0, NULL, 128, "IPv4", true },
+		{ "{\"no_srq\": 1}", -EINVAL, "'no_srq' must be a boolean", 0, NULL, false },
+		{ "{\"num_cqe\": 11}", -EINVAL, "'num_cqe' must be 0..10", 0, NULL, false },
+		{ "{\"nosuch\": 1}", -EINVAL, "unknown parameter 'nosuch'", 0, NULL, false },
+	};
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < UT_N(cases); i++) {
+		json_t *p = json_loads(cases[i].json, 0, NULL);
+		struct ut_sch a;
+		int rc;
+
+		assert_non_null(p);
+		memset(&a, 0, sizeof(a));
+		err[0] = '\0';
+		rc = nvl_rpc_decode(p, ut_sch_params, UT_N(ut_sch_params), &a, err, sizeof(err));
+		if (rc != cases[i].rc)
+			fail_msg("decode %s: rc %d (%s), expected %d", cases[i].json, rc, err,
+				 cases[i].rc);
+		if (cases[i].msg && strstr(err, cases[i].msg) == NULL)
+			fail_msg("decode %s: message '%s' lacks '%s'", cases[i].json, err,
+				 cases[i].msg);
+		if (rc == 0) {
+			assert_int_equal(a.depth, cases[i].depth);
+			assert_string_equal(a.family, cases[i].family);
+			assert_int_equal(a.flag, cases[i].flag);
+		}
+		json_decref(p);
+	}
+	/* no params at all: the defaults */
+	{
+		struct ut_sch a;
+
+		memset(&a, 0, sizeof(a));
+		assert_int_equal(nvl_rpc_decode(NULL, ut_sch_params, UT_N(ut_sch_params), &a, err,
+						sizeof(err)),
+				 0);
+		assert_int_equal(a.depth, 128);
+		assert_string_equal(a.family, "IPv4");
+		assert_true(a.flag);
+	}
+}
+
 /* ---- connection harness ---------------------------------------------------- */
 
 static int
@@ -1183,6 +1265,49 @@ test_local_calls(void **state)
 	json_decref(p);
 }
 
+/* SPDK's RPC states: before framework_start_init a client may call only the
+ * start-up methods; a local call (the -c replay) may call anything */
+static void
+ut_rpc_startup_only(struct nvl_rpc_request *req, void *unused)
+{
+	(void)unused;
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER_NOARGS("ut_startup_only", ut_rpc_startup_only, NVL_RPC_STARTUP, "test")
+
+static void
+test_states(void **state)
+{
+	int fd = open_conn(NULL);
+	json_t *r;
+
+	(void)state;
+	assert_int_equal(one_code(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"ut_startup_only\",\"id\":1}",
+				  &r),
+			 NVL_RPC_INVALID_STATE);
+	assert_non_null(strstr(err_msg(r), "only be called before framework is initialized"));
+	json_decref(r);
+	nvl_rpc_set_state(NVL_RPC_STARTUP);
+	assert_int_equal(nvl_rpc_get_state(), NVL_RPC_STARTUP);
+	assert_int_equal(one_code(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"ut_ping\",\"id\":2}", &r),
+			 NVL_RPC_INVALID_STATE);
+	assert_non_null(strstr(err_msg(r), "framework_start_init"));
+	json_decref(r);
+	assert_int_equal(one_code(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"ut_startup_only\",\"id\":3}",
+				  NULL),
+			 0);
+	/* the replay of -c is not a client */
+	g_local_calls = 0;
+	assert_int_equal(nvl_rpc_call_local("ut_ping", NULL, local_done, NULL), 0);
+	assert_int_equal(g_local_calls, 1);
+	assert_null(g_local_error);
+	json_decref(g_local_result);
+	nvl_rpc_set_state(NVL_RPC_RUNTIME);
+	assert_int_equal(one_code(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"ut_ping\",\"id\":4}", NULL),
+			 0);
+	close(fd);
+}
+
 static void
 test_registry(void **state)
 {
@@ -1207,6 +1332,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_decode_table),
 		cmocka_unit_test(test_decode_values),
+		cmocka_unit_test(test_decode_schema),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test_setup_teardown(test_errors_and_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ids_and_messages, setup, teardown),
@@ -1225,6 +1351,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_timer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_calls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_states, setup, teardown),
 	};
 
 	return UT_RUN(tests);
