@@ -312,7 +312,8 @@ m_reactors(struct mbuf *b, struct mconn *c)
 		{ "sleeps", "sleeps", "counter", "Times the reactor slept." },
 		{ "msgs", "messages", "counter", "Messages run." },
 		{ "busy_ns", "busy_seconds", "counter", "Time spent doing work." },
-		{ "idle_ns", "idle_seconds", "counter", "Time spent polling without work or asleep." },
+		{ "idle_ns", "idle_seconds", "counter", "Time spent spinning without work." },
+		{ "sleep_ns", "sleep_seconds", "counter", "Time spent asleep waiting for work." },
 		{ "pollers", "pollers", "gauge", "Pollers registered." },
 		{ "fds", "fds", "gauge", "Descriptors watched." },
 	};

@@ -64,6 +64,8 @@ grep -q '^nvlend_nbd_export_connections{export="e1"} 0$' "$T/m.txt" || fail "nbd
 grep -q '^nvlend_vblk_frontend_connected{controller="v1"} 0$' "$T/m.txt" || fail "vblk"
 grep -q '^nvlend_brick_capacity_blocks{brick="b1"} 2$' "$T/m.txt" || fail "brick"
 grep -q '^nvlend_reactor_loops_total{reactor="0"} [1-9]' "$T/m.txt" || fail "reactor loops"
+grep -q '^nvlend_reactor_busy_seconds_total{reactor="0"} [0-9.e+-]*[1-9]' "$T/m.txt" || fail "reactor busy time"
+grep -q '^nvlend_reactor_sleep_seconds_total{reactor="0"} ' "$T/m.txt" || fail "reactor sleep time"
 grep -q '^process_open_fds [1-9]' "$T/m.txt" || fail "process fds"
 grep -q '^nvlend_ram_bdev_bytes '$(((32 + 8) << 20))'$' "$T/m.txt" || fail "RAM bdev memory"
 
