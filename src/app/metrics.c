@@ -417,6 +417,8 @@ m_subsystems(struct mbuf *b, struct mconn *c)
 		{ "read_bytes", "read_bytes", "counter", "Bytes read." },
 		{ "write_bytes", "written_bytes", "counter", "Bytes written." },
 		{ "errors", "errors", "counter", "Commands completed with an error status." },
+		{ "resv_conflicts", "reservation_conflicts", "counter",
+		  "Commands refused with Reservation Conflict." },
 	};
 	static const struct mmap qt[] = {
 		{ "submitted", "submitted", "counter", "Commands taken from the queue." },
@@ -440,6 +442,11 @@ m_subsystems(struct mbuf *b, struct mconn *c)
 			  json_is_true(json_object_get(s, "allow_any_host"))
 				  ? -1 : (double)json_array_size(json_object_get(s, "hosts")),
 			  "nqn", jstr(s, "nqn"), NULL);
+	mb_family(b, "nvlend_subsystem_keep_alive_expiries", "counter",
+		  "Controllers ended because their host's keep-alive stopped.");
+	json_array_foreach(subs, i, s)
+		mb_sample(b, "nvlend_subsystem_keep_alive_expiries", "_total",
+			  jnum(s, "keep_alive_expiries"), "nqn", jstr(s, "nqn"), NULL);
 	mb_family(b, "nvlend_subsystem_controllers", "gauge", "Connected controllers (hosts).");
 	json_array_foreach(subs, i, s)
 		mb_sample(b, "nvlend_subsystem_controllers", "", jnum(s, "controllers"), "nqn",

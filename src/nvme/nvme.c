@@ -110,6 +110,7 @@ nvl_nvme_ctrlr_get_stats(const struct nvl_nvme_ctrlr *c, struct nvl_nvme_ctrlr_s
 		out->read_bytes += NVL_STAT_GET(c->stats[i].read_bytes);
 		out->write_bytes += NVL_STAT_GET(c->stats[i].write_bytes);
 		out->errors += NVL_STAT_GET(c->stats[i].errors);
+		out->resv_conflicts += NVL_STAT_GET(c->stats[i].resv_conflicts);
 	}
 }
 
@@ -283,6 +284,8 @@ nvl_nvme_req_complete(struct nvl_nvme_req *req, uint16_t sct_sc)
 			st |= NVL_NVME_STATUS_DNR;
 		if (req->ctrlr) {
 			NVL_STAT_INC(nvme_ctrlr_stats(req->ctrlr)->errors);
+			if ((sct_sc & 0x7ff) == NVL_NVME_SC_RESERVATION_CONFLICT)
+				NVL_STAT_INC(nvme_ctrlr_stats(req->ctrlr)->resv_conflicts);
 			if ((sct_sc & 0x7ff) != NVL_NVME_SC_ABORTED_SQ_DELETION &&
 			    !(req->qid == 0 && req->cmd.opc == NVL_NVME_ADM_ASYNC_EVENT))
 				nvme_ctrlr_add_error(req->ctrlr, req, st,

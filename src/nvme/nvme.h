@@ -186,6 +186,7 @@ struct nvl_nvme_ctrlr_stats {
 	uint64_t read_cmds, write_cmds;
 	uint64_t read_bytes, write_bytes;
 	uint64_t errors;
+	uint64_t resv_conflicts;   /**< of errors, Reservation Conflict */
 } __attribute__((aligned(64)));
 
 struct nvl_nvme_ctrlr {

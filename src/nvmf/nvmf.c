@@ -538,6 +538,7 @@ kato_tick(void *arg)
 		NVL_WARNLOG("%s: controller %u of host %s: keep-alive timeout (%llu ms); "
 			    "tearing it down", c->subsys->nqn, c->nvme.cntlid, c->nvme.hostnqn,
 			    (unsigned long long)kato);
+		__atomic_fetch_add(&c->subsys->kato_expiries, 1, __ATOMIC_RELAXED);
 		nvl_nvmf_ctrlr_disconnect(c, "keep-alive timeout");
 	}
 }

@@ -49,6 +49,7 @@ struct nvl_subsys {
 	char owner[16];           /* "" or the managing component: not in save_config */
 	uint32_t max_ns;
 	uint16_t min_cntlid, max_cntlid, next_cntlid;
+	uint64_t kato_expiries;           /* controllers ended by keep-alive timeout (atomic) */
 	struct nvl_nvmf_ns **ns;          /* [max_ns], atomic pointer loads */
 	TAILQ_HEAD(, nvl_nvmf_ctrlr) ctrlrs;  /* g_nvmf.lock */
 	TAILQ_HEAD(, nvmf_host) hosts;

@@ -1113,6 +1113,9 @@ subsys_json(struct nvl_subsys *s)
 		      s->discovery ? "Discovery" : "NVMe", "listen_addresses", ls,
 		      "allow_any_host", s->allow_any_host, "hosts", hs, "controllers",
 		      (int)nctrlrs);
+	json_object_set_new(o, "keep_alive_expiries",
+			    json_integer((json_int_t)__atomic_load_n(&s->kato_expiries,
+								     __ATOMIC_RELAXED)));
 	if (!s->discovery) {
 		json_object_set_new(o, "serial_number", json_string(s->sn));
 		json_object_set_new(o, "model_number", json_string(s->mn));
@@ -1175,7 +1178,7 @@ rpc_nvmf_subsystem_get_controllers(struct nvl_rpc_request *req, struct rpc_nqn *
 		nvl_nvme_ctrlr_get_stats(&c->nvme, &st);
 		json_array_append_new(
 			arr, json_pack("{s:i, s:s, s:s, s:i, s:s, s:o, s:i, s:b, s:{s:I, s:I, s:I, "
-				       "s:I, s:I}}",
+				       "s:I, s:I, s:I}}",
 				       "cntlid", (int)c->nvme.cntlid, "hostnqn", c->nvme.hostnqn,
 				       "hostid", hostid, "num_io_qpairs",
 				       (int)(json_array_size(qp) ? json_array_size(qp) - 1 : 0),
@@ -1185,7 +1188,8 @@ rpc_nvmf_subsystem_get_controllers(struct nvl_rpc_request *req, struct rpc_nqn *
 				       (json_int_t)st.read_cmds, "write_cmds",
 				       (json_int_t)st.write_cmds, "read_bytes",
 				       (json_int_t)st.read_bytes, "write_bytes",
-				       (json_int_t)st.write_bytes, "errors", (json_int_t)st.errors));
+				       (json_int_t)st.write_bytes, "errors", (json_int_t)st.errors,
+				       "resv_conflicts", (json_int_t)st.resv_conflicts));
 		if (c->auth) /* DH-HMAC-CHAP of the admin queue */
 			json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "auth",
 					    nvl_nvmf_auth_json(c->auth));

@@ -57,6 +57,7 @@ assert_eq "$(val 'nvlend_bdev_read_latency_seconds_count\{bdev="m0"\}')" "$reads
 assert_eq "$(val 'nvlend_bdev_read_latency_seconds_bucket\{bdev="m0",le="\+Inf"\}')" "$reads" "+Inf bucket"
 assert_eq "$(val 'nvlend_bdev_size_bytes\{bdev="m0",type="ram"\}')" $((32 << 20)) "bdev size"
 assert_eq "$(val 'nvlend_subsystem_namespaces\{nqn="'"$NQN"'"\}')" 1 "namespaces"
+assert_eq "$(val 'nvlend_subsystem_keep_alive_expiries_total\{nqn="'"$NQN"'"\}')" 0 "keep-alive expiries"
 grep -q '^nvlend_controller_read_commands_total{nqn="'"$NQN"'",cntlid=' "$T/m.txt" ||
 	grep -q 'nvlend_controller_read_commands_total' "$T/m.txt" || fail "controller counters"
 grep -q '^nvlend_nbd_server_running 1$' "$T/m.txt" || fail "nbd server"

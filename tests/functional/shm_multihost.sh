@@ -89,6 +89,8 @@ wait_until 10 bash -c "! nvlend rpc nvmf_subsystem_get_controllers '{\"nqn\":\"$
 el=$(awk "BEGIN{print $(date +%s.%N) - $start}")
 log "stopped host dropped after ${el}s (kato 1 s)"
 grep -q "keep-alive timeout" "$DAEMON_LOG" || fail "no keep-alive timeout logged"
+assert_eq "$(rpc nvmf_get_subsystems "{\"nqn\":\"$NQN\"}" | json_get '[0]["keep_alive_expiries"]')" 1 \
+	"keep_alive_expiries of the subsystem"
 kill -9 $PC; wait $PC 2>/dev/null
 # everything the dead hosts held is gone: no queue region left behind
 sleep 0.3

@@ -436,7 +436,16 @@ test_preempt_registrants(void **state)
 	assert_int_equal(f->ns1.ns.resv.rtype, WE_RO);
 	assert_int_equal(f->ns1.ns.resv.nreg, 2);
 	assert_int_equal(notes_for(f, 0xcc, NVL_NVME_RESV_NOTIF_REGISTRATION_PREEMPTED), 1);
-	CONFLICT(rw1(f, C, NVL_NVME_IO_WRITE));
+	{
+		struct nvl_nvme_ctrlr_stats before, after;
+
+		nvl_nvme_ctrlr_get_stats(&f->u[C].c, &before);
+		CONFLICT(rw1(f, C, NVL_NVME_IO_WRITE));
+		nvl_nvme_ctrlr_get_stats(&f->u[C].c, &after);
+		/* counted, as a conflict and as an error (metrics) */
+		assert_int_equal(after.resv_conflicts, before.resv_conflicts + 1);
+		assert_int_equal(after.errors, before.errors + 1);
+	}
 	OK(rw1(f, A, NVL_NVME_IO_WRITE));
 	/* a key nobody has: conflict; PRKEY 0 with a holder: invalid field */
 	CONFLICT(acq(f, A, PREEMPT, WE, KA, KC));
