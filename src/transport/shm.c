@@ -275,6 +275,28 @@ shm_window_budget(const char *hostnqn, uint64_t win, char *why, size_t len)
 	return 0;
 }
 
+
+/* What every shm controller tells the target at Connect (and at a restore):
+ * the transport's limits, its queue ops, and who the kernel says connected. */
+void
+shm_connect_info_fill(struct shm_ctrlr *sc, struct nvl_connect_info *ci)
+{
+	ci->max_queue_entries = (uint16_t)g_shm_opts.max_queue_depth;
+	ci->max_io_queues = (uint16_t)g_shm_opts.max_io_queues;
+	ci->fabrics = false;
+	ci->sgl = true;
+	ci->transport = &g_shm_ops;
+	ci->listener = &sc->listener;
+	ci->queue_ops = &g_shm_queue_ops;
+	ci->tctx = sc;
+	ci->has_cred = sc->has_cred;
+	ci->uid = sc->cred.uid;
+	ci->gid = sc->cred.gid;
+	ci->pid = (uint32_t)sc->cred.pid;
+	ci->groups = sc->groups;
+	ci->ngroups = sc->ngroups;
+}
+
 static void
 shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 {
@@ -311,20 +333,7 @@ shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 	ci.hostid = m->hostid;
 	ci.kato_ms = m->kato_ms;
 	ci.cntlid = 0xffff;
-	ci.max_queue_entries = (uint16_t)g_shm_opts.max_queue_depth;
-	ci.max_io_queues = (uint16_t)g_shm_opts.max_io_queues;
-	ci.fabrics = false;
-	ci.sgl = true;
-	ci.transport = &g_shm_ops;
-	ci.listener = &sc->listener;
-	ci.queue_ops = &g_shm_queue_ops;
-	ci.tctx = sc;
-	ci.has_cred = sc->has_cred;
-	ci.uid = sc->cred.uid;
-	ci.gid = sc->cred.gid;
-	ci.pid = (uint32_t)sc->cred.pid;
-	ci.groups = sc->groups;
-	ci.ngroups = sc->ngroups;
+	shm_connect_info_fill(sc, &ci);
 	why[0] = '\0';
 	ci.why = why;
 	ci.why_len = sizeof(why);

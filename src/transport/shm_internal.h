@@ -203,6 +203,8 @@ int shm_conn_send(struct shm_ctrlr *sc, void *msg, size_t len, uint16_t type, co
 		  int nfds);
 void shm_conn_event(void *arg, uint32_t events);
 void shm_conn_peer_cred(struct shm_ctrlr *sc);
+/** Fill the transport-side fields of a Connect (limits, ops, peer credentials). */
+void shm_connect_info_fill(struct shm_ctrlr *sc, struct nvl_connect_info *ci);
 extern struct nvl_transport_ops g_shm_ops;
 extern TAILQ_HEAD(shm_conn_list, shm_ctrlr) g_shm_conns;
 extern unsigned g_shm_nconns;
