@@ -10,6 +10,11 @@
  * unread answer) saw no progress for request_timeout, and one idle with
  * nothing outstanding for idle_timeout. A request the daemon is still working
  * on never times out; any byte received or sent restarts the clock.
+ *
+ * About 1270 lines, kept whole for now: the connection state machine and the
+ * dispatch share the connection's state, and rpc_ut.c and fuzz_jsonrpc
+ * include this file. The next split: the method table, the parameter schema
+ * and nvl_rpc_decode (pure functions) into rpc_schema.c.
  */
 #include "rpc/rpc.h"
 #include "reactor/reactor.h"
