@@ -184,7 +184,10 @@ ub_request(struct ub_queue *uq, struct ub_tag *t)
 {
 	struct ublk_attach *ua = uq->ua;
 	struct ublksrv_io_desc d = uq->iods[t->tag];
-	uint64_t off = d.start_sector << 9, len = (uint64_t)d.nr_sectors << 9;
+	/* a start sector beyond 2^55 would wrap the shift into a small offset
+	 * that passes the range check below: saturate instead */
+	uint64_t off = d.start_sector > (UINT64_MAX >> 9) ? UINT64_MAX : d.start_sector << 9;
+	uint64_t len = (uint64_t)d.nr_sectors << 9;
 	struct host_session_io *io = &t->io;
 	uint32_t fl = ublksrv_get_flags(&d);
 	int rc;
