@@ -45,8 +45,8 @@ kills=20
 case $BUILD in *asan*) kills=8 ;; esac
 log "randrw --verify through $kills kill -9s of the worker"
 c0=$(connects)
-build_perf() { "$BUILD/bin/nvlend-perf" "$URI" "$@"; }
-build_perf --rw=randrw --verify --bs=4k --iodepth=16 --numjobs=2 --runtime=40 --json \
+PERF=$BUILD/bin/nvlend-perf   # run directly (not through a function): $! must be its pid
+"$PERF" "$URI" --rw=randrw --verify --bs=4k --iodepth=16 --numjobs=2 --runtime=40 --json \
 	>"$T/perf1.json" 2>"$T/perf1.err" &
 perf=$!
 on_exit "kill $perf"
@@ -92,7 +92,7 @@ log "death to restored controller, ms: $pauses"
 
 log "sequential write through 2 kill -9s, read back at its end"
 c0=$(connects)
-build_perf --rw=write --verify --bs=64k --iodepth=8 --io_limit=48M --json \
+"$PERF" "$URI" --rw=write --verify --bs=64k --iodepth=8 --io_limit=48M --json \
 	>"$T/perf2.json" 2>"$T/perf2.err" &
 perf=$!
 on_exit "kill $perf"
@@ -121,7 +121,7 @@ wait_until 15 sh -c "w=\$(pgrep -P $DAEMON_PID -x nvlendd); [ -n \"\$w\" ] && [ 
 WORKER_PID=$(worker_of "$DAEMON_PID")
 
 log "a controller closed while no worker runs is not brought back"
-build_perf --rw=read --bs=4k --iodepth=4 --runtime=30 >/dev/null 2>&1 &
+"$PERF" "$URI" --rw=read --bs=4k --iodepth=4 --runtime=30 >/dev/null 2>&1 &
 perf=$!
 on_exit "kill $perf"
 ctrlrs_are() { [ "$(count_ctrlrs)" = "$1" ]; }
