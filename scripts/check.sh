@@ -61,9 +61,11 @@ if has unit; then
 fi
 if has functional; then
 	# shellcheck disable=SC2086
-	step "functional (release)" tests/run_functional.sh build ${TESTS:-}
+	FUNCTIONAL_LANES=${FUNCTIONAL_LANES:-2} \
+		step "functional (release)" tests/run_functional.sh build ${TESTS:-}
 	# shellcheck disable=SC2086
-	step "functional (asan)" tests/run_functional.sh build-asan ${TESTS:-}
+	FUNCTIONAL_LANES=${FUNCTIONAL_LANES:-2} \
+		step "functional (asan)" tests/run_functional.sh build-asan ${TESTS:-}
 fi
 # valgrind and the fuzzers are each one CPU-bound process at a time and
 # neither times anything: run them side by side, report valgrind after

@@ -6,6 +6,11 @@
 #   # asan: no           (not run against the ASan build: guest-bound or too slow)
 # Prints PASS/FAIL/SKIP per test; the full output of each is in
 # BUILD_DIR/test-logs/NAME.log. Exit status 1 if any test failed.
+# FUNCTIONAL_LANES=2 runs the tests in two lanes side by side (make check
+# does): tests that boot a QEMU guest or build packages go one after another
+# in the first lane, the others in the second (alternating between both when
+# there is nothing heavy); no test runs twice at once, and every test keeps
+# its own directory, ports and names.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
@@ -20,7 +25,10 @@ if [ $is_asan = 1 ]; then
 	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:abort_on_error=0}
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 fi
-pass=0 failn=0 skipn=0 failed=()
+LANES=${FUNCTIONAL_LANES:-1}
+RES=$(mktemp -d)
+trap 'rm -rf "$RES"' EXIT
+todo=() heavy=()
 for t in "$TOP"/tests/functional/*.sh; do
 	name=$(basename "$t" .sh)
 	# sourced helpers (common.sh, *_common.sh) are not tests
@@ -33,6 +41,16 @@ for t in "$TOP"/tests/functional/*.sh; do
 	if [ $is_asan = 1 ] && head -15 "$t" | grep -q '^# asan: no'; then
 		continue
 	fi
+	todo+=("$t")
+	if grep -qE 'guest_(prepare|run)|dpkg-buildpackage|make deb|--plot' "$t"; then
+		heavy+=("$t")
+	fi
+done
+
+# run_one TEST: run it, print its result (under a lock: lanes share stdout)
+run_one() {
+	local t=$1 name tmo start rc secs out
+	name=$(basename "$t" .sh)
 	tmo=$(head -15 "$t" | sed -n 's/^# timeout: *\([0-9]*\).*/\1/p')
 	tmo=${tmo:-300}
 	start=$(date +%s.%N)
@@ -40,13 +58,44 @@ for t in "$TOP"/tests/functional/*.sh; do
 	rc=$?
 	secs=$(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $start}")
 	case $rc in
-	0) pass=$((pass + 1)); echo "PASS  $name (${secs}s)" ;;
-	77) skipn=$((skipn + 1)); echo "SKIP  $name (${secs}s): $(grep -m1 'SKIP:' "$LOGS/$name.log" | sed 's/.*SKIP: //')" ;;
+	0) out="PASS  $name (${secs}s)"; echo pass >"$RES/$name" ;;
+	77) out="SKIP  $name (${secs}s): $(grep -m1 'SKIP:' "$LOGS/$name.log" | sed 's/.*SKIP: //')"
+		echo skip >"$RES/$name" ;;
 	*)
-		failn=$((failn + 1)); failed+=("$name")
-		[ $rc = 124 ] && echo "FAIL  $name (timed out after ${tmo}s)" || echo "FAIL  $name (status $rc, ${secs}s)"
-		sed 's/^/      | /' "$LOGS/$name.log" | tail -n 40
+		echo fail >"$RES/$name"
+		if [ $rc = 124 ]; then out="FAIL  $name (timed out after ${tmo}s)"; else out="FAIL  $name (status $rc, ${secs}s)"; fi
+		out+=$'\n'$(sed 's/^/      | /' "$LOGS/$name.log" | tail -n 40)
 		;;
+	esac
+	flock "$RES" printf '%s\n' "$out"
+}
+
+if [ "$LANES" -ge 2 ] && [ ${#todo[@]} -gt 1 ]; then
+	lane0=() lane1=() i=0
+	for t in "${todo[@]}"; do
+		case " ${heavy[*]} " in
+		*" $t "*) lane0+=("$t") ;;
+		*)
+			if [ ${#heavy[@]} -gt 0 ] || [ $((i % 2)) = 1 ]; then lane1+=("$t"); else lane0+=("$t"); fi
+			i=$((i + 1))
+			;;
+		esac
+	done
+	(for t in "${lane0[@]}"; do run_one "$t"; done) &
+	l0=$!
+	(for t in "${lane1[@]}"; do run_one "$t"; done) &
+	l1=$!
+	wait $l0 $l1
+else
+	for t in "${todo[@]}"; do run_one "$t"; done
+fi
+pass=0 failn=0 skipn=0 failed=()
+for t in "${todo[@]}"; do
+	name=$(basename "$t" .sh)
+	case $(cat "$RES/$name" 2>/dev/null) in
+	pass) pass=$((pass + 1)) ;;
+	skip) skipn=$((skipn + 1)) ;;
+	*) failn=$((failn + 1)); failed+=("$name") ;;
 	esac
 done
 echo "functional ($(basename "$BUILD")): $pass passed, $failn failed, $skipn skipped${failed:+ -- failed: ${failed[*]}}"
