@@ -291,7 +291,7 @@ nbd_store_name(const char *address, uint16_t port, const char *path,
 	if (path)
 		snprintf(key, sizeof(key), "unix/%s", path);
 	else
-		snprintf(key, sizeof(key), "tcp/%s/%u", address, port);
+		snprintf(key, sizeof(key), "tcp/%s/%u", address ? address : "*", port);
 	nvl_fdstore_name(buf, "nbd.listen", key);
 }
 
@@ -309,7 +309,7 @@ nbd_listen_kept(const char *address, uint16_t port, const char *path, char *err,
 		return rc;
 	if (kept)
 		NVL_NOTICELOG("nbd: listening again on %s%s (kept across the restart)",
-			      path ? path : address, path ? "" : " (TCP)");
+			      path ? path : address ? address : "*", path ? "" : " (TCP)");
 	return fd;
 }
 
