@@ -185,6 +185,8 @@ struct nvl_bdev_file_opts {
 	const char *filename;
 	uint32_t block_size;     /**< 0 = the device's/file system's natural size, min 512 */
 	bool read_only;
+	bool shared;             /**< another bdev of this daemon may serve the same file
+				      if it is shared too (else -EBUSY) */
 	const uint8_t *uuid;
 	const char *rpc_method;  /**< "bdev_uring_create" or "bdev_aio_create" (save_config) */
 	/** NVL_BDEV_FILE_AUTO: O_DIRECT where possible, inline on tmpfs;

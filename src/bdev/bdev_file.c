@@ -74,8 +74,10 @@ static void *g_zero_buf;
 /*
  * One daemon per backing device (dis_nvme's one manager per device): the
  * first bdev of this process on a file or block device takes an exclusive
- * flock(2) on it (its own descriptor, so the bdev's reopens do not drop it);
- * further bdevs of this process on the same file share it (refcounted). A
+ * flock(2) on it (its own descriptor, so the bdev's reopens do not drop it).
+ * A second bdev of this process on the same file is refused with -EBUSY
+ * unless both say `shared` (then they share the lock, refcounted): two
+ * bdevs on one file are two views of the same blocks that nobody orders. A
  * second daemon's bdev on it is refused with -EBUSY. The lock goes with the
  * process (also on kill -9). Reactor 0 only.
  */
@@ -84,6 +86,8 @@ struct backing_lock {
 	ino_t ino;
 	int fd;
 	unsigned refs;
+	bool shared;
+	char first[NVL_BDEV_NAME_MAX];   /* the bdev that took it */
 	struct backing_lock *next;
 };
 static struct backing_lock *g_backing_locks;
@@ -111,7 +115,7 @@ backing_lock_owner(dev_t dev, ino_t ino)
 }
 
 static int
-backing_lock_get(const char *name, const char *path, const struct stat *st,
+backing_lock_get(const char *name, const char *path, const struct stat *st, bool shared,
 		 struct backing_lock **out)
 {
 	struct backing_lock *l;
@@ -119,6 +123,11 @@ backing_lock_get(const char *name, const char *path, const struct stat *st,
 
 	for (l = g_backing_locks; l; l = l->next)
 		if (l->dev == st->st_dev && l->ino == st->st_ino) {
+			if (!shared || !l->shared) {
+				NVL_ERRLOG("%s: %s is already served by bdev %s (two bdevs on one "
+					   "file need shared: true on both)", name, path, l->first);
+				return -EBUSY;
+			}
 			l->refs++;
 			*out = l;
 			return 0;
@@ -148,6 +157,8 @@ backing_lock_get(const char *name, const char *path, const struct stat *st,
 	l->dev = st->st_dev;
 	l->ino = st->st_ino;
 	l->refs = 1;
+	l->shared = shared;
+	nvl_strlcpy(l->first, name, sizeof(l->first));
 	l->next = g_backing_locks;
 	g_backing_locks = l;
 	*out = l;
@@ -535,6 +546,8 @@ file_write_config(struct nvl_bdev *b)
 		      "block_size", (int)b->block_size, "uuid", uuid);
 	if (b->read_only)
 		json_object_set_new(p, "readonly", json_true());
+	if (f->lock && f->lock->shared)
+		json_object_set_new(p, "shared", json_true());
 	return json_pack("{s:s, s:o}", "method", f->rpc_method, "params", p);
 }
 
@@ -738,7 +751,7 @@ nvl_bdev_file_create(const struct nvl_bdev_file_opts *o, struct nvl_bdev **out)
 		rc = -errno;
 		goto err_close;
 	}
-	rc = backing_lock_get(o->name, o->filename, &st, &f->lock);
+	rc = backing_lock_get(o->name, o->filename, &st, o->shared, &f->lock);
 	if (rc < 0)
 		goto err_close;
 	on_memfs = file_on_memfs(f->fd, &st);

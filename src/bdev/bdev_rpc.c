@@ -132,6 +132,7 @@ struct rpc_file_create {
 	const char *uuid;
 	bool readonly;
 	bool fallocate;
+	bool shared;
 	const char *io_mode;
 };
 
@@ -146,6 +147,9 @@ static const struct nvl_rpc_param uring_create_params[] = {
 		      "UUID (default: random)"),
 	NVL_RPC_PARAM(struct rpc_file_create, readonly, NVL_RPC_T_BOOL, false,
 		      "open read-only"),
+	NVL_RPC_PARAM(struct rpc_file_create, shared, NVL_RPC_T_BOOL, false,
+		      "nvlend: another bdev of this daemon may serve the same file if it is "
+		      "shared too (default false: refused, EBUSY)"),
 	NVL_RPC_PARAM(struct rpc_file_create, io_mode, NVL_RPC_T_STR, false,
 		      "\"auto\" (default: direct I/O where possible, inline on tmpfs), "
 		      "\"uring\" (always through io_uring) or \"buffered\""),
@@ -161,6 +165,9 @@ static const struct nvl_rpc_param aio_create_params[] = {
 		      "UUID (default: random)"),
 	NVL_RPC_PARAM(struct rpc_file_create, readonly, NVL_RPC_T_BOOL, false,
 		      "open read-only"),
+	NVL_RPC_PARAM(struct rpc_file_create, shared, NVL_RPC_T_BOOL, false,
+		      "nvlend: another bdev of this daemon may serve the same file if it is "
+		      "shared too (default false: refused, EBUSY)"),
 	NVL_RPC_PARAM(struct rpc_file_create, fallocate, NVL_RPC_T_BOOL, false,
 		      "accepted for SPDK compatibility (write-zeroes always uses fallocate "
 		      "where the file system has it)"),
@@ -204,6 +211,7 @@ file_create_common(struct nvl_rpc_request *req, struct rpc_file_create *a, const
 	o.filename = a->filename;
 	o.block_size = a->block_size;
 	o.read_only = a->readonly;
+	o.shared = a->shared;
 	o.rpc_method = method;
 	o.io_mode = a->io_mode == NULL || strcmp(a->io_mode, "auto") == 0 ? NVL_BDEV_FILE_AUTO
 		    : strcmp(a->io_mode, "uring") == 0			  ? NVL_BDEV_FILE_URING

@@ -100,9 +100,9 @@ grep -q "VERBOSE" "$T/perf0.log" && fail "level 0 printed verbose lines"
 
 log "one daemon per backing device"
 truncate -s 16M "$T/disk.img"
-rpc bdev_aio_create "{\"name\":\"f0\",\"filename\":\"$T/disk.img\"}" >/dev/null || fail "first bdev"
-rpc bdev_aio_create "{\"name\":\"f1\",\"filename\":\"$T/disk.img\"}" >/dev/null ||
-	fail "the same daemon may open its file twice"
+rpc bdev_aio_create "{\"name\":\"f0\",\"filename\":\"$T/disk.img\",\"shared\":true}" >/dev/null || fail "first bdev"
+rpc bdev_aio_create "{\"name\":\"f1\",\"filename\":\"$T/disk.img\",\"shared\":true}" >/dev/null ||
+	fail "the same daemon may open its file twice when both bdevs say shared"
 FIRST=$WORKER_PID # the worker holds the lock (the keeper holds no bdev)
 FIRSTSOCK=$NVLEND_SOCKET
 start_nvlendd

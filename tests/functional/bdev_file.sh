@@ -16,28 +16,33 @@ truncate -s 32M "$T/disk.img"
 start_nvlendd
 
 # root file system: direct I/O, block size = the file system's DIO alignment
-nvlend bdev create file d0 "$T/disk.img" >/dev/null || fail "create on $T/disk.img"
+nvlend bdev create file d0 "$T/disk.img" --shared >/dev/null || fail "create on $T/disk.img"
 assert_eq "$(info d0 direct_io)" True "direct I/O on $(df --output=fstype "$T" | tail -1)"
 assert_eq "$(info d0 io_mode)" uring "io mode on disk"
 assert_eq "$(info d0 filename)" "$T/disk.img" "filename"
 bs=$(nvlend --json bdev list d0 | json_get '[0]["block_size"]')
 assert_eq "$(nvlend --json bdev list d0 | json_get '[0]["num_blocks"]')" $((32 * 1048576 / bs)) "blocks"
-nvlend bdev create file d4k "$T/disk.img" --block-size 4096 --readonly >/dev/null || fail "4k ro"
+# a second bdev on the same file: refused unless both say --shared
+out=$(nvlend bdev create file dx "$T/disk.img" 2>&1) && fail "a second bdev on the file without --shared"
+assert_contains "$out" "Device or resource busy" "second bdev refusal"
+grep -q "dx: $T/disk.img is already served by bdev d0" "$DAEMON_LOG" || fail "refusal not logged with the first bdev's name"
+nvlend bdev create file d4k "$T/disk.img" --block-size 4096 --readonly --shared >/dev/null || fail "4k ro"
 assert_eq "$(nvlend --json bdev list d4k | json_get '[0]["read_only"]')" True "read-only flag"
 assert_eq "$(nvlend --json bdev list d4k | json_get '[0]["supported_io_types"]["write"]')" False \
 	"read-only bdev advertises no writes"
 # a relative path is resolved by the CLI (the daemon has its own cwd)
-(cd "$T" && nvlend bdev create file rel disk.img >/dev/null) || fail "relative path"
+(cd "$T" && nvlend bdev create file rel disk.img --shared >/dev/null) || fail "relative path"
+nvlend save-config | grep_q '"shared": true' || fail "save-config lacks shared"
 assert_eq "$(info rel filename)" "$T/disk.img" "relative path resolved"
 
 # tmpfs: inline, buffered, no O_DIRECT notice needed
 if [ "$(stat -f -c %T /dev/shm)" = tmpfs ]; then
 	shm=/dev/shm/${NVLEND_SHM_PREFIX}disk
 	truncate -s 8M "$shm"
-	nvlend bdev create file s0 "$shm" >/dev/null || fail "create on tmpfs"
+	nvlend bdev create file s0 "$shm" --shared >/dev/null || fail "create on tmpfs"
 	assert_eq "$(info s0 io_mode)" sync "tmpfs io mode (auto)"
 	assert_eq "$(info s0 direct_io)" False "tmpfs direct"
-	nvlend bdev create file s1 "$shm" --io-mode uring >/dev/null || fail "tmpfs uring mode"
+	nvlend bdev create file s1 "$shm" --io-mode uring --shared >/dev/null || fail "tmpfs uring mode"
 	assert_eq "$(info s1 io_mode)" uring "tmpfs io mode (uring)"
 	expect_fail nvlend bdev create file s2 "$shm" --io-mode turbo
 fi
@@ -50,13 +55,13 @@ if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null; then
 fi
 if [ -n "$loop" ]; then
 	on_exit "losetup -d $loop"
-	nvlend bdev create file b0 "$loop" >/dev/null || fail "create on $loop"
+	nvlend bdev create file b0 "$loop" --shared >/dev/null || fail "create on $loop"
 	assert_eq "$(info b0 block_device)" True "block_device flag"
 	assert_eq "$(nvlend --json bdev list b0 | json_get '[0]["block_size"]')" 4096 "natural block size"
 	assert_eq "$(nvlend --json bdev list b0 | json_get '[0]["num_blocks"]')" 4096 "device size"
 	assert_eq "$(nvlend --json bdev list b0 | json_get '[0]["product_name"]')" "Block device" "product"
 	# 512-byte blocks on a 4096-byte device: O_DIRECT impossible, buffered with a notice
-	nvlend bdev create file b1 "$loop" --block-size 512 >/dev/null || fail "512 on a 4k device"
+	nvlend bdev create file b1 "$loop" --block-size 512 --shared >/dev/null || fail "512 on a 4k device"
 	assert_eq "$(info b1 direct_io)" False "direct I/O below the device block size"
 	grep -q "b1: block size 512 is below the direct-I/O alignment 4096 of $loop; using buffered I/O" \
 		"$DAEMON_LOG" || fail "no log line for the buffered fallback"

@@ -133,7 +133,8 @@ assert_eq "$out" '"Malloc0"' "default name"
 out=$(spdk bdev_aio_create "{\"filename\": \"$T/aio.img\", \"name\": \"Aio0\", \"block_size\": 4096, \"readonly\": false, \"fallocate\": true}") ||
 	fail "bdev_aio_create: $out"
 assert_eq "$out" '"Aio0"' "bdev_aio_create result"
-out=$(spdk bdev_uring_create "{\"filename\": \"$T/aio.img\", \"name\": \"Uring0\"}") ||
+truncate -s "$(stat -c %s "$T/aio.img")" "$T/uring.img"
+out=$(spdk bdev_uring_create "{\"filename\": \"$T/uring.img\", \"name\": \"Uring0\"}") ||
 	fail "bdev_uring_create: $out"
 
 # bdev_get_bdevs: SPDK's result fields

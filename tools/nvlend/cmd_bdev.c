@@ -98,17 +98,18 @@ cmd_bdev_create_file(struct nvl_cli *cli, int argc, char **argv)
 		{ "read-only", no_argument, NULL, 'r' },
 		{ "readonly", no_argument, NULL, 'R' },  /* the old spelling, with a hint */
 		{ "io-mode", required_argument, NULL, 'm' },
+		{ "shared", no_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t bs = 0;
 	const char *uuid = NULL, *mode = NULL;
-	bool ro = false;
+	bool ro = false, shared = false;
 	json_t *params, *result;
 	char path[4096];
 	int c, rc;
 
 	optind = 0; /* not 1: glibc re-reads the ordering, options may follow args */
-	while ((c = getopt_long(argc, argv, "b:u:rm:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:u:rm:s", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (cli_parse_size(optarg, "--block-size", &bs) != CLI_OK)
@@ -125,6 +126,9 @@ cmd_bdev_create_file(struct nvl_cli *cli, int argc, char **argv)
 			break;
 		case 'm':
 			mode = optarg;
+			break;
+		case 's':
+			shared = true;
 			break;
 		default:
 			return cli_bad_option(cli, argv, opts);
@@ -146,6 +150,8 @@ cmd_bdev_create_file(struct nvl_cli *cli, int argc, char **argv)
 		json_object_set_new(params, "readonly", json_true());
 	if (mode)
 		json_object_set_new(params, "io_mode", json_string(mode));
+	if (shared)
+		json_object_set_new(params, "shared", json_true());
 	rc = cli_call(cli, "bdev_uring_create", params, &result);
 	if (rc != CLI_OK)
 		return rc;
@@ -160,6 +166,7 @@ NVL_CLI_COMMAND(g_cmd_bdev_create_file, "bdev create file",
 "SYNOPSIS\n"
 "    nvlend bdev create file NAME PATH [--block-size BYTES] [--read-only]\n"
 "                            [--io-mode auto|uring|buffered] [--uuid UUID]\n"
+"                            [--shared]\n"
 "\n"
 "DESCRIPTION\n"
 "    I/O goes through io_uring on the daemon's reactors, with O_DIRECT where\n"
@@ -175,6 +182,11 @@ NVL_CLI_COMMAND(g_cmd_bdev_create_file, "bdev create file",
 "                            io_uring would use worker threads there), uring,\n"
 "                            or buffered (no O_DIRECT)\n"
 "    -u, --uuid UUID         fixed UUID (default: random)\n"
+"    -s, --shared            let another bdev of this daemon serve the same file\n"
+"                            (it must say --shared too); without it a second\n"
+"                            bdev on the file is refused: two bdevs are two\n"
+"                            views of the same blocks that nobody orders. A\n"
+"                            second daemon on the file is refused in any case.\n"
 "\n"
 "EXAMPLE\n"
 "    truncate -s 1G /var/tmp/disk.img\n"

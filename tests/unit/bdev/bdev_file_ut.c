@@ -142,8 +142,9 @@ teardown(void **state)
 static struct nvl_bdev *
 make_file_bdev(const char *name, const char *path, uint32_t bs, int mode, bool ro)
 {
+	/* shared: several tests open one file through several bdevs */
 	struct nvl_bdev_file_opts o = { .name = name, .filename = path, .block_size = bs,
-					.io_mode = mode, .read_only = ro };
+					.io_mode = mode, .read_only = ro, .shared = true };
 	struct nvl_bdev *b = NULL;
 
 	assert_int_equal(nvl_bdev_file_create(&o, &b), 0);
@@ -416,8 +417,12 @@ test_create_errors(void **state)
 	o.name = "";
 	assert_int_equal(nvl_bdev_file_create(&o, &b), -EINVAL);
 	o.name = "dup";
+	o.shared = true;
 	assert_int_equal(nvl_bdev_file_create(&o, &b), 0);
 	assert_int_equal(nvl_bdev_file_create(&o, &b), -EEXIST);
+	o.name = "dup2";   /* another bdev on the same file, not shared */
+	o.shared = false;
+	assert_int_equal(nvl_bdev_file_create(&o, &b), -EBUSY);
 	/* smaller than one block */
 	fd = ut_tmpfile(DISK_DIR, 100, small);
 	close(fd);

@@ -138,12 +138,17 @@ test_file_create_delete(void **state)
 
 	(void)state;
 	snprintf(params, sizeof(params), "{\"name\": \"Aio0\", \"filename\": \"%s\", "
-		 "\"block_size\": 4096, \"readonly\": false, \"fallocate\": true}", g_path);
+		 "\"block_size\": 4096, \"readonly\": false, \"fallocate\": true, "
+		 "\"shared\": true}", g_path);
 	assert_int_equal(call("bdev_aio_create", params), 0);
 	assert_string_equal(json_string_value(g_result), "Aio0");
 	assert_int_equal(call("bdev_aio_create", params), -EEXIST);
+	/* a second bdev on the file: refused unless both say shared */
 	snprintf(params, sizeof(params), "{\"name\": \"u0\", \"filename\": \"%s\", "
 		 "\"io_mode\": \"uring\"}", g_path);
+	assert_int_equal(call("bdev_uring_create", params), -EBUSY);
+	snprintf(params, sizeof(params), "{\"name\": \"u0\", \"filename\": \"%s\", "
+		 "\"io_mode\": \"uring\", \"shared\": true}", g_path);
 	assert_int_equal(call("bdev_uring_create", params), 0);
 	assert_int_equal(nvl_bdev_get_by_name("u0")->block_size, 512);
 	/* io_mode is ours, not SPDK's aio_create: unknown there */
