@@ -61,8 +61,10 @@ log "bounded: I/O fails with EIO after --reconnect-timeout, works when the targe
 dev=$(nvlend attach "$URI" --name t --reconnect-timeout 2) || fail "attach t"
 dd if=/dev/urandom of="$T/blk" bs=4k count=1 status=none
 dd if="$T/blk" of="$dev" bs=4k count=1 oflag=direct status=none || fail "write"
-kill9_nvlendd
+# the 2 s count from the loss, which the session may see before dd asks:
+# time it from the kill
 t0=$(date +%s)
+kill9_nvlendd
 if dd if="$dev" of=/dev/null bs=4k count=1 skip=100 iflag=direct status=none 2>"$T/dd.err"; then
 	fail "read succeeded with the target away"
 fi
