@@ -39,6 +39,25 @@ nvl_transport_register(struct nvl_transport_ops *ops)
 	g_transports = ops;
 }
 
+int
+nvl_nvmf_opt_u32(json_t *opts, const char *key, uint64_t min, uint64_t max, uint32_t *out,
+		 char *err, size_t errlen)
+{
+	json_t *v = json_object_get(opts, key);
+	json_int_t x;
+
+	if (v == NULL)
+		return 0;
+	x = json_integer_value(v);
+	if (!json_is_integer(v) || x < (json_int_t)min || (uint64_t)x > max) {
+		snprintf(err, errlen, "%s must be %llu..%llu", key, (unsigned long long)min,
+			 (unsigned long long)max);
+		return -EINVAL;
+	}
+	*out = (uint32_t)x;
+	return 0;
+}
+
 void
 nvl_nvmf_restore(void)
 {

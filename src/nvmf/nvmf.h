@@ -250,6 +250,14 @@ void nvl_nvmf_fini(void (*done)(void));
  *  controllers a previous worker kept (transport restore ops; reactor 0). */
 void nvl_nvmf_restore(void);
 
+/**
+ * One unsigned transport option of nvmf_create_transport: opts[key], if
+ * present, must be an integer in min..max; it is then stored in *out.
+ * \return 0 (absent or stored), -EINVAL with the reason in err.
+ */
+int nvl_nvmf_opt_u32(json_t *opts, const char *key, uint64_t min, uint64_t max, uint32_t *out,
+		     char *err, size_t errlen);
+
 /** Normalize "shm"/"tcp" to "SHM"/"TCP". */
 void nvl_trtype_normalize(char *trtype);
 

@@ -368,42 +368,23 @@ rdma_ctrlr_qpairs(struct nvl_nvmf_ctrlr *tc, json_t *arr)
 }
 
 static int
-rdma_opt_u32(json_t *opts, const char *key, uint64_t min, uint64_t max, uint32_t *out, char *err,
-	     size_t errlen)
-{
-	json_t *v = json_object_get(opts, key);
-	json_int_t x;
-
-	if (v == NULL)
-		return 0;
-	x = json_integer_value(v);
-	if (!json_is_integer(v) || x < (json_int_t)min || (uint64_t)x > max) {
-		snprintf(err, errlen, "%s must be %llu..%llu", key, (unsigned long long)min,
-			 (unsigned long long)max);
-		return -EINVAL;
-	}
-	*out = (uint32_t)x;
-	return 0;
-}
-
-static int
 rdma_configure(json_t *opts, char *err, size_t errlen)
 {
 	struct rdma_opts o = g_rdma_opts;
 	json_t *v;
 
-	if (rdma_opt_u32(opts, "max_queue_depth", 2, 4096, &o.max_queue_depth, err, errlen) < 0 ||
-	    rdma_opt_u32(opts, "max_aq_depth", 32, 4096, &o.max_aq_depth, err, errlen) < 0 ||
-	    rdma_opt_u32(opts, "max_io_qpairs_per_ctrlr", 1, RDMA_MAX_IO_QUEUES, &o.max_io_qpairs,
+	if (nvl_nvmf_opt_u32(opts, "max_queue_depth", 2, 4096, &o.max_queue_depth, err, errlen) < 0 ||
+	    nvl_nvmf_opt_u32(opts, "max_aq_depth", 32, 4096, &o.max_aq_depth, err, errlen) < 0 ||
+	    nvl_nvmf_opt_u32(opts, "max_io_qpairs_per_ctrlr", 1, RDMA_MAX_IO_QUEUES, &o.max_io_qpairs,
 			 err, errlen) < 0 ||
-	    rdma_opt_u32(opts, "in_capsule_data_size", 0, 65536, &o.icd, err, errlen) < 0 ||
-	    rdma_opt_u32(opts, "max_io_size", 2 * NVL_NVME_PAGE_SIZE, NVL_NVME_MAX_XFER,
+	    nvl_nvmf_opt_u32(opts, "in_capsule_data_size", 0, 65536, &o.icd, err, errlen) < 0 ||
+	    nvl_nvmf_opt_u32(opts, "max_io_size", 2 * NVL_NVME_PAGE_SIZE, NVL_NVME_MAX_XFER,
 			 &o.max_io_size, err, errlen) < 0 ||
-	    rdma_opt_u32(opts, "io_unit_size", 4096, NVL_NVME_MAX_XFER, &o.io_unit_size, err,
+	    nvl_nvmf_opt_u32(opts, "io_unit_size", 4096, NVL_NVME_MAX_XFER, &o.io_unit_size, err,
 			 errlen) < 0 ||
-	    rdma_opt_u32(opts, "max_srq_depth", 2, 65536, &o.max_srq_depth, err, errlen) < 0 ||
-	    rdma_opt_u32(opts, "num_cqe", 2, 1u << 20, &o.num_cqe, err, errlen) < 0 ||
-	    rdma_opt_u32(opts, "acceptor_backlog", 1, 4096, &o.acceptor_backlog, err, errlen) < 0)
+	    nvl_nvmf_opt_u32(opts, "max_srq_depth", 2, 65536, &o.max_srq_depth, err, errlen) < 0 ||
+	    nvl_nvmf_opt_u32(opts, "num_cqe", 2, 1u << 20, &o.num_cqe, err, errlen) < 0 ||
+	    nvl_nvmf_opt_u32(opts, "acceptor_backlog", 1, 4096, &o.acceptor_backlog, err, errlen) < 0)
 		return -EINVAL;
 	if (o.icd % 16) {
 		snprintf(err, errlen, "in_capsule_data_size must be a multiple of 16");

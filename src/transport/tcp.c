@@ -184,44 +184,25 @@ tcp_ctrlr_qpairs(struct nvl_nvmf_ctrlr *tc, json_t *arr)
 }
 
 static int
-tcp_opt_u32(json_t *opts, const char *key, uint64_t min, uint64_t max, uint32_t *out, char *err,
-	size_t errlen)
-{
-	json_t *v = json_object_get(opts, key);
-	json_int_t x;
-
-	if (v == NULL)
-		return 0;
-	x = json_integer_value(v);
-	if (!json_is_integer(v) || x < (json_int_t)min || (uint64_t)x > max) {
-		snprintf(err, errlen, "%s must be %llu..%llu", key, (unsigned long long)min,
-			 (unsigned long long)max);
-		return -EINVAL;
-	}
-	*out = (uint32_t)x;
-	return 0;
-}
-
-static int
 tcp_configure(json_t *opts, char *err, size_t errlen)
 {
 	__typeof__(g_tcp_opts) o = g_tcp_opts;
 	json_t *v;
 
-	if (tcp_opt_u32(opts, "max_queue_depth", 2, 4096, &o.max_queue_depth, err, errlen) < 0 ||
-	    tcp_opt_u32(opts, "max_aq_depth", 32, 4096, &o.max_aq_depth, err, errlen) < 0 ||
-	    tcp_opt_u32(opts, "max_io_qpairs_per_ctrlr", 1, TCP_MAX_IO_QUEUES, &o.max_io_qpairs, err,
+	if (nvl_nvmf_opt_u32(opts, "max_queue_depth", 2, 4096, &o.max_queue_depth, err, errlen) < 0 ||
+	    nvl_nvmf_opt_u32(opts, "max_aq_depth", 32, 4096, &o.max_aq_depth, err, errlen) < 0 ||
+	    nvl_nvmf_opt_u32(opts, "max_io_qpairs_per_ctrlr", 1, TCP_MAX_IO_QUEUES, &o.max_io_qpairs, err,
 		    errlen) < 0 ||
-	    tcp_opt_u32(opts, "in_capsule_data_size", 0, 65536, &o.icd, err, errlen) < 0 ||
-	    tcp_opt_u32(opts, "max_io_size", 2 * NVL_NVME_PAGE_SIZE, NVL_NVME_MAX_XFER, &o.max_io_size,
+	    nvl_nvmf_opt_u32(opts, "in_capsule_data_size", 0, 65536, &o.icd, err, errlen) < 0 ||
+	    nvl_nvmf_opt_u32(opts, "max_io_size", 2 * NVL_NVME_PAGE_SIZE, NVL_NVME_MAX_XFER, &o.max_io_size,
 		    err, errlen) < 0 ||
-	    tcp_opt_u32(opts, "io_unit_size", NVL_TCP_MIN_MAXH2CDATA, NVL_NVME_MAX_XFER, &o.maxh2cdata,
+	    nvl_nvmf_opt_u32(opts, "io_unit_size", NVL_TCP_MIN_MAXH2CDATA, NVL_NVME_MAX_XFER, &o.maxh2cdata,
 		    err, errlen) < 0 ||
-	    tcp_opt_u32(opts, "sock_priority", 0, 6, &o.sock_priority, err, errlen) < 0 ||
-	    tcp_opt_u32(opts, "ack_timeout", 100, 3600000, &o.stall_ms, err, errlen) < 0 ||
-	    tcp_opt_u32(opts, "max_conns_per_peer", 1, TCP_MAX_CONNS, &o.max_conns_per_peer, err,
+	    nvl_nvmf_opt_u32(opts, "sock_priority", 0, 6, &o.sock_priority, err, errlen) < 0 ||
+	    nvl_nvmf_opt_u32(opts, "ack_timeout", 100, 3600000, &o.stall_ms, err, errlen) < 0 ||
+	    nvl_nvmf_opt_u32(opts, "max_conns_per_peer", 1, TCP_MAX_CONNS, &o.max_conns_per_peer, err,
 		    errlen) < 0 ||
-	    tcp_opt_u32(opts, "reserved_conns", 0, TCP_MAX_CONNS - 1, &o.reserved_conns, err,
+	    nvl_nvmf_opt_u32(opts, "reserved_conns", 0, TCP_MAX_CONNS - 1, &o.reserved_conns, err,
 		    errlen) < 0)
 		return -EINVAL;
 	if (o.icd % 16) {
