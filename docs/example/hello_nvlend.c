@@ -40,7 +40,7 @@ main(int argc, char **argv)
 	}
 	rc = nvl_ctrlr_connect(argv[1], NULL, &c);
 	if (rc < 0) {
-		fprintf(stderr, "connect: %s\n", strerror(-rc));
+		fprintf(stderr, "connect: %s\n", nvl_strerror(rc));
 		return 1;
 	}
 	nsid = nvl_ctrlr_default_nsid(c);

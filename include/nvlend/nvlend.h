@@ -91,13 +91,32 @@ void nvl_ctrlr_opts_default(struct nvl_ctrlr_opts *opts);
  * \param opts NULL for defaults.
  * \return 0; -EINVAL bad URI; -ENOENT/-ECONNREFUSED nobody listens there;
  *         -EACCES the subsystem does not allow this host; -ENODEV no such
- *         subsystem; -ETIMEDOUT; -EPROTO the peer broke the protocol;
- *         -EREMOTEIO another refusal (see nvl_ctrlr_last_error()).
+ *         subsystem; -EADDRNOTAVAIL the subsystem does not listen at that
+ *         address; -EPERM the host NQN is bound to another local user;
+ *         -ETIMEDOUT; -EPROTO the peer broke the protocol; -EREMOTEIO
+ *         another refusal. nvl_strerror() names each, with the target's
+ *         reason.
  */
 int nvl_ctrlr_connect(const char *uri, const struct nvl_ctrlr_opts *opts, struct nvl_ctrlr **out);
 
 /** Destroy every queue pair of c, leave the controller, free c. NULL ignored. */
 void nvl_ctrlr_disconnect(struct nvl_ctrlr *c);
+
+/**
+ * The one text of a failure, as nvlend, nvlend-perf and nvlend attach print
+ * it: err is a -errno (or errno) that a libnvlend call returned. When the last
+ * failing call of this thread had a reason from the target (its refusal
+ * message, the Connect status), it follows in parentheses. The phrases:
+ * -EINVAL invalid URI; -ENOENT no such socket; -ECONNREFUSED nothing listens
+ * at that address and port; -EADDRNOTAVAIL the subsystem does not listen at
+ * that address; -ENODEV no such subsystem; -EACCES this host is not allowed
+ * on that subsystem; -EPERM this host NQN is bound to another local user;
+ * -ENXIO no such namespace; -ETIMEDOUT the target did not answer in time;
+ * -EPROTO the peer broke the protocol; -EREMOTEIO refused by the target;
+ * others: strerror().
+ * \return a thread-local string, valid until this thread's next call.
+ */
+const char *nvl_strerror(int err);
 
 /** Text of the last connect/admin failure (refusal reason, status name). */
 const char *nvl_ctrlr_last_error(const struct nvl_ctrlr *c);

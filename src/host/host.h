@@ -174,6 +174,9 @@ int host_ctrlr_errno(const struct host_ctrlr *c);
 const char *host_ctrlr_last_error(const struct host_ctrlr *c);
 void host_ctrlr_set_error(struct host_ctrlr *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/** Remember, for this thread's nvl_strerror(err), why a public call failed
+ *  (errors.c). reason may be NULL. Any thread. */
+void host_error_note(int err, const char *reason);
 const struct nvl_uri *host_ctrlr_uri(const struct host_ctrlr *c);
 /** "nvme+tcp://HOST:PORT/NQN" or "nvme+shm://PATH/NQN", for messages. */
 const char *host_ctrlr_uri_str(const struct host_ctrlr *c, char *buf, size_t len);

@@ -125,7 +125,9 @@ connect_refusal_errno(uint32_t reason)
 	case NVL_SHM_REFUSED_NO_SUBSYSTEM: return -ENODEV;
 	case NVL_SHM_REFUSED_HOST: return -EACCES;
 	case NVL_SHM_REFUSED_RESOURCES: return -ENOMEM;
-	case NVL_SHM_REFUSED_INVALID: return -EINVAL;
+	case NVL_SHM_REFUSED_INVALID: return -EREMOTEIO; /* -EINVAL: the caller's own mistake */
+	case NVL_SHM_REFUSED_CREDENTIALS: return -EPERM;
+	case NVL_SHM_REFUSED_NOT_LISTENING: return -EADDRNOTAVAIL;
 	default: return -EREMOTEIO;
 	}
 }

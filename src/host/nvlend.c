@@ -455,6 +455,7 @@ nvl_ctrlr_connect(const char *uri, const struct nvl_ctrlr_opts *opts, struct nvl
 	static const uint8_t zero[16];
 	struct host_ctrlr_opts ho;
 	struct nvl_ctrlr *c;
+	char why[256] = "";
 	int rc;
 
 	c = calloc(1, sizeof(*c));
@@ -506,6 +507,7 @@ nvl_ctrlr_connect(const char *uri, const struct nvl_ctrlr_opts *opts, struct nvl
 	(void)host_lib_drive(c, UINT64_MAX, lib_connected, c); /* the core's connect timeout ends it */
 	if (host_ctrlr_state(c->hc) != HOST_CTRLR_READY) {
 		rc = host_ctrlr_errno(c->hc) ? host_ctrlr_errno(c->hc) : -EIO;
+		nvl_strlcpy(why, host_ctrlr_last_error(c->hc), sizeof(why));
 		host_ctrlr_destroy(c->hc);
 		goto err_locks;
 	}
@@ -521,6 +523,7 @@ nvl_ctrlr_connect(const char *uri, const struct nvl_ctrlr_opts *opts, struct nvl
 err_locks:
 	lib_locks_fini(c);
 err_free:
+	host_error_note(rc, why);
 	free(c);
 	return rc;
 }

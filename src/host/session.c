@@ -259,11 +259,11 @@ host_session_create(const char *uri, const struct host_session_opts *opts,
 		s->opts.reconnect_timeout_ms = SESSION_DEFAULT_TIMEOUT_MS;
 	rc = nvl_uri_parse(uri, &s->uri);
 	if (rc < 0)
-		goto err_free;
+		goto err_early;
 	if (s->opts.hostnqn) {
 		rc = nvl_strlcpy(s->hostnqn, s->opts.hostnqn, sizeof(s->hostnqn));
 		if (rc < 0)
-			goto err_free;
+			goto err_early;
 		host_hostid_from_nqn(s->hostnqn, hostid);
 	} else {
 		host_default_hostid(hostid);
@@ -294,7 +294,7 @@ host_session_create(const char *uri, const struct host_session_opts *opts,
 	pthread_mutex_init(&s->lock, NULL);
 	rc = host_ctrlr_create(&co, &s->c);
 	if (rc < 0)
-		goto err_lock;
+		goto err_noted;
 	session_drive(s, UINT64_MAX, stop_connected, NULL); /* the core's timeout ends it */
 	if (host_ctrlr_state(s->c) != HOST_CTRLR_READY) {
 		rc = host_ctrlr_errno(s->c) ? host_ctrlr_errno(s->c) : -EIO;
@@ -305,7 +305,7 @@ host_session_create(const char *uri, const struct host_session_opts *opts,
 	info = s->nsid ? host_ctrlr_ns_find(s->c, s->nsid) : NULL;
 	if (info == NULL) {
 		host_ctrlr_set_error(s->c, "namespace %u: not active", s->nsid);
-		rc = -ENOENT;
+		rc = -ENXIO;
 		goto err_ctrlr;
 	}
 	s->ns = *info;
@@ -324,10 +324,17 @@ host_session_create(const char *uri, const struct host_session_opts *opts,
 	*out = s;
 	return 0;
 err_ctrlr:
+	host_error_note(rc, host_ctrlr_last_error(s->c));
 	host_ctrlr_destroy(s->c);
+	goto err_lock;
+err_noted:
+	host_error_note(rc, NULL);
 err_lock:
 	pthread_mutex_destroy(&s->lock);
-err_free:
+	free(s);
+	return rc;
+err_early:
+	host_error_note(rc, NULL);
 	free(s);
 	return rc;
 }

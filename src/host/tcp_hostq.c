@@ -468,12 +468,20 @@ connect_done(void *arg, const struct nvl_nvme_cpl *cpl)
 		 (cpl->cdw0 >> 16) == offsetof(struct nvl_nvmf_connect_data, subnqn))
 		hq_fail(q, -ENODEV, NVL_NVME_SC_ABORTED_SQ_DELETION,
 			"Connect refused: no subsystem %s there", q->subnqn);
+	else if (sc == NVL_NVME_SC_CONNECT_RESTART_DISCOVERY)
+		hq_fail(q, -EADDRNOTAVAIL, NVL_NVME_SC_ABORTED_SQ_DELETION,
+			"Connect refused: %s is not offered at this address (restart discovery)",
+			q->subnqn);
 	else if (sc == NVL_NVME_SC_CONNECT_CTRL_BUSY)
 		hq_fail(q, -EBUSY, NVL_NVME_SC_ABORTED_SQ_DELETION, "Connect refused: busy");
 	else
-		hq_fail(q, sc == NVL_NVME_SC_CONNECT_INVALID_PARAM ? -EINVAL : -EREMOTEIO,
-			NVL_NVME_SC_ABORTED_SQ_DELETION,
-			"Connect (qid %u) refused with status 0x%03x (IPO %u)", q->o.qid, sc,
+		/* -EINVAL is the caller's own mistake (a bad URI); a refusal is remote */
+		hq_fail(q, -EREMOTEIO, NVL_NVME_SC_ABORTED_SQ_DELETION,
+			"Connect (qid %u) refused with NVMe status 0x%03x (%s, IPO %u)", q->o.qid,
+			sc,
+			sc == NVL_NVME_SC_CONNECT_INVALID_PARAM	      ? "Connect Invalid Parameters"
+			: sc == NVL_NVME_SC_CONNECT_INCOMPATIBLE_FORMAT ? "Incompatible Format"
+									: "not a Connect status",
 			cpl->cdw0 >> 16);
 }
 

@@ -626,7 +626,14 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 		NVL_WARNLOG("%s: host %s came in on %s %s:%s, not a listener of this subsystem",
 			    s->nqn, ci->hostnqn, ci->listener->trtype, ci->listener->traddr,
 			    ci->listener->trsvcid);
-		return -EACCES;
+		/* the spec's "restart discovery": the subsystem exists but is not
+		 * offered here (a host should look it up in the discovery log) */
+		*status = NVL_NVME_SC_CONNECT_RESTART_DISCOVERY;
+		if (ci->why)
+			snprintf(ci->why, ci->why_len, "%s does not listen on %s %s%s%s", ci->subnqn,
+				 ci->listener->trtype, ci->listener->traddr,
+				 ci->listener->trsvcid[0] ? ":" : "", ci->listener->trsvcid);
+		return -EADDRNOTAVAIL;
 	}
 	/* credential binding and host identifier (auth_identity.c) */
 	rc = nvmf_host_identity_check(s, ci);

@@ -348,6 +348,7 @@ shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 				   rc == -ENOENT			  ? NVL_SHM_REFUSED_NO_SUBSYSTEM
 				   : rc == -EACCES || rc == -EADDRINUSE ? NVL_SHM_REFUSED_HOST
 				   : rc == -EPERM			  ? NVL_SHM_REFUSED_CREDENTIALS
+				   : rc == -EADDRNOTAVAIL ? NVL_SHM_REFUSED_NOT_LISTENING
 									  : NVL_SHM_REFUSED_OTHER,
 				   why);
 		return;

@@ -10,6 +10,7 @@
  * in this run (another host's data), that the block is intact and sits at
  * the LBA it claims.
  */
+#include "../exitcode.h"
 #include "nvlend/nvlend.h"
 #include "util/histogram.h"
 #include "util/util.h"
@@ -410,7 +411,7 @@ usage(FILE *f)
 "    nvme+tcp://HOST:PORT/NQN[/NSID]), creates one I/O queue pair per job and\n"
 "    keeps --iodepth commands in flight on each. Prints IOPS, bandwidth and\n"
 "    latency percentiles (submission to completion, per command). Options use\n"
-"    fio's names. Exit status 1 on any I/O or verify error.\n"
+"    fio's names.\n"
 "\n"
 "OPTIONS\n"
 "    --rw=MODE          read, write, randread, randwrite, randrw, rw (default randread)\n"
@@ -449,6 +450,9 @@ usage(FILE *f)
 "                       of the last second) is updated on stderr once a second,\n"
 "                       as fio does; NVLEND_PERF_STATUS=0 turns it off.\n"
 "    -h, --help         this text\n"
+"\n"
+"EXIT STATUS\n"
+NVL_EXIT_STATUS_HELP "    Status 1 is also any I/O or verify error.\n"
 "\n"
 "EXAMPLES\n"
 "    nvlend-perf 'nvme+shm:///run/nvlend/shm.sock?nqn=nqn.2026-01.io.nvlend:r0' \\\n"
@@ -730,16 +734,16 @@ perf_open(struct opts *o, struct nvl_ctrlr **cp, struct nvl_ns_info *ns)
 						  (32ULL << 20), 2ULL << 20));
 	rc = nvl_ctrlr_connect(o->uri, &copts, &c);
 	if (rc < 0) {
-		fprintf(stderr, "nvlend-perf: cannot connect to %s: %s\n", o->uri, strerror(-rc));
-		return 1;
+		fprintf(stderr, "nvlend-perf: cannot connect to %s: %s\n", o->uri, nvl_strerror(rc));
+		return nvl_exit_for(rc);
 	}
 	if (o->nsid == 0)
 		o->nsid = nvl_ctrlr_default_nsid(c);
 	rc = nvl_ns_get_info(c, o->nsid, ns);
 	if (rc < 0) {
-		fprintf(stderr, "nvlend-perf: namespace %u: %s\n", o->nsid,
-			rc == -ENOENT ? "not active on this controller" : strerror(-rc));
-		rc = 1;
+		rc = rc == -ENOENT ? -ENXIO : rc; /* nvl_ns_get_info's "not active" */
+		fprintf(stderr, "nvlend-perf: namespace %u: %s\n", o->nsid, nvl_strerror(rc));
+		rc = nvl_exit_for(rc);
 		goto err_disconnect;
 	}
 	rc = 2;

@@ -16,6 +16,7 @@
  * the record every 500 ms; every other thread (the mechanism's) runs with
  * all signals blocked.
  */
+#include "../exitcode.h"
 #include "attach.h"
 #include "cli.h"
 #include "util/log.h"
@@ -33,6 +34,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -191,7 +193,7 @@ attach_process(const struct attach_mech *m, struct attach_ctx *a, int notify_fd,
 	char err[256];
 	sigset_t set;
 	pthread_t tid;
-	int rc, sig;
+	int rc, sig, status = CLI_ERR;
 
 	attach_block_signals();
 	so.hostnqn = a->o.hostnqn;
@@ -208,10 +210,8 @@ attach_process(const struct attach_mech *m, struct attach_ctx *a, int notify_fd,
 	rc = host_session_create(a->o.uri, &so, &a->s);
 	if (rc < 0) {
 		fprintf(stderr, "nvlend attach: cannot connect to %s: %s\n", a->o.uri,
-			rc == -EACCES	? "this host is not allowed on that subsystem"
-			: rc == -ENODEV ? "no such subsystem there"
-			: rc == -ENOENT ? "no such socket, or no active namespace"
-					: strerror(-rc));
+			nvl_strerror(rc));
+		status = nvl_exit_for(rc);
 		goto err_record;
 	}
 	a->rec.size = host_session_size(a->s);
@@ -284,7 +284,7 @@ err_session:
 	host_session_destroy(a->s);
 err_record:
 	attach_record_remove(a->rec.name);
-	return CLI_ERR;
+	return status;
 }
 
 /* ---- nvlend attach --------------------------------------------------------------------- */
@@ -355,7 +355,7 @@ attach_parse_args(struct nvl_cli *cli, int argc, char **argv, struct attach_opts
 	};
 	struct nvl_uri u;
 	uint64_t v;
-	int c;
+	int c, rc;
 
 	o->via = "auto";
 	o->queues = 2;
@@ -424,10 +424,11 @@ attach_parse_args(struct nvl_cli *cli, int argc, char **argv, struct attach_opts
 	o->uri = argv[optind];
 	if (o->all)
 		return CLI_OK; /* a target address, maybe without a subsystem: attach_all() */
-	if (nvl_uri_parse(o->uri, &u) < 0 ||
-	    (u.kind != NVL_URI_NVME_SHM && u.kind != NVL_URI_NVME_TCP))
-		return cli_usage_error(cli, "'%s' is not a namespace URI (nvme+shm:///SOCK?nqn=NQN "
-				       "or nvme+tcp://HOST:PORT/NQN[/NSID])", o->uri);
+	rc = nvl_uri_parse(o->uri, &u);
+	if (rc == 0 && u.kind != NVL_URI_NVME_SHM && u.kind != NVL_URI_NVME_TCP)
+		rc = -EPROTONOSUPPORT;
+	if (rc < 0)
+		return cli_usage_error(cli, "'%s': %s", o->uri, nvl_strerror(rc));
 	return CLI_OK;
 }
 
@@ -553,7 +554,7 @@ static int
 attach_spawn(const struct attach_mech *m, struct attach_ctx *a, const char *logpath, bool json)
 {
 	char buf[8] = "";
-	int pfd[2];
+	int pfd[2], st = 0;
 	ssize_t n;
 	pid_t pid;
 
@@ -582,7 +583,12 @@ attach_spawn(const struct attach_mech *m, struct attach_ctx *a, const char *logp
 		n = read(pfd[0], buf, sizeof(buf) - 1);
 	} while (n < 0 && errno == EINTR);
 	close(pfd[0]);
-	return n >= 2 && strncmp(buf, "OK", 2) == 0 ? CLI_OK : CLI_ERR;
+	if (n >= 2 && strncmp(buf, "OK", 2) == 0)
+		return CLI_OK;
+	/* it failed and exits: its status names the failure (tools/exitcode.h) */
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) && WEXITSTATUS(st) != 0 ? WEXITSTATUS(st) : CLI_ERR;
 }
 
 static int

@@ -665,7 +665,7 @@ borrow_reservation(const json_t *b, bool take)
 	rc = nvl_ctrlr_connect(uri, &co, &c);
 	if (rc < 0) {
 		fprintf(stderr, "nvlend lend: cannot connect to %s for the reservation: %s\n", uri,
-			c ? nvl_ctrlr_last_error(c) : strerror(-rc));
+			nvl_strerror(rc));
 		nvl_ctrlr_disconnect(c);
 		return rc;
 	}

@@ -4,6 +4,7 @@
  * nvme+shm or nvme+tcp): info, read, write, flush, and the reservation
  * commands a shared-disk cluster uses to fence a dead host.
  */
+#include "../exitcode.h"
 #include "cli.h"
 #include "nvlend/nvlend.h"
 
@@ -35,21 +36,16 @@ ns_open(struct nvl_cli *cli, const char *uri, const char *hostnqn, uint32_t nsid
 	o.window_bytes = 8ULL << 20;
 	rc = nvl_ctrlr_connect(uri, &o, &x->c);
 	if (rc < 0) {
-		fprintf(stderr, "%s: cannot connect to %s: %s\n", cli->prog, uri,
-			rc == -EACCES	? "this host is not allowed on that subsystem"
-			: rc == -ENODEV ? "no such subsystem there"
-			: rc == -EINVAL ? "invalid URI (nvme+shm:///SOCK?nqn=NQN or "
-					  "nvme+tcp://HOST:PORT/NQN)"
-					: strerror(-rc));
-		return CLI_ERR;
+		fprintf(stderr, "%s: cannot connect to %s: %s\n", cli->prog, uri, nvl_strerror(rc));
+		return nvl_exit_for(rc);
 	}
 	x->nsid = nsid ? nsid : nvl_ctrlr_default_nsid(x->c);
 	rc = x->nsid ? nvl_ns_get_info(x->c, x->nsid, &x->info) : -ENOENT;
 	if (rc < 0) {
-		fprintf(stderr, "%s: namespace %u: %s\n", cli->prog, x->nsid,
-			rc == -ENOENT ? "not active" : strerror(-rc));
+		rc = rc == -ENOENT ? -ENXIO : rc; /* nvl_ns_get_info's "not active" */
+		fprintf(stderr, "%s: namespace %u: %s\n", cli->prog, x->nsid, nvl_strerror(rc));
 		nvl_ctrlr_disconnect(x->c);
-		return CLI_ERR;
+		return nvl_exit_for(rc);
 	}
 	rc = nvl_qpair_create(x->c, NULL, &x->qp);
 	if (rc < 0) {

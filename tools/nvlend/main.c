@@ -241,10 +241,13 @@ cli_call_impl(struct nvl_cli *cli, const char *method, json_t *params, json_t **
 			return CLI_NODAEMON;
 		if (rc == -ENOENT || rc == -ECONNREFUSED)
 			fprintf(stderr,
-				"%s: nvlendd is not running (no daemon answers on %s).\n"
+				"%s: nvlendd is not running (%s %s).\n"
 				"Start it with 'nvlendd', or pick another one with -s SOCKET "
 				"or NVLEND_SOCKET.\n",
-				cli->prog, path);
+				cli->prog,
+				rc == -ENOENT ? "no such socket:"
+					      : "no daemon answers on the socket left at",
+				path);
 		else if (rc == -EPERM)
 			fprintf(stderr,
 				"%s: not talking to %s: it is not a socket of root or of this "
@@ -515,8 +518,13 @@ print_main_help(FILE *f)
 "    Sizes take binary suffixes: 512, 4k, 64M, 1G, 2T (K=1024).\n"
 "\n"
 "EXIT STATUS\n"
-"    0 success, 1 the operation failed, 2 bad command line,\n"
-"    3 the daemon is not reachable.\n"
+"    0 success; 1 the operation failed; 2 bad command line; 3 the daemon is\n"
+"    not reachable. Commands that connect to a target themselves (attach, ns,\n"
+"    lend, brick) exit as nvlend-perf does, by the failure nvl_strerror(3)\n"
+"    names: 2 an invalid URI; 4 the target is not reachable (no such socket,\n"
+"    nothing listens there, the subsystem does not listen at that address,\n"
+"    no answer in time); 5 the target refused (no such subsystem or\n"
+"    namespace, host not allowed).\n"
 "\n"
 "EXAMPLES\n"
 "    nvlend bdev create ram r0 64M\n"

@@ -116,6 +116,7 @@ enum nvl_shm_refusal {
 	NVL_SHM_REFUSED_RESOURCES = 3,
 	NVL_SHM_REFUSED_INVALID = 4,
 	NVL_SHM_REFUSED_CREDENTIALS = 5,    /**< host NQN bound to another uid/gid (SO_PEERCRED) */
+	NVL_SHM_REFUSED_NOT_LISTENING = 6,  /**< the subsystem exists but not on this socket */
 };
 
 struct nvl_shm_admin_cmd {
