@@ -467,7 +467,7 @@ connect_done(void *arg, const struct nvl_nvme_cpl *cpl)
 	else if (sc == NVL_NVME_SC_CONNECT_INVALID_PARAM && (cpl->cdw0 & 1) &&
 		 (cpl->cdw0 >> 16) == offsetof(struct nvl_nvmf_connect_data, subnqn))
 		hq_fail(q, -ENODEV, NVL_NVME_SC_ABORTED_SQ_DELETION,
-			"Connect refused: no subsystem %s there", q->subnqn);
+			"Connect refused: no subsystem %s at this address", q->subnqn);
 	else if (sc == NVL_NVME_SC_CONNECT_RESTART_DISCOVERY)
 		hq_fail(q, -EADDRNOTAVAIL, NVL_NVME_SC_ABORTED_SQ_DELETION,
 			"Connect refused: %s is not offered at this address (restart discovery)",

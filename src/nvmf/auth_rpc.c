@@ -124,7 +124,7 @@ rpc_nvmf_subsystem_set_keys(struct nvl_rpc_request *req, struct rpc_set_keys *a)
 	int rc;
 
 	if (s == NULL || s->discovery) {
-		nvl_rpc_error(req, -ENOENT, "no subsystem %s", a->nqn);
+		nvl_rpc_error(req, -ENODEV, "no such subsystem '%s'", a->nqn);
 		return;
 	}
 	h = nvmf_host_find(s, a->host);

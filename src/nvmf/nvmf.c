@@ -612,7 +612,7 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 	s = nvl_subsys_find(ci->subnqn);
 	if (s == NULL || s->deleting) {
 		pthread_mutex_unlock(&g_nvmf.lock);
-		NVL_WARNLOG("connect from %s to unknown subsystem %s", ci->hostnqn, ci->subnqn);
+		NVL_WARNLOG("connect from %s: no such subsystem %s", ci->hostnqn, ci->subnqn);
 		return -ENOENT;
 	}
 	if (!nvmf_host_allowed(s, ci->hostnqn)) {

@@ -33,7 +33,7 @@ find_or_error(struct nvl_rpc_request *req, const char *nqn)
 	struct nvl_subsys *s = nqn ? nvl_subsys_find(nqn) : NULL;
 
 	if (s == NULL)
-		nvl_rpc_error(req, -ENODEV, "no subsystem with NQN '%s'", nqn ? nqn : "");
+		nvl_rpc_error(req, -ENODEV, "no such subsystem '%s'", nqn ? nqn : "");
 	else if (s->deleting) {
 		nvl_rpc_error(req, -EBUSY, "subsystem %s is being deleted", nqn);
 		s = NULL;
