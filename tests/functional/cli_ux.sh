@@ -9,7 +9,8 @@
 #   - "did you mean" for commands, options and RPC methods; a missing option
 #     value is named; --readonly is accepted with a hint (--read-only);
 #   - brick list lists the daemon's bricks, brick extents a client's blocks;
-#   - bdev iostat --interval prints rates per interval.
+#   - bdev iostat --interval prints rates per interval;
+#   - nvme attach/list/detach import controllers without raw RPC.
 # timeout: 90
 source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/shm_common.sh"
@@ -78,6 +79,25 @@ nvlend brick extents "$B" | grep_q "^0x200000 " || fail "brick extents"
 out=$(nvlend brick list "$B" 2>&1) && fail "brick list URI accepted"
 assert_contains "$out" "nvlend brick extents" "brick list URI hint"
 assert_contains "$(echo hello | nvlend brick write "$B" 2M)" "wrote 6 bytes at 0x200000 + 0, flushed" "brick write"
+
+# nvme attach/list/detach: imported controllers without raw RPC
+P=$(free_port) || fail "no free port"
+nvlend subsystem create $Q:exp --allow-any-host >/dev/null || fail "create exp"
+nvlend bdev create ram rx 4M >/dev/null || fail "bdev rx"
+nvlend subsystem add-ns $Q:exp rx >/dev/null || fail "add-ns rx"
+nvlend subsystem add-listener $Q:exp tcp 127.0.0.1 "$P" >/dev/null || fail "tcp listener"
+assert_contains "$(nvlend nvme list)" "no imported controllers" "nvme list when empty"
+assert_eq "$(nvlend nvme attach Imp "nvme+tcp://127.0.0.1:$P/$Q:exp" --queues 1 --ctrlr-loss -1)" \
+	"imported Imp from nvme+tcp://127.0.0.1:$P/$Q:exp: bdevs Impn1" "nvme attach"
+nvlend nvme list | grep_q "^Imp  *ready  *TCP 127.0.0.1:$P  *$Q:exp  *1  *0  *Impn1" || fail "nvme list: $(nvlend nvme list)"
+nvlend bdev list | grep_q "^Impn1 " || fail "imported bdev not listed"
+out=$(nvlend nvme attach Imp2 "nvme+tcp://127.0.0.1:$P/$Q:nope" 2>&1) && fail "attach to a wrong NQN"
+assert_contains "$out" "no subsystem" "nvme attach wrong NQN"
+out=$(nvlend nvme attach Imp2 "nvme+tcp:/x" 2>&1)
+assert_eq "$?" 2 "nvme attach bad URI exit"
+assert_contains "$out" "invalid URI" "nvme attach bad URI"
+assert_eq "$(nvlend nvme detach Imp)" "detached Imp (its bdevs are gone)" "nvme detach"
+nvlend bdev list | grep_q "^Impn1 " && fail "imported bdev left after detach"
 
 # iostat rates
 out=$(nvlend bdev iostat --interval 1 --count 1) || fail "iostat --interval"

@@ -55,16 +55,18 @@ addr_text(json_t *addr, char *out, size_t len)
 		snprintf(out, len, "%s %s", tr, a);
 }
 
-/* listen_address from "tcp IP PORT" or "shm PATH" (argv[0] is the transport) */
+/* listen_address from "tcp|rdma IP PORT" or "shm PATH" (argv[0] is the transport) */
 static json_t *
 parse_addr(struct nvl_cli *cli, int argc, char **argv)
 {
-	if (argc >= 1 && strcasecmp(argv[0], "tcp") == 0) {
+	if (argc >= 1 && (strcasecmp(argv[0], "tcp") == 0 || strcasecmp(argv[0], "rdma") == 0)) {
+		bool rdma = strcasecmp(argv[0], "rdma") == 0;
+
 		if (argc != 3) {
-			cli_usage_error(cli, "expected NQN tcp IP PORT");
+			cli_usage_error(cli, "expected NQN %s IP PORT", rdma ? "rdma" : "tcp");
 			return NULL;
 		}
-		return json_pack("{s:s, s:s, s:s, s:s}", "trtype", "TCP", "adrfam",
+		return json_pack("{s:s, s:s, s:s, s:s}", "trtype", rdma ? "RDMA" : "TCP", "adrfam",
 				 strchr(argv[1], ':') ? "IPv6" : "IPv4", "traddr", argv[1],
 				 "trsvcid", argv[2]);
 	}
@@ -81,7 +83,7 @@ parse_addr(struct nvl_cli *cli, int argc, char **argv)
 		}
 		return json_pack("{s:s, s:s}", "trtype", "SHM", "traddr", path);
 	}
-	cli_usage_error(cli, "expected NQN tcp IP PORT, or NQN shm PATH");
+	cli_usage_error(cli, "expected NQN tcp IP PORT, NQN rdma IP PORT, or NQN shm PATH");
 	return NULL;
 }
 
@@ -147,7 +149,7 @@ NVL_CLI_COMMAND(g_cmd_subsys_create, "subsystem create", "create an NVMe subsyst
 "DESCRIPTION\n"
 "    A subsystem groups namespaces (bdevs) that hosts reach through its\n"
 "    listeners. Only the host NQNs added with 'subsystem add-host' may connect,\n"
-"    unless --allow-any-host. NQN looks like nqn.2024-01.com.example:name.\n"
+"    unless --allow-any-host. NQN looks like nqn.2026-01.com.example:name.\n"
 "    RPC: nvmf_create_subsystem.\n"
 "\n"
 "OPTIONS\n"
@@ -157,7 +159,7 @@ NVL_CLI_COMMAND(g_cmd_subsys_create, "subsystem create", "create an NVMe subsyst
 "    -n, --max-namespaces N   namespace slots (default 32, at most 1024)\n"
 "\n"
 "EXAMPLE\n"
-"    nvlend subsystem create nqn.2024-01.io.nvlend:ns0 --allow-any-host\n",
+"    nvlend subsystem create nqn.2026-01.io.nvlend:ns0 --allow-any-host\n",
 		cmd_subsys_create)
 
 static int
@@ -225,7 +227,7 @@ NVL_CLI_COMMAND(g_cmd_subsys_add_ns, "subsystem add-ns", "share a bdev as a name
 "                           Power Loss in PATH (JSON), restored at start\n"
 "\n"
 "EXAMPLE\n"
-"    nvlend subsystem add-ns nqn.2024-01.io.nvlend:ns0 r0\n",
+"    nvlend subsystem add-ns nqn.2026-01.io.nvlend:ns0 r0\n",
 		cmd_subsys_add_ns)
 
 static int
@@ -236,7 +238,7 @@ cmd_subsys_add_listener(struct nvl_cli *cli, int argc, char **argv)
 	int rc;
 
 	if (argc < 3)
-		return cli_usage_error(cli, "expected NQN tcp IP PORT, or NQN shm PATH");
+		return cli_usage_error(cli, "expected NQN tcp IP PORT, NQN rdma IP PORT, or NQN shm PATH");
 	addr = parse_addr(cli, argc - 2, argv + 2);
 	if (addr == NULL)
 		return CLI_USAGE;
@@ -250,10 +252,11 @@ cmd_subsys_add_listener(struct nvl_cli *cli, int argc, char **argv)
 NVL_CLI_COMMAND(g_cmd_subsys_add_listener, "subsystem add-listener",
 		"let hosts reach a subsystem at an address",
 "NAME\n"
-"    nvlend subsystem add-listener - offer a subsystem on NVMe/TCP or shm\n"
+"    nvlend subsystem add-listener - offer a subsystem on NVMe/TCP, NVMe/RDMA or shm\n"
 "\n"
 "SYNOPSIS\n"
 "    nvlend subsystem add-listener NQN tcp IP PORT\n"
+"    nvlend subsystem add-listener NQN rdma IP PORT\n"
 "    nvlend subsystem add-listener NQN shm PATH\n"
 "\n"
 "DESCRIPTION\n"
@@ -261,14 +264,16 @@ NVL_CLI_COMMAND(g_cmd_subsys_add_listener, "subsystem add-listener",
 "    (4420 by convention); any NVMe/TCP host (Linux 'nvme connect', SPDK,\n"
 "    nvlend) can connect. The discovery subsystem\n"
 "    (nqn.2014-08.org.nvmexpress.discovery) listens for 'nvme discover' the\n"
-"    same way, conventionally on port 8009. shm: a Unix socket PATH for local\n"
+"    same way, conventionally on port 8009. rdma: NVMe over RDMA (RoCE,\n"
+"    InfiniBand, iWARP) on an IP address that an RDMA device owns; needs the\n"
+"    rdma_cm kernel module (docs/rdma.md). shm: a Unix socket PATH for local\n"
 "    hosts using libnvlend's shared-memory queues. RPC:\n"
 "    nvmf_subsystem_add_listener.\n"
 "\n"
 "EXAMPLES\n"
-"    nvlend subsystem add-listener nqn.2024-01.io.nvlend:ns0 tcp 192.0.2.10 4420\n"
+"    nvlend subsystem add-listener nqn.2026-01.io.nvlend:ns0 tcp 192.0.2.10 4420\n"
 "    nvlend subsystem add-listener nqn.2014-08.org.nvmexpress.discovery tcp 192.0.2.10 8009\n"
-"    nvlend subsystem add-listener nqn.2024-01.io.nvlend:ns0 shm /run/nvlend/ns0.sock\n",
+"    nvlend subsystem add-listener nqn.2026-01.io.nvlend:ns0 shm /run/nvlend/ns0.sock\n",
 		cmd_subsys_add_listener)
 
 /* A user or group given by name or number. */
@@ -403,14 +408,14 @@ NVL_CLI_COMMAND(g_cmd_subsys_add_host, "subsystem add-host", "allow a host NQN t
 "    -c, --dhchap-ctrlr-key KEY  keyring key the controller authenticates with\n"
 "\n"
 "EXAMPLES\n"
-"    nvlend subsystem add-host nqn.2024-01.io.nvlend:ns0 \\\n"
+"    nvlend subsystem add-host nqn.2026-01.io.nvlend:ns0 \\\n"
 "        nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555\n"
-"    nvlend subsystem add-host nqn.2024-01.io.nvlend:ns0 nqn.2024-01.io.nvlend:db --uid postgres\n"
+"    nvlend subsystem add-host nqn.2026-01.io.nvlend:ns0 nqn.2026-01.io.nvlend:db --uid postgres\n"
 "    nvlend keyring gen --hmac sha256 /etc/nvlend/keys/h1.key\n"
 "    nvlend keyring gen --hmac sha256 /etc/nvlend/keys/c1.key\n"
 "    nvlend keyring add h1 /etc/nvlend/keys/h1.key\n"
 "    nvlend keyring add c1 /etc/nvlend/keys/c1.key\n"
-"    nvlend subsystem add-host nqn.2024-01.io.nvlend:ns0 $(cat /etc/nvme/hostnqn) \\\n"
+"    nvlend subsystem add-host nqn.2026-01.io.nvlend:ns0 $(cat /etc/nvme/hostnqn) \\\n"
 "        --dhchap-key h1 --dhchap-ctrlr-key c1\n",
 		cmd_subsys_add_host)
 
@@ -636,7 +641,7 @@ cmd_subsys_remove_listener(struct nvl_cli *cli, int argc, char **argv)
 	int rc;
 
 	if (argc < 3)
-		return cli_usage_error(cli, "expected NQN tcp IP PORT, or NQN shm PATH");
+		return cli_usage_error(cli, "expected NQN tcp IP PORT, NQN rdma IP PORT, or NQN shm PATH");
 	addr = parse_addr(cli, argc - 2, argv + 2);
 	if (addr == NULL)
 		return CLI_USAGE;
@@ -654,6 +659,7 @@ NVL_CLI_COMMAND(g_cmd_subsys_remove_listener, "subsystem remove-listener",
 "\n"
 "SYNOPSIS\n"
 "    nvlend subsystem remove-listener NQN tcp IP PORT\n"
+"    nvlend subsystem remove-listener NQN rdma IP PORT\n"
 "    nvlend subsystem remove-listener NQN shm PATH\n"
 "\n"
 "DESCRIPTION\n"
