@@ -190,7 +190,8 @@ static const struct nvl_rpc_param add_params[] = {
 		      "what to offer: an absolute path (a file or a block device), a bdev name "
 		      "(or bdev:NAME) or brick:NAME"),
 	NVL_RPC_PARAM(struct rpc_add, shared, NVL_RPC_T_BOOL, false,
-		      "shared lending: many borrowers at once (dis_nvme's mode), no reservation "
+		      "shared lending: many borrowers at once (as Dolphin's dis_nvme shares one "
+		      "drive among hosts), no reservation "
 		      "(default false: exclusive)"),
 };
 

@@ -402,7 +402,8 @@ NVL_CLI_COMMAND(g_cmd_lend_add, "lend add", "offer a local device to the connect
 "    'nvlend lend available ID'.\n"
 "\n"
 "OPTIONS\n"
-"    --shared   shared lending (dis_nvme's mode): many nodes borrow it at once,\n"
+"    --shared   shared lending (as Dolphin's dis_nvme shares one drive among\n"
+"               hosts): many nodes borrow it at once,\n"
 "               each with its own controller; no reservation is taken\n",
 		cmd_add)
 
