@@ -551,7 +551,8 @@ kato_tick(void *arg)
 	 * timeout is in charge, and the keep-alive period starts at its success. */
 	if (kato == 0 && c->nvme.type == NVL_NVME_CNTRLTYPE_DISCOVERY)
 		kato = __atomic_load_n(&g_disc_kato_ms, __ATOMIC_RELAXED);
-	if (kato == 0 || c->state != NVL_TCTRLR_ACTIVE || (c->auth && !c->auth->ops->ready(c->auth)))
+	if (kato == 0 || c->state != NVL_TCTRLR_ACTIVE || c->connecting ||
+	    (c->auth && !c->auth->ops->ready(c->auth)))
 		return;
 	if (nvl_now_ns() - last > kato * 1000000ULL) {
 		NVL_WARNLOG("%s: controller %u of host %s: keep-alive timeout (%llu ms); "

@@ -131,6 +131,11 @@ struct nvl_nvmf_ctrlr {
 	enum nvl_nvmf_ctrlr_state state;
 	unsigned refs;                   /**< atomic */
 	struct nvl_timer *kato_timer;
+	/** the transport has not answered the Connect yet (shm: the data window
+	 *  is being made): the keep-alive period has not started. The
+	 *  controller's home reactor writes it; the transport sets
+	 *  nvme.last_keep_alive_ns when it clears it. */
+	bool connecting;
 	uint64_t connect_ns;
 	TAILQ_ENTRY(nvl_nvmf_ctrlr) link;
 	/* host identity (src/nvmf/auth_identity.c, auth.c) */

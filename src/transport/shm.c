@@ -244,8 +244,8 @@ shm_windows_held(const char *hostnqn)
 	uint64_t sum = 0;
 
 	TAILQ_FOREACH(sc, &g_shm_conns, link)
-		if (sc->window.map && (hostnqn == NULL || strcmp(sc->window_host, hostnqn) == 0))
-			sum += sc->window.size;
+		if (hostnqn == NULL || strcmp(sc->window_host, hostnqn) == 0)
+			sum += (sc->window.map ? sc->window.size : 0) + shm_window_pending_bytes(sc);
 	return sum;
 }
 
@@ -300,7 +300,6 @@ shm_connect_info_fill(struct shm_ctrlr *sc, struct nvl_connect_info *ci)
 static void
 shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 {
-	struct nvl_shm_connect_resp r = { 0 };
 	struct nvl_connect_info ci = { 0 };
 	struct nvl_nvmf_ctrlr *tc;
 	uint64_t win;
@@ -356,14 +355,40 @@ shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 	sc->tc = tc;
 	snprintf(what, sizeof(what), "c%u-window", tc->nvme.cntlid);
 	nvl_strlcpy(sc->window_host, m->hostnqn, sizeof(sc->window_host));
-	rc = shm_region_create(&sc->window, what, win);
+	/* reserving and pre-faulting the window takes ~0.7 s per GiB: not here,
+	 * where RPC and every other host's admin commands wait (shm_window.c) */
+	sc->state = C_WINDOW;
+	tc->connecting = true; /* no keep-alive before the host has its answer */
+	rc = shm_window_request(sc, what, win);
+	if (rc < 0)
+		shm_connect_window_ready(sc, rc, NULL);
+}
+
+void
+shm_connect_window_ready(struct shm_ctrlr *sc, int rc, struct shm_region *win)
+{
+	struct nvl_shm_connect_resp r = { 0 };
+	struct nvl_nvmf_ctrlr *tc = sc->tc;
+	char why[200];
+
+	if (sc->state != C_WINDOW || tc == NULL) {
+		/* the host went meanwhile: the window goes too */
+		if (win)
+			shm_region_destroy(win);
+		return;
+	}
 	if (rc < 0) {
 		snprintf(why, sizeof(why), "cannot allocate a %llu MiB data window: %s",
-			 (unsigned long long)(win >> 20), strerror(-rc));
+			 (unsigned long long)(win ? win->size : 0), strerror(-rc));
 		NVL_ERRLOG("%s", why);
+		if (win)
+			shm_region_destroy(win);
 		shm_connect_refuse(sc, NVL_NVME_SC_INTERNAL, NVL_SHM_REFUSED_RESOURCES, why);
 		return;
 	}
+	sc->window = *win;
+	tc->connecting = false;
+	__atomic_store_n(&tc->nvme.last_keep_alive_ns, nvl_now_ns(), __ATOMIC_RELAXED);
 	/* the manager has reset and enabled the controller for this host */
 	tc->nvme.cc = NVL_NVME_CC_EN | (6u << 16) | (4u << 20);
 	tc->nvme.csts = NVL_NVME_CSTS_RDY;
@@ -375,7 +400,7 @@ shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 	r.cntlid = tc->nvme.cntlid;
 	r.max_io_queues = (uint16_t)g_shm_opts.max_io_queues;
 	r.max_queue_entries = (uint16_t)g_shm_opts.max_queue_depth;
-	r.window_bytes = win;
+	r.window_bytes = sc->window.size;
 	r.max_vectors = SHM_MAX_VECTORS;
 	r.authreq = nvl_nvmf_auth_connect_flags(tc);
 	if (shm_conn_send(sc, &r, sizeof(r), NVL_SHM_MSG_CONNECT_RESP, &sc->window.fd, 1) < 0)
@@ -490,6 +515,7 @@ shm_conn_free(void *arg)
 {
 	struct shm_ctrlr *sc = arg;
 
+	shm_window_forget(sc);
 	shm_region_destroy(&sc->window);
 	for (unsigned v = 0; v < SHM_MAX_VECTORS; v++)
 		if (sc->vectors[v] >= 0)
@@ -753,6 +779,15 @@ shm_drained(void *arg)
 	return TAILQ_EMPTY(&g_shm_conns);
 }
 
+static void (*g_shm_fini_done)(void);
+
+static void
+shm_fini_done(void)
+{
+	shm_window_stop();
+	g_shm_fini_done();
+}
+
 static void
 shm_fini(void (*done)(void))
 {
@@ -761,8 +796,9 @@ shm_fini(void (*done)(void))
 	/* the listeners went with the subsystems (nvl_nvmf_fini) */
 	TAILQ_FOREACH_SAFE(sc, &g_shm_conns, link, tmp)
 		shm_conn_teardown(sc, "daemon shutting down");
-	if (nvl_reactor_drain_fini(shm_drained, NULL, done, 1000) < 0)
-		done();
+	g_shm_fini_done = done;
+	if (nvl_reactor_drain_fini(shm_drained, NULL, shm_fini_done, 1000) < 0)
+		shm_fini_done();
 }
 
 struct nvl_transport_ops g_shm_ops = {

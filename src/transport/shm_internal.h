@@ -148,7 +148,10 @@ struct shm_cq {
 	struct shm_keep_cq *kcq;         /* kept state, NULL when not kept */
 };
 
-enum shm_conn_state { C_CONNECTING, C_ACTIVE, C_CLOSING };
+/* C_WINDOW: the target accepted the CONNECT, the data window is being made
+ * (shm_window.c); the host waits for the answer */
+enum shm_conn_state { C_CONNECTING, C_WINDOW, C_ACTIVE, C_CLOSING };
+struct shm_window_job;
 
 struct shm_ctrlr {
 	int fd;
@@ -158,6 +161,7 @@ struct shm_ctrlr {
 	struct nvl_nvmf_ctrlr *tc;
 	struct nvl_timer *connect_timer;
 	struct shm_region window;
+	struct shm_window_job *window_job; /* C_WINDOW: the window being made */
 	char window_host[256];           /* host NQN the window counts against (budgets) */
 	struct shm_cq *cqs[SHM_MAX_QUEUES + 1];
 	struct shm_sq *sqs[SHM_MAX_QUEUES + 1];
@@ -208,6 +212,21 @@ void shm_connect_info_fill(struct shm_ctrlr *sc, struct nvl_connect_info *ci);
 extern struct nvl_transport_ops g_shm_ops;
 extern TAILQ_HEAD(shm_conn_list, shm_ctrlr) g_shm_conns;
 extern unsigned g_shm_nconns;
+
+/** reactor 0: the CONNECT goes on once its window is made (rc 0, win taken)
+ *  or could not be (rc < 0, refused). shm.c. */
+void shm_connect_window_ready(struct shm_ctrlr *sc, int rc, struct shm_region *win);
+
+/* shm_window.c: windows made by one allocator thread, off the reactors */
+/** reactor 0: make sc's window of size bytes; shm_connect_window_ready()
+ *  follows on this reactor. \return 0, -ENOMEM, -errno of pthread_create. */
+int shm_window_request(struct shm_ctrlr *sc, const char *what, uint64_t size);
+/** reactor 0: bytes of sc's window still being made (budgets count them). */
+uint64_t shm_window_pending_bytes(const struct shm_ctrlr *sc);
+/** reactor 0: sc goes; a window being made for it is dropped when done. */
+void shm_window_forget(struct shm_ctrlr *sc);
+/** Stop the allocator thread (transport fini, after the connections went). */
+void shm_window_stop(void);
 
 /* shm_queue.c */
 extern const struct nvl_nvme_queue_ops g_shm_queue_ops;
