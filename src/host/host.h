@@ -272,6 +272,10 @@ uint32_t host_qpair_outstanding(const struct host_qpair *qp);
 uint64_t host_qpair_epoch(const struct host_qpair *qp);
 /** Has it a usable transport queue now? */
 bool host_qpair_connected(const struct host_qpair *qp);
+/** True if completions raise the queue's interrupt fd; false for a queue
+ *  asked without interrupts, or made without a vector by a target whose
+ *  vector budget was spent (then the queue is polled). */
+bool host_qpair_interrupts(const struct host_qpair *qp);
 /** The fds (and events) to wait on: the interrupt or socket, and hang-ups. */
 int host_qpair_fds(const struct host_qpair *qp, struct pollfd *pfds, int max);
 /** Before sleeping: arm the completion interrupt. \return 0, -EAGAIN

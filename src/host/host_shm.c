@@ -544,18 +544,26 @@ cq_done(void *arg, const struct nvl_nvme_cpl *cpl, int rc)
 	struct shm_hq *q = qc->q;
 	struct nvl_nvme_cmd cmd = { 0 };
 	int want = qp->opts.interrupts ? 2 : 1;
+	char uri[300];
 
 	if (!qconn_status_ok(qc, cpl, rc, "Create I/O CQ"))
 		return;
 	qc->cq_made = true;
-	if (qc->nfds != want) {
+	/* one descriptor less than asked: the target's vector budget is spent
+	 * and it made the CQ without a vector; this queue is polled */
+	if (qc->nfds != want && !(want == 2 && qc->nfds == 1)) {
 		qconn_fail(qc, false, -EPROTO, "Create I/O CQ: no descriptors");
 		return;
 	}
 	q->cq_map = map_region(qc->fds[0], &q->cq_size);
 	close(qc->fds[0]);
-	if (qp->opts.interrupts)
+	if (qc->nfds == 2) {
 		q->irq_fd = qc->fds[1];
+	} else if (want == 2) {
+		qp->opts.interrupts = false;
+		NVL_NOTICELOG("%s: queue %u has no interrupt vector (the target's budget): polled",
+			      host_ctrlr_uri_str(qc->c, uri, sizeof(uri)), qp->qid);
+	}
 	qc->nfds = 0;
 	if (q->cq_map == NULL) {
 		qconn_fail(qc, false, -ENOMEM, "cannot map the CQ");

@@ -111,6 +111,8 @@ nvl_qpair_create(struct nvl_ctrlr *c, const struct nvl_qpair_opts *opts, struct 
 	}
 	/* this thread owns the queue pair: take the queue the controller made */
 	(void)host_qpair_poll(qp->hq, 0);
+	/* a target out of interrupt vectors makes the queue without one: poll it */
+	qp->opts.interrupts = qp->opts.interrupts && host_qpair_interrupts(qp->hq);
 	qp->qid = host_qpair_qid(qp->hq);
 	c->qpairs[qp->qid] = qp;
 	*out = qp;

@@ -476,6 +476,12 @@ host_qpair_epoch(const struct host_qpair *qp)
 }
 
 bool
+host_qpair_interrupts(const struct host_qpair *qp)
+{
+	return qp->opts.interrupts;
+}
+
+bool
 host_qpair_connected(const struct host_qpair *qp)
 {
 	return qp_current(qp);

@@ -772,6 +772,12 @@ queue_prepare_sleep(struct host_session_queue *q, struct pollfd *pfds, int *n, i
 	if (!host_qpair_connected(q->qp) || !TAILQ_EMPTY(&q->pending) ||
 	    host_qpair_outstanding(q->qp) == 0)
 		return -EAGAIN;
+	if (!host_qpair_interrupts(q->qp)) {
+		/* made without an interrupt vector (the target's budget): polled,
+		 * with naps short next to a device's latency */
+		usleep(50);
+		return -EAGAIN;
+	}
 	k = host_qpair_fds(q->qp, pfds, max);
 	if (k > 0 && poll(pfds, (nfds_t)k, 0) > 0)
 		host_qpair_ack(q->qp, pfds, k);

@@ -92,6 +92,7 @@ struct rpc_create_transport {
 	const char *tgt_name;
 	uint32_t max_conns_per_peer, reserved_conns, discovery_kato_ms;
 	uint32_t max_window_per_host_mib, max_window_total_mib;
+	uint32_t max_queues_per_host, max_queues_total, max_vectors_per_host, max_vectors_total;
 };
 
 /* Each transport's defaults as its own dump_opts() gave them at start-up (the
@@ -186,6 +187,17 @@ static const struct nvl_rpc_param create_transport_params[] = {
 	NVL_RPC_PARAM(struct rpc_create_transport, max_window_total_mib, NVL_RPC_T_U32, false,
 		      "SHM: data windows of every host in all, MiB (default 16384); a Connect "
 		      "beyond it is refused"),
+	NVL_RPC_PARAM(struct rpc_create_transport, max_queues_per_host, NVL_RPC_T_U32, false,
+		      "SHM: I/O queues (SQs and CQs) one host NQN may hold over all its "
+		      "controllers (default 512); a Create I/O SQ/CQ beyond it fails with "
+		      "Invalid Queue Identifier"),
+	NVL_RPC_PARAM(struct rpc_create_transport, max_queues_total, NVL_RPC_T_U32, false,
+		      "SHM: I/O queues of every host in all (default 8192)"),
+	NVL_RPC_PARAM(struct rpc_create_transport, max_vectors_per_host, NVL_RPC_T_U32, false,
+		      "SHM: interrupt vectors (eventfds) one host NQN may hold (default 256); a "
+		      "CQ asked with a vector beyond it is made without one and polled"),
+	NVL_RPC_PARAM(struct rpc_create_transport, max_vectors_total, NVL_RPC_T_U32, false,
+		      "SHM: interrupt vectors of every host in all (default 4096)"),
 	/* the rest of what SPDK's rpc.py sends (issue 19): accepted, no effect here */
 	NVL_RPC_PARAM_IGNORED("iobuf_small_cache_size", NVL_RPC_T_I64, "SPDK iobuf cache per poll group"),
 	NVL_RPC_PARAM_IGNORED("iobuf_large_cache_size", NVL_RPC_T_I64, "SPDK iobuf cache per poll group"),

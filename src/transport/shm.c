@@ -48,6 +48,10 @@ struct shm_opts g_shm_opts = {
 	.max_window_total = 16ULL << 30,
 	.max_queue_depth = 1024,
 	.max_io_queues = SHM_MAX_QUEUES,
+	.max_queues_per_host = 512,
+	.max_queues_total = 8192,
+	.max_vectors_per_host = 256,
+	.max_vectors_total = 4096,
 };
 
 struct shm_conn_list g_shm_conns = TAILQ_HEAD_INITIALIZER(g_shm_conns);
@@ -247,6 +251,45 @@ shm_windows_held(const char *hostnqn)
 		if (hostnqn == NULL || strcmp(sc->window_host, hostnqn) == 0)
 			sum += (sc->window.map ? sc->window.size : 0) + shm_window_pending_bytes(sc);
 	return sum;
+}
+
+/* Queues (SQs + CQs) and vectors of hostnqn's connections (every host's when NULL). */
+static void
+shm_queues_held(const char *hostnqn, unsigned *queues, unsigned *vectors)
+{
+	const struct shm_ctrlr *sc;
+
+	*queues = *vectors = 0;
+	TAILQ_FOREACH(sc, &g_shm_conns, link) {
+		if (hostnqn && strcmp(sc->window_host, hostnqn) != 0)
+			continue;
+		*queues += sc->ncq_alive + sc->nsq_alive;
+		for (unsigned v = 0; v < SHM_MAX_VECTORS; v++)
+			*vectors += sc->vectors[v] >= 0;
+	}
+}
+
+int
+shm_budget_check(const struct shm_ctrlr *sc, bool vector, char *why, size_t len)
+{
+	unsigned hq, hv, aq, av;
+
+	shm_queues_held(sc->window_host, &hq, &hv);
+	shm_queues_held(NULL, &aq, &av);
+	if (!vector && hq + 1 > g_shm_opts.max_queues_per_host)
+		snprintf(why, len, "host %.64s holds %u queues (max_queues_per_host)",
+			 sc->window_host, hq);
+	else if (!vector && aq + 1 > g_shm_opts.max_queues_total)
+		snprintf(why, len, "the daemon's hosts hold %u queues (max_queues_total)", aq);
+	else if (vector && hv + 1 > g_shm_opts.max_vectors_per_host)
+		snprintf(why, len, "host %.64s holds %u interrupt vectors (max_vectors_per_host)",
+			 sc->window_host, hv);
+	else if (vector && av + 1 > g_shm_opts.max_vectors_total)
+		snprintf(why, len, "the daemon's hosts hold %u interrupt vectors (max_vectors_total)",
+			 av);
+	else
+		return 0;
+	return -ENOSPC;
 }
 
 /* The window budgets (max_window_per_host_mib, max_window_total_mib): 0 when
@@ -740,6 +783,30 @@ shm_configure(json_t *opts, char *err, size_t errlen)
 		}
 		g_shm_opts.max_window_total = (uint64_t)mib << 20;
 	}
+	{
+		static const struct {
+			const char *name;
+			uint32_t *field;
+		} budgets[] = {
+			{ "max_queues_per_host", &g_shm_opts.max_queues_per_host },
+			{ "max_queues_total", &g_shm_opts.max_queues_total },
+			{ "max_vectors_per_host", &g_shm_opts.max_vectors_per_host },
+			{ "max_vectors_total", &g_shm_opts.max_vectors_total },
+		};
+
+		for (size_t i = 0; i < NVL_ARRAY_SIZE(budgets); i++) {
+			json_int_t n;
+
+			if ((v = json_object_get(opts, budgets[i].name)) == NULL)
+				continue;
+			n = json_integer_value(v);
+			if (!json_is_integer(v) || n < 0 || n > 1048576) {
+				snprintf(err, errlen, "%s must be 0..1048576", budgets[i].name);
+				return -EINVAL;
+			}
+			*budgets[i].field = (uint32_t)n;
+		}
+	}
 	if ((v = json_object_get(opts, "max_queue_depth")) != NULL) {
 		json_int_t d = json_integer_value(v);
 
@@ -764,12 +831,16 @@ shm_configure(json_t *opts, char *err, size_t errlen)
 static json_t *
 shm_dump_opts(void)
 {
-	return json_pack("{s:I, s:i, s:i, s:I, s:I}", "max_window_mib",
+	return json_pack("{s:I, s:i, s:i, s:I, s:I, s:i, s:i, s:i, s:i}", "max_window_mib",
 			 (json_int_t)(g_shm_opts.max_window >> 20), "max_queue_depth",
 			 (int)g_shm_opts.max_queue_depth, "max_io_qpairs_per_ctrlr",
 			 (int)g_shm_opts.max_io_queues, "max_window_per_host_mib",
 			 (json_int_t)(g_shm_opts.max_window_per_host >> 20), "max_window_total_mib",
-			 (json_int_t)(g_shm_opts.max_window_total >> 20));
+			 (json_int_t)(g_shm_opts.max_window_total >> 20), "max_queues_per_host",
+			 (int)g_shm_opts.max_queues_per_host, "max_queues_total",
+			 (int)g_shm_opts.max_queues_total, "max_vectors_per_host",
+			 (int)g_shm_opts.max_vectors_per_host, "max_vectors_total",
+			 (int)g_shm_opts.max_vectors_total);
 }
 
 static bool

@@ -30,6 +30,15 @@ struct shm_opts {
 	uint64_t max_window_total;       /* bytes of windows of every host */
 	uint32_t max_queue_depth;
 	uint32_t max_io_queues;
+	/* descriptor budgets (security issue, item 5): I/O queues (SQs and CQs,
+	 * each a region; an SQ also a doorbell eventfd) and interrupt vectors
+	 * (eventfds) one host NQN may hold over all its controllers, and all
+	 * hosts together; a CQ asked with a vector beyond the vector budget is
+	 * made without one (the host polls it) */
+	uint32_t max_queues_per_host;
+	uint32_t max_queues_total;
+	uint32_t max_vectors_per_host;
+	uint32_t max_vectors_total;
 };
 
 struct shm_ctrlr;
@@ -216,6 +225,10 @@ extern unsigned g_shm_nconns;
 /** reactor 0: the CONNECT goes on once its window is made (rc 0, win taken)
  *  or could not be (rc < 0, refused). shm.c. */
 void shm_connect_window_ready(struct shm_ctrlr *sc, int rc, struct shm_region *win);
+
+/** reactor 0: may sc's host make one more queue (vector: an interrupt
+ *  vector)? 0, or -ENOSPC with the budget's name in why. shm.c. */
+int shm_budget_check(const struct shm_ctrlr *sc, bool vector, char *why, size_t len);
 
 /* shm_window.c: windows made by one allocator thread, off the reactors */
 /** reactor 0: make sc's window of size bytes; shm_connect_window_ready()

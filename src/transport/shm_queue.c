@@ -22,6 +22,14 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+/* a hostile host must not fill the log: one line a second per call site */
+#define SHM_LOG_RL(logfn, ...)                                                                     \
+	do {                                                                                       \
+		static uint64_t _rl_last, _rl_supp;                                                \
+		if (nvl_log_ratelimit(&_rl_last, &_rl_supp))                                       \
+			logfn(__VA_ARGS__);                                                        \
+	} while (0)
+
 NVL_LOG_DECLARE_COMPONENT(shm);
 
 /* ---- I/O path (the CQ's reactor) ------------------------------------------- */
@@ -478,7 +486,7 @@ shm_create_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *
 	bool pc = req->cmd.cdw11 & 1, ien = (req->cmd.cdw11 >> 1) & 1, new_vector;
 	uint16_t iv = (uint16_t)(req->cmd.cdw11 >> 16);
 	struct shm_cq *cq;
-	char what[32];
+	char what[32], why[160];
 	int rc;
 
 	(void)nc;
@@ -499,6 +507,17 @@ shm_create_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *
 		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 	if (ien && iv >= SHM_MAX_VECTORS)
 		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_VECTOR));
+	if (shm_budget_check(sc, false, why, sizeof(why)) < 0) {
+		SHM_LOG_RL(NVL_WARNLOG, "shm: cntlid %u: Create I/O CQ %u refused: %s",
+				      sc->tc->nvme.cntlid, qid, why);
+		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_QID));
+	}
+	if (ien && sc->vectors[iv] < 0 && shm_budget_check(sc, true, why, sizeof(why)) < 0) {
+		/* no vector: the queue is made all the same, and polled */
+		SHM_LOG_RL(NVL_NOTICELOG, "shm: cntlid %u: CQ %u without interrupt vector %u (%s): "
+					"the host polls it", sc->tc->nvme.cntlid, qid, iv, why);
+		ien = false;
+	}
 	cq = calloc(1, sizeof(*cq));
 	if (cq == NULL)
 		return shm_qop_done(status, NVL_NVME_SC_INTERNAL);
@@ -561,7 +580,7 @@ shm_create_io_sq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *
 	uint16_t cqid = (uint16_t)(req->cmd.cdw11 >> 16);
 	struct shm_cq *cq;
 	struct shm_sq *sq;
-	char what[32];
+	char what[32], why[160];
 	int rc;
 
 	(void)nc;
@@ -580,6 +599,11 @@ shm_create_io_sq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *
 		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_FIELD));
 	if (cqid == 0 || cqid > g_shm_opts.max_io_queues || (cq = sc->cqs[cqid]) == NULL)
 		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_CQ_INVALID));
+	if (shm_budget_check(sc, false, why, sizeof(why)) < 0) {
+		SHM_LOG_RL(NVL_WARNLOG, "shm: cntlid %u: Create I/O SQ %u refused: %s",
+				      sc->tc->nvme.cntlid, qid, why);
+		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_QID));
+	}
 	sq = calloc(1, sizeof(*sq));
 	if (sq == NULL)
 		return shm_qop_done(status, NVL_NVME_SC_INTERNAL);
