@@ -11,6 +11,14 @@ POINTS is a tab-separated file the benchmark appended to, one point a line:
     lat   TITLE  SERIES  LABEL    MICROSECS -> latency bars (LABEL: p50, p99,
                                                p99.9, mean...), grouped by
                                                SERIES, one chart per TITLE
+    bar   TITLE  SERIES  LABEL    VALUE     -> throughput bars (IOPS, GiB/s...)
+                                               grouped by SERIES; TITLE ends
+                                               with its unit in brackets,
+                                               e.g. "... (Gbit/s)", which
+                                               becomes the y axis label
+
+X of a qd point is a queue depth (a positive integer); Y is a number, or "-"
+for a point the benchmark could not measure (left out of the chart).
 
 Every series of a chart was measured in the same run (that is what the
 benchmarks guarantee), so the charts compare like with like. Prints the PNG
@@ -31,6 +39,11 @@ def esc(s):
     return s.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def unit_of(title):
+    m = re.search(r"\(([^()]+)\)\s*$", title)
+    return m.group(1) if m else None
+
+
 def read_points(path):
     charts = collections.OrderedDict()
     for n, line in enumerate(open(path), 1):
@@ -38,12 +51,24 @@ def read_points(path):
         if not line or line.startswith("#"):
             continue
         f = line.split("\t")
-        if len(f) != 5 or f[0] not in ("qd", "lat"):
-            raise SystemExit("%s:%d: expected KIND TITLE SERIES X Y, tab-separated" % (path, n))
+        if len(f) != 5 or f[0] not in ("qd", "lat", "bar"):
+            raise SystemExit("%s:%d: expected KIND TITLE SERIES X Y, tab-separated, "
+                             "KIND qd, lat or bar" % (path, n))
+        if not all(f[1:4]):
+            raise SystemExit("%s:%d: empty TITLE, SERIES or X" % (path, n))
+        if f[0] == "qd" and not (f[3].isdigit() and int(f[3]) > 0):
+            raise SystemExit("%s:%d: queue depth %r is not a positive integer" % (path, n, f[3]))
+        if f[0] == "bar" and not unit_of(f[1]):
+            raise SystemExit("%s:%d: a bar chart's title ends with its unit, e.g. "
+                             "\"... (GiB/s)\"" % (path, n))
+        if f[4] in ("-", ""):
+            continue    # a point the benchmark could not measure
         try:
             y = float(f[4])
         except ValueError:
-            continue    # a point the benchmark could not measure ("-")
+            raise SystemExit("%s:%d: value %r is neither a number nor \"-\"" % (path, n, f[4]))
+        if y != y or y < 0:
+            raise SystemExit("%s:%d: value %r is not a number >= 0" % (path, n, f[4]))
         charts.setdefault((f[0], f[1]), collections.OrderedDict()).setdefault(f[2], []).append((f[3], y))
     return charts
 
@@ -51,7 +76,7 @@ def read_points(path):
 def qd_chart(title, series, out):
     data, plots = [], []
     for i, (name, pts) in enumerate(series.items()):
-        pts = sorted((int(float(x)), y) for x, y in pts)
+        pts = sorted((int(x), y) for x, y in pts)
         data.append("\n".join("%d %g" % p for p in pts))
         plots.append('"-" using 1:2 with linespoints lw 2 pt %d title "%s"' % (5 + i, esc(name)))
     script = "\n".join([
@@ -67,7 +92,7 @@ def qd_chart(title, series, out):
     return script
 
 
-def lat_chart(title, series, out):
+def lat_chart(title, series, out, ylabel="latency (us)"):
     labels = []
     for pts in series.values():
         for x, _ in pts:
@@ -82,9 +107,10 @@ def lat_chart(title, series, out):
         'set terminal pngcairo size 900,560 font "sans,10"',
         'set output "%s"' % esc(out),
         'set title "%s"' % esc(title),
-        'set ylabel "latency (us)"', "set grid ytics",
+        'set ylabel "%s"' % esc(ylabel), "set grid ytics",
         "set style data histograms", "set style histogram clustered gap 1",
         "set style fill solid 0.8 border -1", "set boxwidth 0.9", "set yrange [0:*]",
+        "set format y '%.0s%c'" if ylabel == "IOPS" else "set format y '%g'",
         "set offsets 0, 0, graph 0.08, 0",
         "set xtics rotate by -20", "set key outside right top",
         "plot " + ", ".join(plots),
@@ -103,7 +129,12 @@ def main():
         raise SystemExit("no points in %s" % points)
     for (kind, title), series in charts.items():
         out = os.path.join(outdir, "%s-%s-%s.png" % (prefix, kind, slug(title)))
-        script = (qd_chart if kind == "qd" else lat_chart)(title, series, out)
+        if kind == "qd":
+            script = qd_chart(title, series, out)
+        elif kind == "lat":
+            script = lat_chart(title, series, out)
+        else:
+            script = lat_chart(title, series, out, unit_of(title))
         p = subprocess.run(["gnuplot"], input=script, text=True, capture_output=True)
         if p.returncode != 0 or not os.path.exists(out):
             raise SystemExit("gnuplot failed for %s: %s" % (title, p.stderr.strip()))
