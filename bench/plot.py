@@ -80,7 +80,7 @@ def qd_chart(title, series, out):
         data.append("\n".join("%d %g" % p for p in pts))
         plots.append('"-" using 1:2 with linespoints lw 2 pt %d title "%s"' % (5 + i, esc(name)))
     script = "\n".join([
-        'set terminal pngcairo size 900,560 font "sans,10"',
+        'set terminal pngcairo noenhanced size 900,560 font "sans,10"',
         'set output "%s"' % esc(out),
         'set title "%s"' % esc(title),
         'set xlabel "queue depth"', 'set ylabel "IOPS"',
@@ -103,13 +103,18 @@ def lat_chart(title, series, out, ylabel="latency (us)"):
         vals = dict(pts)
         rows.append('"%s" %s' % (esc(name), " ".join("%g" % vals.get(l, float("nan")) for l in labels)))
     plots = ['"-" using %d:xtic(1) title "%s"' % (i + 2, esc(l)) for i, l in enumerate(labels)]
+    # values spanning more than 30x (p50 beside p99.9, a disk beside RAM) would
+    # leave the small bars invisible on a linear axis
+    ys = [y for pts in series.values() for _, y in pts if y > 0]
+    logy = ys and max(ys) / min(ys) > 30
+    yaxis = ["set logscale y", "set yrange [%g:*]" % (min(ys) / 2)] if logy else ["set yrange [0:*]"]
     script = "\n".join([
-        'set terminal pngcairo size 900,560 font "sans,10"',
+        'set terminal pngcairo noenhanced size 900,560 font "sans,10"',
         'set output "%s"' % esc(out),
         'set title "%s"' % esc(title),
-        'set ylabel "%s"' % esc(ylabel), "set grid ytics",
+        'set ylabel "%s%s"' % (esc(ylabel), ", log scale" if logy else ""), "set grid ytics",
         "set style data histograms", "set style histogram clustered gap 1",
-        "set style fill solid 0.8 border -1", "set boxwidth 0.9", "set yrange [0:*]",
+        "set style fill solid 0.8 border -1", "set boxwidth 0.9"] + yaxis + [
         "set format y '%.0s%c'" if ylabel == "IOPS" else "set format y '%g'",
         "set offsets 0, 0, graph 0.08, 0",
         "set xtics rotate by -20", "set key outside right top",
