@@ -83,22 +83,25 @@ def qd_chart(title, series, out):
     data, plots = [], []
     for i, (name, pts) in enumerate(series.items()):
         pts = sorted((int(x), y) for x, y in pts)
-        data.append("\n".join("%d %g" % p for p in pts))
+        data.append("\n".join("%d %g" % (x, y / 1000.0) for x, y in pts))
         plots.append('"-" using 1:2 with linespoints lw 2 pt %d title "%s"' % (5 + i, esc(name)))
     script = "\n".join([
         'set terminal pngcairo noenhanced size 900,560 font "sans,10"',
         'set output "%s"' % esc(out),
         title_cmd(title),
-        'set xlabel "queue depth"', 'set ylabel "IOPS"',
+        'set ylabel "thousand IOPS"', 'set format x "QD%g"',
         "set logscale x 2", "set grid", "set key below", "set yrange [0:*]",
         "set offsets 0, 0, graph 0.08, 0",
-        "set format y '%.0s%c'",
+        "set format y '%g'",
         "plot " + ", ".join(plots),
     ]) + "\n" + "\ne\n".join(data) + "\ne\n"
     return script
 
 
 def lat_chart(title, series, out, ylabel="latency (us)"):
+    scale = 1.0
+    if ylabel == "IOPS":
+        scale, ylabel = 1000.0, "thousand IOPS"
     labels = []
     for pts in series.values():
         for x, _ in pts:
@@ -107,11 +110,12 @@ def lat_chart(title, series, out, ylabel="latency (us)"):
     rows = []
     for name, pts in series.items():
         vals = dict(pts)
-        rows.append('"%s" %s' % (esc(name), " ".join("%g" % vals.get(l, float("nan")) for l in labels)))
+        rows.append('"%s" %s' % (esc(name), " ".join("%g" % (vals[l] / scale) if l in vals else "nan"
+                                                       for l in labels)))
     plots = ['"-" using %d:xtic(1) title "%s"' % (i + 2, esc(l)) for i, l in enumerate(labels)]
     # values spanning more than 30x (p50 beside p99.9, a disk beside RAM) would
     # leave the small bars invisible on a linear axis
-    ys = [y for pts in series.values() for _, y in pts if y > 0]
+    ys = [y / scale for pts in series.values() for _, y in pts if y > 0]
     logy = ys and max(ys) / min(ys) > 30
     yaxis = ["set logscale y", "set yrange [%g:*]" % (min(ys) / 2)] if logy else ["set yrange [0:*]"]
     script = "\n".join([
@@ -121,7 +125,7 @@ def lat_chart(title, series, out, ylabel="latency (us)"):
         'set ylabel "%s%s"' % (esc(ylabel), ", log scale" if logy else ""), "set grid ytics",
         "set style data histograms", "set style histogram clustered gap 1",
         "set style fill solid 0.8 border -1", "set boxwidth 0.9"] + yaxis + [
-        "set format y '%.0s%c'" if ylabel == "IOPS" else "set format y '%g'",
+        "set format y '%g'",
         "set offsets 0, 0, graph 0.08, 0",
         "set xtics rotate by -20", "set key outside right top",
         "plot " + ", ".join(plots),
