@@ -90,7 +90,7 @@ def qd_chart(title, series, out):
         'set output "%s"' % esc(out),
         title_cmd(title),
         'set ylabel "thousand IOPS"', 'set format x "QD%g"',
-        "set logscale x 2", "set grid", "set key below", "set yrange [0:*]",
+        "set logscale x 2", "set grid", "set key below height 1", "set yrange [0:*]",
         "set offsets 0, 0, graph 0.08, 0",
         "set format y '%g'",
         "plot " + ", ".join(plots),
