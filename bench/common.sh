@@ -205,7 +205,10 @@ bench_plot_args() {
 	if [ $BENCH_PLOT = 1 ]; then
 		bench_requires gnuplot
 		BENCH_QDS=${BENCH_QDS:-1 2 4 8 16 32}
-		_bench_points=$(mktemp /tmp/nvlend-bench-points.XXXXXX)
+		# beside the charts, not in /tmp: a run that dies before it draws leaves
+		# its points where its results go (and a test's directory takes them away)
+		mkdir -p "$BENCH_PLOT_DIR" || bench_die "cannot create $BENCH_PLOT_DIR"
+		_bench_points=$(mktemp "$BENCH_PLOT_DIR/.points.XXXXXX") || bench_die "cannot write in $BENCH_PLOT_DIR"
 	fi
 }
 bench_plot_point() {
