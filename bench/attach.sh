@@ -6,12 +6,20 @@
 # O_DIRECT. The file lives on /dev/shm so that the medium is not what is
 # measured (note: tmpfs takes O_DIRECT but acts buffered).
 #
-#   bench/attach.sh [BUILD_DIR]      env: RUNTIME=5 SIZE_MIB=256 QUEUES=2
+#   bench/attach.sh [BUILD_DIR] [--plot]   env: RUNTIME=5 SIZE_MIB=256 QUEUES=2
+#   --plot   also sweep 4 KiB random read over queue depths (BENCH_QDS, default
+#            "1 2 4 8 16 32") on the attached device and on the file directly,
+#            and write PNG charts to bench/results/plots/ (BENCH_PLOT_DIR): IOPS
+#            vs queue depth, QD1 clat p50/p99, 128 KiB sequential MiB/s; each
+#            titled with the placement
 #
 # Placement (2 vCPUs): nvlendd pinned to CPU 1, the attach process to CPU 0,
 # fio to CPU 0; kernel threads (loop, FUSE) are not pinned. Numbers are
 # provisional on a shared machine: compare the ratio column.
 set -uo pipefail
+source "$(dirname "$0")/common.sh"
+bench_plot_args "$@"
+set -- "${BENCH_ARGS[@]}"
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
 case "$BUILD" in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
@@ -52,6 +60,7 @@ echo "placement: nvlendd pid $dpid on CPU $(taskset -pc "$dpid" | sed 's/.*: //'
 	"(fuse, $QUEUES workers) on CPU $(taskset -pc "$apid" | sed 's/.*: //'); fio on CPU 0;" \
 	"loop/FUSE kernel work unpinned"
 echo "device: $dev -> $(cat /sys/block/$(basename "$dev")/loop/backing_file) (dio=$(cat /sys/block/$(basename "$dev")/loop/dio)); file: $IMG"
+PLOT_PLACE="nvlendd CPU 1, attach and fio CPU 0"
 echo "fio: ioengine=io_uring direct=1 runtime=${RUNTIME}s ramp=1s size=${SIZE_MIB}M"
 echo
 
@@ -78,4 +87,31 @@ for w in "randread 4k 1" "randread 4k 32" "randwrite 4k 32" "read 128k 8" "write
 	read -r bi bb bp5 bp9 <<<"$b"
 	printf '%-22s | %8s %8s %6s/%-6s | %8s %8s %6s/%-6s | %s\n' "$1 $2 QD$3" "$ai" "$ab" "$ap5" "$ap9" \
 		"$bi" "$bb" "$bp5" "$bp9" "$(awk "BEGIN{printf \"%.2f\", $bi / ($ai ? $ai : 1)}")"
+	case "$1 $3" in
+	"randread 1")
+		t="4 KiB random read QD1 clat ($PLOT_PLACE)"
+		bench_plot_point lat "$t" "file directly" p50 "$ap5"
+		bench_plot_point lat "$t" "file directly" p99 "$ap9"
+		bench_plot_point lat "$t" "attached (fuse)" p50 "$bp5"
+		bench_plot_point lat "$t" "attached (fuse)" p99 "$bp9"
+		;;
+	"read 8" | "write 8")
+		bench_plot_point bar "128 KiB sequential QD8 ($PLOT_PLACE) (MiB/s)" "file directly" "$1" "$ab"
+		bench_plot_point bar "128 KiB sequential QD8 ($PLOT_PLACE) (MiB/s)" "attached (fuse)" "$1" "$bb"
+		;;
+	esac
+	if [ "$1" = randread ] && [[ " ${BENCH_QDS:-} " = *" $3 "* ]]; then
+		bench_plot_point qd "4 KiB random read ($PLOT_PLACE)" "file directly" "$3" "$ai"
+		bench_plot_point qd "4 KiB random read ($PLOT_PLACE)" "attached (fuse)" "$3" "$bi"
+	fi
 done
+if [ $BENCH_PLOT = 1 ]; then
+	for qd in $BENCH_QDS; do
+		[ "$qd" = 1 ] || [ "$qd" = 32 ] && continue
+		read -r ai _ <<<"$(run direct "$IMG" randread 4k "$qd")"
+		read -r bi _ <<<"$(run attached "$dev" randread 4k "$qd")"
+		bench_plot_point qd "4 KiB random read ($PLOT_PLACE)" "file directly" "$qd" "$ai"
+		bench_plot_point qd "4 KiB random read ($PLOT_PLACE)" "attached (fuse)" "$qd" "$bi"
+	done
+fi
+bench_plot_render attach

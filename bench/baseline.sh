@@ -12,6 +12,12 @@
 #   bench/baseline.sh                      table on stdout, numbers in
 #                                          bench/results/baseline.env ($BENCH_OUT)
 #   BENCH_RUNTIME=30 bench/baseline.sh     longer runs (default 10 s + 2 s ramp)
+#   bench/baseline.sh --plot               also sweep queue depths (BENCH_QDS, default
+#                                          "1 2 4 8 16 32") on both files and write PNG
+#                                          charts to bench/results/plots/ (BENCH_PLOT_DIR):
+#                                          IOPS vs queue depth (disk, tmpfs) and QD1
+#                                          latency p50/p99/p99.9 (disk, tmpfs io_uring,
+#                                          tmpfs psync), titled with fio's CPU
 #
 # Environment: BENCH_DISK_FILE (default /var/tmp/nvlend-bench/disk.img, 1 GiB,
 # written once with incompressible data and kept for later benchmarks),
@@ -20,6 +26,7 @@
 # Later benchmarks: source bench/common.sh; bench_load_baseline; then use
 # BASE_DISK_QD1_P50_US, BASE_SHM_QD32_IOPS, ... (see the file for all keys).
 source "$(dirname "$0")/common.sh"
+bench_plot_args "$@"
 bench_requires fio taskset column
 
 DISK_FILE=${BENCH_DISK_FILE:-/var/tmp/nvlend-bench/disk.img}
@@ -73,6 +80,18 @@ run() {
 	bench_result "BASE_${key}_P99_US" "$R_P99_US"
 	bench_result "BASE_${key}_MEAN_US" "$R_MEAN_US"
 	bench_result "BASE_${key}_CLAT_P50_US" "$R_CLAT_P50_US"
+	PLOT_TITLE="fio io_uring 4 KiB random read, fio on CPU $CPU"
+	case "$key" in
+	*_QD1 | SHM_PSYNC_QD1)
+		local s="$label $engine"
+		bench_plot_point lat "4 KiB random read QD1 latency, fio on CPU $CPU" "$s" p50 "$R_P50_US"
+		bench_plot_point lat "4 KiB random read QD1 latency, fio on CPU $CPU" "$s" p99 "$R_P99_US"
+		bench_plot_point lat "4 KiB random read QD1 latency, fio on CPU $CPU" "$s" p99.9 "$R_P999_US"
+		;;
+	esac
+	[ "$engine" = io_uring ] && [[ " ${BENCH_QDS:-} " = *" $qd "* ]] &&
+		bench_plot_point qd "$PLOT_TITLE" "$label" "$qd" "$R_IOPS"
+	return 0
 }
 bench_placement "fio" "$CPU"
 echo "running: 5 fio jobs x $((BENCH_RUNTIME + BENCH_RAMP)) s, fio on CPU $CPU"
@@ -81,6 +100,18 @@ run DISK_QD32 "disk file (O_DIRECT)" "$DISK_FILE" "$DISK_SIZE" io_uring 32 1
 run SHM_QD1 "tmpfs file" "$SHM_FILE" "$SHM_SIZE" io_uring 1 0
 run SHM_QD32 "tmpfs file" "$SHM_FILE" "$SHM_SIZE" io_uring 32 0
 run SHM_PSYNC_QD1 "tmpfs file" "$SHM_FILE" "$SHM_SIZE" psync 1 0
+if [ $BENCH_PLOT = 1 ]; then
+	# the queue depths the table has not measured yet; only for the charts
+	for qd in $BENCH_QDS; do
+		[ "$qd" = 1 ] || [ "$qd" = 32 ] && continue
+		for spec in "disk file (O_DIRECT)|$DISK_FILE|$DISK_SIZE|1" "tmpfs file|$SHM_FILE|$SHM_SIZE|0"; do
+			IFS='|' read -r label file size direct <<<"$spec"
+			run_fio_json R pin "$CPU" fio "${common[@]}" --filename="$file" --size="$size" \
+				--ioengine=io_uring --iodepth="$qd" --direct="$direct"
+			bench_plot_point qd "$PLOT_TITLE" "$label" "$qd" "$R_IOPS"
+		done
+	done
+fi
 echo
 table_print
 echo
@@ -90,3 +121,4 @@ bench_result BASE_DISK_FS "$disk_fs"
 bench_result BASE_FIO_CPU "$CPU"
 bench_result BASE_RUNTIME_S "$BENCH_RUNTIME"
 bench_write_results "$OUT"
+bench_plot_render baseline

@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# Memory brick benchmark (not a test). Usage: bench/brick.sh [BUILD_DIR]
+# Memory brick benchmark (not a test). Usage: bench/brick.sh [BUILD_DIR] [--plot]
 #
 # Placement (2 vCPUs): nvlendd with one reactor pinned to CPU 0, every client
 # and baseline client pinned to CPU 1, baseline servers (iperf3 -s, ping-pong
@@ -14,7 +14,18 @@
 #   4. 4 KiB random READ/WRITE latency over tcp at QD1 vs a TCP ping-pong of the
 #      same shape (64 B header + 4 KiB one way, 64 B the other)
 # Numbers on shared machines are provisional: quote the ratios.
+# --plot also writes PNG charts of this run to bench/results/plots/
+# (BENCH_PLOT_DIR), every brick figure beside its baseline, titled with the
+# placement: bandwidth bars (one-sided write vs memcpy in GiB/s; 2 MiB tcp
+# WRITE and READ vs iperf3 in Gbit/s), 4 KiB QD1 latency bars over tcp
+# (p50/avg/p99, brick vs the ping-pong of the same shape) and the cycle's
+# latency on the memory tier. The brick has no queue depth to sweep (its
+# helper measures QD1), so there is no IOPS-vs-QD chart.
 set -u
+source "$(dirname "$0")/common.sh"
+set +o pipefail # as before common.sh: the greps below end their pipes early
+bench_plot_args "$@"
+set -- "${BENCH_ARGS[@]}"
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
 case "$BUILD" in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
@@ -99,3 +110,28 @@ echo "| 4 KiB random READ, tcp, QD1 (p50 / avg) | $(get read4k_p50_us "$T/lat") 
 echo "| 4 KiB random WRITE, tcp, QD1 (p50 / avg) | $(get write4k_p50_us "$T/lat") / $(get write4k_avg_us "$T/lat") us | ping-pong 64 B+4 KiB -> 64 B: $(get pp_write4k_p50_us "$T/pp") / $(get pp_write4k_avg_us "$T/pp") us | $(ratio "$(get pp_write4k_p50_us "$T/pp")" "$(get write4k_p50_us "$T/lat")") of ping-pong speed (p50) |"
 echo
 echo "p99: cycle shm $(get cycle_p99_us "$T/cyc_shm") us, tcp $(get cycle_p99_us "$T/cyc_tcp") us, disk $(get cycle_p99_us "$T/cyc_disk") us; read4k $(get read4k_p99_us "$T/lat") us (ping-pong $(get pp_read4k_p99_us "$T/pp")); write4k $(get write4k_p99_us "$T/lat") us (ping-pong $(get pp_write4k_p99_us "$T/pp"))"
+
+if [ $BENCH_PLOT = 1 ]; then
+	place="nvlendd and servers CPU $SRV_CPU, clients CPU $CLI_CPU"
+	t="brick bandwidth, one-sided shm vs memcpy ($place) (GiB/s)"
+	bench_plot_point bar "$t" "brick one-sided write, shm" "16 x 2 MiB" "$(get onesided_gibs "$T/one")"
+	bench_plot_point bar "$t" "memcpy 2 MiB blocks" "16 x 2 MiB" "$(get memcpy_gibs "$T/one")"
+	t="brick 2 MiB over tcp vs iperf3 ($place) (Gbit/s)"
+	bench_plot_point bar "$t" "brick tcp QD1" WRITE "$tw"
+	bench_plot_point bar "$t" "brick tcp QD1" READ "$tr"
+	bench_plot_point bar "$t" "iperf3 1 stream" WRITE "$iperf"
+	bench_plot_point bar "$t" "iperf3 1 stream" READ "$iperf"
+	t="brick 4 KiB QD1 over tcp vs ping-pong ($place)"
+	for k in p50 avg p99; do
+		bench_plot_point lat "$t" "brick READ" "$k" "$(get "read4k_${k}_us" "$T/lat")"
+		bench_plot_point lat "$t" "ping-pong 64 B -> 64 B+4 KiB" "$k" "$(get "pp_read4k_${k}_us" "$T/pp")"
+		bench_plot_point lat "$t" "brick WRITE" "$k" "$(get "write4k_${k}_us" "$T/lat")"
+		bench_plot_point lat "$t" "ping-pong 64 B+4 KiB -> 64 B" "$k" "$(get "pp_write4k_${k}_us" "$T/pp")"
+	done
+	t="brick alloc+map+write 2 MiB+flush+unmap cycle, memory tier ($place)"
+	for k in p50 avg p99; do
+		bench_plot_point lat "$t" "shm" "$k" "$(get "cycle_${k}_us" "$T/cyc_shm")"
+		bench_plot_point lat "$t" "tcp" "$k" "$(get "cycle_${k}_us" "$T/cyc_tcp")"
+	done
+	bench_plot_render brick
+fi

@@ -180,23 +180,35 @@ table_print() {
 # bench/results/plots): IOPS vs queue depth and latency percentiles, every
 # series measured in the same run.
 #   bench_plot_args "$@"         sets BENCH_PLOT=1 if --plot is among the
-#                                arguments and leaves the others in BENCH_ARGS
+#                                arguments and leaves the others in BENCH_ARGS;
+#                                -h/--help prints the script's header (bench_usage)
 #   bench_plot_point KIND TITLE SERIES X Y   (KIND qd: X = queue depth, Y = IOPS;
 #                                lat: X = p50|p99|p99.9|mean, Y = microseconds)
 #   bench_plot_render PREFIX     write the charts, print their paths
 BENCH_PLOT=0
 BENCH_PLOT_DIR=${BENCH_PLOT_DIR:-$BENCH_RESULTS/plots}
 BENCH_ARGS=()
+# bench_usage: the script's leading comment block (after the SPDX line) as help
+bench_usage() {
+	sed -n '2,/^[^#]/p' "$0" | sed -n '/^#/p' | grep -v SPDX-License | sed -E 's/^# ?//'
+}
 bench_plot_args() {
 	local a
 	BENCH_ARGS=()
 	for a in "$@"; do
-		if [ "$a" = --plot ]; then BENCH_PLOT=1; else BENCH_ARGS+=("$a"); fi
+		case "$a" in
+		--plot) BENCH_PLOT=1 ;;
+		-h | --help) bench_usage; exit 0 ;;
+		*) BENCH_ARGS+=("$a") ;;
+		esac
 	done
 	if [ $BENCH_PLOT = 1 ]; then
 		bench_requires gnuplot
 		BENCH_QDS=${BENCH_QDS:-1 2 4 8 16 32}
-		_bench_points=$(mktemp /tmp/nvlend-bench-points.XXXXXX)
+		# beside the charts, not in /tmp: a run that dies before it draws leaves
+		# its points where its results go (and a test's directory takes them away)
+		mkdir -p "$BENCH_PLOT_DIR" || bench_die "cannot create $BENCH_PLOT_DIR"
+		_bench_points=$(mktemp "$BENCH_PLOT_DIR/.points.XXXXXX") || bench_die "cannot write in $BENCH_PLOT_DIR"
 	fi
 }
 bench_plot_point() {

@@ -70,11 +70,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# a port no socket uses (listening or connected: a busy machine has thousands
+# of connections), below the kernel's ephemeral range, which connections
+# take their local ports from
 free_port() {
-	local p
+	local p lo
+	read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
+	[ "$lo" -gt 22000 ] || lo=50000
 	for _ in $(seq 1 100); do
-		p=$((20000 + RANDOM % 30000))
-		ss -ltnH "sport = :$p" 2>/dev/null | grep -q . || { echo $p; return; }
+		p=$((20000 + RANDOM % (lo - 20000)))
+		[ -z "$(ss -tanH "sport = :$p" 2>/dev/null)" ] && { echo $p; return; }
 	done
 	return 1
 }
@@ -110,17 +115,21 @@ EOF
 declare -A URI IOPS LAT
 ROWS=()
 add_row() { ROWS+=("$1"); URI["$1"]=$2; }
-start_nvlendd() { # SOCKET PORT [nbd start options]
-	local sock=$1 port=$2
-	shift 2
+start_nvlendd() { # SOCKET [nbd start options]; sets port
+	local sock=$1 try
+	shift
 	taskset -c "$SRV_CPU" "$BUILD/bin/nvlendd" -s "$sock" --cores "$SRV_CPU" \
 		--spin-us "$SPIN_US" >>"$W/nvlendd.log" 2>&1 &
 	PIDS+=($!)
 	for _ in $(seq 1 100); do "$BUILD/bin/nvlend" -s "$sock" status >/dev/null 2>&1 && break; sleep 0.05; done
 	N() { "$BUILD/bin/nvlend" -s "$sock" "$@" >/dev/null; }
-	N bdev create ram r0 "$SIZE" && N bdev create file f0 "$SHM" &&
-		N nbd start --port "$port" "$@" && N nbd export add ram r0 &&
-		N nbd export add file f0 || { cat "$W/nvlendd.log"; exit 1; }
+	N bdev create ram r0 "$SIZE" && N bdev create file f0 "$SHM" || { cat "$W/nvlendd.log"; exit 1; }
+	# a free port can be taken by another program before we listen: try another
+	for try in 1 2 3 4 5; do
+		port=$(free_port) && N nbd start --port "$port" "$@" 2>>"$W/nvlendd.log" && break
+		[ $try = 5 ] && { cat "$W/nvlendd.log"; exit 1; }
+	done
+	N nbd export add ram r0 && N nbd export add file f0 || { cat "$W/nvlendd.log"; exit 1; }
 	wait_port "$port" || exit 1
 }
 
@@ -131,14 +140,12 @@ echo "placement: servers pinned to CPU $SRV_CPU, fio (nbd engine) pinned to CPU 
 # ---- every server up at once (idle ones sleep), so each point is measured
 # back to back on all of them: this VM's speed drifts by tens of percent
 # over minutes, and ratios of points taken minutes apart mislead -----------------
-port=$(free_port)
-start_nvlendd "$W/nvl.sock" "$port"
+start_nvlendd "$W/nvl.sock"
 add_row "nvlend ram" "nbd://127.0.0.1:$port/ram"
 add_row "nvlend file" "nbd://127.0.0.1:$port/file"
 if [ "$HOLD_AB" = 1 ]; then
 	# a second daemon with the read hold off (docs/nbd.md, "Read hold")
-	port=$(free_port)
-	start_nvlendd "$W/nvl2.sock" "$port" --no-read-hold
+	start_nvlendd "$W/nvl2.sock" --no-read-hold
 	add_row "nvlend ram nohold" "nbd://127.0.0.1:$port/ram"
 	add_row "nvlend file nohold" "nbd://127.0.0.1:$port/file"
 fi
@@ -203,13 +210,18 @@ for name in "${ROWS[@]}"; do
 		done
 	done
 done
+if [ "$PLACEMENT" = split ]; then
+	place="split: servers on CPU $SRV_CPU, fio on CPU $CLI_CPU"
+else
+	place="same: servers and fio on CPU $CLI_CPU"
+fi
 for name in "${ROWS[@]}"; do
 	for rw in randread randwrite; do
 		for qd in $QDS; do
-			bench_plot_point qd "NBD 4 KiB $rw, fio nbd engine ($PLACEMENT)" "$name" "$qd" \
+			bench_plot_point qd "NBD 4 KiB $rw, fio nbd engine ($place)" "$name" "$qd" \
 				"${IOPS[$name/$rw/$qd]}"
 		done
-		bench_plot_point lat "NBD 4 KiB QD1 mean latency ($PLACEMENT)" "$name" "$rw" \
+		bench_plot_point lat "NBD 4 KiB QD1 mean latency ($place)" "$name" "$rw" \
 			"${LAT[$name/$rw/1]:--}"
 	done
 done

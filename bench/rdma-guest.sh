@@ -2,7 +2,9 @@
 # on eth0, then the same fio job (4 KiB random read and write, QD32, the
 # kernel's nvme-rdma initiator) against the kernel's nvmet-rdma target and
 # against nvlendd's NVMe/RDMA listener, one after the other in this boot.
-# Parameters in /host/env (RT: seconds per job). Prints "RESULT target rw IOPS".
+# Parameters in /host/env (RT: seconds per job; QDS: queue depths, default 32).
+# Prints "RESULT target rw IOPS" at QD32 and "RESULTQD target rw QD IOPS" for
+# every depth of QDS (bench/rdma.sh --plot).
 set -u
 . /host/env
 A=10.0.2.15
@@ -19,11 +21,14 @@ run_fio() {
   i=0; while [ ! -b /dev/nvme0n1 ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
   [ -b /dev/nvme0n1 ] || die "no namespace from $1"
   for rw in randread randwrite; do
-    out=$(fio --minimal --name=b --filename=/dev/nvme0n1 --direct=1 --ioengine=libaio \
-      --iodepth=32 --rw=$rw --bs=4k --size=64m --time_based --runtime="$RT" --ramp_time=1) ||
-      die "fio $1 $rw"
-    if [ $rw = randread ]; then iops=$(echo "$out" | cut -d';' -f8); else iops=$(echo "$out" | cut -d';' -f49); fi
-    echo "RESULT $1 $rw $iops"
+    for qd in ${QDS:-32}; do
+      out=$(fio --minimal --name=b --filename=/dev/nvme0n1 --direct=1 --ioengine=libaio \
+        --iodepth=$qd --rw=$rw --bs=4k --size=64m --time_based --runtime="$RT" --ramp_time=1) ||
+        die "fio $1 $rw"
+      if [ $rw = randread ]; then iops=$(echo "$out" | cut -d';' -f8); else iops=$(echo "$out" | cut -d';' -f49); fi
+      [ "$qd" = 32 ] && echo "RESULT $1 $rw $iops"
+      echo "RESULTQD $1 $rw $qd $iops"
+    done
   done
   nvme disconnect -n "$2" > /dev/null 2>&1 || die "disconnect $1"
   i=0; while [ -b /dev/nvme0n1 ] && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done

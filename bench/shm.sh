@@ -21,10 +21,20 @@
 # everything on one CPU, spinning as usual and then with both sides sleeping
 # at once (fio's own placement), to show what those cost.
 #
-#   bench/shm.sh [BUILD_DIR]     BENCH_RUNTIME=10 BENCH_RAMP=2 by default
+#   bench/shm.sh [BUILD_DIR] [--plot]   BENCH_RUNTIME=10 BENCH_RAMP=2 by default;
+#                                       BENCH_SHM_SIZE=1G: tmpfs file and RAM bdev
+#   --plot    also sweep queue depths (BENCH_QDS, default "1 2 4 8 16 32") with one
+#             client, randread and randwrite, on the three backings and both fio
+#             baselines, and write PNG charts to bench/results/plots/
+#             (BENCH_PLOT_DIR): IOPS vs queue depth per I/O kind (shm beside
+#             io_uring) and QD1 latency p50/p99 of every QD1 row, titled with the
+#             placement (nvlendd's CPU, the clients' CPU)
 source "$(dirname "$0")/common.sh"
+bench_plot_args "$@"
+set -- "${BENCH_ARGS[@]}"
 bench_requires fio taskset
 [ $# -gt 0 ] && BUILD=$1 && case "$BUILD" in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
+SHM_SIZE=${BENCH_SHM_SIZE:-1G}
 BIN=$BUILD/bin
 [ -x "$BIN/nvlend-perf" ] || bench_die "build first (make): $BIN/nvlend-perf missing"
 A=$BENCH_CPU_A
@@ -45,13 +55,13 @@ echo "== nvlend shm transport vs direct io_uring, 4 KiB random I/O"
 bench_machine_info
 
 # 1. the baselines of this run
-BENCH_OUT=$W/baseline.env "$BENCH_DIR/baseline.sh" >"$W/baseline.log" 2>&1 ||
+BENCH_OUT=$W/baseline.env BENCH_SHM_SIZE=$SHM_SIZE "$BENCH_DIR/baseline.sh" >"$W/baseline.log" 2>&1 ||
 	{ cat "$W/baseline.log"; bench_die "baseline.sh failed"; }
 # shellcheck disable=SC1091
 source "$W/baseline.env"
 DISK_FILE=$BASE_DISK_FILE
 truncate -s 0 "$TMPFS_FILE"
-fio --name=fill --filename="$TMPFS_FILE" --size=1G --rw=write --bs=1M --ioengine=psync \
+fio --name=fill --filename="$TMPFS_FILE" --size="$SHM_SIZE" --rw=write --bs=1M --ioengine=psync \
 	--refill_buffers --output=/dev/null || bench_die "cannot fill $TMPFS_FILE"
 common=(--name=b --bs=4k --time_based --runtime="$BENCH_RUNTIME" --ramp_time="$BENCH_RAMP"
 	--norandommap --randrepeat=0 --thread)
@@ -72,7 +82,7 @@ start_daemon() {
 	for _ in $(seq 1 100); do "$BIN/nvlend" -s "$SOCK" -t 1 status >/dev/null 2>&1 && break; sleep 0.05; done
 	nv bdev create file disk0 "$DISK_FILE" >/dev/null
 	nv rpc bdev_uring_create "{\"name\":\"tmpfs0\",\"filename\":\"$TMPFS_FILE\"}" >/dev/null
-	nv bdev create ram ram0 1G >/dev/null
+	nv bdev create ram ram0 "$SHM_SIZE" >/dev/null
 	for b in disk0 tmpfs0 ram0; do
 		nv rpc nvmf_create_subsystem "{\"nqn\":\"nqn.2026-01.io.nvlend.bench:$b\",\"allow_any_host\":true}" >/dev/null
 		nv rpc nvmf_subsystem_add_ns "{\"nqn\":\"nqn.2026-01.io.nvlend.bench:$b\",\"namespace\":{\"bdev_name\":\"$b\"}}" >/dev/null
@@ -89,7 +99,7 @@ perf() {
 	local prefix=$1 cpu=$2 b=$3 rw=$4 qd=$5 procs=${6:-1} i pids=() vars
 	for ((i = 0; i < procs; i++)); do
 		pin "$cpu" "$BIN/nvlend-perf" "$(uri "$b")" --rw="$rw" --bs=4k --iodepth="$qd" $PERF_EXTRA \
-			--runtime="$BENCH_RUNTIME" --ramp_time="$BENCH_RAMP" --size=1G --json \
+			--runtime="$BENCH_RUNTIME" --ramp_time="$BENCH_RAMP" --size="$SHM_SIZE" --json \
 			--hostnqn="nqn.2026-01.io.nvlend.bench:client$i" >"$W/perf$i.json" 2>"$W/perf$i.err" &
 		pids+=($!)
 	done
@@ -123,7 +133,26 @@ row() { # label io qd clients base_iops base_p50 base_p99 our_prefix base_clat_p
 	table_row "$1" "$2" "$3" "$4" "$5" "$6/$7" "(${9:--})" "$oi" "$op50/$op99" "$(ratio "$oi" "$5")" "$added"
 	bench_result "SHM_${o}_IOPS" "$oi"
 	bench_result "SHM_${o}_P50_US" "$op50"
+	# charts: every single-client row at a swept depth, both sides; QD1 latencies
+	local base="io_uring ${1%%,*}"
+	[ "$1" = ram-bdev ] && base="io_uring tmpfs"
+	if [ "$4" = 1 ] && [[ " ${BENCH_QDS:-} " = *" $3 "* ]] && [ "$1" = "${1%%,*}" ]; then
+		bench_plot_point qd "4 KiB $2, one client ($SPLIT_TITLE)" "nvlend shm, $1" "$3" "$oi"
+		[ "$1" = ram-bdev ] ||
+			bench_plot_point qd "4 KiB $2, one client ($SPLIT_TITLE)" "$base" "$3" "$5"
+	fi
+	if [ "$3" = 1 ]; then
+		local t="4 KiB $2 QD1 latency (nvlendd on CPU $B, clients on CPU $A, unless the row says same CPU)"
+		[ "$1" = "${1%%,*}" ] && [ "$1" != ram-bdev ] && {
+			bench_plot_point lat "$t" "$base" p50 "$6"
+			bench_plot_point lat "$t" "$base" p99 "$7"
+		}
+		bench_plot_point lat "$t" "nvlend shm, $1" p50 "$op50"
+		bench_plot_point lat "$t" "nvlend shm, $1" p99 "$op99"
+	fi
+	return 0
 }
+SPLIT_TITLE="nvlendd on CPU $B, clients and fio on CPU $A"
 echo "running: ~22 nvlend-perf runs x $((BENCH_RUNTIME + BENCH_RAMP)) s"
 for spec in "disk0 disk DISK WD" "tmpfs0 tmpfs SHM WT" "ram0 ram-bdev SHM WT"; do
 	set -- $spec
@@ -143,6 +172,23 @@ for n in 2 4; do
 	perf CT$n "$A" tmpfs0 randread $((32 / n)) $n
 	row tmpfs randread "$((32 / n))x$n" $n "$BASE_SHM_QD32_IOPS" "$BASE_SHM_QD32_P50_US" "$BASE_SHM_QD32_P99_US" CT$n
 done
+# --plot: the depths the table has not measured, one client, on every backing
+if [ $BENCH_PLOT = 1 ]; then
+	for qd in $BENCH_QDS; do
+		[ "$qd" = 1 ] || [ "$qd" = 32 ] && continue
+		for spec in "disk0|disk|$DISK_FILE|1" "tmpfs0|tmpfs|$TMPFS_FILE|0" "ram0|ram-bdev||"; do
+			IFS='|' read -r b label file direct <<<"$spec"
+			for rw in randread randwrite; do
+				perf Q "$A" "$b" "$rw" "$qd"
+				bench_plot_point qd "4 KiB $rw, one client ($SPLIT_TITLE)" "nvlend shm, $label" "$qd" "$Q_IOPS"
+				[ -n "$file" ] || continue
+				run_fio_json F pin "$A" fio "${common[@]}" --filename="$file" --rw="$rw" \
+					--ioengine=io_uring --direct="$direct" --iodepth="$qd"
+				bench_plot_point qd "4 KiB $rw, one client ($SPLIT_TITLE)" "io_uring $label" "$qd" "$F_IOPS"
+			done
+		done
+	done
+fi
 stop_daemon
 # same CPU: the daemon and the client share CPU A
 start_daemon "$A"
@@ -171,3 +217,4 @@ echo "           \"added p50\" = shm p50 - fio lat p50. fio's clat, printed in b
 echo "           after io_uring_enter has returned, so it leaves out the submission."
 echo "           plain pread on tmpfs QD1 p50: ${BASE_SHM_PSYNC_QD1_P50_US} us (what the inline file bdev does)"
 bench_write_results "$BENCH_RESULTS/shm.env"
+bench_plot_render shm

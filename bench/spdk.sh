@@ -29,7 +29,19 @@
 # above 1 favours nvlend, for QD1 average latency one below 1 does.
 # Not a test: the machine is shared and its speed moves by 15-40 % between
 # rounds, which is why only the paired ratios are reported.
+#
+# --plot also measures 4 KiB random read at the queue depths of BENCH_QDS
+# (default "1 2 4 8 16 32"; same alternating rounds) and writes PNG charts to
+# bench/results/plots/ (BENCH_PLOT_DIR), per initiator, both targets side by
+# side, each value the median of the rounds, titled with the placement: IOPS
+# vs queue depth (4 KiB random read), QD32 IOPS bars (4 KiB random read and
+# write), 128 KiB read MiB/s bars, QD1 average latency bars. The CI test of
+# --plot (tests/functional/bench_plot.sh) skips this script: it needs an SPDK
+# build.
 set -u
+source "$(dirname "$0")/common.sh"
+bench_plot_args "$@"
+set -- "${BENCH_ARGS[@]}"
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$TOP/build}
 case "$BUILD" in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
@@ -144,6 +156,11 @@ POINTS=(
 	"128k-read-qd32 read 131072 32 mibs"
 	"4k-randread-qd1-latency randread 4096 1 lat"
 )
+if [ $BENCH_PLOT = 1 ]; then
+	for q in $BENCH_QDS; do
+		[ "$q" = 1 ] || [ "$q" = 32 ] || POINTS+=("4k-randread-qd$q randread 4096 $q iops")
+	done
+fi
 : >"$T/results"
 for drv in ${DRIVERS:-spdk_nvme_perf nvlend-perf}; do
 	for p in "${POINTS[@]}"; do
@@ -162,8 +179,8 @@ for drv in ${DRIVERS:-spdk_nvme_perf nvlend-perf}; do
 done
 echo >&2
 
-$PY - "$T/results" <<'PY'
-import math, sys
+PLOT_PLACE="target CPU $CT, initiator CPU $CS" $PY - "$T/results" "${_bench_points:-}" <<'PY'
+import math, os, re, sys
 rows = [l.split() for l in open(sys.argv[1])]
 pts = {}
 for drv, name, metric, rnd, tgt, iops, mibs, lat in rows:
@@ -186,4 +203,30 @@ for (drv, name, metric), rounds in pts.items():
         drv, name, med([r["spdk"] for r in rounds.values()]),
         med([r["nvlend"] for r in rounds.values()]), g, min(ratios), max(ratios), gsd, unit,
         len(ratios), "; lower is better" if metric == "lat" else ""))
+if sys.argv[2]:
+    # --plot: the median of the rounds per target, both targets in every chart
+    place = os.environ["PLOT_PLACE"]
+    med = lambda xs: sorted(xs)[len(xs) // 2]
+    series = {"nvlend": "nvlendd", "spdk": "SPDK nvmf_tgt"}
+    vals = {}
+    for drv, name, metric, rnd, tgt, iops, mibs, lat in rows:
+        vals.setdefault((drv, name, tgt), []).append((float(iops), float(mibs), float(lat)))
+    with open(sys.argv[2], "a") as out:
+        for (drv, name, tgt), v in vals.items():
+            iops, mibs, lat = (med([x[i] for x in v if x[i] > 0] or [0]) for i in range(3))
+            s = series[tgt]
+            m = re.match(r"4k-randread-qd(\d+)", name)
+            if m:
+                out.write("qd\t4 KiB random read over NVMe/TCP, %s (%s)\t%s\t%s\t%.0f\n"
+                          % (drv, place, s, m.group(1), iops))
+            if name.endswith("-qd32") and name.startswith("4k-"):
+                out.write("bar\t4 KiB QD32 over NVMe/TCP, %s (%s) (IOPS)\t%s\t%s\t%.0f\n"
+                          % (drv, place, s, name.split("-")[1], iops))
+            if name == "128k-read-qd32":
+                out.write("bar\t128 KiB read QD32 over NVMe/TCP (%s) (MiB/s)\t%s\t%s\t%.1f\n"
+                          % (place, s, drv, mibs))
+            if name == "4k-randread-qd1-latency":
+                out.write("lat\t4 KiB random read QD1 average latency over NVMe/TCP (%s)\t%s\tavg, %s\t%.1f\n"
+                          % (place, s, drv, lat))
 PY
+bench_plot_render spdk

@@ -186,15 +186,15 @@ if [ $BENCH_PLOT = 1 ]; then
 		fiorun "sw$qd" randread 4k "$qd"
 		perf "$TCP_URI" "tcp-sw$qd" randread 4k "$qd" 1
 		perf "$SHM_URI" "shm-sw$qd" randread 4k "$qd" 1
-		bench_plot_point qd "4 KiB random read, one queue" "io_uring direct (fio)" "$qd" \
+		bench_plot_point qd "4 KiB random read, one queue (target CPU $CT, clients CPU $CS)" "io_uring direct (fio)" "$qd" \
 			"$(fio_iops "sw$qd" read)"
-		bench_plot_point qd "4 KiB random read, one queue" "nvlend NVMe/TCP" "$qd" \
+		bench_plot_point qd "4 KiB random read, one queue (target CPU $CT, clients CPU $CS)" "nvlend NVMe/TCP" "$qd" \
 			"$(p_iops "tcp-sw$qd" read)"
-		bench_plot_point qd "4 KiB random read, one queue" "nvlend shm" "$qd" \
+		bench_plot_point qd "4 KiB random read, one queue (target CPU $CT, clients CPU $CS)" "nvlend shm" "$qd" \
 			"$(p_iops "shm-sw$qd" read)"
 	done
 	for rw in read write; do
-		t="4 KiB random $rw QD1 latency (us)"
+		t="4 KiB random $rw QD1 latency (target CPU $CT, clients CPU $CS)"
 		f=$([ $rw = read ] && echo "$U_RR1" || echo "$U_RW1")
 		k=$([ $rw = read ] && echo rr1 || echo rw1)
 		for tr in tcp shm; do
