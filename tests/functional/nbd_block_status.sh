@@ -8,6 +8,8 @@
 #  - a RAM bdev written at a few 64 KiB-aligned places (its granule): the map
 #    matches; a TRIM over NBD makes that range hole,zero, a partial one does
 #    not until the whole chunk reads as zeroes; nbdcopy is byte-identical;
+#  - a bdev on a local memory brick: extents whose 2 MiB block the brick
+#    does not hold are hole,zero; a trim of a whole extent frees it again;
 #  - an imported NVMe/TCP namespace (daemon A serves a RAM namespace, daemon B
 #    attaches it with bdev_nvme_attach_controller and exports it over NBD):
 #    nbdinfo shows can_trim and can_zero, and a TRIM / WRITE_ZEROES over
@@ -117,6 +119,27 @@ want=$(expect_map $((64 * M)) $((2 * M)):65536 $((20 * M + 65536)):65536)
 [ "$(map_of "$U/ram0")" = "$want" ] || fail "map after zeroing the chunk's data: $(map_of "$U/ram0")"
 [ "$(A --json nbd export list ram0 | json_get '[0]["stats"]["block_status_ops"]')" -ge 4 ] ||
 	fail "block status not counted: $(A --json nbd export list ram0)"
+
+# ---- a brick bdev (local brick): unallocated 2 MiB extents are holes -----------------------------
+A brick create bk0 --fast "$T/fast" --slow "$T/slow" --capacity 16 --fast-blocks 4 >/dev/null ||
+	fail "brick create"
+A rpc bdev_brick_create '{"name": "bv0", "brick": "bk0", "base_addr": 0, "size_mib": 32}' >/dev/null ||
+	fail "bdev_brick_create"
+A nbd export add brick0 bv0 >/dev/null || fail "export brick0"
+$PY - "$U/brick0" <<'EOF' || fail "writes to brick0"
+import sys, nbd
+h = nbd.NBD(); h.connect_uri(sys.argv[1]); M = 1 << 20
+h.pwrite(b"k" * 4096, 4 * M + 12288)     # allocates the extent [4M, 6M)
+h.pwrite(b"l" * 4096, 10 * M)            # and [10M, 12M)
+h.trim(2 * M, 10 * M)                    # frees the second again
+h.shutdown()
+EOF
+want=$(expect_map $((32 * M)) $((4 * M)):$((2 * M)))
+got=$(map_of "$U/brick0")
+[ "$got" = "$want" ] || fail "map of the brick bdev:
+$got
+expected:
+$want"
 
 # ---- an imported NVMe/TCP namespace re-exported over NBD ------------------------------------------
 tport=$(free_port) || fail "no free port"
