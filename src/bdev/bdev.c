@@ -287,6 +287,70 @@ nvl_bdev_io_complete(struct nvl_bdev_io *io, int status)
 	io->cb(io, status);
 }
 
+/* ---- block status ---------------------------------------------------------------- */
+
+bool
+nvl_bdev_bstat_add(struct nvl_bdev_bstat *q, uint64_t len, uint32_t flags)
+{
+	if (len == 0)
+		return true;
+	if (q->next > 0 && q->ext[q->next - 1].flags == flags) {
+		q->ext[q->next - 1].length += len;
+		return true;
+	}
+	if (q->next >= q->max_ext)
+		return false;
+	q->ext[q->next].length = len;
+	q->ext[q->next].flags = flags;
+	q->next++;
+	return true;
+}
+
+void
+nvl_bdev_bstat_complete(struct nvl_bdev_bstat *q, int status)
+{
+	uint64_t sum = 0;
+
+	if (status == 0) {
+		for (unsigned i = 0; i < q->next; i++)
+			sum += q->ext[i].length;
+		/* the contract the callers build their replies on */
+		if (q->next == 0 || sum > q->length || (sum & (q->bdev->block_size - 1))) {
+			NVL_ERRLOG("bdev %s: block status of %llu+%llu answered %u extents of %llu "
+				   "bytes: reporting it allocated",
+				   q->bdev->name, (unsigned long long)q->offset,
+				   (unsigned long long)q->length, q->next, (unsigned long long)sum);
+			q->next = 1;
+			q->ext[0].length = q->length;
+			q->ext[0].flags = 0;
+		}
+	}
+	q->cb(q, status);
+}
+
+int
+nvl_bdev_block_status(struct nvl_bdev_desc *d, struct nvl_bdev_bstat *q)
+{
+	struct nvl_bdev *b = d->bdev;
+	uint64_t end;
+
+	if (q->length == 0 || q->ext == NULL || q->max_ext == 0 ||
+	    ((q->offset | q->length) & (b->block_size - 1)) ||
+	    __builtin_add_overflow(q->offset, q->length, &end) ||
+	    end > b->num_blocks * b->block_size)
+		return -EINVAL;
+	q->bdev = b;
+	q->reactor = bdev_reactor_idx(b);
+	q->next = 0;
+	if (b->ops->block_status == NULL) {
+		/* nothing known: allocated data (a status of 0 is always safe) */
+		nvl_bdev_bstat_add(q, q->length, 0);
+		nvl_bdev_bstat_complete(q, 0);
+		return 0;
+	}
+	return b->ops->block_status(b, q);
+}
+
 uint64_t
 nvl_bdev_inflight(const struct nvl_bdev *b)
 {

@@ -13,6 +13,13 @@
  * returning 0 means io->cb runs exactly once (possibly before submit
  * returns, from inside it: backends such as ram complete inline); a negative
  * return means it never runs.
+ *
+ * Block status (nvl_bdev_block_status): which parts of a range are allocated
+ * and which read as zeroes, for NBD's base:allocation and sparse copies. It
+ * is a rare query beside the I/O path, never in it: no read or write waits
+ * for it. It follows the I/O rules: submitted on any reactor, answered on
+ * that reactor, exactly once if the call returned 0; a backend may hop to
+ * its owner reactor and back (brick) or answer inline (ram, file).
  */
 #ifndef NVL_BDEV_H
 #define NVL_BDEV_H
@@ -46,6 +53,7 @@ enum nvl_bdev_io_type {
 
 struct nvl_bdev;
 struct nvl_bdev_io;
+struct nvl_bdev_bstat;
 
 typedef void (*nvl_bdev_io_cb)(struct nvl_bdev_io *io, int status);
 
@@ -70,6 +78,43 @@ struct nvl_bdev_io {
 	uint64_t priv[4];
 };
 
+/* Block status extent flags (the same meaning as NBD's base:allocation). */
+#define NVL_BDEV_EXT_HOLE (1u << 0)  /**< not allocated in the backing store */
+#define NVL_BDEV_EXT_ZERO (1u << 1)  /**< reads as zeroes */
+
+/** One extent of a block status answer. */
+struct nvl_bdev_extent {
+	uint64_t length;          /**< bytes, a nonzero multiple of the block size */
+	uint32_t flags;           /**< NVL_BDEV_EXT_* (0: allocated data, or not known) */
+};
+
+typedef void (*nvl_bdev_bstat_cb)(struct nvl_bdev_bstat *q, int status);
+
+/**
+ * One block status query. Caller-owned storage, like struct nvl_bdev_io. On
+ * success ext[0..next) describe consecutive extents from `offset`, at least
+ * one, their lengths adding up to at most `length` (a backend may stop early:
+ * the caller asks again from where the answer ended), adjacent extents with
+ * different flags.
+ */
+struct nvl_bdev_bstat {
+	/* filled by the caller */
+	uint64_t offset;          /**< bytes, block aligned */
+	uint64_t length;          /**< bytes, block aligned, nonzero */
+	struct nvl_bdev_extent *ext;
+	unsigned max_ext;         /**< room in ext, >= 1 */
+	nvl_bdev_bstat_cb cb;
+	void *cb_arg;
+
+	/* the answer */
+	unsigned next;            /**< extents filled */
+
+	/* private to the bdev layer and backend */
+	struct nvl_bdev *bdev;
+	unsigned reactor;
+	uint64_t priv[2];
+};
+
 /** Backend operations. */
 struct nvl_bdev_ops {
 	const char *name;   /**< backend type, shown in bdev_get_bdevs */
@@ -81,6 +126,13 @@ struct nvl_bdev_ops {
 	void (*dump_info)(struct nvl_bdev *b, json_t *driver_specific);
 	/** optional: the RPC call that recreates this bdev, {"method":..,"params":..}. */
 	json_t *(*write_config)(struct nvl_bdev *b);
+	/**
+	 * optional: block status of q's range (the core checked it). 0 => call
+	 * nvl_bdev_bstat_complete() exactly once, on the submitting reactor (inline
+	 * is fine); <0 => never. Fill q->ext with nvl_bdev_bstat_add(). Without it
+	 * every range reports allocated data (flags 0), as nbdkit does.
+	 */
+	int (*block_status)(struct nvl_bdev *b, struct nvl_bdev_bstat *q);
 };
 
 struct nvl_bdev_stats {
@@ -155,6 +207,23 @@ int nvl_bdev_submit(struct nvl_bdev_desc *d, struct nvl_bdev_io *io);
 
 /** For backends: finish an I/O (status 0 or -errno). */
 void nvl_bdev_io_complete(struct nvl_bdev_io *io, int status);
+
+/**
+ * Ask which parts of [q->offset, q->offset + q->length) are holes or read as
+ * zeroes (see struct nvl_bdev_bstat). Any reactor; q->cb runs on it.
+ * \return 0 (the callback will run, maybe before this returns), -EINVAL
+ *         (range not block aligned, empty, beyond the end, or max_ext 0 or no
+ *         ext), or a backend's -errno (-ENOMEM, -ENODEV).
+ */
+int nvl_bdev_block_status(struct nvl_bdev_desc *d, struct nvl_bdev_bstat *q);
+/**
+ * For backends: append `len` bytes of `flags` to q's answer, merged into the
+ * last extent when the flags are equal. \return false when the extent did not
+ * fit (q->max_ext reached: the backend stops there).
+ */
+bool nvl_bdev_bstat_add(struct nvl_bdev_bstat *q, uint64_t len, uint32_t flags);
+/** For backends: finish a block status query (status 0 or -errno). */
+void nvl_bdev_bstat_complete(struct nvl_bdev_bstat *q, int status);
 
 /** Sum of I/Os in flight on all reactors (racy snapshot). */
 uint64_t nvl_bdev_inflight(const struct nvl_bdev *b);

@@ -17,6 +17,10 @@
  *   worker threads (MACHINE-NOTES.md: plain pread is ~2x faster there), so
  *   io_mode "auto" serves them inline with preadv/pwritev, which cannot block
  *   on a memory file system. io_mode "uring" forces the ring.
+ * - Block status: lseek(SEEK_DATA/SEEK_HOLE) on a regular file, inline on the
+ *   asking reactor (io_uring has no seek; the file system answers from its
+ *   extent tree and the query is rare and off the I/O path). A hole reports
+ *   hole + zero; a block partly data, data. A block device reports data.
  */
 #include "bdev/bdev.h"
 #include "util/log.h"
@@ -511,6 +515,61 @@ file_submit(struct nvl_bdev *b, struct nvl_bdev_io *io)
 	}
 }
 
+/* Extents of a regular file; stops early (the caller asks again) after a bounded
+ * number of seeks, or where q->ext is full. */
+static int
+file_block_status(struct nvl_bdev *b, struct nvl_bdev_bstat *q)
+{
+	struct bdev_file *f = to_file(b);
+	uint64_t off = q->offset, end = q->offset + q->length, bs = b->block_size;
+	unsigned seeks = 0, max_seeks = 2 * q->max_ext + 16;
+
+	while (off < end && seeks < max_seeks) {
+		uint64_t hs, de;
+		off_t d, h;
+
+		if (f->is_blockdev)
+			goto rest_is_data;
+		d = lseek(f->fd, (off_t)off, SEEK_DATA);
+		seeks++;
+		if (d < 0 && errno == ENXIO) {
+			/* no data from off to the end of the file */
+			nvl_bdev_bstat_add(q, end - off, NVL_BDEV_EXT_HOLE | NVL_BDEV_EXT_ZERO);
+			break;
+		}
+		if (d < 0)
+			goto seek_failed;
+		if ((uint64_t)d >= end) {
+			nvl_bdev_bstat_add(q, end - off, NVL_BDEV_EXT_HOLE | NVL_BDEV_EXT_ZERO);
+			break;
+		}
+		hs = NVL_ALIGN_DOWN((uint64_t)d, bs); /* a block with any data is data */
+		if (hs < off)
+			hs = off;
+		if (!nvl_bdev_bstat_add(q, hs - off, NVL_BDEV_EXT_HOLE | NVL_BDEV_EXT_ZERO))
+			break;
+		h = lseek(f->fd, d, SEEK_HOLE);
+		seeks++;
+		if (h < 0)
+			goto seek_failed;
+		de = NVL_MIN(NVL_ALIGN_UP((uint64_t)h, bs), end);
+		if (de <= hs)
+			de = NVL_MIN(hs + bs, end);
+		if (!nvl_bdev_bstat_add(q, de - hs, 0))
+			break;
+		off = de;
+	}
+	nvl_bdev_bstat_complete(q, 0);
+	return 0;
+seek_failed:
+	NVL_ERRLOG_RL("%s: lseek(SEEK_DATA/SEEK_HOLE) at %llu: %s; reporting data", b->name,
+		      (unsigned long long)off, strerror(errno));
+rest_is_data:
+	nvl_bdev_bstat_add(q, end - off, 0); /* "allocated, or not known": always true */
+	nvl_bdev_bstat_complete(q, 0);
+	return 0;
+}
+
 static void
 file_destroy(struct nvl_bdev *b)
 {
@@ -557,6 +616,7 @@ static const struct nvl_bdev_ops file_ops = {
 	.destroy = file_destroy,
 	.dump_info = file_dump_info,
 	.write_config = file_write_config,
+	.block_status = file_block_status,
 };
 
 static void

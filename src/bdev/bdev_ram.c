@@ -14,6 +14,17 @@
  * supervisor it is an anonymous mapping (transparent huge pages apply; for
  * memfds they do only when /sys/kernel/mm/transparent_hugepage/shmem_enabled
  * allows them).
+ *
+ * Block status: a bitmap with one bit per 64 KiB chunk (RAM_CHUNK; the last
+ * one may be shorter) says "may hold data". A fresh bdev is all clear (the
+ * memory reads as zeroes); a write sets the bits of the chunks it touches;
+ * a write-zeroes or unmap clears the bits of the chunks it covers whole, and
+ * of a partly covered chunk that reads as zeroes afterwards. A clear chunk
+ * reports hole + zero, a set one data. Memory taken back from the fd store is
+ * scanned once at creation to rebuild the bitmap. Reads never touch it;
+ * writes pay one fence and a load per chunk (the bit is set with an atomic
+ * only when it was clear). The ordering that keeps a racing write's chunk
+ * marked is at ram_mark() / ram_zero().
  */
 #include "bdev/bdev.h"
 #include "util/fdstore.h"
@@ -29,12 +40,95 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define RAM_CHUNK_SHIFT 16
+#define RAM_CHUNK (1ull << RAM_CHUNK_SHIFT) /* block status granule: 64 KiB */
+
 struct bdev_ram {
 	struct nvl_bdev bdev;
 	uint8_t *mem;
 	size_t size;
 	bool stored;          /* the memory is a memfd in the fd store */
+	uint64_t nchunks;
+	uint64_t *written;    /* bit c: chunk c may hold data (atomic; any reactor) */
 };
+
+static inline bool
+ram_bit(const struct bdev_ram *r, uint64_t c)
+{
+	return (__atomic_load_n(&r->written[c >> 6], __ATOMIC_RELAXED) >> (c & 63)) & 1;
+}
+
+static bool
+ram_is_zero(const uint8_t *p, size_t n)
+{
+	static const uint8_t z[16];
+
+	if (n <= 16)
+		return memcmp(p, z, n) == 0;
+	/* the first 16 bytes are zero, and every byte equals the one 16 before it */
+	return memcmp(p, z, 16) == 0 && memcmp(p, p + 16, n - 16) == 0;
+}
+
+/*
+ * After a write's memcpy: mark its chunks. The fence orders the copied data
+ * before the load of the bit; ram_zero() clears a bit (a full barrier) before
+ * it zeroes or scans the chunk. So either this load sees the clear and sets
+ * the bit again, or the zeroing/scan comes after the data landed: a chunk
+ * holding data is never left clear.
+ */
+static void
+ram_mark(struct bdev_ram *r, uint64_t off, uint64_t len)
+{
+	uint64_t c = off >> RAM_CHUNK_SHIFT, last = (off + len - 1) >> RAM_CHUNK_SHIFT;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (; c <= last; c++)
+		if (!ram_bit(r, c))
+			__atomic_fetch_or(&r->written[c >> 6], 1ull << (c & 63), __ATOMIC_SEQ_CST);
+}
+
+static void
+ram_clear(struct bdev_ram *r, uint64_t c)
+{
+	__atomic_fetch_and(&r->written[c >> 6], ~(1ull << (c & 63)), __ATOMIC_SEQ_CST);
+}
+
+/* Zero [off, off + len) and clear the chunks that read as zeroes afterwards. */
+static void
+ram_zero(struct bdev_ram *r, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len, c = off >> RAM_CHUNK_SHIFT, last = (end - 1) >> RAM_CHUNK_SHIFT;
+
+	for (; c <= last; c++) {
+		uint64_t cs = c << RAM_CHUNK_SHIFT, ce = NVL_MIN(cs + RAM_CHUNK, (uint64_t)r->size);
+		uint64_t zs = NVL_MAX(cs, off), ze = NVL_MIN(ce, end);
+
+		if (zs == cs && ze == ce) {
+			ram_clear(r, c); /* before the zeroing: see ram_mark() */
+			memset(r->mem + zs, 0, ze - zs);
+			continue;
+		}
+		memset(r->mem + zs, 0, ze - zs);
+		if (!ram_bit(r, c) || !ram_is_zero(r->mem + cs, ce - cs))
+			continue;
+		ram_clear(r, c);
+		/* a write that raced the scan: keep its chunk marked */
+		if (!ram_is_zero(r->mem + cs, ce - cs))
+			__atomic_fetch_or(&r->written[c >> 6], 1ull << (c & 63), __ATOMIC_SEQ_CST);
+	}
+}
+
+/* Memory taken back from the fd store: a chunk with a nonzero byte may hold data. */
+static void
+ram_scan(struct bdev_ram *r)
+{
+	for (uint64_t c = 0; c < r->nchunks; c++) {
+		uint64_t cs = c << RAM_CHUNK_SHIFT, ce = NVL_MIN(cs + RAM_CHUNK, (uint64_t)r->size);
+
+		if (!ram_is_zero(r->mem + cs, ce - cs))
+			r->written[c >> 6] |= 1ull << (c & 63);
+	}
+}
 
 static void
 ram_store_name(const char *bdev, char *buf, size_t len)
@@ -106,10 +200,12 @@ ram_submit(struct nvl_bdev *b, struct nvl_bdev_io *io)
 			memcpy(p, io->iov[i].iov_base, io->iov[i].iov_len);
 			p += io->iov[i].iov_len;
 		}
+		ram_mark(r, io->offset, io->length);
 		break;
 	case NVL_BDEV_IO_WRITE_ZEROES:
 	case NVL_BDEV_IO_UNMAP:
-		memset(p, 0, io->length);
+		if (io->length)
+			ram_zero(r, io->offset, io->length);
 		break;
 	case NVL_BDEV_IO_FLUSH:
 		break;
@@ -120,6 +216,26 @@ ram_submit(struct nvl_bdev *b, struct nvl_bdev_io *io)
 	return 0;
 }
 
+/* Inline on the calling reactor: a walk over the bitmap, no I/O. */
+static int
+ram_block_status(struct nvl_bdev *b, struct nvl_bdev_bstat *q)
+{
+	struct bdev_ram *r = container_of(b, struct bdev_ram, bdev);
+	uint64_t off = q->offset, end = q->offset + q->length;
+
+	while (off < end) {
+		uint64_t c = off >> RAM_CHUNK_SHIFT;
+		uint64_t ce = NVL_MIN((c + 1) << RAM_CHUNK_SHIFT, end);
+
+		if (!nvl_bdev_bstat_add(q, ce - off,
+					ram_bit(r, c) ? 0 : NVL_BDEV_EXT_HOLE | NVL_BDEV_EXT_ZERO))
+			break;
+		off = ce;
+	}
+	nvl_bdev_bstat_complete(q, 0);
+	return 0;
+}
+
 static void
 ram_destroy(struct nvl_bdev *b)
 {
@@ -127,6 +243,7 @@ ram_destroy(struct nvl_bdev *b)
 	char sname[NVL_FDSTORE_NAME_MAX + 1];
 
 	munmap(r->mem, r->size);
+	free(r->written);
 	if (r->stored) {
 		/* deleted (or a clean stop): the memory is not coming back */
 		ram_store_name(r->bdev.name, sname, sizeof(sname));
@@ -182,6 +299,7 @@ static const struct nvl_bdev_ops ram_ops = {
 	.destroy = ram_destroy,
 	.dump_info = ram_dump_info,
 	.write_config = ram_write_config,
+	.block_status = ram_block_status,
 };
 
 int
@@ -210,17 +328,25 @@ nvl_bdev_ram_create(const struct nvl_bdev_ram_opts *o, struct nvl_bdev **out)
 	if (r == NULL)
 		return -ENOMEM;
 	r->size = size;
+	r->nchunks = (size + RAM_CHUNK - 1) >> RAM_CHUNK_SHIFT;
+	r->written = calloc((r->nchunks + 63) / 64, sizeof(uint64_t));
+	if (r->written == NULL) {
+		rc = -ENOMEM;
+		goto err_free;
+	}
 	{
 		bool taken_back;
 
 		r->mem = ram_map(o->name, size, &r->stored, &taken_back);
-		if (r->mem != MAP_FAILED && taken_back)
+		if (r->mem != MAP_FAILED && taken_back) {
 			NVL_NOTICELOG("%s: memory taken back from the fd store (contents kept)",
 				      o->name);
+			ram_scan(r);
+		}
 	}
 	if (r->mem == MAP_FAILED) {
 		rc = -ENOMEM;
-		goto err_free;
+		goto err_free_bitmap;
 	}
 	madvise(r->mem, size, MADV_HUGEPAGE);
 	nvl_strlcpy(r->bdev.name, o->name, sizeof(r->bdev.name));
@@ -247,6 +373,8 @@ err_unmap:
 		ram_store_name(o->name, sname, sizeof(sname));
 		nvl_fdstore_remove(sname);
 	}
+err_free_bitmap:
+	free(r->written);
 err_free:
 	free(r);
 	return rc;

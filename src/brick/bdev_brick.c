@@ -21,6 +21,9 @@
  * Both keep at most max_mapped extents mapped (LRU); the rest are unmapped so
  * the brick may move them to its slow tier. A handle revoked by another
  * client (free) is noticed at the next access: the extent is looked up again.
+ * Block status (local mode): an extent whose block the brick does not have
+ * is a hole that reads as zeroes, asked on reactor 0 like the I/O; remote
+ * mode reports data (the allocation map is the worker thread's).
  */
 #include "bdev/bdev.h"
 #include "brick/brick_internal.h"
@@ -652,6 +655,74 @@ bb_worker(void *arg)
 	return NULL;
 }
 
+/* ---- block status ------------------------------------------------------ */
+
+static void
+bb_bstat_complete_msg(void *arg)
+{
+	struct nvl_bdev_bstat *q = arg;
+
+	nvl_bdev_bstat_complete(q, (int)(int64_t)q->priv[0]);
+}
+
+/* Answer on the reactor that asked. */
+static void
+bb_bstat_done(struct nvl_bdev_bstat *q, int rc)
+{
+	struct nvl_reactor *self = nvl_reactor_self();
+
+	q->priv[0] = (uint64_t)(int64_t)rc;
+	if (self == NULL || nvl_reactor_id(self) == q->reactor) {
+		nvl_bdev_bstat_complete(q, rc);
+		return;
+	}
+	if (nvl_reactor_msg(nvl_reactor_get(q->reactor), bb_bstat_complete_msg, q) < 0)
+		NVL_ERRLOG("%s: cannot answer a block status on reactor %u", q->bdev->name,
+			   q->reactor);
+}
+
+/* Reactor 0: which of the range's extents the brick holds. */
+static void
+bb_bstat_local_run(void *arg)
+{
+	struct nvl_bdev_bstat *q = arg;
+	struct bdev_brick *bb = to_bb(q->bdev);
+	uint64_t off = q->offset, end = q->offset + q->length;
+
+	if (bb->b->deleted) {
+		bb_bstat_done(q, -ENODEV);
+		return;
+	}
+	while (off < end) {
+		uint64_t idx = off / BRICK_BLOCK_SIZE;
+		uint64_t pe = NVL_MIN((idx + 1) * BRICK_BLOCK_SIZE, end);
+		bool held = brick_htab_get(&bb->b->blocks, bb->base + idx * BRICK_BLOCK_SIZE);
+
+		if (!nvl_bdev_bstat_add(q, pe - off, held ? 0 : NVL_BDEV_EXT_HOLE | NVL_BDEV_EXT_ZERO))
+			break;
+		off = pe;
+	}
+	bb_bstat_done(q, 0);
+}
+
+static int
+bb_block_status(struct nvl_bdev *b, struct nvl_bdev_bstat *q)
+{
+	struct bdev_brick *bb = to_bb(b);
+	struct nvl_reactor *self = nvl_reactor_self();
+
+	if (bb->remote) {
+		nvl_bdev_bstat_add(q, q->length, 0); /* not known here: allocated */
+		nvl_bdev_bstat_complete(q, 0);
+		return 0;
+	}
+	if (self == NULL || nvl_reactor_id(self) == 0) {
+		bb_bstat_local_run(q);
+		return 0;
+	}
+	return nvl_reactor_msg(nvl_reactor_get(0), bb_bstat_local_run, q);
+}
+
 /* ---- bdev ops ---------------------------------------------------------- */
 
 static int
@@ -754,6 +825,7 @@ static const struct nvl_bdev_ops bb_ops = {
 	.destroy = bb_destroy,
 	.dump_info = bb_dump_info,
 	.write_config = bb_write_config,
+	.block_status = bb_block_status,
 };
 
 /* ---- RPCs -------------------------------------------------------------- */

@@ -29,6 +29,11 @@
  * for RAM). So a FLUSH answered on one connection covers every write answered
  * on any connection, and FUA writes are durable when answered.
  *
+ * BLOCK_STATUS (base:allocation, when the handshake negotiated it) asks the
+ * bdev (nvl_bdev_block_status) on this reactor like any I/O, counts as a
+ * bdev operation in flight, and is answered with one BLOCK_STATUS chunk of at
+ * most NBD_BS_MAX_EXTENTS descriptors encoded in the request's buffer.
+ *
  * Bounds: NBD_CONN_REQS requests and NBD_CONN_BUDGET payload bytes in flight
  * per connection (reading stops, TCP pushes back), NBD_MAX_PAYLOAD per
  * request, replies not taken within NBD_DRAIN_TIMEOUT_US of a drain dropped.
@@ -289,8 +294,38 @@ nbd_st_index(uint16_t type)
 	case NVL_NBD_CMD_FLUSH: return NBD_ST_FLUSH;
 	case NVL_NBD_CMD_TRIM: return NBD_ST_TRIM;
 	case NVL_NBD_CMD_WRITE_ZEROES: return NBD_ST_WRITE_ZEROES;
+	case NVL_NBD_CMD_BLOCK_STATUS: return NBD_ST_BLOCK_STATUS;
 	default: return NBD_ST_CACHE;
 	}
+}
+
+/*
+ * The bdev's extents (struct nvl_bdev_extent, at the start of r->buf) become
+ * the reply's descriptors, encoded in place: descriptor i (8 bytes at 8 i)
+ * never overwrites an extent not yet read (16 bytes at 16 i). Each extent is
+ * shorter than the request (32 bits), a multiple of the block size; REQ_ONE
+ * keeps the first only (max_ext was 1).
+ */
+static void
+nbd_queue_block_status(struct nbd_conn *c, struct nbd_req *r)
+{
+	const struct nvl_bdev_extent *ext = (const struct nvl_bdev_extent *)(void *)r->buf;
+	unsigned n = r->bs.next;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t len = ext[i].length;
+		uint32_t st = 0;
+
+		if (ext[i].flags & NVL_BDEV_EXT_HOLE)
+			st |= NVL_NBD_STATE_HOLE;
+		if (ext[i].flags & NVL_BDEV_EXT_ZERO)
+			st |= NVL_NBD_STATE_ZERO;
+		nbd_enc_bs_desc(r->buf + (size_t)i * NBD_BS_DESC_SIZE, (uint32_t)len, st);
+	}
+	r->hdr_len = (uint16_t)nbd_enc_sr_block_status(r->hdr, r->h.handle,
+						       NBD_META_ID_BASE_ALLOCATION, n);
+	r->data_len = n * NBD_BS_DESC_SIZE;
+	nbd_req_queue_reply(c, r);
 }
 
 static void
@@ -314,6 +349,10 @@ nbd_req_complete(struct nbd_conn *c, struct nbd_req *r, int status)
 	}
 	si = nbd_st_index(r->h.type);
 	NBD_ST_ADD(c, ops[si], 1);
+	if (r->h.type == NVL_NBD_CMD_BLOCK_STATUS) {
+		nbd_queue_block_status(c, r);
+		return;
+	}
 	if (r->h.type != NVL_NBD_CMD_FLUSH)
 		NBD_ST_ADD(c, bytes[si], r->h.length);
 	if (r->h.type == NVL_NBD_CMD_READ) {
@@ -331,6 +370,43 @@ nbd_req_complete(struct nbd_conn *c, struct nbd_req *r, int status)
 }
 
 static void nbd_req_submit(struct nbd_conn *c, struct nbd_req *r);
+
+static void
+nbd_req_bstat_done(struct nvl_bdev_bstat *q, int status)
+{
+	struct nbd_req *r = q->cb_arg;
+	struct nbd_conn *c = r->conn;
+
+	c->bdev_inflight--;
+	nbd_req_complete(c, r, status);
+}
+
+/* BLOCK_STATUS: the extents land at the start of r->buf (see nbd_queue_block_status). */
+static void
+nbd_req_block_status(struct nbd_conn *c, struct nbd_req *r)
+{
+	struct nvl_bdev_bstat *q = &r->bs;
+	unsigned max = (r->h.flags & NVL_NBD_CMD_FLAG_REQ_ONE) ? 1 : NBD_BS_MAX_EXTENTS;
+	int rc;
+
+	if (nbd_req_get_buf(c, r, max * (uint32_t)sizeof(struct nvl_bdev_extent)) < 0) {
+		nbd_req_complete(c, r, -ENOMEM);
+		return;
+	}
+	memset(q, 0, sizeof(*q));
+	q->offset = r->h.offset;
+	q->length = r->h.length;
+	q->ext = (struct nvl_bdev_extent *)(void *)r->buf;
+	q->max_ext = max;
+	q->cb = nbd_req_bstat_done;
+	q->cb_arg = r;
+	c->bdev_inflight++;
+	rc = nvl_bdev_block_status(c->desc, q);
+	if (rc < 0) {
+		c->bdev_inflight--;
+		nbd_req_complete(c, r, rc);
+	}
+}
 
 static void
 nbd_req_io_done(struct nvl_bdev_io *io, int status)
@@ -406,6 +482,9 @@ nbd_req_start(struct nbd_conn *c, struct nbd_req *r)
 			io->flags |= NVL_BDEV_IO_FAST_ZERO;
 		r->flush_after = (r->h.flags & NVL_NBD_CMD_FLAG_FUA) && c->flush_needed;
 		break;
+	case NVL_NBD_CMD_BLOCK_STATUS:
+		nbd_req_block_status(c, r);
+		return;
 	default: /* NBD_CMD_CACHE: validated; no server-side cache to fill (docs/nbd.md) */
 		nbd_req_complete(c, r, 0);
 		return;

@@ -113,6 +113,7 @@ nbd_conn_hs_go(struct nbd_conn *c)
 	c->xp.max_block = hs->chosen.max_block;
 	c->xp.tflags = hs->chosen.tflags;
 	c->xp.structured = hs->structured;
+	c->xp.meta_alloc = hs->chosen_meta_alloc;
 	c->desc = e->desc;
 	c->can_flush = e->desc->bdev->io_types & (1u << NVL_BDEV_IO_FLUSH);
 	c->flush_needed = c->can_flush && e->desc->bdev->write_cache;
@@ -121,9 +122,10 @@ nbd_conn_hs_go(struct nbd_conn *c)
 	nbd_hold_init(c, g_nbd_srv.read_hold);
 	c->reactor = nbd_pick_reactor();
 	g_nbd_load.load[c->reactor]++;
-	NVL_NOTICELOG("nbd: %s: export '%s' (%s replies%s) on reactor %u", c->peer, e->name,
+	NVL_NOTICELOG("nbd: %s: export '%s' (%s replies%s%s) on reactor %u", c->peer, e->name,
 		      c->xp.structured ? "structured" : "simple",
-		      hs->block_size_asked ? ", block size agreed" : "", c->reactor);
+		      hs->block_size_asked ? ", block size agreed" : "",
+		      c->xp.meta_alloc ? ", base:allocation" : "", c->reactor);
 	nbd_hs_fini(hs);
 	free(hs);
 	c->hs = NULL;

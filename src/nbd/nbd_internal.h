@@ -49,6 +49,7 @@ NVL_LOG_DECLARE_COMPONENT(nbd);
 #define NBD_DRAIN_TIMEOUT_US (10ull * 1000000)
 #define NBD_REFUSE_MAX       8                 /* over-limit connections told why at once */
 #define NBD_ACCEPT_BATCH     64
+#define NBD_BS_MAX_EXTENTS   1024              /* descriptors in one BLOCK_STATUS reply */
 
 /* ---- statistics ------------------------------------------------------------ */
 
@@ -59,6 +60,7 @@ enum nbd_stat_type {
 	NBD_ST_TRIM,
 	NBD_ST_WRITE_ZEROES,
 	NBD_ST_CACHE,
+	NBD_ST_BLOCK_STATUS,
 	NBD_ST_NTYPES
 };
 
@@ -115,6 +117,7 @@ enum nbd_rx_state {
 /* One request slot of a connection in transmission (owner reactor). */
 struct nbd_req {
 	struct nvl_bdev_io io;
+	struct nvl_bdev_bstat bs;  /**< BLOCK_STATUS: the query (extents in buf) */
 	struct nbd_conn *conn;
 	struct nbd_req_hdr h;
 	uint8_t *buf;              /**< payload, 4 KiB aligned (O_DIRECT-friendly) */

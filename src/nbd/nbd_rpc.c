@@ -210,7 +210,7 @@ export_json(const struct nbd_export *e)
 
 	nbd_export_stats(e, &s);
 	return json_pack("{s:s, s:s, s:b, s:s, s:I, s:i, s:i, s:i, s:i, s:i, s:I, s:b, "
-			 "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
+			 "s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}}",
 			 "name", e->name, "bdev_name", e->bdev_name, "read_only", e->read_only,
 			 "description", e->description, "size_bytes", (json_int_t)e->size,
 			 "block_size", (int)e->block_size, "preferred_block_size",
@@ -226,7 +226,8 @@ export_json(const struct nbd_export *e)
 			 (json_int_t)s.ops[NBD_ST_WRITE_ZEROES], "write_zeroes_bytes",
 			 (json_int_t)s.bytes[NBD_ST_WRITE_ZEROES], "cache_ops",
 			 (json_int_t)s.ops[NBD_ST_CACHE], "cache_bytes",
-			 (json_int_t)s.bytes[NBD_ST_CACHE], "errors", (json_int_t)s.errors,
+			 (json_int_t)s.bytes[NBD_ST_CACHE], "block_status_ops",
+			 (json_int_t)s.ops[NBD_ST_BLOCK_STATUS], "errors", (json_int_t)s.errors,
 			 "held_reads", (json_int_t)s.held_reads);
 }
 

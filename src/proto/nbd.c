@@ -202,6 +202,18 @@ hs_tflags(const struct nbd_hs *hs, const struct nbd_hs_export *e)
 	return (uint16_t)(e->tflags | (hs->structured ? NVL_NBD_FLAG_SEND_DF : 0));
 }
 
+/*
+ * Metadata contexts apply only to the export the last NBD_OPT_SET_META_CONTEXT
+ * named ("the final time it was sent, it referred to the same export name that
+ * was ultimately selected"), and need structured replies.
+ */
+static bool
+hs_meta_for(const struct nbd_hs *hs, const uint8_t *name, uint32_t len)
+{
+	return hs->structured && hs->meta_alloc && hs->meta_name_len == len &&
+	       memcmp(hs->meta_name, name, len) == 0;
+}
+
 static void
 hs_opt_export_name(struct nbd_hs *hs)
 {
@@ -230,6 +242,7 @@ hs_opt_export_name(struct nbd_hs *hs)
 		memset(p + 10, 0, 124);
 	hs->chosen = e;
 	hs->chosen.tflags = hs_tflags(hs, &e);
+	hs->chosen_meta_alloc = hs_meta_for(hs, hs->data, hs->opt_len);
 	hs->via_export_name = true;
 	hs->state = NBD_HS_GO;
 }
@@ -344,8 +357,110 @@ hs_opt_info_go(struct nbd_hs *hs)
 	if (hs->opt == NVL_NBD_OPT_GO && hs->state != NBD_HS_FAIL) {
 		hs->chosen = e;
 		hs->chosen.tflags = hs_tflags(hs, &e);
+		hs->chosen_meta_alloc = hs_meta_for(hs, d + 4, namelen);
 		hs->block_size_asked = want_bs;
 		hs->state = NBD_HS_GO;
+	}
+}
+
+/*
+ * NBD_OPT_LIST_META_CONTEXT and NBD_OPT_SET_META_CONTEXT ("Metadata
+ * querying"). Data: 32-bit export name length, name, 32-bit query count,
+ * then per query a 32-bit length and the query. We know one context,
+ * base:allocation. A query must be "namespace:leaf"; in the base namespace
+ * "base:allocation" selects it and "base:" lists it (LIST only: SET MUST
+ * ignore it); unknown leaves and other namespaces are ignored. No query
+ * lists everything (LIST) or selects nothing (SET). SET replaces the
+ * selection even when it fails, so it is cleared first.
+ */
+static void
+hs_opt_meta_context(struct nbd_hs *hs)
+{
+	static const char ctx_name[] = NVL_NBD_META_BASE_ALLOCATION;
+	const bool set = hs->opt == NVL_NBD_OPT_SET_META_CONTEXT;
+	const uint8_t *d = hs->data;
+	uint32_t len = hs->opt_len, namelen, nq, pos;
+	struct nbd_hs_export e;
+	bool match = false;
+	char msg[160];
+	uint32_t rc;
+	uint8_t id[4];
+
+	if (set) {
+		hs->meta_alloc = false;
+		hs->meta_name_len = 0;
+	}
+	if (!hs->structured) {
+		hs_error(hs, NVL_NBD_REP_ERR_INVALID,
+			 "metadata contexts need structured replies (NBD_OPT_STRUCTURED_REPLY) first");
+		return;
+	}
+	if (len < 8) {
+		hs_error(hs, NVL_NBD_REP_ERR_INVALID, "option data too short (%u bytes)", len);
+		return;
+	}
+	namelen = get_be32(d);
+	if (namelen > len - 8 || namelen > NVL_NBD_MAX_STRING) {
+		hs_error(hs, NVL_NBD_REP_ERR_INVALID, "export name length %u exceeds the option",
+			 namelen);
+		return;
+	}
+	if (memchr(d + 4, 0, namelen)) {
+		hs_error(hs, NVL_NBD_REP_ERR_INVALID, "export name contains NUL");
+		return;
+	}
+	nq = get_be32(d + 4 + namelen);
+	pos = 8 + namelen;
+	/* first the syntax of every query: nothing is answered for a malformed option */
+	for (uint32_t i = 0; i < nq; i++) {
+		uint32_t qlen;
+
+		if (len - pos < 4) {
+			hs_error(hs, NVL_NBD_REP_ERR_INVALID,
+				 "query %u of %u lies beyond the option's %u bytes", i, nq, len);
+			return;
+		}
+		qlen = get_be32(d + pos);
+		pos += 4;
+		if (qlen > len - pos || qlen > NVL_NBD_MAX_STRING) {
+			hs_error(hs, NVL_NBD_REP_ERR_INVALID,
+				 "query %u length %u exceeds the option", i, qlen);
+			return;
+		}
+		if (memchr(d + pos, 0, qlen) || memchr(d + pos, ':', qlen) == NULL) {
+			hs_error(hs, NVL_NBD_REP_ERR_INVALID,
+				 "query %u is not 'namespace:name' (e.g. base:allocation)", i);
+			return;
+		}
+		if (qlen == sizeof(ctx_name) - 1 && memcmp(d + pos, ctx_name, qlen) == 0)
+			match = true;
+		else if (!set && qlen == 5 && memcmp(d + pos, "base:", 5) == 0)
+			match = true; /* the base namespace's wildcard */
+		pos += qlen;
+	}
+	if (pos != len) {
+		hs_error(hs, NVL_NBD_REP_ERR_INVALID, "%u bytes follow the last query", len - pos);
+		return;
+	}
+	rc = hs->ops->lookup(hs->ctx, (const char *)d + 4, namelen, &e, msg, sizeof(msg));
+	if (rc) {
+		hs_error(hs, rc, "%s", msg);
+		return;
+	}
+	if (nq == 0 && !set)
+		match = true; /* "the server MUST return all the metadata contexts" */
+	if (match) {
+		/* LIST: "The metadata context ID in these replies is reserved and SHOULD be
+		 * set to zero" */
+		put_be32(id, set ? NBD_META_ID_BASE_ALLOCATION : 0);
+		hs_reply(hs, NVL_NBD_REP_META_CONTEXT, id, 4, ctx_name, sizeof(ctx_name) - 1, NULL,
+			 0);
+	}
+	hs_reply(hs, NVL_NBD_REP_ACK, NULL, 0, NULL, 0, NULL, 0);
+	if (set && match && hs->state != NBD_HS_FAIL) {
+		hs->meta_alloc = true;
+		hs->meta_name_len = namelen;
+		memcpy(hs->meta_name, d + 4, namelen);
 	}
 }
 
@@ -394,9 +509,13 @@ hs_option(struct nbd_hs *hs)
 			hs_reply(hs, NVL_NBD_REP_ACK, NULL, 0, NULL, 0, NULL, 0);
 		}
 		break;
+	case NVL_NBD_OPT_LIST_META_CONTEXT:
+	case NVL_NBD_OPT_SET_META_CONTEXT:
+		hs_opt_meta_context(hs);
+		break;
 	default:
-		/* includes LIST/SET_META_CONTEXT (no metadata contexts are offered) and
-		 * EXTENDED_HEADERS; the client falls back */
+		/* includes EXTENDED_HEADERS (so BLOCK_STATUS is only ever the 32-bit
+		 * form); the client falls back */
 		hs_error(hs, NVL_NBD_REP_ERR_UNSUP, "option %u is not supported", hs->opt);
 		break;
 	}
@@ -557,8 +676,15 @@ nbd_req_check(const struct nbd_xparams *x, const struct nbd_req_hdr *r, const ch
 	case NVL_NBD_CMD_CACHE:
 		break;
 	case NVL_NBD_CMD_BLOCK_STATUS:
-		*why = "no metadata context was negotiated";
-		return NVL_NBD_EINVAL;
+		/* "Servers SHOULD reply with NBD_EINVAL to clients sending
+		 * NBD_CMD_BLOCK_STATUS without selecting at least one metadata context" */
+		if (!x->structured || !x->meta_alloc) {
+			*why = "no metadata context was negotiated (NBD_OPT_SET_META_CONTEXT "
+			       "base:allocation)";
+			return NVL_NBD_EINVAL;
+		}
+		allowed |= NVL_NBD_CMD_FLAG_REQ_ONE;
+		break;
 	default:
 		*why = "unknown command";
 		return NVL_NBD_EINVAL;
@@ -598,7 +724,8 @@ nbd_req_check(const struct nbd_xparams *x, const struct nbd_req_hdr *r, const ch
 		return NVL_NBD_EINVAL;
 	}
 	/* "SHOULD return ENOSPC if it receives a write request including one or more
-	 * sectors beyond the size of the device"; EINVAL for reads, trims, caches */
+	 * sectors beyond the size of the device"; EINVAL for reads, trims, caches,
+	 * block status */
 	if (__builtin_add_overflow(r->offset, (uint64_t)r->length, &end) || end > x->size) {
 		*why = "request beyond the end of the export";
 		return (r->type == NVL_NBD_CMD_WRITE || r->type == NVL_NBD_CMD_WRITE_ZEROES)
@@ -672,6 +799,23 @@ nbd_enc_sr_data(uint8_t *buf, uint64_t handle, uint64_t offset, uint32_t len, bo
 		   8 + len);
 	put_be64(buf + NBD_SR_HDR_SIZE, offset);
 	return NBD_SR_DATA_HDR_SIZE;
+}
+
+size_t
+nbd_enc_sr_block_status(uint8_t *buf, uint64_t handle, uint32_t id, uint32_t n)
+{
+	enc_sr_hdr(buf, handle, NVL_NBD_REPLY_FLAG_DONE, NVL_NBD_REPLY_TYPE_BLOCK_STATUS,
+		   4 + n * NBD_BS_DESC_SIZE);
+	put_be32(buf + NBD_SR_HDR_SIZE, id);
+	return NBD_SR_BS_HDR_SIZE;
+}
+
+size_t
+nbd_enc_bs_desc(uint8_t *buf, uint32_t length, uint32_t status)
+{
+	put_be32(buf, length);
+	put_be32(buf + 4, status);
+	return NBD_BS_DESC_SIZE;
 }
 
 size_t

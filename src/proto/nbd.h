@@ -34,6 +34,10 @@
 #define NBD_MAX_PAYLOAD       (32u << 20) /* largest READ/WRITE payload (2^25); the Linux
 					   * client's largest request is 65536 x 512 bytes */
 #define NBD_ERRMSG_MAX        160        /* error message bytes in an ERROR chunk */
+/* The one metadata context we serve, base:allocation, and the id that
+ * NBD_OPT_SET_META_CONTEXT gives it ("transient", opaque to the client;
+ * nonzero, so that a client wrongly keeping LIST's reserved 0 is noticed). */
+#define NBD_META_ID_BASE_ALLOCATION 1u
 
 /* ---- handshake ---------------------------------------------------------- */
 
@@ -82,6 +86,10 @@ struct nbd_hs {
 	bool structured;           /**< NBD_OPT_STRUCTURED_REPLY acknowledged */
 	bool block_size_asked;     /**< the final GO asked for NBD_INFO_BLOCK_SIZE */
 	bool via_export_name;      /**< ended with NBD_OPT_EXPORT_NAME */
+	bool meta_alloc;           /**< the last SET_META_CONTEXT selected base:allocation... */
+	bool chosen_meta_alloc;    /**< ...for the export that GO/EXPORT_NAME chose */
+	uint32_t meta_name_len;    /**< ...of the export named by meta_name */
+	uint8_t meta_name[NVL_NBD_MAX_STRING];
 	uint32_t opt;
 	uint32_t opt_len;
 	uint32_t opt_got;
@@ -123,6 +131,7 @@ struct nbd_xparams {
 	uint32_t max_block;        /**< longest READ/WRITE/CACHE */
 	uint16_t tflags;           /**< as sent to the client (SEND_DF included if structured) */
 	bool structured;
+	bool meta_alloc;           /**< base:allocation was negotiated: BLOCK_STATUS allowed */
 };
 
 /** A decoded request header. */
@@ -143,8 +152,9 @@ bool nbd_req_decode(const uint8_t *p, struct nbd_req_hdr *r);
  * that apply to it (FUA on any; DF, NO_HOLE, FAST_ZERO where advertised),
  * FLUSH without range, no write to a read-only export, TRIM/WRITE_ZEROES only
  * if advertised, nonzero length, aligned to min_block, inside the export,
- * READ/WRITE/CACHE no longer than max_block. NBD_CMD_DISC passes (it has no
- * reply).
+ * READ/WRITE/CACHE no longer than max_block; BLOCK_STATUS only with structured
+ * replies and base:allocation negotiated (REQ_ONE allowed, any length up to
+ * the end). NBD_CMD_DISC passes (it has no reply).
  * \return 0 (execute it) or the NBD_E* error to reply with: NBD_EPERM (write
  *         to a read-only export), NBD_ENOSPC (WRITE/WRITE_ZEROES beyond the
  *         end), NBD_EINVAL (anything else); *why gets a short human-readable
@@ -170,10 +180,20 @@ const char *nbd_cmd_name(uint16_t type);
 #define NBD_SR_HDR_SIZE     20u
 #define NBD_SR_DATA_HDR_SIZE (NBD_SR_HDR_SIZE + 8u)
 #define NBD_SR_ERR_MAX      (NBD_SR_HDR_SIZE + 6u + NBD_ERRMSG_MAX)
+#define NBD_SR_BS_HDR_SIZE  (NBD_SR_HDR_SIZE + 4u)
+#define NBD_BS_DESC_SIZE    8u
 /** Simple reply (the data of a successful READ follows it). */
 size_t nbd_enc_simple(uint8_t *buf, uint64_t handle, uint32_t error);
 /** Structured OFFSET_DATA chunk header for `len` data bytes at `offset`. */
 size_t nbd_enc_sr_data(uint8_t *buf, uint64_t handle, uint64_t offset, uint32_t len, bool done);
+/**
+ * Structured BLOCK_STATUS chunk (DONE) with `n` descriptors of context `id`:
+ * the 20-byte chunk header and the context id (NBD_SR_BS_HDR_SIZE bytes);
+ * the n descriptors (nbd_enc_bs_desc, 8 bytes each) follow it.
+ */
+size_t nbd_enc_sr_block_status(uint8_t *buf, uint64_t handle, uint32_t id, uint32_t n);
+/** One block status descriptor: 8 bytes. */
+size_t nbd_enc_bs_desc(uint8_t *buf, uint32_t length, uint32_t status);
 /** Structured NONE chunk (DONE). */
 size_t nbd_enc_sr_none(uint8_t *buf, uint64_t handle);
 /** Structured ERROR chunk (DONE) with msg truncated to NBD_ERRMSG_MAX; buf >= NBD_SR_ERR_MAX. */

@@ -4,7 +4,9 @@
 # keeps writing and verifying on another connection: bad magics, bad client
 # flags, oversized options and lengths, out-of-range and unaligned requests,
 # unknown commands and flags, a client that never reads its replies, abrupt
-# closes in the middle of a handshake and of a WRITE payload. Each gets the
+# closes in the middle of a handshake and of a WRITE payload, malformed
+# metadata-context options and BLOCK_STATUS with bad ranges, flags, no context
+# or a context negotiated for another export. Each gets the
 # protocol's error or a hard disconnect; the server keeps serving the others
 # and ends with no connection left behind.
 # timeout: 120
@@ -16,6 +18,7 @@ port=$(free_port) || fail "no free port"
 nvlend bdev create ram r0 64M >/dev/null || fail "ram bdev"
 nvlend nbd start --port "$port" || fail "nbd start"
 nvlend nbd export add disk0 r0 || fail "export add"
+nvlend nbd export add ro1 r0 --read-only || fail "export add ro1"
 
 cat > "$T/hostile.py" <<'EOF'
 import socket, struct, sys, threading, time, nbd
@@ -92,8 +95,9 @@ def opt_reply(s):
     check(magic == 0x3E889045565A9, "option reply magic")
     return o, t, recvn(s, ln)
 
-def go(s, name=b"disk0", structured=False):
-    greet(s)
+def go(s, name=b"disk0", structured=False, greeted=False):
+    if not greeted:
+        greet(s)
     if structured:
         send_opt(s, 8)
         check(opt_reply(s)[1] == 1, "structured reply ACK")
@@ -135,6 +139,7 @@ send_opt(s, 7, struct.pack(">I", 100) + b"x")                   # malformed GO
 o, t, d = opt_reply(s); check(t == 0x80000003, f"malformed GO: {t:#x}")
 send_opt(s, 3)                                                   # LIST still works
 o, t, d = opt_reply(s); check(t == 2 and d[4:9] == b"disk0", f"LIST after errors: {t} {d!r}")
+o, t, d = opt_reply(s); check(t == 2 and d[4:7] == b"ro1", f"LIST second export: {t} {d!r}")
 o, t, d = opt_reply(s); check(t == 1, "LIST ACK")
 send_opt(s, 2); o, t, d = opt_reply(s); check(t == 1, "ABORT ACK"); is_closed(s, "after ABORT")
 s = conn(); greet(s); s.sendall(struct.pack(">QII", IHAVEOPT, 7, 40)[:12]); s.close()  # mid-option
@@ -183,6 +188,77 @@ check(t == 0x8001 and flags & 1 and h == 32 and err == EINVAL and mlen == len(d)
 req(s, 1, 0, 512, handle=33, payload=b"q" * 512)
 err, h = simple(s); check((err, h) == (0, 33), "simple reply to a write under structured replies")
 s.sendall(struct.pack(">IHHQQI", 0x12345678, 0, 0, 34, 0, 512)); is_closed(s, "bad request magic")
+
+# ---- metadata contexts and BLOCK_STATUS -------------------------------------------------------
+def meta_opt(name, queries, count=None):
+    d = struct.pack(">I", len(name)) + name + struct.pack(">I", len(queries) if count is None else count)
+    for q in queries:
+        d += struct.pack(">I", len(q)) + q
+    return d
+def err_chunk(s, handle, what):
+    flags, t, h, d = chunk(s)
+    err = struct.unpack(">I", d[:4])[0] if len(d) >= 4 else None
+    check(t == 0x8001 and flags & 1 and h == handle and err == EINVAL,
+          f"{what}: type {t:#x} handle {h} err {err}")
+s = conn(); greet(s)
+send_opt(s, 10, meta_opt(b"disk0", [b"base:allocation"]))           # before structured replies
+o, t, d = opt_reply(s); check(t == 0x80000003, f"SET_META_CONTEXT before structured replies: {t:#x}")
+send_opt(s, 8); check(opt_reply(s)[1] == 1, "structured reply ACK")
+for what, data in [("query cut short", meta_opt(b"disk0", [b"base:allocation"])[:-3]),
+                   ("4 billion queries", meta_opt(b"disk0", [], 0xFFFFFFFF)),
+                   ("query over 4096 bytes", meta_opt(b"disk0", [b"base:" + b"x" * 5000])),
+                   ("name length past the option", struct.pack(">I", 0xFFFFFFF0) + b"disk0" + b"\0" * 4),
+                   ("query without a namespace", meta_opt(b"disk0", [b"allocation"])),
+                   ("trailing bytes", meta_opt(b"disk0", [b"base:allocation"]) + b"zz")]:
+    send_opt(s, 10, data); o, t, d = opt_reply(s); check(t == 0x80000003, f"SET_META_CONTEXT {what}: {t:#x}")
+send_opt(s, 9, meta_opt(b"nosuch", []))
+o, t, d = opt_reply(s); check(t == 0x80000006, f"LIST_META_CONTEXT of an unknown export: {t:#x}")
+send_opt(s, 10, meta_opt(b"disk0", [b"qemu:dirty-bitmap:x", b"base:"]))  # selects nothing
+o, t, d = opt_reply(s); check(t == 1, f"SET_META_CONTEXT of unknown contexts: plain ACK ({t:#x})")
+go(s, structured=False, greeted=True)
+req(s, 7, 0, 4096, handle=61); err_chunk(s, 61, "block status with no context selected")
+req(s, 2, 0, 0); s.close()
+# a context selected for disk0, then GO to another export: not negotiated there
+s = conn(); greet(s); send_opt(s, 8); opt_reply(s)
+send_opt(s, 10, meta_opt(b"disk0", [b"base:allocation"]))
+o, t, d = opt_reply(s); check(t == 4 and d[4:] == b"base:allocation", f"META_CONTEXT reply {t} {d!r}")
+check(opt_reply(s)[1] == 1, "SET_META_CONTEXT ACK")
+go(s, b"ro1", greeted=True)
+req(s, 7, 0, 4096, handle=62); err_chunk(s, 62, "block status on an export the context was not set for")
+req(s, 2, 0, 0); s.close()
+# negotiated: bad ranges and flags are EINVAL, good ones answered, the connection lives on
+s = conn(); greet(s); send_opt(s, 8); opt_reply(s)
+send_opt(s, 10, meta_opt(b"disk0", [b"base:allocation", b"base:allocation"]))
+o, t, d = opt_reply(s); ctx = struct.unpack(">I", d[:4])[0]
+check(t == 4, "META_CONTEXT reply"); check(opt_reply(s)[1] == 1, "selected once, then ACK")
+go(s, greeted=True)
+for h, (off, ln, fl, what) in enumerate([(SIZE - 512, 1024, 0, "past the end"),
+                                         (1 << 63, 512, 0, "far past the end"),
+                                         ((1 << 64) - 512, 1024, 0, "offset+length overflow"),
+                                         (0, 0, 0, "zero length"), (100, 512, 0, "unaligned offset"),
+                                         (0, 0xFFFFFFFF, 0, "unaligned 4 GiB length"),
+                                         (0, 0xFFFFFE00, 0, "4 GiB length past the end"),
+                                         (0, 512, 16, "FAST_ZERO flag"), (0, 512, 4, "DF flag"),
+                                         (0, 512, 32, "PAYLOAD_LEN without extended headers"),
+                                         (0, 512, 1 << 12, "unknown flag")], start=70):
+    req(s, 7, off, ln, fl, handle=h); err_chunk(s, h, f"block status {what}")
+def extents(d):
+    cid = struct.unpack(">I", d[:4])[0]
+    return cid, [struct.unpack(">II", d[i:i + 8]) for i in range(4, len(d), 8)]
+req(s, 7, 0, SIZE, handle=90)
+flags, t, h, d = chunk(s); cid, ex = extents(d)
+check(t == 5 and flags & 1 and h == 90 and cid == ctx and (len(d) - 4) % 8 == 0 and ex and
+      sum(l for l, _ in ex) <= SIZE and all(l > 0 and l % 512 == 0 for l, _ in ex),
+      f"BLOCK_STATUS chunk: type {t} ctx {cid}/{ctx} {ex[:4]}")
+req(s, 7, 4096, SIZE - 4096, flags=8, handle=91)                   # REQ_ONE
+flags, t, h, d = chunk(s); cid, ex = extents(d)
+check(t == 5 and h == 91 and len(ex) == 1 and ex[0][0] <= SIZE - 4096, f"REQ_ONE: {ex}")
+s.sendall(b"".join(struct.pack(">IHHQQI", REQ_MAGIC, 0, 7, 2000 + i, i * 65536, 65536) for i in range(300)))
+seen = set()
+for _ in range(300):
+    flags, t, h, d = chunk(s); check(t == 5, f"pipelined block status type {t}"); seen.add(h)
+check(seen == set(range(2000, 2300)), "pipelined block status replies")
+req(s, 2, 0, 0); is_closed(s, "after DISC (block status)")
 
 # ---- a client that never reads its replies, then vanishes -------------------------------------
 s = conn(); go(s)

@@ -34,6 +34,7 @@ attach_nbd_xparams(uint64_t size, uint32_t block_size, bool read_only, struct nb
 		    NVL_NBD_FLAG_SEND_TRIM | NVL_NBD_FLAG_SEND_WRITE_ZEROES |
 		    NVL_NBD_FLAG_CAN_MULTI_CONN | (read_only ? NVL_NBD_FLAG_READ_ONLY : 0);
 	x->structured = false;
+	x->meta_alloc = false; /* no handshake: no metadata context, no BLOCK_STATUS */
 }
 
 #endif

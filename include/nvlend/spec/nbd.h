@@ -121,6 +121,12 @@
 #define NVL_NBD_ENOTSUP   95
 #define NVL_NBD_ESHUTDOWN 108
 
+/* "base:allocation metadata context": the metadata context name and its
+ * status flags (NBD_REPLY_TYPE_BLOCK_STATUS descriptors) */
+#define NVL_NBD_META_BASE_ALLOCATION "base:allocation"
+#define NVL_NBD_STATE_HOLE (1u << 0) /* not allocated in the backing store */
+#define NVL_NBD_STATE_ZERO (1u << 1) /* reads as zeroes */
+
 /* "Block size constraints": defaults and limits */
 #define NVL_NBD_MAX_MIN_BLOCK     65536u      /* minimum block size MUST NOT exceed 2^16 */
 #define NVL_NBD_SAFE_PAYLOAD      (1u << 25)  /* lengths < 2^25 SHOULD NOT be deemed DoS */
@@ -210,6 +216,14 @@ struct nvl_nbd_chunk_hole {
 	uint32_t length;
 } __attribute__((packed));
 _Static_assert(sizeof(struct nvl_nbd_chunk_hole) == 12, "OFFSET_HOLE payload is 12 bytes");
+
+/* NBD_REPLY_TYPE_BLOCK_STATUS payload: the metadata context id, then one or
+ * more of these descriptors (consecutive extents from the request's offset) */
+struct nvl_nbd_block_descriptor {
+	uint32_t length;     /* MUST be nonzero */
+	uint32_t status;     /* NVL_NBD_STATE_* for base:allocation */
+} __attribute__((packed));
+_Static_assert(sizeof(struct nvl_nbd_block_descriptor) == 8, "block descriptor is 8 bytes");
 
 /* NBD_REPLY_TYPE_ERROR payload head: error, message length, then the message */
 struct nvl_nbd_chunk_error {

@@ -9,7 +9,8 @@
  * (header decode, validation, WRITE payload skipping, reply encoding), as
  * the server does. Invariants are checked with __builtin_trap(): replies
  * are well framed, output stays bounded, accepted requests are aligned and
- * inside the export. tests/fuzz/attach_nbd fuzzes the attach side's use.
+ * inside the export, and BLOCK_STATUS passes only after structured replies
+ * and a SET_META_CONTEXT of base:allocation for the export chosen. tests/fuzz/attach_nbd fuzzes the attach side's use.
  */
 #include "proto/nbd.h"
 
@@ -94,8 +95,11 @@ run_requests(const struct nbd_hs *hs, const uint8_t *p, size_t n)
 		.max_block = hs->chosen.max_block,
 		.tflags = hs->chosen.tflags,
 		.structured = hs->structured,
+		.meta_alloc = hs->chosen_meta_alloc,
 	};
 	uint8_t reply[NBD_SR_ERR_MAX];
+
+	CHECK(!x.meta_alloc || x.structured);
 
 	while (n >= NBD_REQ_HDR_SIZE) {
 		struct nbd_req_hdr h;
@@ -115,13 +119,21 @@ run_requests(const struct nbd_hs *hs, const uint8_t *p, size_t n)
 			CHECK(h.offset + h.length <= x.size && h.offset + h.length >= h.offset);
 			if (h.type == NVL_NBD_CMD_READ || h.type == NVL_NBD_CMD_WRITE)
 				CHECK(h.length <= x.max_block);
-			if (h.type != NVL_NBD_CMD_READ && h.type != NVL_NBD_CMD_CACHE)
+			if (h.type != NVL_NBD_CMD_READ && h.type != NVL_NBD_CMD_CACHE &&
+			    h.type != NVL_NBD_CMD_BLOCK_STATUS)
 				CHECK(!(x.tflags & NVL_NBD_FLAG_READ_ONLY));
+			if (h.type == NVL_NBD_CMD_BLOCK_STATUS)
+				CHECK(x.structured && x.meta_alloc);
 		}
 		if (err)
 			CHECK(why != NULL && nbd_enc_sr_error(reply, h.handle, err, why) <= sizeof(reply));
 		else if (h.type == NVL_NBD_CMD_READ && x.structured)
 			nbd_enc_sr_data(reply, h.handle, h.offset, h.length, true);
+		else if (h.type == NVL_NBD_CMD_BLOCK_STATUS)
+			CHECK(nbd_enc_sr_block_status(reply, h.handle, NBD_META_ID_BASE_ALLOCATION,
+						      1) +
+				      nbd_enc_bs_desc(reply + NBD_SR_BS_HDR_SIZE, h.length, 0) <=
+			      sizeof(reply));
 		else
 			nbd_enc_simple(reply, h.handle, err);
 		(void)nbd_cmd_name(h.type);

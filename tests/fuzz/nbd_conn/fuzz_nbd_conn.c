@@ -15,11 +15,14 @@
  * sent. Input: byte 0 is the mode (bit 0 structured replies, bit 1 the
  * read-only export, bits 2-4 the chunk size of the stream, bit 5 the client
  * stops reading its socket (replies pile up), bit 6 the client half-closes
- * its sending side at the end instead of closing); the rest is the stream.
+ * its sending side at the end instead of closing, bit 7 with bit 0 the client
+ * selects base:allocation (NBD_OPT_SET_META_CONTEXT) so BLOCK_STATUS is
+ * served); the rest is the stream.
  *
  * Checks: every reply the server sends starts with a reply magic of the
  * kind negotiated and is framed (simple replies: 16 bytes, plus the data
- * of a READ; structured: 20-byte chunk headers with their lengths); after
+ * of a READ; structured: 20-byte chunk headers with their lengths, a
+ * BLOCK_STATUS chunk a context id and whole descriptors); after
  * the client closes, the connection is closed and freed within a bounded
  * number of rounds, the export counts no connection, no descriptor is left
  * open, and LeakSanitizer finds nothing.
@@ -243,6 +246,9 @@ parse_replies(struct fz_client *cl)
 		if (cl->have - off < 20)
 			break;
 		cl->skip = get_be32(cl->buf + off + 16);
+		if ((get_be32(cl->buf + off + 4) & 0xffff) == NVL_NBD_REPLY_TYPE_BLOCK_STATUS)
+			CHECK(cl->skip >= 4 + 8 && (cl->skip - 4) % 8 == 0 &&
+			      cl->skip <= 4 + 8 * NBD_BS_MAX_EXTENTS);
 		CHECK(cl->skip <= NBD_MAX_PAYLOAD + 64);
 		off += 20;
 	}
@@ -311,6 +317,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = 4;
 	if (cl.structured)
 		n += opt(hs + n, NVL_NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+	if (cl.structured && (mode & 0x80)) {
+		static const char q[] = NVL_NBD_META_BASE_ALLOCATION;
+		uint8_t m[64];
+		uint32_t nl = (uint32_t)strlen(exp), k = 0;
+
+		put_be32(m, nl);
+		memcpy(m + 4, exp, nl);
+		k = 4 + nl;
+		put_be32(m + k, 1);
+		put_be32(m + k + 4, sizeof(q) - 1);
+		memcpy(m + k + 8, q, sizeof(q) - 1);
+		k += 8 + sizeof(q) - 1;
+		n += opt(hs + n, NVL_NBD_OPT_SET_META_CONTEXT, m, k);
+	}
 	{
 		uint8_t go[64];
 		uint32_t nl = (uint32_t)strlen(exp);

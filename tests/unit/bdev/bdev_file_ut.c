@@ -569,6 +569,108 @@ test_tmpfs_and_modes(void **state)
 	free(r);
 }
 
+
+/* ---- block status -------------------------------------------------------------------- */
+
+struct bs_done {
+	int calls;
+	int status;
+};
+
+static void
+bs_cb(struct nvl_bdev_bstat *q, int status)
+{
+	struct bs_done *d = q->cb_arg;
+
+	d->calls++;
+	d->status = status;
+}
+
+static unsigned
+bstat(struct nvl_bdev_desc *d, uint64_t off, uint64_t len, struct nvl_bdev_extent *ext,
+      unsigned max)
+{
+	struct nvl_bdev_bstat q = { .offset = off, .length = len, .ext = ext, .max_ext = max,
+				    .cb = bs_cb };
+	struct bs_done dn = { 0 };
+
+	q.cb_arg = &dn;
+	assert_int_equal(nvl_bdev_block_status(d, &q), 0);
+	assert_int_equal(dn.calls, 1); /* answered inline */
+	assert_int_equal(dn.status, 0);
+	return q.next;
+}
+
+#define HZ (NVL_BDEV_EXT_HOLE | NVL_BDEV_EXT_ZERO)
+
+static void
+expect_ext(const struct nvl_bdev_extent *e, uint64_t len, uint32_t flags)
+{
+	if (e->length != len || e->flags != flags)
+		fail_msg("extent %llu/%u, expected %llu/%u", (unsigned long long)e->length,
+			 e->flags, (unsigned long long)len, flags);
+}
+
+/* A sparse file on dir, written at 1 MiB (12 KiB) and 5 MiB (4 KiB), as bdev of block bs. */
+static void
+run_block_status(const char *dir, uint32_t bs, int mode)
+{
+	const uint64_t M = 1 << 20, K = 1024;
+	char path[PATH_MAX];
+	int fd = ut_tmpfile(dir, DISK_SIZE, path);
+	struct nvl_bdev_extent ext[16];
+	struct nvl_bdev_desc *d;
+	uint8_t *w = ut_aligned(65536);
+	unsigned n;
+
+	ut_fill(w, 65536, 9);
+	assert_int_equal(pwrite(fd, w, 12 * K, (off_t)M), (ssize_t)(12 * K));
+	assert_int_equal(pwrite(fd, w, 4 * K, (off_t)(5 * M)), (ssize_t)(4 * K));
+	make_file_bdev("fbs", path, bs, mode, false);
+	assert_int_equal(nvl_bdev_open("fbs", true, "ut", &d), 0);
+	n = bstat(d, 0, DISK_SIZE, ext, 16);
+	assert_int_equal(n, 5);
+	expect_ext(&ext[0], M, HZ);
+	expect_ext(&ext[1], 12 * K, 0);
+	expect_ext(&ext[2], 4 * M - 12 * K, HZ);
+	expect_ext(&ext[3], 4 * K, 0);
+	expect_ext(&ext[4], DISK_SIZE - 5 * M - 4 * K, HZ);
+	/* a question inside: clipped to it */
+	n = bstat(d, M + 8 * K, 8 * K, ext, 16);
+	assert_int_equal(n, 2);
+	expect_ext(&ext[0], 4 * K, 0);
+	expect_ext(&ext[1], 4 * K, HZ);
+	/* room for one: the first extent, no longer than asked */
+	n = bstat(d, 0, 2 * M, ext, 1);
+	assert_int_equal(n, 1);
+	expect_ext(&ext[0], M, HZ);
+	/* unmap punches a hole: the file's map says so at once */
+	assert_int_equal(do_io(d, NVL_BDEV_IO_UNMAP, 0, M, 12 * K, NULL, 0), 0);
+	n = bstat(d, 0, 4 * M, ext, 16);
+	assert_int_equal(n, 1);
+	expect_ext(&ext[0], 4 * M, HZ);
+	/* a partly written block is data: 512 bytes at 2 MiB + 512 */
+	assert_int_equal(pwrite(fd, w, 512, (off_t)(2 * M + 512)), 512);
+	n = bstat(d, 2 * M, M, ext, 16);
+	assert_int_equal(n, 2);
+	assert_true(ext[0].flags == 0 && ext[0].length >= 4 * K && ext[0].length % bs == 0);
+	assert_int_equal(ext[1].flags, HZ);
+	nvl_bdev_close(d);
+	assert_int_equal(nvl_bdev_unregister(nvl_bdev_get_by_name("fbs")), 0);
+	close(fd);
+	unlink(path);
+	free(w);
+}
+
+static void
+test_block_status(void **state)
+{
+	(void)state;
+	run_block_status(DISK_DIR, 4096, NVL_BDEV_FILE_AUTO);     /* ext4, O_DIRECT */
+	run_block_status(DISK_DIR, 512, NVL_BDEV_FILE_BUFFERED);  /* blocks below the fs's */
+	run_block_status(SHM_DIR, 4096, NVL_BDEV_FILE_AUTO);      /* tmpfs, inline */
+}
+
 static void
 test_save_config(void **state)
 {
@@ -602,6 +704,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_create_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tmpfs_and_modes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_config, setup, teardown),
 	};
 

@@ -374,6 +374,186 @@ test_ram_io(void **state)
 	free(r);
 }
 
+
+/* ---- block status --------------------------------------------------------------------- */
+
+struct bs_done {
+	int calls;
+	int status;
+};
+
+static void
+bs_cb(struct nvl_bdev_bstat *q, int status)
+{
+	struct bs_done *d = q->cb_arg;
+
+	d->calls++;
+	d->status = status;
+}
+
+/* Ask and expect an inline answer: \return its status or the call's error. */
+static int
+bstat(struct nvl_bdev_desc *d, uint64_t off, uint64_t len, struct nvl_bdev_extent *ext,
+      unsigned max, unsigned *n)
+{
+	static struct nvl_bdev_bstat q;
+	struct bs_done dn = { 0 };
+	int rc;
+
+	memset(&q, 0, sizeof(q));
+	q.offset = off;
+	q.length = len;
+	q.ext = ext;
+	q.max_ext = max;
+	q.cb = bs_cb;
+	q.cb_arg = &dn;
+	rc = nvl_bdev_block_status(d, &q);
+	if (rc < 0) {
+		assert_int_equal(dn.calls, 0);
+		return rc;
+	}
+	assert_int_equal(dn.calls, 1);
+	*n = q.next;
+	return dn.status;
+}
+
+#define HZ (NVL_BDEV_EXT_HOLE | NVL_BDEV_EXT_ZERO)
+
+static void
+expect_ext(const struct nvl_bdev_extent *e, uint64_t len, uint32_t flags)
+{
+	assert_int_equal(e->length, len);
+	assert_int_equal(e->flags, flags);
+}
+
+/* A backend answering more than it was asked (the core must not pass it on). */
+static int
+ut_bad_bstat(struct nvl_bdev *b, struct nvl_bdev_bstat *q)
+{
+	(void)b;
+	q->ext[0].length = q->length + 512;
+	q->ext[0].flags = HZ;
+	q->next = 1;
+	nvl_bdev_bstat_complete(q, 0);
+	return 0;
+}
+
+static const struct nvl_bdev_ops ut_bad_ops = {
+	.name = "ut",
+	.submit = ut_submit,
+	.destroy = ut_destroy,
+	.block_status = ut_bad_bstat,
+};
+
+static void
+test_block_status_core(void **state)
+{
+	struct ut_bdev u, v;
+	struct nvl_bdev_desc *d;
+	struct nvl_bdev_extent ext[4];
+	unsigned n = 0;
+
+	(void)state;
+	ut_bdev_init(&u, "u0", 512, 64, ALL_TYPES);
+	assert_int_equal(nvl_bdev_register(&u.bdev), 0);
+	assert_int_equal(nvl_bdev_open("u0", false, "t", &d), 0);
+	/* no op: everything is allocated data, inline; read-only descriptors may ask */
+	assert_int_equal(bstat(d, 1024, 4096, ext, 4, &n), 0);
+	assert_int_equal(n, 1);
+	expect_ext(&ext[0], 4096, 0);
+	/* the range is checked like I/O */
+	assert_int_equal(bstat(d, 0, 0, ext, 4, &n), -EINVAL);
+	assert_int_equal(bstat(d, 100, 512, ext, 4, &n), -EINVAL);
+	assert_int_equal(bstat(d, 0, 500, ext, 4, &n), -EINVAL);
+	assert_int_equal(bstat(d, 0, 64 * 512 + 512, ext, 4, &n), -EINVAL);
+	assert_int_equal(bstat(d, UINT64_MAX - 511, 512, ext, 4, &n), -EINVAL);
+	assert_int_equal(bstat(d, 0, 512, ext, 0, &n), -EINVAL);
+	assert_int_equal(bstat(d, 0, 512, NULL, 4, &n), -EINVAL);
+	assert_int_equal(bstat(d, 63 * 512, 512, ext, 1, &n), 0);
+	nvl_bdev_close(d);
+	/* a backend's answer that breaks the contract becomes "allocated" */
+	ut_bdev_init(&v, "u1", 512, 64, ALL_TYPES);
+	v.bdev.ops = &ut_bad_ops;
+	assert_int_equal(nvl_bdev_register(&v.bdev), 0);
+	assert_int_equal(nvl_bdev_open("u1", false, "t", &d), 0);
+	assert_int_equal(bstat(d, 0, 4096, ext, 4, &n), 0);
+	assert_int_equal(n, 1);
+	expect_ext(&ext[0], 4096, 0);
+	nvl_bdev_close(d);
+	assert_int_equal(nvl_bdev_unregister(&u.bdev), 0);
+	assert_int_equal(nvl_bdev_unregister(&v.bdev), 0);
+}
+
+static void
+test_ram_block_status(void **state)
+{
+	/* 320 KiB: five 64 KiB chunks; 1 KiB blocks */
+	struct nvl_bdev_ram_opts o = { .name = "r0", .num_blocks = 320, .block_size = 1024 };
+	const uint64_t K = 1024, C = 64 * K;
+	struct nvl_bdev *b;
+	struct nvl_bdev_desc *d;
+	struct nvl_bdev_extent ext[8];
+	struct done dn = { 0 };
+	uint8_t w[2048];
+	struct iovec wv = { w, sizeof(w) };
+	unsigned n = 0;
+
+	(void)state;
+	assert_int_equal(nvl_bdev_ram_create(&o, &b), 0);
+	assert_non_null(b->ops->block_status);
+	assert_int_equal(nvl_bdev_open("r0", true, "t", &d), 0);
+	/* fresh: one hole that reads as zeroes */
+	assert_int_equal(bstat(d, 0, 5 * C, ext, 8, &n), 0);
+	assert_int_equal(n, 1);
+	expect_ext(&ext[0], 5 * C, HZ);
+	/* a write across the boundary of chunks 1 and 2 makes both data */
+	memset(w, 0xa5, sizeof(w));
+	assert_int_equal(submit(d, NVL_BDEV_IO_WRITE, 0, 2 * C - K, 2 * K, &wv, 1, &dn), 0);
+	assert_int_equal(bstat(d, 0, 5 * C, ext, 8, &n), 0);
+	assert_int_equal(n, 3);
+	expect_ext(&ext[0], C, HZ);
+	expect_ext(&ext[1], 2 * C, 0);
+	expect_ext(&ext[2], 2 * C, HZ);
+	/* the range is clipped to the question, inside chunks too */
+	assert_int_equal(bstat(d, C - 2 * K, 4 * K, ext, 8, &n), 0);
+	assert_int_equal(n, 2);
+	expect_ext(&ext[0], 2 * K, HZ);
+	expect_ext(&ext[1], 2 * K, 0);
+	/* room for one extent (NBD's REQ_ONE): the first run only */
+	assert_int_equal(bstat(d, 0, 5 * C, ext, 1, &n), 0);
+	assert_int_equal(n, 1);
+	expect_ext(&ext[0], C, HZ);
+	/* zeroing part of chunk 1 that leaves data there: still data */
+	assert_int_equal(submit(d, NVL_BDEV_IO_WRITE_ZEROES, 0, C, K, NULL, 0, &dn), 0);
+	assert_int_equal(bstat(d, C, C, ext, 8, &n), 0);
+	expect_ext(&ext[0], C, 0);
+	/* unmapping the written kilobyte of chunk 1: the chunk reads as zeroes again */
+	assert_int_equal(submit(d, NVL_BDEV_IO_UNMAP, 0, 2 * C - K, K, NULL, 0, &dn), 0);
+	assert_int_equal(bstat(d, 0, 5 * C, ext, 8, &n), 0);
+	assert_int_equal(n, 3);
+	expect_ext(&ext[0], 2 * C, HZ);
+	expect_ext(&ext[1], C, 0);
+	expect_ext(&ext[2], 2 * C, HZ);
+	/* write-zeroes covering chunk 2 whole */
+	assert_int_equal(submit(d, NVL_BDEV_IO_WRITE_ZEROES, NVL_BDEV_IO_NO_HOLE, 2 * C, C, NULL, 0,
+				&dn), 0);
+	assert_int_equal(bstat(d, 0, 5 * C, ext, 8, &n), 0);
+	assert_int_equal(n, 1);
+	expect_ext(&ext[0], 5 * C, HZ);
+	/* memory taken back with contents: the scan finds the nonzero chunks */
+	{
+		struct bdev_ram *r = container_of(b, struct bdev_ram, bdev);
+
+		r->mem[4 * C + 100] = 7;
+		ram_scan(r);
+		assert_int_equal(bstat(d, 0, 5 * C, ext, 8, &n), 0);
+		assert_int_equal(n, 2);
+		expect_ext(&ext[0], 4 * C, HZ);
+		expect_ext(&ext[1], C, 0);
+	}
+	nvl_bdev_close(d);
+}
+
 static void
 test_json_and_config(void **state)
 {
@@ -464,6 +644,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_submit_validation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ram_create_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ram_io, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_status_core, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ram_block_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_json_and_config, setup, teardown),
 		cmocka_unit_test(test_uuid),
 	};

@@ -426,8 +426,9 @@ test_structured_and_unknown(void **state)
 	b_opt(&in, NVL_NBD_OPT_STARTTLS, NULL, 0);
 	b_opt(&in, 0x12345, "abc", 3);
 	b_opt(&in, NVL_NBD_OPT_SET_META_CONTEXT, "abcd", 4);
+	b_opt(&in, NVL_NBD_OPT_EXTENDED_HEADERS, NULL, 0);
 	feed_all(hs, &in, false);
-	assert_int_equal(replies(hs, 18, r, 8), 6);
+	assert_int_equal(replies(hs, 18, r, 8), 7);
 	assert_int_equal(r[0].type, NVL_NBD_REP_ERR_INVALID);
 	assert_int_equal(r[1].type, NVL_NBD_REP_ACK);
 	assert_int_equal(r[2].type, NVL_NBD_REP_ERR_INVALID);
@@ -435,7 +436,8 @@ test_structured_and_unknown(void **state)
 	assert_int_equal(r[4].type, NVL_NBD_REP_ERR_UNSUP);
 	assert_int_equal(r[4].opt, 0x12345);
 	assert_true(r[4].len > 0); /* carries a message */
-	assert_int_equal(r[5].type, NVL_NBD_REP_ERR_UNSUP);
+	assert_int_equal(r[5].type, NVL_NBD_REP_ERR_INVALID); /* 4 bytes: malformed */
+	assert_int_equal(r[6].type, NVL_NBD_REP_ERR_UNSUP);   /* no extended headers */
 	assert_true(hs->structured);
 	hs_free(hs);
 }
@@ -522,6 +524,235 @@ test_shutdown(void **state)
 	hs_free(hs);
 }
 
+
+/* ---- metadata contexts -------------------------------------------------------- */
+
+/* LIST/SET_META_CONTEXT data: export name, then the queries */
+static uint32_t
+meta_data(uint8_t *d, const char *name, const char *const *q, unsigned nq)
+{
+	uint32_t n = (uint32_t)strlen(name), off;
+
+	put_be32(d, n);
+	memcpy(d + 4, name, n);
+	off = 4 + n;
+	put_be32(d + off, nq);
+	off += 4;
+	for (unsigned i = 0; i < nq; i++) {
+		uint32_t l = (uint32_t)strlen(q[i]);
+
+		put_be32(d + off, l);
+		memcpy(d + off + 4, q[i], l);
+		off += 4 + l;
+	}
+	return off;
+}
+
+static void
+assert_meta_reply(const struct reply *r, uint32_t id)
+{
+	assert_int_equal(r->type, NVL_NBD_REP_META_CONTEXT);
+	assert_int_equal(r->len, 4 + strlen("base:allocation"));
+	assert_int_equal(get_be32(r->data), id);
+	assert_memory_equal(r->data + 4, "base:allocation", r->len - 4);
+}
+
+static void
+test_meta_list(void **state)
+{
+	static const char *const wild[] = { "base:" };
+	static const char *const other[] = { "qemu:dirty-bitmap:b0", "base:nothing" };
+	static const char *const nocolon[] = { "allocation" };
+	struct nbd_hs *hs = hs_new(NULL);
+	struct buf in = { .n = 0 };
+	struct reply r[16];
+	uint8_t d[256];
+
+	(void)state;
+	b_be32(&in, NVL_NBD_FLAG_C_FIXED_NEWSTYLE);
+	/* before structured replies: refused */
+	b_opt(&in, NVL_NBD_OPT_LIST_META_CONTEXT, d, meta_data(d, "disk0", NULL, 0));
+	b_opt(&in, NVL_NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+	b_opt(&in, NVL_NBD_OPT_LIST_META_CONTEXT, d, meta_data(d, "disk0", NULL, 0));
+	b_opt(&in, NVL_NBD_OPT_LIST_META_CONTEXT, d, meta_data(d, "disk0", wild, 1));
+	b_opt(&in, NVL_NBD_OPT_LIST_META_CONTEXT, d, meta_data(d, "disk0", other, 2));
+	b_opt(&in, NVL_NBD_OPT_LIST_META_CONTEXT, d, meta_data(d, "disk0", nocolon, 1));
+	b_opt(&in, NVL_NBD_OPT_LIST_META_CONTEXT, d, meta_data(d, "nope", NULL, 0));
+	feed_all(hs, &in, false);
+	assert_int_equal(replies(hs, 18, r, 16), 9);
+	assert_int_equal(r[0].type, NVL_NBD_REP_ERR_INVALID);
+	assert_int_equal(r[1].type, NVL_NBD_REP_ACK);
+	assert_meta_reply(&r[2], 0); /* LIST: the id is reserved, 0 */
+	assert_int_equal(r[3].type, NVL_NBD_REP_ACK);
+	assert_meta_reply(&r[4], 0); /* "base:" is the wildcard */
+	assert_int_equal(r[5].type, NVL_NBD_REP_ACK);
+	assert_int_equal(r[6].type, NVL_NBD_REP_ACK); /* unknown contexts: ignored */
+	assert_int_equal(r[7].type, NVL_NBD_REP_ERR_INVALID);
+	assert_int_equal(r[8].type, NVL_NBD_REP_ERR_UNKNOWN);
+	assert_false(hs->meta_alloc); /* LIST selects nothing */
+	hs_free(hs);
+}
+
+/* SET, then GO / EXPORT_NAME: base:allocation holds for the export SET named. */
+static struct nbd_hs *
+meta_then(const char *set_name, const char *const *q, unsigned nq, uint32_t final_opt,
+	  const char *go_name, bool bytewise, struct reply *r, unsigned *nr)
+{
+	struct nbd_hs *hs = hs_new(NULL);
+	struct buf in = { .n = 0 };
+	uint8_t d[512];
+
+	b_be32(&in, NVL_NBD_FLAG_C_FIXED_NEWSTYLE);
+	b_opt(&in, NVL_NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+	b_opt(&in, NVL_NBD_OPT_SET_META_CONTEXT, d, meta_data(d, set_name, q, nq));
+	if (final_opt == NVL_NBD_OPT_GO)
+		b_opt(&in, NVL_NBD_OPT_GO, d, go_data(d, go_name, NULL, 0));
+	else if (final_opt == NVL_NBD_OPT_EXPORT_NAME)
+		b_opt(&in, NVL_NBD_OPT_EXPORT_NAME, go_name, (uint32_t)strlen(go_name));
+	feed_all(hs, &in, bytewise);
+	if (final_opt != NVL_NBD_OPT_EXPORT_NAME)
+		*nr = replies(hs, 18, r, 16);
+	return hs;
+}
+
+static void
+test_meta_set(void **state)
+{
+	static const char *const q[] = { "base:", "x-foo:bar", "base:allocation",
+					 "base:allocation" };
+	static const char *const only_other[] = { "qemu:dirty-bitmap:b0" };
+	struct nbd_hs *hs;
+	struct reply r[16];
+	unsigned n = 0;
+
+	(void)state;
+	/* selected once (not twice, not by the wildcard), with its id; GO keeps it */
+	for (int bytewise = 0; bytewise < 2; bytewise++) {
+		hs = meta_then("disk0", q, 4, NVL_NBD_OPT_GO, "disk0", bytewise, r, &n);
+		assert_int_equal(n, 1 + 2 + 3); /* SR ack; context + ack; GO: 2 infos + ack */
+		assert_meta_reply(&r[1], NBD_META_ID_BASE_ALLOCATION);
+		assert_int_equal(r[2].type, NVL_NBD_REP_ACK);
+		assert_int_equal(hs->state, NBD_HS_GO);
+		assert_true(hs->chosen_meta_alloc);
+		hs_free(hs);
+	}
+	/* another export chosen than the one SET named: no context */
+	g_exp[1].tflags &= (uint16_t)~NVL_NBD_FLAG_READ_ONLY;
+	hs = meta_then("disk0", q, 4, NVL_NBD_OPT_GO, "disk1", false, r, &n);
+	assert_int_equal(hs->state, NBD_HS_GO);
+	assert_false(hs->chosen_meta_alloc);
+	hs_free(hs);
+	g_exp[1].tflags |= NVL_NBD_FLAG_READ_ONLY;
+	/* EXPORT_NAME of the same export keeps it */
+	hs = meta_then("disk0", q, 4, NVL_NBD_OPT_EXPORT_NAME, "disk0", false, r, &n);
+	assert_int_equal(hs->state, NBD_HS_GO);
+	assert_true(hs->chosen_meta_alloc);
+	hs_free(hs);
+	/* nothing we know asked for: ACK alone, nothing selected */
+	hs = meta_then("disk0", only_other, 1, NVL_NBD_OPT_GO, "disk0", false, r, &n);
+	assert_int_equal(r[1].type, NVL_NBD_REP_ACK);
+	assert_false(hs->chosen_meta_alloc);
+	hs_free(hs);
+	/* zero queries select nothing */
+	hs = meta_then("disk0", NULL, 0, NVL_NBD_OPT_GO, "disk0", false, r, &n);
+	assert_int_equal(r[1].type, NVL_NBD_REP_ACK);
+	assert_false(hs->chosen_meta_alloc);
+	hs_free(hs);
+	/* unknown export */
+	hs = meta_then("nope", q, 4, 0, NULL, false, r, &n);
+	assert_int_equal(n, 2);
+	assert_int_equal(r[1].type, NVL_NBD_REP_ERR_UNKNOWN);
+	assert_false(hs->meta_alloc);
+	hs_free(hs);
+}
+
+static void
+test_meta_malformed(void **state)
+{
+	static const char *const q[] = { "base:allocation" };
+	struct nbd_hs *hs = hs_new(NULL);
+	struct buf in = { .n = 0 };
+	struct reply r[16];
+	uint8_t d[512], bad[512];
+	uint32_t n;
+
+	(void)state;
+	b_be32(&in, NVL_NBD_FLAG_C_FIXED_NEWSTYLE);
+	b_opt(&in, NVL_NBD_OPT_STRUCTURED_REPLY, NULL, 0);
+	n = meta_data(d, "disk0", q, 1);
+	b_opt(&in, NVL_NBD_OPT_SET_META_CONTEXT, d, n); /* selected... */
+	memcpy(bad, d, n);
+	put_be32(bad + 4 + 5 + 4, 1000); /* query longer than the option */
+	b_opt(&in, NVL_NBD_OPT_SET_META_CONTEXT, bad, n);
+	memcpy(bad, d, n);
+	put_be32(bad + 4 + 5, 2); /* a second query that is not there */
+	b_opt(&in, NVL_NBD_OPT_SET_META_CONTEXT, bad, n);
+	memcpy(bad, d, n);
+	bad[n] = 'z'; /* trailing byte */
+	b_opt(&in, NVL_NBD_OPT_SET_META_CONTEXT, bad, n + 1);
+	memcpy(bad, d, n);
+	put_be32(bad, 0xfffffff0u); /* export name length */
+	b_opt(&in, NVL_NBD_OPT_SET_META_CONTEXT, bad, n);
+	memcpy(bad, d, n);
+	bad[4 + 5 + 4 + 4 + 4] = '\0'; /* NUL inside the query */
+	b_opt(&in, NVL_NBD_OPT_SET_META_CONTEXT, bad, n);
+	feed_all(hs, &in, false);
+	assert_int_equal(replies(hs, 18, r, 16), 1 + 2 + 5);
+	assert_meta_reply(&r[1], NBD_META_ID_BASE_ALLOCATION);
+	for (unsigned i = 3; i < 8; i++)
+		assert_int_equal(r[i].type, NVL_NBD_REP_ERR_INVALID);
+	/* "replaces all previously-set metadata contexts (including when this command fails)" */
+	assert_false(hs->meta_alloc);
+	assert_int_equal(hs->state, NBD_HS_OPT_HDR);
+	hs_free(hs);
+}
+
+static void
+test_block_status_check(void **state)
+{
+	struct bs_case {
+		const char *what;
+		bool structured, meta;
+		uint16_t flags;
+		uint64_t offset;
+		uint32_t length;
+		uint32_t expect;
+	} cases[] = {
+		{ "whole export", true, true, 0, 0, 1 << 20, 0 },
+		{ "beyond max_block is fine", true, true, 0, 0, 1 << 20, 0 },
+		{ "REQ_ONE", true, true, NVL_NBD_CMD_FLAG_REQ_ONE, 4096, 512, 0 },
+		{ "FUA (valid on all)", true, true, NVL_NBD_CMD_FLAG_FUA, 0, 512, 0 },
+		{ "no context negotiated", true, false, 0, 0, 512, NVL_NBD_EINVAL },
+		{ "no structured replies", false, true, 0, 0, 512, NVL_NBD_EINVAL },
+		{ "past the end", true, true, 0, (1 << 20) - 512, 1024, NVL_NBD_EINVAL },
+		{ "offset past the end", true, true, 0, 1 << 20, 512, NVL_NBD_EINVAL },
+		{ "offset overflow", true, true, 0, UINT64_MAX - 511, 512, NVL_NBD_EINVAL },
+		{ "zero length", true, true, 0, 0, 0, NVL_NBD_EINVAL },
+		{ "unaligned length", true, true, 0, 0, 100, NVL_NBD_EINVAL },
+		{ "unaligned offset", true, true, 0, 100, 512, NVL_NBD_EINVAL },
+		{ "FAST_ZERO flag", true, true, NVL_NBD_CMD_FLAG_FAST_ZERO, 0, 512, NVL_NBD_EINVAL },
+		{ "DF flag", true, true, NVL_NBD_CMD_FLAG_DF, 0, 512, NVL_NBD_EINVAL },
+		{ "PAYLOAD_LEN flag (no extended headers)", true, true,
+		  NVL_NBD_CMD_FLAG_PAYLOAD_LEN, 0, 512, NVL_NBD_EINVAL },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < NVL_ARRAY_SIZE(cases); i++) {
+		const struct bs_case *k = &cases[i];
+		struct nbd_xparams x = { .size = 1 << 20, .min_block = 512, .max_block = 65536,
+					 .tflags = NVL_NBD_FLAG_HAS_FLAGS | NVL_NBD_FLAG_READ_ONLY,
+					 .structured = k->structured, .meta_alloc = k->meta };
+		struct nbd_req_hdr h = { .flags = k->flags, .type = NVL_NBD_CMD_BLOCK_STATUS,
+					 .offset = k->offset, .length = k->length };
+		const char *why = NULL;
+		uint32_t got = nbd_req_check(&x, &h, &why);
+
+		if (got != k->expect)
+			fail_msg("%s: expected %u, got %u (%s)", k->what, k->expect, got,
+				 why ? why : "");
+	}
+}
+
 /* ---- requests ---------------------------------------------------------------------- */
 
 struct check_case {
@@ -572,7 +803,8 @@ test_req_check(void **state)
 		{ "flush with length", NVL_NBD_CMD_FLUSH, 0, 0, 512, false, false, NVL_NBD_EINVAL },
 		{ "cache ok", NVL_NBD_CMD_CACHE, 0, 0, 4096, true, false, 0 },
 		{ "cache past end", NVL_NBD_CMD_CACHE, 0, 1 << 20, 512, false, false, NVL_NBD_EINVAL },
-		{ "block status", NVL_NBD_CMD_BLOCK_STATUS, 0, 0, 512, false, true, NVL_NBD_EINVAL },
+		{ "block status w/o context", NVL_NBD_CMD_BLOCK_STATUS, 0, 0, 512, false, true,
+		  NVL_NBD_EINVAL },
 		{ "unknown command", 99, 0, 0, 512, false, false, NVL_NBD_EINVAL },
 		{ "disc", NVL_NBD_CMD_DISC, 0, 0, 0, false, false, 0 },
 	};
@@ -796,6 +1028,18 @@ test_encoders(void **state)
 	n = nbd_enc_sr_error(b, 9, 0, NULL); /* error MUST be nonzero */
 	assert_int_equal(n, 26);
 	assert_int_equal(get_be32(b + 20), NVL_NBD_EIO);
+	n = nbd_enc_sr_block_status(b, 11, NBD_META_ID_BASE_ALLOCATION, 3);
+	assert_int_equal(n, NBD_SR_BS_HDR_SIZE);
+	assert_int_equal(get_be32(b), NVL_NBD_STRUCTURED_REPLY_MAGIC);
+	assert_int_equal(get_be16(b + 4), NVL_NBD_REPLY_FLAG_DONE);
+	assert_int_equal(get_be16(b + 6), NVL_NBD_REPLY_TYPE_BLOCK_STATUS);
+	assert_int_equal(get_be64(b + 8), 11);
+	assert_int_equal(get_be32(b + 16), 4 + 3 * 8); /* "4 + (a positive multiple of 8)" */
+	assert_int_equal(get_be32(b + 20), NBD_META_ID_BASE_ALLOCATION);
+	n = nbd_enc_bs_desc(b, 65536, NVL_NBD_STATE_HOLE | NVL_NBD_STATE_ZERO);
+	assert_int_equal(n, 8);
+	assert_int_equal(get_be32(b), 65536);
+	assert_int_equal(get_be32(b + 4), 3);
 }
 
 static void
@@ -831,6 +1075,10 @@ main(void)
 		cmocka_unit_test(test_oversized_option),
 		cmocka_unit_test(test_refuse),
 		cmocka_unit_test(test_shutdown),
+		cmocka_unit_test(test_meta_list),
+		cmocka_unit_test(test_meta_set),
+		cmocka_unit_test(test_meta_malformed),
+		cmocka_unit_test(test_block_status_check),
 		cmocka_unit_test(test_req_check),
 		cmocka_unit_test(test_attach_check),
 		cmocka_unit_test(test_attach_xparams),
