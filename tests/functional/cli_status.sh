@@ -141,7 +141,8 @@ expect_fail nvlend status --count 2
 expect_fail nvlend status --watch 0
 
 # an older daemon (or a failing call): a proxy that answers "method not
-# found" for nbd_get_exports and brick_get_bricks and passes the rest on
+# found" for nbd_get_exports, brick_get_bricks and nvlend_get_status and
+# passes the rest on
 cat >"$T/proxy.py" <<'EOF'
 import json, socket, sys, threading, os
 listen, upstream = sys.argv[1], sys.argv[2]
@@ -174,7 +175,8 @@ while True:
     c, _ = s.accept()
     threading.Thread(target=serve, args=(c,), daemon=True).start()
 EOF
-/usr/bin/python3 "$T/proxy.py" "$T/proxy.sock" "$NVLEND_SOCKET" nbd_get_exports brick_get_bricks &
+/usr/bin/python3 "$T/proxy.py" "$T/proxy.sock" "$NVLEND_SOCKET" nbd_get_exports brick_get_bricks \
+	nvlend_get_status &
 proxy=$!
 on_exit "kill $proxy"
 wait_until 10 test -e "$T/proxy.sock.ready" || fail "proxy did not start"
@@ -184,6 +186,10 @@ grep -A1 "^NBD EXPORTS" <<<"$out" | grep_q "^  unavailable: this daemon has no n
 grep -A1 "^BRICKS" <<<"$out" | grep_q "^  unavailable: this daemon has no brick_get_bricks" ||
 	fail "bricks section not unavailable: $out"
 grep_q "^  imp  " <<<"$out" || fail "the rest of the page is missing: $out"
+# without nvlend_get_status: the version still, the rest said unavailable
+grep -A4 "^DAEMON" <<<"$out" | grep_q "^  version    nvlend v" || fail "no version from an older daemon: $out"
+grep -A4 "^DAEMON" <<<"$out" | grep_q "^  pid, uptime, config: unavailable: this daemon has no nvlend_get_status" ||
+	fail "daemon details not unavailable: $out"
 grep_q "^  r0  " <<<"$out" || fail "bdevs missing: $out"
 nvlend -s "$T/proxy.sock" --json status | json_get '["unavailable"]["nbd"]' | grep_q "nbd_get_exports" ||
 	fail "--json does not say nbd is unavailable"
