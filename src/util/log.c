@@ -245,8 +245,9 @@ nvl_log(enum nvl_log_prio prio, const struct nvl_log_flag *flag, const char *fil
 				      (int)getpid(), prio_name(prio), flag ? "/" : "",
 				      flag ? flag->name : "");
 		origin = NVL_MIN(n, sizeof(buf) - 1);
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s:%d:%s: ", base ? base + 1 : file,
-				      line, func);
+		if (n < sizeof(buf))
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s:%d:%s: ",
+					      base ? base + 1 : file, line, func);
 	}
 	msg = NVL_MIN(n, sizeof(buf) - 1);
 	if (n < sizeof(buf)) {
