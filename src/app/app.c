@@ -76,6 +76,12 @@ nvl_subsystem_register(struct nvl_subsystem *s)
 	*pp = s;
 }
 
+const char *
+nvl_app_config_file(void)
+{
+	return g_app.opts ? g_app.opts->config_file : NULL;
+}
+
 bool
 nvl_app_stopping(void)
 {

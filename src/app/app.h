@@ -65,6 +65,9 @@ void nvl_app_shutdown(int exit_code);
 /** True once shutdown began (long operations should stop early). */
 bool nvl_app_stopping(void);
 
+/** The -c configuration file the daemon was started with, or NULL. */
+const char *nvl_app_config_file(void);
+
 /** The whole configuration as SPDK's save_config shape:
  *  {"subsystems":[{"subsystem":NAME,"config":[{method,params}...]}...]}. */
 json_t *nvl_app_save_config(void);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,6 +47,8 @@ struct keeper {
 	uint64_t *deaths;             /* ring of death times (ms), max_restarts + 1 */
 	unsigned ndeaths, death_next;
 	unsigned backoff_ms;
+	unsigned restarts;            /* workers started after the first */
+	uint64_t started_us;          /* when the keeper started, Unix time */
 };
 
 static uint64_t
@@ -234,6 +237,10 @@ keeper_exec_worker(struct keeper *k, int errpipe)
 	setenv("NOTIFY_SOCKET", k->notify_addr.sun_path, 1);
 	snprintf(num, sizeof(num), "%d", (int)getppid());
 	setenv(NVL_KEEPER_ENV, num, 1);
+	snprintf(num, sizeof(num), "%u", k->restarts);
+	setenv(NVL_KEEPER_RESTARTS_ENV, num, 1);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)k->started_us);
+	setenv(NVL_KEEPER_STARTED_ENV, num, 1);
 	if (k->last_signal) {
 		snprintf(num, sizeof(num), "%d", k->last_signal);
 		setenv(NVL_FDSTORE_DEATH_ENV, num, 1);
@@ -333,6 +340,7 @@ keeper_reaped(struct keeper *k, int st)
 		k->stopping = true;
 		return;
 	}
+	k->restarts++;
 	/* a worker that served comes back at once; one that never did, slower */
 	if (k->ready)
 		k->backoff_ms = 0;
@@ -376,6 +384,12 @@ nvl_keeper_run(const struct nvl_keeper_opts *o)
 	sigset_t set;
 	int rc;
 
+	{
+		struct timeval tv;
+
+		gettimeofday(&tv, NULL);
+		k.started_us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+	}
 	k.max_fds = o->max_fds ? o->max_fds : 4096;
 	k.kept = calloc(k.max_fds, sizeof(*k.kept));
 	k.deaths = calloc(slots + 1, sizeof(*k.deaths));

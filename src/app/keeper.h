@@ -50,5 +50,10 @@ int nvl_keeper_run(const struct nvl_keeper_opts *o);
 /** Environment variable set for a worker started by the keeper (value: the
  *  keeper's pid), so the worker knows who stores its descriptors. */
 #define NVL_KEEPER_ENV "NVLEND_KEEPER_PID"
+/** Also set for the worker: how many workers the keeper restarted so far
+ *  (0 for the first), and when the keeper started (Unix time, microseconds),
+ *  for nvlend_get_status. */
+#define NVL_KEEPER_RESTARTS_ENV "NVLEND_KEEPER_RESTARTS"
+#define NVL_KEEPER_STARTED_ENV "NVLEND_KEEPER_STARTED_US"
 
 #endif

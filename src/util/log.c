@@ -1,10 +1,21 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* Logging backend: formats one line and writes it with a single write(2). */
+/*
+ * Logging backend: formats one line and writes it with a single write(2).
+ *
+ * It also keeps the last NVL_LOG_RING_SIZE warning and error lines in a ring
+ * (nvl_log_recent, the nvlend_get_log RPC, `nvlend status`). Any thread may
+ * log: the ring is guarded by one small mutex, taken only for warnings and
+ * errors (never for notices or debug output), held for one copy of an
+ * already formatted line. Warnings on the I/O path are rate-limited
+ * (NVL_ERRLOG_RL), so the mutex is never on a fast path. Nothing logs from a
+ * signal handler.
+ */
 #include "util/log.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -15,6 +26,14 @@ static struct nvl_log_flag *g_flags;
 static int g_log_fd = 2;
 static bool g_timestamps = true;
 static const char *g_ident = "nvlend";
+
+/* The ring of recent warnings and errors: slot (seq - 1) % size holds line
+ * number seq; g_ring.seq is the number of lines ever recorded. */
+static struct {
+	pthread_mutex_t lock;
+	uint64_t seq;
+	struct nvl_log_entry e[NVL_LOG_RING_SIZE];
+} g_ring = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 void
 nvl_log_register_flag(struct nvl_log_flag *f)
@@ -135,6 +154,58 @@ nvl_log_ratelimit(uint64_t *last, uint64_t *suppressed)
 	return true;
 }
 
+static void
+ring_add(enum nvl_log_prio prio, uint64_t time_us, const char *origin, size_t origin_len,
+	 const char *msg, size_t msg_len)
+{
+	struct nvl_log_entry *e;
+
+	pthread_mutex_lock(&g_ring.lock);
+	e = &g_ring.e[g_ring.seq % NVL_LOG_RING_SIZE];
+	g_ring.seq++;
+	e->seq = g_ring.seq;
+	e->time_us = time_us;
+	e->prio = prio;
+	origin_len = NVL_MIN(origin_len, sizeof(e->origin) - 1);
+	memcpy(e->origin, origin, origin_len);
+	e->origin[origin_len] = '\0';
+	msg_len = NVL_MIN(msg_len, sizeof(e->msg) - 1);
+	memcpy(e->msg, msg, msg_len);
+	e->msg[msg_len] = '\0';
+	pthread_mutex_unlock(&g_ring.lock);
+}
+
+size_t
+nvl_log_recent(enum nvl_log_prio max_prio, size_t count, struct nvl_log_entry *out,
+	       uint64_t *total)
+{
+	size_t n = 0;
+	uint64_t first, s;
+
+	if (count > NVL_LOG_RING_SIZE)
+		count = NVL_LOG_RING_SIZE;
+	pthread_mutex_lock(&g_ring.lock);
+	if (total)
+		*total = g_ring.seq;
+	first = g_ring.seq > NVL_LOG_RING_SIZE ? g_ring.seq - NVL_LOG_RING_SIZE : 0;
+	/* newest first, to pick the last `count` that qualify ... */
+	for (s = g_ring.seq; s > first && n < count; s--) {
+		const struct nvl_log_entry *e = &g_ring.e[(s - 1) % NVL_LOG_RING_SIZE];
+
+		if (e->prio <= max_prio)
+			out[n++] = *e;
+	}
+	pthread_mutex_unlock(&g_ring.lock);
+	/* ... then oldest first, as a log reads */
+	for (size_t i = 0; i < n / 2; i++) {
+		struct nvl_log_entry t = out[i];
+
+		out[i] = out[n - 1 - i];
+		out[n - 1 - i] = t;
+	}
+	return n;
+}
+
 static const char *
 prio_name(enum nvl_log_prio p)
 {
@@ -154,15 +225,15 @@ nvl_log(enum nvl_log_prio prio, const struct nvl_log_flag *flag, const char *fil
 	const char *func, const char *fmt, ...)
 {
 	char buf[2048];
-	size_t n = 0;
+	size_t n = 0, origin = 0, msg;
+	struct timeval tv;
 	va_list ap;
 	int saved = errno;
 
+	gettimeofday(&tv, NULL);
 	if (g_timestamps) {
-		struct timeval tv;
 		struct tm tm;
 
-		gettimeofday(&tv, NULL);
 		localtime_r(&tv.tv_sec, &tm);
 		n += strftime(buf, sizeof(buf), "[%Y-%m-%d %H:%M:%S", &tm);
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%06ld] ", (long)tv.tv_usec);
@@ -170,10 +241,15 @@ nvl_log(enum nvl_log_prio prio, const struct nvl_log_flag *flag, const char *fil
 	{
 		const char *base = strrchr(file, '/');
 
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s[%d] %s%s%s %s:%d:%s: ", g_ident,
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s[%d] %s%s%s ", g_ident,
 				      (int)getpid(), prio_name(prio), flag ? "/" : "",
-				      flag ? flag->name : "", base ? base + 1 : file, line, func);
+				      flag ? flag->name : "");
+		origin = NVL_MIN(n, sizeof(buf) - 1);
+		if (n < sizeof(buf))
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s:%d:%s: ",
+					      base ? base + 1 : file, line, func);
 	}
+	msg = NVL_MIN(n, sizeof(buf) - 1);
 	if (n < sizeof(buf)) {
 		va_start(ap, fmt);
 		n += (size_t)vsnprintf(buf + n, sizeof(buf) - n, fmt, ap);
@@ -184,5 +260,12 @@ nvl_log(enum nvl_log_prio prio, const struct nvl_log_flag *flag, const char *fil
 	if (n == 0 || buf[n - 1] != '\n')
 		buf[n++] = '\n';
 	(void)!write(g_log_fd, buf, n);
+	if (prio <= NVL_LOG_WARN) {
+		/* origin without the ": " that ends it, message without the newline */
+		size_t olen = msg >= origin + 2 ? msg - origin - 2 : 0;
+
+		ring_add(prio, (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec, buf + origin,
+			 olen, buf + msg, n - 1 > msg ? n - 1 - msg : 0);
+	}
 	errno = saved;
 }

@@ -8,12 +8,16 @@
  * declares a flag that the log_set_flag / log_clear_flag RPCs toggle (all
  * flags are on by default, so the level alone decides until one is cleared).
  * Thread-safe: one write(2) per message, level and flags are atomics.
+ * The last NVL_LOG_RING_SIZE warnings and errors are also kept in memory
+ * (nvl_log_recent) for the nvlend_get_log RPC; a tiny mutex guards them,
+ * taken only for those lines.
  */
 #ifndef NVL_LOG_H
 #define NVL_LOG_H
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum nvl_log_prio {
@@ -23,6 +27,18 @@ enum nvl_log_prio {
 	NVL_LOG_DEBUG = 1,
 	NVL_LOG_VERBOSE = 2,
 	NVL_LOG_TRACE = 3,
+};
+
+/** Warnings and errors kept in memory for nvl_log_recent. */
+#define NVL_LOG_RING_SIZE 32
+
+/** One warning or error line kept in the ring. */
+struct nvl_log_entry {
+	uint64_t seq;              /**< 1 for the first line ever kept, then +1 */
+	uint64_t time_us;          /**< wall clock (CLOCK_REALTIME), microseconds */
+	enum nvl_log_prio prio;    /**< NVL_LOG_ERROR or NVL_LOG_WARN */
+	char origin[128];          /**< "file.c:LINE:function" */
+	char msg[512];             /**< the message, cut if longer, no newline */
 };
 
 struct nvl_log_flag {
@@ -59,6 +75,17 @@ int nvl_log_reopen(void);
 
 /** The log file's path, or NULL when logging to stderr. */
 const char *nvl_log_file(void);
+/**
+ * The last `count` kept lines whose priority is at least as severe as
+ * max_prio (NVL_LOG_WARN: warnings and errors; NVL_LOG_ERROR: errors only),
+ * oldest first, copied to out (room for count entries; count is capped at
+ * NVL_LOG_RING_SIZE). *total (if not NULL) gets the number of warnings and
+ * errors ever kept, so a caller can tell how many were overwritten.
+ * Any thread. \return the number of entries copied (never an error).
+ */
+size_t nvl_log_recent(enum nvl_log_prio max_prio, size_t count, struct nvl_log_entry *out,
+		      uint64_t *total);
+
 /** Program name printed in each line. */
 void nvl_log_set_ident(const char *ident);
 

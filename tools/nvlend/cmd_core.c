@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* nvlend core commands: rpc, status, methods, save-config, shutdown, log. */
+/* nvlend core commands: rpc, methods, save-config, shutdown, log (status: cmd_status.c). */
 #include "cli.h"
 #include "nvlend/rpc_client.h"
 
@@ -135,73 +135,6 @@ NVL_CLI_COMMAND(g_cmd_methods, "methods", "list the daemon's RPC methods",
 "\n"
 "    With --json, prints each method's parameter schema too.\n",
 		cmd_methods)
-
-static int
-cmd_status(struct nvl_cli *cli, int argc, char **argv)
-{
-	json_t *ver = NULL, *reactors = NULL, *bdevs = NULL, *r;
-	char def[256];
-	int rc;
-	size_t i;
-
-	(void)argv;
-	if (argc > 1)
-		return cli_usage_error(cli, "no arguments expected");
-	rc = cli_call(cli, "nvlend_get_version", NULL, &ver);
-	if (rc != CLI_OK)
-		return rc;
-	rc = cli_call(cli, "framework_get_reactors", NULL, &reactors);
-	if (rc == CLI_OK)
-		rc = cli_call(cli, "bdev_get_bdevs", NULL, &bdevs);
-	if (rc != CLI_OK)
-		goto out;
-	if (cli->json) {
-		json_t *o = json_pack("{s:s, s:O, s:O, s:i}", "socket",
-				      cli->socket ? cli->socket : nvl_rpc_default_socket(def, sizeof(def)),
-				      "version", ver, "reactors", json_object_get(reactors, "reactors"),
-				      "bdevs", (int)json_array_size(bdevs));
-		cli_print_json(o);
-		json_decref(o);
-		goto out;
-	}
-	printf("daemon:    %s, running\n", json_string_value(json_object_get(ver, "version")));
-	printf("socket:    %s\n",
-	       cli->socket ? cli->socket : nvl_rpc_default_socket(def, sizeof(def)));
-	printf("polling:   spin %lld us after the last work, then sleep\n",
-	       (long long)json_integer_value(json_object_get(reactors, "spin_us")));
-	json_array_foreach(json_object_get(reactors, "reactors"), i, r) {
-		int cpu = (int)json_integer_value(json_object_get(r, "cpu"));
-		long long loops = json_integer_value(json_object_get(r, "loops"));
-		long long busy = json_integer_value(json_object_get(r, "busy_loops"));
-		char cpus[16];
-
-		if (cpu >= 0)
-			snprintf(cpus, sizeof(cpus), "cpu %d", cpu);
-		else
-			snprintf(cpus, sizeof(cpus), "unpinned");
-		printf("reactor %lld: %s, tid %lld, %lld pollers, %lld fds, busy %.1f%% of loops\n",
-		       (long long)json_integer_value(json_object_get(r, "id")), cpus,
-		       (long long)json_integer_value(json_object_get(r, "tid")),
-		       (long long)json_integer_value(json_object_get(r, "pollers")),
-		       (long long)json_integer_value(json_object_get(r, "fds")),
-		       loops ? 100.0 * (double)busy / (double)loops : 0.0);
-	}
-	printf("bdevs:     %zu\n", json_array_size(bdevs));
-out:
-	json_decref(ver);
-	json_decref(reactors);
-	json_decref(bdevs);
-	return rc;
-}
-NVL_CLI_COMMAND(g_cmd_status, "status", "is the daemon up; its version, reactors, objects",
-"NAME\n"
-"    nvlend status - show whether nvlendd runs, its version, reactors and objects\n"
-"\n"
-"SYNOPSIS\n"
-"    nvlend [-s SOCKET] [--json] status\n"
-"\n"
-"    Exits 3 with a clear message when no daemon answers on the socket.\n",
-		cmd_status)
 
 static int
 cmd_save_config(struct nvl_cli *cli, int argc, char **argv)
