@@ -594,15 +594,14 @@ disc_poll(struct nvme_disc *d)
 		}
 		return host_ctrlr_poll(d->hc, now);
 	}
-	if (d->state == DISC_WAITING) {
-		if (now < d->retry_at_ns)
-			return 0;
+	if (d->state == DISC_WAITING && now >= d->retry_at_ns &&
+	    (d->hc == NULL || host_ctrlr_state(d->hc) == HOST_CTRLR_FAILED)) {
+		/* the next attempt (a failed one sets the time of the one after) */
 		host_ctrlr_destroy(d->hc);
 		d->hc = NULL;
+		d->retry_at_ns = now + (uint64_t)NVL_MAX(d->o.reconnect_delay_sec, 1u) * 1000000000ull;
 		if (disc_connect(d) < 0)
-			d->retry_at_ns = now + (uint64_t)NVL_MAX(d->o.reconnect_delay_sec, 1u) *
-						       1000000000ull;
-		return 1;
+			return 0;
 	}
 	if (d->hc == NULL)
 		return 0;
