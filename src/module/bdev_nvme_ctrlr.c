@@ -133,6 +133,8 @@ attach_fail(struct nvme_ctrlr *c, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (ctrlr_phase(c) == NVME_DETACHING)
+		return; /* already being undone (a detach, or an earlier failure) */
 	va_start(ap, fmt);
 	vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
 	va_end(ap);

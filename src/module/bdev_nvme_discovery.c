@@ -93,6 +93,7 @@ struct nvme_disc {
 	struct nvl_poller *poller;
 	bool closed;             /* HOST_EV_CLOSED: free at the next tick */
 	bool close_sent;         /* stopping: host_ctrlr_close() called */
+	bool defunct;            /* its start failed: invisible, freed soon */
 	uint64_t polled_ns;      /* poll_only: when the log was last read */
 	bool retry;              /* retry the first connect (from a configuration) */
 	uint64_t retry_at_ns;
@@ -286,7 +287,7 @@ disc_process_log(struct nvme_disc *d)
 	}
 	disc_reap(d);
 	d->log_read = true;
-	if (d->attaching == 0)
+	if (d->attaching == 0 || !d->o.wait_for_attach)
 		disc_report(d, 0, NULL);
 }
 
@@ -486,6 +487,7 @@ disc_associated(struct nvme_disc *d)
 		NVL_ERRLOG("discovery %s: %s", d->o.name, d->last_error);
 		disc_report(d, -EMEDIUMTYPE, d->last_error);
 		d->state = DISC_STOPPING;
+		d->defunct = true;
 		return;
 	}
 	if (!d->o.poll_only && (id->oaes & NVL_NVME_OAES_DISC_LOG)) {
@@ -527,6 +529,7 @@ disc_event(void *arg, struct host_ctrlr *hc, enum host_event ev)
 		if (!d->retry) {
 			disc_report(d, -ECONNREFUSED, d->last_error);
 			d->state = DISC_STOPPING;
+			d->defunct = true;
 			break;
 		}
 		if (d->state != DISC_WAITING)
@@ -618,6 +621,7 @@ disc_poll(struct nvme_disc *d)
 			 "the discovered subsystems did not attach within attach_timeout_ms");
 		disc_report(d, -ETIMEDOUT, d->last_error);
 		d->state = DISC_STOPPING; /* as SPDK: the service goes */
+		d->defunct = true;
 		return 1;
 	}
 	return host_ctrlr_poll(d->hc, now);
@@ -777,7 +781,7 @@ bdev_nvme_discovery_find(const char *name)
 	struct nvme_disc *d;
 
 	TAILQ_FOREACH(d, &g_discs, link)
-		if (strcmp(d->o.name, name) == 0)
+		if (!d->defunct && strcmp(d->o.name, name) == 0)
 			return d;
 	return NULL;
 }
@@ -802,8 +806,11 @@ bdev_nvme_discovery_info_all(void)
 	struct nvme_disc *d;
 
 	TAILQ_FOREACH(d, &g_discs, link) {
-		json_t *ctrlrs = json_array(), *o;
+		json_t *ctrlrs, *o;
 
+		if (d->defunct)
+			continue;
+		ctrlrs = json_array();
 		for (unsigned i = 0; i < d->nents; i++) {
 			const struct disc_entry *e = d->ents[i];
 			struct nvme_ctrlr *c = bdev_nvme_ctrlr_find(e->ctrlr);
@@ -838,7 +845,7 @@ bdev_nvme_discovery_write_config(json_t *calls)
 	struct nvme_disc *d;
 
 	TAILQ_FOREACH(d, &g_discs, link) {
-		if (d->state == DISC_STOPPING)
+		if (d->state == DISC_STOPPING || d->defunct)
 			continue;
 		json_array_append_new(
 			calls,

@@ -178,6 +178,7 @@ struct nvme_disc_opts {
 	uint32_t reconnect_delay_sec;    /* ... and for the discovery connection */
 	uint32_t fast_io_fail_timeout_sec;
 	uint32_t attach_timeout_ms;      /* wait_for_attach: fail after this (0: never) */
+	bool wait_for_attach;            /* done once the first log's controllers attached */
 	bool retry_first_connect;        /* an unreachable discovery controller: keep trying */
 	bool poll_only;                  /* no change events: read the log every few seconds */
 };
@@ -185,9 +186,10 @@ struct nvme_disc_opts {
 struct nvme_disc;
 typedef void (*nvme_disc_done_fn)(void *arg, struct nvme_disc *d, int rc, const char *why);
 
-/** Start a discovery service; done runs once: the first log's controllers
- *  attached or waiting (or, with retry_first_connect, the discovery
- *  controller not reached and retried), or the failure.
+/** Start a discovery service; done runs once: the first log read (with
+ *  wait_for_attach: and its controllers attached or waiting), or, with
+ *  retry_first_connect, the discovery controller not reached and retried,
+ *  or the failure.
  *  \return 0, -EEXIST, -EINVAL (address), -ENOMEM, a socket's -errno. */
 int bdev_nvme_discovery_start(const struct nvme_disc_opts *o, nvme_disc_done_fn done, void *arg);
 /** Stop: detach its controllers, close; done once all are gone.

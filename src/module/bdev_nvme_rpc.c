@@ -314,7 +314,7 @@ static const struct nvl_rpc_param disc_params[] = {
 		      "host NQN (default: nqn.2014-08.org.nvmexpress:uuid:<machine uuid>)"),
 	NVL_RPC_PARAM(struct rpc_disc, wait_for_attach, NVL_RPC_T_BOOL, false,
 		      "answer once the first log's subsystems are attached (or waiting for "
-		      "their target), not as soon as the service runs"),
+		      "their target), not as soon as the log is read"),
 	NVL_RPC_PARAM(struct rpc_disc, attach_timeout_ms, NVL_RPC_T_U32, false,
 		      "with wait_for_attach: fail (and stop the service) after this long "
 		      "(default: no limit)"),
@@ -410,28 +410,24 @@ rpc_bdev_nvme_start_discovery(struct nvl_rpc_request *req, struct rpc_disc *a)
 			      "ctrlr_loss_timeout_sec");
 		return;
 	}
-	rc = bdev_nvme_discovery_start(o, a->wait_for_attach || o->retry_first_connect
-						  ? rpc_disc_started
-						  : NULL,
-				       req);
+	o->wait_for_attach = a->wait_for_attach;
+	rc = bdev_nvme_discovery_start(o, rpc_disc_started, req);
 	free(o);
 	if (rc == -EINVAL || rc == -EHOSTUNREACH) {
 		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
 			      "traddr/trsvcid: not a numeric address and port");
 		return;
 	}
-	if (rc < 0) {
+	if (rc < 0)
 		nvl_rpc_error(req, rc, "discovery %s: %s", a->name, strerror(-rc));
-		return;
-	}
-	if (!(a->wait_for_attach || nvl_app_replaying()))
-		nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("bdev_nvme_start_discovery", rpc_bdev_nvme_start_discovery, struct rpc_disc,
 		 disc_params, NVL_RPC_RUNTIME,
 		 "Follow a target's discovery controller (NVMe/TCP): attach each NVMe subsystem "
 		 "of its log as a controller NAME<index>, attach new entries and detach removed "
-		 "ones as the log changes (Discovery Log Page Change events).")
+		 "ones as the log changes (Discovery Log Page Change events). Answers once the "
+		 "first log is read; fails at once if the discovery controller cannot be "
+		 "reached (while a configuration is loaded: it waits and retries instead).")
 
 static void
 rpc_disc_stopped(void *arg, struct nvme_disc *d, int rc, const char *why)

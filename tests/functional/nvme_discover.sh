@@ -53,7 +53,11 @@ assert_eq $rc 2 "exit code, bad URI"
 start_nvlendd
 ISOCK=$NVLEND_SOCKET
 imp() { nvlend -s "$ISOCK" "$@"; }
+out=$(imp nvme discover start x "127.0.0.1:$Q" 2>&1) && fail "start against nothing: $out"
+assert_contains "$out" "Connection refused"
+[ "$(imp rpc bdev_nvme_get_discovery_info | tr -d ' \n')" = "[]" ] || fail "failed start left a service"
 imp nvme discover start d "nvme+tcp://127.0.0.1:$P" --wait > "$T/start.out" || fail "discover start"
+assert_contains "$(cat "$T/start.out")" "2 NVMe subsystems (controllers d0, d1)"
 cat "$T/start.out" >&2
 has_bdev() { imp rpc bdev_get_bdevs | grep_q "\"$1\""; }
 wait_until 10 has_bdev d0n1 || fail "d0n1 did not appear"

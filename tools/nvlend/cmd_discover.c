@@ -334,10 +334,24 @@ cmd_nvme_discover_start(struct nvl_cli *cli, int argc, char **argv)
 		return rc;
 	json_decref(result);
 	info = cli_get_object(cli, "bdev_nvme_get_discovery_info", "name", argv[optind]);
-	return cli_done(cli, info,
-			"started discovery %s at %s port %s: its NVMe subsystems attach as %s0, "
-			"%s1, ... (see 'nvlend nvme discover list')",
-			argv[optind], u.host, u.port, argv[optind], argv[optind]);
+	{
+		json_t *ctrlrs = json_object_get(info, "ctrlrs"), *x;
+		char names[512] = "";
+		size_t k, off = 0;
+
+		json_array_foreach(ctrlrs, k, x) {
+			const char *nm = json_string_value(json_object_get(x, "name"));
+
+			if (nm && off < sizeof(names) - 1)
+				off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s",
+							off ? ", " : "", nm);
+		}
+		return cli_done(cli, info,
+				"started discovery %s at %s port %s: %zu NVMe subsystem%s%s%s%s",
+				argv[optind], u.host, u.port, json_array_size(ctrlrs),
+				json_array_size(ctrlrs) == 1 ? "" : "s",
+				off ? " (controllers " : "", names, off ? ")" : "");
+	}
 }
 NVL_CLI_COMMAND(g_cmd_nvme_discover_start, "nvme discover start",
 		"attach what a discovery service offers, and follow it",
@@ -354,16 +368,17 @@ NVL_CLI_COMMAND(g_cmd_nvme_discover_start, "nvme discover start",
 "    The daemon keeps a connection to the discovery controller at HOST:PORT\n"
 "    (default port 8009) and attaches each NVMe subsystem entry of its log as\n"
 "    an NVMe controller named NAME0, NAME1, ... (its bdevs NAMEin<nsid>), as\n"
-"    SPDK's bdev_nvme_start_discovery does. When the log changes (the target\n"
-"    sends a Discovery Log Page Change event), new entries are attached and\n"
-"    controllers of removed entries are detached. The discovery service is\n"
+"    SPDK's bdev_nvme_start_discovery does; fails at once if nothing answers\n"
+"    there. When the log changes (the target sends a Discovery Log Page\n"
+"    Change event), new entries are attached and controllers of removed\n"
+"    entries are detached. The discovery service is\n"
 "    kept by save_config; 'nvlend nvme discover stop NAME' ends it and\n"
 "    detaches its controllers.\n"
 "\n"
 "OPTIONS\n"
 "    --hostnqn NQN                  this host's NQN (default: the machine's)\n"
 "    --wait                         return once the first log's controllers are\n"
-"                                   attached (else at once)\n"
+"                                   attached (else once the log is read)\n"
 "    --ctrlr-loss-timeout SECS      per controller, as bdev_nvme_attach_controller\n"
 "                                   (-1 never gives up; default -1)\n"
 "    --reconnect-delay SECS         first delay between reconnect attempts (default 1)\n"
