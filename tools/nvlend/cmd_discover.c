@@ -181,12 +181,14 @@ cmd_discover(struct nvl_cli *cli, int argc, char **argv)
 		return CLI_ERR;
 	}
 	if (cli->json) {
-		json_t *recs = json_array();
+		json_t *recs = json_array(), *out;
 
 		for (int i = 0; i < n; i++)
 			json_array_append_new(recs, entry_json(&e[i]));
-		cli_print_json(json_pack("{s:I, s:I, s:o}", "genctr", (json_int_t)hdr.genctr,
-					 "numrec", (json_int_t)hdr.numrec, "records", recs));
+		out = json_pack("{s:I, s:I, s:o}", "genctr", (json_int_t)hdr.genctr, "numrec",
+				(json_int_t)hdr.numrec, "records", recs);
+		cli_print_json(out);
+		json_decref(out);
 		free(e);
 		return CLI_OK;
 	}
