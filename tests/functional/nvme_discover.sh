@@ -6,8 +6,8 @@
 # running nvlendd target with two subsystems (and names its failures); the
 # importing daemon's bdev_nvme_start_discovery attaches both, follows the
 # log (a third subsystem appears, a removed one goes: Discovery Log Page
-# Change events), survives a save_config round trip, and stop_discovery
-# detaches everything.
+# Change events; or, forced, by reading it every 5 s), survives a
+# save_config round trip, and stop_discovery detaches everything.
 source "$(dirname "$0")/common.sh"
 requires ss
 
@@ -86,6 +86,17 @@ ISOCK=$NVLEND_SOCKET
 wait_until 10 has_bdev d0n1 || fail "restored: d0n1 did not appear"
 wait_until 10 has_bdev d1n1 || fail "restored: d1n1 did not appear"
 imp rpc bdev_nvme_get_discovery_info | grep_q '"name": "d"' || fail "restored: no discovery d"
+
+# without change events (forced): the log is read every 5 s and still followed
+NVLEND_DISCOVERY_POLL=1 start_nvlendd
+PSOCK=$NVLEND_SOCKET
+nvlend -s "$PSOCK" nvme discover start p "127.0.0.1:$P" --wait >/dev/null || fail "polling start"
+nvlend -s "$PSOCK" rpc bdev_nvme_get_discovery_info | grep_q '"log_change_events": false' ||
+	fail "polling service says it uses events"
+add_subsys e
+wait_until 12 sh -c "nvlend -s $PSOCK rpc bdev_get_bdevs | grep -q '\"p2n1\"'" ||
+	fail "polling: the new subsystem's bdev did not appear"
+stop_daemon_pid "$DAEMON_PID" || fail "$_daemon_bad"
 
 # stop detaches everything
 imp nvme discover stop d >/dev/null || fail "discover stop"
