@@ -18,7 +18,8 @@
  *    again. The log is read record by record (1 KiB each, fits any MDTS),
  *    header first and last: a generation counter that moved in between
  *    means reading again (NVMe over Fabrics 1.1, 5.3);
- *  - a new NVMe/TCP subsystem entry (subnqn, traddr, trsvcid) is attached
+ *  - a new NVMe/TCP subsystem entry (subnqn, traddr, trsvcid; a wildcard
+ *    traddr, 0.0.0.0 or ::, means the discovery controller's address) is attached
  *    with retry_first_connect (the log says it exists: wait for it); an
  *    entry that left the log has its controller detached (while one of its
  *    bdevs is open, the detach is retried each second, warned about once);
@@ -260,6 +261,12 @@ disc_process_log(struct nvme_disc *d)
 		disc_field(k.trsvcid, sizeof(k.trsvcid), x->trsvcid, sizeof(x->trsvcid));
 		nvl_strlcpy(k.adrfam, x->adrfam == NVL_NVMF_ADRFAM_IPV6 ? "IPv6" : "IPv4",
 			    sizeof(k.adrfam));
+		if (k.traddr[0] == '\0' || strcmp(k.traddr, "0.0.0.0") == 0 ||
+		    strcmp(k.traddr, "::") == 0) {
+			/* a listener on every address: reach it where discovery answered */
+			nvl_strlcpy(k.traddr, d->o.traddr, sizeof(k.traddr));
+			nvl_strlcpy(k.adrfam, d->o.adrfam, sizeof(k.adrfam));
+		}
 		for (unsigned i = 0; i < d->nents && e == NULL; i++)
 			if (strcmp(d->ents[i]->subnqn, k.subnqn) == 0 &&
 			    strcmp(d->ents[i]->traddr, k.traddr) == 0 &&

@@ -234,9 +234,12 @@ discover(const char *uri, const char *hostnqn, char (*uris)[ATTACH_URI_MAX], int
 {
 	struct nvl_nvmf_discovery_log hdr;
 	struct nvl_nvmf_discovery_entry *e;
+	struct nvl_uri du;
 	char why[512];
 	int n, got = 0;
 
+	if (nvl_uri_parse(uri, &du) < 0)
+		return -EINVAL;
 	n = discovery_log_read(uri, hostnqn, &hdr, &e, why, sizeof(why));
 	if (n < 0) {
 		fprintf(stderr, "nvlend attach --all: %s\n", why);
@@ -248,6 +251,9 @@ discover(const char *uri, const char *hostnqn, char (*uris)[ATTACH_URI_MAX], int
 		if (e[i].subtype != NVL_NVMF_SUBTYPE_NVME || e[i].trtype != NVL_NVMF_TRTYPE_TCP)
 			continue;
 		discovery_field(addr, sizeof(addr), e[i].traddr, sizeof(e[i].traddr));
+		if (addr[0] == '\0' || strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0)
+			/* a listener on every address: reach it where discovery answered */
+			nvl_strlcpy(addr, du.host, sizeof(addr));
 		discovery_field(port, sizeof(port), e[i].trsvcid, sizeof(e[i].trsvcid));
 		discovery_field(nqn, sizeof(nqn), e[i].subnqn, sizeof(e[i].subnqn));
 		snprintf(uris[got], ATTACH_URI_MAX, "nvme+tcp://%s%s%s:%s/%s",
