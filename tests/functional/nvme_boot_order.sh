@@ -43,7 +43,11 @@ b rpc bdev_nvme_get_controllers | grep_q '"name": "X"' && fail "failed attach le
 # ... unless asked to wait
 b rpc bdev_nvme_attach_controller "{\"name\":\"Y\",\"trtype\":\"tcp\",\"traddr\":\"127.0.0.1\",\"trsvcid\":\"$Q\",\"subnqn\":\"$NQN\",\"retry_first_connect\":true}" >/dev/null ||
 	fail "attach with retry_first_connect"
+st=$(b rpc bdev_nvme_get_controllers '{"name":"Y"}' | json_get '[0]["state"]')
+assert_eq "$st" "waiting to reconnect" "state of Y (retry_first_connect)"
 b rpc bdev_nvme_detach_controller '{"name":"Y"}' >/dev/null || fail "detach of a waiting controller"
+wait_until 2 sh -c "! nvlend -s $BSOCK rpc bdev_nvme_get_controllers | grep -q '\"name\": \"Y\"'" ||
+	fail "Y stayed after its detach"
 sleep 2 # a few retries of A: logged once, not per retry
 [ "$(grep -c 'A: cannot reach' "$BLOG")" = 1 ] || fail "not one log line for the wait: $(grep 'A:' "$BLOG")"
 
