@@ -88,6 +88,12 @@ nvl_app_stopping(void)
 	return g_app.stopping;
 }
 
+bool
+nvl_app_replaying(void)
+{
+	return g_app.replay_calls != NULL;
+}
+
 /* ---- framework_start_init / framework_wait_init ------------------------- */
 
 /* Answer every framework_start_init / framework_wait_init waiting for the start:

@@ -64,6 +64,9 @@ int nvl_app_run(const struct nvl_app_opts *o);
 void nvl_app_shutdown(int exit_code);
 /** True once shutdown began (long operations should stop early). */
 bool nvl_app_stopping(void);
+/** True while the configuration (-c, or what a restarted worker kept) is
+ *  being replayed: its calls, not a client's, are running (reactor 0). */
+bool nvl_app_replaying(void);
 
 /** The -c configuration file the daemon was started with, or NULL. */
 const char *nvl_app_config_file(void);

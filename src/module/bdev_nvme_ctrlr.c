@@ -58,7 +58,7 @@ ctrlr_set_phase(struct nvme_ctrlr *c, enum nvme_phase p)
 int
 bdev_nvme_fail_errno(const struct nvme_ctrlr *c)
 {
-	if (ctrlr_phase(c) == NVME_DETACHING)
+	if (ctrlr_phase(c) == NVME_DETACHING || c->hc == NULL)
 		return -ENXIO;
 	switch (host_ctrlr_fail_mode(c->hc)) {
 	case HOST_FAIL_FAST: return -EIO;
@@ -71,7 +71,8 @@ const char *
 bdev_nvme_ctrlr_state(const struct nvme_ctrlr *c)
 {
 	switch (ctrlr_phase(c)) {
-	case NVME_ATTACHING: return "attaching";
+	case NVME_ATTACHING: return c->wait_since_ns ? "reconnecting" : "attaching";
+	case NVME_WAITING: return c->given_up ? "failed" : "waiting to reconnect";
 	case NVME_DETACHING: return "detaching";
 	default: break;
 	}
@@ -96,9 +97,18 @@ ctrlr_report(struct nvme_ctrlr *c, int rc, const char *why)
 		done(c->done_arg, c, rc, why);
 }
 
+static void ctrlr_park(struct nvme_ctrlr *c);
+static void ctrlr_waiting_tick(struct nvme_ctrlr *c);
+
 static void
 nvme_ctrlr_free(struct nvme_ctrlr *c)
 {
+	if (c->park) {
+		/* a failed attach of a controller that waits for its target */
+		c->park = false;
+		ctrlr_park(c);
+		return;
+	}
 	nvl_timer_destroy(c->timer);
 	nvl_poller_destroy(c->poller);
 	for (unsigned i = 0; i < c->nbdevs; i++)
@@ -123,12 +133,21 @@ attach_fail(struct nvme_ctrlr *c, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (ctrlr_phase(c) == NVME_DETACHING)
+		return; /* already being undone (a detach, or an earlier failure) */
 	va_start(ap, fmt);
 	vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
 	va_end(ap);
-	NVL_ERRLOG("%s: cannot attach %s:%s %s: %s", c->o.name, c->o.traddr, c->o.trsvcid,
-		   c->o.subnqn, c->last_error);
 	c->fail_rc = rc;
+	if (c->o.retry_first_connect) {
+		/* try again later: logged once, when it starts waiting */
+		NVL_DEBUGLOG(bdev_nvme, "%s: attempt %u failed: %s", c->o.name, c->attempts,
+			     c->last_error);
+		c->park = true;
+	} else {
+		NVL_ERRLOG("%s: cannot attach %s:%s %s: %s", c->o.name, c->o.traddr,
+			   c->o.trsvcid, c->o.subnqn, c->last_error);
+	}
 	ctrlr_teardown(c);
 }
 
@@ -145,6 +164,10 @@ ctrlr_poll_now(struct nvme_ctrlr *c)
 		nvme_ctrlr_free(c);
 		return 1;
 	}
+	if (c->hc == NULL) {
+		ctrlr_waiting_tick(c);
+		return 0;
+	}
 	work = host_ctrlr_poll(c->hc, nvl_now_ns());
 	if (ctrlr_phase(c) == NVME_ATTACHING && c->queues_made && !c->queues_started)
 		attach_check_queues(c);
@@ -158,7 +181,7 @@ ctrlr_poller(void *arg)
 {
 	struct nvme_ctrlr *c = arg;
 
-	if (!c->closed && !host_ctrlr_busy(c->hc))
+	if (!c->closed && (c->hc == NULL || !host_ctrlr_busy(c->hc)))
 		return 0;
 	return ctrlr_poll_now(c) > 0;
 }
@@ -169,7 +192,7 @@ ctrlr_sleep(void *arg)
 {
 	struct nvme_ctrlr *c = arg;
 
-	if (c->closed || host_ctrlr_busy(c->hc))
+	if (c->closed || (c->hc && host_ctrlr_busy(c->hc)))
 		nvl_reactor_sleep_at_most(1);
 	return 0;
 }
@@ -365,9 +388,11 @@ bdev_nvme_ctrlr_ioq_started(void *arg)
 		return;
 	}
 	ctrlr_set_phase(c, NVME_ACTIVE);
-	NVL_NOTICELOG("%s: attached %s at %s:%s (cntlid %u, %u I/O queues, %u namespaces)",
+	NVL_NOTICELOG("%s: attached %s at %s:%s (cntlid %u, %u I/O queues, %u namespaces)%s",
 		      c->o.name, c->o.subnqn, c->o.traddr, c->o.trsvcid, host_ctrlr_cntlid(c->hc),
-		      c->nioq, c->nbdevs);
+		      c->nioq, c->nbdevs, c->wait_since_ns ? " after waiting for it" : "");
+	c->wait_since_ns = 0;
+	c->last_error[0] = '\0';
 	ctrlr_report(c, 0, NULL);
 }
 
@@ -439,32 +464,17 @@ ctrlr_uri(const struct nvme_ctrlr_opts *o, struct nvl_uri *u)
 	return 0;
 }
 
-int
-bdev_nvme_attach(const struct nvme_ctrlr_opts *o, nvme_done_fn done, void *arg)
+/* A new core controller for c's options; the first association starts. */
+static int
+ctrlr_connect(struct nvme_ctrlr *c)
 {
-	unsigned nr = nvl_reactor_count() ? nvl_reactor_count() : 1;
 	struct host_ctrlr_opts ho;
-	struct nvme_ctrlr *c;
 	struct nvl_uri uri;
 	int rc;
 
-	if (bdev_nvme_ctrlr_find(o->name))
-		return -EEXIST;
-	rc = ctrlr_uri(o, &uri);
+	rc = ctrlr_uri(&c->o, &uri);
 	if (rc < 0)
 		return rc;
-	c = calloc(1, sizeof(*c));
-	if (c == NULL)
-		return -ENOMEM;
-	c->o = *o;
-	c->nioq = NVL_MIN(NVL_MAX(o->num_io_queues, nr), (unsigned)NVME_MAX_IOQ);
-	for (unsigned i = 0; i < c->nioq; i++) {
-		c->ioq[i] = calloc(1, sizeof(*c->ioq[i]));
-		if (c->ioq[i] == NULL) {
-			rc = -ENOMEM;
-			goto err_free;
-		}
-	}
 	host_ctrlr_opts_default(&ho);
 	ho.uri = &uri;
 	ho.hostnqn = c->o.hostnqn;
@@ -486,6 +496,98 @@ bdev_nvme_attach(const struct nvme_ctrlr_opts *o, nvme_done_fn done, void *arg)
 	ho.kick = ctrlr_kick;
 	ho.qpair_kick = ctrlr_qpair_kick;
 	ho.arg = c;
+	c->attempts++;
+	rc = host_ctrlr_create(&ho, &c->hc);
+	if (rc == 0)
+		ctrlr_set_phase(c, NVME_ATTACHING);
+	return rc;
+}
+
+/* ---- waiting for a controller that was never reached ------------------------------------------- */
+
+/*
+ * retry_first_connect (a configuration being loaded, a discovery entry): an
+ * attach that failed leaves the controller waiting (no core controller, no
+ * queue pairs, no bdevs) and tries again every reconnect_delay_sec until it
+ * attaches, ctrlr_loss_timeout_sec passes (then it stays "failed" until
+ * detached) or it is detached. One log line per change of state.
+ */
+static void
+ctrlr_park(struct nvme_ctrlr *c)
+{
+	uint64_t now = nvl_now_ns();
+
+	host_ctrlr_destroy(c->hc);
+	c->hc = NULL;
+	c->queues_made = c->queues_started = c->closed = false;
+	c->started = c->stopped = c->qp_left = 0;
+	memset(c->nby_reactor, 0, sizeof(c->nby_reactor));
+	memset(c->rr, 0, sizeof(c->rr));
+	for (unsigned i = 0; i < c->nioq; i++)
+		memset(c->ioq[i], 0, sizeof(*c->ioq[i]));
+	if (c->wait_since_ns == 0) {
+		c->wait_since_ns = now;
+		NVL_WARNLOG("%s: cannot reach %s at %s:%s (%s); waiting to reconnect every %u s",
+			    c->o.name, c->o.subnqn, c->o.traddr, c->o.trsvcid, c->last_error,
+			    NVL_MAX(c->o.reconnect_delay_sec, 1u));
+	}
+	ctrlr_set_phase(c, NVME_WAITING);
+	if (c->o.ctrlr_loss_timeout_sec >= 0 &&
+	    now - c->wait_since_ns >= (uint64_t)c->o.ctrlr_loss_timeout_sec * 1000000000ull) {
+		c->given_up = true;
+		NVL_ERRLOG("%s: no controller at %s:%s for %lld s: giving up (detach it, or "
+			   "attach it again)",
+			   c->o.name, c->o.traddr, c->o.trsvcid,
+			   (long long)c->o.ctrlr_loss_timeout_sec);
+	}
+	c->retry_at_ns = now + (uint64_t)NVL_MAX(c->o.reconnect_delay_sec, 1u) * 1000000000ull;
+	c->fail_rc = 0;
+	ctrlr_report(c, 0, NULL); /* the caller's attach is done: it waits */
+}
+
+/* Reactor 0, the tick of a waiting controller: time for the next attempt? */
+static void
+ctrlr_waiting_tick(struct nvme_ctrlr *c)
+{
+	int rc;
+
+	if (c->given_up || nvl_now_ns() < c->retry_at_ns)
+		return;
+	rc = ctrlr_connect(c);
+	if (rc < 0) {
+		NVL_DEBUGLOG(bdev_nvme, "%s: attempt %u: %s", c->o.name, c->attempts,
+			     strerror(-rc));
+		c->retry_at_ns =
+			nvl_now_ns() + (uint64_t)NVL_MAX(c->o.reconnect_delay_sec, 1u) * 1000000000ull;
+	}
+}
+
+int
+bdev_nvme_attach(const struct nvme_ctrlr_opts *o, nvme_done_fn done, void *arg,
+		 struct nvme_ctrlr **out)
+{
+	unsigned nr = nvl_reactor_count() ? nvl_reactor_count() : 1;
+	struct nvme_ctrlr *c;
+	struct nvl_uri uri;
+	int rc;
+
+	if (bdev_nvme_ctrlr_find(o->name))
+		return -EEXIST;
+	rc = ctrlr_uri(o, &uri);
+	if (rc < 0)
+		return rc;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	c->o = *o;
+	c->nioq = NVL_MIN(NVL_MAX(o->num_io_queues, nr), (unsigned)NVME_MAX_IOQ);
+	for (unsigned i = 0; i < c->nioq; i++) {
+		c->ioq[i] = calloc(1, sizeof(*c->ioq[i]));
+		if (c->ioq[i] == NULL) {
+			rc = -ENOMEM;
+			goto err_free;
+		}
+	}
 	c->poller = nvl_poller_create(ctrlr_poller, c, "bdev-nvme-ctrlr");
 	c->timer = nvl_timer_create(ctrlr_tick, c, NVME_TICK_US, NVME_TICK_US);
 	if (c->poller == NULL || c->timer == NULL) {
@@ -493,13 +595,18 @@ bdev_nvme_attach(const struct nvme_ctrlr_opts *o, nvme_done_fn done, void *arg)
 		goto err_driver;
 	}
 	nvl_poller_set_sleep_hook(c->poller, ctrlr_sleep);
-	rc = host_ctrlr_create(&ho, &c->hc);
-	if (rc < 0)
+	rc = ctrlr_connect(c);
+	if (rc < 0 && !(o->retry_first_connect && rc != -EINVAL && rc != -EHOSTUNREACH))
 		goto err_driver;
-	ctrlr_set_phase(c, NVME_ATTACHING);
 	c->done = done;
 	c->done_arg = arg;
 	TAILQ_INSERT_TAIL(&g_ctrlrs, c, link);
+	if (rc < 0) {
+		snprintf(c->last_error, sizeof(c->last_error), "%s", strerror(-rc));
+		ctrlr_park(c);
+	}
+	if (out)
+		*out = c;
 	return 0;
 err_driver:
 	nvl_timer_destroy(c->timer);
@@ -575,6 +682,23 @@ ctrlr_teardown(struct nvme_ctrlr *c)
 int
 bdev_nvme_detach(struct nvme_ctrlr *c, nvme_done_fn done, void *arg, char *why, size_t why_len)
 {
+	if (c->o.retry_first_connect && c->done == NULL &&
+	    (ctrlr_phase(c) == NVME_WAITING || ctrlr_phase(c) == NVME_ATTACHING)) {
+		/* waiting for its target (or trying it again): nothing to undo but the attempt */
+		c->o.retry_first_connect = false;
+		c->park = false;
+		c->done = done;
+		c->done_arg = arg;
+		c->fail_rc = 0;
+		c->last_error[0] = '\0';
+		if (ctrlr_phase(c) == NVME_WAITING) {
+			ctrlr_set_phase(c, NVME_DETACHING);
+			c->closed = true; /* freed by the next tick */
+		} else {
+			ctrlr_teardown(c);
+		}
+		return 0;
+	}
 	if (ctrlr_phase(c) != NVME_ACTIVE) {
 		snprintf(why, why_len, "controller %s is %s", c->o.name, bdev_nvme_ctrlr_state(c));
 		return -EBUSY;
@@ -593,6 +717,19 @@ bdev_nvme_detach(struct nvme_ctrlr *c, nvme_done_fn done, void *arg, char *why, 
 	c->last_error[0] = '\0';
 	ctrlr_teardown(c);
 	return 0;
+}
+
+bool
+bdev_nvme_ctrlr_in_use(const struct nvme_ctrlr *c, char *why, size_t why_len)
+{
+	for (unsigned i = 0; i < c->nbdevs; i++) {
+		if (c->bdevs[i] && c->bdevs[i]->bdev.open_count > 0) {
+			snprintf(why, why_len, "bdev %s is in use by %s", c->bdevs[i]->bdev.name,
+				 c->bdevs[i]->bdev.claimed_by);
+			return true;
+		}
+	}
+	return false;
 }
 
 static void (*g_all_done)(void);
@@ -615,8 +752,16 @@ bdev_nvme_detach_all(void (*done)(void))
 	struct nvme_ctrlr *c, *t;
 
 	TAILQ_FOREACH_SAFE(c, &g_ctrlrs, link, t) {
+		c->o.retry_first_connect = false;
+		c->park = false;
 		if (ctrlr_phase(c) == NVME_DETACHING)
 			continue;
+		if (ctrlr_phase(c) == NVME_WAITING) {
+			ctrlr_set_phase(c, NVME_DETACHING);
+			c->done = NULL;
+			c->closed = true;
+			continue;
+		}
 		if (ctrlr_phase(c) == NVME_ATTACHING)
 			ctrlr_report(c, -ESHUTDOWN, "the daemon is shutting down");
 		bdevs_unregister(c);
@@ -671,12 +816,16 @@ bdev_nvme_ctrlr_info(struct nvme_ctrlr *c)
 		      "name", c->o.name, "state", bdev_nvme_ctrlr_state(c), "trid", "trtype",
 		      c->o.trtype, "adrfam", c->o.adrfam, "traddr", c->o.traddr, "trsvcid",
 		      c->o.trsvcid, "subnqn", c->o.subnqn, "hostnqn", c->o.hostnqn, "cntlid",
-		      (int)host_ctrlr_cntlid(c->hc), "num_io_queues", (int)c->nioq, "bdevs", bd,
-		      "resets", (json_int_t)host_ctrlr_losses(c->hc), "reconnects",
-		      (json_int_t)host_ctrlr_reconnects(c->hc), "reconnect_attempts",
-		      (int)host_ctrlr_attempts(c->hc), "hdgst", c->o.hdgst, "ddgst", c->o.ddgst);
+		      c->hc ? (int)host_ctrlr_cntlid(c->hc) : 0, "num_io_queues", (int)c->nioq,
+		      "bdevs", bd, "resets", c->hc ? (json_int_t)host_ctrlr_losses(c->hc) : 0,
+		      "reconnects", c->hc ? (json_int_t)host_ctrlr_reconnects(c->hc) : 0,
+		      "reconnect_attempts",
+		      c->wait_since_ns ? (int)c->attempts : c->hc ? (int)host_ctrlr_attempts(c->hc) : 0,
+		      "hdgst", c->o.hdgst, "ddgst", c->o.ddgst);
 	if (c->last_error[0])
 		json_object_set_new(o, "last_error", json_string(c->last_error));
+	if (c->disc_name[0])
+		json_object_set_new(o, "discovery", json_string(c->disc_name));
 	return o;
 }
 
@@ -685,6 +834,8 @@ bdev_nvme_ctrlr_config(const struct nvme_ctrlr *c)
 {
 	char hostid[40];
 
+	if (c->disc_name[0])
+		return NULL; /* its discovery service's call recreates it */
 	nvl_uuid_fmt(c->o.hostid, hostid);
 	return json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:i, s:i, s:I, "
 			 "s:i, s:i, s:i}}",

@@ -8,6 +8,8 @@
  *    attach / detach, what get_controllers and save_config show;
  *  - bdev_nvme.c: the bdev ops and the I/O queues (struct nvme_ioq), one
  *    core queue pair each, bound for life to one reactor;
+ *  - bdev_nvme_discovery.c: discovery services (struct nvme_disc): a
+ *    discovery controller followed, its NVMe subsystems attached;
  *  - bdev_nvme_rpc.c: the RPCs (SPDK's names and parameters) and the
  *    daemon subsystem; the only file of the module that includes app/.
  */
@@ -45,6 +47,9 @@ struct nvme_ctrlr_opts {
 	uint32_t reconnect_delay_sec;
 	uint32_t fast_io_fail_timeout_sec;
 	uint32_t connect_timeout_ms;
+	/* a first attach that fails leaves the controller waiting and retries every
+	 * reconnect_delay_sec (a configuration being loaded, a discovery entry) */
+	bool retry_first_connect;
 };
 
 struct nvme_ctrlr;
@@ -86,6 +91,7 @@ enum nvme_phase {
 	NVME_ATTACHING = 0,          /* the first association and the I/O queues */
 	NVME_ACTIVE,                 /* bdevs registered; the core reconnects as needed */
 	NVME_DETACHING,
+	NVME_WAITING,                /* retry_first_connect: not reached yet; no core controller */
 };
 
 typedef void (*nvme_done_fn)(void *arg, struct nvme_ctrlr *c, int rc, const char *why);
@@ -114,6 +120,14 @@ struct nvme_ctrlr {
 	struct nvme_bdev *bdevs[HOST_MAX_NS];
 	unsigned nbdevs;
 
+	/* retry_first_connect (reactor 0) */
+	bool park;                     /* the failed attempt being undone: wait, not free */
+	bool given_up;                 /* waited ctrlr_loss_timeout_sec: no more attempts */
+	unsigned attempts;             /* core controllers created */
+	uint64_t wait_since_ns;        /* waiting (or retrying) since; 0: never failed */
+	uint64_t retry_at_ns;          /* next attempt */
+	char disc_name[NVME_NAME_MAX]; /* the discovery service that attached it, or "" */
+
 	char last_error[256];
 	nvme_done_fn done;             /* attach or detach waiting for its outcome */
 	void *done_arg;
@@ -122,11 +136,16 @@ struct nvme_ctrlr {
 
 /* bdev_nvme_ctrlr.c (reactor 0) */
 
-/** Start attaching; done runs once with the outcome (rc 0: bdevs registered).
- *  \return 0, or -EEXIST, -EINVAL (address), -ENOMEM (done will not run). */
-int bdev_nvme_attach(const struct nvme_ctrlr_opts *o, nvme_done_fn done, void *arg);
-/** Detach (done runs once). \return 0, -EBUSY (attaching, detaching or a
- *  bdev open: why says which). */
+/** Start attaching; done runs once with the outcome (rc 0: bdevs registered,
+ *  or, with o->retry_first_connect, the first attempt failed and the
+ *  controller waits for its target). *out (if out) gets the controller.
+ *  \return 0, or -EEXIST, -EINVAL (address), -ENOMEM, a socket's -errno
+ *  (done will not run). */
+int bdev_nvme_attach(const struct nvme_ctrlr_opts *o, nvme_done_fn done, void *arg,
+		     struct nvme_ctrlr **out);
+/** Detach (done runs once); a controller waiting for its target goes at
+ *  once. \return 0, -EBUSY (attaching, detaching or a bdev open: why says
+ *  which). */
 int bdev_nvme_detach(struct nvme_ctrlr *c, nvme_done_fn done, void *arg, char *why,
 		     size_t why_len);
 struct nvme_ctrlr *bdev_nvme_ctrlr_find(const char *name);
@@ -141,6 +160,49 @@ json_t *bdev_nvme_ctrlr_config(const struct nvme_ctrlr *c);
 void bdev_nvme_detach_all(void (*done)(void));
 /** Fail I/O with this while the controller is away (0: it waits). */
 int bdev_nvme_fail_errno(const struct nvme_ctrlr *c);
+
+/** Is a bdev of c open? why says which and by whom. */
+bool bdev_nvme_ctrlr_in_use(const struct nvme_ctrlr *c, char *why, size_t why_len);
+
+/* bdev_nvme_discovery.c (reactor 0) */
+
+/** What bdev_nvme_start_discovery asks for (defaults filled by the RPC glue). */
+struct nvme_disc_opts {
+	char name[NVME_NAME_MAX];    /* controllers are NAME0, NAME1, ... */
+	char traddr[256];
+	char trsvcid[32];
+	char adrfam[8];
+	char hostnqn[NVL_NVME_NQN_LEN];
+	uint8_t hostid[16];
+	int64_t ctrlr_loss_timeout_sec;  /* for each controller, as attach_controller */
+	uint32_t reconnect_delay_sec;    /* ... and for the discovery connection */
+	uint32_t fast_io_fail_timeout_sec;
+	uint32_t attach_timeout_ms;      /* wait_for_attach: fail after this (0: never) */
+	bool wait_for_attach;            /* done once the first log's controllers attached */
+	bool retry_first_connect;        /* an unreachable discovery controller: keep trying */
+	bool poll_only;                  /* no change events: read the log every few seconds */
+};
+
+struct nvme_disc;
+typedef void (*nvme_disc_done_fn)(void *arg, struct nvme_disc *d, int rc, const char *why);
+
+/** Start a discovery service; done runs once: the first log read (with
+ *  wait_for_attach: and its controllers attached or waiting), or, with
+ *  retry_first_connect, the discovery controller not reached and retried,
+ *  or the failure.
+ *  \return 0, -EEXIST, -EINVAL (address), -ENOMEM, a socket's -errno. */
+int bdev_nvme_discovery_start(const struct nvme_disc_opts *o, nvme_disc_done_fn done, void *arg);
+/** Stop: detach its controllers, close; done once all are gone.
+ *  \return 0, -EBUSY (starting, stopping, a bdev open: why says which). */
+int bdev_nvme_discovery_stop(struct nvme_disc *d, nvme_disc_done_fn done, void *arg, char *why,
+			     size_t why_len);
+struct nvme_disc *bdev_nvme_discovery_find(const char *name);
+/** bdev_nvme_get_discovery_info's answer. */
+json_t *bdev_nvme_discovery_info_all(void);
+/** The bdev_nvme_start_discovery calls that recreate the services. */
+void bdev_nvme_discovery_write_config(json_t *calls);
+/** Shutdown: drop the discovery connections (their controllers go with detach_all). */
+void bdev_nvme_discovery_fini(void);
 
 /* bdev_nvme.c */
 

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * RPC glue of the nvme bdev module: bdev_nvme_attach_controller,
- * bdev_nvme_detach_controller, bdev_nvme_get_controllers (SPDK's names and
- * parameters), and the daemon subsystem that detaches everything at
- * shutdown. Parameters are checked and defaulted here; the pending request
+ * bdev_nvme_detach_controller, bdev_nvme_get_controllers,
+ * bdev_nvme_start_discovery, bdev_nvme_stop_discovery,
+ * bdev_nvme_get_discovery_info (SPDK's names and parameters), and the
+ * daemon subsystem that saves what bdevs do not (controllers waiting for
+ * their target, discovery services) and detaches everything at shutdown. Parameters are checked and defaulted here; the pending request
  * waits in the completion's argument, not in the controller
  * (bdev_nvme_ctrlr.c). The only file of the module that includes app/.
  * Reactor 0 (the RPC thread).
@@ -38,7 +40,7 @@ nqn_ok(const char *nqn)
 struct rpc_attach {
 	const char *name, *trtype, *adrfam, *traddr, *trsvcid, *subnqn, *hostnqn, *hostid;
 	const char *hostaddr, *hostsvcid, *multipath, *psk;
-	bool hdgst, ddgst, prchk_reftag, prchk_guard;
+	bool hdgst, ddgst, prchk_reftag, prchk_guard, retry_first_connect;
 	uint32_t num_io_queues, io_queue_size, reconnect_delay_sec, fast_io_fail_timeout_sec;
 	uint32_t keep_alive_timeout_ms;
 	int64_t ctrlr_loss_timeout_sec;
@@ -91,6 +93,11 @@ static const struct nvl_rpc_param attach_params[] = {
 		      "keep-alive timeout asked of the controller (default 10000)"),
 	NVL_RPC_PARAM(struct rpc_attach, fabrics_connect_timeout_us, NVL_RPC_T_U64, false,
 		      "time allowed to connect and initialize (default 10 s)"),
+	NVL_RPC_PARAM(struct rpc_attach, retry_first_connect, NVL_RPC_T_BOOL, false,
+		      "nvlend: if the target cannot be reached, answer at once and keep the "
+		      "controller \"waiting to reconnect\", retrying every reconnect_delay_sec "
+		      "(its bdevs appear when it attaches) instead of failing; always so while "
+		      "a configuration is loaded (-c)"),
 };
 
 /* The caller's host identity, or this machine's (as libnvlend's). */
@@ -188,6 +195,8 @@ rpc_bdev_nvme_attach_controller(struct nvl_rpc_request *req, struct rpc_attach *
 					 ? a->reconnect_delay_sec
 					 : 1;
 	o->fast_io_fail_timeout_sec = a->fast_io_fail_timeout_sec;
+	/* a saved configuration must not need its targets up first (no boot order) */
+	o->retry_first_connect = a->retry_first_connect || nvl_app_replaying();
 	o->connect_timeout_ms = a->fabrics_connect_timeout_us
 					? (uint32_t)NVL_MAX(a->fabrics_connect_timeout_us / 1000, 1)
 					: NVME_DEFAULT_CONNECT_MS;
@@ -200,7 +209,7 @@ rpc_bdev_nvme_attach_controller(struct nvl_rpc_request *req, struct rpc_attach *
 			      "fast_io_fail_timeout_sec <= ctrlr_loss_timeout_sec");
 		return;
 	}
-	rc = bdev_nvme_attach(o, rpc_attach_done, req);
+	rc = bdev_nvme_attach(o, rpc_attach_done, req, NULL);
 	if (rc == -EINVAL || rc == -EHOSTUNREACH)
 		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
 			      shm ? "traddr: not an absolute socket path"
@@ -283,11 +292,210 @@ NVL_RPC_REGISTER("bdev_nvme_get_controllers", rpc_bdev_nvme_get_controllers, str
 		 get_params, NVL_RPC_RUNTIME,
 		 "Attached NVMe controllers: address, state, bdevs, reconnect counters.")
 
+/* ---- discovery services ------------------------------------------------------------------ */
+
+struct rpc_disc {
+	const char *name, *trtype, *traddr, *adrfam, *trsvcid, *hostnqn;
+	bool wait_for_attach;
+	uint32_t attach_timeout_ms, reconnect_delay_sec, fast_io_fail_timeout_sec;
+	int64_t ctrlr_loss_timeout_sec;
+};
+
+static const struct nvl_rpc_param disc_params[] = {
+	NVL_RPC_PARAM(struct rpc_disc, name, NVL_RPC_T_STR, true,
+		      "service name; its controllers are NAME0, NAME1, ... (bdevs NAME0n1, ...)"),
+	NVL_RPC_PARAM(struct rpc_disc, trtype, NVL_RPC_T_STR, true, "\"tcp\""),
+	NVL_RPC_PARAM(struct rpc_disc, traddr, NVL_RPC_T_STR, true,
+		      "IP address of the discovery controller"),
+	NVL_RPC_PARAM(struct rpc_disc, adrfam, NVL_RPC_T_STR, false,
+		      "\"IPv4\" or \"IPv6\" (default: from traddr)"),
+	NVL_RPC_PARAM(struct rpc_disc, trsvcid, NVL_RPC_T_STR, false, "port (default 8009)"),
+	NVL_RPC_PARAM(struct rpc_disc, hostnqn, NVL_RPC_T_STR, false,
+		      "host NQN (default: nqn.2014-08.org.nvmexpress:uuid:<machine uuid>)"),
+	NVL_RPC_PARAM(struct rpc_disc, wait_for_attach, NVL_RPC_T_BOOL, false,
+		      "answer once the first log's subsystems are attached (or waiting for "
+		      "their target), not as soon as the log is read"),
+	NVL_RPC_PARAM(struct rpc_disc, attach_timeout_ms, NVL_RPC_T_U32, false,
+		      "with wait_for_attach: fail (and stop the service) after this long "
+		      "(default: no limit)"),
+	NVL_RPC_PARAM(struct rpc_disc, ctrlr_loss_timeout_sec, NVL_RPC_T_I64, false,
+		      "each controller: give it up this long after losing it (-1: never, "
+		      "default)"),
+	NVL_RPC_PARAM(struct rpc_disc, reconnect_delay_sec, NVL_RPC_T_U32, false,
+		      "each controller and the discovery connection: first delay between "
+		      "reconnect attempts (default 1)"),
+	NVL_RPC_PARAM(struct rpc_disc, fast_io_fail_timeout_sec, NVL_RPC_T_U32, false,
+		      "each controller: fail I/O this long after losing it (0: queue it; "
+		      "default 0)"),
+};
+
+struct disc_call {
+	struct nvl_rpc_request *req;
+	bool wait;
+};
+
+static void
+rpc_disc_started(void *arg, struct nvme_disc *d, int rc, const char *why)
+{
+	struct nvl_rpc_request *req = arg;
+
+	(void)d;
+	if (rc < 0)
+		nvl_rpc_error(req, rc, "discovery: %s", why ? why : strerror(-rc));
+	else
+		nvl_rpc_result_bool(req, true);
+}
+
+static void
+rpc_bdev_nvme_start_discovery(struct nvl_rpc_request *req, struct rpc_disc *a)
+{
+	json_t *params = nvl_rpc_params(req);
+	struct nvme_disc_opts *o;
+	struct rpc_attach host = { 0 };
+	struct nvme_ctrlr_opts ho;
+	int rc;
+
+	if (strcasecmp(a->trtype, "tcp") != 0) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "trtype %s: only tcp", a->trtype);
+		return;
+	}
+	if (a->name[0] == '\0' || strlen(a->name) > NVME_NAME_MAX - 13 || strchr(a->name, '/')) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "name: 1..%d characters, no '/'",
+			      NVME_NAME_MAX - 13);
+		return;
+	}
+	if (bdev_nvme_discovery_find(a->name)) {
+		nvl_rpc_error(req, -EEXIST, "discovery %s already exists", a->name);
+		return;
+	}
+	if (a->hostnqn && !nqn_ok(a->hostnqn)) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "malformed NQN");
+		return;
+	}
+	if (a->attach_timeout_ms && !a->wait_for_attach) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "attach_timeout_ms needs wait_for_attach");
+		return;
+	}
+	o = calloc(1, sizeof(*o));
+	if (o == NULL) {
+		nvl_rpc_error(req, NVL_RPC_INTERNAL_ERROR, "out of memory");
+		return;
+	}
+	nvl_strlcpy(o->name, a->name, sizeof(o->name));
+	nvl_strlcpy(o->traddr, a->traddr, sizeof(o->traddr));
+	nvl_strlcpy(o->trsvcid, a->trsvcid ? a->trsvcid : "8009", sizeof(o->trsvcid));
+	nvl_strlcpy(o->adrfam, a->adrfam ? a->adrfam : strchr(a->traddr, ':') ? "IPv6" : "IPv4",
+		    sizeof(o->adrfam));
+	host.hostnqn = a->hostnqn;
+	attach_host(&host, &ho);
+	nvl_strlcpy(o->hostnqn, ho.hostnqn, sizeof(o->hostnqn));
+	memcpy(o->hostid, ho.hostid, sizeof(o->hostid));
+	o->ctrlr_loss_timeout_sec = json_object_get(params, "ctrlr_loss_timeout_sec")
+					    ? a->ctrlr_loss_timeout_sec
+					    : -1;
+	o->reconnect_delay_sec = json_object_get(params, "reconnect_delay_sec")
+					 ? a->reconnect_delay_sec
+					 : 1;
+	o->fast_io_fail_timeout_sec = a->fast_io_fail_timeout_sec;
+	o->attach_timeout_ms = a->attach_timeout_ms;
+	o->retry_first_connect = nvl_app_replaying();
+	o->poll_only = getenv("NVLEND_DISCOVERY_POLL") != NULL;
+	if (o->ctrlr_loss_timeout_sec < -1 ||
+	    (o->ctrlr_loss_timeout_sec >= 0 && o->fast_io_fail_timeout_sec &&
+	     o->fast_io_fail_timeout_sec > o->ctrlr_loss_timeout_sec)) {
+		free(o);
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "ctrlr_loss_timeout_sec >= -1; fast_io_fail_timeout_sec <= "
+			      "ctrlr_loss_timeout_sec");
+		return;
+	}
+	o->wait_for_attach = a->wait_for_attach;
+	rc = bdev_nvme_discovery_start(o, rpc_disc_started, req);
+	free(o);
+	if (rc == -EINVAL || rc == -EHOSTUNREACH) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "traddr/trsvcid: not a numeric address and port");
+		return;
+	}
+	if (rc < 0)
+		nvl_rpc_error(req, rc, "discovery %s: %s", a->name, strerror(-rc));
+}
+NVL_RPC_REGISTER("bdev_nvme_start_discovery", rpc_bdev_nvme_start_discovery, struct rpc_disc,
+		 disc_params, NVL_RPC_RUNTIME,
+		 "Follow a target's discovery controller (NVMe/TCP): attach each NVMe subsystem "
+		 "of its log as a controller NAME<index>, attach new entries and detach removed "
+		 "ones as the log changes (Discovery Log Page Change events). Answers once the "
+		 "first log is read; fails at once if the discovery controller cannot be "
+		 "reached (while a configuration is loaded: it waits and retries instead).")
+
+static void
+rpc_disc_stopped(void *arg, struct nvme_disc *d, int rc, const char *why)
+{
+	(void)d;
+	if (rc < 0)
+		nvl_rpc_error(arg, rc, "stop: %s", why ? why : strerror(-rc));
+	else
+		nvl_rpc_result_bool(arg, true);
+}
+
+static void
+rpc_bdev_nvme_stop_discovery(struct nvl_rpc_request *req, struct rpc_name *a)
+{
+	struct nvme_disc *d = bdev_nvme_discovery_find(a->name);
+	char why[256];
+	int rc;
+
+	if (d == NULL) {
+		nvl_rpc_error(req, -ENOENT, "no discovery %s", a->name);
+		return;
+	}
+	rc = bdev_nvme_discovery_stop(d, rpc_disc_stopped, req, why, sizeof(why));
+	if (rc < 0)
+		nvl_rpc_error(req, rc, "%s", why);
+}
+NVL_RPC_REGISTER("bdev_nvme_stop_discovery", rpc_bdev_nvme_stop_discovery, struct rpc_name,
+		 detach_params, NVL_RPC_RUNTIME,
+		 "Stop a discovery service: detach its controllers (refused while one of their "
+		 "bdevs is open), close the discovery connection.")
+
+static void
+rpc_bdev_nvme_get_discovery_info(struct nvl_rpc_request *req, void *unused)
+{
+	(void)unused;
+	nvl_rpc_result(req, bdev_nvme_discovery_info_all());
+}
+NVL_RPC_REGISTER_NOARGS("bdev_nvme_get_discovery_info", rpc_bdev_nvme_get_discovery_info,
+			NVL_RPC_RUNTIME,
+			"Discovery services: the discovery controller followed, its state, the "
+			"log's generation counter, and the controllers it attached.")
+
 /* ---- daemon subsystem ------------------------------------------------------------------------ */
+
+/* Controllers with no bdev to carry their attach call (waiting for their
+ * target, or no namespace), then the discovery services. */
+static void
+bdev_nvme_write_config(json_t *calls)
+{
+	for (struct nvme_ctrlr *c = bdev_nvme_ctrlr_first(); c; c = bdev_nvme_ctrlr_next(c)) {
+		bool has_bdev = false;
+		json_t *call;
+
+		for (unsigned i = 0; i < c->nbdevs; i++)
+			has_bdev |= c->bdevs[i] != NULL;
+		if (has_bdev || strcmp(bdev_nvme_ctrlr_state(c), "detaching") == 0)
+			continue;
+		call = bdev_nvme_ctrlr_config(c);
+		if (call)
+			json_array_append_new(calls, call);
+	}
+	bdev_nvme_discovery_write_config(calls);
+}
 
 static void
 bdev_nvme_fini(nvl_app_done_fn done)
 {
+	bdev_nvme_discovery_fini();
 	bdev_nvme_detach_all(done);
 }
 
@@ -295,5 +503,6 @@ static struct nvl_subsystem g_bdev_nvme_subsys = {
 	.name = "bdev_nvme",
 	.order = 20,
 	.fini = bdev_nvme_fini,
+	.write_config = bdev_nvme_write_config,
 };
 NVL_SUBSYSTEM_REGISTER(g_bdev_nvme_subsys)

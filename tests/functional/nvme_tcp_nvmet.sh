@@ -6,7 +6,8 @@
 # nvlend's initiators against a target nobody on this project wrote: the
 # Linux kernel's nvmet-tcp, running in a QEMU guest (Debian's kernel) and
 # forwarded to a host port. libnvlend (nvlend-perf) does verified I/O with
-# header and data digests; nvlendd imports the namespace as an nvme_tcp bdev
+# header and data digests, `nvlend discover` reads nvmet's discovery log;
+# nvlendd imports the namespace as an nvme_tcp bdev
 # and verified I/O goes through it (re-exported over NVMe/TCP on loopback).
 source "$(dirname "$0")/common.sh"
 requires ss
@@ -28,6 +29,15 @@ for _ in $(seq 600); do
 done
 [ -e "$S/target-ready" ] || fail "nvmet target not ready"
 sleep 0.5
+
+# nvlend discover (libnvlend, userspace) reads nvmet's discovery log
+nvlend discover "127.0.0.1:$P" > "$T/discover.log" 2>&1 ||
+	{ cat "$T/discover.log"; fail "nvlend discover against nvmet"; }
+cat "$T/discover.log" >&2
+grep -q "^subnqn:  $NQN$" "$T/discover.log" || fail "nvmet's subsystem not in its discovery log"
+grep -q "^subtype: nvme subsystem$" "$T/discover.log" || fail "discover: subtype"
+grep -q "^trsvcid: 4420$" "$T/discover.log" || fail "discover: nvmet's port"
+grep -q "^Discovery Log Number of Records [1-9]" "$T/discover.log" || fail "discover: record count"
 
 # libnvlend against nvmet, digests on (an emulated CPU serves: keep it small)
 NVLEND_TCP_DIGESTS=header,data nvlend-perf "nvme+tcp://127.0.0.1:$P/$NQN" --rw=randrw \

@@ -143,6 +143,24 @@ void attach_link_add(const struct attach_record *r, uint32_t nsid);
 /** Remove every stable link that points at r->device. */
 void attach_link_remove(const struct attach_record *r);
 
+struct nvl_nvmf_discovery_log;
+struct nvl_nvmf_discovery_entry;
+/**
+ * Read the discovery log of the discovery controller uri names
+ * (nvme+tcp://HOST:PORT/NQN) as hostnqn (NULL: this machine's): header into
+ * *hdr, records (at most 1024) into *entries (free() it). why gets a
+ * sentence for any failure.
+ * \return the records read; -EINVAL (uri), -EHOSTUNREACH (no such host),
+ *         -ECONNREFUSED/-ENOENT (nothing listens), -ETIMEDOUT, -EPROTO (not
+ *         NVMe/TCP), -ENODEV (no such subsystem), -EACCES (host not allowed),
+ *         -EMEDIUMTYPE (not a discovery controller), -EAGAIN (the log kept
+ *         changing), -EREMOTEIO, -ENOMEM.
+ */
+int discovery_log_read(const char *uri, const char *hostnqn, struct nvl_nvmf_discovery_log *hdr,
+		       struct nvl_nvmf_discovery_entry **entries, char *why, size_t why_len);
+/** A space-padded fixed field of a log entry as a NUL-terminated string. */
+void discovery_field(char *out, size_t outlen, const char *in, size_t inlen);
+
 /* helpers shared by mechanisms (cmd_attach.c) */
 /** Block every signal in the calling thread (before creating threads). */
 void attach_block_signals(void);

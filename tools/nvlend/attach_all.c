@@ -6,7 +6,8 @@
  * active namespaces are attached by running `nvlend attach URI/NSID` (this
  * same binary) with the caller's options. And the stable names every
  * attachment gets: BYID/nvlend-SUBNQN-nNSID -> the device, whatever
- * /dev/loopN, /dev/nbdN, /dev/ublkbN or /dev/nvmeXnY it is.
+ * /dev/loopN, /dev/nbdN, /dev/ublkbN or /dev/nvmeXnY it is. Reading a
+ * discovery log is shared with `nvlend discover` (cmd_discover.c).
  * CLI process, single-threaded.
  */
 #include "attach.h"
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #define ALL_MAX_RECORDS 256
+#define DISCOVERY_MAX_RECORDS 1024
 #define ALL_MAX_NS 64
 
 /* ---- stable names ---------------------------------------------------------------------- */
@@ -85,9 +87,8 @@ attach_link_remove(const struct attach_record *r)
 
 /* ---- discovery ---------------------------------------------------------------------------- */
 
-/* A space-padded fixed field into a NUL-terminated string. */
-static void
-field(char *out, size_t outlen, const char *in, size_t inlen)
+void
+discovery_field(char *out, size_t outlen, const char *in, size_t inlen)
 {
 	size_t n = strnlen(in, inlen);
 
@@ -113,6 +114,117 @@ get_log(struct nvl_ctrlr *c, void *buf, uint32_t len, uint64_t off)
 	return nvl_ctrlr_admin(c, &cmd, buf, len, NVL_XFER_FROM_CTRLR, NULL);
 }
 
+/* Header, records, header again: the same generation counter both times
+ * (NVMe over Fabrics 1.1, 5.3), else read again. */
+static int
+read_log(struct nvl_ctrlr *c, struct nvl_nvmf_discovery_log *hdr,
+	 struct nvl_nvmf_discovery_entry **out, int *nout)
+{
+	for (int attempt = 0; attempt < 4; attempt++) {
+		struct nvl_nvmf_discovery_log again;
+		struct nvl_nvmf_discovery_entry *e;
+		uint64_t n;
+		int rc;
+
+		rc = get_log(c, hdr, sizeof(*hdr), 0);
+		if (rc < 0)
+			return rc;
+		n = hdr->numrec < DISCOVERY_MAX_RECORDS ? hdr->numrec : DISCOVERY_MAX_RECORDS;
+		e = calloc(n ? n : 1, sizeof(*e));
+		if (e == NULL)
+			return -ENOMEM;
+		/* a record (1 KiB) per command: fits any MDTS */
+		for (uint64_t i = 0; i < n && rc == 0; i++)
+			rc = get_log(c, &e[i], sizeof(*e), sizeof(*hdr) + i * sizeof(*e));
+		if (rc == 0)
+			rc = get_log(c, &again, sizeof(again), 0);
+		if (rc < 0) {
+			free(e);
+			return rc;
+		}
+		if (again.genctr == hdr->genctr) {
+			*out = e;
+			*nout = (int)n;
+			return 0;
+		}
+		free(e);
+	}
+	return -EAGAIN;
+}
+
+int
+discovery_log_read(const char *uri, const char *hostnqn, struct nvl_nvmf_discovery_log *hdr,
+		   struct nvl_nvmf_discovery_entry **entries, char *why, size_t why_len)
+{
+	const struct nvl_nvme_id_ctrl *id;
+	struct nvl_ctrlr_opts co;
+	struct nvl_ctrlr *c = NULL;
+	struct nvl_uri u;
+	int rc, n = 0;
+
+	*entries = NULL;
+	why[0] = '\0';
+	rc = nvl_uri_parse(uri, &u);
+	if (rc < 0 || u.kind != NVL_URI_NVME_TCP) {
+		snprintf(why, why_len, "%s: not nvme+tcp://HOST:PORT/NQN", uri);
+		return -EINVAL;
+	}
+	nvl_ctrlr_opts_default(&co);
+	co.hostnqn = hostnqn;
+	co.keepalive_thread = false;
+	rc = nvl_ctrlr_connect(uri, &co, &c);
+	if (rc < 0) {
+		switch (rc) {
+		case -EHOSTUNREACH:
+			snprintf(why, why_len, "no such host %s", u.host);
+			break;
+		case -ECONNREFUSED:
+		case -ENOENT:
+			snprintf(why, why_len, "connection refused: nothing listens on %s port %s",
+				 u.host, u.port);
+			break;
+		case -ETIMEDOUT:
+			snprintf(why, why_len, "%s port %s: no answer (timed out)", u.host, u.port);
+			break;
+		case -EPROTO:
+			snprintf(why, why_len, "%s port %s does not speak NVMe/TCP%s%s", u.host,
+				 u.port, c ? ": " : "", c ? nvl_ctrlr_last_error(c) : "");
+			break;
+		case -ENODEV:
+			snprintf(why, why_len, "%s port %s has no subsystem %s", u.host, u.port,
+				 u.nqn);
+			break;
+		case -EACCES:
+			snprintf(why, why_len, "%s at %s port %s does not allow this host", u.nqn,
+				 u.host, u.port);
+			break;
+		default:
+			snprintf(why, why_len, "%s port %s: %s", u.host, u.port,
+				 c && nvl_ctrlr_last_error(c)[0] ? nvl_ctrlr_last_error(c)
+								  : strerror(-rc));
+			break;
+		}
+		goto out;
+	}
+	id = nvl_ctrlr_identify(c);
+	if (id->cntrltype != NVL_NVME_CNTRLTYPE_DISCOVERY) {
+		snprintf(why, why_len, "%s at %s port %s is not a discovery controller", u.nqn,
+			 u.host, u.port);
+		rc = -EMEDIUMTYPE;
+		goto out;
+	}
+	rc = read_log(c, hdr, entries, &n);
+	if (rc < 0)
+		snprintf(why, why_len, "reading the discovery log of %s port %s: %s", u.host,
+			 u.port,
+			 rc == -EAGAIN	    ? "it kept changing while being read"
+			 : rc == -EREMOTEIO ? nvl_ctrlr_last_error(c)
+					    : strerror(-rc));
+out:
+	nvl_ctrlr_disconnect(c);
+	return rc < 0 ? rc : n;
+}
+
 /*
  * The NVMe subsystems (TCP) of the discovery log at uri, as namespace-less
  * URIs into uris[] (each URI_MAX bytes). \return how many, or -errno.
@@ -122,41 +234,28 @@ discover(const char *uri, const char *hostnqn, char (*uris)[ATTACH_URI_MAX], int
 {
 	struct nvl_nvmf_discovery_log hdr;
 	struct nvl_nvmf_discovery_entry *e;
-	struct nvl_ctrlr_opts co;
-	struct nvl_ctrlr *c = NULL;
-	uint64_t n;
-	int rc, got = 0;
+	struct nvl_uri du;
+	char why[512];
+	int n, got = 0;
 
-	nvl_ctrlr_opts_default(&co);
-	co.hostnqn = hostnqn;
-	co.keepalive_thread = false;
-	rc = nvl_ctrlr_connect(uri, &co, &c);
-	if (rc < 0) {
-		fprintf(stderr, "nvlend attach --all: cannot reach the discovery controller %s: %s\n",
-			uri, c ? nvl_ctrlr_last_error(c) : strerror(-rc));
-		nvl_ctrlr_disconnect(c);
-		return rc;
+	if (nvl_uri_parse(uri, &du) < 0)
+		return -EINVAL;
+	n = discovery_log_read(uri, hostnqn, &hdr, &e, why, sizeof(why));
+	if (n < 0) {
+		fprintf(stderr, "nvlend attach --all: %s\n", why);
+		return n;
 	}
-	rc = get_log(c, &hdr, sizeof(hdr), 0);
-	if (rc < 0)
-		goto out;
-	n = hdr.numrec < ALL_MAX_RECORDS ? hdr.numrec : ALL_MAX_RECORDS;
-	e = calloc(n ? n : 1, sizeof(*e));
-	if (e == NULL) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	/* a record (1 KiB) per command: fits any MDTS */
-	for (uint64_t i = 0; i < n && rc == 0; i++)
-		rc = get_log(c, &e[i], sizeof(*e), sizeof(hdr) + i * sizeof(*e));
-	for (uint64_t i = 0; rc == 0 && i < n && got < max; i++) {
+	for (int i = 0; i < n && got < max; i++) {
 		char addr[257], port[33], nqn[257];
 
 		if (e[i].subtype != NVL_NVMF_SUBTYPE_NVME || e[i].trtype != NVL_NVMF_TRTYPE_TCP)
 			continue;
-		field(addr, sizeof(addr), e[i].traddr, sizeof(e[i].traddr));
-		field(port, sizeof(port), e[i].trsvcid, sizeof(e[i].trsvcid));
-		field(nqn, sizeof(nqn), e[i].subnqn, sizeof(e[i].subnqn));
+		discovery_field(addr, sizeof(addr), e[i].traddr, sizeof(e[i].traddr));
+		if (addr[0] == '\0' || strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0)
+			/* a listener on every address: reach it where discovery answered */
+			nvl_strlcpy(addr, du.host, sizeof(addr));
+		discovery_field(port, sizeof(port), e[i].trsvcid, sizeof(e[i].trsvcid));
+		discovery_field(nqn, sizeof(nqn), e[i].subnqn, sizeof(e[i].subnqn));
 		snprintf(uris[got], ATTACH_URI_MAX, "nvme+tcp://%s%s%s:%s/%s",
 			 e[i].adrfam == NVL_NVMF_ADRFAM_IPV6 ? "[" : "", addr,
 			 e[i].adrfam == NVL_NVMF_ADRFAM_IPV6 ? "]" : "", port, nqn);
@@ -169,12 +268,7 @@ discover(const char *uri, const char *hostnqn, char (*uris)[ATTACH_URI_MAX], int
 		got++;
 	}
 	free(e);
-out:
-	if (rc < 0)
-		fprintf(stderr, "nvlend attach --all: reading the discovery log of %s: %s\n", uri,
-			rc == -EREMOTEIO ? nvl_ctrlr_last_error(c) : strerror(-rc));
-	nvl_ctrlr_disconnect(c);
-	return rc < 0 ? rc : got;
+	return got;
 }
 
 /* Active namespaces of the subsystem at uri. \return how many, -EACCES (not for this host), -errno. */
