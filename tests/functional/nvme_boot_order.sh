@@ -4,7 +4,8 @@
 #
 # No boot order (issue 22 item 2): daemon B's configuration imports a
 # controller from daemon A while A is down. B starts anyway, its controller
-# "waiting to reconnect" (bdev_nvme_get_controllers), and so is a discovery
+# "waiting to reconnect" (bdev_nvme_get_controllers, nvlend status, nvlend
+# nvme list), and so is a discovery
 # service of its configuration; A
 # starts; B's bdev appears within bounded time and reads A's data. An
 # interactive attach to a down target still fails at once.
@@ -30,6 +31,9 @@ b() { nvlend -s "$BSOCK" "$@"; }
 st=$(b rpc bdev_nvme_get_controllers '{"name":"A"}' | json_get '[0]["state"]')
 assert_eq "$st" "waiting to reconnect" "state of A while its target is down"
 b rpc bdev_get_bdevs | grep_q '"An1"' && fail "a bdev before the target is up"
+# the operator's page and nvme list show it waiting
+b status | grep_q "A .*waiting to reconnect" || fail "status does not show A waiting: $(b status)"
+b nvme list | grep_q "^A  *waiting to reconnect" || fail "nvme list does not show A waiting: $(b nvme list)"
 st=$(b rpc bdev_nvme_get_discovery_info | json_get '[0]["state"]')
 assert_eq "$st" "waiting to reconnect" "state of discovery D while its target is down"
 # save_config keeps the waiting controller
