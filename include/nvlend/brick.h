@@ -28,7 +28,8 @@
  * (128 random bits). The identity is a secret in a file the library reads
  * at connect: `$NVLEND_BRICK_IDENTITY` (created 0600 if missing; `none`:
  * anonymous), else `~/.config/nvlend/brick-identity` (created on first use;
- * anonymous when there is no HOME). The file must belong to the user and
+ * `~` is $HOME, else the user's home directory; anonymous when that cannot
+ * hold one). The file must belong to the user and
  * give no access to group or others. `$NVLEND_BRICK_CLIENT` names the client
  * (a label shown to operators; default login@host). The owner may map,
  * free, list and ask for the key of its blocks from any connection; a

@@ -361,15 +361,19 @@ parse_hex(const char *s, size_t slen, uint8_t *out, size_t n)
 }
 
 /* Create an identity file: 32 random bytes in hex, mode 0600, never over an
- * existing file. \return 0, -EEXIST, -errno. */
+ * existing file. Written under a temporary name and linked into place, so a
+ * process racing to create the same file reads a whole one or none.
+ * \return 0, -EEXIST, -errno. */
 static int
 identity_create(const char *path)
 {
 	uint8_t sec[NVL_BRICK_ID_SIZE];
-	char hex[2 * NVL_BRICK_ID_SIZE + 2];
+	char hex[2 * NVL_BRICK_ID_SIZE + 2], tmp[PATH_MAX];
 	ssize_t n;
 	int fd, rc;
 
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >= sizeof(tmp))
+		return -ENAMETOOLONG;
 	rc = nvl_random_bytes(sec, sizeof(sec));
 	if (rc < 0)
 		return rc;
@@ -377,7 +381,7 @@ identity_create(const char *path)
 		snprintf(hex + 2 * i, 3, "%02x", sec[i]);
 	hex[2 * NVL_BRICK_ID_SIZE] = '\n';
 	explicit_bzero(sec, sizeof(sec));
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		explicit_bzero(hex, sizeof(hex));
 		return -errno;
@@ -388,8 +392,9 @@ identity_create(const char *path)
 		rc = -errno;
 	close(fd);
 	explicit_bzero(hex, sizeof(hex));
-	if (rc < 0)
-		unlink(path);
+	if (rc == 0 && link(tmp, path) < 0)
+		rc = -errno; /* -EEXIST: someone else's is there: use that one */
+	unlink(tmp);
 	return rc;
 }
 
@@ -454,7 +459,7 @@ static int
 load_identity(struct brick_proto_client *cl)
 {
 	const char *path = getenv("NVLEND_BRICK_IDENTITY");
-	char def[PATH_MAX];
+	char def[PATH_MAX], home[PATH_MAX];
 	int rc;
 
 	memset(cl, 0, sizeof(*cl));
@@ -472,8 +477,17 @@ load_identity(struct brick_proto_client *cl)
 		return rc;
 	}
 	path = getenv("HOME");
-	if (path == NULL || *path != '/')
-		return 0; /* nowhere to keep one: anonymous, keys only */
+	if (path == NULL || *path != '/') {
+		/* a service started without HOME: the user's home directory */
+		struct passwd pw, *res = NULL;
+		char pwbuf[1024];
+
+		if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &res) != 0 || res == NULL ||
+		    res->pw_dir == NULL || res->pw_dir[0] != '/')
+			return 0; /* nowhere to keep one: anonymous, keys only */
+		snprintf(home, sizeof(home), "%s", res->pw_dir);
+		path = home;
+	}
 	snprintf(def, sizeof(def), "%s/.config", path);
 	(void)mkdir(def, 0700);
 	snprintf(def, sizeof(def), "%s/.config/nvlend", path);
