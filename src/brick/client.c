@@ -488,11 +488,16 @@ load_identity(struct brick_proto_client *cl)
 		snprintf(home, sizeof(home), "%s", res->pw_dir);
 		path = home;
 	}
-	snprintf(def, sizeof(def), "%s/.config", path);
+	if ((size_t)snprintf(def, sizeof(def), "%s/.config/nvlend/brick-identity", path) >=
+	    sizeof(def))
+		return 0; /* no room for the name: anonymous */
+	/* the two directories above the file (0700), made where missing */
+	*strrchr(def, '/') = '\0';
+	*strrchr(def, '/') = '\0';
 	(void)mkdir(def, 0700);
-	snprintf(def, sizeof(def), "%s/.config/nvlend", path);
+	def[strlen(def)] = '/';
 	(void)mkdir(def, 0700);
-	snprintf(def, sizeof(def), "%s/.config/nvlend/brick-identity", path);
+	def[strlen(def)] = '/';
 	rc = identity_read(def, cl->secret);
 	if (rc == -ENOENT) {
 		rc = identity_create(def);

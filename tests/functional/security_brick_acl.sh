@@ -75,6 +75,13 @@ A brick read "$SHM" 6M --offset 4k --length 300000 | cmp -s - "$T/data" || fail 
 grep_q "MAP of 0x200000 by client 'bob' (uid 0) refused: permission denied" "$DAEMON_LOG" ||
 	fail "no log line for B's refused map"
 
+log "the default identity file is made on first use, 0600 in a 0700 directory"
+mkdir -p "$T/home"
+HOME=$T/home NVLEND_BRICK_IDENTITY= nvlend brick extents "$TCP" >/dev/null || fail "default identity"
+[ "$(stat -c %a "$T/home/.config/nvlend")" = 700 ] || fail "identity directory mode"
+[ "$(stat -c %a "$T/home/.config/nvlend/brick-identity")" = 600 ] || fail "identity file mode"
+grep -qE '^[0-9a-f]{64}$' "$T/home/.config/nvlend/brick-identity" || fail "identity file content"
+
 log "identity files that others can read are refused"
 chmod 0644 "$T/bob.id"
 out=$(B brick extents "$TCP" 2>&1) && fail "a world-readable identity file was used"
