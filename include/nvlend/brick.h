@@ -86,9 +86,8 @@ struct nvl_brick_handle {
 	uint64_t length;   /**< 2 MiB */
 	uint32_t flags;    /**< granted NVL_BRICK_MAP_* flags */
 	void *ptr;         /**< local connections: the block, mmap'ed; else NULL */
-	/** the block key (protocol v2): what another client needs to map the
-	 *  block (nvl_brick_key_add); handing it over hands over the block */
-	uint8_t block_key[NVL_BRICK_KEY_SIZE];
+	/* The block key (what another client needs: nvl_brick_key_get) is not
+	 * here: this struct is the caller's and keeps its ABI 0 size. */
 };
 
 /** A parsed brick URI (nvl_brick_uri_parse). */

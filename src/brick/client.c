@@ -802,7 +802,6 @@ nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_bri
 	h->length = x.resp.length;
 	h->flags = x.resp.arg;
 	h->ptr = p;
-	memcpy(h->block_key, bkey, sizeof(h->block_key));
 	goto out;
 err_unmap:
 	if (x.fd >= 0)
