@@ -59,7 +59,9 @@ for tr in SHM TCP; do
 	must_deny "$tr: B free" B brick free "$uri" $addr
 	must_deny "$tr: B key" B brick key "$uri" $addr
 	must_deny "$tr: B read, wrong key" B brick read "$uri" $addr --key 0123456789abcdef0123456789abcdef
-	must_deny "$tr: B free, wrong key" B brick free "$uri" $addr --key "${KEY[$tr]/?/f}"
+	k=${KEY[$tr]}
+	wrong=$([ "${k:31}" = 0 ] && echo 1 || echo 0) # the key with its last digit changed
+	must_deny "$tr: B free, wrong key" B brick free "$uri" $addr --key "${k:0:31}$wrong"
 	must_deny "$tr: anonymous read" env NVLEND_BRICK_IDENTITY=none nvlend brick read "$uri" $addr
 	[ "$(denied)" -ge $((d0 + 7)) ] || fail "$tr: denials not counted: $d0 -> $(denied)"
 	A brick read "$uri" $addr --offset 4k --length 300000 | cmp -s - "$T/data" ||
