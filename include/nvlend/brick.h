@@ -23,10 +23,24 @@
  * loss). Unflushed data may be lost in a crash, but never corrupts another
  * block or the block map.
  *
+ * Ownership (docs/brick.md "Who may use a block"): a block belongs to the
+ * client identity that allocated it; anyone else needs its **block key**
+ * (128 random bits). The identity is a secret in a file the library reads
+ * at connect: `$NVLEND_BRICK_IDENTITY` (created 0600 if missing; `none`:
+ * anonymous), else `~/.config/nvlend/brick-identity` (created on first use;
+ * `~` is $HOME, else the user's home directory; anonymous when that cannot
+ * hold one). The file must belong to the user and
+ * give no access to group or others. `$NVLEND_BRICK_CLIENT` names the client
+ * (a label shown to operators; default login@host). The owner may map,
+ * free, list and ask for the key of its blocks from any connection; a
+ * client that is handed a key (nvl_brick_key_add) may map and free the
+ * block. The connection keeps the keys it learns (alloc, map, key_get,
+ * key_add) and sends them by itself.
+ *
  * Threading: a connection serialises its calls with a mutex; use one
  * connection per thread for parallelism. Handles belong to the connection
- * that mapped them and are revoked when it unmaps or disconnects; their keys
- * may be used by any connection to the same brick.
+ * that mapped them and are revoked when it unmaps or disconnects; their
+ * handle keys may be used by any connection to the same brick.
  * Errors are negative errno values.
  */
 #ifndef NVLEND_BRICK_H
@@ -67,11 +81,13 @@ struct nvl_brick_info {
 
 /** A mapped block. Filled by nvl_brick_map(); plain data, copy freely. */
 struct nvl_brick_handle {
-	uint64_t key;      /**< handle key: READ/WRITE/FLUSH need it */
+	uint64_t key;      /**< handle key: READ/WRITE/FLUSH need it (revoked on unmap) */
 	uint64_t addr;     /**< the block's logical address */
 	uint64_t length;   /**< 2 MiB */
 	uint32_t flags;    /**< granted NVL_BRICK_MAP_* flags */
 	void *ptr;         /**< local connections: the block, mmap'ed; else NULL */
+	/* The block key (what another client needs: nvl_brick_key_get) is not
+	 * here: this struct is the caller's and keeps its ABI 0 size. */
 };
 
 /** A parsed brick URI (nvl_brick_uri_parse). */
@@ -95,8 +111,11 @@ int nvl_brick_uri_parse(const char *uri, struct nvl_brick_uri *out);
  * \param uri  `brick+shm:///PATH?name=NAME` or `brick+tcp://HOST:PORT/NAME`
  * \return 0, -EINVAL/-ENAMETOOLONG (URI), -ENOENT (no such brick there, or no
  *         socket at the path), -ECONNREFUSED, -EHOSTUNREACH (name resolution),
- *         -EPROTONOSUPPORT (no common version), -EPROTO (not a brick server),
- *         -ETIMEDOUT, -ENOMEM, or another -errno from socket calls.
+ *         -EPROTONOSUPPORT (no common version, e.g. a daemon older than
+ *         protocol v2), -EPROTO (not a brick server),
+ *         -EPERM (the identity file gives access to group or others, or is
+ *         not the user's), -ETIMEDOUT, -ENOMEM, or another -errno from socket
+ *         calls or from reading/creating `$NVLEND_BRICK_IDENTITY`.
  */
 int nvl_brick_connect(const char *uri, struct nvl_brick **out);
 
@@ -109,16 +128,20 @@ void nvl_brick_disconnect(struct nvl_brick *b);
 int nvl_brick_info(struct nvl_brick *b, struct nvl_brick_info *out);
 
 /**
- * Allocate the block at logical address addr (zero-filled).
- * \return 0, -EINVAL (addr not 2 MiB aligned), -EEXIST (already allocated),
- *         -ENOSPC (brick full), -ENOMEM, -EIO (medium), -EPIPE, -ETIMEDOUT.
+ * Allocate the block at logical address addr (zero-filled), owned by this
+ * client's identity; the connection keeps its key (nvl_brick_key_get).
+ * \return 0, -EINVAL (addr not 2 MiB aligned), -EEXIST (already allocated, by
+ *         anyone), -ENOSPC (brick full), -ENOMEM, -EIO (medium), -EPIPE,
+ *         -ETIMEDOUT.
  */
 int nvl_brick_alloc(struct nvl_brick *b, uint64_t addr);
 
 /**
  * Free a block: its space returns to the brick, every handle to it (of any
  * client) is revoked, local mappings of it made by this connection are unmapped.
- * \return 0, -EINVAL (alignment), -ENOENT (not allocated), -EIO, -EPIPE, -ETIMEDOUT.
+ * \return 0, -EINVAL (alignment), -ENOENT (not allocated), -EACCES (permission
+ *         denied: not the owner, and no or a wrong block key), -EIO, -EPIPE,
+ *         -ETIMEDOUT.
  */
 int nvl_brick_free(struct nvl_brick *b, uint64_t addr);
 
@@ -127,8 +150,9 @@ int nvl_brick_free(struct nvl_brick *b, uint64_t addr);
  * On local connections h->ptr points at the block (PROT_READ for RO handles).
  * \param flags NVL_BRICK_RO or NVL_BRICK_RW, optionally | NVL_BRICK_SHARED
  *              (default) or NVL_BRICK_EXCL
- * \return 0, -EINVAL (alignment, flags), -ENOENT (not allocated), -EBUSY
- *         (exclusive conflict), -ENOMEM (fast tier full of mapped blocks),
+ * \return 0, -EINVAL (alignment, flags), -ENOENT (not allocated), -EACCES
+ *         (permission denied: not the owner, and no or a wrong block key),
+ *         -EBUSY (exclusive conflict), -ENOMEM (fast tier full of mapped blocks),
  *         -EIO, -EPIPE, -ETIMEDOUT, -EPROTO, or -errno from mmap.
  */
 int nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_brick_handle *h);
@@ -143,8 +167,9 @@ int nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl
 int nvl_brick_unmap(struct nvl_brick *b, uint64_t addr);
 
 /**
- * Extent list of every allocated range with its state (mapped / fast / slow),
- * sorted by address, adjacent blocks in one state merged.
+ * Extent list of the blocks this client owns, with their state (mapped /
+ * fast / slow), sorted by address, adjacent blocks in one state merged.
+ * (Operators see every block with the brick_get_blocks RPC.)
  * \param ext  set to a malloc'ed array (free() it); NULL when count is 0
  * \return 0, -ENOMEM, -EPIPE, -ETIMEDOUT, -EPROTO.
  */
@@ -177,6 +202,28 @@ int nvl_brick_flush(struct nvl_brick *b, uint64_t key, uint64_t addr, size_t len
 /** Flush every block of the brick written since the last flush_all.
  *  \return 0, -EIO, -EPIPE, -ETIMEDOUT. */
 int nvl_brick_flush_all(struct nvl_brick *b);
+
+/**
+ * Give the connection a block key (handed over by the block's owner): MAP and
+ * FREE of addr send it from now on. A wrong key is only found out then (-EACCES).
+ * \return 0, -EINVAL (alignment), -ENOMEM.
+ */
+int nvl_brick_key_add(struct nvl_brick *b, uint64_t addr, const uint8_t key[NVL_BRICK_KEY_SIZE]);
+
+/**
+ * The block key of addr: known to the connection (alloc, map, key_add), else
+ * asked of the daemon, which tells the block's owner only.
+ * \return 0, -EINVAL (alignment), -ENOENT (not allocated), -EACCES (not the
+ *         owner), -ENOMEM, -EPIPE, -ETIMEDOUT, -EPROTO.
+ */
+int nvl_brick_key_get(struct nvl_brick *b, uint64_t addr, uint8_t key[NVL_BRICK_KEY_SIZE]);
+
+/** Parse a block key written as 32 hex digits. \return 0, -EINVAL. */
+int nvl_brick_key_parse(const char *hex, uint8_t key[NVL_BRICK_KEY_SIZE]);
+
+/** Write a block key as 32 lowercase hex digits and a NUL. */
+void nvl_brick_key_format(const uint8_t key[NVL_BRICK_KEY_SIZE],
+			  char out[2 * NVL_BRICK_KEY_SIZE + 1]);
 
 /** Human-readable persistence name: "volatile", "fsync", "pmem". */
 const char *nvl_brick_persistence_name(unsigned persistence);

@@ -308,7 +308,7 @@ bb_local_ext(struct bdev_brick *bb, uint64_t idx, bool write, struct brick_block
 	if (brick_htab_get(&bb->b->blocks, addr) == NULL) {
 		if (!write)
 			return 0;
-		rc = brick_alloc(bb->b, addr);
+		rc = brick_alloc(bb->b, addr, NULL, NULL);
 		if (rc < 0 && rc != -EEXIST)
 			return rc;
 	}

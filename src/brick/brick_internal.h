@@ -109,7 +109,34 @@ struct brick_mem {
 
 struct brick_handle;
 
+#define BRICK_ID_HASH_SIZE 32            /* SHA-256 of a client's identity secret */
+#define BRICK_UID_NONE 0xffffffffu       /* no uid: not a local client */
+#define BRICK_ACL_UID_OWNS (1u << 0)     /* a local client of acl.uid owns the block */
+#define BRICK_ACL_SIZE 256u              /* acl-ADDR record (acl.c) */
+
+/** Who sends requests (a connection: server.c fills it from HELLO and the
+ *  socket). NULL where a principal is asked for: the daemon itself. */
+struct brick_principal {
+	bool has_id;                          /* false: anonymous (keys only) */
+	uint8_t id_hash[BRICK_ID_HASH_SIZE];
+	bool local;                           /* shm: uid is the kernel's (SO_PEERCRED) */
+	uint32_t uid;
+	char name[NVL_BRICK_CLIENT_MAX + 1];  /* declared: a label, proves nothing */
+};
+
+/** A block's owner and key (acl.c), kept in acl-ADDR of the fast tier dir. */
+struct brick_acl {
+	uint8_t key[NVL_BRICK_KEY_SIZE];
+	bool has_id;                          /* the owner is an identity (id_hash) */
+	uint8_t id_hash[BRICK_ID_HASH_SIZE];
+	uint32_t uid;                         /* allocator's uid (local), else BRICK_UID_NONE */
+	uint32_t flags;                       /* BRICK_ACL_* */
+	char name[NVL_BRICK_CLIENT_MAX + 1];  /* allocator's declared name */
+};
+
 struct brick_block {
+	struct brick_acl acl;
+	bool acl_ok;              /* recovery: its record was found */
 	uint64_t addr;
 	enum brick_tier_id tier;
 	struct brick_mem *mem;    /* FAST only */
@@ -148,6 +175,7 @@ struct brick_stats {
 	uint64_t flushes, bytes_flushed;
 	uint64_t evictions, fetches, revocations;
 	uint64_t bytes_read, bytes_written;   /* READ/WRITE messages */
+	uint64_t denied;          /* requests refused by block ownership (EACCES) */
 };
 
 struct brick_listener;
@@ -202,7 +230,15 @@ struct brick *brick_next(struct brick *b);
 /** Remove every block file (purge on brick_delete). \return 0 or -errno. */
 int brick_purge_files(const struct brick_opts *o);
 
-int brick_alloc(struct brick *b, uint64_t addr);
+/** Allocate the block at addr, owned by p (NULL: the daemon itself); its new
+ *  key goes to key_out (may be NULL).
+ *  \return 0, -EINVAL, -EEXIST, -ENOSPC, -ENOMEM, -EIO, -errno (ACL file). */
+int brick_alloc(struct brick *b, uint64_t addr, const struct brick_principal *p,
+		uint8_t *key_out);
+/** The block at addr, if the principal may use it (owner, or key matches).
+ *  \return 0 (*out set), -ENOENT (no such block), -EACCES (counted). */
+int brick_block_access(struct brick *b, uint64_t addr, const struct brick_principal *p,
+		       const uint8_t *key, struct brick_block **out);
 int brick_free(struct brick *b, uint64_t addr);
 /** \return 0, -EINVAL (alignment/flags), -ENOENT, -EBUSY (exclusive conflict),
  *  -ENOMEM (fast tier full of mapped blocks), -EIO. */
@@ -217,6 +253,11 @@ struct brick_handle *brick_key_lookup(struct brick *b, uint64_t key);
 /** Extents from address `start` on. \return number filled (more/next for paging) or -ENOMEM. */
 int brick_list(struct brick *b, uint64_t start, struct nvl_brick_extent *ext, uint32_t max,
 		    bool *more, uint64_t *next);
+/** brick_list of the blocks p owns (p NULL: every block). */
+int brick_list_owned(struct brick *b, const struct brick_principal *p, uint64_t start,
+		     struct nvl_brick_extent *ext, uint32_t max, bool *more, uint64_t *next);
+/** Extent state of a block (NVL_BRICK_EXT_*). */
+uint32_t brick_blk_state(const struct brick_block *blk);
 /** Make [off, off+len) of the handle's block durable; cb runs exactly once (maybe inline). */
 void brick_flush(struct brick *b, struct brick_handle *h, uint64_t off, uint64_t len,
 		 brick_done_fn cb, void *arg);
@@ -294,6 +335,30 @@ int brick_tier_remove_block(struct brick_tier *t, uint64_t addr, bool sync);
 
 /* store_recover.c */
 int brick_recover(struct brick *b);
+bool brick_parse_blk_name(const char *n, uint64_t *addr);
+
+/* ---- acl.c: block ownership ---- */
+/** Set p's identity from its secret (stores the hash). \return 0, -EIO. */
+int brick_principal_set_id(struct brick_principal *p, const uint8_t secret[NVL_BRICK_ID_SIZE]);
+/** A new ACL owned by p (NULL: the daemon) with a fresh random key. \return 0 or -errno. */
+int brick_acl_init(struct brick_acl *a, const struct brick_principal *p);
+/** A fresh key owned by local root (recovered blocks without a record). */
+int brick_acl_init_root(struct brick_acl *a);
+/** Is p the owner? (constant-time comparison of identities) */
+bool brick_acl_owner(const struct brick_acl *a, const struct brick_principal *p);
+/** Owner, or key (may be NULL) equal to the block's (constant time).
+ *  \return 0 or -EACCES (counted in st.denied). */
+int brick_acl_check(struct brick *b, const struct brick_block *blk,
+		    const struct brick_principal *p, const uint8_t *key);
+void brick_acl_encode(const struct brick_acl *a, uint64_t addr, uint8_t *buf);
+/** \return 0, -EINVAL (size, magic, checksum, another address, fields). */
+int brick_acl_decode(const uint8_t *buf, size_t len, uint64_t addr, struct brick_acl *a);
+/** Write acl-ADDR atomically (durable tiers: synced with the directory). \return 0/-errno. */
+int brick_acl_store(struct brick *b, uint64_t addr, const struct brick_acl *a);
+void brick_acl_remove(struct brick *b, uint64_t addr);
+/** After the block map is rebuilt: load every record, drop orphans, give
+ *  blocks without one a fresh root-owned key. \return 0 or -errno. */
+int brick_acl_recover(struct brick *b);
 
 /* ---- slotfile.c: the slow file's format and raw I/O ---- */
 uint64_t brick_sf_data_off(uint64_t nslots);

@@ -11,7 +11,10 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 /* ---- brick_create ------------------------------------------------------ */
 
@@ -252,7 +255,7 @@ brick_to_json(struct brick *b)
 	}
 	json_object_set_new(
 		o, "stats",
-		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "allocs",
+		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "allocs",
 			  (json_int_t)b->st.allocs, "frees", (json_int_t)b->st.frees, "maps",
 			  (json_int_t)b->st.maps, "unmaps", (json_int_t)b->st.unmaps, "flushes",
 			  (json_int_t)b->st.flushes, "bytes_flushed",
@@ -260,7 +263,7 @@ brick_to_json(struct brick *b)
 			  (json_int_t)b->st.evictions, "fetches", (json_int_t)b->st.fetches,
 			  "revocations", (json_int_t)b->st.revocations, "bytes_read",
 			  (json_int_t)b->st.bytes_read, "bytes_written",
-			  (json_int_t)b->st.bytes_written));
+			  (json_int_t)b->st.bytes_written, "denied", (json_int_t)b->st.denied));
 	json_object_set_new(o, "listeners", ls);
 	return o;
 }
@@ -290,7 +293,91 @@ NVL_RPC_REGISTER("brick_get_bricks", rpc_brick_get_bricks, struct rpc_brick_get,
 		 "List bricks: tiers (slow_file: its slots, free slots), persistence "
 		 "(volatile/fsync/pmem), blocks allocated, mapped, in the fast and slow tier, "
 		 "handles, connections, counters (flushes, bytes flushed, evictions, fetches, "
-		 "revocations), listeners.")
+		 "revocations, requests denied by block ownership), listeners.")
+
+/* ---- brick_get_blocks -------------------------------------------------- */
+
+struct rpc_brick_blocks {
+	const char *name;
+	bool show_keys;
+};
+
+static const struct nvl_rpc_param brick_blocks_params[] = {
+	NVL_RPC_PARAM(struct rpc_brick_blocks, name, NVL_RPC_T_STR, true, "brick name"),
+	NVL_RPC_PARAM(struct rpc_brick_blocks, show_keys, NVL_RPC_T_BOOL, false,
+		      "also each block's key (32 hex digits), to hand a block to a client"),
+};
+
+static int
+blk_addr_cmp(const void *x, const void *y)
+{
+	const struct brick_block *a = *(struct brick_block *const *)x;
+	const struct brick_block *b = *(struct brick_block *const *)y;
+
+	return a->addr < b->addr ? -1 : a->addr > b->addr;
+}
+
+static json_t *
+block_to_json(const struct brick_block *blk, bool show_keys)
+{
+	static const char *const states[] = { [NVL_BRICK_EXT_FAST] = "fast",
+					      [NVL_BRICK_EXT_SLOW] = "slow",
+					      [NVL_BRICK_EXT_MAPPED] = "mapped" };
+	const struct brick_acl *a = &blk->acl;
+	char addr[24], key[2 * NVL_BRICK_KEY_SIZE + 1];
+	json_t *owner, *o;
+
+	snprintf(addr, sizeof(addr), "0x%" PRIx64, blk->addr);
+	owner = json_pack("{s:s, s:b}", "name", a->name, "identity", a->has_id);
+	if (a->uid != BRICK_UID_NONE)
+		json_object_set_new(owner, "uid", json_integer(a->uid));
+	if (a->flags & BRICK_ACL_UID_OWNS)
+		json_object_set_new(owner, "uid_owns", json_true());
+	o = json_pack("{s:s, s:I, s:s, s:i, s:o}", "addr", addr, "addr_int",
+		      (json_int_t)blk->addr, "state", states[brick_blk_state(blk)], "handles",
+		      (int)blk->nhandles, "owner", owner);
+	if (show_keys) {
+		for (unsigned i = 0; i < NVL_BRICK_KEY_SIZE; i++)
+			snprintf(key + 2 * i, 3, "%02x", a->key[i]);
+		json_object_set_new(o, "key", json_string(key));
+	}
+	return o;
+}
+
+static void
+rpc_brick_get_blocks(struct nvl_rpc_request *req, struct rpc_brick_blocks *a)
+{
+	struct brick *b = brick_find(a->name);
+	struct brick_block **v, *blk;
+	size_t n = 0, pos = 0;
+	json_t *arr;
+
+	if (b == NULL) {
+		nvl_rpc_error(req, -ENOENT, "no brick '%s'", a->name);
+		return;
+	}
+	v = malloc((b->blocks.count + 1) * sizeof(*v));
+	arr = json_array();
+	if (v == NULL || arr == NULL) {
+		free(v);
+		json_decref(arr);
+		nvl_rpc_error(req, -ENOMEM, "out of memory");
+		return;
+	}
+	while ((blk = brick_htab_next(&b->blocks, &pos)) != NULL)
+		v[n++] = blk;
+	qsort(v, n, sizeof(*v), blk_addr_cmp);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, block_to_json(v[i], a->show_keys));
+	free(v);
+	nvl_rpc_result(req, arr);
+}
+NVL_RPC_REGISTER("brick_get_blocks", rpc_brick_get_blocks, struct rpc_brick_blocks,
+		 brick_blocks_params, NVL_RPC_RUNTIME,
+		 "Every block of a brick, for operators: address, state (fast/slow/mapped), "
+		 "handles, owner (the client name it declared, whether an identity owns it, the "
+		 "uid of a local allocator, uid_owns for blocks recovered without an owner "
+		 "record: local root owns them) and, with show_keys, the block key.")
 
 /* ---- listeners --------------------------------------------------------- */
 

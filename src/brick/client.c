@@ -9,6 +9,14 @@
  * Local ("shm") connections receive a block's fd with each map response and
  * mmap it; the mappings are tracked per connection so unmap/free/disconnect
  * can take them down again.
+ *
+ * Ownership (docs/brick.md "Who may use a block"): HELLO carries the
+ * client's identity secret, read from NVLEND_BRICK_IDENTITY or
+ * ~/.config/nvlend/brick-identity (created 0600 on first use), and its name
+ * (NVLEND_BRICK_CLIENT, else login@host). Block keys the connection learns
+ * (ALLOC, MAP, KEY answers, nvl_brick_key_add) are kept per connection and
+ * sent with MAP and FREE of their block, so callers never handle keys
+ * unless they hand a block to someone else.
  */
 #include "proto/brick.h"
 #include "nvlend/brick.h"
@@ -16,7 +24,10 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -32,6 +43,11 @@
 struct client_map {
 	uint64_t addr;
 	void *ptr;
+};
+
+struct client_key {
+	uint64_t addr;
+	uint8_t key[NVL_BRICK_KEY_SIZE];
 };
 
 /* Client transport operations (an RDMA transport adds a table here). */
@@ -51,6 +67,8 @@ struct nvl_brick {
 	struct nvl_brick_info info;
 	struct client_map *maps;
 	size_t nmaps, cap_maps;
+	struct client_key *keys;  /* block keys this connection knows */
+	size_t nkeys, cap_keys;
 };
 
 /* ---- URI --------------------------------------------------------------- */
@@ -313,12 +331,236 @@ info_from_wire(const struct nvl_brick_info_wire *w, struct nvl_brick_info *i)
 	i->local = (w->flags & NVL_BRICK_INFO_LOCAL) != 0;
 }
 
+/* ---- identity ---------------------------------------------------------- */
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int
+parse_hex(const char *s, size_t slen, uint8_t *out, size_t n)
+{
+	if (slen != 2 * n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+/* Create an identity file: 32 random bytes in hex, mode 0600, never over an
+ * existing file. Written under a temporary name and linked into place, so a
+ * process racing to create the same file reads a whole one or none.
+ * \return 0, -EEXIST, -errno. */
+static int
+identity_create(const char *path)
+{
+	uint8_t sec[NVL_BRICK_ID_SIZE];
+	char hex[2 * NVL_BRICK_ID_SIZE + 2], tmp[PATH_MAX];
+	ssize_t n;
+	int fd, rc;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	rc = nvl_random_bytes(sec, sizeof(sec));
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < sizeof(sec); i++)
+		snprintf(hex + 2 * i, 3, "%02x", sec[i]);
+	hex[2 * NVL_BRICK_ID_SIZE] = '\n';
+	explicit_bzero(sec, sizeof(sec));
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		explicit_bzero(hex, sizeof(hex));
+		return -errno;
+	}
+	n = write(fd, hex, 2 * NVL_BRICK_ID_SIZE + 1);
+	rc = n == 2 * NVL_BRICK_ID_SIZE + 1 ? 0 : n < 0 ? -errno : -EIO;
+	if (rc == 0 && fsync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	explicit_bzero(hex, sizeof(hex));
+	if (rc == 0 && link(tmp, path) < 0)
+		rc = -errno; /* -EEXIST: someone else's is there: use that one */
+	unlink(tmp);
+	return rc;
+}
+
+/* Read an identity file: ours, regular, no access for group or others. */
+static int
+identity_read(const char *path, uint8_t *secret)
+{
+	char buf[2 * NVL_BRICK_ID_SIZE + 2];
+	struct stat st;
+	ssize_t n;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077)) {
+		close(fd);
+		return -EPERM; /* someone else could read (or write) it */
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0)
+		return -errno;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	rc = parse_hex(buf, (size_t)n, secret, NVL_BRICK_ID_SIZE);
+	explicit_bzero(buf, sizeof(buf));
+	return rc;
+}
+
+static void
+client_name(char *name, size_t size)
+{
+	const char *env = getenv("NVLEND_BRICK_CLIENT");
+	char host[64] = "", user[64] = "", tmp[2 * 64 + 2];
+	struct passwd pw, *res = NULL;
+	char pwbuf[1024];
+	size_t i;
+
+	if (env && *env) {
+		snprintf(tmp, sizeof(tmp), "%s", env);
+	} else {
+		if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &res) == 0 && res)
+			snprintf(user, sizeof(user), "%s", res->pw_name);
+		else
+			snprintf(user, sizeof(user), "uid%u", (unsigned)geteuid());
+		if (gethostname(host, sizeof(host) - 1) < 0)
+			host[0] = '\0';
+		snprintf(tmp, sizeof(tmp), "%s@%s", user, host);
+	}
+	/* the wire takes printable ASCII without '/' */
+	for (i = 0; tmp[i] && i + 1 < size && i < NVL_BRICK_CLIENT_MAX; i++)
+		name[i] = tmp[i] < 0x21 || tmp[i] > 0x7e || tmp[i] == '/' ? '_' : tmp[i];
+	name[i] = '\0';
+}
+
+/* The client part of HELLO. \return 0 (cl->has_id false: anonymous), or
+ * -errno for an identity file named by NVLEND_BRICK_IDENTITY that cannot be
+ * used. */
+static int
+load_identity(struct brick_proto_client *cl)
+{
+	const char *path = getenv("NVLEND_BRICK_IDENTITY");
+	char def[PATH_MAX], home[PATH_MAX];
+	int rc;
+
+	memset(cl, 0, sizeof(*cl));
+	client_name(cl->name, sizeof(cl->name));
+	if (path && strcmp(path, "none") == 0)
+		return 0;
+	if (path && *path) {
+		rc = identity_read(path, cl->secret);
+		if (rc == -ENOENT) {
+			rc = identity_create(path);
+			if (rc == 0 || rc == -EEXIST)
+				rc = identity_read(path, cl->secret);
+		}
+		cl->has_id = rc == 0;
+		return rc;
+	}
+	path = getenv("HOME");
+	if (path == NULL || *path != '/') {
+		/* a service started without HOME: the user's home directory */
+		struct passwd pw, *res = NULL;
+		char pwbuf[1024];
+
+		if (getpwuid_r(geteuid(), &pw, pwbuf, sizeof(pwbuf), &res) != 0 || res == NULL ||
+		    res->pw_dir == NULL || res->pw_dir[0] != '/')
+			return 0; /* nowhere to keep one: anonymous, keys only */
+		snprintf(home, sizeof(home), "%s", res->pw_dir);
+		path = home;
+	}
+	if ((size_t)snprintf(def, sizeof(def), "%s/.config/nvlend/brick-identity", path) >=
+	    sizeof(def))
+		return 0; /* no room for the name: anonymous */
+	/* the two directories above the file (0700), made where missing */
+	*strrchr(def, '/') = '\0';
+	*strrchr(def, '/') = '\0';
+	(void)mkdir(def, 0700);
+	def[strlen(def)] = '/';
+	(void)mkdir(def, 0700);
+	def[strlen(def)] = '/';
+	rc = identity_read(def, cl->secret);
+	if (rc == -ENOENT) {
+		rc = identity_create(def);
+		if (rc == 0 || rc == -EEXIST)
+			rc = identity_read(def, cl->secret);
+	}
+	if (rc == -EPERM)
+		return rc; /* a default file others can read: say so rather than ignore it */
+	cl->has_id = rc == 0;
+	return 0;
+}
+
+/* ---- block keys this connection knows (caller holds the lock) ---------- */
+
+static struct client_key *
+key_find(struct nvl_brick *b, uint64_t addr)
+{
+	for (size_t i = 0; i < b->nkeys; i++)
+		if (b->keys[i].addr == addr)
+			return &b->keys[i];
+	return NULL;
+}
+
+static int
+key_remember(struct nvl_brick *b, uint64_t addr, const uint8_t *key)
+{
+	struct client_key *k = key_find(b, addr);
+
+	if (k == NULL) {
+		if (b->nkeys == b->cap_keys) {
+			size_t ncap = b->cap_keys ? b->cap_keys * 2 : 16;
+			struct client_key *nk = realloc(b->keys, ncap * sizeof(*nk));
+
+			if (nk == NULL)
+				return -ENOMEM;
+			b->keys = nk;
+			b->cap_keys = ncap;
+		}
+		k = &b->keys[b->nkeys++];
+		k->addr = addr;
+	}
+	memcpy(k->key, key, NVL_BRICK_KEY_SIZE);
+	return 0;
+}
+
+static void
+key_forget(struct nvl_brick *b, uint64_t addr)
+{
+	struct client_key *k = key_find(b, addr);
+
+	if (k == NULL)
+		return;
+	explicit_bzero(k->key, sizeof(k->key));
+	*k = b->keys[--b->nkeys];
+}
+
 /* ---- API --------------------------------------------------------------- */
 
 NVL_EXPORT int
 nvl_brick_connect(const char *uri, struct nvl_brick **out)
 {
-	uint8_t hello[sizeof(struct nvl_brick_hello) + NVL_BRICK_NAME_MAX];
+	uint8_t hello[BRICK_PROTO_HELLO_MAX];
+	struct brick_proto_client cl;
 	uint8_t infow[sizeof(struct nvl_brick_info_wire)];
 	struct nvl_brick_info_wire iw;
 	struct nvl_brick_hdr req = { .opcode = NVL_BRICK_OP_HELLO };
@@ -328,6 +570,9 @@ nvl_brick_connect(const char *uri, struct nvl_brick **out)
 	int rc;
 
 	rc = nvl_brick_uri_parse(uri, &u);
+	if (rc < 0)
+		return rc;
+	rc = load_identity(&cl);
 	if (rc < 0)
 		return rc;
 	b = calloc(1, sizeof(*b));
@@ -341,8 +586,12 @@ nvl_brick_connect(const char *uri, struct nvl_brick **out)
 		goto err_free;
 	set_timeouts(b->fd);
 	x.out = hello;
-	x.out_len = brick_proto_hello_encode(u.name, hello, sizeof(hello));
+	x.out_len = brick_proto_hello_encode_id(u.name, &cl, hello, sizeof(hello));
+	explicit_bzero(&cl, sizeof(cl));
 	rc = exchange(b, &req, &x);
+	explicit_bzero(hello, sizeof(hello));
+	if (rc == -EINVAL)
+		rc = -EPROTONOSUPPORT; /* our HELLO is well formed: a v1 daemon says EINVAL */
 	if (rc < 0)
 		goto err_close;
 	if (x.resp.version < NVL_BRICK_VERSION_MIN || x.resp.version > NVL_BRICK_VERSION_MAX) {
@@ -385,6 +634,9 @@ nvl_brick_disconnect(struct nvl_brick *b)
 		return;
 	drop_local_maps(b, 0, true);
 	free(b->maps);
+	if (b->keys)
+		explicit_bzero(b->keys, b->cap_keys * sizeof(*b->keys));
+	free(b->keys);
 	close(b->fd);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
@@ -394,14 +646,32 @@ static int
 simple_op(struct nvl_brick *b, uint8_t opc, uint64_t addr)
 {
 	struct nvl_brick_hdr req = { .opcode = opc, .addr = addr };
+	uint8_t key[NVL_BRICK_KEY_SIZE];
 	struct xfer x = { 0 };
+	struct client_key *k;
 	int rc;
 
 	pthread_mutex_lock(&b->lock);
-	if (opc == NVL_BRICK_OP_UNMAP || opc == NVL_BRICK_OP_FREE)
+	if (opc == NVL_BRICK_OP_FREE && (k = key_find(b, addr)) != NULL) {
+		x.out = k->key;
+		x.out_len = NVL_BRICK_KEY_SIZE;
+	}
+	if (opc == NVL_BRICK_OP_ALLOC || opc == NVL_BRICK_OP_KEY) {
+		x.in = key;
+		x.in_cap = sizeof(key);
+	}
+	if (opc == NVL_BRICK_OP_UNMAP)
 		drop_local_maps(b, addr, false); /* before the daemon cuts them off */
 	rc = exchange(b, &req, &x);
+	if (rc == 0 && (opc == NVL_BRICK_OP_ALLOC || opc == NVL_BRICK_OP_KEY))
+		rc = key_remember(b, addr, key);
+	if (rc == 0 && opc == NVL_BRICK_OP_FREE) {
+		/* a refused FREE (not ours) leaves our mappings alone */
+		drop_local_maps(b, addr, false);
+		key_forget(b, addr);
+	}
 	pthread_mutex_unlock(&b->lock);
+	explicit_bzero(key, sizeof(key));
 	return rc;
 }
 
@@ -453,13 +723,20 @@ NVL_EXPORT int
 nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_brick_handle *h)
 {
 	struct nvl_brick_hdr req = { .opcode = NVL_BRICK_OP_MAP, .addr = addr, .arg = flags };
-	struct xfer x = { 0 };
+	uint8_t bkey[NVL_BRICK_KEY_SIZE];
+	struct xfer x = { .in = bkey, .in_cap = sizeof(bkey) };
+	struct client_key *k;
 	void *p = NULL;
 	int rc;
 
 	if (addr & (NVL_BRICK_BLOCK_SIZE - 1))
 		return -EINVAL;
 	pthread_mutex_lock(&b->lock);
+	k = key_find(b, addr);
+	if (k != NULL) {
+		x.out = k->key;
+		x.out_len = NVL_BRICK_KEY_SIZE;
+	}
 	rc = exchange(b, &req, &x);
 	if (rc < 0)
 		goto out;
@@ -511,6 +788,15 @@ nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_bri
 		b->maps[b->nmaps].ptr = p;
 		b->nmaps++;
 	}
+	/* remembered: the next MAP or FREE of this block sends it */
+	rc = key_remember(b, addr, bkey);
+	if (rc < 0) {
+		if (p != NULL) {
+			munmap(p, NVL_BRICK_BLOCK_SIZE);
+			b->nmaps--;
+		}
+		goto err_unmap;
+	}
 	h->key = x.resp.key;
 	h->addr = x.resp.addr;
 	h->length = x.resp.length;
@@ -528,7 +814,62 @@ err_unmap:
 	}
 out:
 	pthread_mutex_unlock(&b->lock);
+	explicit_bzero(bkey, sizeof(bkey));
 	return rc;
+}
+
+NVL_EXPORT int
+nvl_brick_key_add(struct nvl_brick *b, uint64_t addr, const uint8_t key[NVL_BRICK_KEY_SIZE])
+{
+	int rc;
+
+	if (addr & (NVL_BRICK_BLOCK_SIZE - 1))
+		return -EINVAL;
+	pthread_mutex_lock(&b->lock);
+	rc = key_remember(b, addr, key);
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+NVL_EXPORT int
+nvl_brick_key_get(struct nvl_brick *b, uint64_t addr, uint8_t key[NVL_BRICK_KEY_SIZE])
+{
+	struct client_key *k;
+	int rc;
+
+	if (addr & (NVL_BRICK_BLOCK_SIZE - 1))
+		return -EINVAL;
+	pthread_mutex_lock(&b->lock);
+	k = key_find(b, addr);
+	if (k != NULL)
+		memcpy(key, k->key, NVL_BRICK_KEY_SIZE);
+	pthread_mutex_unlock(&b->lock);
+	if (k != NULL)
+		return 0;
+	rc = simple_op(b, NVL_BRICK_OP_KEY, addr); /* the owner may ask */
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&b->lock);
+	k = key_find(b, addr);
+	if (k != NULL)
+		memcpy(key, k->key, NVL_BRICK_KEY_SIZE);
+	pthread_mutex_unlock(&b->lock);
+	return k != NULL ? 0 : -ENOENT;
+}
+
+NVL_EXPORT int
+nvl_brick_key_parse(const char *hex, uint8_t key[NVL_BRICK_KEY_SIZE])
+{
+	if (hex == NULL)
+		return -EINVAL;
+	return parse_hex(hex, strlen(hex), key, NVL_BRICK_KEY_SIZE);
+}
+
+NVL_EXPORT void
+nvl_brick_key_format(const uint8_t key[NVL_BRICK_KEY_SIZE], char out[2 * NVL_BRICK_KEY_SIZE + 1])
+{
+	for (size_t i = 0; i < NVL_BRICK_KEY_SIZE; i++)
+		snprintf(out + 2 * i, 3, "%02x", key[i]);
 }
 
 NVL_EXPORT int

@@ -18,6 +18,12 @@
  * payload above NVL_BRICK_MAX_DATA) is answered and the connection closed.
  * Bounds: BRICK_CONN_QD responses queued or in flight per connection (then
  * the socket is not read), BRICK_MAX_CONNS_PER_LISTENER connections.
+ *
+ * Ownership (acl.c): a connection's principal is its HELLO identity and, on
+ * the shm listener, the SO_PEERCRED uid. MAP, FREE and KEY go through
+ * brick_block_access (owner or block key, the key being the request's
+ * 16-byte payload); LIST lists only the principal's blocks; READ, WRITE and
+ * FLUSH need a handle key, which only an allowed MAP hands out.
  */
 #include "brick/brick_internal.h"
 #include "reactor/reactor.h"
@@ -43,7 +49,7 @@
 NVL_LOG_DECLARE_COMPONENT(brick);
 
 #define BRICK_CONN_QD 128
-#define HELLO_MAX (sizeof(struct nvl_brick_hello) + NVL_BRICK_NAME_MAX)
+#define HELLO_MAX BRICK_PROTO_HELLO_MAX
 #define DISCARD_CHUNK (64 * 1024)
 
 enum brick_conn_state {
@@ -75,6 +81,7 @@ struct brick_conn {
 	uint8_t version;
 	struct brick *b;
 	struct brick_session sess;
+	struct brick_principal who; /* from HELLO and, over shm, SO_PEERCRED */
 	unsigned refs;            /* 1 while open + async ops in flight */
 	unsigned inflight;
 	bool in_process;
@@ -259,6 +266,7 @@ brick_exec_hello(struct brick_conn *c, const struct nvl_brick_hdr *req)
 {
 	char name[NVL_BRICK_NAME_MAX + 1];
 	struct nvl_brick_info_wire info;
+	struct brick_proto_client cl;
 	struct brick_tx *tx;
 	struct brick *b = NULL;
 	uint8_t ver;
@@ -268,8 +276,16 @@ brick_exec_hello(struct brick_conn *c, const struct nvl_brick_hdr *req)
 		brick_respond(c, req, -EPROTO);
 		return;
 	}
-	rc = brick_proto_hello_decode(c->pl_small, req->data_len, &ver, name);
+	rc = brick_proto_hello_decode(c->pl_small, req->data_len, &ver, name, &cl);
+	if (rc == -EPROTONOSUPPORT)
+		NVL_ERRLOG_RL("brick connection on %s: client speaks protocol v%u..v%u, this "
+			      "daemon v%u..v%u (v2: block ownership): refused, upgrade its libnvlend",
+			      c->l ? c->l->trtype : "(local)", c->pl_small[0], c->pl_small[1],
+			      NVL_BRICK_VERSION_MIN, NVL_BRICK_VERSION_MAX);
+	if (rc == 0 && cl.has_id)
+		rc = brick_principal_set_id(&c->who, cl.secret);
 	if (rc == 0) {
+		nvl_strlcpy(c->who.name, cl.name, sizeof(c->who.name));
 		b = brick_find(name);
 		if (b == NULL || !brick_listener_serves(b, c->l))
 			rc = -ENOENT;
@@ -301,8 +317,9 @@ brick_exec_hello(struct brick_conn *c, const struct nvl_brick_hdr *req)
 	tx->data_len = sizeof(info);
 	brick_tx_set(tx, 0, 0, 0, 0, 0, (uint32_t)sizeof(info));
 	brick_tx_queue(c, tx);
-	NVL_DEBUGLOG(brick, "%s: connection on %s, protocol v%u", b->name,
-		     c->l ? c->l->trtype : "(local)", ver);
+	NVL_DEBUGLOG(brick, "%s: connection on %s, protocol v%u, client '%s'%s", b->name,
+		     c->l ? c->l->trtype : "(local)", ver, c->who.name,
+		     c->who.has_id ? "" : " (anonymous)");
 }
 
 static void
@@ -328,21 +345,115 @@ brick_exec_info(struct brick_conn *c, const struct nvl_brick_hdr *req)
 	brick_tx_queue(c, tx);
 }
 
+/* A request refused by block ownership: logged (rate-limited), counted by the store. */
+static void
+brick_conn_denied(struct brick_conn *c, const struct nvl_brick_hdr *req)
+{
+	char who[48];
+
+	if (c->who.local)
+		snprintf(who, sizeof(who), "uid %u", c->who.uid);
+	else
+		snprintf(who, sizeof(who), "%s", c->l ? c->l->trtype : "(local)");
+	NVL_ERRLOG_RL("brick %s: %s of 0x%" PRIx64 " by client '%s' (%s%s) refused: permission "
+		      "denied (not the block's owner, %s block key)", c->b->name,
+		      brick_proto_opc_name(req->opcode), req->addr, c->who.name, who,
+		      c->who.has_id ? "" : ", anonymous",
+		      req->data_len == NVL_BRICK_KEY_SIZE ? "wrong" : "no");
+}
+
+/* The block a MAP, FREE or KEY names, if this connection may use it.
+ * The optional block key is the request's payload (in pl_small). */
+static int
+brick_conn_access(struct brick_conn *c, const struct nvl_brick_hdr *req, struct brick_block **blk)
+{
+	const uint8_t *key = req->data_len == NVL_BRICK_KEY_SIZE ? c->pl_small : NULL;
+	int rc = brick_block_access(c->b, req->addr, &c->who, key, blk);
+
+	if (rc == -EACCES)
+		brick_conn_denied(c, req);
+	return rc;
+}
+
+/* Queue a success response whose payload is a block key. */
+static void
+brick_respond_key(struct brick_conn *c, const struct nvl_brick_hdr *req, const uint8_t *key)
+{
+	struct brick_tx *tx = brick_tx_new(c, req, 0);
+
+	if (tx)
+		tx->owned = malloc(NVL_BRICK_KEY_SIZE);
+	if (tx == NULL || tx->owned == NULL) {
+		free(tx);
+		brick_respond(c, req, -ENOMEM);
+		return;
+	}
+	memcpy(tx->owned, key, NVL_BRICK_KEY_SIZE);
+	tx->data = tx->owned;
+	tx->data_len = NVL_BRICK_KEY_SIZE;
+	brick_tx_set(tx, 0, 0, req->addr, 0, 0, NVL_BRICK_KEY_SIZE);
+	brick_tx_queue(c, tx);
+}
+
+static void
+brick_exec_alloc(struct brick_conn *c, const struct nvl_brick_hdr *req)
+{
+	uint8_t key[NVL_BRICK_KEY_SIZE];
+	int rc = brick_alloc(c->b, req->addr, &c->who, key);
+
+	if (rc < 0)
+		brick_respond(c, req, rc);
+	else
+		brick_respond_key(c, req, key);
+	explicit_bzero(key, sizeof(key));
+}
+
+static void
+brick_exec_free(struct brick_conn *c, const struct nvl_brick_hdr *req)
+{
+	struct brick_block *blk;
+	int rc = brick_conn_access(c, req, &blk);
+
+	if (rc == 0)
+		rc = brick_free(c->b, req->addr);
+	brick_respond(c, req, rc);
+}
+
+static void
+brick_exec_key(struct brick_conn *c, const struct nvl_brick_hdr *req)
+{
+	struct brick_block *blk;
+	int rc = brick_conn_access(c, req, &blk);
+
+	if (rc == 0 && !brick_acl_owner(&blk->acl, &c->who))
+		rc = -EACCES; /* unreachable today (KEY carries no key); the owner only */
+	if (rc < 0)
+		brick_respond(c, req, rc);
+	else
+		brick_respond_key(c, req, blk->acl.key);
+}
+
 static void
 brick_exec_map(struct brick_conn *c, const struct nvl_brick_hdr *req)
 {
+	struct brick_block *blk;
 	struct brick_handle *h;
 	struct brick_tx *tx;
 	uint16_t fl = 0;
 	int rc;
 
-	rc = brick_map(c->b, &c->sess, req->addr, req->arg, &h);
+	rc = brick_conn_access(c, req, &blk);
+	if (rc == 0)
+		rc = brick_map(c->b, &c->sess, req->addr, req->arg, &h);
 	if (rc < 0) {
 		brick_respond(c, req, rc);
 		return;
 	}
 	tx = brick_tx_new(c, req, 0);
-	if (tx == NULL) {
+	if (tx)
+		tx->owned = malloc(NVL_BRICK_KEY_SIZE);
+	if (tx == NULL || tx->owned == NULL) {
+		free(tx);
 		brick_handle_revoke(c->b, h);
 		brick_respond(c, req, -ENOMEM);
 		return;
@@ -369,7 +480,11 @@ brick_exec_map(struct brick_conn *c, const struct nvl_brick_hdr *req)
 		m->exported = true;
 		fl = NVL_BRICK_HF_FD;
 	}
-	brick_tx_set(tx, fl, h->key, h->blk->addr, BRICK_BLOCK_SIZE, h->flags, 0);
+	/* the block key goes with the handle: it is what another client needs */
+	memcpy(tx->owned, blk->acl.key, NVL_BRICK_KEY_SIZE);
+	tx->data = tx->owned;
+	tx->data_len = NVL_BRICK_KEY_SIZE;
+	brick_tx_set(tx, fl, h->key, h->blk->addr, BRICK_BLOCK_SIZE, h->flags, NVL_BRICK_KEY_SIZE);
 	brick_tx_queue(c, tx);
 }
 
@@ -394,7 +509,8 @@ brick_exec_list(struct brick_conn *c, const struct nvl_brick_hdr *req)
 		brick_respond(c, req, -ENOMEM);
 		return;
 	}
-	n = brick_list(c->b, req->addr, ext, max, &more, &next);
+	/* a client sees only its own blocks */
+	n = brick_list_owned(c->b, &c->who, req->addr, ext, max, &more, &next);
 	if (n < 0) {
 		free(ext);
 		free(tx);
@@ -520,10 +636,13 @@ brick_conn_exec(struct brick_conn *c, const struct nvl_brick_hdr *req)
 		brick_exec_info(c, req);
 		break;
 	case NVL_BRICK_OP_ALLOC:
-		brick_respond(c, req, brick_alloc(c->b, req->addr));
+		brick_exec_alloc(c, req);
 		break;
 	case NVL_BRICK_OP_FREE:
-		brick_respond(c, req, brick_free(c->b, req->addr));
+		brick_exec_free(c, req);
+		break;
+	case NVL_BRICK_OP_KEY:
+		brick_exec_key(c, req);
 		break;
 	case NVL_BRICK_OP_MAP:
 		brick_exec_map(c, req);
@@ -574,8 +693,9 @@ brick_conn_header(struct brick_conn *c)
 	c->pl_got = 0;
 	if (rc == 0 && c->state == CONN_HELLO && h->opcode != NVL_BRICK_OP_HELLO)
 		c->pl_err = rc = -EPROTO;
-	if (rc == 0 && h->opcode == NVL_BRICK_OP_HELLO) {
-		c->pl_dst = c->pl_small;
+	if (rc == 0 && (h->opcode == NVL_BRICK_OP_HELLO || h->opcode == NVL_BRICK_OP_MAP ||
+			h->opcode == NVL_BRICK_OP_FREE)) {
+		c->pl_dst = c->pl_small; /* HELLO, or a block key */
 	} else if (rc == 0 && h->opcode == NVL_BRICK_OP_WRITE) {
 		struct brick_handle *hd = brick_conn_key(c, h, true, &c->pl_err);
 
@@ -833,6 +953,16 @@ brick_listener_accept_cb(void *arg, int fd)
 	if (c == NULL) {
 		close(fd);
 		return;
+	}
+	if (l->ops->passes_fds) {
+		struct ucred cr;
+		socklen_t crl = sizeof(cr);
+
+		/* a Unix socket: the kernel says who connected */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &crl) == 0) {
+			c->who.local = true;
+			c->who.uid = cr.uid;
+		}
 	}
 	c->sock = fd;
 	c->events = EPOLLIN;

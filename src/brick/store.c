@@ -166,20 +166,15 @@ new_key(struct brick *b, uint64_t *key)
 	return -EAGAIN;
 }
 
-int
-brick_alloc(struct brick *b, uint64_t addr)
+/* Allocate the block's storage (the block map's part of brick_alloc). */
+static int
+brick_alloc_storage(struct brick *b, uint64_t addr)
 {
 	struct brick_mem *m = NULL;
 	enum brick_tier_id tier;
 	struct brick_tier *t;
 	int fd = -1, rc;
 
-	if (addr & (BRICK_BLOCK_SIZE - 1))
-		return -EINVAL;
-	if (brick_htab_get(&b->blocks, addr))
-		return -EEXIST;
-	if (b->blocks.count >= b->capacity)
-		return -ENOSPC;
 	tier = brick_fast_make_room(b) == 0 ? BRICK_TIER_FAST : BRICK_TIER_SLOW;
 	if (tier == BRICK_TIER_SLOW && !brick_has_slow(b))
 		return -ENOMEM;
@@ -211,6 +206,60 @@ err_file:
 		close(fd);
 	brick_tier_remove_block(t, addr, true);
 	return rc == -ENOSPC || rc == -EDQUOT ? -ENOSPC : rc;
+}
+
+int
+brick_alloc(struct brick *b, uint64_t addr, const struct brick_principal *p, uint8_t *key_out)
+{
+	struct brick_block *blk;
+	struct brick_acl acl;
+	int rc;
+
+	if (addr & (BRICK_BLOCK_SIZE - 1))
+		return -EINVAL;
+	if (brick_htab_get(&b->blocks, addr))
+		return -EEXIST;
+	if (b->blocks.count >= b->capacity)
+		return -ENOSPC;
+	rc = brick_acl_init(&acl, p);
+	if (rc < 0)
+		return rc;
+	/* the owner record first: a block never exists without one */
+	rc = brick_acl_store(b, addr, &acl);
+	if (rc < 0)
+		return rc == -ENOSPC || rc == -EDQUOT ? -ENOSPC : -EIO;
+	rc = brick_alloc_storage(b, addr);
+	blk = rc == 0 ? brick_htab_get(&b->blocks, addr) : NULL;
+	if (blk == NULL) {
+		brick_acl_remove(b, addr);
+		return rc < 0 ? rc : -EIO;
+	}
+	blk->acl = acl;
+	blk->acl_ok = true;
+	if (key_out)
+		memcpy(key_out, acl.key, NVL_BRICK_KEY_SIZE);
+	return 0;
+}
+
+int
+brick_block_access(struct brick *b, uint64_t addr, const struct brick_principal *p,
+		   const uint8_t *key, struct brick_block **out)
+{
+	struct brick_block *blk;
+	int rc;
+
+	if (addr & (BRICK_BLOCK_SIZE - 1))
+		return -EINVAL;
+	/* ENOENT tells anyone that the block does not exist: ALLOC's EEXIST
+	 * tells them that it does, so there is nothing to hide */
+	blk = brick_htab_get(&b->blocks, addr);
+	if (blk == NULL)
+		return -ENOENT;
+	rc = brick_acl_check(b, blk, p, key);
+	if (rc < 0)
+		return rc;
+	*out = blk;
+	return 0;
 }
 
 static void
@@ -313,6 +362,7 @@ brick_free(struct brick *b, uint64_t addr)
 		b->nslow--;
 	}
 done:
+	brick_acl_remove(b, addr);
 	brick_htab_del(&b->blocks, addr);
 	blk_destroy(blk);
 	b->st.frees++;
@@ -436,8 +486,8 @@ blk_cmp(const void *a, const void *b)
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
-static uint32_t
-blk_state(const struct brick_block *blk)
+uint32_t
+brick_blk_state(const struct brick_block *blk)
 {
 	if (blk->nhandles)
 		return NVL_BRICK_EXT_MAPPED;
@@ -447,6 +497,13 @@ blk_state(const struct brick_block *blk)
 int
 brick_list(struct brick *b, uint64_t start, struct nvl_brick_extent *ext, uint32_t max,
 	   bool *more, uint64_t *next)
+{
+	return brick_list_owned(b, NULL, start, ext, max, more, next);
+}
+
+int
+brick_list_owned(struct brick *b, const struct brick_principal *p, uint64_t start,
+		 struct nvl_brick_extent *ext, uint32_t max, bool *more, uint64_t *next)
 {
 	struct brick_block **v, *blk;
 	size_t n = 0, pos = 0, i;
@@ -460,11 +517,11 @@ brick_list(struct brick *b, uint64_t start, struct nvl_brick_extent *ext, uint32
 	if (v == NULL)
 		return -ENOMEM; /* never an empty list that is not empty */
 	while ((blk = brick_htab_next(&b->blocks, &pos)) != NULL)
-		if (blk->addr >= start)
+		if (blk->addr >= start && brick_acl_owner(&blk->acl, p))
 			v[n++] = blk;
 	qsort(v, n, sizeof(*v), blk_cmp);
 	for (i = 0; i < n; i++) {
-		uint32_t st = blk_state(v[i]);
+		uint32_t st = brick_blk_state(v[i]);
 
 		if (cnt > 0 && ext[cnt - 1].state == st &&
 		    ext[cnt - 1].addr + ext[cnt - 1].length == v[i]->addr) {

@@ -25,8 +25,8 @@ NVL_LOG_DECLARE_COMPONENT(brick);
 
 /* ---- create / recover / close ------------------------------------------ */
 
-static bool
-parse_blk_name(const char *n, uint64_t *addr)
+bool
+brick_parse_blk_name(const char *n, uint64_t *addr)
 {
 	uint64_t v = 0;
 
@@ -73,7 +73,7 @@ recover_tier(struct brick *b, enum brick_tier_id tid)
 			unlinkat(t->dfd, de->d_name, 0);
 			continue;
 		}
-		if (!parse_blk_name(de->d_name, &addr))
+		if (!brick_parse_blk_name(de->d_name, &addr))
 			continue;
 		if (brick_htab_get(&b->blocks, addr)) {
 			/* in both tiers: an interrupted move; the fast copy is never older */
@@ -212,6 +212,8 @@ brick_recover(struct brick *b)
 		rc = recover_tier(b, BRICK_TIER_SLOW);
 	if (rc == 0 && b->sf.fd >= 0)
 		rc = recover_slot_file(b);
+	if (rc == 0)
+		rc = brick_acl_recover(b);
 	if (rc < 0)
 		return rc;
 	if (b->blocks.count > b->capacity) {
@@ -251,7 +253,8 @@ brick_purge_files(const struct brick_opts *o)
 		while ((de = readdir(d)) != NULL) {
 			uint64_t addr;
 
-			if (parse_blk_name(de->d_name, &addr) ||
+			if (brick_parse_blk_name(de->d_name, &addr) ||
+			    strncmp(de->d_name, "acl-", 4) == 0 ||
 			    strncmp(de->d_name, ".tmp-", 5) == 0 ||
 			    strncmp(de->d_name, ".spare-", 7) == 0 || strcmp(de->d_name, BRICK_MARKER) == 0)
 				if (unlinkat(dirfd(d), de->d_name, 0) < 0 && rc == 0)

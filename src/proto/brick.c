@@ -53,7 +53,7 @@ brick_proto_hdr_decode(const void *wire, struct nvl_brick_hdr *h)
 
 #define BLK_MASK ((uint64_t)NVL_BRICK_BLOCK_SIZE - 1)
 #define HELLO_MIN (sizeof(struct nvl_brick_hello) + 1)
-#define HELLO_MAX (sizeof(struct nvl_brick_hello) + NVL_BRICK_NAME_MAX)
+#define HELLO_MAX BRICK_PROTO_HELLO_MAX
 
 bool
 brick_proto_payload_ok(const struct nvl_brick_hdr *h)
@@ -108,12 +108,18 @@ brick_proto_check_req(const struct nvl_brick_hdr *h, uint8_t version)
 	case NVL_BRICK_OP_ALLOC:
 	case NVL_BRICK_OP_FREE:
 	case NVL_BRICK_OP_UNMAP:
+	case NVL_BRICK_OP_KEY:
 		only_addr = !(h->key | h->offset | h->length | h->arg);
-		if (h->data_len || !only_addr || (h->addr & BLK_MASK))
+		if (!only_addr || (h->addr & BLK_MASK))
+			return -EINVAL;
+		/* FREE may carry the block key; ALLOC and UNMAP carry nothing */
+		if (h->data_len && !(h->opcode == NVL_BRICK_OP_FREE &&
+				     h->data_len == NVL_BRICK_KEY_SIZE))
 			return -EINVAL;
 		return 0;
 	case NVL_BRICK_OP_MAP:
-		if (h->data_len || h->key | h->offset | h->length || (h->addr & BLK_MASK))
+		if ((h->data_len && h->data_len != NVL_BRICK_KEY_SIZE) ||
+		    h->key | h->offset | h->length || (h->addr & BLK_MASK))
 			return -EINVAL;
 		return map_flags_ok(h->arg) ? 0 : -EINVAL;
 	case NVL_BRICK_OP_LIST:
@@ -175,6 +181,11 @@ brick_proto_check_resp(const struct nvl_brick_hdr *r, const struct nvl_brick_hdr
 	case NVL_BRICK_OP_MAP:
 		if (r->addr != req->addr || r->length != NVL_BRICK_BLOCK_SIZE || r->key == 0)
 			return -EPROTO;
+		want = NVL_BRICK_KEY_SIZE; /* the block key */
+		break;
+	case NVL_BRICK_OP_ALLOC:
+	case NVL_BRICK_OP_KEY:
+		want = NVL_BRICK_KEY_SIZE;
 		break;
 	default:
 		break;
@@ -226,48 +237,84 @@ brick_proto_errno_from_status(uint32_t status)
 	}
 }
 
-size_t
-brick_proto_hello_encode(const char *name, void *buf, size_t len)
+static bool
+printable(const uint8_t *s, size_t n)
 {
-	size_t n = strlen(name);
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e || s[i] == '/')
+			return false;
+	return true;
+}
+
+size_t
+brick_proto_hello_encode_id(const char *name, const struct brick_proto_client *cl, void *buf,
+			    size_t len)
+{
+	size_t n = strlen(name), cn = cl ? strlen(cl->name) : 0;
+	size_t clen = cl && cl->has_id ? NVL_BRICK_ID_SIZE + cn : 0;
 	uint8_t *p = buf;
 
-	if (n == 0 || n > NVL_BRICK_NAME_MAX || len < sizeof(struct nvl_brick_hello) + n)
+	if (n == 0 || n > NVL_BRICK_NAME_MAX || cn > NVL_BRICK_CLIENT_MAX ||
+	    len < sizeof(struct nvl_brick_hello) + n + clen)
 		return 0;
 	memset(p, 0, sizeof(struct nvl_brick_hello));
 	p[0] = NVL_BRICK_VERSION_MIN;
 	p[1] = NVL_BRICK_VERSION_MAX;
 	brick_st32(p + 4, 0);
 	brick_st32(p + 8, (uint32_t)n);
-	memcpy(p + sizeof(struct nvl_brick_hello), name, n);
-	return sizeof(struct nvl_brick_hello) + n;
+	brick_st32(p + 12, (uint32_t)clen);
+	p += sizeof(struct nvl_brick_hello);
+	memcpy(p, name, n);
+	if (clen) {
+		memcpy(p + n, cl->secret, NVL_BRICK_ID_SIZE);
+		memcpy(p + n + NVL_BRICK_ID_SIZE, cl->name, cn);
+	}
+	return sizeof(struct nvl_brick_hello) + n + clen;
+}
+
+size_t
+brick_proto_hello_encode(const char *name, void *buf, size_t len)
+{
+	return brick_proto_hello_encode_id(name, NULL, buf, len);
 }
 
 int
-brick_proto_hello_decode(const void *buf, size_t len, uint8_t *version, char *name)
+brick_proto_hello_decode(const void *buf, size_t len, uint8_t *version, char *name,
+			 struct brick_proto_client *cl)
 {
 	const uint8_t *p = buf;
 	uint8_t vmin, vmax;
-	uint32_t n;
+	uint32_t n, clen;
 
 	if (len < HELLO_MIN || len > HELLO_MAX)
 		return -EINVAL;
 	vmin = p[0];
 	vmax = p[1];
-	n = brick_ld32(p + 8);
-	if (brick_ld16(p + 2) || brick_ld32(p + 12) || n != len - sizeof(struct nvl_brick_hello))
-		return -EINVAL;
-	for (uint32_t i = 0; i < n; i++) {
-		uint8_t c = p[sizeof(struct nvl_brick_hello) + i];
-
-		if (c < 0x21 || c > 0x7e || c == '/')
-			return -EINVAL;
-	}
+	/* versions first: a version 1 client hears "version", not "malformed" */
 	if (vmin > vmax || vmin > NVL_BRICK_VERSION_MAX || vmax < NVL_BRICK_VERSION_MIN)
 		return -EPROTONOSUPPORT;
+	n = brick_ld32(p + 8);
+	clen = brick_ld32(p + 12);
+	if (brick_ld16(p + 2) || n == 0 || n > NVL_BRICK_NAME_MAX ||
+	    (clen != 0 && (clen < NVL_BRICK_ID_SIZE ||
+			   clen > NVL_BRICK_ID_SIZE + NVL_BRICK_CLIENT_MAX)) ||
+	    (size_t)n + clen != len - sizeof(struct nvl_brick_hello))
+		return -EINVAL;
+	p += sizeof(struct nvl_brick_hello);
+	if (!printable(p, n) || (clen && !printable(p + n + NVL_BRICK_ID_SIZE,
+						    clen - NVL_BRICK_ID_SIZE)))
+		return -EINVAL;
 	*version = vmax < NVL_BRICK_VERSION_MAX ? vmax : NVL_BRICK_VERSION_MAX;
-	memcpy(name, p + sizeof(struct nvl_brick_hello), n);
+	memcpy(name, p, n);
 	name[n] = '\0';
+	if (cl) {
+		memset(cl, 0, sizeof(*cl));
+		cl->has_id = clen != 0;
+		if (clen) {
+			memcpy(cl->secret, p + n, NVL_BRICK_ID_SIZE);
+			memcpy(cl->name, p + n + NVL_BRICK_ID_SIZE, clen - NVL_BRICK_ID_SIZE);
+		}
+	}
 	return 0;
 }
 
@@ -340,7 +387,7 @@ brick_proto_opc_name(uint8_t opc)
 		[NVL_BRICK_OP_MAP] = "MAP",     [NVL_BRICK_OP_UNMAP] = "UNMAP",
 		[NVL_BRICK_OP_LIST] = "LIST",   [NVL_BRICK_OP_READ] = "READ",
 		[NVL_BRICK_OP_WRITE] = "WRITE", [NVL_BRICK_OP_FLUSH] = "FLUSH",
-		[NVL_BRICK_OP_FLUSH_ALL] = "FLUSH_ALL",
+		[NVL_BRICK_OP_FLUSH_ALL] = "FLUSH_ALL", [NVL_BRICK_OP_KEY] = "KEY",
 	};
 
 	return opc <= NVL_BRICK_OP_MAX && names[opc] ? names[opc] : "UNKNOWN";

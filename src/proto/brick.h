@@ -106,11 +106,31 @@ uint32_t brick_proto_status_from_errno(int rc);
 /** wire status -> 0 or negative errno. */
 int brick_proto_errno_from_status(uint32_t status);
 
-/** HELLO payload. Serialise header fields + name into buf (>= 16 + name_len). */
+/** Largest HELLO payload (v2: brick name, identity secret, client name). */
+#define BRICK_PROTO_HELLO_MAX                                                                      \
+	(sizeof(struct nvl_brick_hello) + NVL_BRICK_NAME_MAX + NVL_BRICK_ID_SIZE +              \
+	 NVL_BRICK_CLIENT_MAX)
+
+/** A client's part of HELLO (v2). */
+struct brick_proto_client {
+	bool has_id;                              /**< false: anonymous (no secret) */
+	uint8_t secret[NVL_BRICK_ID_SIZE];        /**< identity secret */
+	char name[NVL_BRICK_CLIENT_MAX + 1];      /**< client name (label; may be empty) */
+};
+
+/** HELLO payload of an anonymous client. Serialise into buf (>= 16 + name_len).
+ *  \return the payload length, 0 if the name or buf does not fit. */
 size_t brick_proto_hello_encode(const char *name, void *buf, size_t len);
-/** Parse a HELLO payload: fills name (NUL-terminated, buffer of NAME_MAX+1).
- *  \return 0, -EINVAL (lengths, empty/odd name), -EPROTONOSUPPORT (versions). */
-int brick_proto_hello_decode(const void *buf, size_t len, uint8_t *version, char *name);
+/** HELLO payload with the client's identity (cl NULL: anonymous).
+ *  \return the payload length, 0 if a name or buf does not fit. */
+size_t brick_proto_hello_encode_id(const char *name, const struct brick_proto_client *cl,
+				   void *buf, size_t len);
+/** Parse a HELLO payload: fills name (NUL-terminated, buffer of NAME_MAX+1) and,
+ *  if cl is not NULL, the client's part.
+ *  \return 0, -EINVAL (lengths, empty/odd names), -EPROTONOSUPPORT (versions:
+ *  checked first, so a client of another version always gets this). */
+int brick_proto_hello_decode(const void *buf, size_t len, uint8_t *version, char *name,
+			     struct brick_proto_client *cl);
 
 void brick_proto_info_encode(const struct nvl_brick_info_wire *in, void *wire);
 void brick_proto_info_decode(const void *wire, struct nvl_brick_info_wire *out);

@@ -417,17 +417,53 @@ raw_closed(int fd)
 	return recv(fd, &x, 1, 0) == 0;
 }
 
+/* The identity libnvlend would use (NVLEND_BRICK_IDENTITY, else the default
+ * file), so that a raw client owns what the same user's libnvlend clients
+ * own; anonymous when there is none. */
+static void
+raw_identity(struct brick_proto_client *cl)
+{
+	const char *env = getenv("NVLEND_BRICK_IDENTITY"), *home = getenv("HOME");
+	char path[512], hex[80];
+	FILE *f;
+
+	memset(cl, 0, sizeof(*cl));
+	if (env && strcmp(env, "none") == 0)
+		return;
+	if (env && *env)
+		snprintf(path, sizeof(path), "%s", env);
+	else
+		snprintf(path, sizeof(path), "%s/.config/nvlend/brick-identity", home ? home : "/");
+	f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	if (fgets(hex, sizeof(hex), f) && strlen(hex) >= 2 * NVL_BRICK_ID_SIZE) {
+		for (unsigned i = 0; i < NVL_BRICK_ID_SIZE; i++) {
+			unsigned v;
+
+			if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+				break;
+			cl->secret[i] = (uint8_t)v;
+			cl->has_id = i + 1 == NVL_BRICK_ID_SIZE;
+		}
+	}
+	fclose(f);
+	snprintf(cl->name, sizeof(cl->name), "brick_test");
+}
+
 static int
 raw_hello(int fd, const char *uri)
 {
+	struct brick_proto_client cl;
 	struct nvl_brick_uri u;
-	struct nvl_brick_hdr h = { .magic = NVL_BRICK_MAGIC, .version = 1,
+	struct nvl_brick_hdr h = { .magic = NVL_BRICK_MAGIC, .version = NVL_BRICK_VERSION_MAX,
 				   .opcode = NVL_BRICK_OP_HELLO, .req_id = 1 };
 	struct nvl_brick_hdr r;
-	uint8_t pl[128];
+	uint8_t pl[BRICK_PROTO_HELLO_MAX];
 
 	nvl_brick_uri_parse(uri, &u);
-	h.data_len = (uint32_t)brick_proto_hello_encode(u.name, pl, sizeof(pl));
+	raw_identity(&cl);
+	h.data_len = (uint32_t)brick_proto_hello_encode_id(u.name, &cl, pl, sizeof(pl));
 	raw_send(fd, &h, pl, h.data_len);
 	return raw_resp(fd, &r);
 }
@@ -447,7 +483,7 @@ cmd_hostile(const char *uri)
 	EXPECT_RC(nvl_brick_alloc(b, A(1)), 0);
 	EXPECT_RC(nvl_brick_map(b, A(1), NVL_BRICK_RO, &hro), 0);
 
-#define H(...) (h = (struct nvl_brick_hdr){ .magic = NVL_BRICK_MAGIC, .version = 1, __VA_ARGS__ }, &h)
+#define H(...) (h = (struct nvl_brick_hdr){ .magic = NVL_BRICK_MAGIC, .version = NVL_BRICK_VERSION_MAX, __VA_ARGS__ }, &h)
 	g_step = "request before hello";
 	fd = raw_connect(uri);
 	raw_send(fd, H(.opcode = NVL_BRICK_OP_ALLOC, .addr = A(9)), NULL, 0);
@@ -479,6 +515,22 @@ cmd_hostile(const char *uri)
 		pl[1] = 9;
 		raw_send(fd, &h, pl, h.data_len);
 		CHECK(raw_resp(fd, &r) == NVL_BRICK_S_VERSION, "version: status %u", r.status);
+	}
+	close(fd);
+
+	g_step = "a protocol v1 client (before block ownership) is refused";
+	fd = raw_connect(uri);
+	{
+		uint8_t pl[64];
+
+		(void)H(.opcode = NVL_BRICK_OP_HELLO);
+		h.version = 1;
+		h.data_len = (uint32_t)brick_proto_hello_encode("x", pl, sizeof(pl));
+		pl[0] = 1;
+		pl[1] = 1;
+		raw_send(fd, &h, pl, h.data_len);
+		CHECK(raw_resp(fd, &r) == NVL_BRICK_S_VERSION, "v1: status %u", r.status);
+		CHECK(raw_closed(fd), "connection must close");
 	}
 	close(fd);
 
@@ -598,7 +650,7 @@ cmd_hostile(const char *uri)
 static int
 raw_map_fd(int fd, uint64_t addr, uint32_t flags, struct nvl_brick_hdr *r)
 {
-	struct nvl_brick_hdr h = { .magic = NVL_BRICK_MAGIC, .version = 1,
+	struct nvl_brick_hdr h = { .magic = NVL_BRICK_MAGIC, .version = NVL_BRICK_VERSION_MAX,
 				   .opcode = NVL_BRICK_OP_MAP, .req_id = 2, .addr = addr,
 				   .arg = flags };
 	uint8_t w[NVL_BRICK_HDR_SIZE];
@@ -612,6 +664,11 @@ raw_map_fd(int fd, uint64_t addr, uint32_t flags, struct nvl_brick_hdr *r)
 		      (ssize_t)sizeof(w),
 	      "map response");
 	brick_proto_hdr_decode(w, r);
+	if (r->data_len == NVL_BRICK_KEY_SIZE) { /* the block key (v2) */
+		uint8_t key[NVL_BRICK_KEY_SIZE];
+
+		CHECK(recv(fd, key, sizeof(key), MSG_WAITALL) == (ssize_t)sizeof(key), "map key");
+	}
 	return nfds ? bfd : -1;
 }
 

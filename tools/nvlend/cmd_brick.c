@@ -56,7 +56,13 @@ op_error(struct nvl_cli *cli, const char *what, uint64_t addr, int rc)
 	case -ENOSPC: why = "brick is full"; break;
 	case -EBUSY: why = "block is mapped exclusively (or already mapped)"; break;
 	case -ENOMEM: why = "fast tier is full of mapped blocks"; break;
-	case -EACCES: why = "handle revoked"; break;
+	case -EACCES:
+		why = strcmp(what, "map") == 0 || strcmp(what, "free") == 0 ||
+				      strcmp(what, "key") == 0
+			      ? "permission denied (not the block's owner, and no or a wrong "
+				"--key)"
+			      : "handle revoked";
+		break;
 	default: break;
 	}
 	fprintf(stderr, "%s %s: %s 0x%" PRIx64 ": %s\n", cli->prog, cli->cmd_path, what, addr, why);
@@ -74,29 +80,84 @@ state_name(uint32_t s)
 	}
 }
 
+/* --key HEX of read, write and free: a block key handed over by its owner */
+static struct {
+	bool set;
+	uint8_t key[NVL_BRICK_KEY_SIZE];
+} g_key;
+
+static int
+parse_key(struct nvl_cli *cli, const char *hex)
+{
+	if (nvl_brick_key_parse(hex, g_key.key) < 0)
+		return cli_usage_error(cli, "--key takes a block key: 32 hex digits "
+					    "(nvlend brick key URI ADDR prints one)");
+	g_key.set = true;
+	return CLI_OK;
+}
+
+/* Connect and, with --key, give the connection the key of addr. */
+static int
+brick_open_key(struct nvl_cli *cli, const char *uri, uint64_t addr, struct nvl_brick **b)
+{
+	int rc = brick_open(cli, uri, b);
+
+	if (rc == CLI_OK && g_key.set && nvl_brick_key_add(*b, addr, g_key.key) < 0) {
+		nvl_brick_disconnect(*b);
+		return CLI_ERR;
+	}
+	return rc;
+}
+
 /* ---- block API --------------------------------------------------------- */
+
+/* URI ADDR [--key HEX] (key_ok): \return CLI_OK with argv[optind], argv[optind+1]. */
+static int
+parse_uri_addr(struct nvl_cli *cli, int argc, char **argv, bool key_ok, uint64_t *addr)
+{
+	static const struct option opts[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	optind = 0; /* 0: glibc re-initialises (main.c parsed with "+") */
+	while ((c = getopt_long(argc, argv, key_ok ? "k:" : "", opts, NULL)) != -1) {
+		if (c == 'k' && key_ok) {
+			if (parse_key(cli, optarg) != CLI_OK)
+				return CLI_USAGE;
+			continue;
+		}
+		return cli_bad_option(cli, argv, opts);
+	}
+	if (argc - optind != 2)
+		return cli_usage_error(cli, "expected URI ADDR");
+	return parse_addr(cli, argv[optind + 1], addr);
+}
 
 static int
 cmd_brick_alloc_free(struct nvl_cli *cli, int argc, char **argv, bool alloc)
 {
+	char hex[2 * NVL_BRICK_KEY_SIZE + 1] = "";
+	uint8_t key[NVL_BRICK_KEY_SIZE];
 	struct nvl_brick *b;
 	uint64_t addr;
 	int rc;
 
-	if (argc != 3)
-		return cli_usage_error(cli, "expected URI ADDR");
-	rc = parse_addr(cli, argv[2], &addr);
+	rc = parse_uri_addr(cli, argc, argv, !alloc, &addr);
 	if (rc != CLI_OK)
 		return rc;
-	rc = brick_open(cli, argv[1], &b);
+	rc = brick_open_key(cli, argv[optind], addr, &b);
 	if (rc != CLI_OK)
 		return rc;
 	rc = alloc ? nvl_brick_alloc(b, addr) : nvl_brick_free(b, addr);
+	if (rc == 0 && alloc && nvl_brick_key_get(b, addr, key) == 0)
+		nvl_brick_key_format(key, hex);
 	nvl_brick_disconnect(b);
 	if (rc < 0)
 		return op_error(cli, alloc ? "alloc" : "free", addr, rc);
-	return cli_done(cli, json_pack("{s:I, s:s}", "addr", (json_int_t)addr, "state",
-				       alloc ? "allocated" : "freed"),
+	return cli_done(cli, json_pack("{s:I, s:s, s:s?}", "addr", (json_int_t)addr, "state",
+				       alloc ? "allocated" : "freed", "key", hex[0] ? hex : NULL),
 			"%s the 2 MiB block at 0x%" PRIx64, alloc ? "allocated" : "freed", addr);
 }
 
@@ -118,6 +179,12 @@ NVL_CLI_COMMAND(g_cmd_brick_alloc, "brick alloc", "allocate a 2 MiB block of a b
 "    (2M, 1G): the block's logical id. The new block reads as zeroes. Fails if\n"
 "    the block exists (EEXIST) or the brick is full (ENOSPC).\n"
 "\n"
+"    The block belongs to this client's identity (the secret in\n"
+"    $NVLEND_BRICK_IDENTITY, else ~/.config/nvlend/brick-identity, made on\n"
+"    first use): the same identity may map, read, write and free it from any\n"
+"    connection and either transport; anyone else needs its key ('nvlend\n"
+"    brick key'; --json prints it here too).\n"
+"\n"
 "EXAMPLE\n"
 "    nvlend brick alloc brick+tcp://127.0.0.1:4421/b0 0x200000\n",
 		cmd_brick_alloc)
@@ -132,12 +199,61 @@ NVL_CLI_COMMAND(g_cmd_brick_free, "brick free", "free a block of a brick",
 "    nvlend brick free - free the block at a logical address\n"
 "\n"
 "SYNOPSIS\n"
-"    nvlend brick free URI ADDR\n"
+"    nvlend brick free URI ADDR [--key KEY]\n"
 "\n"
 "DESCRIPTION\n"
 "    The block's space returns to the brick and every handle to it is revoked;\n"
-"    the address can be allocated again. Fails with ENOENT if not allocated.\n",
+"    the address can be allocated again. Fails with ENOENT if not allocated,\n"
+"    with 'permission denied' if this client is not the block's owner and\n"
+"    gives no (or a wrong) --key.\n"
+"\n"
+"OPTIONS\n"
+"    -k, --key KEY    the block's key (32 hex digits), handed over by its owner\n",
 		cmd_brick_free)
+
+static int
+cmd_brick_key(struct nvl_cli *cli, int argc, char **argv)
+{
+	char hex[2 * NVL_BRICK_KEY_SIZE + 1];
+	uint8_t key[NVL_BRICK_KEY_SIZE];
+	struct nvl_brick *b;
+	uint64_t addr;
+	int rc;
+
+	rc = parse_uri_addr(cli, argc, argv, false, &addr);
+	if (rc != CLI_OK)
+		return rc;
+	rc = brick_open(cli, argv[optind], &b);
+	if (rc != CLI_OK)
+		return rc;
+	rc = nvl_brick_key_get(b, addr, key);
+	nvl_brick_disconnect(b);
+	if (rc < 0)
+		return op_error(cli, "key", addr, rc);
+	nvl_brick_key_format(key, hex);
+	explicit_bzero(key, sizeof(key));
+	return cli_done(cli, json_pack("{s:I, s:s}", "addr", (json_int_t)addr, "key", hex), "%s",
+			hex);
+}
+NVL_CLI_COMMAND(g_cmd_brick_key, "brick key", "print a block's key (owner only)",
+"NAME\n"
+"    nvlend brick key - print the key of a block this client owns\n"
+"\n"
+"SYNOPSIS\n"
+"    nvlend brick key URI ADDR\n"
+"\n"
+"DESCRIPTION\n"
+"    Prints the block's key, 32 hex digits. Whoever has it may map, read,\n"
+"    write and free the block (nvlend brick read/write/free --key KEY;\n"
+"    nvl_brick_key_add() in libnvlend): give it only to those who should.\n"
+"    Only the block's owner (the identity that allocated it) is told the key;\n"
+"    anyone else gets 'permission denied'. Operators see every key with\n"
+"    'nvlend rpc brick_get_blocks {\"name\": NAME, \"show_keys\": true}'.\n"
+"\n"
+"EXAMPLE\n"
+"    key=$(nvlend brick key brick+tcp://10.0.0.1:4421/b0 2M)\n"
+"    nvlend brick read brick+tcp://10.0.0.1:4421/b0 2M --key \"$key\"  # elsewhere\n",
+		cmd_brick_key)
 
 static int
 cmd_brick_extents(struct nvl_cli *cli, int argc, char **argv)
@@ -199,7 +315,9 @@ NVL_CLI_COMMAND(g_cmd_brick_extents, "brick extents",
 "    nvlend [--json] brick extents URI\n"
 "\n"
 "DESCRIPTION\n"
-"    One line per extent of consecutive allocated blocks in one state:\n"
+"    One line per extent of consecutive allocated blocks in one state, of the\n"
+"    blocks this client's identity owns (operators see every block with\n"
+"    'nvlend rpc brick_get_blocks'):\n"
 "    mapped (resident and mapped), fast (resident in the fast tier) or slow\n"
 "    (moved to the slow tier). This is what a client reads at mount time or\n"
 "    after a crash to learn which blocks exist. Asked over the brick's own\n"
@@ -245,6 +363,7 @@ parse_off_len(struct nvl_cli *cli, int argc, char **argv, bool want_len, uint64_
 	static const struct option opts[] = {
 		{ "offset", required_argument, NULL, 'o' },
 		{ "length", required_argument, NULL, 'l' },
+		{ "key", required_argument, NULL, 'k' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -252,8 +371,12 @@ parse_off_len(struct nvl_cli *cli, int argc, char **argv, bool want_len, uint64_
 	*off = 0;
 	*len = 0;
 	optind = 0; /* 0: glibc re-initialises (main.c parsed with "+") */
-	while ((c = getopt_long(argc, argv, want_len ? "o:l:" : "o:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, want_len ? "o:l:k:" : "o:k:", opts, NULL)) != -1) {
 		switch (c) {
+		case 'k':
+			if (parse_key(cli, optarg) != CLI_OK)
+				return CLI_USAGE;
+			break;
 		case 'o':
 			if (cli_parse_size(optarg, "--offset", off) != CLI_OK)
 				return CLI_USAGE;
@@ -304,7 +427,7 @@ cmd_brick_write(struct nvl_cli *cli, int argc, char **argv)
 		free(buf);
 		return rc == -EFBIG ? CLI_USAGE : CLI_ERR;
 	}
-	rc = brick_open(cli, argv[optind], &b);
+	rc = brick_open_key(cli, argv[optind], addr, &b);
 	if (rc != CLI_OK) {
 		free(buf);
 		return rc;
@@ -346,7 +469,7 @@ NVL_CLI_COMMAND(g_cmd_brick_write, "brick write", "write stdin into a block (dur
 "    nvlend brick write - write standard input into a block and flush it\n"
 "\n"
 "SYNOPSIS\n"
-"    nvlend brick write URI ADDR [--offset N] < DATA\n"
+"    nvlend brick write URI ADDR [--offset N] [--key KEY] < DATA\n"
 "\n"
 "DESCRIPTION\n"
 "    Maps the block read-write (shared), writes stdin at --offset (default 0)\n"
@@ -355,8 +478,11 @@ NVL_CLI_COMMAND(g_cmd_brick_write, "brick write", "write stdin into a block (dur
 "    the command returns, as far as the brick's medium allows) and unmaps.\n"
 "    The input must fit in the 2 MiB block after the offset.\n"
 "\n"
+"    A block of another client needs its --key ('permission denied' else).\n"
+"\n"
 "OPTIONS\n"
 "    -o, --offset N   byte offset in the block (hex or size suffixes)\n"
+"    -k, --key KEY    the block's key (32 hex digits), handed over by its owner\n"
 "\n"
 "EXAMPLE\n"
 "    echo hello | nvlend brick write brick+shm:///run/b.sock?name=b0 2M --offset 4k\n",
@@ -396,7 +522,7 @@ cmd_brick_read(struct nvl_cli *cli, int argc, char **argv)
 		return rc;
 	if (len == 0)
 		len = NVL_BRICK_BLOCK_SIZE - off;
-	rc = brick_open(cli, argv[optind], &b);
+	rc = brick_open_key(cli, argv[optind], addr, &b);
 	if (rc != CLI_OK)
 		return rc;
 	rc = nvl_brick_map(b, addr, NVL_BRICK_RO | NVL_BRICK_SHARED, &h);
@@ -424,16 +550,18 @@ NVL_CLI_COMMAND(g_cmd_brick_read, "brick read", "read a block to stdout",
 "    nvlend brick read - copy (part of) a block to standard output\n"
 "\n"
 "SYNOPSIS\n"
-"    nvlend brick read URI ADDR [--offset N] [--length N] > DATA\n"
+"    nvlend brick read URI ADDR [--offset N] [--length N] [--key KEY] > DATA\n"
 "\n"
 "DESCRIPTION\n"
 "    Maps the block read-only (shared), copies --length bytes (default: to the\n"
 "    end of the block) from --offset (default 0), and unmaps. A block in the\n"
-"    slow tier is brought back to the fast tier by the map.\n"
+"    slow tier is brought back to the fast tier by the map. A block of another\n"
+"    client needs its --key ('permission denied' else).\n"
 "\n"
 "OPTIONS\n"
 "    -o, --offset N   byte offset in the block\n"
-"    -l, --length N   bytes to read\n",
+"    -l, --length N   bytes to read\n"
+"    -k, --key KEY    the block's key (32 hex digits), handed over by its owner\n",
 		cmd_brick_read)
 
 static int

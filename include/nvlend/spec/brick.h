@@ -23,13 +23,19 @@
 #include <stdint.h>
 
 #define NVL_BRICK_MAGIC 0x4b495242u      /**< "BRIK" as little-endian bytes */
-#define NVL_BRICK_VERSION_MIN 1
-#define NVL_BRICK_VERSION_MAX 1
+/* Version 2 (block ownership, docs/brick.md "Who may use a block"): HELLO
+ * carries the client's identity, ALLOC returns the block key, MAP and FREE
+ * may carry one. Version 1 clients are refused (NVL_BRICK_S_VERSION). */
+#define NVL_BRICK_VERSION_MIN 2
+#define NVL_BRICK_VERSION_MAX 2
 #define NVL_BRICK_BLOCK_SHIFT 21
 #define NVL_BRICK_BLOCK_SIZE (1u << NVL_BRICK_BLOCK_SHIFT) /**< 2 MiB, the only block size */
 #define NVL_BRICK_HDR_SIZE 64
 #define NVL_BRICK_NAME_MAX 63            /**< brick names: 1..63 bytes */
 #define NVL_BRICK_LIST_MAX 2048          /**< extents per LIST response */
+#define NVL_BRICK_KEY_SIZE 16            /**< block key: 128 random bits */
+#define NVL_BRICK_ID_SIZE 32             /**< client identity secret */
+#define NVL_BRICK_CLIENT_MAX 63          /**< client names: 0..63 bytes */
 /** Largest payload of any message: a WRITE request or READ response of a whole block. */
 #define NVL_BRICK_MAX_DATA NVL_BRICK_BLOCK_SIZE
 
@@ -37,16 +43,20 @@
 enum nvl_brick_opc {
 	NVL_BRICK_OP_HELLO = 1,     /**< payload: hello_req; response payload: info */
 	NVL_BRICK_OP_INFO = 2,      /**< response payload: info */
-	NVL_BRICK_OP_ALLOC = 3,     /**< addr */
-	NVL_BRICK_OP_FREE = 4,      /**< addr */
-	NVL_BRICK_OP_MAP = 5,       /**< addr, arg = map flags; response: key, addr, length, arg */
+	NVL_BRICK_OP_ALLOC = 3,     /**< addr; response payload: the block key (16 bytes) */
+	NVL_BRICK_OP_FREE = 4,      /**< addr; payload: the block key (16 bytes) or none */
+	NVL_BRICK_OP_MAP = 5,       /**< addr, arg = map flags; payload: block key or none;
+				     *   response: key (handle), addr, length, arg;
+				     *   response payload: the block key */
 	NVL_BRICK_OP_UNMAP = 6,     /**< addr (this connection's handles to it) */
-	NVL_BRICK_OP_LIST = 7,      /**< addr = first address, arg = max extents (0 = max) */
+	NVL_BRICK_OP_LIST = 7,      /**< addr = first address, arg = max extents (0 = max);
+				     *   only the blocks the client owns */
 	NVL_BRICK_OP_READ = 8,      /**< key, addr, offset, length; response payload: data */
 	NVL_BRICK_OP_WRITE = 9,     /**< key, addr, offset, length; payload: data */
 	NVL_BRICK_OP_FLUSH = 10,    /**< key, addr, offset, length */
 	NVL_BRICK_OP_FLUSH_ALL = 11,
-	NVL_BRICK_OP_MAX = 11,
+	NVL_BRICK_OP_KEY = 12,      /**< addr; response payload: the block key (owner only; v2) */
+	NVL_BRICK_OP_MAX = 12,
 };
 
 /** Header flags. */
@@ -69,7 +79,9 @@ enum nvl_brick_status {
 	NVL_BRICK_S_NOENT = 2,      /**< block not allocated / no such brick (ENOENT) */
 	NVL_BRICK_S_EXIST = 3,      /**< block already allocated (EEXIST) */
 	NVL_BRICK_S_NOSPC = 4,      /**< brick full (ENOSPC) */
-	NVL_BRICK_S_ACCES = 5,      /**< unknown, forged or revoked key (EACCES) */
+	NVL_BRICK_S_ACCES = 5,      /**< permission denied: not the block's owner and no (or a
+				     *   wrong) block key; unknown, forged or revoked handle key
+				     *   (EACCES) */
 	NVL_BRICK_S_ROFS = 6,       /**< write through a read-only handle (EROFS) */
 	NVL_BRICK_S_BUSY = 7,       /**< exclusive map conflict (EBUSY) */
 	NVL_BRICK_S_NOMEM = 8,      /**< fast tier full of mapped blocks (ENOMEM) */
@@ -99,14 +111,17 @@ struct nvl_brick_hdr {
 };
 _Static_assert(sizeof(struct nvl_brick_hdr) == NVL_BRICK_HDR_SIZE, "brick header is 64 bytes");
 
-/** HELLO request payload, followed by name_len bytes of brick name (no NUL). */
+/** HELLO request payload, followed by name_len bytes of brick name (no NUL),
+ *  then client_len bytes of client part: NVL_BRICK_ID_SIZE bytes of identity
+ *  secret and the client's name (0..NVL_BRICK_CLIENT_MAX printable bytes).
+ *  client_len 0: an anonymous client (it owns nothing; keys only). */
 struct nvl_brick_hello {
 	uint8_t min_version;
 	uint8_t max_version;
 	uint16_t rsvd0;
 	uint32_t features;  /**< none defined yet: 0 */
 	uint32_t name_len;  /**< 1..NVL_BRICK_NAME_MAX */
-	uint32_t rsvd1;
+	uint32_t client_len; /**< 0, or NVL_BRICK_ID_SIZE + 0..NVL_BRICK_CLIENT_MAX (v2) */
 };
 _Static_assert(sizeof(struct nvl_brick_hello) == 16, "hello is 16 bytes");
 

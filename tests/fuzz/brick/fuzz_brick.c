@@ -6,9 +6,12 @@
  * tmpfs (blocks, tiering, handles, revocation, flush). Responses go to a sink
  * that sometimes accepts only part of them. Byte 0 of the input picks the
  * chunking and the transport flavour; unless its top bit is set, a valid
- * HELLO for the brick is sent first so inputs start in the serving state.
- * Fuzz builds hand out keys 1, 2, 3... (store.c, NVL_FUZZING) so inputs can
- * name a live handle.
+ * HELLO for the brick is sent first so inputs start in the serving state,
+ * with a fixed identity (bit 6 clear: it owns the blocks it allocates, so
+ * MAP and the data path are reachable) or anonymous (bit 6 set: every MAP
+ * and FREE of a block is refused unless the input guesses its key, which it
+ * cannot: block keys stay random). Fuzz builds hand out handle keys 1, 2,
+ * 3... (store.c, NVL_FUZZING) so inputs can name a live handle.
  */
 #include "brick/brick_internal.h"
 #include "proto/brick.h"
@@ -100,7 +103,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const unsigned chunks[8] = { 0, 1, 3, 7, 64, 100, 4096, 0 };
 	struct brick_conn_io io = { .recv = feed_recv, .sendv = feed_sendv };
-	uint8_t hello[NVL_BRICK_HDR_SIZE + 80];
+	uint8_t hello[NVL_BRICK_HDR_SIZE + BRICK_PROTO_HELLO_MAX];
+	struct brick_proto_client cl = { .has_id = true, .name = "fz" };
 	struct feed f = { 0 };
 	struct brick_conn *c;
 	struct brick_block *blk;
@@ -120,9 +124,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (c == NULL)
 		return 0;
 	if (!(mode & 0x80)) {
-		struct nvl_brick_hdr h = { .magic = NVL_BRICK_MAGIC, .version = 1,
+		struct nvl_brick_hdr h = { .magic = NVL_BRICK_MAGIC, .version = NVL_BRICK_VERSION_MAX,
 					   .opcode = NVL_BRICK_OP_HELLO, .req_id = 1 };
-		size_t n = brick_proto_hello_encode("fz", hello + NVL_BRICK_HDR_SIZE, 80);
+		size_t n;
+
+		/* with an identity (it owns what it allocates), or anonymous (keys only) */
+		memset(cl.secret, 0x5a, sizeof(cl.secret));
+		cl.has_id = !(mode & 0x40);
+		n = brick_proto_hello_encode_id("fz", &cl, hello + NVL_BRICK_HDR_SIZE,
+						BRICK_PROTO_HELLO_MAX);
 
 		h.data_len = (uint32_t)n;
 		brick_proto_hdr_encode(&h, hello);

@@ -3,8 +3,10 @@
  * libFuzzer target for the libnvlend brick client (src/brick/client.c)
  * against a hostile or broken brick server: the input is what the server
  * sends on a local (brick+shm) connection, and the client runs a fixed
- * session over it: connect (HELLO), info, alloc, map, read and write through
- * the handle, flush, flush all, list, unmap, free, disconnect.
+ * session over it: connect (HELLO, with an identity from a file of its own),
+ * info, alloc, map, read and write through the handle, flush, flush all,
+ * list, unmap, free, the key of another block (KEY), disconnect.
+ * (corpus/good-session-v2 answers all of it correctly.)
  *
  * Input: records of [u16 length][u8 flags][length bytes], each sent with one
  * sendmsg by a server thread; flags bit 0 attaches a descriptor (bit 1: a
@@ -40,13 +42,14 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char g_path[108], g_uri[200];
+static char g_path[108], g_uri[200], g_id[108];
 static int g_lfd = -1;
 
 static void
 cleanup(void)
 {
 	unlink(g_path);
+	unlink(g_id);
 }
 
 int
@@ -59,6 +62,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(g_path, sizeof(g_path), "/dev/shm/nvl-fuzz-bcli-%d.sock", (int)getpid());
 	snprintf(g_uri, sizeof(g_uri), "brick+shm://%s?name=fz", g_path);
+	/* an identity file of the fuzzer's own (made by the first connect) */
+	snprintf(g_id, sizeof(g_id), "/dev/shm/nvl-fuzz-bcli-%d.id", (int)getpid());
+	unlink(g_id);
+	setenv("NVLEND_BRICK_IDENTITY", g_id, 1);
 	unlink(g_path);
 	memcpy(a.sun_path, g_path, strlen(g_path) + 1);
 	g_lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -203,6 +210,11 @@ session(struct nvl_brick *b)
 	free(ext);
 	CHECK(nvl_brick_unmap(b, 0) <= 0);
 	CHECK(nvl_brick_free(b, 0) <= 0);
+	{
+		uint8_t key[NVL_BRICK_KEY_SIZE];
+
+		CHECK(nvl_brick_key_get(b, NVL_BRICK_BLOCK_SIZE, key) <= 0);
+	}
 }
 
 int

@@ -17,13 +17,18 @@
  *                    checksum, bit 2 another file's id, bit 3 another slot)
  *   4 OFF2 BYTE1     one byte of the slot file's header overwritten
  *   5 NAME8          a file with a hex-ish name (blk- plus 16 input bytes)
+ *   6 ADDR8 KIND1    an owner record acl-<ADDR> in the fast directory (KIND
+ *                    & 3: 0 valid, 1 a bit flipped, 2 truncated, 3 written
+ *                    for another address; bit 2: owned by local root)
  *
  * Checks (__builtin_trap): a refused open returns one of the documented
  * errors; an opened brick is coherent (at most capacity blocks, at most the
  * fast budget in the fast tier, every slot's block points back at its slot,
  * free slots + used slots = the slot count, no slot on the free stack
- * twice), and opening it again after closing it finds the same blocks in
- * the same tiers (recovery is idempotent).
+ * twice), every block has an owner record, and opening it again after
+ * closing it finds the same blocks in the same tiers with the same keys
+ * (recovery is idempotent; fresh keys given to blocks without a record are
+ * kept).
  */
 #include "brick/brick_internal.h"
 #include "util/log.h"
@@ -160,7 +165,7 @@ build(struct in *in, bool use_file)
 		uint16_t off;
 		uint8_t raw[16];
 
-		switch (op % 6) {
+		switch (op % 7) {
 		case 0:
 		case 1:
 			if (!take(in, &addr, 8) || !take(in, &sz, 1))
@@ -168,7 +173,7 @@ build(struct in *in, bool use_file)
 			addr &= ~(uint64_t)(BRICK_BLOCK_SIZE - 1);
 			addr &= (64ULL << 21) - 1; /* a few dozen addresses: duplicates happen */
 			snprintf(name, sizeof(name), "blk-%016llx", (unsigned long long)addr);
-			put_file(op % 6 == 0 || use_file ? g_fast : g_slow, name,
+			put_file(op % 7 == 0 || use_file ? g_fast : g_slow, name,
 				 sz ? (off_t)sz * 4096 : (off_t)BRICK_BLOCK_SIZE);
 			break;
 		case 2:
@@ -216,6 +221,36 @@ build(struct in *in, bool use_file)
 			if (strchr(name, '/') == NULL)
 				put_file(raw[0] & 1 ? g_slow : g_fast, name, BRICK_BLOCK_SIZE);
 			break;
+		case 6: {
+			struct brick_acl a = { .uid = 1000, .has_id = true };
+			uint8_t acl[BRICK_ACL_SIZE];
+			char p[512];
+			int afd;
+
+			if (!take(in, &addr, 8) || !take(in, &b, 1))
+				return;
+			addr &= ~(uint64_t)(BRICK_BLOCK_SIZE - 1);
+			addr &= (64ULL << 21) - 1;
+			memcpy(a.key, &addr, sizeof(addr));
+			memset(a.id_hash, b, sizeof(a.id_hash));
+			snprintf(a.name, sizeof(a.name), "fz%u", b);
+			if (b & 4) {
+				a.uid = 0;
+				a.flags = BRICK_ACL_UID_OWNS;
+				a.has_id = false;
+			}
+			brick_acl_encode(&a, (b & 3) == 3 ? addr + BRICK_BLOCK_SIZE : addr, acl);
+			if ((b & 3) == 1)
+				acl[b % BRICK_ACL_SIZE] ^= 0x40;
+			snprintf(p, sizeof(p), "%s/acl-%016llx", g_fast, (unsigned long long)addr);
+			afd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+			if (afd < 0)
+				break;
+			if (write(afd, acl, (b & 3) == 2 ? BRICK_ACL_SIZE / 2 : BRICK_ACL_SIZE) < 0)
+				abort();
+			close(afd);
+			break;
+		}
 		}
 	}
 	if (fd >= 0)
@@ -225,6 +260,7 @@ build(struct in *in, bool use_file)
 struct seen {
 	uint64_t addr;
 	int tier;
+	uint8_t key[NVL_BRICK_KEY_SIZE];
 };
 
 static int
@@ -254,9 +290,11 @@ check_brick(struct brick *b, struct seen *out, size_t max)
 			CHECK(blk->slot < b->sf.nslots);
 			CHECK(b->sf.slot_blk[blk->slot] == blk);
 		}
+		CHECK(blk->acl_ok);
 		CHECK(n < max);
 		out[n].addr = blk->addr;
 		out[n].tier = (int)blk->tier;
+		memcpy(out[n].key, blk->acl.key, NVL_BRICK_KEY_SIZE);
 		n++;
 	}
 	CHECK(n == b->blocks.count);
@@ -332,7 +370,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n2 = check_brick(b, second, 16);
 	CHECK(n1 == n2);
 	for (size_t i = 0; i < n1; i++)
-		CHECK(first[i].addr == second[i].addr && first[i].tier == second[i].tier);
+		CHECK(first[i].addr == second[i].addr && first[i].tier == second[i].tier &&
+		      memcmp(first[i].key, second[i].key, NVL_BRICK_KEY_SIZE) == 0);
 	brick_close(b);
 	return 0;
 }

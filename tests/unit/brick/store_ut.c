@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the brick store (src/brick/store*.c) and its hash table:
  * error codes, extent lists, tiering, revocation, recovery of a directory
- * left in every intermediate state a crash can leave, locking. Runs on real
+ * left in every intermediate state a crash can leave, locking, block
+ * ownership (the key check, owner records and their recovery, also of a
+ * slot file and directories written before ownership existed). Runs on real
  * temporary directories (tmpfs and the disk); no reactor (flush is synchronous). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -129,6 +131,7 @@ ut_uring_sqe(void)
 #include "brick/store.c"
 #include "brick/store_tier.c"
 #include "brick/store_recover.c"
+#include "brick/acl.c"
 
 #define BS BRICK_BLOCK_SIZE
 
@@ -194,12 +197,12 @@ test_errors(void **state)
 	(void)state;
 	brick_session_init(&s1, b);
 	brick_session_init(&s2, b);
-	assert_int_equal(brick_alloc(b, 4096), -EINVAL);
-	assert_int_equal(brick_alloc(b, 0), 0);
-	assert_int_equal(brick_alloc(b, 0), -EEXIST);
-	assert_int_equal(brick_alloc(b, BS), 0);
-	assert_int_equal(brick_alloc(b, UINT64_MAX - BS + 1), 0);
-	assert_int_equal(brick_alloc(b, 2 * BS), -ENOSPC);
+	assert_int_equal(brick_alloc(b, 4096, NULL, NULL), -EINVAL);
+	assert_int_equal(brick_alloc(b, 0, NULL, NULL), 0);
+	assert_int_equal(brick_alloc(b, 0, NULL, NULL), -EEXIST);
+	assert_int_equal(brick_alloc(b, BS, NULL, NULL), 0);
+	assert_int_equal(brick_alloc(b, UINT64_MAX - BS + 1, NULL, NULL), 0);
+	assert_int_equal(brick_alloc(b, 2 * BS, NULL, NULL), -ENOSPC);
 	assert_int_equal(brick_free(b, 2 * BS), -ENOENT);
 	assert_int_equal(brick_map(b, &s1, 2 * BS, NVL_BRICK_MAP_RW, &h), -ENOENT);
 	assert_int_equal(brick_map(b, &s1, 0, 0, &h), -EINVAL);
@@ -240,7 +243,7 @@ test_list(void **state)
 	(void)state;
 	brick_session_init(&s, b);
 	for (uint64_t i = 0; i < 6; i++)
-		assert_int_equal(brick_alloc(b, (i < 3 ? i : i + 4) * BS), 0); /* 0-2, 7-9 */
+		assert_int_equal(brick_alloc(b, (i < 3 ? i : i + 4) * BS, NULL, NULL), 0); /* 0-2, 7-9 */
 	assert_int_equal(brick_map(b, &s, BS, NVL_BRICK_MAP_RO, &h), 0);
 	n = brick_list(b, 0, e, 8, &more, &next);
 	assert_int_equal(n, 4);
@@ -272,7 +275,7 @@ test_tiering(void **state)
 	(void)state;
 	brick_session_init(&s, b);
 	for (uint64_t i = 0; i < 6; i++) {
-		assert_int_equal(brick_alloc(b, i * BS), 0);
+		assert_int_equal(brick_alloc(b, i * BS, NULL, NULL), 0);
 		assert_int_equal(brick_map(b, &s, i * BS, NVL_BRICK_MAP_RW, &h[0]), 0);
 		memset(h[0]->blk->mem->va, (int)(0x10 + i), BS);
 		brick_flush(b, h[0], 0, 0, flush_cb, &frc);
@@ -288,7 +291,7 @@ test_tiering(void **state)
 	assert_int_equal(h[1]->blk->mem->va[77], 0x11);
 	/* a new allocation with the fast tier pinned lands in the slow tier */
 	assert_int_equal(brick_free(b, 5 * BS), 0);
-	assert_int_equal(brick_alloc(b, 5 * BS), 0);
+	assert_int_equal(brick_alloc(b, 5 * BS, NULL, NULL), 0);
 	assert_int_equal(((struct brick_block *)brick_htab_get(&b->blocks, 5 * BS))->tier,
 			 BRICK_TIER_SLOW);
 	assert_int_equal(brick_unmap(b, &s, 0), 0);
@@ -312,7 +315,7 @@ test_revocation_swap(void **state)
 
 	(void)state;
 	brick_session_init(&s, b);
-	assert_int_equal(brick_alloc(b, 0), 0);
+	assert_int_equal(brick_alloc(b, 0, NULL, NULL), 0);
 	assert_int_equal(brick_map(b, &s, 0, NVL_BRICK_MAP_RW, &h), 0);
 	memset(h->blk->mem->va, 0x42, BS);
 	old = h->blk->mem;
@@ -366,8 +369,8 @@ test_recovery(void **state)
 	struct brick_handle *h;
 
 	(void)state;
-	assert_int_equal(brick_alloc(b, 0), 0);
-	assert_int_equal(brick_alloc(b, BS), 0);
+	assert_int_equal(brick_alloc(b, 0, NULL, NULL), 0);
+	assert_int_equal(brick_alloc(b, BS, NULL, NULL), 0);
 	brick_close(b);
 	/* what a crash can leave: an unpublished block, a block in both tiers
 	 * (interrupted move: the fast copy wins), a slow-only block, a foreign file,
@@ -439,7 +442,7 @@ test_disk_tier(void **state)
 	assert_int_equal(brick_create(&o, &b), 0);
 	assert_int_equal(b->fast.kind, NVL_BRICK_PERSIST_FSYNC);
 	brick_session_init(&s, b);
-	assert_int_equal(brick_alloc(b, 0), 0);
+	assert_int_equal(brick_alloc(b, 0, NULL, NULL), 0);
 	assert_int_equal(brick_map(b, &s, 0, NVL_BRICK_MAP_RW, &h), 0);
 	memset(h->blk->mem->va + 4096, 1, 4096);
 	brick_flush(b, h, 4096, 4096, flush_cb, &frc); /* fdatasync path */
@@ -526,7 +529,7 @@ test_durable_syncs(void **state)
 
 	/* alloc: data synced, then named, then the name synced */
 	g_nev = 0;
-	assert_int_equal(brick_alloc(b, 0), 0);
+	assert_int_equal(brick_alloc(b, 0, NULL, NULL), 0);
 	blk = brick_htab_get(&b->blocks, 0);
 	assert_int_equal(fstat(blk->mem->fd, &fst), 0);
 	i = ev_find(UT_FDATASYNC, &fst, NULL, 0);
@@ -612,7 +615,7 @@ test_volatile_no_syncs(void **state)
 	g_nev = 0;
 	g_fake_ring = true;
 	g_sqes = 0;
-	assert_int_equal(brick_alloc(b, 0), 0);
+	assert_int_equal(brick_alloc(b, 0, NULL, NULL), 0);
 	assert_int_equal(brick_map(b, &s, 0, NVL_BRICK_MAP_RW, &h), 0);
 	memset(h->blk->mem->va, 1, 4096);
 	brick_flush(b, h, 0, 0, flush_cb, &frc);
@@ -776,7 +779,7 @@ fill_blocks(struct brick *b, uint64_t n, int base)
 
 	brick_session_init(&s, b);
 	for (uint64_t i = 0; i < n; i++) {
-		assert_int_equal(brick_alloc(b, i * BS), 0);
+		assert_int_equal(brick_alloc(b, i * BS, NULL, NULL), 0);
 		assert_int_equal(brick_map(b, &s, i * BS, NVL_BRICK_MAP_RW, &h), 0);
 		memset(h->blk->mem->va, base + (int)i, BS);
 		assert_int_equal(brick_unmap(b, &s, i * BS), 0);
@@ -830,7 +833,7 @@ test_sf_tiering(void **state)
 	assert_int_equal(brick_map(b, &s, BS, NVL_BRICK_MAP_RO, &h[1]), 0);
 	assert_int_equal(brick_free(b, 5 * BS), 0);
 	assert_int_equal(b->sf.nfree, 2);
-	assert_int_equal(brick_alloc(b, 5 * BS), 0);
+	assert_int_equal(brick_alloc(b, 5 * BS, NULL, NULL), 0);
 	assert_int_equal(((struct brick_block *)brick_htab_get(&b->blocks, 5 * BS))->tier,
 			 BRICK_TIER_SLOW);
 	brick_session_fini(&s);
@@ -1006,9 +1009,9 @@ test_sf_syncs(void **state)
 	brick_pool_stop(b->pool);
 	b->pool = NULL;
 	assert_int_equal(fstat(b->sf.fd, &fst), 0);
-	assert_int_equal(brick_alloc(b, 0), 0);
+	assert_int_equal(brick_alloc(b, 0, NULL, NULL), 0);
 	g_nev = 0;
-	assert_int_equal(brick_alloc(b, BS), 0); /* evicts block 0 */
+	assert_int_equal(brick_alloc(b, BS, NULL, NULL), 0); /* evicts block 0 */
 	blk = brick_htab_get(&b->blocks, 0);
 	assert_int_equal(blk->tier, BRICK_TIER_SLOW);
 	slot = blk->slot;
@@ -1057,6 +1060,207 @@ test_sf_syncs(void **state)
 	brick_close(b);
 }
 
+/* ---- block ownership (acl.c) ------------------------------------------- */
+
+static struct brick_principal
+who(uint8_t seed, bool local, uint32_t uid)
+{
+	struct brick_principal p = { .local = local, .uid = uid };
+	uint8_t secret[NVL_BRICK_ID_SIZE];
+
+	memset(secret, seed, sizeof(secret));
+	assert_int_equal(brick_principal_set_id(&p, secret), 0);
+	snprintf(p.name, sizeof(p.name), "client-%u", seed);
+	return p;
+}
+
+static void
+test_acl_check(void **state)
+{
+	struct brick_principal a = who(1, false, 0), bob = who(2, false, 0);
+	struct brick_principal anon = { .local = true, .uid = 0 };
+	struct brick_principal root_tcp = { .uid = 0 };
+	uint8_t ka[NVL_BRICK_KEY_SIZE], kb[NVL_BRICK_KEY_SIZE], bad[NVL_BRICK_KEY_SIZE];
+	struct nvl_brick_extent ext[4];
+	struct brick_block *blk = NULL;
+	struct brick *b = mk("acl", "af", NULL, 4, 0, 0);
+	uint64_t next;
+	bool more;
+
+	(void)state;
+	assert_int_equal(brick_alloc(b, 0, &a, ka), 0);
+	assert_int_equal(brick_alloc(b, BS, &bob, kb), 0);
+	assert_memory_not_equal(ka, kb, sizeof(ka));
+	/* the owner, by identity, with or without the key */
+	assert_int_equal(brick_block_access(b, 0, &a, NULL, &blk), 0);
+	assert_int_equal(blk->addr, 0);
+	assert_int_equal(brick_block_access(b, 0, &a, kb, &blk), 0);
+	/* another identity: only with the right key */
+	assert_int_equal(brick_block_access(b, 0, &bob, NULL, &blk), -EACCES);
+	assert_int_equal(brick_block_access(b, 0, &bob, kb, &blk), -EACCES);
+	memcpy(bad, ka, sizeof(bad));
+	bad[15] ^= 1; /* one bit off */
+	assert_int_equal(brick_block_access(b, 0, &bob, bad, &blk), -EACCES);
+	assert_int_equal(brick_block_access(b, 0, &bob, ka, &blk), 0);
+	/* anonymous and same-uid clients own nothing they did not allocate */
+	assert_int_equal(brick_block_access(b, 0, &anon, NULL, &blk), -EACCES);
+	assert_int_equal(brick_block_access(b, 0, &anon, ka, &blk), 0);
+	assert_int_equal(b->st.denied, 4);
+	/* absent blocks: ENOENT (ALLOC's EEXIST tells existence anyway) */
+	assert_int_equal(brick_block_access(b, 2 * BS, &bob, NULL, &blk), -ENOENT);
+	assert_int_equal(brick_block_access(b, 4096, &a, NULL, &blk), -EINVAL);
+	/* the daemon itself (NULL) reaches everything */
+	assert_int_equal(brick_block_access(b, BS, NULL, NULL, &blk), 0);
+	/* lists: each sees its own; the daemon all */
+	assert_int_equal(brick_list_owned(b, &a, 0, ext, 4, &more, &next), 1);
+	assert_int_equal(ext[0].addr, 0);
+	assert_int_equal(brick_list_owned(b, &bob, 0, ext, 4, &more, &next), 1);
+	assert_int_equal(ext[0].addr, BS);
+	assert_int_equal(brick_list_owned(b, &anon, 0, ext, 4, &more, &next), 0);
+	assert_int_equal(brick_list(b, 0, ext, 4, &more, &next), 1);
+	assert_int_equal(ext[0].length, 2 * BS);
+	/* blocks of the daemon (brick bdevs): its own uid, locally only */
+	assert_int_equal(brick_alloc(b, 2 * BS, NULL, NULL), 0);
+	anon.uid = (uint32_t)geteuid();
+	root_tcp.uid = anon.uid;
+	assert_int_equal(brick_block_access(b, 2 * BS, &anon, NULL, &blk), 0);
+	assert_int_equal(brick_block_access(b, 2 * BS, &root_tcp, NULL, &blk), -EACCES);
+	anon.uid++;
+	assert_int_equal(brick_block_access(b, 2 * BS, &anon, NULL, &blk), -EACCES);
+	/* free drops the record; a new alloc at the address has a new key */
+	assert_int_equal(brick_free(b, 0), 0);
+	assert_int_equal(faccessat(b->fast.dfd, "acl-0000000000000000", F_OK, 0), -1);
+	assert_int_equal(brick_alloc(b, 0, &bob, kb), 0);
+	assert_memory_not_equal(ka, kb, sizeof(ka));
+	assert_int_equal(brick_block_access(b, 0, &a, ka, &blk), -EACCES);
+	brick_close(b);
+}
+
+static void
+test_acl_format(void **state)
+{
+	struct brick_principal a = who(7, true, 1000);
+	struct brick_acl x, y;
+	uint8_t buf[BRICK_ACL_SIZE];
+
+	(void)state;
+	assert_int_equal(brick_acl_init(&x, &a), 0);
+	assert_int_equal(x.uid, 1000);
+	assert_true(x.has_id);
+	assert_int_equal(x.flags, 0); /* a uid alone never owns a block a client allocated */
+	brick_acl_encode(&x, 5 * BS, buf);
+	assert_int_equal(brick_acl_decode(buf, sizeof(buf), 5 * BS, &y), 0);
+	assert_memory_equal(x.key, y.key, sizeof(x.key));
+	assert_memory_equal(x.id_hash, y.id_hash, sizeof(x.id_hash));
+	assert_string_equal(y.name, "client-7");
+	assert_int_equal(y.uid, 1000);
+	assert_true(y.has_id);
+	assert_true(brick_acl_owner(&y, &a));
+	/* another block's record, a short one, a flipped bit: refused */
+	assert_int_equal(brick_acl_decode(buf, sizeof(buf), 6 * BS, &y), -EINVAL);
+	assert_int_equal(brick_acl_decode(buf, sizeof(buf) - 1, 5 * BS, &y), -EINVAL);
+	buf[30] ^= 0x10;
+	assert_int_equal(brick_acl_decode(buf, sizeof(buf), 5 * BS, &y), -EINVAL);
+	/* the identity is kept as a hash: the secret is not in the record */
+	{
+		uint8_t secret[NVL_BRICK_ID_SIZE];
+
+		memset(secret, 7, sizeof(secret));
+		assert_null(memmem(buf, sizeof(buf), secret, sizeof(secret)));
+	}
+	assert_int_equal(brick_acl_init_root(&y), 0);
+	assert_int_equal(y.uid, 0);
+	assert_int_equal(y.flags, BRICK_ACL_UID_OWNS);
+	assert_false(y.has_id);
+}
+
+/* Keys and owners survive a restart; a brick whose blocks have no owner
+ * record (directories and a slot file written before ownership existed)
+ * gives them fresh keys owned by local root, kept from then on; orphan and
+ * damaged records are dealt with. */
+static void
+test_acl_recovery(void **state)
+{
+	struct brick_principal a = who(3, false, 0), bob = who(4, false, 0);
+	struct brick_principal root = { .local = true, .uid = 0 }, tcp = { .uid = 0 };
+	uint8_t k[3][NVL_BRICK_KEY_SIZE], k2[NVL_BRICK_KEY_SIZE];
+	struct brick_block *blk;
+	struct brick *b;
+	int fd;
+
+	(void)state;
+	sf_make("acl-sf", 8 * BS, NULL);
+	b = mk_sf("acls", "aclf", "acl-sf", 6, 1, 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(brick_alloc(b, (uint64_t)i * BS, i == 2 ? &bob : &a, k[i]), 0);
+	assert_true(b->nslow >= 2); /* some live in the slot file */
+	brick_close(b);
+
+	b = mk_sf("acls", "aclf", "acl-sf", 6, 1, 0);
+	for (int i = 0; i < 3; i++) {
+		struct brick_principal *p = i == 2 ? &bob : &a, *q = i == 2 ? &a : &bob;
+
+		assert_int_equal(brick_block_access(b, (uint64_t)i * BS, p, NULL, &blk), 0);
+		assert_memory_equal(blk->acl.key, k[i], sizeof(k[i]));
+		assert_int_equal(brick_block_access(b, (uint64_t)i * BS, q, NULL, &blk), -EACCES);
+		assert_int_equal(brick_block_access(b, (uint64_t)i * BS, q, k[i], &blk), 0);
+	}
+	brick_close(b);
+
+	/* the layout of a brick made before ownership: blocks, no records; plus
+	 * an old slot-file block planted directly, an orphan record and a
+	 * damaged one */
+	{
+		char d[256], cmd[1200];
+
+		path(d, sizeof(d), "aclf");
+		snprintf(cmd, sizeof(cmd), "rm -f %s/acl-0000000000000000 %s/acl-0000000000400000",
+			 d, d);
+		assert_int_equal(system(cmd), 0);
+		snprintf(cmd, sizeof(cmd), "printf garbage > %s/acl-0000000000200000 && "
+			 "cp %s/acl-0000000000200000 %s/acl-0000000000e00000", d, d, d);
+		assert_int_equal(system(cmd), 0);
+	}
+	sf_plant("acl-sf", 5, 5 * BS, 1000, 0x55, true);
+	b = mk_sf("acls", "aclf", "acl-sf", 6, 1, 0);
+	assert_int_equal(b->blocks.count, 4);
+	for (uint64_t i = 0; i < 6; i++) {
+		if (i == 3 || i == 4)
+			continue;
+		blk = brick_htab_get(&b->blocks, i * BS);
+		assert_non_null(blk);
+		assert_int_equal(blk->acl.flags, BRICK_ACL_UID_OWNS);
+		assert_int_equal(blk->acl.uid, 0);
+		if (i < 3)
+			assert_memory_not_equal(blk->acl.key, k[i], sizeof(k[i])); /* fresh */
+		/* local root owns it; an identity or root over TCP needs the key */
+		assert_int_equal(brick_block_access(b, i * BS, &root, NULL, &blk), 0);
+		assert_int_equal(brick_block_access(b, i * BS, &a, NULL, &blk), -EACCES);
+		assert_int_equal(brick_block_access(b, i * BS, &tcp, NULL, &blk), -EACCES);
+		assert_int_equal(brick_block_access(b, i * BS, &tcp, blk->acl.key, &blk), 0);
+	}
+	assert_int_equal(blk_byte(b, 5 * BS), 0x55);
+	assert_int_equal(faccessat(b->fast.dfd, "acl-0000000000e00000", F_OK, 0), -1);
+	blk = brick_htab_get(&b->blocks, 0);
+	memcpy(k2, blk->acl.key, sizeof(k2));
+	brick_close(b);
+	/* the fresh keys were kept */
+	b = mk_sf("acls", "aclf", "acl-sf", 6, 1, 0);
+	blk = brick_htab_get(&b->blocks, 0);
+	assert_memory_equal(blk->acl.key, k2, sizeof(k2));
+	fd = openat(b->fast.dfd, "acl-0000000000000000", O_RDONLY);
+	assert_true(fd >= 0);
+	{
+		struct stat st;
+
+		assert_int_equal(fstat(fd, &st), 0);
+		assert_int_equal(st.st_mode & 0777, 0600);
+		assert_int_equal(st.st_size, BRICK_ACL_SIZE);
+	}
+	close(fd);
+	brick_close(b);
+}
+
 int
 main(void)
 {
@@ -1068,7 +1272,8 @@ main(void)
 		cmocka_unit_test(test_volatile_no_syncs), cmocka_unit_test(test_htab),
 		cmocka_unit_test(test_sf_format), cmocka_unit_test(test_sf_tiering),
 		cmocka_unit_test(test_sf_recovery), cmocka_unit_test(test_sf_errors),
-		cmocka_unit_test(test_sf_syncs),
+		cmocka_unit_test(test_sf_syncs),  cmocka_unit_test(test_acl_check),
+		cmocka_unit_test(test_acl_format), cmocka_unit_test(test_acl_recovery),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -59,7 +59,7 @@ test_check_req(void **state)
 		{ "status in request", req(NVL_BRICK_OP_ALLOC), -EPROTO },
 		{ "rsvd", req(NVL_BRICK_OP_ALLOC), -EPROTO },
 		{ "opcode 0", req(0), -EOPNOTSUPP },
-		{ "opcode 12", req(12), -EOPNOTSUPP },
+		{ "opcode 13", req(13), -EOPNOTSUPP },
 		{ "opcode 255", req(255), -EOPNOTSUPP },
 		{ "version", req(NVL_BRICK_OP_INFO), -EPROTO },
 		{ "alloc unaligned", req(NVL_BRICK_OP_ALLOC), -EINVAL },
@@ -86,6 +86,13 @@ test_check_req(void **state)
 		{ "hello short", req(NVL_BRICK_OP_HELLO), -EINVAL },
 		{ "hello ok, any version", req(NVL_BRICK_OP_HELLO), 0 },
 		{ "hello too long", req(NVL_BRICK_OP_HELLO), -EINVAL },
+		{ "map with block key", req(NVL_BRICK_OP_MAP), 0 },
+		{ "map with 15 bytes", req(NVL_BRICK_OP_MAP), -EINVAL },
+		{ "free with block key", req(NVL_BRICK_OP_FREE), 0 },
+		{ "free with 17 bytes", req(NVL_BRICK_OP_FREE), -EINVAL },
+		{ "unmap with a payload", req(NVL_BRICK_OP_UNMAP), -EINVAL },
+		{ "key ok", req(NVL_BRICK_OP_KEY), 0 },
+		{ "key with a payload", req(NVL_BRICK_OP_KEY), -EINVAL },
 	};
 	int i = 0;
 
@@ -120,7 +127,14 @@ test_check_req(void **state)
 	c[i++].h.arg = NVL_BRICK_LIST_MAX + 1;
 	c[i++].h.data_len = 16;
 	c[i].h.version = 77, c[i++].h.data_len = 17;
-	c[i++].h.data_len = 16 + NVL_BRICK_NAME_MAX + 1;
+	c[i++].h.data_len = BRICK_PROTO_HELLO_MAX + 1;
+	c[i].h.arg = NVL_BRICK_MAP_RW, c[i++].h.data_len = NVL_BRICK_KEY_SIZE;
+	c[i].h.arg = NVL_BRICK_MAP_RW, c[i++].h.data_len = NVL_BRICK_KEY_SIZE - 1;
+	c[i++].h.data_len = NVL_BRICK_KEY_SIZE;
+	c[i++].h.data_len = NVL_BRICK_KEY_SIZE + 1;
+	c[i++].h.data_len = NVL_BRICK_KEY_SIZE;
+	i++;
+	c[i++].h.data_len = NVL_BRICK_KEY_SIZE;
 	assert_int_equal(i, (int)(sizeof(c) / sizeof(c[0])));
 	for (i = 0; i < (int)(sizeof(c) / sizeof(c[0])); i++) {
 		int rc = brick_proto_check_req(&c[i].h, 1);
@@ -175,12 +189,29 @@ test_check_resp(void **state)
 	r.flags = NVL_BRICK_HF_RESPONSE;
 	r.key = 5;
 	r.length = BS;
+	r.data_len = NVL_BRICK_KEY_SIZE; /* the block key */
 	assert_int_equal(brick_proto_check_resp(&r, &q), 0);
+	r.data_len = 0;
+	assert_int_equal(brick_proto_check_resp(&r, &q), -EPROTO);
+	r.data_len = NVL_BRICK_KEY_SIZE;
 	r.key = 0;
 	assert_int_equal(brick_proto_check_resp(&r, &q), -EPROTO);
 	r.key = 5;
 	r.addr = 0;
 	assert_int_equal(brick_proto_check_resp(&r, &q), -EPROTO);
+	/* ALLOC and KEY answer with the block key; errors carry nothing */
+	for (int opc = NVL_BRICK_OP_ALLOC; opc <= NVL_BRICK_OP_KEY; opc += NVL_BRICK_OP_KEY -
+									    NVL_BRICK_OP_ALLOC) {
+		q = req((uint8_t)opc);
+		r = q;
+		r.flags = NVL_BRICK_HF_RESPONSE;
+		r.data_len = NVL_BRICK_KEY_SIZE;
+		assert_int_equal(brick_proto_check_resp(&r, &q), 0);
+		r.data_len = 0;
+		assert_int_equal(brick_proto_check_resp(&r, &q), -EPROTO);
+		r.status = NVL_BRICK_S_ACCES;
+		assert_int_equal(brick_proto_check_resp(&r, &q), 0);
+	}
 }
 
 static void
@@ -201,29 +232,64 @@ test_status(void **state)
 static void
 test_hello(void **state)
 {
-	uint8_t buf[128];
+	uint8_t buf[BRICK_PROTO_HELLO_MAX + 8];
 	char name[NVL_BRICK_NAME_MAX + 1];
+	struct brick_proto_client cl = { .has_id = true, .name = "alice@h1" }, out;
 	uint8_t v;
 	size_t n;
 
 	(void)state;
+	/* anonymous */
 	n = brick_proto_hello_encode("brick-0", buf, sizeof(buf));
 	assert_int_equal(n, 16 + 7);
-	assert_int_equal(brick_proto_hello_decode(buf, n, &v, name), 0);
+	assert_int_equal(brick_proto_hello_decode(buf, n, &v, name, &out), 0);
 	assert_string_equal(name, "brick-0");
-	assert_int_equal(v, 1);
-	assert_int_equal(brick_proto_hello_decode(buf, n - 1, &v, name), -EINVAL);
+	assert_false(out.has_id);
+	assert_int_equal(v, 2);
+	assert_int_equal(brick_proto_hello_decode(buf, n - 1, &v, name, NULL), -EINVAL);
 	buf[16] = ' ';
-	assert_int_equal(brick_proto_hello_decode(buf, n, &v, name), -EINVAL);
+	assert_int_equal(brick_proto_hello_decode(buf, n, &v, name, NULL), -EINVAL);
 	buf[16] = 'b';
-	buf[0] = 2;
-	buf[1] = 3; /* versions 2..3 only */
-	assert_int_equal(brick_proto_hello_decode(buf, n, &v, name), -EPROTONOSUPPORT);
+	buf[0] = 3;
+	buf[1] = 4; /* versions 3..4 only */
+	assert_int_equal(brick_proto_hello_decode(buf, n, &v, name, NULL), -EPROTONOSUPPORT);
 	buf[0] = 1;
-	assert_int_equal(brick_proto_hello_decode(buf, n, &v, name), 0);
-	assert_int_equal(v, 1);
+	buf[1] = 1; /* a version 1 client: refused as a version, before any field */
+	buf[12] = 0xff;
+	assert_int_equal(brick_proto_hello_decode(buf, n, &v, name, NULL), -EPROTONOSUPPORT);
+	buf[12] = 0;
+	buf[1] = 2;
+	assert_int_equal(brick_proto_hello_decode(buf, n, &v, name, NULL), 0);
+	assert_int_equal(v, 2);
 	assert_int_equal(brick_proto_hello_encode("", buf, sizeof(buf)), 0);
 	assert_int_equal(brick_proto_hello_encode("x", buf, 10), 0);
+
+	/* with an identity: secret and name travel, the lengths must add up */
+	for (unsigned i = 0; i < NVL_BRICK_ID_SIZE; i++)
+		cl.secret[i] = (uint8_t)(i * 7 + 1);
+	n = brick_proto_hello_encode_id("b0", &cl, buf, sizeof(buf));
+	assert_int_equal(n, 16 + 2 + 32 + 8);
+	assert_int_equal(brick_proto_hello_decode(buf, n, &v, name, &out), 0);
+	assert_true(out.has_id);
+	assert_memory_equal(out.secret, cl.secret, NVL_BRICK_ID_SIZE);
+	assert_string_equal(out.name, "alice@h1");
+	assert_string_equal(name, "b0");
+	assert_int_equal(brick_proto_hello_decode(buf, n - 1, &v, name, &out), -EINVAL);
+	buf[12] = 31; /* client part shorter than the secret */
+	assert_int_equal(brick_proto_hello_decode(buf, n, &v, name, &out), -EINVAL);
+	buf[12] = 40;
+	buf[n - 1] = '/'; /* client names are printable, no '/' */
+	assert_int_equal(brick_proto_hello_decode(buf, n, &v, name, &out), -EINVAL);
+	cl.has_id = true;
+	memset(cl.name, 'n', NVL_BRICK_CLIENT_MAX);
+	cl.name[NVL_BRICK_CLIENT_MAX] = '\0';
+	n = brick_proto_hello_encode_id("b0", &cl, buf, sizeof(buf));
+	assert_int_equal(n, 16 + 2 + 32 + NVL_BRICK_CLIENT_MAX);
+	assert_int_equal(brick_proto_hello_decode(buf, n, &v, name, &out), 0);
+	assert_int_equal(strlen(out.name), NVL_BRICK_CLIENT_MAX);
+	/* an anonymous client may still carry no name at all */
+	cl.has_id = false;
+	assert_int_equal(brick_proto_hello_encode_id("b0", &cl, buf, sizeof(buf)), 16 + 2);
 }
 
 struct uri_case {
