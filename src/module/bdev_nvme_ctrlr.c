@@ -407,7 +407,9 @@ nvme_ctrlr_event(void *arg, struct host_ctrlr *hc, enum host_event ev)
 		attach_connected(c);
 		break;
 	case HOST_EV_CONNECT_FAILED:
-		attach_fail(c, -ECONNREFUSED, "%s", host_ctrlr_last_error(hc));
+		/* the host core's own errno: no such subsystem, not allowed, ... */
+		attach_fail(c, host_ctrlr_errno(hc) ? host_ctrlr_errno(hc) : -ECONNREFUSED, "%s",
+			    host_ctrlr_last_error(hc));
 		break;
 	case HOST_EV_LOST:
 		nvl_strlcpy(c->last_error, host_ctrlr_last_error(hc), sizeof(c->last_error));

@@ -12,6 +12,7 @@
  */
 #include "app/app.h"
 #include "module/bdev_nvme_internal.h"
+#include "nvlend/nvlend.h"
 #include "rpc/rpc.h"
 #include "util/util.h"
 
@@ -121,7 +122,9 @@ rpc_attach_done(void *arg, struct nvme_ctrlr *c, int rc, const char *why)
 	json_t *names;
 
 	if (rc < 0) {
-		nvl_rpc_error(req, rc, "%s: %s", c->o.name, why ? why : strerror(-rc));
+		/* libnvlend's words for the failure (nvl_strerror), then the details */
+		nvl_rpc_error(req, rc, "%s: %s%s%s%s", c->o.name, nvl_strerror(rc), why ? " (" : "",
+			      why ? why : "", why ? ")" : "");
 		return;
 	}
 	names = json_array();

@@ -92,7 +92,7 @@ assert_eq "$(nvlend nvme attach Imp "nvme+tcp://127.0.0.1:$P/$Q:exp" --queues 1 
 nvlend nvme list | grep_q "^Imp  *ready  *TCP 127.0.0.1:$P  *$Q:exp  *1  *0  *Impn1" || fail "nvme list: $(nvlend nvme list)"
 nvlend bdev list | grep_q "^Impn1 " || fail "imported bdev not listed"
 out=$(nvlend nvme attach Imp2 "nvme+tcp://127.0.0.1:$P/$Q:nope" 2>&1) && fail "attach to a wrong NQN"
-assert_contains "$out" "no subsystem" "nvme attach wrong NQN"
+assert_contains "$out" "no such subsystem" "nvme attach wrong NQN"
 out=$(nvlend nvme attach Imp2 "nvme+tcp:/x" 2>&1)
 assert_eq "$?" 2 "nvme attach bad URI exit"
 assert_contains "$out" "invalid URI" "nvme attach bad URI"
