@@ -23,6 +23,7 @@
 #include <fuse_lowlevel.h>
 
 #include "attach.h"
+#include "attach_req.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -227,29 +228,24 @@ fa_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file
 {
 	struct fuse_attach *fa = fuse_req_userdata(req);
 	struct fa_worker *w = worker_get(fa);
-	uint64_t start, end, a0, a1;
+	struct attach_fuse_range r;
 	int rc;
 
 	if (w == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (off < 0 || (uint64_t)off >= fa->size || size == 0) {
+	/* unaligned reads read the covering blocks (attach_req.c) */
+	attach_fuse_read_range(off, size, fa->size, fa->bs, FA_IO_MAX, &r);
+	if (r.end == r.start) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	start = (uint64_t)off;
-	end = NVL_MIN(start + NVL_MIN((uint64_t)size, (uint64_t)FA_IO_MAX), fa->size);
-	/* unaligned reads read the covering blocks */
-	a0 = NVL_ALIGN_DOWN(start, (uint64_t)fa->bs);
-	a1 = NVL_ALIGN_UP(end, (uint64_t)fa->bs);
-	if (a1 - a0 > FA_IO_MAX + fa->bs)
-		a1 = a0 + FA_IO_MAX;
-	rc = fa_io(w, HOST_SESSION_READ, 0, a0, a1 - a0, w->buf);
+	rc = fa_io(w, HOST_SESSION_READ, 0, r.a0, r.a1 - r.a0, w->buf);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
-		fuse_reply_buf(req, (char *)w->buf + (start - a0), NVL_MIN(end, a1) - start);
+		fuse_reply_buf(req, (char *)w->buf + (r.start - r.a0), r.end - r.start);
 }
 
 static void
@@ -258,26 +254,20 @@ fa_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off
 {
 	struct fuse_attach *fa = fuse_req_userdata(req);
 	struct fa_worker *w = worker_get(fa);
+	int64_t n;
 	int rc;
 
 	if (w == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (fa->ro) {
-		fuse_reply_err(req, EROFS);
+	/* whole blocks inside the namespace (attach_req.c) */
+	n = attach_fuse_write_len(off, size, fa->size, fa->bs, fa->ro);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
 		return;
 	}
-	if (off < 0 || (uint64_t)off >= fa->size) {
-		fuse_reply_err(req, (uint64_t)off == fa->size ? ENOSPC : EFBIG);
-		return;
-	}
-	/* no read-modify-write: blocks are written whole (O_DIRECT semantics) */
-	if ((uint64_t)off % fa->bs || size % fa->bs) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	size = NVL_MIN((uint64_t)size, fa->size - (uint64_t)off);
+	size = (size_t)n;
 	/* the buffer stays valid until we reply: no copy but libnvlend's into its window */
 	rc = fa_io(w, HOST_SESSION_WRITE, (fi->flags & O_DSYNC) ? HOST_SESSION_F_FUA : 0,
 		   (uint64_t)off, size, (void *)buf);
@@ -323,60 +313,18 @@ fa_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
 {
 	struct fuse_attach *fa = fuse_req_userdata(req);
 	struct fa_worker *w = worker_get(fa);
-	uint64_t start = (uint64_t)off, end;
+	struct host_session_io io = { 0 };
 	int rc;
 
 	if (w == NULL) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	if (off < 0 || len <= 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if (fa->ro) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
-	end = start + (uint64_t)len;
-	if (end < start) {
-		fuse_reply_err(req, EFBIG);
-		return;
-	}
-	if (end > fa->size) {
-		if (!(mode & FALLOC_FL_KEEP_SIZE)) {
-			fuse_reply_err(req, EFBIG); /* the file cannot grow */
-			return;
-		}
-		end = fa->size;
-	}
-	if (start >= end) {
-		fuse_reply_err(req, 0);
-		return;
-	}
-	switch (mode & ~FALLOC_FL_KEEP_SIZE) {
-	case 0:
-		/* every block exists already */
-		rc = 0;
-		break;
-	case FALLOC_FL_PUNCH_HOLE:
-	case FALLOC_FL_ZERO_RANGE:
-		if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE)) {
-			rc = -EOPNOTSUPP;
-			break;
-		}
-		if (start % fa->bs || end % fa->bs) {
-			rc = -EOPNOTSUPP; /* whole blocks only; callers fall back to writing */
-			break;
-		}
-		rc = fa_io(w, HOST_SESSION_WRITE_ZEROES,
-			   (mode & FALLOC_FL_PUNCH_HOLE) ? HOST_SESSION_F_DEALLOC : 0, start,
-			   end - start, NULL);
-		break;
-	default:
-		rc = -EOPNOTSUPP;
-	}
-	fuse_reply_err(req, -rc);
+	/* PUNCH_HOLE / ZERO_RANGE of whole blocks: Write Zeroes (attach_req.c) */
+	rc = attach_fuse_fallocate(mode, off, len, fa->size, fa->bs, fa->ro, &io);
+	if (rc > 0)
+		rc = fa_io(w, io.op, io.flags, io.offset, io.len, NULL);
+	fuse_reply_err(req, rc < 0 ? -rc : 0);
 }
 
 static const struct fuse_lowlevel_ops fa_ops = {

@@ -20,6 +20,7 @@
  * process's main thread's.
  */
 #include "attach.h"
+#include "attach_req.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -184,51 +185,20 @@ ub_request(struct ub_queue *uq, struct ub_tag *t)
 {
 	struct ublk_attach *ua = uq->ua;
 	struct ublksrv_io_desc d = uq->iods[t->tag];
-	/* a start sector beyond 2^55 would wrap the shift into a small offset
-	 * that passes the range check below: saturate instead */
-	uint64_t off = d.start_sector > (UINT64_MAX >> 9) ? UINT64_MAX : d.start_sector << 9;
-	uint64_t len = (uint64_t)d.nr_sectors << 9;
 	struct host_session_io *io = &t->io;
-	uint32_t fl = ublksrv_get_flags(&d);
 	int rc;
 
 	memset(io, 0, sizeof(*io));
-	io->offset = off;
-	io->len = len;
+	/* what the kernel may ask (attach_req.c) */
+	rc = attach_ublk_req((uint8_t)ublksrv_get_op(&d), ublksrv_get_flags(&d), d.start_sector,
+			     d.nr_sectors, ua->size, UB_BUF_BYTES, io);
+	if (rc < 0) {
+		ub_queue_cmd(uq, UBLK_IO_COMMIT_AND_FETCH_REQ, t->tag, rc);
+		return;
+	}
 	io->buf = t->buf;
 	io->cb = ub_io_done;
 	io->ctx = t;
-	switch (ublksrv_get_op(&d)) {
-	case UBLK_IO_OP_READ:
-		io->op = HOST_SESSION_READ;
-		break;
-	case UBLK_IO_OP_WRITE:
-		io->op = HOST_SESSION_WRITE;
-		io->flags = (fl & UBLK_IO_F_FUA) ? HOST_SESSION_F_FUA : 0;
-		break;
-	case UBLK_IO_OP_FLUSH:
-		io->op = HOST_SESSION_FLUSH;
-		io->offset = io->len = 0;
-		break;
-	case UBLK_IO_OP_DISCARD:
-		io->op = HOST_SESSION_DISCARD;
-		break;
-	case UBLK_IO_OP_WRITE_ZEROES:
-		io->op = HOST_SESSION_WRITE_ZEROES;
-		io->flags = ((fl & UBLK_IO_F_NOUNMAP) ? 0 : HOST_SESSION_F_DEALLOC) |
-			    ((fl & UBLK_IO_F_FUA) ? HOST_SESSION_F_FUA : 0);
-		break;
-	default:
-		ub_queue_cmd(uq, UBLK_IO_COMMIT_AND_FETCH_REQ, t->tag, -EOPNOTSUPP);
-		return;
-	}
-	if (io->op != HOST_SESSION_FLUSH &&
-	    (len == 0 || off > ua->size || len > ua->size - off ||
-	     ((io->op == HOST_SESSION_READ || io->op == HOST_SESSION_WRITE) &&
-	      len > UB_BUF_BYTES))) {
-		ub_queue_cmd(uq, UBLK_IO_COMMIT_AND_FETCH_REQ, t->tag, -EINVAL);
-		return;
-	}
 	t->busy = true;
 	rc = host_session_queue_submit(uq->q, io);
 	if (rc < 0) {
