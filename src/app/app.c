@@ -14,6 +14,7 @@
  */
 #include "app/app.h"
 #include "app/keeper.h"
+#include "bdev/bdev.h"
 #include "rpc/rpc.h"
 #include "util/fdstore.h"
 #include "util/log.h"
@@ -60,6 +61,10 @@ static struct {
 	/* framework_start_init and framework_wait_init calls answered once started */
 	struct nvl_rpc_request **waiters;
 	size_t nwaiters, waiters_cap;
+	/* configuration calls waiting for a bdev that an imported controller
+	 * will bring once its target is up (no boot order: replay_defer) */
+	json_t *deferred;
+	struct nvl_timer *deferred_timer;
 } g_app = { .sfd = -1 };
 
 #define APP_CONFIG_BLOB "app.config"
@@ -181,6 +186,13 @@ nvl_app_shutdown(int exit_code)
 	if (exit_code)
 		g_app.exit_code = exit_code;
 	NVL_NOTICELOG("shutting down: stopping RPC, draining I/O");
+	nvl_timer_destroy(g_app.deferred_timer);
+	g_app.deferred_timer = NULL;
+	if (json_array_size(g_app.deferred))
+		NVL_WARNLOG("config: %zu call(s) still waited for their bdevs",
+			    json_array_size(g_app.deferred));
+	json_decref(g_app.deferred);
+	g_app.deferred = NULL;
 	nvl_rpc_set_call_hook(NULL);
 	app_answer_waiters(false);
 	if (nvl_fdstore_available()) {
@@ -240,12 +252,117 @@ static void app_started(void);
 static void app_replayed(void);
 static int config_flatten(json_t *doc, json_t **out);
 
+/* ---- configuration calls that wait for a bdev ---------------------------------------------- */
+
+/* The first string of params (at any depth) naming no bdev yet that a
+ * provider will bring (nvl_bdev_pending), or NULL. */
+static const char *
+call_pending_bdev(json_t *v)
+{
+	const char *key, *name;
+	json_t *e;
+	size_t i;
+
+	if (json_is_string(v))
+		return nvl_bdev_pending(json_string_value(v)) ? json_string_value(v) : NULL;
+	if (json_is_object(v)) {
+		json_object_foreach(v, key, e)
+			if ((name = call_pending_bdev(e)) != NULL)
+				return name;
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+			if ((name = call_pending_bdev(e)) != NULL)
+				return name;
+	}
+	return NULL;
+}
+
+static void
+deferred_done(void *arg, json_t *result, json_t *error)
+{
+	json_t *call = arg;
+
+	(void)result;
+	if (error) {
+		char *e = json_dumps(error, JSON_COMPACT);
+
+		NVL_ERRLOG("config: %s, applied late, failed: %s",
+			   json_string_value(json_object_get(call, "method")), e ? e : "?");
+		free(e);
+	} else {
+		NVL_NOTICELOG("config: %s applied now that its bdev is there",
+			      json_string_value(json_object_get(call, "method")));
+	}
+	json_decref(call);
+}
+
+/* reactor 0, every second while calls wait: run those whose bdevs came, drop
+ * those whose bdevs will not come (their controller was given up or went) */
+static void
+deferred_tick(void *arg)
+{
+	size_t i = 0;
+
+	(void)arg;
+	while (i < json_array_size(g_app.deferred)) {
+		json_t *call = json_array_get(g_app.deferred, i);
+		json_t *m = json_object_get(call, "method"), *p = json_object_get(call, "params");
+		const char *waits = json_string_value(json_object_get(call, "waits_for"));
+
+		if (nvl_bdev_pending(waits)) {
+			i++;
+			continue;
+		}
+		json_incref(call);
+		json_array_remove(g_app.deferred, i);
+		if (nvl_bdev_get_by_name(waits) == NULL) {
+			NVL_ERRLOG("config: %s dropped: bdev %s will not come (its controller was "
+				   "given up or detached)", json_string_value(m), waits);
+			json_decref(call);
+		} else if (call_pending_bdev(p) != NULL) {
+			/* another bdev of the same call still to come */
+			json_object_set_new(call, "waits_for", json_string(call_pending_bdev(p)));
+			json_array_append_new(g_app.deferred, call);
+		} else if (nvl_rpc_call_local(json_string_value(m), p, deferred_done, call) < 0) {
+			json_decref(call);
+		}
+	}
+	if (json_array_size(g_app.deferred) == 0) {
+		nvl_timer_destroy(g_app.deferred_timer);
+		g_app.deferred_timer = NULL;
+	}
+}
+
+/* A configuration call failed: if it names a bdev an imported controller
+ * will bring (its target is down now), it waits for it. \return true if so. */
+static bool
+replay_defer(json_t *call)
+{
+	const char *name = call_pending_bdev(json_object_get(call, "params"));
+	json_t *c;
+
+	if (name == NULL)
+		return false;
+	if (g_app.deferred == NULL)
+		g_app.deferred = json_array();
+	c = json_deep_copy(call);
+	json_object_set_new(c, "waits_for", json_string(name));
+	json_array_append_new(g_app.deferred, c);
+	NVL_WARNLOG("config: %s waits for bdev %s (its controller waits for its target)",
+		    json_string_value(json_object_get(call, "method")), name);
+	if (g_app.deferred_timer == NULL)
+		g_app.deferred_timer = nvl_timer_create(deferred_tick, NULL, 1000000, 1000000);
+	return true;
+}
+
 static void
 replay_done(void *arg, json_t *result, json_t *error)
 {
 	json_t *call = arg;
 
 	(void)result;
+	if (error && replay_defer(call))
+		error = NULL; /* it waits; the replay goes on */
 	if (error) {
 		char *e = json_dumps(error, JSON_COMPACT);
 

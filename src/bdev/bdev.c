@@ -135,6 +135,33 @@ nvl_bdev_get_by_name(const char *name)
 	return NULL;
 }
 
+static nvl_bdev_pending_fn g_pending[4];
+
+int
+nvl_bdev_pending_register(nvl_bdev_pending_fn fn)
+{
+	for (size_t i = 0; i < NVL_ARRAY_SIZE(g_pending); i++) {
+		if (g_pending[i] == fn)
+			return 0;
+		if (g_pending[i] == NULL) {
+			g_pending[i] = fn;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
+
+bool
+nvl_bdev_pending(const char *name)
+{
+	if (nvl_bdev_get_by_name(name))
+		return false;
+	for (size_t i = 0; i < NVL_ARRAY_SIZE(g_pending) && g_pending[i]; i++)
+		if (g_pending[i](name))
+			return true;
+	return false;
+}
+
 struct nvl_bdev *
 nvl_bdev_first(void)
 {

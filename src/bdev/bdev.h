@@ -183,6 +183,16 @@ int nvl_bdev_register(struct nvl_bdev *b);
 int nvl_bdev_unregister(struct nvl_bdev *b);
 
 struct nvl_bdev *nvl_bdev_get_by_name(const char *name);
+
+/** Asked of providers of bdevs that will appear later (an imported controller
+ *  waiting for its target): true if it will bring a bdev of that name. */
+typedef bool (*nvl_bdev_pending_fn)(const char *name);
+/** reactor 0: add a provider (registering one twice keeps one). \return 0 or
+ *  -ENOSPC (more than a few providers). */
+int nvl_bdev_pending_register(nvl_bdev_pending_fn fn);
+/** reactor 0: true if no bdev has that name yet but a provider will bring one
+ *  (the daemon's configuration waits for it instead of failing). */
+bool nvl_bdev_pending(const char *name);
 struct nvl_bdev *nvl_bdev_first(void);
 struct nvl_bdev *nvl_bdev_next(struct nvl_bdev *b);
 

@@ -100,6 +100,27 @@ ctrlr_report(struct nvme_ctrlr *c, int rc, const char *why)
 static void ctrlr_park(struct nvme_ctrlr *c);
 static void ctrlr_waiting_tick(struct nvme_ctrlr *c);
 
+/* nvl_bdev_pending(): a controller waiting for its target (not given up)
+ * will bring bdevs NAMEn<nsid>. */
+static bool
+bdev_nvme_bdev_pending(const char *name)
+{
+	for (struct nvme_ctrlr *c = bdev_nvme_ctrlr_first(); c; c = bdev_nvme_ctrlr_next(c)) {
+		size_t n = strlen(c->o.name);
+		const char *p = name + n;
+
+		if (c->given_up || (ctrlr_phase(c) != NVME_WAITING && ctrlr_phase(c) != NVME_ATTACHING))
+			continue;
+		if (strncmp(name, c->o.name, n) != 0 || p[0] != 'n' || p[1] < '1' || p[1] > '9')
+			continue;
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+		if (*p == '\0')
+			return true;
+	}
+	return false;
+}
+
 static void
 nvme_ctrlr_free(struct nvme_ctrlr *c)
 {
@@ -534,6 +555,8 @@ ctrlr_park(struct nvme_ctrlr *c)
 			    NVL_MAX(c->o.reconnect_delay_sec, 1u));
 	}
 	ctrlr_set_phase(c, NVME_WAITING);
+	/* a configuration that uses its bdevs waits for them (app.c) */
+	(void)nvl_bdev_pending_register(bdev_nvme_bdev_pending);
 	if (c->o.ctrlr_loss_timeout_sec >= 0 &&
 	    now - c->wait_since_ns >= (uint64_t)c->o.ctrlr_loss_timeout_sec * 1000000000ull) {
 		c->given_up = true;

@@ -7,7 +7,9 @@
 # "waiting to reconnect" (bdev_nvme_get_controllers, nvlend status, nvlend
 # nvme list), and so is a discovery
 # service of its configuration; A
-# starts; B's bdev appears within bounded time and reads A's data. An
+# starts; B's bdev appears within bounded time and reads A's data; the
+# configuration's re-export of that bdev (add_ns) waits for it and is applied
+# when it comes. An
 # interactive attach to a down target still fails at once.
 source "$(dirname "$0")/common.sh"
 requires ss nbdcopy
@@ -20,7 +22,12 @@ cat > "$T/b.json" <<JSON
   "traddr":"127.0.0.1","trsvcid":"$P","subnqn":"$NQN","reconnect_delay_sec":1,
   "ctrlr_loss_timeout_sec":-1}},
  {"method":"bdev_nvme_start_discovery","params":{"name":"D","trtype":"tcp",
-  "traddr":"127.0.0.1","trsvcid":"$P","reconnect_delay_sec":1}}]}]}
+  "traddr":"127.0.0.1","trsvcid":"$P","reconnect_delay_sec":1}}]},
+ {"subsystem":"nvmf","config":[
+ {"method":"nvmf_create_subsystem","params":{"nqn":"$NQN-re","allow_any_host":true}},
+ {"method":"nvmf_subsystem_add_ns","params":{"nqn":"$NQN-re","namespace":{"bdev_name":"An1"}}},
+ {"method":"nvmf_subsystem_add_listener","params":{"nqn":"$NQN-re",
+  "listen_address":{"trtype":"SHM","traddr":"$T/re.sock"}}}]}]}
 JSON
 
 # B first, A down
@@ -34,6 +41,9 @@ b rpc bdev_get_bdevs | grep_q '"An1"' && fail "a bdev before the target is up"
 # the operator's page and nvme list show it waiting
 b status | grep_q "A .*waiting to reconnect" || fail "status does not show A waiting: $(b status)"
 b nvme list | grep_q "^A  *waiting to reconnect" || fail "nvme list does not show A waiting: $(b nvme list)"
+# the configuration's re-export of A's bdev waits for it, and says so
+grep_q "nvmf_subsystem_add_ns waits for bdev An1" <"$BLOG" || fail "no log line for the waiting add_ns"
+b subsystem list | grep_q "$NQN-re .*SHM $T/re.sock" || fail "the rest of the configuration was not applied"
 st=$(b rpc bdev_nvme_get_discovery_info | json_get '[0]["state"]')
 assert_eq "$st" "waiting to reconnect" "state of discovery D while its target is down"
 # save_config keeps the waiting controller
@@ -70,6 +80,10 @@ wait_until 10 has_bdev || fail "An1 did not appear within 10 s of the target sta
 st=$(b rpc bdev_nvme_get_controllers '{"name":"A"}' | json_get '[0]["state"]')
 assert_eq "$st" "ready" "state of A once its target is up"
 grep -q "A: attached .* after waiting for it" "$BLOG" || fail "no log line for the attach"
+# ... and the configuration's re-export of An1 follows by itself
+wait_until 5 sh -c "nvlend -s $BSOCK subsystem list | grep -q '$NQN-re  *1:An1'" ||
+	fail "the waiting add_ns of An1 was not applied: $(b subsystem list)"
+grep_q "nvmf_subsystem_add_ns applied now that its bdev is there" <"$BLOG" || fail "no log line for the late add_ns"
 # the discovery service from the configuration connects too: its entry attaches
 wait_until 10 sh -c "nvlend -s $BSOCK rpc bdev_get_bdevs | grep -q '\"D0n1\"'" ||
 	fail "D0n1 (discovery from the config) did not appear"
