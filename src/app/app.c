@@ -575,6 +575,17 @@ app_started(void)
 		nvl_fdstore_release_untaken();
 		nvl_fdstore_ready(g_app.replaying_kept ? "serving again after a restart" : "serving");
 	}
+	{
+		const char *from = NULL;
+		bool back = false;
+
+		if (nvl_handover_active(&from, &back)) {
+			nvl_handover_resumed("daemon: RPC and listening sockets");
+			NVL_NOTICELOG("%s %s: serving (nvlend_get_upgrade has the downtime per "
+				      "function)", back ? "upgrade rolled back, still" : "upgraded from",
+				      from ? from : "?");
+		}
+	}
 	if (g_app.opts->started && !g_app.started_cb_done)
 		g_app.opts->started(g_app.opts->started_arg);
 	if (!g_app.stopping)

@@ -49,6 +49,14 @@ struct keeper {
 	unsigned backoff_ms;
 	unsigned restarts;            /* workers started after the first */
 	uint64_t started_us;          /* when the keeper started, Unix time */
+	/* upgrade: argv[0] is the binary started (a copy of worker_argv whose
+	 * first element an upgrade replaces) */
+	char **argv;
+	char *upgrade_path;           /* asked by the worker, not started yet */
+	char upgrade_from[64];
+	uint64_t upgrade_t0_ns;
+	char *prev_binary;            /* while upgrading: what to roll back to */
+	bool upgrading, rolled_back;
 };
 
 static uint64_t
@@ -139,6 +147,31 @@ keeper_handle(struct keeper *k, const char *msg, int *fds, unsigned nfds)
 	if (keeper_field(msg, "READY", v, sizeof(v)) && strcmp(v, "1") == 0) {
 		k->ready = true;
 		k->backoff_ms = 0;
+		k->rolled_back = false; /* told to the worker it started; not to later ones */
+		if (k->upgrading) {
+			NVL_NOTICELOG("keeper: worker %d of %s is serving: upgrade done",
+				      (int)k->worker, k->argv[0]);
+			free(k->prev_binary);
+			k->prev_binary = NULL;
+			k->upgrading = false;
+		}
+	}
+	{
+		char path[PATH_MAX];
+
+		if (keeper_field(msg, "UPGRADE", path, sizeof(path))) {
+			if (path[0] != '/' || access(path, X_OK) < 0) {
+				NVL_WARNLOG("keeper: upgrade to '%s' refused: not an executable "
+					    "absolute path", path);
+			} else {
+				free(k->upgrade_path);
+				k->upgrade_path = strdup(path);
+				k->upgrade_t0_ns = nvl_now_ns();
+				if (!keeper_field(msg, "VERSION", k->upgrade_from,
+						  sizeof(k->upgrade_from)))
+					k->upgrade_from[0] = '\0';
+			}
+		}
 	}
 	if (keeper_field(msg, "STATUS", v, sizeof(v)))
 		NVL_NOTICELOG("keeper: worker %d: %s", (int)k->worker, v);
@@ -247,12 +280,25 @@ keeper_exec_worker(struct keeper *k, int errpipe)
 	} else {
 		unsetenv(NVL_FDSTORE_DEATH_ENV);
 	}
+	if (k->upgrading || k->rolled_back) {
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)k->upgrade_t0_ns);
+		setenv(NVL_KEEPER_UPGRADE_T0_ENV, num, 1);
+		setenv(NVL_KEEPER_UPGRADE_FROM_ENV, k->upgrade_from, 1);
+		if (k->rolled_back)
+			setenv(NVL_KEEPER_UPGRADE_ROLLBACK_ENV, "1", 1);
+		else
+			unsetenv(NVL_KEEPER_UPGRADE_ROLLBACK_ENV);
+	} else {
+		unsetenv(NVL_KEEPER_UPGRADE_T0_ENV);
+		unsetenv(NVL_KEEPER_UPGRADE_FROM_ENV);
+		unsetenv(NVL_KEEPER_UPGRADE_ROLLBACK_ENV);
+	}
 	if (k->nkept == 0) {
 		unsetenv("LISTEN_FDS");
 		unsetenv("LISTEN_FDNAMES");
 		unsetenv("LISTEN_PID");
 	}
-	execv(k->o->worker_argv[0], k->o->worker_argv);
+	execv(k->argv[0], k->argv);
 fail:
 	err = errno;
 	(void)!write(errpipe, &err, sizeof(err));
@@ -290,7 +336,7 @@ keeper_spawn(struct keeper *k)
 	if (n == (ssize_t)sizeof(err)) {
 		waitpid(pid, NULL, 0);
 		k->worker = 0;
-		NVL_ERRLOG("keeper: cannot start %s: %s", k->o->worker_argv[0], strerror(err));
+		NVL_ERRLOG("keeper: cannot start %s: %s", k->argv[0], strerror(err));
 		return -err;
 	}
 	NVL_NOTICELOG("keeper: worker %d started with %u stored descriptor(s)", (int)pid,
@@ -314,6 +360,20 @@ keeper_may_restart(struct keeper *k)
 	return !(k->ndeaths == slots + 1 && now - k->deaths[k->death_next] < window);
 }
 
+/* Start the previous binary again: the new one could not serve. */
+static void
+keeper_roll_back(struct keeper *k, const char *why)
+{
+	NVL_ERRLOG("keeper: upgrade to %s failed (%s): rolling back to %s", k->argv[0], why,
+		   k->prev_binary);
+	free(k->argv[0]);
+	k->argv[0] = k->prev_binary;
+	k->prev_binary = NULL;
+	k->upgrading = false;
+	k->rolled_back = true;
+	k->backoff_ms = 0;
+}
+
 static void
 keeper_reaped(struct keeper *k, int st)
 {
@@ -321,6 +381,30 @@ keeper_reaped(struct keeper *k, int st)
 		k->last_status = WEXITSTATUS(st);
 	else
 		k->last_status = 128 + WTERMSIG(st);
+	if (!k->stopping && k->upgrade_path && WIFEXITED(st) &&
+	    WEXITSTATUS(st) == NVL_KEEPER_EXIT_UPGRADE) {
+		/* the worker handed over: the new binary, at once, not a death */
+		NVL_NOTICELOG("keeper: worker %d handed over; starting %s", (int)k->worker,
+			      k->upgrade_path);
+		free(k->prev_binary);
+		k->prev_binary = k->argv[0];
+		k->argv[0] = k->upgrade_path;
+		k->upgrade_path = NULL;
+		k->upgrading = true;
+		k->rolled_back = false;
+		k->last_signal = 0;
+		k->worker = 0;
+		k->backoff_ms = 0;
+		k->restarts++;
+		return;
+	}
+	if (!k->stopping && k->upgrading && !k->ready) {
+		/* the new binary ended before it served: the old one comes back */
+		keeper_roll_back(k, WIFEXITED(st) ? "its worker exited" : "its worker died");
+		k->worker = 0;
+		k->restarts++;
+		return;
+	}
 	/* an exit, whatever its status, is the worker's own decision (stopped,
 	 * refused its configuration or socket): only a death by signal is a crash */
 	if (k->stopping || WIFEXITED(st)) {
@@ -392,6 +476,19 @@ nvl_keeper_run(const struct nvl_keeper_opts *o)
 	}
 	k.max_fds = o->max_fds ? o->max_fds : 4096;
 	k.kept = calloc(k.max_fds, sizeof(*k.kept));
+	{
+		size_t n = 0;
+
+		while (o->worker_argv[n])
+			n++;
+		k.argv = calloc(n + 1, sizeof(*k.argv));
+		if (k.argv == NULL || (k.argv[0] = strdup(o->worker_argv[0])) == NULL) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		for (size_t i = 1; i < n; i++)
+			k.argv[i] = o->worker_argv[i];
+	}
 	k.deaths = calloc(slots + 1, sizeof(*k.deaths));
 	if (k.kept == NULL || k.deaths == NULL) {
 		rc = -ENOMEM;
@@ -451,7 +548,9 @@ nvl_keeper_run(const struct nvl_keeper_opts *o)
 			}
 		}
 		if (k.worker <= 0 && !k.stopping && (timeout == 0 || !(p[0].revents & POLLIN))) {
-			if (keeper_spawn(&k) < 0) {
+			if (keeper_spawn(&k) < 0 && k.upgrading) {
+				keeper_roll_back(&k, "it cannot be started");
+			} else if (k.worker <= 0) {
 				/* as a death before ready: slower each time, then give up */
 				k.backoff_ms = k.backoff_ms ? NVL_MIN(k.backoff_ms * 2,
 								      KEEPER_BACKOFF_MAX_MS)
@@ -474,5 +573,10 @@ out:
 		keeper_drop(&k, k.nkept - 1);
 	free(k.kept);
 	free(k.deaths);
+	if (k.argv)
+		free(k.argv[0]);
+	free(k.argv);
+	free(k.upgrade_path);
+	free(k.prev_binary);
 	return rc < 0 && k.last_status == 0 ? 1 : k.last_status;
 }

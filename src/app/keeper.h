@@ -56,4 +56,19 @@ int nvl_keeper_run(const struct nvl_keeper_opts *o);
 #define NVL_KEEPER_RESTARTS_ENV "NVLEND_KEEPER_RESTARTS"
 #define NVL_KEEPER_STARTED_ENV "NVLEND_KEEPER_STARTED_US"
 
+/*
+ * Upgrade (nvlend upgrade): the worker sends "UPGRADE=/path/of/nvlendd" and
+ * "VERSION=its version", then exits with NVL_KEEPER_EXIT_UPGRADE at once,
+ * leaving its state in the store as a crash would. The keeper starts the new
+ * binary (no backoff, not counted as a death) with NVL_KEEPER_UPGRADE_T0_ENV
+ * (CLOCK_MONOTONIC ns when the old worker stopped) and
+ * NVL_KEEPER_UPGRADE_FROM_ENV (its version) set. If the new binary cannot
+ * be started, or its worker ends before it said READY=1, the keeper rolls
+ * back: the previous binary is started again (same environment).
+ */
+#define NVL_KEEPER_EXIT_UPGRADE 75
+#define NVL_KEEPER_UPGRADE_T0_ENV "NVLEND_UPGRADE_T0_NS"
+#define NVL_KEEPER_UPGRADE_FROM_ENV "NVLEND_UPGRADE_FROM"
+#define NVL_KEEPER_UPGRADE_ROLLBACK_ENV "NVLEND_UPGRADE_ROLLED_BACK"
+
 #endif

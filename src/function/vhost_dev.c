@@ -141,6 +141,12 @@ vhost_start_queue(struct vhost_dev *d, unsigned q)
 		return rc;
 	}
 	vq->running = true;
+	{
+		char what[96];
+
+		snprintf(what, sizeof(what), "vhost %.64s queue %u", d->name, q);
+		nvl_handover_resumed(what); /* after an upgrade: this queue serves again */
+	}
 	NVL_DEBUGLOG(vhost, "%s: queue %u running (size %u base %u inflight %s)", d->name, q,
 		     vq->num, vq->base, p.ring.inflight ? "yes" : "no");
 	return 0;

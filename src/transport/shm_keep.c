@@ -852,6 +852,13 @@ restore_one(uint32_t id)
 	NVL_NOTICELOG("shm: controller %u of %s (%s) restored after a restart: %u I/O queue(s), "
 		      "%u I/O and %u admin command(s) run again",
 		      tc->nvme.cntlid, tc->nvme.hostnqn, tc->nvme.subnqn, nq, io_again, admin_again);
+	{
+		char what[96];
+
+		snprintf(what, sizeof(what), "shm %.48s controller %u", tc->nvme.subnqn,
+			 tc->nvme.cntlid);
+		nvl_handover_resumed(what);
+	}
 }
 
 struct keep_ids {

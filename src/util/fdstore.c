@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -271,4 +272,74 @@ int
 nvl_fdstore_stopping(void)
 {
 	return fdstore_notify("STOPPING=1", NULL, 0);
+}
+
+int
+nvl_fdstore_upgrade(const char *binary, const char *version)
+{
+	char msg[PATH_MAX + 128];
+	int n = snprintf(msg, sizeof(msg), "UPGRADE=%s\nVERSION=%s", binary, version);
+
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		return -ENAMETOOLONG;
+	return fdstore_notify(msg, NULL, 0);
+}
+
+/* ---- hand-over report ------------------------------------------------------------------------ */
+
+#define HANDOVER_MAX 512
+
+static struct {
+	pthread_mutex_t lock;
+	struct nvl_handover_entry e[HANDOVER_MAX];
+	unsigned n;
+} g_handover = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+bool
+nvl_handover_active(const char **from, bool *rolled_back)
+{
+	const char *t0 = getenv("NVLEND_UPGRADE_T0_NS");
+
+	if (from)
+		*from = getenv("NVLEND_UPGRADE_FROM");
+	if (rolled_back)
+		*rolled_back = getenv("NVLEND_UPGRADE_ROLLED_BACK") != NULL;
+	return t0 && strtoull(t0, NULL, 10) > 0;
+}
+
+void
+nvl_handover_resumed(const char *what)
+{
+	const char *t0s = getenv("NVLEND_UPGRADE_T0_NS");
+	uint64_t t0 = t0s ? strtoull(t0s, NULL, 10) : 0, now = nvl_now_ns();
+
+	/* a function that first serves a minute later is a new one, not one taken over */
+	if (t0 == 0 || now < t0 || now - t0 > 60ULL * 1000000000ULL)
+		return;
+	pthread_mutex_lock(&g_handover.lock);
+	for (unsigned i = 0; i < g_handover.n; i++) {
+		if (strcmp(g_handover.e[i].what, what) == 0) {
+			pthread_mutex_unlock(&g_handover.lock);
+			return;
+		}
+	}
+	if (g_handover.n < HANDOVER_MAX) {
+		struct nvl_handover_entry *e = &g_handover.e[g_handover.n++];
+
+		nvl_strlcpy(e->what, what, sizeof(e->what));
+		e->downtime_ns = now > t0 ? now - t0 : 0;
+	}
+	pthread_mutex_unlock(&g_handover.lock);
+}
+
+unsigned
+nvl_handover_report(struct nvl_handover_entry *out, unsigned max)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&g_handover.lock);
+	n = g_handover.n;
+	memcpy(out, g_handover.e, sizeof(*out) * NVL_MIN(n, max));
+	pthread_mutex_unlock(&g_handover.lock);
+	return n;
 }

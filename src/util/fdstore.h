@@ -29,6 +29,7 @@
 #define NVL_UTIL_FDSTORE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 #define NVL_FDSTORE_NAME_MAX 255
@@ -87,6 +88,30 @@ bool nvl_fdstore_name_ok(const char *name);
  *  SIGKILL/SIGTERM/SIGINT from outside, not a clean exit): what a component
  *  restoring kept state counts against a crash loop. False in a first worker. */
 bool nvl_fdstore_predecessor_crashed(void);
+
+/** Ask the keeper to start binary (absolute path) in place of this worker,
+ *  which exits right after (nvlend upgrade; app/keeper.h). \return 0 or
+ *  -errno of the notification. */
+int nvl_fdstore_upgrade(const char *binary, const char *version);
+
+/*
+ * The hand-over report of an upgrade: each function the new worker takes
+ * back (a shm controller restored, a vhost-user queue running again, the
+ * daemon serving RPC) notes when, against the moment the old worker stopped
+ * (the keeper's NVLEND_UPGRADE_T0_NS). Any thread; a mutex.
+ */
+struct nvl_handover_entry {
+	char what[96];
+	uint64_t downtime_ns;
+};
+/** True if this worker was started by an upgrade (or its rollback); from
+ *  and rolled_back may be NULL. */
+bool nvl_handover_active(const char **from, bool *rolled_back);
+/** Note that what serves again (first note of a name counts). No-op unless
+ *  nvl_handover_active(). */
+void nvl_handover_resumed(const char *what);
+/** Copy up to max entries; \return how many there are in all. */
+unsigned nvl_handover_report(struct nvl_handover_entry *out, unsigned max);
 
 /**
  * A store name "prefix.key": characters of key a name may not hold (':',

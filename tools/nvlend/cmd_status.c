@@ -168,6 +168,17 @@ gather_daemon(struct status *st)
 		json_decref(v);
 	}
 	json_object_set_new(s, "socket", json_string(st->socket));
+	{
+		/* the last upgrade, if this worker came from one (older daemons: none) */
+		char why3[512];
+		json_t *u = st_call(st, "nvlend_get_upgrade", NULL, why3, sizeof(why3));
+
+		if (u && (json_is_true(json_object_get(u, "upgraded")) ||
+			  json_is_true(json_object_get(u, "rolled_back"))))
+			json_object_set_new(s, "upgrade", u);
+		else
+			json_decref(u);
+	}
 	st_section(st, "daemon", s, NULL);
 }
 
@@ -694,6 +705,21 @@ render_daemon(struct status *st)
 		printf("  restarts   unknown (supervisor: %s)\n",
 		       json_is_string(json_object_get(d, "supervisor")) ? jstr(d, "supervisor")
 								      : "none");
+	}
+	if (json_is_object(json_object_get(d, "upgrade"))) {
+		json_t *u = json_object_get(d, "upgrade"), *f;
+		long long max = 0;
+		size_t i;
+
+		json_array_foreach(json_object_get(u, "functions"), i, f)
+			max = NVL_MAX(max, (long long)json_integer_value(
+						   json_object_get(f, "downtime_us")));
+		if (json_is_true(json_object_get(u, "rolled_back")))
+			printf("  upgrade    failed and rolled back to this binary: ");
+		else
+			printf("  upgrade    from %s: ", jstr(u, "from_version"));
+		printf("%zu function(s) taken over, longest downtime %.1f ms\n",
+		       json_array_size(json_object_get(u, "functions")), (double)max / 1000.0);
 	}
 	printf("  config     %s\n", json_is_string(json_object_get(d, "config_file"))
 					    ? jstr(d, "config_file")

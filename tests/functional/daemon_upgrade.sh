@@ -1,0 +1,113 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Issue 16, live upgrade (the shm half): `nvlend upgrade --binary PATH` moves
+# the daemon to another nvlendd build while a host does verified I/O over
+# shm. Checked:
+#   - the new build is a copy of nvlendd whose version string is changed
+#     (0.1.0 -> 0.1.9 in the binary): after the upgrade the worker runs that
+#     file (/proc/PID/exe) and nvlend status shows its version and the
+#     upgrade;
+#   - nvlend-perf --verify (randrw, 2 queues) runs through three upgrades (to
+#     the new build, back to the old one, to the same one again) with 0 I/O
+#     and 0 verify errors and a single Connect (no host reconnected);
+#   - nvlend upgrade prints a downtime for the daemon and the shm controller;
+#     nvlend_get_upgrade has them (JSON);
+#   - a binary that answers --version as an nvlendd but cannot serve is
+#     rolled back: the keeper starts the previous binary again, the command
+#     exits 1 and says so, the host's I/O goes on;
+#   - refused at once: a path that is not executable, a relative path, a
+#     daemon without keeper.
+# timeout: 120
+source "$(dirname "$0")/common.sh"
+source "$(dirname "$0")/shm_common.sh"
+ALLOW_WORKER_RESTARTS=1
+cd "$T" || fail "cd"
+start_nvlendd --log-file "$T/d.log"
+DAEMON_LOG=$T/d.log
+[ "$WORKER_PID" != "$DAEMON_PID" ] || fail "no keeper"
+shm_target up 64M
+export NVLEND_PERF_STATUS=0
+connects() { grep -c "nvmf.c.*: controller [0-9]* for host" "$DAEMON_LOG"; }
+
+# the "new build": this nvlendd with another version string
+cp "$BIN/nvlendd" "$T/nvlendd-new"
+/usr/bin/python3 - "$T/nvlendd-new" <<'PY' || fail "cannot patch the version"
+import sys
+p = sys.argv[1]
+b = open(p, "rb").read()
+if b.count(b"nvlend v0.1.0") != 1:
+    sys.exit("version string not found once")
+open(p, "wb").write(b.replace(b"nvlend v0.1.0", b"nvlend v0.1.9"))
+PY
+assert_eq "$("$T/nvlendd-new" --version)" "nvlendd 0.1.9" "patched build"
+printf '#!/bin/sh\n[ "$1" = --version ] && { echo "nvlendd 9.9.9"; exit 0; }\nexit 1\n' >"$T/broken"
+chmod +x "$T/broken"
+
+c0=$(connects)
+PERF=$BIN/nvlend-perf
+"$PERF" "$URI" --rw=randrw --verify --bs=4k --iodepth=16 --numjobs=2 --runtime=60 --json \
+	>"$T/perf.json" 2>"$T/perf.err" &
+perf=$!
+on_exit "kill $perf 2>/dev/null"
+wait_until 10 sh -c "[ \$(grep -c 'nvmf.c.*: controller [0-9]* for host' '$DAEMON_LOG') -gt $c0 ]" ||
+	fail "nvlend-perf did not connect"
+sleep 1
+
+log "upgrade to the new build"
+out=$(nvlend upgrade --binary "$T/nvlendd-new" 2>&1) || fail "upgrade: $out"
+echo "$out" >&2
+assert_contains "$out" "upgraded from nvlend v0.1.0 to nvlend v0.1.9" "upgrade report"
+assert_contains "$out" "daemon: RPC and listening sockets" "daemon downtime"
+assert_contains "$out" "shm nqn.2026-01.io.nvlend.test:up controller" "shm controller downtime"
+WORKER_PID=$(nvlend rpc nvlend_get_status | json_get '["pid"]')
+assert_eq "$(readlink "/proc/$WORKER_PID/exe")" "$T/nvlendd-new" "the worker's binary"
+nvlend status | grep_q "version  *nvlend v0.1.9" || fail "status: $(nvlend status | head -8)"
+nvlend status | grep_q "upgrade  *from nvlend v0.1.0" || fail "status has no upgrade line"
+n=$(nvlend rpc nvlend_get_upgrade | json_get '["functions"].__len__()')
+[ "$n" -ge 2 ] || fail "nvlend_get_upgrade lists $n functions"
+
+log "a broken build is rolled back"
+out=$(nvlend upgrade --binary "$T/broken" 2>&1) && fail "upgrade to a broken build succeeded: $out"
+assert_contains "$out" "did not come up; the keeper started the old binary again" "rollback message"
+grep_q "rolling back to $T/nvlendd-new" <"$DAEMON_LOG" || fail "no rollback in the log"
+wait_until 10 sh -c "nvlend rpc nvlend_get_upgrade | grep -q '\"rolled_back\": true'" ||
+	fail "the rolled-back worker does not say so"
+WORKER_PID=$(nvlend rpc nvlend_get_status | json_get '["pid"]')
+assert_eq "$(readlink "/proc/$WORKER_PID/exe")" "$T/nvlendd-new" "the binary after the rollback"
+
+log "back to the first build, then to the same one again"
+out=$(nvlend upgrade --binary "$BIN/nvlendd" 2>&1) || fail "upgrade back: $out"
+assert_contains "$out" "to nvlend v0.1.0" "back to the first build"
+out=$(nvlend --json upgrade 2>&1) || fail "upgrade to itself: $out"
+assert_eq "$(echo "$out" | json_get '["version"]')" "nvlend v0.1.0" "upgrade to itself (JSON)"
+
+log "refusals"
+echo data >"$T/notexec"
+chmod 0644 "$T/notexec"
+out=$(nvlend upgrade --binary "$T/notexec" 2>&1) && fail "a non-executable binary was accepted"
+assert_contains "$out" "Permission denied" "non-executable binary"
+out=$(nvlend upgrade --binary /bin/true 2>&1) && fail "a binary that is no nvlendd was accepted"
+assert_contains "$out" "does not answer as an nvlendd" "not an nvlendd"
+out=$(nvlend rpc nvlend_upgrade '{"binary":"nvlendd"}' 2>&1) && fail "a relative path was accepted"
+assert_contains "$out" "absolute path" "relative binary"
+
+kill -0 "$perf" 2>/dev/null || fail "nvlend-perf ended early"
+kill -INT "$perf"
+wait "$perf"
+rc=$?
+[ "$rc" = 0 ] || { cat "$T/perf.err" "$T/perf.json" >&2; fail "nvlend-perf failed (status $rc)"; }
+errs=$(json_get '["errors"]' <"$T/perf.json")
+verr=$(json_get '["verify"]["errors"]' <"$T/perf.json")
+checked=$(json_get '["verify"]["checked"]' <"$T/perf.json")
+log "nvlend-perf: $errs I/O errors, $checked blocks verified, $verr verify errors"
+assert_eq "$errs" 0 "I/O errors"
+assert_eq "$verr" 0 "verify errors"
+[ "$checked" -gt 0 ] || fail "nothing was verified"
+assert_eq "$(($(connects) - c0))" 1 "Connects (a reconnect would add one)"
+stop_nvlendd
+
+# without a keeper: refused with the reason
+start_nvlendd --no-keeper
+out=$(nvlend upgrade 2>&1) && fail "upgrade without a keeper accepted"
+assert_contains "$out" "needs nvlendd's keeper" "no keeper"
+pass
