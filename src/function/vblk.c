@@ -250,6 +250,7 @@ nvl_vblk_create(const struct nvl_vblk_opts *o, struct nvl_vblk **out)
 	c->vdev.dev_features = vblk_features(c);
 	c->vdev.config_size = sizeof(struct nvl_virtio_blk_config);
 	c->vdev.force_in_order = c->force_in_order;
+	c->vdev.suspended = o->suspended;
 	rc = vhost_dev_listen(&c->vdev, c->socket);
 	if (rc < 0)
 		goto err_close;
@@ -292,6 +293,42 @@ nvl_vblk_destroy(struct nvl_vblk *c, nvl_vblk_done_fn done, void *arg)
 	vhost_dev_stop(&c->vdev, vblk_stopped, c);
 }
 
+/* ---- suspend / resume (SNAP) ------------------------------------------------- */
+
+static void
+vblk_suspended(struct vhost_dev *d)
+{
+	struct nvl_vblk *c = d->ctx;
+	nvl_vblk_done_fn done = c->suspend_done;
+
+	c->suspend_done = NULL;
+	NVL_NOTICELOG("vblk %s: suspended", c->name);
+	if (done)
+		done(c->suspend_arg);
+}
+
+int
+nvl_vblk_suspend(struct nvl_vblk *c, nvl_vblk_done_fn done, void *arg)
+{
+	int rc;
+
+	if (c->destroying || c->suspend_done)
+		return -EBUSY;
+	c->suspend_done = done;
+	c->suspend_arg = arg;
+	rc = vhost_dev_suspend(&c->vdev, vblk_suspended);
+	if (rc < 0)
+		c->suspend_done = NULL;
+	return rc;
+}
+
+void
+nvl_vblk_resume(struct nvl_vblk *c)
+{
+	vhost_dev_resume(&c->vdev);
+	NVL_NOTICELOG("vblk %s: resumed", c->name);
+}
+
 /* ---- JSON ------------------------------------------------------------------- */
 
 static const char *
@@ -299,6 +336,8 @@ vblk_state_name(const struct nvl_vblk *c)
 {
 	if (c->destroying)
 		return "stopping";
+	if (c->vdev.suspended)
+		return "suspended";
 	switch (c->vdev.state) {
 	case VHOST_DEV_LISTENING:
 		return "listening";
@@ -400,9 +439,14 @@ nvl_vblk_to_json(struct nvl_vblk *c)
 json_t *
 nvl_vblk_config_call(struct nvl_vblk *c)
 {
-	return json_pack("{s:s, s:{s:s, s:s, s:s, s:i, s:i, s:b, s:b}}", "method",
-			 "virtio_blk_controller_create", "params", "name", c->name, "bdev",
-			 c->bdev_name, "socket", c->socket, "num_queues", (int)c->num_queues,
-			 "queue_size", (int)c->queue_size, "read_only", c->read_only,
-			 "force_in_order", c->force_in_order);
+	json_t *call = json_pack("{s:s, s:{s:s, s:s, s:s, s:i, s:i, s:b, s:b}}", "method",
+				 "virtio_blk_controller_create", "params", "name", c->name, "bdev",
+				 c->bdev_name, "socket", c->socket, "num_queues",
+				 (int)c->num_queues, "queue_size", (int)c->queue_size, "read_only",
+				 c->read_only, "force_in_order", c->force_in_order);
+
+	/* a suspended controller comes back suspended */
+	if (call && c->vdev.suspended)
+		json_object_set_new(json_object_get(call, "params"), "suspended", json_true());
+	return call;
 }

@@ -36,6 +36,7 @@ struct nvl_vblk_opts {
 	uint16_t queue_size;      /**< largest ring accepted, power of two 1..1024 (0 = 256) */
 	bool read_only;
 	bool force_in_order;      /**< complete requests in submission order */
+	bool suspended;           /**< SNAP's create suspended: no queue served until resumed */
 };
 
 /**
@@ -62,6 +63,13 @@ struct nvl_vblk *nvl_vblk_first(void);
 struct nvl_vblk *nvl_vblk_next(struct nvl_vblk *c);
 /** True while a destroy is in progress (the name is still taken). */
 bool nvl_vblk_destroying(const struct nvl_vblk *c);
+
+/** SNAP's suspend: stop serving the controller's queues once the requests in
+ *  flight completed; done(arg) then. The front-end stays connected. Reactor 0.
+ *  \return 0; -EBUSY (being destroyed, or a vhost-user operation runs). */
+int nvl_vblk_suspend(struct nvl_vblk *c, nvl_vblk_done_fn done, void *arg);
+/** Serve the queues again. Reactor 0. */
+void nvl_vblk_resume(struct nvl_vblk *c);
 
 /** State, front-end, per-queue counters and recovery figures (virtio_blk_controller_list). */
 json_t *nvl_vblk_to_json(struct nvl_vblk *c);

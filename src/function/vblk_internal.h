@@ -132,6 +132,8 @@ struct nvl_vblk {
 	uint64_t recoveries;           /* connections that found requests in flight */
 	nvl_vblk_done_fn done;
 	void *done_arg;
+	nvl_vblk_done_fn suspend_done; /* a suspend waits for its queues */
+	void *suspend_arg;
 	TAILQ_ENTRY(nvl_vblk) link;
 };
 

@@ -36,6 +36,7 @@ struct rpc_vblk_create {
 	uint16_t queue_size;
 	bool read_only;
 	bool force_in_order;
+	bool suspended;
 };
 
 static const struct nvl_rpc_param vblk_create_params[] = {
@@ -56,6 +57,9 @@ static const struct nvl_rpc_param vblk_create_params[] = {
 	NVL_RPC_PARAM(struct rpc_vblk_create, force_in_order, NVL_RPC_T_BOOL, false,
 		      "complete requests in submission order (default false); lets a restarted "
 		      "daemon resume even when the front-end has no inflight region"),
+	NVL_RPC_PARAM(struct rpc_vblk_create, suspended, NVL_RPC_T_BOOL, false,
+		      "SNAP's: create it suspended: a front-end may connect and set up its "
+		      "queues, none is served until virtio_blk_controller_resume (default false)"),
 };
 
 static void
@@ -97,6 +101,7 @@ rpc_virtio_blk_controller_create(struct nvl_rpc_request *req, struct rpc_vblk_cr
 		.queue_size = a->queue_size,
 		.read_only = a->read_only,
 		.force_in_order = a->force_in_order,
+		.suspended = a->suspended,
 	};
 	struct nvl_vblk *c;
 	int rc;
@@ -262,6 +267,77 @@ rpc_vhost_delete_controller(struct nvl_rpc_request *req, struct rpc_spdk_delete 
 NVL_RPC_REGISTER("vhost_delete_controller", rpc_vhost_delete_controller, struct rpc_spdk_delete,
 		 spdk_delete_params, NVL_RPC_RUNTIME,
 		 "SPDK's name for virtio_blk_controller_destroy.")
+
+/* ---- suspend / resume (SNAP's names) ------------------------------------------ */
+
+struct rpc_vblk_suspend {
+	const char *name;
+	const char *ctrl;
+};
+
+static const struct nvl_rpc_param vblk_suspend_params[] = {
+	NVL_RPC_PARAM(struct rpc_vblk_suspend, name, NVL_RPC_T_STR, false, "controller name"),
+	NVL_RPC_PARAM(struct rpc_vblk_suspend, ctrl, NVL_RPC_T_STR, false,
+		      "the same, as SNAP's RPC names it"),
+};
+
+static struct nvl_vblk *
+vblk_suspend_target(struct nvl_rpc_request *req, const struct rpc_vblk_suspend *a)
+{
+	const char *name = a->name ? a->name : a->ctrl;
+	struct nvl_vblk *c;
+
+	if (name == NULL) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "name (or ctrl) is required");
+		return NULL;
+	}
+	c = nvl_vblk_find(name);
+	if (c == NULL)
+		nvl_rpc_error(req, -ENOENT, "controller '%s' not found", name);
+	return c;
+}
+
+static void
+rpc_vblk_suspended(void *arg)
+{
+	nvl_rpc_result_bool(arg, true);
+}
+
+static void
+rpc_virtio_blk_controller_suspend(struct nvl_rpc_request *req, struct rpc_vblk_suspend *a)
+{
+	struct nvl_vblk *c = vblk_suspend_target(req, a);
+	int rc;
+
+	if (c == NULL)
+		return;
+	rc = nvl_vblk_suspend(c, rpc_vblk_suspended, req);
+	if (rc < 0)
+		nvl_rpc_error(req, rc, "controller '%s' cannot be suspended now: %s",
+			      a->name ? a->name : a->ctrl,
+			      nvl_vblk_destroying(c) ? "it is being destroyed"
+						     : "another operation runs; try again");
+}
+NVL_RPC_REGISTER("virtio_blk_controller_suspend", rpc_virtio_blk_controller_suspend,
+		 struct rpc_vblk_suspend, vblk_suspend_params, NVL_RPC_RUNTIME,
+		 "SNAP's suspend: stop serving the controller's queues; answers once the requests "
+		 "in flight completed (the front-end stays connected, its new requests wait). "
+		 "virtio_blk_controller_list shows state \"suspended\".")
+
+static void
+rpc_virtio_blk_controller_resume(struct nvl_rpc_request *req, struct rpc_vblk_suspend *a)
+{
+	struct nvl_vblk *c = vblk_suspend_target(req, a);
+
+	if (c == NULL)
+		return;
+	nvl_vblk_resume(c);
+	nvl_rpc_result_bool(req, true);
+}
+NVL_RPC_REGISTER("virtio_blk_controller_resume", rpc_virtio_blk_controller_resume,
+		 struct rpc_vblk_suspend, vblk_suspend_params, NVL_RPC_RUNTIME,
+		 "SNAP's resume: serve the controller's queues again (the requests that waited "
+		 "first); also ends the suspended state of a controller created suspended.")
 
 /* ---- list ------------------------------------------------------------------- */
 

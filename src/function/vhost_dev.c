@@ -99,8 +99,8 @@ vhost_start_queue(struct vhost_dev *d, unsigned q)
 	uint64_t dsz, asz, usz;
 	int rc;
 
-	if (!vq_ready(d, vq))
-		return 0;
+	if (!vq_ready(d, vq) || d->suspended)
+		return 0; /* suspended: started by vhost_dev_resume() */
 	dsz = (uint64_t)vq->num * sizeof(struct nvl_vring_desc);
 	asz = sizeof(struct nvl_vring_avail) + (uint64_t)vq->num * 2 + 2;
 	usz = sizeof(struct nvl_vring_used) + (uint64_t)vq->num * 8 + 2;
@@ -186,6 +186,31 @@ vhost_op_begin(struct vhost_dev *d, uint64_t mask, vhost_dev_cont_fn cont)
 	}
 	if (--d->op_pending == 0)
 		vhost_op_finish(d);
+}
+
+int
+vhost_dev_suspend(struct vhost_dev *d, vhost_dev_cont_fn cont)
+{
+	bool running = false;
+
+	if (d->op_active)
+		return -EBUSY;
+	d->suspended = true;
+	for (unsigned q = 0; q < d->max_queues; q++)
+		running |= d->vq[q].running;
+	if (d->state == VHOST_DEV_CONNECTED && running)
+		vhost_op_begin(d, vhost_all_queues(d), cont);
+	else
+		cont(d);
+	return 0;
+}
+
+void
+vhost_dev_resume(struct vhost_dev *d)
+{
+	d->suspended = false;
+	if (d->state == VHOST_DEV_CONNECTED && !d->op_active)
+		vhost_start_all(d);
 }
 
 void

@@ -251,6 +251,7 @@ struct vhost_dev {
 	uint64_t dev_features;       /* offered, besides the vhost-user ones */
 	uint32_t config_size;        /* bytes of device config we know */
 	bool force_in_order;
+	bool suspended;              /* SNAP's suspend: queues configured but not served */
 	enum vhost_dev_state state;
 
 	char path[108];
@@ -349,6 +350,13 @@ void vhost_resume_conn(struct vhost_dev *d);
 int vhost_rx_feed(struct vhost_dev *d, size_t n, const int *fds, size_t nfds, bool truncated);
 size_t vhost_rx_want(struct vhost_dev *d, void **buf);
 void vhost_start_all(struct vhost_dev *d);
+/** Stop serving every queue (their in-flight requests finish first) and keep
+ *  them stopped until vhost_dev_resume(); the front-end stays connected and
+ *  may go on configuring. cont runs once all are stopped (maybe at once).
+ *  \return 0; -EBUSY a vhost-user operation runs (try again). */
+int vhost_dev_suspend(struct vhost_dev *d, vhost_dev_cont_fn cont);
+/** Serve the queues again (those the front-end configured). */
+void vhost_dev_resume(struct vhost_dev *d);
 int vhost_start_queue(struct vhost_dev *d, unsigned q);
 void vhost_stop_step(struct vhost_dev *d);
 

@@ -12,6 +12,11 @@
         `NVLEND -s RPC_SOCKET vblk list NAME` must show the queue "broken";
         the caller checks that the daemon survived. We never touch the memory
         again.
+    vhost_frontend.py suspend SOCKET memfd NVLEND RPC_SOCKET NAME
+        rw, then SNAP's suspend by RPC (virtio_blk_controller_suspend): the
+        controller lists "suspended", a request submitted now is not
+        completed within 0.5 s; after virtio_blk_controller_resume it is,
+        with the data written before.
 Exit status 0 when every check passed; prints one line per failure.
 """
 import errno, json, mmap, os, select, socket, struct, subprocess, sys, time
@@ -146,6 +151,32 @@ def main():
     fe.write_read()
     if mode == "rw":
         print("FRONTEND_OK")
+        return
+    if mode == "suspend":
+        cli, rpc, name = sys.argv[4], sys.argv[5], sys.argv[6]
+
+        def nv(*args):
+            return subprocess.check_output([cli, "-s", rpc] + list(args)).decode()
+        nv("rpc", "virtio_blk_controller_suspend", json.dumps({"ctrl": name}))
+        st = json.loads(nv("--json", "vblk", "list", name))[0]["state"]
+        check(st == "suspended", "state after suspend: %r" % st)
+        fe.mem[HDR:HDR + 16] = struct.pack("<IIQ", 0, 0, 8)
+        fe.mem[DATA:DATA + 4096] = bytes(4096)
+        fe.mem[ST] = 0xee
+        fe.desc(0, HDR, 16, 1, 1)
+        fe.desc(1, DATA, 4096, 2 | 1, 2)
+        fe.desc(2, ST, 1, 2, 0)
+        fe.submit(0)
+        time.sleep(0.5)
+        used = struct.unpack("<H", fe.mem[USED + 2:USED + 4])[0]
+        check(used == fe.used_seen & 0xffff, "a request completed while suspended")
+        nv("rpc", "virtio_blk_controller_resume", json.dumps({"name": name}))
+        fe.wait_used()
+        check(fe.mem[ST] == 0, "status of the request that waited")
+        check(any(fe.mem[DATA:DATA + 4096]), "the read after resume returned the data")
+        st = json.loads(nv("--json", "vblk", "list", name))[0]["state"]
+        check(st == "running", "state after resume: %r" % st)
+        print("SUSPEND_OK")
         return
     check(mode == "truncate", "mode")
     try:

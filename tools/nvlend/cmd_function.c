@@ -144,6 +144,63 @@ NVL_CLI_COMMAND(g_cmd_vblk_destroy, "vblk destroy", "destroy a virtio-blk contro
 "    again. RPC: virtio_blk_controller_destroy.\n",
 		cmd_vblk_destroy)
 
+/* suspend/resume: SNAP's virtio_blk_controller_suspend/_resume */
+static int
+vblk_suspend_resume(struct nvl_cli *cli, int argc, char **argv, bool suspend)
+{
+	json_t *result;
+	int rc;
+
+	if (argc != 2)
+		return cli_usage_error(cli, "expected NAME");
+	rc = cli_call(cli, suspend ? "virtio_blk_controller_suspend" : "virtio_blk_controller_resume",
+		      json_pack("{s:s}", "name", argv[1]), &result);
+	if (rc != CLI_OK)
+		return rc;
+	json_decref(result);
+	return cli_done(cli, json_pack("{s:s, s:s}", "name", argv[1], "state",
+				       suspend ? "suspended" : "running"),
+			suspend ? "suspended virtio-blk controller %s (its requests in flight completed; "
+				  "new ones wait)"
+				: "resumed virtio-blk controller %s",
+			argv[1]);
+}
+
+static int
+cmd_vblk_suspend(struct nvl_cli *cli, int argc, char **argv)
+{
+	return vblk_suspend_resume(cli, argc, argv, true);
+}
+NVL_CLI_COMMAND(g_cmd_vblk_suspend, "vblk suspend", "stop serving a controller's queues for now",
+"NAME\n"
+"    nvlend vblk suspend - stop serving a virtio-blk controller's queues\n"
+"\n"
+"SYNOPSIS\n"
+"    nvlend vblk suspend NAME\n"
+"\n"
+"DESCRIPTION\n"
+"    SNAP's suspend: returns once the requests in flight completed; the\n"
+"    front-end (the VM) stays connected and its new requests wait until\n"
+"    'nvlend vblk resume NAME'. RPC: virtio_blk_controller_suspend.\n",
+		cmd_vblk_suspend)
+
+static int
+cmd_vblk_resume(struct nvl_cli *cli, int argc, char **argv)
+{
+	return vblk_suspend_resume(cli, argc, argv, false);
+}
+NVL_CLI_COMMAND(g_cmd_vblk_resume, "vblk resume", "serve a suspended controller's queues again",
+"NAME\n"
+"    nvlend vblk resume - serve a suspended virtio-blk controller again\n"
+"\n"
+"SYNOPSIS\n"
+"    nvlend vblk resume NAME\n"
+"\n"
+"DESCRIPTION\n"
+"    The requests that waited go first. Also starts a controller created\n"
+"    suspended. RPC: virtio_blk_controller_resume.\n",
+		cmd_vblk_resume)
+
 static int
 cmd_vblk_list(struct nvl_cli *cli, int argc, char **argv)
 {
