@@ -16,6 +16,10 @@
  *   crashloop  abort() before READY, every time
  *   serve      READY, then wait; SIGTERM: append "sigterm", exit 0;
  *              SIGUSR1: abort() (a crash after READY)
+ *   upgrade    append "exe=E from=F rolled_back=R" (E: this binary's file
+ *              name, F and R from the keeper's upgrade environment), READY;
+ *              at N == 1 ask the keeper to upgrade to $UPGRADE_TO and exit
+ *              with the hand-over status; later, exit 0
  */
 #include "util/fdstore.h"
 
@@ -88,6 +92,23 @@ main(int argc, char **argv)
 	fprintf(g_state, "start %u pid=%d ino=%lu\n", n, (int)getpid(), (unsigned long)st.st_ino);
 	if (strcmp(argv[1], "crashloop") == 0)
 		abort();
+	if (strcmp(argv[1], "upgrade") == 0) {
+		char exe[4096] = "";
+		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		const char *from = getenv("NVLEND_UPGRADE_FROM");
+
+		exe[len > 0 ? len : 0] = '\0';
+		fprintf(g_state, "exe=%s from=%s rolled_back=%d\n",
+			strrchr(exe, '/') ? strrchr(exe, '/') + 1 : exe, from ? from : "-",
+			getenv("NVLEND_UPGRADE_ROLLED_BACK") != NULL);
+		nvl_fdstore_ready("test worker");
+		if (n == 1) {
+			if (nvl_fdstore_upgrade(getenv("UPGRADE_TO"), "v1") < 0)
+				return 9;
+			_exit(75); /* NVL_KEEPER_EXIT_UPGRADE */
+		}
+		return 0;
+	}
 	signal(SIGTERM, on_term);
 	signal(SIGUSR1, SIG_DFL);
 	nvl_fdstore_ready("test worker");

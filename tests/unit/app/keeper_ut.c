@@ -12,6 +12,11 @@
  *   - SIGTERM to the keeper reaches the worker, whose exit status the keeper
  *     returns; a notification from a process that is not the worker is
  *     ignored (its descriptor never reaches the next worker).
+ *   - upgrade: a worker that asks for another binary and exits with the
+ *     hand-over status is followed at once by that binary, with the stored
+ *     descriptors and the old version in its environment, not counted as a
+ *     crash; a binary that cannot serve (/bin/false) is rolled back: the
+ *     previous binary starts again and is told so.
  * The keeper runs in a forked child (it blocks signals and reaps children).
  */
 #include "app/keeper.c"
@@ -184,6 +189,47 @@ test_crash_restart_keeps_descriptors(void **state)
 }
 
 static void
+test_upgrade_and_rollback(void **state)
+{
+	char copy[PATH_MAX], cmd[PATH_MAX * 2 + 16];
+	struct kfix f;
+	const char *s;
+	pid_t k;
+
+	(void)state;
+	kfix_init(&f);
+	/* the "new build": a copy of the worker under another name */
+	snprintf(copy, sizeof(copy), "%s/worker-b", f.dir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", g_worker, copy);
+	assert_int_equal(system(cmd), 0);
+	setenv("UPGRADE_TO", copy, 1);
+	k = keeper_start(&f, "upgrade", 1); /* one crash allowed: an upgrade is none */
+	assert_int_equal(keeper_wait(k, 20), 0);
+	s = slurp(f.state);
+	print_message("%s", s);
+	assert_int_equal(count(s, "start "), 2);
+	assert_non_null(strstr(s, "exe=fdstore_worker from=- rolled_back=0"));
+	assert_non_null(strstr(s, "exe=worker-b from=v1 rolled_back=0"));
+	/* the new binary got both descriptors back */
+	assert_int_equal(count(s, "names=counter,listener,") + count(s, "names=listener,counter,"),
+			 1);
+	kfix_fini(&f);
+
+	/* a binary that ends before it serves: the old one comes back */
+	kfix_init(&f);
+	setenv("UPGRADE_TO", "/bin/false", 1);
+	k = keeper_start(&f, "upgrade", 1);
+	assert_int_equal(keeper_wait(k, 20), 0);
+	s = slurp(f.state);
+	print_message("%s", s);
+	assert_int_equal(count(s, "start "), 2);
+	assert_non_null(strstr(s, "start 2 "));
+	assert_non_null(strstr(s, "exe=fdstore_worker from=v1 rolled_back=1"));
+	unsetenv("UPGRADE_TO");
+	kfix_fini(&f);
+}
+
+static void
 test_crash_loop_gives_up(void **state)
 {
 	struct kfix f;
@@ -284,6 +330,7 @@ main(void)
 		cmocka_unit_test(test_field_parsing),
 		cmocka_unit_test(test_crash_restart_keeps_descriptors),
 		cmocka_unit_test(test_crash_loop_gives_up),
+		cmocka_unit_test(test_upgrade_and_rollback),
 		cmocka_unit_test(test_sigterm_and_foreign_notifications),
 	};
 
