@@ -102,12 +102,16 @@ wait_until() {
 	return 0
 }
 
-# free_port: a TCP port nobody listens on (from a per-test random range)
+# free_port: a TCP port no socket uses, below the kernel's range for outgoing
+# connections (ip_local_port_range, 32768.. by default): a port picked there
+# may be taken by any client's connect() before the test listens on it
 free_port() {
-	local p
+	local p lo
+	lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+	[ "${lo:-0}" -gt 12000 ] 2>/dev/null || lo=32768
 	for _ in $(seq 1 200); do
-		p=$((20000 + RANDOM % 30000))
-		if ! ss -ltnH "sport = :$p" 2>/dev/null | grep_q .; then
+		p=$((10000 + RANDOM % (lo - 10000)))
+		if ! ss -tanH "( sport = :$p or dport = :$p )" 2>/dev/null | grep_q .; then
 			echo $p
 			return 0
 		fi
