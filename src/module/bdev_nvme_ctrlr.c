@@ -257,7 +257,9 @@ bdevs_create(struct nvme_ctrlr *c)
 	const struct nvl_nvme_id_ctrl *id = host_ctrlr_id(c->hc);
 	bool shm = strcmp(c->o.trtype, "SHM") == 0;
 
-	for (unsigned i = 0; i < host_ctrlr_ns_count(c->hc) && c->nbdevs < HOST_MAX_NS; i++) {
+	unsigned max = c->o.max_bdevs ? NVL_MIN(c->o.max_bdevs, (unsigned)HOST_MAX_NS) : HOST_MAX_NS;
+
+	for (unsigned i = 0; i < host_ctrlr_ns_count(c->hc) && c->nbdevs < max; i++) {
 		const struct nvl_ns_info *ns = host_ctrlr_ns(c->hc, i);
 		static const uint8_t zero[16];
 		struct nvme_bdev *nb;
@@ -858,11 +860,12 @@ json_t *
 bdev_nvme_ctrlr_config(const struct nvme_ctrlr *c)
 {
 	char hostid[40];
+	json_t *call;
 
 	if (c->disc_name[0])
 		return NULL; /* its discovery service's call recreates it */
 	nvl_uuid_fmt(c->o.hostid, hostid);
-	return json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:i, s:i, s:I, "
+	call = json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:i, s:i, s:I, "
 			 "s:i, s:i, s:i}}",
 			 "method", "bdev_nvme_attach_controller", "params", "name", c->o.name,
 			 "trtype", strcmp(c->o.trtype, "SHM") == 0 ? "shm" : "tcp", "adrfam",
@@ -873,4 +876,9 @@ bdev_nvme_ctrlr_config(const struct nvme_ctrlr *c)
 			 (json_int_t)c->o.ctrlr_loss_timeout_sec, "reconnect_delay_sec",
 			 (int)c->o.reconnect_delay_sec, "fast_io_fail_timeout_sec",
 			 (int)c->o.fast_io_fail_timeout_sec, "keep_alive_timeout_ms", (int)c->o.kato_ms);
+
+	if (call && c->o.max_bdevs)
+		json_object_set_new(json_object_get(call, "params"), "max_bdevs",
+				    json_integer(c->o.max_bdevs));
+	return call;
 }

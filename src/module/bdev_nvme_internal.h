@@ -47,6 +47,7 @@ struct nvme_ctrlr_opts {
 	uint32_t reconnect_delay_sec;
 	uint32_t fast_io_fail_timeout_sec;
 	uint32_t connect_timeout_ms;
+	uint32_t max_bdevs;          /* 0: a bdev for every active namespace */
 	/* a first attach that fails leaves the controller waiting and retries every
 	 * reconnect_delay_sec (a configuration being loaded, a discovery entry) */
 	bool retry_first_connect;

@@ -40,8 +40,9 @@ nqn_ok(const char *nqn)
 
 struct rpc_attach {
 	const char *name, *trtype, *adrfam, *traddr, *trsvcid, *subnqn, *hostnqn, *hostid;
-	const char *hostaddr, *hostsvcid, *multipath, *psk;
+	const char *hostaddr, *hostsvcid, *multipath, *psk, *dhchap_key, *dhchap_ctrlr_key;
 	bool hdgst, ddgst, prchk_reftag, prchk_guard, retry_first_connect;
+	uint32_t max_bdevs;
 	uint32_t num_io_queues, io_queue_size, reconnect_delay_sec, fast_io_fail_timeout_sec;
 	uint32_t keep_alive_timeout_ms;
 	int64_t ctrlr_loss_timeout_sec;
@@ -99,6 +100,20 @@ static const struct nvl_rpc_param attach_params[] = {
 		      "controller \"waiting to reconnect\", retrying every reconnect_delay_sec "
 		      "(its bdevs appear when it attaches) instead of failing; always so while "
 		      "a configuration is loaded (-c)"),
+	NVL_RPC_PARAM(struct rpc_attach, max_bdevs, NVL_RPC_T_U32, false,
+		      "bdevs for at most this many active namespaces, the lowest NSIDs first "
+		      "(default: all, up to 256)"),
+	NVL_RPC_PARAM(struct rpc_attach, dhchap_key, NVL_RPC_T_STR, false,
+		      "SPDK's host DH-HMAC-CHAP key: not supported here yet (refused if set: "
+		      "nvlend's initiator does not answer a challenge)"),
+	NVL_RPC_PARAM(struct rpc_attach, dhchap_ctrlr_key, NVL_RPC_T_STR, false,
+		      "SPDK's controller DH-HMAC-CHAP key: not supported (refused if set)"),
+	NVL_RPC_PARAM_IGNORED("priority", NVL_RPC_T_I64,
+			      "path priority among the paths of a multipath bdev: one path here"),
+	NVL_RPC_PARAM_IGNORED("allow_unrecognized_csi", NVL_RPC_T_BOOL,
+			      "namespaces of other command sets than NVM are never imported"),
+	NVL_RPC_PARAM_IGNORED("multipath_opts", NVL_RPC_T_ANY,
+			      "options of multipath modes; only \"disable\" (one path) exists here"),
 };
 
 /* The caller's host identity, or this machine's (as libnvlend's). */
@@ -153,6 +168,12 @@ rpc_bdev_nvme_attach_controller(struct nvl_rpc_request *req, struct rpc_attach *
 			      "supported");
 		return;
 	}
+	if (a->dhchap_key || a->dhchap_ctrlr_key) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "dhchap_key/dhchap_ctrlr_key: nvlend's initiator does not do "
+			      "DH-HMAC-CHAP yet (its target does: docs/security.md)");
+		return;
+	}
 	if (a->name[0] == '\0' || strlen(a->name) >= NVME_NAME_MAX || strchr(a->name, '/')) {
 		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "name: 1..%d characters, no '/'",
 			      NVME_NAME_MAX - 1);
@@ -198,6 +219,7 @@ rpc_bdev_nvme_attach_controller(struct nvl_rpc_request *req, struct rpc_attach *
 					 ? a->reconnect_delay_sec
 					 : 1;
 	o->fast_io_fail_timeout_sec = a->fast_io_fail_timeout_sec;
+	o->max_bdevs = a->max_bdevs;
 	/* a saved configuration must not need its targets up first (no boot order) */
 	o->retry_first_connect = a->retry_first_connect || nvl_app_replaying();
 	o->connect_timeout_ms = a->fabrics_connect_timeout_us

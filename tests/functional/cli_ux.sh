@@ -98,6 +98,17 @@ assert_eq "$?" 2 "nvme attach bad URI exit"
 assert_contains "$out" "invalid URI" "nvme attach bad URI"
 assert_eq "$(nvlend nvme detach Imp)" "detached Imp (its bdevs are gone)" "nvme detach"
 nvlend bdev list | grep_q "^Impn1 " && fail "imported bdev left after detach"
+# the rest of SPDK's parameters: max_bdevs is honoured, priority and
+# allow_unrecognized_csi accepted, host DH-HMAC-CHAP keys refused with the reason
+nvlend bdev create ram rx2 4M >/dev/null || fail "bdev rx2"
+nvlend subsystem add-ns $Q:exp rx2 >/dev/null || fail "add-ns rx2"
+A="\"trtype\":\"tcp\",\"traddr\":\"127.0.0.1\",\"trsvcid\":\"$P\",\"subnqn\":\"$Q:exp\""
+assert_eq "$(rpc bdev_nvme_attach_controller "{\"name\":\"M\",$A,\"max_bdevs\":1,\"priority\":1,\"allow_unrecognized_csi\":true}" | json_get '.__len__()')" \
+	1 "max_bdevs 1 of 2 namespaces"
+nvlend save-config | grep_q '"max_bdevs": 1' || fail "max_bdevs not saved"
+nvlend nvme detach M >/dev/null || fail "detach M"
+out=$(rpc bdev_nvme_attach_controller "{\"name\":\"K\",$A,\"dhchap_key\":\"k1\"}" 2>&1) && fail "dhchap_key accepted"
+assert_contains "$out" "does not do DH-HMAC-CHAP yet" "dhchap_key refusal"
 
 # iostat rates
 out=$(nvlend bdev iostat --interval 1 --count 1) || fail "iostat --interval"
