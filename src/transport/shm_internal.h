@@ -240,6 +240,9 @@ uint64_t shm_window_pending_bytes(const struct shm_ctrlr *sc);
 void shm_window_forget(struct shm_ctrlr *sc);
 /** Stop the allocator thread (transport fini, after the connections went). */
 void shm_window_stop(void);
+/** Fuzzers and unit tests that drive the reactor by hand: make windows on
+ *  the calling thread, inside shm_window_request() (deterministic). */
+extern bool g_shm_window_inline;
 
 /* shm_queue.c */
 extern const struct nvl_nvme_queue_ops g_shm_queue_ops;

@@ -118,12 +118,23 @@ window_thread(void *arg)
 	return NULL;
 }
 
+bool g_shm_window_inline;
+
 int
 shm_window_request(struct shm_ctrlr *sc, const char *what, uint64_t size)
 {
-	struct shm_window_job *j = calloc(1, sizeof(*j));
+	struct shm_window_job *j;
 	int rc = 0;
 
+	if (g_shm_window_inline) {
+		struct shm_region r = { .fd = -1 };
+
+		rc = shm_region_create(&r, what, size);
+		r.size = rc < 0 ? size : r.size;
+		shm_connect_window_ready(sc, rc, &r);
+		return 0;
+	}
+	j = calloc(1, sizeof(*j));
 	if (j == NULL)
 		return -ENOMEM;
 	j->sc = sc;

@@ -125,6 +125,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	nvl_reactor_opts_default(&ro);
 	ro.spin_us = 0;
 	ro.uring_entries = 8;
+	g_shm_window_inline = true; /* windows made at once: every input runs to its end */
 	if (nvl_reactors_init(&ro) < 0 || nvl_subsys_create(&so, &s) < 0)
 		abort();
 	l = calloc(1, sizeof(*l));
