@@ -114,11 +114,12 @@ assert c["auth"] == {"state": "done", "authenticated": True, "digest": "sha512",
 PY
 kill $HP
 wait $HP 2>/dev/null
-log "every hash and DH group, the strongest offered is picked"
-for h in 1 2 3; do
-	for g in 0 1 2 3 4 5; do
-		run "shm-h$h-g$g" shm $H2 "$K/host.key" "$K/ctrl.key" ok $h $g $h $g
-	done
+log "every hash and every DH group (each at least once), the strongest offered is picked"
+# 6 pairs instead of all 18: each hash twice, each group once (the Python host's
+# ffdhe8192 costs seconds; the pairs are what differs per exchange)
+for hg in 1:0 2:1 3:2 1:3 2:4 3:5; do
+	h=${hg%:*} g=${hg#*:}
+	run "shm-h$h-g$g" shm $H2 "$K/host.key" "$K/ctrl.key" ok $h $g $h $g
 done
 run shm-pick shm $H1 "$K/host.key" - ok 2 4 1,2 0,2,4
 rpc nvmf_set_config '{"dhchap_digests":["sha256","sha384"],"dhchap_dhgroups":["null","ffdhe2048","ffdhe3072"]}' \
