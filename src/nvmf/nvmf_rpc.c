@@ -160,44 +160,44 @@ static const struct nvl_rpc_param create_transport_params[] = {
 	NVL_RPC_PARAM(struct rpc_create_transport, max_window_mib, NVL_RPC_T_U32, false,
 		      "SHM: largest data window a client may ask for, MiB (default 1024)", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_srq_depth, NVL_RPC_T_U32, false,
-		      "RDMA: SPDK compatibility; accepted (no shared receive queue is used)"),
+		      "RDMA: SPDK compatibility; accepted (no shared receive queue is used)", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, no_srq, NVL_RPC_T_BOOL, false,
 		      "RDMA: SPDK compatibility; accepted"),
 	NVL_RPC_PARAM(struct rpc_create_transport, num_cqe, NVL_RPC_T_U32, false,
-		      "RDMA: SPDK compatibility; accepted (a CQ per queue pair)"),
+		      "RDMA: SPDK compatibility; accepted (a CQ per queue pair)", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, acceptor_backlog, NVL_RPC_T_U32, false,
-		      "RDMA: backlog of the RDMA CM listeners (default 100)"),
+		      "RDMA: backlog of the RDMA CM listeners (default 100)", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, no_wr_batching, NVL_RPC_T_BOOL, false,
 		      "RDMA: SPDK compatibility; accepted"),
 	NVL_RPC_PARAM(struct rpc_create_transport, tgt_name, NVL_RPC_T_STR, false,
 		      "SPDK compatibility; only the default target exists"),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_conns_per_peer, NVL_RPC_T_U32, false,
 		      "TCP: connections one peer address may hold, every state (1..1024, "
-		      "default 256); beyond it a new connection is closed at accept"),
+		      "default 256); beyond it a new connection is closed at accept", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, reserved_conns, NVL_RPC_T_U32, false,
 		      "TCP: of the 1024 connections, how many are kept for hosts of NVM "
 		      "subsystems: a connection accepted into them may not open a discovery "
-		      "controller (0..1023, default 64)"),
+		      "controller (0..1023, default 64)", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, discovery_kato_ms, NVL_RPC_T_U32, false,
 		      "any transport: keep-alive timeout, ms, of a discovery controller whose host "
 		      "asked for none (KATO 0) (1000..3600000, default 120000 as Linux nvmet)"),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_window_per_host_mib, NVL_RPC_T_U32, false,
 		      "SHM: data windows one host NQN may hold in all, MiB (default 4096); a "
-		      "Connect beyond it is refused"),
+		      "Connect beyond it is refused", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_window_total_mib, NVL_RPC_T_U32, false,
 		      "SHM: data windows of every host in all, MiB (default 16384); a Connect "
-		      "beyond it is refused"),
+		      "beyond it is refused", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_queues_per_host, NVL_RPC_T_U32, false,
 		      "SHM: I/O queues (SQs and CQs) one host NQN may hold over all its "
 		      "controllers (default 512); a Create I/O SQ/CQ beyond it fails with "
-		      "Invalid Queue Identifier"),
+		      "Invalid Queue Identifier", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_queues_total, NVL_RPC_T_U32, false,
-		      "SHM: I/O queues of every host in all (default 8192)"),
+		      "SHM: I/O queues of every host in all (default 8192)", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_vectors_per_host, NVL_RPC_T_U32, false,
 		      "SHM: interrupt vectors (eventfds) one host NQN may hold (default 256); a "
-		      "CQ asked with a vector beyond it is made without one and polled"),
+		      "CQ asked with a vector beyond it is made without one and polled", TR_DEFAULTS),
 	NVL_RPC_PARAM(struct rpc_create_transport, max_vectors_total, NVL_RPC_T_U32, false,
-		      "SHM: interrupt vectors of every host in all (default 4096)"),
+		      "SHM: interrupt vectors of every host in all (default 4096)", TR_DEFAULTS),
 	/* the rest of what SPDK's rpc.py sends (issue 19): accepted, no effect here */
 	NVL_RPC_PARAM_IGNORED("iobuf_small_cache_size", NVL_RPC_T_I64, "SPDK iobuf cache per poll group"),
 	NVL_RPC_PARAM_IGNORED("iobuf_large_cache_size", NVL_RPC_T_I64, "SPDK iobuf cache per poll group"),
