@@ -1,0 +1,103 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Live upgrade under load (issue 16): how long each function is not served
+# while `nvlend upgrade` moves the daemon to another binary, and what the
+# host sees.
+#
+# nvlendd (keeper + worker, the worker's reactor on BENCH_CPU_B) serves a RAM
+# namespace over shm to nvlend-perf (randrw 4 KiB, QD BENCH_QD, --verify,
+# on BENCH_CPU_A). During the run the daemon is upgraded BENCH_ROUNDS times,
+# alternating between its own binary and a copy (a different file, as a
+# package upgrade replaces it). Prints per round the downtime of each
+# function (nvlend_get_upgrade: the daemon's RPC/listeners, the shm
+# controller), then median / p99 / max over the rounds, and the host's I/O
+# errors, verify errors, reconnects (Connects beyond the first) and its
+# largest completion latency (what an application felt).
+#
+#   bench/upgrade.sh [BUILD_DIR] [--plot]   BENCH_ROUNDS=20 BENCH_QD=16
+#                                   BENCH_GAP=0.5 (s between upgrades)
+#   --plot    also write a chart of the downtime per function (median, p99,
+#             max) to bench/results/plots/ (BENCH_PLOT_DIR)
+#   -h, --help                       this text
+source "$(dirname "$0")/common.sh"
+bench_plot_args "$@"
+set -- "${BENCH_ARGS[@]}"
+BUILD=${1:-$TOP/build}
+BIN=$BUILD/bin
+ROUNDS=${BENCH_ROUNDS:-20}
+QD=${BENCH_QD:-16}
+GAP=${BENCH_GAP:-0.5}
+A=$BENCH_CPU_A
+B=$BENCH_CPU_B
+[ -x "$BIN/nvlendd" ] || bench_die "no $BIN/nvlendd (make first)"
+bench_machine_info
+W=$(mktemp -d /tmp/nvlend-bench-upgrade.XXXXXX)
+SOCK=$W/rpc.sock
+cleanup() {
+	[ -n "${PERF:-}" ] && kill "$PERF" 2>/dev/null
+	[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+nv() { "$BIN/nvlend" -s "$SOCK" "$@"; }
+
+cp "$BIN/nvlendd" "$W/nvlendd-copy"
+"$BIN/nvlendd" -s "$SOCK" --cores "$B" --log-file "$W/d.log" &
+DPID=$!
+for _ in $(seq 1 100); do nv -t 1 status >/dev/null 2>&1 && break; sleep 0.05; done
+bench_placement "nvlendd reactor" "$B"
+bench_placement "nvlend-perf" "$A"
+bench_print_placement
+NQN=nqn.2026-01.io.nvlend.bench:upgrade
+nv bdev create ram r0 256M >/dev/null
+nv subsystem create $NQN --allow-any-host >/dev/null
+nv subsystem add-ns $NQN r0 >/dev/null
+nv subsystem add-listener $NQN shm "$W/shm.sock" >/dev/null
+runtime=$(awk -v r="$ROUNDS" -v g="$GAP" 'BEGIN { printf "%d", r * (g + 0.5) + 10 }')
+NVLEND_PERF_STATUS=0 pin "$A" "$BIN/nvlend-perf" "nvme+shm://$W/shm.sock?nqn=$NQN" --rw=randrw \
+	--verify --bs=4k --iodepth="$QD" --runtime="$runtime" --json >"$W/perf.json" 2>"$W/perf.err" &
+PERF=$!
+sleep 2
+: >"$W/downtimes"
+for r in $(seq 1 "$ROUNDS"); do
+	bin=$BIN/nvlendd
+	[ $((r % 2)) = 1 ] && bin=$W/nvlendd-copy
+	nv --json upgrade --binary "$bin" >"$W/u.json" 2>"$W/u.err" || bench_die "upgrade $r: $(cat "$W/u.err")"
+	/usr/bin/python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+for f in d["functions"]:
+    print(sys.argv[2], f["function"].split()[0].rstrip(":"), f["downtime_us"])
+' "$W/u.json" "$r" >>"$W/downtimes"
+	sleep "$GAP"
+done
+kill -INT "$PERF"
+wait "$PERF" || { cat "$W/perf.err"; bench_die "nvlend-perf failed"; }
+PERF=
+connects=$(grep -c "nvmf.c.*: controller [0-9]* for host" "$W/d.log")
+/usr/bin/python3 - "$W/downtimes" "$W/perf.json" "$connects" <<'PY'
+import json, sys
+rows = [l.split() for l in open(sys.argv[1])]
+perf = json.load(open(sys.argv[2]))
+by = {}
+for r, kind, us in rows:
+    by.setdefault(kind, []).append(int(us) / 1000.0)
+print("%-10s %6s %10s %10s %10s" % ("function", "rounds", "median ms", "p99 ms", "max ms"))
+for kind, v in sorted(by.items()):
+    v.sort()
+    p99 = v[min(len(v) - 1, int(round(0.99 * (len(v) - 1))))]
+    print("%-10s %6d %10.1f %10.1f %10.1f" % (kind, len(v), v[len(v) // 2], p99, v[-1]))
+    with open(sys.argv[1] + ".points", "a") as f:
+        for label, ms in (("median", v[len(v) // 2]), ("p99", p99), ("max", v[-1])):
+            f.write("%s %s %d\n" % (kind, label, int(ms * 1000)))
+ios = perf["read"]["ios"] + perf["write"]["ios"]
+mx = max(perf["read"]["lat_us"]["max"], perf["write"]["lat_us"]["max"])
+print("host: %d I/Os, %d I/O errors, %d verify errors (%d blocks checked), %d reconnects, "
+      "largest completion latency %.1f ms" % (ios, perf["errors"], perf["verify"]["errors"],
+      perf["verify"]["checked"], int(sys.argv[3]) - 1, mx / 1000.0))
+PY
+while read -r kind label us; do
+	bench_plot_point lat "Upgrade downtime per function, $ROUNDS upgrades under QD$QD shm load (nvlendd CPU $B, host CPU $A)" \
+		"$kind" "$label" "$us"
+done <"$W/downtimes.points"
+bench_plot_render "upgrade"
