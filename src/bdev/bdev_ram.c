@@ -50,6 +50,8 @@ struct bdev_ram {
 	bool stored;          /* the memory is a memfd in the fd store */
 	uint64_t nchunks;
 	uint64_t *written;    /* bit c: chunk c may hold data (atomic; any reactor) */
+	bool need_scan;       /* memory taken back: scanned at the first block status
+			       * (atomic), not on the restart's critical path */
 };
 
 static inline bool
@@ -126,7 +128,7 @@ ram_scan(struct bdev_ram *r)
 		uint64_t cs = c << RAM_CHUNK_SHIFT, ce = NVL_MIN(cs + RAM_CHUNK, (uint64_t)r->size);
 
 		if (!ram_is_zero(r->mem + cs, ce - cs))
-			r->written[c >> 6] |= 1ull << (c & 63);
+			__atomic_fetch_or(&r->written[c >> 6], 1ull << (c & 63), __ATOMIC_SEQ_CST);
 	}
 }
 
@@ -173,7 +175,11 @@ ram_map(const char *name, size_t size, bool *stored, bool *taken_back)
 			return MAP_FAILED;
 		}
 	}
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+	/* new memory is pre-faulted (first touch costs ms per 2 MiB here); memory
+	 * taken back is resident already: its page tables fill in as I/O touches
+	 * it, not before a restarted worker serves */
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | (*taken_back ? 0 : MAP_POPULATE), fd, 0);
 	if (p != MAP_FAILED && !*taken_back && nvl_fdstore_put(sname, fd) == 0)
 		*stored = true;
 	else if (p != MAP_FAILED && *taken_back)
@@ -223,6 +229,14 @@ ram_block_status(struct nvl_bdev *b, struct nvl_bdev_bstat *q)
 	struct bdev_ram *r = container_of(b, struct bdev_ram, bdev);
 	uint64_t off = q->offset, end = q->offset + q->length;
 
+	/* a rare command: the scan of memory taken back after a restart is done
+	 * here, once, rather than before the restarted worker serves (it reads
+	 * all of it); writes meanwhile set their bits, trims clear theirs and
+	 * zero the memory, so the scan only ever adds "may hold data" */
+	if (__atomic_load_n(&r->need_scan, __ATOMIC_ACQUIRE)) {
+		ram_scan(r);
+		__atomic_store_n(&r->need_scan, false, __ATOMIC_RELEASE);
+	}
 	while (off < end) {
 		uint64_t c = off >> RAM_CHUNK_SHIFT;
 		uint64_t ce = NVL_MIN((c + 1) << RAM_CHUNK_SHIFT, end);
@@ -341,7 +355,7 @@ nvl_bdev_ram_create(const struct nvl_bdev_ram_opts *o, struct nvl_bdev **out)
 		if (r->mem != MAP_FAILED && taken_back) {
 			NVL_NOTICELOG("%s: memory taken back from the fd store (contents kept)",
 				      o->name);
-			ram_scan(r);
+			r->need_scan = true; /* at the first block status (ram_block_status) */
 		}
 	}
 	if (r->mem == MAP_FAILED) {

@@ -120,6 +120,20 @@ want=$(expect_map $((64 * M)) $((2 * M)):65536 $((20 * M + 65536)):65536)
 [ "$(map_of "$U/ram0")" = "$want" ] || fail "map after zeroing the chunk's data: $(map_of "$U/ram0")"
 [ "$(A --json nbd export list ram0 | json_get '[0]["stats"]["block_status_ops"]')" -ge 4 ] ||
 	fail "block status not counted: $(A --json nbd export list ram0)"
+# the worker is killed: the next one takes the memory back (contents kept) and
+# scans it at the first block status; the map is the same (a hole reported
+# where data is would make nbdcopy skip it)
+ALLOW_WORKER_RESTARTS=1
+old=$WORKER_PID
+kill -KILL "$old"
+wait_until 15 sh -c "w=\$(pgrep -P $DAEMON_PID -x nvlendd); [ -n \"\$w\" ] && [ \"\$w\" != $old ]" ||
+	fail "no new worker"
+wait_until 15 sh -c "nbdinfo --map '$U/ram0' >/dev/null 2>&1" || fail "ram0 not exported again"
+got=$(map_of "$U/ram0")
+[ "$got" = "$want" ] || fail "map after a restart:
+$got
+expected:
+$want"
 
 # ---- a brick bdev (local brick): unallocated 2 MiB extents are holes -----------------------------
 A brick create bk0 --fast "$T/fast" --slow "$T/slow" --capacity 16 --fast-blocks 4 >/dev/null ||
