@@ -48,6 +48,8 @@ NVL_LOG_REGISTER_COMPONENT(nvmf_auth)
 static uint32_t g_digests = (1u << NVL_NVMF_AUTH_HASH_SHA256) | (1u << NVL_NVMF_AUTH_HASH_SHA384) |
 			    (1u << NVL_NVMF_AUTH_HASH_SHA512);
 static uint32_t g_dhgroups = 0x3f; /* null, ffdhe2048 .. ffdhe8192 */
+/* nvlend's dhchap_step_timeout_ms: 0 = from the KATO, clamped to 30..120 s */
+static uint32_t g_step_timeout_ms;
 
 /* ---- keys ------------------------------------------------------------------ */
 
@@ -216,7 +218,10 @@ static uint64_t
 step_timeout_ns(const struct nvmf_auth *a)
 {
 	uint64_t t = (uint64_t)a->ctrlr->nvme.kato_ms * 1000000ULL;
+	uint32_t fixed = __atomic_load_n(&g_step_timeout_ms, __ATOMIC_RELAXED);
 
+	if (fixed)
+		return (uint64_t)fixed * 1000000ULL;
 	return t < AUTH_STEP_MIN_NS ? AUTH_STEP_MIN_NS : t > AUTH_STEP_MAX_NS ? AUTH_STEP_MAX_NS : t;
 }
 
@@ -870,7 +875,25 @@ nvmf_auth_config_json(void)
 	for (uint8_t id = 0; id <= NVL_NVMF_AUTH_DHGROUP_8192; id++)
 		if (gm & (1u << id))
 			json_array_append_new(g, json_string(nvl_dhchap_dhgroup_name(id)));
-	return json_pack("{s:o, s:o}", "dhchap_digests", d, "dhchap_dhgroups", g);
+	json_t *o = json_pack("{s:o, s:o}", "dhchap_digests", d, "dhchap_dhgroups", g);
+	uint32_t st = __atomic_load_n(&g_step_timeout_ms, __ATOMIC_RELAXED);
+
+	if (o && st)
+		json_object_set_new(o, "dhchap_step_timeout_ms", json_integer(st));
+	return o;
+}
+
+int
+nvmf_auth_set_step_timeout(uint32_t ms, char *err, size_t errlen)
+{
+	if (ms != 0 && (ms < AUTH_STEP_TIMEOUT_MIN_MS || ms > AUTH_STEP_TIMEOUT_MAX_MS)) {
+		snprintf(err, errlen, "dhchap_step_timeout_ms must be 0 (from the keep-alive "
+				      "timeout) or %u..%u",
+			 AUTH_STEP_TIMEOUT_MIN_MS, AUTH_STEP_TIMEOUT_MAX_MS);
+		return -EINVAL;
+	}
+	__atomic_store_n(&g_step_timeout_ms, ms, __ATOMIC_RELAXED);
+	return 0;
 }
 
 void

@@ -34,6 +34,7 @@ str_array(const json_t *arr, const char **names, unsigned cap)
 struct rpc_set_config {
 	json_t *dhchap_digests;
 	json_t *dhchap_dhgroups;
+	json_t *dhchap_step_timeout_ms;
 };
 
 static const struct nvl_rpc_param set_config_params[] = {
@@ -44,6 +45,10 @@ static const struct nvl_rpc_param set_config_params[] = {
 		      "DH groups DH-HMAC-CHAP may use: any of \"null\", \"ffdhe2048\", "
 		      "\"ffdhe3072\", \"ffdhe4096\", \"ffdhe6144\", \"ffdhe8192\" (default all); the "
 		      "strongest the host offers is picked"),
+	NVL_RPC_PARAM(struct rpc_set_config, dhchap_step_timeout_ms, NVL_RPC_T_ANY, false,
+		      "nvlend's: how long a host may take for each DH-HMAC-CHAP step before "
+		      "its controller (or TCP queue) is torn down, in ms (1000..600000); 0, the "
+		      "default, takes the Connect's keep-alive timeout clamped to 30..120 s"),
 	/* SPDK's save_config emits these (issue 19): accepted, no effect here */
 	NVL_RPC_PARAM_IGNORED("admin_cmd_passthru", NVL_RPC_T_OBJ,
 			      "SPDK: admin commands passed to an NVMe bdev; nvlend passes none"),
@@ -72,18 +77,34 @@ rpc_nvmf_set_config(struct nvl_rpc_request *req, struct rpc_set_config *a)
 			      "dhchap_digests and dhchap_dhgroups are arrays of names");
 		return;
 	}
+	if (a->dhchap_step_timeout_ms &&
+	    (!json_is_integer(a->dhchap_step_timeout_ms) ||
+	     json_integer_value(a->dhchap_step_timeout_ms) < 0 ||
+	     (json_integer_value(a->dhchap_step_timeout_ms) > 0 &&
+	      json_integer_value(a->dhchap_step_timeout_ms) < AUTH_STEP_TIMEOUT_MIN_MS) ||
+	     json_integer_value(a->dhchap_step_timeout_ms) > AUTH_STEP_TIMEOUT_MAX_MS)) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
+			      "dhchap_step_timeout_ms must be 0 (from the keep-alive timeout) or "
+			      "%u..%u",
+			      AUTH_STEP_TIMEOUT_MIN_MS, AUTH_STEP_TIMEOUT_MAX_MS);
+		return;
+	}
 	if (nvmf_auth_set_algorithms(a->dhchap_digests ? d : NULL, (unsigned)nd,
 				     a->dhchap_dhgroups ? g : NULL, (unsigned)ng, err,
 				     sizeof(err)) < 0) {
 		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "%s", err);
 		return;
 	}
+	/* checked above: cannot fail */
+	if (a->dhchap_step_timeout_ms)
+		(void)nvmf_auth_set_step_timeout(
+			(uint32_t)json_integer_value(a->dhchap_step_timeout_ms), err, sizeof(err));
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("nvmf_set_config", rpc_nvmf_set_config, struct rpc_set_config,
 		 set_config_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
-		 "Target-wide settings: the hashes and DH groups DH-HMAC-CHAP may use (applies "
-		 "to transactions that start afterwards).")
+		 "Target-wide settings: the hashes and DH groups DH-HMAC-CHAP may use and its "
+		 "per-step timeout (apply to transactions that start afterwards).")
 
 static void
 rpc_nvmf_get_config(struct nvl_rpc_request *req, void *args)

@@ -122,7 +122,15 @@ int nvmf_auth_host_keys_changed(struct nvl_subsys *s, const struct nvmf_host *h,
 int nvmf_auth_set_algorithms(const char *const *digests, unsigned ndigests,
 			     const char *const *dhgroups, unsigned ndhgroups, char *err,
 			     size_t errlen);
-/** {"dhchap_digests": [...], "dhchap_dhgroups": [...]} now in force. */
+/** nvmf_set_config dhchap_step_timeout_ms (nvlend's): how long a host may
+ *  take per DH-HMAC-CHAP step before the controller is torn down; 0 = from
+ *  the keep-alive timeout, clamped to 30..120 s (the default).
+ *  \return 0, -EINVAL (out of range; err says why). */
+#define AUTH_STEP_TIMEOUT_MIN_MS 1000u
+#define AUTH_STEP_TIMEOUT_MAX_MS 600000u
+int nvmf_auth_set_step_timeout(uint32_t ms, char *err, size_t errlen);
+/** {"dhchap_digests": [...], "dhchap_dhgroups": [...]} now in force, and
+ *  "dhchap_step_timeout_ms" when it is not the default. */
 json_t *nvmf_auth_config_json(void);
 /** Append nvmf_set_config with the above (save_config). */
 void nvmf_auth_write_config(json_t *calls);

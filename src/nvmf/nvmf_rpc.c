@@ -1391,7 +1391,8 @@ nvmf_auth_config_default(void)
 	bool def = json_array_size(json_object_get(a, "dhchap_digests")) ==
 			   NVL_NVMF_AUTH_HASH_SHA512 &&
 		   json_array_size(json_object_get(a, "dhchap_dhgroups")) ==
-			   NVL_NVMF_AUTH_DHGROUP_8192 + 1u;
+			   NVL_NVMF_AUTH_DHGROUP_8192 + 1u &&
+		   json_object_get(a, "dhchap_step_timeout_ms") == NULL;
 
 	json_decref(a);
 	return def;

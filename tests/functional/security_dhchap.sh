@@ -135,6 +135,12 @@ grep -q "host $H1 failed: wrong response (wrong host key)" "$DAEMON_LOG" || fail
 run shm-badctrl shm $H2 "$K/host.key" "$K/wrong.key" badctrl
 grep -q "host $H2 did not accept the controller's response" "$DAEMON_LOG" || fail "no log line for Failure2"
 run shm-violations shm $H1 "$K/host.key" - violations 5
+# the per-step timeout is nvlend's dhchap_step_timeout_ms (default: the KATO,
+# 30..120 s); 3 s keeps the test short, and save_config must keep it
+expect_fail rpc nvmf_set_config '{"dhchap_step_timeout_ms":999}'
+expect_fail rpc nvmf_set_config '{"dhchap_step_timeout_ms":"3000"}'
+rpc nvmf_set_config '{"dhchap_step_timeout_ms":3000}' >/dev/null || fail "dhchap_step_timeout_ms"
+rpc nvmf_get_config | grep_q '"dhchap_step_timeout_ms": 3000' || fail "nvmf_get_config: $(rpc nvmf_get_config)"
 run shm-timeout shm $H1 "$K/host.key" - timeout 45
 grep -q "host $H1 did not complete DH-HMAC-CHAP in time" "$DAEMON_LOG" || fail "no log line for the timeout"
 expect_fail nvlend ns info "nvme+shm://$T/a.sock?nqn=$NQN" --hostnqn $H1 # libnvlend: no DH-HMAC-CHAP yet
@@ -167,7 +173,7 @@ kr = {c["params"]["name"]: c["params"]["path"] for c in sub["keyring"] if c["met
 assert kr == {"host": keys + "/host.key", "ctrl": keys + "/ctrl.key"}, kr
 nv = sub["nvmf"]
 sc = [c["params"] for c in nv if c["method"] == "nvmf_set_config"][0]
-assert sc == {"dhchap_digests": ["sha256", "sha384"], "dhchap_dhgroups": ["null", "ffdhe2048", "ffdhe3072"]}, sc
+assert sc == {"dhchap_digests": ["sha256", "sha384"], "dhchap_dhgroups": ["null", "ffdhe2048", "ffdhe3072"], "dhchap_step_timeout_ms": 3000}, sc
 h = [c["params"] for c in nv if c["method"] == "nvmf_subsystem_add_host" and c["params"]["host"] == h2][0]
 assert h["dhchap_key"] == "host" and h["dhchap_ctrlr_key"] == "ctrl", h
 PY
