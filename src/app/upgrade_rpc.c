@@ -156,7 +156,8 @@ rpc_nvlend_get_upgrade(struct nvl_rpc_request *req, void *unused)
 
 	(void)unused;
 	if (!nvl_handover_active(&from, &rolled_back)) {
-		nvl_rpc_result(req, json_pack("{s:b}", "upgraded", false));
+		nvl_rpc_result(req, json_pack("{s:b, s:s, s:i}", "upgraded", false, "version",
+					      "nvlend v" NVL_VERSION_STRING, "pid", (int)getpid()));
 		return;
 	}
 	n = nvl_handover_report(e, NVL_ARRAY_SIZE(e));
@@ -175,5 +176,6 @@ NVL_RPC_REGISTER_NOARGS("nvlend_get_upgrade", rpc_nvlend_get_upgrade,
 			"The last hand-over to this worker (nvlend_upgrade): from which version, "
 			"whether it was rolled back to the old binary, and per function (the daemon "
 			"serving RPC, each shm controller, each vhost-user queue) the time from the "
-			"old worker's stop to this one serving it. {\"upgraded\": false} when this "
-			"worker was not started by an upgrade.")
+			"old worker's stop to this one serving it. {\"upgraded\": false, \"version\", "
+			"\"pid\"} when this worker was not started by an upgrade (e.g. the keeper "
+			"restarted it after a crash).")

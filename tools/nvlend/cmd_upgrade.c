@@ -70,7 +70,7 @@ cmd_upgrade(struct nvl_cli *cli, int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
-	json_t *params = json_object(), *res = NULL, *rep = NULL;
+	json_t *params = json_object(), *res = NULL, *rep = NULL, *later = NULL;
 	char path[PATH_MAX], binary[PATH_MAX];
 	uint64_t timeout_s = 30, v;
 	long long old_pid;
@@ -120,8 +120,21 @@ cmd_upgrade(struct nvl_cli *cli, int argc, char **argv)
 		rep = NULL;
 		if (cli_call_quiet(cli, "nvlend_get_upgrade", NULL, &rep) == CLI_OK &&
 		    json_integer_value(json_object_get(rep, "pid")) != old_pid &&
-		    json_object_get(rep, "functions"))
-			break;
+		    json_object_get(rep, "pid")) {
+			if (json_object_get(rep, "functions"))
+				break;
+			/* another worker serves, started as after a crash: the worker
+			 * that took over (or the old one, before it handed over) was
+			 * killed, and the keeper restarted it with the kept state */
+			fprintf(stderr,
+				"nvlend upgrade: a worker ended during the upgrade; the keeper "
+				"restarted the daemon as after a crash (%s, pid %lld) with its "
+				"kept state: see the daemon's log\n",
+				json_string_value(json_object_get(rep, "version")),
+				(long long)json_integer_value(json_object_get(rep, "pid")));
+			json_decref(rep);
+			return CLI_ERR;
+		}
 		json_decref(rep);
 		rep = NULL;
 		clock_gettime(CLOCK_MONOTONIC, &now);
@@ -136,10 +149,24 @@ cmd_upgrade(struct nvl_cli *cli, int argc, char **argv)
 	}
 	/* functions come back one by one: give the restore a moment to finish */
 	usleep(300000);
-	json_decref(rep);
-	rep = NULL;
-	if (cli_call(cli, "nvlend_get_upgrade", NULL, &rep) != CLI_OK)
-		return CLI_ERR;
+	if (cli_call_quiet(cli, "nvlend_get_upgrade", NULL, &later) == CLI_OK) {
+		if (json_integer_value(json_object_get(later, "pid")) ==
+			    json_integer_value(json_object_get(rep, "pid")) &&
+		    json_object_get(later, "functions")) {
+			json_decref(rep);
+			rep = later;
+		} else {
+			/* the new worker served, then ended: the keeper restarted the new
+			 * binary as after a crash; the report is the one it gave */
+			fprintf(stderr,
+				"nvlend upgrade: note: worker %lld ended after it took over; the "
+				"keeper restarted it as after a crash (%s, pid %lld)\n",
+				(long long)json_integer_value(json_object_get(rep, "pid")),
+				json_string_value(json_object_get(later, "version")),
+				(long long)json_integer_value(json_object_get(later, "pid")));
+			json_decref(later);
+		}
+	}
 	rc = upgrade_report(cli, rep, binary);
 	json_decref(rep);
 	return rc;
@@ -166,7 +193,9 @@ NVL_CLI_COMMAND(g_cmd_upgrade, "upgrade", "replace the daemon's worker with a ne
 "    itself, each shm controller, each vhost-user queue) the time from the\n"
 "    old worker's stop to the new one serving it, with the median and max.\n"
 "    If PATH cannot start or its worker ends before serving, the keeper\n"
-"    starts the old binary again and this command exits 1.\n"
+"    starts the old binary again and this command exits 1. If a worker is\n"
+"    killed during the upgrade, the keeper restarts it as after a crash (shm\n"
+"    hosts still do not reconnect) and this command says so and exits 1.\n"
 "    Needs the keeper: not with nvlendd --no-keeper, not under systemd.\n"
 "    RPC: nvlend_upgrade, nvlend_get_upgrade.\n"
 "\n"
