@@ -11,6 +11,7 @@
 #include "proto/nvme_rdma.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -119,6 +120,18 @@ host_rdma_accept_check(const void *pd, size_t len, uint16_t entries, char *why, 
 	return -EPROTO;
 }
 
+/* Connect Invalid Parameters names the field in DW0: an attribute bit (the
+ * field is in the Connect data) and the field's offset. nvlendd puts the
+ * offset in bits 31:16 and the attribute in bit 0; Linux's nvmet and SPDK
+ * put the offset in bits 15:0 and the attribute in bit 16: both are read. */
+static bool
+connect_bad_subnqn(uint32_t dw0)
+{
+	const uint32_t off = offsetof(struct nvl_nvmf_connect_data, subnqn);
+
+	return ((dw0 & 1u) && (dw0 >> 16) == off) || ((dw0 & (1u << 16)) && (dw0 & 0xffff) == off);
+}
+
 int
 host_rdma_connect_result(const struct nvl_nvme_cpl *cpl, uint16_t qid, uint16_t want_cntlid,
 			 const char *subnqn, const char *hostnqn, uint16_t *cntlid, char *why,
@@ -148,8 +161,7 @@ host_rdma_connect_result(const struct nvl_nvme_cpl *cpl, uint16_t qid, uint16_t 
 		snprintf(why, whylen, "Connect refused: host %s not allowed on %s", hostnqn, subnqn);
 		return -EACCES;
 	}
-	if (st == NVL_NVME_SC_CONNECT_INVALID_PARAM && (cpl->cdw0 & 1) &&
-	    (cpl->cdw0 >> 16) == offsetof(struct nvl_nvmf_connect_data, subnqn)) {
+	if (st == NVL_NVME_SC_CONNECT_INVALID_PARAM && connect_bad_subnqn(cpl->cdw0)) {
 		snprintf(why, whylen, "Connect refused: no subsystem %s at this address", subnqn);
 		return -ENODEV;
 	}
