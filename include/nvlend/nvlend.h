@@ -81,7 +81,7 @@ struct nvl_ctrlr_opts {
 	uint8_t hostid[16];        /**< all zero: derived from /etc/machine-id + pid */
 	uint32_t kato_ms;          /**< keep-alive timeout asked of the target (default 10000) */
 	bool keepalive_thread;     /**< send Keep Alive from a background thread (default true) */
-	uint64_t window_bytes;     /**< shm data window (default 64 MiB) */
+	uint64_t window_bytes;     /**< shm data window; rdma: the registered one (default 64 MiB) */
 	uint32_t timeout_ms;       /**< admin command / connect timeout (default 10000) */
 };
 

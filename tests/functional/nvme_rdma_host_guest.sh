@@ -11,7 +11,10 @@
 # writes; the same against nvlendd's own RDMA listener; then a guest nvlendd
 # attaches the kernel target's namespace with bdev_nvme_attach_controller
 # trtype RDMA, re-exports it over shm, and what was written through the
-# kernel target is read back there (and verified by nvlend-perf over shm).
+# kernel target is read back there (and verified by nvlend-perf over shm);
+# nvlend attach --via nbd gives it as a block device; the target's queue
+# pair counters show 4 KiB writes in the capsule, 64 KiB ones read by RDMA
+# READ and reads written by RDMA WRITE.
 # The guest half is tests/guest/tests/nvlend-rdma-host-guest.sh.
 source "$(dirname "$0")/common.sh"
 guest_prepare
@@ -32,7 +35,8 @@ grc=$?
 cat "$T/guest.log"
 [ $grc = 0 ] || fail "guest script failed (status $grc)"
 grep -q GUEST_ALL_OK "$T/guest.log" || fail "guest did not finish"
-for c in soft-roce kernel-target ns-info refusals kernel-perf nvlend-target bdev-rdma daemon-exit; do
+for c in soft-roce kernel-target ns-info refusals kernel-perf nvlend-target data-path bdev-rdma attach \
+	daemon-exit; do
 	grep -q "CHECK $c ok" "$T/guest.log" || fail "check $c missing"
 done
 pass

@@ -7,7 +7,9 @@
 # writes by the target's RDMA READ, reads by its RDMA WRITE), then a guest
 # nvlendd attaches the kernel target's namespace with
 # bdev_nvme_attach_controller trtype RDMA and re-exports it over shm, where
-# what was written through the kernel target directly is read back.
+# what was written through the kernel target directly is read back; and
+# nvlend attach --via nbd gives the kernel target's namespace as a block
+# device. The target's queue pair counters show which way the data went.
 # Parameters in /host/env. Prints "CHECK <name> ok" per step and
 # GUEST_ALL_OK at the end.
 set -u
@@ -93,8 +95,31 @@ timeout 60 /host/nvlend ns info "$NURI" > /tmp/info2 2>&1 || { cat /tmp/info2; f
 grep -q "$SERIAL" /tmp/info2 || { cat /tmp/info2; fail nvlend-target "serial $SERIAL not in the identify data"; }
 perf nvlend-4k "$NURI" --rw=randrw --bs=4k --iodepth=16 --verify --io_limit=4M
 perf nvlend-64k "$NURI" --rw=randrw --bs=64k --iodepth=4 --verify --io_limit=8M
-/host/nvlend -t 10 rpc nvmf_subsystem_get_qpairs "{\"nqn\":\"$NQN\"}" > /tmp/qp 2>&1 || true
 ok nvlend-target
+
+# which way the data went, by the target's counters while a run is on: 4 KiB
+# writes in the capsule (no RDMA READ but the Connect data's), 64 KiB writes
+# read by the target (RDMA READs), reads written by it (RDMA WRITEs)
+qp_max() { # qp_max FIELD: the largest value of FIELD over the subsystem's queue pairs
+  /host/nvlend -t 10 rpc nvmf_subsystem_get_qpairs "{\"nqn\":\"$NQN\"}" 2>/dev/null |
+    sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p" | sort -n | tail -1
+}
+during() { # during NAME PERF-ARGS...: sample the counters in the middle of a 6 s run
+  n=$1; shift
+  /host/nvlend-perf "$NURI" --runtime=6 "$@" > /tmp/perf.$n 2>&1 &
+  p=$!
+  sleep 3
+  R=$(qp_max rdma_reads); W=$(qp_max rdma_writes); B=$(qp_max bytes_in)
+  wait $p || { tail -5 /tmp/perf.$n; fail data-path "nvlend-perf $n"; }
+  echo "$n: rdma_reads=$R rdma_writes=$W bytes_in=$B"
+}
+during icd --rw=write --bs=4k --iodepth=8
+[ "${R:-9}" -le 1 ] && [ "${B:-0}" -gt 65536 ] || fail data-path "4 KiB writes were not in the capsule"
+during keyed --rw=write --bs=64k --iodepth=4
+[ "${R:-0}" -gt 8 ] || fail data-path "64 KiB writes were not read by the target"
+during reads --rw=read --bs=64k --iodepth=4
+[ "${W:-0}" -gt 8 ] || fail data-path "reads were not written by the target"
+ok data-path
 
 # ---- bdev_nvme_attach_controller trtype RDMA, re-exported over shm ----------------------------
 head -c 65536 /host/nvlend | /host/nvlend ns write "$KURI" --lba 2048 > /tmp/w 2>&1 || { cat /tmp/w; fail bdev-rdma "ns write"; }
@@ -109,6 +134,16 @@ SURI="nvme+shm:///tmp/shm.sock?nqn=$SNQN"
 head -c 65536 /host/nvlend | cmp - /tmp/back || fail bdev-rdma "the data read back over shm differs"
 perf bdev-rdma "$SURI" --rw=randrw --bs=16k --iodepth=8 --verify --size=8M --io_limit=4M
 ok bdev-rdma
+
+# nvlend attach: the RDMA namespace as this host's block device (NBD)
+export NVLEND_ATTACH_DIR=/tmp/attach
+modprobe nbd || fail attach "modprobe nbd"
+dev=$(timeout 60 /host/nvlend attach "$KURI" --via nbd --name r1 --queues 1 --qd 8 2> /tmp/att) ||
+  { cat /tmp/att; cat /tmp/attach/*.log 2>/dev/null; fail attach "nvlend attach --via nbd"; }
+[ -b "$dev" ] || fail attach "no block device ($dev)"
+dd if="$dev" bs=512 skip=2048 count=128 2>/dev/null | cmp - /tmp/back || fail attach "$dev reads other data"
+/host/nvlend detach r1 || fail attach "nvlend detach"
+ok attach
 
 rpc nvmf_delete_subsystem "{\"nqn\":\"$SNQN\"}"
 rpc bdev_nvme_detach_controller '{"name":"k"}'
