@@ -246,6 +246,8 @@ rpc_bdev_nvme_attach_controller(struct nvl_rpc_request *req, struct rpc_attach *
 				  : "traddr/trsvcid: not a numeric address and port");
 	else if (rc == -EEXIST)
 		nvl_rpc_error(req, rc, "controller %s already exists", a->name);
+	else if (rc == -ENETDOWN) /* trtype rdma: no RDMA device */
+		nvl_rpc_error(req, rc, "%s: %s", a->name, nvl_strerror(rc));
 	else if (rc < 0)
 		nvl_rpc_error(req, -ECONNREFUSED, "%s: cannot open a socket: %s", a->name,
 			      strerror(-rc));
