@@ -136,7 +136,10 @@ rpc nvmf_subsystem_add_listener "{\"nqn\":\"$SNQN\",\"listen_address\":{\"trtype
 SURI="nvme+shm:///tmp/shm.sock?nqn=$SNQN"
 /host/nvlend ns read "$SURI" --lba 2048 --count 128 -o /tmp/back > /tmp/r 2>&1 || { cat /tmp/r; fail bdev-rdma "ns read over shm"; }
 head -c 65536 /host/nvlend | cmp - /tmp/back || fail bdev-rdma "the data read back over shm differs"
-perf bdev-rdma "$SURI" --rw=randrw --bs=16k --iodepth=8 --verify --size=8M --io_limit=4M
+/host/nvlend ns read "$KURI" --lba 2048 --count 128 -o /tmp/back2 > /tmp/r2 2>&1 || { cat /tmp/r2; fail bdev-rdma "ns read over RDMA"; }
+cmp /tmp/back /tmp/back2 || fail bdev-rdma "the data read over RDMA differs"
+# (away from LBA 2048, which the attach step reads again)
+perf bdev-rdma "$SURI" --rw=randrw --bs=16k --iodepth=8 --verify --offset=8M --size=8M --io_limit=4M
 ok bdev-rdma
 
 # nvlend attach: the RDMA namespace as this host's block device (NBD)
