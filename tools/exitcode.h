@@ -30,6 +30,7 @@ nvl_exit_for(int err)
 	case -ETIMEDOUT:
 	case -EHOSTUNREACH:
 	case -ENETUNREACH:
+	case -ENETDOWN: /* no RDMA device */
 		return NVL_EXIT_UNREACHABLE;
 	case -ENODEV:
 	case -EACCES:
@@ -47,7 +48,7 @@ nvl_exit_for(int err)
 	"    0 success; 1 the operation failed; 2 bad command line (an invalid URI\n"             \
 	"    too); 4 the target is not reachable (no such socket, nothing listens\n"              \
 	"    there, the subsystem does not listen at that address, no answer in\n"                \
-	"    time); 5 the target refused (no such subsystem or namespace, host not\n"             \
-	"    allowed).\n"
+	"    time, no RDMA device for nvme+rdma); 5 the target refused (no such\n"              \
+	"    subsystem or namespace, host not allowed).\n"
 
 #endif

@@ -20,6 +20,7 @@
  * URIs (DESIGN.md section 7):
  *   nvme+shm:///ABSOLUTE/SOCKET/PATH?nqn=SUBNQN[&nsid=N]
  *   nvme+tcp://HOST:PORT/SUBNQN[/NSID]        (IPv6 hosts in brackets)
+ *   nvme+rdma://HOST:PORT/SUBNQN[/NSID]       (NVMe/RDMA: an RDMA device reaches HOST)
  *
  * Threads: a controller may be shared by threads (admin calls are
  * serialized inside); a queue pair belongs to one thread at a time.
@@ -56,13 +57,14 @@ enum nvl_uri_kind {
 	NVL_URI_NVME_TCP,
 	NVL_URI_BRICK_SHM,
 	NVL_URI_BRICK_TCP,
+	NVL_URI_NVME_RDMA,     /**< nvme+rdma://HOST:PORT/SUBNQN[/NSID] */
 };
 
 struct nvl_uri {
 	enum nvl_uri_kind kind;
 	char path[108];        /**< shm: socket path */
-	char host[256];        /**< tcp: host name or address (no brackets) */
-	char port[16];         /**< tcp: port */
+	char host[256];        /**< tcp, rdma: host name or address (no brackets) */
+	char port[16];         /**< tcp, rdma: port (default 4420) */
 	char nqn[NVL_NVME_NQN_LEN];  /**< subsystem NQN */
 	char name[128];        /**< brick name */
 	uint32_t nsid;         /**< 0 = not given */
@@ -79,7 +81,7 @@ struct nvl_ctrlr_opts {
 	uint8_t hostid[16];        /**< all zero: derived from /etc/machine-id + pid */
 	uint32_t kato_ms;          /**< keep-alive timeout asked of the target (default 10000) */
 	bool keepalive_thread;     /**< send Keep Alive from a background thread (default true) */
-	uint64_t window_bytes;     /**< shm data window (default 64 MiB) */
+	uint64_t window_bytes;     /**< shm data window; rdma: the registered one (default 64 MiB) */
 	uint32_t timeout_ms;       /**< admin command / connect timeout (default 10000) */
 };
 
@@ -93,7 +95,8 @@ void nvl_ctrlr_opts_default(struct nvl_ctrlr_opts *opts);
  *         -EACCES the subsystem does not allow this host; -ENODEV no such
  *         subsystem; -EADDRNOTAVAIL the subsystem does not listen at that
  *         address; -EPERM the host NQN is bound to another local user;
- *         -ETIMEDOUT; -EPROTO the peer broke the protocol; -EREMOTEIO
+ *         -ETIMEDOUT; -EPROTO the peer broke the protocol; -ENETDOWN
+ *         nvme+rdma without an RDMA device; -EREMOTEIO
  *         another refusal. nvl_strerror() names each, with the target's
  *         reason.
  */
@@ -113,6 +116,7 @@ void nvl_ctrlr_disconnect(struct nvl_ctrlr *c);
  * on that subsystem; -EPERM this host NQN is bound to another local user;
  * -ENXIO no such namespace; -ETIMEDOUT the target did not answer in time;
  * -EPROTO the peer broke the protocol; -EREMOTEIO refused by the target;
+ * -ENETDOWN no RDMA device (nvme+rdma: is rdma_rxe / a NIC driver loaded?);
  * others: strerror().
  * \return a thread-local string, valid until this thread's next call.
  */

@@ -119,7 +119,9 @@ host_ctrlr_uri_str(const struct host_ctrlr *c, char *buf, size_t len)
 {
 	char t[400];
 
-	snprintf(buf, len, "nvme+%s://%s/%s", c->uri.kind == NVL_URI_NVME_SHM ? "shm" : "tcp",
+	snprintf(buf, len, "nvme+%s://%s/%s", c->uri.kind == NVL_URI_NVME_SHM	 ? "shm"
+					 : c->uri.kind == NVL_URI_NVME_RDMA ? "rdma"
+									    : "tcp",
 		 target_str(c, t, sizeof(t)), c->uri.nqn);
 	return buf;
 }
@@ -792,6 +794,8 @@ host_ctrlr_create(const struct host_ctrlr_opts *o, struct host_ctrlr **out)
 		c->ops = &g_host_shm_ops;
 	} else if (c->uri.kind == NVL_URI_NVME_TCP) {
 		c->ops = &g_host_tcp_ops;
+	} else if (c->uri.kind == NVL_URI_NVME_RDMA) {
+		c->ops = &g_host_rdma_ops;
 	} else {
 		free(c);
 		return -EPROTONOSUPPORT;

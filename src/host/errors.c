@@ -37,10 +37,10 @@ static const char *
 phrase(int err)
 {
 	switch (err) {
-	case -EINVAL: return "invalid URI (nvme+shm:///SOCK?nqn=NQN[&nsid=N] or "
-			     "nvme+tcp://HOST:PORT/NQN[/NSID])";
-	case -EPROTONOSUPPORT: return "unsupported URI scheme (nvme+shm, nvme+tcp, brick+shm, "
-				      "brick+tcp)";
+	case -EINVAL: return "invalid URI (nvme+shm:///SOCK?nqn=NQN[&nsid=N], "
+			     "nvme+tcp://HOST:PORT/NQN[/NSID] or nvme+rdma://HOST:PORT/NQN[/NSID])";
+	case -EPROTONOSUPPORT: return "unsupported URI scheme (nvme+shm, nvme+tcp, nvme+rdma, "
+				      "brick+shm, brick+tcp)";
 	case -ENAMETOOLONG: return "URI part too long (socket path, host name or NQN)";
 	case -ENOENT: return "no such socket";
 	case -ECONNREFUSED: return "nothing listens at that address and port";
@@ -55,6 +55,7 @@ phrase(int err)
 	case -EPROTO: return "the peer broke the protocol (is it an nvlend or NVMe target?)";
 	case -EBUSY: return "the target is busy (no controller id free)";
 	case -EREMOTEIO: return "refused by the target";
+	case -ENETDOWN: return g_host_rdma_nodev;
 	case -ECONNRESET:
 	case -ENOTCONN: return "the target closed the connection";
 	default: return NULL;

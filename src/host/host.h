@@ -99,7 +99,7 @@ struct host_ctrlr_opts {
 	bool send_keepalive;             /**< send Keep Alive every kato_ms / 3 from host_ctrlr_poll */
 	uint32_t connect_timeout_ms;     /**< one association's set-up (default 10000) */
 	uint32_t admin_timeout_ms;       /**< each admin command (default 10000) */
-	uint64_t window_bytes;           /**< shm data window (default 64 MiB) */
+	uint64_t window_bytes;           /**< shm data window; rdma: the registered one (default 64 MiB) */
 	bool hdgst, ddgst;               /**< NVMe/TCP digests to ask for */
 	bool numeric_host;               /**< tcp: the URI's host is a numeric address (no DNS) */
 	uint16_t io_queues;              /**< tcp: I/O queues asked for (default HOST_MAX_QUEUES) */

@@ -314,6 +314,9 @@ struct host_transport_ops {
 
 extern const struct host_transport_ops g_host_shm_ops;
 extern const struct host_transport_ops g_host_tcp_ops;
+extern const struct host_transport_ops g_host_rdma_ops;
+/** nvl_strerror's text for -ENETDOWN: no RDMA device (host_rdma.c). */
+extern const char *const g_host_rdma_nodev;
 
 /* ---- the controller's side of queue pairs (qpair.c) --------------------------------------------- */
 

@@ -464,7 +464,8 @@ nvl_ctrlr_connect(const char *uri, const struct nvl_ctrlr_opts *opts, struct nvl
 	rc = nvl_uri_parse(uri, &c->uri);
 	if (rc < 0)
 		goto err_free;
-	if (c->uri.kind != NVL_URI_NVME_SHM && c->uri.kind != NVL_URI_NVME_TCP) {
+	if (c->uri.kind != NVL_URI_NVME_SHM && c->uri.kind != NVL_URI_NVME_TCP &&
+	    c->uri.kind != NVL_URI_NVME_RDMA) {
 		rc = -EPROTONOSUPPORT;
 		goto err_free;
 	}

@@ -126,6 +126,9 @@ nvl_uri_parse(const char *uri, struct nvl_uri *out)
 	} else if (strncmp(uri, "brick+tcp://", 12) == 0) {
 		u.kind = NVL_URI_BRICK_TCP;
 		rest = uri + 12;
+	} else if (strncmp(uri, "nvme+rdma://", 12) == 0) {
+		u.kind = NVL_URI_NVME_RDMA;
+		rest = uri + 12;
 	} else {
 		return strstr(uri, "://") ? -EPROTONOSUPPORT : -EINVAL;
 	}
@@ -167,7 +170,8 @@ nvl_uri_parse(const char *uri, struct nvl_uri *out)
 		if (u.kind == NVL_URI_BRICK_SHM && u.name[0] == '\0')
 			return -EINVAL;
 	} else {
-		/* nvme+tcp://host:port/NQN[/NSID] ; brick+tcp://host:port/NAME */
+		/* nvme+tcp://host:port/NQN[/NSID] (nvme+rdma:// alike);
+		 * brick+tcp://host:port/NAME */
 		const char *slash = strchr(rest, '/');
 		const char *tail;
 
@@ -186,10 +190,10 @@ nvl_uri_parse(const char *uri, struct nvl_uri *out)
 		if (rc < 0)
 			return rc;
 		if (u.port[0] == '\0')
-			nvl_strlcpy(u.port, u.kind == NVL_URI_NVME_TCP ? "4420" : "4430",
+			nvl_strlcpy(u.port, u.kind == NVL_URI_BRICK_TCP ? "4430" : "4420",
 				    sizeof(u.port));
 		tail = slash + 1;
-		if (u.kind == NVL_URI_NVME_TCP) {
+		if (u.kind == NVL_URI_NVME_TCP || u.kind == NVL_URI_NVME_RDMA) {
 			/* the NQN may contain ':' but not '/'; an optional /NSID follows */
 			const char *s2 = strrchr(tail, '/');
 

@@ -274,7 +274,9 @@ bdevs_create(struct nvme_ctrlr *c)
 		nb->nsid = ns->nsid;
 		nb->lbads = (uint8_t)__builtin_ctz(ns->block_size);
 		snprintf(nb->bdev.name, sizeof(nb->bdev.name), "%sn%u", c->o.name, nb->nsid);
-		nb->bdev.product_name = shm ? "NVMe/shm disk" : "NVMe/TCP disk";
+		nb->bdev.product_name = shm				  ? "NVMe/shm disk"
+					: strcmp(c->o.trtype, "RDMA") == 0 ? "NVMe/RDMA disk"
+									   : "NVMe/TCP disk";
 		nb->bdev.ops = &g_nvme_bdev_ops;
 		nb->bdev.block_size = ns->block_size;
 		nb->bdev.num_blocks = ns->num_blocks;
@@ -480,7 +482,7 @@ ctrlr_uri(const struct nvme_ctrlr_opts *o, struct nvl_uri *u)
 		if (o->traddr[0] != '/' || nvl_strlcpy(u->path, o->traddr, sizeof(u->path)) < 0)
 			return -EINVAL;
 	} else {
-		u->kind = NVL_URI_NVME_TCP;
+		u->kind = strcmp(o->trtype, "RDMA") == 0 ? NVL_URI_NVME_RDMA : NVL_URI_NVME_TCP;
 		if (nvl_strlcpy(u->host, o->traddr, sizeof(u->host)) < 0 ||
 		    nvl_strlcpy(u->port, o->trsvcid, sizeof(u->port)) < 0)
 			return -EINVAL;
@@ -868,7 +870,11 @@ bdev_nvme_ctrlr_config(const struct nvme_ctrlr *c)
 	call = json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:i, s:i, s:I, "
 			 "s:i, s:i, s:i}}",
 			 "method", "bdev_nvme_attach_controller", "params", "name", c->o.name,
-			 "trtype", strcmp(c->o.trtype, "SHM") == 0 ? "shm" : "tcp", "adrfam",
+			 "trtype",
+			 strcmp(c->o.trtype, "SHM") == 0	  ? "shm"
+			 : strcmp(c->o.trtype, "RDMA") == 0 ? "rdma"
+							    : "tcp",
+			 "adrfam",
 			 c->o.adrfam, "traddr", c->o.traddr, "trsvcid", c->o.trsvcid, "subnqn",
 			 c->o.subnqn, "hostnqn", c->o.hostnqn, "hostid", hostid, "hdgst", c->o.hdgst,
 			 "ddgst", c->o.ddgst, "num_io_queues", (int)c->o.num_io_queues,

@@ -53,7 +53,7 @@ static const struct nvl_rpc_param attach_params[] = {
 	NVL_RPC_PARAM(struct rpc_attach, name, NVL_RPC_T_STR, true,
 		      "controller name; its bdevs are NAMEn<nsid>"),
 	NVL_RPC_PARAM(struct rpc_attach, trtype, NVL_RPC_T_STR, true,
-		      "\"tcp\", or \"shm\" (an nvlendd shm listener)"),
+		      "\"tcp\", \"rdma\" (NVMe/RDMA) or \"shm\" (an nvlendd shm listener)"),
 	NVL_RPC_PARAM(struct rpc_attach, traddr, NVL_RPC_T_STR, true,
 		      "target IP address (shm: the listener's socket path)"),
 	NVL_RPC_PARAM(struct rpc_attach, adrfam, NVL_RPC_T_STR, false,
@@ -155,10 +155,15 @@ rpc_bdev_nvme_attach_controller(struct nvl_rpc_request *req, struct rpc_attach *
 	json_t *params = nvl_rpc_params(req);
 	struct nvme_ctrlr_opts *o;
 	bool shm = strcasecmp(a->trtype, "shm") == 0;
+	bool rdma = strcasecmp(a->trtype, "rdma") == 0;
 	int rc;
 
-	if (!shm && strcasecmp(a->trtype, "tcp") != 0) {
-		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "trtype %s: tcp or shm", a->trtype);
+	if (!shm && !rdma && strcasecmp(a->trtype, "tcp") != 0) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "trtype %s: tcp, rdma or shm", a->trtype);
+		return;
+	}
+	if (rdma && (a->hdgst || a->ddgst)) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "hdgst/ddgst: NVMe/TCP only");
 		return;
 	}
 	if (a->hostaddr || a->hostsvcid || a->psk || a->prchk_guard || a->prchk_reftag ||
@@ -193,7 +198,7 @@ rpc_bdev_nvme_attach_controller(struct nvl_rpc_request *req, struct rpc_attach *
 		return;
 	}
 	nvl_strlcpy(o->name, a->name, sizeof(o->name));
-	nvl_strlcpy(o->trtype, shm ? "SHM" : "TCP", sizeof(o->trtype));
+	nvl_strlcpy(o->trtype, shm ? "SHM" : rdma ? "RDMA" : "TCP", sizeof(o->trtype));
 	nvl_strlcpy(o->traddr, a->traddr, sizeof(o->traddr));
 	nvl_strlcpy(o->trsvcid, shm ? "" : a->trsvcid ? a->trsvcid : "4420", sizeof(o->trsvcid));
 	nvl_strlcpy(o->adrfam,
@@ -241,6 +246,8 @@ rpc_bdev_nvme_attach_controller(struct nvl_rpc_request *req, struct rpc_attach *
 				  : "traddr/trsvcid: not a numeric address and port");
 	else if (rc == -EEXIST)
 		nvl_rpc_error(req, rc, "controller %s already exists", a->name);
+	else if (rc == -ENETDOWN) /* trtype rdma: no RDMA device */
+		nvl_rpc_error(req, rc, "%s: %s", a->name, nvl_strerror(rc));
 	else if (rc < 0)
 		nvl_rpc_error(req, -ECONNREFUSED, "%s: cannot open a socket: %s", a->name,
 			      strerror(-rc));
@@ -248,7 +255,7 @@ rpc_bdev_nvme_attach_controller(struct nvl_rpc_request *req, struct rpc_attach *
 }
 NVL_RPC_REGISTER("bdev_nvme_attach_controller", rpc_bdev_nvme_attach_controller,
 		 struct rpc_attach, attach_params, NVL_RPC_RUNTIME | NVL_RPC_STARTUP,
-		 "Attach a remote NVMe controller (NVMe/TCP, or nvlendd's shm): one bdev "
+		 "Attach a remote NVMe controller (NVMe/TCP, NVMe/RDMA, or nvlendd's shm): one bdev "
 		 "NAMEn<nsid> per active namespace, several I/O queues, reconnect with backoff. "
 		 "Returns the bdev names.")
 

@@ -10,6 +10,7 @@
 #   a shm socket that does not exist     -> 4 "no such socket"
 #   a namespace that is not active       -> 5 "no such namespace"
 #   a malformed URI                      -> 2 "invalid URI"
+#   nvme+rdma without an RDMA device     -> 4 "no RDMA device (is rdma_rxe / ...)"
 # over TCP and shm alike; the target's own reason follows in parentheses.
 # The CLI without a daemon says "no such socket" for a missing RPC socket.
 # timeout: 120
@@ -75,6 +76,12 @@ check "nvme+shm://$T/shm.sock?nqn=$Q:elsewhere" 4 "the subsystem does not listen
 check "nvme+shm://$T/shm.sock?nqn=$Q:nope" 5 "no such subsystem"
 check "nvme+shm://$T/shm.sock?nqn=$Q:closed" 5 "this host is not allowed on that subsystem"
 check "nvme+shm://$T/shm.sock?nqn=$Q:open&nsid=7" 5 "no such namespace"
+if [ -z "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
+	log "RDMA (no RDMA device here)"
+	check "nvme+rdma://127.0.0.1:$P/$Q:open" 4 "no RDMA device (is rdma_rxe / a NIC driver loaded?)"
+	out=$(nvlend nvme attach rd "nvme+rdma://127.0.0.1:$P/$Q:open" 2>&1) && fail "nvme attach without RDMA: $out"
+	assert_contains "$out" "no RDMA device" "nvme attach without an RDMA device"
+fi
 # no attachment was left behind by any failure
 [ -z "$ATTACH_OK" ] || assert_eq "$(nvlend attachments | tail -n +2)" "none" "attachments after failures"
 

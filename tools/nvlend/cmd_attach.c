@@ -425,7 +425,8 @@ attach_parse_args(struct nvl_cli *cli, int argc, char **argv, struct attach_opts
 	if (o->all)
 		return CLI_OK; /* a target address, maybe without a subsystem: attach_all() */
 	rc = nvl_uri_parse(o->uri, &u);
-	if (rc == 0 && u.kind != NVL_URI_NVME_SHM && u.kind != NVL_URI_NVME_TCP)
+	if (rc == 0 && u.kind != NVL_URI_NVME_SHM && u.kind != NVL_URI_NVME_TCP &&
+	    u.kind != NVL_URI_NVME_RDMA)
 		rc = -EPROTONOSUPPORT;
 	if (rc < 0)
 		return cli_usage_error(cli, "'%s': %s", o->uri, nvl_strerror(rc));
@@ -633,8 +634,9 @@ NVL_CLI_COMMAND(g_cmd_attach, "attach", "give this host a block device for a nam
 "    nvlend attach --all nvme+tcp://HOST:PORT[/NQN] [options]\n"
 "\n"
 "DESCRIPTION\n"
-"    Makes the namespace URI names (nvme+shm:///SOCKET?nqn=NQN[&nsid=N] or\n"
-"    nvme+tcp://HOST:PORT/NQN[/NSID]) a block device of this host, which can be\n"
+"    Makes the namespace URI names (nvme+shm:///SOCKET?nqn=NQN[&nsid=N],\n"
+"    nvme+tcp://HOST:PORT/NQN[/NSID] or nvme+rdma://HOST:PORT/NQN[/NSID]) a\n"
+"    block device of this host, which can be\n"
 "    partitioned, formatted and mounted, and prints its path (--json: the whole\n"
 "    record). Does not need the daemon's RPC socket: this host is an NVMe host.\n"
 "\n"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * nvlend ns ...: act as a host on a namespace through libnvlend (any URI:
- * nvme+shm or nvme+tcp): info, read, write, flush, and the reservation
+ * nvme+shm, nvme+tcp or nvme+rdma): info, read, write, flush, and the reservation
  * commands a shared-disk cluster uses to fence a dead host.
  */
 #include "../exitcode.h"
@@ -231,7 +231,8 @@ NVL_CLI_COMMAND(g_cmd_ns_info, "ns info", "identify a namespace as a host sees i
 "SYNOPSIS\n"
 "    nvlend [--json] ns info URI [--hostnqn NQN] [--nsid N]\n"
 "\n"
-"    URI: nvme+shm:///SOCKET?nqn=NQN[&nsid=N] or nvme+tcp://HOST:PORT/NQN[/NSID].\n"
+"    URI: nvme+shm:///SOCKET?nqn=NQN[&nsid=N], nvme+tcp://HOST:PORT/NQN[/NSID]\n"
+"    or nvme+rdma://HOST:PORT/NQN[/NSID] (NVMe/RDMA: docs/rdma.md).\n"
 "    Does not need the daemon's RPC socket: it is a host, like nvme-cli.\n",
 		cmd_ns_info)
 
@@ -518,7 +519,8 @@ cmd_ns_resv(struct nvl_cli *cli, int argc, char **argv)
 }
 
 #define RESV_COMMON                                                                                \
-	"    URI: nvme+shm:///SOCKET?nqn=NQN or nvme+tcp://HOST:PORT/NQN. The host is\n"         \
+	"    URI: nvme+shm:///SOCKET?nqn=NQN, nvme+tcp://HOST:PORT/NQN or\n"                     \
+	"    nvme+rdma://HOST:PORT/NQN. The host is\n"                                         \
 	"    --hostnqn (default: this machine's); registrations belong to hosts and\n"           \
 	"    outlive their connections, so a dead host stays registered until another\n"        \
 	"    preempts it. Keys accept decimal or 0x hex. Exit 1 with the NVMe status\n"         \

@@ -94,7 +94,8 @@ cmd_nvme_attach(struct nvl_cli *cli, int argc, char **argv)
 		return cli_usage_error(cli, "expected NAME URI");
 	}
 	rc = nvl_uri_parse(argv[optind + 1], &u);
-	if (rc == 0 && u.kind != NVL_URI_NVME_TCP && u.kind != NVL_URI_NVME_SHM)
+	if (rc == 0 && u.kind != NVL_URI_NVME_TCP && u.kind != NVL_URI_NVME_SHM &&
+	    u.kind != NVL_URI_NVME_RDMA)
 		rc = -EPROTONOSUPPORT;
 	if (rc < 0) {
 		json_decref(params);
@@ -102,8 +103,9 @@ cmd_nvme_attach(struct nvl_cli *cli, int argc, char **argv)
 	}
 	json_object_set_new(params, "name", json_string(argv[optind]));
 	json_object_set_new(params, "subnqn", json_string(u.nqn));
-	if (u.kind == NVL_URI_NVME_TCP) {
-		json_object_set_new(params, "trtype", json_string("tcp"));
+	if (u.kind == NVL_URI_NVME_TCP || u.kind == NVL_URI_NVME_RDMA) {
+		json_object_set_new(params, "trtype",
+				    json_string(u.kind == NVL_URI_NVME_TCP ? "tcp" : "rdma"));
 		json_object_set_new(params, "traddr", json_string(u.host));
 		json_object_set_new(params, "trsvcid", json_string(u.port));
 	} else {
@@ -134,7 +136,9 @@ NVL_CLI_COMMAND(g_cmd_nvme_attach, "nvme attach", "import a remote NVMe controll
 "\n"
 "DESCRIPTION\n"
 "    URI is nvme+tcp://HOST:PORT/NQN (any NVMe/TCP target: nvlendd, SPDK,\n"
-"    the Linux target) or nvme+shm:///SOCK?nqn=NQN (an nvlendd shm listener).\n"
+"    the Linux target), nvme+rdma://HOST:PORT/NQN (any NVMe/RDMA target, over\n"
+"    an RDMA device of this host) or nvme+shm:///SOCK?nqn=NQN (an nvlendd shm\n"
+"    listener).\n"
 "    The daemon connects, keeps the controller, and reconnects when it is\n"
 "    lost. Its bdevs are used like any other: share them (subsystem add-ns),\n"
 "    export them over NBD, lend them. Prints the bdevs it brought.\n"

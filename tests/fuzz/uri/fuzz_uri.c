@@ -3,8 +3,8 @@
  * libFuzzer target for libnvlend's URI parser (src/host/uri.c). Input: the
  * URI text (not NUL-terminated by libFuzzer: copied first). On success every
  * field must be a NUL-terminated string inside its buffer, the kind one of
- * the four schemes with the fields that scheme requires, the port a decimal
- * 1..65535 for tcp; on failure the output must be untouched.
+ * the five schemes with the fields that scheme requires, the port a decimal
+ * 1..65535 for tcp and rdma; on failure the output must be untouched.
  */
 #include "nvlend/nvlend.h"
 #include "util/util.h"
@@ -57,13 +57,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			__builtin_trap();
 		break;
 	case NVL_URI_NVME_TCP:
+	case NVL_URI_NVME_RDMA:
 	case NVL_URI_BRICK_TCP: {
 		char *end;
 		unsigned long port = strtoul(u.port, &end, 10);
 
 		if (u.host[0] == '\0' || *end != '\0' || port == 0 || port > 65535)
 			__builtin_trap();
-		if (u.kind == NVL_URI_NVME_TCP ? u.nqn[0] == '\0'
+		if (u.kind != NVL_URI_BRICK_TCP ? u.nqn[0] == '\0'
 					       : (u.name[0] == '\0' || strchr(u.name, '/')))
 			__builtin_trap();
 		break;

@@ -26,6 +26,9 @@ test_phrases(void **state)
 	assert_string_equal(nvl_strerror(-ENOENT), "no such socket");
 	assert_string_equal(nvl_strerror(-ECONNREFUSED), "nothing listens at that address and port");
 	assert_non_null(strstr(nvl_strerror(-EINVAL), "invalid URI"));
+	assert_non_null(strstr(nvl_strerror(-EINVAL), "nvme+rdma://"));
+	assert_string_equal(nvl_strerror(-ENETDOWN),
+			    "no RDMA device (is rdma_rxe / a NIC driver loaded?)");
 	/* no phrase of ours: the C library's */
 	assert_string_equal(nvl_strerror(-ENOSPC), strerror(ENOSPC));
 }

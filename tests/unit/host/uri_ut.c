@@ -54,6 +54,10 @@ test_valid(void **state)
 		  "tier0", 0 },
 		{ "brick+tcp://[2001:db8::2]/tier%31", NVL_URI_BRICK_TCP, "", "2001:db8::2", "4430",
 		  "", "tier1", 0 },
+		{ "nvme+rdma://192.0.2.10/" NQN, NVL_URI_NVME_RDMA, "", "192.0.2.10", "4420", NQN, "",
+		  0 },
+		{ "nvme+rdma://[fd00::1]:4421/" NQN "/3", NVL_URI_NVME_RDMA, "", "fd00::1", "4421", NQN,
+		  "", 3 },
 	};
 
 	(void)state;
@@ -188,7 +192,10 @@ test_malformed(void **state)
 		expect_fail(bad[i], 0);
 	/* unknown schemes */
 	expect_fail("http://example.com/", -EPROTONOSUPPORT);
-	expect_fail("nvme+rdma://h/" NQN, -EPROTONOSUPPORT);
+	expect_fail("nvme+iwarp://h/" NQN, -EPROTONOSUPPORT);
+	expect_fail("nvme+rdma://h", -EINVAL);
+	expect_fail("nvme+rdma://h:0/" NQN, -EINVAL);
+	expect_fail("nvme+rdma://h/" NQN "/0", -EINVAL);
 	expect_fail("nvme+shm//p", -EINVAL);
 }
 
