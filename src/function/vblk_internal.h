@@ -67,6 +67,8 @@ struct vblk_req {
 	uint8_t type;
 	uint8_t *status;      /* in guest memory; NULL: the chain has no writable byte */
 	uint32_t used_len;
+	uint16_t wiov;        /* iov[wiov, wiov + nwiov): data we write (IN, GET_ID) */
+	uint16_t nwiov;
 	struct vblk_split *split;   /* larger than the bdev takes: several bdev I/Os */
 	struct iovec iov[VBLK_MAX_IOV];
 };
@@ -94,6 +96,8 @@ struct vblk_queue {
 	struct vring vr;
 	int kickfd;
 	int callfd;
+	int logfd;                /* SET_LOG_FD eventfd while logging, or -1 */
+	uint64_t log_signalled;   /* vr.logged when logfd was last signalled */
 	struct nvl_fdh *kick_h;
 	struct nvl_poller *poller;
 	bool broken;
