@@ -46,6 +46,7 @@ struct vblk_qstats {
 	uint64_t last_avail;    /* gauge */
 	uint64_t used_idx;      /* gauge */
 	uint64_t broken;        /* times the guest broke the ring */
+	uint64_t log_marks;     /* writes into guest memory marked in a dirty log (migration) */
 } __attribute__((aligned(64)));
 
 enum vblk_qstate {
@@ -98,6 +99,7 @@ struct vblk_queue {
 	int callfd;
 	int logfd;                /* SET_LOG_FD eventfd while logging, or -1 */
 	uint64_t log_signalled;   /* vr.logged when logfd was last signalled */
+	uint64_t log_counted;     /* vr.logged already added to st->log_marks */
 	struct nvl_fdh *kick_h;
 	struct nvl_poller *poller;
 	bool broken;

@@ -546,6 +546,10 @@ vblk_q_flush(struct vblk_queue *q)
 {
 	if (vring_used_flush(&q->vr))
 		vblk_q_notify(q);
+	if (nvl_unlikely(q->vr.logged != q->log_counted)) {
+		STAT_ADD(q->st->log_marks, q->vr.logged - q->log_counted);
+		q->log_counted = q->vr.logged;
+	}
 	if (nvl_unlikely(q->logfd >= 0) && q->vr.logged != q->log_signalled) {
 		uint64_t one = 1;
 
