@@ -66,7 +66,7 @@ size=12M
 numjobs=2
 offset_increment=12M
 iodepth=8
-rate_iops=100
+rate_iops=70
 verify_backlog=64
 do_verify=1
 [reader]
@@ -75,7 +75,7 @@ offset=64M
 size=16M
 iodepth=16
 verify_only=1
-loops=2
+loops=3
 rate_iops=300
 EOT
 fio /tmp/mig.fio > /tmp/fio1.txt 2>&1
