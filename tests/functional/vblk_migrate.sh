@@ -14,6 +14,9 @@
 # Prints the migration's downtime and total time (query-migrate). Guest
 # output: its virtio-serial port goes to a file on each side; the two files
 # together are the guest's output.
+# VBLK_MIGRATE_DAEMONS=2: the two controllers are in two daemons instead (both
+# named vm0, so the serial stays), each on its own NVMe-over-shm bdev of one
+# namespace that a third daemon exports (one daemon per backing file).
 source "$(dirname "$0")/common.sh"
 requires qemu-system-x86_64 /usr/bin/python3
 guest_prepare
@@ -22,17 +25,45 @@ IMG=$GUEST_DIR/img/6.1
 KIMG=$IMG/vmlinux
 [ -f "$KIMG" ] || KIMG=$IMG/vmlinuz
 
-# ---- the daemon: one bdev, two controllers ----
+# ---- the back-ends: one bdev, two controllers ----
 img=/dev/shm/${NVLEND_SHM_PREFIX}migrate.img
 truncate -s 128M "$img"
-start_nvlendd --reactors 2
-nvlend bdev create file d0 "$img" >/dev/null || fail "file bdev"
 # 1024-entry rings: the used ring then has a page of its own in the guest
 # (Linux packs desc, avail, used at 64-byte alignment), written only by us
-nvlend vblk create src d0 "$T/src.sock" --queues 2 --queue-size 1024 >/dev/null ||
-	fail "vblk create src"
-nvlend vblk create dst d0 "$T/dst.sock" --queues 2 --queue-size 1024 >/dev/null ||
-	fail "vblk create dst"
+vcreate() {  # SOCK NAME BDEV PATH
+	nvlend -s "$1" vblk create "$2" "$3" "$4" --queues 2 --queue-size 1024 >/dev/null ||
+		fail "vblk create $2"
+}
+if [ "${VBLK_MIGRATE_DAEMONS:-1}" = 2 ]; then
+	NQN=nqn.2026-01.io.nvlend.test:migrate
+	start_nvlendd
+	TSOCK=$NVLEND_SOCKET
+	TPID=$DAEMON_PID
+	nvlend -s "$TSOCK" bdev create file f0 "$img" >/dev/null || fail "file bdev"
+	nvlend -s "$TSOCK" rpc nvmf_create_subsystem "{\"nqn\":\"$NQN\",\"allow_any_host\":true}" \
+		>/dev/null || fail "subsystem"
+	nvlend -s "$TSOCK" rpc nvmf_subsystem_add_ns \
+		"{\"nqn\":\"$NQN\",\"namespace\":{\"bdev_name\":\"f0\"}}" >/dev/null || fail "ns"
+	nvlend -s "$TSOCK" rpc nvmf_subsystem_add_listener \
+		"{\"nqn\":\"$NQN\",\"listen_address\":{\"trtype\":\"SHM\",\"traddr\":\"$T/t.sock\"}}" \
+		>/dev/null || fail "listener"
+	for side in src dst; do
+		start_nvlendd --reactors 2
+		nvlend -s "$NVLEND_SOCKET" rpc bdev_nvme_attach_controller \
+			"{\"name\":\"Shm0\",\"trtype\":\"shm\",\"traddr\":\"$T/t.sock\",\"subnqn\":\"$NQN\"}" \
+			>/dev/null || fail "attach the namespace ($side)"
+		vcreate "$NVLEND_SOCKET" vm0 Shm0n1 "$T/$side.sock"
+		eval "${side}_sock=\$NVLEND_SOCKET ${side}_log=\$DAEMON_LOG ${side}_pid=\$DAEMON_PID"
+	done
+	src_name=vm0 dst_name=vm0
+else
+	start_nvlendd --reactors 2
+	nvlend bdev create file d0 "$img" >/dev/null || fail "file bdev"
+	vcreate "$NVLEND_SOCKET" src d0 "$T/src.sock"
+	vcreate "$NVLEND_SOCKET" dst d0 "$T/dst.sock"
+	src_sock=$NVLEND_SOCKET dst_sock=$NVLEND_SOCKET src_log=$DAEMON_LOG
+	src_name=src dst_name=dst
+fi
 
 # ---- the guest's program ----
 cat > "$T/cmd.sh" <<'EOF'
@@ -207,8 +238,8 @@ printf '%s\n' "$out" >&2
 case "$out" in *GUEST_DONE*) ;; *) diag >&2 ;; esac
 assert_contains "$out" "GUEST_DONE"
 assert_contains "$out" "@@GUEST_EXIT=0@@"
-assert_contains "$out" "serial_before=src"
-assert_contains "$out" "serial_after=dst"
+assert_contains "$out" "serial_before=$src_name"
+assert_contains "$out" "serial_after=$dst_name"
 assert_contains "$out" "fio1_rc=0"
 assert_contains "$out" "fio2_rc=0"
 assert_eq "$(grep -c 'err= 0' <<< "$out")" 4 "fio jobs with err= 0 (writers, reader, after)"
@@ -221,11 +252,13 @@ grep -q "fio1_rc" "$T/src.out" && fail "fio finished before the migration: nothi
 # (QEMU marks the whole used ring dirty itself when it stops a ring, and a
 # missed data page must have been copied between the guest's last touch and
 # our write): the marks are the direct evidence, the unit test the bit math.
-grep -q "vhost src: dirty logging on" "$DAEMON_LOG" || fail "the source never turned dirty logging on"
-nvlend --json vblk list > "$T/list.json"
-/usr/bin/python3 - "$T/list.json" <<'EOF' || fail "controller counters"
+grep -q "vhost $src_name: dirty logging on" "$src_log" ||
+	fail "the source never turned dirty logging on"
+nvlend -s "$src_sock" --json vblk list "$src_name" > "$T/src.json"
+nvlend -s "$dst_sock" --json vblk list "$dst_name" > "$T/dst.json"
+/usr/bin/python3 - "$T/src.json" "$T/dst.json" <<'EOF' || fail "controller counters"
 import json, sys
-cs = {c["name"]: c for c in json.load(open(sys.argv[1]))}
+cs = {n: json.load(open(f))[0] for n, f in (("src", sys.argv[1]), ("dst", sys.argv[2]))}
 for n in ("src", "dst"):
     q = cs[n]["queues"]
     print(n, "writes:", sum(x["write_ops"] for x in q), "reads:", sum(x["read_ops"] for x in q),
@@ -239,7 +272,12 @@ assert sum(x["read_ops"] for x in cs["dst"]["queues"]) > 0, "no verify reads on 
 assert all(x["dirty_log_marks"] > 0 for x in cs["src"]["queues"]), "a source queue did not log"
 assert sum(x["dirty_log_marks"] for x in cs["dst"]["queues"]) == 0, "the destination logged"
 EOF
-nvlend vblk destroy src || fail "destroy src"
-nvlend vblk destroy dst || fail "destroy dst"
+nvlend -s "$src_sock" vblk destroy "$src_name" >/dev/null || fail "destroy the source's controller"
+nvlend -s "$dst_sock" vblk destroy "$dst_name" >/dev/null || fail "destroy the destination's"
+if [ "${VBLK_MIGRATE_DAEMONS:-1}" = 2 ]; then
+	stop_daemon_pid "$src_pid" || fail "$_daemon_bad"
+	stop_daemon_pid "$dst_pid" || fail "$_daemon_bad"
+	DAEMON_PID=$TPID
+fi
 stop_nvlendd
 pass
