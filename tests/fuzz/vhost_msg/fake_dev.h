@@ -23,8 +23,9 @@ fz_xmit(struct vhost_dev *d, const void *buf, size_t len, int fd)
 	return 0;
 }
 
-/* A fresh memfd of size bytes (SET_LOG_BASE and friends with random file sizes). */
-static int
+/* A fresh memfd of size bytes (SET_LOG_BASE and friends with random file sizes);
+ * inline: not every target that includes this header uses it. */
+static inline int
 fz_memfd(size_t size)
 {
 	int fd = memfd_create("fuzz-sized", MFD_CLOEXEC);
