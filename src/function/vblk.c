@@ -372,7 +372,7 @@ nvl_vblk_to_json(struct nvl_vblk *c)
 			inflight += STAT_GET(s->inflight);
 		json_array_append_new(
 			qs, json_pack("{s:i, s:s, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-				      "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				      "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 				      "index", (int)i, "state", st, "reactor",
 				      q ? (int)nvl_reactor_id(q->reactor) : -1, "size",
 				      (int)vq->num, "inflight",
@@ -391,7 +391,8 @@ nvl_vblk_to_json(struct nvl_vblk *c)
 				      (json_int_t)STAT_GET(s->no_status), "kicks",
 				      (json_int_t)STAT_GET(s->kicks), "interrupts",
 				      (json_int_t)STAT_GET(s->interrupts), "resubmitted",
-				      (json_int_t)STAT_GET(s->resubmitted), "last_avail_idx",
+				      (json_int_t)STAT_GET(s->resubmitted), "dirty_log_marks",
+				      (json_int_t)STAT_GET(s->log_marks), "last_avail_idx",
 				      (json_int_t)STAT_GET(s->last_avail), "used_idx",
 				      (json_int_t)STAT_GET(s->used_idx)));
 	}

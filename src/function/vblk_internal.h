@@ -46,6 +46,7 @@ struct vblk_qstats {
 	uint64_t last_avail;    /* gauge */
 	uint64_t used_idx;      /* gauge */
 	uint64_t broken;        /* times the guest broke the ring */
+	uint64_t log_marks;     /* writes into guest memory marked in a dirty log (migration) */
 } __attribute__((aligned(64)));
 
 enum vblk_qstate {
@@ -67,6 +68,8 @@ struct vblk_req {
 	uint8_t type;
 	uint8_t *status;      /* in guest memory; NULL: the chain has no writable byte */
 	uint32_t used_len;
+	uint16_t wiov;        /* iov[wiov, wiov + nwiov): data we write (IN, GET_ID) */
+	uint16_t nwiov;
 	struct vblk_split *split;   /* larger than the bdev takes: several bdev I/Os */
 	struct iovec iov[VBLK_MAX_IOV];
 };
@@ -94,6 +97,9 @@ struct vblk_queue {
 	struct vring vr;
 	int kickfd;
 	int callfd;
+	int logfd;                /* SET_LOG_FD eventfd while logging, or -1 */
+	uint64_t log_signalled;   /* vr.logged when logfd was last signalled */
+	uint64_t log_counted;     /* vr.logged already added to st->log_marks */
 	struct nvl_fdh *kick_h;
 	struct nvl_poller *poller;
 	bool broken;

@@ -8,6 +8,10 @@
  * (resubmitting what was in flight when a previous daemon died), drain and
  * stop, call-fd changes. Runs on the queue's reactor; start/stop come from
  * reactor 0 in messages.
+ *
+ * While the front-end logs dirty pages (live migration) a request marks what
+ * it wrote into guest memory when it finishes, before its used element: the
+ * data of a READ or GET_ID and the status byte (the ring marks the used ring).
  */
 #include "function/vblk_internal.h"
 #include "util/log.h"
@@ -121,6 +125,18 @@ vblk_q_put_used(struct vblk_queue *q, struct vblk_req *r)
 static void
 vblk_q_drained(struct vblk_queue *q);
 
+/* Mark the guest memory r wrote (the data is in place, the status byte just stored). */
+static void
+vblk_req_log(struct vblk_req *r)
+{
+	struct vring *vr = &r->q->vr;
+
+	for (unsigned i = r->wiov; i < (unsigned)r->wiov + r->nwiov; i++)
+		vring_log_write(vr, r->iov[i].iov_base, r->iov[i].iov_len);
+	if (r->status)
+		vring_log_write(vr, r->status, 1);
+}
+
 static void
 vblk_req_finish(struct vblk_req *r, uint8_t status)
 {
@@ -128,6 +144,8 @@ vblk_req_finish(struct vblk_req *r, uint8_t status)
 
 	if (r->status) {
 		NVL_WRITE_ONCE(*r->status, status);
+		if (nvl_unlikely(q->vr.log != NULL))
+			vblk_req_log(r);
 	} else {
 		r->used_len = 0;
 		STAT_INC(q->st->no_status);
@@ -389,6 +407,8 @@ vblk_parse(struct vblk_req *r)
 	r->status = NULL;
 	r->used_len = 0;
 	r->type = 0xff;
+	r->wiov = 0;
+	r->nwiov = 0;
 	rc = vring_walk(&q->vr, r->head, &ch);
 	if (rc < 0) {
 		NVL_ERRLOG_RL("vblk %s: queue %u: head %u: bad descriptor chain: %s", c->name,
@@ -426,6 +446,8 @@ vblk_parse(struct vblk_req *r)
 			return rc;
 		STAT_INC(q->st->reads);
 		STAT_ADD(q->st->bytes_read, ch.wlen);
+		r->wiov = (uint16_t)ch.nread;
+		r->nwiov = (uint16_t)nwr;
 		r->used_len = (uint32_t)NVL_MIN(ch.wlen + 1, UINT32_MAX);
 		return vblk_submit(r, NVL_BDEV_IO_READ, 0, off, ch.wlen, &r->iov[ch.nread], nwr);
 	case NVL_VIRTIO_BLK_T_OUT:
@@ -453,6 +475,8 @@ vblk_parse(struct vblk_req *r)
 		memset(id, 0, sizeof(id));
 		memcpy(id, c->name, NVL_MIN(strlen(c->name), sizeof(id)));
 		n = buf_to_iov(&r->iov[ch.nread], nwr, id, sizeof(id));
+		r->wiov = (uint16_t)ch.nread;
+		r->nwiov = (uint16_t)nwr;
 		STAT_INC(q->st->get_id);
 		r->used_len = (uint32_t)n + 1;
 		return 1;
@@ -522,6 +546,19 @@ vblk_q_flush(struct vblk_queue *q)
 {
 	if (vring_used_flush(&q->vr))
 		vblk_q_notify(q);
+	if (nvl_unlikely(q->vr.logged != q->log_counted)) {
+		STAT_ADD(q->st->log_marks, q->vr.logged - q->log_counted);
+		q->log_counted = q->vr.logged;
+	}
+	if (nvl_unlikely(q->logfd >= 0) && q->vr.logged != q->log_signalled) {
+		uint64_t one = 1;
+
+		/* SET_LOG_FD: tell the front-end the log changed (the kernel vhost's log_ctx) */
+		q->log_signalled = q->vr.logged;
+		if (write(q->logfd, &one, sizeof(one)) != sizeof(one))
+			NVL_ERRLOG_RL("vblk %s: queue %u: cannot signal the log fd: %s",
+				      q->c->name, q->idx, strerror(errno));
+	}
 	__atomic_store_n(&q->st->inflight, q->inflight, __ATOMIC_RELAXED);
 	__atomic_store_n(&q->st->used_idx, q->vr.used_published, __ATOMIC_RELAXED);
 	__atomic_store_n(&q->st->last_avail, q->vr.last_avail_idx, __ATOMIC_RELAXED);
@@ -604,6 +641,8 @@ vblk_q_free(struct vblk_queue *q)
 		close(q->kickfd);
 	if (q->callfd >= 0)
 		close(q->callfd);
+	if (q->logfd >= 0)
+		close(q->logfd);
 	free(q->reqs);
 	free(q->batch);
 	free(q->order);
@@ -723,6 +762,7 @@ vblk_queue_alloc(struct nvl_vblk *c, unsigned qi, const struct vhost_queue_param
 	q->idx = qi;
 	q->kickfd = -1;
 	q->callfd = -1;
+	q->logfd = -1;
 	q->st = &c->qstats[qi];
 	q->reqs = calloc(size, sizeof(*q->reqs));
 	q->batch = calloc(size, sizeof(*q->batch));
@@ -781,11 +821,12 @@ vblk_queue_start(struct vhost_dev *d, unsigned qi, const struct vhost_queue_para
 	q->reactor = nvl_reactor_pick();
 	q->kickfd = p->kickfd;
 	q->callfd = p->callfd;
+	q->logfd = p->logfd;
 	c->queues[qi] = q;
 	rc = nvl_reactor_msg(q->reactor, vblk_q_start_msg, q);
 	if (rc < 0) {
 		c->queues[qi] = NULL;
-		q->kickfd = q->callfd = -1;   /* the caller closes the fds it gave */
+		q->kickfd = q->callfd = q->logfd = -1;   /* the caller closes the fds it gave */
 		vblk_q_free(q);
 		return rc;
 	}

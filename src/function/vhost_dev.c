@@ -65,6 +65,12 @@ vhost_dev_inflight_active(const struct vhost_dev *d)
 	return d->inflight_base != NULL;
 }
 
+bool
+vhost_dev_logging(const struct vhost_dev *d)
+{
+	return d->log != NULL && (d->features & (1ULL << NVL_VHOST_F_LOG_ALL));
+}
+
 /* ---- queue start/stop ------------------------------------------------------ */
 
 static bool
@@ -91,11 +97,39 @@ vq_inflight(struct vhost_dev *d, unsigned q)
 						   q * vring_inflight_queue_bytes(vq->num));
 }
 
+/*
+ * While logging, the queue gets the log; with VHOST_VRING_F_LOG also the used
+ * ring's guest physical address, which must name the very ring we write
+ * (translated it gives the same bytes as used_user_addr) and lie inside the log.
+ * \return 0; -EPROTO (a log address that would make us log the wrong pages).
+ */
+static int
+vq_log_setup(struct vhost_dev *d, unsigned q, struct vhost_queue_params *p, uint64_t usz)
+{
+	const struct vhost_vq_cfg *vq = &d->vq[q];
+	uint64_t gpa = vq->addr.log_guest_addr;
+
+	if (!vhost_dev_logging(d))
+		return 0;
+	p->ring.log = d->log;
+	if (!(vq->addr.flags & NVL_VHOST_VRING_F_LOG))
+		return 0;
+	if (vhost_mem_gpa(d->mem, gpa, usz) != p->ring.used || !vhost_log_covers(d->log, gpa, usz)) {
+		NVL_ERRLOG("vhost %s: queue %u: used ring log address 0x%" PRIx64 " is not the used "
+			   "ring (0x%" PRIx64 ") or lies beyond the log", d->name, q, gpa,
+			   vq->addr.used_user_addr);
+		return -EPROTO;
+	}
+	p->ring.log_used = true;
+	p->ring.log_used_gpa = gpa;
+	return 0;
+}
+
 int
 vhost_start_queue(struct vhost_dev *d, unsigned q)
 {
 	struct vhost_vq_cfg *vq = &d->vq[q];
-	struct vhost_queue_params p = { .kickfd = -1, .callfd = -1 };
+	struct vhost_queue_params p = { .kickfd = -1, .callfd = -1, .logfd = -1 };
 	uint64_t dsz, asz, usz;
 	int rc;
 
@@ -120,6 +154,9 @@ vhost_start_queue(struct vhost_dev *d, unsigned q)
 		return -EFAULT;
 	}
 	p.ring.inflight = vq_inflight(d, q);
+	rc = vq_log_setup(d, q, &p, usz);
+	if (rc < 0)
+		return rc;
 	if (vq->kickfd >= 0) {
 		p.kickfd = fcntl(vq->kickfd, F_DUPFD_CLOEXEC, 0);
 		if (p.kickfd < 0)
@@ -129,34 +166,50 @@ vhost_start_queue(struct vhost_dev *d, unsigned q)
 		p.callfd = fcntl(vq->callfd, F_DUPFD_CLOEXEC, 0);
 		if (p.callfd < 0) {
 			rc = -errno;
-			vhost_close_fd(&p.kickfd);
-			return rc;
+			goto err_close_kick;
+		}
+	}
+	if (p.ring.log && d->log_fd >= 0) {
+		p.logfd = fcntl(d->log_fd, F_DUPFD_CLOEXEC, 0);
+		if (p.logfd < 0) {
+			rc = -errno;
+			goto err_close_call;
 		}
 	}
 	rc = d->ops->queue_start(d, q, &p);
 	if (rc < 0) {
 		NVL_ERRLOG("vhost %s: queue %u: cannot start: %s", d->name, q, strerror(-rc));
-		vhost_close_fd(&p.kickfd);
-		vhost_close_fd(&p.callfd);
-		return rc;
+		goto err_close_log;
 	}
 	vq->running = true;
+	vq->logging = p.ring.log != NULL;
 	{
 		char what[96];
 
 		snprintf(what, sizeof(what), "vhost %.64s queue %u", d->name, q);
 		nvl_handover_resumed(what); /* after an upgrade: this queue serves again */
 	}
-	NVL_DEBUGLOG(vhost, "%s: queue %u running (size %u base %u inflight %s)", d->name, q,
-		     vq->num, vq->base, p.ring.inflight ? "yes" : "no");
+	NVL_DEBUGLOG(vhost, "%s: queue %u running (size %u base %u inflight %s log %s)", d->name,
+		     q, vq->num, vq->base, p.ring.inflight ? "yes" : "no",
+		     p.ring.log_used ? "data+used" : p.ring.log ? "data" : "no");
 	return 0;
+err_close_log:
+	vhost_close_fd(&p.logfd);
+err_close_call:
+	vhost_close_fd(&p.callfd);
+err_close_kick:
+	vhost_close_fd(&p.kickfd);
+	return rc;
 }
 
 void
 vhost_start_all(struct vhost_dev *d)
 {
-	for (unsigned q = 0; q < d->max_queues; q++)
-		vhost_start_queue(d, q);
+	for (unsigned q = 0; q < d->max_queues; q++) {
+		/* a wrong log address ends the connection (after the operation running) */
+		if (vhost_start_queue(d, q) == -EPROTO)
+			d->close_requested = true;
+	}
 }
 
 /* Begin an asynchronous operation: stop the queues in mask, then run cont. */
@@ -209,8 +262,11 @@ void
 vhost_dev_resume(struct vhost_dev *d)
 {
 	d->suspended = false;
-	if (d->state == VHOST_DEV_CONNECTED && !d->op_active)
+	if (d->state == VHOST_DEV_CONNECTED && !d->op_active) {
 		vhost_start_all(d);
+		if (d->close_requested)
+			vhost_close_conn(d);
+	}
 }
 
 void
@@ -243,6 +299,7 @@ vhost_dev_queue_stopped(struct vhost_dev *d, unsigned q, uint16_t last_avail_idx
 	vq->base = last_avail_idx;
 	vq->running = false;
 	vq->stopping = false;
+	vq->logging = false;
 	NVL_DEBUGLOG(vhost, "%s: queue %u stopped at avail index %u", d->name, q,
 		     last_avail_idx);
 	if (d->op_active && d->op_pending > 0 && --d->op_pending == 0)
@@ -409,6 +466,9 @@ cont_close(struct vhost_dev *d)
 	vhost_reset_state(d);
 	vhost_mem_free(d->op_mem);
 	d->op_mem = NULL;
+	vhost_log_free(d->op_log);
+	d->op_log = NULL;
+	vhost_close_fd(&d->op_fd);
 	d->close_requested = false;
 	d->peer_pid = 0;
 	d->peer_comm[0] = '\0';
@@ -487,6 +547,8 @@ vhost_dev_init(struct vhost_dev *d)
 	memset(d, 0, sizeof(*d));
 	d->listen_fd = -1;
 	d->conn_fd = -1;
+	d->log_fd = -1;
+	d->op_fd = -1;
 	d->xmit = vu_xmit_socket;
 	for (unsigned i = 0; i < VHOST_MAX_FDS; i++)
 		d->rx_fds[i] = -1;

@@ -33,6 +33,7 @@
 #define VHOST_MSG_MAX_PAYLOAD 4096   /* largest payload accepted (ours are < 300 bytes) */
 #define VHOST_MAX_RING 1024          /* largest ring we serve (QEMU's VIRTQUEUE_MAX_SIZE) */
 #define VHOST_INFLIGHT_MAX_BYTES (64u << 20)
+#define VHOST_LOG_MAX_BYTES (256ULL << 20) /* a dirty log covering 8 TiB of guest address */
 
 /* ---- guest memory -------------------------------------------------------- */
 
@@ -94,6 +95,56 @@ void *vhost_mem_uva(const struct vhost_mem *m, uint64_t uva, uint64_t len);
 int vhost_mem_gpa_iov(const struct vhost_mem *m, uint64_t gpa, uint64_t len, struct iovec *iov,
 		      unsigned max);
 
+/* ---- dirty page log (live migration) ------------------------------------- */
+
+/*
+ * The front-end's dirty log (SET_LOG_BASE with VHOST_USER_PROTOCOL_F_LOG_SHMFD):
+ * one bit per 4 KiB page of guest physical address, set after the write it
+ * records (see vhost_log_gpa). Built and freed on reactor 0; queues write bits
+ * into it while they run, so it is replaced or freed only once every queue that
+ * was given it reported itself stopped (the rule of the memory table).
+ */
+struct vhost_log {
+	uint8_t *bits;     /* byte p / 8, bit p % 8: guest page p */
+	uint64_t size;     /* bytes of bits */
+	void *map;         /* what to munmap (NULL: not ours, e.g. a test buffer) */
+	size_t map_len;
+	int guard;         /* fault-guard slot + 1 (file not sealed against shrinking), or 0 */
+	volatile bool tripped;
+};
+
+/** Bytes of log that cover guest physical addresses [0, gpa_end). */
+static inline uint64_t
+vhost_log_bytes_for(uint64_t gpa_end)
+{
+	uint64_t pages = (gpa_end >> NVL_VHOST_LOG_PAGE_SHIFT) +
+			 ((gpa_end & (NVL_VHOST_LOG_PAGE - 1)) != 0);
+
+	return pages / 8 + (pages % 8 != 0);
+}
+
+/** True when the log has a bit for every page of [gpa, gpa+len) (len 0: true). */
+bool vhost_log_covers(const struct vhost_log *l, uint64_t gpa, uint64_t len);
+/** Highest guest physical address + 1 of the memory table (0 for none). */
+uint64_t vhost_mem_gpa_end(const struct vhost_mem *m);
+
+/**
+ * Mark the pages of [gpa, gpa+len) dirty, after the caller's writes to them
+ * (release: those writes are visible to whoever sees the bit).
+ * \return 0; -EFAULT when part of the range lies beyond the log (that part is
+ * not marked: the message checks make this unreachable with a valid front-end).
+ */
+int vhost_log_gpa(const struct vhost_log *l, uint64_t gpa, uint64_t len);
+/** Same for bytes of guest memory at our address hva (translated back to guest
+ *  physical through m). \return 0; -EFAULT (outside guest memory or the log). */
+int vhost_log_hva(const struct vhost_log *l, const struct vhost_mem *m, const void *hva,
+		  uint64_t len);
+/** Map a SET_LOG_BASE region (fd not consumed).
+ *  \return 0; -EINVAL (size 0 or above VHOST_LOG_MAX_BYTES, overflow, beyond the file);
+ *  -ENOMEM; -errno of fstat/mmap. */
+int vhost_log_map(int fd, uint64_t size, uint64_t offset, struct vhost_log **out);
+void vhost_log_free(struct vhost_log *l);
+
 /* ---- split virtqueue ------------------------------------------------------- */
 
 struct vring {
@@ -115,6 +166,11 @@ struct vring {
 	uint64_t counter;            /* next submission counter */
 	uint16_t *batch;             /* heads added since the last publish, size entries */
 	uint16_t nbatch;
+	/* dirty logging (NULL: off): pages of the used ring we write, by log_used_gpa */
+	const struct vhost_log *log;
+	uint64_t log_used_gpa;       /* guest physical address of the used ring */
+	bool log_used;               /* VHOST_VRING_F_LOG: log the used ring */
+	uint64_t logged;             /* pages' worth of marks made (statistics) */
 };
 
 /* Addresses already translated to host pointers. */
@@ -126,6 +182,9 @@ struct vring_setup {
 	struct nvl_vhost_inflight_split *inflight;
 	uint16_t base;               /* last_avail_idx from SET_VRING_BASE */
 	bool force_in_order;         /* may resume from the used index without inflight data */
+	const struct vhost_log *log; /* dirty log while migrating, else NULL */
+	bool log_used;               /* log used-ring writes at log_used_gpa */
+	uint64_t log_used_gpa;
 };
 
 /** Attach to rings in guest memory. batch must hold size entries (caller-owned).
@@ -172,6 +231,16 @@ struct vring_chain {
  */
 int vring_walk(const struct vring *vr, uint16_t head, struct vring_chain *c);
 
+/** Mark [hva, hva+len) of guest memory dirty if the ring is logging (a no-op otherwise). */
+static inline void
+vring_log_write(struct vring *vr, const void *hva, uint64_t len)
+{
+	if (nvl_unlikely(vr->log != NULL) && len > 0) {
+		vhost_log_hva(vr->log, vr->mem, hva, len);
+		vr->logged++;
+	}
+}
+
 /** Put a used element (not yet visible to the driver). */
 void vring_used_add(struct vring *vr, uint16_t head, uint32_t len);
 /** Publish added used elements; keep the inflight region consistent.
@@ -201,6 +270,7 @@ struct vhost_queue_params {
 	struct vring_setup ring;
 	int kickfd;   /* dup'ed for the queue (it closes it); -1 = no kick fd, poll */
 	int callfd;   /* dup'ed for the queue; -1 = no interrupts */
+	int logfd;    /* dup'ed for the queue: eventfd to signal after logging (SET_LOG_FD); -1 */
 };
 
 struct vhost_dev_ops {
@@ -238,6 +308,7 @@ struct vhost_vq_cfg {
 	bool enabled;
 	bool running;      /* the back-end queue is serving */
 	bool stopping;
+	bool logging;      /* the running queue was given the dirty log */
 };
 
 typedef void (*vhost_dev_cont_fn)(struct vhost_dev *d);
@@ -283,6 +354,11 @@ struct vhost_dev {
 	int inflight_guard;          /* fault-guard slot + 1 (unsealed region), or 0 */
 	volatile bool inflight_tripped; /* the front-end shrank the inflight file */
 	struct vhost_vq_cfg vq[VHOST_MAX_QUEUES];
+	/* live migration: the dirty log and the eventfd of SET_LOG_FD */
+	struct vhost_log *log;
+	int log_fd;
+	uint64_t log_bases;          /* SET_LOG_BASE messages taken (information) */
+	uint64_t log_starts;         /* times VHOST_F_LOG_ALL went on */
 
 	/* one asynchronous operation at a time (queues stopping) */
 	bool op_active;
@@ -291,6 +367,9 @@ struct vhost_dev {
 	struct nvl_vhost_user_hdr op_hdr;   /* the message waiting for its reply */
 	uint32_t op_index;
 	struct vhost_mem *op_mem;
+	struct vhost_log *op_log;           /* SET_LOG_BASE: installed once queues stopped */
+	int op_fd;                          /* SET_LOG_FD: same */
+	struct nvl_vhost_vring_addr op_addr; /* SET_VRING_ADDR on a running ring: same */
 	bool close_requested;
 	bool stop_requested;
 	vhost_dev_done_fn stop_done;
@@ -325,6 +404,8 @@ int vhost_dev_attach(struct vhost_dev *d, int fd);
 const char *vhost_req_name(uint32_t req);
 /** Inflight tracking negotiated and a region installed. */
 bool vhost_dev_inflight_active(const struct vhost_dev *d);
+/** VHOST_F_LOG_ALL negotiated and a log installed: queues log what they write. */
+bool vhost_dev_logging(const struct vhost_dev *d);
 
 /* ---- shared by vhost_user.c (handlers) and vhost_dev.c (device) ---- */
 

@@ -11,9 +11,14 @@
  * hugetlbfs) is mapped under the fault guard (util/fault_guard.h): a
  * truncation then sets m->tripped instead of killing the daemon.
  *
+ * The dirty log of a live migration (SET_LOG_BASE) is mapped here too, under
+ * the same rules, with the bit math that marks the guest pages we write.
+ *
  * Threading: built and freed on reactor 0; read-only afterwards, so queue
  * reactors translate through it without locks (see vhost_internal.h for the
- * rule that keeps it alive while they do).
+ * rule that keeps it alive while they do). Queue reactors set bits in a log
+ * with atomic ORs, concurrently with each other and with the front-end,
+ * which fetches and clears them.
  */
 #include "function/vhost_internal.h"
 #include "util/fault_guard.h"
@@ -196,4 +201,146 @@ vhost_mem_gpa_iov(const struct vhost_mem *m, uint64_t gpa, uint64_t len, struct 
 			return -EFAULT;
 	}
 	return (int)n;
+}
+
+/* ---- dirty page log ----------------------------------------------------------- */
+
+uint64_t
+vhost_mem_gpa_end(const struct vhost_mem *m)
+{
+	uint64_t end = 0;
+
+	for (unsigned i = 0; m && i < m->nregions; i++) {
+		/* mem_region_check() made gpa + size - 1 fit: only the +1 can wrap */
+		uint64_t e = m->r[i].gpa + m->r[i].size;
+
+		if (e == 0)
+			return UINT64_MAX;
+		end = NVL_MAX(end, e);
+	}
+	return end;
+}
+
+bool
+vhost_log_covers(const struct vhost_log *l, uint64_t gpa, uint64_t len)
+{
+	uint64_t last;
+
+	if (len == 0)
+		return true;
+	if (l == NULL || __builtin_add_overflow(gpa, len - 1, &last))
+		return false;
+	/* l->size <= VHOST_LOG_MAX_BYTES: size * 8 pages cannot overflow */
+	return (last >> NVL_VHOST_LOG_PAGE_SHIFT) < l->size * 8;
+}
+
+int
+vhost_log_gpa(const struct vhost_log *l, uint64_t gpa, uint64_t len)
+{
+	uint64_t first, last, npages = l->size * 8;
+	int rc = 0;
+
+	if (len == 0)
+		return 0;
+	first = gpa >> NVL_VHOST_LOG_PAGE_SHIFT;
+	if (__builtin_add_overflow(gpa, len - 1, &last)) {
+		last = UINT64_MAX;
+		rc = -EFAULT;
+	}
+	last >>= NVL_VHOST_LOG_PAGE_SHIFT;
+	if (last >= npages) {
+		rc = -EFAULT;
+		if (first >= npages)
+			return rc;
+		last = npages - 1;
+	}
+	/* one atomic OR per log byte (8 pages); release: the caller's writes to
+	 * those pages are visible before the bit is. The front-end fetches and
+	 * clears words of the log, then copies the pages: a write marked after
+	 * its clear is caught by its next pass. */
+	for (uint64_t b = first / 8; b <= last / 8; b++) {
+		unsigned lo = b == first / 8 ? (unsigned)(first % 8) : 0;
+		unsigned hi = b == last / 8 ? (unsigned)(last % 8) : 7;
+		uint8_t mask = (uint8_t)((0xffu >> (7 - hi)) & (0xffu << lo));
+
+		__atomic_fetch_or(&l->bits[b], mask, __ATOMIC_RELEASE);
+	}
+	return rc;
+}
+
+int
+vhost_log_hva(const struct vhost_log *l, const struct vhost_mem *m, const void *hva,
+	      uint64_t len)
+{
+	const uint8_t *p = hva;
+
+	for (unsigned i = 0; i < m->nregions; i++) {
+		const struct vhost_mem_region *r = &m->r[i];
+		uint64_t off = (uint64_t)((uintptr_t)p - (uintptr_t)r->hva);
+
+		/* unsigned wrap makes p < r->hva fail the test; iovecs never cross
+		 * a region (vhost_mem_gpa_iov splits there) */
+		if (off < r->size) {
+			int rc = vhost_log_gpa(l, r->gpa + off, NVL_MIN(len, r->size - off));
+
+			return len > r->size - off ? -EFAULT : rc;
+		}
+	}
+	return -EFAULT;
+}
+
+void
+vhost_log_free(struct vhost_log *l)
+{
+	if (l == NULL)
+		return;
+	nvl_fault_guard_del(l->guard - 1);
+	if (l->map)
+		munmap(l->map, l->map_len);
+	free(l);
+}
+
+int
+vhost_log_map(int fd, uint64_t size, uint64_t offset, struct vhost_log **out)
+{
+	struct vhost_log *l;
+	struct stat st;
+	uint64_t end, delta = offset & (NVL_VHOST_LOG_PAGE - 1), len;
+	void *p;
+	int rc;
+
+	if (size == 0 || size > VHOST_LOG_MAX_BYTES ||
+	    __builtin_add_overflow(offset, size, &end) || end > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return -EBADF;
+	/* a memfd or a file: a log past the end of its file would SIGBUS at the first mark */
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < end)
+		return -EINVAL;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return -ENOMEM;
+	len = NVL_ALIGN_UP(size + delta, NVL_VHOST_LOG_PAGE);
+	p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+		 (off_t)(offset - delta));
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		free(l);
+		return rc;
+	}
+	l->map = p;
+	l->map_len = (size_t)len;
+	if (!vhost_fd_sealed(fd)) {
+		/* the front-end may shrink the file under us: no SIGBUS for that */
+		rc = nvl_fault_guard_add(p, (size_t)len, &l->tripped);
+		if (rc < 0) {
+			vhost_log_free(l);
+			return rc;
+		}
+		l->guard = rc + 1;
+	}
+	l->bits = (uint8_t *)p + delta;
+	l->size = size;
+	*out = l;
+	return 0;
 }

@@ -18,9 +18,20 @@
  * VHOST_USER_F_PROTOCOL_FEATURES is negotiated).
  *
  * Errors: a message that breaks the protocol (bad version, oversized, wrong
- * payload size for a request with a reply) drops the connection; a request
- * we refuse gets a REPLY_ACK failure when the front-end asked for one and a
- * log line otherwise.
+ * payload size for a request with a reply, a dirty log that does not fit the
+ * memory it must record) drops the connection; a request we refuse gets a
+ * REPLY_ACK failure when the front-end asked for one and a log line otherwise.
+ *
+ * Live migration (docs/vhost.md "Live migration"): SET_LOG_BASE maps the
+ * front-end's dirty log, SET_FEATURES with VHOST_F_LOG_ALL turns logging on
+ * and off, SET_VRING_ADDR with VHOST_VRING_F_LOG names the used ring's guest
+ * address. A running queue takes the log (and the SET_LOG_FD eventfd) when it
+ * starts, so each of these messages restarts the queues it changes: they
+ * stop with their in-flight requests finished (still logging into the log
+ * they had), the change is made, they start again from where they stopped.
+ * No request is dropped; the pause is one drain. GET_VRING_BASE answers only
+ * after the ring's in-flight requests completed, so the front-end hands the
+ * destination a base with nothing in flight behind it.
  *
  * This file has the message handlers and their dispatch; vhost_dev.c the
  * device's socket, connection and queue operations (vhost_op_begin/finish)
@@ -52,6 +63,7 @@ NVL_LOG_REGISTER_COMPONENT(vhost)
 #define VU_PROTOCOL_FEATURES                                                                       \
 	((1ULL << NVL_VHOST_USER_PROTOCOL_F_MQ) | (1ULL << NVL_VHOST_USER_PROTOCOL_F_REPLY_ACK) |  \
 	 (1ULL << NVL_VHOST_USER_PROTOCOL_F_CONFIG) |                                              \
+	 (1ULL << NVL_VHOST_USER_PROTOCOL_F_LOG_SHMFD) |                                           \
 	 (1ULL << NVL_VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |                                      \
 	 (1ULL << NVL_VHOST_USER_PROTOCOL_F_RESET_DEVICE))
 
@@ -174,7 +186,43 @@ vu_offered_features(const struct vhost_dev *d)
 {
 	return d->dev_features | (1ULL << NVL_VIRTIO_F_VERSION_1) |
 	       (1ULL << NVL_VIRTIO_RING_F_INDIRECT_DESC) | (1ULL << NVL_VIRTIO_RING_F_EVENT_IDX) |
-	       (1ULL << NVL_VHOST_USER_F_PROTOCOL_FEATURES);
+	       (1ULL << NVL_VHOST_USER_F_PROTOCOL_FEATURES) | (1ULL << NVL_VHOST_F_LOG_ALL);
+}
+
+/* Bytes of the used ring of a ring of num entries (VIRTIO 1.2 2.7.8: flags, idx,
+ * num elements, avail_event). */
+static uint64_t
+vu_used_bytes(uint16_t num)
+{
+	return sizeof(struct nvl_vring_used) + (uint64_t)num * sizeof(struct nvl_vring_used_elem) +
+	       2;
+}
+
+/* The log must have a bit for every page we may write: all of guest memory. */
+static int
+vu_log_check_mem(const struct vhost_dev *d, const struct vhost_log *l, const struct vhost_mem *m,
+		 const char *what)
+{
+	uint64_t end = vhost_mem_gpa_end(m);
+
+	if (m == NULL || vhost_log_covers(l, 0, end))
+		return 0;
+	NVL_ERRLOG("vhost %s: %s: a dirty log of %" PRIu64 " bytes covers guest memory up to "
+		   "0x%" PRIx64 ", the memory table reaches 0x%" PRIx64, d->name, what,
+		   l ? l->size : 0, l ? l->size * 8 * NVL_VHOST_LOG_PAGE : 0, end);
+	return -EPROTO;
+}
+
+static uint64_t
+vu_logging_queues(const struct vhost_dev *d)
+{
+	uint64_t mask = 0;
+
+	for (unsigned q = 0; q < d->max_queues; q++) {
+		if (d->vq[q].running && d->vq[q].logging)
+			mask |= 1ULL << q;
+	}
+	return mask;
 }
 
 static void
@@ -182,6 +230,21 @@ cont_set_features(struct vhost_dev *d)
 {
 	vhost_start_all(d);
 	vu_ack(d, &d->op_hdr, 0);
+}
+
+static void
+vu_log_transition(struct vhost_dev *d, uint64_t old, uint64_t now)
+{
+	const uint64_t bit = 1ULL << NVL_VHOST_F_LOG_ALL;
+
+	if ((now & bit) && !(old & bit)) {
+		d->log_starts++;
+		NVL_NOTICELOG("vhost %s: dirty logging on (migration): log of %" PRIu64
+			      " bytes covering 0x%" PRIx64 " bytes of guest address", d->name,
+			      d->log->size, d->log->size * 8 * NVL_VHOST_LOG_PAGE);
+	} else if (!(now & bit) && (old & bit)) {
+		NVL_NOTICELOG("vhost %s: dirty logging off", d->name);
+	}
 }
 
 static int
@@ -198,8 +261,19 @@ h_set_features(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const ui
 			   d->name, f & ~vu_offered_features(d));
 		return -EINVAL;
 	}
+	if (f & (1ULL << NVL_VHOST_F_LOG_ALL)) {
+		/* the log comes first (SET_LOG_BASE), and must fit guest memory */
+		if (d->log == NULL) {
+			NVL_ERRLOG("vhost %s: VHOST_F_LOG_ALL without a log (SET_LOG_BASE)",
+				   d->name);
+			return -EPROTO;
+		}
+		if (vu_log_check_mem(d, d->log, d->mem, "VHOST_F_LOG_ALL") < 0)
+			return -EPROTO;
+	}
 	for (unsigned q = 0; q < d->max_queues; q++)
 		was_running |= d->vq[q].running;
+	vu_log_transition(d, d->features, f);
 	d->features = f;
 	d->features_set = true;
 	/* Without protocol features rings are enabled from the start. */
@@ -208,7 +282,8 @@ h_set_features(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const ui
 			d->vq[q].enabled = true;
 	}
 	if (was_running) {
-		/* ring behaviour (event idx) changes: restart the queues with it */
+		/* ring behaviour (event idx, logging) changes: restart the queues with it;
+		 * they log into the old setting until they stopped */
 		d->op_hdr = *h;
 		d->op_mem = NULL;
 		vhost_op_begin(d, vhost_all_queues(d), cont_set_features);
@@ -250,6 +325,12 @@ h_set_mem_table(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const u
 		NVL_ERRLOG("vhost %s: cannot map guest memory: %s", d->name, strerror(-rc));
 		return rc;
 	}
+	/* while logging, memory beyond the log could not be recorded (QEMU grows
+	 * the log before it grows the table) */
+	if (vhost_dev_logging(d) && vu_log_check_mem(d, d->log, m, "SET_MEM_TABLE") < 0) {
+		vhost_mem_free(m);
+		return -EPROTO;
+	}
 	for (unsigned i = 0; i < m->nregions; i++)
 		NVL_DEBUGLOG(vhost, "%s: region %u gpa 0x%" PRIx64 " size 0x%" PRIx64
 			     " uva 0x%" PRIx64, d->name, i, m->r[i].gpa, m->r[i].size,
@@ -285,6 +366,19 @@ h_set_vring_num(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const u
 	return VU_OK;
 }
 
+static void
+cont_set_vring_addr(struct vhost_dev *d)
+{
+	int rc;
+
+	d->vq[d->op_index].addr = d->op_addr;
+	d->vq[d->op_index].addr_set = true;
+	rc = vhost_start_queue(d, d->op_index);
+	if (rc == -EPROTO)
+		d->close_requested = true;
+	vu_ack(d, &d->op_hdr, rc < 0 ? rc : 0);
+}
+
 static int
 h_set_vring_addr(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const uint8_t *p)
 {
@@ -297,12 +391,28 @@ h_set_vring_addr(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const 
 	q = vring_index(d, a.index);
 	if (q < 0)
 		return q;
-	if (a.flags & NVL_VHOST_VRING_F_LOG) {
-		NVL_ERRLOG("vhost %s: queue %d: used ring logging asked, not offered", d->name, q);
-		return -ENOTSUP;
+	if (a.flags & ~NVL_VHOST_VRING_F_LOG) {
+		NVL_ERRLOG("vhost %s: queue %d: unknown vring address flags 0x%x", d->name, q,
+			   a.flags);
+		return -EINVAL;
 	}
-	if (d->vq[q].running)
-		return -EBUSY;
+	if ((a.flags & NVL_VHOST_VRING_F_LOG) && d->log != NULL &&
+	    !vhost_log_covers(d->log, a.log_guest_addr,
+			      vu_used_bytes(d->vq[q].num_set ? d->vq[q].num : VHOST_MAX_RING))) {
+		NVL_ERRLOG("vhost %s: queue %d: used ring log address 0x%" PRIx64
+			   " beyond the dirty log (%" PRIu64 " bytes)", d->name, q,
+			   a.log_guest_addr, d->log->size);
+		return -EPROTO;
+	}
+	if (d->vq[q].running) {
+		/* QEMU turns used-ring logging on and off on running rings: restart
+		 * the ring with the new addresses once its in-flight requests are done */
+		d->op_hdr = *h;
+		d->op_index = (uint32_t)q;
+		d->op_addr = a;
+		vhost_op_begin(d, 1ULL << q, cont_set_vring_addr);
+		return VU_ASYNC;
+	}
 	d->vq[q].addr = a;
 	d->vq[q].addr_set = true;
 	return VU_OK;
@@ -359,6 +469,15 @@ h_get_vring_base(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const 
 	return VU_ASYNC;
 }
 
+/* A ring that cannot start is refused; one whose log address is wrong drops the front-end. */
+static int
+vu_start_rc(int rc)
+{
+	if (rc == -EPROTO)
+		return rc;
+	return rc < 0 ? -EIO : VU_OK;
+}
+
 /* SET_VRING_KICK / CALL / ERR: u64 index | NOFD flag, fd in the message */
 static int
 vring_file(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const uint8_t *p, int *fds,
@@ -406,7 +525,7 @@ h_set_vring_kick(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const 
 	d->vq[q].kick_set = true;
 	if (!(d->features & (1ULL << NVL_VHOST_USER_F_PROTOCOL_FEATURES)))
 		d->vq[q].enabled = true;
-	return vhost_start_queue(d, (unsigned)q) < 0 ? -EIO : VU_OK;
+	return vu_start_rc(vhost_start_queue(d, (unsigned)q));
 }
 
 static int
@@ -465,7 +584,7 @@ h_set_vring_enable(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, cons
 		return -EINVAL;
 	d->vq[q].enabled = s.num == 1;
 	if (s.num == 1)
-		return vhost_start_queue(d, (unsigned)q) < 0 ? -EIO : VU_OK;
+		return vu_start_rc(vhost_start_queue(d, (unsigned)q));
 	if (d->vq[q].running) {
 		d->op_hdr = *h;
 		vhost_op_begin(d, 1ULL << q, cont_vring_disable);
@@ -606,6 +725,100 @@ h_set_inflight_fd(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const
 	return VU_OK;
 }
 
+static void
+cont_set_log_base(struct vhost_dev *d)
+{
+	/* the queues that logged into the old log have stopped: it may go */
+	vhost_log_free(d->log);
+	d->log = d->op_log;
+	d->op_log = NULL;
+	d->log_bases++;
+	vhost_start_all(d);
+	/* with LOG_SHMFD the front-end waits for this reply (a u64 0, as
+	 * libvhost-user sends) before it frees or reads the old log */
+	if (vu_reply_u64(d, &d->op_hdr, 0) < 0)
+		d->close_requested = true;
+}
+
+static int
+h_set_log_base(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const uint8_t *p,
+	       int *fds, unsigned nfds)
+{
+	struct nvl_vhost_user_log lg;
+	struct vhost_log *l;
+	int rc;
+
+	if (!(d->protocol_features & (1ULL << NVL_VHOST_USER_PROTOCOL_F_LOG_SHMFD))) {
+		/* without a shared fd the log is in the front-end's private memory */
+		NVL_ERRLOG("vhost %s: SET_LOG_BASE without VHOST_USER_PROTOCOL_F_LOG_SHMFD",
+			   d->name);
+		return -EPROTO;
+	}
+	if (need_size(h, sizeof(lg)) < 0 || nfds != 1) {
+		NVL_ERRLOG("vhost %s: SET_LOG_BASE with %u bytes and %u fds", d->name, h->size,
+			   nfds);
+		return -EPROTO;
+	}
+	memcpy(&lg, p, sizeof(lg));
+	rc = vhost_log_map(fds[0], lg.mmap_size, lg.mmap_offset, &l);
+	if (rc < 0) {
+		NVL_ERRLOG("vhost %s: cannot map a dirty log of %" PRIu64 " bytes at offset %" PRIu64
+			   ": %s", d->name, lg.mmap_size, lg.mmap_offset, strerror(-rc));
+		return -EPROTO;
+	}
+	if (vu_log_check_mem(d, l, d->mem, "SET_LOG_BASE") < 0) {
+		vhost_log_free(l);
+		return -EPROTO;
+	}
+	for (unsigned q = 0; q < d->max_queues; q++) {
+		const struct vhost_vq_cfg *vq = &d->vq[q];
+
+		if (vq->addr_set && (vq->addr.flags & NVL_VHOST_VRING_F_LOG) &&
+		    !vhost_log_covers(l, vq->addr.log_guest_addr,
+				      vu_used_bytes(vq->num_set ? vq->num : VHOST_MAX_RING))) {
+			NVL_ERRLOG("vhost %s: SET_LOG_BASE: queue %u's used ring (0x%" PRIx64
+				   ") is beyond the log", d->name, q, vq->addr.log_guest_addr);
+			vhost_log_free(l);
+			return -EPROTO;
+		}
+	}
+	NVL_DEBUGLOG(vhost, "%s: dirty log of %" PRIu64 " bytes at offset %" PRIu64, d->name,
+		     lg.mmap_size, lg.mmap_offset);
+	d->op_hdr = *h;
+	d->op_log = l;
+	/* queues logging into the old log stop first (a resize while migrating) */
+	vhost_op_begin(d, vu_logging_queues(d), cont_set_log_base);
+	return VU_ASYNC;
+}
+
+static void
+cont_set_log_fd(struct vhost_dev *d)
+{
+	vhost_close_fd(&d->log_fd);
+	d->log_fd = d->op_fd;
+	d->op_fd = -1;
+	vhost_start_all(d);
+	vu_ack(d, &d->op_hdr, 0);
+}
+
+/* SET_LOG_FD: an eventfd we signal after marking pages (as the kernel's vhost
+ * signals its log_ctx). No payload; exactly one fd. */
+static int
+h_set_log_fd(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, int *fds, unsigned nfds)
+{
+	if ((h->size != 0 && h->size != 8) || nfds != 1) {
+		NVL_ERRLOG("vhost %s: SET_LOG_FD with %u bytes and %u fds", d->name, h->size,
+			   nfds);
+		return -EPROTO;
+	}
+	d->op_hdr = *h;
+	vhost_close_fd(&d->op_fd);
+	d->op_fd = fds[0];
+	fds[0] = -1;
+	vhost_op_begin(d, vu_logging_queues(d), cont_set_log_fd);
+	return VU_ASYNC;
+}
+
 void
 vhost_reset_state(struct vhost_dev *d)
 {
@@ -614,6 +827,9 @@ vhost_reset_state(struct vhost_dev *d)
 	vhost_mem_free(d->mem);
 	d->mem = NULL;
 	vu_unmap_inflight(d);
+	vhost_log_free(d->log);
+	d->log = NULL;
+	vhost_close_fd(&d->log_fd);
 	d->features = 0;
 	d->features_set = false;
 	d->protocol_features = 0;
@@ -669,6 +885,10 @@ vu_dispatch(struct vhost_dev *d, const struct nvl_vhost_user_hdr *h, const uint8
 		return vu_reply_u64(d, h, d->max_queues) < 0 ? -EPIPE : VU_REPLIED;
 	case NVL_VHOST_USER_SET_MEM_TABLE:
 		return h_set_mem_table(d, h, p, fds, nfds);
+	case NVL_VHOST_USER_SET_LOG_BASE:
+		return h_set_log_base(d, h, p, fds, nfds);
+	case NVL_VHOST_USER_SET_LOG_FD:
+		return h_set_log_fd(d, h, fds, nfds);
 	case NVL_VHOST_USER_SET_VRING_NUM:
 		return h_set_vring_num(d, h, p);
 	case NVL_VHOST_USER_SET_VRING_ADDR:
@@ -742,6 +962,13 @@ vhost_dev_handle_msg(struct vhost_dev *d, const struct nvl_vhost_user_hdr *hdr,
 		return 0;
 	if (rc == -EPIPE)
 		return rc;
+	if (rc == -EPROTO) {
+		/* a message that would make us fault or log wrongly: never served again */
+		d->bad_msgs++;
+		NVL_ERRLOG("vhost %s: %s refused: dropping the front-end", d->name,
+			   vhost_req_name(hdr->request));
+		return rc;
+	}
 	if (rc < 0) {
 		d->bad_msgs++;
 		if (has_own_reply(hdr->request)) {

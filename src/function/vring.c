@@ -20,6 +20,12 @@
  * happened but whose flags were not cleared yet is recognised by
  * region used_idx != used->idx and cleared by walking the `next` links.
  *
+ * Dirty logging (live migration): while the front-end logs, every byte we
+ * store into the used ring (elements, idx, flags, avail_event) is marked in
+ * the log by its guest physical address (the ring's log_guest_addr plus the
+ * offset), after the store; the device marks the data it writes
+ * (vring_log_write).
+ *
  * Threading: a struct vring belongs to the reactor of its queue.
  */
 #include "function/vhost_internal.h"
@@ -27,6 +33,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +83,9 @@ vring_init(struct vring *vr, const struct vring_setup *s, uint16_t *batch)
 	vr->inflight = s->inflight;
 	vr->batch = batch;
 	vr->last_avail_idx = s->base;
+	vr->log = s->log;
+	vr->log_used = s->log != NULL && s->log_used;
+	vr->log_used_gpa = s->log_used_gpa;
 	vr->used_idx = NVL_READ_ONCE(vr->used->idx);
 	vr->used_published = vr->used_idx;
 	vr->counter = 1;
@@ -300,6 +310,34 @@ vring_used_add(struct vring *vr, uint16_t head, uint32_t len)
 	vr->batch[vr->nbatch++] = head;
 }
 
+/* Mark bytes [off, off+len) of the used ring dirty (after storing them). */
+static inline void
+vring_log_used(struct vring *vr, uint64_t off, uint64_t len)
+{
+	if (nvl_unlikely(vr->log_used)) {
+		vhost_log_gpa(vr->log, vr->log_used_gpa + off, len);
+		vr->logged++;
+	}
+}
+
+/* Log the used elements [from, to) (ring positions wrap) and the index. */
+static void
+vring_log_used_elems(struct vring *vr, uint16_t from, uint16_t to)
+{
+	const uint64_t es = sizeof(struct nvl_vring_used_elem), hs = sizeof(struct nvl_vring_used);
+	uint16_t n = (uint16_t)(to - from), start = from & vr->mask;
+
+	if (n >= vr->size) {
+		vring_log_used(vr, hs, (uint64_t)vr->size * es);
+	} else if ((uint32_t)start + n <= vr->size) {
+		vring_log_used(vr, hs + start * es, n * es);
+	} else {
+		vring_log_used(vr, hs + start * es, (uint64_t)(vr->size - start) * es);
+		vring_log_used(vr, hs, (uint64_t)(start + n - vr->size) * es);
+	}
+	vring_log_used(vr, offsetof(struct nvl_vring_used, idx), sizeof(uint16_t));
+}
+
 bool
 vring_used_flush(struct vring *vr)
 {
@@ -309,6 +347,10 @@ vring_used_flush(struct vring *vr)
 		return false;
 	/* release: used elements (and batch links) before the index the driver reads */
 	nvl_smp_store_release(&vr->used->idx, now);
+	/* after the stores: a page the front-end copies once it cleared the bit
+	 * holds them (see vhost_log_gpa) */
+	if (nvl_unlikely(vr->log_used))
+		vring_log_used_elems(vr, vr->used_published, now);
 	if (vr->inflight) {
 		for (uint16_t i = 0; i < vr->nbatch; i++)
 			nvl_smp_store_release(&vr->inflight->desc[vr->batch[i]].inflight, 0);
@@ -335,11 +377,15 @@ vring_used_flush(struct vring *vr)
 bool
 vring_kick_enable(struct vring *vr)
 {
-	if (vr->event_idx)
+	if (vr->event_idx) {
 		NVL_WRITE_ONCE(*vring_avail_event(vr), vr->last_avail_idx);
-	else
+		vring_log_used(vr, (uint64_t)((uint8_t *)vring_avail_event(vr) - (uint8_t *)vr->used),
+			       sizeof(uint16_t));
+	} else {
 		NVL_WRITE_ONCE(vr->used->flags,
 			       NVL_READ_ONCE(vr->used->flags) & ~NVL_VRING_USED_F_NO_NOTIFY);
+		vring_log_used(vr, offsetof(struct nvl_vring_used, flags), sizeof(uint16_t));
+	}
 	/* our request for kicks before re-reading avail->idx; pairs with the
 	 * driver's barrier between its avail->idx store and its flags read */
 	nvl_smp_mb();
@@ -350,7 +396,9 @@ void
 vring_kick_disable(struct vring *vr)
 {
 	/* with event idx a stale avail_event already suppresses kicks */
-	if (!vr->event_idx)
+	if (!vr->event_idx) {
 		NVL_WRITE_ONCE(vr->used->flags,
 			       NVL_READ_ONCE(vr->used->flags) | NVL_VRING_USED_F_NO_NOTIFY);
+		vring_log_used(vr, offsetof(struct nvl_vring_used, flags), sizeof(uint16_t));
+	}
 }

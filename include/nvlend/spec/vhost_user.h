@@ -73,6 +73,7 @@ enum nvl_vhost_user_request {
 
 /* Virtio feature bits negotiated with GET/SET_FEATURES (VIRTIO 1.2 section 6). */
 #define NVL_VIRTIO_F_NOTIFY_ON_EMPTY 24
+#define NVL_VHOST_F_LOG_ALL 26                  /* vhost: log every write to guest memory */
 #define NVL_VIRTIO_F_ANY_LAYOUT 27
 #define NVL_VIRTIO_RING_F_INDIRECT_DESC 28
 #define NVL_VIRTIO_RING_F_EVENT_IDX 29
@@ -121,6 +122,20 @@ struct nvl_vhost_vring_addr {
 };
 _Static_assert(sizeof(struct nvl_vhost_vring_addr) == 40, "vring address is 40 bytes");
 #define NVL_VHOST_VRING_F_LOG 0x1u
+
+/** SET_LOG_BASE with VHOST_USER_PROTOCOL_F_LOG_SHMFD ("Log description"): the log
+ *  is the fd sent with the message, mmap_size bytes from mmap_offset. */
+struct nvl_vhost_user_log {
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+};
+_Static_assert(sizeof(struct nvl_vhost_user_log) == 16, "log description is 16 bytes");
+
+/* Dirty log ("Dirty page logging"; the Linux vhost log format): one bit per
+ * 4 KiB page of guest physical address, page p at bit (p % 8) of byte p / 8
+ * (the little-endian layout of QEMU's u64 log chunks), set atomically. */
+#define NVL_VHOST_LOG_PAGE_SHIFT 12
+#define NVL_VHOST_LOG_PAGE ((uint64_t)1 << NVL_VHOST_LOG_PAGE_SHIFT)
 
 /* SET_VRING_KICK/CALL/ERR carry a u64: bits 0-7 the vring index, bit 8 set
  * when no file descriptor comes with the message (polling mode). */

@@ -2,8 +2,11 @@
 /*
  * Fake vhost-user device for the vhost fuzz targets (include after
  * function/vhost_user.c): queues touch their translated rings like a real
- * queue would, stop at once, and close the fds they are given; replies go
- * nowhere. g_memfd is a 1 MiB memfd the harness dups for "guest memory" fds.
+ * queue would, mark them in the dirty log when they are given one (as a
+ * logging queue marks the used ring and the data it writes), stop at once,
+ * and close the fds they are given; replies go nowhere. g_memfd is a 1 MiB
+ * memfd the harness dups for "guest memory" fds; fz_memfd() makes one of a
+ * given size.
  */
 #ifndef NVL_FUZZ_VHOST_FAKE_DEV_H
 #define NVL_FUZZ_VHOST_FAKE_DEV_H
@@ -20,6 +23,20 @@ fz_xmit(struct vhost_dev *d, const void *buf, size_t len, int fd)
 	return 0;
 }
 
+/* A fresh memfd of size bytes (SET_LOG_BASE and friends with random file sizes);
+ * inline: not every target that includes this header uses it. */
+static inline int
+fz_memfd(size_t size)
+{
+	int fd = memfd_create("fuzz-sized", MFD_CLOEXEC);
+
+	if (fd >= 0 && ftruncate(fd, (off_t)size) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int
 fz_start(struct vhost_dev *d, unsigned q, const struct vhost_queue_params *p)
 {
@@ -27,6 +44,21 @@ fz_start(struct vhost_dev *d, unsigned q, const struct vhost_queue_params *p)
 
 	(void)d;
 	(void)q;
+	if (p->ring.log) {
+		/* what a logging queue marks: the used ring (by its log address,
+		 * which the handlers checked against the log) and ring memory by our
+		 * address; every bit must land inside the log's mapping */
+		uint64_t usz = sizeof(struct nvl_vring_used) +
+			       (uint64_t)p->ring.size * sizeof(struct nvl_vring_used_elem) + 2;
+
+		if (p->ring.log_used && vhost_log_gpa(p->ring.log, p->ring.log_used_gpa, usz) < 0)
+			abort();
+		if (vhost_log_hva(p->ring.log, p->ring.mem, p->ring.desc,
+				  (uint64_t)p->ring.size * sizeof(struct nvl_vring_desc)) < 0)
+			abort();   /* guest memory is covered by the log (SET_LOG_BASE checks) */
+	}
+	if (p->logfd >= 0)
+		close(p->logfd);
 	/* touch the translated rings like a queue would */
 	sink = ((struct nvl_vring_avail *)p->ring.avail)->idx;
 	sink = ((struct nvl_vring_used *)p->ring.used)->idx;
