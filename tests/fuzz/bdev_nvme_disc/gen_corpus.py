@@ -62,6 +62,10 @@ seeds = {
     "timeout": bytes([0x32]) + log(1, [A, B]) + rec(TIME, b"\x30"),
     "many": bytes([0]) + header(9, 300) + rec(SWITCH, b"\x01") +
     b"".join(entry(b"nqn.2024-01.io.example:%03d" % i) for i in range(40)),
+    # found: the first Get Log Page failed with an error status: the log was
+    # never read again, the start never answered, the service could not stop
+    "read-error-hang": bytes([0]) + rec(ADMIN, b"\x00" + struct.pack("<HHI", 0, 0x0004, 7)) +
+    rec(ADMIN, b"\x80" + struct.pack("<HHI", 0x77, 0, 0)) + log(1, [A]),
 }
 
 for name, data in seeds.items():
