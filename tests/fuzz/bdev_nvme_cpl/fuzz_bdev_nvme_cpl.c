@@ -267,7 +267,11 @@ fz_check_cmd(const struct nvl_nvme_cmd *cmd, const struct iovec *iov, int iovcnt
 	case NVL_NVME_IO_WRITE:
 		nlb = (cmd->cdw12 & 0xffff) + 1;
 		CHECK(sum == nlb << lbads);
-		CHECK(sum <= host_ctrlr_max_xfer(g_c->hc));
+		/* within MDTS when built; a command kept across a reconnect is sent
+		 * again as it was, even if the new association has a smaller MDTS
+		 * (the target refuses it then, the core fails it) */
+		if (r->state != HOST_REQ_KEPT)
+			CHECK(sum <= host_ctrlr_max_xfer(g_c->hc));
 		CHECK(f->io.type == (cmd->opc == NVL_NVME_IO_READ ? NVL_BDEV_IO_READ
 								  : NVL_BDEV_IO_WRITE));
 		break;
