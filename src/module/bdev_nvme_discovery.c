@@ -95,7 +95,8 @@ struct nvme_disc {
 	bool closed;             /* HOST_EV_CLOSED: free at the next tick */
 	bool close_sent;         /* stopping: host_ctrlr_close() called */
 	bool defunct;            /* its start failed: invisible, freed soon */
-	uint64_t polled_ns;      /* poll_only: when the log was last read */
+	uint64_t polled_ns;      /* poll_only, read_failed: when the log was last read */
+	bool read_failed;        /* the last read failed: read again after NVME_DISC_POLL_SEC */
 	bool retry;              /* retry the first connect (from a configuration) */
 	uint64_t retry_at_ns;
 	char last_error[256];
@@ -322,9 +323,15 @@ disc_read_fail(struct nvme_disc *d, const char *what, int rc)
 {
 	d->rd = READ_IDLE;
 	snprintf(d->last_error, sizeof(d->last_error), "reading the discovery log: %s", what);
-	if (rc != -ENOTCONN)
-		NVL_WARNLOG("discovery %s: %s", d->o.name, d->last_error);
-	/* a lost association reads it again when it is back */
+	/* a lost association reads it again when it is back; any other failure
+	 * (an error status, no memory) after NVME_DISC_POLL_SEC, or the start
+	 * would wait (and the service could not be stopped) until a change event */
+	if (rc != -ENOTCONN) {
+		NVL_WARNLOG("discovery %s: %s; reading it again in %d s", d->o.name, d->last_error,
+			    NVME_DISC_POLL_SEC);
+		d->read_failed = true;
+		d->polled_ns = nvl_now_ns();
+	}
 }
 
 static void
@@ -417,6 +424,7 @@ disc_read_start(struct nvme_disc *d)
 		return;
 	}
 	d->read_again = false;
+	d->read_failed = false;
 	d->rd = READ_HEADER;
 	disc_read_next(d);
 }
@@ -617,7 +625,7 @@ disc_poll(struct nvme_disc *d)
 		return 0;
 	if (d->state == DISC_READY) {
 		disc_reap(d); /* removals a busy bdev held back */
-		if (d->o.poll_only && d->rd == READ_IDLE &&
+		if ((d->o.poll_only || d->read_failed) && d->rd == READ_IDLE &&
 		    now - d->polled_ns >= (uint64_t)NVME_DISC_POLL_SEC * 1000000000ull) {
 			d->polled_ns = now;
 			disc_read_start(d);
