@@ -406,8 +406,10 @@ host_qpair_complete(struct host_qpair *qp, const struct nvl_nvme_cpl *cpl)
 		return; /* a duplicate */
 	st = nvl_cpl_status(cpl);
 	if (nvl_unlikely(st != 0)) {
-		if (host_status_is_path_error(st) && qp_keeps(qp, r)) {
-			/* the path failed, not the command: again after a reconnect */
+		if (host_status_is_path_error(st) && !(cpl->status & NVL_NVME_STATUS_DNR) &&
+		    qp_keeps(qp, r)) {
+			/* the path failed, not the command: again after a reconnect
+			 * (unless the target said Do Not Retry: then it fails here) */
 			req_unbounce(qp, r, false);
 			r->state = HOST_REQ_KEPT;
 			qp->nkept++;

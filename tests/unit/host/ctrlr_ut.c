@@ -896,6 +896,33 @@ test_qpair_path_error(void **state)
 	destroy_all(c, qp);
 }
 
+/* A path error with Do Not Retry fails the command; the queue stays up. */
+static void
+test_qpair_path_error_dnr(void **state)
+{
+	struct host_ctrlr_opts o;
+	struct host_ctrlr *c;
+	struct host_qpair *qp;
+	struct io_result rd = { 0 };
+
+	(void)state;
+	opts_for(&o, NVL_URI_NVME_SHM);
+	o.ctrlr_loss_ms = -1;
+	c = connected(&o);
+	qp = qpair_up(c, 8);
+	assert_int_equal(submit(qp, NVL_NVME_IO_READ, &rd), 0);
+	((struct mock_tq *)qp->tq)->cpl[0].cid = ((struct mock_tq *)qp->tq)->cmds[0].cid;
+	((struct mock_tq *)qp->tq)->cpl[0].status =
+		NVL_NVME_SC_TO_STATUS(NVL_NVME_SC_NS_NOT_READY) | NVL_NVME_STATUS_DNR;
+	((struct mock_tq *)qp->tq)->ncpl = 1;
+	assert_int_equal(host_qpair_poll(qp, 0), 1);
+	assert_int_equal(rd.calls, 1);
+	assert_int_equal(rd.status, NVL_NVME_SC_NS_NOT_READY);
+	assert_true(host_qpair_connected(qp));
+	assert_int_equal(g_owner.ev[HOST_EV_LOST], 0);
+	destroy_all(c, qp);
+}
+
 static void
 test_qpair_no_reconnect(void **state)
 {
@@ -999,6 +1026,7 @@ main(void)
 		cmocka_unit_test_setup(test_qpair_keep_resubmit, reset),
 		cmocka_unit_test_setup(test_qpair_fast_fail, reset),
 		cmocka_unit_test_setup(test_qpair_path_error, reset),
+		cmocka_unit_test_setup(test_qpair_path_error_dnr, reset),
 		cmocka_unit_test_setup(test_qpair_no_reconnect, reset),
 		cmocka_unit_test_setup(test_qpair_create_limits, reset),
 		cmocka_unit_test_setup(test_status_helpers, reset),
