@@ -259,13 +259,35 @@ nvl_fdstore_listener(const char *name, int (*open_fn)(void *arg, int *fd), void 
 	return 0;
 }
 
+static struct {
+	void (*fn)(void *arg);
+	void *arg;
+} g_at_ready[16];
+static unsigned g_at_ready_n;
+
+int
+nvl_fdstore_at_ready(void (*fn)(void *arg), void *arg)
+{
+	if (g_at_ready_n >= NVL_ARRAY_SIZE(g_at_ready))
+		return -ENOSPC;
+	g_at_ready[g_at_ready_n].fn = fn;
+	g_at_ready[g_at_ready_n++].arg = arg;
+	return 0;
+}
+
 int
 nvl_fdstore_ready(const char *status)
 {
 	char msg[256];
+	unsigned n = g_at_ready_n;
+	int rc;
 
 	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status ? status : "serving");
-	return fdstore_notify(msg, NULL, 0);
+	rc = fdstore_notify(msg, NULL, 0);
+	g_at_ready_n = 0;
+	for (unsigned i = 0; i < n; i++)
+		g_at_ready[i].fn(g_at_ready[i].arg);
+	return rc;
 }
 
 int

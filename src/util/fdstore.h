@@ -78,6 +78,15 @@ int nvl_fdstore_remove(const char *name);
  *  \return 0, -ENOTCONN (not supervised), -errno. */
 int nvl_fdstore_ready(const char *status);
 
+/**
+ * Run fn(arg) right after the next nvl_fdstore_ready() told the supervisor
+ * the worker serves (on the thread that calls it): what a component took
+ * back from the store but may only change once a rollback to the previous
+ * worker can no longer happen (nvlend upgrade rolls back until READY=1).
+ * \return 0; -ENOSPC (more than 16 pending).
+ */
+int nvl_fdstore_at_ready(void (*fn)(void *arg), void *arg);
+
 /** Tell the supervisor the daemon is stopping on purpose ("STOPPING=1"). */
 int nvl_fdstore_stopping(void);
 
