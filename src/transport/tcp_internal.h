@@ -143,6 +143,7 @@ struct tcp_conn {
 	/* upgrade hand-over (tcp_keep.c) */
 	enum tcp_keep_phase keep;
 	uint32_t keep_id;            /* the controller's id in the store names */
+	uint64_t keep_since;         /* restored: when the previous worker stopped reading it */
 	TAILQ_ENTRY(tcp_conn) keep_link; /* reactor 0: restored, waiting for READY */
 
 	TAILQ_ENTRY(tcp_conn) link;  /* reactor 0: connections not yet bound to a controller */

@@ -120,6 +120,7 @@ struct tcp_keep_rec {
 	uint32_t npart;              /* then struct tcp_keep_part, each with h2c_off bytes */
 	uint32_t leftover;           /* then the bytes read but not parsed */
 	uint32_t rsvd1;
+	uint64_t stopped_ns;         /* CLOCK_MONOTONIC: when it was asked to stop reading */
 };
 
 struct tcp_keep_held {
@@ -295,6 +296,7 @@ keep_record(struct tcp_conn *c)
 	rec.bytes_out = c->bytes_out;
 	rec.r2ts = c->r2ts;
 	rec.c2h_success = c->c2h_success;
+	rec.stopped_ns = g_keep.start_ns;
 	nvl_strlcpy(rec.subnqn, c->tc->nvme.subnqn, sizeof(rec.subnqn));
 	nvl_strlcpy(rec.hostnqn, c->tc->nvme.hostnqn, sizeof(rec.hostnqn));
 	memcpy(rec.hostid, c->tc->nvme.hostid, sizeof(rec.hostid));
@@ -701,6 +703,7 @@ keep_conn_new(const struct tcp_keep_rec *rec, int sock)
 	c->c2h_success = rec->c2h_success;
 	c->keep = TK_RESTORED;
 	c->keep_id = rec->id;
+	c->keep_since = rec->stopped_ns;
 	nvl_tcp_txq_init(&c->txq);
 	nvl_tcp_rx_init(&c->rx, false, rec->rx_max_data);
 	c->rx.hdgst = c->hdgst;
@@ -1005,6 +1008,7 @@ keep_resume_all(void *arg)
 		tcp_conn_service(a, true);
 		snprintf(what, sizeof(what), "tcp %.48s controller %u", ctl->tc->nvme.subnqn,
 			 ctl->tc->nvme.cntlid);
-		nvl_handover_resumed(what);
+		/* from when it stopped reading in the old worker, if that was earlier */
+		nvl_handover_resumed_since(what, a->keep_since);
 	}
 }

@@ -332,6 +332,12 @@ nvl_handover_active(const char **from, bool *rolled_back)
 void
 nvl_handover_resumed(const char *what)
 {
+	nvl_handover_resumed_since(what, 0);
+}
+
+void
+nvl_handover_resumed_since(const char *what, uint64_t since_ns)
+{
 	const char *t0s = getenv("NVLEND_UPGRADE_T0_NS");
 	uint64_t t0 = t0s ? strtoull(t0s, NULL, 10) : 0, now = nvl_now_ns();
 
@@ -349,6 +355,8 @@ nvl_handover_resumed(const char *what)
 		struct nvl_handover_entry *e = &g_handover.e[g_handover.n++];
 
 		nvl_strlcpy(e->what, what, sizeof(e->what));
+		if (since_ns && since_ns < t0)
+			t0 = since_ns; /* it stopped serving before the old worker stopped */
 		e->downtime_ns = now > t0 ? now - t0 : 0;
 	}
 	pthread_mutex_unlock(&g_handover.lock);

@@ -119,6 +119,10 @@ bool nvl_handover_active(const char **from, bool *rolled_back);
 /** Note that what serves again (first note of a name counts). No-op unless
  *  nvl_handover_active(). */
 void nvl_handover_resumed(const char *what);
+/** The same for a function that stopped serving at since_ns (CLOCK_MONOTONIC,
+ *  in the old worker: e.g. a connection that stopped reading before the old
+ *  worker exited), when that is earlier than the old worker's stop. */
+void nvl_handover_resumed_since(const char *what, uint64_t since_ns);
 /** Copy up to max entries; \return how many there are in all. */
 unsigned nvl_handover_report(struct nvl_handover_entry *out, unsigned max);
 

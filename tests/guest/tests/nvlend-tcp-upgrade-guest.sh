@@ -16,7 +16,11 @@ nvme connect -t tcp -a $A -s "$PORT" -n "$NQN" -g -G -k 5 -c 1 -l 30 || fail con
 i=0; while [ ! -b /dev/nvme0n1 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
 DEV=/dev/nvme0n1
 [ -b $DEV ] || fail connect "no $DEV"
-C=$(basename "$(readlink -f /sys/block/nvme0n1/device)")
+C=
+for c in /sys/class/nvme/nvme*; do
+  [ "$(cat "$c/subsysnqn" 2>/dev/null)" = "$NQN" ] && C=$(basename "$c")
+done
+[ -n "$C" ] || fail connect "no controller of $NQN in sysfs"
 cat /sys/class/nvme/$C/cntlid > /host/cntlid-before
 ok connect
 dmesg -c > /dev/null
