@@ -54,12 +54,19 @@ upgrade_exit(void)
 	_exit(NVL_KEEPER_EXIT_UPGRADE);
 }
 
+/* then the other services' live connections (NBD) */
+static void
+upgrade_suspend_services(void)
+{
+	nvl_fdstore_suspend(upgrade_exit);
+}
+
 static void
 upgrade_go(void *arg)
 {
 	(void)arg;
 	/* NVMe/TCP connections stop at a PDU boundary and go to the store first */
-	nvl_nvmf_suspend(upgrade_exit);
+	nvl_nvmf_suspend(upgrade_suspend_services);
 }
 
 /* `binary --version` must say it is an nvlendd; its version into ver. */

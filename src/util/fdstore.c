@@ -259,6 +259,37 @@ nvl_fdstore_listener(const char *name, int (*open_fn)(void *arg, int *fd), void 
 	return 0;
 }
 
+static void (*g_at_suspend[8])(void (*done)(void));
+static unsigned g_at_suspend_n, g_suspend_next;
+static void (*g_suspend_done)(void);
+
+int
+nvl_fdstore_at_suspend(void (*fn)(void (*done)(void)))
+{
+	if (g_at_suspend_n >= NVL_ARRAY_SIZE(g_at_suspend))
+		return -ENOSPC;
+	g_at_suspend[g_at_suspend_n++] = fn;
+	return 0;
+}
+
+static void
+fdstore_suspend_next(void)
+{
+	if (g_suspend_next >= g_at_suspend_n) {
+		g_suspend_done();
+		return;
+	}
+	g_at_suspend[g_suspend_next++](fdstore_suspend_next);
+}
+
+void
+nvl_fdstore_suspend(void (*done)(void))
+{
+	g_suspend_done = done;
+	g_suspend_next = 0;
+	fdstore_suspend_next();
+}
+
 static struct {
 	void (*fn)(void *arg);
 	void *arg;

@@ -87,6 +87,18 @@ int nvl_fdstore_ready(const char *status);
  */
 int nvl_fdstore_at_ready(void (*fn)(void *arg), void *arg);
 
+/**
+ * Register fn as a step of an upgrade's hand-over (nvlend upgrade): before
+ * the worker exits, each registered fn runs in turn (the thread that calls
+ * nvl_fdstore_suspend) and calls its done() exactly once when what it
+ * serves is stopped and kept in the store. For services outside the NVMe-oF
+ * target (NBD); at most 8.
+ * \return 0; -ENOSPC.
+ */
+int nvl_fdstore_at_suspend(void (*fn)(void (*done)(void)));
+/** Run the registered hand-over steps one after the other, then done(). */
+void nvl_fdstore_suspend(void (*done)(void));
+
 /** Tell the supervisor the daemon is stopping on purpose ("STOPPING=1"). */
 int nvl_fdstore_stopping(void);
 
