@@ -163,8 +163,8 @@ NVL_RPC_REGISTER("nvlend_upgrade", rpc_nvlend_upgrade, struct rpc_upgrade_args, 
 		 "within 100 ms: the keeper starts the new binary with every kept descriptor and "
 		 "state, as after a crash (shm hosts do not reconnect); first every NVMe/TCP "
 		 "connection stops at a PDU boundary and is handed over with its state (no "
-		 "reconnect, same controller ID); NBD connections are closed and their clients "
-		 "reconnect. If the new worker cannot "
+		 "reconnect, same controller ID), and every NBD connection between two requests. "
+		 "If the new worker cannot "
 		 "start or ends before it serves, the keeper starts the old binary again. Needs "
 		 "the keeper (not --no-keeper, not systemd). nvlend_get_upgrade reports the "
 		 "downtime per function.")
