@@ -6,13 +6,16 @@
 #
 # nvlendd (keeper + worker, the worker's reactor on BENCH_CPU_B) serves a RAM
 # namespace over shm to nvlend-perf (randrw 4 KiB, QD BENCH_QD, --verify,
-# on BENCH_CPU_A). During the run the daemon is upgraded BENCH_ROUNDS times,
+# on BENCH_CPU_A), and a second one over NVMe/TCP (loopback) to another
+# nvlend-perf (same mix, on another half of the namespace, also on
+# BENCH_CPU_A). During the run the daemon is upgraded BENCH_ROUNDS times,
 # alternating between its own binary and a copy (a different file, as a
 # package upgrade replaces it). Prints per round the downtime of each
 # function (nvlend_get_upgrade: the daemon's RPC/listeners, the shm
-# controller), then median / p99 / max over the rounds, and the host's I/O
-# errors, verify errors, reconnects (Connects beyond the first) and its
-# largest completion latency (what an application felt).
+# controller, the NVMe/TCP controller), then median / p99 / max over the
+# rounds, and per host its I/O errors, verify errors, reconnects (Connects
+# beyond its first) and its largest completion latency (what an application
+# felt).
 #
 #   bench/upgrade.sh [BUILD_DIR] [--plot]   BENCH_ROUNDS=20 BENCH_QD=16
 #                                   BENCH_GAP=0.5 (s between upgrades)
@@ -35,6 +38,7 @@ W=$(mktemp -d /tmp/nvlend-bench-upgrade.XXXXXX)
 SOCK=$W/rpc.sock
 cleanup() {
 	[ -n "${PERF:-}" ] && kill "$PERF" 2>/dev/null
+	[ -n "${PERFT:-}" ] && kill "$PERFT" 2>/dev/null
 	[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
 	rm -rf "$W"
 }
@@ -53,10 +57,19 @@ nv bdev create ram r0 256M >/dev/null
 nv subsystem create $NQN --allow-any-host >/dev/null
 nv subsystem add-ns $NQN r0 >/dev/null
 nv subsystem add-listener $NQN shm "$W/shm.sock" >/dev/null
+PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+nv rpc nvmf_create_transport '{"trtype":"TCP"}' >/dev/null
+nv rpc nvmf_subsystem_add_listener "{\"nqn\":\"$NQN\",\"listen_address\":{\"trtype\":\"TCP\",\"adrfam\":\"IPv4\",\"traddr\":\"127.0.0.1\",\"trsvcid\":\"$PORT\"}}" \
+	>/dev/null || bench_die "TCP listener"
 runtime=$(awk -v r="$ROUNDS" -v g="$GAP" 'BEGIN { printf "%d", r * (g + 0.5) + 10 }')
 NVLEND_PERF_STATUS=0 pin "$A" "$BIN/nvlend-perf" "nvme+shm://$W/shm.sock?nqn=$NQN" --rw=randrw \
-	--verify --bs=4k --iodepth="$QD" --runtime="$runtime" --json >"$W/perf.json" 2>"$W/perf.err" &
+	--verify --bs=4k --iodepth="$QD" --size=128M --runtime="$runtime" --json >"$W/perf.json" \
+	2>"$W/perf.err" &
 PERF=$!
+NVLEND_PERF_STATUS=0 pin "$A" "$BIN/nvlend-perf" "nvme+tcp://127.0.0.1:$PORT/$NQN/1" --rw=randrw \
+	--verify --bs=4k --iodepth="$QD" --offset=128M --size=128M --runtime="$runtime" --json \
+	>"$W/perft.json" 2>"$W/perft.err" &
+PERFT=$!
 sleep 2
 : >"$W/downtimes"
 for r in $(seq 1 "$ROUNDS"); do
@@ -71,14 +84,16 @@ for f in d["functions"]:
 ' "$W/u.json" "$r" >>"$W/downtimes"
 	sleep "$GAP"
 done
-kill -INT "$PERF"
-wait "$PERF" || { cat "$W/perf.err"; bench_die "nvlend-perf failed"; }
+kill -INT "$PERF" "$PERFT"
+wait "$PERF" || { cat "$W/perf.err"; bench_die "nvlend-perf (shm) failed"; }
 PERF=
-connects=$(grep -c "nvmf.c.*: controller [0-9]* for host" "$W/d.log")
-/usr/bin/python3 - "$W/downtimes" "$W/perf.json" "$connects" <<'PY'
+wait "$PERFT" || { cat "$W/perft.err"; bench_die "nvlend-perf (tcp) failed"; }
+PERFT=
+connects_shm=$(grep -c "nvmf.c.*: controller [0-9]* for host .*(SHM" "$W/d.log")
+connects_tcp=$(grep -c "nvmf.c.*: controller [0-9]* for host .*(TCP" "$W/d.log")
+/usr/bin/python3 - "$W/downtimes" "$W/perf.json" "$connects_shm" "$W/perft.json" "$connects_tcp" <<'PY'
 import json, sys
 rows = [l.split() for l in open(sys.argv[1])]
-perf = json.load(open(sys.argv[2]))
 by = {}
 for r, kind, us in rows:
     by.setdefault(kind, []).append(int(us) / 1000.0)
@@ -90,14 +105,16 @@ for kind, v in sorted(by.items()):
     with open(sys.argv[1] + ".points", "a") as f:
         for label, ms in (("median", v[len(v) // 2]), ("p99", p99), ("max", v[-1])):
             f.write("%s %s %d\n" % (kind, label, int(ms * 1000)))
-ios = perf["read"]["ios"] + perf["write"]["ios"]
-mx = max(perf["read"]["lat_us"]["max"], perf["write"]["lat_us"]["max"])
-print("host: %d I/Os, %d I/O errors, %d verify errors (%d blocks checked), %d reconnects, "
-      "largest completion latency %.1f ms" % (ios, perf["errors"], perf["verify"]["errors"],
-      perf["verify"]["checked"], int(sys.argv[3]) - 1, mx / 1000.0))
+for name, pf, conns in (("shm", sys.argv[2], sys.argv[3]), ("tcp", sys.argv[4], sys.argv[5])):
+    perf = json.load(open(pf))
+    ios = perf["read"]["ios"] + perf["write"]["ios"]
+    mx = max(perf["read"]["lat_us"]["max"], perf["write"]["lat_us"]["max"])
+    print("%s host: %d I/Os, %d I/O errors, %d verify errors (%d blocks checked), %d reconnects, "
+          "largest completion latency %.1f ms" % (name, ios, perf["errors"], perf["verify"]["errors"],
+          perf["verify"]["checked"], int(conns) - 1, mx / 1000.0))
 PY
 while read -r kind label us; do
-	bench_plot_point lat "Upgrade downtime per function, $ROUNDS upgrades under QD$QD shm load (nvlendd CPU $B, host CPU $A)" \
+	bench_plot_point lat "Upgrade downtime per function, $ROUNDS upgrades under QD$QD shm + NVMe/TCP load (nvlendd CPU $B, host CPU $A)" \
 		"$kind" "$label" "$us"
 done <"$W/downtimes.points"
 bench_plot_render "upgrade"

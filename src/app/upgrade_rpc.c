@@ -15,6 +15,7 @@
  */
 #include "app/app.h"
 #include "app/keeper.h"
+#include "nvmf/nvmf.h"
 #include "reactor/reactor.h"
 #include "rpc/rpc.h"
 #include "util/fdstore.h"
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,17 +36,37 @@
 
 static char g_upgrade_binary[PATH_MAX];
 
+/* every live connection that can move is stopped and kept (transports'
+ * suspend ops): now the keeper may start the next binary */
 static void
-upgrade_go(void *arg)
+upgrade_exit(void)
 {
-	(void)arg;
 	if (nvl_fdstore_upgrade(g_upgrade_binary, "nvlend v" NVL_VERSION_STRING) < 0) {
-		NVL_ERRLOG("upgrade: cannot tell the keeper; staying");
-		return;
+		/* the kept connections stopped reading and cannot serve here any more:
+		 * die as a kill -9 would, the keeper starts this binary again and it
+		 * takes them back */
+		NVL_ERRLOG("upgrade: cannot tell the keeper; restarting this worker instead");
+		kill(getpid(), SIGKILL);
+		_exit(NVL_KEEPER_EXIT_UPGRADE);
 	}
 	NVL_NOTICELOG("upgrade: handing over to %s", g_upgrade_binary);
 	/* as a crash leaves it: everything stays in the store for the new worker */
 	_exit(NVL_KEEPER_EXIT_UPGRADE);
+}
+
+/* then the other services' live connections (NBD) */
+static void
+upgrade_suspend_services(void)
+{
+	nvl_fdstore_suspend(upgrade_exit);
+}
+
+static void
+upgrade_go(void *arg)
+{
+	(void)arg;
+	/* NVMe/TCP connections stop at a PDU boundary and go to the store first */
+	nvl_nvmf_suspend(upgrade_suspend_services);
 }
 
 /* `binary --version` must say it is an nvlendd; its version into ver. */
@@ -139,8 +161,10 @@ NVL_RPC_REGISTER("nvlend_upgrade", rpc_nvlend_upgrade, struct rpc_upgrade_args, 
 		 "Replace the worker with another nvlendd binary (or a fresh start of its own): "
 		 "checks that `BINARY --version` answers as an nvlendd, answers, then hands over "
 		 "within 100 ms: the keeper starts the new binary with every kept descriptor and "
-		 "state, as after a crash (shm hosts do not reconnect; NVMe/TCP and NBD "
-		 "connections are closed and their hosts reconnect). If the new worker cannot "
+		 "state, as after a crash (shm hosts do not reconnect); first every NVMe/TCP "
+		 "connection stops at a PDU boundary and is handed over with its state (no "
+		 "reconnect, same controller ID), and every NBD connection between two requests. "
+		 "If the new worker cannot "
 		 "start or ends before it serves, the keeper starts the old binary again. Needs "
 		 "the keeper (not --no-keeper, not systemd). nvlend_get_upgrade reports the "
 		 "downtime per function.")

@@ -52,7 +52,7 @@
 
 static struct nbd_rctx *g_nbd_rctx[NVL_REACTOR_MAX];
 
-static void nbd_conn_service(struct nbd_conn *c);
+void nbd_conn_service(struct nbd_conn *c);
 static void nbd_conn_flush(struct nbd_conn *c);
 static void nbd_conn_maybe_close(struct nbd_conn *c);
 static void nbd_conn_fd_cb(void *arg, uint32_t events);
@@ -134,7 +134,8 @@ nbd_conn_set_events(struct nbd_conn *c)
 
 	if (c->fdh == NULL)
 		return;
-	if (!c->rx_stopped && !c->paused)
+	/* an upgrade's stop: finish the payload being received, read no header */
+	if (!c->rx_stopped && !c->paused && !(c->keep && c->rx == NBD_RX_HDR))
 		ev |= EPOLLIN;
 	if (c->want_out)
 		ev |= EPOLLOUT;
@@ -600,7 +601,8 @@ nbd_conn_parse(struct nbd_conn *c)
 			continue;
 		}
 		case NBD_RX_HDR:
-			if (c->rx_stopped)
+			/* an upgrade stops it here, between two requests (keep.c) */
+			if (c->rx_stopped || c->keep)
 				return false;
 			if (avail < NBD_REQ_HDR_SIZE)
 				return true;
@@ -799,6 +801,13 @@ nbd_conn_free_msg(void *arg)
 static void
 nbd_conn_maybe_close(struct nbd_conn *c)
 {
+	if (c->keep == NBD_KEEP_DONE)
+		return;
+	if (c->keep == NBD_KEEP_STOPPING && c->state == NBD_CONN_XMIT) {
+		nbd_keep_check(c); /* keeps it, or gives up on it (then it closes as usual) */
+		if (c->keep)
+			return;
+	}
 	if (c->state != NBD_CONN_XMIT || !c->rx_stopped || c->bdev_inflight ||
 	    (!TAILQ_EMPTY(&c->sendq) && !c->tx_dead))
 		return;
@@ -822,10 +831,10 @@ nbd_conn_maybe_close(struct nbd_conn *c)
 		NVL_ERRLOG("nbd: %s: cannot report the close to reactor 0", c->peer);
 }
 
-static void
+void
 nbd_conn_service(struct nbd_conn *c)
 {
-	if (c->state != NBD_CONN_XMIT)
+	if (c->state != NBD_CONN_XMIT || c->keep == NBD_KEEP_DONE)
 		return;
 	if (!c->paused && !c->rx_stopped && c->rpos < c->rlen)
 		nbd_conn_parse(c);
@@ -838,7 +847,7 @@ nbd_conn_fd_cb(void *arg, uint32_t events)
 {
 	struct nbd_conn *c = arg;
 
-	if (c->state != NBD_CONN_XMIT)
+	if (c->state != NBD_CONN_XMIT || c->keep == NBD_KEEP_DONE)
 		return;
 	if (events & EPOLLOUT)
 		nbd_conn_flush(c);

@@ -73,7 +73,13 @@ nbd_conn_hs_timeout(void *arg)
 	nbd_conn_hs_close(c, "timeout");
 }
 
-static unsigned
+void
+nbd_load_add(unsigned reactor)
+{
+	g_nbd_load.load[reactor]++;
+}
+
+unsigned
 nbd_pick_reactor(void)
 {
 	unsigned n = nvl_reactor_count(), best = 0, bestload = UINT32_MAX;

@@ -193,6 +193,9 @@ struct nbd_conn {
 	bool in_dirty;
 	const char *close_reason;
 	TAILQ_ENTRY(nbd_conn) dlink;    /**< rctx->dirty */
+	uint8_t keep;                   /**< enum nbd_keep: upgrade hand-over (keep.c) */
+	uint32_t keep_id;
+	uint64_t keep_since;            /**< restored: when the previous worker stopped it */
 	uint32_t hdrs;                  /**< request headers parsed */
 	struct nbd_hold hold;
 	struct nbd_stats st;
@@ -272,6 +275,8 @@ int nbd_conn_alloc_reqs(struct nbd_conn *c);
 void nbd_conn_free(struct nbd_conn *c);
 /** Message: nbd_conn_free() on the owner, after what reactor 0 queued before. */
 void nbd_conn_free_msg(void *arg);
+/** Parse what is buffered, send, close when done (the connection's reactor). */
+void nbd_conn_service(struct nbd_conn *c);
 /** Message from reactor 0: take the connection over (after its handshake). */
 void nbd_conn_adopt_msg(void *arg);
 /** Message from reactor 0: stop reading, answer what is in flight, close. */
@@ -280,6 +285,23 @@ void nbd_conn_drain_msg(void *arg);
 void nbd_conn_held_rx(struct nbd_conn *c);
 /** Free this reactor's context (shutdown; no connection is left). Reactor i. */
 void nbd_rctx_free(unsigned i);
+
+/* ---- keep.c: live connections across nvlend upgrade ------------------------- */
+
+enum nbd_keep {
+	NBD_KEEP_NONE = 0,
+	NBD_KEEP_STOPPING,      /**< finish the request being received, answer, then keep */
+	NBD_KEEP_DONE,          /**< socket and record in the fd store: never touched again */
+	NBD_KEEP_RESTORED,      /**< taken back: serves once the worker is READY */
+};
+/** Reactor 0, the nbd subsystem's start hook: take back what a previous worker kept. */
+void nbd_keep_restore(void);
+/** The connection's reactor, while keep == NBD_KEEP_STOPPING, after each service. */
+void nbd_keep_check(struct nbd_conn *c);
+/** Reactor 0: the reactor that serves the next connection (handshake.c). */
+unsigned nbd_pick_reactor(void);
+/** Reactor 0: count a connection taken back on its reactor (handshake.c). */
+void nbd_load_add(unsigned reactor);
 
 /* ---- conn_hold.c (the connection's reactor) -------------------------------- */
 

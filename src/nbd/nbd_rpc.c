@@ -334,5 +334,6 @@ static struct nvl_subsystem g_nbd_subsys = {
 	.order = 40,
 	.fini = nbd_subsys_fini,
 	.write_config = nbd_subsys_write_config,
+	.start = nbd_keep_restore,
 };
 NVL_SUBSYSTEM_REGISTER(g_nbd_subsys)

@@ -66,6 +66,34 @@ nvl_nvmf_restore(void)
 			t->restore();
 }
 
+static struct {
+	struct nvl_transport_ops *next;
+	void (*done)(void);
+} g_suspend;
+
+static void
+nvmf_suspend_next(void)
+{
+	struct nvl_transport_ops *t = g_suspend.next;
+
+	while (t && t->suspend == NULL)
+		t = t->next;
+	if (t == NULL) {
+		g_suspend.done();
+		return;
+	}
+	g_suspend.next = t->next;
+	t->suspend(nvmf_suspend_next);
+}
+
+void
+nvl_nvmf_suspend(void (*done)(void))
+{
+	g_suspend.next = g_transports;
+	g_suspend.done = done;
+	nvmf_suspend_next();
+}
+
 const struct nvl_transport_ops *
 nvl_transport_find(const char *name)
 {

@@ -70,6 +70,11 @@ struct nvl_transport_ops {
 	/** optional: take back the controllers a previous worker kept in the fd
 	 *  store (crash recovery), once the configuration is replayed (reactor 0) */
 	void (*restore)(void);
+	/** optional: an upgrade is about to hand over (nvlend upgrade): stop
+	 *  every live connection that can move at a protocol boundary, keep it
+	 *  in the fd store for the next worker's restore(), close the others;
+	 *  then done() (reactor 0, exactly once). */
+	void (*suspend)(void (*done)(void));
 	struct nvl_transport_ops *next;
 };
 
@@ -254,6 +259,9 @@ void nvl_nvmf_fini(void (*done)(void));
 /** Once the configuration is replayed: every transport takes back the
  *  controllers a previous worker kept (transport restore ops; reactor 0). */
 void nvl_nvmf_restore(void);
+/** Before an upgrade's hand-over: every transport's suspend op, one after
+ *  the other, then done() (reactor 0; done runs exactly once). */
+void nvl_nvmf_suspend(void (*done)(void));
 
 /**
  * One unsigned transport option of nvmf_create_transport: opts[key], if

@@ -158,7 +158,7 @@ static json_t *
 tcp_conn_json(const struct tcp_conn *c)
 {
 	static const char *const names[] = { "ic_wait", "connect_wait", "migrating",
-					     "active", "failed", "closing" };
+					     "active", "failed", "closing", "kept" };
 
 	return json_pack("{s:i, s:s, s:s, s:s, s:i, s:i, s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:i}",
 			 "qid", (int)c->qid, "state", names[c->state], "trtype", "TCP", "peer",
@@ -275,5 +275,7 @@ struct nvl_transport_ops g_tcp_ops = {
 	.configure = tcp_configure,
 	.dump_opts = tcp_dump_opts,
 	.fini = tcp_fini,
+	.restore = tcp_keep_restore,
+	.suspend = tcp_keep_suspend,
 };
 NVL_TRANSPORT_REGISTER(tcp, &g_tcp_ops)

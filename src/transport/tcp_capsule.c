@@ -138,7 +138,10 @@ tcp_req_done(struct nvl_nvme_req *nreq)
 	struct tcp_conn *c = r->conn;
 
 	c->executing--;
-	if (nvl_unlikely(c->state == TC_CLOSING || c->state == TC_FAILED || c->terminated)) {
+	if (nvl_unlikely(c->state == TC_CLOSING || c->state == TC_FAILED || c->state == TC_KEPT ||
+			 c->terminated)) {
+		/* TC_KEPT: an event for a held Asynchronous Event Request after the
+		 * hand-over began; the next worker holds the request again */
 		tcp_req_release(r);
 		if (c->state == TC_CLOSING)
 			tcp_conn_try_free(c);
@@ -154,7 +157,7 @@ static void
 tcp_req_send_r2t(struct tcp_conn *c, struct tcp_req *r)
 {
 	struct nvl_tcp_r2t *t = (void *)r->hdr;
-	uint32_t l = NVL_MIN(r->len - r->h2c_off, g_tcp_opts.maxh2cdata);
+	uint32_t l = NVL_MIN(r->len - r->h2c_off, c->maxh2cdata);
 	struct nvl_tcp_tx *tx = &r->tx;
 
 	memset(t, 0, sizeof(*t));
@@ -464,6 +467,12 @@ tcp_conn_alloc_reqs(struct tcp_conn *c, const struct nvl_nvme_cmd *first)
 		n = NVL_MIN((uint32_t)cc->sqsize + 1, limit);
 		n = NVL_MAX(n, 1u);
 	}
+	return tcp_conn_alloc_slots(c, n);
+}
+
+int
+tcp_conn_alloc_slots(struct tcp_conn *c, uint32_t n)
+{
 	c->reqs = calloc(n, sizeof(*c->reqs));
 	if (c->reqs == NULL)
 		return -ENOMEM;
@@ -581,6 +590,48 @@ tcp_rx_capsule_header(struct tcp_conn *c, struct nvl_tcp_rx *rx, struct nvl_tcp_
 	return 0;
 }
 
+int
+tcp_req_revive(struct tcp_conn *c, uint16_t ttag, const struct nvl_nvme_cmd *cmd,
+	       struct tcp_req **out)
+{
+	struct tcp_req *r, **pp;
+
+	if (ttag >= c->nreqs || c->reqs[ttag].state != TR_FREE)
+		return -EBUSY;
+	r = &c->reqs[ttag];
+	for (pp = &c->free_reqs; *pp && *pp != r; pp = &(*pp)->next_free)
+		;
+	if (*pp == NULL)
+		return -EBUSY;
+	*pp = r->next_free;
+	c->busy++;
+	memset(&r->nvme, 0, offsetof(struct nvl_nvme_req, done));
+	memcpy(&r->nvme.cmd, cmd, sizeof(r->nvme.cmd));
+	r->nvme.ctrlr = c->tc ? &c->tc->nvme : NULL;
+	r->nvme.qid = c->qid;
+	r->nvme.done = tcp_req_done;
+	r->nvme.transport_ctx = r;
+	r->nvme.auth = c->auth;
+	r->state = TR_RX_ICD;
+	r->icd_len = 0;
+	r->early_status = 0;
+	r->data_error = false;
+	r->len = 0;
+	r->dir = NVL_NVME_XFER_NONE;
+	if (nvl_nvme_req_prepare(&r->nvme, tcp_map_capsule, r) != 0) {
+		tcp_req_release(r);
+		return -EINVAL;
+	}
+	*out = r;
+	return 0;
+}
+
+void
+tcp_req_run(struct tcp_conn *c, struct tcp_req *r)
+{
+	tcp_req_execute(c, r);
+}
+
 static int
 tcp_rx_h2c_header(struct tcp_conn *c, struct nvl_tcp_rx *rx, struct nvl_tcp_err *err)
 {
@@ -603,7 +654,7 @@ tcp_rx_h2c_header(struct tcp_conn *c, struct nvl_tcp_rx *rx, struct nvl_tcp_err 
 	if (h->datal != rx->data_len)
 		return tcp_rx_fatal(err, NVL_TCP_FES_INVALID_HEADER_FIELD,
 				offsetof(struct nvl_tcp_data, datal), "DATAL does not match PLEN");
-	if (h->datal > g_tcp_opts.maxh2cdata)
+	if (h->datal > c->maxh2cdata)
 		return tcp_rx_fatal(err, NVL_TCP_FES_DATA_LIMIT_EXCEEDED,
 				offsetof(struct nvl_tcp_data, datal), "H2CData above MAXH2CDATA");
 	if (h->datao != r->h2c_off || (uint64_t)h->datao + h->datal > r->r2t_end)
@@ -661,7 +712,7 @@ tcp_rx_icreq(struct tcp_conn *c, struct nvl_tcp_rx *rx, struct nvl_tcp_err *err)
 	p->pfv = NVL_TCP_PFV_1_0;
 	p->cpda = 0; /* hosts may place data at any dword */
 	p->dgst = (c->hdgst ? NVL_TCP_DGST_HDR : 0) | (c->ddgst ? NVL_TCP_DGST_DATA : 0);
-	p->maxh2cdata = g_tcp_opts.maxh2cdata;
+	p->maxh2cdata = c->maxh2cdata;
 	c->aux_tx.iovcnt = 1;
 	c->aux_tx.iov[0] = (struct iovec){ p, sizeof(*p) };
 	c->aux_tx.done = NULL;
@@ -724,7 +775,8 @@ tcp_rx_on_pdu(void *ctx, struct nvl_tcp_rx *rx, bool ddgst_ok, struct nvl_tcp_er
 	default:
 		return tcp_rx_fatal(err, NVL_TCP_FES_INVALID_HEADER_FIELD, 0, "unexpected PDU type");
 	}
-	return tcp_conn_reading(c) ? 0 : 1;
+	/* an upgrade stops the parser at this PDU boundary (tcp_keep.c) */
+	return tcp_conn_reading(c) && c->keep != TK_STOPPING ? 0 : 1;
 }
 
 const struct nvl_tcp_rx_ops g_tcp_rx_ops = {

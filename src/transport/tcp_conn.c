@@ -39,6 +39,9 @@ tcp_tx_queue(struct tcp_conn *c, struct nvl_tcp_tx *tx)
 }
 
 static void tcp_peer_put(const uint8_t key[17]);
+static int tcp_peer_key(int fd, uint8_t key[17]);
+static int tcp_peer_get(const uint8_t key[17]);
+static void tcp_peer_name(int fd, char *out, size_t len);
 
 /* Send as much of the queue as the socket takes. \return bytes sent, or -1
  * on a socket error (the caller closes). */
@@ -103,6 +106,9 @@ tcp_conn_rx(struct tcp_conn *c)
 		ssize_t n;
 		int nd;
 
+		/* an upgrade stops it here: what the stage holds goes to the next worker */
+		if (tcp_keep_stopped(c))
+			break;
 		if (c->stage_off < c->stage_len) {
 			/* left over from a pause: parse before reading more */
 			if (tcp_conn_parse(c) < 0)
@@ -153,7 +159,8 @@ tcp_conn_rx(struct tcp_conn *c)
 		} else {
 			c->stage_len = (uint32_t)n;
 		}
-		if (c->stage_len && tcp_conn_reading(c) && tcp_conn_parse(c) < 0)
+		if (c->stage_len && tcp_conn_reading(c) && !tcp_keep_stopped(c) &&
+		    tcp_conn_parse(c) < 0)
 			return -1;
 		if ((size_t)n < want)
 			break; /* drained the socket */
@@ -167,10 +174,9 @@ static void tcp_conn_fd_event(void *arg, uint32_t events);
 static int tcp_conn_poll(void *arg);
 static void tcp_conn_tick(void *arg);
 static void tcp_ioq_close_on_reactor(void *arg);
-static void tcp_conn_attach_io(void *arg);
 
 /* Register fd, poller and timer on the calling reactor. */
-static int
+int
 tcp_conn_attach(struct tcp_conn *c)
 {
 	c->reactor = nvl_reactor_self();
@@ -183,7 +189,7 @@ tcp_conn_attach(struct tcp_conn *c)
 	return 0;
 }
 
-static void
+void
 tcp_conn_detach(struct tcp_conn *c)
 {
 	nvl_fd_del(c->fdh);
@@ -291,8 +297,10 @@ tcp_conn_try_free(struct tcp_conn *c)
 void
 tcp_conn_close(struct tcp_conn *c, const char *why)
 {
-	if (c->state == TC_CLOSING)
+	/* kept for the next worker: its socket must stay exactly as it is */
+	if (c->state == TC_CLOSING || c->state == TC_KEPT)
 		return;
+	tcp_keep_closing(c);
 	if (c->ctl)
 		NVL_NOTICELOG("tcp: %s: cntlid %u qid %u closed: %s", c->peer,
 			      c->tc ? c->tc->nvme.cntlid : 0, c->qid, why);
@@ -321,7 +329,7 @@ tcp_conn_close(struct tcp_conn *c, const char *why)
 void
 tcp_conn_error(struct tcp_conn *c, const char *why)
 {
-	if (c->state == TC_CLOSING || c->state == TC_FAILED)
+	if (c->state == TC_CLOSING || c->state == TC_FAILED || c->state == TC_KEPT)
 		return;
 	if (c->ctl && c->qid != 0 && c->state == TC_ACTIVE) {
 		NVL_DEBUGLOG(nvmf_tcp, "%s: I/O queue %u failed: %s", c->peer, c->qid, why);
@@ -344,7 +352,8 @@ tcp_ioq_close_on_reactor(void *arg)
 static void
 tcp_conn_update_events(struct tcp_conn *c)
 {
-	uint32_t want = EPOLLIN | (nvl_tcp_txq_empty(&c->txq) ? 0 : EPOLLOUT);
+	uint32_t want = (tcp_keep_stopped(c) ? 0 : EPOLLIN) |
+			(nvl_tcp_txq_empty(&c->txq) ? 0 : EPOLLOUT);
 
 	if (c->fdh && want != c->fd_events && nvl_fd_mod(c->fdh, want) == 0)
 		c->fd_events = want;
@@ -364,12 +373,12 @@ tcp_conn_migrate(struct tcp_conn *c)
 	}
 }
 
-static int
+int
 tcp_conn_service(struct tcp_conn *c, bool force_rx)
 {
 	int work = 0;
 
-	if (c->state == TC_CLOSING || c->state == TC_MIGRATING)
+	if (c->state == TC_CLOSING || c->state == TC_MIGRATING || c->state == TC_KEPT)
 		return 0;
 	if (!nvl_tcp_txq_empty(&c->txq)) {
 		ssize_t n = tcp_conn_flush(c);
@@ -402,6 +411,8 @@ tcp_conn_service(struct tcp_conn *c, bool force_rx)
 	}
 	if (c->state != TC_CLOSING)
 		tcp_conn_update_events(c);
+	if (c->keep == TK_STOPPING && c->state != TC_CLOSING)
+		tcp_keep_check(c); /* may store it (TC_KEPT) */
 	return work;
 }
 
@@ -447,7 +458,7 @@ tcp_conn_tick(void *arg)
 	}
 }
 
-static void
+void
 tcp_conn_attach_io(void *arg)
 {
 	struct tcp_conn *c = arg;
@@ -461,6 +472,13 @@ tcp_conn_attach_io(void *arg)
 	}
 	c->last_rx_ns = nvl_now_ns();
 	tcp_conn_service(c, true);
+}
+
+void
+tcp_conn_count_peer(struct tcp_conn *c)
+{
+	c->peer_counted = tcp_peer_key(c->fd, c->peer_key) == 0 && tcp_peer_get(c->peer_key) == 0;
+	tcp_peer_name(c->fd, c->peer, sizeof(c->peer));
 }
 
 /* ---- connections per peer address ---------------------------------------------------- */
@@ -596,6 +614,12 @@ tcp_conn_new(const struct nvl_listen_addr *la, int fd)
 	unsigned n = __atomic_load_n(&g_tcp_nconns, __ATOMIC_RELAXED);
 	bool counted;
 
+	if (tcp_keep_suspended()) {
+		/* an upgrade is handing over: only connected queues move */
+		NVL_DEBUGLOG(nvmf_tcp, "refusing a connection during an upgrade's hand-over");
+		close(fd);
+		return;
+	}
 	if (n >= TCP_MAX_CONNS) {
 		TCP_WARNLOG_RL("tcp: refusing a connection beyond %d", TCP_MAX_CONNS);
 		close(fd);
@@ -633,6 +657,7 @@ tcp_conn_new(const struct nvl_listen_addr *la, int fd)
 	c->accepted_ns = nvl_now_ns();
 	c->last_rx_ns = c->accepted_ns;
 	c->hpda_align = 4;
+	c->maxh2cdata = g_tcp_opts.maxh2cdata;
 	c->icd_max = NVL_MAX((uint32_t)TCP_ADMIN_ICD, g_tcp_opts.icd); /* queue type not known yet */
 	nvl_tcp_txq_init(&c->txq);
 	tcp_peer_name(fd, c->peer, sizeof(c->peer));

@@ -67,6 +67,15 @@ enum tcp_conn_state {
 	TC_ACTIVE,
 	TC_FAILED,          /* I/O queue with a fatal error: reactor 0 will close it */
 	TC_CLOSING,         /* no more input; draining commands in flight */
+	TC_KEPT,            /* upgrade: stopped at a PDU boundary, socket and state in the
+			     * fd store (tcp_keep.c); never touched again by this worker */
+};
+
+/* an upgrade's hand-over of a connection (tcp_keep.c) */
+enum tcp_keep_phase {
+	TK_NONE = 0,
+	TK_STOPPING,        /* asked to stop: finish the PDU being received, drain */
+	TK_RESTORED,        /* taken back from the store: waits for READY to read again */
 };
 
 struct tcp_ctrlr;
@@ -93,6 +102,7 @@ struct tcp_conn {
 	uint16_t qid;
 	uint32_t entries;            /* SQSIZE + 1 */
 	uint32_t icd_max;
+	uint32_t maxh2cdata;         /* what our ICResp told the host */
 	uint16_t sqhd;
 
 	struct tcp_ctrlr *ctl;
@@ -129,6 +139,12 @@ struct tcp_conn {
 
 	/* statistics */
 	uint64_t cmds, bytes_in, bytes_out, r2ts, c2h_success;
+
+	/* upgrade hand-over (tcp_keep.c) */
+	enum tcp_keep_phase keep;
+	uint32_t keep_id;            /* the controller's id in the store names */
+	uint64_t keep_since;         /* restored: when the previous worker stopped reading it */
+	TAILQ_ENTRY(tcp_conn) keep_link; /* reactor 0: restored, waiting for READY */
 
 	TAILQ_ENTRY(tcp_conn) link;  /* reactor 0: connections not yet bound to a controller */
 };
@@ -189,10 +205,54 @@ void tcp_conn_try_free(struct tcp_conn *c);
 /** reactor 0: close I/O queue qid of ctl */
 void tcp_ioq_close(struct tcp_ctrlr *ctl, uint16_t qid);
 
+/** register fd, poller and timer on the calling reactor */
+int tcp_conn_attach(struct tcp_conn *c);
+/** unregister them */
+void tcp_conn_detach(struct tcp_conn *c);
+/** on its reactor: an I/O queue starts serving there (attach, then read) */
+void tcp_conn_attach_io(void *arg);
+/** its service routine: send, receive, state changes */
+int tcp_conn_service(struct tcp_conn *c, bool force_rx);
+/** per-peer accounting of a connection taken back from the store */
+void tcp_conn_count_peer(struct tcp_conn *c);
+
 /* tcp_capsule.c */
 extern const struct nvl_tcp_rx_ops g_tcp_rx_ops;
 /** give a command slot back */
 void tcp_req_release(struct tcp_req *r);
+/** allocate n command slots (ttag = index) */
+int tcp_conn_alloc_slots(struct tcp_conn *c, uint32_t n);
+/** take slot ttag for a command as if its capsule (without in-capsule data)
+ *  had just arrived: checked and mapped; \return 0, -EBUSY (slot taken),
+ *  -EINVAL (the command does not prepare) */
+int tcp_req_revive(struct tcp_conn *c, uint16_t ttag, const struct nvl_nvme_cmd *cmd,
+		   struct tcp_req **out);
+/** hand a revived command to the NVMe layer */
+void tcp_req_run(struct tcp_conn *c, struct tcp_req *r);
+
+/* tcp_keep.c: live connections across nvlend upgrade */
+/** transport op: stop every connection at a PDU boundary and keep it, then done() */
+void tcp_keep_suspend(void (*done)(void));
+/** transport op: take back what a previous worker kept (reactor 0) */
+void tcp_keep_restore(void);
+/** the connection's reactor: called by the service routine while keep == TK_STOPPING */
+void tcp_keep_check(struct tcp_conn *c);
+/** the connection's reactor: it closes (a queue asked to stop is then not kept) */
+void tcp_keep_closing(struct tcp_conn *c);
+/** an upgrade's hand-over began: new connections are refused (reactor 0) */
+bool tcp_keep_suspended(void);
+/** the parser is between two PDUs */
+static inline bool
+tcp_rx_at_boundary(const struct tcp_conn *c)
+{
+	return c->rx.state == NVL_TCP_RX_CH && c->rx.hgot == 0;
+}
+/** asked to stop and between two PDUs: read nothing more */
+static inline bool
+tcp_keep_stopped(const struct tcp_conn *c)
+{
+	return c->keep == TK_STOPPING && tcp_rx_at_boundary(c);
+}
 
 /** largest PDU data the parser accepts on a connection whose queue type is not known yet */
 static inline uint32_t

@@ -259,13 +259,66 @@ nvl_fdstore_listener(const char *name, int (*open_fn)(void *arg, int *fd), void 
 	return 0;
 }
 
+static void (*g_at_suspend[8])(void (*done)(void));
+static unsigned g_at_suspend_n, g_suspend_next;
+static void (*g_suspend_done)(void);
+
+int
+nvl_fdstore_at_suspend(void (*fn)(void (*done)(void)))
+{
+	if (g_at_suspend_n >= NVL_ARRAY_SIZE(g_at_suspend))
+		return -ENOSPC;
+	g_at_suspend[g_at_suspend_n++] = fn;
+	return 0;
+}
+
+static void
+fdstore_suspend_next(void)
+{
+	if (g_suspend_next >= g_at_suspend_n) {
+		g_suspend_done();
+		return;
+	}
+	g_at_suspend[g_suspend_next++](fdstore_suspend_next);
+}
+
+void
+nvl_fdstore_suspend(void (*done)(void))
+{
+	g_suspend_done = done;
+	g_suspend_next = 0;
+	fdstore_suspend_next();
+}
+
+static struct {
+	void (*fn)(void *arg);
+	void *arg;
+} g_at_ready[16];
+static unsigned g_at_ready_n;
+
+int
+nvl_fdstore_at_ready(void (*fn)(void *arg), void *arg)
+{
+	if (g_at_ready_n >= NVL_ARRAY_SIZE(g_at_ready))
+		return -ENOSPC;
+	g_at_ready[g_at_ready_n].fn = fn;
+	g_at_ready[g_at_ready_n++].arg = arg;
+	return 0;
+}
+
 int
 nvl_fdstore_ready(const char *status)
 {
 	char msg[256];
+	unsigned n = g_at_ready_n;
+	int rc;
 
 	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status ? status : "serving");
-	return fdstore_notify(msg, NULL, 0);
+	rc = fdstore_notify(msg, NULL, 0);
+	g_at_ready_n = 0;
+	for (unsigned i = 0; i < n; i++)
+		g_at_ready[i].fn(g_at_ready[i].arg);
+	return rc;
 }
 
 int
@@ -310,6 +363,12 @@ nvl_handover_active(const char **from, bool *rolled_back)
 void
 nvl_handover_resumed(const char *what)
 {
+	nvl_handover_resumed_since(what, 0);
+}
+
+void
+nvl_handover_resumed_since(const char *what, uint64_t since_ns)
+{
 	const char *t0s = getenv("NVLEND_UPGRADE_T0_NS");
 	uint64_t t0 = t0s ? strtoull(t0s, NULL, 10) : 0, now = nvl_now_ns();
 
@@ -327,6 +386,8 @@ nvl_handover_resumed(const char *what)
 		struct nvl_handover_entry *e = &g_handover.e[g_handover.n++];
 
 		nvl_strlcpy(e->what, what, sizeof(e->what));
+		if (since_ns && since_ns < t0)
+			t0 = since_ns; /* it stopped serving before the old worker stopped */
 		e->downtime_ns = now > t0 ? now - t0 : 0;
 	}
 	pthread_mutex_unlock(&g_handover.lock);

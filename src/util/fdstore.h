@@ -78,6 +78,27 @@ int nvl_fdstore_remove(const char *name);
  *  \return 0, -ENOTCONN (not supervised), -errno. */
 int nvl_fdstore_ready(const char *status);
 
+/**
+ * Run fn(arg) right after the next nvl_fdstore_ready() told the supervisor
+ * the worker serves (on the thread that calls it): what a component took
+ * back from the store but may only change once a rollback to the previous
+ * worker can no longer happen (nvlend upgrade rolls back until READY=1).
+ * \return 0; -ENOSPC (more than 16 pending).
+ */
+int nvl_fdstore_at_ready(void (*fn)(void *arg), void *arg);
+
+/**
+ * Register fn as a step of an upgrade's hand-over (nvlend upgrade): before
+ * the worker exits, each registered fn runs in turn (the thread that calls
+ * nvl_fdstore_suspend) and calls its done() exactly once when what it
+ * serves is stopped and kept in the store. For services outside the NVMe-oF
+ * target (NBD); at most 8.
+ * \return 0; -ENOSPC.
+ */
+int nvl_fdstore_at_suspend(void (*fn)(void (*done)(void)));
+/** Run the registered hand-over steps one after the other, then done(). */
+void nvl_fdstore_suspend(void (*done)(void));
+
 /** Tell the supervisor the daemon is stopping on purpose ("STOPPING=1"). */
 int nvl_fdstore_stopping(void);
 
@@ -110,6 +131,10 @@ bool nvl_handover_active(const char **from, bool *rolled_back);
 /** Note that what serves again (first note of a name counts). No-op unless
  *  nvl_handover_active(). */
 void nvl_handover_resumed(const char *what);
+/** The same for a function that stopped serving at since_ns (CLOCK_MONOTONIC,
+ *  in the old worker: e.g. a connection that stopped reading before the old
+ *  worker exited), when that is earlier than the old worker's stop. */
+void nvl_handover_resumed_since(const char *what, uint64_t since_ns);
 /** Copy up to max entries; \return how many there are in all. */
 unsigned nvl_handover_report(struct nvl_handover_entry *out, unsigned max);
 

@@ -13,6 +13,7 @@
 #include "transport/tcp.c"
 #include "transport/tcp_conn.c"
 #include "transport/tcp_capsule.c"
+#include "transport/tcp_keep.c"
 
 #include <stdint.h>
 #include <stdlib.h>
