@@ -38,7 +38,7 @@ phrase(int err)
 {
 	switch (err) {
 	case -EINVAL: return "invalid URI (nvme+shm:///SOCK?nqn=NQN[&nsid=N] or "
-			     "nvme+tcp://HOST:PORT/NQN[/NSID])";
+			     "nvme+tcp://HOST:PORT/NQN[/NSID] or nvme+fn:///SOCK[?nsid=N])";
 	case -EPROTONOSUPPORT: return "unsupported URI scheme (nvme+shm, nvme+tcp, brick+shm, "
 				      "brick+tcp)";
 	case -ENAMETOOLONG: return "URI part too long (socket path, host name or NQN)";
