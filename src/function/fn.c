@@ -250,8 +250,12 @@ nvl_fn_create(struct nvl_fn_pf *pf, int32_t vf_id, enum nvl_fn_type type, const 
 		return -EINVAL;
 	}
 	if (vf_id != NVL_FN_NO_VF && (vf_id < 0 || (uint32_t)vf_id >= pf->max_vfs)) {
-		snprintf(why, whylen, "vf_id %d: PF %u has VFs 0..%d", vf_id, pf->pf_id,
-			 (int)pf->max_vfs - 1);
+		if (pf->max_vfs == 0)
+			snprintf(why, whylen, "vf_id %d: PF %u has no VFs (max_vfs 0)", vf_id,
+				 pf->pf_id);
+		else
+			snprintf(why, whylen, "vf_id %d: PF %u has VFs 0..%d", vf_id, pf->pf_id,
+				 (int)pf->max_vfs - 1);
 		return -EINVAL;
 	}
 	if (name == NULL || name[0] == '\0' || strlen(name) >= NVL_FN_NAME_MAX) {

@@ -64,6 +64,18 @@ static const struct nvl_rpc_param vblk_create_params[] = {
 	NVL_RPC_PARAM(struct rpc_vblk_create, suspended, NVL_RPC_T_BOOL, false,
 		      "SNAP's: create it suspended: a front-end may connect and set up its "
 		      "queues, none is served until virtio_blk_controller_resume (default false)"),
+	NVL_RPC_PARAM(struct rpc_vblk_create, pf_id, NVL_RPC_T_I32, false,
+		      "SNAP's: the virtio_blk PF it belongs to (function_create_pf; default -1: "
+		      "outside the function tree)",
+		      NVL_RPC_DEFAULT("-1"), NVL_RPC_RANGE(-1, 65535)),
+	NVL_RPC_PARAM(struct rpc_vblk_create, vf_id, NVL_RPC_T_I32, false,
+		      "SNAP's: VF index under pf_id (default -1: the PF's own)",
+		      NVL_RPC_DEFAULT("-1"), NVL_RPC_RANGE(-1, NVL_FN_MAX_VFS - 1)),
+	NVL_RPC_PARAM(struct rpc_vblk_create, vf_num_msix, NVL_RPC_T_I32, false,
+		      "SNAP's: vectors taken from the PF's pool (default: those still linked to "
+		      "the VF, else num_queues + 1); the front-end's own call eventfds interrupt "
+		      "the guest, the pool only accounts for them",
+		      NVL_RPC_DEFAULT("-1"), NVL_RPC_RANGE(-1, NVL_FN_MAX_POOL)),
 };
 
 static void

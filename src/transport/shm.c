@@ -471,7 +471,7 @@ shm_do_open_fn(struct shm_ctrlr *sc, const struct nvl_shm_open_fn *m)
 	ci.hostid = o->hostid;
 	ci.kato_ms = m->kato_ms;
 	ci.cntlid = o->cntlid;
-	ci.restore = true; /* exactly this cntlid: the function's */
+	ci.fixed_cntlid = true; /* exactly this cntlid: the function's */
 	shm_connect_info_fill(sc, &ci);
 	if (o->max_io_queues)
 		ci.max_io_queues = (uint16_t)NVL_MIN(o->max_io_queues, ci.max_io_queues);

@@ -25,7 +25,7 @@ nvlend bdev create file f0 "$T/f0.img" >/dev/null || fail "file bdev"
 # ---- the tree --------------------------------------------------------------------
 rpc function_create_pf '{"pf_id":0,"type":"nvme","num_msix":20,"max_vfs":200}' >/dev/null ||
 	fail "PF 0"
-rpc function_create_pf '{"pf_id":1,"type":"virtio_blk","num_msix":4}' >/dev/null || fail "PF 1"
+rpc function_create_pf '{"pf_id":1,"type":"virtio_blk","num_msix":4,"max_vfs":4}' >/dev/null || fail "PF 1"
 expect_fail rpc function_create_pf '{"pf_id":0,"type":"nvme"}'
 out=$(rpc function_create_pf '{"pf_id":7,"type":"scsi"}' 2>&1) && fail "type scsi accepted"
 assert_contains "$out" "nvme or virtio_blk"
@@ -133,6 +133,20 @@ wait $PERF && fail "the consumer's I/O went on after destroy"
 [ -e "$T/vf5.nvme" ] && fail "endpoint left behind"
 expect_fail rpc nvme_controller_list '{"ctrl":"vf5"}'
 
+# ---- virtio-blk functions in the tree ---------------------------------------------
+pf_free() { rpc emulation_function_list | json_get "[$1][\"num_free_msix\"]"; }
+rpc virtio_blk_controller_create "{\"name\":\"vbx\",\"bdev\":\"Malloc0\",\"socket\":\"vbx.sock\",\"pf_id\":1,\"vf_id\":0,\"vf_num_msix\":4}" \
+	>/dev/null || fail "vblk on PF 1"
+out=$(rpc virtio_blk_controller_create "{\"name\":\"vby\",\"bdev\":\"Malloc0\",\"socket\":\"vby.sock\",\"pf_id\":1,\"vf_id\":1}" 2>&1) &&
+	fail "a virtio-blk VF beyond the pool"
+assert_contains "$out" "0 free interrupt vectors of 4"
+expect_fail rpc virtio_blk_controller_create '{"name":"vbz","bdev":"Malloc0","socket":"vbz.sock","pf_id":0,"vf_id":9}'
+rpc virtio_blk_controller_destroy '{"name":"vbx","release_msix":true}' >/dev/null || fail "vblk destroy"
+assert_eq "$(pf_free 1)" 4 "virtio-blk vectors back in the pool"
+rpc virtio_blk_controller_create "{\"name\":\"vb0\",\"bdev\":\"Malloc0\",\"socket\":\"vb0.sock\",\"pf_id\":1,\"vf_id\":0,\"num_queues\":1}" \
+	>/dev/null || fail "vblk vb0 on PF 1"
+assert_eq "$(pf_free 1)" 2 "num_queues + 1 vectors by default"
+
 # ---- restart with the saved configuration -----------------------------------------
 head -c 64K /dev/urandom >"$T/data"
 nvlend ns write "$URI?nsid=2" --lba 100 <"$T/data" >/dev/null || fail "write through the function"
@@ -151,5 +165,7 @@ assert pick(b) == pick(a), (pick(b), pick(a))
 PY
 nvlend ns read "$URI?nsid=2" --lba 100 --count 128 >"$T/back" || fail "read back after restart"
 cmp -s "$T/data" "$T/back" || fail "data differs after restart"
+assert_eq "$(pf_free 1)" 2 "the virtio-blk function's vectors after restart"
+assert_eq "$(rpc emulation_function_list | json_get '[1]["functions"][0]["name"]')" vb0 "vb0 in the tree"
 stop_nvlendd
 pass
