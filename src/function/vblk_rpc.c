@@ -358,13 +358,18 @@ static void
 rpc_virtio_blk_controller_suspend(struct nvl_rpc_request *req, struct rpc_vblk_suspend *a)
 {
 	struct nvl_vblk *c = vblk_suspend_target(req, a);
+	struct nvl_fn *f;
 	int rc;
 
 	if (c == NULL)
 		return;
+	/* req (and a) may be answered and freed inside nvl_vblk_suspend() */
+	f = nvl_fn_find(a->name ? a->name : a->ctrl);
+	if (f && f->ctx == c)
+		f->state = NVL_FN_SUSPENDED;
 	rc = nvl_vblk_suspend(c, rpc_vblk_suspended, req);
-	if (rc == 0 && nvl_fn_find(a->name ? a->name : a->ctrl))
-		nvl_fn_find(a->name ? a->name : a->ctrl)->state = NVL_FN_SUSPENDED;
+	if (rc < 0 && f && f->ctx == c)
+		f->state = NVL_FN_RUNNING;
 	if (rc < 0)
 		nvl_rpc_error(req, rc, "controller '%s' cannot be suspended now: %s",
 			      a->name ? a->name : a->ctrl,
