@@ -1544,7 +1544,14 @@ static nvl_app_done_fn g_fini_done;
 static bool
 fn_all_gone(void *arg)
 {
+	struct fn_nvme *c, *tmp;
+
 	(void)arg;
+	/* one that an RPC was creating, suspending or attaching when the
+	 * shutdown began goes once that is over */
+	TAILQ_FOREACH_SAFE(c, &g_ctrls, link, tmp)
+		if (c->op == FN_OP_NONE)
+			fn_destroy_start(c, NULL, false);
 	return TAILQ_EMPTY(&g_ctrls);
 }
 
