@@ -167,5 +167,12 @@ nvlend ns read "$URI?nsid=2" --lba 100 --count 128 >"$T/back" || fail "read back
 cmp -s "$T/data" "$T/back" || fail "data differs after restart"
 assert_eq "$(pf_free 1)" 2 "the virtio-blk function's vectors after restart"
 assert_eq "$(rpc emulation_function_list | json_get '[1]["functions"][0]["name"]')" vb0 "vb0 in the tree"
+# shutdown with a consumer attached: clean (stop_nvlendd fails on a bad exit)
+nvlend-perf "$URI" --rw=randread --iodepth=4 --runtime=30 >/dev/null 2>&1 &
+PERF=$!
+wait_until 5 sh -c "nvlend rpc nvme_controller_list '{\"ctrl\":\"NVMeCtrl1\"}' | grep -q '\"consumer_pid\": $PERF'" ||
+	fail "consumer after restart"
 stop_nvlendd
+wait $PERF && fail "the consumer did not notice the shutdown"
+true
 pass
