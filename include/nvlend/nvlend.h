@@ -65,7 +65,10 @@ struct nvl_uri {
 	char path[108];        /**< shm: socket path */
 	char host[256];        /**< tcp, rdma: host name or address (no brackets) */
 	char port[16];         /**< tcp, rdma: port (default 4420) */
-	char nqn[NVL_NVME_NQN_LEN];  /**< subsystem NQN */
+	/** subsystem NQN; empty for nvme+fn:///SOCKET[?nsid=N] (kind
+	 *  NVL_URI_NVME_SHM): a function's endpoint, opened without a Connect
+	 *  (docs/functions.md) */
+	char nqn[NVL_NVME_NQN_LEN];
 	char name[128];        /**< brick name */
 	uint32_t nsid;         /**< 0 = not given */
 };

@@ -203,6 +203,12 @@ vblk_socket_path(const char *socket, char *out, size_t len)
 }
 
 int
+nvl_vblk_socket_path(const char *socket, char *out, size_t len)
+{
+	return vblk_socket_path(socket, out, len);
+}
+
+int
 nvl_vblk_create(const struct nvl_vblk_opts *o, struct nvl_vblk **out)
 {
 	struct nvl_vblk *c;

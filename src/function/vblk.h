@@ -46,6 +46,10 @@ struct nvl_vblk_opts {
  * \return 0; -ENOENT (no such directory); -ENOTDIR; -ENAMETOOLONG.
  */
 int nvl_vblk_set_socket_dir(const char *dir);
+/** The absolute path of a socket: a relative one goes in the socket
+ *  directory above (also NVMe functions' endpoints, src/function/fn_rpc.c).
+ *  \return 0, -ENAMETOOLONG, -errno of getcwd(). */
+int nvl_vblk_socket_path(const char *socket, char *out, size_t len);
 
 /** Create and start listening.
  *  \return 0; -EINVAL (bad option); -EEXIST (name taken or socket path is not a socket);

@@ -17,6 +17,7 @@
  * Threading: reactor 0.
  */
 #include "app/app.h"
+#include "function/fn.h"
 #include "function/vblk.h"
 #include "rpc/rpc.h"
 #include "util/log.h"
@@ -37,6 +38,9 @@ struct rpc_vblk_create {
 	bool read_only;
 	bool force_in_order;
 	bool suspended;
+	int32_t pf_id;
+	int32_t vf_id;
+	int32_t vf_num_msix;
 };
 
 static const struct nvl_rpc_param vblk_create_params[] = {
@@ -60,6 +64,18 @@ static const struct nvl_rpc_param vblk_create_params[] = {
 	NVL_RPC_PARAM(struct rpc_vblk_create, suspended, NVL_RPC_T_BOOL, false,
 		      "SNAP's: create it suspended: a front-end may connect and set up its "
 		      "queues, none is served until virtio_blk_controller_resume (default false)"),
+	NVL_RPC_PARAM(struct rpc_vblk_create, pf_id, NVL_RPC_T_I32, false,
+		      "SNAP's: the virtio_blk PF it belongs to (function_create_pf; default -1: "
+		      "outside the function tree)",
+		      NVL_RPC_DEFAULT("-1"), NVL_RPC_RANGE(-1, 65535)),
+	NVL_RPC_PARAM(struct rpc_vblk_create, vf_id, NVL_RPC_T_I32, false,
+		      "SNAP's: VF index under pf_id (default -1: the PF's own)",
+		      NVL_RPC_DEFAULT("-1"), NVL_RPC_RANGE(-1, NVL_FN_MAX_VFS - 1)),
+	NVL_RPC_PARAM(struct rpc_vblk_create, vf_num_msix, NVL_RPC_T_I32, false,
+		      "SNAP's: vectors taken from the PF's pool (default: those still linked to "
+		      "the VF, else num_queues + 1); the front-end's own call eventfds interrupt "
+		      "the guest, the pool only accounts for them",
+		      NVL_RPC_DEFAULT("-1"), NVL_RPC_RANGE(-1, NVL_FN_MAX_POOL)),
 };
 
 static void
@@ -104,6 +120,8 @@ rpc_virtio_blk_controller_create(struct nvl_rpc_request *req, struct rpc_vblk_cr
 		.suspended = a->suspended,
 	};
 	struct nvl_vblk *c;
+	struct nvl_fn *f = NULL;
+	char why[256];
 	int rc;
 
 	if (a->num_queues > NVL_VBLK_MAX_QUEUES) {
@@ -121,11 +139,36 @@ rpc_virtio_blk_controller_create(struct nvl_rpc_request *req, struct rpc_vblk_cr
 			      NVL_VBLK_NAME_MAX - 1);
 		return;
 	}
+	if (a->pf_id < 0 && a->vf_id >= 0) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "vf_id needs pf_id");
+		return;
+	}
+	if (a->pf_id >= 0) {
+		struct nvl_fn_pf *pf = nvl_fn_pf_find((uint16_t)a->pf_id);
+		uint32_t n = a->vf_num_msix >= 0		       ? (uint32_t)a->vf_num_msix
+			     : pf && nvl_fn_pf_linked(pf, a->vf_id) ? 0
+								      : (a->num_queues ? a->num_queues : 1) + 1u;
+
+		if (pf == NULL) {
+			nvl_rpc_error(req, -ENOENT, "PF %d not found (function_create_pf)", a->pf_id);
+			return;
+		}
+		rc = nvl_fn_create(pf, a->vf_id, NVL_FN_VIRTIO_BLK, a->name, n, &f, why, sizeof(why));
+		if (rc < 0) {
+			nvl_rpc_error(req, rc == -EINVAL ? NVL_RPC_INVALID_PARAMS : rc, "%s", why);
+			return;
+		}
+		f->state = a->suspended ? NVL_FN_SUSPENDED : NVL_FN_RUNNING;
+	}
 	rc = nvl_vblk_create(&o, &c);
 	if (rc < 0) {
+		if (f)
+			nvl_fn_destroy(f, true);
 		rpc_vblk_create_errno(req, rc, a->name, a->bdev, a->socket);
 		return;
 	}
+	if (f)
+		f->ctx = c;
 	nvl_rpc_result(req, json_string(a->name));
 }
 NVL_RPC_REGISTER("virtio_blk_controller_create", rpc_virtio_blk_controller_create,
@@ -210,6 +253,7 @@ NVL_RPC_REGISTER("vhost_create_blk_controller", rpc_vhost_create_blk_controller,
 struct rpc_vblk_destroy {
 	const char *name;
 	bool force;
+	bool release_msix;
 };
 
 static const struct nvl_rpc_param vblk_destroy_params[] = {
@@ -217,6 +261,9 @@ static const struct nvl_rpc_param vblk_destroy_params[] = {
 	NVL_RPC_PARAM(struct rpc_vblk_destroy, force, NVL_RPC_T_BOOL, false,
 		      "SNAP's -f: accepted; a connected front-end is always dropped after its "
 		      "in-flight requests completed"),
+	NVL_RPC_PARAM(struct rpc_vblk_destroy, release_msix, NVL_RPC_T_BOOL, false,
+		      "SNAP's: a function of a PF gives its vectors back to the pool (default: "
+		      "they stay linked to its VF id)"),
 };
 
 static void
@@ -226,9 +273,10 @@ rpc_vblk_destroy_done(void *arg)
 }
 
 static void
-vblk_destroy_by_name(struct nvl_rpc_request *req, const char *name)
+vblk_destroy_by_name(struct nvl_rpc_request *req, const char *name, bool release_msix)
 {
 	struct nvl_vblk *c = nvl_vblk_find(name);
+	struct nvl_fn *f = nvl_fn_find(name);
 
 	if (c == NULL) {
 		nvl_rpc_error(req, -ENOENT, "controller '%s' not found", name);
@@ -238,13 +286,16 @@ vblk_destroy_by_name(struct nvl_rpc_request *req, const char *name)
 		nvl_rpc_error(req, -EBUSY, "controller '%s' is already being destroyed", name);
 		return;
 	}
+	/* its place in the function tree goes now: the name is free again */
+	if (f && f->ctx == c)
+		nvl_fn_destroy(f, release_msix);
 	nvl_vblk_destroy(c, rpc_vblk_destroy_done, req);
 }
 
 static void
 rpc_virtio_blk_controller_destroy(struct nvl_rpc_request *req, struct rpc_vblk_destroy *a)
 {
-	vblk_destroy_by_name(req, a->name);
+	vblk_destroy_by_name(req, a->name, a->release_msix);
 }
 NVL_RPC_REGISTER("virtio_blk_controller_destroy", rpc_virtio_blk_controller_destroy,
 		 struct rpc_vblk_destroy, vblk_destroy_params, NVL_RPC_RUNTIME,
@@ -262,7 +313,7 @@ static const struct nvl_rpc_param spdk_delete_params[] = {
 static void
 rpc_vhost_delete_controller(struct nvl_rpc_request *req, struct rpc_spdk_delete *a)
 {
-	vblk_destroy_by_name(req, a->ctrlr);
+	vblk_destroy_by_name(req, a->ctrlr, false);
 }
 NVL_RPC_REGISTER("vhost_delete_controller", rpc_vhost_delete_controller, struct rpc_spdk_delete,
 		 spdk_delete_params, NVL_RPC_RUNTIME,
@@ -307,11 +358,18 @@ static void
 rpc_virtio_blk_controller_suspend(struct nvl_rpc_request *req, struct rpc_vblk_suspend *a)
 {
 	struct nvl_vblk *c = vblk_suspend_target(req, a);
+	struct nvl_fn *f;
 	int rc;
 
 	if (c == NULL)
 		return;
+	/* req (and a) may be answered and freed inside nvl_vblk_suspend() */
+	f = nvl_fn_find(a->name ? a->name : a->ctrl);
+	if (f && f->ctx == c)
+		f->state = NVL_FN_SUSPENDED;
 	rc = nvl_vblk_suspend(c, rpc_vblk_suspended, req);
+	if (rc < 0 && f && f->ctx == c)
+		f->state = NVL_FN_RUNNING;
 	if (rc < 0)
 		nvl_rpc_error(req, rc, "controller '%s' cannot be suspended now: %s",
 			      a->name ? a->name : a->ctrl,
@@ -332,6 +390,8 @@ rpc_virtio_blk_controller_resume(struct nvl_rpc_request *req, struct rpc_vblk_su
 	if (c == NULL)
 		return;
 	nvl_vblk_resume(c);
+	if (nvl_fn_find(a->name ? a->name : a->ctrl))
+		nvl_fn_find(a->name ? a->name : a->ctrl)->state = NVL_FN_RUNNING;
 	nvl_rpc_result_bool(req, true);
 }
 NVL_RPC_REGISTER("virtio_blk_controller_resume", rpc_virtio_blk_controller_resume,
@@ -463,8 +523,20 @@ static void
 vblk_subsys_write_config(json_t *calls)
 {
 	for (struct nvl_vblk *c = nvl_vblk_first(); c; c = nvl_vblk_next(c)) {
-		if (!nvl_vblk_destroying(c))
-			json_array_append_new(calls, nvl_vblk_config_call(c));
+		if (!nvl_vblk_destroying(c)) {
+			json_t *call = nvl_vblk_config_call(c);
+			json_t *p = json_object_get(call, "params");
+			struct nvl_fn *f = nvl_fn_find(json_string_value(json_object_get(p, "name")));
+
+			/* its place in the function tree (function_create_pf comes first) */
+			if (f && f->ctx == c && json_is_object(p)) {
+				json_object_set_new(p, "pf_id", json_integer(f->pf->pf_id));
+				if (f->vf_id != NVL_FN_NO_VF)
+					json_object_set_new(p, "vf_id", json_integer(f->vf_id));
+				json_object_set_new(p, "vf_num_msix", json_integer(f->nvec));
+			}
+			json_array_append_new(calls, call);
+		}
 	}
 }
 

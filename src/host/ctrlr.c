@@ -119,10 +119,14 @@ host_ctrlr_uri_str(const struct host_ctrlr *c, char *buf, size_t len)
 {
 	char t[400];
 
-	snprintf(buf, len, "nvme+%s://%s/%s", c->uri.kind == NVL_URI_NVME_SHM	 ? "shm"
-					 : c->uri.kind == NVL_URI_NVME_RDMA ? "rdma"
-									    : "tcp",
-		 target_str(c, t, sizeof(t)), c->uri.nqn);
+	if (c->uri.kind == NVL_URI_NVME_SHM && c->uri.nqn[0] == '\0')
+		snprintf(buf, len, "nvme+fn://%s", target_str(c, t, sizeof(t)));
+	else
+		snprintf(buf, len, "nvme+%s://%s/%s",
+			 c->uri.kind == NVL_URI_NVME_SHM    ? "shm"
+			 : c->uri.kind == NVL_URI_NVME_RDMA ? "rdma"
+							    : "tcp",
+			 target_str(c, t, sizeof(t)), c->uri.nqn);
 	return buf;
 }
 

@@ -38,9 +38,10 @@ phrase(int err)
 {
 	switch (err) {
 	case -EINVAL: return "invalid URI (nvme+shm:///SOCK?nqn=NQN[&nsid=N], "
-			     "nvme+tcp://HOST:PORT/NQN[/NSID] or nvme+rdma://HOST:PORT/NQN[/NSID])";
+			     "nvme+tcp://HOST:PORT/NQN[/NSID], nvme+rdma://HOST:PORT/NQN[/NSID] or "
+			     "nvme+fn:///SOCK[?nsid=N])";
 	case -EPROTONOSUPPORT: return "unsupported URI scheme (nvme+shm, nvme+tcp, nvme+rdma, "
-				      "brick+shm, brick+tcp)";
+				      "nvme+fn, brick+shm, brick+tcp)";
 	case -ENAMETOOLONG: return "URI part too long (socket path, host name or NQN)";
 	case -ENOENT: return "no such socket";
 	case -ECONNREFUSED: return "nothing listens at that address and port";

@@ -46,6 +46,9 @@ struct shm_assoc {
 	enum shm_phase phase;
 	bool unsent;                /* an admin command waits for socket space */
 	struct nvl_shm_connect msg;
+	/* nvme+fn:// (the URI has no NQN): OPEN_FN instead of CONNECT */
+	bool fn;
+	struct nvl_shm_open_fn fn_msg;
 };
 
 /* A queue pair being made (qp->tconn): Create I/O CQ, then SQ. */
@@ -128,6 +131,7 @@ connect_refusal_errno(uint32_t reason)
 	case NVL_SHM_REFUSED_INVALID: return -EREMOTEIO; /* -EINVAL: the caller's own mistake */
 	case NVL_SHM_REFUSED_CREDENTIALS: return -EPERM;
 	case NVL_SHM_REFUSED_NOT_LISTENING: return -EADDRNOTAVAIL;
+	case NVL_SHM_REFUSED_BUSY: return -EBUSY;
 	default: return -EREMOTEIO;
 	}
 }
@@ -271,6 +275,9 @@ shm_assoc_start(struct host_ctrlr *c, uint64_t now)
 	memcpy(a->msg.hostid, c->opts.hostid, 16);
 	a->msg.kato_ms = c->opts.kato_ms;
 	a->msg.window_bytes = c->opts.window_bytes;
+	a->fn = c->uri.nqn[0] == '\0';
+	a->fn_msg.kato_ms = c->opts.kato_ms;
+	a->fn_msg.window_bytes = c->opts.window_bytes;
 	rc = sock_connect(c, a);
 	if (rc < 0 && rc != -EAGAIN) {
 		host_ctrlr_set_error(c, "cannot reach %s: %s", c->uri.path, strerror(-rc));
@@ -325,7 +332,8 @@ shm_process(struct host_ctrlr *c, uint64_t now)
 		a->phase = SHM_SEND_CONNECT;
 	}
 	if (a->phase == SHM_SEND_CONNECT) {
-		rc = ctl_send(a->fd, &a->msg, sizeof(a->msg), NVL_SHM_MSG_CONNECT);
+		rc = a->fn ? ctl_send(a->fd, &a->fn_msg, sizeof(a->fn_msg), NVL_SHM_MSG_OPEN_FN)
+			   : ctl_send(a->fd, &a->msg, sizeof(a->msg), NVL_SHM_MSG_CONNECT);
 		if (rc == -EAGAIN)
 			return work;
 		if (rc < 0) {

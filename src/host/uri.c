@@ -109,6 +109,7 @@ nvl_uri_parse(const char *uri, struct nvl_uri *out)
 {
 	struct nvl_uri u;
 	const char *rest, *q;
+	bool fn = false;
 	int rc;
 
 	memset(&u, 0, sizeof(u));
@@ -117,6 +118,12 @@ nvl_uri_parse(const char *uri, struct nvl_uri *out)
 	if (strncmp(uri, "nvme+shm://", 11) == 0) {
 		u.kind = NVL_URI_NVME_SHM;
 		rest = uri + 11;
+	} else if (strncmp(uri, "nvme+fn://", 10) == 0) {
+		/* a function's endpoint (docs/functions.md): shm, opened without a
+		 * Connect, so without an NQN (nqn stays empty: that says "function") */
+		u.kind = NVL_URI_NVME_SHM;
+		fn = true;
+		rest = uri + 10;
 	} else if (strncmp(uri, "brick+shm://", 12) == 0) {
 		u.kind = NVL_URI_BRICK_SHM;
 		rest = uri + 12;
@@ -153,7 +160,7 @@ nvl_uri_parse(const char *uri, struct nvl_uri *out)
 			vlen = amp ? (size_t)(amp - eq - 1) : strlen(eq + 1);
 			if (copy_field(val, sizeof(val), eq + 1, vlen) < 0)
 				return -EINVAL;
-			if (klen == 3 && strncmp(k, "nqn", 3) == 0 && u.kind == NVL_URI_NVME_SHM)
+			if (klen == 3 && strncmp(k, "nqn", 3) == 0 && u.kind == NVL_URI_NVME_SHM && !fn)
 				rc = nvl_strlcpy(u.nqn, val, sizeof(u.nqn));
 			else if (klen == 4 && strncmp(k, "nsid", 4) == 0 && u.kind == NVL_URI_NVME_SHM)
 				rc = parse_nsid(val, &u.nsid);
@@ -165,7 +172,7 @@ nvl_uri_parse(const char *uri, struct nvl_uri *out)
 				return rc;
 			q = amp;
 		}
-		if (u.kind == NVL_URI_NVME_SHM && u.nqn[0] == '\0')
+		if (u.kind == NVL_URI_NVME_SHM && u.nqn[0] == '\0' && !fn)
 			return -EINVAL;
 		if (u.kind == NVL_URI_BRICK_SHM && u.name[0] == '\0')
 			return -EINVAL;

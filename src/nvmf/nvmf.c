@@ -634,7 +634,7 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 	int rc;
 
 	*status = NVL_NVME_SC_CONNECT_INVALID_PARAM;
-	if (ci->restore ? ci->cntlid == 0 || ci->cntlid > 0xffef
+	if (ci->restore || ci->fixed_cntlid ? ci->cntlid == 0 || ci->cntlid > 0xffef
 			: ci->cntlid != 0xffff && ci->cntlid != 0xfffe)
 		return -EINVAL; /* static controllers are not offered */
 	pthread_mutex_lock(&g_nvmf.lock);
@@ -677,7 +677,7 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 		*status = NVL_NVME_SC_INTERNAL;
 		return -ENOMEM;
 	}
-	rc = ci->restore ? restore_cntlid(s, ci->cntlid, &c->nvme.cntlid)
+	rc = ci->restore || ci->fixed_cntlid ? restore_cntlid(s, ci->cntlid, &c->nvme.cntlid)
 			 : alloc_cntlid(s, &c->nvme.cntlid);
 	if (rc < 0) {
 		pthread_mutex_unlock(&g_nvmf.lock);

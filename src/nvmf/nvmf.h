@@ -166,6 +166,9 @@ struct nvl_connect_info {
 	 *  taken as done (the host proved itself to the previous worker) */
 	bool restore;
 	bool restore_authenticated;
+	/** a pre-provisioned function's controller (src/function/fn_rpc.c): it
+	 *  gets exactly cntlid, which must be free, like a restored one */
+	bool fixed_cntlid;
 	uint16_t max_queue_entries;      /**< what the transport's queues can hold */
 	uint16_t max_io_queues;
 	bool fabrics;

@@ -340,23 +340,18 @@ shm_connect_info_fill(struct shm_ctrlr *sc, struct nvl_connect_info *ci)
 	ci->ngroups = sc->ngroups;
 }
 
+/* CONNECT and OPEN_FN alike, once ci names subsystem, host and controller id:
+ * the window's size and budgets, the target's Connect, then the window. */
 static void
-shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
+shm_connect_go(struct shm_ctrlr *sc, struct nvl_connect_info *ci, uint64_t window_bytes)
 {
-	struct nvl_connect_info ci = { 0 };
 	struct nvl_nvmf_ctrlr *tc;
 	uint64_t win;
 	uint16_t status;
 	char what[32], why[200];
 	int rc;
 
-	if (!shm_str_terminated(m->subnqn, sizeof(m->subnqn)) ||
-	    !shm_str_terminated(m->hostnqn, sizeof(m->hostnqn)) || nvl_nqn_validate(m->hostnqn) < 0) {
-		shm_connect_refuse(sc, NVL_NVME_SC_CONNECT_INVALID_PARAM, NVL_SHM_REFUSED_INVALID,
-			       "malformed NQN");
-		return;
-	}
-	win = m->window_bytes ? m->window_bytes : SHM_DEFAULT_WINDOW;
+	win = window_bytes ? window_bytes : SHM_DEFAULT_WINDOW;
 	win = NVL_ALIGN_UP(win, 2ULL << 20);
 	if (win > g_shm_opts.max_window) {
 		snprintf(why, sizeof(why), "data window of %llu MiB above the limit of %llu MiB",
@@ -365,21 +360,15 @@ shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 		shm_connect_refuse(sc, NVL_NVME_SC_CONNECT_INVALID_PARAM, NVL_SHM_REFUSED_RESOURCES, why);
 		return;
 	}
-	if (shm_window_budget(m->hostnqn, win, why, sizeof(why)) < 0) {
+	if (shm_window_budget(ci->hostnqn, win, why, sizeof(why)) < 0) {
 		NVL_WARNLOG("shm: %s", why);
 		shm_connect_refuse(sc, NVL_NVME_SC_CONNECT_INVALID_PARAM, NVL_SHM_REFUSED_RESOURCES, why);
 		return;
 	}
-	ci.subnqn = m->subnqn;
-	ci.hostnqn = m->hostnqn;
-	ci.hostid = m->hostid;
-	ci.kato_ms = m->kato_ms;
-	ci.cntlid = 0xffff;
-	shm_connect_info_fill(sc, &ci);
 	why[0] = '\0';
-	ci.why = why;
-	ci.why_len = sizeof(why);
-	rc = nvl_nvmf_connect(&ci, &tc, &status);
+	ci->why = why;
+	ci->why_len = sizeof(why);
+	rc = nvl_nvmf_connect(ci, &tc, &status);
 	if (rc < 0) {
 		if (why[0] == '\0')
 			snprintf(why, sizeof(why), "%s",
@@ -397,7 +386,7 @@ shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 	}
 	sc->tc = tc;
 	snprintf(what, sizeof(what), "c%u-window", tc->nvme.cntlid);
-	nvl_strlcpy(sc->window_host, m->hostnqn, sizeof(sc->window_host));
+	nvl_strlcpy(sc->window_host, ci->hostnqn, sizeof(sc->window_host));
 	/* reserving and pre-faulting the window takes ~0.7 s per GiB: not here,
 	 * where RPC and every other host's admin commands wait (shm_window.c) */
 	sc->state = C_WINDOW;
@@ -405,6 +394,130 @@ shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
 	rc = shm_window_request(sc, what, win);
 	if (rc < 0)
 		shm_connect_window_ready(sc, rc, NULL);
+}
+
+static const struct shm_fn_ops *g_shm_fn_ops;
+
+void
+shm_fn_register(const struct shm_fn_ops *ops)
+{
+	g_shm_fn_ops = ops;
+}
+
+static void
+shm_do_connect(struct shm_ctrlr *sc, const struct nvl_shm_connect *m)
+{
+	struct nvl_connect_info ci = { 0 };
+
+	if (!shm_str_terminated(m->subnqn, sizeof(m->subnqn)) ||
+	    !shm_str_terminated(m->hostnqn, sizeof(m->hostnqn)) || nvl_nqn_validate(m->hostnqn) < 0) {
+		shm_connect_refuse(sc, NVL_NVME_SC_CONNECT_INVALID_PARAM, NVL_SHM_REFUSED_INVALID,
+			       "malformed NQN");
+		return;
+	}
+	if (g_shm_fn_ops && g_shm_fn_ops->is_endpoint(sc->listener.traddr)) {
+		shm_connect_refuse(sc, NVL_NVME_SC_CONNECT_INVALID_PARAM, NVL_SHM_REFUSED_INVALID,
+				   "this socket is a function's endpoint: open it without a "
+				   "Connect (OPEN_FN, URI nvme+fn://)");
+		return;
+	}
+	ci.subnqn = m->subnqn;
+	ci.hostnqn = m->hostnqn;
+	ci.hostid = m->hostid;
+	ci.kato_ms = m->kato_ms;
+	ci.cntlid = 0xffff;
+	shm_connect_info_fill(sc, &ci);
+	shm_connect_go(sc, &ci, m->window_bytes);
+}
+
+/* A consumer opens a pre-provisioned function (docs/functions.md): the
+ * function says which controller it gets. */
+static void
+shm_do_open_fn(struct shm_ctrlr *sc, const struct nvl_shm_open_fn *m)
+{
+	struct nvl_connect_info ci = { 0 };
+	struct shm_fn_open *o;
+	char why[200];
+	int rc;
+
+	o = calloc(1, sizeof(*o));
+	if (o == NULL) {
+		shm_connect_refuse(sc, NVL_NVME_SC_INTERNAL, NVL_SHM_REFUSED_RESOURCES,
+				   "out of memory");
+		return;
+	}
+	why[0] = '\0';
+	rc = g_shm_fn_ops ? g_shm_fn_ops->open(sc->listener.traddr, sc, o, why, sizeof(why))
+			  : -ENOENT;
+	if (rc < 0) {
+		free(o);
+		if (rc == -ENOENT)
+			shm_connect_refuse(sc, NVL_NVME_SC_CONNECT_INVALID_PARAM,
+					   NVL_SHM_REFUSED_INVALID,
+					   "no function on this socket (a plain listener: CONNECT)");
+		else
+			shm_connect_refuse(sc, NVL_NVME_SC_CONNECT_CTRL_BUSY,
+					   rc == -EBUSY ? NVL_SHM_REFUSED_BUSY : NVL_SHM_REFUSED_OTHER,
+					   why[0] ? why : strerror(-rc));
+		return;
+	}
+	/* from here the function counts sc as its consumer until sc is freed */
+	sc->fn = o->fn;
+	sc->suspended = o->suspended;
+	for (unsigned v = 0; v < o->nvectors && v < SHM_MAX_VECTORS; v++)
+		sc->vectors[v] = o->vectors[v];
+	ci.subnqn = o->subnqn;
+	ci.hostnqn = o->hostnqn;
+	ci.hostid = o->hostid;
+	ci.kato_ms = m->kato_ms;
+	ci.cntlid = o->cntlid;
+	ci.fixed_cntlid = true; /* exactly this cntlid: the function's */
+	shm_connect_info_fill(sc, &ci);
+	if (o->max_io_queues)
+		ci.max_io_queues = (uint16_t)NVL_MIN(o->max_io_queues, ci.max_io_queues);
+	ci.mdts = o->mdts;
+	shm_connect_go(sc, &ci, m->window_bytes);
+	free(o);
+}
+
+void
+shm_fn_set_suspended(struct shm_ctrlr *sc, bool on)
+{
+	/* read by the SQ pollers (shm_sq_poll) on their reactors */
+	__atomic_store_n(&sc->suspended, on, __ATOMIC_SEQ_CST);
+	if (on)
+		return;
+	/* wake the SQs whose reactors sleep: commands may wait */
+	for (unsigned q = 1; q <= SHM_MAX_QUEUES; q++) {
+		uint64_t one = 1;
+
+		if (sc->sqs[q] && sc->sqs[q]->kick_fd >= 0 &&
+		    write(sc->sqs[q]->kick_fd, &one, sizeof(one)) < 0)
+			NVL_DEBUGLOG(shm, "shm: kick of SQ %u: %s", q, strerror(errno));
+	}
+}
+
+uint64_t
+shm_fn_inflight(const struct shm_ctrlr *sc)
+{
+	uint64_t n = 0;
+
+	for (unsigned q = 1; q <= SHM_MAX_QUEUES; q++)
+		if (sc->sqs[q])
+			n += NVL_STAT_GET(sc->sqs[q]->outstanding);
+	return n;
+}
+
+uint32_t
+shm_fn_consumer_pid(const struct shm_ctrlr *sc)
+{
+	return sc->has_cred ? (uint32_t)sc->cred.pid : 0;
+}
+
+unsigned
+shm_fn_queues(const struct shm_ctrlr *sc)
+{
+	return sc->nsq_alive;
 }
 
 void
@@ -436,15 +549,23 @@ shm_connect_window_ready(struct shm_ctrlr *sc, int rc, struct shm_region *win)
 	tc->nvme.cc = NVL_NVME_CC_EN | (6u << 16) | (4u << 20);
 	tc->nvme.csts = NVL_NVME_CSTS_RDY;
 	sc->state = C_ACTIVE;
-	shm_keep_connect(sc);
+	/* a function's consumer opens it again after a restart (not kept) */
+	if (sc->fn == NULL)
+		shm_keep_connect(sc);
 	nvl_timer_destroy(sc->connect_timer);
 	sc->connect_timer = NULL;
 	r.status = 0;
 	r.cntlid = tc->nvme.cntlid;
-	r.max_io_queues = (uint16_t)g_shm_opts.max_io_queues;
+	r.max_io_queues = tc->nvme.max_io_queues;
 	r.max_queue_entries = (uint16_t)g_shm_opts.max_queue_depth;
 	r.window_bytes = sc->window.size;
 	r.max_vectors = SHM_MAX_VECTORS;
+	if (sc->fn) {
+		/* the function's vectors: those it holds from its PF's pool */
+		r.max_vectors = 0;
+		while (r.max_vectors < SHM_MAX_VECTORS && sc->vectors[r.max_vectors] >= 0)
+			r.max_vectors++;
+	}
 	r.authreq = nvl_nvmf_auth_connect_flags(tc);
 	if (shm_conn_send(sc, &r, sizeof(r), NVL_SHM_MSG_CONNECT_RESP, &sc->window.fd, 1) < 0)
 		shm_conn_teardown(sc, "control socket write failed");
@@ -460,6 +581,7 @@ shm_conn_event_dispatch(struct shm_ctrlr *sc)
 	union {
 		struct nvl_shm_msg_hdr hdr;
 		struct nvl_shm_connect connect;
+		struct nvl_shm_open_fn open_fn;
 		struct nvl_shm_admin_cmd admin;
 		uint8_t raw[NVL_SHM_MAX_MSG];
 	} msg;
@@ -509,6 +631,13 @@ shm_conn_event_dispatch(struct shm_ctrlr *sc)
 				return;
 			}
 			shm_do_connect(sc, &msg.connect);
+			break;
+		case NVL_SHM_MSG_OPEN_FN:
+			if (sc->state != C_CONNECTING || n != sizeof(msg.open_fn)) {
+				shm_conn_teardown(sc, "unexpected OPEN_FN");
+				return;
+			}
+			shm_do_open_fn(sc, &msg.open_fn);
 			break;
 		case NVL_SHM_MSG_ADMIN_CMD:
 			if (sc->state != C_ACTIVE || n != sizeof(msg.admin)) {
@@ -560,9 +689,12 @@ shm_conn_free(void *arg)
 
 	shm_window_forget(sc);
 	shm_region_destroy(&sc->window);
-	for (unsigned v = 0; v < SHM_MAX_VECTORS; v++)
+	/* a function's vectors are its pool's: they stay open */
+	for (unsigned v = 0; v < SHM_MAX_VECTORS && sc->fn == NULL; v++)
 		if (sc->vectors[v] >= 0)
 			close(sc->vectors[v]);
+	if (sc->fn && g_shm_fn_ops)
+		g_shm_fn_ops->closed(sc->fn, sc);
 	nvl_timer_destroy(sc->connect_timer);
 	shm_keep_free(sc);
 	close(sc->fd);

@@ -192,6 +192,11 @@ struct shm_ctrlr {
 	int keep_fd;
 	uint32_t keep_id;                /* names in the fd store: shm.ID.* */
 	struct nvl_timer *restore_timer; /* a restored controller: its crash counter clears */
+	/* a function's consumer (OPEN_FN): the function (its vectors are
+	 * borrowed from its pool: sc->vectors[] not closed here), and whether
+	 * its SQs fetch commands (written on reactor 0, read by the SQ pollers) */
+	void *fn;
+	bool suspended;
 };
 
 /* shm.c */
@@ -229,6 +234,40 @@ void shm_connect_window_ready(struct shm_ctrlr *sc, int rc, struct shm_region *w
 /** reactor 0: may sc's host make one more queue (vector: an interrupt
  *  vector)? 0, or -ENOSPC with the budget's name in why. shm.c. */
 int shm_budget_check(const struct shm_ctrlr *sc, bool vector, char *why, size_t len);
+
+/* ---- functions (src/function/fn_nvme.c): pre-provisioned controllers ---- */
+struct shm_fn_open {
+	char subnqn[NVL_NVME_NQN_LEN];
+	char hostnqn[NVL_NVME_NQN_LEN];  /* the function's own host identity */
+	uint8_t hostid[16];
+	uint16_t cntlid;                 /* fixed */
+	uint16_t max_io_queues;
+	uint8_t mdts;
+	bool suspended;
+	unsigned nvectors;               /* vectors 0..nvectors-1; others: polled */
+	int vectors[SHM_MAX_VECTORS];    /* borrowed eventfds */
+	void *fn;
+};
+
+struct shm_fn_ops {
+	/** is traddr a function's endpoint? (CONNECT is refused there) */
+	bool (*is_endpoint)(const char *traddr);
+	/** a consumer opens the function served on traddr; it remembers sc.
+	 *  \return 0, -ENOENT (no function there), -EBUSY (why: the holder). */
+	int (*open)(const char *traddr, struct shm_ctrlr *sc, struct shm_fn_open *o, char *why,
+		    size_t len);
+	/** sc, opened with o.fn, is freed (its controller released) */
+	void (*closed)(void *fn, struct shm_ctrlr *sc);
+};
+/** reactor 0, once at start-up. shm.c. */
+void shm_fn_register(const struct shm_fn_ops *ops);
+/** reactor 0: stop / start fetching commands of sc's SQs. shm.c. */
+void shm_fn_set_suspended(struct shm_ctrlr *sc, bool on);
+/** commands fetched and not yet completed over sc's SQs (reactor 0). shm.c. */
+uint64_t shm_fn_inflight(const struct shm_ctrlr *sc);
+/** the consumer's pid (0: unknown) and I/O queue pairs now (reactor 0). shm.c. */
+uint32_t shm_fn_consumer_pid(const struct shm_ctrlr *sc);
+unsigned shm_fn_queues(const struct shm_ctrlr *sc);
 
 /* shm_window.c: windows made by one allocator thread, off the reactors */
 /** reactor 0: make sc's window of size bytes; shm_connect_window_ready()

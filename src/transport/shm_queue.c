@@ -214,6 +214,9 @@ shm_sq_poll(void *arg)
 
 	if (nvl_unlikely(sq->state != Q_ACTIVE || sq->fatal))
 		return 0;
+	/* a suspended function fetches nothing (shm_fn_set_suspended) */
+	if (nvl_unlikely(__atomic_load_n(&sq->sc->suspended, __ATOMIC_ACQUIRE)))
+		return 0;
 	/* Pairs with the host's release store of its SQ tail doorbell. */
 	tail = nvl_smp_load_acquire(&sq->page->tail);
 	if (nvl_unlikely(tail >= sq->entries)) {
@@ -254,6 +257,9 @@ shm_sq_sleep(void *arg)
 	if (sq->state != Q_ACTIVE || sq->fatal)
 		return 0;
 	shm_arm_wakeup(&sq->page->need_kick);
+	/* suspended: sleep until resumed (its kick) */
+	if (__atomic_load_n(&sq->sc->suspended, __ATOMIC_ACQUIRE))
+		return 0;
 	/* work that raced with arming must not be slept on */
 	return nvl_smp_load_acquire(&sq->page->tail) != sq->head;
 }
@@ -511,6 +517,12 @@ shm_create_io_cq(struct nvl_nvme_ctrlr *nc, struct nvl_nvme_req *req, uint16_t *
 		SHM_LOG_RL(NVL_WARNLOG, "shm: cntlid %u: Create I/O CQ %u refused: %s",
 				      sc->tc->nvme.cntlid, qid, why);
 		return shm_qop_done(status, NVL_NVME_DNR(NVL_NVME_SC_INVALID_QID));
+	}
+	if (ien && sc->fn && sc->vectors[iv] < 0) {
+		/* a function has the vectors it took from its PF's pool: no more */
+		SHM_LOG_RL(NVL_NOTICELOG, "shm: cntlid %u: CQ %u: the function has no vector %u: "
+					"the host polls it", sc->tc->nvme.cntlid, qid, iv);
+		ien = false;
 	}
 	if (ien && sc->vectors[iv] < 0 && shm_budget_check(sc, true, why, sizeof(why)) < 0) {
 		/* no vector: the queue is made all the same, and polled */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* nvlend vblk ...: virtio-blk functions for VMs over vhost-user-blk (create, destroy, list). */
+/* nvlend vblk ...: virtio-blk functions for VMs over vhost-user-blk (create, destroy, list);
+ * nvlend function list: the function tree (PFs, VFs, vectors; docs/functions.md). */
 #include "cli.h"
 
 #include <getopt.h>
@@ -278,3 +279,89 @@ NVL_CLI_COMMAND(g_cmd_vblk_list, "vblk list", "list virtio-blk controllers",
 "    (time from creation and from connection to the first completed request).\n"
 "    RPC: virtio_blk_controller_list.\n",
 		cmd_vblk_list)
+
+/* ---- nvlend function list: SNAP's function tree --------------------------------- */
+
+static int
+cmd_function_list(struct nvl_cli *cli, int argc, char **argv)
+{
+	static const char *const hdr[] = { "FUNCTION", "NAME", "TYPE", "STATE", "CONSUMER",
+					   "QUEUES", "VECTORS" };
+	json_t *result, *pf, *f;
+	struct cli_table *t;
+	size_t i, j;
+	int rc;
+
+	(void)argv;
+	if (argc > 1)
+		return cli_usage_error(cli, "expected no argument");
+	rc = cli_call(cli, "emulation_function_list", NULL, &result);
+	if (rc != CLI_OK)
+		return rc;
+	if (cli->json) {
+		cli_print_json(result);
+		json_decref(result);
+		return CLI_OK;
+	}
+	t = cli_table_new(7, hdr);
+	json_array_foreach(result, i, pf) {
+		char id[32], vec[48];
+		long long pfid = json_integer_value(json_object_get(pf, "pf_id"));
+
+		snprintf(id, sizeof(id), "pf%lld", pfid);
+		snprintf(vec, sizeof(vec), "%lld free of %lld",
+			 (long long)json_integer_value(json_object_get(pf, "num_free_msix")),
+			 (long long)json_integer_value(json_object_get(pf, "num_msix")));
+		cli_table_add(t, id, "-", json_string_value(json_object_get(pf, "type")), "-", "-",
+			      "-", vec);
+		json_array_foreach(json_object_get(pf, "functions"), j, f) {
+			json_t *vf = json_object_get(f, "vf_id");
+			long long pid = json_integer_value(json_object_get(f, "consumer_pid"));
+			char cons[24], qs[32], v[24];
+
+			if (json_is_integer(vf))
+				snprintf(id, sizeof(id), "  pf%lld.vf%lld", pfid,
+					 (long long)json_integer_value(vf));
+			else
+				snprintf(id, sizeof(id), "  pf%lld", pfid);
+			if (pid > 0)
+				snprintf(cons, sizeof(cons), "pid %lld", pid);
+			else
+				snprintf(cons, sizeof(cons), "-");
+			if (json_object_get(f, "num_queues"))
+				snprintf(qs, sizeof(qs), "%lld/%lld",
+					 (long long)json_integer_value(json_object_get(f, "queues")),
+					 (long long)json_integer_value(
+						 json_object_get(f, "num_queues")));
+			else
+				snprintf(qs, sizeof(qs), "-");
+			snprintf(v, sizeof(v), "%lld used",
+				 (long long)json_integer_value(json_object_get(f, "num_msix")));
+			cli_table_add(t, id, json_string_value(json_object_get(f, "name")),
+				      json_string_value(json_object_get(f, "type")),
+				      json_string_value(json_object_get(f, "state")), cons, qs, v);
+		}
+	}
+	if (json_array_size(result) == 0)
+		printf("no functions (make a PF with 'nvlend rpc function_create_pf')\n");
+	else
+		cli_table_print(t, stdout);
+	cli_table_free(t);
+	json_decref(result);
+	return CLI_OK;
+}
+NVL_CLI_COMMAND(g_cmd_function_list, "function list", "list PFs, VFs and their functions",
+"NAME\n"
+"    nvlend function list - the function tree (SNAP's PFs and VFs)\n"
+"\n"
+"SYNOPSIS\n"
+"    nvlend [--json] function list\n"
+"\n"
+"DESCRIPTION\n"
+"    One line per PF (its type and its pool of interrupt vectors: free of\n"
+"    total), then one per function on it (the PF's own, or pfP.vfV): name,\n"
+"    type, state (running or suspended), the consumer's pid (NVMe functions\n"
+"    opened with nvme+fn://SOCKET), I/O queues made of those allowed, and\n"
+"    the vectors it holds. See docs/functions.md.\n"
+"    RPC: emulation_function_list.\n",
+		cmd_function_list)

@@ -231,8 +231,9 @@ NVL_CLI_COMMAND(g_cmd_ns_info, "ns info", "identify a namespace as a host sees i
 "SYNOPSIS\n"
 "    nvlend [--json] ns info URI [--hostnqn NQN] [--nsid N]\n"
 "\n"
-"    URI: nvme+shm:///SOCKET?nqn=NQN[&nsid=N], nvme+tcp://HOST:PORT/NQN[/NSID]\n"
-"    or nvme+rdma://HOST:PORT/NQN[/NSID] (NVMe/RDMA: docs/rdma.md).\n"
+"    URI: nvme+shm:///SOCKET?nqn=NQN[&nsid=N], nvme+tcp://HOST:PORT/NQN[/NSID],\n"
+"    nvme+rdma://HOST:PORT/NQN[/NSID] (NVMe/RDMA: docs/rdma.md) or\n"
+"    nvme+fn:///SOCKET[?nsid=N] (a function's endpoint, docs/functions.md).\n"
 "    Does not need the daemon's RPC socket: it is a host, like nvme-cli.\n",
 		cmd_ns_info)
 

@@ -70,6 +70,9 @@ enum nvl_shm_msg_type {
 	NVL_SHM_MSG_ADMIN_CMD = 3,
 	NVL_SHM_MSG_ADMIN_CPL = 4,
 	NVL_SHM_MSG_DISCONNECT = 5,
+	/** open a pre-provisioned function (docs/functions.md) instead of
+	 *  CONNECT: no NQNs, answered by CONNECT_RESP */
+	NVL_SHM_MSG_OPEN_FN = 6,
 };
 
 struct nvl_shm_msg_hdr {
@@ -109,6 +112,25 @@ struct nvl_shm_connect_resp {
 } __attribute__((packed));
 _Static_assert(sizeof(struct nvl_shm_connect_resp) == 256, "shm connect resp");
 
+/**
+ * OPEN_FN: on a function's endpoint (nvme_controller_create's socket) a
+ * consumer finds the controller already there, the way a driver finds a
+ * PCIe function: subsystem, host identity, controller id, queue count and
+ * MDTS were fixed when the function was made. The answer is CONNECT_RESP as
+ * for CONNECT (max_vectors: the function's interrupt vectors); one consumer
+ * at a time (a second gets NVL_SHM_REFUSED_BUSY with the holder's pid in
+ * the message). CONNECT on a function endpoint, and OPEN_FN on a plain
+ * listener, are refused with NVL_SHM_REFUSED_INVALID.
+ */
+struct nvl_shm_open_fn {
+	struct nvl_shm_msg_hdr hdr;
+	uint32_t kato_ms;                /**< 0 = no keep-alive timeout */
+	uint32_t rsvd;
+	uint64_t window_bytes;           /**< requested data window, multiple of 4096 */
+	uint8_t rsvd2[32];
+} __attribute__((packed));
+_Static_assert(sizeof(struct nvl_shm_open_fn) == 64, "shm open fn");
+
 enum nvl_shm_refusal {
 	NVL_SHM_REFUSED_OTHER = 0,
 	NVL_SHM_REFUSED_NO_SUBSYSTEM = 1,
@@ -117,6 +139,7 @@ enum nvl_shm_refusal {
 	NVL_SHM_REFUSED_INVALID = 4,
 	NVL_SHM_REFUSED_CREDENTIALS = 5,    /**< host NQN bound to another uid/gid (SO_PEERCRED) */
 	NVL_SHM_REFUSED_NOT_LISTENING = 6,  /**< the subsystem exists but not on this socket */
+	NVL_SHM_REFUSED_BUSY = 7,           /**< OPEN_FN: the function has a consumer */
 };
 
 struct nvl_shm_admin_cmd {

@@ -26,6 +26,13 @@
  *
  * Setup (once): one reactor owned by this thread, a subsystem allowing any
  * host with an SHM listener address and one RAM namespace.
+ *
+ * Functions (docs/functions.md): when the first byte has bit 7 set, the
+ * connection comes in on a function's endpoint instead (a second listener of
+ * the subsystem, with function hooks standing in for src/function/fn_rpc.c):
+ * OPEN_FN opens it (controller 7, two interrupt vectors owned by the
+ * "function", a third input bit makes it busy, a fourth suspended), CONNECT
+ * is refused there; on the plain listener OPEN_FN is refused.
  */
 #include "reactor/reactor.c"
 #include "transport/shm.c"
@@ -39,6 +46,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FZ_LISTENER "/nonexistent/nvlend-fuzz.sock"
+#define FZ_FN_LISTENER "/nonexistent/nvlend-fuzz-fn.nvme"
 #define FZ_MAX_MAPS 16
 
 struct fz_map {
@@ -54,6 +62,58 @@ static unsigned g_nmaps;
 static struct fz_map g_window;
 static int g_devnull = -1;
 static unsigned g_base_fds;
+
+static void __attribute__((noreturn)) fz_fail(const char *why);
+
+/* ---- a function standing in for src/function/fn_rpc.c ---- */
+static int g_fn_vec[2] = { -1, -1 };
+static struct shm_ctrlr *g_fn_consumer;
+static bool g_fn_busy, g_fn_suspended;
+static int g_fn_token;
+
+static bool
+fz_fn_is_endpoint(const char *traddr)
+{
+	return strcmp(traddr, FZ_FN_LISTENER) == 0;
+}
+
+static int
+fz_fn_open(const char *traddr, struct shm_ctrlr *sc, struct shm_fn_open *o, char *why,
+	   size_t len)
+{
+	if (!fz_fn_is_endpoint(traddr))
+		return -ENOENT;
+	if (g_fn_busy || g_fn_consumer) {
+		snprintf(why, len, "function busy");
+		return -EBUSY;
+	}
+	nvl_strlcpy(o->subnqn, "nqn.2024-01.io.nvlend:fuzz", sizeof(o->subnqn));
+	nvl_strlcpy(o->hostnqn, "nqn.2014-08.org.nvlend:fn:pf0vf1", sizeof(o->hostnqn));
+	o->cntlid = 7;
+	o->max_io_queues = 2;
+	o->mdts = 3;
+	o->suspended = g_fn_suspended;
+	o->nvectors = 2;
+	o->vectors[0] = g_fn_vec[0];
+	o->vectors[1] = g_fn_vec[1];
+	o->fn = &g_fn_token;
+	g_fn_consumer = sc;
+	return 0;
+}
+
+static void
+fz_fn_closed(void *fn, struct shm_ctrlr *sc)
+{
+	if (fn != &g_fn_token || sc != g_fn_consumer)
+		fz_fail("closed() for a consumer that was not opened");
+	g_fn_consumer = NULL;
+}
+
+static const struct shm_fn_ops g_fz_fn_ops = {
+	.is_endpoint = fz_fn_is_endpoint,
+	.open = fz_fn_open,
+	.closed = fz_fn_closed,
+};
 
 static void __attribute__((noreturn))
 fz_fail(const char *why)
@@ -132,6 +192,13 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	nvl_strlcpy(l->addr.trtype, "SHM", sizeof(l->addr.trtype));
 	nvl_strlcpy(l->addr.traddr, FZ_LISTENER, sizeof(l->addr.traddr));
 	TAILQ_INSERT_TAIL(&s->listeners, l, link);
+	l = calloc(1, sizeof(*l));
+	nvl_strlcpy(l->addr.trtype, "SHM", sizeof(l->addr.trtype));
+	nvl_strlcpy(l->addr.traddr, FZ_FN_LISTENER, sizeof(l->addr.traddr));
+	TAILQ_INSERT_TAIL(&s->listeners, l, link);
+	g_fn_vec[0] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	g_fn_vec[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	shm_fn_register(&g_fz_fn_ops);
 	if (nvl_bdev_ram_create(&bo, &b) < 0 || nvl_bdev_open(bo.name, true, "fuzz", &desc) < 0 ||
 	    nvl_nvme_ns_init(&g_tns.nvme, 1, desc) < 0)
 		abort();
@@ -347,6 +414,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int sv[2];
 	size_t off = 0;
 	int rounds;
+	bool fn = size > 0 && (data[0] & 0x80);
 
 	/* per input: libFuzzer's symbolizer opens pipes between inputs */
 	g_base_fds = count_fds();
@@ -356,7 +424,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sc = calloc(1, sizeof(*sc));
 	sc->fd = sv[0];
 	nvl_strlcpy(sc->listener.trtype, "SHM", sizeof(sc->listener.trtype));
-	nvl_strlcpy(sc->listener.traddr, FZ_LISTENER, sizeof(sc->listener.traddr));
+	nvl_strlcpy(sc->listener.traddr, fn ? FZ_FN_LISTENER : FZ_LISTENER,
+		    sizeof(sc->listener.traddr));
+	g_fn_busy = size > 0 && (data[0] & 0x40);
+	g_fn_suspended = size > 0 && (data[0] & 0x20);
 	sc->window.fd = -1;
 	for (unsigned v = 0; v < SHM_MAX_VECTORS; v++)
 		sc->vectors[v] = -1;
@@ -411,6 +482,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unmap_all();
 	if (!TAILQ_EMPTY(&g_shm_conns) || g_shm_nconns != 0)
 		fz_fail("connection list not empty");
+	if (g_fn_consumer)
+		fz_fail("a function's consumer never closed");
 	if (count_regions() != 0)
 		fz_fail("a region memfd left open");
 	if (count_fds() != g_base_fds)

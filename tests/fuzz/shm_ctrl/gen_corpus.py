@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
 # Write the seed corpus of fuzz_shm_ctrl: records [type][len u16][payload]
-# (0 message, 1 message + fd, 2 SQ doorbell, 3 CQ head, 4 window write).
+# (0 message, 1 message + fd, 2 SQ doorbell, 3 CQ head, 4 window write);
+# bit 7 of the first byte puts the connection on a function's endpoint.
 # Usage: tests/fuzz/shm_ctrl/gen_corpus.py [OUTDIR]
 import os
 import struct
@@ -23,6 +24,20 @@ def connect(subnqn=SUBNQN, hostnqn=HOSTNQN, window=2 << 20, kato=0, hostid=b"\x1
     body = subnqn.ljust(256, b"\0") + hostnqn.ljust(256, b"\0") + hostid
     body += struct.pack("<IIQ", kato, 0, window)
     return hdr(1, 16 + len(body)) + body
+
+
+def open_fn(window=2 << 20, kato=0):
+    body = struct.pack("<IIQ", kato, 0, window) + b"\0" * 32
+    return hdr(6, 16 + len(body)) + body
+
+
+def fn_first(data, busy=False, suspended=False):
+    # the first byte of a message record (type 0) with bit 7 set: the
+    # connection is on a function's endpoint; bit 6: the function is busy,
+    # bit 5: it is suspended. Each value below is still 0 modulo 6.
+    first = 0xC0 if busy else 0xA2 if suspended else 0x84
+    assert data[0] == 0 and first % 6 == 0
+    return bytes([first]) + data[1:]
 
 
 def sqe(opc, nsid=0, cid=1, prp1=0, prp2=0, cdw10=0, cdw11=0, cdw12=0, flags=0):
@@ -92,6 +107,19 @@ seeds = {
     "garbage": msg(b"\x00" * 16) + msg(b"hello"),
     "fabrics_admin": msg(connect()) + msg(admin(sqe(0x7f, cid=3))),
     "bad_len": msg(hdr(3, 999) + sqe(0x06)),
+    # functions (docs/functions.md)
+    "fn_open_io": fn_first(msg(open_fn()) + msg(create_cq) + msg(create_sq)
+                           + sq_db(0, 2, io_read + io_write) + cq_db(0, 2)),
+    "fn_open_iv_beyond": fn_first(msg(open_fn())
+                                  + msg(admin(sqe(0x05, cid=2, cdw10=(15 << 16) | 1,
+                                                  cdw11=(5 << 16) | 3)))),
+    "fn_open_suspended": fn_first(msg(open_fn()) + msg(create_cq) + msg(create_sq)
+                                  + sq_db(0, 1, io_read), suspended=True),
+    "fn_open_busy": fn_first(msg(open_fn()), busy=True),
+    "fn_connect_refused": fn_first(msg(connect())),
+    "fn_open_on_listener": msg(open_fn()),
+    "fn_open_twice": fn_first(msg(open_fn()) + msg(open_fn())),
+    "fn_open_short": fn_first(msg(hdr(6, 24) + b"\0" * 8)),
 }
 
 for name, data in seeds.items():
