@@ -39,6 +39,7 @@
 #ifndef NVL_BRICK_INTERNAL_H
 #define NVL_BRICK_INTERNAL_H
 
+#include "brick/client_rdma.h"
 #include "brick/htab.h"
 #include "proto/brick.h"
 #include "nvlend/spec/brick.h"
@@ -465,10 +466,5 @@ extern uint64_t brick_fuzz_next_key; /* fuzz builds: keys are 1, 2, ... from her
 extern const struct brick_transport_ops brick_transport_shm;
 extern const struct brick_transport_ops brick_transport_tcp;
 extern const struct brick_transport_ops brick_transport_rdma;
-
-/* ---- rdma.c / client_rdma.c: what a MAP response over RDMA adds ---- */
-/** After the 16-byte block key, a MAP response over RDMA carries the block's
- *  remote handle, little endian: remote address (8), rkey (4), reserved (4). */
-#define NVL_BRICK_RDMA_HANDLE_SIZE 16
 
 #endif

@@ -52,7 +52,7 @@
 
 NVL_LOG_DECLARE_COMPONENT(brick);
 
-#define BRDMA_MSG (16 * 1024) /* bytes per SEND/RECV message (the client's too) */
+#define BRDMA_MSG BRICK_RDMA_MSG_SIZE
 #define BRDMA_NRECV 16
 #define BRDMA_NSEND 16
 #define BRDMA_BACKLOG 128
