@@ -16,9 +16,6 @@
 /** Bytes per SEND/RECV message of the control stream (a receiver posts
  *  buffers of this size; a sender never sends more in one message). */
 #define BRICK_RDMA_MSG_SIZE (16 * 1024)
-/** After the 16-byte block key, a MAP response over RDMA carries the block's
- *  remote handle, little endian: remote address (8), rkey (4), reserved (4). */
-#define NVL_BRICK_RDMA_HANDLE_SIZE 16
 
 struct brick_rdma_client;
 

@@ -602,7 +602,9 @@ brdma_cm_events(void *arg, uint32_t events)
 	while (g_chan && rdma_get_cm_event(g_chan, &ev) == 0) {
 		enum rdma_cm_event_type type = ev->event;
 		struct rdma_cm_id *id = ev->id, *listen_id = ev->listen_id;
-		uint8_t depth = ev->param.conn.initiator_depth;
+		/* a connection request's values are the client's, swapped to our
+		 * side's view: responder_resources = the READs it will have in flight */
+		uint8_t depth = ev->param.conn.responder_resources;
 		struct brick_rdma_lis *lis;
 		struct brick_rdma_conn *rc;
 
