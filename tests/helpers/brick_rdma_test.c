@@ -7,7 +7,7 @@
  *                                         per step, exit 1 at the first failure
  *   brick_rdma_test list URI ID           "BLOCK 0x... state" per allocated block
  *   brick_rdma_test bench URI SECS SIZE   one-sided WRITE bandwidth through one
- *                                         handle: "BENCH brick_write_MBps N"
+ *                                         handle: "BENCH brick_write_MiBps N" (MiB/s)
  *
  * check: as identity A (ID_A: identity file path): alloc 2M, 4M, 6M; map 2M
  * read-write; RDMA handle (rkey, remote address); one-sided writes through
@@ -266,7 +266,7 @@ bench(const char *uri, double secs, size_t size)
 	if ((rc = nvl_brick_rdma_sync_read(b, &rh)) < 0)
 		fail("bench", "sync read", rc);
 	t = now();
-	printf("BENCH brick_write_MBps %.2f\n", (double)bytes / (t - t0) / 1e6);
+	printf("BENCH brick_write_MiBps %.2f\n", (double)bytes / (t - t0) / 1048576.0);
 	nvl_brick_unmap(b, 8 * MIB);
 	nvl_brick_free(b, 8 * MIB);
 	nvl_brick_disconnect(b);
