@@ -29,6 +29,7 @@ for size in $SIZES; do
   sleep 1
   ib_write_bw -d rxe0 -F -s "$size" -D "$RT" $A > /tmp/ibc 2>&1 || { cat /tmp/ibc; die "ib_write_bw $size"; }
   wait $SP
+  grep -A2 "BW average" /tmp/ibc | sed 's/^/ib_write_bw: /'
   bw=$(awk -v s="$size" '$1 == s && NF >= 4 { print $4 }' /tmp/ibc | tail -1)
   [ -n "$bw" ] || { cat /tmp/ibc; die "no ib_write_bw result"; }
   echo "RESULT ib_write_bw $size $bw"

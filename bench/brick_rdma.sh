@@ -30,6 +30,7 @@ NS=$(echo $SIZES | wc -w)
 "$TOP/tests/guest/run-in-guest.sh" -t $((3 * NS * RT + 200)) -s "$S" -f "$TOP/bench/brick_rdma-guest.sh" > "$S/out" 2>&1
 rc=$?
 grep -q BENCH_DONE "$S/out" || { cat "$S/out"; echo "bench failed (status $rc)" >&2; exit 1; }
+grep -a "^ib_write_bw: " "$S/out"
 /usr/bin/python3 - "$S/out" <<'PY'
 import sys
 r = {}

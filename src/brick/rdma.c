@@ -407,7 +407,7 @@ rconn_cq_cb(void *arg, uint32_t events)
 	struct ibv_cq *cq;
 	void *cq_ctx;
 	struct ibv_wc wc[16];
-	int n;
+	int n = 0;
 
 	(void)events;
 	rc->in_cb++;
@@ -545,7 +545,7 @@ rconn_request(struct rdma_cm_id *id, struct brick_rdma_lis *lis, uint8_t initiat
 	rc->state = BRDMA_ACCEPTING;
 	rc->id = id;
 	id->context = rc;
-	snprintf(rc->peer, sizeof(rc->peer), "%s", host);
+	nvl_strlcpy(rc->peer, host, sizeof(rc->peer));
 	TAILQ_INSERT_TAIL(&g_rconns, rc, link);
 	err = rconn_setup(rc);
 	if (err == 0) {
