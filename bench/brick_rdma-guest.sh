@@ -1,14 +1,20 @@
 # Guest half of bench/brick_rdma.sh (runs as the QEMU guest's /cmd.sh):
-# soft-RoCE on eth0; for each size of SIZES, perftest's ib_write_bw over
-# rxe0 (server and client in this guest, loopback) then libnvlend's brick
-# client writing one-sided into a mapped block of nvlendd's RAM brick over
-# the same device. Parameters in /host/env (RT, SIZES).
+# soft-RoCE on eth0; for each size of SIZES, the same number of bytes
+# (MIB MiB) written over rxe0 (loopback to 10.0.2.15) first by perftest's
+# ib_write_bw (server and client in this guest, -n iterations) then by
+# libnvlend's brick client, one-sided into a mapped block of nvlendd's RAM
+# brick. Both client processes are timed with the same clock, from start
+# to exit (connection set-up included for both); perftest's own report
+# (cycle-counter based, unreliable under emulation) is printed beside.
+# Parameters in /host/env (MIB, SIZES).
 # Prints "RESULT ib_write_bw|brick SIZE MiB/s" per size, BENCH_DONE at the end.
 set -u
 . /host/env
 A=10.0.2.15
 export NVLEND_SOCKET=/tmp/nvlend.sock
 die() { echo "BENCH FAIL: $*"; tail -20 /tmp/nvlendd.log 2>/dev/null; exit 1; }
+now() { date +%s.%N; }
+rate() { awk -v b="$1" -v t0="$2" -v t1="$3" 'BEGIN { printf "%.2f", b / 1048576 / (t1 - t0) }'; }
 for m in crc32_generic rdma_rxe ib_uverbs rdma_ucm; do
   modprobe $m || die "modprobe $m"
 done
@@ -24,17 +30,21 @@ done
 /host/nvlend -t 20 brick listen b0 rdma $A 4430 > /dev/null || die listen
 umask 077
 for size in $SIZES; do
-  ib_write_bw -d rxe0 -F -s "$size" -D "$RT" > /tmp/ibs 2>&1 &
+  n=$((MIB * 1048576 / size))
+  bytes=$((n * size))
+  ib_write_bw -d rxe0 -F -s "$size" -n "$n" > /tmp/ibs 2>&1 &
   SP=$!
   sleep 1
-  ib_write_bw -d rxe0 -F -s "$size" -D "$RT" $A > /tmp/ibc 2>&1 || { cat /tmp/ibc; die "ib_write_bw $size"; }
+  t0=$(now)
+  ib_write_bw -d rxe0 -F -s "$size" -n "$n" $A > /tmp/ibc 2>&1 || { cat /tmp/ibc; die "ib_write_bw $size"; }
+  t1=$(now)
   wait $SP
-  grep -A2 "BW average" /tmp/ibc | sed 's/^/ib_write_bw: /'
-  bw=$(awk -v s="$size" '$1 == s && NF >= 4 { print $4 }' /tmp/ibc | tail -1)
-  [ -n "$bw" ] || { cat /tmp/ibc; die "no ib_write_bw result"; }
-  echo "RESULT ib_write_bw $size $bw"
-  out=$(/host/brick_rdma_test bench brick+rdma://$A:4430/b0 "$RT" "$size") || die "brick bench $size: $out"
-  echo "RESULT brick $size $(echo "$out" | awk '/^BENCH/ { print $3 }')"
+  grep -A1 "BW average" /tmp/ibc | sed 's/^/ib_write_bw: /'
+  echo "RESULT ib_write_bw $size $(rate $bytes $t0 $t1)"
+  t0=$(now)
+  out=$(/host/brick_rdma_test benchn brick+rdma://$A:4430/b0 "$n" "$size") || die "brick bench $size: $out"
+  t1=$(now)
+  echo "RESULT brick $size $(rate $bytes $t0 $t1)"
 done
 kill $DPID; wait $DPID
 echo BENCH_DONE

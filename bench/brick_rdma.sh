@@ -4,19 +4,22 @@
 # bench/brick_rdma.sh [BUILD_DIR] - the brick over RDMA: one-sided RDMA WRITE
 # bandwidth of libnvlend's brick client (nvl_brick_rdma_write through one
 # handle, one write in flight: the API is synchronous) against perftest's
-# ib_write_bw (128 writes in flight) on the same link (soft-RoCE on the QEMU
-# test guest's eth0, loopback to 10.0.2.15), same message sizes, in one
-# guest boot. The host has no RDMA: nvlendd and the client run in the guest
-# from BUILD_DIR. Emulation-bound (TCG): only the ratio in one run means
-# something. Both in MiB/s (perftest's MB is 2^20 bytes). Brick: a RAM
-# brick (tmpfs fast tier). RUNTIME=secs per measurement (default 10),
-# SIZES (default "65536 1048576 2097152"). The guest's processes are not
-# pinned (2 emulated vCPUs). Guest half: bench/brick_rdma-guest.sh.
+# ib_write_bw (its default 128 writes in flight) on the same link
+# (soft-RoCE on the QEMU test guest's eth0, loopback to 10.0.2.15), same
+# message size and byte count, in one guest boot. Both client processes are
+# timed start to exit with the same clock (perftest's cycle-counter report
+# is unreliable under emulation: it is printed, not used). The host has no
+# RDMA: nvlendd and the client run in the guest from BUILD_DIR.
+# Emulation-bound (TCG): only the ratio in one run means something. MiB/s.
+# Brick: a RAM brick (tmpfs fast tier). MIB=MiB written per measurement
+# (default 256), SIZES (default "65536 1048576 2097152"). The guest's
+# processes are not pinned (2 emulated vCPUs). Guest half:
+# bench/brick_rdma-guest.sh.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$TOP/build}
 case "$BUILD" in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
-RT=${RUNTIME:-10}
+MIB=${MIB:-256}
 SIZES=${SIZES:-65536 1048576 2097152}
 export NVLEND_GUEST_DIR=${NVLEND_GUEST_DIR:-/var/tmp/nvlend-test-guest}
 [ -f "$NVLEND_GUEST_DIR/img/6.1/initramfs.img" ] || "$TOP/tests/guest/build.sh" 6.1 >&2 ||
@@ -25,9 +28,9 @@ export NVLEND_GUEST_DIR=${NVLEND_GUEST_DIR:-/var/tmp/nvlend-test-guest}
 S=$(mktemp -d /tmp/nvlend-bench-brick-rdma.XXXXXX)
 trap 'rm -rf "$S"' EXIT
 cp "$BUILD/bin/nvlendd" "$BUILD/bin/nvlend" "$BUILD/tests/helpers/brick_rdma_test" "$S/"
-printf 'RT=%s\nSIZES="%s"\n' "$RT" "$SIZES" > "$S/env"
+printf 'MIB=%s\nSIZES="%s"\n' "$MIB" "$SIZES" > "$S/env"
 NS=$(echo $SIZES | wc -w)
-"$TOP/tests/guest/run-in-guest.sh" -t $((3 * NS * RT + 200)) -s "$S" -f "$TOP/bench/brick_rdma-guest.sh" > "$S/out" 2>&1
+"$TOP/tests/guest/run-in-guest.sh" -t $((NS * MIB / 2 + 200)) -s "$S" -f "$TOP/bench/brick_rdma-guest.sh" > "$S/out" 2>&1
 rc=$?
 grep -q BENCH_DONE "$S/out" || { cat "$S/out"; echo "bench failed (status $rc)" >&2; exit 1; }
 grep -a "^ib_write_bw: " "$S/out"

@@ -8,6 +8,8 @@
  *   brick_rdma_test list URI ID           "BLOCK 0x... state" per allocated block
  *   brick_rdma_test bench URI SECS SIZE   one-sided WRITE bandwidth through one
  *                                         handle: "BENCH brick_write_MiBps N" (MiB/s)
+ *   brick_rdma_test benchn URI COUNT SIZE COUNT writes of SIZE bytes, then exit
+ *                                         (bench/brick_rdma.sh times the process)
  *
  * check: as identity A (ID_A: identity file path): alloc 2M, 4M, 6M; map 2M
  * read-write; RDMA handle (rkey, remote address); one-sided writes through
@@ -230,8 +232,9 @@ now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* secs > 0: write for secs seconds and print the rate; else write count times */
 static int
-bench(const char *uri, double secs, size_t size)
+bench(const char *uri, double secs, uint64_t count, size_t size)
 {
 	struct nvl_brick_rdma_handle rh;
 	struct nvl_brick_handle h;
@@ -262,7 +265,7 @@ bench(const char *uri, double secs, size_t size)
 		if (off + size > 2 * MIB)
 			off = 0;
 		t = now();
-	} while (t - t0 < secs);
+	} while (secs > 0 ? t - t0 < secs : bytes < count * size);
 	if ((rc = nvl_brick_rdma_sync_read(b, &rh)) < 0)
 		fail("bench", "sync read", rc);
 	t = now();
@@ -282,8 +285,11 @@ main(int argc, char **argv)
 	if (argc == 4 && strcmp(argv[1], "list") == 0)
 		return list(argv[2], argv[3]);
 	if (argc == 5 && strcmp(argv[1], "bench") == 0)
-		return bench(argv[2], atof(argv[3]), (size_t)strtoull(argv[4], NULL, 0));
-	fprintf(stderr, "usage: %s check URI ID_A ID_B | list URI ID | bench URI SECS SIZE\n",
-		argv[0]);
+		return bench(argv[2], atof(argv[3]), 0, (size_t)strtoull(argv[4], NULL, 0));
+	if (argc == 5 && strcmp(argv[1], "benchn") == 0)
+		return bench(argv[2], 0, strtoull(argv[3], NULL, 0),
+			     (size_t)strtoull(argv[4], NULL, 0));
+	fprintf(stderr, "usage: %s check URI ID_A ID_B | list URI ID | bench URI SECS SIZE | "
+			"benchn URI COUNT SIZE\n", argv[0]);
 	return 2;
 }
