@@ -6,9 +6,11 @@
 # handle, one write in flight: the API is synchronous) against perftest's
 # ib_write_bw (its default 128 writes in flight) on the same link
 # (soft-RoCE on the QEMU test guest's eth0, loopback to 10.0.2.15), same
-# message size and byte count, in one guest boot. Both client processes are
-# timed start to exit with the same clock (perftest's cycle-counter report
-# is unreliable under emulation: it is printed, not used). The host has no
+# message size and byte count, in one guest boot. Two tables: the data
+# phase as each tool reports it (perftest's BW average, the brick client's
+# loop), and both client processes timed start to exit with one clock
+# (set-up included; perftest's report comes from cycle counters, which
+# emulation may distort, so the second table checks it). The host has no
 # RDMA: nvlendd and the client run in the guest from BUILD_DIR.
 # Emulation-bound (TCG): only the ratio in one run means something. MiB/s.
 # Brick: a RAM brick (tmpfs fast tier). MIB=MiB written per measurement
@@ -36,14 +38,16 @@ grep -q BENCH_DONE "$S/out" || { cat "$S/out"; echo "bench failed (status $rc)" 
 grep -a "^ib_write_bw: " "$S/out"
 /usr/bin/python3 - "$S/out" <<'PY'
 import sys
-r = {}
-for line in open(sys.argv[1]):
-    p = line.split()
-    if len(p) == 4 and p[0] == 'RESULT':
-        r[(p[1], int(p[2]))] = float(p[3])
-print('| write size | ib_write_bw MiB/s | brick one-sided WRITE MiB/s | ratio |')
-print('|---|---|---|---|')
-for size in sorted({s for _, s in r}):
-    k, n = r.get(('ib_write_bw', size), 0), r.get(('brick', size), 0)
-    print(f'| {size} | {k:.1f} | {n:.1f} | {n / k if k else 0:.2f} |')
+for tag, what in (('RESULT', 'data phase'), ('WALL', 'process start to exit')):
+    r = {}
+    for line in open(sys.argv[1]):
+        p = line.split()
+        if len(p) == 4 and p[0] == tag:
+            r[(p[1], int(p[2]))] = float(p[3])
+    print(f'{what}:')
+    print('| write size | ib_write_bw MiB/s | brick one-sided WRITE MiB/s | ratio |')
+    print('|---|---|---|---|')
+    for size in sorted({s for _, s in r}):
+        k, n = r.get(('ib_write_bw', size), 0), r.get(('brick', size), 0)
+        print(f'| {size} | {k:.1f} | {n:.1f} | {n / k if k else 0:.2f} |')
 PY
