@@ -79,7 +79,7 @@ SRC_ALL    := $(sort $(wildcard $(addsuffix /*.c,$(addprefix src/,$(COMPONENTS))
 # the wire formats both sides share (src/proto) and the brick client, over
 # util's leaf helpers. Nothing of the target, the reactor or the daemon.
 LIB_SRCS   := $(sort $(wildcard src/host/*.c)) $(sort $(wildcard src/proto/*.c)) \
-              src/brick/client.c src/util/util.c src/util/log.c src/util/histogram.c \
+              src/brick/client.c src/brick/client_rdma.c src/util/util.c src/util/log.c src/util/histogram.c \
               src/util/sock.c
 DAEMON_SRCS := $(SRC_ALL)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))

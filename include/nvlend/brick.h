@@ -16,6 +16,15 @@
  *     code on the data path).
  *   - `brick+tcp://HOST:PORT/NAME` (IPv6 hosts in brackets): remote. Data
  *     moves with nvl_brick_read()/nvl_brick_write(); handle.ptr is NULL.
+ *   - `brick+rdma://HOST:PORT/NAME`: remote, over the RDMA CM (an RDMA device
+ *     must reach HOST). A map is a memory region of the daemon:
+ *     nvl_brick_read()/nvl_brick_write() through this connection's handle
+ *     keys are one-sided RDMA READ/WRITE (no daemon code on the data path);
+ *     nvl_brick_rdma_handle() gives what a remote NIC needs (remote address,
+ *     rkey) and nvl_brick_rdma_read/write/sync_read() use it directly.
+ *     Unmap and free deregister the region before they return: an access
+ *     through a kept handle then fails with -EACCES (a remote access error,
+ *     which also breaks the connection's queue pair: -EPIPE afterwards).
  *
  * Durability: a write (a store through ptr, or nvl_brick_write()) is durable
  * once nvl_brick_flush() of a range containing it returns 0 (on a brick that
@@ -92,11 +101,23 @@ struct nvl_brick_handle {
 
 /** A parsed brick URI (nvl_brick_uri_parse). */
 struct nvl_brick_uri {
-	bool tcp;                       /**< brick+tcp (else brick+shm) */
+	bool tcp;                       /**< brick+tcp (else brick+shm or brick+rdma) */
 	char path[108];                 /**< shm: Unix socket path */
-	char host[256];                 /**< tcp: host name or address (no brackets) */
-	char port[16];                  /**< tcp: port */
+	char host[256];                 /**< tcp, rdma: host name or address (no brackets) */
+	char port[16];                  /**< tcp, rdma: port */
 	char name[NVL_BRICK_NAME_MAX + 1];
+	bool rdma;                      /**< brick+rdma (added at the end) */
+};
+
+/** What a remote NIC needs to reach a block mapped over RDMA (the seed's
+ *  "RDMA handle": rkey and remote address). Plain data, copy freely; it
+ *  stops working when the block is unmapped or freed. */
+struct nvl_brick_rdma_handle {
+	uint64_t addr;         /**< the block's logical address */
+	uint64_t length;       /**< 2 MiB */
+	uint64_t remote_addr;  /**< the block's first byte in the daemon's memory region */
+	uint32_t rkey;         /**< the region's remote key */
+	uint32_t flags;        /**< granted NVL_BRICK_MAP_* flags */
 };
 
 /**
@@ -224,6 +245,43 @@ int nvl_brick_key_parse(const char *hex, uint8_t key[NVL_BRICK_KEY_SIZE]);
 /** Write a block key as 32 lowercase hex digits and a NUL. */
 void nvl_brick_key_format(const uint8_t key[NVL_BRICK_KEY_SIZE],
 			  char out[2 * NVL_BRICK_KEY_SIZE + 1]);
+
+/**
+ * The RDMA handle of a block this connection mapped over RDMA.
+ * \return 0, -ENOENT (no live map with this handle key on this connection),
+ *         -EOPNOTSUPP (not a brick+rdma connection).
+ */
+int nvl_brick_rdma_handle(struct nvl_brick *b, uint64_t key, struct nvl_brick_rdma_handle *out);
+
+/**
+ * One-sided RDMA READ of len bytes at offset of an RDMA handle's block (the
+ * handle may be stale: then the daemon's NIC refuses it).
+ * \return 0, -EINVAL (range), -EOPNOTSUPP (not brick+rdma), -EACCES (remote
+ *         access error: revoked handle; the connection is broken afterwards),
+ *         -EPIPE (connection broken), -ETIMEDOUT, -EIO (another failed completion).
+ */
+int nvl_brick_rdma_read(struct nvl_brick *b, const struct nvl_brick_rdma_handle *h,
+			uint64_t offset, void *buf, size_t len);
+
+/**
+ * One-sided RDMA WRITE of len bytes at offset of an RDMA handle's block. The
+ * data is placed once this returns; it is durable per the brick's
+ * persistence after nvl_brick_rdma_sync_read() (RAM and pmem-like fast
+ * tiers) or nvl_brick_flush() (file-backed tiers) - docs/brick.md "RDMA".
+ * \return 0, -EINVAL, -EOPNOTSUPP, -EROFS (read-only handle), -EACCES,
+ *         -EPIPE, -ETIMEDOUT, -EIO.
+ */
+int nvl_brick_rdma_write(struct nvl_brick *b, const struct nvl_brick_rdma_handle *h,
+			 uint64_t offset, const void *buf, size_t len);
+
+/**
+ * The durability barrier of one-sided writes (the seed's "sync-read"): a
+ * one-byte RDMA READ of the block, which completes only after every RDMA
+ * WRITE this connection issued before it has been placed in the daemon's
+ * memory.
+ * \return 0, -EOPNOTSUPP, -EACCES, -EPIPE, -ETIMEDOUT, -EIO.
+ */
+int nvl_brick_rdma_sync_read(struct nvl_brick *b, const struct nvl_brick_rdma_handle *h);
 
 /** Human-readable persistence name: "volatile", "fsync", "pmem". */
 const char *nvl_brick_persistence_name(unsigned persistence);

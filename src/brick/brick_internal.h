@@ -39,6 +39,7 @@
 #ifndef NVL_BRICK_INTERNAL_H
 #define NVL_BRICK_INTERNAL_H
 
+#include "brick/client_rdma.h"
 #include "brick/htab.h"
 #include "proto/brick.h"
 #include "nvlend/spec/brick.h"
@@ -156,6 +157,10 @@ struct brick_handle {
 	uint32_t flags;           /* NVL_BRICK_MAP_* */
 	struct brick_block *blk;
 	struct brick_session *sess;
+	/** Set by a transport that exported the block (RDMA: a memory region);
+	 *  called when the handle goes, before anything else (rdma.c). */
+	void (*unexport)(struct brick_handle *h);
+	void *xp;                 /* the transport's export (RDMA: struct brick_rdma_mr) */
 	TAILQ_ENTRY(brick_handle) blk_link;
 	TAILQ_ENTRY(brick_handle) sess_link;
 };
@@ -397,10 +402,13 @@ void brick_pool_stats(struct brick_pool *p, unsigned *ready, uint64_t *made, uin
 /* ---- server.c ---- */
 struct brick_conn;
 
-/** Transport operations: one table per transport ("SHM", "TCP"; RDMA later). */
+/** Transport operations: one table per transport ("SHM", "TCP", "RDMA"). */
 struct brick_transport_ops {
 	const char *name;
 	bool passes_fds;          /**< map responses carry the block fd (one-sided mmap) */
+	/** no listening socket: listen() sets l->fd = -1 and the transport
+	 *  accepts by itself (RDMA: CM events); no fd store, no acceptor */
+	bool own_accept;
 	/** required: bind + listen on l->traddr/l->trsvcid; set l->fd. \return 0/-errno */
 	int (*listen)(struct brick_listener *l);
 	/** required: unbind (close fd, unlink socket file). */
@@ -416,6 +424,7 @@ struct brick_listener {
 	char trsvcid[32];
 	int fd;
 	struct nvl_acceptor *acceptor;
+	void *priv;               /* own_accept transports: their listener (RDMA: CM id) */
 	unsigned refs;            /* bricks served */
 	unsigned nconns;
 	TAILQ_ENTRY(brick_listener) link;
@@ -438,6 +447,12 @@ struct brick_conn_io {
 	long (*sendv)(void *ctx, const struct iovec *iov, int iovcnt, int fd);
 	void *ctx;
 	bool passes_fds;
+	/** optional (RDMA): export a newly mapped block to the peer's NIC; fills
+	 *  `out` (NVL_BRICK_RDMA_HANDLE_SIZE bytes) and sets h->unexport.
+	 *  \return 0 or -errno (the map is then refused). */
+	int (*map_export)(void *ctx, struct brick_handle *h, uint8_t *out);
+	/** optional: the connection core closed the connection (brick_conn_destroy) */
+	void (*closed)(void *ctx);
 };
 struct brick_conn *brick_conn_create(const struct brick_conn_io *io, struct brick_listener *l);
 /** Run the connection until it would block. \return 0, or <0 when it must be closed. */
@@ -450,5 +465,6 @@ extern uint64_t brick_fuzz_next_key; /* fuzz builds: keys are 1, 2, ... from her
 
 extern const struct brick_transport_ops brick_transport_shm;
 extern const struct brick_transport_ops brick_transport_tcp;
+extern const struct brick_transport_ops brick_transport_rdma;
 
 #endif

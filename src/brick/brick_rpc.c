@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -392,11 +393,13 @@ static const struct nvl_rpc_param brick_listener_params[] = {
 	NVL_RPC_PARAM(struct rpc_brick_listener, name, NVL_RPC_T_STR, true, "brick name"),
 	NVL_RPC_PARAM(struct rpc_brick_listener, trtype, NVL_RPC_T_STR, true,
 		      "\"SHM\" (local: Unix socket, block fds passed for one-sided mmap "
-		      "access) or \"TCP\""),
+		      "access), \"TCP\" or \"RDMA\" (RDMA CM; maps are memory regions the "
+		      "client reads and writes with one-sided RDMA)"),
 	NVL_RPC_PARAM(struct rpc_brick_listener, traddr, NVL_RPC_T_STR, true,
-		      "SHM: absolute path of the Unix socket; TCP: numeric IPv4/IPv6 address"),
+		      "SHM: absolute path of the Unix socket; TCP: numeric IPv4/IPv6 address; "
+		      "RDMA: numeric address an RDMA device owns"),
 	NVL_RPC_PARAM(struct rpc_brick_listener, trsvcid, NVL_RPC_T_STR, false,
-		      "TCP port (required for TCP)"),
+		      "TCP or RDMA port (required for TCP and RDMA)"),
 };
 
 static void
@@ -410,7 +413,7 @@ rpc_brick_add_listener(struct nvl_rpc_request *req, struct rpc_brick_listener *a
 		return;
 	}
 	if (brick_transport_find(a->trtype) == NULL) {
-		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "trtype must be SHM or TCP");
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "trtype must be SHM, TCP or RDMA");
 		return;
 	}
 	rc = brick_listener_add(b, a->trtype, a->traddr, a->trsvcid);
@@ -419,6 +422,11 @@ rpc_brick_add_listener(struct nvl_rpc_request *req, struct rpc_brick_listener *a
 	else if (rc == -EEXIST)
 		nvl_rpc_error(req, rc, "brick '%s' already listens there (or a non-socket file "
 				       "is in the way)", a->name);
+	else if (rc == -EADDRNOTAVAIL && strcasecmp(a->trtype, "RDMA") == 0)
+		nvl_rpc_error(req, rc, "no RDMA device has this address (%s)", a->traddr);
+	else if (rc == -ENODEV && strcasecmp(a->trtype, "RDMA") == 0)
+		nvl_rpc_error(req, rc, "no RDMA connection manager (rdma_ucm loaded? "
+				       "/dev/infiniband/rdma_cm)");
 	else if (rc < 0)
 		nvl_rpc_error_errno(req, rc, "cannot add listener");
 	else

@@ -10,6 +10,12 @@
  * mmap it; the mappings are tracked per connection so unmap/free/disconnect
  * can take them down again.
  *
+ * RDMA ("brick+rdma") connections carry the same messages as SEND/RECV
+ * (client_rdma.c); a MAP answer there adds the block's memory region (remote
+ * address, rkey), kept per connection (struct client_rmap) so that READ and
+ * WRITE through a handle key of this connection become one-sided RDMA READ
+ * and WRITE; unmap/free/disconnect forget them.
+ *
  * Ownership (docs/brick.md "Who may use a block"): HELLO carries the
  * client's identity secret, read from NVLEND_BRICK_IDENTITY or
  * ~/.config/nvlend/brick-identity (created 0600 on first use), and its name
@@ -18,6 +24,7 @@
  * sent with MAP and FREE of their block, so callers never handle keys
  * unless they hand a block to someone else.
  */
+#include "brick/client_rdma.h"
 #include "proto/brick.h"
 #include "nvlend/brick.h"
 #include "util/sock.h"
@@ -50,6 +57,15 @@ struct client_key {
 	uint8_t key[NVL_BRICK_KEY_SIZE];
 };
 
+/* A block mapped over RDMA by this connection. */
+struct client_rmap {
+	uint64_t key;     /* handle key */
+	uint64_t addr;
+	uint64_t raddr;   /* remote address of the block's first byte */
+	uint32_t rkey;
+	uint32_t flags;
+};
+
 /* Client transport operations (an RDMA transport adds a table here). */
 struct brick_client_transport {
 	const char *scheme;
@@ -59,6 +75,7 @@ struct brick_client_transport {
 
 struct nvl_brick {
 	int fd;
+	struct brick_rdma_client *rdma; /* brick+rdma (fd is -1) */
 	const struct brick_client_transport *tr;
 	pthread_mutex_t lock;
 	uint64_t next_id;
@@ -69,6 +86,8 @@ struct nvl_brick {
 	size_t nmaps, cap_maps;
 	struct client_key *keys;  /* block keys this connection knows */
 	size_t nkeys, cap_keys;
+	struct client_rmap *rmaps; /* RDMA maps of this connection */
+	size_t nrmaps, cap_rmaps;
 };
 
 /* ---- URI --------------------------------------------------------------- */
@@ -97,7 +116,7 @@ copy_part(char *dst, size_t size, const char *src, size_t n)
 NVL_EXPORT int
 nvl_brick_uri_parse(const char *uri, struct nvl_brick_uri *u)
 {
-	static const char shm[] = "brick+shm://", tcp[] = "brick+tcp://";
+	static const char shm[] = "brick+shm://", tcp[] = "brick+tcp://", rdma[] = "brick+rdma://";
 	const char *p, *q;
 	int rc;
 
@@ -119,10 +138,15 @@ nvl_brick_uri_parse(const char *uri, struct nvl_brick_uri *u)
 			return -EINVAL;
 		return copy_part(u->name, sizeof(u->name), q, strlen(q));
 	}
-	if (strncmp(uri, tcp, sizeof(tcp) - 1) != 0)
+	if (strncmp(uri, rdma, sizeof(rdma) - 1) == 0) {
+		u->rdma = true; /* HOST:PORT/NAME as brick+tcp */
+		p = uri + sizeof(rdma) - 1;
+	} else if (strncmp(uri, tcp, sizeof(tcp) - 1) == 0) {
+		u->tcp = true;
+		p = uri + sizeof(tcp) - 1;
+	} else {
 		return -EINVAL;
-	u->tcp = true;
-	p = uri + sizeof(tcp) - 1;
+	}
 	if (*p == '[') {
 		q = strchr(p, ']');
 		if (q == NULL || q[1] != ':')
@@ -195,6 +219,13 @@ static const struct brick_client_transport g_client_tcp = {
 	.connect = brick_tcp_connect,
 };
 
+/* connect NULL: the RDMA CM connects (client_rdma.c), there is no socket */
+static const struct brick_client_transport g_client_rdma = {
+	.scheme = "brick+rdma",
+	.passes_fds = false,
+	.connect = NULL,
+};
+
 /* ---- message exchange -------------------------------------------------- */
 
 static int
@@ -206,6 +237,8 @@ io_err(int e)
 static int
 send_all(struct nvl_brick *b, struct iovec *iov, int cnt)
 {
+	if (b->rdma)
+		return brick_rdma_client_send(b->rdma, iov, cnt);
 	while (cnt > 0) {
 		ssize_t n = nvl_sock_send_fds(b->fd, iov, cnt, NULL, 0, 0);
 
@@ -231,6 +264,8 @@ recv_all(struct nvl_brick *b, void *buf, size_t len, int *fd)
 {
 	uint8_t *p = buf;
 
+	if (b->rdma)
+		return brick_rdma_client_recv(b->rdma, buf, len);
 	while (len > 0) {
 		struct iovec iov = { .iov_base = p, .iov_len = len };
 		int got[1];
@@ -554,6 +589,63 @@ key_forget(struct nvl_brick *b, uint64_t addr)
 	*k = b->keys[--b->nkeys];
 }
 
+/* ---- RDMA maps of this connection (caller holds the lock) -------------- */
+
+static struct client_rmap *
+rmap_find_key(struct nvl_brick *b, uint64_t key)
+{
+	for (size_t i = 0; i < b->nrmaps; i++)
+		if (b->rmaps[i].key == key)
+			return &b->rmaps[i];
+	return NULL;
+}
+
+static uint64_t
+get_le(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* A MAP answer over RDMA: remember the block's memory region. */
+static int
+rmap_add(struct nvl_brick *b, const struct nvl_brick_hdr *resp, const uint8_t *wire)
+{
+	struct client_rmap *m;
+
+	if (b->nrmaps == b->cap_rmaps) {
+		size_t ncap = b->cap_rmaps ? b->cap_rmaps * 2 : 16;
+		struct client_rmap *nm = realloc(b->rmaps, ncap * sizeof(*nm));
+
+		if (nm == NULL)
+			return -ENOMEM;
+		b->rmaps = nm;
+		b->cap_rmaps = ncap;
+	}
+	m = &b->rmaps[b->nrmaps++];
+	m->key = resp->key;
+	m->addr = resp->addr;
+	m->raddr = get_le(wire, 8);
+	m->rkey = (uint32_t)get_le(wire + 8, 4);
+	m->flags = resp->arg;
+	return 0;
+}
+
+/* One-sided READ/WRITE through a handle of this connection. */
+static int
+rmap_rw(struct nvl_brick *b, const struct client_rmap *m, bool write, uint64_t addr,
+	uint64_t off, void *buf, size_t len)
+{
+	if (m->addr != addr)
+		return -EACCES; /* the key of another block */
+	if (write && !(m->flags & NVL_BRICK_MAP_RW))
+		return -EROFS;
+	return brick_rdma_client_rw(b->rdma, write, m->raddr + off, m->rkey, buf, len);
+}
+
 /* ---- API --------------------------------------------------------------- */
 
 NVL_EXPORT int
@@ -578,13 +670,20 @@ nvl_brick_connect(const char *uri, struct nvl_brick **out)
 	b = calloc(1, sizeof(*b));
 	if (b == NULL)
 		return -ENOMEM;
-	b->tr = u.tcp ? &g_client_tcp : &g_client_shm;
+	b->tr = u.rdma ? &g_client_rdma : u.tcp ? &g_client_tcp : &g_client_shm;
 	b->version = NVL_BRICK_VERSION_MAX;
+	b->fd = -1;
 	pthread_mutex_init(&b->lock, NULL);
-	rc = b->tr->connect(&u, &b->fd);
-	if (rc < 0)
-		goto err_free;
-	set_timeouts(b->fd);
+	if (u.rdma) {
+		rc = brick_rdma_client_connect(u.host, u.port, CLIENT_TIMEOUT_S * 1000, &b->rdma);
+		if (rc < 0)
+			goto err_free;
+	} else {
+		rc = b->tr->connect(&u, &b->fd);
+		if (rc < 0)
+			goto err_free;
+		set_timeouts(b->fd);
+	}
 	x.out = hello;
 	x.out_len = brick_proto_hello_encode_id(u.name, &cl, hello, sizeof(hello));
 	explicit_bzero(&cl, sizeof(cl));
@@ -605,7 +704,10 @@ nvl_brick_connect(const char *uri, struct nvl_brick **out)
 	*out = b;
 	return 0;
 err_close:
-	close(b->fd);
+	if (b->rdma)
+		brick_rdma_client_close(b->rdma);
+	else
+		close(b->fd);
 err_free:
 	pthread_mutex_destroy(&b->lock);
 	free(b);
@@ -616,6 +718,15 @@ static void
 drop_local_maps(struct nvl_brick *b, uint64_t addr, bool all)
 {
 	size_t i = 0;
+
+	while (i < b->nrmaps) {
+		if (all || b->rmaps[i].addr == addr) {
+			b->rmaps[i] = b->rmaps[--b->nrmaps];
+			continue;
+		}
+		i++;
+	}
+	i = 0;
 
 	while (i < b->nmaps) {
 		if (all || b->maps[i].addr == addr) {
@@ -637,7 +748,11 @@ nvl_brick_disconnect(struct nvl_brick *b)
 	if (b->keys)
 		explicit_bzero(b->keys, b->cap_keys * sizeof(*b->keys));
 	free(b->keys);
-	close(b->fd);
+	free(b->rmaps);
+	if (b->rdma)
+		brick_rdma_client_close(b->rdma);
+	else
+		close(b->fd);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
 }
@@ -723,7 +838,7 @@ NVL_EXPORT int
 nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_brick_handle *h)
 {
 	struct nvl_brick_hdr req = { .opcode = NVL_BRICK_OP_MAP, .addr = addr, .arg = flags };
-	uint8_t bkey[NVL_BRICK_KEY_SIZE];
+	uint8_t bkey[NVL_BRICK_KEY_SIZE + NVL_BRICK_RDMA_HANDLE_SIZE];
 	struct xfer x = { .in = bkey, .in_cap = sizeof(bkey) };
 	struct client_key *k;
 	void *p = NULL;
@@ -742,9 +857,15 @@ nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_bri
 		goto out;
 	/* the handle is for this block, all of it (a server that says otherwise
 	 * is not one to trust with the caller's memory) */
-	if (x.resp.addr != addr || x.resp.length != NVL_BRICK_BLOCK_SIZE) {
+	if (x.resp.addr != addr || x.resp.length != NVL_BRICK_BLOCK_SIZE ||
+	    x.resp.data_len != NVL_BRICK_KEY_SIZE + (b->rdma ? NVL_BRICK_RDMA_HANDLE_SIZE : 0)) {
 		rc = -EPROTO;
 		goto err_unmap;
+	}
+	if (b->rdma) {
+		rc = rmap_add(b, &x.resp, bkey + NVL_BRICK_KEY_SIZE);
+		if (rc < 0)
+			goto err_unmap;
 	}
 	if (x.fd >= 0) {
 		int prot = PROT_READ | ((x.resp.arg & NVL_BRICK_MAP_RW) ? PROT_WRITE : 0);
@@ -795,6 +916,8 @@ nvl_brick_map(struct nvl_brick *b, uint64_t addr, uint32_t flags, struct nvl_bri
 			munmap(p, NVL_BRICK_BLOCK_SIZE);
 			b->nmaps--;
 		}
+		if (b->rdma)
+			b->nrmaps--;
 		goto err_unmap;
 	}
 	h->key = x.resp.key;
@@ -945,7 +1068,10 @@ nvl_brick_read(struct nvl_brick *b, uint64_t key, uint64_t addr, void *buf, size
 	if (len == 0 || split_addr(addr, len, &req.addr, &req.offset) < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&b->lock);
-	rc = exchange(b, &req, &x);
+	if (b->rdma && rmap_find_key(b, key) != NULL)
+		rc = rmap_rw(b, rmap_find_key(b, key), false, req.addr, req.offset, buf, len);
+	else
+		rc = exchange(b, &req, &x);
 	pthread_mutex_unlock(&b->lock);
 	return rc;
 }
@@ -960,7 +1086,11 @@ nvl_brick_write(struct nvl_brick *b, uint64_t key, uint64_t addr, const void *bu
 	if (len == 0 || split_addr(addr, len, &req.addr, &req.offset) < 0)
 		return -EINVAL;
 	pthread_mutex_lock(&b->lock);
-	rc = exchange(b, &req, &x);
+	if (b->rdma && rmap_find_key(b, key) != NULL)
+		rc = rmap_rw(b, rmap_find_key(b, key), true, req.addr, req.offset, (void *)buf,
+			     len);
+	else
+		rc = exchange(b, &req, &x);
 	pthread_mutex_unlock(&b->lock);
 	return rc;
 }
@@ -991,6 +1121,69 @@ nvl_brick_flush_all(struct nvl_brick *b)
 	rc = exchange(b, &req, &x);
 	pthread_mutex_unlock(&b->lock);
 	return rc;
+}
+
+NVL_EXPORT int
+nvl_brick_rdma_handle(struct nvl_brick *b, uint64_t key, struct nvl_brick_rdma_handle *out)
+{
+	struct client_rmap *m;
+	int rc = -ENOENT;
+
+	if (b->rdma == NULL)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&b->lock);
+	m = rmap_find_key(b, key);
+	if (m != NULL) {
+		out->addr = m->addr;
+		out->length = NVL_BRICK_BLOCK_SIZE;
+		out->remote_addr = m->raddr;
+		out->rkey = m->rkey;
+		out->flags = m->flags;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+static int
+rdma_handle_rw(struct nvl_brick *b, const struct nvl_brick_rdma_handle *h, bool write,
+	       uint64_t offset, void *buf, size_t len)
+{
+	int rc;
+
+	if (b->rdma == NULL)
+		return -EOPNOTSUPP;
+	if (len == 0 || offset >= NVL_BRICK_BLOCK_SIZE || len > NVL_BRICK_BLOCK_SIZE - offset)
+		return -EINVAL;
+	if (write && !(h->flags & NVL_BRICK_MAP_RW))
+		return -EROFS;
+	pthread_mutex_lock(&b->lock);
+	rc = brick_rdma_client_rw(b->rdma, write, h->remote_addr + offset, h->rkey, buf, len);
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+NVL_EXPORT int
+nvl_brick_rdma_read(struct nvl_brick *b, const struct nvl_brick_rdma_handle *h, uint64_t offset,
+		    void *buf, size_t len)
+{
+	return rdma_handle_rw(b, h, false, offset, buf, len);
+}
+
+NVL_EXPORT int
+nvl_brick_rdma_write(struct nvl_brick *b, const struct nvl_brick_rdma_handle *h,
+		     uint64_t offset, const void *buf, size_t len)
+{
+	return rdma_handle_rw(b, h, true, offset, (void *)buf, len);
+}
+
+NVL_EXPORT int
+nvl_brick_rdma_sync_read(struct nvl_brick *b, const struct nvl_brick_rdma_handle *h)
+{
+	uint8_t byte;
+
+	/* RC ordering: this READ is executed after the WRITEs posted before it */
+	return rdma_handle_rw(b, h, false, 0, &byte, 1);
 }
 
 NVL_EXPORT const char *

@@ -238,7 +238,7 @@ brick_conn_async_done(void *arg, int rc)
 	if (c->state != CONN_DEAD) {
 		brick_respond(c, &a->req, rc);
 		if (!c->in_process) {
-			if (brick_conn_process(c) < 0 && c->sock >= 0)
+			if (brick_conn_process(c) < 0 && (c->sock >= 0 || c->io.closed))
 				brick_conn_close(c);
 			else
 				brick_conn_update_events(c);
@@ -451,12 +451,22 @@ brick_exec_map(struct brick_conn *c, const struct nvl_brick_hdr *req)
 	}
 	tx = brick_tx_new(c, req, 0);
 	if (tx)
-		tx->owned = malloc(NVL_BRICK_KEY_SIZE);
+		tx->owned = malloc(NVL_BRICK_KEY_SIZE + NVL_BRICK_RDMA_HANDLE_SIZE);
 	if (tx == NULL || tx->owned == NULL) {
 		free(tx);
 		brick_handle_revoke(c->b, h);
 		brick_respond(c, req, -ENOMEM);
 		return;
+	}
+	if (c->io.map_export) {
+		/* RDMA: the block becomes a memory region; its handle follows the key */
+		rc = c->io.map_export(c->io.ctx, h, (uint8_t *)tx->owned + NVL_BRICK_KEY_SIZE);
+		if (rc < 0) {
+			brick_tx_free(tx);
+			brick_handle_revoke(c->b, h);
+			brick_respond(c, req, rc);
+			return;
+		}
 	}
 	if (c->io.passes_fds) {
 		struct brick_mem *m = h->blk->mem;
@@ -483,8 +493,9 @@ brick_exec_map(struct brick_conn *c, const struct nvl_brick_hdr *req)
 	/* the block key goes with the handle: it is what another client needs */
 	memcpy(tx->owned, blk->acl.key, NVL_BRICK_KEY_SIZE);
 	tx->data = tx->owned;
-	tx->data_len = NVL_BRICK_KEY_SIZE;
-	brick_tx_set(tx, fl, h->key, h->blk->addr, BRICK_BLOCK_SIZE, h->flags, NVL_BRICK_KEY_SIZE);
+	tx->data_len = NVL_BRICK_KEY_SIZE + (c->io.map_export ? NVL_BRICK_RDMA_HANDLE_SIZE : 0);
+	brick_tx_set(tx, fl, h->key, h->blk->addr, BRICK_BLOCK_SIZE, h->flags,
+		     (uint32_t)tx->data_len);
 	brick_tx_queue(c, tx);
 }
 
@@ -850,6 +861,8 @@ brick_conn_destroy(struct brick_conn *c)
 		brick_listener_maybe_free(c->l);
 		c->l = NULL;
 	}
+	if (c->io.closed)
+		c->io.closed(c->io.ctx); /* after the handles (and their MRs) are gone */
 	brick_conn_put(c);
 }
 
@@ -1030,6 +1043,7 @@ const struct brick_transport_ops brick_transport_tcp = {
 static const struct brick_transport_ops *const g_transports[] = {
 	&brick_transport_shm,
 	&brick_transport_tcp,
+	&brick_transport_rdma,
 };
 
 const struct brick_transport_ops *
@@ -1098,7 +1112,8 @@ brick_listener_unref(struct brick_listener *l)
 	nvl_acceptor_destroy(l->acceptor);
 	l->acceptor = NULL;
 	brick_store_name(l, sname);
-	(void)nvl_fdstore_remove(sname);
+	if (!l->ops->own_accept)
+		(void)nvl_fdstore_remove(sname);
 	l->ops->stop(l);
 	TAILQ_REMOVE(&g_listeners, l, link);
 	NVL_NOTICELOG("brick listener %s %s%s%s stopped", l->trtype, l->traddr,
@@ -1143,6 +1158,15 @@ brick_listener_add(struct brick *b, const char *trtype, const char *traddr,
 	nvl_strlcpy(l->traddr, traddr, sizeof(l->traddr));
 	nvl_strlcpy(l->trsvcid, trsvcid, sizeof(l->trsvcid));
 	brick_store_name(l, sname);
+	if (ops->own_accept) {
+		/* no socket to keep across a restart or to accept on (RDMA CM) */
+		rc = ops->listen(l);
+		if (rc < 0) {
+			free(l);
+			return rc;
+		}
+		goto listening;
+	}
 	rc = nvl_fdstore_listener(sname, brick_open_listener, l, &l->fd, NULL);
 	if (rc < 0) {
 		free(l);
@@ -1158,6 +1182,7 @@ brick_listener_add(struct brick *b, const char *trtype, const char *traddr,
 		free(l);
 		return rc;
 	}
+listening:
 	l->refs = 1;
 	TAILQ_INSERT_TAIL(&g_listeners, l, link);
 	b->listeners[b->nlisteners++] = l;

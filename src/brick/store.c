@@ -267,6 +267,10 @@ handle_unlink(struct brick *b, struct brick_handle *h)
 {
 	struct brick_block *blk = h->blk;
 
+	/* the transport's export (an RDMA memory region) goes first: its rkey
+	 * stops working before the unmap or free is answered */
+	if (h->unexport)
+		h->unexport(h);
 	brick_htab_del(&b->keys, h->key);
 	TAILQ_REMOVE(&blk->handles, h, blk_link);
 	TAILQ_REMOVE(&h->sess->handles, h, sess_link);

@@ -182,6 +182,8 @@ brick_proto_check_resp(const struct nvl_brick_hdr *r, const struct nvl_brick_hdr
 		if (r->addr != req->addr || r->length != NVL_BRICK_BLOCK_SIZE || r->key == 0)
 			return -EPROTO;
 		want = NVL_BRICK_KEY_SIZE; /* the block key */
+		if (r->data_len == NVL_BRICK_KEY_SIZE + NVL_BRICK_RDMA_HANDLE_SIZE)
+			want = r->data_len; /* + the RDMA handle (the client checks its transport) */
 		break;
 	case NVL_BRICK_OP_ALLOC:
 	case NVL_BRICK_OP_KEY:

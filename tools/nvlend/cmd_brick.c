@@ -38,10 +38,16 @@ brick_open(struct nvl_cli *cli, const char *uri, struct nvl_brick **b)
 	if (rc == 0)
 		return CLI_OK;
 	if (rc == -EINVAL || rc == -ENAMETOOLONG)
-		return cli_usage_error(cli, "bad brick URI '%s' (brick+shm:///SOCKET?name=NAME or "
-					    "brick+tcp://HOST:PORT/NAME)", uri);
+		return cli_usage_error(cli, "bad brick URI '%s' (brick+shm:///SOCKET?name=NAME, "
+					    "brick+tcp://HOST:PORT/NAME or "
+					    "brick+rdma://HOST:PORT/NAME)", uri);
 	fprintf(stderr, "%s %s: cannot connect to %s: %s\n", cli->prog, cli->cmd_path, uri,
-		rc == -ENOENT ? "no such brick or socket" : strerror(-rc));
+		rc == -ENOENT ? "no such brick or socket"
+		: rc == -ENODEV && strncmp(uri, "brick+rdma:", 11) == 0
+			? "no RDMA connection manager (rdma_ucm loaded? /dev/infiniband/rdma_cm)"
+		: rc == -EADDRNOTAVAIL && strncmp(uri, "brick+rdma:", 11) == 0
+			? "no RDMA device has this address (or reaches it)"
+			: strerror(-rc));
 	return CLI_NODAEMON;
 }
 
@@ -174,7 +180,9 @@ NVL_CLI_COMMAND(g_cmd_brick_alloc, "brick alloc", "allocate a 2 MiB block of a b
 "    nvlend brick alloc URI ADDR\n"
 "\n"
 "DESCRIPTION\n"
-"    URI is brick+shm:///SOCKET/PATH?name=NAME or brick+tcp://HOST:PORT/NAME.\n"
+"    URI is brick+shm:///SOCKET/PATH?name=NAME, brick+tcp://HOST:PORT/NAME or\n"
+"    brick+rdma://HOST:PORT/NAME (RDMA CM; mapped blocks are read and written\n"
+"    with one-sided RDMA READ/WRITE).\n"
 "    ADDR is any 2 MiB-aligned 64-bit value, in hex (0x200000) or as a size\n"
 "    (2M, 1G): the block's logical id. The new block reads as zeroes. Fails if\n"
 "    the block exists (EEXIST) or the brick is full (ENOSPC).\n"
@@ -474,7 +482,8 @@ NVL_CLI_COMMAND(g_cmd_brick_write, "brick write", "write stdin into a block (dur
 "DESCRIPTION\n"
 "    Maps the block read-write (shared), writes stdin at --offset (default 0)\n"
 "    -- with plain stores into the mapping on brick+shm URIs, with WRITE\n"
-"    messages on brick+tcp URIs -- flushes the written range (durable when\n"
+"    messages on brick+tcp URIs, with one-sided RDMA WRITE on brick+rdma\n"
+"    URIs -- flushes the written range (durable when\n"
 "    the command returns, as far as the brick's medium allows) and unmaps.\n"
 "    The input must fit in the 2 MiB block after the offset.\n"
 "\n"
@@ -863,7 +872,7 @@ cmd_brick_listen(struct nvl_cli *cli, int argc, char **argv)
 	int rc;
 
 	if (argc < 4)
-		return cli_usage_error(cli, "expected NAME shm PATH | NAME tcp ADDR PORT");
+		return cli_usage_error(cli, "expected NAME shm PATH | NAME tcp|rdma ADDR PORT");
 	if (strcasecmp(argv[2], "shm") == 0 && argc == 4) {
 		const char *p = path;
 
@@ -871,11 +880,13 @@ cmd_brick_listen(struct nvl_cli *cli, int argc, char **argv)
 			return cli_usage_error(cli, "socket path too long");
 		params = json_pack("{s:s, s:s, s:s}", "name", argv[1], "trtype", "SHM", "traddr",
 				   p);
-	} else if (strcasecmp(argv[2], "tcp") == 0 && argc == 5) {
-		params = json_pack("{s:s, s:s, s:s, s:s}", "name", argv[1], "trtype", "TCP",
-				   "traddr", argv[3], "trsvcid", argv[4]);
+	} else if ((strcasecmp(argv[2], "tcp") == 0 || strcasecmp(argv[2], "rdma") == 0) &&
+		   argc == 5) {
+		params = json_pack("{s:s, s:s, s:s, s:s}", "name", argv[1], "trtype",
+				   strcasecmp(argv[2], "tcp") == 0 ? "TCP" : "RDMA", "traddr", argv[3],
+				   "trsvcid", argv[4]);
 	} else {
-		return cli_usage_error(cli, "expected NAME shm PATH | NAME tcp ADDR PORT");
+		return cli_usage_error(cli, "expected NAME shm PATH | NAME tcp|rdma ADDR PORT");
 	}
 	rc = cli_call(cli, "brick_add_listener", params, &result);
 	if (rc != CLI_OK)
@@ -886,21 +897,26 @@ cmd_brick_listen(struct nvl_cli *cli, int argc, char **argv)
 				"brick %s listens on shm %s (URI brick+shm://%s?name=%s)", argv[1],
 				path, path, argv[1]);
 	return cli_done(cli, cli_get_object(cli, "brick_get_bricks", "name", argv[1]),
-			"brick %s listens on tcp %s port %s (URI brick+tcp://%s%s%s:%s/%s)", argv[1],
-			argv[3], argv[4], strchr(argv[3], ':') ? "[" : "", argv[3],
-			strchr(argv[3], ':') ? "]" : "", argv[4], argv[1]);
+			"brick %s listens on %s %s port %s (URI brick+%s://%s%s%s:%s/%s)", argv[1],
+			strcasecmp(argv[2], "tcp") == 0 ? "tcp" : "rdma", argv[3], argv[4],
+			strcasecmp(argv[2], "tcp") == 0 ? "tcp" : "rdma",
+			strchr(argv[3], ':') ? "[" : "", argv[3], strchr(argv[3], ':') ? "]" : "",
+			argv[4], argv[1]);
 }
-NVL_CLI_COMMAND(g_cmd_brick_listen, "brick listen", "serve a brick on shm or tcp",
+NVL_CLI_COMMAND(g_cmd_brick_listen, "brick listen", "serve a brick on shm, tcp or rdma",
 "NAME\n"
 "    nvlend brick listen - add a listener for a brick\n"
 "\n"
 "SYNOPSIS\n"
 "    nvlend brick listen NAME shm SOCKET_PATH\n"
 "    nvlend brick listen NAME tcp ADDRESS PORT\n"
+"    nvlend brick listen NAME rdma ADDRESS PORT\n"
 "\n"
 "DESCRIPTION\n"
 "    shm: local clients connect to the Unix socket and map blocks into their\n"
 "    address space (URI brick+shm://SOCKET_PATH?name=NAME). tcp: numeric\n"
-"    IPv4/IPv6 address (URI brick+tcp://ADDRESS:PORT/NAME). RPC:\n"
-"    brick_add_listener.\n",
+"    IPv4/IPv6 address (URI brick+tcp://ADDRESS:PORT/NAME). rdma: an\n"
+"    address an RDMA device owns (RoCE, soft-RoCE, IPoIB); maps are memory\n"
+"    regions clients reach with one-sided RDMA (URI\n"
+"    brick+rdma://ADDRESS:PORT/NAME). RPC: brick_add_listener.\n",
 		cmd_brick_listen)

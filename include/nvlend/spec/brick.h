@@ -38,6 +38,10 @@
 #define NVL_BRICK_CLIENT_MAX 63          /**< client names: 0..63 bytes */
 /** Largest payload of any message: a WRITE request or READ response of a whole block. */
 #define NVL_BRICK_MAX_DATA NVL_BRICK_BLOCK_SIZE
+/** Over RDMA (brick+rdma), a MAP response's payload is the block key followed
+ *  by the block's remote handle, little endian: remote address u64, rkey
+ *  u32, reserved u32 (docs/brick.md "The brick over RDMA"). */
+#define NVL_BRICK_RDMA_HANDLE_SIZE 16
 
 /** Opcodes. */
 enum nvl_brick_opc {
@@ -47,7 +51,8 @@ enum nvl_brick_opc {
 	NVL_BRICK_OP_FREE = 4,      /**< addr; payload: the block key (16 bytes) or none */
 	NVL_BRICK_OP_MAP = 5,       /**< addr, arg = map flags; payload: block key or none;
 				     *   response: key (handle), addr, length, arg;
-				     *   response payload: the block key */
+				     *   response payload: the block key (RDMA: then
+				     *   NVL_BRICK_RDMA_HANDLE_SIZE bytes of remote handle) */
 	NVL_BRICK_OP_UNMAP = 6,     /**< addr (this connection's handles to it) */
 	NVL_BRICK_OP_LIST = 7,      /**< addr = first address, arg = max extents (0 = max);
 				     *   only the blocks the client owns */

@@ -193,6 +193,13 @@ test_check_resp(void **state)
 	assert_int_equal(brick_proto_check_resp(&r, &q), 0);
 	r.data_len = 0;
 	assert_int_equal(brick_proto_check_resp(&r, &q), -EPROTO);
+	/* over RDMA the block key is followed by the remote handle; nothing else fits */
+	r.data_len = NVL_BRICK_KEY_SIZE + NVL_BRICK_RDMA_HANDLE_SIZE;
+	assert_int_equal(brick_proto_check_resp(&r, &q), 0);
+	r.data_len = NVL_BRICK_KEY_SIZE + NVL_BRICK_RDMA_HANDLE_SIZE - 1;
+	assert_int_equal(brick_proto_check_resp(&r, &q), -EPROTO);
+	r.data_len = NVL_BRICK_KEY_SIZE + NVL_BRICK_RDMA_HANDLE_SIZE + 1;
+	assert_int_equal(brick_proto_check_resp(&r, &q), -EPROTO);
 	r.data_len = NVL_BRICK_KEY_SIZE;
 	r.key = 0;
 	assert_int_equal(brick_proto_check_resp(&r, &q), -EPROTO);
@@ -339,6 +346,19 @@ test_uri(void **state)
 			assert_string_equal(u.port, c[i].b);
 		assert_string_equal(u.name, c[i].name);
 	}
+	/* brick+rdma: HOST:PORT/NAME as brick+tcp */
+	assert_int_equal(nvl_brick_uri_parse("brick+rdma://192.0.2.10:4430/b0", &u), 0);
+	assert_true(u.rdma);
+	assert_false(u.tcp);
+	assert_string_equal(u.host, "192.0.2.10");
+	assert_string_equal(u.port, "4430");
+	assert_string_equal(u.name, "b0");
+	assert_int_equal(nvl_brick_uri_parse("brick+rdma://[fe80::1]:4430/b0", &u), 0);
+	assert_string_equal(u.host, "fe80::1");
+	assert_int_equal(nvl_brick_uri_parse("brick+rdma://192.0.2.10/b0", &u), -EINVAL);
+	assert_int_equal(nvl_brick_uri_parse("brick+rdma://192.0.2.10:4430/", &u), -EINVAL);
+	assert_int_equal(nvl_brick_uri_parse("brick+tcp://h:1/b", &u), 0);
+	assert_false(u.rdma);
 	snprintf(longp, sizeof(longp), "brick+shm:///%0200d?name=b", 0);
 	assert_int_equal(nvl_brick_uri_parse(longp, &u), -ENAMETOOLONG);
 	assert_int_equal(nvl_brick_uri_parse(NULL, &u), -EINVAL);

@@ -1,0 +1,53 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# bench/brick_rdma.sh [BUILD_DIR] - the brick over RDMA: one-sided RDMA WRITE
+# bandwidth of libnvlend's brick client (nvl_brick_rdma_write through one
+# handle, one write in flight: the API is synchronous) against perftest's
+# ib_write_bw (its default 128 writes in flight) on the same link
+# (soft-RoCE on the QEMU test guest's eth0, loopback to 10.0.2.15), same
+# message size and byte count, in one guest boot. Two tables: the data
+# phase as each tool reports it (perftest's BW average, the brick client's
+# loop), and both client processes timed start to exit with one clock
+# (set-up included; perftest's report comes from cycle counters, which
+# emulation may distort, so the second table checks it). The host has no
+# RDMA: nvlendd and the client run in the guest from BUILD_DIR.
+# Emulation-bound (TCG): only the ratio in one run means something. MiB/s.
+# Brick: a RAM brick (tmpfs fast tier). MIB=MiB written per measurement
+# (default 256), SIZES (default "65536 1048576 2097152"). The guest's
+# processes are not pinned (2 emulated vCPUs). Guest half:
+# bench/brick_rdma-guest.sh.
+set -u
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-$TOP/build}
+case "$BUILD" in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
+MIB=${MIB:-256}
+SIZES=${SIZES:-65536 1048576 2097152}
+export NVLEND_GUEST_DIR=${NVLEND_GUEST_DIR:-/var/tmp/nvlend-test-guest}
+[ -f "$NVLEND_GUEST_DIR/img/6.1/initramfs.img" ] || "$TOP/tests/guest/build.sh" 6.1 >&2 ||
+	{ echo "cannot build the guest image" >&2; exit 1; }
+[ -x "$BUILD/tests/helpers/brick_rdma_test" ] || { echo "make tests first" >&2; exit 1; }
+S=$(mktemp -d /tmp/nvlend-bench-brick-rdma.XXXXXX)
+trap 'rm -rf "$S"' EXIT
+cp "$BUILD/bin/nvlendd" "$BUILD/bin/nvlend" "$BUILD/tests/helpers/brick_rdma_test" "$S/"
+printf 'MIB=%s\nSIZES="%s"\n' "$MIB" "$SIZES" > "$S/env"
+NS=$(echo $SIZES | wc -w)
+"$TOP/tests/guest/run-in-guest.sh" -t $((NS * MIB / 2 + 200)) -s "$S" -f "$TOP/bench/brick_rdma-guest.sh" > "$S/out" 2>&1
+rc=$?
+grep -q BENCH_DONE "$S/out" || { cat "$S/out"; echo "bench failed (status $rc)" >&2; exit 1; }
+grep -a "^ib_write_bw: " "$S/out"
+/usr/bin/python3 - "$S/out" <<'PY'
+import sys
+for tag, what in (('RESULT', 'data phase'), ('WALL', 'process start to exit')):
+    r = {}
+    for line in open(sys.argv[1]):
+        p = line.split()
+        if len(p) == 4 and p[0] == tag:
+            r[(p[1], int(p[2]))] = float(p[3])
+    print(f'{what}:')
+    print('| write size | ib_write_bw MiB/s | brick one-sided WRITE MiB/s | ratio |')
+    print('|---|---|---|---|')
+    for size in sorted({s for _, s in r}):
+        k, n = r.get(('ib_write_bw', size), 0), r.get(('brick', size), 0)
+        print(f'| {size} | {k:.1f} | {n:.1f} | {n / k if k else 0:.2f} |')
+PY

@@ -1,0 +1,34 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+# timeout: 300
+# asan: no
+#
+# The brick over RDMA (docs/brick.md "RDMA"), in one QEMU guest boot over
+# soft-RoCE: nvlendd runs inside the guest from the build folder (the host
+# has no RDMA) with a RAM brick and an RDMA listener; libnvlend's brick
+# client (tests/helpers/brick_rdma_test.c) allocates, maps, writes and reads
+# with one-sided RDMA, sync-reads, flushes, unmaps and finds its stale
+# handle refused by the NIC with the block unchanged, is refused as a
+# second identity without the key, sees FREE revoke; the daemon's READ/WRITE
+# message counters stay 0; after kill -9 and a restart the blocks are
+# listed again; nvlend brick read works on the brick+rdma URI; a listener
+# on an address no RDMA device owns is refused with that reason.
+# The guest half is tests/guest/tests/brick-rdma-guest.sh.
+source "$(dirname "$0")/common.sh"
+[ -x "$BUILD/tests/helpers/brick_rdma_test" ] || skip "build the helpers first (make tests)"
+guest_prepare
+
+S=$T/share
+mkdir -p "$S"
+cp "$BIN/nvlendd" "$BIN/nvlend" "$BUILD/tests/helpers/brick_rdma_test" "$S/"
+
+guest_run -t 240 -s "$S" -f "$GUEST_TOOLS/tests/brick-rdma-guest.sh" > "$T/guest.log" 2>&1
+grc=$?
+cat "$T/guest.log"
+[ $grc = 0 ] || fail "guest script failed (status $grc)"
+grep -q GUEST_ALL_OK "$T/guest.log" || fail "guest did not finish"
+for c in soft-roce listener alloc map write-read sync-read flush stale-handle unchanged \
+	ownership free-revokes list one-sided crash-list cli daemon-exit; do
+	grep -q "CHECK $c ok" "$T/guest.log" || fail "check $c missing"
+done
+pass
