@@ -121,9 +121,10 @@ host_rdma_accept_check(const void *pd, size_t len, uint16_t entries, char *why, 
 }
 
 /* Connect Invalid Parameters names the field in DW0: an attribute bit (the
- * field is in the Connect data) and the field's offset. nvlendd puts the
- * offset in bits 31:16 and the attribute in bit 0; Linux's nvmet and SPDK
- * put the offset in bits 15:0 and the attribute in bit 16: both are read. */
+ * field is in the Connect data) and the field's offset: the offset in bits
+ * 15:0 and the attribute in bit 16 (NVMe-oF 1.1; Linux's nvmet, SPDK and
+ * nvlendd since 2026-12-07); nvlendd before put the offset in 31:16 and the
+ * attribute in bit 0: both are read. */
 static bool
 connect_bad_subnqn(uint32_t dw0)
 {
@@ -180,6 +181,6 @@ host_rdma_connect_result(const struct nvl_nvme_cpl *cpl, uint16_t qid, uint16_t 
 		 st == NVL_NVME_SC_CONNECT_INVALID_PARAM	   ? "Connect Invalid Parameters"
 		 : st == NVL_NVME_SC_CONNECT_INCOMPATIBLE_FORMAT ? "Incompatible Format"
 								   : "not a Connect status",
-		 cpl->cdw0 >> 16);
+		 cpl->cdw0 & 0xffff);
 	return -EREMOTEIO;
 }

@@ -464,8 +464,12 @@ connect_done(void *arg, const struct nvl_nvme_cpl *cpl)
 	if (sc == NVL_NVME_SC_CONNECT_INVALID_HOST)
 		hq_fail(q, -EACCES, NVL_NVME_SC_ABORTED_SQ_DELETION,
 			"Connect refused: host %s not allowed on %s", q->hostnqn, q->subnqn);
-	else if (sc == NVL_NVME_SC_CONNECT_INVALID_PARAM && (cpl->cdw0 & 1) &&
-		 (cpl->cdw0 >> 16) == offsetof(struct nvl_nvmf_connect_data, subnqn))
+	else if (sc == NVL_NVME_SC_CONNECT_INVALID_PARAM &&
+		 (((cpl->cdw0 & (1u << 16)) &&
+		   (cpl->cdw0 & 0xffff) == offsetof(struct nvl_nvmf_connect_data, subnqn)) ||
+		  /* nvlendd before 2026-12-07 put IPO in 31:16 and IATTR in bit 0 */
+		  ((cpl->cdw0 & 1) &&
+		   (cpl->cdw0 >> 16) == offsetof(struct nvl_nvmf_connect_data, subnqn))))
 		hq_fail(q, -ENODEV, NVL_NVME_SC_ABORTED_SQ_DELETION,
 			"Connect refused: no subsystem %s at this address", q->subnqn);
 	else if (sc == NVL_NVME_SC_CONNECT_RESTART_DISCOVERY)
@@ -482,7 +486,7 @@ connect_done(void *arg, const struct nvl_nvme_cpl *cpl)
 			sc == NVL_NVME_SC_CONNECT_INVALID_PARAM	      ? "Connect Invalid Parameters"
 			: sc == NVL_NVME_SC_CONNECT_INCOMPATIBLE_FORMAT ? "Incompatible Format"
 									: "not a Connect status",
-			cpl->cdw0 >> 16);
+			cpl->cdw0 & 0xffff);
 }
 
 static void

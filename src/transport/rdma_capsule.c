@@ -246,8 +246,10 @@ rdma_capsule_drop_pending(struct rdma_conn *c)
 
 /* ---- Fabrics Connect (NVMe-oF 1.1 section 3.3) ------------------------------------ */
 
-/* Connect response DW0 for Invalid Parameters: IPO (offset) in 31:16, IATTR bit 0. */
-#define CONNECT_IPO(off, in_data) (((uint32_t)(off) << 16) | ((in_data) ? 1u : 0u))
+/* Connect response DW0 for Invalid Parameters (NVMe-oF 1.1 Connect response):
+ * IPO, the offset of the field, in bits 15:0; IATTR in 23:16, bit 16 set when
+ * the field is in the Connect data (as Linux nvmet and SPDK). */
+#define CONNECT_IPO(off, in_data) ((((in_data) ? 1u : 0u) << 16) | ((uint32_t)(off) & 0xffffu))
 
 static void
 rdma_connect_refuse(struct rdma_conn *c, struct rdma_req *r, uint16_t status, uint32_t cdw0,

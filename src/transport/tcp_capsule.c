@@ -228,9 +228,11 @@ tcp_req_start(struct tcp_conn *c, struct tcp_req *r)
 
 /* ---- Fabrics Connect (NVMe-oF 1.1 section 3.3) ----------------------------------- */
 
-/* Connect response DW0 for Invalid Parameters: IPO (offset) in 31:16, IATTR bit 0
- * (1 = the offset is in the Connect data, 0 = in the command). */
-#define CONNECT_IPO(off, in_data) (((uint32_t)(off) << 16) | ((in_data) ? 1u : 0u))
+/* Connect response DW0 for Invalid Parameters (NVMe-oF 1.1 Connect response):
+ * IPO, the offset of the field, in bits 15:0; IATTR in 23:16, bit 16 set when
+ * the field is in the Connect data, clear when in the command (as Linux nvmet
+ * and SPDK). */
+#define CONNECT_IPO(off, in_data) ((((in_data) ? 1u : 0u) << 16) | ((uint32_t)(off) & 0xffffu))
 
 static void
 tcp_connect_refuse(struct tcp_conn *c, struct tcp_req *r, uint16_t status, uint32_t cdw0,

@@ -271,7 +271,7 @@ def shell_out(cmd, *argv):
 # Connect refusals: Invalid Parameters (SCT 1, SC 0x82) with IPO = SQSIZE's offset
 # in the Connect command (NVMe-oF 1.1 Figure 21: byte 44), IATTR 0.
 CONNECT_INVALID_PARAM = 0x182
-IPO_SQSIZE = 44 << 16
+IPO_SQSIZE = 44  # IPO in bits 15:0, IATTR (bit 16) 0: the field is in the command
 
 
 def expect_connect_refused(p, st, what):

@@ -121,10 +121,10 @@ test_connect(void **state)
 	c = cqe(0, NVL_NVME_SC_CONNECT_INVALID_HOST, 0);
 	assert_int_equal(host_rdma_connect_result(&c, 0, 0xffff, "s", "h", &id, why, sizeof(why)),
 			 -EACCES);
-	c = cqe(0, NVL_NVME_SC_CONNECT_INVALID_PARAM, (off << 16) | 1);  /* nvlendd */
+	c = cqe(0, NVL_NVME_SC_CONNECT_INVALID_PARAM, (off << 16) | 1);  /* nvlendd before 2026-12-07 */
 	assert_int_equal(host_rdma_connect_result(&c, 0, 0xffff, "s", "h", &id, why, sizeof(why)),
 			 -ENODEV);
-	c = cqe(0, NVL_NVME_SC_CONNECT_INVALID_PARAM, (1u << 16) | off); /* Linux nvmet, SPDK */
+	c = cqe(0, NVL_NVME_SC_CONNECT_INVALID_PARAM, (1u << 16) | off); /* NVMe-oF 1.1: Linux nvmet, SPDK, nvlendd */
 	assert_int_equal(host_rdma_connect_result(&c, 0, 0xffff, "s", "h", &id, why, sizeof(why)),
 			 -ENODEV);
 	c = cqe(0, NVL_NVME_SC_CONNECT_INVALID_PARAM, (1u << 16) | 512);
