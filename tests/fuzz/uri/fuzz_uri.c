@@ -3,7 +3,8 @@
  * libFuzzer target for libnvlend's URI parser (src/host/uri.c). Input: the
  * URI text (not NUL-terminated by libFuzzer: copied first). On success every
  * field must be a NUL-terminated string inside its buffer, the kind one of
- * the five schemes with the fields that scheme requires, the port a decimal
+ * the schemes with the fields that scheme requires (nvme+fn: a socket and
+ * no NQN), the port a decimal
  * 1..65535 for tcp and rdma; on failure the output must be untouched.
  */
 #include "nvlend/nvlend.h"
@@ -49,7 +50,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_str(u.name, sizeof(u.name));
 	switch (u.kind) {
 	case NVL_URI_NVME_SHM:
-		if (u.path[0] != '/' || u.nqn[0] == '\0')
+		/* an empty NQN only for a function's endpoint (nvme+fn:///SOCKET) */
+		if (u.path[0] != '/' ||
+		    (u.nqn[0] == '\0') != (strncmp(s, "nvme+fn://", 10) == 0))
 			__builtin_trap();
 		break;
 	case NVL_URI_BRICK_SHM:

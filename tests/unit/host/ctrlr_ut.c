@@ -172,7 +172,10 @@ mock_process(struct host_ctrlr *c, uint64_t now)
 	while (!g_mock.hold_admin && g_mock.nsent > 0 && c->tctx) {
 		struct host_admin_req *a = g_mock.sent[0];
 
-		memmove(g_mock.sent, g_mock.sent + 1, --g_mock.nsent * sizeof(g_mock.sent[0]));
+		/* shift by hand: valgrind takes a fortified memmove for memcpy */
+		for (unsigned i = 1; i < g_mock.nsent; i++)
+			g_mock.sent[i - 1] = g_mock.sent[i];
+		g_mock.nsent--;
 		mock_answer(c, a);
 		n++;
 	}
@@ -180,8 +183,9 @@ mock_process(struct host_ctrlr *c, uint64_t now)
 		struct host_qpair *qp = g_mock.connecting[0];
 		struct mock_tq *t;
 
-		memmove(g_mock.connecting, g_mock.connecting + 1,
-			--g_mock.nconnecting * sizeof(g_mock.connecting[0]));
+		for (unsigned i = 1; i < g_mock.nconnecting; i++)
+			g_mock.connecting[i - 1] = g_mock.connecting[i];
+		g_mock.nconnecting--;
 		if (g_mock.tq_connect_fail) {
 			host_tq_failed(c, qp, -EREMOTEIO, "mock: queue refused");
 			continue;
