@@ -21,6 +21,8 @@
 #   HOLD_AB=1             also measure nvlend with --no-read-hold ("nohold" rows;
 #                         0 skips them): the read hold's effect in the same run
 #   QDS="1 32"            queue depths measured
+#   BACKING=all|ram|file  only the RAM rows (nvlend ram, nbdkit memory) or only
+#                         the file rows (nvlend file, nbdkit file, qemu-nbd)
 #   --plot                also measure QDS="1 2 4 8 16 32" (unless QDS is set) and
 #                         write PNG charts (IOPS vs queue depth per workload, QD1
 #                         latency per server) to bench/results/plots/
@@ -39,6 +41,8 @@ RAMP=${RAMP:-1}
 SIZE=${SIZE:-256M}
 HOLD_AB=${HOLD_AB:-1}
 QDS=${QDS:-${BENCH_QDS:-1 32}}
+BACKING=${BACKING:-all}
+case "$BACKING" in all | ram | file) ;; *) echo "bench/nbd.sh: BACKING is all, ram or file" >&2; exit 2 ;; esac
 CPU_A=${CPU_A:-0}
 CPU_B=${CPU_B:-1}
 PY=/usr/bin/python3
@@ -114,7 +118,13 @@ EOF
 
 declare -A URI IOPS LAT
 ROWS=()
-add_row() { ROWS+=("$1"); URI["$1"]=$2; }
+add_row() { # NAME URI, unless BACKING leaves it out
+	case "$BACKING/$1" in
+	ram/*file* | ram/qemu-nbd | file/*ram* | "file/nbdkit memory") return 0 ;;
+	esac
+	ROWS+=("$1")
+	URI["$1"]=$2
+}
 start_nvlendd() { # SOCKET [nbd start options]; sets port
 	local sock=$1 try
 	shift

@@ -6,7 +6,8 @@
 # drawn from its own tables (scripts/render-perf-charts.sh): every data file
 # matches its table, renders, and every image the page shows exists, and
 # the check fails when a table number, an image or the renderer is broken;
-# short real --plot runs (two queue depths, one second a point) of
+# short real --plot runs (two queue depths, one second a point; nbd.sh on
+# its RAM rows only, shm.sh and baseline.sh at the depths their tables measure) of
 # bench/nbd.sh (nvlend against nbdkit and qemu-nbd), bench/baseline.sh and
 # bench/shm.sh (shm beside io_uring) write their charts. bench/spdk.sh needs
 # an SPDK build and bench/rdma.sh a guest boot: not run here. Numbers here
@@ -77,7 +78,7 @@ grep -q 'bench/plot.py failed' "$T/c.log" || fail "wrong complaint"
 
 # ---- short real runs ------------------------------------------------------------------------
 
-out=$(QDS="1 2" ROUNDS=1 RUNTIME=1 RAMP=0 HOLD_AB=0 SIZE=16M BENCH_PLOT_DIR="$T/plots" \
+out=$(QDS="1 2" ROUNDS=1 RUNTIME=1 RAMP=0 HOLD_AB=0 BACKING=ram SIZE=16M BENCH_PLOT_DIR="$T/plots" \
 	"$TOP/bench/nbd.sh" "$BUILD" --plot 2>&1) || { echo "$out" >&2; fail "bench/nbd.sh --plot"; }
 n=$(ls "$T/plots"/nbd-same-*.png 2>/dev/null | wc -l)
 assert_eq "$n" 3 "nbd charts (randread, randwrite, QD1 latency)"
@@ -85,7 +86,7 @@ for f in "$T/plots"/*.png; do file "$f" | grep_q 'PNG image data' || fail "$f"; 
 
 # baseline.sh and shm.sh on small files (the disk file in $T, not the bench's own)
 export BENCH_DISK_FILE=$T/disk.img BENCH_DISK_SIZE=16M BENCH_SHM_SIZE=16M BENCH_RUNTIME=1 \
-	BENCH_RAMP=0 BENCH_QDS="1 2" BENCH_RESULTS=$T/results
+	BENCH_RAMP=0 BENCH_QDS="1 32" BENCH_RESULTS=$T/results
 out=$(BENCH_OUT=$T/baseline.env BENCH_PLOT_DIR="$T/bplots" "$TOP/bench/baseline.sh" --plot 2>&1) ||
 	{ echo "$out" >&2; fail "bench/baseline.sh --plot"; }
 assert_eq "$(ls "$T/bplots"/baseline-*.png 2>/dev/null | wc -l)" 2 "baseline charts (IOPS vs QD, QD1 latency)"
