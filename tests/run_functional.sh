@@ -8,9 +8,9 @@
 # BUILD_DIR/test-logs/NAME.log. Exit status 1 if any test failed.
 # FUNCTIONAL_LANES=2 runs the tests in two lanes side by side (make check
 # does): tests that boot a QEMU guest or build packages go one after another
-# in the first lane, the others in the second (alternating between both when
-# there is nothing heavy); no test runs twice at once, and every test keeps
-# its own directory, ports and names.
+# in the first lane, the others from a queue both lanes take from (the first
+# once its heavy tests are done); no test runs twice at once, and every test
+# keeps its own directory, ports and names.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-build}
@@ -71,19 +71,29 @@ run_one() {
 }
 
 if [ "$LANES" -ge 2 ] && [ ${#todo[@]} -gt 1 ]; then
-	lane0=() lane1=() i=0
+	# heavy tests one after another in the first lane; the others in a shared
+	# queue that both lanes take from (the first lane once its heavy tests
+	# are done), so neither lane sits idle while the other has a backlog
+	light=()
 	for t in "${todo[@]}"; do
-		case " ${heavy[*]} " in
-		*" $t "*) lane0+=("$t") ;;
-		*)
-			if [ ${#heavy[@]} -gt 0 ] || [ $((i % 2)) = 1 ]; then lane1+=("$t"); else lane0+=("$t"); fi
-			i=$((i + 1))
-			;;
-		esac
+		case " ${heavy[*]} " in *" $t "*) ;; *) light+=("$t") ;; esac
 	done
-	(for t in "${lane0[@]}"; do run_one "$t"; done) &
+	echo 0 >"$RES/.next"
+	take() { # prints the next light test, or nothing when none is left
+		local i
+		i=$(flock "$RES/.next" sh -c 'i=$(cat "$1"); echo $((i + 1)) >"$1"; echo "$i"' \
+			sh "$RES/.next")
+		[ "$i" -lt ${#light[@]} ] && echo "${light[$i]}"
+		return 0
+	}
+	lane() { # HEAVY_TESTS...
+		local t
+		for t in "$@"; do run_one "$t"; done
+		while t=$(take) && [ -n "$t" ]; do run_one "$t"; done
+	}
+	(lane "${heavy[@]}") &
 	l0=$!
-	(for t in "${lane1[@]}"; do run_one "$t"; done) &
+	(lane) &
 	l1=$!
 	wait $l0 $l1
 else
