@@ -34,7 +34,8 @@ _run_cleanups() {
 	for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do
 		eval "${_cleanups[$i]}" >/dev/null 2>&1
 	done
-	rm -f /dev/shm/"${NVLEND_SHM_PREFIX}"* 2>/dev/null
+	# files and directories (a brick's fast tier) a test made under its prefix
+	rm -rf /dev/shm/"${NVLEND_SHM_PREFIX}"* 2>/dev/null
 	if [ "${ALLOW_WORKER_RESTARTS:-0}" != 1 ] && [ -z "$_daemon_bad" ] &&
 		grep -h "keeper: worker [0-9]* died" "$T"/nvlendd*.log 2>/dev/null >"$T/.restarts"; then
 		_daemon_bad="a worker crashed and was restarted by the keeper: $(head -1 "$T/.restarts")"
