@@ -28,6 +28,8 @@
 #define KEEPER_MSG_MAX 4096
 #define KEEPER_BACKOFF_MIN_MS 100
 #define KEEPER_BACKOFF_MAX_MS 5000
+#define KEEPER_HANDOVER_FDS 64        /* descriptors per hand-over message */
+#define KEEPER_HANDOVER_MSG 16384
 
 struct keeper_fd {
 	char name[NVL_FDSTORE_NAME_MAX + 1];
@@ -57,7 +59,16 @@ struct keeper {
 	uint64_t upgrade_t0_ns;
 	char *prev_binary;            /* while upgrading: what to roll back to */
 	bool upgrading, rolled_back;
+	/* a worker of standby_path started ahead of an upgrade (UPGRADE_PREPARE):
+	 * it waits on standby_fd for the store and the environment */
+	pid_t standby;
+	int standby_fd;
+	char *standby_path;
+	pid_t retiring;               /* stopped for good and handed over; exits alone */
 };
+
+static void keeper_take_over(struct keeper *k);
+static void keeper_standby_start(struct keeper *k, const char *path);
 
 static uint64_t
 keeper_now_ms(void)
@@ -159,17 +170,33 @@ keeper_handle(struct keeper *k, const char *msg, int *fds, unsigned nfds)
 	{
 		char path[PATH_MAX];
 
+		if (keeper_field(msg, "UPGRADE_PREPARE", path, sizeof(path))) {
+			if (path[0] != '/' || access(path, X_OK) < 0)
+				NVL_WARNLOG("keeper: '%s' not started ahead: not an executable "
+					    "absolute path", path);
+			else if (!k->stopping)
+				keeper_standby_start(k, path);
+		}
 		if (keeper_field(msg, "UPGRADE", path, sizeof(path))) {
 			if (path[0] != '/' || access(path, X_OK) < 0) {
 				NVL_WARNLOG("keeper: upgrade to '%s' refused: not an executable "
 					    "absolute path", path);
 			} else {
+				uint64_t now = nvl_now_ns(), stop = 0;
+
 				free(k->upgrade_path);
 				k->upgrade_path = strdup(path);
-				k->upgrade_t0_ns = nvl_now_ns();
+				/* the downtime counts from when the worker stopped serving */
+				if (keeper_field(msg, "STOPPED_NS", v, sizeof(v)))
+					stop = strtoull(v, NULL, 10);
+				k->upgrade_t0_ns = stop && stop <= now && now - stop < 10000000000ULL
+							   ? stop : now;
 				if (!keeper_field(msg, "VERSION", k->upgrade_from,
 						  sizeof(k->upgrade_from)))
 					k->upgrade_from[0] = '\0';
+				if (k->upgrade_path && !k->stopping &&
+				    keeper_field(msg, "QUIESCED", v, sizeof(v)) && strcmp(v, "1") == 0)
+					keeper_take_over(k);
 			}
 		}
 	}
@@ -226,9 +253,40 @@ keeper_recv(struct keeper *k)
 
 /* ---- the worker ----------------------------------------------------------------- */
 
-/* In the child: stored descriptors at 3.., the protocol's environment, exec. */
+/* The environment a worker starts with beyond the store: set(arg, key, value)
+ * for each variable, value NULL for one that must not be set. */
+static void
+keeper_env(struct keeper *k, void (*set)(void *arg, const char *key, const char *val), void *arg)
+{
+	char num[32];
+	bool up = k->upgrading || k->rolled_back;
+
+	snprintf(num, sizeof(num), "%u", k->restarts);
+	set(arg, NVL_KEEPER_RESTARTS_ENV, num);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)k->started_us);
+	set(arg, NVL_KEEPER_STARTED_ENV, num);
+	snprintf(num, sizeof(num), "%d", k->last_signal);
+	set(arg, NVL_FDSTORE_DEATH_ENV, k->last_signal ? num : NULL);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)k->upgrade_t0_ns);
+	set(arg, NVL_KEEPER_UPGRADE_T0_ENV, up ? num : NULL);
+	set(arg, NVL_KEEPER_UPGRADE_FROM_ENV, up ? k->upgrade_from : NULL);
+	set(arg, NVL_KEEPER_UPGRADE_ROLLBACK_ENV, up && k->rolled_back ? "1" : NULL);
+}
+
+static void
+keeper_setenv(void *arg, const char *key, const char *val)
+{
+	(void)arg;
+	if (val)
+		setenv(key, val, 1);
+	else
+		unsetenv(key);
+}
+
+/* In the child: stored descriptors at 3.., the protocol's environment, exec.
+ * A standby (standby_sock >= 0) gets neither: they come at its hand-over. */
 static void __attribute__((noreturn))
-keeper_exec_worker(struct keeper *k, int errpipe)
+keeper_exec_worker(struct keeper *k, int errpipe, const char *path, int standby_sock)
 {
 	char num[32], *names;
 	size_t len = 1;
@@ -238,6 +296,23 @@ keeper_exec_worker(struct keeper *k, int errpipe)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	unsetenv("LISTEN_PID");
+	setenv("NOTIFY_SOCKET", k->notify_addr.sun_path, 1);
+	snprintf(num, sizeof(num), "%d", (int)getppid());
+	setenv(NVL_KEEPER_ENV, num, 1);
+	if (standby_sock >= 0) {
+		if (fcntl(standby_sock, F_SETFD, 0) < 0)
+			goto fail;
+		snprintf(num, sizeof(num), "%d", standby_sock);
+		setenv(NVL_FDSTORE_STANDBY_ENV, num, 1);
+		keeper_env(k, keeper_setenv, NULL); /* replaced at the hand-over */
+		k->argv[0] = (char *)path;
+		execv(path, k->argv);
+		goto fail;
+	}
+	unsetenv(NVL_FDSTORE_STANDBY_ENV);
 	/* park every descriptor above the target range, then move it in place */
 	for (unsigned i = 0; i < k->nkept; i++) {
 		int fd = fcntl(k->kept[i].fd, F_DUPFD, (int)(3 + k->nkept + 3));
@@ -262,51 +337,24 @@ keeper_exec_worker(struct keeper *k, int errpipe)
 		len += n;
 	}
 	names[len] = '\0';
-	snprintf(num, sizeof(num), "%u", k->nkept);
-	setenv("LISTEN_FDS", num, 1);
-	setenv("LISTEN_FDNAMES", names, 1);
-	snprintf(num, sizeof(num), "%d", (int)getpid());
-	setenv("LISTEN_PID", num, 1);
-	setenv("NOTIFY_SOCKET", k->notify_addr.sun_path, 1);
-	snprintf(num, sizeof(num), "%d", (int)getppid());
-	setenv(NVL_KEEPER_ENV, num, 1);
-	snprintf(num, sizeof(num), "%u", k->restarts);
-	setenv(NVL_KEEPER_RESTARTS_ENV, num, 1);
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)k->started_us);
-	setenv(NVL_KEEPER_STARTED_ENV, num, 1);
-	if (k->last_signal) {
-		snprintf(num, sizeof(num), "%d", k->last_signal);
-		setenv(NVL_FDSTORE_DEATH_ENV, num, 1);
-	} else {
-		unsetenv(NVL_FDSTORE_DEATH_ENV);
+	if (k->nkept > 0) {
+		snprintf(num, sizeof(num), "%u", k->nkept);
+		setenv("LISTEN_FDS", num, 1);
+		setenv("LISTEN_FDNAMES", names, 1);
+		snprintf(num, sizeof(num), "%d", (int)getpid());
+		setenv("LISTEN_PID", num, 1);
 	}
-	if (k->upgrading || k->rolled_back) {
-		snprintf(num, sizeof(num), "%llu", (unsigned long long)k->upgrade_t0_ns);
-		setenv(NVL_KEEPER_UPGRADE_T0_ENV, num, 1);
-		setenv(NVL_KEEPER_UPGRADE_FROM_ENV, k->upgrade_from, 1);
-		if (k->rolled_back)
-			setenv(NVL_KEEPER_UPGRADE_ROLLBACK_ENV, "1", 1);
-		else
-			unsetenv(NVL_KEEPER_UPGRADE_ROLLBACK_ENV);
-	} else {
-		unsetenv(NVL_KEEPER_UPGRADE_T0_ENV);
-		unsetenv(NVL_KEEPER_UPGRADE_FROM_ENV);
-		unsetenv(NVL_KEEPER_UPGRADE_ROLLBACK_ENV);
-	}
-	if (k->nkept == 0) {
-		unsetenv("LISTEN_FDS");
-		unsetenv("LISTEN_FDNAMES");
-		unsetenv("LISTEN_PID");
-	}
-	execv(k->argv[0], k->argv);
+	keeper_env(k, keeper_setenv, NULL);
+	execv(path, k->argv);
 fail:
 	err = errno;
 	(void)!write(errpipe, &err, sizeof(err));
 	_exit(127);
 }
 
-static int
-keeper_spawn(struct keeper *k)
+/* fork + exec path; \return the child's pid once the exec succeeded, -errno */
+static pid_t
+keeper_fork(struct keeper *k, const char *path, int standby_sock)
 {
 	int p[2], err = 0;
 	ssize_t n;
@@ -323,11 +371,9 @@ keeper_spawn(struct keeper *k)
 	}
 	if (pid == 0) {
 		close(p[0]);
-		keeper_exec_worker(k, p[1]);
+		keeper_exec_worker(k, p[1], path, standby_sock);
 	}
 	close(p[1]);
-	k->worker = pid;
-	k->ready = false;
 	/* the pipe closes on a successful exec; an errno arrives otherwise */
 	do {
 		n = read(p[0], &err, sizeof(err));
@@ -335,10 +381,187 @@ keeper_spawn(struct keeper *k)
 	close(p[0]);
 	if (n == (ssize_t)sizeof(err)) {
 		waitpid(pid, NULL, 0);
-		k->worker = 0;
-		NVL_ERRLOG("keeper: cannot start %s: %s", k->argv[0], strerror(err));
+		NVL_ERRLOG("keeper: cannot start %s: %s", path, strerror(err));
 		return -err;
 	}
+	return pid;
+}
+
+/* ---- a worker started ahead (upgrade) --------------------------------------------------------- */
+
+static void
+keeper_standby_forget(struct keeper *k)
+{
+	if (k->standby_fd >= 0)
+		close(k->standby_fd);
+	k->standby_fd = -1;
+	k->standby = 0;
+	free(k->standby_path);
+	k->standby_path = NULL;
+}
+
+static void
+keeper_standby_drop(struct keeper *k, const char *why)
+{
+	if (k->standby <= 0)
+		return;
+	NVL_NOTICELOG("keeper: worker %d started ahead is not used (%s)", (int)k->standby, why);
+	kill(k->standby, SIGKILL);
+	waitpid(k->standby, NULL, 0);
+	keeper_standby_forget(k);
+}
+
+/* Start path ahead: it loads and waits for the store while the worker serves. */
+static void
+keeper_standby_start(struct keeper *k, const char *path)
+{
+	int sv[2];
+	pid_t pid;
+
+	keeper_standby_drop(k, "another upgrade was asked for");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		NVL_WARNLOG("keeper: cannot start %s ahead: %s", path, strerror(errno));
+		return;
+	}
+	k->standby_path = strdup(path);
+	pid = k->standby_path ? keeper_fork(k, path, sv[1]) : -ENOMEM;
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		free(k->standby_path);
+		k->standby_path = NULL;
+		return;
+	}
+	k->standby = pid;
+	k->standby_fd = sv[0];
+	NVL_NOTICELOG("keeper: worker %d of %s started ahead: it waits for the store", (int)pid,
+		      path);
+}
+
+static int
+keeper_send(int s, const char *msg, size_t len, const int *fds, unsigned nfds)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int) * KEEPER_HANDOVER_FDS)];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (nfds) {
+		struct cmsghdr *c;
+
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	while (sendmsg(s, &mh, MSG_NOSIGNAL) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+struct keeper_envmsg {
+	char *buf;
+	size_t len, cap;
+	bool full;
+};
+
+static void
+keeper_envmsg_add(void *arg, const char *key, const char *val)
+{
+	struct keeper_envmsg *m = arg;
+	int n = snprintf(m->buf + m->len, m->cap - m->len, "\n%s%s%s", key, val ? "=" : "",
+			 val ? val : "");
+
+	if (n < 0 || (size_t)n >= m->cap - m->len)
+		m->full = true;
+	else
+		m->len += (size_t)n;
+}
+
+/*
+ * Give the store to the worker started ahead, which becomes the worker: the
+ * stored descriptors ("F" messages: names, one per line, with the
+ * descriptors), then its environment ("E": KEY=VALUE or KEY to unset, one per
+ * line). \return 0; -errno (the standby is then dropped).
+ */
+static int
+keeper_handover(struct keeper *k)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	struct keeper_envmsg m;
+	char *msg = malloc(KEEPER_HANDOVER_MSG);
+	int rc = 0;
+
+	if (msg == NULL)
+		return -ENOMEM;
+	/* a standby that does not read within 2 s is not waited for */
+	setsockopt(k->standby_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	for (unsigned i = 0; i < k->nkept && rc == 0;) {
+		int fds[KEEPER_HANDOVER_FDS];
+		unsigned n = 0;
+		size_t len = 1;
+
+		msg[0] = 'F';
+		while (i < k->nkept && n < KEEPER_HANDOVER_FDS &&
+		       len + strlen(k->kept[i].name) + 2 < KEEPER_HANDOVER_MSG) {
+			size_t l = strlen(k->kept[i].name);
+
+			msg[len++] = '\n';
+			memcpy(msg + len, k->kept[i].name, l);
+			len += l;
+			fds[n++] = k->kept[i].fd;
+			i++;
+		}
+		rc = keeper_send(k->standby_fd, msg, len, fds, n);
+	}
+	if (rc == 0) {
+		m = (struct keeper_envmsg){ .buf = msg, .len = 1, .cap = KEEPER_HANDOVER_MSG };
+		msg[0] = 'E';
+		keeper_env(k, keeper_envmsg_add, &m);
+		rc = m.full ? -EMSGSIZE : keeper_send(k->standby_fd, msg, m.len, NULL, 0);
+	}
+	free(msg);
+	if (rc < 0) {
+		NVL_ERRLOG("keeper: cannot hand the store to worker %d: %s", (int)k->standby,
+			   strerror(-rc));
+		keeper_standby_drop(k, "the hand-over failed");
+		return rc;
+	}
+	NVL_NOTICELOG("keeper: worker %d (started ahead) takes over with %u stored descriptor(s)",
+		      (int)k->standby, k->nkept);
+	k->worker = k->standby;
+	k->ready = false;
+	keeper_standby_forget(k);
+	return 0;
+}
+
+/* Start the worker: the one started ahead when it runs the same binary
+ * (it has loaded already), else a new process. \return 0 or -errno. */
+static int
+keeper_spawn(struct keeper *k)
+{
+	pid_t pid;
+
+	if (k->standby > 0) {
+		if (strcmp(k->standby_path, k->argv[0]) == 0 && keeper_handover(k) == 0)
+			return 0;
+		keeper_standby_drop(k, "the next worker runs another binary");
+	}
+	pid = keeper_fork(k, k->argv[0], -1);
+	if (pid < 0) {
+		k->worker = 0;
+		return (int)pid;
+	}
+	k->worker = pid;
+	k->ready = false;
 	NVL_NOTICELOG("keeper: worker %d started with %u stored descriptor(s)", (int)pid,
 		      k->nkept);
 	return 0;
@@ -374,6 +597,38 @@ keeper_roll_back(struct keeper *k, const char *why)
 	k->backoff_ms = 0;
 }
 
+/* The worker stopped for an upgrade: the next one runs upgrade_path. */
+static void
+keeper_begin_upgrade(struct keeper *k)
+{
+	free(k->prev_binary);
+	k->prev_binary = k->argv[0];
+	k->argv[0] = k->upgrade_path;
+	k->upgrade_path = NULL;
+	k->upgrading = true;
+	k->rolled_back = false;
+	k->last_signal = 0;
+	k->worker = 0;
+	k->backoff_ms = 0;
+	k->restarts++;
+}
+
+/* The worker said it stopped for good (QUIESCED=1: none of its threads
+ * touches a queue or a kept state any more and none of its I/O is in flight):
+ * the next worker takes over now, not once the old process is gone. */
+static void
+keeper_take_over(struct keeper *k)
+{
+	pid_t old = k->worker;
+
+	NVL_NOTICELOG("keeper: worker %d stopped serving; %s takes over now", (int)old,
+		      k->upgrade_path);
+	keeper_begin_upgrade(k);
+	k->retiring = old;
+	if (keeper_spawn(k) < 0)
+		keeper_roll_back(k, "it cannot be started");
+}
+
 static void
 keeper_reaped(struct keeper *k, int st)
 {
@@ -386,16 +641,7 @@ keeper_reaped(struct keeper *k, int st)
 		/* the worker handed over: the new binary, at once, not a death */
 		NVL_NOTICELOG("keeper: worker %d handed over; starting %s", (int)k->worker,
 			      k->upgrade_path);
-		free(k->prev_binary);
-		k->prev_binary = k->argv[0];
-		k->argv[0] = k->upgrade_path;
-		k->upgrade_path = NULL;
-		k->upgrading = true;
-		k->rolled_back = false;
-		k->last_signal = 0;
-		k->worker = 0;
-		k->backoff_ms = 0;
-		k->restarts++;
+		keeper_begin_upgrade(k);
 		return;
 	}
 	if (!k->stopping && k->upgrading && !k->ready) {
@@ -463,7 +709,7 @@ keeper_open_notify(struct keeper *k)
 int
 nvl_keeper_run(const struct nvl_keeper_opts *o)
 {
-	struct keeper k = { .o = o, .notify_fd = -1, .sig_fd = -1 };
+	struct keeper k = { .o = o, .notify_fd = -1, .sig_fd = -1, .standby_fd = -1 };
 	unsigned slots = o->max_restarts ? o->max_restarts : 10;
 	sigset_t set;
 	int rc;
@@ -529,8 +775,10 @@ nvl_keeper_run(const struct nvl_keeper_opts *o)
 					continue;
 				/* TERM, INT, QUIT stop; HUP, USR1, USR2 are only passed on */
 				if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT ||
-				    si.ssi_signo == SIGQUIT)
+				    si.ssi_signo == SIGQUIT) {
 					k.stopping = true;
+					keeper_standby_drop(&k, "stopping");
+				}
 				if (k.worker > 0)
 					kill(k.worker, (int)si.ssi_signo);
 			}
@@ -543,7 +791,18 @@ nvl_keeper_run(const struct nvl_keeper_opts *o)
 				if (pid == k.worker) {
 					/* what the dying worker sent last is still queued */
 					keeper_recv(&k);
-					keeper_reaped(&k, st);
+					if (pid == k.worker)
+						keeper_reaped(&k, st);
+				}
+				if (pid == k.retiring) {
+					NVL_NOTICELOG("keeper: worker %d that handed over ended",
+						      (int)pid);
+					k.retiring = 0;
+				} else if (pid == k.standby) {
+					NVL_WARNLOG("keeper: worker %d started ahead ended before "
+						    "it was needed",
+						    (int)pid);
+					keeper_standby_forget(&k);
 				}
 			}
 		}
@@ -563,6 +822,7 @@ nvl_keeper_run(const struct nvl_keeper_opts *o)
 		}
 	}
 out:
+	keeper_standby_drop(&k, "the keeper ends");
 	if (k.notify_fd >= 0) {
 		close(k.notify_fd);
 		unlink(k.notify_addr.sun_path);

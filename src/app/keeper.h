@@ -66,6 +66,19 @@ int nvl_keeper_run(const struct nvl_keeper_opts *o);
  * be started, or its worker ends before it said READY=1, the keeper rolls
  * back: the previous binary is started again (same environment).
  */
+/*
+ * Started ahead: a worker may first send "UPGRADE_PREPARE=/path": the keeper
+ * starts that binary at once with NVL_FDSTORE_STANDBY_ENV naming a socket
+ * (SOCK_SEQPACKET) on which the new process waits (util/fdstore.h). When the
+ * old worker then sends UPGRADE= with "QUIESCED=1" (none of its threads
+ * touches a queue or a kept state any more, none of its I/O is in flight;
+ * "STOPPED_NS=" when it stopped serving, the start of the downtime), the
+ * keeper hands the store over at once: "F" messages (one name per line after
+ * the F, the descriptors attached in that order, 64 at most) and a last "E"
+ * message (one KEY=VALUE to set or KEY to unset per line: the variables
+ * below). Without QUIESCED=1 it does so once the old process is gone. A
+ * worker started ahead that is not of the binary that comes next is killed.
+ */
 #define NVL_KEEPER_EXIT_UPGRADE 75
 #define NVL_KEEPER_UPGRADE_T0_ENV "NVLEND_UPGRADE_T0_NS"
 #define NVL_KEEPER_UPGRADE_FROM_ENV "NVLEND_UPGRADE_FROM"

@@ -2,8 +2,10 @@
 /*
  * Upgrade to a new nvlendd binary without the hosts reconnecting (issue 16,
  * the planned half of crash recovery): nvlend_upgrade checks the binary,
- * answers, and a moment later hands over: the keeper is told which binary
- * comes next (app/keeper.h) and this worker exits at once, leaving every
+ * has the keeper start it ahead, answers, and a moment later hands over:
+ * the live connections that can move are kept, the shm queues stop fetching
+ * and drain, the other reactors park, the keeper is told which binary comes
+ * next (app/keeper.h) and this worker exits at once, leaving every
  * descriptor and every kept state in the store exactly as a crash would, so
  * the new worker takes them back the way a restarted one does (shm
  * controllers without a reconnect, RAM bdevs with their contents, listening
@@ -15,6 +17,7 @@
  */
 #include "app/app.h"
 #include "app/keeper.h"
+#include "bdev/bdev.h"
 #include "nvmf/nvmf.h"
 #include "reactor/reactor.h"
 #include "rpc/rpc.h"
@@ -33,15 +36,71 @@
 #include <unistd.h>
 
 #define UPGRADE_DELAY_US 100000 /* the answer goes out first */
+#define UPGRADE_DRAIN_MAX_NS (200ULL * 1000000ULL) /* in-flight I/O may take this long */
+#define UPGRADE_PARK_MAX_NS (100ULL * 1000000ULL)
 
 static char g_upgrade_binary[PATH_MAX];
+static uint64_t g_stop_ns;    /* when the shm queues stopped fetching */
+static uint64_t g_drain_until;
+static unsigned g_parked;     /* reactors parked for good (atomic) */
+
+static uint64_t
+upgrade_bdev_inflight(void)
+{
+	uint64_t n = 0;
+
+	for (struct nvl_bdev *b = nvl_bdev_first(); b; b = nvl_bdev_next(b))
+		n += nvl_bdev_inflight(b);
+	return n;
+}
+
+/* On every other reactor: stop for good (this process exits right after). */
+static void
+upgrade_park(void *arg)
+{
+	(void)arg;
+	__atomic_add_fetch(&g_parked, 1, __ATOMIC_SEQ_CST);
+	for (;;)
+		pause();
+}
+
+/* Park every other reactor; \return true when all are parked and no bdev I/O
+ * of this worker is in flight: nothing of it can touch a queue, a window or a
+ * kept state any more, so the next worker may start before this one is gone. */
+static bool
+upgrade_park_all(void)
+{
+	struct nvl_reactor *self = nvl_reactor_self();
+	unsigned others = 0, sent = 0;
+	uint64_t until;
+
+	for (unsigned i = 0; i < nvl_reactor_count(); i++) {
+		struct nvl_reactor *r = nvl_reactor_get(i);
+
+		if (r == self)
+			continue;
+		others++;
+		sent += nvl_reactor_msg(r, upgrade_park, NULL) == 0;
+	}
+	if (sent != others)
+		return false;
+	until = nvl_now_ns() + UPGRADE_PARK_MAX_NS;
+	while (__atomic_load_n(&g_parked, __ATOMIC_SEQ_CST) < others && nvl_now_ns() < until)
+		usleep(10);
+	return __atomic_load_n(&g_parked, __ATOMIC_SEQ_CST) == others &&
+	       upgrade_bdev_inflight() == 0;
+}
 
 /* every live connection that can move is stopped and kept (transports'
- * suspend ops): now the keeper may start the next binary */
+ * suspend ops), the shm queues fetch nothing and what they had in flight is
+ * done (or the drain gave up): now the keeper may start the next binary */
 static void
 upgrade_exit(void)
 {
-	if (nvl_fdstore_upgrade(g_upgrade_binary, "nvlend v" NVL_VERSION_STRING) < 0) {
+	bool quiesced = upgrade_park_all();
+
+	if (nvl_fdstore_upgrade(g_upgrade_binary, "nvlend v" NVL_VERSION_STRING, quiesced,
+				g_stop_ns) < 0) {
 		/* the kept connections stopped reading and cannot serve here any more:
 		 * die as a kill -9 would, the keeper starts this binary again and it
 		 * takes them back */
@@ -49,16 +108,37 @@ upgrade_exit(void)
 		kill(getpid(), SIGKILL);
 		_exit(NVL_KEEPER_EXIT_UPGRADE);
 	}
-	NVL_NOTICELOG("upgrade: handing over to %s", g_upgrade_binary);
+	NVL_NOTICELOG("upgrade: handing over to %s (%s)", g_upgrade_binary,
+		      quiesced ? "stopped for good: it starts at once"
+			       : "I/O still in flight: it starts once this process is gone");
 	/* as a crash leaves it: everything stays in the store for the new worker */
 	_exit(NVL_KEEPER_EXIT_UPGRADE);
+}
+
+static bool
+upgrade_drained(void *arg)
+{
+	(void)arg;
+	return upgrade_bdev_inflight() == 0 || nvl_now_ns() >= g_drain_until;
+}
+
+/* the shm queues stop fetching; what they (and vhost-user queues) have in
+ * flight completes; then the hand-over */
+static void
+upgrade_quiesce(void)
+{
+	g_stop_ns = nvl_now_ns();
+	g_drain_until = g_stop_ns + UPGRADE_DRAIN_MAX_NS;
+	nvl_nvmf_quiesce();
+	if (nvl_reactor_drain_fini(upgrade_drained, NULL, upgrade_exit, 50) < 0)
+		upgrade_exit();
 }
 
 /* then the other services' live connections (NBD) */
 static void
 upgrade_suspend_services(void)
 {
-	nvl_fdstore_suspend(upgrade_exit);
+	nvl_fdstore_suspend(upgrade_quiesce);
 }
 
 static void
@@ -151,6 +231,12 @@ rpc_nvlend_upgrade(struct nvl_rpc_request *req, struct rpc_upgrade_args *a)
 		nvl_rpc_error(req, -ENOMEM, "cannot schedule the hand-over");
 		return;
 	}
+	/* the new binary loads meanwhile and waits for the store */
+	rc = nvl_fdstore_upgrade_prepare(path);
+	if (rc < 0)
+		NVL_WARNLOG("upgrade: cannot have %s started ahead (%s): it starts at the "
+			    "hand-over",
+			    path, strerror(-rc));
 	NVL_NOTICELOG("upgrade: to %s (nvlendd %s) in %u ms", path, ver, UPGRADE_DELAY_US / 1000);
 	nvl_rpc_result(req, json_pack("{s:s, s:s, s:s, s:i}", "from_version",
 				      "nvlend v" NVL_VERSION_STRING, "to_version", ver, "binary", path,
@@ -159,9 +245,11 @@ rpc_nvlend_upgrade(struct nvl_rpc_request *req, struct rpc_upgrade_args *a)
 NVL_RPC_REGISTER("nvlend_upgrade", rpc_nvlend_upgrade, struct rpc_upgrade_args, upgrade_params,
 		 NVL_RPC_RUNTIME,
 		 "Replace the worker with another nvlendd binary (or a fresh start of its own): "
-		 "checks that `BINARY --version` answers as an nvlendd, answers, then hands over "
-		 "within 100 ms: the keeper starts the new binary with every kept descriptor and "
-		 "state, as after a crash (shm hosts do not reconnect); first every NVMe/TCP "
+		 "checks that `BINARY --version` answers as an nvlendd, answers, has the keeper "
+		 "start the new binary ahead (it loads and waits), then hands over within 100 ms: "
+		 "the shm queues stop fetching and finish what they took, and the new worker "
+		 "takes every kept descriptor and state, as after a crash (shm hosts do not "
+		 "reconnect), without waiting for the old process to end; first every NVMe/TCP "
 		 "connection stops at a PDU boundary and is handed over with its state (no "
 		 "reconnect, same controller ID), and every NBD connection between two requests. "
 		 "If the new worker cannot "

@@ -94,6 +94,14 @@ nvl_nvmf_suspend(void (*done)(void))
 	nvmf_suspend_next();
 }
 
+void
+nvl_nvmf_quiesce(void)
+{
+	for (struct nvl_transport_ops *t = g_transports; t; t = t->next)
+		if (t->quiesce)
+			t->quiesce();
+}
+
 const struct nvl_transport_ops *
 nvl_transport_find(const char *name)
 {

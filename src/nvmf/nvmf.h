@@ -75,6 +75,11 @@ struct nvl_transport_ops {
 	 *  in the fd store for the next worker's restore(), close the others;
 	 *  then done() (reactor 0, exactly once). */
 	void (*suspend)(void (*done)(void));
+	/** optional: the last step before an upgrade's hand-over: stop taking
+	 *  new commands from the queues that stay in the store (they are not
+	 *  closed; what was taken completes). Any reactor may still be polling;
+	 *  it must see the stop at its next poll. Reactor 0. */
+	void (*quiesce)(void);
 	struct nvl_transport_ops *next;
 };
 
@@ -265,6 +270,8 @@ void nvl_nvmf_restore(void);
 /** Before an upgrade's hand-over: every transport's suspend op, one after
  *  the other, then done() (reactor 0; done runs exactly once). */
 void nvl_nvmf_suspend(void (*done)(void));
+/** Then, right before the hand-over: every transport's quiesce op (reactor 0). */
+void nvl_nvmf_quiesce(void);
 
 /**
  * One unsigned transport option of nvmf_create_transport: opts[key], if

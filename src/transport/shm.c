@@ -1004,6 +1004,16 @@ shm_fini(void (*done)(void))
 		shm_fini_done();
 }
 
+bool g_shm_quiesced;
+
+/* an upgrade hands over next: no SQ fetches again in this worker (its
+ * controllers stay in the store for the next one) */
+static void
+shm_quiesce(void)
+{
+	__atomic_store_n(&g_shm_quiesced, true, __ATOMIC_SEQ_CST);
+}
+
 struct nvl_transport_ops g_shm_ops = {
 	.name = "SHM",
 	.nvmf_trtype = 0,  /* not a standard NVMe-oF transport: not in discovery logs */
@@ -1016,5 +1026,6 @@ struct nvl_transport_ops g_shm_ops = {
 	.dump_opts = shm_dump_opts,
 	.fini = shm_fini,
 	.restore = shm_keep_restore_all,
+	.quiesce = shm_quiesce,
 };
 NVL_TRANSPORT_REGISTER(shm, &g_shm_ops)

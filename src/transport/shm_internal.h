@@ -282,6 +282,8 @@ void shm_window_stop(void);
 /** Fuzzers and unit tests that drive the reactor by hand: make windows on
  *  the calling thread, inside shm_window_request() (deterministic). */
 extern bool g_shm_window_inline;
+/* set once before an upgrade's hand-over: no SQ is fetched any more (any reactor reads it) */
+extern bool g_shm_quiesced;
 
 /* shm_queue.c */
 extern const struct nvl_nvme_queue_ops g_shm_queue_ops;

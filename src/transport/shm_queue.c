@@ -214,8 +214,10 @@ shm_sq_poll(void *arg)
 
 	if (nvl_unlikely(sq->state != Q_ACTIVE || sq->fatal))
 		return 0;
-	/* a suspended function fetches nothing (shm_fn_set_suspended) */
-	if (nvl_unlikely(__atomic_load_n(&sq->sc->suspended, __ATOMIC_ACQUIRE)))
+	/* a suspended function fetches nothing (shm_fn_set_suspended), nor does
+	 * a worker that is handing over (shm_quiesce) */
+	if (nvl_unlikely(__atomic_load_n(&sq->sc->suspended, __ATOMIC_ACQUIRE) ||
+			 __atomic_load_n(&g_shm_quiesced, __ATOMIC_RELAXED)))
 		return 0;
 	/* Pairs with the host's release store of its SQ tail doorbell. */
 	tail = nvl_smp_load_acquire(&sq->page->tail);
@@ -258,7 +260,8 @@ shm_sq_sleep(void *arg)
 		return 0;
 	shm_arm_wakeup(&sq->page->need_kick);
 	/* suspended: sleep until resumed (its kick) */
-	if (__atomic_load_n(&sq->sc->suspended, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&sq->sc->suspended, __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&g_shm_quiesced, __ATOMIC_RELAXED))
 		return 0;
 	/* work that raced with arming must not be slept on */
 	return nvl_smp_load_acquire(&sq->page->tail) != sq->head;

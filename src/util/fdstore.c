@@ -61,14 +61,177 @@ nvl_fdstore_name_ok(const char *name)
 	return true;
 }
 
+#define STANDBY_MSG 16384
+#define STANDBY_FDS 64
+
+/* Add fd as name to the table (the lock is held). \return 0 or -ENOMEM. */
+static int
+fdstore_add(const char *name, size_t len, int fd)
+{
+	struct fdstore_entry *v = realloc(g_fds.v, sizeof(*v) * (g_fds.n + 1));
+	char *copy = strndup(name, len);
+
+	if (v)
+		g_fds.v = v;
+	if (v == NULL || copy == NULL || !nvl_fdstore_name_ok(copy)) {
+		free(copy);
+		return v == NULL || copy == NULL ? -ENOMEM : -EINVAL;
+	}
+	g_fds.v[g_fds.n].name = copy;
+	g_fds.v[g_fds.n].fd = fd;
+	g_fds.n++;
+	return 0;
+}
+
+/* One "F" message: names one per line, as many descriptors in that order. */
+static int
+standby_take_fds(const char *buf, size_t len, const int *fds, unsigned nfds)
+{
+	unsigned used = 0;
+	const char *p = buf + 1, *end = buf + len;
+	int rc = 0;
+
+	pthread_mutex_lock(&g_fds.lock);
+	while (p < end && rc == 0) {
+		const char *e;
+
+		if (*p++ != '\n' || used == nfds) {
+			rc = -EINVAL;
+			break;
+		}
+		e = memchr(p, '\n', (size_t)(end - p));
+		if (e == NULL)
+			e = end;
+		rc = fdstore_add(p, (size_t)(e - p), fds[used]);
+		if (rc == 0)
+			used++;
+		p = e;
+	}
+	pthread_mutex_unlock(&g_fds.lock);
+	if (rc == 0 && used != nfds)
+		rc = -EINVAL;
+	for (unsigned i = used; i < nfds; i++)
+		close(fds[i]);
+	return rc;
+}
+
+/* The "E" message: KEY=VALUE sets, a KEY alone unsets. */
+static int
+standby_take_env(char *buf, size_t len)
+{
+	char *p = buf + 1, *end = buf + len;
+
+	*end = '\0';
+	while (p < end) {
+		char *e, *eq;
+
+		if (*p++ != '\n')
+			return -EINVAL;
+		e = strchr(p, '\n');
+		if (e)
+			*e = '\0';
+		eq = strchr(p, '=');
+		if (eq) {
+			*eq = '\0';
+			setenv(p, eq + 1, 1);
+		} else if (*p) {
+			unsetenv(p);
+		}
+		p = e ? e : end;
+		if (e)
+			*e = '\n';
+	}
+	return 0;
+}
+
+/*
+ * A worker started ahead of an upgrade: wait on the socket from the keeper
+ * for the store ("F" messages) and the environment ("E", last).
+ */
+static int
+standby_wait(int s)
+{
+	char *buf = malloc(STANDBY_MSG + 1);
+	int rc = 0;
+
+	if (buf == NULL)
+		return -ENOMEM;
+	for (;;) {
+		union {
+			char b[CMSG_SPACE(sizeof(int) * STANDBY_FDS)];
+			struct cmsghdr align;
+		} u;
+		struct iovec iov = { .iov_base = buf, .iov_len = STANDBY_MSG };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
+				     .msg_controllen = sizeof(u.b) };
+		int fds[STANDBY_FDS];
+		unsigned nfds = 0;
+		ssize_t n = recvmsg(s, &mh, MSG_CMSG_CLOEXEC);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			rc = n == 0 ? -ECONNRESET : -errno;
+			break;
+		}
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+				unsigned m = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+
+				m = NVL_MIN(m, STANDBY_FDS - nfds);
+				memcpy(fds + nfds, CMSG_DATA(c), sizeof(int) * m);
+				nfds += m;
+			}
+		}
+		if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (buf[0] != 'F' && buf[0] != 'E')) {
+			for (unsigned i = 0; i < nfds; i++)
+				close(fds[i]);
+			rc = -EINVAL;
+			break;
+		}
+		if (buf[0] == 'F') {
+			rc = standby_take_fds(buf, (size_t)n, fds, nfds);
+			if (rc < 0)
+				break;
+			continue;
+		}
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		rc = standby_take_env(buf, (size_t)n);
+		break;
+	}
+	free(buf);
+	close(s);
+	return rc;
+}
+
 int
 nvl_fdstore_init(void)
 {
 	char **names = NULL;
 	const char *ns = getenv("NOTIFY_SOCKET");
+	const char *sb = getenv(NVL_FDSTORE_STANDBY_ENV);
 	int n;
 
 	g_fds.available = ns != NULL && *ns != '\0';
+	if (sb) {
+		char *end;
+		long s = strtol(sb, &end, 10);
+
+		unsetenv(NVL_FDSTORE_STANDBY_ENV);
+		if (*sb == '\0' || *end != '\0' || s < 3 || s > INT_MAX)
+			return -EINVAL;
+		n = standby_wait((int)s);
+		if (n < 0) {
+			NVL_ERRLOG("fd store: started ahead, but the hand-over failed: %s",
+				   strerror(-n));
+			return n;
+		}
+		NVL_NOTICELOG("fd store: %u descriptor(s) handed over (this worker was started "
+			      "ahead)",
+			      g_fds.n);
+		return (int)g_fds.n;
+	}
 	n = sd_listen_fds_with_names(1, &names);
 	if (n < 0) {
 		NVL_ERRLOG("fd store: cannot read the descriptors passed at start: %s",
@@ -328,10 +491,22 @@ nvl_fdstore_stopping(void)
 }
 
 int
-nvl_fdstore_upgrade(const char *binary, const char *version)
+nvl_fdstore_upgrade(const char *binary, const char *version, bool quiesced, uint64_t stopped_ns)
 {
-	char msg[PATH_MAX + 128];
-	int n = snprintf(msg, sizeof(msg), "UPGRADE=%s\nVERSION=%s", binary, version);
+	char msg[PATH_MAX + 192];
+	int n = snprintf(msg, sizeof(msg), "UPGRADE=%s\nVERSION=%s\nQUIESCED=%d\nSTOPPED_NS=%llu",
+			 binary, version, quiesced ? 1 : 0, (unsigned long long)stopped_ns);
+
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		return -ENAMETOOLONG;
+	return fdstore_notify(msg, NULL, 0);
+}
+
+int
+nvl_fdstore_upgrade_prepare(const char *binary)
+{
+	char msg[PATH_MAX + 32];
+	int n = snprintf(msg, sizeof(msg), "UPGRADE_PREPARE=%s", binary);
 
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		return -ENAMETOOLONG;

@@ -35,13 +35,19 @@
 #define NVL_FDSTORE_NAME_MAX 255
 /* set by the keeper for a worker that replaces one killed by a signal */
 #define NVL_FDSTORE_DEATH_ENV "NVLEND_PREDECESSOR_SIGNAL"
+/* set by the keeper for a worker it starts ahead of an upgrade: the socket on
+ * which the store and the environment arrive when it takes over */
+#define NVL_FDSTORE_STANDBY_ENV "NVLEND_STANDBY_FD"
 
 /**
  * Take over the descriptors the supervisor passed (LISTEN_FDS/LISTEN_PID/
  * LISTEN_FDNAMES, which are then removed from the environment) and note
  * whether a store is reachable (NOTIFY_SOCKET). Call once, first thing.
+ * A worker started ahead (NVL_FDSTORE_STANDBY_ENV set) blocks here until
+ * the keeper hands it the store and its environment.
  * \return the number of inherited descriptors (>= 0); -EINVAL (the
- *         variables are malformed: the descriptors are left alone).
+ *         variables or the hand-over are malformed: the descriptors are left
+ *         alone); -ECONNRESET (the keeper dropped this worker started ahead).
  */
 int nvl_fdstore_init(void);
 
@@ -111,9 +117,16 @@ bool nvl_fdstore_name_ok(const char *name);
 bool nvl_fdstore_predecessor_crashed(void);
 
 /** Ask the keeper to start binary (absolute path) in place of this worker,
- *  which exits right after (nvlend upgrade; app/keeper.h). \return 0 or
- *  -errno of the notification. */
-int nvl_fdstore_upgrade(const char *binary, const char *version);
+ *  which exits right after (nvlend upgrade; app/keeper.h). quiesced: no
+ *  thread of this worker touches a queue or a kept state any more and none
+ *  of its I/O is in flight, so the next worker may start before this process
+ *  is gone; stopped_ns (CLOCK_MONOTONIC, 0: now) is when it stopped serving.
+ *  \return 0 or -errno of the notification. */
+int nvl_fdstore_upgrade(const char *binary, const char *version, bool quiesced,
+			uint64_t stopped_ns);
+/** Ask the keeper to start binary ahead (it loads and waits for the store
+ *  while this worker still serves). \return 0 or -errno of the notification. */
+int nvl_fdstore_upgrade_prepare(const char *binary);
 
 /*
  * The hand-over report of an upgrade: each function the new worker takes

@@ -12,6 +12,9 @@
 #     and 0 verify errors and a single Connect (no host reconnected);
 #   - nvlend upgrade prints a downtime for the daemon and the shm controller;
 #     nvlend_get_upgrade has them (JSON);
+#   - the new binary is started ahead (it loads while the old worker serves)
+#     and takes the store over as soon as the old worker stopped for good,
+#     not once the old process is gone (the keeper's log says so);
 #   - a binary that answers --version as an nvlendd but cannot serve is
 #     rolled back: the keeper starts the previous binary again, the command
 #     exits 1 and says so, the host's I/O goes on;
@@ -67,6 +70,14 @@ nvlend status | grep_q "version  *nvlend v0.1.9" || fail "status: $(nvlend statu
 nvlend status | grep_q "upgrade  *from nvlend v0.1.0" || fail "status has no upgrade line"
 n=$(nvlend rpc nvlend_get_upgrade | json_get '["functions"].__len__()')
 [ "$n" -ge 2 ] || fail "nvlend_get_upgrade lists $n functions"
+# the new binary was started ahead (loaded while the old worker served) and
+# took over as soon as the old one stopped, not once its process was gone
+grep_q "worker $WORKER_PID of $T/nvlendd-new started ahead" <"$DAEMON_LOG" ||
+	fail "the new worker was not started ahead"
+grep_q "stopped serving; $T/nvlendd-new takes over now" <"$DAEMON_LOG" ||
+	fail "the keeper waited for the old worker's exit"
+grep_q "worker $WORKER_PID (started ahead) takes over with" <"$DAEMON_LOG" ||
+	fail "the worker started ahead did not get the store"
 
 log "a broken build is rolled back"
 out=$(nvlend upgrade --binary "$T/broken" 2>&1) && fail "upgrade to a broken build succeeded: $out"

@@ -20,6 +20,14 @@
  *              name, F and R from the keeper's upgrade environment), READY;
  *              at N == 1 ask the keeper to upgrade to $UPGRADE_TO and exit
  *              with the hand-over status; later, exit 0
+ *   ahead      as upgrade, but at N == 1 first ask the keeper to start
+ *              $UPGRADE_TO ahead, then (300 ms later) hand over saying it
+ *              stopped for good, and only exit 1.5 s after that (a slow
+ *              exit); while it lives STATEFILE.old exists. The next worker
+ *              appends "old_alive=A" (A: 1 when it started before the old
+ *              one was gone), waits for it to go, exits 0.
+ *   ahead_crash  at N == 1 ask for $UPGRADE_TO ahead, then abort(): the
+ *              keeper restarts this binary, not the one started ahead
  */
 #include "util/fdstore.h"
 
@@ -92,6 +100,35 @@ main(int argc, char **argv)
 	fprintf(g_state, "start %u pid=%d ino=%lu\n", n, (int)getpid(), (unsigned long)st.st_ino);
 	if (strcmp(argv[1], "crashloop") == 0)
 		abort();
+	if (strcmp(argv[1], "ahead") == 0 || strcmp(argv[1], "ahead_crash") == 0) {
+		char old[4200];
+		FILE *f;
+
+		snprintf(old, sizeof(old), "%s.old", argv[3]);
+		nvl_fdstore_ready("test worker");
+		if (n == 1) {
+			if (nvl_fdstore_upgrade_prepare(getenv("UPGRADE_TO")) < 0)
+				return 9;
+			if (argv[1][5] == '_')
+				abort();
+			f = fopen(old, "w");
+			if (f)
+				fclose(f);
+			usleep(300000);
+			if (nvl_fdstore_upgrade(getenv("UPGRADE_TO"), "v1", true, 0) < 0)
+				return 9;
+			usleep(1500000);
+			unlink(old);
+			_exit(75); /* NVL_KEEPER_EXIT_UPGRADE */
+		}
+		fprintf(g_state, "exe=%s from=%s old_alive=%d\n",
+			strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0],
+			getenv("NVLEND_UPGRADE_FROM") ? getenv("NVLEND_UPGRADE_FROM") : "-",
+			access(old, F_OK) == 0);
+		for (int i = 0; i < 500 && access(old, F_OK) == 0; i++)
+			usleep(10000);
+		return 0;
+	}
 	if (strcmp(argv[1], "upgrade") == 0) {
 		char exe[4096] = "";
 		ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -103,7 +140,7 @@ main(int argc, char **argv)
 			getenv("NVLEND_UPGRADE_ROLLED_BACK") != NULL);
 		nvl_fdstore_ready("test worker");
 		if (n == 1) {
-			if (nvl_fdstore_upgrade(getenv("UPGRADE_TO"), "v1") < 0)
+			if (nvl_fdstore_upgrade(getenv("UPGRADE_TO"), "v1", false, 0) < 0)
 				return 9;
 			_exit(75); /* NVL_KEEPER_EXIT_UPGRADE */
 		}

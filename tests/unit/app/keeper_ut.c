@@ -17,6 +17,12 @@
  *     descriptors and the old version in its environment, not counted as a
  *     crash; a binary that cannot serve (/bin/false) is rolled back: the
  *     previous binary starts again and is told so.
+ *   - upgrade with a worker started ahead: the new binary is started when
+ *     the old worker asks (UPGRADE_PREPARE), gets the store and the upgrade
+ *     environment over its socket when the old one says it stopped for good,
+ *     and serves while the old process is still there; an old worker that
+ *     crashes instead is followed by its own binary, not the one started
+ *     ahead.
  * The keeper runs in a forked child (it blocks signals and reaps children).
  */
 #include "app/keeper.c"
@@ -230,6 +236,48 @@ test_upgrade_and_rollback(void **state)
 }
 
 static void
+test_upgrade_started_ahead(void **state)
+{
+	char copy[PATH_MAX], cmd[PATH_MAX * 2 + 16];
+	struct kfix f;
+	const char *s;
+	pid_t k;
+
+	(void)state;
+	kfix_init(&f);
+	snprintf(copy, sizeof(copy), "%s/worker-b", f.dir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", g_worker, copy);
+	assert_int_equal(system(cmd), 0);
+	setenv("UPGRADE_TO", copy, 1);
+	k = keeper_start(&f, "ahead", 1);
+	assert_int_equal(keeper_wait(k, 20), 0);
+	s = slurp(f.state);
+	print_message("%s", s);
+	assert_int_equal(count(s, "start "), 2);
+	/* it ran while the old worker was still exiting, with the store */
+	assert_non_null(strstr(s, "exe=worker-b from=v1 old_alive=1"));
+	assert_int_equal(count(s, "names=counter,listener,") + count(s, "names=listener,counter,"),
+			 1);
+	kfix_fini(&f);
+
+	/* the old worker crashes instead of handing over: its own binary again */
+	kfix_init(&f);
+	snprintf(copy, sizeof(copy), "%s/worker-b", f.dir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", g_worker, copy);
+	assert_int_equal(system(cmd), 0);
+	setenv("UPGRADE_TO", copy, 1);
+	k = keeper_start(&f, "ahead_crash", 3);
+	assert_int_equal(keeper_wait(k, 20), 0);
+	s = slurp(f.state);
+	print_message("%s", s);
+	assert_int_equal(count(s, "start "), 2);
+	assert_non_null(strstr(s, "exe=fdstore_worker from=- old_alive=0"));
+	assert_null(strstr(s, "exe=worker-b"));
+	unsetenv("UPGRADE_TO");
+	kfix_fini(&f);
+}
+
+static void
 test_crash_loop_gives_up(void **state)
 {
 	struct kfix f;
@@ -331,6 +379,7 @@ main(void)
 		cmocka_unit_test(test_crash_restart_keeps_descriptors),
 		cmocka_unit_test(test_crash_loop_gives_up),
 		cmocka_unit_test(test_upgrade_and_rollback),
+		cmocka_unit_test(test_upgrade_started_ahead),
 		cmocka_unit_test(test_sigterm_and_foreign_notifications),
 	};
 
