@@ -164,6 +164,48 @@ fn_keep_forget(uint16_t pf_id, uint32_t n)
 	}
 }
 
+struct fn_kept_vecs {
+	uint16_t pf_id;
+	uint8_t bits[NVL_FN_MAX_POOL / 8];
+};
+
+static void
+fn_kept_vec(void *arg, const char *name, int fd)
+{
+	struct fn_kept_vecs *kv = arg;
+	unsigned pf_id, i;
+	int end = 0;
+
+	(void)fd;
+	if (sscanf(name, "fn.pf.%u.v%u%n", &pf_id, &i, &end) == 2 && name[end] == '\0' &&
+	    pf_id == kv->pf_id && i < NVL_FN_MAX_POOL)
+		kv->bits[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+/* A kept pool that is not taken back: its record and vectors leave the
+ * store now (the new pool stores under the same names), those taken
+ * (0..ntaken-1, closed by the caller) and those still untaken alike. */
+static void
+fn_keep_drop(uint16_t pf_id, uint32_t ntaken)
+{
+	struct fn_kept_vecs kv = { .pf_id = pf_id };
+	char name[64];
+
+	fn_keep_forget(pf_id, ntaken);
+	nvl_fdstore_for_each_untaken(fn_kept_vec, &kv);
+	for (uint32_t i = 0; i < NVL_FN_MAX_POOL; i++) {
+		int fd;
+
+		if (!(kv.bits[i / 8] & (1u << (i % 8))))
+			continue;
+		fn_keep_name(name, sizeof(name), pf_id, (int)i);
+		fd = nvl_fdstore_take(name);
+		if (fd >= 0)
+			close(fd);
+		(void)nvl_fdstore_remove(name);
+	}
+}
+
 static uint32_t
 fn_new_gen(void)
 {
@@ -184,7 +226,7 @@ fn_keep_take(struct nvl_fn_pf *pf, const struct nvl_fn_pf_opts *o)
 {
 	struct fn_keep_pool *k = MAP_FAILED;
 	const char *why = NULL;
-	uint32_t kept_size = NVL_FN_MAX_POOL, bad = 0, vf = 0, own = 0;
+	uint32_t ntaken = 0, bad = 0, vf = 0, own = 0;
 	char name[64];
 	struct stat st;
 	int fd;
@@ -208,7 +250,6 @@ fn_keep_take(struct nvl_fn_pf *pf, const struct nvl_fn_pf_opts *o)
 		why = "its record is not one this version understands";
 		goto err_drop;
 	}
-	kept_size = k->pool_size;
 	if (k->type != (uint16_t)o->type || k->pool_size != o->num_msix) {
 		why = "the configuration asks for another type or num_msix";
 		goto err_drop;
@@ -220,6 +261,7 @@ fn_keep_take(struct nvl_fn_pf *pf, const struct nvl_fn_pf_opts *o)
 			why = "a vector's eventfd was not kept";
 			goto err_drop;
 		}
+		ntaken = i + 1;
 	}
 	/* links to VF ids the PF no longer has count as free: read only, the
 	 * record is not written before the configuration changes a link */
@@ -261,7 +303,7 @@ err_drop:
 	if (k != MAP_FAILED)
 		munmap(k, (size_t)st.st_size);
 	close(fd);
-	fn_keep_forget(o->pf_id, kept_size);
+	fn_keep_drop(o->pf_id, ntaken);
 	return 0;
 }
 

@@ -78,6 +78,14 @@ nvl_fdstore_take(const char *name)
 	return -ENOENT;
 }
 
+void
+nvl_fdstore_for_each_untaken(void (*fn)(void *arg, const char *name, int fd), void *arg)
+{
+	for (unsigned i = 0; i < g_nstore; i++)
+		if (g_store[i].inherited >= 0)
+			fn(arg, g_store[i].name, g_store[i].inherited);
+}
+
 static struct fake_fd *
 store_find(const char *name)
 {
