@@ -314,11 +314,8 @@ fn_shm_take(const char *traddr, struct shm_ctrlr *sc, struct shm_fn_open *o, cha
 	o->vector_gen = nvl_fn_vector_gen(c->fn);
 	o->fn = c;
 	c->consumer = sc;
-	if (restore)
-		NVL_NOTICELOG("function %s: consumer pid %u restored after a restart (cntlid %u, not "
-			      "opened again)",
-			      c->fn->name, shm_fn_consumer_pid(sc), c->cntlid);
-	else
+	/* a restored one is logged once it is back (fn_shm_restored) */
+	if (!restore)
 		NVL_NOTICELOG("function %s: opened by pid %u", c->fn->name, shm_fn_consumer_pid(sc));
 	return 0;
 }
@@ -335,6 +332,16 @@ fn_shm_restore(const char *traddr, struct shm_ctrlr *sc, struct shm_fn_open *o, 
 	       size_t len)
 {
 	return fn_shm_take(traddr, sc, o, why, len, true);
+}
+
+static void
+fn_shm_restored(void *fn, struct shm_ctrlr *sc)
+{
+	struct fn_nvme *c = fn;
+
+	NVL_NOTICELOG("function %s: consumer pid %u restored after a restart (cntlid %u, not "
+		      "opened again)",
+		      c->fn->name, shm_fn_consumer_pid(sc), c->cntlid);
 }
 
 static void fn_destroy_go(struct fn_nvme *c);
@@ -357,6 +364,7 @@ static const struct shm_fn_ops g_fn_shm_ops = {
 	.open = fn_shm_open,
 	.closed = fn_shm_closed,
 	.restore = fn_shm_restore,
+	.restored = fn_shm_restored,
 };
 
 /* ---- PFs ----------------------------------------------------------------------- */

@@ -266,6 +266,8 @@ struct shm_fn_ops {
 	 *  Optional (NULL: kept consumers are dropped). */
 	int (*restore)(const char *traddr, struct shm_ctrlr *sc, struct shm_fn_open *o,
 		       char *why, size_t len);
+	/** sc, taken back with restore, serves again (optional) */
+	void (*restored)(void *fn, struct shm_ctrlr *sc);
 };
 /** reactor 0, once at start-up. shm.c. */
 void shm_fn_register(const struct shm_fn_ops *ops);

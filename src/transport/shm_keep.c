@@ -950,6 +950,8 @@ restore_one(uint32_t id)
 	}
 	admin_again = restore_admin(sc);
 	shm_keep_snapshot(sc);
+	if (sc->fn && g_shm_fn_ops->restored)
+		g_shm_fn_ops->restored(sc->fn, sc);
 	NVL_NOTICELOG("shm: controller %u of %s (%s) restored after a restart%s: %u I/O "
 		      "queue(s), %u I/O and %u admin command(s) run again",
 		      tc->nvme.cntlid, tc->nvme.hostnqn, tc->nvme.subnqn,
