@@ -181,9 +181,10 @@ free0=$(free_msix)
 opened() { grep -c "function NVMeCtrl1: opened by pid $1" "$DAEMON_LOG"; }
 kept() { grep -c "function NVMeCtrl1: consumer pid $1 restored after a restart" "$DAEMON_LOG"; }
 listed() { nvlend rpc nvme_controller_list '{"ctrl":"NVMeCtrl1"}' | grep -q "\"consumer_pid\": $1"; }
-# runs until SIGINT (it then stops and reports, as fio does): as long as the
-# restarts take, not longer
-nvlend-perf "$URI" --rw=randrw --verify --iodepth=8 --numjobs=2 --runtime=60 >"$T/perf3.out" 2>&1 &
+# on the file namespace (io_uring: commands are in flight when the worker
+# goes, and run again); runs until SIGINT (it then stops and reports, as
+# fio does): as long as the restarts take, not longer
+nvlend-perf "$URI?nsid=2" --rw=randrw --verify --iodepth=8 --numjobs=2 --runtime=60 >"$T/perf3.out" 2>&1 &
 PERF=$!
 wait_until 5 listed $PERF || fail "consumer before the kill"
 sleep 0.5
@@ -210,6 +211,7 @@ grep -qE "verify: [1-9][0-9]* blocks checked .*, 0 errors" "$T/perf3.out" ||
 	fail "verify: $(cat "$T/perf3.out")"
 assert_eq "$(opened $PERF)" 1 "OPEN_FNs of the consumer (a re-open would add one)"
 assert_eq "$(kept $PERF)" 2 "restores of the consumer"
+log "restored: $(grep -h "not opened again):" "$DAEMON_LOG" | sed 's/.*again): //' | tr '\n' ';')"
 WORKER_PID=$(worker_of "$DAEMON_PID")
 out=$(rpc nvme_controller_vfs_msix_reclaim '{"ctrl":"NVMeCtrl1"}') || fail "reclaim after restarts"
 assert_eq "$(echo "$out" | json_get '["reclaimed"]')" 2 "VF 6's vectors reclaimed after two restarts"
