@@ -16,6 +16,16 @@
  * nvl_fn_pf_reclaim() (nvme_controller_vfs_msix_reclaim) returns every
  * vector linked to a VF id that has no function now.
  *
+ * Kept across a restart of the worker (docs/functions.md, docs/lifetime.md):
+ * with a supervisor that holds descriptors (util/fdstore.h), a PF's pool
+ * goes to the fd store when it is made: each vector's eventfd as
+ * "fn.pf.P.vI", then a record "fn.pf.P.pool" (a memfd: pool size, type, a
+ * generation number and the holder of every vector, which lives there, so
+ * each link or release is one 4-byte store). The replayed function_create_pf
+ * takes them back when they match: the same eventfds (a function's consumer
+ * holds them) and the same links, so a VF's vectors stay tied to it and the
+ * replayed functions find theirs.
+ *
  * Threading: reactor 0 (RPC) only. No locks.
  */
 #ifndef NVL_FUNCTION_FN_H
@@ -54,8 +64,14 @@ struct nvl_fn_pf {
 	uint32_t max_vfs;
 	uint32_t pool_size;
 	int *pool_fds;                   /* [pool_size] eventfds */
-	int32_t *holder;                 /* [pool_size] NVL_FN_VEC_FREE/_PF or a VF id */
+	int32_t *holder;                 /* [pool_size] NVL_FN_VEC_FREE/_PF or a VF id
+					  * (in the kept record when there is one) */
 	uint32_t nfree;
+	uint32_t gen;                    /* the pool's generation: new eventfds, new number */
+	bool taken_back;                 /* the pool came back from the fd store */
+	int keep_fd;                     /* the kept record ("fn.pf.P.pool"), -1: none */
+	void *keep_map;
+	size_t keep_size;
 	TAILQ_HEAD(, nvl_fn) fns;
 	TAILQ_ENTRY(nvl_fn_pf) link;
 };
@@ -79,7 +95,9 @@ struct nvl_fn_pf_opts {
 };
 
 /**
- * Make a PF with its vector pool (num_msix eventfds). Reactor 0.
+ * Make a PF with its vector pool (num_msix eventfds), or take back the pool
+ * a previous worker kept for this pf_id (same type and size: its eventfds
+ * and links; another one is dropped, logged). Reactor 0.
  * \return 0; -EEXIST (pf_id taken); -EINVAL (a value out of range);
  *         -EMFILE (the pool would exceed the daemon's descriptor budget:
  *         nvl_fn_fd_budget()); -ENOMEM; -errno of eventfd().
@@ -126,6 +144,9 @@ struct nvl_fn *nvl_fn_find(const char *name);
 struct nvl_fn *nvl_fn_find_id(uint16_t pf_id, int32_t vf_id);
 /** The eventfd of the function's vector i, or -1 (i >= nvec). */
 int nvl_fn_vector_fd(const struct nvl_fn *f, uint32_t i);
+/** The generation of the pool the function's vectors come from: equal
+ *  numbers before and after a restart mean the same eventfds (never 0). */
+uint32_t nvl_fn_vector_gen(const struct nvl_fn *f);
 
 const char *nvl_fn_type_name(enum nvl_fn_type t);
 /** "nvme" / "virtio_blk" (also "virtio-blk"). \return 0 or -EINVAL. */

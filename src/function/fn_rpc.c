@@ -35,6 +35,7 @@
 #include "nvmf/nvmf.h"
 #include "rpc/rpc.h"
 #include "transport/shm_internal.h"
+#include "util/fdstore.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -253,15 +254,36 @@ fn_shm_is_endpoint(const char *traddr)
 	return fn_ctrl_by_socket(traddr) != NULL;
 }
 
+/* A restarted worker: consumers the previous one kept come back when the
+ * shm transport restores (nvmf's start, before ours); until then nobody
+ * else may open a function (the kept consumer would find it busy). */
+static bool g_fn_restoring;
+
+static void
+fn_note_kept(void *arg, const char *name, int fd)
+{
+	(void)fd;
+	if (strncmp(name, "shm.", 4) == 0)
+		*(bool *)arg = true;
+}
+
+/* OPEN_FN (restore: a consumer kept by the previous worker comes back) */
 static int
-fn_shm_open(const char *traddr, struct shm_ctrlr *sc, struct shm_fn_open *o, char *why,
-	    size_t len)
+fn_shm_take(const char *traddr, struct shm_ctrlr *sc, struct shm_fn_open *o, char *why,
+	    size_t len, bool restore)
 {
 	struct fn_nvme *c = fn_ctrl_by_socket(traddr);
 	uint32_t h;
 
 	if (c == NULL || c->op == FN_OP_CREATE)
 		return -ENOENT;
+	if (g_fn_restoring && !restore) {
+		snprintf(why, len,
+			 "function %s: the daemon restarted and restores its kept consumers; "
+			 "open it again in a moment",
+			 c->fn->name);
+		return -EAGAIN;
+	}
 	if (c->op == FN_OP_DESTROY) {
 		snprintf(why, len, "function %s is being destroyed", c->fn->name);
 		return -ESHUTDOWN;
@@ -289,10 +311,37 @@ fn_shm_open(const char *traddr, struct shm_ctrlr *sc, struct shm_fn_open *o, cha
 	o->nvectors = NVL_MIN(c->fn->nvec, (uint32_t)SHM_MAX_VECTORS);
 	for (unsigned v = 0; v < o->nvectors; v++)
 		o->vectors[v] = nvl_fn_vector_fd(c->fn, v);
+	o->vector_gen = nvl_fn_vector_gen(c->fn);
 	o->fn = c;
 	c->consumer = sc;
-	NVL_NOTICELOG("function %s: opened by pid %u", c->fn->name, shm_fn_consumer_pid(sc));
+	/* a restored one is logged once it is back (fn_shm_restored) */
+	if (!restore)
+		NVL_NOTICELOG("function %s: opened by pid %u", c->fn->name, shm_fn_consumer_pid(sc));
 	return 0;
+}
+
+static int
+fn_shm_open(const char *traddr, struct shm_ctrlr *sc, struct shm_fn_open *o, char *why,
+	    size_t len)
+{
+	return fn_shm_take(traddr, sc, o, why, len, false);
+}
+
+static int
+fn_shm_restore(const char *traddr, struct shm_ctrlr *sc, struct shm_fn_open *o, char *why,
+	       size_t len)
+{
+	return fn_shm_take(traddr, sc, o, why, len, true);
+}
+
+static void
+fn_shm_restored(void *fn, struct shm_ctrlr *sc)
+{
+	struct fn_nvme *c = fn;
+
+	NVL_NOTICELOG("function %s: consumer pid %u restored after a restart (cntlid %u, not "
+		      "opened again)",
+		      c->fn->name, shm_fn_consumer_pid(sc), c->cntlid);
 }
 
 static void fn_destroy_go(struct fn_nvme *c);
@@ -314,6 +363,8 @@ static const struct shm_fn_ops g_fn_shm_ops = {
 	.is_endpoint = fn_shm_is_endpoint,
 	.open = fn_shm_open,
 	.closed = fn_shm_closed,
+	.restore = fn_shm_restore,
+	.restored = fn_shm_restored,
 };
 
 /* ---- PFs ----------------------------------------------------------------------- */
@@ -1492,7 +1543,17 @@ static int
 fn_subsys_init(void)
 {
 	shm_fn_register(&g_fn_shm_ops);
+	g_fn_restoring = false;
+	if (nvl_fdstore_available())
+		nvl_fdstore_for_each_untaken(fn_note_kept, &g_fn_restoring);
 	return 0;
+}
+
+/* After nvmf's start (order 30 < 50): the kept consumers are back. */
+static void
+fn_subsys_start(void)
+{
+	g_fn_restoring = false;
 }
 
 static json_t *
@@ -1589,6 +1650,7 @@ static struct nvl_subsystem g_fn_subsys = {
 	.name = "function",
 	.order = 50,
 	.init = fn_subsys_init,
+	.start = fn_subsys_start,
 	.fini = fn_fini,
 	.write_config = fn_write_config,
 };

@@ -396,7 +396,7 @@ shm_connect_go(struct shm_ctrlr *sc, struct nvl_connect_info *ci, uint64_t windo
 		shm_connect_window_ready(sc, rc, NULL);
 }
 
-static const struct shm_fn_ops *g_shm_fn_ops;
+const struct shm_fn_ops *g_shm_fn_ops;
 
 void
 shm_fn_register(const struct shm_fn_ops *ops)
@@ -463,6 +463,7 @@ shm_do_open_fn(struct shm_ctrlr *sc, const struct nvl_shm_open_fn *m)
 	}
 	/* from here the function counts sc as its consumer until sc is freed */
 	sc->fn = o->fn;
+	sc->fn_gen = o->vector_gen;
 	sc->suspended = o->suspended;
 	for (unsigned v = 0; v < o->nvectors && v < SHM_MAX_VECTORS; v++)
 		sc->vectors[v] = o->vectors[v];
@@ -549,9 +550,8 @@ shm_connect_window_ready(struct shm_ctrlr *sc, int rc, struct shm_region *win)
 	tc->nvme.cc = NVL_NVME_CC_EN | (6u << 16) | (4u << 20);
 	tc->nvme.csts = NVL_NVME_CSTS_RDY;
 	sc->state = C_ACTIVE;
-	/* a function's consumer opens it again after a restart (not kept) */
-	if (sc->fn == NULL)
-		shm_keep_connect(sc);
+	/* kept for a restart, a function's consumer too (shm_keep.c) */
+	shm_keep_connect(sc);
 	nvl_timer_destroy(sc->connect_timer);
 	sc->connect_timer = NULL;
 	r.status = 0;

@@ -197,6 +197,7 @@ struct shm_ctrlr {
 	 * its SQs fetch commands (written on reactor 0, read by the SQ pollers) */
 	void *fn;
 	bool suspended;
+	uint32_t fn_gen;                 /* the generation of the function's vectors (kept) */
 };
 
 /* shm.c */
@@ -246,6 +247,8 @@ struct shm_fn_open {
 	bool suspended;
 	unsigned nvectors;               /* vectors 0..nvectors-1; others: polled */
 	int vectors[SHM_MAX_VECTORS];    /* borrowed eventfds */
+	uint32_t vector_gen;             /* nvl_fn_vector_gen(): the same after a restart
+					  * when the vectors are the same eventfds */
 	void *fn;
 };
 
@@ -258,9 +261,17 @@ struct shm_fn_ops {
 		    size_t len);
 	/** sc, opened with o.fn, is freed (its controller released) */
 	void (*closed)(void *fn, struct shm_ctrlr *sc);
+	/** a consumer kept by a previous worker comes back on the function
+	 *  served on traddr (shm_keep.c): as open, logged as a restore.
+	 *  Optional (NULL: kept consumers are dropped). */
+	int (*restore)(const char *traddr, struct shm_ctrlr *sc, struct shm_fn_open *o,
+		       char *why, size_t len);
+	/** sc, taken back with restore, serves again (optional) */
+	void (*restored)(void *fn, struct shm_ctrlr *sc);
 };
 /** reactor 0, once at start-up. shm.c. */
 void shm_fn_register(const struct shm_fn_ops *ops);
+extern const struct shm_fn_ops *g_shm_fn_ops; /* shm.c; NULL: no functions */
 /** reactor 0: stop / start fetching commands of sc's SQs. shm.c. */
 void shm_fn_set_suspended(struct shm_ctrlr *sc, bool on);
 /** commands fetched and not yet completed over sc's SQs (reactor 0). shm.c. */

@@ -47,6 +47,18 @@
  * A controller whose restore keeps killing the worker (3 restarts within 5 s
  * of each other) is dropped instead: its host reconnects.
  *
+ * A function's consumer (OPEN_FN, docs/functions.md) is kept the same way,
+ * its record marked as such (version 2: a worker that predates it drops the
+ * record rather than restore it as a Connect-ed host) with the generation
+ * of the function's vectors. Its interrupt vectors are the function's, from
+ * its PF's pool, which the pool keeps itself (function/fn.c): they are not
+ * stored here. The restarted worker has replayed the configuration (PF,
+ * subsystem, namespaces, the function's controller with its cntlid and
+ * endpoint) before it restores; the consumer comes back onto the function
+ * served on the endpoint it had opened (shm_fn_ops.restore), when that
+ * function still has the same controller id, host identity and vectors;
+ * else it is dropped with a log line and its socket closes.
+ *
  * Threads: reactor 0 for the controller's table and the admin slots; each
  * SQ's slots and the CQ counters on the CQ's reactor (as the queues).
  */
@@ -70,6 +82,7 @@ NVL_LOG_DECLARE_COMPONENT(shm);
 
 #define SHM_KEEP_MAGIC 0x504b4d53u      /* "SMKP" */
 #define SHM_KEEP_VERSION 1
+#define SHM_KEEP_VERSION_FN 2           /* a function's consumer */
 #define SHM_KEEP_MAX_DEPTH 4096u        /* slots per SQ: shm_configure's depth limit */
 #define SHM_KEEP_MAX_RESTORES 3
 #define SHM_KEEP_SETTLE_US 5000000      /* a restore that lasts this long clears the count */
@@ -93,7 +106,7 @@ struct shm_keep {
 	uint16_t cntlid;
 	uint16_t rsvd0;
 	uint32_t kato_ms;
-	uint32_t rsvd1;
+	uint32_t fn_gen;                /* version 2: the function's vector generation */
 	uint64_t window_bytes;
 	char subnqn[NVL_NVME_NQN_LEN];
 	char hostnqn[NVL_NVME_NQN_LEN];
@@ -265,7 +278,8 @@ shm_keep_connect(struct shm_ctrlr *sc)
 	}
 	id = g_keep_next_id++;
 	k->magic = SHM_KEEP_MAGIC;
-	k->version = SHM_KEEP_VERSION;
+	k->version = sc->fn ? SHM_KEEP_VERSION_FN : SHM_KEEP_VERSION;
+	k->fn_gen = sc->fn ? sc->fn_gen : 0;
 	k->id = id;
 	k->state = SHM_KEEP_CONNECTING;
 	k->cntlid = sc->tc->nvme.cntlid;
@@ -426,6 +440,7 @@ shm_keep_cq_gone(struct shm_cq *cq)
  * is built from it. */
 struct keep_restore {
 	uint32_t id;
+	bool fn;                        /* a function's consumer */
 	struct shm_keep *k;
 	int state_fd, sock, win;
 	int vec[SHM_MAX_VECTORS];
@@ -511,8 +526,11 @@ restore_take(struct keep_restore *kr)
 	if (k == MAP_FAILED)
 		return "its state region cannot be mapped";
 	kr->k = k;
-	if (k->magic != SHM_KEEP_MAGIC || k->version != SHM_KEEP_VERSION || k->id != kr->id)
+	if (k->magic != SHM_KEEP_MAGIC ||
+	    (k->version != SHM_KEEP_VERSION && k->version != SHM_KEEP_VERSION_FN) ||
+	    k->id != kr->id)
 		return "its state region is not one this version understands";
+	kr->fn = k->version == SHM_KEEP_VERSION_FN;
 	if (k->state != SHM_KEEP_ACTIVE)
 		return "it was still connecting";
 	/* a worker that crashes on what it restores must not do so forever; a
@@ -539,8 +557,9 @@ restore_take(struct keep_restore *kr)
 		const struct nvl_shm_sq_page *sp;
 
 		if (kc->valid) {
+			/* a function's vectors are its pool's: checked once it is found */
 			if (kc->entries < 2 || kc->entries > SHM_KEEP_MAX_DEPTH ||
-			    kc->iv >= SHM_MAX_VECTORS || (kc->ien && kr->vec[kc->iv] < 0) ||
+			    kc->iv >= SHM_MAX_VECTORS || (kc->ien && !kr->fn && kr->vec[kc->iv] < 0) ||
 			    restore_map(&kr->cqr[q], keep_take(kr->id, "cq", q),
 					cq_region_size(kc->entries), 0, true) < 0)
 				return "a completion queue was not kept whole";
@@ -771,6 +790,66 @@ restore_admin(struct shm_ctrlr *sc)
 	return again;
 }
 
+/* A kept function consumer (reactor 0): the function served on the endpoint
+ * it had opened takes sc as its consumer again, when it is the same one (a
+ * function re-created by the configuration with the same controller id,
+ * host identity and pool). Fills the Connect's function fields; \return NULL
+ * or why it is dropped (the function no longer counts sc then). */
+static const char *
+restore_fn_open(struct shm_ctrlr *sc, const struct keep_restore *kr, struct nvl_connect_info *ci,
+		char *why, size_t len)
+{
+	const struct shm_keep *k = kr->k;
+	struct shm_fn_open *o;
+	bool vectors_used = false;
+	const char *bad = NULL;
+	int rc;
+
+	if (g_shm_fn_ops == NULL || g_shm_fn_ops->restore == NULL)
+		return "this daemon serves no functions";
+	o = calloc(1, sizeof(*o));
+	if (o == NULL)
+		return "out of memory";
+	why[0] = '\0';
+	rc = g_shm_fn_ops->restore(k->listener.traddr, sc, o, why, len);
+	if (rc < 0) {
+		free(o);
+		if (rc == -ENOENT)
+			return "the replayed configuration has no function on its endpoint";
+		return why[0] ? why : "the function refused it";
+	}
+	for (int q = 1; q <= SHM_MAX_QUEUES; q++) {
+		if (k->cq[q].valid && k->cq[q].ien) {
+			vectors_used = true;
+			if (k->cq[q].iv >= o->nvectors)
+				bad = "the function has fewer interrupt vectors than its queues use";
+		}
+	}
+	if (o->cntlid != k->cntlid)
+		bad = "the function has another controller id now";
+	else if (strcmp(o->subnqn, k->subnqn) != 0 || strcmp(o->hostnqn, k->hostnqn) != 0)
+		bad = "the function is on another subsystem or host identity now";
+	else if (vectors_used && o->vector_gen != k->fn_gen)
+		bad = "the function's interrupt vectors are not the ones it had (its PF's pool was "
+		      "made anew)";
+	if (bad) {
+		g_shm_fn_ops->closed(o->fn, sc);
+		free(o);
+		return bad;
+	}
+	sc->fn = o->fn;
+	sc->fn_gen = o->vector_gen;
+	sc->suspended = o->suspended;
+	for (unsigned v = 0; v < o->nvectors && v < SHM_MAX_VECTORS; v++)
+		sc->vectors[v] = o->vectors[v];
+	ci->fixed_cntlid = true;
+	if (o->max_io_queues)
+		ci->max_io_queues = (uint16_t)NVL_MIN(o->max_io_queues, ci->max_io_queues);
+	ci->mdts = o->mdts;
+	free(o);
+	return NULL;
+}
+
 static void
 restore_one(uint32_t id)
 {
@@ -807,6 +886,10 @@ restore_one(uint32_t id)
 	}
 	sc->fd = kr.sock;
 	sc->listener = kr.k->listener;
+	sc->keep_fd = -1;
+	sc->window.fd = -1;
+	for (int v = 0; v < SHM_MAX_VECTORS; v++)
+		sc->vectors[v] = -1;
 	shm_conn_peer_cred(sc);
 	ci.subnqn = kr.k->subnqn;
 	ci.hostnqn = kr.k->hostnqn;
@@ -816,6 +899,21 @@ restore_one(uint32_t id)
 	ci.restore = true;
 	ci.restore_authenticated = kr.k->feat.authenticated != 0;
 	shm_connect_info_fill(sc, &ci);
+	if (kr.fn) {
+		why = restore_fn_open(sc, &kr, &ci, cwhy, sizeof(cwhy));
+		if (why) {
+			NVL_WARNLOG("shm: kept consumer (pid %u) of the function on %s (controller "
+				    "%u of %s) dropped: %s; its socket closes, it may open the "
+				    "function again",
+				    shm_fn_consumer_pid(sc), kr.k->listener.traddr, kr.k->cntlid,
+				    kr.k->subnqn, why);
+			free(sc->groups);
+			free(sc);
+			restore_release(&kr);
+			return;
+		}
+		cwhy[0] = '\0';
+	}
 	ci.why = cwhy;
 	ci.why_len = sizeof(cwhy);
 	rc = nvl_nvmf_connect(&ci, &tc, &status);
@@ -824,6 +922,8 @@ restore_one(uint32_t id)
 			    "connects again",
 			    kr.k->cntlid, kr.k->subnqn, kr.k->hostnqn,
 			    cwhy[0] ? cwhy : rc == -ENOENT ? "the subsystem is gone" : strerror(-rc));
+		if (sc->fn)
+			g_shm_fn_ops->closed(sc->fn, sc);
 		free(sc->groups);
 		free(sc);
 		restore_release(&kr);
@@ -837,7 +937,8 @@ restore_one(uint32_t id)
 	sc->window = kr.window;
 	/* the window budget counts it against its host again */
 	nvl_strlcpy(sc->window_host, kr.k->hostnqn, sizeof(sc->window_host));
-	for (int v = 0; v < SHM_MAX_VECTORS; v++)
+	/* a function's consumer has its function's (restore_fn_open) */
+	for (int v = 0; v < SHM_MAX_VECTORS && !kr.fn; v++)
 		sc->vectors[v] = kr.vec[v];
 	keep_apply_features(sc);
 	sc->state = C_ACTIVE;
@@ -854,9 +955,13 @@ restore_one(uint32_t id)
 	}
 	admin_again = restore_admin(sc);
 	shm_keep_snapshot(sc);
-	NVL_NOTICELOG("shm: controller %u of %s (%s) restored after a restart: %u I/O queue(s), "
-		      "%u I/O and %u admin command(s) run again",
-		      tc->nvme.cntlid, tc->nvme.hostnqn, tc->nvme.subnqn, nq, io_again, admin_again);
+	if (sc->fn && g_shm_fn_ops->restored)
+		g_shm_fn_ops->restored(sc->fn, sc);
+	NVL_NOTICELOG("shm: controller %u of %s (%s) restored after a restart%s: %u I/O "
+		      "queue(s), %u I/O and %u admin command(s) run again",
+		      tc->nvme.cntlid, tc->nvme.hostnqn, tc->nvme.subnqn,
+		      kr.fn ? " (a function's consumer, not opened again)" : "", nq, io_again,
+		      admin_again);
 	{
 		char what[96];
 

@@ -12,7 +12,11 @@
 #     a second consumer is refused "busy" with the holder's pid;
 #   - destroy refused while open, then with force (the consumer is dropped);
 #   - save_config, restart with -c: the tree, the controller (same cntlid and
-#     socket) and the data of a file bdev come back.
+#     socket) and the data of a file bdev come back;
+#   - a consumer running nvlend-perf --verify goes through a kill -9 of the
+#     worker and an nvlend upgrade: 0 errors, restored twice (never opened
+#     again), listed again, still the only consumer; a VF's vectors linked
+#     without a controller stay linked through both and are reclaimed after.
 # timeout: 180
 source "$(dirname "$0")/common.sh"
 start_nvlendd -S "$T"
@@ -167,6 +171,51 @@ nvlend ns read "$URI?nsid=2" --lba 100 --count 128 >"$T/back" || fail "read back
 cmp -s "$T/data" "$T/back" || fail "data differs after restart"
 assert_eq "$(pf_free 1)" 2 "the virtio-blk function's vectors after restart"
 assert_eq "$(rpc emulation_function_list | json_get '[1]["functions"][0]["name"]')" vb0 "vb0 in the tree"
+
+# ---- the consumer is kept: kill -9 of the worker, then nvlend upgrade ---------------
+ALLOW_WORKER_RESTARTS=1
+rpc nvme_controller_create "{\"nqn\":\"$NQN\",\"pf_id\":0,\"vf_id\":6,\"ctrl\":\"vf6\",\"vf_num_msix\":2,\"num_queues\":1}" \
+	>/dev/null || fail "vf6"
+rpc nvme_controller_destroy '{"ctrl":"vf6"}' >/dev/null || fail "destroy vf6 (its vectors stay linked)"
+free0=$(free_msix)
+opened() { grep -c "function NVMeCtrl1: opened by pid $1" "$DAEMON_LOG"; }
+kept() { grep -c "function NVMeCtrl1: consumer pid $1 restored after a restart" "$DAEMON_LOG"; }
+listed() { nvlend rpc nvme_controller_list '{"ctrl":"NVMeCtrl1"}' | grep -q "\"consumer_pid\": $1"; }
+# on the file namespace (io_uring: commands are in flight when the worker
+# goes, and run again); runs until SIGINT (it then stops and reports, as
+# fio does): as long as the restarts take, not longer
+nvlend-perf "$URI?nsid=2" --rw=randrw --verify --iodepth=8 --numjobs=2 --runtime=60 >"$T/perf3.out" 2>&1 &
+PERF=$!
+wait_until 5 listed $PERF || fail "consumer before the kill"
+sleep 0.5
+old=$(worker_of "$DAEMON_PID")
+kill -KILL "$old" || fail "kill -9 of the worker"
+wait_until 10 sh -c "[ \$(grep -c 'function NVMeCtrl1: consumer pid $PERF restored' '$DAEMON_LOG') -ge 1 ]" ||
+	fail "the consumer was not restored after kill -9: $(grep -E 'NVMeCtrl1|kept' "$DAEMON_LOG" | tail -5)"
+kill -0 $PERF 2>/dev/null || fail "the consumer ended before the upgrade: $(cat "$T/perf3.out")"
+wait_until 5 listed $PERF || fail "consumer pid not listed after kill -9"
+assert_eq "$(free_msix)" "$free0" "free vectors after kill -9 (VF 6 keeps its link)"
+out=$(nvlend ns info "$URI" 2>&1) && fail "a second consumer was let in after the restore"
+assert_contains "$out" "pid $PERF"
+out=$(nvlend upgrade 2>&1) || fail "upgrade under a function's consumer: $out"
+wait_until 10 sh -c "[ \$(grep -c 'function NVMeCtrl1: consumer pid $PERF restored' '$DAEMON_LOG') -ge 2 ]" ||
+	fail "the consumer was not restored after the upgrade"
+wait_until 5 listed $PERF || fail "consumer pid not listed after the upgrade"
+nvlend function list | grep -q "pid $PERF" || fail "function list: no consumer after the upgrade"
+kill -0 $PERF 2>/dev/null || fail "the consumer ended during the upgrade: $(cat "$T/perf3.out")"
+sleep 0.3
+kill -INT $PERF
+wait $PERF || { cat "$T/perf3.out" >&2; fail "nvlend-perf --verify through kill -9 and upgrade"; }
+grep -q "errors: 0" "$T/perf3.out" || fail "I/O errors: $(cat "$T/perf3.out")"
+grep -qE "verify: [1-9][0-9]* blocks checked .*, 0 errors" "$T/perf3.out" ||
+	fail "verify: $(cat "$T/perf3.out")"
+assert_eq "$(opened $PERF)" 1 "OPEN_FNs of the consumer (a re-open would add one)"
+assert_eq "$(kept $PERF)" 2 "restores of the consumer"
+log "restored: $(grep -h "not opened again):" "$DAEMON_LOG" | sed 's/.*again): //' | tr '\n' ';')"
+WORKER_PID=$(worker_of "$DAEMON_PID")
+out=$(rpc nvme_controller_vfs_msix_reclaim '{"ctrl":"NVMeCtrl1"}') || fail "reclaim after restarts"
+assert_eq "$(echo "$out" | json_get '["reclaimed"]')" 2 "VF 6's vectors reclaimed after two restarts"
+
 # shutdown with a consumer attached: clean (stop_nvlendd fails on a bad exit)
 nvlend-perf "$URI" --rw=randread --iodepth=4 --runtime=30 >/dev/null 2>&1 &
 PERF=$!

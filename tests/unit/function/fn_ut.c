@@ -3,7 +3,9 @@
  * Unit tests of the function tree and its vector pools (src/function/fn.c):
  * PF creation limits and the descriptor budget, vectors taken at function
  * creation, exhaustion, release_msix vs. links kept by VF id, reclaim,
- * type and id checks, and that every eventfd is closed again.
+ * type and id checks, and that every eventfd is closed again; the pool kept
+ * in a (fake) fd store across a restart of the worker: the same eventfds
+ * and links come back, a pool that does not match is made anew.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,130 @@
 #include "common/ut.h"
 
 #include <dirent.h>
+#include <sys/eventfd.h>
+
+/* ---- a fake fd store: what one worker put is passed back to the next ---- */
+struct fake_fd {
+	char name[64];
+	int fd;          /* the store's copy */
+	int inherited;   /* the next worker's, until it takes it */
+};
+static struct fake_fd g_store[64];
+static unsigned g_nstore;
+static bool g_store_on;
+
+bool
+nvl_fdstore_available(void)
+{
+	return g_store_on;
+}
+
+int
+nvl_fdstore_put(const char *name, int fd)
+{
+	assert_true(g_store_on);
+	assert_true(g_nstore < sizeof(g_store) / sizeof(g_store[0]));
+	for (unsigned i = 0; i < g_nstore; i++)
+		assert_string_not_equal(g_store[i].name, name); /* never stored twice */
+	snprintf(g_store[g_nstore].name, sizeof(g_store[0].name), "%s", name);
+	g_store[g_nstore].fd = dup(fd);
+	g_store[g_nstore].inherited = -1;
+	assert_true(g_store[g_nstore].fd >= 0);
+	g_nstore++;
+	return 0;
+}
+
+int
+nvl_fdstore_remove(const char *name)
+{
+	for (unsigned i = 0; i < g_nstore; i++) {
+		if (strcmp(g_store[i].name, name) == 0) {
+			close(g_store[i].fd);
+			if (g_store[i].inherited >= 0)
+				close(g_store[i].inherited);
+			g_store[i] = g_store[--g_nstore];
+			return 0;
+		}
+	}
+	return 0;
+}
+
+int
+nvl_fdstore_take(const char *name)
+{
+	for (unsigned i = 0; i < g_nstore; i++) {
+		if (strcmp(g_store[i].name, name) == 0 && g_store[i].inherited >= 0) {
+			int fd = g_store[i].inherited;
+
+			g_store[i].inherited = -1;
+			return fd;
+		}
+	}
+	return -ENOENT;
+}
+
+void
+nvl_fdstore_for_each_untaken(void (*fn)(void *arg, const char *name, int fd), void *arg)
+{
+	for (unsigned i = 0; i < g_nstore; i++)
+		if (g_store[i].inherited >= 0)
+			fn(arg, g_store[i].name, g_store[i].inherited);
+}
+
+static struct fake_fd *
+store_find(const char *name)
+{
+	for (unsigned i = 0; i < g_nstore; i++)
+		if (strcmp(g_store[i].name, name) == 0)
+			return &g_store[i];
+	return NULL;
+}
+
+/* The worker dies: its PFs vanish without a word to the store (their
+ * descriptors close with the process), the next worker inherits the store. */
+static void
+fake_restart(void)
+{
+	struct nvl_fn_pf *pf;
+
+	while ((pf = TAILQ_FIRST(&g_pfs)) != NULL) {
+		struct nvl_fn *f;
+
+		while ((f = TAILQ_FIRST(&pf->fns)) != NULL) {
+			TAILQ_REMOVE(&pf->fns, f, link);
+			free(f->vec);
+			free(f);
+		}
+		TAILQ_REMOVE(&g_pfs, pf, link);
+		fn_pool_close(pf->pool_fds, pf->pool_size);
+		if (pf->keep_fd >= 0) {
+			munmap(pf->keep_map, pf->keep_size);
+			close(pf->keep_fd);
+		} else {
+			free(pf->holder);
+		}
+		free(pf->pool_fds);
+		free(pf);
+	}
+	g_fd_used = 0;
+	for (unsigned i = 0; i < g_nstore; i++) {
+		if (g_store[i].inherited >= 0)
+			close(g_store[i].inherited); /* the untaken are released */
+		g_store[i].inherited = dup(g_store[i].fd);
+	}
+}
+
+static void
+store_clear(void)
+{
+	for (unsigned i = 0; i < g_nstore; i++) {
+		close(g_store[i].fd);
+		if (g_store[i].inherited >= 0)
+			close(g_store[i].inherited);
+	}
+	g_nstore = 0;
+	g_store_on = false;
+}
 
 static int
 count_fds(void)
@@ -209,6 +335,104 @@ test_types_and_json(void **state)
 	assert_int_equal(nvl_fn_pf_destroy(pf), 0);
 }
 
+static void
+test_keep_pool_restart(void **state)
+{
+	struct nvl_fn_pf *pf;
+	struct nvl_fn *f1, *f2, *own;
+	uint32_t gen, vec1[3];
+	uint64_t one = 1, v = 0;
+	char why[256];
+	int fds = count_fds();
+
+	(void)state;
+	g_store_on = true;
+	pf = mkpf(0, 8, 4);
+	assert_false(pf->taken_back);
+	assert_non_null(store_find("fn.pf.0.pool"));
+	assert_non_null(store_find("fn.pf.0.v7"));
+	assert_int_equal(g_nstore, 9);
+	gen = pf->gen;
+	assert_int_not_equal(gen, 0);
+	assert_int_equal(nvl_fn_create(pf, NVL_FN_NO_VF, NVL_FN_NVME, "own", 1, &own, why,
+				       sizeof(why)), 0);
+	assert_int_equal(nvl_fn_create(pf, 1, NVL_FN_NVME, "vf1", 3, &f1, why, sizeof(why)), 0);
+	assert_int_equal(nvl_fn_create(pf, 2, NVL_FN_NVME, "vf2", 2, &f2, why, sizeof(why)), 0);
+	memcpy(vec1, f1->vec, sizeof(vec1));
+	nvl_fn_destroy(f2, false); /* VF 2 keeps its two vectors */
+	assert_int_equal(pf->nfree, 2);
+	/* an interrupt pending on vf1's vector 0 when the worker dies */
+	assert_int_equal(write(nvl_fn_vector_fd(f1, 0), &one, sizeof(one)), sizeof(one));
+
+	fake_restart();
+	pf = mkpf(0, 8, 4);
+	assert_true(pf->taken_back);
+	assert_int_equal(pf->gen, gen);
+	assert_int_equal(pf->nfree, 2);
+	assert_int_equal(nvl_fn_pf_linked(pf, NVL_FN_NO_VF), 1);
+	assert_int_equal(nvl_fn_pf_linked(pf, 1), 3);
+	assert_int_equal(nvl_fn_pf_linked(pf, 2), 2);
+	/* the replayed configuration makes vf1 again: the same vectors, the same eventfds */
+	assert_int_equal(nvl_fn_create(pf, 1, NVL_FN_NVME, "vf1", 3, &f1, why, sizeof(why)), 0);
+	assert_memory_equal(f1->vec, vec1, sizeof(vec1));
+	assert_int_equal(nvl_fn_vector_gen(f1), gen);
+	assert_int_equal(read(nvl_fn_vector_fd(f1, 0), &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 1);
+	assert_int_equal(nvl_fn_create(pf, NVL_FN_NO_VF, NVL_FN_NVME, "own", 1, &own, why,
+				       sizeof(why)), 0);
+	assert_int_equal(pf->nfree, 2);
+	/* VF 2 asking for another count is refused as before the restart */
+	assert_int_equal(nvl_fn_create(pf, 2, NVL_FN_NVME, "vf2", 1, &f2, why, sizeof(why)),
+			 -EINVAL);
+	/* links change in the kept record: a second restart sees the reclaim */
+	assert_int_equal(nvl_fn_pf_reclaim(pf), 2);
+	fake_restart();
+	pf = mkpf(0, 8, 4);
+	assert_true(pf->taken_back);
+	assert_int_equal(pf->nfree, 4);
+	assert_int_equal(nvl_fn_pf_linked(pf, 2), 0);
+	assert_int_equal(nvl_fn_pf_linked(pf, 1), 3);
+	/* the PF goes: so does everything it kept */
+	assert_int_equal(nvl_fn_pf_destroy(pf), 0);
+	assert_int_equal(g_nstore, 0);
+	store_clear();
+	assert_int_equal(count_fds(), fds);
+}
+
+static void
+test_keep_pool_mismatch(void **state)
+{
+	struct nvl_fn_pf *pf;
+	uint32_t gen;
+	int fds = count_fds();
+
+	(void)state;
+	g_store_on = true;
+	pf = mkpf(3, 8, 0);
+	gen = pf->gen;
+	/* the configuration asks for another pool size: a new pool, the old one forgotten */
+	fake_restart();
+	pf = mkpf(3, 4, 0);
+	assert_false(pf->taken_back);
+	assert_int_not_equal(pf->gen, gen);
+	assert_int_equal(pf->nfree, 4);
+	assert_int_equal(g_nstore, 5);
+	assert_null(store_find("fn.pf.3.v4"));
+	/* a vector missing from the store: not taken back either */
+	fake_restart();
+	nvl_fdstore_remove("fn.pf.3.v2");
+	pf = mkpf(3, 4, 0);
+	assert_false(pf->taken_back);
+	assert_int_equal(g_nstore, 5);
+	/* without a store nothing is kept */
+	assert_int_equal(nvl_fn_pf_destroy(pf), 0);
+	store_clear();
+	pf = mkpf(3, 4, 0);
+	assert_int_equal(pf->keep_fd, -1);
+	assert_int_equal(nvl_fn_pf_destroy(pf), 0);
+	assert_int_equal(count_fds(), fds);
+}
+
 int
 main(void)
 {
@@ -218,6 +442,8 @@ main(void)
 		cmocka_unit_test(test_create_checks),
 		cmocka_unit_test(test_stale_interrupt_drained),
 		cmocka_unit_test(test_types_and_json),
+		cmocka_unit_test(test_keep_pool_restart),
+		cmocka_unit_test(test_keep_pool_mismatch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
