@@ -9,7 +9,10 @@
 #     (so both virtqueues carry I/O; the guest must see 2 hardware queues),
 #     runs in the guest while nvlendd is killed with -9 three times and
 #     restarted from its saved config (the third time with force_in_order),
-#     then once more stopped with SIGTERM (drain) and restarted: fio must end
+#     then once more stopped with SIGTERM (drain) and restarted, then
+#     upgraded (`nvlend upgrade` to a copy of the binary: the guest's
+#     vhost-user front-end reconnects to the new worker and resubmits what
+#     the old one had in flight on the slow disk): fio must end
 #     with err=0 and no verify error in both jobs, the guest kernel must log
 #     no I/O error. Each kill -9 happens with requests in flight (per-queue
 #     counters read just before it), while fio runs, and the new daemon
@@ -130,6 +133,16 @@ log "SIGTERM restart during fio"
 stop_nvlendd
 start_nvlendd -c "$T/cfg.json"
 record "sigterm"
+log "nvlend upgrade during fio (to a copy of the binary)"
+sleep 2
+[ -e "$T/share/fio-done" ] && fail "fio ended before the upgrade"
+cp "$BIN/nvlendd" "$T/nvlendd-new"
+out=$(nvlend upgrade --binary "$T/nvlendd-new" 2>&1) || fail "upgrade: $out"
+WORKER_PID=$(nvlend rpc nvlend_get_status | json_get '["pid"]')
+assert_eq "$(readlink "/proc/$WORKER_PID/exe")" "$T/nvlendd-new" "the worker's binary"
+grep_q "upgrade: handing over to $T/nvlendd-new" <"$DAEMON_LOG" || fail "no hand-over in the log"
+record "upgrade"
+[ -e "$T/share/fio-done" ] && fail "fio ended before the upgraded worker served a request"
 
 wait_until 120 test -e "$T/share/idle-written" || fail "guest did not reach the idle phase"
 sleep 1
