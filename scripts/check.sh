@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # What `make check` runs: every build variant, then every test.
 #   release (-Werror)      unit + functional tests
-#   asan (ASan+UBSan)      unit + functional tests (those not marked "asan: no")
+#   asan (ASan+UBSan)      unit + functional tests (those not marked "asan: no");
+#                          the functional tests of both builds share three lanes
 #   tsan                   unit tests (suppressions: tests/tsan.supp, benign stats races)
 #   fuzz (clang)           each libFuzzer target for FUZZ_SECONDS (default 5;
 #                          longer: make fuzz-long)
@@ -60,12 +61,12 @@ if has unit; then
 		step "unit (tsan)" tests/run_unit.sh build-tsan
 fi
 if has functional; then
+	# both builds in one pool of lanes: the release build's guest and
+	# packaging tests (one lane, one after another) run beside the others
+	# of both builds, most of which wait more than they compute
 	# shellcheck disable=SC2086
-	FUNCTIONAL_LANES=${FUNCTIONAL_LANES:-2} \
-		step "functional (release)" tests/run_functional.sh build ${TESTS:-}
-	# shellcheck disable=SC2086
-	FUNCTIONAL_LANES=${FUNCTIONAL_LANES:-2} \
-		step "functional (asan)" tests/run_functional.sh build-asan ${TESTS:-}
+	FUNCTIONAL_LANES=${FUNCTIONAL_LANES:-3} \
+		step "functional (release+asan)" tests/run_functional.sh build,build-asan ${TESTS:-}
 fi
 # valgrind and the fuzzers are each one CPU-bound process at a time and
 # neither times anything: run them side by side, report valgrind after
