@@ -26,6 +26,7 @@
 #include "util/util.h"
 #include "util/version.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -36,6 +37,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -114,6 +116,32 @@ upgrade_park_all(void)
 	       upgrade_bdev_inflight() == 0;
 }
 
+/*
+ * "One daemon per device" locks (the flock(2) on a file bdev's backing file,
+ * a brick's tier directories and slot file) go with the process; the next
+ * worker takes them again while this process may still be tearing down
+ * (and refused them: the upgrade rolled back). Dropped here, once nothing of
+ * this worker touches those files any more.
+ */
+static void
+upgrade_drop_flocks(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+
+		if (e->d_name[0] == '.' || *end != '\0' || fd == dirfd(d))
+			continue;
+		(void)flock((int)fd, LOCK_UN);
+	}
+	closedir(d);
+}
+
 /* every live connection that can move is stopped and kept (transports'
  * suspend ops), the shm queues fetch nothing and what they had in flight is
  * done (or the drain gave up): now the keeper may start the next binary */
@@ -121,6 +149,9 @@ static void
 upgrade_exit(void)
 {
 	bool quiesced = upgrade_park_all();
+
+	if (quiesced)
+		upgrade_drop_flocks();
 
 	if (nvl_fdstore_upgrade(g_upgrade_binary, "nvlend v" NVL_VERSION_STRING, quiesced,
 				g_stop_ns) < 0) {

@@ -14,7 +14,9 @@
 #     nvlend_get_upgrade has them (JSON);
 #   - the new binary is started ahead (it loads while the old worker serves)
 #     and takes the store over as soon as the old worker stopped for good,
-#     not once the old process is gone (the keeper's log says so);
+#     not once the old process is gone (the keeper's log says so), and
+#     takes the file bdev's backing-file lock while the old one may still
+#     be exiting;
 #   - a binary that answers --version as an nvlendd but cannot serve is
 #     rolled back: the keeper starts the previous binary again, the command
 #     exits 1 and says so, the host's I/O goes on;
@@ -29,6 +31,10 @@ start_nvlendd --log-file "$T/d.log"
 DAEMON_LOG=$T/d.log
 [ "$WORKER_PID" != "$DAEMON_PID" ] || fail "no keeper"
 shm_target up 64M
+# a file bdev: its backing file's flock must pass to the new worker while
+# the old process may still be exiting
+truncate -s 16M "$T/fb0.img"
+nvlend bdev create file fb0 "$T/fb0.img" >/dev/null || fail "file bdev"
 export NVLEND_PERF_STATUS=0
 connects() { grep -c "nvmf.c.*: controller [0-9]* for host" "$DAEMON_LOG"; }
 
