@@ -74,6 +74,9 @@ main(int argc, char **argv)
 	if (g_state == NULL || nvl_fdstore_init() < 0)
 		return 3;
 	setvbuf(g_state, NULL, _IOLBF, 0);
+	/* before "start N" is written: a test that sees it may send SIGTERM at
+	 * once (under valgrind the gap to the handler was long enough to die of it) */
+	signal(SIGTERM, on_term);
 	fprintf(g_state, "names=");
 	nvl_fdstore_for_each_untaken(note_name, g_state);
 	fprintf(g_state, "\n");
@@ -146,7 +149,6 @@ main(int argc, char **argv)
 		}
 		return 0;
 	}
-	signal(SIGTERM, on_term);
 	signal(SIGUSR1, SIG_DFL);
 	nvl_fdstore_ready("test worker");
 	if (strcmp(argv[1], "crash3") == 0) {
