@@ -65,6 +65,13 @@ static struct {
 	 * will bring once its target is up (no boot order: replay_defer) */
 	json_t *deferred;
 	struct nvl_timer *deferred_timer;
+	/* a worker started ahead of an upgrade (util/fdstore.h): what it built
+	 * before the hand-over, and what it left for after */
+	bool ahead;                  /* building, the old worker serves */
+	json_t *later;               /* configuration calls left for the hand-over */
+	uint64_t cfg_seq;            /* the kept configuration's version replayed */
+	struct nvl_fdh *ahead_fdh;
+	struct nvl_timer *ahead_hold;
 } g_app = { .sfd = -1 };
 
 #define APP_CONFIG_BLOB "app.config"
@@ -248,6 +255,9 @@ signal_cb(void *arg, uint32_t events)
 /* ---- config replay ----------------------------------------------------- */
 
 static void replay_next(void);
+static bool app_ahead_safe(json_t *call);
+static void app_begin_config(void);
+static void app_ahead_wait(void);
 static void app_started(void);
 static void app_replayed(void);
 static int config_flatten(json_t *doc, json_t **out);
@@ -361,6 +371,11 @@ replay_done(void *arg, json_t *result, json_t *error)
 	json_t *call = arg;
 
 	(void)result;
+	if (error && g_app.ahead) {
+		/* built ahead, it may need what comes at the hand-over: again then */
+		json_array_append(g_app.later, call);
+		error = NULL;
+	}
 	if (error && replay_defer(call))
 		error = NULL; /* it waits; the replay goes on */
 	if (error) {
@@ -444,6 +459,14 @@ replay_next(void)
 	if (g_app.replay_calls == NULL || g_app.stopping)
 		return;
 	call = json_array_get(g_app.replay_calls, g_app.replay_idx);
+	while (call && g_app.ahead && !app_ahead_safe(call)) {
+		json_array_append(g_app.later, call);
+		call = json_array_get(g_app.replay_calls, ++g_app.replay_idx);
+	}
+	if (call == NULL && g_app.ahead) {
+		app_ahead_wait();
+		return;
+	}
 	if (call == NULL) {
 		json_decref(g_app.replay_calls);
 		g_app.replay_calls = NULL;
@@ -472,6 +495,147 @@ replay_next(void)
 			nvl_app_shutdown(1);
 		}
 	}
+}
+
+/* ---- a worker started ahead of an upgrade ------------------------------------------------- */
+
+/*
+ * What a worker started ahead may build while the old worker serves: objects
+ * of this process only (RAM bdevs map the kept memory, file bdevs open their
+ * file: the old worker dropped its lock on it, subsystems, namespaces without
+ * a PTPL file the old worker may rewrite, allowed hosts) and NVMe/TCP and shm
+ * transports and listeners (their sockets are held: watched from the
+ * hand-over on). Everything else (imported controllers connect, vhost and
+ * NBD take live connections, bricks recover their tiers, ...) waits for the
+ * hand-over.
+ */
+static bool
+app_ahead_safe(json_t *call)
+{
+	static const char *const own[] = { "bdev_malloc_create", "bdev_aio_create",
+					   "bdev_uring_create", "nvmf_create_subsystem",
+					   "nvmf_subsystem_add_host" };
+	const char *m = json_string_value(json_object_get(call, "method"));
+	json_t *p = json_object_get(call, "params");
+	const char *tr = NULL;
+
+	if (m == NULL)
+		return false;
+	for (size_t i = 0; i < NVL_ARRAY_SIZE(own); i++)
+		if (strcmp(m, own[i]) == 0)
+			return true;
+	if (strcmp(m, "nvmf_subsystem_add_ns") == 0)
+		return json_object_get(p, "ptpl_file") == NULL &&
+		       json_object_get(json_object_get(p, "namespace"), "ptpl_file") == NULL;
+	if (strcmp(m, "nvmf_create_transport") == 0)
+		tr = json_string_value(json_object_get(p, "trtype"));
+	else if (strcmp(m, "nvmf_subsystem_add_listener") == 0)
+		tr = json_string_value(
+			json_object_get(json_object_get(p, "listen_address"), "trtype"));
+	return tr && (strcasecmp(tr, "TCP") == 0 || strcasecmp(tr, "SHM") == 0);
+}
+
+/* The hand-over came: the rest of the start, as a worker started now would. */
+static void
+app_ahead_done(void)
+{
+	const void *data;
+	size_t len;
+	uint64_t seq = 0;
+
+	g_app.ahead = false;
+	if (g_app.cfg && g_app.replaying_kept &&
+	    (nvl_stateblob_read(g_app.cfg, &data, &len, &seq) < 0 || seq != g_app.cfg_seq)) {
+		NVL_ERRLOG("the configuration changed while this worker was built ahead (version "
+			   "%llu, built from %llu): starting afresh",
+			   (unsigned long long)seq, (unsigned long long)g_app.cfg_seq);
+		_exit(NVL_KEEPER_EXIT_AFRESH);
+	}
+	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next) {
+		if (s->init && s->init_at_handover) {
+			int rc = s->init();
+
+			if (rc < 0) {
+				NVL_ERRLOG("cannot start %s: %s", s->name, strerror(-rc));
+				g_app.start_rc = rc;
+				nvl_app_shutdown(1);
+				return;
+			}
+		}
+	}
+	nvl_reactor_arm_fds();
+	if (!g_app.replaying_kept) {
+		json_decref(g_app.later);
+		g_app.later = NULL;
+		app_begin_config();
+		return;
+	}
+	NVL_NOTICELOG("handed over: %zu configuration call(s) left for now",
+		      json_array_size(g_app.later));
+	json_decref(g_app.replay_calls);
+	g_app.replay_calls = g_app.later;
+	g_app.later = NULL;
+	g_app.replay_idx = 0;
+	replay_next();
+}
+
+static void
+app_ahead_readable(void *arg, uint32_t events)
+{
+	int rc = nvl_fdstore_ahead_recv();
+
+	(void)arg;
+	(void)events;
+	if (rc == 0)
+		return;
+	nvl_fd_del(g_app.ahead_fdh);
+	g_app.ahead_fdh = NULL;
+	if (rc == -ESTALE) {
+		NVL_ERRLOG("the store changed under what this worker built ahead: starting afresh");
+		_exit(NVL_KEEPER_EXIT_AFRESH);
+	}
+	if (rc < 0) {
+		/* dropped by the keeper (another upgrade, stopping) */
+		NVL_NOTICELOG("not needed any more (%s): exiting", strerror(-rc));
+		_exit(0);
+	}
+	app_ahead_done();
+}
+
+/* tests: while the file NVLEND_TEST_AHEAD_HOLD names exists (10 s at most),
+ * the old worker is not told: a window to change what was built ahead */
+static void
+app_ahead_ready(void *arg)
+{
+	const char *hold = getenv("NVLEND_TEST_AHEAD_HOLD");
+	uint64_t *until = arg;
+
+	if (hold && access(hold, F_OK) == 0 && nvl_now_ns() < *until)
+		return;
+	nvl_timer_destroy(g_app.ahead_hold);
+	g_app.ahead_hold = NULL;
+	nvl_fdstore_ahead_ready();
+}
+
+/* Built what could be: tell the old worker, wait for the hand-over. */
+static void
+app_ahead_wait(void)
+{
+	static uint64_t hold_until;
+
+	NVL_NOTICELOG("built ahead (%zu configuration call(s) wait for the hand-over): ready",
+		      json_array_size(g_app.later));
+	g_app.ahead_fdh = nvl_fd_add_now(nvl_fdstore_ahead_fd(), EPOLLIN, app_ahead_readable, NULL);
+	if (g_app.ahead_fdh == NULL) {
+		NVL_ERRLOG("cannot wait for the hand-over: %s", strerror(errno));
+		_exit(1);
+	}
+	hold_until = nvl_now_ns() + 10000000000ULL;
+	if (getenv("NVLEND_TEST_AHEAD_HOLD"))
+		g_app.ahead_hold = nvl_timer_create(app_ahead_ready, &hold_until, 0, 10000);
+	if (g_app.ahead_hold == NULL)
+		nvl_fdstore_ahead_ready();
+	app_ahead_readable(NULL, 0);   /* it may have come already */
 }
 
 /* Accept SPDK's {"subsystems":[{"subsystem":..,"config":[calls]}]} or a plain array. */
@@ -629,8 +793,10 @@ app_kept_config(void)
 	}
 	json_decref(doc);
 	NVL_NOTICELOG("restarted: replaying the configuration the previous worker kept "
-		      "(%zu calls, version %llu)", json_array_size(calls),
-		      (unsigned long long)seq);
+		      "(%zu calls, version %llu%s)", json_array_size(calls),
+		      (unsigned long long)seq,
+		      g_app.ahead ? "; what can be built while the old worker serves, first" : "");
+	g_app.cfg_seq = seq;
 	return calls;
 }
 
@@ -644,6 +810,13 @@ app_begin(void *arg)
 	 * STARTUP state (a restarted worker's were running: not again) */
 	if (g_app.opts->wait_for_rpc)
 		nvl_rpc_set_state(NVL_RPC_STARTUP);
+	if (nvl_fdstore_ahead()) {
+		/* started ahead of an upgrade: the old worker still accepts on the
+		 * listening sockets this one takes; watched from the hand-over on */
+		g_app.ahead = true;
+		g_app.later = json_array();
+		nvl_reactor_hold_fds();
+	}
 	/* Socket first: a second daemon must fail before it touches anything. */
 	rc = app_start_rpc();
 	if (rc < 0) {
@@ -659,6 +832,19 @@ app_begin(void *arg)
 		replay_next();
 		return;
 	}
+	if (g_app.ahead) {
+		app_ahead_wait();   /* nothing kept: the -c configuration after it */
+		return;
+	}
+	app_begin_config();
+}
+
+/* No kept configuration: -c's, if any. */
+static void
+app_begin_config(void)
+{
+	int rc;
+
 	if (g_app.opts->config_file) {
 		json_error_t err;
 		json_t *doc = json_load_file(g_app.opts->config_file, 0, &err);
@@ -739,7 +925,7 @@ nvl_app_run(const struct nvl_app_opts *o)
 	}
 	g_app.sfdh = nvl_fd_add(g_app.sfd, EPOLLIN, signal_cb, NULL);
 	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next) {
-		if (s->init) {
+		if (s->init && !(s->init_at_handover && nvl_fdstore_ahead())) {
 			rc = s->init();
 			if (rc < 0) {
 				NVL_ERRLOG("cannot start %s: %s", s->name, strerror(-rc));
@@ -762,6 +948,7 @@ out_reactors:
 	nvl_reactors_fini();
 	nvl_sock_reserve_fini();
 	json_decref(g_app.replay_calls);
+	json_decref(g_app.later);
 	return rc;
 }
 

@@ -30,6 +30,10 @@ struct nvl_subsystem {
 	 *  before the daemon reports it started: for state a subsystem keeps itself
 	 *  that builds on configured objects (lend records on bdevs and bricks) */
 	void (*start)(void);
+	/** init touches state the previous worker may still change (files it
+	 *  rewrites, kept descriptors): a worker started ahead of an upgrade runs it
+	 *  at the hand-over, not while the old worker serves */
+	bool init_at_handover;
 };
 
 void nvl_subsystem_register(struct nvl_subsystem *s);

@@ -7,6 +7,7 @@
 #include "app/keeper.h"
 #include "util/fdstore.h"
 #include "util/log.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -28,12 +29,13 @@
 #define KEEPER_MSG_MAX 4096
 #define KEEPER_BACKOFF_MIN_MS 100
 #define KEEPER_BACKOFF_MAX_MS 5000
-#define KEEPER_HANDOVER_FDS 64        /* descriptors per hand-over message */
+#define KEEPER_HANDOVER_FDS NVL_SOCK_MAX_FDS /* descriptors per hand-over message */
 #define KEEPER_HANDOVER_MSG 16384
 
 struct keeper_fd {
 	char name[NVL_FDSTORE_NAME_MAX + 1];
 	int fd;
+	bool sent;   /* in the snapshot the worker started ahead has */
 };
 
 struct keeper {
@@ -64,11 +66,14 @@ struct keeper {
 	pid_t standby;
 	int standby_fd;
 	char *standby_path;
+	bool standby_ahead;           /* it has a snapshot of the store and builds */
+	char (*gone)[NVL_FDSTORE_NAME_MAX + 1]; /* removed after that snapshot */
+	unsigned ngone;
 	pid_t retiring;               /* stopped for good and handed over; exits alone */
 };
 
 static void keeper_take_over(struct keeper *k);
-static void keeper_standby_start(struct keeper *k, const char *path);
+static void keeper_standby_start(struct keeper *k, const char *path, int ready_fd);
 
 static uint64_t
 keeper_now_ms(void)
@@ -81,6 +86,18 @@ keeper_now_ms(void)
 static void
 keeper_drop(struct keeper *k, unsigned i)
 {
+	if (k->standby_ahead && k->kept[i].sent) {
+		void *v = realloc(k->gone, sizeof(*k->gone) * (k->ngone + 1));
+
+		if (v == NULL) {
+			NVL_ERRLOG("keeper: out of memory: the worker started ahead is dropped");
+			kill(k->standby, SIGKILL);   /* reaped as a standby that ended */
+			k->standby_ahead = false;
+		} else {
+			k->gone = v;
+			memcpy(k->gone[k->ngone++], k->kept[i].name, sizeof(k->kept[i].name));
+		}
+	}
 	close(k->kept[i].fd);
 	k->kept[i] = k->kept[--k->nkept];
 }
@@ -102,6 +119,7 @@ keeper_store(struct keeper *k, const char *name, int fd)
 	}
 	nvl_strlcpy(k->kept[k->nkept].name, name, sizeof(k->kept[k->nkept].name));
 	k->kept[k->nkept].fd = fd;
+	k->kept[k->nkept].sent = false;
 	k->nkept++;
 }
 
@@ -175,7 +193,7 @@ keeper_handle(struct keeper *k, const char *msg, int *fds, unsigned nfds)
 				NVL_WARNLOG("keeper: '%s' not started ahead: not an executable "
 					    "absolute path", path);
 			else if (!k->stopping)
-				keeper_standby_start(k, path);
+				keeper_standby_start(k, path, nfds == 1 ? fds[0] : -1);
 		}
 		if (keeper_field(msg, "UPGRADE", path, sizeof(path))) {
 			if (path[0] != '/' || access(path, X_OK) < 0) {
@@ -398,6 +416,10 @@ keeper_standby_forget(struct keeper *k)
 	k->standby = 0;
 	free(k->standby_path);
 	k->standby_path = NULL;
+	k->standby_ahead = false;
+	free(k->gone);
+	k->gone = NULL;
+	k->ngone = 0;
 }
 
 static void
@@ -411,11 +433,58 @@ keeper_standby_drop(struct keeper *k, const char *why)
 	keeper_standby_forget(k);
 }
 
-/* Start path ahead: it loads and waits for the store while the worker serves. */
-static void
-keeper_standby_start(struct keeper *k, const char *path)
+static int
+keeper_send(int s, const char *msg, size_t len, const int *fds, unsigned nfds)
 {
-	int sv[2];
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+	ssize_t n = nvl_sock_send_fds(s, &iov, 1, fds, nfds, 0);
+
+	return n < 0 ? (int)n : 0;
+}
+
+/* "F" messages: the stored descriptors not sent yet (all: unsent_only false). */
+static int
+keeper_send_store(struct keeper *k, char *msg, bool unsent_only)
+{
+	int rc = 0;
+
+	for (unsigned i = 0; i < k->nkept && rc == 0;) {
+		int fds[KEEPER_HANDOVER_FDS];
+		unsigned n = 0;
+		size_t len = 1;
+
+		msg[0] = 'F';
+		for (; i < k->nkept && n < KEEPER_HANDOVER_FDS &&
+		       len + strlen(k->kept[i].name) + 2 < KEEPER_HANDOVER_MSG;
+		     i++) {
+			size_t l = strlen(k->kept[i].name);
+
+			if (unsent_only && k->kept[i].sent)
+				continue;
+			msg[len++] = '\n';
+			memcpy(msg + len, k->kept[i].name, l);
+			len += l;
+			fds[n++] = k->kept[i].fd;
+			k->kept[i].sent = true;
+		}
+		if (n)
+			rc = keeper_send(k->standby_fd, msg, len, fds, n);
+	}
+	return rc;
+}
+
+/*
+ * Start path ahead: it loads, takes a snapshot of the store ("F" messages,
+ * then "A" with the worker's ready pipe) and builds what it can while the
+ * worker serves; at the hand-over it gets what changed since and its
+ * environment. ready_fd (or -1) is the caller's: not closed here.
+ */
+static void
+keeper_standby_start(struct keeper *k, const char *path, int ready_fd)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	char *msg;
+	int sv[2], rc;
 	pid_t pid;
 
 	keeper_standby_drop(k, "another upgrade was asked for");
@@ -434,37 +503,24 @@ keeper_standby_start(struct keeper *k, const char *path)
 	}
 	k->standby = pid;
 	k->standby_fd = sv[0];
-	NVL_NOTICELOG("keeper: worker %d of %s started ahead: it waits for the store", (int)pid,
-		      path);
-}
-
-static int
-keeper_send(int s, const char *msg, size_t len, const int *fds, unsigned nfds)
-{
-	union {
-		char b[CMSG_SPACE(sizeof(int) * KEEPER_HANDOVER_FDS)];
-		struct cmsghdr align;
-	} u;
-	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	setsockopt(k->standby_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	msg = malloc(KEEPER_HANDOVER_MSG);
+	for (unsigned i = 0; i < k->nkept; i++)
+		k->kept[i].sent = false;
+	rc = msg ? keeper_send_store(k, msg, false) : -ENOMEM;
+	if (rc == 0)
+		rc = keeper_send(k->standby_fd, "A", 1, &ready_fd, ready_fd >= 0 ? 1 : 0);
+	free(msg);
+	if (rc < 0) {
+		NVL_WARNLOG("keeper: cannot give the store to worker %d started ahead: %s", (int)pid,
+			    strerror(-rc));
+		keeper_standby_drop(k, "no snapshot");
+		return;
 	}
-	while (sendmsg(s, &mh, MSG_NOSIGNAL) < 0) {
-		if (errno != EINTR)
-			return -errno;
-	}
-	return 0;
+	k->standby_ahead = true;
+	NVL_NOTICELOG("keeper: worker %d of %s started ahead with %u stored descriptor(s): it "
+		      "builds while the worker serves",
+		      (int)pid, path, k->nkept);
 }
 
 struct keeper_envmsg {
@@ -504,24 +560,21 @@ keeper_handover(struct keeper *k)
 		return -ENOMEM;
 	/* a standby that does not read within 2 s is not waited for */
 	setsockopt(k->standby_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	for (unsigned i = 0; i < k->nkept && rc == 0;) {
-		int fds[KEEPER_HANDOVER_FDS];
-		unsigned n = 0;
+	/* one that has a snapshot gets what changed since: removed names ("R"),
+	 * then the descriptors stored after it */
+	for (unsigned i = 0; k->standby_ahead && i < k->ngone && rc == 0;) {
 		size_t len = 1;
 
-		msg[0] = 'F';
-		while (i < k->nkept && n < KEEPER_HANDOVER_FDS &&
-		       len + strlen(k->kept[i].name) + 2 < KEEPER_HANDOVER_MSG) {
-			size_t l = strlen(k->kept[i].name);
-
+		msg[0] = 'R';
+		for (; i < k->ngone && len + strlen(k->gone[i]) + 2 < KEEPER_HANDOVER_MSG; i++) {
 			msg[len++] = '\n';
-			memcpy(msg + len, k->kept[i].name, l);
-			len += l;
-			fds[n++] = k->kept[i].fd;
-			i++;
+			memcpy(msg + len, k->gone[i], strlen(k->gone[i]));
+			len += strlen(k->gone[i]);
 		}
-		rc = keeper_send(k->standby_fd, msg, len, fds, n);
+		rc = keeper_send(k->standby_fd, msg, len, NULL, 0);
 	}
+	if (rc == 0)
+		rc = keeper_send_store(k, msg, k->standby_ahead);
 	if (rc == 0) {
 		m = (struct keeper_envmsg){ .buf = msg, .len = 1, .cap = KEEPER_HANDOVER_MSG };
 		msg[0] = 'E';
@@ -642,6 +695,16 @@ keeper_reaped(struct keeper *k, int st)
 		NVL_NOTICELOG("keeper: worker %d handed over; starting %s", (int)k->worker,
 			      k->upgrade_path);
 		keeper_begin_upgrade(k);
+		return;
+	}
+	if (!k->stopping && k->upgrading && !k->ready && WIFEXITED(st) &&
+	    WEXITSTATUS(st) == NVL_KEEPER_EXIT_AFRESH) {
+		/* started ahead, it found the store changed under what it built */
+		NVL_NOTICELOG("keeper: worker %d of %s starts again afresh", (int)k->worker,
+			      k->argv[0]);
+		k->worker = 0;
+		k->backoff_ms = 0;
+		k->restarts++;
 		return;
 	}
 	if (!k->stopping && k->upgrading && !k->ready) {

@@ -67,18 +67,28 @@ int nvl_keeper_run(const struct nvl_keeper_opts *o);
  * back: the previous binary is started again (same environment).
  */
 /*
- * Started ahead: a worker may first send "UPGRADE_PREPARE=/path": the keeper
- * starts that binary at once with NVL_FDSTORE_STANDBY_ENV naming a socket
- * (SOCK_SEQPACKET) on which the new process waits (util/fdstore.h). When the
- * old worker then sends UPGRADE= with "QUIESCED=1" (none of its threads
+ * Started ahead: a worker may first send "UPGRADE_PREPARE=/path", with one
+ * descriptor attached (the write end of a pipe) or none. The keeper starts
+ * that binary at once with NVL_FDSTORE_STANDBY_ENV naming a socket
+ * (SOCK_SEQPACKET) and sends it a snapshot of the store: "F" messages (one
+ * name per line after the F, the descriptors attached in that order, 16 at
+ * most), then "A" with the pipe attached. The new process then builds what
+ * it can while the old worker serves (its configuration, its listeners not
+ * yet watched: util/fdstore.h) and writes one byte to the pipe when it is
+ * done (the old worker stops when that byte or the pipe's end comes). When
+ * the old worker sends UPGRADE= with "QUIESCED=1" (none of its threads
  * touches a queue or a kept state any more, none of its I/O is in flight;
  * "STOPPED_NS=" when it stopped serving, the start of the downtime), the
- * keeper hands the store over at once: "F" messages (one name per line after
- * the F, the descriptors attached in that order, 64 at most) and a last "E"
+ * keeper hands over at once what changed since the snapshot: "R" (names
+ * removed, one per line), "F" (descriptors stored after it), and a last "E"
  * message (one KEY=VALUE to set or KEY to unset per line: the variables
  * below). Without QUIESCED=1 it does so once the old process is gone. A
  * worker started ahead that is not of the binary that comes next is killed.
+ * One that finds what it built ahead made stale by the changes (a descriptor
+ * it took was replaced, the configuration changed) exits with
+ * NVL_KEEPER_EXIT_AFRESH: the keeper starts the new binary again, at once.
  */
+#define NVL_KEEPER_EXIT_AFRESH 76
 #define NVL_KEEPER_EXIT_UPGRADE 75
 #define NVL_KEEPER_UPGRADE_T0_ENV "NVLEND_UPGRADE_T0_NS"
 #define NVL_KEEPER_UPGRADE_FROM_ENV "NVLEND_UPGRADE_FROM"

@@ -44,6 +44,8 @@
 #include <unistd.h>
 
 #define UPGRADE_DELAY_US 100000 /* the answer goes out first */
+/* the new worker builds ahead (its configuration, its listeners) at most this long */
+#define UPGRADE_AHEAD_MAX_US (5 * 1000000)
 #define UPGRADE_DRAIN_MAX_NS (200ULL * 1000000ULL) /* in-flight I/O may take this long */
 #define UPGRADE_PARK_MAX_NS (100ULL * 1000000ULL)
 
@@ -120,8 +122,11 @@ upgrade_park_all(void)
  * "One daemon per device" locks (the flock(2) on a file bdev's backing file,
  * a brick's tier directories and slot file) go with the process; the next
  * worker takes them again while this process may still be tearing down
- * (and refused them: the upgrade rolled back). Dropped here, once nothing of
- * this worker touches those files any more.
+ * (and refused them: the upgrade rolled back). Dropped as the upgrade
+ * starts: they keep other daemons off these files, and the next worker,
+ * built ahead, takes them while this one still serves (its file bdevs; a
+ * brick waits for the hand-over); a rolled-back upgrade restarts this
+ * binary, which takes them again.
  */
 static void
 upgrade_drop_flocks(void)
@@ -149,9 +154,6 @@ static void
 upgrade_exit(void)
 {
 	bool quiesced = upgrade_park_all();
-
-	if (quiesced)
-		upgrade_drop_flocks();
 
 	if (nvl_fdstore_upgrade(g_upgrade_binary, "nvlend v" NVL_VERSION_STRING, quiesced,
 				g_stop_ns) < 0) {
@@ -194,6 +196,80 @@ static void
 upgrade_suspend_services(void)
 {
 	nvl_fdstore_suspend(upgrade_quiesce);
+}
+
+/* The new worker says it is built (a byte on the pipe), or cannot say so (the
+ * pipe's end: it did not start ahead, or died), or is too slow: go. */
+static struct {
+	int fd;
+	struct nvl_fdh *fdh;
+	struct nvl_timer *timer;
+} g_ahead = { .fd = -1 };
+
+static void upgrade_go(void *arg);
+
+static void
+upgrade_ahead_end(bool timed_out)
+{
+	char b = 0;
+	ssize_t n = read(g_ahead.fd, &b, 1);
+
+	if (timed_out)
+		NVL_WARNLOG("upgrade: the new worker is not built after %u s: handing over anyway",
+			    UPGRADE_AHEAD_MAX_US / 1000000);
+	else if (n != 1)
+		NVL_NOTICELOG("upgrade: the new worker was not started ahead: it starts at the "
+			      "hand-over");
+	nvl_fd_del(g_ahead.fdh);
+	nvl_timer_destroy(g_ahead.timer);
+	close(g_ahead.fd);
+	g_ahead.fd = -1;
+	g_ahead.fdh = NULL;
+	g_ahead.timer = NULL;
+	upgrade_go(NULL);
+}
+
+static void
+upgrade_ahead_readable(void *arg, uint32_t events)
+{
+	(void)arg;
+	(void)events;
+	upgrade_ahead_end(false);
+}
+
+static void
+upgrade_ahead_timeout(void *arg)
+{
+	(void)arg;
+	upgrade_ahead_end(true);
+}
+
+/* Have the keeper start the new binary ahead; the hand-over begins once it
+ * is built. \return 0; -errno (nothing started: the caller goes by a timer). */
+static int
+upgrade_ahead_start(const char *path)
+{
+	int pfd[2], rc;
+
+	if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	rc = nvl_fdstore_upgrade_prepare(path, pfd[1]);
+	close(pfd[1]);
+	if (rc == 0) {
+		g_ahead.fd = pfd[0];
+		g_ahead.fdh = nvl_fd_add(pfd[0], EPOLLIN, upgrade_ahead_readable, NULL);
+		g_ahead.timer = nvl_timer_create(upgrade_ahead_timeout, NULL, UPGRADE_AHEAD_MAX_US, 0);
+		if (g_ahead.fdh && g_ahead.timer)
+			return 0;
+		rc = -ENOMEM;
+		nvl_fd_del(g_ahead.fdh);
+		nvl_timer_destroy(g_ahead.timer);
+		g_ahead.fdh = NULL;
+		g_ahead.timer = NULL;
+		g_ahead.fd = -1;
+	}
+	close(pfd[0]);
+	return rc;
 }
 
 static void
@@ -400,20 +476,23 @@ upgrade_probed(struct upgrade_probe *p, bool timed_out)
 		free(p);
 		return;
 	}
-	if (nvl_timer_create(upgrade_go, NULL, UPGRADE_DELAY_US, 0) == NULL) {
-		g_upgrade_binary[0] = '\0';
-		nvl_rpc_error(req, -ENOMEM, "cannot schedule the hand-over");
-		free(p);
-		return;
-	}
-	/* the new binary loads meanwhile and waits for the store */
-	rc = nvl_fdstore_upgrade_prepare(p->path);
-	if (rc < 0)
+	/* the new binary loads and builds meanwhile (its file bdevs lock their
+	 * files: not in the downtime); the hand-over when it is built */
+	upgrade_drop_flocks();
+	rc = upgrade_ahead_start(p->path);
+	if (rc < 0) {
 		NVL_WARNLOG("upgrade: cannot have %s started ahead (%s): it starts at the "
 			    "hand-over",
 			    p->path, strerror(-rc));
-	NVL_NOTICELOG("upgrade: to %s (nvlendd %s) in %u ms", p->path, ver,
-		      UPGRADE_DELAY_US / 1000);
+		if (nvl_timer_create(upgrade_go, NULL, UPGRADE_DELAY_US, 0) == NULL) {
+			g_upgrade_binary[0] = '\0';
+			nvl_rpc_error(req, -ENOMEM, "cannot schedule the hand-over");
+			free(p);
+			return;
+		}
+	}
+	NVL_NOTICELOG("upgrade: to %s (nvlendd %s)%s", p->path, ver,
+		      rc < 0 ? " in 100 ms" : ": it is built ahead, then takes over");
 	nvl_rpc_result(req, json_pack("{s:s, s:s, s:s, s:i}", "from_version",
 				      "nvlend v" NVL_VERSION_STRING, "to_version", ver, "binary",
 				      p->path, "pid", (int)getpid()));
@@ -423,7 +502,9 @@ NVL_RPC_REGISTER("nvlend_upgrade", rpc_nvlend_upgrade, struct rpc_upgrade_args, 
 		 NVL_RPC_RUNTIME,
 		 "Replace the worker with another nvlendd binary (or a fresh start of its own): "
 		 "checks that `BINARY --version` answers as an nvlendd, answers, has the keeper "
-		 "start the new binary ahead (it loads and waits), then hands over within 100 ms: "
+		 "start the new binary ahead (it loads and builds what it can of the configuration "
+		 "while this worker serves: bdevs, subsystems, held listeners), then, once it is "
+		 "built (5 s at most), hands over: "
 		 "the shm queues stop fetching and finish what they took, and the new worker "
 		 "takes every kept descriptor and state, as after a crash (shm hosts do not "
 		 "reconnect), without waiting for the old process to end; first every NVMe/TCP "

@@ -1653,5 +1653,6 @@ static struct nvl_subsystem g_fn_subsys = {
 	.start = fn_subsys_start,
 	.fini = fn_fini,
 	.write_config = fn_write_config,
+	.init_at_handover = true, /* which consumers the old worker kept */
 };
 NVL_SUBSYSTEM_REGISTER(g_fn_subsys)

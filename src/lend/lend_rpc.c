@@ -346,5 +346,6 @@ static struct nvl_subsystem g_lend_subsys = {
 	.init = lend_init,
 	.start = lend_start,
 	.fini = lend_fini,
+	.init_at_handover = true, /* its state files: the old worker may still write them */
 };
 NVL_SUBSYSTEM_REGISTER(g_lend_subsys)

@@ -49,6 +49,8 @@ struct nvl_fdh {
 	void *arg;
 	struct nvl_reactor *r;
 	bool dead;
+	bool held;       /* added while fds were held: not in epoll yet */
+	uint32_t events; /* what a held one will watch */
 	TAILQ_ENTRY(nvl_fdh) link;
 };
 
@@ -505,8 +507,11 @@ reactor_run_timers(struct nvl_reactor *r, uint64_t now)
 
 /* ---- fd handlers ------------------------------------------------------- */
 
+/* nvl_reactor_hold_fds(): descriptors added meanwhile wait for nvl_reactor_arm_fds() */
+static bool g_fd_hold;
+
 static struct nvl_fdh *
-reactor_fd_add(struct nvl_reactor *r, int fd, uint32_t events, nvl_fd_fn fn, void *arg)
+reactor_fd_add(struct nvl_reactor *r, int fd, uint32_t events, nvl_fd_fn fn, void *arg, bool hold)
 {
 	struct nvl_fdh *h = calloc(1, sizeof(*h));
 	struct epoll_event ev = { .events = events };
@@ -519,8 +524,10 @@ reactor_fd_add(struct nvl_reactor *r, int fd, uint32_t events, nvl_fd_fn fn, voi
 	h->fn = fn;
 	h->arg = arg;
 	h->r = r;
+	h->events = events;
+	h->held = hold;
 	ev.data.ptr = h;
-	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+	if (!hold && epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		int e = errno;
 
 		free(h);
@@ -539,7 +546,58 @@ nvl_fd_add(int fd, uint32_t events, nvl_fd_fn fn, void *arg)
 		errno = EPERM;
 		return NULL;
 	}
-	return reactor_fd_add(t_self, fd, events, fn, arg);
+	return reactor_fd_add(t_self, fd, events, fn, arg,
+			      __atomic_load_n(&g_fd_hold, __ATOMIC_ACQUIRE));
+}
+
+struct nvl_fdh *
+nvl_fd_add_now(int fd, uint32_t events, nvl_fd_fn fn, void *arg)
+{
+	if (t_self == NULL) {
+		errno = EPERM;
+		return NULL;
+	}
+	return reactor_fd_add(t_self, fd, events, fn, arg, false);
+}
+
+void
+nvl_reactor_hold_fds(void)
+{
+	__atomic_store_n(&g_fd_hold, true, __ATOMIC_RELEASE);
+}
+
+/* On each reactor: watch what was added while held. */
+static void
+reactor_arm_held(void *arg)
+{
+	struct nvl_reactor *r = t_self;
+	struct nvl_fdh *h;
+
+	(void)arg;
+	TAILQ_FOREACH(h, &r->fdhs, link) {
+		struct epoll_event ev = { .events = h->events, .data.ptr = h };
+
+		if (!h->held)
+			continue;
+		h->held = false;
+		if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, h->fd, &ev) < 0)
+			NVL_ERRLOG("reactor %u: cannot watch descriptor %d: %s", r->id, h->fd,
+				   strerror(errno));
+	}
+}
+
+void
+nvl_reactor_arm_fds(void)
+{
+	__atomic_store_n(&g_fd_hold, false, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < nvl_reactor_count(); i++) {
+		struct nvl_reactor *r = nvl_reactor_get(i);
+
+		if (r == t_self)
+			reactor_arm_held(NULL);
+		else if (nvl_reactor_msg(r, reactor_arm_held, NULL) < 0)
+			NVL_ERRLOG("reactor %u: cannot arm its descriptors", i);
+	}
 }
 
 int
@@ -547,6 +605,9 @@ nvl_fd_mod(struct nvl_fdh *h, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = h };
 
+	h->events = events;
+	if (h->held)
+		return 0;
 	if (epoll_ctl(h->r->epfd, EPOLL_CTL_MOD, h->fd, &ev) < 0)
 		return -errno;
 	return 0;
@@ -560,7 +621,8 @@ nvl_fd_del(struct nvl_fdh *h)
 	if (h == NULL)
 		return;
 	r = h->r;
-	epoll_ctl(r->epfd, EPOLL_CTL_DEL, h->fd, NULL);
+	if (!h->held)
+		epoll_ctl(r->epfd, EPOLL_CTL_DEL, h->fd, NULL);
 	h->dead = true;
 	TAILQ_REMOVE(&r->fdhs, h, link);
 	r->nfds--;
@@ -986,7 +1048,7 @@ reactor_create(unsigned id, int cpu, struct nvl_reactor **out)
 		rc = -errno;
 		goto err_destroy;
 	}
-	r->msg_fdh = reactor_fd_add(r, r->msg_efd, EPOLLIN, reactor_msg_efd_cb, r);
+	r->msg_fdh = reactor_fd_add(r, r->msg_efd, EPOLLIN, reactor_msg_efd_cb, r, false);
 	if (r->msg_fdh == NULL) {
 		rc = -errno;
 		goto err_destroy;
@@ -1028,7 +1090,7 @@ reactor_create(unsigned id, int cpu, struct nvl_reactor **out)
 		r->ring_ok = true;
 		r->ring_fdh = reactor_fd_add(r, r->ring_defer ? r->ring_efd : r->ring.ring_fd,
 					     r->ring_defer ? EPOLLIN | EPOLLET : EPOLLIN,
-					     reactor_ring_fd_cb, r);
+					     reactor_ring_fd_cb, r, false);
 		if (r->ring_fdh == NULL) {
 			rc = -errno;
 			goto err_destroy;

@@ -182,6 +182,17 @@ struct nvl_fdh *nvl_fd_add(int fd, uint32_t events, nvl_fd_fn fn, void *arg);
 int nvl_fd_mod(struct nvl_fdh *h, uint32_t events);
 /** Stop watching (does not close fd); safe from inside the callback. NULL ignored. */
 void nvl_fd_del(struct nvl_fdh *h);
+/** nvl_fd_add(), watched at once even while descriptors are held. */
+struct nvl_fdh *nvl_fd_add_now(int fd, uint32_t events, nvl_fd_fn fn, void *arg);
+/**
+ * Hold descriptors: what nvl_fd_add() watches from now on (any reactor) is
+ * recorded but not watched until nvl_reactor_arm_fds(). A worker started
+ * ahead of an upgrade builds its listeners this way while the old worker
+ * still accepts on the same sockets.
+ */
+void nvl_reactor_hold_fds(void);
+/** Watch every held descriptor (other reactors by message) and stop holding. */
+void nvl_reactor_arm_fds(void);
 
 /*
  * Acceptors (acceptor.c): the one accept loop. A listening socket is watched

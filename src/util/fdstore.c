@@ -9,6 +9,7 @@
  */
 #include "util/fdstore.h"
 #include "util/log.h"
+#include "util/sock.h"
 #include "util/util.h"
 
 #include <errno.h>
@@ -36,6 +37,20 @@ static struct {
 	bool available;
 } g_fds = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* A worker started ahead of an upgrade, between the keeper's "A" (the store
+ * as it was, go ahead and build) and "E" (the hand-over). */
+struct ahead_note {
+	char *msg;
+	int fd;   /* -1: none */
+};
+static struct {
+	int sock;               /* to the keeper; -1 when not (or no longer) ahead */
+	int ready_fd;           /* the old worker's pipe: one byte once we are built */
+	bool stale;             /* a descriptor taken or stored ahead changed meanwhile */
+	struct ahead_note *notes; /* notifications made ahead: sent at the hand-over */
+	unsigned nnotes;
+} g_ahead = { .sock = -1, .ready_fd = -1 };
+
 bool
 nvl_fdstore_predecessor_crashed(void)
 {
@@ -62,7 +77,6 @@ nvl_fdstore_name_ok(const char *name)
 }
 
 #define STANDBY_MSG 16384
-#define STANDBY_FDS 64
 
 /* Add fd as name to the table (the lock is held). \return 0 or -ENOMEM. */
 static int
@@ -83,7 +97,37 @@ fdstore_add(const char *name, size_t len, int fd)
 	return 0;
 }
 
-/* One "F" message: names one per line, as many descriptors in that order. */
+/* A name this worker stored while ahead (its notification not sent yet). */
+static bool
+ahead_noted(const char *name)
+{
+	size_t l = strlen(name);
+
+	for (unsigned i = 0; i < g_ahead.nnotes; i++) {
+		const char *f = strstr(g_ahead.notes[i].msg, "FDNAME=");
+
+		if (f && strncmp(f + 7, name, l) == 0 && (f[7 + l] == '\0' || f[7 + l] == '\n'))
+			return true;
+	}
+	return false;
+}
+
+/* The entry called name (the lock is held), or NULL. */
+static struct fdstore_entry *
+fdstore_find(const char *name, size_t len)
+{
+	for (unsigned i = 0; i < g_fds.n; i++)
+		if (strlen(g_fds.v[i].name) == len && memcmp(g_fds.v[i].name, name, len) == 0)
+			return &g_fds.v[i];
+	return NULL;
+}
+
+/*
+ * One "F" message: names one per line, as many descriptors in that order.
+ * After the snapshot (a worker started ahead), a name already here replaces
+ * the copy nobody took yet; one already taken, or stored by this worker,
+ * makes the hand-over stale (what was built ahead used the old one).
+ */
 static int
 standby_take_fds(const char *buf, size_t len, const int *fds, unsigned nfds)
 {
@@ -93,6 +137,8 @@ standby_take_fds(const char *buf, size_t len, const int *fds, unsigned nfds)
 
 	pthread_mutex_lock(&g_fds.lock);
 	while (p < end && rc == 0) {
+		char name[NVL_FDSTORE_NAME_MAX + 1];
+		struct fdstore_entry *old;
 		const char *e;
 
 		if (*p++ != '\n' || used == nfds) {
@@ -102,9 +148,24 @@ standby_take_fds(const char *buf, size_t len, const int *fds, unsigned nfds)
 		e = memchr(p, '\n', (size_t)(end - p));
 		if (e == NULL)
 			e = end;
-		rc = fdstore_add(p, (size_t)(e - p), fds[used]);
-		if (rc == 0)
-			used++;
+		if ((size_t)(e - p) > NVL_FDSTORE_NAME_MAX) {
+			rc = -EINVAL;
+			break;
+		}
+		memcpy(name, p, (size_t)(e - p));
+		name[e - p] = '\0';
+		old = fdstore_find(p, (size_t)(e - p));
+		if (ahead_noted(name) || (old && old->fd < 0)) {
+			g_ahead.stale = true;   /* this worker stored or took it already */
+			close(fds[used++]);
+		} else if (old) {
+			close(old->fd);   /* replaced after the snapshot */
+			old->fd = fds[used++];
+		} else {
+			rc = fdstore_add(p, (size_t)(e - p), fds[used]);
+			if (rc == 0)
+				used++;
+		}
 		p = e;
 	}
 	pthread_mutex_unlock(&g_fds.lock);
@@ -113,6 +174,34 @@ standby_take_fds(const char *buf, size_t len, const int *fds, unsigned nfds)
 	for (unsigned i = used; i < nfds; i++)
 		close(fds[i]);
 	return rc;
+}
+
+/* An "R" message: names the old worker removed after the snapshot. */
+static void
+standby_drop_fds(const char *buf, size_t len)
+{
+	const char *p = buf + 1, *end = buf + len;
+
+	pthread_mutex_lock(&g_fds.lock);
+	while (p < end && *p == '\n') {
+		const char *e;
+		struct fdstore_entry *old;
+
+		p++;
+		e = memchr(p, '\n', (size_t)(end - p));
+		if (e == NULL)
+			e = end;
+		old = fdstore_find(p, (size_t)(e - p));
+		if (old && old->fd >= 0) {
+			close(old->fd);
+			old->fd = -1;
+			old->name[0] = '\0';   /* gone: matches nothing */
+		} else if (old) {
+			g_ahead.stale = true;
+		}
+		p = e;
+	}
+	pthread_mutex_unlock(&g_fds.lock);
 }
 
 /* The "E" message: KEY=VALUE sets, a KEY alone unsets. */
@@ -145,64 +234,138 @@ standby_take_env(char *buf, size_t len)
 }
 
 /*
- * A worker started ahead of an upgrade: wait on the socket from the keeper
- * for the store ("F" messages) and the environment ("E", last).
+ * One message from the keeper to a worker started ahead: "F" stored
+ * descriptors, "R" names removed since the snapshot, "A" go ahead (with the
+ * old worker's ready pipe), "E" the environment (the hand-over: the last).
+ * \return the message type; -EAGAIN (nothing waiting, with MSG_DONTWAIT);
+ *         -ECONNRESET (the keeper closed); -EINVAL (malformed).
+ */
+static int
+standby_recv(int s, char *buf, int flags)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = STANDBY_MSG };
+	int fds[NVL_SOCK_MAX_FDS], mflags = 0, rc = 0;
+	unsigned nfds = 0;
+	ssize_t n = nvl_sock_recv_fds(s, &iov, 1, fds, NVL_SOCK_MAX_FDS, &nfds, flags, &mflags);
+
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		return -ECONNRESET;
+	buf[n] = '\0';
+	if (mflags & (MSG_TRUNC | MSG_CTRUNC)) {
+		rc = -EINVAL;
+	} else if (buf[0] == 'F') {
+		rc = standby_take_fds(buf, (size_t)n, fds, nfds);
+		nfds = 0;
+	} else if (buf[0] == 'R') {
+		standby_drop_fds(buf, (size_t)n);
+	} else if (buf[0] == 'A') {
+		if (nfds == 1) {
+			g_ahead.ready_fd = fds[0];
+			nfds = 0;
+		}
+	} else if (buf[0] == 'E') {
+		rc = standby_take_env(buf, (size_t)n);
+	} else {
+		rc = -EINVAL;
+	}
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	return rc < 0 ? rc : buf[0];
+}
+
+/*
+ * A worker started ahead: wait on the socket from the keeper for the store
+ * ("F" messages), then either the environment ("E": the old worker stopped
+ * already, take over now) or "A" (the old worker still serves: build what
+ * can be built, nvl_fdstore_ahead(), and take over at "E").
  */
 static int
 standby_wait(int s)
 {
 	char *buf = malloc(STANDBY_MSG + 1);
-	int rc = 0;
+	int rc;
 
+	if (buf == NULL) {
+		close(s);
+		return -ENOMEM;
+	}
+	do {
+		rc = standby_recv(s, buf, 0);
+	} while (rc == 'F' || rc == 'R');
+	free(buf);
+	if (rc == 'A') {
+		g_ahead.sock = s;
+		return 0;
+	}
+	close(s);
+	return rc == 'E' ? 0 : rc < 0 ? rc : -EINVAL;
+}
+
+bool
+nvl_fdstore_ahead(void)
+{
+	return g_ahead.sock >= 0;
+}
+
+int
+nvl_fdstore_ahead_fd(void)
+{
+	return g_ahead.sock;
+}
+
+void
+nvl_fdstore_ahead_ready(void)
+{
+	if (g_ahead.ready_fd >= 0) {
+		ssize_t n = write(g_ahead.ready_fd, "R", 1);
+
+		(void)n;   /* the old worker gone or not waiting: it goes on anyway */
+		close(g_ahead.ready_fd);
+		g_ahead.ready_fd = -1;
+	}
+}
+
+int
+nvl_fdstore_ahead_recv(void)
+{
+	char *buf;
+	int rc;
+
+	if (g_ahead.sock < 0)
+		return -EBADF;
+	buf = malloc(STANDBY_MSG + 1);
 	if (buf == NULL)
 		return -ENOMEM;
-	for (;;) {
-		union {
-			char b[CMSG_SPACE(sizeof(int) * STANDBY_FDS)];
-			struct cmsghdr align;
-		} u;
-		struct iovec iov = { .iov_base = buf, .iov_len = STANDBY_MSG };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b,
-				     .msg_controllen = sizeof(u.b) };
-		int fds[STANDBY_FDS];
-		unsigned nfds = 0;
-		ssize_t n = recvmsg(s, &mh, MSG_CMSG_CLOEXEC);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n == 0 ? -ECONNRESET : -errno;
-			break;
-		}
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-				unsigned m = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-
-				m = NVL_MIN(m, STANDBY_FDS - nfds);
-				memcpy(fds + nfds, CMSG_DATA(c), sizeof(int) * m);
-				nfds += m;
-			}
-		}
-		if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (buf[0] != 'F' && buf[0] != 'E')) {
-			for (unsigned i = 0; i < nfds; i++)
-				close(fds[i]);
-			rc = -EINVAL;
-			break;
-		}
-		if (buf[0] == 'F') {
-			rc = standby_take_fds(buf, (size_t)n, fds, nfds);
-			if (rc < 0)
-				break;
-			continue;
-		}
-		for (unsigned i = 0; i < nfds; i++)
-			close(fds[i]);
-		rc = standby_take_env(buf, (size_t)n);
-		break;
-	}
+	do {
+		rc = standby_recv(g_ahead.sock, buf, MSG_DONTWAIT);
+	} while (rc == 'F' || rc == 'R' || rc == 'A');
 	free(buf);
-	close(s);
-	return rc;
+	if (rc == -EAGAIN)
+		return 0;
+	close(g_ahead.sock);
+	g_ahead.sock = -1;
+	if (g_ahead.ready_fd >= 0) {
+		close(g_ahead.ready_fd);
+		g_ahead.ready_fd = -1;
+	}
+	if (rc != 'E')
+		return rc < 0 ? rc : -EINVAL;
+	/* what this worker stored ahead goes to the keeper now: we are its worker */
+	for (unsigned i = 0; i < g_ahead.nnotes; i++) {
+		struct ahead_note *a = &g_ahead.notes[i];
+
+		if (!g_ahead.stale)
+			(void)sd_pid_notify_with_fds(0, 0, a->msg, &a->fd, a->fd >= 0 ? 1 : 0);
+		if (a->fd >= 0)
+			close(a->fd);
+		free(a->msg);
+	}
+	free(g_ahead.notes);
+	g_ahead.notes = NULL;
+	g_ahead.nnotes = 0;
+	return g_ahead.stale ? -ESTALE : 1;
 }
 
 int
@@ -228,8 +391,9 @@ nvl_fdstore_init(void)
 			return n;
 		}
 		NVL_NOTICELOG("fd store: %u descriptor(s) handed over (this worker was started "
-			      "ahead)",
-			      g_fds.n);
+			      "ahead%s)",
+			      g_fds.n, g_ahead.sock >= 0 ? ": it builds what it can while the old one "
+							   "serves" : "");
 		return (int)g_fds.n;
 	}
 	n = sd_listen_fds_with_names(1, &names);
@@ -327,6 +491,24 @@ fdstore_notify(const char *state, const int *fds, unsigned nfds)
 
 	if (!g_fds.available)
 		return -ENOTCONN;
+	if (g_ahead.sock >= 0) {
+		/* the keeper hears only its worker: kept until the hand-over */
+		struct ahead_note *v = realloc(g_ahead.notes, sizeof(*v) * (g_ahead.nnotes + 1));
+
+		if (v == NULL || nfds > 1)
+			return v == NULL ? -ENOMEM : -EINVAL;
+		g_ahead.notes = v;
+		v[g_ahead.nnotes].msg = strdup(state);
+		v[g_ahead.nnotes].fd = nfds ? fcntl(fds[0], F_DUPFD_CLOEXEC, 3) : -1;
+		if (v[g_ahead.nnotes].msg == NULL || (nfds && v[g_ahead.nnotes].fd < 0)) {
+			free(v[g_ahead.nnotes].msg);
+			if (v[g_ahead.nnotes].fd >= 0)
+				close(v[g_ahead.nnotes].fd);
+			return -ENOMEM;
+		}
+		g_ahead.nnotes++;
+		return 0;
+	}
 	rc = sd_pid_notify_with_fds(0, 0, state, fds, nfds);
 	if (rc == 0)
 		return -ENOTCONN;
@@ -503,14 +685,14 @@ nvl_fdstore_upgrade(const char *binary, const char *version, bool quiesced, uint
 }
 
 int
-nvl_fdstore_upgrade_prepare(const char *binary)
+nvl_fdstore_upgrade_prepare(const char *binary, int ready_fd)
 {
 	char msg[PATH_MAX + 32];
 	int n = snprintf(msg, sizeof(msg), "UPGRADE_PREPARE=%s", binary);
 
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		return -ENAMETOOLONG;
-	return fdstore_notify(msg, NULL, 0);
+	return fdstore_notify(msg, &ready_fd, ready_fd >= 0 ? 1 : 0);
 }
 
 /* ---- hand-over report ------------------------------------------------------------------------ */

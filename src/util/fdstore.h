@@ -51,6 +51,30 @@
  */
 int nvl_fdstore_init(void);
 
+/*
+ * A worker started ahead of an upgrade (app/keeper.h) gets a snapshot of the
+ * store and goes on while the old worker still serves: nvl_fdstore_ahead()
+ * is true until the hand-over. Meanwhile what it stores or removes is kept
+ * and told to the keeper at the hand-over (the keeper hears only its
+ * worker); the descriptors it takes are copies of the old worker's.
+ */
+/** True between the snapshot and the hand-over. */
+bool nvl_fdstore_ahead(void);
+/** The socket on which the hand-over comes (watch it for reading), -1. */
+int nvl_fdstore_ahead_fd(void);
+/** Tell the old worker this one has built what it could (once). */
+void nvl_fdstore_ahead_ready(void);
+/**
+ * Read what the keeper sent (never blocks): what changed in the store since
+ * the snapshot, then the environment.
+ * \return 1: handed over (the environment is set, the notifications made
+ *         ahead are sent); 0: not yet; -ESTALE: handed over, but a
+ *         descriptor this worker took or stored ahead changed meanwhile
+ *         (what it built is not to be trusted); -ECONNRESET (the keeper
+ *         dropped this worker); -EINVAL.
+ */
+int nvl_fdstore_ahead_recv(void);
+
 /** True when NOTIFY_SOCKET names a supervisor that can hold descriptors. */
 bool nvl_fdstore_available(void);
 
@@ -124,9 +148,11 @@ bool nvl_fdstore_predecessor_crashed(void);
  *  \return 0 or -errno of the notification. */
 int nvl_fdstore_upgrade(const char *binary, const char *version, bool quiesced,
 			uint64_t stopped_ns);
-/** Ask the keeper to start binary ahead (it loads and waits for the store
- *  while this worker still serves). \return 0 or -errno of the notification. */
-int nvl_fdstore_upgrade_prepare(const char *binary);
+/** Ask the keeper to start binary ahead (it loads and builds while this
+ *  worker still serves). ready_fd (or -1): the write end of a pipe that the
+ *  new worker writes a byte to once it is built (the caller keeps its copy).
+ *  \return 0 or -errno of the notification. */
+int nvl_fdstore_upgrade_prepare(const char *binary, int ready_fd);
 
 /*
  * The hand-over report of an upgrade: each function the new worker takes

@@ -17,6 +17,10 @@
 #     not once the old process is gone (the keeper's log says so), and
 #     takes the file bdev's backing-file lock while the old one may still
 #     be exiting;
+#   - the new worker is built ahead: it replays what it can of the kept
+#     configuration (the RAM and file bdevs, the subsystem, its listener,
+#     held, not watched) while the old one serves; a configuration change while it is built ahead makes
+#     it start afresh (the change is not lost, the host sees nothing);
 #   - a binary that answers --version as an nvlendd but cannot serve is
 #     rolled back: the keeper starts the previous binary again, the command
 #     exits 1 and says so, the host's I/O goes on;
@@ -27,6 +31,9 @@ source "$(dirname "$0")/common.sh"
 source "$(dirname "$0")/shm_common.sh"
 ALLOW_WORKER_RESTARTS=1
 cd "$T" || fail "cd"
+# while this file exists, a worker built ahead does not tell the old one
+# (a test hook): the window for the configuration change below
+export NVLEND_TEST_AHEAD_HOLD=$T/hold-ahead
 start_nvlendd --log-file "$T/d.log"
 DAEMON_LOG=$T/d.log
 [ "$WORKER_PID" != "$DAEMON_PID" ] || fail "no keeper"
@@ -84,6 +91,29 @@ grep_q "stopped serving; $T/nvlendd-new takes over now" <"$DAEMON_LOG" ||
 	fail "the keeper waited for the old worker's exit"
 grep_q "worker $WORKER_PID (started ahead) takes over with" <"$DAEMON_LOG" ||
 	fail "the worker started ahead did not get the store"
+# built ahead: the whole configuration (the file bdev too: the old worker
+# dropped its lock) before the stop
+grep_q "nvlendd\[$WORKER_PID\].*built ahead (0 configuration call(s) wait for the hand-over)" \
+	<"$DAEMON_LOG" || fail "the new worker did not build ahead: $(grep -a 'built ahead' "$DAEMON_LOG")"
+grep_q "nvlendd\[$WORKER_PID\].*handed over: 0 configuration call(s) left" <"$DAEMON_LOG" ||
+	fail "the new worker did not take over what it built"
+nvlend rpc bdev_get_bdevs | grep_q '"fb0"' || fail "the file bdev did not come back"
+
+log "the configuration changes while the new worker is built ahead"
+touch "$NVLEND_TEST_AHEAD_HOLD"
+nvlend upgrade >"$T/afresh.out" 2>&1 &
+up=$!
+wait_until 10 sh -c "grep -c 'built ahead (' '$DAEMON_LOG' | grep -qx 2" ||
+	fail "the second worker was not built ahead"
+nvlend bdev create ram late0 1M >/dev/null || fail "bdev create during the upgrade"
+rm -f "$NVLEND_TEST_AHEAD_HOLD"
+wait "$up" || fail "upgrade with a configuration change: $(cat "$T/afresh.out")"
+grep_q "the configuration changed while this worker was built ahead" <"$DAEMON_LOG" ||
+	fail "the worker built ahead did not see the change"
+grep_q "starts again afresh" <"$DAEMON_LOG" || fail "the keeper did not start it afresh"
+nvlend rpc bdev_get_bdevs | grep_q '"late0"' || fail "the change was lost in the upgrade"
+WORKER_PID=$(nvlend rpc nvlend_get_status | json_get '["pid"]')
+assert_eq "$(readlink "/proc/$WORKER_PID/exe")" "$T/nvlendd-new" "the binary started afresh"
 
 log "a broken build is rolled back"
 out=$(nvlend upgrade --binary "$T/broken" 2>&1) && fail "upgrade to a broken build succeeded: $out"

@@ -21,17 +21,26 @@
  *              at N == 1 ask the keeper to upgrade to $UPGRADE_TO and exit
  *              with the hand-over status; later, exit 0
  *   ahead      as upgrade, but at N == 1 first ask the keeper to start
- *              $UPGRADE_TO ahead, then (300 ms later) hand over saying it
- *              stopped for good, and only exit 1.5 s after that (a slow
- *              exit); while it lives STATEFILE.old exists. The next worker
+ *              $UPGRADE_TO ahead (with a ready pipe), wait for its byte
+ *              (append "old saw ready=R"), store "late" (a memfd: after the
+ *              snapshot), then hand over saying it stopped for good, and
+ *              only exit 1.5 s after that (a slow exit); while it lives
+ *              STATEFILE.old exists. A worker started ahead appends "ahead",
+ *              says it is ready and waits for the hand-over; the next worker
  *              appends "old_alive=A" (A: 1 when it started before the old
  *              one was gone), waits for it to go, exits 0.
+ *   ahead_stale  as ahead, but the worker started ahead takes "counter"
+ *              before the hand-over and the old worker stores "counter"
+ *              again after the snapshot: the new one appends "stale" and
+ *              exits 76 (NVL_KEEPER_EXIT_AFRESH); the keeper starts it again
  *   ahead_crash  at N == 1 ask for $UPGRADE_TO ahead, then abort(): the
  *              keeper restarts this binary, not the one started ahead
  */
 #include "util/fdstore.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,10 +86,29 @@ main(int argc, char **argv)
 	/* before "start N" is written: a test that sees it may send SIGTERM at
 	 * once (under valgrind the gap to the handler was long enough to die of it) */
 	signal(SIGTERM, on_term);
+	counter = -1;
+	if (nvl_fdstore_ahead()) {
+		struct pollfd p = { .fd = nvl_fdstore_ahead_fd(), .events = POLLIN };
+		int rc;
+
+		fprintf(g_state, "ahead\n");
+		if (strcmp(argv[1], "ahead_stale") == 0)
+			counter = nvl_fdstore_take("counter");
+		nvl_fdstore_ahead_ready();
+		while ((rc = nvl_fdstore_ahead_recv()) == 0)
+			poll(&p, 1, 1000);
+		if (rc == -ESTALE) {
+			fprintf(g_state, "stale\n");
+			_exit(76);
+		}
+		if (rc < 0)
+			return 10;
+	}
 	fprintf(g_state, "names=");
 	nvl_fdstore_for_each_untaken(note_name, g_state);
 	fprintf(g_state, "\n");
-	counter = nvl_fdstore_take("counter");
+	if (counter < 0)
+		counter = nvl_fdstore_take("counter");
 	if (counter < 0) {
 		counter = memfd_create("counter", MFD_CLOEXEC);
 		if (counter < 0 || ftruncate(counter, 4) < 0 || nvl_fdstore_put("counter", counter) < 0)
@@ -103,21 +131,37 @@ main(int argc, char **argv)
 	fprintf(g_state, "start %u pid=%d ino=%lu\n", n, (int)getpid(), (unsigned long)st.st_ino);
 	if (strcmp(argv[1], "crashloop") == 0)
 		abort();
-	if (strcmp(argv[1], "ahead") == 0 || strcmp(argv[1], "ahead_crash") == 0) {
+	if (strncmp(argv[1], "ahead", 5) == 0) {
 		char old[4200];
 		FILE *f;
 
 		snprintf(old, sizeof(old), "%s.old", argv[3]);
 		nvl_fdstore_ready("test worker");
 		if (n == 1) {
-			if (nvl_fdstore_upgrade_prepare(getenv("UPGRADE_TO")) < 0)
+			int pfd[2], late;
+			struct pollfd p;
+			char b = 0;
+
+			if (pipe2(pfd, O_CLOEXEC) < 0 ||
+			    nvl_fdstore_upgrade_prepare(getenv("UPGRADE_TO"), pfd[1]) < 0)
 				return 9;
-			if (argv[1][5] == '_')
+			close(pfd[1]);
+			if (strcmp(argv[1], "ahead_crash") == 0)
 				abort();
 			f = fopen(old, "w");
 			if (f)
 				fclose(f);
-			usleep(300000);
+			p = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
+			poll(&p, 1, 5000);
+			fprintf(g_state, "old saw ready=%d\n", read(pfd[0], &b, 1) == 1 && b == 'R');
+			if (strcmp(argv[1], "ahead_stale") == 0) {
+				if (nvl_fdstore_put("counter", counter) < 0)
+					return 9;
+			} else {
+				late = memfd_create("late", MFD_CLOEXEC);
+				if (late < 0 || nvl_fdstore_put("late", late) < 0)
+					return 9;
+			}
 			if (nvl_fdstore_upgrade(getenv("UPGRADE_TO"), "v1", true, 0) < 0)
 				return 9;
 			usleep(1500000);

@@ -254,10 +254,30 @@ test_upgrade_started_ahead(void **state)
 	s = slurp(f.state);
 	print_message("%s", s);
 	assert_int_equal(count(s, "start "), 2);
-	/* it ran while the old worker was still exiting, with the store */
+	/* it was built while the old worker served, and said so */
+	assert_int_equal(count(s, "ahead\n"), 1);
+	assert_non_null(strstr(s, "old saw ready=1"));
+	/* it ran while the old worker was still exiting, with the store: the
+	 * snapshot and what was stored after it */
 	assert_non_null(strstr(s, "exe=worker-b from=v1 old_alive=1"));
-	assert_int_equal(count(s, "names=counter,listener,") + count(s, "names=listener,counter,"),
+	assert_int_equal(count(s, "names=counter,listener,late,") +
+				 count(s, "names=listener,counter,late,"),
 			 1);
+	kfix_fini(&f);
+
+	/* what it took ahead was stored again meanwhile: it starts afresh */
+	kfix_init(&f);
+	snprintf(copy, sizeof(copy), "%s/worker-b", f.dir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", g_worker, copy);
+	assert_int_equal(system(cmd), 0);
+	setenv("UPGRADE_TO", copy, 1);
+	k = keeper_start(&f, "ahead_stale", 1);
+	assert_int_equal(keeper_wait(k, 20), 0);
+	s = slurp(f.state);
+	print_message("%s", s);
+	assert_int_equal(count(s, "stale\n"), 1);
+	assert_int_equal(count(s, "start "), 2);
+	assert_non_null(strstr(s, "exe=worker-b from=v1"));
 	kfix_fini(&f);
 
 	/* the old worker crashes instead of handing over: its own binary again */
