@@ -623,6 +623,9 @@ app_ahead_wait(void)
 {
 	static uint64_t hold_until;
 
+	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next)
+		if (s->ahead)
+			s->ahead();
 	NVL_NOTICELOG("built ahead (%zu configuration call(s) wait for the hand-over): ready",
 		      json_array_size(g_app.later));
 	g_app.ahead_fdh = nvl_fd_add_now(nvl_fdstore_ahead_fd(), EPOLLIN, app_ahead_readable, NULL);

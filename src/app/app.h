@@ -34,6 +34,10 @@ struct nvl_subsystem {
 	 *  rewrites, kept descriptors): a worker started ahead of an upgrade runs it
 	 *  at the hand-over, not while the old worker serves */
 	bool init_at_handover;
+	/** optional: a worker built ahead of an upgrade has replayed what it could
+	 *  of the configuration: prepare what start() will take back, touching
+	 *  nothing the old worker still runs */
+	void (*ahead)(void);
 };
 
 void nvl_subsystem_register(struct nvl_subsystem *s);

@@ -604,9 +604,13 @@ keeper_spawn(struct keeper *k)
 	pid_t pid;
 
 	if (k->standby > 0) {
-		if (strcmp(k->standby_path, k->argv[0]) == 0 && keeper_handover(k) == 0)
+		/* one built ahead takes over an upgrade only, not a crash's store */
+		if (strcmp(k->standby_path, k->argv[0]) == 0 &&
+		    (!k->standby_ahead || k->upgrading) && keeper_handover(k) == 0)
 			return 0;
-		keeper_standby_drop(k, "the next worker runs another binary");
+		keeper_standby_drop(k, k->upgrading || !k->standby_ahead
+					       ? "the next worker runs another binary"
+					       : "the worker crashed: a new one starts from the store");
 	}
 	pid = keeper_fork(k, k->argv[0], -1);
 	if (pid < 0) {

@@ -48,6 +48,7 @@
 #define UPGRADE_AHEAD_MAX_US (5 * 1000000)
 #define UPGRADE_DRAIN_MAX_NS (200ULL * 1000000ULL) /* in-flight I/O may take this long */
 #define UPGRADE_PARK_MAX_NS (100ULL * 1000000ULL)
+#define UPGRADE_EXIT_DELAY_US 50000 /* a quiesced old worker's exit waits this long */
 
 static char g_upgrade_binary[PATH_MAX];
 static uint64_t g_stop_ns;    /* when the shm queues stopped fetching */
@@ -168,6 +169,10 @@ upgrade_exit(void)
 	NVL_NOTICELOG("upgrade: handing over to %s (%s)", g_upgrade_binary,
 		      quiesced ? "stopped for good: it starts at once"
 			       : "I/O still in flight: it starts once this process is gone");
+	/* the teardown of this process's mappings (its RAM bdevs, windows) took
+	 * 1-3 ms of the CPU the new worker's reactor wakes on: after it runs */
+	if (quiesced)
+		usleep(UPGRADE_EXIT_DELAY_US);
 	/* as a crash leaves it: everything stays in the store for the new worker */
 	_exit(NVL_KEEPER_EXIT_UPGRADE);
 }

@@ -66,6 +66,14 @@ nvl_nvmf_restore(void)
 			t->restore();
 }
 
+void
+nvl_nvmf_restore_ahead(void)
+{
+	for (struct nvl_transport_ops *t = g_transports; t; t = t->next)
+		if (t->restore_ahead)
+			t->restore_ahead();
+}
+
 static struct {
 	struct nvl_transport_ops *next;
 	void (*done)(void);

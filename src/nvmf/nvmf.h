@@ -70,6 +70,10 @@ struct nvl_transport_ops {
 	/** optional: take back the controllers a previous worker kept in the fd
 	 *  store (crash recovery), once the configuration is replayed (reactor 0) */
 	void (*restore)(void);
+	/** optional: a worker built ahead of an upgrade (util/fdstore.h) prepares
+	 *  what restore() will take back, without running anything the old worker
+	 *  still runs (reactor 0, before the hand-over; restore() follows it) */
+	void (*restore_ahead)(void);
 	/** optional: an upgrade is about to hand over (nvlend upgrade): stop
 	 *  every live connection that can move at a protocol boundary, keep it
 	 *  in the fd store for the next worker's restore(), close the others;
@@ -267,6 +271,8 @@ void nvl_nvmf_fini(void (*done)(void));
 /** Once the configuration is replayed: every transport takes back the
  *  controllers a previous worker kept (transport restore ops; reactor 0). */
 void nvl_nvmf_restore(void);
+/** Built ahead of an upgrade: every transport's restore_ahead op (reactor 0). */
+void nvl_nvmf_restore_ahead(void);
 /** Before an upgrade's hand-over: every transport's suspend op, one after
  *  the other, then done() (reactor 0; done runs exactly once). */
 void nvl_nvmf_suspend(void (*done)(void));

@@ -1498,5 +1498,6 @@ static struct nvl_subsystem g_nvmf_subsys = {
 	.fini = nvmf_fini,
 	.write_config = nvmf_write_config,
 	.start = nvl_nvmf_restore,
+	.ahead = nvl_nvmf_restore_ahead,
 };
 NVL_SUBSYSTEM_REGISTER(g_nvmf_subsys)

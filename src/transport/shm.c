@@ -1026,6 +1026,7 @@ struct nvl_transport_ops g_shm_ops = {
 	.dump_opts = shm_dump_opts,
 	.fini = shm_fini,
 	.restore = shm_keep_restore_all,
+	.restore_ahead = shm_keep_restore_ahead,
 	.quiesce = shm_quiesce,
 };
 NVL_TRANSPORT_REGISTER(shm, &g_shm_ops)

@@ -338,6 +338,9 @@ void shm_keep_sq_gone(struct shm_sq *sq);
 void shm_keep_cq_gone(struct shm_cq *cq);
 /** reactor 0, at start: take back every controller a previous worker kept. */
 void shm_keep_restore_all(void);
+/* Built ahead of an upgrade: take and connect every kept controller, its
+ * queues not run (shm_keep_restore_all finishes them at the hand-over). */
+void shm_keep_restore_ahead(void);
 
 /* hot path (the CQ's reactor) */
 static inline void

@@ -535,7 +535,8 @@ restore_take(struct keep_restore *kr)
 		return "it was still connecting";
 	/* a worker that crashes on what it restores must not do so forever; a
 	 * kill from outside (an operator, the OOM killer) is not such a crash */
-	if (nvl_fdstore_predecessor_crashed() && ++k->restores > SHM_KEEP_MAX_RESTORES)
+	if (!nvl_fdstore_ahead() && nvl_fdstore_predecessor_crashed() &&
+	    ++k->restores > SHM_KEEP_MAX_RESTORES)
 		return "the daemon crashed each time it came back";
 	if (memchr(k->subnqn, 0, sizeof(k->subnqn)) == NULL ||
 	    memchr(k->hostnqn, 0, sizeof(k->hostnqn)) == NULL ||
@@ -850,67 +851,84 @@ restore_fn_open(struct shm_ctrlr *sc, const struct keep_restore *kr, struct nvl_
 	return NULL;
 }
 
-static void
-restore_one(uint32_t id)
+/*
+ * A kept controller comes back in two halves: restore_connect() takes its
+ * descriptors and regions and makes the target's controller again (a worker
+ * built ahead of an upgrade does this while the old one still serves: none
+ * of it runs the queues), restore_finish() reads where the queues stopped
+ * and runs them (at the hand-over). \return 0 (sc and tc set; for a
+ * function's consumer built ahead: taken only, *scp NULL), -1 (logged, the
+ * host connects again).
+ */
+static int
+restore_connect(uint32_t id, struct keep_restore *kr, struct shm_ctrlr **scp,
+		struct nvl_nvmf_ctrlr **tcp, bool ahead)
 {
-	struct keep_restore kr = { .id = id, .state_fd = -1, .sock = -1 };
 	struct nvl_connect_info ci = { 0 };
 	struct nvl_nvmf_ctrlr *tc;
 	struct shm_ctrlr *sc;
 	const char *why;
-	unsigned nq = 0, io_again, admin_again;
 	uint16_t status;
 	char cwhy[200] = "";
 	int rc;
 
-	kr.window.fd = -1;
-	for (int v = 0; v < SHM_MAX_VECTORS; v++)
-		kr.vec[v] = -1;
-	for (int q = 0; q <= SHM_MAX_QUEUES; q++) {
-		kr.cqr[q].fd = kr.sqr[q].fd = kr.kick[q] = -1;
-		kr.cqr[q].map = kr.sqr[q].map = NULL;
-	}
-	why = restore_take(&kr);
-	if (why) {
-		NVL_WARNLOG("shm: kept controller %u (%s, host %s) not restored: %s; its host "
-			    "connects again",
-			    kr.k ? kr.k->cntlid : 0, kr.k ? kr.k->subnqn : "?",
-			    kr.k ? kr.k->hostnqn : "?", why);
-		restore_release(&kr);
-		return;
+	*scp = NULL;
+	*tcp = NULL;
+	if (kr->k == NULL) {
+		*kr = (struct keep_restore){ .id = id, .state_fd = -1, .sock = -1 };
+		kr->window.fd = -1;
+		for (int v = 0; v < SHM_MAX_VECTORS; v++)
+			kr->vec[v] = -1;
+		for (int q = 0; q <= SHM_MAX_QUEUES; q++) {
+			kr->cqr[q].fd = kr->sqr[q].fd = kr->kick[q] = -1;
+			kr->cqr[q].map = kr->sqr[q].map = NULL;
+		}
+		why = restore_take(kr);
+		if (why) {
+			NVL_WARNLOG("shm: kept controller %u (%s, host %s) not restored: %s; its host "
+				    "connects again",
+				    kr->k ? kr->k->cntlid : 0, kr->k ? kr->k->subnqn : "?",
+				    kr->k ? kr->k->hostnqn : "?", why);
+			restore_release(kr);
+			return -1;
+		}
+		/* a function's consumer opens its function: that subsystem starts at
+		 * the hand-over */
+		if (ahead && kr->fn)
+			return 0;
 	}
 	sc = calloc(1, sizeof(*sc));
 	if (sc == NULL) {
-		restore_release(&kr);
-		return;
+		restore_release(kr);
+		return -1;
 	}
-	sc->fd = kr.sock;
-	sc->listener = kr.k->listener;
+	sc->fd = kr->sock;
+	sc->listener = kr->k->listener;
 	sc->keep_fd = -1;
 	sc->window.fd = -1;
 	for (int v = 0; v < SHM_MAX_VECTORS; v++)
 		sc->vectors[v] = -1;
 	shm_conn_peer_cred(sc);
-	ci.subnqn = kr.k->subnqn;
-	ci.hostnqn = kr.k->hostnqn;
-	ci.hostid = kr.k->hostid;
-	ci.kato_ms = kr.k->kato_ms;
-	ci.cntlid = kr.k->cntlid;
+	ci.subnqn = kr->k->subnqn;
+	ci.hostnqn = kr->k->hostnqn;
+	ci.hostid = kr->k->hostid;
+	ci.kato_ms = kr->k->kato_ms;
+	ci.cntlid = kr->k->cntlid;
 	ci.restore = true;
-	ci.restore_authenticated = kr.k->feat.authenticated != 0;
+	ci.restore_authenticated = kr->k->feat.authenticated != 0;
 	shm_connect_info_fill(sc, &ci);
-	if (kr.fn) {
-		why = restore_fn_open(sc, &kr, &ci, cwhy, sizeof(cwhy));
+	if (kr->fn) {
+		why = restore_fn_open(sc, kr, &ci, cwhy, sizeof(cwhy));
 		if (why) {
 			NVL_WARNLOG("shm: kept consumer (pid %u) of the function on %s (controller "
 				    "%u of %s) dropped: %s; its socket closes, it may open the "
 				    "function again",
-				    shm_fn_consumer_pid(sc), kr.k->listener.traddr, kr.k->cntlid,
-				    kr.k->subnqn, why);
+				    shm_fn_consumer_pid(sc), kr->k->listener.traddr, kr->k->cntlid,
+				    kr->k->subnqn, why);
 			free(sc->groups);
 			free(sc);
-			restore_release(&kr);
-			return;
+			restore_release(kr);
+			return -1;
 		}
 		cwhy[0] = '\0';
 	}
@@ -920,29 +938,40 @@ restore_one(uint32_t id)
 	if (rc < 0) {
 		NVL_WARNLOG("shm: kept controller %u (%s, host %s) not restored: %s; its host "
 			    "connects again",
-			    kr.k->cntlid, kr.k->subnqn, kr.k->hostnqn,
+			    kr->k->cntlid, kr->k->subnqn, kr->k->hostnqn,
 			    cwhy[0] ? cwhy : rc == -ENOENT ? "the subsystem is gone" : strerror(-rc));
 		if (sc->fn)
 			g_shm_fn_ops->closed(sc->fn, sc);
 		free(sc->groups);
 		free(sc);
-		restore_release(&kr);
-		return;
+		restore_release(kr);
+		return -1;
 	}
+	*scp = sc;
+	*tcp = tc;
+	return 0;
+}
+
+static void
+restore_finish(uint32_t id, struct keep_restore *kr, struct shm_ctrlr *sc,
+	       struct nvl_nvmf_ctrlr *tc)
+{
+	unsigned nq = 0, io_again, admin_again;
+
 	/* from here on the controller is sc's; the descriptors move over */
 	sc->tc = tc;
-	sc->keep = kr.k;
-	sc->keep_fd = kr.state_fd;
+	sc->keep = kr->k;
+	sc->keep_fd = kr->state_fd;
 	sc->keep_id = id;
-	sc->window = kr.window;
+	sc->window = kr->window;
 	/* the window budget counts it against its host again */
-	nvl_strlcpy(sc->window_host, kr.k->hostnqn, sizeof(sc->window_host));
+	nvl_strlcpy(sc->window_host, kr->k->hostnqn, sizeof(sc->window_host));
 	/* a function's consumer has its function's (restore_fn_open) */
-	for (int v = 0; v < SHM_MAX_VECTORS && !kr.fn; v++)
-		sc->vectors[v] = kr.vec[v];
+	for (int v = 0; v < SHM_MAX_VECTORS && !kr->fn; v++)
+		sc->vectors[v] = kr->vec[v];
 	keep_apply_features(sc);
 	sc->state = C_ACTIVE;
-	io_again = restore_queues(sc, &kr);
+	io_again = restore_queues(sc, kr);
 	for (int q = 1; q <= SHM_MAX_QUEUES; q++)
 		nq += sc->sqs[q] != NULL;
 	sc->fdh = nvl_fd_add(sc->fd, EPOLLIN, shm_conn_event, sc);
@@ -957,11 +986,6 @@ restore_one(uint32_t id)
 	shm_keep_snapshot(sc);
 	if (sc->fn && g_shm_fn_ops->restored)
 		g_shm_fn_ops->restored(sc->fn, sc);
-	NVL_NOTICELOG("shm: controller %u of %s (%s) restored after a restart%s: %u I/O "
-		      "queue(s), %u I/O and %u admin command(s) run again",
-		      tc->nvme.cntlid, tc->nvme.hostnqn, tc->nvme.subnqn,
-		      kr.fn ? " (a function's consumer, not opened again)" : "", nq, io_again,
-		      admin_again);
 	{
 		char what[96];
 
@@ -969,6 +993,22 @@ restore_one(uint32_t id)
 			 tc->nvme.cntlid);
 		nvl_handover_resumed(what);
 	}
+	NVL_NOTICELOG("shm: controller %u of %s (%s) restored after a restart%s: %u I/O "
+		      "queue(s), %u I/O and %u admin command(s) run again",
+		      tc->nvme.cntlid, tc->nvme.hostnqn, tc->nvme.subnqn,
+		      kr->fn ? " (a function's consumer, not opened again)" : "", nq, io_again,
+		      admin_again);
+}
+
+static void
+restore_one(uint32_t id)
+{
+	struct keep_restore kr = { .k = NULL };
+	struct nvl_nvmf_ctrlr *tc;
+	struct shm_ctrlr *sc;
+
+	if (restore_connect(id, &kr, &sc, &tc, false) == 0)
+		restore_finish(id, &kr, sc, tc);
 }
 
 struct keep_ids {
@@ -995,11 +1035,63 @@ collect_id(void *arg, const char *name, int fd)
 		ids->ids[ids->n++] = id;
 }
 
+/* controllers built ahead of an upgrade, finished at the hand-over */
+struct keep_ahead {
+	uint32_t id;
+	struct keep_restore kr;
+	struct shm_ctrlr *sc;         /* NULL: taken only (a function's consumer) */
+	struct nvl_nvmf_ctrlr *tc;
+};
+static struct keep_ahead *g_keep_ahead;
+static unsigned g_keep_nahead;
+
+void
+shm_keep_restore_ahead(void)
+{
+	struct keep_ids *ids = calloc(1, sizeof(*ids));
+	unsigned connected = 0;
+
+	if (ids == NULL)
+		return;
+	nvl_fdstore_for_each_untaken(collect_id, ids);
+	if (ids->max >= g_keep_next_id)
+		g_keep_next_id = ids->max + 1;
+	g_keep_ahead = ids->n ? calloc(ids->n, sizeof(*g_keep_ahead)) : NULL;
+	for (unsigned i = 0; g_keep_ahead && i < ids->n; i++) {
+		struct keep_ahead *a = &g_keep_ahead[g_keep_nahead];
+
+		a->id = ids->ids[i];
+		if (restore_connect(a->id, &a->kr, &a->sc, &a->tc, true) == 0) {
+			connected += a->sc != NULL;
+			g_keep_nahead++;
+		}
+	}
+	free(ids);
+	if (g_keep_nahead)
+		NVL_NOTICELOG("shm: %u kept controller(s) built ahead (%u connected, their queues "
+			      "run at the hand-over)",
+			      g_keep_nahead, connected);
+}
+
 void
 shm_keep_restore_all(void)
 {
-	struct keep_ids *ids = calloc(1, sizeof(*ids));
+	struct keep_ids *ids;
 
+	/* built ahead first: only their queues are left */
+	for (unsigned i = 0; i < g_keep_nahead; i++) {
+		struct keep_ahead *a = &g_keep_ahead[i];
+
+		if (a->sc == NULL &&
+		    restore_connect(a->id, &a->kr, &a->sc, &a->tc, false) < 0)
+			continue;
+		restore_finish(a->id, &a->kr, a->sc, a->tc);
+	}
+	free(g_keep_ahead);
+	g_keep_ahead = NULL;
+	g_keep_nahead = 0;
+	/* then those that came after the snapshot */
+	ids = calloc(1, sizeof(*ids));
 	if (ids == NULL)
 		return;
 	nvl_fdstore_for_each_untaken(collect_id, ids);

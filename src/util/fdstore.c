@@ -156,6 +156,8 @@ standby_take_fds(const char *buf, size_t len, const int *fds, unsigned nfds)
 		name[e - p] = '\0';
 		old = fdstore_find(p, (size_t)(e - p));
 		if (ahead_noted(name) || (old && old->fd < 0)) {
+			NVL_NOTICELOG("fd store: '%s' was stored again after this worker took it",
+				      name);
 			g_ahead.stale = true;   /* this worker stored or took it already */
 			close(fds[used++]);
 		} else if (old) {
@@ -197,6 +199,8 @@ standby_drop_fds(const char *buf, size_t len)
 			old->fd = -1;
 			old->name[0] = '\0';   /* gone: matches nothing */
 		} else if (old) {
+			NVL_NOTICELOG("fd store: '%s' was removed after this worker took it",
+				      old->name);
 			g_ahead.stale = true;
 		}
 		p = e;

@@ -103,7 +103,7 @@ log "the configuration changes while the new worker is built ahead"
 touch "$NVLEND_TEST_AHEAD_HOLD"
 nvlend upgrade >"$T/afresh.out" 2>&1 &
 up=$!
-wait_until 10 sh -c "grep -c 'built ahead (' '$DAEMON_LOG' | grep -qx 2" ||
+wait_until 10 sh -c "grep -c 'built ahead ([0-9]* configuration' '$DAEMON_LOG' | grep -qx 2" ||
 	fail "the second worker was not built ahead"
 nvlend bdev create ram late0 1M >/dev/null || fail "bdev create during the upgrade"
 rm -f "$NVLEND_TEST_AHEAD_HOLD"
