@@ -13,7 +13,15 @@
  * after renaming them to a spare name. The lists are guarded by one mutex;
  * file names never collide (spare ids come from one counter).
  * Spare files are not part of the block map: recovery deletes them.
+ *
+ * Hand-over (nvl_brick_pool_quiesce, brick.h): one process-wide flag and a
+ * count of pool threads inside a job (making or zeroing a file), both under
+ * g_quiet_mu, taken inside a pool's mutex (never the other way round). A
+ * thread marks itself busy only while the flag is clear, so once the flag is
+ * set and the count is 0, no spare file of this process changes any more;
+ * the new worker may then recover the fast tier (deleting spare files).
  */
+#include "brick/brick.h"
 #include "brick/brick_internal.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -27,9 +35,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #define POOL_MAX 16
+#define POOL_QUIESCE_WAIT_MS 100 /* the longest nvl_brick_pool_quiesce() waits for a job */
+#define POOL_QUIET_RECHECK_MS 50 /* a quiet pool thread looks at the flag again */
+
+static pthread_mutex_t g_quiet_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_quiet_cv;        /* a job ended (CLOCK_MONOTONIC) */
+static pthread_once_t g_quiet_once = PTHREAD_ONCE_INIT;
+static bool g_quiet;                     /* nvl_brick_pool_quiesce() was called */
+static unsigned g_busy;                  /* pool threads inside a job */
 
 struct pool_file {
 	int fd;
@@ -103,6 +120,58 @@ pool_make(struct brick_pool *p, uint64_t id)
 	return fd;
 }
 
+static void
+quiet_init(void)
+{
+	pthread_condattr_t a;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	pthread_cond_init(&g_quiet_cv, &a);
+	pthread_condattr_destroy(&a);
+}
+
+/* now + ms on CLOCK_MONOTONIC */
+static struct timespec
+deadline_in(unsigned ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+/* Called with p->mu held, before a job: \return true if it may start (then
+ * job_end() follows), false while the pools are quiet. */
+static bool
+job_begin(void)
+{
+	bool ok;
+
+	pthread_mutex_lock(&g_quiet_mu);
+	ok = !g_quiet;
+	if (ok)
+		g_busy++;
+	pthread_mutex_unlock(&g_quiet_mu);
+	return ok;
+}
+
+static void
+job_end(void)
+{
+	pthread_mutex_lock(&g_quiet_mu);
+	g_busy--;
+	if (g_quiet)
+		pthread_cond_broadcast(&g_quiet_cv);
+	pthread_mutex_unlock(&g_quiet_mu);
+}
+
 static void *
 pool_thread(void *arg)
 {
@@ -113,28 +182,40 @@ pool_thread(void *arg)
 	while (!p->stop) {
 		struct pool_file f;
 		char name[40];
+		bool scrub = p->ndirty > 0 && p->nready < POOL_MAX;
+		bool make = !scrub && p->nready < p->target && failures < 3;
 		int fd;
 
-		if (p->ndirty > 0 && p->nready < POOL_MAX) {
+		if ((scrub || make) && !job_begin()) {
+			/* quiet (a hand-over): wait, looking at the flag now and then */
+			struct timespec t = deadline_in(POOL_QUIET_RECHECK_MS);
+
+			pthread_cond_timedwait(&p->cv, &p->mu, &t);
+			continue;
+		}
+		if (scrub) {
 			f = p->dirty[--p->ndirty];
 			pthread_mutex_unlock(&p->mu);
 			if (pool_scrub(p, f.fd) < 0) {
 				brick_pool_name(f.id, name, sizeof(name));
 				unlinkat(p->dfd, name, 0);
 				close(f.fd);
+				job_end();
 				pthread_mutex_lock(&p->mu);
 				continue;
 			}
+			job_end();
 			pthread_mutex_lock(&p->mu);
 			p->ready[p->nready++] = f;
 			p->recycled++;
 			continue;
 		}
-		if (p->nready < p->target && failures < 3) {
+		if (make) {
 			uint64_t id = p->next_id++;
 
 			pthread_mutex_unlock(&p->mu);
 			fd = pool_make(p, id);
+			job_end();
 			pthread_mutex_lock(&p->mu);
 			if (fd < 0) {
 				/* ENOSPC and friends: stop trying until something is freed */
@@ -155,9 +236,41 @@ pool_thread(void *arg)
 }
 
 int
+nvl_brick_pool_quiesce(void)
+{
+	struct timespec t;
+	int rc = 0;
+
+	pthread_once(&g_quiet_once, quiet_init);
+	t = deadline_in(POOL_QUIESCE_WAIT_MS);
+	pthread_mutex_lock(&g_quiet_mu);
+	g_quiet = true;
+	while (g_busy > 0) {
+		if (pthread_cond_timedwait(&g_quiet_cv, &g_quiet_mu, &t) == ETIMEDOUT) {
+			rc = g_busy > 0 ? -ETIMEDOUT : 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g_quiet_mu);
+	if (rc < 0)
+		NVL_WARNLOG("brick: a spare-file job still runs %d ms after the hand-over began",
+			    POOL_QUIESCE_WAIT_MS);
+	return rc;
+}
+
+void
+nvl_brick_pool_resume(void)
+{
+	pthread_mutex_lock(&g_quiet_mu);
+	g_quiet = false;
+	pthread_mutex_unlock(&g_quiet_mu);
+}
+
+int
 brick_pool_start(int dfd, bool durable, unsigned target, struct brick_pool **out)
 {
 	struct brick_pool *p = calloc(1, sizeof(*p));
+	pthread_condattr_t ca;
 	int rc;
 
 	if (p == NULL)
@@ -171,8 +284,12 @@ brick_pool_start(int dfd, bool durable, unsigned target, struct brick_pool **out
 	p->durable = durable;
 	p->target = NVL_MIN(target, (unsigned)POOL_MAX);
 	p->next_id = 1;
+	pthread_once(&g_quiet_once, quiet_init);
 	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the quiet wait's deadline */
+	pthread_cond_init(&p->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	rc = pthread_create(&p->th, NULL, pool_thread, p);
 	if (rc != 0) {
 		close(p->dfd);

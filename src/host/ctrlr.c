@@ -330,6 +330,14 @@ assoc_begin(struct host_ctrlr *c, uint64_t now)
 }
 
 void
+host_ctrlr_wake_at(struct host_ctrlr *c, uint64_t ns)
+{
+	/* (step_at_ns: host_ctrlr_next_ns() counts it; a due one with no CSTS
+	 * read or shutdown step waiting only makes host_ctrlr_poll() run) */
+	c->step_at_ns = NVL_MIN(c->step_at_ns, ns);
+}
+
+void
 host_assoc_transport_ready(struct host_ctrlr *c)
 {
 	c->assoc_live = true;

@@ -341,6 +341,8 @@ void host_assoc_transport_ready(struct host_ctrlr *c);
 /** The association (or its set-up) failed. */
 void host_assoc_fail(struct host_ctrlr *c, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/** A transport's timer: poll the controller again by now_ns >= ns (owner). */
+void host_ctrlr_wake_at(struct host_ctrlr *c, uint64_t ns);
 /** Admin completion for slot a (fds: descriptors that came with it, taken over). */
 void host_admin_complete(struct host_ctrlr *c, struct host_admin_req *a,
 			 const struct nvl_nvme_cpl *cpl, int *fds, int nfds);

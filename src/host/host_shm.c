@@ -14,6 +14,13 @@
  * controller hanging up (a daemon killed with -9) without touching the
  * controller's state; the controller shuts the socket down (all duplicates
  * see it) when the association ends.
+ *
+ * A connection closed or reset before CONNECT_RESP (a live upgrade: the old
+ * worker had accepted it and goes away, the new one serves the same
+ * listening socket) is made again, the whole handshake, after 10 ms doubling
+ * to 200 ms, for up to SHM_RETRY_TOTAL_MS since the first attempt; one
+ * notice line per retry. A refusal (CONNECT_RESP with a status) and a
+ * connect(2) error are final.
  */
 #include "host/host_shm.h"
 #include "proto/shm_ring.h"
@@ -32,9 +39,14 @@
 
 #define SHM_RECV_BUDGET 64       /* control messages handled per process call */
 #define SHM_HANGUP_CHECK 65536   /* idle polls between hang-up checks of a busy poller */
+#define SHM_RETRY_FIRST_MS 10     /* a handshake closed by the target: first wait, doubled */
+#define SHM_RETRY_MAX_MS 200      /* ... up to this */
+#define SHM_RETRY_TOTAL_MS 5000   /* no new attempt this long after the first one */
+#define SHM_MS(x) ((uint64_t)(x) * 1000000ULL)
 
 enum shm_phase {
-	SHM_SOCK_CONNECT = 0,       /* the listener's backlog was full: try again */
+	SHM_RETRY_WAIT = 0,         /* the target closed the handshake: connect again at retry_ns */
+	SHM_SOCK_CONNECT,           /* the listener's backlog was full: try again */
 	SHM_SEND_CONNECT,           /* the CONNECT message waits for socket space */
 	SHM_WAIT_RESP,
 	SHM_UP,
@@ -42,9 +54,13 @@ enum shm_phase {
 
 /* The control channel of one association (c->tctx). */
 struct shm_assoc {
-	int fd;
+	int fd;                     /* -1 in SHM_RETRY_WAIT */
 	enum shm_phase phase;
 	bool unsent;                /* an admin command waits for socket space */
+	uint64_t first_ns;          /* the first attempt (retries stop SHM_RETRY_TOTAL_MS later) */
+	uint64_t retry_ns;          /* SHM_RETRY_WAIT: when to connect again */
+	uint32_t retry_ms;          /* the next wait */
+	unsigned retries;
 	struct nvl_shm_connect msg;
 	/* nvme+fn:// (the URI has no NQN): OPEN_FN instead of CONNECT */
 	bool fn;
@@ -243,6 +259,13 @@ ctl_recv_one(struct host_ctrlr *c, struct shm_assoc *a)
 /* ---- association ------------------------------------------------------------------------ */
 
 static int
+sock_open(struct shm_assoc *a)
+{
+	a->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	return a->fd < 0 ? -errno : 0;
+}
+
+static int
 sock_connect(struct host_ctrlr *c, struct shm_assoc *a)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -260,16 +283,16 @@ shm_assoc_start(struct host_ctrlr *c, uint64_t now)
 	struct shm_assoc *a;
 	int rc;
 
-	(void)now;
 	a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return -ENOMEM;
-	a->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (a->fd < 0) {
-		rc = -errno;
+	rc = sock_open(a);
+	if (rc < 0) {
 		free(a);
 		return rc;
 	}
+	a->first_ns = now;
+	a->retry_ms = SHM_RETRY_FIRST_MS;
 	nvl_strlcpy(a->msg.subnqn, c->uri.nqn, sizeof(a->msg.subnqn));
 	nvl_strlcpy(a->msg.hostnqn, c->hostnqn, sizeof(a->msg.hostnqn));
 	memcpy(a->msg.hostid, c->opts.hostid, 16);
@@ -298,8 +321,10 @@ shm_assoc_stop(struct host_ctrlr *c)
 	if (a == NULL)
 		return;
 	/* every queue's duplicate of the socket sees the hang-up */
-	shutdown(a->fd, SHUT_RDWR);
-	close(a->fd);
+	if (a->fd >= 0) {
+		shutdown(a->fd, SHUT_RDWR);
+		close(a->fd);
+	}
 	free(a);
 	c->tctx = NULL;
 }
@@ -314,13 +339,46 @@ shm_assoc_bye(struct host_ctrlr *c)
 		ctl_send(a->fd, &m, sizeof(m), NVL_SHM_MSG_DISCONNECT);
 }
 
+/*
+ * The target closed or reset the connection before answering CONNECT (rc:
+ * -ENOTCONN). \return true if a new connection is scheduled (the old socket
+ * is closed), false if that is final (retries used up).
+ */
+static bool
+handshake_closed(struct host_ctrlr *c, struct shm_assoc *a, uint64_t now, const char *what)
+{
+	if (now + SHM_MS(a->retry_ms) > a->first_ns + SHM_MS(SHM_RETRY_TOTAL_MS))
+		return false;
+	close(a->fd);
+	a->fd = -1;
+	a->phase = SHM_RETRY_WAIT;
+	a->retry_ns = now + SHM_MS(a->retry_ms);
+	a->retries++;
+	NVL_NOTICELOG("%s %s the connection during the handshake (a hand-over?): "
+		      "connecting again in %u ms (retry %u)",
+		      c->uri.path, what, a->retry_ms, a->retries);
+	a->retry_ms = NVL_MIN(a->retry_ms * 2, (uint32_t)SHM_RETRY_MAX_MS);
+	host_ctrlr_wake_at(c, a->retry_ns);
+	return true;
+}
+
 static int
 shm_process(struct host_ctrlr *c, uint64_t now)
 {
 	struct shm_assoc *a = c->tctx;
 	int work = 0, rc = 0;
 
-	(void)now;
+	if (a->phase == SHM_RETRY_WAIT) {
+		if (now < a->retry_ns)
+			return 0;
+		rc = sock_open(a);
+		if (rc < 0) {
+			host_assoc_fail(c, rc, "cannot reach %s: %s", c->uri.path, strerror(-rc));
+			return 1;
+		}
+		a->phase = SHM_SOCK_CONNECT;
+		work++;
+	}
 	if (a->phase == SHM_SOCK_CONNECT) {
 		rc = sock_connect(c, a);
 		if (rc == -EAGAIN)
@@ -336,6 +394,8 @@ shm_process(struct host_ctrlr *c, uint64_t now)
 			   : ctl_send(a->fd, &a->msg, sizeof(a->msg), NVL_SHM_MSG_CONNECT);
 		if (rc == -EAGAIN)
 			return work;
+		if (rc == -ENOTCONN && handshake_closed(c, a, now, "reset"))
+			return 1;
 		if (rc < 0) {
 			host_assoc_fail(c, rc == -ENOTCONN ? -ECONNRESET : rc, "connect to %s: %s",
 					c->uri.path, strerror(-rc));
@@ -357,6 +417,9 @@ shm_process(struct host_ctrlr *c, uint64_t now)
 		work++;
 		rc = 0;
 	}
+	if (rc == -ENOTCONN && c->tctx == a && a->phase == SHM_WAIT_RESP &&
+	    handshake_closed(c, a, now, "closed"))
+		return work + 1;
 	if (rc < 0 && c->tctx == a) {
 		if (a->phase != SHM_UP)
 			host_assoc_fail(c, rc == -ENOTCONN ? -ECONNRESET : rc, "connect to %s: %s",
@@ -377,6 +440,8 @@ shm_fds(struct host_ctrlr *c, struct pollfd *p, int max)
 	struct shm_assoc *a = c->tctx;
 
 	(void)max;
+	if (a->phase == SHM_RETRY_WAIT)
+		return 0; /* (a timer: host_ctrlr_wake_at) */
 	p[0].fd = a->fd;
 	p[0].events = POLLIN;
 	if (a->phase == SHM_SOCK_CONNECT || a->phase == SHM_SEND_CONNECT || a->unsent)

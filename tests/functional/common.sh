@@ -48,6 +48,7 @@ _run_cleanups() {
 		echo "---- last lines of the daemon log ($DAEMON_LOG) ----" >&2
 		tail -n 40 "$DAEMON_LOG" >&2
 	fi
+	_guest_consoles_report $rc
 	rm -rf "$T"
 	exit $rc
 }
@@ -220,5 +221,27 @@ guest_prepare() {
 	  fi ) 9>"$GUEST_DIR/.build.lock" >"$T/guest-build.log" 2>&1 ||
 		{ cat "$T/guest-build.log" >&2; fail "cannot build the guest image (see log above)"; }
 }
-# guest_run [run-in-guest options] -- 'CMD' : boot, run, print output, return status
-guest_run() { "$GUEST_TOOLS/run-in-guest.sh" "$@"; }
+# guest_run [run-in-guest options] -- 'CMD' : boot, run, print output, return status.
+# The whole console of each boot is kept in $T/guest-console.*: a failing test
+# prints all of them at exit (a kernel panic's cause is at its start, not in
+# the last lines). A boot that never reached guest-init is retried once by
+# run-in-guest.sh; the test's log says so even when the test passes.
+guest_run() {
+	local con
+	con=$(mktemp "$T/guest-console.XXXXXX")
+	GUEST_CONSOLE=$con "$GUEST_TOOLS/run-in-guest.sh" "$@"
+}
+# _guest_consoles_report RC: at exit, the boot retries, and on failure every
+# guest console in full
+_guest_consoles_report() {
+	local rc=$1 f
+	for f in "$T"/guest-console.*; do
+		[ -s "$f" ] || continue
+		grep -h "booting again" "$f" | sed "s/^/[$TEST_NAME] /" >&2
+		if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+			echo "---- whole guest console ($(basename "$f")) ----" >&2
+			cat "$f" >&2
+			echo "---- end of guest console ----" >&2
+		fi
+	done
+}

@@ -66,7 +66,8 @@ out=$(guest_run -t 200 -q "-chardev socket,id=v0,path=$T/vda.sock,reconnect=1 \
 	-device vhost-user-blk-pci,chardev=v1,num-queues=1" -f "$T/guest.sh" 2>"$T/guest.err")
 rc=$?
 printf '%s\n' "$out" >&2
-[ $rc = 0 ] || { tail -30 "$T/guest.err" >&2; fail "guest run failed ($rc)"; }
+cat "$T/guest.err" >&2
+[ $rc = 0 ] || fail "guest run failed ($rc)"
 assert_contains "$out" "GUEST_DONE"
 assert_contains "$out" "vda size=268435456 queues=2 serial=vm0 ro=0"
 assert_contains "$out" "vdb size=67108864 ro=1 serial=romedia"

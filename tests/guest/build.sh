@@ -65,17 +65,21 @@ if [ ! -d "$KROOT/boot" ]; then
   rm -rf "$KROOT.tmp"; mkdir -p "$KROOT.tmp"; dpkg -x "$DEB" "$KROOT.tmp"; mv "$KROOT.tmp" "$KROOT"
 fi
 KVER=$(ls "$KROOT/lib/modules" | head -1)
-cp "$KROOT"/boot/vmlinuz-"$KVER" "$OUTD/vmlinuz"
+# every image file is written beside and renamed into place: a test of
+# another worktree may be booting this image right now (a half-written
+# kernel or initramfs panics before guest-init)
+cp "$KROOT"/boot/vmlinuz-"$KVER" "$OUTD/vmlinuz.tmp" && mv "$OUTD/vmlinuz.tmp" "$OUTD/vmlinuz"
 echo "$KVER" > "$OUTD/KVER"
 python3 - "$OUTD/vmlinuz" "$OUTD/vmlinux" <<'PYEOF'
-import subprocess, sys
+import os, subprocess, sys
 d = open(sys.argv[1], 'rb').read()
 for magic, cmd in ((b'\xfd7zXZ\x00', ['xz', '-dc']), (b'\x28\xb5\x2f\xfd', ['zstd', '-dc']), (b'\x1f\x8b\x08', ['gzip', '-dc'])):
     i = d.find(magic)
     while i >= 0:
         p = subprocess.run(cmd, input=d[i:], capture_output=True)
         if p.stdout[:4] == b'\x7fELF':
-            open(sys.argv[2], 'wb').write(p.stdout); sys.exit(0)
+            open(sys.argv[2] + '.tmp', 'wb').write(p.stdout)
+            os.rename(sys.argv[2] + '.tmp', sys.argv[2]); sys.exit(0)
         i = d.find(magic, i + 1)
 print('[build] could not extract vmlinux; run-in-guest.sh will boot vmlinuz', file=sys.stderr)
 PYEOF
@@ -167,10 +171,11 @@ cp "$HERE/guest-init.sh" "$R/init"; chmod 755 "$R/init"
 # ---- pack --------------------------------------------------------------------
 ( cd "$R" && find . -print0 | cpio --null -o -H newc --quiet ) > "$OUTD/initramfs.cpio.tmp"
 case $COMPRESS in
-  gzip) gzip -1 -c "$OUTD/initramfs.cpio.tmp" > "$OUTD/initramfs.img" ;;
-  zstd) zstd -q -T0 -3 -c "$OUTD/initramfs.cpio.tmp" > "$OUTD/initramfs.img" ;;
-  lz4)  lz4 -q -l -9 -c "$OUTD/initramfs.cpio.tmp" > "$OUTD/initramfs.img" ;;
-  none) cp "$OUTD/initramfs.cpio.tmp" "$OUTD/initramfs.img" ;;
+  gzip) gzip -1 -c "$OUTD/initramfs.cpio.tmp" > "$OUTD/initramfs.img.tmp" ;;
+  zstd) zstd -q -T0 -3 -c "$OUTD/initramfs.cpio.tmp" > "$OUTD/initramfs.img.tmp" ;;
+  lz4)  lz4 -q -l -9 -c "$OUTD/initramfs.cpio.tmp" > "$OUTD/initramfs.img.tmp" ;;
+  none) cp "$OUTD/initramfs.cpio.tmp" "$OUTD/initramfs.img.tmp" ;;
 esac
+mv "$OUTD/initramfs.img.tmp" "$OUTD/initramfs.img"
 rm -f "$OUTD/initramfs.cpio.tmp"
 echo "[build] kernel $KVER  rootfs $(du -sh "$R" | cut -f1)  initramfs $(du -h "$OUTD/initramfs.img" | cut -f1) ($COMPRESS)"
