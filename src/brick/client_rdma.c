@@ -9,9 +9,16 @@
  *
  * The control stream: bytes to send are cut into SEND messages; received
  * messages are consumed in arrival order and each buffer is reposted once
- * read. Data: one RDMA READ or WRITE work request per call against the
- * block's memory region (remote address + rkey from the MAP response), and
- * its completion is awaited: the daemon's CPU does not take part.
+ * read. Data: a call's range is cut into BRICK_RDMA_CHUNK pieces, one RDMA
+ * READ or WRITE work request each against the block's memory region (remote
+ * address + rkey from the MAP response), all in flight together (at most
+ * BRDMA_RW_DEPTH: 2 MiB / chunk); a WRITE copies chunk i+1 into the bounce
+ * buffer while chunk i is on the wire, a READ copies chunk i out while the
+ * later ones arrive (an RC queue pair completes them in order). Transfers of
+ * at least reg_min bytes (NVLEND_BRICK_RDMA_REG_MIN) register the caller's
+ * buffer for the call instead (no copy; the registration is undone before
+ * the call returns). Every posted request's completion is awaited before
+ * the call returns: the daemon's CPU does not take part.
  *
  * A failed work completion (a revoked rkey gives a remote access error)
  * puts an RC queue pair in the error state: the connection is broken from
@@ -37,7 +44,9 @@
 #define BRDMA_MSG BRICK_RDMA_MSG_SIZE
 #define BRDMA_NRECV 16
 #define BRDMA_NSEND 16
-#define BRDMA_WR_RW (BRDMA_NRECV + BRDMA_NSEND) /* wr_id of the one-sided operation */
+#define BRDMA_WR_RW (BRDMA_NRECV + BRDMA_NSEND) /* wr_id of chunk 0 of a one-sided call */
+#define BRDMA_RW_DEPTH (NVL_BRICK_BLOCK_SIZE / BRICK_RDMA_CHUNK)
+#define BRDMA_REG_MIN_DEFAULT 0 /* never register the caller's buffer */
 #define BRDMA_RNR_INFINITE 7
 #define BRDMA_RD_DEPTH 16
 #define BRDMA_SPIN 2000       /* CQ polls before sleeping on the channel */
@@ -58,8 +67,10 @@ struct brick_rdma_client {
 	unsigned rx_head, rx_n;
 	size_t rx_off;
 	bool sbusy[BRDMA_NSEND];
-	bool rw_done;
-	int rw_status;
+	size_t reg_min;       /* register the caller's buffer from this size on; 0: never */
+	unsigned rw_posted;   /* work requests of the current one-sided call */
+	unsigned rw_done;     /* ... completed (in order: chunks 0..rw_done-1) */
+	int rw_status;        /* first failure of the call, or 0 */
 };
 
 /* ---- completions ------------------------------------------------------- */
@@ -80,10 +91,11 @@ handle_wc(struct brick_rdma_client *r, const struct ibv_wc *wc)
 	} else if (wc->wr_id < BRDMA_WR_RW) {
 		r->sbusy[wc->wr_id - BRDMA_NRECV] = false;
 	} else {
-		r->rw_done = true;
-		r->rw_status = wc->status == IBV_WC_SUCCESS       ? 0
-			       : wc->status == IBV_WC_REM_ACCESS_ERR ? -EACCES
-								      : -EIO;
+		r->rw_done++;
+		if (r->rw_status == 0 && wc->status != IBV_WC_SUCCESS)
+			r->rw_status = wc->status == IBV_WC_REM_ACCESS_ERR ? -EACCES
+				       : wc->status == IBV_WC_WR_FLUSH_ERR  ? -EPIPE
+									    : -EIO;
 	}
 }
 
@@ -237,43 +249,100 @@ brick_rdma_client_recv(struct brick_rdma_client *r, void *buf, size_t len)
 
 /* ---- one-sided data ---------------------------------------------------- */
 
+/* After a timeout: move the queue pair to the error state so the device
+ * flushes what is still posted, and reap those completions.
+ * \return 0 when nothing of the call is posted any more, -ETIMEDOUT. */
+static int
+rw_drain(struct brick_rdma_client *r)
+{
+	struct ibv_qp_attr qa = { .qp_state = IBV_QPS_ERR };
+
+	r->broken = true;
+	if (ibv_modify_qp(r->id->qp, &qa, IBV_QP_STATE) != 0)
+		return -ETIMEDOUT;
+	while (r->rw_done < r->rw_posted)
+		if (progress(r) < 0)
+			return -ETIMEDOUT;
+	return 0;
+}
+
 int
 brick_rdma_client_rw(struct brick_rdma_client *r, bool write, uint64_t raddr, uint32_t rkey,
 		     void *buf, size_t len)
 {
-	struct ibv_sge sge = { .addr = (uintptr_t)r->bounce, .length = (uint32_t)len,
-			       .lkey = r->bmr->lkey };
-	struct ibv_send_wr wr = { 0 }, *bad;
-	int rc;
+	size_t n = brick_rdma_nchunks(len, BRICK_RDMA_CHUNK), off, clen;
+	struct ibv_mr *umr = NULL;
+	uint8_t *base = r->bounce;
+	uint32_t lkey = r->bmr->lkey;
+	unsigned copied = 0;
+	int rc = 0;
 
 	if (len == 0 || len > NVL_BRICK_BLOCK_SIZE)
 		return -EINVAL;
 	if (r->broken)
 		return -EPIPE;
-	if (write)
-		memcpy(r->bounce, buf, len);
-	wr.wr_id = BRDMA_WR_RW;
-	wr.sg_list = &sge;
-	wr.num_sge = 1;
-	wr.opcode = write ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ;
-	wr.send_flags = IBV_SEND_SIGNALED;
-	wr.wr.rdma.remote_addr = raddr;
-	wr.wr.rdma.rkey = rkey;
-	r->rw_done = false;
-	if (ibv_post_send(r->id->qp, &wr, &bad) != 0) {
-		r->broken = true;
-		return -EPIPE;
-	}
-	while (!r->rw_done) {
-		rc = progress(r);
-		if (rc < 0) {
-			r->broken = true; /* the operation's fate is unknown */
-			return rc;
+	if (r->reg_min != 0 && len >= r->reg_min) {
+		/* zero copy; on failure (locked memory limit, ...) the bounce buffer */
+		umr = ibv_reg_mr(r->pd, buf, len, write ? 0 : IBV_ACCESS_LOCAL_WRITE);
+		if (umr != NULL) {
+			base = buf;
+			lkey = umr->lkey;
 		}
 	}
-	if (r->rw_status == 0 && !write)
-		memcpy(buf, r->bounce, len);
-	return r->rw_status;
+	r->rw_posted = 0;
+	r->rw_done = 0;
+	r->rw_status = 0;
+	for (size_t i = 0; i < n && r->rw_status == 0; i++) {
+		struct ibv_send_wr wr = { 0 }, *bad;
+		struct ibv_sge sge;
+
+		clen = brick_rdma_chunk(len, BRICK_RDMA_CHUNK, i, &off);
+		if (write && umr == NULL)
+			memcpy(r->bounce + off, (const uint8_t *)buf + off, clen);
+		sge.addr = (uintptr_t)(base + off);
+		sge.length = (uint32_t)clen;
+		sge.lkey = lkey;
+		wr.wr_id = BRDMA_WR_RW + i;
+		wr.sg_list = &sge;
+		wr.num_sge = 1;
+		wr.opcode = write ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ;
+		wr.send_flags = IBV_SEND_SIGNALED;
+		wr.wr.rdma.remote_addr = raddr + off;
+		wr.wr.rdma.rkey = rkey;
+		if (ibv_post_send(r->id->qp, &wr, &bad) != 0) {
+			r->broken = true;
+			rc = -EPIPE;
+			break;
+		}
+		r->rw_posted++;
+		/* an early failure stops the posting; never waits here */
+		if (poll_once(r) < 0) {
+			rc = -EIO;
+			break;
+		}
+	}
+	while (r->rw_done < r->rw_posted || (!write && umr == NULL && copied < r->rw_done)) {
+		/* READ through the bounce buffer: copy out what arrived (in order) */
+		if (!write && umr == NULL && r->rw_status == 0 && copied < r->rw_done) {
+			clen = brick_rdma_chunk(len, BRICK_RDMA_CHUNK, copied, &off);
+			memcpy((uint8_t *)buf + off, r->bounce + off, clen);
+			copied++;
+			continue;
+		}
+		if (r->rw_done == r->rw_posted)
+			break;
+		if (rc == 0)
+			rc = progress(r);
+		if (rc < 0 && rw_drain(r) < 0)
+			break; /* the queue pair is in error, its requests not reaped */
+	}
+	if (umr != NULL)
+		ibv_dereg_mr(umr); /* the device stops touching buf, whatever is left */
+	if (rc == 0)
+		rc = r->rw_status;
+	if (rc < 0)
+		r->broken = true; /* a failed completion left the queue pair in error */
+	return rc;
 }
 
 /* ---- connection -------------------------------------------------------- */
@@ -322,13 +391,14 @@ setup_verbs(struct brick_rdma_client *r)
 	r->ch = ibv_create_comp_channel(r->id->verbs);
 	if (r->pd == NULL || r->ch == NULL)
 		return -ENOMEM;
-	r->cq = ibv_create_cq(r->id->verbs, BRDMA_NRECV + BRDMA_NSEND + 4, r, r->ch, 0);
+	r->cq = ibv_create_cq(r->id->verbs, BRDMA_NRECV + BRDMA_NSEND + BRDMA_RW_DEPTH + 4, r,
+			      r->ch, 0);
 	if (r->cq == NULL)
 		return -ENOMEM;
 	qa.send_cq = r->cq;
 	qa.recv_cq = r->cq;
 	qa.qp_type = IBV_QPT_RC;
-	qa.cap.max_send_wr = BRDMA_NSEND + 1;
+	qa.cap.max_send_wr = BRDMA_NSEND + BRDMA_RW_DEPTH;
 	qa.cap.max_recv_wr = BRDMA_NRECV;
 	qa.cap.max_send_sge = 1;
 	qa.cap.max_recv_sge = 1;
@@ -392,12 +462,17 @@ brick_rdma_client_connect(const char *host, const char *port, int timeout_ms,
 	struct rdma_conn_param cp = { 0 };
 	struct ibv_device_attr da;
 	struct brick_rdma_client *r;
+	const char *env;
 	int rc;
 
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return -ENOMEM;
 	r->timeout_ms = timeout_ms;
+	r->reg_min = BRDMA_REG_MIN_DEFAULT;
+	env = getenv("NVLEND_BRICK_RDMA_REG_MIN");
+	if (env != NULL && *env != '\0')
+		r->reg_min = (size_t)strtoull(env, NULL, 0);
 	r->ech = rdma_create_event_channel();
 	if (r->ech == NULL) {
 		rc = -ENODEV; /* no /dev/infiniband/rdma_cm */

@@ -13,10 +13,17 @@
  *
  * check: as identity A (ID_A: identity file path): alloc 2M, 4M, 6M; map 2M
  * read-write; RDMA handle (rkey, remote address); one-sided writes through
- * the handle key and the RDMA handle, read back; sync-read; flush and
- * flush_all; unmap, then a write with the kept RDMA handle fails with
+ * the handle key and the RDMA handle, read back; multi-chunk writes and
+ * reads (several work requests in flight) at odd offsets and lengths, read
+ * back and compared, through the bounce buffer and (a second connection
+ * with NVLEND_BRICK_RDMA_REG_MIN) the caller's registered buffer; ranges
+ * crossing the block's end refused with -EINVAL, the block unchanged and
+ * the connection still usable; sync-read; flush and flush_all; unmap, then
+ * a 2 MiB write (16 chunks in flight) with the kept RDMA handle fails with
  * -EACCES (remote access error) and, on a new connection, the block still
- * holds the data and the stale handle key is refused; identity B (ID_B) is
+ * holds the data and the stale handle key is refused; a handle forged to
+ * reach past its region's end fails mid-pipeline (-EACCES, the chunks before
+ * the bad one placed, nothing after it); identity B (ID_B) is
  * refused map and free without the key, maps with it; map 6M then free it:
  * the kept handle fails; the list shows 2M and 4M.
  * Single-threaded; every connection is its own.
@@ -65,6 +72,51 @@ pattern(uint8_t *p, size_t n, unsigned seed)
 {
 	for (size_t i = 0; i < n; i++)
 		p[i] = (uint8_t)(i * 31 + seed + (i >> 12));
+}
+
+/* Multi-chunk one-sided writes and reads through connection c (handle key
+ * key of the block at 2 MiB, RDMA handle rh), compared with what was
+ * written; the block holds w again at the end. */
+static void
+multi_chunk(const char *step, struct nvl_brick *c, uint64_t key,
+	    const struct nvl_brick_rdma_handle *rh, const uint8_t *w, uint8_t *r)
+{
+	static const size_t ranges[][2] = {
+		{ 0, 2 * MIB },                 /* the whole block: 16 chunks */
+		{ 4097, MIB + 333 },            /* unaligned both ends */
+		{ 3, 128 * 1024 },              /* one chunk's length, two pages off */
+		{ 2 * MIB - 300000, 300000 },   /* up to the block's end */
+	};
+	uint8_t *v = malloc(2 * MIB);
+	int rc;
+
+	if (v == NULL)
+		fail(step, "malloc", -ENOMEM);
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+		size_t off = ranges[i][0], len = ranges[i][1];
+
+		pattern(v, 2 * MIB, 100 + (unsigned)i);
+		if ((rc = nvl_brick_rdma_write(c, rh, off, v + off, len)) < 0)
+			fail(step, "multi-chunk write via rdma handle", rc);
+		memset(r, 0x5a, 2 * MIB);
+		if ((rc = nvl_brick_read(c, key, 2 * MIB + off, r + off, len)) < 0)
+			fail(step, "multi-chunk read via key", rc);
+		if (memcmp(r + off, v + off, len) != 0)
+			fail(step, "multi-chunk data read back differs", -EIO);
+		if (off > 0 && r[off - 1] != 0x5a)
+			fail(step, "a read wrote before its buffer range", -EIO);
+		if (off + len < 2 * MIB && r[off + len] != 0x5a)
+			fail(step, "a read wrote past its buffer range", -EIO);
+	}
+	/* put w back through the key (chunks via the handle key path) */
+	if ((rc = nvl_brick_write(c, key, 2 * MIB, w, 2 * MIB)) < 0)
+		fail(step, "rewrite via key", rc);
+	memset(r, 0, 2 * MIB);
+	if ((rc = nvl_brick_rdma_read(c, rh, 0, r, 2 * MIB)) < 0)
+		fail(step, "read back via rdma handle", rc);
+	if (memcmp(r, w, 2 * MIB) != 0)
+		fail(step, "block differs after the rewrite", -EIO);
+	free(v);
 }
 
 static int
@@ -116,6 +168,44 @@ check(const char *uri, const char *ida, const char *idb)
 		fail("write-read", "data read back (key) differs", -EIO);
 	ok("write-read");
 
+	multi_chunk("multi-chunk", a, h.key, &rh, w, r);
+	ok("multi-chunk");
+
+	/* the same through a connection that registers the caller's buffers */
+	{
+		struct nvl_brick_handle hz;
+		struct nvl_brick_rdma_handle rz;
+		struct nvl_brick *z;
+
+		setenv("NVLEND_BRICK_RDMA_REG_MIN", "65536", 1);
+		z = conn(uri, ida);
+		unsetenv("NVLEND_BRICK_RDMA_REG_MIN");
+		if ((rc = nvl_brick_map(z, 2 * MIB, NVL_BRICK_RW, &hz)) < 0)
+			fail("zero-copy", "map 2M rw", rc);
+		if ((rc = nvl_brick_rdma_handle(z, hz.key, &rz)) < 0)
+			fail("zero-copy", "rdma handle", rc);
+		multi_chunk("zero-copy", z, hz.key, &rz, w, r);
+		nvl_brick_disconnect(z);
+	}
+	ok("zero-copy");
+
+	/* ranges crossing the block's end: refused before anything is posted */
+	memset(r, 0xcc, 2 * MIB);
+	if ((rc = nvl_brick_rdma_write(a, &rh, 2 * MIB - 4096, r, 8192)) != -EINVAL)
+		fail("cross-end", "rdma write across the block end", rc);
+	if ((rc = nvl_brick_rdma_write(a, &rh, 1, r, 2 * MIB)) != -EINVAL)
+		fail("cross-end", "2 MiB rdma write at offset 1", rc);
+	if ((rc = nvl_brick_write(a, h.key, 3 * MIB, r, 2 * MIB)) != -EINVAL)
+		fail("cross-end", "write via key across the block end", rc);
+	if ((rc = nvl_brick_rdma_read(a, &rh, MIB, r, MIB + 1)) != -EINVAL)
+		fail("cross-end", "rdma read across the block end", rc);
+	memset(r, 0, 2 * MIB);
+	if ((rc = nvl_brick_rdma_read(a, &rh, 0, r, 2 * MIB)) < 0)
+		fail("cross-end", "connection unusable after the refusals", rc);
+	if (memcmp(r, w, 2 * MIB) != 0)
+		fail("cross-end", "the block changed", -EIO);
+	ok("cross-end");
+
 	if ((rc = nvl_brick_rdma_sync_read(a, &rh)) < 0)
 		fail("sync-read", "sync read", rc);
 	ok("sync-read");
@@ -131,8 +221,8 @@ check(const char *uri, const char *ida, const char *idb)
 		fail("stale-handle", "unmap", rc);
 	if ((rc = nvl_brick_rdma_handle(a, h.key, &rh6)) != -ENOENT)
 		fail("stale-handle", "handle still known after unmap", rc);
-	memset(r, 0xee, MIB);
-	rc = nvl_brick_rdma_write(a, &rh, 0, r, MIB);
+	memset(r, 0xee, 2 * MIB);
+	rc = nvl_brick_rdma_write(a, &rh, 0, r, 2 * MIB); /* 16 chunks in flight */
 	if (rc != -EACCES)
 		fail("stale-handle", "write with the stale RDMA handle did not fail with EACCES",
 		     rc);
@@ -159,6 +249,49 @@ check(const char *uri, const char *ida, const char *idb)
 	if ((rc = nvl_brick_unmap(a, 2 * MIB)) < 0)
 		fail("unchanged", "unmap", rc);
 	ok("unchanged");
+
+	/* mid-pipeline: a handle forged 1 MiB into the 4M block's region; the
+	 * chunks of the first MiB land, the first one past the region's end
+	 * fails (remote access error), the later ones are flushed */
+	{
+		struct nvl_brick_handle h4;
+		struct nvl_brick_rdma_handle r4, forged;
+		uint8_t *v = malloc(2 * MIB);
+
+		if (v == NULL)
+			fail("mid-pipeline", "malloc", -ENOMEM);
+		if ((rc = nvl_brick_map(a, 4 * MIB, NVL_BRICK_RW, &h4)) < 0)
+			fail("mid-pipeline", "map 4M rw", rc);
+		if ((rc = nvl_brick_rdma_handle(a, h4.key, &r4)) < 0)
+			fail("mid-pipeline", "rdma handle", rc);
+		memset(v, 0x11, 2 * MIB);
+		if ((rc = nvl_brick_rdma_write(a, &r4, 0, v, 2 * MIB)) < 0)
+			fail("mid-pipeline", "fill 4M", rc);
+		forged = r4;
+		forged.remote_addr += MIB;
+		pattern(v, 2 * MIB, 9);
+		if ((rc = nvl_brick_rdma_write(a, &forged, 0, v, 2 * MIB)) != -EACCES)
+			fail("mid-pipeline", "write past the region's end did not fail with EACCES",
+			     rc);
+		if ((rc = nvl_brick_info(a, &(struct nvl_brick_info){ 0 })) != -EPIPE)
+			fail("mid-pipeline", "connection usable after the failed chunk", rc);
+		nvl_brick_disconnect(a);
+		a = conn(uri, ida);
+		if ((rc = nvl_brick_map(a, 4 * MIB, NVL_BRICK_RO, &h4)) < 0)
+			fail("mid-pipeline", "map 4M ro", rc);
+		memset(r, 0, 2 * MIB);
+		if ((rc = nvl_brick_read(a, h4.key, 4 * MIB, r, 2 * MIB)) < 0)
+			fail("mid-pipeline", "read 4M", rc);
+		for (size_t i = 0; i < MIB; i++)
+			if (r[i] != 0x11)
+				fail("mid-pipeline", "the block's first MiB changed", (int)i);
+		if (memcmp(r + MIB, v, MIB) != 0)
+			fail("mid-pipeline", "the chunks before the failed one are not placed", -EIO);
+		if ((rc = nvl_brick_unmap(a, 4 * MIB)) < 0)
+			fail("mid-pipeline", "unmap", rc);
+		free(v);
+	}
+	ok("mid-pipeline");
 
 	/* ownership: identity B without the key is refused, with it allowed */
 	bb = conn(uri, idb);
