@@ -46,6 +46,8 @@
 #define BRDMA_NSEND 16
 #define BRDMA_WR_RW (BRDMA_NRECV + BRDMA_NSEND) /* wr_id of chunk 0 of a one-sided call */
 #define BRDMA_RW_DEPTH (NVL_BRICK_BLOCK_SIZE / BRICK_RDMA_CHUNK)
+#define BRDMA_WR_ASYNC (BRDMA_WR_RW + BRDMA_RW_DEPTH) /* wr_id of an async write's chunks: + slot */
+#define BRDMA_SQ_DEPTH (BRDMA_NSEND + BRDMA_RW_DEPTH * (1 + BRICK_RDMA_ASYNC_MAX))
 #define BRDMA_REG_MIN_DEFAULT 0 /* never register the caller's buffer */
 #define BRDMA_RNR_INFINITE 7
 #define BRDMA_RD_DEPTH 16
@@ -71,6 +73,14 @@ struct brick_rdma_client {
 	unsigned rw_posted;   /* work requests of the current one-sided call */
 	unsigned rw_done;     /* ... completed (in order: chunks 0..rw_done-1) */
 	int rw_status;        /* first failure of the call, or 0 */
+	/* posted writes (brick_rdma_client_write_post), oldest at aq_head; an
+	 * RC queue pair completes them in posting order */
+	struct brdma_async {
+		struct ibv_mr *mr;  /* the caller's buffer, registered until reaped */
+		unsigned posted, done;
+		int status;
+	} aq[BRICK_RDMA_ASYNC_MAX];
+	unsigned aq_head, aq_n;
 };
 
 /* ---- completions ------------------------------------------------------- */
@@ -90,6 +100,14 @@ handle_wc(struct brick_rdma_client *r, const struct ibv_wc *wc)
 		r->rx_n++;
 	} else if (wc->wr_id < BRDMA_WR_RW) {
 		r->sbusy[wc->wr_id - BRDMA_NRECV] = false;
+	} else if (wc->wr_id >= BRDMA_WR_ASYNC) {
+		struct brdma_async *a = &r->aq[(wc->wr_id - BRDMA_WR_ASYNC) % BRICK_RDMA_ASYNC_MAX];
+
+		a->done++;
+		if (a->status == 0 && wc->status != IBV_WC_SUCCESS)
+			a->status = wc->status == IBV_WC_REM_ACCESS_ERR ? -EACCES
+				    : wc->status == IBV_WC_WR_FLUSH_ERR  ? -EPIPE
+									 : -EIO;
 	} else {
 		r->rw_done++;
 		if (r->rw_status == 0 && wc->status != IBV_WC_SUCCESS)
@@ -252,6 +270,18 @@ brick_rdma_client_recv(struct brick_rdma_client *r, void *buf, size_t len)
 /* After a timeout: move the queue pair to the error state so the device
  * flushes what is still posted, and reap those completions.
  * \return 0 when nothing of the call is posted any more, -ETIMEDOUT. */
+static bool
+async_pending(const struct brick_rdma_client *r)
+{
+	for (unsigned i = 0; i < r->aq_n; i++) {
+		const struct brdma_async *a = &r->aq[(r->aq_head + i) % BRICK_RDMA_ASYNC_MAX];
+
+		if (a->done < a->posted)
+			return true;
+	}
+	return false;
+}
+
 static int
 rw_drain(struct brick_rdma_client *r)
 {
@@ -260,7 +290,7 @@ rw_drain(struct brick_rdma_client *r)
 	r->broken = true;
 	if (ibv_modify_qp(r->id->qp, &qa, IBV_QP_STATE) != 0)
 		return -ETIMEDOUT;
-	while (r->rw_done < r->rw_posted)
+	while (r->rw_done < r->rw_posted || async_pending(r))
 		if (progress(r) < 0)
 			return -ETIMEDOUT;
 	return 0;
@@ -345,6 +375,103 @@ brick_rdma_client_rw(struct brick_rdma_client *r, bool write, uint64_t raddr, ui
 	return rc;
 }
 
+/* ---- posted writes ---------------------------------------------------- */
+
+int
+brick_rdma_client_write_post(struct brick_rdma_client *r, uint64_t raddr, uint32_t rkey,
+			     const void *buf, size_t len)
+{
+	size_t n = brick_rdma_nchunks(len, BRICK_RDMA_CHUNK), off, clen;
+	unsigned slot = (r->aq_head + r->aq_n) % BRICK_RDMA_ASYNC_MAX;
+	struct brdma_async *a = &r->aq[slot];
+	struct ibv_qp_attr qa = { .qp_state = IBV_QPS_ERR };
+
+	if (len == 0 || len > NVL_BRICK_BLOCK_SIZE)
+		return -EINVAL;
+	if (r->broken)
+		return -EPIPE;
+	if (r->aq_n == BRICK_RDMA_ASYNC_MAX)
+		return -EAGAIN;
+	a->mr = ibv_reg_mr(r->pd, (void *)buf, len, 0);
+	if (a->mr == NULL)
+		return errno == ENOMEM || errno == 0 ? -ENOMEM : -errno;
+	a->posted = 0;
+	a->done = 0;
+	a->status = 0;
+	r->aq_n++; /* reaped by brick_rdma_client_wait, whatever happens below */
+	for (size_t i = 0; i < n; i++) {
+		struct ibv_send_wr wr = { 0 }, *bad;
+		struct ibv_sge sge;
+
+		clen = brick_rdma_chunk(len, BRICK_RDMA_CHUNK, i, &off);
+		sge.addr = (uintptr_t)buf + off;
+		sge.length = (uint32_t)clen;
+		sge.lkey = a->mr->lkey;
+		wr.wr_id = BRDMA_WR_ASYNC + slot;
+		wr.sg_list = &sge;
+		wr.num_sge = 1;
+		wr.opcode = IBV_WR_RDMA_WRITE;
+		wr.send_flags = IBV_SEND_SIGNALED;
+		wr.wr.rdma.remote_addr = raddr + off;
+		wr.wr.rdma.rkey = rkey;
+		if (ibv_post_send(r->id->qp, &wr, &bad) != 0) {
+			/* the chunks already posted are flushed; wait reaps them */
+			r->broken = true;
+			(void)ibv_modify_qp(r->id->qp, &qa, IBV_QP_STATE);
+			a->status = -EPIPE;
+			return -EPIPE;
+		}
+		a->posted++;
+	}
+	return poll_once(r) < 0 ? -EIO : 0; /* reap what is done; never waits */
+}
+
+unsigned
+brick_rdma_client_posted(const struct brick_rdma_client *r)
+{
+	return r->aq_n;
+}
+
+int
+brick_rdma_client_wait(struct brick_rdma_client *r, unsigned max_left)
+{
+	int rc = 0, prc;
+
+	while (r->aq_n > max_left) {
+		struct brdma_async *a = &r->aq[r->aq_head];
+
+		while (a->done < a->posted) {
+			prc = progress(r);
+			if (prc < 0) {
+				if (rw_drain(r) < 0) {
+					/* the queue pair is in error and silent: give up on
+					 * every posted write (deregistering stops the device
+					 * touching the buffers) */
+					for (unsigned i = 0; i < r->aq_n; i++) {
+						struct brdma_async *o =
+							&r->aq[(r->aq_head + i) % BRICK_RDMA_ASYNC_MAX];
+
+						if (o->status == 0)
+							o->status = prc;
+						o->done = o->posted;
+					}
+				}
+				if (rc == 0)
+					rc = prc;
+			}
+		}
+		ibv_dereg_mr(a->mr);
+		a->mr = NULL;
+		if (rc == 0)
+			rc = a->status;
+		r->aq_head = (r->aq_head + 1) % BRICK_RDMA_ASYNC_MAX;
+		r->aq_n--;
+	}
+	if (rc < 0)
+		r->broken = true;
+	return rc;
+}
+
 /* ---- connection -------------------------------------------------------- */
 
 /* Wait for the next CM event; it must be `want`. \return 0 or -errno. */
@@ -391,14 +518,13 @@ setup_verbs(struct brick_rdma_client *r)
 	r->ch = ibv_create_comp_channel(r->id->verbs);
 	if (r->pd == NULL || r->ch == NULL)
 		return -ENOMEM;
-	r->cq = ibv_create_cq(r->id->verbs, BRDMA_NRECV + BRDMA_NSEND + BRDMA_RW_DEPTH + 4, r,
-			      r->ch, 0);
+	r->cq = ibv_create_cq(r->id->verbs, BRDMA_NRECV + BRDMA_SQ_DEPTH + 4, r, r->ch, 0);
 	if (r->cq == NULL)
 		return -ENOMEM;
 	qa.send_cq = r->cq;
 	qa.recv_cq = r->cq;
 	qa.qp_type = IBV_QPT_RC;
-	qa.cap.max_send_wr = BRDMA_NSEND + BRDMA_RW_DEPTH;
+	qa.cap.max_send_wr = BRDMA_SQ_DEPTH;
 	qa.cap.max_recv_wr = BRDMA_NRECV;
 	qa.cap.max_send_sge = 1;
 	qa.cap.max_recv_sge = 1;
@@ -442,6 +568,8 @@ brick_rdma_client_close(struct brick_rdma_client *r)
 		ibv_dereg_mr(r->smr);
 	if (r->bmr)
 		ibv_dereg_mr(r->bmr);
+	for (unsigned i = 0; i < r->aq_n; i++) /* posted writes never reaped */
+		ibv_dereg_mr(r->aq[(r->aq_head + i) % BRICK_RDMA_ASYNC_MAX].mr);
 	free(r->rbuf);
 	free(r->sbuf);
 	free(r->bounce);

@@ -42,6 +42,10 @@ brick_rdma_chunk(size_t len, size_t chunk, size_t i, size_t *off)
 	return len - *off < chunk ? len - *off : chunk;
 }
 
+/** Posted one-sided writes (brick_rdma_client_write_post) a connection
+ *  holds before they are reaped. */
+#define BRICK_RDMA_ASYNC_MAX 16
+
 struct brick_rdma_client;
 
 /** Connect to HOST:PORT with the RDMA CM.
@@ -70,5 +74,20 @@ int brick_rdma_client_recv(struct brick_rdma_client *r, void *buf, size_t len);
  *  failed completion). */
 int brick_rdma_client_rw(struct brick_rdma_client *r, bool write, uint64_t raddr, uint32_t rkey,
 			 void *buf, size_t len);
+/** Post a one-sided RDMA WRITE of len bytes (<= 2 MiB) from buf, registered
+ *  for the write, as BRICK_RDMA_CHUNK work requests; does not wait. buf must
+ *  stay untouched until brick_rdma_client_wait() reaped the write.
+ *  \return 0, -EINVAL (len), -EAGAIN (BRICK_RDMA_ASYNC_MAX posted writes
+ *  not reaped), -ENOMEM / -errno (registration), -EPIPE (broken; when it
+ *  broke while posting, the write is still reaped by wait), -EIO. */
+int brick_rdma_client_write_post(struct brick_rdma_client *r, uint64_t raddr, uint32_t rkey,
+				 const void *buf, size_t len);
+/** Posted writes not reaped yet. */
+unsigned brick_rdma_client_posted(const struct brick_rdma_client *r);
+/** Reap posted writes, oldest first, until at most max_left remain (each
+ *  completely: placed in the target's memory, or failed), deregistering
+ *  their buffers. \return 0, or the first failure among the reaped ones
+ *  (-EACCES, -EPIPE, -EIO, -ETIMEDOUT); the connection is broken then. */
+int brick_rdma_client_wait(struct brick_rdma_client *r, unsigned max_left);
 
 #endif

@@ -10,6 +10,8 @@
  *                                         handle: "BENCH brick_write_MiBps N" (MiB/s)
  *   brick_rdma_test benchn URI COUNT SIZE COUNT writes of SIZE bytes, then exit
  *                                         (bench/brick_rdma.sh times the process)
+ *   brick_rdma_test benchq URI COUNT SIZE DEPTH  the same with posted writes
+ *                                         (nvl_brick_rdma_write_post), DEPTH in flight
  *
  * check: as identity A (ID_A: identity file path): alloc 2M, 4M, 6M; map 2M
  * read-write; RDMA handle (rkey, remote address); one-sided writes through
@@ -18,7 +20,9 @@
  * back and compared, through the bounce buffer and (a second connection
  * with NVLEND_BRICK_RDMA_REG_MIN) the caller's registered buffer; ranges
  * crossing the block's end refused with -EINVAL, the block unchanged and
- * the connection still usable; sync-read; flush and flush_all; unmap, then
+ * the connection still usable; posted writes (several in flight, read back,
+ * -EAGAIN past NVL_BRICK_RDMA_POST_MAX, a stale handle's failure reaped by
+ * the wait with the block unchanged); sync-read; flush and flush_all; unmap, then
  * a 2 MiB write (16 chunks in flight) with the kept RDMA handle fails with
  * -EACCES (remote access error) and, on a new connection, the block still
  * holds the data and the stale handle key is refused; a handle forged to
@@ -206,6 +210,70 @@ check(const char *uri, const char *ida, const char *idb)
 		fail("cross-end", "the block changed", -EIO);
 	ok("cross-end");
 
+	/* posted writes: several in flight from one thread */
+	{
+		struct nvl_brick_handle hp;
+		struct nvl_brick_rdma_handle rp;
+		struct nvl_brick *p = conn(uri, ida);
+		uint8_t *v = malloc(2 * MIB);
+		const size_t piece = 2 * MIB / 8;
+
+		if (v == NULL)
+			fail("posted", "malloc", -ENOMEM);
+		if ((rc = nvl_brick_map(p, 2 * MIB, NVL_BRICK_RW, &hp)) < 0)
+			fail("posted", "map 2M rw", rc);
+		if ((rc = nvl_brick_rdma_handle(p, hp.key, &rp)) < 0)
+			fail("posted", "rdma handle", rc);
+		pattern(v, 2 * MIB, 55);
+		for (size_t i = 0; i < 8; i++) /* in reverse: each lands at its own offset */
+			if ((rc = nvl_brick_rdma_write_post(p, &rp, (7 - i) * piece,
+							    v + (7 - i) * piece, piece)) < 0)
+				fail("posted", "post", rc);
+		if (nvl_brick_rdma_posted(p) == 0)
+			fail("posted", "nothing posted", -EPROTO);
+		if ((rc = nvl_brick_rdma_wait(p, 0)) < 0)
+			fail("posted", "wait", rc);
+		if (nvl_brick_rdma_posted(p) != 0)
+			fail("posted", "writes left after wait(0)", (int)nvl_brick_rdma_posted(p));
+		memset(r, 0, 2 * MIB);
+		if ((rc = nvl_brick_rdma_read(p, &rp, 0, r, 2 * MIB)) < 0)
+			fail("posted", "read back", rc);
+		if (memcmp(r, v, 2 * MIB) != 0)
+			fail("posted", "posted writes read back differ", -EIO);
+		/* the limit: then waiting for all but 8 leaves 8 */
+		for (size_t i = 0; i < NVL_BRICK_RDMA_POST_MAX; i++)
+			if ((rc = nvl_brick_rdma_write_post(p, &rp, i * 4096, w + i * 4096, 4096)) < 0)
+				fail("posted", "post up to the limit", rc);
+		if ((rc = nvl_brick_rdma_write_post(p, &rp, 0, w, 4096)) != -EAGAIN)
+			fail("posted", "post past the limit", rc);
+		if ((rc = nvl_brick_rdma_wait(p, 8)) < 0 || nvl_brick_rdma_posted(p) > 8)
+			fail("posted", "wait down to 8", rc);
+		if ((rc = nvl_brick_write(p, hp.key, 2 * MIB, w, 2 * MIB)) < 0)
+			fail("posted", "a synchronous write with writes posted", rc);
+		if ((rc = nvl_brick_rdma_wait(p, 0)) < 0)
+			fail("posted", "wait all", rc);
+		memset(r, 0, 2 * MIB);
+		if ((rc = nvl_brick_rdma_read(p, &rp, 0, r, 2 * MIB)) < 0 ||
+		    memcmp(r, w, 2 * MIB) != 0)
+			fail("posted", "block after the rewrite", rc < 0 ? rc : -EIO);
+		/* a revoked handle: posting works, the wait reports the NIC's refusal */
+		if ((rc = nvl_brick_unmap(p, 2 * MIB)) < 0)
+			fail("posted", "unmap", rc);
+		if ((rc = nvl_brick_rdma_write_post(p, &rp, 0, v, 2 * MIB)) < 0) /* 16 chunks */
+			fail("posted", "post with the stale handle", rc);
+		if ((rc = nvl_brick_rdma_wait(p, 0)) != -EACCES)
+			fail("posted", "wait after stale posts did not fail with EACCES", rc);
+		if (nvl_brick_rdma_posted(p) != 0)
+			fail("posted", "writes left after the failed wait", -EPROTO);
+		nvl_brick_disconnect(p);
+		memset(r, 0, 2 * MIB);
+		if ((rc = nvl_brick_rdma_read(a, &rh, 0, r, 2 * MIB)) < 0 ||
+		    memcmp(r, w, 2 * MIB) != 0)
+			fail("posted", "the block changed after the stale posts", rc < 0 ? rc : -EIO);
+		free(v);
+	}
+	ok("posted");
+
 	if ((rc = nvl_brick_rdma_sync_read(a, &rh)) < 0)
 		fail("sync-read", "sync read", rc);
 	ok("sync-read");
@@ -365,9 +433,10 @@ now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* secs > 0: write for secs seconds and print the rate; else write count times */
+/* secs > 0: write for secs seconds and print the rate; else write count
+ * times; depth > 0: posted writes, depth in flight */
 static int
-bench(const char *uri, double secs, uint64_t count, size_t size)
+bench(const char *uri, double secs, uint64_t count, size_t size, unsigned depth)
 {
 	struct nvl_brick_rdma_handle rh;
 	struct nvl_brick_handle h;
@@ -391,14 +460,23 @@ bench(const char *uri, double secs, uint64_t count, size_t size)
 		fail("bench", "write", rc);
 	t0 = now();
 	do {
-		if ((rc = nvl_brick_rdma_write(b, &rh, off, buf, size)) < 0)
+		if (depth > 0) {
+			if (nvl_brick_rdma_posted(b) >= depth &&
+			    (rc = nvl_brick_rdma_wait(b, depth - 1)) < 0)
+				fail("bench", "wait", rc);
+			if ((rc = nvl_brick_rdma_write_post(b, &rh, off, buf, size)) < 0)
+				fail("bench", "post", rc);
+		} else if ((rc = nvl_brick_rdma_write(b, &rh, off, buf, size)) < 0) {
 			fail("bench", "write", rc);
+		}
 		bytes += size;
 		off = (off + size) % (2 * MIB);
 		if (off + size > 2 * MIB)
 			off = 0;
 		t = now();
 	} while (secs > 0 ? t - t0 < secs : bytes < count * size);
+	if ((rc = nvl_brick_rdma_wait(b, 0)) < 0)
+		fail("bench", "wait", rc);
 	if ((rc = nvl_brick_rdma_sync_read(b, &rh)) < 0)
 		fail("bench", "sync read", rc);
 	t = now();
@@ -418,11 +496,14 @@ main(int argc, char **argv)
 	if (argc == 4 && strcmp(argv[1], "list") == 0)
 		return list(argv[2], argv[3]);
 	if (argc == 5 && strcmp(argv[1], "bench") == 0)
-		return bench(argv[2], atof(argv[3]), 0, (size_t)strtoull(argv[4], NULL, 0));
+		return bench(argv[2], atof(argv[3]), 0, (size_t)strtoull(argv[4], NULL, 0), 0);
 	if (argc == 5 && strcmp(argv[1], "benchn") == 0)
 		return bench(argv[2], 0, strtoull(argv[3], NULL, 0),
-			     (size_t)strtoull(argv[4], NULL, 0));
+			     (size_t)strtoull(argv[4], NULL, 0), 0);
+	if (argc == 6 && strcmp(argv[1], "benchq") == 0)
+		return bench(argv[2], 0, strtoull(argv[3], NULL, 0),
+			     (size_t)strtoull(argv[4], NULL, 0), (unsigned)strtoul(argv[5], NULL, 0));
 	fprintf(stderr, "usage: %s check URI ID_A ID_B | list URI ID | bench URI SECS SIZE | "
-			"benchn URI COUNT SIZE\n", argv[0]);
+			"benchn URI COUNT SIZE | benchq URI COUNT SIZE DEPTH\n", argv[0]);
 	return 2;
 }

@@ -3,7 +3,7 @@
 # tmpfs) and an RDMA brick listener at 10.0.2.15, and the libnvlend client
 # (/host/brick_rdma_test) over brick+rdma://: alloc, map, one-sided write
 # and read back (also multi-chunk, bounce-buffered and zero-copy, and ranges
-# crossing the block end refused), sync-read, flush, unmap then a write with the stale handle
+# crossing the block end refused, posted writes), sync-read, flush, unmap then a write with the stale handle
 # fails and the block is unchanged, a forged handle fails mid-pipeline, a second identity without the key is
 # refused, FREE revokes; the brick's READ/WRITE message counters stay 0 (the
 # data moved one-sided); kill -9 of the daemon, restart, and the blocks are
