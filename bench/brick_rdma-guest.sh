@@ -10,7 +10,9 @@
 # as each tool reports it ("RESULT TOOL SIZE MiB/s": perftest's BW average,
 # the helper's own loop timing), and the client processes timed start to
 # exit with the same clock ("WALL TOOL SIZE MiB/s", set-up included).
-# Parameters in /host/env (MIB, SIZES). BENCH_DONE at the end.
+# ROUNDS repeats the whole sequence (the tools alternate, so that a change
+# of the host's load hits them alike; "ROUND N" before each).
+# Parameters in /host/env (MIB, SIZES, ROUNDS). BENCH_DONE at the end.
 set -u
 . /host/env
 A=10.0.2.15
@@ -32,6 +34,8 @@ done
 /host/nvlend -t 20 rpc brick_create '{"name":"b0","fast_dir":"/run/brick/fast","capacity_blocks":8}' > /dev/null || die brick_create
 /host/nvlend -t 20 brick listen b0 rdma $A 4430 > /dev/null || die listen
 umask 077
+for round in $(seq 1 "${ROUNDS:-1}"); do
+echo "ROUND $round"
 for size in $SIZES; do
   n=$((MIB * 1048576 / size))
   bytes=$((n * size))
@@ -62,6 +66,7 @@ for size in $SIZES; do
     echo "RESULT brick-$mode $size $(echo "$out" | awk '/^BENCH/ { print $3 }')"
     echo "WALL brick-$mode $size $(rate $bytes $t0 $t1)"
   done
+done
 done
 kill $DPID; wait $DPID
 echo BENCH_DONE

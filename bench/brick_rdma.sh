@@ -17,7 +17,9 @@
 # RDMA: nvlendd and the client run in the guest from BUILD_DIR.
 # Emulation-bound (TCG): only the ratio in one run means something. MiB/s.
 # Brick: a RAM brick (tmpfs fast tier). MIB=MiB written per measurement
-# (default 256), SIZES (default "65536 1048576 2097152"). The guest's
+# (default 256), SIZES (default "65536 1048576 2097152"), ROUNDS (default 1:
+# the whole sequence again, the tools alternating, and with more than one
+# the median ratio per size and tool). The guest's
 # processes are not pinned (2 emulated vCPUs). Guest half:
 # bench/brick_rdma-guest.sh.
 set -u
@@ -25,6 +27,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$TOP/build}
 case "$BUILD" in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
 MIB=${MIB:-256}
+ROUNDS=${ROUNDS:-1}
 SIZES=${SIZES:-65536 1048576 2097152}
 export NVLEND_GUEST_DIR=${NVLEND_GUEST_DIR:-/var/tmp/nvlend-test-guest}
 [ -f "$NVLEND_GUEST_DIR/img/6.1/initramfs.img" ] || "$TOP/tests/guest/build.sh" 6.1 >&2 ||
@@ -33,30 +36,47 @@ export NVLEND_GUEST_DIR=${NVLEND_GUEST_DIR:-/var/tmp/nvlend-test-guest}
 S=$(mktemp -d /tmp/nvlend-bench-brick-rdma.XXXXXX)
 trap 'rm -rf "$S"' EXIT
 cp "$BUILD/bin/nvlendd" "$BUILD/bin/nvlend" "$BUILD/tests/helpers/brick_rdma_test" "$S/"
-printf 'MIB=%s\nSIZES="%s"\n' "$MIB" "$SIZES" > "$S/env"
+printf 'MIB=%s\nSIZES="%s"\nROUNDS=%s\n' "$MIB" "$SIZES" "$ROUNDS" > "$S/env"
 NS=$(echo $SIZES | wc -w)
-"$TOP/tests/guest/run-in-guest.sh" -t $((NS * MIB + 200)) -s "$S" -f "$TOP/bench/brick_rdma-guest.sh" > "$S/out" 2>&1
+"$TOP/tests/guest/run-in-guest.sh" -t $((ROUNDS * NS * MIB + 200)) -s "$S" -f "$TOP/bench/brick_rdma-guest.sh" > "$S/out" 2>&1
 rc=$?
 grep -q BENCH_DONE "$S/out" || { cat "$S/out"; echo "bench failed (status $rc)" >&2; exit 1; }
 grep -a "^ib_write_bw: " "$S/out"
 /usr/bin/python3 - "$S/out" <<'PY'
+import statistics
 import sys
 modes = (('brick-copy', 'brick sync, bounce copy'), ('brick-reg', 'brick sync, registered buffer'),
          ('brick-post', 'brick posted, 16 in flight'))
 for tag, what in (('RESULT', 'data phase'), ('WALL', 'process start to exit')):
-    r = {}
+    r, rnd = {}, 0
     for line in open(sys.argv[1]):
         p = line.split()
+        if len(p) == 2 and p[0] == 'ROUND':
+            rnd = int(p[1])
         if len(p) == 4 and p[0] == tag:
-            r[(p[1], int(p[2]))] = float(p[3])
+            r[(rnd, p[1], int(p[2]))] = float(p[3])
+    rounds = sorted({k[0] for k in r})
     print(f'{what}, MiB/s:')
-    print('| write size | ib_write_bw | ' + ' | '.join(f'{m[1]} | ratio' for m in modes) + ' |')
-    print('|---|---|' + '---|---|' * len(modes))
-    for size in sorted({s for _, s in r}):
-        k = r.get(('ib_write_bw', size), 0)
-        cols = []
-        for m, _ in modes:
-            n = r.get((m, size), 0)
-            cols.append(f'{n:.1f} | {n / k if k else 0:.2f}')
-        print(f'| {size} | {k:.1f} | ' + ' | '.join(cols) + ' |')
+    print('| round | write size | ib_write_bw | ' +
+          ' | '.join(f'{m[1]} | ratio' for m in modes) + ' |')
+    print('|---|---|---|' + '---|---|' * len(modes))
+    ratios = {}
+    for size in sorted({k[2] for k in r}):
+        for rn in rounds:
+            k = r.get((rn, 'ib_write_bw', size), 0)
+            cols = []
+            for m, _ in modes:
+                n = r.get((rn, m, size), 0)
+                q = n / k if k else 0
+                ratios.setdefault((m, size), []).append(q)
+                cols.append(f'{n:.1f} | {q:.2f}')
+            print(f'| {rn} | {size} | {k:.1f} | ' + ' | '.join(cols) + ' |')
+    if len(rounds) > 1:
+        print(f'{what}, ratio to ib_write_bw, median (min-max) of {len(rounds)} rounds:')
+        print('| write size | ' + ' | '.join(m[1] for m in modes) + ' |')
+        print('|---|' + '---|' * len(modes))
+        for size in sorted({k[2] for k in r}):
+            cols = [f'{statistics.median(ratios[(m, size)]):.2f} '
+                    f'({min(ratios[(m, size)]):.2f}-{max(ratios[(m, size)]):.2f})' for m, _ in modes]
+            print(f'| {size} | ' + ' | '.join(cols) + ' |')
 PY

@@ -48,7 +48,9 @@
 #define BRDMA_RW_DEPTH (NVL_BRICK_BLOCK_SIZE / BRICK_RDMA_CHUNK)
 #define BRDMA_WR_ASYNC (BRDMA_WR_RW + BRDMA_RW_DEPTH) /* wr_id of an async write's chunks: + slot */
 #define BRDMA_SQ_DEPTH (BRDMA_NSEND + BRDMA_RW_DEPTH * (1 + BRICK_RDMA_ASYNC_MAX))
-#define BRDMA_REG_MIN_DEFAULT 0 /* never register the caller's buffer */
+/* register the caller's buffer from 1 MiB on: bench/brick_rdma.sh, soft-RoCE,
+ * registration lost to the bounce copy at 64 KiB and won at 1-2 MiB */
+#define BRDMA_REG_MIN_DEFAULT (1024 * 1024)
 #define BRDMA_RNR_INFINITE 7
 #define BRDMA_RD_DEPTH 16
 #define BRDMA_SPIN 2000       /* CQ polls before sleeping on the channel */
