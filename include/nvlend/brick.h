@@ -264,8 +264,12 @@ int nvl_brick_rdma_read(struct nvl_brick *b, const struct nvl_brick_rdma_handle 
 			uint64_t offset, void *buf, size_t len);
 
 /**
- * One-sided RDMA WRITE of len bytes at offset of an RDMA handle's block. The
- * data is placed once this returns; it is durable per the brick's
+ * One-sided RDMA WRITE of len bytes at offset of an RDMA handle's block,
+ * cut into 128 KiB RDMA WRITEs in flight together (from 1 MiB on straight
+ * from buf, registered for the call; NVLEND_BRICK_RDMA_REG_MIN moves that
+ * threshold, docs/brick.md section 12). The data is placed once this
+ * returns 0 (a failed call may have placed the pieces before the failed
+ * one; none is left in flight); it is durable per the brick's
  * persistence after nvl_brick_rdma_sync_read() (RAM and pmem-like fast
  * tiers) or nvl_brick_flush() (file-backed tiers) - docs/brick.md "RDMA".
  * \return 0, -EINVAL, -EOPNOTSUPP, -EROFS (read-only handle), -EACCES,

@@ -18,7 +18,11 @@
  * at least reg_min bytes (NVLEND_BRICK_RDMA_REG_MIN) register the caller's
  * buffer for the call instead (no copy; the registration is undone before
  * the call returns). Every posted request's completion is awaited before
- * the call returns: the daemon's CPU does not take part.
+ * the call returns: the daemon's CPU does not take part. Posted writes
+ * (brick_rdma_client_write_post) register the caller's buffer, post their
+ * chunks and return; up to BRICK_RDMA_ASYNC_MAX of them sit in a ring,
+ * their completions counted per slot as they are polled (also by other
+ * calls), and brick_rdma_client_wait reaps them oldest first.
  *
  * A failed work completion (a revoked rkey gives a remote access error)
  * puts an RC queue pair in the error state: the connection is broken from
@@ -269,9 +273,7 @@ brick_rdma_client_recv(struct brick_rdma_client *r, void *buf, size_t len)
 
 /* ---- one-sided data ---------------------------------------------------- */
 
-/* After a timeout: move the queue pair to the error state so the device
- * flushes what is still posted, and reap those completions.
- * \return 0 when nothing of the call is posted any more, -ETIMEDOUT. */
+/* Is a posted write not completed yet? */
 static bool
 async_pending(const struct brick_rdma_client *r)
 {
@@ -284,6 +286,9 @@ async_pending(const struct brick_rdma_client *r)
 	return false;
 }
 
+/* After a timeout: move the queue pair to the error state so the device
+ * flushes what is still posted, and reap those completions.
+ * \return 0 when nothing (of a call or posted) is outstanding any more, -ETIMEDOUT. */
 static int
 rw_drain(struct brick_rdma_client *r)
 {
