@@ -264,8 +264,12 @@ int nvl_brick_rdma_read(struct nvl_brick *b, const struct nvl_brick_rdma_handle 
 			uint64_t offset, void *buf, size_t len);
 
 /**
- * One-sided RDMA WRITE of len bytes at offset of an RDMA handle's block. The
- * data is placed once this returns; it is durable per the brick's
+ * One-sided RDMA WRITE of len bytes at offset of an RDMA handle's block,
+ * cut into 128 KiB RDMA WRITEs in flight together (from 1 MiB on straight
+ * from buf, registered for the call; NVLEND_BRICK_RDMA_REG_MIN moves that
+ * threshold, docs/brick.md section 12). The data is placed once this
+ * returns 0 (a failed call may have placed the pieces before the failed
+ * one; none is left in flight); it is durable per the brick's
  * persistence after nvl_brick_rdma_sync_read() (RAM and pmem-like fast
  * tiers) or nvl_brick_flush() (file-backed tiers) - docs/brick.md "RDMA".
  * \return 0, -EINVAL, -EOPNOTSUPP, -EROFS (read-only handle), -EACCES,
@@ -282,6 +286,41 @@ int nvl_brick_rdma_write(struct nvl_brick *b, const struct nvl_brick_rdma_handle
  * \return 0, -EOPNOTSUPP, -EACCES, -EPIPE, -ETIMEDOUT, -EIO.
  */
 int nvl_brick_rdma_sync_read(struct nvl_brick *b, const struct nvl_brick_rdma_handle *h);
+
+/** Posted one-sided writes a connection holds before they are reaped. */
+#define NVL_BRICK_RDMA_POST_MAX 16
+
+/**
+ * Post a one-sided RDMA WRITE of len bytes at offset of an RDMA handle's
+ * block without waiting for it (several writes in flight from one thread).
+ * buf is registered with the RDMA device for the write: it must stay
+ * allocated and unmodified until nvl_brick_rdma_wait() has reaped the write.
+ * Writes complete in the order they were posted; a write is placed in the
+ * daemon's memory once a wait reaped it without error (durable as after
+ * nvl_brick_rdma_write(): sync-read or flush). Other calls on the
+ * connection may run while writes are posted; nvl_brick_disconnect()
+ * abandons writes not reaped.
+ * \return 0, -EINVAL (range), -EOPNOTSUPP (not brick+rdma), -EROFS
+ *         (read-only handle), -EAGAIN (NVL_BRICK_RDMA_POST_MAX writes posted
+ *         and not reaped: wait first), -ENOMEM (the buffer cannot be
+ *         registered: locked memory limit), -EPIPE (connection broken),
+ *         -EIO.
+ */
+int nvl_brick_rdma_write_post(struct nvl_brick *b, const struct nvl_brick_rdma_handle *h,
+			      uint64_t offset, const void *buf, size_t len);
+
+/**
+ * Reap posted writes, oldest first, until at most max_posted remain not
+ * reaped (0: all of them); each reaped write completed entirely (placed) or
+ * failed, and its buffer is free for the caller again.
+ * \return 0, -EOPNOTSUPP, or the first failure among the reaped writes:
+ *         -EACCES (remote access error: revoked handle), -EPIPE, -EIO,
+ *         -ETIMEDOUT; after a failure the connection is broken.
+ */
+int nvl_brick_rdma_wait(struct nvl_brick *b, unsigned max_posted);
+
+/** Posted writes not reaped yet (0 on a connection that is not brick+rdma). */
+unsigned nvl_brick_rdma_posted(struct nvl_brick *b);
 
 /** Human-readable persistence name: "volatile", "fsync", "pmem". */
 const char *nvl_brick_persistence_name(unsigned persistence);

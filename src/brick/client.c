@@ -1178,6 +1178,50 @@ nvl_brick_rdma_write(struct nvl_brick *b, const struct nvl_brick_rdma_handle *h,
 }
 
 NVL_EXPORT int
+nvl_brick_rdma_write_post(struct nvl_brick *b, const struct nvl_brick_rdma_handle *h,
+			  uint64_t offset, const void *buf, size_t len)
+{
+	int rc;
+
+	if (b->rdma == NULL)
+		return -EOPNOTSUPP;
+	if (len == 0 || offset >= NVL_BRICK_BLOCK_SIZE || len > NVL_BRICK_BLOCK_SIZE - offset)
+		return -EINVAL;
+	if (!(h->flags & NVL_BRICK_MAP_RW))
+		return -EROFS;
+	pthread_mutex_lock(&b->lock);
+	rc = brick_rdma_client_write_post(b->rdma, h->remote_addr + offset, h->rkey, buf, len);
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+NVL_EXPORT int
+nvl_brick_rdma_wait(struct nvl_brick *b, unsigned max_posted)
+{
+	int rc;
+
+	if (b->rdma == NULL)
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&b->lock);
+	rc = brick_rdma_client_wait(b->rdma, max_posted);
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+NVL_EXPORT unsigned
+nvl_brick_rdma_posted(struct nvl_brick *b)
+{
+	unsigned n;
+
+	if (b->rdma == NULL)
+		return 0;
+	pthread_mutex_lock(&b->lock);
+	n = brick_rdma_client_posted(b->rdma);
+	pthread_mutex_unlock(&b->lock);
+	return n;
+}
+
+NVL_EXPORT int
 nvl_brick_rdma_sync_read(struct nvl_brick *b, const struct nvl_brick_rdma_handle *h)
 {
 	uint8_t byte;

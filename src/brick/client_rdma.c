@@ -9,9 +9,20 @@
  *
  * The control stream: bytes to send are cut into SEND messages; received
  * messages are consumed in arrival order and each buffer is reposted once
- * read. Data: one RDMA READ or WRITE work request per call against the
- * block's memory region (remote address + rkey from the MAP response), and
- * its completion is awaited: the daemon's CPU does not take part.
+ * read. Data: a call's range is cut into BRICK_RDMA_CHUNK pieces, one RDMA
+ * READ or WRITE work request each against the block's memory region (remote
+ * address + rkey from the MAP response), all in flight together (at most
+ * BRDMA_RW_DEPTH: 2 MiB / chunk); a WRITE copies chunk i+1 into the bounce
+ * buffer while chunk i is on the wire, a READ copies chunk i out while the
+ * later ones arrive (an RC queue pair completes them in order). Transfers of
+ * at least reg_min bytes (NVLEND_BRICK_RDMA_REG_MIN) register the caller's
+ * buffer for the call instead (no copy; the registration is undone before
+ * the call returns). Every posted request's completion is awaited before
+ * the call returns: the daemon's CPU does not take part. Posted writes
+ * (brick_rdma_client_write_post) register the caller's buffer, post their
+ * chunks and return; up to BRICK_RDMA_ASYNC_MAX of them sit in a ring,
+ * their completions counted per slot as they are polled (also by other
+ * calls), and brick_rdma_client_wait reaps them oldest first.
  *
  * A failed work completion (a revoked rkey gives a remote access error)
  * puts an RC queue pair in the error state: the connection is broken from
@@ -37,7 +48,13 @@
 #define BRDMA_MSG BRICK_RDMA_MSG_SIZE
 #define BRDMA_NRECV 16
 #define BRDMA_NSEND 16
-#define BRDMA_WR_RW (BRDMA_NRECV + BRDMA_NSEND) /* wr_id of the one-sided operation */
+#define BRDMA_WR_RW (BRDMA_NRECV + BRDMA_NSEND) /* wr_id of chunk 0 of a one-sided call */
+#define BRDMA_RW_DEPTH (NVL_BRICK_BLOCK_SIZE / BRICK_RDMA_CHUNK)
+#define BRDMA_WR_ASYNC (BRDMA_WR_RW + BRDMA_RW_DEPTH) /* wr_id of an async write's chunks: + slot */
+#define BRDMA_SQ_DEPTH (BRDMA_NSEND + BRDMA_RW_DEPTH * (1 + BRICK_RDMA_ASYNC_MAX))
+/* register the caller's buffer from 1 MiB on: bench/brick_rdma.sh, soft-RoCE,
+ * registration lost to the bounce copy at 64 KiB and won at 1-2 MiB */
+#define BRDMA_REG_MIN_DEFAULT (1024 * 1024)
 #define BRDMA_RNR_INFINITE 7
 #define BRDMA_RD_DEPTH 16
 #define BRDMA_SPIN 2000       /* CQ polls before sleeping on the channel */
@@ -58,8 +75,18 @@ struct brick_rdma_client {
 	unsigned rx_head, rx_n;
 	size_t rx_off;
 	bool sbusy[BRDMA_NSEND];
-	bool rw_done;
-	int rw_status;
+	size_t reg_min;       /* register the caller's buffer from this size on; 0: never */
+	unsigned rw_posted;   /* work requests of the current one-sided call */
+	unsigned rw_done;     /* ... completed (in order: chunks 0..rw_done-1) */
+	int rw_status;        /* first failure of the call, or 0 */
+	/* posted writes (brick_rdma_client_write_post), oldest at aq_head; an
+	 * RC queue pair completes them in posting order */
+	struct brdma_async {
+		struct ibv_mr *mr;  /* the caller's buffer, registered until reaped */
+		unsigned posted, done;
+		int status;
+	} aq[BRICK_RDMA_ASYNC_MAX];
+	unsigned aq_head, aq_n;
 };
 
 /* ---- completions ------------------------------------------------------- */
@@ -79,11 +106,20 @@ handle_wc(struct brick_rdma_client *r, const struct ibv_wc *wc)
 		r->rx_n++;
 	} else if (wc->wr_id < BRDMA_WR_RW) {
 		r->sbusy[wc->wr_id - BRDMA_NRECV] = false;
+	} else if (wc->wr_id >= BRDMA_WR_ASYNC) {
+		struct brdma_async *a = &r->aq[(wc->wr_id - BRDMA_WR_ASYNC) % BRICK_RDMA_ASYNC_MAX];
+
+		a->done++;
+		if (a->status == 0 && wc->status != IBV_WC_SUCCESS)
+			a->status = wc->status == IBV_WC_REM_ACCESS_ERR ? -EACCES
+				    : wc->status == IBV_WC_WR_FLUSH_ERR  ? -EPIPE
+									 : -EIO;
 	} else {
-		r->rw_done = true;
-		r->rw_status = wc->status == IBV_WC_SUCCESS       ? 0
-			       : wc->status == IBV_WC_REM_ACCESS_ERR ? -EACCES
-								      : -EIO;
+		r->rw_done++;
+		if (r->rw_status == 0 && wc->status != IBV_WC_SUCCESS)
+			r->rw_status = wc->status == IBV_WC_REM_ACCESS_ERR ? -EACCES
+				       : wc->status == IBV_WC_WR_FLUSH_ERR  ? -EPIPE
+									    : -EIO;
 	}
 }
 
@@ -237,43 +273,210 @@ brick_rdma_client_recv(struct brick_rdma_client *r, void *buf, size_t len)
 
 /* ---- one-sided data ---------------------------------------------------- */
 
+/* Is a posted write not completed yet? */
+static bool
+async_pending(const struct brick_rdma_client *r)
+{
+	for (unsigned i = 0; i < r->aq_n; i++) {
+		const struct brdma_async *a = &r->aq[(r->aq_head + i) % BRICK_RDMA_ASYNC_MAX];
+
+		if (a->done < a->posted)
+			return true;
+	}
+	return false;
+}
+
+/* After a timeout: move the queue pair to the error state so the device
+ * flushes what is still posted, and reap those completions.
+ * \return 0 when nothing (of a call or posted) is outstanding any more, -ETIMEDOUT. */
+static int
+rw_drain(struct brick_rdma_client *r)
+{
+	struct ibv_qp_attr qa = { .qp_state = IBV_QPS_ERR };
+
+	r->broken = true;
+	if (ibv_modify_qp(r->id->qp, &qa, IBV_QP_STATE) != 0)
+		return -ETIMEDOUT;
+	while (r->rw_done < r->rw_posted || async_pending(r))
+		if (progress(r) < 0)
+			return -ETIMEDOUT;
+	return 0;
+}
+
 int
 brick_rdma_client_rw(struct brick_rdma_client *r, bool write, uint64_t raddr, uint32_t rkey,
 		     void *buf, size_t len)
 {
-	struct ibv_sge sge = { .addr = (uintptr_t)r->bounce, .length = (uint32_t)len,
-			       .lkey = r->bmr->lkey };
-	struct ibv_send_wr wr = { 0 }, *bad;
-	int rc;
+	size_t n = brick_rdma_nchunks(len, BRICK_RDMA_CHUNK), off, clen;
+	struct ibv_mr *umr = NULL;
+	uint8_t *base = r->bounce;
+	uint32_t lkey = r->bmr->lkey;
+	unsigned copied = 0;
+	int rc = 0;
 
 	if (len == 0 || len > NVL_BRICK_BLOCK_SIZE)
 		return -EINVAL;
 	if (r->broken)
 		return -EPIPE;
-	if (write)
-		memcpy(r->bounce, buf, len);
-	wr.wr_id = BRDMA_WR_RW;
-	wr.sg_list = &sge;
-	wr.num_sge = 1;
-	wr.opcode = write ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ;
-	wr.send_flags = IBV_SEND_SIGNALED;
-	wr.wr.rdma.remote_addr = raddr;
-	wr.wr.rdma.rkey = rkey;
-	r->rw_done = false;
-	if (ibv_post_send(r->id->qp, &wr, &bad) != 0) {
-		r->broken = true;
-		return -EPIPE;
-	}
-	while (!r->rw_done) {
-		rc = progress(r);
-		if (rc < 0) {
-			r->broken = true; /* the operation's fate is unknown */
-			return rc;
+	if (r->reg_min != 0 && len >= r->reg_min) {
+		/* zero copy; on failure (locked memory limit, ...) the bounce buffer */
+		umr = ibv_reg_mr(r->pd, buf, len, write ? 0 : IBV_ACCESS_LOCAL_WRITE);
+		if (umr != NULL) {
+			base = buf;
+			lkey = umr->lkey;
 		}
 	}
-	if (r->rw_status == 0 && !write)
-		memcpy(buf, r->bounce, len);
-	return r->rw_status;
+	r->rw_posted = 0;
+	r->rw_done = 0;
+	r->rw_status = 0;
+	for (size_t i = 0; i < n && r->rw_status == 0; i++) {
+		struct ibv_send_wr wr = { 0 }, *bad;
+		struct ibv_sge sge;
+
+		clen = brick_rdma_chunk(len, BRICK_RDMA_CHUNK, i, &off);
+		if (write && umr == NULL)
+			memcpy(r->bounce + off, (const uint8_t *)buf + off, clen);
+		sge.addr = (uintptr_t)(base + off);
+		sge.length = (uint32_t)clen;
+		sge.lkey = lkey;
+		wr.wr_id = BRDMA_WR_RW + i;
+		wr.sg_list = &sge;
+		wr.num_sge = 1;
+		wr.opcode = write ? IBV_WR_RDMA_WRITE : IBV_WR_RDMA_READ;
+		wr.send_flags = IBV_SEND_SIGNALED;
+		wr.wr.rdma.remote_addr = raddr + off;
+		wr.wr.rdma.rkey = rkey;
+		if (ibv_post_send(r->id->qp, &wr, &bad) != 0) {
+			r->broken = true;
+			rc = -EPIPE;
+			break;
+		}
+		r->rw_posted++;
+		/* an early failure stops the posting; never waits here */
+		if (poll_once(r) < 0) {
+			rc = -EIO;
+			break;
+		}
+	}
+	while (r->rw_done < r->rw_posted || (!write && umr == NULL && copied < r->rw_done)) {
+		/* READ through the bounce buffer: copy out what arrived (in order) */
+		if (!write && umr == NULL && r->rw_status == 0 && copied < r->rw_done) {
+			clen = brick_rdma_chunk(len, BRICK_RDMA_CHUNK, copied, &off);
+			memcpy((uint8_t *)buf + off, r->bounce + off, clen);
+			copied++;
+			continue;
+		}
+		if (r->rw_done == r->rw_posted)
+			break;
+		if (rc == 0)
+			rc = progress(r);
+		if (rc < 0 && rw_drain(r) < 0)
+			break; /* the queue pair is in error, its requests not reaped */
+	}
+	if (umr != NULL)
+		ibv_dereg_mr(umr); /* the device stops touching buf, whatever is left */
+	if (rc == 0)
+		rc = r->rw_status;
+	if (rc < 0)
+		r->broken = true; /* a failed completion left the queue pair in error */
+	return rc;
+}
+
+/* ---- posted writes ---------------------------------------------------- */
+
+int
+brick_rdma_client_write_post(struct brick_rdma_client *r, uint64_t raddr, uint32_t rkey,
+			     const void *buf, size_t len)
+{
+	size_t n = brick_rdma_nchunks(len, BRICK_RDMA_CHUNK), off, clen;
+	unsigned slot = (r->aq_head + r->aq_n) % BRICK_RDMA_ASYNC_MAX;
+	struct brdma_async *a = &r->aq[slot];
+	struct ibv_qp_attr qa = { .qp_state = IBV_QPS_ERR };
+
+	if (len == 0 || len > NVL_BRICK_BLOCK_SIZE)
+		return -EINVAL;
+	if (r->broken)
+		return -EPIPE;
+	if (r->aq_n == BRICK_RDMA_ASYNC_MAX)
+		return -EAGAIN;
+	a->mr = ibv_reg_mr(r->pd, (void *)buf, len, 0);
+	if (a->mr == NULL)
+		return errno == ENOMEM || errno == 0 ? -ENOMEM : -errno;
+	a->posted = 0;
+	a->done = 0;
+	a->status = 0;
+	r->aq_n++; /* reaped by brick_rdma_client_wait, whatever happens below */
+	for (size_t i = 0; i < n; i++) {
+		struct ibv_send_wr wr = { 0 }, *bad;
+		struct ibv_sge sge;
+
+		clen = brick_rdma_chunk(len, BRICK_RDMA_CHUNK, i, &off);
+		sge.addr = (uintptr_t)buf + off;
+		sge.length = (uint32_t)clen;
+		sge.lkey = a->mr->lkey;
+		wr.wr_id = BRDMA_WR_ASYNC + slot;
+		wr.sg_list = &sge;
+		wr.num_sge = 1;
+		wr.opcode = IBV_WR_RDMA_WRITE;
+		wr.send_flags = IBV_SEND_SIGNALED;
+		wr.wr.rdma.remote_addr = raddr + off;
+		wr.wr.rdma.rkey = rkey;
+		if (ibv_post_send(r->id->qp, &wr, &bad) != 0) {
+			/* the chunks already posted are flushed; wait reaps them */
+			r->broken = true;
+			(void)ibv_modify_qp(r->id->qp, &qa, IBV_QP_STATE);
+			a->status = -EPIPE;
+			return -EPIPE;
+		}
+		a->posted++;
+	}
+	return poll_once(r) < 0 ? -EIO : 0; /* reap what is done; never waits */
+}
+
+unsigned
+brick_rdma_client_posted(const struct brick_rdma_client *r)
+{
+	return r->aq_n;
+}
+
+int
+brick_rdma_client_wait(struct brick_rdma_client *r, unsigned max_left)
+{
+	int rc = 0, prc;
+
+	while (r->aq_n > max_left) {
+		struct brdma_async *a = &r->aq[r->aq_head];
+
+		while (a->done < a->posted) {
+			prc = progress(r);
+			if (prc < 0) {
+				if (rw_drain(r) < 0) {
+					/* the queue pair is in error and silent: give up on
+					 * every posted write (deregistering stops the device
+					 * touching the buffers) */
+					for (unsigned i = 0; i < r->aq_n; i++) {
+						struct brdma_async *o =
+							&r->aq[(r->aq_head + i) % BRICK_RDMA_ASYNC_MAX];
+
+						if (o->status == 0)
+							o->status = prc;
+						o->done = o->posted;
+					}
+				}
+				if (rc == 0)
+					rc = prc;
+			}
+		}
+		ibv_dereg_mr(a->mr);
+		a->mr = NULL;
+		if (rc == 0)
+			rc = a->status;
+		r->aq_head = (r->aq_head + 1) % BRICK_RDMA_ASYNC_MAX;
+		r->aq_n--;
+	}
+	if (rc < 0)
+		r->broken = true;
+	return rc;
 }
 
 /* ---- connection -------------------------------------------------------- */
@@ -322,13 +525,13 @@ setup_verbs(struct brick_rdma_client *r)
 	r->ch = ibv_create_comp_channel(r->id->verbs);
 	if (r->pd == NULL || r->ch == NULL)
 		return -ENOMEM;
-	r->cq = ibv_create_cq(r->id->verbs, BRDMA_NRECV + BRDMA_NSEND + 4, r, r->ch, 0);
+	r->cq = ibv_create_cq(r->id->verbs, BRDMA_NRECV + BRDMA_SQ_DEPTH + 4, r, r->ch, 0);
 	if (r->cq == NULL)
 		return -ENOMEM;
 	qa.send_cq = r->cq;
 	qa.recv_cq = r->cq;
 	qa.qp_type = IBV_QPT_RC;
-	qa.cap.max_send_wr = BRDMA_NSEND + 1;
+	qa.cap.max_send_wr = BRDMA_SQ_DEPTH;
 	qa.cap.max_recv_wr = BRDMA_NRECV;
 	qa.cap.max_send_sge = 1;
 	qa.cap.max_recv_sge = 1;
@@ -372,6 +575,8 @@ brick_rdma_client_close(struct brick_rdma_client *r)
 		ibv_dereg_mr(r->smr);
 	if (r->bmr)
 		ibv_dereg_mr(r->bmr);
+	for (unsigned i = 0; i < r->aq_n; i++) /* posted writes never reaped */
+		ibv_dereg_mr(r->aq[(r->aq_head + i) % BRICK_RDMA_ASYNC_MAX].mr);
 	free(r->rbuf);
 	free(r->sbuf);
 	free(r->bounce);
@@ -392,12 +597,17 @@ brick_rdma_client_connect(const char *host, const char *port, int timeout_ms,
 	struct rdma_conn_param cp = { 0 };
 	struct ibv_device_attr da;
 	struct brick_rdma_client *r;
+	const char *env;
 	int rc;
 
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return -ENOMEM;
 	r->timeout_ms = timeout_ms;
+	r->reg_min = BRDMA_REG_MIN_DEFAULT;
+	env = getenv("NVLEND_BRICK_RDMA_REG_MIN");
+	if (env != NULL && *env != '\0')
+		r->reg_min = (size_t)strtoull(env, NULL, 0);
 	r->ech = rdma_create_event_channel();
 	if (r->ech == NULL) {
 		rc = -ENODEV; /* no /dev/infiniband/rdma_cm */

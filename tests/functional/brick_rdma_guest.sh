@@ -7,8 +7,13 @@
 # soft-RoCE: nvlendd runs inside the guest from the build folder (the host
 # has no RDMA) with a RAM brick and an RDMA listener; libnvlend's brick
 # client (tests/helpers/brick_rdma_test.c) allocates, maps, writes and reads
-# with one-sided RDMA, sync-reads, flushes, unmaps and finds its stale
-# handle refused by the NIC with the block unchanged, is refused as a
+# with one-sided RDMA (multi-chunk transfers with several work requests in
+# flight, through the bounce buffer and through registered caller buffers,
+# verified; ranges crossing the block end refused; posted writes, several in
+# flight, and a stale handle's failure reaped by the wait), sync-reads, flushes,
+# unmaps and finds its stale handle refused by the NIC (a 2 MiB write, 16
+# chunks in flight) with the block unchanged, sees a handle forged past its
+# region fail mid-pipeline, is refused as a
 # second identity without the key, sees FREE revoke; the daemon's READ/WRITE
 # message counters stay 0; after kill -9 and a restart the blocks are
 # listed again; nvlend brick read works on the brick+rdma URI; a listener
@@ -27,8 +32,8 @@ grc=$?
 cat "$T/guest.log"
 [ $grc = 0 ] || fail "guest script failed (status $grc)"
 grep -q GUEST_ALL_OK "$T/guest.log" || fail "guest did not finish"
-for c in soft-roce listener alloc map write-read sync-read flush stale-handle unchanged \
-	ownership free-revokes list one-sided crash-list cli daemon-exit; do
+for c in soft-roce listener alloc map write-read multi-chunk zero-copy cross-end posted sync-read flush \
+	stale-handle unchanged mid-pipeline ownership free-revokes list one-sided crash-list cli daemon-exit; do
 	grep -q "CHECK $c ok" "$T/guest.log" || fail "check $c missing"
 done
 pass

@@ -2,8 +2,9 @@
 # eth0) in the guest, nvlendd from /host with a RAM brick (fast tier on a
 # tmpfs) and an RDMA brick listener at 10.0.2.15, and the libnvlend client
 # (/host/brick_rdma_test) over brick+rdma://: alloc, map, one-sided write
-# and read back, sync-read, flush, unmap then a write with the stale handle
-# fails and the block is unchanged, a second identity without the key is
+# and read back (also multi-chunk, bounce-buffered and zero-copy, and ranges
+# crossing the block end refused, posted writes), sync-read, flush, unmap then a write with the stale handle
+# fails and the block is unchanged, a forged handle fails mid-pipeline, a second identity without the key is
 # refused, FREE revokes; the brick's READ/WRITE message counters stay 0 (the
 # data moved one-sided); kill -9 of the daemon, restart, and the blocks are
 # listed again. Prints "CHECK <name> ok" per step and GUEST_ALL_OK at the end.
