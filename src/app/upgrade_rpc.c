@@ -18,6 +18,7 @@
 #include "app/app.h"
 #include "app/keeper.h"
 #include "bdev/bdev.h"
+#include "brick/brick.h"
 #include "nvmf/nvmf.h"
 #include "reactor/reactor.h"
 #include "rpc/rpc.h"
@@ -155,6 +156,11 @@ static void
 upgrade_exit(void)
 {
 	bool quiesced = upgrade_park_all();
+
+	/* a brick's spare-file pool makes no .spare-* file while the next worker
+	 * recovers the fast tier (100 ms at most for the one in progress) */
+	if (nvl_brick_pool_quiesce() < 0)
+		quiesced = false;   /* the next worker starts once this process is gone */
 
 	if (nvl_fdstore_upgrade(g_upgrade_binary, "nvlend v" NVL_VERSION_STRING, quiesced,
 				g_stop_ns) < 0) {
