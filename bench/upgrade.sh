@@ -22,6 +22,7 @@
 #   bench/upgrade.sh [BUILD_DIR] [--plot]   BENCH_ROUNDS=20 BENCH_QD=16
 #                                   BENCH_GAP=0.5 (s between upgrades)
 #                                   BENCH_SHM_HOSTS=1 (shm functions: 1, 8, 64)
+#                                   BENCH_KEEP_LOG=FILE (the daemon's log)
 #   --plot    also write a chart of the downtime per function (median, p99,
 #             max) to bench/results/plots/ (BENCH_PLOT_DIR)
 #   -h, --help                       this text
@@ -46,6 +47,7 @@ cleanup() {
 	[ -n "${PERF:-}" ] && kill $PERF 2>/dev/null
 	[ -n "${PERFT:-}" ] && kill "$PERFT" 2>/dev/null
 	[ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null
+	[ -n "${BENCH_KEEP_LOG:-}" ] && cp "$W/d.log" "$BENCH_KEEP_LOG"
 	rm -rf "$W"
 }
 trap cleanup EXIT

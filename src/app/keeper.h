@@ -88,7 +88,7 @@ int nvl_keeper_run(const struct nvl_keeper_opts *o);
  * it took was replaced, the configuration changed) exits with
  * NVL_KEEPER_EXIT_AFRESH: the keeper starts the new binary again, at once.
  */
-#define NVL_KEEPER_EXIT_AFRESH 76
+#define NVL_KEEPER_EXIT_AFRESH NVL_FDSTORE_EXIT_AFRESH
 #define NVL_KEEPER_EXIT_UPGRADE 75
 #define NVL_KEEPER_UPGRADE_T0_ENV "NVLEND_UPGRADE_T0_NS"
 #define NVL_KEEPER_UPGRADE_FROM_ENV "NVLEND_UPGRADE_FROM"

@@ -61,8 +61,12 @@ nvl_nvmf_opt_u32(json_t *opts, const char *key, uint64_t min, uint64_t max, uint
 void
 nvl_nvmf_restore(void)
 {
+	/* those that built their controllers ahead first: the least is left */
 	for (struct nvl_transport_ops *t = g_transports; t; t = t->next)
-		if (t->restore)
+		if (t->restore && t->restore_ahead)
+			t->restore();
+	for (struct nvl_transport_ops *t = g_transports; t; t = t->next)
+		if (t->restore && !t->restore_ahead)
 			t->restore();
 }
 

@@ -447,6 +447,9 @@ struct keep_restore {
 	struct shm_region cqr[SHM_MAX_QUEUES + 1], sqr[SHM_MAX_QUEUES + 1];
 	int kick[SHM_MAX_QUEUES + 1];
 	struct shm_region window;
+	/* built ahead: queue objects allocated (and their pages touched) early */
+	struct shm_cq *pcq[SHM_MAX_QUEUES + 1];
+	struct shm_sq *psq[SHM_MAX_QUEUES + 1];
 };
 
 static void
@@ -467,6 +470,12 @@ restore_release(struct keep_restore *kr)
 		shm_region_destroy(&kr->sqr[q]);
 		if (kr->kick[q] >= 0)
 			close(kr->kick[q]);
+		if (kr->psq[q])
+			free(kr->psq[q]->reqs);
+		free(kr->psq[q]);
+		free(kr->pcq[q]);
+		kr->psq[q] = NULL;
+		kr->pcq[q] = NULL;
 	}
 	/* the store's copies too: the host's socket closes (it connects again) */
 	keep_remove_all(kr->id);
@@ -513,6 +522,8 @@ sq_region_size(uint32_t entries)
 }
 
 /* Take and check everything of kr->id; \return 0 or a reason. */
+static const char *restore_take_queues(struct keep_restore *kr);
+
 static const char *
 restore_take(struct keep_restore *kr)
 {
@@ -548,8 +559,18 @@ restore_take(struct keep_restore *kr)
 		return "its control socket was not kept";
 	if (restore_map(&kr->window, keep_take(kr->id, "win", -1), k->window_bytes, 0, false) < 0)
 		return "its data window was not kept";
+	return restore_take_queues(kr);
+}
+
+/* Its vectors and queues; those taken already are left (a controller built
+ * ahead takes at the hand-over the queues its host made meanwhile). */
+static const char *
+restore_take_queues(struct keep_restore *kr)
+{
+	struct shm_keep *k = kr->k;
+
 	for (int v = 0; v < SHM_MAX_VECTORS; v++)
-		if (k->vectors[v] && (kr->vec[v] = keep_take(kr->id, "v", v)) < 0)
+		if (k->vectors[v] && kr->vec[v] < 0 && (kr->vec[v] = keep_take(kr->id, "v", v)) < 0)
 			return "an interrupt vector was not kept";
 	for (int q = 1; q <= SHM_MAX_QUEUES; q++) {
 		const struct shm_keep_cq *kc = &k->cq[q];
@@ -557,7 +578,7 @@ restore_take(struct keep_restore *kr)
 		const struct nvl_shm_cq_page *cp;
 		const struct nvl_shm_sq_page *sp;
 
-		if (kc->valid) {
+		if (kc->valid && kr->cqr[q].map == NULL) {
 			/* a function's vectors are its pool's: checked once it is found */
 			if (kc->entries < 2 || kc->entries > SHM_KEEP_MAX_DEPTH ||
 			    kc->iv >= SHM_MAX_VECTORS || (kc->ien && !kr->fn && kr->vec[kc->iv] < 0) ||
@@ -568,7 +589,7 @@ restore_take(struct keep_restore *kr)
 			if (cp->magic != NVL_SHM_CQ_MAGIC || cp->qid != q || cp->entries != kc->entries)
 				return "a completion queue region is not the one kept";
 		}
-		if (ks->valid) {
+		if (ks->valid && kr->sqr[q].map == NULL) {
 			if (ks->entries < 2 || ks->entries > SHM_KEEP_MAX_DEPTH || ks->cqid == 0 ||
 			    ks->cqid > SHM_MAX_QUEUES || !k->cq[ks->cqid].valid ||
 			    restore_map(&kr->sqr[q], keep_take(kr->id, "sq", q),
@@ -674,7 +695,8 @@ keep_cq_restore_on_reactor(void *arg)
 /* Build the queues of a restored controller (reactor 0) and start them on
  * their reactors; \return the commands that run again. */
 static unsigned
-restore_queues(struct shm_ctrlr *sc, struct keep_restore *kr)
+restore_queues(struct shm_ctrlr *sc, struct keep_restore *kr, struct keep_cq_restore **here,
+	       unsigned *nhere)
 {
 	struct shm_keep *k = sc->keep;
 	unsigned again = 0;
@@ -685,7 +707,8 @@ restore_queues(struct shm_ctrlr *sc, struct keep_restore *kr)
 
 		if (!kc->valid)
 			continue;
-		cq = calloc(1, sizeof(*cq));
+		cq = kr->pcq[q] ? kr->pcq[q] : calloc(1, sizeof(*cq));
+		kr->pcq[q] = NULL;
 		if (cq == NULL)
 			abort(); /* small control-path allocation at start-up */
 		cq->sc = sc;
@@ -713,9 +736,18 @@ restore_queues(struct shm_ctrlr *sc, struct keep_restore *kr)
 
 		if (!ks->valid)
 			continue;
-		sq = calloc(1, sizeof(*sq));
-		if (sq == NULL || (sq->reqs = calloc(ks->entries, sizeof(*sq->reqs))) == NULL)
-			abort();
+		sq = kr->psq[q];
+		kr->psq[q] = NULL;
+		if (sq && sq->entries != ks->entries) {
+			free(sq->reqs);
+			free(sq);
+			sq = NULL;
+		}
+		if (sq == NULL) {
+			sq = calloc(1, sizeof(*sq));
+			if (sq == NULL || (sq->reqs = calloc(ks->entries, sizeof(*sq->reqs))) == NULL)
+				abort();
+		}
 		sq->sc = sc;
 		sq->cq = sc->cqs[ks->cqid];
 		sq->qid = (uint16_t)q;
@@ -756,7 +788,12 @@ restore_queues(struct shm_ctrlr *sc, struct keep_restore *kr)
 		for (int s = 1; s <= SHM_MAX_QUEUES; s++)
 			if (sc->sqs[s] && sc->sqs[s]->cq == m->cq)
 				m->sqs[m->nsq++] = sc->sqs[s];
-		nvl_reactor_msg(m->cq->reactor, keep_cq_restore_on_reactor, m);
+		/* this reactor's own: run by the caller once the controller is set up
+		 * (a message would wait for every other controller restored now) */
+		if (m->cq->reactor == nvl_reactor_self())
+			here[(*nhere)++] = m;
+		else
+			nvl_reactor_msg(m->cq->reactor, keep_cq_restore_on_reactor, m);
 	}
 	return again;
 }
@@ -851,6 +888,32 @@ restore_fn_open(struct shm_ctrlr *sc, const struct keep_restore *kr, struct nvl_
 	return NULL;
 }
 
+/* Built ahead: the queue objects of the queues kept now, their request
+ * tables' pages touched (a 1024-entry table faulted in 50 pages at the
+ * hand-over, some 40 us per controller). */
+static void
+restore_prealloc(struct keep_restore *kr)
+{
+	for (int q = 1; q <= SHM_MAX_QUEUES; q++) {
+		const struct shm_keep_sq *ks = &kr->k->sq[q];
+		struct shm_sq *sq;
+
+		if (kr->k->cq[q].valid && kr->pcq[q] == NULL)
+			kr->pcq[q] = calloc(1, sizeof(*kr->pcq[q]));
+		if (!ks->valid || kr->psq[q] || ks->entries < 2 || ks->entries > SHM_KEEP_MAX_DEPTH)
+			continue;
+		sq = calloc(1, sizeof(*sq));
+		if (sq == NULL || (sq->reqs = calloc(ks->entries, sizeof(*sq->reqs))) == NULL) {
+			free(sq);
+			continue;
+		}
+		sq->entries = ks->entries;
+		for (uint32_t i = 0; i < sq->entries; i++)
+			sq->reqs[i].sq = sq;
+		kr->psq[q] = sq;
+	}
+}
+
 /*
  * A kept controller comes back in two halves: restore_connect() takes its
  * descriptors and regions and makes the target's controller again (a worker
@@ -897,6 +960,8 @@ restore_connect(uint32_t id, struct keep_restore *kr, struct shm_ctrlr **scp,
 		if (ahead && kr->fn)
 			return 0;
 	}
+	if (ahead)
+		restore_prealloc(kr);
 	sc = calloc(1, sizeof(*sc));
 	if (sc == NULL) {
 		restore_release(kr);
@@ -956,7 +1021,9 @@ static void
 restore_finish(uint32_t id, struct keep_restore *kr, struct shm_ctrlr *sc,
 	       struct nvl_nvmf_ctrlr *tc)
 {
-	unsigned nq = 0, io_again, admin_again;
+	struct keep_cq_restore *here[SHM_MAX_QUEUES];
+	unsigned nq = 0, io_again, admin_again, nhere = 0;
+	char what[96], line[800];
 
 	/* from here on the controller is sc's; the descriptors move over */
 	sc->tc = tc;
@@ -971,7 +1038,7 @@ restore_finish(uint32_t id, struct keep_restore *kr, struct shm_ctrlr *sc,
 		sc->vectors[v] = kr->vec[v];
 	keep_apply_features(sc);
 	sc->state = C_ACTIVE;
-	io_again = restore_queues(sc, kr);
+	io_again = restore_queues(sc, kr, here, &nhere);
 	for (int q = 1; q <= SHM_MAX_QUEUES; q++)
 		nq += sc->sqs[q] != NULL;
 	sc->fdh = nvl_fd_add(sc->fd, EPOLLIN, shm_conn_event, sc);
@@ -979,6 +1046,8 @@ restore_finish(uint32_t id, struct keep_restore *kr, struct shm_ctrlr *sc,
 	TAILQ_INSERT_TAIL(&g_shm_conns, sc, link);
 	g_shm_nconns++;
 	if (sc->fdh == NULL) {
+		for (unsigned i = 0; i < nhere; i++)
+			nvl_reactor_msg(nvl_reactor_self(), keep_cq_restore_on_reactor, here[i]);
 		shm_conn_teardown(sc, "cannot watch the control socket");
 		return;
 	}
@@ -986,18 +1055,19 @@ restore_finish(uint32_t id, struct keep_restore *kr, struct shm_ctrlr *sc,
 	shm_keep_snapshot(sc);
 	if (sc->fn && g_shm_fn_ops->restored)
 		g_shm_fn_ops->restored(sc->fn, sc);
-	{
-		char what[96];
-
-		snprintf(what, sizeof(what), "shm %.48s controller %u", tc->nvme.subnqn,
-			 tc->nvme.cntlid);
-		nvl_handover_resumed(what);
-	}
-	NVL_NOTICELOG("shm: controller %u of %s (%s) restored after a restart%s: %u I/O "
-		      "queue(s), %u I/O and %u admin command(s) run again",
-		      tc->nvme.cntlid, tc->nvme.hostnqn, tc->nvme.subnqn,
-		      kr->fn ? " (a function's consumer, not opened again)" : "", nq, io_again,
-		      admin_again);
+	snprintf(what, sizeof(what), "shm %.48s controller %u", tc->nvme.subnqn, tc->nvme.cntlid);
+	snprintf(line, sizeof(line),
+		 "shm: controller %u of %s (%s) restored after a restart%s: %u I/O queue(s), %u "
+		 "I/O and %u admin command(s) run again",
+		 tc->nvme.cntlid, tc->nvme.hostnqn, tc->nvme.subnqn,
+		 kr->fn ? " (a function's consumer, not opened again)" : "", nq, io_again,
+		 admin_again);
+	/* its queues run (the last thing that touches sc here), then it counts
+	 * as served again */
+	for (unsigned i = 0; i < nhere; i++)
+		keep_cq_restore_on_reactor(here[i]);
+	nvl_handover_resumed(what);
+	NVL_NOTICELOG("%s", line);
 }
 
 static void
@@ -1081,6 +1151,13 @@ shm_keep_restore_all(void)
 	/* built ahead first: only their queues are left */
 	for (unsigned i = 0; i < g_keep_nahead; i++) {
 		struct keep_ahead *a = &g_keep_ahead[i];
+		const char *why = restore_take_queues(&a->kr);
+
+		if (why) {
+			/* its host made a queue meanwhile that was not kept whole */
+			NVL_ERRLOG("shm: controller %u built ahead: %s", a->kr.k->cntlid, why);
+			nvl_fdstore_ahead_afresh("a controller built ahead cannot be finished");
+		}
 
 		if (a->sc == NULL &&
 		    restore_connect(a->id, &a->kr, &a->sc, &a->tc, false) < 0)

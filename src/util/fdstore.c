@@ -307,6 +307,13 @@ standby_wait(int s)
 	return rc == 'E' ? 0 : rc < 0 ? rc : -EINVAL;
 }
 
+void
+nvl_fdstore_ahead_afresh(const char *why)
+{
+	NVL_ERRLOG("%s: starting afresh", why);
+	_exit(NVL_FDSTORE_EXIT_AFRESH);
+}
+
 bool
 nvl_fdstore_ahead(void)
 {

@@ -58,6 +58,12 @@ int nvl_fdstore_init(void);
  * and told to the keeper at the hand-over (the keeper hears only its
  * worker); the descriptors it takes are copies of the old worker's.
  */
+/** The exit status of a worker built ahead whose build went stale: the keeper
+ *  starts the new binary again at once (app/keeper.h). */
+#define NVL_FDSTORE_EXIT_AFRESH 76
+/** What was built ahead does not stand (why, logged): exit with
+ *  NVL_FDSTORE_EXIT_AFRESH. */
+void nvl_fdstore_ahead_afresh(const char *why) __attribute__((noreturn));
 /** True between the snapshot and the hand-over. */
 bool nvl_fdstore_ahead(void);
 /** The socket on which the hand-over comes (watch it for reading), -1. */
