@@ -457,19 +457,25 @@ restore_release(struct keep_restore *kr)
 {
 	if (kr->k)
 		munmap(kr->k, SHM_KEEP_SIZE);
+	kr->k = NULL;
 	if (kr->state_fd >= 0)
 		close(kr->state_fd);
+	kr->state_fd = -1;
 	if (kr->sock >= 0)
 		close(kr->sock);
+	kr->sock = -1;
 	shm_region_destroy(&kr->window);
-	for (int v = 0; v < SHM_MAX_VECTORS; v++)
+	for (int v = 0; v < SHM_MAX_VECTORS; v++) {
 		if (kr->vec[v] >= 0)
 			close(kr->vec[v]);
+		kr->vec[v] = -1;
+	}
 	for (int q = 0; q <= SHM_MAX_QUEUES; q++) {
 		shm_region_destroy(&kr->cqr[q]);
 		shm_region_destroy(&kr->sqr[q]);
 		if (kr->kick[q] >= 0)
 			close(kr->kick[q]);
+		kr->kick[q] = -1;
 		if (kr->psq[q])
 			free(kr->psq[q]->reqs);
 		free(kr->psq[q]);
@@ -479,6 +485,55 @@ restore_release(struct keep_restore *kr)
 	}
 	/* the store's copies too: the host's socket closes (it connects again) */
 	keep_remove_all(kr->id);
+}
+
+static void
+keep_give_back(uint32_t id, const char *what, int n, int *fd)
+{
+	char name[64];
+
+	if (*fd < 0)
+		return;
+	keep_name(name, sizeof(name), id, what, n);
+	if (nvl_fdstore_give_back(name, *fd) < 0)
+		close(*fd);   /* removed or stored again meanwhile */
+	*fd = -1;
+}
+
+static void
+region_give_back(uint32_t id, const char *what, int n, struct shm_region *r)
+{
+	if (r->map)
+		munmap(r->map, r->size);
+	r->map = NULL;
+	keep_give_back(id, what, n, &r->fd);
+}
+
+/* A worker built ahead leaves a controller for the hand-over after all: what
+ * it took goes back to the store untaken (nothing is removed: the old worker
+ * still serves it), to be restored then from the store as it is then. */
+static void
+restore_give_back(struct keep_restore *kr)
+{
+	if (kr->k)
+		munmap(kr->k, SHM_KEEP_SIZE);
+	kr->k = NULL;
+	keep_give_back(kr->id, "state", -1, &kr->state_fd);
+	keep_give_back(kr->id, "sock", -1, &kr->sock);
+	region_give_back(kr->id, "win", -1, &kr->window);
+	for (int v = 0; v < SHM_MAX_VECTORS; v++)
+		keep_give_back(kr->id, "v", v, &kr->vec[v]);
+	for (int q = 0; q <= SHM_MAX_QUEUES; q++) {
+		region_give_back(kr->id, "cq", q, &kr->cqr[q]);
+		region_give_back(kr->id, "sq", q, &kr->sqr[q]);
+		keep_give_back(kr->id, "kick", q, &kr->kick[q]);
+		if (kr->psq[q])
+			free(kr->psq[q]->reqs);
+		free(kr->psq[q]);
+		free(kr->pcq[q]);
+		kr->psq[q] = NULL;
+		kr->pcq[q] = NULL;
+	}
 }
 
 /* Map a kept region fd of exactly size bytes (0: whatever it is, at least min). */
@@ -947,6 +1002,15 @@ restore_connect(uint32_t id, struct keep_restore *kr, struct shm_ctrlr **scp,
 			kr->cqr[q].map = kr->sqr[q].map = NULL;
 		}
 		why = restore_take(kr);
+		if (why && ahead) {
+			/* a host connecting, making or deleting a queue now: the old
+			 * worker still serves it; the hand-over looks again */
+			NVL_NOTICELOG("shm: kept controller %u (host %s) not built ahead: %s; "
+				      "restored at the hand-over",
+				      kr->k ? kr->k->cntlid : 0, kr->k ? kr->k->hostnqn : "?", why);
+			restore_give_back(kr);
+			return -1;
+		}
 		if (why) {
 			NVL_WARNLOG("shm: kept controller %u (%s, host %s) not restored: %s; its host "
 				    "connects again",
@@ -964,7 +1028,10 @@ restore_connect(uint32_t id, struct keep_restore *kr, struct shm_ctrlr **scp,
 		restore_prealloc(kr);
 	sc = calloc(1, sizeof(*sc));
 	if (sc == NULL) {
-		restore_release(kr);
+		if (ahead)
+			restore_give_back(kr);
+		else
+			restore_release(kr);
 		return -1;
 	}
 	sc->fd = kr->sock;
@@ -1000,6 +1067,16 @@ restore_connect(uint32_t id, struct keep_restore *kr, struct shm_ctrlr **scp,
 	ci.why = cwhy;
 	ci.why_len = sizeof(cwhy);
 	rc = nvl_nvmf_connect(&ci, &tc, &status);
+	if (rc < 0 && ahead) {
+		NVL_NOTICELOG("shm: kept controller %u (host %s) not built ahead: %s; restored at "
+			      "the hand-over",
+			      kr->k->cntlid, kr->k->hostnqn,
+			      cwhy[0] ? cwhy : rc == -ENOENT ? "no such subsystem yet" : strerror(-rc));
+		free(sc->groups);
+		free(sc);
+		restore_give_back(kr);
+		return -1;
+	}
 	if (rc < 0) {
 		NVL_WARNLOG("shm: kept controller %u (%s, host %s) not restored: %s; its host "
 			    "connects again",
@@ -1108,12 +1185,52 @@ collect_id(void *arg, const char *name, int fd)
 /* controllers built ahead of an upgrade, finished at the hand-over */
 struct keep_ahead {
 	uint32_t id;
+	bool revoked;                 /* its host changed it meanwhile: built again */
 	struct keep_restore kr;
 	struct shm_ctrlr *sc;         /* NULL: taken only (a function's consumer) */
 	struct nvl_nvmf_ctrlr *tc;
 };
 static struct keep_ahead *g_keep_ahead;
 static unsigned g_keep_nahead;
+
+/*
+ * The store's hand-over (util/fdstore.h): a descriptor of a controller built
+ * ahead was removed or stored again after the snapshot (its host
+ * disconnected, made or deleted a queue while the old worker served it).
+ * Only that controller is built again, from the store as it is at the
+ * hand-over; the others, and the rest of what was built, stand.
+ */
+static bool
+keep_ahead_revoke(const char *name)
+{
+	unsigned id;
+	int end = 0;
+
+	if (sscanf(name, "shm.%u.%n", &id, &end) != 1 || end == 0)
+		return false;
+	for (unsigned i = 0; i < g_keep_nahead; i++) {
+		if (g_keep_ahead[i].id == id) {
+			g_keep_ahead[i].revoked = true;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A controller built ahead that is not finished: as if never built. */
+static void
+keep_ahead_drop(struct keep_ahead *a)
+{
+	if (a->tc)
+		nvl_nvmf_ctrlr_release(a->tc);
+	if (a->sc) {
+		free(a->sc->groups);
+		free(a->sc);
+	}
+	a->sc = NULL;
+	a->tc = NULL;
+	restore_give_back(&a->kr);
+}
 
 void
 shm_keep_restore_ahead(void)
@@ -1130,13 +1247,15 @@ shm_keep_restore_ahead(void)
 	for (unsigned i = 0; g_keep_ahead && i < ids->n; i++) {
 		struct keep_ahead *a = &g_keep_ahead[g_keep_nahead];
 
-		a->id = ids->ids[i];
+		*a = (struct keep_ahead){ .id = ids->ids[i] };
 		if (restore_connect(a->id, &a->kr, &a->sc, &a->tc, true) == 0) {
 			connected += a->sc != NULL;
 			g_keep_nahead++;
 		}
 	}
 	free(ids);
+	if (g_keep_nahead)
+		nvl_fdstore_ahead_revoker(keep_ahead_revoke);
 	if (g_keep_nahead)
 		NVL_NOTICELOG("shm: %u kept controller(s) built ahead (%u connected, their queues "
 			      "run at the hand-over)",
@@ -1148,10 +1267,21 @@ shm_keep_restore_all(void)
 {
 	struct keep_ids *ids;
 
+	nvl_fdstore_ahead_revoker(NULL);
 	/* built ahead first: only their queues are left */
 	for (unsigned i = 0; i < g_keep_nahead; i++) {
 		struct keep_ahead *a = &g_keep_ahead[i];
-		const char *why = restore_take_queues(&a->kr);
+		const char *why;
+
+		if (a->revoked) {
+			NVL_NOTICELOG("shm: controller %u built ahead: its host changed it meanwhile "
+				      "(a queue or its connection came or went): restored from the "
+				      "store as it is now",
+				      a->kr.k ? a->kr.k->cntlid : 0);
+			keep_ahead_drop(a);
+			continue;   /* untaken again: restored below if it is still kept */
+		}
+		why = restore_take_queues(&a->kr);
 
 		if (why) {
 			/* its host made a queue meanwhile that was not kept whole */

@@ -49,6 +49,7 @@ static struct {
 	bool stale;             /* a descriptor taken or stored ahead changed meanwhile */
 	struct ahead_note *notes; /* notifications made ahead: sent at the hand-over */
 	unsigned nnotes;
+	bool (*revoker)(const char *name); /* drops what it built from a changed name */
 } g_ahead = { .sock = -1, .ready_fd = -1 };
 
 bool
@@ -155,7 +156,11 @@ standby_take_fds(const char *buf, size_t len, const int *fds, unsigned nfds)
 		memcpy(name, p, (size_t)(e - p));
 		name[e - p] = '\0';
 		old = fdstore_find(p, (size_t)(e - p));
-		if (ahead_noted(name) || (old && old->fd < 0)) {
+		if (!ahead_noted(name) && old && old->fd < 0 && g_ahead.revoker &&
+		    g_ahead.revoker(name)) {
+			/* what was built from the copy taken goes; this one waits */
+			old->fd = fds[used++];
+		} else if (ahead_noted(name) || (old && old->fd < 0)) {
 			NVL_NOTICELOG("fd store: '%s' was stored again after this worker took it",
 				      name);
 			g_ahead.stale = true;   /* this worker stored or took it already */
@@ -198,6 +203,8 @@ standby_drop_fds(const char *buf, size_t len)
 			close(old->fd);
 			old->fd = -1;
 			old->name[0] = '\0';   /* gone: matches nothing */
+		} else if (old && g_ahead.revoker && g_ahead.revoker(old->name)) {
+			old->name[0] = '\0';   /* gone; what was built from it goes too */
 		} else if (old) {
 			NVL_NOTICELOG("fd store: '%s' was removed after this worker took it",
 				      old->name);
@@ -462,6 +469,37 @@ nvl_fdstore_take(const char *name)
 	}
 	pthread_mutex_unlock(&g_fds.lock);
 	return fd;
+}
+
+int
+nvl_fdstore_give_back(const char *name, int fd)
+{
+	int rc = -ENOENT;
+
+	if (fd < 0 || name == NULL || name[0] == '\0')
+		return -EINVAL;
+	pthread_mutex_lock(&g_fds.lock);
+	for (unsigned i = 0; i < g_fds.n; i++) {
+		if (strcmp(g_fds.v[i].name, name) == 0) {
+			if (g_fds.v[i].fd >= 0) {
+				rc = -EEXIST;
+				continue;   /* a copy stored again: an older entry may be ours */
+			}
+			g_fds.v[i].fd = fd;
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g_fds.lock);
+	return rc;
+}
+
+void
+nvl_fdstore_ahead_revoker(bool (*fn)(const char *name))
+{
+	pthread_mutex_lock(&g_fds.lock);
+	g_ahead.revoker = fn;
+	pthread_mutex_unlock(&g_fds.lock);
 }
 
 void

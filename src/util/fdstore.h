@@ -91,6 +91,26 @@ bool nvl_fdstore_available(void);
  */
 int nvl_fdstore_take(const char *name);
 
+/**
+ * Put back a descriptor taken with nvl_fdstore_take() and not used after all
+ * (a worker built ahead of an upgrade that leaves something for the
+ * hand-over): it counts as not taken again.
+ * \return 0; -ENOENT (the name is gone: removed meanwhile), -EEXIST (it was
+ *         stored again meanwhile), -EINVAL: the caller still owns fd.
+ */
+int nvl_fdstore_give_back(const char *name, int fd);
+
+/**
+ * A worker started ahead: fn decides about a name it took that the old
+ * worker removed or stored again after the snapshot. fn returns true when
+ * it drops, at the hand-over, what it built from that name (the name's new
+ * copy, if any, then waits untaken and the hand-over does not go stale);
+ * false: the hand-over is stale (nvl_fdstore_ahead_recv() returns -ESTALE).
+ * Called under the store's lock on the thread of nvl_fdstore_ahead_recv():
+ * fn only takes note. NULL: none (every such change is stale).
+ */
+void nvl_fdstore_ahead_revoker(bool (*fn)(const char *name));
+
 /** Names of inherited descriptors nobody took yet, for the start-up log:
  *  calls fn for each. */
 void nvl_fdstore_for_each_untaken(void (*fn)(void *arg, const char *name, int fd), void *arg);

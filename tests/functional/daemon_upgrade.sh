@@ -21,6 +21,9 @@
 #     configuration (the RAM and file bdevs, the subsystem, its listener,
 #     held, not watched) while the old one serves; a configuration change while it is built ahead makes
 #     it start afresh (the change is not lost, the host sees nothing);
+#   - a host that disconnects while the new worker is built ahead (what
+#     was built for it goes, and only that: no afresh start) and one that
+#     connects then (restored at the hand-over) lose nothing;
 #   - a binary that answers --version as an nvlendd but cannot serve is
 #     rolled back: the keeper starts the previous binary again, the command
 #     exits 1 and says so, the host's I/O goes on;
@@ -63,7 +66,9 @@ chmod +x "$T/broken"
 
 c0=$(connects)
 PERF=$BIN/nvlend-perf
-"$PERF" "$URI" --rw=randrw --verify --bs=4k --iodepth=16 --numjobs=2 --runtime=60 --json \
+# the first half of the namespace; the hosts that come and go below use the
+# second half (each verifies only what it wrote, but not what another overwrote)
+"$PERF" "$URI" --rw=randrw --verify --bs=4k --iodepth=16 --numjobs=2 --runtime=60 --size=32M --json \
 	>"$T/perf.json" 2>"$T/perf.err" &
 perf=$!
 on_exit "kill $perf 2>/dev/null"
@@ -115,6 +120,44 @@ nvlend rpc bdev_get_bdevs | grep_q '"late0"' || fail "the change was lost in the
 WORKER_PID=$(nvlend rpc nvlend_get_status | json_get '["pid"]')
 assert_eq "$(readlink "/proc/$WORKER_PID/exe")" "$T/nvlendd-new" "the binary started afresh"
 
+log "hosts come and go while the new worker is built ahead"
+# one host disconnects, another connects, while the new worker holds what it
+# built for the first: only that controller is built again (no afresh start)
+c1=$(connects)
+"$PERF" "$URI" --rw=randrw --verify --bs=4k --iodepth=4 --runtime=60 --offset=32M --json \
+	>"$T/perf2.json" 2>"$T/perf2.err" &
+perf2=$!
+on_exit "kill $perf2 2>/dev/null"
+wait_until 10 sh -c "[ \$(grep -c 'nvmf.c.*: controller [0-9]* for host' '$DAEMON_LOG') -gt $c1 ]" ||
+	fail "the second host did not connect"
+afresh0=$(grep -c "starts again afresh" "$DAEMON_LOG")
+touch "$NVLEND_TEST_AHEAD_HOLD"
+nvlend upgrade >"$T/revoke.out" 2>&1 &
+up=$!
+wait_until 10 sh -c "grep -c 'built ahead ([0-9]* configuration' '$DAEMON_LOG' | grep -qx 3" ||
+	fail "the third worker was not built ahead"
+kill -INT "$perf2"
+wait "$perf2" || fail "the host that left during the build: $(cat "$T/perf2.err")"
+assert_eq "$(json_get '["errors"]' <"$T/perf2.json")" 0 "I/O errors of the host that left"
+assert_eq "$(json_get '["verify"]["errors"]' <"$T/perf2.json")" 0 "verify errors of the host that left"
+c2=$(connects)
+"$PERF" "$URI" --rw=randrw --verify --bs=4k --iodepth=4 --runtime=4 --offset=32M --json \
+	>"$T/perf3.json" 2>"$T/perf3.err" &
+perf3=$!
+on_exit "kill $perf3 2>/dev/null"
+wait_until 10 sh -c "[ \$(grep -c 'nvmf.c.*: controller [0-9]* for host' '$DAEMON_LOG') -gt $c2 ]" ||
+	fail "the third host did not connect"
+rm -f "$NVLEND_TEST_AHEAD_HOLD"
+wait "$up" || fail "upgrade while hosts came and went: $(cat "$T/revoke.out")"
+grep_q "built ahead: its host changed it meanwhile" <"$DAEMON_LOG" ||
+	fail "the controller of the host that left was not dropped from what was built"
+assert_eq "$(grep -c "starts again afresh" "$DAEMON_LOG")" "$afresh0" "afresh starts"
+wait "$perf3" || fail "the host that came during the build: $(cat "$T/perf3.err")"
+assert_eq "$(json_get '["errors"]' <"$T/perf3.json")" 0 "I/O errors of the host that came"
+assert_eq "$(json_get '["verify"]["errors"]' <"$T/perf3.json")" 0 \
+	"verify errors of the host that came"
+WORKER_PID=$(nvlend rpc nvlend_get_status | json_get '["pid"]')
+
 log "a broken build is rolled back"
 out=$(nvlend upgrade --binary "$T/broken" 2>&1) && fail "upgrade to a broken build succeeded: $out"
 assert_contains "$out" "did not come up; the keeper started the old binary again" "rollback message"
@@ -152,7 +195,8 @@ log "nvlend-perf: $errs I/O errors, $checked blocks verified, $verr verify error
 assert_eq "$errs" 0 "I/O errors"
 assert_eq "$verr" 0 "verify errors"
 [ "$checked" -gt 0 ] || fail "nothing was verified"
-assert_eq "$(($(connects) - c0))" 1 "Connects (a reconnect would add one)"
+# one each for this host and the two that came and went
+assert_eq "$(($(connects) - c0))" 3 "Connects (a reconnect would add one)"
 stop_nvlendd
 
 # without a keeper: refused with the reason

@@ -33,6 +33,11 @@
  *              before the hand-over and the old worker stores "counter"
  *              again after the snapshot: the new one appends "stale" and
  *              exits 76 (NVL_KEEPER_EXIT_AFRESH); the keeper starts it again
+ *   ahead_revoke  as ahead_stale, but the worker started ahead names who
+ *              drops what it built from "counter" (nvl_fdstore_ahead_revoker)
+ *              and first takes "listener" and gives it back: it appends
+ *              "gave_back=0 revoked=1", is not stale, and takes the copy
+ *              stored again
  *   ahead_crash  at N == 1 ask for $UPGRADE_TO ahead, then abort(): the
  *              keeper restarts this binary, not the one started ahead
  */
@@ -41,6 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -54,6 +60,17 @@
 
 static FILE *g_state;
 static volatile sig_atomic_t g_term;
+static int g_revoked;
+
+/* ahead_revoke: what was built from "counter" goes at the hand-over */
+static bool
+revoke_counter(const char *name)
+{
+	if (strcmp(name, "counter") != 0)
+		return false;
+	g_revoked = 1;
+	return true;
+}
 
 static void
 on_term(int sig)
@@ -89,11 +106,18 @@ main(int argc, char **argv)
 	counter = -1;
 	if (nvl_fdstore_ahead()) {
 		struct pollfd p = { .fd = nvl_fdstore_ahead_fd(), .events = POLLIN };
-		int rc;
+		bool revoke = strcmp(argv[1], "ahead_revoke") == 0;
+		int rc, gave = -1;
 
 		fprintf(g_state, "ahead\n");
-		if (strcmp(argv[1], "ahead_stale") == 0)
+		if (strcmp(argv[1], "ahead_stale") == 0 || revoke)
 			counter = nvl_fdstore_take("counter");
+		if (revoke) {
+			int l = nvl_fdstore_take("listener");
+
+			gave = l >= 0 ? nvl_fdstore_give_back("listener", l) : -1;
+			nvl_fdstore_ahead_revoker(revoke_counter);
+		}
 		nvl_fdstore_ahead_ready();
 		while ((rc = nvl_fdstore_ahead_recv()) == 0)
 			poll(&p, 1, 1000);
@@ -103,6 +127,17 @@ main(int argc, char **argv)
 		}
 		if (rc < 0)
 			return 10;
+		if (revoke) {
+			fprintf(g_state, "gave_back=%d revoked=%d\n", gave, g_revoked);
+			nvl_fdstore_ahead_revoker(NULL);
+			if (g_revoked) {
+				/* the copy taken is stale: the one stored again is used */
+				if (nvl_fdstore_give_back("counter", counter) == 0)
+					return 11;
+				close(counter);
+				counter = -1;
+			}
+		}
 	}
 	fprintf(g_state, "names=");
 	nvl_fdstore_for_each_untaken(note_name, g_state);
@@ -154,7 +189,8 @@ main(int argc, char **argv)
 			p = (struct pollfd){ .fd = pfd[0], .events = POLLIN };
 			poll(&p, 1, 5000);
 			fprintf(g_state, "old saw ready=%d\n", read(pfd[0], &b, 1) == 1 && b == 'R');
-			if (strcmp(argv[1], "ahead_stale") == 0) {
+			if (strcmp(argv[1], "ahead_stale") == 0 ||
+			    strcmp(argv[1], "ahead_revoke") == 0) {
 				if (nvl_fdstore_put("counter", counter) < 0)
 					return 9;
 			} else {

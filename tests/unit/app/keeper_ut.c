@@ -22,7 +22,9 @@
  *     environment over its socket when the old one says it stopped for good,
  *     and serves while the old process is still there; an old worker that
  *     crashes instead is followed by its own binary, not the one started
- *     ahead.
+ *     ahead; a change after the snapshot to a descriptor the worker
+ *     started ahead took makes it start afresh, unless it drops what it
+ *     built from it (then only that is built again).
  * The keeper runs in a forked child (it blocks signals and reaps children).
  */
 #include "app/keeper.c"
@@ -277,6 +279,27 @@ test_upgrade_started_ahead(void **state)
 	print_message("%s", s);
 	assert_int_equal(count(s, "stale\n"), 1);
 	assert_int_equal(count(s, "start "), 2);
+	assert_non_null(strstr(s, "exe=worker-b from=v1"));
+	kfix_fini(&f);
+
+	/* the same change, with someone to drop what was built from it: only
+	 * that goes (no afresh start), the copy stored again is taken */
+	kfix_init(&f);
+	snprintf(copy, sizeof(copy), "%s/worker-b", f.dir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", g_worker, copy);
+	assert_int_equal(system(cmd), 0);
+	setenv("UPGRADE_TO", copy, 1);
+	k = keeper_start(&f, "ahead_revoke", 1);
+	assert_int_equal(keeper_wait(k, 20), 0);
+	s = slurp(f.state);
+	print_message("%s", s);
+	assert_int_equal(count(s, "stale\n"), 0);
+	assert_int_equal(count(s, "gave_back=0 revoked=1\n"), 1);
+	assert_int_equal(count(s, "start "), 2);
+	assert_non_null(strstr(s, "start 2 "));
+	/* the listener given back is untaken again, with the counter */
+	assert_int_equal(count(s, "names=counter,listener,") + count(s, "names=listener,counter,"),
+			 1);
 	assert_non_null(strstr(s, "exe=worker-b from=v1"));
 	kfix_fini(&f);
 
