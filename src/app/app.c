@@ -68,6 +68,7 @@ static struct {
 	/* a worker started ahead of an upgrade (util/fdstore.h): what it built
 	 * before the hand-over, and what it left for after */
 	bool ahead;                  /* building, the old worker serves */
+	bool ahead_inits_left;       /* init_at_start subsystems wait for app_started */
 	json_t *later;               /* configuration calls left for the hand-over */
 	uint64_t cfg_seq;            /* the kept configuration's version replayed */
 	struct nvl_fdh *ahead_fdh;
@@ -552,6 +553,10 @@ app_ahead_done(void)
 		_exit(NVL_KEEPER_EXIT_AFRESH);
 	}
 	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next) {
+		if (s->init && s->init_at_handover && s->init_at_start) {
+			g_app.ahead_inits_left = true;
+			continue;
+		}
 		if (s->init && s->init_at_handover) {
 			int rc = s->init();
 
@@ -733,9 +738,21 @@ app_started(void)
 	g_app.started = true;
 	g_app.replayed = false;
 	nvl_rpc_set_state(NVL_RPC_RUNTIME);
-	for (struct nvl_subsystem *s = g_subsystems; s; s = s->next)
-		if (s->start && !g_app.stopping)
+	for (struct nvl_subsystem *s = g_subsystems; s && !g_app.stopping; s = s->next) {
+		if (g_app.ahead_inits_left && s->init && s->init_at_handover && s->init_at_start) {
+			int rc = s->init();
+
+			if (rc < 0) {
+				NVL_ERRLOG("cannot start %s: %s", s->name, strerror(-rc));
+				g_app.start_rc = rc;
+				nvl_app_shutdown(1);
+				return;
+			}
+		}
+		if (s->start)
 			s->start();
+	}
+	g_app.ahead_inits_left = false;
 	if (g_app.cfg) {
 		app_save_state(NULL, true);
 		nvl_rpc_set_call_hook(app_save_state);

@@ -347,5 +347,8 @@ static struct nvl_subsystem g_lend_subsys = {
 	.start = lend_start,
 	.fini = lend_fini,
 	.init_at_handover = true, /* its state files: the old worker may still write them */
+	/* after the transports took their connections back (nothing in the kept
+	 * configuration is lend's: lend.json rebuilds its targets at start) */
+	.init_at_start = true,
 };
 NVL_SUBSYSTEM_REGISTER(g_lend_subsys)

@@ -1133,16 +1133,43 @@ keep_log_restored(const char *line)
 }
 
 static void
+keep_log_write(void *arg)
+{
+	char **v = arg;
+
+	for (unsigned i = 0; v && v[i]; i++) {
+		NVL_NOTICELOG("%s", v[i]);
+		free(v[i]);
+	}
+	free(v);
+}
+
+/* after what else the hand-over restores now (NVMe/TCP, the listeners) */
+static void
 keep_log_flush(void)
 {
-	for (unsigned i = 0; i < g_keep_lines.n; i++) {
-		NVL_NOTICELOG("%s", g_keep_lines.v[i]);
-		free(g_keep_lines.v[i]);
-	}
-	free(g_keep_lines.v);
-	g_keep_lines.v = NULL;
-	g_keep_lines.n = g_keep_lines.cap = 0;
+	char **v = g_keep_lines.v;
+
 	g_keep_lines.on = false;
+	g_keep_lines.v = NULL;
+	if (v && g_keep_lines.n == g_keep_lines.cap) {
+		char **w = realloc(v, sizeof(*v) * (g_keep_lines.n + 1));
+
+		if (w == NULL) {
+			for (unsigned i = 0; i < g_keep_lines.n; i++) {
+				NVL_NOTICELOG("%s", v[i]);
+				free(v[i]);
+			}
+			free(v);
+			v = NULL;
+		}
+		v = w;
+	}
+	if (v)
+		v[g_keep_lines.n] = NULL;
+	g_keep_lines.n = g_keep_lines.cap = 0;
+	if (v && nvl_reactor_msg(nvl_reactor_self(), keep_log_write, v) < 0)
+		keep_log_write(v);
 }
 
 static void

@@ -21,6 +21,8 @@
 #     configuration (the RAM and file bdevs, the subsystem, its listener,
 #     held, not watched) while the old one serves; a configuration change while it is built ahead makes
 #     it start afresh (the change is not lost, the host sees nothing);
+#   - the lending node and its offer (read from their state files at the
+#     hand-over, after the transports) come through every upgrade;
 #   - a host that disconnects while the new worker is built ahead (what
 #     was built for it goes, and only that: no afresh start) and one that
 #     connects then (restored at the hand-over) lose nothing;
@@ -37,7 +39,7 @@ cd "$T" || fail "cd"
 # while this file exists, a worker built ahead does not tell the old one
 # (a test hook): the window for the configuration change below
 export NVLEND_TEST_AHEAD_HOLD=$T/hold-ahead
-start_nvlendd --log-file "$T/d.log"
+start_nvlendd --log-file "$T/d.log" --state-dir "$T/lend-state"
 DAEMON_LOG=$T/d.log
 [ "$WORKER_PID" != "$DAEMON_PID" ] || fail "no keeper"
 shm_target up 64M
@@ -45,6 +47,13 @@ shm_target up 64M
 # the old process may still be exiting
 truncate -s 16M "$T/fb0.img"
 nvlend bdev create file fb0 "$T/fb0.img" >/dev/null || fail "file bdev"
+# lending state (its files are read at the hand-over, after the transports
+# took their connections back): the node and its offer come through
+truncate -s 8M "$T/lend0.img"
+nvlend lend add "$T/lend0.img" >/dev/null || fail "lend add"
+node0=$(nvlend rpc lend_get_node | json_get '["node_id"]')
+offers0=$(nvlend rpc lend_list | json_get '.__len__()')
+[ "$offers0" -ge 1 ] || fail "lend_list: $offers0 offers"
 export NVLEND_PERF_STATUS=0
 connects() { grep -c "nvmf.c.*: controller [0-9]* for host" "$DAEMON_LOG"; }
 
@@ -182,6 +191,9 @@ out=$(nvlend upgrade --binary /bin/true 2>&1) && fail "a binary that is no nvlen
 assert_contains "$out" "does not answer as an nvlendd" "not an nvlendd"
 out=$(nvlend rpc nvlend_upgrade '{"binary":"nvlendd"}' 2>&1) && fail "a relative path was accepted"
 assert_contains "$out" "absolute path" "relative binary"
+
+assert_eq "$(nvlend rpc lend_get_node | json_get '["node_id"]')" "$node0" "the lending node id"
+assert_eq "$(nvlend rpc lend_list | json_get '.__len__()')" "$offers0" "lend offers"
 
 kill -0 "$perf" 2>/dev/null || fail "nvlend-perf ended early"
 kill -INT "$perf"
