@@ -677,13 +677,18 @@ static void
 keeper_take_over(struct keeper *k)
 {
 	pid_t old = k->worker;
+	char path[PATH_MAX];
 
-	NVL_NOTICELOG("keeper: worker %d stopped serving; %s takes over now", (int)old,
-		      k->upgrade_path);
+	nvl_strlcpy(path, k->upgrade_path ? k->upgrade_path : "?", sizeof(path));
 	keeper_begin_upgrade(k);
 	k->retiring = old;
-	if (keeper_spawn(k) < 0)
+	/* the hand-over first, the log line after: it is in the downtime */
+	if (keeper_spawn(k) < 0) {
+		NVL_NOTICELOG("keeper: worker %d stopped serving", (int)old);
 		keeper_roll_back(k, "it cannot be started");
+		return;
+	}
+	NVL_NOTICELOG("keeper: worker %d stopped serving; %s took over", (int)old, path);
 }
 
 static void

@@ -162,6 +162,9 @@ upgrade_exit(void)
 	if (nvl_brick_pool_quiesce() < 0)
 		quiesced = false;   /* the next worker starts once this process is gone */
 
+	/* aside before the keeper hears it: the keeper and then the new worker
+	 * wake on this CPU and run at once instead of after this thread */
+	upgrade_step_aside();
 	if (nvl_fdstore_upgrade(g_upgrade_binary, "nvlend v" NVL_VERSION_STRING, quiesced,
 				g_stop_ns) < 0) {
 		/* the kept connections stopped reading and cannot serve here any more:
@@ -171,7 +174,6 @@ upgrade_exit(void)
 		kill(getpid(), SIGKILL);
 		_exit(NVL_KEEPER_EXIT_UPGRADE);
 	}
-	upgrade_step_aside();
 	NVL_NOTICELOG("upgrade: handing over to %s (%s)", g_upgrade_binary,
 		      quiesced ? "stopped for good: it starts at once"
 			       : "I/O still in flight: it starts once this process is gone");
