@@ -69,7 +69,9 @@ PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 nv rpc nvmf_create_transport '{"trtype":"TCP"}' >/dev/null
 nv rpc nvmf_subsystem_add_listener "{\"nqn\":\"$NQN\",\"listen_address\":{\"trtype\":\"TCP\",\"adrfam\":\"IPv4\",\"traddr\":\"127.0.0.1\",\"trsvcid\":\"$PORT\"}}" \
 	>/dev/null || bench_die "TCP listener"
-runtime=$(awk -v r="$ROUNDS" -v g="$GAP" 'BEGIN { printf "%d", r * (g + 0.5) + 10 }')
+# an upper bound: the hosts are stopped (SIGINT) once the rounds are done; the
+# margin covers a slow start (64 handshakes on one loaded CPU took 10 s here)
+runtime=$(awk -v r="$ROUNDS" -v g="$GAP" 'BEGIN { printf "%d", r * (g + 0.5) + 60 }')
 PERF=
 slice=$((128 / NSHM * 1024))   # KiB
 for i in $(seq 1 "$NSHM"); do
@@ -86,8 +88,12 @@ NVLEND_PERF_STATUS=0 pin "$A" "$BIN/nvlend-perf" "nvme+tcp://127.0.0.1:$PORT/$NQ
 PERFT=$!
 # every host connected first: a connection still in its handshake when the
 # hand-over starts is closed (docs/lifetime.md), and nvlend-perf gives up
+# (its Connect done, and its I/O queue made: a loaded machine took seconds
+# between the two)
 for _ in $(seq 1 600); do
-	[ "$(grep -c "nvmf.c.*: controller [0-9]* for host" "$W/d.log")" -ge $((NSHM + 1)) ] && break
+	[ "$(nv rpc nvmf_subsystem_get_qpairs "{\"nqn\":\"$NQN\"}" 2>/dev/null |
+		/usr/bin/python3 -c 'import json,sys; print(sum(1 for q in json.load(sys.stdin) if q.get("qid")))' \
+		2>/dev/null)" -ge $((NSHM + 1)) ] 2>/dev/null && break
 	sleep 0.1
 done
 sleep 2
