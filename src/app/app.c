@@ -536,6 +536,21 @@ app_ahead_safe(json_t *call)
 	return tr && (strcasecmp(tr, "TCP") == 0 || strcasecmp(tr, "SHM") == 0);
 }
 
+/* A worker built ahead: an init left for the hand-over; a failure stops the
+ * start. \return its status. */
+static int
+app_init_late(struct nvl_subsystem *s)
+{
+	int rc = s->init();
+
+	if (rc < 0) {
+		NVL_ERRLOG("cannot start %s: %s", s->name, strerror(-rc));
+		g_app.start_rc = rc;
+		nvl_app_shutdown(1);
+	}
+	return rc;
+}
+
 /* The hand-over came: the rest of the start, as a worker started now would. */
 static void
 app_ahead_done(void)
@@ -557,16 +572,8 @@ app_ahead_done(void)
 			g_app.ahead_inits_left = true;
 			continue;
 		}
-		if (s->init && s->init_at_handover) {
-			int rc = s->init();
-
-			if (rc < 0) {
-				NVL_ERRLOG("cannot start %s: %s", s->name, strerror(-rc));
-				g_app.start_rc = rc;
-				nvl_app_shutdown(1);
-				return;
-			}
-		}
+		if (s->init && s->init_at_handover && app_init_late(s) < 0)
+			return;
 	}
 	nvl_reactor_arm_fds();
 	if (!g_app.replaying_kept) {
@@ -739,16 +746,9 @@ app_started(void)
 	g_app.replayed = false;
 	nvl_rpc_set_state(NVL_RPC_RUNTIME);
 	for (struct nvl_subsystem *s = g_subsystems; s && !g_app.stopping; s = s->next) {
-		if (g_app.ahead_inits_left && s->init && s->init_at_handover && s->init_at_start) {
-			int rc = s->init();
-
-			if (rc < 0) {
-				NVL_ERRLOG("cannot start %s: %s", s->name, strerror(-rc));
-				g_app.start_rc = rc;
-				nvl_app_shutdown(1);
-				return;
-			}
-		}
+		if (g_app.ahead_inits_left && s->init && s->init_at_handover && s->init_at_start &&
+		    app_init_late(s) < 0)
+			return;
 		if (s->start)
 			s->start();
 	}

@@ -132,14 +132,19 @@ assert_eq "$(readlink "/proc/$WORKER_PID/exe")" "$T/nvlendd-new" "the binary sta
 log "hosts come and go while the new worker is built ahead"
 # one host disconnects, another connects, while the new worker holds what it
 # built for the first: only that controller is built again (no afresh start)
-c1=$(connects)
 "$PERF" "$URI" --rw=randrw --verify --bs=4k --iodepth=4 --runtime=60 --offset=32M \
 	--hostnqn=nqn.2026-01.io.nvlend.test:left --json \
 	>"$T/perf2.json" 2>"$T/perf2.err" &
 perf2=$!
 on_exit "kill $perf2 2>/dev/null"
-wait_until 10 sh -c "[ \$(grep -c 'nvmf.c.*: controller [0-9]* for host' '$DAEMON_LOG') -gt $c1 ]" ||
-	fail "the second host did not connect"
+# connected, with its I/O queue (what the new worker builds for it)
+has_ioq() {
+	nvlend rpc nvmf_subsystem_get_qpairs "{\"nqn\":\"$NQN\"}" | /usr/bin/python3 -c '
+import json, sys
+sys.exit(0 if any(q.get("qid") and q.get("hostnqn") == sys.argv[1] for q in json.load(sys.stdin)) else 1)
+' "$1"
+}
+wait_until 10 has_ioq nqn.2026-01.io.nvlend.test:left || fail "the second host did not connect"
 afresh0=$(grep -c "starts again afresh" "$DAEMON_LOG")
 touch "$NVLEND_TEST_AHEAD_HOLD"
 nvlend upgrade >"$T/revoke.out" 2>&1 &

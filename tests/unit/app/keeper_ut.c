@@ -237,24 +237,36 @@ test_upgrade_and_rollback(void **state)
 	kfix_fini(&f);
 }
 
-static void
-test_upgrade_started_ahead(void **state)
+/* The keeper with a worker in `mode` that upgrades to a copy of itself
+ * ("worker-b"), to its end: \return the state file (f stays to be freed). */
+static const char *
+ahead_run(struct kfix *f, const char *mode, unsigned max_restarts)
 {
 	char copy[PATH_MAX], cmd[PATH_MAX * 2 + 16];
-	struct kfix f;
 	const char *s;
 	pid_t k;
 
-	(void)state;
-	kfix_init(&f);
-	snprintf(copy, sizeof(copy), "%s/worker-b", f.dir);
+	kfix_init(f);
+	snprintf(copy, sizeof(copy), "%s/worker-b", f->dir);
 	snprintf(cmd, sizeof(cmd), "cp %s %s", g_worker, copy);
 	assert_int_equal(system(cmd), 0);
 	setenv("UPGRADE_TO", copy, 1);
-	k = keeper_start(&f, "ahead", 1);
+	k = keeper_start(f, mode, max_restarts);
 	assert_int_equal(keeper_wait(k, 20), 0);
-	s = slurp(f.state);
+	unsetenv("UPGRADE_TO");
+	s = slurp(f->state);
 	print_message("%s", s);
+	return s;
+}
+
+static void
+test_upgrade_started_ahead(void **state)
+{
+	struct kfix f;
+	const char *s;
+
+	(void)state;
+	s = ahead_run(&f, "ahead", 1);
 	assert_int_equal(count(s, "start "), 2);
 	/* it was built while the old worker served, and said so */
 	assert_int_equal(count(s, "ahead\n"), 1);
@@ -268,15 +280,7 @@ test_upgrade_started_ahead(void **state)
 	kfix_fini(&f);
 
 	/* what it took ahead was stored again meanwhile: it starts afresh */
-	kfix_init(&f);
-	snprintf(copy, sizeof(copy), "%s/worker-b", f.dir);
-	snprintf(cmd, sizeof(cmd), "cp %s %s", g_worker, copy);
-	assert_int_equal(system(cmd), 0);
-	setenv("UPGRADE_TO", copy, 1);
-	k = keeper_start(&f, "ahead_stale", 1);
-	assert_int_equal(keeper_wait(k, 20), 0);
-	s = slurp(f.state);
-	print_message("%s", s);
+	s = ahead_run(&f, "ahead_stale", 1);
 	assert_int_equal(count(s, "stale\n"), 1);
 	assert_int_equal(count(s, "start "), 2);
 	assert_non_null(strstr(s, "exe=worker-b from=v1"));
@@ -284,15 +288,7 @@ test_upgrade_started_ahead(void **state)
 
 	/* the same change, with someone to drop what was built from it: only
 	 * that goes (no afresh start), the copy stored again is taken */
-	kfix_init(&f);
-	snprintf(copy, sizeof(copy), "%s/worker-b", f.dir);
-	snprintf(cmd, sizeof(cmd), "cp %s %s", g_worker, copy);
-	assert_int_equal(system(cmd), 0);
-	setenv("UPGRADE_TO", copy, 1);
-	k = keeper_start(&f, "ahead_revoke", 1);
-	assert_int_equal(keeper_wait(k, 20), 0);
-	s = slurp(f.state);
-	print_message("%s", s);
+	s = ahead_run(&f, "ahead_revoke", 1);
 	assert_int_equal(count(s, "stale\n"), 0);
 	assert_int_equal(count(s, "gave_back=0 revoked=1\n"), 1);
 	assert_int_equal(count(s, "start "), 2);
@@ -304,19 +300,10 @@ test_upgrade_started_ahead(void **state)
 	kfix_fini(&f);
 
 	/* the old worker crashes instead of handing over: its own binary again */
-	kfix_init(&f);
-	snprintf(copy, sizeof(copy), "%s/worker-b", f.dir);
-	snprintf(cmd, sizeof(cmd), "cp %s %s", g_worker, copy);
-	assert_int_equal(system(cmd), 0);
-	setenv("UPGRADE_TO", copy, 1);
-	k = keeper_start(&f, "ahead_crash", 3);
-	assert_int_equal(keeper_wait(k, 20), 0);
-	s = slurp(f.state);
-	print_message("%s", s);
+	s = ahead_run(&f, "ahead_crash", 3);
 	assert_int_equal(count(s, "start "), 2);
 	assert_non_null(strstr(s, "exe=fdstore_worker from=- old_alive=0"));
 	assert_null(strstr(s, "exe=worker-b"));
-	unsetenv("UPGRADE_TO");
 	kfix_fini(&f);
 }
 
