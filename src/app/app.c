@@ -69,6 +69,7 @@ static struct {
 	 * before the hand-over, and what it left for after */
 	bool ahead;                  /* building, the old worker serves */
 	bool ahead_inits_left;       /* init_at_start subsystems wait for app_started */
+	bool ahead_rt;               /* reactor 0 is real-time until the hand-over is done */
 	json_t *later;               /* configuration calls left for the hand-over */
 	uint64_t cfg_seq;            /* the kept configuration's version replayed */
 	struct nvl_fdh *ahead_fdh;
@@ -612,6 +613,11 @@ app_ahead_readable(void *arg, uint32_t events)
 		_exit(0);
 	}
 	app_ahead_done();
+	/* what the hand-over restores runs in there, then the queues' polling
+	 * runs in the normal class again */
+	if (g_app.ahead_rt)
+		nvl_sched_realtime(false);
+	g_app.ahead_rt = false;
 }
 
 /* tests: while the file NVLEND_TEST_AHEAD_HOLD names exists (10 s at most),
@@ -645,6 +651,8 @@ app_ahead_wait(void)
 		NVL_ERRLOG("cannot wait for the hand-over: %s", strerror(errno));
 		_exit(1);
 	}
+	/* the hand-over's wake-up: at once, not after whatever runs on this CPU */
+	g_app.ahead_rt = nvl_sched_realtime(true);
 	hold_until = nvl_now_ns() + 10000000000ULL;
 	if (getenv("NVLEND_TEST_AHEAD_HOLD"))
 		g_app.ahead_hold = nvl_timer_create(app_ahead_ready, &hold_until, 0, 10000);
@@ -754,10 +762,14 @@ app_started(void)
 	}
 	g_app.ahead_inits_left = false;
 	if (g_app.cfg) {
+		/* serving: told first (an upgrade's live NVMe/TCP connections read
+		 * again from here on), then the state kept. A kill in between
+		 * restarts this binary with the kept configuration of before, the
+		 * same, and what is not taken back is dropped then. */
+		nvl_fdstore_ready(g_app.replaying_kept ? "serving again after a restart" : "serving");
 		app_save_state(NULL, true);
 		nvl_rpc_set_call_hook(app_save_state);
 		nvl_fdstore_release_untaken();
-		nvl_fdstore_ready(g_app.replaying_kept ? "serving again after a restart" : "serving");
 	}
 	{
 		const char *from = NULL;

@@ -792,6 +792,10 @@ nvl_keeper_run(const struct nvl_keeper_opts *o)
 		gettimeofday(&tv, NULL);
 		k.started_us = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
 	}
+	/* it only waits and then passes a message on: the wake-ups of an
+	 * upgrade's hand-over do not wait for a scheduler slice (its workers
+	 * start in the normal class) */
+	(void)nvl_sched_realtime(true);
 	k.max_fds = o->max_fds ? o->max_fds : 4096;
 	k.kept = calloc(k.max_fds, sizeof(*k.kept));
 	{

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,4 +350,17 @@ nvl_crc32c_update(uint32_t crc, const void *buf, size_t len)
 		return crc32c_hw(crc, buf, len);
 #endif
 	return crc32c_sw(crc, buf, len);
+}
+
+bool
+nvl_sched_realtime(bool on)
+{
+	struct sched_param sp = { .sched_priority = on ? 1 : 0 };
+	const char *off = getenv("NVLEND_NO_REALTIME");
+
+	if (on && off && off[0] && strcmp(off, "0") != 0)
+		return false;
+	if (sched_setscheduler(0, on ? SCHED_FIFO | SCHED_RESET_ON_FORK : SCHED_OTHER, &sp) < 0)
+		return false;
+	return on;
 }

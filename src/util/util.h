@@ -136,6 +136,17 @@ int nvl_mkdir_p(const char *path);
 int nvl_mkdir_private(const char *path);
 
 /**
+ * The calling thread to the lowest real-time priority (SCHED_FIFO 1, reset
+ * for any child it forks) or back to the normal class. For threads that only
+ * block and then do a short, bounded piece of work whose wake-up latency
+ * counts (an upgrade's hand-over): a normal thread woken on a busy CPU
+ * waited up to a scheduler slice (0.2-0.5 ms here) behind the task there.
+ * Not done when NVLEND_NO_REALTIME is set, or without the privilege.
+ * \return true when the thread is real-time now.
+ */
+bool nvl_sched_realtime(bool on);
+
+/**
  * The default RPC socket path, the same for the daemon and every client:
  * /run/nvlend/nvlend.sock for root, else $XDG_RUNTIME_DIR/nvlend.sock,
  * else /tmp/nvlend-UID/nvlend.sock (in a private directory: see
