@@ -489,6 +489,16 @@ replay_next(void)
 			nvl_app_shutdown(1);
 			return;
 		}
+		if (strcmp(json_string_value(m), "framework_wait_init") == 0 ||
+		    strcmp(json_string_value(m), "framework_start_init") == 0) {
+			/* both answer once the daemon has started, which is after this
+			 * replay: waited for here, the start never came */
+			NVL_NOTICELOG("config: %s skipped: replaying this configuration is the "
+				      "start it would wait for",
+				      json_string_value(m));
+			replay_done(call, NULL, NULL);
+			return;
+		}
 		NVL_DEBUGLOG(app, "config: %s", json_string_value(m));
 		rc = nvl_rpc_call_local(json_string_value(m), p, replay_done, call);
 		if (rc == -ENOENT) {
