@@ -1172,13 +1172,27 @@ keep_log_flush(void)
 		keep_log_write(v);
 }
 
+/* What the second half of a controller's finish needs from the first. */
+struct keep_finished {
+	unsigned nq, io_again;
+	bool fn;
+};
+
+/*
+ * Finishing a controller is two passes. The first makes its queues run and
+ * counts it as served again: all controllers of a hand-over have that
+ * first, one after the other. The second watches its control socket (its
+ * admin commands waited in it meanwhile), runs again the admin commands it
+ * had in flight and writes its line: 5-6 us of each controller that had
+ * made every later one wait.
+ */
 static void
-restore_finish(uint32_t id, struct keep_restore *kr, struct shm_ctrlr *sc,
-	       struct nvl_nvmf_ctrlr *tc)
+restore_finish_io(uint32_t id, struct keep_restore *kr, struct shm_ctrlr *sc,
+		  struct nvl_nvmf_ctrlr *tc, struct keep_finished *fin)
 {
 	struct keep_cq_restore *here[SHM_MAX_QUEUES];
-	unsigned nq = 0, io_again, admin_again, nhere = 0;
-	char what[96], line[800];
+	unsigned nhere = 0;
+	char what[96];
 
 	/* from here on the controller is sc's; the descriptors move over */
 	sc->tc = tc;
@@ -1193,16 +1207,31 @@ restore_finish(uint32_t id, struct keep_restore *kr, struct shm_ctrlr *sc,
 		sc->vectors[v] = kr->vec[v];
 	keep_apply_features(sc);
 	sc->state = C_ACTIVE;
-	io_again = restore_queues(sc, kr, here, &nhere);
+	fin->fn = kr->fn;
+	fin->io_again = restore_queues(sc, kr, here, &nhere);
+	fin->nq = 0;
 	for (int q = 1; q <= SHM_MAX_QUEUES; q++)
-		nq += sc->sqs[q] != NULL;
-	sc->fdh = nvl_fd_add(sc->fd, EPOLLIN, shm_conn_event, sc);
-	sc->restore_timer = nvl_timer_create(restore_settled, sc, SHM_KEEP_SETTLE_US, 0);
+		fin->nq += sc->sqs[q] != NULL;
 	TAILQ_INSERT_TAIL(&g_shm_conns, sc, link);
 	g_shm_nconns++;
+	/* its queues on this reactor run now (the others' by their message),
+	 * then it counts as served again */
+	for (unsigned i = 0; i < nhere; i++)
+		keep_cq_restore_on_reactor(here[i]);
+	snprintf(what, sizeof(what), "shm %.48s controller %u", tc->nvme.subnqn, tc->nvme.cntlid);
+	nvl_handover_resumed(what);
+}
+
+static void
+restore_finish_admin(struct shm_ctrlr *sc, const struct keep_finished *fin)
+{
+	struct nvl_nvmf_ctrlr *tc = sc->tc;
+	unsigned admin_again;
+	char line[800];
+
+	sc->restore_timer = nvl_timer_create(restore_settled, sc, SHM_KEEP_SETTLE_US, 0);
+	sc->fdh = nvl_fd_add(sc->fd, EPOLLIN, shm_conn_event, sc);
 	if (sc->fdh == NULL) {
-		for (unsigned i = 0; i < nhere; i++)
-			nvl_reactor_msg(nvl_reactor_self(), keep_cq_restore_on_reactor, here[i]);
 		shm_conn_teardown(sc, "cannot watch the control socket");
 		return;
 	}
@@ -1210,18 +1239,12 @@ restore_finish(uint32_t id, struct keep_restore *kr, struct shm_ctrlr *sc,
 	shm_keep_snapshot(sc);
 	if (sc->fn && g_shm_fn_ops->restored)
 		g_shm_fn_ops->restored(sc->fn, sc);
-	snprintf(what, sizeof(what), "shm %.48s controller %u", tc->nvme.subnqn, tc->nvme.cntlid);
 	snprintf(line, sizeof(line),
 		 "shm: controller %u of %s (%s) restored after a restart%s: %u I/O queue(s), %u "
 		 "I/O and %u admin command(s) run again",
 		 tc->nvme.cntlid, tc->nvme.hostnqn, tc->nvme.subnqn,
-		 kr->fn ? " (a function's consumer, not opened again)" : "", nq, io_again,
-		 admin_again);
-	/* its queues run (the last thing that touches sc here), then it counts
-	 * as served again */
-	for (unsigned i = 0; i < nhere; i++)
-		keep_cq_restore_on_reactor(here[i]);
-	nvl_handover_resumed(what);
+		 fin->fn ? " (a function's consumer, not opened again)" : "", fin->nq,
+		 fin->io_again, admin_again);
 	keep_log_restored(line);
 }
 
@@ -1229,11 +1252,15 @@ static void
 restore_one(uint32_t id)
 {
 	struct keep_restore kr = { .k = NULL };
+	struct keep_finished fin;
 	struct nvl_nvmf_ctrlr *tc;
 	struct shm_ctrlr *sc;
 
-	if (restore_connect(id, &kr, &sc, &tc, false) == 0)
-		restore_finish(id, &kr, sc, tc);
+
+	if (restore_connect(id, &kr, &sc, &tc, false) == 0) {
+		restore_finish_io(id, &kr, sc, tc, &fin);
+		restore_finish_admin(sc, &fin);
+	}
 }
 
 struct keep_ids {
@@ -1264,6 +1291,8 @@ collect_id(void *arg, const char *name, int fd)
 struct keep_ahead {
 	uint32_t id;
 	bool revoked;                 /* its host changed it meanwhile: built again */
+	bool running;                 /* its queues run: the admin half is left */
+	struct keep_finished fin;
 	struct keep_restore kr;
 	struct shm_ctrlr *sc;         /* NULL: taken only (a function's consumer) */
 	struct nvl_nvmf_ctrlr *tc;
@@ -1340,6 +1369,31 @@ shm_keep_restore_ahead(void)
 			      g_keep_nahead, connected);
 }
 
+/* The admin halves of the controllers built ahead (reactor 0). One that
+ * went meanwhile (a shutdown right at the start) is no longer listed. */
+static void
+keep_ahead_admin_all(void *arg)
+{
+	(void)arg;
+	g_keep_lines.on = true;
+	for (unsigned i = 0; i < g_keep_nahead; i++) {
+		struct keep_ahead *a = &g_keep_ahead[i];
+		struct shm_ctrlr *sc;
+
+		if (!a->running)
+			continue;
+		TAILQ_FOREACH(sc, &g_shm_conns, link)
+			if (sc == a->sc)
+				break;
+		if (sc && sc->state == C_ACTIVE && sc->keep_id == a->id)
+			restore_finish_admin(sc, &a->fin);
+	}
+	free(g_keep_ahead);
+	g_keep_ahead = NULL;
+	g_keep_nahead = 0;
+	keep_log_flush();
+}
+
 void
 shm_keep_restore_all(void)
 {
@@ -1371,11 +1425,13 @@ shm_keep_restore_all(void)
 		if (a->sc == NULL &&
 		    restore_connect(a->id, &a->kr, &a->sc, &a->tc, false) < 0)
 			continue;
-		restore_finish(a->id, &a->kr, a->sc, a->tc);
+		restore_finish_io(a->id, &a->kr, a->sc, a->tc, &a->fin);
+		a->running = true;
 	}
-	free(g_keep_ahead);
-	g_keep_ahead = NULL;
-	g_keep_nahead = 0;
+	/* their admin halves once the rest of the hand-over (NVMe/TCP, the
+	 * listeners) is done too */
+	if (g_keep_nahead && nvl_reactor_msg(nvl_reactor_self(), keep_ahead_admin_all, NULL) < 0)
+		keep_ahead_admin_all(NULL);
 	/* then those that came after the snapshot */
 	ids = calloc(1, sizeof(*ids));
 	if (ids == NULL) {

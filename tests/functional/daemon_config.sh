@@ -50,7 +50,8 @@ cat >"$T/plain.json" <<EOF
   {"method": "bdev_aio_create", "params": {"name": "f0", "filename": "$T/disk.img", "block_size": 4096}},
   {"method": "log_set_level", "params": {"level": 1}},
   {"method": "framework_set_spin", "params": {"spin_us": 50}},
-  {"method": "framework_set_io_sleep", "params": {"io_sleep_us": 7}}
+  {"method": "framework_set_io_sleep", "params": {"io_sleep_us": 7}},
+  {"method": "framework_wait_init"}
 ]
 EOF
 start_nvlendd -c "$T/plain.json"
@@ -61,6 +62,9 @@ assert_eq "$(nvlend rpc framework_get_reactors | json_get '["spin_us"]')" 50 "sp
 assert_eq "$(nvlend rpc framework_get_reactors | json_get '["io_sleep_us"]')" 7 \
 	"io_sleep_us from the config"
 grep -q "configuration $T/plain.json applied" "$DAEMON_LOG" || fail "no 'applied' notice"
+# a call that waits for the start, inside the configuration that is the
+# start: skipped with a notice (it had hung the start for good)
+grep -q "config: framework_wait_init skipped" "$DAEMON_LOG" || fail "no notice for framework_wait_init"
 # save_config -> restart -> the same configuration (SPDK's shape)
 nvlend save-config -o "$T/saved.json" || fail "save-config"
 /usr/bin/python3 - "$T/saved.json" <<'PY' || fail "saved config shape"
