@@ -452,6 +452,18 @@ struct keep_restore {
 	struct shm_sq *psq[SHM_MAX_QUEUES + 1];
 };
 
+/* The queue objects allocated ahead for queue q (restore_prealloc). */
+static void
+restore_free_prealloc(struct keep_restore *kr, int q)
+{
+	if (kr->psq[q])
+		free(kr->psq[q]->reqs);
+	free(kr->psq[q]);
+	free(kr->pcq[q]);
+	kr->psq[q] = NULL;
+	kr->pcq[q] = NULL;
+}
+
 static void
 restore_release(struct keep_restore *kr)
 {
@@ -476,12 +488,7 @@ restore_release(struct keep_restore *kr)
 		if (kr->kick[q] >= 0)
 			close(kr->kick[q]);
 		kr->kick[q] = -1;
-		if (kr->psq[q])
-			free(kr->psq[q]->reqs);
-		free(kr->psq[q]);
-		free(kr->pcq[q]);
-		kr->psq[q] = NULL;
-		kr->pcq[q] = NULL;
+		restore_free_prealloc(kr, q);
 	}
 	/* the store's copies too: the host's socket closes (it connects again) */
 	keep_remove_all(kr->id);
@@ -527,20 +534,15 @@ restore_give_back(struct keep_restore *kr)
 		region_give_back(kr->id, "cq", q, &kr->cqr[q]);
 		region_give_back(kr->id, "sq", q, &kr->sqr[q]);
 		keep_give_back(kr->id, "kick", q, &kr->kick[q]);
-		if (kr->psq[q])
-			free(kr->psq[q]->reqs);
-		free(kr->psq[q]);
-		free(kr->pcq[q]);
-		kr->psq[q] = NULL;
-		kr->pcq[q] = NULL;
+		restore_free_prealloc(kr, q);
 	}
 }
 
-/* Map a kept region fd of exactly size bytes (0: whatever it is, at least min). */
-/* Map a kept region. Queues are small and touched at once: pre-faulted. A
- * data window (up to a GiB) is not: pre-faulting 64 MiB took 3-15 ms here,
- * which was most of an upgrade's downtime; its pages (in memory already, the
- * memfd kept them) are mapped on first touch instead. */
+/* Map a kept region fd of exactly size bytes (0: whatever it is, at least
+ * min). Queues are small and touched at once: pre-faulted. A data window
+ * (up to a GiB) is not: pre-faulting 64 MiB took 3-15 ms here, which was
+ * most of an upgrade's downtime; its pages (in memory already, the memfd
+ * kept them) are mapped on first touch instead. */
 static int
 restore_map(struct shm_region *r, int fd, size_t size, size_t min, bool populate)
 {

@@ -481,12 +481,13 @@ nvl_fdstore_give_back(const char *name, int fd)
 	pthread_mutex_lock(&g_fds.lock);
 	for (unsigned i = 0; i < g_fds.n; i++) {
 		if (strcmp(g_fds.v[i].name, name) == 0) {
+			/* one entry per name: a copy stored again took its place */
 			if (g_fds.v[i].fd >= 0) {
 				rc = -EEXIST;
-				continue;   /* a copy stored again: an older entry may be ours */
+			} else {
+				g_fds.v[i].fd = fd;
+				rc = 0;
 			}
-			g_fds.v[i].fd = fd;
-			rc = 0;
 			break;
 		}
 	}
