@@ -100,6 +100,18 @@ ctrlr_report(struct nvme_ctrlr *c, int rc, const char *why)
 static void ctrlr_park(struct nvme_ctrlr *c);
 static void ctrlr_waiting_tick(struct nvme_ctrlr *c);
 
+/* A controller that waits for its target (not given up): waiting, trying,
+ * or undoing a failed try before it waits again (c->park). */
+static bool
+ctrlr_will_attach(const struct nvme_ctrlr *c)
+{
+	enum nvme_phase ph = ctrlr_phase(c);
+
+	if (c->given_up)
+		return false;
+	return ph == NVME_WAITING || ph == NVME_ATTACHING || (ph == NVME_DETACHING && c->park);
+}
+
 /* nvl_bdev_pending(): a controller waiting for its target (not given up)
  * will bring bdevs NAMEn<nsid>. */
 static bool
@@ -109,7 +121,7 @@ bdev_nvme_bdev_pending(const char *name)
 		size_t n = strlen(c->o.name);
 		const char *p = name + n;
 
-		if (c->given_up || (ctrlr_phase(c) != NVME_WAITING && ctrlr_phase(c) != NVME_ATTACHING))
+		if (!ctrlr_will_attach(c))
 			continue;
 		if (strncmp(name, c->o.name, n) != 0 || p[0] != 'n' || p[1] < '1' || p[1] > '9')
 			continue;

@@ -63,6 +63,9 @@ b rpc bdev_nvme_detach_controller '{"name":"Y"}' >/dev/null || fail "detach of a
 wait_until 2 sh -c "! nvlend -s $BSOCK rpc bdev_nvme_get_controllers | grep -q '\"name\": \"Y\"'" ||
 	fail "Y stayed after its detach"
 sleep 2 # a few retries of A: logged once, not per retry
+# a retry that fails is undone before A waits again; the waiting add_ns
+# must not take that moment for "An1 will not come"
+grep_q "dropped: bdev An1" <"$BLOG" && fail "the waiting add_ns was dropped while A retries"
 [ "$(grep -c 'A: cannot reach' "$BLOG")" = 1 ] || fail "not one log line for the wait: $(grep 'A:' "$BLOG")"
 
 # A comes up with data
@@ -82,7 +85,8 @@ assert_eq "$st" "ready" "state of A once its target is up"
 grep -q "A: attached .* after waiting for it" "$BLOG" || fail "no log line for the attach"
 # ... and the configuration's re-export of An1 follows by itself
 wait_until 5 sh -c "nvlend -s $BSOCK subsystem list | grep -q '$NQN-re  *1:An1'" ||
-	fail "the waiting add_ns of An1 was not applied: $(b subsystem list)"
+	fail "the waiting add_ns of An1 was not applied: $(b subsystem list)
+$(grep -E 'config:|A:' "$BLOG")"
 grep_q "nvmf_subsystem_add_ns applied now that its bdev is there" <"$BLOG" || fail "no log line for the late add_ns"
 # the discovery service from the configuration connects too: its entry attaches
 wait_until 10 sh -c "nvlend -s $BSOCK rpc bdev_get_bdevs | grep -q '\"D0n1\"'" ||
