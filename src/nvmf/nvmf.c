@@ -661,20 +661,24 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 	s = nvl_subsys_find(ci->subnqn);
 	if (s == NULL || s->deleting) {
 		pthread_mutex_unlock(&g_nvmf.lock);
-		NVL_WARNLOG("connect from %s: no such subsystem %s", ci->hostnqn, ci->subnqn);
+		if (!ci->quiet_refusal)
+			NVL_WARNLOG("connect from %s: no such subsystem %s", ci->hostnqn,
+				    ci->subnqn);
 		return -ENOENT;
 	}
 	if (!nvmf_host_allowed(s, ci->hostnqn)) {
 		pthread_mutex_unlock(&g_nvmf.lock);
 		*status = NVL_NVME_SC_CONNECT_INVALID_HOST;
-		NVL_WARNLOG("%s: host %s is not allowed", s->nqn, ci->hostnqn);
+		if (!ci->quiet_refusal)
+			NVL_WARNLOG("%s: host %s is not allowed", s->nqn, ci->hostnqn);
 		return -EACCES;
 	}
 	if (!nvl_nvmf_listener_allowed(s, ci->listener)) {
 		pthread_mutex_unlock(&g_nvmf.lock);
-		NVL_WARNLOG("%s: host %s came in on %s %s:%s, not a listener of this subsystem",
-			    s->nqn, ci->hostnqn, ci->listener->trtype, ci->listener->traddr,
-			    ci->listener->trsvcid);
+		if (!ci->quiet_refusal)
+			NVL_WARNLOG("%s: host %s came in on %s %s:%s, not a listener of this "
+				    "subsystem", s->nqn, ci->hostnqn, ci->listener->trtype,
+				    ci->listener->traddr, ci->listener->trsvcid);
 		/* the spec's "restart discovery": the subsystem exists but is not
 		 * offered here (a host should look it up in the discovery log) */
 		*status = NVL_NVME_SC_CONNECT_RESTART_DISCOVERY;

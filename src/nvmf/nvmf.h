@@ -178,6 +178,10 @@ struct nvl_connect_info {
 	/** a pre-provisioned function's controller (src/function/fn_rpc.c): it
 	 *  gets exactly cntlid, which must be free, like a restored one */
 	bool fixed_cntlid;
+	/** no log line when the subsystem is missing, the host not (yet) allowed
+	 *  or the listener not (yet) the subsystem's: a restore that waits for a
+	 *  subsystem built after it (lending's targets) tries again quietly */
+	bool quiet_refusal;
 	uint16_t max_queue_entries;      /**< what the transport's queues can hold */
 	uint16_t max_io_queues;
 	bool fabrics;

@@ -256,6 +256,7 @@ tcp_fini(void (*done)(void))
 	struct tcp_conn *c, *tc;
 
 	/* the listeners went with the subsystems (nvl_nvmf_fini) */
+	tcp_keep_fini();
 	TAILQ_FOREACH_SAFE(c, &g_tcp_pending, link, tc)
 		tcp_conn_close(c, "daemon shutting down");
 	TAILQ_FOREACH_SAFE(ctl, &g_tcp_ctrlrs, link, tctl)

@@ -235,6 +235,9 @@ void tcp_req_run(struct tcp_conn *c, struct tcp_req *r);
 void tcp_keep_suspend(void (*done)(void));
 /** transport op: take back what a previous worker kept (reactor 0) */
 void tcp_keep_restore(void);
+/** the transport stops: kept controllers still waiting for their subsystem
+ *  are let go (their names stay in the store; reactor 0) */
+void tcp_keep_fini(void);
 /** the connection's reactor: called by the service routine while keep == TK_STOPPING */
 void tcp_keep_check(struct tcp_conn *c);
 /** the connection's reactor: it closes (a queue asked to stop is then not kept) */

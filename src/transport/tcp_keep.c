@@ -43,7 +43,9 @@
  * back to the previous binary, which must find them as they were). At
  * READY the names are removed and each queue starts reading on its reactor.
  * A record that does not check out, or a controller that cannot be made
- * again, closes its connections (logged; the host reconnects).
+ * again, closes its connections (logged; the host reconnects). A controller
+ * whose subsystem is built after the restore (lending's targets) waits for
+ * it, up to TCP_PARK_MAX_US (keep_park).
  *
  * Lost across the hand-over: asynchronous events raised but not yet
  * reported (as for shm), a DH-HMAC-CHAP transaction in progress (those
@@ -784,23 +786,34 @@ static bool g_keep_resume_armed;
 
 static void keep_resume_all(void *arg);
 
-/* The admin queue of id: the controller again, with its cntlid. */
+/* A refusal that a subsystem built later (lending's targets, at the start
+ * after the restore) may lift: no subsystem, host or listener yet. */
+static bool
+keep_may_wait(int rc)
+{
+	return rc == -ENOENT || rc == -EACCES || rc == -EADDRNOTAVAIL;
+}
+
+/*
+ * The admin queue of a record taken from the store (rec, sock: its, freed or
+ * closed here unless *wait is set): the controller again, with its cntlid.
+ * With wait non-NULL a refusal keep_may_wait() allows sets *wait and leaves
+ * rec and sock to the caller, quietly (the controller waits for its
+ * subsystem, keep_park).
+ */
 static struct tcp_ctrlr *
-keep_restore_admin(uint32_t id, unsigned *held, unsigned *parts)
+keep_restore_admin_rec(uint32_t id, struct tcp_keep_rec *rec, int sock, unsigned *held,
+		       unsigned *parts, bool *wait)
 {
 	struct nvl_connect_info ci = { 0 };
-	struct tcp_keep_rec *rec;
 	struct nvl_nvmf_ctrlr *tc;
 	struct tcp_ctrlr *ctl;
 	struct tcp_conn *c;
 	const char *why;
 	char cwhy[200] = "";
 	uint16_t status;
-	int sock, rc;
+	int rc;
 
-	why = keep_take(id, 0, &rec, &sock);
-	if (why)
-		goto fail;
 	why = "out of memory";
 	ctl = calloc(1, sizeof(*ctl));
 	if (ctl == NULL)
@@ -832,10 +845,17 @@ keep_restore_admin(uint32_t id, unsigned *held, unsigned *parts)
 	ci.tctx = ctl;
 	ci.why = cwhy;
 	ci.why_len = sizeof(cwhy);
+	ci.quiet_refusal = wait != NULL;
 	rc = nvl_nvmf_connect(&ci, &tc, &status);
 	if (rc < 0) {
-		why = cwhy[0] ? cwhy : rc == -ENOENT ? "the subsystem is gone" : strerror(-rc);
 		free(ctl);
+		if (wait && keep_may_wait(rc)) {
+			c->fd = -1; /* the socket stays the caller's */
+			keep_conn_discard(c);
+			*wait = true;
+			return NULL;
+		}
+		why = cwhy[0] ? cwhy : rc == -ENOENT ? "the subsystem is gone" : strerror(-rc);
 		keep_conn_discard(c);
 		goto fail;
 	}
@@ -865,17 +885,33 @@ fail:
 	return NULL;
 }
 
+/* The admin queue of id, from the store (keep_restore_admin_rec). */
+static struct tcp_ctrlr *
+keep_restore_admin(uint32_t id, unsigned *held, unsigned *parts, struct tcp_keep_rec **rec,
+		   int *sock, bool *wait)
+{
+	const char *why = keep_take(id, 0, rec, sock);
+
+	if (why) {
+		NVL_WARNLOG("tcp: kept controller (store id %u) not taken back: %s; its host "
+			    "connects again", id, why);
+		if (*sock >= 0)
+			close(*sock);
+		keep_forget(id, 0);
+		return NULL;
+	}
+	return keep_restore_admin_rec(id, *rec, *sock, held, parts, wait);
+}
+
+/* I/O queue qid of ctl from its record (rec and sock taken from the store, or
+ * why they could not be: then rec is NULL). */
 static bool
-keep_restore_io(struct tcp_ctrlr *ctl, uint32_t id, uint16_t qid, unsigned *held,
-		unsigned *parts)
+keep_restore_io_rec(struct tcp_ctrlr *ctl, uint32_t id, uint16_t qid, struct tcp_keep_rec *rec,
+		    int sock, const char *why, unsigned *held, unsigned *parts)
 {
 	struct nvl_nvmf_ctrlr *tc = ctl->tc;
-	struct tcp_keep_rec *rec;
 	struct tcp_conn *c;
-	const char *why;
-	int sock;
 
-	why = keep_take(id, qid, &rec, &sock);
 	if (why)
 		goto fail;
 	why = "it does not belong to its controller";
@@ -923,6 +959,204 @@ fail:
 	return false;
 }
 
+static bool
+keep_restore_io(struct tcp_ctrlr *ctl, uint32_t id, uint16_t qid, unsigned *held,
+		unsigned *parts)
+{
+	struct tcp_keep_rec *rec;
+	int sock;
+	const char *why = keep_take(id, qid, &rec, &sock);
+
+	return keep_restore_io_rec(ctl, id, qid, rec, sock, why, held, parts);
+}
+
+/* ---- a controller whose subsystem comes after the restore ------------------------------------ */
+
+/*
+ * Lending's targets are not in the kept configuration: the lend service
+ * builds them again at the start, after the transports restored. A kept
+ * controller of such a subsystem (or of one whose host or listener is not
+ * there yet) waits, its records and sockets taken but its names left in the
+ * store (a rollback or a crash finds them as they were), not reading, and
+ * is tried again every TCP_PARK_TRY_US until its subsystem admits it or
+ * TCP_PARK_MAX_US pass (then it closes and its host connects again).
+ */
+#define TCP_PARK_TRY_US 5000
+#define TCP_PARK_MAX_US 5000000
+
+struct keep_parked_q {
+	uint16_t qid;
+	struct tcp_keep_rec *rec; /* NULL: why */
+	int sock;
+	const char *why;
+};
+
+struct keep_parked {
+	TAILQ_ENTRY(keep_parked) link;
+	uint32_t id;
+	struct tcp_keep_rec *rec; /* the admin queue's */
+	int sock;
+	unsigned nq;
+	struct keep_parked_q *q;
+	uint64_t since_ns;
+};
+
+static TAILQ_HEAD(, keep_parked) g_parked = TAILQ_HEAD_INITIALIZER(g_parked);
+static struct nvl_timer *g_park_timer;
+static bool g_keep_ready_passed;
+
+static void
+keep_parked_free(struct keep_parked *pk, bool forget)
+{
+	for (unsigned i = 0; i < pk->nq; i++) {
+		if (pk->q[i].sock >= 0)
+			close(pk->q[i].sock);
+		free(pk->q[i].rec);
+		if (forget)
+			keep_forget(pk->id, pk->q[i].qid);
+	}
+	if (pk->sock >= 0)
+		close(pk->sock);
+	free(pk->rec);
+	if (forget)
+		keep_forget(pk->id, 0);
+	free(pk->q);
+	free(pk);
+}
+
+static void
+keep_ready_passed(void *arg)
+{
+	(void)arg;
+	g_keep_ready_passed = true;
+}
+
+static void keep_park_tick(void *arg);
+
+/* Park id (rec, sock: its admin queue's) with its I/O queues qids[0..n). */
+static void
+keep_park(uint32_t id, struct tcp_keep_rec *rec, int sock, const struct keep_found *io,
+	  unsigned n)
+{
+	struct keep_parked *pk = calloc(1, sizeof(*pk));
+
+	if (pk == NULL || (n && (pk->q = calloc(n, sizeof(*pk->q))) == NULL)) {
+		NVL_WARNLOG("tcp: kept controller (store id %u, host %s) not taken back: out of "
+			    "memory; its host connects again", id, rec->hostnqn);
+		free(pk);
+		close(sock);
+		free(rec);
+		keep_forget(id, 0);
+		for (unsigned i = 0; i < n; i++)
+			keep_forget(id, io[i].qid);
+		return;
+	}
+	pk->id = id;
+	pk->rec = rec;
+	pk->sock = sock;
+	pk->since_ns = nvl_now_ns();
+	for (unsigned i = 0; i < n; i++) {
+		struct keep_parked_q *q = &pk->q[pk->nq++];
+
+		q->qid = io[i].qid;
+		q->why = keep_take(id, q->qid, &q->rec, &q->sock);
+	}
+	NVL_NOTICELOG("tcp: kept controller %u of %s (%s) waits for its subsystem, which is built "
+		      "later (up to %u s)", rec->ctrlr.cntlid, rec->hostnqn, rec->subnqn,
+		      TCP_PARK_MAX_US / 1000000);
+	if (TAILQ_EMPTY(&g_parked)) {
+		(void)nvl_fdstore_at_ready(keep_ready_passed, NULL);
+		g_park_timer = nvl_timer_create(keep_park_tick, NULL, TCP_PARK_TRY_US,
+						TCP_PARK_TRY_US);
+	}
+	TAILQ_INSERT_TAIL(&g_parked, pk, link);
+}
+
+/* A restored controller reads again at READY, or now if that has passed. */
+static void
+keep_arm_resume(void)
+{
+	if (g_keep_ready_passed)
+		keep_resume_all(NULL);
+	else if (!g_keep_resume_armed && nvl_fdstore_at_ready(keep_resume_all, NULL) == 0)
+		g_keep_resume_armed = true;
+}
+
+static void
+keep_park_tick(void *arg)
+{
+	struct keep_parked *pk, *t;
+	uint64_t now = nvl_now_ns();
+
+	(void)arg;
+	TAILQ_FOREACH_SAFE(pk, &g_parked, link, t) {
+		unsigned held = 0, parts = 0, nq = 0;
+		struct tcp_ctrlr *ctl;
+		bool wait = false;
+
+		ctl = keep_restore_admin_rec(pk->id, pk->rec, pk->sock, &held, &parts, &wait);
+		if (wait) {
+			if (now - pk->since_ns < TCP_PARK_MAX_US * 1000ull)
+				continue;
+			NVL_WARNLOG("tcp: kept controller %u of %s (%s) not taken back: its subsystem "
+				    "did not admit it within %u s; its host connects again",
+				    pk->rec->ctrlr.cntlid, pk->rec->hostnqn, pk->rec->subnqn,
+				    TCP_PARK_MAX_US / 1000000);
+			TAILQ_REMOVE(&g_parked, pk, link);
+			keep_parked_free(pk, true);
+			continue;
+		}
+		/* the admin record and socket are ctl's now, or closed and forgotten */
+		pk->rec = NULL;
+		pk->sock = -1;
+		TAILQ_REMOVE(&g_parked, pk, link);
+		for (unsigned i = 0; i < pk->nq; i++) {
+			struct keep_parked_q *q = &pk->q[i];
+
+			if (ctl && !ctl->closing)
+				nq += keep_restore_io_rec(ctl, pk->id, q->qid, q->rec, q->sock,
+							  q->why, &held, &parts);
+			else
+				keep_forget(pk->id, q->qid);
+			if (!ctl || ctl->closing) {
+				if (q->sock >= 0)
+					close(q->sock);
+				free(q->rec);
+			}
+			q->rec = NULL;
+			q->sock = -1;
+		}
+		if (ctl && !ctl->closing) {
+			NVL_NOTICELOG("tcp: controller %u of %s (%s) taken back from the previous "
+				      "worker once its subsystem came (%.1f ms): %u I/O queue(s), %u "
+				      "held request(s) and %u write(s) mid-transfer carried",
+				      ctl->tc->nvme.cntlid, ctl->tc->nvme.hostnqn,
+				      ctl->tc->nvme.subnqn, (double)(now - pk->since_ns) / 1e6, nq,
+				      held, parts);
+			keep_arm_resume();
+		}
+		keep_parked_free(pk, false);
+	}
+	if (TAILQ_EMPTY(&g_parked)) {
+		nvl_timer_destroy(g_park_timer);
+		g_park_timer = NULL;
+	}
+}
+
+/* The transport stops: controllers still waiting close (their hosts connect again). */
+void
+tcp_keep_fini(void)
+{
+	struct keep_parked *pk;
+
+	while ((pk = TAILQ_FIRST(&g_parked)) != NULL) {
+		TAILQ_REMOVE(&g_parked, pk, link);
+		keep_parked_free(pk, false);
+	}
+	nvl_timer_destroy(g_park_timer);
+	g_park_timer = NULL;
+}
+
 void
 tcp_keep_restore(void)
 {
@@ -941,12 +1175,22 @@ tcp_keep_restore(void)
 		uint32_t id = s.f[i].id;
 		unsigned held = 0, parts = 0, nq = 0, j;
 		struct tcp_ctrlr *ctl = NULL;
+		struct tcp_keep_rec *rec = NULL;
+		bool wait = false;
+		int sock = -1;
 
 		if (s.f[i].qid == 0)
-			ctl = keep_restore_admin(id, &held, &parts);
+			ctl = keep_restore_admin(id, &held, &parts, &rec, &sock, &wait);
 		else
 			NVL_WARNLOG("tcp: kept I/O queues of store id %u have no admin queue: closing "
 				    "them", id);
+		if (wait) {
+			for (j = i + 1; j < s.n && s.f[j].id == id; j++)
+				;
+			keep_park(id, rec, sock, &s.f[i + 1], j - i - 1);
+			i = j;
+			continue;
+		}
 		for (j = i + (s.f[i].qid == 0); j < s.n && s.f[j].id == id; j++) {
 			if (ctl && !ctl->closing)
 				nq += keep_restore_io(ctl, id, s.f[j].qid, &held, &parts);
@@ -959,8 +1203,7 @@ tcp_keep_restore(void)
 				      "mid-transfer carried; reading again once this worker serves",
 				      ctl->tc->nvme.cntlid, ctl->tc->nvme.hostnqn, ctl->tc->nvme.subnqn,
 				      nq, held, parts);
-			if (!g_keep_resume_armed && nvl_fdstore_at_ready(keep_resume_all, NULL) == 0)
-				g_keep_resume_armed = true;
+			keep_arm_resume();
 		}
 		i = j;
 	}
