@@ -26,6 +26,7 @@
 #include "lend/lend_internal.h"
 #include "bdev/bdev.h"
 #include "rpc/rpc.h"
+#include "util/fdstore.h"
 #include "util/util.h"
 
 #include <ctype.h>
@@ -716,6 +717,8 @@ replay_done(void *arg, int rc, const char *msg, json_t *result)
 	(void)rc;
 	(void)msg;
 	json_decref(result);
+	/* its listeners are taken (or made): what is left in the store may go */
+	nvl_fdstore_unhold_untaken();
 }
 
 /* After the -c configuration: the listener, then every available offer with its borrowers. */
@@ -755,7 +758,10 @@ lend_start(void)
 		for (unsigned i = 0; i < o->nborrowers; i++)
 			o->borrowers[i].deadline_us = now + (uint64_t)g_lend.listener.lease_ms * 1000;
 		o->state = LEND_UNAVAILABLE;
+		/* a restart's or upgrade's kept listeners wait for the target */
+		nvl_fdstore_hold_untaken();
 		if (lend_offer_make_available(o, true, replay_done, NULL, err, sizeof(err)) < 0) {
+			nvl_fdstore_unhold_untaken();
 			NVL_ERRLOG("lend %u: %s stays unavailable: %s", o->id, o->device, err);
 			o->nborrowers = 0;
 			lend_save();

@@ -10,6 +10,7 @@
 #include "lend/lend_internal.h"
 #include "bdev/bdev.h"
 #include "rpc/rpc.h"
+#include "util/fdstore.h"
 #include "util/util.h"
 
 #include <ctype.h>
@@ -53,6 +54,34 @@ pid_uses(const char *pid, const struct stat *st)
 	}
 	closedir(d);
 	return found;
+}
+
+/* Is pid (a /proc name) another worker of our keeper: the one an upgrade
+ * replaces, still ending while this one rebuilds the lent targets? */
+static bool
+pid_is_sibling_worker(const char *pid)
+{
+	char p[300], buf[512], *close_paren;
+	long ppid = -1;
+	ssize_t n;
+	int fd;
+
+	if (!nvl_fdstore_available())
+		return false; /* no keeper: our parent is anybody's */
+	snprintf(p, sizeof(p), "/proc/%s/stat", pid);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* "pid (comm) state ppid ...": comm may hold spaces and parentheses */
+	close_paren = strrchr(buf, ')');
+	if (close_paren == NULL || sscanf(close_paren + 1, " %*c %ld", &ppid) != 1)
+		return false;
+	return ppid == (long)getppid();
 }
 
 /*
@@ -107,7 +136,7 @@ local_users(const char *path, const struct stat *st, char *who, size_t len)
 	while ((e = readdir(d)) != NULL) {
 		if (!isdigit((unsigned char)e->d_name[0]) || strcmp(e->d_name, me) == 0)
 			continue;
-		if (pid_uses(e->d_name, st)) {
+		if (pid_uses(e->d_name, st) && !pid_is_sibling_worker(e->d_name)) {
 			snprintf(p, sizeof(p), "/proc/%s/comm", e->d_name);
 			fd = open(p, O_RDONLY | O_CLOEXEC);
 			if (fd >= 0) {

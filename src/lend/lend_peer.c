@@ -10,6 +10,7 @@
  */
 #include "lend/lend_internal.h"
 #include "reactor/reactor.h"
+#include "util/fdstore.h"
 #include "util/util.h"
 
 #include <arpa/inet.h>
@@ -54,6 +55,7 @@ static struct {
 	struct nvl_fdh *fdh;
 	struct lend_conn *conns;
 	unsigned nconns;
+	char store_name[NVL_FDSTORE_NAME_MAX + 1]; /* the listener's name in the fd store */
 } g_srv = { .fd = -1 };
 
 static unsigned g_calls_inflight;
@@ -290,15 +292,20 @@ srv_accept(void *arg, uint32_t events)
 	}
 }
 
-int
-lend_peer_listen(const char *traddr, const char *port)
+struct peer_open {
+	const char *traddr, *port;
+};
+
+static int
+peer_open_listener(void *arg, int *out)
 {
+	const struct peer_open *po = arg;
 	struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
 				  .ai_socktype = SOCK_STREAM };
 	struct addrinfo *ai;
 	int fd, one = 1, rc;
 
-	rc = getaddrinfo(traddr, port, &hints, &ai);
+	rc = getaddrinfo(po->traddr, po->port, &hints, &ai);
 	if (rc != 0)
 		return -EINVAL;
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -315,9 +322,32 @@ lend_peer_listen(const char *traddr, const char *port)
 		return rc;
 	}
 	freeaddrinfo(ai);
+	*out = fd;
+	return 0;
+}
+
+/* The peer listener, kept in the fd store: a restart or an upgrade takes it
+ * back (peers that connect meanwhile wait in its backlog). */
+int
+lend_peer_listen(const char *traddr, const char *port)
+{
+	struct peer_open po = { traddr, port };
+	char key[128];
+	bool kept;
+	int fd, rc;
+
+	snprintf(key, sizeof(key), "%s/%s", traddr, port);
+	nvl_fdstore_name(g_srv.store_name, "lend.listen", key);
+	rc = nvl_fdstore_listener(g_srv.store_name, peer_open_listener, &po, &fd, &kept);
+	if (rc < 0)
+		return rc;
+	if (kept)
+		NVL_NOTICELOG("lend: listening again for peers on %s port %s (kept across the "
+			      "restart)", traddr, port);
 	g_srv.fd = fd;
 	g_srv.fdh = nvl_fd_add(fd, EPOLLIN, srv_accept, NULL);
 	if (g_srv.fdh == NULL) {
+		(void)nvl_fdstore_remove(g_srv.store_name);
 		close(fd);
 		g_srv.fd = -1;
 		return -ENOMEM;
@@ -332,6 +362,7 @@ lend_peer_stop(void)
 
 	if (g_srv.fd >= 0) {
 		nvl_fd_del(g_srv.fdh);
+		(void)nvl_fdstore_remove(g_srv.store_name);
 		close(g_srv.fd);
 		g_srv.fd = -1;
 		g_srv.fdh = NULL;

@@ -35,6 +35,8 @@ static struct {
 	struct fdstore_entry *v;
 	unsigned n;
 	bool available;
+	unsigned holds;       /* nvl_fdstore_hold_untaken: the release waits */
+	bool release_pending; /* asked for while held */
 } g_fds = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* A worker started ahead of an upgrade, between the keeper's "A" (the store
@@ -514,9 +516,37 @@ nvl_fdstore_for_each_untaken(void (*fn)(void *arg, const char *name, int fd), vo
 }
 
 void
+nvl_fdstore_hold_untaken(void)
+{
+	pthread_mutex_lock(&g_fds.lock);
+	g_fds.holds++;
+	pthread_mutex_unlock(&g_fds.lock);
+}
+
+void
+nvl_fdstore_unhold_untaken(void)
+{
+	bool now;
+
+	pthread_mutex_lock(&g_fds.lock);
+	if (g_fds.holds > 0)
+		g_fds.holds--;
+	now = g_fds.holds == 0 && g_fds.release_pending;
+	pthread_mutex_unlock(&g_fds.lock);
+	if (now)
+		nvl_fdstore_release_untaken();
+}
+
+void
 nvl_fdstore_release_untaken(void)
 {
 	pthread_mutex_lock(&g_fds.lock);
+	if (g_fds.holds > 0) {
+		g_fds.release_pending = true;
+		pthread_mutex_unlock(&g_fds.lock);
+		return;
+	}
+	g_fds.release_pending = false;
 	for (unsigned i = 0; i < g_fds.n; i++) {
 		if (g_fds.v[i].fd >= 0) {
 			NVL_NOTICELOG("fd store: '%s' was not taken back: dropped",

@@ -119,6 +119,12 @@ void nvl_fdstore_for_each_untaken(void (*fn)(void *arg, const char *name, int fd
  *  too (what the new process did not claim is not coming back). */
 void nvl_fdstore_release_untaken(void);
 
+/** A start that finishes later (lending rebuilds its targets after the
+ *  start, from messages) will still take descriptors: the release of the
+ *  untaken ones waits until every hold is undone. */
+void nvl_fdstore_hold_untaken(void);
+void nvl_fdstore_unhold_untaken(void);
+
 /**
  * Hand `fd` to the store as `name` (the store gets its own copy; fd stays
  * the caller's), in one notification.

@@ -12,7 +12,8 @@
 # under the reservation, one daemon per backing device, a peer without the
 # key, a key file others may read), a forced reclaim under I/O, borrower
 # kill -9 -> lease expiry -> the other borrows (preempting the reservation),
-# the lender restarted mid-borrow under fio verify, shared lending, and the
+# the lender upgraded mid-borrow under fio verify (its connection kept, no
+# reconnect), the lender restarted mid-borrow under fio verify, shared lending, and the
 # offers in the lender's NVMe discovery log (through libnvlend here; the
 # guest test lend_guest.sh does it with the kernel's nvme discover).
 source "$(dirname "$0")/common.sh"
@@ -214,6 +215,29 @@ dd if=/dev/zero of="$dev2" bs=4k count=1 oflag=direct status=none ||
 	fail "b2 cannot write: the old reservation was not preempted"
 on b1 detach --force lend-lender-1 >/dev/null 2>&1
 start_node b1 $N1
+
+log "lender upgrade mid-borrow: b2's NVMe/TCP connection is kept, no reconnect, fio verify goes on"
+# the lend target is not in the kept configuration: lending builds it again
+# at the start, after the transports restored; the kept controller waits for it
+fio --name=u --filename="$dev2" --rw=write --bs=64k --size=24M --direct=1 --ioengine=libaio \
+	--iodepth=8 --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 \
+	--rate=10m >"$T/fio-upgrade.log" 2>&1 &
+fpid=$!
+on_exit "kill $fpid"
+sleep 1
+kill -0 $fpid 2>/dev/null || { cat "$T/fio-upgrade.log" >&2; fail "fio ended too early"; }
+out=$(on lender upgrade 2>&1) || fail "lender upgrade: $out"
+wait $fpid || { cat "$T/fio-upgrade.log" >&2; fail "fio verify failed across the lender upgrade"; }
+grep -q "err= 0" "$T/fio-upgrade.log" || fail "fio reported an error"
+grep_q "waits for its subsystem" <"${LOG[lender]}" ||
+	fail "the kept lend controller did not wait for its subsystem: $(grep 'tcp:' "${LOG[lender]}")"
+grep_q "taken back from the previous worker once its subsystem came" <"${LOG[lender]}" ||
+	fail "the lend controller was not taken back: $(grep 'tcp:' "${LOG[lender]}")"
+grep_q "not taken back" <"${LOG[lender]}" &&
+	fail "a kept controller was dropped: $(grep 'not taken back' "${LOG[lender]}")"
+grep_q "lost:.*reconnecting" <"${LOG[b2]}" &&
+	fail "b2 reconnected across the lender upgrade: $(grep 'lost' "${LOG[b2]}")"
+assert_contains "$(on lender lend list | grep lender:1)" "borrowed by b2"
 
 log "lender restart mid-borrow: fio verify on b2 goes on"
 fio --name=v --filename="$dev2" --rw=write --bs=64k --size=40M --direct=1 --ioengine=libaio \

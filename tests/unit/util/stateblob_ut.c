@@ -6,7 +6,8 @@
  * error, never a wrong answer; the capacity is enforced; and the blob a
  * previous worker stored is taken back with its contents: the test plays the
  * supervisor (a NOTIFY_SOCKET datagram socket receiving FDSTORE=1), then
- * hands the descriptor back through LISTEN_FDS as the keeper would.
+ * hands the descriptor back through LISTEN_FDS as the keeper would; and a
+ * hold keeps the untaken descriptors until a later start took its own.
  */
 #include "util/stateblob.c"
 #include "util/fdstore.c"
@@ -129,12 +130,71 @@ test_taken_back_after_restart(void **state)
 	rmdir(dir);
 }
 
+/* /dev/null at descriptor want (as LISTEN_FDS hands them) */
+static void
+null_at(int want)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	if (fd != want) {
+		assert_int_equal(dup2(fd, want), want);
+		close(fd);
+	}
+}
+
+/* A start that finishes later holds the release of what nobody took yet
+ * (lending rebuilds its targets, and takes their listeners, after READY). */
+static void
+test_hold_untaken(void **state)
+{
+	char num[16];
+	int fd;
+
+	(void)state;
+	null_at(3);
+	null_at(4);
+	snprintf(num, sizeof(num), "%d", (int)getpid());
+	setenv("LISTEN_PID", num, 1);
+	setenv("LISTEN_FDS", "2", 1);
+	setenv("LISTEN_FDNAMES", "ut.early:ut.late", 1);
+	assert_int_equal(nvl_fdstore_init(), 2);
+	assert_true(nvl_fdstore_take("ut.early") >= 0);
+	nvl_fdstore_hold_untaken();
+	nvl_fdstore_hold_untaken();
+	nvl_fdstore_release_untaken(); /* READY: held twice, nothing released */
+	assert_true(fcntl(4, F_GETFD) >= 0);
+	nvl_fdstore_unhold_untaken();
+	assert_true(fcntl(4, F_GETFD) >= 0);
+	/* the later start takes its descriptor, then lets the rest go */
+	fd = nvl_fdstore_take("ut.late");
+	assert_int_equal(fd, 4);
+	nvl_fdstore_unhold_untaken();
+	assert_int_equal(g_fds.n, 0);
+	assert_true(fcntl(4, F_GETFD) >= 0); /* taken: the taker's */
+	close(3);
+	close(4);
+	/* without a hold, untaken ones go at once */
+	null_at(3);
+	setenv("LISTEN_PID", num, 1); /* read once: unset by the first init */
+	setenv("LISTEN_FDS", "1", 1);
+	setenv("LISTEN_FDNAMES", "ut.unused", 1);
+	assert_int_equal(nvl_fdstore_init(), 1);
+	nvl_fdstore_release_untaken();
+	assert_int_equal(fcntl(3, F_GETFD), -1);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	g_fds.available = false;
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_versions_and_torn_writes),
 		cmocka_unit_test(test_taken_back_after_restart),
+		cmocka_unit_test(test_hold_untaken),
 	};
 
 	return UT_RUN(tests);
