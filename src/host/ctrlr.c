@@ -203,7 +203,7 @@ host_ctrlr_admin(struct host_ctrlr *c, struct nvl_nvme_cmd *cmd, void *buf, uint
 
 	if (host_ctrlr_state(c) != HOST_CTRLR_READY)
 		return -ENOTCONN;
-	if (len && !host_ctrlr_buf_reachable(c, buf, len))
+	if (len && !c->ops->admin_bounces && !host_ctrlr_buf_reachable(c, buf, len))
 		return -EINVAL;
 	rc = host_admin_submit(c, cmd, buf, len, (uint8_t)dir, flags, cb, arg, NULL, NULL);
 	if (rc < 0)

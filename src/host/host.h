@@ -151,7 +151,8 @@ typedef void (*host_admin_cb)(void *arg, const struct nvl_nvme_cpl *cpl, int rc)
 
 /**
  * Queue an admin command (cid and data pointer are set here); buf must be
- * reachable (host_ctrlr_buf_reachable). \return 0 (cb runs once, from a
+ * reachable (host_ctrlr_buf_reachable) on shm; NVMe/RDMA copies any other
+ * memory through its window. \return 0 (cb runs once, from a
  * later host_ctrlr_poll or the association's end), -ENOTCONN (not ready),
  * -EAGAIN (too many outstanding), -EINVAL.
  */
@@ -201,7 +202,7 @@ unsigned host_ctrlr_attempts(const struct host_ctrlr *c);
 uint64_t host_ctrlr_lost_ns(const struct host_ctrlr *c);
 
 /** Is [p, p + len) inside the data window of the current association, or
- *  has the transport none? (Admin command buffers must be.) */
+ *  has the transport none? (Admin command buffers must be, but over RDMA.) */
 bool host_ctrlr_buf_reachable(const struct host_ctrlr *c, const void *p, size_t len);
 
 /* ---- identity ------------------------------------------------------------------- */

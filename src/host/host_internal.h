@@ -275,6 +275,7 @@ struct host_transport_ops {
 	bool fabrics;               /* enable through properties, ask for queues (NVMe-oF) */
 	bool delete_queues;         /* destroy sends Delete I/O SQ/CQ (else closing deletes) */
 	bool spin_yields;           /* the peer is a local process: spinners offer the CPU */
+	bool admin_bounces;         /* admin_send copies data outside the window through it */
 
 	/** optional: the controller's lifetime state (tcp: the resolved address). */
 	int (*ctrlr_init)(struct host_ctrlr *c);

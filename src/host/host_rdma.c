@@ -1181,6 +1181,7 @@ const struct host_transport_ops g_host_rdma_ops = {
 	.fabrics = true,
 	.delete_queues = false,
 	.spin_yields = false,
+	.admin_bounces = true, /* rdma_admin_send */
 	.ctrlr_init = rdma_ctrlr_init,
 	.ctrlr_fini = rdma_ctrlr_fini,
 	.assoc_start = rdma_assoc_start,

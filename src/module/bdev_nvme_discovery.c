@@ -6,6 +6,11 @@
  * per NVMe subsystem entry of its log, named NAME<index> (its bdevs
  * NAME<index>n<nsid>), as SPDK names them.
  *
+ *  - one transport per service, NVMe/TCP or NVMe/RDMA (trtype): the
+ *    discovery controller is reached over it, and only the log's entries of
+ *    that transport are attached (over it), as SPDK's discovery does; a
+ *    target that offers a subsystem over both is followed once per
+ *    transport, by two services;
  *  - the discovery controller is a core controller (src/host/host.h) that
  *    reconnects on its own after a loss (reconnect_delay_sec, never giving
  *    up); its first connect, if it fails, is tried again every
@@ -18,7 +23,7 @@
  *    again. The log is read record by record (1 KiB each, fits any MDTS),
  *    header first and last: a generation counter that moved in between
  *    means reading again (NVMe over Fabrics 1.1, 5.3);
- *  - a new NVMe/TCP subsystem entry (subnqn, traddr, trsvcid; a wildcard
+ *  - a new subsystem entry of that transport (subnqn, traddr, trsvcid; a wildcard
  *    traddr, 0.0.0.0 or ::, means the discovery controller's address) is attached
  *    with retry_first_connect (the log says it exists: wait for it); an
  *    entry that left the log has its controller detached (while one of its
@@ -45,6 +50,7 @@ NVL_LOG_DECLARE_COMPONENT(bdev_nvme);
 #define DISC_KATO_MS 30000
 #define DISC_ADMIN_TIMEOUT_MS 10000
 #define NVME_DISC_POLL_SEC 5 /* without change events: read the log this often */
+#define DISC_RDMA_WINDOW (1u << 20) /* RDMA: the registered buffer (1 KiB log reads only) */
 
 /* A space-padded fixed field of a log entry as a NUL-terminated string. */
 static void
@@ -58,6 +64,26 @@ disc_field(char *out, size_t outlen, const char *in, size_t inlen)
 		n = outlen - 1;
 	memcpy(out, in, n);
 	out[n] = '\0';
+}
+
+static bool
+disc_rdma(const struct nvme_disc_opts *o)
+{
+	return strcmp(o->trtype, "RDMA") == 0;
+}
+
+/*
+ * Whether a log entry is one this service attaches: an NVMe subsystem (not a
+ * discovery controller or referral) over IP (ADRFAM IPv4/IPv6) on the
+ * service's own transport (TRTYPE, NVMe over Fabrics 1.1, Figure 38).
+ */
+static bool
+disc_entry_wanted(const struct nvme_disc_opts *o, const struct nvl_nvmf_discovery_entry *x)
+{
+	uint8_t trtype = disc_rdma(o) ? NVL_NVMF_TRTYPE_RDMA : NVL_NVMF_TRTYPE_TCP;
+
+	return x->subtype == NVL_NVMF_SUBTYPE_NVME && x->trtype == trtype &&
+	       (x->adrfam == NVL_NVMF_ADRFAM_IPV4 || x->adrfam == NVL_NVMF_ADRFAM_IPV6);
 }
 
 enum disc_state {
@@ -164,7 +190,7 @@ entry_attach(struct nvme_disc *d, struct disc_entry *e)
 
 	memset(&o, 0, sizeof(o));
 	nvl_strlcpy(o.name, e->ctrlr, sizeof(o.name));
-	nvl_strlcpy(o.trtype, "TCP", sizeof(o.trtype));
+	nvl_strlcpy(o.trtype, disc_rdma(&d->o) ? "RDMA" : "TCP", sizeof(o.trtype));
 	nvl_strlcpy(o.traddr, e->traddr, sizeof(o.traddr));
 	nvl_strlcpy(o.trsvcid, e->trsvcid, sizeof(o.trsvcid));
 	nvl_strlcpy(o.adrfam, e->adrfam, sizeof(o.adrfam));
@@ -251,11 +277,8 @@ disc_process_log(struct nvme_disc *d)
 		const struct nvl_nvmf_discovery_entry *x = &d->recs[r];
 		struct disc_entry *e = NULL, k;
 
-		if (x->subtype != NVL_NVMF_SUBTYPE_NVME)
+		if (!disc_entry_wanted(&d->o, x))
 			continue;
-		if (x->trtype != NVL_NVMF_TRTYPE_TCP ||
-		    (x->adrfam != NVL_NVMF_ADRFAM_IPV4 && x->adrfam != NVL_NVMF_ADRFAM_IPV6))
-			continue; /* only NVMe/TCP over IP is ours to attach */
 		memset(&k, 0, sizeof(k));
 		disc_field(k.subnqn, sizeof(k.subnqn), x->subnqn, sizeof(x->subnqn));
 		disc_field(k.traddr, sizeof(k.traddr), x->traddr, sizeof(x->traddr));
@@ -688,7 +711,7 @@ disc_connect(struct nvme_disc *d)
 	struct nvl_uri u;
 
 	memset(&u, 0, sizeof(u));
-	u.kind = NVL_URI_NVME_TCP;
+	u.kind = disc_rdma(&d->o) ? NVL_URI_NVME_RDMA : NVL_URI_NVME_TCP;
 	if (nvl_strlcpy(u.host, d->o.traddr, sizeof(u.host)) < 0 ||
 	    nvl_strlcpy(u.port, d->o.trsvcid, sizeof(u.port)) < 0)
 		return -EINVAL;
@@ -704,6 +727,8 @@ disc_connect(struct nvme_disc *d)
 	ho.numeric_host = true;
 	ho.io_queues = 1;
 	ho.scan_ns = false;
+	if (disc_rdma(&d->o))
+		ho.window_bytes = DISC_RDMA_WINDOW;
 	ho.ctrlr_loss_ms = -1; /* the service outlives outages */
 	ho.reconnect_delay_ms = NVL_MAX(d->o.reconnect_delay_sec, 1u) * 1000;
 	ho.reconnect_delay_max_ms = ho.reconnect_delay_ms * 8;
@@ -837,12 +862,14 @@ bdev_nvme_discovery_info_all(void)
 					  c && strcmp(c->disc_name, d->o.name) == 0
 						  ? bdev_nvme_ctrlr_state(c)
 						  : "detached",
-					  "trid", "trtype", "TCP", "adrfam", e->adrfam, "traddr",
+					  "trid", "trtype", disc_rdma(&d->o) ? "RDMA" : "TCP",
+					  "adrfam", e->adrfam, "traddr",
 					  e->traddr, "trsvcid", e->trsvcid, "subnqn", e->subnqn,
 					  "in_log", e->in_log));
 		}
 		o = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:I, s:b, s:o, s:[]}",
-			      "name", d->o.name, "state", disc_state_str(d), "trid", "trtype", "TCP",
+			      "name", d->o.name, "state", disc_state_str(d), "trid", "trtype",
+			      disc_rdma(&d->o) ? "RDMA" : "TCP",
 			      "adrfam", d->o.adrfam, "traddr", d->o.traddr, "trsvcid",
 			      d->o.trsvcid, "subnqn", NVL_NVME_DISCOVERY_NQN, "hostnqn",
 			      d->o.hostnqn, "genctr", (json_int_t)d->genctr, "log_change_events",
@@ -866,7 +893,7 @@ bdev_nvme_discovery_write_config(json_t *calls)
 			calls,
 			json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:I, s:i, s:i}}",
 				  "method", "bdev_nvme_start_discovery", "params", "name", d->o.name,
-				  "trtype", "tcp", "adrfam", d->o.adrfam, "traddr", d->o.traddr,
+				  "trtype", disc_rdma(&d->o) ? "rdma" : "tcp", "adrfam", d->o.adrfam, "traddr", d->o.traddr,
 				  "trsvcid", d->o.trsvcid, "hostnqn", d->o.hostnqn,
 				  "wait_for_attach", false, "ctrlr_loss_timeout_sec",
 				  (json_int_t)d->o.ctrlr_loss_timeout_sec, "reconnect_delay_sec",

@@ -170,6 +170,9 @@ bool bdev_nvme_ctrlr_in_use(const struct nvme_ctrlr *c, char *why, size_t why_le
 /** What bdev_nvme_start_discovery asks for (defaults filled by the RPC glue). */
 struct nvme_disc_opts {
 	char name[NVME_NAME_MAX];    /* controllers are NAME0, NAME1, ... */
+	char trtype[8];              /* "TCP" or "RDMA": the discovery controller's and
+				      * its entries' (as SPDK: entries of another
+				      * transport are not attached) */
 	char traddr[256];
 	char trsvcid[32];
 	char adrfam[8];
@@ -191,7 +194,8 @@ typedef void (*nvme_disc_done_fn)(void *arg, struct nvme_disc *d, int rc, const 
  *  wait_for_attach: and its controllers attached or waiting), or, with
  *  retry_first_connect, the discovery controller not reached and retried,
  *  or the failure.
- *  \return 0, -EEXIST, -EINVAL (address), -ENOMEM, a socket's -errno. */
+ *  \return 0, -EEXIST, -EINVAL (address), -ENOMEM, -ENETDOWN (trtype RDMA:
+ *  no RDMA device), a socket's -errno. */
 int bdev_nvme_discovery_start(const struct nvme_disc_opts *o, nvme_disc_done_fn done, void *arg);
 /** Stop: detach its controllers, close; done once all are gone.
  *  \return 0, -EBUSY (starting, stopping, a bdev open: why says which). */

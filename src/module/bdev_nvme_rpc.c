@@ -336,9 +336,12 @@ struct rpc_disc {
 static const struct nvl_rpc_param disc_params[] = {
 	NVL_RPC_PARAM(struct rpc_disc, name, NVL_RPC_T_STR, true,
 		      "service name; its controllers are NAME0, NAME1, ... (bdevs NAME0n1, ...)"),
-	NVL_RPC_PARAM(struct rpc_disc, trtype, NVL_RPC_T_STR, true, "\"tcp\""),
+	NVL_RPC_PARAM(struct rpc_disc, trtype, NVL_RPC_T_STR, true,
+		      "\"tcp\" or \"rdma\" (NVMe/RDMA): the discovery controller's transport; "
+		      "only the log's entries of that transport are attached, over it"),
 	NVL_RPC_PARAM(struct rpc_disc, traddr, NVL_RPC_T_STR, true,
-		      "IP address of the discovery controller"),
+		      "IP address of the discovery controller (rdma: of an RDMA device's "
+		      "network)"),
 	NVL_RPC_PARAM(struct rpc_disc, adrfam, NVL_RPC_T_STR, false,
 		      "\"IPv4\" or \"IPv6\" (default: from traddr)"),
 	NVL_RPC_PARAM(struct rpc_disc, trsvcid, NVL_RPC_T_STR, false, "port (default 8009)"),
@@ -385,10 +388,11 @@ rpc_bdev_nvme_start_discovery(struct nvl_rpc_request *req, struct rpc_disc *a)
 	struct nvme_disc_opts *o;
 	struct rpc_attach host = { 0 };
 	struct nvme_ctrlr_opts ho;
+	bool rdma = strcasecmp(a->trtype, "rdma") == 0;
 	int rc;
 
-	if (strcasecmp(a->trtype, "tcp") != 0) {
-		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "trtype %s: only tcp", a->trtype);
+	if (!rdma && strcasecmp(a->trtype, "tcp") != 0) {
+		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "trtype %s: tcp or rdma", a->trtype);
 		return;
 	}
 	if (a->name[0] == '\0' || strlen(a->name) > NVME_NAME_MAX - 13 || strchr(a->name, '/')) {
@@ -415,6 +419,7 @@ rpc_bdev_nvme_start_discovery(struct nvl_rpc_request *req, struct rpc_disc *a)
 		return;
 	}
 	nvl_strlcpy(o->name, a->name, sizeof(o->name));
+	nvl_strlcpy(o->trtype, rdma ? "RDMA" : "TCP", sizeof(o->trtype));
 	nvl_strlcpy(o->traddr, a->traddr, sizeof(o->traddr));
 	nvl_strlcpy(o->trsvcid, a->trsvcid ? a->trsvcid : "8009", sizeof(o->trsvcid));
 	nvl_strlcpy(o->adrfam, a->adrfam ? a->adrfam : strchr(a->traddr, ':') ? "IPv6" : "IPv4",
@@ -450,14 +455,17 @@ rpc_bdev_nvme_start_discovery(struct nvl_rpc_request *req, struct rpc_disc *a)
 			      "traddr/trsvcid: not a numeric address and port");
 		return;
 	}
-	if (rc < 0)
+	if (rc == -ENETDOWN) /* trtype rdma: no RDMA device */
+		nvl_rpc_error(req, rc, "discovery %s: %s", a->name, nvl_strerror(rc));
+	else if (rc < 0)
 		nvl_rpc_error(req, rc, "discovery %s: %s", a->name, strerror(-rc));
 }
 NVL_RPC_REGISTER("bdev_nvme_start_discovery", rpc_bdev_nvme_start_discovery, struct rpc_disc,
 		 disc_params, NVL_RPC_RUNTIME,
-		 "Follow a target's discovery controller (NVMe/TCP): attach each NVMe subsystem "
-		 "of its log as a controller NAME<index>, attach new entries and detach removed "
-		 "ones as the log changes (Discovery Log Page Change events). Answers once the "
+		 "Follow a target's discovery controller (NVMe/TCP or NVMe/RDMA): attach each NVMe "
+		 "subsystem its log offers over that same transport as a controller NAME<index>, "
+		 "attach new entries and detach removed ones as the log changes (Discovery Log "
+		 "Page Change events). Answers once the "
 		 "first log is read; fails at once if the discovery controller cannot be "
 		 "reached (while a configuration is loaded: it waits and retries instead).")
 

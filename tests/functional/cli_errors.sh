@@ -11,6 +11,7 @@
 #   a namespace that is not active       -> 5 "no such namespace"
 #   a malformed URI                      -> 2 "invalid URI"
 #   nvme+rdma without an RDMA device     -> 4 "no RDMA device (is rdma_rxe / ...)"
+#     (and nvme attach / nvme discover start over nvme+rdma say so too)
 # over TCP and shm alike; the target's own reason follows in parentheses.
 # The CLI without a daemon says "no such socket" for a missing RPC socket.
 # timeout: 120
@@ -81,6 +82,11 @@ if [ -z "$(ls /sys/class/infiniband 2>/dev/null)" ]; then
 	check "nvme+rdma://127.0.0.1:$P/$Q:open" 4 "no RDMA device (is rdma_rxe / a NIC driver loaded?)"
 	out=$(nvlend nvme attach rd "nvme+rdma://127.0.0.1:$P/$Q:open" 2>&1) && fail "nvme attach without RDMA: $out"
 	assert_contains "$out" "no RDMA device" "nvme attach without an RDMA device"
+	out=$(nvlend nvme discover start rdisc "nvme+rdma://127.0.0.1:$P" 2>&1) &&
+		fail "nvme discover start without RDMA: $out"
+	assert_contains "$out" "no RDMA device" "nvme discover start without an RDMA device"
+	assert_eq "$(nvlend rpc bdev_nvme_get_discovery_info | tr -d ' \n')" "[]" \
+		"a discovery service left behind"
 fi
 # no attachment was left behind by any failure
 [ -z "$ATTACH_OK" ] || assert_eq "$(nvlend attachments | tail -n +2)" "none" "attachments after failures"

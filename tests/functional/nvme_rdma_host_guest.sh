@@ -14,7 +14,12 @@
 # kernel target is read back there (and verified by nvlend-perf over shm);
 # nvlend attach --via nbd gives it as a block device; the target's queue
 # pair counters show 4 KiB writes in the capsule, 64 KiB ones read by RDMA
-# READ and reads written by RDMA WRITE.
+# READ and reads written by RDMA WRITE; bdev_nvme_start_discovery trtype
+# rdma against the kernel target's port attaches its subsystem as D0 (an
+# RDMA controller; D0n1 reads the kernel target's data; discovery info,
+# save_config and nvme discover list say RDMA); a controller attached over
+# RDMA goes reconnecting when its subsystem leaves the kernel port and ready
+# when it is back, with its data intact and new writes reaching the target.
 # The guest half is tests/guest/tests/nvlend-rdma-host-guest.sh.
 source "$(dirname "$0")/common.sh"
 guest_prepare
@@ -36,6 +41,7 @@ cat "$T/guest.log"
 [ $grc = 0 ] || fail "guest script failed (status $grc)"
 grep -q GUEST_ALL_OK "$T/guest.log" || fail "guest did not finish"
 for c in soft-roce kernel-target ns-info refusals kernel-perf nvlend-target data-path bdev-rdma attach \
+	disc-rdma reconnect-rdma \
 	daemon-exit; do
 	grep -q "CHECK $c ok" "$T/guest.log" || fail "check $c missing"
 done

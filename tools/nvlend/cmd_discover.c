@@ -87,23 +87,29 @@ sectype_str(const struct nvl_nvmf_discovery_entry *e)
 /* ---- nvlend discover ------------------------------------------------------------------ */
 
 /*
- * nvme+tcp://HOST[:PORT][/NQN] or HOST[:PORT] into the URI of a
- * discovery controller (port 8009, the discovery NQN by default).
+ * nvme+tcp://HOST[:PORT][/NQN], nvme+rdma://... or HOST[:PORT] (NVMe/TCP)
+ * into the URI of a discovery controller (port 8009, the discovery NQN by
+ * default).
  * \return 0, -EINVAL.
  */
 static int
 discover_uri(const char *arg, char *out, size_t len)
 {
 	const char *hp = arg, *slash, *nqn = NVL_NVME_DISCOVERY_NQN, *close;
+	const char *scheme = "nvme+tcp";
 	char host[300];
 	size_t hlen;
 	struct nvl_uri u;
 	bool has_port;
 
-	if (strncmp(arg, "nvme+tcp://", 11) == 0)
+	if (strncmp(arg, "nvme+tcp://", 11) == 0) {
 		hp = arg + 11;
-	else if (strstr(arg, "://"))
+	} else if (strncmp(arg, "nvme+rdma://", 12) == 0) {
+		hp = arg + 12;
+		scheme = "nvme+rdma";
+	} else if (strstr(arg, "://")) {
 		return -EINVAL;
+	}
 	slash = strchr(hp[0] == '[' && strchr(hp, ']') ? strchr(hp, ']') : hp, '/');
 	hlen = slash ? (size_t)(slash - hp) : strlen(hp);
 	if (slash && slash[1])
@@ -119,14 +125,14 @@ discover_uri(const char *arg, char *out, size_t len)
 		has_port = close[1] == ':';
 	} else if (strchr(host, ':') != strrchr(host, ':')) {
 		/* a bare IPv6 address: no port can follow it */
-		if (snprintf(out, len, "nvme+tcp://[%s]:%s/%s", host, DISCOVER_DEFAULT_PORT,
+		if (snprintf(out, len, "%s://[%s]:%s/%s", scheme, host, DISCOVER_DEFAULT_PORT,
 			     nqn) >= (int)len)
 			return -EINVAL;
 		return nvl_uri_parse(out, &u) < 0 ? -EINVAL : 0;
 	} else {
 		has_port = strchr(host, ':') != NULL;
 	}
-	if (snprintf(out, len, "nvme+tcp://%s%s%s/%s", host, has_port ? "" : ":",
+	if (snprintf(out, len, "%s://%s%s%s/%s", scheme, host, has_port ? "" : ":",
 		     has_port ? "" : DISCOVER_DEFAULT_PORT, nqn) >= (int)len)
 		return -EINVAL;
 	return nvl_uri_parse(out, &u) < 0 ? -EINVAL : 0;
@@ -175,6 +181,10 @@ cmd_discover(struct nvl_cli *cli, int argc, char **argv)
 	if (discover_uri(argv[optind], uri, sizeof(uri)) < 0)
 		return cli_usage_error(cli, "'%s' is not nvme+tcp://HOST[:PORT][/NQN] nor "
 					    "HOST[:PORT]", argv[optind]);
+	if (strncmp(uri, "nvme+rdma://", 12) == 0)
+		return cli_usage_error(cli, "it reads the log over NVMe/TCP only; "
+					    "'nvlend nvme discover start NAME %s' follows it over "
+					    "NVMe/RDMA", argv[optind]);
 	n = discovery_log_read(uri, hostnqn, &hdr, &e, why, sizeof(why));
 	if (n < 0) {
 		fprintf(stderr, "nvlend discover: %s\n", why);
@@ -316,10 +326,13 @@ cmd_nvme_discover_start(struct nvl_cli *cli, int argc, char **argv)
 	if (argc - optind != 2)
 		return cli_usage_error(cli, "expected NAME nvme+tcp://HOST[:PORT]");
 	if (discover_uri(argv[optind + 1], uri, sizeof(uri)) < 0 || nvl_uri_parse(uri, &u) < 0)
-		return cli_usage_error(cli, "'%s' is not nvme+tcp://HOST[:PORT] nor HOST[:PORT]",
+		return cli_usage_error(cli,
+				       "'%s' is not nvme+tcp://HOST[:PORT], nvme+rdma://HOST[:PORT] "
+				       "nor HOST[:PORT]",
 				       argv[optind + 1]);
-	params = json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", argv[optind], "trtype", "tcp",
-			   "traddr", u.host, "trsvcid", u.port, "wait_for_attach", wait);
+	params = json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", argv[optind], "trtype",
+			   u.kind == NVL_URI_NVME_RDMA ? "rdma" : "tcp", "traddr", u.host, "trsvcid",
+			   u.port, "wait_for_attach", wait);
 	if (strcmp(u.nqn, NVL_NVME_DISCOVERY_NQN) != 0)
 		json_object_set_new(params, "subnqn", json_string(u.nqn));
 	if (hostnqn)
@@ -365,17 +378,19 @@ NVL_CLI_COMMAND(g_cmd_nvme_discover_start, "nvme discover start",
 "    nvlend [--json] nvme discover start NAME nvme+tcp://HOST[:PORT] [--hostnqn NQN]\n"
 "           [--wait] [--ctrlr-loss-timeout SECS] [--reconnect-delay SECS]\n"
 "           [--fast-io-fail-timeout SECS]\n"
+"    nvlend [--json] nvme discover start NAME nvme+rdma://HOST[:PORT] ...\n"
 "\n"
 "DESCRIPTION\n"
 "    The daemon keeps a connection to the discovery controller at HOST:PORT\n"
 "    (default port 8009) and attaches each NVMe subsystem entry of its log as\n"
 "    an NVMe controller named NAME0, NAME1, ... (its bdevs NAMEin<nsid>), as\n"
 "    SPDK's bdev_nvme_start_discovery does; fails at once if nothing answers\n"
-"    there. When the log changes (the target sends a Discovery Log Page\n"
-"    Change event), new entries are attached and controllers of removed\n"
-"    entries are detached. The discovery service is\n"
-"    kept by save_config; 'nvlend nvme discover stop NAME' ends it and\n"
-"    detaches its controllers.\n"
+"    there. Over nvme+tcp:// only the log's NVMe/TCP entries are attached,\n"
+"    over nvme+rdma:// (NVMe/RDMA) only its NVMe/RDMA entries. When the log\n"
+"    changes (the target sends a Discovery Log Page Change event), new\n"
+"    entries are attached and controllers of removed entries are detached.\n"
+"    The discovery service is kept by save_config; 'nvlend nvme discover\n"
+"    stop NAME' ends it and detaches its controllers.\n"
 "\n"
 "OPTIONS\n"
 "    --hostnqn NQN                  this host's NQN (default: the machine's)\n"
@@ -388,6 +403,7 @@ NVL_CLI_COMMAND(g_cmd_nvme_discover_start, "nvme discover start",
 "\n"
 "EXAMPLES\n"
 "    nvlend nvme discover start tgt nvme+tcp://192.0.2.10:8009\n"
+"    nvlend nvme discover start rtgt nvme+rdma://192.0.2.10:4420\n"
 "    nvlend bdev list            # tgt0n1, tgt1n1, ...\n",
 		cmd_nvme_discover_start)
 
@@ -444,12 +460,14 @@ cmd_nvme_discover_list(struct nvl_cli *cli, int argc, char **argv)
 	json_array_foreach(result, i, d) {
 		json_t *trid = json_object_get(d, "trid");
 		json_t *ctrlrs = json_object_get(d, "ctrlrs"), *x;
+		const char *tt = json_string_value(json_object_get(trid, "trtype"));
 		char target[300], gen[24], names[512] = "";
 		size_t k, off = 0;
 
-		snprintf(target, sizeof(target), "%s:%s",
+		snprintf(target, sizeof(target), "%s:%s%s",
 			 json_string_value(json_object_get(trid, "traddr")),
-			 json_string_value(json_object_get(trid, "trsvcid")));
+			 json_string_value(json_object_get(trid, "trsvcid")),
+			 tt && strcmp(tt, "RDMA") == 0 ? " (rdma)" : "");
 		snprintf(gen, sizeof(gen), "%lld",
 			 (long long)json_integer_value(json_object_get(d, "genctr")));
 		json_array_foreach(ctrlrs, k, x) {
@@ -482,7 +500,8 @@ NVL_CLI_COMMAND(g_cmd_nvme_discover_list, "nvme discover list",
 "\n"
 "DESCRIPTION\n"
 "    One line per discovery service: its name, the discovery controller it\n"
-"    follows, its state (connecting, ready, waiting to reconnect), the\n"
-"    generation counter of the log last read, and the controllers it\n"
-"    attached. --json prints bdev_nvme_get_discovery_info's answer.\n",
+"    follows (\"(rdma)\" after it over NVMe/RDMA), its state (connecting, ready,\n"
+"    waiting to reconnect), the generation counter of the log last read, and\n"
+"    the controllers it attached. --json prints bdev_nvme_get_discovery_info's\n"
+"    answer.\n",
 		cmd_nvme_discover_list)

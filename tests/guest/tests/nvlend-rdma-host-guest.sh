@@ -10,6 +10,11 @@
 # what was written through the kernel target directly is read back; and
 # nvlend attach --via nbd gives the kernel target's namespace as a block
 # device. The target's queue pair counters show which way the data went.
+# Then bdev_nvme_start_discovery trtype rdma against the kernel target's
+# port (its entry attached as D0, D0n1 reads what the kernel target holds,
+# get_discovery_info / save_config / nvme discover list say RDMA), and a
+# controller attached over RDMA that outlives its subsystem leaving the
+# kernel port and coming back (reconnecting, then ready, data intact).
 # Parameters in /host/env. Prints "CHECK <name> ok" per step and
 # GUEST_ALL_OK at the end.
 set -u
@@ -152,8 +157,77 @@ dd if="$dev" bs=512 skip=2048 count=128 2>/dev/null | cmp - /tmp/back || fail at
 /host/nvlend detach r1 || fail attach "nvlend detach"
 ok attach
 
+# ---- bdev_nvme_start_discovery trtype rdma: the kernel target's discovery on port 4421 --------
+rpc bdev_nvme_start_discovery "{\"name\":\"D\",\"trtype\":\"rdma\",\"adrfam\":\"IPv4\",\"traddr\":\"$A\",\"trsvcid\":\"4421\",\"wait_for_attach\":true,\"attach_timeout_ms\":30000}"
+i=0
+until /host/nvlend -t 10 rpc bdev_get_bdevs '{"name":"D0n1"}' > /tmp/db 2>&1; do
+  i=$((i + 1)); [ $i -lt 30 ] || { cat /tmp/db; /host/nvlend rpc bdev_nvme_get_discovery_info; fail disc-rdma "no bdev D0n1"; }
+  sleep 1
+done
+grep -q "NVMe/RDMA" /tmp/db || { cat /tmp/db; fail disc-rdma "D0n1 is not an NVMe/RDMA disk"; }
+/host/nvlend -t 10 rpc bdev_nvme_get_discovery_info > /tmp/di 2>&1 || { cat /tmp/di; fail disc-rdma "get_discovery_info"; }
+cat /tmp/di
+[ "$(grep -c '"trtype": *"RDMA"' /tmp/di)" -ge 2 ] || fail disc-rdma "get_discovery_info does not say RDMA for the service and its entry"
+grep -q '"trtype": *"TCP"' /tmp/di && fail disc-rdma "get_discovery_info says TCP"
+grep -q "\"subnqn\": *\"$KNQN\"" /tmp/di || fail disc-rdma "the kernel subsystem is not an entry"
+/host/nvlend -t 10 rpc bdev_nvme_get_controllers '{"name":"D0"}' > /tmp/dc 2>&1 || { cat /tmp/dc; fail disc-rdma "no controller D0"; }
+grep -q '"trtype": *"RDMA"' /tmp/dc || { cat /tmp/dc; fail disc-rdma "D0 is not an RDMA controller"; }
+/host/nvlend nvme discover list > /tmp/dl 2>&1; cat /tmp/dl
+grep -q "(rdma)" /tmp/dl || fail disc-rdma "nvme discover list does not say rdma"
+/host/nvlend -t 10 rpc save_config > /tmp/dsave 2>&1 || fail disc-rdma "save_config"
+tr -d ' \n' < /tmp/dsave | grep -q '"method":"bdev_nvme_start_discovery","params":{[^}]*"trtype":"rdma"' ||
+  { grep -A12 start_discovery /tmp/dsave; fail disc-rdma "save_config does not keep trtype rdma"; }
+# what was written through the kernel target, read through D0n1 (re-exported over shm)
+DNQN=$SNQN-disc
+rpc nvmf_create_subsystem "{\"nqn\":\"$DNQN\",\"allow_any_host\":true}"
+rpc nvmf_subsystem_add_ns "{\"nqn\":\"$DNQN\",\"namespace\":{\"bdev_name\":\"D0n1\"}}"
+rpc nvmf_subsystem_add_listener "{\"nqn\":\"$DNQN\",\"listen_address\":{\"trtype\":\"SHM\",\"traddr\":\"/tmp/shm-d.sock\"}}"
+/host/nvlend ns read "nvme+shm:///tmp/shm-d.sock?nqn=$DNQN" --lba 2048 --count 128 -o /tmp/dback > /tmp/dr 2>&1 ||
+  { cat /tmp/dr; fail disc-rdma "ns read of D0n1 over shm"; }
+cmp /tmp/back /tmp/dback || fail disc-rdma "D0n1 reads other data than the kernel target"
+rpc nvmf_delete_subsystem "{\"nqn\":\"$DNQN\"}"
+rpc bdev_nvme_stop_discovery '{"name":"D"}'
+/host/nvlend -t 10 rpc bdev_nvme_get_controllers '{"name":"D0"}' > /dev/null 2>&1 && fail disc-rdma "D0 outlived its discovery service"
+ok disc-rdma
 rpc nvmf_delete_subsystem "{\"nqn\":\"$SNQN\"}"
 rpc bdev_nvme_detach_controller '{"name":"k"}'
+
+# ---- reconnect over RDMA: the kernel port loses the subsystem, then has it again ------------------
+ctrlr_state() { /host/nvlend -t 10 rpc bdev_nvme_get_controllers '{"name":"kr"}' 2>/dev/null |
+  sed -n 's/.*"state": *"\([^"]*\)".*/\1/p' | head -1; }
+wait_state() { # wait_state SECS REGEX: until kr's state matches
+  j=0
+  until ctrlr_state | grep -qE "$2"; do
+    j=$((j + 1)); [ $j -lt $(($1 * 2)) ] || return 1; sleep 0.5
+  done
+}
+rpc bdev_nvme_attach_controller "{\"name\":\"kr\",\"trtype\":\"RDMA\",\"adrfam\":\"IPv4\",\"traddr\":\"$A\",\"trsvcid\":\"4421\",\"subnqn\":\"$KNQN\",\"ctrlr_loss_timeout_sec\":-1,\"reconnect_delay_sec\":1}"
+RNQN=$SNQN-reconnect
+RURI="nvme+shm:///tmp/shm-r.sock?nqn=$RNQN"
+rpc nvmf_create_subsystem "{\"nqn\":\"$RNQN\",\"allow_any_host\":true}"
+rpc nvmf_subsystem_add_ns "{\"nqn\":\"$RNQN\",\"namespace\":{\"bdev_name\":\"krn1\"}}"
+rpc nvmf_subsystem_add_listener "{\"nqn\":\"$RNQN\",\"listen_address\":{\"trtype\":\"SHM\",\"traddr\":\"/tmp/shm-r.sock\"}}"
+wait_state 20 '^ready$' || fail reconnect-rdma "kr is not ready ($(ctrlr_state))"
+rm $C/ports/1/subsystems/$KNQN || fail reconnect-rdma "unlink the port"
+wait_state 30 'reconnecting|waiting' || fail reconnect-rdma "kr did not notice the loss ($(ctrlr_state))"
+echo "kr after the loss: $(ctrlr_state)"
+sleep 3
+ctrlr_state | grep -qE 'reconnecting|waiting' || fail reconnect-rdma "kr came back without its port ($(ctrlr_state))"
+ln -s $C/subsystems/$KNQN $C/ports/1/subsystems/$KNQN || fail reconnect-rdma "link the port again"
+wait_state 60 '^ready$' || { /host/nvlend rpc bdev_nvme_get_controllers '{"name":"kr"}'; fail reconnect-rdma "kr did not come back ($(ctrlr_state))"; }
+/host/nvlend -t 10 rpc bdev_nvme_get_controllers '{"name":"kr"}' | grep -E '"(resets|reconnects)"'
+# the data from before, then new data written over the re-export and read over RDMA directly
+timeout 60 /host/nvlend ns read "$RURI" --lba 2048 --count 128 -o /tmp/rback > /tmp/rr 2>&1 ||
+  { cat /tmp/rr; fail reconnect-rdma "ns read over shm after the reconnect"; }
+cmp /tmp/back /tmp/rback || fail reconnect-rdma "other data after the reconnect"
+tail -c 65536 /host/nvlend > /tmp/rnew
+timeout 60 /host/nvlend ns write "$RURI" --lba 4096 < /tmp/rnew > /tmp/rw 2>&1 ||
+  { cat /tmp/rw; fail reconnect-rdma "ns write over shm after the reconnect"; }
+/host/nvlend ns read "$KURI" --lba 4096 --count 128 -o /tmp/rnew2 > /tmp/rr2 2>&1 || { cat /tmp/rr2; fail reconnect-rdma "ns read over RDMA"; }
+cmp /tmp/rnew /tmp/rnew2 || fail reconnect-rdma "what was written after the reconnect is not on the target"
+rpc nvmf_delete_subsystem "{\"nqn\":\"$RNQN\"}"
+rpc bdev_nvme_detach_controller '{"name":"kr"}'
+ok reconnect-rdma
 kill -TERM $DPID
 wait $DPID
 rc=$?

@@ -240,6 +240,101 @@ test_stopping_detaches_all(void **state)
 	fake_free(d);
 }
 
+/* trtype RDMA: its NVMe/RDMA entries attached as RDMA controllers, the TCP ones left */
+static void
+test_rdma_service(void **state)
+{
+	static const char *const log1[] = {
+		"d nqn.2014-08.org.nvmexpress.discovery 192.0.2.10 4420",
+		"n nqn.2026-01.io.example:tcp 192.0.2.10 4420",
+		"r nqn.2026-01.io.example:rdma 192.0.2.10 4421",
+		"r nqn.2026-01.io.example:any 0.0.0.0 4422",
+	};
+	struct nvme_disc *d = fake_disc();
+	json_t *calls, *info;
+
+	(void)state;
+	reset();
+	nvl_strlcpy(d->o.trtype, "RDMA", sizeof(d->o.trtype));
+	set_log(d, log1, 4);
+	disc_process_log(d);
+	assert_int_equal(g_nattached, 2);
+	assert_string_equal(g_attached[0].name, "tgt0");
+	assert_string_equal(g_attached[0].subnqn, "nqn.2026-01.io.example:rdma");
+	assert_string_equal(g_attached[0].trtype, "RDMA");
+	assert_string_equal(g_attached[0].trsvcid, "4421");
+	assert_string_equal(g_attached[1].subnqn, "nqn.2026-01.io.example:any");
+	assert_string_equal(g_attached[1].trtype, "RDMA");
+	assert_string_equal(g_attached[1].traddr, "192.0.2.10");
+
+	/* what it shows and saves says RDMA */
+	TAILQ_INSERT_TAIL(&g_discs, d, link);
+	info = bdev_nvme_discovery_info_all();
+	assert_int_equal(json_array_size(info), 1);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(json_array_get(info, 0), "trid"), "trtype")),
+			    "RDMA");
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_object_get(json_array_get(json_object_get(json_array_get(info, 0),
+								       "ctrlrs"),
+						       0),
+					"trid"),
+			"trtype")),
+		"RDMA");
+	json_decref(info);
+	calls = json_array();
+	bdev_nvme_discovery_write_config(calls);
+	assert_int_equal(json_array_size(calls), 1);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(json_array_get(calls, 0), "params"), "trtype")),
+			    "rdma");
+	json_decref(calls);
+	TAILQ_REMOVE(&g_discs, d, link);
+	fake_free(d);
+}
+
+/* Which entries a service attaches: NVMe subsystems over IP of its own transport. */
+static void
+test_entry_filter(void **state)
+{
+	static const struct {
+		const char *svc;
+		uint8_t subtype, trtype, adrfam;
+		bool want;
+	} t[] = {
+		{ "TCP", NVL_NVMF_SUBTYPE_NVME, NVL_NVMF_TRTYPE_TCP, NVL_NVMF_ADRFAM_IPV4, true },
+		{ "TCP", NVL_NVMF_SUBTYPE_NVME, NVL_NVMF_TRTYPE_TCP, NVL_NVMF_ADRFAM_IPV6, true },
+		{ "TCP", NVL_NVMF_SUBTYPE_NVME, NVL_NVMF_TRTYPE_RDMA, NVL_NVMF_ADRFAM_IPV4, false },
+		{ "", NVL_NVMF_SUBTYPE_NVME, NVL_NVMF_TRTYPE_TCP, NVL_NVMF_ADRFAM_IPV4, true },
+		{ "", NVL_NVMF_SUBTYPE_NVME, NVL_NVMF_TRTYPE_RDMA, NVL_NVMF_ADRFAM_IPV4, false },
+		{ "RDMA", NVL_NVMF_SUBTYPE_NVME, NVL_NVMF_TRTYPE_RDMA, NVL_NVMF_ADRFAM_IPV4, true },
+		{ "RDMA", NVL_NVMF_SUBTYPE_NVME, NVL_NVMF_TRTYPE_RDMA, NVL_NVMF_ADRFAM_IPV6, true },
+		{ "RDMA", NVL_NVMF_SUBTYPE_NVME, NVL_NVMF_TRTYPE_TCP, NVL_NVMF_ADRFAM_IPV4, false },
+		{ "RDMA", NVL_NVMF_SUBTYPE_NVME, NVL_NVMF_TRTYPE_FC, NVL_NVMF_ADRFAM_IPV4, false },
+		{ "RDMA", NVL_NVMF_SUBTYPE_NVME, NVL_NVMF_TRTYPE_RDMA, 3 /* InfiniBand */, false },
+		{ "RDMA", NVL_NVMF_SUBTYPE_DISCOVERY_CURRENT, NVL_NVMF_TRTYPE_RDMA,
+		  NVL_NVMF_ADRFAM_IPV4, false },
+		{ "RDMA", NVL_NVMF_SUBTYPE_DISCOVERY_REFERRAL, NVL_NVMF_TRTYPE_RDMA,
+		  NVL_NVMF_ADRFAM_IPV4, false },
+	};
+	struct nvme_disc_opts o;
+	struct nvl_nvmf_discovery_entry x;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		memset(&o, 0, sizeof(o));
+		memset(&x, 0, sizeof(x));
+		nvl_strlcpy(o.trtype, t[i].svc, sizeof(o.trtype));
+		x.subtype = t[i].subtype;
+		x.trtype = t[i].trtype;
+		x.adrfam = t[i].adrfam;
+		if (disc_entry_wanted(&o, &x) != t[i].want)
+			fail_msg("case %zu: service %s, entry type %u trtype %u adrfam %u", i,
+				 t[i].svc, t[i].subtype, t[i].trtype, t[i].adrfam);
+	}
+}
+
 static void
 test_fixed_field(void **state)
 {
@@ -261,6 +356,8 @@ main(void)
 		cmocka_unit_test(test_attach_and_follow),
 		cmocka_unit_test(test_busy_removal_retried),
 		cmocka_unit_test(test_stopping_detaches_all),
+		cmocka_unit_test(test_rdma_service),
+		cmocka_unit_test(test_entry_filter),
 		cmocka_unit_test(test_fixed_field),
 	};
 
