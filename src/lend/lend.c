@@ -769,6 +769,30 @@ lend_start(void)
 	}
 }
 
+/* An upgrade's hand-over (the old worker, which never serves again): the
+ * O_EXCL holds of lent block devices go now, not when this process ends,
+ * so the new worker's rebuild of the targets can take them (a rolled-back
+ * upgrade starts this binary afresh, which takes them again). */
+static void
+lend_keep_suspend(void (*done)(void))
+{
+	struct lend_offer *o;
+
+	TAILQ_FOREACH(o, &g_lend.offers, link) {
+		if (o->hold_fd >= 0) {
+			close(o->hold_fd);
+			o->hold_fd = -1;
+		}
+	}
+	done();
+}
+
+static void __attribute__((constructor))
+lend_keep_register(void)
+{
+	(void)nvl_fdstore_at_suspend(lend_keep_suspend);
+}
+
 static void (*g_fini_done)(void);
 static struct nvl_timer *g_fini_wait;
 static unsigned g_fini_polls;
