@@ -70,6 +70,7 @@ static struct {
 	bool ahead;                  /* building, the old worker serves */
 	bool ahead_inits_left;       /* init_at_start subsystems wait for app_started */
 	bool ahead_rt;               /* reactor 0 is real-time until the hand-over is done */
+	uint64_t ahead_spin_us;      /* --spin-us, set aside while waiting for the hand-over */
 	json_t *later;               /* configuration calls left for the hand-over */
 	uint64_t cfg_seq;            /* the kept configuration's version replayed */
 	struct nvl_fdh *ahead_fdh;
@@ -613,6 +614,7 @@ app_ahead_readable(void *arg, uint32_t events)
 		return;
 	nvl_fd_del(g_app.ahead_fdh);
 	g_app.ahead_fdh = NULL;
+	nvl_reactor_set_spin_us(g_app.ahead_spin_us);
 	if (rc == -ESTALE) {
 		NVL_ERRLOG("the store changed under what this worker built ahead: starting afresh");
 		_exit(NVL_KEEPER_EXIT_AFRESH);
@@ -661,8 +663,12 @@ app_ahead_wait(void)
 		NVL_ERRLOG("cannot wait for the hand-over: %s", strerror(errno));
 		_exit(1);
 	}
-	/* the hand-over's wake-up: at once, not after whatever runs on this CPU */
+	/* the hand-over's wake-up: at once, not after whatever runs on this CPU;
+	 * and no spinning after a timer while waiting (real-time, a spin would
+	 * take the CPU from the old worker's queues) */
 	g_app.ahead_rt = nvl_sched_realtime(true);
+	g_app.ahead_spin_us = nvl_reactor_get_spin_us();
+	nvl_reactor_set_spin_us(0);
 	hold_until = nvl_now_ns() + 10000000000ULL;
 	if (getenv("NVLEND_TEST_AHEAD_HOLD"))
 		g_app.ahead_hold = nvl_timer_create(app_ahead_ready, &hold_until, 0, 10000);
