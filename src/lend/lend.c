@@ -519,8 +519,16 @@ lend_listen(const struct lend_listener *l, char *err, size_t errlen)
 			 g_lend.key_file, why);
 		return rc;
 	}
-	lend_peer_stop();
-	rc = lend_peer_listen(l->traddr, l->trsvcid);
+	if (lend_peer_listening() && g_lend.listener.on &&
+	    strcmp(g_lend.listener.traddr, l->traddr) == 0 &&
+	    strcmp(g_lend.listener.trsvcid, l->trsvcid) == 0) {
+		/* the same address: the socket stays (closed, the fd store's copy
+		 * would still hold the port a moment, and the new bind fail) */
+		rc = 0;
+	} else {
+		lend_peer_stop();
+		rc = lend_peer_listen(l->traddr, l->trsvcid);
+	}
 	if (rc < 0) {
 		snprintf(err, errlen, "cannot listen on %s port %s: %s", l->traddr, l->trsvcid,
 			 strerror(-rc));

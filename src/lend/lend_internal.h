@@ -200,6 +200,8 @@ void lend_mdns_withdraw(void);
 /* lend_peer.c */
 int lend_peer_listen(const char *traddr, const char *port);
 void lend_peer_stop(void);
+/** the peer listener is up */
+bool lend_peer_listening(void);
 /** Result of a client call, delivered on reactor 0. */
 struct lend_call_result {
 	int rc;                        /**< 0: body is the (authenticated) answer */

@@ -355,6 +355,12 @@ lend_peer_listen(const char *traddr, const char *port)
 	return 0;
 }
 
+bool
+lend_peer_listening(void)
+{
+	return g_srv.fd >= 0;
+}
+
 void
 lend_peer_stop(void)
 {
