@@ -71,6 +71,8 @@ static struct {
 	bool ahead_inits_left;       /* init_at_start subsystems wait for app_started */
 	bool ahead_rt;               /* reactor 0 is real-time until the hand-over is done */
 	uint64_t ahead_spin_us;      /* --spin-us, set aside while waiting for the hand-over */
+	bool handover_line;          /* "handed over" is still to be written */
+	size_t handover_left;        /* configuration calls left for after the hand-over */
 	json_t *later;               /* configuration calls left for the hand-over */
 	uint64_t cfg_seq;            /* the kept configuration's version replayed */
 	struct nvl_fdh *ahead_fdh;
@@ -594,8 +596,9 @@ app_ahead_done(void)
 		app_begin_config();
 		return;
 	}
-	NVL_NOTICELOG("handed over: %zu configuration call(s) left for now",
-		      json_array_size(g_app.later));
+	/* its line once serving (app_started): a line here is downtime */
+	g_app.handover_left = json_array_size(g_app.later);
+	g_app.handover_line = true;
 	json_decref(g_app.replay_calls);
 	g_app.replay_calls = g_app.later;
 	g_app.later = NULL;
@@ -769,14 +772,11 @@ app_started(void)
 	g_app.started = true;
 	g_app.replayed = false;
 	nvl_rpc_set_state(NVL_RPC_RUNTIME);
-	for (struct nvl_subsystem *s = g_subsystems; s && !g_app.stopping; s = s->next) {
-		if (g_app.ahead_inits_left && s->init && s->init_at_handover && s->init_at_start &&
-		    app_init_late(s) < 0)
-			return;
-		if (s->start)
+	/* init_at_start subsystems (lending) start after READY: what they do
+	 * is not part of the kept connections' downtime */
+	for (struct nvl_subsystem *s = g_subsystems; s && !g_app.stopping; s = s->next)
+		if (s->start && !s->init_at_start)
 			s->start();
-	}
-	g_app.ahead_inits_left = false;
 	if (g_app.cfg) {
 		/* serving: told first (an upgrade's live NVMe/TCP connections read
 		 * again from here on), then the state kept. A kill in between
@@ -785,8 +785,19 @@ app_started(void)
 		nvl_fdstore_ready(g_app.replaying_kept ? "serving again after a restart" : "serving");
 		app_save_state(NULL, true);
 		nvl_rpc_set_call_hook(app_save_state);
-		nvl_fdstore_release_untaken();
 	}
+	for (struct nvl_subsystem *s = g_subsystems; s && !g_app.stopping; s = s->next) {
+		if (!s->init_at_start)
+			continue;
+		if (g_app.ahead_inits_left && s->init && s->init_at_handover &&
+		    app_init_late(s) < 0)
+			return;
+		if (s->start)
+			s->start();
+	}
+	g_app.ahead_inits_left = false;
+	if (g_app.cfg)
+		nvl_fdstore_release_untaken();
 	{
 		const char *from = NULL;
 		bool back = false;
@@ -796,6 +807,11 @@ app_started(void)
 			NVL_NOTICELOG("%s %s: serving (nvlend_get_upgrade has the downtime per "
 				      "function)", back ? "upgrade rolled back, still" : "upgraded from",
 				      from ? from : "?");
+		}
+		if (g_app.handover_line) {
+			g_app.handover_line = false;
+			NVL_NOTICELOG("handed over: %zu configuration call(s) were left for after it",
+				      g_app.handover_left);
 		}
 	}
 	if (g_app.opts->started && !g_app.started_cb_done)

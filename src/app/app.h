@@ -34,11 +34,12 @@ struct nvl_subsystem {
 	 *  rewrites, kept descriptors): a worker started ahead of an upgrade runs it
 	 *  at the hand-over, not while the old worker serves */
 	bool init_at_handover;
-	/** with init_at_handover: at the hand-over, init runs just before this
-	 *  subsystem's start hook (after the subsystems before it started: the
-	 *  transports took their connections back), not before, so that it is
-	 *  not part of their downtime. Only for state that nothing replayed from
-	 *  the kept configuration depends on. */
+	/** its start hook runs after the daemon told the service manager (or the
+	 *  keeper) it serves, after the other subsystems' start hooks (the
+	 *  transports took their connections back and read again), so that it is
+	 *  not part of their downtime; with init_at_handover, a worker built
+	 *  ahead runs its init there too, just before. Only for state that
+	 *  nothing replayed from the kept configuration depends on. */
 	bool init_at_start;
 	/** optional: a worker built ahead of an upgrade has replayed what it could
 	 *  of the configuration: prepare what start() will take back, touching

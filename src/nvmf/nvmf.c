@@ -768,7 +768,8 @@ nvl_nvmf_connect(const struct nvl_connect_info *ci, struct nvl_nvmf_ctrlr **out,
 	TAILQ_INSERT_TAIL(&s->ctrlrs, c, link);
 	pthread_mutex_unlock(&g_nvmf.lock);
 	c->kato_timer = nvl_timer_create(kato_tick, c, 100000, 100000);
-	NVL_NOTICELOG("%s: controller %u %sfor host %s (%s %s%s%s), keep-alive %u ms", s->nqn,
+	if (!ci->log_later)
+		NVL_NOTICELOG("%s: controller %u %sfor host %s (%s %s%s%s), keep-alive %u ms", s->nqn,
 		      c->nvme.cntlid, ci->restore ? "restored " : "", ci->hostnqn, ci->listener->trtype, ci->listener->traddr,
 		      ci->listener->trsvcid[0] ? ":" : "", ci->listener->trsvcid, c->nvme.kato_ms);
 	*status = NVL_NVME_SC_SUCCESS;

@@ -182,6 +182,9 @@ struct nvl_connect_info {
 	 *  or the listener not (yet) the subsystem's: a restore that waits for a
 	 *  subsystem built after it (lending's targets) tries again quietly */
 	bool quiet_refusal;
+	/** no log line for the controller made: the transport writes it later
+	 *  (an upgrade's hand-over, where a line is downtime) */
+	bool log_later;
 	uint16_t max_queue_entries;      /**< what the transport's queues can hold */
 	uint16_t max_io_queues;
 	bool fabrics;

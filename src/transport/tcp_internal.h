@@ -157,6 +157,9 @@ struct tcp_ctrlr {
 	unsigned nio_alive;          /* I/O connections not yet freed */
 	bool closing;
 	bool in_try_free;
+	/* taken back from the previous worker: its line is written once it reads again */
+	bool kept_line;
+	unsigned kept_nq, kept_held, kept_parts;
 	TAILQ_ENTRY(tcp_ctrlr) link;
 };
 

@@ -846,6 +846,7 @@ keep_restore_admin_rec(uint32_t id, struct tcp_keep_rec *rec, int sock, unsigned
 	ci.why = cwhy;
 	ci.why_len = sizeof(cwhy);
 	ci.quiet_refusal = wait != NULL;
+	ci.log_later = true; /* keep_log_taken_back, once it reads again */
 	rc = nvl_nvmf_connect(&ci, &tc, &status);
 	if (rc < 0) {
 		free(ctl);
@@ -1198,11 +1199,11 @@ tcp_keep_restore(void)
 				keep_forget(id, s.f[j].qid);
 		}
 		if (ctl && !ctl->closing) {
-			NVL_NOTICELOG("tcp: controller %u of %s (%s) taken back from the previous "
-				      "worker: %u I/O queue(s), %u held request(s) and %u write(s) "
-				      "mid-transfer carried; reading again once this worker serves",
-				      ctl->tc->nvme.cntlid, ctl->tc->nvme.hostnqn, ctl->tc->nvme.subnqn,
-				      nq, held, parts);
+			/* its line once it reads again: a line here is downtime */
+			ctl->kept_line = true;
+			ctl->kept_nq = nq;
+			ctl->kept_held = held;
+			ctl->kept_parts = parts;
 			keep_arm_resume();
 		}
 		i = j;
@@ -1253,5 +1254,19 @@ keep_resume_all(void *arg)
 			 ctl->tc->nvme.cntlid);
 		/* from when it stopped reading in the old worker, if that was earlier */
 		nvl_handover_resumed_since(what, a->keep_since);
+	}
+	/* every one reads again: now the lines */
+	TAILQ_FOREACH(ctl, &g_tcp_ctrlrs, link) {
+		struct tcp_conn *a = ctl->admin;
+
+		if (!ctl->kept_line || ctl->closing || a == NULL)
+			continue;
+		ctl->kept_line = false;
+		NVL_NOTICELOG("tcp: controller %u of %s (%s, TCP %s:%s, keep-alive %u ms) taken back "
+			      "from the previous worker: %u I/O queue(s), %u held request(s) and %u "
+			      "write(s) mid-transfer carried; reading again",
+			      ctl->tc->nvme.cntlid, ctl->tc->nvme.hostnqn, ctl->tc->nvme.subnqn,
+			      a->listener.traddr, a->listener.trsvcid, ctl->tc->nvme.kato_ms,
+			      ctl->kept_nq, ctl->kept_held, ctl->kept_parts);
 	}
 }

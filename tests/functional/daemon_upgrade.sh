@@ -109,7 +109,7 @@ grep_q "worker $WORKER_PID (started ahead) takes over with" <"$DAEMON_LOG" ||
 # dropped its lock) before the stop
 grep_q "nvlendd\[$WORKER_PID\].*built ahead (0 configuration call(s) wait for the hand-over)" \
 	<"$DAEMON_LOG" || fail "the new worker did not build ahead: $(grep -a 'built ahead' "$DAEMON_LOG")"
-grep_q "nvlendd\[$WORKER_PID\].*handed over: 0 configuration call(s) left" <"$DAEMON_LOG" ||
+grep_q "nvlendd\[$WORKER_PID\].*handed over: 0 configuration call(s) were left" <"$DAEMON_LOG" ||
 	fail "the new worker did not take over what it built"
 nvlend rpc bdev_get_bdevs | grep_q '"fb0"' || fail "the file bdev did not come back"
 
