@@ -219,16 +219,22 @@ dd if=/dev/zero of="$dev2" bs=4k count=1 oflag=direct status=none ||
 on b1 detach --force lend-lender-1 >/dev/null 2>&1
 start_node b1 $N1
 
+# fio_verify_bg NAME SIZE LOG: crc32c write+verify on b2's device at 10 MB/s,
+# in the background (fpid), running after a second
+fio_verify_bg() {
+	fio --name="$1" --filename="$dev2" --rw=write --bs=64k --size="$2" --direct=1 \
+		--ioengine=libaio --iodepth=8 --verify=crc32c --do_verify=1 --verify_fatal=1 \
+		--verify_state_save=0 --rate=10m >"$3" 2>&1 &
+	fpid=$!
+	on_exit "kill $fpid"
+	sleep 1
+	kill -0 $fpid 2>/dev/null || { cat "$3" >&2; fail "fio ended too early"; }
+}
+
 log "lender upgrade mid-borrow: b2's NVMe/TCP connection is kept, no reconnect, fio verify goes on"
 # the lend target is not in the kept configuration: lending builds it again
 # at the start, after the transports restored; the kept controller waits for it
-fio --name=u --filename="$dev2" --rw=write --bs=64k --size=24M --direct=1 --ioengine=libaio \
-	--iodepth=8 --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 \
-	--rate=10m >"$T/fio-upgrade.log" 2>&1 &
-fpid=$!
-on_exit "kill $fpid"
-sleep 1
-kill -0 $fpid 2>/dev/null || { cat "$T/fio-upgrade.log" >&2; fail "fio ended too early"; }
+fio_verify_bg u 24M "$T/fio-upgrade.log"
 out=$(on lender upgrade 2>&1) || fail "lender upgrade: $out"
 wait $fpid || { cat "$T/fio-upgrade.log" >&2; fail "fio verify failed across the lender upgrade"; }
 grep -q "err= 0" "$T/fio-upgrade.log" || fail "fio reported an error"
@@ -243,13 +249,7 @@ grep_q "lost:.*reconnecting" <"${LOG[b2]}" &&
 assert_contains "$(on lender lend list | grep lender:1)" "borrowed by b2"
 
 log "lender restart mid-borrow: fio verify on b2 goes on"
-fio --name=v --filename="$dev2" --rw=write --bs=64k --size=40M --direct=1 --ioengine=libaio \
-	--iodepth=8 --verify=crc32c --do_verify=1 --verify_fatal=1 --verify_state_save=0 \
-	--rate=10m >"$T/fio-restart.log" 2>&1 &
-fpid=$!
-on_exit "kill $fpid"
-sleep 1
-kill -0 $fpid 2>/dev/null || { cat "$T/fio-restart.log" >&2; fail "fio ended too early"; }
+fio_verify_bg v 40M "$T/fio-restart.log"
 kill -KILL ${PID[lender]}
 wait ${PID[lender]} 2>/dev/null
 sleep 1
