@@ -38,7 +38,7 @@ EOT
 guest_run -t 360 -s "$S" -f "$GUEST_TOOLS/tests/nvlend-rdma-host-guest.sh" > "$T/guest.log" 2>&1
 grc=$?
 cat "$T/guest.log"
-[ $grc = 0 ] || fail "guest script failed (status $grc)"
+[ $grc = 0 ] || fail "guest script failed (status $grc): $(grep -a 'CHECK .* FAIL' "$T/guest.log")"
 grep -q GUEST_ALL_OK "$T/guest.log" || fail "guest did not finish"
 for c in soft-roce kernel-target ns-info refusals kernel-perf nvlend-target data-path bdev-rdma attach \
 	disc-rdma reconnect-rdma \
