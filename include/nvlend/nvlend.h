@@ -93,11 +93,22 @@ void nvl_ctrlr_opts_default(struct nvl_ctrlr_opts *opts);
 
 /**
  * Connect to the controller a URI names.
+ *
+ * When the subsystem requires DH-HMAC-CHAP authentication of this host (NVMe
+ * in-band authentication), the host's key comes from the environment:
+ * NVLEND_DHCHAP_KEY is a DHHC-1 secret, or the path of a file holding one
+ * that no one else may read (mode 0600; `nvlend keyring gen` makes one); with
+ * NVLEND_DHCHAP_CTRLR_KEY too the controller must prove itself to the host
+ * (bidirectional). The admin queue authenticates, and over NVMe/TCP each I/O
+ * queue as well (docs/security.md).
  * \param opts NULL for defaults.
  * \return 0; -EINVAL bad URI; -ENOENT/-ECONNREFUSED nobody listens there;
  *         -EACCES the subsystem does not allow this host; -ENODEV no such
  *         subsystem; -EADDRNOTAVAIL the subsystem does not listen at that
  *         address; -EPERM the host NQN is bound to another local user;
+ *         -ENOKEY the DH-HMAC-CHAP key in NVLEND_DHCHAP_KEY /
+ *         NVLEND_DHCHAP_CTRLR_KEY cannot be used; -EKEYREJECTED the
+ *         controller did not prove itself with NVLEND_DHCHAP_CTRLR_KEY;
  *         -ETIMEDOUT; -EPROTO the peer broke the protocol; -ENETDOWN
  *         nvme+rdma without an RDMA device; -EREMOTEIO
  *         another refusal. nvl_strerror() names each, with the target's
@@ -117,6 +128,8 @@ void nvl_ctrlr_disconnect(struct nvl_ctrlr *c);
  * at that address and port; -EADDRNOTAVAIL the subsystem does not listen at
  * that address; -ENODEV no such subsystem; -EACCES this host is not allowed
  * on that subsystem; -EPERM this host NQN is bound to another local user;
+ * -ENOKEY the DH-HMAC-CHAP key cannot be used; -EKEYREJECTED the controller
+ * did not prove itself (DH-HMAC-CHAP);
  * -ENXIO no such namespace; -ETIMEDOUT the target did not answer in time;
  * -EPROTO the peer broke the protocol; -EREMOTEIO refused by the target;
  * -ENETDOWN no RDMA device (nvme+rdma: is rdma_rxe / a NIC driver loaded?);

@@ -4,7 +4,8 @@
  * NVMe controller over a transport of host_internal.h's ops table.
  *
  *  - set-up, one admin command at a time (enum host_step): the transport
- *    connects; fabrics transports enable the controller through properties
+ *    connects; when the Connect asks for it, the admin queue authenticates
+ *    (DH-HMAC-CHAP, host_auth.c); fabrics transports enable the controller through properties
  *    (CAP, CC.EN, CSTS.RDY) and ask for queues; Identify Controller; the
  *    active namespace list; with scan_ns each namespace and its identifiers;
  *    after a reconnect the owner verifies what it found; every registered
@@ -78,7 +79,7 @@ static const char *
 step_name(enum host_step s)
 {
 	static const char *const n[] = {
-		"connect", "Property Get CAP", "Property Set CC", "Property Get CSTS",
+		"connect", "DH-HMAC-CHAP authentication", "Property Get CAP", "Property Set CC", "Property Get CSTS",
 		"Identify Controller", "Set Features (Number of Queues)",
 		"Identify (namespace list)", "Identify Namespace",
 		"Identify (namespace identification descriptors)", "verify", "I/O queue connect",
@@ -326,6 +327,7 @@ assoc_begin(struct host_ctrlr *c, uint64_t now)
 	c->assoc_deadline_ns = now + MS(c->opts.connect_timeout_ms);
 	c->nns = 0;
 	c->nns_list = 0;
+	c->authreq = 0;
 	return c->ops->assoc_start(c, now);
 }
 
@@ -350,7 +352,59 @@ host_assoc_transport_ready(struct host_ctrlr *c)
 		return;
 	}
 	c->step = c->ops->fabrics ? HOST_STEP_CAP : HOST_STEP_ID_CTRL;
+	if (c->authreq & NVL_NVMF_CONNECT_AUTHREQ_ASCR) {
+		host_assoc_fail(c, -EPROTONOSUPPORT,
+				"the controller asks for a secure channel (AUTHREQ.ASCR): not "
+				"supported by this host");
+		return;
+	}
+	if (c->authreq & NVL_NVMF_CONNECT_AUTHREQ_ATR) {
+		int rc;
+
+		if (c->opts.dhchap_key.len == 0) {
+			host_assoc_fail(c, -EACCES,
+					"%s requires DH-HMAC-CHAP authentication of host %s, and "
+					"no key was given (NVLEND_DHCHAP_KEY)",
+					c->uri.nqn, c->hostnqn);
+			return;
+		}
+		host_auth_destroy(c->auth);
+		rc = host_auth_create(&c->opts.dhchap_key, &c->opts.dhchap_ctrlr_key, c->hostnqn,
+				      c->uri.nqn, 0, &c->auth);
+		if (rc < 0) {
+			c->auth = NULL;
+			host_assoc_fail(c, rc, "DH-HMAC-CHAP: cannot start: %s", strerror(-rc));
+			return;
+		}
+		c->step = HOST_STEP_AUTH;
+	}
 	ctrlr_step(c, nvl_now_ns());
+}
+
+/* HOST_STEP_AUTH: the next message of the admin queue's transaction, or on
+ * to the controller's set-up once authenticated. \return 0 or -errno. */
+static int
+auth_step(struct host_ctrlr *c)
+{
+	struct nvl_nvme_cmd cmd;
+	uint32_t len = 0;
+	uint8_t dir = NVL_XFER_NONE;
+	char sum[96];
+	int rc = host_auth_next(c->auth, &cmd, c->idbuf, NVL_NVME_IDENTIFY_SIZE, &len, &dir);
+
+	if (rc < 0) {
+		host_assoc_fail(c, rc, "%s", host_auth_error(c->auth));
+		return 0;
+	}
+	if (rc > 0)
+		return step_admin(c, &cmd, len, dir);
+	NVL_VERBOSELOG(host, "%s: host %s authenticated (%s)", c->uri.nqn, c->hostnqn,
+		       host_auth_summary(c->auth, sum, sizeof(sum)));
+	host_auth_destroy(c->auth);
+	c->auth = NULL;
+	c->step = c->ops->fabrics ? HOST_STEP_CAP : HOST_STEP_ID_CTRL;
+	ctrlr_step(c, nvl_now_ns());
+	return 0;
 }
 
 void
@@ -370,6 +424,9 @@ ctrlr_step(struct host_ctrlr *c, uint64_t now)
 	switch (c->step) {
 	case HOST_STEP_TRANSPORT:
 		return;
+	case HOST_STEP_AUTH:
+		rc = auth_step(c);
+		break;
 	case HOST_STEP_CAP:
 		rc = ctrlr_property(c, false, NVL_NVME_REG_CAP, true, 0, step_done);
 		break;
@@ -470,6 +527,11 @@ step_done(void *arg, const struct nvl_nvme_cpl *cpl, int rc)
 
 	if (c->dropping || rc < 0)
 		return; /* the association ends (and says why) */
+	if (c->step == HOST_STEP_AUTH) {
+		(void)host_auth_complete(c->auth, cpl, c->idbuf, NVL_NVME_IDENTIFY_SIZE);
+		ctrlr_step(c, nvl_now_ns()); /* the next message, the failure, or on */
+		return;
+	}
 	if (st != 0 && c->step != HOST_STEP_NOQ && c->step != HOST_STEP_NS_DESC) {
 		host_assoc_fail(c, -EREMOTEIO, "%s: %s (status 0x%03x)", step_name(c->step),
 				nvl_status_str(st), st);
@@ -599,6 +661,8 @@ assoc_drop(struct host_ctrlr *c)
 	c->assoc_live = false;
 	admin_abort_all(c, expired);
 	host_qpairs_assoc_dropped(c);
+	host_auth_destroy(c->auth);
+	c->auth = NULL;
 	if (c->idbuf) {
 		if (c->win)
 			host_window_free(c->win, c->idbuf);
@@ -854,6 +918,8 @@ host_ctrlr_destroy(struct host_ctrlr *c)
 		c->ops->ctrlr_fini(c);
 	free(c->ns_list);
 	free(c->ns);
+	nvl_dhchap_key_wipe(&c->opts.dhchap_key);
+	nvl_dhchap_key_wipe(&c->opts.dhchap_ctrlr_key);
 	free(c);
 }
 

@@ -57,6 +57,8 @@ phrase(int err)
 	case -EBUSY: return "the target is busy (no controller id free)";
 	case -EREMOTEIO: return "refused by the target";
 	case -ENETDOWN: return g_host_rdma_nodev;
+	case -ENOKEY: return "the DH-HMAC-CHAP key cannot be used";
+	case -EKEYREJECTED: return "the controller did not prove itself (DH-HMAC-CHAP)";
 	case -ECONNRESET:
 	case -ENOTCONN: return "the target closed the connection";
 	default: return NULL;

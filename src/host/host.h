@@ -46,6 +46,7 @@
 #include <sys/uio.h>
 
 #include "nvlend/nvlend.h"
+#include "proto/nvme_auth.h"
 
 #define HOST_MAX_QUEUES 64   /**< I/O queue pairs per controller */
 #define HOST_MAX_NS 256      /**< namespaces a scan identifies */
@@ -104,6 +105,10 @@ struct host_ctrlr_opts {
 	bool numeric_host;               /**< tcp: the URI's host is a numeric address (no DNS) */
 	uint16_t io_queues;              /**< tcp: I/O queues asked for (default HOST_MAX_QUEUES) */
 	bool scan_ns;                    /**< identify every active namespace at each association */
+	/* DH-HMAC-CHAP (host_auth.c): used when the controller asks for it at
+	 * Connect (the admin queue; over TCP each I/O queue too). len 0: none. */
+	struct nvl_dhchap_key dhchap_key;       /**< the host's secret */
+	struct nvl_dhchap_key dhchap_ctrlr_key; /**< set: the controller must prove itself too */
 	/* reconnect policy */
 	int64_t ctrlr_loss_ms;           /**< give up this long after a loss; 0 at once; -1 never */
 	uint32_t reconnect_delay_ms;     /**< delay before attempt n: delay << n, at most ... */
@@ -121,6 +126,13 @@ struct host_ctrlr_opts {
 void host_ctrlr_opts_default(struct host_ctrlr_opts *o);
 /** NVMe/TCP digests as NVLEND_TCP_DIGESTS names them ("header", "data"). */
 void host_digests_from_env(struct host_ctrlr_opts *o);
+/**
+ * DH-HMAC-CHAP keys from NVLEND_DHCHAP_KEY and NVLEND_DHCHAP_CTRLR_KEY: each a
+ * DHHC-1 secret, or the path of a file holding one that no one else may read
+ * (mode 0600). Unset: no key. \return 0, or -ENOKEY with *why filled
+ * (malformed, unreadable, a controller key without a host key).
+ */
+int host_dhchap_from_env(struct host_ctrlr_opts *o, char *why, size_t wlen);
 
 /* ---- controller: its owner only ------------------------------------------------ */
 

@@ -174,6 +174,7 @@ struct host_admin_req {
 
 enum host_step {
 	HOST_STEP_TRANSPORT = 0,    /* transport connect (shm CONNECT, tcp ICReq + Connect) */
+	HOST_STEP_AUTH,             /* DH-HMAC-CHAP, when the Connect asked for it */
 	HOST_STEP_CAP,              /* fabrics: Property Get CAP */
 	HOST_STEP_CC,               /* fabrics: Property Set CC.EN */
 	HOST_STEP_CSTS,             /* fabrics: Property Get CSTS until RDY */
@@ -219,6 +220,8 @@ struct host_ctrlr {
 	uint64_t step_at_ns;        /* CSTS: next poll */
 	uint64_t csts_deadline_ns;
 	uint8_t *idbuf;             /* 4 KiB the controller can reach */
+	uint32_t authreq;           /* the Connect's AUTHREQ bits (transport sets them) */
+	struct host_auth *auth;     /* HOST_STEP_AUTH: the admin queue's transaction */
 	uint64_t cap;
 	struct nvl_nvme_id_ctrl id;
 	uint16_t cntlid;
@@ -261,6 +264,34 @@ struct host_ctrlr {
 	bool qid_used[HOST_MAX_QUEUES + 1];
 	unsigned qp_waiting;        /* HOST_STEP_QPAIRS: transport queues still to come */
 };
+
+/* ---- DH-HMAC-CHAP, host side (host_auth.c) -------------------------------------------------- */
+
+struct host_auth;
+
+/** A transaction for queue qid with the host key (required) and, if ckey is
+ *  not NULL and has a length, the controller key (bidirectional).
+ *  \return 0, -EINVAL, -ENOMEM, -EIO. */
+int host_auth_create(const struct nvl_dhchap_key *key, const struct nvl_dhchap_key *ckey,
+		     const char *hostnqn, const char *subnqn, uint16_t qid, struct host_auth **out);
+void host_auth_destroy(struct host_auth *a);
+/**
+ * The next command: \return 1 with *cmd, *len and *dir filled (an
+ * Authentication Send of buf's first *len bytes, or a Receive into buf;
+ * cap >= NVL_DHCHAP_MAX_MSG), 0 once authenticated, or a -errno once failed
+ * (-EACCES the controller refused us, -EKEYREJECTED the controller did not
+ * prove itself, -EPROTO,
+ * -EREMOTEIO; host_auth_error() says why).
+ */
+int host_auth_next(struct host_auth *a, struct nvl_nvme_cmd *cmd, uint8_t *buf, uint32_t cap,
+		   uint32_t *len, uint8_t *dir);
+/** That command's completion; buf holds what a Receive got (len: its size).
+ *  \return 0 or the failure (also what host_auth_next() returns next). */
+int host_auth_complete(struct host_auth *a, const struct nvl_nvme_cpl *cpl, const uint8_t *buf,
+		       uint32_t len);
+const char *host_auth_error(const struct host_auth *a);
+/** "DH-HMAC-CHAP sha512, ffdhe8192[, the controller authenticated too]" */
+const char *host_auth_summary(const struct host_auth *a, char *buf, size_t len);
 
 /* ---- transport ops ------------------------------------------------------------------------ */
 

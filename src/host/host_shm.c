@@ -184,6 +184,7 @@ connect_resp(struct host_ctrlr *c, struct shm_assoc *a, struct nvl_shm_connect_r
 		return;
 	}
 	c->cntlid = r->cntlid;
+	c->authreq = r->authreq;
 	c->max_io_queues = r->max_io_queues;
 	c->max_queue_entries = r->max_queue_entries;
 	a->phase = SHM_UP;

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #define TCP_ADMIN_ENTRIES 32
 #define TCP_ADMIN_ICD 8192
 #define TCP_ADMIN_MAX_DATA (1u << 20)
@@ -42,6 +44,11 @@ struct tcp_tq {
 	struct host_tq base;
 	struct nvl_tcp_hq *hq;
 	struct host_qpair *qp;
+	/* while connecting, if the Connect asked for it: the queue's own
+	 * DH-HMAC-CHAP transaction (host_auth.c), one message at a time */
+	struct host_auth *auth;
+	uint8_t *abuf;              /* NVL_DHCHAP_MAX_MSG */
+	bool abusy;                 /* a message is out */
 };
 
 void
@@ -163,10 +170,91 @@ tcp_admin_send(struct host_ctrlr *c, struct host_admin_req *a)
 }
 
 static void
+tq_auth_end(struct tcp_tq *t)
+{
+	host_auth_destroy(t->auth);
+	t->auth = NULL;
+	if (t->abuf)
+		OPENSSL_cleanse(t->abuf, NVL_DHCHAP_MAX_MSG);
+	free(t->abuf);
+	t->abuf = NULL;
+}
+
+static void
 tq_free(struct tcp_tq *t)
 {
 	nvl_tcp_hq_destroy(t->hq);
+	tq_auth_end(t);
 	free(t);
+}
+
+static void
+tq_auth_done(void *arg, const struct nvl_nvme_cpl *cpl)
+{
+	struct tcp_tq *t = arg;
+
+	t->abusy = false;
+	(void)host_auth_complete(t->auth, cpl, t->abuf, NVL_DHCHAP_MAX_MSG);
+}
+
+/*
+ * A connected I/O queue whose Connect asked for authentication runs its own
+ * transaction before it carries I/O (over NVMe/TCP each queue is a
+ * connection of its own). \return 1 still at it, 0 authenticated (or not
+ * asked), -errno failed with why filled.
+ */
+static int
+tq_auth_step(struct host_ctrlr *c, struct tcp_tq *t, char *why, size_t wlen)
+{
+	int rc;
+
+	if (t->auth == NULL) {
+		uint32_t req = nvl_tcp_hq_authreq(t->hq);
+
+		if (req == 0)
+			return 0;
+		if (req & NVL_NVMF_CONNECT_AUTHREQ_ASCR) {
+			snprintf(why, wlen, "the controller asks for a secure channel (AUTHREQ.ASCR): "
+					    "not supported by this host");
+			return -EPROTONOSUPPORT;
+		}
+		if (c->opts.dhchap_key.len == 0) {
+			snprintf(why, wlen, "DH-HMAC-CHAP required, and no key was given");
+			return -EACCES;
+		}
+		t->abuf = malloc(NVL_DHCHAP_MAX_MSG);
+		rc = t->abuf ? host_auth_create(&c->opts.dhchap_key, &c->opts.dhchap_ctrlr_key,
+						c->hostnqn, c->uri.nqn, t->qp->qid, &t->auth)
+			     : -ENOMEM;
+		if (rc < 0) {
+			snprintf(why, wlen, "DH-HMAC-CHAP: cannot start: %s", strerror(-rc));
+			return rc;
+		}
+	}
+	while (!t->abusy) {
+		struct nvl_nvme_cmd cmd;
+		struct iovec iov;
+		uint32_t len = 0;
+		uint8_t dir = 0;
+
+		rc = host_auth_next(t->auth, &cmd, t->abuf, NVL_DHCHAP_MAX_MSG, &len, &dir);
+		if (rc < 0)
+			snprintf(why, wlen, "%s", host_auth_error(t->auth));
+		if (rc <= 0) {
+			tq_auth_end(t);
+			return rc;
+		}
+		iov.iov_base = t->abuf;
+		iov.iov_len = len;
+		rc = nvl_tcp_hq_submit(t->hq, &cmd, &iov, 1, len, dir, tq_auth_done, t);
+		if (rc < 0) {
+			snprintf(why, wlen, "DH-HMAC-CHAP: cannot send: %s", strerror(-rc));
+			return rc;
+		}
+		t->abusy = true;
+		(void)nvl_tcp_hq_process(t->hq);
+	}
+	return 1;
 }
 
 /* Drive the connections of I/O queues being made. \return work done. */
@@ -186,6 +274,22 @@ process_connecting(struct host_ctrlr *c, struct tcp_assoc *ta)
 		st = nvl_tcp_hq_state(t->hq);
 		if (st == NVL_TCP_HQ_CONNECTING)
 			continue;
+		if (st == NVL_TCP_HQ_READY) {
+			char why[HOST_ERR_LEN];
+			int rc = tq_auth_step(c, t, why, sizeof(why));
+
+			if (rc > 0)
+				continue;
+			if (rc < 0) {
+				qp->tconn = NULL;
+				work++;
+				tq_free(t);
+				host_tq_failed(c, qp, rc, "I/O queue %u: %s", qp->qid, why);
+				if (c->tctx != ta)
+					break;
+				continue;
+			}
+		}
 		work++;
 		qp->tconn = NULL;
 		if (st == NVL_TCP_HQ_READY) {
@@ -235,6 +339,7 @@ tcp_process(struct host_ctrlr *c, uint64_t now)
 	if (!ta->ready && nvl_tcp_hq_state(ta->admin) == NVL_TCP_HQ_READY) {
 		ta->ready = true;
 		c->cntlid = nvl_tcp_hq_cntlid(ta->admin);
+		c->authreq = nvl_tcp_hq_authreq(ta->admin);
 		host_assoc_transport_ready(c);
 		n++;
 		if (c->tctx != ta)

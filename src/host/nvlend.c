@@ -500,9 +500,14 @@ nvl_ctrlr_connect(const char *uri, const struct nvl_ctrlr_opts *opts, struct nvl
 	ho.admin_timeout_ms = c->opts.timeout_ms;
 	ho.window_bytes = c->opts.window_bytes;
 	host_digests_from_env(&ho);
+	rc = host_dhchap_from_env(&ho, why, sizeof(why));
+	if (rc < 0)
+		goto err_free;
 	ho.ctrlr_loss_ms = 0; /* the API has no reconnect: a lost controller stays lost */
 	lib_locks_init(c);
 	rc = host_ctrlr_create(&ho, &c->hc);
+	nvl_dhchap_key_wipe(&ho.dhchap_key); /* the controller has its copy */
+	nvl_dhchap_key_wipe(&ho.dhchap_ctrlr_key);
 	if (rc < 0)
 		goto err_locks;
 	(void)host_lib_drive(c, UINT64_MAX, lib_connected, c); /* the core's connect timeout ends it */

@@ -282,6 +282,16 @@ host_session_create(const char *uri, const struct host_session_opts *opts,
 	if (s->opts.window_bytes)
 		co.window_bytes = s->opts.window_bytes;
 	host_digests_from_env(&co);
+	{
+		char why[256];
+
+		rc = host_dhchap_from_env(&co, why, sizeof(why));
+		if (rc < 0) {
+			host_error_note(rc, why);
+			free(s);
+			return rc;
+		}
+	}
 	co.scan_ns = true;
 	co.ctrlr_loss_ms = -1;
 	co.reconnect_at_once = true;
@@ -293,6 +303,8 @@ host_session_create(const char *uri, const struct host_session_opts *opts,
 	co.arg = s;
 	pthread_mutex_init(&s->lock, NULL);
 	rc = host_ctrlr_create(&co, &s->c);
+	nvl_dhchap_key_wipe(&co.dhchap_key); /* the controller has its copy */
+	nvl_dhchap_key_wipe(&co.dhchap_ctrlr_key);
 	if (rc < 0)
 		goto err_noted;
 	session_drive(s, UINT64_MAX, stop_connected, NULL); /* the core's timeout ends it */

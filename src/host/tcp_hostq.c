@@ -39,6 +39,9 @@ struct hq_req {
 	struct iovec iov[NVL_TCP_HQ_MAX_IOV];
 	int iovcnt;
 	uint32_t c2h_got;
+	/* a Fabrics command (Authentication Receive: the controller returns up
+	 * to AL bytes): a C2HData with SUCCESS may end before len */
+	bool short_ok;
 	uint32_t h2c_off, r2t_end;
 	uint16_t ttag;
 	bool r2t_active;
@@ -73,6 +76,7 @@ struct nvl_tcp_hq {
 	uint32_t cpda_align;
 	uint32_t maxh2cdata;
 	uint16_t cntlid;
+	uint32_t authreq;       /* the Connect response's AUTHREQ bits */
 	struct nvl_nvmf_connect_data cdata;
 	struct nvl_tcp_icreq icreq;
 	struct nvl_tcp_tx ic_tx;
@@ -200,6 +204,12 @@ uint16_t
 nvl_tcp_hq_cntlid(const struct nvl_tcp_hq *q)
 {
 	return q->cntlid;
+}
+
+uint32_t
+nvl_tcp_hq_authreq(const struct nvl_tcp_hq *q)
+{
+	return q->authreq;
 }
 
 uint32_t
@@ -391,6 +401,7 @@ hq_submit(struct nvl_tcp_hq *q, struct nvl_nvme_cmd *cmd, const struct iovec *io
 	r->busy = true;
 	r->dir = len ? dir : 0;
 	r->len = len;
+	r->short_ok = cmd->opc == NVL_NVME_ADM_FABRICS;
 	r->iovcnt = iovcnt;
 	memcpy(r->iov, iov, sizeof(*iov) * (size_t)iovcnt);
 	r->c2h_got = 0;
@@ -458,6 +469,7 @@ connect_done(void *arg, const struct nvl_nvme_cpl *cpl)
 		return;
 	if (sc == 0) {
 		q->cntlid = (uint16_t)(cpl->cdw0 & 0xffff);
+		q->authreq = cpl->cdw0 & (NVL_NVMF_CONNECT_AUTHREQ_ATR | NVL_NVMF_CONNECT_AUTHREQ_ASCR);
 		q->phase = HQ_READY;
 		return;
 	}
@@ -669,7 +681,7 @@ hq_rx_on_pdu(void *ctx, struct nvl_tcp_rx *rx, bool ddgst_ok, struct nvl_tcp_err
 		if (rx->hdr.ch.flags & NVL_TCP_F_DATA_SUCCESS) {
 			struct nvl_nvme_cpl cpl = { 0 };
 
-			if (r->c2h_got != r->len)
+			if (r->c2h_got != r->len && !r->short_ok)
 				return fatal(err, NVL_TCP_FES_DATA_OUT_OF_RANGE,
 					     offsetof(struct nvl_tcp_data, datal),
 					     "SUCCESS before all the data");

@@ -85,6 +85,10 @@ enum nvl_tcp_hq_state nvl_tcp_hq_state(const struct nvl_tcp_hq *q);
 /** Something to send (or the TCP connect pending): poll for POLLOUT too. */
 bool nvl_tcp_hq_want_write(const struct nvl_tcp_hq *q);
 uint16_t nvl_tcp_hq_cntlid(const struct nvl_tcp_hq *q);
+/** The Connect response's AUTHREQ bits (NVL_NVMF_CONNECT_AUTHREQ_ATR/ASCR):
+ *  the owner runs the authentication transaction (host_auth.c) on a READY
+ *  queue before it uses it for anything else. */
+uint32_t nvl_tcp_hq_authreq(const struct nvl_tcp_hq *q);
 uint32_t nvl_tcp_hq_outstanding(const struct nvl_tcp_hq *q);
 /** Why the queue failed (or ""), and the errno it maps to. */
 const char *nvl_tcp_hq_error(const struct nvl_tcp_hq *q);

@@ -535,8 +535,24 @@ ctrlr_connect(struct nvme_ctrlr *c)
 	ho.kick = ctrlr_kick;
 	ho.qpair_kick = ctrlr_qpair_kick;
 	ho.arg = c;
+	if (c->o.dhchap_key[0]) {
+		/* read at each connect: a key file replaced meanwhile is used */
+		rc = nvl_keyring_load(c->o.dhchap_key, &ho.dhchap_key);
+		if (rc == 0 && c->o.dhchap_ctrlr_key[0])
+			rc = nvl_keyring_load(c->o.dhchap_ctrlr_key, &ho.dhchap_ctrlr_key);
+		if (rc < 0) {
+			snprintf(c->last_error, sizeof(c->last_error),
+				 "DH-HMAC-CHAP keys %s%s%s: %s", c->o.dhchap_key,
+				 c->o.dhchap_ctrlr_key[0] ? "/" : "", c->o.dhchap_ctrlr_key,
+				 rc == -ENOENT ? "not in the keyring" : strerror(-rc));
+			nvl_dhchap_key_wipe(&ho.dhchap_key);
+			return rc;
+		}
+	}
 	c->attempts++;
 	rc = host_ctrlr_create(&ho, &c->hc);
+	nvl_dhchap_key_wipe(&ho.dhchap_key); /* the core has its copy */
+	nvl_dhchap_key_wipe(&ho.dhchap_ctrlr_key);
 	if (rc == 0)
 		ctrlr_set_phase(c, NVME_ATTACHING);
 	return rc;
@@ -895,6 +911,12 @@ bdev_nvme_ctrlr_config(const struct nvme_ctrlr *c)
 			 (int)c->o.reconnect_delay_sec, "fast_io_fail_timeout_sec",
 			 (int)c->o.fast_io_fail_timeout_sec, "keep_alive_timeout_ms", (int)c->o.kato_ms);
 
+	if (call && c->o.dhchap_key[0])
+		json_object_set_new(json_object_get(call, "params"), "dhchap_key",
+				    json_string(c->o.dhchap_key));
+	if (call && c->o.dhchap_ctrlr_key[0])
+		json_object_set_new(json_object_get(call, "params"), "dhchap_ctrlr_key",
+				    json_string(c->o.dhchap_ctrlr_key));
 	if (call && c->o.max_bdevs)
 		json_object_set_new(json_object_get(call, "params"), "max_bdevs",
 				    json_integer(c->o.max_bdevs));

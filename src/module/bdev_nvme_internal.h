@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "nvmf/keyring.h"
 #include "bdev/bdev.h"
 #include "host/host.h"
 #include "reactor/reactor.h"
@@ -51,6 +52,10 @@ struct nvme_ctrlr_opts {
 	/* a first attach that fails leaves the controller waiting and retries every
 	 * reconnect_delay_sec (a configuration being loaded, a discovery entry) */
 	bool retry_first_connect;
+	/* DH-HMAC-CHAP (SPDK's dhchap_key / dhchap_ctrlr_key): keyring names, ""
+	 * none; the files are read at each connect */
+	char dhchap_key[NVL_KEYRING_NAME_MAX];
+	char dhchap_ctrlr_key[NVL_KEYRING_NAME_MAX];
 };
 
 struct nvme_ctrlr;

@@ -104,10 +104,12 @@ static const struct nvl_rpc_param attach_params[] = {
 		      "bdevs for at most this many active namespaces, the lowest NSIDs first "
 		      "(default: all, up to 256)"),
 	NVL_RPC_PARAM(struct rpc_attach, dhchap_key, NVL_RPC_T_STR, false,
-		      "SPDK's host DH-HMAC-CHAP key: not supported here yet (refused if set: "
-		      "nvlend's initiator does not answer a challenge)"),
+		      "name of a keyring key (keyring_file_add_key): the host authenticates "
+		      "with DH-HMAC-CHAP when the controller asks (admin queue, and each "
+		      "NVMe/TCP I/O queue); the file is read at each connect"),
 	NVL_RPC_PARAM(struct rpc_attach, dhchap_ctrlr_key, NVL_RPC_T_STR, false,
-		      "SPDK's controller DH-HMAC-CHAP key: not supported (refused if set)"),
+		      "name of a keyring key the controller must prove itself with "
+		      "(bidirectional authentication; needs dhchap_key)"),
 	NVL_RPC_PARAM_IGNORED("priority", NVL_RPC_T_I64,
 			      "path priority among the paths of a multipath bdev: one path here"),
 	NVL_RPC_PARAM_IGNORED("allow_unrecognized_csi", NVL_RPC_T_BOOL,
@@ -173,11 +175,28 @@ rpc_bdev_nvme_attach_controller(struct nvl_rpc_request *req, struct rpc_attach *
 			      "supported");
 		return;
 	}
-	if (a->dhchap_key || a->dhchap_ctrlr_key) {
+	if (a->dhchap_ctrlr_key && !a->dhchap_key) {
 		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS,
-			      "dhchap_key/dhchap_ctrlr_key: nvlend's initiator does not do "
-			      "DH-HMAC-CHAP yet (its target does: docs/security.md)");
+			      "dhchap_ctrlr_key needs dhchap_key: the controller proves itself only "
+			      "to a host that authenticates");
 		return;
+	}
+	for (int k = 0; k < 2; k++) {
+		const char *kn = k ? a->dhchap_ctrlr_key : a->dhchap_key;
+		struct nvl_dhchap_key key;
+		int krc;
+
+		if (kn == NULL)
+			continue;
+		krc = strlen(kn) < NVL_KEYRING_NAME_MAX ? nvl_keyring_load(kn, &key) : -ENOENT;
+		nvl_dhchap_key_wipe(&key);
+		if (krc < 0) {
+			nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "%s %s: %s",
+				      k ? "dhchap_ctrlr_key" : "dhchap_key", kn,
+				      krc == -ENOENT ? "no such key in the keyring (keyring_file_add_key)"
+						     : strerror(-krc));
+			return;
+		}
 	}
 	if (a->name[0] == '\0' || strlen(a->name) >= NVME_NAME_MAX || strchr(a->name, '/')) {
 		nvl_rpc_error(req, NVL_RPC_INVALID_PARAMS, "name: 1..%d characters, no '/'",
@@ -212,6 +231,10 @@ rpc_bdev_nvme_attach_controller(struct nvl_rpc_request *req, struct rpc_attach *
 	}
 	o->hdgst = a->hdgst;
 	o->ddgst = a->ddgst;
+	if (a->dhchap_key)
+		nvl_strlcpy(o->dhchap_key, a->dhchap_key, sizeof(o->dhchap_key));
+	if (a->dhchap_ctrlr_key)
+		nvl_strlcpy(o->dhchap_ctrlr_key, a->dhchap_ctrlr_key, sizeof(o->dhchap_ctrlr_key));
 	o->num_io_queues = a->num_io_queues ? a->num_io_queues
 					    : (nvl_reactor_count() ? nvl_reactor_count() : 1);
 	o->io_queue_size = a->io_queue_size ? a->io_queue_size : 128;

@@ -17,7 +17,8 @@
 #    key) sends AUTH_Failure2 and the controller is torn down; protocol
 #    violations get AUTH_Failure1 with the right explanation; a host that
 #    never authenticates is dropped;
-#  - libnvlend's host (no DH-HMAC-CHAP yet) is refused on such an NQN;
+#  - libnvlend without a key is refused on such an NQN (its host side with
+#    keys: security_dhchap_host.sh);
 #  - nvmf_subsystem_set_keys: the old key stops working, the new one works;
 #  - a key file that becomes readable by others is refused at Connect;
 #  - an NQN bound to a uid may connect over TCP only with a key.
@@ -143,7 +144,7 @@ rpc nvmf_set_config '{"dhchap_step_timeout_ms":3000}' >/dev/null || fail "dhchap
 rpc nvmf_get_config | grep_q '"dhchap_step_timeout_ms": 3000' || fail "nvmf_get_config: $(rpc nvmf_get_config)"
 run shm-timeout shm $H1 "$K/host.key" - timeout 45
 grep -q "host $H1 did not complete DH-HMAC-CHAP in time" "$DAEMON_LOG" || fail "no log line for the timeout"
-expect_fail nvlend ns info "nvme+shm://$T/a.sock?nqn=$NQN" --hostnqn $H1 # libnvlend: no DH-HMAC-CHAP yet
+expect_fail nvlend ns info "nvme+shm://$T/a.sock?nqn=$NQN" --hostnqn $H1 # libnvlend without a key
 kill -0 "$DAEMON_PID" || fail "the daemon died"
 
 log "tcp: admin queue and each I/O queue authenticate"

@@ -445,6 +445,11 @@ usage(FILE *f)
 "    --use_prp          describe data with PRP lists instead of SGLs (shm)\n"
 "    --window=SIZE      shm data window to ask for (default: enough for the jobs)\n"
 "    --hostnqn=NQN      host NQN (default: derived from /etc/machine-id)\n"
+"    --dhchap-key=KEY   authenticate with DH-HMAC-CHAP when the subsystem asks:\n"
+"                       a file holding a DHHC-1 secret (mode 0600) or the secret\n"
+"                       (default $NVLEND_DHCHAP_KEY)\n"
+"    --dhchap-ctrlr-key=KEY  the controller must prove itself with this key too\n"
+"                       (default $NVLEND_DHCHAP_CTRLR_KEY)\n"
 "    --kato=MS          keep-alive timeout asked of the target (default 10000)\n"
 "    --seed=N           random seed (default: from the clock)\n"
 "    --json             machine-readable result\n"
@@ -597,6 +602,10 @@ perf_set_option(int ch, const char *arg, struct opts *o)
 	case 'H':
 		o->hostnqn = arg;
 		return 0;
+	case 'x': /* libnvlend reads the keys from its environment */
+		return setenv("NVLEND_DHCHAP_KEY", arg, 1) < 0 ? -EINVAL : 0;
+	case 'X':
+		return setenv("NVLEND_DHCHAP_CTRLR_KEY", arg, 1) < 0 ? -EINVAL : 0;
 	case 'K':
 		if (nvl_parse_u64(arg, 3600000, &v) < 0)
 			return -EINVAL;
@@ -665,6 +674,8 @@ perf_parse_args(int argc, char **argv, struct opts *o)
 		{ "use_prp", no_argument, NULL, 'P' },
 		{ "window", required_argument, NULL, 'W' },
 		{ "hostnqn", required_argument, NULL, 'H' },
+		{ "dhchap-key", required_argument, NULL, 'x' },
+		{ "dhchap-ctrlr-key", required_argument, NULL, 'X' },
 		{ "kato", required_argument, NULL, 'K' },
 		{ "seed", required_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -163,6 +164,42 @@ delete_ctrl(const char *ctrl)
 	return attach_write_file(p, "1");
 }
 
+/* The DH-HMAC-CHAP secret the environment names (a DHHC-1 secret or a file
+ * holding one) as the kernel's dhchap_secret option wants it: ",NAME=SECRET"
+ * appended to opts, or nothing. \return 0, -ENOKEY (said why). */
+static int
+kn_secret(const char *env, const char *name, char *opts, size_t len)
+{
+	const char *v = getenv(env);
+	char secret[192];
+	size_t used = strlen(opts);
+	int rc;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	if (strncmp(v, "DHHC-1:", 7) == 0) {
+		rc = nvl_strlcpy(secret, v, sizeof(secret)) < 0 ? -ENAMETOOLONG : 0;
+	} else {
+		struct stat st;
+
+		rc = stat(v, &st) < 0 ? -errno : (st.st_mode & 077) ? -EPERM : 0;
+		if (rc == 0)
+			rc = attach_read_file(v, secret, sizeof(secret)) < 0 ? -EIO : 0;
+	}
+	if (rc == 0 && (strncmp(secret, "DHHC-1:", 7) != 0 || strchr(secret, ',')))
+		rc = -EINVAL;
+	if (rc < 0 || (size_t)snprintf(opts + used, len - used, ",%s=%s", name, secret) >=
+			      len - used) {
+		fprintf(stderr, "nvlend attach: %s: %s\n", env,
+			rc == -EPERM ? "the key file must have no group/other access (chmod 600)"
+				     : "not a DHHC-1 secret or a readable file holding one");
+		memset(secret, 0, sizeof(secret));
+		return -ENOKEY;
+	}
+	memset(secret, 0, sizeof(secret));
+	return 0;
+}
+
 static int
 kn_start(struct attach_ctx *a)
 {
@@ -182,16 +219,21 @@ kn_start(struct attach_ctx *a)
 		      NVL_MAX(a->o.qd + 1, 16u), a->o.reconnect_timeout_s);
 	if (rc < 0 || (size_t)rc >= sizeof(opts))
 		return -ENAMETOOLONG;
+	/* the kernel initiator authenticates itself (CONFIG_NVME_HOST_AUTH) */
+	if (kn_secret("NVLEND_DHCHAP_KEY", "dhchap_secret", opts, sizeof(opts)) < 0 ||
+	    kn_secret("NVLEND_DHCHAP_CTRLR_KEY", "dhchap_ctrl_secret", opts, sizeof(opts)) < 0)
+		return -ENOKEY;
 	fd = open("/dev/nvme-fabrics", O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
 		fprintf(stderr, "nvlend attach: /dev/nvme-fabrics: %s\n", strerror(errno));
 		return rc;
 	}
-	if (write(fd, opts, strlen(opts)) < 0) {
-		rc = -errno;
+	rc = write(fd, opts, strlen(opts)) < 0 ? -errno : 0;
+	memset(opts, 0, sizeof(opts)); /* it may hold DH-HMAC-CHAP secrets */
+	if (rc < 0) {
 		fprintf(stderr, "nvlend attach: the kernel refused to connect to %s:%s (%s): %s\n",
-			u.host, u.port, u.nqn, strerror(errno));
+			u.host, u.port, u.nqn, strerror(-rc));
 		close(fd);
 		return rc;
 	}

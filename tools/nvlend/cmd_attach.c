@@ -351,6 +351,8 @@ attach_parse_args(struct nvl_cli *cli, int argc, char **argv, struct attach_opts
 		{ "spin-us", required_argument, NULL, 'S' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "all", no_argument, NULL, 'A' },
+		{ "dhchap-key", required_argument, NULL, 'k' },
+		{ "dhchap-ctrlr-key", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct nvl_uri u;
@@ -414,6 +416,12 @@ attach_parse_args(struct nvl_cli *cli, int argc, char **argv, struct attach_opts
 			break;
 		case 'A':
 			o->all = true;
+			break;
+		case 'k': /* libnvlend (and kn_start) read the keys from the environment */
+			setenv("NVLEND_DHCHAP_KEY", optarg, 1);
+			break;
+		case 'K':
+			setenv("NVLEND_DHCHAP_CTRLR_KEY", optarg, 1);
 			break;
 		default:
 			return cli_bad_option(cli, argv, lo);
@@ -666,6 +674,12 @@ NVL_CLI_COMMAND(g_cmd_attach, "attach", "give this host a block device for a nam
 "    --hostnqn NQN           this host's NQN (default: from /etc/machine-id);\n"
 "                            give each attachment meant as a separate host its own\n"
 "    --nsid N                namespace (default: the URI's, else the first active)\n"
+"    --dhchap-key KEY        authenticate with DH-HMAC-CHAP when the subsystem asks:\n"
+"                            a file holding a DHHC-1 secret (mode 0600) or the\n"
+"                            secret itself (default $NVLEND_DHCHAP_KEY); kept for\n"
+"                            every reconnect\n"
+"    --dhchap-ctrlr-key KEY  the controller must prove itself with this key too\n"
+"                            (default $NVLEND_DHCHAP_CTRLR_KEY)\n"
 "    --foreground            stay in the foreground; Ctrl-C detaches\n"
 "    --spin-us N             queue pairs poll this long for a completion before\n"
 "                            sleeping (dis_nvme's polling; default 50)\n"

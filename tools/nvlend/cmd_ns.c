@@ -85,6 +85,17 @@ hex(const uint8_t *b, size_t n, char *out)
 		snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
+/* The authentication options every ns command takes (docs/security.md). */
+#define NS_DHCHAP_HELP                                                                           \
+	"\n"                                                                                     \
+	"    --dhchap-key KEY        authenticate with DH-HMAC-CHAP when the subsystem\n"          \
+	"                            asks (NVMe in-band authentication): KEY is a file\n"         \
+	"                            holding a DHHC-1 secret (mode 0600, e.g. made by\n"          \
+	"                            `nvlend keyring gen`) or the secret itself (seen by\n"       \
+	"                            ps: prefer the file); default $NVLEND_DHCHAP_KEY\n"         \
+	"    --dhchap-ctrlr-key KEY  the controller must prove itself with this key too\n"        \
+	"                            (bidirectional); default $NVLEND_DHCHAP_CTRLR_KEY\n"
+
 /* Common options: --hostnqn, --nsid; returns index of the first operand. */
 struct common_opts {
 	const char *hostnqn;
@@ -113,6 +124,8 @@ parse_common(struct nvl_cli *cli, int argc, char **argv, struct common_opts *co)
 		{ "fua", no_argument, NULL, 'F' },
 		{ "iekey", no_argument, NULL, 'I' },
 		{ "eds", no_argument, NULL, 'E' },
+		{ "dhchap-key", required_argument, NULL, 'k' },
+		{ "dhchap-ctrlr-key", required_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
@@ -124,6 +137,9 @@ parse_common(struct nvl_cli *cli, int argc, char **argv, struct common_opts *co)
 	while ((ch = getopt_long(argc, argv, "H:n:l:c:o:", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'H': co->hostnqn = optarg; break;
+		/* libnvlend reads the keys from its environment (host.h) */
+		case 'k': setenv("NVLEND_DHCHAP_KEY", optarg, 1); break;
+		case 'K': setenv("NVLEND_DHCHAP_CTRLR_KEY", optarg, 1); break;
 		case 'n':
 			if (cli_parse_u64(optarg, "--nsid", 0xfffffffe, &v) != CLI_OK || v == 0)
 				return -1;
@@ -230,11 +246,13 @@ NVL_CLI_COMMAND(g_cmd_ns_info, "ns info", "identify a namespace as a host sees i
 "\n"
 "SYNOPSIS\n"
 "    nvlend [--json] ns info URI [--hostnqn NQN] [--nsid N]\n"
+"        [--dhchap-key KEY [--dhchap-ctrlr-key KEY]]\n"
 "\n"
 "    URI: nvme+shm:///SOCKET?nqn=NQN[&nsid=N], nvme+tcp://HOST:PORT/NQN[/NSID],\n"
 "    nvme+rdma://HOST:PORT/NQN[/NSID] (NVMe/RDMA: docs/rdma.md) or\n"
 "    nvme+fn:///SOCKET[?nsid=N] (a function's endpoint, docs/functions.md).\n"
-"    Does not need the daemon's RPC socket: it is a host, like nvme-cli.\n",
+"    Does not need the daemon's RPC socket: it is a host, like nvme-cli.\n"
+NS_DHCHAP_HELP,
 		cmd_ns_info)
 
 static int
@@ -285,9 +303,11 @@ NVL_CLI_COMMAND(g_cmd_ns_read, "ns read", "read blocks to stdout",
 "\n"
 "SYNOPSIS\n"
 "    nvlend ns read URI [--lba N] [--count N] [-o FILE] [--hostnqn NQN] [--nsid N]\n"
+"        [--dhchap-key KEY [--dhchap-ctrlr-key KEY]]\n"
 "\n"
 "    Writes count blocks starting at lba to stdout (or FILE). Exit 1 with the\n"
-"    NVMe status (e.g. reservation conflict, LBA out of range) on failure.\n",
+"    NVMe status (e.g. reservation conflict, LBA out of range) on failure.\n"
+NS_DHCHAP_HELP,
 		cmd_ns_read)
 
 static int
@@ -352,10 +372,12 @@ NVL_CLI_COMMAND(g_cmd_ns_write, "ns write", "write stdin to blocks",
 "    nvlend ns write - write logical blocks as a host\n"
 "\n"
 "SYNOPSIS\n"
-"    nvlend ns write URI [--lba N] [--fua] [--hostnqn NQN] [--nsid N] < DATA\n"
+"    nvlend ns write URI [--lba N] [--fua] [--hostnqn NQN] [--nsid N]\n"
+"        [--dhchap-key KEY [--dhchap-ctrlr-key KEY]] < DATA\n"
 "\n"
 "    Writes stdin (up to one command's maximum transfer, zero-padded to whole\n"
-"    blocks) at lba.\n",
+"    blocks) at lba.\n"
+NS_DHCHAP_HELP,
 		cmd_ns_write)
 
 static int

@@ -29,6 +29,9 @@ test_phrases(void **state)
 	assert_non_null(strstr(nvl_strerror(-EINVAL), "nvme+rdma://"));
 	assert_string_equal(nvl_strerror(-ENETDOWN),
 			    "no RDMA device (is rdma_rxe / a NIC driver loaded?)");
+	assert_string_equal(nvl_strerror(-ENOKEY), "the DH-HMAC-CHAP key cannot be used");
+	assert_string_equal(nvl_strerror(-EKEYREJECTED),
+			    "the controller did not prove itself (DH-HMAC-CHAP)");
 	/* no phrase of ours: the C library's */
 	assert_string_equal(nvl_strerror(-ENOSPC), strerror(ENOSPC));
 }
