@@ -6,12 +6,15 @@
  * their answers arrive here on reactor 0.
  */
 #include "lend/lend_internal.h"
+#include "proto/nvme_auth.h"
 #include "util/util.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 /* ---- the borrower's side ------------------------------------------------------------------------ */
 
@@ -268,6 +271,31 @@ borrow_json(const struct lend_borrow *b)
 			 "ref", "", "lease_ms", (int)b->lease_ms);
 }
 
+/*
+ * The borrow's DH-HMAC-CHAP secrets (the lender derives the same: see
+ * lend_offer.c) into the lend_borrow answer, for the `nvlend attach` the CLI
+ * runs (NVLEND_DHCHAP_KEY / NVLEND_DHCHAP_CTRLR_KEY). Only that answer has
+ * them (the RPC socket is the daemon's user's); lists do not.
+ */
+static json_t *
+with_secrets(json_t *j, const struct lend_borrow *b)
+{
+	char host[NVL_DHCHAP_SECRET_MAX], ctrl[NVL_DHCHAP_SECRET_MAX];
+	const char *why;
+
+	if (j && lend_key_ensure(&why) == 0 &&
+	    nvl_lend_dhchap_secret(&g_lend.key, "host", b->nqn, g_lend.hostnqn, b->lease, host,
+				   sizeof(host)) == 0 &&
+	    nvl_lend_dhchap_secret(&g_lend.key, "ctrl", b->nqn, g_lend.hostnqn, b->lease, ctrl,
+				   sizeof(ctrl)) == 0) {
+		json_object_set_new(j, "dhchap_key", json_string(host));
+		json_object_set_new(j, "dhchap_ctrlr_key", json_string(ctrl));
+	}
+	OPENSSL_cleanse(host, sizeof(host));
+	OPENSSL_cleanse(ctrl, sizeof(ctrl));
+	return j;
+}
+
 static void
 borrow_done(void *arg, const struct lend_call_result *res)
 {
@@ -318,7 +346,7 @@ borrow_done(void *arg, const struct lend_call_result *res)
 	lend_save();
 	NVL_NOTICELOG("lend: borrowed %s:%u (%s), lease %u ms kept alive from here", b->lender,
 		      b->id, b->uri, b->lease_ms);
-	j = borrow_json(b);
+	j = with_secrets(borrow_json(b), b);
 	c->done(c->arg, 0, NULL, j);
 	free(c);
 }
@@ -341,7 +369,7 @@ lend_borrow(const char *ref, lend_done_fn done, void *arg, char *err, size_t err
 	b = lend_borrow_find(p->name, id);
 	if (b) {
 		/* already ours: say so again (the CLI attaches it) */
-		done(arg, 0, NULL, borrow_json(b));
+		done(arg, 0, NULL, with_secrets(borrow_json(b), b));
 		return 0;
 	}
 	c = calloc(1, sizeof(*c));

@@ -9,6 +9,8 @@
  */
 #include "lend/lend_internal.h"
 #include "bdev/bdev.h"
+#include "nvmf/keyring.h"
+#include "proto/nvme_auth.h"
 #include "rpc/rpc.h"
 #include "util/fdstore.h"
 #include "util/util.h"
@@ -24,6 +26,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 /* ---- who uses a device locally --------------------------------------------------------- */
 
@@ -468,6 +472,109 @@ teardown_seq_done(void *arg, int rc, const char *msg)
 	free(t);
 }
 
+/* ---- the borrowers' DH-HMAC-CHAP keys ------------------------------------------------------ */
+
+/*
+ * Each borrow has its own pair of secrets, derived from the cluster key, the
+ * subsystem, the borrower's host NQN and the lease (nvl_lend_dhchap_secret):
+ * the borrower computes the same and authenticates with them (both ways),
+ * so a peer that knows the borrower's NQN is not let in. The lender keeps
+ * them as files in STATE/keys (0600) behind keyring entries owned by
+ * "lend" (not in save_config), named lend-ID-LEASE16-host / -ctrl.
+ */
+static const char *const g_key_roles[2] = { "host", "ctrl" };
+
+/* \return 0, -ENAMETOOLONG (the state dir's path is too long). */
+static int
+borrower_key(uint32_t id, const char *lease, int role, char *name, size_t nlen, char *path,
+	     size_t plen)
+{
+	int n;
+
+	snprintf(name, nlen, "lend-%u-%.16s-%s", id, lease, g_key_roles[role]);
+	n = snprintf(path, plen, "%s/keys/%s", g_lend.state_dir, name);
+	return n < 0 || (size_t)n >= plen ? -ENAMETOOLONG : 0;
+}
+
+static int
+write_secret(const char *path, const char *secret)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = fchmod(fd, 0600) < 0 ? -errno : nvl_write_all(fd, secret, strlen(secret));
+	if (close(fd) < 0 && rc >= 0)
+		rc = -errno;
+	return rc < 0 ? rc : 0;
+}
+
+/* Make borrower w's keys (files and keyring entries). \return true if it has
+ * them; false (logged): it is let in by its host NQN alone. */
+static bool
+borrower_keys_make(const struct lend_offer *o, const struct lend_borrower *w)
+{
+	char dir[PATH_MAX], name[NVL_KEYRING_NAME_MAX], path[PATH_MAX],
+		secret[NVL_DHCHAP_SECRET_MAX], err[256] = "";
+	const char *why;
+	int rc = lend_key_ensure(&why);
+
+	snprintf(dir, sizeof(dir), "%s/keys", g_lend.state_dir);
+	if (rc == 0)
+		rc = nvl_mkdir_private(dir);
+	for (int r = 0; r < 2 && rc == 0; r++) {
+		rc = borrower_key(o->id, w->lease, r, name, sizeof(name), path, sizeof(path));
+		if (rc == 0)
+			rc = nvl_lend_dhchap_secret(&g_lend.key, g_key_roles[r], o->nqn, w->hostnqn,
+					    w->lease, secret, sizeof(secret));
+		if (rc == 0)
+			rc = write_secret(path, secret);
+		OPENSSL_cleanse(secret, sizeof(secret));
+		if (rc == 0) {
+			rc = nvl_keyring_add_owned(name, path, "lend", err, sizeof(err));
+			if (rc == -EEXIST)
+				rc = 0;
+		}
+	}
+	if (rc < 0)
+		NVL_ERRLOG("lend %u: no DH-HMAC-CHAP keys for %s's borrow (%s%s%s): it is let in by "
+			   "its host NQN alone",
+			   o->id, w->node, strerror(-rc), err[0] ? ": " : "", err);
+	return rc == 0;
+}
+
+/* Forget a borrow's keys (its host entry is gone). */
+static void
+borrower_keys_drop(uint32_t id, const char *lease)
+{
+	char name[NVL_KEYRING_NAME_MAX], path[PATH_MAX];
+
+	for (int r = 0; r < 2; r++) {
+		int rc = borrower_key(id, lease, r, name, sizeof(name), path, sizeof(path));
+
+		(void)nvl_keyring_remove(name);
+		if (rc == 0)
+			(void)unlink(path);
+	}
+}
+
+/* nvmf_subsystem_add_host for borrower w, with its keys when it has them. */
+static void
+add_borrower_host(json_t *calls, const struct lend_offer *o, const struct lend_borrower *w)
+{
+	char hk[NVL_KEYRING_NAME_MAX], ck[NVL_KEYRING_NAME_MAX], path[PATH_MAX];
+	json_t *p = json_pack("{s:s, s:s}", "nqn", o->nqn, "host", w->hostnqn);
+
+	if (p && borrower_keys_make(o, w)) {
+		(void)borrower_key(o->id, w->lease, 0, hk, sizeof(hk), path, sizeof(path));
+		(void)borrower_key(o->id, w->lease, 1, ck, sizeof(ck), path, sizeof(path));
+		json_object_set_new(p, "dhchap_key", json_string(hk));
+		json_object_set_new(p, "dhchap_ctrlr_key", json_string(ck));
+	}
+	lend_seq_add(calls, "nvmf_subsystem_add_host", p, SEQ_OK_EXISTS);
+}
+
 /* Delete the offer's subsystem, release the device; done (may be NULL) runs after. */
 static void
 offer_teardown(struct lend_offer *o, void (*done)(void *), void *arg)
@@ -585,9 +692,7 @@ lend_offer_make_available(struct lend_offer *o, bool replay, lend_done_fn done, 
 			  lend_listen_addr_json(g_lend.listener.nvme_trsvcid)),
 		0);
 	for (unsigned i = 0; i < o->nborrowers; i++)
-		lend_seq_add(calls, "nvmf_subsystem_add_host",
-			json_pack("{s:s, s:s}", "nqn", o->nqn, "host", o->borrowers[i].hostnqn),
-			SEQ_OK_EXISTS);
+		add_borrower_host(calls, o, &o->borrowers[i]);
 	lend_seq_run(calls, avail_seq_done, c);
 	return 0;
 }
@@ -640,14 +745,21 @@ notify_revoked(const struct lend_offer *o, const struct lend_borrower *w, const 
 		       notify_done, NULL);
 }
 
+struct remove_host_ctx {
+	uint32_t id;
+	char lease[NVL_LEND_NONCE_HEX + 1];
+	char what[160];
+};
+
 static void
 remove_host_done(void *arg, int rc, const char *msg)
 {
-	char *what = arg;
+	struct remove_host_ctx *x = arg;
 
 	if (rc < 0)
-		NVL_ERRLOG("%s: %s", what, msg);
-	free(what);
+		NVL_ERRLOG("%s: %s", x->what, msg);
+	borrower_keys_drop(x->id, x->lease);
+	free(x);
 }
 
 /* Drop borrower i of o: its host NQN leaves the subsystem, which disconnects its controllers. */
@@ -656,17 +768,23 @@ offer_drop_borrower(struct lend_offer *o, unsigned i, const char *reason, bool n
 {
 	struct lend_borrower w = o->borrowers[i];
 	json_t *calls = json_array();
-	char *what = NULL;
+	struct remove_host_ctx *x = calloc(1, sizeof(*x));
 
 	memmove(&o->borrowers[i], &o->borrowers[i + 1],
 		(o->nborrowers - i - 1) * sizeof(o->borrowers[0]));
 	o->nborrowers--;
 	lend_save();
-	if (asprintf(&what, "lend %u: removing %s's host", o->id, w.node) < 0)
-		what = NULL;
 	lend_seq_add(calls, "nvmf_subsystem_remove_host",
 		json_pack("{s:s, s:s}", "nqn", o->nqn, "host", w.hostnqn), SEQ_OK_ANY);
-	lend_seq_run(calls, remove_host_done, what);
+	if (x == NULL) {
+		borrower_keys_drop(o->id, w.lease); /* the files at least */
+		json_decref(calls);
+	} else {
+		x->id = o->id;
+		nvl_strlcpy(x->lease, w.lease, sizeof(x->lease));
+		snprintf(x->what, sizeof(x->what), "lend %u: removing %.63s's host", o->id, w.node);
+		lend_seq_run(calls, remove_host_done, x);
+	}
 	if (notify)
 		notify_revoked(o, &w, reason);
 }
@@ -677,6 +795,9 @@ struct unavail_ctx {
 	struct lend_offer *o;
 	lend_done_fn done;
 	void *arg;
+	/* borrows revoked by a forced reclaim: their keys go with the subsystem */
+	char leases[LEND_MAX_BORROWERS][NVL_LEND_NONCE_HEX + 1];
+	unsigned nleases;
 };
 
 static void
@@ -684,6 +805,8 @@ unavail_done(void *arg)
 {
 	struct unavail_ctx *u = arg;
 
+	for (unsigned i = 0; i < u->nleases; i++)
+		borrower_keys_drop(u->o->id, u->leases[i]);
 	lend_save();
 	NVL_NOTICELOG("lend %u: %s is unavailable: back for local use", u->o->id, u->o->device);
 	u->done(u->arg, 0, NULL, lend_offer_json(u->o, true));
@@ -722,6 +845,7 @@ lend_unavailable(uint32_t id, bool force, lend_done_fn done, void *arg, char *er
 			    "down and its I/O fails",
 			    o->id, o->borrowers[0].node);
 		notify_revoked(o, &o->borrowers[0], "reclaimed by the lender (--force)");
+		nvl_strlcpy(u->leases[u->nleases++], o->borrowers[0].lease, sizeof(u->leases[0]));
 		memmove(&o->borrowers[0], &o->borrowers[1],
 			(o->nborrowers - 1) * sizeof(o->borrowers[0]));
 		o->nborrowers--;
@@ -894,8 +1018,7 @@ serve_borrow(const struct nvl_lend_request *r, const struct nvl_lend_body *b,
 		 g_lend.listener.nvme_trsvcid, o->nqn);
 	o->busy = true;
 	calls = json_array();
-	lend_seq_add(calls, "nvmf_subsystem_add_host",
-		json_pack("{s:s, s:s}", "nqn", o->nqn, "host", b->hostnqn), SEQ_OK_EXISTS);
+	add_borrower_host(calls, o, &c->w);
 	lend_seq_run(calls, borrow_host_added, c);
 }
 

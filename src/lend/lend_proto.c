@@ -6,6 +6,7 @@
  * bounds-checked before use (tests/fuzz/lend_peer).
  */
 #include "lend/lend_proto.h"
+#include "proto/nvme_auth.h"
 #include "util/util.h"
 
 #include <ctype.h>
@@ -581,4 +582,30 @@ nvl_lend_body_decode(const json_t *body, struct nvl_lend_body *b, char *err, siz
 	}
 	snprintf(err, errlen, "unknown op");
 	return -EINVAL;
+}
+
+int
+nvl_lend_dhchap_secret(const struct nvl_lend_key *key, const char *role, const char *nqn,
+		       const char *hostnqn, const char *lease, char *out, size_t outlen)
+{
+	struct nvl_dhchap_key k = { .hmac = 0, .len = 32 };
+	char buf[1024];
+	unsigned int mdlen = 0;
+	int n, rc;
+
+	if (key->len == 0 || !role[0] || !nqn[0] || !hostnqn[0] || !lease[0])
+		return -EINVAL;
+	/* the 0 bytes separate the fields: a byte no NQN or lease holds */
+	n = snprintf(buf, sizeof(buf), "nvlend lend dhchap %s%c%s%c%s%c%s", role, 0, nqn, 0, hostnqn,
+		     0, lease);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -EINVAL;
+	if (HMAC(EVP_sha256(), key->bytes, (int)key->len, (const uint8_t *)buf, (size_t)n, k.key,
+		 &mdlen) == NULL ||
+	    mdlen != 32)
+		rc = -EIO;
+	else
+		rc = nvl_dhchap_key_format(&k, out, outlen);
+	nvl_dhchap_key_wipe(&k);
+	return rc;
 }

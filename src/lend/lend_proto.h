@@ -70,6 +70,17 @@ struct nvl_lend_request {
  */
 int nvl_lend_key_load(const char *path, struct nvl_lend_key *key, const char **why);
 
+/**
+ * The DH-HMAC-CHAP secrets of one borrow, as "DHHC-1:00:...:" texts
+ * (NVL_DHCHAP_SECRET_MAX bytes each): the host's (role "host") and the
+ * controller's (role "ctrl"), each HMAC-SHA256 under the cluster key of
+ * ("nvlend lend dhchap " role, 0, nqn, 0, hostnqn, 0, lease). Lender and
+ * borrower compute them apart, so no secret crosses the wire; a new lease
+ * gives new secrets. \return 0, -EINVAL (empty key or field), -EIO.
+ */
+int nvl_lend_dhchap_secret(const struct nvl_lend_key *key, const char *role, const char *nqn,
+			   const char *hostnqn, const char *lease, char *out, size_t outlen);
+
 /** Is s a valid node name (1..63 of [A-Za-z0-9._-], not starting with '-' or '.')? */
 bool nvl_lend_name_valid(const char *s);
 /** Is s a text UUID (8-4-4-4-12 hex)? */

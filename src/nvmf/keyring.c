@@ -26,6 +26,7 @@ struct keyring_key {
 	char name[NVL_KEYRING_NAME_MAX];
 	char *path;
 	unsigned users;                 /* host entries that name it */
+	char owner[16];                 /* "" the user's; else a service's (not saved) */
 	TAILQ_ENTRY(keyring_key) link;
 };
 
@@ -134,6 +135,13 @@ out:
 int
 nvl_keyring_add(const char *name, const char *path, char *err, size_t errlen)
 {
+	return nvl_keyring_add_owned(name, path, NULL, err, errlen);
+}
+
+int
+nvl_keyring_add_owned(const char *name, const char *path, const char *owner, char *err,
+		      size_t errlen)
+{
 	struct nvl_dhchap_key tmp;
 	struct keyring_key *k;
 	int rc;
@@ -154,6 +162,8 @@ nvl_keyring_add(const char *name, const char *path, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	nvl_strlcpy(k->name, name, sizeof(k->name));
+	if (owner)
+		nvl_strlcpy(k->owner, owner, sizeof(k->owner));
 	pthread_mutex_lock(&g_keyring.lock);
 	if (key_find(name)) {
 		pthread_mutex_unlock(&g_keyring.lock);
@@ -247,10 +257,14 @@ nvl_keyring_list(void)
 	struct keyring_key *k;
 
 	pthread_mutex_lock(&g_keyring.lock);
-	TAILQ_FOREACH(k, &g_keyring.keys, link)
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i}", "name", k->name,
-						     "path", k->path, "module", "keyring_file",
-						     "users", (int)k->users));
+	TAILQ_FOREACH(k, &g_keyring.keys, link) {
+		json_t *o = json_pack("{s:s, s:s, s:s, s:i}", "name", k->name, "path", k->path,
+				      "module", "keyring_file", "users", (int)k->users);
+
+		if (o && k->owner[0])
+			json_object_set_new(o, "owner", json_string(k->owner));
+		json_array_append_new(arr, o);
+	}
 	pthread_mutex_unlock(&g_keyring.lock);
 	return arr;
 }
@@ -262,7 +276,8 @@ nvl_keyring_write_config(json_t *calls)
 
 	pthread_mutex_lock(&g_keyring.lock);
 	TAILQ_FOREACH(k, &g_keyring.keys, link)
-		json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:s}}", "method",
+		if (k->owner[0] == '\0') /* a service's keys: it makes them again */
+			json_array_append_new(calls, json_pack("{s:s, s:{s:s, s:s}}", "method",
 						       "keyring_file_add_key", "params", "name",
 						       k->name, "path", k->path));
 	pthread_mutex_unlock(&g_keyring.lock);

@@ -36,6 +36,10 @@
  *         -errno of stat/open/read.
  */
 int nvl_keyring_add(const char *name, const char *path, char *err, size_t errlen);
+/** The same for a key a service makes and removes itself (owner, e.g.
+ *  "lend"): keyring_get_keys shows the owner; save_config leaves it out. */
+int nvl_keyring_add_owned(const char *name, const char *path, const char *owner, char *err,
+			  size_t errlen);
 /** Remove key name. \return 0, -ENOENT, -EBUSY (a host entry uses it). */
 int nvl_keyring_remove(const char *name);
 /** Read and parse key name's file now (the same checks as at add).

@@ -150,6 +150,23 @@ assert_contains "$out" "borrowed by b1"
 dd if=/dev/urandom of="$T/pattern" bs=1M count=4 status=none
 dd if="$T/pattern" of="$dev1" bs=1M count=4 oflag=direct status=none || fail "b1 write"
 
+log "the borrow is authenticated both ways (DH-HMAC-CHAP from the cluster key): b1's NQN alone is not let in"
+grep -q "host $(on b1 --json lend node | json_get '["hostnqn"]') authenticated (DH-HMAC-CHAP .*controller authenticated to the host" \
+	"${LOG[lender]}" || fail "the borrower's controller did not authenticate both ways"
+on lender --json rpc keyring_get_keys >"$T/keys.json" || fail "keyring_get_keys"
+/usr/bin/python3 - "$T/keys.json" <<'PY' || fail "the lender's keyring: $(cat "$T/keys.json")"
+import json, sys
+k = [k for k in json.load(open(sys.argv[1])) if k.get("owner") == "lend"]
+assert len(k) == 2 and all(x["users"] == 1 for x in k), k
+PY
+B1NQN=$(on b1 --json lend node | json_get '["hostnqn"]')
+NQN1=$(on lender --json lend list | json_get '["offers"][0]["nqn"]')
+out=$(ip netns exec $N2 "$BIN/nvlend" ns info "nvme+tcp://$AL:4420/$NQN1/1" --hostnqn "$B1NQN" 2>&1) &&
+	fail "b1's host NQN without its key was let in: $out"
+assert_contains "$out" "requires DH-HMAC-CHAP"
+on lender rpc save_config >"$T/lender-config.json" || fail "save_config"
+grep -q '"lend-1-' "$T/lender-config.json" && fail "save_config wrote the lend's keys"
+
 log "a second path (another host the admin let in) cannot write: b1 holds Write Exclusive"
 SECOND=nqn.2024-01.io.nvlend:second-path
 NQN1=$(on lender --json lend list | json_get '["offers"][0]["nqn"]')
@@ -173,6 +190,8 @@ assert_contains "$out" "mounted"
 umount "$mnt"
 on b1 lend return lender:1 >/dev/null || fail "b1 return"
 assert_eq "$(offer_state lender 1)" "available" "after return"
+wait_until 5 sh -c "! ls '$T/state-lender/keys/' 2>/dev/null | grep -q ." ||
+	fail "the returned borrow's key files are left: $(ls "$T/state-lender/keys/")"
 dev2=$(on b2 lend borrow 1) || fail "b2 borrow"
 mount -o ro "$dev2" "$mnt" || fail "b2 mount"
 cmp "$mnt/pattern" "$T/pattern" || fail "b2 does not read what b1 wrote"

@@ -647,6 +647,21 @@ resv_cmd(struct nvl_qpair *qp, uint8_t opc, uint32_t nsid, uint32_t cdw10, uint6
  * (it expired or was reclaimed), preempt it with its key, which the lender
  * handed over. \return 0, or -errno with a message.
  */
+/*
+ * The borrow's DH-HMAC-CHAP secrets (in lend_borrow's answer only) into this
+ * process's environment, where libnvlend finds them: for the reservation's
+ * connection here and for the attach process we start (never its command
+ * line), which keeps them for its reconnects.
+ */
+static void
+secrets_to_env(const json_t *r)
+{
+	if (*jstr(r, "dhchap_key") && *jstr(r, "dhchap_ctrlr_key")) {
+		setenv("NVLEND_DHCHAP_KEY", jstr(r, "dhchap_key"), 1);
+		setenv("NVLEND_DHCHAP_CTRLR_KEY", jstr(r, "dhchap_ctrlr_key"), 1);
+	}
+}
+
 static int
 borrow_reservation(const json_t *b, bool take)
 {
@@ -750,6 +765,7 @@ cmd_borrow(struct nvl_cli *cli, int argc, char **argv)
 	rc = cli_call(cli, "lend_borrow", json_pack("{s:s}", "id", id), &res);
 	if (rc != CLI_OK)
 		return rc;
+	secrets_to_env(res);
 	snprintf(ref, sizeof(ref), "%s:%d", jstr(res, "lender"), (int)jint(res, "id"));
 	if (!json_is_true(json_object_get(res, "shared")) && borrow_reservation(res, true) < 0) {
 		fprintf(stderr, "nvlend lend borrow: %s: cannot take the reservation; returning it\n",
@@ -763,6 +779,7 @@ cmd_borrow(struct nvl_cli *cli, int argc, char **argv)
 			 jstr(res, "hostnqn"));
 		return CLI_OK;
 	}
+
 	av[n++] = "nvlend";
 	av[n++] = "attach";
 	av[n++] = (char *)jstr(res, "uri");
@@ -798,6 +815,8 @@ cmd_borrow(struct nvl_cli *cli, int argc, char **argv)
 		return CLI_ERR;
 	}
 	json_object_set_new(res, "device", json_string(dev));
+	json_object_del(res, "dhchap_key"); /* the attachment has them; not for the terminal */
+	json_object_del(res, "dhchap_ctrlr_key");
 	return cli_done(cli, res, "%s", dev);
 }
 NVL_CLI_COMMAND(g_cmd_lend_borrow, "lend borrow", "borrow a device and attach it here",
@@ -891,8 +910,15 @@ cmd_return(struct nvl_cli *cli, int argc, char **argv)
 			}
 		}
 	}
-	if (!json_is_true(json_object_get(b, "shared")))
+	if (!json_is_true(json_object_get(b, "shared"))) {
+		json_t *again = NULL;
+
+		/* asking for a borrow we hold answers it again, with its secrets */
+		if (cli_call(cli, "lend_borrow", json_pack("{s:s}", "id", ref), &again) == CLI_OK)
+			secrets_to_env(again);
+		json_decref(again);
 		borrow_reservation(b, false);
+	}
 	rc = cli_call(cli, "lend_return", json_pack("{s:s}", "id", ref), &res);
 	json_decref(bs);
 	if (rc != CLI_OK)

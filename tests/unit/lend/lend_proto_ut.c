@@ -224,10 +224,54 @@ test_bodies(void **state)
 	assert_string_equal(nvl_lend_op_name(NVL_LEND_OP_RETURN), "return");
 }
 
+/* The borrow secrets: DHHC-1 keys both sides derive alike, distinct per role,
+ * subsystem, host, lease and cluster key. */
+static void
+test_dhchap_secret(void **state)
+{
+	char a[NVL_DHCHAP_SECRET_MAX], b[NVL_DHCHAP_SECRET_MAX];
+	struct nvl_lend_key other;
+	struct nvl_dhchap_key k;
+	const char *nqn = "nqn.2014-08.io.nvlend:lend:l:1", *h = "nqn.2014-08.org.nvmexpress:uuid:x";
+	const char *lease = "00112233445566778899aabbccddeeff";
+
+	(void)state;
+	key_init(&other, 'o');
+	assert_int_equal(nvl_lend_dhchap_secret(&g_key, "host", nqn, h, lease, a, sizeof(a)), 0);
+	assert_int_equal(nvl_dhchap_key_parse(a, strlen(a), &k), 0);
+	assert_int_equal(k.len, 32);
+	assert_int_equal(k.hmac, 0);
+	assert_int_equal(nvl_lend_dhchap_secret(&g_key, "host", nqn, h, lease, b, sizeof(b)), 0);
+	assert_string_equal(a, b);
+	assert_int_equal(nvl_lend_dhchap_secret(&g_key, "ctrl", nqn, h, lease, b, sizeof(b)), 0);
+	assert_string_not_equal(a, b);
+	assert_int_equal(nvl_lend_dhchap_secret(&g_key, "host", "nqn.2014-08.io.nvlend:lend:l:2", h,
+						lease, b, sizeof(b)),
+			 0);
+	assert_string_not_equal(a, b);
+	assert_int_equal(nvl_lend_dhchap_secret(&g_key, "host", nqn, "nqn.2014-08.org.x:y", lease, b,
+						sizeof(b)),
+			 0);
+	assert_string_not_equal(a, b);
+	assert_int_equal(nvl_lend_dhchap_secret(&g_key, "host", nqn, h,
+						"00112233445566778899aabbccddeef0", b, sizeof(b)),
+			 0);
+	assert_string_not_equal(a, b);
+	assert_int_equal(nvl_lend_dhchap_secret(&other, "host", nqn, h, lease, b, sizeof(b)), 0);
+	assert_string_not_equal(a, b);
+	/* the fields are separated: moving a character across them changes the key */
+	assert_int_equal(nvl_lend_dhchap_secret(&g_key, "host", "ab", "c", lease, a, sizeof(a)), 0);
+	assert_int_equal(nvl_lend_dhchap_secret(&g_key, "host", "a", "bc", lease, b, sizeof(b)), 0);
+	assert_string_not_equal(a, b);
+	assert_int_equal(nvl_lend_dhchap_secret(&g_key, "host", nqn, h, "", a, sizeof(a)), -EINVAL);
+	assert_int_equal(nvl_lend_dhchap_secret(&g_key, "host", nqn, h, lease, a, 8), -ENOSPC);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dhchap_secret),
 		cmocka_unit_test(test_key_file),
 		cmocka_unit_test(test_validators),
 		cmocka_unit_test(test_greeting),

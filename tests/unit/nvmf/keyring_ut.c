@@ -144,9 +144,19 @@ test_references_list_config(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 0), "path")), p);
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "users")), 2);
 	json_decref(l);
+	/* a service's key: listed with its owner, never written to the config */
+	put_file("o", g_secret0, 0600, p, sizeof(p));
+	assert_int_equal(nvl_keyring_add_owned("lend-1-x-host", p, "lend", err, sizeof(err)), 0);
+	l = nvl_keyring_list();
+	assert_int_equal(json_array_size(l), 2);
+	assert_null(json_object_get(json_array_get(l, 0), "owner"));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(l, 1), "owner")),
+			    "lend");
+	json_decref(l);
 	calls = json_array();
 	nvl_keyring_write_config(calls);
 	assert_int_equal(json_array_size(calls), 1);
+	assert_int_equal(nvl_keyring_remove("lend-1-x-host"), 0);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(calls, 0), "method")),
 			    "keyring_file_add_key");
 	/* names and paths only */
