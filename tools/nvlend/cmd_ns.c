@@ -547,7 +547,8 @@ cmd_ns_resv(struct nvl_cli *cli, int argc, char **argv)
 	"    --hostnqn (default: this machine's); registrations belong to hosts and\n"           \
 	"    outlive their connections, so a dead host stays registered until another\n"        \
 	"    preempts it. Keys accept decimal or 0x hex. Exit 1 with the NVMe status\n"         \
-	"    (e.g. \"reservation conflict\") when refused.\n"
+	"    (e.g. \"reservation conflict\") when refused. --dhchap-key and\n"                  \
+	"    --dhchap-ctrlr-key as for 'nvlend ns info'.\n"
 
 NVL_CLI_COMMAND(g_cmd_ns_resv_register, "ns resv register", "register (or unregister/replace) a key",
 "NAME\n"
