@@ -1092,10 +1092,15 @@ keep_park_tick(void *arg)
 	(void)arg;
 	TAILQ_FOREACH_SAFE(pk, &g_parked, link, t) {
 		unsigned held = 0, parts = 0, nq = 0;
-		struct tcp_ctrlr *ctl;
-		bool wait = false;
+		struct tcp_ctrlr *ctl = NULL;
+		/* cheap first: no connection object is built while the subsystem is
+		 * not there at all (the usual wait: lending builds its targets after
+		 * READY) */
+		bool wait = nvl_subsys_find(pk->rec->subnqn) == NULL;
 
-		ctl = keep_restore_admin_rec(pk->id, pk->rec, pk->sock, &held, &parts, &wait);
+		if (!wait)
+			ctl = keep_restore_admin_rec(pk->id, pk->rec, pk->sock, &held, &parts,
+						     &wait);
 		if (wait) {
 			if (now - pk->since_ns < TCP_PARK_MAX_US * 1000ull)
 				continue;
